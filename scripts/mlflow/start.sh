@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Start a throwaway MLflow 3.17.2 tracking server for tests.
+# Usage: start.sh DIR   (state in DIR: mlflow.db, artifacts/, server.log, server.pgid, url)
+# Prints the base URL (http://127.0.0.1:PORT) on stdout once GET /health answers OK.
+# Env: VERDICT_MLFLOW_VENV (see install.sh), VERDICT_MLFLOW_WORKERS (default 1).
+# Stop it with stop.sh DIR.
+set -euo pipefail
+
+if [ $# -ne 1 ]; then
+  echo "usage: $0 DIR" >&2
+  exit 2
+fi
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+mkdir -p "$1"
+DIR="$(cd "$1" && pwd)"
+WORKERS="${VERDICT_MLFLOW_WORKERS:-1}"
+TIMEOUT=120
+
+VENV="$("$HERE/install.sh")"
+
+if [ -f "$DIR/server.pgid" ] && kill -0 -- "-$(cat "$DIR/server.pgid")" 2>/dev/null; then
+  echo "a server already runs for $DIR (pgid $(cat "$DIR/server.pgid")); run stop.sh first" >&2
+  exit 1
+fi
+
+PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+URL="http://127.0.0.1:$PORT"
+mkdir -p "$DIR/artifacts"
+
+# setsid makes the server the leader of a new process group, so stop.sh can kill
+# the server and every worker it forks at once.
+MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid "$VENV/bin/mlflow" server \
+  --backend-store-uri "sqlite:///$DIR/mlflow.db" \
+  --default-artifact-root "$DIR/artifacts" \
+  --host 127.0.0.1 --port "$PORT" --workers "$WORKERS" \
+  </dev/null >"$DIR/server.log" 2>&1 &
+PID=$!
+PGID="$(ps -o pgid= -p "$PID" | tr -d ' ' || true)"
+echo "${PGID:-$PID}" >"$DIR/server.pgid"
+echo "$URL" >"$DIR/url"
+
+health() {
+  if command -v curl >/dev/null 2>&1; then
+    [ "$(curl -fsS --max-time 2 "$URL/health" 2>/dev/null || true)" = "OK" ]
+  else
+    "$VENV/bin/python" -c 'import sys,urllib.request as u; sys.exit(0 if u.urlopen(sys.argv[1]+"/health",timeout=2).read().strip()==b"OK" else 1)' "$URL" 2>/dev/null
+  fi
+}
+
+deadline=$((SECONDS + TIMEOUT))
+until health; do
+  if ! kill -0 "$PID" 2>/dev/null; then
+    echo "mlflow server exited before becoming healthy; last log lines:" >&2
+    tail -n 40 "$DIR/server.log" >&2 || true
+    exit 1
+  fi
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "mlflow server not healthy after ${TIMEOUT}s; last log lines:" >&2
+    tail -n 40 "$DIR/server.log" >&2 || true
+    "$HERE/stop.sh" "$DIR" >&2 || true
+    exit 1
+  fi
+  sleep 0.5
+done
+
+echo "$URL"
