@@ -92,6 +92,8 @@ mod recorder;
 mod sink;
 mod source;
 mod target;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod value;
 pub mod wire;
 
@@ -111,3 +113,8 @@ pub use value::{AssessmentError, FeedbackValue};
 
 /// Re-exported so that users name the same OpenTelemetry types as this crate.
 pub use opentelemetry;
+
+/// The README's tour, compiled and run as a doc test so that it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeTour;

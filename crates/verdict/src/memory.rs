@@ -39,29 +39,35 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct State {
-    by_id: HashMap<AssessmentId, Assessment>,
+    /// Each assessment with the sequence number of its logging.
+    by_id: HashMap<AssessmentId, (u64, Assessment)>,
+    next_seq: u64,
     /// Ids per trace, in the order they were logged.
     by_trace: HashMap<TraceId, Vec<AssessmentId>>,
 }
 
 impl Records for State {
     fn get(&mut self, id: AssessmentId) -> Result<Option<Assessment>> {
-        Ok(self.by_id.get(&id).cloned())
+        Ok(self.by_id.get(&id).map(|(_, a)| a.clone()))
     }
 
     fn put(&mut self, assessment: &Assessment) -> Result<()> {
-        let previous = self.by_id.insert(assessment.id(), assessment.clone());
-        if previous.is_none() {
-            self.by_trace
-                .entry(assessment.trace_id())
-                .or_default()
-                .push(assessment.id());
+        if let Some((_, slot)) = self.by_id.get_mut(&assessment.id()) {
+            *slot = assessment.clone();
+            return Ok(());
         }
+        self.next_seq += 1;
+        self.by_id
+            .insert(assessment.id(), (self.next_seq, assessment.clone()));
+        self.by_trace
+            .entry(assessment.trace_id())
+            .or_default()
+            .push(assessment.id());
         Ok(())
     }
 
     fn remove(&mut self, id: AssessmentId) -> Result<()> {
-        if let Some(gone) = self.by_id.remove(&id)
+        if let Some((_, gone)) = self.by_id.remove(&id)
             && let Some(ids) = self.by_trace.get_mut(&gone.trace_id())
         {
             ids.retain(|other| *other != id);
@@ -85,6 +91,7 @@ impl MemoryStore {
         self.lock()
             .by_id
             .get(&id)
+            .map(|(_, a)| a)
             .filter(|a| a.trace_id() == trace_id)
             .cloned()
             .ok_or_else(|| Error::NotFound {
@@ -101,22 +108,22 @@ impl MemoryStore {
             .get(&trace_id)
             .into_iter()
             .flatten()
-            .filter_map(|id| state.by_id.get(id).cloned())
+            .filter_map(|id| state.by_id.get(id).map(|(_, a)| a.clone()))
             .collect()
     }
 
     /// The assessments with this name across all traces, ordered by
-    /// creation time.
+    /// creation time, then by the order logged.
     pub fn list_by_name(&self, name: &str) -> Vec<Assessment> {
-        let mut found: Vec<Assessment> = self
+        let mut found: Vec<(u64, Assessment)> = self
             .lock()
             .by_id
             .values()
-            .filter(|a| a.name() == name)
+            .filter(|(_, a)| a.name() == name)
             .cloned()
             .collect();
-        found.sort_by_key(|a| (a.create_time(), a.id()));
-        found
+        found.sort_by_key(|(seq, a)| (a.create_time(), *seq));
+        found.into_iter().map(|(_, a)| a).collect()
     }
 
     /// Applies an update; see [`lifecycle::update`].
@@ -136,7 +143,7 @@ impl MemoryStore {
 
     /// Summarizes the valid feedback named `name`.
     pub fn summary(&self, name: &str) -> FeedbackSummary {
-        FeedbackSummary::of(name, self.lock().by_id.values())
+        FeedbackSummary::of(name, self.lock().by_id.values().map(|(_, a)| a))
     }
 
     /// How many assessments the store holds.
@@ -168,7 +175,8 @@ impl AssessmentSink for MemoryStore {
                 errors.len(),
                 batch.len(),
                 errors.join("; ")
-            )))
+            ))
+            .with_failed(errors.len()))
         }
     }
 

@@ -133,6 +133,8 @@ impl RecorderBuilder {
             on_error: self.on_error.unwrap_or_else(|| Arc::new(report_to_stderr)),
             max_batch: self.max_batch,
             batch: Vec::with_capacity(self.max_batch),
+            failures: Vec::new(),
+            more_failures: 0,
         };
         let handle = std::thread::Builder::new()
             .name("verdict-recorder".into())
@@ -243,8 +245,10 @@ impl Recorder {
     }
 
     /// Waits until everything queued before this call has been handed to
-    /// every sink, then flushes the sinks. Errors name the sinks that
-    /// failed; what they failed on is counted in [`Counters::failed`].
+    /// every sink, then flushes the sinks. Fails with [`Error::Sinks`] when
+    /// a sink failed to export since the last flush, or to flush now; what
+    /// failed is counted in [`Counters::failed`] and was already passed to
+    /// the error handler.
     pub fn flush(&self) -> Result<()> {
         self.control(Message::Flush)
     }
@@ -368,7 +372,14 @@ struct Worker {
     on_error: Arc<ErrorHandler>,
     max_batch: usize,
     batch: Vec<Operation>,
+    /// Export failures since the last flush, returned by the next one.
+    failures: Vec<SinkError>,
+    more_failures: usize,
 }
+
+/// At most this many export failures are kept for the next flush; the rest
+/// are counted.
+const KEPT_FAILURES: usize = 16;
 
 impl Worker {
     fn run(mut self) {
@@ -385,11 +396,13 @@ impl Worker {
                     }
                     Message::Flush(reply) => {
                         self.deliver();
-                        let _ = reply.send(self.each_sink(|s| s.flush()));
+                        let flushed = self.each_sink(|s| s.flush());
+                        let _ = reply.send(self.take_failures(flushed));
                     }
                     Message::Shutdown(reply) => {
                         self.deliver();
-                        let _ = reply.send(self.each_sink(|s| s.shutdown()));
+                        let shut = self.each_sink(|s| s.shutdown());
+                        let _ = reply.send(self.take_failures(shut));
                         return;
                     }
                 }
@@ -405,14 +418,40 @@ impl Worker {
         }
         let batch = std::mem::take(&mut self.batch);
         let failures = self.each_sink(|s| s.export(&batch));
-        let n = batch.len() as u64;
-        if failures.is_empty() {
-            self.counters.delivered.fetch_add(n, Ordering::Relaxed);
-        } else {
-            self.counters.failed.fetch_add(n, Ordering::Relaxed);
+        // A sink that does not say how many of the batch it failed on has
+        // failed on all of them. Sinks failing on different operations of
+        // one batch count as the largest of their failures.
+        let failed = failures
+            .iter()
+            .map(|f| f.failed().unwrap_or(batch.len()).min(batch.len()))
+            .max()
+            .unwrap_or(0);
+        let c = &self.counters;
+        c.delivered
+            .fetch_add((batch.len() - failed) as u64, Ordering::Relaxed);
+        c.failed.fetch_add(failed as u64, Ordering::Relaxed);
+        for failure in failures {
+            if self.failures.len() < KEPT_FAILURES {
+                self.failures.push(failure);
+            } else {
+                self.more_failures += 1;
+            }
         }
         self.batch = batch;
         self.batch.clear();
+    }
+
+    /// The export failures since the last flush, then `latest`.
+    fn take_failures(&mut self, latest: Vec<SinkError>) -> Vec<SinkError> {
+        let mut all = std::mem::take(&mut self.failures);
+        if self.more_failures > 0 {
+            all.push(SinkError::new(format!(
+                "and {} more failed exports",
+                std::mem::take(&mut self.more_failures)
+            )));
+        }
+        all.extend(latest);
+        all
     }
 
     /// Calls `f` on every sink, catching panics, reporting and returning
@@ -427,7 +466,12 @@ impl Worker {
                 .unwrap_or_else(|panic| Err(SinkError::new(panic_message(&*panic))));
             if let Err(error) = outcome {
                 (self.on_error)(sink.name(), &error);
-                failures.push(SinkError::new(format!("sink {}: {error}", sink.name())));
+                let failed = error.failed();
+                let mut named = SinkError::new(format!("sink {}: {error}", sink.name()));
+                if let Some(n) = failed {
+                    named = named.with_failed(n);
+                }
+                failures.push(named);
             }
         }
         failures

@@ -44,6 +44,7 @@ impl Operation {
 pub struct SinkError {
     message: String,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    failed: Option<usize>,
 }
 
 impl SinkError {
@@ -52,6 +53,7 @@ impl SinkError {
         SinkError {
             message: message.into(),
             source: None,
+            failed: None,
         }
     }
 
@@ -63,7 +65,20 @@ impl SinkError {
         SinkError {
             message: message.into(),
             source: Some(source.into()),
+            failed: None,
         }
+    }
+
+    /// Says that only `count` operations of the batch failed (the others
+    /// were delivered). Without it, the whole batch counts as failed.
+    pub fn with_failed(mut self, count: usize) -> Self {
+        self.failed = Some(count);
+        self
+    }
+
+    /// How many operations of the batch failed, if the sink said.
+    pub fn failed(&self) -> Option<usize> {
+        self.failed
     }
 }
 
