@@ -465,7 +465,9 @@ impl Worker {
             let outcome = catch_unwind(AssertUnwindSafe(|| f(sink.as_ref())))
                 .unwrap_or_else(|panic| Err(SinkError::new(panic_message(&*panic))));
             if let Err(error) = outcome {
-                (self.on_error)(sink.name(), &error);
+                // A panicking handler must not take the worker down with it.
+                let handler = &self.on_error;
+                let _ = catch_unwind(AssertUnwindSafe(|| handler(sink.name(), &error)));
                 let failed = error.failed();
                 let mut named = SinkError::new(format!("sink {}: {error}", sink.name()));
                 if let Some(n) = failed {
@@ -475,6 +477,18 @@ impl Worker {
             }
         }
         failures
+    }
+}
+
+impl Drop for Worker {
+    /// Should the worker ever stop early, what is still queued counts as
+    /// failed, and waiting flushes are released (their reply senders drop).
+    fn drop(&mut self) {
+        let mut lost = self.batch.len() as u64;
+        while let Ok(message) = self.rx.try_recv() {
+            lost += u64::from(matches!(message, Message::Op(_)));
+        }
+        self.counters.failed.fetch_add(lost, Ordering::Relaxed);
     }
 }
 

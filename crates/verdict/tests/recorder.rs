@@ -1,0 +1,709 @@
+//! The recorder: delivery on flush, shutdown and drop; fan-out; failing and
+//! panicking sinks; the three overflow policies with a sink that blocks
+//! until the test lets it go; ordering; concurrent recording.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use verdict::{
+    Assessment, AssessmentId, AssessmentSink, AssessmentUpdate, Counters, Error, InMemorySink,
+    MemoryStore, Operation, Overflow, Recorder, SinkError,
+};
+
+const TRACE: &str = "0fb07256509eb9d22d07f42f7eb9f24d";
+
+fn feedback(i: usize) -> Assessment {
+    Assessment::feedback("score", i)
+        .on_trace(TRACE, Some("71492b10072d70de"))
+        .unwrap()
+}
+
+fn ids(sink: &InMemorySink) -> Vec<AssessmentId> {
+    sink.assessments().iter().map(Assessment::id).collect()
+}
+
+/// A sink that, while closed, blocks every export until the test opens it,
+/// and tells the test each time an export starts. Exports then go to an
+/// [`InMemorySink`].
+#[derive(Clone)]
+struct Gate {
+    state: Arc<(Mutex<bool>, Condvar)>,
+    entered: Arc<Mutex<mpsc::Sender<usize>>>,
+    shutdowns: Arc<AtomicUsize>,
+    inner: InMemorySink,
+}
+
+impl Gate {
+    fn closed() -> (Gate, mpsc::Receiver<usize>) {
+        let (tx, rx) = mpsc::channel();
+        let gate = Gate {
+            state: Arc::new((Mutex::new(false), Condvar::new())),
+            entered: Arc::new(Mutex::new(tx)),
+            shutdowns: Arc::default(),
+            inner: InMemorySink::default(),
+        };
+        (gate, rx)
+    }
+
+    fn open(&self) {
+        let (open, cv) = &*self.state;
+        *open.lock().unwrap() = true;
+        cv.notify_all();
+    }
+
+    fn open_after(&self, delay: Duration) -> thread::JoinHandle<()> {
+        let gate = self.clone();
+        thread::spawn(move || {
+            thread::sleep(delay);
+            gate.open();
+        })
+    }
+}
+
+impl AssessmentSink for Gate {
+    fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        let _ = self.entered.lock().unwrap().send(batch.len());
+        let (open, cv) = &*self.state;
+        let _open = cv.wait_while(open.lock().unwrap(), |open| !*open).unwrap();
+        self.inner.export(batch)
+    }
+
+    fn shutdown(&self) -> Result<(), SinkError> {
+        self.shutdowns.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn name(&self) -> &str {
+        "gate"
+    }
+}
+
+/// A recorder whose worker is stuck inside the gate's first export, with an
+/// empty queue of `capacity` slots: what is recorded next stays queued
+/// until the gate opens.
+fn stuck_recorder(capacity: usize, overflow: Overflow) -> (Recorder, Gate, AssessmentId) {
+    let (gate, entered) = Gate::closed();
+    let recorder = Recorder::builder()
+        .sink(gate.clone())
+        .capacity(capacity)
+        .max_batch(1)
+        .overflow(overflow)
+        .build();
+    let first = recorder.record(feedback(0)).unwrap();
+    assert_eq!(
+        entered.recv_timeout(Duration::from_secs(10)).unwrap(),
+        1,
+        "the worker took the first operation"
+    );
+    assert_eq!(recorder.queued(), 0);
+    (recorder, gate, first)
+}
+
+/// Polls `condition` until it holds; fails after ten seconds.
+fn wait_until(condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The sink failures a recorder reported: sink name and message.
+type ErrorLog = Arc<Mutex<Vec<(String, String)>>>;
+
+/// Records the sink failures the recorder reports.
+fn error_log() -> (ErrorLog, impl Fn(&str, &SinkError) + Send + Sync + 'static) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let handler_log = Arc::clone(&log);
+    let handler = move |sink: &str, error: &SinkError| {
+        handler_log
+            .lock()
+            .unwrap()
+            .push((sink.to_owned(), error.to_string()));
+    };
+    (log, handler)
+}
+
+#[test]
+fn flush_delivers_everything_recorded() {
+    let sink = InMemorySink::default();
+    let recorder = Recorder::builder().sink(sink.clone()).max_batch(7).build();
+    let mut recorded = Vec::new();
+    for i in 0..100 {
+        recorded.push(recorder.record(feedback(i)).unwrap());
+    }
+    recorder.flush().unwrap();
+    let c = recorder.counters();
+    assert_eq!(c.recorded, 100);
+    assert_eq!(c.delivered, 100);
+    assert_eq!((c.failed, c.dropped, c.rejected), (0, 0, 0));
+    assert_eq!(ids(&sink), recorded, "all delivered, in order");
+    assert_eq!(recorder.queued(), 0);
+}
+
+#[test]
+fn flush_waits_for_a_slow_sink() {
+    let (recorder, gate, first) = stuck_recorder(16, Overflow::Reject);
+    let second = recorder.record(feedback(1)).unwrap();
+    let opener = gate.open_after(Duration::from_millis(50));
+    recorder.flush().unwrap();
+    assert_eq!(ids(&gate.inner), vec![first, second]);
+    assert_eq!(recorder.counters().delivered, 2);
+    opener.join().unwrap();
+}
+
+#[test]
+fn shutdown_delivers_what_is_queued_then_refuses() {
+    let (recorder, gate, first) = stuck_recorder(16, Overflow::Reject);
+    let other_handle = recorder.clone();
+    let mut expected = vec![first];
+    for i in 1..6 {
+        expected.push(recorder.record(feedback(i)).unwrap());
+    }
+    assert_eq!(recorder.queued(), 5, "still queued when shutdown starts");
+
+    let opener = gate.open_after(Duration::from_millis(50));
+    recorder.shutdown().unwrap();
+    opener.join().unwrap();
+
+    assert_eq!(ids(&gate.inner), expected);
+    assert_eq!(gate.shutdowns.load(Ordering::SeqCst), 1, "sink shut down");
+    let c = recorder.counters();
+    assert_eq!((c.recorded, c.delivered), (6, 6));
+
+    assert!(matches!(recorder.record(feedback(9)), Err(Error::Shutdown)));
+    assert!(matches!(
+        other_handle.record(feedback(9)),
+        Err(Error::Shutdown)
+    ));
+    let trace = verdict::parse_trace_id(TRACE).unwrap();
+    assert!(matches!(
+        recorder.delete(trace, first),
+        Err(Error::Shutdown)
+    ));
+    assert!(matches!(recorder.flush(), Err(Error::Shutdown)));
+    let err = recorder.record(feedback(9)).unwrap_err();
+    assert!(err.to_string().contains("shut down"), "{err}");
+    assert_eq!(recorder.counters().recorded, 6, "refused calls not counted");
+
+    // A second shutdown, from either handle, is fine and changes nothing.
+    recorder.shutdown().unwrap();
+    other_handle.shutdown().unwrap();
+    assert_eq!(gate.shutdowns.load(Ordering::SeqCst), 1);
+    drop(other_handle);
+    drop(recorder);
+    assert_eq!(gate.shutdowns.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn dropping_the_last_handle_delivers_what_is_queued() {
+    let (recorder, gate, first) = stuck_recorder(16, Overflow::Reject);
+    let clone = recorder.clone();
+    let mut expected = vec![first];
+    for i in 1..4 {
+        expected.push(clone.record(feedback(i)).unwrap());
+    }
+    drop(clone);
+    // Not the last handle: the recorder still runs.
+    expected.push(recorder.record(feedback(4)).unwrap());
+    assert_eq!(gate.shutdowns.load(Ordering::SeqCst), 0);
+    assert_eq!(recorder.queued(), 4);
+
+    let opener = gate.open_after(Duration::from_millis(50));
+    drop(recorder);
+    opener.join().unwrap();
+    assert_eq!(ids(&gate.inner), expected);
+    assert_eq!(gate.shutdowns.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn every_sink_receives_every_operation() {
+    let a = InMemorySink::default();
+    let b = InMemorySink::default();
+    let recorder = Recorder::builder()
+        .sink(a.clone())
+        .sink(b.clone())
+        .max_batch(3)
+        .build();
+    let mut recorded = Vec::new();
+    for i in 0..10 {
+        recorded.push(recorder.record(feedback(i)).unwrap());
+    }
+    let trace = verdict::parse_trace_id(TRACE).unwrap();
+    recorder.delete(trace, recorded[0]).unwrap();
+    recorder.flush().unwrap();
+
+    assert_eq!(a.operations().len(), 11);
+    assert_eq!(a.operations(), b.operations());
+    assert_eq!(ids(&a), recorded);
+    assert_eq!(recorder.counters().delivered, 11);
+}
+
+/// A sink that fails every export (and, if asked, every flush).
+struct Failing {
+    fail_flush: bool,
+    exports: Arc<AtomicUsize>,
+}
+
+impl AssessmentSink for Failing {
+    fn export(&self, _batch: &[Operation]) -> Result<(), SinkError> {
+        self.exports.fetch_add(1, Ordering::SeqCst);
+        Err(SinkError::with_source(
+            "collector unreachable",
+            std::io::Error::other("connection refused"),
+        ))
+    }
+
+    fn flush(&self) -> Result<(), SinkError> {
+        if self.fail_flush {
+            Err(SinkError::new("flush failed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn name(&self) -> &str {
+        "failing"
+    }
+}
+
+fn sink_errors(err: &Error) -> Vec<String> {
+    match err {
+        Error::Sinks(errors) => errors.iter().map(ToString::to_string).collect(),
+        other => panic!("expected Error::Sinks, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_failing_sink_is_counted_and_reported_by_name() {
+    let (log, handler) = error_log();
+    let good = InMemorySink::default();
+    let exports = Arc::new(AtomicUsize::new(0));
+    let recorder = Recorder::builder()
+        .sink(Failing {
+            fail_flush: false,
+            exports: Arc::clone(&exports),
+        })
+        .sink(good.clone())
+        .max_batch(1)
+        .on_error(handler)
+        .build();
+    for i in 0..3 {
+        recorder.record(feedback(i)).unwrap();
+    }
+    // The flush reports the export failures since the last flush.
+    let err = recorder.flush().unwrap_err();
+    let errors = sink_errors(&err);
+    assert_eq!(errors.len(), 3, "one per failed batch: {err}");
+    for e in &errors {
+        assert!(e.contains("failing"), "{e}");
+        assert!(e.contains("collector unreachable"), "{e}");
+    }
+
+    let c = recorder.counters();
+    assert_eq!(c.recorded, 3);
+    assert_eq!(c.failed, 3);
+    assert_eq!(c.delivered, 0);
+    assert_eq!(c.recorded, c.delivered + c.failed);
+    assert_eq!(exports.load(Ordering::SeqCst), 3, "one export per batch");
+    assert_eq!(good.assessments().len(), 3, "the other sink still got all");
+
+    {
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 3, "{log:?}");
+        for (sink, message) in log.iter() {
+            assert_eq!(sink, "failing");
+            assert!(message.contains("collector unreachable"), "{message}");
+            assert!(message.contains("connection refused"), "{message}");
+        }
+    }
+
+    // Reported once: a flush with nothing new failing succeeds.
+    recorder.flush().unwrap();
+}
+
+#[test]
+fn a_failing_flush_names_the_sink_in_the_error() {
+    let (log, handler) = error_log();
+    let recorder = Recorder::builder()
+        .sink(Failing {
+            fail_flush: true,
+            exports: Arc::default(),
+        })
+        .sink(InMemorySink::default())
+        .on_error(handler)
+        .build();
+    recorder.record(feedback(0)).unwrap();
+    let err = recorder.flush().unwrap_err();
+    let errors = sink_errors(&err);
+    assert_eq!(errors.len(), 2, "the export and the flush: {err}");
+    assert!(errors[0].contains("collector unreachable"), "{err}");
+    assert!(errors[1].contains("flush failed"), "{err}");
+    let text = err.to_string();
+    assert!(text.starts_with("2 sink(s) failed"), "{text}");
+    assert!(text.contains("sink failing"), "{text}");
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log.iter().all(|(sink, _)| sink == "failing"));
+}
+
+/// A sink that fails on `failed` operations of every batch and delivers the
+/// others.
+struct Partial {
+    failed: usize,
+}
+
+impl AssessmentSink for Partial {
+    fn export(&self, _batch: &[Operation]) -> Result<(), SinkError> {
+        Err(SinkError::new("some refused").with_failed(self.failed))
+    }
+
+    fn name(&self) -> &str {
+        "partial"
+    }
+}
+
+#[test]
+fn a_partly_failing_sink_counts_only_what_failed() {
+    let (gate, entered) = Gate::closed();
+    let recorder = Recorder::builder()
+        .sink(gate.clone())
+        .sink(Partial { failed: 1 })
+        .sink(Partial { failed: 2 })
+        .on_error(|_, _| {})
+        .build();
+    // Make the batch deterministic: one operation while the gate is closed,
+    // then three queued behind it, delivered as one batch.
+    recorder.record(feedback(0)).unwrap();
+    entered.recv_timeout(Duration::from_secs(10)).unwrap();
+    for i in 1..4 {
+        recorder.record(feedback(i)).unwrap();
+    }
+    gate.open();
+    let err = recorder.flush().unwrap_err();
+    assert_eq!(sink_errors(&err).len(), 4, "{err}");
+    assert_eq!(entered.try_iter().collect::<Vec<_>>(), vec![3]);
+    let c = recorder.counters();
+    // Batch 1 (one op): both fail on all of it. Batch 2 (three ops): the
+    // larger failure, two, counts.
+    assert_eq!(c.failed, 1 + 2, "{c:?}");
+    assert_eq!(c.delivered, 1, "{c:?}");
+    assert_eq!(c.recorded, c.delivered + c.failed);
+}
+
+/// A sink that panics on every export.
+struct Panicking;
+
+impl AssessmentSink for Panicking {
+    fn export(&self, _batch: &[Operation]) -> Result<(), SinkError> {
+        panic!("kaboom");
+    }
+
+    fn name(&self) -> &str {
+        "panicking"
+    }
+}
+
+#[test]
+fn a_panicking_sink_does_not_kill_the_worker() {
+    let (log, handler) = error_log();
+    let good = InMemorySink::default();
+    let recorder = Recorder::builder()
+        .sink(Panicking)
+        .sink(good.clone())
+        .on_error(handler)
+        .build();
+
+    let mut recorded = vec![recorder.record(feedback(0)).unwrap()];
+    let err = recorder.flush().unwrap_err();
+    assert!(err.to_string().contains("kaboom"), "{err}");
+    for i in 1..5 {
+        recorded.push(recorder.record(feedback(i)).unwrap());
+    }
+    assert!(recorder.flush().is_err());
+    recorded.push(recorder.record(feedback(5)).unwrap());
+    let err = recorder.shutdown().unwrap_err();
+    assert!(err.to_string().contains("sink panicking"), "{err}");
+
+    assert_eq!(ids(&good), recorded, "later batches still delivered");
+    let c = recorder.counters();
+    assert_eq!(c.recorded, 6);
+    assert_eq!(c.failed, 6);
+    assert_eq!(c.delivered, 0);
+
+    let log = log.lock().unwrap();
+    assert!(log.len() >= 3, "one report per batch: {log:?}");
+    for (sink, message) in log.iter() {
+        assert_eq!(sink, "panicking");
+        assert!(message.contains("panicked"), "{message}");
+        assert!(message.contains("kaboom"), "{message}");
+    }
+}
+
+#[test]
+fn overflow_reject_fails_the_call_and_counts_it() {
+    let (recorder, gate, first) = stuck_recorder(2, Overflow::Reject);
+    let second = recorder.record(feedback(1)).unwrap();
+    let third = recorder.record(feedback(2)).unwrap();
+    assert_eq!(recorder.queued(), 2);
+
+    for _ in 0..3 {
+        let err = recorder.record(feedback(3)).unwrap_err();
+        assert!(matches!(err, Error::QueueFull { capacity: 2 }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("Overflow::Block"), "{text}");
+    }
+    let trace = verdict::parse_trace_id(TRACE).unwrap();
+    assert!(matches!(
+        recorder.delete(trace, first),
+        Err(Error::QueueFull { .. })
+    ));
+    let c = recorder.counters();
+    assert_eq!(c.rejected, 4);
+    assert_eq!(c.recorded, 3, "rejected calls are not recorded");
+    assert_eq!(c.dropped, 0);
+
+    gate.open();
+    recorder.flush().unwrap();
+    assert_eq!(ids(&gate.inner), vec![first, second, third]);
+    let c = recorder.counters();
+    assert_eq!((c.recorded, c.delivered, c.rejected), (3, 3, 4));
+
+    // Room again once the sink caught up.
+    recorder.record(feedback(4)).unwrap();
+}
+
+#[test]
+fn overflow_drop_and_count_succeeds_counts_and_loses_nothing_else() {
+    let (recorder, gate, first) = stuck_recorder(2, Overflow::DropAndCount);
+    let mut kept = vec![first];
+    kept.push(recorder.record(feedback(1)).unwrap());
+    kept.push(recorder.record(feedback(2)).unwrap());
+    for i in 3..8 {
+        // Ok, though nothing was queued.
+        recorder.record(feedback(i)).unwrap();
+    }
+    let c = recorder.counters();
+    assert_eq!(c.dropped, 5);
+    assert_eq!(c.recorded, 3);
+    assert_eq!(c.rejected, 0);
+
+    gate.open();
+    recorder.flush().unwrap();
+    let c = recorder.counters();
+    assert_eq!(c.recorded, c.delivered, "{c:?}");
+    assert_eq!(c.delivered, 3);
+    assert_eq!(ids(&gate.inner), kept, "exactly the accepted ones");
+}
+
+#[test]
+fn overflow_block_waits_for_room_and_delivers_everything() {
+    let (recorder, gate, first) = stuck_recorder(2, Overflow::Block);
+    let producer = {
+        let recorder = recorder.clone();
+        thread::spawn(move || {
+            (1..11)
+                .map(|i| recorder.record(feedback(i)).unwrap())
+                .collect::<Vec<_>>()
+        })
+    };
+    // The queue fills and the producer waits for the gate.
+    wait_until(|| recorder.queued() == 2);
+    thread::sleep(Duration::from_millis(50));
+    assert!(!producer.is_finished(), "the producer should be blocked");
+    assert_eq!(recorder.queued(), 2);
+    assert_eq!(
+        recorder.counters().rejected + recorder.counters().dropped,
+        0
+    );
+
+    gate.open();
+    let mut expected = vec![first];
+    expected.extend(producer.join().unwrap());
+    recorder.flush().unwrap();
+    assert_eq!(ids(&gate.inner), expected);
+    let c = recorder.counters();
+    assert_eq!(
+        c,
+        Counters {
+            recorded: 11,
+            delivered: 11,
+            ..Counters::default()
+        }
+    );
+}
+
+#[test]
+fn updates_and_deletes_reach_the_sinks_in_order() {
+    let sink = InMemorySink::default();
+    let store = MemoryStore::default();
+    let recorder = Recorder::builder()
+        .sink(sink.clone())
+        .sink(store.clone())
+        .build();
+    let a = feedback(1);
+    let b = feedback(2);
+    let trace = a.trace_id();
+    let update = AssessmentUpdate::builder(trace, a.id())
+        .feedback(0.25)
+        .rationale("re-scored")
+        .build()
+        .unwrap();
+    let override_of_b = Assessment::override_of(&b, 3).on(b.target()).unwrap();
+
+    recorder.record(a.clone()).unwrap();
+    recorder.update(update.clone()).unwrap();
+    recorder.record(b.clone()).unwrap();
+    recorder.record(override_of_b.clone()).unwrap();
+    recorder.delete(trace, a.id()).unwrap();
+    recorder.flush().unwrap();
+
+    assert_eq!(
+        sink.operations(),
+        vec![
+            Operation::Log(a.clone()),
+            Operation::Update(update),
+            Operation::Log(b.clone()),
+            Operation::Log(override_of_b.clone()),
+            Operation::Delete {
+                trace_id: trace,
+                assessment_id: a.id(),
+            },
+        ]
+    );
+    // Applied in that order by a store: the update found `a`, then `a` was
+    // deleted; `b` is overridden.
+    assert_eq!(recorder.counters().failed, 0, "the store accepted all");
+    assert!(matches!(
+        store.get(trace, a.id()),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(!store.get(trace, b.id()).unwrap().is_valid());
+    assert!(store.get(trace, override_of_b.id()).unwrap().is_valid());
+}
+
+#[test]
+fn concurrent_recording_loses_nothing() {
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 1000;
+    let sink = InMemorySink::default();
+    let recorder = Recorder::builder()
+        .sink(sink.clone())
+        .capacity(64)
+        .max_batch(50)
+        .overflow(Overflow::Block)
+        .build();
+    let producers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let recorder = recorder.clone();
+            thread::spawn(move || {
+                (0..PER_THREAD)
+                    .map(|i| recorder.record(feedback(t * PER_THREAD + i)).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let per_thread: Vec<Vec<AssessmentId>> =
+        producers.into_iter().map(|p| p.join().unwrap()).collect();
+    recorder.flush().unwrap();
+
+    let c = recorder.counters();
+    assert_eq!(c.recorded, (THREADS * PER_THREAD) as u64);
+    assert_eq!(c.delivered, c.recorded);
+    let delivered = ids(&sink);
+    assert_eq!(delivered.len(), THREADS * PER_THREAD);
+    let unique: HashSet<_> = delivered.iter().copied().collect();
+    assert_eq!(unique.len(), delivered.len(), "no duplicates");
+    // Each thread's assessments arrive in the order that thread recorded.
+    for ids in &per_thread {
+        let mine: HashSet<_> = ids.iter().copied().collect();
+        let arrived: Vec<_> = delivered
+            .iter()
+            .copied()
+            .filter(|id| mine.contains(id))
+            .collect();
+        assert_eq!(&arrived, ids);
+    }
+}
+
+#[test]
+fn recording_while_shutting_down_loses_nothing() {
+    // Every call either succeeds and is delivered, or fails with Shutdown.
+    let sink = InMemorySink::default();
+    let recorder = Recorder::builder()
+        .sink(sink.clone())
+        .capacity(16)
+        .overflow(Overflow::Block)
+        .build();
+    let producers: Vec<_> = (0..4)
+        .map(|t| {
+            let recorder = recorder.clone();
+            thread::spawn(move || {
+                let mut accepted = Vec::new();
+                for i in 0.. {
+                    match recorder.record(feedback(t * 1_000_000 + i)) {
+                        Ok(id) => accepted.push(id),
+                        Err(Error::Shutdown) => break,
+                        Err(other) => panic!("unexpected error: {other}"),
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    wait_until(|| recorder.counters().delivered >= 100);
+    recorder.shutdown().unwrap();
+    let accepted: HashSet<AssessmentId> = producers
+        .into_iter()
+        .flat_map(|p| p.join().unwrap())
+        .collect();
+    let delivered: HashSet<AssessmentId> = ids(&sink).into_iter().collect();
+    assert!(!accepted.is_empty());
+    assert_eq!(delivered, accepted);
+    let c = recorder.counters();
+    assert_eq!(c.recorded, accepted.len() as u64);
+    assert_eq!(c.delivered, c.recorded);
+}
+
+#[test]
+fn a_panicking_error_handler_does_not_kill_the_worker() {
+    let (gate, entered) = Gate::closed();
+    let recorder = Recorder::builder()
+        .sink(gate.clone())
+        .sink(Failing {
+            fail_flush: false,
+            exports: Arc::default(),
+        })
+        .on_error(|_, _| panic!("a bug in the error handler"))
+        .build();
+    let first = recorder.record(feedback(0)).unwrap();
+    entered.recv_timeout(Duration::from_secs(10)).unwrap();
+
+    // The flush waits in the queue while the worker is inside the batch whose
+    // failure will reach the panicking handler.
+    let (done_tx, done) = mpsc::channel();
+    let flusher = recorder.clone();
+    thread::spawn(move || {
+        let _ = done_tx.send(flusher.flush());
+    });
+    thread::sleep(Duration::from_millis(50));
+    gate.open();
+    let flushed = done
+        .recv_timeout(Duration::from_secs(10))
+        .expect("flush never returned: the worker died with the flush queued");
+    assert!(
+        matches!(flushed, Err(Error::Sinks(_))),
+        "the export failure is reported: {flushed:?}"
+    );
+
+    // The recorder keeps working.
+    let second = recorder.record(feedback(1)).unwrap();
+    assert!(matches!(recorder.flush(), Err(Error::Sinks(_))));
+    assert_eq!(ids(&gate.inner), vec![first, second]);
+    let c = recorder.counters();
+    assert_eq!((c.recorded, c.failed), (2, 2));
+}
