@@ -1,0 +1,134 @@
+//! The cost of the plugin boundary, and how the runner scales.
+//!
+//! - `plugin_boundary`: exact match over the same records, through the
+//!   host's `Scorer` interface, compiled in (`rust_type`) and loaded from
+//!   the plugin library cargo built (`plugin_batch`, the batch entry).
+//! - `plugin_boundary_runner`: the same, through the runner on one thread.
+//! - `runner_threads`: records per second of the runner with exact match,
+//!   regex and edit distance, on 1 and on 2 threads.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use verdict_scorer::{
+    OwnedRecord, Plugin, Registry, Runner, Scorer, expectation_views, record_views,
+};
+
+/// Answers of about 20–60 characters, half of them matching, some with
+/// whitespace around them.
+fn records(n: usize) -> Vec<OwnedRecord> {
+    let answers = [
+        "The capital of France is Paris.",
+        "Water boils at 100 degrees Celsius at sea level.",
+        "  Canberra is the capital of Australia.  ",
+        "The speed of light is about 299,792 km/s.",
+        "Mount Everest is 8,849 metres high.",
+    ];
+    (0..n)
+        .map(|i| {
+            let expected = answers[i % answers.len()];
+            let output = if i % 2 == 0 {
+                expected.to_owned()
+            } else {
+                format!("{} Probably.", expected.trim())
+            };
+            OwnedRecord::new(format!("question {i}"), output)
+                .with_expectation("expected_response", expected.trim())
+        })
+        .collect()
+}
+
+/// The plugin library cargo built for a dev-dependency.
+fn plugin_file(crate_name: &str) -> PathBuf {
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
+    deps.join(format!(
+        "{}{crate_name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ))
+}
+
+fn plugin_boundary(c: &mut Criterion) {
+    const BATCH: usize = 256;
+    let records = records(4096);
+    let named = expectation_views(&records);
+    let views = record_views(&records, &named);
+    let registry = Registry::with_builtins();
+    let compiled_in = registry.create(&"exact_match".parse().unwrap()).unwrap();
+    let plugin = Plugin::load(&plugin_file("verdict_exact_match")).expect("build the plugin first");
+    let loaded: Box<dyn Scorer> = Box::new(plugin.instantiate("{}").unwrap());
+
+    let mut group = c.benchmark_group("plugin_boundary");
+    group.throughput(Throughput::Elements(views.len() as u64));
+    let mut out = Vec::with_capacity(BATCH);
+    for (name, scorer) in [("rust_type", &compiled_in), ("plugin_batch", &loaded)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for chunk in views.chunks(BATCH) {
+                    out.clear();
+                    scorer.score_batch(black_box(chunk), &mut out);
+                    black_box(&out);
+                }
+            })
+        });
+    }
+    group.finish();
+
+    // The same comparison one level up: the runner lays out record views,
+    // hands chunks to the scorer and collects outcomes, on one thread.
+    let mut group = c.benchmark_group("plugin_boundary_runner");
+    group.throughput(Throughput::Elements(records.len() as u64));
+    let runners = [
+        (
+            "rust_type",
+            Runner::new(vec![
+                registry.create(&"exact_match".parse().unwrap()).unwrap(),
+            ]),
+        ),
+        (
+            "plugin_batch",
+            Runner::new(vec![Box::new(plugin.instantiate("{}").unwrap())]),
+        ),
+    ];
+    for (name, runner) in runners {
+        let runner = runner.threads(1);
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(runner.score(black_box(&records))))
+        });
+    }
+    group.finish();
+}
+
+fn runner_threads(c: &mut Criterion) {
+    let records = records(20_000);
+    let registry = Registry::with_builtins();
+    let specs = [
+        "exact_match",
+        "regex:pattern=\\d+",
+        "edit_distance:max_distance=10",
+    ];
+    let mut group = c.benchmark_group("runner_threads");
+    group.throughput(Throughput::Elements(records.len() as u64));
+    group.sample_size(20);
+    for threads in [1, 2] {
+        let scorers = specs
+            .iter()
+            .map(|s| registry.create(&s.parse().unwrap()).unwrap())
+            .collect();
+        let runner = Runner::new(scorers).threads(threads);
+        group.bench_with_input(
+            BenchmarkId::from_parameter(threads),
+            &records,
+            |b, records| b.iter(|| black_box(runner.score(records))),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, plugin_boundary, runner_threads);
+criterion_main!(benches);

@@ -1,0 +1,36 @@
+//! `verdict`: list and run Verdict's scorers from the command line.
+//!
+//! Exit codes: 0 when the command did its job, 2 on a usage, config or
+//! plugin error (clap's own usage errors exit with 2 as well).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod plugins;
+mod score;
+mod scorers;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match &cli.command {
+        cli::Command::Scorers(args) => scorers::run(args),
+        cli::Command::Score(args) => score::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        // `verdict scorers | head` is not an error.
+        Err(error)
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

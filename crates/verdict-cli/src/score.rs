@@ -1,0 +1,68 @@
+//! `verdict score`: one record, one scorer, one JSON object.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use verdict_plugin::ScoreValue;
+use verdict_scorer::{OwnedRecord, OwnedValue, ScorerSpec, score_one};
+
+use crate::cli::ScoreArgs;
+use crate::plugins::registry;
+
+/// The name of the expectation `--expected` sets, as MLflow's scorers read.
+const EXPECTED_RESPONSE: &str = "expected_response";
+
+fn record(args: &ScoreArgs) -> anyhow::Result<OwnedRecord> {
+    let inputs = args
+        .input
+        .as_deref()
+        .map_or(OwnedValue::Null, OwnedValue::from);
+    let mut record = OwnedRecord::new(inputs, args.output.as_str());
+    match args.expected.as_slice() {
+        [] => {}
+        [one] => record = record.with_expectation(EXPECTED_RESPONSE, one.as_str()),
+        many => record = record.with_expectation(EXPECTED_RESPONSE, Value::from(many.to_vec())),
+    }
+    for pair in &args.expectation {
+        let (name, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--expectation {pair:?} is not NAME=VALUE"))?;
+        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+        record = record.with_expectation(name, value);
+    }
+    Ok(record)
+}
+
+pub(crate) fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
+    let registry = registry(&args.plugins)?;
+    let spec: ScorerSpec = args.scorer.parse()?;
+    let scorer = registry.create(&spec)?;
+    let outcome = score_one(scorer.as_ref(), &record(args)?);
+    let info = scorer.info();
+    let (value, rationale, error) = match &outcome {
+        Ok(score) => {
+            let value = match &score.value {
+                ScoreValue::Bool(b) => json!(b),
+                ScoreValue::Number(n) => json!(n),
+                ScoreValue::Label(l) => json!(l),
+            };
+            (value, json!(score.rationale), Value::Null)
+        }
+        Err(e) => (
+            Value::Null,
+            Value::Null,
+            json!({"code": e.code, "message": e.message}),
+        ),
+    };
+    let result = json!({
+        "name": info.name,
+        "version": info.version,
+        "value": value,
+        "rationale": rationale,
+        "error": error,
+    });
+    writeln!(std::io::stdout().lock(), "{result}")?;
+    Ok(ExitCode::SUCCESS)
+}

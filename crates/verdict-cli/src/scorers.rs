@@ -1,0 +1,71 @@
+//! `verdict scorers`: what can score, with versions and config keys.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde_json::json;
+use verdict_scorer::{Origin, ScorerInfo};
+
+use crate::cli::ScorersArgs;
+use crate::plugins::registry;
+
+fn origin(info: &ScorerInfo) -> serde_json::Value {
+    match &info.origin {
+        Origin::Builtin => json!("builtin"),
+        Origin::Plugin { path, sha256 } => json!({"path": path, "sha256": sha256}),
+    }
+}
+
+pub(crate) fn run(args: &ScorersArgs) -> anyhow::Result<ExitCode> {
+    let registry = registry(&args.plugins)?;
+    let scorers = registry.scorers();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let list: Vec<_> = scorers
+            .iter()
+            .map(|s| {
+                json!({
+                    "name": s.name,
+                    "version": s.version,
+                    "description": s.description,
+                    "origin": origin(s),
+                    "config": s.config_keys.iter().map(|k| json!({
+                        "key": k.name, "type": k.kind, "default": k.default_value,
+                        "description": k.description,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (i, s) in scorers.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        let from = match &s.origin {
+            Origin::Builtin => "built in".to_owned(),
+            Origin::Plugin { path, .. } => format!("plugin {}", path.display()),
+        };
+        writeln!(out, "{} {} ({from})", s.name, s.version)?;
+        writeln!(out, "  {}", s.description)?;
+        let width = s
+            .config_keys
+            .iter()
+            .map(|k| k.name.len())
+            .max()
+            .unwrap_or(0);
+        for k in &s.config_keys {
+            let default = if k.default_value.is_empty() {
+                String::new()
+            } else {
+                format!(" [default: {}]", k.default_value)
+            };
+            writeln!(out, "  {:width$}  {}{default}", k.name, k.kind)?;
+            if !k.description.is_empty() {
+                writeln!(out, "  {:width$}  {}", "", k.description)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

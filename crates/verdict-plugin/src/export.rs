@@ -1,0 +1,309 @@
+//! The plugin side of the boundary: the `extern "C"` functions that
+//! [`export_plugin!`](crate::export_plugin) points a descriptor at. Each
+//! catches panics and reports failures through return codes, result
+//! statuses and a thread-local last error.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::abi::{
+    ABI_VERSION, Buf, Descriptor, FLAG_THREAD_SAFE, KIND_BOOL, KIND_LABEL, KIND_NUMBER, RC_ERROR,
+    RC_OK, RC_PANIC, RESULT_HAS_RATIONALE, RESULT_LABEL_STATIC, RESULT_RATIONALE_STATIC, RawRecord,
+    ResultSlot, STATUS_ERROR, STATUS_OK, STATUS_PANIC, Str,
+};
+use crate::record::Record;
+use crate::scorer::{Outcome, ScoreValue, Scorer};
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    static OUTCOMES: RefCell<Vec<Outcome>> = const { RefCell::new(Vec::new()) };
+}
+
+fn set_last_error(message: String) {
+    LAST_ERROR.with(|e| *e.borrow_mut() = message);
+}
+
+/// The message of a caught panic.
+pub fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("the scorer panicked with a non-text payload")
+}
+
+/// The descriptor of scorer `S`, with `flags` computed where the plugin is
+/// compiled (whether it unwinds on panic).
+pub const fn descriptor<S: Scorer>(flags: u64) -> Descriptor {
+    Descriptor {
+        abi_version: ABI_VERSION,
+        struct_size: size_of::<Descriptor>() as u32,
+        flags: flags | FLAG_THREAD_SAFE,
+        name: Str::new(S::NAME),
+        version: Str::new(S::VERSION),
+        description: Str::new(S::DESCRIPTION),
+        config_keys: S::CONFIG_KEYS.as_ptr(),
+        n_config_keys: S::CONFIG_KEYS.len(),
+        create: Some(create::<S>),
+        score: Some(score::<S>),
+        score_batch: Some(score_batch::<S>),
+        destroy: Some(destroy::<S>),
+        last_error: Some(last_error),
+    }
+}
+
+/// Puts text into a slot: static text by reference (it lives as long as
+/// the plugin, which is never unloaded), other text copied into the buffer.
+// Whether the text is borrowed (static) or owned is the point, hence the Cow.
+#[allow(clippy::ptr_arg)]
+#[inline]
+fn put(text: &Cow<'static, str>, buf: &mut Buf, pointer: &mut Str<'static>, flag: u32) -> u32 {
+    match text {
+        Cow::Borrowed(s) => {
+            *pointer = Str::new(s);
+            flag
+        }
+        Cow::Owned(s) => {
+            buf.write(s.as_bytes());
+            0
+        }
+    }
+}
+
+/// Writes one outcome into a host result slot.
+#[inline]
+pub fn write_outcome(slot: &mut ResultSlot, outcome: &Outcome) {
+    slot.flags = 0;
+    slot.number = 0.0;
+    slot.label.len = 0;
+    slot.rationale.len = 0;
+    match outcome {
+        Ok(score) => {
+            slot.status = STATUS_OK;
+            match &score.value {
+                ScoreValue::Bool(b) => {
+                    slot.kind = KIND_BOOL;
+                    slot.number = f64::from(u8::from(*b));
+                }
+                ScoreValue::Number(n) => {
+                    slot.kind = KIND_NUMBER;
+                    slot.number = *n;
+                }
+                ScoreValue::Label(label) => {
+                    slot.kind = KIND_LABEL;
+                    slot.flags |= put(
+                        label,
+                        &mut slot.label,
+                        &mut slot.label_static,
+                        RESULT_LABEL_STATIC,
+                    );
+                }
+            }
+            if let Some(rationale) = &score.rationale {
+                slot.flags |= RESULT_HAS_RATIONALE
+                    | put(
+                        rationale,
+                        &mut slot.rationale,
+                        &mut slot.rationale_static,
+                        RESULT_RATIONALE_STATIC,
+                    );
+            }
+        }
+        Err(error) => {
+            slot.status = STATUS_ERROR;
+            slot.kind = 0;
+            slot.flags |= RESULT_HAS_RATIONALE
+                | put(
+                    &error.code,
+                    &mut slot.label,
+                    &mut slot.label_static,
+                    RESULT_LABEL_STATIC,
+                );
+            slot.rationale.write(error.message.as_bytes());
+        }
+    }
+}
+
+fn write_panic(slot: &mut ResultSlot, panic: &(dyn Any + Send)) {
+    slot.status = STATUS_PANIC;
+    slot.kind = 0;
+    slot.flags = RESULT_HAS_RATIONALE;
+    slot.number = 0.0;
+    slot.label.len = 0;
+    slot.rationale.write(panic_message(panic).as_bytes());
+}
+
+/// Builds a scorer from its JSON config.
+///
+/// # Safety
+/// `state` must be valid for a write; `config` must be valid UTF-8.
+pub unsafe extern "C" fn create<S: Scorer>(config: Str<'_>, state: *mut *mut c_void) -> i32 {
+    if state.is_null() {
+        set_last_error("create: the state pointer is null".into());
+        return RC_ERROR;
+    }
+    match catch_unwind(|| S::from_json(config.as_str())) {
+        Ok(Ok(scorer)) => {
+            // SAFETY: checked non-null; the host provides a writable slot.
+            unsafe { *state = Box::into_raw(Box::new(scorer)).cast() };
+            RC_OK
+        }
+        Ok(Err(error)) => {
+            set_last_error(error.to_string());
+            RC_ERROR
+        }
+        Err(panic) => {
+            set_last_error(format!(
+                "{} panicked while reading its config: {}",
+                S::NAME,
+                panic_message(&*panic)
+            ));
+            RC_PANIC
+        }
+    }
+}
+
+/// Scores one record.
+///
+/// # Safety
+/// `state` must come from `create` of the same scorer; `record` and
+/// `result` must be valid.
+pub unsafe extern "C" fn score<S: Scorer>(
+    state: *const c_void,
+    record: *const RawRecord,
+    result: *mut ResultSlot,
+) -> i32 {
+    if state.is_null() || record.is_null() || result.is_null() {
+        set_last_error("score: a null pointer was passed".into());
+        return RC_ERROR;
+    }
+    // SAFETY: checked non-null; the host's contract makes them valid.
+    let (scorer, record, slot) = unsafe {
+        (
+            &*state.cast::<S>(),
+            &*record.cast::<Record<'_>>(),
+            &mut *result,
+        )
+    };
+    match catch_unwind(AssertUnwindSafe(|| scorer.score(record))) {
+        Ok(outcome) => write_outcome(slot, &outcome),
+        Err(panic) => write_panic(slot, &*panic),
+    }
+    RC_OK
+}
+
+/// Scores `n` records: through the scorer's own `score_batch` when it has
+/// one ([`Scorer::BATCHED`]), else record by record. A panic is pinned to
+/// the records that cause it: a batch that panics is scored again record
+/// by record, and only those records get a panic status.
+///
+/// # Safety
+/// `state` must come from `create` of the same scorer; `records` and
+/// `results` must be valid for `n` entries.
+pub unsafe extern "C" fn score_batch<S: Scorer>(
+    state: *const c_void,
+    records: *const RawRecord,
+    n: usize,
+    results: *mut ResultSlot,
+) -> i32 {
+    if n == 0 {
+        return RC_OK;
+    }
+    if state.is_null() || records.is_null() || results.is_null() {
+        set_last_error("score_batch: a null pointer was passed".into());
+        return RC_ERROR;
+    }
+    // SAFETY: checked non-null; the host's contract makes them valid for n.
+    let (scorer, records, slots) = unsafe {
+        (
+            &*state.cast::<S>(),
+            std::slice::from_raw_parts(records.cast::<Record<'_>>(), n),
+            std::slice::from_raw_parts_mut(results, n),
+        )
+    };
+    let whole = S::BATCHED
+        && OUTCOMES.with(|cell| {
+            let Ok(mut outcomes) = cell.try_borrow_mut() else {
+                return false;
+            };
+            outcomes.clear();
+            let scored = catch_unwind(AssertUnwindSafe(|| {
+                scorer.score_batch(records, &mut outcomes)
+            }));
+            if scored.is_err() || outcomes.len() != n {
+                return false;
+            }
+            for (slot, outcome) in slots.iter_mut().zip(outcomes.drain(..)) {
+                write_outcome(slot, &outcome);
+            }
+            true
+        });
+    if !whole {
+        // Record by record, straight into the slots; a panic is pinned to
+        // the record that causes it.
+        for (slot, record) in slots.iter_mut().zip(records) {
+            match catch_unwind(AssertUnwindSafe(|| scorer.score(record))) {
+                Ok(outcome) => write_outcome(slot, &outcome),
+                Err(panic) => write_panic(slot, &*panic),
+            }
+        }
+    }
+    RC_OK
+}
+
+/// Frees a scorer.
+///
+/// # Safety
+/// `state` must come from `create` of the same scorer, and not be used
+/// again.
+pub unsafe extern "C" fn destroy<S: Scorer>(state: *mut c_void) {
+    if state.is_null() {
+        return;
+    }
+    // SAFETY: made by `create` with `Box::into_raw`.
+    let scorer = unsafe { Box::from_raw(state.cast::<S>()) };
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(scorer)));
+}
+
+/// Copies the calling thread's last error into `buf`.
+///
+/// # Safety
+/// `buf` must be valid for `cap` bytes.
+pub unsafe extern "C" fn last_error(buf: *mut u8, cap: usize) -> usize {
+    LAST_ERROR.with(|e| {
+        let e = e.borrow();
+        let n = e.len().min(cap);
+        if n > 0 && !buf.is_null() {
+            // SAFETY: the host provides `cap` writable bytes.
+            unsafe { std::ptr::copy_nonoverlapping(e.as_ptr(), buf, n) };
+        }
+        e.len()
+    })
+}
+
+/// Turns a type implementing [`Scorer`] into a plugin: exports the
+/// versioned symbol `verdict_plugin_v1`, which returns the scorer's
+/// descriptor. Use it once per dynamic library.
+///
+/// ```ignore
+/// verdict_plugin::export_plugin!(MyScorer);
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    ($scorer:ty) => {
+        /// The Verdict plugin entry point (ABI v1).
+        #[unsafe(no_mangle)]
+        pub extern "C" fn verdict_plugin_v1() -> *const $crate::abi::Descriptor {
+            static DESCRIPTOR: $crate::abi::Descriptor =
+                $crate::export::descriptor::<$scorer>(if cfg!(panic = "unwind") {
+                    $crate::abi::FLAG_PANIC_UNWIND
+                } else {
+                    0
+                });
+            &DESCRIPTOR
+        }
+    };
+}

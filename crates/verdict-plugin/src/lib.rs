@@ -1,0 +1,38 @@
+//! Write scorers for Verdict: the authoring trait, and the stable C ABI
+//! that lets the `verdict` host load them from dynamic libraries.
+//!
+//! A scorer implements [`Scorer`]: it has a name, a version and a
+//! description, is built from a JSON [`Config`], and scores a [`Record`]
+//! (`inputs`, `outputs`, named `expectations`) into a [`Score`] — a bool, a
+//! number or a label, with an optional rationale — or a [`ScoreError`].
+//! One line, [`export_plugin!`], makes a `cdylib` crate a plugin; its
+//! author writes no `unsafe`.
+//!
+//! The boundary is a C ABI (see [`abi`] and `include/verdict_plugin.h`),
+//! shaped by one decision: **borrowed inputs, host-owned outputs**. The
+//! host lays records out in memory once and the plugin reads them in place;
+//! the plugin writes results, text included, into memory the host owns.
+//! Nothing allocated on one side is freed on the other, so the host and
+//! the plugin may use different allocators, standard libraries, or
+//! languages. A batch entry point lets one call score many records, which
+//! makes the boundary nearly free. Everything else follows rules that keep
+//! old plugins loadable: a versioned symbol, a descriptor that only grows
+//! at its end, panics caught on the plugin's side of the boundary.
+//!
+//! This crate depends on `serde_json` (for configs) and nothing else.
+#![deny(missing_docs)]
+
+pub mod abi;
+mod config;
+#[doc(hidden)]
+pub mod export;
+pub mod host;
+mod record;
+mod scorer;
+mod testing;
+
+pub use abi::ConfigKey;
+pub use config::{Config, ConfigError};
+pub use record::{NamedValue, Record, Value};
+pub use scorer::{Outcome, Score, ScoreError, ScoreValue, Scorer};
+pub use testing::{check_abi, through_abi};

@@ -1,0 +1,200 @@
+//! What a scorer reads: one record of `inputs`, `outputs` and named
+//! `expectations`, as MLflow's scorers receive them.
+//!
+//! These types are `#[repr(C)]` and are the very bytes that cross the
+//! plugin boundary: the host lays records out once, and a plugin reads them
+//! in place, with no copy and no parsing unless it asks for JSON.
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use crate::abi::{Str, VALUE_JSON, VALUE_NULL, VALUE_STRING};
+
+/// One value of a record: nothing, a string, or other JSON.
+///
+/// Strings, by far the most common case, are passed as they are; other
+/// values (numbers, bools, lists, objects) as JSON text, parsed only by the
+/// scorers that need them.
+///
+/// ```
+/// use verdict_plugin::Value;
+///
+/// assert_eq!(Value::string("Paris").as_str(), Some("Paris"));
+/// assert_eq!(Value::json("[1, 2]").text(), "[1, 2]");
+/// assert!(Value::NULL.is_null());
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Value<'a> {
+    kind: u32,
+    text: Str<'a>,
+}
+
+impl<'a> Value<'a> {
+    /// No value.
+    pub const NULL: Value<'static> = Value {
+        kind: VALUE_NULL,
+        text: Str::new(""),
+    };
+
+    /// A string.
+    pub const fn string(text: &'a str) -> Self {
+        Value {
+            kind: VALUE_STRING,
+            text: Str::new(text),
+        }
+    }
+
+    /// Any other JSON value, as its JSON text.
+    pub const fn json(text: &'a str) -> Self {
+        Value {
+            kind: VALUE_JSON,
+            text: Str::new(text),
+        }
+    }
+
+    /// Whether there is no value.
+    pub fn is_null(&self) -> bool {
+        self.kind == VALUE_NULL
+    }
+
+    /// The string, if the value is one.
+    pub fn as_str(&self) -> Option<&'a str> {
+        (self.kind == VALUE_STRING).then(|| self.text.as_str())
+    }
+
+    /// The text to compare: a string as it is, other JSON as its text,
+    /// nothing as `""`.
+    pub fn text(&self) -> &'a str {
+        match self.kind {
+            VALUE_STRING | VALUE_JSON => self.text.as_str(),
+            _ => "",
+        }
+    }
+
+    /// The value as JSON. Text that does not parse becomes a JSON string.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self.kind {
+            VALUE_STRING => serde_json::Value::String(self.text.as_str().to_owned()),
+            VALUE_JSON => serde_json::from_str(self.text.as_str())
+                .unwrap_or_else(|_| serde_json::Value::String(self.text.as_str().to_owned())),
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    /// The strings this value holds: a string gives itself, a JSON list
+    /// gives its string items (others in their JSON text), anything else
+    /// its text. For scorers that compare against "one expectation or any
+    /// of a list".
+    pub fn texts(&self) -> Vec<Cow<'a, str>> {
+        if self.kind == VALUE_JSON
+            && let Ok(serde_json::Value::Array(items)) = serde_json::from_str(self.text.as_str())
+        {
+            return items
+                .into_iter()
+                .map(|item| match item {
+                    serde_json::Value::String(s) => Cow::Owned(s),
+                    other => Cow::Owned(other.to_string()),
+                })
+                .collect();
+        }
+        vec![Cow::Borrowed(self.text())]
+    }
+}
+
+impl std::fmt::Debug for Value<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            VALUE_STRING => write!(f, "String({:?})", self.text.as_str()),
+            VALUE_JSON => write!(f, "Json({})", self.text.as_str()),
+            _ => f.write_str("Null"),
+        }
+    }
+}
+
+/// A named value: one expectation.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NamedValue<'a> {
+    /// The expectation's name, such as `expected_response`.
+    pub name: Str<'a>,
+    /// Its value.
+    pub value: Value<'a>,
+}
+
+impl<'a> NamedValue<'a> {
+    /// Names a value.
+    pub const fn new(name: &'a str, value: Value<'a>) -> Self {
+        NamedValue {
+            name: Str::new(name),
+            value,
+        }
+    }
+}
+
+/// One record to score.
+///
+/// ```
+/// use verdict_plugin::{NamedValue, Record, Value};
+///
+/// let expectations = [NamedValue::new("expected_response", Value::string("Paris"))];
+/// let record = Record::new(Value::NULL, Value::string("Paris"), &expectations);
+/// assert_eq!(record.expectation("expected_response").and_then(|v| v.as_str()), Some("Paris"));
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Record<'a> {
+    /// What the system under test was given.
+    pub inputs: Value<'a>,
+    /// What it answered.
+    pub outputs: Value<'a>,
+    expectations: *const NamedValue<'a>,
+    n_expectations: usize,
+    _borrow: PhantomData<&'a [NamedValue<'a>]>,
+}
+
+// SAFETY: a `Record` is a bundle of shared borrows.
+unsafe impl Send for Record<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for Record<'_> {}
+
+impl<'a> Record<'a> {
+    /// A record of inputs, outputs and expectations.
+    pub fn new(inputs: Value<'a>, outputs: Value<'a>, expectations: &'a [NamedValue<'a>]) -> Self {
+        Record {
+            inputs,
+            outputs,
+            expectations: expectations.as_ptr(),
+            n_expectations: expectations.len(),
+            _borrow: PhantomData,
+        }
+    }
+
+    /// Every expectation, in order.
+    pub fn expectations(&self) -> &'a [NamedValue<'a>] {
+        if self.n_expectations == 0 {
+            return &[];
+        }
+        // SAFETY: made by `new` from a slice borrowed for 'a, or handed over
+        // by the host with a pointer valid for `n_expectations` entries.
+        unsafe { std::slice::from_raw_parts(self.expectations, self.n_expectations) }
+    }
+
+    /// The expectation named `name`.
+    pub fn expectation(&self, name: &str) -> Option<Value<'a>> {
+        self.expectations()
+            .iter()
+            .find(|e| e.name.as_str() == name)
+            .map(|e| e.value)
+    }
+}
+
+impl std::fmt::Debug for Record<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .field("expectations", &self.expectations())
+            .finish()
+    }
+}

@@ -1,0 +1,176 @@
+//! The authoring trait and what a scorer returns.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::abi::ConfigKey;
+use crate::config::{Config, ConfigError};
+use crate::record::Record;
+
+/// The value of a score: pass/fail, a number, or a label.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScoreValue {
+    /// Pass or fail.
+    Bool(bool),
+    /// A number; it must be finite.
+    Number(f64),
+    /// A label, such as `"relevant"`.
+    Label(Cow<'static, str>),
+}
+
+/// What a scorer says of one record: a value and, optionally, why.
+///
+/// ```
+/// use verdict_plugin::{Score, ScoreValue};
+///
+/// let score = Score::bool(true).with_rationale("identical");
+/// assert_eq!(score.value, ScoreValue::Bool(true));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Score {
+    /// The value.
+    pub value: ScoreValue,
+    /// Why, for a person.
+    pub rationale: Option<Cow<'static, str>>,
+}
+
+impl Score {
+    /// A pass/fail score.
+    pub fn bool(pass: bool) -> Self {
+        Score {
+            value: ScoreValue::Bool(pass),
+            rationale: None,
+        }
+    }
+
+    /// A numeric score.
+    pub fn number(value: f64) -> Self {
+        Score {
+            value: ScoreValue::Number(value),
+            rationale: None,
+        }
+    }
+
+    /// A label.
+    pub fn label(label: impl Into<Cow<'static, str>>) -> Self {
+        Score {
+            value: ScoreValue::Label(label.into()),
+            rationale: None,
+        }
+    }
+
+    /// Adds a rationale.
+    pub fn with_rationale(mut self, rationale: impl Into<Cow<'static, str>>) -> Self {
+        self.rationale = Some(rationale.into());
+        self
+    }
+}
+
+/// A record the scorer could not score: a missing expectation, an output
+/// of the wrong shape. It becomes a feedback with an error, never a
+/// silently skipped record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScoreError {
+    /// A short code, such as `MISSING_EXPECTATION`.
+    pub code: Cow<'static, str>,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+impl ScoreError {
+    /// An error with a code and a message.
+    pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        ScoreError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The record has no expectation named `name`.
+    pub fn missing_expectation(name: &str) -> Self {
+        ScoreError::new(
+            "MISSING_EXPECTATION",
+            format!("the record has no expectation named {name:?}"),
+        )
+    }
+}
+
+impl fmt::Display for ScoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ScoreError {}
+
+/// The result of scoring one record.
+pub type Outcome = Result<Score, ScoreError>;
+
+/// A heuristic CODE scorer.
+///
+/// A scorer is built once from its config and then scores records,
+/// possibly from several threads at once (hence `Sync`). Turn a type that
+/// implements it into a plugin with [`export_plugin!`](crate::export_plugin).
+///
+/// ```
+/// use verdict_plugin::{Config, ConfigError, ConfigKey, Outcome, Record, Score, Scorer};
+///
+/// /// Passes when the output is not empty.
+/// struct NonEmpty { trim: bool }
+///
+/// impl Scorer for NonEmpty {
+///     const NAME: &'static str = "non_empty";
+///     const VERSION: &'static str = "1.0.0";
+///     const DESCRIPTION: &'static str = "Passes when the output is not empty.";
+///     const CONFIG_KEYS: &'static [ConfigKey] =
+///         &[ConfigKey::new("trim", "bool", "true", "ignore surrounding whitespace")];
+///
+///     fn from_config(config: &Config) -> Result<Self, ConfigError> {
+///         Ok(NonEmpty { trim: config.bool("trim")?.unwrap_or(true) })
+///     }
+///
+///     fn score(&self, record: &Record<'_>) -> Outcome {
+///         let text = record.outputs.text();
+///         let text = if self.trim { text.trim() } else { text };
+///         Ok(Score::bool(!text.is_empty()))
+///     }
+/// }
+///
+/// verdict_plugin::export_plugin!(NonEmpty);
+/// ```
+pub trait Scorer: Send + Sync + Sized + 'static {
+    /// The scorer's name: what feedback it produces is named after it.
+    const NAME: &'static str;
+    /// Its version, recorded with every feedback.
+    const VERSION: &'static str;
+    /// One sentence on what it scores.
+    const DESCRIPTION: &'static str;
+    /// The config keys it reads. Keys not listed here are refused.
+    const CONFIG_KEYS: &'static [ConfigKey] = &[];
+
+    /// Builds the scorer from its config. An invalid config is an error
+    /// that names the key and says why.
+    fn from_config(config: &Config) -> Result<Self, ConfigError>;
+
+    /// Scores one record.
+    fn score(&self, record: &Record<'_>) -> Outcome;
+
+    /// Whether [`score_batch`](Self::score_batch) is overridden. When it
+    /// is not, the plugin's batch entry scores record by record and writes
+    /// each result straight to the host, skipping the list of outcomes in
+    /// between; set it to `true` when you override `score_batch`.
+    const BATCHED: bool = false;
+
+    /// Scores many records, one outcome each, in order. The default scores
+    /// them one by one; override it (and set [`BATCHED`](Self::BATCHED))
+    /// when a batch can be scored faster.
+    fn score_batch(&self, records: &[Record<'_>], out: &mut Vec<Outcome>) {
+        out.extend(records.iter().map(|r| self.score(r)));
+    }
+
+    /// Builds the scorer from config JSON text (an object, or empty for
+    /// the defaults).
+    fn from_json(config: &str) -> Result<Self, ConfigError> {
+        Self::from_config(&Config::parse(Self::NAME, config, Self::CONFIG_KEYS)?)
+    }
+}

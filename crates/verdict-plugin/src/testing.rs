@@ -1,0 +1,134 @@
+//! Testing a scorer through its C ABI, in process.
+
+use std::ffi::c_void;
+
+use crate::abi::{FLAG_PANIC_UNWIND, RC_OK, Str};
+use crate::export::descriptor;
+use crate::host;
+use crate::record::Record;
+use crate::scorer::{Outcome, Scorer};
+
+/// Scores `records` with scorer `S` built from `config` the way the
+/// `verdict` host does with a loaded plugin: through the descriptor that
+/// [`export_plugin!`](crate::export_plugin) makes, the batch entry point,
+/// result slots in host memory, and the host's decoding. A scorer's tests
+/// can then check that its ABI path gives the same outcomes as calling it
+/// directly. A refused config gives the plugin's error message.
+///
+/// ```
+/// use verdict_plugin::{Config, ConfigError, Outcome, Record, Score, Scorer, Value};
+///
+/// struct Loud;
+///
+/// impl Scorer for Loud {
+///     const NAME: &'static str = "loud";
+///     const VERSION: &'static str = "1";
+///     const DESCRIPTION: &'static str = "Passes when the output is in capitals.";
+///     fn from_config(_: &Config) -> Result<Self, ConfigError> { Ok(Loud) }
+///     fn score(&self, r: &Record<'_>) -> Outcome {
+///         let text = r.outputs.text();
+///         Ok(Score::bool(text == text.to_uppercase()).with_rationale("compared with its capitals"))
+///     }
+/// }
+///
+/// let records = [Record::new(Value::NULL, Value::string("HEY"), &[])];
+/// let through = verdict_plugin::through_abi::<Loud>("", &records)?;
+/// assert_eq!(through, vec![Loud.score(&records[0])]);
+/// # Ok::<(), String>(())
+/// ```
+pub fn through_abi<S: Scorer>(
+    config: &str,
+    records: &[Record<'_>],
+) -> Result<Vec<Outcome>, String> {
+    let d = descriptor::<S>(FLAG_PANIC_UNWIND);
+    let create = d.create.expect("the kit's descriptor has every function");
+    let destroy = d.destroy.expect("the kit's descriptor has every function");
+    let mut state: *mut c_void = std::ptr::null_mut();
+    // SAFETY: the kit's own functions for `S`, a valid slot for the state.
+    let rc = unsafe { create(Str::new(config), &mut state) };
+    if rc != RC_OK {
+        // SAFETY: the kit's own descriptor.
+        return Err(unsafe { host::last_error(&d) });
+    }
+    let mut out = Vec::with_capacity(records.len());
+    // SAFETY: the kit's descriptor and the state its `create` made, used
+    // from this thread only.
+    unsafe { host::score_batch(&d, state, records, &mut out) };
+    // SAFETY: made by `create`, not used again.
+    unsafe { destroy(state) };
+    Ok(out)
+}
+
+/// Checks that scorer `S`, built from `config`, gives the same outcomes
+/// through its C ABI ([`through_abi`]) as called directly, on a corpus of
+/// records that covers plain, empty, whitespace-padded, Unicode (combining
+/// marks, CJK, emoji) and JSON outputs, with string, list, object, empty
+/// and missing expectations named `expectation`. Returns the first
+/// difference, or the config error.
+///
+/// ```
+/// # use verdict_plugin::{Config, ConfigError, Outcome, Record, Score, Scorer};
+/// # struct Loud;
+/// # impl Scorer for Loud {
+/// #     const NAME: &'static str = "loud";
+/// #     const VERSION: &'static str = "1";
+/// #     const DESCRIPTION: &'static str = "Passes when the output is in capitals.";
+/// #     fn from_config(_: &Config) -> Result<Self, ConfigError> { Ok(Loud) }
+/// #     fn score(&self, r: &Record<'_>) -> Outcome {
+/// #         let text = r.outputs.text();
+/// #         Ok(Score::bool(text == text.to_uppercase()))
+/// #     }
+/// # }
+/// verdict_plugin::check_abi::<Loud>("", "expected_response")?;
+/// # Ok::<(), String>(())
+/// ```
+pub fn check_abi<S: Scorer>(config: &str, expectation: &str) -> Result<(), String> {
+    use crate::record::{NamedValue, Value};
+
+    let scorer = S::from_json(config).map_err(|e| e.to_string())?;
+    let outputs = [
+        Value::string("Paris"),
+        Value::string(" it is PARIS. "),
+        Value::string("the cat sat on the mat"),
+        Value::string(""),
+        Value::string("東京 🙂 e\u{301} caf\u{e9}"),
+        Value::string(r#"{"a": 1.0, "b": [1, 2]}"#),
+        Value::json(r#"{"a": 2}"#),
+        Value::json("42"),
+        Value::NULL,
+    ];
+    let expected = [
+        Value::string("Paris"),
+        Value::string("the cat"),
+        Value::string(""),
+        Value::string("cafe\u{301}"),
+        Value::json(r#"["Lyon", "Paris", "a cat sat"]"#),
+        Value::json(r#"{"a": 1, "b": [1, 2]}"#),
+        Value::json("[]"),
+    ];
+    let named: Vec<[NamedValue<'_>; 1]> = expected
+        .iter()
+        .map(|v| [NamedValue::new(expectation, *v)])
+        .collect();
+    let mut records = Vec::new();
+    for output in outputs {
+        records.push(Record::new(Value::string("question"), output, &[]));
+        for e in &named {
+            records.push(Record::new(Value::string("question"), output, e));
+        }
+    }
+    let direct: Vec<Outcome> = records.iter().map(|r| scorer.score(r)).collect();
+    let through = through_abi::<S>(config, &records)?;
+    match direct.iter().zip(&through).position(|(d, t)| d != t) {
+        None if direct.len() == through.len() => Ok(()),
+        None => Err(format!(
+            "{} outcomes through the ABI for {} records",
+            through.len(),
+            direct.len()
+        )),
+        Some(i) => Err(format!(
+            "record {i} ({:?}): directly {:?}, through the ABI {:?}",
+            records[i], direct[i], through[i]
+        )),
+    }
+}

@@ -1,0 +1,116 @@
+//! Why a plugin could not be loaded or a scorer could not be made.
+
+use std::path::PathBuf;
+
+/// A plugin refused at load time, or a scorer that could not be made. Each
+/// message names what the plugin has and what the host wants.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// No file at the path.
+    #[error(
+        "no plugin file at {path:?}: check the path, or put the plugin in a directory listed in VERDICT_PLUGIN_PATH"
+    )]
+    Missing {
+        /// The path given.
+        path: PathBuf,
+    },
+
+    /// The file exists but is not a dynamic library this system can load.
+    #[error("{path:?} is not a loadable dynamic library: {reason}")]
+    NotALibrary {
+        /// The file.
+        path: PathBuf,
+        /// What the system loader said.
+        reason: String,
+    },
+
+    /// A dynamic library that exports no Verdict entry point.
+    #[error(
+        "{path:?} is not a Verdict plugin: it does not export the symbol `verdict_plugin_v1`; \
+         build it from a type implementing verdict_plugin::Scorer with \
+         `verdict_plugin::export_plugin!(YourScorer)`"
+    )]
+    NotAPlugin {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// A plugin built for another version of the ABI.
+    #[error(
+        "{path:?} was built for plugin ABI v{found}, but this host speaks v{expected}: rebuild \
+         the plugin against verdict-plugin for ABI v{expected}"
+    )]
+    AbiVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version the plugin was built for.
+        found: u32,
+        /// The version this host speaks.
+        expected: u32,
+    },
+
+    /// A descriptor smaller than this ABI version's.
+    #[error(
+        "{path:?} has a descriptor of {found} bytes, smaller than the {expected} bytes of ABI v1: \
+         the plugin is damaged or was built from a mismatched header"
+    )]
+    DescriptorTooSmall {
+        /// The file.
+        path: PathBuf,
+        /// The size the plugin declares.
+        found: u32,
+        /// The smallest size this host accepts.
+        expected: u32,
+    },
+
+    /// A plugin that cannot catch its own panics.
+    #[error(
+        "{path:?} was built with panic = \"abort\" (its descriptor lacks the unwind flag): a panic \
+         in it would abort the whole host; rebuild it with panic = \"unwind\", the default"
+    )]
+    PanicAbort {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// A descriptor with a missing function or a malformed field.
+    #[error("{path:?} has an invalid descriptor: {reason}")]
+    InvalidDescriptor {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A scorer spec that names no known scorer.
+    #[error("no scorer named {name:?}; known scorers: {known}. Load others with --plugin PATH")]
+    UnknownScorer {
+        /// The name given.
+        name: String,
+        /// The names available, comma-separated.
+        known: String,
+    },
+
+    /// A scorer spec that cannot be read.
+    #[error("invalid scorer spec {spec:?}: {reason}")]
+    InvalidSpec {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+
+    /// The scorer refused its config.
+    #[error("{0}")]
+    Config(String),
+
+    /// Reading the plugin file failed.
+    #[error("could not read {path:?}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}

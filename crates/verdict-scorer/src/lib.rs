@@ -1,0 +1,54 @@
+//! The host side of Verdict's scorers: loads plugins, knows the scorers by
+//! name, and scores records on all cores, turning every outcome into a
+//! feedback assessment.
+//!
+//! - [`Scorer`] is the one interface behind which compiled-in scorers
+//!   ([`StaticScorer`]) and plugins ([`PluginScorer`]) stand.
+//! - [`Plugin::load`] opens a dynamic library with `RTLD_NOW | RTLD_LOCAL`,
+//!   once per canonical path, and never unloads it; it refuses, with a
+//!   sentence a person can act on, a missing file, a library that is not a
+//!   plugin, a plugin for another ABI version, one built with
+//!   `panic = "abort"`, or a damaged descriptor ([`LoadError`]).
+//! - [`Registry`] holds the built-in scorers and loaded plugins and makes
+//!   scorers from specs such as `edit_distance:max_distance=3`
+//!   ([`ScorerSpec`]).
+//! - [`Runner`] scores many records with several scorers in parallel, and
+//!   [`to_feedback`] turns each outcome into a CODE feedback.
+//!
+//! Two decisions shape it. **Batches cross the boundary, not records**:
+//! records are laid out once as borrowed views and handed to a scorer a
+//! chunk at a time, so the cost of a plugin call is paid per chunk.
+//! **No record is skipped**: a scorer that fails, panics or returns garbage
+//! (NaN, invalid UTF-8, an unknown kind) gives that record an error outcome
+//! — which becomes a feedback with an `AssessmentError` — and the run goes
+//! on.
+#![deny(missing_docs)]
+
+mod builtins;
+mod error;
+mod feedback;
+mod plugin;
+mod record;
+mod registry;
+mod runner;
+mod scorer;
+mod spec;
+
+pub use error::LoadError;
+pub use feedback::{SCORER_SHA256_KEY, SCORER_VERSION_KEY, to_feedback};
+pub use plugin::{PLUGIN_PATH_VAR, Plugin, PluginScorer, discover};
+pub use record::{OwnedRecord, OwnedValue, expectation_views, record_views};
+pub use registry::{MakeFn, Registry};
+pub use runner::{Runner, Scores};
+pub use scorer::{
+    ConfigKeyInfo, Origin, SCORER_ERROR, SCORER_INVALID_RESULT, SCORER_PANIC, Scorer, ScorerInfo,
+    StaticScorer,
+};
+pub use spec::{ScorerSpec, SpecTarget};
+
+/// Scores one record with one scorer.
+pub fn score_one(scorer: &dyn Scorer, record: &OwnedRecord) -> verdict_plugin::Outcome {
+    let named = expectation_views(std::slice::from_ref(record));
+    let views = record_views(std::slice::from_ref(record), &named);
+    scorer.score(&views[0])
+}

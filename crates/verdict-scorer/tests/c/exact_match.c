@@ -1,0 +1,92 @@
+/* A scorer plugin written in C against include/verdict_plugin.h: exact
+ * match of the output against the expectation "expected_response".
+ * The host's tests compile it with the system C compiler and load it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "verdict_plugin.h"
+
+static const char *last = "";
+
+static vd_str str(const char *s) {
+    vd_str out = {(const uint8_t *)s, strlen(s)};
+    return out;
+}
+
+static void write_buf(vd_buf *buf, const char *text) {
+    size_t len = strlen(text);
+    memcpy(buf->ptr, text, len < buf->cap ? len : buf->cap);
+    buf->len = len;
+}
+
+static int32_t create(vd_str config, void **state) {
+    if (config.len > 2) { /* anything but "" or "{}" */
+        last = "c_exact_match takes no settings";
+        return VD_RC_ERROR;
+    }
+    *state = malloc(1);
+    return *state ? VD_RC_OK : VD_RC_ERROR;
+}
+
+static int eq(vd_str a, vd_str b) {
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static int32_t score(const void *state, const vd_record *record, vd_result *result) {
+    (void)state;
+    const vd_value *expected = NULL;
+    for (size_t i = 0; i < record->n_expectations; i++) {
+        vd_str name = record->expectations[i].name;
+        if (eq(name, str("expected_response"))) expected = &record->expectations[i].value;
+    }
+    result->label.len = 0;
+    result->rationale.len = 0;
+    if (!expected) {
+        result->status = VD_STATUS_ERROR;
+        result->flags = VD_RESULT_HAS_RATIONALE;
+        write_buf(&result->label, "MISSING_EXPECTATION");
+        write_buf(&result->rationale, "no expected_response");
+        return VD_RC_OK;
+    }
+    int match = eq(record->outputs.text, expected->text);
+    result->status = VD_STATUS_OK;
+    result->kind = VD_KIND_BOOL;
+    result->number = match ? 1.0 : 0.0;
+    result->flags = VD_RESULT_HAS_RATIONALE;
+    write_buf(&result->rationale, match ? "c: equal" : "c: different");
+    return VD_RC_OK;
+}
+
+static int32_t score_batch(const void *state, const vd_record *records, size_t n,
+                           vd_result *results) {
+    for (size_t i = 0; i < n; i++) score(state, &records[i], &results[i]);
+    return VD_RC_OK;
+}
+
+static void destroy(void *state) { free(state); }
+
+static size_t last_error(uint8_t *buf, size_t cap) {
+    size_t len = strlen(last);
+    memcpy(buf, last, len < cap ? len : cap);
+    return len;
+}
+
+static const vd_config_key keys[1];
+
+static const vd_descriptor descriptor = {
+    VD_ABI_VERSION,
+    sizeof(vd_descriptor),
+    VD_FLAG_PANIC_UNWIND, /* never unwinds; not marked thread-safe */
+    {(const uint8_t *)"c_exact_match", 13},
+    {(const uint8_t *)"1.0.0", 5},
+    {(const uint8_t *)"Exact match, written in C.", 26},
+    keys,
+    0,
+    create,
+    score,
+    score_batch,
+    destroy,
+    last_error,
+};
+
+const vd_descriptor *verdict_plugin_v1(void) { return &descriptor; }

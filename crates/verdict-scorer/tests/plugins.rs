@@ -1,0 +1,292 @@
+//! Loading real plugins built by cargo (and one built from C here), and
+//! what the host does with each kind of misbehaviour. See
+//! `test-plugins/README.md`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use verdict_plugin::{ScoreValue, Scorer as _};
+use verdict_scorer::{
+    LoadError, Origin, OwnedRecord, Plugin, Registry, Runner, SCORER_ERROR, SCORER_INVALID_RESULT,
+    SCORER_PANIC, Scorer, ScorerSpec, score_one, to_feedback,
+};
+
+/// A dynamic library cargo built next to this test binary (the test
+/// plugins are dev-dependencies, so they are built before the tests run).
+fn built(crate_name: &str) -> PathBuf {
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
+    let file = format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        crate_name.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    );
+    let path = deps.join(&file);
+    assert!(path.is_file(), "{path:?} was not built");
+    path
+}
+
+fn refusal(path: &Path) -> String {
+    Plugin::load(path).unwrap_err().to_string()
+}
+
+#[test]
+fn refuses_what_is_not_a_usable_plugin_with_a_sentence_to_act_on() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let missing = dir.path().join("nothing-here.so");
+    let err = Plugin::load(&missing).unwrap_err();
+    assert!(matches!(err, LoadError::Missing { .. }), "{err}");
+    assert!(err.to_string().contains("VERDICT_PLUGIN_PATH"), "{err}");
+
+    let text = dir.path().join("text.so");
+    std::fs::write(&text, "this is not a library").unwrap();
+    let err = Plugin::load(&text).unwrap_err();
+    assert!(matches!(err, LoadError::NotALibrary { .. }), "{err}");
+
+    let err = refusal(&built("verdict-test-no-symbol"));
+    assert!(
+        err.contains("is not a Verdict plugin") && err.contains("export_plugin!"),
+        "{err}"
+    );
+
+    for name in ["verdict-test-abi-v2", "verdict-test-abi-mismatch"] {
+        let err = refusal(&built(name));
+        assert!(
+            err.contains("built for plugin ABI v2, but this host speaks v1"),
+            "{name}: {err}"
+        );
+    }
+
+    let err = refusal(&built("verdict-test-small-descriptor"));
+    assert!(
+        err.contains("descriptor of 16 bytes, smaller than"),
+        "{err}"
+    );
+
+    let err = refusal(&built("verdict-test-no-unwind"));
+    assert!(
+        err.contains("panic = \"abort\"") && err.contains("rebuild"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_plugin_is_loaded_once_per_file_and_identified_by_its_digest() {
+    let path = built("verdict-test-misbehaving");
+    let a = Plugin::load(&path).unwrap();
+    let dotted = path
+        .parent()
+        .unwrap()
+        .join(".")
+        .join(path.file_name().unwrap());
+    let b = Plugin::load(&dotted).unwrap();
+    assert!(
+        Arc::ptr_eq(&a, &b),
+        "the same file must not be loaded twice"
+    );
+    let info = a.info();
+    assert_eq!(info.name, "misbehaving");
+    assert_eq!(info.version, "0.0.1");
+    assert_eq!(info.config_keys[0].name, "panic_in_create");
+    let Origin::Plugin { sha256, .. } = &info.origin else {
+        panic!("{:?}", info.origin)
+    };
+    let expected = format!("{:x}", Sha256::digest(std::fs::read(&path).unwrap()));
+    assert_eq!(sha256, &expected);
+}
+
+fn records(outputs: &[&str]) -> Vec<OwnedRecord> {
+    outputs
+        .iter()
+        .map(|o| OwnedRecord::new("q", *o).with_expectation("expected_response", "ok"))
+        .collect()
+}
+
+#[test]
+fn panics_and_nan_become_errors_on_their_records_only() {
+    let plugin = Plugin::load(&built("verdict-test-misbehaving")).unwrap();
+    let err = plugin
+        .instantiate(r#"{"panic_in_create": true}"#)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("asked to panic in create"),
+        "{err}"
+    );
+    let err = plugin.instantiate(r#"{"no_such_key": 1}"#).unwrap_err();
+    assert!(err.to_string().contains("unknown key"), "{err}");
+
+    let scorer: Box<dyn Scorer> = Box::new(plugin.instantiate("").unwrap());
+    let runner = Runner::new(vec![scorer]).chunk_size(3);
+    let outputs = ["ok", "please panic", "nan", "", "ok again", "panic again"];
+    let scores = runner.score(&records(&outputs));
+    let got: Vec<String> = scores
+        .iter()
+        .map(|o| match &o[0] {
+            Ok(s) => format!("{:?}", s.value),
+            Err(e) => e.code.to_string(),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "Bool(true)",
+            SCORER_PANIC,
+            SCORER_INVALID_RESULT,
+            "Bool(false)",
+            "Bool(true)",
+            SCORER_PANIC
+        ]
+    );
+    let panic = scores.record(1)[0].as_ref().unwrap_err();
+    assert!(
+        panic.message.contains("asked to panic on"),
+        "{}",
+        panic.message
+    );
+    // The errors become feedback with an AssessmentError: nothing skipped.
+    let target = verdict::Target::parse("0fb07256509eb9d22d07f42f7eb9f24d", None).unwrap();
+    let info = runner.scorers()[0].info().clone();
+    let feedback = to_feedback(&info, &scores.record(1)[0], target).unwrap();
+    assert_eq!(feedback.error().unwrap().error_code, SCORER_PANIC);
+    assert_eq!(feedback.source().source_id(), "misbehaving");
+    assert!(
+        feedback
+            .metadata()
+            .contains_key(verdict_scorer::SCORER_SHA256_KEY)
+    );
+}
+
+#[test]
+fn garbage_results_become_errors_and_long_text_is_fetched_whole() {
+    let plugin = Plugin::load(&built("verdict-test-raw-garbage")).unwrap();
+    let record = &records(&["x"])[0];
+    for (mode, wanted) in [
+        ("utf8", "not valid UTF-8"),
+        ("kind", "unknown value kind 99"),
+        ("status", "unknown status 42"),
+        ("bool", "the bool 7"),
+        ("inf", "not a finite number"),
+    ] {
+        let scorer = plugin
+            .instantiate(&format!("{{\"mode\": \"{mode}\"}}"))
+            .unwrap();
+        let err = score_one(&scorer, record).unwrap_err();
+        assert_eq!(err.code, SCORER_INVALID_RESULT, "{mode}");
+        assert!(err.message.contains(wanted), "{mode}: {}", err.message);
+    }
+
+    let long = plugin.instantiate("long").unwrap();
+    let score = score_one(&long, record).unwrap();
+    assert_eq!(score.value, ScoreValue::Label("L".repeat(1000).into()));
+    assert_eq!(
+        score.rationale.as_deref(),
+        Some("R".repeat(10_000).as_str())
+    );
+
+    let failing = plugin.instantiate("fail").unwrap();
+    let runner = Runner::new(vec![Box::new(failing)]);
+    let scores = runner.score(&records(&["a", "b"]));
+    for outcome in scores.iter() {
+        let err = outcome[0].as_ref().unwrap_err();
+        assert_eq!(err.code, SCORER_ERROR);
+        assert!(
+            err.message.contains("raw_garbage failed on purpose"),
+            "{}",
+            err.message
+        );
+    }
+
+    let err = plugin.instantiate("fail_create").unwrap_err();
+    assert!(
+        err.to_string().contains("raw_garbage failed on purpose"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_plugin_written_in_c_against_the_header_loads_and_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let so = dir.path().join(format!(
+        "{}c_exact_match{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let include = manifest.join("../verdict-plugin/include");
+    let status = std::process::Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args([
+            "-std=c99", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I",
+        ])
+        .arg(&include)
+        .arg(manifest.join("tests/c/exact_match.c"))
+        .arg("-o")
+        .arg(&so)
+        .status()
+        .expect("a C compiler (cc) is needed to build the C plugin");
+    assert!(
+        status.success(),
+        "the C plugin did not compile against verdict_plugin.h"
+    );
+
+    let mut registry = Registry::new();
+    registry.load_plugin(&so).unwrap();
+    let info = registry.scorers()[0].clone();
+    assert_eq!(
+        (info.name.as_str(), info.version.as_str()),
+        ("c_exact_match", "1.0.0")
+    );
+    let err = registry
+        .create(&"c_exact_match:k=1".parse().unwrap())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("takes no settings"), "{err}");
+
+    // Not marked thread-safe: the host serializes calls, from many threads.
+    let scorer = registry.create(&"c_exact_match".parse().unwrap()).unwrap();
+    let runner = Runner::new(vec![scorer]).threads(4).chunk_size(7);
+    let mut many = Vec::new();
+    for i in 0..500 {
+        let output = if i % 3 == 0 { "ok" } else { "no" };
+        many.push(OwnedRecord::new("q", output).with_expectation("expected_response", "ok"));
+    }
+    many.push(OwnedRecord::new("q", "ok"));
+    let scores = runner.score(&many);
+    for (i, outcome) in scores.iter().enumerate().take(500) {
+        let score = outcome[0].as_ref().unwrap();
+        assert_eq!(score.value, ScoreValue::Bool(i % 3 == 0), "record {i}");
+        let want = if i % 3 == 0 {
+            "c: equal"
+        } else {
+            "c: different"
+        };
+        assert_eq!(score.rationale.as_deref(), Some(want));
+    }
+    let missing = scores.record(500)[0].as_ref().unwrap_err();
+    assert_eq!(missing.code, "MISSING_EXPECTATION");
+}
+
+#[test]
+fn specs_name_plugins_by_path_with_config() {
+    let path = built("verdict-test-misbehaving");
+    let spec: ScorerSpec = format!("{}:panic_in_create=false", path.display())
+        .parse()
+        .unwrap();
+    let scorer = Registry::new().create(&spec).unwrap();
+    assert_eq!(scorer.info().name, "misbehaving");
+    let ok = score_one(scorer.as_ref(), &records(&["fine"])[0]).unwrap();
+    assert_eq!(ok.value, ScoreValue::Bool(true));
+    // The compiled-in type gives the same answer as the plugin.
+    let native = verdict_test_misbehaving::Misbehaving::from_json("").unwrap();
+    let views = verdict_plugin::Record::new(
+        verdict_plugin::Value::NULL,
+        verdict_plugin::Value::string("fine"),
+        &[],
+    );
+    assert_eq!(native.score(&views).unwrap(), ok);
+}

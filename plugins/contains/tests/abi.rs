@@ -1,0 +1,38 @@
+//! `contains` through the C ABI, in process, as the `verdict` host calls a
+//! loaded plugin: the same outcomes as calling the scorer directly.
+
+use verdict_contains::Contains;
+use verdict_plugin::{check_abi, through_abi};
+
+#[test]
+fn the_abi_gives_the_same_outcomes_as_a_direct_call() {
+    for config in [
+        r#"{"ignore_case": true}"#,
+        r#"{"mode": "prefix"}"#,
+        r#"{"values": ["is", "Paris"], "require": "all"}"#,
+    ] {
+        check_abi::<Contains>(config, "expected_response")
+            .unwrap_or_else(|e| panic!("{config}: {e}"));
+    }
+}
+
+#[test]
+fn a_bad_config_is_refused_with_the_key_named() {
+    for (config, named) in [
+        (r#"{"mode": "infix"}"#, "`mode`"),
+        (r#"{"values": []}"#, "`values`"),
+    ] {
+        let err = through_abi::<Contains>(config, &[]).unwrap_err();
+        assert!(err.contains(named), "{config}: {err}");
+    }
+}
+
+#[cfg(feature = "export")]
+#[test]
+fn the_exported_symbol_describes_the_scorer() {
+    // SAFETY: the symbol returns a pointer to a static descriptor.
+    let d = unsafe { &*verdict_contains::verdict_plugin_v1() };
+    assert_eq!(d.name.as_str(), "contains");
+    assert_eq!(d.abi_version, verdict_plugin::abi::ABI_VERSION);
+    assert_ne!(d.flags & verdict_plugin::abi::FLAG_PANIC_UNWIND, 0);
+}

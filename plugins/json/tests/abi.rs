@@ -1,0 +1,33 @@
+//! `json` through the C ABI, in process, as the `verdict` host calls a
+//! loaded plugin: the same outcomes as calling the scorer directly.
+
+use verdict_json::JsonMatch;
+use verdict_plugin::{check_abi, through_abi};
+
+#[test]
+fn the_abi_gives_the_same_outcomes_as_a_direct_call() {
+    for config in [
+        r#"{}"#,
+        r#"{"check": "equal"}"#,
+        r#"{"required_keys": ["a"]}"#,
+    ] {
+        check_abi::<JsonMatch>(config, "expected_response")
+            .unwrap_or_else(|e| panic!("{config}: {e}"));
+    }
+}
+
+#[test]
+fn a_bad_config_is_refused_with_the_key_named() {
+    let err = through_abi::<JsonMatch>(r#"{"check": "schema"}"#, &[]).unwrap_err();
+    assert!(err.contains("`check`"), "{err}");
+}
+
+#[cfg(feature = "export")]
+#[test]
+fn the_exported_symbol_describes_the_scorer() {
+    // SAFETY: the symbol returns a pointer to a static descriptor.
+    let d = unsafe { &*verdict_json::verdict_plugin_v1() };
+    assert_eq!(d.name.as_str(), "json");
+    assert_eq!(d.abi_version, verdict_plugin::abi::ABI_VERSION);
+    assert_ne!(d.flags & verdict_plugin::abi::FLAG_PANIC_UNWIND, 0);
+}

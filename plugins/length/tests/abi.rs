@@ -1,0 +1,33 @@
+//! `length` through the C ABI, in process, as the `verdict` host calls a
+//! loaded plugin: the same outcomes as calling the scorer directly.
+
+use verdict_length::Length;
+use verdict_plugin::{check_abi, through_abi};
+
+#[test]
+fn the_abi_gives_the_same_outcomes_as_a_direct_call() {
+    for config in [
+        r#"{"max": 5}"#,
+        r#"{"unit": "words", "min": 2}"#,
+        r#"{"unit": "bytes", "min": 1, "max": 3}"#,
+    ] {
+        check_abi::<Length>(config, "expected_response")
+            .unwrap_or_else(|e| panic!("{config}: {e}"));
+    }
+}
+
+#[test]
+fn a_bad_config_is_refused_with_the_key_named() {
+    let err = through_abi::<Length>(r#"{}"#, &[]).unwrap_err();
+    assert!(err.contains("`min`"), "{err}");
+}
+
+#[cfg(feature = "export")]
+#[test]
+fn the_exported_symbol_describes_the_scorer() {
+    // SAFETY: the symbol returns a pointer to a static descriptor.
+    let d = unsafe { &*verdict_length::verdict_plugin_v1() };
+    assert_eq!(d.name.as_str(), "length");
+    assert_eq!(d.abi_version, verdict_plugin::abi::ABI_VERSION);
+    assert_ne!(d.flags & verdict_plugin::abi::FLAG_PANIC_UNWIND, 0);
+}

@@ -1,0 +1,40 @@
+//! `regex` through the C ABI, in process, as the `verdict` host calls a
+//! loaded plugin: the same outcomes as calling the scorer directly.
+
+use verdict_plugin::{check_abi, through_abi};
+use verdict_regex::RegexMatch;
+
+#[test]
+fn the_abi_gives_the_same_outcomes_as_a_direct_call() {
+    for config in [
+        r#"{"pattern": "^P"}"#,
+        r#"{"patterns": ["a", "\\d+"], "require": "all", "ignore_case": true}"#,
+        r#"{"pattern": "Paris", "mode": "fullmatch"}"#,
+        r#"{"pattern": "cat", "target": "expectation"}"#,
+    ] {
+        check_abi::<RegexMatch>(config, "expected_response")
+            .unwrap_or_else(|e| panic!("{config}: {e}"));
+    }
+}
+
+#[test]
+fn a_bad_config_is_refused_with_the_key_named() {
+    for (config, named) in [
+        (r#"{"pattern": "(a"}"#, "(a"),
+        (r#"{}"#, "pattern"),
+        (r#"{"pattern": "a", "mode": "match"}"#, "`mode`"),
+    ] {
+        let err = through_abi::<RegexMatch>(config, &[]).unwrap_err();
+        assert!(err.contains(named), "{config}: {err}");
+    }
+}
+
+#[cfg(feature = "export")]
+#[test]
+fn the_exported_symbol_describes_the_scorer() {
+    // SAFETY: the symbol returns a pointer to a static descriptor.
+    let d = unsafe { &*verdict_regex::verdict_plugin_v1() };
+    assert_eq!(d.name.as_str(), "regex");
+    assert_eq!(d.abi_version, verdict_plugin::abi::ABI_VERSION);
+    assert_ne!(d.flags & verdict_plugin::abi::FLAG_PANIC_UNWIND, 0);
+}

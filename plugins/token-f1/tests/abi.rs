@@ -1,0 +1,33 @@
+//! `token_f1` through the C ABI, in process, as the `verdict` host calls a
+//! loaded plugin: the same outcomes as calling the scorer directly.
+
+use verdict_plugin::{check_abi, through_abi};
+use verdict_token_f1::TokenF1;
+
+#[test]
+fn the_abi_gives_the_same_outcomes_as_a_direct_call() {
+    for config in [
+        r#"{}"#,
+        r#"{"normalize": "none"}"#,
+        r#"{"output": "pass", "min_f1": 0.5}"#,
+    ] {
+        check_abi::<TokenF1>(config, "expected_response")
+            .unwrap_or_else(|e| panic!("{config}: {e}"));
+    }
+}
+
+#[test]
+fn a_bad_config_is_refused_with_the_key_named() {
+    let err = through_abi::<TokenF1>(r#"{"output": "pass"}"#, &[]).unwrap_err();
+    assert!(err.contains("min_f1"), "{err}");
+}
+
+#[cfg(feature = "export")]
+#[test]
+fn the_exported_symbol_describes_the_scorer() {
+    // SAFETY: the symbol returns a pointer to a static descriptor.
+    let d = unsafe { &*verdict_token_f1::verdict_plugin_v1() };
+    assert_eq!(d.name.as_str(), "token_f1");
+    assert_eq!(d.abi_version, verdict_plugin::abi::ABI_VERSION);
+    assert_ne!(d.flags & verdict_plugin::abi::FLAG_PANIC_UNWIND, 0);
+}
