@@ -98,7 +98,7 @@ fn plugin_boundary(c: &mut Criterion) {
     for (name, runner) in runners {
         let runner = runner.threads(1);
         group.bench_function(name, |b| {
-            b.iter(|| black_box(runner.score(black_box(&records))))
+            b.iter_with_large_drop(|| runner.score(black_box(&records)))
         });
     }
     group.finish();
@@ -124,7 +124,7 @@ fn runner_threads(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::from_parameter(threads),
             &records,
-            |b, records| b.iter(|| black_box(runner.score(records))),
+            |b, records| b.iter_with_large_drop(|| runner.score(black_box(records))),
         );
     }
     group.finish();

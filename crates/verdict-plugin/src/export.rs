@@ -195,10 +195,7 @@ pub unsafe extern "C" fn score<S: Scorer>(
     RC_OK
 }
 
-/// Scores `n` records: through the scorer's own `score_batch` when it has
-/// one ([`Scorer::BATCHED`]), else record by record. A panic is pinned to
-/// the records that cause it: a batch that panics is scored again record
-/// by record, and only those records get a panic status.
+/// Scores `n` records with [`score_into`].
 ///
 /// # Safety
 /// `state` must come from `create` of the same scorer; `records` and
@@ -224,6 +221,21 @@ pub unsafe extern "C" fn score_batch<S: Scorer>(
             std::slice::from_raw_parts_mut(results, n),
         )
     };
+    score_into(scorer, records, slots);
+    RC_OK
+}
+
+/// Scores `records` into `slots`, one each: through the scorer's own
+/// `score_batch` when it has one ([`Scorer::BATCHED`]), else record by
+/// record, straight into the slots. A panic is pinned to the records that
+/// cause it: a batch that panics is scored again record by record, and only
+/// those records get a panic status.
+///
+/// This is what a plugin's batch entry runs, and what the host runs for a
+/// scorer compiled in, so that both give the same results the same way.
+pub fn score_into<S: Scorer>(scorer: &S, records: &[Record<'_>], slots: &mut [ResultSlot]) {
+    let n = records.len().min(slots.len());
+    let (records, slots) = (&records[..n], &mut slots[..n]);
     let whole = S::BATCHED
         && OUTCOMES.with(|cell| {
             let Ok(mut outcomes) = cell.try_borrow_mut() else {
@@ -242,8 +254,6 @@ pub unsafe extern "C" fn score_batch<S: Scorer>(
             true
         });
     if !whole {
-        // Record by record, straight into the slots; a panic is pinned to
-        // the record that causes it.
         for (slot, record) in slots.iter_mut().zip(records) {
             match catch_unwind(AssertUnwindSafe(|| scorer.score(record))) {
                 Ok(outcome) => write_outcome(slot, &outcome),
@@ -251,7 +261,6 @@ pub unsafe extern "C" fn score_batch<S: Scorer>(
             }
         }
     }
-    RC_OK
 }
 
 /// Frees a scorer.

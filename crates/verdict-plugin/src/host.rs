@@ -54,6 +54,8 @@ pub fn check(outcome: &mut Outcome) {
 /// Room for text per result before a record is scored again with larger
 /// buffers.
 const LABEL_CAP: usize = 64;
+/// How many result slots are filled per call into a scorer.
+const SLOTS: usize = 256;
 const RATIONALE_CAP: usize = 256;
 
 /// Result slots and their text buffers, reused across calls on a thread.
@@ -251,7 +253,8 @@ pub unsafe fn last_error(descriptor: &Descriptor) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-fn call_failed(descriptor: &Descriptor, rc: i32, n: usize, out: &mut Vec<Outcome>) {
+/// The error every record of a failed plugin call gets.
+fn call_failed(descriptor: &Descriptor, rc: i32) -> ScoreError {
     // SAFETY: the caller's descriptor, as in `score_batch`.
     let message = unsafe { last_error(descriptor) };
     let code = if rc == abi::RC_PANIC {
@@ -259,11 +262,10 @@ fn call_failed(descriptor: &Descriptor, rc: i32, n: usize, out: &mut Vec<Outcome
     } else {
         SCORER_ERROR
     };
-    let error = ScoreError::new(
+    ScoreError::new(
         code,
         format!("the plugin call failed (return code {rc}): {message}"),
-    );
-    out.extend(std::iter::repeat_n(Err(error), n));
+    )
 }
 
 /// Scores one record again with buffers large enough for its text.
@@ -287,9 +289,7 @@ unsafe fn rescore(
     // call and a slot with buffers of the stated sizes.
     let rc = unsafe { score(state, std::ptr::from_ref(record).cast::<RawRecord>(), slot) };
     if rc != RC_OK {
-        let mut out = Vec::with_capacity(1);
-        call_failed(descriptor, rc, 1, &mut out);
-        return out.pop().expect("one outcome");
+        return Err(call_failed(descriptor, rc));
     }
     match decode(slot, &mut checked) {
         Decoded::Done(outcome) => outcome,
@@ -299,10 +299,64 @@ unsafe fn rescore(
     }
 }
 
+/// Scores `records` into result slots with `fill` (at most a few hundred
+/// records per call), then reads the slots into `out`: exactly one outcome
+/// per record, in order.
+///
+/// A plugin's batch entry fills the slots (see [`score_batch`]); the
+/// kit's tests fill them with [`score_into`](crate::export::score_into)
+/// directly. `fill`
+/// returns an error when the call failed as a whole; every record then
+/// gets it. A record whose text did not fit its slot is scored again with
+/// `rescore`.
+pub fn score_batch_with(
+    records: &[Record<'_>],
+    out: &mut Vec<Outcome>,
+    fill: impl FnMut(&[Record<'_>], &mut [ResultSlot]) -> Result<(), ScoreError>,
+    rescore: impl Fn(&Record<'_>, usize, usize) -> Outcome,
+) {
+    if records.is_empty() {
+        return;
+    }
+    ARENA.with(|arena| {
+        let Ok(mut arena) = arena.try_borrow_mut() else {
+            // Re-entered from a scorer: use buffers of its own.
+            return score_batch_with_arena(&mut Arena::default(), records, out, fill, rescore);
+        };
+        score_batch_with_arena(&mut arena, records, out, fill, rescore);
+    });
+}
+
+fn score_batch_with_arena(
+    arena: &mut Arena,
+    records: &[Record<'_>],
+    out: &mut Vec<Outcome>,
+    mut fill: impl FnMut(&[Record<'_>], &mut [ResultSlot]) -> Result<(), ScoreError>,
+    rescore: impl Fn(&Record<'_>, usize, usize) -> Outcome,
+) {
+    let mut checked = arena.checked;
+    out.reserve(records.len());
+    // At most SLOTS records per call, so the slots of a call stay in cache.
+    for records in records.chunks(SLOTS) {
+        let slots = arena.prepare(records.len(), LABEL_CAP, RATIONALE_CAP);
+        if let Err(error) = fill(records, slots) {
+            out.extend(std::iter::repeat_n(Err(error), records.len()));
+            continue;
+        }
+        for (slot, record) in slots.iter().zip(records) {
+            out.push(match decode(slot, &mut checked) {
+                Decoded::Done(outcome) => outcome,
+                Decoded::TooLong { label, rationale } => rescore(record, label, rationale),
+            });
+        }
+    }
+    arena.checked = checked;
+}
+
 /// Scores `records` through a plugin's batch entry, pushing exactly one
-/// outcome per record onto `out`. Text too long for the result buffers is
-/// fetched by scoring that record again with buffers of the size the
-/// plugin asked for.
+/// outcome per record onto `out` (see [`score_batch_with`]). Text too long
+/// for the result buffers is fetched by scoring that record again with
+/// buffers of the size the plugin asked for.
 ///
 /// # Safety
 /// `descriptor` must be a plugin's, checked as the `verdict` host checks it
@@ -315,18 +369,10 @@ pub unsafe fn score_batch(
     records: &[Record<'_>],
     out: &mut Vec<Outcome>,
 ) {
-    if records.is_empty() {
-        return;
-    }
-    let Some(score_batch) = descriptor.score_batch else {
-        let error = invalid("the plugin has no `score_batch` function");
-        out.extend(std::iter::repeat_n(Err(error), records.len()));
-        return;
-    };
-    ARENA.with(|arena| {
-        let mut arena = arena.borrow_mut();
-        let mut checked = arena.checked;
-        let slots = arena.prepare(records.len(), LABEL_CAP, RATIONALE_CAP);
+    let fill = |records: &[Record<'_>], slots: &mut [ResultSlot]| {
+        let Some(score_batch) = descriptor.score_batch else {
+            return Err(invalid("the plugin has no `score_batch` function"));
+        };
         // SAFETY: the caller's descriptor and state; records and slots
         // valid for `records.len()` entries.
         let rc = unsafe {
@@ -337,19 +383,15 @@ pub unsafe fn score_batch(
                 slots.as_mut_ptr(),
             )
         };
-        if rc != RC_OK {
-            call_failed(descriptor, rc, records.len(), out);
-            return;
+        if rc == RC_OK {
+            Ok(())
+        } else {
+            Err(call_failed(descriptor, rc))
         }
-        out.extend(slots.iter().zip(records).map(|(slot, record)| {
-            match decode(slot, &mut checked) {
-                Decoded::Done(outcome) => outcome,
-                // SAFETY: passed on from the caller.
-                Decoded::TooLong { label, rationale } => unsafe {
-                    rescore(descriptor, state, record, label, rationale)
-                },
-            }
-        }));
-        arena.checked = checked;
-    });
+    };
+    // SAFETY: passed on from the caller.
+    let rescore = |record: &Record<'_>, label, rationale| unsafe {
+        rescore(descriptor, state, record, label, rationale)
+    };
+    score_batch_with(records, out, fill, rescore);
 }

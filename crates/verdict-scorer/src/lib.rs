@@ -39,7 +39,7 @@ pub use feedback::{SCORER_SHA256_KEY, SCORER_VERSION_KEY, to_feedback};
 pub use plugin::{PLUGIN_PATH_VAR, Plugin, PluginScorer, discover};
 pub use record::{OwnedRecord, OwnedValue, expectation_views, record_views};
 pub use registry::{MakeFn, Registry};
-pub use runner::{Runner, Scores};
+pub use runner::{RecordScores, Runner, Scores};
 pub use scorer::{
     ConfigKeyInfo, Origin, SCORER_ERROR, SCORER_INVALID_RESULT, SCORER_PANIC, Scorer, ScorerInfo,
     StaticScorer,

@@ -11,31 +11,72 @@ use verdict_plugin::host::invalid;
 use crate::scorer::Scorer;
 
 /// The outcomes of a run: one per record and scorer.
+///
+/// They are kept as the workers made them, chunk by chunk and scorer by
+/// scorer, so that collecting them costs no copy.
 #[derive(Debug)]
 pub struct Scores {
-    scorers: usize,
-    outcomes: Vec<Outcome>,
+    chunk: usize,
+    len: usize,
+    /// Per chunk, per scorer, one outcome per record of the chunk.
+    chunks: Vec<Vec<Vec<Outcome>>>,
 }
 
 impl Scores {
-    /// The outcomes of record `i`, in the order of the runner's scorers.
-    pub fn record(&self, i: usize) -> &[Outcome] {
-        &self.outcomes[i * self.scorers..(i + 1) * self.scorers]
+    /// The outcome of record `record` by scorer `scorer` (in the order of
+    /// the runner's scorers).
+    pub fn get(&self, record: usize, scorer: usize) -> &Outcome {
+        &self.chunks[record / self.chunk][scorer][record % self.chunk]
+    }
+
+    /// The outcomes of record `i`; index them by scorer.
+    pub fn record(&self, i: usize) -> RecordScores<'_> {
+        assert!(i < self.len, "record {i} of {}", self.len);
+        RecordScores {
+            scores: self,
+            record: i,
+        }
     }
 
     /// How many records were scored.
     pub fn len(&self) -> usize {
-        self.outcomes.len().checked_div(self.scorers).unwrap_or(0)
+        self.len
     }
 
     /// Whether no record was scored.
     pub fn is_empty(&self) -> bool {
-        self.outcomes.is_empty()
+        self.len == 0
     }
 
     /// Every record's outcomes, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &[Outcome]> {
-        self.outcomes.chunks(self.scorers.max(1))
+    pub fn iter(&self) -> impl Iterator<Item = RecordScores<'_>> {
+        (0..self.len).map(|i| self.record(i))
+    }
+}
+
+/// The outcomes of one record, by scorer.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordScores<'a> {
+    scores: &'a Scores,
+    record: usize,
+}
+
+impl<'a> RecordScores<'a> {
+    /// The outcomes, in the order of the runner's scorers.
+    pub fn iter(&self) -> impl Iterator<Item = &'a Outcome> + use<'a> {
+        let (scores, record) = (self.scores, self.record);
+        let columns = &scores.chunks[record / scores.chunk];
+        columns
+            .iter()
+            .map(move |column| &column[record % scores.chunk])
+    }
+}
+
+impl std::ops::Index<usize> for RecordScores<'_> {
+    type Output = Outcome;
+
+    fn index(&self, scorer: usize) -> &Outcome {
+        self.scores.get(self.record, scorer)
     }
 }
 
@@ -96,7 +137,8 @@ impl Runner {
     /// Scores every record with every scorer.
     pub fn score(&self, records: &[OwnedRecord]) -> Scores {
         let chunks: Vec<&[OwnedRecord]> = records.chunks(self.chunk).collect();
-        let results: Vec<Mutex<Vec<Outcome>>> = chunks.iter().map(|_| Mutex::default()).collect();
+        let results: Vec<Mutex<Vec<Vec<Outcome>>>> =
+            chunks.iter().map(|_| Mutex::default()).collect();
         let next = AtomicUsize::new(0);
         let work = || {
             loop {
@@ -116,42 +158,37 @@ impl Runner {
                 }
             });
         }
-        let mut outcomes = Vec::with_capacity(records.len() * self.scorers.len());
-        for result in results {
-            outcomes.append(&mut result.into_inner().unwrap_or_else(|e| e.into_inner()));
-        }
         Scores {
-            scorers: self.scorers.len(),
-            outcomes,
+            chunk: self.chunk,
+            len: records.len(),
+            chunks: results
+                .into_iter()
+                .map(|r| r.into_inner().unwrap_or_else(|e| e.into_inner()))
+                .collect(),
         }
     }
 
-    /// Scores one chunk: record-major outcomes.
-    fn score_chunk(&self, chunk: &[OwnedRecord]) -> Vec<Outcome> {
+    /// Scores one chunk: one column of outcomes per scorer.
+    fn score_chunk(&self, chunk: &[OwnedRecord]) -> Vec<Vec<Outcome>> {
         let named = expectation_views(chunk);
         let views = record_views(chunk, &named);
         let n = chunk.len();
-        let mut by_scorer = Vec::with_capacity(self.scorers.len());
-        for scorer in &self.scorers {
-            let mut out = Vec::with_capacity(n);
-            scorer.score_batch(&views, &mut out);
-            // A scorer breaking the one-outcome-per-record rule must not
-            // shift later records' outcomes.
-            out.truncate(n);
-            while out.len() < n {
-                out.push(Err(invalid(format!(
-                    "{} returned fewer outcomes than records",
-                    scorer.info().name
-                ))));
-            }
-            by_scorer.push(out.into_iter());
-        }
-        let mut outcomes = Vec::with_capacity(n * self.scorers.len());
-        for _ in 0..n {
-            for column in &mut by_scorer {
-                outcomes.push(column.next().expect("n outcomes per scorer"));
-            }
-        }
-        outcomes
+        self.scorers
+            .iter()
+            .map(|scorer| {
+                let mut out = Vec::with_capacity(n);
+                scorer.score_batch(&views, &mut out);
+                // A scorer breaking the one-outcome-per-record rule must not
+                // shift later records' outcomes.
+                out.truncate(n);
+                while out.len() < n {
+                    out.push(Err(invalid(format!(
+                        "{} returned fewer outcomes than records",
+                        scorer.info().name
+                    ))));
+                }
+                out
+            })
+            .collect()
     }
 }

@@ -143,7 +143,7 @@ fn panics_and_nan_become_errors_on_their_records_only() {
             SCORER_PANIC
         ]
     );
-    let panic = scores.record(1)[0].as_ref().unwrap_err();
+    let panic = scores.get(1, 0).as_ref().unwrap_err();
     assert!(
         panic.message.contains("asked to panic on"),
         "{}",
@@ -152,7 +152,7 @@ fn panics_and_nan_become_errors_on_their_records_only() {
     // The errors become feedback with an AssessmentError: nothing skipped.
     let target = verdict::Target::parse("0fb07256509eb9d22d07f42f7eb9f24d", None).unwrap();
     let info = runner.scorers()[0].info().clone();
-    let feedback = to_feedback(&info, &scores.record(1)[0], target).unwrap();
+    let feedback = to_feedback(&info, scores.get(1, 0), target).unwrap();
     assert_eq!(feedback.error().unwrap().error_code, SCORER_PANIC);
     assert_eq!(feedback.source().source_id(), "misbehaving");
     assert!(
@@ -267,7 +267,7 @@ fn a_plugin_written_in_c_against_the_header_loads_and_scores() {
         };
         assert_eq!(score.rationale.as_deref(), Some(want));
     }
-    let missing = scores.record(500)[0].as_ref().unwrap_err();
+    let missing = scores.get(500, 0).as_ref().unwrap_err();
     assert_eq!(missing.code, "MISSING_EXPECTATION");
 }
 
