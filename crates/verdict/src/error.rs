@@ -132,6 +132,13 @@ pub enum Error {
     )]
     NoGlobalRecorder,
 
+    /// A store could not read or write its records (a database or file
+    /// failed), as opposed to refusing an operation under the lifecycle
+    /// rules. The lifecycle functions pass it through unchanged; the
+    /// store's own error inside says which file and what to do.
+    #[error(transparent)]
+    Store(Box<dyn std::error::Error + Send + Sync>),
+
     /// One or more sinks failed to flush or shut down.
     #[error("{} sink(s) failed: {}", .0.len(), join(.0))]
     Sinks(Vec<SinkError>),

@@ -21,6 +21,7 @@ use serde_json::Value;
 use crate::assessment::{Assessment, AssessmentValue, Parts, RUN_ID_METADATA_KEY};
 use crate::error::Error;
 use crate::ids::{AssessmentId, mlflow_trace_id, parse_span_id, parse_trace_id};
+use crate::lifecycle::AssessmentUpdate;
 use crate::source::{AssessmentSource, SourceType};
 use crate::target::Target;
 use crate::value::{AssessmentError, FeedbackValue};
@@ -187,6 +188,68 @@ impl Serialize for Assessment {
         }
         .serialize(serializer)
     }
+}
+
+/// MLflow's body for an update (`PATCH
+/// /api/3.0/mlflow/traces/{trace_id}/assessments/{assessment_id}`):
+/// `{"assessment": {...}, "update_mask": "..."}`. The assessment carries its
+/// two ids, the fields the update sets — in the same wire form as
+/// [`Assessment::to_json`] — and the update time as `last_update_time`.
+///
+/// ```
+/// use verdict::AssessmentUpdate;
+///
+/// let trace = verdict::parse_trace_id("0fb07256509eb9d22d07f42f7eb9f24d")?;
+/// let id = "a-e3e076695b0d40dc8238ee5e60061c9c".parse()?;
+/// let update = AssessmentUpdate::builder(trace, id).expectation(serde_json::json!([1, 2])).build()?;
+/// let body = verdict::wire::update_to_json(&update);
+/// assert_eq!(body["update_mask"], "expectation");
+/// assert_eq!(body["assessment"]["expectation"]["serialized_value"]["value"], "[1,2]");
+/// # Ok::<(), verdict::Error>(())
+/// ```
+pub fn update_to_json(update: &AssessmentUpdate) -> Value {
+    let mut assessment = serde_json::Map::new();
+    assessment.insert(
+        "assessment_id".into(),
+        update.assessment_id().to_string().into(),
+    );
+    assessment.insert("trace_id".into(), mlflow_trace_id(update.trace_id()).into());
+    if let Some(name) = update.name() {
+        assessment.insert("assessment_name".into(), name.as_str().into());
+    }
+    match update.value() {
+        Some(AssessmentValue::Feedback { value, error }) => {
+            let feedback = WireFeedback {
+                value: value.as_ref().map_or(Value::Null, FeedbackValue::to_json),
+                error: error.as_ref().map(wire_error),
+            };
+            assessment.insert(
+                "feedback".into(),
+                serde_json::to_value(feedback).unwrap_or_default(),
+            );
+        }
+        Some(AssessmentValue::Expectation(value)) => {
+            assessment.insert(
+                "expectation".into(),
+                serde_json::to_value(wire_expectation(value)).unwrap_or_default(),
+            );
+        }
+        None => {}
+    }
+    if let Some(rationale) = update.rationale() {
+        assessment.insert("rationale".into(), rationale.into());
+    }
+    if !update.metadata().is_empty() {
+        assessment.insert(
+            "metadata".into(),
+            serde_json::to_value(update.metadata()).unwrap_or_default(),
+        );
+    }
+    assessment.insert(
+        "last_update_time".into(),
+        format_time(update.update_time()).into(),
+    );
+    serde_json::json!({ "assessment": assessment, "update_mask": update.mask() })
 }
 
 impl<'de> Deserialize<'de> for Assessment {
@@ -394,6 +457,30 @@ mod tests {
         assert!(!a.to_json().contains("span_id"));
         let empty = DOC.replace("71492b10072d70de", "");
         assert_eq!(Assessment::from_json(&empty).unwrap().span_id(), None);
+    }
+
+    #[test]
+    fn update_body_carries_what_the_mask_names() {
+        let a = Assessment::from_json(DOC).unwrap();
+        let update = crate::AssessmentUpdate::builder(a.trace_id(), a.id())
+            .feedback_error(AssessmentError::new("TIMEOUT").with_message("slow"))
+            .rationale("re-run")
+            .metadata("k", "v")
+            .build()
+            .unwrap();
+        let body = update_to_json(&update);
+        assert_eq!(body["update_mask"], "feedback,rationale,metadata");
+        assert_eq!(
+            body["assessment"],
+            json!({
+                "assessment_id": "a-e3e076695b0d40dc8238ee5e60061c9c",
+                "trace_id": "tr-0fb07256509eb9d22d07f42f7eb9f24d",
+                "feedback": {"value": null, "error": {"error_code": "TIMEOUT", "error_message": "slow"}},
+                "rationale": "re-run",
+                "metadata": {"k": "v"},
+                "last_update_time": format_time(update.update_time()),
+            })
+        );
     }
 
     #[test]

@@ -1,0 +1,59 @@
+//! Where Verdict's assessments and spans go when they leave the process:
+//! the local store and JSON lines.
+//!
+//! - [`LocalStore`] keeps traces, spans and assessments in one SQLite file
+//!   (by default `.verdict/verdict.db`), with the full lifecycle of the
+//!   core's in-memory store — get, list by trace and by name, update,
+//!   override, delete — so that the command line works with no server. It
+//!   is an [`AssessmentSink`](verdict::AssessmentSink), and stores finished
+//!   OpenTelemetry spans with [`LocalStore::put_spans`].
+//! - [`JsonlSink`] writes one operation or span per line, to a file or to
+//!   standard output, for piping and replay.
+//!
+//! Two decisions shape it:
+//!
+//! - **The lifecycle rules are the core's, not rewritten here.** The store
+//!   offers only the primitive reads and writes of
+//!   [`verdict::lifecycle::Records`], inside a SQLite transaction, and the
+//!   core's functions apply the rules on top; the core's conformance checks
+//!   (`verdict::testing`, feature `testing`) hold it to the same answers as
+//!   [`verdict::MemoryStore`].
+//! - **MLflow's JSON is the record.** The store keeps each assessment as
+//!   [`Assessment::to_json`](verdict::Assessment::to_json) writes it, with
+//!   its ids, name, kind, validity and times copied into indexed columns,
+//!   and a JSONL assessment line is that same document; nothing is lost
+//!   between the store, the lines and an MLflow server.
+//!
+//! The store's file is SQLite's own, compiled in (no system library
+//! needed), in WAL mode: several processes and threads can write to it at
+//! once, each with its own `LocalStore`. Its schema carries a version
+//! (`PRAGMA user_version`) that opening migrates forward.
+//!
+//! # JSONL lines
+//!
+//! Each line is one JSON object:
+//!
+//! | line | shape |
+//! |---|---|
+//! | an assessment logged | exactly MLflow's JSON, [`Assessment::to_json`](verdict::Assessment::to_json) — no extra field, so it decodes with `Assessment::from_json` and posts to an MLflow server as it is |
+//! | an update | `{"type": "update", "assessment": {...}, "update_mask": "..."}`: MLflow's PATCH body ([`verdict::wire::update_to_json`]) plus the type; the assessment holds its `assessment_id`, its `trace_id`, the fields the mask names in MLflow's wire form, and the update time as `last_update_time` |
+//! | a delete | `{"type": "delete", "trace_id": "tr-<32 hex>", "assessment_id": "a-<32 hex>"}` |
+//! | a span | `{"type": "span", "trace_id": "<32 hex>", "span_id": "<16 hex>", ...}`, see [`StoredSpan::to_json`] |
+//!
+//! A reader tells lines apart by `"type"` and takes a line without one for
+//! an assessment. Trace ids in assessment lines carry MLflow's `tr-`
+//! prefix, in span lines OpenTelemetry's bare hex; `verdict::parse_trace_id`
+//! reads both.
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod error;
+mod jsonl;
+mod schema;
+mod span;
+mod store;
+
+pub use error::{Error, Result};
+pub use jsonl::{JsonlSink, jsonl_line};
+pub use span::StoredSpan;
+pub use store::{DEFAULT_PATH, LocalStore, TraceSummary};

@@ -1,0 +1,138 @@
+//! The local store's tables and the migrations that build them.
+//!
+//! The schema version lives in SQLite's `PRAGMA user_version`; a Verdict
+//! store is marked by `PRAGMA application_id`. Opening a store runs the
+//! migrations it lacks, in one transaction, so a later Verdict evolves an
+//! older file in place, and refuses a file written by a newer one.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{Error, Result, database};
+
+/// Marks a SQLite file as a Verdict store: "VRDT".
+const APPLICATION_ID: i32 = 0x5652_4454;
+
+/// Migration `i` moves the schema from version `i` to version `i + 1`.
+/// Append new steps; never edit a released one.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Version 1. Ids are lowercase hex without prefixes; times are
+/// nanoseconds since the Unix epoch. An assessment's MLflow JSON is the
+/// record; the other columns are copies of its fields, for indexes.
+const V1: &str = "
+CREATE TABLE traces (
+    trace_id      TEXT PRIMARY KEY NOT NULL,  -- 32 hex
+    first_seen_ns INTEGER NOT NULL            -- when this store first heard of it
+);
+
+CREATE TABLE spans (
+    trace_id       TEXT NOT NULL,             -- 32 hex
+    span_id        TEXT NOT NULL,             -- 16 hex
+    parent_span_id TEXT,                      -- 16 hex, NULL for a root span
+    name           TEXT NOT NULL,
+    kind           TEXT NOT NULL,             -- client, server, producer, consumer, internal
+    start_time_ns  INTEGER NOT NULL,
+    end_time_ns    INTEGER NOT NULL,
+    status_code    TEXT NOT NULL,             -- unset, ok, error
+    status_message TEXT,
+    attributes     TEXT NOT NULL,             -- JSON object
+    events         TEXT NOT NULL,             -- JSON array
+    links          TEXT NOT NULL,             -- JSON array
+    scope_name     TEXT NOT NULL,
+    scope_version  TEXT,
+    PRIMARY KEY (trace_id, span_id)
+);
+
+CREATE TABLE assessments (
+    assessment_id       TEXT PRIMARY KEY NOT NULL,  -- a-<32 hex>
+    seq                 INTEGER NOT NULL UNIQUE,    -- the order logged
+    trace_id            TEXT NOT NULL,              -- 32 hex
+    span_id             TEXT,                       -- 16 hex, NULL for the whole trace
+    name                TEXT NOT NULL,
+    kind                TEXT NOT NULL CHECK (kind IN ('feedback', 'expectation')),
+    valid               INTEGER NOT NULL,           -- 0 once overridden
+    create_time_ns      INTEGER NOT NULL,
+    last_update_time_ns INTEGER NOT NULL,
+    overrides           TEXT,                       -- the overridden assessment id
+    json                TEXT NOT NULL               -- Assessment::to_json
+);
+CREATE INDEX assessments_by_trace ON assessments (trace_id, seq);
+CREATE INDEX assessments_by_name ON assessments (name, create_time_ns, seq);
+";
+
+/// Brings the store at `path` to [`VERSION`], creating it if it is empty.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let db = |action: &str| {
+        let action = action.to_owned();
+        move |e| database(path, action, e)
+    };
+    // Most opens find the schema current: check without taking the write
+    // lock.
+    if check(conn, path)? == VERSION {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db("starting the schema migration"))?;
+    let version = check(&tx, path)?;
+    if version == 0 {
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(db("marking the file as a Verdict store"))?;
+    }
+    for (from, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(step)
+            .map_err(db(&format!("migrating the schema from version {from}")))?;
+    }
+    tx.pragma_update(None, "user_version", VERSION)
+        .map_err(db("recording the schema version"))?;
+    tx.commit().map_err(db("committing the schema migration"))
+}
+
+/// The store's schema version, after checking that the file is a Verdict
+/// store (or an empty database) this build can read.
+fn check(conn: &Connection, path: &Path) -> Result<i64> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| database(path, "reading the schema version", e))?;
+    let application_id: i32 = conn
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .map_err(|e| database(path, "reading the application id", e))?;
+    if version == 0 {
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| database(path, "listing the tables", e))?;
+        if tables > 0 || (application_id != 0 && application_id != APPLICATION_ID) {
+            return Err(Error::NotAStore {
+                path: path.to_path_buf(),
+                reason: "it is the SQLite database of another program (it holds tables of its \
+                         own and no Verdict schema version)"
+                    .into(),
+            });
+        }
+    } else if application_id != APPLICATION_ID {
+        return Err(Error::NotAStore {
+            path: path.to_path_buf(),
+            reason: format!(
+                "it is the SQLite database of another program (application id {application_id:#x}, \
+                 Verdict's is {APPLICATION_ID:#x})"
+            ),
+        });
+    }
+    if version > VERSION {
+        return Err(Error::NewerSchema {
+            path: path.to_path_buf(),
+            found: version,
+            supported: VERSION,
+        });
+    }
+    Ok(version)
+}

@@ -1,0 +1,687 @@
+//! The local store: traces, spans and assessments in one SQLite file, with
+//! the lifecycle of `verdict::lifecycle`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry::trace::TraceId;
+use opentelemetry_sdk::trace::SpanData;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use verdict::lifecycle::{self, Records};
+use verdict::{
+    Assessment, AssessmentId, AssessmentSink, AssessmentUpdate, FeedbackSummary, Operation,
+    SinkError, mlflow_trace_id,
+};
+
+use crate::error::{BUSY_TIMEOUT, Error, Result, database};
+use crate::schema;
+use crate::span::{StoredSpan, kind_str, parse_kind, parse_status, status_parts};
+
+/// Where [`LocalStore::open_default`] keeps its file, relative to the
+/// current directory.
+pub const DEFAULT_PATH: &str = ".verdict/verdict.db";
+
+/// Traces, spans and assessments in one SQLite file: Verdict's embedded
+/// store, so that everything works with no server.
+///
+/// Assessments follow the lifecycle of [`verdict::lifecycle`] — log,
+/// update, override, delete — and every list gives the same answer as
+/// [`verdict::MemoryStore`] for the same operations. It is also an
+/// [`AssessmentSink`], so a [`Recorder`](verdict::Recorder) can feed it.
+///
+/// Several processes and threads may write to the same file at once, each
+/// with its own `LocalStore`: the file is in WAL mode, every write is one
+/// transaction that takes the write lock up front, and a writer waits up to
+/// ten seconds for another to finish before it reports
+/// [`Error::Busy`]. Commits survive a crash of the process.
+///
+/// ```
+/// use verdict::Assessment;
+/// use verdict_export::LocalStore;
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = LocalStore::open(dir.path().join("verdict.db"))?;
+/// let first = Assessment::feedback("ok", false).on_trace("0fb07256509eb9d22d07f42f7eb9f24d", None)?;
+/// store.log(&first)?;
+/// store.log(&Assessment::override_of(&first, true).on(first.target())?)?;
+/// assert!(!store.get(first.trace_id(), first.id())?.is_valid());
+/// assert_eq!(store.summary("ok")?.pass_rate(), Some(1.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct LocalStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl fmt::Debug for LocalStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One trace the store knows, from its spans or its assessments.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct TraceSummary {
+    /// The trace.
+    pub trace_id: TraceId,
+    /// How many of its spans are stored.
+    pub span_count: usize,
+    /// How many assessments it has, valid or not.
+    pub assessment_count: usize,
+    /// When its earliest stored span started; `None` without spans.
+    pub start_time: Option<SystemTime>,
+    /// When its latest stored span ended; `None` without spans.
+    pub end_time: Option<SystemTime>,
+}
+
+impl LocalStore {
+    /// Opens the store at `path`, creating the file and its directory if
+    /// they do not exist, and bringing an older schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(&path, flags).map_err(|source| Error::Open {
+            path: path.clone(),
+            source: Box::new(source),
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| database(&path, "setting the lock timeout", e))?;
+        // WAL lets readers go on while one writer commits. A file system
+        // without shared memory refuses it; the rollback journal SQLite
+        // keeps then is just as safe, only slower under contention.
+        let _mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(|e| database(&path, "switching to WAL mode", e))?;
+        // In WAL mode, NORMAL keeps the file consistent and every commit
+        // survives a crash of the process; only a power loss can undo the
+        // last commits.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| database(&path, "setting the sync mode", e))?;
+        schema::migrate(&mut conn, &path)?;
+        Ok(LocalStore {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Opens the store at [`DEFAULT_PATH`], `.verdict/verdict.db` under the
+    /// current directory.
+    pub fn open_default() -> Result<Self> {
+        LocalStore::open(DEFAULT_PATH)
+    }
+
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version this build of Verdict writes.
+    pub fn schema_version() -> i64 {
+        schema::VERSION
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` in one write transaction, committed if `f` succeeds.
+    fn write<T>(
+        &self,
+        action: impl Fn() -> String,
+        f: impl FnOnce(&mut rusqlite::Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.lock();
+        let mut tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| database(&self.path, action(), e))?;
+        let out = f(&mut tx)?;
+        tx.commit().map_err(|e| database(&self.path, action(), e))?;
+        Ok(out)
+    }
+
+    /// Runs one lifecycle function in a write transaction.
+    fn lifecycle<T>(
+        &self,
+        action: impl Fn() -> String,
+        f: impl FnOnce(&mut Rows<'_>) -> verdict::Result<T>,
+    ) -> Result<T> {
+        self.write(action, |tx| {
+            f(&mut Rows {
+                conn: tx,
+                path: &self.path,
+            })
+            .map_err(Error::from_core)
+        })
+    }
+
+    /// Logs an assessment; see [`lifecycle::log`].
+    pub fn log(&self, assessment: &Assessment) -> Result<()> {
+        self.lifecycle(
+            || format!("logging assessment {}", assessment.id()),
+            |rows| lifecycle::log(rows, assessment),
+        )
+    }
+
+    /// Applies an update and returns the assessment as it now is; see
+    /// [`lifecycle::update`].
+    pub fn update(&self, update: &AssessmentUpdate) -> Result<Assessment> {
+        self.lifecycle(
+            || format!("updating assessment {}", update.assessment_id()),
+            |rows| lifecycle::update(rows, update),
+        )
+    }
+
+    /// Deletes an assessment, restoring the one it overrode; see
+    /// [`lifecycle::delete`].
+    pub fn delete(&self, trace_id: TraceId, id: AssessmentId) -> Result<()> {
+        self.lifecycle(
+            || format!("deleting assessment {id}"),
+            |rows| lifecycle::delete(rows, trace_id, id),
+        )
+    }
+
+    /// Applies one recorded operation.
+    pub fn apply(&self, operation: &Operation) -> Result<()> {
+        self.lifecycle(
+            || describe(operation),
+            |rows| lifecycle::apply(rows, operation),
+        )
+    }
+
+    /// The assessment with this id in this trace.
+    pub fn get(&self, trace_id: TraceId, id: AssessmentId) -> Result<Assessment> {
+        let conn = self.lock();
+        read_one(&conn, &self.path, id)?
+            .filter(|a| a.trace_id() == trace_id)
+            .ok_or_else(|| {
+                Error::Assessment(verdict::Error::NotFound {
+                    id: id.to_string(),
+                    trace_id: mlflow_trace_id(trace_id),
+                })
+            })
+    }
+
+    /// The assessments of a trace, valid and invalid, in the order logged.
+    pub fn list_by_trace(&self, trace_id: TraceId) -> Result<Vec<Assessment>> {
+        self.read_many(
+            || format!("listing the assessments of {}", mlflow_trace_id(trace_id)),
+            "SELECT assessment_id, json FROM assessments WHERE trace_id = ?1 ORDER BY seq",
+            &trace_hex(trace_id),
+        )
+    }
+
+    /// The assessments with this name across all traces, ordered by
+    /// creation time, then by the order logged.
+    pub fn list_by_name(&self, name: &str) -> Result<Vec<Assessment>> {
+        self.read_many(
+            || format!("listing the assessments named {name:?}"),
+            "SELECT assessment_id, json FROM assessments WHERE name = ?1 \
+             ORDER BY create_time_ns, seq",
+            name,
+        )
+    }
+
+    /// Summarizes the valid feedback named `name` across all traces.
+    pub fn summary(&self, name: &str) -> Result<FeedbackSummary> {
+        let feedback = self.read_many(
+            || format!("summarizing the feedback named {name:?}"),
+            "SELECT assessment_id, json FROM assessments WHERE name = ?1 AND kind = 'feedback' \
+             ORDER BY seq",
+            name,
+        )?;
+        Ok(FeedbackSummary::of(name, &feedback))
+    }
+
+    /// How many assessments the store holds.
+    pub fn count_assessments(&self) -> Result<usize> {
+        let count: i64 = self
+            .lock()
+            .query_row("SELECT count(*) FROM assessments", [], |row| row.get(0))
+            .map_err(|e| database(&self.path, "counting the assessments", e))?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
+    fn read_many(
+        &self,
+        action: impl Fn() -> String,
+        sql: &str,
+        param: &str,
+    ) -> Result<Vec<Assessment>> {
+        let conn = self.lock();
+        let db = |e| database(&self.path, action(), e);
+        let mut statement = conn.prepare_cached(sql).map_err(db)?;
+        let rows = statement
+            .query_map([param], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(db)?;
+        let mut found = Vec::new();
+        for row in rows {
+            let (id, json) = row.map_err(db)?;
+            found.push(decode(&self.path, &id, &json)?);
+        }
+        Ok(found)
+    }
+
+    /// Every trace the store knows — from spans or assessments — ordered
+    /// by the start of its earliest span (or, without spans, by when the
+    /// store first heard of it).
+    pub fn list_traces(&self) -> Result<Vec<TraceSummary>> {
+        let conn = self.lock();
+        let db = |e| database(&self.path, "listing the traces", e);
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT t.trace_id, count(s.span_id), min(s.start_time_ns), max(s.end_time_ns),
+                        (SELECT count(*) FROM assessments a WHERE a.trace_id = t.trace_id)
+                 FROM traces t LEFT JOIN spans s ON s.trace_id = t.trace_id
+                 GROUP BY t.trace_id
+                 ORDER BY coalesce(min(s.start_time_ns), t.first_seen_ns), t.trace_id",
+            )
+            .map_err(db)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, Option<i64>>(2)?,
+                    row.get::<_, Option<i64>>(3)?,
+                    row.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(db)?;
+        let mut traces = Vec::new();
+        for row in rows {
+            let (trace, spans, start, end, assessments) = row.map_err(db)?;
+            traces.push(TraceSummary {
+                trace_id: parse_trace(&self.path, &trace, "a trace")?,
+                span_count: usize::try_from(spans).unwrap_or(0),
+                assessment_count: usize::try_from(assessments).unwrap_or(0),
+                start_time: start.map(from_nanos),
+                end_time: end.map(from_nanos),
+            });
+        }
+        Ok(traces)
+    }
+
+    /// Stores finished spans, all in one transaction. Storing a span again
+    /// (same trace and span id) replaces it.
+    pub fn put_spans(&self, spans: &[SpanData]) -> Result<()> {
+        let action = || format!("storing {} spans", spans.len());
+        let now = to_nanos(SystemTime::now());
+        self.write(action, |tx| {
+            let db = |e| database(&self.path, action(), e);
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind,
+                         start_time_ns, end_time_ns, status_code, status_message, attributes,
+                         events, links, scope_name, scope_version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                     ON CONFLICT (trace_id, span_id) DO UPDATE SET
+                         parent_span_id = excluded.parent_span_id, name = excluded.name,
+                         kind = excluded.kind, start_time_ns = excluded.start_time_ns,
+                         end_time_ns = excluded.end_time_ns, status_code = excluded.status_code,
+                         status_message = excluded.status_message,
+                         attributes = excluded.attributes, events = excluded.events,
+                         links = excluded.links, scope_name = excluded.scope_name,
+                         scope_version = excluded.scope_version",
+                )
+                .map_err(db)?;
+            for span in spans {
+                let span = StoredSpan::from(span);
+                let trace = trace_hex(span.trace_id);
+                let (code, message) = status_parts(&span.status);
+                insert
+                    .execute(params![
+                        trace,
+                        format!("{:016x}", span.span_id),
+                        span.parent_span_id.map(|id| format!("{id:016x}")),
+                        span.name,
+                        kind_str(&span.kind),
+                        to_nanos(span.start_time),
+                        to_nanos(span.end_time),
+                        code,
+                        message,
+                        serde_json::Value::Object(span.attributes.clone()).to_string(),
+                        serde_json::Value::Array(span.events.clone()).to_string(),
+                        serde_json::Value::Array(span.links.clone()).to_string(),
+                        span.scope_name,
+                        span.scope_version,
+                    ])
+                    .map_err(db)?;
+                note_trace(tx, &self.path, &trace, now)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The stored spans of a trace, by start time.
+    pub fn spans_of(&self, trace_id: TraceId) -> Result<Vec<StoredSpan>> {
+        let conn = self.lock();
+        let action = || format!("reading the spans of {}", mlflow_trace_id(trace_id));
+        let db = |e| database(&self.path, action(), e);
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT span_id, parent_span_id, name, kind, start_time_ns, end_time_ns,
+                        status_code, status_message, attributes, events, links, scope_name,
+                        scope_version
+                 FROM spans WHERE trace_id = ?1 ORDER BY start_time_ns, span_id",
+            )
+            .map_err(db)?;
+        let rows = statement
+            .query_map([trace_hex(trace_id)], SpanRow::read)
+            .map_err(db)?;
+        let mut spans = Vec::new();
+        for row in rows {
+            spans.push(row.map_err(db)?.decode(&self.path, trace_id)?);
+        }
+        Ok(spans)
+    }
+}
+
+/// A short description of an operation, for error messages.
+fn describe(operation: &Operation) -> String {
+    match operation {
+        Operation::Log(a) => format!("logging assessment {}", a.id()),
+        Operation::Update(u) => format!("updating assessment {}", u.assessment_id()),
+        Operation::Delete { assessment_id, .. } => format!("deleting assessment {assessment_id}"),
+    }
+}
+
+impl AssessmentSink for LocalStore {
+    /// Applies the batch in one transaction. Operations the lifecycle
+    /// refuses are reported together (with their count), and the others
+    /// still apply; if the database itself fails, nothing of the batch is
+    /// stored.
+    fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        let mut refused = Vec::new();
+        let applied = self.write(
+            || format!("storing a batch of {} operations", batch.len()),
+            |tx| {
+                for operation in batch {
+                    let savepoint = tx
+                        .savepoint()
+                        .map_err(|e| database(&self.path, describe(operation), e))?;
+                    let result = lifecycle::apply(
+                        &mut Rows {
+                            conn: &savepoint,
+                            path: &self.path,
+                        },
+                        operation,
+                    )
+                    .map_err(Error::from_core);
+                    match result {
+                        Ok(()) => savepoint
+                            .commit()
+                            .map_err(|e| database(&self.path, describe(operation), e))?,
+                        // Dropping the savepoint rolls it back.
+                        Err(e) if e.is_refusal() => refused.push(e.to_string()),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            },
+        );
+        if let Err(e) = applied {
+            return Err(SinkError::with_source(
+                format!(
+                    "the local store {} stored none of a batch of {} operations",
+                    self.path.display(),
+                    batch.len()
+                ),
+                e,
+            ));
+        }
+        if refused.is_empty() {
+            return Ok(());
+        }
+        Err(SinkError::new(format!(
+            "{} of {} operations refused by the local store {}: {}",
+            refused.len(),
+            batch.len(),
+            self.path.display(),
+            refused.join("; ")
+        ))
+        .with_failed(refused.len()))
+    }
+
+    fn name(&self) -> &str {
+        "local-store"
+    }
+}
+
+#[cfg(feature = "testing")]
+impl verdict::testing::AssessmentStore for LocalStore {
+    fn apply(&self, operation: &Operation) -> verdict::Result<()> {
+        LocalStore::apply(self, operation).map_err(Error::into_core)
+    }
+
+    fn get(&self, trace_id: TraceId, id: AssessmentId) -> verdict::Result<Assessment> {
+        LocalStore::get(self, trace_id, id).map_err(Error::into_core)
+    }
+
+    fn list_by_trace(&self, trace_id: TraceId) -> verdict::Result<Vec<Assessment>> {
+        LocalStore::list_by_trace(self, trace_id).map_err(Error::into_core)
+    }
+
+    fn list_by_name(&self, name: &str) -> verdict::Result<Vec<Assessment>> {
+        LocalStore::list_by_name(self, name).map_err(Error::into_core)
+    }
+}
+
+/// The lifecycle's primitive reads and writes, inside a transaction.
+struct Rows<'c> {
+    conn: &'c Connection,
+    path: &'c Path,
+}
+
+impl Records for Rows<'_> {
+    fn get(&mut self, id: AssessmentId) -> verdict::Result<Option<Assessment>> {
+        read_one(self.conn, self.path, id).map_err(Error::into_core)
+    }
+
+    fn put(&mut self, assessment: &Assessment) -> verdict::Result<()> {
+        put(self.conn, self.path, assessment).map_err(Error::into_core)
+    }
+
+    fn remove(&mut self, id: AssessmentId) -> verdict::Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM assessments WHERE assessment_id = ?1")
+            .and_then(|mut statement| statement.execute([id.to_string()]))
+            .map(drop)
+            .map_err(|e| database(self.path, format!("deleting assessment {id}"), e).into_core())
+    }
+}
+
+fn read_one(conn: &Connection, path: &Path, id: AssessmentId) -> Result<Option<Assessment>> {
+    let id = id.to_string();
+    let json: Option<String> = conn
+        .prepare_cached("SELECT json FROM assessments WHERE assessment_id = ?1")
+        .and_then(|mut statement| statement.query_row([&id], |row| row.get(0)).optional())
+        .map_err(|e| database(path, format!("reading assessment {id}"), e))?;
+    json.map(|json| decode(path, &id, &json)).transpose()
+}
+
+fn decode(path: &Path, id: &str, json: &str) -> Result<Assessment> {
+    Assessment::from_json(json).map_err(|e| Error::Corrupt {
+        path: path.to_path_buf(),
+        what: format!("assessment {id}"),
+        reason: e.to_string(),
+    })
+}
+
+fn put(conn: &Connection, path: &Path, a: &Assessment) -> Result<()> {
+    let id = a.id().to_string();
+    let trace = trace_hex(a.trace_id());
+    let db = |e| database(path, format!("storing assessment {id}"), e);
+    conn.prepare_cached(
+        "INSERT INTO assessments (assessment_id, seq, trace_id, span_id, name, kind, valid,
+             create_time_ns, last_update_time_ns, overrides, json)
+         VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM assessments),
+             ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (assessment_id) DO UPDATE SET
+             trace_id = excluded.trace_id, span_id = excluded.span_id, name = excluded.name,
+             kind = excluded.kind, valid = excluded.valid,
+             create_time_ns = excluded.create_time_ns,
+             last_update_time_ns = excluded.last_update_time_ns,
+             overrides = excluded.overrides, json = excluded.json",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
+            id,
+            trace,
+            a.span_id().map(|s| format!("{s:016x}")),
+            a.name().as_str(),
+            a.kind().as_str(),
+            a.is_valid(),
+            to_nanos(a.create_time()),
+            to_nanos(a.last_update_time()),
+            a.overrides().map(|o| o.to_string()),
+            a.to_json(),
+        ])
+    })
+    .map_err(db)?;
+    note_trace(conn, path, &trace, to_nanos(SystemTime::now()))
+}
+
+/// Records that the store has heard of a trace.
+fn note_trace(conn: &Connection, path: &Path, trace: &str, now: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO traces (trace_id, first_seen_ns) VALUES (?1, ?2)
+         ON CONFLICT (trace_id) DO NOTHING",
+    )
+    .and_then(|mut statement| statement.execute(params![trace, now]))
+    .map(drop)
+    .map_err(|e| database(path, format!("recording trace {trace}"), e))
+}
+
+/// One row of `spans`, before it is checked.
+struct SpanRow {
+    span_id: String,
+    parent_span_id: Option<String>,
+    name: String,
+    kind: String,
+    start: i64,
+    end: i64,
+    status_code: String,
+    status_message: Option<String>,
+    attributes: String,
+    events: String,
+    links: String,
+    scope_name: String,
+    scope_version: Option<String>,
+}
+
+impl SpanRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(SpanRow {
+            span_id: row.get(0)?,
+            parent_span_id: row.get(1)?,
+            name: row.get(2)?,
+            kind: row.get(3)?,
+            start: row.get(4)?,
+            end: row.get(5)?,
+            status_code: row.get(6)?,
+            status_message: row.get(7)?,
+            attributes: row.get(8)?,
+            events: row.get(9)?,
+            links: row.get(10)?,
+            scope_name: row.get(11)?,
+            scope_version: row.get(12)?,
+        })
+    }
+
+    fn decode(self, path: &Path, trace_id: TraceId) -> Result<StoredSpan> {
+        let what = format!("span {} of trace {trace_id:032x}", self.span_id);
+        let corrupt = |reason: String| Error::Corrupt {
+            path: path.to_path_buf(),
+            what: what.clone(),
+            reason,
+        };
+        let span_id = |hex: &str| verdict::parse_span_id(hex).map_err(|e| corrupt(e.to_string()));
+        let json = |text: &str| {
+            serde_json::from_str::<serde_json::Value>(text).map_err(|e| corrupt(e.to_string()))
+        };
+        Ok(StoredSpan {
+            trace_id,
+            span_id: span_id(&self.span_id)?,
+            parent_span_id: self.parent_span_id.as_deref().map(span_id).transpose()?,
+            name: self.name,
+            kind: parse_kind(&self.kind)
+                .ok_or_else(|| corrupt(format!("unknown span kind {:?}", self.kind)))?,
+            start_time: from_nanos(self.start),
+            end_time: from_nanos(self.end),
+            status: parse_status(&self.status_code, self.status_message)
+                .ok_or_else(|| corrupt(format!("unknown status code {:?}", self.status_code)))?,
+            attributes: match json(&self.attributes)? {
+                serde_json::Value::Object(map) => map,
+                _ => return Err(corrupt("attributes are not a JSON object".into())),
+            },
+            events: match json(&self.events)? {
+                serde_json::Value::Array(items) => items,
+                _ => return Err(corrupt("events are not a JSON array".into())),
+            },
+            links: match json(&self.links)? {
+                serde_json::Value::Array(items) => items,
+                _ => return Err(corrupt("links are not a JSON array".into())),
+            },
+            scope_name: self.scope_name,
+            scope_version: self.scope_version,
+        })
+    }
+}
+
+fn trace_hex(trace_id: TraceId) -> String {
+    format!("{trace_id:032x}")
+}
+
+fn parse_trace(path: &Path, hex: &str, what: &str) -> Result<TraceId> {
+    verdict::parse_trace_id(hex).map_err(|e| Error::Corrupt {
+        path: path.to_path_buf(),
+        what: what.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Nanoseconds since the Unix epoch, negative before it, saturating past
+/// the year 2262.
+fn to_nanos(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
+
+fn from_nanos(nanos: i64) -> SystemTime {
+    let offset = Duration::from_nanos(nanos.unsigned_abs());
+    let time = if nanos >= 0 {
+        UNIX_EPOCH.checked_add(offset)
+    } else {
+        UNIX_EPOCH.checked_sub(offset)
+    };
+    time.unwrap_or(UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nanos_round_trip() {
+        for nanos in [0, 1, -1, 1_700_000_000_123_456_789, -86_400_000_000_000] {
+            assert_eq!(to_nanos(from_nanos(nanos)), nanos);
+        }
+    }
+}
