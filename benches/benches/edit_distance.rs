@@ -4,9 +4,9 @@
 //!
 //! Inputs: pairs of 20, 240 and 2000 characters of ASCII text, the second
 //! a copy of the first with 10% random edits (substitutions, insertions,
-//! deletions), generated deterministically; plus one pair of
-//! about 240 characters of mixed Unicode (accents, CJK, emoji) for the
-//! non-ASCII path. Functions:
+//! deletions), generated deterministically by the scorer crate's
+//! `testdata`; plus one pair of about 240 characters of mixed Unicode
+//! (accents, CJK, emoji) for the non-ASCII path. Functions:
 //!
 //! - `verdict`: `verdict_edit_distance::levenshtein`;
 //! - `verdict_bounded`: `levenshtein_bounded` with a maximum of 10% of the
@@ -27,77 +27,28 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use rapidfuzz::distance::levenshtein as rapidfuzz;
+use verdict_edit_distance::testdata::{Alphabet, Rng};
 use verdict_edit_distance::{levenshtein, levenshtein_bounded};
 
-/// SplitMix64: deterministic inputs without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick(&mut self, chars: &[char]) -> char {
-        chars[self.below(chars.len())]
-    }
-}
-
-const ASCII: &[char] = &[
+/// English-like ASCII: frequent letters weighted, spaces, a few marks.
+const ASCII: Alphabet = Alphabet::Chars(&[
     'e', 'e', 'e', 't', 't', 'a', 'a', 'o', 'o', 'i', 'n', 's', 'h', 'r', 'd', 'l', 'c', 'u', 'm',
     'w', 'f', 'g', 'y', 'p', 'b', 'v', 'k', ' ', ' ', ' ', ' ', ',', '.', 'T', 'P',
-];
+]);
 
-const UNICODE: &[char] = &[
+/// Accents, CJK, emoji and a combining mark among ASCII letters.
+const UNICODE: Alphabet = Alphabet::Chars(&[
     'e', 'a', 'o', 'n', 't', ' ', ' ', 'é', 'è', 'à', 'ç', 'ü', 'ß', '東', '京', '都', '日', '本',
     '語', 'の', 'は', '👍', '😀', '\u{301}',
-];
-
-/// A text of `len` characters and a copy with `len / 10` random edits
-/// (substitutions, insertions, deletions) at distinct positions.
-fn pair(rng: &mut Rng, len: usize, alphabet: &[char]) -> (String, String) {
-    let a: Vec<char> = (0..len).map(|_| rng.pick(alphabet)).collect();
-    let mut edited = vec![false; len];
-    let mut edits = 0;
-    while edits < len / 10 {
-        let i = rng.below(len);
-        if !edited[i] {
-            edited[i] = true;
-            edits += 1;
-        }
-    }
-    let mut b = String::new();
-    for (&c, &edit) in a.iter().zip(&edited) {
-        if !edit {
-            b.push(c);
-            continue;
-        }
-        match rng.below(3) {
-            0 => b.push(rng.pick(alphabet)),
-            1 => {}
-            _ => {
-                b.push(c);
-                b.push(rng.pick(alphabet));
-            }
-        }
-    }
-    (a.into_iter().collect(), b)
-}
+]);
 
 fn edit_distance(c: &mut Criterion) {
     let mut rng = Rng(2024);
     let inputs = [
-        ("ascii_20", pair(&mut rng, 20, ASCII)),
-        ("ascii_240", pair(&mut rng, 240, ASCII)),
-        ("ascii_2000", pair(&mut rng, 2000, ASCII)),
-        ("unicode_240", pair(&mut rng, 240, UNICODE)),
+        ("ascii_20", rng.edited_pair(20, ASCII)),
+        ("ascii_240", rng.edited_pair(240, ASCII)),
+        ("ascii_2000", rng.edited_pair(2000, ASCII)),
+        ("unicode_240", rng.edited_pair(240, UNICODE)),
     ];
     let mut group = c.benchmark_group("edit_distance");
     for (name, (a, b)) in &inputs {

@@ -19,6 +19,9 @@
 //! old plugins loadable: a versioned symbol, a descriptor that only grows
 //! at its end, panics caught on the plugin's side of the boundary.
 //!
+//! Scorers that compare text share its normalization through [`text`]:
+//! case folding, and the steps of SQuAD's `normalize_answer`.
+//!
 //! This crate depends on `serde_json` (for configs) and nothing else.
 #![deny(missing_docs)]
 
@@ -30,6 +33,7 @@ pub mod host;
 mod record;
 mod scorer;
 mod testing;
+pub mod text;
 
 pub use abi::ConfigKey;
 pub use config::{Config, ConfigError};

@@ -86,19 +86,53 @@ impl<'a> Value<'a> {
     /// gives its string items (others in their JSON text), anything else
     /// its text. For scorers that compare against "one expectation or any
     /// of a list".
+    ///
+    /// ```
+    /// use verdict_plugin::Value;
+    ///
+    /// assert_eq!(Value::json(r#"["a", 1]"#).texts(), ["a", "1"]);
+    /// assert_eq!(Value::string("[1]").texts(), ["[1]"]);
+    /// assert_eq!(Value::json("42").texts(), ["42"]);
+    /// ```
     pub fn texts(&self) -> Vec<Cow<'a, str>> {
-        if self.kind == VALUE_JSON
-            && let Ok(serde_json::Value::Array(items)) = serde_json::from_str(self.text.as_str())
-        {
-            return items
-                .into_iter()
-                .map(|item| match item {
-                    serde_json::Value::String(s) => Cow::Owned(s),
-                    other => Cow::Owned(other.to_string()),
-                })
-                .collect();
+        self.list_texts()
+            .unwrap_or_else(|| vec![Cow::Borrowed(self.text())])
+    }
+
+    /// The items of a JSON list, as texts (a string item as itself, any
+    /// other item as its JSON text), or `None` when the value is not a
+    /// list: a string (even one that looks like a list), other JSON, or
+    /// nothing. For scorers that treat a list expectation apart from a
+    /// single one; JSON is parsed only when the text starts with `[`.
+    ///
+    /// ```
+    /// use verdict_plugin::Value;
+    ///
+    /// let list = Value::json(r#"["Paris", "City of Light", 42, null]"#);
+    /// assert_eq!(list.list_texts().unwrap(), ["Paris", "City of Light", "42", "null"]);
+    /// assert_eq!(Value::json("[]").list_texts().unwrap(), Vec::<String>::new());
+    /// assert_eq!(Value::string("[1, 2]").list_texts(), None);
+    /// assert_eq!(Value::json(r#"{"a": [1]}"#).list_texts(), None);
+    /// assert_eq!(Value::json("[1,").list_texts(), None);
+    /// assert_eq!(Value::NULL.list_texts(), None);
+    /// ```
+    pub fn list_texts(&self) -> Option<Vec<Cow<'a, str>>> {
+        let text = self.text.as_str();
+        if self.kind != VALUE_JSON || !text.trim_start().starts_with('[') {
+            return None;
         }
-        vec![Cow::Borrowed(self.text())]
+        match serde_json::from_str(text) {
+            Ok(serde_json::Value::Array(items)) => Some(
+                items
+                    .into_iter()
+                    .map(|item| match item {
+                        serde_json::Value::String(s) => Cow::Owned(s),
+                        other => Cow::Owned(other.to_string()),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
     }
 }
 

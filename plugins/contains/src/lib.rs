@@ -25,8 +25,9 @@
 //!
 //! `ignore_case` compares the lowercase form of every character
 //! (`char::to_lowercase`, with the final sigma `ς` taken as `σ`), so `ÉCOLE`
-//! contains `école` and the Kelvin sign `K` is a `k`. ASCII text takes a
-//! fast path; prefixes and suffixes are compared without allocating.
+//! contains `école` and the Kelvin sign `K` is a `k` (see
+//! [`verdict_plugin::text`]). ASCII text takes a fast path; prefixes and
+//! suffixes are compared without allocating.
 //!
 //! The value is a bool; the rationale names the first value found
 //! (`require: "any"`) or the first value missing (`require: "all"`).
@@ -48,9 +49,8 @@
 
 use std::borrow::Cow;
 
-use verdict_plugin::{
-    Config, ConfigError, ConfigKey, Outcome, Record, Score, ScoreError, Scorer, Value,
-};
+use verdict_plugin::text::{fold_str, folded_ends_with, folded_starts_with};
+use verdict_plugin::{Config, ConfigError, ConfigKey, Outcome, Record, Score, ScoreError, Scorer};
 
 /// Where a value must appear.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,7 +174,7 @@ impl Scorer for Contains {
                     .ok_or_else(|| ScoreError::missing_expectation(name))?;
                 let one;
                 let many;
-                let values: &[Cow<'_, str>] = match list_items(&expected) {
+                let values: &[Cow<'_, str>] = match expected.list_texts() {
                     Some(items) => {
                         many = items;
                         &many
@@ -197,19 +197,6 @@ impl Scorer for Contains {
             }
         }
     }
-}
-
-/// The items of a JSON list expectation; `None` for anything else. Parses
-/// JSON only when the text looks like a list.
-fn list_items<'a>(value: &Value<'a>) -> Option<Vec<Cow<'a, str>>> {
-    if value.as_str().is_some() || !value.text().trim_start().starts_with('[') {
-        return None;
-    }
-    let items = value.texts();
-    // `texts` gives back the text itself when it is not a list after all.
-    let not_a_list =
-        items.len() == 1 && matches!(&items[0], Cow::Borrowed(t) if *t == value.text());
-    (!not_a_list).then_some(items)
 }
 
 impl Contains {
@@ -274,53 +261,6 @@ fn quote(value: &str) -> String {
         Some((cut, _)) => format!("{:?}", format!("{}…", &value[..cut])),
         None => format!("{value:?}"),
     }
-}
-
-/// The lowercase form of `c`, with the final sigma taken as sigma.
-fn fold(c: char) -> impl DoubleEndedIterator<Item = char> {
-    c.to_lowercase().map(|l| if l == 'ς' { 'σ' } else { l })
-}
-
-/// Whether `c` folds to itself.
-fn folds_to_itself(c: char) -> bool {
-    let mut folded = fold(c);
-    folded.next() == Some(c) && folded.next().is_none()
-}
-
-/// `text` with every character folded; borrowed when nothing changes.
-fn fold_str(text: &str) -> Cow<'_, str> {
-    if text.is_ascii() {
-        if text.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(text.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(text)
-        }
-    } else if text.chars().all(folds_to_itself) {
-        Cow::Borrowed(text)
-    } else {
-        Cow::Owned(text.chars().flat_map(fold).collect())
-    }
-}
-
-/// Whether the folded `text` starts with `needle`, already folded.
-fn folded_starts_with(text: &str, needle: &str) -> bool {
-    if text.is_ascii() && needle.is_ascii() {
-        return text.len() >= needle.len()
-            && text.as_bytes()[..needle.len()].eq_ignore_ascii_case(needle.as_bytes());
-    }
-    let mut folded = text.chars().flat_map(fold);
-    needle.chars().all(|c| folded.next() == Some(c))
-}
-
-/// Whether the folded `text` ends with `needle`, already folded.
-fn folded_ends_with(text: &str, needle: &str) -> bool {
-    if text.is_ascii() && needle.is_ascii() {
-        return text.len() >= needle.len()
-            && text.as_bytes()[text.len() - needle.len()..]
-                .eq_ignore_ascii_case(needle.as_bytes());
-    }
-    let mut folded = text.chars().rev().flat_map(|c| fold(c).rev());
-    needle.chars().rev().all(|c| folded.next() == Some(c))
 }
 
 #[cfg(test)]

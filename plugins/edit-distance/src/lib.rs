@@ -927,21 +927,19 @@ impl Scorer for EditDistance {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use verdict_plugin::{NamedValue, Record, Score, ScoreError, ScoreValue, Scorer, Value};
-
-    use super::{EditDistance, levenshtein, levenshtein_bounded, similarity};
-
-    /// The textbook table, over chars.
-    fn reference(a: &str, b: &str) -> usize {
-        let a: Vec<char> = a.chars().collect();
+/// Generated texts and the textbook distance, for this crate's tests and
+/// for the benches: not part of the API.
+#[doc(hidden)]
+pub mod testdata {
+    /// The Levenshtein distance by the textbook table, over chars: the
+    /// reference the fast algorithms are checked against.
+    pub fn reference(a: &str, b: &str) -> usize {
         let b: Vec<char> = b.chars().collect();
         let mut row: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.iter().enumerate() {
+        for (i, ca) in a.chars().enumerate() {
             let mut diag = row[0];
             row[0] = i + 1;
-            for (j, cb) in b.iter().enumerate() {
+            for (j, &cb) in b.iter().enumerate() {
                 let next = (diag + usize::from(ca != cb))
                     .min(row[j] + 1)
                     .min(row[j + 1] + 1);
@@ -952,11 +950,42 @@ mod tests {
         row[b.len()]
     }
 
+    /// Where generated characters come from.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Alphabet {
+        /// These characters, each equally likely (repeat one to weight it).
+        Chars(&'static [char]),
+        /// Printable ASCII, `' '` to `'~'`.
+        PrintableAscii,
+        /// Any Unicode scalar value below U+20000: many distinct ones.
+        Unicode,
+    }
+
+    impl Alphabet {
+        /// The alphabets the tests go through: two letters, four (DNA),
+        /// ASCII letters, digits and marks, a Unicode mix (combining mark,
+        /// CJK, emoji, ZWJ), printable ASCII, any Unicode.
+        pub const ALL: [Alphabet; 6] = [
+            Alphabet::Chars(&['a', 'b']),
+            Alphabet::Chars(&['a', 'c', 'g', 't']),
+            Alphabet::Chars(&[
+                'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p',
+                ' ', '.', 'X', 'Y', 'Z', '0', '1', '2',
+            ]),
+            Alphabet::Chars(&[
+                'a', 'é', 'e', '\u{301}', '東', '京', '😀', '\u{200d}', '👩', 'ß', 'Ω',
+            ]),
+            Alphabet::PrintableAscii,
+            Alphabet::Unicode,
+        ];
+    }
+
     /// SplitMix64: a deterministic generator with no dependency.
-    struct Rng(u64);
+    #[derive(Clone, Debug)]
+    pub struct Rng(pub u64);
 
     impl Rng {
-        fn next(&mut self) -> u64 {
+        fn next_u64(&mut self) -> u64 {
             self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let mut z = self.0;
             z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -964,60 +993,87 @@ mod tests {
             z ^ (z >> 31)
         }
 
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
+        /// A number below `n`.
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next_u64() % n as u64) as usize
         }
-    }
 
-    const ALPHABETS: &[&[char]] = &[
-        &['a', 'b'],
-        &['a', 'c', 'g', 't'],
-        &[
-            'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', ' ',
-            '.', 'X', 'Y', 'Z', '0', '1', '2',
-        ],
-        &[
-            'a', 'é', 'e', '\u{301}', '東', '京', '😀', '\u{200d}', '👩', 'ß', 'Ω',
-        ],
-    ];
-
-    fn random_char(rng: &mut Rng, alphabet: usize) -> char {
-        match alphabet {
-            // Printable ASCII.
-            4 => char::from(b' ' + rng.below(95) as u8),
-            // Anywhere in Unicode: many distinct ids.
-            5 => loop {
-                if let Some(c) = char::from_u32(rng.below(0x2_0000) as u32) {
-                    break c;
-                }
-            },
-            i => ALPHABETS[i][rng.below(ALPHABETS[i].len())],
-        }
-    }
-
-    fn random_text(rng: &mut Rng, len: usize, alphabet: usize) -> String {
-        (0..len).map(|_| random_char(rng, alphabet)).collect()
-    }
-
-    /// `text` with about `rate` percent of random edits.
-    fn mutate(rng: &mut Rng, text: &str, rate: usize, alphabet: usize) -> String {
-        let mut out = String::new();
-        for c in text.chars() {
-            if rng.below(100) >= rate {
-                out.push(c);
-                continue;
+        /// A character of `alphabet`.
+        pub fn char(&mut self, alphabet: Alphabet) -> char {
+            match alphabet {
+                Alphabet::Chars(chars) => chars[self.below(chars.len())],
+                Alphabet::PrintableAscii => char::from(b' ' + self.below(95) as u8),
+                Alphabet::Unicode => loop {
+                    if let Some(c) = char::from_u32(self.below(0x2_0000) as u32) {
+                        break c;
+                    }
+                },
             }
-            match rng.below(3) {
-                0 => out.push(random_char(rng, alphabet)),
+        }
+
+        /// A text of `len` characters of `alphabet`.
+        pub fn text(&mut self, len: usize, alphabet: Alphabet) -> String {
+            (0..len).map(|_| self.char(alphabet)).collect()
+        }
+
+        /// `text` with about `rate` percent of its characters edited.
+        pub fn mutate(&mut self, text: &str, rate: usize, alphabet: Alphabet) -> String {
+            let mut out = String::new();
+            for c in text.chars() {
+                if self.below(100) >= rate {
+                    out.push(c);
+                } else {
+                    self.edit(c, alphabet, &mut out);
+                }
+            }
+            out
+        }
+
+        /// A text of `len` characters and a copy with exactly `len / 10`
+        /// of them edited, at distinct positions.
+        pub fn edited_pair(&mut self, len: usize, alphabet: Alphabet) -> (String, String) {
+            let a: Vec<char> = (0..len).map(|_| self.char(alphabet)).collect();
+            let mut edited = vec![false; len];
+            let mut edits = 0;
+            while edits < len / 10 {
+                let i = self.below(len);
+                if !edited[i] {
+                    edited[i] = true;
+                    edits += 1;
+                }
+            }
+            let mut b = String::new();
+            for (&c, &edit) in a.iter().zip(&edited) {
+                if edit {
+                    self.edit(c, alphabet, &mut b);
+                } else {
+                    b.push(c);
+                }
+            }
+            (a.into_iter().collect(), b)
+        }
+
+        /// Writes `c` to `out` with one random edit: substituted, deleted,
+        /// or followed by an insertion.
+        fn edit(&mut self, c: char, alphabet: Alphabet, out: &mut String) {
+            match self.below(3) {
+                0 => out.push(self.char(alphabet)),
                 1 => {}
                 _ => {
                     out.push(c);
-                    out.push(random_char(rng, alphabet));
+                    out.push(self.char(alphabet));
                 }
             }
         }
-        out
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use verdict_plugin::{NamedValue, Record, Score, ScoreError, ScoreValue, Scorer, Value};
+
+    use super::testdata::{Alphabet, Rng, reference};
+    use super::{EditDistance, levenshtein, levenshtein_bounded, similarity};
 
     fn check_pair(a: &str, b: &str, rng: &mut Rng) {
         let d = reference(a, b);
@@ -1121,10 +1177,10 @@ mod tests {
             (90, 40),
         ] {
             for alphabet in [2, 3, 4, 5] {
-                let s = random_text(&mut rng, shared, alphabet);
-                let x = random_text(&mut rng, shift, 0);
+                let s = rng.text(shared, Alphabet::ALL[alphabet]);
+                let x = rng.text(shift, Alphabet::ALL[0]);
                 let extra = rng.below(3);
-                let y = random_text(&mut rng, shift + extra, 0);
+                let y = rng.text(shift + extra, Alphabet::ALL[0]);
                 for (a, b) in [
                     (format!("{s}{x}"), format!("{y}{s}")),
                     (format!("{x}{s}"), format!("{s}{y}")),
@@ -1148,15 +1204,15 @@ mod tests {
                 6 | 7 => 60 + rng.below(80),
                 _ => rng.below(300),
             };
-            let a = random_text(&mut rng, len, alphabet);
+            let a = rng.text(len, Alphabet::ALL[alphabet]);
             let b = match round % 4 {
                 0 => {
                     let len = rng.below(len + 10);
-                    random_text(&mut rng, len, alphabet)
+                    rng.text(len, Alphabet::ALL[alphabet])
                 }
-                1 => mutate(&mut rng, &a, 3, alphabet),
-                2 => mutate(&mut rng, &a, 15, alphabet),
-                _ => mutate(&mut rng, &a, 40, alphabet),
+                1 => rng.mutate(&a, 3, Alphabet::ALL[alphabet]),
+                2 => rng.mutate(&a, 15, Alphabet::ALL[alphabet]),
+                _ => rng.mutate(&a, 40, Alphabet::ALL[alphabet]),
             };
             check_pair(&a, &b, &mut rng);
             pairs += 1;
@@ -1170,13 +1226,13 @@ mod tests {
         for round in 0..24 {
             let alphabet = round % 6;
             let len = 1500 + rng.below(700);
-            let a = random_text(&mut rng, len, alphabet);
+            let a = rng.text(len, Alphabet::ALL[alphabet]);
             let b = match round % 3 {
-                0 => mutate(&mut rng, &a, 10, alphabet),
-                1 => mutate(&mut rng, &a, 2, alphabet),
+                0 => rng.mutate(&a, 10, Alphabet::ALL[alphabet]),
+                1 => rng.mutate(&a, 2, Alphabet::ALL[alphabet]),
                 _ => {
                     let len = len - rng.below(300);
-                    random_text(&mut rng, len, alphabet)
+                    rng.text(len, Alphabet::ALL[alphabet])
                 }
             };
             check_pair(&a, &b, &mut rng);

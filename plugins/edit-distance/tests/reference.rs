@@ -3,26 +3,9 @@
 //! the `verdict` host calls a loaded plugin.
 
 use proptest::prelude::*;
+use verdict_edit_distance::testdata::reference;
 use verdict_edit_distance::{EditDistance, levenshtein, levenshtein_bounded, similarity};
 use verdict_plugin::{NamedValue, Record, Scorer, Value, through_abi};
-
-/// The textbook table over chars.
-fn reference(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
 
 /// A text and an edited copy of it: edits are (position, kind, char).
 fn edited(text: impl Strategy<Value = String>) -> impl Strategy<Value = (String, String)> {

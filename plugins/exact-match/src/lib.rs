@@ -22,7 +22,8 @@
 //!    `str.lower` knows the final sigma), removes ASCII punctuation (Python's
 //!    `string.punctuation`), and replaces the whole words `a`, `an` and `the`
 //!    with a space (a word is a run of Unicode alphanumerics and `_`, as
-//!    Python's `\b` sees it).
+//!    Python's `\b` sees it). These are the steps of
+//!    [`verdict_plugin::text`].
 //! 4. `collapse_whitespace` turns every run of whitespace into one space and
 //!    trims the ends, as Python's `" ".join(text.split())`.
 //!
@@ -31,7 +32,7 @@
 //! `{"normalize": "squad", "case_sensitive": true}` skips the lowercasing.
 //! Without `squad`, `case_sensitive: false` compares the lowercase forms of
 //! each character (`char::to_lowercase`, with the final sigma `ς` taken as
-//! `σ`).
+//! `σ`: [`verdict_plugin::text::fold_eq`]).
 //!
 //! The expectation may be a JSON list: the score passes when any item
 //! matches. Outputs and expectations that are not strings are compared by
@@ -67,9 +68,10 @@
 use std::borrow::Cow;
 
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick, is_nfkc_quick};
-use verdict_plugin::{
-    Config, ConfigError, ConfigKey, Outcome, Record, Score, ScoreError, Scorer, Value,
+use verdict_plugin::text::{
+    collapse_whitespace, fold_eq, lowercase, remove_articles, remove_punctuation,
 };
+use verdict_plugin::{Config, ConfigError, ConfigKey, Outcome, Record, Score, ScoreError, Scorer};
 
 const MATCHES: &str = "matches expectation";
 const DIFFERS: &str = "differs from expectation";
@@ -187,7 +189,7 @@ impl Scorer for ExactMatch {
             .filter(|v| !v.is_null())
             .ok_or_else(|| ScoreError::missing_expectation(&self.expectation))?;
         let output = self.prepare(record.outputs.text());
-        if let Some(items) = list_items(&expected) {
+        if let Some(items) = expected.list_texts() {
             if items.is_empty() {
                 return Ok(Score::bool(false).with_rationale(EMPTY_LIST));
             }
@@ -202,19 +204,6 @@ impl Scorer for ExactMatch {
     }
 }
 
-/// The items of a JSON list expectation; `None` for anything else. Parses
-/// JSON only when the text looks like a list.
-fn list_items<'a>(value: &Value<'a>) -> Option<Vec<Cow<'a, str>>> {
-    if value.as_str().is_some() || !value.text().trim_start().starts_with('[') {
-        return None;
-    }
-    let items = value.texts();
-    // `texts` gives back the text itself when it is not a list after all.
-    let not_a_list =
-        items.len() == 1 && matches!(&items[0], Cow::Borrowed(t) if *t == value.text());
-    (!not_a_list).then_some(items)
-}
-
 impl ExactMatch {
     /// Every step but case folding, which is done while comparing.
     fn prepare<'a>(&self, text: &'a str) -> Cow<'a, str> {
@@ -225,23 +214,20 @@ impl ExactMatch {
         let mut text = Cow::Borrowed(text);
         match self.unicode {
             Unicode::None => {}
-            Unicode::Nfc => apply(&mut text, nfc),
-            Unicode::Nfkc => apply(&mut text, nfkc),
+            Unicode::Nfc => text = nfc(text),
+            Unicode::Nfkc => text = nfkc(text),
         }
         if self.case == Case::Lower {
-            apply(&mut text, lowercase);
+            text = lowercase(text);
         }
         if self.squad {
-            apply(&mut text, remove_punctuation);
-            apply(&mut text, remove_articles);
+            text = remove_articles(remove_punctuation(text));
         }
         if self.collapse {
-            apply(&mut text, collapse_whitespace);
+            text = collapse_whitespace(text);
         } else if self.squad {
             // Removing articles may have left whitespace at the ends.
-            apply(&mut text, |t| {
-                (t.trim().len() != t.len()).then(|| t.trim().to_owned())
-            });
+            text = trim(text);
         }
         text
     }
@@ -256,122 +242,29 @@ impl ExactMatch {
     }
 }
 
-/// Replaces `text` with `step(text)` when the step changed it.
-fn apply(text: &mut Cow<'_, str>, step: impl FnOnce(&str) -> Option<String>) {
-    if let Some(changed) = step(text) {
-        *text = Cow::Owned(changed);
+fn nfc(text: Cow<'_, str>) -> Cow<'_, str> {
+    if !text.is_ascii() && is_nfc_quick(text.chars()) != IsNormalized::Yes {
+        Cow::Owned(text.nfc().collect())
+    } else {
+        text
     }
 }
 
-fn nfc(text: &str) -> Option<String> {
-    (!text.is_ascii() && is_nfc_quick(text.chars()) != IsNormalized::Yes)
-        .then(|| text.nfc().collect())
-}
-
-fn nfkc(text: &str) -> Option<String> {
-    (!text.is_ascii() && is_nfkc_quick(text.chars()) != IsNormalized::Yes)
-        .then(|| text.nfkc().collect())
-}
-
-fn lowercase(text: &str) -> Option<String> {
-    if text.is_ascii() {
-        return text
-            .bytes()
-            .any(|b| b.is_ascii_uppercase())
-            .then(|| text.to_ascii_lowercase());
+fn nfkc(text: Cow<'_, str>) -> Cow<'_, str> {
+    if !text.is_ascii() && is_nfkc_quick(text.chars()) != IsNormalized::Yes {
+        Cow::Owned(text.nfkc().collect())
+    } else {
+        text
     }
-    let lower = text.to_lowercase();
-    (lower != text).then_some(lower)
 }
 
-fn remove_punctuation(text: &str) -> Option<String> {
-    text.bytes()
-        .any(|b| b.is_ascii_punctuation())
-        .then(|| text.chars().filter(|c| !c.is_ascii_punctuation()).collect())
-}
-
-/// A character of a word, as Python's `\w` sees it.
-fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
-}
-
-/// Splits `text` into maximal runs of word and non-word characters.
-fn runs(text: &str) -> impl Iterator<Item = (bool, &str)> {
-    let mut rest = text;
-    std::iter::from_fn(move || {
-        let first = rest.chars().next()?;
-        let word = is_word_char(first);
-        let end = rest
-            .char_indices()
-            .find(|&(_, c)| is_word_char(c) != word)
-            .map_or(rest.len(), |(i, _)| i);
-        let (run, tail) = rest.split_at(end);
-        rest = tail;
-        Some((word, run))
-    })
-}
-
-fn is_article(word: &str) -> bool {
-    matches!(word, "a" | "an" | "the")
-}
-
-/// `re.sub(r'\b(a|an|the)\b', ' ', text)`: a match of that pattern is always
-/// a whole run of word characters.
-fn remove_articles(text: &str) -> Option<String> {
-    if !runs(text).any(|(word, run)| word && is_article(run)) {
-        return None;
+/// `text` without surrounding whitespace.
+fn trim(text: Cow<'_, str>) -> Cow<'_, str> {
+    match text {
+        Cow::Borrowed(t) => Cow::Borrowed(t.trim()),
+        Cow::Owned(t) if t.trim().len() != t.len() => Cow::Owned(t.trim().to_owned()),
+        owned => owned,
     }
-    let mut out = String::with_capacity(text.len());
-    for (word, run) in runs(text) {
-        out.push_str(if word && is_article(run) { " " } else { run });
-    }
-    Some(out)
-}
-
-/// `" ".join(text.split())`.
-fn collapse_whitespace(text: &str) -> Option<String> {
-    if is_collapsed(text) {
-        return None;
-    }
-    let mut out = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    Some(out)
-}
-
-/// Whether `text` has no whitespace but single spaces between words.
-fn is_collapsed(text: &str) -> bool {
-    let mut after_space = true; // a space at the start would be leading
-    for c in text.chars() {
-        if c == ' ' {
-            if after_space {
-                return false;
-            }
-            after_space = true;
-        } else if c.is_whitespace() {
-            return false;
-        } else {
-            after_space = false;
-        }
-    }
-    !after_space || text.is_empty()
-}
-
-/// The lowercase form of `c`, with the final sigma taken as sigma.
-fn fold(c: char) -> impl Iterator<Item = char> {
-    c.to_lowercase().map(|l| if l == 'ς' { 'σ' } else { l })
-}
-
-/// Whether `a` and `b` are equal when case is ignored.
-fn fold_eq(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        return a.eq_ignore_ascii_case(b);
-    }
-    a.chars().flat_map(fold).eq(b.chars().flat_map(fold))
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@
 //! | `output` | one of: `score`, `pass` | `score` | `score`: the F1 as a number; `pass`: a bool, F1 ≥ `min_f1` |
 //! | `min_f1` | number, 0 to 1 | none | the F1 to pass; required with `output: "pass"`, an error without it |
 //!
-//! Semantics, those of the official SQuAD evaluation script:
+//! Semantics, those of the official SQuAD evaluation script (its
+//! normalization steps are those of [`verdict_plugin::text`]):
 //!
 //! - `squad` normalization lowercases (full Unicode lowercase), removes the
 //!   32 ASCII punctuation characters (so `don't` becomes `dont`), removes
@@ -49,6 +50,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use verdict_plugin::text::{lowercase, remove_punctuation, tokens_without_articles};
 use verdict_plugin::{Config, ConfigError, ConfigKey, Outcome, Record, Score, ScoreError, Scorer};
 
 /// SQuAD token F1 between the output and the expected response; see the
@@ -193,61 +195,16 @@ impl TokenF1 {
     fn normalized<'t>(&self, text: &'t str) -> Cow<'t, str> {
         match self.normalize {
             Normalize::None => Cow::Borrowed(text),
-            Normalize::Squad => {
-                let mut lower = text.to_lowercase();
-                lower.retain(|c| !c.is_ascii_punctuation());
-                Cow::Owned(lower)
-            }
+            Normalize::Squad => remove_punctuation(lowercase(text)),
         }
     }
 
     /// The tokens of normalized text.
     fn tokens<'t>(&self, text: &'t str) -> Vec<&'t str> {
-        let mut tokens = Vec::new();
-        for word in text.split_whitespace() {
-            match self.normalize {
-                Normalize::None => tokens.push(word),
-                Normalize::Squad => push_without_articles(word, &mut tokens),
-            }
+        match self.normalize {
+            Normalize::None => text.split_whitespace().collect(),
+            Normalize::Squad => tokens_without_articles(text).collect(),
         }
-        tokens
-    }
-}
-
-/// Whether `c` is a word character of a regular expression's `\b`.
-fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
-}
-
-/// Pushes the pieces of `word` (no whitespace in it) left once the runs of
-/// word characters that are exactly `a`, `an` or `the` are cut out — what
-/// `re.sub(r"\b(a|an|the)\b", " ", text)` does before the split.
-fn push_without_articles<'t>(word: &'t str, tokens: &mut Vec<&'t str>) {
-    let mut kept_from = 0;
-    let mut run_start = None;
-    let mut cut = |start: usize, end: usize, kept_from: &mut usize| {
-        if matches!(&word[start..end], "a" | "an" | "the") {
-            if start > *kept_from {
-                tokens.push(&word[*kept_from..start]);
-            }
-            *kept_from = end;
-        }
-    };
-    for (i, c) in word.char_indices() {
-        match (is_word_char(c), run_start) {
-            (true, None) => run_start = Some(i),
-            (false, Some(start)) => {
-                cut(start, i, &mut kept_from);
-                run_start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(start) = run_start {
-        cut(start, word.len(), &mut kept_from);
-    }
-    if kept_from < word.len() {
-        tokens.push(&word[kept_from..]);
     }
 }
 
