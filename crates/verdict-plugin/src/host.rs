@@ -55,7 +55,7 @@ pub fn check(outcome: &mut Outcome) {
 /// buffers.
 const LABEL_CAP: usize = 64;
 /// How many result slots are filled per call into a scorer.
-const SLOTS: usize = 256;
+const SLOTS: usize = 64;
 const RATIONALE_CAP: usize = 256;
 
 /// Result slots and their text buffers, reused across calls on a thread.
@@ -343,12 +343,12 @@ fn score_batch_with_arena(
             out.extend(std::iter::repeat_n(Err(error), records.len()));
             continue;
         }
-        for (slot, record) in slots.iter().zip(records) {
-            out.push(match decode(slot, &mut checked) {
+        out.extend(slots.iter().zip(records).map(|(slot, record)| {
+            match decode(slot, &mut checked) {
                 Decoded::Done(outcome) => outcome,
                 Decoded::TooLong { label, rationale } => rescore(record, label, rationale),
-            });
-        }
+            }
+        }));
     }
     arena.checked = checked;
 }
