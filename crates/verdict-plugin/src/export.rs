@@ -255,9 +255,13 @@ pub fn score_into<S: Scorer>(scorer: &S, records: &[Record<'_>], slots: &mut [Re
         });
     if !whole {
         for (slot, record) in slots.iter_mut().zip(records) {
-            match catch_unwind(AssertUnwindSafe(|| scorer.score(record))) {
-                Ok(outcome) => write_outcome(slot, &outcome),
-                Err(panic) => write_panic(slot, &*panic),
+            // The outcome is written where it is made: moving it out of
+            // the closure first would copy it through the stack.
+            let scored = catch_unwind(AssertUnwindSafe(|| {
+                write_outcome(slot, &scorer.score(record))
+            }));
+            if let Err(panic) = scored {
+                write_panic(slot, &*panic);
             }
         }
     }
