@@ -103,12 +103,6 @@ impl Arena {
     }
 }
 
-/// What a result slot says, or that its text did not fit.
-enum Decoded {
-    Done(Outcome),
-    TooLong { label: usize, rationale: usize },
-}
-
 /// How many static texts of plugins a thread remembers as checked.
 const CHECKED: usize = 16;
 
@@ -158,79 +152,124 @@ fn slot_text(
     Ok(Cow::Borrowed(text))
 }
 
+/// Reads one result slot into `dst`, or returns the sizes its text needs
+/// when it did not fit (nothing is written then). The outcome is written in
+/// place: returning it would copy it through the stack right after it was
+/// made, which costs more than the rest of the decoding.
 #[inline(always)]
-fn decode(slot: &ResultSlot, checked: &mut Checked) -> Decoded {
+fn decode_into(
+    slot: &ResultSlot,
+    checked: &mut Checked,
+    dst: &mut std::mem::MaybeUninit<Outcome>,
+) -> Option<(usize, usize)> {
     let copied = |flag: u32, buf: &Buf| slot.flags & flag == 0 && buf.len > buf.cap;
     if copied(RESULT_LABEL_STATIC, &slot.label) || copied(RESULT_RATIONALE_STATIC, &slot.rationale)
     {
-        return Decoded::TooLong {
-            label: slot.label.len,
-            rationale: slot.rationale.len,
-        };
+        return Some((slot.label.len, slot.rationale.len));
     }
-    let outcome = (|| {
-        let rationale = if slot.flags & RESULT_HAS_RATIONALE != 0 {
-            let r = slot_text(
-                slot,
-                RESULT_RATIONALE_STATIC,
-                slot.rationale_static,
-                &slot.rationale,
-                checked,
-                "rationale",
-            )?;
-            Some(r)
-        } else {
-            None
-        };
-        let mut label = |what| {
-            slot_text(
-                slot,
-                RESULT_LABEL_STATIC,
-                slot.label_static,
-                &slot.label,
-                checked,
-                what,
-            )
-        };
-        match slot.status {
-            abi::STATUS_OK => {
-                let value = match slot.kind {
-                    abi::KIND_BOOL if slot.number == 0.0 || slot.number == 1.0 => {
-                        ScoreValue::Bool(slot.number == 1.0)
-                    }
-                    abi::KIND_BOOL => {
-                        return Err(invalid(format!(
-                            "the scorer returned the bool {}",
-                            slot.number
-                        )));
-                    }
-                    abi::KIND_NUMBER => ScoreValue::Number(slot.number),
-                    abi::KIND_LABEL => ScoreValue::Label(label("label")?),
-                    kind => {
-                        return Err(invalid(format!(
-                            "the scorer returned an unknown value kind {kind}"
-                        )));
-                    }
-                };
-                let mut outcome = Ok(Score { value, rationale });
-                check(&mut outcome);
-                outcome
+    let rationale = if slot.flags & RESULT_HAS_RATIONALE != 0 {
+        match slot_text(
+            slot,
+            RESULT_RATIONALE_STATIC,
+            slot.rationale_static,
+            &slot.rationale,
+            checked,
+            "rationale",
+        ) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                dst.write(Err(e));
+                return None;
             }
-            abi::STATUS_ERROR => Err(ScoreError {
-                code: label("error code")?,
-                message: rationale.map(Cow::into_owned).unwrap_or_default(),
-            }),
-            abi::STATUS_PANIC => Err(ScoreError::new(
+        }
+    } else {
+        None
+    };
+    let label = |checked: &mut Checked, what| {
+        slot_text(
+            slot,
+            RESULT_LABEL_STATIC,
+            slot.label_static,
+            &slot.label,
+            checked,
+            what,
+        )
+    };
+    let fail = |message: String| Err(invalid(message));
+    match slot.status {
+        abi::STATUS_OK => match slot.kind {
+            abi::KIND_BOOL if slot.number == 0.0 || slot.number == 1.0 => {
+                dst.write(Ok(Score {
+                    value: ScoreValue::Bool(slot.number == 1.0),
+                    rationale,
+                }));
+            }
+            abi::KIND_NUMBER if slot.number.is_finite() => {
+                dst.write(Ok(Score {
+                    value: ScoreValue::Number(slot.number),
+                    rationale,
+                }));
+            }
+            abi::KIND_NUMBER => {
+                dst.write(fail(format!(
+                    "the scorer returned {}, not a finite number",
+                    slot.number
+                )));
+            }
+            abi::KIND_BOOL => {
+                dst.write(fail(format!(
+                    "the scorer returned the bool {}",
+                    slot.number
+                )));
+            }
+            abi::KIND_LABEL => {
+                dst.write(label(checked, "label").map(|l| Score {
+                    value: ScoreValue::Label(l),
+                    rationale,
+                }));
+            }
+            kind => {
+                dst.write(fail(format!(
+                    "the scorer returned an unknown value kind {kind}"
+                )));
+            }
+        },
+        abi::STATUS_ERROR => {
+            dst.write(label(checked, "error code").and_then(|code| {
+                Err(ScoreError {
+                    code,
+                    message: rationale.map(Cow::into_owned).unwrap_or_default(),
+                })
+            }));
+        }
+        abi::STATUS_PANIC => {
+            dst.write(Err(ScoreError::new(
                 SCORER_PANIC,
                 rationale.map(Cow::into_owned).unwrap_or_default(),
-            )),
-            STATUS_UNTOUCHED => Err(invalid("the scorer left this record's result unwritten")),
-            status => Err(invalid(format!(
-                "the scorer returned an unknown status {status}"
-            ))),
+            )));
         }
-    })();
-    Decoded::Done(outcome)
+        STATUS_UNTOUCHED => {
+            dst.write(fail(
+                "the scorer left this record's result unwritten".into(),
+            ));
+        }
+        status => {
+            dst.write(fail(format!(
+                "the scorer returned an unknown status {status}"
+            )));
+        }
+    }
+    None
+}
+
+/// Reads one result slot.
+fn decode(slot: &ResultSlot, checked: &mut Checked) -> Result<Outcome, (usize, usize)> {
+    let mut outcome = std::mem::MaybeUninit::uninit();
+    match decode_into(slot, checked, &mut outcome) {
+        // SAFETY: `decode_into` writes the outcome unless it returns sizes.
+        None => Ok(unsafe { outcome.assume_init() }),
+        Some(sizes) => Err(sizes),
+    }
 }
 
 /// The plugin's last error message on this thread.
@@ -291,12 +330,11 @@ unsafe fn rescore(
     if rc != RC_OK {
         return Err(call_failed(descriptor, rc));
     }
-    match decode(slot, &mut checked) {
-        Decoded::Done(outcome) => outcome,
-        Decoded::TooLong { .. } => Err(invalid(
+    decode(slot, &mut checked).unwrap_or_else(|_| {
+        Err(invalid(
             "the scorer's text changed length between two calls",
-        )),
-    }
+        ))
+    })
 }
 
 /// Scores `records` into result slots with `fill` (at most a few hundred
@@ -343,12 +381,15 @@ fn score_batch_with_arena(
             out.extend(std::iter::repeat_n(Err(error), records.len()));
             continue;
         }
-        out.extend(slots.iter().zip(records).map(|(slot, record)| {
-            match decode(slot, &mut checked) {
-                Decoded::Done(outcome) => outcome,
-                Decoded::TooLong { label, rationale } => rescore(record, label, rationale),
+        let filled = out.len();
+        let dst = &mut out.spare_capacity_mut()[..records.len()];
+        for ((slot, record), dst) in slots.iter().zip(records).zip(dst) {
+            if let Some((label, rationale)) = decode_into(slot, &mut checked, dst) {
+                dst.write(rescore(record, label, rationale));
             }
-        }));
+        }
+        // SAFETY: every one of these entries was written just above.
+        unsafe { out.set_len(filled + records.len()) };
     }
     arena.checked = checked;
 }
