@@ -7,8 +7,14 @@
 //!   override, delete — so that the command line works with no server. It
 //!   is an [`AssessmentSink`](verdict::AssessmentSink), and stores finished
 //!   OpenTelemetry spans with [`LocalStore::put_spans`].
+//! - [`MlflowSink`] sends assessments to an MLflow tracking server's REST
+//!   API and spans to its OTLP endpoint, retrying transient failures
+//!   ([`RetryPolicy`]).
 //! - [`JsonlSink`] writes one operation or span per line, to a file or to
 //!   standard output, for piping and replay.
+//! - [`OtlpExporter`] ([`otlp`]) sends spans and assessments to any
+//!   OpenTelemetry collector over OTLP/HTTP, the assessments as
+//!   `gen_ai.evaluation.result` events on their spans.
 //!
 //! Two decisions shape it:
 //!
@@ -49,11 +55,19 @@
 
 mod error;
 mod jsonl;
+mod mlflow;
+pub mod otlp;
+mod retry;
 mod schema;
 mod span;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use jsonl::{JsonlSink, jsonl_line};
+pub use mlflow::{DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSink};
+pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpSink};
+pub use retry::RetryPolicy;
 pub use span::StoredSpan;
 pub use store::{DEFAULT_PATH, LocalStore, TraceSummary};

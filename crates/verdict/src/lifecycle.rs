@@ -10,9 +10,12 @@
 //!   is an error. A feedback that [overrides](crate::AssessmentBuilder::overrides)
 //!   another marks it `valid = false`; the overridden one must exist, be a
 //!   feedback and be on the same trace.
-//! - **update**: changes name, value, rationale and merges metadata; source,
-//!   target and create time are kept, the last-update time is the update's.
-//!   An assessment keeps its kind.
+//! - **update**: changes name, value, rationale and merges metadata (the
+//!   entries sent replace those with the same keys, the others are kept —
+//!   as an MLflow 3.17.2 server does with a PATCH, checked by
+//!   `verdict-export`'s MLflow tests); source, target and create time are
+//!   kept, the last-update time is the update's (an MLflow server stamps
+//!   its own clock's time instead). An assessment keeps its kind.
 //! - **delete**: removes the assessment; if it overrode another, that one is
 //!   valid again. Deleting what is not there is not an error.
 

@@ -1,0 +1,828 @@
+//! The MLflow sink: assessments through MLflow's REST API, spans through
+//! its OTLP endpoint.
+//!
+//! | operation | request |
+//! |---|---|
+//! | log | `POST /api/3.0/mlflow/traces/{tr-id}/assessments` with `{"assessment": ...}` and the client's id |
+//! | update | `PATCH .../assessments/{id}` with [`verdict::wire::update_to_json`] |
+//! | delete | `DELETE .../assessments/{id}` |
+//! | spans | `POST /v1/traces`, OTLP protobuf, header `x-mlflow-experiment-id` |
+//!
+//! Delivery is at least once, made idempotent by the client-generated
+//! assessment id: when a create is retried after an ambiguous failure and
+//! the server answers that the id is taken (a 500 with a constraint
+//! violation), the sink reads the stored assessment back and counts it as
+//! delivered if it is ours. A create whose trace the server does not know
+//! yet (404) is retried: the spans may still be on their way.
+
+use std::fmt;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SpanData;
+use prost::Message as _;
+use serde_json::Value;
+use verdict::{Assessment, AssessmentId, AssessmentSink, Operation, SinkError, mlflow_trace_id};
+
+use crate::retry::{GaveUp, RetryPolicy, Retryable};
+
+/// A secret (token or password): kept out of `Debug` output.
+#[derive(Clone, PartialEq)]
+struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Auth {
+    Bearer(Secret),
+    Basic { username: String, password: Secret },
+}
+
+/// Where and how [`MlflowSink`] talks to a tracking server. Read it from
+/// the environment as MLflow's own client does ([`MlflowConfig::from_env`]),
+/// or set it in code:
+///
+/// ```
+/// use verdict_export::MlflowConfig;
+///
+/// let config = MlflowConfig::new("http://127.0.0.1:5000/")
+///     .experiment_id("42")
+///     .token("s3cr3t");
+/// assert_eq!(config.tracking_uri(), "http://127.0.0.1:5000");
+/// assert!(!format!("{config:?}").contains("s3cr3t"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct MlflowConfig {
+    tracking_uri: String,
+    experiment_id: String,
+    auth: Option<Auth>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    retry: RetryPolicy,
+    resource: Option<Resource>,
+}
+
+/// The experiment MLflow uses when none is named.
+pub const DEFAULT_EXPERIMENT_ID: &str = "0";
+
+impl MlflowConfig {
+    /// A configuration for the server at `tracking_uri` (`http://` or
+    /// `https://`), experiment `"0"`, no authentication.
+    pub fn new(tracking_uri: impl Into<String>) -> Self {
+        let uri: String = tracking_uri.into();
+        MlflowConfig {
+            tracking_uri: uri.trim().trim_end_matches('/').to_owned(),
+            experiment_id: DEFAULT_EXPERIMENT_ID.to_owned(),
+            auth: None,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+            resource: None,
+        }
+    }
+
+    /// Reads `MLFLOW_TRACKING_URI` (required), `MLFLOW_EXPERIMENT_ID`
+    /// (default `"0"`), and `MLFLOW_TRACKING_TOKEN` (bearer) or
+    /// `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD` (basic).
+    pub fn from_env() -> Result<Self, SinkError> {
+        Self::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, SinkError> {
+        let uri = var("MLFLOW_TRACKING_URI").ok_or_else(|| {
+            SinkError::new(
+                "MLFLOW_TRACKING_URI is not set; set it to the tracking server's base URL, \
+                 such as http://127.0.0.1:5000",
+            )
+        })?;
+        let mut config = MlflowConfig::new(uri);
+        if let Some(id) = var("MLFLOW_EXPERIMENT_ID") {
+            config = config.experiment_id(id);
+        }
+        if let Some(token) = var("MLFLOW_TRACKING_TOKEN") {
+            config = config.token(token);
+        } else if let Some(username) = var("MLFLOW_TRACKING_USERNAME") {
+            let password = var("MLFLOW_TRACKING_PASSWORD").unwrap_or_default();
+            config = config.basic_auth(username, password);
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The experiment that receives traces.
+    pub fn experiment_id(mut self, id: impl Into<String>) -> Self {
+        self.experiment_id = id.into();
+        self
+    }
+
+    /// Authenticates with a bearer token.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.auth = Some(Auth::Bearer(Secret(token.into())));
+        self
+    }
+
+    /// Authenticates with a user name and password (HTTP basic).
+    pub fn basic_auth(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.auth = Some(Auth::Basic {
+            username: username.into(),
+            password: Secret(password.into()),
+        });
+        self
+    }
+
+    /// The time limit of one request, answer included (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The time limit for opening a connection (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How transient failures are retried (see [`RetryPolicy`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The OpenTelemetry resource sent with spans (default: the SDK's
+    /// default resource).
+    pub fn resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
+    /// The server's base URL, without a trailing `/`.
+    pub fn tracking_uri(&self) -> &str {
+        &self.tracking_uri
+    }
+
+    /// The experiment that receives traces.
+    pub fn get_experiment_id(&self) -> &str {
+        &self.experiment_id
+    }
+
+    fn check(&self) -> Result<(), SinkError> {
+        let scheme_ok =
+            self.tracking_uri.starts_with("http://") || self.tracking_uri.starts_with("https://");
+        if !scheme_ok {
+            return Err(SinkError::new(format!(
+                "the MLflow tracking URI {:?} is not an http:// or https:// URL; Verdict talks \
+                 to a tracking server over HTTP (file stores and `databricks` are not supported)",
+                redact_url(&self.tracking_uri)
+            )));
+        }
+        if self.experiment_id.is_empty() {
+            return Err(SinkError::new("the MLflow experiment id is empty"));
+        }
+        Ok(())
+    }
+
+    /// Makes the sink.
+    pub fn build(self) -> Result<MlflowSink, SinkError> {
+        self.check()?;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(self.timeout))
+            .timeout_connect(Some(self.connect_timeout))
+            .user_agent(concat!("verdict/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        let authorization = self.auth.as_ref().map(|auth| match auth {
+            Auth::Bearer(token) => Secret(format!("Bearer {}", token.0)),
+            Auth::Basic { username, password } => Secret(format!(
+                "Basic {}",
+                base64(format!("{username}:{}", password.0).as_bytes())
+            )),
+        });
+        let resource = self
+            .resource
+            .clone()
+            .unwrap_or_else(|| Resource::builder().build());
+        Ok(MlflowSink {
+            shown_uri: redact_url(&self.tracking_uri),
+            resource: ResourceAttributesWithSchema::from(&resource),
+            config: self,
+            agent,
+            authorization,
+        })
+    }
+}
+
+/// Sends assessments to an MLflow tracking server's REST API and spans to
+/// its OTLP endpoint, one operation at a time, each retried on its own.
+///
+/// Give it to a [`verdict::Recorder`] as a sink (wrap it in an `Arc` to
+/// also call [`MlflowSink::export_spans`]); spans of a trace should be
+/// exported before, or soon after, its assessments.
+pub struct MlflowSink {
+    config: MlflowConfig,
+    shown_uri: String,
+    agent: ureq::Agent,
+    authorization: Option<Secret>,
+    resource: ResourceAttributesWithSchema,
+}
+
+impl fmt::Debug for MlflowSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MlflowSink")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one request came back with, or why it did not.
+enum Reply {
+    Answer { status: u16, body: String },
+    Failed(ureq::Error),
+}
+
+/// One request's failure, as a message for a person (never with secrets).
+type Failure = Retryable<String>;
+
+impl MlflowSink {
+    /// Starts a configuration for the server at `tracking_uri`.
+    pub fn builder(tracking_uri: impl Into<String>) -> MlflowConfig {
+        MlflowConfig::new(tracking_uri)
+    }
+
+    /// A sink configured from the environment ([`MlflowConfig::from_env`]).
+    pub fn from_env() -> Result<Self, SinkError> {
+        MlflowConfig::from_env()?.build()
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &MlflowConfig {
+        &self.config
+    }
+
+    /// Posts finished spans to the server's `/v1/traces` as one OTLP
+    /// protobuf request; MLflow makes trace `tr-<hex id>` of each trace.
+    /// The batch is all-or-nothing; transient failures are retried.
+    pub fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
+        if spans.is_empty() {
+            return Ok(());
+        }
+        let request = ExportTraceServiceRequest {
+            resource_spans: group_spans_by_resource_and_scope(spans.to_vec(), &self.resource),
+        };
+        let body = request.encode_to_vec();
+        let url = format!("{}/v1/traces", self.config.tracking_uri);
+        let what = format!("export {} spans", spans.len());
+        self.config
+            .retry
+            .run(|| {
+                let mut req = self
+                    .agent
+                    .post(&url)
+                    .header("Content-Type", "application/x-protobuf")
+                    .header("x-mlflow-experiment-id", &self.config.experiment_id);
+                if let Some(auth) = &self.authorization {
+                    req = req.header("Authorization", &auth.0);
+                }
+                match self.classify(&what, reply(req.send(&body[..]))) {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+            .map_err(|gave_up| self.gave_up(gave_up).with_failed(spans.len()))
+    }
+
+    fn url(&self, trace: &str, id: Option<AssessmentId>) -> String {
+        match id {
+            Some(id) => format!(
+                "{}/api/3.0/mlflow/traces/{trace}/assessments/{id}",
+                self.config.tracking_uri
+            ),
+            None => format!(
+                "{}/api/3.0/mlflow/traces/{trace}/assessments",
+                self.config.tracking_uri
+            ),
+        }
+    }
+
+    fn request(&self, method: &str, url: &str, json: Option<&Value>) -> Reply {
+        let auth = self.authorization.as_ref().map(|a| a.0.as_str());
+        let result = match (method, json) {
+            ("POST", Some(body)) => with_auth(self.agent.post(url), auth).send_json_text(body),
+            ("PATCH", Some(body)) => with_auth(self.agent.patch(url), auth).send_json_text(body),
+            ("DELETE", _) => with_auth(self.agent.delete(url), auth).call(),
+            _ => with_auth(self.agent.get(url), auth).call(),
+        };
+        reply(result)
+    }
+
+    /// Sorts an answer into success (its body), transient or permanent.
+    fn classify(&self, what: &str, reply: Reply) -> Result<String, Failure> {
+        match reply {
+            Reply::Failed(error) => {
+                let message = format!("cannot {what} on MLflow at {}: {error}", self.shown_uri);
+                Err(if is_transient(&error) {
+                    Retryable::Transient(message)
+                } else {
+                    Retryable::Permanent(message)
+                })
+            }
+            Reply::Answer { status, body } if (200..300).contains(&status) => Ok(body),
+            Reply::Answer { status, body } => {
+                let message = format!(
+                    "MLflow at {} refused to {what}: HTTP {status} {}",
+                    self.shown_uri,
+                    server_message(&body)
+                );
+                Err(if status == 429 || status >= 500 || status == 408 {
+                    Retryable::Transient(message)
+                } else {
+                    Retryable::Permanent(message)
+                })
+            }
+        }
+    }
+
+    fn log(&self, assessment: &Assessment) -> Result<(), Failure> {
+        let trace = mlflow_trace_id(assessment.trace_id());
+        let what = format!("create assessment {} on trace {trace}", assessment.id());
+        let body = serde_json::json!({ "assessment": assessment });
+        let reply = self.request("POST", &self.url(&trace, None), Some(&body));
+        match reply {
+            // The server does not know the trace (or the overridden
+            // assessment) yet: its spans may still be on their way.
+            Reply::Answer { status: 404, body } => Err(Retryable::Transient(format!(
+                "MLflow at {} cannot {what} yet: HTTP 404 {}",
+                self.shown_uri,
+                server_message(&body)
+            ))),
+            Reply::Answer { status: 500, body } if body.contains("constraint violation") => {
+                self.check_is_ours(&trace, assessment, &what)
+            }
+            other => self.classify(&what, other).map(drop),
+        }
+    }
+
+    /// After a duplicate-id answer: is the stored assessment the one we
+    /// sent (an earlier attempt got through), or another one?
+    fn check_is_ours(&self, trace: &str, ours: &Assessment, what: &str) -> Result<(), Failure> {
+        let get = format!("read back assessment {} of trace {trace}", ours.id());
+        let body = self.classify(
+            &get,
+            self.request("GET", &self.url(trace, Some(ours.id())), None),
+        )?;
+        let stored = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|mut v| serde_json::from_value::<Assessment>(v["assessment"].take()).ok());
+        match stored {
+            Some(stored) if same_assessment(&stored, ours) => Ok(()),
+            Some(_) => Err(Retryable::Permanent(format!(
+                "MLflow at {} refused to {what}: the id is taken by another assessment",
+                self.shown_uri
+            ))),
+            None => Err(Retryable::Permanent(format!(
+                "MLflow at {} refused to {what}: the id is taken, and the stored assessment \
+                 cannot be read: {}",
+                self.shown_uri,
+                excerpt(&body)
+            ))),
+        }
+    }
+
+    fn apply(&self, operation: &Operation) -> Result<(), Failure> {
+        match operation {
+            Operation::Log(assessment) => self.log(assessment),
+            Operation::Update(update) => {
+                let trace = mlflow_trace_id(update.trace_id());
+                let what = format!(
+                    "update assessment {} of trace {trace}",
+                    update.assessment_id()
+                );
+                let body = verdict::wire::update_to_json(update);
+                let url = self.url(&trace, Some(update.assessment_id()));
+                self.classify(&what, self.request("PATCH", &url, Some(&body)))
+                    .map(drop)
+            }
+            Operation::Delete {
+                trace_id,
+                assessment_id,
+            } => {
+                let trace = mlflow_trace_id(*trace_id);
+                let what = format!("delete assessment {assessment_id} of trace {trace}");
+                let url = self.url(&trace, Some(*assessment_id));
+                match self.request("DELETE", &url, None) {
+                    // Already gone, or never arrived: what a delete wants.
+                    Reply::Answer { status: 404, .. } => Ok(()),
+                    other => self.classify(&what, other).map(drop),
+                }
+            }
+        }
+    }
+
+    fn gave_up(&self, gave_up: GaveUp<String>) -> SinkError {
+        if gave_up.transient {
+            SinkError::new(format!(
+                "{} (gave up after {} attempts in {:?})",
+                gave_up.error,
+                gave_up.attempts,
+                self.config.retry.get_budget()
+            ))
+        } else {
+            SinkError::new(gave_up.error)
+        }
+    }
+}
+
+impl AssessmentSink for MlflowSink {
+    /// Applies the operations in order, each retried on its own. Once one
+    /// has spent its retry budget on transient failures the server is taken
+    /// for down, and the rest of the batch fails without more waiting.
+    fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        let mut failed = 0;
+        let mut first: Option<SinkError> = None;
+        let mut down = false;
+        for operation in batch {
+            if down {
+                failed += 1;
+                continue;
+            }
+            if let Err(gave_up) = self.config.retry.run(|| self.apply(operation)) {
+                down = gave_up.transient;
+                failed += 1;
+                first.get_or_insert_with(|| self.gave_up(gave_up));
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(error) => {
+                let message = if failed > 1 {
+                    format!(
+                        "{failed} of {} operations failed; the first: {error}",
+                        batch.len()
+                    )
+                } else {
+                    error.to_string()
+                };
+                Err(SinkError::new(message).with_failed(failed))
+            }
+        }
+    }
+
+    fn name(&self) -> &str {
+        "mlflow"
+    }
+}
+
+/// Whether a stored assessment is the one we sent: same id, name, target,
+/// source, kind and creation time. (Value, validity, rationale, metadata
+/// and update time may have changed since, by later operations.)
+fn same_assessment(stored: &Assessment, ours: &Assessment) -> bool {
+    stored.id() == ours.id()
+        && stored.name() == ours.name()
+        && stored.target() == ours.target()
+        && stored.source() == ours.source()
+        && stored.kind() == ours.kind()
+        && stored.create_time() == ours.create_time()
+}
+
+trait SendJsonText {
+    fn send_json_text(self, body: &Value) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>;
+}
+
+impl SendJsonText for ureq::RequestBuilder<ureq::typestate::WithBody> {
+    fn send_json_text(self, body: &Value) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        self.header("Content-Type", "application/json")
+            .send(body.to_string())
+    }
+}
+
+fn with_auth<B>(request: ureq::RequestBuilder<B>, auth: Option<&str>) -> ureq::RequestBuilder<B> {
+    match auth {
+        Some(value) => request.header("Authorization", value),
+        None => request,
+    }
+}
+
+fn reply(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    match result {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            match response.body_mut().read_to_string() {
+                Ok(body) => Reply::Answer { status, body },
+                Err(e) => Reply::Failed(e),
+            }
+        }
+        Err(e) => Reply::Failed(e),
+    }
+}
+
+/// Failures of the connection rather than refusals by the server.
+fn is_transient(error: &ureq::Error) -> bool {
+    matches!(
+        error,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::Protocol(_)
+            | ureq::Error::BodyStalled
+    )
+}
+
+/// `ERROR_CODE: message` from MLflow's error JSON, or an excerpt of a body
+/// that is not such JSON.
+fn server_message(body: &str) -> String {
+    match serde_json::from_str::<Value>(body) {
+        Ok(json) if json.get("error_code").is_some() || json.get("message").is_some() => {
+            let code = json["error_code"].as_str().unwrap_or("");
+            let message = json["message"].as_str().unwrap_or("");
+            format!("{code}: {message}")
+        }
+        Ok(json) if json.get("detail").is_some() => json["detail"].to_string(),
+        _ => excerpt(body),
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    let text = text.trim();
+    match text.char_indices().nth(300) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// The URL with any `user:password@` replaced, for messages.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+/// Standard base64 with padding, for HTTP basic authentication.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn configuration_from_the_environment() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let err = MlflowConfig::from_vars(vars(&[])).unwrap_err();
+        assert!(err.to_string().contains("MLFLOW_TRACKING_URI is not set"));
+        let err =
+            MlflowConfig::from_vars(vars(&[("MLFLOW_TRACKING_URI", "databricks")])).unwrap_err();
+        assert!(err.to_string().contains("not an http"), "{err}");
+
+        let config = MlflowConfig::from_vars(vars(&[
+            ("MLFLOW_TRACKING_URI", "https://mlflow.example.com/"),
+            ("MLFLOW_TRACKING_USERNAME", "ann"),
+            ("MLFLOW_TRACKING_PASSWORD", "hunter2"),
+        ]))
+        .unwrap();
+        assert_eq!(config.tracking_uri(), "https://mlflow.example.com");
+        assert_eq!(config.get_experiment_id(), "0");
+        let shown = format!("{config:?}");
+        assert!(
+            shown.contains("ann") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        let sink = config.build().unwrap();
+        assert!(!format!("{sink:?}").contains("hunter2"));
+        assert_eq!(
+            sink.authorization.as_ref().unwrap().0,
+            format!("Basic {}", base64(b"ann:hunter2"))
+        );
+
+        let config = MlflowConfig::from_vars(vars(&[
+            ("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
+            ("MLFLOW_EXPERIMENT_ID", "7"),
+            ("MLFLOW_TRACKING_TOKEN", "tok-123"),
+            ("MLFLOW_TRACKING_USERNAME", "ignored"),
+        ]))
+        .unwrap();
+        assert_eq!(config.get_experiment_id(), "7");
+        assert_eq!(config.auth, Some(Auth::Bearer(Secret("tok-123".into()))));
+        assert!(!format!("{config:?}").contains("tok-123"));
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"ann:hunter2"), "YW5uOmh1bnRlcjI=");
+        assert_eq!(
+            redact_url("https://u:p@host:1/x@y"),
+            "https://<redacted>@host:1/x@y"
+        );
+        assert_eq!(redact_url("http://host/a@b"), "http://host/a@b");
+        assert_eq!(
+            server_message(r#"{"error_code": "INVALID_PARAMETER_VALUE", "message": "bad"}"#),
+            "INVALID_PARAMETER_VALUE: bad"
+        );
+    }
+
+    /// A one-connection-per-request HTTP server that gives scripted
+    /// answers in turn and keeps the requests it got.
+    fn fake_server(answers: Vec<(u16, &'static str)>) -> (String, Arc<Mutex<Vec<String>>>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for (status, body) in answers {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut head = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    head.push_str(&line);
+                    if line == "\r\n" || line.is_empty() {
+                        break;
+                    }
+                }
+                let mut content = vec![0; length];
+                reader.read_exact(&mut content).unwrap();
+                head.push_str(&String::from_utf8_lossy(&content));
+                seen.lock().unwrap().push(head);
+                let mut stream = reader.into_inner();
+                write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .unwrap();
+            }
+        });
+        (url, requests)
+    }
+
+    fn fast(url: &str) -> MlflowSink {
+        MlflowSink::builder(url)
+            .token("tok-secret")
+            .retry(
+                RetryPolicy::default()
+                    .initial_delay(Duration::from_millis(5))
+                    .max_delay(Duration::from_millis(20))
+                    .budget(Duration::from_secs(5)),
+            )
+            .build()
+            .unwrap()
+    }
+
+    fn feedback() -> Assessment {
+        Assessment::feedback("ok", true)
+            .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", Some("71492b10072d70de"))
+            .unwrap()
+    }
+
+    #[test]
+    fn transient_answers_are_retried_and_the_request_is_as_mlflow_wants() {
+        let a = feedback();
+        let (url, requests) = fake_server(vec![
+            (503, "busy"),
+            (429, "{}"),
+            (
+                404,
+                r#"{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Trace not found."}"#,
+            ),
+            (200, "{}"),
+        ]);
+        fast(&url).export(&[Operation::Log(a.clone())]).unwrap();
+        let requests = requests.lock().unwrap();
+        assert_eq!(requests.len(), 4);
+        let last = requests[3].to_ascii_lowercase();
+        assert!(last.starts_with(
+            "post /api/3.0/mlflow/traces/tr-0fb07256509eb9d22d07f42f7eb9f24d/assessments http/1.1"
+        ));
+        assert!(last.contains("authorization: bearer tok-secret"), "{last}");
+        let body: Value =
+            serde_json::from_str(&requests[3][requests[3].find("\r\n\r\n").unwrap() + 4..])
+                .unwrap();
+        assert_eq!(body["assessment"]["assessment_id"], a.id().to_string());
+    }
+
+    #[test]
+    fn refusals_are_not_retried_and_carry_the_servers_message() {
+        let (url, requests) = fake_server(vec![
+            (
+                400,
+                r#"{"error_code": "INVALID_PARAMETER_VALUE", "message": "The `value` field must be specified."}"#,
+            ),
+            (
+                403,
+                r#"{"error_code": "PERMISSION_DENIED", "message": "no"}"#,
+            ),
+            (404, "{}"),
+        ]);
+        let sink = fast(&url);
+        let a = feedback();
+        let delete = Operation::Delete {
+            trace_id: a.trace_id(),
+            assessment_id: a.id(),
+        };
+        let ops = [Operation::Log(a.clone()), Operation::Log(a), delete];
+        let err = sink.export(&ops).unwrap_err();
+        assert_eq!(err.failed(), Some(2), "the 404 on delete is fine");
+        let text = err.to_string();
+        assert!(text.contains("2 of 3 operations failed"), "{text}");
+        assert!(
+            text.contains("HTTP 400 INVALID_PARAMETER_VALUE: The `value` field must be specified."),
+            "{text}"
+        );
+        assert!(!text.contains("tok-secret"));
+        assert_eq!(requests.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_duplicate_id_is_success_when_the_stored_assessment_is_ours() {
+        let a = feedback();
+        let stored = format!(r#"{{"assessment": {}}}"#, a.to_json());
+        let stored: &'static str = Box::leak(stored.into_boxed_str());
+        let (url, requests) = fake_server(vec![
+            (
+                500,
+                r#"{"error_code": "INTERNAL_ERROR", "message": "Failed to create assessment for trace 'tr-0fb07256509eb9d22d07f42f7eb9f24d' due to a constraint violation."}"#,
+            ),
+            (200, stored),
+        ]);
+        fast(&url).export(&[Operation::Log(a.clone())]).unwrap();
+        let requests = requests.lock().unwrap();
+        assert!(requests[1].starts_with(&format!(
+            "GET /api/3.0/mlflow/traces/tr-0fb07256509eb9d22d07f42f7eb9f24d/assessments/{} ",
+            a.id()
+        )));
+    }
+
+    #[test]
+    fn refused_connections_are_retried_then_reported_without_secrets() {
+        // A port nobody listens on: bind one, then drop it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let sink = MlflowSink::builder(format!("http://127.0.0.1:{port}"))
+            .token("very-secret")
+            .retry(
+                RetryPolicy::default()
+                    .initial_delay(Duration::from_millis(5))
+                    .budget(Duration::from_millis(100)),
+            )
+            .build()
+            .unwrap();
+        let a = Assessment::feedback("ok", true)
+            .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", None)
+            .unwrap();
+        let ops = vec![Operation::Log(a.clone()), Operation::Log(a)];
+        let err = sink.export(&ops).unwrap_err();
+        assert_eq!(err.failed(), Some(2));
+        let text = err.to_string();
+        assert!(text.contains("gave up after"), "{text}");
+        assert!(!text.contains("very-secret"), "{text}");
+    }
+}

@@ -1,0 +1,384 @@
+//! The OTLP sink: spans and assessment events to any OpenTelemetry
+//! collector over OTLP/HTTP with protobuf bodies.
+//!
+//! [`OtlpExporter`] configures both signals once:
+//!
+//! - **assessments** go through [`OtlpExporter::sink`], an
+//!   [`AssessmentSink`] for a [`verdict::Recorder`]. It emits each logged
+//!   assessment as a `gen_ai.evaluation.result` log record
+//!   ([`verdict::EventSink`]) through an [`SdkLoggerProvider`] owned by the
+//!   exporter, whose trace id and span id are those of the assessed span.
+//!   The recorder's worker already batches: each batch it hands over is
+//!   posted as one OTLP request, on the worker's thread, before `export`
+//!   returns. A failed post fails the batch (the recorder counts and reports
+//!   it), and nothing is dropped on a full queue: a slow collector slows
+//!   the worker, and the recorder's own [`Overflow`](verdict::Overflow)
+//!   policy decides what recording does then. `flush` and `shutdown` flush
+//!   and shut down the logger provider.
+//! - **spans** go through a [`SpanExporter`] or a [`BatchSpanProcessor`]
+//!   that you add to your own [`SdkTracerProvider`](opentelemetry_sdk::trace::SdkTracerProvider).
+//!
+//! # Configuration
+//!
+//! Endpoints and headers come from the code first, then from the standard
+//! environment variables, read by `opentelemetry-otlp` itself when each
+//! exporter is built:
+//!
+//! | setting | code | environment |
+//! |---|---|---|
+//! | base URL (`/v1/traces`, `/v1/logs` appended) | [`OtlpExporterBuilder::endpoint`] | `OTEL_EXPORTER_OTLP_ENDPOINT` |
+//! | full URL of one signal, used as it is | [`OtlpExporterBuilder::traces_endpoint`], [`OtlpExporterBuilder::logs_endpoint`] | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` |
+//! | headers, `k1=v1,k2=v2` | [`OtlpExporterBuilder::header`] | `OTEL_EXPORTER_OTLP_HEADERS`, or per signal `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `OTEL_EXPORTER_OTLP_LOGS_HEADERS` |
+//! | timeout | [`OtlpExporterBuilder::timeout`] | `OTEL_EXPORTER_OTLP_TIMEOUT`, `…_TRACES_TIMEOUT`, `…_LOGS_TIMEOUT` |
+//!
+//! An endpoint set in code wins over every endpoint variable; a per-signal
+//! variable wins over the base URL. Headers from the environment are added
+//! to those set in code and replace them on the same name (a per-signal
+//! variable replaces `OTEL_EXPORTER_OTLP_HEADERS` entirely). With nothing
+//! set, the collector is `http://localhost:4318`. The protocol is always
+//! `http/protobuf`, whatever `OTEL_EXPORTER_OTLP_PROTOCOL` says.
+//!
+//! ```no_run
+//! use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+//! use opentelemetry_sdk::trace::SdkTracerProvider;
+//! use verdict::{Assessment, Recorder};
+//! use verdict_export::OtlpExporter;
+//!
+//! let otlp = OtlpExporter::builder().build()?;
+//! let tracer_provider = SdkTracerProvider::builder()
+//!     .with_span_processor(otlp.batch_span_processor()?)
+//!     .build();
+//! let recorder = Recorder::builder().sink(otlp.sink()).build();
+//!
+//! tracer_provider.tracer("app").in_span("answer", |_cx| {
+//!     recorder.record(Assessment::feedback("helpful", true).on_current_span()?)
+//! })?;
+//!
+//! recorder.flush()?;
+//! tracer_provider.force_flush()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use opentelemetry::InstrumentationScope;
+use opentelemetry::logs::LoggerProvider as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::logs::{
+    LogBatch, LogExporter as _, LogProcessor, SdkLogRecord, SdkLogger, SdkLoggerProvider,
+};
+use opentelemetry_sdk::trace::BatchSpanProcessor;
+use verdict::{AssessmentSink, EventSink, Operation, SinkError};
+
+pub use opentelemetry_otlp::SpanExporter;
+
+/// The instrumentation scope of the assessment events.
+const SCOPE: &str = "verdict";
+
+/// Log records buffered before they are posted even in the middle of a
+/// recorder batch.
+const MAX_BUFFERED: usize = 4096;
+
+/// An OTLP exporter could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot set up the OTLP {signal} exporter: {source}; check the endpoint and the OTEL_EXPORTER_OTLP_* variables"
+)]
+pub struct OtlpError {
+    signal: &'static str,
+    source: opentelemetry_otlp::ExporterBuildError,
+}
+
+/// Configures an [`OtlpExporter`]. See the [module docs](self) for how code
+/// and environment combine.
+#[derive(Debug, Default, Clone)]
+pub struct OtlpExporterBuilder {
+    endpoint: Option<String>,
+    traces_endpoint: Option<String>,
+    logs_endpoint: Option<String>,
+    headers: HashMap<String, String>,
+    timeout: Option<Duration>,
+    resource: Option<Resource>,
+}
+
+impl OtlpExporterBuilder {
+    /// The collector's base URL, such as `http://localhost:4318`: spans go
+    /// to `<base>/v1/traces`, assessments to `<base>/v1/logs`. Overrides
+    /// every endpoint variable.
+    pub fn endpoint(mut self, base: impl Into<String>) -> Self {
+        self.endpoint = Some(base.into());
+        self
+    }
+
+    /// The full URL spans are posted to, used as it is.
+    pub fn traces_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.traces_endpoint = Some(url.into());
+        self
+    }
+
+    /// The full URL assessment events are posted to, used as it is.
+    pub fn logs_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.logs_endpoint = Some(url.into());
+        self
+    }
+
+    /// A header sent with every request of both signals.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
+    }
+
+    /// How long one request may take.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The resource of the assessment events (by default the SDK's, from
+    /// `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`). Spans carry
+    /// their tracer provider's resource.
+    pub fn resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
+    /// Sets up the logger provider of the assessment events, and checks
+    /// that a span exporter can be built with the same settings.
+    pub fn build(self) -> Result<OtlpExporter, OtlpError> {
+        self.span_exporter()?;
+        let exporter = self.log_exporter()?;
+        let pending = Arc::new(Pending {
+            exporter: Mutex::new(exporter),
+            buffer: Mutex::new(Vec::new()),
+        });
+        let mut provider =
+            SdkLoggerProvider::builder().with_log_processor(PendingProcessor(pending.clone()));
+        if let Some(resource) = self.resource.clone() {
+            provider = provider.with_resource(resource);
+        }
+        let provider = provider.build();
+        Ok(OtlpExporter {
+            config: self,
+            logger: provider.logger(SCOPE),
+            provider,
+            pending,
+        })
+    }
+
+    fn endpoint_of(&self, signal: Option<&String>, path: &str) -> Option<String> {
+        signal.cloned().or_else(|| {
+            self.endpoint
+                .as_ref()
+                .map(|base| format!("{}{path}", base.trim_end_matches('/')))
+        })
+    }
+
+    fn span_exporter(&self) -> Result<SpanExporter, OtlpError> {
+        let mut builder = SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_headers(self.headers.clone());
+        if let Some(url) = self.endpoint_of(self.traces_endpoint.as_ref(), "/v1/traces") {
+            builder = builder.with_endpoint(url);
+        }
+        if let Some(timeout) = self.timeout {
+            builder = builder.with_timeout(timeout);
+        }
+        builder.build().map_err(|source| OtlpError {
+            signal: "traces",
+            source,
+        })
+    }
+
+    fn log_exporter(&self) -> Result<opentelemetry_otlp::LogExporter, OtlpError> {
+        let mut builder = opentelemetry_otlp::LogExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_headers(self.headers.clone());
+        if let Some(url) = self.endpoint_of(self.logs_endpoint.as_ref(), "/v1/logs") {
+            builder = builder.with_endpoint(url);
+        }
+        if let Some(timeout) = self.timeout {
+            builder = builder.with_timeout(timeout);
+        }
+        builder.build().map_err(|source| OtlpError {
+            signal: "logs",
+            source,
+        })
+    }
+}
+
+/// Ships spans and assessments over OTLP/HTTP protobuf. See the
+/// [module docs](self).
+///
+/// Clones share the same logger provider.
+#[derive(Debug, Clone)]
+pub struct OtlpExporter {
+    config: OtlpExporterBuilder,
+    provider: SdkLoggerProvider,
+    logger: SdkLogger,
+    pending: Arc<Pending>,
+}
+
+impl OtlpExporter {
+    /// Starts the configuration.
+    pub fn builder() -> OtlpExporterBuilder {
+        OtlpExporterBuilder::default()
+    }
+
+    /// A sink for a [`verdict::Recorder`] that posts its assessments as
+    /// `gen_ai.evaluation.result` events.
+    pub fn sink(&self) -> OtlpSink {
+        OtlpSink {
+            events: EventSink::new(self.logger.clone()),
+            provider: self.provider.clone(),
+            pending: self.pending.clone(),
+        }
+    }
+
+    /// A new span exporter with this exporter's settings, for
+    /// `SdkTracerProvider::builder().with_batch_exporter(..)`.
+    pub fn span_exporter(&self) -> Result<SpanExporter, OtlpError> {
+        self.config.span_exporter()
+    }
+
+    /// A batch span processor over a new [`span_exporter`](Self::span_exporter),
+    /// with the SDK's batching settings (`OTEL_BSP_*`), for
+    /// `SdkTracerProvider::builder().with_span_processor(..)`.
+    pub fn batch_span_processor(&self) -> Result<BatchSpanProcessor, OtlpError> {
+        Ok(BatchSpanProcessor::builder(self.span_exporter()?).build())
+    }
+
+    /// The logger provider the assessment events go through.
+    pub fn logger_provider(&self) -> &SdkLoggerProvider {
+        &self.provider
+    }
+
+    /// Posts every assessment event not yet posted.
+    pub fn flush(&self) -> Result<(), SinkError> {
+        self.provider.force_flush().map_err(sink_error)
+    }
+
+    /// Posts what is left and shuts the logger provider down; nothing is
+    /// posted after this. Shutting down twice is not an error.
+    pub fn shutdown(&self) -> Result<(), SinkError> {
+        match self.provider.shutdown() {
+            Ok(()) | Err(OTelSdkError::AlreadyShutdown) => Ok(()),
+            Err(error) => Err(sink_error(error)),
+        }
+    }
+}
+
+/// The [`AssessmentSink`] of an [`OtlpExporter`]: one OTLP logs request per
+/// batch of the recorder. Updates and deletions send nothing.
+///
+/// All sinks of one exporter share its logger provider: shutting one down
+/// (as [`Recorder::shutdown`](verdict::Recorder::shutdown) does) shuts down
+/// the provider, and the other sinks send nothing more.
+#[derive(Debug)]
+pub struct OtlpSink {
+    events: EventSink<SdkLogger>,
+    provider: SdkLoggerProvider,
+    pending: Arc<Pending>,
+}
+
+impl AssessmentSink for OtlpSink {
+    fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        self.events.export(batch)?;
+        self.pending.post_buffered().map_err(sink_error)
+    }
+
+    fn flush(&self) -> Result<(), SinkError> {
+        self.provider.force_flush().map_err(sink_error)
+    }
+
+    fn shutdown(&self) -> Result<(), SinkError> {
+        match self.provider.shutdown() {
+            Ok(()) | Err(OTelSdkError::AlreadyShutdown) => Ok(()),
+            Err(error) => Err(sink_error(error)),
+        }
+    }
+
+    fn name(&self) -> &str {
+        "otlp"
+    }
+}
+
+fn sink_error(error: OTelSdkError) -> SinkError {
+    SinkError::new(format!("OTLP logs export failed: {error}"))
+}
+
+/// The log records emitted and not yet posted, and the exporter that posts
+/// them.
+#[derive(Debug)]
+struct Pending {
+    exporter: Mutex<opentelemetry_otlp::LogExporter>,
+    buffer: Mutex<Vec<(SdkLogRecord, InstrumentationScope)>>,
+}
+
+impl Pending {
+    fn push(&self, record: SdkLogRecord, scope: InstrumentationScope) {
+        let full = {
+            let mut buffer = lock(&self.buffer);
+            buffer.push((record, scope));
+            buffer.len() >= MAX_BUFFERED
+        };
+        if full {
+            // Only a logger used outside a sink gets here; the sink posts
+            // after every batch. Nobody to report to: the SDK logs it.
+            let _ = self.post_buffered();
+        }
+    }
+
+    fn post_buffered(&self) -> OTelSdkResult {
+        // The exporter's lock also keeps posts in emission order.
+        let exporter = lock(&self.exporter);
+        let records = std::mem::take(&mut *lock(&self.buffer));
+        if records.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
+            records.iter().map(|(r, s)| (r, s)).collect();
+        // The blocking HTTP client completes the future on this thread.
+        futures_executor::block_on(exporter.export(LogBatch::new(&refs)))
+    }
+
+    fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
+        let posted = self.post_buffered();
+        let shut = lock(&self.exporter).shutdown_with_timeout(timeout);
+        posted.and(shut)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The provider's only processor: keeps records for [`Pending`] to post.
+/// Thin on purpose, as the trait changes in 0.34.
+#[derive(Debug)]
+struct PendingProcessor(Arc<Pending>);
+
+impl LogProcessor for PendingProcessor {
+    fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        self.0.push(record.clone(), scope.clone());
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.post_buffered()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        lock(&self.0.exporter).set_resource(resource);
+    }
+}

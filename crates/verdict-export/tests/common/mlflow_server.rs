@@ -1,0 +1,99 @@
+//! A real MLflow tracking server for tests: installed (cached) and started
+//! by `scripts/mlflow/start.sh` in a temporary directory, on a free
+//! 127.0.0.1 port, and stopped — its whole process group — by
+//! `scripts/mlflow/stop.sh` when the guard is dropped, panics included.
+//!
+//! A test binary owns one server by running its checks inside one
+//! `#[test]` function that holds the guard: statics are never dropped, so a
+//! server shared through a `OnceLock` would outlive the tests.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A running server; dropping it stops the server.
+pub(crate) struct MlflowServer {
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub(crate) url: String,
+    /// How long starting it took (install check included).
+    pub(crate) startup: Duration,
+    dir: tempfile::TempDir,
+    agent: ureq::Agent,
+}
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../scripts/mlflow/{name}"))
+}
+
+impl MlflowServer {
+    /// Starts a server; panics with the script's message when it cannot.
+    pub(crate) fn start() -> MlflowServer {
+        let dir = tempfile::Builder::new()
+            .prefix("verdict-mlflow-")
+            .tempdir()
+            .expect("temporary directory");
+        let start = Instant::now();
+        let output = Command::new("bash")
+            .arg(script("start.sh"))
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/mlflow/start.sh");
+        let startup = start.elapsed();
+        let url = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let server = MlflowServer {
+            url,
+            startup,
+            dir,
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .into(),
+        };
+        assert!(
+            output.status.success() && server.url.starts_with("http://"),
+            "scripts/mlflow/start.sh failed ({}); is python3 with venv available? Run \
+             scripts/mlflow/install.sh to see why",
+            output.status
+        );
+        server
+    }
+
+    /// `GET {url}{path}`: the status and the JSON answer (`null` if the
+    /// body is not JSON).
+    pub(crate) fn get(&self, path: &str) -> (u16, Value) {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.url))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for MlflowServer {
+    fn drop(&mut self) {
+        let status = Command::new("bash")
+            .arg(script("stop.sh"))
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .status();
+        if !matches!(status, Ok(s) if s.success()) {
+            eprintln!(
+                "scripts/mlflow/stop.sh {} failed: {status:?}",
+                self.dir.path().display()
+            );
+        }
+    }
+}

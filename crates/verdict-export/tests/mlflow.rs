@@ -1,0 +1,340 @@
+//! The MLflow sink against a real MLflow 3.17.2 server (started by
+//! `scripts/mlflow/start.sh`, installed by `scripts/mlflow/install.sh`):
+//! spans and every assessment operation land on the server exactly as
+//! recorded, read back through MLflow's REST API.
+//!
+//! One `#[test]` owns the server (see `common/mlflow_server.rs`) and runs
+//! the checks in turn.
+
+#[path = "common/mlflow_server.rs"]
+mod mlflow_server;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mlflow_server::MlflowServer;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId, Tracer, TracerProvider as _};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use serde_json::json;
+use verdict::{
+    Assessment, AssessmentError, AssessmentSink, AssessmentSource, AssessmentUpdate, MemoryStore,
+    Operation, Recorder, Target, mlflow_trace_id,
+};
+use verdict_export::{MlflowSink, RetryPolicy};
+
+#[test]
+fn against_a_real_mlflow_server() {
+    let server = MlflowServer::start();
+    eprintln!("mlflow server up at {} in {:?}", server.url, server.startup);
+    let checks = Instant::now();
+    everything_recorded_shows_up_on_the_server(&server);
+    an_assessment_recorded_before_its_spans_arrives_once_they_do(&server);
+    sending_the_same_assessment_again_does_not_duplicate_it(&server);
+    patch_metadata_on_the_server(&server);
+    permanent_failures_are_reported_with_the_servers_message(&server);
+    eprintln!("mlflow checks took {:?}", checks.elapsed());
+}
+
+fn sink(server: &MlflowServer) -> Arc<MlflowSink> {
+    Arc::new(
+        MlflowSink::builder(&server.url)
+            .retry(
+                RetryPolicy::default()
+                    .initial_delay(Duration::from_millis(50))
+                    .max_delay(Duration::from_millis(500))
+                    .budget(Duration::from_secs(20)),
+            )
+            .build()
+            .unwrap(),
+    )
+}
+
+/// A finished trace: a root span and a child. Returns the spans, the trace
+/// id, and the root's and the child's span ids.
+fn trace() -> (Vec<SpanData>, TraceId, SpanId, SpanId) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = provider.tracer("verdict-mlflow-tests");
+    let (trace_id, root, child) = tracer.in_span("handle request", |cx| {
+        cx.span()
+            .set_attribute(KeyValue::new("mlflow.spanType", "CHAIN"));
+        let child = tracer.in_span("answer", |cx| {
+            cx.span()
+                .set_attribute(KeyValue::new("mlflow.spanType", "LLM"));
+            cx.span().span_context().span_id()
+        });
+        let root = cx.span().span_context().clone();
+        (root.trace_id(), root.span_id(), child)
+    });
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 2);
+    (spans, trace_id, root, child)
+}
+
+fn assessment_path(trace_id: TraceId, id: impl std::fmt::Display) -> String {
+    format!(
+        "/api/3.0/mlflow/traces/{}/assessments/{id}",
+        mlflow_trace_id(trace_id)
+    )
+}
+
+/// The assessment as the server has it, decoded with Verdict's serde.
+fn fetch(server: &MlflowServer, a: &Assessment) -> Assessment {
+    let (status, mut body) = server.get(&assessment_path(a.trace_id(), a.id()));
+    assert_eq!(status, 200, "GET {}: {body}", a.id());
+    serde_json::from_value(body["assessment"].take())
+        .unwrap_or_else(|e| panic!("decode {}: {e}", a.id()))
+}
+
+/// The ids of the assessments the trace holds on the server.
+fn ids_on_trace(server: &MlflowServer, trace_id: TraceId) -> Vec<String> {
+    let (status, body) = server.get(&format!(
+        "/api/3.0/mlflow/traces/{}",
+        mlflow_trace_id(trace_id)
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["trace"]["trace_info"]["trace_id"],
+        mlflow_trace_id(trace_id)
+    );
+    body["trace"]["trace_info"]["assessments"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|a| a["assessment_id"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Field by field (numbers are doubles on both sides), with the name of
+/// the field that differs.
+/// `updated`: the assessment was PATCHed, so the server stamped it.
+fn assert_same(stored: &Assessment, expected: &Assessment, updated: bool) {
+    let id = expected.id();
+    assert_eq!(stored.id(), id);
+    assert_eq!(stored.name(), expected.name(), "{id}: name");
+    assert_eq!(stored.target(), expected.target(), "{id}: target");
+    assert_eq!(stored.source(), expected.source(), "{id}: source");
+    assert_eq!(stored.value(), expected.value(), "{id}: value");
+    assert_eq!(stored.rationale(), expected.rationale(), "{id}: rationale");
+    assert_eq!(stored.metadata(), expected.metadata(), "{id}: metadata");
+    assert_eq!(stored.run_id(), expected.run_id(), "{id}: run id");
+    assert_eq!(stored.overrides(), expected.overrides(), "{id}: overrides");
+    assert_eq!(stored.is_valid(), expected.is_valid(), "{id}: valid");
+    assert_eq!(
+        stored.create_time(),
+        expected.create_time(),
+        "{id}: create time"
+    );
+    // MLflow stamps an update with its own clock, not the update's time;
+    // other writes keep the time sent.
+    let (a, b) = (stored.last_update_time(), expected.last_update_time());
+    let skew = a
+        .duration_since(b)
+        .or_else(|_| b.duration_since(a))
+        .unwrap();
+    if !updated {
+        assert_eq!(a, b, "{id} {}: last update time", expected.name());
+    } else {
+        assert!(
+            skew < Duration::from_secs(10),
+            "{id}: last update time {a:?} vs {b:?}"
+        );
+    }
+}
+
+fn everything_recorded_shows_up_on_the_server(server: &MlflowServer) {
+    let sink = sink(server);
+    let (spans, trace_id, root, child) = trace();
+    sink.export_spans(&spans).unwrap();
+    assert!(ids_on_trace(server, trace_id).is_empty());
+
+    // The same operations go to the server and to the core's in-memory
+    // store, which applies MLflow's lifecycle rules: the expected state.
+    let expected = MemoryStore::default();
+    let recorder = Recorder::builder()
+        .sink(sink.clone())
+        .sink(expected.clone())
+        .build();
+    let on_child = Target::span(trace_id, child).unwrap();
+    let on_root = Target::span(trace_id, root).unwrap();
+
+    let correct = Assessment::feedback("correctness", true)
+        .rationale("matches the reference")
+        .metadata("scorer.version", "1")
+        .run_id("run-1")
+        .on(on_child)
+        .unwrap();
+    let facts = Assessment::expectation("expected_facts", json!(["Paris", "France"]))
+        .source(AssessmentSource::human("ann@example.com"))
+        .on(on_root)
+        .unwrap();
+    let answer = Assessment::expectation("expected_response", "Paris")
+        .on(Target::trace(trace_id).unwrap())
+        .unwrap();
+    let judge = Assessment::feedback_error(
+        "groundedness",
+        AssessmentError::new("TIMEOUT")
+            .with_message("the judge took too long")
+            .with_stack_trace("at judge()"),
+    )
+    .source(AssessmentSource::llm_judge("gpt-judge"))
+    .on(on_child)
+    .unwrap();
+    let relevance = Assessment::feedback("relevance", 0.75)
+        .metadata("origin", "auto")
+        .on(on_child)
+        .unwrap();
+    let scratch = Assessment::feedback("scratch", 3).on(on_child).unwrap();
+    let overriding = Assessment::override_of(&correct, false)
+        .rationale("a reviewer disagrees")
+        .source(AssessmentSource::human("reviewer"))
+        .on(on_child)
+        .unwrap();
+    for a in [
+        &correct,
+        &facts,
+        &answer,
+        &judge,
+        &relevance,
+        &scratch,
+        &overriding,
+    ] {
+        recorder.record(a.clone()).unwrap();
+    }
+    recorder
+        .update(
+            AssessmentUpdate::builder(trace_id, relevance.id())
+                .feedback(0.5)
+                .rationale("re-scored after review")
+                .metadata("reviewed", "yes")
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+    recorder.delete(trace_id, scratch.id()).unwrap();
+    recorder.flush().unwrap();
+    assert_eq!(recorder.counters().failed, 0);
+
+    let expected_list = expected.list_by_trace(trace_id);
+    assert_eq!(expected_list.len(), 6);
+    for want in &expected_list {
+        assert_same(&fetch(server, want), want, want.id() == relevance.id());
+    }
+    assert!(!fetch(server, &correct).is_valid(), "overridden");
+    let (status, _) = server.get(&assessment_path(trace_id, scratch.id()));
+    assert_eq!(status, 404, "deleted");
+    let on_server: BTreeSet<String> = ids_on_trace(server, trace_id).into_iter().collect();
+    let recorded: BTreeSet<String> = expected_list.iter().map(|a| a.id().to_string()).collect();
+    assert_eq!(on_server, recorded);
+
+    // Deleting the override makes the overridden feedback valid again, on
+    // both sides; deleting twice is fine.
+    recorder.delete(trace_id, overriding.id()).unwrap();
+    recorder.delete(trace_id, overriding.id()).unwrap();
+    recorder.flush().unwrap();
+    let restored = expected.get(trace_id, correct.id()).unwrap();
+    assert!(restored.is_valid());
+    assert_same(&fetch(server, &correct), &restored, false);
+    recorder.shutdown().unwrap();
+}
+
+fn an_assessment_recorded_before_its_spans_arrives_once_they_do(server: &MlflowServer) {
+    let sink = sink(server);
+    let (spans, trace_id, _, child) = trace();
+    let recorder = Recorder::builder().sink(sink.clone()).build();
+    let early = Assessment::feedback("early", "good")
+        .on(Target::span(trace_id, child).unwrap())
+        .unwrap();
+    recorder.record(early.clone()).unwrap();
+    // The worker is retrying against "trace not found" meanwhile.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, _) = server.get(&format!(
+        "/api/3.0/mlflow/traces/{}",
+        mlflow_trace_id(trace_id)
+    ));
+    assert_eq!(status, 404, "the trace is not there yet");
+    sink.export_spans(&spans).unwrap();
+    recorder.flush().unwrap();
+    assert_eq!(recorder.counters().failed, 0);
+    assert_same(&fetch(server, &early), &early, false);
+    assert_eq!(ids_on_trace(server, trace_id), vec![early.id().to_string()]);
+}
+
+fn sending_the_same_assessment_again_does_not_duplicate_it(server: &MlflowServer) {
+    let sink = sink(server);
+    let (spans, trace_id, _, child) = trace();
+    sink.export_spans(&spans).unwrap();
+    let a = Assessment::feedback("resent", 1)
+        .on(Target::span(trace_id, child).unwrap())
+        .unwrap();
+    // A retry after an answer that got lost: the server already has it.
+    sink.export(&[Operation::Log(a.clone())]).unwrap();
+    sink.export(&[Operation::Log(a.clone())]).unwrap();
+    assert_eq!(ids_on_trace(server, trace_id), vec![a.id().to_string()]);
+    assert_same(&fetch(server, &a), &a, false);
+
+    // Another assessment that reuses the id is refused, not taken for ours.
+    let impostor = Assessment::feedback("impostor", 2)
+        .id(a.id())
+        .on(Target::span(trace_id, child).unwrap())
+        .unwrap();
+    let err = sink.export(&[Operation::Log(impostor)]).unwrap_err();
+    assert!(err.to_string().contains("taken by another"), "{err}");
+    assert_eq!(err.failed(), Some(1));
+    assert_eq!(ids_on_trace(server, trace_id).len(), 1);
+}
+
+/// Pins down what the server does with `metadata` in a PATCH: it merges
+/// the entries sent into the stored ones or replaces them all.
+fn patch_metadata_on_the_server(server: &MlflowServer) {
+    let sink = sink(server);
+    let (spans, trace_id, _, child) = trace();
+    sink.export_spans(&spans).unwrap();
+    let a = Assessment::feedback("patched", true)
+        .metadata("a", "1")
+        .metadata("b", "2")
+        .on(Target::span(trace_id, child).unwrap())
+        .unwrap();
+    sink.export(&[Operation::Log(a.clone())]).unwrap();
+    let update = AssessmentUpdate::builder(trace_id, a.id())
+        .metadata("b", "3")
+        .metadata("c", "4")
+        .build()
+        .unwrap();
+    sink.export(&[Operation::Update(update)]).unwrap();
+    let stored = fetch(server, &a);
+    let got: Vec<(&str, &str)> = stored
+        .metadata()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    eprintln!("metadata after PATCH: {got:?}");
+    assert_eq!(
+        got,
+        [("a", "1"), ("b", "3"), ("c", "4")],
+        "MLflow 3.17.2 merges PATCHed metadata into the stored entries"
+    );
+}
+
+fn permanent_failures_are_reported_with_the_servers_message(server: &MlflowServer) {
+    let sink = sink(server);
+    let (spans, trace_id, _, _) = trace();
+    sink.export_spans(&spans).unwrap();
+    let missing = AssessmentUpdate::builder(trace_id, verdict::AssessmentId::random())
+        .rationale("nobody home")
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let err = sink.export(&[Operation::Update(missing)]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("HTTP 404 RESOURCE_DOES_NOT_EXIST"), "{text}");
+    assert_eq!(err.failed(), Some(1));
+    assert!(start.elapsed() < Duration::from_secs(5), "not retried");
+}

@@ -1,0 +1,251 @@
+//! The OTLP sink against the in-process receiver: spans from a real
+//! `SdkTracerProvider` and assessment events arrive as real OTLP protobuf
+//! requests, correlated by trace and span id.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+
+use opentelemetry::trace::{SpanContext, TraceContextExt as _, Tracer as _, TracerProvider as _};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use verdict::{Assessment, AssessmentError, AssessmentSource, EVENT_NAME, Recorder, attributes};
+use verdict_export::OtlpExporter;
+use verdict_export::testing::OtlpReceiver;
+
+/// The attributes of a log record by key.
+fn attrs(record: &LogRecord) -> HashMap<String, Value> {
+    record
+        .attributes
+        .iter()
+        .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?.value?)))
+        .collect()
+}
+
+fn string(v: &str) -> Value {
+    Value::StringValue(v.to_owned())
+}
+
+#[test]
+fn spans_and_assessment_events_arrive_correlated() {
+    let receiver = OtlpReceiver::start().unwrap();
+    let otlp = OtlpExporter::builder()
+        .endpoint(receiver.endpoint())
+        .build()
+        .unwrap();
+    let tracer_provider = SdkTracerProvider::builder()
+        .with_span_processor(otlp.batch_span_processor().unwrap())
+        .build();
+    let tracer = tracer_provider.tracer("otlp-test");
+    let recorder = Recorder::builder().sink(otlp.sink()).build();
+
+    let mut ids = Vec::new();
+    let child: SpanContext = tracer.in_span("request", |_root| {
+        tracer.in_span("retrieve", |cx| {
+            let on_span = |a: verdict::AssessmentBuilder| a.on_context(&cx).unwrap();
+            let assessments = [
+                on_span(
+                    Assessment::feedback("correct", true)
+                        .rationale("matches the reference")
+                        .source(AssessmentSource::llm_judge("judge-1")),
+                ),
+                on_span(Assessment::feedback("relevance", 0.75)),
+                on_span(Assessment::feedback("tone", "friendly")),
+                on_span(
+                    Assessment::expectation("expected_answer", "Paris")
+                        .source(AssessmentSource::human("alice")),
+                ),
+                on_span(Assessment::feedback_error(
+                    "faithfulness",
+                    AssessmentError::new("TIMEOUT").with_message("judge timed out"),
+                )),
+            ];
+            for a in assessments {
+                ids.push(recorder.record(a).unwrap());
+            }
+            cx.span().span_context().clone()
+        })
+    });
+
+    recorder.flush().unwrap();
+    tracer_provider.force_flush().unwrap();
+    let counters = recorder.counters();
+    assert_eq!(
+        (counters.delivered, counters.failed),
+        (5, 0),
+        "{counters:?}"
+    );
+
+    // Spans.
+    let spans = receiver.spans();
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    let retrieve = spans.iter().find(|s| s.name == "retrieve").unwrap();
+    let request = spans.iter().find(|s| s.name == "request").unwrap();
+    let trace_id = child.trace_id().to_bytes().to_vec();
+    let span_id = child.span_id().to_bytes().to_vec();
+    assert_eq!(retrieve.trace_id, trace_id);
+    assert_eq!(retrieve.span_id, span_id);
+    assert_eq!(retrieve.parent_span_id, request.span_id);
+    assert_eq!(request.trace_id, trace_id);
+
+    // One event per assessment, on the assessed span.
+    let records = receiver.log_records();
+    assert_eq!(records.len(), 5, "{records:?}");
+    let mut by_name = HashMap::new();
+    for record in &records {
+        assert_eq!(record.event_name, EVENT_NAME);
+        assert_eq!(record.trace_id, trace_id);
+        assert_eq!(record.span_id, span_id);
+        assert!(record.time_unix_nano > 0);
+        assert!(record.observed_time_unix_nano > 0);
+        assert_eq!(record.severity_number, 9, "INFO");
+        assert_eq!(record.severity_text, "INFO");
+        assert!(record.body.is_none(), "{:?}", record.body);
+        let a = attrs(record);
+        let Some(Value::StringValue(name)) = a.get(attributes::EVALUATION_NAME) else {
+            panic!("no name: {a:?}")
+        };
+        by_name.insert(name.clone(), a);
+    }
+    assert!(
+        receiver
+            .log_requests()
+            .iter()
+            .flat_map(|r| &r.resource_logs)
+            .flat_map(|r| &r.scope_logs)
+            .all(|s| s.scope.as_ref().is_some_and(|s| s.name == "verdict"))
+    );
+
+    let correct = &by_name["correct"];
+    assert_eq!(correct[attributes::SCORE_VALUE], Value::DoubleValue(1.0));
+    assert_eq!(correct[attributes::SCORE_LABEL], string("pass"));
+    assert_eq!(
+        correct[attributes::EXPLANATION],
+        string("matches the reference")
+    );
+    assert_eq!(
+        correct[attributes::ASSESSMENT_ID],
+        string(&ids[0].to_string())
+    );
+    assert_eq!(correct[attributes::KIND], string("feedback"));
+    assert_eq!(correct[attributes::SOURCE_TYPE], string("LLM_JUDGE"));
+    assert_eq!(correct[attributes::SOURCE_ID], string("judge-1"));
+    assert!(!correct.contains_key(attributes::ERROR_TYPE));
+
+    let relevance = &by_name["relevance"];
+    assert_eq!(relevance[attributes::SCORE_VALUE], Value::DoubleValue(0.75));
+    assert!(!relevance.contains_key(attributes::SCORE_LABEL));
+    assert_eq!(
+        relevance[attributes::ASSESSMENT_ID],
+        string(&ids[1].to_string())
+    );
+    assert_eq!(relevance[attributes::SOURCE_TYPE], string("CODE"));
+
+    let tone = &by_name["tone"];
+    assert_eq!(tone[attributes::SCORE_LABEL], string("friendly"));
+    assert!(!tone.contains_key(attributes::SCORE_VALUE));
+    assert_eq!(tone[attributes::ASSESSMENT_ID], string(&ids[2].to_string()));
+
+    let expected = &by_name["expected_answer"];
+    assert_eq!(expected[attributes::KIND], string("expectation"));
+    assert_eq!(expected[attributes::VALUE_JSON], string("\"Paris\""));
+    assert_eq!(expected[attributes::SOURCE_TYPE], string("HUMAN"));
+    assert_eq!(expected[attributes::SOURCE_ID], string("alice"));
+    assert_eq!(
+        expected[attributes::ASSESSMENT_ID],
+        string(&ids[3].to_string())
+    );
+    assert!(!expected.contains_key(attributes::SCORE_VALUE));
+
+    let faithfulness = &by_name["faithfulness"];
+    assert_eq!(faithfulness[attributes::ERROR_TYPE], string("TIMEOUT"));
+    assert_eq!(
+        faithfulness[attributes::ERROR_MESSAGE],
+        string("judge timed out")
+    );
+    assert_eq!(faithfulness[attributes::KIND], string("feedback"));
+    assert_eq!(
+        faithfulness[attributes::ASSESSMENT_ID],
+        string(&ids[4].to_string())
+    );
+    assert!(!faithfulness.contains_key(attributes::SCORE_VALUE));
+
+    // Protobuf over the signal paths, nothing else.
+    for request in receiver.requests() {
+        assert!(
+            request.path == "/v1/logs" || request.path == "/v1/traces",
+            "{request:?}"
+        );
+        assert_eq!(
+            request.header("content-type"),
+            Some("application/x-protobuf")
+        );
+    }
+
+    recorder.shutdown().unwrap();
+    otlp.shutdown().unwrap();
+    tracer_provider.shutdown().unwrap();
+}
+
+#[test]
+fn an_assessment_recorded_after_its_span_ended_lands_on_it() {
+    let receiver = OtlpReceiver::start().unwrap();
+    let otlp = OtlpExporter::builder()
+        .traces_endpoint(receiver.traces_endpoint())
+        .logs_endpoint(receiver.logs_endpoint())
+        .header("x-api-key", "from-code")
+        .build()
+        .unwrap();
+    let recorder = Recorder::builder().sink(otlp.sink()).build();
+
+    // A human review hours later: only the ids are known.
+    let trace = "0fb07256509eb9d22d07f42f7eb9f24d";
+    let span = "00f067aa0ba902b7";
+    recorder
+        .record(
+            Assessment::feedback("approved", false)
+                .source(AssessmentSource::human("bob"))
+                .on_trace(trace, Some(span))
+                .unwrap(),
+        )
+        .unwrap();
+    recorder.flush().unwrap();
+
+    let records = receiver.log_records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(hex(&records[0].trace_id), trace);
+    assert_eq!(hex(&records[0].span_id), span);
+    let a = attrs(&records[0]);
+    assert_eq!(a[attributes::SCORE_LABEL], string("fail"));
+    assert_eq!(a[attributes::SCORE_VALUE], Value::DoubleValue(0.0));
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].header("x-api-key"), Some("from-code"));
+    recorder.shutdown().unwrap();
+}
+
+#[test]
+fn a_receiver_that_is_down_fails_the_batch() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let otlp = OtlpExporter::builder()
+        .endpoint(format!("http://127.0.0.1:{port}"))
+        .build()
+        .unwrap();
+    let recorder = Recorder::builder().sink(otlp.sink()).build();
+    recorder
+        .record(
+            Assessment::feedback("ok", true)
+                .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", None)
+                .unwrap(),
+        )
+        .unwrap();
+    assert!(recorder.flush().is_err());
+    assert_eq!(recorder.counters().failed, 1);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
