@@ -100,6 +100,21 @@ impl<'a> Str<'a> {
         }
     }
 
+    /// Points at `text`, storing the two words one at a time. The text
+    /// reference usually comes from an outcome the scorer has just written
+    /// word by word; copying it as one 16-byte vector (which the optimizer
+    /// otherwise does) waits for those writes to reach the cache, and that
+    /// wait was the largest cost of a plugin's batch entry.
+    #[inline]
+    pub(crate) fn set(&mut self, text: &'a str) {
+        // SAFETY: plain writes to this struct's own fields; volatile only
+        // keeps them apart.
+        unsafe {
+            std::ptr::write_volatile(&raw mut self.ptr, text.as_ptr());
+            std::ptr::write_volatile(&raw mut self.len, text.len());
+        }
+    }
+
     /// The text.
     pub fn as_str(&self) -> &'a str {
         if self.len == 0 {

@@ -63,7 +63,7 @@ pub const fn descriptor<S: Scorer>(flags: u64) -> Descriptor {
 fn put(text: &Cow<'static, str>, buf: &mut Buf, pointer: &mut Str<'static>, flag: u32) -> u32 {
     match text {
         Cow::Borrowed(s) => {
-            *pointer = Str::new(s);
+            pointer.set(s);
             flag
         }
         Cow::Owned(s) => {
