@@ -12,6 +12,9 @@
 //!   ([`RetryPolicy`]).
 //! - [`JsonlSink`] writes one operation or span per line, to a file or to
 //!   standard output, for piping and replay.
+//! - [`Spooled`] wraps a network sink and keeps what it cannot deliver in
+//!   the local store's spool, replaying it later (on the next start, or
+//!   when asked), so that a receiver that is down loses nothing.
 //! - [`OtlpExporter`] ([`otlp`]) sends spans and assessments to any
 //!   OpenTelemetry collector over OTLP/HTTP, the assessments as
 //!   `gen_ai.evaluation.result` events on their spans.
@@ -60,6 +63,7 @@ pub mod otlp;
 mod retry;
 mod schema;
 mod span;
+mod spool;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -70,4 +74,5 @@ pub use mlflow::{DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSink};
 pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpSink};
 pub use retry::RetryPolicy;
 pub use span::StoredSpan;
+pub use spool::{SpoolStats, Spooled};
 pub use store::{DEFAULT_PATH, LocalStore, TraceSummary};

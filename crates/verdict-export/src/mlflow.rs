@@ -445,16 +445,21 @@ impl AssessmentSink for MlflowSink {
     /// for down, and the rest of the batch fails without more waiting.
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
         let mut failed = 0;
+        let mut retryable = Vec::new();
         let mut first: Option<SinkError> = None;
         let mut down = false;
-        for operation in batch {
+        for (index, operation) in batch.iter().enumerate() {
             if down {
                 failed += 1;
+                retryable.push(index);
                 continue;
             }
             if let Err(gave_up) = self.config.retry.run(|| self.apply(operation)) {
                 down = gave_up.transient;
                 failed += 1;
+                if gave_up.transient {
+                    retryable.push(index);
+                }
                 first.get_or_insert_with(|| self.gave_up(gave_up));
             }
         }
@@ -469,7 +474,9 @@ impl AssessmentSink for MlflowSink {
                 } else {
                     error.to_string()
                 };
-                Err(SinkError::new(message).with_failed(failed))
+                Err(SinkError::new(message)
+                    .with_failed(failed)
+                    .with_retryable(retryable))
             }
         }
     }
@@ -768,6 +775,7 @@ mod tests {
         let ops = [Operation::Log(a.clone()), Operation::Log(a), delete];
         let err = sink.export(&ops).unwrap_err();
         assert_eq!(err.failed(), Some(2), "the 404 on delete is fine");
+        assert_eq!(err.retryable(), Some(&[][..]), "refusals are for good");
         let text = err.to_string();
         assert!(text.contains("2 of 3 operations failed"), "{text}");
         assert!(
@@ -821,6 +829,7 @@ mod tests {
         let ops = vec![Operation::Log(a.clone()), Operation::Log(a)];
         let err = sink.export(&ops).unwrap_err();
         assert_eq!(err.failed(), Some(2));
+        assert_eq!(err.retryable(), Some(&[0, 1][..]));
         let text = err.to_string();
         assert!(text.contains("gave up after"), "{text}");
         assert!(!text.contains("very-secret"), "{text}");

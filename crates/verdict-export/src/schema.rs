@@ -16,7 +16,7 @@ const APPLICATION_ID: i32 = 0x5652_4454;
 
 /// Migration `i` moves the schema from version `i` to version `i + 1`.
 /// Append new steps; never edit a released one.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -63,6 +63,18 @@ CREATE TABLE assessments (
 );
 CREATE INDEX assessments_by_trace ON assessments (trace_id, seq);
 CREATE INDEX assessments_by_name ON assessments (name, create_time_ns, seq);
+";
+
+/// Version 2: the spool of operations a sink could not deliver yet
+/// (`crate::spool`), oldest first per sink.
+const V2: &str = "
+CREATE TABLE spool (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,  -- the order spooled
+    sink       TEXT NOT NULL,                      -- the sink's key: name and target
+    operation  TEXT NOT NULL,                      -- the operation's JSONL line
+    spooled_ns INTEGER NOT NULL
+);
+CREATE INDEX spool_by_sink ON spool (sink, seq);
 ";
 
 /// Brings the store at `path` to [`VERSION`], creating it if it is empty.

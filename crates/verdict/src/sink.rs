@@ -45,6 +45,7 @@ pub struct SinkError {
     message: String,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
     failed: Option<usize>,
+    retryable: Option<Vec<usize>>,
 }
 
 impl SinkError {
@@ -54,6 +55,7 @@ impl SinkError {
             message: message.into(),
             source: None,
             failed: None,
+            retryable: None,
         }
     }
 
@@ -66,6 +68,7 @@ impl SinkError {
             message: message.into(),
             source: Some(source.into()),
             failed: None,
+            retryable: None,
         }
     }
 
@@ -79,6 +82,24 @@ impl SinkError {
     /// How many operations of the batch failed, if the sink said.
     pub fn failed(&self) -> Option<usize> {
         self.failed
+    }
+
+    /// Says which operations of the batch failed for a reason that may
+    /// pass (the receiver was down, overloaded or timed out after the sink's
+    /// own retries), by their positions in the batch, ascending: sending
+    /// them again later may deliver them. Operations not listed were
+    /// delivered or refused for good (counted by [`with_failed`](Self::with_failed)).
+    /// A wrapper that spools undeliverable operations (such as
+    /// `verdict_export::Spooled`) spools exactly these.
+    pub fn with_retryable(mut self, indexes: Vec<usize>) -> Self {
+        self.retryable = Some(indexes);
+        self
+    }
+
+    /// The positions of the operations worth sending again later, if the
+    /// sink said (see [`with_retryable`](Self::with_retryable)).
+    pub fn retryable(&self) -> Option<&[usize]> {
+        self.retryable.as_deref()
     }
 }
 

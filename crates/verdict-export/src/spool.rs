@@ -1,0 +1,599 @@
+//! Spooling: what a network sink cannot deliver waits in the local store
+//! and is sent again later; see [`Spooled`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::params;
+use serde_json::Value;
+use verdict::{
+    Assessment, AssessmentError, AssessmentSink, AssessmentUpdate, FeedbackValue, Operation,
+    SinkError, parse_trace_id,
+};
+
+use crate::error::{Error, Result, database};
+use crate::jsonl::jsonl_line;
+use crate::store::LocalStore;
+
+/// Spooled operations by sequence number, and the unreadable ones with
+/// the reason.
+type SpoolRows = (Vec<(i64, Operation)>, Vec<(i64, String)>);
+
+/// How many spooled operations one replay step sends as one batch.
+const REPLAY_BATCH: usize = 256;
+
+/// What a [`Spooled`] sink has done so far, in this process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpoolStats {
+    /// Operations written to the spool.
+    pub spooled: u64,
+    /// Spooled operations since delivered and removed from the spool.
+    pub replayed: u64,
+    /// Spooled operations the inner sink refused for good on replay, and
+    /// that were removed from the spool.
+    pub dropped: u64,
+}
+
+/// A sink that spools what its inner sink cannot deliver to a
+/// [`LocalStore`] and replays it later.
+///
+/// It wraps a sink (MLflow, OTLP, …) and a [`LocalStore`]:
+///
+/// - [`export`](AssessmentSink::export) hands the batch to the inner sink,
+///   which retries within its own budget. The operations it still could not
+///   deliver go to the store's `spool` table, in order, under the sink's
+///   key (its [name](AssessmentSink::name), or a key of your choosing, so
+///   that several sinks can share one file), and the export returns `Ok`:
+///   a spooled operation is deferred, not failed. [`pending`](Self::pending) and
+///   [`stats`](Self::stats) show what waits.
+/// - Which operations are spooled: those the inner sink lists in
+///   [`SinkError::retryable`] (the MLflow sink lists those that failed
+///   transiently); if it fails the whole batch without a count (the OTLP
+///   sink: one request per batch), the whole batch. Operations refused for
+///   good (a 400, a 403) are not spooled: replaying them would fail again.
+///   They are reported as the export's error.
+/// - While operations wait, a new batch is not sent ahead of them: `export`
+///   first [replays](Self::replay), and if the spool is still not empty,
+///   spools the batch behind them.
+/// - [`replay`](Self::replay) sends the spooled operations through the inner
+///   sink, oldest first, and deletes each from the spool only once it was
+///   delivered. It runs when the wrapper is made (a new process picks up
+///   what the previous one spooled) and whenever you call it.
+/// - `flush` and `shutdown` flush or shut down the inner sink; what is left
+///   in the spool stays there for the next replay.
+///
+/// Delivery is at least once. MLflow makes repeats harmless (the
+/// assessment id is the client's, and the sink recognizes its own
+/// assessment on a duplicate). An OTLP collector does not deduplicate: a
+/// request that timed out after the collector took it is spooled and sent
+/// again, and the collector sees the event twice (with the same
+/// assessment id attribute, by which a consumer can deduplicate). Two
+/// processes replaying the same key of one file at the same time may also
+/// send an operation twice; give each process its own key or file.
+///
+/// Updates are spooled as their MLflow PATCH body and rebuilt on replay, so
+/// their update time is that of the replay.
+///
+/// ```no_run
+/// use verdict::Recorder;
+/// use verdict_export::{LocalStore, MlflowSink, Spooled};
+///
+/// let store = LocalStore::open_default()?;
+/// // Replays what an earlier process left in the spool.
+/// let sink = Spooled::new(MlflowSink::from_env()?, store);
+/// let recorder = Recorder::builder().sink(sink).build();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Spooled<S: AssessmentSink> {
+    inner: S,
+    store: Arc<LocalStore>,
+    key: String,
+    /// Held while delivering, so that an explicit replay and the worker's
+    /// exports do not send the same operations at once.
+    delivering: Mutex<()>,
+    spooled: AtomicU64,
+    replayed: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl<S: AssessmentSink> std::fmt::Debug for Spooled<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spooled")
+            .field("inner", &self.inner.name())
+            .field("store", &self.store)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AssessmentSink> Spooled<S> {
+    /// Wraps `inner`, spooling under its [name](AssessmentSink::name), and
+    /// replays what the spool holds for it. A replay that cannot deliver
+    /// everything leaves the rest spooled ([`pending`](Self::pending)).
+    pub fn new(inner: S, store: impl Into<Arc<LocalStore>>) -> Self {
+        let key = inner.name().to_owned();
+        Self::with_key(inner, store, key)
+    }
+
+    /// Wraps `inner`, spooling under `key` — such as `mlflow
+    /// http://host:5000` — to tell apart sinks of the same kind sharing one
+    /// store; and replays what the spool holds for that key.
+    pub fn with_key(inner: S, store: impl Into<Arc<LocalStore>>, key: impl Into<String>) -> Self {
+        let spooled = Spooled {
+            inner,
+            store: store.into(),
+            key: key.into(),
+            delivering: Mutex::new(()),
+            spooled: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        };
+        // Whatever it could not deliver stays spooled, visible through
+        // `pending`; the next export or replay tries again.
+        let _ = spooled.replay();
+        spooled
+    }
+
+    /// The inner sink.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// The key its operations are spooled under.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The store that holds the spool.
+    pub fn store(&self) -> &LocalStore {
+        &self.store
+    }
+
+    /// How many operations wait in the spool under this sink's key
+    /// (spooled by this process or an earlier one).
+    pub fn pending(&self) -> Result<usize> {
+        let count: i64 = self
+            .store
+            .lock()
+            .query_row(
+                "SELECT count(*) FROM spool WHERE sink = ?1",
+                [&self.key],
+                |row| row.get(0),
+            )
+            .map_err(|e| database(self.store.path(), "counting the spooled operations", e))?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
+    /// How many operations this wrapper has spooled so far.
+    pub fn spooled(&self) -> u64 {
+        self.spooled.load(Ordering::Relaxed)
+    }
+
+    /// What this wrapper has spooled, replayed and dropped so far.
+    pub fn stats(&self) -> SpoolStats {
+        SpoolStats {
+            spooled: self.spooled.load(Ordering::Relaxed),
+            replayed: self.replayed.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sends the spooled operations through the inner sink, oldest first,
+    /// removing each from the spool once delivered, and returns how many
+    /// were delivered. It stops at the first batch that still fails
+    /// transiently (that batch and the rest stay spooled, and that is not
+    /// an error). Operations the inner sink refuses for good are removed
+    /// and reported in the error, after the rest was replayed.
+    pub fn replay(&self) -> Result<usize, SinkError> {
+        let _delivering = self
+            .delivering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.replay_locked()
+    }
+
+    fn replay_locked(&self) -> Result<usize, SinkError> {
+        let mut delivered = 0;
+        let mut dropped = 0;
+        let mut refused: Vec<String> = Vec::new();
+        loop {
+            let (rows, unreadable) = self.read_spool(REPLAY_BATCH).map_err(spool_error)?;
+            let had_unreadable = !unreadable.is_empty();
+            if had_unreadable {
+                // A damaged row would block the spool for good: drop it.
+                let seqs: Vec<i64> = unreadable.iter().map(|(seq, _)| *seq).collect();
+                self.remove(&seqs).map_err(spool_error)?;
+                dropped += seqs.len();
+                refused.extend(unreadable.into_iter().map(|(seq, reason)| {
+                    format!("spooled operation {seq} is unreadable ({reason})")
+                }));
+            }
+            if rows.is_empty() {
+                if had_unreadable {
+                    continue;
+                }
+                break;
+            }
+            let (seqs, operations): (Vec<i64>, Vec<Operation>) = rows.into_iter().unzip();
+            let (gone, refused_here, stalled) = match self.inner.export(&operations) {
+                Ok(()) => (seqs, 0, false),
+                Err(error) => {
+                    let retry = retryable(&error, operations.len());
+                    if retry.len() == operations.len() {
+                        // Nothing got through: the receiver is still down.
+                        break;
+                    }
+                    let refused_here = (operations.len() - retry.len()).min(
+                        error
+                            .failed()
+                            .unwrap_or(operations.len())
+                            .saturating_sub(retry.len()),
+                    );
+                    if refused_here > 0 {
+                        refused.push(error.to_string());
+                    }
+                    let gone = seqs
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !retry.contains(i))
+                        .map(|(_, seq)| *seq)
+                        .collect::<Vec<_>>();
+                    (gone, refused_here, !retry.is_empty())
+                }
+            };
+            self.remove(&gone).map_err(spool_error)?;
+            dropped += refused_here;
+            delivered += gone.len() - refused_here;
+            if stalled {
+                break;
+            }
+        }
+        self.replayed.fetch_add(delivered as u64, Ordering::Relaxed);
+        self.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
+        if refused.is_empty() {
+            Ok(delivered)
+        } else {
+            Err(SinkError::new(format!(
+                "replaying the spool of {}: {dropped} operations refused for good and dropped: {}",
+                self.key,
+                refused.join("; ")
+            ))
+            .with_failed(dropped))
+        }
+    }
+
+    /// Sends a batch through the inner sink and spools what it could not
+    /// deliver for now.
+    fn deliver(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        let Err(error) = self.inner.export(batch) else {
+            return Ok(());
+        };
+        let retry = retryable(&error, batch.len());
+        if !retry.is_empty() {
+            self.spool(retry.iter().map(|&i| &batch[i])).map_err(|e| {
+                SinkError::with_source(
+                    format!(
+                        "{} could not deliver {} operations, nor spool them ({error})",
+                        self.key,
+                        retry.len()
+                    ),
+                    e,
+                )
+                .with_failed(error.failed().unwrap_or(batch.len()))
+            })?;
+        }
+        let refused = error
+            .failed()
+            .unwrap_or(batch.len())
+            .saturating_sub(retry.len());
+        if refused == 0 {
+            Ok(())
+        } else {
+            Err(SinkError::new(format!(
+                "{refused} operations refused for good ({} spooled): {error}",
+                retry.len()
+            ))
+            .with_failed(refused))
+        }
+    }
+
+    /// The oldest `limit` spooled operations, with their sequence numbers;
+    /// and those among them that cannot be read, with the reason.
+    fn read_spool(&self, limit: usize) -> Result<SpoolRows> {
+        let conn = self.store.lock();
+        let path = self.store.path();
+        let db = |e| database(path, "reading the spool", e);
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT seq, operation FROM spool WHERE sink = ?1 ORDER BY seq LIMIT ?2",
+            )
+            .map_err(db)?;
+        let rows = statement
+            .query_map(params![self.key, limit as i64], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(db)?;
+        let mut found = Vec::new();
+        let mut unreadable = Vec::new();
+        for row in rows {
+            let (seq, line) = row.map_err(db)?;
+            match decode_line(&line) {
+                Ok(operation) => found.push((seq, operation)),
+                Err(reason) => unreadable.push((seq, reason)),
+            }
+        }
+        Ok((found, unreadable))
+    }
+
+    fn remove(&self, seqs: &[i64]) -> Result<()> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.store.lock();
+        let path = self.store.path();
+        let db = |e| database(path, "removing delivered operations from the spool", e);
+        let tx = conn.transaction().map_err(db)?;
+        {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM spool WHERE seq = ?1")
+                .map_err(db)?;
+            for seq in seqs {
+                delete.execute([seq]).map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    /// Appends operations to the spool, in one transaction.
+    fn spool<'a>(&self, operations: impl IntoIterator<Item = &'a Operation>) -> Result<usize> {
+        let mut conn = self.store.lock();
+        let path = self.store.path();
+        let db = |e| database(path, "spooling operations", e);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let tx = conn.transaction().map_err(db)?;
+        let mut count = 0;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO spool (sink, operation, spooled_ns) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(db)?;
+            for operation in operations {
+                insert
+                    .execute(params![self.key, jsonl_line(operation), now])
+                    .map_err(db)?;
+                count += 1;
+            }
+        }
+        tx.commit().map_err(db)?;
+        self.spooled.fetch_add(count as u64, Ordering::Relaxed);
+        Ok(count)
+    }
+}
+
+/// The outcome of a replay and that of a batch, as one.
+fn combine(
+    replayed: Result<usize, SinkError>,
+    batch: Result<(), SinkError>,
+) -> Result<(), SinkError> {
+    match (replayed, batch) {
+        (Ok(_), batch) => batch,
+        (Err(replay), Ok(())) => Err(replay),
+        (Err(replay), Err(batch)) => {
+            let failed = replay.failed().unwrap_or(0) + batch.failed().unwrap_or(0);
+            Err(SinkError::new(format!("{batch}; and {replay}")).with_failed(failed))
+        }
+    }
+}
+
+/// The positions of the operations of a failed batch worth sending again.
+fn retryable(error: &SinkError, len: usize) -> Vec<usize> {
+    match (error.retryable(), error.failed()) {
+        (Some(indexes), _) => indexes.iter().copied().filter(|&i| i < len).collect(),
+        // The whole batch failed, and the sink did not say why: spool it.
+        (None, None) => (0..len).collect(),
+        // Some failed, but which is unknown: nothing can be spooled safely.
+        (None, Some(_)) => Vec::new(),
+    }
+}
+
+fn spool_error(error: Error) -> SinkError {
+    SinkError::with_source("the spool of the local store failed", error)
+}
+
+impl<S: AssessmentSink> AssessmentSink for Spooled<S> {
+    /// Delivers the batch through the inner sink, or spools what it could
+    /// not deliver; see [`Spooled`].
+    fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        let _delivering = self
+            .delivering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // What a replay first dropped belongs to earlier batches; it is
+        // reported with this batch's own outcome.
+        let mut replayed = Ok(0);
+        if self.pending().map_err(spool_error)? > 0 {
+            replayed = self.replay_locked();
+            if self.pending().map_err(spool_error)? > 0 {
+                // Still waiting: keep the order, behind what waits.
+                let spooled = self.spool(batch).map(drop).map_err(|e| {
+                    SinkError::with_source(
+                        format!(
+                            "{} could not deliver a batch of {} operations, nor spool it",
+                            self.key,
+                            batch.len()
+                        ),
+                        e,
+                    )
+                    .with_failed(batch.len())
+                });
+                return combine(replayed, spooled);
+            }
+        }
+        combine(replayed, self.deliver(batch))
+    }
+
+    fn flush(&self) -> Result<(), SinkError> {
+        self.inner.flush()
+    }
+
+    fn shutdown(&self) -> Result<(), SinkError> {
+        self.inner.shutdown()
+    }
+
+    fn name(&self) -> &str {
+        &self.key
+    }
+}
+
+/// Rebuilds an operation from its JSONL line ([`jsonl_line`]).
+fn decode_line(line: &str) -> Result<Operation, String> {
+    let json: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    match json.get("type").and_then(Value::as_str) {
+        None => Assessment::from_json(line)
+            .map(Operation::Log)
+            .map_err(|e| e.to_string()),
+        Some("delete") => {
+            let field = |name: &str| {
+                json.get(name)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("a delete without {name}"))
+            };
+            Ok(Operation::Delete {
+                trace_id: parse_trace_id(field("trace_id")?).map_err(|e| e.to_string())?,
+                assessment_id: field("assessment_id")?
+                    .parse()
+                    .map_err(|e: verdict::Error| e.to_string())?,
+            })
+        }
+        Some("update") => decode_update(&json["assessment"]).map(Operation::Update),
+        Some(other) => Err(format!("unknown operation type {other:?}")),
+    }
+}
+
+/// Rebuilds an update from MLflow's PATCH body ([`verdict::wire::update_to_json`]).
+fn decode_update(a: &Value) -> Result<AssessmentUpdate, String> {
+    let text = |name: &str| a.get(name).and_then(Value::as_str);
+    let trace = parse_trace_id(text("trace_id").ok_or("an update without trace_id")?)
+        .map_err(|e| e.to_string())?;
+    let id = text("assessment_id")
+        .ok_or("an update without assessment_id")?
+        .parse()
+        .map_err(|e: verdict::Error| e.to_string())?;
+    let mut update = AssessmentUpdate::builder(trace, id);
+    if let Some(name) = text("assessment_name") {
+        update = update.name(name.to_owned());
+    }
+    if let Some(feedback) = a.get("feedback") {
+        match feedback.get("error").filter(|e| !e.is_null()) {
+            Some(error) => {
+                let field = |name: &str| error.get(name).and_then(Value::as_str).map(str::to_owned);
+                let mut e = AssessmentError::new(field("error_code").unwrap_or_default());
+                e.error_message = field("error_message");
+                e.stack_trace = field("stack_trace");
+                update = update.feedback_error(e);
+            }
+            None => {
+                let value = feedback.get("value").cloned().unwrap_or(Value::Null);
+                update =
+                    update.feedback(FeedbackValue::from_json(value).map_err(|e| e.to_string())?);
+            }
+        }
+    }
+    if let Some(expectation) = a.get("expectation") {
+        let value = match expectation.get("serialized_value") {
+            Some(serialized) => {
+                let raw = serialized
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .ok_or("an expectation without its serialized value")?;
+                serde_json::from_str(raw).map_err(|e| e.to_string())?
+            }
+            None => expectation.get("value").cloned().unwrap_or(Value::Null),
+        };
+        update = update.expectation(value);
+    }
+    if let Some(rationale) = text("rationale") {
+        update = update.rationale(rationale.to_owned());
+    }
+    if let Some(Value::Object(metadata)) = a.get("metadata") {
+        for (key, value) in metadata {
+            let value = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            update = update.metadata(key.clone(), value);
+        }
+    }
+    update.build().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_round_trip_through_their_lines() {
+        let a = Assessment::feedback("ok", true)
+            .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", Some("71492b10072d70de"))
+            .unwrap();
+        let e = Assessment::expectation("facts", serde_json::json!(["a", 1]))
+            .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", None)
+            .unwrap();
+        let updates = [
+            AssessmentUpdate::builder(a.trace_id(), a.id())
+                .name("renamed")
+                .feedback(0.5)
+                .rationale("why")
+                .metadata("k", "v")
+                .build()
+                .unwrap(),
+            AssessmentUpdate::builder(a.trace_id(), a.id())
+                .feedback_error(AssessmentError::new("TIMEOUT").with_message("slow"))
+                .build()
+                .unwrap(),
+            AssessmentUpdate::builder(e.trace_id(), e.id())
+                .expectation(serde_json::json!({"x": [1, 2]}))
+                .build()
+                .unwrap(),
+            AssessmentUpdate::builder(e.trace_id(), e.id())
+                .expectation("plain")
+                .build()
+                .unwrap(),
+        ];
+        let mut operations = vec![
+            Operation::Log(a.clone()),
+            Operation::Log(e),
+            Operation::Delete {
+                trace_id: a.trace_id(),
+                assessment_id: a.id(),
+            },
+        ];
+        for operation in operations.drain(..) {
+            assert_eq!(decode_line(&jsonl_line(&operation)).unwrap(), operation);
+        }
+        for update in updates {
+            let Operation::Update(back) =
+                decode_line(&jsonl_line(&Operation::Update(update.clone()))).unwrap()
+            else {
+                panic!("not an update");
+            };
+            assert_eq!(
+                verdict::wire::update_to_json(&back)["update_mask"],
+                verdict::wire::update_to_json(&update)["update_mask"]
+            );
+            assert_eq!(
+                (back.name(), back.value(), back.rationale(), back.metadata()),
+                (
+                    update.name(),
+                    update.value(),
+                    update.rationale(),
+                    update.metadata()
+                )
+            );
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! Spooling against receivers that are down, restart, or answer 503: every
+//! assessment arrives exactly once, counted by assessment id at the
+//! receiver.
+//!
+//! OTLP goes through a small HTTP front on a port reserved in advance: not
+//! listening while "down", answering 503 to the next N requests when told,
+//! and otherwise forwarding each request to the in-process `OtlpReceiver`.
+//! `opentelemetry-otlp` (0.33) retries by itself — up to 3 retries of the
+//! same body on connection failures, 429, 502, 503 and 504 — so one export
+//! can take several of the front's 503s; those requests never reach the
+//! receiver, so its retries cannot double a batch here. They could against
+//! a collector that took a request and then failed to answer (a timeout):
+//! the batch is then spooled and sent again, and the event arrives twice.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use verdict::{Assessment, AssessmentSink, AssessmentUpdate, Operation, attributes};
+use verdict_export::testing::OtlpReceiver;
+use verdict_export::{LocalStore, MlflowSink, OtlpExporter, RetryPolicy, Spooled};
+
+const TRACE: &str = "0fb07256509eb9d22d07f42f7eb9f24d";
+const SPAN: &str = "71492b10072d70de";
+
+fn feedback(n: usize) -> Assessment {
+    Assessment::feedback(format!("check-{n}"), n.is_multiple_of(2))
+        .on_trace(TRACE, Some(SPAN))
+        .unwrap()
+}
+
+fn logs(range: std::ops::Range<usize>) -> (Vec<Operation>, Vec<String>) {
+    let assessments: Vec<Assessment> = range.map(feedback).collect();
+    let ids = assessments.iter().map(|a| a.id().to_string()).collect();
+    (assessments.into_iter().map(Operation::Log).collect(), ids)
+}
+
+/// A port nobody listens on (yet).
+fn reserve_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One request as the front read it.
+struct Request {
+    head: String,
+    body: Vec<u8>,
+}
+
+type Handler = dyn Fn(&Request) -> (u16, Vec<u8>) + Send + Sync;
+
+/// A tiny HTTP/1.1 server: answers 503 to the next `fail` requests, the
+/// handler's answer to the others.
+struct Front {
+    fail: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    port: u16,
+}
+
+impl Front {
+    fn start(port: u16, fail: usize, handler: Arc<Handler>) -> Front {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let front = Front {
+            fail: Arc::new(AtomicUsize::new(fail)),
+            failed: Arc::new(AtomicUsize::new(0)),
+            stop: Arc::new(AtomicBool::new(false)),
+            port,
+        };
+        let (fail, failed, stop) = (front.fail.clone(), front.failed.clone(), front.stop.clone());
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let (fail, failed, handler) = (fail.clone(), failed.clone(), handler.clone());
+                thread::spawn(move || serve(stream, &fail, &failed, &*handler));
+            }
+        });
+        front
+    }
+
+    /// Forwards to an OTLP receiver.
+    fn otlp(port: u16, fail: usize, receiver: &OtlpReceiver) -> Front {
+        let target = receiver.endpoint().trim_start_matches("http://").to_owned();
+        Front::start(
+            port,
+            fail,
+            Arc::new(move |req: &Request| forward(&target, req)),
+        )
+    }
+
+    fn failed(&self) -> usize {
+        self.failed.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut head = String::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().ok()?;
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(Request { head, body })
+}
+
+fn serve(stream: TcpStream, fail: &AtomicUsize, failed: &AtomicUsize, handler: &Handler) {
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    while let Some(request) = read_request(&mut reader) {
+        let failing = fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        let (status, body) = if failing {
+            failed.fetch_add(1, Ordering::SeqCst);
+            (503, b"busy".to_vec())
+        } else {
+            handler(&request)
+        };
+        let head = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&body).is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends the request on to `target` and returns its answer.
+fn forward(target: &str, request: &Request) -> (u16, Vec<u8>) {
+    let mut upstream = TcpStream::connect(target).unwrap();
+    upstream.write_all(request.head.as_bytes()).unwrap();
+    upstream.write_all(&request.body).unwrap();
+    let mut reader = BufReader::new(upstream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    (status, body)
+}
+
+fn otlp_exporter(port: u16) -> OtlpExporter {
+    OtlpExporter::builder()
+        .endpoint(format!("http://127.0.0.1:{port}"))
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap()
+}
+
+/// The assessment ids of the events the receiver got, in arrival order.
+fn received_ids(receiver: &OtlpReceiver) -> Vec<String> {
+    receiver
+        .log_records()
+        .iter()
+        .filter_map(|record| {
+            record
+                .attributes
+                .iter()
+                .find(|kv| kv.key == attributes::ASSESSMENT_ID)
+                .and_then(|kv| match kv.value.clone()?.value? {
+                    Value::StringValue(id) => Some(id),
+                    _ => None,
+                })
+        })
+        .collect()
+}
+
+fn assert_exactly_once(received: &[String], sent: &[String]) {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for id in received {
+        *counts.entry(id).or_default() += 1;
+    }
+    for id in sent {
+        assert_eq!(counts.get(id.as_str()), Some(&1), "{id} in {received:?}");
+    }
+    assert_eq!(received.len(), sent.len(), "{received:?}");
+}
+
+fn open(path: &Path) -> LocalStore {
+    LocalStore::open(path).unwrap()
+}
+
+#[test]
+fn a_receiver_down_at_the_start_gets_everything_once_when_it_comes_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = reserve_port();
+    let receiver = OtlpReceiver::start().unwrap();
+    let otlp = otlp_exporter(port);
+    let sink = Spooled::new(otlp.sink(), open(&dir.path().join("verdict.db")));
+    assert_eq!(sink.pending().unwrap(), 0);
+
+    let (first, mut sent) = logs(0..5);
+    let (second, ids) = logs(5..8);
+    sent.extend(ids);
+    // Updates and deletes send no OTLP event, but keep their place.
+    let a = feedback(0);
+    let update = AssessmentUpdate::builder(a.trace_id(), a.id())
+        .rationale("later")
+        .build()
+        .unwrap();
+    sink.export(&first).unwrap();
+    sink.export(&[Operation::Update(update)]).unwrap();
+    sink.export(&second).unwrap();
+    assert_eq!(sink.pending().unwrap(), 9);
+    assert_eq!(sink.spooled(), 9);
+    assert_eq!(receiver.log_record_count(), 0);
+
+    let _front = Front::otlp(port, 0, &receiver);
+    assert_eq!(sink.replay().unwrap(), 9);
+    assert_eq!(sink.pending().unwrap(), 0);
+    assert_eq!(sink.stats().replayed, 9);
+    // Later batches go straight through.
+    let (third, ids) = logs(8..10);
+    sent.extend(ids);
+    sink.export(&third).unwrap();
+    sink.flush().unwrap();
+    assert_eq!(sink.spooled(), 9);
+
+    let received = received_ids(&receiver);
+    assert_exactly_once(&received, &sent);
+    assert_eq!(received, sent, "in the order recorded");
+    // Nothing more comes on a second replay.
+    assert_eq!(sink.replay().unwrap(), 0);
+    assert_eq!(received_ids(&receiver).len(), sent.len());
+}
+
+#[test]
+fn a_new_process_replays_what_the_previous_one_spooled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    let port = reserve_port();
+    let receiver = OtlpReceiver::start().unwrap();
+
+    let (ops, sent) = logs(0..6);
+    {
+        let otlp = otlp_exporter(port);
+        let sink = Spooled::new(otlp.sink(), open(&path));
+        sink.export(&ops).unwrap();
+        assert_eq!(sink.pending().unwrap(), 6);
+        // The "process" ends with its operations spooled.
+    }
+    // Another sink sharing the file keeps its own spool.
+    let other = Spooled::with_key(
+        verdict::InMemorySink::default(),
+        open(&path),
+        "in-memory elsewhere",
+    );
+    assert_eq!(other.pending().unwrap(), 0);
+
+    let _front = Front::otlp(port, 0, &receiver);
+    let otlp = otlp_exporter(port);
+    let sink = Spooled::new(otlp.sink(), open(&path));
+    assert_eq!(sink.pending().unwrap(), 0, "replayed on construction");
+    assert_eq!(sink.stats().replayed, 6);
+    assert_exactly_once(&received_ids(&receiver), &sent);
+}
+
+#[test]
+fn a_receiver_answering_503_for_a_while_loses_nothing_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = reserve_port();
+    let receiver = OtlpReceiver::start().unwrap();
+    // The exporter makes 4 attempts (1 + 3 retries of its own) per export:
+    // 6 failures fail the first export, and the replay of the next one.
+    let front = Front::otlp(port, 6, &receiver);
+    let otlp = otlp_exporter(port);
+    let sink = Spooled::new(otlp.sink(), open(&dir.path().join("verdict.db")));
+
+    let mut sent = Vec::new();
+    for n in 0..4 {
+        let (ops, ids) = logs(n * 3..n * 3 + 3);
+        sent.extend(ids);
+        sink.export(&ops).unwrap();
+    }
+    assert_eq!(front.failed(), 6);
+    assert!(sink.spooled() >= 3, "{:?}", sink.stats());
+    assert_eq!(sink.replay().unwrap(), 0);
+    assert_eq!(sink.pending().unwrap(), 0);
+    let received = received_ids(&receiver);
+    assert_exactly_once(&received, &sent);
+    assert_eq!(received, sent, "in the order recorded");
+}
+
+/// An MLflow-like server: answers 503 to the first requests, then creates
+/// assessments, keeping how many times each id was created.
+#[test]
+fn mlflow_operations_that_fail_transiently_are_spooled_and_replayed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = reserve_port();
+    let created: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = created.clone();
+    let front = Front::start(
+        port,
+        1_000_000,
+        Arc::new(move |req: &Request| {
+            let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+            let id = body["assessment"]["assessment_id"].as_str().unwrap();
+            seen.lock().unwrap().push(id.to_owned());
+            (200, b"{}".to_vec())
+        }),
+    );
+    let mlflow = MlflowSink::builder(format!("http://127.0.0.1:{port}"))
+        .retry(
+            RetryPolicy::default()
+                .initial_delay(Duration::from_millis(5))
+                .max_delay(Duration::from_millis(10))
+                .budget(Duration::from_millis(50)),
+        )
+        .build()
+        .unwrap();
+    let sink = Spooled::new(mlflow, open(&dir.path().join("verdict.db")));
+    let (ops, sent) = logs(0..5);
+    sink.export(&ops).unwrap();
+    assert_eq!(sink.pending().unwrap(), 5);
+    assert!(front.failed() > 0);
+
+    front.fail.store(0, Ordering::SeqCst);
+    assert_eq!(sink.replay().unwrap(), 5);
+    assert_eq!(sink.pending().unwrap(), 0);
+    assert_exactly_once(&created.lock().unwrap(), &sent);
+}
+
+#[test]
+fn a_version_1_store_migrates_and_gets_a_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    let a = feedback(1);
+    {
+        let store = open(&path);
+        store.log(&a).unwrap();
+    }
+    {
+        // What a version-1 file looks like: no spool table.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE spool; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let store = open(&path);
+    assert_eq!(store.get(a.trace_id(), a.id()).unwrap(), a);
+    let sink = Spooled::new(verdict::InMemorySink::default(), store);
+    assert_eq!(sink.pending().unwrap(), 0);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, LocalStore::schema_version());
+    assert_eq!(version, 2);
+}
+
+/// A sink that is down (fails whole batches), or up and refusing for good
+/// the assessments named `refused`.
+#[derive(Default)]
+struct Scripted {
+    down: AtomicBool,
+    delivered: Mutex<Vec<Operation>>,
+}
+
+impl AssessmentSink for Scripted {
+    fn export(&self, batch: &[Operation]) -> Result<(), verdict::SinkError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(verdict::SinkError::new("down"));
+        }
+        let refused = batch
+            .iter()
+            .filter(|op| matches!(op, Operation::Log(a) if a.name().as_str() == "refused"))
+            .count();
+        self.delivered.lock().unwrap().extend(
+            batch
+                .iter()
+                .filter(|op| !matches!(op, Operation::Log(a) if a.name().as_str() == "refused"))
+                .cloned(),
+        );
+        if refused == 0 {
+            Ok(())
+        } else {
+            Err(verdict::SinkError::new("400")
+                .with_failed(refused)
+                .with_retryable(Vec::new()))
+        }
+    }
+
+    fn name(&self) -> &str {
+        "scripted"
+    }
+}
+
+#[test]
+fn refusals_are_reported_not_spooled_and_damaged_rows_do_not_block_the_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    let inner = Arc::new(Scripted::default());
+    let sink = Spooled::new(inner.clone(), open(&path));
+    let refused = Assessment::feedback("refused", true)
+        .on_trace(TRACE, None)
+        .unwrap();
+
+    // Up: the refusal is the export's error, nothing is spooled.
+    let (mut ops, _) = logs(0..2);
+    ops.push(Operation::Log(refused.clone()));
+    let err = sink.export(&ops).unwrap_err();
+    assert_eq!(err.failed(), Some(1), "{err}");
+    assert_eq!(sink.pending().unwrap(), 0);
+
+    // Down: everything is spooled, the refusal too (nobody knows yet).
+    inner.down.store(true, Ordering::SeqCst);
+    let (later, _) = logs(2..4);
+    sink.export(&[Operation::Log(refused)]).unwrap();
+    sink.export(&later).unwrap();
+    assert_eq!(sink.pending().unwrap(), 3);
+    // A row damaged on disk.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO spool (sink, operation, spooled_ns) VALUES ('scripted', '{', 0)",
+            [],
+        )
+        .unwrap();
+
+    inner.down.store(false, Ordering::SeqCst);
+    let err = sink.replay().unwrap_err();
+    assert_eq!(err.failed(), Some(2), "{err}");
+    assert!(err.to_string().contains("unreadable"), "{err}");
+    assert_eq!(sink.pending().unwrap(), 0);
+    let stats = sink.stats();
+    assert_eq!((stats.spooled, stats.replayed, stats.dropped), (3, 2, 2));
+    assert_eq!(inner.delivered.lock().unwrap().len(), 4);
+}
