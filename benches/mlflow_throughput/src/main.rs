@@ -1,0 +1,115 @@
+//! Logs N feedbacks to a real MLflow server through a `verdict::Recorder`
+//! with the `MlflowSink`, and prints how long delivery took as one JSON
+//! line. `benches/mlflow_vs_python.sh` runs it next to MLflow's Python
+//! client against the same server.
+//!
+//! ```text
+//! MLFLOW_TRACKING_URI=http://127.0.0.1:5000 MLFLOW_EXPERIMENT_ID=0 \
+//!     cargo run --release -p verdict-bench-mlflow -- 2000 [TRACES]
+//! ```
+//!
+//! It first exports TRACES traces (default 1) of one span each through
+//! `MlflowSink::export_spans`, untimed; then, timed, records N feedbacks
+//! spread round-robin over those traces (with `Overflow::Block`), flushes,
+//! and checks that every one was delivered.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use verdict::{Assessment, Overflow, Recorder, Target};
+use verdict_export::MlflowSink;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("verdict-bench-mlflow: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn arg(position: usize, default: usize) -> Result<usize, String> {
+    match std::env::args().nth(position) {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("argument {position} must be a positive integer, not {text:?}")),
+    }
+}
+
+/// `count` finished traces of one span each.
+fn spans(count: usize) -> Result<Vec<SpanData>, String> {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = provider.tracer("verdict-bench-mlflow");
+    for _ in 0..count {
+        tracer.in_span("bench request", |cx| {
+            cx.span()
+                .set_attribute(opentelemetry::KeyValue::new("mlflow.spanType", "CHAIN"));
+        });
+    }
+    provider.force_flush().map_err(|e| e.to_string())?;
+    exporter.get_finished_spans().map_err(|e| e.to_string())
+}
+
+fn run() -> Result<String, String> {
+    let n = arg(1, 2000)?;
+    let trace_count = arg(2, 1)?;
+    let sink = Arc::new(MlflowSink::from_env().map_err(|e| e.to_string())?);
+
+    let spans = spans(trace_count)?;
+    let setup = Instant::now();
+    sink.export_spans(&spans).map_err(|e| e.to_string())?;
+    let setup = setup.elapsed();
+    let targets = spans
+        .iter()
+        .map(|s| Target::span(s.span_context.trace_id(), s.span_context.span_id()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+
+    let recorder = Recorder::builder()
+        .sink(Arc::clone(&sink))
+        .overflow(Overflow::Block)
+        .build();
+    let start = Instant::now();
+    for i in 0..n {
+        let feedback = Assessment::feedback("x", true)
+            .rationale("r")
+            .on(targets[i % targets.len()])
+            .map_err(|e| e.to_string())?;
+        recorder.record(feedback).map_err(|e| e.to_string())?;
+    }
+    recorder.flush().map_err(|e| e.to_string())?;
+    let elapsed = start.elapsed();
+    let counters = recorder.counters();
+    recorder.shutdown().map_err(|e| e.to_string())?;
+
+    let all_delivered = counters.recorded == n as u64
+        && counters.delivered == n as u64
+        && counters.failed == 0
+        && counters.dropped == 0
+        && counters.rejected == 0;
+    if !all_delivered {
+        return Err(format!("not every feedback was delivered: {counters:?}"));
+    }
+    let seconds = elapsed.as_secs_f64();
+    Ok(format!(
+        "{{\"client\":\"verdict\",\"n\":{n},\"traces\":{trace_count},\"seconds\":{seconds:.3},\
+         \"per_second\":{:.1},\"span_export_seconds\":{:.3},\"delivered\":{},\"failed\":{}}}",
+        n as f64 / seconds,
+        setup.as_secs_f64(),
+        counters.delivered,
+        counters.failed
+    ))
+}

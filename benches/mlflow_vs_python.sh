@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Feedbacks per second logged to one real MLflow 3.17.2 server, through
+# MLflow's Python client (`mlflow.log_feedback` in a loop) and through
+# Verdict (a `Recorder` with the `MlflowSink`, benches/mlflow_throughput),
+# and the ratio Verdict/MLflow. Issue 4 asks for at least 25x.
+#
+# Usage: benches/mlflow_vs_python.sh [PY_N] [VERDICT_N]
+#   PY_N       feedbacks through the Python client   (default 500, env PY_N)
+#   VERDICT_N  feedbacks through Verdict              (default 2000, env VERDICT_N)
+#   VERDICT_TRACES  traces the Verdict feedbacks are spread over (default 1)
+#   VERDICT_MLFLOW_WORKERS  server workers (default 1, see scripts/mlflow/start.sh)
+#
+# Both sides create their trace first, untimed, then time only the feedbacks
+# (for Verdict: record all, flush, every one delivered). The server is started
+# in a temporary directory and stopped on exit.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY_N="${1:-${PY_N:-500}}"
+VERDICT_N="${2:-${VERDICT_N:-2000}}"
+VERDICT_TRACES="${VERDICT_TRACES:-1}"
+
+echo "== building verdict-bench-mlflow (release)" >&2
+cargo build --release --quiet -p verdict-bench-mlflow --manifest-path "$ROOT/Cargo.toml"
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+BIN="${TARGET_DIR:-$ROOT/target}/release/verdict-bench-mlflow"
+
+VENV="$("$ROOT/scripts/mlflow/install.sh")"
+PY="$VENV/bin/python"
+
+DIR="$(mktemp -d -t verdict-mlflow-bench-XXXXXX)"
+cleanup() {
+  "$ROOT/scripts/mlflow/stop.sh" "$DIR" >&2 || true
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "== starting mlflow server" >&2
+URL="$("$ROOT/scripts/mlflow/start.sh" "$DIR" | tail -n 1)"
+echo "   $URL" >&2
+
+echo "== MLflow Python client: $PY_N x mlflow.log_feedback" >&2
+PY_LINE="$(MLFLOW_TRACKING_URI="$URL" "$PY" - "$PY_N" <<'PYTHON' | tail -n 1
+import json, os, sys, time, warnings
+import mlflow
+
+warnings.filterwarnings("ignore")
+n = int(sys.argv[1])
+mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+experiment_id = mlflow.set_experiment("verdict-bench-mlflow").experiment_id
+
+with mlflow.start_span(name="bench request") as span:
+    span.set_inputs({"q": "?"})
+    trace_id = span.trace_id
+flush = getattr(mlflow, "flush_trace_async_logging", None)
+if flush is not None:
+    flush()
+deadline = time.monotonic() + 30
+while mlflow.get_trace(trace_id) is None:
+    if time.monotonic() > deadline:
+        sys.exit(f"trace {trace_id} never reached the server")
+    time.sleep(0.1)
+
+start = time.perf_counter()
+for _ in range(n):
+    mlflow.log_feedback(trace_id=trace_id, name="x", value=True, rationale="r")
+seconds = time.perf_counter() - start
+
+stored = len(mlflow.get_trace(trace_id).info.assessments)
+if stored != n:
+    sys.exit(f"expected {n} assessments on {trace_id}, the server has {stored}")
+print(json.dumps({"client": "mlflow", "n": n, "seconds": round(seconds, 3),
+                  "per_second": round(n / seconds, 1), "experiment_id": experiment_id,
+                  "stored": stored}))
+PYTHON
+)"
+echo "$PY_LINE"
+field() { "$PY" -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+EXPERIMENT_ID="$(field "$PY_LINE" experiment_id)"
+
+echo "== Verdict: $VERDICT_N feedbacks through Recorder + MlflowSink" >&2
+VERDICT_LINE="$(MLFLOW_TRACKING_URI="$URL" MLFLOW_EXPERIMENT_ID="$EXPERIMENT_ID" \
+  "$BIN" "$VERDICT_N" "$VERDICT_TRACES")"
+echo "$VERDICT_LINE"
+
+"$PY" - "$PY_LINE" "$VERDICT_LINE" <<'PYTHON'
+import json, sys
+py, rs = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+ratio = rs["per_second"] / py["per_second"]
+print(f"mlflow python client: {py['per_second']:.1f} feedbacks/s ({py['n']} in {py['seconds']:.2f} s)")
+print(f"verdict mlflow sink:  {rs['per_second']:.1f} feedbacks/s ({rs['n']} in {rs['seconds']:.2f} s)")
+print(f"ratio verdict/mlflow: {ratio:.2f}x (issue 4 target: 25x) -> {'PASS' if ratio >= 25 else 'FAIL'}")
+PYTHON
