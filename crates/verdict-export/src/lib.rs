@@ -7,6 +7,9 @@
 //!   override, delete — so that the command line works with no server. It
 //!   is an [`AssessmentSink`](verdict::AssessmentSink), and stores finished
 //!   OpenTelemetry spans with [`LocalStore::put_spans`].
+//! - [`VerdictSpanExporter`] is an OpenTelemetry span exporter for your own
+//!   `SdkTracerProvider`: it hands finished spans to one or more
+//!   [`SpanSink`]s — the local store, a JSONL output, an MLflow server.
 //! - [`MlflowSink`] sends assessments to an MLflow tracking server's REST
 //!   API and spans to its OTLP endpoint, retrying transient failures
 //!   ([`RetryPolicy`]).
@@ -38,6 +41,40 @@
 //! once, each with its own `LocalStore`. Its schema carries a version
 //! (`PRAGMA user_version`) that opening migrates forward.
 //!
+//! # Spans and assessments in the local store
+//!
+//! With no server at all: the tracer provider's spans go to the store
+//! through a [`VerdictSpanExporter`], the recorder's assessments through the
+//! store as an [`AssessmentSink`](verdict::AssessmentSink), and both land
+//! in the same file, kept together by trace.
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+//! use opentelemetry_sdk::trace::SdkTracerProvider;
+//! use verdict::{Assessment, Recorder};
+//! use verdict_export::{LocalStore, VerdictSpanExporter};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Arc::new(LocalStore::open(dir.path().join("verdict.db"))?);
+//! let tracer_provider = SdkTracerProvider::builder()
+//!     .with_batch_exporter(VerdictSpanExporter::new(store.clone()))
+//!     .build();
+//! let recorder = Recorder::builder().sink(store.clone()).build();
+//!
+//! let trace_id = tracer_provider.tracer("app").in_span("answer", |cx| {
+//!     recorder.record(Assessment::feedback("helpful", true).on_current_span()?)?;
+//!     Ok::<_, verdict::Error>(cx.span().span_context().trace_id())
+//! })?;
+//!
+//! recorder.flush()?;
+//! tracer_provider.force_flush()?;
+//! assert_eq!(store.spans_of(trace_id)?[0].name, "answer");
+//! assert_eq!(store.list_by_trace(trace_id)?[0].name(), "helpful");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # JSONL lines
 //!
 //! Each line is one JSON object:
@@ -63,6 +100,7 @@ pub mod otlp;
 mod retry;
 mod schema;
 mod span;
+mod spans;
 mod spool;
 mod store;
 #[cfg(feature = "testing")]
@@ -74,5 +112,6 @@ pub use mlflow::{DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSink};
 pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpSink};
 pub use retry::RetryPolicy;
 pub use span::StoredSpan;
+pub use spans::{SpanSink, VerdictSpanExporter};
 pub use spool::{SpoolStats, Spooled};
 pub use store::{DEFAULT_PATH, LocalStore, TraceSummary};

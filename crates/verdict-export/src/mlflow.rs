@@ -222,9 +222,11 @@ impl MlflowConfig {
 /// Sends assessments to an MLflow tracking server's REST API and spans to
 /// its OTLP endpoint, one operation at a time, each retried on its own.
 ///
-/// Give it to a [`verdict::Recorder`] as a sink (wrap it in an `Arc` to
-/// also call [`MlflowSink::export_spans`]); spans of a trace should be
-/// exported before, or soon after, its assessments.
+/// Give it to a [`verdict::Recorder`] as a sink, and (shared through an
+/// `Arc`) to a [`VerdictSpanExporter`](crate::VerdictSpanExporter) on your
+/// tracer provider for the spans, or call [`MlflowSink::export_spans`]
+/// yourself; spans of a trace should be exported before, or soon after, its
+/// assessments.
 pub struct MlflowSink {
     config: MlflowConfig,
     shown_uri: String,

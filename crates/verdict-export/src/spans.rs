@@ -1,0 +1,202 @@
+//! Finished spans from a user's `SdkTracerProvider` into this crate's
+//! sinks: the [`SpanSink`] trait and [`VerdictSpanExporter`], an
+//! OpenTelemetry [`SpanExporter`] over one or more of them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use verdict::SinkError;
+
+use crate::{JsonlSink, LocalStore, MlflowSink};
+
+/// Somewhere finished spans can go: the local store, a JSONL output, an
+/// MLflow server. [`VerdictSpanExporter`] feeds one or more of them from an
+/// `SdkTracerProvider`.
+///
+/// The methods are named apart from [`AssessmentSink`](verdict::AssessmentSink)'s
+/// so that a type can be both (as [`LocalStore`] is) with both traits in
+/// scope. Calls come from the span processor's thread and may block.
+pub trait SpanSink: Send + Sync + 'static {
+    /// Stores or ships a batch of finished spans.
+    fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError>;
+
+    /// Delivers whatever the sink still buffers.
+    fn flush_spans(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Delivers what is left; the exporter sends nothing more after this.
+    fn shutdown_spans(&self) -> Result<(), SinkError> {
+        self.flush_spans()
+    }
+}
+
+impl<S: SpanSink + ?Sized> SpanSink for Arc<S> {
+    fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
+        (**self).export_spans(spans)
+    }
+
+    fn flush_spans(&self) -> Result<(), SinkError> {
+        (**self).flush_spans()
+    }
+
+    fn shutdown_spans(&self) -> Result<(), SinkError> {
+        (**self).shutdown_spans()
+    }
+}
+
+impl SpanSink for LocalStore {
+    /// [`LocalStore::put_spans`]: the whole batch in one transaction.
+    fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
+        self.put_spans(spans).map_err(|e| {
+            SinkError::with_source(
+                format!(
+                    "the local store stored none of a batch of {} spans",
+                    spans.len()
+                ),
+                e,
+            )
+            .with_failed(spans.len())
+        })
+    }
+}
+
+impl SpanSink for JsonlSink {
+    /// [`JsonlSink::write_spans`]: one line per span.
+    fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
+        self.write_spans(spans).map_err(|e| {
+            SinkError::with_source(
+                format!(
+                    "could not write a batch of {} spans; some of its lines may be missing",
+                    spans.len()
+                ),
+                e,
+            )
+        })
+    }
+
+    fn flush_spans(&self) -> Result<(), SinkError> {
+        self.flush()
+            .map_err(|e| SinkError::with_source("could not write out the buffered span lines", e))
+    }
+}
+
+impl SpanSink for MlflowSink {
+    /// [`MlflowSink::export_spans`]: one OTLP request, retried.
+    fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
+        MlflowSink::export_spans(self, spans)
+    }
+}
+
+/// An OpenTelemetry [`SpanExporter`] that hands each batch of finished
+/// spans to one or more [`SpanSink`]s, in order.
+///
+/// Add it to your own `SdkTracerProvider`, with the SDK's batch processor
+/// (`with_batch_exporter`) in an application or the simple one
+/// (`with_simple_exporter`) in tests. Every sink gets every batch, even
+/// when an earlier one fails; the batch fails if any sink failed, with the
+/// sinks' messages. To feed the same store from a
+/// [`Recorder`](verdict::Recorder) too, share it through an [`Arc`]: the
+/// [crate docs](crate#spans-and-assessments-in-the-local-store) show how.
+///
+/// ```
+/// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use verdict_export::{JsonlSink, VerdictSpanExporter};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("spans.jsonl");
+/// let provider = SdkTracerProvider::builder()
+///     .with_batch_exporter(VerdictSpanExporter::new(JsonlSink::append(&path)?))
+///     .build();
+/// provider.tracer("app").in_span("answer", |_cx| {});
+/// provider.shutdown()?;
+/// assert_eq!(std::fs::read_to_string(&path)?.lines().count(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct VerdictSpanExporter {
+    sinks: Vec<Box<dyn SpanSink>>,
+}
+
+impl fmt::Debug for VerdictSpanExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerdictSpanExporter")
+            .field("sinks", &self.sinks.len())
+            .finish()
+    }
+}
+
+impl VerdictSpanExporter {
+    /// An exporter over one sink.
+    pub fn new(sink: impl SpanSink) -> Self {
+        VerdictSpanExporter {
+            sinks: vec![Box::new(sink)],
+        }
+    }
+
+    /// Also sends every batch to `sink`, after the sinks before it.
+    #[must_use]
+    pub fn with_sink(mut self, sink: impl SpanSink) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Hands the spans to every sink; fails if any sink failed.
+    pub fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
+        if spans.is_empty() {
+            return Ok(());
+        }
+        self.each(|sink| sink.export_spans(spans))
+    }
+
+    /// Flushes every sink.
+    pub fn flush(&self) -> Result<(), SinkError> {
+        self.each(|sink| sink.flush_spans())
+    }
+
+    /// Shuts every sink down.
+    pub fn shutdown(&self) -> Result<(), SinkError> {
+        self.each(|sink| sink.shutdown_spans())
+    }
+
+    /// Calls `f` on every sink, and gathers the failures into one error.
+    fn each(&self, f: impl Fn(&dyn SpanSink) -> Result<(), SinkError>) -> Result<(), SinkError> {
+        let errors: Vec<String> = self
+            .sinks
+            .iter()
+            .filter_map(|sink| f(sink.as_ref()).err())
+            .map(|e| e.to_string())
+            .collect();
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(SinkError::new(errors.concat())),
+            n => Err(SinkError::new(format!(
+                "{n} of {} span sinks failed: {}",
+                self.sinks.len(),
+                errors.join("; ")
+            ))),
+        }
+    }
+}
+
+/// Thin on purpose: the trait's signatures change in 0.34.
+impl SpanExporter for VerdictSpanExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.export_spans(&batch).map_err(sdk_error)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.flush().map_err(sdk_error)
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        VerdictSpanExporter::shutdown(self).map_err(sdk_error)
+    }
+}
+
+fn sdk_error(error: SinkError) -> OTelSdkError {
+    OTelSdkError::InternalFailure(error.to_string())
+}
