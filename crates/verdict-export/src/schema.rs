@@ -84,8 +84,16 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         move |e| database(path, action, e)
     };
     // Most opens find the schema current: check without taking the write
-    // lock.
-    if check(conn, path)? == VERSION {
+    // lock, but in one read transaction, so that the version, the id and
+    // the tables are read from one snapshot even while another connection
+    // creates the schema (reading them apart made a half-seen creation look
+    // like another program's database).
+    let read = conn
+        .transaction()
+        .map_err(db("reading the schema version"))?;
+    let current = check(&read, path)?;
+    read.commit().map_err(db("reading the schema version"))?;
+    if current == VERSION {
         return Ok(());
     }
     let tx = conn
