@@ -600,7 +600,8 @@ fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
+    use crate::testing::HttpStub;
+    use std::sync::Mutex;
 
     #[test]
     fn configuration_from_the_environment() {
@@ -668,46 +669,17 @@ mod tests {
         );
     }
 
-    /// A one-connection-per-request HTTP server that gives scripted
-    /// answers in turn and keeps the requests it got.
-    fn fake_server(answers: Vec<(u16, &'static str)>) -> (String, Arc<Mutex<Vec<String>>>) {
-        use std::io::{BufRead, BufReader, Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        std::thread::spawn(move || {
-            for (status, body) in answers {
-                let (stream, _) = listener.accept().unwrap();
-                let mut reader = BufReader::new(stream);
-                let mut head = String::new();
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap();
-                    }
-                    head.push_str(&line);
-                    if line == "\r\n" || line.is_empty() {
-                        break;
-                    }
-                }
-                let mut content = vec![0; length];
-                reader.read_exact(&mut content).unwrap();
-                head.push_str(&String::from_utf8_lossy(&content));
-                seen.lock().unwrap().push(head);
-                let mut stream = reader.into_inner();
-                write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-                .unwrap();
-            }
-        });
-        (url, requests)
+    /// An HTTP server that gives scripted answers in turn (500 once they
+    /// run out) and keeps the requests it got.
+    fn fake_server(answers: Vec<(u16, &'static str)>) -> HttpStub {
+        let answers = Mutex::new(answers.into_iter());
+        HttpStub::builder()
+            .content_type("application/json")
+            .start(move |_| match answers.lock().unwrap().next() {
+                Some((status, body)) => (status, body.as_bytes().to_vec()),
+                None => (500, b"no more answers".to_vec()),
+            })
+            .unwrap()
     }
 
     fn fast(url: &str) -> MlflowSink {
@@ -732,7 +704,7 @@ mod tests {
     #[test]
     fn transient_answers_are_retried_and_the_request_is_as_mlflow_wants() {
         let a = feedback();
-        let (url, requests) = fake_server(vec![
+        let server = fake_server(vec![
             (503, "busy"),
             (429, "{}"),
             (
@@ -741,23 +713,29 @@ mod tests {
             ),
             (200, "{}"),
         ]);
-        fast(&url).export(&[Operation::Log(a.clone())]).unwrap();
-        let requests = requests.lock().unwrap();
+        fast(&server.url())
+            .export(&[Operation::Log(a.clone())])
+            .unwrap();
+        let requests = server.requests();
         assert_eq!(requests.len(), 4);
-        let last = requests[3].to_ascii_lowercase();
-        assert!(last.starts_with(
-            "post /api/3.0/mlflow/traces/tr-0fb07256509eb9d22d07f42f7eb9f24d/assessments http/1.1"
-        ));
-        assert!(last.contains("authorization: bearer tok-secret"), "{last}");
-        let body: Value =
-            serde_json::from_str(&requests[3][requests[3].find("\r\n\r\n").unwrap() + 4..])
-                .unwrap();
+        let last = &requests[3];
+        assert!(last.method.eq_ignore_ascii_case("post"), "{last:?}");
+        assert_eq!(
+            last.path.to_ascii_lowercase(),
+            "/api/3.0/mlflow/traces/tr-0fb07256509eb9d22d07f42f7eb9f24d/assessments"
+        );
+        assert_eq!(
+            last.header("authorization").map(str::to_ascii_lowercase),
+            Some("bearer tok-secret".to_owned()),
+            "{last:?}"
+        );
+        let body: Value = serde_json::from_slice(&last.body).unwrap();
         assert_eq!(body["assessment"]["assessment_id"], a.id().to_string());
     }
 
     #[test]
     fn refusals_are_not_retried_and_carry_the_servers_message() {
-        let (url, requests) = fake_server(vec![
+        let server = fake_server(vec![
             (
                 400,
                 r#"{"error_code": "INVALID_PARAMETER_VALUE", "message": "The `value` field must be specified."}"#,
@@ -768,7 +746,7 @@ mod tests {
             ),
             (404, "{}"),
         ]);
-        let sink = fast(&url);
+        let sink = fast(&server.url());
         let a = feedback();
         let delete = Operation::Delete {
             trace_id: a.trace_id(),
@@ -785,7 +763,7 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("tok-secret"));
-        assert_eq!(requests.lock().unwrap().len(), 3);
+        assert_eq!(server.requests().len(), 3);
     }
 
     #[test]
@@ -793,19 +771,25 @@ mod tests {
         let a = feedback();
         let stored = format!(r#"{{"assessment": {}}}"#, a.to_json());
         let stored: &'static str = Box::leak(stored.into_boxed_str());
-        let (url, requests) = fake_server(vec![
+        let server = fake_server(vec![
             (
                 500,
                 r#"{"error_code": "INTERNAL_ERROR", "message": "Failed to create assessment for trace 'tr-0fb07256509eb9d22d07f42f7eb9f24d' due to a constraint violation."}"#,
             ),
             (200, stored),
         ]);
-        fast(&url).export(&[Operation::Log(a.clone())]).unwrap();
-        let requests = requests.lock().unwrap();
-        assert!(requests[1].starts_with(&format!(
-            "GET /api/3.0/mlflow/traces/tr-0fb07256509eb9d22d07f42f7eb9f24d/assessments/{} ",
-            a.id()
-        )));
+        fast(&server.url())
+            .export(&[Operation::Log(a.clone())])
+            .unwrap();
+        let requests = server.requests();
+        assert_eq!(requests[1].method, "GET");
+        assert_eq!(
+            requests[1].path,
+            format!(
+                "/api/3.0/mlflow/traces/tr-0fb07256509eb9d22d07f42f7eb9f24d/assessments/{}",
+                a.id()
+            )
+        );
     }
 
     #[test]

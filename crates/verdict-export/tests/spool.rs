@@ -13,17 +13,15 @@
 //! the batch is then spooled and sent again, and the event arrives twice.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use verdict::{Assessment, AssessmentSink, AssessmentUpdate, Operation, attributes};
-use verdict_export::testing::OtlpReceiver;
+use verdict_export::testing::{HttpStub, OtlpReceiver, Request};
 use verdict_export::{LocalStore, MlflowSink, OtlpExporter, RetryPolicy, Spooled};
 
 const TRACE: &str = "0fb07256509eb9d22d07f42f7eb9f24d";
@@ -50,54 +48,55 @@ fn reserve_port() -> u16 {
         .port()
 }
 
-/// One request as the front read it.
-struct Request {
-    head: String,
-    body: Vec<u8>,
-}
-
-type Handler = dyn Fn(&Request) -> (u16, Vec<u8>) + Send + Sync;
-
 /// A tiny HTTP/1.1 server: answers 503 to the next `fail` requests, the
 /// handler's answer to the others.
 struct Front {
     fail: Arc<AtomicUsize>,
     failed: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    port: u16,
+    _stub: HttpStub,
 }
 
 impl Front {
-    fn start(port: u16, fail: usize, handler: Arc<Handler>) -> Front {
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-        let front = Front {
-            fail: Arc::new(AtomicUsize::new(fail)),
-            failed: Arc::new(AtomicUsize::new(0)),
-            stop: Arc::new(AtomicBool::new(false)),
-            port,
-        };
-        let (fail, failed, stop) = (front.fail.clone(), front.failed.clone(), front.stop.clone());
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    break;
+    fn start(
+        port: u16,
+        fail: usize,
+        handler: impl Fn(&Request) -> (u16, Vec<u8>) + Send + Sync + 'static,
+    ) -> Front {
+        let fail = Arc::new(AtomicUsize::new(fail));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let (to_fail, to_count) = (fail.clone(), failed.clone());
+        let stub = HttpStub::builder()
+            .port(port)
+            .content_type("application/x-protobuf")
+            .start(move |request| {
+                let failing = to_fail
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                if failing {
+                    to_count.fetch_add(1, Ordering::SeqCst);
+                    (503, b"busy".to_vec())
+                } else {
+                    handler(request)
                 }
-                let Ok(stream) = stream else { continue };
-                let (fail, failed, handler) = (fail.clone(), failed.clone(), handler.clone());
-                thread::spawn(move || serve(stream, &fail, &failed, &*handler));
-            }
-        });
-        front
+            })
+            .unwrap();
+        Front {
+            fail,
+            failed,
+            _stub: stub,
+        }
     }
 
     /// Forwards to an OTLP receiver.
     fn otlp(port: u16, fail: usize, receiver: &OtlpReceiver) -> Front {
-        let target = receiver.endpoint().trim_start_matches("http://").to_owned();
-        Front::start(
-            port,
-            fail,
-            Arc::new(move |req: &Request| forward(&target, req)),
-        )
+        let target = receiver.endpoint();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Front::start(port, fail, move |request: &Request| {
+            forward(&agent, &target, request)
+        })
     }
 
     fn failed(&self) -> usize {
@@ -105,85 +104,17 @@ impl Front {
     }
 }
 
-impl Drop for Front {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
-}
-
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut head = String::new();
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().ok()?;
-        }
-        head.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some(Request { head, body })
-}
-
-fn serve(stream: TcpStream, fail: &AtomicUsize, failed: &AtomicUsize, handler: &Handler) {
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    while let Some(request) = read_request(&mut reader) {
-        let failing = fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        let (status, body) = if failing {
-            failed.fetch_add(1, Ordering::SeqCst);
-            (503, b"busy".to_vec())
-        } else {
-            handler(&request)
-        };
-        let head = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
-            body.len()
-        );
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&body).is_err() {
-            return;
-        }
-    }
-}
-
 /// Sends the request on to `target` and returns its answer.
-fn forward(target: &str, request: &Request) -> (u16, Vec<u8>) {
-    let mut upstream = TcpStream::connect(target).unwrap();
-    upstream.write_all(request.head.as_bytes()).unwrap();
-    upstream.write_all(&request.body).unwrap();
-    let mut reader = BufReader::new(upstream);
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line).unwrap();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap();
-        }
-        if line == "\r\n" || line.is_empty() {
-            break;
+fn forward(agent: &ureq::Agent, target: &str, request: &Request) -> (u16, Vec<u8>) {
+    let mut upstream = agent.post(format!("{target}{}", request.path));
+    for (name, value) in &request.headers {
+        if name != "content-length" && name != "host" {
+            upstream = upstream.header(name, value);
         }
     }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    (status, body)
+    let mut response = upstream.send(&request.body[..]).unwrap();
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_vec().unwrap())
 }
 
 fn otlp_exporter(port: u16) -> OtlpExporter {
@@ -336,16 +267,12 @@ fn mlflow_operations_that_fail_transiently_are_spooled_and_replayed_once() {
     let port = reserve_port();
     let created: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = created.clone();
-    let front = Front::start(
-        port,
-        1_000_000,
-        Arc::new(move |req: &Request| {
-            let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
-            let id = body["assessment"]["assessment_id"].as_str().unwrap();
-            seen.lock().unwrap().push(id.to_owned());
-            (200, b"{}".to_vec())
-        }),
-    );
+    let front = Front::start(port, 1_000_000, move |req: &Request| {
+        let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+        let id = body["assessment"]["assessment_id"].as_str().unwrap();
+        seen.lock().unwrap().push(id.to_owned());
+        (200, b"{}".to_vec())
+    });
     let mlflow = MlflowSink::builder(format!("http://127.0.0.1:{port}"))
         .retry(
             RetryPolicy::default()
