@@ -102,9 +102,7 @@ impl LocalStore {
         // WAL lets readers go on while one writer commits. A file system
         // without shared memory refuses it; the rollback journal SQLite
         // keeps then is just as safe, only slower under contention.
-        let _mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-            .map_err(|e| database(&path, "switching to WAL mode", e))?;
+        switch_to_wal(&conn, &path)?;
         // In WAL mode, NORMAL keeps the file consistent and every commit
         // survives a crash of the process; only a power loss can undo the
         // last commits.
@@ -672,6 +670,36 @@ fn from_nanos(nanos: i64) -> SystemTime {
         UNIX_EPOCH.checked_sub(offset)
     };
     time.unwrap_or(UNIX_EPOCH)
+}
+
+/// Puts the file in WAL mode (a setting the file keeps). SQLite answers
+/// "busy" at once, without waiting, when several connections switch a new
+/// file at the same moment, so the switch is retried until the busy
+/// timeout; a file already in WAL mode is left alone.
+fn switch_to_wal(conn: &Connection, path: &Path) -> Result<()> {
+    let mode = |conn: &Connection| -> rusqlite::Result<String> {
+        conn.pragma_query_value(None, "journal_mode", |row| row.get(0))
+    };
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let result = mode(conn).and_then(|current| {
+            if current.eq_ignore_ascii_case("wal") {
+                Ok(current)
+            } else {
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            }
+        });
+        match result {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(database(path, "switching to WAL mode", e)),
+        }
+    }
 }
 
 #[cfg(test)]
