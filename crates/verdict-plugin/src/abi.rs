@@ -231,56 +231,6 @@ impl ResultSlot {
             rationale_static: Str::new(""),
         }
     }
-
-    /// The label or error code the plugin wrote: static text, or what fits
-    /// in the buffer. Not checked for UTF-8.
-    ///
-    /// # Safety
-    /// The slot's buffer and static pointer must be valid, as after a
-    /// plugin call on a slot made by [`with_buffers`](Self::with_buffers).
-    pub unsafe fn label_bytes(&self) -> &[u8] {
-        // SAFETY: passed on to the caller.
-        unsafe {
-            text_bytes(
-                self.flags & RESULT_LABEL_STATIC != 0,
-                &self.label_static,
-                &self.label,
-            )
-        }
-    }
-
-    /// The rationale or message the plugin wrote, if it wrote one. Not
-    /// checked for UTF-8.
-    ///
-    /// # Safety
-    /// As for [`label_bytes`](Self::label_bytes).
-    pub unsafe fn rationale_bytes(&self) -> Option<&[u8]> {
-        (self.flags & RESULT_HAS_RATIONALE != 0).then(|| {
-            // SAFETY: passed on to the caller.
-            unsafe {
-                text_bytes(
-                    self.flags & RESULT_RATIONALE_STATIC != 0,
-                    &self.rationale_static,
-                    &self.rationale,
-                )
-            }
-        })
-    }
-}
-
-/// # Safety
-/// `pointer` (when `is_static`) or `buf` must be valid.
-unsafe fn text_bytes<'a>(is_static: bool, pointer: &Str<'static>, buf: &'a Buf) -> &'a [u8] {
-    let (ptr, len) = if is_static {
-        pointer.raw_parts()
-    } else {
-        (buf.ptr.cast_const(), buf.len.min(buf.cap))
-    };
-    if len == 0 || ptr.is_null() {
-        return &[];
-    }
-    // SAFETY: the caller vouches for the pointer.
-    unsafe { std::slice::from_raw_parts(ptr, len) }
 }
 
 /// The status of a slot no plugin has written: [`ResultSlot::with_buffers`]
