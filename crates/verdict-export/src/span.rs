@@ -5,11 +5,13 @@
 use std::borrow::Cow;
 use std::time::SystemTime;
 
-use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
-use opentelemetry::{Array, KeyValue, Value as OtelValue};
-use opentelemetry_sdk::trace::SpanData;
+use opentelemetry::trace::{
+    Event, Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value as OtelValue};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use serde_json::{Map, Value, json};
-use verdict::wire::format_time;
+use verdict::wire::{format_time, parse_time};
 
 /// A finished span as the local store returns it and as the JSONL sink
 /// writes it.
@@ -128,6 +130,152 @@ impl StoredSpan {
     }
 }
 
+impl StoredSpan {
+    /// The span as the OpenTelemetry SDK's `SpanData` again, so that a
+    /// stored trace can be replayed through any [`SpanSink`](crate::SpanSink)
+    /// or OpenTelemetry exporter (as `verdict push` does).
+    ///
+    /// Attributes come back from their JSON: bools, strings, integers that
+    /// fit an `i64` and other numbers as doubles; arrays of one such type as
+    /// arrays; anything else (mixed arrays, objects, `null`) as its JSON
+    /// text. The span context is sampled and local; the resource is not
+    /// stored and is the exporter's. Events and links that are not in the
+    /// shape [`to_json`](Self::to_json) writes give an error naming what is
+    /// wrong, never a silently shorter span.
+    pub fn to_span_data(&self) -> verdict::Result<SpanData> {
+        let scope = InstrumentationScope::builder(self.scope_name.clone());
+        let scope = match &self.scope_version {
+            Some(version) => scope.with_version(version.clone()),
+            None => scope,
+        };
+        // Both are non-exhaustive: filled through their public fields.
+        let mut events = SpanEvents::default();
+        events.events = self
+            .events
+            .iter()
+            .map(|event| self.event(event))
+            .collect::<verdict::Result<_>>()?;
+        let mut links = SpanLinks::default();
+        links.links = self
+            .links
+            .iter()
+            .map(|link| self.link(link))
+            .collect::<verdict::Result<_>>()?;
+        Ok(SpanData {
+            span_context: sampled_context(self.trace_id, self.span_id),
+            parent_span_id: self.parent_span_id.unwrap_or(SpanId::INVALID),
+            parent_span_is_remote: false,
+            span_kind: self.kind.clone(),
+            name: Cow::Owned(self.name.clone()),
+            start_time: self.start_time,
+            end_time: self.end_time,
+            attributes: attributes_otel(&self.attributes),
+            dropped_attributes_count: 0,
+            events,
+            links,
+            status: self.status.clone(),
+            instrumentation_scope: scope.build(),
+        })
+    }
+
+    /// An error about a part of this span that is not as `to_json` writes it.
+    fn invalid(&self, what: &str, reason: impl Into<String>) -> verdict::Error {
+        verdict::Error::InvalidValue {
+            field: format!("{what} of span {:016x} ({})", self.span_id, self.name),
+            reason: reason.into(),
+        }
+    }
+
+    fn event(&self, event: &Value) -> verdict::Result<Event> {
+        let name = event["name"]
+            .as_str()
+            .ok_or_else(|| self.invalid("an event", "it has no \"name\" string"))?;
+        let time = event["time"]
+            .as_str()
+            .ok_or_else(|| self.invalid("an event", "it has no \"time\" string"))?;
+        let time = parse_time("span event time", time)?;
+        let attributes = match &event["attributes"] {
+            Value::Object(map) => attributes_otel(map),
+            Value::Null => Vec::new(),
+            _ => return Err(self.invalid("an event", "its attributes are not a JSON object")),
+        };
+        Ok(Event::new(name.to_owned(), time, attributes, 0))
+    }
+
+    fn link(&self, link: &Value) -> verdict::Result<Link> {
+        let id = |key: &str| {
+            link[key]
+                .as_str()
+                .ok_or_else(|| self.invalid("a link", format!("it has no \"{key}\" string")))
+        };
+        let trace_id = verdict::parse_trace_id(id("trace_id")?)?;
+        let span_id = verdict::parse_span_id(id("span_id")?)?;
+        let attributes = match &link["attributes"] {
+            Value::Object(map) => attributes_otel(map),
+            Value::Null => Vec::new(),
+            _ => return Err(self.invalid("a link", "its attributes are not a JSON object")),
+        };
+        Ok(Link::new(sampled_context(trace_id, span_id), attributes, 0))
+    }
+}
+
+fn sampled_context(trace_id: TraceId, span_id: SpanId) -> SpanContext {
+    SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::default(),
+    )
+}
+
+fn attributes_otel(attributes: &Map<String, Value>) -> Vec<KeyValue> {
+    attributes
+        .iter()
+        .map(|(key, value)| KeyValue::new(key.clone(), otel_value(value)))
+        .collect()
+}
+
+/// The OpenTelemetry value an attribute's JSON came from; the inverse of
+/// `value_json` for every value it writes.
+fn otel_value(value: &Value) -> OtelValue {
+    match value {
+        Value::Bool(b) => OtelValue::Bool(*b),
+        Value::Number(n) => n.as_i64().map_or_else(
+            || OtelValue::F64(n.as_f64().unwrap_or(f64::NAN)),
+            OtelValue::I64,
+        ),
+        Value::String(s) => OtelValue::String(s.clone().into()),
+        Value::Array(items) => otel_array(items).map_or_else(
+            || OtelValue::String(value.to_string().into()),
+            OtelValue::Array,
+        ),
+        Value::Null | Value::Object(_) => OtelValue::String(value.to_string().into()),
+    }
+}
+
+/// An array whose items all have one type, as OpenTelemetry arrays must.
+fn otel_array(items: &[Value]) -> Option<Array> {
+    let all = |f: fn(&Value) -> bool| items.iter().all(f);
+    Some(if all(Value::is_boolean) {
+        Array::Bool(items.iter().filter_map(Value::as_bool).collect())
+    } else if all(|v| v.is_i64()) {
+        Array::I64(items.iter().filter_map(Value::as_i64).collect())
+    } else if all(Value::is_number) {
+        Array::F64(items.iter().filter_map(Value::as_f64).collect())
+    } else if all(Value::is_string) {
+        Array::String(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|s| StringValue::from(s.to_owned()))
+                .collect(),
+        )
+    } else {
+        return None;
+    })
+}
+
 /// The name a span kind is stored and written under.
 pub(crate) fn kind_str(kind: &SpanKind) -> &'static str {
     match kind {
@@ -198,5 +346,87 @@ fn value_json(value: &OtelValue) -> Value {
             .collect(),
         // Kinds added to OpenTelemetry later are kept as their text.
         other => Value::String(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{Span as _, SpanKind, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+    use super::*;
+
+    /// A span with every kind of field, made by the real SDK.
+    fn finished_span() -> SpanData {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let tracer = provider.tracer_with_scope(
+            InstrumentationScope::builder("app")
+                .with_version("1.2")
+                .build(),
+        );
+        let linked = tracer.start("linked").span_context().clone();
+        let mut span = tracer
+            .span_builder("answer")
+            .with_kind(SpanKind::Server)
+            .with_links(vec![Link::with_context(linked)])
+            .start(&tracer);
+        span.set_attributes([
+            KeyValue::new("flag", true),
+            KeyValue::new("count", 3_i64),
+            KeyValue::new("score", 0.25),
+            KeyValue::new("text", "Paris"),
+            KeyValue::new(
+                "tags",
+                OtelValue::Array(vec![StringValue::from("a")].into()),
+            ),
+            KeyValue::new("sizes", OtelValue::Array(vec![1_i64, 2].into())),
+        ]);
+        span.add_event("retrieved", vec![KeyValue::new("docs", 2_i64)]);
+        span.set_status(Status::error("timed out"));
+        span.end();
+        provider.force_flush().unwrap();
+        exporter
+            .get_finished_spans()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.name == "answer")
+            .unwrap()
+    }
+
+    #[test]
+    fn a_stored_span_becomes_the_same_span_data_again() {
+        let original = finished_span();
+        let stored = StoredSpan::from(&original);
+        let back = stored.to_span_data().unwrap();
+        assert_eq!(StoredSpan::from(&back), stored);
+        assert_eq!(
+            back.span_context.trace_id(),
+            original.span_context.trace_id()
+        );
+        assert_eq!(back.attributes.len(), original.attributes.len());
+        for kv in &original.attributes {
+            assert!(back.attributes.contains(kv), "{kv:?} lost");
+        }
+        assert_eq!(back.events.len(), 1);
+        assert_eq!(back.events[0].timestamp, original.events[0].timestamp);
+        assert_eq!(back.links.len(), 1);
+        assert_eq!(back.instrumentation_scope.version(), Some("1.2"));
+    }
+
+    #[test]
+    fn a_damaged_event_is_an_error_not_a_shorter_span() {
+        let mut stored = StoredSpan::from(&finished_span());
+        stored.events = vec![json!({"name": "retrieved", "time": "yesterday"})];
+        let error = stored.to_span_data().unwrap_err().to_string();
+        assert!(error.contains("yesterday"), "{error}");
+        stored.events = vec![json!({"time": "2026-11-27T09:14:35.541Z"})];
+        let error = stored.to_span_data().unwrap_err().to_string();
+        assert!(
+            error.contains("an event of span") && error.contains("name"),
+            "{error}"
+        );
     }
 }
