@@ -7,6 +7,9 @@
 //!   override, delete — so that the command line works with no server. It
 //!   is an [`AssessmentSink`](verdict::AssessmentSink), and stores finished
 //!   OpenTelemetry spans with [`LocalStore::put_spans`].
+//! - [`Batch`] and [`LocalStore::write_batch`] store many new spans and
+//!   assessments in one transaction, and [`StoredRun`] keeps evaluation
+//!   runs with their summaries: what `verdict eval` writes.
 //! - [`VerdictSpanExporter`] is an OpenTelemetry span exporter for your own
 //!   `SdkTracerProvider`: it hands finished spans to one or more
 //!   [`SpanSink`]s — the local store, a JSONL output, an MLflow server.
@@ -93,11 +96,13 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod bulk;
 mod error;
 mod jsonl;
 mod mlflow;
 pub mod otlp;
 mod retry;
+mod runs;
 mod schema;
 mod span;
 mod spans;
@@ -106,11 +111,13 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use bulk::Batch;
 pub use error::{Error, Result};
 pub use jsonl::{JsonlSink, jsonl_line};
 pub use mlflow::{DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSink};
 pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpSink};
 pub use retry::RetryPolicy;
+pub use runs::StoredRun;
 pub use span::StoredSpan;
 pub use spans::{SpanSink, VerdictSpanExporter};
 pub use spool::{SpoolStats, Spooled};

@@ -16,7 +16,7 @@ const APPLICATION_ID: i32 = 0x5652_4454;
 
 /// Migration `i` moves the schema from version `i` to version `i + 1`.
 /// Append new steps; never edit a released one.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -75,6 +75,24 @@ CREATE TABLE spool (
     spooled_ns INTEGER NOT NULL
 );
 CREATE INDEX spool_by_sink ON spool (sink, seq);
+";
+
+/// Version 3: evaluation runs (`crate::runs`), one row per `verdict eval`
+/// run with its summary, so that a later run can compare against it. The
+/// run's feedback carries the run id in its metadata
+/// (`mlflow.assessment.sourceRunId`), like MLflow's.
+const V3: &str = "
+CREATE TABLE runs (
+    run_id      TEXT PRIMARY KEY NOT NULL,
+    started_ns  INTEGER NOT NULL,
+    finished_ns INTEGER NOT NULL,
+    dataset     TEXT NOT NULL,              -- what was evaluated, as the user named it
+    records     INTEGER NOT NULL,           -- records scored
+    invalid     INTEGER NOT NULL,           -- records that could not be read
+    passed      INTEGER NOT NULL,           -- 1 when every gate passed
+    summary     TEXT NOT NULL               -- JSON: per-scorer statistics and gate verdicts
+);
+CREATE INDEX runs_by_start ON runs (started_ns);
 ";
 
 /// Brings the store at `path` to [`VERSION`], creating it if it is empty.

@@ -136,7 +136,7 @@ impl LocalStore {
     }
 
     /// Runs `f` in one write transaction, committed if `f` succeeds.
-    fn write<T>(
+    pub(crate) fn write<T>(
         &self,
         action: impl Fn() -> String,
         f: impl FnOnce(&mut rusqlite::Transaction<'_>) -> Result<T>,
@@ -320,46 +320,8 @@ impl LocalStore {
         let action = || format!("storing {} spans", spans.len());
         let now = to_nanos(SystemTime::now());
         self.write(action, |tx| {
-            let db = |e| database(&self.path, action(), e);
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind,
-                         start_time_ns, end_time_ns, status_code, status_message, attributes,
-                         events, links, scope_name, scope_version)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-                     ON CONFLICT (trace_id, span_id) DO UPDATE SET
-                         parent_span_id = excluded.parent_span_id, name = excluded.name,
-                         kind = excluded.kind, start_time_ns = excluded.start_time_ns,
-                         end_time_ns = excluded.end_time_ns, status_code = excluded.status_code,
-                         status_message = excluded.status_message,
-                         attributes = excluded.attributes, events = excluded.events,
-                         links = excluded.links, scope_name = excluded.scope_name,
-                         scope_version = excluded.scope_version",
-                )
-                .map_err(db)?;
             for span in spans {
-                let span = StoredSpan::from(span);
-                let trace = trace_hex(span.trace_id);
-                let (code, message) = status_parts(&span.status);
-                insert
-                    .execute(params![
-                        trace,
-                        format!("{:016x}", span.span_id),
-                        span.parent_span_id.map(|id| format!("{id:016x}")),
-                        span.name,
-                        kind_str(&span.kind),
-                        to_nanos(span.start_time),
-                        to_nanos(span.end_time),
-                        code,
-                        message,
-                        serde_json::Value::Object(span.attributes.clone()).to_string(),
-                        serde_json::Value::Array(span.events.clone()).to_string(),
-                        serde_json::Value::Array(span.links.clone()).to_string(),
-                        span.scope_name,
-                        span.scope_version,
-                    ])
-                    .map_err(db)?;
-                note_trace(tx, &self.path, &trace, now)?;
+                put_span(tx, &self.path, &StoredSpan::from(span), now)?;
             }
             Ok(())
         })
@@ -480,9 +442,9 @@ impl verdict::testing::AssessmentStore for LocalStore {
 }
 
 /// The lifecycle's primitive reads and writes, inside a transaction.
-struct Rows<'c> {
-    conn: &'c Connection,
-    path: &'c Path,
+pub(crate) struct Rows<'c> {
+    pub(crate) conn: &'c Connection,
+    pub(crate) path: &'c Path,
 }
 
 impl Records for Rows<'_> {
@@ -521,6 +483,12 @@ fn decode(path: &Path, id: &str, json: &str) -> Result<Assessment> {
 }
 
 fn put(conn: &Connection, path: &Path, a: &Assessment) -> Result<()> {
+    put_json(conn, path, a, &a.to_json())
+}
+
+/// Stores an assessment whose MLflow JSON, `json`, was written beforehand
+/// (by [`put`], or off the writer's thread by `crate::bulk`).
+pub(crate) fn put_json(conn: &Connection, path: &Path, a: &Assessment, json: &str) -> Result<()> {
     let id = a.id().to_string();
     let trace = trace_hex(a.trace_id());
     let db = |e| database(path, format!("storing assessment {id}"), e);
@@ -547,7 +515,7 @@ fn put(conn: &Connection, path: &Path, a: &Assessment) -> Result<()> {
             to_nanos(a.create_time()),
             to_nanos(a.last_update_time()),
             a.overrides().map(|o| o.to_string()),
-            a.to_json(),
+            json,
         ])
     })
     .map_err(db)?;
@@ -563,6 +531,47 @@ fn note_trace(conn: &Connection, path: &Path, trace: &str, now: i64) -> Result<(
     .and_then(|mut statement| statement.execute(params![trace, now]))
     .map(drop)
     .map_err(|e| database(path, format!("recording trace {trace}"), e))
+}
+
+/// Stores one span (replacing a stored one with the same ids) and notes
+/// its trace.
+pub(crate) fn put_span(conn: &Connection, path: &Path, span: &StoredSpan, now: i64) -> Result<()> {
+    let trace = trace_hex(span.trace_id);
+    let (code, message) = status_parts(&span.status);
+    conn.prepare_cached(
+        "INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind,
+             start_time_ns, end_time_ns, status_code, status_message, attributes,
+             events, links, scope_name, scope_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT (trace_id, span_id) DO UPDATE SET
+             parent_span_id = excluded.parent_span_id, name = excluded.name,
+             kind = excluded.kind, start_time_ns = excluded.start_time_ns,
+             end_time_ns = excluded.end_time_ns, status_code = excluded.status_code,
+             status_message = excluded.status_message,
+             attributes = excluded.attributes, events = excluded.events,
+             links = excluded.links, scope_name = excluded.scope_name,
+             scope_version = excluded.scope_version",
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
+            trace,
+            format!("{:016x}", span.span_id),
+            span.parent_span_id.map(|id| format!("{id:016x}")),
+            span.name,
+            kind_str(&span.kind),
+            to_nanos(span.start_time),
+            to_nanos(span.end_time),
+            code,
+            message,
+            serde_json::Value::Object(span.attributes.clone()).to_string(),
+            serde_json::Value::Array(span.events.clone()).to_string(),
+            serde_json::Value::Array(span.links.clone()).to_string(),
+            span.scope_name,
+            span.scope_version,
+        ])
+    })
+    .map_err(|e| database(path, format!("storing span {:016x}", span.span_id), e))?;
+    note_trace(conn, path, &trace, now)
 }
 
 /// One row of `spans`, before it is checked.
@@ -655,14 +664,14 @@ fn parse_trace(path: &Path, hex: &str, what: &str) -> Result<TraceId> {
 
 /// Nanoseconds since the Unix epoch, negative before it, saturating past
 /// the year 2262.
-fn to_nanos(time: SystemTime) -> i64 {
+pub(crate) fn to_nanos(time: SystemTime) -> i64 {
     match time.duration_since(UNIX_EPOCH) {
         Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
         Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
     }
 }
 
-fn from_nanos(nanos: i64) -> SystemTime {
+pub(crate) fn from_nanos(nanos: i64) -> SystemTime {
     let offset = Duration::from_nanos(nanos.unsigned_abs());
     let time = if nanos >= 0 {
         UNIX_EPOCH.checked_add(offset)
