@@ -10,8 +10,11 @@
 //!
 //! It first exports TRACES traces (default 1) of one span each through
 //! `MlflowSink::export_spans`, untimed; then, timed, records N feedbacks
-//! spread round-robin over those traces (with `Overflow::Block`), flushes,
-//! and checks that every one was delivered.
+//! spread over those traces (with `Overflow::Block`), flushes, and checks
+//! that every one was delivered. By default each trace's feedbacks are
+//! recorded one after another, as an evaluation scores a trace with
+//! several scorers; with `VERDICT_ORDER=round-robin` consecutive feedbacks
+//! go to different traces (the worst case for grouping by trace).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -82,11 +85,26 @@ fn run() -> Result<String, String> {
         .sink(Arc::clone(&sink))
         .overflow(Overflow::Block)
         .build();
+    let round_robin = match std::env::var("VERDICT_ORDER").as_deref() {
+        Ok("round-robin") => true,
+        Ok("by-trace") | Err(_) => false,
+        Ok(other) => {
+            return Err(format!(
+                "VERDICT_ORDER must be by-trace or round-robin, not {other:?}"
+            ));
+        }
+    };
+    let per_trace = n.div_ceil(targets.len());
     let start = Instant::now();
     for i in 0..n {
+        let target = if round_robin {
+            targets[i % targets.len()]
+        } else {
+            targets[i / per_trace]
+        };
         let feedback = Assessment::feedback("x", true)
             .rationale("r")
-            .on(targets[i % targets.len()])
+            .on(target)
             .map_err(|e| e.to_string())?;
         recorder.record(feedback).map_err(|e| e.to_string())?;
     }
@@ -94,6 +112,7 @@ fn run() -> Result<String, String> {
     let elapsed = start.elapsed();
     let counters = recorder.counters();
     recorder.shutdown().map_err(|e| e.to_string())?;
+    let concurrency = sink.concurrency();
 
     let all_delivered = counters.recorded == n as u64
         && counters.delivered == n as u64
@@ -106,10 +125,19 @@ fn run() -> Result<String, String> {
     let seconds = elapsed.as_secs_f64();
     Ok(format!(
         "{{\"client\":\"verdict\",\"n\":{n},\"traces\":{trace_count},\"seconds\":{seconds:.3},\
-         \"per_second\":{:.1},\"span_export_seconds\":{:.3},\"delivered\":{},\"failed\":{}}}",
+         \"per_second\":{:.1},\"span_export_seconds\":{:.3},\"delivered\":{},\"failed\":{},\
+         \"order\":\"{}\",\"concurrency\":{},\"lowest_concurrency\":{},\"concurrency_cuts\":{}}}",
         n as f64 / seconds,
         setup.as_secs_f64(),
         counters.delivered,
-        counters.failed
+        counters.failed,
+        if round_robin {
+            "round-robin"
+        } else {
+            "by-trace"
+        },
+        concurrency.limit,
+        concurrency.lowest,
+        concurrency.cuts,
     ))
 }

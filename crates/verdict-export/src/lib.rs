@@ -97,6 +97,7 @@
 #![warn(unreachable_pub)]
 
 mod bulk;
+mod concurrency;
 mod error;
 mod jsonl;
 mod mlflow;
@@ -114,7 +115,7 @@ pub mod testing;
 pub use bulk::Batch;
 pub use error::{Error, Result};
 pub use jsonl::{JsonlSink, jsonl_line};
-pub use mlflow::{DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSink};
+pub use mlflow::{ConcurrencyStats, DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSink};
 pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpSink};
 pub use retry::RetryPolicy;
 pub use runs::StoredRun;

@@ -87,6 +87,17 @@ impl RetryPolicy {
     /// is spent.
     pub(crate) fn run<T, E>(
         &self,
+        attempt: impl FnMut() -> Result<T, Retryable<E>>,
+    ) -> Result<T, GaveUp<E>> {
+        self.run_while(|| true, attempt)
+    }
+
+    /// [`run`](Self::run), but gives up on a transient failure, without
+    /// waiting, as soon as `keep_going` says so (another request found
+    /// the server down).
+    pub(crate) fn run_while<T, E>(
+        &self,
+        keep_going: impl Fn() -> bool,
         mut attempt: impl FnMut() -> Result<T, Retryable<E>>,
     ) -> Result<T, GaveUp<E>> {
         let start = Instant::now();
@@ -103,7 +114,7 @@ impl RetryPolicy {
                 }
                 Err(Retryable::Transient(error)) => {
                     let delay = self.delay(retry);
-                    if start.elapsed() + delay > self.budget {
+                    if start.elapsed() + delay > self.budget || !keep_going() {
                         return Err(GaveUp {
                             error,
                             transient: true,

@@ -91,6 +91,16 @@ fn fetch(server: &MlflowServer, a: &Assessment) -> Assessment {
         .unwrap_or_else(|e| panic!("decode {}: {e}", a.id()))
 }
 
+/// The trace's info as the server has it.
+fn trace_info(server: &MlflowServer, trace_id: TraceId) -> serde_json::Value {
+    let (status, mut body) = server.get(&format!(
+        "/api/3.0/mlflow/traces/{}",
+        mlflow_trace_id(trace_id)
+    ));
+    assert_eq!(status, 200, "{body}");
+    body["trace"]["trace_info"].take()
+}
+
 /// The ids of the assessments the trace holds on the server.
 fn ids_on_trace(server: &MlflowServer, trace_id: TraceId) -> Vec<String> {
     let (status, body) = server.get(&format!(
@@ -154,6 +164,7 @@ fn everything_recorded_shows_up_on_the_server(server: &MlflowServer) {
     let (spans, trace_id, root, child) = trace();
     sink.export_spans(&spans).unwrap();
     assert!(ids_on_trace(server, trace_id).is_empty());
+    let info_before = trace_info(server, trace_id);
 
     // The same operations go to the server and to the core's in-memory
     // store, which applies MLflow's lifecycle rules: the expected state.
@@ -224,6 +235,19 @@ fn everything_recorded_shows_up_on_the_server(server: &MlflowServer) {
 
     let expected_list = expected.list_by_trace(trace_id);
     assert_eq!(expected_list.len(), 6);
+    // Sending assessments inline with the trace left the trace as it was.
+    let info_after = trace_info(server, trace_id);
+    for field in [
+        "request_time",
+        "execution_duration",
+        "state",
+        "trace_location",
+        "tags",
+        "request_preview",
+        "response_preview",
+    ] {
+        assert_eq!(info_after[field], info_before[field], "trace info {field}");
+    }
     for want in &expected_list {
         assert_same(&fetch(server, want), want, want.id() == relevance.id());
     }

@@ -3,18 +3,50 @@
 //!
 //! | operation | request |
 //! |---|---|
-//! | log | `POST /api/3.0/mlflow/traces/{tr-id}/assessments` with `{"assessment": ...}` and the client's id |
+//! | new assessments of a trace | `POST /api/3.0/mlflow/traces` with the trace's info and its new assessments inline, up to [`MlflowConfig::max_inline`] per request |
+//! | an override | `POST /api/3.0/mlflow/traces/{tr-id}/assessments` with `{"assessment": ...}` (this endpoint also marks the overridden one invalid) |
 //! | update | `PATCH .../assessments/{id}` with [`verdict::wire::update_to_json`] |
 //! | delete | `DELETE .../assessments/{id}` |
 //! | spans | `POST /v1/traces`, OTLP protobuf, header `x-mlflow-experiment-id` |
 //!
+//! # How a batch is delivered
+//!
+//! - **By trace.** The recorder's batch is split by trace. Within a trace
+//!   the operations keep their order: new assessments recorded one after
+//!   another travel together in one request, and an override, update or
+//!   delete goes to its own endpoint after the creates recorded before it.
+//! - **Inline with the trace.** MLflow's `StartTraceV3`
+//!   (`POST /api/3.0/mlflow/traces`) adds the assessments in its
+//!   `trace_info` to a trace that already exists (one ingested over OTLP),
+//!   but also overwrites that trace's time, duration, state and experiment
+//!   with what it is sent, and marks its info final. So the sink first
+//!   reads the trace (`GET /api/3.0/mlflow/traces/{tr-id}`) and sends its
+//!   info back as read, without tags, metadata and previews (which the
+//!   server would merge, undoing changes made meanwhile), with only the new
+//!   assessments. A trace the server does not know yet (its spans are on
+//!   their way) is retried; one whose root span has not arrived
+//!   (`IN_PROGRESS`) gets its assessments one by one through the create
+//!   endpoint, which leaves the trace's info open.
+//! - **Concurrently.** Traces are delivered by up to
+//!   [`MlflowConfig::max_concurrency`] threads, over one pool of kept-alive
+//!   connections. How many requests are in flight adapts to the server
+//!   (additive increase, multiplicative decrease): a 429, a 5xx (MLflow's
+//!   "database is locked" or an exhausted connection pool), a timeout or a
+//!   dropped connection halves it, successes raise it slowly
+//!   ([`MlflowSink::concurrency`]).
+//! - **Each trace within its own retry budget.** A trace the server lacks
+//!   holds up only itself: the others are delivered meanwhile, and its
+//!   operations come back as [retryable](SinkError::retryable) (a
+//!   [`Spooled`](crate::Spooled) sink keeps them for later). A server
+//!   found down — a connection refused or a 5xx until the budget ran out —
+//!   ends the batch at once: what was not sent is retryable.
+//!
 //! Delivery is at least once, made idempotent by the client-generated
-//! assessment id: when a create is retried after an ambiguous failure and
-//! the server answers that the id is taken (a 500 with a constraint
-//! violation), the sink reads the stored assessment back and counts it as
-//! delivered if it is ours. A create whose trace the server does not know
-//! yet (404) is retried: the spans may still be on their way.
-
+//! assessment ids. The server upserts inline assessments by id, so an
+//! inline request sent again after an answer that got lost creates
+//! nothing twice. On the create endpoint a taken id answers 500 with a
+//! constraint violation; the sink then reads the stored assessment back
+//! and counts it as delivered if it is ours.
 use std::fmt;
 use std::time::Duration;
 
@@ -27,7 +59,11 @@ use prost::Message as _;
 use serde_json::Value;
 use verdict::{Assessment, AssessmentId, AssessmentSink, Operation, SinkError, mlflow_trace_id};
 
+use crate::concurrency::{AdaptiveLimit, Signal};
 use crate::retry::{GaveUp, RetryPolicy, Retryable};
+
+mod delivery;
+mod plan;
 
 /// A secret (token or password): kept out of `Debug` output.
 #[derive(Clone, PartialEq)]
@@ -67,6 +103,8 @@ pub struct MlflowConfig {
     connect_timeout: Duration,
     retry: RetryPolicy,
     resource: Option<Resource>,
+    max_concurrency: usize,
+    max_inline: usize,
 }
 
 /// The experiment MLflow uses when none is named.
@@ -85,6 +123,8 @@ impl MlflowConfig {
             connect_timeout: Duration::from_secs(5),
             retry: RetryPolicy::default(),
             resource: None,
+            max_concurrency: 8,
+            max_inline: 256,
         }
     }
 
@@ -155,6 +195,22 @@ impl MlflowConfig {
         self
     }
 
+    /// The most requests in flight at once (default 8, at least 1). The
+    /// sink starts at half of it and adapts: it halves the number on 429,
+    /// 5xx answers, timeouts and dropped connections, and raises it slowly
+    /// while requests succeed.
+    pub fn max_concurrency(mut self, requests: usize) -> Self {
+        self.max_concurrency = requests.max(1);
+        self
+    }
+
+    /// The most new assessments of one trace sent in one request (default
+    /// 256, at least 1).
+    pub fn max_inline(mut self, assessments: usize) -> Self {
+        self.max_inline = assessments.max(1);
+        self
+    }
+
     /// The OpenTelemetry resource sent with spans (default: the SDK's
     /// default resource).
     pub fn resource(mut self, resource: Resource) -> Self {
@@ -196,6 +252,9 @@ impl MlflowConfig {
             .timeout_global(Some(self.timeout))
             .timeout_connect(Some(self.connect_timeout))
             .user_agent(concat!("verdict/", env!("CARGO_PKG_VERSION")))
+            // Keep one connection per request in flight, for reuse.
+            .max_idle_connections_per_host(self.max_concurrency)
+            .max_idle_connections(self.max_concurrency.max(10))
             .build()
             .into();
         let authorization = self.auth.as_ref().map(|auth| match auth {
@@ -212,6 +271,7 @@ impl MlflowConfig {
         Ok(MlflowSink {
             shown_uri: redact_url(&self.tracking_uri),
             resource: ResourceAttributesWithSchema::from(&resource),
+            limit: AdaptiveLimit::new(self.max_concurrency.div_ceil(2), self.max_concurrency),
             config: self,
             agent,
             authorization,
@@ -220,19 +280,19 @@ impl MlflowConfig {
 }
 
 /// Sends assessments to an MLflow tracking server's REST API and spans to
-/// its OTLP endpoint, one operation at a time, each retried on its own.
+/// its OTLP endpoint, trace by trace, several traces at once.
 ///
 /// Give it to a [`verdict::Recorder`] as a sink, and (shared through an
 /// `Arc`) to a [`VerdictSpanExporter`](crate::VerdictSpanExporter) on your
 /// tracer provider for the spans, or call [`MlflowSink::export_spans`]
-/// yourself; spans of a trace should be exported before, or soon after, its
-/// assessments.
+/// yourself. See the [module docs](self) for how a batch is delivered.
 pub struct MlflowSink {
     config: MlflowConfig,
     shown_uri: String,
     agent: ureq::Agent,
     authorization: Option<Secret>,
     resource: ResourceAttributesWithSchema,
+    limit: AdaptiveLimit,
 }
 
 impl fmt::Debug for MlflowSink {
@@ -243,14 +303,60 @@ impl fmt::Debug for MlflowSink {
     }
 }
 
+/// How many requests an [`MlflowSink`] lets run at once, and how it got
+/// there ([`MlflowSink::concurrency`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConcurrencyStats {
+    /// Requests allowed in flight at once now.
+    pub limit: usize,
+    /// The lowest the limit has been.
+    pub lowest: usize,
+    /// How many times the server's answers made the sink halve it.
+    pub cuts: u64,
+}
+
 /// What one request came back with, or why it did not.
 enum Reply {
     Answer { status: u16, body: String },
     Failed(ureq::Error),
 }
 
-/// One request's failure, as a message for a person (never with secrets).
-type Failure = Retryable<String>;
+/// A request's body.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    None,
+    Json(&'a Value),
+    Protobuf(&'a [u8]),
+}
+
+/// Why an attempt failed, for a person (never with secrets).
+#[derive(Debug)]
+pub(crate) struct Problem {
+    message: String,
+    /// The server works, but does not have this trace (ready) yet: the
+    /// failure concerns the trace alone, not the rest of the batch.
+    trace_only: bool,
+}
+
+impl Problem {
+    fn new(message: String) -> Self {
+        Problem {
+            message,
+            trace_only: false,
+        }
+    }
+
+    fn trace_only(message: String) -> Self {
+        Problem {
+            message,
+            trace_only: true,
+        }
+    }
+}
+
+/// One attempt's failure, and whether to try again.
+type Failure = Retryable<Problem>;
 
 impl MlflowSink {
     /// Starts a configuration for the server at `tracking_uri`.
@@ -266,6 +372,16 @@ impl MlflowSink {
     /// Its configuration.
     pub fn config(&self) -> &MlflowConfig {
         &self.config
+    }
+
+    /// Its concurrency limit now, and how it adapted so far.
+    pub fn concurrency(&self) -> ConcurrencyStats {
+        let stats = self.limit.stats();
+        ConcurrencyStats {
+            limit: stats.limit,
+            lowest: stats.lowest,
+            cuts: stats.cuts,
+        }
     }
 
     /// Posts finished spans to the server's `/v1/traces` as one OTLP
@@ -284,18 +400,8 @@ impl MlflowSink {
         self.config
             .retry
             .run(|| {
-                let mut req = self
-                    .agent
-                    .post(&url)
-                    .header("Content-Type", "application/x-protobuf")
-                    .header("x-mlflow-experiment-id", &self.config.experiment_id);
-                if let Some(auth) = &self.authorization {
-                    req = req.header("Authorization", &auth.0);
-                }
-                match self.classify(&what, reply(req.send(&body[..]))) {
-                    Ok(_) => Ok(()),
-                    Err(e) => Err(e),
-                }
+                self.classify(&what, self.request("POST", &url, Body::Protobuf(&body)))
+                    .map(drop)
             })
             .map_err(|gave_up| self.gave_up(gave_up).with_failed(spans.len()))
     }
@@ -313,15 +419,40 @@ impl MlflowSink {
         }
     }
 
-    fn request(&self, method: &str, url: &str, json: Option<&Value>) -> Reply {
+    /// One request, within the concurrency limit, which learns from how it
+    /// went.
+    fn request(&self, method: &str, url: &str, body: Body<'_>) -> Reply {
+        let permit = self.limit.acquire();
+        let reply = reply(self.send(method, url, body));
+        permit.finish(match &reply {
+            Reply::Failed(_) => Signal::Overloaded,
+            Reply::Answer { status, body } if is_overload(*status, body) => Signal::Overloaded,
+            Reply::Answer { .. } => Signal::Fine,
+        });
+        reply
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        url: &str,
+        body: Body<'_>,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
         let auth = self.authorization.as_ref().map(|a| a.0.as_str());
-        let result = match (method, json) {
-            ("POST", Some(body)) => with_auth(self.agent.post(url), auth).send_json_text(body),
-            ("PATCH", Some(body)) => with_auth(self.agent.patch(url), auth).send_json_text(body),
+        match (method, body) {
+            ("POST", Body::Protobuf(bytes)) => with_auth(self.agent.post(url), auth)
+                .header("Content-Type", "application/x-protobuf")
+                .header("x-mlflow-experiment-id", &self.config.experiment_id)
+                .send(bytes),
+            ("POST", Body::Json(json)) => {
+                with_auth(self.agent.post(url), auth).send_json_text(json)
+            }
+            ("PATCH", Body::Json(json)) => {
+                with_auth(self.agent.patch(url), auth).send_json_text(json)
+            }
             ("DELETE", _) => with_auth(self.agent.delete(url), auth).call(),
             _ => with_auth(self.agent.get(url), auth).call(),
-        };
-        reply(result)
+        }
     }
 
     /// Sorts an answer into success (its body), transient or permanent.
@@ -330,9 +461,9 @@ impl MlflowSink {
             Reply::Failed(error) => {
                 let message = format!("cannot {what} on MLflow at {}: {error}", self.shown_uri);
                 Err(if is_transient(&error) {
-                    Retryable::Transient(message)
+                    Retryable::Transient(Problem::new(message))
                 } else {
-                    Retryable::Permanent(message)
+                    Retryable::Permanent(Problem::new(message))
                 })
             }
             Reply::Answer { status, body } if (200..300).contains(&status) => Ok(body),
@@ -343,9 +474,9 @@ impl MlflowSink {
                     server_message(&body)
                 );
                 Err(if status == 429 || status >= 500 || status == 408 {
-                    Retryable::Transient(message)
+                    Retryable::Transient(Problem::new(message))
                 } else {
-                    Retryable::Permanent(message)
+                    Retryable::Permanent(Problem::new(message))
                 })
             }
         }
@@ -355,15 +486,17 @@ impl MlflowSink {
         let trace = mlflow_trace_id(assessment.trace_id());
         let what = format!("create assessment {} on trace {trace}", assessment.id());
         let body = serde_json::json!({ "assessment": assessment });
-        let reply = self.request("POST", &self.url(&trace, None), Some(&body));
+        let reply = self.request("POST", &self.url(&trace, None), Body::Json(&body));
         match reply {
             // The server does not know the trace (or the overridden
             // assessment) yet: its spans may still be on their way.
-            Reply::Answer { status: 404, body } => Err(Retryable::Transient(format!(
-                "MLflow at {} cannot {what} yet: HTTP 404 {}",
-                self.shown_uri,
-                server_message(&body)
-            ))),
+            Reply::Answer { status: 404, body } => {
+                Err(Retryable::Transient(Problem::trace_only(format!(
+                    "MLflow at {} cannot {what} yet: HTTP 404 {}",
+                    self.shown_uri,
+                    server_message(&body)
+                ))))
+            }
             Reply::Answer { status: 500, body } if body.contains("constraint violation") => {
                 self.check_is_ours(&trace, assessment, &what)
             }
@@ -377,23 +510,23 @@ impl MlflowSink {
         let get = format!("read back assessment {} of trace {trace}", ours.id());
         let body = self.classify(
             &get,
-            self.request("GET", &self.url(trace, Some(ours.id())), None),
+            self.request("GET", &self.url(trace, Some(ours.id())), Body::None),
         )?;
         let stored = serde_json::from_str::<Value>(&body)
             .ok()
             .and_then(|mut v| serde_json::from_value::<Assessment>(v["assessment"].take()).ok());
         match stored {
             Some(stored) if same_assessment(&stored, ours) => Ok(()),
-            Some(_) => Err(Retryable::Permanent(format!(
+            Some(_) => Err(Retryable::Permanent(Problem::new(format!(
                 "MLflow at {} refused to {what}: the id is taken by another assessment",
                 self.shown_uri
-            ))),
-            None => Err(Retryable::Permanent(format!(
+            )))),
+            None => Err(Retryable::Permanent(Problem::new(format!(
                 "MLflow at {} refused to {what}: the id is taken, and the stored assessment \
                  cannot be read: {}",
                 self.shown_uri,
                 excerpt(&body)
-            ))),
+            )))),
         }
     }
 
@@ -408,7 +541,7 @@ impl MlflowSink {
                 );
                 let body = verdict::wire::update_to_json(update);
                 let url = self.url(&trace, Some(update.assessment_id()));
-                self.classify(&what, self.request("PATCH", &url, Some(&body)))
+                self.classify(&what, self.request("PATCH", &url, Body::Json(&body)))
                     .map(drop)
             }
             Operation::Delete {
@@ -418,7 +551,7 @@ impl MlflowSink {
                 let trace = mlflow_trace_id(*trace_id);
                 let what = format!("delete assessment {assessment_id} of trace {trace}");
                 let url = self.url(&trace, Some(*assessment_id));
-                match self.request("DELETE", &url, None) {
+                match self.request("DELETE", &url, Body::None) {
                     // Already gone, or never arrived: what a delete wants.
                     Reply::Answer { status: 404, .. } => Ok(()),
                     other => self.classify(&what, other).map(drop),
@@ -427,60 +560,31 @@ impl MlflowSink {
         }
     }
 
-    fn gave_up(&self, gave_up: GaveUp<String>) -> SinkError {
+    fn gave_up(&self, gave_up: GaveUp<Problem>) -> SinkError {
+        SinkError::new(self.gave_up_message(&gave_up))
+    }
+
+    fn gave_up_message(&self, gave_up: &GaveUp<Problem>) -> String {
         if gave_up.transient {
-            SinkError::new(format!(
+            format!(
                 "{} (gave up after {} attempts in {:?})",
-                gave_up.error,
+                gave_up.error.message,
                 gave_up.attempts,
                 self.config.retry.get_budget()
-            ))
+            )
         } else {
-            SinkError::new(gave_up.error)
+            gave_up.error.message.clone()
         }
     }
 }
 
 impl AssessmentSink for MlflowSink {
-    /// Applies the operations in order, each retried on its own. Once one
-    /// has spent its retry budget on transient failures the server is taken
-    /// for down, and the rest of the batch fails without more waiting.
+    /// Delivers the batch trace by trace, several traces at once (see the
+    /// [module docs](self)). Operations still undeliverable after their
+    /// trace's retry budget are listed as [retryable](SinkError::retryable),
+    /// those refused for good are not.
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
-        let mut failed = 0;
-        let mut retryable = Vec::new();
-        let mut first: Option<SinkError> = None;
-        let mut down = false;
-        for (index, operation) in batch.iter().enumerate() {
-            if down {
-                failed += 1;
-                retryable.push(index);
-                continue;
-            }
-            if let Err(gave_up) = self.config.retry.run(|| self.apply(operation)) {
-                down = gave_up.transient;
-                failed += 1;
-                if gave_up.transient {
-                    retryable.push(index);
-                }
-                first.get_or_insert_with(|| self.gave_up(gave_up));
-            }
-        }
-        match first {
-            None => Ok(()),
-            Some(error) => {
-                let message = if failed > 1 {
-                    format!(
-                        "{failed} of {} operations failed; the first: {error}",
-                        batch.len()
-                    )
-                } else {
-                    error.to_string()
-                };
-                Err(SinkError::new(message)
-                    .with_failed(failed)
-                    .with_retryable(retryable))
-            }
-        }
+        delivery::summarize(batch.len(), self.deliver(batch))
     }
 
     fn name(&self) -> &str {
@@ -529,6 +633,13 @@ fn reply(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply
         }
         Err(e) => Reply::Failed(e),
     }
+}
+
+/// Whether an answer says the server is overloaded: 429, and 5xx other than
+/// a duplicate id (MLflow answers "database is locked" or an exhausted
+/// connection pool with a 500 or 503).
+fn is_overload(status: u16, body: &str) -> bool {
+    status == 429 || (status >= 500 && !body.contains("constraint violation"))
 }
 
 /// Failures of the connection rather than refusals by the server.
@@ -701,9 +812,26 @@ mod tests {
             .unwrap()
     }
 
+    /// A trace's info as MLflow 3.17.2 answers `GET /api/3.0/mlflow/traces/{id}`.
+    fn trace_json(state: &str) -> String {
+        format!(
+            r#"{{"trace": {{"trace_info": {{"trace_id": "tr-0fb07256509eb9d22d07f42f7eb9f24d",
+            "trace_location": {{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {{"experiment_id": "0"}}}},
+            "request_time": "2026-11-27T12:47:45.024Z", "execution_duration": "0.038s",
+            "state": "{state}", "trace_metadata": {{"mlflow.user": "ann"}},
+            "tags": {{"mlflow.traceName": "root"}}, "request_preview": "q",
+            "assessments": [{{"assessment_id": "a-11111111111111111111111111111111"}}]}}}}}}"#
+        )
+    }
+
+    fn leak(text: String) -> &'static str {
+        Box::leak(text.into_boxed_str())
+    }
+
     #[test]
-    fn transient_answers_are_retried_and_the_request_is_as_mlflow_wants() {
+    fn new_assessments_go_inline_with_the_trace_as_the_server_has_it() {
         let a = feedback();
+        let b = Assessment::feedback("also", 0.5).on(a.target()).unwrap();
         let server = fake_server(vec![
             (503, "busy"),
             (429, "{}"),
@@ -711,26 +839,75 @@ mod tests {
                 404,
                 r#"{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Trace not found."}"#,
             ),
+            (200, leak(trace_json("OK"))),
+            (503, "busy"),
             (200, "{}"),
         ]);
         fast(&server.url())
-            .export(&[Operation::Log(a.clone())])
+            .export(&[Operation::Log(a.clone()), Operation::Log(b.clone())])
             .unwrap();
         let requests = server.requests();
-        assert_eq!(requests.len(), 4);
-        let last = &requests[3];
-        assert!(last.method.eq_ignore_ascii_case("post"), "{last:?}");
+        assert_eq!(requests.len(), 6);
+        assert_eq!(requests[3].method, "GET");
         assert_eq!(
-            last.path.to_ascii_lowercase(),
-            "/api/3.0/mlflow/traces/tr-0fb07256509eb9d22d07f42f7eb9f24d/assessments"
+            requests[3].path,
+            "/api/3.0/mlflow/traces/tr-0fb07256509eb9d22d07f42f7eb9f24d"
         );
+        let last = &requests[5];
+        assert!(last.method.eq_ignore_ascii_case("post"), "{last:?}");
+        assert_eq!(last.path, "/api/3.0/mlflow/traces");
         assert_eq!(
             last.header("authorization").map(str::to_ascii_lowercase),
             Some("bearer tok-secret".to_owned()),
             "{last:?}"
         );
         let body: Value = serde_json::from_slice(&last.body).unwrap();
-        assert_eq!(body["assessment"]["assessment_id"], a.id().to_string());
+        let info = &body["trace"]["trace_info"];
+        // What the server overwrites on an existing trace is sent as read;
+        // what it would merge (tags, metadata, previews) is left out.
+        assert_eq!(info["request_time"], "2026-11-27T12:47:45.024Z");
+        assert_eq!(info["execution_duration"], "0.038s");
+        assert_eq!(info["state"], "OK");
+        assert_eq!(
+            info["trace_location"]["mlflow_experiment"]["experiment_id"],
+            "0"
+        );
+        for left_out in ["tags", "trace_metadata", "request_preview"] {
+            assert!(info.get(left_out).is_none(), "{left_out} sent: {info}");
+        }
+        let sent: Vec<Assessment> = serde_json::from_value(info["assessments"].clone()).unwrap();
+        assert_eq!(sent, [a, b], "only ours, exactly as recorded");
+    }
+
+    #[test]
+    fn on_a_trace_in_progress_assessments_are_created_one_by_one() {
+        let a = feedback();
+        let stored = leak(format!(r#"{{"assessment": {}}}"#, a.to_json()));
+        let server = fake_server(vec![
+            (200, leak(trace_json("IN_PROGRESS"))),
+            (
+                500,
+                r#"{"error_code": "INTERNAL_ERROR", "message": "Failed to create assessment for trace 'tr-0fb07256509eb9d22d07f42f7eb9f24d' due to a constraint violation."}"#,
+            ),
+            (200, stored),
+        ]);
+        fast(&server.url())
+            .export(&[Operation::Log(a.clone())])
+            .unwrap();
+        let requests = server.requests();
+        assert_eq!(
+            requests[1].path,
+            "/api/3.0/mlflow/traces/tr-0fb07256509eb9d22d07f42f7eb9f24d/assessments"
+        );
+        // The duplicate id was ours: an earlier attempt got through.
+        assert_eq!(requests[2].method, "GET");
+        assert_eq!(
+            requests[2].path,
+            format!(
+                "/api/3.0/mlflow/traces/tr-0fb07256509eb9d22d07f42f7eb9f24d/assessments/{}",
+                a.id()
+            )
+        );
     }
 
     #[test]
@@ -748,11 +925,17 @@ mod tests {
         ]);
         let sink = fast(&server.url());
         let a = feedback();
+        let update = Operation::Update(
+            verdict::AssessmentUpdate::builder(a.trace_id(), a.id())
+                .rationale("why")
+                .build()
+                .unwrap(),
+        );
         let delete = Operation::Delete {
             trace_id: a.trace_id(),
             assessment_id: a.id(),
         };
-        let ops = [Operation::Log(a.clone()), Operation::Log(a), delete];
+        let ops = [update.clone(), update, delete];
         let err = sink.export(&ops).unwrap_err();
         assert_eq!(err.failed(), Some(2), "the 404 on delete is fine");
         assert_eq!(err.retryable(), Some(&[][..]), "refusals are for good");
@@ -767,29 +950,70 @@ mod tests {
     }
 
     #[test]
-    fn a_duplicate_id_is_success_when_the_stored_assessment_is_ours() {
+    fn an_inline_batch_refused_as_a_whole_is_sent_one_by_one() {
         let a = feedback();
-        let stored = format!(r#"{{"assessment": {}}}"#, a.to_json());
-        let stored: &'static str = Box::leak(stored.into_boxed_str());
+        let b = Assessment::feedback("bad", 1).on(a.target()).unwrap();
+        let refusal = r#"{"error_code": "INVALID_PARAMETER_VALUE", "message": "bad one"}"#;
         let server = fake_server(vec![
-            (
-                500,
-                r#"{"error_code": "INTERNAL_ERROR", "message": "Failed to create assessment for trace 'tr-0fb07256509eb9d22d07f42f7eb9f24d' due to a constraint violation."}"#,
-            ),
-            (200, stored),
+            (200, leak(trace_json("OK"))),
+            (400, refusal),
+            (200, "{}"),
+            (400, refusal),
         ]);
-        fast(&server.url())
-            .export(&[Operation::Log(a.clone())])
+        let err = fast(&server.url())
+            .export(&[Operation::Log(a), Operation::Log(b)])
+            .unwrap_err();
+        assert_eq!(err.failed(), Some(1));
+        assert_eq!(err.retryable(), Some(&[][..]));
+        assert!(err.to_string().contains("bad one"), "{err}");
+    }
+
+    #[test]
+    fn a_trace_the_server_lacks_holds_up_only_itself() {
+        let late = feedback();
+        let ready = Assessment::feedback("ok", true)
+            .on_trace("1fb07256509eb9d22d07f42f7eb9f24d", None)
             .unwrap();
-        let requests = server.requests();
-        assert_eq!(requests[1].method, "GET");
-        assert_eq!(
-            requests[1].path,
-            format!(
-                "/api/3.0/mlflow/traces/tr-0fb07256509eb9d22d07f42f7eb9f24d/assessments/{}",
-                a.id()
+        let ready_info = leak(trace_json("OK").replace(
+            "0fb07256509eb9d22d07f42f7eb9f24d",
+            "1fb07256509eb9d22d07f42f7eb9f24d",
+        ));
+        let server = HttpStub::builder()
+            .content_type("application/json")
+            .start(move |request| {
+                if request.path.contains("0fb07256509eb9d22d07f42f7eb9f24d") {
+                    (
+                        404,
+                        br#"{"error_code": "RESOURCE_DOES_NOT_EXIST"}"#.to_vec(),
+                    )
+                } else if request.method == "GET" {
+                    (200, ready_info.as_bytes().to_vec())
+                } else {
+                    (200, b"{}".to_vec())
+                }
+            })
+            .unwrap();
+        let sink = MlflowSink::builder(server.url())
+            .retry(
+                RetryPolicy::default()
+                    .initial_delay(Duration::from_millis(5))
+                    .max_delay(Duration::from_millis(20))
+                    .budget(Duration::from_millis(300)),
             )
-        );
+            .build()
+            .unwrap();
+        let err = sink
+            .export(&[Operation::Log(late), Operation::Log(ready)])
+            .unwrap_err();
+        assert_eq!(err.failed(), Some(1));
+        assert_eq!(err.retryable(), Some(&[0][..]), "{err}");
+        assert!(err.to_string().contains("does not have trace"), "{err}");
+        let posted = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path == "/api/3.0/mlflow/traces")
+            .count();
+        assert_eq!(posted, 1, "the ready trace was delivered");
     }
 
     #[test]

@@ -1,0 +1,384 @@
+//! Delivering one batch: its traces' plans run on a few threads at once,
+//! each trace within its own retry budget; new assessments go inline with
+//! their trace.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use serde_json::{Value, json};
+use verdict::{Assessment, Operation, SinkError, mlflow_trace_id};
+
+use super::plan::{Step, TracePlan, plan};
+use super::{Body, Failure, MlflowSink, Problem, Reply, same_assessment, server_message};
+use crate::retry::{GaveUp, Retryable};
+
+/// What became of one operation of a batch.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    Delivered,
+    /// Refused for good; the message says why.
+    Refused(String),
+    /// Not delivered for now (the server is down, overloaded, or does not
+    /// have the trace yet): worth sending again later.
+    Deferred(String),
+}
+
+/// Fields of a trace's info that a `POST /api/3.0/mlflow/traces` on an
+/// existing trace leaves alone when absent, and that would otherwise be
+/// written back as read (a tag or metadata entry changed meanwhile by
+/// someone else would be undone).
+const LEFT_OUT: [&str; 5] = [
+    "assessments",
+    "tags",
+    "trace_metadata",
+    "request_preview",
+    "response_preview",
+];
+
+/// What the server has of a trace, for inline creates.
+enum TraceInfo {
+    /// Its info as the server has it, without [`LEFT_OUT`] (what a `POST`
+    /// of the trace must carry so as not to change it), and the assessments
+    /// it holds by id (`None`: one that cannot be read).
+    Ready {
+        info: Value,
+        existing: HashMap<String, Option<Assessment>>,
+    },
+    /// The server has some of its spans but not the root: an inline `POST`
+    /// would freeze its time range, so its assessments are created one by
+    /// one instead.
+    InProgress,
+}
+
+impl MlflowSink {
+    /// Delivers `batch`: one outcome per operation, in its order.
+    pub(super) fn deliver(&self, batch: &[Operation]) -> Vec<Outcome> {
+        let plans = plan(batch, self.config.max_inline);
+        let outcomes: Mutex<Vec<Option<Outcome>>> =
+            Mutex::new(std::iter::repeat_with(|| None).take(batch.len()).collect());
+        let down = AtomicBool::new(false);
+        let next = AtomicUsize::new(0);
+        let work = || {
+            while let Some(trace) = plans.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let done = self.run_trace(batch, trace, &down);
+                let mut outcomes = outcomes.lock().unwrap_or_else(|e| e.into_inner());
+                for (index, outcome) in done {
+                    outcomes[index] = Some(outcome);
+                }
+            }
+        };
+        let threads = plans.len().min(self.config.max_concurrency);
+        std::thread::scope(|scope| {
+            for _ in 1..threads {
+                scope.spawn(work);
+            }
+            work();
+        });
+        outcomes
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or_else(|| Outcome::Deferred("not attempted".to_owned())))
+            .collect()
+    }
+
+    /// Runs one trace's steps in order. A step that runs out of its retry
+    /// budget defers it and the trace's later steps (their order matters);
+    /// a step refused for good does not stop the next ones. A server found
+    /// down (rather than a trace not there yet) stops the other traces too.
+    fn run_trace(
+        &self,
+        batch: &[Operation],
+        trace: &TracePlan,
+        down: &AtomicBool,
+    ) -> Vec<(usize, Outcome)> {
+        let mut done = Vec::new();
+        let mut info: Option<TraceInfo> = None;
+        let keep_going = || !down.load(Ordering::Relaxed);
+        for (at, step) in trace.steps.iter().enumerate() {
+            if !keep_going() {
+                let why = format!(
+                    "not sent: MLflow at {} stopped answering during this batch",
+                    self.shown_uri
+                );
+                done.extend(
+                    trace
+                        .indexes_from(at)
+                        .map(|i| (i, Outcome::Deferred(why.clone()))),
+                );
+                return done;
+            }
+            let result = match step {
+                Step::Single(index) => self
+                    .config
+                    .retry
+                    .run_while(keep_going, || self.apply(&batch[*index])),
+                Step::Inline(indexes) => {
+                    let assessments: Vec<&Assessment> = indexes
+                        .iter()
+                        .filter_map(|&i| match &batch[i] {
+                            Operation::Log(a) => Some(a),
+                            _ => None,
+                        })
+                        .collect();
+                    let mut created = 0;
+                    let result = self.config.retry.run_while(keep_going, || {
+                        self.create_inline(&assessments, &mut info, &mut created)
+                    });
+                    match result {
+                        // Ids the trace holds already: ours (sent before)
+                        // are delivered, another's are refused.
+                        Ok(taken) => {
+                            for (position, &index) in indexes.iter().enumerate() {
+                                let outcome = match taken.iter().find(|(p, _)| *p == position) {
+                                    Some((_, why)) => Outcome::Refused(why.clone()),
+                                    None => Outcome::Delivered,
+                                };
+                                done.push((index, outcome));
+                            }
+                            continue;
+                        }
+                        // Refused as a whole (a 400): try each on its own,
+                        // so that only the bad ones are refused.
+                        Err(gave_up) if !gave_up.transient => {
+                            for &index in indexes {
+                                let outcome = match self
+                                    .config
+                                    .retry
+                                    .run_while(keep_going, || self.apply(&batch[index]))
+                                {
+                                    Ok(()) => Outcome::Delivered,
+                                    Err(e) => self.outcome(&e, down),
+                                };
+                                done.push((index, outcome));
+                            }
+                            continue;
+                        }
+                        Err(gave_up) => Err(gave_up),
+                    }
+                }
+            };
+            match result {
+                Ok(()) => done.extend(
+                    trace
+                        .indexes_from(at)
+                        .take(step_len(step))
+                        .map(|i| (i, Outcome::Delivered)),
+                ),
+                Err(gave_up) if gave_up.transient => {
+                    let why = self.failed(&gave_up, down);
+                    done.extend(
+                        trace
+                            .indexes_from(at)
+                            .map(|i| (i, Outcome::Deferred(why.clone()))),
+                    );
+                    return done;
+                }
+                Err(gave_up) => {
+                    let why = self.failed(&gave_up, down);
+                    done.extend(
+                        trace
+                            .indexes_from(at)
+                            .take(step_len(step))
+                            .map(|i| (i, Outcome::Refused(why.clone()))),
+                    );
+                }
+            }
+        }
+        done
+    }
+
+    /// Why a step gave up; a transient failure that is not about the trace
+    /// alone marks the server down.
+    fn failed(&self, gave_up: &GaveUp<Problem>, down: &AtomicBool) -> String {
+        if gave_up.transient && !gave_up.error.trace_only {
+            down.store(true, Ordering::Relaxed);
+        }
+        self.gave_up_message(gave_up)
+    }
+
+    /// The outcome of a step that gave up.
+    fn outcome(&self, gave_up: &GaveUp<Problem>, down: &AtomicBool) -> Outcome {
+        let why = self.failed(gave_up, down);
+        if gave_up.transient {
+            Outcome::Deferred(why)
+        } else {
+            Outcome::Refused(why)
+        }
+    }
+
+    /// Creates `assessments` (all of one trace) with one
+    /// `POST /api/3.0/mlflow/traces` carrying the trace's info as the server
+    /// has it, read first. Returns the positions of those refused because
+    /// the trace holds another assessment with their id, and why.
+    ///
+    /// Those the trace holds already (sent before, by an attempt whose
+    /// answer got lost or by a replay) are not sent again. The server
+    /// upserts by id, so a retry of this request creates nothing twice
+    /// either. On a trace still in progress, creates them one by one
+    /// (`created` counts those done, across attempts).
+    fn create_inline(
+        &self,
+        assessments: &[&Assessment],
+        info: &mut Option<TraceInfo>,
+        created: &mut usize,
+    ) -> Result<Vec<(usize, String)>, Failure> {
+        let Some(first) = assessments.first() else {
+            return Ok(Vec::new());
+        };
+        let trace = mlflow_trace_id(first.trace_id());
+        if info.is_none() {
+            *info = Some(self.trace_info(&trace)?);
+        }
+        let Some(TraceInfo::Ready {
+            info: trace_info,
+            existing,
+        }) = info
+        else {
+            while let Some(a) = assessments.get(*created) {
+                self.log(a)?;
+                *created += 1;
+            }
+            return Ok(Vec::new());
+        };
+        let mut taken = Vec::new();
+        let mut new = Vec::new();
+        for (position, a) in assessments.iter().enumerate() {
+            match existing.get(&a.id().to_string()) {
+                None => new.push(*a),
+                Some(Some(stored)) if same_assessment(stored, a) => {}
+                Some(_) => taken.push((
+                    position,
+                    format!(
+                        "MLflow at {} refused to create assessment {} on trace {trace}: the \
+                         id is taken by another assessment",
+                        self.shown_uri,
+                        a.id()
+                    ),
+                )),
+            }
+        }
+        if new.is_empty() {
+            return Ok(taken);
+        }
+        let mut trace_info = trace_info.clone();
+        trace_info["assessments"] = json!(new);
+        let body = json!({ "trace": { "trace_info": trace_info } });
+        let what = format!("create {} assessments on trace {trace}", new.len());
+        let url = format!("{}/api/3.0/mlflow/traces", self.config.tracking_uri);
+        match self.request("POST", &url, Body::Json(&body)) {
+            // The trace is gone (deleted since it was read): read it again.
+            Reply::Answer { status: 404, body } => {
+                *info = None;
+                Err(Retryable::Transient(Problem::trace_only(format!(
+                    "MLflow at {} cannot {what}: HTTP 404 {}",
+                    self.shown_uri,
+                    server_message(&body)
+                ))))
+            }
+            other => self.classify(&what, other).map(|_| taken),
+        }
+    }
+
+    /// Reads what the server has of a trace. A trace it does not know yet
+    /// is a transient failure of this trace alone: its spans may still be
+    /// on their way.
+    fn trace_info(&self, trace: &str) -> Result<TraceInfo, Failure> {
+        let url = format!("{}/api/3.0/mlflow/traces/{trace}", self.config.tracking_uri);
+        let what = format!("read trace {trace}");
+        let body = match self.request("GET", &url, Body::None) {
+            Reply::Answer { status: 404, body } => {
+                return Err(Retryable::Transient(Problem::trace_only(format!(
+                    "MLflow at {} does not have trace {trace} yet: HTTP 404 {}",
+                    self.shown_uri,
+                    server_message(&body)
+                ))));
+            }
+            other => self.classify(&what, other)?,
+        };
+        let mut json: Value = serde_json::from_str(&body).map_err(|e| {
+            Retryable::Permanent(Problem::new(format!(
+                "MLflow at {} answered {what} with something that is not JSON ({e})",
+                self.shown_uri
+            )))
+        })?;
+        let mut info = json["trace"]["trace_info"].take();
+        let Some(fields) = info.as_object_mut() else {
+            return Err(Retryable::Permanent(Problem::new(format!(
+                "MLflow at {} answered {what} without trace.trace_info",
+                self.shown_uri
+            ))));
+        };
+        if fields.get("state").and_then(Value::as_str) == Some("IN_PROGRESS") {
+            return Ok(TraceInfo::InProgress);
+        }
+        let existing = match fields.remove("assessments") {
+            Some(Value::Array(list)) => list
+                .into_iter()
+                .filter_map(|a| {
+                    let id = a.get("assessment_id")?.as_str()?.to_owned();
+                    Some((id, serde_json::from_value::<Assessment>(a).ok()))
+                })
+                .collect(),
+            _ => HashMap::new(),
+        };
+        for field in LEFT_OUT {
+            fields.remove(field);
+        }
+        Ok(TraceInfo::Ready { info, existing })
+    }
+}
+
+fn step_len(step: &Step) -> usize {
+    match step {
+        Step::Inline(indexes) => indexes.len(),
+        Step::Single(_) => 1,
+    }
+}
+
+/// The batch's outcome for the recorder: `Ok` when all was delivered,
+/// otherwise an error that counts the failed operations, lists the
+/// deferred ones as retryable, and quotes the first reason of each kind.
+pub(super) fn summarize(len: usize, outcomes: Vec<Outcome>) -> Result<(), SinkError> {
+    let mut refused = 0;
+    let mut retryable = Vec::new();
+    let mut first_refusal: Option<String> = None;
+    let mut first_deferral: Option<String> = None;
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        match outcome {
+            Outcome::Delivered => {}
+            Outcome::Refused(why) => {
+                refused += 1;
+                first_refusal.get_or_insert(why);
+            }
+            Outcome::Deferred(why) => {
+                retryable.push(index);
+                first_deferral.get_or_insert(why);
+            }
+        }
+    }
+    let failed = refused + retryable.len();
+    if failed == 0 {
+        return Ok(());
+    }
+    let message = match (first_refusal, first_deferral) {
+        (Some(why), None) | (None, Some(why)) if failed == 1 => why,
+        (refusal, deferral) => {
+            let mut parts = vec![format!("{failed} of {len} operations failed")];
+            if let Some(why) = refusal {
+                parts.push(format!("{refused} refused, the first: {why}"));
+            }
+            if let Some(why) = deferral {
+                parts.push(format!(
+                    "{} not delivered for now, the first: {why}",
+                    retryable.len()
+                ));
+            }
+            parts.join("; ")
+        }
+    };
+    Err(SinkError::new(message)
+        .with_failed(failed)
+        .with_retryable(retryable))
+}
