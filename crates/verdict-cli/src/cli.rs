@@ -19,6 +19,129 @@ pub(crate) enum Command {
     Scorers(ScorersArgs),
     /// Score one record and print the result as one JSON object.
     Score(ScoreArgs),
+    /// Show a trace's spans and assessments from the local store, or list
+    /// the most recent traces when no trace is given.
+    Show(ShowArgs),
+    /// Log a HUMAN feedback on a trace or span (as MLflow's log_feedback).
+    Feedback(LogArgs),
+    /// Log a HUMAN expectation, the ground truth, on a trace or span (as
+    /// MLflow's log_expectation).
+    Expectation(LogArgs),
+    /// Override a feedback with a new value; the old one becomes invalid (as
+    /// MLflow's override_feedback).
+    Override(OverrideArgs),
+    /// Delete an assessment; the one it overrode becomes valid again (as
+    /// MLflow's delete_assessment).
+    Delete(DeleteArgs),
+    /// Send the local store's spans and assessments to a server or a file.
+    /// Exits 1 when some of them could not be delivered.
+    Push(PushArgs),
+}
+
+/// A value given on the command line: JSON when it parses (`true`, `0.8`,
+/// `"text"`, `[..]`, `{..}`), else the text itself.
+pub(crate) fn json_or_text(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
+}
+
+/// Which local store a command reads or writes.
+#[derive(Debug, Args)]
+pub(crate) struct StoreArgs {
+    /// The local store's file.
+    #[arg(long = "store", value_name = "PATH", default_value = verdict_export::DEFAULT_PATH)]
+    pub(crate) path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// The trace: 32 hex digits or MLflow's tr-<32 hex>. Without it, the
+    /// most recent traces are listed.
+    #[arg(value_name = "TRACE")]
+    pub(crate) trace: Option<String>,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// How many recent traces to list when no trace is given.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub(crate) limit: usize,
+}
+
+/// Who a human assessment comes from, and why.
+#[derive(Debug, Args)]
+pub(crate) struct ReviewArgs {
+    /// Why: the reviewer's explanation.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) rationale: Option<String>,
+    /// Who is reviewing [default: $USER, else "default"].
+    #[arg(long, value_name = "WHO")]
+    pub(crate) source_id: Option<String>,
+    /// A metadata entry, as KEY=VALUE; repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub(crate) metadata: Vec<String>,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogArgs {
+    /// The trace: 32 hex digits or MLflow's tr-<32 hex>.
+    #[arg(value_name = "TRACE")]
+    pub(crate) trace: String,
+    /// The assessment's name (no '.', at most 250 characters).
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+    /// The value: JSON when it parses (true, 0.8, "text", [..], {..}), else
+    /// the text itself as a label.
+    #[arg(value_name = "VALUE")]
+    pub(crate) value: String,
+    /// The span it judges (16 hex digits); without it, the whole trace.
+    #[arg(long, value_name = "ID")]
+    pub(crate) span: Option<String>,
+    #[command(flatten)]
+    pub(crate) review: ReviewArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OverrideArgs {
+    /// The trace: 32 hex digits or MLflow's tr-<32 hex>.
+    #[arg(value_name = "TRACE")]
+    pub(crate) trace: String,
+    /// The feedback to override: a-<32 hex>.
+    #[arg(value_name = "ASSESSMENT_ID")]
+    pub(crate) assessment_id: String,
+    /// The new value, read as for `verdict feedback`.
+    #[arg(value_name = "VALUE")]
+    pub(crate) value: String,
+    #[command(flatten)]
+    pub(crate) review: ReviewArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeleteArgs {
+    /// The trace: 32 hex digits or MLflow's tr-<32 hex>.
+    #[arg(value_name = "TRACE")]
+    pub(crate) trace: String,
+    /// The assessment to delete: a-<32 hex>.
+    #[arg(value_name = "ASSESSMENT_ID")]
+    pub(crate) assessment_id: String,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PushArgs {
+    /// Where to: `mlflow` (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID),
+    /// `otlp` (OTEL_EXPORTER_OTLP_*), or `jsonl:PATH` (`jsonl:-` for
+    /// standard output); repeatable.
+    #[arg(long, value_name = "TARGET", required = true)]
+    pub(crate) to: Vec<String>,
+    /// Push only this trace; repeatable. Without it, every trace.
+    #[arg(long = "trace", value_name = "TRACE")]
+    pub(crate) traces: Vec<String>,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
 }
 
 /// Where plugins come from.

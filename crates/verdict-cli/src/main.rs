@@ -9,14 +9,24 @@ use clap::Parser;
 
 mod cli;
 mod plugins;
+mod push;
+mod review;
 mod score;
 mod scorers;
+mod show;
+mod store;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match &cli.command {
         cli::Command::Scorers(args) => scorers::run(args),
         cli::Command::Score(args) => score::run(args),
+        cli::Command::Show(args) => show::run(args),
+        cli::Command::Feedback(args) => review::feedback(args),
+        cli::Command::Expectation(args) => review::expectation(args),
+        cli::Command::Override(args) => review::override_feedback(args),
+        cli::Command::Delete(args) => review::delete(args),
+        cli::Command::Push(args) => push::run(args),
     };
     match result {
         Ok(code) => code,

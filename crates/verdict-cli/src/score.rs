@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use verdict_plugin::ScoreValue;
 use verdict_scorer::{OwnedRecord, OwnedValue, ScorerSpec, score_one};
 
-use crate::cli::ScoreArgs;
+use crate::cli::{ScoreArgs, json_or_text};
 use crate::plugins::registry;
 
 /// The name of the expectation `--expected` sets, as MLflow's scorers read.
@@ -29,8 +29,7 @@ fn record(args: &ScoreArgs) -> anyhow::Result<OwnedRecord> {
         let (name, value) = pair
             .split_once('=')
             .with_context(|| format!("--expectation {pair:?} is not NAME=VALUE"))?;
-        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
-        record = record.with_expectation(name, value);
+        record = record.with_expectation(name, json_or_text(value));
     }
     Ok(record)
 }

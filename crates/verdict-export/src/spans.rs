@@ -13,8 +13,8 @@ use verdict::SinkError;
 use crate::{JsonlSink, LocalStore, MlflowSink};
 
 /// Somewhere finished spans can go: the local store, a JSONL output, an
-/// MLflow server. [`VerdictSpanExporter`] feeds one or more of them from an
-/// `SdkTracerProvider`.
+/// MLflow server, an OTLP collector. [`VerdictSpanExporter`] feeds one or
+/// more of them from an `SdkTracerProvider`.
 ///
 /// The methods are named apart from [`AssessmentSink`](verdict::AssessmentSink)'s
 /// so that a type can be both (as [`LocalStore`] is) with both traits in
@@ -88,6 +88,21 @@ impl SpanSink for MlflowSink {
     /// [`MlflowSink::export_spans`]: one OTLP request, retried.
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
         MlflowSink::export_spans(self, spans)
+    }
+}
+
+impl SpanSink for crate::otlp::SpanExporter {
+    /// Posts the batch to the collector as one OTLP request, waiting for
+    /// the answer on the calling thread. Make one with
+    /// [`OtlpExporter::span_exporter`](crate::OtlpExporter::span_exporter).
+    fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
+        futures_executor::block_on(SpanExporter::export(self, spans.to_vec())).map_err(|e| {
+            SinkError::new(format!(
+                "OTLP traces export of {} spans failed: {e}",
+                spans.len()
+            ))
+            .with_failed(spans.len())
+        })
     }
 }
 

@@ -1,0 +1,324 @@
+//! `verdict show`: a trace's spans as a tree, each with the assessments that
+//! judge it, from the local store; without a trace, the most recent traces.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+use verdict::opentelemetry::trace::{SpanId, Status, TraceId};
+use verdict::wire::format_time;
+use verdict::{Assessment, AssessmentId, AssessmentValue, mlflow_trace_id};
+use verdict_export::{LocalStore, StoredSpan, TraceSummary};
+
+use crate::cli::ShowArgs;
+use crate::store::{open_existing, parse_trace, require_trace};
+
+pub(crate) fn run(args: &ShowArgs) -> anyhow::Result<ExitCode> {
+    let store = open_existing(&args.store.path)?;
+    let mut out = std::io::stdout().lock();
+    match &args.trace {
+        Some(trace) => {
+            let trace_id = parse_trace(trace)?;
+            require_trace(&store, trace_id)?;
+            let spans = store.spans_of(trace_id)?;
+            let assessments = store.list_by_trace(trace_id)?;
+            if args.json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&trace_json(trace_id, &spans, &assessments)?)?
+                )?;
+            } else {
+                write_trace(&mut out, trace_id, &spans, &assessments)?;
+            }
+        }
+        None => list_recent(&mut out, &store, args.limit, args.json)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn trace_json(
+    trace_id: TraceId,
+    spans: &[StoredSpan],
+    assessments: &[Assessment],
+) -> anyhow::Result<Value> {
+    let assessments = assessments
+        .iter()
+        .map(|a| serde_json::from_str::<Value>(&a.to_json()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(json!({
+        "trace_id": mlflow_trace_id(trace_id),
+        "spans": spans.iter().map(StoredSpan::to_json).collect::<Vec<_>>(),
+        "assessments": assessments,
+    }))
+}
+
+/// The most recent traces first, with their root span's name.
+fn list_recent(
+    out: &mut impl Write,
+    store: &LocalStore,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let traces = store.list_traces()?;
+    let recent: Vec<&TraceSummary> = traces.iter().rev().take(limit).collect();
+    let mut rows = Vec::with_capacity(recent.len());
+    for trace in &recent {
+        let spans = store.spans_of(trace.trace_id)?;
+        let root = roots(&spans).first().map(|s| s.name.clone());
+        rows.push((trace, root));
+    }
+    if json {
+        let list: Vec<Value> = rows
+            .iter()
+            .map(|(t, root)| {
+                json!({
+                    "trace_id": mlflow_trace_id(t.trace_id),
+                    "root_span": root,
+                    "start_time": t.start_time.map(format_time),
+                    "duration_ms": duration(t.start_time, t.end_time)
+                        .map(|d| d.as_secs_f64() * 1000.0),
+                    "spans": t.span_count,
+                    "assessments": t.assessment_count,
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        return Ok(());
+    }
+    if rows.is_empty() {
+        writeln!(out, "{} holds no traces yet", store.path().display())?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} most recent of {} traces in {}:",
+        rows.len(),
+        traces.len(),
+        store.path().display()
+    )?;
+    for (t, root) in rows {
+        writeln!(
+            out,
+            "{}  {:<24}  {:>10}  {:>3} spans  {:>3} assessments  {}",
+            mlflow_trace_id(t.trace_id),
+            t.start_time.map_or_else(
+                || "-".to_owned(),
+                |t| humantime::format_rfc3339_seconds(t).to_string()
+            ),
+            duration(t.start_time, t.end_time).map_or_else(|| "-".to_owned(), human_duration),
+            t.span_count,
+            t.assessment_count,
+            root.as_deref().unwrap_or("(no spans)")
+        )?;
+    }
+    Ok(())
+}
+
+/// The spans whose parent is not among the stored ones, by start time.
+fn roots(spans: &[StoredSpan]) -> Vec<&StoredSpan> {
+    let ids: HashSet<SpanId> = spans.iter().map(|s| s.span_id).collect();
+    spans
+        .iter()
+        .filter(|s| s.parent_span_id.is_none_or(|p| !ids.contains(&p)))
+        .collect()
+}
+
+fn write_trace(
+    out: &mut impl Write,
+    trace_id: TraceId,
+    spans: &[StoredSpan],
+    assessments: &[Assessment],
+) -> anyhow::Result<()> {
+    let start = spans.iter().map(|s| s.start_time).min();
+    let end = spans.iter().map(|s| s.end_time).max();
+    let total = duration(start, end);
+    write!(
+        out,
+        "trace {}: {} spans, {} assessments",
+        mlflow_trace_id(trace_id),
+        spans.len(),
+        assessments.len()
+    )?;
+    if let (Some(start), Some(total)) = (start, total) {
+        write!(
+            out,
+            ", started {}, took {}",
+            humantime::format_rfc3339_seconds(start),
+            human_duration(total)
+        )?;
+    }
+    writeln!(out)?;
+
+    let overridden_by: HashMap<AssessmentId, AssessmentId> = assessments
+        .iter()
+        .filter_map(|a| a.overrides().map(|old| (old, a.id())))
+        .collect();
+    let span_ids: HashSet<SpanId> = spans.iter().map(|s| s.span_id).collect();
+    let view = View {
+        spans,
+        assessments,
+        overridden_by,
+    };
+
+    // Assessments of the whole trace, and of spans that are not stored
+    // (spans exported elsewhere): shown first, never left out.
+    let loose: Vec<&Assessment> = assessments
+        .iter()
+        .filter(|a| a.span_id().is_none_or(|s| !span_ids.contains(&s)))
+        .collect();
+    if !loose.is_empty() {
+        writeln!(out, "\non the trace:")?;
+        for a in loose {
+            view.write_assessment(out, a, 1)?;
+        }
+    }
+    if !spans.is_empty() {
+        writeln!(out, "\nspans:")?;
+        let mut drawn = HashSet::new();
+        for root in roots(spans) {
+            view.write_span(out, root, 1, &mut drawn)?;
+        }
+        // Spans whose parents form a loop (a damaged store) have no root:
+        // drawn at the top rather than left out.
+        for span in spans {
+            view.write_span(out, span, 1, &mut drawn)?;
+        }
+    }
+    Ok(())
+}
+
+/// What the tree is drawn from.
+struct View<'a> {
+    spans: &'a [StoredSpan],
+    assessments: &'a [Assessment],
+    overridden_by: HashMap<AssessmentId, AssessmentId>,
+}
+
+impl View<'_> {
+    fn write_span(
+        &self,
+        out: &mut impl Write,
+        span: &StoredSpan,
+        depth: usize,
+        drawn: &mut HashSet<SpanId>,
+    ) -> anyhow::Result<()> {
+        if !drawn.insert(span.span_id) {
+            return Ok(());
+        }
+        let indent = "  ".repeat(depth);
+        let took = span
+            .end_time
+            .duration_since(span.start_time)
+            .unwrap_or_default();
+        let status = match &span.status {
+            Status::Unset => String::new(),
+            Status::Ok => "  ok".to_owned(),
+            Status::Error { description } if description.is_empty() => "  ERROR".to_owned(),
+            Status::Error { description } => format!("  ERROR: {description}"),
+        };
+        writeln!(
+            out,
+            "{indent}{}  {}{status}  [span {:016x}]",
+            span.name,
+            human_duration(took),
+            span.span_id
+        )?;
+        for a in self
+            .assessments
+            .iter()
+            .filter(|a| a.span_id() == Some(span.span_id))
+        {
+            self.write_assessment(out, a, depth + 1)?;
+        }
+        for child in self
+            .spans
+            .iter()
+            .filter(|c| c.parent_span_id == Some(span.span_id))
+        {
+            self.write_span(out, child, depth + 1, drawn)?;
+        }
+        Ok(())
+    }
+
+    fn write_assessment(
+        &self,
+        out: &mut impl Write,
+        a: &Assessment,
+        depth: usize,
+    ) -> anyhow::Result<()> {
+        let indent = "  ".repeat(depth);
+        let (kind, value) = match a.value() {
+            AssessmentValue::Feedback { value, .. } => (
+                "feedback",
+                value
+                    .as_ref()
+                    .map_or_else(|| "(no value)".to_owned(), |v| v.to_json().to_string()),
+            ),
+            AssessmentValue::Expectation(value) => ("expectation", value.to_string()),
+        };
+        let state = if a.is_valid() {
+            String::new()
+        } else {
+            match self.overridden_by.get(&a.id()) {
+                Some(by) => format!("  [overridden by {by}]"),
+                None => "  [invalid]".to_owned(),
+            }
+        };
+        let source = a.source();
+        writeln!(
+            out,
+            "{indent}• {kind} {} = {value}  ({} {}){state}  {}",
+            a.name().as_str(),
+            source.source_type(),
+            source.source_id(),
+            a.id()
+        )?;
+        let more = format!("{indent}    ");
+        if let Some(on) = a
+            .span_id()
+            .filter(|s| !self.spans.iter().any(|x| x.span_id == *s))
+        {
+            writeln!(out, "{more}on span {on:016x} (not in the store)")?;
+        }
+        if let Some(error) = a.error() {
+            write!(out, "{more}error {}", error.error_code)?;
+            if let Some(message) = &error.error_message {
+                write!(out, ": {message}")?;
+            }
+            writeln!(out)?;
+        }
+        if let Some(rationale) = a.rationale() {
+            writeln!(out, "{more}rationale: {rationale}")?;
+        }
+        if let Some(old) = a.overrides() {
+            writeln!(out, "{more}overrides {old}")?;
+        }
+        if !a.metadata().is_empty() {
+            let entries: Vec<String> = a
+                .metadata()
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(out, "{more}metadata: {}", entries.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+fn duration(start: Option<SystemTime>, end: Option<SystemTime>) -> Option<Duration> {
+    end?.duration_since(start?).ok()
+}
+
+/// A duration as a person reads it: µs, ms with one decimal, or seconds.
+fn human_duration(d: Duration) -> String {
+    if d < Duration::from_millis(1) {
+        format!("{} µs", d.as_micros())
+    } else if d < Duration::from_secs(1) {
+        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+}

@@ -1,0 +1,50 @@
+//! The local store as the commands open it, and the trace ids people give.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use verdict::opentelemetry::trace::TraceId;
+use verdict::{mlflow_trace_id, parse_trace_id};
+use verdict_export::LocalStore;
+
+/// Opens a store that must already exist: reading or changing a store that
+/// is not there is a mistake in the path, not a reason to make an empty one.
+pub(crate) fn open_existing(path: &Path) -> anyhow::Result<LocalStore> {
+    if !path.is_file() {
+        bail!(
+            "there is no local store at {}: nothing has been recorded there yet; run the \
+             command where the store is, or pass --store PATH",
+            path.display()
+        );
+    }
+    Ok(LocalStore::open(path)?)
+}
+
+/// A trace id as a person pastes it: 32 hex digits or `tr-` + 32 hex.
+pub(crate) fn parse_trace(text: &str) -> anyhow::Result<TraceId> {
+    Ok(parse_trace_id(text.trim())?)
+}
+
+/// Whether the store knows the trace, from its spans or its assessments.
+pub(crate) fn knows_trace(store: &LocalStore, trace_id: TraceId) -> anyhow::Result<bool> {
+    Ok(!store.spans_of(trace_id)?.is_empty() || !store.list_by_trace(trace_id)?.is_empty())
+}
+
+/// Fails with a sentence when the store does not know the trace.
+pub(crate) fn require_trace(store: &LocalStore, trace_id: TraceId) -> anyhow::Result<()> {
+    if knows_trace(store, trace_id).with_context(|| {
+        format!(
+            "reading trace {} from {}",
+            mlflow_trace_id(trace_id),
+            store.path().display()
+        )
+    })? {
+        return Ok(());
+    }
+    bail!(
+        "the local store {} has no trace {}: `verdict show --store {}` lists the traces it has",
+        store.path().display(),
+        mlflow_trace_id(trace_id),
+        store.path().display()
+    )
+}

@@ -1,0 +1,177 @@
+//! `verdict push` replays a real store file: to a JSONL file, to an
+//! in-process OTLP receiver that decodes the real protobuf requests, and
+//! to a collector that is not there.
+
+mod fixture;
+
+use std::process::Command;
+
+use fixture::{Fixture, json, stdout, usage_error};
+use verdict::Assessment;
+use verdict_export::testing::OtlpReceiver;
+
+/// The fixture's trace with its feedback overridden by a person, so that
+/// the store holds an invalid assessment and the one overriding it.
+fn reviewed_fixture() -> (Fixture, String) {
+    let f = Fixture::new();
+    let doc = json(&f.verdict(&["override", &f.trace_id(), &f.feedback.to_string(), "true"]));
+    let new = doc["assessment_id"].as_str().unwrap().to_owned();
+    (f, new)
+}
+
+#[test]
+fn jsonl_gets_every_span_then_every_assessment_in_the_order_logged() {
+    let (f, new) = reviewed_fixture();
+    let out_dir = tempfile::tempdir().unwrap();
+    let file = out_dir.path().join("replay.jsonl");
+    let target = format!("jsonl:{}", file.display());
+    let summary = stdout(&f.verdict(&["push", "--to", &target]));
+    assert!(
+        summary.contains("pushed 3 spans and 3 assessments of 1 traces"),
+        "{summary}"
+    );
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    let spans = &lines[..3];
+    assert!(spans.iter().all(|l| l["type"] == "span"));
+    assert_eq!(
+        spans
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["handle_request", "retrieve", "generate"]
+    );
+    // Span lines are the store's spans, field for field.
+    let stored = f.store().spans_of(f.trace).unwrap();
+    for (line, span) in spans.iter().zip(&stored) {
+        assert_eq!(line, &span.to_json());
+    }
+    // Assessment lines are MLflow's JSON, as the store now holds them.
+    let assessments: Vec<Assessment> = text
+        .lines()
+        .skip(3)
+        .map(|l| Assessment::from_json(l).unwrap())
+        .collect();
+    assert_eq!(assessments, f.store().list_by_trace(f.trace).unwrap());
+    assert!(!assessments[0].is_valid(), "the overridden feedback");
+    assert_eq!(assessments[2].id().to_string(), new);
+    assert_eq!(assessments[2].overrides(), Some(f.feedback));
+}
+
+#[test]
+fn otlp_receives_the_spans_and_the_assessment_events() {
+    let (f, _) = reviewed_fixture();
+    let receiver = OtlpReceiver::start().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["push", "--to", "otlp", "--store"])
+        .arg(&f.path)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+        .output()
+        .unwrap();
+    let summary = stdout(&out);
+    assert!(
+        summary.contains("pushed 3 spans and 3 assessments"),
+        "{summary}"
+    );
+
+    let spans = receiver.spans();
+    assert_eq!(spans.len(), 3);
+    let trace_bytes = f.trace.to_bytes().to_vec();
+    assert!(spans.iter().all(|s| s.trace_id == trace_bytes));
+    let generate = spans.iter().find(|s| s.name == "generate").unwrap();
+    assert_eq!(generate.span_id, f.generate.to_bytes().to_vec());
+    assert_eq!(generate.parent_span_id, f.root.to_bytes().to_vec());
+    assert_eq!(generate.status.as_ref().unwrap().message, "model timed out");
+
+    let events = receiver.log_records();
+    assert_eq!(events.len(), 3);
+    let names: Vec<String> = events
+        .iter()
+        .map(|r| {
+            r.attributes
+                .iter()
+                .find(|kv| kv.key == "gen_ai.evaluation.name")
+                .and_then(|kv| kv.value.as_ref())
+                .map(|v| format!("{:?}", v.value))
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(
+        names[0].contains("exact_match") && names[2].contains("exact_match"),
+        "{names:?}"
+    );
+    assert!(names[1].contains("expected_response"), "{names:?}");
+    // Each event is on the span it judges.
+    assert_eq!(events[0].span_id, f.generate.to_bytes().to_vec());
+    assert!(events.iter().all(|r| r.trace_id == trace_bytes));
+}
+
+#[test]
+fn only_the_named_traces_are_pushed() {
+    let f = Fixture::new();
+    let other = "tr-0fb07256509eb9d22d07f42f7eb9f24d";
+    f.store()
+        .log(
+            &Assessment::feedback("ok", true)
+                .on_trace(other, None)
+                .unwrap(),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.jsonl");
+    let target = format!("jsonl:{}", file.display());
+    let summary = stdout(&f.verdict(&["push", "--to", &target, "--trace", other]));
+    assert!(
+        summary.contains("pushed 0 spans and 1 assessments of 1 traces"),
+        "{summary}"
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    assert!(text.contains(other));
+
+    let message = usage_error(&f.verdict(&[
+        "push",
+        "--to",
+        &target,
+        "--trace",
+        "tr-00000000000000000000000000000001",
+    ]));
+    assert!(message.contains("has no trace"), "{message}");
+    let message = usage_error(&f.verdict(&["push", "--to", "zipkin"]));
+    assert!(message.contains("not a target"), "{message}");
+}
+
+#[test]
+fn what_cannot_be_delivered_is_reported_with_exit_code_1() {
+    let f = Fixture::new();
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["push", "--to", "otlp", "--store"])
+        .arg(&f.path)
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pushed 0 spans and 0 assessments"));
+    assert!(
+        stderr.contains("3 spans and 2 assessments were not delivered to otlp"),
+        "{stderr}"
+    );
+}
