@@ -36,6 +36,12 @@ pub(crate) enum Command {
     /// Send the local store's spans and assessments to a server or a file.
     /// Exits 1 when some of them could not be delivered.
     Push(PushArgs),
+    /// Evaluate a dataset: score every record, store the run, check the
+    /// gates. Exits 0 when every gate passes, 1 when one fails, 2 on a
+    /// usage or input error.
+    Eval(EvalArgs),
+    /// List the stored evaluation runs, or show one run's summary.
+    Runs(RunsArgs),
 }
 
 /// A value given on the command line: JSON when it parses (`true`, `0.8`,
@@ -184,4 +190,63 @@ pub(crate) struct ScoreArgs {
     /// The input the output answers.
     #[arg(long, value_name = "TEXT")]
     pub(crate) input: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EvalArgs {
+    /// The dataset: JSON lines in MLflow's evaluation shape (inputs,
+    /// outputs, expectations, optional trace_id and span_id), or an OTLP
+    /// JSON traces file.
+    #[arg(value_name = "DATA")]
+    pub(crate) data: PathBuf,
+    /// A scorer: NAME, NAME:key=value,..., NAME:{json}, or a plugin file
+    /// PATH[:config]; repeatable. Replaces the scorers of --config, keeping
+    /// the criteria it gives a scorer of the same name.
+    #[arg(long = "scorer", value_name = "SPEC")]
+    pub(crate) scorers: Vec<String>,
+    /// The suite's verdict.toml: scorers, pass criteria, weights, gates.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) config: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) plugins: PluginArgs,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Also send spans and assessments to otlp (OTEL_EXPORTER_OTLP_*),
+    /// mlflow (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID) or jsonl:PATH;
+    /// repeatable.
+    #[arg(long = "export", value_name = "TARGET")]
+    pub(crate) exports: Vec<String>,
+    /// Write JUnit XML: one test case per record and scorer.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) junit: Option<PathBuf>,
+    /// Write a report: Markdown, or HTML when PATH ends in .html.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) report: Option<PathBuf>,
+    /// Write every result and the summary as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) json: Option<PathBuf>,
+    /// Compare with a stored run (its id, a unique prefix, or `latest`):
+    /// a pass rate lower than the baseline's by more than
+    /// gates.baseline_tolerance fails.
+    #[arg(long, value_name = "RUN")]
+    pub(crate) baseline: Option<String>,
+    /// Gate: the scorer's pass rate must be at least RATE (0 to 1);
+    /// repeatable, overrides fail_under in --config.
+    #[arg(long = "fail-under", value_name = "SCORER=RATE")]
+    pub(crate) fail_under: Vec<String>,
+    /// Count malformed records as errors and go on, instead of stopping.
+    #[arg(long)]
+    pub(crate) skip_invalid: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunsArgs {
+    /// A run (its id, a unique prefix, or `latest`) to show in full.
+    #[arg(value_name = "RUN")]
+    pub(crate) run: Option<String>,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
 }

@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod cli;
+mod eval;
 mod plugins;
 mod push;
 mod review;
+mod runs;
 mod score;
 mod scorers;
 mod show;
@@ -27,6 +29,8 @@ fn main() -> ExitCode {
         cli::Command::Override(args) => review::override_feedback(args),
         cli::Command::Delete(args) => review::delete(args),
         cli::Command::Push(args) => push::run(args),
+        cli::Command::Eval(args) => eval::run(args),
+        cli::Command::Runs(args) => runs::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,103 @@
+//! `verdict eval`: score a dataset, store the run, check the gates.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use verdict_eval::{Dataset, Destination, Evaluation, ExportTarget, SuiteConfig, report};
+use verdict_export::LocalStore;
+use verdict_scorer::ScorerSpec;
+
+use crate::cli::EvalArgs;
+use crate::plugins::registry;
+
+/// A run shorter than this shows no progress bar.
+const QUIET_FOR: Duration = Duration::from_millis(700);
+
+pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => SuiteConfig::from_path(path)?,
+        None => SuiteConfig::default(),
+    };
+    if !args.scorers.is_empty() {
+        let specs = args
+            .scorers
+            .iter()
+            .map(|s| s.parse::<ScorerSpec>())
+            .collect::<Result<Vec<_>, _>>()?;
+        config.replace_scorers(specs);
+    }
+    for arg in &args.fail_under {
+        config.set_fail_under(arg)?;
+    }
+    let targets = args
+        .exports
+        .iter()
+        .map(|s| s.parse::<ExportTarget>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let registry = registry(&args.plugins)?;
+    let dataset = Dataset::open(&args.data)?;
+    let store = LocalStore::open(&args.store.path)?;
+    let mut evaluation = Evaluation::with_registry(config, &registry)?
+        .skip_invalid(args.skip_invalid)
+        .store(Arc::new(store));
+    for target in targets {
+        evaluation = evaluation.export(Destination::open(target)?);
+    }
+    if let Some(path) = &args.junit {
+        evaluation = evaluation.junit(path);
+    }
+    if let Some(path) = &args.json {
+        evaluation = evaluation.json(path);
+    }
+    if let Some(run) = &args.baseline {
+        evaluation = evaluation.baseline(run);
+    }
+    let bar = progress_bar(dataset.len_bytes());
+    let shown = bar.clone();
+    let started = Instant::now();
+    evaluation = evaluation.on_progress(move |p| {
+        if shown.is_hidden() && started.elapsed() > QUIET_FOR && std::io::stderr().is_terminal() {
+            shown.set_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+        }
+        shown.set_position(p.bytes);
+        shown.set_message(format!("{} records", p.records));
+    });
+    let summary = evaluation.run(&dataset);
+    bar.finish_and_clear();
+    let summary = summary.with_context(|| format!("evaluating {}", args.data.display()))?;
+    if let Some(path) = &args.report {
+        report::write_report(path, &summary)?;
+    }
+    let mut out = std::io::stdout().lock();
+    write!(out, "{}", report::terminal(&summary))?;
+    writeln!(
+        out,
+        "\nstored as {} in {}{}",
+        summary.run_id,
+        args.store.path.display(),
+        if summary.passed {
+            ""
+        } else {
+            " — a gate failed"
+        }
+    )?;
+    Ok(if summary.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// A bar over the dataset's bytes, hidden until the run has gone on for a
+/// while, and for good when stderr is not a terminal.
+fn progress_bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {percent:>3}% {msg} ({elapsed})") {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -1,0 +1,79 @@
+//! `verdict runs`: the stored evaluation runs, or one run in full.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use verdict_eval::{RunSummary, find_run, report};
+use verdict_export::LocalStore;
+
+use crate::cli::RunsArgs;
+
+pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
+    let store = LocalStore::open(&args.store.path)?;
+    let mut out = std::io::stdout().lock();
+    if let Some(spec) = &args.run {
+        let run = find_run(&store, spec)?;
+        if args.json {
+            writeln!(out, "{}", run.summary)?;
+        } else {
+            let summary: RunSummary = serde_json::from_value(run.summary.clone()).map_err(|e| {
+                anyhow::anyhow!(
+                    "the summary of run {} in {} cannot be read: {e}",
+                    run.run_id,
+                    args.store.path.display()
+                )
+            })?;
+            write!(out, "{}", report::terminal(&summary))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runs = store.runs()?;
+    if args.json {
+        for run in &runs {
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({
+                    "run_id": run.run_id,
+                    "started": humantime::format_rfc3339_seconds(run.started).to_string(),
+                    "dataset": run.dataset,
+                    "records": run.records,
+                    "invalid": run.invalid,
+                    "passed": run.passed,
+                    "summary": run.summary,
+                })
+            )?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        writeln!(
+            out,
+            "no runs in {} yet: `verdict eval DATA` makes one",
+            args.store.path.display()
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{:<16}  {:<20}  {:>8}  {:>7}  {:<6}  {:>9}  dataset",
+        "run", "started", "records", "invalid", "gates", "weighted"
+    )?;
+    for run in &runs {
+        let weighted = run.summary["weighted_pass_rate"]
+            .as_f64()
+            .map_or_else(|| "–".to_owned(), |r| format!("{:.1} %", 100.0 * r));
+        writeln!(
+            out,
+            "{:<16}  {:<20}  {:>8}  {:>7}  {:<6}  {:>9}  {}",
+            run.run_id,
+            humantime::format_rfc3339_seconds(run.started).to_string(),
+            run.records,
+            run.invalid,
+            if run.passed { "pass" } else { "FAIL" },
+            weighted,
+            run.dataset
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,281 @@
+//! `verdict.toml`: the scorers of a suite with their config, pass criteria
+//! and weights, and the suite's gates.
+//!
+//! ```toml
+//! [[scorers]]
+//! spec = "exact_match"              # a scorer spec, as on the command line
+//! config = { normalize = "squad" }  # merged over the spec's own config
+//! weight = 2                        # in the weighted pass rate (default 1)
+//! fail_under = 0.5                  # gate: this scorer's pass rate
+//!
+//! [[scorers]]
+//! spec = "token_f1"
+//! threshold = 0.5                   # a number at or above it passes
+//!
+//! [[scorers]]
+//! spec = "edit_distance:report=distance"
+//! max = 3                           # a number at or below it passes
+//!
+//! [gates]
+//! weighted_pass_rate = 0.6          # gate: the weighted mean of pass rates
+//! baseline_tolerance = 0.02         # a pass rate may drop this much below --baseline
+//! ```
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use verdict_scorer::{ScorerSpec, SpecTarget};
+
+use crate::error::{Error, Result};
+use crate::gates::PassCriterion;
+
+/// One scorer of a suite: which, configured how, and judged how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScorerSetup {
+    /// The scorer and its config.
+    pub spec: ScorerSpec,
+    /// When a value passes.
+    pub pass: PassCriterion,
+    /// Its weight in the weighted pass rate.
+    pub weight: f64,
+    /// The lowest pass rate its gate accepts, if it has a gate.
+    pub fail_under: Option<f64>,
+}
+
+impl ScorerSetup {
+    /// A scorer with the default criterion (bools pass when true), weight
+    /// 1 and no gate.
+    pub fn new(spec: ScorerSpec) -> Self {
+        ScorerSetup {
+            spec,
+            pass: PassCriterion::Default,
+            weight: 1.0,
+            fail_under: None,
+        }
+    }
+
+    /// The name the spec gives, when it names a scorer rather than a file.
+    pub fn spec_name(&self) -> Option<&str> {
+        match &self.spec.target {
+            SpecTarget::Name(name) => Some(name),
+            SpecTarget::Path(_) => None,
+        }
+    }
+}
+
+/// The gates of a whole suite.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SuiteGates {
+    /// The lowest weighted mean of the scorers' pass rates accepted.
+    pub weighted_pass_rate: Option<f64>,
+    /// How far below a baseline run's pass rate a scorer may fall.
+    pub baseline_tolerance: f64,
+}
+
+/// A suite: scorers and gates, from `verdict.toml` or built in code.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SuiteConfig {
+    /// The scorers, in order.
+    pub scorers: Vec<ScorerSetup>,
+    /// The suite's gates.
+    pub gates: SuiteGates,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    scorers: Vec<ScorerEntry>,
+    #[serde(default)]
+    gates: Option<GatesEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScorerEntry {
+    spec: String,
+    #[serde(default)]
+    config: Option<Map<String, Value>>,
+    #[serde(default)]
+    threshold: Option<f64>,
+    #[serde(default)]
+    max: Option<f64>,
+    #[serde(default)]
+    pass_labels: Option<Vec<String>>,
+    #[serde(default)]
+    weight: Option<f64>,
+    #[serde(default)]
+    fail_under: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GatesEntry {
+    #[serde(default)]
+    weighted_pass_rate: Option<f64>,
+    #[serde(default)]
+    baseline_tolerance: Option<f64>,
+}
+
+impl SuiteConfig {
+    /// Reads `verdict.toml`. Plugin paths in specs are relative to the
+    /// file's directory.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            reason: format!("cannot read it: {e}"),
+        })?;
+        SuiteConfig::from_toml(&text, path)
+    }
+
+    /// Parses the text of a `verdict.toml` found at `path` (for messages
+    /// and relative plugin paths).
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
+        let error = |reason: String| Error::Config {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let file: File = toml::from_str(text).map_err(|e| error(e.to_string()))?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        let mut scorers = Vec::new();
+        for (i, entry) in file.scorers.into_iter().enumerate() {
+            let at = format!("scorers[{i}] ({:?})", entry.spec);
+            let mut spec: ScorerSpec = entry
+                .spec
+                .parse()
+                .map_err(|e| error(format!("{at}: {e}")))?;
+            if let SpecTarget::Path(file) = &spec.target
+                && file.is_relative()
+            {
+                spec.target = SpecTarget::Path(dir.join(file));
+            }
+            spec.config.extend(entry.config.unwrap_or_default());
+            let pass = match (entry.threshold, entry.max, entry.pass_labels) {
+                (None, None, None) => PassCriterion::Default,
+                (Some(min), None, None) => {
+                    PassCriterion::AtLeast(finite(min, &at, "threshold", &error)?)
+                }
+                (None, Some(max), None) => PassCriterion::AtMost(finite(max, &at, "max", &error)?),
+                (None, None, Some(labels)) => PassCriterion::Labels(labels),
+                _ => {
+                    return Err(error(format!(
+                        "{at}: give at most one of threshold (a number at or above passes), max \
+                         (a number at or below passes) and pass_labels"
+                    )));
+                }
+            };
+            let weight = entry.weight.unwrap_or(1.0);
+            if !(weight.is_finite() && weight >= 0.0) {
+                return Err(error(format!(
+                    "{at}: weight is {weight}; give a number ≥ 0"
+                )));
+            }
+            let fail_under = entry
+                .fail_under
+                .map(|rate| rate_in_range(rate).map_err(|e| error(format!("{at}: fail_under {e}"))))
+                .transpose()?;
+            scorers.push(ScorerSetup {
+                spec,
+                pass,
+                weight,
+                fail_under,
+            });
+        }
+        let gates = file.gates.map_or(Ok(SuiteGates::default()), |g| {
+            Ok::<_, Error>(SuiteGates {
+                weighted_pass_rate: g
+                    .weighted_pass_rate
+                    .map(|r| {
+                        rate_in_range(r).map_err(|e| error(format!("gates.weighted_pass_rate {e}")))
+                    })
+                    .transpose()?,
+                baseline_tolerance: g
+                    .baseline_tolerance
+                    .map(|r| {
+                        rate_in_range(r).map_err(|e| error(format!("gates.baseline_tolerance {e}")))
+                    })
+                    .transpose()?
+                    .unwrap_or(0.0),
+            })
+        })?;
+        Ok(SuiteConfig { scorers, gates })
+    }
+
+    /// The setup of the scorer the spec names `name`.
+    pub fn scorer_mut(&mut self, name: &str) -> Option<&mut ScorerSetup> {
+        self.scorers
+            .iter_mut()
+            .find(|s| s.spec_name() == Some(name))
+    }
+
+    /// Replaces the scorers with those of `specs` (as `--scorer` does),
+    /// keeping the criteria, weight and gate the config gave a scorer of
+    /// the same name.
+    pub fn replace_scorers(&mut self, specs: Vec<ScorerSpec>) {
+        let old = std::mem::take(&mut self.scorers);
+        self.scorers = specs
+            .into_iter()
+            .map(|spec| {
+                let same = old.iter().find(|s| {
+                    matches!((&s.spec.target, &spec.target), (SpecTarget::Name(a), SpecTarget::Name(b)) if a == b)
+                });
+                match same {
+                    Some(setup) => ScorerSetup {
+                        spec,
+                        ..setup.clone()
+                    },
+                    None => ScorerSetup::new(spec),
+                }
+            })
+            .collect();
+    }
+
+    /// Applies `--fail-under NAME=RATE`.
+    pub fn set_fail_under(&mut self, arg: &str) -> Result<()> {
+        let (name, rate) = arg.split_once('=').ok_or_else(|| {
+            Error::Usage(format!(
+                "--fail-under {arg:?} is not SCORER=RATE (such as exact_match=0.8)"
+            ))
+        })?;
+        let rate: f64 = rate
+            .trim()
+            .parse()
+            .map_err(|_| Error::Usage(format!("--fail-under {arg:?}: {rate:?} is not a number")))?;
+        let rate =
+            rate_in_range(rate).map_err(|e| Error::Usage(format!("--fail-under {arg:?}: {e}")))?;
+        let known: Vec<String> = self
+            .scorers
+            .iter()
+            .filter_map(|s| s.spec_name().map(str::to_owned))
+            .collect();
+        let setup = self.scorer_mut(name.trim()).ok_or_else(|| {
+            Error::Usage(format!(
+                "--fail-under {arg:?}: no scorer {name:?} in this run (scorers: {})",
+                known.join(", ")
+            ))
+        })?;
+        setup.fail_under = Some(rate);
+        Ok(())
+    }
+}
+
+fn finite(value: f64, at: &str, key: &str, error: &impl Fn(String) -> Error) -> Result<f64> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(error(format!(
+            "{at}: {key} is {value}; give a finite number"
+        )))
+    }
+}
+
+/// A rate from 0 to 1.
+fn rate_in_range(rate: f64) -> Result<f64, String> {
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!("is {rate}; give a rate from 0 to 1 (0.8 for 80 %)"))
+    }
+}

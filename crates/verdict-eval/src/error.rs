@@ -1,0 +1,82 @@
+//! The one error type of this crate.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can stop an evaluation, each with a message a person
+/// can act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The dataset cannot be opened or read.
+    #[error("cannot read the dataset {}: {source}", path.display())]
+    ReadDataset {
+        /// The dataset.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+
+    /// A record of the dataset is malformed (and invalid records are not
+    /// being skipped).
+    #[error(
+        "{}:{}: {}; fix the line, or pass --skip-invalid to record it as an error and go on",
+        path.display(), invalid.line, invalid.reason
+    )]
+    InvalidRecord {
+        /// The dataset.
+        path: PathBuf,
+        /// Which record and why.
+        invalid: crate::InvalidRecord,
+    },
+
+    /// `verdict.toml` cannot be read or is not valid.
+    #[error("{}: {reason}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong, and what is allowed.
+        reason: String,
+    },
+
+    /// A setting given in code or on the command line is not valid.
+    #[error("{0}")]
+    Usage(String),
+
+    /// A scorer cannot be made (unknown name, bad config, plugin refused).
+    #[error(transparent)]
+    Scorer(#[from] verdict_scorer::LoadError),
+
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] verdict_export::Error),
+
+    /// An assessment could not be made from a record (an invalid name).
+    #[error(transparent)]
+    Assessment(#[from] verdict::Error),
+
+    /// A report or results file cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    WriteReport {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+
+    /// The baseline run named is not in the store.
+    #[error("{0}")]
+    Baseline(String),
+
+    /// An export destination failed; what the local store holds is intact.
+    #[error("exporting to {destination} failed: {message}")]
+    Export {
+        /// The destination, such as `mlflow` or `jsonl:out.jsonl`.
+        destination: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

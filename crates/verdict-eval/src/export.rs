@@ -1,0 +1,169 @@
+//! Where a run's spans and assessments go besides the local store:
+//! `--export otlp`, `--export mlflow`, `--export jsonl:PATH`, through the
+//! sinks of `verdict-export`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
+use verdict::{AssessmentSink, Operation, SinkError};
+use verdict_export::{JsonlSink, MlflowSink, OtlpExporter, OtlpSink, SpanSink};
+
+use crate::error::{Error, Result};
+
+/// Which export a `--export` value names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExportTarget {
+    /// Any OpenTelemetry collector; configured by `OTEL_EXPORTER_OTLP_*`.
+    Otlp,
+    /// An MLflow tracking server; configured by `MLFLOW_TRACKING_URI`,
+    /// `MLFLOW_EXPERIMENT_ID` and MLflow's credential variables.
+    Mlflow,
+    /// Spans and assessments (MLflow JSON), one per line, appended to a
+    /// file.
+    Jsonl(std::path::PathBuf),
+}
+
+impl FromStr for ExportTarget {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "otlp" => Ok(ExportTarget::Otlp),
+            "mlflow" => Ok(ExportTarget::Mlflow),
+            _ => match s.strip_prefix("jsonl:") {
+                Some(path) if !path.is_empty() => Ok(ExportTarget::Jsonl(path.into())),
+                _ => Err(Error::Usage(format!(
+                    "--export {s:?}: write otlp, mlflow or jsonl:PATH"
+                ))),
+            },
+        }
+    }
+}
+
+impl fmt::Display for ExportTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExportTarget::Otlp => f.write_str("otlp"),
+            ExportTarget::Mlflow => f.write_str("mlflow"),
+            ExportTarget::Jsonl(path) => write!(f, "jsonl:{}", path.display()),
+        }
+    }
+}
+
+/// An export, opened: its spans go first, then its assessments, so that a
+/// server knows a trace before its assessments arrive.
+pub struct Destination {
+    target: ExportTarget,
+    sink: Sink,
+}
+
+enum Sink {
+    Otlp(Box<Otlp>),
+    Mlflow(Box<MlflowSink>),
+    Jsonl(JsonlSink),
+}
+
+/// The OTLP exporter, its span exporter and its assessment sink.
+struct Otlp {
+    exporter: OtlpExporter,
+    spans: verdict_export::otlp::SpanExporter,
+    sink: OtlpSink,
+}
+
+impl fmt::Debug for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Destination")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+impl Destination {
+    /// Opens an export from its configuration (environment variables for
+    /// OTLP and MLflow).
+    pub fn open(target: ExportTarget) -> Result<Self> {
+        let failed = |message: String| Error::Export {
+            destination: target.to_string(),
+            message,
+        };
+        let sink = match &target {
+            ExportTarget::Otlp => {
+                let exporter = OtlpExporter::builder()
+                    .build()
+                    .map_err(|e| failed(e.to_string()))?;
+                let spans = exporter
+                    .span_exporter()
+                    .map_err(|e| failed(e.to_string()))?;
+                let sink = exporter.sink();
+                Sink::Otlp(Box::new(Otlp {
+                    exporter,
+                    spans,
+                    sink,
+                }))
+            }
+            ExportTarget::Mlflow => {
+                Sink::Mlflow(Box::new(
+                    MlflowSink::from_env().map_err(|e| failed(e.to_string()))?,
+                ))
+            }
+            ExportTarget::Jsonl(path) => {
+                Sink::Jsonl(JsonlSink::append(path).map_err(|e| failed(e.to_string()))?)
+            }
+        };
+        Ok(Destination { target, sink })
+    }
+
+    /// The export, as the user named it.
+    pub fn target(&self) -> &ExportTarget {
+        &self.target
+    }
+
+    /// Sends spans, then the operations on them.
+    pub(crate) fn send(&self, spans: &[SpanData], operations: &[Operation]) -> Result<()> {
+        let failed = |e: SinkError| Error::Export {
+            destination: self.target.to_string(),
+            message: e.to_string(),
+        };
+        match &self.sink {
+            Sink::Otlp(otlp) => {
+                if !spans.is_empty() {
+                    futures_executor::block_on(otlp.spans.export(spans.to_vec())).map_err(|e| {
+                        Error::Export {
+                            destination: self.target.to_string(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                }
+                otlp.sink.export(operations).map_err(failed)
+            }
+            Sink::Mlflow(sink) => {
+                if !spans.is_empty() {
+                    SpanSink::export_spans(sink.as_ref(), spans).map_err(failed)?;
+                }
+                AssessmentSink::export(sink.as_ref(), operations).map_err(failed)
+            }
+            Sink::Jsonl(sink) => {
+                sink.write_spans(spans)
+                    .map_err(|e| failed(SinkError::with_source("writing spans", e)))?;
+                sink.write_operations(operations)
+                    .map_err(|e| failed(SinkError::with_source("writing assessments", e)))
+            }
+        }
+    }
+
+    /// Delivers what is buffered.
+    pub(crate) fn finish(&self) -> Result<()> {
+        let failed = |e: SinkError| Error::Export {
+            destination: self.target.to_string(),
+            message: e.to_string(),
+        };
+        match &self.sink {
+            Sink::Otlp(otlp) => otlp.exporter.flush().map_err(failed),
+            Sink::Mlflow(sink) => AssessmentSink::flush(sink.as_ref()).map_err(failed),
+            Sink::Jsonl(sink) => sink
+                .flush()
+                .map_err(|e| failed(SinkError::with_source("flushing", e))),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Pass criteria for one value, and the gates a run must pass.
+
+use serde::{Deserialize, Serialize};
+
+use crate::scored::Said;
+use crate::stats::ScorerStats;
+
+/// When a scorer's value for one record passes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum PassCriterion {
+    /// A bool passes when true; numbers and labels need a criterion.
+    #[default]
+    Default,
+    /// A number (or a bool as 1/0) at or above this passes.
+    AtLeast(f64),
+    /// A number (or a bool as 1/0) at or below this passes.
+    AtMost(f64),
+    /// One of these labels passes (a bool passes as `"true"`).
+    Labels(Vec<String>),
+}
+
+impl PassCriterion {
+    /// Whether a value passes: `Some(false)` for an error, `None` when the
+    /// criterion cannot judge this kind of value.
+    pub(crate) fn judge(&self, said: &Said<'_>) -> Option<bool> {
+        if said.error.is_some() {
+            return Some(false);
+        }
+        match self {
+            PassCriterion::Default => said.boolean,
+            PassCriterion::AtLeast(min) => said.number.map(|n| n >= *min),
+            PassCriterion::AtMost(max) => said.number.map(|n| n <= *max),
+            PassCriterion::Labels(labels) => {
+                let label = match (said.label, said.boolean) {
+                    (Some(label), _) => label,
+                    (None, Some(true)) => "true",
+                    (None, Some(false)) => "false",
+                    (None, None) => return None,
+                };
+                Some(labels.iter().any(|l| l == label))
+            }
+        }
+    }
+
+    /// How bad a failing value is, for ranking the worst records (higher
+    /// is worse; errors are worst).
+    pub(crate) fn badness(&self, said: &Said<'_>) -> f64 {
+        if said.error.is_some() {
+            return f64::INFINITY;
+        }
+        match (self, said.number) {
+            (PassCriterion::AtMost(_), Some(n)) => n,
+            (_, Some(n)) => -n,
+            (_, None) => 0.0,
+        }
+    }
+
+    /// The criterion in words, for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            PassCriterion::Default => "true passes".into(),
+            PassCriterion::AtLeast(min) => format!("≥ {min} passes"),
+            PassCriterion::AtMost(max) => format!("≤ {max} passes"),
+            PassCriterion::Labels(labels) => format!("{} pass", labels.join(", ")),
+        }
+    }
+}
+
+/// One gate and whether the run passed it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GateVerdict {
+    /// What the gate checks, such as `exact_match pass rate ≥ 0.80`.
+    pub gate: String,
+    /// What the run measured, in words.
+    pub measured: String,
+    /// Whether it passed.
+    pub passed: bool,
+}
+
+/// The pass rates of a baseline run, by scorer.
+pub(crate) type BaselineRates<'a> = &'a [(String, f64)];
+
+/// Checks every gate against a run's statistics.
+pub(crate) fn check(
+    stats: &[ScorerStats],
+    weights: &[f64],
+    fail_under: &[Option<f64>],
+    weighted_min: Option<f64>,
+    baseline: Option<(&str, BaselineRates<'_>, f64)>,
+) -> Vec<GateVerdict> {
+    let mut verdicts = Vec::new();
+    let rate = |r: Option<f64>| {
+        r.map_or_else(
+            || "no pass rate".to_owned(),
+            |r| format!("{:.1} %", 100.0 * r),
+        )
+    };
+    for (s, min) in stats.iter().zip(fail_under) {
+        let Some(min) = min else { continue };
+        let measured = match s.pass_rate() {
+            Some(r) => format!("{:.1} % ({} of {})", 100.0 * r, s.passed, s.records),
+            None => format!(
+                "no pass rate: its values are {} and it has no criterion for them — set \
+                 threshold, max or pass_labels in verdict.toml",
+                s.kinds()
+            ),
+        };
+        verdicts.push(GateVerdict {
+            gate: format!("{} pass rate ≥ {:.1} %", s.name, 100.0 * min),
+            passed: s.pass_rate().is_some_and(|r| r + 1e-12 >= *min),
+            measured,
+        });
+    }
+    if let Some(min) = weighted_min {
+        let weighted = weighted_pass_rate(stats, weights);
+        verdicts.push(GateVerdict {
+            gate: format!("weighted pass rate ≥ {:.1} %", 100.0 * min),
+            passed: weighted.is_some_and(|r| r + 1e-12 >= min),
+            measured: rate(weighted),
+        });
+    }
+    if let Some((run_id, rates, tolerance)) = baseline {
+        for s in stats {
+            let Some((_, before)) = rates.iter().find(|(name, _)| *name == s.name) else {
+                continue;
+            };
+            let now = s.pass_rate();
+            verdicts.push(GateVerdict {
+                gate: format!(
+                    "{} pass rate ≥ baseline {run_id} ({:.1} %) − {:.1} points",
+                    s.name,
+                    100.0 * before,
+                    100.0 * tolerance
+                ),
+                passed: now.is_some_and(|r| r + tolerance + 1e-12 >= *before),
+                measured: rate(now),
+            });
+        }
+    }
+    verdicts
+}
+
+/// The weighted mean of the scorers' pass rates (scorers without one are
+/// left out); `None` when no scorer has one or all weights are zero.
+pub(crate) fn weighted_pass_rate(stats: &[ScorerStats], weights: &[f64]) -> Option<f64> {
+    let (sum, total) = stats
+        .iter()
+        .zip(weights)
+        .filter_map(|(s, w)| s.pass_rate().map(|r| (r * w, *w)))
+        .fold((0.0, 0.0), |(a, b), (x, w)| (a + x, b + w));
+    (total > 0.0).then(|| sum / total)
+}

@@ -1,0 +1,66 @@
+//! Evaluation runs for Verdict: score a dataset of records with
+//! expectations, check the results against gates, and keep the run.
+//!
+//! - [`Dataset`] reads JSON lines in MLflow's evaluation shape (`inputs`,
+//!   `outputs`, `expectations`, optional `trace_id` / `span_id`) or OTLP
+//!   JSON traces, whose root spans give inputs and outputs
+//!   (`mlflow.spanInputs` / `mlflow.spanOutputs`, else the GenAI semantic
+//!   conventions' attributes). A malformed record is reported with its
+//!   line and the reason ([`InvalidRecord`]); a run stops on it, or counts
+//!   it as an error for every scorer and goes on.
+//! - [`SuiteConfig`] is `verdict.toml`: scorers with their config, pass
+//!   criteria ([`PassCriterion`]) and weights, and the suite's gates.
+//! - [`Evaluation`] runs it: each record becomes a trace (or joins the
+//!   one it names), its expectations expectation assessments, and each
+//!   scorer's result a feedback named after the scorer. Everything goes to
+//!   the local store ([`verdict_export::LocalStore`]) and to any
+//!   [`Destination`] (OTLP, MLflow, JSON lines); the run is stored with an
+//!   id so that a later run can use it as a baseline.
+//! - [`RunSummary`] holds per-scorer statistics ([`ScorerStats`]: pass
+//!   rate, mean, p50, p90, errors, worst records) and [`GateVerdict`]s;
+//!   [`report`] turns it into Markdown, HTML (with a chart of each
+//!   scorer's score distribution) and a terminal table, and a run writes
+//!   JUnit XML and a JSON results file as it goes.
+//! - [`Suite`] is the same for `cargo test`: a suite that reads like a
+//!   test, whose failure lists the failed gates and the worst records.
+//!
+//! Two decisions shape it:
+//!
+//! - **A run streams.** Records are read, scored and written a chunk at a
+//!   time; statistics keep counts of distinct values and a handful of
+//!   worst records, result files are written as records are scored. Memory
+//!   does not grow with the dataset, and a million records cost what a
+//!   thousand do, per record.
+//! - **Three stages overlap.** A reader thread parses the next chunk
+//!   while the current one is scored on every core (the scorer host's
+//!   [`Runner`](verdict_scorer::Runner)) and its spans and assessments are
+//!   made, with their JSON, on every core; one writer thread stores the
+//!   previous chunk in one SQLite transaction
+//!   ([`LocalStore::write_batch`](verdict_export::LocalStore::write_batch)),
+//!   never one transaction per record.
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod config;
+mod dataset;
+mod error;
+mod export;
+mod gates;
+pub mod report;
+mod run;
+mod scored;
+mod stats;
+mod suite;
+
+pub use config::{ScorerSetup, SuiteConfig, SuiteGates};
+pub use dataset::{
+    Dataset, DatasetRecord, EXPECTATION_ATTRIBUTE_PREFIX, Entries, Entry, Format, InvalidRecord,
+};
+pub use error::{Error, Result};
+pub use export::{Destination, ExportTarget};
+pub use gates::{GateVerdict, PassCriterion};
+pub use run::{
+    Evaluation, LINE_ATTRIBUTE, Progress, RECORD_SPAN_NAME, RUN_ID_ATTRIBUTE, RunSummary, find_run,
+};
+pub use stats::{ScorerStats, WORST_KEPT, WorstRecord};
+pub use suite::{Suite, SuiteReport};

@@ -1,0 +1,92 @@
+//! What a run writes besides the store: result files that stream as the
+//! run goes (JUnit XML, JSON results) and reports made from its summary
+//! (Markdown, HTML).
+
+mod html;
+mod junit;
+mod markdown;
+mod results;
+mod table;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use opentelemetry::trace::TraceId;
+use verdict_scorer::OwnedRecord;
+
+pub use html::html;
+pub use markdown::markdown;
+pub use table::terminal;
+
+use crate::dataset::InvalidRecord;
+use crate::error::{Error, Result};
+use crate::run::RunSummary;
+use crate::scored::Said;
+
+/// One scorer's result for a row.
+pub(crate) struct RowResult<'a> {
+    pub(crate) scorer: &'a str,
+    pub(crate) said: Said<'a>,
+    pub(crate) passed: Option<bool>,
+}
+
+/// One record and its results, as result files see it.
+pub(crate) struct Row<'a> {
+    pub(crate) line: usize,
+    pub(crate) trace_id: TraceId,
+    pub(crate) record: &'a OwnedRecord,
+    pub(crate) results: &'a [RowResult<'a>],
+}
+
+/// A result file written while the run streams.
+pub(crate) trait ResultStream: Send {
+    /// Writes one record's results.
+    fn record(&mut self, row: &Row<'_>) -> io::Result<()>;
+    /// Writes an invalid record (an error for every scorer).
+    fn invalid(&mut self, invalid: &InvalidRecord, scorers: &[String]) -> io::Result<()>;
+    /// Writes the end, with the summary, and closes the file.
+    fn finish(self: Box<Self>, summary: &RunSummary) -> Result<()>;
+    /// The file, for messages.
+    fn path(&self) -> &Path;
+    /// An I/O error as this crate's error.
+    fn error(&self, source: io::Error) -> Error {
+        Error::WriteReport {
+            path: self.path().to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Opens the result files asked for.
+pub(crate) fn open_streams(
+    junit: Option<&Path>,
+    json: Option<&Path>,
+    scorers: &[String],
+) -> Result<Vec<Box<dyn ResultStream>>> {
+    let mut streams: Vec<Box<dyn ResultStream>> = Vec::new();
+    if let Some(path) = junit {
+        streams.push(Box::new(junit::JunitWriter::create(path, scorers)?));
+    }
+    if let Some(path) = json {
+        streams.push(Box::new(results::JsonWriter::create(path)?));
+    }
+    Ok(streams)
+}
+
+/// Writes a report from a summary: Markdown, or HTML when the path ends in
+/// `.html` or `.htm`.
+pub fn write_report(path: &Path, summary: &RunSummary) -> Result<()> {
+    let is_html = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+    let text = if is_html {
+        html(summary)
+    } else {
+        markdown(summary)
+    };
+    std::fs::write(path, text).map_err(|source| Error::WriteReport {
+        path: PathBuf::from(path),
+        source,
+    })
+}

@@ -1,0 +1,102 @@
+//! The summary table every report shows: one row per scorer.
+
+use crate::run::RunSummary;
+use crate::stats::{ScorerStats, format_number};
+
+/// The table's columns.
+pub(crate) const HEADERS: [&str; 9] = [
+    "scorer",
+    "records",
+    "pass rate",
+    "mean",
+    "p50",
+    "p90",
+    "errors",
+    "weight",
+    "pass when",
+];
+
+/// One row per scorer, as text.
+pub(crate) fn rows(summary: &RunSummary) -> Vec<[String; 9]> {
+    summary.scorers.iter().map(row).collect()
+}
+
+fn row(s: &ScorerStats) -> [String; 9] {
+    let number = |n: Option<f64>| n.map_or_else(|| "–".to_owned(), format_number);
+    [
+        s.name.clone(),
+        s.records.to_string(),
+        percent(s.pass_rate()),
+        number(s.mean),
+        number(s.p50),
+        number(s.p90),
+        s.errors.to_string(),
+        format_number(s.weight),
+        s.criterion.clone(),
+    ]
+}
+
+/// A rate as a percentage, or a dash.
+pub(crate) fn percent(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "–".to_owned(), |r| format!("{:.1} %", 100.0 * r))
+}
+
+/// The summary as aligned plain text, for a terminal.
+pub fn terminal(summary: &RunSummary) -> String {
+    let rows = rows(summary);
+    let mut widths = HEADERS.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            let pad = w - cell.chars().count();
+            // Names and criteria left, numbers right.
+            if i == 0 || i == 8 {
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad));
+            } else {
+                out.push_str(&" ".repeat(pad));
+                out.push_str(cell);
+            }
+            out.push_str("  ");
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = format!(
+        "{} · {} · {} records{} · {:.2} s ({:.0} records/s)\n\n",
+        summary.run_id,
+        summary.dataset,
+        summary.records,
+        if summary.invalid > 0 {
+            format!(" + {} invalid", summary.invalid)
+        } else {
+            String::new()
+        },
+        summary.seconds,
+        summary.records_per_second()
+    );
+    out.push_str(&line(&HEADERS.map(str::to_owned)));
+    for row in &rows {
+        out.push_str(&line(row));
+    }
+    out.push_str(&format!(
+        "\nweighted pass rate: {}\n",
+        percent(summary.weighted_pass_rate)
+    ));
+    if summary.gates.is_empty() {
+        out.push_str("no gates\n");
+    }
+    for gate in &summary.gates {
+        out.push_str(&format!(
+            "{}  {} — {}\n",
+            if gate.passed { "PASS" } else { "FAIL" },
+            gate.gate,
+            gate.measured
+        ));
+    }
+    out
+}

@@ -1,0 +1,808 @@
+//! An evaluation run: records stream from the dataset in chunks, are
+//! scored on all cores, become traces with expectation and feedback
+//! assessments, and are written by one writer thread in one transaction
+//! per chunk, while the next chunk is scored.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use crossbeam_channel::bounded;
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use rand::{Rng as _, SeedableRng as _};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use verdict::{Assessment, Kind, Operation, Target, mlflow_trace_id};
+use verdict_export::{Batch, LocalStore, StoredRun};
+use verdict_scorer::{OwnedRecord, OwnedValue, Registry, Runner, Scorer, Scores};
+
+use crate::config::SuiteConfig;
+use crate::dataset::{Dataset, Entry, InvalidRecord};
+use crate::error::{Error, Result};
+use crate::export::Destination;
+use crate::gates::{self, GateVerdict};
+use crate::report::{ResultStream, Row, RowResult, open_streams};
+use crate::scored::{self, Said};
+use crate::stats::{RecordView, ScorerStats, StatsBuilder};
+
+/// Records read, scored and written together.
+const CHUNK: usize = 4096;
+
+/// How many invalid records a summary lists (all are counted).
+const INVALID_LISTED: usize = 20;
+
+/// The name of the root span made for a record without a trace.
+pub const RECORD_SPAN_NAME: &str = "verdict.eval.record";
+
+/// Root span attribute holding the run id.
+pub const RUN_ID_ATTRIBUTE: &str = "verdict.eval.run_id";
+
+/// Root span attribute holding the dataset line.
+pub const LINE_ATTRIBUTE: &str = "verdict.eval.line";
+
+/// How far a run has got, for a progress bar.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Records scored so far.
+    pub records: u64,
+    /// Bytes of the dataset read so far.
+    pub bytes: u64,
+    /// The dataset's size in bytes.
+    pub total_bytes: u64,
+}
+
+/// What a run found: statistics per scorer, gate verdicts, and where it
+/// is stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The run's id (`run-` + 12 hex), usable as a baseline.
+    pub run_id: String,
+    /// The dataset, as it was named.
+    pub dataset: String,
+    /// When the run started, RFC 3339.
+    pub started: String,
+    /// How long it took, in seconds.
+    pub seconds: f64,
+    /// Records scored.
+    pub records: u64,
+    /// Records that could not be read (each an error for every scorer).
+    pub invalid: u64,
+    /// The first invalid records, with their reasons.
+    pub invalid_records: Vec<InvalidRecord>,
+    /// Statistics per scorer, in the suite's order.
+    pub scorers: Vec<ScorerStats>,
+    /// The weighted mean of the scorers' pass rates.
+    pub weighted_pass_rate: Option<f64>,
+    /// The baseline run compared against, if any.
+    pub baseline: Option<String>,
+    /// Every gate and whether it passed.
+    pub gates: Vec<GateVerdict>,
+    /// Whether every gate passed.
+    pub passed: bool,
+}
+
+impl RunSummary {
+    /// The statistics of the scorer named `name`.
+    pub fn scorer(&self, name: &str) -> Option<&ScorerStats> {
+        self.scorers.iter().find(|s| s.name == name)
+    }
+
+    /// Records scored per second.
+    pub fn records_per_second(&self) -> f64 {
+        self.records as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// An evaluation, configured: scorers and gates, where results go.
+///
+/// ```
+/// use verdict_eval::{Dataset, Evaluation, SuiteConfig};
+///
+/// let dir = tempfile::tempdir()?;
+/// let data = dir.path().join("qa.jsonl");
+/// std::fs::write(&data, concat!(
+///     r#"{"inputs": "Capital of France?", "outputs": "Paris", "expectations": {"expected_response": "Paris"}}"#, "\n",
+///     r#"{"inputs": "Capital of Italy?", "outputs": "Milan", "expectations": {"expected_response": "Rome"}}"#, "\n",
+/// ))?;
+/// let mut config = SuiteConfig::default();
+/// config.replace_scorers(vec!["exact_match".parse()?]);
+/// config.set_fail_under("exact_match=0.5")?;
+/// let summary = Evaluation::new(config)?.run(&Dataset::open(&data)?)?;
+/// assert_eq!(summary.scorer("exact_match").unwrap().pass_rate(), Some(0.5));
+/// assert!(summary.passed);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Evaluation {
+    config: SuiteConfig,
+    scorers: Vec<Box<dyn Scorer>>,
+    skip_invalid: bool,
+    store: Option<Arc<LocalStore>>,
+    destinations: Vec<Destination>,
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+    baseline: Option<String>,
+    threads: Option<usize>,
+    progress: Option<Box<dyn Fn(Progress) + Send + Sync>>,
+}
+
+impl Evaluation {
+    /// An evaluation with the built-in scorers (and the plugins of
+    /// `VERDICT_PLUGIN_PATH` are not loaded: see
+    /// [`Evaluation::with_registry`]).
+    pub fn new(config: SuiteConfig) -> Result<Self> {
+        Evaluation::with_registry(config, &Registry::with_builtins())
+    }
+
+    /// An evaluation whose scorers come from `registry` (built-in scorers
+    /// and loaded plugins).
+    pub fn with_registry(config: SuiteConfig, registry: &Registry) -> Result<Self> {
+        if config.scorers.is_empty() {
+            return Err(Error::Usage(
+                "no scorer to run: give --scorer SPEC, or list scorers in verdict.toml".into(),
+            ));
+        }
+        let mut scorers: Vec<Box<dyn Scorer>> = Vec::new();
+        for setup in &config.scorers {
+            let scorer = registry.create(&setup.spec)?;
+            if let Some(other) = scorers.iter().find(|s| s.info().name == scorer.info().name) {
+                return Err(Error::Usage(format!(
+                    "two scorers are named {:?}: each scorer's feedback is named after it, so a \
+                     run can hold one scorer of each name",
+                    other.info().name
+                )));
+            }
+            scorers.push(scorer);
+        }
+        Ok(Evaluation {
+            config,
+            scorers,
+            skip_invalid: false,
+            store: None,
+            destinations: Vec::new(),
+            junit: None,
+            json: None,
+            baseline: None,
+            threads: None,
+            progress: None,
+        })
+    }
+
+    /// Records invalid records as errors and goes on, instead of stopping.
+    pub fn skip_invalid(mut self, skip: bool) -> Self {
+        self.skip_invalid = skip;
+        self
+    }
+
+    /// Stores traces, assessments and the run in `store`.
+    pub fn store(mut self, store: Arc<LocalStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Also sends spans and assessments to `destination`.
+    pub fn export(mut self, destination: Destination) -> Self {
+        self.destinations.push(destination);
+        self
+    }
+
+    /// Writes JUnit XML to `path`: one test case per record and scorer.
+    pub fn junit(mut self, path: impl Into<PathBuf>) -> Self {
+        self.junit = Some(path.into());
+        self
+    }
+
+    /// Writes every result and the summary as JSON to `path`.
+    pub fn json(mut self, path: impl Into<PathBuf>) -> Self {
+        self.json = Some(path.into());
+        self
+    }
+
+    /// Compares against a stored run: its id, a unique prefix of it, or
+    /// `latest`. Needs a store.
+    pub fn baseline(mut self, run: impl Into<String>) -> Self {
+        self.baseline = Some(run.into());
+        self
+    }
+
+    /// Scores on `threads` threads (default: every core).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads.max(1));
+        self
+    }
+
+    /// Calls `f` after each chunk of records.
+    pub fn on_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    /// The scorers, in order.
+    pub fn scorers(&self) -> &[Box<dyn Scorer>] {
+        &self.scorers
+    }
+
+    /// Runs the evaluation over `dataset`.
+    pub fn run(self, dataset: &Dataset) -> Result<RunSummary> {
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let mut rng = rand::rngs::StdRng::from_os_rng();
+        let run_id = format!("run-{:012x}", rng.random::<u64>() >> 16);
+        let baseline = match (&self.baseline, &self.store) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(Error::Usage("--baseline needs the local store".into()));
+            }
+            (Some(spec), Some(store)) => Some(find_run(store, spec)?),
+        };
+        let Evaluation {
+            config,
+            scorers,
+            skip_invalid,
+            store,
+            destinations,
+            junit,
+            json,
+            progress,
+            threads,
+            ..
+        } = self;
+        let names: Vec<String> = scorers.iter().map(|s| s.info().name.clone()).collect();
+        let mut runner = Runner::new(scorers);
+        if let Some(threads) = threads {
+            runner = runner.threads(threads);
+        }
+        let mut stats: Vec<StatsBuilder> = config
+            .scorers
+            .iter()
+            .zip(&names)
+            .map(|(setup, name)| StatsBuilder::new(name, setup.pass.clone(), setup.weight))
+            .collect();
+        let mut streams = open_streams(junit.as_deref(), json.as_deref(), &names)?;
+        let context = Context {
+            run_id: run_id.clone(),
+            scope: InstrumentationScope::builder("verdict-eval")
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+            to_store: store.is_some(),
+            to_destinations: !destinations.is_empty(),
+        };
+
+        let total_bytes = dataset.len_bytes();
+        let mut entries = dataset.entries()?;
+        let (chunk_tx, chunk_rx) = bounded::<Result<(Vec<Entry>, u64)>>(2);
+        let (write_tx, write_rx) = bounded::<Shipment>(2);
+        let mut records_done = 0u64;
+        let mut invalid: Vec<InvalidRecord> = Vec::new();
+        let mut invalid_count = 0u64;
+
+        let outcome: Result<()> = std::thread::scope(|scope| {
+            // Reads the next chunks while this one is scored.
+            scope.spawn(move || {
+                loop {
+                    let mut chunk = Vec::with_capacity(CHUNK);
+                    let mut failed = None;
+                    for entry in entries.by_ref() {
+                        match entry {
+                            Ok(entry) => chunk.push(entry),
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                        if chunk.len() == CHUNK {
+                            break;
+                        }
+                    }
+                    let done = chunk.len() < CHUNK && failed.is_none();
+                    if !chunk.is_empty()
+                        && chunk_tx.send(Ok((chunk, entries.bytes_read()))).is_err()
+                    {
+                        return;
+                    }
+                    if let Some(e) = failed {
+                        let _ = chunk_tx.send(Err(e));
+                        return;
+                    }
+                    if done {
+                        return;
+                    }
+                }
+            });
+            // Writes each chunk's rows while the next one is scored.
+            let writer = scope.spawn(|| -> Result<()> {
+                let mut first_error = None;
+                for shipment in write_rx {
+                    if first_error.is_some() {
+                        continue;
+                    }
+                    if let (Some(store), Some(batch)) = (&store, &shipment.batch)
+                        && let Err(e) = store.write_batch(batch)
+                    {
+                        first_error = Some(Error::Store(e));
+                        continue;
+                    }
+                    for destination in &destinations {
+                        if let Err(e) = destination.send(&shipment.spans, &shipment.operations) {
+                            first_error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if let Some(e) = first_error {
+                    return Err(e);
+                }
+                for destination in &destinations {
+                    destination.finish()?;
+                }
+                Ok(())
+            });
+
+            let scored = (|| -> Result<()> {
+                for received in chunk_rx.iter() {
+                    let (chunk, bytes) = received?;
+                    let mut meta = Vec::with_capacity(chunk.len());
+                    let mut records = Vec::with_capacity(chunk.len());
+                    for entry in chunk {
+                        match entry {
+                            Entry::Record(r) => {
+                                meta.push(Meta {
+                                    line: r.line,
+                                    trace_id: r.trace_id,
+                                    span_id: r.span_id,
+                                    ..Meta::default()
+                                });
+                                records.push(r.record);
+                            }
+                            Entry::Invalid(bad) => {
+                                if !skip_invalid {
+                                    return Err(Error::InvalidRecord {
+                                        path: dataset.path().to_path_buf(),
+                                        invalid: bad,
+                                    });
+                                }
+                                for s in &mut stats {
+                                    s.add_invalid(bad.line, &bad.reason);
+                                }
+                                for stream in &mut streams {
+                                    stream.invalid(&bad, &names).map_err(|e| stream.error(e))?;
+                                }
+                                invalid_count += 1;
+                                if invalid.len() < INVALID_LISTED {
+                                    invalid.push(bad);
+                                }
+                            }
+                        }
+                    }
+                    if let Some(store) = &store {
+                        expectations_from_store(store, &mut meta, &mut records)?;
+                    }
+                    // Ids first, so that statistics and rows name the trace.
+                    for m in &mut meta {
+                        if m.trace_id.is_none() {
+                            m.trace_id = Some(TraceId::from(rng.random::<u128>().max(1)));
+                            m.span_id = Some(SpanId::from(rng.random::<u64>().max(1)));
+                            m.new_span = true;
+                        }
+                    }
+                    let scores = runner.score(&records);
+                    summarize(&scores, &meta, &records, &names, &mut stats, &mut streams)?;
+                    let shipment = build(&context, runner.scorers(), &scores, &meta, &records)?;
+                    records_done += records.len() as u64;
+                    if write_tx.send(shipment).is_err() {
+                        break;
+                    }
+                    if let Some(progress) = &progress {
+                        progress(Progress {
+                            records: records_done,
+                            bytes,
+                            total_bytes,
+                        });
+                    }
+                }
+                Ok(())
+            })();
+            drop(write_tx);
+            drop(chunk_rx);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(Error::Usage("the writer thread panicked".into())));
+            scored.and(written)
+        });
+        outcome?;
+
+        let stats: Vec<ScorerStats> = stats.into_iter().map(StatsBuilder::finish).collect();
+        let weights: Vec<f64> = config.scorers.iter().map(|s| s.weight).collect();
+        let fail_under: Vec<Option<f64>> = config.scorers.iter().map(|s| s.fail_under).collect();
+        let baseline_rates: Option<(String, Vec<(String, f64)>)> = baseline.as_ref().map(|run| {
+            let rates = serde_json::from_value::<RunSummary>(run.summary.clone())
+                .map(|s| {
+                    s.scorers
+                        .iter()
+                        .filter_map(|st| st.pass_rate().map(|r| (st.name.clone(), r)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (run.run_id.clone(), rates)
+        });
+        let verdicts = gates::check(
+            &stats,
+            &weights,
+            &fail_under,
+            config.gates.weighted_pass_rate,
+            baseline_rates.as_ref().map(|(id, rates)| {
+                (
+                    id.as_str(),
+                    rates.as_slice(),
+                    config.gates.baseline_tolerance,
+                )
+            }),
+        );
+        let summary = RunSummary {
+            run_id,
+            dataset: dataset.path().display().to_string(),
+            started: humantime::format_rfc3339_millis(started).to_string(),
+            seconds: clock.elapsed().as_secs_f64(),
+            records: records_done,
+            invalid: invalid_count,
+            invalid_records: invalid,
+            weighted_pass_rate: gates::weighted_pass_rate(&stats, &weights),
+            scorers: stats,
+            baseline: baseline.map(|b| b.run_id),
+            passed: verdicts.iter().all(|g| g.passed),
+            gates: verdicts,
+        };
+        if let Some(store) = &store {
+            store.put_run(&StoredRun {
+                run_id: summary.run_id.clone(),
+                started,
+                finished: SystemTime::now(),
+                dataset: summary.dataset.clone(),
+                records: summary.records,
+                invalid: summary.invalid,
+                passed: summary.passed,
+                summary: serde_json::to_value(&summary).unwrap_or(Value::Null),
+            })?;
+        }
+        for stream in streams {
+            stream.finish(&summary)?;
+        }
+        Ok(summary)
+    }
+}
+
+/// Finds a stored run by id, unique id prefix, or `latest`.
+pub fn find_run(store: &LocalStore, spec: &str) -> Result<StoredRun> {
+    if let Some(run) = store.run(spec)? {
+        return Ok(run);
+    }
+    let runs = store.runs()?;
+    if spec == "latest" {
+        return runs.into_iter().next().ok_or_else(|| {
+            Error::Baseline(format!(
+                "--baseline latest: the store {} holds no run yet",
+                store.path().display()
+            ))
+        });
+    }
+    let matching: Vec<&StoredRun> = runs.iter().filter(|r| r.run_id.starts_with(spec)).collect();
+    match matching.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Error::Baseline(format!(
+            "no run {spec:?} in the store {}; `verdict runs` lists them{}",
+            store.path().display(),
+            match runs.first() {
+                Some(r) => format!(" (the latest is {})", r.run_id),
+                None => " (it holds none yet)".into(),
+            }
+        ))),
+        many => Err(Error::Baseline(format!(
+            "{spec:?} names {} runs ({}); give more of the id",
+            many.len(),
+            many.iter()
+                .map(|r| r.run_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Per record: where it came from and which trace it is.
+struct Meta {
+    line: usize,
+    trace_id: Option<TraceId>,
+    span_id: Option<SpanId>,
+    /// Whether its expectations came from the dataset (and are logged),
+    /// rather than from the store.
+    log_expectations: bool,
+    /// Whether the run makes the record's root span.
+    new_span: bool,
+}
+
+impl Default for Meta {
+    fn default() -> Self {
+        Meta {
+            line: 0,
+            trace_id: None,
+            span_id: None,
+            log_expectations: true,
+            new_span: false,
+        }
+    }
+}
+
+/// What the writer thread writes for one chunk.
+struct Shipment {
+    batch: Option<Batch>,
+    spans: Vec<SpanData>,
+    operations: Vec<Operation>,
+}
+
+struct Context {
+    run_id: String,
+    scope: InstrumentationScope,
+    to_store: bool,
+    to_destinations: bool,
+}
+
+/// A record that names a trace and brings no expectations takes the
+/// trace's valid expectations from the store.
+fn expectations_from_store(
+    store: &LocalStore,
+    meta: &mut [Meta],
+    records: &mut [OwnedRecord],
+) -> Result<()> {
+    for (m, record) in meta.iter_mut().zip(records) {
+        let Some(trace_id) = m.trace_id else { continue };
+        if !record.expectations.is_empty() {
+            continue;
+        }
+        for a in store.list_by_trace(trace_id)? {
+            if a.kind() == Kind::Expectation && a.is_valid() {
+                let value = a.expectation_value().cloned().unwrap_or(Value::Null);
+                record
+                    .expectations
+                    .push((a.name().as_str().to_owned(), OwnedValue::from(value)));
+            }
+        }
+        m.log_expectations = false;
+    }
+    Ok(())
+}
+
+/// Adds a chunk's results to the statistics and the result streams.
+fn summarize(
+    scores: &Scores,
+    meta: &[Meta],
+    records: &[OwnedRecord],
+    names: &[String],
+    stats: &mut [StatsBuilder],
+    streams: &mut [Box<dyn ResultStream>],
+) -> Result<()> {
+    let mut results: Vec<RowResult<'_>> = Vec::with_capacity(names.len());
+    for (i, (m, record)) in meta.iter().zip(records).enumerate() {
+        results.clear();
+        let trace_id = m.trace_id.unwrap_or(TraceId::INVALID);
+        let trace = || mlflow_trace_id(trace_id);
+        let input = || text(&record.inputs).into_owned();
+        let output = || text(&record.outputs).into_owned();
+        let expectations = || expectations_json(record);
+        let view = RecordView {
+            line: m.line,
+            trace_id: &trace,
+            input: &input,
+            output: &output,
+            expectations: &expectations,
+        };
+        for (s, (builder, name)) in stats.iter_mut().zip(names).enumerate() {
+            let said: Said<'_> = scored::said(scores, i, s);
+            let passed = builder.add(&said, &view);
+            results.push(RowResult {
+                scorer: name,
+                said,
+                passed,
+            });
+        }
+        if !streams.is_empty() {
+            let row = Row {
+                line: m.line,
+                trace_id,
+                record,
+                results: &results,
+            };
+            for stream in streams.iter_mut() {
+                stream.record(&row).map_err(|e| stream.error(e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A value as text: a string as it is, other JSON as JSON.
+pub(crate) fn text(value: &OwnedValue) -> std::borrow::Cow<'_, str> {
+    match value {
+        OwnedValue::Null => "".into(),
+        OwnedValue::String(s) => s.as_str().into(),
+        OwnedValue::Json(json) => json.as_str().into(),
+    }
+}
+
+/// A value as JSON.
+pub(crate) fn json_value(value: &OwnedValue) -> Value {
+    match value {
+        OwnedValue::Null => Value::Null,
+        OwnedValue::String(s) => Value::String(s.clone()),
+        OwnedValue::Json(text) => {
+            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
+        }
+    }
+}
+
+/// A record's expectations as one JSON object.
+pub(crate) fn expectations_json(record: &OwnedRecord) -> String {
+    Value::Object(
+        record
+            .expectations
+            .iter()
+            .map(|(name, value)| (name.clone(), json_value(value)))
+            .collect(),
+    )
+    .to_string()
+}
+
+/// The spans and assessments of a chunk, built on all cores.
+fn build(
+    context: &Context,
+    scorers: &[Box<dyn Scorer>],
+    scores: &Scores,
+    meta: &[Meta],
+    records: &[OwnedRecord],
+) -> Result<Shipment> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = meta.len().div_ceil(threads).max(256);
+    let ranges: Vec<(usize, usize)> = (0..meta.len())
+        .step_by(per)
+        .map(|start| (start, (start + per).min(meta.len())))
+        .collect();
+    let parts: Vec<Result<Shipment>> = if ranges.len() <= 1 {
+        ranges
+            .iter()
+            .map(|&(a, b)| build_range(context, scorers, scores, meta, records, a, b))
+            .collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = ranges
+                .iter()
+                .map(|&(a, b)| {
+                    scope.spawn(move || build_range(context, scorers, scores, meta, records, a, b))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Usage("a build thread panicked".into())))
+                })
+                .collect()
+        })
+    };
+    let mut shipment = Shipment {
+        batch: context.to_store.then(Batch::default),
+        spans: Vec::new(),
+        operations: Vec::new(),
+    };
+    for part in parts {
+        let mut part = part?;
+        if let (Some(all), Some(batch)) = (&mut shipment.batch, &mut part.batch) {
+            all.append(batch);
+        }
+        shipment.spans.append(&mut part.spans);
+        shipment.operations.append(&mut part.operations);
+    }
+    Ok(shipment)
+}
+
+fn build_range(
+    context: &Context,
+    scorers: &[Box<dyn Scorer>],
+    scores: &Scores,
+    meta: &[Meta],
+    records: &[OwnedRecord],
+    start: usize,
+    end: usize,
+) -> Result<Shipment> {
+    let n = end - start;
+    let per_record = scorers.len() + 1;
+    let mut out = Shipment {
+        batch: context
+            .to_store
+            .then(|| Batch::with_capacity(n, n * per_record)),
+        spans: Vec::new(),
+        operations: Vec::new(),
+    };
+    let now = SystemTime::now();
+    for i in start..end {
+        let (m, record) = (&meta[i], &records[i]);
+        let trace_id = m.trace_id.unwrap_or(TraceId::INVALID);
+        let target = match m.span_id {
+            Some(span_id) => Target::span(trace_id, span_id)?,
+            None => Target::trace(trace_id)?,
+        };
+        if m.new_span {
+            let span = root_span(context, m, record, now);
+            if let Some(batch) = &mut out.batch {
+                batch.push_span(&span);
+            }
+            if context.to_destinations {
+                out.spans.push(span);
+            }
+        }
+        if m.log_expectations {
+            let trace = Target::trace(trace_id)?;
+            for (name, value) in &record.expectations {
+                out.keep(
+                    context,
+                    Assessment::expectation(name.clone(), json_value(value)).on(trace)?,
+                );
+            }
+        }
+        for (s, scorer) in scorers.iter().enumerate() {
+            out.keep(
+                context,
+                scored::feedback(scorer.info(), scores, i, s, target)?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+impl Shipment {
+    /// Keeps an assessment for the store and the destinations that want it.
+    fn keep(&mut self, context: &Context, assessment: Assessment) {
+        if context.to_destinations {
+            self.operations.push(Operation::Log(assessment.clone()));
+        }
+        if let Some(batch) = &mut self.batch {
+            batch.push_assessment(assessment);
+        }
+    }
+}
+
+/// The root span of a record that names no trace: its inputs and outputs
+/// as MLflow's span attributes, the run id and the dataset line.
+fn root_span(context: &Context, m: &Meta, record: &OwnedRecord, now: SystemTime) -> SpanData {
+    let as_json = |value: &OwnedValue| match value {
+        OwnedValue::Null => "null".to_owned(),
+        OwnedValue::String(s) => Value::String(s.clone()).to_string(),
+        OwnedValue::Json(text) => text.clone(),
+    };
+    SpanData {
+        span_context: SpanContext::new(
+            m.trace_id.unwrap_or(TraceId::INVALID),
+            m.span_id.unwrap_or(SpanId::INVALID),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        ),
+        parent_span_id: SpanId::INVALID,
+        parent_span_is_remote: false,
+        span_kind: SpanKind::Internal,
+        name: RECORD_SPAN_NAME.into(),
+        start_time: now,
+        end_time: now,
+        attributes: vec![
+            KeyValue::new("mlflow.spanInputs", as_json(&record.inputs)),
+            KeyValue::new("mlflow.spanOutputs", as_json(&record.outputs)),
+            KeyValue::new(RUN_ID_ATTRIBUTE, context.run_id.clone()),
+            KeyValue::new(LINE_ATTRIBUTE, m.line as i64),
+        ],
+        dropped_attributes_count: 0,
+        events: SpanEvents::default(),
+        links: SpanLinks::default(),
+        status: Status::Unset,
+        instrumentation_scope: context.scope.clone(),
+    }
+}

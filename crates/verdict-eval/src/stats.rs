@@ -1,0 +1,373 @@
+//! Summary statistics per scorer, gathered as records stream by, in
+//! memory that does not grow with the number of records.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::gates::PassCriterion;
+use crate::scored::Said;
+
+/// How many distinct values are kept exactly; past this, values are
+/// rounded to three significant digits, so that the memory stays bounded
+/// whatever a scorer returns.
+const EXACT_VALUES: usize = 4096;
+
+/// How many of the worst records are kept per scorer.
+pub const WORST_KEPT: usize = 5;
+
+/// How many characters of an input, output or expectation a worst record
+/// keeps.
+const EXCERPT_CHARS: usize = 200;
+
+/// A failing record, as reports and failure messages show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorstRecord {
+    /// The dataset line.
+    pub line: usize,
+    /// The trace, MLflow form (`tr-…`).
+    pub trace_id: String,
+    /// The inputs (an excerpt).
+    pub input: String,
+    /// The outputs (an excerpt).
+    pub output: String,
+    /// The expectations, as JSON (an excerpt).
+    pub expectations: String,
+    /// The value, or the error code.
+    pub value: String,
+    /// The scorer's rationale, or the error message.
+    pub rationale: Option<String>,
+    #[serde(skip)]
+    badness: f64,
+}
+
+/// One scorer's statistics over a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScorerStats {
+    /// The scorer.
+    pub name: String,
+    /// Its pass criterion, in words.
+    pub criterion: String,
+    /// Its weight in the weighted pass rate.
+    pub weight: f64,
+    /// Records it was asked to score (invalid records included, as errors).
+    pub records: u64,
+    /// Records that passed.
+    pub passed: u64,
+    /// Records whose value the criterion could judge (errors included).
+    pub judged: u64,
+    /// Records it could not score, and invalid records.
+    pub errors: u64,
+    /// Values that were bools, numbers and labels.
+    pub kinds: [u64; 3],
+    /// The mean of its values as numbers (bools as 1/0).
+    pub mean: Option<f64>,
+    /// The median.
+    pub p50: Option<f64>,
+    /// The 90th percentile.
+    pub p90: Option<f64>,
+    /// Distinct values and how many records had each (rounded past
+    /// 4096 distinct values), in increasing order.
+    pub distribution: Vec<(f64, u64)>,
+    /// The worst failing records, worst first.
+    pub worst: Vec<WorstRecord>,
+}
+
+impl ScorerStats {
+    /// The share of records that passed; `None` when some values could
+    /// not be judged (numbers or labels with no criterion), or no record
+    /// was scored.
+    pub fn pass_rate(&self) -> Option<f64> {
+        (self.records > 0 && self.judged == self.records)
+            .then(|| self.passed as f64 / self.records as f64)
+    }
+
+    /// The kinds of values it gave, in words.
+    pub fn kinds(&self) -> String {
+        let names = ["bools", "numbers", "labels"];
+        let kinds: Vec<&str> = names
+            .iter()
+            .zip(self.kinds)
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, _)| *name)
+            .collect();
+        if kinds.is_empty() {
+            "errors only".into()
+        } else {
+            kinds.join(" and ")
+        }
+    }
+}
+
+/// Gathers one scorer's statistics.
+#[derive(Debug)]
+pub(crate) struct StatsBuilder {
+    stats: ScorerStats,
+    pass: PassCriterion,
+    sum: f64,
+    numbers: u64,
+    values: BTreeMap<u64, u64>,
+    rounded: bool,
+}
+
+/// What a worst record shows, taken only when it is kept.
+pub(crate) struct RecordView<'a> {
+    pub(crate) line: usize,
+    pub(crate) trace_id: &'a dyn Fn() -> String,
+    pub(crate) input: &'a dyn Fn() -> String,
+    pub(crate) output: &'a dyn Fn() -> String,
+    pub(crate) expectations: &'a dyn Fn() -> String,
+}
+
+impl StatsBuilder {
+    pub(crate) fn new(name: &str, pass: PassCriterion, weight: f64) -> Self {
+        StatsBuilder {
+            stats: ScorerStats {
+                name: name.to_owned(),
+                criterion: pass.describe(),
+                weight,
+                records: 0,
+                passed: 0,
+                judged: 0,
+                errors: 0,
+                kinds: [0; 3],
+                mean: None,
+                p50: None,
+                p90: None,
+                distribution: Vec::new(),
+                worst: Vec::new(),
+            },
+            pass,
+            sum: 0.0,
+            numbers: 0,
+            values: BTreeMap::new(),
+            rounded: false,
+        }
+    }
+
+    /// Adds one record's result; returns whether it passed (`None`: no
+    /// criterion for it).
+    pub(crate) fn add(&mut self, said: &Said<'_>, record: &RecordView<'_>) -> Option<bool> {
+        let s = &mut self.stats;
+        s.records += 1;
+        if said.error.is_some() {
+            s.errors += 1;
+        } else if said.boolean.is_some() {
+            s.kinds[0] += 1;
+        } else if said.label.is_some() {
+            s.kinds[2] += 1;
+        } else {
+            s.kinds[1] += 1;
+        }
+        let verdict = self.pass.judge(said);
+        if let Some(passed) = verdict {
+            s.judged += 1;
+            s.passed += u64::from(passed);
+        }
+        if let Some(n) = said.number {
+            self.sum += n;
+            self.numbers += 1;
+            let key = if self.rounded { round3(n) } else { n };
+            *self.values.entry(ordered(key)).or_default() += 1;
+            if self.values.len() > EXACT_VALUES && !self.rounded {
+                self.round_values();
+            }
+        }
+        if verdict == Some(false) {
+            self.keep_if_worst(said, record);
+        }
+        verdict
+    }
+
+    /// Counts an invalid record as an error.
+    pub(crate) fn add_invalid(&mut self, line: usize, reason: &str) {
+        let said = Said {
+            error: Some(("INVALID_RECORD", reason)),
+            ..Said::default()
+        };
+        let none = || String::new();
+        self.add(
+            &said,
+            &RecordView {
+                line,
+                trace_id: &none,
+                input: &none,
+                output: &none,
+                expectations: &none,
+            },
+        );
+    }
+
+    fn keep_if_worst(&mut self, said: &Said<'_>, record: &RecordView<'_>) {
+        let badness = self.pass.badness(said);
+        let worst = &mut self.stats.worst;
+        // Ties keep the earlier record.
+        let at = worst
+            .iter()
+            .position(|w| badness > w.badness)
+            .unwrap_or(worst.len());
+        if at >= WORST_KEPT {
+            return;
+        }
+        let (value, rationale) = match said.error {
+            Some((code, message)) => (format!("error {code}"), Some(message.to_owned())),
+            None => (
+                match (said.boolean, said.label, said.number) {
+                    (Some(b), _, _) => b.to_string(),
+                    (_, Some(label), _) => label.to_owned(),
+                    (_, _, Some(n)) => format_number(n),
+                    _ => String::new(),
+                },
+                said.rationale.map(str::to_owned),
+            ),
+        };
+        worst.insert(
+            at,
+            WorstRecord {
+                line: record.line,
+                trace_id: (record.trace_id)(),
+                input: excerpt((record.input)()),
+                output: excerpt((record.output)()),
+                expectations: excerpt((record.expectations)()),
+                value,
+                rationale,
+                badness,
+            },
+        );
+        worst.truncate(WORST_KEPT);
+    }
+
+    fn round_values(&mut self) {
+        self.rounded = true;
+        let old = std::mem::take(&mut self.values);
+        for (key, count) in old {
+            *self
+                .values
+                .entry(ordered(round3(unordered(key))))
+                .or_default() += count;
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> ScorerStats {
+        let s = &mut self.stats;
+        s.distribution = self
+            .values
+            .iter()
+            .map(|(k, n)| (unordered(*k), *n))
+            .collect();
+        if self.numbers > 0 {
+            s.mean = Some(self.sum / self.numbers as f64);
+            s.p50 = quantile(&s.distribution, self.numbers, 0.5);
+            s.p90 = quantile(&s.distribution, self.numbers, 0.9);
+        }
+        self.stats
+    }
+}
+
+/// The nearest-rank quantile `q` of values given as sorted (value, count).
+fn quantile(distribution: &[(f64, u64)], total: u64, q: f64) -> Option<f64> {
+    let rank = ((q * total as f64).ceil() as u64).max(1);
+    let mut seen = 0;
+    distribution.iter().find_map(|(value, count)| {
+        seen += count;
+        (seen >= rank).then_some(*value)
+    })
+}
+
+/// A key that sorts as the float does.
+fn ordered(x: f64) -> u64 {
+    let bits = x.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
+}
+
+fn unordered(key: u64) -> f64 {
+    f64::from_bits(if key >> 63 == 1 {
+        key & !(1 << 63)
+    } else {
+        !key
+    })
+}
+
+fn round3(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    format!("{x:.2e}").parse().unwrap_or(x)
+}
+
+/// A number as reports show it: integers without decimals, others with
+/// up to four.
+pub(crate) fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{n:.0}")
+    } else {
+        let text = format!("{n:.4}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
+fn excerpt(mut text: String) -> String {
+    if let Some((at, _)) = text.char_indices().nth(EXCERPT_CHARS) {
+        text.truncate(at);
+        text.push('…');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_as_floats() {
+        let xs = [-3.5, -1.0, -0.0, 0.0, 0.25, 1.0, 7.0];
+        for w in xs.windows(2) {
+            assert!(ordered(w[0]) <= ordered(w[1]), "{w:?}");
+        }
+        for x in xs {
+            assert_eq!(unordered(ordered(x)), x);
+        }
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let d = [(1.0, 5), (2.0, 4), (10.0, 1)];
+        assert_eq!(quantile(&d, 10, 0.5), Some(1.0));
+        assert_eq!(quantile(&d, 10, 0.9), Some(2.0));
+        assert_eq!(quantile(&d, 10, 1.0), Some(10.0));
+    }
+
+    #[test]
+    fn many_distinct_values_stay_bounded() {
+        let mut b = StatsBuilder::new("x", PassCriterion::AtLeast(0.5), 1.0);
+        let none = || String::new();
+        let view = RecordView {
+            line: 1,
+            trace_id: &none,
+            input: &none,
+            output: &none,
+            expectations: &none,
+        };
+        for i in 0..100_000 {
+            let said = Said {
+                number: Some(f64::from(i) / 100_000.0),
+                ..Said::default()
+            };
+            b.add(&said, &view);
+        }
+        let s = b.finish();
+        assert!(
+            s.distribution.len() <= EXACT_VALUES + 1000,
+            "{}",
+            s.distribution.len()
+        );
+        assert_eq!(s.pass_rate(), Some(0.5));
+        assert!((s.p50.unwrap() - 0.5).abs() < 0.01);
+        assert_eq!(s.worst.len(), WORST_KEPT);
+        assert_eq!(s.worst[0].value, "0");
+    }
+}
