@@ -1,9 +1,13 @@
 //! The cost of the plugin boundary, and how the runner scales.
 //!
-//! - `plugin_boundary`: exact match over the same records, through the
-//!   host's `Scorer` interface, compiled in (`rust_type`) and loaded from
-//!   the plugin library cargo built (`plugin_batch`, the batch entry).
-//! - `plugin_boundary_runner`: the same, through the runner on one thread.
+//! - `plugin_boundary`: exact match (default config) over the same records,
+//!   256 at a time: the Rust type called directly into a `Vec<Outcome>`
+//!   (`rust_type`, the baseline); the plugin library cargo built, loaded
+//!   and called through the host's `Scorer::score_batch` (the batch entry)
+//!   into the host's result storage (`plugin_batch`); and the same type
+//!   compiled into the host, through the same interface (`static_host`).
+//! - `plugin_boundary_runner`: compiled in and loaded, through the runner
+//!   on one thread.
 //! - `runner_threads`: records per second of the runner with exact match,
 //!   regex and edit distance, on 1 and on 2 threads.
 
@@ -11,8 +15,10 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use verdict_exact_match::ExactMatch;
+use verdict_plugin::Outcome;
 use verdict_scorer::{
-    OwnedRecord, Plugin, Registry, Runner, Scorer, expectation_views, record_views,
+    OwnedRecord, Plugin, Registry, Results, Runner, Scorer, expectation_views, record_views,
 };
 
 /// Answers of about 20–60 characters, half of them matching, some with
@@ -63,16 +69,32 @@ fn plugin_boundary(c: &mut Criterion) {
     let plugin = Plugin::load(&plugin_file("verdict_exact_match")).expect("build the plugin first");
     let loaded: Box<dyn Scorer> = Box::new(plugin.instantiate("{}").unwrap());
 
+    let rust_type = <ExactMatch as verdict_plugin::Scorer>::from_json("{}").unwrap();
+
     let mut group = c.benchmark_group("plugin_boundary");
     group.throughput(Throughput::Elements(views.len() as u64));
-    let mut out = Vec::with_capacity(BATCH);
-    for (name, scorer) in [("rust_type", &compiled_in), ("plugin_batch", &loaded)] {
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(BATCH);
+    group.bench_function("rust_type", |b| {
+        b.iter(|| {
+            for chunk in views.chunks(BATCH) {
+                outcomes.clear();
+                <ExactMatch as verdict_plugin::Scorer>::score_batch(
+                    &rust_type,
+                    black_box(chunk),
+                    &mut outcomes,
+                );
+                black_box(&outcomes);
+            }
+        })
+    });
+    let mut results = Results::with_capacity(BATCH);
+    for (name, scorer) in [("plugin_batch", &loaded), ("static_host", &compiled_in)] {
         group.bench_function(name, |b| {
             b.iter(|| {
                 for chunk in views.chunks(BATCH) {
-                    out.clear();
-                    scorer.score_batch(black_box(chunk), &mut out);
-                    black_box(&out);
+                    results.clear();
+                    scorer.score_batch(black_box(chunk), &mut results);
+                    black_box(&results);
                 }
             })
         });

@@ -89,7 +89,8 @@ fn compiled_in_and_loaded_scorers_agree_on_every_record() {
             .score(&records);
         for (i, pair) in scores.iter().enumerate() {
             assert_eq!(
-                pair[0], pair[1],
+                pair.get(0).outcome(),
+                pair.get(1).outcome(),
                 "{name} {config} on record {i}: {:?}",
                 records[i]
             );

@@ -12,14 +12,15 @@
  * Rules of the boundary:
  *  - The host passes text as UTF-8 byte slices (vd_str), valid only during
  *    the call. They are not NUL-terminated.
- *  - The plugin writes results into host-owned vd_result slots; text goes
- *    into host-provided buffers (vd_buf): copy at most `cap` bytes, and set
- *    `len` to the full length, so the host sees text that did not fit and
- *    asks again with a larger buffer. Text in the plugin's static memory
- *    (string literals) may instead be pointed at, in label_static or
- *    rationale_static with the matching flag: the host never unloads a
- *    plugin, so it stays valid. Nothing allocated on one side is freed on
- *    the other.
+ *  - The plugin writes one vd_result per record into host memory; the host
+ *    checks it and keeps it as it is. Its texts (label, rationale) point
+ *    either at the plugin's static memory (string literals: the host never
+ *    unloads a plugin, so they stay valid) or at a copy the plugin appends
+ *    to the call's one text buffer (vd_buf): write at ptr + len, then add
+ *    the length to len, never past cap. A text that does not fit in what
+ *    is left is written as {NULL, its length}: the host then scores that
+ *    record again, alone, with a buffer large enough. An absent rationale
+ *    is {NULL, 0}. Nothing allocated on one side is freed on the other.
  *  - No function may unwind or longjmp across the boundary. Set
  *    VD_FLAG_PANIC_UNWIND only if every exported function contains its
  *    failures (a C plugin that never aborts may set it).
@@ -44,6 +45,9 @@ extern "C" {
 /* vd_descriptor.flags */
 #define VD_FLAG_PANIC_UNWIND ((uint64_t)1)
 #define VD_FLAG_THREAD_SAFE ((uint64_t)2)
+/* every text the results point at is valid UTF-8: the host then checks only
+   where it lies, not its bytes (without it, every text is checked) */
+#define VD_FLAG_UTF8_TEXT ((uint64_t)4)
 
 /* return codes; on VD_RC_ERROR and VD_RC_PANIC, last_error has the message */
 #define VD_RC_OK 0
@@ -64,11 +68,6 @@ extern "C" {
 #define VD_KIND_BOOL 1u   /* number is 0 or 1 */
 #define VD_KIND_NUMBER 2u /* number is the score; it must be finite */
 #define VD_KIND_LABEL 3u  /* label is the label */
-
-/* vd_result.flags */
-#define VD_RESULT_HAS_RATIONALE 1u   /* in rationale, or in rationale_static */
-#define VD_RESULT_LABEL_STATIC 2u    /* the label is label_static, not label */
-#define VD_RESULT_RATIONALE_STATIC 4u /* the rationale is rationale_static */
 
 typedef struct vd_str {
     const uint8_t *ptr;
@@ -92,22 +91,20 @@ typedef struct vd_record {
     size_t n_expectations;
 } vd_record;
 
+/* the text buffer of one call: append at ptr + len, never past cap */
 typedef struct vd_buf {
     uint8_t *ptr;
     size_t cap;
-    size_t len; /* set by the plugin: the full length of its text */
+    size_t len; /* advanced by the plugin past the text it appended */
 } vd_buf;
 
+/* 48 bytes on 64-bit targets */
 typedef struct vd_result {
     uint32_t status;
     uint32_t kind;
-    uint32_t flags;
-    uint32_t reserved; /* 0 */
-    double number;
-    vd_buf label;
-    vd_buf rationale;
-    vd_str label_static;     /* with VD_RESULT_LABEL_STATIC */
-    vd_str rationale_static; /* with VD_RESULT_RATIONALE_STATIC */
+    double number;    /* the number, or the bool as 0 or 1 */
+    vd_str label;     /* the label or error code: static, or in the buffer */
+    vd_str rationale; /* the rationale or message, likewise; {NULL, 0} if none */
 } vd_result;
 
 typedef struct vd_config_key {
@@ -128,9 +125,10 @@ typedef struct vd_descriptor {
     size_t n_config_keys;
     /* config is a JSON object, or empty for the defaults */
     int32_t (*create)(vd_str config, void **state);
-    int32_t (*score)(const void *state, const vd_record *record, vd_result *result);
+    int32_t (*score)(const void *state, const vd_record *record, vd_buf *text,
+                     vd_result *result);
     int32_t (*score_batch)(const void *state, const vd_record *records, size_t n,
-                           vd_result *results);
+                           vd_buf *text, vd_result *results);
     void (*destroy)(void *state);
     /* copies this thread's last error message (at most cap bytes), returns its length */
     size_t (*last_error)(uint8_t *buf, size_t cap);

@@ -5,11 +5,15 @@
 //!
 //! - The host passes text as borrowed UTF-8 byte slices ([`Str`]); they are
 //!   valid for the duration of the call only.
-//! - The plugin writes results into host-owned [`ResultSlot`]s; text goes
-//!   into host-provided buffers ([`Buf`]), or, when it is static text of the
-//!   plugin (which stays valid because the host never unloads a plugin), is
-//!   pointed at without a copy. Nothing allocated on one side is freed on
-//!   the other.
+//! - The plugin writes one [`ResultSlot`] per record into host memory. The
+//!   slot is what the host keeps: it checks it once and stores it as it is,
+//!   with no conversion. Its texts (a label or error code, a rationale or
+//!   message) are [`Str`]s that point either at static text of the plugin
+//!   (valid for good, because the host never unloads a plugin) or at a copy
+//!   the plugin appended to the call's one text buffer ([`Buf::push`]). A
+//!   text that does not fit is written as a null pointer with the text's
+//!   length; the host then scores that record again, alone, with a buffer
+//!   large enough. Nothing allocated on one side is freed on the other.
 //! - Every exported function catches panics; a plugin built with
 //!   `panic = "abort"` cannot, and does not set [`FLAG_PANIC_UNWIND`].
 //! - Fields are only ever appended to [`Descriptor`]; the host checks
@@ -32,6 +36,12 @@ pub const FLAG_PANIC_UNWIND: u64 = 1;
 /// Descriptor flag: `score` and `score_batch` may be called from several
 /// threads at once on the same state.
 pub const FLAG_THREAD_SAFE: u64 = 2;
+/// Descriptor flag: every text the plugin's results point at is valid
+/// UTF-8, as Rust's strings always are. The kit sets it; the host then
+/// checks only where such text lies (in the call's buffer, within what was
+/// written), not its bytes. Without it, the host checks every text for
+/// UTF-8 (static text once per address).
+pub const FLAG_UTF8_TEXT: u64 = 4;
 
 /// Return code: the call succeeded.
 pub const RC_OK: i32 = 0;
@@ -61,20 +71,10 @@ pub const STATUS_PANIC: u32 = 2;
 
 /// Result kind: a bool in `number` (0 or 1).
 pub const KIND_BOOL: u32 = 1;
-/// Result kind: a number in `number`.
+/// Result kind: a number in `number`; it must be finite.
 pub const KIND_NUMBER: u32 = 2;
 /// Result kind: a label in `label`.
 pub const KIND_LABEL: u32 = 3;
-
-/// Result flag: the result has a rationale (an empty one is still one), in
-/// `rationale` or, with [`RESULT_RATIONALE_STATIC`], in `rationale_static`.
-pub const RESULT_HAS_RATIONALE: u32 = 1;
-/// Result flag: the label (or error code) is `label_static`, text in the
-/// plugin's static memory, rather than a copy in `label`.
-pub const RESULT_LABEL_STATIC: u32 = 2;
-/// Result flag: the rationale (or message) is `rationale_static`, text in
-/// the plugin's static memory, rather than a copy in `rationale`.
-pub const RESULT_RATIONALE_STATIC: u32 = 4;
 
 /// Borrowed UTF-8 text: a pointer and a length in bytes.
 #[repr(C)]
@@ -91,6 +91,14 @@ unsafe impl Send for Str<'_> {}
 unsafe impl Sync for Str<'_> {}
 
 impl<'a> Str<'a> {
+    /// No text: a null pointer and a length of 0. A result's rationale is
+    /// absent when it is this.
+    pub const ABSENT: Str<'static> = Str {
+        ptr: std::ptr::null(),
+        len: 0,
+        _text: PhantomData,
+    };
+
     /// Borrows `text`.
     pub const fn new(text: &'a str) -> Self {
         Str {
@@ -115,9 +123,9 @@ impl<'a> Str<'a> {
         }
     }
 
-    /// The text.
+    /// The text; `""` when absent (a null pointer).
     pub fn as_str(&self) -> &'a str {
-        if self.len == 0 {
+        if self.len == 0 || self.ptr.is_null() {
             return "";
         }
         // SAFETY: a `Str` is made from a `&'a str` by `new`, or handed over
@@ -130,6 +138,19 @@ impl<'a> Str<'a> {
     pub fn raw_parts(&self) -> (*const u8, usize) {
         (self.ptr, self.len)
     }
+
+    /// A text from raw parts, for hand-written ABI code.
+    ///
+    /// # Safety
+    /// Unless `ptr` is null, it must point at `len` bytes of UTF-8 that
+    /// stay valid for `'a`, as [`as_str`](Self::as_str) reads them.
+    pub const unsafe fn from_raw_parts(ptr: *const u8, len: usize) -> Self {
+        Str {
+            ptr,
+            len,
+            _text: PhantomData,
+        }
+    }
 }
 
 impl std::fmt::Debug for Str<'_> {
@@ -138,103 +159,82 @@ impl std::fmt::Debug for Str<'_> {
     }
 }
 
-/// A host-owned output buffer. The plugin copies at most `cap` bytes to
-/// `ptr` and sets `len` to the full length of its text, so that the host
-/// sees when the text did not fit (`len > cap`) and can ask again.
+/// The host-owned text buffer of one call. The plugin appends the text it
+/// must copy (text that is not static) at `ptr + len` and advances `len`;
+/// it never writes past `cap`. [`Buf::push`] does both.
 #[repr(C)]
 #[derive(Debug)]
 pub struct Buf {
-    /// Where to write.
+    /// The start of the buffer.
     pub ptr: *mut u8,
-    /// How many bytes fit.
+    /// How many bytes it holds.
     pub cap: usize,
-    /// Set by the plugin: the full length of the text it wanted to write.
+    /// How many bytes the plugin has written so far.
     pub len: usize,
 }
 
 impl Buf {
-    /// An empty buffer (capacity 0): every text is reported as not fitting.
-    pub const EMPTY: Buf = Buf {
-        ptr: std::ptr::null_mut(),
-        cap: 0,
-        len: 0,
-    };
-
-    /// Writes `text`, truncated to the capacity, and records its full length.
-    pub fn write(&mut self, text: &[u8]) {
-        let n = text.len().min(self.cap);
-        if n > 0 {
-            // SAFETY: the host guarantees `ptr` is valid for `cap` bytes.
-            unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), self.ptr, n) };
+    /// Appends `text` and returns where it now is; when it does not fit in
+    /// what is left, writes nothing and returns a null pointer with the
+    /// text's length, so that the host knows to score the record again with
+    /// a larger buffer.
+    #[inline]
+    pub fn push(&mut self, text: &[u8]) -> Str<'static> {
+        if text.is_empty() {
+            return Str::new("");
         }
-        self.len = text.len();
+        if text.len() > self.cap.saturating_sub(self.len) {
+            // SAFETY: a null pointer.
+            return unsafe { Str::from_raw_parts(std::ptr::null(), text.len()) };
+        }
+        // SAFETY: the host guarantees `ptr` is valid for `cap` bytes, and
+        // `len + text.len() <= cap`.
+        let at = unsafe { self.ptr.add(self.len) };
+        // SAFETY: as above; the text is the scorer's, not in the buffer.
+        unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), at, text.len()) };
+        self.len += text.len();
+        // SAFETY: the bytes just copied from a `&[u8]`; they are UTF-8 when
+        // the caller's text is, and the host checks them.
+        unsafe { Str::from_raw_parts(at, text.len()) }
     }
 }
 
-/// One result, in host memory.
+/// One result, in host memory: 48 bytes, written once by the plugin and
+/// kept by the host as it is.
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct ResultSlot {
     /// [`STATUS_OK`], [`STATUS_ERROR`] or [`STATUS_PANIC`].
     pub status: u32,
     /// With [`STATUS_OK`]: [`KIND_BOOL`], [`KIND_NUMBER`] or [`KIND_LABEL`].
     pub kind: u32,
-    /// [`RESULT_HAS_RATIONALE`], or 0.
-    pub flags: u32,
-    /// Reserved, 0.
-    pub reserved: u32,
     /// The number, or the bool as 0 or 1.
     pub number: f64,
-    /// The label, or the error code.
-    pub label: Buf,
-    /// The rationale, or the error or panic message.
-    pub rationale: Buf,
-    /// With [`RESULT_LABEL_STATIC`]: the label or error code, pointing at
-    /// the plugin's static memory. Since the host never unloads a plugin,
-    /// such text stays valid, and the host need not copy it.
-    pub label_static: Str<'static>,
-    /// With [`RESULT_RATIONALE_STATIC`]: the rationale or message, in the
-    /// plugin's static memory.
-    pub rationale_static: Str<'static>,
+    /// The label ([`KIND_LABEL`]), or the error code ([`STATUS_ERROR`]):
+    /// static text of the plugin, or a copy in the call's [`Buf`].
+    pub label: Str<'static>,
+    /// The rationale, or the error or panic message, like `label`;
+    /// [`Str::ABSENT`] when there is none.
+    pub rationale: Str<'static>,
 }
 
 impl ResultSlot {
-    /// A slot whose text buffers are `label` and `rationale`, with a status
-    /// no plugin writes, so that a slot left untouched shows.
-    ///
-    /// # Safety
-    /// The buffers must stay valid, and not be otherwise used, for as long
-    /// as a plugin may write to the slot.
-    pub unsafe fn with_buffers(
-        label: *mut u8,
-        label_cap: usize,
-        rationale: *mut u8,
-        rationale_cap: usize,
-    ) -> Self {
-        ResultSlot {
-            status: STATUS_UNTOUCHED,
-            kind: 0,
-            flags: 0,
-            reserved: 0,
-            number: 0.0,
-            label: Buf {
-                ptr: label,
-                cap: label_cap,
-                len: 0,
-            },
-            rationale: Buf {
-                ptr: rationale,
-                cap: rationale_cap,
-                len: 0,
-            },
-            label_static: Str::new(""),
-            rationale_static: Str::new(""),
-        }
-    }
+    /// A slot no plugin has written yet: its status is
+    /// [`STATUS_UNTOUCHED`], so that a plugin that skips it is caught.
+    pub const UNTOUCHED: ResultSlot = ResultSlot {
+        status: STATUS_UNTOUCHED,
+        kind: 0,
+        number: 0.0,
+        label: Str::ABSENT,
+        rationale: Str::ABSENT,
+    };
 }
 
-/// The status of a slot no plugin has written: [`ResultSlot::with_buffers`]
-/// sets it, so that a plugin that skips a slot is caught.
+// 48 bytes on 64-bit targets, as the header says.
+const _: () = assert!(size_of::<ResultSlot>() == 16 + 4 * size_of::<usize>());
+
+/// The status of a slot no plugin has written: the host sets it before a
+/// call, so that a plugin that skips a slot is caught.
 pub const STATUS_UNTOUCHED: u32 = u32::MAX;
 
 /// Documentation of one config key, for listings such as `verdict scorers`.
@@ -271,17 +271,19 @@ impl ConfigKey {
 
 /// Creates a scorer state from a JSON config (an object, possibly empty).
 pub type CreateFn = unsafe extern "C" fn(config: Str<'_>, state: *mut *mut c_void) -> i32;
-/// Scores one record into one result slot.
+/// Scores one record into one result slot, copying text into `text`.
 pub type ScoreFn = unsafe extern "C" fn(
     state: *const c_void,
     record: *const RawRecord,
+    text: *mut Buf,
     result: *mut ResultSlot,
 ) -> i32;
-/// Scores `n` records into `n` result slots.
+/// Scores `n` records into `n` result slots, copying text into `text`.
 pub type ScoreBatchFn = unsafe extern "C" fn(
     state: *const c_void,
     records: *const RawRecord,
     n: usize,
+    text: *mut Buf,
     results: *mut ResultSlot,
 ) -> i32;
 /// Frees a scorer state.

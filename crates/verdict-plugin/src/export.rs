@@ -10,9 +10,9 @@ use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::abi::{
-    ABI_VERSION, Buf, Descriptor, FLAG_THREAD_SAFE, KIND_BOOL, KIND_LABEL, KIND_NUMBER, RC_ERROR,
-    RC_OK, RC_PANIC, RESULT_HAS_RATIONALE, RESULT_LABEL_STATIC, RESULT_RATIONALE_STATIC, RawRecord,
-    ResultSlot, STATUS_ERROR, STATUS_OK, STATUS_PANIC, Str,
+    ABI_VERSION, Buf, Descriptor, FLAG_THREAD_SAFE, FLAG_UTF8_TEXT, KIND_BOOL, KIND_LABEL,
+    KIND_NUMBER, RC_ERROR, RC_OK, RC_PANIC, RawRecord, ResultSlot, STATUS_ERROR, STATUS_OK,
+    STATUS_PANIC, Str,
 };
 use crate::record::Record;
 use crate::scorer::{Outcome, ScoreValue, Scorer};
@@ -41,7 +41,7 @@ pub const fn descriptor<S: Scorer>(flags: u64) -> Descriptor {
     Descriptor {
         abi_version: ABI_VERSION,
         struct_size: size_of::<Descriptor>() as u32,
-        flags: flags | FLAG_THREAD_SAFE,
+        flags: flags | FLAG_THREAD_SAFE | FLAG_UTF8_TEXT,
         name: Str::new(S::NAME),
         version: Str::new(S::VERSION),
         description: Str::new(S::DESCRIPTION),
@@ -56,30 +56,22 @@ pub const fn descriptor<S: Scorer>(flags: u64) -> Descriptor {
 }
 
 /// Puts text into a slot: static text by reference (it lives as long as
-/// the plugin, which is never unloaded), other text copied into the buffer.
+/// the plugin, which is never unloaded), other text copied into the call's
+/// text buffer.
 // Whether the text is borrowed (static) or owned is the point, hence the Cow.
 #[allow(clippy::ptr_arg)]
 #[inline]
-fn put(text: &Cow<'static, str>, buf: &mut Buf, pointer: &mut Str<'static>, flag: u32) -> u32 {
+fn put(text: &Cow<'static, str>, buf: &mut Buf, dst: &mut Str<'static>) {
     match text {
-        Cow::Borrowed(s) => {
-            pointer.set(s);
-            flag
-        }
-        Cow::Owned(s) => {
-            buf.write(s.as_bytes());
-            0
-        }
+        Cow::Borrowed(s) => dst.set(s),
+        Cow::Owned(s) => *dst = buf.push(s.as_bytes()),
     }
 }
 
-/// Writes one outcome into a host result slot.
+/// Writes one outcome into a host result slot, copying the text that is
+/// not static into `text`.
 #[inline]
-pub fn write_outcome(slot: &mut ResultSlot, outcome: &Outcome) {
-    slot.flags = 0;
-    slot.number = 0.0;
-    slot.label.len = 0;
-    slot.rationale.len = 0;
+pub fn write_outcome(slot: &mut ResultSlot, outcome: &Outcome, text: &mut Buf) {
     match outcome {
         Ok(score) => {
             slot.status = STATUS_OK;
@@ -87,53 +79,40 @@ pub fn write_outcome(slot: &mut ResultSlot, outcome: &Outcome) {
                 ScoreValue::Bool(b) => {
                     slot.kind = KIND_BOOL;
                     slot.number = f64::from(u8::from(*b));
+                    slot.label = Str::ABSENT;
                 }
                 ScoreValue::Number(n) => {
                     slot.kind = KIND_NUMBER;
                     slot.number = *n;
+                    slot.label = Str::ABSENT;
                 }
                 ScoreValue::Label(label) => {
                     slot.kind = KIND_LABEL;
-                    slot.flags |= put(
-                        label,
-                        &mut slot.label,
-                        &mut slot.label_static,
-                        RESULT_LABEL_STATIC,
-                    );
+                    slot.number = 0.0;
+                    put(label, text, &mut slot.label);
                 }
             }
-            if let Some(rationale) = &score.rationale {
-                slot.flags |= RESULT_HAS_RATIONALE
-                    | put(
-                        rationale,
-                        &mut slot.rationale,
-                        &mut slot.rationale_static,
-                        RESULT_RATIONALE_STATIC,
-                    );
+            match &score.rationale {
+                Some(rationale) => put(rationale, text, &mut slot.rationale),
+                None => slot.rationale = Str::ABSENT,
             }
         }
         Err(error) => {
             slot.status = STATUS_ERROR;
             slot.kind = 0;
-            slot.flags |= RESULT_HAS_RATIONALE
-                | put(
-                    &error.code,
-                    &mut slot.label,
-                    &mut slot.label_static,
-                    RESULT_LABEL_STATIC,
-                );
-            slot.rationale.write(error.message.as_bytes());
+            slot.number = 0.0;
+            put(&error.code, text, &mut slot.label);
+            slot.rationale = text.push(error.message.as_bytes());
         }
     }
 }
 
-fn write_panic(slot: &mut ResultSlot, panic: &(dyn Any + Send)) {
+fn write_panic(slot: &mut ResultSlot, panic: &(dyn Any + Send), text: &mut Buf) {
     slot.status = STATUS_PANIC;
     slot.kind = 0;
-    slot.flags = RESULT_HAS_RATIONALE;
     slot.number = 0.0;
-    slot.label.len = 0;
-    slot.rationale.write(panic_message(panic).as_bytes());
+    slot.label = Str::ABSENT;
+    slot.rationale = text.push(panic_message(panic).as_bytes());
 }
 
 /// Builds a scorer from its JSON config.
@@ -169,29 +148,28 @@ pub unsafe extern "C" fn create<S: Scorer>(config: Str<'_>, state: *mut *mut c_v
 /// Scores one record.
 ///
 /// # Safety
-/// `state` must come from `create` of the same scorer; `record` and
-/// `result` must be valid.
+/// `state` must come from `create` of the same scorer; `record`, `text`
+/// and `result` must be valid.
 pub unsafe extern "C" fn score<S: Scorer>(
     state: *const c_void,
     record: *const RawRecord,
+    text: *mut Buf,
     result: *mut ResultSlot,
 ) -> i32 {
-    if state.is_null() || record.is_null() || result.is_null() {
+    if state.is_null() || record.is_null() || text.is_null() || result.is_null() {
         set_last_error("score: a null pointer was passed".into());
         return RC_ERROR;
     }
     // SAFETY: checked non-null; the host's contract makes them valid.
-    let (scorer, record, slot) = unsafe {
+    let (scorer, record, text, slot) = unsafe {
         (
             &*state.cast::<S>(),
-            &*record.cast::<Record<'_>>(),
-            &mut *result,
+            std::slice::from_ref(&*record.cast::<Record<'_>>()),
+            &mut *text,
+            std::slice::from_mut(&mut *result),
         )
     };
-    match catch_unwind(AssertUnwindSafe(|| scorer.score(record))) {
-        Ok(outcome) => write_outcome(slot, &outcome),
-        Err(panic) => write_panic(slot, &*panic),
-    }
+    score_into(scorer, record, slot, text);
     RC_OK
 }
 
@@ -199,29 +177,31 @@ pub unsafe extern "C" fn score<S: Scorer>(
 ///
 /// # Safety
 /// `state` must come from `create` of the same scorer; `records` and
-/// `results` must be valid for `n` entries.
+/// `results` must be valid for `n` entries, `text` for one.
 pub unsafe extern "C" fn score_batch<S: Scorer>(
     state: *const c_void,
     records: *const RawRecord,
     n: usize,
+    text: *mut Buf,
     results: *mut ResultSlot,
 ) -> i32 {
     if n == 0 {
         return RC_OK;
     }
-    if state.is_null() || records.is_null() || results.is_null() {
+    if state.is_null() || records.is_null() || text.is_null() || results.is_null() {
         set_last_error("score_batch: a null pointer was passed".into());
         return RC_ERROR;
     }
     // SAFETY: checked non-null; the host's contract makes them valid for n.
-    let (scorer, records, slots) = unsafe {
+    let (scorer, records, text, slots) = unsafe {
         (
             &*state.cast::<S>(),
             std::slice::from_raw_parts(records.cast::<Record<'_>>(), n),
+            &mut *text,
             std::slice::from_raw_parts_mut(results, n),
         )
     };
-    score_into(scorer, records, slots);
+    score_into(scorer, records, slots, text);
     RC_OK
 }
 
@@ -231,9 +211,16 @@ pub unsafe extern "C" fn score_batch<S: Scorer>(
 /// cause it: a batch that panics is scored again record by record, and only
 /// those records get a panic status.
 ///
-/// This is what a plugin's batch entry runs, and what the host runs for a
+/// Text that is not static is copied into `text`.
+///
+/// This is what a plugin's entry points run, and what the host runs for a
 /// scorer compiled in, so that both give the same results the same way.
-pub fn score_into<S: Scorer>(scorer: &S, records: &[Record<'_>], slots: &mut [ResultSlot]) {
+pub fn score_into<S: Scorer>(
+    scorer: &S,
+    records: &[Record<'_>],
+    slots: &mut [ResultSlot],
+    text: &mut Buf,
+) {
     let n = records.len().min(slots.len());
     let (records, slots) = (&records[..n], &mut slots[..n]);
     let whole = S::BATCHED
@@ -249,7 +236,7 @@ pub fn score_into<S: Scorer>(scorer: &S, records: &[Record<'_>], slots: &mut [Re
                 return false;
             }
             for (slot, outcome) in slots.iter_mut().zip(outcomes.drain(..)) {
-                write_outcome(slot, &outcome);
+                write_outcome(slot, &outcome, text);
             }
             true
         });
@@ -258,10 +245,10 @@ pub fn score_into<S: Scorer>(scorer: &S, records: &[Record<'_>], slots: &mut [Re
             // The outcome is written where it is made: moving it out of
             // the closure first would copy it through the stack.
             let scored = catch_unwind(AssertUnwindSafe(|| {
-                write_outcome(slot, &scorer.score(record))
+                write_outcome(slot, &scorer.score(record), text)
             }));
             if let Err(panic) = scored {
-                write_panic(slot, &*panic);
+                write_panic(slot, &*panic, text);
             }
         }
     }

@@ -14,8 +14,12 @@
 //! the plugin writes results, text included, into memory the host owns.
 //! Nothing allocated on one side is freed on the other, so the host and
 //! the plugin may use different allocators, standard libraries, or
-//! languages. A batch entry point lets one call score many records, which
-//! makes the boundary nearly free. Everything else follows rules that keep
+//! languages. A batch entry point lets one call score many records, and
+//! the 48-byte result a plugin writes per record is the very result the
+//! host keeps ([`Results`]): checked once, never converted, its texts
+//! pointing at the plugin's static text or at one shared copy per call.
+//! That makes the boundary nearly free: a loaded plugin costs about what
+//! the same type called directly costs. Everything else follows rules that keep
 //! old plugins loadable: a versioned symbol, a descriptor that only grows
 //! at its end, panics caught on the plugin's side of the boundary.
 //!
@@ -31,6 +35,7 @@ mod config;
 pub mod export;
 pub mod host;
 mod record;
+mod results;
 mod scorer;
 mod testing;
 pub mod text;
@@ -38,5 +43,6 @@ pub mod text;
 pub use abi::ConfigKey;
 pub use config::{Config, ConfigError};
 pub use record::{NamedValue, Record, Value};
+pub use results::{Results, ScoreRef, ScoreValueRef};
 pub use scorer::{Outcome, Score, ScoreError, ScoreValue, Scorer};
 pub use testing::{check_abi, through_abi};

@@ -6,12 +6,13 @@ use crate::abi::{FLAG_PANIC_UNWIND, RC_OK, Str};
 use crate::export::descriptor;
 use crate::host;
 use crate::record::Record;
+use crate::results::Results;
 use crate::scorer::{Outcome, Scorer};
 
 /// Scores `records` with scorer `S` built from `config` the way the
 /// `verdict` host does with a loaded plugin: through the descriptor that
 /// [`export_plugin!`](crate::export_plugin) makes, the batch entry point,
-/// result slots in host memory, and the host's decoding. A scorer's tests
+/// result slots and a text buffer in host memory, and the host's checks. A scorer's tests
 /// can then check that its ABI path gives the same outcomes as calling it
 /// directly. A refused config gives the plugin's error message.
 ///
@@ -50,13 +51,13 @@ pub fn through_abi<S: Scorer>(
         // SAFETY: the kit's own descriptor.
         return Err(unsafe { host::last_error(&d) });
     }
-    let mut out = Vec::with_capacity(records.len());
+    let mut out = Results::with_capacity(records.len());
     // SAFETY: the kit's descriptor and the state its `create` made, used
     // from this thread only.
     unsafe { host::score_batch(&d, state, records, &mut out) };
     // SAFETY: made by `create`, not used again.
     unsafe { destroy(state) };
-    Ok(out)
+    Ok(out.to_outcomes())
 }
 
 /// Checks that scorer `S`, built from `config`, gives the same outcomes

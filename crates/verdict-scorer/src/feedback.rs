@@ -1,7 +1,7 @@
-//! Turning scorer outcomes into feedback assessments.
+//! Turning scorer results into feedback assessments.
 
 use verdict::{Assessment, AssessmentError, AssessmentSource, FeedbackValue, Target};
-use verdict_plugin::{Outcome, ScoreValue};
+use verdict_plugin::{ScoreRef, ScoreValueRef};
 
 use crate::scorer::{Origin, ScorerInfo};
 
@@ -11,32 +11,35 @@ pub const SCORER_VERSION_KEY: &str = "verdict.scorer.version";
 /// feedback (absent for built-in scorers).
 pub const SCORER_SHA256_KEY: &str = "verdict.scorer.sha256";
 
-/// The feedback an outcome becomes: named after the scorer, from CODE with
+/// The feedback a result becomes: named after the scorer, from CODE with
 /// the scorer's name as source id, with its rationale, and the scorer's
-/// version and plugin digest in metadata. An error outcome becomes a
+/// version and plugin digest in metadata. An error result becomes a
 /// feedback with an [`AssessmentError`], so that it is counted, not lost.
 pub fn to_feedback(
     info: &ScorerInfo,
-    outcome: &Outcome,
+    score: ScoreRef<'_>,
     target: Target,
 ) -> verdict::Result<Assessment> {
-    let builder = match outcome {
-        Ok(score) => {
-            let value = match &score.value {
-                ScoreValue::Bool(b) => FeedbackValue::Bool(*b),
-                ScoreValue::Number(n) => FeedbackValue::Number(*n),
-                ScoreValue::Label(label) => FeedbackValue::String(label.to_string()),
+    let builder = match (score.value(), score.error()) {
+        (Some(value), _) => {
+            let value = match value {
+                ScoreValueRef::Bool(b) => FeedbackValue::Bool(b),
+                ScoreValueRef::Number(n) => FeedbackValue::Number(n),
+                ScoreValueRef::Label(label) => FeedbackValue::String(label.to_owned()),
             };
             let builder = Assessment::feedback(info.name.clone(), value);
-            match &score.rationale {
-                Some(rationale) => builder.rationale(rationale.to_string()),
+            match score.rationale() {
+                Some(rationale) => builder.rationale(rationale.to_owned()),
                 None => builder,
             }
         }
-        Err(error) => Assessment::feedback_error(
-            info.name.clone(),
-            AssessmentError::new(error.code.to_string()).with_message(error.message.clone()),
-        ),
+        (None, error) => {
+            let (code, message) = error.unwrap_or_default();
+            Assessment::feedback_error(
+                info.name.clone(),
+                AssessmentError::new(code.to_owned()).with_message(message.to_owned()),
+            )
+        }
     };
     let builder = builder
         .source(AssessmentSource::code_named(info.name.clone()))

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use verdict_plugin::abi::{
     self, ABI_VERSION, Descriptor, FLAG_PANIC_UNWIND, FLAG_THREAD_SAFE, RC_OK, Str,
 };
-use verdict_plugin::{Outcome, Record, host};
+use verdict_plugin::{Record, Results, host};
 
 use crate::error::LoadError;
 use crate::scorer::{ConfigKeyInfo, Origin, Scorer, ScorerInfo};
@@ -333,7 +333,7 @@ impl Scorer for PluginScorer {
         &self.plugin.info
     }
 
-    fn score_batch(&self, records: &[Record<'_>], out: &mut Vec<Outcome>) {
+    fn score_batch(&self, records: &[Record<'_>], out: &mut Results) {
         let _serial = self
             .serial
             .as_ref()

@@ -3,33 +3,43 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use verdict_plugin::Outcome;
+use verdict_plugin::host::invalid;
+use verdict_plugin::{Results, ScoreRef};
 
 use crate::record::{OwnedRecord, expectation_views, record_views};
-use verdict_plugin::host::invalid;
-
 use crate::scorer::Scorer;
 
-/// The outcomes of a run: one per record and scorer.
+/// The results of a run: one per record and scorer.
 ///
-/// They are kept as the workers made them, chunk by chunk and scorer by
-/// scorer, so that collecting them costs no copy.
+/// They are kept as the scorers wrote them, chunk by chunk and scorer by
+/// scorer, in [`Results`]: 48 bytes per result, and one block of text per
+/// scorer call that copied any (static text such as a fixed rationale is
+/// not copied at all). Reading one ([`ScoreRef`]) costs no copy.
 #[derive(Debug)]
 pub struct Scores {
     chunk: usize,
     len: usize,
-    /// Per chunk, per scorer, one outcome per record of the chunk.
-    chunks: Vec<Vec<Vec<Outcome>>>,
+    /// Per chunk, per scorer, one result per record of the chunk.
+    chunks: Vec<Vec<Results>>,
 }
 
 impl Scores {
-    /// The outcome of record `record` by scorer `scorer` (in the order of
+    /// The result of record `record` by scorer `scorer` (in the order of
     /// the runner's scorers).
-    pub fn get(&self, record: usize, scorer: usize) -> &Outcome {
-        &self.chunks[record / self.chunk][scorer][record % self.chunk]
+    ///
+    /// # Panics
+    /// When either index is out of range.
+    pub fn get(&self, record: usize, scorer: usize) -> ScoreRef<'_> {
+        assert!(record < self.len, "record {record} of {}", self.len);
+        self.chunks[record / self.chunk][scorer]
+            .get(record % self.chunk)
+            .expect("one result per record of a chunk")
     }
 
-    /// The outcomes of record `i`; index them by scorer.
+    /// The results of record `i`, by scorer.
+    ///
+    /// # Panics
+    /// When `i` is out of range.
     pub fn record(&self, i: usize) -> RecordScores<'_> {
         assert!(i < self.len, "record {i} of {}", self.len);
         RecordScores {
@@ -48,13 +58,18 @@ impl Scores {
         self.len == 0
     }
 
-    /// Every record's outcomes, in order.
+    /// Every record's results, in order.
     pub fn iter(&self) -> impl Iterator<Item = RecordScores<'_>> {
         (0..self.len).map(|i| self.record(i))
     }
+
+    /// Bytes of memory the results hold (slots and copied text).
+    pub fn memory(&self) -> usize {
+        self.chunks.iter().flatten().map(Results::memory).sum()
+    }
 }
 
-/// The outcomes of one record, by scorer.
+/// The results of one record, by scorer.
 #[derive(Clone, Copy, Debug)]
 pub struct RecordScores<'a> {
     scores: &'a Scores,
@@ -62,21 +77,16 @@ pub struct RecordScores<'a> {
 }
 
 impl<'a> RecordScores<'a> {
-    /// The outcomes, in the order of the runner's scorers.
-    pub fn iter(&self) -> impl Iterator<Item = &'a Outcome> + use<'a> {
-        let (scores, record) = (self.scores, self.record);
-        let columns = &scores.chunks[record / scores.chunk];
-        columns
-            .iter()
-            .map(move |column| &column[record % scores.chunk])
-    }
-}
-
-impl std::ops::Index<usize> for RecordScores<'_> {
-    type Output = Outcome;
-
-    fn index(&self, scorer: usize) -> &Outcome {
+    /// The result of scorer `scorer` (in the order of the runner's
+    /// scorers).
+    pub fn get(&self, scorer: usize) -> ScoreRef<'a> {
         self.scores.get(self.record, scorer)
+    }
+
+    /// The results, in the order of the runner's scorers.
+    pub fn iter(&self) -> impl Iterator<Item = ScoreRef<'a>> + use<'a> {
+        let (scores, record) = (self.scores, self.record);
+        (0..scores.chunks[record / scores.chunk].len()).map(move |s| scores.get(record, s))
     }
 }
 
@@ -137,8 +147,7 @@ impl Runner {
     /// Scores every record with every scorer.
     pub fn score(&self, records: &[OwnedRecord]) -> Scores {
         let chunks: Vec<&[OwnedRecord]> = records.chunks(self.chunk).collect();
-        let results: Vec<Mutex<Vec<Vec<Outcome>>>> =
-            chunks.iter().map(|_| Mutex::default()).collect();
+        let results: Vec<Mutex<Vec<Results>>> = chunks.iter().map(|_| Mutex::default()).collect();
         let next = AtomicUsize::new(0);
         let work = || {
             loop {
@@ -168,22 +177,22 @@ impl Runner {
         }
     }
 
-    /// Scores one chunk: one column of outcomes per scorer.
-    fn score_chunk(&self, chunk: &[OwnedRecord]) -> Vec<Vec<Outcome>> {
+    /// Scores one chunk: one column of results per scorer.
+    fn score_chunk(&self, chunk: &[OwnedRecord]) -> Vec<Results> {
         let named = expectation_views(chunk);
         let views = record_views(chunk, &named);
         let n = chunk.len();
         self.scorers
             .iter()
             .map(|scorer| {
-                let mut out = Vec::with_capacity(n);
+                let mut out = Results::with_capacity(n);
                 scorer.score_batch(&views, &mut out);
-                // A scorer breaking the one-outcome-per-record rule must not
-                // shift later records' outcomes.
+                // A scorer breaking the one-result-per-record rule must not
+                // shift later records' results.
                 out.truncate(n);
                 while out.len() < n {
-                    out.push(Err(invalid(format!(
-                        "{} returned fewer outcomes than records",
+                    out.push(&Err(invalid(format!(
+                        "{} returned fewer results than records",
                         scorer.info().name
                     ))));
                 }

@@ -1,15 +1,14 @@
 //! One interface for every scorer, whether a plain Rust type compiled in
 //! or a plugin loaded from a dynamic library.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use verdict_plugin::export::panic_message;
-use verdict_plugin::{ConfigKey, Outcome, Record, ScoreError};
-
+use verdict_plugin::abi::{Buf, ResultSlot};
+use verdict_plugin::export::score_into;
 pub use verdict_plugin::host::{SCORER_ERROR, SCORER_INVALID_RESULT, SCORER_PANIC};
-use verdict_plugin::host::{check, invalid};
+use verdict_plugin::host::{invalid, score_batch_with};
+use verdict_plugin::{ConfigKey, Outcome, Record, Results};
 
 /// A config key, documented.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,28 +79,34 @@ impl ScorerInfo {
 /// A configured scorer, ready to score records.
 ///
 /// Compiled-in scorers ([`StaticScorer`]) and plugins
-/// ([`PluginScorer`](crate::PluginScorer)) both stand behind it. Scoring
-/// never fails as a whole: every record gets an outcome, and a scorer that
-/// panics or returns something unusable gives that record a [`ScoreError`]
-/// with code [`SCORER_PANIC`] or [`SCORER_INVALID_RESULT`].
+/// ([`PluginScorer`](crate::PluginScorer)) both stand behind it, and both
+/// write into the same compact storage, [`Results`]: the result slots of
+/// the plugin ABI, checked once and kept as they are. Scoring never fails
+/// as a whole: every record gets a result, and a scorer that panics or
+/// returns something unusable gives that record an error with code
+/// [`SCORER_PANIC`] or [`SCORER_INVALID_RESULT`].
 pub trait Scorer: Send + Sync {
     /// What the scorer is.
     fn info(&self) -> &ScorerInfo;
 
-    /// Scores `records`, pushing exactly one outcome per record onto `out`,
+    /// Scores `records`, adding exactly one result per record to `out`,
     /// in order.
-    fn score_batch(&self, records: &[Record<'_>], out: &mut Vec<Outcome>);
+    fn score_batch(&self, records: &[Record<'_>], out: &mut Results);
 
     /// Scores one record.
     fn score(&self, record: &Record<'_>) -> Outcome {
-        let mut out = Vec::with_capacity(1);
+        let mut out = Results::with_capacity(1);
         self.score_batch(std::slice::from_ref(record), &mut out);
-        out.pop()
-            .unwrap_or_else(|| Err(invalid("the scorer returned no outcome")))
+        out.get(0).map_or_else(
+            || Err(invalid("the scorer returned no result")),
+            |r| r.outcome(),
+        )
     }
 }
 
-/// A scorer type compiled into this program.
+/// A scorer type compiled into this program. It is called the way a
+/// plugin's entry points call it ([`score_into`]), so that it gives the
+/// same results, checked the same way.
 pub struct StaticScorer<S> {
     scorer: S,
     info: Arc<ScorerInfo>,
@@ -127,26 +132,12 @@ impl<S: verdict_plugin::Scorer> Scorer for StaticScorer<S> {
         &self.info
     }
 
-    fn score_batch(&self, records: &[Record<'_>], out: &mut Vec<Outcome>) {
-        let start = out.len();
-        let whole = catch_unwind(AssertUnwindSafe(|| self.scorer.score_batch(records, out)));
-        if whole.is_ok() && out.len() == start + records.len() {
-            out[start..].iter_mut().for_each(check);
-            return;
-        }
-        // A panic, or the wrong number of outcomes: score one by one, so
-        // that a panic is pinned to the records that cause it.
-        out.truncate(start);
-        out.extend(records.iter().map(|record| {
-            let mut outcome = catch_unwind(AssertUnwindSafe(|| self.scorer.score(record)))
-                .unwrap_or_else(|panic| {
-                    Err(ScoreError::new(
-                        SCORER_PANIC,
-                        panic_message(&*panic).to_owned(),
-                    ))
-                });
-            check(&mut outcome);
-            outcome
-        }));
+    fn score_batch(&self, records: &[Record<'_>], out: &mut Results) {
+        let fill = |records: &[Record<'_>], text: &mut Buf, slots: &mut [ResultSlot]| {
+            score_into(&self.scorer, records, slots, text);
+            Ok(())
+        };
+        // Rust strings are UTF-8.
+        score_batch_with(records, out, true, fill, fill);
     }
 }

@@ -127,7 +127,7 @@ fn panics_and_nan_become_errors_on_their_records_only() {
     let scores = runner.score(&records(&outputs));
     let got: Vec<String> = scores
         .iter()
-        .map(|o| match &o[0] {
+        .map(|o| match o.get(0).outcome() {
             Ok(s) => format!("{:?}", s.value),
             Err(e) => e.code.to_string(),
         })
@@ -143,12 +143,9 @@ fn panics_and_nan_become_errors_on_their_records_only() {
             SCORER_PANIC
         ]
     );
-    let panic = scores.get(1, 0).as_ref().unwrap_err();
-    assert!(
-        panic.message.contains("asked to panic on"),
-        "{}",
-        panic.message
-    );
+    let (code, message) = scores.get(1, 0).error().unwrap();
+    assert_eq!(code, SCORER_PANIC);
+    assert!(message.contains("asked to panic on"), "{message}");
     // The errors become feedback with an AssessmentError: nothing skipped.
     let target = verdict::Target::parse("0fb07256509eb9d22d07f42f7eb9f24d", None).unwrap();
     let info = runner.scorers()[0].info().clone();
@@ -172,6 +169,8 @@ fn garbage_results_become_errors_and_long_text_is_fetched_whole() {
         ("status", "unknown status 42"),
         ("bool", "the bool 7"),
         ("inf", "not a finite number"),
+        ("past", "points past the text it wrote"),
+        ("skip", "left this record's result unwritten"),
     ] {
         let scorer = plugin
             .instantiate(&format!("{{\"mode\": \"{mode}\"}}"))
@@ -181,24 +180,34 @@ fn garbage_results_become_errors_and_long_text_is_fetched_whole() {
         assert!(err.message.contains(wanted), "{mode}: {}", err.message);
     }
 
+    // A batch call that skips its last slot: only that record is an error.
+    let skipping = plugin.instantiate("skip").unwrap();
+    let scores = Runner::new(vec![Box::new(skipping)]).score(&records(&["a", "b", "c"]));
+    let ok: Vec<bool> = scores.iter().map(|s| s.get(0).is_ok()).collect();
+    assert_eq!(ok, [true, true, false]);
+
+    // Text larger than a call's buffer (100 kB each): every record is
+    // scored again alone, and its text is kept whole.
     let long = plugin.instantiate("long").unwrap();
-    let score = score_one(&long, record).unwrap();
-    assert_eq!(score.value, ScoreValue::Label("L".repeat(1000).into()));
-    assert_eq!(
-        score.rationale.as_deref(),
-        Some("R".repeat(10_000).as_str())
-    );
+    let scores = Runner::new(vec![Box::new(long)]).score(&records(&["a", "b", "c"]));
+    for result in scores.iter() {
+        let score = result.get(0).outcome().unwrap();
+        assert_eq!(score.value, ScoreValue::Label("L".repeat(1000).into()));
+        assert_eq!(
+            score.rationale.as_deref(),
+            Some("R".repeat(100_000).as_str())
+        );
+    }
 
     let failing = plugin.instantiate("fail").unwrap();
     let runner = Runner::new(vec![Box::new(failing)]);
     let scores = runner.score(&records(&["a", "b"]));
-    for outcome in scores.iter() {
-        let err = outcome[0].as_ref().unwrap_err();
-        assert_eq!(err.code, SCORER_ERROR);
+    for result in scores.iter() {
+        let (code, message) = result.get(0).error().unwrap();
+        assert_eq!(code, SCORER_ERROR);
         assert!(
-            err.message.contains("raw_garbage failed on purpose"),
-            "{}",
-            err.message
+            message.contains("raw_garbage failed on purpose"),
+            "{message}"
         );
     }
 
@@ -257,18 +266,22 @@ fn a_plugin_written_in_c_against_the_header_loads_and_scores() {
     }
     many.push(OwnedRecord::new("q", "ok"));
     let scores = runner.score(&many);
-    for (i, outcome) in scores.iter().enumerate().take(500) {
-        let score = outcome[0].as_ref().unwrap();
-        assert_eq!(score.value, ScoreValue::Bool(i % 3 == 0), "record {i}");
+    // Its rationales are made per record and copied into the call's text
+    // buffer; its error code and message are static text.
+    for (i, result) in scores.iter().enumerate().take(500) {
+        let score = result.get(0);
+        assert_eq!(score.number(), Some(f64::from(i % 3 == 0)), "record {i}");
         let want = if i % 3 == 0 {
-            "c: equal"
+            "c: equal (2 bytes)"
         } else {
-            "c: different"
+            "c: different (2 bytes)"
         };
-        assert_eq!(score.rationale.as_deref(), Some(want));
+        assert_eq!(score.rationale(), Some(want));
     }
-    let missing = scores.get(500, 0).as_ref().unwrap_err();
-    assert_eq!(missing.code, "MISSING_EXPECTATION");
+    assert_eq!(
+        scores.get(500, 0).error(),
+        Some(("MISSING_EXPECTATION", "no expected_response"))
+    );
 }
 
 #[test]
@@ -289,4 +302,30 @@ fn specs_name_plugins_by_path_with_config() {
         &[],
     );
     assert_eq!(native.score(&views).unwrap(), ok);
+}
+
+#[test]
+fn static_text_is_kept_by_reference_and_copied_text_once_per_call() {
+    let registry = Registry::with_builtins();
+    let scorers = vec![
+        registry.create(&"exact_match".parse().unwrap()).unwrap(),
+        registry
+            .create(&"edit_distance:max_distance=3".parse().unwrap())
+            .unwrap(),
+    ];
+    let runner = Runner::new(scorers).chunk_size(100).threads(1);
+    let outputs: Vec<String> = (0..1000).map(|i| format!("answer {i}")).collect();
+    let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+    let scores = runner.score(&records(&outputs));
+    // 48 bytes a result; exact match's rationales are static text, edit
+    // distance's are made per record ("distance 7 > max 3": 18 bytes here).
+    let slots = 2 * 1000 * 48;
+    let copied: usize = (0..1000)
+        .map(|i| scores.get(i, 1).rationale().unwrap().len())
+        .sum();
+    assert_eq!(
+        scores.get(3, 0).rationale(),
+        Some("differs from expectation")
+    );
+    assert_eq!(scores.memory(), slots + copied);
 }

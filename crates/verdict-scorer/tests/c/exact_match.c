@@ -1,6 +1,7 @@
 /* A scorer plugin written in C against include/verdict_plugin.h: exact
  * match of the output against the expectation "expected_response".
  * The host's tests compile it with the system C compiler and load it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,10 +14,15 @@ static vd_str str(const char *s) {
     return out;
 }
 
-static void write_buf(vd_buf *buf, const char *text) {
-    size_t len = strlen(text);
-    memcpy(buf->ptr, text, len < buf->cap ? len : buf->cap);
-    buf->len = len;
+/* Text copied into the call's buffer, or {NULL, length} when it does not fit. */
+static vd_str copy(vd_buf *buf, const uint8_t *text, size_t len) {
+    vd_str out = {NULL, len};
+    if (len <= buf->cap - buf->len) {
+        memcpy(buf->ptr + buf->len, text, len);
+        out.ptr = buf->ptr + buf->len;
+        buf->len += len;
+    }
+    return out;
 }
 
 static int32_t create(vd_str config, void **state) {
@@ -32,34 +38,40 @@ static int eq(vd_str a, vd_str b) {
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
-static int32_t score(const void *state, const vd_record *record, vd_result *result) {
+static int32_t score(const void *state, const vd_record *record, vd_buf *text,
+                     vd_result *result) {
     (void)state;
     const vd_value *expected = NULL;
     for (size_t i = 0; i < record->n_expectations; i++) {
         vd_str name = record->expectations[i].name;
         if (eq(name, str("expected_response"))) expected = &record->expectations[i].value;
     }
+    result->number = 0.0;
+    result->label.ptr = NULL;
     result->label.len = 0;
-    result->rationale.len = 0;
     if (!expected) {
         result->status = VD_STATUS_ERROR;
-        result->flags = VD_RESULT_HAS_RATIONALE;
-        write_buf(&result->label, "MISSING_EXPECTATION");
-        write_buf(&result->rationale, "no expected_response");
+        result->kind = 0;
+        /* String literals are static: pointed at, never copied. */
+        result->label = str("MISSING_EXPECTATION");
+        result->rationale = str("no expected_response");
         return VD_RC_OK;
     }
     int match = eq(record->outputs.text, expected->text);
     result->status = VD_STATUS_OK;
     result->kind = VD_KIND_BOOL;
     result->number = match ? 1.0 : 0.0;
-    result->flags = VD_RESULT_HAS_RATIONALE;
-    write_buf(&result->rationale, match ? "c: equal" : "c: different");
+    /* A rationale made per record is copied: "c: equal (<n> bytes)". */
+    char why[64];
+    size_t len = (size_t)snprintf(why, sizeof why, "c: %s (%zu bytes)",
+                                  match ? "equal" : "different", record->outputs.text.len);
+    result->rationale = copy(text, (const uint8_t *)why, len);
     return VD_RC_OK;
 }
 
 static int32_t score_batch(const void *state, const vd_record *records, size_t n,
-                           vd_result *results) {
-    for (size_t i = 0; i < n; i++) score(state, &records[i], &results[i]);
+                           vd_buf *text, vd_result *results) {
+    for (size_t i = 0; i < n; i++) score(state, &records[i], text, &results[i]);
     return VD_RC_OK;
 }
 

@@ -1,13 +1,14 @@
 //! Hand-written ABI functions that return what the kit never would. The
 //! config (JSON text) picks the garbage: it must contain one of `utf8`,
-//! `kind`, `status`, `bool`, `inf`, `long`, `fail` (a failing batch call) or
-//! `fail_create` (a refused config).
+//! `kind`, `status`, `bool`, `inf`, `long`, `past` (text pointing past what
+//! it wrote into the call's buffer), `skip` (a slot left unwritten), `fail`
+//! (a failing batch call) or `fail_create` (a refused config).
 
 use std::ffi::c_void;
 
 use verdict_plugin::abi::{
-    ABI_VERSION, Descriptor, FLAG_PANIC_UNWIND, FLAG_THREAD_SAFE, KIND_BOOL, KIND_LABEL,
-    KIND_NUMBER, RC_ERROR, RC_OK, RESULT_HAS_RATIONALE, RawRecord, ResultSlot, STATUS_OK, Str,
+    ABI_VERSION, Buf, Descriptor, FLAG_PANIC_UNWIND, FLAG_THREAD_SAFE, KIND_BOOL, KIND_LABEL,
+    KIND_NUMBER, RC_ERROR, RC_OK, RawRecord, ResultSlot, STATUS_OK, Str,
 };
 
 #[derive(Clone, Copy)]
@@ -18,6 +19,8 @@ enum Mode {
     Bool,
     Inf,
     Long,
+    Past,
+    Skip,
     Fail,
 }
 
@@ -33,6 +36,8 @@ unsafe extern "C" fn create(config: Str<'_>, state: *mut *mut c_void) -> i32 {
         ("bool", Some(Mode::Bool)),
         ("inf", Some(Mode::Inf)),
         ("long", Some(Mode::Long)),
+        ("past", Some(Mode::Past)),
+        ("skip", Some(Mode::Skip)),
         ("fail", Some(Mode::Fail)),
     ]
     .into_iter()
@@ -47,15 +52,15 @@ unsafe extern "C" fn create(config: Str<'_>, state: *mut *mut c_void) -> i32 {
     }
 }
 
-fn fill(mode: Mode, slot: &mut ResultSlot) {
+fn fill(mode: Mode, slot: &mut ResultSlot, text: &mut Buf) {
     slot.status = STATUS_OK;
-    slot.flags = 0;
-    slot.label.len = 0;
-    slot.rationale.len = 0;
+    slot.number = 0.0;
+    slot.label = Str::ABSENT;
+    slot.rationale = Str::ABSENT;
     match mode {
         Mode::Utf8 => {
             slot.kind = KIND_LABEL;
-            slot.label.write(&[b'o', b'k', 0xff, 0xfe]);
+            slot.label = text.push(&[b'o', b'k', 0xff, 0xfe]);
         }
         Mode::Kind => slot.kind = 99,
         Mode::Status => slot.status = 42,
@@ -67,11 +72,18 @@ fn fill(mode: Mode, slot: &mut ResultSlot) {
             slot.kind = KIND_NUMBER;
             slot.number = f64::INFINITY;
         }
+        Mode::Past => {
+            slot.kind = KIND_BOOL;
+            // Copies 3 bytes, then claims 300.
+            let (ptr, _) = text.push(b"abc").raw_parts();
+            // SAFETY: never read here; the host checks it.
+            slot.rationale = unsafe { Str::from_raw_parts(ptr, 300) };
+        }
+        Mode::Skip => {}
         Mode::Long | Mode::Fail => {
             slot.kind = KIND_LABEL;
-            slot.label.write("L".repeat(1000).as_bytes());
-            slot.flags = RESULT_HAS_RATIONALE;
-            slot.rationale.write("R".repeat(10_000).as_bytes());
+            slot.label = text.push("L".repeat(1000).as_bytes());
+            slot.rationale = text.push("R".repeat(100_000).as_bytes());
         }
     }
 }
@@ -79,11 +91,13 @@ fn fill(mode: Mode, slot: &mut ResultSlot) {
 unsafe extern "C" fn score(
     state: *const c_void,
     _: *const RawRecord,
+    text: *mut Buf,
     result: *mut ResultSlot,
 ) -> i32 {
-    // SAFETY: the host passes this plugin's state and a valid slot.
-    let (mode, slot) = unsafe { (*state.cast::<Mode>(), &mut *result) };
-    fill(mode, slot);
+    // SAFETY: the host passes this plugin's state, a text buffer and a
+    // valid slot.
+    let (mode, text, slot) = unsafe { (*state.cast::<Mode>(), &mut *text, &mut *result) };
+    fill(mode, slot, text);
     RC_OK
 }
 
@@ -91,19 +105,30 @@ unsafe extern "C" fn score_batch(
     state: *const c_void,
     _: *const RawRecord,
     n: usize,
+    text: *mut Buf,
     results: *mut ResultSlot,
 ) -> i32 {
-    // SAFETY: the host passes this plugin's state and `n` valid slots.
-    let (mode, slots) = unsafe {
+    // SAFETY: the host passes this plugin's state, a text buffer and `n`
+    // valid slots.
+    let (mode, text, slots) = unsafe {
         (
             *state.cast::<Mode>(),
+            &mut *text,
             std::slice::from_raw_parts_mut(results, n),
         )
     };
-    if let Mode::Fail = mode {
-        return RC_ERROR;
+    match mode {
+        Mode::Fail => return RC_ERROR,
+        // Writes a valid result in every slot but the last.
+        Mode::Skip => {
+            let n = slots.len() - 1;
+            for slot in &mut slots[..n] {
+                fill(Mode::Bool, slot, text);
+                slot.number = 1.0;
+            }
+        }
+        _ => slots.iter_mut().for_each(|slot| fill(mode, slot, text)),
     }
-    slots.iter_mut().for_each(|slot| fill(mode, slot));
     RC_OK
 }
 
