@@ -276,6 +276,62 @@ fn otel_array(items: &[Value]) -> Option<Array> {
     })
 }
 
+impl StoredSpan {
+    /// Reads back a span line written by [`StoredSpan::to_json`], as the
+    /// spool does; the error says which field is wrong.
+    pub fn from_json(json: &Value) -> Result<StoredSpan, String> {
+        let text = |name: &str| {
+            json.get(name)
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("a span line without {name}"))
+        };
+        let time = |name: &str| parse_time(name, text(name)?).map_err(|e| e.to_string());
+        let span_id = |hex: &str| {
+            SpanId::from_hex(hex).map_err(|_| format!("{hex:?} is not a 16-hex span id"))
+        };
+        let trace_id = TraceId::from_hex(text("trace_id")?)
+            .map_err(|_| "a span line whose trace_id is not 32 hex digits".to_owned())?;
+        let parent_span_id = match json.get("parent_span_id").and_then(Value::as_str) {
+            Some(hex) => Some(span_id(hex)?),
+            None => None,
+        };
+        let status = &json["status"];
+        let status = parse_status(
+            status["code"].as_str().unwrap_or_default(),
+            status["message"].as_str().map(str::to_owned),
+        )
+        .ok_or("a span line with an unknown status code")?;
+        let object = |name: &str| match json.get(name) {
+            Some(Value::Object(map)) => Ok(map.clone()),
+            None | Some(Value::Null) => Ok(Map::new()),
+            Some(_) => Err(format!("a span line whose {name} is not an object")),
+        };
+        let list = |name: &str| match json.get(name) {
+            Some(Value::Array(items)) => Ok(items.clone()),
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(_) => Err(format!("a span line whose {name} is not a list")),
+        };
+        Ok(StoredSpan {
+            trace_id,
+            span_id: span_id(text("span_id")?)?,
+            parent_span_id,
+            name: text("name")?.to_owned(),
+            kind: parse_kind(text("kind")?).ok_or("a span line with an unknown kind")?,
+            start_time: time("start_time")?,
+            end_time: time("end_time")?,
+            status,
+            attributes: object("attributes")?,
+            events: list("events")?,
+            links: list("links")?,
+            scope_name: json["scope"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            scope_version: json["scope"]["version"].as_str().map(str::to_owned),
+        })
+    }
+}
+
 /// The name a span kind is stored and written under.
 pub(crate) fn kind_str(kind: &SpanKind) -> &'static str {
     match kind {

@@ -2,9 +2,10 @@
 //! and is sent again later; see [`Spooled`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use opentelemetry_sdk::trace::SpanData;
 use rusqlite::params;
 use serde_json::Value;
 use verdict::{
@@ -14,11 +15,23 @@ use verdict::{
 
 use crate::error::{Error, Result, database};
 use crate::jsonl::jsonl_line;
+use crate::span::StoredSpan;
+use crate::spans::SpanSink;
 use crate::store::LocalStore;
 
-/// Spooled operations by sequence number, and the unreadable ones with
-/// the reason.
-type SpoolRows = (Vec<(i64, Operation)>, Vec<(i64, String)>);
+/// One spooled row: an assessment operation, or a span.
+#[derive(Debug)]
+enum Entry {
+    Operation(Operation),
+    Span(SpanData),
+}
+
+/// Spooled rows by sequence number, and the unreadable ones with the
+/// reason.
+type SpoolRows = (Vec<(i64, Entry)>, Vec<(i64, String)>);
+
+/// How a replay hands spooled spans to the inner sink.
+type SpanExport<S> = fn(&S, &[SpanData]) -> Result<(), SinkError>;
 
 /// How many spooled operations one replay step sends as one batch.
 const REPLAY_BATCH: usize = 256;
@@ -61,6 +74,13 @@ pub struct SpoolStats {
 ///   sink, oldest first, and deletes each from the spool only once it was
 ///   delivered. It runs when the wrapper is made (a new process picks up
 ///   what the previous one spooled) and whenever you call it.
+/// - Spans too, when the inner sink also takes spans (a [`SpanSink`], as
+///   [`MlflowSink`](crate::MlflowSink) is): the wrapper is then a
+///   `SpanSink` as well, and spans it cannot deliver are spooled as span
+///   lines ([`StoredSpan::to_json`]) in the same spool, so that on replay
+///   a trace's spans still go before the assessments recorded after them.
+///   Make it with [`with_spans`](Self::with_spans) for the replay at start
+///   to send spooled spans too.
 /// - `flush` and `shutdown` flush or shut down the inner sink; what is left
 ///   in the spool stays there for the next replay.
 ///
@@ -96,6 +116,9 @@ pub struct Spooled<S: AssessmentSink> {
     spooled: AtomicU64,
     replayed: AtomicU64,
     dropped: AtomicU64,
+    /// Set when the inner sink takes spans too: then spooled spans are
+    /// replayed through it; until then, a replay stops at the first span.
+    span_export: OnceLock<SpanExport<S>>,
 }
 
 impl<S: AssessmentSink> std::fmt::Debug for Spooled<S> {
@@ -121,19 +144,24 @@ impl<S: AssessmentSink> Spooled<S> {
     /// http://host:5000` — to tell apart sinks of the same kind sharing one
     /// store; and replays what the spool holds for that key.
     pub fn with_key(inner: S, store: impl Into<Arc<LocalStore>>, key: impl Into<String>) -> Self {
-        let spooled = Spooled {
-            inner,
-            store: store.into(),
-            key: key.into(),
-            delivering: Mutex::new(()),
-            spooled: AtomicU64::new(0),
-            replayed: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-        };
+        let spooled = Self::unreplayed(inner, store.into(), key.into());
         // Whatever it could not deliver stays spooled, visible through
         // `pending`; the next export or replay tries again.
         let _ = spooled.replay();
         spooled
+    }
+
+    fn unreplayed(inner: S, store: Arc<LocalStore>, key: String) -> Self {
+        Spooled {
+            inner,
+            store,
+            key,
+            delivering: Mutex::new(()),
+            spooled: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            span_export: OnceLock::new(),
+        }
     }
 
     /// The inner sink.
@@ -216,21 +244,47 @@ impl<S: AssessmentSink> Spooled<S> {
                 }
                 break;
             }
-            let (seqs, operations): (Vec<i64>, Vec<Operation>) = rows.into_iter().unzip();
-            let (gone, refused_here, stalled) = match self.inner.export(&operations) {
+            // Spans and operations keep their order: one run of a kind at
+            // a time.
+            let spans_first = matches!(rows[0].1, Entry::Span(_));
+            let (seqs, entries): (Vec<i64>, Vec<Entry>) = rows
+                .into_iter()
+                .take_while(|(_, entry)| matches!(entry, Entry::Span(_)) == spans_first)
+                .unzip();
+            let len = seqs.len();
+            let result = if spans_first {
+                // Spans wait until the inner sink is known to take them.
+                let Some(export) = self.span_export.get() else {
+                    break;
+                };
+                let spans: Vec<SpanData> = entries
+                    .into_iter()
+                    .filter_map(|entry| match entry {
+                        Entry::Span(span) => Some(span),
+                        Entry::Operation(_) => None,
+                    })
+                    .collect();
+                export(&self.inner, &spans)
+            } else {
+                let operations: Vec<Operation> = entries
+                    .into_iter()
+                    .filter_map(|entry| match entry {
+                        Entry::Operation(operation) => Some(operation),
+                        Entry::Span(_) => None,
+                    })
+                    .collect();
+                self.inner.export(&operations)
+            };
+            let (gone, refused_here, stalled) = match result {
                 Ok(()) => (seqs, 0, false),
                 Err(error) => {
-                    let retry = retryable(&error, operations.len());
-                    if retry.len() == operations.len() {
+                    let retry = retryable(&error, len);
+                    if retry.len() == len {
                         // Nothing got through: the receiver is still down.
                         break;
                     }
-                    let refused_here = (operations.len() - retry.len()).min(
-                        error
-                            .failed()
-                            .unwrap_or(operations.len())
-                            .saturating_sub(retry.len()),
-                    );
+                    let refused_here = (len - retry.len())
+                        .min(error.failed().unwrap_or(len).saturating_sub(retry.len()));
                     if refused_here > 0 {
                         refused.push(error.to_string());
                     }
@@ -272,17 +326,18 @@ impl<S: AssessmentSink> Spooled<S> {
         };
         let retry = retryable(&error, batch.len());
         if !retry.is_empty() {
-            self.spool(retry.iter().map(|&i| &batch[i])).map_err(|e| {
-                SinkError::with_source(
-                    format!(
-                        "{} could not deliver {} operations, nor spool them ({error})",
-                        self.key,
-                        retry.len()
-                    ),
-                    e,
-                )
-                .with_failed(error.failed().unwrap_or(batch.len()))
-            })?;
+            self.spool(retry.iter().map(|&i| jsonl_line(&batch[i])))
+                .map_err(|e| {
+                    SinkError::with_source(
+                        format!(
+                            "{} could not deliver {} operations, nor spool them ({error})",
+                            self.key,
+                            retry.len()
+                        ),
+                        e,
+                    )
+                    .with_failed(error.failed().unwrap_or(batch.len()))
+                })?;
         }
         let refused = error
             .failed()
@@ -320,7 +375,7 @@ impl<S: AssessmentSink> Spooled<S> {
         for row in rows {
             let (seq, line) = row.map_err(db)?;
             match decode_line(&line) {
-                Ok(operation) => found.push((seq, operation)),
+                Ok(entry) => found.push((seq, entry)),
                 Err(reason) => unreadable.push((seq, reason)),
             }
         }
@@ -346,8 +401,9 @@ impl<S: AssessmentSink> Spooled<S> {
         tx.commit().map_err(db)
     }
 
-    /// Appends operations to the spool, in one transaction.
-    fn spool<'a>(&self, operations: impl IntoIterator<Item = &'a Operation>) -> Result<usize> {
+    /// Appends lines (operations as [`jsonl_line`] writes them, spans as
+    /// [`StoredSpan::to_json`]) to the spool, in one transaction.
+    fn spool(&self, lines: impl IntoIterator<Item = String>) -> Result<usize> {
         let mut conn = self.store.lock();
         let path = self.store.path();
         let db = |e| database(path, "spooling operations", e);
@@ -362,10 +418,8 @@ impl<S: AssessmentSink> Spooled<S> {
                     "INSERT INTO spool (sink, operation, spooled_ns) VALUES (?1, ?2, ?3)",
                 )
                 .map_err(db)?;
-            for operation in operations {
-                insert
-                    .execute(params![self.key, jsonl_line(operation), now])
-                    .map_err(db)?;
+            for line in lines {
+                insert.execute(params![self.key, line, now]).map_err(db)?;
                 count += 1;
             }
         }
@@ -420,17 +474,20 @@ impl<S: AssessmentSink> AssessmentSink for Spooled<S> {
             replayed = self.replay_locked();
             if self.pending().map_err(spool_error)? > 0 {
                 // Still waiting: keep the order, behind what waits.
-                let spooled = self.spool(batch).map(drop).map_err(|e| {
-                    SinkError::with_source(
-                        format!(
-                            "{} could not deliver a batch of {} operations, nor spool it",
-                            self.key,
-                            batch.len()
-                        ),
-                        e,
-                    )
-                    .with_failed(batch.len())
-                });
+                let spooled = self
+                    .spool(batch.iter().map(jsonl_line))
+                    .map(drop)
+                    .map_err(|e| {
+                        SinkError::with_source(
+                            format!(
+                                "{} could not deliver a batch of {} operations, nor spool it",
+                                self.key,
+                                batch.len()
+                            ),
+                            e,
+                        )
+                        .with_failed(batch.len())
+                    });
                 return combine(replayed, spooled);
             }
         }
@@ -450,9 +507,113 @@ impl<S: AssessmentSink> AssessmentSink for Spooled<S> {
     }
 }
 
-/// Rebuilds an operation from its JSONL line ([`jsonl_line`]).
-fn decode_line(line: &str) -> Result<Operation, String> {
+impl<S: AssessmentSink + SpanSink> Spooled<S> {
+    /// Wraps a sink of spans as well as assessments (such as
+    /// [`MlflowSink`](crate::MlflowSink)), spooling both under `key`, and
+    /// replays what the spool holds for that key, spans included. (A
+    /// wrapper made with [`new`](Self::new) or [`with_key`](Self::with_key)
+    /// replays spooled spans only once it has been handed spans itself.)
+    pub fn with_spans(inner: S, store: impl Into<Arc<LocalStore>>, key: impl Into<String>) -> Self {
+        let spooled = Self::unreplayed(inner, store.into(), key.into());
+        let _ = spooled.span_export.set(<S as SpanSink>::export_spans);
+        let _ = spooled.replay();
+        spooled
+    }
+
+    /// Sends spans through the inner sink and spools what it could not
+    /// deliver for now.
+    fn deliver_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
+        let Err(error) = self.inner.export_spans(spans) else {
+            return Ok(());
+        };
+        let retry = retryable(&error, spans.len());
+        let lines = retry
+            .iter()
+            .map(|&i| StoredSpan::from(&spans[i]).to_json().to_string());
+        self.spool(lines).map_err(|e| {
+            SinkError::with_source(
+                format!(
+                    "{} could not deliver {} spans, nor spool them ({error})",
+                    self.key,
+                    retry.len()
+                ),
+                e,
+            )
+            .with_failed(spans.len())
+        })?;
+        let refused = error
+            .failed()
+            .unwrap_or(spans.len())
+            .saturating_sub(retry.len());
+        if refused == 0 {
+            Ok(())
+        } else {
+            Err(SinkError::new(format!(
+                "{refused} spans refused for good ({} spooled): {error}",
+                retry.len()
+            ))
+            .with_failed(refused))
+        }
+    }
+}
+
+impl<S: AssessmentSink + SpanSink> SpanSink for Spooled<S> {
+    /// Delivers the spans through the inner sink, or spools what it could
+    /// not deliver, behind whatever already waits (spans and assessment
+    /// operations share one spool, in order).
+    fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
+        let _ = self.span_export.set(<S as SpanSink>::export_spans);
+        let _delivering = self
+            .delivering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut replayed = Ok(0);
+        if self.pending().map_err(spool_error)? > 0 {
+            replayed = self.replay_locked();
+            if self.pending().map_err(spool_error)? > 0 {
+                let lines = spans
+                    .iter()
+                    .map(|span| StoredSpan::from(span).to_json().to_string());
+                let spooled = self.spool(lines).map(drop).map_err(|e| {
+                    SinkError::with_source(
+                        format!(
+                            "{} could not deliver {} spans, nor spool them",
+                            self.key,
+                            spans.len()
+                        ),
+                        e,
+                    )
+                    .with_failed(spans.len())
+                });
+                return combine(replayed, spooled);
+            }
+        }
+        combine(replayed, self.deliver_spans(spans))
+    }
+
+    fn flush_spans(&self) -> Result<(), SinkError> {
+        self.inner.flush_spans()
+    }
+
+    fn shutdown_spans(&self) -> Result<(), SinkError> {
+        self.inner.shutdown_spans()
+    }
+}
+
+/// Rebuilds a spooled operation or span from its line.
+fn decode_line(line: &str) -> Result<Entry, String> {
     let json: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    if json.get("type").and_then(Value::as_str) == Some("span") {
+        let span = StoredSpan::from_json(&json)?
+            .to_span_data()
+            .map_err(|e| e.to_string())?;
+        return Ok(Entry::Span(span));
+    }
+    decode_operation(line, &json).map(Entry::Operation)
+}
+
+/// Rebuilds an operation from its JSONL line ([`jsonl_line`]).
+fn decode_operation(line: &str, json: &Value) -> Result<Operation, String> {
     match json.get("type").and_then(Value::as_str) {
         None => Assessment::from_json(line)
             .map(Operation::Log)
@@ -573,10 +734,13 @@ mod tests {
             },
         ];
         for operation in operations.drain(..) {
-            assert_eq!(decode_line(&jsonl_line(&operation)).unwrap(), operation);
+            let Entry::Operation(back) = decode_line(&jsonl_line(&operation)).unwrap() else {
+                panic!("not an operation");
+            };
+            assert_eq!(back, operation);
         }
         for update in updates {
-            let Operation::Update(back) =
+            let Entry::Operation(Operation::Update(back)) =
                 decode_line(&jsonl_line(&Operation::Update(update.clone()))).unwrap()
             else {
                 panic!("not an update");

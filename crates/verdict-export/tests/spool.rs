@@ -259,8 +259,10 @@ fn a_receiver_answering_503_for_a_while_loses_nothing_and_doubles_nothing() {
     assert_eq!(received, sent, "in the order recorded");
 }
 
-/// An MLflow-like server: answers 503 to the first requests, then creates
-/// assessments, keeping how many times each id was created.
+/// An MLflow-like server: answers 503 to the first requests, then has
+/// every trace (as MLflow answers `GET /api/3.0/mlflow/traces/{id}`) and
+/// creates the assessments posted inline with a trace, keeping how many
+/// times each id was created.
 #[test]
 fn mlflow_operations_that_fail_transiently_are_spooled_and_replayed_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -268,9 +270,23 @@ fn mlflow_operations_that_fail_transiently_are_spooled_and_replayed_once() {
     let created: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = created.clone();
     let front = Front::start(port, 1_000_000, move |req: &Request| {
+        if req.method == "GET" {
+            let trace = req.path.rsplit('/').next().unwrap();
+            let info = serde_json::json!({"trace": {"trace_info": {
+                "trace_id": trace, "request_time": "2026-11-27T12:47:45.024Z",
+                "execution_duration": "0.038s", "state": "OK",
+                "trace_location": {"type": "MLFLOW_EXPERIMENT",
+                                   "mlflow_experiment": {"experiment_id": "0"}}}}});
+            return (200, info.to_string().into_bytes());
+        }
         let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
-        let id = body["assessment"]["assessment_id"].as_str().unwrap();
-        seen.lock().unwrap().push(id.to_owned());
+        for a in body["trace"]["trace_info"]["assessments"]
+            .as_array()
+            .unwrap()
+        {
+            let id = a["assessment_id"].as_str().unwrap();
+            seen.lock().unwrap().push(id.to_owned());
+        }
         (200, b"{}".to_vec())
     });
     let mlflow = MlflowSink::builder(format!("http://127.0.0.1:{port}"))

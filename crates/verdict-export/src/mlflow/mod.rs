@@ -403,7 +403,16 @@ impl MlflowSink {
                 self.classify(&what, self.request("POST", &url, Body::Protobuf(&body)))
                     .map(drop)
             })
-            .map_err(|gave_up| self.gave_up(gave_up).with_failed(spans.len()))
+            .map_err(|gave_up| {
+                let transient = gave_up.transient;
+                let error = self.gave_up(gave_up).with_failed(spans.len());
+                if transient {
+                    // Worth sending again later: a spool keeps them.
+                    error.with_retryable((0..spans.len()).collect())
+                } else {
+                    error.with_retryable(Vec::new())
+                }
+            })
     }
 
     fn url(&self, trace: &str, id: Option<AssessmentId>) -> String {
