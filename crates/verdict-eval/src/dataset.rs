@@ -280,6 +280,13 @@ struct Line {
 }
 
 fn parse_jsonl(line: usize, bytes: &[u8]) -> Entry {
+    // serde would read a struct from a JSON array too.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return invalid(
+            line,
+            format!("not a JSON object; a record is an object with the fields {FIELDS}"),
+        );
+    }
     let parsed: Line = match serde_json::from_slice(bytes) {
         Ok(parsed) => parsed,
         Err(e) if e.is_data() => {

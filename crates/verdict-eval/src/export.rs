@@ -102,11 +102,9 @@ impl Destination {
                     sink,
                 }))
             }
-            ExportTarget::Mlflow => {
-                Sink::Mlflow(Box::new(
-                    MlflowSink::from_env().map_err(|e| failed(e.to_string()))?,
-                ))
-            }
+            ExportTarget::Mlflow => Sink::Mlflow(Box::new(
+                MlflowSink::from_env().map_err(|e| failed(e.to_string()))?,
+            )),
             ExportTarget::Jsonl(path) => {
                 Sink::Jsonl(JsonlSink::append(path).map_err(|e| failed(e.to_string()))?)
             }

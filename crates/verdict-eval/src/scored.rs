@@ -2,8 +2,8 @@
 //! `verdict_scorer::Scores` is a change here only.
 
 use verdict::{Assessment, Target};
-use verdict_plugin::ScoreValue;
-use verdict_scorer::{Scores, ScorerInfo, to_feedback};
+use verdict_plugin::ScoreValueRef;
+use verdict_scorer::{ScorerInfo, Scores, to_feedback};
 
 /// What one scorer said of one record, as this crate reads it.
 #[derive(Clone, Copy, Debug, Default)]
@@ -22,26 +22,19 @@ pub(crate) struct Said<'a> {
 
 /// What scorer `scorer` said of record `record`.
 pub(crate) fn said(scores: &Scores, record: usize, scorer: usize) -> Said<'_> {
-    match scores.get(record, scorer) {
-        Ok(score) => {
-            let mut said = Said {
-                rationale: score.rationale.as_deref(),
-                ..Said::default()
-            };
-            match &score.value {
-                ScoreValue::Bool(b) => {
-                    said.boolean = Some(*b);
-                    said.number = Some(f64::from(u8::from(*b)));
-                }
-                ScoreValue::Number(n) => said.number = Some(*n),
-                ScoreValue::Label(label) => said.label = Some(label),
-            }
-            said
-        }
-        Err(error) => Said {
-            error: Some((&error.code, &error.message)),
-            ..Said::default()
+    let result = scores.get(record, scorer);
+    Said {
+        number: result.number(),
+        boolean: match result.value() {
+            Some(ScoreValueRef::Bool(b)) => Some(b),
+            _ => None,
         },
+        label: match result.value() {
+            Some(ScoreValueRef::Label(label)) => Some(label),
+            _ => None,
+        },
+        rationale: result.rationale(),
+        error: result.error(),
     }
 }
 

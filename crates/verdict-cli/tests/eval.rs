@@ -1,0 +1,292 @@
+//! `verdict eval` and `verdict runs`, run as a user runs them: the real
+//! binary, the shipped dataset, a real store file, exit codes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const VERDICT: &str = env!("CARGO_BIN_EXE_verdict");
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/data")
+        .join(name)
+}
+
+fn verdict(dir: &Path, args: &[&str]) -> Output {
+    Command::new(VERDICT)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("VERDICT_PLUGIN_PATH")
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> (i32, String, String) {
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn run_id(stdout: &str) -> String {
+    let at = stdout.find("stored as ").expect("the run id is printed") + "stored as ".len();
+    stdout[at..].split_whitespace().next().unwrap().to_owned()
+}
+
+#[test]
+fn the_readme_command_passes_on_the_shipped_dataset_and_writes_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (qa, config) = (data("qa.jsonl"), data("verdict.toml"));
+    let out = verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--report",
+            "report.html",
+            "--junit",
+            "junit.xml",
+            "--json",
+            "results.json",
+        ],
+    );
+    let (code, stdout, stderr) = text(&out);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for wanted in [
+        "exact_match",
+        "contains",
+        "token_f1",
+        "edit_distance",
+        "length",
+        "PASS  weighted pass rate",
+    ] {
+        assert!(stdout.contains(wanted), "{wanted}: {stdout}");
+    }
+    assert!(stdout.contains("300 records"), "{stdout}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    // No terminal: no progress bar on stderr.
+    assert!(stderr.is_empty(), "{stderr}");
+    // The default store, under the working directory.
+    assert!(dir.path().join(".verdict/verdict.db").is_file());
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 5);
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase ").count(), 300 * 5);
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["records"].as_array().unwrap().len(), 300);
+
+    // The run is listed, and shown in full by id.
+    let id = run_id(&stdout);
+    let (code, runs, _) = text(&verdict(dir.path(), &["runs"]));
+    assert_eq!(code, 0);
+    assert!(
+        runs.contains(&id) && runs.contains("pass") && runs.contains("qa.jsonl"),
+        "{runs}"
+    );
+    let (code, one, _) = text(&verdict(dir.path(), &["runs", &id[..8]]));
+    assert_eq!(code, 0);
+    assert!(
+        one.contains("weighted pass rate") && one.contains(&id),
+        "{one}"
+    );
+    let (code, json, _) = text(&verdict(dir.path(), &["runs", "--json"]));
+    assert_eq!(code, 0);
+    let line: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(line["run_id"], id.as_str());
+    assert_eq!(line["records"], 300);
+}
+
+#[test]
+fn a_failing_gate_exits_1_and_a_baseline_compares_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let qa = data("qa.jsonl");
+    let qa = qa.to_str().unwrap();
+    let store = dir.path().join("runs.db");
+    let store = store.to_str().unwrap();
+    let (code, stdout, _) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa,
+            "--scorer",
+            "exact_match:normalize=squad",
+            "--fail-under",
+            "exact_match=0.99",
+            "--store",
+            store,
+        ],
+    ));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("FAIL  exact_match pass rate ≥ 99.0 %"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("a gate failed"), "{stdout}");
+    let first = run_id(&stdout);
+
+    // Raw exact match passes fewer records than SQuAD's: worse than the
+    // baseline, and the baseline gate fails.
+    let (code, stdout, _) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa,
+            "--scorer",
+            "exact_match:normalize=raw",
+            "--store",
+            store,
+            "--baseline",
+            &first,
+        ],
+    ));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains(&format!("FAIL  exact_match pass rate ≥ baseline {first}")),
+        "{stdout}"
+    );
+
+    // Against the same suite, the same data passes.
+    let (code, stdout, _) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa,
+            "--scorer",
+            "exact_match:normalize=squad",
+            "--store",
+            store,
+            "--baseline",
+            &first,
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("PASS  exact_match pass rate ≥ baseline"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn usage_and_input_errors_exit_2_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"inputs\": \"q\", \"outputs\": \"a\", \"expectations\": {\"expected_response\": \"a\"}}\n{\"inputs\": \"q\", \"outputs\": \n",
+    )
+    .unwrap();
+    let bad = bad.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["eval", bad, "--scorer", "exact_match"], "bad.jsonl:2: "),
+        (
+            &["eval", "missing.jsonl", "--scorer", "exact_match"],
+            "cannot read the dataset missing.jsonl",
+        ),
+        (&["eval", bad, "--scorer", "nope"], "nope"),
+        (&["eval", bad], "no scorer to run"),
+        (
+            &[
+                "eval",
+                bad,
+                "--scorer",
+                "exact_match",
+                "--fail-under",
+                "exact_match=2",
+            ],
+            "give a rate from 0 to 1",
+        ),
+        (
+            &["eval", bad, "--scorer", "exact_match", "--export", "ftp"],
+            "otlp, mlflow or jsonl:PATH",
+        ),
+        (
+            &[
+                "eval",
+                bad,
+                "--scorer",
+                "exact_match",
+                "--baseline",
+                "run-none",
+            ],
+            "no run \"run-none\"",
+        ),
+        (&["runs", "run-none"], "no run \"run-none\""),
+    ];
+    for (args, wanted) in cases {
+        let (code, stdout, stderr) = text(&verdict(dir.path(), args));
+        assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains(wanted), "{args:?}: {stderr}");
+    }
+    // With --skip-invalid the malformed line is an error, and the run goes on.
+    let (code, stdout, stderr) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            bad,
+            "--scorer",
+            "exact_match",
+            "--skip-invalid",
+            "--report",
+            "r.md",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("1 records + 1 invalid"), "{stdout}");
+    let md = std::fs::read_to_string(dir.path().join("r.md")).unwrap();
+    assert!(
+        md.contains("## Invalid records") && md.contains("| 2 | not a valid record"),
+        "{md}"
+    );
+}
+
+#[test]
+fn a_plugin_built_by_cargo_scores_an_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, library) = common::BUILTINS
+        .iter()
+        .find(|(name, _)| *name == "exact_match")
+        .unwrap();
+    let plugin = common::plugin_file(library);
+    let qa = data("qa.jsonl");
+    let spec = format!("{}:normalize=squad", plugin.display());
+    let (code, stdout, stderr) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa.to_str().unwrap(),
+            "--scorer",
+            &spec,
+            "--fail-under",
+            "exact_match=0.5",
+        ],
+    ));
+    // A path spec has no name to match --fail-under before the plugin is
+    // loaded: it is refused with a reason.
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("no scorer \"exact_match\""), "{stderr}");
+    let (code, stdout, stderr) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa.to_str().unwrap(),
+            "--plugin",
+            plugin.to_str().unwrap(),
+            "--scorer",
+            "exact_match:normalize=squad",
+            "--fail-under",
+            "exact_match=0.5",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("PASS  exact_match pass rate ≥ 50.0 %"),
+        "{stdout}"
+    );
+}

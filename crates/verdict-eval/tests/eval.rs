@@ -1,0 +1,671 @@
+//! Evaluation runs end to end: real dataset files, a real SQLite store,
+//! result files read back.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use verdict::{Kind, parse_trace_id};
+use verdict_eval::{
+    Dataset, Destination, Entry, Error, Evaluation, ExportTarget, Format, RunSummary, SuiteConfig,
+    report,
+};
+use verdict_export::LocalStore;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn config(toml: &str) -> SuiteConfig {
+    SuiteConfig::from_toml(toml, Path::new("verdict.toml")).unwrap()
+}
+
+const QA: &str = r#"{"inputs": {"question": "Capital of France?"}, "outputs": "Paris", "expectations": {"expected_response": "Paris"}}
+{"inputs": {"question": "Capital of Italy?"}, "outputs": "Milan", "expectations": {"expected_response": "Rome"}}
+{"inputs": {"question": "Capital of Spain?"}, "outputs": "madrid", "expectations": {"expected_response": "Madrid"}}
+{"inputs": {"question": "Capital of Peru?"}, "outputs": "Lima", "expectations": {"expected_response": ["Lima", "Ciudad de los Reyes"]}}
+"#;
+
+const EXACT: &str = "[[scorers]]\nspec = \"exact_match\"\n";
+
+fn entries(path: &Path) -> Vec<Entry> {
+    Dataset::open(path)
+        .unwrap()
+        .entries()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn invalid_reason(entry: &Entry) -> (usize, &str) {
+    match entry {
+        Entry::Invalid(i) => (i.line, i.reason.as_str()),
+        Entry::Record(r) => panic!("line {} was read as a record", r.line),
+    }
+}
+
+#[test]
+fn malformed_lines_are_reported_with_their_line_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "bad.jsonl",
+        concat!(
+            r#"{"inputs": "q", "outputs": "a"}"#,
+            "\n",
+            "\n",
+            r#"{"inputs": "q", "outputs": "a""#,
+            "\n",
+            r#"{"inputs": "q"}"#,
+            "\n",
+            r#"{"inputs": "q", "outputs": "a", "expectation": {}}"#,
+            "\n",
+            r#"{"inputs": "q", "outputs": "a", "trace_id": "tr-123"}"#,
+            "\n",
+            r#"{"inputs": "q", "outputs": "a", "expectations": {"a.b": 1}}"#,
+            "\n",
+            r#"{"inputs": "q", "outputs": "a", "span_id": "71492b10072d70de"}"#,
+            "\n",
+            "[1, 2]\n",
+        ),
+    );
+    let all = entries(&path);
+    assert_eq!(all.len(), 8, "the blank line is skipped, nothing else");
+    assert!(matches!(&all[0], Entry::Record(r) if r.line == 1));
+    let expected = [
+        (3, "EOF while parsing"),
+        (4, "missing field `outputs`"),
+        (5, "unknown field `expectation`"),
+        (6, "trace_id"),
+        (7, "expectation \"a.b\""),
+        (8, "span_id is given without trace_id"),
+        (9, "not a JSON object"),
+    ];
+    for (entry, (line, wanted)) in all[1..].iter().zip(expected) {
+        let (at, reason) = invalid_reason(entry);
+        assert_eq!(at, line, "{reason}");
+        assert!(reason.contains(wanted), "line {line}: {reason}");
+    }
+    // A field name mistake says which fields are allowed.
+    assert!(
+        invalid_reason(&all[3])
+            .1
+            .contains("inputs, outputs, expectations, trace_id, span_id")
+    );
+}
+
+#[test]
+fn a_run_stops_at_the_first_invalid_record_unless_told_to_skip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "qa.jsonl",
+        &format!(
+            "{QA}{{\"inputs\": \"q\"}}\n{{\"inputs\": \"q\", \"outputs\": \"a\", \"expectations\": {{\"expected_response\": \"a\"}}}}\n"
+        ),
+    );
+    let err = Evaluation::new(config(EXACT))
+        .unwrap()
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidRecord { .. }));
+    let message = err.to_string();
+    assert!(message.contains("qa.jsonl:5: "), "{message}");
+    assert!(message.contains("--skip-invalid"), "{message}");
+
+    let summary = Evaluation::new(config(EXACT))
+        .unwrap()
+        .skip_invalid(true)
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap();
+    assert_eq!(summary.records, 5);
+    assert_eq!(summary.invalid, 1);
+    assert_eq!(summary.invalid_records[0].line, 5);
+    let exact = summary.scorer("exact_match").unwrap();
+    // The invalid record counts as an error, not a pass.
+    assert_eq!((exact.records, exact.errors, exact.passed), (6, 1, 3));
+}
+
+#[test]
+fn statistics_and_gates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "qa.jsonl", QA);
+    let toml = r#"
+[[scorers]]
+spec = "exact_match"
+fail_under = 0.5
+weight = 3
+
+[[scorers]]
+spec = "edit_distance:report=distance"
+max = 1
+fail_under = 0.8
+weight = 1
+
+[gates]
+weighted_pass_rate = 0.55
+"#;
+    let summary = Evaluation::new(config(toml))
+        .unwrap()
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap();
+    let exact = summary.scorer("exact_match").unwrap();
+    assert_eq!(exact.pass_rate(), Some(0.5));
+    assert_eq!(exact.mean, Some(0.5));
+    let distance = summary.scorer("edit_distance").unwrap();
+    // Distances 0, 5 (Milan/Rome), 1 (case), 0.
+    assert_eq!(distance.pass_rate(), Some(0.75));
+    assert_eq!(distance.p50, Some(0.0));
+    assert_eq!(distance.p90, Some(5.0));
+    assert_eq!(distance.mean, Some(1.5));
+    assert_eq!(distance.worst[0].line, 2);
+    assert_eq!(distance.worst[0].output, "Milan");
+    // (3 × 0.5 + 1 × 0.75) / 4
+    assert_eq!(summary.weighted_pass_rate, Some(0.5625));
+    let verdicts: Vec<(bool, &str)> = summary
+        .gates
+        .iter()
+        .map(|g| (g.passed, g.gate.as_str()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            (true, "exact_match pass rate ≥ 50.0 %"),
+            (false, "edit_distance pass rate ≥ 80.0 %"),
+            (true, "weighted pass rate ≥ 55.0 %"),
+        ]
+    );
+    assert!(!summary.passed);
+}
+
+#[test]
+fn numbers_without_a_criterion_have_no_pass_rate_and_their_gate_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "qa.jsonl", QA);
+    let mut config = config("[[scorers]]\nspec = \"token_f1\"\n");
+    config.set_fail_under("token_f1=0.5").unwrap();
+    let summary = Evaluation::new(config)
+        .unwrap()
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap();
+    assert_eq!(summary.scorer("token_f1").unwrap().pass_rate(), None);
+    assert!(!summary.passed);
+    assert!(
+        summary.gates[0]
+            .measured
+            .contains("set threshold, max or pass_labels")
+    );
+}
+
+#[test]
+fn config_and_flag_errors_say_what_is_allowed() {
+    let bad = |toml: &str| {
+        SuiteConfig::from_toml(toml, Path::new("verdict.toml"))
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(bad("[[scorers]]\nspec = \"x\"\nthreshold = 1\nmax = 2\n").contains("at most one of"));
+    assert!(
+        bad("[[scorers]]\nspec = \"x\"\nfail_under = 80\n").contains("give a rate from 0 to 1")
+    );
+    assert!(bad("[[scorer]]\nspec = \"x\"\n").contains("unknown field `scorer`"));
+    let mut config = config(EXACT);
+    assert!(
+        config
+            .set_fail_under("exact_match")
+            .unwrap_err()
+            .to_string()
+            .contains("SCORER=RATE")
+    );
+    assert!(
+        config
+            .set_fail_under("nope=0.5")
+            .unwrap_err()
+            .to_string()
+            .contains("no scorer \"nope\"")
+    );
+    assert!(
+        Evaluation::new(SuiteConfig::default())
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("no scorer to run")
+    );
+    let mut twice = SuiteConfig::default();
+    twice.replace_scorers(vec![
+        "exact_match".parse().unwrap(),
+        "exact_match:normalize=squad".parse().unwrap(),
+    ]);
+    assert!(
+        Evaluation::new(twice)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("two scorers are named")
+    );
+}
+
+#[test]
+fn the_store_holds_traces_spans_expectations_feedback_and_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "qa.jsonl", QA);
+    let db = dir.path().join("verdict.db");
+    let store = Arc::new(LocalStore::open(&db).unwrap());
+    let summary = Evaluation::new(config(
+        "[[scorers]]\nspec = \"exact_match\"\n[[scorers]]\nspec = \"length:max=10\"\n",
+    ))
+    .unwrap()
+    .store(store)
+    .run(&Dataset::open(&path).unwrap())
+    .unwrap();
+
+    // Read back through a second connection, as another process would.
+    let store = LocalStore::open(&db).unwrap();
+    let traces = store.list_traces().unwrap();
+    assert_eq!(traces.len(), 4);
+    assert_eq!(store.count_assessments().unwrap(), 4 * 3);
+    for trace in &traces {
+        assert_eq!(trace.span_count, 1);
+        let spans = store.spans_of(trace.trace_id).unwrap();
+        assert_eq!(spans[0].name, verdict_eval::RECORD_SPAN_NAME);
+        assert!(
+            spans[0].attributes["mlflow.spanInputs"]
+                .as_str()
+                .unwrap()
+                .contains("Capital of")
+        );
+        assert_eq!(
+            spans[0].attributes[verdict_eval::RUN_ID_ATTRIBUTE],
+            summary.run_id.as_str()
+        );
+        let assessments = store.list_by_trace(trace.trace_id).unwrap();
+        let expectation = assessments
+            .iter()
+            .find(|a| a.kind() == Kind::Expectation)
+            .unwrap();
+        assert_eq!(expectation.name(), "expected_response");
+        assert_eq!(expectation.span_id(), None);
+        let feedback: Vec<_> = assessments
+            .iter()
+            .filter(|a| a.kind() == Kind::Feedback)
+            .collect();
+        assert_eq!(feedback.len(), 2);
+        // Feedback judges the record's root span.
+        assert!(
+            feedback
+                .iter()
+                .all(|f| f.span_id() == Some(spans[0].span_id))
+        );
+    }
+    assert_eq!(store.summary("exact_match").unwrap().pass_rate(), Some(0.5));
+    let runs = store.runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].run_id, summary.run_id);
+    assert_eq!(runs[0].records, 4);
+    let stored: RunSummary = serde_json::from_value(runs[0].summary.clone()).unwrap();
+    assert_eq!(stored, summary);
+}
+
+#[test]
+fn a_record_with_a_trace_id_joins_that_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "qa.jsonl",
+        concat!(
+            r#"{"inputs": "q", "outputs": "Paris", "expectations": {"expected_response": "Paris"}, "trace_id": "tr-0fb07256509eb9d22d07f42f7eb9f24d", "span_id": "71492b10072d70de"}"#,
+            "\n",
+            r#"{"inputs": "q", "outputs": "Lyon", "expectations": {"expected_response": "Paris"}, "trace_id": "1fb07256509eb9d22d07f42f7eb9f24d"}"#,
+            "\n",
+        ),
+    );
+    let db = dir.path().join("verdict.db");
+    Evaluation::new(config(EXACT))
+        .unwrap()
+        .store(Arc::new(LocalStore::open(&db).unwrap()))
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap();
+    let store = LocalStore::open(&db).unwrap();
+    let first = parse_trace_id("0fb07256509eb9d22d07f42f7eb9f24d").unwrap();
+    let second = parse_trace_id("1fb07256509eb9d22d07f42f7eb9f24d").unwrap();
+    let a = store.list_by_trace(first).unwrap();
+    assert_eq!(a.len(), 2);
+    let feedback = a.iter().find(|x| x.kind() == Kind::Feedback).unwrap();
+    assert_eq!(
+        feedback.span_id(),
+        Some(verdict::parse_span_id("71492b10072d70de").unwrap())
+    );
+    let b = store.list_by_trace(second).unwrap();
+    let feedback = b.iter().find(|x| x.kind() == Kind::Feedback).unwrap();
+    assert_eq!(
+        feedback.span_id(),
+        None,
+        "no span named: the feedback is on the trace"
+    );
+    // The run made no span for traces that exist elsewhere.
+    assert!(store.spans_of(first).unwrap().is_empty());
+}
+
+fn otlp_span(trace: &str, span: &str, parent: &str, attributes: &str) -> String {
+    format!(
+        r#"{{"traceId": "{trace}", "spanId": "{span}", "parentSpanId": "{parent}", "name": "answer", "kind": 1,
+            "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000",
+            "attributes": [{attributes}]}}"#
+    )
+}
+
+#[test]
+fn otlp_json_root_spans_give_inputs_outputs_and_expectations() {
+    let dir = tempfile::tempdir().unwrap();
+    let t1 = "5b8efff798038103d269b633813fc60c";
+    let t2 = "6b8efff798038103d269b633813fc60c";
+    let t3 = "7b8efff798038103d269b633813fc60c";
+    let request = |spans: &[String]| {
+        format!(
+            r#"{{"resourceSpans": [{{"resource": {{"attributes": []}}, "scopeSpans": [{{"scope": {{"name": "app"}}, "spans": [{}]}}]}}]}}"#,
+            spans.join(",")
+        )
+    };
+    let line1 = request(&[
+        otlp_span(
+            t1,
+            "eee19b7ec3c1b174",
+            "",
+            r#"{"key": "mlflow.spanInputs", "value": {"stringValue": "{\"question\": \"Capital of France?\"}"}},
+            {"key": "mlflow.spanOutputs", "value": {"stringValue": "\"Paris\""}},
+            {"key": "verdict.expectation.expected_response", "value": {"stringValue": "\"Paris\""}}"#,
+        ),
+        otlp_span(
+            t1,
+            "eee19b7ec3c1b175",
+            "eee19b7ec3c1b174",
+            r#"{"key": "mlflow.spanInputs", "value": {"stringValue": "child"}}"#,
+        ),
+    ]);
+    let line2 = request(&[
+        otlp_span(
+            t2,
+            "fee19b7ec3c1b174",
+            "",
+            r#"{"key": "gen_ai.input.messages", "value": {"stringValue": "Capital of Italy?"}},
+            {"key": "gen_ai.output.messages", "value": {"stringValue": "Milan"}}"#,
+        ),
+        otlp_span(
+            t3,
+            "aee19b7ec3c1b174",
+            "",
+            r#"{"key": "gen_ai.input.messages", "value": {"stringValue": "Capital of Peru?"}}"#,
+        ),
+    ]);
+    // One request per line, as the Collector's file exporter writes them.
+    let (line1, line2) = (line1.replace('\n', " "), line2.replace('\n', " "));
+    let path = write(dir.path(), "traces.json", &format!("{line1}\n{line2}\n"));
+    let dataset = Dataset::open(&path).unwrap();
+    assert_eq!(dataset.format(), Format::OtlpJson);
+    let all = entries(&path);
+    assert_eq!(all.len(), 3, "one entry per root span");
+    let Entry::Record(first) = &all[0] else {
+        panic!("{:?}", all[0])
+    };
+    assert_eq!(first.trace_id, Some(parse_trace_id(t1).unwrap()));
+    assert_eq!(first.record.expectations[0].0, "expected_response");
+    let (line, reason) = invalid_reason(&all[2]);
+    assert_eq!(line, 2);
+    assert!(reason.contains("has no outputs"), "{reason}");
+    assert!(
+        reason.contains("mlflow.spanOutputs, gen_ai.output.messages"),
+        "{reason}"
+    );
+
+    // The second trace's expectation comes from the store.
+    let db = dir.path().join("verdict.db");
+    let store = Arc::new(LocalStore::open(&db).unwrap());
+    store
+        .log(
+            &verdict::Assessment::expectation("expected_response", "Rome")
+                .on_trace(t2, None)
+                .unwrap(),
+        )
+        .unwrap();
+    let summary = Evaluation::new(config(EXACT))
+        .unwrap()
+        .store(store.clone())
+        .skip_invalid(true)
+        .run(&dataset)
+        .unwrap();
+    assert_eq!(summary.records, 2);
+    assert_eq!(summary.invalid, 1);
+    let exact = summary.scorer("exact_match").unwrap();
+    assert_eq!((exact.passed, exact.errors), (1, 1));
+    // Errors are the worst records, then failures.
+    assert_eq!(exact.worst[0].value, "error INVALID_RECORD");
+    assert_eq!(exact.worst[1].output, "Milan");
+    assert!(exact.worst[1].expectations.contains("Rome"));
+    // The store's expectation is not logged again.
+    let on_t2 = store.list_by_trace(parse_trace_id(t2).unwrap()).unwrap();
+    assert_eq!(
+        on_t2
+            .iter()
+            .filter(|a| a.kind() == Kind::Expectation)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_pretty_printed_otlp_document_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = "5b8efff798038103d269b633813fc60c";
+    let doc = serde_json::json!({"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": t, "spanId": "eee19b7ec3c1b174", "name": "a", "attributes": [
+            {"key": "gen_ai.prompt", "value": {"stringValue": "hi"}},
+            {"key": "gen_ai.completion", "value": {"stringValue": "hello"}}]}]}]}]});
+    let path = write(
+        dir.path(),
+        "trace.json",
+        &serde_json::to_string_pretty(&doc).unwrap(),
+    );
+    let all = entries(&path);
+    assert_eq!(all.len(), 1);
+    assert!(matches!(&all[0], Entry::Record(r) if r.record.outputs == "hello".into()));
+}
+
+#[test]
+fn a_baseline_run_fails_a_drop_beyond_the_tolerance() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.jsonl", QA);
+    let worse = write(
+        dir.path(),
+        "worse.jsonl",
+        &QA.replace("\"Paris\", \"expectations\"", "\"Lyon\", \"expectations\""),
+    );
+    let store = Arc::new(LocalStore::open(dir.path().join("verdict.db")).unwrap());
+    let toml = "[[scorers]]\nspec = \"exact_match\"\n[gates]\nbaseline_tolerance = 0.1\n";
+    let first = Evaluation::new(config(toml))
+        .unwrap()
+        .store(store.clone())
+        .run(&Dataset::open(&good).unwrap())
+        .unwrap();
+    assert!(first.passed);
+    // The same data against itself passes, by id prefix.
+    let again = Evaluation::new(config(toml))
+        .unwrap()
+        .store(store.clone())
+        .baseline(&first.run_id[..10])
+        .run(&Dataset::open(&good).unwrap())
+        .unwrap();
+    assert!(again.passed, "{:?}", again.gates);
+    assert_eq!(again.baseline.as_deref(), Some(first.run_id.as_str()));
+    // 50 % → 25 %: more than 10 points worse.
+    let dropped = Evaluation::new(config(toml))
+        .unwrap()
+        .store(store.clone())
+        .baseline(first.run_id.clone())
+        .run(&Dataset::open(&worse).unwrap())
+        .unwrap();
+    assert!(!dropped.passed);
+    assert_eq!(dropped.gates.len(), 1);
+    assert!(dropped.gates[0].gate.contains(&first.run_id));
+    assert_eq!(dropped.gates[0].measured, "25.0 %");
+    // `latest` is the run just stored.
+    let latest = Evaluation::new(config(toml))
+        .unwrap()
+        .store(store.clone())
+        .baseline("latest")
+        .run(&Dataset::open(&worse).unwrap())
+        .unwrap();
+    assert_eq!(latest.baseline.as_deref(), Some(dropped.run_id.as_str()));
+    assert!(latest.passed);
+    let missing = Evaluation::new(config(toml))
+        .unwrap()
+        .store(store)
+        .baseline("run-nope")
+        .run(&Dataset::open(&good).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("no run \"run-nope\""), "{missing}");
+    assert!(missing.contains("verdict runs"), "{missing}");
+}
+
+#[test]
+fn junit_xml_has_one_case_per_record_and_scorer_and_parses() {
+    use quick_xml::events::Event;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "qa.jsonl",
+        &format!("{QA}{{\"inputs\": \"<&>\", \"outputs\": 3}}\n"),
+    );
+    let junit = dir.path().join("junit.xml");
+    let summary = Evaluation::new(config(
+        "[[scorers]]\nspec = \"exact_match\"\n[[scorers]]\nspec = \"token_f1\"\nthreshold = 0.5\n",
+    ))
+    .unwrap()
+    .skip_invalid(true)
+    .junit(&junit)
+    .run(&Dataset::open(&path).unwrap())
+    .unwrap();
+    assert_eq!(summary.records, 5);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let (mut suites, mut cases, mut failures, mut errors) = (Vec::new(), 0, 0, 0);
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
+                b"testsuite" => {
+                    let attr = |name: &str| {
+                        e.try_get_attribute(name)
+                            .unwrap()
+                            .unwrap()
+                            .unescape_value()
+                            .unwrap()
+                            .into_owned()
+                    };
+                    suites.push((
+                        attr("name"),
+                        attr("tests"),
+                        attr("failures"),
+                        attr("errors"),
+                    ));
+                }
+                b"testcase" => cases += 1,
+                b"failure" => failures += 1,
+                b"error" => errors += 1,
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!(cases, 10);
+    assert_eq!(
+        suites,
+        [
+            ("exact_match".into(), "5".into(), "2".into(), "1".into()),
+            ("token_f1".into(), "5".into(), "1".into(), "1".into()),
+        ]
+    );
+    assert_eq!((failures, errors), (3, 2));
+    assert!(xml.contains("name=\"line 2: {&quot;question&quot;:&quot;Capital of Italy?&quot;}\""));
+}
+
+#[test]
+fn json_results_and_reports_show_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "qa.jsonl", QA);
+    let json = dir.path().join("results.json");
+    let summary = Evaluation::new(config("[[scorers]]\nspec = \"exact_match\"\nfail_under = 0.9\n[[scorers]]\nspec = \"edit_distance\"\nthreshold = 0.8\n"))
+        .unwrap()
+        .json(&json)
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap();
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(results["records"].as_array().unwrap().len(), 4);
+    assert_eq!(results["records"][1]["outputs"], "Milan");
+    assert_eq!(
+        results["records"][1]["results"]["exact_match"]["passed"],
+        false
+    );
+    assert_eq!(results["summary"]["run_id"], summary.run_id.as_str());
+
+    let md_path = dir.path().join("report.md");
+    report::write_report(&md_path, &summary).unwrap();
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    assert!(md.contains(&format!("# Verdict eval {} — FAILED", summary.run_id)));
+    assert!(md.contains("| scorer | records | pass rate | mean | p50 | p90 | errors |"));
+    assert!(md.contains("| exact_match | 4 | 50.0 % |"), "{md}");
+    assert!(md.contains("❌ FAIL"));
+    assert!(md.contains("### exact_match"));
+    assert!(md.contains("| 2 | {\"question\":\"Capital of Italy?\"} | Milan | {\"expected_response\":\"Rome\"} | false |"), "{md}");
+
+    let html_path = dir.path().join("report.html");
+    report::write_report(&html_path, &summary).unwrap();
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(!html.contains("<script"), "self-contained, no script");
+    assert!(
+        !html.contains("http://")
+            || html
+                .matches("http://")
+                .all(|_| html.contains("http://www.w3.org/2000/svg"))
+    );
+    assert_eq!(html.matches("<svg").count(), 2, "one chart per scorer");
+    assert!(html.contains("<title>true: 2</title>") && html.contains("<title>false: 2</title>"));
+    assert!(html.contains("Milan"));
+    assert!(html.contains("{&quot;expected_response&quot;:&quot;Rome&quot;}"));
+}
+
+#[test]
+fn jsonl_export_gets_spans_and_assessments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "qa.jsonl", QA);
+    let out = dir.path().join("out.jsonl");
+    let target: ExportTarget = format!("jsonl:{}", out.display()).parse().unwrap();
+    Evaluation::new(config(EXACT))
+        .unwrap()
+        .export(Destination::open(target).unwrap())
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let spans = lines.iter().filter(|l| l["type"] == "span").count();
+    let feedback = lines.iter().filter(|l| l.get("feedback").is_some()).count();
+    let expectations = lines
+        .iter()
+        .filter(|l| l.get("expectation").is_some())
+        .count();
+    assert_eq!((spans, feedback, expectations), (4, 4, 4));
+    assert!(
+        "ftp"
+            .parse::<ExportTarget>()
+            .unwrap_err()
+            .to_string()
+            .contains("otlp, mlflow or jsonl:PATH")
+    );
+}
