@@ -139,8 +139,7 @@ pub(crate) struct DeleteArgs {
 #[derive(Debug, Args)]
 pub(crate) struct PushArgs {
     /// Where to: `mlflow` (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID),
-    /// `otlp` (OTEL_EXPORTER_OTLP_*), or `jsonl:PATH` (`jsonl:-` for
-    /// standard output); repeatable.
+    /// `otlp` (OTEL_EXPORTER_OTLP_*), or `jsonl:PATH`; repeatable.
     #[arg(long, value_name = "TARGET", required = true)]
     pub(crate) to: Vec<String>,
     /// Push only this trace; repeatable. Without it, every trace.

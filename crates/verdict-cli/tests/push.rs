@@ -145,7 +145,7 @@ fn only_the_named_traces_are_pushed() {
     ]));
     assert!(message.contains("has no trace"), "{message}");
     let message = usage_error(&f.verdict(&["push", "--to", "zipkin"]));
-    assert!(message.contains("not a target"), "{message}");
+    assert!(message.contains("not an export target"), "{message}");
 }
 
 #[test]

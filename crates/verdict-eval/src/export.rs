@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
+use opentelemetry_sdk::trace::SpanData;
 use verdict::{AssessmentSink, Operation, SinkError};
 use verdict_export::{JsonlSink, MlflowSink, OtlpExporter, OtlpSink, SpanSink};
 
@@ -34,7 +34,7 @@ impl FromStr for ExportTarget {
             _ => match s.strip_prefix("jsonl:") {
                 Some(path) if !path.is_empty() => Ok(ExportTarget::Jsonl(path.into())),
                 _ => Err(Error::Usage(format!(
-                    "--export {s:?}: write otlp, mlflow or jsonl:PATH"
+                    "{s:?} is not an export target: write otlp, mlflow or jsonl:PATH"
                 ))),
             },
         }
@@ -117,8 +117,9 @@ impl Destination {
         &self.target
     }
 
-    /// Sends spans, then the operations on them.
-    pub(crate) fn send(&self, spans: &[SpanData], operations: &[Operation]) -> Result<()> {
+    /// Sends spans, then the operations on them (as `verdict eval` does
+    /// per batch of records, and `verdict push` per chunk of traces).
+    pub fn send(&self, spans: &[SpanData], operations: &[Operation]) -> Result<()> {
         let failed = |e: SinkError| Error::Export {
             destination: self.target.to_string(),
             message: e.to_string(),
@@ -126,12 +127,7 @@ impl Destination {
         match &self.sink {
             Sink::Otlp(otlp) => {
                 if !spans.is_empty() {
-                    futures_executor::block_on(otlp.spans.export(spans.to_vec())).map_err(|e| {
-                        Error::Export {
-                            destination: self.target.to_string(),
-                            message: e.to_string(),
-                        }
-                    })?;
+                    otlp.spans.export_spans(spans).map_err(failed)?;
                 }
                 otlp.sink.export(operations).map_err(failed)
             }
@@ -151,7 +147,7 @@ impl Destination {
     }
 
     /// Delivers what is buffered.
-    pub(crate) fn finish(&self) -> Result<()> {
+    pub fn finish(&self) -> Result<()> {
         let failed = |e: SinkError| Error::Export {
             destination: self.target.to_string(),
             message: e.to_string(),
