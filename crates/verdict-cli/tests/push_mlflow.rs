@@ -1,0 +1,81 @@
+//! `verdict push --to mlflow` against a real MLflow 3.17.2 server, started
+//! by `scripts/mlflow/start.sh` (installed into a cached virtualenv the
+//! first time): the trace arrives with its spans, and the assessments as
+//! the store holds them — the overridden feedback invalid on the server too.
+
+mod fixture;
+
+#[allow(dead_code)] // shared with the export crate's tests; not all of it is used here
+#[path = "../../verdict-export/tests/common/mlflow_server.rs"]
+mod mlflow_server;
+
+use std::process::Command;
+
+use fixture::{Fixture, json, stdout};
+use mlflow_server::MlflowServer;
+use serde_json::Value;
+
+#[test]
+fn the_store_replays_into_a_real_mlflow_server() {
+    let server = MlflowServer::start();
+    let f = Fixture::new();
+    let overriding = json(&f.verdict(&[
+        "override",
+        &f.trace_id(),
+        &f.feedback.to_string(),
+        "true",
+        "--rationale",
+        "Lyon was accepted",
+    ]));
+    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["push", "--to", "mlflow", "--store"])
+        .arg(&f.path)
+        .env("MLFLOW_TRACKING_URI", &server.url)
+        .env("MLFLOW_EXPERIMENT_ID", "0")
+        .env_remove("MLFLOW_TRACKING_TOKEN")
+        .env_remove("MLFLOW_TRACKING_USERNAME")
+        .env_remove("MLFLOW_TRACKING_PASSWORD")
+        .output()
+        .unwrap();
+    let summary = stdout(&out);
+    assert!(
+        summary.contains("pushed 3 spans and 3 assessments of 1 traces to mlflow"),
+        "{summary}"
+    );
+
+    let (status, trace) = server.get(&format!("/api/3.0/mlflow/traces/{}", f.trace_id()));
+    assert_eq!(status, 200, "{trace}");
+    let assessments = trace["trace"]["trace_info"]["assessments"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no assessments in {trace}"));
+    let by_id = |id: &str| -> &Value {
+        assessments
+            .iter()
+            .find(|a| a["assessment_id"] == id)
+            .unwrap_or_else(|| panic!("{id} not on the server: {trace}"))
+    };
+    let old = by_id(&f.feedback.to_string());
+    assert_eq!(old["valid"], false, "{old}");
+    assert_eq!(old["feedback"]["value"], false);
+    let new = by_id(overriding["assessment_id"].as_str().unwrap());
+    assert_eq!(new["overrides"], f.feedback.to_string());
+    assert_eq!(new["source"]["source_type"], "HUMAN");
+    assert_ne!(new["valid"], false, "{new}");
+    let expectation = by_id(&f.expectation.to_string());
+    assert_eq!(expectation["expectation"]["value"], "Paris");
+
+    // The spans arrived over OTLP: the server returns them as the MLflow
+    // UI reads them, names and parents intact.
+    let (status, data) = server.get(&format!(
+        "/ajax-api/3.0/mlflow/get-trace-artifact?request_id={}",
+        f.trace_id()
+    ));
+    assert_eq!(status, 200, "{data}");
+    let spans = data["spans"].as_array().unwrap();
+    let mut names: Vec<&str> = spans.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["generate", "handle_request", "retrieve"], "{data}");
+    let generate = spans.iter().find(|s| s["name"] == "generate").unwrap();
+    assert_eq!(generate["status"]["code"], "STATUS_CODE_ERROR");
+    assert_eq!(generate["status"]["message"], "model timed out");
+}
