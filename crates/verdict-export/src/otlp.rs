@@ -287,9 +287,18 @@ pub struct OtlpSink {
 }
 
 impl AssessmentSink for OtlpSink {
+    /// Posts the batch's events as one request. A failure is sorted as
+    /// OTLP/HTTP says: a 4xx other than 408 and 429 is the collector
+    /// refusing the request for good (nothing is listed as retryable, and
+    /// the message says so); anything else (no connection, a timeout, 429,
+    /// 5xx, after the exporter's own retries) lists the whole batch as
+    /// [retryable](SinkError::retryable), for a [`Spooled`](crate::Spooled)
+    /// sink to keep.
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
         self.events.export(batch)?;
-        self.pending.post_buffered().map_err(sink_error)
+        self.pending
+            .post_buffered()
+            .map_err(|error| export_error(&error, batch.len()))
     }
 
     fn flush(&self) -> Result<(), SinkError> {
@@ -310,6 +319,33 @@ impl AssessmentSink for OtlpSink {
 
 fn sink_error(error: OTelSdkError) -> SinkError {
     SinkError::new(format!("OTLP logs export failed: {error}"))
+}
+
+/// A failed post of `len` operations' events, sorted into refused for good
+/// or worth sending again (see [`OtlpSink::export`]).
+fn export_error(error: &OTelSdkError, len: usize) -> SinkError {
+    match refusal_status(&error.to_string()) {
+        Some(status) => SinkError::new(format!(
+            "the OTLP collector refused the assessment events for good (HTTP {status}; not \
+             retried): {error}; check the endpoint, the headers (authentication) and the \
+             collector's logs"
+        ))
+        .with_failed(len)
+        .with_retryable(Vec::new()),
+        None => SinkError::new(format!("OTLP logs export failed: {error}"))
+            .with_failed(len)
+            .with_retryable((0..len).collect()),
+    }
+}
+
+/// The HTTP status in an OTLP exporter's error message ("… status code:
+/// 400"), when it is a refusal: a 4xx other than 408 (timeout) and 429
+/// (throttled), which OTLP/HTTP says not to retry.
+fn refusal_status(message: &str) -> Option<u16> {
+    let (_, after) = message.rsplit_once("status code: ")?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    let status: u16 = digits.parse().ok()?;
+    ((400..500).contains(&status) && status != 408 && status != 429).then_some(status)
 }
 
 /// The log records emitted and not yet posted, and the exporter that posts
@@ -335,6 +371,8 @@ impl Pending {
     }
 
     fn post_buffered(&self) -> OTelSdkResult {
+        // Nothing of a failed post is kept here: the records are the
+        // caller's to spool.
         // The exporter's lock also keeps posts in emission order.
         let exporter = lock(&self.exporter);
         let records = std::mem::take(&mut *lock(&self.buffer));
@@ -380,5 +418,28 @@ impl LogProcessor for PendingProcessor {
 
     fn set_resource(&mut self, resource: &Resource) {
         lock(&self.0.exporter).set_resource(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_told_from_transient_failures() {
+        let message = |status: u16| format!("HTTP export failed with status code: {status}");
+        for status in [400, 401, 403, 404, 413] {
+            assert_eq!(refusal_status(&message(status)), Some(status));
+        }
+        for status in [408, 429, 500, 502, 503] {
+            assert_eq!(refusal_status(&message(status)), None, "{status}");
+        }
+        assert_eq!(refusal_status("HTTP export failed: network error"), None);
+        let refused = export_error(&OTelSdkError::InternalFailure(message(401)), 3);
+        assert_eq!(refused.retryable(), Some(&[][..]));
+        assert_eq!(refused.failed(), Some(3));
+        assert!(refused.to_string().contains("refused"), "{refused}");
+        let transient = export_error(&OTelSdkError::InternalFailure(message(503)), 3);
+        assert_eq!(transient.retryable(), Some(&[0, 1, 2][..]));
     }
 }

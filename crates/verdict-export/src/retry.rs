@@ -30,12 +30,16 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 100 ms first, doubling up to 5 s, for at most 30 s in all.
+    /// 100 ms first, doubling up to 5 s, for at most 2 minutes in all: longer
+    /// than a request's own time limit (30 s by default), so that a request
+    /// that timed out is tried again, and long enough to ride out an
+    /// overloaded server that makes requests wait 30 s for a database
+    /// connection before refusing them.
     fn default() -> Self {
         RetryPolicy {
             initial_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
-            budget: Duration::from_secs(30),
+            budget: Duration::from_secs(120),
         }
     }
 }

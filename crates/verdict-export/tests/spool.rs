@@ -416,3 +416,27 @@ fn refusals_are_reported_not_spooled_and_damaged_rows_do_not_block_the_spool() {
     assert_eq!((stats.spooled, stats.replayed, stats.dropped), (3, 2, 2));
     assert_eq!(inner.delivered.lock().unwrap().len(), 4);
 }
+
+/// A collector that refuses the events for good (401: a wrong token) is
+/// not spooled, and says so, without showing the token.
+#[test]
+fn otlp_refusals_are_reported_not_spooled() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = reserve_port();
+    let front = Front::start(port, 0, |_| (401, b"bad token".to_vec()));
+    let otlp = OtlpExporter::builder()
+        .endpoint(format!("http://127.0.0.1:{port}"))
+        .header("authorization", "Bearer otlp-secret-token")
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let sink = Spooled::new(otlp.sink(), open(&dir.path().join("verdict.db")));
+    let (ops, _) = logs(0..3);
+    let err = sink.export(&ops).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("refused") && text.contains("401"), "{text}");
+    assert!(!text.contains("otlp-secret-token"), "{text}");
+    assert_eq!(err.failed(), Some(3));
+    assert_eq!(sink.pending().unwrap(), 0, "a refusal is not spooled");
+    assert_eq!(front.failed(), 0);
+}

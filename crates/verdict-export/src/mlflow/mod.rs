@@ -94,7 +94,7 @@ enum Auth {
 /// assert_eq!(config.tracking_uri(), "http://127.0.0.1:5000");
 /// assert!(!format!("{config:?}").contains("s3cr3t"));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MlflowConfig {
     tracking_uri: String,
     experiment_id: String,
@@ -105,6 +105,22 @@ pub struct MlflowConfig {
     resource: Option<Resource>,
     max_concurrency: usize,
     max_inline: usize,
+}
+
+/// Shows the tracking URI without credentials, and no token or password.
+impl fmt::Debug for MlflowConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MlflowConfig")
+            .field("tracking_uri", &redact_url(&self.tracking_uri))
+            .field("experiment_id", &self.experiment_id)
+            .field("auth", &self.auth)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retry", &self.retry)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("max_inline", &self.max_inline)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The experiment MLflow uses when none is named.
@@ -123,7 +139,7 @@ impl MlflowConfig {
             connect_timeout: Duration::from_secs(5),
             retry: RetryPolicy::default(),
             resource: None,
-            max_concurrency: 8,
+            max_concurrency: 4,
             max_inline: 256,
         }
     }
@@ -195,7 +211,7 @@ impl MlflowConfig {
         self
     }
 
-    /// The most requests in flight at once (default 8, at least 1). The
+    /// The most requests in flight at once (default 4, at least 1). The
     /// sink starts at half of it and adapts: it halves the number on 429,
     /// 5xx answers, timeouts and dropped connections, and raises it slowly
     /// while requests succeed.
@@ -482,11 +498,13 @@ impl MlflowSink {
                     self.shown_uri,
                     server_message(&body)
                 );
-                Err(if status == 429 || status >= 500 || status == 408 {
-                    Retryable::Transient(Problem::new(message))
-                } else {
-                    Retryable::Permanent(Problem::new(message))
-                })
+                Err(
+                    if status == 408 || status >= 500 || is_overload(status, &body) {
+                        Retryable::Transient(Problem::new(message))
+                    } else {
+                        Retryable::Permanent(Problem::new(message))
+                    },
+                )
             }
         }
     }
@@ -644,11 +662,21 @@ fn reply(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply
     }
 }
 
-/// Whether an answer says the server is overloaded: 429, and 5xx other than
-/// a duplicate id (MLflow answers "database is locked" or an exhausted
-/// connection pool with a 500 or 503).
+/// Whether an answer says the server is overloaded: 429; a 5xx other than
+/// a duplicate id; or any answer that says its database is: MLflow
+/// 3.17.2 on SQLite answers an exhausted connection pool with **400**
+/// `BAD_REQUEST` "QueuePool limit of size 5 overflow 10 reached, connection
+/// timed out", and a write that waited too long for SQLite's lock with
+/// "database is locked".
 fn is_overload(status: u16, body: &str) -> bool {
-    status == 429 || (status >= 500 && !body.contains("constraint violation"))
+    const DATABASE_OVERLOADED: [&str; 3] = [
+        "QueuePool limit",
+        "database is locked",
+        "too many connections",
+    ];
+    status == 429
+        || (status >= 500 && !body.contains("constraint violation"))
+        || (status >= 400 && DATABASE_OVERLOADED.iter().any(|m| body.contains(m)))
 }
 
 /// Failures of the connection rather than refusals by the server.
@@ -787,6 +815,17 @@ mod tests {
             server_message(r#"{"error_code": "INVALID_PARAMETER_VALUE", "message": "bad"}"#),
             "INVALID_PARAMETER_VALUE: bad"
         );
+        // What MLflow 3.17.2 answered under overload on this machine.
+        let pool = r#"{"error_code": "BAD_REQUEST", "message": "QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00 (Background on this error at: https://sqlalche.me/e/21/3o7r)", "sqlstate": "KAM00", "error_class": "INVALID_PARAMETER_VALUE"}"#;
+        assert!(is_overload(400, pool));
+        assert!(is_overload(
+            500,
+            "(sqlite3.OperationalError) database is locked"
+        ));
+        assert!(is_overload(503, ""));
+        assert!(is_overload(429, ""));
+        assert!(!is_overload(400, r#"{"message": "bad value"}"#));
+        assert!(!is_overload(500, "due to a constraint violation"));
     }
 
     /// An HTTP server that gives scripted answers in turn (500 once they
@@ -1052,5 +1091,39 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("gave up after"), "{text}");
         assert!(!text.contains("very-secret"), "{text}");
+
+        // Credentials in the URL and a password: in no error, nor in Debug.
+        let sink = MlflowSink::builder(format!("http://ann:url-secret@127.0.0.1:{port}"))
+            .basic_auth("bob", "pw-secret")
+            .retry(RetryPolicy::default().budget(Duration::ZERO))
+            .build()
+            .unwrap();
+        let spans_error = sink
+            .export_spans(&[opentelemetry_sdk::trace::SpanData {
+                span_context: opentelemetry::trace::SpanContext::empty_context(),
+                parent_span_id: opentelemetry::trace::SpanId::INVALID,
+                parent_span_is_remote: false,
+                span_kind: opentelemetry::trace::SpanKind::Internal,
+                name: "x".into(),
+                start_time: std::time::SystemTime::now(),
+                end_time: std::time::SystemTime::now(),
+                attributes: Vec::new(),
+                dropped_attributes_count: 0,
+                events: Default::default(),
+                links: Default::default(),
+                status: opentelemetry::trace::Status::Unset,
+                instrumentation_scope: Default::default(),
+            }])
+            .unwrap_err();
+        let texts = [
+            sink.export(&ops).unwrap_err().to_string(),
+            spans_error.to_string(),
+            format!("{sink:?}"),
+        ];
+        for text in texts {
+            for secret in ["url-secret", "pw-secret", &base64(b"bob:pw-secret")] {
+                assert!(!text.contains(secret), "{secret} shown in: {text}");
+            }
+        }
     }
 }

@@ -68,6 +68,12 @@ impl MlflowServer {
         server
     }
 
+    /// The directory of its state: `server.log`, `mlflow.db`.
+    #[allow(dead_code)] // Not every test binary reads the log.
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// `GET {url}{path}`: the status and the JSON answer (`null` if the
     /// body is not JSON).
     pub(crate) fn get(&self, path: &str) -> (u16, Value) {
