@@ -4,26 +4,8 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{BUILTINS, plugin_file};
+use common::{BUILTINS, json_of, plugin_file, verdict};
 use serde_json::Value;
-
-fn verdict(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_verdict"))
-        .args(args)
-        .env_remove("VERDICT_PLUGIN_PATH")
-        .output()
-        .unwrap()
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
