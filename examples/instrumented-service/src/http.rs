@@ -71,14 +71,19 @@ impl App<'_> {
         let Some(question) = body["question"].as_str() else {
             return bad_request("the body needs a \"question\" string: {\"question\": \"...\"}");
         };
+        // `mlflow.span*` attributes are what MLflow's UI shows as the
+        // request and the response of a trace (JSON text).
         let span = tracing::info_span!(
             "POST /ask",
             otel.kind = "server",
             question,
-            "mlflow.spanType" = "CHAIN"
+            "mlflow.spanType" = "CHAIN",
+            "mlflow.spanInputs" = %json!({"question": question}),
+            "mlflow.spanOutputs" = tracing::field::Empty,
         );
         let _entered = span.enter();
         let answer = answer(question);
+        span.record("mlflow.spanOutputs", json!(answer).to_string());
         let target = match Target::current_tracing_span() {
             Ok(target) => target,
             Err(e) => return (500, json!({"error": e.to_string()})),

@@ -109,6 +109,11 @@ fn spans_the_inline_check_and_a_thumbs_down_land_in_the_local_store() {
         root.attributes["question"],
         "What is the capital of Australia?"
     );
+    assert_eq!(
+        root.attributes["mlflow.spanOutputs"],
+        json!(wrong["answer"]).to_string(),
+        "the response, as MLflow's UI shows it"
+    );
     let answer = spans.iter().find(|s| s.name == "answer").unwrap();
     assert_eq!(answer.parent_span_id, Some(root_id));
     for step in ["retrieve", "generate"] {
