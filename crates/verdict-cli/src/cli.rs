@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 /// Assessments for OpenTelemetry traces: score outputs with heuristic
-/// scorers, built in or loaded from plugins.
+/// scorers (built in or loaded from plugins), evaluate datasets, review
+/// traces in the local store and push them to a server.
 #[derive(Debug, Parser)]
 #[command(name = "verdict", version, about, long_about = None)]
 pub(crate) struct Cli {

@@ -1,7 +1,16 @@
-//! `verdict`: list and run Verdict's scorers from the command line.
+//! `verdict`: Verdict from the command line — list and run scorers
+//! (`scorers`, `score`), evaluate datasets (`eval`, `runs`), read and review
+//! the traces of the local store (`show`, `feedback`, `expectation`,
+//! `override`, `delete`) and ship them to a server (`push`).
 //!
-//! Exit codes: 0 when the command did its job, 2 on a usage, config or
-//! plugin error (clap's own usage errors exit with 2 as well).
+//! Every command module holds one command; the local store, the scorer
+//! host and the export destinations are the library crates', so the
+//! binary adds argument parsing and output, not rules.
+//!
+//! Exit codes: 0 when the command did its job; 1 when it ran but its
+//! verdict is negative (a gate of `eval` failed, `push` could not deliver
+//! everything); 2 on a usage, input, config or plugin error (clap's own
+//! usage errors exit with 2 as well).
 
 use std::process::ExitCode;
 
