@@ -13,7 +13,7 @@ use verdict::{Assessment, AssessmentId, AssessmentValue, mlflow_trace_id};
 use verdict_export::{LocalStore, StoredSpan, TraceSummary};
 
 use crate::cli::ShowArgs;
-use crate::store::{open_existing, parse_trace, require_trace};
+use crate::store::{open_existing, parse_trace, unknown_trace};
 
 pub(crate) fn run(args: &ShowArgs) -> anyhow::Result<ExitCode> {
     let store = open_existing(&args.store.path)?;
@@ -21,9 +21,11 @@ pub(crate) fn run(args: &ShowArgs) -> anyhow::Result<ExitCode> {
     match &args.trace {
         Some(trace) => {
             let trace_id = parse_trace(trace)?;
-            require_trace(&store, trace_id)?;
             let spans = store.spans_of(trace_id)?;
             let assessments = store.list_by_trace(trace_id)?;
+            if spans.is_empty() && assessments.is_empty() {
+                return Err(unknown_trace(&store, trace_id));
+            }
             if args.json {
                 writeln!(
                     out,

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use verdict::opentelemetry::trace::TraceId;
 use verdict::{mlflow_trace_id, parse_trace_id};
 use verdict_export::LocalStore;
@@ -41,7 +41,13 @@ pub(crate) fn require_trace(store: &LocalStore, trace_id: TraceId) -> anyhow::Re
     })? {
         return Ok(());
     }
-    bail!(
+    Err(unknown_trace(store, trace_id))
+}
+
+/// The error for a trace the store does not know, saying how to list the
+/// ones it does.
+pub(crate) fn unknown_trace(store: &LocalStore, trace_id: TraceId) -> anyhow::Error {
+    anyhow!(
         "the local store {} has no trace {}: `verdict show --store {}` lists the traces it has",
         store.path().display(),
         mlflow_trace_id(trace_id),
