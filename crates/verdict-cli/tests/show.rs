@@ -121,3 +121,28 @@ fn an_unknown_trace_or_store_is_a_usage_error() {
     let message = usage_error(&verdict_in(&dir.path().join("none.db"), &["show"]));
     assert!(message.contains("no local store"), "{message}");
 }
+
+#[test]
+fn a_failed_evaluation_shows_its_error() {
+    let f = Fixture::new();
+    let failed = verdict::Assessment::feedback_error(
+        "judge",
+        verdict::AssessmentError::new("TIMEOUT").with_message("the judge took too long"),
+    )
+    .source(verdict::AssessmentSource::llm_judge("judge-v2"))
+    .on(verdict::Target::span(f.trace, f.root).unwrap())
+    .unwrap();
+    f.store().log(&failed).unwrap();
+    let text = stdout(&f.verdict(&["show", &f.trace_id()]));
+    let line = text
+        .lines()
+        .position(|l| l.contains(&failed.id().to_string()))
+        .unwrap_or_else(|| panic!("{text}"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[line].contains("feedback judge = (no value)  (LLM_JUDGE judge-v2)"),
+        "{}",
+        lines[line]
+    );
+    assert!(lines[line + 1].contains("error TIMEOUT: the judge took too long"));
+}
