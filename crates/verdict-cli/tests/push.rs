@@ -146,6 +146,18 @@ fn only_the_named_traces_are_pushed() {
     assert!(message.contains("has no trace"), "{message}");
     let message = usage_error(&f.verdict(&["push", "--to", "zipkin"]));
     assert!(message.contains("not an export target"), "{message}");
+    // MLflow without a server to send to: said before anything is sent.
+    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["push", "--to", "mlflow", "--store"])
+        .arg(&f.path)
+        .env_remove("MLFLOW_TRACKING_URI")
+        .output()
+        .unwrap();
+    let message = usage_error(&out);
+    assert!(
+        message.contains("MLFLOW_TRACKING_URI is not set"),
+        "{message}"
+    );
 }
 
 #[test]
