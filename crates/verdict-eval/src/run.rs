@@ -16,7 +16,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use rand::{Rng as _, SeedableRng as _};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use verdict::{Assessment, Kind, Operation, Target, mlflow_trace_id};
+use verdict::{Assessment, AssessmentId, Kind, Operation, Target, mlflow_trace_id};
 use verdict_export::{Batch, LocalStore, StoredRun};
 use verdict_scorer::{OwnedRecord, OwnedValue, Registry, Runner, Scorer, Scores};
 
@@ -264,6 +264,7 @@ impl Evaluation {
         let mut streams = open_streams(junit.as_deref(), json.as_deref(), &names)?;
         let context = Context {
             run_id: run_id.clone(),
+            ids: u128::from(rng.random::<u64>().max(1)) << 64,
             scope: InstrumentationScope::builder("verdict-eval")
                 .with_version(env!("CARGO_PKG_VERSION"))
                 .build(),
@@ -276,6 +277,11 @@ impl Evaluation {
         let (chunk_tx, chunk_rx) = bounded::<Result<(Vec<Entry>, u64)>>(2);
         let (write_tx, write_rx) = bounded::<Shipment>(2);
         let mut records_done = 0u64;
+        // A run's new trace ids share a random high half and count up in
+        // the low half: unique across runs, and in increasing order, so
+        // that the store's indexes by trace grow at one end instead of
+        // being rewritten all over on every commit.
+        let mut next_trace = u128::from(rng.random::<u64>().max(1)) << 64;
         let mut invalid: Vec<InvalidRecord> = Vec::new();
         let mut invalid_count = 0u64;
 
@@ -383,14 +389,22 @@ impl Evaluation {
                     // Ids first, so that statistics and rows name the trace.
                     for m in &mut meta {
                         if m.trace_id.is_none() {
-                            m.trace_id = Some(TraceId::from(rng.random::<u128>().max(1)));
+                            next_trace += 1;
+                            m.trace_id = Some(TraceId::from(next_trace));
                             m.span_id = Some(SpanId::from(rng.random::<u64>().max(1)));
                             m.new_span = true;
                         }
                     }
                     let scores = runner.score(&records);
                     summarize(&scores, &meta, &records, &names, &mut stats, &mut streams)?;
-                    let shipment = build(&context, runner.scorers(), &scores, &meta, &records)?;
+                    let chunk = Chunk {
+                        scorers: runner.scorers(),
+                        scores: &scores,
+                        meta: &meta,
+                        records: &records,
+                        first: records_done as usize,
+                    };
+                    let shipment = build(&context, &chunk)?;
                     records_done += records.len() as u64;
                     if write_tx.send(shipment).is_err() {
                         break;
@@ -543,6 +557,11 @@ struct Shipment {
 
 struct Context {
     run_id: String,
+    /// The high half of the run's assessment ids: random, so that ids are
+    /// unique across runs; the low half counts records (and, in its low
+    /// 20 bits, a record's assessments) up, so that the store's index by
+    /// id grows at one end.
+    ids: u128,
     scope: InstrumentationScope,
     to_store: bool,
     to_destinations: bool,
@@ -654,13 +673,8 @@ pub(crate) fn expectations_json(record: &OwnedRecord) -> String {
 }
 
 /// The spans and assessments of a chunk, built on all cores.
-fn build(
-    context: &Context,
-    scorers: &[Box<dyn Scorer>],
-    scores: &Scores,
-    meta: &[Meta],
-    records: &[OwnedRecord],
-) -> Result<Shipment> {
+fn build(context: &Context, chunk: &Chunk<'_>) -> Result<Shipment> {
+    let meta = chunk.meta;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per = meta.len().div_ceil(threads).max(256);
     let ranges: Vec<(usize, usize)> = (0..meta.len())
@@ -670,15 +684,13 @@ fn build(
     let parts: Vec<Result<Shipment>> = if ranges.len() <= 1 {
         ranges
             .iter()
-            .map(|&(a, b)| build_range(context, scorers, scores, meta, records, a, b))
+            .map(|&(a, b)| build_range(context, chunk, a, b))
             .collect()
     } else {
         std::thread::scope(|scope| {
             let handles: Vec<_> = ranges
                 .iter()
-                .map(|&(a, b)| {
-                    scope.spawn(move || build_range(context, scorers, scores, meta, records, a, b))
-                })
+                .map(|&(a, b)| scope.spawn(move || build_range(context, chunk, a, b)))
                 .collect();
             handles
                 .into_iter()
@@ -705,15 +717,24 @@ fn build(
     Ok(shipment)
 }
 
-fn build_range(
-    context: &Context,
-    scorers: &[Box<dyn Scorer>],
-    scores: &Scores,
-    meta: &[Meta],
-    records: &[OwnedRecord],
-    start: usize,
-    end: usize,
-) -> Result<Shipment> {
+/// A scored chunk: its records, what the run knows of them, their
+/// results, and the index of its first record in the run.
+struct Chunk<'a> {
+    scorers: &'a [Box<dyn Scorer>],
+    scores: &'a Scores,
+    meta: &'a [Meta],
+    records: &'a [OwnedRecord],
+    first: usize,
+}
+
+fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -> Result<Shipment> {
+    let Chunk {
+        scorers,
+        scores,
+        meta,
+        records,
+        first,
+    } = *chunk;
     let n = end - start;
     let per_record = scorers.len() + 1;
     let mut out = Shipment {
@@ -740,19 +761,30 @@ fn build_range(
                 out.spans.push(span);
             }
         }
+        // Ids count up from a random base (see `Context::ids`).
+        let mut k = 0u128;
+        let mut id = || {
+            k += 1;
+            AssessmentId::from_u128(context.ids | (((first + i) as u128) << 20) | k)
+        };
         if m.log_expectations {
             let trace = Target::trace(trace_id)?;
             for (name, value) in &record.expectations {
                 out.keep(
                     context,
-                    Assessment::expectation(name.clone(), json_value(value)).on(trace)?,
+                    Assessment::expectation(name.clone(), json_value(value))
+                        .id(id()?)
+                        .on(trace)?,
                 );
             }
         }
         for (s, scorer) in scorers.iter().enumerate() {
             out.keep(
                 context,
-                scored::feedback(scorer.info(), scores, i, s, target)?,
+                scored::feedback(scorer.info(), scores, i, s)
+                    .run_id(context.run_id.clone())
+                    .id(id()?)
+                    .on(target)?,
             );
         }
     }

@@ -1,9 +1,9 @@
 //! The one place that reads the runner's results, so that a change to
 //! `verdict_scorer::Scores` is a change here only.
 
-use verdict::{Assessment, Target};
+use verdict::AssessmentBuilder;
 use verdict_plugin::ScoreValueRef;
-use verdict_scorer::{ScorerInfo, Scores, to_feedback};
+use verdict_scorer::{ScorerInfo, Scores, feedback_builder};
 
 /// What one scorer said of one record, as this crate reads it.
 #[derive(Clone, Copy, Debug, Default)]
@@ -38,13 +38,13 @@ pub(crate) fn said(scores: &Scores, record: usize, scorer: usize) -> Said<'_> {
     }
 }
 
-/// The feedback that scorer `scorer` gives record `record`.
+/// The feedback that scorer `scorer` gives record `record`, to be
+/// attached by the caller.
 pub(crate) fn feedback(
     info: &ScorerInfo,
     scores: &Scores,
     record: usize,
     scorer: usize,
-    target: Target,
-) -> verdict::Result<Assessment> {
-    to_feedback(info, scores.get(record, scorer), target)
+) -> AssessmentBuilder {
+    feedback_builder(info, scores.get(record, scorer))
 }

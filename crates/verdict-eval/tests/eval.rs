@@ -291,6 +291,12 @@ fn the_store_holds_traces_spans_expectations_feedback_and_the_run() {
             .filter(|a| a.kind() == Kind::Feedback)
             .collect();
         assert_eq!(feedback.len(), 2);
+        // Feedback carries the run id (MLflow's sourceRunId metadata).
+        assert!(
+            feedback
+                .iter()
+                .all(|f| f.run_id() == Some(summary.run_id.as_str()))
+        );
         // Feedback judges the record's root span.
         assert!(
             feedback

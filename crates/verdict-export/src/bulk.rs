@@ -12,9 +12,14 @@ use opentelemetry_sdk::trace::SpanData;
 use verdict::Assessment;
 use verdict::lifecycle;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, database};
 use crate::span::StoredSpan;
-use crate::store::{LocalStore, Rows, put_json, put_span, to_nanos};
+use crate::store::{
+    AssessmentRow, LocalStore, Rows, SpanInsert, note_trace, put_row, put_span, to_nanos,
+};
+
+/// The page cache of a connection that writes batches, in KiB.
+const BULK_CACHE_KIB: i64 = 64 * 1024;
 
 /// New spans and assessments, ready to be stored together by
 /// [`LocalStore::write_batch`].
@@ -36,8 +41,16 @@ use crate::store::{LocalStore, Rows, put_json, put_span, to_nanos};
 /// ```
 #[derive(Debug, Default)]
 pub struct Batch {
-    spans: Vec<StoredSpan>,
-    assessments: Vec<(Assessment, String)>,
+    spans: Vec<SpanInsert>,
+    assessments: Vec<Pending>,
+}
+
+/// An assessment of a batch: a new one as its row, or an override, which
+/// goes through the lifecycle.
+#[derive(Debug)]
+enum Pending {
+    New(AssessmentRow),
+    Override(Box<Assessment>),
 }
 
 impl Batch {
@@ -52,7 +65,7 @@ impl Batch {
 
     /// Adds a finished span (storing it again later replaces it).
     pub fn push_span(&mut self, span: &SpanData) {
-        self.spans.push(StoredSpan::from(span));
+        self.spans.push(SpanInsert::from(StoredSpan::from(span)));
     }
 
     /// Adds a new assessment, writing its JSON now. Its id must be new to
@@ -60,8 +73,11 @@ impl Batch {
     /// overrides another also marks that one invalid, as
     /// [`LocalStore::log`] does.
     pub fn push_assessment(&mut self, assessment: Assessment) {
-        let json = assessment.to_json();
-        self.assessments.push((assessment, json));
+        self.assessments.push(if assessment.overrides().is_some() {
+            Pending::Override(Box::new(assessment))
+        } else {
+            Pending::New(AssessmentRow::new(&assessment, assessment.to_json()))
+        });
     }
 
     /// Adds the spans and assessments of another batch.
@@ -101,19 +117,42 @@ impl LocalStore {
             )
         };
         let now = to_nanos(SystemTime::now());
+        {
+            // A batch touches many index pages; SQLite's default cache of
+            // 2 MiB would write them out and read them back on every
+            // batch. The cache is per connection and bounded.
+            let conn = self.lock();
+            if conn
+                .pragma_query_value(None, "cache_size", |row| row.get::<_, i64>(0))
+                .is_ok_and(|size| size > -BULK_CACHE_KIB)
+            {
+                conn.pragma_update(None, "cache_size", -BULK_CACHE_KIB)
+                    .map_err(|e| database(self.path(), "growing the page cache", e))?;
+            }
+        }
         self.write(action, |tx| {
             for span in &batch.spans {
                 put_span(tx, self.path(), span, now)?;
             }
-            for (assessment, json) in &batch.assessments {
-                if assessment.overrides().is_some() {
-                    let mut rows = Rows {
-                        conn: tx,
-                        path: self.path(),
-                    };
-                    lifecycle::log(&mut rows, assessment).map_err(Error::from_core)?;
-                } else {
-                    put_json(tx, self.path(), assessment, json)?;
+            // A record's assessments come together: note each trace once
+            // per run of them, not once per assessment.
+            let mut noted: Option<&str> = None;
+            for pending in &batch.assessments {
+                match pending {
+                    Pending::Override(assessment) => {
+                        let mut rows = Rows {
+                            conn: tx,
+                            path: self.path(),
+                        };
+                        lifecycle::log(&mut rows, assessment).map_err(Error::from_core)?;
+                    }
+                    Pending::New(row) => {
+                        put_row(tx, self.path(), row)?;
+                        if noted != Some(row.trace.as_str()) {
+                            note_trace(tx, self.path(), &row.trace, now)?;
+                            noted = Some(&row.trace);
+                        }
+                    }
                 }
             }
             Ok(())

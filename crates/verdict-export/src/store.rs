@@ -321,7 +321,12 @@ impl LocalStore {
         let now = to_nanos(SystemTime::now());
         self.write(action, |tx| {
             for span in spans {
-                put_span(tx, &self.path, &StoredSpan::from(span), now)?;
+                put_span(
+                    tx,
+                    &self.path,
+                    &SpanInsert::from(StoredSpan::from(span)),
+                    now,
+                )?;
             }
             Ok(())
         })
@@ -483,15 +488,53 @@ fn decode(path: &Path, id: &str, json: &str) -> Result<Assessment> {
 }
 
 fn put(conn: &Connection, path: &Path, a: &Assessment) -> Result<()> {
-    put_json(conn, path, a, &a.to_json())
+    put_row(conn, path, &AssessmentRow::new(a, a.to_json()))?;
+    note_trace(
+        conn,
+        path,
+        &trace_hex(a.trace_id()),
+        to_nanos(SystemTime::now()),
+    )
 }
 
-/// Stores an assessment whose MLflow JSON, `json`, was written beforehand
-/// (by [`put`], or off the writer's thread by `crate::bulk`).
-pub(crate) fn put_json(conn: &Connection, path: &Path, a: &Assessment, json: &str) -> Result<()> {
-    let id = a.id().to_string();
-    let trace = trace_hex(a.trace_id());
-    let db = |e| database(path, format!("storing assessment {id}"), e);
+/// An assessment as the columns of its row, made ahead of the write (off
+/// the writer's thread, in `crate::bulk`).
+#[derive(Debug)]
+pub(crate) struct AssessmentRow {
+    pub(crate) id: String,
+    pub(crate) trace: String,
+    span: Option<String>,
+    name: String,
+    kind: &'static str,
+    valid: bool,
+    create_ns: i64,
+    update_ns: i64,
+    overrides: Option<String>,
+    json: String,
+}
+
+impl AssessmentRow {
+    /// The row of `a`, whose MLflow JSON is `json`.
+    pub(crate) fn new(a: &Assessment, json: String) -> Self {
+        AssessmentRow {
+            id: a.id().to_string(),
+            trace: trace_hex(a.trace_id()),
+            span: a.span_id().map(|s| format!("{s:016x}")),
+            name: a.name().as_str().to_owned(),
+            kind: a.kind().as_str(),
+            valid: a.is_valid(),
+            create_ns: to_nanos(a.create_time()),
+            update_ns: to_nanos(a.last_update_time()),
+            overrides: a.overrides().map(|o| o.to_string()),
+            json,
+        }
+    }
+}
+
+/// Stores an assessment's row; the caller notes its trace
+/// ([`note_trace`]).
+pub(crate) fn put_row(conn: &Connection, path: &Path, row: &AssessmentRow) -> Result<()> {
+    let db = |e| database(path, format!("storing assessment {}", row.id), e);
     conn.prepare_cached(
         "INSERT INTO assessments (assessment_id, seq, trace_id, span_id, name, kind, valid,
              create_time_ns, last_update_time_ns, overrides, json)
@@ -506,24 +549,24 @@ pub(crate) fn put_json(conn: &Connection, path: &Path, a: &Assessment, json: &st
     )
     .and_then(|mut statement| {
         statement.execute(params![
-            id,
-            trace,
-            a.span_id().map(|s| format!("{s:016x}")),
-            a.name().as_str(),
-            a.kind().as_str(),
-            a.is_valid(),
-            to_nanos(a.create_time()),
-            to_nanos(a.last_update_time()),
-            a.overrides().map(|o| o.to_string()),
-            json,
+            row.id,
+            row.trace,
+            row.span,
+            row.name,
+            row.kind,
+            row.valid,
+            row.create_ns,
+            row.update_ns,
+            row.overrides,
+            row.json,
         ])
     })
-    .map_err(db)?;
-    note_trace(conn, path, &trace, to_nanos(SystemTime::now()))
+    .map_err(db)
+    .map(drop)
 }
 
 /// Records that the store has heard of a trace.
-fn note_trace(conn: &Connection, path: &Path, trace: &str, now: i64) -> Result<()> {
+pub(crate) fn note_trace(conn: &Connection, path: &Path, trace: &str, now: i64) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO traces (trace_id, first_seen_ns) VALUES (?1, ?2)
          ON CONFLICT (trace_id) DO NOTHING",
@@ -533,11 +576,51 @@ fn note_trace(conn: &Connection, path: &Path, trace: &str, now: i64) -> Result<(
     .map_err(|e| database(path, format!("recording trace {trace}"), e))
 }
 
+/// A span as the columns of its row, made ahead of the write (off the
+/// writer's thread, in `crate::bulk`).
+#[derive(Debug)]
+pub(crate) struct SpanInsert {
+    pub(crate) trace: String,
+    span: String,
+    parent: Option<String>,
+    name: String,
+    kind: &'static str,
+    start_ns: i64,
+    end_ns: i64,
+    status_code: &'static str,
+    status_message: Option<String>,
+    attributes: String,
+    events: String,
+    links: String,
+    scope_name: String,
+    scope_version: Option<String>,
+}
+
+impl From<StoredSpan> for SpanInsert {
+    fn from(span: StoredSpan) -> Self {
+        let (code, message) = status_parts(&span.status);
+        SpanInsert {
+            trace: trace_hex(span.trace_id),
+            span: format!("{:016x}", span.span_id),
+            parent: span.parent_span_id.map(|id| format!("{id:016x}")),
+            kind: kind_str(&span.kind),
+            start_ns: to_nanos(span.start_time),
+            end_ns: to_nanos(span.end_time),
+            status_code: code,
+            status_message: message.map(str::to_owned),
+            attributes: serde_json::Value::Object(span.attributes).to_string(),
+            events: serde_json::Value::Array(span.events).to_string(),
+            links: serde_json::Value::Array(span.links).to_string(),
+            name: span.name,
+            scope_name: span.scope_name,
+            scope_version: span.scope_version,
+        }
+    }
+}
+
 /// Stores one span (replacing a stored one with the same ids) and notes
 /// its trace.
-pub(crate) fn put_span(conn: &Connection, path: &Path, span: &StoredSpan, now: i64) -> Result<()> {
-    let trace = trace_hex(span.trace_id);
-    let (code, message) = status_parts(&span.status);
+pub(crate) fn put_span(conn: &Connection, path: &Path, span: &SpanInsert, now: i64) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind,
              start_time_ns, end_time_ns, status_code, status_message, attributes,
@@ -554,24 +637,24 @@ pub(crate) fn put_span(conn: &Connection, path: &Path, span: &StoredSpan, now: i
     )
     .and_then(|mut insert| {
         insert.execute(params![
-            trace,
-            format!("{:016x}", span.span_id),
-            span.parent_span_id.map(|id| format!("{id:016x}")),
+            span.trace,
+            span.span,
+            span.parent,
             span.name,
-            kind_str(&span.kind),
-            to_nanos(span.start_time),
-            to_nanos(span.end_time),
-            code,
-            message,
-            serde_json::Value::Object(span.attributes.clone()).to_string(),
-            serde_json::Value::Array(span.events.clone()).to_string(),
-            serde_json::Value::Array(span.links.clone()).to_string(),
+            span.kind,
+            span.start_ns,
+            span.end_ns,
+            span.status_code,
+            span.status_message,
+            span.attributes,
+            span.events,
+            span.links,
             span.scope_name,
             span.scope_version,
         ])
     })
-    .map_err(|e| database(path, format!("storing span {:016x}", span.span_id), e))?;
-    note_trace(conn, path, &trace, now)
+    .map_err(|e| database(path, format!("storing span {}", span.span), e))?;
+    note_trace(conn, path, &span.trace, now)
 }
 
 /// One row of `spans`, before it is checked.

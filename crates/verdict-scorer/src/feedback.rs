@@ -1,6 +1,8 @@
 //! Turning scorer results into feedback assessments.
 
-use verdict::{Assessment, AssessmentError, AssessmentSource, FeedbackValue, Target};
+use verdict::{
+    Assessment, AssessmentBuilder, AssessmentError, AssessmentSource, FeedbackValue, Target,
+};
 use verdict_plugin::{ScoreRef, ScoreValueRef};
 
 use crate::scorer::{Origin, ScorerInfo};
@@ -20,6 +22,12 @@ pub fn to_feedback(
     score: ScoreRef<'_>,
     target: Target,
 ) -> verdict::Result<Assessment> {
+    feedback_builder(info, score).on(target)
+}
+
+/// The feedback of [`to_feedback`], not yet attached: add what a caller
+/// knows (a run id, an id of its own) before [`AssessmentBuilder::on`].
+pub fn feedback_builder(info: &ScorerInfo, score: ScoreRef<'_>) -> AssessmentBuilder {
     let builder = match (score.value(), score.error()) {
         (Some(value), _) => {
             let value = match value {
@@ -44,9 +52,8 @@ pub fn to_feedback(
     let builder = builder
         .source(AssessmentSource::code_named(info.name.clone()))
         .metadata(SCORER_VERSION_KEY, info.version.clone());
-    let builder = match &info.origin {
+    match &info.origin {
         Origin::Plugin { sha256, .. } => builder.metadata(SCORER_SHA256_KEY, sha256.clone()),
         Origin::Builtin => builder,
-    };
-    builder.on(target)
+    }
 }
