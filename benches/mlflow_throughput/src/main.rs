@@ -23,7 +23,6 @@ use std::time::Instant;
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use verdict::{Assessment, Overflow, Recorder, Target};
-use verdict_export::MlflowSink;
 
 fn main() -> ExitCode {
     match run() {
@@ -49,6 +48,19 @@ fn arg(position: usize, default: usize) -> Result<usize, String> {
     }
 }
 
+/// A positive number from the environment variable `name`, if set.
+fn env_number(name: &str) -> Result<Option<usize>, String> {
+    match std::env::var(name) {
+        Err(_) => Ok(None),
+        Ok(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| format!("{name} must be a positive integer, not {text:?}")),
+    }
+}
+
 /// `count` finished traces of one span each.
 fn spans(count: usize) -> Result<Vec<SpanData>, String> {
     let exporter = InMemorySpanExporter::default();
@@ -69,7 +81,12 @@ fn spans(count: usize) -> Result<Vec<SpanData>, String> {
 fn run() -> Result<String, String> {
     let n = arg(1, 2000)?;
     let trace_count = arg(2, 1)?;
-    let sink = Arc::new(MlflowSink::from_env().map_err(|e| e.to_string())?);
+    let mut config = verdict_export::MlflowConfig::from_env().map_err(|e| e.to_string())?;
+    if let Some(requests) = env_number("VERDICT_MLFLOW_CONCURRENCY")? {
+        config = config.max_concurrency(requests);
+    }
+    let sink = Arc::new(config.build().map_err(|e| e.to_string())?);
+    let max_batch = env_number("VERDICT_BATCH")?.unwrap_or(512);
 
     let spans = spans(trace_count)?;
     let setup = Instant::now();
@@ -84,6 +101,7 @@ fn run() -> Result<String, String> {
     let recorder = Recorder::builder()
         .sink(Arc::clone(&sink))
         .overflow(Overflow::Block)
+        .max_batch(max_batch)
         .build();
     let round_robin = match std::env::var("VERDICT_ORDER").as_deref() {
         Ok("round-robin") => true,
@@ -126,7 +144,7 @@ fn run() -> Result<String, String> {
     Ok(format!(
         "{{\"client\":\"verdict\",\"n\":{n},\"traces\":{trace_count},\"seconds\":{seconds:.3},\
          \"per_second\":{:.1},\"span_export_seconds\":{:.3},\"delivered\":{},\"failed\":{},\
-         \"order\":\"{}\",\"concurrency\":{},\"lowest_concurrency\":{},\"concurrency_cuts\":{}}}",
+         \"order\":\"{}\",\"batch\":{max_batch},\"concurrency\":{},\"lowest_concurrency\":{},\"concurrency_cuts\":{}}}",
         n as f64 / seconds,
         setup.as_secs_f64(),
         counters.delivered,
