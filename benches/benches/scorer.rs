@@ -69,7 +69,7 @@ fn plugin_file(crate_name: &str) -> PathBuf {
 
 fn plugin_boundary(c: &mut Criterion<ThreadCpuTime>) {
     const BATCH: usize = 256;
-    let records = records(4096);
+    let records = records(1024);
     let named = expectation_views(&records);
     let views = record_views(&records, &named);
     let registry = Registry::with_builtins();

@@ -103,7 +103,7 @@ typedef struct vd_result {
     uint32_t status;
     uint32_t kind;
     double number;    /* the number, or the bool as 0 or 1 */
-    vd_str label;     /* the label or error code: static, or in the buffer */
+    vd_str label;     /* the label or error code (else unread): static, or in the buffer */
     vd_str rationale; /* the rationale or message, likewise; {NULL, 0} if none */
 } vd_result;
 

@@ -211,7 +211,8 @@ pub struct ResultSlot {
     /// The number, or the bool as 0 or 1.
     pub number: f64,
     /// The label ([`KIND_LABEL`]), or the error code ([`STATUS_ERROR`]):
-    /// static text of the plugin, or a copy in the call's [`Buf`].
+    /// static text of the plugin, or a copy in the call's [`Buf`]. Not
+    /// read otherwise, so it need not be written.
     pub label: Str<'static>,
     /// The rationale, or the error or panic message, like `label`;
     /// [`Str::ABSENT`] when there is none.

@@ -76,15 +76,15 @@ pub fn write_outcome(slot: &mut ResultSlot, outcome: &Outcome, text: &mut Buf) {
         Ok(score) => {
             slot.status = STATUS_OK;
             match &score.value {
+                // The label is read only with a label kind or an error:
+                // not written here.
                 ScoreValue::Bool(b) => {
                     slot.kind = KIND_BOOL;
                     slot.number = f64::from(u8::from(*b));
-                    slot.label = Str::ABSENT;
                 }
                 ScoreValue::Number(n) => {
                     slot.kind = KIND_NUMBER;
                     slot.number = *n;
-                    slot.label = Str::ABSENT;
                 }
                 ScoreValue::Label(label) => {
                     slot.kind = KIND_LABEL;
@@ -241,14 +241,21 @@ pub fn score_into<S: Scorer>(
             true
         });
     if !whole {
-        for (slot, record) in slots.iter_mut().zip(records) {
-            // The outcome is written where it is made: moving it out of
-            // the closure first would copy it through the stack.
+        // One guard for the whole loop rather than one per record: the loop
+        // stays a plain loop. `done` counts the records written, so that a
+        // panic is pinned to the record that caused it, and the loop goes
+        // on after it.
+        let mut done = 0;
+        while done < n {
             let scored = catch_unwind(AssertUnwindSafe(|| {
-                write_outcome(slot, &scorer.score(record), text)
+                for (slot, record) in slots[done..].iter_mut().zip(&records[done..]) {
+                    write_outcome(slot, &scorer.score(record), text);
+                    done += 1;
+                }
             }));
             if let Err(panic) = scored {
-                write_panic(slot, &*panic, text);
+                write_panic(&mut slots[done], &*panic, text);
+                done += 1;
             }
         }
     }
