@@ -13,14 +13,17 @@
 //! - [`VerdictSpanExporter`] is an OpenTelemetry span exporter for your own
 //!   `SdkTracerProvider`: it hands finished spans to one or more
 //!   [`SpanSink`]s — the local store, a JSONL output, an MLflow server.
-//! - [`MlflowSink`] sends assessments to an MLflow tracking server's REST
-//!   API and spans to its OTLP endpoint, retrying transient failures
-//!   ([`RetryPolicy`]).
+//! - [`MlflowSink`] sends spans to an MLflow tracking server's OTLP
+//!   endpoint and assessments to its REST API: trace by trace, a trace's
+//!   new assessments inline with it in one request, several traces at once
+//!   with a concurrency that adapts to the server, each trace retrying
+//!   transient failures within its own budget ([`RetryPolicy`]).
 //! - [`JsonlSink`] writes one operation or span per line, to a file or to
 //!   standard output, for piping and replay.
-//! - [`Spooled`] wraps a network sink and keeps what it cannot deliver in
-//!   the local store's spool, replaying it later (on the next start, or
-//!   when asked), so that a receiver that is down loses nothing.
+//! - [`Spooled`] wraps a network sink and keeps what it cannot deliver
+//!   (assessment operations, and spans for a sink that takes spans) in the
+//!   local store's spool, replaying it later (on the next start, or when
+//!   asked), so that a receiver that is down loses nothing.
 //! - [`OtlpExporter`] ([`otlp`]) sends spans and assessments to any
 //!   OpenTelemetry collector over OTLP/HTTP, the assessments as
 //!   `gen_ai.evaluation.result` events on their spans.
