@@ -10,9 +10,10 @@
 //! the same pass, by an error result ([`SCORER_INVALID_RESULT`]). Reading a
 //! result ([`ScoreRef`]) then needs no check at all.
 //!
-//! Compared with a list of [`Outcome`]s (64 bytes each, plus a heap
-//! allocation for every text that is not static), a result costs 48 bytes,
-//! and the text of a whole call shares one allocation.
+//! Compared with a list of [`Outcome`]s (56 bytes each, plus a heap
+//! allocation for every text that is not static), a result costs 48
+//! bytes, static text costs nothing, and the text a call copies shares one
+//! allocation.
 
 use std::borrow::Cow;
 use std::fmt;
