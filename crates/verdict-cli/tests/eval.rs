@@ -290,3 +290,52 @@ fn a_plugin_built_by_cargo_scores_an_eval() {
         "{stdout}"
     );
 }
+
+#[test]
+fn otlp_export_gets_every_record_span_and_assessment_event() {
+    use std::time::Duration;
+    use verdict_export::testing::OtlpReceiver;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("qa.jsonl");
+    std::fs::write(
+        &data,
+        concat!(
+            r#"{"inputs": "Capital of France?", "outputs": "Paris", "expectations": {"expected_response": "Paris"}}"#,
+            "\n",
+            r#"{"inputs": "Capital of Italy?", "outputs": "Milan", "expectations": {"expected_response": "Rome"}}"#,
+            "\n",
+            r#"{"inputs": "Capital of Spain?", "outputs": "Madrid", "expectations": {"expected_response": "Madrid"}}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let receiver = OtlpReceiver::start().unwrap();
+    let out = Command::new(VERDICT)
+        .args([
+            "eval",
+            data.to_str().unwrap(),
+            "--scorer",
+            "exact_match",
+            "--export",
+            "otlp",
+        ])
+        .current_dir(dir.path())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = text(&out);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(receiver.wait_for(3, 6, Duration::from_secs(10)));
+    let spans = receiver.spans();
+    assert_eq!(spans.len(), 3);
+    assert!(spans.iter().all(|s| s.name == "verdict.eval.record"));
+    let events = receiver.log_records();
+    assert_eq!(events.len(), 6, "an expectation and a feedback per record");
+    // Every event is on one of the record spans.
+    for event in &events {
+        assert!(spans.iter().any(|s| s.trace_id == event.trace_id));
+    }
+}
