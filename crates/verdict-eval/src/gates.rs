@@ -99,6 +99,7 @@ pub(crate) fn check(
         let Some(min) = min else { continue };
         let measured = match s.pass_rate() {
             Some(r) => format!("{:.1} % ({} of {})", 100.0 * r, s.passed, s.records),
+            None if s.records == 0 => "no pass rate: the dataset has no records".to_owned(),
             None => format!(
                 "no pass rate: its values are {} and it has no criterion for them — set \
                  threshold, max or pass_labels in verdict.toml",

@@ -675,3 +675,21 @@ fn jsonl_export_gets_spans_and_assessments() {
             .contains("otlp, mlflow or jsonl:PATH")
     );
 }
+
+#[test]
+fn an_empty_dataset_fails_its_gates_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "empty.jsonl", "\n");
+    let mut config = config(EXACT);
+    config.set_fail_under("exact_match=0.5").unwrap();
+    let summary = Evaluation::new(config)
+        .unwrap()
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap();
+    assert_eq!(summary.records, 0);
+    assert!(!summary.passed);
+    assert_eq!(
+        summary.gates[0].measured,
+        "no pass rate: the dataset has no records"
+    );
+}
