@@ -1,10 +1,12 @@
 //! Spooling: what a network sink cannot deliver waits in the local store
 //! and is sent again later; see [`Spooled`].
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use opentelemetry::trace::TraceId;
 use opentelemetry_sdk::trace::SpanData;
 use rusqlite::params;
 use serde_json::Value;
@@ -67,9 +69,11 @@ pub struct SpoolStats {
 ///   sink: one request per batch), the whole batch. Operations refused for
 ///   good (a 400, a 403) are not spooled: replaying them would fail again.
 ///   They are reported as the export's error.
-/// - While operations wait, a new batch is not sent ahead of them: `export`
-///   first [replays](Self::replay), and if the spool is still not empty,
-///   spools the batch behind them.
+/// - While operations of a trace wait, a new one of the same trace is not
+///   sent ahead of them: `export` first [replays](Self::replay), then
+///   spools behind them the operations of the batch whose trace still has
+///   something in the spool, and sends the others at once (one trace the
+///   receiver cannot take yet does not hold up the rest).
 /// - [`replay`](Self::replay) sends the spooled operations through the inner
 ///   sink, oldest first, and deletes each from the spool only once it was
 ///   delivered. It runs when the wrapper is made (a new process picks up
@@ -382,6 +386,51 @@ impl<S: AssessmentSink> Spooled<S> {
         Ok((found, unreadable))
     }
 
+    /// The traces that have something in the spool under this key.
+    /// Unreadable rows are left to the next replay, which drops them.
+    fn waiting_traces(&self) -> Result<HashSet<TraceId>> {
+        let conn = self.store.lock();
+        let db = |e| database(self.store.path(), "reading the spool", e);
+        let mut statement = conn
+            .prepare_cached("SELECT operation FROM spool WHERE sink = ?1")
+            .map_err(db)?;
+        let rows = statement
+            .query_map([&self.key], |row| row.get::<_, String>(0))
+            .map_err(db)?;
+        let mut traces = HashSet::new();
+        for line in rows {
+            match decode_line(&line.map_err(db)?) {
+                Ok(Entry::Operation(operation)) => traces.insert(operation.trace_id()),
+                Ok(Entry::Span(span)) => traces.insert(span.span_context.trace_id()),
+                Err(_) => continue,
+            };
+        }
+        Ok(traces)
+    }
+
+    /// Spools `lines` (of `what`: operations or spans) behind what waits,
+    /// as an export's outcome.
+    fn spool_behind(
+        &self,
+        lines: impl ExactSizeIterator<Item = String>,
+        what: &str,
+    ) -> Result<(), SinkError> {
+        let count = lines.len();
+        if count == 0 {
+            return Ok(());
+        }
+        self.spool(lines).map(drop).map_err(|e| {
+            SinkError::with_source(
+                format!(
+                    "{} could not deliver {count} {what}, nor spool them",
+                    self.key
+                ),
+                e,
+            )
+            .with_failed(count)
+        })
+    }
+
     fn remove(&self, seqs: &[i64]) -> Result<()> {
         if seqs.is_empty() {
             return Ok(());
@@ -444,6 +493,17 @@ fn combine(
     }
 }
 
+/// Two outcomes of parts of one export, as one.
+fn join(a: Result<(), SinkError>, b: Result<(), SinkError>) -> Result<(), SinkError> {
+    match (a, b) {
+        (Ok(()), other) | (other, Ok(())) => other,
+        (Err(a), Err(b)) => {
+            let failed = a.failed().unwrap_or(0) + b.failed().unwrap_or(0);
+            Err(SinkError::new(format!("{a}; and {b}")).with_failed(failed))
+        }
+    }
+}
+
 /// The positions of the operations of a failed batch worth sending again.
 fn retryable(error: &SinkError, len: usize) -> Vec<usize> {
     match (error.retryable(), error.failed()) {
@@ -472,23 +532,22 @@ impl<S: AssessmentSink> AssessmentSink for Spooled<S> {
         let mut replayed = Ok(0);
         if self.pending().map_err(spool_error)? > 0 {
             replayed = self.replay_locked();
-            if self.pending().map_err(spool_error)? > 0 {
-                // Still waiting: keep the order, behind what waits.
-                let spooled = self
-                    .spool(batch.iter().map(jsonl_line))
-                    .map(drop)
-                    .map_err(|e| {
-                        SinkError::with_source(
-                            format!(
-                                "{} could not deliver a batch of {} operations, nor spool it",
-                                self.key,
-                                batch.len()
-                            ),
-                            e,
-                        )
-                        .with_failed(batch.len())
-                    });
-                return combine(replayed, spooled);
+            let waiting = self.waiting_traces().map_err(spool_error)?;
+            if !waiting.is_empty() {
+                // Each trace keeps its order: what concerns a trace that
+                // waits goes behind it; the other traces go now.
+                let (behind, now): (Vec<&Operation>, Vec<&Operation>) = batch
+                    .iter()
+                    .partition(|operation| waiting.contains(&operation.trace_id()));
+                let spooled =
+                    self.spool_behind(behind.iter().map(|op| jsonl_line(op)), "operations");
+                let now: Vec<Operation> = now.into_iter().cloned().collect();
+                let delivered = if now.is_empty() {
+                    Ok(())
+                } else {
+                    self.deliver(&now)
+                };
+                return combine(replayed, join(spooled, delivered));
             }
         }
         combine(replayed, self.deliver(batch))
@@ -570,22 +629,23 @@ impl<S: AssessmentSink + SpanSink> SpanSink for Spooled<S> {
         let mut replayed = Ok(0);
         if self.pending().map_err(spool_error)? > 0 {
             replayed = self.replay_locked();
-            if self.pending().map_err(spool_error)? > 0 {
-                let lines = spans
+            let waiting = self.waiting_traces().map_err(spool_error)?;
+            if !waiting.is_empty() {
+                // As for operations: a trace that waits keeps its order.
+                let (behind, now): (Vec<&SpanData>, Vec<&SpanData>) = spans
                     .iter()
-                    .map(|span| StoredSpan::from(span).to_json().to_string());
-                let spooled = self.spool(lines).map(drop).map_err(|e| {
-                    SinkError::with_source(
-                        format!(
-                            "{} could not deliver {} spans, nor spool them",
-                            self.key,
-                            spans.len()
-                        ),
-                        e,
-                    )
-                    .with_failed(spans.len())
-                });
-                return combine(replayed, spooled);
+                    .partition(|span| waiting.contains(&span.span_context.trace_id()));
+                let lines = behind
+                    .iter()
+                    .map(|span| StoredSpan::from(*span).to_json().to_string());
+                let spooled = self.spool_behind(lines, "spans");
+                let now: Vec<SpanData> = now.into_iter().cloned().collect();
+                let delivered = if now.is_empty() {
+                    Ok(())
+                } else {
+                    self.deliver_spans(&now)
+                };
+                return combine(replayed, join(spooled, delivered));
             }
         }
         combine(replayed, self.deliver_spans(spans))

@@ -440,3 +440,71 @@ fn otlp_refusals_are_reported_not_spooled() {
     assert_eq!(sink.pending().unwrap(), 0, "a refusal is not spooled");
     assert_eq!(front.failed(), 0);
 }
+
+/// Fails, as retryable, the operations of the traces in `down`; delivers
+/// the others, keeping them in order.
+#[derive(Default)]
+struct TracesDown {
+    down: Mutex<Vec<verdict::opentelemetry::trace::TraceId>>,
+    delivered: Mutex<Vec<String>>,
+}
+
+impl AssessmentSink for TracesDown {
+    fn export(&self, batch: &[Operation]) -> Result<(), verdict::SinkError> {
+        let down = self.down.lock().unwrap().clone();
+        let mut retryable = Vec::new();
+        for (i, op) in batch.iter().enumerate() {
+            if down.contains(&op.trace_id()) {
+                retryable.push(i);
+            } else if let Operation::Log(a) = op {
+                self.delivered.lock().unwrap().push(a.id().to_string());
+            }
+        }
+        if retryable.is_empty() {
+            Ok(())
+        } else {
+            Err(verdict::SinkError::new("that trace is not there yet")
+                .with_failed(retryable.len())
+                .with_retryable(retryable))
+        }
+    }
+}
+
+/// One trace the receiver cannot take yet waits in the spool; the others
+/// are delivered at once, and the waiting one keeps its order.
+#[test]
+fn a_waiting_trace_does_not_hold_up_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let on = |trace: &str, n: usize| {
+        Assessment::feedback(format!("check-{n}"), true)
+            .on_trace(trace, None)
+            .unwrap()
+    };
+    let (bad, good) = (TRACE, "1fb07256509eb9d22d07f42f7eb9f24d");
+    let bad_id = verdict::parse_trace_id(bad).unwrap();
+    let inner = Arc::new(TracesDown::default());
+    inner.down.lock().unwrap().push(bad_id);
+    let sink = Spooled::new(inner.clone(), open(&dir.path().join("verdict.db")));
+
+    let first = [on(bad, 0), on(good, 1)];
+    let second = [on(good, 2), on(bad, 3)];
+    for batch in [&first, &second] {
+        let ops: Vec<Operation> = batch.iter().cloned().map(Operation::Log).collect();
+        sink.export(&ops).unwrap();
+    }
+    let id = |a: &Assessment| a.id().to_string();
+    assert_eq!(
+        *inner.delivered.lock().unwrap(),
+        [id(&first[1]), id(&second[0])],
+        "the good trace went at once, both times"
+    );
+    assert_eq!(sink.pending().unwrap(), 2, "the bad trace's two wait");
+
+    inner.down.lock().unwrap().clear();
+    assert_eq!(sink.replay().unwrap(), 2);
+    assert_eq!(
+        *inner.delivered.lock().unwrap(),
+        [id(&first[1]), id(&second[0]), id(&first[0]), id(&second[1])],
+        "the bad trace's in the order recorded"
+    );
+}
