@@ -116,6 +116,13 @@ impl RetryPolicy {
                         attempts: retry + 1,
                     });
                 }
+                Err(Retryable::GiveUp(error)) => {
+                    return Err(GaveUp {
+                        error,
+                        transient: true,
+                        attempts: retry + 1,
+                    });
+                }
                 Err(Retryable::Transient(error)) => {
                     let delay = self.delay(retry);
                     if start.elapsed() + delay > self.budget || !keep_going() {
@@ -141,6 +148,9 @@ pub(crate) enum Retryable<E> {
     Transient(E),
     /// Not worth retrying: the receiver refused the request.
     Permanent(E),
+    /// Transient, but not worth waiting for any longer now (the caller
+    /// keeps a shorter limit of its own for this kind of failure).
+    GiveUp(E),
 }
 
 /// Why [`RetryPolicy::run`] stopped without success.

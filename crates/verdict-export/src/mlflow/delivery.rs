@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use verdict::{Assessment, Operation, SinkError, mlflow_trace_id};
@@ -110,10 +111,10 @@ impl MlflowSink {
                 return done;
             }
             let result = match step {
-                Step::Single(index) => self
-                    .config
-                    .retry
-                    .run_while(keep_going, || self.apply(&batch[*index])),
+                Step::Single(index) => self.config.retry.run_while(
+                    keep_going,
+                    self.waiting_for_trace(|| self.apply(&batch[*index])),
+                ),
                 Step::Inline(indexes) => {
                     let assessments: Vec<&Assessment> = indexes
                         .iter()
@@ -123,9 +124,12 @@ impl MlflowSink {
                         })
                         .collect();
                     let mut created = 0;
-                    let result = self.config.retry.run_while(keep_going, || {
-                        self.create_inline(&assessments, &mut info, &mut created)
-                    });
+                    let result = self.config.retry.run_while(
+                        keep_going,
+                        self.waiting_for_trace(|| {
+                            self.create_inline(&assessments, &mut info, &mut created)
+                        }),
+                    );
                     match result {
                         // Ids the trace holds already: ours (sent before)
                         // are delivered, another's are refused.
@@ -187,6 +191,27 @@ impl MlflowSink {
             }
         }
         done
+    }
+
+    /// `attempt`, giving up for now once the server has lacked the trace
+    /// for longer than [`MlflowConfig::trace_wait`](super::MlflowConfig::trace_wait).
+    fn waiting_for_trace<T>(
+        &self,
+        mut attempt: impl FnMut() -> Result<T, Failure>,
+    ) -> impl FnMut() -> Result<T, Failure> {
+        let mut lacking_since: Option<Instant> = None;
+        let wait = self.config.trace_wait;
+        move || match attempt() {
+            Err(Retryable::Transient(problem)) if problem.trace_only => {
+                let since = *lacking_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= wait {
+                    Err(Retryable::GiveUp(problem))
+                } else {
+                    Err(Retryable::Transient(problem))
+                }
+            }
+            other => other,
+        }
     }
 
     /// Why a step gave up; a transient failure that is not about the trace

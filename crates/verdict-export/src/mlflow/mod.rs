@@ -105,6 +105,7 @@ pub struct MlflowConfig {
     resource: Option<Resource>,
     max_concurrency: usize,
     max_inline: usize,
+    trace_wait: Duration,
 }
 
 /// Shows the tracking URI without credentials, and no token or password.
@@ -119,6 +120,7 @@ impl fmt::Debug for MlflowConfig {
             .field("retry", &self.retry)
             .field("max_concurrency", &self.max_concurrency)
             .field("max_inline", &self.max_inline)
+            .field("trace_wait", &self.trace_wait)
             .finish_non_exhaustive()
     }
 }
@@ -141,6 +143,7 @@ impl MlflowConfig {
             resource: None,
             max_concurrency: 4,
             max_inline: 256,
+            trace_wait: Duration::from_secs(30),
         }
     }
 
@@ -224,6 +227,17 @@ impl MlflowConfig {
     /// 256, at least 1).
     pub fn max_inline(mut self, assessments: usize) -> Self {
         self.max_inline = assessments.max(1);
+        self
+    }
+
+    /// How long the operations of a trace the server does not have yet
+    /// (its spans are on their way) are retried before they are given up
+    /// for now — listed as [retryable](SinkError::retryable), so that a
+    /// [`Spooled`](crate::Spooled) sink keeps them (default 30 s, never
+    /// more than the retry budget). The rest of the batch does not wait for
+    /// them.
+    pub fn trace_wait(mut self, wait: Duration) -> Self {
+        self.trace_wait = wait;
         self
     }
 
@@ -593,11 +607,14 @@ impl MlflowSink {
 
     fn gave_up_message(&self, gave_up: &GaveUp<Problem>) -> String {
         if gave_up.transient {
-            format!(
-                "{} (gave up after {} attempts in {:?})",
-                gave_up.error.message,
-                gave_up.attempts,
+            let limit = if gave_up.error.trace_only {
+                self.config.trace_wait.min(self.config.retry.get_budget())
+            } else {
                 self.config.retry.get_budget()
+            };
+            format!(
+                "{} (gave up for now after {} attempts in {limit:?})",
+                gave_up.error.message, gave_up.attempts,
             )
         } else {
             gave_up.error.message.clone()
@@ -1041,17 +1058,25 @@ mod tests {
                 }
             })
             .unwrap();
+        // A retry budget far beyond the test's patience: the trace's own,
+        // shorter wait is what ends it.
         let sink = MlflowSink::builder(server.url())
             .retry(
                 RetryPolicy::default()
                     .initial_delay(Duration::from_millis(5))
                     .max_delay(Duration::from_millis(20))
-                    .budget(Duration::from_millis(300)),
+                    .budget(Duration::from_secs(3600)),
             )
+            .trace_wait(Duration::from_millis(300))
             .build()
             .unwrap();
-        let err = sink
-            .export(&[Operation::Log(late), Operation::Log(ready)])
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(sink.export(&[Operation::Log(late), Operation::Log(ready)]));
+        });
+        let err = result
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the missing trace is given up after its wait, not the hour's budget")
             .unwrap_err();
         assert_eq!(err.failed(), Some(1));
         assert_eq!(err.retryable(), Some(&[0][..]), "{err}");
@@ -1089,7 +1114,7 @@ mod tests {
         assert_eq!(err.failed(), Some(2));
         assert_eq!(err.retryable(), Some(&[0, 1][..]));
         let text = err.to_string();
-        assert!(text.contains("gave up after"), "{text}");
+        assert!(text.contains("gave up for now after"), "{text}");
         assert!(!text.contains("very-secret"), "{text}");
 
         // Credentials in the URL and a password: in no error, nor in Debug.
