@@ -34,6 +34,7 @@ fn against_a_real_mlflow_server() {
     sending_the_same_assessment_again_does_not_duplicate_it(&server);
     patch_metadata_on_the_server(&server);
     permanent_failures_are_reported_with_the_servers_message(&server);
+    a_trace_shipped_with_its_assessments_is_created_with_them(&server);
     eprintln!("mlflow checks took {:?}", checks.elapsed());
 }
 
@@ -361,4 +362,86 @@ fn permanent_failures_are_reported_with_the_servers_message(server: &MlflowServe
     assert!(text.contains("HTTP 404 RESOURCE_DOES_NOT_EXIST"), "{text}");
     assert_eq!(err.failed(), Some(1));
     assert!(start.elapsed() < Duration::from_secs(5), "not retried");
+}
+
+/// `export_traces`: the trace is created with its assessments, its spans
+/// follow; the trace reads as one ingested over OTLP alone, every
+/// assessment as recorded, and shipping it again duplicates nothing.
+fn a_trace_shipped_with_its_assessments_is_created_with_them(server: &MlflowServer) {
+    let sink = sink(server);
+    let (spans, trace_id, root, child) = trace();
+    let on_child = Target::span(trace_id, child).unwrap();
+    let correct = Assessment::feedback("correctness", true)
+        .rationale("matches the reference")
+        .metadata("scorer.version", "1")
+        .run_id("run-7")
+        .on(on_child)
+        .unwrap();
+    let assessments = vec![
+        correct.clone(),
+        Assessment::expectation("expected_facts", json!(["Paris", "France"]))
+            .on(Target::trace(trace_id).unwrap())
+            .unwrap(),
+        Assessment::feedback_error(
+            "groundedness",
+            AssessmentError::new("TIMEOUT").with_message("the judge took too long"),
+        )
+        .source(AssessmentSource::llm_judge("gpt-judge"))
+        .on(Target::span(trace_id, root).unwrap())
+        .unwrap(),
+        Assessment::override_of(&correct, false)
+            .source(AssessmentSource::human("reviewer"))
+            .on(on_child)
+            .unwrap(),
+    ];
+    sink.export_traces(&spans, &assessments).unwrap();
+    sink.export_traces(&spans, &assessments).unwrap();
+
+    let expected = MemoryStore::default();
+    for a in &assessments {
+        verdict::AssessmentSink::export(&expected, &[Operation::Log(a.clone())]).unwrap();
+    }
+    let mut recorded: Vec<String> = assessments.iter().map(|a| a.id().to_string()).collect();
+    let mut on_server = ids_on_trace(server, trace_id);
+    recorded.sort();
+    on_server.sort();
+    assert_eq!(on_server, recorded, "each once");
+    for want in expected.list_by_trace(trace_id) {
+        assert_same(&fetch(server, &want), &want, false);
+    }
+    assert!(!fetch(server, &correct).is_valid(), "overridden");
+
+    // The trace's info is what MLflow makes of the spans alone.
+    let root_span = spans
+        .iter()
+        .find(|s| s.span_context.span_id() == root)
+        .unwrap();
+    let info = trace_info(server, trace_id);
+    let millis =
+        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let request_time =
+        verdict::wire::parse_time("", info["request_time"].as_str().unwrap()).unwrap();
+    assert_eq!(millis(request_time), millis(root_span.start_time));
+    assert_eq!(info["state"], "OK");
+    assert_eq!(
+        info["tags"]["mlflow.trace.spansLocation"], "TRACKING_STORE",
+        "{info}"
+    );
+    // The same tags as a trace ingested over OTLP alone.
+    let (twin, twin_id, _, _) = trace();
+    sink.export_spans(&twin).unwrap();
+    let twin_info = trace_info(server, twin_id);
+    let keys = |v: &serde_json::Value| {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect::<BTreeSet<_>>())
+            .unwrap_or_default()
+    };
+    assert_eq!(keys(&info["tags"]), keys(&twin_info["tags"]));
+    assert_eq!(info["state"], twin_info["state"]);
+    let (status, body) = server.get(&format!(
+        "/ajax-api/3.0/mlflow/get-trace-artifact?request_id={}",
+        mlflow_trace_id(trace_id)
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["spans"].as_array().map(Vec::len), Some(2), "{body}");
 }

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use opentelemetry::trace::TraceId;
 use serde_json::{Value, json};
 use verdict::{Assessment, Operation, SinkError, mlflow_trace_id};
 
@@ -50,11 +51,29 @@ enum TraceInfo {
     /// would freeze its time range, so its assessments are created one by
     /// one instead.
     InProgress,
+    /// Its info as made from its root span, for a trace the server may not
+    /// have yet: used to create it if the server answers that it lacks it.
+    /// (Read first all the same: on a trace it has, sending back an
+    /// assessment it holds would undo what happened to it since, such as
+    /// being overridden.)
+    FromRoot(Value),
 }
 
 impl MlflowSink {
     /// Delivers `batch`: one outcome per operation, in its order.
     pub(super) fn deliver(&self, batch: &[Operation]) -> Vec<Outcome> {
+        self.deliver_known(batch, &HashMap::new())
+    }
+
+    /// [`deliver`](Self::deliver), with the info of some traces known
+    /// already (`known`, by trace: what a `POST` of the trace carries): their
+    /// new assessments are posted without reading the trace first, and
+    /// create the trace when the server does not have it yet.
+    pub(super) fn deliver_known(
+        &self,
+        batch: &[Operation],
+        known: &HashMap<TraceId, Value>,
+    ) -> Vec<Outcome> {
         let plans = plan(batch, self.config.max_inline);
         let outcomes: Mutex<Vec<Option<Outcome>>> =
             Mutex::new(std::iter::repeat_with(|| None).take(batch.len()).collect());
@@ -62,7 +81,10 @@ impl MlflowSink {
         let next = AtomicUsize::new(0);
         let work = || {
             while let Some(trace) = plans.get(next.fetch_add(1, Ordering::Relaxed)) {
-                let done = self.run_trace(batch, trace, &down);
+                let info = known
+                    .get(&trace.trace_id)
+                    .map(|info| TraceInfo::FromRoot(info.clone()));
+                let done = self.run_trace(batch, trace, info, &down);
                 let mut outcomes = outcomes.lock().unwrap_or_else(|e| e.into_inner());
                 for (index, outcome) in done {
                     outcomes[index] = Some(outcome);
@@ -92,10 +114,10 @@ impl MlflowSink {
         &self,
         batch: &[Operation],
         trace: &TracePlan,
+        mut info: Option<TraceInfo>,
         down: &AtomicBool,
     ) -> Vec<(usize, Outcome)> {
         let mut done = Vec::new();
-        let mut info: Option<TraceInfo> = None;
         let keep_going = || !down.load(Ordering::Relaxed);
         for (at, step) in trace.steps.iter().enumerate() {
             if !keep_going() {
@@ -253,8 +275,25 @@ impl MlflowSink {
             return Ok(Vec::new());
         };
         let trace = mlflow_trace_id(first.trace_id());
-        if info.is_none() {
-            *info = Some(self.trace_info(&trace)?);
+        if !matches!(info, Some(TraceInfo::Ready { .. } | TraceInfo::InProgress)) {
+            let from_root = match info.take() {
+                Some(TraceInfo::FromRoot(root)) => Some(root),
+                _ => None,
+            };
+            *info = Some(match (self.trace_info(&trace), from_root) {
+                (Ok(found), _) => found,
+                // Not there yet: this request creates it.
+                (Err(Retryable::Transient(problem)), Some(root)) if problem.trace_only => {
+                    TraceInfo::Ready {
+                        info: root,
+                        existing: HashMap::new(),
+                    }
+                }
+                (Err(error), root) => {
+                    *info = root.map(TraceInfo::FromRoot);
+                    return Err(error);
+                }
+            });
         }
         let Some(TraceInfo::Ready {
             info: trace_info,

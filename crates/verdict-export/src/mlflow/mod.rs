@@ -64,6 +64,7 @@ use crate::retry::{GaveUp, RetryPolicy, Retryable};
 
 mod delivery;
 mod plan;
+mod together;
 
 /// A secret (token or password): kept out of `Debug` output.
 #[derive(Clone, PartialEq)]
