@@ -78,7 +78,8 @@ pub(crate) fn delete(args: &DeleteArgs) -> anyhow::Result<ExitCode> {
 fn feedback_value(text: &str) -> anyhow::Result<FeedbackValue> {
     match json_or_text(text) {
         Value::Null => bail!(
-            "null is not a feedback value: give true or false, a number, a label, or a JSON              list or object"
+            "null is not a feedback value: give true or false, a number, a label, or a JSON \
+             list or object"
         ),
         value => Ok(FeedbackValue::from_json(value)?),
     }
@@ -114,7 +115,16 @@ fn log(args: &LogArgs, builder: AssessmentBuilder) -> anyhow::Result<ExitCode> {
 
 /// Adds the reviewer, rationale and metadata.
 fn reviewed(builder: AssessmentBuilder, args: &ReviewArgs) -> anyhow::Result<AssessmentBuilder> {
-    let who = args.source_id.clone().unwrap_or_else(reviewer);
+    let who = match &args.source_id {
+        // The core's hint ("leave it out to get default") is not what
+        // leaving it out does here.
+        Some(who) if who.trim().is_empty() => bail!(
+            "--source-id is empty: name the reviewer, or leave it out to log as {:?}",
+            reviewer()
+        ),
+        Some(who) => who.clone(),
+        None => reviewer(),
+    };
     let mut builder = builder.source(
         AssessmentSource::new(verdict::SourceType::Human, who.clone())
             .with_context(|| format!("--source-id {who:?}"))?,

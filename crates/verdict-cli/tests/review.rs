@@ -152,7 +152,7 @@ fn mistakes_get_a_sentence_and_exit_code_2() {
         ),
         (
             &["feedback", &trace, "ok", "true", "--source-id", ""],
-            "source",
+            "--source-id is empty: name the reviewer, or leave it out to log as \"tester\"",
         ),
         (
             &["override", &trace, unknown_assessment, "true"],
@@ -175,6 +175,13 @@ fn mistakes_get_a_sentence_and_exit_code_2() {
     for (args, expected) in cases {
         let message = usage_error(&f.verdict(args));
         assert!(message.contains(expected), "{args:?}: {message}");
+        // One sentence on one line, as a person reads it: no line break or
+        // run of spaces left over from how the message was written.
+        let line = message.trim_end();
+        assert!(
+            !line.contains('\n') && !line.contains("  "),
+            "{args:?}: {message:?}"
+        );
     }
     // Nothing of that reached the store.
     assert_eq!(f.store().list_by_trace(f.trace).unwrap().len(), 2);
