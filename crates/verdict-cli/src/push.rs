@@ -9,16 +9,22 @@
 //! marks that one invalid itself. Traces go out a chunk at a time, spans
 //! before assessments, so that a server knows a trace before its
 //! assessments arrive and memory does not grow with the store. A chunk that
-//! cannot be delivered is counted and reported, and the push goes on.
+//! cannot be delivered is counted and reported, and the push goes on; a
+//! destination reports a chunk as failed or not, so the count is of the
+//! spans and assessments in failed chunks, of which some may have arrived.
+//!
+//! `--to jsonl:-` writes the lines to standard output, and the summary then
+//! goes to standard error so that the lines can be piped.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use opentelemetry_sdk::trace::SpanData;
 use verdict::opentelemetry::trace::TraceId;
 use verdict::{Operation, mlflow_trace_id};
 use verdict_eval::{Destination, ExportTarget};
-use verdict_export::LocalStore;
+use verdict_export::{JsonlSink, LocalStore};
 
 use crate::cli::PushArgs;
 use crate::store::{open_existing, parse_trace, require_trace};
@@ -28,12 +34,52 @@ const TRACES_PER_CHUNK: usize = 256;
 
 /// One destination and what it took.
 struct Delivery {
-    destination: Destination,
+    target: ExportTarget,
+    receiver: Receiver,
     spans_sent: usize,
     assessments_sent: usize,
     spans_failed: usize,
     assessments_failed: usize,
+    traces_failed: usize,
     errors: Vec<String>,
+}
+
+/// Where a `--to` goes: a [`Destination`], or standard output for
+/// `jsonl:-`, which `Destination` would take for a file named `-`.
+enum Receiver {
+    Destination(Destination),
+    Stdout(JsonlSink),
+}
+
+impl Receiver {
+    fn open(target: &ExportTarget) -> anyhow::Result<Receiver> {
+        Ok(if is_stdout(target) {
+            Receiver::Stdout(JsonlSink::stdout())
+        } else {
+            Receiver::Destination(Destination::open(target.clone())?)
+        })
+    }
+
+    fn send(&self, spans: &[SpanData], operations: &[Operation]) -> anyhow::Result<()> {
+        match self {
+            Receiver::Destination(destination) => Ok(destination.send(spans, operations)?),
+            Receiver::Stdout(sink) => {
+                sink.write_spans(spans)?;
+                Ok(sink.write_operations(operations)?)
+            }
+        }
+    }
+
+    fn finish(&self) -> anyhow::Result<()> {
+        match self {
+            Receiver::Destination(destination) => Ok(destination.finish()?),
+            Receiver::Stdout(sink) => Ok(sink.flush()?),
+        }
+    }
+}
+
+fn is_stdout(target: &ExportTarget) -> bool {
+    matches!(target, ExportTarget::Jsonl(path) if path.as_os_str() == "-")
 }
 
 pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
@@ -47,14 +93,17 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let store = open_existing(&args.store.path)?;
     let traces = traces(&store, &args.traces)?;
+    let summary_to_stderr = targets.iter().any(is_stdout);
     let mut deliveries = Vec::with_capacity(targets.len());
     for target in targets {
         deliveries.push(Delivery {
-            destination: Destination::open(target)?,
+            receiver: Receiver::open(&target)?,
+            target,
             spans_sent: 0,
             assessments_sent: 0,
             spans_failed: 0,
             assessments_failed: 0,
+            traces_failed: 0,
             errors: Vec::new(),
         });
     }
@@ -80,7 +129,7 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
             );
         }
         for delivery in &mut deliveries {
-            match delivery.destination.send(&spans, &operations) {
+            match delivery.receiver.send(&spans, &operations) {
                 Ok(()) => {
                     delivery.spans_sent += spans.len();
                     delivery.assessments_sent += operations.len();
@@ -88,17 +137,22 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
                 Err(e) => {
                     delivery.spans_failed += spans.len();
                     delivery.assessments_failed += operations.len();
-                    delivery.errors.push(e.to_string());
+                    delivery.traces_failed += chunk.len();
+                    delivery.errors.push(format!("{e:#}"));
                 }
             }
         }
     }
 
-    let mut out = std::io::stdout().lock();
+    let mut out: Box<dyn Write> = if summary_to_stderr {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    };
     let mut all_delivered = true;
     for delivery in &mut deliveries {
-        if let Err(e) = delivery.destination.finish() {
-            delivery.errors.push(e.to_string());
+        if let Err(e) = delivery.receiver.finish() {
+            delivery.errors.push(format!("{e:#}"));
         }
         writeln!(
             out,
@@ -106,21 +160,34 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
             delivery.spans_sent,
             delivery.assessments_sent,
             traces.len(),
-            delivery.destination.target()
+            delivery.target
         )?;
         if !delivery.errors.is_empty() {
             all_delivered = false;
-            eprintln!(
-                "error: {} spans and {} assessments were not delivered to {}:",
-                delivery.spans_failed,
-                delivery.assessments_failed,
-                delivery.destination.target()
-            );
+            if delivery.traces_failed == 0 {
+                // Every chunk was taken, but what was buffered was not
+                // delivered at the end.
+                eprintln!(
+                    "error: not everything was delivered to {}:",
+                    delivery.target
+                );
+            } else {
+                eprintln!(
+                    "error: {} spans and {} assessments of {} traces were not delivered to {} \
+                     (counted by chunk of up to {TRACES_PER_CHUNK} traces: some of a failed \
+                     chunk may have arrived):",
+                    delivery.spans_failed,
+                    delivery.assessments_failed,
+                    delivery.traces_failed,
+                    delivery.target
+                );
+            }
             for error in &delivery.errors {
                 eprintln!("  {error}");
             }
         }
     }
+    out.flush()?;
     Ok(if all_delivered {
         ExitCode::SUCCESS
     } else {

@@ -64,6 +64,35 @@ fn jsonl_gets_every_span_then_every_assessment_in_the_order_logged() {
 }
 
 #[test]
+fn jsonl_dash_is_standard_output_and_the_summary_goes_to_stderr() {
+    let (f, _) = reviewed_fixture();
+    let cwd = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["push", "--to", "jsonl:-", "--store"])
+        .arg(&f.path)
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("pushed 3 spans and 3 assessments of 1 traces to jsonl:-"),
+        "{stderr}"
+    );
+    // Only JSON lines on stdout, so that it can be piped.
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    assert!(lines[..3].iter().all(|l| l["type"] == "span"));
+    assert_eq!(lines[5]["overrides"], f.feedback.to_string());
+    // Not a file named `-`.
+    assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0);
+}
+
+#[test]
 fn otlp_receives_the_spans_and_the_assessment_events() {
     let (f, _) = reviewed_fixture();
     let receiver = OtlpReceiver::start().unwrap();
@@ -183,7 +212,7 @@ fn what_cannot_be_delivered_is_reported_with_exit_code_1() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("pushed 0 spans and 0 assessments"));
     assert!(
-        stderr.contains("3 spans and 2 assessments were not delivered to otlp"),
+        stderr.contains("3 spans and 2 assessments of 1 traces were not delivered to otlp"),
         "{stderr}"
     );
 }
