@@ -288,15 +288,19 @@ impl View<'_> {
         if let Some(error) = a.error() {
             write!(out, "{more}error {}", error.error_code)?;
             if let Some(message) = &error.error_message {
-                write!(out, ": {message}")?;
+                write!(out, ": {}", indented(message, &more))?;
             }
             writeln!(out)?;
         }
         if let Some(rationale) = a.rationale() {
-            writeln!(out, "{more}rationale: {rationale}")?;
+            writeln!(out, "{more}rationale: {}", indented(rationale, &more))?;
         }
         if let Some(old) = a.overrides() {
             writeln!(out, "{more}overrides {old}")?;
+        }
+        // `verdict runs RUN` shows the evaluation that logged it.
+        if let Some(run) = a.run_id() {
+            writeln!(out, "{more}run {run}")?;
         }
         if !a.metadata().is_empty() {
             let entries: Vec<String> = a
@@ -308,6 +312,12 @@ impl View<'_> {
         }
         Ok(())
     }
+}
+
+/// Text that may span lines (a judge's rationale often does), its later
+/// lines indented under the first so that the tree stays readable.
+fn indented(text: &str, indent: &str) -> String {
+    text.trim_end().replace('\n', &format!("\n{indent}  "))
 }
 
 fn duration(start: Option<SystemTime>, end: Option<SystemTime>) -> Option<Duration> {

@@ -146,3 +146,28 @@ fn a_failed_evaluation_shows_its_error() {
     );
     assert!(lines[line + 1].contains("error TIMEOUT: the judge took too long"));
 }
+
+#[test]
+fn a_long_rationale_stays_under_its_assessment_and_the_run_is_named() {
+    let f = Fixture::new();
+    let judged = verdict::Assessment::feedback("helpful", 0.4)
+        .rationale("The answer names Lyon.\nThe question asks for the capital.\n")
+        .source(verdict::AssessmentSource::llm_judge("judge-v2"))
+        .run_id("run-0123456789ab")
+        .on(verdict::Target::span(f.trace, f.generate).unwrap())
+        .unwrap();
+    f.store().log(&judged).unwrap();
+    let text = stdout(&f.verdict(&["show", &f.trace_id()]));
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains(&judged.id().to_string()))
+        .unwrap_or_else(|| panic!("{text}"));
+    let indent = |i: usize| lines[i].len() - lines[i].trim_start().len();
+    assert!(lines[at + 1].trim_start().starts_with("rationale: The answer names Lyon."));
+    // The second line of the rationale is indented deeper than the
+    // assessment, not at the left margin where it would read as a span.
+    assert_eq!(lines[at + 2].trim(), "The question asks for the capital.");
+    assert!(indent(at + 2) > indent(at + 1), "{text}");
+    assert_eq!(lines[at + 3].trim(), "run run-0123456789ab", "{text}");
+}
