@@ -7,20 +7,12 @@
 #[path = "../../../crates/verdict-export/tests/common/mlflow_server.rs"]
 mod mlflow_server;
 
-use std::time::Duration;
+mod common;
 
+use common::{agent, post};
 use instrumented_service::{Config, THUMBS_UP, start};
 use mlflow_server::MlflowServer;
-use serde_json::{Value, json};
-
-fn post(agent: &ureq::Agent, url: &str, body: &Value) -> Value {
-    let mut response = agent
-        .post(url)
-        .header("Content-Type", "application/json")
-        .send(body.to_string())
-        .unwrap();
-    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
-}
+use serde_json::json;
 
 #[test]
 fn the_trace_and_both_feedbacks_reach_a_real_mlflow_server() {
@@ -35,21 +27,20 @@ fn the_trace_and_both_feedbacks_reach_a_real_mlflow_server() {
     }
     let running = start(&Config::from_env().unwrap()).unwrap();
     let url = running.url();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
-    let asked = post(
+    let agent = agent();
+    let (status, asked) = post(
         &agent,
         &format!("{url}/ask"),
         &json!({"question": "What is the capital of Australia?"}),
     );
-    let thumbs = post(
+    assert_eq!(status, 200, "{asked}");
+    let (status, thumbs) = post(
         &agent,
         &format!("{url}/feedback"),
         &json!({"trace_id": asked["trace_id"], "thumbs": "down", "user": "ana",
                 "comment": "the capital is Canberra"}),
     );
+    assert_eq!(status, 202, "{thumbs}");
     running.shutdown().unwrap();
 
     let trace_id = asked["trace_id"].as_str().unwrap();

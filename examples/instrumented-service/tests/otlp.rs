@@ -3,20 +3,12 @@
 //! protobuf — as spans and `gen_ai.evaluation.result` events. A test file
 //! of its own, because it sets the process's environment.
 
-use std::time::Duration;
+mod common;
 
+use common::{agent, post};
 use instrumented_service::{Config, start};
-use serde_json::{Value, json};
+use serde_json::json;
 use verdict_export::testing::OtlpReceiver;
-
-fn post(agent: &ureq::Agent, url: &str, body: &Value) -> Value {
-    let mut response = agent
-        .post(url)
-        .header("Content-Type", "application/json")
-        .send(body.to_string())
-        .unwrap();
-    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
-}
 
 #[test]
 fn spans_and_both_feedbacks_reach_the_collector() {
@@ -30,20 +22,19 @@ fn spans_and_both_feedbacks_reach_the_collector() {
     }
     let running = start(&Config::from_env().unwrap()).unwrap();
     let url = running.url();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
-    let asked = post(
+    let agent = agent();
+    let (status, asked) = post(
         &agent,
         &format!("{url}/ask"),
         &json!({"question": "When did the Eiffel Tower open?"}),
     );
-    post(
+    assert_eq!(status, 200, "{asked}");
+    let (status, thumbs) = post(
         &agent,
         &format!("{url}/feedback"),
         &json!({"trace_id": asked["trace_id"], "thumbs": "up", "user": "bo"}),
     );
+    assert_eq!(status, 202, "{thumbs}");
     running.shutdown().unwrap();
 
     let trace = asked["trace_id"]

@@ -3,24 +3,14 @@
 //! store is opened again and must hold the request's spans, the inline CODE
 //! check and the user's HUMAN feedback.
 
-use std::time::Duration;
+mod common;
 
+use common::{agent, post};
 use instrumented_service::{Config, Export, THUMBS_UP, start};
-use serde_json::{Value, json};
+use serde_json::json;
 use verdict::opentelemetry::trace::SpanKind;
 use verdict::{FeedbackValue, SourceType, parse_span_id, parse_trace_id};
 use verdict_export::LocalStore;
-
-fn post(agent: &ureq::Agent, url: &str, body: &Value) -> (u16, Value) {
-    let mut response = agent
-        .post(url)
-        .header("Content-Type", "application/json")
-        .send(body.to_string())
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap();
-    (status, serde_json::from_str(&text).unwrap())
-}
 
 #[test]
 fn spans_the_inline_check_and_a_thumbs_down_land_in_the_local_store() {
@@ -32,11 +22,7 @@ fn spans_the_inline_check_and_a_thumbs_down_land_in_the_local_store() {
     })
     .unwrap();
     let url = running.url();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
+    let agent = agent();
 
     let (status, wrong) = post(
         &agent,
