@@ -15,6 +15,11 @@
 //! recorded one after another, as an evaluation scores a trace with
 //! several scorers; with `VERDICT_ORDER=round-robin` consecutive feedbacks
 //! go to different traces (the worst case for grouping by trace).
+//!
+//! With `VERDICT_MODE=together` the spans are not exported first: the
+//! traces and their feedbacks are shipped together, timed, with
+//! `MlflowSink::export_traces` (each trace created with its feedbacks, its
+//! spans posted after), and every feedback is then counted on the server.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -46,6 +51,73 @@ fn arg(position: usize, default: usize) -> Result<usize, String> {
             .filter(|n| *n > 0)
             .ok_or_else(|| format!("argument {position} must be a positive integer, not {text:?}")),
     }
+}
+
+/// `VERDICT_MODE=together`: the traces and their feedbacks shipped
+/// together with `MlflowSink::export_traces`, timed from making the
+/// feedbacks to the last request answered (the spans' export included);
+/// then, untimed, every trace is read back and its feedbacks counted.
+fn together(
+    sink: &verdict_export::MlflowSink,
+    spans: &[SpanData],
+    n: usize,
+) -> Result<String, String> {
+    let per_trace = n.div_ceil(spans.len());
+    let start = Instant::now();
+    let assessments = (0..n)
+        .map(|i| {
+            let span = &spans[i / per_trace];
+            Assessment::feedback("x", true)
+                .rationale("r")
+                .on(Target::span(
+                    span.span_context.trace_id(),
+                    span.span_context.span_id(),
+                )?)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    sink.export_traces(spans, &assessments)
+        .map_err(|e| e.to_string())?;
+    let elapsed = start.elapsed();
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut stored = 0;
+    for span in spans {
+        let url = format!(
+            "{}/api/3.0/mlflow/traces/{}",
+            sink.config().tracking_uri(),
+            verdict::mlflow_trace_id(span.span_context.trace_id())
+        );
+        let body = agent
+            .get(&url)
+            .call()
+            .and_then(|mut r| r.body_mut().read_to_string())
+            .map_err(|e| format!("reading back {url}: {e}"))?;
+        let json: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        stored += json["trace"]["trace_info"]["assessments"]
+            .as_array()
+            .map_or(0, Vec::len);
+    }
+    if stored != n {
+        return Err(format!(
+            "expected {n} feedbacks on the server, found {stored}"
+        ));
+    }
+    let seconds = elapsed.as_secs_f64();
+    let concurrency = sink.concurrency();
+    Ok(format!(
+        "{{\"client\":\"verdict\",\"mode\":\"together\",\"n\":{n},\"traces\":{},\
+         \"seconds\":{seconds:.3},\"per_second\":{:.1},\"stored\":{stored},\
+         \"concurrency\":{},\"lowest_concurrency\":{},\"concurrency_cuts\":{}}}",
+        spans.len(),
+        n as f64 / seconds,
+        concurrency.limit,
+        concurrency.lowest,
+        concurrency.cuts,
+    ))
 }
 
 /// A positive number from the environment variable `name`, if set.
@@ -89,6 +161,9 @@ fn run() -> Result<String, String> {
     let max_batch = env_number("VERDICT_BATCH")?.unwrap_or(512);
 
     let spans = spans(trace_count)?;
+    if std::env::var("VERDICT_MODE").as_deref() == Ok("together") {
+        return together(&sink, &spans, n);
+    }
     let setup = Instant::now();
     sink.export_spans(&spans).map_err(|e| e.to_string())?;
     let setup = setup.elapsed();
