@@ -80,5 +80,13 @@ fn every_record_reaches_mlflow_as_a_trace_with_its_assessments() {
             feedback["metadata"]["mlflow.assessment.sourceRunId"],
             run_id
         );
+        // The record's span arrived over OTLP, with its inputs and outputs.
+        let (status, data) = server.get(&format!(
+            "/ajax-api/3.0/mlflow/get-trace-artifact?request_id={trace_id}"
+        ));
+        assert_eq!(status, 200, "{data}");
+        let span = &data["spans"][0];
+        assert_eq!(span["name"], "verdict.eval.record", "{data}");
+        assert!(span.to_string().contains("mlflow.spanOutputs"), "{data}");
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use opentelemetry_sdk::trace::SpanData;
-use verdict::{AssessmentSink, Operation, SinkError};
+use verdict::{Assessment, AssessmentSink, Operation, SinkError};
 use verdict_export::{JsonlSink, MlflowSink, OtlpExporter, OtlpSink, SpanSink};
 
 use crate::error::{Error, Result};
@@ -132,10 +132,25 @@ impl Destination {
                 otlp.sink.export(operations).map_err(failed)
             }
             Sink::Mlflow(sink) => {
-                if !spans.is_empty() {
-                    SpanSink::export_spans(sink.as_ref(), spans).map_err(failed)?;
+                // New traces with their new assessments go together (one
+                // request creates a trace with its assessments inline);
+                // updates and deletions go one by one after the spans.
+                let logged: Option<Vec<Assessment>> = operations
+                    .iter()
+                    .map(|operation| match operation {
+                        Operation::Log(assessment) => Some(assessment.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                match logged {
+                    Some(assessments) => sink.export_traces(spans, &assessments).map_err(failed),
+                    None => {
+                        if !spans.is_empty() {
+                            SpanSink::export_spans(sink.as_ref(), spans).map_err(failed)?;
+                        }
+                        AssessmentSink::export(sink.as_ref(), operations).map_err(failed)
+                    }
                 }
-                AssessmentSink::export(sink.as_ref(), operations).map_err(failed)
             }
             Sink::Jsonl(sink) => {
                 sink.write_spans(spans)
