@@ -49,6 +49,29 @@ pub(crate) fn override_feedback(args: &OverrideArgs) -> anyhow::Result<ExitCode>
             old.name().as_str()
         );
     }
+    if !old.is_valid() {
+        // MLflow would log a second override of it, leaving two valid
+        // verdicts that disagree; from a terminal, the reviewer meant the
+        // one that stands now.
+        let by = store
+            .list_by_trace(trace_id)?
+            .into_iter()
+            .find(|a| a.overrides() == Some(old.id()) && a.is_valid());
+        match by {
+            Some(by) => bail!(
+                "{} was already overridden by {}: override that one instead                  (`verdict override {} {} VALUE`)",
+                old.id(),
+                by.id(),
+                mlflow_trace_id(trace_id),
+                by.id()
+            ),
+            None => bail!(
+                "{} is no longer valid, so it cannot be overridden: `verdict show {}` shows                  the assessments that stand",
+                old.id(),
+                mlflow_trace_id(trace_id)
+            ),
+        }
+    }
     let value = feedback_value(&args.value)?;
     let new = reviewed(Assessment::override_of(&old, value), &args.review)?.on(old.target())?;
     store.log(&new)?;

@@ -119,6 +119,32 @@ fn override_invalidates_the_old_feedback_and_delete_restores_it() {
 }
 
 #[test]
+fn an_overridden_feedback_is_not_overridden_twice() {
+    let f = Fixture::new();
+    let old = f.feedback.to_string();
+    let first = id_of(&json(&f.verdict(&["override", &f.trace_id(), &old, "true"])));
+    // Overriding the old one again would leave two valid verdicts that
+    // disagree; the message names the one that stands.
+    let message = usage_error(&f.verdict(&["override", &f.trace_id(), &old, "false"]));
+    assert!(
+        message.contains(&format!("{old} was already overridden by {first}")),
+        "{message}"
+    );
+    let valid: Vec<_> = f
+        .store()
+        .list_by_trace(f.trace)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.name().as_str() == "exact_match" && a.is_valid())
+        .collect();
+    assert_eq!(valid.len(), 1, "{valid:?}");
+    // Overriding the one that stands works, and chains.
+    let second = json(&f.verdict(&["override", &f.trace_id(), &first.to_string(), "false"]));
+    assert_eq!(second["overrides"], first.to_string());
+    assert!(!f.store().get(f.trace, first).unwrap().is_valid());
+}
+
+#[test]
 fn mistakes_get_a_sentence_and_exit_code_2() {
     let f = Fixture::new();
     let trace = f.trace_id();
