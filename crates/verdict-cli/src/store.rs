@@ -10,6 +10,13 @@ use verdict_export::LocalStore;
 /// Opens a store that must already exist: reading or changing a store that
 /// is not there is a mistake in the path, not a reason to make an empty one.
 pub(crate) fn open_existing(path: &Path) -> anyhow::Result<LocalStore> {
+    if path.is_dir() {
+        bail!(
+            "{} is a directory: --store takes the store's file, such as {}",
+            path.display(),
+            path.join("verdict.db").display()
+        );
+    }
     if !path.is_file() {
         bail!(
             "there is no local store at {}: nothing has been recorded there yet; run the \

@@ -120,6 +120,13 @@ fn an_unknown_trace_or_store_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let message = usage_error(&verdict_in(&dir.path().join("none.db"), &["show"]));
     assert!(message.contains("no local store"), "{message}");
+    // The directory the store is in, given for the store itself.
+    let message = usage_error(&verdict_in(f.path.parent().unwrap(), &["show"]));
+    assert!(
+        message.contains("is a directory: --store takes the store's file, such as")
+            && message.contains("verdict.db"),
+        "{message}"
+    );
 }
 
 #[test]
