@@ -6,6 +6,7 @@
 //! caller's threads; [`LocalStore::write_batch`] then only inserts rows, so
 //! one writer thread keeps up with scoring on every other core.
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 use opentelemetry_sdk::trace::SpanData;
@@ -131,12 +132,13 @@ impl LocalStore {
             }
         }
         self.write(action, |tx| {
+            // Each trace is noted once per batch (a span notes its own),
+            // not once per row.
+            let mut noted: HashSet<&str> = HashSet::new();
             for span in &batch.spans {
                 put_span(tx, self.path(), span, now)?;
+                noted.insert(&span.trace);
             }
-            // A record's assessments come together: note each trace once
-            // per run of them, not once per assessment.
-            let mut noted: Option<&str> = None;
             for pending in &batch.assessments {
                 match pending {
                     Pending::Override(assessment) => {
@@ -148,9 +150,8 @@ impl LocalStore {
                     }
                     Pending::New(row) => {
                         put_row(tx, self.path(), row)?;
-                        if noted != Some(row.trace.as_str()) {
+                        if noted.insert(&row.trace) {
                             note_trace(tx, self.path(), &row.trace, now)?;
-                            noted = Some(&row.trace);
                         }
                     }
                 }
