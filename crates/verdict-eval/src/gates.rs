@@ -151,3 +151,54 @@ pub(crate) fn weighted_pass_rate(stats: &[ScorerStats], weights: &[f64]) -> Opti
         .fold((0.0, 0.0), |(a, b), (x, w)| (a + x, b + w));
     (total > 0.0).then(|| sum / total)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn number(n: f64) -> Said<'static> {
+        Said {
+            number: Some(n),
+            ..Said::default()
+        }
+    }
+
+    #[test]
+    fn criteria_judge_each_kind_of_value() {
+        let yes = Said {
+            boolean: Some(true),
+            number: Some(1.0),
+            ..Said::default()
+        };
+        let label = Said {
+            label: Some("relevant"),
+            ..Said::default()
+        };
+        let error = Said {
+            error: Some(("SCORER_ERROR", "boom")),
+            ..Said::default()
+        };
+        assert_eq!(PassCriterion::Default.judge(&yes), Some(true));
+        assert_eq!(PassCriterion::Default.judge(&number(0.9)), None);
+        assert_eq!(PassCriterion::Default.judge(&error), Some(false));
+        assert_eq!(PassCriterion::AtLeast(0.5).judge(&number(0.5)), Some(true));
+        assert_eq!(PassCriterion::AtLeast(0.5).judge(&number(0.4)), Some(false));
+        assert_eq!(PassCriterion::AtMost(2.0).judge(&number(3.0)), Some(false));
+        assert_eq!(PassCriterion::AtLeast(0.5).judge(&label), None);
+        let labels = PassCriterion::Labels(vec!["relevant".into(), "true".into()]);
+        assert_eq!(labels.judge(&label), Some(true));
+        assert_eq!(labels.judge(&yes), Some(true));
+        assert_eq!(labels.judge(&number(1.0)), None);
+        // Worst first: errors, then the lowest (or, with a maximum, the
+        // highest) numbers.
+        assert_eq!(PassCriterion::AtLeast(0.5).badness(&error), f64::INFINITY);
+        assert!(
+            PassCriterion::AtLeast(0.5).badness(&number(0.1))
+                > PassCriterion::AtLeast(0.5).badness(&number(0.4))
+        );
+        assert!(
+            PassCriterion::AtMost(2.0).badness(&number(9.0))
+                > PassCriterion::AtMost(2.0).badness(&number(3.0))
+        );
+    }
+}

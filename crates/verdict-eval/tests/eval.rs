@@ -210,6 +210,12 @@ fn config_and_flag_errors_say_what_is_allowed() {
         bad("[[scorers]]\nspec = \"x\"\nfail_under = 80\n").contains("give a rate from 0 to 1")
     );
     assert!(bad("[[scorer]]\nspec = \"x\"\n").contains("unknown field `scorer`"));
+    let labels = config("[[scorers]]\nspec = \"x\"\npass_labels = [\"relevant\"]\nweight = 2\n");
+    assert_eq!(
+        labels.scorers[0].pass,
+        verdict_eval::PassCriterion::Labels(vec!["relevant".into()])
+    );
+    assert_eq!(labels.scorers[0].weight, 2.0);
     let mut config = config(EXACT);
     assert!(
         config
