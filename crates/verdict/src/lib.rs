@@ -105,7 +105,7 @@ pub use ids::{AssessmentId, MLFLOW_TRACE_PREFIX, mlflow_trace_id, parse_span_id,
 pub use lifecycle::{AssessmentUpdate, UpdateBuilder};
 pub use memory::MemoryStore;
 pub use name::{AssessmentName, MAX_NAME_CHARS};
-pub use recorder::{Counters, ErrorHandler, Overflow, Recorder, RecorderBuilder};
+pub use recorder::{Counters, ErrorHandler, Overflow, Recorder, RecorderBuilder, Settle};
 pub use sink::{AssessmentSink, InMemorySink, Operation, SinkError};
 pub use source::{AssessmentSource, SourceType};
 pub use target::Target;

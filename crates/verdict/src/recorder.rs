@@ -43,9 +43,11 @@ pub type ErrorHandler = dyn Fn(&str, &SinkError) + Send + Sync;
 
 /// A snapshot of a recorder's counters.
 ///
-/// After [`Recorder::flush`], `recorded == delivered + failed`: every
-/// operation accepted was either delivered to every sink or counted as
-/// failed (and reported).
+/// After [`Recorder::flush`], `recorded == delivered + failed` and
+/// `held == 0`: every operation accepted was either delivered to every
+/// sink or counted as failed (and reported). Between flushes, a sink that
+/// keeps operations to ship later (see
+/// [`AssessmentSink::export_or_hold`]) has them counted in `held`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Operations accepted into the queue.
@@ -54,6 +56,9 @@ pub struct Counters {
     pub delivered: u64,
     /// Operations at least one sink failed on.
     pub failed: u64,
+    /// Operations a sink holds to ship later (with their trace), neither
+    /// delivered nor failed yet; a flush settles them.
+    pub held: u64,
     /// Operations dropped because the queue was full
     /// ([`Overflow::DropAndCount`]).
     pub dropped: u64,
@@ -66,6 +71,7 @@ struct SharedCounters {
     recorded: CachePadded<AtomicU64>,
     delivered: CachePadded<AtomicU64>,
     failed: AtomicU64,
+    held: AtomicU64,
     dropped: AtomicU64,
     rejected: AtomicU64,
 }
@@ -126,11 +132,27 @@ impl RecorderBuilder {
     pub fn build(self) -> Recorder {
         let (tx, rx) = crossbeam_channel::bounded(self.capacity);
         let counters = Arc::new(SharedCounters::default());
+        let on_error = self.on_error.unwrap_or_else(|| Arc::new(report_to_stderr));
+        let late = Arc::new(Mutex::new(LateFailures::default()));
+        let settles = self
+            .sinks
+            .iter()
+            .map(|sink| Settle {
+                inner: Arc::new(SettleInner {
+                    counters: Arc::clone(&counters),
+                    late: Arc::clone(&late),
+                    on_error: Arc::clone(&on_error),
+                    sink: sink.name().to_owned(),
+                }),
+            })
+            .collect();
         let worker = Worker {
             rx,
             sinks: self.sinks,
+            settles,
+            late,
             counters: Arc::clone(&counters),
-            on_error: self.on_error.unwrap_or_else(|| Arc::new(report_to_stderr)),
+            on_error,
             max_batch: self.max_batch,
             batch: Vec::with_capacity(self.max_batch),
             failures: Vec::new(),
@@ -274,6 +296,7 @@ impl Recorder {
             recorded: c.recorded.load(Ordering::Relaxed),
             delivered: c.delivered.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
+            held: c.held.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
             rejected: c.rejected.load(Ordering::Relaxed),
         }
@@ -365,9 +388,100 @@ impl Drop for Inner {
     }
 }
 
+/// Reports the fate of operations a sink held
+/// ([`AssessmentSink::export_or_hold`]) to the recorder that handed them
+/// over: they move from [`Counters::held`] to `delivered` or `failed`.
+/// Cheap to clone; a sink keeps one while it holds operations.
+#[derive(Clone)]
+pub struct Settle {
+    inner: Arc<SettleInner>,
+}
+
+struct SettleInner {
+    counters: Arc<SharedCounters>,
+    late: Arc<Mutex<LateFailures>>,
+    on_error: Arc<ErrorHandler>,
+    sink: String,
+}
+
+/// Failures a sink reported through a [`Settle`], kept for the next flush.
+#[derive(Default)]
+struct LateFailures {
+    kept: Vec<SinkError>,
+    more: usize,
+}
+
+impl Settle {
+    /// `count` operations of the batch being exported are held: call it
+    /// from [`AssessmentSink::export_or_hold`] before anything can settle
+    /// them (another thread shipping them at once included), and return
+    /// the same count.
+    pub fn hold(&self, count: usize) {
+        self.inner
+            .counters
+            .held
+            .fetch_add(count as u64, Ordering::Relaxed);
+    }
+
+    /// `count` held operations were delivered.
+    pub fn delivered(&self, count: usize) {
+        let moved = self.take_held(count);
+        self.inner
+            .counters
+            .delivered
+            .fetch_add(moved, Ordering::Relaxed);
+    }
+
+    /// `count` held operations failed (`count` may be 0 for a failure that
+    /// concerns no assessment, such as spans sent with them); `error` goes
+    /// to the recorder's error handler now and is returned by its next
+    /// flush.
+    pub fn failed(&self, count: usize, error: SinkError) {
+        let moved = self.take_held(count);
+        let inner = &*self.inner;
+        inner.counters.failed.fetch_add(moved, Ordering::Relaxed);
+        let handler = &inner.on_error;
+        let _ = catch_unwind(AssertUnwindSafe(|| handler(&inner.sink, &error)));
+        let named = SinkError::new(format!("sink {}: {error}", inner.sink)).with_failed(count);
+        let mut late = inner.late.lock().unwrap_or_else(PoisonError::into_inner);
+        if late.kept.len() < KEPT_FAILURES {
+            late.kept.push(named);
+        } else {
+            late.more += 1;
+        }
+    }
+
+    /// Whether both report to the same recorder.
+    pub fn same_recorder(&self, other: &Settle) -> bool {
+        Arc::ptr_eq(&self.inner.counters, &other.inner.counters)
+    }
+
+    /// Takes up to `count` off the held counter; returns how many.
+    fn take_held(&self, count: usize) -> u64 {
+        let held = &self.inner.counters.held;
+        let mut moved = 0;
+        let _ = held.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+            moved = now.min(count as u64);
+            Some(now - moved)
+        });
+        moved
+    }
+}
+
+impl std::fmt::Debug for Settle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settle")
+            .field("sink", &self.inner.sink)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Worker {
     rx: Receiver<Message>,
     sinks: Vec<Box<dyn AssessmentSink>>,
+    /// One per sink, in the same order.
+    settles: Vec<Settle>,
+    late: Arc<Mutex<LateFailures>>,
     counters: Arc<SharedCounters>,
     on_error: Arc<ErrorHandler>,
     max_batch: usize,
@@ -396,12 +510,12 @@ impl Worker {
                     }
                     Message::Flush(reply) => {
                         self.deliver();
-                        let flushed = self.each_sink(|s| s.flush());
+                        let flushed = self.each_sink(|_, s| s.flush());
                         let _ = reply.send(self.take_failures(flushed));
                     }
                     Message::Shutdown(reply) => {
                         self.deliver();
-                        let shut = self.each_sink(|s| s.shutdown());
+                        let shut = self.each_sink(|_, s| s.shutdown());
                         let _ = reply.send(self.take_failures(shut));
                         return;
                     }
@@ -417,18 +531,33 @@ impl Worker {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
-        let failures = self.each_sink(|s| s.export(&batch));
+        let held = std::cell::Cell::new(0);
+        let settles = &self.settles;
+        let failures = self.each_sink(|at, s| {
+            let exported = s.export_or_hold(&batch, &settles[at]);
+            let now = match &exported {
+                Ok(count) => *count,
+                Err(error) => error.held(),
+            };
+            held.set(held.get().max(now));
+            exported.map(drop)
+        });
         // A sink that does not say how many of the batch it failed on has
         // failed on all of them. Sinks failing on different operations of
-        // one batch count as the largest of their failures.
+        // one batch count as the largest of their failures; held
+        // operations count as the most any sink holds. (A recorder is
+        // meant to have one sink that holds: two holding the same
+        // operations would count them twice.)
         let failed = failures
             .iter()
             .map(|f| f.failed().unwrap_or(batch.len()).min(batch.len()))
             .max()
             .unwrap_or(0);
+        let held = held.get().min(batch.len() - failed);
         let c = &self.counters;
+        // The sink counted them as held itself (`Settle::hold`).
         c.delivered
-            .fetch_add((batch.len() - failed) as u64, Ordering::Relaxed);
+            .fetch_add((batch.len() - failed - held) as u64, Ordering::Relaxed);
         c.failed.fetch_add(failed as u64, Ordering::Relaxed);
         for failure in failures {
             if self.failures.len() < KEPT_FAILURES {
@@ -441,9 +570,15 @@ impl Worker {
         self.batch.clear();
     }
 
-    /// The export failures since the last flush, then `latest`.
+    /// The export failures since the last flush (those of held operations
+    /// included), then `latest`.
     fn take_failures(&mut self, latest: Vec<SinkError>) -> Vec<SinkError> {
         let mut all = std::mem::take(&mut self.failures);
+        {
+            let mut late = self.late.lock().unwrap_or_else(PoisonError::into_inner);
+            all.append(&mut late.kept);
+            self.more_failures += std::mem::take(&mut late.more);
+        }
         if self.more_failures > 0 {
             all.push(SinkError::new(format!(
                 "and {} more failed exports",
@@ -458,11 +593,11 @@ impl Worker {
     /// the failures.
     fn each_sink(
         &self,
-        f: impl Fn(&dyn AssessmentSink) -> std::result::Result<(), SinkError>,
+        f: impl Fn(usize, &dyn AssessmentSink) -> std::result::Result<(), SinkError>,
     ) -> Vec<SinkError> {
         let mut failures = Vec::new();
-        for sink in &self.sinks {
-            let outcome = catch_unwind(AssertUnwindSafe(|| f(sink.as_ref())))
+        for (at, sink) in self.sinks.iter().enumerate() {
+            let outcome = catch_unwind(AssertUnwindSafe(|| f(at, sink.as_ref())))
                 .unwrap_or_else(|panic| Err(SinkError::new(panic_message(&*panic))));
             if let Err(error) = outcome {
                 // A panicking handler must not take the worker down with it.

@@ -707,3 +707,88 @@ fn a_panicking_error_handler_does_not_kill_the_worker() {
     let c = recorder.counters();
     assert_eq!((c.recorded, c.failed), (2, 2));
 }
+
+/// Holds every other operation of each batch until flush, then delivers
+/// the held ones, failing one of them.
+#[derive(Default)]
+struct Holding {
+    held: Mutex<Vec<(Operation, verdict::Settle)>>,
+    delivered: InMemorySink,
+}
+
+impl AssessmentSink for Holding {
+    fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        self.delivered.export(batch)
+    }
+
+    fn export_or_hold(
+        &self,
+        batch: &[Operation],
+        settle: &verdict::Settle,
+    ) -> Result<usize, SinkError> {
+        let mut held = self.held.lock().unwrap();
+        let mut count = 0;
+        for (i, op) in batch.iter().enumerate() {
+            if i % 2 == 0 {
+                held.push((op.clone(), settle.clone()));
+                count += 1;
+            } else {
+                self.delivered.export(std::slice::from_ref(op))?;
+            }
+        }
+        settle.hold(count);
+        Ok(count)
+    }
+
+    fn flush(&self) -> Result<(), SinkError> {
+        let held = std::mem::take(&mut *self.held.lock().unwrap());
+        let Some((_, settle)) = held.first().cloned() else {
+            return Ok(());
+        };
+        let (fail, deliver) = held.split_at(1);
+        for (op, _) in deliver {
+            self.delivered.export(std::slice::from_ref(op))?;
+        }
+        settle.delivered(deliver.len());
+        settle.failed(fail.len(), SinkError::new("held and lost"));
+        Ok(())
+    }
+}
+
+#[test]
+fn held_operations_are_counted_apart_until_the_sink_settles_them() {
+    let sink = Arc::new(Holding::default());
+    let errors = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&errors);
+    let recorder = Recorder::builder()
+        .sink(Arc::clone(&sink))
+        .max_batch(4)
+        .on_error(move |_, _| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        })
+        .build();
+    for i in 0..4 {
+        recorder.record(feedback(i)).unwrap();
+    }
+    // Wait for the worker to hand the batch over.
+    while recorder.counters().delivered + recorder.counters().held < 4 {
+        thread::sleep(Duration::from_millis(5));
+    }
+    let c = recorder.counters();
+    assert_eq!((c.delivered, c.held, c.failed), (2, 2, 0), "{c:?}");
+    let err = recorder.flush().unwrap_err();
+    assert!(err.to_string().contains("held and lost"), "{err}");
+    assert_eq!(errors.load(Ordering::SeqCst), 1, "the handler heard of it");
+    let c = recorder.counters();
+    assert_eq!(
+        c,
+        Counters {
+            recorded: 4,
+            delivered: 3,
+            failed: 1,
+            ..Counters::default()
+        }
+    );
+    assert_eq!(sink.delivered.assessments().len(), 3);
+    recorder.flush().unwrap();
+}
