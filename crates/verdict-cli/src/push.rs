@@ -42,6 +42,9 @@ struct Delivery {
     assessments_failed: usize,
     traces_failed: usize,
     errors: Vec<String>,
+    /// Standard output was closed by its reader (`| head`): not a failure,
+    /// and nothing more is written to it.
+    reader_gone: bool,
 }
 
 /// Where a `--to` goes: a [`Destination`], or standard output for
@@ -78,6 +81,15 @@ impl Receiver {
     }
 }
 
+/// Whether the error is a closed pipe: `verdict push --to jsonl:- | head`.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn is_stdout(target: &ExportTarget) -> bool {
     matches!(target, ExportTarget::Jsonl(path) if path.as_os_str() == "-")
 }
@@ -105,6 +117,7 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
             assessments_failed: 0,
             traces_failed: 0,
             errors: Vec::new(),
+            reader_gone: false,
         });
     }
 
@@ -129,11 +142,15 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
             );
         }
         for delivery in &mut deliveries {
+            if delivery.reader_gone {
+                continue;
+            }
             match delivery.receiver.send(&spans, &operations) {
                 Ok(()) => {
                     delivery.spans_sent += spans.len();
                     delivery.assessments_sent += operations.len();
                 }
+                Err(e) if is_broken_pipe(&e) => delivery.reader_gone = true,
                 Err(e) => {
                     delivery.spans_failed += spans.len();
                     delivery.assessments_failed += operations.len();
@@ -151,17 +168,30 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
     };
     let mut all_delivered = true;
     for delivery in &mut deliveries {
-        if let Err(e) = delivery.receiver.finish() {
-            delivery.errors.push(format!("{e:#}"));
+        if !delivery.reader_gone {
+            match delivery.receiver.finish() {
+                Ok(()) => {}
+                Err(e) if is_broken_pipe(&e) => delivery.reader_gone = true,
+                Err(e) => delivery.errors.push(format!("{e:#}")),
+            }
         }
-        writeln!(
-            out,
-            "pushed {} spans and {} assessments of {} traces to {}",
-            delivery.spans_sent,
-            delivery.assessments_sent,
-            traces.len(),
-            delivery.target
-        )?;
+        if delivery.reader_gone {
+            writeln!(
+                out,
+                "stopped pushing to {} when its reader stopped reading ({} spans and {} \
+                 assessments had been written in full)",
+                delivery.target, delivery.spans_sent, delivery.assessments_sent
+            )?;
+        } else {
+            writeln!(
+                out,
+                "pushed {} spans and {} assessments of {} traces to {}",
+                delivery.spans_sent,
+                delivery.assessments_sent,
+                traces.len(),
+                delivery.target
+            )?;
+        }
         if !delivery.errors.is_empty() {
             all_delivered = false;
             if delivery.traces_failed == 0 {
