@@ -99,6 +99,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod assemble;
 mod bulk;
 mod concurrency;
 mod error;
@@ -115,6 +116,9 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use assemble::{
+    AssemblerBuilder, AssemblerSink, AssemblerSpanProcessor, TraceAssembler, TraceSink,
+};
 pub use bulk::Batch;
 pub use error::{Error, Result};
 pub use jsonl::{JsonlSink, jsonl_line};

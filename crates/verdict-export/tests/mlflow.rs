@@ -6,6 +6,9 @@
 //! One `#[test]` owns the server (see `common/mlflow_server.rs`) and runs
 //! the checks in turn.
 
+#[path = "common/fault_proxy.rs"]
+#[allow(dead_code)]
+mod fault_proxy;
 #[path = "common/mlflow_server.rs"]
 mod mlflow_server;
 
@@ -22,7 +25,7 @@ use verdict::{
     Assessment, AssessmentError, AssessmentSink, AssessmentSource, AssessmentUpdate, MemoryStore,
     Operation, Recorder, Target, mlflow_trace_id,
 };
-use verdict_export::{MlflowSink, RetryPolicy};
+use verdict_export::{MlflowSink, RetryPolicy, TraceAssembler};
 
 #[test]
 fn against_a_real_mlflow_server() {
@@ -35,6 +38,8 @@ fn against_a_real_mlflow_server() {
     patch_metadata_on_the_server(&server);
     permanent_failures_are_reported_with_the_servers_message(&server);
     a_trace_shipped_with_its_assessments_is_created_with_them(&server);
+    the_assembler_ships_a_trace_with_what_was_recorded_while_it_was_open(&server);
+    the_assembler_flushed_while_a_trace_is_open_loses_nothing(&server);
     eprintln!("mlflow checks took {:?}", checks.elapsed());
 }
 
@@ -444,4 +449,112 @@ fn a_trace_shipped_with_its_assessments_is_created_with_them(server: &MlflowServ
     ));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["spans"].as_array().map(Vec::len), Some(2), "{body}");
+}
+
+/// A real tracer provider and recorder wired through `TraceAssembler`:
+/// assessments recorded while the trace is open create it with them in
+/// one request (no read first), its spans in a second; a review recorded
+/// after the trace went lands on the right span on its own.
+fn the_assembler_ships_a_trace_with_what_was_recorded_while_it_was_open(server: &MlflowServer) {
+    let proxy = fault_proxy::FaultProxy::start(&server.url, 0, fault_proxy::Fault::None);
+    let sink = MlflowSink::builder(proxy.url()).build().unwrap();
+    let (spans, assessments) = TraceAssembler::builder(sink).build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(spans)
+        .build();
+    let recorder = Recorder::builder().sink(assessments).build();
+    let tracer = provider.tracer("verdict-mlflow-tests");
+    let (trace_id, child, recorded) = tracer.in_span("handle request", |cx| {
+        let (child, feedback) = tracer.in_span("answer", |cx| {
+            let feedback = Assessment::feedback("correctness", true)
+                .rationale("inline")
+                .on_current_span()
+                .unwrap();
+            recorder.record(feedback.clone()).unwrap();
+            (cx.span().span_context().span_id(), feedback)
+        });
+        let expectation = Assessment::expectation("expected_response", "Paris")
+            .on_current_span()
+            .unwrap();
+        recorder.record(expectation.clone()).unwrap();
+        while recorder.counters().held < 2 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let sc = cx.span().span_context().clone();
+        (sc.trace_id(), child, vec![feedback, expectation])
+    });
+    provider.force_flush().unwrap();
+    assert_eq!(
+        proxy.counts(),
+        (2, 0),
+        "one request creating the trace with its assessments, one with its spans"
+    );
+    recorder.flush().unwrap();
+    let c = recorder.counters();
+    assert_eq!((c.recorded, c.delivered, c.held, c.failed), (2, 2, 0, 0));
+    for a in &recorded {
+        assert_same(&fetch(server, a), a, false);
+    }
+    let info = trace_info(server, trace_id);
+    assert_eq!(info["state"], "OK", "{info}");
+    let (status, body) = server.get(&format!(
+        "/ajax-api/3.0/mlflow/get-trace-artifact?request_id={}",
+        mlflow_trace_id(trace_id)
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["spans"].as_array().map(Vec::len), Some(2), "{body}");
+
+    // Later, a review of the finished trace, on the child span.
+    let late = Assessment::feedback("reviewed", "good")
+        .source(AssessmentSource::human("ann@example.com"))
+        .on(Target::span(trace_id, child).unwrap())
+        .unwrap();
+    recorder.record(late.clone()).unwrap();
+    recorder.flush().unwrap();
+    assert_eq!(recorder.counters().delivered, 3);
+    assert_same(&fetch(server, &late), &late, false);
+    assert_eq!(ids_on_trace(server, trace_id).len(), 3);
+    recorder.shutdown().unwrap();
+    provider.shutdown().unwrap();
+}
+
+/// A recorder flushed while its trace is open: the assembler sends the
+/// spans that ended and the assessments it held, on their own; the root
+/// follows when it ends. Everything lands, once.
+fn the_assembler_flushed_while_a_trace_is_open_loses_nothing(server: &MlflowServer) {
+    let (spans, assessments) = TraceAssembler::builder(sink(server)).build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(spans)
+        .build();
+    let recorder = Recorder::builder().sink(assessments).build();
+    let tracer = provider.tracer("verdict-mlflow-tests");
+    let (trace_id, recorded) = tracer.in_span("handle request", |cx| {
+        let feedback = tracer.in_span("answer", |_| {
+            let feedback = Assessment::feedback("early", 0.5)
+                .on_current_span()
+                .unwrap();
+            recorder.record(feedback.clone()).unwrap();
+            feedback
+        });
+        // The child's end reaches the assembler, which holds it.
+        provider.force_flush().unwrap();
+        recorder.flush().unwrap();
+        let c = recorder.counters();
+        assert_eq!((c.delivered, c.held, c.failed), (1, 0, 0), "{c:?}");
+        (cx.span().span_context().trace_id(), vec![feedback])
+    });
+    provider.force_flush().unwrap();
+    recorder.flush().unwrap();
+    for a in &recorded {
+        assert_same(&fetch(server, a), a, false);
+    }
+    let (status, body) = server.get(&format!(
+        "/ajax-api/3.0/mlflow/get-trace-artifact?request_id={}",
+        mlflow_trace_id(trace_id)
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["spans"].as_array().map(Vec::len), Some(2), "{body}");
+    assert_eq!(trace_info(server, trace_id)["state"], "OK");
+    recorder.shutdown().unwrap();
+    provider.shutdown().unwrap();
 }

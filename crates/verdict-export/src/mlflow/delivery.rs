@@ -66,13 +66,15 @@ impl MlflowSink {
     }
 
     /// [`deliver`](Self::deliver), with the info of some traces known
-    /// already (`known`, by trace: what a `POST` of the trace carries): their
-    /// new assessments are posted without reading the trace first, and
-    /// create the trace when the server does not have it yet.
+    /// already (`known`, by trace: what a `POST` of the trace carries, and
+    /// whether the trace is new — sent nowhere before): their new
+    /// assessments create the trace when the server does not have it yet.
+    /// A trace not known to be new is read first all the same (see
+    /// [`TraceInfo::FromRoot`]); a new one is created at once.
     pub(super) fn deliver_known(
         &self,
         batch: &[Operation],
-        known: &HashMap<TraceId, Value>,
+        known: &HashMap<TraceId, (Value, bool)>,
     ) -> Vec<Outcome> {
         let plans = plan(batch, self.config.max_inline);
         let outcomes: Mutex<Vec<Option<Outcome>>> =
@@ -81,9 +83,16 @@ impl MlflowSink {
         let next = AtomicUsize::new(0);
         let work = || {
             while let Some(trace) = plans.get(next.fetch_add(1, Ordering::Relaxed)) {
-                let info = known
-                    .get(&trace.trace_id)
-                    .map(|info| TraceInfo::FromRoot(info.clone()));
+                let info = known.get(&trace.trace_id).map(|(info, new)| {
+                    if *new {
+                        TraceInfo::Ready {
+                            info: info.clone(),
+                            existing: HashMap::new(),
+                        }
+                    } else {
+                        TraceInfo::FromRoot(info.clone())
+                    }
+                });
                 let done = self.run_trace(batch, trace, info, &down);
                 let mut outcomes = outcomes.lock().unwrap_or_else(|e| e.into_inner());
                 for (index, outcome) in done {

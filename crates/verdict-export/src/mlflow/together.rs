@@ -12,7 +12,7 @@ use verdict::wire::format_time;
 use verdict::{Assessment, Operation, SinkError, mlflow_trace_id};
 
 use super::MlflowSink;
-use super::delivery::summarize;
+use super::delivery::{Outcome, summarize};
 
 impl MlflowSink {
     /// Ships finished traces together with the assessments recorded on
@@ -38,31 +38,9 @@ impl MlflowSink {
         spans: &[SpanData],
         assessments: &[Assessment],
     ) -> Result<(), SinkError> {
-        let roots: HashMap<TraceId, &SpanData> = spans
-            .iter()
-            .filter(|span| span.parent_span_id == SpanId::INVALID)
-            .map(|span| (span.span_context.trace_id(), span))
-            .collect();
-        // A trace goes first when its first assessment can create it.
-        let mut first: HashMap<TraceId, bool> = HashMap::new();
-        for a in assessments {
-            first
-                .entry(a.trace_id())
-                .or_insert_with(|| a.overrides().is_none() && roots.contains_key(&a.trace_id()));
-        }
-        let (early, late): (Vec<&Assessment>, Vec<&Assessment>) =
-            assessments.iter().partition(|a| first[&a.trace_id()]);
-        let known: HashMap<TraceId, Value> = first
-            .iter()
-            .filter(|(_, goes_first)| **goes_first)
-            .map(|(trace, _)| (*trace, self.info_from_root(roots[trace])))
-            .collect();
-        let early: Vec<Operation> = early.into_iter().cloned().map(Operation::Log).collect();
-        let created = summarize(early.len(), self.deliver_known(&early, &known));
-        let spans_sent = self.export_spans(spans);
-        let late: Vec<Operation> = late.into_iter().cloned().map(Operation::Log).collect();
-        let rest = summarize(late.len(), self.deliver(&late));
-        let errors: Vec<SinkError> = [created, spans_sent, rest]
+        let operations: Vec<Operation> = assessments.iter().cloned().map(Operation::Log).collect();
+        let (spans_sent, operations_sent) = self.ship_together(spans, &operations, false);
+        let errors: Vec<SinkError> = [operations_sent, spans_sent]
             .into_iter()
             .filter_map(Result::err)
             .collect();
@@ -76,6 +54,63 @@ impl MlflowSink {
             .collect::<Vec<_>>()
             .join("; ");
         Err(SinkError::new(message).with_failed(failed))
+    }
+
+    /// [`export_traces`](Self::export_traces) for any operations: returns
+    /// the outcome of the spans and that of the operations (failures
+    /// counted and retryable positions given in `operations`' order).
+    ///
+    /// `fresh`: the caller knows that no span or assessment of these traces
+    /// has been sent anywhere before, so a trace whose root span is here
+    /// is created without reading it from the server first.
+    pub(crate) fn ship_together(
+        &self,
+        spans: &[SpanData],
+        operations: &[Operation],
+        fresh: bool,
+    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+        let roots: HashMap<TraceId, &SpanData> = spans
+            .iter()
+            .filter(|span| span.parent_span_id == SpanId::INVALID)
+            .map(|span| (span.span_context.trace_id(), span))
+            .collect();
+        // A trace goes first when its first operation can create it.
+        let mut first: HashMap<TraceId, bool> = HashMap::new();
+        for op in operations {
+            let trace = op.trace_id();
+            first.entry(trace).or_insert_with(|| {
+                matches!(op, Operation::Log(a) if a.overrides().is_none())
+                    && roots.contains_key(&trace)
+            });
+        }
+        let (early, late): (Vec<usize>, Vec<usize>) =
+            (0..operations.len()).partition(|&i| first[&operations[i].trace_id()]);
+        let known: HashMap<TraceId, (Value, bool)> = first
+            .iter()
+            .filter(|(_, goes_first)| **goes_first)
+            .map(|(trace, _)| (*trace, (self.info_from_root(roots[trace]), fresh)))
+            .collect();
+        let pick = |indexes: &[usize]| -> Vec<Operation> {
+            indexes.iter().map(|&i| operations[i].clone()).collect()
+        };
+        let created = self.deliver_known(&pick(&early), &known);
+        let spans_sent = self.export_spans(spans);
+        let rest = self.deliver(&pick(&late));
+        let mut outcomes: Vec<Option<Outcome>> = std::iter::repeat_with(|| None)
+            .take(operations.len())
+            .collect();
+        for (index, outcome) in early
+            .into_iter()
+            .zip(created)
+            .chain(late.into_iter().zip(rest))
+        {
+            outcomes[index] = Some(outcome);
+        }
+        let outcomes = outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Outcome::Deferred("not attempted".to_owned())))
+            .collect();
+        (spans_sent, summarize(operations.len(), outcomes))
     }
 
     /// What MLflow would make of the trace's info from its root span: the

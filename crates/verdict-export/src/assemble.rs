@@ -1,0 +1,749 @@
+//! Spans and assessments kept together by trace: [`TraceAssembler`] is
+//! both a span processor for a user's `SdkTracerProvider` and an
+//! [`AssessmentSink`] for a [`Recorder`](verdict::Recorder), over one
+//! shared state, and ships each trace's spans with the assessments
+//! recorded while it was open ([`TraceSink::export_trace`]).
+//!
+//! - A trace is **open** from the start of its local root span (seen by the
+//!   processor's `on_start`) until that span, ended, reaches the
+//!   processor's batch exporter. Spans of an open trace that end meanwhile
+//!   are held; so are the assessment operations recorded on it.
+//! - When the root arrives, the trace's spans and held operations go out
+//!   together, on the exporter's thread. Operations on a trace that is not
+//!   open (a human review hours later, a trace of another process) go out
+//!   at once, on their own, as any sink would send them.
+//! - Holding is bounded: past [`AssemblerBuilder::max_held`] spans and
+//!   operations held in all, or once a trace has held something for
+//!   [`AssemblerBuilder::max_hold`], the trace's held spans and operations
+//!   go out on their own (spans first), and what comes later for that trace
+//!   goes out at once. Nothing is dropped.
+//! - The recorder counts held operations in
+//!   [`Counters::held`](verdict::Counters::held) until they go out; its
+//!   `flush` and `shutdown` (and the tracer provider's `force_flush` and
+//!   `shutdown`) send everything held, so that after a recorder flush every
+//!   operation is counted as delivered or failed.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use opentelemetry::Context;
+use opentelemetry::trace::{Span as _, SpanId, TraceContextExt as _, TraceId};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor};
+use verdict::{AssessmentSink, Operation, Settle, SinkError};
+
+use crate::{JsonlSink, LocalStore, MlflowSink, SpanSink};
+
+/// A sink for spans and assessment operations that can ship a trace's
+/// spans together with the operations recorded on it.
+pub trait TraceSink: AssessmentSink + SpanSink {
+    /// Ships `spans` (finished, of one or more traces) and `operations`
+    /// (on those traces, in recorded order), and returns the outcome of
+    /// the spans and that of the operations. `fresh`: none of these
+    /// traces' spans or operations has been sent before (a receiver may
+    /// skip looking the trace up).
+    ///
+    /// The default sends the spans, then the operations.
+    fn export_trace(
+        &self,
+        spans: &[SpanData],
+        operations: &[Operation],
+        fresh: bool,
+    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+        let _ = fresh;
+        let spans_sent = if spans.is_empty() {
+            Ok(())
+        } else {
+            self.export_spans(spans)
+        };
+        let sent = if operations.is_empty() {
+            Ok(())
+        } else {
+            self.export(operations)
+        };
+        (spans_sent, sent)
+    }
+}
+
+impl TraceSink for LocalStore {}
+
+impl TraceSink for JsonlSink {}
+
+impl TraceSink for MlflowSink {
+    /// [`MlflowSink::export_traces`]: a trace whose root span is here is
+    /// created with its new assessments inline (without reading it first
+    /// when `fresh`), its spans posted after.
+    fn export_trace(
+        &self,
+        spans: &[SpanData],
+        operations: &[Operation],
+        fresh: bool,
+    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+        self.ship_together(spans, operations, fresh)
+    }
+}
+
+impl<S: TraceSink + ?Sized> TraceSink for Arc<S> {
+    fn export_trace(
+        &self,
+        spans: &[SpanData],
+        operations: &[Operation],
+        fresh: bool,
+    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+        (**self).export_trace(spans, operations, fresh)
+    }
+}
+
+/// Configures a [`TraceAssembler`] ([`TraceAssembler::builder`]).
+#[must_use]
+pub struct AssemblerBuilder {
+    sink: Box<dyn TraceSink>,
+    max_held: usize,
+    max_hold: Duration,
+}
+
+impl fmt::Debug for AssemblerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssemblerBuilder")
+            .field("max_held", &self.max_held)
+            .field("max_hold", &self.max_hold)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AssemblerBuilder {
+    /// The most spans and operations held in all (default 20,000, at least
+    /// 1). Past it, the trace that has held something longest sends it on
+    /// its own.
+    pub fn max_held(mut self, count: usize) -> Self {
+        self.max_held = count.max(1);
+        self
+    }
+
+    /// The longest a trace holds spans and operations (default 30 s):
+    /// a trace open longer sends what it holds on its own.
+    pub fn max_hold(mut self, wait: Duration) -> Self {
+        self.max_hold = wait;
+        self
+    }
+
+    /// The span processor for `SdkTracerProvider::builder().with_span_processor(..)`
+    /// (the SDK's batch processor, with its `OTEL_BSP_*` settings, over
+    /// the assembler) and the sink for `Recorder::builder().sink(..)`.
+    pub fn build(self) -> (AssemblerSpanProcessor, AssemblerSink) {
+        let shared = Arc::new(Shared {
+            sink: self.sink,
+            max_held: self.max_held,
+            max_hold: self.max_hold,
+            state: Mutex::new(State::default()),
+            idle: Condvar::new(),
+        });
+        let weak = Arc::downgrade(&shared);
+        let tick = (self.max_hold / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        // Sends what waited past max_hold when nothing else happens; ends
+        // with the assembler.
+        let _ = std::thread::Builder::new()
+            .name("verdict-assembler".into())
+            .spawn(move || reap(&weak, tick));
+        let exporter = AssemblerExporter {
+            shared: Arc::clone(&shared),
+        };
+        (
+            AssemblerSpanProcessor {
+                shared: Arc::clone(&shared),
+                batch: BatchSpanProcessor::builder(exporter).build(),
+            },
+            AssemblerSink { shared },
+        )
+    }
+}
+
+fn reap(shared: &Weak<Shared>, tick: Duration) {
+    loop {
+        std::thread::sleep(tick);
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let jobs = {
+            let mut state = shared.lock();
+            if state.closed {
+                return;
+            }
+            shared.due(&mut state)
+        };
+        let errors = shared.run(jobs);
+        shared.report(errors);
+    }
+}
+
+/// Keeps spans and assessment operations together by trace, and ships
+/// each trace's spans with the assessments recorded while it was open
+/// through one [`TraceSink`] (the MLflow sink creates the trace with its
+/// assessments inline in one request). See the [module docs](self).
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use verdict::{Assessment, Recorder};
+/// use verdict_export::{LocalStore, TraceAssembler};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Arc::new(LocalStore::open(dir.path().join("verdict.db"))?);
+/// let (spans, assessments) = TraceAssembler::builder(store.clone()).build();
+/// let tracer_provider = SdkTracerProvider::builder()
+///     .with_span_processor(spans)
+///     .build();
+/// let recorder = Recorder::builder().sink(assessments).build();
+///
+/// let trace_id = tracer_provider.tracer("app").in_span("answer", |cx| {
+///     recorder.record(Assessment::feedback("helpful", true).on_current_span()?)?;
+///     Ok::<_, verdict::Error>(cx.span().span_context().trace_id())
+/// })?;
+///
+/// tracer_provider.force_flush()?;
+/// recorder.flush()?;
+/// assert_eq!(store.spans_of(trace_id)?[0].name, "answer");
+/// assert_eq!(store.list_by_trace(trace_id)?[0].name(), "helpful");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct TraceAssembler;
+
+impl TraceAssembler {
+    /// Starts configuring an assembler that ships through `sink`.
+    pub fn builder(sink: impl TraceSink) -> AssemblerBuilder {
+        AssemblerBuilder {
+            sink: Box::new(sink),
+            max_held: 20_000,
+            max_hold: Duration::from_secs(30),
+        }
+    }
+}
+
+struct Shared {
+    sink: Box<dyn TraceSink>,
+    max_held: usize,
+    max_hold: Duration,
+    state: Mutex<State>,
+    /// Signalled when a trace's shipping ends.
+    idle: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    traces: HashMap<TraceId, Open>,
+    /// Spans and operations held, in all traces.
+    held: usize,
+    /// The recorder the held operations are settled with (the first one
+    /// to export through the assembler; another recorder's operations are
+    /// not held).
+    settle: Option<Settle>,
+    /// The span side shut down: nothing more is held.
+    closed: bool,
+}
+
+/// A trace whose local root has started.
+#[derive(Default)]
+struct Open {
+    /// Local roots started and not yet exported.
+    roots: usize,
+    /// Its last local root was exported: the trace is complete.
+    done: bool,
+    /// Something of it may be on the receiver already (sent before, or a
+    /// root whose parent is remote).
+    sent: bool,
+    /// Released (sent what it held before it completed): what comes later
+    /// goes out at once.
+    released: bool,
+    /// A thread is shipping it: what arrives meanwhile is held for that
+    /// thread to ship next, in order.
+    shipping: bool,
+    spans: Vec<SpanData>,
+    operations: Vec<Operation>,
+    /// When it started holding what it holds now.
+    since: Option<Instant>,
+}
+
+impl Open {
+    fn holds(&self) -> bool {
+        self.shipping || !self.released
+    }
+
+    fn has_held(&self) -> bool {
+        !self.spans.is_empty() || !self.operations.is_empty()
+    }
+}
+
+/// One trace's held spans and operations, taken to be shipped.
+struct Job {
+    trace: TraceId,
+    spans: Vec<SpanData>,
+    operations: Vec<Operation>,
+    fresh: bool,
+}
+
+fn is_local_root(span: &SpanData) -> bool {
+    span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes what `trace` holds to ship it, unless another thread ships it
+    /// (then that thread takes it next).
+    fn take(&self, state: &mut State, trace: TraceId) -> Option<Job> {
+        let open = state.traces.get_mut(&trace)?;
+        if open.shipping || !open.has_held() {
+            return None;
+        }
+        open.shipping = true;
+        open.since = None;
+        let spans = std::mem::take(&mut open.spans);
+        let operations = std::mem::take(&mut open.operations);
+        let fresh = !open.sent;
+        open.sent = true;
+        state.held -= spans.len() + operations.len();
+        Some(Job {
+            trace,
+            spans,
+            operations,
+            fresh,
+        })
+    }
+
+    /// The traces to release now: those holding longer than `max_hold`,
+    /// then the longest-holding ones while more than `max_held` is held.
+    fn due(&self, state: &mut State) -> Vec<Job> {
+        let now = Instant::now();
+        let mut waiting: Vec<(Instant, TraceId)> = state
+            .traces
+            .iter()
+            .filter(|(_, open)| !open.shipping)
+            .filter_map(|(trace, open)| open.since.map(|since| (since, *trace)))
+            .collect();
+        waiting.sort_unstable_by_key(|(since, _)| *since);
+        let mut jobs = Vec::new();
+        for (since, trace) in waiting {
+            let expired = now.duration_since(since) >= self.max_hold;
+            if !expired && state.held <= self.max_held {
+                break;
+            }
+            if let Some(job) = self.take(state, trace) {
+                if let Some(open) = state.traces.get_mut(&trace) {
+                    open.released = true;
+                }
+                jobs.push(job);
+            }
+        }
+        jobs
+    }
+
+    /// Ships each job, then what its trace held meanwhile; returns the
+    /// span failures (operation outcomes go to the recorder's settle).
+    fn run(&self, jobs: Vec<Job>) -> Vec<SinkError> {
+        let mut errors = Vec::new();
+        for mut job in jobs {
+            loop {
+                let (spans, operations) =
+                    self.sink
+                        .export_trace(&job.spans, &job.operations, job.fresh);
+                if let Err(error) = spans {
+                    errors.push(error);
+                }
+                let mut state = self.lock();
+                if !job.operations.is_empty() {
+                    // Only the recorder that handed them over is settled.
+                    if let Some(settle) = &state.settle {
+                        let n = job.operations.len();
+                        match operations {
+                            Ok(()) => settle.delivered(n),
+                            Err(error) => {
+                                settle.failed(error.failed().unwrap_or(n).min(n), error);
+                            }
+                        }
+                    }
+                }
+                let trace = job.trace;
+                let Some(open) = state.traces.get_mut(&trace) else {
+                    break;
+                };
+                open.shipping = false;
+                if let Some(next) = self.take(&mut state, trace) {
+                    job = next;
+                    continue;
+                }
+                if open_done(&state, trace) {
+                    state.traces.remove(&trace);
+                }
+                drop(state);
+                self.idle.notify_all();
+                break;
+            }
+        }
+        errors
+    }
+
+    /// Failures with no caller to return them to: to the recorder's error
+    /// handler, or standard error before any recorder exported.
+    fn report(&self, errors: Vec<SinkError>) {
+        if errors.is_empty() {
+            return;
+        }
+        let settle = self.lock().settle.clone();
+        for error in errors {
+            match &settle {
+                Some(settle) => settle.failed(0, error),
+                None => eprintln!("verdict: trace assembler: {error}"),
+            }
+        }
+    }
+
+    /// Sends everything held, waiting for traces other threads ship.
+    fn release_all(&self) -> Vec<SinkError> {
+        let mut errors = Vec::new();
+        loop {
+            let jobs = {
+                let mut state = self.lock();
+                let mut state = loop {
+                    let busy = state
+                        .traces
+                        .values()
+                        .any(|open| open.shipping && open.has_held());
+                    if !busy {
+                        break state;
+                    }
+                    state = self
+                        .idle
+                        .wait_timeout(state, Duration::from_millis(50))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                };
+                let traces: Vec<TraceId> = state
+                    .traces
+                    .iter()
+                    .filter(|(_, open)| open.has_held())
+                    .map(|(trace, _)| *trace)
+                    .collect();
+                let mut jobs = Vec::new();
+                for trace in traces {
+                    if let Some(job) = self.take(&mut state, trace) {
+                        if let Some(open) = state.traces.get_mut(&trace) {
+                            open.released = true;
+                        }
+                        jobs.push(job);
+                    }
+                }
+                jobs
+            };
+            if jobs.is_empty() {
+                // Wait for the shipping still running.
+                let mut state = self.lock();
+                while state.traces.values().any(|open| open.shipping) {
+                    state = self
+                        .idle
+                        .wait_timeout(state, Duration::from_millis(50))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                if state.traces.values().any(Open::has_held) {
+                    continue;
+                }
+                return errors;
+            }
+            errors.extend(self.run(jobs));
+        }
+    }
+
+    /// Finished spans from the batch processor: held, shipped with their
+    /// trace when its root is among them, or sent at once.
+    fn spans_ended(&self, spans: Vec<SpanData>) -> Result<(), SinkError> {
+        let mut direct = Vec::new();
+        let (complete, due) = {
+            let mut state = self.lock();
+            let now = Instant::now();
+            let mut complete = Vec::new();
+            let mut held = 0;
+            let closed = state.closed;
+            for span in spans {
+                let trace = span.span_context.trace_id();
+                let Some(open) = state.traces.get_mut(&trace) else {
+                    direct.push(span);
+                    continue;
+                };
+                if is_local_root(&span) {
+                    open.roots = open.roots.saturating_sub(1);
+                    if open.roots == 0 {
+                        open.done = true;
+                        complete.push(trace);
+                    }
+                }
+                if open.holds() && !closed {
+                    open.spans.push(span);
+                    open.since.get_or_insert(now);
+                    held += 1;
+                } else {
+                    direct.push(span);
+                }
+            }
+            state.held += held;
+            let mut jobs = Vec::new();
+            for trace in complete {
+                if let Some(job) = self.take(&mut state, trace) {
+                    jobs.push(job);
+                } else if open_done(&state, trace) && !is_shipping(&state, trace) {
+                    // Complete with nothing held.
+                    state.traces.remove(&trace);
+                }
+            }
+            (jobs, self.due(&mut state))
+        };
+        let mut errors = Vec::new();
+        if !direct.is_empty()
+            && let Err(error) = self.sink.export_spans(&direct)
+        {
+            errors.push(error);
+        }
+        errors.extend(self.run(complete));
+        errors.extend(self.run(due));
+        join(errors)
+    }
+
+    /// The recorder's batch: operations on open traces are held (counted
+    /// with `settle`), the others exported at once.
+    fn operations(&self, batch: &[Operation], settle: &Settle) -> Result<usize, SinkError> {
+        let mut direct: Vec<usize> = Vec::new();
+        let (held, due) = {
+            let mut state = self.lock();
+            let ours = match &state.settle {
+                None => {
+                    state.settle = Some(settle.clone());
+                    true
+                }
+                Some(first) => first.same_recorder(settle),
+            };
+            if !ours || state.closed {
+                drop(state);
+                return self.sink.export(batch).map(|()| 0);
+            }
+            let now = Instant::now();
+            let mut held = 0;
+            for (index, op) in batch.iter().enumerate() {
+                match state.traces.get_mut(&op.trace_id()) {
+                    Some(open) if open.holds() => {
+                        open.operations.push(op.clone());
+                        open.since.get_or_insert(now);
+                        held += 1;
+                    }
+                    _ => direct.push(index),
+                }
+            }
+            // Counted before the lock goes: another thread may ship them
+            // at once.
+            settle.hold(held);
+            state.held += held;
+            (held, self.due(&mut state))
+        };
+        let sent = if direct.len() == batch.len() {
+            self.sink.export(batch)
+        } else if direct.is_empty() {
+            Ok(())
+        } else {
+            let ops: Vec<Operation> = direct.iter().map(|&i| batch[i].clone()).collect();
+            self.sink.export(&ops).map_err(|error| {
+                // Positions in the whole batch, not in the part sent.
+                let retryable = error
+                    .retryable()
+                    .map(|list| list.iter().map(|&i| direct[i]).collect());
+                let failed = error.failed().unwrap_or(direct.len());
+                let error = SinkError::new(error.to_string()).with_failed(failed);
+                match retryable {
+                    Some(list) => error.with_retryable(list),
+                    None => error,
+                }
+            })
+        };
+        let span_errors = self.run(due);
+        match (sent, join(span_errors)) {
+            (Ok(()), Ok(())) => Ok(held),
+            (Err(error), Ok(())) => Err(error.with_held(held)),
+            (Ok(()), Err(spans)) => Err(spans.with_failed(0).with_held(held)),
+            (Err(error), Err(spans)) => {
+                let failed = error.failed();
+                let joined = SinkError::new(format!("{error}; {spans}"));
+                let joined = match failed {
+                    Some(n) => joined.with_failed(n),
+                    None => joined,
+                };
+                Err(joined.with_held(held))
+            }
+        }
+    }
+}
+
+fn open_done(state: &State, trace: TraceId) -> bool {
+    state.traces.get(&trace).is_some_and(|open| open.done)
+}
+
+fn is_shipping(state: &State, trace: TraceId) -> bool {
+    state.traces.get(&trace).is_some_and(|open| open.shipping)
+}
+
+/// One error for several, or none.
+fn join(errors: Vec<SinkError>) -> Result<(), SinkError> {
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| SinkError::new(""))),
+        _ => Err(SinkError::new(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
+    }
+}
+
+/// The span side of a [`TraceAssembler`]: the SDK's batch span processor
+/// over the assembler, which also notes when each trace's root starts.
+/// Add it with `SdkTracerProvider::builder().with_span_processor(..)`.
+pub struct AssemblerSpanProcessor {
+    shared: Arc<Shared>,
+    batch: BatchSpanProcessor,
+}
+
+impl fmt::Debug for AssemblerSpanProcessor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssemblerSpanProcessor")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Thin on purpose: the trait's signatures change in 0.34.
+impl SpanProcessor for AssemblerSpanProcessor {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        let parent = cx.span();
+        let parent = parent.span_context();
+        let remote = parent.is_valid() && parent.is_remote();
+        if parent.is_valid() && !remote {
+            return;
+        }
+        if !span.span_context().is_sampled() {
+            // Never exported: nothing would end the trace.
+            return;
+        }
+        let trace = span.span_context().trace_id();
+        let mut state = self.shared.lock();
+        if state.closed {
+            return;
+        }
+        let open = state.traces.entry(trace).or_default();
+        open.roots += 1;
+        open.done = false;
+        open.sent |= remote;
+    }
+
+    fn on_end(&self, span: SpanData) {
+        self.batch.on_end(span);
+    }
+
+    /// Exports the ended spans, then sends everything held.
+    fn force_flush(&self) -> OTelSdkResult {
+        let batch = self.batch.force_flush();
+        let held = join(self.shared.release_all()).map_err(sdk_error);
+        batch.and(held)
+    }
+
+    /// Exports the ended spans, sends everything held, and holds nothing
+    /// more.
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let batch = self.batch.shutdown_with_timeout(timeout);
+        self.shared.lock().closed = true;
+        let held = join(self.shared.release_all()).map_err(sdk_error);
+        let shut = self.shared.sink.shutdown_spans().map_err(sdk_error);
+        batch.and(held).and(shut)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.batch.set_resource(resource);
+    }
+}
+
+/// The batch processor's exporter.
+struct AssemblerExporter {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for AssemblerExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AssemblerExporter")
+    }
+}
+
+impl SpanExporter for AssemblerExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.shared.spans_ended(batch).map_err(sdk_error)
+    }
+
+    /// The processor shuts the sink down, after sending what is held.
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+fn sdk_error(error: SinkError) -> OTelSdkError {
+    OTelSdkError::InternalFailure(error.to_string())
+}
+
+/// The assessment side of a [`TraceAssembler`], for
+/// `Recorder::builder().sink(..)`: holds the operations on open traces
+/// (counted in [`Counters::held`](verdict::Counters::held)) and sends the
+/// others at once. Its `flush` and `shutdown` send everything held.
+pub struct AssemblerSink {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for AssemblerSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssemblerSink").finish_non_exhaustive()
+    }
+}
+
+impl AssessmentSink for AssemblerSink {
+    /// Sends the batch at once, holding nothing (the recorder calls
+    /// [`export_or_hold`](AssessmentSink::export_or_hold)).
+    fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        self.shared.sink.export(batch)
+    }
+
+    fn export_or_hold(&self, batch: &[Operation], settle: &Settle) -> Result<usize, SinkError> {
+        self.shared.operations(batch, settle)
+    }
+
+    /// Sends everything held (each trace's held spans, then its
+    /// operations), then flushes the sink.
+    fn flush(&self) -> Result<(), SinkError> {
+        let held = join(self.shared.release_all());
+        let flushed = self.shared.sink.flush();
+        held.and(flushed)
+    }
+
+    fn shutdown(&self) -> Result<(), SinkError> {
+        let held = join(self.shared.release_all());
+        let shut = self.shared.sink.shutdown();
+        held.and(shut)
+    }
+
+    fn name(&self) -> &str {
+        "trace-assembler"
+    }
+}
