@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use opentelemetry::trace::{SpanId, TraceId};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 use verdict_scorer::{OwnedRecord, OwnedValue};
 
@@ -266,6 +267,12 @@ fn json_reason(e: &serde_json::Error) -> String {
 }
 
 /// One JSONL record as MLflow's evaluation datasets write it.
+///
+/// The fields MLflow adds to a record of a managed evaluation dataset
+/// (`mlflow.entities.DatasetRecord`: its ids, tags, source, and who made
+/// it when) are read and ignored, so that records exported from MLflow
+/// are evaluated as they are; any other field is refused, so that a typo
+/// such as `expectation` is not silently a record without expectations.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Line {
@@ -277,6 +284,26 @@ struct Line {
     trace_id: Option<String>,
     #[serde(default)]
     span_id: Option<String>,
+    #[serde(default, rename = "dataset_record_id")]
+    _dataset_record_id: IgnoredAny,
+    #[serde(default, rename = "dataset_id")]
+    _dataset_id: IgnoredAny,
+    #[serde(default, rename = "tags")]
+    _tags: IgnoredAny,
+    #[serde(default, rename = "source")]
+    _source: IgnoredAny,
+    #[serde(default, rename = "source_id")]
+    _source_id: IgnoredAny,
+    #[serde(default, rename = "source_type")]
+    _source_type: IgnoredAny,
+    #[serde(default, rename = "created_time")]
+    _created_time: IgnoredAny,
+    #[serde(default, rename = "last_update_time")]
+    _last_update_time: IgnoredAny,
+    #[serde(default, rename = "created_by")]
+    _created_by: IgnoredAny,
+    #[serde(default, rename = "last_updated_by")]
+    _last_updated_by: IgnoredAny,
 }
 
 fn parse_jsonl(line: usize, bytes: &[u8]) -> Entry {
@@ -325,6 +352,9 @@ fn parse_jsonl(line: usize, bytes: &[u8]) -> Entry {
         if let Err(e) = verdict::AssessmentName::new(name.clone()) {
             return invalid(line, format!("expectation {name:?}: {e}"));
         }
+        if value.is_null() {
+            return invalid(line, null_expectation(&name));
+        }
         record.expectations.push((name, OwnedValue::from(value)));
     }
     Entry::Record(DatasetRecord {
@@ -333,6 +363,15 @@ fn parse_jsonl(line: usize, bytes: &[u8]) -> Entry {
         span_id,
         record,
     })
+}
+
+/// Why an expectation whose value is null is refused: an expectation is
+/// ground truth, and the store refuses a null one.
+fn null_expectation(name: &str) -> String {
+    format!(
+        "expectation {name:?} is null: null is not a ground truth; give the expected value, or \
+         leave the expectation out"
+    )
 }
 
 /// Attribute keys a root span's inputs are read from, in order of
@@ -425,9 +464,13 @@ fn otlp_root(line: usize, span: &Value) -> Result<DatasetRecord, String> {
         if let Some(name) = key.strip_prefix(EXPECTATION_ATTRIBUTE_PREFIX) {
             verdict::AssessmentName::new(name.to_owned())
                 .map_err(|e| format!("attribute {key}: {e}"))?;
+            let value = json_text(value);
+            if value.is_null() {
+                return Err(format!("attribute {key}: {}", null_expectation(name)));
+            }
             record
                 .expectations
-                .push((name.to_owned(), OwnedValue::from(json_text(value))));
+                .push((name.to_owned(), OwnedValue::from(value)));
         }
     }
     Ok(DatasetRecord {

@@ -25,7 +25,7 @@ use crate::dataset::{Dataset, Entry, InvalidRecord};
 use crate::error::{Error, Result};
 use crate::export::Destination;
 use crate::gates::{self, GateVerdict};
-use crate::report::{ResultStream, Row, RowResult, open_streams};
+use crate::report::{ResultStream, Row, RowResult, Unfinished, open_streams};
 use crate::scored::{self, Said};
 use crate::stats::{RecordView, ScorerStats, StatsBuilder};
 
@@ -262,6 +262,7 @@ impl Evaluation {
             .map(|(setup, name)| StatsBuilder::new(name, setup.pass.clone(), setup.weight))
             .collect();
         let mut streams = open_streams(junit.as_deref(), json.as_deref(), &names)?;
+        let unfinished = Unfinished::new(&streams);
         let context = Context {
             run_id: run_id.clone(),
             ids: u128::from(rng.random::<u64>().max(1)) << 64,
@@ -484,6 +485,7 @@ impl Evaluation {
         for stream in streams {
             stream.finish(&summary)?;
         }
+        unfinished.done();
         Ok(summary)
     }
 }

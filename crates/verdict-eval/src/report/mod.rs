@@ -68,9 +68,40 @@ pub(crate) fn open_streams(
         streams.push(Box::new(junit::JunitWriter::create(path, scorers)?));
     }
     if let Some(path) = json {
-        streams.push(Box::new(results::JsonWriter::create(path)?));
+        match results::JsonWriter::create(path) {
+            Ok(writer) => streams.push(Box::new(writer)),
+            Err(e) => {
+                // Not the JUnit file, empty, either.
+                drop(Unfinished::new(&streams));
+                return Err(e);
+            }
+        }
     }
     Ok(streams)
+}
+
+/// The result files of a run that has not finished: they are removed if
+/// the run ends in an error (or a panic) before [`Unfinished::done`], so
+/// that CI never reads a truncated JUnit or JSON file as results.
+pub(crate) struct Unfinished(Vec<PathBuf>);
+
+impl Unfinished {
+    pub(crate) fn new(streams: &[Box<dyn ResultStream>]) -> Self {
+        Unfinished(streams.iter().map(|s| s.path().to_path_buf()).collect())
+    }
+
+    /// The files are complete: keep them.
+    pub(crate) fn done(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Writes a report from a summary: Markdown, or HTML when the path ends in

@@ -1,0 +1,104 @@
+//! What a first user gets wrong, and what the run says then: each test
+//! here failed before its fix.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use verdict_eval::{Dataset, Entry, Error, Evaluation, SuiteConfig};
+use verdict_export::LocalStore;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn exact() -> SuiteConfig {
+    SuiteConfig::from_toml(
+        "[[scorers]]\nspec = \"exact_match\"\n",
+        Path::new("verdict.toml"),
+    )
+    .unwrap()
+}
+
+fn entries(path: &Path) -> Vec<Entry> {
+    Dataset::open(path)
+        .unwrap()
+        .entries()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+const GOOD: &str =
+    r#"{"inputs": "q", "outputs": "Paris", "expectations": {"expected_response": "Paris"}}"#;
+const NULL: &str =
+    r#"{"inputs": "q", "outputs": "x", "expectations": {"expected_response": null}}"#;
+
+#[test]
+fn a_null_expectation_is_an_invalid_record_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "qa.jsonl", &format!("{GOOD}\n{NULL}\n"));
+    match &entries(&path)[1] {
+        Entry::Invalid(i) => {
+            assert_eq!(i.line, 2);
+            assert!(
+                i.reason.contains("\"expected_response\"") && i.reason.contains("null"),
+                "{}",
+                i.reason
+            );
+        }
+        Entry::Record(_) => panic!("a null expectation was read as a record"),
+    }
+    // --skip-invalid goes on past it.
+    let summary = Evaluation::new(exact())
+        .unwrap()
+        .skip_invalid(true)
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap();
+    assert_eq!((summary.records, summary.invalid), (1, 1));
+}
+
+#[test]
+fn a_run_that_fails_leaves_no_half_written_result_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "qa.jsonl", &format!("{GOOD}\n{NULL}\n"));
+    let (json, junit) = (dir.path().join("o.json"), dir.path().join("o.xml"));
+    // A result file from an earlier run is not left to pass for this one's.
+    std::fs::write(&json, "{}").unwrap();
+    let err = Evaluation::new(exact())
+        .unwrap()
+        .json(&json)
+        .junit(&junit)
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidRecord { .. }), "{err}");
+    assert!(err.to_string().contains("qa.jsonl:2:"), "{err}");
+    assert!(!json.exists(), "the JSON results file is left behind");
+    assert!(!junit.exists(), "the JUnit file is left behind");
+}
+
+#[test]
+fn records_exported_from_an_mlflow_dataset_are_read_and_typos_still_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // The fields of mlflow.entities.DatasetRecord besides inputs, outputs
+    // and expectations.
+    let mlflow = r#"{"dataset_record_id": "dr-1a2b", "dataset_id": "d-9f", "inputs": {"question": "Capital of France?"}, "outputs": "Paris", "expectations": {"expected_response": "Paris"}, "tags": {"topic": "geo"}, "source": {"source_type": "HUMAN", "source_data": {"user_id": "ann"}}, "source_id": "ann", "source_type": "HUMAN", "created_time": 1732700000000, "last_update_time": 1732700000001, "created_by": "ann", "last_updated_by": "bob"}"#;
+    let typo = r#"{"inputs": "q", "outputs": "a", "expectation": {"expected_response": "a"}}"#;
+    let path = write(dir.path(), "mlflow.jsonl", &format!("{mlflow}\n{typo}\n"));
+    let all = entries(&path);
+    match &all[0] {
+        Entry::Record(r) => assert_eq!(r.record.expectations.len(), 1),
+        Entry::Invalid(i) => panic!("an MLflow record was refused: {}", i.reason),
+    }
+    assert!(
+        matches!(&all[1], Entry::Invalid(i) if i.reason.contains("unknown field `expectation`")),
+        "{:?}",
+        all[1]
+    );
+}
+
+#[allow(dead_code)]
+fn store(dir: &Path) -> Arc<LocalStore> {
+    Arc::new(LocalStore::open(dir.join("verdict.db")).unwrap())
+}
