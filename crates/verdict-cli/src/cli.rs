@@ -225,9 +225,10 @@ pub(crate) struct EvalArgs {
     /// Write every result and the summary as JSON.
     #[arg(long, value_name = "PATH")]
     pub(crate) json: Option<PathBuf>,
-    /// Compare with a stored run (its id, a unique prefix, or `latest`):
-    /// a pass rate lower than the baseline's by more than
-    /// gates.baseline_tolerance fails.
+    /// Compare with a stored run (its id, a unique prefix, or `latest`:
+    /// the latest run of the same dataset file): a pass rate lower than
+    /// the baseline's by more than gates.baseline_tolerance fails, and so
+    /// does a baseline that has no pass rate for any scorer of this run.
     #[arg(long, value_name = "RUN")]
     pub(crate) baseline: Option<String>,
     /// Gate: the scorer's pass rate must be at least RATE (0 to 1);

@@ -77,8 +77,8 @@ pub struct GateVerdict {
     pub passed: bool,
 }
 
-/// The pass rates of a baseline run, by scorer.
-pub(crate) type BaselineRates<'a> = &'a [(String, f64)];
+/// The scorers of a baseline run, each with its pass rate if it had one.
+pub(crate) type BaselineRates<'a> = &'a [(String, Option<f64>)];
 
 /// Checks every gate against a run's statistics.
 pub(crate) fn check(
@@ -121,10 +121,27 @@ pub(crate) fn check(
         });
     }
     if let Some((run_id, rates, tolerance)) = baseline {
+        // A scorer the baseline cannot judge is said to be left out, and a
+        // baseline that judges none fails: asking for a comparison and
+        // getting none must not pass silently.
+        let mut compared = 0;
         for s in stats {
-            let Some((_, before)) = rates.iter().find(|(name, _)| *name == s.name) else {
-                continue;
+            let before = match rates.iter().find(|(name, _)| *name == s.name) {
+                Some((_, Some(before))) => before,
+                found => {
+                    verdicts.push(GateVerdict {
+                        gate: format!("{} pass rate against baseline {run_id}", s.name),
+                        measured: if found.is_some() {
+                            format!("not compared: {run_id} has no pass rate for {}", s.name)
+                        } else {
+                            format!("not compared: {run_id} did not run {}", s.name)
+                        },
+                        passed: true,
+                    });
+                    continue;
+                }
             };
+            compared += 1;
             let now = s.pass_rate();
             verdicts.push(GateVerdict {
                 gate: format!(
@@ -135,6 +152,20 @@ pub(crate) fn check(
                 ),
                 passed: now.is_some_and(|r| r + tolerance + 1e-12 >= *before),
                 measured: rate(now),
+            });
+        }
+        if compared == 0 {
+            verdicts.push(GateVerdict {
+                gate: format!("comparison with baseline {run_id}"),
+                measured: format!(
+                    "nothing compared: {run_id} has no pass rate for any scorer of this run ({})",
+                    stats
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                passed: false,
             });
         }
     }

@@ -60,7 +60,8 @@ pub use error::{Error, Result};
 pub use export::{Destination, ExportTarget};
 pub use gates::{GateVerdict, PassCriterion};
 pub use run::{
-    Evaluation, LINE_ATTRIBUTE, Progress, RECORD_SPAN_NAME, RUN_ID_ATTRIBUTE, RunSummary, find_run,
+    Evaluation, LINE_ATTRIBUTE, Progress, RECORD_SPAN_NAME, RUN_ID_ATTRIBUTE, RunSummary,
+    find_baseline, find_run,
 };
 pub use stats::{ScorerStats, WORST_KEPT, WorstRecord};
 pub use suite::{Suite, SuiteReport};

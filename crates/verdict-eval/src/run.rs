@@ -236,7 +236,7 @@ impl Evaluation {
             (Some(_), None) => {
                 return Err(Error::Usage("--baseline needs the local store".into()));
             }
-            (Some(spec), Some(store)) => Some(find_run(store, spec)?),
+            (Some(spec), Some(store)) => Some(find_baseline(store, spec, dataset)?),
         };
         let Evaluation {
             config,
@@ -432,17 +432,24 @@ impl Evaluation {
         let stats: Vec<ScorerStats> = stats.into_iter().map(StatsBuilder::finish).collect();
         let weights: Vec<f64> = config.scorers.iter().map(|s| s.weight).collect();
         let fail_under: Vec<Option<f64>> = config.scorers.iter().map(|s| s.fail_under).collect();
-        let baseline_rates: Option<(String, Vec<(String, f64)>)> = baseline.as_ref().map(|run| {
-            let rates = serde_json::from_value::<RunSummary>(run.summary.clone())
-                .map(|s| {
-                    s.scorers
-                        .iter()
-                        .filter_map(|st| st.pass_rate().map(|r| (st.name.clone(), r)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            (run.run_id.clone(), rates)
-        });
+        let baseline_rates: Option<(String, Vec<(String, Option<f64>)>)> =
+            baseline.as_ref().map(|run| {
+                let rates = serde_json::from_value::<RunSummary>(run.summary.clone())
+                    .map(|s| {
+                        s.scorers
+                            .iter()
+                            .map(|st| (st.name.clone(), st.pass_rate()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                // Named with its dataset when that is another one.
+                let label = if same_dataset(&run.dataset, dataset.path()) {
+                    run.run_id.clone()
+                } else {
+                    format!("{} (of {})", run.run_id, run.dataset)
+                };
+                (label, rates)
+            });
         let verdicts = gates::check(
             &stats,
             &weights,
@@ -490,8 +497,55 @@ impl Evaluation {
     }
 }
 
-/// Finds a stored run by id, unique id prefix, or `latest`.
+/// The run a new run of `dataset` is compared against: a run by id or
+/// unique id prefix (of any dataset), or `latest` — the latest run of the
+/// same dataset file, since another suite's pass rates say nothing about
+/// this one's.
+pub fn find_baseline(store: &LocalStore, spec: &str, dataset: &Dataset) -> Result<StoredRun> {
+    if spec.trim() != "latest" {
+        return find_run(store, spec);
+    }
+    let runs = store.runs()?;
+    if let Some(run) = runs
+        .iter()
+        .find(|r| same_dataset(&r.dataset, dataset.path()))
+    {
+        return Ok(run.clone());
+    }
+    Err(Error::Baseline(format!(
+        "--baseline latest: the store {} holds no run of {} yet{}",
+        store.path().display(),
+        dataset.path().display(),
+        match runs.first() {
+            Some(r) => format!(
+                " (the latest run, {}, is of {}: give its id to compare against it)",
+                r.run_id, r.dataset
+            ),
+            None => String::new(),
+        }
+    )))
+}
+
+/// Whether a stored run's dataset (as it was named) is the file `path`.
+fn same_dataset(stored: &str, path: &std::path::Path) -> bool {
+    let stored = std::path::Path::new(stored);
+    stored == path
+        || matches!(
+            (stored.canonicalize(), path.canonicalize()),
+            (Ok(a), Ok(b)) if a == b
+        )
+}
+
+/// Finds a stored run by id, unique id prefix, or `latest` (the latest run
+/// of any dataset).
 pub fn find_run(store: &LocalStore, spec: &str) -> Result<StoredRun> {
+    if spec.trim().is_empty() {
+        return Err(Error::Baseline(
+            "an empty run id names no run: give a run id (or a unique prefix of one) from \
+             `verdict runs`, or latest"
+                .into(),
+        ));
+    }
     if let Some(run) = store.run(spec)? {
         return Ok(run);
     }

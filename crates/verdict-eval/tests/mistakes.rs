@@ -98,7 +98,121 @@ fn records_exported_from_an_mlflow_dataset_are_read_and_typos_still_refused() {
     );
 }
 
-#[allow(dead_code)]
 fn store(dir: &Path) -> Arc<LocalStore> {
     Arc::new(LocalStore::open(dir.join("verdict.db")).unwrap())
+}
+
+fn scorers(specs: &[&str]) -> SuiteConfig {
+    let mut config = SuiteConfig::default();
+    config.replace_scorers(specs.iter().map(|s| s.parse().unwrap()).collect());
+    config
+}
+
+#[test]
+fn a_baseline_that_compares_nothing_fails_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let qa = write(dir.path(), "qa.jsonl", &format!("{GOOD}\n"));
+    let first = Evaluation::new(scorers(&["exact_match"]))
+        .unwrap()
+        .store(store.clone())
+        .run(&Dataset::open(&qa).unwrap())
+        .unwrap();
+    // token_f1 is not in the baseline, and has no pass rate besides.
+    let second = Evaluation::new(scorers(&["token_f1"]))
+        .unwrap()
+        .store(store.clone())
+        .baseline("latest")
+        .run(&Dataset::open(&qa).unwrap())
+        .unwrap();
+    assert!(!second.passed, "{:?}", second.gates);
+    let said: Vec<String> = second
+        .gates
+        .iter()
+        .map(|g| format!("{} | {} | {}", g.gate, g.measured, g.passed))
+        .collect();
+    assert!(
+        said.iter().any(|g| g.contains(&format!(
+            "not compared: {} did not run token_f1",
+            first.run_id
+        ))),
+        "{said:#?}"
+    );
+    assert!(
+        said.iter()
+            .any(|g| g.contains("nothing compared") && g.ends_with("false")),
+        "{said:#?}"
+    );
+    // One scorer compared, one not: the one left out is named, the run passes.
+    let third = Evaluation::new(scorers(&["exact_match", "length:max=100"]))
+        .unwrap()
+        .store(store)
+        .baseline(first.run_id.clone())
+        .run(&Dataset::open(&qa).unwrap())
+        .unwrap();
+    assert!(third.passed, "{:?}", third.gates);
+    assert!(
+        third
+            .gates
+            .iter()
+            .any(|g| g.measured.contains("did not run length")),
+        "{:?}",
+        third.gates
+    );
+}
+
+#[test]
+fn latest_is_the_latest_run_of_the_same_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let qa = write(dir.path(), "qa.jsonl", &format!("{GOOD}\n"));
+    let other = write(dir.path(), "other.jsonl", &format!("{GOOD}\n"));
+    let run = |path: &Path, baseline: Option<&str>| {
+        let mut evaluation = Evaluation::new(scorers(&["exact_match"]))
+            .unwrap()
+            .store(store.clone());
+        if let Some(b) = baseline {
+            evaluation = evaluation.baseline(b);
+        }
+        evaluation.run(&Dataset::open(path).unwrap())
+    };
+    let of_other = run(&other, None).unwrap();
+    // No run of qa.jsonl yet: other.jsonl's run is not taken for one.
+    let err = run(&qa, Some("latest")).unwrap_err().to_string();
+    assert!(
+        err.contains("no run of") && err.contains(&of_other.run_id) && err.contains("other.jsonl"),
+        "{err}"
+    );
+    let of_qa = run(&qa, None).unwrap();
+    run(&other, None).unwrap();
+    let again = run(&qa, Some("latest")).unwrap();
+    assert_eq!(again.baseline.as_deref(), Some(of_qa.run_id.as_str()));
+    // Named by id, another dataset's run is compared, and the gate says
+    // whose it is.
+    let across = run(&qa, Some(&of_other.run_id)).unwrap();
+    assert!(
+        across.gates[0].gate.contains("(of ") && across.gates[0].gate.contains("other.jsonl"),
+        "{:?}",
+        across.gates
+    );
+}
+
+#[test]
+fn an_empty_baseline_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let qa = write(dir.path(), "qa.jsonl", &format!("{GOOD}\n"));
+    Evaluation::new(scorers(&["exact_match"]))
+        .unwrap()
+        .store(store.clone())
+        .run(&Dataset::open(&qa).unwrap())
+        .unwrap();
+    let err = Evaluation::new(scorers(&["exact_match"]))
+        .unwrap()
+        .store(store)
+        .baseline("")
+        .run(&Dataset::open(&qa).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("empty run id"), "{err}");
 }
