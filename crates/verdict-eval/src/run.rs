@@ -585,9 +585,9 @@ struct Meta {
     line: usize,
     trace_id: Option<TraceId>,
     span_id: Option<SpanId>,
-    /// Whether its expectations came from the dataset (and are logged),
-    /// rather than from the store.
-    log_expectations: bool,
+    /// Its expectations the store already holds on its trace (indexes
+    /// into the record's expectations), which are not logged again.
+    stored: Vec<usize>,
     /// Whether the run makes the record's root span.
     new_span: bool,
 }
@@ -598,7 +598,7 @@ impl Default for Meta {
             line: 0,
             trace_id: None,
             span_id: None,
-            log_expectations: true,
+            stored: Vec::new(),
             new_span: false,
         }
     }
@@ -623,8 +623,10 @@ struct Context {
     to_destinations: bool,
 }
 
-/// A record that names a trace and brings no expectations takes the
-/// trace's valid expectations from the store.
+/// A record that names a trace takes the trace's valid expectations from
+/// the store when it brings none, and does not log again those it brings
+/// that the store already holds (same name and value), so that running a
+/// dataset again does not pile up copies of its expectations.
 fn expectations_from_store(
     store: &LocalStore,
     meta: &mut [Meta],
@@ -632,18 +634,32 @@ fn expectations_from_store(
 ) -> Result<()> {
     for (m, record) in meta.iter_mut().zip(records) {
         let Some(trace_id) = m.trace_id else { continue };
-        if !record.expectations.is_empty() {
-            continue;
-        }
-        for a in store.list_by_trace(trace_id)? {
-            if a.kind() == Kind::Expectation && a.is_valid() {
+        let stored: Vec<(String, Value)> = store
+            .list_by_trace(trace_id)?
+            .into_iter()
+            .filter(|a| a.kind() == Kind::Expectation && a.is_valid())
+            .map(|a| {
                 let value = a.expectation_value().cloned().unwrap_or(Value::Null);
-                record
-                    .expectations
-                    .push((a.name().as_str().to_owned(), OwnedValue::from(value)));
+                (a.name().as_str().to_owned(), value)
+            })
+            .collect();
+        if record.expectations.is_empty() {
+            for (name, value) in stored {
+                record.expectations.push((name, OwnedValue::from(value)));
             }
+            m.stored = (0..record.expectations.len()).collect();
+        } else {
+            m.stored = record
+                .expectations
+                .iter()
+                .enumerate()
+                .filter(|(_, (name, value))| {
+                    let value = json_value(value);
+                    stored.iter().any(|(n, v)| n == name && *v == value)
+                })
+                .map(|(i, _)| i)
+                .collect();
         }
-        m.log_expectations = false;
     }
     Ok(())
 }
@@ -823,9 +839,9 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
             k += 1;
             AssessmentId::from_u128(context.ids | (((first + i) as u128) << 20) | k)
         };
-        if m.log_expectations {
-            let trace = Target::trace(trace_id)?;
-            for (name, value) in &record.expectations {
+        let trace = Target::trace(trace_id)?;
+        for (j, (name, value)) in record.expectations.iter().enumerate() {
+            if !m.stored.contains(&j) {
                 out.keep(
                     context,
                     Assessment::expectation(name.clone(), json_value(value))

@@ -699,3 +699,55 @@ fn an_empty_dataset_fails_its_gates_and_says_why() {
         "no pass rate: the dataset has no records"
     );
 }
+
+#[test]
+fn running_a_dataset_with_trace_ids_again_does_not_copy_its_expectations() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "qa.jsonl",
+        r#"{"inputs": "q", "outputs": "Paris", "expectations": {"expected_response": "Paris", "expected_facts": ["Paris"]}, "trace_id": "0fb07256509eb9d22d07f42f7eb9f24d"}
+"#,
+    );
+    let changed = write(
+        dir.path(),
+        "changed.jsonl",
+        r#"{"inputs": "q", "outputs": "Paris", "expectations": {"expected_response": "Paris, France", "expected_facts": ["Paris"]}, "trace_id": "0fb07256509eb9d22d07f42f7eb9f24d"}
+"#,
+    );
+    let store = Arc::new(LocalStore::open(dir.path().join("verdict.db")).unwrap());
+    let run = |data: &Path| {
+        Evaluation::new(config(EXACT))
+            .unwrap()
+            .store(store.clone())
+            .run(&Dataset::open(data).unwrap())
+            .unwrap()
+    };
+    run(&path);
+    run(&path);
+    let trace = parse_trace_id("0fb07256509eb9d22d07f42f7eb9f24d").unwrap();
+    let expectations = |store: &LocalStore| -> Vec<String> {
+        store
+            .list_by_trace(trace)
+            .unwrap()
+            .iter()
+            .filter(|a| a.kind() == Kind::Expectation)
+            .map(|a| format!("{}={}", a.name(), a.expectation_value().unwrap()))
+            .collect()
+    };
+    assert_eq!(
+        expectations(&store),
+        ["expected_facts=[\"Paris\"]", "expected_response=\"Paris\""]
+    );
+    // Feedback is logged on every run.
+    let feedback = store
+        .list_by_trace(trace)
+        .unwrap()
+        .iter()
+        .filter(|a| a.kind() == Kind::Feedback)
+        .count();
+    assert_eq!(feedback, 2);
+    // A changed expectation is logged, beside the old one.
+    run(&changed);
+    assert_eq!(expectations(&store).len(), 3);
+}
