@@ -38,6 +38,8 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|s| s.parse::<ExportTarget>())
         .collect::<Result<Vec<_>, _>>()?;
+    // With --export jsonl:- standard output carries the JSON lines only.
+    let to_stdout = targets.iter().any(ExportTarget::is_stdout);
     let registry = registry(&args.plugins)?;
     let dataset = Dataset::open(&args.data)?;
     let store = LocalStore::open(&args.store.path)?;
@@ -72,7 +74,17 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.report {
         report::write_report(path, &summary)?;
     }
-    let mut out = std::io::stdout().lock();
+    if summary.records == 0 && summary.invalid == 0 {
+        eprintln!(
+            "warning: {} holds no records: nothing was scored",
+            args.data.display()
+        );
+    }
+    let mut out: Box<dyn std::io::Write> = if to_stdout {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    };
     write!(out, "{}", report::terminal(&summary))?;
     writeln!(
         out,

@@ -4,12 +4,12 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use verdict_eval::{RunSummary, find_run, report};
-use verdict_export::LocalStore;
 
 use crate::cli::RunsArgs;
 
 pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
-    let store = LocalStore::open(&args.store.path)?;
+    // Listing runs reads the store: a mistyped --store is not a new one.
+    let store = crate::store::open_existing(&args.store.path)?;
     let mut out = std::io::stdout().lock();
     if let Some(spec) = &args.run {
         let run = find_run(&store, spec)?;

@@ -20,8 +20,16 @@ pub enum ExportTarget {
     /// `MLFLOW_EXPERIMENT_ID` and MLflow's credential variables.
     Mlflow,
     /// Spans and assessments (MLflow JSON), one per line, appended to a
-    /// file.
+    /// file, or written to standard output when the path is `-`.
     Jsonl(std::path::PathBuf),
+}
+
+impl ExportTarget {
+    /// Whether it writes to standard output (`jsonl:-`): then the command
+    /// prints its own output elsewhere.
+    pub fn is_stdout(&self) -> bool {
+        matches!(self, ExportTarget::Jsonl(path) if path.as_os_str() == "-")
+    }
 }
 
 impl FromStr for ExportTarget {
@@ -105,6 +113,7 @@ impl Destination {
             ExportTarget::Mlflow => Sink::Mlflow(Box::new(
                 MlflowSink::from_env().map_err(|e| failed(e.to_string()))?,
             )),
+            ExportTarget::Jsonl(_) if target.is_stdout() => Sink::Jsonl(JsonlSink::stdout()),
             ExportTarget::Jsonl(path) => {
                 Sink::Jsonl(JsonlSink::append(path).map_err(|e| failed(e.to_string()))?)
             }

@@ -260,6 +260,10 @@ impl StatsBuilder {
             s.p50 = quantile(&s.distribution, self.numbers, 0.5);
             s.p90 = quantile(&s.distribution, self.numbers, 0.9);
         }
+        // "true passes" would misread as a criterion for numbers or labels.
+        if self.pass == PassCriterion::Default && s.judged < s.records {
+            s.criterion = format!("none for {} (set threshold, max or pass_labels)", s.kinds());
+        }
         self.stats
     }
 }

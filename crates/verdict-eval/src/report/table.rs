@@ -16,6 +16,9 @@ pub(crate) const HEADERS: [&str; 9] = [
     "pass when",
 ];
 
+/// How many invalid records the terminal lists.
+const INVALID_SHOWN: usize = 5;
+
 /// One row per scorer, as text.
 pub(crate) fn rows(summary: &RunSummary) -> Vec<[String; 9]> {
     summary.scorers.iter().map(row).collect()
@@ -79,6 +82,21 @@ pub fn terminal(summary: &RunSummary) -> String {
         summary.seconds,
         summary.records_per_second()
     );
+    if summary.invalid > 0 {
+        // Which lines and why, not only how many: the first few.
+        let listed = summary.invalid_records.iter().take(INVALID_SHOWN);
+        for bad in listed {
+            out.push_str(&format!("invalid line {}: {}\n", bad.line, bad.reason));
+        }
+        if summary.invalid > INVALID_SHOWN as u64 {
+            out.push_str(&format!(
+                "… and {} more invalid (--json or --report lists the first {})\n",
+                summary.invalid - INVALID_SHOWN as u64,
+                summary.invalid_records.len()
+            ));
+        }
+        out.push('\n');
+    }
     out.push_str(&line(&HEADERS.map(str::to_owned)));
     for row in &rows {
         out.push_str(&line(row));

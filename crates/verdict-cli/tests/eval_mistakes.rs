@@ -1,0 +1,134 @@
+//! `verdict eval` and `verdict runs` given what a first user gives them:
+//! each test here failed before its fix.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const VERDICT: &str = env!("CARGO_BIN_EXE_verdict");
+
+const GOOD: &str =
+    r#"{"inputs": "q", "outputs": "Paris", "expectations": {"expected_response": "Paris"}}"#;
+
+fn verdict(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out: Output = Command::new(VERDICT)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("VERDICT_PLUGIN_PATH")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_os_error_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = verdict(
+        dir.path(),
+        &["eval", "missing.jsonl", "--scorer", "exact_match"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot read the dataset missing.jsonl"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+}
+
+#[test]
+fn runs_with_a_mistyped_store_makes_no_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = verdict(dir.path(), &["runs", "--store", "verdcit.db"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("there is no local store"), "{stderr}");
+    assert!(!dir.path().join("verdcit.db").exists());
+}
+
+#[test]
+fn skipped_invalid_lines_are_listed_with_their_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = format!("{GOOD}\n");
+    for _ in 0..7 {
+        text.push_str("{\"inputs\": \"q\"}\n");
+    }
+    std::fs::write(dir.path().join("qa.jsonl"), text).unwrap();
+    let (code, stdout, stderr) = verdict(
+        dir.path(),
+        &[
+            "eval",
+            "qa.jsonl",
+            "--scorer",
+            "exact_match",
+            "--skip-invalid",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("1 records + 7 invalid"), "{stdout}");
+    assert!(
+        stdout.contains("invalid line 2: ") && stdout.contains("missing field `outputs`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("invalid line 6: "), "{stdout}");
+    assert!(
+        !stdout.contains("invalid line 7: "),
+        "five at most: {stdout}"
+    );
+    assert!(stdout.contains("and 2 more invalid"), "{stdout}");
+}
+
+#[test]
+fn an_empty_dataset_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.jsonl"), "").unwrap();
+    let (code, stdout, stderr) = verdict(
+        dir.path(),
+        &["eval", "empty.jsonl", "--scorer", "exact_match"],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("warning: empty.jsonl holds no records"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_number_without_a_criterion_does_not_say_true_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("qa.jsonl"), format!("{GOOD}\n")).unwrap();
+    let (code, stdout, stderr) = verdict(dir.path(), &["eval", "qa.jsonl", "--scorer", "token_f1"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(!stdout.contains("true passes"), "{stdout}");
+    assert!(
+        stdout.contains("none for numbers (set threshold, max or pass_labels)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn export_jsonl_dash_writes_json_lines_to_stdout_and_the_table_to_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("qa.jsonl"), format!("{GOOD}\n")).unwrap();
+    let (code, stdout, stderr) = verdict(
+        dir.path(),
+        &[
+            "eval",
+            "qa.jsonl",
+            "--scorer",
+            "exact_match",
+            "--export",
+            "jsonl:-",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(!dir.path().join("-").exists(), "a file named - was made");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    // The record's span, its expectation and its feedback.
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(stderr.contains("stored as run-"), "{stderr}");
+}
