@@ -174,6 +174,16 @@ pub struct Buf {
 }
 
 impl Buf {
+    /// An empty buffer over `bytes`, for one call. The bytes must not move
+    /// or be otherwise used while a plugin may write to them.
+    pub fn over(bytes: &mut [u8]) -> Buf {
+        Buf {
+            ptr: bytes.as_mut_ptr(),
+            cap: bytes.len(),
+            len: 0,
+        }
+    }
+
     /// Appends `text` and returns where it now is; when it does not fit in
     /// what is left, writes nothing and returns a null pointer with the
     /// text's length, so that the host knows to score the record again with

@@ -84,11 +84,7 @@ fn score_with_scratch(
     let mut checked = scratch.checked;
     for records in records.chunks(RECORDS_PER_CALL) {
         let n = records.len();
-        let mut buf = Buf {
-            ptr: scratch.text.as_mut_ptr(),
-            cap: scratch.text.len(),
-            len: 0,
-        };
+        let mut buf = Buf::over(&mut scratch.text);
         if let Err(error) = batch(records, &mut buf, out.prepare(n)) {
             out.set_errors(0, n, &error.code, &error.message);
             out.commit(n);
@@ -131,11 +127,7 @@ fn rescore(
     one: &mut impl FnMut(&[Record<'_>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>,
 ) {
     let mut block = vec![0u8; size];
-    let mut buf = Buf {
-        ptr: block.as_mut_ptr(),
-        cap: block.len(),
-        len: 0,
-    };
+    let mut buf = Buf::over(&mut block);
     let slot = out.prepared(i);
     *slot = ResultSlot::UNTOUCHED;
     if let Err(error) = one(

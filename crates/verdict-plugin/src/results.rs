@@ -148,11 +148,7 @@ impl Results {
             Err(e) => e.code.len() + e.message.len(),
         };
         let mut block = vec![0u8; texts];
-        let mut buf = abi::Buf {
-            ptr: block.as_mut_ptr(),
-            cap: block.len(),
-            len: 0,
-        };
+        let mut buf = abi::Buf::over(&mut block);
         let slots = self.prepare(1);
         crate::export::write_outcome(&mut slots[0], outcome, &mut buf);
         let mut checked = Checked::default();
