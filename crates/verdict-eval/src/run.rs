@@ -432,24 +432,23 @@ impl Evaluation {
         let stats: Vec<ScorerStats> = stats.into_iter().map(StatsBuilder::finish).collect();
         let weights: Vec<f64> = config.scorers.iter().map(|s| s.weight).collect();
         let fail_under: Vec<Option<f64>> = config.scorers.iter().map(|s| s.fail_under).collect();
-        let baseline_rates: Option<(String, Vec<(String, Option<f64>)>)> =
-            baseline.as_ref().map(|run| {
-                let rates = serde_json::from_value::<RunSummary>(run.summary.clone())
-                    .map(|s| {
-                        s.scorers
-                            .iter()
-                            .map(|st| (st.name.clone(), st.pass_rate()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                // Named with its dataset when that is another one.
-                let label = if same_dataset(&run.dataset, dataset.path()) {
-                    run.run_id.clone()
-                } else {
-                    format!("{} (of {})", run.run_id, run.dataset)
-                };
-                (label, rates)
-            });
+        let baseline_rates: Option<(String, Vec<ScorerRate>)> = baseline.as_ref().map(|run| {
+            let rates = serde_json::from_value::<RunSummary>(run.summary.clone())
+                .map(|s| {
+                    s.scorers
+                        .iter()
+                        .map(|st| (st.name.clone(), st.pass_rate()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            // Named with its dataset when that is another one.
+            let label = if same_dataset(&run.dataset, dataset.path()) {
+                run.run_id.clone()
+            } else {
+                format!("{} (of {})", run.run_id, run.dataset)
+            };
+            (label, rates)
+        });
         let verdicts = gates::check(
             &stats,
             &weights,
@@ -580,7 +579,11 @@ pub fn find_run(store: &LocalStore, spec: &str) -> Result<StoredRun> {
     }
 }
 
+/// A scorer's name and pass rate in a baseline run.
+type ScorerRate = (String, Option<f64>);
+
 /// Per record: where it came from and which trace it is.
+#[derive(Default)]
 struct Meta {
     line: usize,
     trace_id: Option<TraceId>,
@@ -590,18 +593,6 @@ struct Meta {
     stored: Vec<usize>,
     /// Whether the run makes the record's root span.
     new_span: bool,
-}
-
-impl Default for Meta {
-    fn default() -> Self {
-        Meta {
-            line: 0,
-            trace_id: None,
-            span_id: None,
-            stored: Vec::new(),
-            new_span: false,
-        }
-    }
 }
 
 /// What the writer thread writes for one chunk.
