@@ -360,6 +360,7 @@ impl Evaluation {
                                     line: r.line,
                                     trace_id: r.trace_id,
                                     span_id: r.span_id,
+                                    spans: r.spans,
                                     ..Meta::default()
                                 });
                                 records.push(r.record);
@@ -593,6 +594,8 @@ struct Meta {
     stored: Vec<usize>,
     /// Whether the run makes the record's root span.
     new_span: bool,
+    /// The spans of its trace that the dataset holds, stored with it.
+    spans: Vec<SpanData>,
 }
 
 /// What the writer thread writes for one chunk.
@@ -822,6 +825,15 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
             }
             if context.to_destinations {
                 out.spans.push(span);
+            }
+        }
+        // The trace's spans from the dataset (an OTLP file's).
+        for span in &m.spans {
+            if let Some(batch) = &mut out.batch {
+                batch.push_span(span);
+            }
+            if context.to_destinations {
+                out.spans.push(span.clone());
             }
         }
         // Ids count up from a random base (see `Context::ids`).

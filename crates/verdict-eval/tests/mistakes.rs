@@ -216,3 +216,63 @@ fn an_empty_baseline_is_refused() {
         .to_string();
     assert!(err.contains("empty run id"), "{err}");
 }
+
+#[test]
+fn an_otlp_file_s_spans_are_stored_with_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "5b8efff798038103d269b633813fc60c";
+    let request = format!(
+        r#"{{"resourceSpans": [{{"resource": {{"attributes": []}}, "scopeSpans": [{{"scope": {{"name": "app", "version": "1.2"}}, "spans": [
+        {{"traceId": "{trace}", "spanId": "eee19b7ec3c1b174", "parentSpanId": "", "name": "handle_request", "kind": 2,
+          "startTimeUnixNano": "1732700000000000000", "endTimeUnixNano": "1732700001000000000",
+          "attributes": [{{"key": "mlflow.spanInputs", "value": {{"stringValue": "\"Capital of France?\""}}}},
+                         {{"key": "mlflow.spanOutputs", "value": {{"stringValue": "\"Paris\""}}}},
+                         {{"key": "verdict.expectation.expected_response", "value": {{"stringValue": "\"Paris\""}}}}]}},
+        {{"traceId": "{trace}", "spanId": "eee19b7ec3c1b175", "parentSpanId": "eee19b7ec3c1b174", "name": "generate", "kind": "SPAN_KIND_CLIENT",
+          "startTimeUnixNano": "1732700000100000000", "endTimeUnixNano": "1732700000900000000",
+          "attributes": [{{"key": "gen_ai.usage.output_tokens", "value": {{"intValue": "12"}}}}],
+          "status": {{"code": 2, "message": "model timed out"}}}}
+        ]}}]}}]}}"#
+    )
+    .replace('\n', " ");
+    let path = write(dir.path(), "traces.json", &format!("{request}\n"));
+    let out = dir.path().join("out.jsonl");
+    let store = store(dir.path());
+    Evaluation::new(scorers(&["exact_match"]))
+        .unwrap()
+        .store(store.clone())
+        .export(
+            verdict_eval::Destination::open(verdict_eval::ExportTarget::Jsonl(out.clone()))
+                .unwrap(),
+        )
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap();
+    let trace_id = verdict::parse_trace_id(trace).unwrap();
+    let mut spans = store.spans_of(trace_id).unwrap();
+    spans.sort_by_key(|s| s.start_time);
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["handle_request", "generate"]);
+    let generate = &spans[1];
+    assert_eq!(generate.parent_span_id, Some(spans[0].span_id));
+    assert_eq!(generate.kind, opentelemetry::trace::SpanKind::Client);
+    assert_eq!(
+        generate.status,
+        opentelemetry::trace::Status::error("model timed out")
+    );
+    assert_eq!(generate.attributes["gen_ai.usage.output_tokens"], 12);
+    assert_eq!(spans[0].scope_name, "app");
+    assert_eq!(
+        generate
+            .end_time
+            .duration_since(generate.start_time)
+            .unwrap(),
+        std::time::Duration::from_millis(800)
+    );
+    // An export gets them too, so that a server knows the trace.
+    let exported = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        exported.matches("\"type\":\"span\"").count(),
+        2,
+        "{exported}"
+    );
+}
