@@ -11,6 +11,10 @@
 #   VERDICT_ORDER   by-trace (default) or round-robin, see benches/mlflow_throughput
 #   VERDICT_BATCH   the recorder's max batch (default 512, the recorder's default)
 #   VERDICT_MLFLOW_CONCURRENCY  the sink's max_concurrency (default: the sink's)
+#   VERDICT_MODE    unset: feedbacks on traces already on the server;
+#                   together: MlflowSink::export_traces ships traces and feedbacks;
+#                   assembled: a SdkTracerProvider and Recorder wired through
+#                   TraceAssembler, feedbacks recorded inside their open spans
 #   VERDICT_MLFLOW_WORKERS  server workers (default 1, see scripts/mlflow/start.sh)
 #
 # Both sides create their traces first, untimed, then time only the feedbacks

@@ -20,6 +20,14 @@
 //! traces and their feedbacks are shipped together, timed, with
 //! `MlflowSink::export_traces` (each trace created with its feedbacks, its
 //! spans posted after), and every feedback is then counted on the server.
+//!
+//! With `VERDICT_MODE=assembled` it goes the way an application does:
+//! a real `SdkTracerProvider` and `Recorder` wired through
+//! `verdict_export::TraceAssembler`. Timed: each trace's root span is
+//! started, its feedbacks recorded inside it (`on_current_span`), the span
+//! ended; then the tracer provider and the recorder are flushed. The
+//! assembler ships each trace with the feedbacks recorded while it was
+//! open. Every feedback is then counted on the server, untimed.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -80,27 +88,8 @@ fn together(
         .map_err(|e| e.to_string())?;
     let elapsed = start.elapsed();
 
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut stored = 0;
-    for span in spans {
-        let url = format!(
-            "{}/api/3.0/mlflow/traces/{}",
-            sink.config().tracking_uri(),
-            verdict::mlflow_trace_id(span.span_context.trace_id())
-        );
-        let body = agent
-            .get(&url)
-            .call()
-            .and_then(|mut r| r.body_mut().read_to_string())
-            .map_err(|e| format!("reading back {url}: {e}"))?;
-        let json: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
-        stored += json["trace"]["trace_info"]["assessments"]
-            .as_array()
-            .map_or(0, Vec::len);
-    }
+    let trace_ids: Vec<_> = spans.iter().map(|s| s.span_context.trace_id()).collect();
+    let stored = count_on_server(sink.config().tracking_uri(), &trace_ids)?;
     if stored != n {
         return Err(format!(
             "expected {n} feedbacks on the server, found {stored}"
@@ -118,6 +107,103 @@ fn together(
         concurrency.lowest,
         concurrency.cuts,
     ))
+}
+
+/// `VERDICT_MODE=assembled`: see the crate docs.
+fn assembled(
+    config: verdict_export::MlflowConfig,
+    n: usize,
+    trace_count: usize,
+    max_batch: usize,
+) -> Result<String, String> {
+    let sink = config.build().map_err(|e| e.to_string())?;
+    let uri = sink.config().tracking_uri().to_owned();
+    let (span_side, assessment_side) = verdict_export::TraceAssembler::builder(sink)
+        .span_batch(
+            opentelemetry_sdk::trace::BatchConfigBuilder::default()
+                .with_scheduled_delay(std::time::Duration::from_millis(100))
+                .build(),
+        )
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(span_side)
+        .build();
+    let recorder = Recorder::builder()
+        .sink(assessment_side)
+        .overflow(Overflow::Block)
+        .max_batch(max_batch)
+        .build();
+    let tracer = provider.tracer("verdict-bench-mlflow");
+    let per_trace = n.div_ceil(trace_count);
+    let mut trace_ids = Vec::with_capacity(trace_count);
+    let start = Instant::now();
+    let mut left = n;
+    for _ in 0..trace_count {
+        let count = per_trace.min(left);
+        left -= count;
+        let trace_id = tracer.in_span("bench request", |cx| {
+            cx.span()
+                .set_attribute(opentelemetry::KeyValue::new("mlflow.spanType", "CHAIN"));
+            for _ in 0..count {
+                let feedback = Assessment::feedback("x", true)
+                    .rationale("r")
+                    .on_current_span()
+                    .map_err(|e| e.to_string())?;
+                recorder.record(feedback).map_err(|e| e.to_string())?;
+            }
+            Ok::<_, String>(cx.span().span_context().trace_id())
+        })?;
+        trace_ids.push(trace_id);
+    }
+    provider.force_flush().map_err(|e| e.to_string())?;
+    recorder.flush().map_err(|e| e.to_string())?;
+    let elapsed = start.elapsed();
+    let counters = recorder.counters();
+    recorder.shutdown().map_err(|e| e.to_string())?;
+    provider.shutdown().map_err(|e| e.to_string())?;
+    if counters.delivered != n as u64 || counters.failed != 0 || counters.held != 0 {
+        return Err(format!("not every feedback was delivered: {counters:?}"));
+    }
+    let stored = count_on_server(&uri, &trace_ids)?;
+    if stored != n {
+        return Err(format!(
+            "expected {n} feedbacks on the server, found {stored}"
+        ));
+    }
+    let seconds = elapsed.as_secs_f64();
+    Ok(format!(
+        "{{\"client\":\"verdict\",\"mode\":\"assembled\",\"n\":{n},\"traces\":{trace_count},\
+         \"seconds\":{seconds:.3},\"per_second\":{:.1},\"stored\":{stored},\"batch\":{max_batch}}}",
+        n as f64 / seconds,
+    ))
+}
+
+/// Reads every trace back from the server and counts its assessments.
+fn count_on_server(
+    tracking_uri: &str,
+    trace_ids: &[opentelemetry::trace::TraceId],
+) -> Result<usize, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut stored = 0;
+    for trace_id in trace_ids {
+        let url = format!(
+            "{tracking_uri}/api/3.0/mlflow/traces/{}",
+            verdict::mlflow_trace_id(*trace_id)
+        );
+        let body = agent
+            .get(&url)
+            .call()
+            .and_then(|mut r| r.body_mut().read_to_string())
+            .map_err(|e| format!("reading back {url}: {e}"))?;
+        let json: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        stored += json["trace"]["trace_info"]["assessments"]
+            .as_array()
+            .map_or(0, Vec::len);
+    }
+    Ok(stored)
 }
 
 /// A positive number from the environment variable `name`, if set.
@@ -157,8 +243,11 @@ fn run() -> Result<String, String> {
     if let Some(requests) = env_number("VERDICT_MLFLOW_CONCURRENCY")? {
         config = config.max_concurrency(requests);
     }
-    let sink = Arc::new(config.build().map_err(|e| e.to_string())?);
     let max_batch = env_number("VERDICT_BATCH")?.unwrap_or(512);
+    if std::env::var("VERDICT_MODE").as_deref() == Ok("assembled") {
+        return assembled(config, n, trace_count, max_batch);
+    }
+    let sink = Arc::new(config.build().map_err(|e| e.to_string())?);
 
     let spans = spans(trace_count)?;
     if std::env::var("VERDICT_MODE").as_deref() == Ok("together") {

@@ -9,9 +9,11 @@
 //!   processor's batch exporter. Spans of an open trace that end meanwhile
 //!   are held; so are the assessment operations recorded on it.
 //! - When the root arrives, the trace's spans and held operations go out
-//!   together, on the exporter's thread. Operations on a trace that is not
-//!   open (a human review hours later, a trace of another process) go out
-//!   at once, on their own, as any sink would send them.
+//!   together, on the assembler's own thread, once the recorder has handed
+//!   over what was recorded before (waiting at most 100 ms). Operations on
+//!   a trace that is not open (a human review hours later, a trace of
+//!   another process) go out at once, on their own, as any sink would send
+//!   them.
 //! - Holding is bounded: past [`AssemblerBuilder::max_held`] spans and
 //!   operations held in all, or once a trace has held something for
 //!   [`AssemblerBuilder::max_hold`], the trace's held spans and operations
@@ -25,14 +27,16 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak, mpsc};
 use std::time::{Duration, Instant};
 
 use opentelemetry::Context;
 use opentelemetry::trace::{Span as _, SpanId, TraceContextExt as _, TraceId};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor};
+use opentelemetry_sdk::trace::{
+    BatchConfig, BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor,
+};
 use verdict::{AssessmentSink, Operation, Settle, SinkError};
 
 use crate::{JsonlSink, LocalStore, MlflowSink, SpanSink};
@@ -103,6 +107,7 @@ pub struct AssemblerBuilder {
     sink: Box<dyn TraceSink>,
     max_held: usize,
     max_hold: Duration,
+    batch: Option<BatchConfig>,
 }
 
 impl fmt::Debug for AssemblerBuilder {
@@ -130,54 +135,100 @@ impl AssemblerBuilder {
         self
     }
 
+    /// The settings of the SDK's batch span processor inside the span
+    /// processor (default: the SDK's, from the `OTEL_BSP_*` variables).
+    /// Its schedule delay is how long an ended trace may wait before it
+    /// ships.
+    pub fn span_batch(mut self, config: BatchConfig) -> Self {
+        self.batch = Some(config);
+        self
+    }
+
     /// The span processor for `SdkTracerProvider::builder().with_span_processor(..)`
     /// (the SDK's batch processor, with its `OTEL_BSP_*` settings, over
     /// the assembler) and the sink for `Recorder::builder().sink(..)`.
     pub fn build(self) -> (AssemblerSpanProcessor, AssemblerSink) {
+        let (tasks, queue) = mpsc::channel();
         let shared = Arc::new(Shared {
             sink: self.sink,
             max_held: self.max_held,
             max_hold: self.max_hold,
             state: Mutex::new(State::default()),
             idle: Condvar::new(),
+            tasks,
         });
         let weak = Arc::downgrade(&shared);
         let tick = (self.max_hold / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-        // Sends what waited past max_hold when nothing else happens; ends
-        // with the assembler.
+        // Ships for the span processor, and sends what waited past
+        // max_hold; ends with the assembler. Should it not start, the span
+        // processor's thread ships (`Shared::queue`).
         let _ = std::thread::Builder::new()
             .name("verdict-assembler".into())
-            .spawn(move || reap(&weak, tick));
+            .spawn(move || ship(&queue, &weak, tick));
         let exporter = AssemblerExporter {
             shared: Arc::clone(&shared),
         };
         (
             AssemblerSpanProcessor {
                 shared: Arc::clone(&shared),
-                batch: BatchSpanProcessor::builder(exporter).build(),
+                batch: match self.batch {
+                    Some(config) => BatchSpanProcessor::builder(exporter)
+                        .with_batch_config(config)
+                        .build(),
+                    None => BatchSpanProcessor::builder(exporter).build(),
+                },
             },
             AssemblerSink { shared },
         )
     }
 }
 
-fn reap(shared: &Weak<Shared>, tick: Duration) {
+/// The assembler's thread: ships what the span processor hands over, in
+/// order, and every `tick` what waited past `max_hold`.
+fn ship(queue: &mpsc::Receiver<Task>, shared: &Weak<Shared>, tick: Duration) {
     loop {
-        std::thread::sleep(tick);
+        let task = match queue.recv_timeout(tick) {
+            Ok(task) => Some(task),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let jobs = {
-            let mut state = shared.lock();
-            if state.closed {
-                return;
+        match task {
+            Some(task) => {
+                let errors = shared.perform(task);
+                shared.report(errors);
+                shared.lock().queued -= 1;
+                shared.idle.notify_all();
             }
-            shared.due(&mut state)
-        };
-        let errors = shared.run(jobs);
-        shared.report(errors);
+            None => {
+                let jobs = shared.due(&mut shared.lock());
+                let errors = shared.run(jobs);
+                shared.report(errors);
+            }
+        }
     }
 }
+
+/// Work handed from the span processor to the assembler's thread.
+struct Task {
+    /// Spans of traces not held: sent as they are.
+    spans: Vec<SpanData>,
+    /// Traces to ship with what they held.
+    jobs: Vec<Job>,
+    /// Traces whose root ended: shipped with what they hold once the
+    /// recorder has handed over what was recorded before (`recorded`).
+    complete: Vec<TraceId>,
+    /// The recorder's count of recorded operations when the spans came.
+    recorded: Option<u64>,
+}
+
+/// The longest the assembler waits for the recorder to hand over the
+/// assessments recorded before a trace's root ended (its worker may lag
+/// behind the span processor), before shipping the trace without them:
+/// they then follow on their own.
+const CATCH_UP: Duration = Duration::from_millis(100);
 
 /// Keeps spans and assessment operations together by trace, and ships
 /// each trace's spans with the assessments recorded while it was open
@@ -221,6 +272,7 @@ impl TraceAssembler {
             sink: Box::new(sink),
             max_held: 20_000,
             max_hold: Duration::from_secs(30),
+            batch: None,
         }
     }
 }
@@ -230,8 +282,10 @@ struct Shared {
     max_held: usize,
     max_hold: Duration,
     state: Mutex<State>,
-    /// Signalled when a trace's shipping ends.
+    /// Signalled when a trace's shipping, or a task, ends.
     idle: Condvar,
+    /// To the assembler's thread.
+    tasks: mpsc::Sender<Task>,
 }
 
 #[derive(Default)]
@@ -245,6 +299,8 @@ struct State {
     settle: Option<Settle>,
     /// The span side shut down: nothing more is held.
     closed: bool,
+    /// Tasks handed to the assembler's thread and not done.
+    queued: usize,
 }
 
 /// A trace whose local root has started.
@@ -347,45 +403,53 @@ impl Shared {
 
     /// Ships each job, then what its trace held meanwhile; returns the
     /// span failures (operation outcomes go to the recorder's settle).
-    fn run(&self, jobs: Vec<Job>) -> Vec<SinkError> {
+    fn run(&self, mut jobs: Vec<Job>) -> Vec<SinkError> {
         let mut errors = Vec::new();
-        for mut job in jobs {
-            loop {
-                let (spans, operations) =
-                    self.sink
-                        .export_trace(&job.spans, &job.operations, job.fresh);
-                if let Err(error) = spans {
+        while !jobs.is_empty() {
+            // All traces in one call, so that the sink can ship them
+            // concurrently and post their spans in one request.
+            let (fresh, seen): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.fresh);
+            let mut traces = Vec::new();
+            for (group, fresh) in [(fresh, true), (seen, false)] {
+                if group.is_empty() {
+                    continue;
+                }
+                let mut spans = Vec::new();
+                let mut operations = Vec::new();
+                for job in group {
+                    traces.push(job.trace);
+                    spans.extend(job.spans);
+                    operations.extend(job.operations);
+                }
+                let (spans_sent, sent) = self.sink.export_trace(&spans, &operations, fresh);
+                if let Err(error) = spans_sent {
                     errors.push(error);
                 }
-                let mut state = self.lock();
-                if !job.operations.is_empty() {
-                    // Only the recorder that handed them over is settled.
-                    if let Some(settle) = &state.settle {
-                        let n = job.operations.len();
-                        match operations {
-                            Ok(()) => settle.delivered(n),
-                            Err(error) => {
-                                settle.failed(error.failed().unwrap_or(n).min(n), error);
-                            }
-                        }
+                // Only the recorder that handed them over is settled.
+                let settle = self.lock().settle.clone();
+                if let (Some(settle), n @ 1..) = (settle, operations.len()) {
+                    match sent {
+                        Ok(()) => settle.delivered(n),
+                        Err(error) => settle.failed(error.failed().unwrap_or(n).min(n), error),
                     }
                 }
-                let trace = job.trace;
+            }
+            // What arrived for these traces meanwhile goes next, in order.
+            let mut state = self.lock();
+            jobs = Vec::new();
+            for trace in traces {
                 let Some(open) = state.traces.get_mut(&trace) else {
-                    break;
+                    continue;
                 };
                 open.shipping = false;
                 if let Some(next) = self.take(&mut state, trace) {
-                    job = next;
-                    continue;
-                }
-                if open_done(&state, trace) {
+                    jobs.push(next);
+                } else if open_done(&state, trace) {
                     state.traces.remove(&trace);
                 }
-                drop(state);
-                self.idle.notify_all();
-                break;
             }
+            drop(state);
+            self.idle.notify_all();
         }
         errors
     }
@@ -412,10 +476,11 @@ impl Shared {
             let jobs = {
                 let mut state = self.lock();
                 let mut state = loop {
-                    let busy = state
-                        .traces
-                        .values()
-                        .any(|open| open.shipping && open.has_held());
+                    let busy = state.queued > 0
+                        || state
+                            .traces
+                            .values()
+                            .any(|open| open.shipping && open.has_held());
                     if !busy {
                         break state;
                     }
@@ -445,7 +510,7 @@ impl Shared {
             if jobs.is_empty() {
                 // Wait for the shipping still running.
                 let mut state = self.lock();
-                while state.traces.values().any(|open| open.shipping) {
+                while state.queued > 0 || state.traces.values().any(|open| open.shipping) {
                     state = self
                         .idle
                         .wait_timeout(state, Duration::from_millis(50))
@@ -462,10 +527,11 @@ impl Shared {
     }
 
     /// Finished spans from the batch processor: held, shipped with their
-    /// trace when its root is among them, or sent at once.
+    /// trace when its root is among them, or sent at once — by the
+    /// assembler's thread.
     fn spans_ended(&self, spans: Vec<SpanData>) -> Result<(), SinkError> {
         let mut direct = Vec::new();
-        let (complete, due) = {
+        let task = {
             let mut state = self.lock();
             let now = Instant::now();
             let mut complete = Vec::new();
@@ -493,8 +559,47 @@ impl Shared {
                 }
             }
             state.held += held;
-            let mut jobs = Vec::new();
-            for trace in complete {
+            let jobs = self.due(&mut state);
+            if direct.is_empty() && jobs.is_empty() && complete.is_empty() {
+                return Ok(());
+            }
+            state.queued += 1;
+            Task {
+                spans: direct,
+                jobs,
+                complete,
+                recorded: state.settle.as_ref().map(Settle::recorded),
+            }
+        };
+        self.queue(task)
+    }
+
+    /// Hands `task` to the assembler's thread, so that the batch span
+    /// processor's thread is free again at once (its `force_flush` waits
+    /// only 5 s); ships it here if that thread is gone.
+    fn queue(&self, task: Task) -> Result<(), SinkError> {
+        let Err(mpsc::SendError(task)) = self.tasks.send(task) else {
+            return Ok(());
+        };
+        let errors = self.perform(task);
+        self.lock().queued -= 1;
+        self.idle.notify_all();
+        join(errors)
+    }
+
+    /// Sends a task's spans, then ships its traces.
+    fn perform(&self, task: Task) -> Vec<SinkError> {
+        let mut errors = Vec::new();
+        if !task.spans.is_empty()
+            && let Err(error) = self.sink.export_spans(&task.spans)
+        {
+            errors.push(error);
+        }
+        let mut jobs = task.jobs;
+        if !task.complete.is_empty() {
+            self.catch_up(task.recorded);
+            let mut state = self.lock();
+            for trace in task.complete {
                 if let Some(job) = self.take(&mut state, trace) {
                     jobs.push(job);
                 } else if open_done(&state, trace) && !is_shipping(&state, trace) {
@@ -502,17 +607,21 @@ impl Shared {
                     state.traces.remove(&trace);
                 }
             }
-            (jobs, self.due(&mut state))
-        };
-        let mut errors = Vec::new();
-        if !direct.is_empty()
-            && let Err(error) = self.sink.export_spans(&direct)
-        {
-            errors.push(error);
         }
-        errors.extend(self.run(complete));
-        errors.extend(self.run(due));
-        join(errors)
+        errors.extend(self.run(jobs));
+        errors
+    }
+
+    /// Waits (up to [`CATCH_UP`]) until the recorder has handed over the
+    /// `recorded` operations.
+    fn catch_up(&self, recorded: Option<u64>) {
+        let (Some(recorded), Some(settle)) = (recorded, self.lock().settle.clone()) else {
+            return;
+        };
+        let start = Instant::now();
+        while settle.handed_over() < recorded && start.elapsed() < CATCH_UP {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// The recorder's batch: operations on open traces are held (counted

@@ -451,6 +451,24 @@ impl Settle {
         }
     }
 
+    /// How many operations the recorder has accepted so far
+    /// ([`Counters::recorded`]).
+    pub fn recorded(&self) -> u64 {
+        self.inner.counters.recorded.load(Ordering::Relaxed)
+    }
+
+    /// How many operations the recorder has handed to its sinks so far:
+    /// delivered, failed or held. Once it reaches what
+    /// [`recorded`](Self::recorded) said at some moment, every operation
+    /// recorded before that moment has reached the sinks (the recorder
+    /// keeps order).
+    pub fn handed_over(&self) -> u64 {
+        let c = &self.inner.counters;
+        c.delivered.load(Ordering::Relaxed)
+            + c.failed.load(Ordering::Relaxed)
+            + c.held.load(Ordering::Relaxed)
+    }
+
     /// Whether both report to the same recorder.
     pub fn same_recorder(&self, other: &Settle) -> bool {
         Arc::ptr_eq(&self.inner.counters, &other.inner.counters)
