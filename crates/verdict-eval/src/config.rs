@@ -243,20 +243,35 @@ impl SuiteConfig {
             .trim()
             .parse()
             .map_err(|_| Error::Usage(format!("--fail-under {arg:?}: {rate:?} is not a number")))?;
-        let rate =
-            rate_in_range(rate).map_err(|e| Error::Usage(format!("--fail-under {arg:?}: {e}")))?;
+        let rate = rate_in_range(rate)
+            .map_err(|e| Error::Usage(format!("--fail-under {arg:?}: the rate {e}")))?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::Usage(format!(
+                "--fail-under {arg:?} names no scorer: write SCORER=RATE (such as \
+                 exact_match=0.8)"
+            )));
+        }
         let known: Vec<String> = self
             .scorers
             .iter()
             .filter_map(|s| s.spec_name().map(str::to_owned))
             .collect();
-        let setup = self.scorer_mut(name.trim()).ok_or_else(|| {
-            Error::Usage(format!(
-                "--fail-under {arg:?}: no scorer {name:?} in this run (scorers: {})",
-                known.join(", ")
-            ))
+        let setup = self.scorer_mut(name).ok_or_else(|| {
+            Error::Usage(if known.is_empty() {
+                format!(
+                    "--fail-under {arg:?}: this run has no scorer yet; give --scorer {name}, or \
+                     list it in verdict.toml"
+                )
+            } else {
+                format!(
+                    "--fail-under {arg:?}: no scorer {name:?} in this run (scorers: {})",
+                    known.join(", ")
+                )
+            })
         })?;
-        setup.fail_under = Some(rate);
+        // -0 is 0: a gate reads "≥ 0.0 %", not "≥ -0.0 %".
+        setup.fail_under = Some(if rate == 0.0 { 0.0 } else { rate });
         Ok(())
     }
 }

@@ -276,3 +276,29 @@ fn an_otlp_file_s_spans_are_stored_with_its_records() {
         "{exported}"
     );
 }
+
+#[test]
+fn fail_under_mistakes_say_what_to_write() {
+    let err =
+        |config: &mut SuiteConfig, arg: &str| config.set_fail_under(arg).unwrap_err().to_string();
+    let mut none = SuiteConfig::default();
+    let said = err(&mut none, "exact_match=0.5");
+    assert!(said.contains("this run has no scorer yet"), "{said}");
+    assert!(!said.contains("(scorers: )"), "{said}");
+    let mut config = scorers(&["exact_match"]);
+    let said = err(&mut config, "=0.5");
+    assert!(said.contains("names no scorer"), "{said}");
+    let said = err(&mut config, "exact_match=1.5");
+    assert!(
+        said.ends_with(": the rate is 1.5; give a rate from 0 to 1 (0.8 for 80 %)"),
+        "{said}"
+    );
+    config.set_fail_under("exact_match=-0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let qa = write(dir.path(), "qa.jsonl", &format!("{GOOD}\n"));
+    let summary = Evaluation::new(config)
+        .unwrap()
+        .run(&Dataset::open(&qa).unwrap())
+        .unwrap();
+    assert_eq!(summary.gates[0].gate, "exact_match pass rate ≥ 0.0 %");
+}

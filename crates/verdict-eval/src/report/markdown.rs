@@ -90,9 +90,27 @@ pub fn markdown(summary: &RunSummary) -> String {
     out
 }
 
-/// Text safe inside a Markdown table cell.
+/// Text safe inside a Markdown table cell: dataset text is shown as it
+/// is, never read as HTML (an `<img>` or a `</td>` in an output would
+/// otherwise be rendered, or break the page, where the report is viewed).
 fn cell(text: &str) -> String {
-    text.replace('\\', "\\\\")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\\', "\\\\")
         .replace('|', "\\|")
         .replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn cells_show_html_and_pipes_as_text() {
+        assert_eq!(
+            cell("<img src=x onerror=alert(1)> </td> a|b & c\nd"),
+            "&lt;img src=x onerror=alert(1)&gt; &lt;/td&gt; a\\|b &amp; c d"
+        );
+    }
 }
