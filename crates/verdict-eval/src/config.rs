@@ -257,11 +257,18 @@ impl SuiteConfig {
             .iter()
             .filter_map(|s| s.spec_name().map(str::to_owned))
             .collect();
+        let no_scorer = self.scorers.is_empty();
         let setup = self.scorer_mut(name).ok_or_else(|| {
-            Error::Usage(if known.is_empty() {
+            Error::Usage(if no_scorer {
                 format!(
                     "--fail-under {arg:?}: this run has no scorer yet; give --scorer {name}, or \
                      list it in verdict.toml"
+                )
+            } else if known.is_empty() {
+                format!(
+                    "--fail-under {arg:?}: no scorer {name:?} in this run (its scorers are \
+                     given by path, which names none: load the plugin with --plugin PATH and \
+                     give --scorer NAME)"
                 )
             } else {
                 format!(
