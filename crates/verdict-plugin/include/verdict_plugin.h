@@ -45,9 +45,11 @@ extern "C" {
 /* vd_descriptor.flags */
 #define VD_FLAG_PANIC_UNWIND ((uint64_t)1)
 #define VD_FLAG_THREAD_SAFE ((uint64_t)2)
-/* every text the results point at is valid UTF-8: the host then checks only
-   where it lies, not its bytes (without it, every text is checked) */
-#define VD_FLAG_UTF8_TEXT ((uint64_t)4)
+/* the plugin vouches for its results (every slot written, known status and
+   kind, finite number, bool 0 or 1, UTF-8 text static or within what it
+   wrote): the host then checks them only to move copied text. Without it,
+   the host checks every slot. */
+#define VD_FLAG_VALID_RESULTS ((uint64_t)4)
 
 /* return codes; on VD_RC_ERROR and VD_RC_PANIC, last_error has the message */
 #define VD_RC_OK 0

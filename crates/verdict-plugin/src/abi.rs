@@ -36,12 +36,15 @@ pub const FLAG_PANIC_UNWIND: u64 = 1;
 /// Descriptor flag: `score` and `score_batch` may be called from several
 /// threads at once on the same state.
 pub const FLAG_THREAD_SAFE: u64 = 2;
-/// Descriptor flag: every text the plugin's results point at is valid
-/// UTF-8, as Rust's strings always are. The kit sets it; the host then
-/// checks only where such text lies (in the call's buffer, within what was
-/// written), not its bytes. Without it, the host checks every text for
-/// UTF-8 (static text once per address).
-pub const FLAG_UTF8_TEXT: u64 = 4;
+/// Descriptor flag: the plugin vouches for its results: it writes every
+/// slot, with a known status and kind, a finite number, a bool that is 0
+/// or 1, and UTF-8 text that is static or within what it wrote. The kit
+/// sets it: its writer makes results from Rust values, whose strings are
+/// UTF-8, and turns a number that is not finite into an error with code
+/// `SCORER_INVALID_RESULT`. The host then checks such results only to move
+/// the text a call copied, and not at all when it copied none. Without it,
+/// the host checks every slot (static text for UTF-8 once per address).
+pub const FLAG_VALID_RESULTS: u64 = 4;
 
 /// Return code: the call succeeded.
 pub const RC_OK: i32 = 0;

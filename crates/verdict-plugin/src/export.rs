@@ -10,11 +10,12 @@ use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::abi::{
-    ABI_VERSION, Buf, Descriptor, FLAG_THREAD_SAFE, FLAG_UTF8_TEXT, KIND_BOOL, KIND_LABEL,
+    ABI_VERSION, Buf, Descriptor, FLAG_THREAD_SAFE, FLAG_VALID_RESULTS, KIND_BOOL, KIND_LABEL,
     KIND_NUMBER, RC_ERROR, RC_OK, RC_PANIC, RawRecord, ResultSlot, STATUS_ERROR, STATUS_OK,
     STATUS_PANIC, Str,
 };
 use crate::record::Record;
+use crate::results::{SCORER_INVALID_RESULT, not_finite};
 use crate::scorer::{Outcome, ScoreValue, Scorer};
 
 thread_local! {
@@ -41,7 +42,7 @@ pub const fn descriptor<S: Scorer>(flags: u64) -> Descriptor {
     Descriptor {
         abi_version: ABI_VERSION,
         struct_size: size_of::<Descriptor>() as u32,
-        flags: flags | FLAG_THREAD_SAFE | FLAG_UTF8_TEXT,
+        flags: flags | FLAG_THREAD_SAFE | FLAG_VALID_RESULTS,
         name: Str::new(S::NAME),
         version: Str::new(S::VERSION),
         description: Str::new(S::DESCRIPTION),
@@ -82,9 +83,19 @@ pub fn write_outcome(slot: &mut ResultSlot, outcome: &Outcome, text: &mut Buf) {
                     slot.kind = KIND_BOOL;
                     slot.number = f64::from(u8::from(*b));
                 }
-                ScoreValue::Number(n) => {
+                ScoreValue::Number(n) if n.is_finite() => {
                     slot.kind = KIND_NUMBER;
                     slot.number = *n;
+                }
+                // No feedback can hold it: the result is an error, as the
+                // host would make it (the kit vouches for its results).
+                ScoreValue::Number(n) => {
+                    slot.status = STATUS_ERROR;
+                    slot.kind = 0;
+                    slot.number = 0.0;
+                    slot.label = Str::new(SCORER_INVALID_RESULT);
+                    slot.rationale = text.push(not_finite(*n).as_bytes());
+                    return;
                 }
                 ScoreValue::Label(label) => {
                     slot.kind = KIND_LABEL;

@@ -47,14 +47,15 @@ thread_local! {
 /// A plugin's entry points fill the slots (see [`score_batch`]); the host
 /// fills them for a scorer compiled in with
 /// [`score_into`](crate::export::score_into). A fill that fails as a whole
-/// returns the error every record of the call then gets. With `utf8`, the
-/// scorer's texts are known to be UTF-8 (see
-/// [`FLAG_UTF8_TEXT`](abi::FLAG_UTF8_TEXT)) and only where they lie is
-/// checked.
+/// returns the error every record of the call then gets. With `vouched`,
+/// the scorer vouches for its results (see
+/// [`FLAG_VALID_RESULTS`](abi::FLAG_VALID_RESULTS)): they are checked only
+/// to move the text a call copied, and kept as they are when it copied
+/// none.
 pub fn score_batch_with(
     records: &[Record<'_>],
     out: &mut Results,
-    utf8: bool,
+    vouched: bool,
     batch: impl FnMut(&[Record<'_>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>,
     one: impl FnMut(&[Record<'_>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>,
 ) {
@@ -64,9 +65,9 @@ pub fn score_batch_with(
     SCRATCH.with(|scratch| {
         let Ok(mut scratch) = scratch.try_borrow_mut() else {
             // Re-entered from a scorer: use a buffer of its own.
-            return score_with_scratch(&mut Scratch::default(), records, out, utf8, batch, one);
+            return score_with_scratch(&mut Scratch::default(), records, out, vouched, batch, one);
         };
-        score_with_scratch(&mut scratch, records, out, utf8, batch, one);
+        score_with_scratch(&mut scratch, records, out, vouched, batch, one);
     });
 }
 
@@ -74,7 +75,7 @@ fn score_with_scratch(
     scratch: &mut Scratch,
     records: &[Record<'_>],
     out: &mut Results,
-    utf8: bool,
+    vouched: bool,
     mut batch: impl FnMut(&[Record<'_>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>,
     mut one: impl FnMut(&[Record<'_>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>,
 ) {
@@ -85,8 +86,13 @@ fn score_with_scratch(
     for records in records.chunks(RECORDS_PER_CALL) {
         let n = records.len();
         let mut buf = Buf::over(&mut scratch.text);
-        if let Err(error) = batch(records, &mut buf, out.prepare(n)) {
+        if let Err(error) = batch(records, &mut buf, out.prepare(n, !vouched)) {
             out.set_errors(0, n, &error.code, &error.message);
+            out.commit(n);
+            continue;
+        }
+        if vouched && buf.len == 0 {
+            // Valid results, with static text only: kept as written.
             out.commit(n);
             continue;
         }
@@ -98,7 +104,7 @@ fn score_with_scratch(
             scratch.text.len(),
             buf.len,
             &kept,
-            utf8,
+            vouched,
         );
         for (i, problem) in out.check_prepared(0..n, &call, &mut checked) {
             match problem {
@@ -106,7 +112,7 @@ fn score_with_scratch(
                     out.set_errors(i, 1, &Cow::Borrowed(SCORER_INVALID_RESULT), &message);
                 }
                 Problem::TooLong(size) => {
-                    rescore(out, i, &records[i], size, utf8, &mut checked, &mut one);
+                    rescore(out, i, &records[i], size, vouched, &mut checked, &mut one);
                 }
             }
         }
@@ -122,7 +128,7 @@ fn rescore(
     i: usize,
     record: &Record<'_>,
     size: usize,
-    utf8: bool,
+    vouched: bool,
     checked: &mut Checked,
     one: &mut impl FnMut(&[Record<'_>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>,
 ) {
@@ -138,7 +144,7 @@ fn rescore(
         out.set_errors(i, 1, &error.code, &error.message);
         return;
     }
-    let call = CallText::kept_in_place(&block, buf.len, utf8);
+    let call = CallText::kept_in_place(&block, buf.len, vouched);
     let message = match out.check_prepared(i..i + 1, &call, checked).pop() {
         None => return out.keep(block),
         Some((_, Problem::Invalid(message))) => message,
@@ -236,6 +242,6 @@ pub unsafe fn score_batch(
             )
         })
     };
-    let utf8 = descriptor.flags & abi::FLAG_UTF8_TEXT != 0;
-    score_batch_with(records, out, utf8, batch, one);
+    let vouched = descriptor.flags & abi::FLAG_VALID_RESULTS != 0;
+    score_batch_with(records, out, vouched, batch, one);
 }

@@ -33,6 +33,11 @@ pub const SCORER_ERROR: &str = "SCORER_ERROR";
 /// invalid UTF-8, an unknown kind or status.
 pub const SCORER_INVALID_RESULT: &str = "SCORER_INVALID_RESULT";
 
+/// The message of a result whose number is not finite.
+pub(crate) fn not_finite(number: f64) -> String {
+    format!("the scorer returned {number}, not a finite number")
+}
+
 /// An error outcome for an unusable result.
 pub fn invalid(message: impl Into<String>) -> ScoreError {
     ScoreError::new(SCORER_INVALID_RESULT, message)
@@ -149,7 +154,7 @@ impl Results {
         };
         let mut block = vec![0u8; texts];
         let mut buf = abi::Buf::over(&mut block);
-        let slots = self.prepare(1);
+        let slots = self.prepare(1, true);
         crate::export::write_outcome(&mut slots[0], outcome, &mut buf);
         let mut checked = Checked::default();
         // Rust strings are UTF-8.
@@ -166,15 +171,18 @@ impl Results {
     }
 
     /// Makes `n` slots ready for a scorer to write, after the results,
-    /// each marked [`STATUS_UNTOUCHED`].
-    pub(crate) fn prepare(&mut self, n: usize) -> &mut [ResultSlot] {
+    /// each marked [`STATUS_UNTOUCHED`] when `mark`, so that a slot the
+    /// scorer skips is caught.
+    pub(crate) fn prepare(&mut self, n: usize, mark: bool) -> &mut [ResultSlot] {
         let end = self.len + n;
         if self.slots.len() < end {
             self.slots.resize(end, ResultSlot::UNTOUCHED);
         }
         let slots = &mut self.slots[self.len..end];
-        for slot in slots.iter_mut() {
-            slot.status = STATUS_UNTOUCHED;
+        if mark {
+            for slot in slots.iter_mut() {
+                slot.status = STATUS_UNTOUCHED;
+            }
         }
         slots
     }
@@ -304,9 +312,7 @@ fn check_slot(
             KIND_BOOL if number == 0.0 || number == 1.0 => {}
             KIND_NUMBER if number.is_finite() => {}
             KIND_LABEL => call.check(label, checked, "label", true)?,
-            KIND_NUMBER => {
-                return invalid(format!("the scorer returned {number}, not a finite number"));
-            }
+            KIND_NUMBER => return invalid(not_finite(number)),
             KIND_BOOL => return invalid(format!("the scorer returned the bool {number}")),
             kind => return invalid(format!("the scorer returned an unknown value kind {kind}")),
         },
@@ -378,8 +384,9 @@ pub(crate) struct CallText {
     cap: usize,
     used: usize,
     kept: *const u8,
-    /// The scorer promises UTF-8 text ([`FLAG_UTF8_TEXT`](abi::FLAG_UTF8_TEXT)):
-    /// only where its text lies is checked.
+    /// The scorer's text is known to be UTF-8 (it vouches for its results,
+    /// [`FLAG_VALID_RESULTS`](abi::FLAG_VALID_RESULTS)): only where it lies
+    /// is checked.
     utf8: bool,
 }
 
