@@ -621,11 +621,19 @@ struct Context {
 /// the store when it brings none, and does not log again those it brings
 /// that the store already holds (same name and value), so that running a
 /// dataset again does not pile up copies of its expectations.
+///
+/// An expectation is ground truth about the trace: the same name and value
+/// on the same trace is the same fact, whoever logged it (the run's
+/// expectations are HUMAN `default`; one a reviewer logged with `verdict
+/// expectation` counts as the same), so it is kept once. A different value
+/// is a new fact: it is logged, and the older one stays valid, as MLflow
+/// keeps both; a record judged from the store takes the latest of each name.
 fn expectations_from_store(
     store: &LocalStore,
     meta: &mut [Meta],
     records: &mut [OwnedRecord],
 ) -> Result<()> {
+    let mut logging = std::collections::HashSet::new();
     for (m, record) in meta.iter_mut().zip(records) {
         let Some(trace_id) = m.trace_id else { continue };
         let stored: Vec<(String, Value)> = store
@@ -638,8 +646,14 @@ fn expectations_from_store(
             })
             .collect();
         if record.expectations.is_empty() {
+            // A changed expectation is logged beside the old one, which
+            // stays valid: the record is judged against the latest value
+            // of each name (the store lists them in the order logged).
             for (name, value) in stored {
-                record.expectations.push((name, OwnedValue::from(value)));
+                match record.expectations.iter_mut().find(|(n, _)| *n == name) {
+                    Some(slot) => slot.1 = OwnedValue::from(value),
+                    None => record.expectations.push((name, OwnedValue::from(value))),
+                }
             }
             m.stored = (0..record.expectations.len()).collect();
         } else {
@@ -649,7 +663,10 @@ fn expectations_from_store(
                 .enumerate()
                 .filter(|(_, (name, value))| {
                     let value = json_value(value);
+                    // Nor twice in one chunk (records on spans of one trace
+                    // often repeat the trace's expectations).
                     stored.iter().any(|(n, v)| n == name && *v == value)
+                        || !logging.insert((trace_id, name.clone(), value.to_string()))
                 })
                 .map(|(i, _)| i)
                 .collect();

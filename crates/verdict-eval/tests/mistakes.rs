@@ -302,3 +302,68 @@ fn fail_under_mistakes_say_what_to_write() {
         .unwrap();
     assert_eq!(summary.gates[0].gate, "exact_match pass rate ≥ 0.0 %");
 }
+
+#[test]
+fn a_record_that_takes_its_expectations_from_the_store_gets_the_latest_of_each_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let trace = "0fb07256509eb9d22d07f42f7eb9f24d";
+    let with = |expected: &str, output: &str| {
+        format!(
+            r#"{{"inputs": "q", "outputs": "{output}", "expectations": {{"expected_response": "{expected}"}}, "trace_id": "{trace}"}}"#
+        )
+    };
+    let first = write(dir.path(), "first.jsonl", &with("Paris", "Paris"));
+    let changed = write(dir.path(), "changed.jsonl", &with("Paris, France", "Paris"));
+    let bare = write(
+        dir.path(),
+        "bare.jsonl",
+        &format!(r#"{{"inputs": "q", "outputs": "Paris, France", "trace_id": "{trace}"}}"#),
+    );
+    let run = |path: &Path| {
+        Evaluation::new(scorers(&["exact_match"]))
+            .unwrap()
+            .store(store.clone())
+            .run(&Dataset::open(path).unwrap())
+            .unwrap()
+    };
+    run(&first);
+    run(&changed);
+    // The trace holds both values; the record is judged against the newer.
+    let summary = run(&bare);
+    let exact = summary.scorer("exact_match").unwrap();
+    assert_eq!(exact.passed, 1, "{:?}", exact.worst);
+}
+
+#[test]
+fn records_on_spans_of_one_trace_log_its_expectation_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let trace = "0fb07256509eb9d22d07f42f7eb9f24d";
+    let line = |span: &str| {
+        format!(
+            r#"{{"inputs": "q", "outputs": "Paris", "expectations": {{"expected_response": "Paris"}}, "trace_id": "{trace}", "span_id": "{span}"}}"#
+        )
+    };
+    let path = write(
+        dir.path(),
+        "spans.jsonl",
+        &format!(
+            "{}\n{}\n",
+            line("71492b10072d70de"),
+            line("81492b10072d70de")
+        ),
+    );
+    Evaluation::new(scorers(&["exact_match"]))
+        .unwrap()
+        .store(store.clone())
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap();
+    let expectations = store
+        .list_by_trace(verdict::parse_trace_id(trace).unwrap())
+        .unwrap()
+        .iter()
+        .filter(|a| a.kind() == verdict::Kind::Expectation)
+        .count();
+    assert_eq!(expectations, 1);
+}
