@@ -70,6 +70,12 @@ pub trait TraceSink: AssessmentSink + SpanSink {
         };
         (spans_sent, sent)
     }
+
+    /// The tracer provider's resource, for sinks whose spans carry it
+    /// (called when the provider is built). The default ignores it.
+    fn set_resource(&self, resource: &Resource) {
+        let _ = resource;
+    }
 }
 
 impl TraceSink for LocalStore {}
@@ -98,6 +104,10 @@ impl<S: TraceSink + ?Sized> TraceSink for Arc<S> {
         fresh: bool,
     ) -> (Result<(), SinkError>, Result<(), SinkError>) {
         (**self).export_trace(spans, operations, fresh)
+    }
+
+    fn set_resource(&self, resource: &Resource) {
+        (**self).set_resource(resource);
     }
 }
 
@@ -806,6 +816,10 @@ impl SpanExporter for AssemblerExporter {
     /// The processor shuts the sink down, after sending what is held.
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         Ok(())
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.shared.sink.set_resource(resource);
     }
 }
 

@@ -24,6 +24,11 @@
 //!   (assessment operations, and spans for a sink that takes spans) in the
 //!   local store's spool, replaying it later (on the next start, or when
 //!   asked), so that a receiver that is down loses nothing.
+//! - [`TraceAssembler`] keeps spans and assessments together by trace:
+//!   one span processor for your `SdkTracerProvider` and one sink for your
+//!   recorder, over shared state. Assessments recorded while their trace is
+//!   open ship with its spans when its root ends (the MLflow sink creates
+//!   the trace with them in one request); later ones go on their own.
 //! - [`OtlpExporter`] ([`otlp`]) sends spans and assessments to any
 //!   OpenTelemetry collector over OTLP/HTTP, the assessments as
 //!   `gen_ai.evaluation.result` events on their spans.
@@ -123,7 +128,7 @@ pub use bulk::Batch;
 pub use error::{Error, Result};
 pub use jsonl::{JsonlSink, jsonl_line};
 pub use mlflow::{ConcurrencyStats, DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSink};
-pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpSink};
+pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpSink, OtlpTraceSink};
 pub use retry::RetryPolicy;
 pub use runs::StoredRun;
 pub use span::StoredSpan;

@@ -253,6 +253,17 @@ impl OtlpExporter {
         Ok(BatchSpanProcessor::builder(self.span_exporter()?).build())
     }
 
+    /// Spans and assessment events in one sink, for a
+    /// [`TraceAssembler`](crate::TraceAssembler): a trace's spans are
+    /// posted (with a new [`span_exporter`](Self::span_exporter)), then the
+    /// events of the assessments recorded while it was open.
+    pub fn trace_sink(&self) -> Result<OtlpTraceSink, OtlpError> {
+        Ok(OtlpTraceSink {
+            spans: Mutex::new(self.span_exporter()?),
+            events: self.sink(),
+        })
+    }
+
     /// The logger provider the assessment events go through.
     pub fn logger_provider(&self) -> &SdkLoggerProvider {
         &self.provider
@@ -314,6 +325,46 @@ impl AssessmentSink for OtlpSink {
 
     fn name(&self) -> &str {
         "otlp"
+    }
+}
+
+/// Spans and assessment events to one collector
+/// ([`OtlpExporter::trace_sink`]), for a [`TraceAssembler`](crate::TraceAssembler).
+#[derive(Debug)]
+pub struct OtlpTraceSink {
+    spans: Mutex<SpanExporter>,
+    events: OtlpSink,
+}
+
+impl AssessmentSink for OtlpTraceSink {
+    /// As [`OtlpSink`]'s.
+    fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        self.events.export(batch)
+    }
+
+    fn flush(&self) -> Result<(), SinkError> {
+        self.events.flush()
+    }
+
+    fn shutdown(&self) -> Result<(), SinkError> {
+        self.events.shutdown()
+    }
+
+    fn name(&self) -> &str {
+        "otlp"
+    }
+}
+
+impl crate::SpanSink for OtlpTraceSink {
+    /// One OTLP traces request.
+    fn export_spans(&self, spans: &[opentelemetry_sdk::trace::SpanData]) -> Result<(), SinkError> {
+        crate::SpanSink::export_spans(&*lock(&self.spans), spans)
+    }
+}
+
+impl crate::TraceSink for OtlpTraceSink {
+    fn set_resource(&self, resource: &Resource) {
+        opentelemetry_sdk::trace::SpanExporter::set_resource(&mut *lock(&self.spans), resource);
     }
 }
 

@@ -249,3 +249,67 @@ fn a_receiver_that_is_down_fails_the_batch() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Through a `TraceAssembler` over `OtlpExporter::trace_sink`: an
+/// assessment recorded while its trace is open is held, then posted right
+/// after the trace's spans, correlated with its span; the spans carry the
+/// tracer provider's resource.
+#[test]
+fn an_assembler_posts_a_trace_then_the_events_recorded_while_it_was_open() {
+    use opentelemetry::trace::TraceContextExt as _;
+    use verdict_export::TraceAssembler;
+
+    let receiver = OtlpReceiver::start().unwrap();
+    let otlp = OtlpExporter::builder()
+        .endpoint(receiver.endpoint())
+        .build()
+        .unwrap();
+    let (spans, assessments) = TraceAssembler::builder(otlp.trace_sink().unwrap()).build();
+    let provider = SdkTracerProvider::builder()
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name("assembled-service")
+                .build(),
+        )
+        .with_span_processor(spans)
+        .build();
+    let recorder = Recorder::builder().sink(assessments).build();
+    let tracer = provider.tracer("otlp-test");
+    let span: SpanContext = tracer.in_span("request", |cx| {
+        recorder
+            .record(Assessment::feedback("ok", true).on_current_span().unwrap())
+            .unwrap();
+        while recorder.counters().held < 1 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        cx.span().span_context().clone()
+    });
+    assert!(receiver.requests().is_empty(), "held until the trace ships");
+    provider.force_flush().unwrap();
+    let paths: Vec<String> = receiver.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/v1/traces", "/v1/logs"], "spans, then the events");
+    recorder.flush().unwrap();
+    let c = recorder.counters();
+    assert_eq!((c.delivered, c.held, c.failed), (1, 0, 0), "{c:?}");
+
+    let received = receiver.spans();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].span_id, span.span_id().to_bytes().to_vec());
+    let records = receiver.log_records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].trace_id, span.trace_id().to_bytes().to_vec());
+    assert_eq!(records[0].span_id, span.span_id().to_bytes().to_vec());
+    let resource = receiver.trace_requests()[0].resource_spans[0]
+        .resource
+        .clone()
+        .unwrap();
+    let service = resource
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "service.name")
+        .and_then(|kv| kv.value.clone())
+        .and_then(|v| v.value);
+    assert_eq!(service, Some(string("assembled-service")));
+    provider.shutdown().unwrap();
+    recorder.shutdown().unwrap();
+}
