@@ -238,7 +238,7 @@ fn usage_and_input_errors_exit_2_with_a_reason() {
         ],
     ));
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("1 records + 1 invalid"), "{stdout}");
+    assert!(stdout.contains("1 record + 1 invalid"), "{stdout}");
     let md = std::fs::read_to_string(dir.path().join("r.md")).unwrap();
     assert!(
         md.contains("## Invalid records") && md.contains("| 2 | not a valid record"),

@@ -66,7 +66,7 @@ fn skipped_invalid_lines_are_listed_with_their_reasons() {
         ],
     );
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("1 records + 7 invalid"), "{stdout}");
+    assert!(stdout.contains("1 record + 7 invalid"), "{stdout}");
     assert!(
         stdout.contains("invalid line 2: ") && stdout.contains("missing field `outputs`"),
         "{stdout}"

@@ -173,11 +173,11 @@ impl SuiteReport {
         let s = &self.summary;
         let failed: Vec<_> = s.gates.iter().filter(|g| !g.passed).collect();
         let mut out = format!(
-            "{} of {} gates failed on {} ({} records):\n",
+            "{} of {} failed on {} ({}):\n",
             failed.len(),
-            s.gates.len(),
+            crate::report::count(s.gates.len() as u64, "gate"),
             s.dataset,
-            s.records
+            crate::report::count(s.records, "record")
         );
         for g in failed {
             let _ = writeln!(out, "  FAIL {} — {}", g.gate, g.measured);

@@ -17,9 +17,9 @@ pub fn markdown(summary: &RunSummary) -> String {
     );
     let _ = writeln!(
         out,
-        "Dataset `{}`: {} records{}, started {}, {:.2} s.{}\n",
+        "Dataset `{}`: {}{}, started {}, {:.2} s.{}\n",
         summary.dataset,
-        summary.records,
+        super::count(summary.records, "record"),
         if summary.invalid > 0 {
             format!(" and {} invalid", summary.invalid)
         } else {

@@ -80,6 +80,15 @@ pub(crate) fn open_streams(
     Ok(streams)
 }
 
+/// A count and its noun: "1 record", "2 records".
+pub(crate) fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The result files of a run that has not finished: they are removed if
 /// the run ends in an error (or a panic) before [`Unfinished::done`], so
 /// that CI never reads a truncated JUnit or JSON file as results.

@@ -70,10 +70,10 @@ pub fn terminal(summary: &RunSummary) -> String {
         out.trim_end().to_owned() + "\n"
     };
     let mut out = format!(
-        "{} · {} · {} records{} · {:.2} s ({:.0} records/s)\n\n",
+        "{} · {} · {}{} · {:.2} s ({:.0} records/s)\n\n",
         summary.run_id,
         summary.dataset,
-        summary.records,
+        super::count(summary.records, "record"),
         if summary.invalid > 0 {
             format!(" + {} invalid", summary.invalid)
         } else {
