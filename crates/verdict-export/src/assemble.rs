@@ -440,7 +440,11 @@ impl Shared {
                 if let (Some(settle), n @ 1..) = (settle, operations.len()) {
                     match sent {
                         Ok(()) => settle.delivered(n),
-                        Err(error) => settle.failed(error.failed().unwrap_or(n).min(n), error),
+                        Err(error) => {
+                            let failed = error.failed().unwrap_or(n).min(n);
+                            settle.delivered(n - failed);
+                            settle.failed(failed, error);
+                        }
                     }
                 }
             }

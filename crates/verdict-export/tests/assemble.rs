@@ -266,3 +266,55 @@ fn spans_and_assessments_of_traces_it_never_saw_start_go_at_once() {
     settled(&s.recorder, 1);
     assert_eq!(s.sink.calls(), [Call::Operations(1)]);
 }
+
+/// Refuses one operation of each trace it ships together.
+struct RefusesOne;
+
+impl AssessmentSink for RefusesOne {
+    fn export(&self, _batch: &[Operation]) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+impl SpanSink for RefusesOne {
+    fn export_spans(&self, _spans: &[SpanData]) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+impl TraceSink for RefusesOne {
+    fn export_trace(
+        &self,
+        _spans: &[SpanData],
+        _operations: &[Operation],
+        _fresh: bool,
+    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+        (Ok(()), Err(SinkError::new("refused one").with_failed(1)))
+    }
+}
+
+#[test]
+fn a_held_operation_refused_is_counted_failed_and_reported_the_others_delivered() {
+    let (spans, assessments) = TraceAssembler::builder(RefusesOne).build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(spans)
+        .build();
+    let recorder = Recorder::builder().sink(assessments).build();
+    provider.tracer("test").in_span("root", |_| {
+        for i in 0..3 {
+            recorder
+                .record(Assessment::feedback("score", i).on_current_span().unwrap())
+                .unwrap();
+        }
+        handed_over(&recorder, 3);
+    });
+    provider.force_flush().unwrap();
+    let err = recorder.flush().unwrap_err();
+    assert!(err.to_string().contains("refused one"), "{err}");
+    let c = recorder.counters();
+    assert_eq!(
+        (c.recorded, c.delivered, c.failed, c.held),
+        (3, 2, 1, 0),
+        "{c:?}"
+    );
+}
