@@ -68,6 +68,16 @@ pub enum Error {
     #[error("{0}")]
     Baseline(String),
 
+    /// The run's summary cannot be written as JSON, so it is not stored
+    /// (a null summary would be a run that `verdict runs RUN` cannot read).
+    #[error("the summary of run {run_id} cannot be stored as JSON: {reason}")]
+    Summary {
+        /// The run.
+        run_id: String,
+        /// serde_json's reason.
+        reason: String,
+    },
+
     /// An export destination failed; what the local store holds is intact.
     #[error("exporting to {destination} failed: {message}")]
     Export {

@@ -486,7 +486,10 @@ impl Evaluation {
                 records: summary.records,
                 invalid: summary.invalid,
                 passed: summary.passed,
-                summary: serde_json::to_value(&summary).unwrap_or(Value::Null),
+                summary: serde_json::to_value(&summary).map_err(|e| Error::Summary {
+                    run_id: summary.run_id.clone(),
+                    reason: e.to_string(),
+                })?,
             })?;
         }
         for stream in streams {
