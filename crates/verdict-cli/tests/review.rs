@@ -122,7 +122,12 @@ fn override_invalidates_the_old_feedback_and_delete_restores_it() {
 fn an_overridden_feedback_is_not_overridden_twice() {
     let f = Fixture::new();
     let old = f.feedback.to_string();
-    let first = id_of(&json(&f.verdict(&["override", &f.trace_id(), &old, "true"])));
+    let first = id_of(&json(&f.verdict(&[
+        "override",
+        &f.trace_id(),
+        &old,
+        "true",
+    ])));
     // Overriding the old one again would leave two valid verdicts that
     // disagree; the message names the one that stands.
     let message = usage_error(&f.verdict(&["override", &f.trace_id(), &old, "false"]));

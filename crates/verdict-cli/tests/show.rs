@@ -171,7 +171,11 @@ fn a_long_rationale_stays_under_its_assessment_and_the_run_is_named() {
         .position(|l| l.contains(&judged.id().to_string()))
         .unwrap_or_else(|| panic!("{text}"));
     let indent = |i: usize| lines[i].len() - lines[i].trim_start().len();
-    assert!(lines[at + 1].trim_start().starts_with("rationale: The answer names Lyon."));
+    assert!(
+        lines[at + 1]
+            .trim_start()
+            .starts_with("rationale: The answer names Lyon.")
+    );
     // The second line of the rationale is indented deeper than the
     // assessment, not at the left margin where it would read as a span.
     assert_eq!(lines[at + 2].trim(), "The question asks for the capital.");
