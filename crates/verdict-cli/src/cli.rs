@@ -212,7 +212,8 @@ pub(crate) struct EvalArgs {
     #[command(flatten)]
     pub(crate) store: StoreArgs,
     /// Also send spans and assessments to otlp (OTEL_EXPORTER_OTLP_*),
-    /// mlflow (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID) or jsonl:PATH;
+    /// mlflow (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID) or jsonl:PATH
+    /// (jsonl:- for standard output, the summary then goes to stderr);
     /// repeatable.
     #[arg(long = "export", value_name = "TARGET")]
     pub(crate) exports: Vec<String>,
