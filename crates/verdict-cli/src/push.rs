@@ -48,7 +48,8 @@ struct Delivery {
 }
 
 /// Where a `--to` goes: a [`Destination`], or standard output for
-/// `jsonl:-`, which `Destination` would take for a file named `-`.
+/// `jsonl:-`, kept here as the sink itself so that a reader that stops
+/// reading shows as a closed pipe (a `Destination` reports it as text).
 enum Receiver {
     Destination(Destination),
     Stdout(JsonlSink),
@@ -56,7 +57,7 @@ enum Receiver {
 
 impl Receiver {
     fn open(target: &ExportTarget) -> anyhow::Result<Receiver> {
-        Ok(if is_stdout(target) {
+        Ok(if target.is_stdout() {
             Receiver::Stdout(JsonlSink::stdout())
         } else {
             Receiver::Destination(Destination::open(target.clone())?)
@@ -90,10 +91,6 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-fn is_stdout(target: &ExportTarget) -> bool {
-    matches!(target, ExportTarget::Jsonl(path) if path.as_os_str() == "-")
-}
-
 pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
     let targets = args
         .to
@@ -105,7 +102,7 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let store = open_existing(&args.store.path)?;
     let traces = traces(&store, &args.traces)?;
-    let summary_to_stderr = targets.iter().any(is_stdout);
+    let summary_to_stderr = targets.iter().any(ExportTarget::is_stdout);
     let mut deliveries = Vec::with_capacity(targets.len());
     for target in targets {
         deliveries.push(Delivery {
