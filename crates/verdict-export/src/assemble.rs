@@ -39,7 +39,7 @@ use opentelemetry_sdk::trace::{
 };
 use verdict::{AssessmentSink, Operation, Settle, SinkError};
 
-use crate::{JsonlSink, LocalStore, MlflowSink, SpanSink};
+use crate::{Batch, JsonlSink, LocalStore, MlflowSink, SpanSink};
 
 /// A sink for spans and assessment operations that can ship a trace's
 /// spans together with the operations recorded on it.
@@ -58,17 +58,7 @@ pub trait TraceSink: AssessmentSink + SpanSink {
         fresh: bool,
     ) -> (Result<(), SinkError>, Result<(), SinkError>) {
         let _ = fresh;
-        let spans_sent = if spans.is_empty() {
-            Ok(())
-        } else {
-            self.export_spans(spans)
-        };
-        let sent = if operations.is_empty() {
-            Ok(())
-        } else {
-            self.export(operations)
-        };
-        (spans_sent, sent)
+        spans_then_operations(self, spans, operations)
     }
 
     /// The tracer provider's resource, for sinks whose spans carry it
@@ -78,7 +68,54 @@ pub trait TraceSink: AssessmentSink + SpanSink {
     }
 }
 
-impl TraceSink for LocalStore {}
+/// What [`TraceSink::export_trace`] does by default.
+fn spans_then_operations<S: AssessmentSink + SpanSink + ?Sized>(
+    sink: &S,
+    spans: &[SpanData],
+    operations: &[Operation],
+) -> (Result<(), SinkError>, Result<(), SinkError>) {
+    let spans_sent = if spans.is_empty() {
+        Ok(())
+    } else {
+        sink.export_spans(spans)
+    };
+    let sent = if operations.is_empty() {
+        Ok(())
+    } else {
+        sink.export(operations)
+    };
+    (spans_sent, sent)
+}
+
+impl TraceSink for LocalStore {
+    /// When every operation is a new assessment: the spans and the
+    /// assessments in one transaction ([`LocalStore::write_batch`]).
+    /// Otherwise, or if that transaction fails (an override of an unknown
+    /// assessment fails all of it), the spans, then each operation as
+    /// [`export`](AssessmentSink::export) applies it.
+    fn export_trace(
+        &self,
+        spans: &[SpanData],
+        operations: &[Operation],
+        _fresh: bool,
+    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+        if operations.iter().all(|op| matches!(op, Operation::Log(_))) {
+            let mut batch = Batch::with_capacity(spans.len(), operations.len());
+            for span in spans {
+                batch.push_span(span);
+            }
+            for op in operations {
+                if let Operation::Log(a) = op {
+                    batch.push_assessment(a.clone());
+                }
+            }
+            if self.write_batch(&batch).is_ok() {
+                return (Ok(()), Ok(()));
+            }
+        }
+        spans_then_operations(self, spans, operations)
+    }
+}
 
 impl TraceSink for JsonlSink {}
 

@@ -318,3 +318,55 @@ fn a_held_operation_refused_is_counted_failed_and_reported_the_others_delivered(
         "{c:?}"
     );
 }
+
+/// Over the local store itself: a trace with new assessments is stored in
+/// one transaction; one whose held operations include an override, an
+/// update and a delete goes operation by operation, with the lifecycle.
+#[test]
+fn over_the_local_store_held_operations_keep_their_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(LocalStore::open(dir.path().join("verdict.db")).unwrap());
+    let (spans, assessments) = TraceAssembler::builder(Arc::clone(&store)).build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(spans)
+        .build();
+    let recorder = Recorder::builder().sink(assessments).build();
+    let tracer = provider.tracer("test");
+    let (trace_id, first, overriding, gone) = tracer.in_span("root", |cx| {
+        let first = Assessment::feedback("correct", true)
+            .on_current_span()
+            .unwrap();
+        let overriding = Assessment::override_of(&first, false)
+            .on_current_span()
+            .unwrap();
+        let gone = Assessment::feedback("scratch", 1)
+            .on_current_span()
+            .unwrap();
+        let trace_id = cx.span().span_context().trace_id();
+        for a in [&first, &overriding, &gone] {
+            recorder.record(a.clone()).unwrap();
+        }
+        recorder
+            .update(
+                verdict::AssessmentUpdate::builder(trace_id, overriding.id())
+                    .rationale("on review")
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+        recorder.delete(trace_id, gone.id()).unwrap();
+        let c = handed_over(&recorder, 5);
+        assert_eq!(c.held, 5, "{c:?}");
+        (trace_id, first, overriding, gone)
+    });
+    provider.force_flush().unwrap();
+    recorder.flush().unwrap();
+    settled(&recorder, 5);
+    let stored = store.list_by_trace(trace_id).unwrap();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    let find = |id| stored.iter().find(|a| a.id() == id).unwrap();
+    assert!(!find(first.id()).is_valid(), "overridden");
+    assert_eq!(find(overriding.id()).rationale(), Some("on review"));
+    assert!(stored.iter().all(|a| a.id() != gone.id()));
+    assert_eq!(store.spans_of(trace_id).unwrap().len(), 1);
+}
