@@ -62,7 +62,7 @@ fn main() -> ExitCode {
 /// cause that the message already quotes: the libraries' messages name
 /// their cause in the sentence (so that they read whole on their own), and
 /// also expose it as their source, which `{:#}` would print a second time.
-fn message(error: &anyhow::Error) -> String {
+pub(crate) fn message(error: &anyhow::Error) -> String {
     let mut message = error.to_string();
     for cause in error.chain().skip(1) {
         let cause = cause.to_string();

@@ -152,7 +152,7 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
                     delivery.spans_failed += spans.len();
                     delivery.assessments_failed += operations.len();
                     delivery.traces_failed += chunk.len();
-                    delivery.errors.push(format!("{e:#}"));
+                    delivery.errors.push(crate::message(&e));
                 }
             }
         }
@@ -169,7 +169,7 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
             match delivery.receiver.finish() {
                 Ok(()) => {}
                 Err(e) if is_broken_pipe(&e) => delivery.reader_gone = true,
-                Err(e) => delivery.errors.push(format!("{e:#}")),
+                Err(e) => delivery.errors.push(crate::message(&e)),
             }
         }
         if delivery.reader_gone {
