@@ -24,6 +24,11 @@
 //!   `flush` and `shutdown` (and the tracer provider's `force_flush` and
 //!   `shutdown`) send everything held, so that after a recorder flush every
 //!   operation is counted as delivered or failed.
+//! - Failures on the assembler's own thread (a trace's spans refused, say)
+//!   go to the recorder's error handler and are returned by its next
+//!   `flush`; before any recorder exported, to standard error.
+//! - A trace whose root span never ends (leaked, never exported) keeps a
+//!   small entry; what it held goes out after `max_hold`.
 
 use std::collections::HashMap;
 use std::fmt;
