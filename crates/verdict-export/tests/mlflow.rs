@@ -477,7 +477,13 @@ fn the_assembler_ships_a_trace_with_what_was_recorded_while_it_was_open(server: 
             .on_current_span()
             .unwrap();
         recorder.record(expectation.clone()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while recorder.counters().held < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not held: {:?}",
+                recorder.counters()
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
         let sc = cx.span().span_context().clone();

@@ -279,7 +279,13 @@ fn an_assembler_posts_a_trace_then_the_events_recorded_while_it_was_open() {
         recorder
             .record(Assessment::feedback("ok", true).on_current_span().unwrap())
             .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while recorder.counters().held < 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not held: {:?}",
+                recorder.counters()
+            );
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         cx.span().span_context().clone()
