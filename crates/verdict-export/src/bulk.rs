@@ -16,7 +16,8 @@ use verdict::lifecycle;
 use crate::error::{Error, Result, database};
 use crate::span::StoredSpan;
 use crate::store::{
-    AssessmentRow, LocalStore, Rows, SpanInsert, note_trace, put_row, put_span, to_nanos,
+    AssessmentRow, LocalStore, NOTE_TRACE, PUT_ROW, PUT_SPAN, Rows, SpanInsert, insert_row,
+    insert_span, insert_trace, to_nanos,
 };
 
 /// The page cache of a connection that writes batches, in KiB.
@@ -132,26 +133,30 @@ impl LocalStore {
             }
         }
         self.write(action, |tx| {
-            // Each trace is noted once per batch (a span notes its own),
-            // not once per row.
+            let path = self.path();
+            let prepare = |sql| tx.prepare(sql).map_err(|e| database(path, action(), e));
+            // Prepared once per batch, not looked up per row.
+            let mut span_insert = prepare(PUT_SPAN)?;
+            let mut row_insert = prepare(PUT_ROW)?;
+            let mut trace_insert = prepare(NOTE_TRACE)?;
+            // Each trace is noted once per batch, not once per row.
             let mut noted: HashSet<&str> = HashSet::new();
             for span in &batch.spans {
-                put_span(tx, self.path(), span, now)?;
-                noted.insert(&span.trace);
+                insert_span(&mut span_insert, path, span)?;
+                if noted.insert(&span.trace) {
+                    insert_trace(&mut trace_insert, path, &span.trace, now)?;
+                }
             }
             for pending in &batch.assessments {
                 match pending {
                     Pending::Override(assessment) => {
-                        let mut rows = Rows {
-                            conn: tx,
-                            path: self.path(),
-                        };
+                        let mut rows = Rows { conn: tx, path };
                         lifecycle::log(&mut rows, assessment).map_err(Error::from_core)?;
                     }
                     Pending::New(row) => {
-                        put_row(tx, self.path(), row)?;
+                        insert_row(&mut row_insert, path, row)?;
                         if noted.insert(&row.trace) {
-                            note_trace(tx, self.path(), &row.trace, now)?;
+                            insert_trace(&mut trace_insert, path, &row.trace, now)?;
                         }
                     }
                 }

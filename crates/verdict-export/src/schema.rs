@@ -16,7 +16,7 @@ const APPLICATION_ID: i32 = 0x5652_4454;
 
 /// Migration `i` moves the schema from version `i` to version `i + 1`.
 /// Append new steps; never edit a released one.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -93,6 +93,78 @@ CREATE TABLE runs (
     summary     TEXT NOT NULL               -- JSON: per-scorer statistics and gate verdicts
 );
 CREATE INDEX runs_by_start ON runs (started_ns);
+";
+
+/// Version 4: the same tables with fewer B-trees to update per row, for
+/// bulk writes (`crate::bulk`): an evaluation run stores a span and four
+/// assessments per record, and each B-tree is an insertion per row.
+/// - `traces` and `spans` are `WITHOUT ROWID`, keyed by their ids: one
+///   B-tree each instead of a rowid table plus the primary key's index.
+/// - An assessment's `seq` is its rowid (`INTEGER PRIMARY KEY`), numbered
+///   as before (one past the largest), which drops the index `UNIQUE`
+///   kept on it; the id keeps its unique index. The other two indexes
+///   end with the rowid anyway, so they no longer repeat `seq`.
+///
+/// The tables are copied, keeping every row and its `seq`.
+const V4: &str = "
+CREATE TABLE traces_v4 (
+    trace_id      TEXT PRIMARY KEY NOT NULL,  -- 32 hex
+    first_seen_ns INTEGER NOT NULL            -- when this store first heard of it
+) WITHOUT ROWID;
+INSERT INTO traces_v4 (trace_id, first_seen_ns) SELECT trace_id, first_seen_ns FROM traces;
+DROP TABLE traces;
+ALTER TABLE traces_v4 RENAME TO traces;
+
+CREATE TABLE spans_v4 (
+    trace_id       TEXT NOT NULL,             -- 32 hex
+    span_id        TEXT NOT NULL,             -- 16 hex
+    parent_span_id TEXT,                      -- 16 hex, NULL for a root span
+    name           TEXT NOT NULL,
+    kind           TEXT NOT NULL,             -- client, server, producer, consumer, internal
+    start_time_ns  INTEGER NOT NULL,
+    end_time_ns    INTEGER NOT NULL,
+    status_code    TEXT NOT NULL,             -- unset, ok, error
+    status_message TEXT,
+    attributes     TEXT NOT NULL,             -- JSON object
+    events         TEXT NOT NULL,             -- JSON array
+    links          TEXT NOT NULL,             -- JSON array
+    scope_name     TEXT NOT NULL,
+    scope_version  TEXT,
+    PRIMARY KEY (trace_id, span_id)
+) WITHOUT ROWID;
+INSERT INTO spans_v4 (trace_id, span_id, parent_span_id, name, kind, start_time_ns,
+    end_time_ns, status_code, status_message, attributes, events, links, scope_name,
+    scope_version)
+SELECT trace_id, span_id, parent_span_id, name, kind, start_time_ns, end_time_ns,
+    status_code, status_message, attributes, events, links, scope_name, scope_version
+FROM spans;
+DROP TABLE spans;
+ALTER TABLE spans_v4 RENAME TO spans;
+
+CREATE TABLE assessments_v4 (
+    seq                 INTEGER PRIMARY KEY,        -- the order logged (the rowid)
+    assessment_id       TEXT NOT NULL UNIQUE,       -- a-<32 hex>
+    trace_id            TEXT NOT NULL,              -- 32 hex
+    span_id             TEXT,                       -- 16 hex, NULL for the whole trace
+    name                TEXT NOT NULL,
+    kind                TEXT NOT NULL CHECK (kind IN ('feedback', 'expectation')),
+    valid               INTEGER NOT NULL,           -- 0 once overridden
+    create_time_ns      INTEGER NOT NULL,
+    last_update_time_ns INTEGER NOT NULL,
+    overrides           TEXT,                       -- the overridden assessment id
+    json                TEXT NOT NULL               -- Assessment::to_json
+);
+INSERT INTO assessments_v4 (seq, assessment_id, trace_id, span_id, name, kind, valid,
+    create_time_ns, last_update_time_ns, overrides, json)
+SELECT seq, assessment_id, trace_id, span_id, name, kind, valid, create_time_ns,
+    last_update_time_ns, overrides, json
+FROM assessments ORDER BY seq;
+DROP TABLE assessments;
+ALTER TABLE assessments_v4 RENAME TO assessments;
+-- An index ends with the rowid, seq: (trace_id) orders a trace's
+-- assessments by seq, (name, create_time_ns) breaks ties by seq.
+CREATE INDEX assessments_by_trace ON assessments (trace_id);
+CREATE INDEX assessments_by_name ON assessments (name, create_time_ns);
 ";
 
 /// Brings the store at `path` to [`VERSION`], creating it if it is empty.

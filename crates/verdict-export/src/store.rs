@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::TraceId;
 use opentelemetry_sdk::trace::SpanData;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Row, Statement, TransactionBehavior, params,
+};
 use verdict::lifecycle::{self, Records};
 use verdict::{
     Assessment, AssessmentId, AssessmentSink, AssessmentUpdate, FeedbackSummary, Operation,
@@ -531,24 +533,57 @@ impl AssessmentRow {
     }
 }
 
+/// Stores or replaces an assessment's row. seq is the rowid: left out, it
+/// is one past the largest.
+pub(crate) const PUT_ROW: &str = "
+    INSERT INTO assessments (assessment_id, trace_id, span_id, name, kind, valid,
+        create_time_ns, last_update_time_ns, overrides, json)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+    ON CONFLICT (assessment_id) DO UPDATE SET
+        trace_id = excluded.trace_id, span_id = excluded.span_id, name = excluded.name,
+        kind = excluded.kind, valid = excluded.valid,
+        create_time_ns = excluded.create_time_ns,
+        last_update_time_ns = excluded.last_update_time_ns,
+        overrides = excluded.overrides, json = excluded.json";
+
+/// Notes a trace, once.
+pub(crate) const NOTE_TRACE: &str = "
+    INSERT INTO traces (trace_id, first_seen_ns) VALUES (?1, ?2)
+    ON CONFLICT (trace_id) DO NOTHING";
+
+/// Stores or replaces a span.
+pub(crate) const PUT_SPAN: &str = "
+    INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind,
+        start_time_ns, end_time_ns, status_code, status_message, attributes,
+        events, links, scope_name, scope_version)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+    ON CONFLICT (trace_id, span_id) DO UPDATE SET
+        parent_span_id = excluded.parent_span_id, name = excluded.name,
+        kind = excluded.kind, start_time_ns = excluded.start_time_ns,
+        end_time_ns = excluded.end_time_ns, status_code = excluded.status_code,
+        status_message = excluded.status_message,
+        attributes = excluded.attributes, events = excluded.events,
+        links = excluded.links, scope_name = excluded.scope_name,
+        scope_version = excluded.scope_version";
+
 /// Stores an assessment's row; the caller notes its trace
 /// ([`note_trace`]).
 pub(crate) fn put_row(conn: &Connection, path: &Path, row: &AssessmentRow) -> Result<()> {
-    let db = |e| database(path, format!("storing assessment {}", row.id), e);
-    conn.prepare_cached(
-        "INSERT INTO assessments (assessment_id, seq, trace_id, span_id, name, kind, valid,
-             create_time_ns, last_update_time_ns, overrides, json)
-         VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM assessments),
-             ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (assessment_id) DO UPDATE SET
-             trace_id = excluded.trace_id, span_id = excluded.span_id, name = excluded.name,
-             kind = excluded.kind, valid = excluded.valid,
-             create_time_ns = excluded.create_time_ns,
-             last_update_time_ns = excluded.last_update_time_ns,
-             overrides = excluded.overrides, json = excluded.json",
-    )
-    .and_then(|mut statement| {
-        statement.execute(params![
+    let mut statement = conn
+        .prepare_cached(PUT_ROW)
+        .map_err(|e| database(path, format!("storing assessment {}", row.id), e))?;
+    insert_row(&mut statement, path, row)
+}
+
+/// Stores an assessment's row with a statement prepared from [`PUT_ROW`]
+/// (a bulk write prepares it once).
+pub(crate) fn insert_row(
+    statement: &mut Statement<'_>,
+    path: &Path,
+    row: &AssessmentRow,
+) -> Result<()> {
+    statement
+        .execute(params![
             row.id,
             row.trace,
             row.span,
@@ -560,20 +595,29 @@ pub(crate) fn put_row(conn: &Connection, path: &Path, row: &AssessmentRow) -> Re
             row.overrides,
             row.json,
         ])
-    })
-    .map_err(db)
-    .map(drop)
+        .map(drop)
+        .map_err(|e| database(path, format!("storing assessment {}", row.id), e))
 }
 
 /// Records that the store has heard of a trace.
 pub(crate) fn note_trace(conn: &Connection, path: &Path, trace: &str, now: i64) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO traces (trace_id, first_seen_ns) VALUES (?1, ?2)
-         ON CONFLICT (trace_id) DO NOTHING",
-    )
-    .and_then(|mut statement| statement.execute(params![trace, now]))
-    .map(drop)
-    .map_err(|e| database(path, format!("recording trace {trace}"), e))
+    let mut statement = conn
+        .prepare_cached(NOTE_TRACE)
+        .map_err(|e| database(path, format!("recording trace {trace}"), e))?;
+    insert_trace(&mut statement, path, trace, now)
+}
+
+/// Records a trace with a statement prepared from [`NOTE_TRACE`].
+pub(crate) fn insert_trace(
+    statement: &mut Statement<'_>,
+    path: &Path,
+    trace: &str,
+    now: i64,
+) -> Result<()> {
+    statement
+        .execute(params![trace, now])
+        .map(drop)
+        .map_err(|e| database(path, format!("recording trace {trace}"), e))
 }
 
 /// A span as the columns of its row, made ahead of the write (off the
@@ -621,22 +665,22 @@ impl From<StoredSpan> for SpanInsert {
 /// Stores one span (replacing a stored one with the same ids) and notes
 /// its trace.
 pub(crate) fn put_span(conn: &Connection, path: &Path, span: &SpanInsert, now: i64) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind,
-             start_time_ns, end_time_ns, status_code, status_message, attributes,
-             events, links, scope_name, scope_version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-         ON CONFLICT (trace_id, span_id) DO UPDATE SET
-             parent_span_id = excluded.parent_span_id, name = excluded.name,
-             kind = excluded.kind, start_time_ns = excluded.start_time_ns,
-             end_time_ns = excluded.end_time_ns, status_code = excluded.status_code,
-             status_message = excluded.status_message,
-             attributes = excluded.attributes, events = excluded.events,
-             links = excluded.links, scope_name = excluded.scope_name,
-             scope_version = excluded.scope_version",
-    )
-    .and_then(|mut insert| {
-        insert.execute(params![
+    let mut statement = conn
+        .prepare_cached(PUT_SPAN)
+        .map_err(|e| database(path, format!("storing span {}", span.span), e))?;
+    insert_span(&mut statement, path, span)?;
+    note_trace(conn, path, &span.trace, now)
+}
+
+/// Stores one span with a statement prepared from [`PUT_SPAN`]; the
+/// caller notes its trace.
+pub(crate) fn insert_span(
+    statement: &mut Statement<'_>,
+    path: &Path,
+    span: &SpanInsert,
+) -> Result<()> {
+    statement
+        .execute(params![
             span.trace,
             span.span,
             span.parent,
@@ -652,9 +696,8 @@ pub(crate) fn put_span(conn: &Connection, path: &Path, span: &SpanInsert, now: i
             span.scope_name,
             span.scope_version,
         ])
-    })
-    .map_err(|e| database(path, format!("storing span {}", span.span), e))?;
-    note_trace(conn, path, &span.trace, now)
+        .map(drop)
+        .map_err(|e| database(path, format!("storing span {}", span.span), e))
 }
 
 /// One row of `spans`, before it is checked.

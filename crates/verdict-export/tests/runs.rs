@@ -131,5 +131,97 @@ fn a_version_2_store_migrates_and_gets_a_runs_table() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, LocalStore::schema_version());
+}
+
+/// Every row of the tables the version-4 migration copies, column by column.
+fn dump(path: &std::path::Path) -> Vec<Vec<Vec<rusqlite::types::Value>>> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    [
+        "SELECT seq, assessment_id, trace_id, span_id, name, kind, valid, create_time_ns,
+                last_update_time_ns, overrides, json FROM assessments ORDER BY seq",
+        "SELECT trace_id, span_id, parent_span_id, name, kind, start_time_ns, end_time_ns,
+                status_code, status_message, attributes, events, links, scope_name,
+                scope_version FROM spans ORDER BY trace_id, span_id",
+        "SELECT trace_id, first_seen_ns FROM traces ORDER BY trace_id",
+        "SELECT * FROM runs ORDER BY run_id",
+    ]
+    .iter()
+    .map(|sql| {
+        let mut statement = conn.prepare(sql).unwrap();
+        let columns = statement.column_count();
+        statement
+            .query_map([], |row| {
+                (0..columns)
+                    .map(|i| row.get(i))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+    })
+    .collect()
+}
+
+/// `tests/data/v3.db` was written by Verdict at schema version 3 (before
+/// the migration existed): `verdict eval` on four records of
+/// examples/data/qa.jsonl with exact_match and edit_distance, then
+/// `verdict feedback` and `verdict override` on its first trace.
+#[test]
+fn a_version_3_store_migrates_to_version_4_keeping_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/v3.db"),
+        &path,
+    )
+    .unwrap();
+    let before = dump(&path);
+    assert_eq!(
+        before.iter().map(Vec::len).collect::<Vec<_>>(),
+        [18, 4, 4, 1],
+        "the V3 fixture's rows"
+    );
+    let store = LocalStore::open(&path).unwrap();
+    assert_eq!(dump(&path), before, "every row kept, seq included");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
+    assert_eq!(version, LocalStore::schema_version());
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+
+    // The lifecycle goes on where it stopped.
+    let trace = verdict::parse_trace_id("4966f633e50abb840000000000000001").unwrap();
+    let overridden = "a-9c4ca056ea97058b0000000000000003".parse().unwrap();
+    assert!(!store.get(trace, overridden).unwrap().is_valid());
+    let listed = store.list_by_trace(trace).unwrap();
+    assert_eq!(
+        listed.len(),
+        6,
+        "expectation, 2 feedbacks, thumbs, override"
+    );
+    assert_eq!(listed.last().unwrap().overrides(), Some(overridden));
+    let next = Assessment::feedback("later", true)
+        .on_trace("4966f633e50abb840000000000000001", None)
+        .unwrap();
+    store.log(&next).unwrap();
+    assert_eq!(store.list_by_trace(trace).unwrap().last(), Some(&next));
+    let seq: i64 = conn
+        .query_row(
+            "SELECT seq FROM assessments WHERE assessment_id = ?1",
+            [next.id().to_string()],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(seq, 19, "numbered after the copied rows");
+    assert_eq!(store.list_traces().unwrap().len(), 4);
+    assert_eq!(store.spans_of(trace).unwrap().len(), 1);
+    assert_eq!(store.runs().unwrap().len(), 1);
+    // Four from the run, one override.
+    assert_eq!(store.list_by_name("exact_match").unwrap().len(), 5);
 }

@@ -335,7 +335,7 @@ fn a_version_1_store_migrates_and_gets_a_spool() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
     assert_eq!(version, LocalStore::schema_version());
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 /// A sink that is down (fails whole batches), or up and refusing for good
