@@ -141,6 +141,7 @@ impl LocalStore {
             let mut trace_insert = prepare(NOTE_TRACE)?;
             // Each trace is noted once per batch, not once per row.
             let mut noted: HashSet<&str> = HashSet::new();
+            let mut last: Option<&str> = None;
             for span in &batch.spans {
                 insert_span(&mut span_insert, path, span)?;
                 if noted.insert(&span.trace) {
@@ -155,9 +156,12 @@ impl LocalStore {
                     }
                     Pending::New(row) => {
                         insert_row(&mut row_insert, path, row)?;
-                        if noted.insert(&row.trace) {
+                        // A record's assessments come together: most rows
+                        // name the trace of the row before.
+                        if last != Some(row.trace.as_str()) && noted.insert(&row.trace) {
                             insert_trace(&mut trace_insert, path, &row.trace, now)?;
                         }
+                        last = Some(&row.trace);
                     }
                 }
             }

@@ -194,6 +194,10 @@ fn a_version_3_store_migrates_to_version_4_keeping_every_row() {
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
         .unwrap();
     assert_eq!(integrity, "ok");
+    let page_size: i64 = conn
+        .pragma_query_value(None, "page_size", |row| row.get(0))
+        .unwrap();
+    assert_eq!(page_size, 4096, "an existing file keeps its pages");
 
     // The lifecycle goes on where it stopped.
     let trace = verdict::parse_trace_id("4966f633e50abb840000000000000001").unwrap();
@@ -224,4 +228,16 @@ fn a_version_3_store_migrates_to_version_4_keeping_every_row() {
     assert_eq!(store.runs().unwrap().len(), 1);
     // Four from the run, one override.
     assert_eq!(store.list_by_name("exact_match").unwrap().len(), 5);
+}
+
+#[test]
+fn a_new_store_has_16_kib_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    LocalStore::open(&path).unwrap();
+    let page_size: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "page_size", |row| row.get(0))
+        .unwrap();
+    assert_eq!(page_size, 16 * 1024);
 }
