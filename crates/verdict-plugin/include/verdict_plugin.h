@@ -13,7 +13,8 @@
  *  - The host passes text as UTF-8 byte slices (vd_str), valid only during
  *    the call. They are not NUL-terminated.
  *  - The plugin writes one vd_result per record into host memory; the host
- *    checks it and keeps it as it is. Its texts (label, rationale) point
+ *    checks it (unless the plugin sets VD_FLAG_VALID_RESULTS) and keeps it
+ *    as it is. Its texts (label, rationale) point
  *    either at the plugin's static memory (string literals: the host never
  *    unloads a plugin, so they stay valid) or at a copy the plugin appends
  *    to the call's one text buffer (vd_buf): write at ptr + len, then add

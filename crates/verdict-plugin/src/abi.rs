@@ -6,7 +6,8 @@
 //! - The host passes text as borrowed UTF-8 byte slices ([`Str`]); they are
 //!   valid for the duration of the call only.
 //! - The plugin writes one [`ResultSlot`] per record into host memory. The
-//!   slot is what the host keeps: it checks it once and stores it as it is,
+//!   slot is what the host keeps: it checks it once (or trusts a plugin that
+//!   vouches for its results, [`FLAG_VALID_RESULTS`]) and stores it as it is,
 //!   with no conversion. Its texts (a label or error code, a rationale or
 //!   message) are [`Str`]s that point either at static text of the plugin
 //!   (valid for good, because the host never unloads a plugin) or at a copy

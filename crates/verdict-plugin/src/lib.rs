@@ -16,10 +16,11 @@
 //! the plugin may use different allocators, standard libraries, or
 //! languages. A batch entry point lets one call score many records, and
 //! the 48-byte result a plugin writes per record is the very result the
-//! host keeps ([`Results`]): checked once, never converted, its texts
+//! host keeps ([`Results`]): checked once (a plugin built with this kit
+//! vouches for its results, so they are not), never converted, its texts
 //! pointing at the plugin's static text or at one shared copy per call.
 //! The call itself costs nothing measurable; a loaded plugin costs about
-//! 10 % more than the same type called directly (see BENCHMARKS.md).
+//! 2 % more than the same type called directly (see BENCHMARKS.md).
 //! Everything else follows rules that keep old plugins loadable: a
 //! versioned symbol, a descriptor that only grows at its end, panics
 //! caught on the plugin's side of the boundary.

@@ -7,8 +7,12 @@
 //! that is 0 or 1, text that is UTF-8 and, when copied, inside what the
 //! plugin wrote — and stores it with no conversion; copied text moves into
 //! blocks that [`Results`] owns. What no feedback can hold is replaced, in
-//! the same pass, by an error result ([`SCORER_INVALID_RESULT`]). Reading a
-//! result ([`ScoreRef`]) then needs no check at all.
+//! the same pass, by an error result ([`SCORER_INVALID_RESULT`]). A plugin
+//! built with the kit vouches for its results
+//! ([`FLAG_VALID_RESULTS`](abi::FLAG_VALID_RESULTS): its writer makes them
+//! from Rust values and turns a non-finite number into that error itself),
+//! so its slots are checked only when a call copied text, to move it.
+//! Reading a result ([`ScoreRef`]) then needs no check at all.
 //!
 //! Compared with a list of [`Outcome`]s (56 bytes each, plus a heap
 //! allocation for every text that is not static), a result costs 48

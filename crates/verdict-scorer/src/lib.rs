@@ -23,11 +23,12 @@
 //! — which becomes a feedback with an `AssessmentError` — and the run goes
 //! on. And one more for speed: **a plugin writes the result the host
 //! keeps** ([`Results`]): a 48-byte slot whose texts point at the plugin's
-//! static text or at one text block per call, checked once and never
-//! converted, so a loaded plugin costs what the same type compiled in
-//! costs behind this interface, and 100 000 records × 3 scorers take 14.4 MB plus the text the
-//! scorers make per record (an `Outcome` per result took 16.8 MB plus one
-//! allocation per such text).
+//! static text or at one text block per call, checked once (unless the
+//! plugin vouches for them, as every plugin built with the kit does) and
+//! never converted, so a loaded plugin costs what the same type compiled
+//! in costs behind this interface, and 100 000 records × 3 scorers take
+//! 14.4 MB plus the text the scorers make per record (an `Outcome` per
+//! result took 16.8 MB plus one allocation per such text).
 #![deny(missing_docs)]
 
 mod builtins;
