@@ -220,8 +220,19 @@ fn holding_is_bounded_by_count_and_by_time() {
                 .record(Assessment::feedback("score", i).on_current_span().unwrap())
                 .unwrap();
         }
-        let c = handed_over(&s.recorder, 10);
-        assert!(c.held <= 3, "{c:?}");
+        handed_over(&s.recorder, 10);
+        // While a released batch of the trace is being shipped, what comes
+        // next waits behind it (order within a trace), so the bound holds
+        // once that shipping is done — not at every instant.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let c = loop {
+            let c = s.recorder.counters();
+            if c.held <= 3 {
+                break c;
+            }
+            assert!(Instant::now() < deadline, "more than max_held held: {c:?}");
+            std::thread::sleep(Duration::from_millis(2));
+        };
         assert_eq!(c.delivered + c.held, 10, "{c:?}");
         cx.span().span_context().trace_id()
     });
