@@ -29,6 +29,14 @@
 //!   `flush`; before any recorder exported, to standard error.
 //! - A trace whose root span never ends (leaked, never exported) keeps a
 //!   small entry; what it held goes out after `max_hold`.
+//! - For a receiver that may be down, build the assembler over a
+//!   [`Spooled`](crate::Spooled) sink,
+//!   `TraceAssembler::builder(Spooled::new(sink, store))`: the spans and
+//!   operations a trace could not deliver after the sink's retries wait in
+//!   the local store (counted delivered, as `Spooled` counts them; refusals
+//!   are failed, not spooled), and are replayed in order when the next
+//!   assembler is built over the same store and key, and on
+//!   [`Spooled::replay`](crate::Spooled::replay).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -71,6 +79,12 @@ pub trait TraceSink: AssessmentSink + SpanSink {
     fn set_resource(&self, resource: &Resource) {
         let _ = resource;
     }
+
+    /// Called once by [`TraceAssembler::builder`], before any span or
+    /// operation reaches the sink. The default does nothing; a
+    /// [`Spooled`](crate::Spooled) sink replays what its spool holds,
+    /// spans included (the next start picks up what the last one spooled).
+    fn assembled(&self) {}
 }
 
 /// What [`TraceSink::export_trace`] does by default.
@@ -150,6 +164,10 @@ impl<S: TraceSink + ?Sized> TraceSink for Arc<S> {
 
     fn set_resource(&self, resource: &Resource) {
         (**self).set_resource(resource);
+    }
+
+    fn assembled(&self) {
+        (**self).assembled();
     }
 }
 
@@ -318,8 +336,11 @@ const CATCH_UP: Duration = Duration::from_millis(100);
 pub struct TraceAssembler;
 
 impl TraceAssembler {
-    /// Starts configuring an assembler that ships through `sink`.
+    /// Starts configuring an assembler that ships through `sink` (and
+    /// tells the sink, [`TraceSink::assembled`]: a [`Spooled`](crate::Spooled)
+    /// sink replays its spool then).
     pub fn builder(sink: impl TraceSink) -> AssemblerBuilder {
+        sink.assembled();
         AssemblerBuilder {
             sink: Box::new(sink),
             max_held: 20_000,

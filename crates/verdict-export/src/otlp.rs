@@ -257,9 +257,21 @@ impl OtlpExporter {
     /// [`TraceAssembler`](crate::TraceAssembler): a trace's spans are
     /// posted (with a new [`span_exporter`](Self::span_exporter)), then the
     /// events of the assessments recorded while it was open.
+    ///
+    /// The spans carry the tracer provider's resource once the provider is
+    /// built; until then (spans a [`Spooled`](crate::Spooled) sink replays
+    /// at start), the exporter's [`resource`](OtlpExporterBuilder::resource),
+    /// or the SDK's default one.
     pub fn trace_sink(&self) -> Result<OtlpTraceSink, OtlpError> {
+        let mut spans = self.span_exporter()?;
+        let resource = self
+            .config
+            .resource
+            .clone()
+            .unwrap_or_else(|| Resource::builder().build());
+        opentelemetry_sdk::trace::SpanExporter::set_resource(&mut spans, &resource);
         Ok(OtlpTraceSink {
-            spans: Mutex::new(self.span_exporter()?),
+            spans: Mutex::new(spans),
             events: self.sink(),
         })
     }
@@ -389,6 +401,21 @@ fn export_error(error: &OTelSdkError, len: usize) -> SinkError {
     }
 }
 
+/// A failed post of `len` spans, sorted as [`export_error`] sorts events.
+pub(crate) fn span_export_error(error: &OTelSdkError, len: usize) -> SinkError {
+    match refusal_status(&error.to_string()) {
+        Some(status) => SinkError::new(format!(
+            "the OTLP collector refused {len} spans for good (HTTP {status}; not retried): \
+             {error}; check the endpoint, the headers (authentication) and the collector's logs"
+        ))
+        .with_failed(len)
+        .with_retryable(Vec::new()),
+        None => SinkError::new(format!("OTLP traces export of {len} spans failed: {error}"))
+            .with_failed(len)
+            .with_retryable((0..len).collect()),
+    }
+}
+
 /// The HTTP status in an OTLP exporter's error message ("… status code:
 /// 400"), when it is a refusal: a 4xx other than 408 (timeout) and 429
 /// (throttled), which OTLP/HTTP says not to retry.
@@ -492,5 +519,12 @@ mod tests {
         assert!(refused.to_string().contains("refused"), "{refused}");
         let transient = export_error(&OTelSdkError::InternalFailure(message(503)), 3);
         assert_eq!(transient.retryable(), Some(&[0, 1, 2][..]));
+        // Spans alike, so that a spool keeps them.
+        let refused = span_export_error(&OTelSdkError::InternalFailure(message(403)), 2);
+        assert_eq!(refused.retryable(), Some(&[][..]));
+        assert_eq!(refused.failed(), Some(2));
+        assert!(refused.to_string().contains("refused"), "{refused}");
+        let transient = span_export_error(&OTelSdkError::InternalFailure(message(502)), 2);
+        assert_eq!(transient.retryable(), Some(&[0, 1][..]));
     }
 }

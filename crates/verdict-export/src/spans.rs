@@ -93,16 +93,14 @@ impl SpanSink for MlflowSink {
 
 impl SpanSink for crate::otlp::SpanExporter {
     /// Posts the batch to the collector as one OTLP request, waiting for
-    /// the answer on the calling thread. Make one with
+    /// the answer on the calling thread. A failure is sorted as for
+    /// assessment events ([`OtlpSink`](crate::OtlpSink)'s `export`): a 4xx
+    /// other than 408 and 429 is a refusal for good, anything else lists
+    /// the spans as [retryable](SinkError::retryable). Make one with
     /// [`OtlpExporter::span_exporter`](crate::OtlpExporter::span_exporter).
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
-        futures_executor::block_on(SpanExporter::export(self, spans.to_vec())).map_err(|e| {
-            SinkError::new(format!(
-                "OTLP traces export of {} spans failed: {e}",
-                spans.len()
-            ))
-            .with_failed(spans.len())
-        })
+        futures_executor::block_on(SpanExporter::export(self, spans.to_vec()))
+            .map_err(|e| crate::otlp::span_export_error(&e, spans.len()))
     }
 }
 

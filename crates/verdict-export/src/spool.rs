@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::TraceId;
+use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 use rusqlite::params;
 use serde_json::Value;
@@ -15,6 +16,7 @@ use verdict::{
     SinkError, parse_trace_id,
 };
 
+use crate::assemble::TraceSink;
 use crate::error::{Error, Result, database};
 use crate::jsonl::jsonl_line;
 use crate::span::StoredSpan;
@@ -85,6 +87,23 @@ pub struct SpoolStats {
 ///   a trace's spans still go before the assessments recorded after them.
 ///   Make it with [`with_spans`](Self::with_spans) for the replay at start
 ///   to send spooled spans too.
+/// - Under a [`TraceAssembler`](crate::TraceAssembler): wrap the sink the
+///   assembler ships through, `TraceAssembler::builder(Spooled::new(sink,
+///   store))`, when the inner sink is a [`TraceSink`] (MLflow,
+///   [`OtlpExporter::trace_sink`](crate::OtlpExporter::trace_sink)). A
+///   trace still ships through the inner sink's
+///   [`export_trace`](TraceSink::export_trace) (for MLflow, created with
+///   its assessments in one request); what it could not deliver — the
+///   spans and operations it lists as retryable — is spooled, spans first,
+///   and counted delivered to the recorder as above, refusals failed. When
+///   the assembler is built, the wrapper replays its spool, spans included,
+///   so the next start delivers what the last one spooled. (Wrapped
+///   *around* the assembler's sink instead, it would see only the
+///   operations sent at once, and spool nothing of what the assembler
+///   ships.) Spans replayed at start carry the inner sink's resource at
+///   that time (for OTLP: the exporter's
+///   [`resource`](crate::OtlpExporterBuilder::resource), or the SDK's
+///   default), not that of the process that spooled them.
 /// - `flush` and `shutdown` flush or shut down the inner sink; what is left
 ///   in the spool stays there for the next replay.
 ///
@@ -325,7 +344,18 @@ impl<S: AssessmentSink> Spooled<S> {
     /// Sends a batch through the inner sink and spools what it could not
     /// deliver for now.
     fn deliver(&self, batch: &[Operation]) -> Result<(), SinkError> {
-        let Err(error) = self.inner.export(batch) else {
+        self.keep_operations(batch, self.inner.export(batch))
+    }
+
+    /// Spools the operations of `batch` that the inner sink's `result`
+    /// lists as worth sending again, and returns the outcome: `Ok` when
+    /// every operation was delivered or spooled, the refusals otherwise.
+    fn keep_operations(
+        &self,
+        batch: &[Operation],
+        result: Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
+        let Err(error) = result else {
             return Ok(());
         };
         let retry = retryable(&error, batch.len());
@@ -582,7 +612,18 @@ impl<S: AssessmentSink + SpanSink> Spooled<S> {
     /// Sends spans through the inner sink and spools what it could not
     /// deliver for now.
     fn deliver_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
-        let Err(error) = self.inner.export_spans(spans) else {
+        self.keep_spans(spans, self.inner.export_spans(spans))
+    }
+}
+
+impl<S: AssessmentSink> Spooled<S> {
+    /// As [`keep_operations`](Self::keep_operations), for spans.
+    fn keep_spans(
+        &self,
+        spans: &[SpanData],
+        result: Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
+        let Err(error) = result else {
             return Ok(());
         };
         let retry = retryable(&error, spans.len());
@@ -657,6 +698,108 @@ impl<S: AssessmentSink + SpanSink> SpanSink for Spooled<S> {
 
     fn shutdown_spans(&self) -> Result<(), SinkError> {
         self.inner.shutdown_spans()
+    }
+}
+
+impl<S: TraceSink> TraceSink for Spooled<S> {
+    /// Ships a trace's spans with its operations through the inner sink's
+    /// [`export_trace`](TraceSink::export_trace) (the MLflow sink's one
+    /// request per trace), and spools what it could not deliver for now:
+    /// the spans and operations it lists as [retryable](SinkError::retryable),
+    /// spans first, so that on replay a trace's spans still go before its
+    /// assessments. What concerns a trace that already waits in the spool
+    /// is spooled behind it, as [`export`](AssessmentSink::export) does.
+    /// Spooled counts as delivered (as with `export`); only refusals for
+    /// good are errors, and they are not spooled.
+    fn export_trace(
+        &self,
+        spans: &[SpanData],
+        operations: &[Operation],
+        fresh: bool,
+    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+        let _ = self.span_export.set(<S as SpanSink>::export_spans);
+        let _delivering = self
+            .delivering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut replayed = Ok(0);
+        let mut waiting = HashSet::new();
+        let pending = self.pending().and_then(|pending| {
+            if pending > 0 {
+                replayed = self.replay_locked();
+                waiting = self.waiting_traces()?;
+            }
+            Ok(())
+        });
+        if let Err(error) = pending {
+            // Nothing sent, nothing spooled: every span and operation failed.
+            let failed = |count: usize, what: &str| {
+                if count == 0 {
+                    Ok(())
+                } else {
+                    Err(SinkError::new(format!(
+                        "{} could not deliver {count} {what}: the spool of the local store \
+                         failed ({error})",
+                        self.key
+                    ))
+                    .with_failed(count))
+                }
+            };
+            return (
+                failed(spans.len(), "spans"),
+                failed(operations.len(), "operations"),
+            );
+        }
+        // Each trace keeps its order: what concerns a trace that waits goes
+        // behind it (its spans, then its operations); the other traces go now.
+        let (behind_spans, now_spans): (Vec<&SpanData>, Vec<&SpanData>) = spans
+            .iter()
+            .partition(|span| waiting.contains(&span.span_context.trace_id()));
+        let (behind_ops, now_ops): (Vec<&Operation>, Vec<&Operation>) = operations
+            .iter()
+            .partition(|operation| waiting.contains(&operation.trace_id()));
+        let spooled_spans = self.spool_behind(
+            behind_spans
+                .iter()
+                .map(|span| StoredSpan::from(*span).to_json().to_string()),
+            "spans",
+        );
+        let spooled_ops =
+            self.spool_behind(behind_ops.iter().map(|op| jsonl_line(op)), "operations");
+        let (spans_out, ops_out) = if now_spans.is_empty() && now_ops.is_empty() {
+            (Ok(()), Ok(()))
+        } else {
+            let now_spans: Vec<SpanData> = now_spans.into_iter().cloned().collect();
+            let now_ops: Vec<Operation> = now_ops.into_iter().cloned().collect();
+            let (spans_sent, ops_sent) = self.inner.export_trace(&now_spans, &now_ops, fresh);
+            // Spans first: on replay they go before the operations.
+            (
+                self.keep_spans(&now_spans, spans_sent),
+                self.keep_operations(&now_ops, ops_sent),
+            )
+        };
+        let spans_out = join(spooled_spans, spans_out);
+        let ops_out = join(spooled_ops, ops_out);
+        // What the replay dropped is reported with the operations, or with
+        // the spans when there are none (the caller counts operation
+        // failures only when it sent some).
+        if operations.is_empty() {
+            (combine(replayed, spans_out), ops_out)
+        } else {
+            (spans_out, combine(replayed, ops_out))
+        }
+    }
+
+    fn set_resource(&self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+
+    /// Replays the spool, spans included (see [`with_spans`](Self::with_spans)).
+    fn assembled(&self) {
+        self.inner.assembled();
+        let _ = self.span_export.set(<S as SpanSink>::export_spans);
+        // What it cannot deliver stays spooled, visible through `pending`.
+        let _ = self.replay();
     }
 }
 

@@ -508,3 +508,308 @@ fn a_waiting_trace_does_not_hold_up_the_others() {
         "the bad trace's in the order recorded"
     );
 }
+
+/// The assessment ids recorded on the current span: recorded, and noted.
+fn record_here(recorder: &verdict::Recorder, ids: &mut Vec<String>, assessment: Assessment) {
+    ids.push(assessment.id().to_string());
+    recorder.record(assessment).unwrap();
+}
+
+/// Waits until the recorder holds `count` operations.
+fn wait_held(recorder: &verdict::Recorder, count: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while recorder.counters().held < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not held: {:?}",
+            recorder.counters()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The recommended wiring with a spool:
+/// `TraceAssembler::builder(Spooled::new(otlp.trace_sink(), store))`. The
+/// collector is down when a trace ships with the assessments recorded
+/// while it was open: its spans and assessments go to the spool of a real
+/// SQLite file (counted delivered, as `Spooled` counts what it spools),
+/// and the next process, started once the collector is up, delivers every
+/// span and assessment exactly once, spans first.
+#[test]
+fn an_assembled_trace_is_spooled_while_the_collector_is_down_and_replayed_once() {
+    use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use verdict::Recorder;
+    use verdict_export::TraceAssembler;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    let port = reserve_port();
+    let receiver = OtlpReceiver::start().unwrap();
+
+    let mut sent = Vec::new();
+    let (trace_id, span_ids) = {
+        let otlp = otlp_exporter(port);
+        let spooled = Arc::new(Spooled::new(otlp.trace_sink().unwrap(), open(&path)));
+        let (spans, assessments) = TraceAssembler::builder(spooled.clone()).build();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(spans)
+            .build();
+        let recorder = Recorder::builder().sink(assessments).build();
+        let tracer = provider.tracer("spool-test");
+        let mut span_ids = Vec::new();
+        let trace_id = tracer.in_span("request", |cx| {
+            record_here(
+                &recorder,
+                &mut sent,
+                Assessment::feedback("helpful", true)
+                    .on_current_span()
+                    .unwrap(),
+            );
+            tracer.in_span("retrieve", |cx| {
+                span_ids.push(cx.span().span_context().span_id());
+                record_here(
+                    &recorder,
+                    &mut sent,
+                    Assessment::feedback("relevant", 0.8)
+                        .on_current_span()
+                        .unwrap(),
+                );
+            });
+            record_here(
+                &recorder,
+                &mut sent,
+                Assessment::expectation("answer", "42")
+                    .on_current_span()
+                    .unwrap(),
+            );
+            wait_held(&recorder, 3);
+            span_ids.push(cx.span().span_context().span_id());
+            cx.span().span_context().trace_id()
+        });
+        provider.force_flush().unwrap();
+        recorder.flush().unwrap();
+        let c = recorder.counters();
+        assert_eq!((c.delivered, c.failed, c.held), (3, 0, 0), "{c:?}");
+        assert_eq!(spooled.pending().unwrap(), 5, "2 spans and 3 assessments");
+        assert_eq!(spooled.stats().spooled, 5);
+        assert!(receiver.requests().is_empty());
+        provider.shutdown().unwrap();
+        recorder.shutdown().unwrap();
+        (trace_id, span_ids)
+        // The "process" ends with its trace spooled.
+    };
+    {
+        let store = open(&path);
+        let waiting: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM spool", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(waiting, 5, "in the file");
+        drop(store);
+    }
+
+    // The collector is up; the next process replays as the assembler is
+    // built, before it records anything.
+    let _front = Front::otlp(port, 0, &receiver);
+    let otlp = otlp_exporter(port);
+    let spooled = Arc::new(Spooled::new(otlp.trace_sink().unwrap(), open(&path)));
+    let (spans, assessments) = TraceAssembler::builder(spooled.clone()).build();
+    assert_eq!(spooled.pending().unwrap(), 0, "replayed at start");
+    assert_eq!(spooled.stats().replayed, 5);
+    let paths: Vec<String> = receiver.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/v1/traces", "/v1/logs"], "spans, then the events");
+    let mut received_spans: Vec<Vec<u8>> = receiver
+        .spans()
+        .into_iter()
+        .map(|span| {
+            assert_eq!(span.trace_id, trace_id.to_bytes().to_vec());
+            span.span_id
+        })
+        .collect();
+    received_spans.sort();
+    let mut expected: Vec<Vec<u8>> = span_ids.iter().map(|id| id.to_bytes().to_vec()).collect();
+    expected.sort();
+    assert_eq!(received_spans, expected, "each span once");
+    let received = received_ids(&receiver);
+    assert_exactly_once(&received, &sent);
+    assert_eq!(received, sent, "in the order recorded");
+    for record in receiver.log_records() {
+        assert_eq!(record.trace_id, trace_id.to_bytes().to_vec());
+    }
+
+    // Nothing more on an explicit replay, nor once the new process runs.
+    assert_eq!(spooled.replay().unwrap(), 0);
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(spans)
+        .build();
+    let recorder = Recorder::builder().sink(assessments).build();
+    provider.shutdown().unwrap();
+    recorder.shutdown().unwrap();
+    assert_eq!(receiver.spans().len(), 2);
+    assert_eq!(received_ids(&receiver).len(), sent.len());
+}
+
+/// Through the assembler too, a collector refusing for good (401) is
+/// reported, counted failed, and nothing is spooled.
+#[test]
+fn an_assembled_trace_refused_by_the_collector_is_not_spooled() {
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use verdict::Recorder;
+    use verdict_export::TraceAssembler;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = reserve_port();
+    let front = Front::start(port, 0, |_| (401, b"bad token".to_vec()));
+    let otlp = OtlpExporter::builder()
+        .endpoint(format!("http://127.0.0.1:{port}"))
+        .header("authorization", "Bearer otlp-secret-token")
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let spooled = Arc::new(Spooled::new(
+        otlp.trace_sink().unwrap(),
+        open(&dir.path().join("verdict.db")),
+    ));
+    let (spans, assessments) = TraceAssembler::builder(spooled.clone()).build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(spans)
+        .build();
+    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = errors.clone();
+    let recorder = Recorder::builder()
+        .sink(assessments)
+        .on_error(move |_, error| seen.lock().unwrap().push(error.to_string()))
+        .build();
+    provider.tracer("spool-test").in_span("request", |_| {
+        recorder
+            .record(
+                Assessment::feedback("helpful", true)
+                    .on_current_span()
+                    .unwrap(),
+            )
+            .unwrap();
+        wait_held(&recorder, 1);
+    });
+    let _ = provider.force_flush();
+    let flushed = recorder.flush();
+    let c = recorder.counters();
+    assert_eq!((c.delivered, c.failed, c.held), (0, 1, 0), "{c:?}");
+    let text = format!("{flushed:?} {:?}", errors.lock().unwrap());
+    assert!(text.contains("refused") && text.contains("401"), "{text}");
+    assert!(!text.contains("otlp-secret-token"), "{text}");
+    assert_eq!(spooled.pending().unwrap(), 0, "a refusal is not spooled");
+    assert_eq!(spooled.stats().spooled, 0);
+    assert_eq!(front.failed(), 0);
+    let _ = provider.shutdown();
+    let _ = recorder.shutdown();
+}
+
+/// The same wiring over the MLflow sink, against an MLflow-like server
+/// answering 503 (as in `mlflow_operations_that_fail_transiently_…`, spans
+/// passed on to an OTLP receiver): the trace and its assessments, which
+/// the sink would create in one request, are spooled; once the server
+/// answers, the next process delivers the spans, then each assessment
+/// once.
+#[test]
+fn an_assembled_trace_for_mlflow_is_spooled_on_503_and_replayed_once() {
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use verdict::Recorder;
+    use verdict_export::TraceAssembler;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    let port = reserve_port();
+    let receiver = OtlpReceiver::start().unwrap();
+    let target = receiver.endpoint();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let created: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = created.clone();
+    let front = Front::start(port, 1_000_000, move |req: &Request| {
+        if req.path.ends_with("/v1/traces") {
+            return forward(&agent, &target, req);
+        }
+        if req.method == "GET" {
+            let trace = req.path.rsplit('/').next().unwrap();
+            let info = serde_json::json!({"trace": {"trace_info": {
+                "trace_id": trace, "request_time": "2026-11-27T12:47:45.024Z",
+                "execution_duration": "0.038s", "state": "OK",
+                "trace_location": {"type": "MLFLOW_EXPERIMENT",
+                                   "mlflow_experiment": {"experiment_id": "0"}}}}});
+            return (200, info.to_string().into_bytes());
+        }
+        let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+        for a in body["trace"]["trace_info"]["assessments"]
+            .as_array()
+            .unwrap()
+        {
+            let id = a["assessment_id"].as_str().unwrap();
+            seen.lock().unwrap().push(id.to_owned());
+        }
+        (200, b"{}".to_vec())
+    });
+    let mlflow = || {
+        MlflowSink::builder(format!("http://127.0.0.1:{port}"))
+            .retry(
+                RetryPolicy::default()
+                    .initial_delay(Duration::from_millis(5))
+                    .max_delay(Duration::from_millis(10))
+                    .budget(Duration::from_millis(50)),
+            )
+            .build()
+            .unwrap()
+    };
+
+    let mut sent = Vec::new();
+    {
+        let spooled = Arc::new(Spooled::new(mlflow(), open(&path)));
+        let (spans, assessments) = TraceAssembler::builder(spooled.clone()).build();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(spans)
+            .build();
+        let recorder = Recorder::builder().sink(assessments).build();
+        let tracer = provider.tracer("spool-test");
+        tracer.in_span("request", |_| {
+            tracer.in_span("retrieve", |_| {
+                record_here(
+                    &recorder,
+                    &mut sent,
+                    Assessment::feedback("relevant", 0.8)
+                        .on_current_span()
+                        .unwrap(),
+                );
+            });
+            record_here(
+                &recorder,
+                &mut sent,
+                Assessment::feedback("helpful", true)
+                    .on_current_span()
+                    .unwrap(),
+            );
+            wait_held(&recorder, 2);
+        });
+        provider.force_flush().unwrap();
+        recorder.flush().unwrap();
+        let c = recorder.counters();
+        assert_eq!((c.delivered, c.failed, c.held), (2, 0, 0), "{c:?}");
+        assert_eq!(spooled.pending().unwrap(), 4, "2 spans and 2 assessments");
+        assert!(front.failed() > 0);
+        assert!(created.lock().unwrap().is_empty());
+        assert_eq!(receiver.span_count(), 0);
+        provider.shutdown().unwrap();
+        recorder.shutdown().unwrap();
+    }
+
+    front.fail.store(0, Ordering::SeqCst);
+    let spooled = Arc::new(Spooled::new(mlflow(), open(&path)));
+    let _assembler = TraceAssembler::builder(spooled.clone()).build();
+    assert_eq!(spooled.pending().unwrap(), 0, "replayed at start");
+    assert_eq!(spooled.stats().replayed, 4);
+    assert_eq!(receiver.span_count(), 2);
+    assert_exactly_once(&created.lock().unwrap(), &sent);
+}
