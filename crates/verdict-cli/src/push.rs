@@ -9,9 +9,11 @@
 //! marks that one invalid itself. Traces go out a chunk at a time, spans
 //! before assessments, so that a server knows a trace before its
 //! assessments arrive and memory does not grow with the store. A chunk that
-//! cannot be delivered is counted and reported, and the push goes on; a
-//! destination reports a chunk as failed or not, so the count is of the
-//! spans and assessments in failed chunks, of which some may have arrived.
+//! cannot be delivered is counted and reported, and the push goes on. A
+//! destination that counts what it could not deliver (OTLP, MLflow) gives
+//! the exact number of spans and assessments, and their traces when it says
+//! which failed; one that gives no count (a JSONL file that failed
+//! mid-write) has its whole chunk counted, of which some may have arrived.
 //!
 //! `--to jsonl:-` writes the lines to standard output, and the summary then
 //! goes to standard error so that the lines can be piped.
@@ -40,7 +42,14 @@ struct Delivery {
     assessments_sent: usize,
     spans_failed: usize,
     assessments_failed: usize,
-    traces_failed: usize,
+    /// The traces of what was not delivered, when the destination said.
+    traces_failed: Vec<TraceId>,
+    /// Traces of chunks where the destination counted what failed but did
+    /// not say which.
+    traces_unnamed: usize,
+    /// Traces of chunks the destination failed without a count: the
+    /// whole chunk is counted as not delivered.
+    traces_uncounted: usize,
     errors: Vec<String>,
     /// Standard output was closed by its reader (`| head`): not a failure,
     /// and nothing more is written to it.
@@ -112,7 +121,9 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
             assessments_sent: 0,
             spans_failed: 0,
             assessments_failed: 0,
-            traces_failed: 0,
+            traces_failed: Vec::new(),
+            traces_unnamed: 0,
+            traces_uncounted: 0,
             errors: Vec::new(),
             reader_gone: false,
         });
@@ -149,9 +160,27 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) if is_broken_pipe(&e) => delivery.reader_gone = true,
                 Err(e) => {
-                    delivery.spans_failed += spans.len();
-                    delivery.assessments_failed += operations.len();
-                    delivery.traces_failed += chunk.len();
+                    let undelivered = e
+                        .downcast_ref::<verdict_eval::Error>()
+                        .and_then(verdict_eval::Error::undelivered);
+                    match undelivered {
+                        Some(u) => {
+                            delivery.spans_sent += spans.len().saturating_sub(u.spans);
+                            delivery.assessments_sent +=
+                                operations.len().saturating_sub(u.operations);
+                            delivery.spans_failed += u.spans;
+                            delivery.assessments_failed += u.operations;
+                            match &u.traces {
+                                Some(traces) => delivery.traces_failed.extend(traces),
+                                None => delivery.traces_unnamed += chunk.len(),
+                            }
+                        }
+                        None => {
+                            delivery.spans_failed += spans.len();
+                            delivery.assessments_failed += operations.len();
+                            delivery.traces_uncounted += chunk.len();
+                        }
+                    }
                     delivery.errors.push(crate::message(&e));
                 }
             }
@@ -191,7 +220,7 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
         }
         if !delivery.errors.is_empty() {
             all_delivered = false;
-            if delivery.traces_failed == 0 {
+            if delivery.spans_failed + delivery.assessments_failed == 0 {
                 // Every chunk was taken, but what was buffered was not
                 // delivered at the end.
                 eprintln!(
@@ -199,18 +228,16 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
                     delivery.target
                 );
             } else {
-                eprintln!(
-                    "error: {} spans and {} assessments of {} traces were not delivered to {} \
-                     (counted by chunk of up to {TRACES_PER_CHUNK} traces: some of a failed \
-                     chunk may have arrived):",
-                    delivery.spans_failed,
-                    delivery.assessments_failed,
-                    delivery.traces_failed,
-                    delivery.target
-                );
+                eprintln!("error: {}:", not_delivered(delivery));
             }
             for error in &delivery.errors {
                 eprintln!("  {error}");
+            }
+            if !delivery.traces_failed.is_empty() {
+                eprintln!(
+                    "  not delivered: {}",
+                    listed(&delivery.traces_failed, TRACES_LISTED)
+                );
             }
         }
     }
@@ -220,6 +247,60 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// How many failed traces are named in the summary.
+const TRACES_LISTED: usize = 10;
+
+/// "N spans and M assessments of K traces were not delivered to X", with
+/// what is exact and what is not.
+fn not_delivered(delivery: &Delivery) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut text = format!(
+        "{} and {}",
+        plural(delivery.spans_failed, "span", "spans"),
+        plural(delivery.assessments_failed, "assessment", "assessments")
+    );
+    if delivery.traces_unnamed + delivery.traces_uncounted == 0 {
+        text += &format!(
+            " of {}",
+            plural(delivery.traces_failed.len(), "trace", "traces")
+        );
+    }
+    text += &format!(" were not delivered to {}", delivery.target);
+    let mut notes = Vec::new();
+    if delivery.traces_unnamed > 0 {
+        notes.push(format!(
+            "among {} it did not say which",
+            plural(delivery.traces_unnamed, "trace", "traces")
+        ));
+    }
+    if delivery.traces_uncounted > 0 {
+        notes.push(format!(
+            "{} counted whole, by chunk of up to {TRACES_PER_CHUNK} traces, where it gave no \
+             count: some of those may have arrived",
+            plural(delivery.traces_uncounted, "trace", "traces")
+        ));
+    }
+    if !notes.is_empty() {
+        text += &format!(" ({})", notes.join("; "));
+    }
+    text
+}
+
+/// Trace ids as MLflow writes them, the first `most`, then how many more.
+fn listed(traces: &[TraceId], most: usize) -> String {
+    let mut text = traces
+        .iter()
+        .take(most)
+        .map(|&t| mlflow_trace_id(t))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if traces.len() > most {
+        text += &format!(" and {} more", traces.len() - most);
+    }
+    text
 }
 
 /// The traces to push: those named (each must be in the store), or all.

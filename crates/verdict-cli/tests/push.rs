@@ -234,8 +234,16 @@ fn what_cannot_be_delivered_is_reported_with_exit_code_1() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("pushed 0 spans and 0 assessments"));
+    // OTLP counts what it could not deliver: the numbers are exact (the
+    // assessments were held back when their spans failed), the trace is
+    // named, and nothing is "counted by chunk".
     assert!(
-        stderr.contains("3 spans and 2 assessments of 1 traces were not delivered to otlp"),
+        stderr.contains("error: 3 spans and 2 assessments of 1 trace were not delivered to otlp:"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains(&format!("  not delivered: {}", f.trace_id())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("may have arrived"), "{stderr}");
 }

@@ -57,7 +57,7 @@ pub use dataset::{
     Dataset, DatasetRecord, EXPECTATION_ATTRIBUTE_PREFIX, Entries, Entry, Format, InvalidRecord,
 };
 pub use error::{Error, Result};
-pub use export::{Destination, ExportTarget};
+pub use export::{Destination, ExportTarget, Undelivered};
 pub use gates::{GateVerdict, PassCriterion};
 pub use run::{
     Evaluation, LINE_ATTRIBUTE, Progress, RECORD_SPAN_NAME, RUN_ID_ATTRIBUTE, RunSummary,

@@ -38,8 +38,7 @@ impl MlflowSink {
         spans: &[SpanData],
         assessments: &[Assessment],
     ) -> Result<(), SinkError> {
-        let operations: Vec<Operation> = assessments.iter().cloned().map(Operation::Log).collect();
-        let (spans_sent, operations_sent) = self.ship_together(spans, &operations, false);
+        let (spans_sent, operations_sent) = self.export_traces_apart(spans, assessments);
         let errors: Vec<SinkError> = [operations_sent, spans_sent]
             .into_iter()
             .filter_map(Result::err)
@@ -54,6 +53,19 @@ impl MlflowSink {
             .collect::<Vec<_>>()
             .join("; ");
         Err(SinkError::new(message).with_failed(failed))
+    }
+
+    /// [`export_traces`](Self::export_traces), with the outcome of the
+    /// spans and that of the assessments apart (failures counted, retryable
+    /// positions in `assessments`' order), for a caller that reports how
+    /// many of each were not delivered, such as `verdict push`.
+    pub fn export_traces_apart(
+        &self,
+        spans: &[SpanData],
+        assessments: &[Assessment],
+    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+        let operations: Vec<Operation> = assessments.iter().cloned().map(Operation::Log).collect();
+        self.ship_together(spans, &operations, false)
     }
 
     /// [`export_traces`](Self::export_traces) for any operations: returns
