@@ -39,7 +39,10 @@ pub(crate) enum Command {
     Push(PushArgs),
     /// Evaluate a dataset: score every record, store the run, check the
     /// gates. Exits 0 when every gate passes, 1 when one fails, 2 on a
-    /// usage or input error.
+    /// usage or input error. A run that stops on an error after storing
+    /// records (they are written 4,096 at a time) keeps them and is stored
+    /// as stopped, with its error: `verdict runs` lists it as STOP, and it
+    /// is never a baseline.
     Eval(EvalArgs),
     /// List the stored evaluation runs, or show one run's summary.
     Runs(RunsArgs),
@@ -237,6 +240,8 @@ pub(crate) struct EvalArgs {
     #[arg(long = "fail-under", value_name = "SCORER=RATE")]
     pub(crate) fail_under: Vec<String>,
     /// Count malformed records as errors and go on, instead of stopping.
+    /// Without it, the run stops at the first one; the records stored
+    /// before its chunk of 4,096 stay, under a run stored as stopped.
     #[arg(long)]
     pub(crate) skip_invalid: bool,
 }

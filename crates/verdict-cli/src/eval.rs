@@ -42,10 +42,11 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let to_stdout = targets.iter().any(ExportTarget::is_stdout);
     let registry = registry(&args.plugins)?;
     let dataset = Dataset::open(&args.data)?;
-    let store = LocalStore::open(&args.store.path)?;
+    let store = Arc::new(LocalStore::open(&args.store.path)?);
     let mut evaluation = Evaluation::with_registry(config, &registry)?
         .skip_invalid(args.skip_invalid)
-        .store(Arc::new(store));
+        .store(Arc::clone(&store));
+    let run_id = evaluation.run_id().to_owned();
     for target in targets {
         evaluation = evaluation.export(Destination::open(target)?);
     }
@@ -70,7 +71,24 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     });
     let summary = evaluation.run(&dataset);
     bar.finish_and_clear();
-    let summary = summary.with_context(|| format!("evaluating {}", args.data.display()))?;
+    let summary = summary.with_context(|| {
+        // A run that stopped after storing records is stored as stopped.
+        match store.run(&run_id) {
+            Ok(Some(run)) => format!(
+                "evaluating {}: run {run_id} stopped after storing {} {} (kept in {}, and \
+                 listed as stopped by `verdict runs`)",
+                args.data.display(),
+                run.records,
+                if run.records == 1 {
+                    "record"
+                } else {
+                    "records"
+                },
+                args.store.path.display()
+            ),
+            _ => format!("evaluating {}", args.data.display()),
+        }
+    })?;
     if let Some(path) = &args.report {
         report::write_report(path, &summary)?;
     }

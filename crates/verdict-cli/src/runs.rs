@@ -23,7 +23,15 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
                     args.store.path.display()
                 )
             })?;
-            write!(out, "{}", report::terminal(&summary))?;
+            if let Some(error) = &summary.error {
+                writeln!(
+                    out,
+                    "run {} stopped after storing {} records: {error}",
+                    summary.run_id, summary.records
+                )?;
+            } else {
+                write!(out, "{}", report::terminal(&summary))?;
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -70,7 +78,13 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
             humantime::format_rfc3339_seconds(run.started).to_string(),
             run.records,
             run.invalid,
-            if run.passed { "pass" } else { "FAIL" },
+            if run.summary.get("error").is_some() {
+                "STOP"
+            } else if run.passed {
+                "pass"
+            } else {
+                "FAIL"
+            },
             weighted,
             run.dataset
         )?;

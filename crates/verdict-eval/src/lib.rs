@@ -38,6 +38,15 @@
 //!   previous chunk in one SQLite transaction
 //!   ([`LocalStore::write_batch`](verdict_export::LocalStore::write_batch)),
 //!   never one transaction per record.
+//!
+//! Because a run streams, a run that stops on an error (an invalid record,
+//! a store or export failure) may already have stored records. It keeps
+//! them and is stored as a run that stopped ([`RunSummary::error`]), with
+//! no statistics or gates, so that `verdict runs` shows it and its data is
+//! attributable to its id (its feedback carries the run id, and so do the
+//! root spans it made); it is never a baseline. A run that stops before it
+//! stored anything leaves nothing in the store. Checking the whole dataset
+//! first would read it twice, and would not cover the other errors.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 

@@ -67,7 +67,7 @@ pub struct RunSummary {
     pub started: String,
     /// How long it took, in seconds.
     pub seconds: f64,
-    /// Records scored.
+    /// Records scored; for a run that stopped, the records it had stored.
     pub records: u64,
     /// Records that could not be read (each an error for every scorer).
     pub invalid: u64,
@@ -83,6 +83,12 @@ pub struct RunSummary {
     pub gates: Vec<GateVerdict>,
     /// Whether every gate passed.
     pub passed: bool,
+    /// Why the run stopped before the end of the dataset, for a run that
+    /// did: it is stored with the records it had written (its feedback
+    /// carries its run id, and so do the root spans it made), with no
+    /// statistics or gates, and it is never a baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl RunSummary {
@@ -117,6 +123,7 @@ impl RunSummary {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Evaluation {
+    run_id: String,
     config: SuiteConfig,
     scorers: Vec<Box<dyn Scorer>>,
     skip_invalid: bool,
@@ -158,6 +165,7 @@ impl Evaluation {
             scorers.push(scorer);
         }
         Ok(Evaluation {
+            run_id: format!("run-{:012x}", rand::random::<u64>() >> 16),
             config,
             scorers,
             skip_invalid: false,
@@ -220,17 +228,30 @@ impl Evaluation {
         self
     }
 
+    /// The id the run will be stored under.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
     /// The scorers, in order.
     pub fn scorers(&self) -> &[Box<dyn Scorer>] {
         &self.scorers
     }
 
     /// Runs the evaluation over `dataset`.
+    ///
+    /// A run that stops on an error (an invalid record without
+    /// [`skip_invalid`](Self::skip_invalid), a store or export failure)
+    /// after it has stored records keeps them, and is stored as a run
+    /// that stopped, with its [`error`](RunSummary::error) and the number
+    /// of records it stored, so that `verdict runs` shows it and its data
+    /// is attributable to it. Records of the chunk (4,096 records) that
+    /// holds an invalid record are not stored, nor are those after it; a
+    /// run stopped before it stored anything leaves no trace in the store.
     pub fn run(self, dataset: &Dataset) -> Result<RunSummary> {
         let started = SystemTime::now();
         let clock = Instant::now();
         let mut rng = rand::rngs::StdRng::from_os_rng();
-        let run_id = format!("run-{:012x}", rng.random::<u64>() >> 16);
         let baseline = match (&self.baseline, &self.store) {
             (None, _) => None,
             (Some(_), None) => {
@@ -238,7 +259,16 @@ impl Evaluation {
             }
             (Some(spec), Some(store)) => Some(find_baseline(store, spec, dataset)?),
         };
+        if let Some(run) = &baseline
+            && let Some(error) = run.summary.get("error").and_then(Value::as_str)
+        {
+            return Err(Error::Baseline(format!(
+                "{} stopped before the end of its dataset ({error}): it is not a baseline",
+                run.run_id
+            )));
+        }
         let Evaluation {
+            run_id,
             config,
             scorers,
             skip_invalid,
@@ -285,6 +315,8 @@ impl Evaluation {
         let mut next_trace = u128::from(rng.random::<u64>().max(1)) << 64;
         let mut invalid: Vec<InvalidRecord> = Vec::new();
         let mut invalid_count = 0u64;
+        // Records the writer has stored, for a run that stops.
+        let stored = std::sync::atomic::AtomicU64::new(0);
 
         let outcome: Result<()> = std::thread::scope(|scope| {
             // Reads the next chunks while this one is scored.
@@ -334,11 +366,12 @@ impl Evaluation {
                         continue;
                     }
                     let shipment = Spent(shipment, &spent_tx);
-                    if let (Some(store), Some(batch)) = (&store, &shipment.batch)
-                        && let Err(e) = store.write_batch(batch)
-                    {
-                        first_error = Some(Error::Store(e));
-                        continue;
+                    if let (Some(store), Some(batch)) = (&store, &shipment.batch) {
+                        if let Err(e) = store.write_batch(batch) {
+                            first_error = Some(Error::Store(e));
+                            continue;
+                        }
+                        stored.fetch_add(shipment.records, std::sync::atomic::Ordering::Relaxed);
                     }
                     for destination in &destinations {
                         if let Err(e) = destination.send(&shipment.spans, &shipment.operations) {
@@ -414,7 +447,8 @@ impl Evaluation {
                         records: &records,
                         first: records_done as usize,
                     };
-                    let shipment = build(&context, &chunk)?;
+                    let mut shipment = build(&context, &chunk)?;
+                    shipment.records = records.len() as u64;
                     records_done += records.len() as u64;
                     if write_tx.send(shipment).is_err() {
                         break;
@@ -436,7 +470,43 @@ impl Evaluation {
                 .unwrap_or_else(|_| Err(Error::Usage("the writer thread panicked".into())));
             scored.and(written)
         });
-        outcome?;
+        if let Err(error) = outcome {
+            let stored = stored.into_inner();
+            if let Some(store) = &store
+                && stored > 0
+            {
+                let summary = RunSummary {
+                    run_id: run_id.clone(),
+                    dataset: dataset.path().display().to_string(),
+                    started: humantime::format_rfc3339_millis(started).to_string(),
+                    seconds: clock.elapsed().as_secs_f64(),
+                    records: stored,
+                    invalid: invalid_count,
+                    invalid_records: invalid,
+                    scorers: Vec::new(),
+                    weighted_pass_rate: None,
+                    baseline: baseline.map(|b| b.run_id),
+                    gates: Vec::new(),
+                    passed: false,
+                    error: Some(error.to_string()),
+                };
+                // Best effort: the run's own error is the one to report
+                // (a store that failed may refuse this too).
+                if let Ok(json) = serde_json::to_value(&summary) {
+                    let _ = store.put_run(&StoredRun {
+                        run_id,
+                        started,
+                        finished: SystemTime::now(),
+                        dataset: summary.dataset,
+                        records: stored,
+                        invalid: invalid_count,
+                        passed: false,
+                        summary: json,
+                    });
+                }
+            }
+            return Err(error);
+        }
 
         let stats: Vec<ScorerStats> = stats.into_iter().map(StatsBuilder::finish).collect();
         let weights: Vec<f64> = config.scorers.iter().map(|s| s.weight).collect();
@@ -484,6 +554,7 @@ impl Evaluation {
             baseline: baseline.map(|b| b.run_id),
             passed: verdicts.iter().all(|g| g.passed),
             gates: verdicts,
+            error: None,
         };
         if let Some(store) = &store {
             store.put_run(&StoredRun {
@@ -517,9 +588,10 @@ pub fn find_baseline(store: &LocalStore, spec: &str, dataset: &Dataset) -> Resul
         return find_run(store, spec);
     }
     let runs = store.runs()?;
+    // A run that stopped has no statistics to compare with.
     if let Some(run) = runs
         .iter()
-        .find(|r| same_dataset(&r.dataset, dataset.path()))
+        .find(|r| same_dataset(&r.dataset, dataset.path()) && r.summary.get("error").is_none())
     {
         return Ok(run.clone());
     }
@@ -628,6 +700,7 @@ impl Drop for Spent<'_> {
                 batch: None,
                 spans: Vec::new(),
                 operations: Vec::new(),
+                records: 0,
             },
         );
         let _ = self.1.send(shipment);
@@ -639,6 +712,8 @@ struct Shipment {
     batch: Option<Batch>,
     spans: Vec<SpanData>,
     operations: Vec<Operation>,
+    /// Records it holds (set once the chunk is built).
+    records: u64,
 }
 
 struct Context {
@@ -824,6 +899,7 @@ fn build(context: &Context, chunk: &Chunk<'_>) -> Result<Shipment> {
         batch: context.to_store.then(Batch::default),
         spans: Vec::new(),
         operations: Vec::new(),
+        records: 0,
     };
     for part in parts {
         let mut part = part?;
@@ -862,6 +938,7 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
             .then(|| Batch::with_capacity(n, n * per_record)),
         spans: Vec::new(),
         operations: Vec::new(),
+        records: 0,
     };
     let now = SystemTime::now();
     for i in start..end {
