@@ -438,6 +438,59 @@ impl<S: AssessmentSink> Spooled<S> {
         Ok(traces)
     }
 
+    /// Replays what waits, then delivers `items` (operations or spans,
+    /// named by `what`) with `deliver`; while something still waits, each
+    /// trace keeps its order: the items of a trace that waits are spooled
+    /// behind it, the other traces' go now. What a replay first dropped
+    /// belongs to earlier batches; it is reported with this batch's own
+    /// outcome.
+    fn export_in_order<T: Clone>(
+        &self,
+        items: &[T],
+        what: &str,
+        trace_of: impl Fn(&T) -> TraceId,
+        line_of: impl Fn(&T) -> String,
+        deliver: impl FnOnce(&[T]) -> Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
+        let _delivering = self
+            .delivering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut replayed = Ok(0);
+        if self.pending().map_err(spool_error)? > 0 {
+            replayed = self.replay_locked();
+            let waiting = self.waiting_traces().map_err(spool_error)?;
+            if !waiting.is_empty() {
+                let (spooled, now) = self.spool_waiting(items, &waiting, what, trace_of, line_of);
+                let delivered = if now.is_empty() {
+                    Ok(())
+                } else {
+                    deliver(&now)
+                };
+                return combine(replayed, join(spooled, delivered));
+            }
+        }
+        combine(replayed, deliver(items))
+    }
+
+    /// Spools the items of the `waiting` traces behind what waits, so that
+    /// each trace keeps its order, and returns that outcome with the other
+    /// traces' items, which go now.
+    fn spool_waiting<T: Clone>(
+        &self,
+        items: &[T],
+        waiting: &HashSet<TraceId>,
+        what: &str,
+        trace_of: impl Fn(&T) -> TraceId,
+        line_of: impl Fn(&T) -> String,
+    ) -> (Result<(), SinkError>, Vec<T>) {
+        let (behind, now): (Vec<&T>, Vec<&T>) = items
+            .iter()
+            .partition(|item| waiting.contains(&trace_of(item)));
+        let spooled = self.spool_behind(behind.into_iter().map(line_of), what);
+        (spooled, now.into_iter().cloned().collect())
+    }
+
     /// Spools `lines` (of `what`: operations or spans) behind what waits,
     /// as an export's outcome.
     fn spool_behind(
@@ -508,6 +561,16 @@ impl<S: AssessmentSink> Spooled<S> {
     }
 }
 
+/// The trace a span belongs to.
+fn span_trace(span: &SpanData) -> TraceId {
+    span.span_context.trace_id()
+}
+
+/// A span as a spool line.
+fn span_line(span: &SpanData) -> String {
+    StoredSpan::from(span).to_json().to_string()
+}
+
 /// The outcome of a replay and that of a batch, as one.
 fn combine(
     replayed: Result<usize, SinkError>,
@@ -553,34 +616,13 @@ impl<S: AssessmentSink> AssessmentSink for Spooled<S> {
     /// Delivers the batch through the inner sink, or spools what it could
     /// not deliver; see [`Spooled`].
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
-        let _delivering = self
-            .delivering
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // What a replay first dropped belongs to earlier batches; it is
-        // reported with this batch's own outcome.
-        let mut replayed = Ok(0);
-        if self.pending().map_err(spool_error)? > 0 {
-            replayed = self.replay_locked();
-            let waiting = self.waiting_traces().map_err(spool_error)?;
-            if !waiting.is_empty() {
-                // Each trace keeps its order: what concerns a trace that
-                // waits goes behind it; the other traces go now.
-                let (behind, now): (Vec<&Operation>, Vec<&Operation>) = batch
-                    .iter()
-                    .partition(|operation| waiting.contains(&operation.trace_id()));
-                let spooled =
-                    self.spool_behind(behind.iter().map(|op| jsonl_line(op)), "operations");
-                let now: Vec<Operation> = now.into_iter().cloned().collect();
-                let delivered = if now.is_empty() {
-                    Ok(())
-                } else {
-                    self.deliver(&now)
-                };
-                return combine(replayed, join(spooled, delivered));
-            }
-        }
-        combine(replayed, self.deliver(batch))
+        self.export_in_order(
+            batch,
+            "operations",
+            Operation::trace_id,
+            jsonl_line,
+            |now| self.deliver(now),
+        )
     }
 
     fn flush(&self) -> Result<(), SinkError> {
@@ -663,33 +705,9 @@ impl<S: AssessmentSink + SpanSink> SpanSink for Spooled<S> {
     /// operations share one spool, in order).
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
         let _ = self.span_export.set(<S as SpanSink>::export_spans);
-        let _delivering = self
-            .delivering
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut replayed = Ok(0);
-        if self.pending().map_err(spool_error)? > 0 {
-            replayed = self.replay_locked();
-            let waiting = self.waiting_traces().map_err(spool_error)?;
-            if !waiting.is_empty() {
-                // As for operations: a trace that waits keeps its order.
-                let (behind, now): (Vec<&SpanData>, Vec<&SpanData>) = spans
-                    .iter()
-                    .partition(|span| waiting.contains(&span.span_context.trace_id()));
-                let lines = behind
-                    .iter()
-                    .map(|span| StoredSpan::from(*span).to_json().to_string());
-                let spooled = self.spool_behind(lines, "spans");
-                let now: Vec<SpanData> = now.into_iter().cloned().collect();
-                let delivered = if now.is_empty() {
-                    Ok(())
-                } else {
-                    self.deliver_spans(&now)
-                };
-                return combine(replayed, join(spooled, delivered));
-            }
-        }
-        combine(replayed, self.deliver_spans(spans))
+        self.export_in_order(spans, "spans", span_trace, span_line, |now| {
+            self.deliver_spans(now)
+        })
     }
 
     fn flush_spans(&self) -> Result<(), SinkError> {
@@ -752,25 +770,18 @@ impl<S: TraceSink> TraceSink for Spooled<S> {
         }
         // Each trace keeps its order: what concerns a trace that waits goes
         // behind it (its spans, then its operations); the other traces go now.
-        let (behind_spans, now_spans): (Vec<&SpanData>, Vec<&SpanData>) = spans
-            .iter()
-            .partition(|span| waiting.contains(&span.span_context.trace_id()));
-        let (behind_ops, now_ops): (Vec<&Operation>, Vec<&Operation>) = operations
-            .iter()
-            .partition(|operation| waiting.contains(&operation.trace_id()));
-        let spooled_spans = self.spool_behind(
-            behind_spans
-                .iter()
-                .map(|span| StoredSpan::from(*span).to_json().to_string()),
-            "spans",
+        let (spooled_spans, now_spans) =
+            self.spool_waiting(spans, &waiting, "spans", span_trace, span_line);
+        let (spooled_ops, now_ops) = self.spool_waiting(
+            operations,
+            &waiting,
+            "operations",
+            Operation::trace_id,
+            jsonl_line,
         );
-        let spooled_ops =
-            self.spool_behind(behind_ops.iter().map(|op| jsonl_line(op)), "operations");
         let (spans_out, ops_out) = if now_spans.is_empty() && now_ops.is_empty() {
             (Ok(()), Ok(()))
         } else {
-            let now_spans: Vec<SpanData> = now_spans.into_iter().cloned().collect();
-            let now_ops: Vec<Operation> = now_ops.into_iter().cloned().collect();
             let (spans_sent, ops_sent) = self.inner.export_trace(&now_spans, &now_ops, fresh);
             // Spans first: on replay they go before the operations.
             (
