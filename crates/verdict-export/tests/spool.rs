@@ -117,6 +117,30 @@ fn forward(agent: &ureq::Agent, target: &str, request: &Request) -> (u16, Vec<u8
     (status, response.body_mut().read_to_vec().unwrap())
 }
 
+/// What a fake MLflow tracking server answers to the MLflow sink: a
+/// trace's info to a `GET`, and to a trace posted with inline assessments
+/// (StartTraceV3) `{}`, noting their ids in `seen`.
+fn fake_mlflow(req: &Request, seen: &Mutex<Vec<String>>) -> (u16, Vec<u8>) {
+    if req.method == "GET" {
+        let trace = req.path.rsplit('/').next().unwrap();
+        let info = serde_json::json!({"trace": {"trace_info": {
+            "trace_id": trace, "request_time": "2026-11-27T12:47:45.024Z",
+            "execution_duration": "0.038s", "state": "OK",
+            "trace_location": {"type": "MLFLOW_EXPERIMENT",
+                               "mlflow_experiment": {"experiment_id": "0"}}}}});
+        return (200, info.to_string().into_bytes());
+    }
+    let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    for a in body["trace"]["trace_info"]["assessments"]
+        .as_array()
+        .unwrap()
+    {
+        let id = a["assessment_id"].as_str().unwrap();
+        seen.lock().unwrap().push(id.to_owned());
+    }
+    (200, b"{}".to_vec())
+}
+
 fn otlp_exporter(port: u16) -> OtlpExporter {
     OtlpExporter::builder()
         .endpoint(format!("http://127.0.0.1:{port}"))
@@ -270,24 +294,7 @@ fn mlflow_operations_that_fail_transiently_are_spooled_and_replayed_once() {
     let created: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = created.clone();
     let front = Front::start(port, 1_000_000, move |req: &Request| {
-        if req.method == "GET" {
-            let trace = req.path.rsplit('/').next().unwrap();
-            let info = serde_json::json!({"trace": {"trace_info": {
-                "trace_id": trace, "request_time": "2026-11-27T12:47:45.024Z",
-                "execution_duration": "0.038s", "state": "OK",
-                "trace_location": {"type": "MLFLOW_EXPERIMENT",
-                                   "mlflow_experiment": {"experiment_id": "0"}}}}});
-            return (200, info.to_string().into_bytes());
-        }
-        let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
-        for a in body["trace"]["trace_info"]["assessments"]
-            .as_array()
-            .unwrap()
-        {
-            let id = a["assessment_id"].as_str().unwrap();
-            seen.lock().unwrap().push(id.to_owned());
-        }
-        (200, b"{}".to_vec())
+        fake_mlflow(req, &seen)
     });
     let mlflow = MlflowSink::builder(format!("http://127.0.0.1:{port}"))
         .retry(
@@ -734,24 +741,7 @@ fn an_assembled_trace_for_mlflow_is_spooled_on_503_and_replayed_once() {
         if req.path.ends_with("/v1/traces") {
             return forward(&agent, &target, req);
         }
-        if req.method == "GET" {
-            let trace = req.path.rsplit('/').next().unwrap();
-            let info = serde_json::json!({"trace": {"trace_info": {
-                "trace_id": trace, "request_time": "2026-11-27T12:47:45.024Z",
-                "execution_duration": "0.038s", "state": "OK",
-                "trace_location": {"type": "MLFLOW_EXPERIMENT",
-                                   "mlflow_experiment": {"experiment_id": "0"}}}}});
-            return (200, info.to_string().into_bytes());
-        }
-        let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
-        for a in body["trace"]["trace_info"]["assessments"]
-            .as_array()
-            .unwrap()
-        {
-            let id = a["assessment_id"].as_str().unwrap();
-            seen.lock().unwrap().push(id.to_owned());
-        }
-        (200, b"{}".to_vec())
+        fake_mlflow(req, &seen)
     });
     let mlflow = || {
         MlflowSink::builder(format!("http://127.0.0.1:{port}"))
