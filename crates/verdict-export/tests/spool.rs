@@ -142,11 +142,25 @@ fn fake_mlflow(req: &Request, seen: &Mutex<Vec<String>>) -> (u16, Vec<u8>) {
 }
 
 fn otlp_exporter(port: u16) -> OtlpExporter {
+    otlp_builder(port).build().unwrap()
+}
+
+/// The token errors must never show.
+const OTLP_TOKEN: &str = "otlp-secret-token";
+
+/// An OTLP exporter to 127.0.0.1:`port` that authenticates with
+/// [`OTLP_TOKEN`].
+fn otlp_exporter_with_token(port: u16) -> OtlpExporter {
+    otlp_builder(port)
+        .header("authorization", format!("Bearer {OTLP_TOKEN}"))
+        .build()
+        .unwrap()
+}
+
+fn otlp_builder(port: u16) -> verdict_export::OtlpExporterBuilder {
     OtlpExporter::builder()
         .endpoint(format!("http://127.0.0.1:{port}"))
         .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap()
 }
 
 /// The assessment ids of the events the receiver got, in arrival order.
@@ -431,18 +445,13 @@ fn otlp_refusals_are_reported_not_spooled() {
     let dir = tempfile::tempdir().unwrap();
     let port = reserve_port();
     let front = Front::start(port, 0, |_| (401, b"bad token".to_vec()));
-    let otlp = OtlpExporter::builder()
-        .endpoint(format!("http://127.0.0.1:{port}"))
-        .header("authorization", "Bearer otlp-secret-token")
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
+    let otlp = otlp_exporter_with_token(port);
     let sink = Spooled::new(otlp.sink(), open(&dir.path().join("verdict.db")));
     let (ops, _) = logs(0..3);
     let err = sink.export(&ops).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("refused") && text.contains("401"), "{text}");
-    assert!(!text.contains("otlp-secret-token"), "{text}");
+    assert!(!text.contains(OTLP_TOKEN), "{text}");
     assert_eq!(err.failed(), Some(3));
     assert_eq!(sink.pending().unwrap(), 0, "a refusal is not spooled");
     assert_eq!(front.failed(), 0);
@@ -669,12 +678,7 @@ fn an_assembled_trace_refused_by_the_collector_is_not_spooled() {
     let dir = tempfile::tempdir().unwrap();
     let port = reserve_port();
     let front = Front::start(port, 0, |_| (401, b"bad token".to_vec()));
-    let otlp = OtlpExporter::builder()
-        .endpoint(format!("http://127.0.0.1:{port}"))
-        .header("authorization", "Bearer otlp-secret-token")
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
+    let otlp = otlp_exporter_with_token(port);
     let spooled = Arc::new(Spooled::new(
         otlp.trace_sink().unwrap(),
         open(&dir.path().join("verdict.db")),
@@ -705,7 +709,7 @@ fn an_assembled_trace_refused_by_the_collector_is_not_spooled() {
     assert_eq!((c.delivered, c.failed, c.held), (0, 1, 0), "{c:?}");
     let text = format!("{flushed:?} {:?}", errors.lock().unwrap());
     assert!(text.contains("refused") && text.contains("401"), "{text}");
-    assert!(!text.contains("otlp-secret-token"), "{text}");
+    assert!(!text.contains(OTLP_TOKEN), "{text}");
     assert_eq!(spooled.pending().unwrap(), 0, "a refusal is not spooled");
     assert_eq!(spooled.stats().spooled, 0);
     assert_eq!(front.failed(), 0);
