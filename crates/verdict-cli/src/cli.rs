@@ -39,7 +39,11 @@ pub(crate) enum Command {
     Push(PushArgs),
     /// Evaluate a dataset: score every record, store the run, check the
     /// gates. Exits 0 when every gate passes, 1 when one fails, 2 on a
-    /// usage or input error. A run that stops on an error after storing
+    /// usage or input error, and 2 when an --export destination did not
+    /// take everything: the run still goes to its end and is stored whole
+    /// in the local store, the gates are still printed, and what was not
+    /// delivered is counted per destination, for `verdict push` to send
+    /// again. A run that stops on an error after storing
     /// records (they are written 4,096 at a time) keeps them and is stored
     /// as stopped, with its error: `verdict runs` lists it as STOP, and it
     /// is never a baseline.
@@ -217,7 +221,8 @@ pub(crate) struct EvalArgs {
     /// Also send spans and assessments to otlp (OTEL_EXPORTER_OTLP_*),
     /// mlflow (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID) or jsonl:PATH
     /// (jsonl:- for standard output, the summary then goes to stderr);
-    /// repeatable.
+    /// repeatable. A destination that fails does not stop the run; after
+    /// a chunk of 4,096 records it took none of, it is sent nothing more.
     #[arg(long = "export", value_name = "TARGET")]
     pub(crate) exports: Vec<String>,
     /// Write JUnit XML: one test case per record and scorer.

@@ -115,6 +115,12 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             " — a gate failed"
         }
     )?;
+    drop(out);
+    if !summary.undelivered.is_empty() {
+        // After the summary, so that it is the last thing a CI log shows.
+        eprint!("{}", report::undelivered(&summary, &args.store.path));
+        return Ok(ExitCode::from(2));
+    }
     Ok(if summary.passed {
         ExitCode::SUCCESS
     } else {

@@ -31,6 +31,7 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
                 )?;
             } else {
                 write!(out, "{}", report::terminal(&summary))?;
+                write!(out, "{}", report::undelivered(&summary, &args.store.path))?;
             }
         }
         return Ok(ExitCode::SUCCESS);

@@ -143,6 +143,7 @@ impl Destination {
             .into_iter()
             .flatten()
             .filter_map(|r| r.as_ref().err())
+            .map(|f| &f.error)
             .collect();
         if failed.is_empty() {
             return Ok(());
@@ -170,11 +171,13 @@ impl Destination {
                 (spans_sent, send_operations())
             }
         };
-        let some_spans =
-            |send: &dyn Fn() -> std::result::Result<(), SinkError>| (!spans.is_empty()).then(send);
+        let some_spans = |send: &dyn Fn() -> std::result::Result<(), SinkError>| {
+            (!spans.is_empty()).then(|| send().map_err(Failed::from))
+        };
+        let sent = |result: std::result::Result<(), SinkError>| Some(result.map_err(Failed::from));
         match &self.sink {
             Sink::Otlp(otlp) => in_order(some_spans(&|| otlp.spans.export_spans(spans)), &|| {
-                Some(otlp.sink.export(operations))
+                Some(export_in_slices(&otlp.sink, operations))
             }),
             Sink::Mlflow(sink) => {
                 // New traces with their new assessments go together (one
@@ -191,12 +194,12 @@ impl Destination {
                     Some(assessments) => {
                         let (spans_sent, assessments_sent) =
                             sink.export_traces_apart(spans, &assessments);
-                        let spans_sent = (!spans.is_empty()).then_some(spans_sent);
-                        (spans_sent, Some(assessments_sent))
+                        let spans_sent = (!spans.is_empty()).then_some(spans_sent).and_then(sent);
+                        (spans_sent, sent(assessments_sent))
                     }
                     None => in_order(
                         some_spans(&|| SpanSink::export_spans(sink.as_ref(), spans)),
-                        &|| Some(AssessmentSink::export(sink.as_ref(), operations)),
+                        &|| sent(AssessmentSink::export(sink.as_ref(), operations)),
                     ),
                 }
             }
@@ -206,7 +209,7 @@ impl Destination {
                         .map_err(|e| SinkError::with_source("writing spans", e))
                 }),
                 &|| {
-                    Some(
+                    sent(
                         sink.write_operations(operations)
                             .map_err(|e| SinkError::with_source("writing assessments", e)),
                     )
@@ -232,8 +235,84 @@ impl Destination {
     }
 }
 
+/// Operations given to an [`OtlpSink`] per call. The sink posts its
+/// events after each call, but also in the middle of one whenever 4,096
+/// of them are buffered, and the outcome of such a post is not returned
+/// (verdict-export's `otlp::MAX_BUFFERED`): a collector refusing it would
+/// go uncounted. Slices smaller than that make one post per call, each
+/// counted.
+const OTLP_SLICE: usize = 2048;
+
+/// Sends `operations` to `sink` in [`OTLP_SLICE`]s, every slice even when
+/// one fails, as one outcome: the failures added up, listed as retryable
+/// when every failed slice listed its own, and their positions when each
+/// failed slice failed whole or listed its failures as retryable.
+fn export_in_slices(sink: &OtlpSink, operations: &[Operation]) -> std::result::Result<(), Failed> {
+    let mut failed = 0;
+    let mut retryable = Some(Vec::new());
+    let mut failed_at = Some(Vec::new());
+    let mut messages: Vec<String> = Vec::new();
+    for (k, slice) in operations.chunks(OTLP_SLICE).enumerate() {
+        let Err(error) = sink.export(slice) else {
+            continue;
+        };
+        let first = k * OTLP_SLICE;
+        let offset = |these: &[usize]| these.iter().map(|i| i + first).collect::<Vec<_>>();
+        retryable = retryable.zip(error.retryable()).map(|(mut all, these)| {
+            all.extend(offset(these));
+            all
+        });
+        let message = error.to_string();
+        if !messages.contains(&message) {
+            messages.push(message);
+        }
+        let Some((count, positions)) = failed_in(slice.len(), &Some(Err(Failed::from(error))))
+        else {
+            // No count: the whole slice.
+            failed += slice.len();
+            failed_at = failed_at.map(|mut all| {
+                all.extend(first..first + slice.len());
+                all
+            });
+            continue;
+        };
+        failed += count;
+        failed_at = failed_at.zip(positions).map(|(mut all, these)| {
+            all.extend(offset(&these));
+            all
+        });
+    }
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let error = SinkError::new(messages.join("; ")).with_failed(failed);
+    Err(Failed {
+        error: match retryable {
+            Some(retryable) => error.with_retryable(retryable),
+            None => error,
+        },
+        failed_at,
+    })
+}
+
 /// The outcome of sending spans or operations; `None` when not sent.
-type Sent = Option<std::result::Result<(), SinkError>>;
+type Sent = Option<std::result::Result<(), Failed>>;
+
+/// A sink's error, and which items failed when the sender knows it
+/// better than the error says (see [`export_in_slices`]).
+struct Failed {
+    error: SinkError,
+    failed_at: Option<Vec<usize>>,
+}
+
+impl From<SinkError> for Failed {
+    fn from(error: SinkError) -> Self {
+        Failed {
+            error,
+            failed_at: None,
+        }
+    }
+}
 
 /// What a [`Destination`] did not deliver of one
 /// [`send`](Destination::send), as its sink counted it.
@@ -265,17 +344,11 @@ impl Undelivered {
         let (span_count, span_positions) = failed_in(spans.len(), spans_sent)?;
         let (operation_count, operation_positions) = failed_in(operations.len(), operations_sent)?;
         let traces = span_positions.zip(operation_positions).map(|(s, o)| {
-            let mut traces: Vec<TraceId> = Vec::new();
-            let ids = s
-                .into_iter()
-                .map(|i| spans[i].span_context.trace_id())
-                .chain(o.into_iter().map(|i| operations[i].trace_id()));
-            for id in ids {
-                if !traces.contains(&id) {
-                    traces.push(id);
-                }
-            }
-            traces
+            distinct(
+                s.into_iter()
+                    .map(|i| spans[i].span_context.trace_id())
+                    .chain(o.into_iter().map(|i| operations[i].trace_id())),
+            )
         });
         Some(Undelivered {
             spans: span_count,
@@ -290,13 +363,15 @@ impl Undelivered {
 /// How many of `len` items failed, and which when known: `None` when the
 /// sink failed without a count. Not sent (`None`) is all of them.
 fn failed_in(len: usize, sent: &Sent) -> Option<(usize, Option<Vec<usize>>)> {
-    let error = match sent {
+    let (error, failed_at) = match sent {
         None => return Some((len, Some((0..len).collect()))),
         Some(Ok(())) => return Some((0, Some(Vec::new()))),
-        Some(Err(error)) => error,
+        Some(Err(Failed { error, failed_at })) => (error, failed_at),
     };
     let count = error.failed()?.min(len);
-    let positions = if count == len {
+    let positions = if let Some(known) = failed_at.as_ref().filter(|p| p.len() == count) {
+        Some(known.clone())
+    } else if count == len {
         Some((0..len).collect())
     } else if count == 0 {
         Some(Vec::new())
@@ -330,6 +405,215 @@ impl fmt::Display for Undelivered {
     }
 }
 
+/// How many traces a [`DeliveryFailure`] names.
+pub const TRACES_NAMED: usize = 10;
+
+/// How many distinct error messages a [`DeliveryFailure`] keeps.
+const ERRORS_KEPT: usize = 5;
+
+/// What one `--export` destination did not deliver of a whole run.
+///
+/// A run goes on when a destination fails: the local store keeps every
+/// record, and each destination's failures are added up here, exactly
+/// when the destination counted what it did not deliver (OTLP, MLflow).
+/// After a chunk of which a destination took nothing (it is down, or
+/// refuses everything), the run sends it nothing more, so that a server
+/// that is down costs one chunk's timeouts and retries, not every
+/// chunk's; what it was not sent is counted here too.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeliveryFailure {
+    /// The destination, as the user named it (`otlp`, `mlflow`,
+    /// `jsonl:PATH`).
+    pub destination: String,
+    /// Spans not delivered.
+    pub spans: u64,
+    /// Spans the run had for it.
+    pub spans_of: u64,
+    /// Assessments not delivered.
+    pub assessments: u64,
+    /// Assessments the run had for it.
+    pub assessments_of: u64,
+    /// Whether some of the counts are whole chunks that the destination
+    /// failed without saying how much of them it took (a JSONL file that
+    /// failed mid-write): some of those may have arrived.
+    #[serde(default)]
+    pub counted_whole: bool,
+    /// Whether the run sent it none of its later chunks, after a chunk
+    /// it took none of.
+    #[serde(default)]
+    pub stopped_sending: bool,
+    /// The first [`TRACES_NAMED`] traces of what was not delivered, as
+    /// MLflow writes their ids, when the destination said which.
+    #[serde(default)]
+    pub traces: Vec<String>,
+    /// Whether more traces than those named were not delivered (or some
+    /// were, unnamed).
+    #[serde(default)]
+    pub more_traces: bool,
+    /// What the destination said, each distinct message once (the first
+    /// few).
+    #[serde(default)]
+    pub errors: Vec<String>,
+}
+
+impl fmt::Display for DeliveryFailure {
+    /// "N of M spans and K of L assessments were not delivered to X
+    /// (notes): errors".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.spans + self.assessments == 0 {
+            write!(f, "not everything was delivered to {}", self.destination)?;
+        } else {
+            write!(
+                f,
+                "{} of {} spans and {} of {} assessments were not delivered to {}",
+                self.spans, self.spans_of, self.assessments, self.assessments_of, self.destination
+            )?;
+        }
+        let mut notes = Vec::new();
+        if self.stopped_sending {
+            notes.push("nothing more was sent to it after a chunk it took none of");
+        }
+        if self.counted_whole {
+            notes.push(
+                "chunks it failed without a count are counted whole, and some of them may have \
+                 arrived",
+            );
+        }
+        if !notes.is_empty() {
+            write!(f, " ({})", notes.join("; "))?;
+        }
+        if !self.errors.is_empty() {
+            write!(f, ": {}", self.errors.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Sends a run's chunks to one destination, and adds up what it did not
+/// deliver.
+pub(crate) struct Tally<'a> {
+    destination: &'a Destination,
+    failure: DeliveryFailure,
+    failed: bool,
+    /// It took none of a chunk: nothing more is sent to it.
+    given_up: bool,
+}
+
+impl<'a> Tally<'a> {
+    pub(crate) fn new(destination: &'a Destination) -> Self {
+        Tally {
+            destination,
+            failure: DeliveryFailure {
+                destination: destination.target.to_string(),
+                ..DeliveryFailure::default()
+            },
+            failed: false,
+            given_up: false,
+        }
+    }
+
+    /// Sends one chunk (unless the destination took none of an earlier
+    /// one) and counts what it did not deliver.
+    pub(crate) fn send(&mut self, spans: &[SpanData], operations: &[Operation]) {
+        let failure = &mut self.failure;
+        failure.spans_of += spans.len() as u64;
+        failure.assessments_of += operations.len() as u64;
+        if self.given_up {
+            failure.stopped_sending = true;
+            self.not_delivered(
+                spans.len(),
+                operations.len(),
+                Some(all_traces(spans, operations)),
+            );
+            return;
+        }
+        let Err(error) = self.destination.send(spans, operations) else {
+            return;
+        };
+        let (span_count, operation_count, traces) = match error.undelivered() {
+            Some(u) => (u.spans, u.operations, u.traces.clone()),
+            None => {
+                // No count: the whole chunk, some of which may have arrived.
+                self.failure.counted_whole = true;
+                (
+                    spans.len(),
+                    operations.len(),
+                    Some(all_traces(spans, operations)),
+                )
+            }
+        };
+        self.note(match &error {
+            Error::Export { message, .. } => message.clone(),
+            other => other.to_string(),
+        });
+        self.not_delivered(span_count, operation_count, traces);
+        self.given_up = span_count == spans.len() && operation_count == operations.len();
+    }
+
+    fn not_delivered(&mut self, spans: usize, operations: usize, traces: Option<Vec<TraceId>>) {
+        self.failed = true;
+        let failure = &mut self.failure;
+        failure.spans += spans as u64;
+        failure.assessments += operations as u64;
+        match traces {
+            Some(traces) => {
+                for trace in traces {
+                    let id = verdict::mlflow_trace_id(trace);
+                    if failure.traces.contains(&id) {
+                        continue;
+                    }
+                    if failure.traces.len() < TRACES_NAMED {
+                        failure.traces.push(id);
+                    } else {
+                        failure.more_traces = true;
+                    }
+                }
+            }
+            None => failure.more_traces = spans + operations > 0,
+        }
+    }
+
+    fn note(&mut self, message: String) {
+        self.failed = true;
+        let errors = &mut self.failure.errors;
+        if errors.len() < ERRORS_KEPT && !errors.contains(&message) {
+            errors.push(message);
+        }
+    }
+
+    /// Delivers what the destination buffers; what it did not deliver of
+    /// the run, if anything.
+    pub(crate) fn finish(mut self) -> Option<DeliveryFailure> {
+        if !self.given_up
+            && let Err(error) = self.destination.finish()
+        {
+            self.note(match &error {
+                Error::Export { message, .. } => {
+                    format!("at the end, delivering what it buffered: {message}")
+                }
+                other => other.to_string(),
+            });
+        }
+        self.failed.then_some(self.failure)
+    }
+}
+
+/// The distinct traces of spans and operations, in order.
+fn all_traces(spans: &[SpanData], operations: &[Operation]) -> Vec<TraceId> {
+    distinct(
+        spans
+            .iter()
+            .map(|s| s.span_context.trace_id())
+            .chain(operations.iter().map(Operation::trace_id)),
+    )
+}
+
+/// Each trace once, in the order first seen.
+fn distinct(ids: impl Iterator<Item = TraceId>) -> Vec<TraceId> {
+    let mut seen = std::collections::HashSet::new();
+    ids.filter(|id| seen.insert(*id)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,9 +637,11 @@ mod tests {
         let ops = operations(&[1, 2, 3, 2]);
         // The sink delivered the first and third, and could not deliver
         // the second and fourth (both of trace 2) for now.
-        let sent = Some(Err(SinkError::new("2 of 4 failed")
-            .with_failed(2)
-            .with_retryable(vec![1, 3])));
+        let sent = Some(Err(Failed::from(
+            SinkError::new("2 of 4 failed")
+                .with_failed(2)
+                .with_retryable(vec![1, 3]),
+        )));
         let u = Undelivered::of(&[], &None, &ops, &sent).unwrap();
         assert_eq!((u.spans, u.operations, u.operations_of), (0, 2, 4));
         assert_eq!(u.traces, Some(vec![TraceId::from(2u128)]));
@@ -369,9 +655,9 @@ mod tests {
     fn a_count_without_positions_gives_the_count_but_no_traces() {
         let ops = operations(&[1, 2, 3]);
         // One refused for good (not retryable), one for now.
-        let sent = Some(Err(SinkError::new("x")
-            .with_failed(2)
-            .with_retryable(vec![0])));
+        let sent = Some(Err(Failed::from(
+            SinkError::new("x").with_failed(2).with_retryable(vec![0]),
+        )));
         let u = Undelivered::of(&[], &None, &ops, &sent).unwrap();
         assert_eq!(u.operations, 2);
         assert_eq!(u.traces, None);
@@ -380,7 +666,7 @@ mod tests {
     #[test]
     fn operations_held_back_by_failed_spans_count_as_not_delivered() {
         let ops = operations(&[1, 2]);
-        let spans_sent = Some(Err(SinkError::new("down").with_failed(0)));
+        let spans_sent = Some(Err(Failed::from(SinkError::new("down").with_failed(0))));
         // No spans, so `failed(0)` of 0; the operations were not sent.
         let u = Undelivered::of(&[], &spans_sent, &ops, &None).unwrap();
         assert_eq!(u.operations, 2);
@@ -390,7 +676,7 @@ mod tests {
     #[test]
     fn a_sink_without_a_count_leaves_it_unknown() {
         let ops = operations(&[1]);
-        let sent = Some(Err(SinkError::new("disk full")));
+        let sent = Some(Err(Failed::from(SinkError::new("disk full"))));
         assert_eq!(Undelivered::of(&[], &None, &ops, &sent), None);
     }
 }

@@ -39,8 +39,13 @@
 //!   ([`LocalStore::write_batch`](verdict_export::LocalStore::write_batch)),
 //!   never one transaction per record.
 //!
+//! An export destination that fails does not stop a run: the local store
+//! keeps every record, the run goes on, and the summary counts what each
+//! destination did not deliver ([`RunSummary::undelivered`],
+//! [`DeliveryFailure`]), for `verdict push` to send again from the store.
+//!
 //! Because a run streams, a run that stops on an error (an invalid record,
-//! a store or export failure) may already have stored records. It keeps
+//! a store failure) may already have stored records. It keeps
 //! them and is stored as a run that stopped ([`RunSummary::error`]), with
 //! no statistics or gates, so that `verdict runs` shows it and its data is
 //! attributable to its id (its feedback carries the run id, and so do the
@@ -66,7 +71,7 @@ pub use dataset::{
     Dataset, DatasetRecord, EXPECTATION_ATTRIBUTE_PREFIX, Entries, Entry, Format, InvalidRecord,
 };
 pub use error::{Error, Result};
-pub use export::{Destination, ExportTarget, Undelivered};
+pub use export::{DeliveryFailure, Destination, ExportTarget, TRACES_NAMED, Undelivered};
 pub use gates::{GateVerdict, PassCriterion};
 pub use run::{
     Evaluation, LINE_ATTRIBUTE, Progress, RECORD_SPAN_NAME, RUN_ID_ATTRIBUTE, RunSummary,

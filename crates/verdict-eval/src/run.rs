@@ -23,7 +23,7 @@ use verdict_scorer::{OwnedRecord, OwnedValue, Registry, Runner, Scorer, Scores};
 use crate::config::SuiteConfig;
 use crate::dataset::{Dataset, Entry, InvalidRecord};
 use crate::error::{Error, Result};
-use crate::export::Destination;
+use crate::export::{DeliveryFailure, Destination, Tally};
 use crate::gates::{self, GateVerdict};
 use crate::report::{ResultStream, Row, RowResult, Unfinished, open_streams};
 use crate::scored::{self, Said};
@@ -89,6 +89,11 @@ pub struct RunSummary {
     /// statistics or gates, and it is never a baseline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What each `--export` destination that failed did not deliver (the
+    /// local store holds all of it, for `verdict push` to send again);
+    /// empty when every destination took everything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undelivered: Vec<DeliveryFailure>,
 }
 
 impl RunSummary {
@@ -240,8 +245,12 @@ impl Evaluation {
 
     /// Runs the evaluation over `dataset`.
     ///
+    /// An export destination that fails does not stop the run: the store
+    /// keeps every record, and [`RunSummary::undelivered`] counts what
+    /// each destination did not deliver.
+    ///
     /// A run that stops on an error (an invalid record without
-    /// [`skip_invalid`](Self::skip_invalid), a store or export failure)
+    /// [`skip_invalid`](Self::skip_invalid), a store failure)
     /// after it has stored records keeps them, and is stored as a run
     /// that stopped, with its [`error`](RunSummary::error) and the number
     /// of records it stored, so that `verdict runs` shows it and its data
@@ -318,7 +327,7 @@ impl Evaluation {
         // Records the writer has stored, for a run that stops.
         let stored = std::sync::atomic::AtomicU64::new(0);
 
-        let outcome: Result<()> = std::thread::scope(|scope| {
+        let outcome: Result<Vec<DeliveryFailure>> = std::thread::scope(|scope| {
             // Reads the next chunks while this one is scored.
             scope.spawn(move || {
                 loop {
@@ -357,10 +366,14 @@ impl Evaluation {
             let (spent_tx, spent_rx) = bounded::<Shipment>(2);
             scope.spawn(move || spent_rx.iter().for_each(drop));
             // Writes each chunk's rows while the next one is scored.
-            let writer = scope.spawn(|| -> Result<()> {
+            // The store first: it keeps every record, whatever a
+            // destination does. A destination that fails does not stop the
+            // run; what it did not deliver is counted (see `Tally`).
+            let writer = scope.spawn(|| -> Result<Vec<DeliveryFailure>> {
                 // Owned, so that the freeing thread ends with this one.
                 let spent_tx = spent_tx;
                 let mut first_error = None;
+                let mut tallies: Vec<Tally<'_>> = destinations.iter().map(Tally::new).collect();
                 for shipment in write_rx {
                     if first_error.is_some() {
                         continue;
@@ -373,20 +386,14 @@ impl Evaluation {
                         }
                         stored.fetch_add(shipment.records, std::sync::atomic::Ordering::Relaxed);
                     }
-                    for destination in &destinations {
-                        if let Err(e) = destination.send(&shipment.spans, &shipment.operations) {
-                            first_error = Some(e);
-                            break;
-                        }
+                    for tally in &mut tallies {
+                        tally.send(&shipment.spans, &shipment.operations);
                     }
                 }
                 if let Some(e) = first_error {
                     return Err(e);
                 }
-                for destination in &destinations {
-                    destination.finish()?;
-                }
-                Ok(())
+                Ok(tallies.into_iter().filter_map(Tally::finish).collect())
             });
 
             let scored = (|| -> Result<()> {
@@ -470,43 +477,47 @@ impl Evaluation {
                 .unwrap_or_else(|_| Err(Error::Usage("the writer thread panicked".into())));
             scored.and(written)
         });
-        if let Err(error) = outcome {
-            let stored = stored.into_inner();
-            if let Some(store) = &store
-                && stored > 0
-            {
-                let summary = RunSummary {
-                    run_id: run_id.clone(),
-                    dataset: dataset.path().display().to_string(),
-                    started: humantime::format_rfc3339_millis(started).to_string(),
-                    seconds: clock.elapsed().as_secs_f64(),
-                    records: stored,
-                    invalid: invalid_count,
-                    invalid_records: invalid,
-                    scorers: Vec::new(),
-                    weighted_pass_rate: None,
-                    baseline: baseline.map(|b| b.run_id),
-                    gates: Vec::new(),
-                    passed: false,
-                    error: Some(error.to_string()),
-                };
-                // Best effort: the run's own error is the one to report
-                // (a store that failed may refuse this too).
-                if let Ok(json) = serde_json::to_value(&summary) {
-                    let _ = store.put_run(&StoredRun {
-                        run_id,
-                        started,
-                        finished: SystemTime::now(),
-                        dataset: summary.dataset,
+        let undelivered = match outcome {
+            Ok(undelivered) => undelivered,
+            Err(error) => {
+                let stored = stored.into_inner();
+                if let Some(store) = &store
+                    && stored > 0
+                {
+                    let summary = RunSummary {
+                        run_id: run_id.clone(),
+                        dataset: dataset.path().display().to_string(),
+                        started: humantime::format_rfc3339_millis(started).to_string(),
+                        seconds: clock.elapsed().as_secs_f64(),
                         records: stored,
                         invalid: invalid_count,
+                        invalid_records: invalid,
+                        scorers: Vec::new(),
+                        weighted_pass_rate: None,
+                        baseline: baseline.map(|b| b.run_id),
+                        gates: Vec::new(),
                         passed: false,
-                        summary: json,
-                    });
+                        error: Some(error.to_string()),
+                        undelivered: Vec::new(),
+                    };
+                    // Best effort: the run's own error is the one to report
+                    // (a store that failed may refuse this too).
+                    if let Ok(json) = serde_json::to_value(&summary) {
+                        let _ = store.put_run(&StoredRun {
+                            run_id,
+                            started,
+                            finished: SystemTime::now(),
+                            dataset: summary.dataset,
+                            records: stored,
+                            invalid: invalid_count,
+                            passed: false,
+                            summary: json,
+                        });
+                    }
                 }
+                return Err(error);
             }
-            return Err(error);
-        }
+        };
 
         let stats: Vec<ScorerStats> = stats.into_iter().map(StatsBuilder::finish).collect();
         let weights: Vec<f64> = config.scorers.iter().map(|s| s.weight).collect();
@@ -555,6 +566,7 @@ impl Evaluation {
             passed: verdicts.iter().all(|g| g.passed),
             gates: verdicts,
             error: None,
+            undelivered,
         };
         if let Some(store) = &store {
             store.put_run(&StoredRun {

@@ -1,13 +1,14 @@
 //! Shared by the CLI's tests: where cargo put the plugin libraries, and
 //! running the binary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
 /// The built-in scorers, as (scorer name, crate whose dynamic library
 /// holds it).
+#[allow(dead_code)] // not every test binary loads plugins
 pub(crate) const BUILTINS: &[(&str, &str)] = &[
     ("exact_match", "verdict_exact_match"),
     ("regex", "verdict_regex"),
@@ -20,6 +21,7 @@ pub(crate) const BUILTINS: &[(&str, &str)] = &[
 
 /// The dynamic library cargo built for a dev-dependency, next to the test
 /// binary.
+#[allow(dead_code)] // not every test binary loads plugins
 pub(crate) fn plugin_file(crate_name: &str) -> PathBuf {
     let deps = std::env::current_exe()
         .unwrap()
@@ -56,4 +58,44 @@ pub(crate) fn json_of(out: &Output) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The `verdict` binary, to run in `dir` with `args`, its OTLP exports
+/// pointed at `endpoint` (`OTEL_EXPORTER_OTLP_ENDPOINT`, with the
+/// per-signal endpoints of the caller's environment removed so that they
+/// cannot divert it, and a 2 s timeout), and no plugins from the
+/// environment.
+#[allow(dead_code)] // not every test binary exports to OTLP
+pub(crate) fn verdict_otlp(dir: &Path, endpoint: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_verdict"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("VERDICT_PLUGIN_PATH")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "2000");
+    command
+}
+
+/// An OTLP endpoint nothing listens on: a port bound, then released.
+#[allow(dead_code)] // not every test binary exports to OTLP
+pub(crate) fn dead_endpoint() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Exit code, standard output and standard error, as text.
+#[allow(dead_code)] // not every test binary reads them so
+pub(crate) fn text_of(out: &Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -16,7 +16,7 @@ use verdict_scorer::OwnedRecord;
 
 pub use html::html;
 pub use markdown::markdown;
-pub use table::terminal;
+pub use table::{terminal, undelivered};
 
 use crate::dataset::InvalidRecord;
 use crate::error::{Error, Result};

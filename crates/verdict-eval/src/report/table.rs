@@ -118,3 +118,33 @@ pub fn terminal(summary: &RunSummary) -> String {
     }
     out
 }
+
+/// What the run's `--export` destinations did not deliver, one `error:`
+/// paragraph per destination, with the traces named and how to send them
+/// again from the local store at `store`; empty when everything arrived.
+pub fn undelivered(summary: &RunSummary, store: &std::path::Path) -> String {
+    let mut out = String::new();
+    for failure in &summary.undelivered {
+        out.push_str(&format!("error: {failure}\n"));
+        if !failure.traces.is_empty() {
+            out.push_str(&format!(
+                "  not delivered: {}{}\n",
+                failure.traces.join(", "),
+                if failure.more_traces { " and more" } else { "" }
+            ));
+        }
+        out.push_str(&format!(
+            "  the local store {store} holds all of run {run}: `verdict push --to {to} --store \
+             {store}` sends it again ({what})\n",
+            store = store.display(),
+            run = summary.run_id,
+            to = failure.destination,
+            what = if failure.traces.is_empty() || failure.more_traces {
+                "the whole store; add --trace ID for some traces only"
+            } else {
+                "the whole store; add --trace ID for each trace named to send only those"
+            },
+        ));
+    }
+    out
+}
