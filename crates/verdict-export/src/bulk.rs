@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 use std::time::SystemTime;
 
+use opentelemetry::trace::TraceId;
 use opentelemetry_sdk::trace::SpanData;
 use verdict::Assessment;
 use verdict::lifecycle;
@@ -16,8 +17,8 @@ use verdict::lifecycle;
 use crate::error::{Error, Result, database};
 use crate::span::StoredSpan;
 use crate::store::{
-    AssessmentRow, LocalStore, NOTE_TRACE, PUT_ROW, PUT_SPAN, Rows, SpanInsert, insert_row,
-    insert_span, insert_trace, to_nanos,
+    LocalStore, NOTE_TRACE, PUT_ROW, PUT_SPAN, Rows, SpanInsert, insert_row, insert_span,
+    insert_trace, to_nanos,
 };
 
 /// The page cache of a connection that writes batches, in KiB.
@@ -47,12 +48,14 @@ pub struct Batch {
     assessments: Vec<Pending>,
 }
 
-/// An assessment of a batch: a new one as its row, or an override, which
-/// goes through the lifecycle.
+/// An assessment of a batch.
 #[derive(Debug)]
-enum Pending {
-    New(AssessmentRow),
-    Override(Box<Assessment>),
+struct Pending {
+    assessment: Assessment,
+    /// A new assessment's `verdict::wire::body_json`, written where the
+    /// batch is filled; `None` for an override, which goes through the
+    /// lifecycle.
+    body: Option<String>,
 }
 
 impl Batch {
@@ -75,11 +78,11 @@ impl Batch {
     /// overrides another also marks that one invalid, as
     /// [`LocalStore::log`] does.
     pub fn push_assessment(&mut self, assessment: Assessment) {
-        self.assessments.push(if assessment.overrides().is_some() {
-            Pending::Override(Box::new(assessment))
-        } else {
-            Pending::New(AssessmentRow::new(&assessment, assessment.to_json()))
-        });
+        let body = assessment
+            .overrides()
+            .is_none()
+            .then(|| verdict::wire::body_json(&assessment));
+        self.assessments.push(Pending { assessment, body });
     }
 
     /// Adds the spans and assessments of another batch.
@@ -140,28 +143,29 @@ impl LocalStore {
             let mut row_insert = prepare(PUT_ROW)?;
             let mut trace_insert = prepare(NOTE_TRACE)?;
             // Each trace is noted once per batch, not once per row.
-            let mut noted: HashSet<&str> = HashSet::new();
-            let mut last: Option<&str> = None;
+            let mut noted: HashSet<TraceId> = HashSet::new();
+            let mut last: Option<TraceId> = None;
             for span in &batch.spans {
                 insert_span(&mut span_insert, path, span)?;
-                if noted.insert(&span.trace) {
-                    insert_trace(&mut trace_insert, path, &span.trace, now)?;
+                if noted.insert(span.trace) {
+                    insert_trace(&mut trace_insert, path, span.trace, now)?;
                 }
             }
-            for pending in &batch.assessments {
-                match pending {
-                    Pending::Override(assessment) => {
+            for Pending { assessment, body } in &batch.assessments {
+                match body {
+                    None => {
                         let mut rows = Rows { conn: tx, path };
                         lifecycle::log(&mut rows, assessment).map_err(Error::from_core)?;
                     }
-                    Pending::New(row) => {
-                        insert_row(&mut row_insert, path, row)?;
+                    Some(body) => {
+                        insert_row(&mut row_insert, path, assessment, body)?;
                         // A record's assessments come together: most rows
                         // name the trace of the row before.
-                        if last != Some(row.trace.as_str()) && noted.insert(&row.trace) {
-                            insert_trace(&mut trace_insert, path, &row.trace, now)?;
+                        let trace = assessment.trace_id();
+                        if last != Some(trace) && noted.insert(trace) {
+                            insert_trace(&mut trace_insert, path, trace, now)?;
                         }
-                        last = Some(&row.trace);
+                        last = Some(trace);
                     }
                 }
             }

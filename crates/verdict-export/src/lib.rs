@@ -41,11 +41,13 @@
 //!   core's functions apply the rules on top; the core's conformance checks
 //!   (`verdict::testing`, feature `testing`) hold it to the same answers as
 //!   [`verdict::MemoryStore`].
-//! - **MLflow's JSON is the record.** The store keeps each assessment as
-//!   [`Assessment::to_json`](verdict::Assessment::to_json) writes it, with
-//!   its ids, name, kind, validity and times copied into indexed columns,
-//!   and a JSONL assessment line is that same document; nothing is lost
-//!   between the store, the lines and an MLflow server.
+//! - **MLflow's JSON is the record.** The store keeps each assessment's
+//!   ids, name, kind, validity and times in indexed columns (ids as their
+//!   bytes) and the rest as MLflow's JSON without those fields
+//!   ([`verdict::wire::body_json`]); the two put back together give
+//!   exactly the document [`Assessment::to_json`](verdict::Assessment::to_json)
+//!   writes, and a JSONL assessment line is that same document; nothing is
+//!   lost between the store, the lines and an MLflow server.
 //!
 //! The store's file is SQLite's own, compiled in (no system library
 //! needed), in WAL mode: several processes and threads can write to it at

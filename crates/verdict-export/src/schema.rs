@@ -16,7 +16,7 @@ const APPLICATION_ID: i32 = 0x5652_4454;
 
 /// Migration `i` moves the schema from version `i` to version `i + 1`.
 /// Append new steps; never edit a released one.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -163,6 +163,83 @@ DROP TABLE assessments;
 ALTER TABLE assessments_v4 RENAME TO assessments;
 -- An index ends with the rowid, seq: (trace_id) orders a trace's
 -- assessments by seq, (name, create_time_ns) breaks ties by seq.
+CREATE INDEX assessments_by_trace ON assessments (trace_id);
+CREATE INDEX assessments_by_name ON assessments (name, create_time_ns);
+";
+
+/// Version 5: smaller rows, for bulk writes again — each byte of a row is
+/// written twice (to the WAL, then to the file at a checkpoint), and ids
+/// are compared at every level of every index they key.
+/// - Ids are BLOBs of their bits, big-endian, instead of lowercase hex:
+///   16 bytes for a trace or an assessment (whose `a-` prefix is implied),
+///   8 for a span. Order is the same as the hex's.
+/// - An assessment's document (`body`) no longer repeats what its columns
+///   hold: it is its MLflow JSON without `assessment_id`,
+///   `assessment_name`, `trace_id`, `span_id`, `create_time`,
+///   `last_update_time`, `overrides` and `valid` — `verdict::wire`'s
+///   `body_json`, read back with `from_columns`. Times keep nanoseconds.
+///
+/// A store of `verdict eval` over 100,000 records shrinks from 335 MB to
+/// about 190 MB. The tables are copied, keeping every row and its `seq`.
+const V5: &str = "
+CREATE TABLE traces_v5 (
+    trace_id      BLOB PRIMARY KEY NOT NULL,  -- 16 bytes
+    first_seen_ns INTEGER NOT NULL            -- when this store first heard of it
+) WITHOUT ROWID;
+INSERT INTO traces_v5 (trace_id, first_seen_ns)
+SELECT unhex(trace_id), first_seen_ns FROM traces;
+DROP TABLE traces;
+ALTER TABLE traces_v5 RENAME TO traces;
+
+CREATE TABLE spans_v5 (
+    trace_id       BLOB NOT NULL,             -- 16 bytes
+    span_id        BLOB NOT NULL,             -- 8 bytes
+    parent_span_id BLOB,                      -- 8 bytes, NULL for a root span
+    name           TEXT NOT NULL,
+    kind           TEXT NOT NULL,             -- client, server, producer, consumer, internal
+    start_time_ns  INTEGER NOT NULL,
+    end_time_ns    INTEGER NOT NULL,
+    status_code    TEXT NOT NULL,             -- unset, ok, error
+    status_message TEXT,
+    attributes     TEXT NOT NULL,             -- JSON object
+    events         TEXT NOT NULL,             -- JSON array
+    links          TEXT NOT NULL,             -- JSON array
+    scope_name     TEXT NOT NULL,
+    scope_version  TEXT,
+    PRIMARY KEY (trace_id, span_id)
+) WITHOUT ROWID;
+INSERT INTO spans_v5 (trace_id, span_id, parent_span_id, name, kind, start_time_ns,
+    end_time_ns, status_code, status_message, attributes, events, links, scope_name,
+    scope_version)
+SELECT unhex(trace_id), unhex(span_id), unhex(parent_span_id), name, kind, start_time_ns,
+    end_time_ns, status_code, status_message, attributes, events, links, scope_name,
+    scope_version
+FROM spans;
+DROP TABLE spans;
+ALTER TABLE spans_v5 RENAME TO spans;
+
+CREATE TABLE assessments_v5 (
+    seq                 INTEGER PRIMARY KEY,        -- the order logged (the rowid)
+    assessment_id       BLOB NOT NULL UNIQUE,       -- 16 bytes: a-<32 hex>
+    trace_id            BLOB NOT NULL,              -- 16 bytes
+    span_id             BLOB,                       -- 8 bytes, NULL for the whole trace
+    name                TEXT NOT NULL,
+    kind                TEXT NOT NULL CHECK (kind IN ('feedback', 'expectation')),
+    valid               INTEGER NOT NULL,           -- 0 once overridden
+    create_time_ns      INTEGER NOT NULL,
+    last_update_time_ns INTEGER NOT NULL,
+    overrides           BLOB,                       -- 16 bytes: the overridden assessment
+    body                TEXT NOT NULL               -- JSON: verdict::wire::body_json
+);
+INSERT INTO assessments_v5 (seq, assessment_id, trace_id, span_id, name, kind, valid,
+    create_time_ns, last_update_time_ns, overrides, body)
+SELECT seq, unhex(substr(assessment_id, 3)), unhex(trace_id), unhex(span_id), name, kind,
+    valid, create_time_ns, last_update_time_ns, unhex(substr(overrides, 3)),
+    json_remove(json, '$.assessment_id', '$.assessment_name', '$.trace_id', '$.span_id',
+        '$.create_time', '$.last_update_time', '$.overrides', '$.valid')
+FROM assessments ORDER BY seq;
+DROP TABLE assessments;
+ALTER TABLE assessments_v5 RENAME TO assessments;
 CREATE INDEX assessments_by_trace ON assessments (trace_id);
 CREATE INDEX assessments_by_name ON assessments (name, create_time_ns);
 ";

@@ -6,15 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::TraceId;
+use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::SpanData;
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, Statement, TransactionBehavior, params,
 };
 use verdict::lifecycle::{self, Records};
+use verdict::wire::{Columns, body_json, from_columns};
 use verdict::{
     Assessment, AssessmentId, AssessmentSink, AssessmentUpdate, FeedbackSummary, Operation,
-    SinkError, mlflow_trace_id,
+    SinkError, Target, mlflow_trace_id,
 };
 
 use crate::error::{BUSY_TIMEOUT, Error, Result, database};
@@ -228,8 +229,8 @@ impl LocalStore {
     pub fn list_by_trace(&self, trace_id: TraceId) -> Result<Vec<Assessment>> {
         self.read_many(
             || format!("listing the assessments of {}", mlflow_trace_id(trace_id)),
-            "SELECT assessment_id, json FROM assessments WHERE trace_id = ?1 ORDER BY seq",
-            &trace_hex(trace_id),
+            &format!("SELECT {ASSESSMENT} FROM assessments WHERE trace_id = ?1 ORDER BY seq"),
+            trace_id.to_bytes(),
         )
     }
 
@@ -238,8 +239,10 @@ impl LocalStore {
     pub fn list_by_name(&self, name: &str) -> Result<Vec<Assessment>> {
         self.read_many(
             || format!("listing the assessments named {name:?}"),
-            "SELECT assessment_id, json FROM assessments WHERE name = ?1 \
-             ORDER BY create_time_ns, seq",
+            &format!(
+                "SELECT {ASSESSMENT} FROM assessments WHERE name = ?1 \
+                 ORDER BY create_time_ns, seq"
+            ),
             name,
         )
     }
@@ -248,8 +251,10 @@ impl LocalStore {
     pub fn summary(&self, name: &str) -> Result<FeedbackSummary> {
         let feedback = self.read_many(
             || format!("summarizing the feedback named {name:?}"),
-            "SELECT assessment_id, json FROM assessments WHERE name = ?1 AND kind = 'feedback' \
-             ORDER BY seq",
+            &format!(
+                "SELECT {ASSESSMENT} FROM assessments WHERE name = ?1 AND kind = 'feedback' \
+                 ORDER BY seq"
+            ),
             name,
         )?;
         Ok(FeedbackSummary::of(name, &feedback))
@@ -268,20 +273,15 @@ impl LocalStore {
         &self,
         action: impl Fn() -> String,
         sql: &str,
-        param: &str,
+        param: impl rusqlite::ToSql,
     ) -> Result<Vec<Assessment>> {
         let conn = self.lock();
         let db = |e| database(&self.path, action(), e);
         let mut statement = conn.prepare_cached(sql).map_err(db)?;
-        let rows = statement
-            .query_map([param], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(db)?;
+        let rows = statement.query_map([param], StoredRow::read).map_err(db)?;
         let mut found = Vec::new();
         for row in rows {
-            let (id, json) = row.map_err(db)?;
-            found.push(decode(&self.path, &id, &json)?);
+            found.push(row.map_err(db)?.decode(&self.path)?);
         }
         Ok(found)
     }
@@ -304,7 +304,7 @@ impl LocalStore {
         let rows = statement
             .query_map([], |row| {
                 Ok((
-                    row.get::<_, String>(0)?,
+                    row.get::<_, [u8; 16]>(0)?,
                     row.get::<_, i64>(1)?,
                     row.get::<_, Option<i64>>(2)?,
                     row.get::<_, Option<i64>>(3)?,
@@ -316,7 +316,7 @@ impl LocalStore {
         for row in rows {
             let (trace, spans, start, end, assessments) = row.map_err(db)?;
             traces.push(TraceSummary {
-                trace_id: parse_trace(&self.path, &trace, "a trace")?,
+                trace_id: TraceId::from_bytes(trace),
                 span_count: usize::try_from(spans).unwrap_or(0),
                 assessment_count: usize::try_from(assessments).unwrap_or(0),
                 start_time: start.map(from_nanos),
@@ -358,7 +358,7 @@ impl LocalStore {
             )
             .map_err(db)?;
         let rows = statement
-            .query_map([trace_hex(trace_id)], SpanRow::read)
+            .query_map([trace_id.to_bytes()], SpanRow::read)
             .map_err(db)?;
         let mut spans = Vec::new();
         for row in rows {
@@ -476,85 +476,128 @@ impl Records for Rows<'_> {
     fn remove(&mut self, id: AssessmentId) -> verdict::Result<()> {
         self.conn
             .prepare_cached("DELETE FROM assessments WHERE assessment_id = ?1")
-            .and_then(|mut statement| statement.execute([id.to_string()]))
+            .and_then(|mut statement| statement.execute([id.to_u128().to_be_bytes()]))
             .map(drop)
             .map_err(|e| database(self.path, format!("deleting assessment {id}"), e).into_core())
     }
 }
 
 fn read_one(conn: &Connection, path: &Path, id: AssessmentId) -> Result<Option<Assessment>> {
-    let id = id.to_string();
-    let json: Option<String> = conn
-        .prepare_cached("SELECT json FROM assessments WHERE assessment_id = ?1")
-        .and_then(|mut statement| statement.query_row([&id], |row| row.get(0)).optional())
-        .map_err(|e| database(path, format!("reading assessment {id}"), e))?;
-    json.map(|json| decode(path, &id, &json)).transpose()
-}
-
-fn decode(path: &Path, id: &str, json: &str) -> Result<Assessment> {
-    Assessment::from_json(json).map_err(|e| Error::Corrupt {
-        path: path.to_path_buf(),
-        what: format!("assessment {id}"),
-        reason: e.to_string(),
+    conn.prepare_cached(&format!(
+        "SELECT {ASSESSMENT} FROM assessments WHERE assessment_id = ?1"
+    ))
+    .and_then(|mut statement| {
+        statement
+            .query_row([id.to_u128().to_be_bytes()], StoredRow::read)
+            .optional()
     })
+    .map_err(|e| database(path, format!("reading assessment {id}"), e))?
+    .map(|row| row.decode(path))
+    .transpose()
 }
 
 fn put(conn: &Connection, path: &Path, a: &Assessment) -> Result<()> {
-    put_row(conn, path, &AssessmentRow::new(a, a.to_json()))?;
-    note_trace(
-        conn,
-        path,
-        &trace_hex(a.trace_id()),
-        to_nanos(SystemTime::now()),
-    )
+    let mut statement = conn
+        .prepare_cached(PUT_ROW)
+        .map_err(|e| database(path, format!("storing assessment {}", a.id()), e))?;
+    insert_row(&mut statement, path, a, &body_json(a))?;
+    note_trace(conn, path, a.trace_id(), to_nanos(SystemTime::now()))
 }
 
-/// An assessment as the columns of its row, made ahead of the write (off
-/// the writer's thread, in `crate::bulk`).
-#[derive(Debug)]
-pub(crate) struct AssessmentRow {
-    pub(crate) id: String,
-    pub(crate) trace: String,
-    span: Option<String>,
+/// The columns [`StoredRow::read`] reads, in its order.
+const ASSESSMENT: &str = "assessment_id, trace_id, span_id, name, valid, create_time_ns, \
+                          last_update_time_ns, overrides, body";
+
+/// One row of `assessments`, before it is checked.
+struct StoredRow {
+    id: Vec<u8>,
+    trace: Vec<u8>,
+    span: Option<Vec<u8>>,
     name: String,
-    kind: &'static str,
     valid: bool,
     create_ns: i64,
     update_ns: i64,
-    overrides: Option<String>,
-    json: String,
+    overrides: Option<Vec<u8>>,
+    body: String,
 }
 
-impl AssessmentRow {
-    /// The row of `a`, whose MLflow JSON is `json`.
-    pub(crate) fn new(a: &Assessment, json: String) -> Self {
-        AssessmentRow {
-            id: a.id().to_string(),
-            trace: trace_hex(a.trace_id()),
-            span: a.span_id().map(|s| format!("{s:016x}")),
-            name: a.name().as_str().to_owned(),
-            kind: a.kind().as_str(),
-            valid: a.is_valid(),
-            create_ns: to_nanos(a.create_time()),
-            update_ns: to_nanos(a.last_update_time()),
-            overrides: a.overrides().map(|o| o.to_string()),
-            json,
-        }
+impl StoredRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(StoredRow {
+            id: row.get(0)?,
+            trace: row.get(1)?,
+            span: row.get(2)?,
+            name: row.get(3)?,
+            valid: row.get(4)?,
+            create_ns: row.get(5)?,
+            update_ns: row.get(6)?,
+            overrides: row.get(7)?,
+            body: row.get(8)?,
+        })
     }
+
+    fn decode(self, path: &Path) -> Result<Assessment> {
+        let corrupt = |reason: String| Error::Corrupt {
+            path: path.to_path_buf(),
+            what: format!("assessment a-{}", hex(&self.id)),
+            reason,
+        };
+        let id = |column: &str, bytes: &[u8]| {
+            let bits = u128::from_be_bytes(fixed(column, bytes)?);
+            AssessmentId::from_u128(bits).map_err(|e| e.to_string())
+        };
+        let columns = (|| {
+            let trace_id = TraceId::from_bytes(fixed("trace_id", &self.trace)?);
+            let target = match &self.span {
+                None => Target::trace(trace_id),
+                Some(span) => Target::span(trace_id, SpanId::from_bytes(fixed("span_id", span)?)),
+            };
+            Ok::<_, String>(Columns {
+                id: id("assessment_id", &self.id)?,
+                name: &self.name,
+                target: target.map_err(|e| e.to_string())?,
+                create_time: from_nanos(self.create_ns),
+                last_update_time: from_nanos(self.update_ns),
+                overrides: self
+                    .overrides
+                    .as_deref()
+                    .map(|bytes| id("overrides", bytes))
+                    .transpose()?,
+                valid: self.valid,
+            })
+        })()
+        .map_err(corrupt)?;
+        from_columns(columns, &self.body).map_err(|e| corrupt(e.to_string()))
+    }
+}
+
+/// An id column's bytes as the `N` bytes of its id.
+fn fixed<const N: usize>(column: &str, bytes: &[u8]) -> std::result::Result<[u8; N], String> {
+    bytes.try_into().map_err(|_| {
+        format!(
+            "{column} holds {} bytes ({}); an id there is {N}",
+            bytes.len(),
+            hex(bytes)
+        )
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Stores or replaces an assessment's row. seq is the rowid: left out, it
 /// is one past the largest.
 pub(crate) const PUT_ROW: &str = "
     INSERT INTO assessments (assessment_id, trace_id, span_id, name, kind, valid,
-        create_time_ns, last_update_time_ns, overrides, json)
+        create_time_ns, last_update_time_ns, overrides, body)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
     ON CONFLICT (assessment_id) DO UPDATE SET
         trace_id = excluded.trace_id, span_id = excluded.span_id, name = excluded.name,
         kind = excluded.kind, valid = excluded.valid,
         create_time_ns = excluded.create_time_ns,
         last_update_time_ns = excluded.last_update_time_ns,
-        overrides = excluded.overrides, json = excluded.json";
+        overrides = excluded.overrides, body = excluded.body";
 
 /// Notes a trace, once.
 pub(crate) const NOTE_TRACE: &str = "
@@ -576,41 +619,34 @@ pub(crate) const PUT_SPAN: &str = "
         links = excluded.links, scope_name = excluded.scope_name,
         scope_version = excluded.scope_version";
 
-/// Stores an assessment's row; the caller notes its trace
-/// ([`note_trace`]).
-pub(crate) fn put_row(conn: &Connection, path: &Path, row: &AssessmentRow) -> Result<()> {
-    let mut statement = conn
-        .prepare_cached(PUT_ROW)
-        .map_err(|e| database(path, format!("storing assessment {}", row.id), e))?;
-    insert_row(&mut statement, path, row)
-}
-
-/// Stores an assessment's row with a statement prepared from [`PUT_ROW`]
-/// (a bulk write prepares it once).
+/// Stores an assessment's row, whose [`body_json`] is `body`, with a
+/// statement prepared from [`PUT_ROW`] (a bulk write prepares it once);
+/// the caller notes its trace ([`note_trace`]).
 pub(crate) fn insert_row(
     statement: &mut Statement<'_>,
     path: &Path,
-    row: &AssessmentRow,
+    a: &Assessment,
+    body: &str,
 ) -> Result<()> {
     statement
         .execute(params![
-            row.id,
-            row.trace,
-            row.span,
-            row.name,
-            row.kind,
-            row.valid,
-            row.create_ns,
-            row.update_ns,
-            row.overrides,
-            row.json,
+            a.id().to_u128().to_be_bytes(),
+            a.trace_id().to_bytes(),
+            a.span_id().map(SpanId::to_bytes),
+            a.name().as_str(),
+            a.kind().as_str(),
+            a.is_valid(),
+            to_nanos(a.create_time()),
+            to_nanos(a.last_update_time()),
+            a.overrides().map(|o| o.to_u128().to_be_bytes()),
+            body,
         ])
         .map(drop)
-        .map_err(|e| database(path, format!("storing assessment {}", row.id), e))
+        .map_err(|e| database(path, format!("storing assessment {}", a.id()), e))
 }
 
 /// Records that the store has heard of a trace.
-pub(crate) fn note_trace(conn: &Connection, path: &Path, trace: &str, now: i64) -> Result<()> {
+pub(crate) fn note_trace(conn: &Connection, path: &Path, trace: TraceId, now: i64) -> Result<()> {
     let mut statement = conn
         .prepare_cached(NOTE_TRACE)
         .map_err(|e| database(path, format!("recording trace {trace}"), e))?;
@@ -621,11 +657,11 @@ pub(crate) fn note_trace(conn: &Connection, path: &Path, trace: &str, now: i64) 
 pub(crate) fn insert_trace(
     statement: &mut Statement<'_>,
     path: &Path,
-    trace: &str,
+    trace: TraceId,
     now: i64,
 ) -> Result<()> {
     statement
-        .execute(params![trace, now])
+        .execute(params![trace.to_bytes(), now])
         .map(drop)
         .map_err(|e| database(path, format!("recording trace {trace}"), e))
 }
@@ -634,9 +670,9 @@ pub(crate) fn insert_trace(
 /// writer's thread, in `crate::bulk`).
 #[derive(Debug)]
 pub(crate) struct SpanInsert {
-    pub(crate) trace: String,
-    span: String,
-    parent: Option<String>,
+    pub(crate) trace: TraceId,
+    span: SpanId,
+    parent: Option<SpanId>,
     name: String,
     kind: &'static str,
     start_ns: i64,
@@ -654,9 +690,9 @@ impl From<StoredSpan> for SpanInsert {
     fn from(span: StoredSpan) -> Self {
         let (code, message) = status_parts(&span.status);
         SpanInsert {
-            trace: trace_hex(span.trace_id),
-            span: format!("{:016x}", span.span_id),
-            parent: span.parent_span_id.map(|id| format!("{id:016x}")),
+            trace: span.trace_id,
+            span: span.span_id,
+            parent: span.parent_span_id,
             kind: kind_str(&span.kind),
             start_ns: to_nanos(span.start_time),
             end_ns: to_nanos(span.end_time),
@@ -679,7 +715,7 @@ pub(crate) fn put_span(conn: &Connection, path: &Path, span: &SpanInsert, now: i
         .prepare_cached(PUT_SPAN)
         .map_err(|e| database(path, format!("storing span {}", span.span), e))?;
     insert_span(&mut statement, path, span)?;
-    note_trace(conn, path, &span.trace, now)
+    note_trace(conn, path, span.trace, now)
 }
 
 /// Stores one span with a statement prepared from [`PUT_SPAN`]; the
@@ -691,9 +727,9 @@ pub(crate) fn insert_span(
 ) -> Result<()> {
     statement
         .execute(params![
-            span.trace,
-            span.span,
-            span.parent,
+            span.trace.to_bytes(),
+            span.span.to_bytes(),
+            span.parent.map(SpanId::to_bytes),
             span.name,
             span.kind,
             span.start_ns,
@@ -712,8 +748,8 @@ pub(crate) fn insert_span(
 
 /// One row of `spans`, before it is checked.
 struct SpanRow {
-    span_id: String,
-    parent_span_id: Option<String>,
+    span_id: [u8; 8],
+    parent_span_id: Option<[u8; 8]>,
     name: String,
     kind: String,
     start: i64,
@@ -747,20 +783,20 @@ impl SpanRow {
     }
 
     fn decode(self, path: &Path, trace_id: TraceId) -> Result<StoredSpan> {
-        let what = format!("span {} of trace {trace_id:032x}", self.span_id);
+        let span_id = SpanId::from_bytes(self.span_id);
+        let what = format!("span {span_id:016x} of trace {trace_id:032x}");
         let corrupt = |reason: String| Error::Corrupt {
             path: path.to_path_buf(),
             what: what.clone(),
             reason,
         };
-        let span_id = |hex: &str| verdict::parse_span_id(hex).map_err(|e| corrupt(e.to_string()));
         let json = |text: &str| {
             serde_json::from_str::<serde_json::Value>(text).map_err(|e| corrupt(e.to_string()))
         };
         Ok(StoredSpan {
             trace_id,
-            span_id: span_id(&self.span_id)?,
-            parent_span_id: self.parent_span_id.as_deref().map(span_id).transpose()?,
+            span_id,
+            parent_span_id: self.parent_span_id.map(SpanId::from_bytes),
             name: self.name,
             kind: parse_kind(&self.kind)
                 .ok_or_else(|| corrupt(format!("unknown span kind {:?}", self.kind)))?,
@@ -784,18 +820,6 @@ impl SpanRow {
             scope_version: self.scope_version,
         })
     }
-}
-
-fn trace_hex(trace_id: TraceId) -> String {
-    format!("{trace_id:032x}")
-}
-
-fn parse_trace(path: &Path, hex: &str, what: &str) -> Result<TraceId> {
-    verdict::parse_trace_id(hex).map_err(|e| Error::Corrupt {
-        path: path.to_path_buf(),
-        what: what.into(),
-        reason: e.to_string(),
-    })
 }
 
 /// Nanoseconds since the Unix epoch, negative before it, saturating past

@@ -107,36 +107,68 @@ fn runs_are_listed_newest_first_and_found_by_id() {
     assert!(again.run("run-c").unwrap().is_none());
 }
 
-#[test]
-fn a_version_2_store_migrates_and_gets_a_runs_table() {
+/// Copies a fixture written by an older Verdict into a new directory.
+fn fixture(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("verdict.db");
-    let feedback = Assessment::feedback("ok", true)
-        .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", None)
-        .unwrap();
-    LocalStore::open(&path).unwrap().log(&feedback).unwrap();
+    std::fs::copy(
+        format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR")),
+        &path,
+    )
+    .unwrap();
+    (dir, path)
+}
+
+fn version(path: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_version_2_store_migrates_and_gets_a_runs_table() {
+    // A version-2 file is a version-3 one without the runs table.
+    let (_dir, path) = fixture("v3.db");
     {
-        // What a version-2 file looks like: no runs table.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch("DROP TABLE runs; PRAGMA user_version = 2;")
             .unwrap();
     }
     let store = LocalStore::open(&path).unwrap();
+    assert!(store.runs().unwrap().is_empty());
+    assert_eq!(store.count_assessments().unwrap(), 18);
+    let feedback = Assessment::feedback("ok", true)
+        .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", None)
+        .unwrap();
+    store.log(&feedback).unwrap();
     assert_eq!(
         store.get(feedback.trace_id(), feedback.id()).unwrap(),
         feedback
     );
-    assert!(store.runs().unwrap().is_empty());
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .unwrap();
-    assert_eq!(version, LocalStore::schema_version());
+    assert_eq!(version(&path), LocalStore::schema_version());
 }
 
-/// Every row of the tables the version-4 migration copies, column by column.
-fn dump(path: &std::path::Path) -> Vec<Vec<Vec<rusqlite::types::Value>>> {
+type Rows = Vec<Vec<rusqlite::types::Value>>;
+
+fn query(path: &std::path::Path, sql: &str) -> Rows {
     let conn = rusqlite::Connection::open(path).unwrap();
+    let mut statement = conn.prepare(sql).unwrap();
+    let columns = statement.column_count();
+    statement
+        .query_map([], |row| {
+            (0..columns)
+                .map(|i| row.get(i))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+/// A store's rows as schema versions 1 to 4 wrote them, ids as hex text:
+/// assessments (their MLflow JSON last), spans, traces, runs.
+fn dump_text_ids(path: &std::path::Path) -> [Rows; 4] {
     [
         "SELECT seq, assessment_id, trace_id, span_id, name, kind, valid, create_time_ns,
                 last_update_time_ns, overrides, json FROM assessments ORDER BY seq",
@@ -146,21 +178,70 @@ fn dump(path: &std::path::Path) -> Vec<Vec<Vec<rusqlite::types::Value>>> {
         "SELECT trace_id, first_seen_ns FROM traces ORDER BY trace_id",
         "SELECT * FROM runs ORDER BY run_id",
     ]
-    .iter()
-    .map(|sql| {
-        let mut statement = conn.prepare(sql).unwrap();
-        let columns = statement.column_count();
-        statement
-            .query_map([], |row| {
-                (0..columns)
-                    .map(|i| row.get(i))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap()
-    })
-    .collect()
+    .map(|sql| query(path, sql))
+}
+
+/// The same rows from a current store, its BLOB ids written as the hex
+/// text of [`dump_text_ids`] and each assessment's body last.
+fn dump_blob_ids(path: &std::path::Path) -> [Rows; 4] {
+    let hex = |column: &str| format!("nullif(lower(hex({column})), '')");
+    [
+        format!(
+            "SELECT seq, 'a-' || {}, {}, {}, name, kind, valid, create_time_ns,
+                    last_update_time_ns, 'a-' || {}, body FROM assessments ORDER BY seq",
+            hex("assessment_id"),
+            hex("trace_id"),
+            hex("span_id"),
+            hex("overrides")
+        ),
+        format!(
+            "SELECT {}, {}, {}, name, kind, start_time_ns, end_time_ns,
+                    status_code, status_message, attributes, events, links, scope_name,
+                    scope_version FROM spans ORDER BY trace_id, span_id",
+            hex("trace_id"),
+            hex("span_id"),
+            hex("parent_span_id")
+        ),
+        format!(
+            "SELECT {}, first_seen_ns FROM traces ORDER BY trace_id",
+            hex("trace_id")
+        ),
+        "SELECT * FROM runs ORDER BY run_id".to_owned(),
+    ]
+    .map(|sql| query(path, &sql))
+}
+
+/// Opens an older store and checks that every row came through: the same
+/// columns, `seq` included, and each assessment read back equal to the
+/// MLflow JSON the older version kept for it.
+fn migrates_keeping_every_row(path: &std::path::Path) -> LocalStore {
+    use rusqlite::types::Value;
+    let [mut assessments, spans, traces, runs] = dump_text_ids(path);
+    let store = LocalStore::open(path).unwrap();
+    assert_eq!(version(path), LocalStore::schema_version());
+    let [mut now_assessments, now_spans, now_traces, now_runs] = dump_blob_ids(path);
+    assert_eq!(now_spans, spans, "spans");
+    assert_eq!(now_traces, traces, "traces");
+    assert_eq!(now_runs, runs, "runs");
+    assert_eq!(now_assessments.len(), assessments.len());
+    for (before, now) in assessments.iter_mut().zip(&mut now_assessments) {
+        let (Some(Value::Text(json)), Some(Value::Text(body))) = (before.pop(), now.pop()) else {
+            panic!("an assessment's document is text")
+        };
+        assert_eq!(now, before, "the columns of assessment {:?}", before[1]);
+        let was = Assessment::from_json(&json).unwrap();
+        assert_eq!(store.get(was.trace_id(), was.id()).unwrap(), was);
+        assert!(
+            !body.contains("assessment_id") && !body.contains("create_time"),
+            "the body leaves out what the columns hold: {body}"
+        );
+    }
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    store
 }
 
 /// `tests/data/v3.db` was written by Verdict at schema version 3 (before
@@ -168,33 +249,17 @@ fn dump(path: &std::path::Path) -> Vec<Vec<Vec<rusqlite::types::Value>>> {
 /// examples/data/qa.jsonl with exact_match and edit_distance, then
 /// `verdict feedback` and `verdict override` on its first trace.
 #[test]
-fn a_version_3_store_migrates_to_version_4_keeping_every_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("verdict.db");
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/v3.db"),
-        &path,
-    )
-    .unwrap();
-    let before = dump(&path);
+fn a_version_3_store_migrates_keeping_every_row() {
+    let (_dir, path) = fixture("v3.db");
+    assert_eq!(version(&path), 3);
     assert_eq!(
-        before.iter().map(Vec::len).collect::<Vec<_>>(),
+        dump_text_ids(&path).map(|rows| rows.len()),
         [18, 4, 4, 1],
         "the V3 fixture's rows"
     );
-    let store = LocalStore::open(&path).unwrap();
-    assert_eq!(dump(&path), before, "every row kept, seq included");
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .unwrap();
-    assert_eq!(version, 4);
-    assert_eq!(version, LocalStore::schema_version());
-    let integrity: String = conn
-        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok");
-    let page_size: i64 = conn
+    let store = migrates_keeping_every_row(&path);
+    let page_size: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
         .pragma_query_value(None, "page_size", |row| row.get(0))
         .unwrap();
     assert_eq!(page_size, 4096, "an existing file keeps its pages");
@@ -215,10 +280,11 @@ fn a_version_3_store_migrates_to_version_4_keeping_every_row() {
         .unwrap();
     store.log(&next).unwrap();
     assert_eq!(store.list_by_trace(trace).unwrap().last(), Some(&next));
-    let seq: i64 = conn
+    let seq: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
         .query_row(
             "SELECT seq FROM assessments WHERE assessment_id = ?1",
-            [next.id().to_string()],
+            [next.id().to_u128().to_be_bytes()],
             |row| row.get(0),
         )
         .unwrap();
@@ -228,6 +294,32 @@ fn a_version_3_store_migrates_to_version_4_keeping_every_row() {
     assert_eq!(store.runs().unwrap().len(), 1);
     // Four from the run, one override.
     assert_eq!(store.list_by_name("exact_match").unwrap().len(), 5);
+}
+
+/// `tests/data/v4.db` was written by Verdict at schema version 4
+/// (fd31dd3): `verdict eval` on the first four records of
+/// examples/data/qa.jsonl with exact_match and edit_distance (a list
+/// expectation among them), then `verdict feedback` with a label, a span,
+/// a rationale and metadata, `verdict override` of a run's feedback, and
+/// `verdict expectation` with an object.
+#[test]
+fn a_version_4_store_migrates_keeping_every_row() {
+    let (_dir, path) = fixture("v4.db");
+    assert_eq!(version(&path), 4);
+    assert_eq!(
+        dump_text_ids(&path).map(|rows| rows.len()),
+        [19, 4, 4, 1],
+        "the V4 fixture's rows"
+    );
+    let store = migrates_keeping_every_row(&path);
+    let trace = verdict::parse_trace_id("681f0348efc4b98b0000000000000004").unwrap();
+    let listed = store.list_by_trace(trace).unwrap();
+    assert_eq!(listed.len(), 6);
+    let overridden: verdict::AssessmentId = "a-b7dbc94544419ccb0000000000300003".parse().unwrap();
+    assert!(!store.get(trace, overridden).unwrap().is_valid());
+    assert_eq!(listed.last().unwrap().overrides(), Some(overridden));
+    let summary = store.summary("exact_match").unwrap();
+    assert_eq!((summary.count, summary.skipped_invalid), (4, 1));
 }
 
 #[test]

@@ -426,12 +426,31 @@ fn a_damaged_record_is_reported_not_panicked_on() {
     let (_dir, store) = temp_store();
     let a = feedback(1);
     store.log(&a).unwrap();
-    rusqlite::Connection::open(store.path())
-        .unwrap()
-        .execute("UPDATE assessments SET json = '{\"oops\": 1}'", [])
-        .unwrap();
+    let damage = |sql: &str| {
+        rusqlite::Connection::open(store.path())
+            .unwrap()
+            .execute(sql, [])
+            .unwrap();
+    };
+    damage("UPDATE assessments SET body = '{\"oops\": 1}'");
     let err = store.get(a.trace_id(), a.id()).unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
     assert!(err.to_string().contains(&a.id().to_string()), "{err}");
     assert!(store.list_by_trace(a.trace_id()).is_err());
+
+    // An id column that does not hold an id's bytes.
+    let b = feedback(2);
+    store.log(&b).unwrap();
+    damage(&format!(
+        "UPDATE assessments SET span_id = x'0102' WHERE assessment_id = x'{:032x}'",
+        b.id().to_u128()
+    ));
+    let err = store.get(b.trace_id(), b.id()).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&b.id().to_string()), "{message}");
+    assert!(
+        message.contains("span_id holds 2 bytes (0102)"),
+        "{message}"
+    );
 }

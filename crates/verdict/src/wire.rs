@@ -148,46 +148,136 @@ fn wire_expectation(value: &Value) -> WireExpectation<'static> {
     }
 }
 
+/// What an assessment holds besides its identity, target and times: the
+/// fields of [`WireAssessment`] that a store keeps as one JSON document
+/// ([`body_json`]).
+#[derive(Serialize, Deserialize)]
+struct WireBody<'a> {
+    source: WireSource<'a>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    feedback: Option<WireFeedback<'a>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expectation: Option<WireExpectation<'a>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rationale: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    metadata: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+}
+
+fn wire_body(a: &Assessment) -> WireBody<'_> {
+    let (feedback, expectation) = match &a.value {
+        AssessmentValue::Feedback { value, error } => (
+            Some(WireFeedback {
+                value: value.as_ref().map_or(Value::Null, FeedbackValue::to_json),
+                error: error.as_ref().map(wire_error),
+            }),
+            None,
+        ),
+        AssessmentValue::Expectation(value) => (None, Some(wire_expectation(value))),
+    };
+    let mut metadata: BTreeMap<Cow<'_, str>, Cow<'_, str>> = a
+        .metadata
+        .iter()
+        .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())))
+        .collect();
+    if let Some(run_id) = &a.run_id {
+        metadata.insert(Cow::Borrowed(RUN_ID_METADATA_KEY), Cow::Borrowed(run_id));
+    }
+    WireBody {
+        source: WireSource {
+            source_type: Cow::Borrowed(a.source.source_type().as_str()),
+            source_id: Some(Cow::Borrowed(a.source.source_id())),
+        },
+        feedback,
+        expectation,
+        rationale: a.rationale.as_deref().map(Cow::Borrowed),
+        metadata,
+    }
+}
+
 impl Serialize for Assessment {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (feedback, expectation) = match &self.value {
-            AssessmentValue::Feedback { value, error } => (
-                Some(WireFeedback {
-                    value: value.as_ref().map_or(Value::Null, FeedbackValue::to_json),
-                    error: error.as_ref().map(wire_error),
-                }),
-                None,
-            ),
-            AssessmentValue::Expectation(value) => (None, Some(wire_expectation(value))),
-        };
-        let mut metadata: BTreeMap<Cow<'_, str>, Cow<'_, str>> = self
-            .metadata
-            .iter()
-            .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())))
-            .collect();
-        if let Some(run_id) = &self.run_id {
-            metadata.insert(Cow::Borrowed(RUN_ID_METADATA_KEY), Cow::Borrowed(run_id));
-        }
+        let body = wire_body(self);
         WireAssessment {
             assessment_id: Cow::Owned(self.id.to_string()),
             assessment_name: Cow::Borrowed(self.name.as_str()),
             trace_id: Cow::Owned(mlflow_trace_id(self.trace_id())),
             span_id: self.span_id().map(|s| Cow::Owned(format!("{s:016x}"))),
-            source: WireSource {
-                source_type: Cow::Borrowed(self.source.source_type().as_str()),
-                source_id: Some(Cow::Borrowed(self.source.source_id())),
-            },
+            source: body.source,
             create_time: Cow::Owned(format_time(self.create_time)),
             last_update_time: Some(Cow::Owned(format_time(self.last_update_time))),
-            feedback,
-            expectation,
-            rationale: self.rationale.as_deref().map(Cow::Borrowed),
-            metadata,
+            feedback: body.feedback,
+            expectation: body.expectation,
+            rationale: body.rationale,
+            metadata: body.metadata,
             overrides: self.overrides.map(|id| Cow::Owned(id.to_string())),
             valid: self.valid,
         }
         .serialize(serializer)
     }
+}
+
+/// An assessment's identity, target, times and state: what a store keeps
+/// in columns of its own, to index them, next to the rest of the
+/// assessment as JSON ([`body_json`]). [`from_columns`] puts the two back
+/// together.
+#[derive(Clone, Copy, Debug)]
+pub struct Columns<'a> {
+    /// The assessment's id.
+    pub id: AssessmentId,
+    /// Its name.
+    pub name: &'a str,
+    /// The trace, or span, it is attached to.
+    pub target: Target,
+    /// When it was created.
+    pub create_time: SystemTime,
+    /// When it was last updated.
+    pub last_update_time: SystemTime,
+    /// The assessment it overrides, if any.
+    pub overrides: Option<AssessmentId>,
+    /// Whether it is valid (not overridden).
+    pub valid: bool,
+}
+
+impl<'a> Columns<'a> {
+    /// The columns of `a`.
+    pub fn of(a: &'a Assessment) -> Self {
+        Columns {
+            id: a.id,
+            name: a.name.as_str(),
+            target: a.target,
+            create_time: a.create_time,
+            last_update_time: a.last_update_time,
+            overrides: a.overrides,
+            valid: a.valid,
+        }
+    }
+}
+
+/// The part of an assessment that [`Columns`] leaves out — source, value
+/// or error, rationale, metadata (with the run id) — as JSON in the form
+/// of [`Assessment::to_json`], without the fields the columns hold.
+///
+/// ```
+/// use verdict::wire::{Columns, body_json, from_columns};
+/// use verdict::Assessment;
+///
+/// let a = Assessment::feedback("ok", true)
+///     .rationale("fine")
+///     .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", None)?;
+/// let body = body_json(&a);
+/// assert!(!body.contains("0fb07256509eb9d22d07f42f7eb9f24d"));
+/// assert_eq!(from_columns(Columns::of(&a), &body)?, a);
+/// # Ok::<(), verdict::Error>(())
+/// ```
+pub fn body_json(a: &Assessment) -> String {
+    serde_json::to_string(&wire_body(a)).expect("an assessment always serializes")
+}
+
+/// Puts an assessment back together from its [`Columns`] and its
+/// [`body_json`], validating it as the builder does.
+pub fn from_columns(columns: Columns<'_>, body: &str) -> Result<Assessment, Error> {
+    assemble(columns, serde_json::from_str(body)?)
 }
 
 /// MLflow's body for an update (`PATCH
@@ -265,12 +355,37 @@ fn from_wire(wire: WireAssessment<'_>) -> Result<Assessment, Error> {
         None | Some("") => Target::trace(trace_id)?,
         Some(span) => Target::span(trace_id, parse_span_id(span)?)?,
     };
-    let source_type: SourceType = wire.source.source_type.parse()?;
-    let source = match wire.source.source_id {
+    let create_time = parse_time("create_time", &wire.create_time)?;
+    let last_update_time = match wire.last_update_time {
+        Some(t) => parse_time("last_update_time", &t)?,
+        None => create_time,
+    };
+    let columns = Columns {
+        id: wire.assessment_id.parse::<AssessmentId>()?,
+        name: &wire.assessment_name,
+        target,
+        create_time,
+        last_update_time,
+        overrides: wire.overrides.map(|id| id.parse()).transpose()?,
+        valid: wire.valid,
+    };
+    let body = WireBody {
+        source: wire.source,
+        feedback: wire.feedback,
+        expectation: wire.expectation,
+        rationale: wire.rationale,
+        metadata: wire.metadata,
+    };
+    assemble(columns, body)
+}
+
+fn assemble(columns: Columns<'_>, body: WireBody<'_>) -> Result<Assessment, Error> {
+    let source_type: SourceType = body.source.source_type.parse()?;
+    let source = match body.source.source_id {
         None => AssessmentSource::new(source_type, AssessmentSource::DEFAULT_ID)?,
         Some(id) => AssessmentSource::new(source_type, id.into_owned())?,
     };
-    let value = match (wire.feedback, wire.expectation) {
+    let value = match (body.feedback, body.expectation) {
         (Some(feedback), None) => AssessmentValue::Feedback {
             value: match feedback.value {
                 Value::Null => None,
@@ -283,11 +398,11 @@ fn from_wire(wire: WireAssessment<'_>) -> Result<Assessment, Error> {
             }),
         },
         (None, Some(expectation)) => {
-            AssessmentValue::Expectation(decode_expectation(&wire.assessment_name, expectation)?)
+            AssessmentValue::Expectation(decode_expectation(columns.name, expectation)?)
         }
         (Some(_), Some(_)) => {
             return Err(Error::InvalidValue {
-                field: format!("assessment {:?}", wire.assessment_name),
+                field: format!("assessment {:?}", columns.name),
                 reason: "has both `feedback` and `expectation`; an assessment is one or the \
                          other"
                     .into(),
@@ -295,32 +410,27 @@ fn from_wire(wire: WireAssessment<'_>) -> Result<Assessment, Error> {
         }
         (None, None) => {
             return Err(Error::InvalidValue {
-                field: format!("assessment {:?}", wire.assessment_name),
+                field: format!("assessment {:?}", columns.name),
                 reason: "has neither `feedback` nor `expectation`".into(),
             });
         }
     };
-    let create_time = parse_time("create_time", &wire.create_time)?;
-    let last_update_time = match wire.last_update_time {
-        Some(t) => parse_time("last_update_time", &t)?,
-        None => create_time,
-    };
     Parts {
-        id: wire.assessment_id.parse::<AssessmentId>()?,
-        name: Cow::Owned(wire.assessment_name.into_owned()),
-        target,
+        id: columns.id,
+        name: Cow::Owned(columns.name.to_owned()),
+        target: columns.target,
         source,
         value,
-        rationale: wire.rationale.map(Cow::into_owned),
-        metadata: wire
+        rationale: body.rationale.map(Cow::into_owned),
+        metadata: body
             .metadata
             .into_iter()
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect(),
-        create_time,
-        last_update_time,
-        overrides: wire.overrides.map(|id| id.parse()).transpose()?,
-        valid: wire.valid,
+        create_time: columns.create_time,
+        last_update_time: columns.last_update_time,
+        overrides: columns.overrides,
+        valid: columns.valid,
         run_id: None,
     }
     .validate()
@@ -404,6 +514,62 @@ mod tests {
         let a: Assessment = serde_json::from_value(doc.clone()).unwrap();
         assert_eq!(a.expectation_value(), Some(&json!("Paris")));
         assert_eq!(serde_json::to_value(&a).unwrap(), doc);
+    }
+
+    #[test]
+    fn columns_and_body_put_every_kind_back_together() {
+        let span =
+            Target::parse("0fb07256509eb9d22d07f42f7eb9f24d", Some("71492b10072d70de")).unwrap();
+        let failed = Assessment::feedback_error(
+            "judge",
+            AssessmentError::new("TIMEOUT").with_message("the judge took too long"),
+        )
+        .run_id("run-1")
+        .metadata("model", "m")
+        .on(span)
+        .unwrap();
+        let overriding = Assessment::override_of(&failed, 0.5).on(span).unwrap();
+        let assessments = [
+            failed,
+            overriding,
+            Assessment::expectation("facts", json!({"city": "Paris", "n": [1, 2]}))
+                .on(Target::trace(span.trace_id()).unwrap())
+                .unwrap(),
+            Assessment::expectation("answer", "Paris").on(span).unwrap(),
+            Assessment::feedback("label", "good")
+                .rationale("says \"Paris\"")
+                .on(span)
+                .unwrap(),
+        ];
+        for a in &assessments {
+            let body = body_json(a);
+            let doc: Value = serde_json::from_str(&body).unwrap();
+            let mut full: Value = serde_json::from_str(&a.to_json()).unwrap();
+            for column in [
+                "assessment_id",
+                "assessment_name",
+                "trace_id",
+                "span_id",
+                "create_time",
+                "last_update_time",
+                "overrides",
+                "valid",
+            ] {
+                full.as_object_mut().unwrap().remove(column);
+            }
+            assert_eq!(doc, full, "the body is the JSON without the columns");
+            assert_eq!(&from_columns(Columns::of(a), &body).unwrap(), a);
+        }
+        let bad = from_columns(
+            Columns::of(&assessments[0]),
+            r#"{"source":{"source_type":"CODE"}}"#,
+        );
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("neither `feedback` nor `expectation`"),
+            "a body without a value is refused"
+        );
     }
 
     #[test]
