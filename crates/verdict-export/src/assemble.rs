@@ -141,7 +141,9 @@ impl TraceSink for JsonlSink {}
 impl TraceSink for MlflowSink {
     /// [`MlflowSink::export_traces`]: a trace whose root span is here is
     /// created with its new assessments inline (without reading it first
-    /// when `fresh`), its spans posted after.
+    /// when `fresh`), its spans posted after. A `fresh` trace whose root
+    /// has not ended (its held assessments released early) is created
+    /// `IN_PROGRESS` with them; its root sets its info when it comes.
     fn export_trace(
         &self,
         spans: &[SpanData],

@@ -40,6 +40,7 @@ fn against_a_real_mlflow_server() {
     a_trace_shipped_with_its_assessments_is_created_with_them(&server);
     the_assembler_ships_a_trace_with_what_was_recorded_while_it_was_open(&server);
     the_assembler_flushed_while_a_trace_is_open_loses_nothing(&server);
+    the_assembler_flushed_before_any_span_ended_creates_the_trace_in_progress(&server);
     eprintln!("mlflow checks took {:?}", checks.elapsed());
 }
 
@@ -561,6 +562,147 @@ fn the_assembler_flushed_while_a_trace_is_open_loses_nothing(server: &MlflowServ
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["spans"].as_array().map(Vec::len), Some(2), "{body}");
     assert_eq!(trace_info(server, trace_id)["state"], "OK");
+    recorder.shutdown().unwrap();
+    provider.shutdown().unwrap();
+}
+
+/// A recorder flushed before any span of its open trace ended: the
+/// assessments create the trace `IN_PROGRESS` on the server at once
+/// (rather than waiting for a trace the server cannot have: with a
+/// `trace_wait` this short, waiting would count them failed). A feedback
+/// recorded after the flush joins it; the spans, when they end, make it a
+/// trace like one ingested over OTLP alone — time, duration and state from
+/// the root, although the root carries a session id (with which MLflow
+/// keeps the time range of a trace created this way).
+fn the_assembler_flushed_before_any_span_ended_creates_the_trace_in_progress(
+    server: &MlflowServer,
+) {
+    let sink = MlflowSink::builder(&server.url)
+        .trace_wait(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let (spans, assessments) = TraceAssembler::builder(sink).build();
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(spans)
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let recorder = Recorder::builder().sink(assessments).build();
+    let tracer = provider.tracer("verdict-mlflow-tests");
+    let root_attributes = || {
+        vec![
+            KeyValue::new("mlflow.spanType", "AGENT"),
+            KeyValue::new("mlflow.spanInputs", r#"{"question": "capital?"}"#),
+            KeyValue::new("session.id", "session-42"),
+        ]
+    };
+    let (trace_id, recorded) = tracer.in_span("handle request", |cx| {
+        cx.span().set_attributes(root_attributes());
+        let early = Assessment::feedback("early", true)
+            .rationale("recorded before any span ended")
+            .on_current_span()
+            .unwrap();
+        recorder.record(early.clone()).unwrap();
+        recorder.flush().unwrap();
+        let c = recorder.counters();
+        assert_eq!((c.delivered, c.held, c.failed), (1, 0, 0), "{c:?}");
+        let trace_id = cx.span().span_context().trace_id();
+        let info = trace_info(server, trace_id);
+        assert_eq!(info["state"], "IN_PROGRESS", "{info}");
+        assert_same(&fetch(server, &early), &early, false);
+
+        let late = tracer.in_span("answer", |_| {
+            let late = Assessment::feedback("late", 0.25)
+                .on_current_span()
+                .unwrap();
+            recorder.record(late.clone()).unwrap();
+            late
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        (trace_id, vec![early, late])
+    });
+    provider.force_flush().unwrap();
+    recorder.flush().unwrap();
+    let c = recorder.counters();
+    assert_eq!((c.delivered, c.held, c.failed), (2, 0, 0), "{c:?}");
+    for a in &recorded {
+        assert_same(&fetch(server, a), a, false);
+    }
+    let mut on_server = ids_on_trace(server, trace_id);
+    on_server.sort();
+    let mut ids: Vec<String> = recorded.iter().map(|a| a.id().to_string()).collect();
+    ids.sort();
+    assert_eq!(on_server, ids, "each once");
+
+    let finished = exporter.get_finished_spans().unwrap();
+    let root = finished
+        .iter()
+        .find(|s| s.parent_span_id == SpanId::INVALID)
+        .unwrap();
+    let info = trace_info(server, trace_id);
+    assert_eq!(info["state"], "OK", "{info}");
+    let millis =
+        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let request_time =
+        verdict::wire::parse_time("", info["request_time"].as_str().unwrap()).unwrap();
+    assert_eq!(millis(request_time), millis(root.start_time), "{info}");
+    let seconds = |v: &serde_json::Value| -> f64 {
+        v.as_str()
+            .and_then(|d| d.strip_suffix('s'))
+            .and_then(|d| d.parse().ok())
+            .unwrap_or_else(|| panic!("execution_duration {v}"))
+    };
+    let duration = root.end_time.duration_since(root.start_time).unwrap();
+    assert!(
+        (seconds(&info["execution_duration"]) - duration.as_secs_f64()).abs() <= 0.0011,
+        "duration {} against the root's {duration:?}",
+        info["execution_duration"]
+    );
+    assert_eq!(info["trace_metadata"]["mlflow.trace.session"], "session-42");
+    assert_eq!(info["request_preview"], r#"{"question": "capital?"}"#);
+    let (status, body) = server.get(&format!(
+        "/ajax-api/3.0/mlflow/get-trace-artifact?request_id={}",
+        mlflow_trace_id(trace_id)
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["spans"].as_array().map(Vec::len), Some(2), "{body}");
+
+    // The same tags and metadata as a trace ingested over OTLP alone
+    // (but the mark of a trace created by the REST API).
+    let twin = {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let tracer = provider.tracer("verdict-mlflow-tests");
+        tracer.in_span("handle request", |cx| {
+            cx.span().set_attributes(root_attributes());
+            tracer.in_span("answer", |_| {});
+        });
+        exporter.get_finished_spans().unwrap()
+    };
+    MlflowSink::builder(&server.url)
+        .build()
+        .unwrap()
+        .export_spans(&twin)
+        .unwrap();
+    let twin_info = trace_info(server, twin[0].span_context.trace_id());
+    let keys = |v: &serde_json::Value| {
+        v.as_object()
+            .map(|o| {
+                o.keys()
+                    .filter(|k| *k != "mlflow.trace.infoFinalized")
+                    .cloned()
+                    .collect::<BTreeSet<_>>()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(keys(&info["tags"]), keys(&twin_info["tags"]));
+    assert_eq!(
+        keys(&info["trace_metadata"]),
+        keys(&twin_info["trace_metadata"])
+    );
+    assert_eq!(info["state"], twin_info["state"]);
     recorder.shutdown().unwrap();
     provider.shutdown().unwrap();
 }

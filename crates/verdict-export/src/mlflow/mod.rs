@@ -27,6 +27,16 @@
 //!   their way) is retried; one whose root span has not arrived
 //!   (`IN_PROGRESS`) gets its assessments one by one through the create
 //!   endpoint, which leaves the trace's info open.
+//! - **Open traces, under a [`TraceAssembler`](crate::TraceAssembler).**
+//!   Assessments of a trace that is still open here and whose root span
+//!   has not ended (a recorder flushed mid-request, a trace that outlives
+//!   `max_hold`) create the trace `IN_PROGRESS` with them, in one request:
+//!   the server cannot have the trace yet, so waiting for it would only
+//!   delay them. The spans that come later update the trace as usual, and
+//!   when its root comes through [`MlflowSink::export_spans`], one more
+//!   request sets the trace's time, duration and state from it (MLflow
+//!   marks a trace created this way final, and would otherwise keep its
+//!   time range when the spans carry a session id, token usage or cost).
 //! - **Concurrently.** Traces are delivered by up to
 //!   [`MlflowConfig::max_concurrency`] threads, over one pool of kept-alive
 //!   connections. How many requests are in flight adapts to the server
@@ -47,9 +57,12 @@
 //! nothing twice. On the create endpoint a taken id answers 500 with a
 //! constraint violation; the sink then reads the stored assessment back
 //! and counts it as delivered if it is ours.
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
@@ -303,6 +316,7 @@ impl MlflowConfig {
             shown_uri: redact_url(&self.tracking_uri),
             resource: ResourceAttributesWithSchema::from(&resource),
             limit: AdaptiveLimit::new(self.max_concurrency.div_ceil(2), self.max_concurrency),
+            opened: Mutex::new(HashSet::new()),
             config: self,
             agent,
             authorization,
@@ -324,7 +338,17 @@ pub struct MlflowSink {
     authorization: Option<Secret>,
     resource: ResourceAttributesWithSchema,
     limit: AdaptiveLimit,
+    /// Traces this sink created `IN_PROGRESS` before any of their spans
+    /// ended (see [`MlflowSink::export_trace`](crate::TraceSink::export_trace)),
+    /// whose root span has not come through yet: when it does, the trace's
+    /// time, duration and state are set from it.
+    opened: Mutex<HashSet<TraceId>>,
 }
+
+/// The most traces [`MlflowSink`] remembers as created in progress (a
+/// trace whose root never ends stays there; past this, the server's own
+/// handling of later spans is left to set their time range).
+const MAX_OPENED: usize = 65_536;
 
 impl fmt::Debug for MlflowSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -418,10 +442,79 @@ impl MlflowSink {
     /// Posts finished spans to the server's `/v1/traces` as one OTLP
     /// protobuf request; MLflow makes trace `tr-<hex id>` of each trace.
     /// The batch is all-or-nothing; transient failures are retried.
+    ///
+    /// The root span of a trace this sink created in progress (its
+    /// assessments flushed before any of its spans ended) also sets that
+    /// trace's time, duration and state, with one more request.
     pub fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
         if spans.is_empty() {
             return Ok(());
         }
+        self.post_spans(spans)?;
+        self.finish_opened(spans)
+    }
+
+    /// Remembers that this sink created `trace` in progress.
+    fn opened(&self, trace: TraceId) {
+        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+        if opened.len() < MAX_OPENED {
+            opened.insert(trace);
+        }
+    }
+
+    /// For the root spans among `spans` (posted) of traces this sink
+    /// created in progress: sets each trace's info from its root, as
+    /// MLflow does for a trace ingested over OTLP alone. (MLflow's span
+    /// ingestion sets the state of such a trace from its root, but leaves
+    /// its time range as created when the spans carry a session id, token
+    /// usage or cost: the create marked the trace's info final.)
+    fn finish_opened(&self, spans: &[SpanData]) -> Result<(), SinkError> {
+        let roots: Vec<&SpanData> = {
+            let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+            if opened.is_empty() {
+                return Ok(());
+            }
+            spans
+                .iter()
+                .filter(|span| span.parent_span_id == SpanId::INVALID)
+                .filter(|span| opened.remove(&span.span_context.trace_id()))
+                .collect()
+        };
+        let mut errors = Vec::new();
+        for root in roots {
+            let trace = root.span_context.trace_id();
+            let body = serde_json::json!({ "trace": { "trace_info": self.info_from_root(root) } });
+            let what = format!(
+                "set the time and state of trace {} from its root span",
+                mlflow_trace_id(trace)
+            );
+            let url = format!("{}/api/3.0/mlflow/traces", self.config.tracking_uri);
+            let sent = self.config.retry.run(|| {
+                self.classify(&what, self.request("POST", &url, Body::Json(&body)))
+                    .map(drop)
+            });
+            if let Err(gave_up) = sent {
+                if gave_up.transient {
+                    // The next time its root comes through, try again.
+                    self.opened(trace);
+                }
+                errors.push(self.gave_up_message(&gave_up));
+            }
+        }
+        if errors.is_empty() {
+            return Ok(());
+        }
+        // The spans themselves were delivered.
+        Err(SinkError::new(format!(
+            "the spans were delivered, but {}",
+            errors.join("; ")
+        ))
+        .with_failed(0)
+        .with_retryable(Vec::new()))
+    }
+
+    /// The OTLP request of [`export_spans`](Self::export_spans).
+    fn post_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
         let request = ExportTraceServiceRequest {
             resource_spans: group_spans_by_resource_and_scope(spans.to_vec(), &self.resource),
         };

@@ -3,7 +3,7 @@
 //! in one request, its spans posted after.
 
 use std::collections::HashMap;
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::trace::SpanData;
@@ -74,7 +74,12 @@ impl MlflowSink {
     ///
     /// `fresh`: the caller knows that no span or assessment of these traces
     /// has been sent anywhere before, so a trace whose root span is here
-    /// is created without reading it from the server first.
+    /// is created without reading it from the server first, and one whose
+    /// root has not ended yet (an open trace whose assessments are flushed)
+    /// is created `IN_PROGRESS` with them, instead of waiting for spans the
+    /// server cannot have. Its spans update it when they come; its root,
+    /// through [`export_spans`](Self::export_spans), sets its time,
+    /// duration and state.
     pub(crate) fn ship_together(
         &self,
         spans: &[SpanData],
@@ -86,13 +91,15 @@ impl MlflowSink {
             .filter(|span| span.parent_span_id == SpanId::INVALID)
             .map(|span| (span.span_context.trace_id(), span))
             .collect();
-        // A trace goes first when its first operation can create it.
+        // A trace goes first when its first operation can create it: from
+        // its root span, or, new (`fresh`) and without its root, in
+        // progress.
         let mut first: HashMap<TraceId, bool> = HashMap::new();
         for op in operations {
             let trace = op.trace_id();
             first.entry(trace).or_insert_with(|| {
                 matches!(op, Operation::Log(a) if a.overrides().is_none())
-                    && roots.contains_key(&trace)
+                    && (fresh || roots.contains_key(&trace))
             });
         }
         let (early, late): (Vec<usize>, Vec<usize>) =
@@ -100,7 +107,13 @@ impl MlflowSink {
         let known: HashMap<TraceId, (Value, bool)> = first
             .iter()
             .filter(|(_, goes_first)| **goes_first)
-            .map(|(trace, _)| (*trace, (self.info_from_root(roots[trace]), fresh)))
+            .map(|(trace, _)| match roots.get(trace) {
+                Some(root) => (*trace, (self.info_from_root(root), fresh)),
+                None => {
+                    self.opened(*trace);
+                    (*trace, (self.info_in_progress(*trace, operations), true))
+                }
+            })
             .collect();
         let pick = |indexes: &[usize]| -> Vec<Operation> {
             indexes.iter().map(|&i| operations[i].clone()).collect()
@@ -125,18 +138,39 @@ impl MlflowSink {
         (spans_sent, summarize(operations.len(), outcomes))
     }
 
+    /// The info of a new trace whose root span has not ended yet, for the
+    /// server to hold its assessments meanwhile: `IN_PROGRESS`, from the
+    /// time of the first of them (after the root started: MLflow moves the
+    /// start back when the spans come), with no duration. When the root
+    /// span comes through this sink, the trace's info is set from it.
+    fn info_in_progress(&self, trace: TraceId, operations: &[Operation]) -> Value {
+        let first = operations
+            .iter()
+            .filter_map(|op| match op {
+                Operation::Log(a) if a.trace_id() == trace => Some(a.create_time()),
+                _ => None,
+            })
+            .min()
+            .unwrap_or_else(SystemTime::now);
+        json!({
+            "trace_id": mlflow_trace_id(trace),
+            "trace_location": {
+                "type": "MLFLOW_EXPERIMENT",
+                "mlflow_experiment": {"experiment_id": self.config.experiment_id},
+            },
+            "request_time": format_time(whole_millis(first)),
+            "state": "IN_PROGRESS",
+        })
+    }
+
     /// What MLflow would make of the trace's info from its root span: the
     /// fields a `POST /api/3.0/mlflow/traces` writes.
-    fn info_from_root(&self, root: &SpanData) -> Value {
+    pub(super) fn info_from_root(&self, root: &SpanData) -> Value {
         let duration = root
             .end_time
             .duration_since(root.start_time)
             .unwrap_or_default();
-        let start = root
-            .start_time
-            .duration_since(UNIX_EPOCH)
-            .map(|d| UNIX_EPOCH + std::time::Duration::from_millis(d.as_millis() as u64))
-            .unwrap_or(UNIX_EPOCH);
+        let start = whole_millis(root.start_time);
         json!({
             "trace_id": mlflow_trace_id(root.span_context.trace_id()),
             "trace_location": {
@@ -151,4 +185,11 @@ impl MlflowSink {
             },
         })
     }
+}
+
+/// `time` to the millisecond below, as MLflow keeps it.
+fn whole_millis(time: SystemTime) -> SystemTime {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| UNIX_EPOCH + std::time::Duration::from_millis(d.as_millis() as u64))
+        .unwrap_or(UNIX_EPOCH)
 }
