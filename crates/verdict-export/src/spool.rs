@@ -237,6 +237,13 @@ impl<S: AssessmentSink> Spooled<S> {
     /// transiently (that batch and the rest stay spooled, and that is not
     /// an error). Operations the inner sink refuses for good are removed
     /// and reported in the error, after the rest was replayed.
+    ///
+    /// Spooled spans (when this sink replays spans) go before the spooled
+    /// operations, each kind in its order: an operation may need its
+    /// trace's spans on the receiver (MLflow knows a trace only once its
+    /// spans or its assessments created it), a span never needs an
+    /// operation. So operations spooled ahead of their spans (a trace's
+    /// assessments flushed while it was open) do not block the spool.
     pub fn replay(&self) -> Result<usize, SinkError> {
         let _delivering = self
             .delivering
@@ -249,7 +256,51 @@ impl<S: AssessmentSink> Spooled<S> {
         let mut delivered = 0;
         let mut dropped = 0;
         let mut refused: Vec<String> = Vec::new();
+        let mut down = false;
+        if let Some(export) = self.span_export.get() {
+            loop {
+                let rows = self.read_spooled_spans(REPLAY_BATCH).map_err(spool_error)?;
+                if rows.is_empty() {
+                    break;
+                }
+                let (seqs, spans): (Vec<i64>, Vec<SpanData>) = rows.into_iter().unzip();
+                let len = seqs.len();
+                let (gone, refused_here, stalled) = match export(&self.inner, &spans) {
+                    Ok(()) => (seqs, 0, false),
+                    Err(error) => {
+                        let retry = retryable(&error, len);
+                        if retry.len() == len {
+                            down = true;
+                            break;
+                        }
+                        let refused_here = (len - retry.len())
+                            .min(error.failed().unwrap_or(len).saturating_sub(retry.len()));
+                        if refused_here > 0 {
+                            refused.push(error.to_string());
+                        }
+                        let gone = seqs
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| !retry.contains(i))
+                            .map(|(_, seq)| *seq)
+                            .collect::<Vec<_>>();
+                        (gone, refused_here, !retry.is_empty())
+                    }
+                };
+                self.remove(&gone).map_err(spool_error)?;
+                dropped += refused_here;
+                delivered += gone.len() - refused_here;
+                if stalled {
+                    down = true;
+                    break;
+                }
+            }
+        }
         loop {
+            if down {
+                // The receiver is still down: the operations wait too.
+                break;
+            }
             let (rows, unreadable) = self.read_spool(REPLAY_BATCH).map_err(spool_error)?;
             let had_unreadable = !unreadable.is_empty();
             if had_unreadable {
@@ -414,6 +465,35 @@ impl<S: AssessmentSink> Spooled<S> {
             }
         }
         Ok((found, unreadable))
+    }
+
+    /// The oldest `limit` readable spooled spans, with their sequence
+    /// numbers (unreadable rows are left to [`read_spool`](Self::read_spool),
+    /// which reports them).
+    fn read_spooled_spans(&self, limit: usize) -> Result<Vec<(i64, SpanData)>> {
+        let conn = self.store.lock();
+        let path = self.store.path();
+        let db = |e| database(path, "reading the spool", e);
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT seq, operation FROM spool WHERE sink = ?1 AND CASE WHEN \
+                 json_valid(operation) THEN json_extract(operation, '$.type') END = 'span' \
+                 ORDER BY seq LIMIT ?2",
+            )
+            .map_err(db)?;
+        let rows = statement
+            .query_map(params![self.key, limit as i64], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(db)?;
+        let mut found = Vec::new();
+        for row in rows {
+            let (seq, line) = row.map_err(db)?;
+            if let Ok(Entry::Span(span)) = decode_line(&line) {
+                found.push((seq, span));
+            }
+        }
+        Ok(found)
     }
 
     /// The traces that have something in the spool under this key.

@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use fault_proxy::{Fault, FaultProxy};
 use mlflow_server::MlflowServer;
-use opentelemetry::trace::{TraceId, Tracer, TracerProvider as _};
+use opentelemetry::trace::{SpanId, TraceContextExt as _, TraceId, Tracer, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use verdict::{Assessment, Recorder, Target, mlflow_trace_id};
-use verdict_export::{LocalStore, MlflowSink, RetryPolicy, Spooled};
+use verdict_export::{LocalStore, MlflowSink, RetryPolicy, Spooled, TraceAssembler};
 
 #[test]
 fn every_assessment_arrives_exactly_once_despite_faults() {
@@ -34,6 +34,7 @@ fn every_assessment_arrives_exactly_once_despite_faults() {
     server_answers_503_for_a_while(&server);
     slow_answers_that_the_client_gives_up_on(&server);
     restart_with_assessments_and_spans_spooled(&server);
+    assembled_traces_spooled_while_the_server_is_down(&server);
     eprintln!("fault checks took {:?}", checks.elapsed());
 }
 
@@ -266,4 +267,201 @@ fn restart_with_assessments_and_spans_spooled(server: &MlflowServer) {
     // Replaying again sends nothing twice.
     assert_eq!(spooled.replay().unwrap(), 0);
     assert_exactly_once(server, &spans, &assessments);
+}
+
+/// Standard base64 (as MLflow writes span ids in a trace's artifact) to
+/// lowercase hex.
+fn base64_to_hex(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut hex = String::new();
+    for c in text.bytes().take_while(|&c| c != b'=') {
+        let value = ALPHABET
+            .iter()
+            .position(|&a| a == c)
+            .unwrap_or_else(|| panic!("not base64: {text}"));
+        bits = (bits << 6) | value as u32;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            hex.push_str(&format!("{:02x}", (bits >> count) & 0xff));
+        }
+    }
+    hex
+}
+
+/// The span ids of a trace as the server has them (hex), each once per
+/// span row.
+fn span_ids_on_server(server: &MlflowServer, trace: TraceId) -> Vec<String> {
+    let (status, body) = server.get(&format!(
+        "/ajax-api/3.0/mlflow/get-trace-artifact?request_id={}",
+        mlflow_trace_id(trace)
+    ));
+    assert_eq!(status, 200, "{body}");
+    let mut ids: Vec<String> = body["spans"]
+        .as_array()
+        .map(|spans| {
+            spans
+                .iter()
+                .map(|s| base64_to_hex(s["span_id"].as_str().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// The recommended wiring for a receiver that may be down,
+/// `TraceAssembler::builder(Spooled::new(mlflow, store))`, with a real
+/// tracer provider and recorder: while the server is unreachable, whole
+/// traces (one of them flushed while open, before any of its spans ended)
+/// go to the spool, counted delivered; once the server is up, a replay
+/// delivers them, and the next start (a new assembler over the same
+/// store) sends nothing more. Every span and every assessment is on the
+/// server exactly once, and each trace is complete.
+fn assembled_traces_spooled_while_the_server_is_down(server: &MlflowServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let exporter = InMemorySpanExporter::default();
+    let spooled = Arc::new(Spooled::new(
+        sink(&url, Duration::from_millis(300), Duration::from_secs(10)),
+        LocalStore::open(&path).unwrap(),
+    ));
+    let (span_side, assessment_side) = TraceAssembler::builder(spooled.clone()).build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(span_side)
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let recorder = Recorder::builder().sink(assessment_side).build();
+    let tracer = provider.tracer("verdict-fault-tests");
+    let recorded = std::cell::RefCell::new(Vec::new());
+    let record_here = |a: Assessment| {
+        recorder.record(a.clone()).unwrap();
+        recorded.borrow_mut().push(a);
+    };
+    // Two traces recorded while they are open, shipped when they end.
+    for i in 0..2 {
+        tracer.in_span("request", |_| {
+            tracer.in_span("retrieve", |_| {
+                record_here(
+                    Assessment::feedback("relevant", 0.5 + i as f64)
+                        .on_current_span()
+                        .unwrap(),
+                );
+            });
+            record_here(
+                Assessment::expectation("expected_response", "Paris")
+                    .on_current_span()
+                    .unwrap(),
+            );
+            record_here(
+                Assessment::feedback("helpful", true)
+                    .on_current_span()
+                    .unwrap(),
+            );
+        });
+    }
+    // One flushed while open, before any of its spans ended.
+    tracer.in_span("long request", |_| {
+        record_here(
+            Assessment::feedback("early", "ok")
+                .on_current_span()
+                .unwrap(),
+        );
+        recorder.flush().unwrap();
+        tracer.in_span("answer", |_| {
+            record_here(
+                Assessment::feedback("late", false)
+                    .on_current_span()
+                    .unwrap(),
+            );
+        });
+    });
+    provider.force_flush().unwrap();
+    recorder.flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 6);
+    let c = recorder.counters();
+    assert_eq!(
+        (c.recorded, c.delivered, c.failed, c.held),
+        (8, 8, 0, 0),
+        "spooled counts as delivered: {c:?}"
+    );
+    assert_eq!(
+        spooled.pending().unwrap(),
+        spans.len() + recorded.borrow().len(),
+        "every span and assessment waits in the spool: {:?}",
+        spooled.stats()
+    );
+
+    // The server comes up; a replay delivers what waits, in order.
+    let proxy = FaultProxy::start(&server.url, port, Fault::None);
+    assert_eq!(
+        spooled.replay().unwrap(),
+        spans.len() + recorded.borrow().len()
+    );
+    assert_eq!(spooled.pending().unwrap(), 0);
+    // A trace recorded now goes straight through.
+    tracer.in_span("after", |cx| {
+        record_here(
+            Assessment::feedback("fresh", 1.0)
+                .on(Target::span(
+                    cx.span().span_context().trace_id(),
+                    cx.span().span_context().span_id(),
+                )
+                .unwrap())
+                .unwrap(),
+        );
+    });
+    provider.force_flush().unwrap();
+    recorder.flush().unwrap();
+    assert_eq!(spooled.pending().unwrap(), 0, "{:?}", spooled.stats());
+    let c = recorder.counters();
+    assert_eq!((c.recorded, c.delivered, c.failed, c.held), (9, 9, 0, 0));
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 7);
+    recorder.shutdown().unwrap();
+    provider.shutdown().unwrap();
+    drop(recorder);
+
+    // The next start over the same store sends nothing more.
+    let again = Arc::new(Spooled::new(
+        sink(&url, Duration::from_millis(300), Duration::from_secs(10)),
+        LocalStore::open(&path).unwrap(),
+    ));
+    let _assembler = TraceAssembler::builder(again.clone()).build();
+    assert_eq!(again.pending().unwrap(), 0);
+    assert_eq!(again.replay().unwrap(), 0);
+
+    assert_exactly_once(server, &spans, &recorded.borrow());
+    for trace in trace_ids(&spans) {
+        let mut expected: Vec<String> = spans
+            .iter()
+            .filter(|s| s.span_context.trace_id() == trace)
+            .map(|s| s.span_context.span_id().to_string())
+            .collect();
+        expected.sort();
+        assert_eq!(
+            span_ids_on_server(server, trace),
+            expected,
+            "spans of {trace}"
+        );
+        let (_, body) = server.get(&format!(
+            "/api/3.0/mlflow/traces/{}",
+            mlflow_trace_id(trace)
+        ));
+        assert_eq!(body["trace"]["trace_info"]["state"], "OK", "{body}");
+    }
+    assert!(
+        spans.iter().any(|s| s.parent_span_id == SpanId::INVALID),
+        "roots among the spans"
+    );
+    drop(proxy);
 }
