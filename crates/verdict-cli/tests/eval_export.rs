@@ -238,3 +238,84 @@ fn a_destination_that_is_down_is_given_up_after_one_chunk_and_the_run_completes(
         runs[0].summary
     );
 }
+
+#[test]
+fn a_trace_named_in_many_chunks_of_one_run_gets_its_expectation_once() {
+    // A trace named by records in chunks 1, 2 and 3 (of 4,096 records).
+    // The destination answers slowly, so the writer, which stores a chunk
+    // and then sends it, lags: chunk 1 waits to be stored while chunk 0 is
+    // sent, and chunk 2 is read meanwhile. The store alone does not show
+    // what the run has just logged.
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "0fb07256509eb9d22d07f42f7eb9f24d";
+    let named = [4096 + 5, 2 * 4096 + 1, 3 * 4096 + 2];
+    let mut text = String::new();
+    for i in 0..=named[2] {
+        let line = if i == named[2] {
+            // No expectations: judged against the one the run logged.
+            format!(r#"{{"inputs": "q", "outputs": "Paris", "trace_id": "{trace}"}}"#)
+        } else if named.contains(&i) {
+            format!(
+                r#"{{"inputs": "q", "outputs": "Paris", "expectations": {{"expected_response": "Paris"}}, "trace_id": "{trace}"}}"#
+            )
+        } else {
+            format!(
+                r#"{{"inputs": "q{i}", "outputs": "a", "expectations": {{"expected_response": "a"}}}}"#
+            )
+        };
+        writeln!(text, "{line}").unwrap();
+    }
+    std::fs::write(dir.path().join("qa.jsonl"), text).unwrap();
+    let slow = HttpStub::builder()
+        .keep_bodies(false)
+        .content_type("application/x-protobuf")
+        .start(|_| {
+            std::thread::sleep(Duration::from_millis(200));
+            (200, Vec::new())
+        })
+        .unwrap();
+    let eval = [
+        "eval",
+        "qa.jsonl",
+        "--scorer",
+        "exact_match",
+        "--store",
+        "s.db",
+        "--export",
+        "otlp",
+    ];
+    let trace = verdict::parse_trace_id(trace).unwrap();
+    let of_kind = |kind: verdict::Kind| -> Vec<String> {
+        let store = verdict_export::LocalStore::open(dir.path().join("s.db")).unwrap();
+        store
+            .list_by_trace(trace)
+            .unwrap()
+            .iter()
+            .filter(|a| a.kind() == kind)
+            .map(|a| match a.expectation_value() {
+                Some(value) => format!("{}={value}", a.name()),
+                None => format!("{}={:?}", a.name(), a.feedback_value()),
+            })
+            .collect()
+    };
+    // Within the run, then across runs (the second without the export).
+    for args in [&eval[..], &eval[..6]] {
+        let (code, stdout, stderr) = text_of(
+            &verdict_otlp(dir.path(), &slow.url(), args)
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert_eq!(
+            of_kind(verdict::Kind::Expectation),
+            ["expected_response=\"Paris\""]
+        );
+    }
+    // Every record on the trace was judged against it, the last one too.
+    let feedback = of_kind(verdict::Kind::Feedback);
+    assert_eq!(feedback.len(), 6, "{feedback:?}");
+    assert!(
+        feedback.iter().all(|f| f == &feedback[0]) && feedback[0].contains("true"),
+        "{feedback:?}"
+    );
+}

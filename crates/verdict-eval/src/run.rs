@@ -326,6 +326,10 @@ impl Evaluation {
         let mut invalid_count = 0u64;
         // Records the writer has stored, for a run that stops.
         let stored = std::sync::atomic::AtomicU64::new(0);
+        // Chunks the writer has stored: what the store shows of this run.
+        let chunks_stored = std::sync::atomic::AtomicU64::new(0);
+        let mut logged = Logged::default();
+        let mut chunk_index = 0u64;
 
         let outcome: Result<Vec<DeliveryFailure>> = std::thread::scope(|scope| {
             // Reads the next chunks while this one is scored.
@@ -385,6 +389,7 @@ impl Evaluation {
                             continue;
                         }
                         stored.fetch_add(shipment.records, std::sync::atomic::Ordering::Relaxed);
+                        chunks_stored.fetch_add(1, std::sync::atomic::Ordering::Release);
                     }
                     for tally in &mut tallies {
                         tally.send(&shipment.spans, &shipment.operations);
@@ -434,7 +439,17 @@ impl Evaluation {
                         }
                     }
                     if let Some(store) = &store {
-                        expectations_from_store(store, &mut meta, &mut records)?;
+                        // Read before the store: a chunk counted here is
+                        // in what the store then shows.
+                        let in_store = chunks_stored.load(std::sync::atomic::Ordering::Acquire);
+                        logged.forget_stored(in_store);
+                        expectations_from_store(
+                            store,
+                            &mut meta,
+                            &mut records,
+                            &mut logged,
+                            chunk_index,
+                        )?;
                     }
                     // Ids first, so that statistics and rows name the trace.
                     for m in &mut meta {
@@ -457,6 +472,7 @@ impl Evaluation {
                     let mut shipment = build(&context, &chunk)?;
                     shipment.records = records.len() as u64;
                     records_done += records.len() as u64;
+                    chunk_index += 1;
                     if write_tx.send(shipment).is_err() {
                         break;
                     }
@@ -740,10 +756,47 @@ struct Context {
     to_destinations: bool,
 }
 
+/// Expectations this run has logged on traces its records name, per chunk,
+/// kept until the writer has stored the chunk: a later chunk is read while
+/// earlier ones are still being written, so the store alone would not show
+/// them yet. Memory stays bounded by the chunks in flight.
+#[derive(Default)]
+struct Logged {
+    /// (chunk index, each trace's expectations in the order logged).
+    chunks: std::collections::VecDeque<(u64, ByTrace)>,
+}
+
+/// Expectations (name, value) per trace, in the order logged.
+type ByTrace = std::collections::HashMap<TraceId, Vec<(String, Value)>>;
+
+impl Logged {
+    /// Forgets the chunks the store holds: the first `stored` ones.
+    fn forget_stored(&mut self, stored: u64) {
+        while self
+            .chunks
+            .front()
+            .is_some_and(|(index, _)| *index < stored)
+        {
+            self.chunks.pop_front();
+        }
+    }
+
+    /// What the run logged on `trace_id` in chunks not yet stored, oldest
+    /// first.
+    fn of(&self, trace_id: TraceId) -> impl Iterator<Item = &(String, Value)> {
+        self.chunks
+            .iter()
+            .filter_map(move |(_, by_trace)| by_trace.get(&trace_id))
+            .flatten()
+    }
+}
+
 /// A record that names a trace takes the trace's valid expectations from
-/// the store when it brings none, and does not log again those it brings
-/// that the store already holds (same name and value), so that running a
-/// dataset again does not pile up copies of its expectations.
+/// the store (and from this run's earlier records, stored or not yet) when
+/// it brings none, and does not log again those it brings that the trace
+/// already holds (same name and value), so that neither running a dataset
+/// again nor a trace named by many records of one run piles up copies of
+/// its expectations.
 ///
 /// An expectation is ground truth about the trace: the same name and value
 /// on the same trace is the same fact, whoever logged it (the run's
@@ -755,11 +808,15 @@ fn expectations_from_store(
     store: &LocalStore,
     meta: &mut [Meta],
     records: &mut [OwnedRecord],
+    logged: &mut Logged,
+    chunk: u64,
 ) -> Result<()> {
-    let mut logging = std::collections::HashSet::new();
+    let mut this_chunk = ByTrace::new();
     for (m, record) in meta.iter_mut().zip(records) {
         let Some(trace_id) = m.trace_id else { continue };
-        let stored: Vec<(String, Value)> = store
+        // The trace's expectations in the order logged: the store's, then
+        // this run's not yet stored (earlier chunks, then this one).
+        let mut known: Vec<(String, Value)> = store
             .list_by_trace(trace_id)?
             .into_iter()
             .filter(|a| a.kind() == Kind::Expectation && a.is_valid())
@@ -768,11 +825,13 @@ fn expectations_from_store(
                 (a.name().as_str().to_owned(), value)
             })
             .collect();
+        known.extend(logged.of(trace_id).cloned());
+        known.extend(this_chunk.get(&trace_id).into_iter().flatten().cloned());
         if record.expectations.is_empty() {
             // A changed expectation is logged beside the old one, which
             // stays valid: the record is judged against the latest value
-            // of each name (the store lists them in the order logged).
-            for (name, value) in stored {
+            // of each name.
+            for (name, value) in known {
                 match record.expectations.iter_mut().find(|(n, _)| *n == name) {
                     Some(slot) => slot.1 = OwnedValue::from(value),
                     None => record.expectations.push((name, OwnedValue::from(value))),
@@ -780,20 +839,22 @@ fn expectations_from_store(
             }
             m.stored = (0..record.expectations.len()).collect();
         } else {
-            m.stored = record
-                .expectations
-                .iter()
-                .enumerate()
-                .filter(|(_, (name, value))| {
-                    let value = json_value(value);
-                    // Nor twice in one chunk (records on spans of one trace
-                    // often repeat the trace's expectations).
-                    stored.iter().any(|(n, v)| n == name && *v == value)
-                        || !logging.insert((trace_id, name.clone(), value.to_string()))
-                })
-                .map(|(i, _)| i)
-                .collect();
+            m.stored.clear();
+            for (i, (name, value)) in record.expectations.iter().enumerate() {
+                let value = json_value(value);
+                if known.iter().any(|(n, v)| n == name && *v == value) {
+                    m.stored.push(i);
+                } else {
+                    this_chunk
+                        .entry(trace_id)
+                        .or_default()
+                        .push((name.clone(), value));
+                }
+            }
         }
+    }
+    if !this_chunk.is_empty() {
+        logged.chunks.push_back((chunk, this_chunk));
     }
     Ok(())
 }
@@ -1053,5 +1114,48 @@ fn root_span(context: &Context, m: &Meta, record: &OwnedRecord, now: SystemTime)
         links: SpanLinks::default(),
         status: Status::Unset,
         instrumentation_scope: context.scope.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(trace: TraceId) -> Meta {
+        Meta {
+            trace_id: Some(trace),
+            ..Meta::default()
+        }
+    }
+
+    #[test]
+    fn what_a_chunk_not_yet_stored_logged_is_neither_logged_again_nor_missed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path().join("s.db")).unwrap();
+        let trace = TraceId::from(7u128);
+        let paris =
+            || OwnedRecord::new("q", "Paris").with_expectation("expected_response", "Paris");
+        let mut logged = Logged::default();
+
+        // Chunk 0 logs the expectation; the writer has stored nothing yet.
+        let (mut meta, mut records) = (vec![on(trace)], vec![paris()]);
+        expectations_from_store(&store, &mut meta, &mut records, &mut logged, 0).unwrap();
+        assert!(meta[0].stored.is_empty(), "logged");
+
+        // Chunk 1, chunk 0 still unstored: the same one is not logged
+        // again, and a record that brings none is judged against it.
+        logged.forget_stored(0);
+        let (mut meta, mut records) = (
+            vec![on(trace), on(trace)],
+            vec![paris(), OwnedRecord::new("q", "Paris")],
+        );
+        expectations_from_store(&store, &mut meta, &mut records, &mut logged, 1).unwrap();
+        assert_eq!(meta[0].stored, [0]);
+        assert_eq!(records[1].expectations, paris().expectations);
+        assert_eq!(meta[1].stored, [0]);
+
+        // Once chunk 0 is stored, the store shows it: nothing is kept.
+        logged.forget_stored(1);
+        assert!(logged.chunks.is_empty());
     }
 }
