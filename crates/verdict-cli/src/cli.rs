@@ -225,7 +225,10 @@ pub(crate) struct EvalArgs {
     /// a chunk of 4,096 records it took none of, it is sent nothing more.
     #[arg(long = "export", value_name = "TARGET")]
     pub(crate) exports: Vec<String>,
-    /// Write JUnit XML: one test case per record and scorer.
+    /// Write JUnit XML: one test case per record and scorer. A case's time
+    /// is its even share of the scoring time of its chunk of 4,096 records
+    /// (scorers take records in batches on all cores); a suite's is the sum
+    /// of its cases'.
     #[arg(long, value_name = "PATH")]
     pub(crate) junit: Option<PathBuf>,
     /// Write a report: Markdown, or HTML when PATH ends in .html.

@@ -460,8 +460,22 @@ impl Evaluation {
                             m.new_span = true;
                         }
                     }
+                    let scoring = Instant::now();
                     let scores = runner.score(&records);
-                    summarize(&scores, &meta, &records, &names, &mut stats, &mut streams)?;
+                    // Scorers take a chunk's records in batches on every
+                    // core, so a record's own time is not measured: each
+                    // result gets an even share of the chunk's scoring.
+                    let share = scoring.elapsed().as_secs_f64()
+                        / (records.len() * names.len()).max(1) as f64;
+                    summarize(
+                        &scores,
+                        &meta,
+                        &records,
+                        &names,
+                        &mut stats,
+                        &mut streams,
+                        share,
+                    )?;
                     let chunk = Chunk {
                         scorers: runner.scorers(),
                         scores: &scores,
@@ -867,6 +881,7 @@ fn summarize(
     names: &[String],
     stats: &mut [StatsBuilder],
     streams: &mut [Box<dyn ResultStream>],
+    seconds: f64,
 ) -> Result<()> {
     let mut results: Vec<RowResult<'_>> = Vec::with_capacity(names.len());
     for (i, (m, record)) in meta.iter().zip(records).enumerate() {
@@ -898,6 +913,7 @@ fn summarize(
                 trace_id,
                 record,
                 results: &results,
+                seconds,
             };
             for stream in streams.iter_mut() {
                 stream.record(&row).map_err(|e| stream.error(e))?;

@@ -548,7 +548,7 @@ fn junit_xml_has_one_case_per_record_and_scorer_and_parses() {
     let path = write(
         dir.path(),
         "qa.jsonl",
-        &format!("{QA}{{\"inputs\": \"<&>\", \"outputs\": 3}}\n"),
+        &format!("{QA}{{\"inputs\": \"<&>\", \"outputs\": 3}}\n{{\"inputs\": \"q\"}}\n"),
     );
     let junit = dir.path().join("junit.xml");
     let summary = Evaluation::new(config(
@@ -591,16 +591,60 @@ fn junit_xml_has_one_case_per_record_and_scorer_and_parses() {
             _ => {}
         }
     }
-    assert_eq!(cases, 10);
+    // 5 records and an invalid one (an error for each scorer).
+    assert_eq!(cases, 12);
     assert_eq!(
         suites,
         [
-            ("exact_match".into(), "5".into(), "2".into(), "1".into()),
-            ("token_f1".into(), "5".into(), "1".into(), "1".into()),
+            ("exact_match".into(), "6".into(), "2".into(), "2".into()),
+            ("token_f1".into(), "6".into(), "1".into(), "2".into()),
         ]
     );
-    assert_eq!((failures, errors), (3, 2));
+    assert_eq!((failures, errors), (3, 4));
     assert!(xml.contains("name=\"line 2: {&quot;question&quot;:&quot;Capital of Italy?&quot;}\""));
+
+    // Times: each scored case has its share of its chunk's scoring time
+    // (one chunk here: all the same, and not 0); the invalid record was
+    // not scored; a suite's time is the sum of its cases', and the suites'
+    // make no more than the whole run.
+    let times = |tag: &str| -> Vec<f64> {
+        xml.split(&format!("<{tag} "))
+            .skip(1)
+            .map(|rest| {
+                let at = rest.find("time=\"").unwrap() + "time=\"".len();
+                rest[at..].split('"').next().unwrap().parse().unwrap()
+            })
+            .collect()
+    };
+    let cases = times("testcase");
+    let invalid: Vec<bool> = xml
+        .lines()
+        .filter(|l| l.contains("<testcase "))
+        .map(|l| l.contains("INVALID_RECORD"))
+        .collect();
+    assert_eq!((cases.len(), invalid.len()), (12, 12));
+    let scored: Vec<f64> = cases
+        .iter()
+        .zip(&invalid)
+        .filter(|(_, invalid)| !**invalid)
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(scored.len(), 10);
+    assert!(
+        scored[0] > 0.0 && scored.iter().all(|t| *t == scored[0]),
+        "{cases:?}"
+    );
+    assert!(
+        cases.iter().zip(&invalid).all(|(t, i)| !i || *t == 0.0),
+        "{cases:?}"
+    );
+    let suites = times("testsuite");
+    assert_eq!(suites.len(), 2);
+    for (k, suite) in suites.iter().enumerate() {
+        let sum: f64 = cases[6 * k..6 * (k + 1)].iter().sum();
+        assert!((suite - sum).abs() < 1e-8, "{suite} vs {sum}");
+    }
+    assert!(suites.iter().sum::<f64>() <= summary.seconds);
 }
 
 #[test]

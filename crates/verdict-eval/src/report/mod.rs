@@ -36,6 +36,9 @@ pub(crate) struct Row<'a> {
     pub(crate) trace_id: TraceId,
     pub(crate) record: &'a OwnedRecord,
     pub(crate) results: &'a [RowResult<'a>],
+    /// The time each result took: its even share of its chunk's scoring
+    /// time, in seconds.
+    pub(crate) seconds: f64,
 }
 
 /// A result file written while the run streams.
