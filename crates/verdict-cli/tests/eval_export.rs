@@ -9,27 +9,12 @@ mod common;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{dead_endpoint, text_of, verdict_otlp};
+use common::{dead_endpoint, slow_endpoint, text_of, verdict_otlp, write_dataset};
 use verdict_export::testing::{HttpStub, OtlpReceiver};
-
-/// `n` records, a third of them right.
-fn dataset(dir: &Path, n: usize) {
-    let mut text = String::new();
-    for i in 0..n {
-        let output = if i % 3 == 0 { "a" } else { "b" };
-        writeln!(
-            text,
-            r#"{{"inputs": "q{i}", "outputs": "{output}", "expectations": {{"expected_response": "a"}}}}"#
-        )
-        .unwrap();
-    }
-    std::fs::write(dir.join("qa.jsonl"), text).unwrap();
-}
 
 /// A proxy in front of `receiver` that refuses for good (400, which an
 /// OTLP exporter does not retry; it retries a 503), without forwarding,
@@ -76,7 +61,7 @@ fn a_destination_that_refuses_part_of_a_run_does_not_stop_it_and_push_delivers_t
     let dir = tempfile::tempdir().unwrap();
     // Three chunks: 4,096 + 4,096 + 100 records.
     let records = 2 * 4096 + 100;
-    dataset(dir.path(), records);
+    write_dataset(dir.path(), records);
     let receiver = OtlpReceiver::start().unwrap();
     // The second chunk's assessment events are refused; its spans, and
     // every other chunk, go through.
@@ -188,7 +173,7 @@ fn a_destination_that_refuses_part_of_a_run_does_not_stop_it_and_push_delivers_t
 fn a_destination_that_is_down_is_given_up_after_one_chunk_and_the_run_completes() {
     let dir = tempfile::tempdir().unwrap();
     let records = 4096 + 2;
-    dataset(dir.path(), records);
+    write_dataset(dir.path(), records);
     let eval = [
         "eval",
         "qa.jsonl",
@@ -266,14 +251,7 @@ fn a_trace_named_in_many_chunks_of_one_run_gets_its_expectation_once() {
         writeln!(text, "{line}").unwrap();
     }
     std::fs::write(dir.path().join("qa.jsonl"), text).unwrap();
-    let slow = HttpStub::builder()
-        .keep_bodies(false)
-        .content_type("application/x-protobuf")
-        .start(|_| {
-            std::thread::sleep(Duration::from_millis(200));
-            (200, Vec::new())
-        })
-        .unwrap();
+    let slow = slow_endpoint(Duration::from_millis(200));
     let eval = [
         "eval",
         "qa.jsonl",

@@ -99,3 +99,34 @@ pub(crate) fn text_of(out: &Output) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Writes `qa.jsonl` in `dir`: `n` records, a third of them right.
+#[allow(dead_code)] // not every test binary evaluates a generated dataset
+pub(crate) fn write_dataset(dir: &Path, n: usize) {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    for i in 0..n {
+        let output = if i % 3 == 0 { "a" } else { "b" };
+        writeln!(
+            text,
+            r#"{{"inputs": "q{i}", "outputs": "{output}", "expectations": {{"expected_response": "a"}}}}"#
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("qa.jsonl"), text).unwrap();
+}
+
+/// An OTLP endpoint that takes every request and answers 200 after
+/// `delay`: a slow collector, which makes `verdict eval`'s writer (it
+/// stores a chunk, then sends it) lag behind the reading and scoring.
+#[allow(dead_code)] // not every test binary exports to OTLP
+pub(crate) fn slow_endpoint(delay: std::time::Duration) -> verdict_export::testing::HttpStub {
+    verdict_export::testing::HttpStub::builder()
+        .keep_bodies(false)
+        .content_type("application/x-protobuf")
+        .start(move |_| {
+            std::thread::sleep(delay);
+            (200, Vec::new())
+        })
+        .unwrap()
+}
