@@ -17,8 +17,8 @@ use verdict::lifecycle;
 use crate::error::{Error, Result, database};
 use crate::span::StoredSpan;
 use crate::store::{
-    LocalStore, NOTE_TRACE, PUT_ROW, PUT_SPAN, Rows, SpanInsert, insert_row, insert_span,
-    insert_trace, to_nanos,
+    AssessmentRow, LocalStore, NOTE_TRACE, PUT_ROW, PUT_SPAN, Rows, SpanInsert, insert_row,
+    insert_span, insert_trace, to_nanos,
 };
 
 /// The page cache of a connection that writes batches, in KiB.
@@ -48,14 +48,12 @@ pub struct Batch {
     assessments: Vec<Pending>,
 }
 
-/// An assessment of a batch.
+/// An assessment of a batch: a new one as its row, or an override, which
+/// goes through the lifecycle.
 #[derive(Debug)]
-struct Pending {
-    assessment: Assessment,
-    /// A new assessment's `verdict::wire::body_json`, written where the
-    /// batch is filled; `None` for an override, which goes through the
-    /// lifecycle.
-    body: Option<String>,
+enum Pending {
+    New(AssessmentRow),
+    Override(Box<Assessment>),
 }
 
 impl Batch {
@@ -78,11 +76,11 @@ impl Batch {
     /// overrides another also marks that one invalid, as
     /// [`LocalStore::log`] does.
     pub fn push_assessment(&mut self, assessment: Assessment) {
-        let body = assessment
-            .overrides()
-            .is_none()
-            .then(|| verdict::wire::body_json(&assessment));
-        self.assessments.push(Pending { assessment, body });
+        self.assessments.push(if assessment.overrides().is_some() {
+            Pending::Override(Box::new(assessment))
+        } else {
+            Pending::New(AssessmentRow::new(&assessment))
+        });
     }
 
     /// Adds the spans and assessments of another batch.
@@ -151,17 +149,17 @@ impl LocalStore {
                     insert_trace(&mut trace_insert, path, span.trace, now)?;
                 }
             }
-            for Pending { assessment, body } in &batch.assessments {
-                match body {
-                    None => {
+            for pending in &batch.assessments {
+                match pending {
+                    Pending::Override(assessment) => {
                         let mut rows = Rows { conn: tx, path };
                         lifecycle::log(&mut rows, assessment).map_err(Error::from_core)?;
                     }
-                    Some(body) => {
-                        insert_row(&mut row_insert, path, assessment, body)?;
+                    Pending::New(row) => {
+                        insert_row(&mut row_insert, path, row)?;
                         // A record's assessments come together: most rows
                         // name the trace of the row before.
-                        let trace = assessment.trace_id();
+                        let trace = row.target.trace_id();
                         if last != Some(trace) && noted.insert(trace) {
                             insert_trace(&mut trace_insert, path, trace, now)?;
                         }

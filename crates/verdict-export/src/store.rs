@@ -500,7 +500,7 @@ fn put(conn: &Connection, path: &Path, a: &Assessment) -> Result<()> {
     let mut statement = conn
         .prepare_cached(PUT_ROW)
         .map_err(|e| database(path, format!("storing assessment {}", a.id()), e))?;
-    insert_row(&mut statement, path, a, &body_json(a))?;
+    insert_row(&mut statement, path, &AssessmentRow::new(a))?;
     note_trace(conn, path, a.trace_id(), to_nanos(SystemTime::now()))
 }
 
@@ -619,30 +619,62 @@ pub(crate) const PUT_SPAN: &str = "
         links = excluded.links, scope_name = excluded.scope_name,
         scope_version = excluded.scope_version";
 
-/// Stores an assessment's row, whose [`body_json`] is `body`, with a
-/// statement prepared from [`PUT_ROW`] (a bulk write prepares it once);
-/// the caller notes its trace ([`note_trace`]).
+/// An assessment as the values of its row, made ahead of the write (off
+/// the writer's thread, in `crate::bulk`): two allocations, where the
+/// assessment itself holds a dozen that are better freed by the thread
+/// that made them.
+#[derive(Debug)]
+pub(crate) struct AssessmentRow {
+    id: AssessmentId,
+    pub(crate) target: Target,
+    name: String,
+    kind: &'static str,
+    valid: bool,
+    create_ns: i64,
+    update_ns: i64,
+    overrides: Option<AssessmentId>,
+    body: String,
+}
+
+impl AssessmentRow {
+    pub(crate) fn new(a: &Assessment) -> Self {
+        AssessmentRow {
+            id: a.id(),
+            target: a.target(),
+            name: a.name().as_str().to_owned(),
+            kind: a.kind().as_str(),
+            valid: a.is_valid(),
+            create_ns: to_nanos(a.create_time()),
+            update_ns: to_nanos(a.last_update_time()),
+            overrides: a.overrides(),
+            body: body_json(a),
+        }
+    }
+}
+
+/// Stores an assessment's row with a statement prepared from [`PUT_ROW`]
+/// (a bulk write prepares it once); the caller notes its trace
+/// ([`note_trace`]).
 pub(crate) fn insert_row(
     statement: &mut Statement<'_>,
     path: &Path,
-    a: &Assessment,
-    body: &str,
+    row: &AssessmentRow,
 ) -> Result<()> {
     statement
         .execute(params![
-            a.id().to_u128().to_be_bytes(),
-            a.trace_id().to_bytes(),
-            a.span_id().map(SpanId::to_bytes),
-            a.name().as_str(),
-            a.kind().as_str(),
-            a.is_valid(),
-            to_nanos(a.create_time()),
-            to_nanos(a.last_update_time()),
-            a.overrides().map(|o| o.to_u128().to_be_bytes()),
-            body,
+            row.id.to_u128().to_be_bytes(),
+            row.target.trace_id().to_bytes(),
+            row.target.span_id().map(SpanId::to_bytes),
+            row.name,
+            row.kind,
+            row.valid,
+            row.create_ns,
+            row.update_ns,
+            row.overrides.map(|o| o.to_u128().to_be_bytes()),
+            row.body,
         ])
         .map(drop)
-        .map_err(|e| database(path, format!("storing assessment {}", a.id()), e))
+        .map_err(|e| database(path, format!("storing assessment {}", row.id), e))
 }
 
 /// Records that the store has heard of a trace.
