@@ -60,6 +60,7 @@ mod dataset;
 mod error;
 mod export;
 mod gates;
+mod priority;
 pub mod report;
 mod run;
 mod scored;

@@ -368,7 +368,11 @@ impl Evaluation {
             // strings made on the build threads, a quarter of a second per
             // 100,000 records that the writer, the bound, no longer spends.
             let (spent_tx, spent_rx) = bounded::<Shipment>(2);
-            scope.spawn(move || spent_rx.iter().for_each(drop));
+            // Nothing waits for it: it gives way to the writer too.
+            scope.spawn(move || {
+                crate::priority::give_way();
+                spent_rx.iter().for_each(drop);
+            });
             // Writes each chunk's rows while the next one is scored.
             // The store first: it keeps every record, whatever a
             // destination does. A destination that fails does not stop the
@@ -401,7 +405,13 @@ impl Evaluation {
                 Ok(tallies.into_iter().filter_map(Tally::finish).collect())
             });
 
-            let scored = (|| -> Result<()> {
+            // Scoring runs on a thread of its own that gives way to the
+            // writer, and so do the threads it starts (see `priority`).
+            // It owns both ends, so that the reader and the writer stop
+            // when it does.
+            let scoring = scope.spawn(|| -> Result<()> {
+                let (chunk_rx, write_tx) = (chunk_rx, write_tx);
+                crate::priority::give_way();
                 for received in chunk_rx.iter() {
                     let (chunk, bytes) = received?;
                     let mut meta = Vec::with_capacity(chunk.len());
@@ -499,9 +509,10 @@ impl Evaluation {
                     }
                 }
                 Ok(())
-            })();
-            drop(write_tx);
-            drop(chunk_rx);
+            });
+            let scored = scoring
+                .join()
+                .unwrap_or_else(|_| Err(Error::Usage("the scoring thread panicked".into())));
             let written = writer
                 .join()
                 .unwrap_or_else(|_| Err(Error::Usage("the writer thread panicked".into())));
