@@ -92,7 +92,8 @@ struct WireExpectation<'a> {
     serialized_value: Option<WireSerialized<'a>>,
 }
 
-/// One MLflow assessment document.
+/// One MLflow assessment document: its identity, target, times and
+/// state, and the rest ([`WireBody`]).
 #[derive(Serialize, Deserialize)]
 struct WireAssessment<'a> {
     assessment_id: Cow<'a, str>,
@@ -100,18 +101,11 @@ struct WireAssessment<'a> {
     trace_id: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     span_id: Option<Cow<'a, str>>,
-    source: WireSource<'a>,
     create_time: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_update_time: Option<Cow<'a, str>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    feedback: Option<WireFeedback<'a>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    expectation: Option<WireExpectation<'a>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    rationale: Option<Cow<'a, str>>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    metadata: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    #[serde(flatten)]
+    body: WireBody<'a>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     overrides: Option<Cow<'a, str>>,
     #[serde(default = "yes")]
@@ -197,19 +191,14 @@ fn wire_body(a: &Assessment) -> WireBody<'_> {
 
 impl Serialize for Assessment {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let body = wire_body(self);
         WireAssessment {
             assessment_id: Cow::Owned(self.id.to_string()),
             assessment_name: Cow::Borrowed(self.name.as_str()),
             trace_id: Cow::Owned(mlflow_trace_id(self.trace_id())),
             span_id: self.span_id().map(|s| Cow::Owned(format!("{s:016x}"))),
-            source: body.source,
             create_time: Cow::Owned(format_time(self.create_time)),
             last_update_time: Some(Cow::Owned(format_time(self.last_update_time))),
-            feedback: body.feedback,
-            expectation: body.expectation,
-            rationale: body.rationale,
-            metadata: body.metadata,
+            body: wire_body(self),
             overrides: self.overrides.map(|id| Cow::Owned(id.to_string())),
             valid: self.valid,
         }
@@ -369,14 +358,7 @@ fn from_wire(wire: WireAssessment<'_>) -> Result<Assessment, Error> {
         overrides: wire.overrides.map(|id| id.parse()).transpose()?,
         valid: wire.valid,
     };
-    let body = WireBody {
-        source: wire.source,
-        feedback: wire.feedback,
-        expectation: wire.expectation,
-        rationale: wire.rationale,
-        metadata: wire.metadata,
-    };
-    assemble(columns, body)
+    assemble(columns, wire.body)
 }
 
 fn assemble(columns: Columns<'_>, body: WireBody<'_>) -> Result<Assessment, Error> {
