@@ -15,11 +15,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(10000 100000)
 
-echo "== building verdict (release)" >&2
-cargo build --release --quiet -p verdict-cli --manifest-path "$ROOT/Cargo.toml"
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-BIN="${TARGET_DIR:-$ROOT/target}/release/verdict"
+. "$ROOT/benches/setup.sh"
+bench_build verdict-cli verdict
 
 DIR="$(mktemp -d -t verdict-eval-bench-XXXXXX)"
 trap 'rm -rf "$DIR"' EXIT

@@ -20,29 +20,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MLFLOW_N="${1:-1000}"
 VERDICT_N="${2:-100000}"
 
-echo "== building verdict (release)" >&2
-cargo build --release --quiet -p verdict-cli --manifest-path "$ROOT/Cargo.toml"
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-BIN="${TARGET_DIR:-$ROOT/target}/release/verdict"
-
-VENV="$("$ROOT/scripts/mlflow/install.sh")"
-PY="$VENV/bin/python"
-
-DIR="$(mktemp -d -t verdict-eval-mlflow-XXXXXX)"
-cleanup() {
-  "$ROOT/scripts/mlflow/stop.sh" "$DIR" >&2 || true
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$ROOT/benches/setup.sh"
+bench_build verdict-cli verdict
+bench_mlflow verdict-eval-mlflow
 
 python3 "$ROOT/benches/eval_data.py" "$MLFLOW_N" "$DIR/small.jsonl"
 python3 "$ROOT/benches/eval_data.py" "$VERDICT_N" "$DIR/large.jsonl"
 
-echo "== starting mlflow server" >&2
-URL="$("$ROOT/scripts/mlflow/start.sh" "$DIR" | tail -n 1)"
-echo "   $URL" >&2
+bench_mlflow_start
 
 echo "== mlflow.genai.evaluate: $MLFLOW_N records, 3 @scorer functions" >&2
 MLFLOW_RATE="$(MLFLOW_TRACKING_URI="$URL" "$PY" - "$DIR/small.jsonl" <<'PYTHON' | tail -n 1

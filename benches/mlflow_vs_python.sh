@@ -30,22 +30,9 @@ PY_N="${1:-${PY_N:-500}}"
 VERDICT_N="${2:-${VERDICT_N:-2000}}"
 VERDICT_TRACES="${VERDICT_TRACES:-1}"
 
-echo "== building verdict-bench-mlflow (release)" >&2
-cargo build --release --quiet -p verdict-bench-mlflow --manifest-path "$ROOT/Cargo.toml"
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-BIN="${TARGET_DIR:-$ROOT/target}/release/verdict-bench-mlflow"
-
-VENV="$("$ROOT/scripts/mlflow/install.sh")"
-PY="$VENV/bin/python"
-
-DIR="$(mktemp -d -t verdict-mlflow-bench-XXXXXX)"
-cleanup() {
-  "$ROOT/scripts/mlflow/stop.sh" "$DIR" >&2 || true
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$ROOT/benches/setup.sh"
+bench_build verdict-bench-mlflow verdict-bench-mlflow
+bench_mlflow verdict-mlflow-bench
 
 echo "== starting mlflow server" >&2
 URL="$("$ROOT/scripts/mlflow/start.sh" "$DIR" | tail -n 1)"
