@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::text_of as text;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -21,14 +23,6 @@ fn verdict(dir: &Path, args: &[&str]) -> Output {
         .env_remove("VERDICT_PLUGIN_PATH")
         .output()
         .unwrap()
-}
-
-fn text(output: &Output) -> (i32, String, String) {
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 fn run_id(stdout: &str) -> String {
@@ -311,21 +305,20 @@ fn otlp_export_gets_every_record_span_and_assessment_event() {
     )
     .unwrap();
     let receiver = OtlpReceiver::start().unwrap();
-    let out = Command::new(VERDICT)
-        .args([
+    let out = common::verdict_otlp(
+        dir.path(),
+        &receiver.endpoint(),
+        &[
             "eval",
             data.to_str().unwrap(),
             "--scorer",
             "exact_match",
             "--export",
             "otlp",
-        ])
-        .current_dir(dir.path())
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
-        .output()
-        .unwrap();
+        ],
+    )
+    .output()
+    .unwrap();
     let (code, stdout, stderr) = text(&out);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(receiver.wait_for(3, 6, Duration::from_secs(10)));

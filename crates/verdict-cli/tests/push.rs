@@ -2,10 +2,12 @@
 //! in-process OTLP receiver that decodes the real protobuf requests, and
 //! to a collector that is not there.
 
+mod common;
 mod fixture;
 
 use std::process::Command;
 
+use common::{dead_endpoint, verdict_otlp};
 use fixture::{Fixture, json, stdout, usage_error};
 use verdict::Assessment;
 use verdict_export::testing::OtlpReceiver;
@@ -119,14 +121,7 @@ fn a_reader_that_stops_reading_is_not_a_failure() {
 fn otlp_receives_the_spans_and_the_assessment_events() {
     let (f, _) = reviewed_fixture();
     let receiver = OtlpReceiver::start().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
-        .args(["push", "--to", "otlp", "--store"])
-        .arg(&f.path)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
-        .output()
-        .unwrap();
+    let out = push_otlp(&f, &receiver.endpoint());
     let summary = stdout(&out);
     assert!(
         summary.contains("pushed 3 spans and 3 assessments"),
@@ -215,22 +210,7 @@ fn only_the_named_traces_are_pushed() {
 #[test]
 fn what_cannot_be_delivered_is_reported_with_exit_code_1() {
     let f = Fixture::new();
-    // A port nothing listens on: bound, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
-        .args(["push", "--to", "otlp", "--store"])
-        .arg(&f.path)
-        .env(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")
-        .output()
-        .unwrap();
+    let out = push_otlp(&f, &dead_endpoint());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("pushed 0 spans and 0 assessments"));
@@ -246,4 +226,17 @@ fn what_cannot_be_delivered_is_reported_with_exit_code_1() {
         "{stderr}"
     );
     assert!(!stderr.contains("may have arrived"), "{stderr}");
+}
+
+/// `verdict push --to otlp` from the fixture's store, OTLP pointed at
+/// `endpoint`.
+fn push_otlp(f: &Fixture, endpoint: &str) -> std::process::Output {
+    let store = f.path.to_str().unwrap();
+    verdict_otlp(
+        f.path.parent().unwrap(),
+        endpoint,
+        &["push", "--to", "otlp", "--store", store],
+    )
+    .output()
+    .unwrap()
 }
