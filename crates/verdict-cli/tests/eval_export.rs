@@ -59,7 +59,7 @@ fn event_traces(receiver: &OtlpReceiver) -> HashSet<String> {
 #[test]
 fn a_destination_that_refuses_part_of_a_run_does_not_stop_it_and_push_delivers_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    // Three chunks: 4,096 + 4,096 + 100 records.
+    // Three chunks: 512 + 4,096 + 3,684 records.
     let records = 2 * 4096 + 100;
     write_dataset(dir.path(), records);
     let receiver = OtlpReceiver::start().unwrap();

@@ -24,7 +24,8 @@ fn verdict(dir: &Path, args: &[&str]) -> (i32, String, String) {
 fn a_stopped_run_says_what_it_kept_and_runs_lists_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::new();
-    for i in 0..4100 {
+    // Chunks of 512, then 4,096: the second has the bad line.
+    for i in 0..4612 {
         writeln!(
             text,
             r#"{{"inputs": "q{i}", "outputs": "a", "expectations": {{"expected_response": "a"}}}}"#
@@ -46,9 +47,9 @@ fn a_stopped_run_says_what_it_kept_and_runs_lists_it() {
         ],
     );
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("qa.jsonl:4101:"), "{stderr}");
+    assert!(stderr.contains("qa.jsonl:4613:"), "{stderr}");
     assert!(
-        stderr.contains("stopped after storing 4096 records (kept in s.db"),
+        stderr.contains("stopped after storing 4608 records (kept in s.db"),
         "{stderr}"
     );
     let run_id = stderr
@@ -64,15 +65,15 @@ fn a_stopped_run_says_what_it_kept_and_runs_lists_it() {
         .find(|l| l.starts_with(&run_id))
         .unwrap_or_else(|| panic!("{run_id} not listed:\n{stdout}"));
     assert!(line.contains("STOP"), "{line}");
-    assert!(line.contains("4096"), "{line}");
+    assert!(line.contains("4608"), "{line}");
 
     let (code, stdout, stderr) = verdict(dir.path(), &["runs", &run_id, "--store", "s.db"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains(&format!(
-            "run {run_id} stopped after storing 4096 records: "
+            "run {run_id} stopped after storing 4608 records: "
         )),
         "{stdout}"
     );
-    assert!(stdout.contains("qa.jsonl:4101:"), "{stdout}");
+    assert!(stdout.contains("qa.jsonl:4613:"), "{stdout}");
 }

@@ -32,6 +32,10 @@ use crate::stats::{RecordView, ScorerStats, StatsBuilder};
 /// Records read, scored and written together.
 const CHUNK: usize = 4096;
 
+/// The first chunk is smaller: the writer, which bounds the run, starts
+/// once it is scored instead of waiting for a whole chunk.
+const FIRST_CHUNK: usize = 512;
+
 /// How many invalid records a summary lists (all are counted).
 const INVALID_LISTED: usize = 20;
 
@@ -254,7 +258,7 @@ impl Evaluation {
     /// after it has stored records keeps them, and is stored as a run
     /// that stopped, with its [`error`](RunSummary::error) and the number
     /// of records it stored, so that `verdict runs` shows it and its data
-    /// is attributable to it. Records of the chunk (4,096 records) that
+    /// is attributable to it. Records of the chunk (4,096 records; the first, 512) that
     /// holds an invalid record are not stored, nor are those after it; a
     /// run stopped before it stored anything leaves no trace in the store.
     pub fn run(self, dataset: &Dataset) -> Result<RunSummary> {
@@ -334,8 +338,9 @@ impl Evaluation {
         let outcome: Result<Vec<DeliveryFailure>> = std::thread::scope(|scope| {
             // Reads the next chunks while this one is scored.
             scope.spawn(move || {
+                let mut size = FIRST_CHUNK;
                 loop {
-                    let mut chunk = Vec::with_capacity(CHUNK);
+                    let mut chunk = Vec::with_capacity(size);
                     let mut failed = None;
                     for entry in entries.by_ref() {
                         match entry {
@@ -345,11 +350,12 @@ impl Evaluation {
                                 break;
                             }
                         }
-                        if chunk.len() == CHUNK {
+                        if chunk.len() == size {
                             break;
                         }
                     }
-                    let done = chunk.len() < CHUNK && failed.is_none();
+                    let done = chunk.len() < size && failed.is_none();
+                    size = CHUNK;
                     if !chunk.is_empty()
                         && chunk_tx.send(Ok((chunk, entries.bytes_read()))).is_err()
                     {

@@ -35,8 +35,9 @@ fn dataset(dir: &std::path::Path, valid: usize) -> std::path::PathBuf {
 #[test]
 fn a_run_stopped_after_storing_records_is_stored_as_stopped_with_its_error() {
     let dir = tempfile::tempdir().unwrap();
-    // Two chunks of 4,096 are stored before the chunk with the bad line.
-    let data = dataset(dir.path(), 8192 + 10);
+    // Chunks of 512 and 4,096 are stored before the chunk with the bad
+    // line.
+    let data = dataset(dir.path(), 512 + 4096 + 10);
     let db = dir.path().join("store.db");
     let evaluation = Evaluation::new(config())
         .unwrap()
@@ -51,15 +52,15 @@ fn a_run_stopped_after_storing_records_is_stored_as_stopped_with_its_error() {
     let run = &runs[0];
     assert_eq!(run.run_id, run_id);
     assert!(!run.passed);
-    assert_eq!(run.records, 8192);
+    assert_eq!(run.records, 4608);
     let summary: verdict_eval::RunSummary = serde_json::from_value(run.summary.clone()).unwrap();
     let error = summary.error.expect("the run's error is stored");
-    assert!(error.contains("qa.jsonl:8203:"), "{error}");
+    assert!(error.contains("qa.jsonl:4619:"), "{error}");
     assert!(summary.scorers.is_empty() && summary.gates.is_empty());
 
     // What it stored is there, and its feedback names the run.
     let traces = store.list_traces().unwrap();
-    assert_eq!(traces.len(), 8192);
+    assert_eq!(traces.len(), 4608);
     let assessments = store.list_by_trace(traces[0].trace_id).unwrap();
     let feedback: Vec<_> = assessments
         .iter()

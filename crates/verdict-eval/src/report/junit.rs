@@ -6,9 +6,10 @@
 //! not grow with the number of records.
 //!
 //! Times, in seconds as JUnit has them: a test case's `time` is its even
-//! share of the scoring time of its chunk of 4,096 records (scorers take
-//! records in batches on every core, so one record's own time is not
-//! measured, and measuring it would slow the run); a test suite's `time`
+//! share of the scoring time of its chunk of records (4,096; the first
+//! chunk 512): scorers take records in batches on every core, so one
+//! record's own time is not measured, and measuring it would slow the
+//! run. A test suite's `time`
 //! is the sum of its cases', so CI systems that add up cases and those
 //! that read the suite agree, and all suites together make the run's
 //! scoring time. `<testsuites time>` is the whole run's, reading and
