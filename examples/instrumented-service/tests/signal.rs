@@ -10,8 +10,7 @@ mod common;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use common::{agent, post};
-use serde_json::json;
+use common::{ask_then_thumbs_up, assert_collector_has};
 use verdict_export::testing::OtlpReceiver;
 
 /// Starts the service on a free port, exporting to `receiver`, with no
@@ -57,19 +56,7 @@ fn sigterm_and_sigint_stop_it_after_delivering_everything() {
     for signal in ["TERM", "INT"] {
         let receiver = OtlpReceiver::start().unwrap();
         let (mut child, url, printed) = service(&receiver);
-        let agent = agent();
-        let (status, asked) = post(
-            &agent,
-            &format!("{url}/ask"),
-            &json!({"question": "When did the Eiffel Tower open?"}),
-        );
-        assert_eq!(status, 200, "{asked}");
-        let (status, thumbs) = post(
-            &agent,
-            &format!("{url}/feedback"),
-            &json!({"trace_id": asked["trace_id"], "thumbs": "up", "user": "bo"}),
-        );
-        assert_eq!(status, 202, "{thumbs}");
+        let asked = ask_then_thumbs_up(&url);
 
         let killed = Command::new("kill")
             .arg(format!("-{signal}"))
@@ -86,25 +73,6 @@ fn sigterm_and_sigint_stop_it_after_delivering_everything() {
         );
 
         // Everything it recorded arrived before it exited.
-        let names: Vec<String> = receiver.spans().into_iter().map(|s| s.name).collect();
-        for name in ["POST /ask", "answer", "retrieve", "generate"] {
-            assert!(
-                names.iter().any(|n| n == name),
-                "SIG{signal}: {name} missing from {names:?}"
-            );
-        }
-        let evaluations: Vec<String> = receiver
-            .log_records()
-            .iter()
-            .filter_map(|r| {
-                r.attributes
-                    .iter()
-                    .find(|kv| kv.key == "gen_ai.evaluation.name")
-                    .map(|kv| format!("{:?}", kv.value))
-            })
-            .collect();
-        assert_eq!(evaluations.len(), 2, "SIG{signal}: {evaluations:?}");
-        assert!(evaluations.iter().any(|e| e.contains("length")));
-        assert!(evaluations.iter().any(|e| e.contains("thumbs_up")));
+        assert_collector_has(&receiver, asked["trace_id"].as_str().unwrap());
     }
 }

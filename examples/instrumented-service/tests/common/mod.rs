@@ -28,3 +28,53 @@ pub(crate) fn post(agent: &ureq::Agent, url: &str, body: &Value) -> (u16, Value)
         .unwrap_or_else(|e| panic!("POST {url} answered {status} with no JSON ({e}): {text}"));
     (status, json)
 }
+
+/// Asks the service at `url` a question, then gives its trace a thumbs up
+/// from `bo`: the answer to the question.
+#[allow(dead_code)] // not every test binary asks this way
+pub(crate) fn ask_then_thumbs_up(url: &str) -> Value {
+    let agent = agent();
+    let (status, asked) = post(
+        &agent,
+        &format!("{url}/ask"),
+        &serde_json::json!({"question": "When did the Eiffel Tower open?"}),
+    );
+    assert_eq!(status, 200, "{asked}");
+    let (status, thumbs) = post(
+        &agent,
+        &format!("{url}/feedback"),
+        &serde_json::json!({"trace_id": asked["trace_id"], "thumbs": "up", "user": "bo"}),
+    );
+    assert_eq!(status, 202, "{thumbs}");
+    asked
+}
+
+/// Checks that `receiver` holds the asked trace (`tr-…`): its four spans,
+/// and its two evaluations (the inline `length` check and the thumbs up),
+/// every one on that trace.
+#[allow(dead_code)] // not every test binary exports to OTLP
+pub(crate) fn assert_collector_has(receiver: &verdict_export::testing::OtlpReceiver, trace: &str) {
+    let trace = trace.trim_start_matches("tr-");
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let spans = receiver.spans();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    for name in ["POST /ask", "answer", "retrieve", "generate"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    assert!(spans.iter().all(|s| hex(&s.trace_id) == trace));
+
+    let evaluations: Vec<String> = receiver
+        .log_records()
+        .iter()
+        .inspect(|r| assert_eq!(hex(&r.trace_id), trace))
+        .filter_map(|r| {
+            r.attributes
+                .iter()
+                .find(|kv| kv.key == "gen_ai.evaluation.name")
+                .map(|kv| format!("{:?}", kv.value))
+        })
+        .collect();
+    assert_eq!(evaluations.len(), 2, "{evaluations:?}");
+    assert!(evaluations.iter().any(|e| e.contains("length")));
+    assert!(evaluations.iter().any(|e| e.contains("thumbs_up")));
+}
