@@ -235,12 +235,10 @@ impl Destination {
     }
 }
 
-/// Operations given to an [`OtlpSink`] per call. The sink posts its
-/// events after each call, but also in the middle of one whenever 4,096
-/// of them are buffered, and the outcome of such a post is not returned
-/// (verdict-export's `otlp::MAX_BUFFERED`): a collector refusing it would
-/// go uncounted. Slices smaller than that make one post per call, each
-/// counted.
+/// Operations given to an [`OtlpSink`] per call: as many as the sink
+/// puts in one post, so that a refused post is known by its operations'
+/// positions (a refusal lists nothing as retryable, and the sink's error
+/// then says only how many failed).
 const OTLP_SLICE: usize = 2048;
 
 /// Sends `operations` to `sink` in [`OTLP_SLICE`]s, every slice even when

@@ -79,9 +79,15 @@ pub use opentelemetry_otlp::SpanExporter;
 /// The instrumentation scope of the assessment events.
 const SCOPE: &str = "verdict";
 
-/// Log records buffered before they are posted even in the middle of a
-/// recorder batch.
+/// Log records buffered before they are posted on their own, by a logger
+/// used outside a sink (a sink posts after each slice of its batch).
 const MAX_BUFFERED: usize = 4096;
+
+/// Operations of a batch whose events go in one post: fewer than
+/// [`MAX_BUFFERED`] (an operation makes at most one event), so that the
+/// buffer never posts on its own in the middle of a sink's export, where
+/// the post's outcome would reach nobody.
+const POST_AT_MOST: usize = MAX_BUFFERED / 2;
 
 /// An OTLP exporter could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -310,18 +316,38 @@ pub struct OtlpSink {
 }
 
 impl AssessmentSink for OtlpSink {
-    /// Posts the batch's events as one request. A failure is sorted as
-    /// OTLP/HTTP says: a 4xx other than 408 and 429 is the collector
-    /// refusing the request for good (nothing is listed as retryable, and
-    /// the message says so); anything else (no connection, a timeout, 429,
-    /// 5xx, after the exporter's own retries) lists the whole batch as
+    /// Posts the batch's events, one request per 2,048 operations. A
+    /// failure is sorted as OTLP/HTTP says: a 4xx other than 408 and 429
+    /// is the collector refusing the request for good (nothing of it is
+    /// listed as retryable, and the message says so); anything else (no
+    /// connection, a timeout, 429, 5xx, after the exporter's own retries)
+    /// lists the request's operations as
     /// [retryable](SinkError::retryable), for a [`Spooled`](crate::Spooled)
-    /// sink to keep.
+    /// sink to keep. Every request is tried, and the error counts the
+    /// operations of those that failed.
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
-        self.events.export(batch)?;
-        self.pending
-            .post_buffered()
-            .map_err(|error| export_error(&error, batch.len()))
+        let mut failed = 0;
+        let mut retryable = Vec::new();
+        let mut messages: Vec<String> = Vec::new();
+        for (k, slice) in batch.chunks(POST_AT_MOST).enumerate() {
+            self.events.export(slice)?;
+            if let Err(error) = self.pending.post_buffered() {
+                let error = export_error(&error, slice.len());
+                failed += slice.len();
+                let first = k * POST_AT_MOST;
+                retryable.extend(error.retryable().unwrap_or(&[]).iter().map(|i| first + i));
+                let message = error.to_string();
+                if !messages.contains(&message) {
+                    messages.push(message);
+                }
+            }
+        }
+        if messages.is_empty() {
+            return Ok(());
+        }
+        Err(SinkError::new(messages.join("; "))
+            .with_failed(failed)
+            .with_retryable(retryable))
     }
 
     fn flush(&self) -> Result<(), SinkError> {

@@ -246,6 +246,51 @@ fn a_receiver_that_is_down_fails_the_batch() {
     assert_eq!(recorder.counters().failed, 1);
 }
 
+/// A batch larger than one post: every post's outcome counts. The
+/// collector refuses the first post and takes the others; the error
+/// counts the refused post's operations, and nothing of it is retryable.
+#[test]
+fn every_post_of_a_large_batch_is_counted() {
+    use verdict::AssessmentSink as _;
+    use verdict_export::testing::HttpStub;
+    let posts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = posts.clone();
+    let stub = HttpStub::builder()
+        .keep_bodies(false)
+        .content_type("application/x-protobuf")
+        .start(move |request| {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            match (request.path.as_str(), n) {
+                ("/v1/logs", 0) => (400, b"refused".to_vec()),
+                _ => (200, Vec::new()),
+            }
+        })
+        .unwrap();
+    let otlp = OtlpExporter::builder()
+        .endpoint(stub.url())
+        .build()
+        .unwrap();
+    let sink = otlp.sink();
+    let batch: Vec<verdict::Operation> = (0..5000u128)
+        .map(|i| {
+            verdict::Operation::Log(
+                Assessment::feedback("ok", true)
+                    .on_trace(&format!("{:032x}", i + 1), None)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let error = sink.export(&batch).unwrap_err();
+    assert_eq!(error.failed(), Some(2048), "{error}");
+    assert_eq!(error.retryable(), Some(&[][..]), "refused, not retryable");
+    assert!(error.to_string().contains("refused"), "{error}");
+    assert_eq!(
+        posts.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "2,048 + 2,048 + 904"
+    );
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
