@@ -98,16 +98,17 @@ fn jsonl_dash_is_standard_output_and_the_summary_goes_to_stderr() {
 fn a_reader_that_stops_reading_is_not_a_failure() {
     // `verdict push --to jsonl:- | head -1`: the pipe closes under it.
     let (f, _) = reviewed_fixture();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_verdict"))
+    // The read end is closed before the binary starts. (Closed just after
+    // the spawn, it could live on a moment longer in a process another
+    // test was forking, and a fast binary then wrote into the pipe.)
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
         .args(["push", "--to", "jsonl:-", "--store"])
         .arg(&f.path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+        .stdout(writer)
+        .output()
         .unwrap();
-    // Closed before the binary has opened the store, let alone written.
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
