@@ -15,7 +15,18 @@
 #                   together: MlflowSink::export_traces ships traces and feedbacks;
 #                   assembled: a SdkTracerProvider and Recorder wired through
 #                   TraceAssembler, feedbacks recorded inside their open spans
-#   VERDICT_MLFLOW_WORKERS  server workers (default 1, see scripts/mlflow/start.sh)
+#   VERDICT_MLFLOW_WORKERS  server workers (default 1, see scripts/mlflow/start.sh;
+#                   `mlflow server` itself starts 4)
+#   VERDICT_MLFLOW_TCP_NODELAY=1  with several workers, work around uvicorn's
+#                   missing TCP_NODELAY (+~40 ms per kept-alive request, which
+#                   costs MLflow's client, one request at a time, about 4x),
+#                   see scripts/mlflow/tcp_nodelay/sitecustomize.py
+#   PY_WARMUP       untimed mlflow.log_feedback calls before each timed loop (default 20)
+#
+# Both sides are warmed up untimed first: the script waits until every server
+# worker has started, runs Verdict once on a few traces (VERDICT_WARMUP_N
+# feedbacks, default 400), and each Python run logs PY_WARMUP feedbacks before
+# its timed loop (on the same trace, then counted out).
 #
 # Both sides create their traces first, untimed, then time only the feedbacks
 # (for Verdict: record all, flush, every one delivered). The Python client
@@ -34,17 +45,20 @@ VERDICT_TRACES="${VERDICT_TRACES:-1}"
 bench_build verdict-bench-mlflow verdict-bench-mlflow
 bench_mlflow verdict-mlflow-bench
 
-echo "== starting mlflow server" >&2
+WORKERS="${VERDICT_MLFLOW_WORKERS:-1}"
+NODELAY="$([ "${VERDICT_MLFLOW_TCP_NODELAY:-0}" = 1 ] && echo on || echo off)"
+echo "== starting mlflow server ($WORKERS worker(s), TCP_NODELAY workaround $NODELAY; load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 URL="$("$ROOT/scripts/mlflow/start.sh" "$DIR" | tail -n 1)"
 echo "   $URL" >&2
 
 python_client() {
-  MLFLOW_TRACKING_URI="$URL" "$PY" - "$PY_N" <<'PYTHON' | tail -n 1
+  MLFLOW_TRACKING_URI="$URL" "$PY" - "$PY_N" "${PY_WARMUP:-20}" <<'PYTHON' | tail -n 1
 import json, os, sys, time, warnings
 import mlflow
 
 warnings.filterwarnings("ignore")
 n = int(sys.argv[1])
+warmup = int(sys.argv[2])
 mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
 experiment_id = mlflow.set_experiment("verdict-bench-mlflow").experiment_id
 
@@ -60,12 +74,15 @@ while mlflow.get_trace(trace_id) is None:
         sys.exit(f"trace {trace_id} never reached the server")
     time.sleep(0.1)
 
+for _ in range(warmup):
+    mlflow.log_feedback(trace_id=trace_id, name="warmup", value=True, rationale="r")
+
 start = time.perf_counter()
 for _ in range(n):
     mlflow.log_feedback(trace_id=trace_id, name="x", value=True, rationale="r")
 seconds = time.perf_counter() - start
 
-stored = len(mlflow.get_trace(trace_id).info.assessments)
+stored = len(mlflow.get_trace(trace_id).info.assessments) - warmup
 if stored != n:
     sys.exit(f"expected {n} assessments on {trace_id}, the server has {stored}")
 print(json.dumps({"client": "mlflow", "n": n, "seconds": round(seconds, 3),
@@ -73,6 +90,9 @@ print(json.dumps({"client": "mlflow", "n": n, "seconds": round(seconds, 3),
                   "stored": stored}))
 PYTHON
 }
+
+echo "== warm-up: Verdict, ${VERDICT_WARMUP_N:-400} feedbacks on 4 traces (untimed)" >&2
+MLFLOW_TRACKING_URI="$URL" MLFLOW_EXPERIMENT_ID=0 "$BIN" "${VERDICT_WARMUP_N:-400}" 4 >/dev/null
 
 echo "== MLflow Python client: $PY_N x mlflow.log_feedback (before)" >&2
 PY_LINE="$(python_client)"
@@ -99,3 +119,4 @@ print(f"mlflow python client: {py['per_second']:.1f} feedbacks/s (mean of {befor
 print(f"verdict mlflow sink:  {rs['per_second']:.1f} feedbacks/s ({rs['n']} in {rs['seconds']:.2f} s)")
 print(f"ratio verdict/mlflow: {ratio:.2f}x (issue 4 target: 25x) -> {'PASS' if ratio >= 25 else 'FAIL'}")
 PYTHON
+echo "server: $WORKERS worker(s), TCP_NODELAY workaround: $NODELAY; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
