@@ -77,14 +77,16 @@ pub struct SpoolStats {
 ///   something in the spool, and sends the others at once (one trace the
 ///   receiver cannot take yet does not hold up the rest).
 /// - [`replay`](Self::replay) sends the spooled operations through the inner
-///   sink, oldest first, and deletes each from the spool only once it was
-///   delivered. It runs when the wrapper is made (a new process picks up
+///   sink, oldest first (spooled spans before spooled operations), and
+///   deletes each from the spool only once it was delivered. It runs when the wrapper is made (a new process picks up
 ///   what the previous one spooled) and whenever you call it.
 /// - Spans too, when the inner sink also takes spans (a [`SpanSink`], as
 ///   [`MlflowSink`](crate::MlflowSink) is): the wrapper is then a
 ///   `SpanSink` as well, and spans it cannot deliver are spooled as span
-///   lines ([`StoredSpan::to_json`]) in the same spool, so that on replay
-///   a trace's spans still go before the assessments recorded after them.
+///   lines ([`StoredSpan::to_json`]) in the same spool; on replay every
+///   spooled span goes before the spooled operations, so that a trace's
+///   assessments find its spans on the receiver even when they were
+///   spooled first (flushed while the trace was open).
 ///   Make it with [`with_spans`](Self::with_spans) for the replay at start
 ///   to send spooled spans too.
 /// - Under a [`TraceAssembler`](crate::TraceAssembler): wrap the sink the
