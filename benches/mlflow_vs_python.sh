@@ -19,7 +19,7 @@
 #                   `mlflow server` itself starts 4)
 #   VERDICT_MLFLOW_TCP_NODELAY=1  with several workers, work around uvicorn's
 #                   missing TCP_NODELAY (+~40 ms per kept-alive request, which
-#                   costs MLflow's client, one request at a time, about 4x),
+#                   costs MLflow's client, one request at a time, about 6x),
 #                   see scripts/mlflow/tcp_nodelay/sitecustomize.py
 #   PY_WARMUP       untimed mlflow.log_feedback calls before each timed loop (default 20)
 #
