@@ -266,33 +266,14 @@ impl<S: AssessmentSink> Spooled<S> {
                     break;
                 }
                 let (seqs, spans): (Vec<i64>, Vec<SpanData>) = rows.into_iter().unzip();
-                let len = seqs.len();
-                let (gone, refused_here, stalled) = match export(&self.inner, &spans) {
-                    Ok(()) => (seqs, 0, false),
-                    Err(error) => {
-                        let retry = retryable(&error, len);
-                        if retry.len() == len {
-                            down = true;
-                            break;
-                        }
-                        let refused_here = (len - retry.len())
-                            .min(error.failed().unwrap_or(len).saturating_sub(retry.len()));
-                        if refused_here > 0 {
-                            refused.push(error.to_string());
-                        }
-                        let gone = seqs
-                            .iter()
-                            .enumerate()
-                            .filter(|(i, _)| !retry.contains(i))
-                            .map(|(_, seq)| *seq)
-                            .collect::<Vec<_>>();
-                        (gone, refused_here, !retry.is_empty())
-                    }
+                let Some(settled) = settle(seqs, export(&self.inner, &spans), &mut refused) else {
+                    down = true;
+                    break;
                 };
-                self.remove(&gone).map_err(spool_error)?;
-                dropped += refused_here;
-                delivered += gone.len() - refused_here;
-                if stalled {
+                self.remove(&settled.gone).map_err(spool_error)?;
+                dropped += settled.refused;
+                delivered += settled.gone.len() - settled.refused;
+                if settled.stalled {
                     down = true;
                     break;
                 }
@@ -327,7 +308,6 @@ impl<S: AssessmentSink> Spooled<S> {
                 .into_iter()
                 .take_while(|(_, entry)| matches!(entry, Entry::Span(_)) == spans_first)
                 .unzip();
-            let len = seqs.len();
             let result = if spans_first {
                 // Spans wait until the inner sink is known to take them.
                 let Some(export) = self.span_export.get() else {
@@ -351,32 +331,14 @@ impl<S: AssessmentSink> Spooled<S> {
                     .collect();
                 self.inner.export(&operations)
             };
-            let (gone, refused_here, stalled) = match result {
-                Ok(()) => (seqs, 0, false),
-                Err(error) => {
-                    let retry = retryable(&error, len);
-                    if retry.len() == len {
-                        // Nothing got through: the receiver is still down.
-                        break;
-                    }
-                    let refused_here = (len - retry.len())
-                        .min(error.failed().unwrap_or(len).saturating_sub(retry.len()));
-                    if refused_here > 0 {
-                        refused.push(error.to_string());
-                    }
-                    let gone = seqs
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| !retry.contains(i))
-                        .map(|(_, seq)| *seq)
-                        .collect::<Vec<_>>();
-                    (gone, refused_here, !retry.is_empty())
-                }
+            let Some(settled) = settle(seqs, result, &mut refused) else {
+                // Nothing got through: the receiver is still down.
+                break;
             };
-            self.remove(&gone).map_err(spool_error)?;
-            dropped += refused_here;
-            delivered += gone.len() - refused_here;
-            if stalled {
+            self.remove(&settled.gone).map_err(spool_error)?;
+            dropped += settled.refused;
+            delivered += settled.gone.len() - settled.refused;
+            if settled.stalled {
                 break;
             }
         }
@@ -986,6 +948,55 @@ fn decode_update(a: &Value) -> Result<AssessmentUpdate, String> {
         }
     }
     update.build().map_err(|e| e.to_string())
+}
+
+/// What became of one replayed run of spooled rows.
+struct Settled {
+    /// The rows to take out of the spool: delivered, or refused for good.
+    gone: Vec<i64>,
+    /// How many of them were refused.
+    refused: usize,
+    /// Whether some are still worth sending again (they stay spooled, and
+    /// the replay stops there to keep the order).
+    stalled: bool,
+}
+
+/// Sorts the outcome of sending the spooled rows `seqs`; `None` when
+/// nothing got through (the receiver is still down). A refusal's message
+/// goes to `refused`.
+fn settle(
+    seqs: Vec<i64>,
+    result: Result<(), SinkError>,
+    refused: &mut Vec<String>,
+) -> Option<Settled> {
+    let len = seqs.len();
+    let Err(error) = result else {
+        return Some(Settled {
+            gone: seqs,
+            refused: 0,
+            stalled: false,
+        });
+    };
+    let retry = retryable(&error, len);
+    if retry.len() == len {
+        return None;
+    }
+    let refused_here =
+        (len - retry.len()).min(error.failed().unwrap_or(len).saturating_sub(retry.len()));
+    if refused_here > 0 {
+        refused.push(error.to_string());
+    }
+    let gone = seqs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !retry.contains(i))
+        .map(|(_, seq)| *seq)
+        .collect();
+    Some(Settled {
+        gone,
+        refused: refused_here,
+        stalled: !retry.is_empty(),
+    })
 }
 
 #[cfg(test)]
