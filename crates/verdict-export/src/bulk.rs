@@ -120,6 +120,8 @@ impl LocalStore {
             )
         };
         let now = to_nanos(SystemTime::now());
+        // Its commits then never wait for a checkpoint's fsyncs.
+        self.checkpoint_elsewhere();
         {
             // A batch touches many index pages; SQLite's default cache of
             // 2 MiB would write them out and read them back on every

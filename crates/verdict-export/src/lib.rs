@@ -106,12 +106,13 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
-mod assemble;
+pub mod assemble;
 mod bulk;
+mod checkpoint;
 mod concurrency;
 mod error;
 mod jsonl;
-mod mlflow;
+pub mod mlflow;
 pub mod otlp;
 mod retry;
 mod runs;

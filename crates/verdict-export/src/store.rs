@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::{SpanId, TraceId};
@@ -18,6 +18,7 @@ use verdict::{
     SinkError, Target, mlflow_trace_id,
 };
 
+use crate::checkpoint::Checkpointer;
 use crate::error::{BUSY_TIMEOUT, Error, Result, database};
 use crate::schema;
 use crate::span::{StoredSpan, kind_str, parse_kind, parse_status, status_parts};
@@ -59,6 +60,11 @@ const PAGE_SIZE: i64 = 16 * 1024;
 pub struct LocalStore {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Started by the first bulk write (`crate::bulk`), which then leaves
+    /// WAL checkpoints to it; `None` inside when it could not start.
+    /// Whichever of the two connections closes last checkpoints what is
+    /// left and removes the log, as SQLite does.
+    checkpointer: OnceLock<Option<Checkpointer>>,
 }
 
 impl fmt::Debug for LocalStore {
@@ -125,6 +131,7 @@ impl LocalStore {
         Ok(LocalStore {
             path,
             conn: Mutex::new(conn),
+            checkpointer: OnceLock::new(),
         })
     }
 
@@ -160,7 +167,28 @@ impl LocalStore {
             .map_err(|e| database(&self.path, action(), e))?;
         let out = f(&mut tx)?;
         tx.commit().map_err(|e| database(&self.path, action(), e))?;
+        if let Some(Some(checkpointer)) = self.checkpointer.get() {
+            checkpointer.wake();
+        }
         Ok(out)
+    }
+
+    /// Hands this connection's WAL checkpoints to a [`Checkpointer`]
+    /// thread, once; nothing changes if the file is not in WAL mode or the
+    /// thread cannot start.
+    pub(crate) fn checkpoint_elsewhere(&self) {
+        self.checkpointer.get_or_init(|| {
+            let conn = self.lock();
+            let wal = conn
+                .pragma_query_value(None, "journal_mode", |row| row.get::<_, String>(0))
+                .is_ok_and(|mode| mode.eq_ignore_ascii_case("wal"));
+            if !wal {
+                return None;
+            }
+            let checkpointer = Checkpointer::start(&self.path)?;
+            conn.pragma_update(None, "wal_autocheckpoint", 0).ok()?;
+            Some(checkpointer)
+        });
     }
 
     /// Runs one lifecycle function in a write transaction.

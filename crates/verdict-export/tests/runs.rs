@@ -333,3 +333,57 @@ fn a_new_store_has_16_kib_pages() {
         .unwrap();
     assert_eq!(page_size, 16 * 1024);
 }
+
+/// Bulk writes leave WAL checkpoints to a thread of the store's own: the
+/// log is copied into the database file while the store is open (the
+/// writer's connection no longer checkpoints), and closing the store leaves
+/// a whole database and no log.
+#[test]
+fn bulk_writes_are_checkpointed_by_another_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    let wal = dir.path().join("verdict.db-wal");
+    let store = LocalStore::open(&path).unwrap();
+    let empty = std::fs::metadata(&path).unwrap().len();
+    let text = "x".repeat(400);
+    for chunk in 0..8u128 {
+        let mut batch = Batch::default();
+        for i in 0..500u128 {
+            let trace = chunk * 1000 + i + 1;
+            batch.push_span(&span(trace, 1));
+            batch.push_assessment(
+                Assessment::feedback("ok", true)
+                    .rationale(text.clone())
+                    .on_trace(&format!("{trace:032x}"), None)
+                    .unwrap(),
+            );
+        }
+        store.write_batch(&batch).unwrap();
+    }
+    // The checkpoints run beside the writer: wait for the file to grow.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&path).unwrap().len() < empty + 2_000_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log was never copied into the database file ({} bytes, log {} bytes)",
+            std::fs::metadata(&path).unwrap().len(),
+            std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0),
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(store.count_assessments().unwrap(), 4000);
+    drop(store);
+    assert!(
+        !wal.exists(),
+        "the last connection to close removes the log"
+    );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM assessments", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(count, 4000);
+}
