@@ -235,10 +235,10 @@ impl Destination {
     }
 }
 
-/// Operations given to an [`OtlpSink`] per call: as many as the sink
-/// puts in one post, so that a refused post is known by its operations'
-/// positions (a refusal lists nothing as retryable, and the sink's error
-/// then says only how many failed).
+/// Operations given to an [`OtlpSink`] per call: no more than the sink
+/// puts in one post (4,096), so that a refused post is known by its
+/// operations' positions (a refusal lists nothing as retryable, and the
+/// sink's error then says only how many failed).
 const OTLP_SLICE: usize = 2048;
 
 /// Sends `operations` to `sink` in [`OTLP_SLICE`]s, every slice even when

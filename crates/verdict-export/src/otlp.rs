@@ -81,7 +81,7 @@ const SCOPE: &str = "verdict";
 
 /// Log records buffered before they are posted on their own, by a logger
 /// used outside a sink (a sink posts after each slice of its batch).
-const MAX_BUFFERED: usize = 4096;
+const MAX_BUFFERED: usize = 8192;
 
 /// Operations of a batch whose events go in one post: fewer than
 /// [`MAX_BUFFERED`] (an operation makes at most one event), so that the
@@ -316,7 +316,7 @@ pub struct OtlpSink {
 }
 
 impl AssessmentSink for OtlpSink {
-    /// Posts the batch's events, one request per 2,048 operations. A
+    /// Posts the batch's events, one request per 4,096 operations. A
     /// failure is sorted as OTLP/HTTP says: a 4xx other than 408 and 429
     /// is the collector refusing the request for good (nothing of it is
     /// listed as retryable, and the message says so); anything else (no

@@ -271,7 +271,7 @@ fn every_post_of_a_large_batch_is_counted() {
         .build()
         .unwrap();
     let sink = otlp.sink();
-    let batch: Vec<verdict::Operation> = (0..5000u128)
+    let batch: Vec<verdict::Operation> = (0..9000u128)
         .map(|i| {
             verdict::Operation::Log(
                 Assessment::feedback("ok", true)
@@ -281,13 +281,13 @@ fn every_post_of_a_large_batch_is_counted() {
         })
         .collect();
     let error = sink.export(&batch).unwrap_err();
-    assert_eq!(error.failed(), Some(2048), "{error}");
+    assert_eq!(error.failed(), Some(4096), "{error}");
     assert_eq!(error.retryable(), Some(&[][..]), "refused, not retryable");
     assert!(error.to_string().contains("refused"), "{error}");
     assert_eq!(
         posts.load(std::sync::atomic::Ordering::SeqCst),
         3,
-        "2,048 + 2,048 + 904"
+        "4,096 + 4,096 + 808"
     );
 }
 
