@@ -18,7 +18,7 @@ use verdict::{
     SinkError, Target, mlflow_trace_id,
 };
 
-use crate::checkpoint::Checkpointer;
+use crate::checkpoint::{Checkpointer, WAL_CAP_PAGES};
 use crate::error::{BUSY_TIMEOUT, Error, Result, database};
 use crate::schema;
 use crate::span::{StoredSpan, kind_str, parse_kind, parse_status, status_parts};
@@ -186,7 +186,8 @@ impl LocalStore {
                 return None;
             }
             let checkpointer = Checkpointer::start(&self.path)?;
-            conn.pragma_update(None, "wal_autocheckpoint", 0).ok()?;
+            conn.pragma_update(None, "wal_autocheckpoint", WAL_CAP_PAGES)
+                .ok()?;
             Some(checkpointer)
         });
     }

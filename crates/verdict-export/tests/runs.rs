@@ -387,3 +387,43 @@ fn bulk_writes_are_checkpointed_by_another_thread() {
         .unwrap();
     assert_eq!(count, 4000);
 }
+
+/// However fast the batches come, the log stays bounded: the writer still
+/// checkpoints by itself past a cap (2,000 pages, 32 MiB here), so that
+/// SQLite can start the log over.
+#[test]
+fn the_log_of_back_to_back_bulk_writes_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    let wal = dir.path().join("verdict.db-wal");
+    let store = LocalStore::open(&path).unwrap();
+    let text = "y".repeat(2000);
+    // About 2.4 MB a batch, 80 MB in all: past twice the cap. Made
+    // first, so that each write begins as soon as the last one ends, as
+    // verdict eval's writer does.
+    let batches: Vec<Batch> = (0..34u128)
+        .map(|chunk| {
+            let mut batch = Batch::default();
+            for i in 0..1000u128 {
+                batch.push_assessment(
+                    Assessment::feedback("ok", true)
+                        .rationale(text.clone())
+                        .on_trace(&format!("{:032x}", chunk * 1000 + i + 1), None)
+                        .unwrap(),
+                );
+            }
+            batch
+        })
+        .collect();
+    let mut largest = 0;
+    for batch in &batches {
+        store.write_batch(batch).unwrap();
+        largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+    }
+    let database = std::fs::metadata(&path).unwrap().len();
+    assert!(database > 60_000_000, "{database} bytes written");
+    assert!(
+        largest < 48 * 1024 * 1024,
+        "the log grew to {largest} bytes for a database of {database}"
+    );
+}
