@@ -2,7 +2,7 @@
 //! and is sent again later; see [`Spooled`].
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -144,6 +144,11 @@ pub struct Spooled<S: AssessmentSink> {
     /// Set when the inner sink takes spans too: then spooled spans are
     /// replayed through it; until then, a replay stops at the first span.
     span_export: OnceLock<SpanExport<S>>,
+    /// Whether spans may wait in the spool: set when spans are spooled
+    /// (and at first, not knowing), cleared by a replay that sent them
+    /// all, so that a spool of operations alone is not searched for spans
+    /// on every export.
+    spans_waiting: AtomicBool,
 }
 
 impl<S: AssessmentSink> std::fmt::Debug for Spooled<S> {
@@ -186,6 +191,7 @@ impl<S: AssessmentSink> Spooled<S> {
             replayed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             span_export: OnceLock::new(),
+            spans_waiting: AtomicBool::new(true),
         }
     }
 
@@ -259,25 +265,33 @@ impl<S: AssessmentSink> Spooled<S> {
         let mut dropped = 0;
         let mut refused: Vec<String> = Vec::new();
         let mut down = false;
-        if let Some(export) = self.span_export.get() {
-            loop {
-                let rows = self.read_spooled_spans(REPLAY_BATCH).map_err(spool_error)?;
-                if rows.is_empty() {
-                    break;
+        if let Some(export) = self.span_export.get()
+            && self.spans_waiting.swap(false, Ordering::AcqRel)
+        {
+            // Until every spooled span is sent, the flag goes back up.
+            let all_sent = (|| -> Result<bool> {
+                loop {
+                    let rows = self.read_spooled_spans(REPLAY_BATCH)?;
+                    if rows.is_empty() {
+                        return Ok(true);
+                    }
+                    let (seqs, spans): (Vec<i64>, Vec<SpanData>) = rows.into_iter().unzip();
+                    let Some(settled) = settle(seqs, export(&self.inner, &spans), &mut refused)
+                    else {
+                        return Ok(false);
+                    };
+                    self.remove(&settled.gone)?;
+                    dropped += settled.refused;
+                    delivered += settled.gone.len() - settled.refused;
+                    if settled.stalled {
+                        return Ok(false);
+                    }
                 }
-                let (seqs, spans): (Vec<i64>, Vec<SpanData>) = rows.into_iter().unzip();
-                let Some(settled) = settle(seqs, export(&self.inner, &spans), &mut refused) else {
-                    down = true;
-                    break;
-                };
-                self.remove(&settled.gone).map_err(spool_error)?;
-                dropped += settled.refused;
-                delivered += settled.gone.len() - settled.refused;
-                if settled.stalled {
-                    down = true;
-                    break;
-                }
+            })();
+            if !matches!(all_sent, Ok(true)) {
+                self.spans_waiting.store(true, Ordering::Release);
             }
+            down = !all_sent.map_err(spool_error)?;
         }
         loop {
             if down {
@@ -375,7 +389,7 @@ impl<S: AssessmentSink> Spooled<S> {
         };
         let retry = retryable(&error, batch.len());
         if !retry.is_empty() {
-            self.spool(retry.iter().map(|&i| jsonl_line(&batch[i])))
+            self.spool(retry.iter().map(|&i| jsonl_line(&batch[i])), false)
                 .map_err(|e| {
                     SinkError::with_source(
                         format!(
@@ -546,7 +560,8 @@ impl<S: AssessmentSink> Spooled<S> {
         if count == 0 {
             return Ok(());
         }
-        self.spool(lines).map(drop).map_err(|e| {
+        // `what` names the kind: "spans" or "operations".
+        self.spool(lines, what == "spans").map(drop).map_err(|e| {
             SinkError::with_source(
                 format!(
                     "{} could not deliver {count} {what}, nor spool them",
@@ -579,7 +594,7 @@ impl<S: AssessmentSink> Spooled<S> {
 
     /// Appends lines (operations as [`jsonl_line`] writes them, spans as
     /// [`StoredSpan::to_json`]) to the spool, in one transaction.
-    fn spool(&self, lines: impl IntoIterator<Item = String>) -> Result<usize> {
+    fn spool(&self, lines: impl IntoIterator<Item = String>, spans: bool) -> Result<usize> {
         let mut conn = self.store.lock();
         let path = self.store.path();
         let db = |e| database(path, "spooling operations", e);
@@ -600,6 +615,9 @@ impl<S: AssessmentSink> Spooled<S> {
             }
         }
         tx.commit().map_err(db)?;
+        if spans && count > 0 {
+            self.spans_waiting.store(true, Ordering::Release);
+        }
         self.spooled.fetch_add(count as u64, Ordering::Relaxed);
         Ok(count)
     }
@@ -716,7 +734,7 @@ impl<S: AssessmentSink> Spooled<S> {
         let lines = retry
             .iter()
             .map(|&i| StoredSpan::from(&spans[i]).to_json().to_string());
-        self.spool(lines).map_err(|e| {
+        self.spool(lines, true).map_err(|e| {
             SinkError::with_source(
                 format!(
                     "{} could not deliver {} spans, nor spool them ({error})",
