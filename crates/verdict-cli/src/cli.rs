@@ -44,7 +44,7 @@ pub(crate) enum Command {
     /// in the local store, the gates are still printed, and what was not
     /// delivered is counted per destination, for `verdict push` to send
     /// again. A run that stops on an error after storing
-    /// records (they are written 4,096 at a time) keeps them and is stored
+    /// records (they are written 4,096 at a time, the first 512) keeps them and is stored
     /// as stopped, with its error: `verdict runs` lists it as STOP, and it
     /// is never a baseline.
     Eval(EvalArgs),
@@ -222,13 +222,14 @@ pub(crate) struct EvalArgs {
     /// mlflow (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID) or jsonl:PATH
     /// (jsonl:- for standard output, the summary then goes to stderr);
     /// repeatable. A destination that fails does not stop the run; after
-    /// a chunk of 4,096 records it took none of, it is sent nothing more.
+    /// a chunk of records (4,096; the first, 512) it took none of, it is
+    /// sent nothing more.
     #[arg(long = "export", value_name = "TARGET")]
     pub(crate) exports: Vec<String>,
     /// Write JUnit XML: one test case per record and scorer. A case's time
-    /// is its even share of the scoring time of its chunk of 4,096 records
-    /// (scorers take records in batches on all cores); a suite's is the sum
-    /// of its cases'.
+    /// is its even share of the scoring time of its chunk of records
+    /// (4,096; the first, 512), as scorers take records in batches on all
+    /// cores; a suite's is the sum of its cases'.
     #[arg(long, value_name = "PATH")]
     pub(crate) junit: Option<PathBuf>,
     /// Write a report: Markdown, or HTML when PATH ends in .html.
@@ -249,7 +250,8 @@ pub(crate) struct EvalArgs {
     pub(crate) fail_under: Vec<String>,
     /// Count malformed records as errors and go on, instead of stopping.
     /// Without it, the run stops at the first one; the records stored
-    /// before its chunk of 4,096 stay, under a run stored as stopped.
+    /// before its chunk (4,096 records; the first, 512) stay, under a run
+    /// stored as stopped.
     #[arg(long)]
     pub(crate) skip_invalid: bool,
 }

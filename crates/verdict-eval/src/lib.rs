@@ -39,8 +39,8 @@
 //!   ([`LocalStore::write_batch`](verdict_export::LocalStore::write_batch)),
 //!   never one transaction per record.
 //!
-//! An export destination that fails does not stop a run: the local store
-//! keeps every record, the run goes on, and the summary counts what each
+//! An export destination that fails does not stop a run: the local store,
+//! when the run has one, keeps every record, the run goes on, and the summary counts what each
 //! destination did not deliver ([`RunSummary::undelivered`],
 //! [`DeliveryFailure`]), for `verdict push` to send again from the store.
 //!

@@ -249,8 +249,8 @@ impl Evaluation {
 
     /// Runs the evaluation over `dataset`.
     ///
-    /// An export destination that fails does not stop the run: the store
-    /// keeps every record, and [`RunSummary::undelivered`] counts what
+    /// An export destination that fails does not stop the run: the store,
+    /// if any, keeps every record, and [`RunSummary::undelivered`] counts what
     /// each destination did not deliver.
     ///
     /// A run that stops on an error (an invalid record without
