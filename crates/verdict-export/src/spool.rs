@@ -373,44 +373,48 @@ impl<S: AssessmentSink> Spooled<S> {
     /// Sends a batch through the inner sink and spools what it could not
     /// deliver for now.
     fn deliver(&self, batch: &[Operation]) -> Result<(), SinkError> {
-        self.keep_operations(batch, self.inner.export(batch))
+        self.keep(batch, jsonl_line, "operations", self.inner.export(batch))
     }
 
-    /// Spools the operations of `batch` that the inner sink's `result`
-    /// lists as worth sending again, and returns the outcome: `Ok` when
-    /// every operation was delivered or spooled, the refusals otherwise.
-    fn keep_operations(
+    /// Spools the `items` (of `what`: operations or spans) that the inner
+    /// sink's `result` lists as worth sending again, and returns the
+    /// outcome: `Ok` when every item was delivered or spooled, the
+    /// refusals otherwise.
+    fn keep<T>(
         &self,
-        batch: &[Operation],
+        items: &[T],
+        line_of: impl Fn(&T) -> String,
+        what: &str,
         result: Result<(), SinkError>,
     ) -> Result<(), SinkError> {
         let Err(error) = result else {
             return Ok(());
         };
-        let retry = retryable(&error, batch.len());
+        let retry = retryable(&error, items.len());
         if !retry.is_empty() {
-            self.spool(retry.iter().map(|&i| jsonl_line(&batch[i])), false)
+            // `what` names the kind: "spans" or "operations".
+            self.spool(retry.iter().map(|&i| line_of(&items[i])), what == "spans")
                 .map_err(|e| {
                     SinkError::with_source(
                         format!(
-                            "{} could not deliver {} operations, nor spool them ({error})",
+                            "{} could not deliver {} {what}, nor spool them ({error})",
                             self.key,
                             retry.len()
                         ),
                         e,
                     )
-                    .with_failed(error.failed().unwrap_or(batch.len()))
+                    .with_failed(error.failed().unwrap_or(items.len()))
                 })?;
         }
         let refused = error
             .failed()
-            .unwrap_or(batch.len())
+            .unwrap_or(items.len())
             .saturating_sub(retry.len());
         if refused == 0 {
             Ok(())
         } else {
             Err(SinkError::new(format!(
-                "{refused} operations refused for good ({} spooled): {error}",
+                "{refused} {what} refused for good ({} spooled): {error}",
                 retry.len()
             ))
             .with_failed(refused))
@@ -716,48 +720,7 @@ impl<S: AssessmentSink + SpanSink> Spooled<S> {
     /// Sends spans through the inner sink and spools what it could not
     /// deliver for now.
     fn deliver_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
-        self.keep_spans(spans, self.inner.export_spans(spans))
-    }
-}
-
-impl<S: AssessmentSink> Spooled<S> {
-    /// As [`keep_operations`](Self::keep_operations), for spans.
-    fn keep_spans(
-        &self,
-        spans: &[SpanData],
-        result: Result<(), SinkError>,
-    ) -> Result<(), SinkError> {
-        let Err(error) = result else {
-            return Ok(());
-        };
-        let retry = retryable(&error, spans.len());
-        let lines = retry
-            .iter()
-            .map(|&i| StoredSpan::from(&spans[i]).to_json().to_string());
-        self.spool(lines, true).map_err(|e| {
-            SinkError::with_source(
-                format!(
-                    "{} could not deliver {} spans, nor spool them ({error})",
-                    self.key,
-                    retry.len()
-                ),
-                e,
-            )
-            .with_failed(spans.len())
-        })?;
-        let refused = error
-            .failed()
-            .unwrap_or(spans.len())
-            .saturating_sub(retry.len());
-        if refused == 0 {
-            Ok(())
-        } else {
-            Err(SinkError::new(format!(
-                "{refused} spans refused for good ({} spooled): {error}",
-                retry.len()
-            ))
-            .with_failed(refused))
-        }
+        self.keep(spans, span_line, "spans", self.inner.export_spans(spans))
     }
 }
 
@@ -847,8 +810,8 @@ impl<S: TraceSink> TraceSink for Spooled<S> {
             let (spans_sent, ops_sent) = self.inner.export_trace(&now_spans, &now_ops, fresh);
             // Spans first: on replay they go before the operations.
             (
-                self.keep_spans(&now_spans, spans_sent),
-                self.keep_operations(&now_ops, ops_sent),
+                self.keep(&now_spans, span_line, "spans", spans_sent),
+                self.keep(&now_ops, jsonl_line, "operations", ops_sent),
             )
         };
         let spans_out = join(spooled_spans, spans_out);
