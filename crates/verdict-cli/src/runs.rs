@@ -4,6 +4,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use verdict_eval::{RunSummary, find_run, report};
+use verdict_export::{RunStatus, StoredRun};
 
 use crate::cli::RunsArgs;
 
@@ -14,24 +15,46 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
     if let Some(spec) = &args.run {
         let run = find_run(&store, spec)?;
         if args.json {
-            writeln!(out, "{}", run.summary)?;
-        } else {
-            let summary: RunSummary = serde_json::from_value(run.summary.clone()).map_err(|e| {
-                anyhow::anyhow!(
-                    "the summary of run {} in {} cannot be read: {e}",
-                    run.run_id,
-                    args.store.path.display()
-                )
-            })?;
-            if let Some(error) = &summary.error {
-                writeln!(
-                    out,
-                    "run {} stopped after storing {} records: {error}",
-                    summary.run_id, summary.records
-                )?;
-            } else {
+            writeln!(out, "{}", run_json(&run))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let summary = RunSummary::of(&run)?;
+        match (run.status, summary) {
+            (status, Some(summary)) if status.is_finished() => {
                 write!(out, "{}", report::terminal(&summary))?;
                 write!(out, "{}", report::undelivered(&summary, &args.store.path))?;
+            }
+            (status, _) => {
+                let reason = run
+                    .reason
+                    .as_deref()
+                    .map_or_else(String::new, |r| format!(": {r}"));
+                let stored = report::count(run.records, "record");
+                match status {
+                    RunStatus::Running => writeln!(
+                        out,
+                        "run {} of {} is running: {stored} stored so far",
+                        run.run_id, run.dataset
+                    )?,
+                    RunStatus::Interrupted => writeln!(
+                        out,
+                        "run {} was interrupted after storing {stored}{reason}",
+                        run.run_id
+                    )?,
+                    _ => writeln!(
+                        out,
+                        "run {} stopped after storing {stored}{reason}",
+                        run.run_id
+                    )?,
+                }
+                if status != RunStatus::Running {
+                    writeln!(
+                        out,
+                        "it never reached its verdict, so it is never a baseline; `verdict prune \
+                         --run {}` removes it",
+                        run.run_id
+                    )?;
+                }
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -39,19 +62,7 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
     let runs = store.runs()?;
     if args.json {
         for run in &runs {
-            writeln!(
-                out,
-                "{}",
-                serde_json::json!({
-                    "run_id": run.run_id,
-                    "started": humantime::format_rfc3339_seconds(run.started).to_string(),
-                    "dataset": run.dataset,
-                    "records": run.records,
-                    "invalid": run.invalid,
-                    "passed": run.passed,
-                    "summary": run.summary,
-                })
-            )?;
+            writeln!(out, "{}", run_json(run))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -66,11 +77,13 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
     writeln!(
         out,
         "{:<16}  {:<20}  {:>8}  {:>7}  {:<6}  {:>9}  dataset",
-        "run", "started", "records", "invalid", "gates", "weighted"
+        "run", "started", "records", "invalid", "status", "weighted"
     )?;
     for run in &runs {
-        let weighted = run.summary["weighted_pass_rate"]
-            .as_f64()
+        let weighted = run
+            .summary
+            .as_ref()
+            .and_then(|s| s["weighted_pass_rate"].as_f64())
             .map_or_else(|| "–".to_owned(), |r| format!("{:.1} %", 100.0 * r));
         writeln!(
             out,
@@ -79,16 +92,38 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
             humantime::format_rfc3339_seconds(run.started).to_string(),
             run.records,
             run.invalid,
-            if run.summary.get("error").is_some() {
-                "STOP"
-            } else if run.passed {
-                "pass"
-            } else {
-                "FAIL"
-            },
+            status_word(run.status),
             weighted,
             run.dataset
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A run's status as the list shows it: what failed stands out.
+fn status_word(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Running => "run",
+        RunStatus::Passed => "pass",
+        RunStatus::Failed => "FAIL",
+        RunStatus::Stopped => "STOP",
+        RunStatus::Interrupted => "INT",
+    }
+}
+
+/// A run as one JSON object.
+fn run_json(run: &StoredRun) -> serde_json::Value {
+    serde_json::json!({
+        "run_id": run.run_id,
+        "status": run.status.as_str(),
+        "started": humantime::format_rfc3339_seconds(run.started).to_string(),
+        "finished": run.finished.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+        "dataset": run.dataset,
+        "records": run.records,
+        "invalid": run.invalid,
+        "assessments": run.assessments,
+        "passed": run.passed(),
+        "reason": run.reason,
+        "summary": run.summary,
+    })
 }

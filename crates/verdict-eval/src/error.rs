@@ -64,13 +64,22 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// A signal (or [`Interrupt::raise`](crate::Interrupt::raise)) stopped
+    /// the run before its verdict.
+    #[error("interrupted by {}", signal_name(*signal))]
+    Interrupted {
+        /// The signal's number.
+        signal: i32,
+    },
+
     /// The baseline run named is not in the store.
     #[error("{0}")]
     Baseline(String),
 
     /// The run's summary cannot be written as JSON, so it is not stored
-    /// (a null summary would be a run that `verdict runs RUN` cannot read).
-    #[error("the summary of run {run_id} cannot be stored as JSON: {reason}")]
+    /// (a null summary would be a run that `verdict runs RUN` cannot
+    /// read), or a stored one cannot be read back.
+    #[error("the summary of run {run_id} {reason}")]
     Summary {
         /// The run.
         run_id: String,
@@ -114,3 +123,14 @@ fn undelivered_text(undelivered: &Option<crate::export::Undelivered>) -> String 
 
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A signal as people name it: `SIGINT (Ctrl-C)`, `SIGTERM`, …
+pub fn signal_name(signal: i32) -> String {
+    match signal {
+        1 => "SIGHUP".into(),
+        2 => "SIGINT (Ctrl-C)".into(),
+        3 => "SIGQUIT".into(),
+        15 => "SIGTERM".into(),
+        n => format!("signal {n}"),
+    }
+}

@@ -71,12 +71,12 @@ pub use config::{ScorerSetup, SuiteConfig, SuiteGates};
 pub use dataset::{
     Dataset, DatasetRecord, EXPECTATION_ATTRIBUTE_PREFIX, Entries, Entry, Format, InvalidRecord,
 };
-pub use error::{Error, Result};
+pub use error::{Error, Result, signal_name};
 pub use export::{DeliveryFailure, Destination, ExportTarget, TRACES_NAMED, Undelivered};
 pub use gates::{GateVerdict, PassCriterion};
 pub use run::{
-    Evaluation, LINE_ATTRIBUTE, Progress, RECORD_SPAN_NAME, RUN_ID_ATTRIBUTE, RunSummary,
-    find_baseline, find_run,
+    Evaluation, Interrupt, LINE_ATTRIBUTE, Progress, RECORD_SPAN_NAME, RUN_ID_ATTRIBUTE,
+    RunSummary, find_baseline, find_run,
 };
 pub use stats::{ScorerStats, WORST_KEPT, WorstRecord};
 pub use suite::{Suite, SuiteReport};

@@ -8,17 +8,22 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crossbeam_channel::bounded;
-use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
-};
-use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use opentelemetry::InstrumentationScope;
+use opentelemetry::trace::{SpanId, TraceId};
+use opentelemetry_sdk::trace::SpanData;
 use rand::{Rng as _, SeedableRng as _};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use verdict::{Assessment, AssessmentId, Kind, Operation, Target, mlflow_trace_id};
-use verdict_export::{Batch, LocalStore, StoredRun};
-use verdict_scorer::{OwnedRecord, OwnedValue, Registry, Runner, Scorer, Scores};
+use verdict::{Assessment, Kind, Operation, Target, mlflow_trace_id};
+use verdict_export::runs::pack;
+use verdict_export::runs::{PackedValue, RecordHead, RecordTarget};
+use verdict_export::{
+    Batch, LocalStore, NewRun, RecordSpan, RunBlock, RunBlockBuilder, RunKey, RunScorer, RunStatus,
+    StoredRun,
+};
+use verdict_scorer::{
+    OwnedRecord, OwnedValue, Registry, Runner, Scorer, Scores, feedback_metadata, feedback_source,
+};
 
 use crate::config::SuiteConfig;
 use crate::dataset::{Dataset, Entry, InvalidRecord};
@@ -39,14 +44,12 @@ const FIRST_CHUNK: usize = 512;
 /// How many invalid records a summary lists (all are counted).
 const INVALID_LISTED: usize = 20;
 
-/// The name of the root span made for a record without a trace.
-pub const RECORD_SPAN_NAME: &str = "verdict.eval.record";
+/// Records packed together in one block of the store: small enough that
+/// reading one record back decompresses little, large enough to compress
+/// well.
+const BLOCK_RECORDS: usize = 256;
 
-/// Root span attribute holding the run id.
-pub const RUN_ID_ATTRIBUTE: &str = "verdict.eval.run_id";
-
-/// Root span attribute holding the dataset line.
-pub const LINE_ATTRIBUTE: &str = "verdict.eval.line";
+pub use verdict_export::runs::{LINE_ATTRIBUTE, RECORD_SPAN_NAME, RUN_ID_ATTRIBUTE};
 
 /// How far a run has got, for a progress bar.
 #[derive(Clone, Copy, Debug)]
@@ -106,6 +109,19 @@ impl RunSummary {
         self.scorers.iter().find(|s| s.name == name)
     }
 
+    /// The summary a stored run carries, read back; `None` for a run
+    /// still running (or killed) before it had one.
+    pub fn of(run: &StoredRun) -> Result<Option<RunSummary>> {
+        run.summary
+            .clone()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| Error::Summary {
+                run_id: run.run_id.clone(),
+                reason: format!("cannot be read back: {e}"),
+            })
+    }
+
     /// Records scored per second.
     pub fn records_per_second(&self) -> f64 {
         self.records as f64 / self.seconds.max(1e-9)
@@ -143,6 +159,41 @@ pub struct Evaluation {
     baseline: Option<String>,
     threads: Option<usize>,
     progress: Option<Box<dyn Fn(Progress) + Send + Sync>>,
+    interrupt: Option<Arc<Interrupt>>,
+}
+
+/// A request to stop a run early, set from a signal handler (or another
+/// thread): the run stops reading, stores what it has scored, and is kept
+/// as interrupted.
+#[derive(Debug, Default)]
+pub struct Interrupt(std::sync::atomic::AtomicUsize);
+
+impl Interrupt {
+    /// No stop asked for yet.
+    pub fn new() -> Self {
+        Interrupt::default()
+    }
+
+    /// Asks the run to stop because of `signal` (its number, such as 2
+    /// for SIGINT). Safe to call from a signal handler.
+    pub fn raise(&self, signal: i32) {
+        self.0
+            .store(signal.max(1) as usize, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The value a signal handler stores: the word to hand to a handler
+    /// that sets it (such as `signal_hook::flag::register_usize`).
+    pub fn word(&self) -> &std::sync::atomic::AtomicUsize {
+        &self.0
+    }
+
+    /// The signal that asked the run to stop, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        match self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => None,
+            n => Some(i32::try_from(n).unwrap_or(i32::MAX)),
+        }
+    }
 }
 
 impl Evaluation {
@@ -185,6 +236,7 @@ impl Evaluation {
             baseline: None,
             threads: None,
             progress: None,
+            interrupt: None,
         })
     }
 
@@ -237,6 +289,14 @@ impl Evaluation {
         self
     }
 
+    /// Stops the run when `interrupt` is raised: it stops reading, keeps
+    /// what it has stored, and is stored as interrupted (the run returns
+    /// [`Error::Interrupted`]).
+    pub fn interrupt(mut self, interrupt: Arc<Interrupt>) -> Self {
+        self.interrupt = Some(interrupt);
+        self
+    }
+
     /// The id the run will be stored under.
     pub fn run_id(&self) -> &str {
         &self.run_id
@@ -273,11 +333,13 @@ impl Evaluation {
             (Some(spec), Some(store)) => Some(find_baseline(store, spec, dataset)?),
         };
         if let Some(run) = &baseline
-            && let Some(error) = run.summary.get("error").and_then(Value::as_str)
+            && !run.status.is_finished()
         {
             return Err(Error::Baseline(format!(
-                "{} stopped before the end of its dataset ({error}): it is not a baseline",
-                run.run_id
+                "{} is {} ({}): only a run that reached its verdict is a baseline",
+                run.run_id,
+                run.status,
+                run.reason.as_deref().unwrap_or("no reason recorded")
             )));
         }
         let Evaluation {
@@ -291,9 +353,18 @@ impl Evaluation {
             json,
             progress,
             threads,
+            interrupt,
             ..
         } = self;
         let names: Vec<String> = scorers.iter().map(|s| s.info().name.clone()).collect();
+        let run_scorers: Vec<RunScorer> = scorers
+            .iter()
+            .map(|s| RunScorer {
+                name: s.info().name.clone(),
+                source: feedback_source(s.info()),
+                metadata: feedback_metadata(s.info()),
+            })
+            .collect();
         let mut runner = Runner::new(scorers);
         if let Some(threads) = threads {
             runner = runner.threads(threads);
@@ -306,10 +377,28 @@ impl Evaluation {
             .collect();
         let mut streams = open_streams(junit.as_deref(), json.as_deref(), &names)?;
         let unfinished = Unfinished::new(&streams);
+        let dataset_name = dataset.path().display().to_string();
+        // The high half of the run's trace and assessment ids: random, so
+        // that they are unique across runs; the low half counts records
+        // (see `verdict_export::runs::pack`), so that indexes grow at one
+        // end.
+        let ids = rng.random::<u64>().max(1);
+        let scope = ("verdict-eval", Some(env!("CARGO_PKG_VERSION")));
+        let key: Option<RunKey> = match &store {
+            Some(store) => Some(store.begin_run(&NewRun {
+                run_id: &run_id,
+                ids,
+                dataset: &dataset_name,
+                started,
+                scorers: &run_scorers,
+                scope,
+            })?),
+            None => None,
+        };
         let context = Context {
             run_id: run_id.clone(),
-            ids: u128::from(rng.random::<u64>().max(1)) << 64,
-            scope: InstrumentationScope::builder("verdict-eval")
+            ids,
+            scope: InstrumentationScope::builder(scope.0)
                 .with_version(env!("CARGO_PKG_VERSION"))
                 .build(),
             to_store: store.is_some(),
@@ -321,11 +410,6 @@ impl Evaluation {
         let (chunk_tx, chunk_rx) = bounded::<Result<(Vec<Entry>, u64)>>(2);
         let (write_tx, write_rx) = bounded::<Shipment>(2);
         let mut records_done = 0u64;
-        // A run's new trace ids share a random high half and count up in
-        // the low half: unique across runs, and in increasing order, so
-        // that the store's indexes by trace grow at one end instead of
-        // being rewritten all over on every commit.
-        let mut next_trace = u128::from(rng.random::<u64>().max(1)) << 64;
         let mut invalid: Vec<InvalidRecord> = Vec::new();
         let mut invalid_count = 0u64;
         // Records the writer has stored, for a run that stops.
@@ -334,12 +418,18 @@ impl Evaluation {
         let chunks_stored = std::sync::atomic::AtomicU64::new(0);
         let mut logged = Logged::default();
         let mut chunk_index = 0u64;
+        let interrupt = interrupt.as_deref();
 
         let outcome: Result<Vec<DeliveryFailure>> = std::thread::scope(|scope| {
-            // Reads the next chunks while this one is scored.
+            // Reads the next chunks while this one is scored; stops reading
+            // when the run is interrupted.
             scope.spawn(move || {
                 let mut size = FIRST_CHUNK;
                 loop {
+                    if let Some(signal) = interrupt.and_then(Interrupt::signal) {
+                        let _ = chunk_tx.send(Err(Error::Interrupted { signal }));
+                        return;
+                    }
                     let mut chunk = Vec::with_capacity(size);
                     let mut failed = None;
                     for entry in entries.by_ref() {
@@ -371,34 +461,43 @@ impl Evaluation {
                 }
             });
             // Frees what the writer has written: hundreds of thousands of
-            // strings made on the build threads, a quarter of a second per
-            // 100,000 records that the writer, the bound, no longer spends.
+            // strings made on the build threads, which the writer, the
+            // bound, no longer spends its time on.
             let (spent_tx, spent_rx) = bounded::<Shipment>(2);
             // Nothing waits for it: it gives way to the writer too.
             scope.spawn(move || {
                 crate::priority::give_way();
                 spent_rx.iter().for_each(drop);
             });
-            // Writes each chunk's rows while the next one is scored.
-            // The store first: it keeps every record, whatever a
-            // destination does. A destination that fails does not stop the
-            // run; what it did not deliver is counted (see `Tally`).
+            // Writes each chunk while the next one is scored. The store
+            // first: it keeps every record, whatever a destination does. A
+            // destination that fails does not stop the run; what it did not
+            // deliver is counted (see `Tally`).
             let writer = scope.spawn(|| -> Result<Vec<DeliveryFailure>> {
                 // Owned, so that the freeing thread ends with this one.
                 let spent_tx = spent_tx;
                 let mut first_error = None;
                 let mut tallies: Vec<Tally<'_>> = destinations.iter().map(Tally::new).collect();
+                let mut stored_so_far = 0u64;
                 for shipment in write_rx {
                     if first_error.is_some() {
                         continue;
                     }
                     let shipment = Spent(shipment, &spent_tx);
-                    if let (Some(store), Some(batch)) = (&store, &shipment.batch) {
-                        if let Err(e) = store.write_batch(batch) {
+                    if let (Some(store), Some(key)) = (&store, key) {
+                        let records = stored_so_far + shipment.records;
+                        if let Err(e) = store.write_run(
+                            key,
+                            &shipment.blocks,
+                            &shipment.batch,
+                            records,
+                            shipment.invalid,
+                        ) {
                             first_error = Some(Error::Store(e));
                             continue;
                         }
-                        stored.fetch_add(shipment.records, std::sync::atomic::Ordering::Relaxed);
+                        stored_so_far = records;
+                        stored.store(records, std::sync::atomic::Ordering::Relaxed);
                         chunks_stored.fetch_add(1, std::sync::atomic::Ordering::Release);
                     }
                     for tally in &mut tallies {
@@ -467,12 +566,14 @@ impl Evaluation {
                             chunk_index,
                         )?;
                     }
-                    // Ids first, so that statistics and rows name the trace.
-                    for m in &mut meta {
+                    // Ids first, so that statistics and rows name the trace:
+                    // a record that names no trace gets the run's own,
+                    // derived from its ordinal.
+                    for (i, m) in meta.iter_mut().enumerate() {
                         if m.trace_id.is_none() {
-                            next_trace += 1;
-                            m.trace_id = Some(TraceId::from(next_trace));
-                            m.span_id = Some(SpanId::from(rng.random::<u64>().max(1)));
+                            let trace = pack::trace_id(ids, records_done + i as u64);
+                            m.trace_id = Some(trace);
+                            m.span_id = Some(pack::root_span_id(trace));
                             m.new_span = true;
                         }
                     }
@@ -497,10 +598,11 @@ impl Evaluation {
                         scores: &scores,
                         meta: &meta,
                         records: &records,
-                        first: records_done as usize,
+                        first: records_done,
                     };
                     let mut shipment = build(&context, &chunk)?;
                     shipment.records = records.len() as u64;
+                    shipment.invalid = invalid_count;
                     records_done += records.len() as u64;
                     chunk_index += 1;
                     if write_tx.send(shipment).is_err() {
@@ -528,39 +630,30 @@ impl Evaluation {
             Ok(undelivered) => undelivered,
             Err(error) => {
                 let stored = stored.into_inner();
-                if let Some(store) = &store
-                    && stored > 0
-                {
-                    let summary = RunSummary {
-                        run_id: run_id.clone(),
-                        dataset: dataset.path().display().to_string(),
-                        started: humantime::format_rfc3339_millis(started).to_string(),
-                        seconds: clock.elapsed().as_secs_f64(),
-                        records: stored,
-                        invalid: invalid_count,
-                        invalid_records: invalid,
-                        scorers: Vec::new(),
-                        weighted_pass_rate: None,
-                        baseline: baseline.map(|b| b.run_id),
-                        gates: Vec::new(),
-                        passed: false,
-                        error: Some(error.to_string()),
-                        undelivered: Vec::new(),
-                    };
+                if let (Some(store), Some(key)) = (&store, key) {
                     // Best effort: the run's own error is the one to report
                     // (a store that failed may refuse this too).
-                    if let Ok(json) = serde_json::to_value(&summary) {
-                        let _ = store.put_run(&StoredRun {
-                            run_id,
-                            started,
-                            finished: SystemTime::now(),
-                            dataset: summary.dataset,
+                    let _ = record_stop(
+                        store,
+                        key,
+                        &error,
+                        RunSummary {
+                            run_id: run_id.clone(),
+                            dataset: dataset_name,
+                            started: humantime::format_rfc3339_millis(started).to_string(),
+                            seconds: clock.elapsed().as_secs_f64(),
                             records: stored,
                             invalid: invalid_count,
+                            invalid_records: invalid,
+                            scorers: Vec::new(),
+                            weighted_pass_rate: None,
+                            baseline: baseline.map(|b| b.run_id),
+                            gates: Vec::new(),
                             passed: false,
-                            summary: json,
-                        });
-                    }
+                            error: Some(error.to_string()),
+                            undelivered: Vec::new(),
+                        },
+                    );
                 }
                 return Err(error);
             }
@@ -570,7 +663,10 @@ impl Evaluation {
         let weights: Vec<f64> = config.scorers.iter().map(|s| s.weight).collect();
         let fail_under: Vec<Option<f64>> = config.scorers.iter().map(|s| s.fail_under).collect();
         let baseline_rates: Option<(String, Vec<ScorerRate>)> = baseline.as_ref().map(|run| {
-            let rates = serde_json::from_value::<RunSummary>(run.summary.clone())
+            let rates = run
+                .summary
+                .clone()
+                .and_then(|summary| serde_json::from_value::<RunSummary>(summary).ok())
                 .map(|s| {
                     s.scorers
                         .iter()
@@ -601,7 +697,7 @@ impl Evaluation {
         );
         let summary = RunSummary {
             run_id,
-            dataset: dataset.path().display().to_string(),
+            dataset: dataset_name,
             started: humantime::format_rfc3339_millis(started).to_string(),
             seconds: clock.elapsed().as_secs_f64(),
             records: records_done,
@@ -615,20 +711,22 @@ impl Evaluation {
             error: None,
             undelivered,
         };
-        if let Some(store) = &store {
-            store.put_run(&StoredRun {
+        if let (Some(store), Some(key)) = (&store, key) {
+            let json = serde_json::to_value(&summary).map_err(|e| Error::Summary {
                 run_id: summary.run_id.clone(),
-                started,
-                finished: SystemTime::now(),
-                dataset: summary.dataset.clone(),
-                records: summary.records,
-                invalid: summary.invalid,
-                passed: summary.passed,
-                summary: serde_json::to_value(&summary).map_err(|e| Error::Summary {
-                    run_id: summary.run_id.clone(),
-                    reason: e.to_string(),
-                })?,
+                reason: format!("cannot be stored as JSON: {e}"),
             })?;
+            store.finish_run(
+                key,
+                if summary.passed {
+                    RunStatus::Passed
+                } else {
+                    RunStatus::Failed
+                },
+                Some(&json),
+                None,
+                summary.invalid,
+            )?;
         }
         for stream in streams {
             stream.finish(&summary)?;
@@ -636,6 +734,27 @@ impl Evaluation {
         unfinished.done();
         Ok(summary)
     }
+}
+
+/// Records in the store how a run ended before its verdict: interrupted
+/// by a signal, or stopped on an error, with what it had stored. A run
+/// that stored no record leaves nothing behind.
+fn record_stop(
+    store: &LocalStore,
+    key: RunKey,
+    error: &Error,
+    summary: RunSummary,
+) -> verdict_export::Result<()> {
+    if summary.records == 0 {
+        return store.discard_run(key);
+    }
+    let status = match error {
+        Error::Interrupted { .. } => RunStatus::Interrupted,
+        _ => RunStatus::Stopped,
+    };
+    let reason = error.to_string();
+    let json = serde_json::to_value(&summary).ok();
+    store.finish_run(key, status, json.as_ref(), Some(&reason), summary.invalid)
 }
 
 /// The run a new run of `dataset` is compared against: a run by id or
@@ -647,15 +766,17 @@ pub fn find_baseline(store: &LocalStore, spec: &str, dataset: &Dataset) -> Resul
         return find_run(store, spec);
     }
     let runs = store.runs()?;
-    // A run that stopped has no statistics to compare with.
+    // The latest run that passed: a run that failed its gates must not
+    // become the standard the next one is held to, and a run that did not
+    // reach its verdict has nothing to compare with.
     if let Some(run) = runs
         .iter()
-        .find(|r| same_dataset(&r.dataset, dataset.path()) && r.summary.get("error").is_none())
+        .find(|r| same_dataset(&r.dataset, dataset.path()) && r.passed())
     {
         return Ok(run.clone());
     }
     Err(Error::Baseline(format!(
-        "--baseline latest: the store {} holds no run of {} yet{}",
+        "--baseline latest: the store {} holds no run of {} that passed yet{}",
         store.path().display(),
         dataset.path().display(),
         match runs.first() {
@@ -753,35 +874,31 @@ impl std::ops::Deref for Spent<'_> {
 
 impl Drop for Spent<'_> {
     fn drop(&mut self) {
-        let shipment = std::mem::replace(
-            &mut self.0,
-            Shipment {
-                batch: None,
-                spans: Vec::new(),
-                operations: Vec::new(),
-                records: 0,
-            },
-        );
-        let _ = self.1.send(shipment);
+        let _ = self.1.send(std::mem::take(&mut self.0));
     }
 }
 
 /// What the writer thread writes for one chunk.
+#[derive(Default)]
 struct Shipment {
-    batch: Option<Batch>,
+    /// The chunk's records, packed for the store.
+    blocks: Vec<RunBlock>,
+    /// The spans its records brought (an OTLP file's), for the store.
+    batch: Batch,
+    /// Spans and assessments for the destinations.
     spans: Vec<SpanData>,
     operations: Vec<Operation>,
     /// Records it holds (set once the chunk is built).
     records: u64,
+    /// Invalid records of the run so far.
+    invalid: u64,
 }
 
 struct Context {
     run_id: String,
-    /// The high half of the run's assessment ids: random, so that ids are
-    /// unique across runs; the low half counts records (and, in its low
-    /// 20 bits, a record's assessments) up, so that the store's index by
-    /// id grows at one end.
-    ids: u128,
+    /// The high half of the run's trace and assessment ids (see
+    /// `verdict_export::runs::pack`).
+    ids: u64,
     scope: InstrumentationScope,
     to_store: bool,
     to_destinations: bool,
@@ -976,7 +1093,12 @@ pub(crate) fn expectations_json(record: &OwnedRecord) -> String {
 fn build(context: &Context, chunk: &Chunk<'_>) -> Result<Shipment> {
     let meta = chunk.meta;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = meta.len().div_ceil(threads).max(256);
+    // Whole blocks per thread, so that a block is never split.
+    let per = meta
+        .len()
+        .div_ceil(threads)
+        .max(BLOCK_RECORDS)
+        .next_multiple_of(BLOCK_RECORDS);
     let ranges: Vec<(usize, usize)> = (0..meta.len())
         .step_by(per)
         .map(|start| (start, (start + per).min(meta.len())))
@@ -1001,17 +1123,11 @@ fn build(context: &Context, chunk: &Chunk<'_>) -> Result<Shipment> {
                 .collect()
         })
     };
-    let mut shipment = Shipment {
-        batch: context.to_store.then(Batch::default),
-        spans: Vec::new(),
-        operations: Vec::new(),
-        records: 0,
-    };
+    let mut shipment = Shipment::default();
     for part in parts {
         let mut part = part?;
-        if let (Some(all), Some(batch)) = (&mut shipment.batch, &mut part.batch) {
-            all.append(batch);
-        }
+        shipment.blocks.append(&mut part.blocks);
+        shipment.batch.append(&mut part.batch);
         shipment.spans.append(&mut part.spans);
         shipment.operations.append(&mut part.operations);
     }
@@ -1019,15 +1135,28 @@ fn build(context: &Context, chunk: &Chunk<'_>) -> Result<Shipment> {
 }
 
 /// A scored chunk: its records, what the run knows of them, their
-/// results, and the index of its first record in the run.
+/// results, and the ordinal of its first record in the run.
 struct Chunk<'a> {
     scorers: &'a [Box<dyn Scorer>],
     scores: &'a Scores,
     meta: &'a [Meta],
     records: &'a [OwnedRecord],
-    first: usize,
+    first: u64,
 }
 
+/// A record's value as the store packs it.
+fn packed(value: &OwnedValue) -> PackedValue<'_> {
+    match value {
+        OwnedValue::Null => PackedValue::Null,
+        OwnedValue::String(s) => PackedValue::Text(s),
+        OwnedValue::Json(text) => PackedValue::Json(text),
+    }
+}
+
+/// The records `start..end` of a chunk: packed in blocks for the store,
+/// and as spans and assessments for the destinations. Both carry the same
+/// ids (derived from the run's and the record's ordinal) and times, so the
+/// store reads back exactly what the destinations were sent.
 fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -> Result<Shipment> {
     let Chunk {
         scorers,
@@ -1036,118 +1165,114 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
         records,
         first,
     } = *chunk;
-    let n = end - start;
-    let per_record = scorers.len() + 1;
-    let mut out = Shipment {
-        batch: context
-            .to_store
-            .then(|| Batch::with_capacity(n, n * per_record)),
-        spans: Vec::new(),
-        operations: Vec::new(),
-        records: 0,
-    };
+    let mut out = Shipment::default();
     let now = SystemTime::now();
+    let mut block: Option<RunBlockBuilder> = None;
     for i in start..end {
         let (m, record) = (&meta[i], &records[i]);
+        let ordinal = first + i as u64;
         let trace_id = m.trace_id.unwrap_or(TraceId::INVALID);
+        let n = record.expectations.len();
+        if n + scorers.len() > pack::MAX_ASSESSMENTS_PER_RECORD {
+            return Err(Error::Usage(format!(
+                "line {}: {n} expectations and {} scorers make more assessments than a record \
+                 may hold ({})",
+                m.line,
+                scorers.len(),
+                pack::MAX_ASSESSMENTS_PER_RECORD
+            )));
+        }
+        if context.to_store {
+            let b = block.get_or_insert_with(|| RunBlockBuilder::new(ordinal, now));
+            b.record(&RecordHead {
+                line: m.line as u64,
+                target: if m.new_span {
+                    RecordTarget::Own
+                } else {
+                    RecordTarget::Named(trace_id, m.span_id)
+                },
+                span: (0, 0),
+                inputs: packed(&record.inputs),
+                outputs: packed(&record.outputs),
+                expectations: n,
+            });
+            for (j, (name, value)) in record.expectations.iter().enumerate() {
+                b.expectation(name, packed(value), !m.stored.contains(&j));
+            }
+            for s in 0..scorers.len() {
+                b.result(&scored::packed(scores, i, s));
+            }
+            if b.len() == BLOCK_RECORDS
+                && let Some(full) = block.take()
+            {
+                out.blocks.push(full.finish());
+            }
+            for span in &m.spans {
+                out.batch.push_span(span);
+            }
+        }
+        if !context.to_destinations {
+            continue;
+        }
+        if m.new_span {
+            out.spans.push(root_span(context, m, record, now)?);
+        }
+        // The trace's spans from the dataset (an OTLP file's).
+        out.spans.extend(m.spans.iter().cloned());
         let target = match m.span_id {
             Some(span_id) => Target::span(trace_id, span_id)?,
             None => Target::trace(trace_id)?,
         };
-        if m.new_span {
-            let span = root_span(context, m, record, now);
-            if let Some(batch) = &mut out.batch {
-                batch.push_span(&span);
-            }
-            if context.to_destinations {
-                out.spans.push(span);
-            }
-        }
-        // The trace's spans from the dataset (an OTLP file's).
-        for span in &m.spans {
-            if let Some(batch) = &mut out.batch {
-                batch.push_span(span);
-            }
-            if context.to_destinations {
-                out.spans.push(span.clone());
-            }
-        }
-        // Ids count up from a random base (see `Context::ids`).
-        let mut k = 0u128;
-        let mut id = || {
-            k += 1;
-            AssessmentId::from_u128(context.ids | (((first + i) as u128) << 20) | k)
-        };
         let trace = Target::trace(trace_id)?;
         for (j, (name, value)) in record.expectations.iter().enumerate() {
             if !m.stored.contains(&j) {
-                out.keep(
-                    context,
+                out.operations.push(Operation::Log(
                     Assessment::expectation(name.clone(), json_value(value))
-                        .id(id()?)
+                        .id(pack::assessment_id(context.ids, ordinal, j + 1))
+                        .created_at(now)
                         .on(trace)?,
-                );
+                ));
             }
         }
         for (s, scorer) in scorers.iter().enumerate() {
-            out.keep(
-                context,
+            out.operations.push(Operation::Log(
                 scored::feedback(scorer.info(), scores, i, s)
                     .run_id(context.run_id.clone())
-                    .id(id()?)
+                    .id(pack::assessment_id(context.ids, ordinal, n + 1 + s))
+                    .created_at(now)
                     .on(target)?,
-            );
+            ));
         }
+    }
+    if let Some(block) = block {
+        out.blocks.push(block.finish());
     }
     Ok(out)
 }
 
-impl Shipment {
-    /// Keeps an assessment for the store and the destinations that want it.
-    fn keep(&mut self, context: &Context, assessment: Assessment) {
-        if context.to_destinations {
-            self.operations.push(Operation::Log(assessment.clone()));
-        }
-        if let Some(batch) = &mut self.batch {
-            batch.push_assessment(assessment);
-        }
-    }
-}
-
-/// The root span of a record that names no trace: its inputs and outputs
-/// as MLflow's span attributes, the run id and the dataset line.
-fn root_span(context: &Context, m: &Meta, record: &OwnedRecord, now: SystemTime) -> SpanData {
-    let as_json = |value: &OwnedValue| match value {
-        OwnedValue::Null => "null".to_owned(),
-        OwnedValue::String(s) => Value::String(s.clone()).to_string(),
-        OwnedValue::Json(text) => text.clone(),
-    };
-    SpanData {
-        span_context: SpanContext::new(
-            m.trace_id.unwrap_or(TraceId::INVALID),
-            m.span_id.unwrap_or(SpanId::INVALID),
-            TraceFlags::SAMPLED,
-            false,
-            TraceState::default(),
+/// The root span of a record that names no trace, as the store reads it
+/// back.
+fn root_span(
+    context: &Context,
+    m: &Meta,
+    record: &OwnedRecord,
+    now: SystemTime,
+) -> Result<SpanData> {
+    Ok(RecordSpan {
+        run_id: &context.run_id,
+        scope: (
+            context.scope.name(),
+            context.scope.version(),
         ),
-        parent_span_id: SpanId::INVALID,
-        parent_span_is_remote: false,
-        span_kind: SpanKind::Internal,
-        name: RECORD_SPAN_NAME.into(),
-        start_time: now,
-        end_time: now,
-        attributes: vec![
-            KeyValue::new("mlflow.spanInputs", as_json(&record.inputs)),
-            KeyValue::new("mlflow.spanOutputs", as_json(&record.outputs)),
-            KeyValue::new(RUN_ID_ATTRIBUTE, context.run_id.clone()),
-            KeyValue::new(LINE_ATTRIBUTE, m.line as i64),
-        ],
-        dropped_attributes_count: 0,
-        events: SpanEvents::default(),
-        links: SpanLinks::default(),
-        status: Status::Unset,
-        instrumentation_scope: context.scope.clone(),
+        trace_id: m.trace_id.unwrap_or(TraceId::INVALID),
+        line: m.line as u64,
+        inputs: packed(&record.inputs),
+        outputs: packed(&record.outputs),
+        start: now,
+        end: now,
     }
+    .to_span()
+    .to_span_data()?)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! `verdict_scorer::Scores` is a change here only.
 
 use verdict::AssessmentBuilder;
+use verdict_export::runs::{OwnVerdict, PackedResult, ScorerResult};
 use verdict_plugin::ScoreValueRef;
 use verdict_scorer::{ScorerInfo, Scores, feedback_builder};
 
@@ -47,4 +48,27 @@ pub(crate) fn feedback(
     scorer: usize,
 ) -> AssessmentBuilder {
     feedback_builder(info, scores.get(record, scorer))
+}
+
+/// What scorer `scorer` said of record `record`, as the store packs it:
+/// the same value, error and rationale as [`feedback`] gives.
+pub(crate) fn packed(scores: &Scores, record: usize, scorer: usize) -> ScorerResult<'_> {
+    let result = scores.get(record, scorer);
+    let packed = match (result.value(), result.error()) {
+        (Some(ScoreValueRef::Bool(b)), _) => PackedResult::Bool(b),
+        (Some(ScoreValueRef::Number(n)), _) => PackedResult::Number(n),
+        (Some(ScoreValueRef::Label(label)), _) => PackedResult::Label(label),
+        (None, error) => {
+            let (code, message) = error.unwrap_or_default();
+            PackedResult::Error {
+                code,
+                message: Some(message),
+            }
+        }
+    };
+    ScorerResult {
+        result: packed,
+        verdict: OwnVerdict::None,
+        rationale: result.rationale(),
+    }
 }

@@ -315,7 +315,7 @@ fn the_store_holds_traces_spans_expectations_feedback_and_the_run() {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].run_id, summary.run_id);
     assert_eq!(runs[0].records, 4);
-    let stored: RunSummary = serde_json::from_value(runs[0].summary.clone()).unwrap();
+    let stored = RunSummary::of(&runs[0]).unwrap().unwrap();
     assert_eq!(stored, summary);
 }
 

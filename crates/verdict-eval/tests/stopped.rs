@@ -51,9 +51,11 @@ fn a_run_stopped_after_storing_records_is_stored_as_stopped_with_its_error() {
     assert_eq!(runs.len(), 1);
     let run = &runs[0];
     assert_eq!(run.run_id, run_id);
-    assert!(!run.passed);
+    assert_eq!(run.status, verdict_export::RunStatus::Stopped);
+    assert!(!run.passed());
     assert_eq!(run.records, 4608);
-    let summary: verdict_eval::RunSummary = serde_json::from_value(run.summary.clone()).unwrap();
+    assert!(run.reason.as_deref().unwrap().contains("qa.jsonl:4619:"));
+    let summary = verdict_eval::RunSummary::of(run).unwrap().unwrap();
     let error = summary.error.expect("the run's error is stored");
     assert!(error.contains("qa.jsonl:4619:"), "{error}");
     assert!(summary.scorers.is_empty() && summary.gates.is_empty());
@@ -88,9 +90,10 @@ fn a_run_stopped_after_storing_records_is_stored_as_stopped_with_its_error() {
         .run(&dataset)
         .unwrap_err();
     assert!(
-        named
-            .to_string()
-            .contains("stopped before the end of its dataset"),
+        named.to_string().contains("is stopped (")
+            && named
+                .to_string()
+                .contains("only a run that reached its verdict is a baseline"),
         "{named}"
     );
 }

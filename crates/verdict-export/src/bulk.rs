@@ -119,7 +119,6 @@ impl LocalStore {
                 batch.assessments.len()
             )
         };
-        let now = to_nanos(SystemTime::now());
         // Its commits then never wait for a checkpoint's fsyncs.
         self.checkpoint_elsewhere();
         {
@@ -135,41 +134,61 @@ impl LocalStore {
                     .map_err(|e| database(self.path(), "growing the page cache", e))?;
             }
         }
-        self.write(action, |tx| {
-            let path = self.path();
-            let prepare = |sql| tx.prepare(sql).map_err(|e| database(path, action(), e));
-            // Prepared once per batch, not looked up per row.
-            let mut span_insert = prepare(PUT_SPAN)?;
-            let mut row_insert = prepare(PUT_ROW)?;
-            let mut trace_insert = prepare(NOTE_TRACE)?;
-            // Each trace is noted once per batch, not once per row.
-            let mut noted: HashSet<TraceId> = HashSet::new();
-            let mut last: Option<TraceId> = None;
-            for span in &batch.spans {
-                insert_span(&mut span_insert, path, span)?;
-                if noted.insert(span.trace) {
-                    insert_trace(&mut trace_insert, path, span.trace, now)?;
+        self.write(action, |tx| self.write_batch_in(tx, batch))
+    }
+
+    /// Stores a batch inside the caller's transaction.
+    pub(crate) fn write_batch_in(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        batch: &Batch,
+    ) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let now = to_nanos(SystemTime::now());
+        let action = || {
+            format!(
+                "storing a batch of {} spans and {} assessments",
+                batch.spans.len(),
+                batch.assessments.len()
+            )
+        };
+        let path = self.path();
+        let prepare = |sql| tx.prepare(sql).map_err(|e| database(path, action(), e));
+        // Prepared once per batch, not looked up per row.
+        let mut span_insert = prepare(PUT_SPAN)?;
+        let mut row_insert = prepare(PUT_ROW)?;
+        let mut trace_insert = prepare(NOTE_TRACE)?;
+        // Each trace is noted once per batch, not once per row.
+        let mut noted: HashSet<TraceId> = HashSet::new();
+        let mut last: Option<TraceId> = None;
+        for span in &batch.spans {
+            insert_span(&mut span_insert, path, span)?;
+            if noted.insert(span.trace) {
+                insert_trace(&mut trace_insert, path, span.trace, now)?;
+            }
+        }
+        for pending in &batch.assessments {
+            match pending {
+                Pending::Override(assessment) => {
+                    let mut rows = Rows {
+                        packed: self.packed(tx),
+                    };
+                    lifecycle::log(&mut rows, assessment).map_err(Error::from_core)?;
+                }
+                Pending::New(row) => {
+                    insert_row(&mut row_insert, path, row)?;
+                    // A record's assessments come together: most rows
+                    // name the trace of the row before.
+                    let trace = row.target.trace_id();
+                    if last != Some(trace) && noted.insert(trace) {
+                        insert_trace(&mut trace_insert, path, trace, now)?;
+                    }
+                    last = Some(trace);
                 }
             }
-            for pending in &batch.assessments {
-                match pending {
-                    Pending::Override(assessment) => {
-                        let mut rows = Rows { conn: tx, path };
-                        lifecycle::log(&mut rows, assessment).map_err(Error::from_core)?;
-                    }
-                    Pending::New(row) => {
-                        insert_row(&mut row_insert, path, row)?;
-                        // A record's assessments come together: most rows
-                        // name the trace of the row before.
-                        let trace = row.target.trace_id();
-                        if last != Some(trace) && noted.insert(trace) {
-                            insert_trace(&mut trace_insert, path, trace, now)?;
-                        }
-                        last = Some(trace);
-                    }
-                }
-            }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }

@@ -122,6 +122,11 @@ pub enum Error {
     #[error(transparent)]
     Assessment(#[from] verdict::Error),
 
+    /// A run cannot be stored, deleted or found as asked: the sentence
+    /// says why.
+    #[error("{0}")]
+    Run(String),
+
     /// The JSONL output file cannot be opened.
     #[error(
         "cannot open {} to append JSON lines: {source}; check that its directory exists and is \

@@ -115,7 +115,7 @@ mod jsonl;
 pub mod mlflow;
 pub mod otlp;
 mod retry;
-mod runs;
+pub mod runs;
 mod schema;
 mod span;
 mod spans;
@@ -133,7 +133,9 @@ pub use jsonl::{JsonlSink, jsonl_line};
 pub use mlflow::{ConcurrencyStats, DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSink};
 pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpSink, OtlpTraceSink};
 pub use retry::RetryPolicy;
-pub use runs::StoredRun;
+pub use runs::{
+    NewRun, RecordSpan, RunBlock, RunBlockBuilder, RunKey, RunScorer, RunStatus, StoredRun,
+};
 pub use span::StoredSpan;
 pub use spans::{SpanSink, VerdictSpanExporter};
 pub use spool::{SpoolStats, Spooled};

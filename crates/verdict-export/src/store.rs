@@ -20,6 +20,7 @@ use verdict::{
 
 use crate::checkpoint::{Checkpointer, WAL_CAP_PAGES};
 use crate::error::{BUSY_TIMEOUT, Error, Result, database};
+use crate::runs::read::{Order, Packed, RunCache, row_order};
 use crate::schema;
 use crate::span::{StoredSpan, kind_str, parse_kind, parse_status, status_parts};
 
@@ -65,6 +66,8 @@ pub struct LocalStore {
     /// Whichever of the two connections closes last checkpoints what is
     /// left and removes the log, as SQLite does.
     checkpointer: OnceLock<Option<Checkpointer>>,
+    /// Runs and the last block of packed records read.
+    runs: Mutex<RunCache>,
 }
 
 impl fmt::Debug for LocalStore {
@@ -118,6 +121,11 @@ impl LocalStore {
         // SQLite ignores the setting once the file has tables.
         conn.pragma_update(None, "page_size", PAGE_SIZE)
             .map_err(|e| database(&path, "setting the page size", e))?;
+        // Pages freed by `delete_runs` can then be handed back to the file
+        // system (`PRAGMA incremental_vacuum`) without rewriting the file.
+        // Like the page size, it applies to a new file only.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(|e| database(&path, "setting incremental vacuum", e))?;
         // WAL lets readers go on while one writer commits. A file system
         // without shared memory refuses it; the rollback journal SQLite
         // keeps then is just as safe, only slower under contention.
@@ -132,6 +140,7 @@ impl LocalStore {
             path,
             conn: Mutex::new(conn),
             checkpointer: OnceLock::new(),
+            runs: Mutex::new(RunCache::default()),
         })
     }
 
@@ -153,6 +162,21 @@ impl LocalStore {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The packed runs, read through `conn` (this store's connection, or a
+    /// transaction on it).
+    pub(crate) fn packed<'c>(&'c self, conn: &'c Connection) -> Packed<'c> {
+        Packed {
+            conn,
+            path: &self.path,
+            cache: &self.runs,
+        }
+    }
+
+    /// Forgets what was read of runs, after runs were deleted.
+    pub(crate) fn forget_runs(&self) {
+        *self.runs.lock().unwrap_or_else(PoisonError::into_inner) = RunCache::default();
     }
 
     /// Runs `f` in one write transaction, committed if `f` succeeds.
@@ -200,8 +224,7 @@ impl LocalStore {
     ) -> Result<T> {
         self.write(action, |tx| {
             f(&mut Rows {
-                conn: tx,
-                path: &self.path,
+                packed: self.packed(tx),
             })
             .map_err(Error::from_core)
         })
@@ -244,48 +267,63 @@ impl LocalStore {
     /// The assessment with this id in this trace.
     pub fn get(&self, trace_id: TraceId, id: AssessmentId) -> Result<Assessment> {
         let conn = self.lock();
-        read_one(&conn, &self.path, id)?
-            .filter(|a| a.trace_id() == trace_id)
-            .ok_or_else(|| {
-                Error::Assessment(verdict::Error::NotFound {
-                    id: id.to_string(),
-                    trace_id: mlflow_trace_id(trace_id),
-                })
+        let found = match read_one(&conn, &self.path, id)? {
+            Some(a) => Some(a),
+            None => self.packed(&conn).get(id)?,
+        };
+        found.filter(|a| a.trace_id() == trace_id).ok_or_else(|| {
+            Error::Assessment(verdict::Error::NotFound {
+                id: id.to_string(),
+                trace_id: mlflow_trace_id(trace_id),
             })
+        })
     }
 
     /// The assessments of a trace, valid and invalid, in the order logged.
     pub fn list_by_trace(&self, trace_id: TraceId) -> Result<Vec<Assessment>> {
-        self.read_many(
+        let conn = self.lock();
+        let mut found = self.read_many(
+            &conn,
             || format!("listing the assessments of {}", mlflow_trace_id(trace_id)),
-            &format!("SELECT {ASSESSMENT} FROM assessments WHERE trace_id = ?1 ORDER BY seq"),
+            &format!("SELECT {ASSESSMENT}, seq FROM assessments WHERE trace_id = ?1"),
             trace_id.to_bytes(),
-        )
+        )?;
+        let packed = self.packed(&conn);
+        for (meta, ordinal) in packed.records_of_trace(trace_id)? {
+            found.extend(packed.assessments_of(&meta, ordinal)?);
+        }
+        found.sort_by_key(|(order, _)| *order);
+        Ok(found.into_iter().map(|(_, a)| a).collect())
     }
 
     /// The assessments with this name across all traces, ordered by
     /// creation time, then by the order logged.
     pub fn list_by_name(&self, name: &str) -> Result<Vec<Assessment>> {
-        self.read_many(
+        let conn = self.lock();
+        let mut found = self.read_many(
+            &conn,
             || format!("listing the assessments named {name:?}"),
-            &format!(
-                "SELECT {ASSESSMENT} FROM assessments WHERE name = ?1 \
-                 ORDER BY create_time_ns, seq"
-            ),
+            &format!("SELECT {ASSESSMENT}, seq FROM assessments WHERE name = ?1"),
             name,
-        )
+        )?;
+        self.packed(&conn).each_assessment(|order, a| {
+            if a.name().as_str() == name {
+                found.push((order, a));
+            }
+            Ok(())
+        })?;
+        found
+            .sort_by(|(x, a), (y, b)| a.create_time().cmp(&b.create_time()).then_with(|| x.cmp(y)));
+        Ok(found.into_iter().map(|(_, a)| a).collect())
     }
 
     /// Summarizes the valid feedback named `name` across all traces.
     pub fn summary(&self, name: &str) -> Result<FeedbackSummary> {
-        let feedback = self.read_many(
-            || format!("summarizing the feedback named {name:?}"),
-            &format!(
-                "SELECT {ASSESSMENT} FROM assessments WHERE name = ?1 AND kind = 'feedback' \
-                 ORDER BY seq"
-            ),
-            name,
-        )?;
+        let feedback: Vec<Assessment> = self
+            .list_by_name(name)?
+            .into_iter()
+            .filter(|a| a.kind() == verdict::Kind::Feedback)
+            .collect();
         Ok(FeedbackSummary::of(name, &feedback))
     }
 
@@ -293,24 +331,37 @@ impl LocalStore {
     pub fn count_assessments(&self) -> Result<usize> {
         let count: i64 = self
             .lock()
-            .query_row("SELECT count(*) FROM assessments", [], |row| row.get(0))
+            .query_row(
+                "SELECT (SELECT count(*) FROM assessments)
+                      + (SELECT coalesce(sum(assessments), 0) FROM runs)
+                      - (SELECT count(*) FROM run_edits WHERE deleted)",
+                [],
+                |row| row.get(0),
+            )
             .map_err(|e| database(&self.path, "counting the assessments", e))?;
         Ok(usize::try_from(count).unwrap_or(0))
     }
 
+    /// Rows of `assessments`, each with its place in the order logged: the
+    /// query selects [`ASSESSMENT`] and then `seq`.
     fn read_many(
         &self,
+        conn: &Connection,
         action: impl Fn() -> String,
         sql: &str,
         param: impl rusqlite::ToSql,
-    ) -> Result<Vec<Assessment>> {
-        let conn = self.lock();
+    ) -> Result<Vec<(Order, Assessment)>> {
         let db = |e| database(&self.path, action(), e);
         let mut statement = conn.prepare_cached(sql).map_err(db)?;
-        let rows = statement.query_map([param], StoredRow::read).map_err(db)?;
+        let rows = statement
+            .query_map([param], |row| {
+                Ok((StoredRow::read(row)?, row.get::<_, i64>(9)?))
+            })
+            .map_err(db)?;
         let mut found = Vec::new();
         for row in rows {
-            found.push(row.map_err(db)?.decode(&self.path)?);
+            let (row, seq) = row.map_err(db)?;
+            found.push((row_order(seq), row.decode(&self.path)?));
         }
         Ok(found)
     }
@@ -324,10 +375,10 @@ impl LocalStore {
         let mut statement = conn
             .prepare_cached(
                 "SELECT t.trace_id, count(s.span_id), min(s.start_time_ns), max(s.end_time_ns),
-                        (SELECT count(*) FROM assessments a WHERE a.trace_id = t.trace_id)
+                        (SELECT count(*) FROM assessments a WHERE a.trace_id = t.trace_id),
+                        t.first_seen_ns
                  FROM traces t LEFT JOIN spans s ON s.trace_id = t.trace_id
-                 GROUP BY t.trace_id
-                 ORDER BY coalesce(min(s.start_time_ns), t.first_seen_ns), t.trace_id",
+                 GROUP BY t.trace_id",
             )
             .map_err(db)?;
         let rows = statement
@@ -338,21 +389,28 @@ impl LocalStore {
                     row.get::<_, Option<i64>>(2)?,
                     row.get::<_, Option<i64>>(3)?,
                     row.get::<_, i64>(4)?,
+                    row.get::<_, i64>(5)?,
                 ))
             })
             .map_err(db)?;
-        let mut traces = Vec::new();
+        let mut traces: Vec<(i64, TraceSummary)> = Vec::new();
         for row in rows {
-            let (trace, spans, start, end, assessments) = row.map_err(db)?;
-            traces.push(TraceSummary {
-                trace_id: TraceId::from_bytes(trace),
-                span_count: usize::try_from(spans).unwrap_or(0),
-                assessment_count: usize::try_from(assessments).unwrap_or(0),
-                start_time: start.map(from_nanos),
-                end_time: end.map(from_nanos),
-            });
+            let (trace, spans, start, end, assessments, first_seen) = row.map_err(db)?;
+            traces.push((
+                start.unwrap_or(first_seen),
+                TraceSummary {
+                    trace_id: TraceId::from_bytes(trace),
+                    span_count: usize::try_from(spans).unwrap_or(0),
+                    assessment_count: usize::try_from(assessments).unwrap_or(0),
+                    start_time: start.map(from_nanos),
+                    end_time: end.map(from_nanos),
+                },
+            ));
         }
-        Ok(traces)
+        drop(statement);
+        self.packed(&conn).merge_traces(&mut traces)?;
+        traces.sort_by_key(|(at, t)| (*at, t.trace_id.to_bytes()));
+        Ok(traces.into_iter().map(|(_, t)| t).collect())
     }
 
     /// Stores finished spans, all in one transaction. Storing a span again
@@ -393,6 +451,16 @@ impl LocalStore {
         for row in rows {
             spans.push(row.map_err(db)?.decode(&self.path, trace_id)?);
         }
+        drop(statement);
+        let packed = self.packed(&conn);
+        for (meta, ordinal) in packed.records_of_trace(trace_id)? {
+            if let Some(root) = packed.root_span_of(&meta, ordinal)?
+                && !spans.iter().any(|s| s.span_id == root.span_id)
+            {
+                spans.push(root);
+            }
+        }
+        spans.sort_by_key(|s| (s.start_time, s.span_id.to_bytes()));
         Ok(spans)
     }
 }
@@ -422,8 +490,7 @@ impl AssessmentSink for LocalStore {
                         .map_err(|e| database(&self.path, describe(operation), e))?;
                     let result = lifecycle::apply(
                         &mut Rows {
-                            conn: &savepoint,
-                            path: &self.path,
+                            packed: self.packed(&savepoint),
                         },
                         operation,
                     )
@@ -487,27 +554,52 @@ impl verdict::testing::AssessmentStore for LocalStore {
     }
 }
 
-/// The lifecycle's primitive reads and writes, inside a transaction.
+/// The lifecycle's primitive reads and writes, inside a transaction: rows
+/// of `assessments`, and packed assessments of runs, whose changes are
+/// kept as edits.
 pub(crate) struct Rows<'c> {
-    pub(crate) conn: &'c Connection,
-    pub(crate) path: &'c Path,
+    pub(crate) packed: Packed<'c>,
+}
+
+impl Rows<'_> {
+    fn get(&self, id: AssessmentId) -> Result<Option<Assessment>> {
+        match read_one(self.packed.conn, self.packed.path, id)? {
+            Some(a) => Ok(Some(a)),
+            None => self.packed.get(id),
+        }
+    }
+
+    fn put(&self, assessment: &Assessment) -> Result<()> {
+        if self.packed.holds(assessment.id())? {
+            return self.packed.put_edit(assessment);
+        }
+        put(self.packed.conn, self.packed.path, assessment)
+    }
+
+    fn remove(&self, id: AssessmentId) -> Result<()> {
+        if self.packed.holds(id)? {
+            return self.packed.delete(id);
+        }
+        self.packed
+            .conn
+            .prepare_cached("DELETE FROM assessments WHERE assessment_id = ?1")
+            .and_then(|mut statement| statement.execute([id.to_u128().to_be_bytes()]))
+            .map(drop)
+            .map_err(|e| database(self.packed.path, format!("deleting assessment {id}"), e))
+    }
 }
 
 impl Records for Rows<'_> {
     fn get(&mut self, id: AssessmentId) -> verdict::Result<Option<Assessment>> {
-        read_one(self.conn, self.path, id).map_err(Error::into_core)
+        Rows::get(self, id).map_err(Error::into_core)
     }
 
     fn put(&mut self, assessment: &Assessment) -> verdict::Result<()> {
-        put(self.conn, self.path, assessment).map_err(Error::into_core)
+        Rows::put(self, assessment).map_err(Error::into_core)
     }
 
     fn remove(&mut self, id: AssessmentId) -> verdict::Result<()> {
-        self.conn
-            .prepare_cached("DELETE FROM assessments WHERE assessment_id = ?1")
-            .and_then(|mut statement| statement.execute([id.to_u128().to_be_bytes()]))
-            .map(drop)
-            .map_err(|e| database(self.path, format!("deleting assessment {id}"), e).into_core())
+        Rows::remove(self, id).map_err(Error::into_core)
     }
 }
 

@@ -8,7 +8,7 @@ use opentelemetry::trace::{
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use verdict::Assessment;
-use verdict_export::{Batch, LocalStore, StoredRun};
+use verdict_export::{Batch, LocalStore, NewRun, RunScorer, RunStatus};
 
 fn span(trace: u128, span: u64) -> SpanData {
     SpanData {
@@ -73,26 +73,60 @@ fn a_batch_stores_spans_and_assessments_together() {
     assert!(!store.get(first.trace_id(), first.id()).unwrap().is_valid());
 }
 
+fn scorer() -> RunScorer {
+    RunScorer {
+        name: "exact_match".into(),
+        source: verdict::AssessmentSource::code_named("exact_match"),
+        metadata: [("verdict.scorer.version".to_owned(), "1".to_owned())].into(),
+    }
+}
+
+fn new_run<'a>(
+    run_id: &'a str,
+    ids: u64,
+    started: SystemTime,
+    scorers: &'a [RunScorer],
+) -> NewRun<'a> {
+    NewRun {
+        run_id,
+        ids,
+        dataset: "qa.jsonl",
+        started,
+        scorers,
+        scope: ("verdict-eval", Some("0.1.0")),
+    }
+}
+
 #[test]
-fn runs_are_listed_newest_first_and_found_by_id() {
+fn runs_are_listed_from_their_start_newest_first_and_found_by_id() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("verdict.db");
     let store = LocalStore::open(&path).unwrap();
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-    for (i, id) in ["run-a", "run-b"].into_iter().enumerate() {
-        store
-            .put_run(&StoredRun {
-                run_id: id.into(),
-                started: start + Duration::from_secs(i as u64),
-                finished: start + Duration::from_secs(i as u64 + 1),
-                dataset: "qa.jsonl".into(),
-                records: 10,
-                invalid: i as u64,
-                passed: i == 0,
-                summary: serde_json::json!({"scorers": [{"name": "exact_match", "pass_rate": 0.5}]}),
-            })
-            .unwrap();
-    }
+    let scorers = [scorer()];
+    let a = store
+        .begin_run(&new_run("run-a", 1, start, &scorers))
+        .unwrap();
+    let b = store
+        .begin_run(&new_run(
+            "run-b",
+            2,
+            start + Duration::from_secs(1),
+            &scorers,
+        ))
+        .unwrap();
+    // Running, by this process: listed as such.
+    assert_eq!(
+        store.run("run-a").unwrap().unwrap().status,
+        RunStatus::Running
+    );
+    let summary = serde_json::json!({"scorers": [{"name": "exact_match", "pass_rate": 0.5}]});
+    store
+        .finish_run(a, RunStatus::Passed, Some(&summary), None, 0)
+        .unwrap();
+    store
+        .finish_run(b, RunStatus::Stopped, None, Some("line 3 is not JSON"), 1)
+        .unwrap();
     // A second connection reads what the first wrote.
     let again = LocalStore::open(&path).unwrap();
     let runs = again.runs().unwrap();
@@ -101,225 +135,90 @@ fn runs_are_listed_newest_first_and_found_by_id() {
         ["run-b", "run-a"]
     );
     let a = again.run("run-a").unwrap().unwrap();
-    assert!(a.passed);
-    assert_eq!(a.summary["scorers"][0]["pass_rate"], 0.5);
+    assert!(a.passed());
+    assert!(a.finished.is_some());
+    assert_eq!(a.summary.unwrap()["scorers"][0]["pass_rate"], 0.5);
     assert_eq!(a.started, start);
+    let b = again.run("run-b").unwrap().unwrap();
+    assert_eq!(b.status, RunStatus::Stopped);
+    assert_eq!(b.reason.as_deref(), Some("line 3 is not JSON"));
+    assert_eq!(b.invalid, 1);
     assert!(again.run("run-c").unwrap().is_none());
+    // Two runs cannot share their id bits: their traces would be one.
+    assert!(
+        store
+            .begin_run(&new_run("run-d", 1, start, &scorers))
+            .is_err()
+    );
+    assert!(
+        store
+            .begin_run(&new_run("run-e", 0, start, &scorers))
+            .is_err()
+    );
 }
 
-/// Copies a fixture written by an older Verdict into a new directory.
-fn fixture(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+#[test]
+fn a_run_whose_process_ended_without_finishing_it_reads_as_interrupted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("verdict.db");
-    std::fs::copy(
-        format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR")),
-        &path,
-    )
-    .unwrap();
-    (dir, path)
-}
-
-fn version(path: &std::path::Path) -> i64 {
-    rusqlite::Connection::open(path)
-        .unwrap()
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .unwrap()
-}
-
-#[test]
-fn a_version_2_store_migrates_and_gets_a_runs_table() {
-    // A version-2 file is a version-3 one without the runs table.
-    let (_dir, path) = fixture("v3.db");
-    {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE runs; PRAGMA user_version = 2;")
-            .unwrap();
-    }
     let store = LocalStore::open(&path).unwrap();
-    assert!(store.runs().unwrap().is_empty());
-    assert_eq!(store.count_assessments().unwrap(), 18);
-    let feedback = Assessment::feedback("ok", true)
-        .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", None)
-        .unwrap();
-    store.log(&feedback).unwrap();
-    assert_eq!(
-        store.get(feedback.trace_id(), feedback.id()).unwrap(),
-        feedback
-    );
-    assert_eq!(version(&path), LocalStore::schema_version());
-}
-
-type Rows = Vec<Vec<rusqlite::types::Value>>;
-
-fn query(path: &std::path::Path, sql: &str) -> Rows {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    let mut statement = conn.prepare(sql).unwrap();
-    let columns = statement.column_count();
-    statement
-        .query_map([], |row| {
-            (0..columns)
-                .map(|i| row.get(i))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap()
-}
-
-/// A store's rows as schema versions 1 to 4 wrote them, ids as hex text:
-/// assessments (their MLflow JSON last), spans, traces, runs.
-fn dump_text_ids(path: &std::path::Path) -> [Rows; 4] {
-    [
-        "SELECT seq, assessment_id, trace_id, span_id, name, kind, valid, create_time_ns,
-                last_update_time_ns, overrides, json FROM assessments ORDER BY seq",
-        "SELECT trace_id, span_id, parent_span_id, name, kind, start_time_ns, end_time_ns,
-                status_code, status_message, attributes, events, links, scope_name,
-                scope_version FROM spans ORDER BY trace_id, span_id",
-        "SELECT trace_id, first_seen_ns FROM traces ORDER BY trace_id",
-        "SELECT * FROM runs ORDER BY run_id",
-    ]
-    .map(|sql| query(path, sql))
-}
-
-/// The same rows from a current store, its BLOB ids written as the hex
-/// text of [`dump_text_ids`] and each assessment's body last.
-fn dump_blob_ids(path: &std::path::Path) -> [Rows; 4] {
-    let hex = |column: &str| format!("nullif(lower(hex({column})), '')");
-    [
-        format!(
-            "SELECT seq, 'a-' || {}, {}, {}, name, kind, valid, create_time_ns,
-                    last_update_time_ns, 'a-' || {}, body FROM assessments ORDER BY seq",
-            hex("assessment_id"),
-            hex("trace_id"),
-            hex("span_id"),
-            hex("overrides")
-        ),
-        format!(
-            "SELECT {}, {}, {}, name, kind, start_time_ns, end_time_ns,
-                    status_code, status_message, attributes, events, links, scope_name,
-                    scope_version FROM spans ORDER BY trace_id, span_id",
-            hex("trace_id"),
-            hex("span_id"),
-            hex("parent_span_id")
-        ),
-        format!(
-            "SELECT {}, first_seen_ns FROM traces ORDER BY trace_id",
-            hex("trace_id")
-        ),
-        "SELECT * FROM runs ORDER BY run_id".to_owned(),
-    ]
-    .map(|sql| query(path, &sql))
-}
-
-/// Opens an older store and checks that every row came through: the same
-/// columns, `seq` included, and each assessment read back equal to the
-/// MLflow JSON the older version kept for it.
-fn migrates_keeping_every_row(path: &std::path::Path) -> LocalStore {
-    use rusqlite::types::Value;
-    let [mut assessments, spans, traces, runs] = dump_text_ids(path);
-    let store = LocalStore::open(path).unwrap();
-    assert_eq!(version(path), LocalStore::schema_version());
-    let [mut now_assessments, now_spans, now_traces, now_runs] = dump_blob_ids(path);
-    assert_eq!(now_spans, spans, "spans");
-    assert_eq!(now_traces, traces, "traces");
-    assert_eq!(now_runs, runs, "runs");
-    assert_eq!(now_assessments.len(), assessments.len());
-    for (before, now) in assessments.iter_mut().zip(&mut now_assessments) {
-        let (Some(Value::Text(json)), Some(Value::Text(body))) = (before.pop(), now.pop()) else {
-            panic!("an assessment's document is text")
-        };
-        assert_eq!(now, before, "the columns of assessment {:?}", before[1]);
-        let was = Assessment::from_json(&json).unwrap();
-        assert_eq!(store.get(was.trace_id(), was.id()).unwrap(), was);
-        assert!(
-            !body.contains("assessment_id") && !body.contains("create_time"),
-            "the body leaves out what the columns hold: {body}"
-        );
-    }
-    let conn = rusqlite::Connection::open(path).unwrap();
-    let integrity: String = conn
-        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok");
+    let scorers = [scorer()];
     store
-}
-
-/// `tests/data/v3.db` was written by Verdict at schema version 3 (before
-/// the migration existed): `verdict eval` on four records of
-/// examples/data/qa.jsonl with exact_match and edit_distance, then
-/// `verdict feedback` and `verdict override` on its first trace.
-#[test]
-fn a_version_3_store_migrates_keeping_every_row() {
-    let (_dir, path) = fixture("v3.db");
-    assert_eq!(version(&path), 3);
-    assert_eq!(
-        dump_text_ids(&path).map(|rows| rows.len()),
-        [18, 4, 4, 1],
-        "the V3 fixture's rows"
-    );
-    let store = migrates_keeping_every_row(&path);
-    let page_size: i64 = rusqlite::Connection::open(&path)
-        .unwrap()
-        .pragma_query_value(None, "page_size", |row| row.get(0))
+        .begin_run(&new_run("run-killed", 7, SystemTime::now(), &scorers))
         .unwrap();
-    assert_eq!(page_size, 4096, "an existing file keeps its pages");
-
-    // The lifecycle goes on where it stopped.
-    let trace = verdict::parse_trace_id("4966f633e50abb840000000000000001").unwrap();
-    let overridden = "a-9c4ca056ea97058b0000000000000003".parse().unwrap();
-    assert!(!store.get(trace, overridden).unwrap().is_valid());
-    let listed = store.list_by_trace(trace).unwrap();
-    assert_eq!(
-        listed.len(),
-        6,
-        "expectation, 2 feedbacks, thumbs, override"
-    );
-    assert_eq!(listed.last().unwrap().overrides(), Some(overridden));
-    let next = Assessment::feedback("later", true)
-        .on_trace("4966f633e50abb840000000000000001", None)
-        .unwrap();
-    store.log(&next).unwrap();
-    assert_eq!(store.list_by_trace(trace).unwrap().last(), Some(&next));
-    let seq: i64 = rusqlite::Connection::open(&path)
+    // Hand the run to a real process that has ended, as after kill -9.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    rusqlite::Connection::open(&path)
         .unwrap()
-        .query_row(
-            "SELECT seq FROM assessments WHERE assessment_id = ?1",
-            [next.id().to_u128().to_be_bytes()],
-            |row| row.get(0),
+        .execute(
+            "UPDATE runs SET pid = ?1, pid_start = 1 WHERE run_id = 'run-killed'",
+            [pid],
         )
         .unwrap();
-    assert_eq!(seq, 19, "numbered after the copied rows");
-    assert_eq!(store.list_traces().unwrap().len(), 4);
-    assert_eq!(store.spans_of(trace).unwrap().len(), 1);
-    assert_eq!(store.runs().unwrap().len(), 1);
-    // Four from the run, one override.
-    assert_eq!(store.list_by_name("exact_match").unwrap().len(), 5);
+    let run = store.run("run-killed").unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Interrupted);
+    let reason = run.reason.unwrap();
+    assert!(reason.contains(&format!("pid {pid}")), "{reason}");
+    assert!(reason.contains("ended without finishing"), "{reason}");
+    // It can be removed; a run still running cannot.
+    store
+        .begin_run(&new_run("run-live", 8, SystemTime::now(), &scorers))
+        .unwrap();
+    let refused = store.delete_runs(&["run-live"]).unwrap_err().to_string();
+    assert!(refused.contains("still running"), "{refused}");
+    assert_eq!(store.delete_runs(&["run-killed"]).unwrap().len(), 1);
+    assert!(store.run("run-killed").unwrap().is_none());
 }
 
-/// `tests/data/v4.db` was written by Verdict at schema version 4
-/// (fd31dd3): `verdict eval` on the first four records of
-/// examples/data/qa.jsonl with exact_match and edit_distance (a list
-/// expectation among them), then `verdict feedback` with a label, a span,
-/// a rationale and metadata, `verdict override` of a run's feedback, and
-/// `verdict expectation` with an object.
 #[test]
-fn a_version_4_store_migrates_keeping_every_row() {
-    let (_dir, path) = fixture("v4.db");
-    assert_eq!(version(&path), 4);
-    assert_eq!(
-        dump_text_ids(&path).map(|rows| rows.len()),
-        [19, 4, 4, 1],
-        "the V4 fixture's rows"
-    );
-    let store = migrates_keeping_every_row(&path);
-    let trace = verdict::parse_trace_id("681f0348efc4b98b0000000000000004").unwrap();
-    let listed = store.list_by_trace(trace).unwrap();
-    assert_eq!(listed.len(), 6);
-    let overridden: verdict::AssessmentId = "a-b7dbc94544419ccb0000000000300003".parse().unwrap();
-    assert!(!store.get(trace, overridden).unwrap().is_valid());
-    assert_eq!(listed.last().unwrap().overrides(), Some(overridden));
-    let summary = store.summary("exact_match").unwrap();
-    assert_eq!((summary.count, summary.skipped_invalid), (4, 1));
+fn a_store_of_a_development_build_is_refused_with_a_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA application_id = 1448232020; PRAGMA user_version = 5;
+             CREATE TABLE assessments (seq INTEGER PRIMARY KEY);",
+        )
+        .unwrap();
+    }
+    let error = LocalStore::open(&path).unwrap_err().to_string();
+    assert!(error.contains("development build"), "{error}");
+    assert!(error.contains("is not a Verdict store"), "{error}");
+}
+
+#[test]
+fn a_new_store_gives_freed_pages_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    LocalStore::open(&path).unwrap();
+    let auto_vacuum: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "auto_vacuum", |row| row.get(0))
+        .unwrap();
+    assert_eq!(auto_vacuum, 2, "incremental");
 }
 
 #[test]

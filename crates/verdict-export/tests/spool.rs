@@ -331,37 +331,6 @@ fn mlflow_operations_that_fail_transiently_are_spooled_and_replayed_once() {
     assert_exactly_once(&created.lock().unwrap(), &sent);
 }
 
-#[test]
-fn a_version_1_store_migrates_and_gets_a_spool() {
-    // A version-1 file is a version-3 one (tests/data/v3.db, see
-    // tests/runs.rs) without the spool of version 2 and the runs of
-    // version 3.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("verdict.db");
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/v3.db"),
-        &path,
-    )
-    .unwrap();
-    {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE spool; DROP TABLE runs; PRAGMA user_version = 1;")
-            .unwrap();
-    }
-    let store = open(&path);
-    assert_eq!(store.count_assessments().unwrap(), 18);
-    let a = feedback(1);
-    store.log(&a).unwrap();
-    assert_eq!(store.get(a.trace_id(), a.id()).unwrap(), a);
-    let sink = Spooled::new(verdict::InMemorySink::default(), store);
-    assert_eq!(sink.pending().unwrap(), 0);
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .unwrap();
-    assert_eq!(version, LocalStore::schema_version());
-}
-
 /// A sink that is down (fails whole batches), or up and refusing for good
 /// the assessments named `refused`.
 #[derive(Default)]

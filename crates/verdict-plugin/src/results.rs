@@ -552,7 +552,14 @@ impl<'a> ScoreRef<'a> {
         match self.slot.status {
             STATUS_OK => None,
             STATUS_PANIC => Some((SCORER_PANIC, message())),
-            _ => Some((Self::text(self.slot.label).unwrap_or_default(), message())),
+            // An error needs a code: a plugin that gave none gets the
+            // generic one.
+            _ => Some((
+                Self::text(self.slot.label)
+                    .filter(|code| !code.is_empty())
+                    .unwrap_or(SCORER_ERROR),
+                message(),
+            )),
         }
     }
 

@@ -49,11 +49,24 @@ pub fn feedback_builder(info: &ScorerInfo, score: ScoreRef<'_>) -> AssessmentBui
             )
         }
     };
-    let builder = builder
-        .source(AssessmentSource::code_named(info.name.clone()))
-        .metadata(SCORER_VERSION_KEY, info.version.clone());
-    match &info.origin {
-        Origin::Plugin { sha256, .. } => builder.metadata(SCORER_SHA256_KEY, sha256.clone()),
-        Origin::Builtin => builder,
+    builder
+        .source(feedback_source(info))
+        .metadata_entries(feedback_metadata(info))
+}
+
+/// Who a scorer's feedback comes from: CODE, with the scorer's name as
+/// source id.
+pub fn feedback_source(info: &ScorerInfo) -> AssessmentSource {
+    AssessmentSource::code_named(info.name.clone())
+}
+
+/// The metadata every feedback of a scorer carries: its version, and the
+/// digest of its plugin file.
+pub fn feedback_metadata(info: &ScorerInfo) -> std::collections::BTreeMap<String, String> {
+    let mut metadata = std::collections::BTreeMap::new();
+    metadata.insert(SCORER_VERSION_KEY.to_owned(), info.version.clone());
+    if let Origin::Plugin { sha256, .. } = &info.origin {
+        metadata.insert(SCORER_SHA256_KEY.to_owned(), sha256.clone());
     }
+    metadata
 }

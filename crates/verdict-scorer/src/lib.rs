@@ -42,7 +42,10 @@ mod scorer;
 mod spec;
 
 pub use error::LoadError;
-pub use feedback::{SCORER_SHA256_KEY, SCORER_VERSION_KEY, feedback_builder, to_feedback};
+pub use feedback::{
+    SCORER_SHA256_KEY, SCORER_VERSION_KEY, feedback_builder, feedback_metadata, feedback_source,
+    to_feedback,
+};
 pub use plugin::{PLUGIN_PATH_VAR, Plugin, PluginScorer, discover};
 pub use record::{OwnedRecord, OwnedValue, expectation_views, record_views};
 pub use registry::{MakeFn, Registry};

@@ -360,6 +360,7 @@ pub struct AssessmentBuilder {
     run_id: Option<String>,
     overrides: Option<AssessmentId>,
     id: Option<AssessmentId>,
+    created: Option<SystemTime>,
     pending_error: bool,
 }
 
@@ -374,6 +375,7 @@ impl AssessmentBuilder {
             run_id: None,
             overrides: None,
             id: None,
+            created: None,
             pending_error: false,
         }
     }
@@ -438,6 +440,14 @@ impl AssessmentBuilder {
         self
     }
 
+    /// Uses this time as its creation (and last update) time instead of
+    /// now, for an assessment made earlier and stored (a store puts its
+    /// assessments back together with the time they were made).
+    pub fn created_at(mut self, time: SystemTime) -> Self {
+        self.created = Some(time);
+        self
+    }
+
     /// Validates the assessment and attaches it to `target`.
     pub fn on(self, target: Target) -> Result<Assessment> {
         if self.pending_error {
@@ -449,7 +459,7 @@ impl AssessmentBuilder {
             AssessmentValue::Feedback { .. } => AssessmentSource::code(),
             AssessmentValue::Expectation(_) => AssessmentSource::default_human(),
         });
-        let time = now();
+        let time = self.created.unwrap_or_else(now);
         Parts {
             id: self.id.unwrap_or_else(AssessmentId::random),
             name: self.name,

@@ -84,7 +84,7 @@ pub(crate) fn open_streams(
 }
 
 /// A count and its noun: "1 record", "2 records".
-pub(crate) fn count(n: u64, noun: &str) -> String {
+pub fn count(n: u64, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {

@@ -1,0 +1,257 @@
+//! A run's records are packed in the store, not kept as one row per
+//! assessment: what the store reads back must be exactly what a run sends
+//! its destinations, and the lifecycle must work on it as on any other
+//! assessment. Real runs, a real SQLite file, the JSONL destination as the
+//! reference.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use verdict::{Assessment, AssessmentUpdate, Kind, parse_trace_id};
+use verdict_eval::{Dataset, Destination, Evaluation, ExportTarget, SuiteConfig};
+use verdict_export::{LocalStore, RunStatus, StoredSpan};
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Records that name no trace, one that names a trace and a span, one
+/// with no expectation (its scorers fail), odd text.
+const DATA: &str = r#"{"inputs": {"question": "Capital of France?"}, "outputs": "Paris", "expectations": {"expected_response": "Paris", "expected_facts": ["Paris"]}}
+{"inputs": "Capital of Italy?", "outputs": "Milan", "expectations": {"expected_response": "Rome"}}
+{"inputs": {"q": "x"}, "outputs": "Lima", "expectations": {"expected_response": "Lima"}, "trace_id": "0fb07256509eb9d22d07f42f7eb9f24d", "span_id": "71492b10072d70de"}
+{"inputs": "no expectation", "outputs": "\u0000\u001b[2J\ud83d\ude00"}
+{"inputs": null, "outputs": {"answer": [1, 2.5, null]}, "expectations": {"expected_response": {"answer": [1, 2.5, null]}}}
+"#;
+
+const SCORERS: &str = r#"
+[[scorers]]
+spec = "exact_match"
+[[scorers]]
+spec = "contains"
+config = { expectation = "expected_facts" }
+[[scorers]]
+spec = "edit_distance"
+threshold = 0.8
+"#;
+
+/// Runs the evaluation with a store and a JSONL destination; returns the
+/// lines sent to the destination.
+fn run_with_lines(store: &Arc<LocalStore>, data: &Path, dir: &Path) -> Vec<serde_json::Value> {
+    let out = dir.join(format!("out-{}.jsonl", rand_suffix()));
+    let target: ExportTarget = format!("jsonl:{}", out.display()).parse().unwrap();
+    let config = SuiteConfig::from_toml(SCORERS, Path::new("verdict.toml")).unwrap();
+    Evaluation::new(config)
+        .unwrap()
+        .store(Arc::clone(store))
+        .export(Destination::open(target).unwrap())
+        .run(&Dataset::open(data).unwrap())
+        .unwrap();
+    std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+#[test]
+fn the_store_reads_back_exactly_what_the_destinations_were_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "qa.jsonl", DATA);
+    let store = Arc::new(LocalStore::open(dir.path().join("verdict.db")).unwrap());
+    let lines = run_with_lines(&store, &data, dir.path());
+
+    let sent: Vec<Assessment> = lines
+        .iter()
+        .filter(|l| l.get("type").is_none())
+        .map(|l| Assessment::from_json(&l.to_string()).unwrap())
+        .collect();
+    // 3 records with expectations × their expectations, and 3 feedback
+    // per record.
+    assert_eq!(sent.len(), 2 + 1 + 1 + 1 + 5 * 3);
+    assert_eq!(store.count_assessments().unwrap(), sent.len());
+    assert!(
+        sent.iter()
+            .any(|a| a.error().is_some() && a.kind() == Kind::Feedback),
+        "a scorer failed on the record with no expectation"
+    );
+    let mut by_trace: BTreeMap<String, Vec<&Assessment>> = BTreeMap::new();
+    for a in &sent {
+        assert_eq!(&store.get(a.trace_id(), a.id()).unwrap(), a);
+        by_trace
+            .entry(a.trace_id().to_string())
+            .or_default()
+            .push(a);
+    }
+    for (trace, expected) in &by_trace {
+        let trace = parse_trace_id(trace).unwrap();
+        let read = store.list_by_trace(trace).unwrap();
+        let expected: Vec<Assessment> = expected.iter().map(|a| (*a).clone()).collect();
+        assert_eq!(read, expected, "trace {trace}");
+    }
+    // Every span sent, read back the same.
+    let spans: Vec<&serde_json::Value> = lines.iter().filter(|l| l["type"] == "span").collect();
+    assert_eq!(
+        spans.len(),
+        4,
+        "a root span for each record that names no trace"
+    );
+    for span in spans {
+        let trace = parse_trace_id(span["trace_id"].as_str().unwrap()).unwrap();
+        let stored: Vec<serde_json::Value> = store
+            .spans_of(trace)
+            .unwrap()
+            .iter()
+            .map(StoredSpan::to_json)
+            .collect();
+        assert_eq!(stored, vec![span.clone()]);
+    }
+    // Traces: the four the run made and the one a record named.
+    let traces = store.list_traces().unwrap();
+    assert_eq!(traces.len(), 5);
+    assert_eq!(
+        traces.iter().map(|t| t.assessment_count).sum::<usize>(),
+        sent.len()
+    );
+    // By name, across runs.
+    assert_eq!(store.list_by_name("exact_match").unwrap().len(), 5);
+    assert_eq!(store.summary("exact_match").unwrap().count, 5);
+}
+
+#[test]
+fn the_lifecycle_works_on_a_runs_feedback_and_keeps_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "qa.jsonl", DATA);
+    let store = Arc::new(LocalStore::open(dir.path().join("verdict.db")).unwrap());
+    let lines = run_with_lines(&store, &data, dir.path());
+    let first = Assessment::from_json(
+        &lines
+            .iter()
+            .find(|l| l["assessment_name"] == "exact_match")
+            .unwrap()
+            .to_string(),
+    )
+    .unwrap();
+    let trace = first.trace_id();
+    let before = store.list_by_trace(trace).unwrap();
+    let count = store.count_assessments().unwrap();
+
+    // A person overrides the scorer: the old one is invalid, in its place.
+    let fix = Assessment::override_of(&first, false)
+        .source(verdict::AssessmentSource::human("ana"))
+        .on(first.target())
+        .unwrap();
+    store.log(&fix).unwrap();
+    assert!(!store.get(trace, first.id()).unwrap().is_valid());
+    let after = store.list_by_trace(trace).unwrap();
+    assert_eq!(after.len(), before.len() + 1);
+    let ids: Vec<_> = after.iter().map(Assessment::id).collect();
+    let mut expected: Vec<_> = before.iter().map(Assessment::id).collect();
+    expected.push(fix.id());
+    assert_eq!(ids, expected, "the overridden feedback keeps its place");
+    assert_eq!(store.count_assessments().unwrap(), count + 1);
+
+    // Deleting the override makes the scorer's feedback valid again.
+    store.delete(trace, fix.id()).unwrap();
+    assert_eq!(store.get(trace, first.id()).unwrap(), first);
+
+    // An update changes it; a second read (a new connection) agrees.
+    let update = AssessmentUpdate::builder(trace, first.id())
+        .rationale("checked by hand")
+        .build()
+        .unwrap();
+    store.update(&update).unwrap();
+    let reopened = LocalStore::open(store.path()).unwrap();
+    assert_eq!(
+        reopened.get(trace, first.id()).unwrap().rationale(),
+        Some("checked by hand")
+    );
+
+    // Deleting it removes it, and only it.
+    store.delete(trace, first.id()).unwrap();
+    assert!(store.get(trace, first.id()).is_err());
+    assert_eq!(store.list_by_trace(trace).unwrap().len(), before.len() - 1);
+    assert_eq!(store.count_assessments().unwrap(), count - 1);
+    // Logging it again, as it was, is refused as a taken id only if it
+    // differs; the same assessment is not a new one.
+    assert!(store.log(&first).is_ok());
+}
+
+#[test]
+fn deleting_runs_gives_their_space_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..20_000 {
+        text.push_str(&format!(
+            "{{\"inputs\": \"question {i}\", \"outputs\": \"answer {i}\", \"expectations\": {{\"expected_response\": \"answer {}\"}}}}\n",
+            i % 7
+        ));
+    }
+    let data = write(dir.path(), "big.jsonl", &text);
+    let path = dir.path().join("verdict.db");
+    let store = Arc::new(LocalStore::open(&path).unwrap());
+    let config = SuiteConfig::from_toml(SCORERS, Path::new("verdict.toml")).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let summary = Evaluation::new(config.clone())
+            .unwrap()
+            .store(Arc::clone(&store))
+            .run(&Dataset::open(&data).unwrap())
+            .unwrap();
+        ids.push(summary.run_id);
+    }
+    let runs = store.runs().unwrap();
+    assert_eq!(runs.len(), 3);
+    assert!(
+        runs.iter()
+            .all(|r| r.status == RunStatus::Failed || r.status == RunStatus::Passed)
+    );
+    assert_eq!(runs[0].records, 20_000);
+    assert_eq!(runs[0].assessments, 20_000 * 4);
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    let full = size(&path);
+    let deleted = store.delete_runs(&[&ids[0], &ids[1]]).unwrap();
+    assert_eq!(deleted.len(), 2);
+    let after = size(&path);
+    assert!(
+        after < full * 2 / 3,
+        "the file shrank from {full} to {after} bytes"
+    );
+    assert_eq!(store.runs().unwrap().len(), 1);
+    assert_eq!(store.count_assessments().unwrap(), 20_000 * 4);
+    assert_eq!(store.list_traces().unwrap().len(), 20_000);
+    assert!(store.delete_runs(&["run-000000000000"]).is_err());
+}
+
+#[test]
+fn a_damaged_block_is_an_error_that_names_it_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "qa.jsonl", DATA);
+    let path = dir.path().join("verdict.db");
+    let store = Arc::new(LocalStore::open(&path).unwrap());
+    let lines = run_with_lines(&store, &data, dir.path());
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE run_blocks SET data = substr(data, 1, length(data) / 2)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let store = LocalStore::open(&path).unwrap();
+    let span = lines.iter().find(|l| l["type"] == "span").unwrap();
+    let trace = parse_trace_id(span["trace_id"].as_str().unwrap()).unwrap();
+    let error = store.list_by_trace(trace).unwrap_err().to_string();
+    assert!(error.contains("cannot be read"), "{error}");
+    assert!(error.contains("run-"), "{error}");
+}
