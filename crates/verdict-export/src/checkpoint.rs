@@ -9,16 +9,21 @@
 //! checkpoints from a second connection after each write while the writer
 //! goes on: `PASSIVE`, so it never waits for or blocks the writer.
 //!
-//! The writer keeps a checkpoint of its own, at [`WAL_CAP_PAGES`] instead
-//! of 1,000: SQLite starts the log over only when a write begins after a
-//! checkpoint has copied all of it, and a writer that always has the next
-//! batch ready begins before the thread is done — without the cap the log
-//! would keep every page of the run. At the cap the writer's checkpoint
-//! finds most pages already copied; the log stays under about
-//! `WAL_CAP_PAGES` pages (32 MiB with 16 KiB pages). Durability does not
-//! change.
+//! SQLite starts the log over only when a write begins after a checkpoint
+//! has copied all of it, and a writer that always has the next batch ready
+//! begins before the thread is done: the log would keep every page of the
+//! run. So the thread reports the log's length, and past [`WAL_CAP_PAGES`]
+//! the writer itself, between two of its transactions, copies what is
+//! left and makes its next transaction start the log over
+//! ([`Checkpointer::restart_if_long`]): one wait for `fsync`s per
+//! `WAL_CAP_PAGES` pages (32 MiB with 16 KiB pages), and a log that stays
+//! about that long. (A checkpoint of the writer's own at the cap, run by
+//! SQLite after a commit, is no bound: it gives up whenever it meets the
+//! thread copying.) Durability does not change.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -26,7 +31,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::BUSY_TIMEOUT;
 
-/// The log size, in pages, past which the writer checkpoints by itself.
+/// The log size, in pages, past which the writer starts the log over.
 pub(crate) const WAL_CAP_PAGES: i64 = 2000;
 
 /// A thread that checkpoints one store's WAL when asked; stopped (after a
@@ -35,6 +40,8 @@ pub(crate) const WAL_CAP_PAGES: i64 = 2000;
 pub(crate) struct Checkpointer {
     wake: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// The log's length in pages at the thread's last checkpoint.
+    log_pages: Arc<AtomicI64>,
 }
 
 impl Checkpointer {
@@ -48,11 +55,15 @@ impl Checkpointer {
         // One pending request is enough: a checkpoint copies everything
         // committed when it starts.
         let (wake, woken) = sync_channel::<()>(1);
+        let log_pages = Arc::new(AtomicI64::new(0));
+        let reported = Arc::clone(&log_pages);
         let thread = std::thread::Builder::new()
             .name("verdict-checkpoint".into())
             .spawn(move || {
                 for () in woken {
-                    checkpoint(&conn);
+                    if let Some(pages) = checkpoint(&conn) {
+                        reported.store(pages, Ordering::Relaxed);
+                    }
                 }
                 checkpoint(&conn);
             })
@@ -60,7 +71,19 @@ impl Checkpointer {
         Some(Checkpointer {
             wake: Some(wake),
             thread: Some(thread),
+            log_pages,
         })
+    }
+
+    /// Run by the writer between two transactions: when the log has grown
+    /// past [`WAL_CAP_PAGES`], copies what is left of it and makes the next
+    /// transaction start it over, waiting for the thread's checkpoint and
+    /// for readers of the log if need be. A failure leaves the log as it is.
+    pub(crate) fn restart_if_long(&self, writer: &Connection) {
+        if self.log_pages.load(Ordering::Relaxed) > WAL_CAP_PAGES {
+            let _ = writer.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+            self.log_pages.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Asks for a checkpoint of what is committed now; returns at once.
@@ -74,10 +97,12 @@ impl Checkpointer {
 }
 
 /// Copies what it can of the log into the database file without waiting
-/// for readers or the writer. A failure is left for the next one, or for
-/// the checkpoint SQLite runs when the last connection closes.
-fn checkpoint(conn: &Connection) {
-    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+/// for readers or the writer, and returns the log's length in pages. A
+/// failure is left for the next one, or for the checkpoint SQLite runs
+/// when the last connection closes.
+fn checkpoint(conn: &Connection) -> Option<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+        .ok()
 }
 
 impl Drop for Checkpointer {

@@ -192,6 +192,7 @@ impl LocalStore {
         let out = f(&mut tx)?;
         tx.commit().map_err(|e| database(&self.path, action(), e))?;
         if let Some(Some(checkpointer)) = self.checkpointer.get() {
+            checkpointer.restart_if_long(&conn);
             checkpointer.wake();
         }
         Ok(out)

@@ -319,7 +319,9 @@ fn the_log_of_back_to_back_bulk_writes_stays_bounded() {
         store.write_batch(batch).unwrap();
         largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
     }
-    let database = std::fs::metadata(&path).unwrap().len();
+    // What was written is in the file, or still in the log.
+    let database = std::fs::metadata(&path).unwrap().len()
+        + std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
     assert!(database > 60_000_000, "{database} bytes written");
     assert!(
         largest < 48 * 1024 * 1024,
