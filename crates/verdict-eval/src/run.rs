@@ -1260,10 +1260,7 @@ fn root_span(
 ) -> Result<SpanData> {
     Ok(RecordSpan {
         run_id: &context.run_id,
-        scope: (
-            context.scope.name(),
-            context.scope.version(),
-        ),
+        scope: (context.scope.name(), context.scope.version()),
         trace_id: m.trace_id.unwrap_or(TraceId::INVALID),
         line: m.line as u64,
         inputs: packed(&record.inputs),

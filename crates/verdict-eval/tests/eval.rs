@@ -520,15 +520,27 @@ fn a_baseline_run_fails_a_drop_beyond_the_tolerance() {
     assert_eq!(dropped.gates.len(), 1);
     assert!(dropped.gates[0].gate.contains(&first.run_id));
     assert_eq!(dropped.gates[0].measured, "25.0 %");
-    // `latest` is the run just stored.
-    let latest = Evaluation::new(config(toml))
+    // `latest` is the latest run of the same file that passed: the same
+    // file degraded fails against it, and again when run twice — a
+    // failed run never becomes the baseline.
+    let data = write(dir.path(), "data.jsonl", QA);
+    let run = |baseline: Option<&str>| {
+        let evaluation = Evaluation::new(config(toml)).unwrap().store(store.clone());
+        match baseline {
+            Some(b) => evaluation.baseline(b),
+            None => evaluation,
+        }
+        .run(&Dataset::open(&data).unwrap())
         .unwrap()
-        .store(store.clone())
-        .baseline("latest")
-        .run(&Dataset::open(&worse).unwrap())
-        .unwrap();
-    assert_eq!(latest.baseline.as_deref(), Some(dropped.run_id.as_str()));
-    assert!(latest.passed);
+    };
+    let passed = run(None);
+    assert!(passed.passed);
+    std::fs::copy(&worse, &data).unwrap();
+    for _ in 0..2 {
+        let latest = run(Some("latest"));
+        assert_eq!(latest.baseline.as_deref(), Some(passed.run_id.as_str()));
+        assert!(!latest.passed, "{:?}", latest.gates);
+    }
     let missing = Evaluation::new(config(toml))
         .unwrap()
         .store(store)

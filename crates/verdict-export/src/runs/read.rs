@@ -286,15 +286,29 @@ impl Packed<'_> {
         meta: &RunMeta,
         block: &'b OpenBlock,
     ) -> Result<Vec<(u64, RecordView<'b>)>> {
-        Records::new(&block.bytes, meta.header.scorers.len())
-            .enumerate()
-            .map(|(i, record)| {
-                let ordinal = block.first + i as u64;
-                record
-                    .map(|r| (ordinal, r))
-                    .map_err(|reason| self.damaged_record(meta, ordinal, reason))
-            })
-            .collect()
+        let records: Vec<(u64, RecordView<'b>)> =
+            Records::new(&block.bytes, meta.header.scorers.len())
+                .enumerate()
+                .map(|(i, record)| {
+                    let ordinal = block.first + i as u64;
+                    record
+                        .map(|r| (ordinal, r))
+                        .map_err(|reason| self.damaged_record(meta, ordinal, reason))
+                })
+                .collect::<Result<_>>()?;
+        if records.len() as u64 != block.count {
+            return Err(self.damaged_record(
+                meta,
+                block.first + records.len() as u64,
+                format!(
+                    "its block from record {} holds {} records, not the {} it says",
+                    block.first,
+                    records.len(),
+                    block.count
+                ),
+            ));
+        }
+        Ok(records)
     }
 
     fn damaged_record(&self, meta: &RunMeta, ordinal: u64, reason: String) -> Error {
