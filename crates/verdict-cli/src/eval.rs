@@ -95,7 +95,7 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     if summary.records == 0 && summary.invalid == 0 {
         eprintln!(
             "warning: {} holds no records: nothing was scored",
-            args.data.display()
+            report::visible(&args.data.display().to_string())
         );
     }
     let mut out: Box<dyn std::io::Write> = if to_stdout {
@@ -108,7 +108,7 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         out,
         "\nstored as {} in {}{}",
         summary.run_id,
-        args.store.path.display(),
+        report::visible(&args.store.path.display().to_string()),
         if summary.passed {
             ""
         } else {

@@ -56,7 +56,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("error: {}", message(&error));
+            // Messages quote data (a dataset line, a plugin's words):
+            // nothing in them may act on the terminal.
+            eprintln!("error: {}", verdict_eval::report::visible(&message(&error)));
             ExitCode::from(2)
         }
     }

@@ -3,7 +3,8 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use verdict_eval::{RunSummary, find_run, report};
+use verdict_eval::report::{self, visible};
+use verdict_eval::{RunSummary, find_run};
 
 use crate::cli::RunsArgs;
 
@@ -26,8 +27,10 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
             if let Some(error) = &summary.error {
                 writeln!(
                     out,
-                    "run {} stopped after storing {} records: {error}",
-                    summary.run_id, summary.records
+                    "run {} stopped after storing {} records: {}",
+                    visible(&summary.run_id),
+                    summary.records,
+                    visible(error)
                 )?;
             } else {
                 write!(out, "{}", report::terminal(&summary))?;
@@ -59,7 +62,7 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "no runs in {} yet: `verdict eval DATA` makes one",
-            args.store.path.display()
+            visible(&args.store.path.display().to_string())
         )?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -75,7 +78,7 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "{:<16}  {:<20}  {:>8}  {:>7}  {:<6}  {:>9}  {}",
-            run.run_id,
+            visible(&run.run_id),
             humantime::format_rfc3339_seconds(run.started).to_string(),
             run.records,
             run.invalid,
@@ -87,7 +90,7 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
                 "FAIL"
             },
             weighted,
-            run.dataset
+            visible(&run.dataset)
         )?;
     }
     Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@ mod junit;
 mod markdown;
 mod results;
 mod table;
+mod visible;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use verdict_scorer::OwnedRecord;
 pub use html::html;
 pub use markdown::markdown;
 pub use table::{terminal, undelivered};
+pub use visible::{visible, visible_lines};
 
 use crate::dataset::InvalidRecord;
 use crate::error::{Error, Result};
