@@ -18,7 +18,11 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// List the scorers: built in, from --plugin, and from VERDICT_PLUGIN_PATH.
     Scorers(ScorersArgs),
-    /// Score one record and print the result as one JSON object.
+    /// Score one record and print the result as one JSON object. Exits 0
+    /// when the record was scored, whatever the value; 2 when the scorer
+    /// could not score it (the JSON's error says why: a missing
+    /// expectation, a scorer that failed or panicked), as for any input or
+    /// plugin error.
     Score(ScoreArgs),
     /// Show a trace's spans and assessments from the local store, or list
     /// the most recent traces when no trace is given.

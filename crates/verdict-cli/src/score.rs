@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::{Value, json};
+use verdict_eval::report::visible;
 use verdict_plugin::ScoreValue;
 use verdict_scorer::{OwnedRecord, OwnedValue, ScorerSpec, score_one};
 
@@ -63,5 +64,20 @@ pub(crate) fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
         "error": error,
     });
     writeln!(std::io::stdout().lock(), "{result}")?;
-    Ok(ExitCode::SUCCESS)
+    // Scored, whatever the value: 0. Not scored (a missing or malformed
+    // expectation, a scorer that failed or panicked): an input or plugin
+    // error, 2, as everywhere else — never 1, which says "scored, and the
+    // verdict is negative".
+    Ok(match &outcome {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "error: {} could not score this record: {}: {}",
+                visible(&info.name),
+                visible(&e.code),
+                visible(&e.message)
+            );
+            ExitCode::from(2)
+        }
+    })
 }
