@@ -18,7 +18,10 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// List the scorers: built in, from --plugin, and from VERDICT_PLUGIN_PATH.
     Scorers(ScorersArgs),
-    /// Score one record and print the result as one JSON object. Exits 0
+    /// Score one record and print the result as one JSON object: name,
+    /// version, value, passed (a bool value itself, or the scorer's own
+    /// verdict beside a number, such as edit_distance:max_distance=2 gives;
+    /// null when it has no criterion), rationale, error. Exits 0
     /// when the record was scored, whatever the value; 2 when the scorer
     /// could not score it (the JSON's error says why: a missing
     /// expectation, a scorer that failed or panicked), as for any input or

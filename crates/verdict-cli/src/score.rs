@@ -41,16 +41,19 @@ pub(crate) fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
     let scorer = registry.create(&spec)?;
     let outcome = score_one(scorer.as_ref(), &record(args)?);
     let info = scorer.info();
-    let (value, rationale, error) = match &outcome {
+    let (value, passed, rationale, error) = match &outcome {
         Ok(score) => {
-            let value = match &score.value {
-                ScoreValue::Bool(b) => json!(b),
-                ScoreValue::Number(n) => json!(n),
-                ScoreValue::Label(l) => json!(l),
+            // Whether it passes: a bool itself, else the scorer's own
+            // verdict when it gives one (null when it has no criterion).
+            let (value, passed) = match &score.value {
+                ScoreValue::Bool(b) => (json!(b), Some(*b)),
+                ScoreValue::Number(n) => (json!(n), score.passed),
+                ScoreValue::Label(l) => (json!(l), score.passed),
             };
-            (value, json!(score.rationale), Value::Null)
+            (value, json!(passed), json!(score.rationale), Value::Null)
         }
         Err(e) => (
+            Value::Null,
             Value::Null,
             Value::Null,
             json!({"code": e.code, "message": e.message}),
@@ -60,6 +63,7 @@ pub(crate) fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
         "name": info.name,
         "version": info.version,
         "value": value,
+        "passed": passed,
         "rationale": rationale,
         "error": error,
     });

@@ -105,6 +105,21 @@ fn score_prints_one_json_object() {
         "sitting",
     ]));
     assert_eq!(out["value"], 3.0);
+    assert_eq!(out["passed"], Value::Null, "no criterion of its own");
+    // With a threshold, its own verdict beside the number.
+    let out = json_of(&verdict(&[
+        "score",
+        "--scorer",
+        "edit_distance:report=distance,max_distance=2",
+        "--output",
+        "kitten",
+        "--expected",
+        "sitting",
+    ]));
+    assert_eq!(
+        (&out["value"], &out["passed"]),
+        (&3.0.into(), &false.into())
+    );
 
     // Several --expected make a list: any of them may match.
     let out = json_of(&verdict(&[

@@ -332,3 +332,52 @@ fn otlp_export_gets_every_record_span_and_assessment_event() {
         assert!(spans.iter().any(|s| s.trace_id == event.trace_id));
     }
 }
+
+#[test]
+fn a_scorers_own_threshold_gives_it_a_pass_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("qa.jsonl"),
+        concat!(
+            r#"{"inputs": "q1", "outputs": "Pari", "expectations": {"expected_response": "Paris"}}"#,
+            "\n",
+            r#"{"inputs": "q2", "outputs": "Lyon", "expectations": {"expected_response": "Paris"}}"#,
+            "\n",
+            r#"{"inputs": "q3", "outputs": "Rome", "expectations": {"expected_response": "Rome"}}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    // edit_distance reports a similarity, and whether the distance is
+    // within 2 beside it: that verdict is its pass/fail.
+    let (code, stdout, stderr) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            "qa.jsonl",
+            "--scorer",
+            "edit_distance:max_distance=2",
+            "--fail-under",
+            "edit_distance=0.6",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("66.7 %"), "{stdout}");
+    assert!(stdout.contains("the scorer's own pass"), "{stdout}");
+    assert!(
+        stdout.contains("PASS  edit_distance pass rate ≥ 60.0 % — 66.7 % (2 of 3)"),
+        "{stdout}"
+    );
+    // A criterion of the suite's own still wins over the scorer's.
+    std::fs::write(
+        dir.path().join("verdict.toml"),
+        "[[scorers]]\nspec = \"edit_distance:max_distance=2\"\nthreshold = 0.9\nfail_under = 0.6\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = text(&verdict(
+        dir.path(),
+        &["eval", "qa.jsonl", "--config", "verdict.toml"],
+    ));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("33.3 %"), "{stdout}");
+}

@@ -8,7 +8,10 @@ use crate::stats::ScorerStats;
 /// When a scorer's value for one record passes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum PassCriterion {
-    /// A bool passes when true; numbers and labels need a criterion.
+    /// A bool passes when true; a number or a label passes when the scorer
+    /// says it does, by its own criterion (`edit_distance:max_distance=2`
+    /// reports a distance and whether it is within 2); other numbers and
+    /// labels need a criterion.
     #[default]
     Default,
     /// A number (or a bool as 1/0) at or above this passes.
@@ -27,7 +30,7 @@ impl PassCriterion {
             return Some(false);
         }
         match self {
-            PassCriterion::Default => said.boolean,
+            PassCriterion::Default => said.boolean.or(said.passed),
             PassCriterion::AtLeast(min) => said.number.map(|n| n >= *min),
             PassCriterion::AtMost(max) => said.number.map(|n| n <= *max),
             PassCriterion::Labels(labels) => {
@@ -43,12 +46,15 @@ impl PassCriterion {
     }
 
     /// How bad a failing value is, for ranking the worst records (higher
-    /// is worse; errors are worst).
+    /// is worse; errors are worst). A value the default criterion fails
+    /// (a false, or a scorer's own fail, whose number may be better high
+    /// or low) is not ranked: failures are kept in dataset order.
     pub(crate) fn badness(&self, said: &Said<'_>) -> f64 {
         if said.error.is_some() {
             return f64::INFINITY;
         }
         match (self, said.number) {
+            (PassCriterion::Default, _) => 0.0,
             (PassCriterion::AtMost(_), Some(n)) => n,
             (_, Some(n)) => -n,
             (_, None) => 0.0,
@@ -211,6 +217,15 @@ mod tests {
         };
         assert_eq!(PassCriterion::Default.judge(&yes), Some(true));
         assert_eq!(PassCriterion::Default.judge(&number(0.9)), None);
+        // A scorer's own verdict beside its number, unless a criterion is
+        // given.
+        let own_fail = Said {
+            number: Some(3.0),
+            passed: Some(false),
+            ..Said::default()
+        };
+        assert_eq!(PassCriterion::Default.judge(&own_fail), Some(false));
+        assert_eq!(PassCriterion::AtMost(3.0).judge(&own_fail), Some(true));
         assert_eq!(PassCriterion::Default.judge(&error), Some(false));
         assert_eq!(PassCriterion::AtLeast(0.5).judge(&number(0.5)), Some(true));
         assert_eq!(PassCriterion::AtLeast(0.5).judge(&number(0.4)), Some(false));

@@ -14,6 +14,9 @@ pub(crate) struct Said<'a> {
     pub(crate) boolean: Option<bool>,
     /// The value when it is a label.
     pub(crate) label: Option<&'a str>,
+    /// Whether a number or a label passes by the scorer's own criterion
+    /// (a threshold in its config), when it says.
+    pub(crate) passed: Option<bool>,
     /// Why.
     pub(crate) rationale: Option<&'a str>,
     /// The error code and message, when the scorer failed.
@@ -33,6 +36,7 @@ pub(crate) fn said(scores: &Scores, record: usize, scorer: usize) -> Said<'_> {
             Some(ScoreValueRef::Label(label)) => Some(label),
             _ => None,
         },
+        passed: result.passed(),
         rationale: result.rationale(),
         error: result.error(),
     }

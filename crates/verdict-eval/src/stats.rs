@@ -108,6 +108,8 @@ pub(crate) struct StatsBuilder {
     numbers: u64,
     values: BTreeMap<u64, u64>,
     rounded: bool,
+    /// Values the default criterion judged by the scorer's own verdict.
+    own_verdicts: u64,
 }
 
 /// What a worst record shows, taken only when it is kept.
@@ -142,6 +144,7 @@ impl StatsBuilder {
             numbers: 0,
             values: BTreeMap::new(),
             rounded: false,
+            own_verdicts: 0,
         }
     }
 
@@ -160,6 +163,13 @@ impl StatsBuilder {
             s.kinds[1] += 1;
         }
         let verdict = self.pass.judge(said);
+        if self.pass == PassCriterion::Default
+            && said.error.is_none()
+            && said.boolean.is_none()
+            && said.passed.is_some()
+        {
+            self.own_verdicts += 1;
+        }
         if let Some(passed) = verdict {
             s.judged += 1;
             s.passed += u64::from(passed);
@@ -263,6 +273,12 @@ impl StatsBuilder {
         // "true passes" would misread as a criterion for numbers or labels.
         if self.pass == PassCriterion::Default && s.judged < s.records {
             s.criterion = format!("none for {} (set threshold, max or pass_labels)", s.kinds());
+        } else if self.pass == PassCriterion::Default && self.own_verdicts > 0 {
+            s.criterion = if s.kinds[0] > 0 {
+                "true, or the scorer's own pass".into()
+            } else {
+                "the scorer's own pass".into()
+            };
         }
         self.stats
     }
