@@ -214,8 +214,10 @@ pub(crate) struct EvalArgs {
     #[arg(value_name = "DATA")]
     pub(crate) data: PathBuf,
     /// A scorer: NAME, NAME:key=value,..., NAME:{json}, or a plugin file
-    /// PATH[:config]; repeatable. Replaces the scorers of --config, keeping
-    /// the criteria it gives a scorer of the same name.
+    /// PATH[:config]; repeatable. With --config, it is added to the
+    /// config's scorers; one that names a scorer of the config replaces
+    /// that scorer's spec and keeps its criteria, weight and gate. No
+    /// scorer or gate of the config is dropped.
     #[arg(long = "scorer", value_name = "SPEC")]
     pub(crate) scorers: Vec<String>,
     /// The suite's verdict.toml: scorers, pass criteria, weights, gates.

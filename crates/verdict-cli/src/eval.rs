@@ -28,7 +28,7 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|s| s.parse::<ScorerSpec>())
             .collect::<Result<Vec<_>, _>>()?;
-        config.replace_scorers(specs);
+        config.merge_scorers(specs);
     }
     for arg in &args.fail_under {
         config.set_fail_under(arg)?;

@@ -381,3 +381,61 @@ fn a_scorers_own_threshold_gives_it_a_pass_rate() {
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("33.3 %"), "{stdout}");
 }
+
+#[test]
+fn a_scorer_given_with_a_config_is_added_and_drops_no_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let qa = data("qa.jsonl");
+    let qa = qa.to_str().unwrap();
+    std::fs::write(
+        dir.path().join("verdict.toml"),
+        "[[scorers]]\nspec = \"exact_match\"\nconfig = { normalize = \"squad\" }\nfail_under = 0.99\n\n\
+         [[scorers]]\nspec = \"contains\"\nconfig = { expectation = \"expected_facts\" }\n",
+    )
+    .unwrap();
+    // One more scorer: the config's two still run, and its gate still
+    // fails the run.
+    let (code, stdout, stderr) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa,
+            "--config",
+            "verdict.toml",
+            "--scorer",
+            "length:max=50",
+        ],
+    ));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    for scorer in ["exact_match", "contains", "length"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(scorer)),
+            "{scorer} is not in the table: {stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("FAIL  exact_match pass rate ≥ 99.0 %"),
+        "{stdout}"
+    );
+    // A scorer of the config named again: its spec changes, its gate stays.
+    let (code, stdout, _) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa,
+            "--config",
+            "verdict.toml",
+            "--scorer",
+            "exact_match:normalize=raw",
+        ],
+    ));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("FAIL  exact_match pass rate ≥ 99.0 %"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("contains")),
+        "{stdout}"
+    );
+}

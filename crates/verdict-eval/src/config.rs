@@ -210,9 +210,44 @@ impl SuiteConfig {
             .find(|s| s.spec_name() == Some(name))
     }
 
-    /// Replaces the scorers with those of `specs` (as `--scorer` does),
-    /// keeping the criteria, weight and gate the config gave a scorer of
-    /// the same name.
+    /// Adds the scorers of `specs` to the suite (as `--scorer` does with
+    /// `--config`): a spec that names a scorer of the suite replaces its
+    /// spec and config, keeping the criteria, weight and gate the suite
+    /// gives it; any other is added, with the default criterion. No scorer
+    /// of the suite, and no gate, is ever dropped: a command line that
+    /// names one scorer must not weaken a CI job's verdict unseen.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use verdict_eval::SuiteConfig;
+    ///
+    /// let toml = "[[scorers]]\nspec = \"exact_match\"\nfail_under = 0.8\n\n\
+    ///             [[scorers]]\nspec = \"contains\"\n";
+    /// let mut suite = SuiteConfig::from_toml(toml, Path::new("verdict.toml"))?;
+    /// suite.merge_scorers(vec!["exact_match:normalize=squad".parse()?, "token_f1".parse()?]);
+    /// let names: Vec<_> = suite.scorers.iter().filter_map(|s| s.spec_name()).collect();
+    /// assert_eq!(names, ["exact_match", "contains", "token_f1"]);
+    /// assert_eq!(suite.scorers[0].fail_under, Some(0.8));
+    /// assert_eq!(suite.scorers[0].spec.config["normalize"], "squad");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn merge_scorers(&mut self, specs: Vec<ScorerSpec>) {
+        for spec in specs {
+            let same = self.scorers.iter_mut().find(|s| {
+                matches!((&s.spec.target, &spec.target), (SpecTarget::Name(a), SpecTarget::Name(b)) if a == b)
+            });
+            match same {
+                Some(setup) => setup.spec = spec,
+                None => self.scorers.push(ScorerSetup::new(spec)),
+            }
+        }
+    }
+
+    /// Replaces the scorers with those of `specs`, keeping the criteria,
+    /// weight and gate the config gave a scorer of the same name; the
+    /// others, and their gates, are gone. For code that builds a suite;
+    /// the command line and [`Suite`](crate::Suite) add scorers with
+    /// [`merge_scorers`](Self::merge_scorers).
     pub fn replace_scorers(&mut self, specs: Vec<ScorerSpec>) {
         let old = std::mem::take(&mut self.scorers);
         self.scorers = specs

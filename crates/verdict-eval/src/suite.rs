@@ -56,9 +56,10 @@ impl Suite {
         })
     }
 
-    /// Runs this scorer (a spec, as on the command line); given at least
-    /// once, the scorers named here replace those of the config, keeping
-    /// their criteria.
+    /// Runs this scorer too (a spec, as on the command line): it is added
+    /// to the config's scorers, or, when the config has a scorer of the
+    /// same name, replaces its spec and keeps its criteria and gate (see
+    /// [`SuiteConfig::merge_scorers`]).
     pub fn scorer(mut self, spec: &str) -> Self {
         self.specs.push(spec.to_owned());
         self
@@ -104,7 +105,7 @@ impl Suite {
                 .iter()
                 .map(|s| s.parse::<ScorerSpec>())
                 .collect::<Result<Vec<_>, _>>()?;
-            config.replace_scorers(specs);
+            config.merge_scorers(specs);
         }
         for (scorer, rate) in &self.fail_under {
             config.set_fail_under(&format!("{scorer}={rate}"))?;
