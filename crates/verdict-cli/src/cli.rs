@@ -248,9 +248,12 @@ pub(crate) struct EvalArgs {
     #[arg(long, value_name = "PATH")]
     pub(crate) json: Option<PathBuf>,
     /// Compare with a stored run (its id, a unique prefix, or `latest`:
-    /// the latest run of the same dataset file): a pass rate lower than
-    /// the baseline's by more than gates.baseline_tolerance fails, and so
-    /// does a baseline that has no pass rate for any scorer of this run.
+    /// the latest run of the same dataset file that passed its gates; a
+    /// run that failed or stopped is never picked, so a regression cannot
+    /// become the baseline by being run twice): a pass rate lower than the
+    /// baseline's by more than gates.baseline_tolerance fails, and so does
+    /// a baseline that has no pass rate for any scorer of this run. A run
+    /// that failed its gates may be named by id; the gates then say so.
     #[arg(long, value_name = "RUN")]
     pub(crate) baseline: Option<String>,
     /// Gate: the scorer's pass rate must be at least RATE (0 to 1);

@@ -439,3 +439,53 @@ fn a_scorer_given_with_a_config_is_added_and_drops_no_gate() {
         "{stdout}"
     );
 }
+
+#[test]
+fn baseline_latest_is_the_latest_run_that_passed_so_a_regression_fails_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let qa = data("qa.jsonl");
+    let qa = qa.to_str().unwrap();
+    let eval = |normalize: &str, baseline: &str| {
+        let spec = format!("exact_match:normalize={normalize}");
+        text(&verdict(
+            dir.path(),
+            &["eval", qa, "--scorer", &spec, "--baseline", baseline],
+        ))
+    };
+    // No run yet: nothing to compare with, said as such.
+    let (code, _, stderr) = eval("squad", "latest");
+    assert_eq!(code, 2);
+    assert!(stderr.contains("holds no run of"), "{stderr}");
+    let (code, stdout, _) = text(&verdict(
+        dir.path(),
+        &["eval", qa, "--scorer", "exact_match:normalize=squad"],
+    ));
+    assert_eq!(code, 0, "{stdout}");
+    let good = run_id(&stdout);
+
+    // A regression fails against the good run, and again when run again:
+    // the failed run is not the new baseline.
+    for attempt in 0..2 {
+        let (code, stdout, _) = eval("raw", "latest");
+        assert_eq!(code, 1, "attempt {attempt}: {stdout}");
+        assert!(
+            stdout.contains(&format!("FAIL  exact_match pass rate ≥ baseline {good} (")),
+            "attempt {attempt}: {stdout}"
+        );
+    }
+    // A failed run named by id may still be the baseline, and is said to
+    // have failed.
+    let (_, runs, _) = text(&verdict(dir.path(), &["runs"]));
+    let failed = runs
+        .lines()
+        .find(|l| l.contains("FAIL"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let (code, stdout, _) = eval("raw", &failed);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains(&format!("baseline {failed} (which failed its own gates)")),
+        "{stdout}"
+    );
+}

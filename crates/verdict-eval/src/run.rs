@@ -578,12 +578,15 @@ impl Evaluation {
                         .collect()
                 })
                 .unwrap_or_default();
-            // Named with its dataset when that is another one.
-            let label = if same_dataset(&run.dataset, dataset.path()) {
-                run.run_id.clone()
-            } else {
-                format!("{} (of {})", run.run_id, run.dataset)
-            };
+            // Named with its dataset when that is another one, and said to
+            // have failed when it did (only an id names such a baseline).
+            let mut label = run.run_id.clone();
+            if !same_dataset(&run.dataset, dataset.path()) {
+                label.push_str(&format!(" (of {})", run.dataset));
+            }
+            if !run.passed {
+                label.push_str(" (which failed its own gates)");
+            }
             (label, rates)
         });
         let verdicts = gates::check(
@@ -640,30 +643,43 @@ impl Evaluation {
 
 /// The run a new run of `dataset` is compared against: a run by id or
 /// unique id prefix (of any dataset), or `latest` — the latest run of the
-/// same dataset file, since another suite's pass rates say nothing about
-/// this one's.
+/// same dataset file that passed its gates, since another suite's pass
+/// rates say nothing about this one's, and a run that failed (or stopped)
+/// is no standard: were it one, a regression would pass by being run
+/// twice.
 pub fn find_baseline(store: &LocalStore, spec: &str, dataset: &Dataset) -> Result<StoredRun> {
     if spec.trim() != "latest" {
         return find_run(store, spec);
     }
     let runs = store.runs()?;
-    // A run that stopped has no statistics to compare with.
-    if let Some(run) = runs
+    let mut of_dataset = runs
         .iter()
-        .find(|r| same_dataset(&r.dataset, dataset.path()) && r.summary.get("error").is_none())
+        .filter(|r| same_dataset(&r.dataset, dataset.path()));
+    if let Some(run) = of_dataset
+        .clone()
+        .find(|r| r.passed && r.summary.get("error").is_none())
     {
         return Ok(run.clone());
     }
     Err(Error::Baseline(format!(
-        "--baseline latest: the store {} holds no run of {} yet{}",
+        "--baseline latest: the store {} holds no run of {} that passed its gates{}",
         store.path().display(),
         dataset.path().display(),
-        match runs.first() {
-            Some(r) => format!(
+        match (of_dataset.next(), runs.first()) {
+            (Some(r), _) => format!(
+                " (the latest, {}, {}: give its id to compare against it all the same)",
+                r.run_id,
+                if r.summary.get("error").is_some() {
+                    "stopped"
+                } else {
+                    "failed its gates"
+                }
+            ),
+            (None, Some(r)) => format!(
                 " (the latest run, {}, is of {}: give its id to compare against it)",
                 r.run_id, r.dataset
             ),
-            None => String::new(),
+            (None, None) => String::new(),
         }
     )))
 }

@@ -520,14 +520,31 @@ fn a_baseline_run_fails_a_drop_beyond_the_tolerance() {
     assert_eq!(dropped.gates.len(), 1);
     assert!(dropped.gates[0].gate.contains(&first.run_id));
     assert_eq!(dropped.gates[0].measured, "25.0 %");
-    // `latest` is the run just stored.
+    // `latest` is the latest run of the dataset that passed its gates:
+    // not the one that just failed.
+    let none = Evaluation::new(config(toml))
+        .unwrap()
+        .store(store.clone())
+        .baseline("latest")
+        .run(&Dataset::open(&worse).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        none.contains(&format!("the latest, {}, failed its gates", dropped.run_id)),
+        "{none}"
+    );
+    let passed = Evaluation::new(config(toml))
+        .unwrap()
+        .store(store.clone())
+        .run(&Dataset::open(&worse).unwrap())
+        .unwrap();
     let latest = Evaluation::new(config(toml))
         .unwrap()
         .store(store.clone())
         .baseline("latest")
         .run(&Dataset::open(&worse).unwrap())
         .unwrap();
-    assert_eq!(latest.baseline.as_deref(), Some(dropped.run_id.as_str()));
+    assert_eq!(latest.baseline.as_deref(), Some(passed.run_id.as_str()));
     assert!(latest.passed);
     let missing = Evaluation::new(config(toml))
         .unwrap()
