@@ -104,6 +104,12 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         Box::new(std::io::stdout().lock())
     };
     write!(out, "{}", report::terminal(&summary))?;
+    // A failed run says which records failed, and how to open each one.
+    write!(
+        out,
+        "{}",
+        report::failed_records(&summary, Some(&args.store.path))
+    )?;
     writeln!(
         out,
         "\nstored as {} in {}{}",

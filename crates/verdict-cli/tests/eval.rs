@@ -489,3 +489,65 @@ fn baseline_latest_is_the_latest_run_that_passed_so_a_regression_fails_every_tim
         "{stdout}"
     );
 }
+
+#[test]
+fn a_failed_run_lists_its_worst_records_with_the_command_that_opens_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let qa = data("qa.jsonl");
+    let (code, stdout, _) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa.to_str().unwrap(),
+            "--config",
+            data("verdict.toml").to_str().unwrap(),
+            "--fail-under",
+            "exact_match=0.99",
+            "--store",
+            "runs.db",
+        ],
+    ));
+    assert_eq!(code, 1, "{stdout}");
+    // Only the scorer whose gate failed, its worst records pytest-style.
+    assert!(
+        stdout.contains("worst records of exact_match ("),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("worst records of contains"), "{stdout}");
+    let listed = &stdout[stdout.find("worst records of exact_match").unwrap()..];
+    for field in [
+        "\n  line ",
+        " · tr-",
+        "\n    output:   ",
+        "\n    expected: ",
+    ] {
+        assert!(listed.contains(field), "{field:?}: {listed}");
+    }
+    // The command shown opens the record's trace in that store.
+    let see = listed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("see:      "))
+        .expect("a `verdict show` command per record");
+    let args: Vec<&str> = see.split_whitespace().collect();
+    assert_eq!(args[..2], ["verdict", "show"]);
+    assert!(args[2].starts_with("tr-"), "{see}");
+    assert_eq!(args[3..], ["--store", "runs.db"]);
+    let (code, shown, _) = text(&verdict(dir.path(), &args[1..]));
+    assert_eq!(code, 0, "{see}");
+    assert!(shown.contains("exact_match"), "{shown}");
+
+    // A run that passes lists nothing.
+    let (code, stdout, _) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa.to_str().unwrap(),
+            "--config",
+            data("verdict.toml").to_str().unwrap(),
+            "--store",
+            "runs.db",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(!stdout.contains("worst records"), "{stdout}");
+}

@@ -81,6 +81,10 @@ pub struct GateVerdict {
     pub measured: String,
     /// Whether it passed.
     pub passed: bool,
+    /// The scorers whose records it measures (one for a scorer's gate,
+    /// every one for the weighted pass rate): where to look when it fails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scorers: Vec<String>,
 }
 
 /// The scorers of a baseline run, each with its pass rate if it had one.
@@ -116,6 +120,7 @@ pub(crate) fn check(
             gate: format!("{} pass rate ≥ {:.1} %", s.name, 100.0 * min),
             passed: s.pass_rate().is_some_and(|r| r + 1e-12 >= *min),
             measured,
+            scorers: vec![s.name.clone()],
         });
     }
     if let Some(min) = weighted_min {
@@ -124,6 +129,7 @@ pub(crate) fn check(
             gate: format!("weighted pass rate ≥ {:.1} %", 100.0 * min),
             passed: weighted.is_some_and(|r| r + 1e-12 >= min),
             measured: rate(weighted),
+            scorers: stats.iter().map(|s| s.name.clone()).collect(),
         });
     }
     if let Some((run_id, rates, tolerance)) = baseline {
@@ -143,6 +149,7 @@ pub(crate) fn check(
                             format!("not compared: {run_id} did not run {}", s.name)
                         },
                         passed: true,
+                        scorers: vec![s.name.clone()],
                     });
                     continue;
                 }
@@ -158,6 +165,7 @@ pub(crate) fn check(
                 ),
                 passed: now.is_some_and(|r| r + tolerance + 1e-12 >= *before),
                 measured: rate(now),
+                scorers: vec![s.name.clone()],
             });
         }
         if compared == 0 {
@@ -172,6 +180,7 @@ pub(crate) fn check(
                         .join(", ")
                 ),
                 passed: false,
+                scorers: Vec::new(),
             });
         }
     }

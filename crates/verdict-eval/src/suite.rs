@@ -1,7 +1,6 @@
 //! A regression suite that reads like a test: load a dataset, run
 //! scorers, assert the gates — from `cargo test`.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,6 +10,7 @@ use verdict_scorer::{Registry, ScorerSpec};
 use crate::config::SuiteConfig;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::report;
 use crate::run::{Evaluation, RunSummary};
 
 /// A regression suite for `cargo test`.
@@ -123,7 +123,10 @@ impl Suite {
             evaluation = evaluation.threads(threads);
         }
         let summary = evaluation.run(&Dataset::open(dataset)?)?;
-        Ok(SuiteReport { summary })
+        Ok(SuiteReport {
+            summary,
+            store: self.store,
+        })
     }
 }
 
@@ -132,6 +135,9 @@ impl Suite {
 #[derive(Clone, Debug)]
 pub struct SuiteReport {
     summary: RunSummary,
+    /// The store the run's traces are in, if any: failures then say how
+    /// to open a record's trace.
+    store: Option<PathBuf>,
 }
 
 impl SuiteReport {
@@ -164,47 +170,19 @@ impl SuiteReport {
                 "{scorer} pass rate is {}, expected at least {:.1} %\n{}",
                 rate.map_or_else(|| "undefined".to_owned(), |r| format!("{:.1} %", 100.0 * r)),
                 100.0 * min,
-                self.worst_records(Some(scorer))
+                self.summary
+                    .scorer(scorer)
+                    .map(|s| report::worst_records(s, self.store.as_deref()))
+                    .unwrap_or_default()
             );
         }
     }
 
-    /// What failed, in words: the failed gates, then the worst records.
+    /// What failed, in words: the failed gates, then the worst records of
+    /// each scorer they measure (with the `verdict show` command for each
+    /// record's trace when the suite has a store); empty when every gate
+    /// passed. `verdict eval` prints the same.
     pub fn failure_message(&self) -> String {
-        let s = &self.summary;
-        let failed: Vec<_> = s.gates.iter().filter(|g| !g.passed).collect();
-        let mut out = format!(
-            "{} of {} failed on {} ({}):\n",
-            failed.len(),
-            crate::report::count(s.gates.len() as u64, "gate"),
-            s.dataset,
-            crate::report::count(s.records, "record")
-        );
-        for g in failed {
-            let _ = writeln!(out, "  FAIL {} — {}", g.gate, g.measured);
-        }
-        out.push_str(&self.worst_records(None));
-        out
-    }
-
-    fn worst_records(&self, only: Option<&str>) -> String {
-        let mut out = String::new();
-        for s in &self.summary.scorers {
-            if only.is_some_and(|name| name != s.name) || s.worst.is_empty() {
-                continue;
-            }
-            let _ = writeln!(out, "\nworst records of {} ({}):", s.name, s.criterion);
-            for w in &s.worst {
-                let _ = writeln!(
-                    out,
-                    "  line {}: {} → {}\n    input:    {}\n    output:   {}\n    expected: {}",
-                    w.line, s.name, w.value, w.input, w.output, w.expectations
-                );
-                if let Some(rationale) = &w.rationale {
-                    let _ = writeln!(out, "    why:      {rationale}");
-                }
-            }
-        }
-        out
+        report::failure_message(&self.summary, self.store.as_deref())
     }
 }

@@ -692,7 +692,14 @@ fn json_results_and_reports_show_the_run() {
     assert!(md.contains("| exact_match | 4 | 50.0 % |"), "{md}");
     assert!(md.contains("❌ FAIL"));
     assert!(md.contains("### exact_match"));
-    assert!(md.contains("| 2 | {\"question\":\"Capital of Italy?\"} | Milan | {\"expected_response\":\"Rome\"} | false |"), "{md}");
+    // Each listed record with its trace, which `verdict show` opens.
+    let milan = md
+        .lines()
+        .find(|l| l.starts_with("| 2 | `tr-"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(milan.ends_with(" | {\"question\":\"Capital of Italy?\"} | Milan | {\"expected_response\":\"Rome\"} | false | differs from expectation |"), "{milan}");
+    let trace = &milan["| 2 | `".len()..milan.find("` |").unwrap()];
+    assert_eq!(trace, results["records"][1]["trace_id"]);
 
     let html_path = dir.path().join("report.html");
     report::write_report(&html_path, &summary).unwrap();
@@ -708,6 +715,10 @@ fn json_results_and_reports_show_the_run() {
     assert_eq!(html.matches("<svg").count(), 2, "one chart per scorer");
     assert!(html.contains("<title>true: 2</title>") && html.contains("<title>false: 2</title>"));
     assert!(html.contains("Milan"));
+    assert!(html.contains(&format!(
+        "<td class=\"n\">2</td><td><code>{}</code></td>",
+        results["records"][1]["trace_id"].as_str().unwrap()
+    )));
     assert!(html.contains("{&quot;expected_response&quot;:&quot;Rome&quot;}"));
 }
 

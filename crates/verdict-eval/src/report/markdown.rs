@@ -74,13 +74,19 @@ pub fn markdown(summary: &RunSummary) -> String {
         }
         let _ = writeln!(
             out,
-            "### {}\n\n| line | input | output | expectations | value | rationale |\n|---|---|---|---|---|---|",
+            "### {}\n\n| line | trace | input | output | expectations | value | rationale |\n|---|---|---|---|---|---|---|",
             text(&s.name)
         );
         for w in &s.worst {
+            // `verdict show` opens it.
+            let trace = if w.trace_id.is_empty() {
+                String::new()
+            } else {
+                code(&w.trace_id)
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {trace} | {} | {} | {} | {} | {} |",
                 w.line,
                 text(&w.input),
                 text(&w.output),

@@ -2,6 +2,7 @@
 //! run goes (JUnit XML, JSON results) and reports made from its summary
 //! (Markdown, HTML).
 
+mod failures;
 mod html;
 mod junit;
 mod markdown;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use opentelemetry::trace::TraceId;
 use verdict_scorer::OwnedRecord;
 
+pub use failures::{failed_records, failure_message, worst_records};
 pub use html::html;
 pub use markdown::markdown;
 pub use table::{terminal, undelivered};
