@@ -260,6 +260,18 @@ pub(crate) struct EvalArgs {
     /// repeatable, overrides fail_under in --config.
     #[arg(long = "fail-under", value_name = "SCORER=RATE")]
     pub(crate) fail_under: Vec<String>,
+    /// Gate in MLflow's quality_criteria language (mlflow.genai.evaluate,
+    /// 3.18): conditions joined by AND, each a metric, >= or <=, and a
+    /// number, such as "exact_match >= 0.9 AND `edit_distance/p90` <= 3".
+    /// A scorer's name checks its mean (errors left out, as in MLflow);
+    /// `name/STAT` in backticks checks another statistic: min, max, mean,
+    /// median, variance, p90, or Verdict's pass_rate, p50 and errors (a
+    /// count). Each condition is a gate; every one must hold (OR is not
+    /// part of the language), and one that cannot be measured fails.
+    /// Repeatable; a condition replaces the one on the same metric in the
+    /// gate of --config.
+    #[arg(long = "gate", value_name = "EXPR")]
+    pub(crate) gates: Vec<String>,
     /// Count malformed records as errors and go on, instead of stopping.
     /// Without it, the run stops at the first one; the records stored
     /// before its chunk (4,096 records; the first, 512) stay, under a run

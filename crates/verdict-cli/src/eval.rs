@@ -33,6 +33,9 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     for arg in &args.fail_under {
         config.set_fail_under(arg)?;
     }
+    for expression in &args.gates {
+        config.add_gate(expression)?;
+    }
     let targets = args
         .exports
         .iter()

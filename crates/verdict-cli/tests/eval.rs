@@ -551,3 +551,44 @@ fn a_failed_run_lists_its_worst_records_with_the_command_that_opens_each() {
     assert_eq!(code, 0, "{stdout}");
     assert!(!stdout.contains("worst records"), "{stdout}");
 }
+
+#[test]
+fn gates_in_mlflows_language_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let qa = data("qa.jsonl");
+    let qa = qa.to_str().unwrap();
+    let eval = |gates: &[&str]| {
+        let mut args = vec!["eval", qa, "--scorer", "exact_match:normalize=squad"];
+        for gate in gates {
+            args.extend(["--gate", gate]);
+        }
+        text(&verdict(dir.path(), &args))
+    };
+    let (code, stdout, stderr) = eval(&["exact_match >= 0.5 AND `exact_match/pass_rate` >= 0.5"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("PASS  exact_match/mean ≥ 0.5 — 0.6 over 300 values"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = eval(&["exact_match >= 0.5", "`exact_match/min` >= 1"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("FAIL  exact_match/min ≥ 1 — 0 over 300 values"),
+        "{stdout}"
+    );
+    // What cannot be read is refused before anything runs, saying where.
+    for (gate, wanted) in [
+        (
+            "exact_match >= 0.5 OR x <= 1",
+            "at character 20: expected AND: OR is not part",
+        ),
+        ("exact_match > 0.5", "only >= and <= are supported"),
+        ("exact_match/p90 <= 1", "written in backticks"),
+        ("", "an empty gate checks nothing"),
+        ("`exact_match/p99` <= 1", "names no scorer of this run"),
+    ] {
+        let (code, stdout, stderr) = eval(&[gate]);
+        assert_eq!(code, 2, "{gate:?}: {stdout}");
+        assert!(stderr.contains(wanted), "{gate:?}: {stderr}");
+    }
+}

@@ -19,6 +19,8 @@
 //! [gates]
 //! weighted_pass_rate = 0.6          # gate: the weighted mean of pass rates
 //! baseline_tolerance = 0.02         # a pass rate may drop this much below --baseline
+//! # gates in MLflow's quality_criteria language (a string, or a list of them)
+//! gate = "token_f1 >= 0.6 AND `edit_distance/p90` <= 3"
 //! ```
 
 use std::path::Path;
@@ -27,6 +29,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use verdict_scorer::{ScorerSpec, SpecTarget};
 
+use crate::criteria::{self, Condition};
 use crate::error::{Error, Result};
 use crate::gates::PassCriterion;
 
@@ -71,6 +74,9 @@ pub struct SuiteGates {
     pub weighted_pass_rate: Option<f64>,
     /// How far below a baseline run's pass rate a scorer may fall.
     pub baseline_tolerance: f64,
+    /// Conditions in MLflow's `quality_criteria` language (`gate` in
+    /// verdict.toml, `--gate`), each a gate of its own: see [`criteria`].
+    pub conditions: Vec<Condition>,
 }
 
 /// A suite: scorers and gates, from `verdict.toml` or built in code.
@@ -116,6 +122,16 @@ struct GatesEntry {
     weighted_pass_rate: Option<f64>,
     #[serde(default)]
     baseline_tolerance: Option<f64>,
+    #[serde(default)]
+    gate: Option<OneOrMany>,
+}
+
+/// A string, or a list of strings.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 impl SuiteConfig {
@@ -184,7 +200,19 @@ impl SuiteConfig {
             });
         }
         let gates = file.gates.map_or(Ok(SuiteGates::default()), |g| {
+            let texts = match g.gate {
+                None => Vec::new(),
+                Some(OneOrMany::One(text)) => vec![text],
+                Some(OneOrMany::Many(texts)) => texts,
+            };
+            let mut conditions = Vec::new();
+            for text in &texts {
+                let parsed = criteria::parse(text, &format!("{} gates.gate", path.display()))
+                    .map_err(|e| error(format!("gates.gate {text:?}: {e}")))?;
+                conditions.extend(parsed);
+            }
             Ok::<_, Error>(SuiteGates {
+                conditions,
                 weighted_pass_rate: g
                     .weighted_pass_rate
                     .map(|r| {
@@ -265,6 +293,18 @@ impl SuiteConfig {
                 }
             })
             .collect();
+    }
+
+    /// Adds the conditions of a gate in MLflow's `quality_criteria`
+    /// language (`--gate EXPR`), such as
+    /// ``exact_match >= 0.9 AND `edit_distance/p90` <= 3``. A condition on a
+    /// metric that verdict.toml gates too replaces that one. Which scorer
+    /// each names is checked when the evaluation is made.
+    pub fn add_gate(&mut self, expression: &str) -> Result<()> {
+        let parsed = criteria::parse(expression, "--gate")
+            .map_err(|e| Error::Usage(format!("--gate {expression:?}: {e}")))?;
+        self.gates.conditions.extend(parsed);
+        Ok(())
     }
 
     /// Applies `--fail-under NAME=RATE`.

@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::criteria::{Bound, Resolved, Statistic};
 use crate::scored::Said;
-use crate::stats::ScorerStats;
+use crate::stats::{ScorerStats, format_number};
 
 /// When a scorer's value for one record passes.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -95,6 +96,7 @@ pub(crate) fn check(
     stats: &[ScorerStats],
     weights: &[f64],
     fail_under: &[Option<f64>],
+    conditions: &[Resolved],
     weighted_min: Option<f64>,
     baseline: Option<(&str, BaselineRates<'_>, f64)>,
 ) -> Vec<GateVerdict> {
@@ -122,6 +124,11 @@ pub(crate) fn check(
             measured,
             scorers: vec![s.name.clone()],
         });
+    }
+    for c in conditions {
+        if let Some(s) = stats.iter().find(|s| s.name == c.scorer) {
+            verdicts.push(condition(c, s));
+        }
     }
     if let Some(min) = weighted_min {
         let weighted = weighted_pass_rate(stats, weights);
@@ -185,6 +192,75 @@ pub(crate) fn check(
         }
     }
     verdicts
+}
+
+/// The verdict of one condition in MLflow's language on `s`'s statistics.
+/// A statistic the run could not measure fails: a gate that measured
+/// nothing never passes.
+fn condition(c: &Resolved, s: &ScorerStats) -> GateVerdict {
+    let numbers = s.kinds[0] + s.kinds[1];
+    let (value, of) = match c.statistic {
+        Statistic::Mean => (s.mean, numbers),
+        Statistic::Median => (s.p50, numbers),
+        Statistic::P90 => (s.p90, numbers),
+        Statistic::Min => (s.min, numbers),
+        Statistic::Max => (s.max, numbers),
+        Statistic::Variance => (s.variance, numbers),
+        Statistic::PassRate => (s.pass_rate(), s.records),
+        Statistic::Errors => (Some(s.errors as f64), s.records),
+    };
+    let threshold = c.condition.threshold;
+    let measured = match (value, c.statistic) {
+        (Some(v), Statistic::Errors) => format!("{v} of {}", s.records),
+        (Some(v), Statistic::PassRate) => format!(
+            "{} ({:.1} %, {} of {})",
+            shown(v),
+            100.0 * v,
+            s.passed,
+            s.records
+        ),
+        (Some(v), _) => {
+            let mut m = format!("{} over {of} values", shown(v));
+            if s.errors > 0 {
+                // As MLflow leaves them out of its aggregations.
+                m.push_str(&format!(", {} errors left out", s.errors));
+            }
+            m
+        }
+        (None, Statistic::PassRate) if s.records > 0 => format!(
+            "not measured: {}'s values are {} and it has no criterion for them",
+            s.name,
+            s.kinds()
+        ),
+        (None, _) if s.records == 0 => "not measured: the dataset has no records".to_owned(),
+        (None, _) => format!("not measured: {} gave no numbers ({})", s.name, s.kinds()),
+    };
+    // The same margin for rounding as the other gates.
+    let passed = value.is_some_and(|v| match c.condition.bound {
+        Bound::AtLeast => v + 1e-12 >= threshold,
+        Bound::AtMost => v - 1e-12 <= threshold,
+    });
+    GateVerdict {
+        gate: format!(
+            "{} {} {}",
+            c.key(),
+            c.condition.bound.symbol(),
+            c.condition.threshold_text
+        ),
+        measured,
+        passed,
+        scorers: vec![s.name.clone()],
+    }
+}
+
+/// A statistic as a gate shows it: as reports show numbers, or in
+/// scientific notation when that would round it to nothing.
+fn shown(v: f64) -> String {
+    if v != 0.0 && v.abs() < 1e-3 {
+        format!("{v:.3e}")
+    } else {
+        format_number(v)
+    }
 }
 
 /// The weighted mean of the scorers' pass rates (scorers without one are

@@ -9,7 +9,9 @@
 //!   line and the reason ([`InvalidRecord`]); a run stops on it, or counts
 //!   it as an error for every scorer and goes on.
 //! - [`SuiteConfig`] is `verdict.toml`: scorers with their config, pass
-//!   criteria ([`PassCriterion`]) and weights, and the suite's gates.
+//!   criteria ([`PassCriterion`]) and weights, and the suite's gates,
+//!   among them conditions in MLflow's `quality_criteria` language
+//!   ([`criteria`]: ``exact_match >= 0.9 AND `edit_distance/p90` <= 3``).
 //! - [`Evaluation`] runs it: each record becomes a trace (or joins the
 //!   one it names), its expectations expectation assessments, and each
 //!   scorer's result a feedback named after the scorer. Everything goes to
@@ -56,6 +58,7 @@
 #![warn(unreachable_pub)]
 
 mod config;
+pub mod criteria;
 mod dataset;
 mod error;
 mod export;

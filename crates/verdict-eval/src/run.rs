@@ -21,6 +21,7 @@ use verdict_export::{Batch, LocalStore, StoredRun};
 use verdict_scorer::{OwnedRecord, OwnedValue, Registry, Runner, Scorer, Scores};
 
 use crate::config::SuiteConfig;
+use crate::criteria;
 use crate::dataset::{Dataset, Entry, InvalidRecord};
 use crate::error::{Error, Result};
 use crate::export::{DeliveryFailure, Destination, Tally};
@@ -134,6 +135,8 @@ impl RunSummary {
 pub struct Evaluation {
     run_id: String,
     config: SuiteConfig,
+    /// The gate conditions, each naming a scorer of the run.
+    conditions: Vec<criteria::Resolved>,
     scorers: Vec<Box<dyn Scorer>>,
     skip_invalid: bool,
     store: Option<Arc<LocalStore>>,
@@ -173,9 +176,13 @@ impl Evaluation {
             }
             scorers.push(scorer);
         }
+        let names: Vec<String> = scorers.iter().map(|s| s.info().name.clone()).collect();
+        let conditions =
+            criteria::resolve_all(&config.gates.conditions, &names).map_err(Error::Usage)?;
         Ok(Evaluation {
             run_id: format!("run-{:012x}", rand::random::<u64>() >> 16),
             config,
+            conditions,
             scorers,
             skip_invalid: false,
             store: None,
@@ -283,6 +290,7 @@ impl Evaluation {
         let Evaluation {
             run_id,
             config,
+            conditions,
             scorers,
             skip_invalid,
             store,
@@ -593,6 +601,7 @@ impl Evaluation {
             &stats,
             &weights,
             &fail_under,
+            &conditions,
             config.gates.weighted_pass_rate,
             baseline_rates.as_ref().map(|(id, rates)| {
                 (

@@ -37,6 +37,7 @@ pub struct Suite {
     specs: Vec<String>,
     plugins: Vec<PathBuf>,
     fail_under: Vec<(String, f64)>,
+    gates: Vec<String>,
     store: Option<PathBuf>,
     skip_invalid: bool,
     threads: Option<usize>,
@@ -78,6 +79,15 @@ impl Suite {
         self
     }
 
+    /// Gates the suite with an expression in MLflow's `quality_criteria`
+    /// language, as `verdict eval --gate` does, such as
+    /// ``exact_match >= 0.9 AND `edit_distance/p90` <= 3`` (see
+    /// [`criteria`](crate::criteria)).
+    pub fn gate(mut self, expression: &str) -> Self {
+        self.gates.push(expression.to_owned());
+        self
+    }
+
     /// Also stores traces, assessments and the run in a local store.
     pub fn store(mut self, path: impl Into<PathBuf>) -> Self {
         self.store = Some(path.into());
@@ -109,6 +119,9 @@ impl Suite {
         }
         for (scorer, rate) in &self.fail_under {
             config.set_fail_under(&format!("{scorer}={rate}"))?;
+        }
+        for expression in &self.gates {
+            config.add_gate(expression)?;
         }
         let mut registry = Registry::with_builtins();
         for plugin in &self.plugins {

@@ -154,10 +154,12 @@ weighted_pass_rate = 0.55
     assert_eq!(exact.pass_rate(), Some(0.5));
     assert_eq!(exact.mean, Some(0.5));
     let distance = summary.scorer("edit_distance").unwrap();
-    // Distances 0, 5 (Milan/Rome), 1 (case), 0.
+    // Distances 0, 5 (Milan/Rome), 1 (case), 0; quantiles as numpy (and
+    // MLflow) interpolate them: median 0.5, p90 1 + 0.7 × (5 − 1).
     assert_eq!(distance.pass_rate(), Some(0.75));
-    assert_eq!(distance.p50, Some(0.0));
-    assert_eq!(distance.p90, Some(5.0));
+    assert_eq!(distance.p50, Some(0.5));
+    assert!((distance.p90.unwrap() - 3.8).abs() < 1e-12);
+    assert_eq!((distance.min, distance.max), (Some(0.0), Some(5.0)));
     assert_eq!(distance.mean, Some(1.5));
     assert_eq!(distance.worst[0].line, 2);
     assert_eq!(distance.worst[0].output, "Milan");
@@ -822,4 +824,114 @@ fn running_a_dataset_with_trace_ids_again_does_not_copy_its_expectations() {
     // A changed expectation is logged, beside the old one.
     run(&changed);
     assert_eq!(expectations(&store).len(), 3);
+}
+
+#[test]
+fn gates_in_mlflows_language_check_each_statistic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "qa.jsonl", QA);
+    let toml = "[[scorers]]\nspec = \"exact_match\"\n[[scorers]]\nspec = \"length:max=5\"\n\
+                [gates]\ngate = [\"exact_match >= 0.5 AND `exact_match/median` >= 0.5\", \
+                \"`exact_match/p90` <= 0.9\"]\n";
+    let mut suite = config(toml);
+    assert_eq!(suite.gates.conditions.len(), 3);
+    suite
+        .add_gate("`length/errors` <= 0 AND `length/pass_rate` >= 0.75")
+        .unwrap();
+    let run = |suite: SuiteConfig| {
+        Evaluation::new(suite)
+            .unwrap()
+            .run(&Dataset::open(&path).unwrap())
+            .unwrap()
+    };
+    let summary = run(suite.clone());
+    let gates: Vec<(&str, &str, bool)> = summary
+        .gates
+        .iter()
+        .map(|g| (g.gate.as_str(), g.measured.as_str(), g.passed))
+        .collect();
+    // exact_match gives 1, 0, 0, 1: mean 0.5, median 0.5, p90 1 (numpy's
+    // interpolation); length passes 3 of 4 with no error.
+    assert_eq!(
+        gates,
+        [
+            ("exact_match/mean ≥ 0.5", "0.5 over 4 values", true),
+            ("exact_match/median ≥ 0.5", "0.5 over 4 values", true),
+            ("exact_match/p90 ≤ 0.9", "1 over 4 values", false),
+            ("length/errors ≤ 0", "0 of 4", true),
+            ("length/pass_rate ≥ 0.75", "0.75 (75.0 %, 3 of 4)", true),
+        ]
+    );
+    assert!(!summary.passed);
+    assert_eq!(summary.gates[2].scorers, ["exact_match"]);
+
+    // --gate replaces verdict.toml's condition on the same metric.
+    suite.add_gate("`exact_match/p90` <= 1").unwrap();
+    let summary = run(suite.clone());
+    assert!(summary.passed, "{:?}", summary.gates);
+    assert_eq!(summary.gates.len(), 5);
+
+    // Two conditions on one metric in one place, and a metric of no
+    // scorer, are refused before anything runs.
+    let mut twice = suite.clone();
+    twice
+        .add_gate("`exact_match/mean` >= 0.1 AND exact_match >= 0.2")
+        .unwrap();
+    let err = Evaluation::new(twice).err().unwrap().to_string();
+    assert!(err.contains("one condition per metric"), "{err}");
+    let mut unknown = suite;
+    unknown.add_gate("token_f1 >= 0.5").unwrap();
+    let err = Evaluation::new(unknown).err().unwrap().to_string();
+    assert!(
+        err.contains("names no scorer of this run (scorers: exact_match, length)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_gate_on_a_statistic_the_run_could_not_measure_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    // No expectations: exact_match can score nothing.
+    let path = write(
+        dir.path(),
+        "qa.jsonl",
+        "{\"inputs\": \"q\", \"outputs\": \"a\"}\n{\"inputs\": \"q\", \"outputs\": \"b\"}\n",
+    );
+    let mut suite = config(EXACT);
+    suite
+        .add_gate("exact_match >= 0 AND `exact_match/errors` <= 2")
+        .unwrap();
+    let summary = Evaluation::new(suite)
+        .unwrap()
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap();
+    assert!(!summary.passed);
+    assert_eq!(
+        summary.gates[0].measured,
+        "not measured: exact_match gave no numbers (errors only)"
+    );
+    assert!(!summary.gates[0].passed);
+    assert!(summary.gates[1].passed, "{:?}", summary.gates[1]);
+}
+
+#[test]
+fn gate_expressions_that_cannot_be_read_say_where() {
+    let err = SuiteConfig::from_toml(
+        "[[scorers]]\nspec = \"exact_match\"\n[gates]\ngate = \"exact_match >= 0.9 OR x <= 1\"\n",
+        Path::new("verdict.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("verdict.toml: gates.gate \"exact_match >= 0.9 OR x <= 1\": at character 20: expected AND: OR is not part of the language"),
+        "{err}"
+    );
+    let mut suite = config(EXACT);
+    let err = suite.add_gate("exact_match > 0.9").unwrap_err().to_string();
+    assert!(
+        err.starts_with("--gate \"exact_match > 0.9\": at character 13: expected a comparison: only >= and <= are supported"),
+        "{err}"
+    );
+    let err = suite.add_gate("  ").unwrap_err().to_string();
+    assert!(err.contains("an empty gate checks nothing"), "{err}");
 }
