@@ -235,10 +235,15 @@ pub(crate) struct EvalArgs {
     /// sent nothing more.
     #[arg(long = "export", value_name = "TARGET")]
     pub(crate) exports: Vec<String>,
-    /// Write JUnit XML: one test case per record and scorer. A case's time
-    /// is its even share of the scoring time of its chunk of records
-    /// (4,096; the first, 512), as scorers take records in batches on all
-    /// cores; a suite's is the sum of its cases'.
+    /// Write JUnit XML that fails exactly when the run does: in the suite
+    /// `gates`, a test case per gate (a failure when the gate fails, with
+    /// what was measured and the worst records behind it), one for the run
+    /// (an error when it stopped before its verdict) and one per --export
+    /// destination that did not take everything (an error). Each scorer
+    /// has a test case that passes and lists, in its system-out, the
+    /// records it judged false or could not score (the first 1,000): a
+    /// record judged false fails the run only through a gate. A scorer's
+    /// time is its records' share of the scoring time.
     #[arg(long, value_name = "PATH")]
     pub(crate) junit: Option<PathBuf>,
     /// Write a report: Markdown, or HTML when PATH ends in .html.

@@ -22,7 +22,8 @@
 //!   rate, mean, p50, p90, errors, worst records) and [`GateVerdict`]s;
 //!   [`report`] turns it into Markdown, HTML (with a chart of each
 //!   scorer's score distribution) and a terminal table, and a run writes
-//!   JUnit XML and a JSON results file as it goes.
+//!   JUnit XML (red exactly when the run fails: a test case per gate) and a
+//!   JSON results file as it goes.
 //! - [`Suite`] is the same for `cargo test`: a suite that reads like a
 //!   test, whose failure lists the failed gates and the worst records.
 //!

@@ -26,7 +26,7 @@ use crate::dataset::{Dataset, Entry, InvalidRecord};
 use crate::error::{Error, Result};
 use crate::export::{DeliveryFailure, Destination, Tally};
 use crate::gates::{self, GateVerdict};
-use crate::report::{ResultStream, Row, RowResult, Unfinished, open_streams};
+use crate::report::{ResultStream, Row, RowResult, Stopped, Unfinished, open_streams};
 use crate::scored::{self, Said};
 use crate::stats::{RecordView, ScorerStats, StatsBuilder};
 
@@ -213,7 +213,11 @@ impl Evaluation {
         self
     }
 
-    /// Writes JUnit XML to `path`: one test case per record and scorer.
+    /// Writes JUnit XML to `path` that fails exactly when the run does: a
+    /// test case per gate, one for the run and for each export that did
+    /// not deliver everything, and a passing test case per scorer that
+    /// lists the records it judged false (see the `report` module's JUnit
+    /// writer).
     pub fn junit(mut self, path: impl Into<PathBuf>) -> Self {
         self.junit = Some(path.into());
         self
@@ -312,8 +316,13 @@ impl Evaluation {
             .zip(&names)
             .map(|(setup, name)| StatsBuilder::new(name, setup.pass.clone(), setup.weight))
             .collect();
-        let mut streams = open_streams(junit.as_deref(), json.as_deref(), &names)?;
-        let unfinished = Unfinished::new(&streams);
+        let mut streams = open_streams(
+            junit.as_deref(),
+            json.as_deref(),
+            &names,
+            store.as_ref().map(|s| s.path()),
+        )?;
+        let mut unfinished = Unfinished::new(&streams);
         let context = Context {
             run_id: run_id.clone(),
             ids: u128::from(rng.random::<u64>().max(1)) << 64,
@@ -535,6 +544,19 @@ impl Evaluation {
         let undelivered = match outcome {
             Ok(undelivered) => undelivered,
             Err(error) => {
+                // A JUnit file says the run stopped (an error test case):
+                // CI shows red with the reason, never stale results.
+                let message = error.to_string();
+                let dataset_name = dataset.path().display().to_string();
+                unfinished.stopped(
+                    streams,
+                    &Stopped {
+                        run_id: &run_id,
+                        dataset: &dataset_name,
+                        seconds: clock.elapsed().as_secs_f64(),
+                        error: &message,
+                    },
+                );
                 let stored = stored.into_inner();
                 if let Some(store) = &store
                     && stored > 0
