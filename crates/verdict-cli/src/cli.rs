@@ -45,7 +45,10 @@ pub(crate) enum Command {
     /// Exits 1 when some of them could not be delivered.
     Push(PushArgs),
     /// Evaluate a dataset: score every record, store the run, check the
-    /// gates. Exits 0 when every gate passes, 1 when one fails, 2 on a
+    /// gates (--fail-under, --gate, --baseline, and those of --config); a
+    /// run that fails lists the worst records behind each failed gate, with
+    /// the `verdict show` command of each. Exits 0 when every gate passes,
+    /// 1 when one fails, 2 on a
     /// usage or input error, and 2 when an --export destination did not
     /// take everything: the run still goes to its end and is stored whole
     /// in the local store, the gates are still printed, and what was not

@@ -69,10 +69,11 @@ fn the_readme_command_passes_on_the_shipped_dataset_and_writes_every_report() {
     assert!(dir.path().join(".verdict/verdict.db").is_file());
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert_eq!(html.matches("<svg").count(), 5);
-    // Every gate passed: a case per gate, the run, and a listing per
+    // Every gate passed: a case per gate (four fail_under, two
+    // conditions, the weighted pass rate), the run, and a listing per
     // scorer, and nothing failed (the records judged false are listed).
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
-    assert_eq!(junit.matches("<testcase ").count(), 5 + 1 + 5);
+    assert_eq!(junit.matches("<testcase ").count(), 7 + 1 + 5);
     assert!(
         !junit.contains("<failure") && !junit.contains("<error"),
         "{junit}"
