@@ -716,7 +716,7 @@ fn junit_fails_exactly_the_gates_that_failed_and_lists_records_without_failing_t
     // invalid line: shown, with their trace, not counted.
     let listed = &cases[2].system_out;
     assert!(
-        listed.starts_with("4 records judged false, not scored or not judged"),
+        listed.starts_with("4 records judged false or not scored"),
         "{listed}"
     );
     assert!(listed.contains("line 2 · tr-"), "{listed}");
@@ -753,6 +753,17 @@ fn junit_fails_exactly_the_gates_that_failed_and_lists_records_without_failing_t
         body.contains("line 2 · tr-") && body.contains("output:   Milan"),
         "{body}"
     );
+
+    // A scorer with no criterion for its values: counted, not listed.
+    let summary = run("[[scorers]]\nspec = \"token_f1\"\n");
+    assert!(summary.passed);
+    let (cases, _) = junit_cases(&std::fs::read_to_string(&junit).unwrap());
+    let listed = &cases.last().unwrap().system_out;
+    assert!(
+        listed.starts_with("4 records not judged: no pass criterion"),
+        "{listed}"
+    );
+    assert!(!listed.contains("line 2 ·"), "{listed}");
 }
 
 #[test]

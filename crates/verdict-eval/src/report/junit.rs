@@ -8,11 +8,12 @@
 //!   before its verdict, and one per `--export` destination that did not
 //!   take everything, an error as well (the exit code is 2 for both).
 //! - Each scorer has a suite of one test case that always passes: the
-//!   records it judged false, could not score, or could not judge are
-//!   listed in its `<system-out>` (the first [`LISTED`]; `--json` has every
-//!   result), which GitLab, Jenkins and GitHub's JUnit reporters show on the
-//!   test case, without counting them as failures: a record judged false
-//!   fails the run only through a gate.
+//!   records it judged false or could not score are listed in its
+//!   `<system-out>` (the first [`LISTED`]; `--json` has every result), which
+//!   GitLab, Jenkins and GitHub's JUnit reporters show on the test case,
+//!   without counting them as failures: a record judged false fails the
+//!   run only through a gate. Values it has no criterion for are counted,
+//!   not listed.
 //!
 //! A run with no failed gate, no stop and every export delivered has no
 //! failure and no error in its JUnit file, and exits 0; every failure or
@@ -50,8 +51,10 @@ const FIELD_CHARS: usize = 200;
 struct Listing {
     name: String,
     body: BufWriter<File>,
-    /// Records it judged false, could not score or judge.
+    /// Records it judged false or could not score.
     noted: u64,
+    /// Records whose value it has no criterion for.
+    unjudged: u64,
     /// The sum of its records' times.
     seconds: f64,
 }
@@ -78,6 +81,7 @@ impl JunitWriter {
                     name: name.clone(),
                     body: BufWriter::new(tempfile::tempfile().map_err(error)?),
                     noted: 0,
+                    unjudged: 0,
                     seconds: 0.0,
                 })
             })
@@ -145,10 +149,20 @@ impl Listing {
             "  <testsuite name=\"{name}\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"0\" time=\"{time}\">\n    <testcase classname=\"verdict.scorer\" name=\"{name}\" time=\"{time}\">",
             name = escape(&self.name),
         )?;
+        if self.noted + self.unjudged > 0 {
+            out.write_all(b"<system-out>")?;
+        }
+        if self.unjudged > 0 {
+            writeln!(
+                out,
+                "{} not judged: no pass criterion for its values (set threshold, max or pass_labels in verdict.toml)",
+                super::count(self.unjudged, "record")
+            )?;
+        }
         if self.noted > 0 {
             writeln!(
                 out,
-                "<system-out>{} judged false, not scored or not judged (listed: not failures; a gate decides whether the run fails):",
+                "{} judged false or not scored (listed: not failures; a gate decides whether the run fails):",
                 super::count(self.noted, "record")
             )?;
             self.body.flush()?;
@@ -170,6 +184,8 @@ impl Listing {
                     self.noted - LISTED
                 )?;
             }
+        }
+        if self.noted + self.unjudged > 0 {
             out.write_all(b"</system-out>")?;
         }
         writeln!(out, "</testcase>\n  </testsuite>")
@@ -183,17 +199,20 @@ impl ResultStream for JunitWriter {
             let value = match (r.said.error, r.passed) {
                 (Some((code, message)), _) => format!("error {code}: {message}"),
                 (None, Some(true)) => continue,
-                (None, verdict) => {
+                (None, None) => {
+                    listing.unjudged += 1;
+                    continue;
+                }
+                (None, Some(false)) => {
                     let value = match (r.said.boolean, r.said.label, r.said.number) {
                         (Some(b), _, _) => b.to_string(),
                         (_, Some(label), _) => label.to_owned(),
                         (_, _, Some(n)) => format_number(n),
                         _ => String::new(),
                     };
-                    match (verdict, r.said.rationale) {
-                        (None, _) => format!("{value} (no pass criterion for it)"),
-                        (_, Some(why)) => format!("{value}: {why}"),
-                        (_, None) => value,
+                    match r.said.rationale {
+                        Some(why) => format!("{value}: {why}"),
+                        None => value,
                     }
                 }
             };
