@@ -18,7 +18,14 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// List the scorers: built in, from --plugin, and from VERDICT_PLUGIN_PATH.
     Scorers(ScorersArgs),
-    /// Score one record and print the result as one JSON object.
+    /// Score one record and print the result as one JSON object: name,
+    /// version, value, passed (a bool value itself, or the scorer's own
+    /// verdict beside a number, such as edit_distance:max_distance=2 gives;
+    /// null when it has no criterion), rationale, error. Exits 0
+    /// when the record was scored, whatever the value; 2 when the scorer
+    /// could not score it (the JSON's error says why: a missing
+    /// expectation, a scorer that failed or panicked), as for any input or
+    /// plugin error.
     Score(ScoreArgs),
     /// Show a trace's spans and assessments from the local store, or list
     /// the most recent traces when no trace is given.
@@ -38,7 +45,10 @@ pub(crate) enum Command {
     /// Exits 1 when some of them could not be delivered.
     Push(PushArgs),
     /// Evaluate a dataset: score every record, store the run, check the
-    /// gates. Exits 0 when every gate passes, 1 when one fails, 2 on a
+    /// gates (--fail-under, --gate, --baseline, and those of --config); a
+    /// run that fails lists the worst records behind each failed gate, with
+    /// the `verdict show` command of each. Exits 0 when every gate passes,
+    /// 1 when one fails, 2 on a
     /// usage or input error, and 2 when an --export destination did not
     /// take everything: the run still goes to its end and is stored whole
     /// in the local store, the gates are still printed, and what was not
@@ -207,8 +217,10 @@ pub(crate) struct EvalArgs {
     #[arg(value_name = "DATA")]
     pub(crate) data: PathBuf,
     /// A scorer: NAME, NAME:key=value,..., NAME:{json}, or a plugin file
-    /// PATH[:config]; repeatable. Replaces the scorers of --config, keeping
-    /// the criteria it gives a scorer of the same name.
+    /// PATH[:config]; repeatable. With --config, it is added to the
+    /// config's scorers; one that names a scorer of the config replaces
+    /// that scorer's spec and keeps its criteria, weight and gate. No
+    /// scorer or gate of the config is dropped.
     #[arg(long = "scorer", value_name = "SPEC")]
     pub(crate) scorers: Vec<String>,
     /// The suite's verdict.toml: scorers, pass criteria, weights, gates.
@@ -226,10 +238,15 @@ pub(crate) struct EvalArgs {
     /// sent nothing more.
     #[arg(long = "export", value_name = "TARGET")]
     pub(crate) exports: Vec<String>,
-    /// Write JUnit XML: one test case per record and scorer. A case's time
-    /// is its even share of the scoring time of its chunk of records
-    /// (4,096; the first, 512), as scorers take records in batches on all
-    /// cores; a suite's is the sum of its cases'.
+    /// Write JUnit XML that fails exactly when the run does: in the suite
+    /// `gates`, a test case per gate (a failure when the gate fails, with
+    /// what was measured and the worst records behind it), one for the run
+    /// (an error when it stopped before its verdict) and one per --export
+    /// destination that did not take everything (an error). Each scorer
+    /// has a test case that passes and lists, in its system-out, the
+    /// records it judged false or could not score (the first 1,000): a
+    /// record judged false fails the run only through a gate. A scorer's
+    /// time is its records' share of the scoring time.
     #[arg(long, value_name = "PATH")]
     pub(crate) junit: Option<PathBuf>,
     /// Write a report: Markdown, or HTML when PATH ends in .html.
@@ -239,15 +256,30 @@ pub(crate) struct EvalArgs {
     #[arg(long, value_name = "PATH")]
     pub(crate) json: Option<PathBuf>,
     /// Compare with a stored run (its id, a unique prefix, or `latest`:
-    /// the latest run of the same dataset file): a pass rate lower than
-    /// the baseline's by more than gates.baseline_tolerance fails, and so
-    /// does a baseline that has no pass rate for any scorer of this run.
+    /// the latest run of the same dataset file that passed its gates; a
+    /// run that failed or stopped is never picked, so a regression cannot
+    /// become the baseline by being run twice): a pass rate lower than the
+    /// baseline's by more than gates.baseline_tolerance fails, and so does
+    /// a baseline that has no pass rate for any scorer of this run. A run
+    /// that failed its gates may be named by id; the gates then say so.
     #[arg(long, value_name = "RUN")]
     pub(crate) baseline: Option<String>,
     /// Gate: the scorer's pass rate must be at least RATE (0 to 1);
     /// repeatable, overrides fail_under in --config.
     #[arg(long = "fail-under", value_name = "SCORER=RATE")]
     pub(crate) fail_under: Vec<String>,
+    /// Gate in MLflow's quality_criteria language (mlflow.genai.evaluate,
+    /// 3.18): conditions joined by AND, each a metric, >= or <=, and a
+    /// number, such as "exact_match >= 0.9 AND `edit_distance/p90` <= 3".
+    /// A scorer's name checks its mean (errors left out, as in MLflow);
+    /// `name/STAT` in backticks checks another statistic: min, max, mean,
+    /// median, variance, p90, or Verdict's pass_rate, p50 and errors (a
+    /// count). Each condition is a gate; every one must hold (OR is not
+    /// part of the language), and one that cannot be measured fails.
+    /// Repeatable; a condition replaces the one on the same metric in the
+    /// gate of --config.
+    #[arg(long = "gate", value_name = "EXPR")]
+    pub(crate) gates: Vec<String>,
     /// Count malformed records as errors and go on, instead of stopping.
     /// Without it, the run stops at the first one; the records stored
     /// before its chunk (4,096 records; the first, 512) stay, under a run

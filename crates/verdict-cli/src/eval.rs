@@ -28,10 +28,13 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|s| s.parse::<ScorerSpec>())
             .collect::<Result<Vec<_>, _>>()?;
-        config.replace_scorers(specs);
+        config.merge_scorers(specs);
     }
     for arg in &args.fail_under {
         config.set_fail_under(arg)?;
+    }
+    for expression in &args.gates {
+        config.add_gate(expression)?;
     }
     let targets = args
         .exports
@@ -95,7 +98,7 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     if summary.records == 0 && summary.invalid == 0 {
         eprintln!(
             "warning: {} holds no records: nothing was scored",
-            args.data.display()
+            report::visible(&args.data.display().to_string())
         );
     }
     let mut out: Box<dyn std::io::Write> = if to_stdout {
@@ -104,11 +107,17 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         Box::new(std::io::stdout().lock())
     };
     write!(out, "{}", report::terminal(&summary))?;
+    // A failed run says which records failed, and how to open each one.
+    write!(
+        out,
+        "{}",
+        report::failed_records(&summary, Some(&args.store.path))
+    )?;
     writeln!(
         out,
         "\nstored as {} in {}{}",
         summary.run_id,
-        args.store.path.display(),
+        report::visible(&args.store.path.display().to_string()),
         if summary.passed {
             ""
         } else {

@@ -10,7 +10,9 @@
 //! Exit codes: 0 when the command did its job; 1 when it ran but its
 //! verdict is negative (a gate of `eval` failed, `push` could not deliver
 //! everything); 2 on a usage, input, config or plugin error (clap's own
-//! usage errors exit with 2 as well), and when `eval` could not deliver
+//! usage errors exit with 2 as well; `score` exits 2 when the scorer could
+//! not score the record, after printing the result with its error), and
+//! when `eval` could not deliver
 //! everything to an `--export` destination: 1 is kept for a quality
 //! verdict, so that a CI job never reads a server outage as a regression
 //! (the gates are printed all the same; `push`, whose job is delivering,
@@ -56,7 +58,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("error: {}", message(&error));
+            // Messages quote data (a dataset line, a plugin's words):
+            // nothing in them may act on the terminal.
+            eprintln!("error: {}", verdict_eval::report::visible(&message(&error)));
             ExitCode::from(2)
         }
     }

@@ -230,8 +230,9 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
             } else {
                 eprintln!("error: {}:", not_delivered(delivery));
             }
+            // A server's answer is quoted in them: shown, never acted on.
             for error in &delivery.errors {
-                eprintln!("  {error}");
+                eprintln!("  {}", verdict_eval::report::visible(error));
             }
             if !delivery.traces_failed.is_empty() {
                 eprintln!(

@@ -3,7 +3,8 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use verdict_eval::{RunSummary, find_run, report};
+use verdict_eval::report::{self, visible};
+use verdict_eval::{RunSummary, find_run};
 use verdict_export::{RunStatus, StoredRun};
 
 use crate::cli::RunsArgs;
@@ -28,13 +29,14 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
                 let reason = run
                     .reason
                     .as_deref()
-                    .map_or_else(String::new, |r| format!(": {r}"));
+                    .map_or_else(String::new, |r| format!(": {}", visible(r)));
                 let stored = report::count(run.records, "record");
                 match status {
                     RunStatus::Running => writeln!(
                         out,
                         "run {} of {} is running: {stored} stored so far",
-                        run.run_id, run.dataset
+                        run.run_id,
+                        visible(&run.dataset)
                     )?,
                     RunStatus::Interrupted => writeln!(
                         out,
@@ -70,7 +72,7 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "no runs in {} yet: `verdict eval DATA` makes one",
-            args.store.path.display()
+            visible(&args.store.path.display().to_string())
         )?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -88,13 +90,13 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "{:<16}  {:<20}  {:>8}  {:>7}  {:<6}  {:>9}  {}",
-            run.run_id,
+            visible(&run.run_id),
             humantime::format_rfc3339_seconds(run.started).to_string(),
             run.records,
             run.invalid,
             status_word(run.status),
             weighted,
-            run.dataset
+            visible(&run.dataset)
         )?;
     }
     Ok(ExitCode::SUCCESS)

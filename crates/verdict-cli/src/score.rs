@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::{Value, json};
+use verdict_eval::report::visible;
 use verdict_plugin::ScoreValue;
 use verdict_scorer::{OwnedRecord, OwnedValue, ScorerSpec, score_one};
 
@@ -40,16 +41,19 @@ pub(crate) fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
     let scorer = registry.create(&spec)?;
     let outcome = score_one(scorer.as_ref(), &record(args)?);
     let info = scorer.info();
-    let (value, rationale, error) = match &outcome {
+    let (value, passed, rationale, error) = match &outcome {
         Ok(score) => {
-            let value = match &score.value {
-                ScoreValue::Bool(b) => json!(b),
-                ScoreValue::Number(n) => json!(n),
-                ScoreValue::Label(l) => json!(l),
+            // Whether it passes: a bool itself, else the scorer's own
+            // verdict when it gives one (null when it has no criterion).
+            let (value, passed) = match &score.value {
+                ScoreValue::Bool(b) => (json!(b), Some(*b)),
+                ScoreValue::Number(n) => (json!(n), score.passed),
+                ScoreValue::Label(l) => (json!(l), score.passed),
             };
-            (value, json!(score.rationale), Value::Null)
+            (value, json!(passed), json!(score.rationale), Value::Null)
         }
         Err(e) => (
+            Value::Null,
             Value::Null,
             Value::Null,
             json!({"code": e.code, "message": e.message}),
@@ -59,9 +63,25 @@ pub(crate) fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
         "name": info.name,
         "version": info.version,
         "value": value,
+        "passed": passed,
         "rationale": rationale,
         "error": error,
     });
     writeln!(std::io::stdout().lock(), "{result}")?;
-    Ok(ExitCode::SUCCESS)
+    // Scored, whatever the value: 0. Not scored (a missing or malformed
+    // expectation, a scorer that failed or panicked): an input or plugin
+    // error, 2, as everywhere else — never 1, which says "scored, and the
+    // verdict is negative".
+    Ok(match &outcome {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "error: {} could not score this record: {}: {}",
+                visible(&info.name),
+                visible(&e.code),
+                visible(&e.message)
+            );
+            ExitCode::from(2)
+        }
+    })
 }

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use serde_json::json;
 use verdict_scorer::{Origin, ScorerInfo};
 
+use verdict_eval::report::visible;
+
 use crate::cli::ScorersArgs;
 use crate::plugins::registry;
 
@@ -39,6 +41,8 @@ pub(crate) fn run(args: &ScorersArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
         return Ok(ExitCode::SUCCESS);
     }
+    // A plugin's name, description and keys are its author's text: shown,
+    // never acted on.
     for (i, s) in scorers.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
@@ -47,23 +51,34 @@ pub(crate) fn run(args: &ScorersArgs) -> anyhow::Result<ExitCode> {
             Origin::Builtin => "built in".to_owned(),
             Origin::Plugin { path, .. } => format!("plugin {}", path.display()),
         };
-        writeln!(out, "{} {} ({from})", s.name, s.version)?;
-        writeln!(out, "  {}", s.description)?;
+        writeln!(
+            out,
+            "{} {} ({})",
+            visible(&s.name),
+            visible(&s.version),
+            visible(&from)
+        )?;
+        writeln!(out, "  {}", visible(&s.description))?;
         let width = s
             .config_keys
             .iter()
-            .map(|k| k.name.len())
+            .map(|k| visible(&k.name).chars().count())
             .max()
             .unwrap_or(0);
         for k in &s.config_keys {
             let default = if k.default_value.is_empty() {
                 String::new()
             } else {
-                format!(" [default: {}]", k.default_value)
+                format!(" [default: {}]", visible(&k.default_value))
             };
-            writeln!(out, "  {:width$}  {}{default}", k.name, k.kind)?;
+            writeln!(
+                out,
+                "  {:width$}  {}{default}",
+                visible(&k.name),
+                visible(&k.kind)
+            )?;
             if !k.description.is_empty() {
-                writeln!(out, "  {:width$}  {}", "", k.description)?;
+                writeln!(out, "  {:width$}  {}", "", visible(&k.description))?;
             }
         }
     }

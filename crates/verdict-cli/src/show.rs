@@ -12,6 +12,8 @@ use verdict::wire::format_time;
 use verdict::{Assessment, AssessmentId, AssessmentValue, mlflow_trace_id};
 use verdict_export::{LocalStore, StoredSpan, TraceSummary};
 
+use verdict_eval::report::{visible, visible_lines};
+
 use crate::cli::ShowArgs;
 use crate::store::{open_existing, parse_trace, unknown_trace};
 
@@ -91,7 +93,11 @@ fn list_recent(
         return Ok(());
     }
     if rows.is_empty() {
-        writeln!(out, "{} holds no traces yet", store.path().display())?;
+        writeln!(
+            out,
+            "{} holds no traces yet",
+            visible(&store.path().display().to_string())
+        )?;
         return Ok(());
     }
     writeln!(
@@ -99,7 +105,7 @@ fn list_recent(
         "{} most recent of {} traces in {}:",
         rows.len(),
         traces.len(),
-        store.path().display()
+        visible(&store.path().display().to_string())
     )?;
     for (t, root) in rows {
         writeln!(
@@ -113,7 +119,7 @@ fn list_recent(
             duration(t.start_time, t.end_time).map_or_else(|| "-".to_owned(), human_duration),
             t.span_count,
             t.assessment_count,
-            root.as_deref().unwrap_or("(no spans)")
+            visible(root.as_deref().unwrap_or("(no spans)"))
         )?;
     }
     Ok(())
@@ -219,12 +225,12 @@ impl View<'_> {
             Status::Unset => String::new(),
             Status::Ok => "  ok".to_owned(),
             Status::Error { description } if description.is_empty() => "  ERROR".to_owned(),
-            Status::Error { description } => format!("  ERROR: {description}"),
+            Status::Error { description } => format!("  ERROR: {}", visible(description)),
         };
         writeln!(
             out,
             "{indent}{}  {}{status}  [span {:016x}]",
-            span.name,
+            visible(&span.name),
             human_duration(took),
             span.span_id
         )?;
@@ -272,10 +278,11 @@ impl View<'_> {
         let source = a.source();
         writeln!(
             out,
-            "{indent}• {kind} {} = {value}  ({} {}){state}  {}",
-            a.name().as_str(),
+            "{indent}• {kind} {} = {}  ({} {}){state}  {}",
+            visible(a.name().as_str()),
+            visible(&value),
             source.source_type(),
-            source.source_id(),
+            visible(source.source_id()),
             a.id()
         )?;
         let more = format!("{indent}    ");
@@ -286,7 +293,7 @@ impl View<'_> {
             writeln!(out, "{more}on span {on:016x} (not in the store)")?;
         }
         if let Some(error) = a.error() {
-            write!(out, "{more}error {}", error.error_code)?;
+            write!(out, "{more}error {}", visible(&error.error_code))?;
             if let Some(message) = &error.error_message {
                 write!(out, ": {}", indented(message, &more))?;
             }
@@ -300,13 +307,13 @@ impl View<'_> {
         }
         // `verdict runs RUN` shows the evaluation that logged it.
         if let Some(run) = a.run_id() {
-            writeln!(out, "{more}run {run}")?;
+            writeln!(out, "{more}run {}", visible(run))?;
         }
         if !a.metadata().is_empty() {
             let entries: Vec<String> = a
                 .metadata()
                 .iter()
-                .map(|(k, v)| format!("{k}={v}"))
+                .map(|(k, v)| format!("{}={}", visible(k), visible(v)))
                 .collect();
             writeln!(out, "{more}metadata: {}", entries.join(", "))?;
         }
@@ -315,9 +322,10 @@ impl View<'_> {
 }
 
 /// Text that may span lines (a judge's rationale often does), its later
-/// lines indented under the first so that the tree stays readable.
+/// lines indented under the first so that the tree stays readable, and
+/// every other control character shown, never acted on.
 fn indented(text: &str, indent: &str) -> String {
-    text.trim_end().replace('\n', &format!("\n{indent}  "))
+    visible_lines(text.trim_end()).replace('\n', &format!("\n{indent}  "))
 }
 
 fn duration(start: Option<SystemTime>, end: Option<SystemTime>) -> Option<Duration> {

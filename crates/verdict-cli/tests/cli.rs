@@ -105,6 +105,21 @@ fn score_prints_one_json_object() {
         "sitting",
     ]));
     assert_eq!(out["value"], 3.0);
+    assert_eq!(out["passed"], Value::Null, "no criterion of its own");
+    // With a threshold, its own verdict beside the number.
+    let out = json_of(&verdict(&[
+        "score",
+        "--scorer",
+        "edit_distance:report=distance,max_distance=2",
+        "--output",
+        "kitten",
+        "--expected",
+        "sitting",
+    ]));
+    assert_eq!(
+        (&out["value"], &out["passed"]),
+        (&3.0.into(), &false.into())
+    );
 
     // Several --expected make a list: any of them may match.
     let out = json_of(&verdict(&[
@@ -120,16 +135,30 @@ fn score_prints_one_json_object() {
     ]));
     assert_eq!(out["value"], true);
 
-    // A record the scorer cannot score is still an answer, with an error.
-    let out = json_of(&verdict(&[
+    // A record the scorer cannot score is still an answer, with an error,
+    // and the exit code says it was not scored: 2, as an input error.
+    let out = verdict(&["score", "--scorer", "exact_match", "--output", "Paris"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["value"], Value::Null);
+    assert_eq!(json["error"]["code"], "MISSING_EXPECTATION");
+    assert!(
+        stderr(&out)
+            .starts_with("error: exact_match could not score this record: MISSING_EXPECTATION: "),
+        "{}",
+        stderr(&out)
+    );
+    // A false value is an answer: 0.
+    let out = verdict(&[
         "score",
         "--scorer",
         "exact_match",
         "--output",
+        "Lyon",
+        "--expected",
         "Paris",
-    ]));
-    assert_eq!(out["value"], Value::Null);
-    assert_eq!(out["error"]["code"], "MISSING_EXPECTATION");
+    ]);
+    assert_eq!(out.status.code(), Some(0));
 
     let out = json_of(&verdict(&[
         "score",

@@ -80,8 +80,11 @@ fn verdict_score_runs_the_plugin_with_expectations_and_config() {
     let out = json_of(&score(&spec, "a category", &[]));
     assert_eq!(out["value"], 1.0);
 
-    // A record without the expectation is an error outcome, not a score.
-    let out = json_of(&score("keyword_coverage", "anything", &[]));
+    // A record without the expectation is an error outcome, not a score:
+    // printed, and exit code 2.
+    let out = score("keyword_coverage", "anything", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let out: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out["value"], Value::Null);
     assert_eq!(out["error"]["code"], "MISSING_EXPECTATION");
 

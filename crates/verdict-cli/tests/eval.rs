@@ -69,8 +69,16 @@ fn the_readme_command_passes_on_the_shipped_dataset_and_writes_every_report() {
     assert!(dir.path().join(".verdict/verdict.db").is_file());
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert_eq!(html.matches("<svg").count(), 5);
+    // Every gate passed: a case per gate (four fail_under, two
+    // conditions, the weighted pass rate), the run, and a listing per
+    // scorer, and nothing failed (the records judged false are listed).
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
-    assert_eq!(junit.matches("<testcase ").count(), 300 * 5);
+    assert_eq!(junit.matches("<testcase ").count(), 7 + 1 + 5);
+    assert!(
+        !junit.contains("<failure") && !junit.contains("<error"),
+        "{junit}"
+    );
+    assert!(junit.contains("<system-out>"));
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
             .unwrap();
@@ -330,5 +338,265 @@ fn otlp_export_gets_every_record_span_and_assessment_event() {
     // Every event is on one of the record spans.
     for event in &events {
         assert!(spans.iter().any(|s| s.trace_id == event.trace_id));
+    }
+}
+
+#[test]
+fn a_scorers_own_threshold_gives_it_a_pass_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("qa.jsonl"),
+        concat!(
+            r#"{"inputs": "q1", "outputs": "Pari", "expectations": {"expected_response": "Paris"}}"#,
+            "\n",
+            r#"{"inputs": "q2", "outputs": "Lyon", "expectations": {"expected_response": "Paris"}}"#,
+            "\n",
+            r#"{"inputs": "q3", "outputs": "Rome", "expectations": {"expected_response": "Rome"}}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    // edit_distance reports a similarity, and whether the distance is
+    // within 2 beside it: that verdict is its pass/fail.
+    let (code, stdout, stderr) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            "qa.jsonl",
+            "--scorer",
+            "edit_distance:max_distance=2",
+            "--fail-under",
+            "edit_distance=0.6",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("66.7 %"), "{stdout}");
+    assert!(stdout.contains("the scorer's own pass"), "{stdout}");
+    assert!(
+        stdout.contains("PASS  edit_distance pass rate ≥ 60.0 % — 66.7 % (2 of 3)"),
+        "{stdout}"
+    );
+    // A criterion of the suite's own still wins over the scorer's.
+    std::fs::write(
+        dir.path().join("verdict.toml"),
+        "[[scorers]]\nspec = \"edit_distance:max_distance=2\"\nthreshold = 0.9\nfail_under = 0.6\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = text(&verdict(
+        dir.path(),
+        &["eval", "qa.jsonl", "--config", "verdict.toml"],
+    ));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("33.3 %"), "{stdout}");
+}
+
+#[test]
+fn a_scorer_given_with_a_config_is_added_and_drops_no_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let qa = data("qa.jsonl");
+    let qa = qa.to_str().unwrap();
+    std::fs::write(
+        dir.path().join("verdict.toml"),
+        "[[scorers]]\nspec = \"exact_match\"\nconfig = { normalize = \"squad\" }\nfail_under = 0.99\n\n\
+         [[scorers]]\nspec = \"contains\"\nconfig = { expectation = \"expected_facts\" }\n",
+    )
+    .unwrap();
+    // One more scorer: the config's two still run, and its gate still
+    // fails the run.
+    let (code, stdout, stderr) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa,
+            "--config",
+            "verdict.toml",
+            "--scorer",
+            "length:max=50",
+        ],
+    ));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    for scorer in ["exact_match", "contains", "length"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(scorer)),
+            "{scorer} is not in the table: {stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("FAIL  exact_match pass rate ≥ 99.0 %"),
+        "{stdout}"
+    );
+    // A scorer of the config named again: its spec changes, its gate stays.
+    let (code, stdout, _) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa,
+            "--config",
+            "verdict.toml",
+            "--scorer",
+            "exact_match:normalize=raw",
+        ],
+    ));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("FAIL  exact_match pass rate ≥ 99.0 %"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("contains")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn baseline_latest_is_the_latest_run_that_passed_so_a_regression_fails_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let qa = data("qa.jsonl");
+    let qa = qa.to_str().unwrap();
+    let eval = |normalize: &str, baseline: &str| {
+        let spec = format!("exact_match:normalize={normalize}");
+        text(&verdict(
+            dir.path(),
+            &["eval", qa, "--scorer", &spec, "--baseline", baseline],
+        ))
+    };
+    // No run yet: nothing to compare with, said as such.
+    let (code, _, stderr) = eval("squad", "latest");
+    assert_eq!(code, 2);
+    assert!(stderr.contains("holds no run of"), "{stderr}");
+    let (code, stdout, _) = text(&verdict(
+        dir.path(),
+        &["eval", qa, "--scorer", "exact_match:normalize=squad"],
+    ));
+    assert_eq!(code, 0, "{stdout}");
+    let good = run_id(&stdout);
+
+    // A regression fails against the good run, and again when run again:
+    // the failed run is not the new baseline.
+    for attempt in 0..2 {
+        let (code, stdout, _) = eval("raw", "latest");
+        assert_eq!(code, 1, "attempt {attempt}: {stdout}");
+        assert!(
+            stdout.contains(&format!("FAIL  exact_match pass rate ≥ baseline {good} (")),
+            "attempt {attempt}: {stdout}"
+        );
+    }
+    // A failed run named by id may still be the baseline, and is said to
+    // have failed.
+    let (_, runs, _) = text(&verdict(dir.path(), &["runs"]));
+    let failed = runs
+        .lines()
+        .find(|l| l.contains("FAIL"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let (code, stdout, _) = eval("raw", &failed);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains(&format!("baseline {failed} (which failed its own gates)")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_failed_run_lists_its_worst_records_with_the_command_that_opens_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let qa = data("qa.jsonl");
+    let (code, stdout, _) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa.to_str().unwrap(),
+            "--config",
+            data("verdict.toml").to_str().unwrap(),
+            "--fail-under",
+            "exact_match=0.99",
+            "--store",
+            "runs.db",
+        ],
+    ));
+    assert_eq!(code, 1, "{stdout}");
+    // Only the scorer whose gate failed, its worst records pytest-style.
+    assert!(
+        stdout.contains("worst records of exact_match ("),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("worst records of contains"), "{stdout}");
+    let listed = &stdout[stdout.find("worst records of exact_match").unwrap()..];
+    for field in [
+        "\n  line ",
+        " · tr-",
+        "\n    output:   ",
+        "\n    expected: ",
+    ] {
+        assert!(listed.contains(field), "{field:?}: {listed}");
+    }
+    // The command shown opens the record's trace in that store.
+    let see = listed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("see:      "))
+        .expect("a `verdict show` command per record");
+    let args: Vec<&str> = see.split_whitespace().collect();
+    assert_eq!(args[..2], ["verdict", "show"]);
+    assert!(args[2].starts_with("tr-"), "{see}");
+    assert_eq!(args[3..], ["--store", "runs.db"]);
+    let (code, shown, _) = text(&verdict(dir.path(), &args[1..]));
+    assert_eq!(code, 0, "{see}");
+    assert!(shown.contains("exact_match"), "{shown}");
+
+    // A run that passes lists nothing.
+    let (code, stdout, _) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa.to_str().unwrap(),
+            "--config",
+            data("verdict.toml").to_str().unwrap(),
+            "--store",
+            "runs.db",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(!stdout.contains("worst records"), "{stdout}");
+}
+
+#[test]
+fn gates_in_mlflows_language_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let qa = data("qa.jsonl");
+    let qa = qa.to_str().unwrap();
+    let eval = |gates: &[&str]| {
+        let mut args = vec!["eval", qa, "--scorer", "exact_match:normalize=squad"];
+        for gate in gates {
+            args.extend(["--gate", gate]);
+        }
+        text(&verdict(dir.path(), &args))
+    };
+    let (code, stdout, stderr) = eval(&["exact_match >= 0.5 AND `exact_match/pass_rate` >= 0.5"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("PASS  exact_match/mean ≥ 0.5 — 0.6 over 300 values"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = eval(&["exact_match >= 0.5", "`exact_match/min` >= 1"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("FAIL  exact_match/min ≥ 1 — 0 over 300 values"),
+        "{stdout}"
+    );
+    // What cannot be read is refused before anything runs, saying where.
+    for (gate, wanted) in [
+        (
+            "exact_match >= 0.5 OR x <= 1",
+            "at character 20: expected AND: OR is not part",
+        ),
+        ("exact_match > 0.5", "only >= and <= are supported"),
+        ("exact_match/p90 <= 1", "written in backticks"),
+        ("", "an empty gate checks nothing"),
+        ("`exact_match/p99` <= 1", "names no scorer of this run"),
+    ] {
+        let (code, stdout, stderr) = eval(&[gate]);
+        assert_eq!(code, 2, "{gate:?}: {stdout}");
+        assert!(stderr.contains(wanted), "{gate:?}: {stderr}");
     }
 }

@@ -19,6 +19,8 @@
 //! [gates]
 //! weighted_pass_rate = 0.6          # gate: the weighted mean of pass rates
 //! baseline_tolerance = 0.02         # a pass rate may drop this much below --baseline
+//! # gates in MLflow's quality_criteria language (a string, or a list of them)
+//! gate = "token_f1 >= 0.6 AND `edit_distance/p90` <= 3"
 //! ```
 
 use std::path::Path;
@@ -27,6 +29,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use verdict_scorer::{ScorerSpec, SpecTarget};
 
+use crate::criteria::{self, Condition};
 use crate::error::{Error, Result};
 use crate::gates::PassCriterion;
 
@@ -71,6 +74,9 @@ pub struct SuiteGates {
     pub weighted_pass_rate: Option<f64>,
     /// How far below a baseline run's pass rate a scorer may fall.
     pub baseline_tolerance: f64,
+    /// Conditions in MLflow's `quality_criteria` language (`gate` in
+    /// verdict.toml, `--gate`), each a gate of its own: see [`criteria`].
+    pub conditions: Vec<Condition>,
 }
 
 /// A suite: scorers and gates, from `verdict.toml` or built in code.
@@ -116,6 +122,16 @@ struct GatesEntry {
     weighted_pass_rate: Option<f64>,
     #[serde(default)]
     baseline_tolerance: Option<f64>,
+    #[serde(default)]
+    gate: Option<OneOrMany>,
+}
+
+/// A string, or a list of strings.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 impl SuiteConfig {
@@ -184,7 +200,19 @@ impl SuiteConfig {
             });
         }
         let gates = file.gates.map_or(Ok(SuiteGates::default()), |g| {
+            let texts = match g.gate {
+                None => Vec::new(),
+                Some(OneOrMany::One(text)) => vec![text],
+                Some(OneOrMany::Many(texts)) => texts,
+            };
+            let mut conditions = Vec::new();
+            for text in &texts {
+                let parsed = criteria::parse(text, &format!("{} gates.gate", path.display()))
+                    .map_err(|e| error(format!("gates.gate {text:?}: {e}")))?;
+                conditions.extend(parsed);
+            }
             Ok::<_, Error>(SuiteGates {
+                conditions,
                 weighted_pass_rate: g
                     .weighted_pass_rate
                     .map(|r| {
@@ -210,9 +238,44 @@ impl SuiteConfig {
             .find(|s| s.spec_name() == Some(name))
     }
 
-    /// Replaces the scorers with those of `specs` (as `--scorer` does),
-    /// keeping the criteria, weight and gate the config gave a scorer of
-    /// the same name.
+    /// Adds the scorers of `specs` to the suite (as `--scorer` does with
+    /// `--config`): a spec that names a scorer of the suite replaces its
+    /// spec and config, keeping the criteria, weight and gate the suite
+    /// gives it; any other is added, with the default criterion. No scorer
+    /// of the suite, and no gate, is ever dropped: a command line that
+    /// names one scorer must not weaken a CI job's verdict unseen.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use verdict_eval::SuiteConfig;
+    ///
+    /// let toml = "[[scorers]]\nspec = \"exact_match\"\nfail_under = 0.8\n\n\
+    ///             [[scorers]]\nspec = \"contains\"\n";
+    /// let mut suite = SuiteConfig::from_toml(toml, Path::new("verdict.toml"))?;
+    /// suite.merge_scorers(vec!["exact_match:normalize=squad".parse()?, "token_f1".parse()?]);
+    /// let names: Vec<_> = suite.scorers.iter().filter_map(|s| s.spec_name()).collect();
+    /// assert_eq!(names, ["exact_match", "contains", "token_f1"]);
+    /// assert_eq!(suite.scorers[0].fail_under, Some(0.8));
+    /// assert_eq!(suite.scorers[0].spec.config["normalize"], "squad");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn merge_scorers(&mut self, specs: Vec<ScorerSpec>) {
+        for spec in specs {
+            let same = self.scorers.iter_mut().find(|s| {
+                matches!((&s.spec.target, &spec.target), (SpecTarget::Name(a), SpecTarget::Name(b)) if a == b)
+            });
+            match same {
+                Some(setup) => setup.spec = spec,
+                None => self.scorers.push(ScorerSetup::new(spec)),
+            }
+        }
+    }
+
+    /// Replaces the scorers with those of `specs`, keeping the criteria,
+    /// weight and gate the config gave a scorer of the same name; the
+    /// others, and their gates, are gone. For code that builds a suite;
+    /// the command line and [`Suite`](crate::Suite) add scorers with
+    /// [`merge_scorers`](Self::merge_scorers).
     pub fn replace_scorers(&mut self, specs: Vec<ScorerSpec>) {
         let old = std::mem::take(&mut self.scorers);
         self.scorers = specs
@@ -230,6 +293,18 @@ impl SuiteConfig {
                 }
             })
             .collect();
+    }
+
+    /// Adds the conditions of a gate in MLflow's `quality_criteria`
+    /// language (`--gate EXPR`), such as
+    /// ``exact_match >= 0.9 AND `edit_distance/p90` <= 3``. A condition on a
+    /// metric that verdict.toml gates too replaces that one. Which scorer
+    /// each names is checked when the evaluation is made.
+    pub fn add_gate(&mut self, expression: &str) -> Result<()> {
+        let parsed = criteria::parse(expression, "--gate")
+            .map_err(|e| Error::Usage(format!("--gate {expression:?}: {e}")))?;
+        self.gates.conditions.extend(parsed);
+        Ok(())
     }
 
     /// Applies `--fail-under NAME=RATE`.

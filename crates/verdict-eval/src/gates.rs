@@ -2,13 +2,17 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::criteria::{Bound, Resolved, Statistic};
 use crate::scored::Said;
-use crate::stats::ScorerStats;
+use crate::stats::{ScorerStats, format_number};
 
 /// When a scorer's value for one record passes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum PassCriterion {
-    /// A bool passes when true; numbers and labels need a criterion.
+    /// A bool passes when true; a number or a label passes when the scorer
+    /// says it does, by its own criterion (`edit_distance:max_distance=2`
+    /// reports a distance and whether it is within 2); other numbers and
+    /// labels need a criterion.
     #[default]
     Default,
     /// A number (or a bool as 1/0) at or above this passes.
@@ -27,7 +31,7 @@ impl PassCriterion {
             return Some(false);
         }
         match self {
-            PassCriterion::Default => said.boolean,
+            PassCriterion::Default => said.boolean.or(said.passed),
             PassCriterion::AtLeast(min) => said.number.map(|n| n >= *min),
             PassCriterion::AtMost(max) => said.number.map(|n| n <= *max),
             PassCriterion::Labels(labels) => {
@@ -43,12 +47,15 @@ impl PassCriterion {
     }
 
     /// How bad a failing value is, for ranking the worst records (higher
-    /// is worse; errors are worst).
+    /// is worse; errors are worst). A value the default criterion fails
+    /// (a false, or a scorer's own fail, whose number may be better high
+    /// or low) is not ranked: failures are kept in dataset order.
     pub(crate) fn badness(&self, said: &Said<'_>) -> f64 {
         if said.error.is_some() {
             return f64::INFINITY;
         }
         match (self, said.number) {
+            (PassCriterion::Default, _) => 0.0,
             (PassCriterion::AtMost(_), Some(n)) => n,
             (_, Some(n)) => -n,
             (_, None) => 0.0,
@@ -75,6 +82,10 @@ pub struct GateVerdict {
     pub measured: String,
     /// Whether it passed.
     pub passed: bool,
+    /// The scorers whose records it measures (one for a scorer's gate,
+    /// every one for the weighted pass rate): where to look when it fails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scorers: Vec<String>,
 }
 
 /// The scorers of a baseline run, each with its pass rate if it had one.
@@ -85,6 +96,7 @@ pub(crate) fn check(
     stats: &[ScorerStats],
     weights: &[f64],
     fail_under: &[Option<f64>],
+    conditions: &[Resolved],
     weighted_min: Option<f64>,
     baseline: Option<(&str, BaselineRates<'_>, f64)>,
 ) -> Vec<GateVerdict> {
@@ -110,7 +122,13 @@ pub(crate) fn check(
             gate: format!("{} pass rate ≥ {:.1} %", s.name, 100.0 * min),
             passed: s.pass_rate().is_some_and(|r| r + 1e-12 >= *min),
             measured,
+            scorers: vec![s.name.clone()],
         });
+    }
+    for c in conditions {
+        if let Some(s) = stats.iter().find(|s| s.name == c.scorer) {
+            verdicts.push(condition(c, s));
+        }
     }
     if let Some(min) = weighted_min {
         let weighted = weighted_pass_rate(stats, weights);
@@ -118,6 +136,7 @@ pub(crate) fn check(
             gate: format!("weighted pass rate ≥ {:.1} %", 100.0 * min),
             passed: weighted.is_some_and(|r| r + 1e-12 >= min),
             measured: rate(weighted),
+            scorers: stats.iter().map(|s| s.name.clone()).collect(),
         });
     }
     if let Some((run_id, rates, tolerance)) = baseline {
@@ -137,6 +156,7 @@ pub(crate) fn check(
                             format!("not compared: {run_id} did not run {}", s.name)
                         },
                         passed: true,
+                        scorers: vec![s.name.clone()],
                     });
                     continue;
                 }
@@ -152,6 +172,7 @@ pub(crate) fn check(
                 ),
                 passed: now.is_some_and(|r| r + tolerance + 1e-12 >= *before),
                 measured: rate(now),
+                scorers: vec![s.name.clone()],
             });
         }
         if compared == 0 {
@@ -166,10 +187,80 @@ pub(crate) fn check(
                         .join(", ")
                 ),
                 passed: false,
+                scorers: Vec::new(),
             });
         }
     }
     verdicts
+}
+
+/// The verdict of one condition in MLflow's language on `s`'s statistics.
+/// A statistic the run could not measure fails: a gate that measured
+/// nothing never passes.
+fn condition(c: &Resolved, s: &ScorerStats) -> GateVerdict {
+    let numbers = s.kinds[0] + s.kinds[1];
+    let (value, of) = match c.statistic {
+        Statistic::Mean => (s.mean, numbers),
+        Statistic::Median => (s.p50, numbers),
+        Statistic::P90 => (s.p90, numbers),
+        Statistic::Min => (s.min, numbers),
+        Statistic::Max => (s.max, numbers),
+        Statistic::Variance => (s.variance, numbers),
+        Statistic::PassRate => (s.pass_rate(), s.records),
+        Statistic::Errors => (Some(s.errors as f64), s.records),
+    };
+    let threshold = c.condition.threshold;
+    let measured = match (value, c.statistic) {
+        (Some(v), Statistic::Errors) => format!("{v} of {}", s.records),
+        (Some(v), Statistic::PassRate) => format!(
+            "{} ({:.1} %, {} of {})",
+            shown(v),
+            100.0 * v,
+            s.passed,
+            s.records
+        ),
+        (Some(v), _) => {
+            let mut m = format!("{} over {of} values", shown(v));
+            if s.errors > 0 {
+                // As MLflow leaves them out of its aggregations.
+                m.push_str(&format!(", {} errors left out", s.errors));
+            }
+            m
+        }
+        (None, Statistic::PassRate) if s.records > 0 => format!(
+            "not measured: {}'s values are {} and it has no criterion for them",
+            s.name,
+            s.kinds()
+        ),
+        (None, _) if s.records == 0 => "not measured: the dataset has no records".to_owned(),
+        (None, _) => format!("not measured: {} gave no numbers ({})", s.name, s.kinds()),
+    };
+    // The same margin for rounding as the other gates.
+    let passed = value.is_some_and(|v| match c.condition.bound {
+        Bound::AtLeast => v + 1e-12 >= threshold,
+        Bound::AtMost => v - 1e-12 <= threshold,
+    });
+    GateVerdict {
+        gate: format!(
+            "{} {} {}",
+            c.key(),
+            c.condition.bound.symbol(),
+            c.condition.threshold_text
+        ),
+        measured,
+        passed,
+        scorers: vec![s.name.clone()],
+    }
+}
+
+/// A statistic as a gate shows it: as reports show numbers, or in
+/// scientific notation when that would round it to nothing.
+fn shown(v: f64) -> String {
+    if v != 0.0 && v.abs() < 1e-3 {
+        format!("{v:.3e}")
+    } else {
+        format_number(v)
+    }
 }
 
 /// The weighted mean of the scorers' pass rates (scorers without one are
@@ -211,6 +302,15 @@ mod tests {
         };
         assert_eq!(PassCriterion::Default.judge(&yes), Some(true));
         assert_eq!(PassCriterion::Default.judge(&number(0.9)), None);
+        // A scorer's own verdict beside its number, unless a criterion is
+        // given.
+        let own_fail = Said {
+            number: Some(3.0),
+            passed: Some(false),
+            ..Said::default()
+        };
+        assert_eq!(PassCriterion::Default.judge(&own_fail), Some(false));
+        assert_eq!(PassCriterion::AtMost(3.0).judge(&own_fail), Some(true));
         assert_eq!(PassCriterion::Default.judge(&error), Some(false));
         assert_eq!(PassCriterion::AtLeast(0.5).judge(&number(0.5)), Some(true));
         assert_eq!(PassCriterion::AtLeast(0.5).judge(&number(0.4)), Some(false));

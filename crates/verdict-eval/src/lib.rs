@@ -9,7 +9,9 @@
 //!   line and the reason ([`InvalidRecord`]); a run stops on it, or counts
 //!   it as an error for every scorer and goes on.
 //! - [`SuiteConfig`] is `verdict.toml`: scorers with their config, pass
-//!   criteria ([`PassCriterion`]) and weights, and the suite's gates.
+//!   criteria ([`PassCriterion`]) and weights, and the suite's gates,
+//!   among them conditions in MLflow's `quality_criteria` language
+//!   ([`criteria`]: ``exact_match >= 0.9 AND `edit_distance/p90` <= 3``).
 //! - [`Evaluation`] runs it: each record becomes a trace (or joins the
 //!   one it names), its expectations expectation assessments, and each
 //!   scorer's result a feedback named after the scorer. Everything goes to
@@ -20,7 +22,8 @@
 //!   rate, mean, p50, p90, errors, worst records) and [`GateVerdict`]s;
 //!   [`report`] turns it into Markdown, HTML (with a chart of each
 //!   scorer's score distribution) and a terminal table, and a run writes
-//!   JUnit XML and a JSON results file as it goes.
+//!   JUnit XML (red exactly when the run fails: a test case per gate) and a
+//!   JSON results file as it goes.
 //! - [`Suite`] is the same for `cargo test`: a suite that reads like a
 //!   test, whose failure lists the failed gates and the worst records.
 //!
@@ -56,6 +59,7 @@
 #![warn(unreachable_pub)]
 
 mod config;
+pub mod criteria;
 mod dataset;
 mod error;
 mod export;

@@ -26,11 +26,12 @@ use verdict_scorer::{
 };
 
 use crate::config::SuiteConfig;
+use crate::criteria;
 use crate::dataset::{Dataset, Entry, InvalidRecord};
 use crate::error::{Error, Result};
 use crate::export::{DeliveryFailure, Destination, Tally};
 use crate::gates::{self, GateVerdict};
-use crate::report::{ResultStream, Row, RowResult, Unfinished, open_streams};
+use crate::report::{ResultStream, Row, RowResult, Stopped, Unfinished, open_streams};
 use crate::scored::{self, Said};
 use crate::stats::{RecordView, ScorerStats, StatsBuilder};
 
@@ -150,6 +151,8 @@ impl RunSummary {
 pub struct Evaluation {
     run_id: String,
     config: SuiteConfig,
+    /// The gate conditions, each naming a scorer of the run.
+    conditions: Vec<criteria::Resolved>,
     scorers: Vec<Box<dyn Scorer>>,
     skip_invalid: bool,
     store: Option<Arc<LocalStore>>,
@@ -224,9 +227,13 @@ impl Evaluation {
             }
             scorers.push(scorer);
         }
+        let names: Vec<String> = scorers.iter().map(|s| s.info().name.clone()).collect();
+        let conditions =
+            criteria::resolve_all(&config.gates.conditions, &names).map_err(Error::Usage)?;
         Ok(Evaluation {
             run_id: format!("run-{:012x}", rand::random::<u64>() >> 16),
             config,
+            conditions,
             scorers,
             skip_invalid: false,
             store: None,
@@ -258,7 +265,11 @@ impl Evaluation {
         self
     }
 
-    /// Writes JUnit XML to `path`: one test case per record and scorer.
+    /// Writes JUnit XML to `path` that fails exactly when the run does: a
+    /// test case per gate, one for the run and for each export that did
+    /// not deliver everything, and a passing test case per scorer that
+    /// lists the records it judged false (see the `report` module's JUnit
+    /// writer).
     pub fn junit(mut self, path: impl Into<PathBuf>) -> Self {
         self.junit = Some(path.into());
         self
@@ -345,6 +356,7 @@ impl Evaluation {
         let Evaluation {
             run_id,
             config,
+            conditions,
             scorers,
             skip_invalid,
             store,
@@ -375,8 +387,13 @@ impl Evaluation {
             .zip(&names)
             .map(|(setup, name)| StatsBuilder::new(name, setup.pass.clone(), setup.weight))
             .collect();
-        let mut streams = open_streams(junit.as_deref(), json.as_deref(), &names)?;
-        let unfinished = Unfinished::new(&streams);
+        let mut streams = open_streams(
+            junit.as_deref(),
+            json.as_deref(),
+            &names,
+            store.as_ref().map(|s| s.path()),
+        )?;
+        let mut unfinished = Unfinished::new(&streams);
         let dataset_name = dataset.path().display().to_string();
         // The high half of the run's trace and assessment ids: random, so
         // that they are unique across runs; the low half counts records
@@ -629,6 +646,18 @@ impl Evaluation {
         let undelivered = match outcome {
             Ok(undelivered) => undelivered,
             Err(error) => {
+                // A JUnit file says the run stopped (an error test case):
+                // CI shows red with the reason, never stale results.
+                let message = error.to_string();
+                unfinished.stopped(
+                    streams,
+                    &Stopped {
+                        run_id: &run_id,
+                        dataset: &dataset_name,
+                        seconds: clock.elapsed().as_secs_f64(),
+                        error: &message,
+                    },
+                );
                 let stored = stored.into_inner();
                 if let (Some(store), Some(key)) = (&store, key) {
                     // Best effort: the run's own error is the one to report
@@ -674,18 +703,22 @@ impl Evaluation {
                         .collect()
                 })
                 .unwrap_or_default();
-            // Named with its dataset when that is another one.
-            let label = if same_dataset(&run.dataset, dataset.path()) {
-                run.run_id.clone()
-            } else {
-                format!("{} (of {})", run.run_id, run.dataset)
-            };
+            // Named with its dataset when that is another one, and said to
+            // have failed when it did (only an id names such a baseline).
+            let mut label = run.run_id.clone();
+            if !same_dataset(&run.dataset, dataset.path()) {
+                label.push_str(&format!(" (of {})", run.dataset));
+            }
+            if !run.passed() {
+                label.push_str(" (which failed its own gates)");
+            }
             (label, rates)
         });
         let verdicts = gates::check(
             &stats,
             &weights,
             &fail_under,
+            &conditions,
             config.gates.weighted_pass_rate,
             baseline_rates.as_ref().map(|(id, rates)| {
                 (
@@ -759,32 +792,41 @@ fn record_stop(
 
 /// The run a new run of `dataset` is compared against: a run by id or
 /// unique id prefix (of any dataset), or `latest` — the latest run of the
-/// same dataset file, since another suite's pass rates say nothing about
-/// this one's.
+/// same dataset file that passed its gates, since another suite's pass
+/// rates say nothing about this one's, and a run that failed (or stopped)
+/// is no standard: were it one, a regression would pass by being run
+/// twice.
 pub fn find_baseline(store: &LocalStore, spec: &str, dataset: &Dataset) -> Result<StoredRun> {
     if spec.trim() != "latest" {
         return find_run(store, spec);
     }
     let runs = store.runs()?;
-    // The latest run that passed: a run that failed its gates must not
-    // become the standard the next one is held to, and a run that did not
-    // reach its verdict has nothing to compare with.
-    if let Some(run) = runs
+    let mut of_dataset = runs
         .iter()
-        .find(|r| same_dataset(&r.dataset, dataset.path()) && r.passed())
-    {
+        .filter(|r| same_dataset(&r.dataset, dataset.path()));
+    if let Some(run) = of_dataset.clone().find(|r| r.passed()) {
         return Ok(run.clone());
     }
     Err(Error::Baseline(format!(
-        "--baseline latest: the store {} holds no run of {} that passed yet{}",
+        "--baseline latest: the store {} holds no run of {} that passed its gates{}",
         store.path().display(),
         dataset.path().display(),
-        match runs.first() {
-            Some(r) => format!(
+        match (of_dataset.next(), runs.first()) {
+            (Some(r), _) => format!(
+                " (the latest, {}, {}: give its id to compare against it all the same)",
+                r.run_id,
+                match r.status {
+                    RunStatus::Failed => "failed its gates",
+                    RunStatus::Running => "is still running",
+                    RunStatus::Interrupted => "was interrupted",
+                    _ => "stopped",
+                }
+            ),
+            (None, Some(r)) => format!(
                 " (the latest run, {}, is of {}: give its id to compare against it)",
                 r.run_id, r.dataset
             ),
-            None => String::new(),
+            (None, None) => String::new(),
         }
     )))
 }

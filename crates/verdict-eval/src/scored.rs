@@ -15,6 +15,9 @@ pub(crate) struct Said<'a> {
     pub(crate) boolean: Option<bool>,
     /// The value when it is a label.
     pub(crate) label: Option<&'a str>,
+    /// Whether a number or a label passes by the scorer's own criterion
+    /// (a threshold in its config), when it says.
+    pub(crate) passed: Option<bool>,
     /// Why.
     pub(crate) rationale: Option<&'a str>,
     /// The error code and message, when the scorer failed.
@@ -34,6 +37,7 @@ pub(crate) fn said(scores: &Scores, record: usize, scorer: usize) -> Said<'_> {
             Some(ScoreValueRef::Label(label)) => Some(label),
             _ => None,
         },
+        passed: result.passed(),
         rationale: result.rationale(),
         error: result.error(),
     }
@@ -68,7 +72,11 @@ pub(crate) fn packed(scores: &Scores, record: usize, scorer: usize) -> ScorerRes
     };
     ScorerResult {
         result: packed,
-        verdict: OwnVerdict::None,
+        verdict: match result.passed() {
+            None => OwnVerdict::None,
+            Some(true) => OwnVerdict::Pass,
+            Some(false) => OwnVerdict::Fail,
+        },
         rationale: result.rationale(),
     }
 }

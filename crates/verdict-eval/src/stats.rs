@@ -60,14 +60,28 @@ pub struct ScorerStats {
     pub errors: u64,
     /// Values that were bools, numbers and labels.
     pub kinds: [u64; 3],
-    /// The mean of its values as numbers (bools as 1/0).
+    /// The mean of its values as numbers (bools as 1/0); errors and
+    /// labels are left out, as MLflow leaves them out of its `mean`.
     pub mean: Option<f64>,
-    /// The median.
+    /// The median, interpolated between the two middle values (numpy's
+    /// `median`, MLflow's `median` aggregation).
     pub p50: Option<f64>,
-    /// The 90th percentile.
+    /// The 90th percentile, interpolated linearly between the values
+    /// around it (numpy's `percentile`, MLflow's `p90` aggregation).
     pub p90: Option<f64>,
-    /// Distinct values and how many records had each (rounded past
-    /// 4096 distinct values), in increasing order.
+    /// The smallest value.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// The largest value.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// The population variance of the values (numpy's `var`, MLflow's
+    /// `variance` aggregation).
+    #[serde(default)]
+    pub variance: Option<f64>,
+    /// Distinct values and how many records had each (rounded to three
+    /// significant digits past 4096 distinct values, which p50 and p90 are
+    /// then computed from), in increasing order.
     pub distribution: Vec<(f64, u64)>,
     /// The worst failing records, worst first.
     pub worst: Vec<WorstRecord>,
@@ -106,8 +120,14 @@ pub(crate) struct StatsBuilder {
     pass: PassCriterion,
     sum: f64,
     numbers: u64,
+    /// Welford's running mean and sum of squared deviations, for the
+    /// variance.
+    running_mean: f64,
+    squares: f64,
     values: BTreeMap<u64, u64>,
     rounded: bool,
+    /// Values the default criterion judged by the scorer's own verdict.
+    own_verdicts: u64,
 }
 
 /// What a worst record shows, taken only when it is kept.
@@ -134,14 +154,20 @@ impl StatsBuilder {
                 mean: None,
                 p50: None,
                 p90: None,
+                min: None,
+                max: None,
+                variance: None,
                 distribution: Vec::new(),
                 worst: Vec::new(),
             },
             pass,
             sum: 0.0,
             numbers: 0,
+            running_mean: 0.0,
+            squares: 0.0,
             values: BTreeMap::new(),
             rounded: false,
+            own_verdicts: 0,
         }
     }
 
@@ -160,6 +186,13 @@ impl StatsBuilder {
             s.kinds[1] += 1;
         }
         let verdict = self.pass.judge(said);
+        if self.pass == PassCriterion::Default
+            && said.error.is_none()
+            && said.boolean.is_none()
+            && said.passed.is_some()
+        {
+            self.own_verdicts += 1;
+        }
         if let Some(passed) = verdict {
             s.judged += 1;
             s.passed += u64::from(passed);
@@ -167,6 +200,11 @@ impl StatsBuilder {
         if let Some(n) = said.number {
             self.sum += n;
             self.numbers += 1;
+            let delta = n - self.running_mean;
+            self.running_mean += delta / self.numbers as f64;
+            self.squares += delta * (n - self.running_mean);
+            s.min = Some(s.min.map_or(n, |m| m.min(n)));
+            s.max = Some(s.max.map_or(n, |m| m.max(n)));
             let key = if self.rounded { round3(n) } else { n };
             *self.values.entry(ordered(key)).or_default() += 1;
             if self.values.len() > EXACT_VALUES && !self.rounded {
@@ -259,23 +297,43 @@ impl StatsBuilder {
             s.mean = Some(self.sum / self.numbers as f64);
             s.p50 = quantile(&s.distribution, self.numbers, 0.5);
             s.p90 = quantile(&s.distribution, self.numbers, 0.9);
+            s.variance = Some((self.squares / self.numbers as f64).max(0.0));
         }
         // "true passes" would misread as a criterion for numbers or labels.
         if self.pass == PassCriterion::Default && s.judged < s.records {
             s.criterion = format!("none for {} (set threshold, max or pass_labels)", s.kinds());
+        } else if self.pass == PassCriterion::Default && self.own_verdicts > 0 {
+            s.criterion = if s.kinds[0] > 0 {
+                "true, or the scorer's own pass".into()
+            } else {
+                "the scorer's own pass".into()
+            };
         }
         self.stats
     }
 }
 
-/// The nearest-rank quantile `q` of values given as sorted (value, count).
+/// The quantile `q` of `total` values given as sorted (value, count), as
+/// numpy's `percentile` computes it by default (and so MLflow's `median`
+/// and `p90`): at position `q · (total − 1)` in the sorted values,
+/// interpolated linearly between the two values around it.
 fn quantile(distribution: &[(f64, u64)], total: u64, q: f64) -> Option<f64> {
-    let rank = ((q * total as f64).ceil() as u64).max(1);
-    let mut seen = 0;
-    distribution.iter().find_map(|(value, count)| {
-        seen += count;
-        (seen >= rank).then_some(*value)
-    })
+    if total == 0 {
+        return None;
+    }
+    let position = q * (total - 1) as f64;
+    let below = position.floor() as u64;
+    let above = position.ceil() as u64;
+    // The value at a 0-based index of the sorted values.
+    let at = |index: u64| {
+        let mut seen = 0;
+        distribution.iter().find_map(|(value, count)| {
+            seen += count;
+            (seen > index).then_some(*value)
+        })
+    };
+    let (low, high) = (at(below)?, at(above)?);
+    Some(low + (high - low) * (position - below as f64))
 }
 
 /// A key that sorts as the float does.
@@ -338,11 +396,55 @@ mod tests {
     }
 
     #[test]
-    fn quantiles_are_nearest_rank() {
+    fn quantiles_interpolate_as_numpy_does() {
+        // numpy.percentile([1]*5 + [2]*4 + [10], [50, 90, 100]) and
+        // numpy.median([1, 2, 3, 4]).
         let d = [(1.0, 5), (2.0, 4), (10.0, 1)];
-        assert_eq!(quantile(&d, 10, 0.5), Some(1.0));
-        assert_eq!(quantile(&d, 10, 0.9), Some(2.0));
+        assert_eq!(quantile(&d, 10, 0.5), Some(1.5));
+        assert!((quantile(&d, 10, 0.9).unwrap() - 2.8).abs() < 1e-12);
         assert_eq!(quantile(&d, 10, 1.0), Some(10.0));
+        assert_eq!(
+            quantile(&[(1.0, 1), (2.0, 1), (3.0, 1), (4.0, 1)], 4, 0.5),
+            Some(2.5)
+        );
+        assert_eq!(quantile(&[(7.0, 1)], 1, 0.9), Some(7.0));
+        assert_eq!(quantile(&[], 0, 0.5), None);
+    }
+
+    #[test]
+    fn min_max_and_variance_are_numpys() {
+        let mut b = StatsBuilder::new("x", PassCriterion::AtLeast(0.5), 1.0);
+        let none = || String::new();
+        let view = RecordView {
+            line: 1,
+            trace_id: &none,
+            input: &none,
+            output: &none,
+            expectations: &none,
+        };
+        for n in [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0] {
+            b.add(
+                &Said {
+                    number: Some(n),
+                    ..Said::default()
+                },
+                &view,
+            );
+        }
+        b.add(
+            &Said {
+                error: Some(("E", "left out")),
+                ..Said::default()
+            },
+            &view,
+        );
+        let s = b.finish();
+        // numpy.var([2, 4, 4, 4, 5, 5, 7, 9]) is 4.0.
+        assert_eq!(
+            (s.min, s.max, s.variance),
+            (Some(2.0), Some(9.0), Some(4.0))
+        );
+        assert_eq!(s.mean, Some(5.0));
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! A regression suite that reads like a test: load a dataset, run
 //! scorers, assert the gates — from `cargo test`.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,6 +10,7 @@ use verdict_scorer::{Registry, ScorerSpec};
 use crate::config::SuiteConfig;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::report;
 use crate::run::{Evaluation, RunSummary};
 
 /// A regression suite for `cargo test`.
@@ -37,6 +37,7 @@ pub struct Suite {
     specs: Vec<String>,
     plugins: Vec<PathBuf>,
     fail_under: Vec<(String, f64)>,
+    gates: Vec<String>,
     store: Option<PathBuf>,
     skip_invalid: bool,
     threads: Option<usize>,
@@ -56,9 +57,10 @@ impl Suite {
         })
     }
 
-    /// Runs this scorer (a spec, as on the command line); given at least
-    /// once, the scorers named here replace those of the config, keeping
-    /// their criteria.
+    /// Runs this scorer too (a spec, as on the command line): it is added
+    /// to the config's scorers, or, when the config has a scorer of the
+    /// same name, replaces its spec and keeps its criteria and gate (see
+    /// [`SuiteConfig::merge_scorers`]).
     pub fn scorer(mut self, spec: &str) -> Self {
         self.specs.push(spec.to_owned());
         self
@@ -74,6 +76,15 @@ impl Suite {
     /// `rate`.
     pub fn fail_under(mut self, scorer: &str, rate: f64) -> Self {
         self.fail_under.push((scorer.to_owned(), rate));
+        self
+    }
+
+    /// Gates the suite with an expression in MLflow's `quality_criteria`
+    /// language, as `verdict eval --gate` does, such as
+    /// ``exact_match >= 0.9 AND `edit_distance/p90` <= 3`` (see
+    /// [`criteria`](crate::criteria)).
+    pub fn gate(mut self, expression: &str) -> Self {
+        self.gates.push(expression.to_owned());
         self
     }
 
@@ -104,10 +115,13 @@ impl Suite {
                 .iter()
                 .map(|s| s.parse::<ScorerSpec>())
                 .collect::<Result<Vec<_>, _>>()?;
-            config.replace_scorers(specs);
+            config.merge_scorers(specs);
         }
         for (scorer, rate) in &self.fail_under {
             config.set_fail_under(&format!("{scorer}={rate}"))?;
+        }
+        for expression in &self.gates {
+            config.add_gate(expression)?;
         }
         let mut registry = Registry::with_builtins();
         for plugin in &self.plugins {
@@ -122,7 +136,10 @@ impl Suite {
             evaluation = evaluation.threads(threads);
         }
         let summary = evaluation.run(&Dataset::open(dataset)?)?;
-        Ok(SuiteReport { summary })
+        Ok(SuiteReport {
+            summary,
+            store: self.store,
+        })
     }
 }
 
@@ -131,6 +148,9 @@ impl Suite {
 #[derive(Clone, Debug)]
 pub struct SuiteReport {
     summary: RunSummary,
+    /// The store the run's traces are in, if any: failures then say how
+    /// to open a record's trace.
+    store: Option<PathBuf>,
 }
 
 impl SuiteReport {
@@ -163,47 +183,19 @@ impl SuiteReport {
                 "{scorer} pass rate is {}, expected at least {:.1} %\n{}",
                 rate.map_or_else(|| "undefined".to_owned(), |r| format!("{:.1} %", 100.0 * r)),
                 100.0 * min,
-                self.worst_records(Some(scorer))
+                self.summary
+                    .scorer(scorer)
+                    .map(|s| report::worst_records(s, self.store.as_deref()))
+                    .unwrap_or_default()
             );
         }
     }
 
-    /// What failed, in words: the failed gates, then the worst records.
+    /// What failed, in words: the failed gates, then the worst records of
+    /// each scorer they measure (with the `verdict show` command for each
+    /// record's trace when the suite has a store); empty when every gate
+    /// passed. `verdict eval` prints the same.
     pub fn failure_message(&self) -> String {
-        let s = &self.summary;
-        let failed: Vec<_> = s.gates.iter().filter(|g| !g.passed).collect();
-        let mut out = format!(
-            "{} of {} failed on {} ({}):\n",
-            failed.len(),
-            crate::report::count(s.gates.len() as u64, "gate"),
-            s.dataset,
-            crate::report::count(s.records, "record")
-        );
-        for g in failed {
-            let _ = writeln!(out, "  FAIL {} — {}", g.gate, g.measured);
-        }
-        out.push_str(&self.worst_records(None));
-        out
-    }
-
-    fn worst_records(&self, only: Option<&str>) -> String {
-        let mut out = String::new();
-        for s in &self.summary.scorers {
-            if only.is_some_and(|name| name != s.name) || s.worst.is_empty() {
-                continue;
-            }
-            let _ = writeln!(out, "\nworst records of {} ({}):", s.name, s.criterion);
-            for w in &s.worst {
-                let _ = writeln!(
-                    out,
-                    "  line {}: {} → {}\n    input:    {}\n    output:   {}\n    expected: {}",
-                    w.line, s.name, w.value, w.input, w.output, w.expectations
-                );
-                if let Some(rationale) = &w.rationale {
-                    let _ = writeln!(out, "    why:      {rationale}");
-                }
-            }
-        }
-        out
+        report::failure_message(&self.summary, self.store.as_deref())
     }
 }

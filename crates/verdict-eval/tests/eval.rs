@@ -154,10 +154,12 @@ weighted_pass_rate = 0.55
     assert_eq!(exact.pass_rate(), Some(0.5));
     assert_eq!(exact.mean, Some(0.5));
     let distance = summary.scorer("edit_distance").unwrap();
-    // Distances 0, 5 (Milan/Rome), 1 (case), 0.
+    // Distances 0, 5 (Milan/Rome), 1 (case), 0; quantiles as numpy (and
+    // MLflow) interpolate them: median 0.5, p90 1 + 0.7 × (5 − 1).
     assert_eq!(distance.pass_rate(), Some(0.75));
-    assert_eq!(distance.p50, Some(0.0));
-    assert_eq!(distance.p90, Some(5.0));
+    assert_eq!(distance.p50, Some(0.5));
+    assert!((distance.p90.unwrap() - 3.8).abs() < 1e-12);
+    assert_eq!((distance.min, distance.max), (Some(0.0), Some(5.0)));
     assert_eq!(distance.mean, Some(1.5));
     assert_eq!(distance.worst[0].line, 2);
     assert_eq!(distance.worst[0].output, "Milan");
@@ -520,6 +522,32 @@ fn a_baseline_run_fails_a_drop_beyond_the_tolerance() {
     assert_eq!(dropped.gates.len(), 1);
     assert!(dropped.gates[0].gate.contains(&first.run_id));
     assert_eq!(dropped.gates[0].measured, "25.0 %");
+    // `latest` is the latest run of the dataset that passed its gates:
+    // not the one that just failed.
+    let none = Evaluation::new(config(toml))
+        .unwrap()
+        .store(store.clone())
+        .baseline("latest")
+        .run(&Dataset::open(&worse).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        none.contains(&format!("the latest, {}, failed its gates", dropped.run_id)),
+        "{none}"
+    );
+    let passed = Evaluation::new(config(toml))
+        .unwrap()
+        .store(store.clone())
+        .run(&Dataset::open(&worse).unwrap())
+        .unwrap();
+    let latest = Evaluation::new(config(toml))
+        .unwrap()
+        .store(store.clone())
+        .baseline("latest")
+        .run(&Dataset::open(&worse).unwrap())
+        .unwrap();
+    assert_eq!(latest.baseline.as_deref(), Some(passed.run_id.as_str()));
+    assert!(latest.passed);
     // `latest` is the latest run of the same file that passed: the same
     // file degraded fails against it, and again when run twice — a
     // failed run never becomes the baseline.
@@ -552,10 +580,118 @@ fn a_baseline_run_fails_a_drop_beyond_the_tolerance() {
     assert!(missing.contains("verdict runs"), "{missing}");
 }
 
-#[test]
-fn junit_xml_has_one_case_per_record_and_scorer_and_parses() {
+/// One test case of a JUnit file, as a CI system reads it.
+#[derive(Debug, Default)]
+struct JunitCase {
+    suite: String,
+    classname: String,
+    name: String,
+    time: f64,
+    /// `failure` or `error`, with its message and body.
+    outcome: Option<(String, String, String)>,
+    system_out: String,
+}
+
+/// The test cases of a JUnit file, read with quick-xml, after checking
+/// that every count attribute agrees with the cases.
+fn junit_cases(xml: &str) -> (Vec<JunitCase>, f64) {
     use quick_xml::events::Event;
 
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let (mut cases, mut suite, mut total_time) = (Vec::<JunitCase>::new(), String::new(), 0.0);
+    let mut counts: Vec<(String, [usize; 3])> = Vec::new();
+    let mut text_of: Option<&'static str> = None;
+    loop {
+        let event = reader.read_event().expect("well-formed XML");
+        let attr = |e: &quick_xml::events::BytesStart<'_>, name: &str| {
+            e.try_get_attribute(name)
+                .unwrap()
+                .map(|a| a.unescape_value().unwrap().into_owned())
+                .unwrap_or_default()
+        };
+        match event {
+            Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
+                b"testsuites" => {
+                    total_time = attr(&e, "time").parse().unwrap();
+                    counts.push((
+                        "*".into(),
+                        ["tests", "failures", "errors"].map(|a| attr(&e, a).parse().unwrap()),
+                    ));
+                }
+                b"testsuite" => {
+                    suite = attr(&e, "name");
+                    counts.push((
+                        suite.clone(),
+                        ["tests", "failures", "errors"].map(|a| attr(&e, a).parse().unwrap()),
+                    ));
+                }
+                b"testcase" => cases.push(JunitCase {
+                    suite: suite.clone(),
+                    classname: attr(&e, "classname"),
+                    name: attr(&e, "name"),
+                    time: attr(&e, "time").parse().unwrap(),
+                    ..JunitCase::default()
+                }),
+                tag @ (b"failure" | b"error") => {
+                    let case = cases.last_mut().unwrap();
+                    case.outcome = Some((
+                        String::from_utf8(tag.to_vec()).unwrap(),
+                        attr(&e, "message"),
+                        String::new(),
+                    ));
+                    text_of = Some("outcome");
+                }
+                b"system-out" => text_of = Some("system-out"),
+                _ => {}
+            },
+            Event::Text(_) | Event::GeneralRef(_) if text_of.is_none() => {}
+            Event::Text(t) => {
+                let text = quick_xml::escape::unescape(&t.decode().unwrap())
+                    .unwrap()
+                    .into_owned();
+                push_text(cases.last_mut().unwrap(), text_of, &text);
+            }
+            Event::GeneralRef(r) => {
+                let text = quick_xml::escape::unescape(&format!("&{};", r.decode().unwrap()))
+                    .unwrap()
+                    .into_owned();
+                push_text(cases.last_mut().unwrap(), text_of, &text);
+            }
+            Event::End(_) => text_of = None,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    for (suite, [tests, failures, errors]) in counts {
+        let of: Vec<&JunitCase> = cases
+            .iter()
+            .filter(|c| suite == "*" || c.suite == suite)
+            .collect();
+        let count = |tag: &str| {
+            of.iter()
+                .filter(|c| c.outcome.as_ref().is_some_and(|o| o.0 == tag))
+                .count()
+        };
+        assert_eq!(
+            (tests, failures, errors),
+            (of.len(), count("failure"), count("error")),
+            "the counts of {suite}"
+        );
+    }
+    (cases, total_time)
+}
+
+/// Text inside a test case's outcome or `<system-out>`.
+fn push_text(case: &mut JunitCase, of: Option<&str>, text: &str) {
+    match of {
+        Some("outcome") => case.outcome.as_mut().unwrap().2.push_str(text),
+        Some("system-out") => case.system_out.push_str(text),
+        _ => {}
+    }
+}
+
+#[test]
+fn junit_fails_exactly_the_gates_that_failed_and_lists_records_without_failing_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(
         dir.path(),
@@ -563,100 +699,114 @@ fn junit_xml_has_one_case_per_record_and_scorer_and_parses() {
         &format!("{QA}{{\"inputs\": \"<&>\", \"outputs\": 3}}\n{{\"inputs\": \"q\"}}\n"),
     );
     let junit = dir.path().join("junit.xml");
-    let summary = Evaluation::new(config(
-        "[[scorers]]\nspec = \"exact_match\"\n[[scorers]]\nspec = \"token_f1\"\nthreshold = 0.5\n",
-    ))
-    .unwrap()
-    .skip_invalid(true)
-    .junit(&junit)
-    .run(&Dataset::open(&path).unwrap())
-    .unwrap();
-    assert_eq!(summary.records, 5);
-    let xml = std::fs::read_to_string(&junit).unwrap();
-    let mut reader = quick_xml::Reader::from_str(&xml);
-    let (mut suites, mut cases, mut failures, mut errors) = (Vec::new(), 0, 0, 0);
-    loop {
-        match reader.read_event().expect("well-formed XML") {
-            Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
-                b"testsuite" => {
-                    let attr = |name: &str| {
-                        e.try_get_attribute(name)
-                            .unwrap()
-                            .unwrap()
-                            .unescape_value()
-                            .unwrap()
-                            .into_owned()
-                    };
-                    suites.push((
-                        attr("name"),
-                        attr("tests"),
-                        attr("failures"),
-                        attr("errors"),
-                    ));
-                }
-                b"testcase" => cases += 1,
-                b"failure" => failures += 1,
-                b"error" => errors += 1,
-                _ => {}
-            },
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    // 5 records and an invalid one (an error for each scorer).
-    assert_eq!(cases, 12);
+    let run = |toml: &str| {
+        Evaluation::new(config(toml))
+            .unwrap()
+            .skip_invalid(true)
+            .junit(&junit)
+            .run(&Dataset::open(&path).unwrap())
+            .unwrap()
+    };
+    // Every gate passes, though exact_match judges records false: no
+    // failure and no error, as the exit code 0 says.
+    let scorers =
+        "[[scorers]]\nspec = \"exact_match\"\n[[scorers]]\nspec = \"token_f1\"\nthreshold = 0.5\n";
+    let summary = run(&format!("{scorers}[gates]\nweighted_pass_rate = 0.1\n"));
+    assert!(summary.passed);
+    assert_eq!((summary.records, summary.invalid), (5, 1));
+    let (cases, total) = junit_cases(&std::fs::read_to_string(&junit).unwrap());
+    let names: Vec<(&str, &str, &str)> = cases
+        .iter()
+        .map(|c| (c.suite.as_str(), c.classname.as_str(), c.name.as_str()))
+        .collect();
     assert_eq!(
-        suites,
+        names,
         [
-            ("exact_match".into(), "6".into(), "2".into(), "2".into()),
-            ("token_f1".into(), "6".into(), "1".into(), "2".into()),
+            ("gates", "verdict.gates", "weighted pass rate ≥ 10.0 %"),
+            (
+                "gates",
+                "verdict.run",
+                format!("run {} of {}", summary.run_id, path.display()).as_str()
+            ),
+            ("exact_match", "verdict.scorer", "exact_match"),
+            ("token_f1", "verdict.scorer", "token_f1"),
         ]
     );
-    assert_eq!((failures, errors), (3, 4));
-    assert!(xml.contains("name=\"line 2: {&quot;question&quot;:&quot;Capital of Italy?&quot;}\""));
+    assert!(cases.iter().all(|c| c.outcome.is_none()), "{cases:#?}");
+    // The records exact_match judged false, could not score, and the
+    // invalid line: shown, with their trace, not counted.
+    let listed = &cases[2].system_out;
+    assert!(
+        listed.starts_with("4 records judged false or not scored"),
+        "{listed}"
+    );
+    assert!(listed.contains("line 2 · tr-"), "{listed}");
+    assert!(listed.contains(": false: differs from expectation\n    input:    {\"question\":\"Capital of Italy?\"}\n    output:   Milan\n"), "{listed}");
+    assert!(listed.contains("    input:    <&>\n"), "{listed}");
+    assert!(listed.contains("error MISSING_EXPECTATION"), "{listed}");
+    assert!(
+        listed.contains("line 6: not a record, counted as an error"),
+        "{listed}"
+    );
+    // Times: a scorer's case takes its records' share of the scoring, not
+    // 0; the gates take none; all of it within the run's.
+    assert!(cases[2].time > 0.0 && cases[3].time > 0.0, "{cases:#?}");
+    assert!(cases[..2].iter().all(|c| c.time == 0.0));
+    assert!(cases.iter().map(|c| c.time).sum::<f64>() <= total);
 
-    // Times: each scored case has its share of its chunk's scoring time
-    // (one chunk here: all the same, and not 0); the invalid record was
-    // not scored; a suite's time is the sum of its cases', and the suites'
-    // make no more than the whole run.
-    let times = |tag: &str| -> Vec<f64> {
-        xml.split(&format!("<{tag} "))
-            .skip(1)
-            .map(|rest| {
-                let at = rest.find("time=\"").unwrap() + "time=\"".len();
-                rest[at..].split('"').next().unwrap().parse().unwrap()
-            })
-            .collect()
-    };
-    let cases = times("testcase");
-    let invalid: Vec<bool> = xml
-        .lines()
-        .filter(|l| l.contains("<testcase "))
-        .map(|l| l.contains("INVALID_RECORD"))
-        .collect();
-    assert_eq!((cases.len(), invalid.len()), (12, 12));
-    let scored: Vec<f64> = cases
-        .iter()
-        .zip(&invalid)
-        .filter(|(_, invalid)| !**invalid)
-        .map(|(t, _)| *t)
-        .collect();
-    assert_eq!(scored.len(), 10);
-    assert!(
-        scored[0] > 0.0 && scored.iter().all(|t| *t == scored[0]),
-        "{cases:?}"
+    // A gate fails: exactly its test case fails, with what was measured
+    // and the records behind it.
+    let summary = run(&format!(
+        "{scorers}[gates]\nweighted_pass_rate = 0.1\ngate = \"exact_match >= 0.9\"\n"
+    ));
+    assert!(!summary.passed);
+    let (cases, _) = junit_cases(&std::fs::read_to_string(&junit).unwrap());
+    let failed: Vec<&JunitCase> = cases.iter().filter(|c| c.outcome.is_some()).collect();
+    assert_eq!(failed.len(), 1, "{cases:#?}");
+    assert_eq!(failed[0].name, "exact_match/mean ≥ 0.9");
+    let (tag, message, body) = failed[0].outcome.as_ref().unwrap();
+    assert_eq!(
+        (tag.as_str(), message.as_str()),
+        ("failure", "measured 0.5 over 4 values, 2 errors left out")
     );
+    assert!(body.contains("worst records of exact_match"), "{body}");
     assert!(
-        cases.iter().zip(&invalid).all(|(t, i)| !i || *t == 0.0),
-        "{cases:?}"
+        body.contains("line 2 · tr-") && body.contains("output:   Milan"),
+        "{body}"
     );
-    let suites = times("testsuite");
-    assert_eq!(suites.len(), 2);
-    for (k, suite) in suites.iter().enumerate() {
-        let sum: f64 = cases[6 * k..6 * (k + 1)].iter().sum();
-        assert!((suite - sum).abs() < 1e-8, "{suite} vs {sum}");
-    }
-    assert!(suites.iter().sum::<f64>() <= summary.seconds);
+
+    // A scorer with no criterion for its values: counted, not listed.
+    let summary = run("[[scorers]]\nspec = \"token_f1\"\n");
+    assert!(summary.passed);
+    let (cases, _) = junit_cases(&std::fs::read_to_string(&junit).unwrap());
+    let listed = &cases.last().unwrap().system_out;
+    assert!(
+        listed.starts_with("4 records not judged: no pass criterion"),
+        "{listed}"
+    );
+    assert!(!listed.contains("line 2 ·"), "{listed}");
+}
+
+#[test]
+fn a_junit_file_says_when_the_run_stopped_before_its_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "qa.jsonl", &format!("{QA}{{\"inputs\": \n"));
+    let junit = dir.path().join("junit.xml");
+    let err = Evaluation::new(config(EXACT))
+        .unwrap()
+        .junit(&junit)
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidRecord { .. }), "{err}");
+    let (cases, _) = junit_cases(&std::fs::read_to_string(&junit).unwrap());
+    assert_eq!(cases.len(), 1, "{cases:#?}");
+    let (tag, message, _) = cases[0].outcome.as_ref().unwrap();
+    assert_eq!(tag, "error");
+    assert!(
+        message.starts_with("the run stopped before its verdict: ")
+            && message.contains("qa.jsonl:5:"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -687,7 +837,14 @@ fn json_results_and_reports_show_the_run() {
     assert!(md.contains("| exact_match | 4 | 50.0 % |"), "{md}");
     assert!(md.contains("❌ FAIL"));
     assert!(md.contains("### exact_match"));
-    assert!(md.contains("| 2 | {\"question\":\"Capital of Italy?\"} | Milan | {\"expected_response\":\"Rome\"} | false |"), "{md}");
+    // Each listed record with its trace, which `verdict show` opens.
+    let milan = md
+        .lines()
+        .find(|l| l.starts_with("| 2 | `tr-"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(milan.ends_with(" | {\"question\":\"Capital of Italy?\"} | Milan | {\"expected_response\":\"Rome\"} | false | differs from expectation |"), "{milan}");
+    let trace = &milan["| 2 | `".len()..milan.find("` |").unwrap()];
+    assert_eq!(trace, results["records"][1]["trace_id"]);
 
     let html_path = dir.path().join("report.html");
     report::write_report(&html_path, &summary).unwrap();
@@ -703,6 +860,10 @@ fn json_results_and_reports_show_the_run() {
     assert_eq!(html.matches("<svg").count(), 2, "one chart per scorer");
     assert!(html.contains("<title>true: 2</title>") && html.contains("<title>false: 2</title>"));
     assert!(html.contains("Milan"));
+    assert!(html.contains(&format!(
+        "<td class=\"n\">2</td><td><code>{}</code></td>",
+        results["records"][1]["trace_id"].as_str().unwrap()
+    )));
     assert!(html.contains("{&quot;expected_response&quot;:&quot;Rome&quot;}"));
 }
 
@@ -806,4 +967,141 @@ fn running_a_dataset_with_trace_ids_again_does_not_copy_its_expectations() {
     // A changed expectation is logged, beside the old one.
     run(&changed);
     assert_eq!(expectations(&store).len(), 3);
+}
+
+#[test]
+fn gates_in_mlflows_language_check_each_statistic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "qa.jsonl", QA);
+    let toml = "[[scorers]]\nspec = \"exact_match\"\n[[scorers]]\nspec = \"length:max=5\"\n\
+                [gates]\ngate = [\"exact_match >= 0.5 AND `exact_match/median` >= 0.5\", \
+                \"`exact_match/p90` <= 0.9\"]\n";
+    let mut suite = config(toml);
+    assert_eq!(suite.gates.conditions.len(), 3);
+    suite
+        .add_gate("`length/errors` <= 0 AND `length/pass_rate` >= 0.75")
+        .unwrap();
+    let run = |suite: SuiteConfig| {
+        Evaluation::new(suite)
+            .unwrap()
+            .run(&Dataset::open(&path).unwrap())
+            .unwrap()
+    };
+    let summary = run(suite.clone());
+    let gates: Vec<(&str, &str, bool)> = summary
+        .gates
+        .iter()
+        .map(|g| (g.gate.as_str(), g.measured.as_str(), g.passed))
+        .collect();
+    // exact_match gives 1, 0, 0, 1: mean 0.5, median 0.5, p90 1 (numpy's
+    // interpolation); length passes 3 of 4 with no error.
+    assert_eq!(
+        gates,
+        [
+            ("exact_match/mean ≥ 0.5", "0.5 over 4 values", true),
+            ("exact_match/median ≥ 0.5", "0.5 over 4 values", true),
+            ("exact_match/p90 ≤ 0.9", "1 over 4 values", false),
+            ("length/errors ≤ 0", "0 of 4", true),
+            ("length/pass_rate ≥ 0.75", "0.75 (75.0 %, 3 of 4)", true),
+        ]
+    );
+    assert!(!summary.passed);
+    assert_eq!(summary.gates[2].scorers, ["exact_match"]);
+
+    // --gate replaces verdict.toml's condition on the same metric.
+    suite.add_gate("`exact_match/p90` <= 1").unwrap();
+    let summary = run(suite.clone());
+    assert!(summary.passed, "{:?}", summary.gates);
+    assert_eq!(summary.gates.len(), 5);
+
+    // Two conditions on one metric in one place, and a metric of no
+    // scorer, are refused before anything runs.
+    let mut twice = suite.clone();
+    twice
+        .add_gate("`exact_match/mean` >= 0.1 AND exact_match >= 0.2")
+        .unwrap();
+    let err = Evaluation::new(twice).err().unwrap().to_string();
+    assert!(err.contains("one condition per metric"), "{err}");
+    let mut unknown = suite;
+    unknown.add_gate("token_f1 >= 0.5").unwrap();
+    let err = Evaluation::new(unknown).err().unwrap().to_string();
+    assert!(
+        err.contains("names no scorer of this run (scorers: exact_match, length)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_gate_on_a_statistic_the_run_could_not_measure_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    // No expectations: exact_match can score nothing.
+    let path = write(
+        dir.path(),
+        "qa.jsonl",
+        "{\"inputs\": \"q\", \"outputs\": \"a\"}\n{\"inputs\": \"q\", \"outputs\": \"b\"}\n",
+    );
+    let mut suite = config(EXACT);
+    suite
+        .add_gate("exact_match >= 0 AND `exact_match/errors` <= 2")
+        .unwrap();
+    let summary = Evaluation::new(suite)
+        .unwrap()
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap();
+    assert!(!summary.passed);
+    assert_eq!(
+        summary.gates[0].measured,
+        "not measured: exact_match gave no numbers (errors only)"
+    );
+    assert!(!summary.gates[0].passed);
+    assert!(summary.gates[1].passed, "{:?}", summary.gates[1]);
+}
+
+#[test]
+fn gate_expressions_that_cannot_be_read_say_where() {
+    let err = SuiteConfig::from_toml(
+        "[[scorers]]\nspec = \"exact_match\"\n[gates]\ngate = \"exact_match >= 0.9 OR x <= 1\"\n",
+        Path::new("verdict.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("verdict.toml: gates.gate \"exact_match >= 0.9 OR x <= 1\": at character 20: expected AND: OR is not part of the language"),
+        "{err}"
+    );
+    let mut suite = config(EXACT);
+    let err = suite.add_gate("exact_match > 0.9").unwrap_err().to_string();
+    assert!(
+        err.starts_with("--gate \"exact_match > 0.9\": at character 13: expected a comparison: only >= and <= are supported"),
+        "{err}"
+    );
+    let err = suite.add_gate("  ").unwrap_err().to_string();
+    assert!(err.contains("an empty gate checks nothing"), "{err}");
+}
+
+#[test]
+fn a_scorers_junit_listing_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = String::new();
+    for i in 0..1500 {
+        data.push_str(&format!(
+            "{{\"inputs\": \"q{i}\", \"outputs\": \"b\", \"expectations\": {{\"expected_response\": \"a\"}}}}\n"
+        ));
+    }
+    let path = write(dir.path(), "qa.jsonl", &data);
+    let junit = dir.path().join("junit.xml");
+    Evaluation::new(config(EXACT))
+        .unwrap()
+        .junit(&junit)
+        .run(&Dataset::open(&path).unwrap())
+        .unwrap();
+    let (cases, _) = junit_cases(&std::fs::read_to_string(&junit).unwrap());
+    let listed = &cases.last().unwrap().system_out;
+    assert!(
+        listed.starts_with("1500 records judged false"),
+        "{}",
+        &listed[..200]
+    );
+    assert_eq!(listed.matches("\nline ").count(), 1000);
+    assert!(listed.ends_with("… and 500 more (--json writes every result)\n"));
 }

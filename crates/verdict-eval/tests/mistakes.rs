@@ -75,7 +75,13 @@ fn a_run_that_fails_leaves_no_half_written_result_files() {
     assert!(matches!(err, Error::InvalidRecord { .. }), "{err}");
     assert!(err.to_string().contains("qa.jsonl:2:"), "{err}");
     assert!(!json.exists(), "the JSON results file is left behind");
-    assert!(!junit.exists(), "the JUnit file is left behind");
+    // The JUnit file is whole, and says only that the run stopped: CI
+    // shows the error, never stale or partial results.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 1, "{xml}");
+    assert_eq!(xml.matches("<error type=\"stopped\"").count(), 1, "{xml}");
+    assert!(xml.contains("qa.jsonl:2:"), "{xml}");
+    assert!(xml.trim_end().ends_with("</testsuites>"), "{xml}");
 }
 
 #[test]

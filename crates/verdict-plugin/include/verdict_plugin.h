@@ -46,9 +46,9 @@ extern "C" {
 /* vd_descriptor.flags */
 #define VD_FLAG_PANIC_UNWIND ((uint64_t)1)
 #define VD_FLAG_THREAD_SAFE ((uint64_t)2)
-/* the plugin vouches for its results (every slot written, known status and
-   kind, finite number, bool 0 or 1, UTF-8 text static or within what it
-   wrote): the host then checks them only to move copied text. Without it,
+/* the plugin vouches for its results (every slot written, known status,
+   kind and verdict, finite number, bool 0 or 1, UTF-8 text static or within
+   what it wrote): the host then checks them only to move copied text. Without it,
    the host checks every slot. */
 #define VD_FLAG_VALID_RESULTS ((uint64_t)4)
 
@@ -71,6 +71,14 @@ extern "C" {
 #define VD_KIND_BOOL 1u   /* number is 0 or 1 */
 #define VD_KIND_NUMBER 2u /* number is the score; it must be finite */
 #define VD_KIND_LABEL 3u  /* label is the label */
+
+/* vd_result.verdict, with VD_KIND_NUMBER or VD_KIND_LABEL: the value by the
+   scorer's own criterion (a threshold in its config). Unread with
+   VD_KIND_BOOL (the bool is the verdict). The host sets VD_VERDICT_NONE
+   before each call. */
+#define VD_VERDICT_NONE 0u /* no criterion of its own */
+#define VD_VERDICT_PASS 1u
+#define VD_VERDICT_FAIL 2u
 
 typedef struct vd_str {
     const uint8_t *ptr;
@@ -104,7 +112,8 @@ typedef struct vd_buf {
 /* 48 bytes on 64-bit targets */
 typedef struct vd_result {
     uint32_t status;
-    uint32_t kind;
+    uint16_t kind;
+    uint16_t verdict; /* VD_VERDICT_*: pass or fail by the scorer's own criterion */
     double number;    /* the number, or the bool as 0 or 1 */
     vd_str label;     /* the label or error code (else unread): static, or in the buffer */
     vd_str rationale; /* the rationale or message, likewise; {NULL, 0} if none */

@@ -38,8 +38,8 @@ pub const FLAG_PANIC_UNWIND: u64 = 1;
 /// threads at once on the same state.
 pub const FLAG_THREAD_SAFE: u64 = 2;
 /// Descriptor flag: the plugin vouches for its results: it writes every
-/// slot, with a known status and kind, a finite number, a bool that is 0
-/// or 1, and UTF-8 text that is static or within what it wrote. The kit
+/// slot, with a known status, kind and verdict, a finite number, a bool
+/// that is 0 or 1, and UTF-8 text that is static or within what it wrote. The kit
 /// sets it: its writer makes results from Rust values, whose strings are
 /// UTF-8, and turns a number that is not finite into an error with code
 /// `SCORER_INVALID_RESULT`. The host then checks such results only to move
@@ -74,11 +74,20 @@ pub const STATUS_ERROR: u32 = 1;
 pub const STATUS_PANIC: u32 = 2;
 
 /// Result kind: a bool in `number` (0 or 1).
-pub const KIND_BOOL: u32 = 1;
+pub const KIND_BOOL: u16 = 1;
 /// Result kind: a number in `number`; it must be finite.
-pub const KIND_NUMBER: u32 = 2;
+pub const KIND_NUMBER: u16 = 2;
 /// Result kind: a label in `label`.
-pub const KIND_LABEL: u32 = 3;
+pub const KIND_LABEL: u16 = 3;
+
+/// Result verdict: the scorer says nothing of pass or fail (the value is
+/// judged by the host's criterion alone).
+pub const VERDICT_NONE: u16 = 0;
+/// Result verdict: by the scorer's own criterion (a threshold in its
+/// config), the value passes.
+pub const VERDICT_PASS: u16 = 1;
+/// Result verdict: by the scorer's own criterion, the value fails.
+pub const VERDICT_FAIL: u16 = 2;
 
 /// Borrowed UTF-8 text: a pointer and a length in bytes.
 #[repr(C)]
@@ -221,7 +230,14 @@ pub struct ResultSlot {
     /// [`STATUS_OK`], [`STATUS_ERROR`] or [`STATUS_PANIC`].
     pub status: u32,
     /// With [`STATUS_OK`]: [`KIND_BOOL`], [`KIND_NUMBER`] or [`KIND_LABEL`].
-    pub kind: u32,
+    pub kind: u16,
+    /// With [`KIND_NUMBER`] or [`KIND_LABEL`]: whether the value passes
+    /// the scorer's own criterion, [`VERDICT_PASS`] or [`VERDICT_FAIL`],
+    /// or [`VERDICT_NONE`] when the scorer has none. Not read with
+    /// [`KIND_BOOL`] (the bool is the verdict) or an error. The host sets
+    /// it to [`VERDICT_NONE`] with the status before a call, so a plugin
+    /// that never writes it says nothing.
+    pub verdict: u16,
     /// The number, or the bool as 0 or 1.
     pub number: f64,
     /// The label ([`KIND_LABEL`]), or the error code ([`STATUS_ERROR`]):
@@ -239,6 +255,7 @@ impl ResultSlot {
     pub const UNTOUCHED: ResultSlot = ResultSlot {
         status: STATUS_UNTOUCHED,
         kind: 0,
+        verdict: VERDICT_NONE,
         number: 0.0,
         label: Str::ABSENT,
         rationale: Str::ABSENT,

@@ -12,7 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::abi::{
     ABI_VERSION, Buf, Descriptor, FLAG_THREAD_SAFE, FLAG_VALID_RESULTS, KIND_BOOL, KIND_LABEL,
     KIND_NUMBER, RC_ERROR, RC_OK, RC_PANIC, RawRecord, ResultSlot, STATUS_ERROR, STATUS_OK,
-    STATUS_PANIC, Str,
+    STATUS_PANIC, Str, VERDICT_FAIL, VERDICT_NONE, VERDICT_PASS,
 };
 use crate::record::Record;
 use crate::results::{SCORER_INVALID_RESULT, not_finite};
@@ -76,11 +76,17 @@ pub fn write_outcome(slot: &mut ResultSlot, outcome: &Outcome, text: &mut Buf) {
     match outcome {
         Ok(score) => {
             slot.status = STATUS_OK;
+            slot.verdict = match score.passed {
+                None => VERDICT_NONE,
+                Some(true) => VERDICT_PASS,
+                Some(false) => VERDICT_FAIL,
+            };
             match &score.value {
                 // The label is read only with a label kind or an error:
                 // not written here.
                 ScoreValue::Bool(b) => {
                     slot.kind = KIND_BOOL;
+                    slot.verdict = VERDICT_NONE;
                     slot.number = f64::from(u8::from(*b));
                 }
                 ScoreValue::Number(n) if n.is_finite() => {
@@ -92,6 +98,7 @@ pub fn write_outcome(slot: &mut ResultSlot, outcome: &Outcome, text: &mut Buf) {
                 ScoreValue::Number(n) => {
                     slot.status = STATUS_ERROR;
                     slot.kind = 0;
+                    slot.verdict = VERDICT_NONE;
                     slot.number = 0.0;
                     slot.label = Str::new(SCORER_INVALID_RESULT);
                     slot.rationale = text.push(not_finite(*n).as_bytes());
@@ -111,6 +118,7 @@ pub fn write_outcome(slot: &mut ResultSlot, outcome: &Outcome, text: &mut Buf) {
         Err(error) => {
             slot.status = STATUS_ERROR;
             slot.kind = 0;
+            slot.verdict = VERDICT_NONE;
             slot.number = 0.0;
             put(&error.code, text, &mut slot.label);
             slot.rationale = text.push(error.message.as_bytes());
@@ -121,6 +129,7 @@ pub fn write_outcome(slot: &mut ResultSlot, outcome: &Outcome, text: &mut Buf) {
 fn write_panic(slot: &mut ResultSlot, panic: &(dyn Any + Send), text: &mut Buf) {
     slot.status = STATUS_PANIC;
     slot.kind = 0;
+    slot.verdict = VERDICT_NONE;
     slot.number = 0.0;
     slot.label = Str::ABSENT;
     slot.rationale = text.push(panic_message(panic).as_bytes());

@@ -24,7 +24,7 @@ use std::fmt;
 
 use crate::abi::{
     self, KIND_BOOL, KIND_LABEL, KIND_NUMBER, ResultSlot, STATUS_ERROR, STATUS_OK, STATUS_PANIC,
-    STATUS_UNTOUCHED, Str,
+    STATUS_UNTOUCHED, Str, VERDICT_FAIL, VERDICT_NONE, VERDICT_PASS,
 };
 use crate::scorer::{Outcome, Score, ScoreError, ScoreValue};
 
@@ -61,7 +61,10 @@ pub fn invalid(message: impl Into<String>) -> ScoreError {
 /// results.push(&Ok(Score::bool(true).with_rationale("identical")));
 /// results.push(&Ok(Score::number(f64::NAN)));
 /// results.push(&Err(ScoreError::new("MISSING_EXPECTATION", "no expected_response")));
+/// results.push(&Ok(Score::number(3.0).with_passed(false)));
 /// assert_eq!(results.get(0).unwrap().number(), Some(1.0));
+/// assert_eq!(results.get(0).unwrap().passed(), None, "a bool is its own verdict");
+/// assert_eq!(results.get(3).unwrap().passed(), Some(false));
 /// assert_eq!(results.get(0).unwrap().rationale(), Some("identical"));
 /// assert_eq!(results.get(1).unwrap().error().unwrap().0, "SCORER_INVALID_RESULT");
 /// assert_eq!(results.get(2).unwrap().error(), Some(("MISSING_EXPECTATION", "no expected_response")));
@@ -174,17 +177,20 @@ impl Results {
         self.len += 1;
     }
 
-    /// Makes `n` slots ready for a scorer to write, after the results,
-    /// each marked [`STATUS_UNTOUCHED`] when `mark`, so that a slot the
-    /// scorer skips is caught.
+    /// Makes `n` slots ready for a scorer to write, after the results:
+    /// each with no verdict, so that a scorer that never writes one says
+    /// nothing rather than what the slot held, and marked
+    /// [`STATUS_UNTOUCHED`] when `mark`, so that a slot the scorer skips is
+    /// caught.
     pub(crate) fn prepare(&mut self, n: usize, mark: bool) -> &mut [ResultSlot] {
         let end = self.len + n;
         if self.slots.len() < end {
             self.slots.resize(end, ResultSlot::UNTOUCHED);
         }
         let slots = &mut self.slots[self.len..end];
-        if mark {
-            for slot in slots.iter_mut() {
+        for slot in slots.iter_mut() {
+            slot.verdict = VERDICT_NONE;
+            if mark {
                 slot.status = STATUS_UNTOUCHED;
             }
         }
@@ -240,6 +246,7 @@ impl Results {
             *self.prepared(k) = ResultSlot {
                 status: STATUS_ERROR,
                 kind: 0,
+                verdict: VERDICT_NONE,
                 number: 0.0,
                 label: code,
                 rationale,
@@ -267,6 +274,7 @@ impl Results {
             // finite number, with no rationale or a static one.
             let number = slot.number;
             let value = slot.status == STATUS_OK
+                && slot.verdict <= VERDICT_FAIL
                 && match slot.kind {
                     KIND_BOOL => number == 0.0 || number == 1.0,
                     KIND_NUMBER => number.is_finite(),
@@ -298,7 +306,7 @@ fn check_slot(
     call: &CallText,
     checked: &mut Checked,
 ) -> Result<(), Problem> {
-    let (status, kind, number) = (slot.status, slot.kind, slot.number);
+    let (status, kind, verdict, number) = (slot.status, slot.kind, slot.verdict, slot.number);
     let (label, rationale) = (&mut slot.label, &mut slot.rationale);
     // A text that did not fit: score the record again, with room for
     // every text of the slot.
@@ -312,14 +320,21 @@ fn check_slot(
     }
     let invalid = |message: String| Err(Problem::Invalid(message));
     match status {
-        STATUS_OK => match kind {
-            KIND_BOOL if number == 0.0 || number == 1.0 => {}
-            KIND_NUMBER if number.is_finite() => {}
-            KIND_LABEL => call.check(label, checked, "label", true)?,
-            KIND_NUMBER => return invalid(not_finite(number)),
-            KIND_BOOL => return invalid(format!("the scorer returned the bool {number}")),
-            kind => return invalid(format!("the scorer returned an unknown value kind {kind}")),
-        },
+        STATUS_OK => {
+            match kind {
+                KIND_BOOL if number == 0.0 || number == 1.0 => {}
+                KIND_NUMBER if number.is_finite() => {}
+                KIND_LABEL => call.check(label, checked, "label", true)?,
+                KIND_NUMBER => return invalid(not_finite(number)),
+                KIND_BOOL => return invalid(format!("the scorer returned the bool {number}")),
+                kind => {
+                    return invalid(format!("the scorer returned an unknown value kind {kind}"));
+                }
+            }
+            if kind != KIND_BOOL && verdict > VERDICT_FAIL {
+                return invalid(format!("the scorer returned an unknown verdict {verdict}"));
+            }
+        }
         STATUS_ERROR => call.check(label, checked, "error code", true)?,
         STATUS_PANIC => {}
         STATUS_UNTOUCHED => {
@@ -531,6 +546,20 @@ impl<'a> ScoreRef<'a> {
         })
     }
 
+    /// Whether a number or a label passes by the scorer's own criterion;
+    /// `None` when it has none, for a bool (its own verdict), and for an
+    /// error.
+    pub fn passed(&self) -> Option<bool> {
+        if self.slot.status != STATUS_OK || self.slot.kind == KIND_BOOL {
+            return None;
+        }
+        match self.slot.verdict {
+            VERDICT_PASS => Some(true),
+            VERDICT_FAIL => Some(false),
+            _ => None,
+        }
+    }
+
     /// The value as a number: a number as it is, a bool as 1 or 0; `None`
     /// for a label or an error.
     pub fn number(&self) -> Option<f64> {
@@ -578,6 +607,7 @@ impl<'a> ScoreRef<'a> {
         Ok(Score {
             value,
             rationale: self.rationale().map(owned),
+            passed: self.passed(),
         })
     }
 }

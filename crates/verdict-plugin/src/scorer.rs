@@ -18,13 +18,22 @@ pub enum ScoreValue {
     Label(Cow<'static, str>),
 }
 
-/// What a scorer says of one record: a value and, optionally, why.
+/// What a scorer says of one record: a value, optionally why, and, for a
+/// number or a label, optionally whether it passes by the scorer's own
+/// criterion.
+///
+/// A scorer configured with a threshold (`edit_distance:max_distance=2`)
+/// reports the number it measured and its own verdict beside it; the host
+/// uses that verdict as the value's pass/fail unless the suite gives a
+/// criterion of its own. A bool is its own verdict.
 ///
 /// ```
 /// use verdict_plugin::{Score, ScoreValue};
 ///
 /// let score = Score::bool(true).with_rationale("identical");
 /// assert_eq!(score.value, ScoreValue::Bool(true));
+/// let score = Score::number(1.0).with_passed(true).with_rationale("distance 1 ≤ max 2");
+/// assert_eq!(score.passed, Some(true));
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Score {
@@ -32,6 +41,10 @@ pub struct Score {
     pub value: ScoreValue,
     /// Why, for a person.
     pub rationale: Option<Cow<'static, str>>,
+    /// Whether a number or a label passes by the scorer's own criterion;
+    /// `None` when it has none. Not kept with a bool, which is its own
+    /// verdict.
+    pub passed: Option<bool>,
 }
 
 impl Score {
@@ -40,6 +53,7 @@ impl Score {
         Score {
             value: ScoreValue::Bool(pass),
             rationale: None,
+            passed: None,
         }
     }
 
@@ -48,6 +62,7 @@ impl Score {
         Score {
             value: ScoreValue::Number(value),
             rationale: None,
+            passed: None,
         }
     }
 
@@ -56,12 +71,23 @@ impl Score {
         Score {
             value: ScoreValue::Label(label.into()),
             rationale: None,
+            passed: None,
         }
     }
 
     /// Adds a rationale.
     pub fn with_rationale(mut self, rationale: impl Into<Cow<'static, str>>) -> Self {
         self.rationale = Some(rationale.into());
+        self
+    }
+
+    /// Says whether a number or a label passes by the scorer's own
+    /// criterion (ignored with a bool, which is its own verdict).
+    pub fn with_passed(mut self, passed: bool) -> Self {
+        self.passed = match self.value {
+            ScoreValue::Bool(_) => None,
+            _ => Some(passed),
+        };
         self
     }
 }

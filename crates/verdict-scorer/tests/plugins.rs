@@ -169,6 +169,7 @@ fn garbage_results_become_errors_and_long_text_is_fetched_whole() {
         ("status", "unknown status 42"),
         ("bool", "the bool 7"),
         ("inf", "not a finite number"),
+        ("verdict", "unknown verdict 7"),
         ("past", "points past the text it wrote"),
         ("skip", "left this record's result unwritten"),
     ] {
@@ -255,6 +256,20 @@ fn a_plugin_written_in_c_against_the_header_loads_and_scores() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("takes no settings"), "{err}");
+
+    // With verdict=true it reports the number of bytes that differ in
+    // length, and its own verdict beside it.
+    let scorer = registry
+        .create(&"c_exact_match:verdict=true".parse().unwrap())
+        .unwrap();
+    let two = [
+        OwnedRecord::new("q", "ok").with_expectation("expected_response", "ok"),
+        OwnedRecord::new("q", "nope").with_expectation("expected_response", "ok"),
+    ];
+    let scores = Runner::new(vec![scorer]).score(&two);
+    let (same, other) = (scores.get(0, 0), scores.get(1, 0));
+    assert_eq!((same.number(), same.passed()), (Some(0.0), Some(true)));
+    assert_eq!((other.number(), other.passed()), (Some(2.0), Some(false)));
 
     // Not marked thread-safe: the host serializes calls, from many threads.
     let scorer = registry.create(&"c_exact_match".parse().unwrap()).unwrap();

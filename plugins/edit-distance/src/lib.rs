@@ -7,7 +7,7 @@
 //! | `report` | one of: `similarity`, `distance` | `similarity` | the number to report: `1 - d / max_len` (in characters), or the distance `d` |
 //! | `max_distance` | non-negative integer | none | passes when `d ≤ max_distance` |
 //! | `min_similarity` | number, 0 to 1 | none | passes when `1 - d / max_len ≥ min_similarity` |
-//! | `output` | one of: `score`, `pass` | `score` | the value of the score: the reported number, or whether it passes (needs a threshold) |
+//! | `output` | one of: `score`, `pass` | `score` | the value of the score: the reported number (with the threshold's verdict beside it), or whether it passes (needs a threshold) |
 //! | `expectation` | string | `expected_response` | the expectation to compare with |
 //!
 //! At most one of `max_distance` and `min_similarity` may be set.
@@ -27,22 +27,26 @@
 //!   JSON text; a missing output is the empty text. A record without the
 //!   expectation (or with a `null` one) is an error, `MISSING_EXPECTATION`;
 //!   an empty list is an error, `EMPTY_EXPECTATION`.
-//! - When the expectation is a JSON list, each item is scored and the best
-//!   one is kept: the one with the lowest distance, or the highest
-//!   similarity, in the metric of the threshold if there is one (so that the
-//!   score passes when any item passes), else in the reported metric. The
-//!   first of equals wins.
+//! - When the expectation is a JSON list, each item is an acceptable
+//!   answer. The value is the best item's, in the reported metric (the
+//!   lowest distance, or the highest similarity; the first of equals wins),
+//!   whatever the threshold: a threshold never changes which answer counts
+//!   as best. The record passes when any item is within the threshold,
+//!   which may be another item when the threshold measures the other metric
+//!   (`report: similarity` with `max_distance`); the rationale then names
+//!   both.
 //!
 //! # Pass/fail
 //!
-//! A score holds one value, so the config chooses it. With `output: score`
-//! (the default) the value is the reported number and a threshold only adds
-//! its verdict to the rationale: `distance 3 ≤ max 5: pass`. With
-//! `output: pass` the value is a bool (which a threshold then requires),
-//! and the rationale gives the number. To record both, configure two
-//! instances of the scorer. `output: pass` is also the fast choice: the
-//! search for the distance stops as soon as it must exceed the threshold
-//! (the rationale then reads `distance > max 5: fail`).
+//! With `output: score` (the default) the value is the reported number, and
+//! a threshold adds its verdict beside it ([`Score::passed`], which the
+//! host's default criterion takes as the record's pass or fail, so that
+//! `edit_distance:max_distance=2` has a pass rate) and to the rationale:
+//! `distance 3 ≤ max 5: pass`. With `output: pass` the value is a bool
+//! (which a threshold then requires), and the rationale gives the number.
+//! `output: pass` is also the fast choice: the search for the distance
+//! stops as soon as it must exceed the threshold (the rationale then reads
+//! `distance > max 5: fail`).
 //!
 //! # Speed
 //!
@@ -74,6 +78,7 @@
 //! let scorer = EditDistance::from_json(r#"{"report": "distance", "max_distance": 5}"#)?;
 //! let score = scorer.score(&record).unwrap();
 //! assert_eq!(score.value, ScoreValue::Number(3.0));
+//! assert_eq!(score.passed, Some(true));
 //! assert_eq!(score.rationale.as_deref(), Some("distance 3 ≤ max 5: pass"));
 //!
 //! let scorer = EditDistance::from_json(r#"{"min_similarity": 0.8, "output": "pass"}"#)?;
@@ -769,10 +774,16 @@ impl EditDistance {
         }
     }
 
-    /// The best item of `items` against `output`: `None` when `output: pass`
-    /// and none passes.
-    fn best(&self, output: &str, items: &[Cow<'_, str>]) -> Option<Found> {
-        let metric = self.threshold.map_or(self.report, Threshold::metric);
+    /// The best item of `items` against `output` in `metric` (the first of
+    /// equals). With a `cap`, only items that pass it are looked for, and
+    /// the search for each stops as soon as it must exceed it: `None` when
+    /// none passes. Without one, every item is scored.
+    fn best(
+        output: &str,
+        items: &[Cow<'_, str>],
+        metric: Metric,
+        cap: Option<Threshold>,
+    ) -> Option<Found> {
         let out_len = output.chars().count();
         let mut best: Option<Found> = None;
         for (index, item) in items.iter().enumerate() {
@@ -784,8 +795,8 @@ impl EditDistance {
                     None => continue,
                 }
             }
-            if let (Output::Pass, Some(threshold)) = (self.output, self.threshold) {
-                limit = limit.min(threshold.max_distance(len));
+            if let Some(cap) = cap {
+                limit = limit.min(cap.max_distance(len));
             }
             if let Some(distance) = levenshtein_bounded(output, item, limit) {
                 best = Some(Found {
@@ -827,7 +838,7 @@ impl Scorer for EditDistance {
             "output",
             "one of: score, pass",
             "score",
-            "the value: the reported number (a threshold only adds its verdict to the rationale), or whether it passes (needs a threshold)",
+            "the value: the reported number (a threshold adds its verdict beside it and to the rationale), or whether it passes (needs a threshold)",
         ),
         ConfigKey::new(
             "expectation",
@@ -892,38 +903,72 @@ impl Scorer for EditDistance {
                 format!("the expectation {name:?} is an empty list"),
             ));
         }
-        let found = self.best(record.outputs.text(), &items);
-        let mut rationale = match (&found, items.len()) {
-            (Some(f), n) if n > 1 => format!("best of {n} expectations (#{}): ", f.index + 1),
-            (None, n) if n > 1 => format!("none of {n} expectations passes: "),
-            _ => String::new(),
+        let output = record.outputs.text();
+        let several = |found: &Found| {
+            if items.len() > 1 {
+                format!(
+                    "best of {} expectations (#{}): ",
+                    items.len(),
+                    found.index + 1
+                )
+            } else {
+                String::new()
+            }
         };
-        match (self.threshold, &found) {
-            (Some(threshold), found) => {
-                let pass = found.is_some_and(|f| f.distance <= threshold.max_distance(f.len));
-                rationale.push_str(&threshold.clause(found.as_ref()));
-                rationale.push_str(if pass { ": pass" } else { ": fail" });
-                if self.output == Output::Pass {
-                    return Ok(Score::bool(pass).with_rationale(rationale));
+        if let (Output::Pass, Some(threshold)) = (self.output, self.threshold) {
+            // Only whether some item passes counts: the search stops at the
+            // threshold.
+            let found = Self::best(output, &items, threshold.metric(), Some(threshold));
+            let mut rationale = match &found {
+                Some(f) => several(f),
+                None if items.len() > 1 => {
+                    format!("none of {} expectations passes: ", items.len())
                 }
-            }
-            (None, Some(f)) => {
-                let s = self::metric::similarity(f.distance, f.len);
-                rationale.push_str(&format!(
-                    "distance {} over {} chars: similarity {}",
-                    f.distance,
-                    f.len,
-                    self::metric::show(s)
-                ));
-            }
-            (None, None) => unreachable!("without a threshold, every item is scored"),
+                None => String::new(),
+            };
+            rationale.push_str(&threshold.clause(found.as_ref()));
+            rationale.push_str(if found.is_some() { ": pass" } else { ": fail" });
+            return Ok(Score::bool(found.is_some()).with_rationale(rationale));
         }
-        let f = found.expect("`output: score` scores every item");
+        // The value is the best item in the reported metric, whatever the
+        // threshold: a threshold decides whether the record passes, not
+        // which answer counts as best.
+        let best = Self::best(output, &items, self.report, None)
+            .expect("without a cap, every item is scored");
         let value = match self.report {
-            Metric::Distance => f.distance as f64,
-            Metric::Similarity => self::metric::similarity(f.distance, f.len),
+            Metric::Distance => best.distance as f64,
+            Metric::Similarity => self::metric::similarity(best.distance, best.len),
         };
-        Ok(Score::number(value).with_rationale(rationale))
+        let mut rationale = several(&best);
+        let Some(threshold) = self.threshold else {
+            rationale.push_str(&format!(
+                "distance {} over {} chars: similarity {}",
+                best.distance,
+                best.len,
+                self::metric::show(self::metric::similarity(best.distance, best.len))
+            ));
+            return Ok(Score::number(value).with_rationale(rationale));
+        };
+        // The record passes when any item is within the threshold: the
+        // best in the reported metric, or else (the threshold measures the
+        // other metric) another one.
+        rationale.push_str(&threshold.clause(Some(&best)));
+        let mut pass = best.distance <= threshold.max_distance(best.len);
+        if !pass
+            && threshold.metric() != self.report
+            && let Some(other) = Self::best(output, &items, threshold.metric(), Some(threshold))
+        {
+            pass = true;
+            rationale.push_str(&format!(
+                "; #{} passes: {}",
+                other.index + 1,
+                threshold.clause(Some(&other))
+            ));
+        }
+        rationale.push_str(if pass { ": pass" } else { ": fail" });
+        Ok(Score::number(value)
+            .with_rationale(rationale)
+            .with_passed(pass))
     }
 }
 
@@ -1414,6 +1459,66 @@ mod tests {
         let list = Value::json(r#"[7, 42]"#);
         let score = record_score(r#"{"report": "distance"}"#, Value::json("42"), list).unwrap();
         assert_eq!(score.value, ScoreValue::Number(0.0));
+    }
+
+    /// With several acceptable answers, a threshold decides whether the
+    /// record passes (any answer within it does) and never which answer
+    /// counts as best: the value is the one the scorer reports without
+    /// the threshold, and the verdict beside it is whether any answer
+    /// passes, by the plain table.
+    #[test]
+    fn a_threshold_never_changes_which_answer_is_best() {
+        use super::testdata::{Alphabet, Rng, reference};
+        let mut rng = Rng(10);
+        let alphabet = Alphabet::Chars(&['a', 'b', 'c', 'é']);
+        for round in 0..3000 {
+            let len = rng.below(9);
+            let output = rng.text(len, alphabet);
+            let items: Vec<String> = (0..1 + rng.below(4))
+                .map(|_| {
+                    let len = rng.below(12);
+                    rng.text(len, alphabet)
+                })
+                .collect();
+            // Their characters need no escaping in JSON.
+            let quoted: Vec<String> = items.iter().map(|i| format!("\"{i}\"")).collect();
+            let list = format!("[{}]", quoted.join(", "));
+            let (report, k, min) = (
+                ["similarity", "distance"][rng.below(2)],
+                rng.below(5),
+                [0.3, 0.5, 0.75, 0.9][rng.below(4)],
+            );
+            let uncapped = format!(r#"{{"report": "{report}"}}"#);
+            let plain =
+                record_score(&uncapped, Value::string(&output), Value::json(&list)).unwrap();
+            for by_similarity in [false, true] {
+                let threshold = if by_similarity {
+                    format!(r#""min_similarity": {min}"#)
+                } else {
+                    format!(r#""max_distance": {k}"#)
+                };
+                let passes = |d: usize, len: usize| {
+                    if by_similarity {
+                        super::metric::similarity(d, len) >= min
+                    } else {
+                        d <= k
+                    }
+                };
+                let config = format!(r#"{{"report": "{report}", {threshold}}}"#);
+                let capped =
+                    record_score(&config, Value::string(&output), Value::json(&list)).unwrap();
+                let at = format!("round {round}: {config} {output:?} {list}");
+                assert_eq!(capped.value, plain.value, "{at}: the value changed");
+                let any = items.iter().any(|item| {
+                    let len = output.chars().count().max(item.chars().count());
+                    passes(reference(&output, item), len)
+                });
+                assert_eq!(capped.passed, Some(any), "{at}: {:?}", capped.rationale);
+                let pass = format!(r#"{{"output": "pass", {threshold}}}"#);
+                let bool = record_score(&pass, Value::string(&output), Value::json(&list)).unwrap();
+                assert_eq!(bool.value, ScoreValue::Bool(any), "{at}");
+            }
+        }
     }
 
     #[test]

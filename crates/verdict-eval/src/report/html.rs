@@ -98,15 +98,17 @@ pub fn html(summary: &RunSummary) -> String {
     for s in summary.scorers.iter().filter(|s| !s.worst.is_empty()) {
         let _ = writeln!(
             out,
-            "<h3>{}</h3>\n<table><tr><th>line</th><th>input</th><th>output</th><th>expectations</th>\
+            "<h3>{}</h3>\n<table><tr><th>line</th><th>trace</th><th>input</th><th>output</th><th>expectations</th>\
              <th>value</th><th>rationale</th></tr>",
             escape(&s.name)
         );
         for w in &s.worst {
+            // `verdict show` opens it.
             let _ = writeln!(
                 out,
-                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                "<tr><td class=\"n\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
                 w.line,
+                escape(&w.trace_id),
                 escape(&w.input),
                 escape(&w.output),
                 escape(&w.expectations),

@@ -1,205 +1,385 @@
-//! JUnit XML: one test suite per scorer, one test case per record, so
-//! that CI systems list each failing record.
+//! JUnit XML that says what the exit code says: a CI dashboard shows red
+//! exactly when the run failed.
 //!
-//! Test cases are written to one temporary file per scorer while the run
-//! streams, and joined under their suites' counts at the end: memory does
-//! not grow with the number of records.
+//! - The suite `gates` holds one test case per gate, failed when the gate
+//!   failed (the message is what was measured; the body, the worst records
+//!   of the scorers it measures, with the command that opens each trace),
+//!   and one test case for the run itself, an *error* when the run stopped
+//!   before its verdict, and one per `--export` destination that did not
+//!   take everything, an error as well (the exit code is 2 for both).
+//! - Each scorer has a suite of one test case that always passes: the
+//!   records it judged false or could not score are listed in its
+//!   `<system-out>` (the first [`LISTED`]; `--json` has every result), which
+//!   GitLab, Jenkins and GitHub's JUnit reporters show on the test case,
+//!   without counting them as failures: a record judged false fails the
+//!   run only through a gate. Values it has no criterion for are counted,
+//!   not listed.
 //!
-//! Times, in seconds as JUnit has them: a test case's `time` is its even
-//! share of the scoring time of its chunk of records (4,096; the first
-//! chunk 512): scorers take records in batches on every core, so one
-//! record's own time is not measured, and measuring it would slow the
-//! run. A test suite's `time`
-//! is the sum of its cases', so CI systems that add up cases and those
-//! that read the suite agree, and all suites together make the run's
-//! scoring time. `<testsuites time>` is the whole run's, reading and
-//! storing included. An invalid record was not scored: its time is 0.
+//! A run with no failed gate, no stop and every export delivered has no
+//! failure and no error in its JUnit file, and exits 0; every failure or
+//! error in the file is a reason for its exit code.
+//!
+//! The records are written to one temporary file per scorer while the run
+//! streams, and joined at the end: memory does not grow with the number of
+//! records.
+//!
+//! Times, in seconds as JUnit has them: a scorer's test case (and suite)
+//! takes the scoring time of its records, each record's an even share of
+//! the scoring time of its chunk (scorers take records in batches on every
+//! core, so one record's own time is not measured). Gates are checked at
+//! the end, in no time of their own. `<testsuites time>` is the whole
+//! run's, reading and storing included.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use super::{ResultStream, Row};
+use super::{ResultStream, Row, Stopped, failures};
 use crate::dataset::InvalidRecord;
 use crate::error::{Error, Result};
 use crate::run::{RunSummary, expectations_json, text};
 use crate::stats::format_number;
 
-/// How many characters of the input a test case's name shows.
-const NAME_CHARS: usize = 80;
+/// How many records a scorer's `<system-out>` lists.
+pub(crate) const LISTED: u64 = 1000;
 
-struct Suite {
+/// How many characters of an input, output or expectation a listed record
+/// shows.
+const FIELD_CHARS: usize = 200;
+
+/// One scorer's listing, written as the run streams.
+struct Listing {
     name: String,
     body: BufWriter<File>,
-    tests: u64,
-    failures: u64,
-    errors: u64,
-    skipped: u64,
-    /// The sum of its cases' times.
+    /// Records it judged false or could not score.
+    noted: u64,
+    /// Records whose value it has no criterion for.
+    unjudged: u64,
+    /// The sum of its records' times.
     seconds: f64,
 }
 
 pub(crate) struct JunitWriter {
     path: PathBuf,
-    suites: Vec<Suite>,
+    /// The local store, for the `verdict show` command of a listed record.
+    store: Option<PathBuf>,
+    scorers: Vec<Listing>,
 }
 
 impl JunitWriter {
-    pub(crate) fn create(path: &Path, scorers: &[String]) -> Result<Self> {
+    pub(crate) fn create(path: &Path, scorers: &[String], store: Option<&Path>) -> Result<Self> {
         let error = |source| Error::WriteReport {
             path: path.to_path_buf(),
             source,
         };
         // Fail early if the file cannot be written.
         File::create(path).map_err(error)?;
-        let suites = scorers
+        let scorers = scorers
             .iter()
             .map(|name| {
-                Ok(Suite {
+                Ok(Listing {
                     name: name.clone(),
                     body: BufWriter::new(tempfile::tempfile().map_err(error)?),
-                    tests: 0,
-                    failures: 0,
-                    errors: 0,
-                    skipped: 0,
+                    noted: 0,
+                    unjudged: 0,
                     seconds: 0.0,
                 })
             })
             .collect::<Result<_>>()?;
         Ok(JunitWriter {
             path: path.to_path_buf(),
-            suites,
+            store: store.map(Path::to_path_buf),
+            scorers,
         })
+    }
+
+    /// Writes the file: `cases` (the gates, the run, the exports), then a
+    /// suite per scorer with its listing, unless the run stopped.
+    fn write(
+        &mut self,
+        run_id: &str,
+        seconds: f64,
+        cases: &[Case],
+        listings: bool,
+    ) -> io::Result<()> {
+        let mut out = BufWriter::new(File::create(&self.path)?);
+        let failures = cases.iter().filter(|c| c.outcome.is_failure()).count();
+        let errors = cases.iter().filter(|c| c.outcome.is_error()).count();
+        let scorer_suites = if listings { self.scorers.len() } else { 0 };
+        writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
+        writeln!(
+            out,
+            "<testsuites name=\"verdict eval {}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{seconds:.3}\">",
+            escape(run_id),
+            cases.len() + scorer_suites,
+        )?;
+        writeln!(
+            out,
+            "  <testsuite name=\"gates\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"0\">",
+            cases.len()
+        )?;
+        for case in cases {
+            case.write(&mut out)?;
+        }
+        writeln!(out, "  </testsuite>")?;
+        if listings {
+            for listing in &mut self.scorers {
+                listing.write(&mut out)?;
+            }
+        }
+        writeln!(out, "</testsuites>")?;
+        out.flush()
+    }
+}
+
+impl Listing {
+    fn note(&mut self, line: std::fmt::Arguments<'_>) -> io::Result<()> {
+        self.noted += 1;
+        if self.noted <= LISTED {
+            self.body.write_fmt(line)?;
+        }
+        Ok(())
+    }
+
+    /// Its suite: one test case that passes, with the listing.
+    fn write(&mut self, out: &mut impl Write) -> io::Result<()> {
+        let time = seconds(self.seconds);
+        writeln!(
+            out,
+            "  <testsuite name=\"{name}\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"0\" time=\"{time}\">\n    <testcase classname=\"verdict.scorer\" name=\"{name}\" time=\"{time}\">",
+            name = escape(&self.name),
+        )?;
+        if self.noted + self.unjudged > 0 {
+            out.write_all(b"<system-out>")?;
+        }
+        if self.unjudged > 0 {
+            writeln!(
+                out,
+                "{} not judged: no pass criterion for its values (set threshold, max or pass_labels in verdict.toml)",
+                super::count(self.unjudged, "record")
+            )?;
+        }
+        if self.noted > 0 {
+            writeln!(
+                out,
+                "{} judged false or not scored (listed: not failures; a gate decides whether the run fails):",
+                super::count(self.noted, "record")
+            )?;
+            self.body.flush()?;
+            let body = self.body.get_mut();
+            body.rewind()?;
+            let mut buffer = Vec::new();
+            loop {
+                buffer.clear();
+                let n = (&mut *body).take(1 << 20).read_to_end(&mut buffer)?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(&buffer)?;
+            }
+            if self.noted > LISTED {
+                writeln!(
+                    out,
+                    "… and {} more (--json writes every result)",
+                    self.noted - LISTED
+                )?;
+            }
+        }
+        if self.noted + self.unjudged > 0 {
+            out.write_all(b"</system-out>")?;
+        }
+        writeln!(out, "</testcase>\n  </testsuite>")
     }
 }
 
 impl ResultStream for JunitWriter {
     fn record(&mut self, row: &Row<'_>) -> io::Result<()> {
-        let input = text(&row.record.inputs);
-        let name = case_name(row.line, &input);
-        for (suite, r) in self.suites.iter_mut().zip(row.results) {
-            suite.tests += 1;
-            suite.seconds += row.seconds;
-            let out = &mut suite.body;
-            write!(
-                out,
-                "    <testcase classname=\"{}\" name=\"{}\" time=\"{}\">",
-                escape(&suite.name),
-                escape(&name),
-                seconds(row.seconds)
-            )?;
-            let details = || {
-                format!(
-                    "trace: {}\ninput: {}\noutput: {}\nexpectations: {}\nrationale: {}",
-                    verdict::mlflow_trace_id(row.trace_id),
-                    input,
-                    text(&row.record.outputs),
-                    expectations_json(row.record),
-                    r.said.rationale.unwrap_or("-")
-                )
-            };
-            match (r.said.error, r.passed) {
-                (Some((code, message)), _) => {
-                    suite.errors += 1;
-                    write!(
-                        out,
-                        "<error type=\"{}\" message=\"{}\">{}</error>",
-                        escape(code),
-                        escape(message),
-                        escape(&details())
-                    )?;
+        for (listing, r) in self.scorers.iter_mut().zip(row.results) {
+            listing.seconds += row.seconds;
+            let value = match (r.said.error, r.passed) {
+                (Some((code, message)), _) => format!("error {code}: {message}"),
+                (None, Some(true)) => continue,
+                (None, None) => {
+                    listing.unjudged += 1;
+                    continue;
                 }
                 (None, Some(false)) => {
-                    suite.failures += 1;
                     let value = match (r.said.boolean, r.said.label, r.said.number) {
                         (Some(b), _, _) => b.to_string(),
                         (_, Some(label), _) => label.to_owned(),
                         (_, _, Some(n)) => format_number(n),
                         _ => String::new(),
                     };
-                    write!(
-                        out,
-                        "<failure type=\"fail\" message=\"{} gave {}\">{}</failure>",
-                        escape(r.scorer),
-                        escape(&value),
-                        escape(&details())
-                    )?;
+                    match r.said.rationale {
+                        Some(why) => format!("{value}: {why}"),
+                        None => value,
+                    }
                 }
-                (None, None) => {
-                    suite.skipped += 1;
-                    out.write_all(b"<skipped message=\"no pass criterion for this value\"/>")?;
-                }
-                (None, Some(true)) => {}
-            }
-            out.write_all(b"</testcase>\n")?;
+            };
+            let trace = verdict::mlflow_trace_id(row.trace_id);
+            listing.note(format_args!(
+                "line {} · {}: {}\n    input:    {}\n    output:   {}\n    expected: {}\n",
+                row.line,
+                escape(&trace),
+                escape(&value),
+                escape(&excerpt(&text(&row.record.inputs))),
+                escape(&excerpt(&text(&row.record.outputs))),
+                escape(&excerpt(&expectations_json(row.record)))
+            ))?;
         }
         Ok(())
     }
 
     fn invalid(&mut self, invalid: &InvalidRecord, _scorers: &[String]) -> io::Result<()> {
-        for suite in &mut self.suites {
-            suite.tests += 1;
-            suite.errors += 1;
-            writeln!(
-                suite.body,
-                "    <testcase classname=\"{}\" name=\"line {}\" time=\"0\"><error type=\"INVALID_RECORD\" message=\"{}\"/></testcase>",
-                escape(&suite.name),
+        for listing in &mut self.scorers {
+            listing.note(format_args!(
+                "line {}: not a record, counted as an error: {}\n",
                 invalid.line,
                 escape(&invalid.reason)
-            )?;
+            ))?;
         }
         Ok(())
     }
 
-    fn finish(self: Box<Self>, summary: &RunSummary) -> Result<()> {
-        let path = self.path.clone();
-        let write = move || -> io::Result<()> {
-            let mut out = BufWriter::new(File::create(&self.path)?);
-            let total = |f: fn(&Suite) -> u64| self.suites.iter().map(f).sum::<u64>();
-            writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
-            writeln!(
-                out,
-                "<testsuites name=\"verdict eval {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
-                escape(&summary.run_id),
-                total(|s| s.tests),
-                total(|s| s.failures),
-                total(|s| s.errors),
-                total(|s| s.skipped),
-                summary.seconds
-            )?;
-            for suite in self.suites {
-                writeln!(
-                    out,
-                    "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">",
-                    escape(&suite.name),
-                    suite.tests,
-                    suite.failures,
-                    suite.errors,
-                    suite.skipped,
-                    seconds(suite.seconds)
-                )?;
-                let mut body = suite.body.into_inner().map_err(|e| e.into_error())?;
-                body.rewind()?;
-                let mut buffer = Vec::new();
-                let mut reader = io::BufReader::new(body);
-                loop {
-                    buffer.clear();
-                    let n = (&mut reader).take(1 << 20).read_to_end(&mut buffer)?;
-                    if n == 0 {
-                        break;
+    fn finish(mut self: Box<Self>, summary: &RunSummary) -> Result<()> {
+        let mut cases = Vec::new();
+        for gate in &summary.gates {
+            let outcome = if gate.passed {
+                Outcome::Passed
+            } else {
+                let mut body = String::new();
+                for name in &gate.scorers {
+                    if let Some(s) = summary.scorer(name) {
+                        body.push_str(&failures::worst_records(s, self.store.as_deref()));
                     }
-                    out.write_all(&buffer)?;
                 }
-                writeln!(out, "  </testsuite>")?;
+                Outcome::Failure {
+                    kind: "gate",
+                    message: format!("measured {}", gate.measured),
+                    body,
+                }
+            };
+            cases.push(Case {
+                classname: "verdict.gates",
+                name: gate.gate.clone(),
+                outcome,
+            });
+        }
+        cases.push(Case {
+            classname: "verdict.run",
+            name: run_name(&summary.run_id, &summary.dataset),
+            outcome: Outcome::Passed,
+        });
+        for failure in &summary.undelivered {
+            let mut body = String::new();
+            if !failure.traces.is_empty() {
+                body = format!(
+                    "not delivered: {}{}\nthe local store holds all of run {}: `verdict push --to {}` sends it again\n",
+                    failure.traces.join(", "),
+                    if failure.more_traces { " and more" } else { "" },
+                    summary.run_id,
+                    failure.destination
+                );
             }
-            writeln!(out, "</testsuites>")?;
-            out.flush()
-        };
-        write().map_err(|source| Error::WriteReport { path, source })
+            cases.push(Case {
+                classname: "verdict.export",
+                name: format!("export to {}", failure.destination),
+                outcome: Outcome::Error {
+                    kind: "undelivered",
+                    message: failure.to_string(),
+                    body,
+                },
+            });
+        }
+        let path = self.path.clone();
+        self.write(&summary.run_id, summary.seconds, &cases, true)
+            .map_err(|source| Error::WriteReport { path, source })
+    }
+
+    fn stopped(mut self: Box<Self>, run: &Stopped<'_>) -> Result<bool> {
+        let cases = [Case {
+            classname: "verdict.run",
+            name: run_name(run.run_id, run.dataset),
+            outcome: Outcome::Error {
+                kind: "stopped",
+                message: format!("the run stopped before its verdict: {}", run.error),
+                body: String::new(),
+            },
+        }];
+        let path = self.path.clone();
+        self.write(run.run_id, run.seconds, &cases, false)
+            .map_err(|source| Error::WriteReport { path, source })?;
+        Ok(true)
     }
 
     fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The test case of the run itself.
+fn run_name(run_id: &str, dataset: &str) -> String {
+    format!("run {run_id} of {dataset}")
+}
+
+/// A test case of the `gates` suite.
+struct Case {
+    classname: &'static str,
+    name: String,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    Passed,
+    Failure {
+        kind: &'static str,
+        message: String,
+        body: String,
+    },
+    Error {
+        kind: &'static str,
+        message: String,
+        body: String,
+    },
+}
+
+impl Outcome {
+    fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failure { .. })
+    }
+
+    fn is_error(&self) -> bool {
+        matches!(self, Outcome::Error { .. })
+    }
+}
+
+impl Case {
+    fn write(&self, out: &mut impl Write) -> io::Result<()> {
+        write!(
+            out,
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"0\">",
+            self.classname,
+            escape(&self.name)
+        )?;
+        let (tag, kind, message, body) = match &self.outcome {
+            Outcome::Passed => return writeln!(out, "</testcase>"),
+            Outcome::Failure {
+                kind,
+                message,
+                body,
+            } => ("failure", kind, message, body),
+            Outcome::Error {
+                kind,
+                message,
+                body,
+            } => ("error", kind, message, body),
+        };
+        writeln!(
+            out,
+            "<{tag} type=\"{kind}\" message=\"{}\">{}</{tag}></testcase>",
+            escape(message),
+            escape(body)
+        )
     }
 }
 
@@ -209,16 +389,11 @@ fn seconds(seconds: f64) -> String {
     format!("{seconds:.9}")
 }
 
-fn case_name(line: usize, input: &str) -> String {
-    let one_line: String = input
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(NAME_CHARS)
-        .collect();
-    if one_line.is_empty() {
-        format!("line {line}")
-    } else {
-        format!("line {line}: {one_line}")
+/// The first characters of a long text.
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(FIELD_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }
 

@@ -1,8 +1,18 @@
 //! The Markdown report.
+//!
+//! Everything that comes from data — the dataset's name, scorer names
+//! (a plugin chooses its own), gates, record text, rationales — is written
+//! so that a CommonMark renderer shows it as text and nothing else:
+//! [`text`] backslash-escapes the ASCII punctuation that markup is made of
+//! (CommonMark lets any of it be escaped), so no link, image, emphasis,
+//! HTML or entity survives, and [`code`] fences a code span with more
+//! backticks than the text holds. Control characters are shown
+//! ([`visible`]), which also keeps each value on its line.
 
 use std::fmt::Write as _;
 
 use super::table::{HEADERS, percent, rows};
+use super::visible;
 use crate::run::RunSummary;
 
 /// The report as Markdown: summary table, gates, worst records per scorer,
@@ -12,30 +22,30 @@ pub fn markdown(summary: &RunSummary) -> String {
     let _ = writeln!(
         out,
         "# Verdict eval {} — {}\n",
-        summary.run_id,
+        text(&summary.run_id),
         if summary.passed { "passed" } else { "FAILED" }
     );
     let _ = writeln!(
         out,
-        "Dataset `{}`: {}{}, started {}, {:.2} s.{}\n",
-        summary.dataset,
+        "Dataset {}: {}{}, started {}, {:.2} s.{}\n",
+        code(&summary.dataset),
         super::count(summary.records, "record"),
         if summary.invalid > 0 {
             format!(" and {} invalid", summary.invalid)
         } else {
             String::new()
         },
-        summary.started,
+        text(&summary.started),
         summary.seconds,
         summary
             .baseline
             .as_ref()
-            .map_or_else(String::new, |b| format!(" Baseline: `{b}`."))
+            .map_or_else(String::new, |b| format!(" Baseline: {}.", code(b)))
     );
     let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
     let _ = writeln!(out, "|{}", "---|".repeat(HEADERS.len()));
     for row in rows(summary) {
-        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+        let cells: Vec<String> = row.iter().map(|c| text(c)).collect();
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     let _ = writeln!(
@@ -51,8 +61,8 @@ pub fn markdown(summary: &RunSummary) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} |",
-                cell(&g.gate),
-                cell(&g.measured),
+                text(&g.gate),
+                text(&g.measured),
                 if g.passed { "✅ pass" } else { "❌ FAIL" }
             );
         }
@@ -64,19 +74,25 @@ pub fn markdown(summary: &RunSummary) -> String {
         }
         let _ = writeln!(
             out,
-            "### {}\n\n| line | input | output | expectations | value | rationale |\n|---|---|---|---|---|---|",
-            s.name
+            "### {}\n\n| line | trace | input | output | expectations | value | rationale |\n|---|---|---|---|---|---|---|",
+            text(&s.name)
         );
         for w in &s.worst {
+            // `verdict show` opens it.
+            let trace = if w.trace_id.is_empty() {
+                String::new()
+            } else {
+                code(&w.trace_id)
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {trace} | {} | {} | {} | {} | {} |",
                 w.line,
-                cell(&w.input),
-                cell(&w.output),
-                cell(&w.expectations),
-                cell(&w.value),
-                cell(w.rationale.as_deref().unwrap_or(""))
+                text(&w.input),
+                text(&w.output),
+                text(&w.expectations),
+                text(&w.value),
+                text(w.rationale.as_deref().unwrap_or(""))
             );
         }
         out.push('\n');
@@ -84,33 +100,78 @@ pub fn markdown(summary: &RunSummary) -> String {
     if !summary.invalid_records.is_empty() {
         let _ = writeln!(out, "## Invalid records\n\n| line | reason |\n|---|---|");
         for i in &summary.invalid_records {
-            let _ = writeln!(out, "| {} | {} |", i.line, cell(&i.reason));
+            let _ = writeln!(out, "| {} | {} |", i.line, text(&i.reason));
         }
     }
     out
 }
 
-/// Text safe inside a Markdown table cell: dataset text is shown as it
-/// is, never read as HTML (an `<img>` or a `</td>` in an output would
-/// otherwise be rendered, or break the page, where the report is viewed).
-fn cell(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
+/// Text from data as Markdown text, placed after other text on its line
+/// (a heading's `#`, a table's `|`, a sentence): every character that can
+/// begin inline markup in CommonMark or GitHub's Markdown (`\\`, `` ` ``,
+/// `*`, `_`, `[`, `]`, `!`, `<`, `>`, `&`, `|`, `~`, `$`) is
+/// backslash-escaped, and control characters, line breaks included, are
+/// shown, so the text never starts a line of its own and the markers of
+/// blocks (`#`, `-`, `=` at the start of a line) mean nothing in it. An `_`
+/// between two letters or digits is left as it is (it never delimits
+/// emphasis), so that `exact_match` reads as it is written.
+pub(crate) fn text(data: &str) -> String {
+    let shown = visible(data);
+    let chars: Vec<char> = shown.chars().collect();
+    let mut out = String::with_capacity(shown.len() + 8);
+    for (i, &c) in chars.iter().enumerate() {
+        let markup = match c {
+            '_' => {
+                let alnum = |j: Option<usize>| {
+                    j.and_then(|j| chars.get(j))
+                        .is_some_and(|c| c.is_alphanumeric())
+                };
+                !(alnum(i.checked_sub(1)) && alnum(Some(i + 1)))
+            }
+            '\\' | '`' | '*' | '[' | ']' | '!' | '<' | '>' | '&' | '|' | '~' | '$' => true,
+            _ => false,
+        };
+        if markup {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Text from data as a code span: nothing in a code span is markup, so
+/// the text only needs a fence of more backticks than any run it holds
+/// (and a space inside the fence when it starts or ends with a backtick
+/// or a space). Not for table cells, where a `|` would still end the cell.
+pub(crate) fn code(data: &str) -> String {
+    let shown = visible(data);
+    let longest = shown.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if shown.starts_with(['`', ' ']) || shown.ends_with(['`', ' ']) {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{shown}{pad}{fence}")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::cell;
+    use super::{code, text};
 
     #[test]
-    fn cells_show_html_and_pipes_as_text() {
+    fn data_is_shown_as_text() {
         assert_eq!(
-            cell("<img src=x onerror=alert(1)> </td> a|b & c\nd"),
-            "&lt;img src=x onerror=alert(1)&gt; &lt;/td&gt; a\\|b &amp; c d"
+            text("<img src=x onerror=alert(1)> </td> a|b & c\nd"),
+            "\\<img src=x onerror=alert(1)\\> \\</td\\> a\\|b \\& c\\\\nd"
         );
+        assert_eq!(
+            text("![x](javascript:alert(1))"),
+            "\\!\\[x\\](javascript:alert(1))"
+        );
+        assert_eq!(text("exact_match _em_ a_"), "exact_match \\_em\\_ a\\_");
+        assert_eq!(code("qa.jsonl"), "`qa.jsonl`");
+        assert_eq!(code("a`b``c"), "```a`b``c```");
+        assert_eq!(code("`x"), "`` `x ``");
     }
 }

@@ -2,11 +2,13 @@
 //! run goes (JUnit XML, JSON results) and reports made from its summary
 //! (Markdown, HTML).
 
+mod failures;
 mod html;
 mod junit;
 mod markdown;
 mod results;
 mod table;
+mod visible;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -14,9 +16,11 @@ use std::path::{Path, PathBuf};
 use opentelemetry::trace::TraceId;
 use verdict_scorer::OwnedRecord;
 
+pub use failures::{failed_records, failure_message, worst_records};
 pub use html::html;
 pub use markdown::markdown;
 pub use table::{terminal, undelivered};
+pub use visible::{visible, visible_lines};
 
 use crate::dataset::InvalidRecord;
 use crate::error::{Error, Result};
@@ -49,6 +53,12 @@ pub(crate) trait ResultStream: Send {
     fn invalid(&mut self, invalid: &InvalidRecord, scorers: &[String]) -> io::Result<()>;
     /// Writes the end, with the summary, and closes the file.
     fn finish(self: Box<Self>, summary: &RunSummary) -> Result<()>;
+    /// The run stopped before its verdict: writes what the file says
+    /// then, and returns whether to keep it. By default nothing is
+    /// written, and the file is removed (see [`Unfinished`]).
+    fn stopped(self: Box<Self>, _run: &Stopped<'_>) -> Result<bool> {
+        Ok(false)
+    }
     /// The file, for messages.
     fn path(&self) -> &Path;
     /// An I/O error as this crate's error.
@@ -60,15 +70,25 @@ pub(crate) trait ResultStream: Send {
     }
 }
 
-/// Opens the result files asked for.
+/// A run that stopped before its verdict, as result files say it.
+pub(crate) struct Stopped<'a> {
+    pub(crate) run_id: &'a str,
+    pub(crate) dataset: &'a str,
+    pub(crate) seconds: f64,
+    pub(crate) error: &'a str,
+}
+
+/// Opens the result files asked for; `store` is the local store of the
+/// run, whose `verdict show` command they give for a record.
 pub(crate) fn open_streams(
     junit: Option<&Path>,
     json: Option<&Path>,
     scorers: &[String],
+    store: Option<&Path>,
 ) -> Result<Vec<Box<dyn ResultStream>>> {
     let mut streams: Vec<Box<dyn ResultStream>> = Vec::new();
     if let Some(path) = junit {
-        streams.push(Box::new(junit::JunitWriter::create(path, scorers)?));
+        streams.push(Box::new(junit::JunitWriter::create(path, scorers, store)?));
     }
     if let Some(path) = json {
         match results::JsonWriter::create(path) {
@@ -105,6 +125,19 @@ impl Unfinished {
     /// The files are complete: keep them.
     pub(crate) fn done(mut self) {
         self.0.clear();
+    }
+
+    /// The run stopped: each stream writes what it says then (a JUnit
+    /// file, an error test case), and is kept if it did; the others are
+    /// removed when this is dropped. A stream that cannot write is removed
+    /// too: the run's own error is the one to report.
+    pub(crate) fn stopped(&mut self, streams: Vec<Box<dyn ResultStream>>, run: &Stopped<'_>) {
+        for stream in streams {
+            let path = stream.path().to_path_buf();
+            if let Ok(true) = stream.stopped(run) {
+                self.0.retain(|p| *p != path);
+            }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The summary table every report shows: one row per scorer.
 
+use super::visible;
 use crate::run::RunSummary;
 use crate::stats::{ScorerStats, format_number};
 
@@ -44,9 +45,13 @@ pub(crate) fn percent(rate: Option<f64>) -> String {
     rate.map_or_else(|| "–".to_owned(), |r| format!("{:.1} %", 100.0 * r))
 }
 
-/// The summary as aligned plain text, for a terminal.
+/// The summary as aligned plain text, for a terminal: text from data
+/// (names, reasons, gates) shown with [`visible`].
 pub fn terminal(summary: &RunSummary) -> String {
-    let rows = rows(summary);
+    let rows: Vec<[String; 9]> = rows(summary)
+        .into_iter()
+        .map(|row| row.map(|cell| visible(&cell).into_owned()))
+        .collect();
     let mut widths = HEADERS.map(|h| h.chars().count());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -71,8 +76,8 @@ pub fn terminal(summary: &RunSummary) -> String {
     };
     let mut out = format!(
         "{} · {} · {}{} · {:.2} s ({:.0} records/s)\n\n",
-        summary.run_id,
-        summary.dataset,
+        visible(&summary.run_id),
+        visible(&summary.dataset),
         super::count(summary.records, "record"),
         if summary.invalid > 0 {
             format!(" + {} invalid", summary.invalid)
@@ -86,7 +91,11 @@ pub fn terminal(summary: &RunSummary) -> String {
         // Which lines and why, not only how many: the first few.
         let listed = summary.invalid_records.iter().take(INVALID_SHOWN);
         for bad in listed {
-            out.push_str(&format!("invalid line {}: {}\n", bad.line, bad.reason));
+            out.push_str(&format!(
+                "invalid line {}: {}\n",
+                bad.line,
+                visible(&bad.reason)
+            ));
         }
         if summary.invalid > INVALID_SHOWN as u64 {
             out.push_str(&format!(
@@ -112,8 +121,8 @@ pub fn terminal(summary: &RunSummary) -> String {
         out.push_str(&format!(
             "{}  {} — {}\n",
             if gate.passed { "PASS" } else { "FAIL" },
-            gate.gate,
-            gate.measured
+            visible(&gate.gate),
+            visible(&gate.measured)
         ));
     }
     out
@@ -125,20 +134,20 @@ pub fn terminal(summary: &RunSummary) -> String {
 pub fn undelivered(summary: &RunSummary, store: &std::path::Path) -> String {
     let mut out = String::new();
     for failure in &summary.undelivered {
-        out.push_str(&format!("error: {failure}\n"));
+        out.push_str(&format!("error: {}\n", visible(&failure.to_string())));
         if !failure.traces.is_empty() {
             out.push_str(&format!(
                 "  not delivered: {}{}\n",
-                failure.traces.join(", "),
+                visible(&failure.traces.join(", ")),
                 if failure.more_traces { " and more" } else { "" }
             ));
         }
         out.push_str(&format!(
             "  the local store {store} holds all of run {run}: `verdict push --to {to} --store \
              {store}` sends it again ({what})\n",
-            store = store.display(),
-            run = summary.run_id,
-            to = failure.destination,
+            store = visible(&store.display().to_string()),
+            run = visible(&summary.run_id),
+            to = visible(&failure.destination),
             what = if failure.traces.is_empty() || failure.more_traces {
                 "the whole store; add --trace ID for some traces only"
             } else {

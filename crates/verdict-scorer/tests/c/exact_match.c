@@ -1,6 +1,9 @@
 /* A scorer plugin written in C against include/verdict_plugin.h: exact
  * match of the output against the expectation "expected_response".
- * The host's tests compile it with the system C compiler and load it. */
+ * With the config {"verdict":true} it reports instead how many bytes the
+ * lengths differ by, a number, with its own verdict beside it (pass when
+ * equal). The host's tests compile it with the system C compiler and load
+ * it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +28,20 @@ static vd_str copy(vd_buf *buf, const uint8_t *text, size_t len) {
     return out;
 }
 
+static const char VERDICT_CONFIG[] = "{\"verdict\":true}";
+
 static int32_t create(vd_str config, void **state) {
-    if (config.len > 2) { /* anything but "" or "{}" */
-        last = "c_exact_match takes no settings";
+    int verdict = config.len == sizeof VERDICT_CONFIG - 1 &&
+                  memcmp(config.ptr, VERDICT_CONFIG, config.len) == 0;
+    if (config.len > 2 && !verdict) { /* anything but "", "{}" or the above */
+        last = "c_exact_match takes no settings but verdict=true";
         return VD_RC_ERROR;
     }
-    *state = malloc(1);
-    return *state ? VD_RC_OK : VD_RC_ERROR;
+    char *mode = malloc(1);
+    if (!mode) return VD_RC_ERROR;
+    *mode = (char)verdict;
+    *state = mode;
+    return VD_RC_OK;
 }
 
 static int eq(vd_str a, vd_str b) {
@@ -40,7 +50,7 @@ static int eq(vd_str a, vd_str b) {
 
 static int32_t score(const void *state, const vd_record *record, vd_buf *text,
                      vd_result *result) {
-    (void)state;
+    int verdict_mode = *(const char *)state;
     const vd_value *expected = NULL;
     for (size_t i = 0; i < record->n_expectations; i++) {
         vd_str name = record->expectations[i].name;
@@ -59,7 +69,17 @@ static int32_t score(const void *state, const vd_record *record, vd_buf *text,
     }
     int match = eq(record->outputs.text, expected->text);
     result->status = VD_STATUS_OK;
+    if (verdict_mode) {
+        size_t a = record->outputs.text.len, b = expected->text.len;
+        result->kind = VD_KIND_NUMBER;
+        result->number = (double)(a > b ? a - b : b - a);
+        result->verdict = match ? VD_VERDICT_PASS : VD_VERDICT_FAIL;
+        result->rationale.ptr = NULL;
+        result->rationale.len = 0;
+        return VD_RC_OK;
+    }
     result->kind = VD_KIND_BOOL;
+    result->verdict = VD_VERDICT_NONE; /* unread with a bool: the bool is the verdict */
     result->number = match ? 1.0 : 0.0;
     /* A rationale made per record is copied: "c: equal (<n> bytes)". */
     char why[64];

@@ -1,6 +1,7 @@
 //! Hand-written ABI functions that return what the kit never would. The
 //! config (JSON text) picks the garbage: it must contain one of `utf8`,
-//! `kind`, `status`, `bool`, `inf`, `long`, `past` (text pointing past what
+//! `kind`, `status`, `bool`, `inf`, `verdict` (an unknown verdict beside a
+//! number), `long`, `past` (text pointing past what
 //! it wrote into the call's buffer), `skip` (a slot left unwritten), `fail`
 //! (a failing batch call) or `fail_create` (a refused config).
 
@@ -18,6 +19,7 @@ enum Mode {
     Status,
     Bool,
     Inf,
+    Verdict,
     Long,
     Past,
     Skip,
@@ -35,6 +37,7 @@ unsafe extern "C" fn create(config: Str<'_>, state: *mut *mut c_void) -> i32 {
         ("status", Some(Mode::Status)),
         ("bool", Some(Mode::Bool)),
         ("inf", Some(Mode::Inf)),
+        ("verdict", Some(Mode::Verdict)),
         ("long", Some(Mode::Long)),
         ("past", Some(Mode::Past)),
         ("skip", Some(Mode::Skip)),
@@ -71,6 +74,11 @@ fn fill(mode: Mode, slot: &mut ResultSlot, text: &mut Buf) {
         Mode::Inf => {
             slot.kind = KIND_NUMBER;
             slot.number = f64::INFINITY;
+        }
+        Mode::Verdict => {
+            slot.kind = KIND_NUMBER;
+            slot.number = 1.0;
+            slot.verdict = 7;
         }
         Mode::Past => {
             slot.kind = KIND_BOOL;
