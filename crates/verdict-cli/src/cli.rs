@@ -201,11 +201,31 @@ pub(crate) struct ScoreArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct EvalArgs {
-    /// The dataset: JSON lines in MLflow's evaluation shape (inputs,
-    /// outputs, expectations, optional trace_id and span_id), or an OTLP
-    /// JSON traces file.
+    /// The dataset, read once as a stream (a file, a pipe, a FIFO, <(...),
+    /// or - for standard input): JSON lines, one JSON array of records, CSV
+    /// or TSV with a header row (a cell holding a JSON object or array is
+    /// that JSON, any other cell text), or OTLP JSON traces. Records are
+    /// read as MLflow's evaluation shape (inputs, outputs, expectations,
+    /// trace_id, span_id), MLflow's request/response shape (request,
+    /// response, expected_response, expected_facts, guidelines) or
+    /// input/output/expected, told by the first record; anything else needs
+    /// --map. Two records naming the same trace (and span) are refused, as
+    /// are records of one trace giving it different expectations.
     #[arg(value_name = "DATA")]
     pub(crate) data: PathBuf,
+    /// How DATA is written: jsonl, json (one array of records), csv, tsv or
+    /// otlp [default: from its extension, else from its first bytes].
+    #[arg(long, value_name = "FORMAT")]
+    pub(crate) format: Option<String>,
+    /// Which field (JSON key, CSV column) gives what, for records in no
+    /// shape read by default: TARGET=FIELD, TARGET one of inputs, outputs,
+    /// inputs.KEY and outputs.KEY (several fields into one object),
+    /// expectations.NAME, expectations (a field holding an object of them),
+    /// trace_id, span_id; repeatable, and over [dataset.map] in --config.
+    /// A map reads the fields it names and ignores the others; null or an
+    /// empty cell is no expectation.
+    #[arg(long = "map", value_name = "TARGET=FIELD")]
+    pub(crate) map: Vec<String>,
     /// A scorer: NAME, NAME:key=value,..., NAME:{json}, or a plugin file
     /// PATH[:config]; repeatable. Replaces the scorers of --config, keeping
     /// the criteria it gives a scorer of the same name.

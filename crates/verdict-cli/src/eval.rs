@@ -40,8 +40,22 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         .collect::<Result<Vec<_>, _>>()?;
     // With --export jsonl:- standard output carries the JSON lines only.
     let to_stdout = targets.iter().any(ExportTarget::is_stdout);
+    let mut options = config.dataset.clone();
+    if let Some(format) = &args.format {
+        options.format = Some(
+            format
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--format: {e}"))?,
+        );
+    }
+    for arg in &args.map {
+        options
+            .map
+            .add(arg)
+            .map_err(|e| anyhow::anyhow!("--map {arg}: {e}"))?;
+    }
     let registry = registry(&args.plugins)?;
-    let dataset = Dataset::open(&args.data)?;
+    let dataset = Dataset::open_with(&args.data, &options)?;
     let store = Arc::new(LocalStore::open(&args.store.path)?);
     let mut evaluation = Evaluation::with_registry(config, &registry)?
         .skip_invalid(args.skip_invalid)
@@ -128,11 +142,16 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// A bar over the dataset's bytes, hidden until the run has gone on for a
+/// A bar over the dataset's bytes (a count of records and bytes read when
+/// the size is not known: a pipe), hidden until the run has gone on for a
 /// while, and for good when stderr is not a terminal.
-fn progress_bar(total: u64) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {percent:>3}% {msg} ({elapsed})") {
+fn progress_bar(total: Option<u64>) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden());
+    let template = match total {
+        Some(_) => "{bar:40} {percent:>3}% {msg} ({elapsed})",
+        None => "{spinner} {msg}, {bytes} read ({elapsed})",
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
     bar

@@ -69,7 +69,8 @@ mod suite;
 
 pub use config::{ScorerSetup, SuiteConfig, SuiteGates};
 pub use dataset::{
-    Dataset, DatasetRecord, EXPECTATION_ATTRIBUTE_PREFIX, Entries, Entry, Format, InvalidRecord,
+    Dataset, DatasetOptions, DatasetRecord, EXPECTATION_ATTRIBUTE_PREFIX, Entries, Entry, FieldMap,
+    Format, InvalidRecord, STDIN,
 };
 pub use error::{Error, Result};
 pub use export::{DeliveryFailure, Destination, ExportTarget, TRACES_NAMED, Undelivered};

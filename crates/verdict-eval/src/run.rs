@@ -55,8 +55,8 @@ pub struct Progress {
     pub records: u64,
     /// Bytes of the dataset read so far.
     pub bytes: u64,
-    /// The dataset's size in bytes.
-    pub total_bytes: u64,
+    /// The dataset's size in bytes, when it is a file (not a pipe).
+    pub total_bytes: Option<u64>,
 }
 
 /// What a run found: statistics per scorer, gate verdicts, and where it

@@ -109,6 +109,7 @@ impl Suite {
         for (scorer, rate) in &self.fail_under {
             config.set_fail_under(&format!("{scorer}={rate}"))?;
         }
+        let options = config.dataset.clone();
         let mut registry = Registry::with_builtins();
         for plugin in &self.plugins {
             registry.load_plugin(plugin)?;
@@ -121,7 +122,7 @@ impl Suite {
         if let Some(threads) = self.threads {
             evaluation = evaluation.threads(threads);
         }
-        let summary = evaluation.run(&Dataset::open(dataset)?)?;
+        let summary = evaluation.run(&Dataset::open_with(dataset, &options)?)?;
         Ok(SuiteReport { summary })
     }
 }
