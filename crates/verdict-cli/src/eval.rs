@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use verdict_eval::{Dataset, Destination, Evaluation, ExportTarget, SuiteConfig, report};
+use verdict_eval::{Dataset, Destination, Evaluation, ExportTarget, Outputs, SuiteConfig, report};
 use verdict_export::LocalStore;
 use verdict_scorer::ScorerSpec;
 
@@ -38,6 +38,26 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|s| s.parse::<ExportTarget>())
         .collect::<Result<Vec<_>, _>>()?;
+    // Before anything is opened or written: no output may be the dataset,
+    // the store, or another output.
+    let mut outputs = Outputs::new().dataset(&args.data).store(&args.store.path);
+    for (flag, path) in [
+        ("--report", &args.report),
+        ("--json", &args.json),
+        ("--junit", &args.junit),
+    ] {
+        if let Some(path) = path {
+            outputs = outputs.output(flag, path);
+        }
+    }
+    for target in &targets {
+        if let ExportTarget::Jsonl(path) = target
+            && !target.is_stdout()
+        {
+            outputs = outputs.output("--export", path);
+        }
+    }
+    outputs.check()?;
     // With --export jsonl:- standard output carries the JSON lines only.
     let to_stdout = targets.iter().any(ExportTarget::is_stdout);
     let mut options = config.dataset.clone();
@@ -69,6 +89,9 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(path) = &args.json {
         evaluation = evaluation.json(path);
+    }
+    if let Some(path) = &args.report {
+        evaluation = evaluation.report(path);
     }
     if let Some(run) = &args.baseline {
         evaluation = evaluation.baseline(run);
@@ -103,9 +126,6 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             _ => format!("evaluating {}", args.data.display()),
         }
     })?;
-    if let Some(path) = &args.report {
-        report::write_report(path, &summary)?;
-    }
     if summary.records == 0 && summary.invalid == 0 {
         eprintln!(
             "warning: {} holds no records: nothing was scored",

@@ -70,6 +70,11 @@ pub enum Error {
     #[error(transparent)]
     Assessment(#[from] verdict::Error),
 
+    /// An output is a file the command reads or another output (the
+    /// store, the dataset): nothing was written.
+    #[error("{0}")]
+    SamePath(String),
+
     /// A report or results file cannot be written.
     #[error("cannot write {}: {source}", path.display())]
     WriteReport {

@@ -60,6 +60,7 @@ mod dataset;
 mod error;
 mod export;
 mod gates;
+mod output;
 mod priority;
 pub mod report;
 mod run;
@@ -75,6 +76,7 @@ pub use dataset::{
 pub use error::{Error, Result};
 pub use export::{DeliveryFailure, Destination, ExportTarget, TRACES_NAMED, Undelivered};
 pub use gates::{GateVerdict, PassCriterion};
+pub use output::Outputs;
 pub use run::{
     Evaluation, LINE_ATTRIBUTE, Progress, RECORD_SPAN_NAME, RUN_ID_ATTRIBUTE, RunSummary,
     find_baseline, find_run,

@@ -23,9 +23,10 @@ use verdict_scorer::{OwnedRecord, OwnedValue, Registry, Runner, Scorer, Scores};
 use crate::config::SuiteConfig;
 use crate::dataset::{Dataset, Entry, InvalidRecord};
 use crate::error::{Error, Result};
-use crate::export::{DeliveryFailure, Destination, Tally};
+use crate::export::{DeliveryFailure, Destination, ExportTarget, Tally};
 use crate::gates::{self, GateVerdict};
-use crate::report::{ResultStream, Row, RowResult, Unfinished, open_streams};
+use crate::output::{OutputFile, Outputs};
+use crate::report::{ResultStream, Row, RowResult, Unfinished, open_streams, write_report_to};
 use crate::scored::{self, Said};
 use crate::stats::{RecordView, ScorerStats, StatsBuilder};
 
@@ -140,6 +141,7 @@ pub struct Evaluation {
     destinations: Vec<Destination>,
     junit: Option<PathBuf>,
     json: Option<PathBuf>,
+    report: Option<PathBuf>,
     baseline: Option<String>,
     threads: Option<usize>,
     progress: Option<Box<dyn Fn(Progress) + Send + Sync>>,
@@ -182,6 +184,7 @@ impl Evaluation {
             destinations: Vec::new(),
             junit: None,
             json: None,
+            report: None,
             baseline: None,
             threads: None,
             progress: None,
@@ -216,6 +219,38 @@ impl Evaluation {
     pub fn json(mut self, path: impl Into<PathBuf>) -> Self {
         self.json = Some(path.into());
         self
+    }
+
+    /// Writes a report to `path` when the run ends: Markdown, or HTML
+    /// when the path ends in `.html`.
+    pub fn report(mut self, path: impl Into<PathBuf>) -> Self {
+        self.report = Some(path.into());
+        self
+    }
+
+    /// The files the run reads and writes, checked before it writes any.
+    fn outputs(&self, dataset: &Dataset) -> Outputs {
+        let mut outputs = Outputs::new().dataset(dataset.path());
+        if let Some(store) = &self.store {
+            outputs = outputs.store(store.path());
+        }
+        for (what, path) in [
+            ("the JUnit file", &self.junit),
+            ("the JSON results", &self.json),
+            ("the report", &self.report),
+        ] {
+            if let Some(path) = path {
+                outputs = outputs.output(what, path);
+            }
+        }
+        for destination in &self.destinations {
+            if let ExportTarget::Jsonl(path) = destination.target()
+                && !destination.target().is_stdout()
+            {
+                outputs = outputs.output("the JSONL export", path);
+            }
+        }
+        outputs
     }
 
     /// Compares against a stored run: its id, a unique prefix of it, or
@@ -262,6 +297,7 @@ impl Evaluation {
     /// holds an invalid record are not stored, nor are those after it; a
     /// run stopped before it stored anything leaves no trace in the store.
     pub fn run(self, dataset: &Dataset) -> Result<RunSummary> {
+        self.outputs(dataset).check()?;
         let started = SystemTime::now();
         let clock = Instant::now();
         let mut rng = rand::rngs::StdRng::from_os_rng();
@@ -289,6 +325,7 @@ impl Evaluation {
             destinations,
             junit,
             json,
+            report,
             progress,
             threads,
             ..
@@ -305,7 +342,11 @@ impl Evaluation {
             .map(|(setup, name)| StatsBuilder::new(name, setup.pass.clone(), setup.weight))
             .collect();
         let mut streams = open_streams(junit.as_deref(), json.as_deref(), &names)?;
-        let unfinished = Unfinished::new(&streams);
+        let mut unfinished = Unfinished::new(&streams);
+        let report = report.as_deref().map(OutputFile::create).transpose()?;
+        if let Some(report) = &report {
+            unfinished.push(report.path());
+        }
         let context = Context {
             run_id: run_id.clone(),
             ids: u128::from(rng.random::<u64>().max(1)) << 64,
@@ -544,23 +585,10 @@ impl Evaluation {
                         baseline: baseline.map(|b| b.run_id),
                         gates: Vec::new(),
                         passed: false,
-                        error: Some(error.to_string()),
+                        error: None,
                         undelivered: Vec::new(),
                     };
-                    // Best effort: the run's own error is the one to report
-                    // (a store that failed may refuse this too).
-                    if let Ok(json) = serde_json::to_value(&summary) {
-                        let _ = store.put_run(&StoredRun {
-                            run_id,
-                            started,
-                            finished: SystemTime::now(),
-                            dataset: summary.dataset,
-                            records: stored,
-                            invalid: invalid_count,
-                            passed: false,
-                            summary: json,
-                        });
-                    }
+                    store_stopped(store, summary, &error, started);
                 }
                 return Err(error);
             }
@@ -615,6 +643,19 @@ impl Evaluation {
             error: None,
             undelivered,
         };
+        // The result files before the run is stored: a run whose results
+        // could not be written did not reach its verdict, and is stored
+        // as stopped, never as passed (and its files are removed).
+        let written = streams
+            .into_iter()
+            .try_for_each(|stream| stream.finish(&summary))
+            .and_then(|()| report.map_or(Ok(()), |out| write_report_to(out, &summary)));
+        if let Err(error) = written {
+            if let Some(store) = &store {
+                store_stopped(store, summary, &error, started);
+            }
+            return Err(error);
+        }
         if let Some(store) = &store {
             store.put_run(&StoredRun {
                 run_id: summary.run_id.clone(),
@@ -630,11 +671,35 @@ impl Evaluation {
                 })?,
             })?;
         }
-        for stream in streams {
-            stream.finish(&summary)?;
-        }
         unfinished.done();
         Ok(summary)
+    }
+}
+
+/// Stores a run that stopped, with its error and what it had stored, and
+/// without statistics or gates: it is never a baseline. Best effort: the
+/// run's own error is the one to report (a store that failed may refuse
+/// this too).
+fn store_stopped(store: &LocalStore, summary: RunSummary, error: &Error, started: SystemTime) {
+    let summary = RunSummary {
+        scorers: Vec::new(),
+        weighted_pass_rate: None,
+        gates: Vec::new(),
+        passed: false,
+        error: Some(error.to_string()),
+        ..summary
+    };
+    if let Ok(json) = serde_json::to_value(&summary) {
+        let _ = store.put_run(&StoredRun {
+            run_id: summary.run_id,
+            started,
+            finished: SystemTime::now(),
+            dataset: summary.dataset,
+            records: summary.records,
+            invalid: summary.invalid,
+            passed: false,
+            summary: json,
+        });
     }
 }
 

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use super::{ResultStream, Row};
 use crate::dataset::InvalidRecord;
 use crate::error::{Error, Result};
+use crate::output::OutputFile;
 use crate::run::{RunSummary, expectations_json, text};
 use crate::stats::format_number;
 
@@ -42,6 +43,7 @@ struct Suite {
 pub(crate) struct JunitWriter {
     path: PathBuf,
     suites: Vec<Suite>,
+    out: OutputFile,
 }
 
 impl JunitWriter {
@@ -51,7 +53,7 @@ impl JunitWriter {
             source,
         };
         // Fail early if the file cannot be written.
-        File::create(path).map_err(error)?;
+        let out = OutputFile::create(path)?;
         let suites = scorers
             .iter()
             .map(|name| {
@@ -69,6 +71,7 @@ impl JunitWriter {
         Ok(JunitWriter {
             path: path.to_path_buf(),
             suites,
+            out,
         })
     }
 }
@@ -153,8 +156,8 @@ impl ResultStream for JunitWriter {
 
     fn finish(self: Box<Self>, summary: &RunSummary) -> Result<()> {
         let path = self.path.clone();
-        let write = move || -> io::Result<()> {
-            let mut out = BufWriter::new(File::create(&self.path)?);
+        let write = move || -> io::Result<OutputFile> {
+            let mut out = BufWriter::new(self.out);
             let total = |f: fn(&Suite) -> u64| self.suites.iter().map(f).sum::<u64>();
             writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
             writeln!(
@@ -193,9 +196,11 @@ impl ResultStream for JunitWriter {
                 writeln!(out, "  </testsuite>")?;
             }
             writeln!(out, "</testsuites>")?;
-            out.flush()
+            out.into_inner().map_err(|e| e.into_error())
         };
-        write().map_err(|source| Error::WriteReport { path, source })
+        write()
+            .map_err(|source| Error::WriteReport { path, source })?
+            .commit()
     }
 
     fn path(&self) -> &Path {
