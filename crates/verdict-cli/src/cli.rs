@@ -46,7 +46,12 @@ pub(crate) enum Command {
     /// again. A run that stops on an error after storing
     /// records (they are written 4,096 at a time, the first 512) keeps them and is stored
     /// as stopped, with its error: `verdict runs` lists it as STOP, and it
-    /// is never a baseline.
+    /// is never a baseline. No output (--report, --json, --junit, --export
+    /// jsonl:PATH) may be the store or a file beside it (-wal, -shm,
+    /// -journal), the dataset, or another output, through links or not:
+    /// such a run is refused with exit 2 before anything is written. Result
+    /// files are written whole and renamed into place; a run whose result
+    /// files cannot be written is stored as stopped and exits 2.
     Eval(EvalArgs),
     /// List the stored evaluation runs, or show one run's summary.
     Runs(RunsArgs),
@@ -147,7 +152,8 @@ pub(crate) struct DeleteArgs {
 #[derive(Debug, Args)]
 pub(crate) struct PushArgs {
     /// Where to: `mlflow` (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID),
-    /// `otlp` (OTEL_EXPORTER_OTLP_*), or `jsonl:PATH`; repeatable.
+    /// `otlp` (OTEL_EXPORTER_OTLP_*), or `jsonl:PATH` (appended to; never
+    /// the store or a file beside it, nor another --to); repeatable.
     #[arg(long, value_name = "TARGET", required = true)]
     pub(crate) to: Vec<String>,
     /// Push only this trace; repeatable. Without it, every trace.
@@ -252,7 +258,10 @@ pub(crate) struct EvalArgs {
     /// cores; a suite's is the sum of its cases'.
     #[arg(long, value_name = "PATH")]
     pub(crate) junit: Option<PathBuf>,
-    /// Write a report: Markdown, or HTML when PATH ends in .html.
+    /// Write a report: Markdown, or HTML when PATH ends in .html. Like
+    /// --json and --junit, written to a temporary file beside PATH and
+    /// renamed over it when complete (a FIFO or /dev/stdout is written in
+    /// place); a run that fails leaves no result file at PATH.
     #[arg(long, value_name = "PATH")]
     pub(crate) report: Option<PathBuf>,
     /// Write every result and the summary as JSON.

@@ -108,13 +108,18 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     });
     let summary = evaluation.run(&dataset);
     bar.finish_and_clear();
+    let data = if args.data.as_os_str() == verdict_eval::STDIN {
+        "standard input".to_owned()
+    } else {
+        args.data.display().to_string()
+    };
     let summary = summary.with_context(|| {
         // A run that stopped after storing records is stored as stopped.
         match store.run(&run_id) {
             Ok(Some(run)) => format!(
                 "evaluating {}: run {run_id} stopped after storing {} {} (kept in {}, and \
                  listed as stopped by `verdict runs`)",
-                args.data.display(),
+                data,
                 run.records,
                 if run.records == 1 {
                     "record"
@@ -123,14 +128,11 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
                 },
                 args.store.path.display()
             ),
-            _ => format!("evaluating {}", args.data.display()),
+            _ => format!("evaluating {data}"),
         }
     })?;
     if summary.records == 0 && summary.invalid == 0 {
-        eprintln!(
-            "warning: {} holds no records: nothing was scored",
-            args.data.display()
-        );
+        eprintln!("warning: {data} holds no records: nothing was scored");
     }
     let mut out: Box<dyn std::io::Write> = if to_stdout {
         Box::new(std::io::stderr().lock())
