@@ -582,7 +582,9 @@ impl Plan {
     }
 }
 
-/// Sets inputs or outputs from one field, or one key of them.
+/// Sets inputs or outputs from one field, or one key of them; `given`
+/// says how the map gave them so far (`Some(true)`: from one field,
+/// `Some(false)`: by keys), so that the two ways are not mixed.
 fn part(
     part: &mut Part,
     given: &mut Option<bool>,
