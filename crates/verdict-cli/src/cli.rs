@@ -56,7 +56,12 @@ pub(crate) enum Command {
     /// again. A run that stops on an error after storing
     /// records (they are written 4,096 at a time, the first 512) keeps them and is stored
     /// as stopped, with its error: `verdict runs` lists it as STOP, and it
-    /// is never a baseline.
+    /// is never a baseline. No output (--report, --json, --junit, --export
+    /// jsonl:PATH) may be the store or a file beside it (-wal, -shm,
+    /// -journal), the dataset, or another output, through links or not:
+    /// such a run is refused with exit 2 before anything is written. Result
+    /// files are written whole and renamed into place; a run whose result
+    /// files cannot be written is stored as stopped and exits 2.
     Eval(EvalArgs),
     /// List the stored evaluation runs, or show one run's summary.
     Runs(RunsArgs),
@@ -157,7 +162,8 @@ pub(crate) struct DeleteArgs {
 #[derive(Debug, Args)]
 pub(crate) struct PushArgs {
     /// Where to: `mlflow` (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID),
-    /// `otlp` (OTEL_EXPORTER_OTLP_*), or `jsonl:PATH`; repeatable.
+    /// `otlp` (OTEL_EXPORTER_OTLP_*), or `jsonl:PATH` (appended to; never
+    /// the store or a file beside it, nor another --to); repeatable.
     #[arg(long, value_name = "TARGET", required = true)]
     pub(crate) to: Vec<String>,
     /// Push only this trace; repeatable. Without it, every trace.
@@ -211,11 +217,31 @@ pub(crate) struct ScoreArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct EvalArgs {
-    /// The dataset: JSON lines in MLflow's evaluation shape (inputs,
-    /// outputs, expectations, optional trace_id and span_id), or an OTLP
-    /// JSON traces file.
+    /// The dataset, read once as a stream (a file, a pipe, a FIFO, <(...),
+    /// or - for standard input): JSON lines, one JSON array of records, CSV
+    /// or TSV with a header row (a cell holding a JSON object or array is
+    /// that JSON, any other cell text), or OTLP JSON traces. Records are
+    /// read as MLflow's evaluation shape (inputs, outputs, expectations,
+    /// trace_id, span_id), MLflow's request/response shape (request,
+    /// response, expected_response, expected_facts, guidelines) or
+    /// input/output/expected, told by the first record; anything else needs
+    /// --map. Two records naming the same trace (and span) are refused, as
+    /// are records of one trace giving it different expectations.
     #[arg(value_name = "DATA")]
     pub(crate) data: PathBuf,
+    /// How DATA is written: jsonl, json (one array of records), csv, tsv or
+    /// otlp [default: from its extension, else from its first bytes].
+    #[arg(long, value_name = "FORMAT")]
+    pub(crate) format: Option<String>,
+    /// Which field (JSON key, CSV column) gives what, for records in no
+    /// shape read by default: TARGET=FIELD, TARGET one of inputs, outputs,
+    /// inputs.KEY and outputs.KEY (several fields into one object),
+    /// expectations.NAME, expectations (a field holding an object of them),
+    /// trace_id, span_id; repeatable, and over [dataset.map] in --config.
+    /// A map reads the fields it names and ignores the others; null or an
+    /// empty cell is no expectation.
+    #[arg(long = "map", value_name = "TARGET=FIELD")]
+    pub(crate) map: Vec<String>,
     /// A scorer: NAME, NAME:key=value,..., NAME:{json}, or a plugin file
     /// PATH[:config]; repeatable. With --config, it is added to the
     /// config's scorers; one that names a scorer of the config replaces
@@ -249,7 +275,10 @@ pub(crate) struct EvalArgs {
     /// time is its records' share of the scoring time.
     #[arg(long, value_name = "PATH")]
     pub(crate) junit: Option<PathBuf>,
-    /// Write a report: Markdown, or HTML when PATH ends in .html.
+    /// Write a report: Markdown, or HTML when PATH ends in .html. Like
+    /// --json and --junit, written to a temporary file beside PATH and
+    /// renamed over it when complete (a FIFO or /dev/stdout is written in
+    /// place); a run that fails leaves no result file at PATH.
     #[arg(long, value_name = "PATH")]
     pub(crate) report: Option<PathBuf>,
     /// Write every result and the summary as JSON.

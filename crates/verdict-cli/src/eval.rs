@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use verdict_eval::{Dataset, Destination, Evaluation, ExportTarget, SuiteConfig, report};
+use verdict_eval::{Dataset, Destination, Evaluation, ExportTarget, Outputs, SuiteConfig, report};
 use verdict_export::LocalStore;
 use verdict_scorer::ScorerSpec;
 
@@ -41,10 +41,44 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|s| s.parse::<ExportTarget>())
         .collect::<Result<Vec<_>, _>>()?;
+    // Before anything is opened or written: no output may be the dataset,
+    // the store, or another output.
+    let mut outputs = Outputs::new().dataset(&args.data).store(&args.store.path);
+    for (flag, path) in [
+        ("--report", &args.report),
+        ("--json", &args.json),
+        ("--junit", &args.junit),
+    ] {
+        if let Some(path) = path {
+            outputs = outputs.output(flag, path);
+        }
+    }
+    for target in &targets {
+        if let ExportTarget::Jsonl(path) = target
+            && !target.is_stdout()
+        {
+            outputs = outputs.output("--export", path);
+        }
+    }
+    outputs.check()?;
     // With --export jsonl:- standard output carries the JSON lines only.
     let to_stdout = targets.iter().any(ExportTarget::is_stdout);
+    let mut options = config.dataset.clone();
+    if let Some(format) = &args.format {
+        options.format = Some(
+            format
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--format: {e}"))?,
+        );
+    }
+    for arg in &args.map {
+        options
+            .map
+            .add(arg)
+            .map_err(|e| anyhow::anyhow!("--map {arg}: {e}"))?;
+    }
     let registry = registry(&args.plugins)?;
-    let dataset = Dataset::open(&args.data)?;
+    let dataset = Dataset::open_with(&args.data, &options)?;
     let store = Arc::new(LocalStore::open(&args.store.path)?);
     let mut evaluation = Evaluation::with_registry(config, &registry)?
         .skip_invalid(args.skip_invalid)
@@ -58,6 +92,9 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(path) = &args.json {
         evaluation = evaluation.json(path);
+    }
+    if let Some(path) = &args.report {
+        evaluation = evaluation.report(path);
     }
     if let Some(run) = &args.baseline {
         evaluation = evaluation.baseline(run);
@@ -74,13 +111,18 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     });
     let summary = evaluation.run(&dataset);
     bar.finish_and_clear();
+    let data = if args.data.as_os_str() == verdict_eval::STDIN {
+        "standard input".to_owned()
+    } else {
+        args.data.display().to_string()
+    };
     let summary = summary.with_context(|| {
         // A run that stopped after storing records is stored as stopped.
         match store.run(&run_id) {
             Ok(Some(run)) => format!(
                 "evaluating {}: run {run_id} stopped after storing {} {} (kept in {}, and \
                  listed as stopped by `verdict runs`)",
-                args.data.display(),
+                data,
                 run.records,
                 if run.records == 1 {
                     "record"
@@ -89,16 +131,13 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
                 },
                 args.store.path.display()
             ),
-            _ => format!("evaluating {}", args.data.display()),
+            _ => format!("evaluating {data}"),
         }
     })?;
-    if let Some(path) = &args.report {
-        report::write_report(path, &summary)?;
-    }
     if summary.records == 0 && summary.invalid == 0 {
         eprintln!(
             "warning: {} holds no records: nothing was scored",
-            report::visible(&args.data.display().to_string())
+            report::visible(&data)
         );
     }
     let mut out: Box<dyn std::io::Write> = if to_stdout {
@@ -137,11 +176,16 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// A bar over the dataset's bytes, hidden until the run has gone on for a
+/// A bar over the dataset's bytes (a count of records and bytes read when
+/// the size is not known: a pipe), hidden until the run has gone on for a
 /// while, and for good when stderr is not a terminal.
-fn progress_bar(total: u64) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {percent:>3}% {msg} ({elapsed})") {
+fn progress_bar(total: Option<u64>) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden());
+    let template = match total {
+        Some(_) => "{bar:40} {percent:>3}% {msg} ({elapsed})",
+        None => "{spinner} {msg}, {bytes} read ({elapsed})",
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
     bar

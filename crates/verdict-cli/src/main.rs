@@ -60,7 +60,10 @@ fn main() -> ExitCode {
         Err(error) => {
             // Messages quote data (a dataset line, a plugin's words):
             // nothing in them may act on the terminal.
-            eprintln!("error: {}", verdict_eval::report::visible(&message(&error)));
+            eprintln!(
+                "error: {}",
+                verdict_eval::report::visible_lines(&message(&error))
+            );
             ExitCode::from(2)
         }
     }

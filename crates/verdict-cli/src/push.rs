@@ -25,7 +25,7 @@ use anyhow::Context;
 use opentelemetry_sdk::trace::SpanData;
 use verdict::opentelemetry::trace::TraceId;
 use verdict::{Operation, mlflow_trace_id};
-use verdict_eval::{Destination, ExportTarget};
+use verdict_eval::{Destination, ExportTarget, Outputs};
 use verdict_export::{JsonlSink, LocalStore};
 
 use crate::cli::PushArgs;
@@ -109,6 +109,16 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("--to {t}"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // A JSONL file written over the store would destroy it.
+    let mut outputs = Outputs::new().store(&args.store.path);
+    for target in &targets {
+        if let ExportTarget::Jsonl(path) = target
+            && !target.is_stdout()
+        {
+            outputs = outputs.output("--to", path);
+        }
+    }
+    outputs.check()?;
     let store = open_existing(&args.store.path)?;
     let traces = traces(&store, &args.traces)?;
     let summary_to_stderr = targets.iter().any(ExportTarget::is_stdout);

@@ -222,8 +222,9 @@ fn a_destination_that_is_down_is_given_up_after_one_chunk_and_the_run_completes(
 
 #[test]
 fn a_trace_named_in_many_chunks_of_one_run_gets_its_expectation_once() {
-    // A trace named by records in chunks 1, 2 and 3 (of 4,096 records).
-    // The destination answers slowly, so the writer, which stores a chunk
+    // A trace named by records in chunks 1, 2 and 3 (of 4,096 records),
+    // each judging a span of its own (a dataset judges a trace, or a span
+    // of it, once). The destination answers slowly, so the writer, which stores a chunk
     // and then sends it, lags: chunk 1 waits to be stored while chunk 0 is
     // sent, and chunk 2 is read meanwhile. The store alone does not show
     // what the run has just logged.
@@ -232,12 +233,15 @@ fn a_trace_named_in_many_chunks_of_one_run_gets_its_expectation_once() {
     let named = [4096 + 5, 2 * 4096 + 1, 3 * 4096 + 2];
     let mut text = String::new();
     for i in 0..=named[2] {
+        let span = format!("{:016x}", i + 1);
         let line = if i == named[2] {
             // No expectations: judged against the one the run logged.
-            format!(r#"{{"inputs": "q", "outputs": "Paris", "trace_id": "{trace}"}}"#)
+            format!(
+                r#"{{"inputs": "q", "outputs": "Paris", "trace_id": "{trace}", "span_id": "{span}"}}"#
+            )
         } else if named.contains(&i) {
             format!(
-                r#"{{"inputs": "q", "outputs": "Paris", "expectations": {{"expected_response": "Paris"}}, "trace_id": "{trace}"}}"#
+                r#"{{"inputs": "q", "outputs": "Paris", "expectations": {{"expected_response": "Paris"}}, "trace_id": "{trace}", "span_id": "{span}"}}"#
             )
         } else {
             format!(

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{slow_endpoint, text_of, verdict_otlp, write_dataset};
+use common::{dead_endpoint, slow_endpoint, text_of, verdict_otlp, write_dataset};
 
 /// Six chunks (512 records, four of 4,096, 3,584), each sent to a
 /// collector that takes 100 ms per request (a request of spans and
@@ -77,6 +77,41 @@ fn a_long_run_without_a_terminal_shows_no_bar() {
     // Nothing but the summary: no bar, no terminal escapes, on either.
     assert!(stderr.is_empty(), "{stderr:?}");
     assert!(!has_bar(&stdout) && !stdout.contains('\x1b'), "{stdout:?}");
+}
+
+/// What the bar draws when the dataset's size is not known (a pipe):
+/// "<spinner> <n> records, <size> read (<elapsed>)".
+fn has_counter(text: &str) -> bool {
+    text.match_indices(" records, ").any(|(at, _)| {
+        let before = &text[..at];
+        before.ends_with(|c: char| c.is_ascii_digit()) && text[at..].contains(" read (")
+    })
+}
+
+#[test]
+fn a_long_run_from_a_pipe_counts_records_and_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_dataset(dir.path(), RECORDS);
+    // The first records, then the rest after a pause: long enough for the
+    // bar to show, from a pipe, whose size no one knows.
+    let mut command = vec![quoted(env!("CARGO_BIN_EXE_verdict"))];
+    command.extend(
+        ["eval", "-", "--scorer", "exact_match", "--store", "s.db"]
+            .into_iter()
+            .map(quoted),
+    );
+    let line = format!(
+        "(head -n 600 qa.jsonl; sleep 2; tail -n +601 qa.jsonl) | {}",
+        command.join(" ")
+    );
+    let out = script(dir.path(), &dead_endpoint(), &line);
+    let (code, terminal, stderr) = text_of(&out);
+    assert_eq!(code, 0, "{terminal}{stderr}");
+    assert!(
+        terminal.contains(&format!(" · {RECORDS} records · ")),
+        "{terminal}"
+    );
+    assert!(has_counter(&terminal), "no progress in:\n{terminal:?}");
 }
 
 /// Runs `command` (a shell command line) in `dir` under `script`, with

@@ -21,6 +21,14 @@
 //! baseline_tolerance = 0.02         # a pass rate may drop this much below --baseline
 //! # gates in MLflow's quality_criteria language (a string, or a list of them)
 //! gate = "token_f1 >= 0.6 AND `edit_distance/p90` <= 3"
+//!
+//! [dataset]                         # how to read the dataset, when its name and
+//! format = "csv"                    # fields do not tell: jsonl, json, csv, tsv, otlp
+//!
+//! [dataset.map]                     # which field gives what (as --map TARGET=FIELD)
+//! inputs = "question"
+//! outputs = "answer"
+//! expectations.expected_response = "gold"
 //! ```
 
 use std::path::Path;
@@ -30,6 +38,7 @@ use serde_json::{Map, Value};
 use verdict_scorer::{ScorerSpec, SpecTarget};
 
 use crate::criteria::{self, Condition};
+use crate::dataset::{DatasetOptions, Format};
 use crate::error::{Error, Result};
 use crate::gates::PassCriterion;
 
@@ -86,6 +95,8 @@ pub struct SuiteConfig {
     pub scorers: Vec<ScorerSetup>,
     /// The suite's gates.
     pub gates: SuiteGates,
+    /// How its dataset is read (`[dataset]`).
+    pub dataset: DatasetOptions,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +106,17 @@ struct File {
     scorers: Vec<ScorerEntry>,
     #[serde(default)]
     gates: Option<GatesEntry>,
+    #[serde(default)]
+    dataset: Option<DatasetEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatasetEntry {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    map: Option<toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -228,7 +250,15 @@ impl SuiteConfig {
                     .unwrap_or(0.0),
             })
         })?;
-        Ok(SuiteConfig { scorers, gates })
+        let dataset = match file.dataset {
+            None => DatasetOptions::default(),
+            Some(entry) => dataset_options(entry).map_err(|e| error(format!("dataset.{e}")))?,
+        };
+        Ok(SuiteConfig {
+            scorers,
+            gates,
+            dataset,
+        })
     }
 
     /// The setup of the scorer the spec names `name`.
@@ -356,6 +386,56 @@ impl SuiteConfig {
         setup.fail_under = Some(if rate == 0.0 { 0.0 } else { rate });
         Ok(())
     }
+}
+
+/// `[dataset]`: the format, and the map's targets, each a string field or
+/// a table of them (`expectations.expected_response = "gold"` is TOML for
+/// a table `expectations`).
+fn dataset_options(entry: DatasetEntry) -> Result<DatasetOptions, String> {
+    let format = entry
+        .format
+        .map(|f| f.parse::<Format>())
+        .transpose()
+        .map_err(|e| format!("format: {e}"))?;
+    let mut options = DatasetOptions {
+        format,
+        ..DatasetOptions::default()
+    };
+    let field = |target: &str, value: &toml::Value| -> Result<String, String> {
+        value.as_str().map(str::to_owned).ok_or_else(|| {
+            format!(
+                "map.{target} is {} {}; give the name of the field that gives it, as a string",
+                if value.is_integer() || value.is_array() {
+                    "an"
+                } else {
+                    "a"
+                },
+                value.type_str()
+            )
+        })
+    };
+    for (target, value) in entry.map.unwrap_or_default() {
+        match value.as_table() {
+            Some(keys) => {
+                for (key, value) in keys {
+                    let target = format!("{target}.{key}");
+                    let name = field(&target, value)?;
+                    options
+                        .map
+                        .insert(&target, &name)
+                        .map_err(|e| format!("map.{target}: {e}"))?;
+                }
+            }
+            None => {
+                let name = field(&target, &value)?;
+                options
+                    .map
+                    .insert(&target, &name)
+                    .map_err(|e| format!("map.{target}: {e}"))?;
+            }
+        }
+    }
+    Ok(options)
 }
 
 fn finite(value: f64, at: &str, key: &str, error: &impl Fn(String) -> Error) -> Result<f64> {

@@ -9,7 +9,10 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// The dataset cannot be opened or read.
-    #[error("cannot read the dataset {}: {source}", path.display())]
+    #[error(
+        "cannot read the dataset {}: {source}",
+        crate::dataset::display_name(path)
+    )]
     ReadDataset {
         /// The dataset.
         path: PathBuf,
@@ -21,13 +24,25 @@ pub enum Error {
     /// being skipped).
     #[error(
         "{}:{}: {}; fix the line, or pass --skip-invalid to record it as an error and go on",
-        path.display(), invalid.line, invalid.reason
+        crate::dataset::display_name(path), invalid.line, invalid.reason
     )]
     InvalidRecord {
         /// The dataset.
         path: PathBuf,
         /// Which record and why.
         invalid: crate::InvalidRecord,
+    },
+
+    /// The dataset's records cannot be read at all: they are in no shape
+    /// Verdict reads and no field map was given (the reason suggests one),
+    /// a field map names fields they do not have, or a CSV header cannot
+    /// name columns.
+    #[error("{}: {reason}", crate::dataset::display_name(path))]
+    DatasetShape {
+        /// The dataset.
+        path: PathBuf,
+        /// What its records hold, and how to read them.
+        reason: String,
     },
 
     /// `verdict.toml` cannot be read or is not valid.
@@ -54,6 +69,11 @@ pub enum Error {
     /// An assessment could not be made from a record (an invalid name).
     #[error(transparent)]
     Assessment(#[from] verdict::Error),
+
+    /// An output is a file the command reads or another output (the
+    /// store, the dataset): nothing was written.
+    #[error("{0}")]
+    SamePath(String),
 
     /// A report or results file cannot be written.
     #[error("cannot write {}: {source}", path.display())]

@@ -1,13 +1,17 @@
 //! Evaluation runs for Verdict: score a dataset of records with
 //! expectations, check the results against gates, and keep the run.
 //!
-//! - [`Dataset`] reads JSON lines in MLflow's evaluation shape (`inputs`,
-//!   `outputs`, `expectations`, optional `trace_id` / `span_id`) or OTLP
-//!   JSON traces, whose root spans give inputs and outputs
+//! - [`Dataset`] reads one stream, once (a file, standard input, a FIFO):
+//!   JSON lines, a JSON array of records, CSV or TSV, in MLflow's
+//!   evaluation shape (`inputs`, `outputs`, `expectations`, optional
+//!   `trace_id` / `span_id`), MLflow's request/response shape or
+//!   `input`/`output`/`expected`, or as a [`FieldMap`] says; or OTLP JSON
+//!   traces, whose root spans give inputs and outputs
 //!   (`mlflow.spanInputs` / `mlflow.spanOutputs`, else the GenAI semantic
-//!   conventions' attributes). A malformed record is reported with its
-//!   line and the reason ([`InvalidRecord`]); a run stops on it, or counts
-//!   it as an error for every scorer and goes on.
+//!   conventions' attributes). A malformed record, or one naming a trace
+//!   an earlier record named, is reported with its line and the reason
+//!   ([`InvalidRecord`]); a run stops on it, or counts it as an error for
+//!   every scorer and goes on.
 //! - [`SuiteConfig`] is `verdict.toml`: scorers with their config, pass
 //!   criteria ([`PassCriterion`]) and weights, and the suite's gates,
 //!   among them conditions in MLflow's `quality_criteria` language
@@ -27,8 +31,13 @@
 //! - [`Suite`] is the same for `cargo test`: a suite that reads like a
 //!   test, whose failure lists the failed gates and the worst records.
 //!
-//! Two decisions shape it:
+//! Three decisions shape it:
 //!
+//! - **What a run reads is never what it writes.** No output is the
+//!   store, the dataset or another output, through links or not
+//!   ([`Outputs`], checked before anything is written), and result files
+//!   are written whole, then renamed into place: a run that cannot write
+//!   its results did not reach its verdict, and is stored as stopped.
 //! - **A run streams.** Records are read, scored and written a chunk at a
 //!   time; statistics keep counts of distinct values and a handful of
 //!   worst records, result files are written as records are scored. Memory
@@ -64,6 +73,7 @@ mod dataset;
 mod error;
 mod export;
 mod gates;
+mod output;
 mod priority;
 pub mod report;
 mod run;
@@ -73,11 +83,13 @@ mod suite;
 
 pub use config::{ScorerSetup, SuiteConfig, SuiteGates};
 pub use dataset::{
-    Dataset, DatasetRecord, EXPECTATION_ATTRIBUTE_PREFIX, Entries, Entry, Format, InvalidRecord,
+    Dataset, DatasetOptions, DatasetRecord, EXPECTATION_ATTRIBUTE_PREFIX, Entries, Entry, FieldMap,
+    Format, InvalidRecord, STDIN,
 };
 pub use error::{Error, Result, signal_name};
 pub use export::{DeliveryFailure, Destination, ExportTarget, TRACES_NAMED, Undelivered};
 pub use gates::{GateVerdict, PassCriterion};
+pub use output::Outputs;
 pub use run::{
     Evaluation, Interrupt, LINE_ATTRIBUTE, Progress, RECORD_SPAN_NAME, RUN_ID_ATTRIBUTE,
     RunSummary, find_baseline, find_run,

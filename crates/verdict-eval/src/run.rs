@@ -29,9 +29,12 @@ use crate::config::SuiteConfig;
 use crate::criteria;
 use crate::dataset::{Dataset, Entry, InvalidRecord};
 use crate::error::{Error, Result};
-use crate::export::{DeliveryFailure, Destination, Tally};
+use crate::export::{DeliveryFailure, Destination, ExportTarget, Tally};
 use crate::gates::{self, GateVerdict};
-use crate::report::{ResultStream, Row, RowResult, Stopped, Unfinished, open_streams};
+use crate::output::{OutputFile, Outputs};
+use crate::report::{
+    ResultStream, Row, RowResult, Stopped, Unfinished, open_streams, write_report_to,
+};
 use crate::scored::{self, Said};
 use crate::stats::{RecordView, ScorerStats, StatsBuilder};
 
@@ -59,8 +62,8 @@ pub struct Progress {
     pub records: u64,
     /// Bytes of the dataset read so far.
     pub bytes: u64,
-    /// The dataset's size in bytes.
-    pub total_bytes: u64,
+    /// The dataset's size in bytes, when it is a file (not a pipe).
+    pub total_bytes: Option<u64>,
 }
 
 /// What a run found: statistics per scorer, gate verdicts, and where it
@@ -159,6 +162,7 @@ pub struct Evaluation {
     destinations: Vec<Destination>,
     junit: Option<PathBuf>,
     json: Option<PathBuf>,
+    report: Option<PathBuf>,
     baseline: Option<String>,
     threads: Option<usize>,
     progress: Option<Box<dyn Fn(Progress) + Send + Sync>>,
@@ -240,6 +244,7 @@ impl Evaluation {
             destinations: Vec::new(),
             junit: None,
             json: None,
+            report: None,
             baseline: None,
             threads: None,
             progress: None,
@@ -279,6 +284,38 @@ impl Evaluation {
     pub fn json(mut self, path: impl Into<PathBuf>) -> Self {
         self.json = Some(path.into());
         self
+    }
+
+    /// Writes a report to `path` when the run ends: Markdown, or HTML
+    /// when the path ends in `.html`.
+    pub fn report(mut self, path: impl Into<PathBuf>) -> Self {
+        self.report = Some(path.into());
+        self
+    }
+
+    /// The files the run reads and writes, checked before it writes any.
+    fn outputs(&self, dataset: &Dataset) -> Outputs {
+        let mut outputs = Outputs::new().dataset(dataset.path());
+        if let Some(store) = &self.store {
+            outputs = outputs.store(store.path());
+        }
+        for (what, path) in [
+            ("the JUnit file", &self.junit),
+            ("the JSON results", &self.json),
+            ("the report", &self.report),
+        ] {
+            if let Some(path) = path {
+                outputs = outputs.output(what, path);
+            }
+        }
+        for destination in &self.destinations {
+            if let ExportTarget::Jsonl(path) = destination.target()
+                && !destination.target().is_stdout()
+            {
+                outputs = outputs.output("the JSONL export", path);
+            }
+        }
+        outputs
     }
 
     /// Compares against a stored run: its id, a unique prefix of it, or
@@ -333,6 +370,7 @@ impl Evaluation {
     /// holds an invalid record are not stored, nor are those after it; a
     /// run stopped before it stored anything leaves no trace in the store.
     pub fn run(self, dataset: &Dataset) -> Result<RunSummary> {
+        self.outputs(dataset).check()?;
         let started = SystemTime::now();
         let clock = Instant::now();
         let mut rng = rand::rngs::StdRng::from_os_rng();
@@ -363,6 +401,7 @@ impl Evaluation {
             destinations,
             junit,
             json,
+            report,
             progress,
             threads,
             interrupt,
@@ -394,6 +433,10 @@ impl Evaluation {
             store.as_ref().map(|s| s.path()),
         )?;
         let mut unfinished = Unfinished::new(&streams);
+        let report = report.as_deref().map(OutputFile::create).transpose()?;
+        if let Some(report) = &report {
+            unfinished.push(report.path());
+        }
         let dataset_name = dataset.path().display().to_string();
         // The high half of the run's trace and assessment ids: random, so
         // that they are unique across runs; the low half counts records
@@ -744,6 +787,19 @@ impl Evaluation {
             error: None,
             undelivered,
         };
+        // The result files before the run is stored: a run whose results
+        // could not be written did not reach its verdict, and is stored
+        // as stopped, never as passed (and its files are removed).
+        let written = streams
+            .into_iter()
+            .try_for_each(|stream| stream.finish(&summary))
+            .and_then(|()| report.map_or(Ok(()), |out| write_report_to(out, &summary)));
+        if let Err(error) = written {
+            if let (Some(store), Some(key)) = (&store, key) {
+                let _ = record_stop(store, key, &error, summary);
+            }
+            return Err(error);
+        }
         if let (Some(store), Some(key)) = (&store, key) {
             let json = serde_json::to_value(&summary).map_err(|e| Error::Summary {
                 run_id: summary.run_id.clone(),
@@ -760,9 +816,6 @@ impl Evaluation {
                 None,
                 summary.invalid,
             )?;
-        }
-        for stream in streams {
-            stream.finish(&summary)?;
         }
         unfinished.done();
         Ok(summary)
@@ -786,6 +839,15 @@ fn record_stop(
         _ => RunStatus::Stopped,
     };
     let reason = error.to_string();
+    // No statistics or gates: it never reached its verdict.
+    let summary = RunSummary {
+        scorers: Vec::new(),
+        weighted_pass_rate: None,
+        gates: Vec::new(),
+        passed: false,
+        error: Some(reason.clone()),
+        ..summary
+    };
     let json = serde_json::to_value(&summary).ok();
     store.finish_run(key, status, json.as_ref(), Some(&reason), summary.invalid)
 }

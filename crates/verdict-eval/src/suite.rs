@@ -123,6 +123,7 @@ impl Suite {
         for expression in &self.gates {
             config.add_gate(expression)?;
         }
+        let options = config.dataset.clone();
         let mut registry = Registry::with_builtins();
         for plugin in &self.plugins {
             registry.load_plugin(plugin)?;
@@ -135,7 +136,7 @@ impl Suite {
         if let Some(threads) = self.threads {
             evaluation = evaluation.threads(threads);
         }
-        let summary = evaluation.run(&Dataset::open(dataset)?)?;
+        let summary = evaluation.run(&Dataset::open_with(dataset, &options)?)?;
         Ok(SuiteReport {
             summary,
             store: self.store,

@@ -373,3 +373,31 @@ fn records_on_spans_of_one_trace_log_its_expectation_once() {
         .count();
     assert_eq!(expectations, 1);
 }
+
+#[test]
+fn a_result_file_that_is_the_store_is_refused_before_the_run_writes_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let qa = write(dir.path(), "qa.jsonl", &format!("{GOOD}\n"));
+    Evaluation::new(exact())
+        .unwrap()
+        .store(store.clone())
+        .run(&Dataset::open(&qa).unwrap())
+        .unwrap();
+    let err = Evaluation::new(exact())
+        .unwrap()
+        .store(store.clone())
+        .report(dir.path().join("verdict.db"))
+        .run(&Dataset::open(&qa).unwrap())
+        .unwrap_err();
+    assert!(matches!(err, Error::SamePath(_)), "{err}");
+    assert!(err.to_string().starts_with("the report "), "{err}");
+    assert_eq!(store.runs().unwrap().len(), 1);
+    let err = Evaluation::new(exact())
+        .unwrap()
+        .json(&qa)
+        .run(&Dataset::open(&qa).unwrap())
+        .unwrap_err();
+    assert!(err.to_string().contains("is the dataset"), "{err}");
+    assert_eq!(std::fs::read_to_string(&qa).unwrap(), format!("{GOOD}\n"));
+}

@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 use super::{ResultStream, Row, Stopped, failures};
 use crate::dataset::InvalidRecord;
 use crate::error::{Error, Result};
+use crate::output::OutputFile;
 use crate::run::{RunSummary, expectations_json, text};
 use crate::stats::format_number;
 
@@ -64,6 +65,8 @@ pub(crate) struct JunitWriter {
     /// The local store, for the `verdict show` command of a listed record.
     store: Option<PathBuf>,
     scorers: Vec<Listing>,
+    /// Where the file is written, renamed into place once whole.
+    out: Option<OutputFile>,
 }
 
 impl JunitWriter {
@@ -73,7 +76,7 @@ impl JunitWriter {
             source,
         };
         // Fail early if the file cannot be written.
-        File::create(path).map_err(error)?;
+        let out = OutputFile::create(path)?;
         let scorers = scorers
             .iter()
             .map(|name| {
@@ -90,19 +93,40 @@ impl JunitWriter {
             path: path.to_path_buf(),
             store: store.map(Path::to_path_buf),
             scorers,
+            out: Some(out),
         })
     }
 
     /// Writes the file: `cases` (the gates, the run, the exports), then a
     /// suite per scorer with its listing, unless the run stopped.
-    fn write(
+    fn write(&mut self, run_id: &str, seconds: f64, cases: &[Case], listings: bool) -> Result<()> {
+        let path = self.path.clone();
+        let file = self.out.take().ok_or_else(|| Error::WriteReport {
+            path: path.clone(),
+            source: io::Error::other("written already"),
+        })?;
+        let mut out = BufWriter::new(file);
+        self.write_to(&mut out, run_id, seconds, cases, listings)
+            .map_err(|source| Error::WriteReport {
+                path: path.clone(),
+                source,
+            })?;
+        out.into_inner()
+            .map_err(|e| Error::WriteReport {
+                path,
+                source: e.into_error(),
+            })?
+            .commit()
+    }
+
+    fn write_to(
         &mut self,
+        out: &mut impl Write,
         run_id: &str,
         seconds: f64,
         cases: &[Case],
         listings: bool,
     ) -> io::Result<()> {
-        let mut out = BufWriter::new(File::create(&self.path)?);
         let failures = cases.iter().filter(|c| c.outcome.is_failure()).count();
         let errors = cases.iter().filter(|c| c.outcome.is_error()).count();
         let scorer_suites = if listings { self.scorers.len() } else { 0 };
@@ -119,12 +143,12 @@ impl JunitWriter {
             cases.len()
         )?;
         for case in cases {
-            case.write(&mut out)?;
+            case.write(out)?;
         }
         writeln!(out, "  </testsuite>")?;
         if listings {
             for listing in &mut self.scorers {
-                listing.write(&mut out)?;
+                listing.write(out)?;
             }
         }
         writeln!(out, "</testsuites>")?;
@@ -291,9 +315,7 @@ impl ResultStream for JunitWriter {
                 },
             });
         }
-        let path = self.path.clone();
         self.write(&summary.run_id, summary.seconds, &cases, true)
-            .map_err(|source| Error::WriteReport { path, source })
     }
 
     fn stopped(mut self: Box<Self>, run: &Stopped<'_>) -> Result<bool> {
@@ -306,9 +328,7 @@ impl ResultStream for JunitWriter {
                 body: String::new(),
             },
         }];
-        let path = self.path.clone();
-        self.write(run.run_id, run.seconds, &cases, false)
-            .map_err(|source| Error::WriteReport { path, source })?;
+        self.write(run.run_id, run.seconds, &cases, false)?;
         Ok(true)
     }
 

@@ -10,7 +10,7 @@ mod results;
 mod table;
 mod visible;
 
-use std::io;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use opentelemetry::trace::TraceId;
@@ -24,6 +24,7 @@ pub use visible::{visible, visible_lines};
 
 use crate::dataset::InvalidRecord;
 use crate::error::{Error, Result};
+use crate::output::OutputFile;
 use crate::run::RunSummary;
 use crate::scored::Said;
 
@@ -112,14 +113,21 @@ pub fn count(n: u64, noun: &str) -> String {
     }
 }
 
-/// The result files of a run that has not finished: they are removed if
-/// the run ends in an error (or a panic) before [`Unfinished::done`], so
-/// that CI never reads a truncated JUnit or JSON file as results.
+/// The result files of a run that has not finished: if the run ends in
+/// an error (or a panic) before [`Unfinished::done`], those already
+/// renamed into place and those of an earlier run at the same paths are
+/// removed, so that CI never reads them as this run's (results being
+/// written are temporary files, removed when dropped).
 pub(crate) struct Unfinished(Vec<PathBuf>);
 
 impl Unfinished {
     pub(crate) fn new(streams: &[Box<dyn ResultStream>]) -> Self {
         Unfinished(streams.iter().map(|s| s.path().to_path_buf()).collect())
+    }
+
+    /// One more result file.
+    pub(crate) fn push(&mut self, path: &Path) {
+        self.0.push(path.to_path_buf());
     }
 
     /// The files are complete: keep them.
@@ -144,15 +152,21 @@ impl Unfinished {
 impl Drop for Unfinished {
     fn drop(&mut self) {
         for path in &self.0 {
-            let _ = std::fs::remove_file(path);
+            crate::output::remove_stale(path);
         }
     }
 }
 
 /// Writes a report from a summary: Markdown, or HTML when the path ends in
-/// `.html` or `.htm`.
+/// `.html` or `.htm`. It is written whole, then renamed into place.
 pub fn write_report(path: &Path, summary: &RunSummary) -> Result<()> {
-    let is_html = path
+    write_report_to(OutputFile::create(path)?, summary)
+}
+
+/// Writes a report into a result file opened before the run.
+pub(crate) fn write_report_to(mut out: OutputFile, summary: &RunSummary) -> Result<()> {
+    let is_html = out
+        .path()
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
@@ -161,8 +175,10 @@ pub fn write_report(path: &Path, summary: &RunSummary) -> Result<()> {
     } else {
         markdown(summary)
     };
-    std::fs::write(path, text).map_err(|source| Error::WriteReport {
-        path: PathBuf::from(path),
-        source,
-    })
+    out.write_all(text.as_bytes())
+        .map_err(|source| Error::WriteReport {
+            path: out.path().to_path_buf(),
+            source,
+        })?;
+    out.commit()
 }

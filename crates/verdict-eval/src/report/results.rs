@@ -4,7 +4,6 @@
 //! "results": {SCORER: {"value", "passed", "rationale", "error"}}} …],
 //! "invalid": [{"line", "reason"} …], "summary": {…}}`
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -14,11 +13,12 @@ use verdict::mlflow_trace_id;
 use super::{ResultStream, Row};
 use crate::dataset::InvalidRecord;
 use crate::error::{Error, Result};
+use crate::output::OutputFile;
 use crate::run::{RunSummary, expectations_json, json_value};
 
 pub(crate) struct JsonWriter {
     path: PathBuf,
-    out: BufWriter<File>,
+    out: BufWriter<OutputFile>,
     records: usize,
     /// Invalid records are written after the records.
     invalid: Vec<Value>,
@@ -26,11 +26,7 @@ pub(crate) struct JsonWriter {
 
 impl JsonWriter {
     pub(crate) fn create(path: &Path) -> Result<Self> {
-        let file = File::create(path).map_err(|source| Error::WriteReport {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut out = BufWriter::new(file);
+        let mut out = BufWriter::new(OutputFile::create(path)?);
         out.write_all(b"{\"records\": [\n")
             .map_err(|source| Error::WriteReport {
                 path: path.to_path_buf(),
@@ -89,7 +85,7 @@ impl ResultStream for JsonWriter {
 
     fn finish(mut self: Box<Self>, summary: &RunSummary) -> Result<()> {
         let invalid = std::mem::take(&mut self.invalid);
-        let write = |out: &mut BufWriter<File>| -> io::Result<()> {
+        let write = |out: &mut BufWriter<OutputFile>| -> io::Result<()> {
             out.write_all(b"\n],\n\"invalid\": ")?;
             serde_json::to_writer(&mut *out, &invalid)?;
             out.write_all(b",\n\"summary\": ")?;
@@ -100,7 +96,14 @@ impl ResultStream for JsonWriter {
         write(&mut self.out).map_err(|source| Error::WriteReport {
             path: self.path.clone(),
             source,
-        })
+        })?;
+        let JsonWriter { out, path, .. } = *self;
+        out.into_inner()
+            .map_err(|e| Error::WriteReport {
+                path,
+                source: e.into_error(),
+            })?
+            .commit()
     }
 
     fn path(&self) -> &Path {

@@ -1,0 +1,774 @@
+//! Reading datasets: the formats and shapes people keep evaluation data
+//! in, each read as one stream, once.
+//!
+//! - **Formats**: JSON lines; one JSON array of records; CSV and TSV with
+//!   a header row; OTLP JSON traces, whose root spans hold inputs and
+//!   outputs. The format comes from the file's extension (`.csv`, `.tsv`,
+//!   `.jsonl`, `.ndjson`) or its first bytes (`[` an array, `{` JSON lines
+//!   or OTLP, anything else CSV), or is given ([`DatasetOptions::format`]).
+//! - **Shapes**: a record's fields are read as MLflow's evaluation records
+//!   (`inputs`, `outputs`, `expectations`), MLflow's request/response
+//!   records, or `input`/`output`/`expected`, recognised by the first
+//!   record; or as a [`FieldMap`] says. A dataset in none is refused with
+//!   the map that would read it.
+//! - **Once**: a dataset is opened once and its first bytes peeked to
+//!   tell the format, so standard input (`-`), a FIFO and a process
+//!   substitution are read whole, like a file.
+//! - **Streaming**: records are read one at a time (a line, an array
+//!   element, a row), so a dataset of any size is evaluated in constant
+//!   memory. An OTLP file written as one pretty-printed document is the
+//!   exception: it is parsed whole. Records that name traces are
+//!   remembered, to refuse a trace named twice (see `seen`).
+
+mod array;
+mod delimited;
+mod mapping;
+mod otlp;
+mod seen;
+mod source;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use opentelemetry::trace::{SpanId, TraceId};
+use opentelemetry_sdk::trace::SpanData;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Map, Value};
+use verdict_scorer::{OwnedRecord, OwnedValue};
+
+use crate::error::{Error, Result};
+use array::{ArrayReader, Element};
+use delimited::Row;
+use mapping::{Fields, MLFLOW_RECORD_FIELDS, Plan, Shape};
+use otlp::otlp_records;
+use seen::Seen;
+use source::{Source, Stream};
+
+pub use mapping::FieldMap;
+pub use otlp::EXPECTATION_ATTRIBUTE_PREFIX;
+pub use source::STDIN;
+
+/// One record of a dataset, ready to score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetRecord {
+    /// The line it was read from (1-based).
+    pub line: usize,
+    /// The trace it belongs to, when the dataset names one.
+    pub trace_id: Option<TraceId>,
+    /// The span it judges, when the dataset names one.
+    pub span_id: Option<SpanId>,
+    /// Inputs, outputs and expectations.
+    pub record: OwnedRecord,
+    /// The spans of its trace the dataset holds (an OTLP file's), to store
+    /// with it; empty for a JSONL record.
+    pub spans: Vec<SpanData>,
+}
+
+/// A record that could not be read: where, and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InvalidRecord {
+    /// The line (1-based).
+    pub line: usize,
+    /// What is wrong with it, and what is expected.
+    pub reason: String,
+}
+
+/// What a dataset yields: a record, or a line that is not one.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Entry {
+    /// A record to score.
+    Record(DatasetRecord),
+    /// A malformed record.
+    Invalid(InvalidRecord),
+}
+
+/// How a dataset is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line (`jsonl`).
+    Jsonl,
+    /// One JSON array of records (`json`), read element by element.
+    JsonArray,
+    /// Comma-separated values with a header row (`csv`).
+    Csv,
+    /// Tab-separated values with a header row (`tsv`).
+    Tsv,
+    /// OTLP JSON traces (`{"resourceSpans": [...]}`), one request per line
+    /// as the OpenTelemetry Collector's file exporter writes them, or one
+    /// document (`otlp`).
+    OtlpJson,
+}
+
+impl Format {
+    /// Its name, as `--format` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::JsonArray => "json",
+            Format::Csv => "csv",
+            Format::Tsv => "tsv",
+            Format::OtlpJson => "otlp",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "jsonl" | "ndjson" => Format::Jsonl,
+            "json" => Format::JsonArray,
+            "csv" => Format::Csv,
+            "tsv" => Format::Tsv,
+            "otlp" => Format::OtlpJson,
+            _ => {
+                return Err(format!(
+                    "{s:?} is not a dataset format: give jsonl, json (one array of records), \
+                     csv, tsv or otlp"
+                ));
+            }
+        })
+    }
+}
+
+/// How to read a dataset beyond what its name and first bytes tell
+/// (`verdict.toml`'s `[dataset]`, `--format` and `--map`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DatasetOptions {
+    /// Its format, when the extension and the first bytes should not
+    /// decide.
+    pub format: Option<Format>,
+    /// Which fields are inputs, outputs and expectations; empty to read
+    /// the shapes Verdict recognises.
+    pub map: FieldMap,
+}
+
+/// A dataset: one stream, read once.
+///
+/// ```
+/// use verdict_eval::{Dataset, Entry};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("qa.jsonl");
+/// std::fs::write(&path, concat!(
+///     r#"{"inputs": {"question": "Capital of France?"}, "outputs": "Paris", "#,
+///     r#""expectations": {"expected_response": "Paris"}}"#, "\n",
+///     r#"{"inputs": "2+2?", "outputs": 4"#, "\n",
+/// ))?;
+/// let entries: Vec<Entry> = Dataset::open(&path)?.entries()?.collect::<Result<_, _>>()?;
+/// assert!(matches!(&entries[0], Entry::Record(r) if r.record.expectations.len() == 1));
+/// assert!(matches!(&entries[1], Entry::Invalid(i) if i.line == 2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Dataset {
+    path: PathBuf,
+    format: Format,
+    len: Option<u64>,
+    plan: Option<Plan>,
+    /// The stream, until [`Dataset::entries`] takes it.
+    source: Mutex<Option<Source>>,
+}
+
+impl fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dataset")
+            .field("path", &self.path)
+            .field("format", &self.format)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dataset {
+    /// Opens a dataset (`-`: standard input) and tells its format from its
+    /// name and first bytes.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Dataset::open_with(path, &DatasetOptions::default())
+    }
+
+    /// Opens a dataset, read as `options` say.
+    pub fn open_with(path: impl AsRef<Path>, options: &DatasetOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let plan = if options.map.is_empty() {
+            None
+        } else {
+            Some(Plan::from_map(&options.map).map_err(Error::Usage)?)
+        };
+        let source = Source::open(&path).map_err(|source| Error::ReadDataset {
+            path: path.clone(),
+            source,
+        })?;
+        let format = options
+            .format
+            .unwrap_or_else(|| detect(&path, source.head()));
+        if plan.is_some() && format == Format::OtlpJson {
+            return Err(Error::Usage(format!(
+                "{} is OTLP traces, whose records come from their root spans' attributes: a \
+                 field map reads JSON lines, JSON arrays, CSV and TSV",
+                display_name(&path)
+            )));
+        }
+        Ok(Dataset {
+            len: source.len(),
+            path,
+            format,
+            plan,
+            source: Mutex::new(Some(source)),
+        })
+    }
+
+    /// The dataset as it was named (`-` for standard input).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How it is written.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Its size in bytes (for progress), when it is a file; `None` for a
+    /// pipe.
+    pub fn len_bytes(&self) -> Option<u64> {
+        self.len
+    }
+
+    /// Reads the records, in order, from the start. A stream is read once:
+    /// a file is opened again on a second call, a pipe refuses it.
+    pub fn entries(&self) -> Result<Entries> {
+        let read = |source| Error::ReadDataset {
+            path: self.path.clone(),
+            source,
+        };
+        let taken = self
+            .source
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let source = match taken {
+            Some(source) => source,
+            None if self.len.is_some() && self.path.as_os_str() != STDIN => {
+                Source::open(&self.path).map_err(read)?
+            }
+            None => {
+                return Err(read(std::io::Error::other(
+                    "it was read already, and a stream is read once",
+                )));
+            }
+        };
+        let stream = source.into_stream();
+        let reader = |stream| BufReader::with_capacity(1 << 16, stream);
+        let rows = match self.format {
+            Format::Jsonl | Format::OtlpJson => Rows::Lines {
+                reader: reader(stream),
+                buffer: Vec::new(),
+                line: 0,
+                bytes: 0,
+                otlp: self.format == Format::OtlpJson,
+            },
+            Format::JsonArray => Rows::Array {
+                reader: reader(stream),
+                array: ArrayReader::new(),
+            },
+            Format::Csv => Rows::Delimited(delimited::Rows::new(stream, b',')),
+            Format::Tsv => Rows::Delimited(delimited::Rows::new(stream, b'\t')),
+        };
+        Ok(Entries {
+            path: self.path.clone(),
+            rows,
+            reading: match &self.plan {
+                Some(plan) => Reading::Plan(plan.clone()),
+                None => Reading::Detect,
+            },
+            started: false,
+            done: false,
+            pending: VecDeque::new(),
+            seen: Seen::default(),
+        })
+    }
+}
+
+/// A dataset's name for people: `standard input` for `-`.
+pub(crate) fn display_name(path: &Path) -> String {
+    if path.as_os_str() == STDIN {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// The format of a dataset, from its extension and its first bytes.
+fn detect(path: &Path, head: &[u8]) -> Format {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let text = source::trim_start(head);
+    match extension.as_deref() {
+        Some("csv") => return Format::Csv,
+        Some("tsv") => return Format::Tsv,
+        _ => {}
+    }
+    if text.first() == Some(&b'{') && is_otlp(text) {
+        return Format::OtlpJson;
+    }
+    match (extension.as_deref(), text.first()) {
+        (Some("jsonl" | "ndjson"), _) => Format::Jsonl,
+        (_, Some(b'[')) => Format::JsonArray,
+        (_, Some(b'{') | None) | (Some("json"), _) => Format::Jsonl,
+        _ => Format::Csv,
+    }
+}
+
+/// Whether a JSON object's first line is an OTLP traces request: it has
+/// `resourceSpans` (or, spread over lines, it is its first key).
+fn is_otlp(text: &[u8]) -> bool {
+    let first_line = text.split(|&b| b == b'\n').next().unwrap_or(text);
+    match serde_json::from_slice::<Value>(first_line) {
+        Ok(Value::Object(map)) => map.contains_key("resourceSpans"),
+        _ => source::first_key(text).as_deref() == Some("resourceSpans"),
+    }
+}
+
+/// How a format yields records.
+enum Rows {
+    /// JSON lines, or OTLP requests one per line.
+    Lines {
+        reader: BufReader<Stream>,
+        buffer: Vec<u8>,
+        line: usize,
+        bytes: u64,
+        otlp: bool,
+    },
+    Array {
+        reader: BufReader<Stream>,
+        array: ArrayReader,
+    },
+    Delimited(delimited::Rows),
+}
+
+/// How records' fields are read.
+enum Reading {
+    /// The first record's fields tell (no map was given).
+    Detect,
+    /// MLflow's evaluation shape, parsed straight into [`Line`] from JSON.
+    Evaluation,
+    /// A recognised shape's plan, or the map's.
+    Plan(Plan),
+}
+
+/// The records of a [`Dataset`], read as they are asked for.
+pub struct Entries {
+    path: PathBuf,
+    rows: Rows,
+    reading: Reading,
+    /// Whether the first record (or CSV header) has been read.
+    started: bool,
+    /// Whether the dataset was refused: nothing more is read.
+    done: bool,
+    /// Records of an OTLP request not handed out yet.
+    pending: VecDeque<Entry>,
+    seen: Seen,
+}
+
+impl Entries {
+    /// How many bytes of the dataset have been read so far.
+    pub fn bytes_read(&self) -> u64 {
+        match &self.rows {
+            Rows::Lines { bytes, .. } => *bytes,
+            Rows::Array { array, .. } => array.bytes_read(),
+            Rows::Delimited(rows) => rows.bytes_read(),
+        }
+    }
+
+    /// The next record or invalid record; `Ok(None)` at the end, and
+    /// `Ok(Some(None))` when a step made none (a blank line, an OTLP
+    /// request whose records wait in `pending`).
+    fn step(&mut self) -> Result<Option<Option<Entry>>> {
+        let read = |path: &Path, source| Error::ReadDataset {
+            path: path.to_path_buf(),
+            source,
+        };
+        let refused = |path: &Path, reason| Error::DatasetShape {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let Entries {
+            path,
+            rows,
+            reading,
+            started,
+            pending,
+            ..
+        } = self;
+        match rows {
+            Rows::Lines {
+                reader,
+                buffer,
+                line,
+                bytes,
+                otlp,
+            } => {
+                buffer.clear();
+                let n = reader
+                    .read_until(b'\n', buffer)
+                    .map_err(|e| read(path, e))?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                *line += 1;
+                *bytes += n as u64;
+                if buffer.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(Some(None));
+                }
+                if !*otlp {
+                    return json_record(reading, path, *line, buffer).map(|e| Some(Some(e)));
+                }
+                let document = match serde_json::from_slice::<Value>(buffer) {
+                    Ok(document) => document,
+                    Err(_) if !*started && *line == 1 => {
+                        // One document over many lines: read the rest.
+                        reader.read_to_end(buffer).map_err(|e| read(path, e))?;
+                        *bytes += (buffer.len() - n) as u64;
+                        match serde_json::from_slice::<Value>(buffer) {
+                            Ok(document) => document,
+                            Err(e) => return Ok(Some(Some(invalid(*line, json_reason(&e))))),
+                        }
+                    }
+                    Err(e) => return Ok(Some(Some(invalid(*line, json_reason(&e))))),
+                };
+                *started = true;
+                pending.extend(otlp_records(*line, &document));
+                Ok(Some(None))
+            }
+            Rows::Array { reader, array } => match array.next(reader).map_err(|e| read(path, e))? {
+                None => Ok(None),
+                Some(Element::Invalid(line, reason)) => Ok(Some(Some(invalid(line, reason)))),
+                Some(Element::Value(line)) => {
+                    json_record(reading, path, line, &array.buffer).map(|e| Some(Some(e)))
+                }
+            },
+            Rows::Delimited(rows) => {
+                if !*started {
+                    *started = true;
+                    let Some(header) = rows.header().map_err(|r| refused(path, r))? else {
+                        return Ok(None);
+                    };
+                    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+                    match reading {
+                        Reading::Plan(plan) => {
+                            plan.check_first(1, &header).map_err(|r| refused(path, r))?
+                        }
+                        Reading::Detect | Reading::Evaluation => {
+                            let shape = Shape::detect(header.iter().copied())
+                                .ok_or_else(|| refused(path, mapping::refusal(1, &header)))?;
+                            *reading = Reading::Plan(shape.plan());
+                        }
+                    }
+                }
+                let Reading::Plan(plan) = reading else {
+                    unreachable!("a CSV dataset is read by a plan once its header is read")
+                };
+                match rows.next() {
+                    None => Ok(None),
+                    Some(Err(e)) => Err(read(path, std::io::Error::other(e))),
+                    Some(Ok(Row::Invalid(line, reason))) => Ok(Some(Some(invalid(line, reason)))),
+                    Some(Ok(Row::Cells(line, cells))) => {
+                        Ok(Some(Some(plan.apply(line, Fields::csv(cells)))))
+                    }
+                }
+            }
+        }
+    }
+
+    /// A record that names a trace an earlier one named, made invalid.
+    fn checked(&mut self, entry: Entry) -> Entry {
+        match entry {
+            Entry::Record(record) => match self.seen.check(&record) {
+                Ok(()) => Entry::Record(record),
+                Err(reason) => invalid(record.line, reason),
+            },
+            invalid => invalid,
+        }
+    }
+}
+
+impl Iterator for Entries {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Result<Entry>> {
+        loop {
+            if let Some(entry) = self.pending.pop_front() {
+                return Some(Ok(self.checked(entry)));
+            }
+            if self.done {
+                return None;
+            }
+            match self.step() {
+                Ok(Some(Some(entry))) => return Some(Ok(self.checked(entry))),
+                Ok(Some(None)) => {}
+                Ok(None) => return None,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// One JSON record (a line, an array element) as its shape reads it; the
+/// first one that is an object tells the shape when no map was given.
+fn json_record(reading: &mut Reading, path: &Path, line: usize, bytes: &[u8]) -> Result<Entry> {
+    let refused = |reason| Error::DatasetShape {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if let Reading::Detect = reading {
+        let Ok(Value::Object(first)) = serde_json::from_slice::<Value>(bytes) else {
+            // Not a record in any shape: say why as the evaluation shape.
+            return Ok(parse_jsonl(line, bytes));
+        };
+        let fields: Vec<&str> = first.keys().map(String::as_str).collect();
+        *reading = match Shape::detect(fields.iter().copied()) {
+            Some(Shape::Evaluation) => Reading::Evaluation,
+            Some(shape) => Reading::Plan(shape.plan()),
+            None => return Err(refused(mapping::refusal(line, &fields))),
+        };
+    }
+    match reading {
+        Reading::Detect | Reading::Evaluation => Ok(parse_jsonl(line, bytes)),
+        Reading::Plan(plan) => {
+            let map = match serde_json::from_slice::<Value>(bytes) {
+                Ok(Value::Object(map)) => map,
+                Ok(_) => {
+                    return Ok(invalid(
+                        line,
+                        "not a JSON object; a record is an object of fields",
+                    ));
+                }
+                Err(e) => return Ok(invalid(line, json_reason(&e))),
+            };
+            let fields: Vec<&str> = map.keys().map(String::as_str).collect();
+            plan.check_first(line, &fields).map_err(refused)?;
+            Ok(plan.apply(line, Fields::json(map)))
+        }
+    }
+}
+
+pub(super) fn invalid(line: usize, reason: impl Into<String>) -> Entry {
+    Entry::Invalid(InvalidRecord {
+        line,
+        reason: reason.into(),
+    })
+}
+
+/// serde_json's message without its "at line 1 column N" (the line is
+/// ours), with the column kept.
+fn json_reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = text
+        .rfind(" at line ")
+        .map_or(text.as_str(), |i| &text[..i]);
+    format!("not a valid record: {text} (column {})", e.column())
+}
+
+/// The fields a record in MLflow's evaluation shape may have.
+const FIELDS: &str = "inputs, outputs, expectations, trace_id, span_id";
+
+/// One record in MLflow's evaluation shape, parsed straight from its JSON
+/// (the hot path of JSON lines).
+///
+/// The fields MLflow adds to a record of a managed evaluation dataset
+/// ([`MLFLOW_RECORD_FIELDS`]: its ids, tags, source, and who made it when)
+/// are read and ignored, so that records exported from MLflow are
+/// evaluated as they are; any other field is refused, so that a typo such
+/// as `expectation` is not silently a record without expectations.
+struct Line {
+    inputs: Value,
+    outputs: Value,
+    expectations: Option<Map<String, Value>>,
+    trace_id: Option<String>,
+    span_id: Option<String>,
+}
+
+/// A key of a [`Line`], read without allocating.
+enum Key {
+    Inputs,
+    Outputs,
+    Expectations,
+    TraceId,
+    SpanId,
+    Ignored,
+}
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(match key {
+                    "inputs" => Key::Inputs,
+                    "outputs" => Key::Outputs,
+                    "expectations" => Key::Expectations,
+                    "trace_id" => Key::TraceId,
+                    "span_id" => Key::SpanId,
+                    _ if MLFLOW_RECORD_FIELDS.contains(&key) => Key::Ignored,
+                    _ => return Err(E::unknown_field(key, LINE_FIELDS)),
+                })
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// The fields a [`Line`] names when it refuses another.
+const LINE_FIELDS: &[&str] = &["inputs", "outputs", "expectations", "trace_id", "span_id"];
+
+impl<'de> serde::Deserialize<'de> for Line {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LineVisitor;
+        impl<'de> Visitor<'de> for LineVisitor {
+            type Value = Line;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a record object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Line, A::Error> {
+                let (mut inputs, mut outputs) = (None, None);
+                let (mut expectations, mut trace_id, mut span_id) = (None, None, None);
+                fn once<T, E: de::Error>(
+                    slot: &mut Option<T>,
+                    value: T,
+                    key: &'static str,
+                ) -> Result<(), E> {
+                    if slot.replace(value).is_some() {
+                        return Err(E::duplicate_field(key));
+                    }
+                    Ok(())
+                }
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Inputs => once(&mut inputs, map.next_value()?, "inputs")?,
+                        Key::Outputs => once(&mut outputs, map.next_value()?, "outputs")?,
+                        Key::Expectations => {
+                            once(&mut expectations, map.next_value()?, "expectations")?
+                        }
+                        Key::TraceId => once(&mut trace_id, map.next_value()?, "trace_id")?,
+                        Key::SpanId => once(&mut span_id, map.next_value()?, "span_id")?,
+                        Key::Ignored => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Line {
+                    inputs: inputs.ok_or_else(|| de::Error::missing_field("inputs"))?,
+                    outputs: outputs.ok_or_else(|| de::Error::missing_field("outputs"))?,
+                    expectations: expectations.flatten(),
+                    trace_id: trace_id.flatten(),
+                    span_id: span_id.flatten(),
+                })
+            }
+        }
+        deserializer.deserialize_map(LineVisitor)
+    }
+}
+
+fn parse_jsonl(line: usize, bytes: &[u8]) -> Entry {
+    // serde would read a struct from a JSON array too.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return invalid(
+            line,
+            format!("not a JSON object; a record is an object with the fields {FIELDS}"),
+        );
+    }
+    let parsed: Line = match serde_json::from_slice(bytes) {
+        Ok(parsed) => parsed,
+        Err(e) if e.is_data() => {
+            return invalid(
+                line,
+                format!(
+                    "{}; a record is an object with the fields {FIELDS} (inputs and outputs \
+                     required)",
+                    json_reason(&e)
+                ),
+            );
+        }
+        Err(e) => return invalid(line, json_reason(&e)),
+    };
+    make_record(
+        line,
+        parsed.inputs,
+        parsed.outputs,
+        parsed.expectations.unwrap_or_default(),
+        parsed.trace_id.as_deref(),
+        parsed.span_id.as_deref(),
+    )
+}
+
+/// A record from its parts, whatever shape they were read in: its
+/// expectations' names checked and null ones refused, its ids parsed.
+fn make_record(
+    line: usize,
+    inputs: Value,
+    outputs: Value,
+    expectations: impl IntoIterator<Item = (String, Value)>,
+    trace_id: Option<&str>,
+    span_id: Option<&str>,
+) -> Entry {
+    let trace_id = match trace_id.map(verdict::parse_trace_id) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(e)) => return invalid(line, format!("trace_id: {e}")),
+    };
+    let span_id = match span_id.map(verdict::parse_span_id) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(e)) => return invalid(line, format!("span_id: {e}")),
+    };
+    if span_id.is_some() && trace_id.is_none() {
+        return invalid(
+            line,
+            "span_id is given without trace_id; give both, or neither",
+        );
+    }
+    let mut record = OwnedRecord::new(OwnedValue::from(inputs), OwnedValue::from(outputs));
+    for (name, value) in expectations {
+        if let Err(e) = verdict::AssessmentName::new(name.clone()) {
+            return invalid(line, format!("expectation {name:?}: {e}"));
+        }
+        if value.is_null() {
+            return invalid(line, null_expectation(&name));
+        }
+        record.expectations.push((name, OwnedValue::from(value)));
+    }
+    Entry::Record(DatasetRecord {
+        line,
+        trace_id,
+        span_id,
+        record,
+        spans: Vec::new(),
+    })
+}
+
+/// Why an expectation whose value is null is refused: an expectation is
+/// ground truth, and the store refuses a null one.
+pub(super) fn null_expectation(name: &str) -> String {
+    format!(
+        "expectation {name:?} is null: null is not a ground truth; give the expected value, or \
+         leave the expectation out"
+    )
+}

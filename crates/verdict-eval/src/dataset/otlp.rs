@@ -1,0 +1,318 @@
+//! OTLP JSON traces as records: one per root span, its inputs and outputs
+//! from its attributes (MLflow's, else the GenAI semantic conventions'),
+//! and every span of its trace kept to store with it.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry::trace::{
+    Event, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use serde_json::{Map, Value};
+use verdict_scorer::{OwnedRecord, OwnedValue};
+
+use super::{DatasetRecord, Entry, invalid, null_expectation};
+
+/// Attribute keys a root span's inputs are read from, in order of
+/// preference: MLflow's, then the GenAI semantic conventions'.
+const INPUT_KEYS: [&str; 3] = [
+    "mlflow.spanInputs",
+    "gen_ai.input.messages",
+    "gen_ai.prompt",
+];
+/// Attribute keys a root span's outputs are read from.
+const OUTPUT_KEYS: [&str; 3] = [
+    "mlflow.spanOutputs",
+    "gen_ai.output.messages",
+    "gen_ai.completion",
+];
+/// Root span attributes with this prefix are expectations, named by the
+/// rest of the key (the value is JSON text, or plain text).
+pub const EXPECTATION_ATTRIBUTE_PREFIX: &str = "verdict.expectation.";
+
+/// The records of one OTLP JSON request: one per root span.
+pub(super) fn otlp_records(line: usize, document: &Value) -> Vec<Entry> {
+    let Some(resource_spans) = document.get("resourceSpans").and_then(Value::as_array) else {
+        return vec![invalid(
+            line,
+            "not an OTLP JSON traces request: it has no \"resourceSpans\" list",
+        )];
+    };
+    let scopes = || {
+        resource_spans.iter().enumerate().flat_map(|(r, resource)| {
+            let scopes = resource.get("scopeSpans").and_then(Value::as_array);
+            scopes
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .map(move |(s, scope)| (r, s, scope))
+        })
+    };
+    // Every span of the request goes to the store with its trace's record,
+    // so that `verdict show` and `verdict push` have the trace, not only
+    // the assessments on it.
+    let mut spans: HashMap<TraceId, Vec<SpanData>> = HashMap::new();
+    for (_, _, scope) in scopes() {
+        let name = scope.pointer("/scope/name").and_then(Value::as_str);
+        let version = scope.pointer("/scope/version").and_then(Value::as_str);
+        let mut builder = InstrumentationScope::builder(name.unwrap_or("").to_owned());
+        if let Some(version) = version {
+            builder = builder.with_version(version.to_owned());
+        }
+        let instrumentation = builder.build();
+        let list = scope.get("spans").and_then(Value::as_array);
+        for span in list.into_iter().flatten() {
+            if let Some(data) = otlp_span(span, &instrumentation) {
+                spans
+                    .entry(data.span_context.trace_id())
+                    .or_default()
+                    .push(data);
+            }
+        }
+    }
+    let mut entries = Vec::new();
+    for (r, s, scope) in scopes() {
+        let list = scope.get("spans").and_then(Value::as_array);
+        for (i, span) in list.into_iter().flatten().enumerate() {
+            let at = format!("resourceSpans[{r}].scopeSpans[{s}].spans[{i}]");
+            let parent = span
+                .get("parentSpanId")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !parent.is_empty() {
+                continue;
+            }
+            entries.push(match otlp_root(line, span) {
+                Ok(mut record) => {
+                    if let Some(trace_id) = record.trace_id {
+                        record.spans = spans.remove(&trace_id).unwrap_or_default();
+                    }
+                    Entry::Record(record)
+                }
+                Err(reason) => invalid(line, format!("{at}: {reason}")),
+            });
+        }
+    }
+    if entries.is_empty() {
+        entries.push(invalid(
+            line,
+            "the request holds no root span (a span without parentSpanId)",
+        ));
+    }
+    entries
+}
+
+fn otlp_root(line: usize, span: &Value) -> Result<DatasetRecord, String> {
+    let id = |key: &str| span.get(key).and_then(Value::as_str).unwrap_or("");
+    let trace_id = verdict::parse_trace_id(id("traceId")).map_err(|e| format!("traceId: {e}"))?;
+    let span_id = verdict::parse_span_id(id("spanId")).map_err(|e| format!("spanId: {e}"))?;
+    let mut attributes = Map::new();
+    for attribute in span
+        .get("attributes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(key), Some(value)) = (
+            attribute.get("key").and_then(Value::as_str),
+            attribute.get("value").and_then(any_value),
+        ) {
+            attributes.insert(key.to_owned(), value);
+        }
+    }
+    let pick = |keys: &[&str], what: &str| {
+        keys.iter()
+            .find_map(|key| attributes.get(*key))
+            .map(|value| OwnedValue::from(json_text(value)))
+            .ok_or_else(|| {
+                format!(
+                    "the root span {:?} has no {what}: give it one of the attributes {}",
+                    span.get("name").and_then(Value::as_str).unwrap_or(""),
+                    keys.join(", ")
+                )
+            })
+    };
+    let mut record = OwnedRecord::new(pick(&INPUT_KEYS, "inputs")?, pick(&OUTPUT_KEYS, "outputs")?);
+    for (key, value) in &attributes {
+        if let Some(name) = key.strip_prefix(EXPECTATION_ATTRIBUTE_PREFIX) {
+            verdict::AssessmentName::new(name.to_owned())
+                .map_err(|e| format!("attribute {key}: {e}"))?;
+            let value = json_text(value);
+            if value.is_null() {
+                return Err(format!("attribute {key}: {}", null_expectation(name)));
+            }
+            record
+                .expectations
+                .push((name.to_owned(), OwnedValue::from(value)));
+        }
+    }
+    Ok(DatasetRecord {
+        line,
+        trace_id: Some(trace_id),
+        span_id: Some(span_id),
+        record,
+        spans: Vec::new(),
+    })
+}
+
+/// An OTLP JSON span as the SDK's finished span, to store; `None` when its
+/// ids cannot be read (its root then says why, or it has none to store).
+fn otlp_span(span: &Value, scope: &InstrumentationScope) -> Option<SpanData> {
+    let text = |key: &str| span.get(key).and_then(Value::as_str).unwrap_or("");
+    let trace_id = verdict::parse_trace_id(text("traceId")).ok()?;
+    let span_id = verdict::parse_span_id(text("spanId")).ok()?;
+    let parent_span_id = match text("parentSpanId") {
+        "" => SpanId::INVALID,
+        hex => verdict::parse_span_id(hex).ok()?,
+    };
+    let kind = match span.get("kind") {
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        Some(Value::String(name)) => match name.as_str() {
+            "SPAN_KIND_SERVER" => 2,
+            "SPAN_KIND_CLIENT" => 3,
+            "SPAN_KIND_PRODUCER" => 4,
+            "SPAN_KIND_CONSUMER" => 5,
+            _ => 1,
+        },
+        _ => 1,
+    };
+    let status = span.get("status");
+    let message = status
+        .and_then(|s| s.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let status = match status.and_then(|s| s.get("code")) {
+        Some(Value::Number(n)) if n.as_u64() == Some(1) => Status::Ok,
+        Some(Value::Number(n)) if n.as_u64() == Some(2) => Status::error(message),
+        Some(Value::String(code)) if code == "STATUS_CODE_OK" => Status::Ok,
+        Some(Value::String(code)) if code == "STATUS_CODE_ERROR" => Status::error(message),
+        _ => Status::Unset,
+    };
+    let mut events = SpanEvents::default();
+    for event in span
+        .get("events")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        events.events.push(Event::new(
+            event
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            nanos(event.get("timeUnixNano")),
+            key_values(event.get("attributes")),
+            0,
+        ));
+    }
+    Some(SpanData {
+        span_context: SpanContext::new(
+            trace_id,
+            span_id,
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        ),
+        parent_span_id,
+        parent_span_is_remote: false,
+        span_kind: match kind {
+            2 => SpanKind::Server,
+            3 => SpanKind::Client,
+            4 => SpanKind::Producer,
+            5 => SpanKind::Consumer,
+            _ => SpanKind::Internal,
+        },
+        name: text("name").to_owned().into(),
+        start_time: nanos(span.get("startTimeUnixNano")),
+        end_time: nanos(span.get("endTimeUnixNano")),
+        attributes: key_values(span.get("attributes")),
+        dropped_attributes_count: 0,
+        events,
+        links: SpanLinks::default(),
+        status,
+        instrumentation_scope: scope.clone(),
+    })
+}
+
+/// An OTLP JSON time (nanoseconds since the epoch, as a string or a
+/// number); the epoch when there is none.
+fn nanos(value: Option<&Value>) -> SystemTime {
+    let n = match value {
+        Some(Value::String(s)) => s.parse::<u64>().unwrap_or(0),
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        _ => 0,
+    };
+    UNIX_EPOCH + Duration::from_nanos(n)
+}
+
+/// OTLP JSON attributes as OpenTelemetry key-values: strings, bools and
+/// numbers as they are, anything else as its JSON text.
+fn key_values(attributes: Option<&Value>) -> Vec<KeyValue> {
+    attributes
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|attribute| {
+            let key = attribute.get("key")?.as_str()?.to_owned();
+            Some(match any_value(attribute.get("value")?)? {
+                Value::String(s) => KeyValue::new(key, s),
+                Value::Bool(b) => KeyValue::new(key, b),
+                Value::Number(n) => match n.as_i64() {
+                    Some(i) => KeyValue::new(key, i),
+                    None => KeyValue::new(key, n.as_f64().unwrap_or(f64::NAN)),
+                },
+                other => KeyValue::new(key, other.to_string()),
+            })
+        })
+        .collect()
+}
+
+/// An OTLP JSON `AnyValue` as plain JSON.
+fn any_value(value: &Value) -> Option<Value> {
+    let (kind, inner) = value.as_object()?.iter().next()?;
+    Some(match kind.as_str() {
+        "stringValue" | "boolValue" | "doubleValue" => inner.clone(),
+        // int64 is a string in OTLP JSON.
+        "intValue" => inner
+            .as_str()
+            .and_then(|s| s.parse::<i64>().ok())
+            .map_or_else(|| inner.clone(), Value::from),
+        "arrayValue" => Value::Array(
+            inner
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(any_value)
+                .collect(),
+        ),
+        "kvlistValue" => Value::Object(
+            inner
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|kv| {
+                    Some((
+                        kv.get("key")?.as_str()?.to_owned(),
+                        any_value(kv.get("value")?)?,
+                    ))
+                })
+                .collect(),
+        ),
+        _ => inner.clone(),
+    })
+}
+
+/// A string attribute that holds JSON (as MLflow's span inputs do) as that
+/// JSON; any other value as it is.
+fn json_text(value: &Value) -> Value {
+    match value {
+        Value::String(text) => serde_json::from_str(text).unwrap_or_else(|_| value.clone()),
+        other => other.clone(),
+    }
+}
