@@ -65,6 +65,14 @@ pub(crate) enum Command {
     Eval(EvalArgs),
     /// List the stored evaluation runs, or show one run's summary.
     Runs(RunsArgs),
+    /// Remove evaluation runs from the local store — their records, their
+    /// traces and what was recorded on those traces — and give the space
+    /// back to the file system. Choose runs with --keep, --before, --run
+    /// and --unfinished (a run is removed when any of them chooses it); a
+    /// run still running is never removed, and --keep also keeps, for each
+    /// dataset, the latest run that passed (the next --baseline latest).
+    /// Nothing is sent to a server: what was pushed stays there.
+    Prune(PruneArgs),
 }
 
 /// A value given on the command line: JSON when it parses (`true`, `0.8`,
@@ -327,4 +335,28 @@ pub(crate) struct RunsArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PruneArgs {
+    /// Keep the N most recent runs (and, for each dataset, the latest run
+    /// that passed); remove the others.
+    #[arg(long, value_name = "N")]
+    pub(crate) keep: Option<usize>,
+    /// Remove the runs started before WHEN: a date (2026-11-30), a time
+    /// (2026-11-30T12:00:00Z), or how long ago (30days, 2weeks, 12h).
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) before: Option<String>,
+    /// Remove this run (its id, or a unique prefix); repeatable.
+    #[arg(long = "run", value_name = "RUN")]
+    pub(crate) runs: Vec<String>,
+    /// Remove the runs that never reached their verdict: interrupted
+    /// (a signal, a killed process) or stopped on an error.
+    #[arg(long, visible_alias = "interrupted")]
+    pub(crate) unfinished: bool,
+    /// Say what would be removed, and remove nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
 }

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use verdict_eval::{Dataset, Destination, Evaluation, ExportTarget, Outputs, SuiteConfig, report};
 use verdict_export::LocalStore;
@@ -99,6 +98,7 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(run) = &args.baseline {
         evaluation = evaluation.baseline(run);
     }
+    evaluation = evaluation.interrupt(crate::signals::interrupt_on_signals()?);
     let bar = progress_bar(dataset.len_bytes());
     let shown = bar.clone();
     let started = Instant::now();
@@ -116,24 +116,27 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.data.display().to_string()
     };
-    let summary = summary.with_context(|| {
-        // A run that stopped after storing records is stored as stopped.
-        match store.run(&run_id) {
-            Ok(Some(run)) => format!(
-                "evaluating {}: run {run_id} stopped after storing {} {} (kept in {}, and \
-                 listed as stopped by `verdict runs`)",
-                data,
-                run.records,
-                if run.records == 1 {
-                    "record"
-                } else {
-                    "records"
-                },
-                args.store.path.display()
-            ),
-            _ => format!("evaluating {data}"),
+    let summary = match summary {
+        Ok(summary) => summary,
+        // A signal stopped it: said as any stop, and the exit code is the
+        // one a shell gives a process the signal killed.
+        Err(verdict_eval::Error::Interrupted { signal }) => {
+            eprintln!(
+                "{}",
+                report::visible_lines(&format!(
+                    "{}: {}",
+                    stop_context(&store, &run_id, &data),
+                    verdict_eval::Error::Interrupted { signal }
+                ))
+            );
+            return Ok(ExitCode::from(
+                u8::try_from(128 + signal).unwrap_or(u8::MAX),
+            ));
         }
-    })?;
+        Err(error) => {
+            return Err(anyhow::Error::new(error).context(stop_context(&store, &run_id, &data)));
+        }
+    };
     if summary.records == 0 && summary.invalid == 0 {
         eprintln!(
             "warning: {} holds no records: nothing was scored",
@@ -174,6 +177,21 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What a run that stopped before its verdict left: the records it kept,
+/// under a run listed as stopped or interrupted.
+fn stop_context(store: &LocalStore, run_id: &str, data: &str) -> String {
+    match store.run(run_id) {
+        Ok(Some(run)) => format!(
+            "evaluating {data}: run {run_id} stopped after storing {} (kept in {}, and listed as \
+             {} by `verdict runs`)",
+            report::count(run.records, "record"),
+            store.path().display(),
+            run.status
+        ),
+        _ => format!("evaluating {data}"),
+    }
 }
 
 /// A bar over the dataset's bytes (a count of records and bytes read when

@@ -25,12 +25,14 @@ use clap::Parser;
 mod cli;
 mod eval;
 mod plugins;
+mod prune;
 mod push;
 mod review;
 mod runs;
 mod score;
 mod scorers;
 mod show;
+mod signals;
 mod store;
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         cli::Command::Push(args) => push::run(args),
         cli::Command::Eval(args) => eval::run(args),
         cli::Command::Runs(args) => runs::run(args),
+        cli::Command::Prune(args) => prune::run(args),
     };
     match result {
         Ok(code) => code,

@@ -166,14 +166,14 @@ pub struct Evaluation {
     baseline: Option<String>,
     threads: Option<usize>,
     progress: Option<Box<dyn Fn(Progress) + Send + Sync>>,
-    interrupt: Option<Arc<Interrupt>>,
+    interrupt: Option<Interrupt>,
 }
 
 /// A request to stop a run early, set from a signal handler (or another
 /// thread): the run stops reading, stores what it has scored, and is kept
-/// as interrupted.
-#[derive(Debug, Default)]
-pub struct Interrupt(std::sync::atomic::AtomicUsize);
+/// as interrupted. Clones share the request.
+#[derive(Clone, Debug, Default)]
+pub struct Interrupt(Arc<std::sync::atomic::AtomicUsize>);
 
 impl Interrupt {
     /// No stop asked for yet.
@@ -182,16 +182,16 @@ impl Interrupt {
     }
 
     /// Asks the run to stop because of `signal` (its number, such as 2
-    /// for SIGINT). Safe to call from a signal handler.
+    /// for SIGINT).
     pub fn raise(&self, signal: i32) {
         self.0
             .store(signal.max(1) as usize, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// The value a signal handler stores: the word to hand to a handler
-    /// that sets it (such as `signal_hook::flag::register_usize`).
-    pub fn word(&self) -> &std::sync::atomic::AtomicUsize {
-        &self.0
+    /// The word a signal handler sets to the signal's number (as
+    /// `signal_hook::flag::register_usize` does): raising, without a call.
+    pub fn word(&self) -> Arc<std::sync::atomic::AtomicUsize> {
+        Arc::clone(&self.0)
     }
 
     /// The signal that asked the run to stop, if one did.
@@ -340,7 +340,7 @@ impl Evaluation {
     /// Stops the run when `interrupt` is raised: it stops reading, keeps
     /// what it has stored, and is stored as interrupted (the run returns
     /// [`Error::Interrupted`]).
-    pub fn interrupt(mut self, interrupt: Arc<Interrupt>) -> Self {
+    pub fn interrupt(mut self, interrupt: Interrupt) -> Self {
         self.interrupt = Some(interrupt);
         self
     }
@@ -478,7 +478,7 @@ impl Evaluation {
         let chunks_stored = std::sync::atomic::AtomicU64::new(0);
         let mut logged = Logged::default();
         let mut chunk_index = 0u64;
-        let interrupt = interrupt.as_deref();
+        let interrupt = interrupt.as_ref();
 
         let outcome: Result<Vec<DeliveryFailure>> = std::thread::scope(|scope| {
             // Reads the next chunks while this one is scored; stops reading

@@ -1,0 +1,184 @@
+//! `verdict eval` stopped by a signal: SIGINT, SIGTERM and SIGHUP stop the
+//! run cleanly, and kill -9 leaves a run that reads as interrupted; either
+//! way `verdict runs` lists it with what it stored, it is never a
+//! baseline, and `verdict prune --unfinished` removes it. The real binary,
+//! fed through a pipe so that the signal arrives mid-run, and real signals
+//! sent with kill(1).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use verdict_export::{LocalStore, RunStatus};
+
+/// Long enough for any machine; reached only by a hang.
+const WATCHDOG: Duration = Duration::from_secs(120);
+
+fn records(range: std::ops::Range<usize>) -> String {
+    let mut text = String::new();
+    for i in range {
+        writeln!(
+            text,
+            r#"{{"inputs": "question {i}", "outputs": "a", "expectations": {{"expected_response": "a"}}}}"#
+        )
+        .unwrap();
+    }
+    text
+}
+
+/// `verdict eval -` into `dir/s.db`, fed the first records, and running
+/// once the store shows what it has stored of them.
+fn start(dir: &Path) -> (Child, ChildStdin) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["eval", "-", "--scorer", "exact_match", "--store", "s.db"])
+        .current_dir(dir)
+        .env_remove("VERDICT_PLUGIN_PATH")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(records(0..3000).as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // Running, with its first chunk stored; the rest of the data has not
+    // been written yet, so it cannot have finished.
+    let started = Instant::now();
+    loop {
+        let stored = LocalStore::open(dir.join("s.db"))
+            .ok()
+            .and_then(|s| s.runs().ok())
+            .and_then(|runs| runs.first().map(|r| (r.status, r.records)));
+        if let Some((RunStatus::Running, n)) = stored
+            && n > 0
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < WATCHDOG,
+            "the run never stored: {stored:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, stdin)
+}
+
+fn kill(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Writes more records (so that the run reads on and sees the signal, and
+/// does not finish on its own), then closes its input.
+fn feed_more(mut stdin: ChildStdin) {
+    // A run that has stopped reading closes the pipe: not an error here.
+    let _ = stdin.write_all(records(3000..20_000).as_bytes());
+    drop(stdin);
+}
+
+fn wait(mut child: Child) -> (Option<i32>, String) {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > WATCHDOG {
+            child.kill().unwrap();
+            panic!("the run did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn verdict(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("VERDICT_PLUGIN_PATH")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The run the store holds, checked to be interrupted with every record
+/// it says it stored there to read; returns its reason.
+fn interrupted(dir: &Path) -> String {
+    let store = LocalStore::open(dir.join("s.db")).unwrap();
+    let runs = store.runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run.status, RunStatus::Interrupted, "{run:?}");
+    assert!(run.records >= 512 && run.records < 20_000, "{run:?}");
+    assert_eq!(store.list_traces().unwrap().len() as u64, run.records);
+    // Listed, and never a baseline.
+    let (code, listed) = verdict(dir, &["runs", "--store", "s.db"]);
+    assert_eq!(code, 0);
+    assert!(listed.contains("INT"), "{listed}");
+    let (code, _) = verdict(
+        dir,
+        &[
+            "eval",
+            "-",
+            "--scorer",
+            "exact_match",
+            "--store",
+            "s.db",
+            "--baseline",
+            "latest",
+        ],
+    );
+    assert_eq!(code, 2, "an interrupted run is no baseline");
+    run.reason.clone().unwrap()
+}
+
+#[test]
+fn sigint_sigterm_and_sighup_stop_the_run_cleanly_and_record_the_stop() {
+    for (signal, number, name) in [
+        ("INT", 2, "SIGINT"),
+        ("TERM", 15, "SIGTERM"),
+        ("HUP", 1, "SIGHUP"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (child, stdin) = start(dir.path());
+        kill(&child, signal);
+        feed_more(stdin);
+        let (code, stderr) = wait(child);
+        assert_eq!(code, Some(128 + number), "{signal}: {stderr}");
+        assert!(
+            stderr.contains(&format!("interrupted by {name}")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("listed as interrupted"), "{stderr}");
+        let reason = interrupted(dir.path());
+        assert!(reason.contains(name), "{reason}");
+    }
+}
+
+#[test]
+fn a_run_killed_with_sigkill_is_listed_as_interrupted_and_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, stdin) = start(dir.path());
+    kill(&child, "KILL");
+    feed_more(stdin);
+    let (code, _) = wait(child);
+    assert_eq!(code, None, "killed by the signal");
+    let reason = interrupted(dir.path());
+    assert!(reason.contains("ended without finishing"), "{reason}");
+
+    let (code, out) = verdict(dir.path(), &["prune", "--unfinished", "--store", "s.db"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("removed 1 run"), "{out}");
+    let store = LocalStore::open(dir.path().join("s.db")).unwrap();
+    assert!(store.runs().unwrap().is_empty());
+    assert!(store.list_traces().unwrap().is_empty());
+}
