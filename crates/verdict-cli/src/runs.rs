@@ -11,7 +11,7 @@ use crate::cli::RunsArgs;
 
 pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
     // Listing runs reads the store: a mistyped --store is not a new one.
-    let store = crate::store::open_existing(&args.store.path)?;
+    let store = crate::store::open_to_read(&args.store.path)?;
     let mut out = std::io::stdout().lock();
     if let Some(spec) = &args.run {
         let run = find_run(&store, spec)?;

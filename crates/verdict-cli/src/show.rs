@@ -15,10 +15,10 @@ use verdict_export::{LocalStore, StoredSpan, TraceSummary};
 use verdict_eval::report::{visible, visible_lines};
 
 use crate::cli::ShowArgs;
-use crate::store::{open_existing, parse_trace, unknown_trace};
+use crate::store::{open_to_read, parse_trace, unknown_trace};
 
 pub(crate) fn run(args: &ShowArgs) -> anyhow::Result<ExitCode> {
-    let store = open_existing(&args.store.path)?;
+    let store = open_to_read(&args.store.path)?;
     let mut out = std::io::stdout().lock();
     match &args.trace {
         Some(trace) => {

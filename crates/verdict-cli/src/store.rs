@@ -7,9 +7,22 @@ use verdict::opentelemetry::trace::TraceId;
 use verdict::{mlflow_trace_id, parse_trace_id};
 use verdict_export::LocalStore;
 
-/// Opens a store that must already exist: reading or changing a store that
-/// is not there is a mistake in the path, not a reason to make an empty one.
+/// Opens a store that must already exist, to change it: reading or
+/// changing a store that is not there is a mistake in the path, not a
+/// reason to make an empty one.
 pub(crate) fn open_existing(path: &Path) -> anyhow::Result<LocalStore> {
+    must_exist(path)?;
+    Ok(LocalStore::open(path)?)
+}
+
+/// Opens a store that must already exist, to read it: wherever the file
+/// is readable, a read-only directory included, and without changing it.
+pub(crate) fn open_to_read(path: &Path) -> anyhow::Result<LocalStore> {
+    must_exist(path)?;
+    Ok(LocalStore::open_read_only(path)?)
+}
+
+fn must_exist(path: &Path) -> anyhow::Result<()> {
     if path.is_dir() {
         bail!(
             "{} is a directory: --store takes the store's file, such as {}",
@@ -24,7 +37,7 @@ pub(crate) fn open_existing(path: &Path) -> anyhow::Result<LocalStore> {
             path.display()
         );
     }
-    Ok(LocalStore::open(path)?)
+    Ok(())
 }
 
 /// A trace id as a person pastes it: 32 hex digits or `tr-` + 32 hex.

@@ -132,3 +132,54 @@ fn export_jsonl_dash_writes_json_lines_to_stdout_and_the_table_to_stderr() {
     assert_eq!(lines.len(), 3, "{stdout}");
     assert!(stderr.contains("stored as run-"), "{stderr}");
 }
+
+#[test]
+fn a_damaged_store_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..20_000 {
+        text.push_str(&format!(
+            "{{\"inputs\": \"q{i}\", \"outputs\": \"a{}\", \"expectations\": {{\"expected_response\": \"a\"}}}}\n",
+            i % 3
+        ));
+    }
+    std::fs::write(dir.path().join("qa.jsonl"), text).unwrap();
+    let eval = [
+        "eval",
+        "qa.jsonl",
+        "--scorer",
+        "exact_match",
+        "--store",
+        "s.db",
+    ];
+    for _ in 0..3 {
+        let (code, _, stderr) = verdict(dir.path(), &eval);
+        assert_eq!(code, 0, "{stderr}");
+    }
+    // Damage the second half of the file, page headers and all: what a
+    // bad disk or a stray write leaves. The schema on page 1 is intact.
+    let path = dir.path().join("s.db");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let page = 16 * 1024;
+    let pages = bytes.len() / page;
+    for p in pages / 2..pages {
+        bytes[p * page..p * page + 16].fill(0xff);
+    }
+    std::fs::write(&path, &bytes).unwrap();
+
+    let (code, stdout, stderr) = verdict(dir.path(), &eval);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("s.db is damaged"), "{stderr}");
+    assert!(stderr.contains("start a new store"), "{stderr}");
+    // Nothing was written to it but SQLite's own file header (its change
+    // counter, which closing the connection may bump): every page after
+    // the header's 100 bytes is as it was.
+    let after = std::fs::read(&path).unwrap();
+    let changed = after.iter().zip(&bytes).skip(100).position(|(a, b)| a != b);
+    assert!(
+        after.len() == bytes.len() && changed.is_none(),
+        "nothing was written to it: {} bytes, was {}; first change at {changed:?}",
+        after.len(),
+        bytes.len()
+    );
+}

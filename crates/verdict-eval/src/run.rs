@@ -444,6 +444,10 @@ impl Evaluation {
         // end.
         let ids = rng.random::<u64>().max(1);
         let scope = ("verdict-eval", Some(env!("CARGO_PKG_VERSION")));
+        // A run is never written into a damaged store without a word.
+        if let Some(store) = &store {
+            store.check_integrity()?;
+        }
         let key: Option<RunKey> = match &store {
             Some(store) => Some(store.begin_run(&NewRun {
                 run_id: &run_id,

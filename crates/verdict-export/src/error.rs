@@ -122,6 +122,22 @@ pub enum Error {
     #[error(transparent)]
     Assessment(#[from] verdict::Error),
 
+    /// The store's file is damaged: its integrity check found problems.
+    #[error(
+        "the local store {} is damaged: SQLite's integrity check found {}{}; nothing more is \
+         written to it — move it away and start a new store (the sqlite3 tool's .recover may \
+         save what it holds)",
+        path.display(),
+        findings.first().map_or("a problem", String::as_str),
+        if findings.len() > 1 { format!(" (and {} more)", findings.len() - 1) } else { String::new() }
+    )]
+    Damaged {
+        /// The store's file.
+        path: PathBuf,
+        /// What the check found, as SQLite words it.
+        findings: Vec<String>,
+    },
+
     /// A run cannot be stored, deleted or found as asked: the sentence
     /// says why.
     #[error("{0}")]
