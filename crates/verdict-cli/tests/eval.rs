@@ -480,7 +480,36 @@ fn baseline_latest_is_the_latest_run_that_passed_so_a_regression_fails_every_tim
             stdout.contains(&format!("FAIL  exact_match pass rate ≥ baseline {good} (")),
             "attempt {attempt}: {stdout}"
         );
+        // Record by record: "tokyo" passed with SQuAD's normalization, and
+        // fails as it is.
+        assert!(
+            stdout.contains(&format!("against {good}, record by record: ")),
+            "{stdout}"
+        );
+        assert!(stdout.contains("newly failing:"), "{stdout}");
+        assert!(
+            stdout.contains("exact_match: true → false   output: tokyo (was tokyo)"),
+            "{stdout}"
+        );
     }
+    // The HTML report carries the comparison too.
+    let (code, _, stderr) = text(&verdict(
+        dir.path(),
+        &[
+            "eval",
+            qa,
+            "--scorer",
+            "exact_match:normalize=raw",
+            "--baseline",
+            &good,
+            "--report",
+            "r.html",
+        ],
+    ));
+    assert_eq!(code, 1, "{stderr}");
+    let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    assert!(html.contains("<h2>Against the baseline</h2>"), "{html}");
+    assert!(html.contains("newly fails"), "{html}");
     // A failed run named by id may still be the baseline, and is said to
     // have failed.
     let (_, runs, _) = text(&verdict(dir.path(), &["runs"]));

@@ -67,6 +67,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod compare;
 mod config;
 pub mod criteria;
 mod dataset;
@@ -81,6 +82,7 @@ mod scored;
 mod stats;
 mod suite;
 
+pub use compare::{CHANGES_LISTED, RecordChange, RecordComparison};
 pub use config::{ScorerSetup, SuiteConfig, SuiteGates};
 pub use dataset::{
     Dataset, DatasetOptions, DatasetRecord, EXPECTATION_ATTRIBUTE_PREFIX, Entries, Entry, FieldMap,

@@ -25,6 +25,7 @@ use verdict_scorer::{
     OwnedRecord, OwnedValue, Registry, Runner, Scorer, Scores, feedback_metadata, feedback_source,
 };
 
+use crate::compare::{Comparer, RecordComparison};
 use crate::config::SuiteConfig;
 use crate::criteria;
 use crate::dataset::{Dataset, Entry, InvalidRecord};
@@ -105,6 +106,10 @@ pub struct RunSummary {
     /// empty when every destination took everything.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub undelivered: Vec<DeliveryFailure>,
+    /// With a baseline: which records newly fail and newly pass against
+    /// it, record by record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<RecordComparison>,
 }
 
 impl RunSummary {
@@ -469,6 +474,15 @@ impl Evaluation {
             to_destinations: !destinations.is_empty(),
         };
 
+        // The baseline's records, to tell which records newly fail or
+        // newly pass.
+        let mut comparer = match (&store, &baseline) {
+            (Some(store), Some(run)) => {
+                let criteria: Vec<_> = config.scorers.iter().map(|s| s.pass.clone()).collect();
+                Some(Comparer::load(store, &run.run_id, &names, &criteria)?)
+            }
+            _ => None,
+        };
         let total_bytes = dataset.len_bytes();
         let mut entries = dataset.entries()?;
         let (chunk_tx, chunk_rx) = bounded::<Result<(Vec<Entry>, u64)>>(2);
@@ -653,8 +667,11 @@ impl Evaluation {
                         &meta,
                         &records,
                         &names,
-                        &mut stats,
-                        &mut streams,
+                        Tallies {
+                            stats: &mut stats,
+                            streams: &mut streams,
+                            comparer: &mut comparer,
+                        },
                         share,
                     )?;
                     let chunk = Chunk {
@@ -728,6 +745,7 @@ impl Evaluation {
                             passed: false,
                             error: Some(error.to_string()),
                             undelivered: Vec::new(),
+                            comparison: None,
                         },
                     );
                 }
@@ -790,6 +808,10 @@ impl Evaluation {
             gates: verdicts,
             error: None,
             undelivered,
+            comparison: match (comparer, &store) {
+                (Some(comparer), Some(store)) => Some(comparer.finish(store)?),
+                _ => None,
+            },
         };
         // The result files before the run is stored: a run whose results
         // could not be written did not reach its verdict, and is stored
@@ -1115,16 +1137,28 @@ fn expectations_from_store(
     Ok(())
 }
 
+/// Where a chunk's results are counted: the statistics, the result files,
+/// the comparison with the baseline.
+struct Tallies<'a> {
+    stats: &'a mut [StatsBuilder],
+    streams: &'a mut [Box<dyn ResultStream>],
+    comparer: &'a mut Option<Comparer>,
+}
+
 /// Adds a chunk's results to the statistics and the result streams.
 fn summarize(
     scores: &Scores,
     meta: &[Meta],
     records: &[OwnedRecord],
     names: &[String],
-    stats: &mut [StatsBuilder],
-    streams: &mut [Box<dyn ResultStream>],
+    into: Tallies<'_>,
     seconds: f64,
 ) -> Result<()> {
+    let Tallies {
+        stats,
+        streams,
+        comparer,
+    } = into;
     let mut results: Vec<RowResult<'_>> = Vec::with_capacity(names.len());
     for (i, (m, record)) in meta.iter().zip(records).enumerate() {
         results.clear();
@@ -1148,6 +1182,10 @@ fn summarize(
                 said,
                 passed,
             });
+        }
+        if let Some(comparer) = comparer {
+            let named = (!m.new_span).then_some((trace_id, m.span_id));
+            comparer.record(m.line as u64, trace_id, named, record, &results);
         }
         if !streams.is_empty() {
             let row = Row {

@@ -372,7 +372,7 @@ pub(crate) fn format_number(n: f64) -> String {
     }
 }
 
-fn excerpt(mut text: String) -> String {
+pub(crate) fn excerpt(mut text: String) -> String {
     if let Some((at, _)) = text.char_indices().nth(EXCERPT_CHARS) {
         text.truncate(at);
         text.push('…');

@@ -1105,3 +1105,68 @@ fn a_scorers_junit_listing_is_bounded() {
     assert_eq!(listed.matches("\nline ").count(), 1000);
     assert!(listed.ends_with("… and 500 more (--json writes every result)\n"));
 }
+
+#[test]
+fn a_baseline_comparison_names_the_records_that_newly_fail_and_newly_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(LocalStore::open(dir.path().join("verdict.db")).unwrap());
+    let run = |text: &str, baseline: Option<&str>| {
+        let data = write(dir.path(), "qa.jsonl", text);
+        let evaluation = Evaluation::new(config(EXACT)).unwrap().store(store.clone());
+        match baseline {
+            Some(b) => evaluation.baseline(b),
+            None => evaluation,
+        }
+        .run(&Dataset::open(&data).unwrap())
+        .unwrap()
+    };
+    let before = run(QA, None);
+    assert!(before.comparison.is_none());
+    // Lines reordered (records are matched by their inputs, not their
+    // line), Paris now wrong, Milan now right, one record new, and one
+    // that names its trace matched by it.
+    let named = r#"{"inputs": "named", "outputs": "x", "expectations": {"expected_response": "x"}, "trace_id": "0fb07256509eb9d22d07f42f7eb9f24d"}"#;
+    run(&format!("{QA}{named}\n"), None);
+    let lines: Vec<&str> = QA.lines().collect();
+    let after = format!(
+        "{}\n{}\n{}\n{}\n{}\n{}\n",
+        lines[3],
+        lines[2],
+        lines[1].replace("\"outputs\": \"Milan\"", "\"outputs\": \"Rome\""),
+        lines[0].replace("\"outputs\": \"Paris\"", "\"outputs\": \"Lyon\""),
+        named.replace("\"outputs\": \"x\"", "\"outputs\": \"y\""),
+        r#"{"inputs": "new", "outputs": "a", "expectations": {"expected_response": "a"}}"#
+    );
+    let latest = store.runs().unwrap()[0].run_id.clone();
+    let summary = run(&after, Some(&latest));
+    let comparison = summary.comparison.unwrap();
+    assert_eq!(comparison.baseline, latest);
+    assert_eq!((comparison.matched, comparison.new_records), (5, 1));
+    assert_eq!((comparison.newly_failing, comparison.newly_passing), (2, 1));
+    let failing: Vec<_> = comparison.listed(false).collect();
+    assert_eq!(failing.len(), 2);
+    assert_eq!((failing[0].line, failing[0].baseline_line), (4, 1));
+    assert_eq!(failing[0].scorer, "exact_match");
+    assert_eq!(
+        (failing[0].before.as_str(), failing[0].now.as_str()),
+        ("true", "false")
+    );
+    assert_eq!(
+        (
+            failing[0].baseline_output.as_str(),
+            failing[0].output.as_str()
+        ),
+        ("Paris", "Lyon")
+    );
+    assert_eq!(failing[1].trace_id, "tr-0fb07256509eb9d22d07f42f7eb9f24d");
+    assert_eq!(failing[1].baseline_trace_id, failing[1].trace_id);
+    let passing: Vec<_> = comparison.listed(true).collect();
+    assert_eq!((passing[0].line, passing[0].output.as_str()), (3, "Rome"));
+    assert!(passing[0].baseline_trace_id.starts_with("tr-"));
+    assert_ne!(passing[0].baseline_trace_id, passing[0].trace_id);
+    assert!(
+        comparison
+            .headline()
+            .contains("2 newly fail, 1 newly passes (5 records in both runs, 1 new)")
+    );
+}

@@ -134,7 +134,8 @@ pub use mlflow::{ConcurrencyStats, DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSi
 pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpSink, OtlpTraceSink};
 pub use retry::RetryPolicy;
 pub use runs::{
-    NewRun, RecordSpan, RunBlock, RunBlockBuilder, RunKey, RunScorer, RunStatus, StoredRun,
+    NewRun, RecordSpan, RecordValue, RunBlock, RunBlockBuilder, RunKey, RunScorer, RunStatus,
+    StoredRecord, StoredResult, StoredRun, StoredValue,
 };
 pub use span::StoredSpan;
 pub use spans::{SpanSink, VerdictSpanExporter};

@@ -94,6 +94,38 @@ pub fn html(summary: &RunSummary) -> String {
         }
         out.push_str("</table>\n");
     }
+    if let Some(comparison) = &summary.comparison {
+        let _ = writeln!(
+            out,
+            "<h2>Against the baseline</h2>\n<p>{}</p>",
+            escape(&comparison.headline())
+        );
+        if !comparison.changes.is_empty() {
+            out.push_str(
+                "<table><tr><th>change</th><th>scorer</th><th>line</th><th>trace</th><th>before</th>\
+                 <th>now</th><th>output before</th><th>output now</th></tr>\n",
+            );
+            for c in &comparison.changes {
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    if c.now_passes {
+                        "<span class=\"pass\">newly passes</span>"
+                    } else {
+                        "<span class=\"fail\">newly fails</span>"
+                    },
+                    escape(&c.scorer),
+                    c.line,
+                    escape(&c.trace_id),
+                    escape(&c.before),
+                    escape(&c.now),
+                    escape(&c.baseline_output),
+                    escape(&c.output)
+                );
+            }
+            out.push_str("</table>\n");
+        }
+    }
     out.push_str("<h2>Worst records</h2>\n");
     for s in summary.scorers.iter().filter(|s| !s.worst.is_empty()) {
         let _ = writeln!(

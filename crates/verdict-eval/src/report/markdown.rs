@@ -67,6 +67,37 @@ pub fn markdown(summary: &RunSummary) -> String {
             );
         }
     }
+    if let Some(comparison) = &summary.comparison {
+        let _ = writeln!(
+            out,
+            "\n## Against the baseline\n\n{}\n",
+            text(&comparison.headline())
+        );
+        if !comparison.changes.is_empty() {
+            let _ = writeln!(
+                out,
+                "| change | scorer | line | trace | before | now | output before | output now |\n|---|---|---|---|---|---|---|---|"
+            );
+            for c in &comparison.changes {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                    if c.now_passes {
+                        "✅ newly passes"
+                    } else {
+                        "❌ newly fails"
+                    },
+                    text(&c.scorer),
+                    c.line,
+                    code(&c.trace_id),
+                    text(&c.before),
+                    text(&c.now),
+                    text(&c.baseline_output),
+                    text(&c.output)
+                );
+            }
+        }
+    }
     let _ = writeln!(out, "\n## Worst records\n");
     for s in &summary.scorers {
         if s.worst.is_empty() {

@@ -125,6 +125,38 @@ pub fn terminal(summary: &RunSummary) -> String {
             visible(&gate.measured)
         ));
     }
+    if let Some(comparison) = &summary.comparison {
+        out.push_str(&format!("\n{}\n", visible(&comparison.headline())));
+        for (now_passes, title, total) in [
+            (false, "newly failing", comparison.newly_failing),
+            (true, "newly passing", comparison.newly_passing),
+        ] {
+            let listed: Vec<_> = comparison.listed(now_passes).collect();
+            if listed.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("  {title}:\n"));
+            for c in &listed {
+                out.push_str(&format!(
+                    "    line {} · {} · {}: {} → {}   output: {} (was {})\n",
+                    c.line,
+                    visible(&c.trace_id),
+                    visible(&c.scorer),
+                    visible(&c.before),
+                    visible(&c.now),
+                    visible(&c.output),
+                    visible(&c.baseline_output)
+                ));
+            }
+            if total > listed.len() as u64 {
+                out.push_str(&format!(
+                    "    … and {} more (--json lists the first {})\n",
+                    total - listed.len() as u64,
+                    crate::compare::CHANGES_LISTED
+                ));
+            }
+        }
+    }
     out
 }
 

@@ -177,6 +177,84 @@ impl StoredRun {
     }
 }
 
+/// One record of a stored run, as the run stored it: where it came from,
+/// what it held, and what each scorer said (edits made since are not
+/// applied: this is the run's own view, for comparing runs).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct StoredRecord {
+    /// Its place in the run, from 0.
+    pub ordinal: u64,
+    /// The dataset line it came from.
+    pub line: u64,
+    /// Its trace.
+    pub trace_id: TraceId,
+    /// The span its feedback judges, if any.
+    pub span_id: Option<opentelemetry::trace::SpanId>,
+    /// Whether the record named its trace (else the run made it).
+    pub named: bool,
+    /// What the system was given: JSON, or text.
+    pub inputs: RecordValue,
+    /// What it answered.
+    pub outputs: RecordValue,
+    /// Its expectations, by name.
+    pub expectations: Vec<(String, RecordValue)>,
+    /// Each scorer's result, in the run's order of scorers.
+    pub results: Vec<StoredResult>,
+}
+
+/// A value of a stored record: nothing, text, or JSON text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordValue {
+    /// No value.
+    Null,
+    /// A string.
+    Text(String),
+    /// Another JSON value, as JSON text.
+    Json(String),
+}
+
+impl From<PackedValue<'_>> for RecordValue {
+    fn from(value: PackedValue<'_>) -> Self {
+        match value {
+            PackedValue::Null => RecordValue::Null,
+            PackedValue::Text(t) => RecordValue::Text(t.to_owned()),
+            PackedValue::Json(t) => RecordValue::Json(t.to_owned()),
+        }
+    }
+}
+
+/// One scorer's result in a stored record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredResult {
+    /// The scorer (its feedback's name).
+    pub scorer: String,
+    /// Its value, or its error.
+    pub value: StoredValue,
+    /// Its own pass or fail, when it gave one.
+    pub verdict: OwnVerdict,
+    /// Why.
+    pub rationale: Option<String>,
+}
+
+/// A scorer's value in a stored record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoredValue {
+    /// A bool.
+    Bool(bool),
+    /// A number.
+    Number(f64),
+    /// A label.
+    Label(String),
+    /// The scorer failed.
+    Error {
+        /// Its code.
+        code: String,
+        /// Its message.
+        message: Option<String>,
+    },
+}
+
 /// What a run's feedback of one scorer shares: its name, source and
 /// metadata (the scorer's version, its plugin's digest).
 #[derive(Clone, Debug, PartialEq)]
@@ -560,6 +638,40 @@ impl LocalStore {
             })
             .map(drop)
             .map_err(|e| database(self.path(), action(), e))
+        })
+    }
+
+    /// Hands each record of a run to `f`, in order, a block at a time (so
+    /// that memory does not grow with the run). Stops at the first error
+    /// `f` returns. The store is busy meanwhile: `f` must not use it.
+    pub fn each_run_record(
+        &self,
+        run_id: &str,
+        mut f: impl FnMut(StoredRecord) -> Result<()>,
+    ) -> Result<()> {
+        let number: Option<i64> = self
+            .lock()
+            .query_row("SELECT run FROM runs WHERE run_id = ?1", [run_id], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|e| database(self.path(), format!("reading run {run_id}"), e))?;
+        let Some(number) = number else {
+            return Err(Error::Run(format!(
+                "no run {run_id} in the store {}",
+                self.path().display()
+            )));
+        };
+        let conn = self.lock();
+        let packed = self.packed(&conn);
+        let Some(meta) = packed.run_by_number(number)? else {
+            return Ok(());
+        };
+        packed.each_block(&meta, |block| {
+            for (ordinal, view) in packed.records(&meta, block)? {
+                f(read::stored_record(&meta, ordinal, view))?;
+            }
+            Ok(())
         })
     }
 

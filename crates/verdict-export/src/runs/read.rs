@@ -17,7 +17,7 @@ use super::pack::{
     self, PackedResult, PackedValue, RecordTarget, RecordView, Records, assessment_id,
     ordinal_of_trace, parts_of_assessment, root_span_id, trace_id,
 };
-use super::{Header, RecordSpan};
+use super::{Header, RecordSpan, StoredRecord, StoredResult, StoredValue};
 use crate::error::{Error, Result, database};
 use crate::span::StoredSpan;
 use crate::store::{TraceSummary, from_nanos};
@@ -596,6 +596,44 @@ impl Packed<'_> {
             })?;
         }
         Ok(())
+    }
+}
+
+/// A record as the run stored it.
+pub(crate) fn stored_record(meta: &RunMeta, ordinal: u64, view: RecordView<'_>) -> StoredRecord {
+    let (trace_id, span_id) = record_target(meta, ordinal, &view);
+    StoredRecord {
+        ordinal,
+        line: view.line,
+        trace_id,
+        span_id,
+        named: view.target != RecordTarget::Own,
+        inputs: view.inputs.into(),
+        outputs: view.outputs.into(),
+        expectations: view
+            .expectations
+            .iter()
+            .map(|(name, value, _)| ((*name).to_owned(), (*value).into()))
+            .collect(),
+        results: view
+            .results
+            .iter()
+            .zip(&meta.header.scorers)
+            .map(|(r, scorer)| StoredResult {
+                scorer: scorer.name.clone(),
+                value: match r.result {
+                    PackedResult::Bool(b) => StoredValue::Bool(b),
+                    PackedResult::Number(n) => StoredValue::Number(n),
+                    PackedResult::Label(l) => StoredValue::Label(l.to_owned()),
+                    PackedResult::Error { code, message } => StoredValue::Error {
+                        code: code.to_owned(),
+                        message: message.map(str::to_owned),
+                    },
+                },
+                verdict: r.verdict,
+                rationale: r.rationale.map(str::to_owned),
+            })
+            .collect(),
     }
 }
 
