@@ -92,15 +92,24 @@ pub(crate) struct StoreArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
     /// The trace: 32 hex digits or MLflow's tr-<32 hex>. Without it, the
-    /// most recent traces are listed.
-    #[arg(value_name = "TRACE")]
+    /// evaluation runs are listed, then the most recent traces outside
+    /// them (with --json, those traces only).
+    #[arg(value_name = "TRACE", conflicts_with = "run")]
     pub(crate) trace: Option<String>,
+    /// List a run's records instead (its id, a unique prefix, or
+    /// `latest`): line, trace, what each scorer said, the output.
+    #[arg(long, value_name = "RUN")]
+    pub(crate) run: Option<String>,
+    /// With --run: only the records a scorer failed (false, an error, or
+    /// failed by its own threshold).
+    #[arg(long, requires = "run")]
+    pub(crate) failed: bool,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
-    /// How many recent traces to list when no trace is given.
+    /// How many traces (or, with --run, records) to list.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub(crate) limit: usize,
 }

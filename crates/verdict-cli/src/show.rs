@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 use verdict::opentelemetry::trace::{SpanId, Status, TraceId};
 use verdict::wire::format_time;
 use verdict::{Assessment, AssessmentId, AssessmentValue, mlflow_trace_id};
-use verdict_export::{LocalStore, StoredSpan, TraceSummary};
+use verdict_export::runs::OwnVerdict;
+use verdict_export::{
+    LocalStore, RecordValue, StoredResult, StoredSpan, StoredValue, TraceSummary,
+};
 
 use verdict_eval::report::{visible, visible_lines};
 
@@ -38,7 +41,10 @@ pub(crate) fn run(args: &ShowArgs) -> anyhow::Result<ExitCode> {
                 write_trace(&mut out, trace_id, &spans, &assessments)?;
             }
         }
-        None => list_recent(&mut out, &store, args.limit, args.json)?,
+        None => match &args.run {
+            Some(run) => list_run(&mut out, &store, run, args.limit, args.failed, args.json)?,
+            None => list_recent(&mut out, &store, args.limit, args.json)?,
+        },
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -59,25 +65,29 @@ fn trace_json(
     }))
 }
 
-/// The most recent traces first, with their root span's name.
+/// The runs, newest first, then the most recent traces outside them, with
+/// their root span's name: a run's thousands of traces are one line, and
+/// `--run` lists them.
 fn list_recent(
     out: &mut impl Write,
     store: &LocalStore,
     limit: usize,
     json: bool,
 ) -> anyhow::Result<()> {
-    let traces = store.list_traces()?;
+    let traces = store.list_traces_outside_runs()?;
     let recent: Vec<&TraceSummary> = traces.iter().rev().take(limit).collect();
     let mut rows = Vec::with_capacity(recent.len());
     for trace in &recent {
         let spans = store.spans_of(trace.trace_id)?;
         let root = roots(&spans).first().map(|s| s.name.clone());
-        rows.push((trace, root));
+        // With what runs' records added to the traces they name.
+        let assessments = store.list_by_trace(trace.trace_id)?.len();
+        rows.push((trace, root, assessments));
     }
     if json {
         let list: Vec<Value> = rows
             .iter()
-            .map(|(t, root)| {
+            .map(|(t, root, assessments)| {
                 json!({
                     "trace_id": mlflow_trace_id(t.trace_id),
                     "root_span": root,
@@ -85,29 +95,49 @@ fn list_recent(
                     "duration_ms": duration(t.start_time, t.end_time)
                         .map(|d| d.as_secs_f64() * 1000.0),
                     "spans": t.span_count,
-                    "assessments": t.assessment_count,
+                    "assessments": assessments,
                 })
             })
             .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
         return Ok(());
     }
-    if rows.is_empty() {
+    let path = visible(&store.path().display().to_string()).into_owned();
+    let runs = store.runs()?;
+    if runs.is_empty() && rows.is_empty() {
+        writeln!(out, "{path} holds no traces yet")?;
+        return Ok(());
+    }
+    if !runs.is_empty() {
         writeln!(
             out,
-            "{} holds no traces yet",
-            visible(&store.path().display().to_string())
+            "{} in {path}, newest first (`verdict show --run RUN` lists a run's records):",
+            verdict_eval::report::count(runs.len() as u64, "evaluation run")
         )?;
+        for run in &runs {
+            writeln!(
+                out,
+                "  {}  {}  {:<11}  {:>8} records  {}",
+                run.run_id,
+                humantime::format_rfc3339_seconds(run.started),
+                run.status.as_str(),
+                run.records,
+                visible(&run.dataset)
+            )?;
+        }
+        writeln!(out)?;
+    }
+    if rows.is_empty() {
+        writeln!(out, "no traces outside runs")?;
         return Ok(());
     }
     writeln!(
         out,
-        "{} most recent of {} traces in {}:",
+        "{} most recent of {} traces outside runs:",
         rows.len(),
         traces.len(),
-        visible(&store.path().display().to_string())
     )?;
-    for (t, root) in rows {
+    for (t, root, assessments) in rows {
         writeln!(
             out,
             "{}  {:<24}  {:>10}  {:>3} spans  {:>3} assessments  {}",
@@ -118,11 +148,127 @@ fn list_recent(
             ),
             duration(t.start_time, t.end_time).map_or_else(|| "-".to_owned(), human_duration),
             t.span_count,
-            t.assessment_count,
+            assessments,
             visible(root.as_deref().unwrap_or("(no spans)"))
         )?;
     }
     Ok(())
+}
+
+/// A run's records: line, trace, what each scorer said, and the output;
+/// the first `limit` of them (with `failed`, of those a scorer failed).
+fn list_run(
+    out: &mut impl Write,
+    store: &LocalStore,
+    spec: &str,
+    limit: usize,
+    failed: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let run = verdict_eval::find_run(store, spec)?;
+    let mut listed = Vec::new();
+    let mut total = 0u64;
+    store.each_run_record(&run.run_id, |record| {
+        if failed && !record.results.iter().any(fails) {
+            return Ok(());
+        }
+        total += 1;
+        if listed.len() < limit {
+            listed.push(record);
+        }
+        Ok(())
+    })?;
+    if json {
+        let list: Vec<Value> = listed
+            .iter()
+            .map(|r| {
+                json!({
+                    "line": r.line,
+                    "trace_id": mlflow_trace_id(r.trace_id),
+                    "inputs": value_json(&r.inputs),
+                    "outputs": value_json(&r.outputs),
+                    "expectations": r.expectations.iter()
+                        .map(|(k, v)| (k.clone(), value_json(v)))
+                        .collect::<serde_json::Map<_, _>>(),
+                    "results": r.results.iter().map(|x| json!({
+                        "scorer": x.scorer,
+                        "value": said(x),
+                        "rationale": x.rationale,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "run {} of {} ({}): {}{}",
+        run.run_id,
+        visible(&run.dataset),
+        run.status,
+        verdict_eval::report::count(total, "record"),
+        if failed { " a scorer failed" } else { "" },
+    )?;
+    for r in &listed {
+        let results: Vec<String> = r
+            .results
+            .iter()
+            .map(|x| format!("{}={}", visible(&x.scorer), visible(&said(x))))
+            .collect();
+        writeln!(
+            out,
+            "  line {:<6} {}  {}  output: {}",
+            r.line,
+            mlflow_trace_id(r.trace_id),
+            results.join(" "),
+            visible(&verdict_eval::report::excerpt(&value_text(&r.outputs), 60))
+        )?;
+    }
+    if total > listed.len() as u64 {
+        writeln!(
+            out,
+            "  … and {} more (--limit N lists more)",
+            total - listed.len() as u64
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether a scorer failed a record by what it stored: false, an error, or
+/// its own verdict.
+fn fails(result: &StoredResult) -> bool {
+    matches!(
+        result.value,
+        StoredValue::Bool(false) | StoredValue::Error { .. }
+    ) || result.verdict == OwnVerdict::Fail
+}
+
+/// What a scorer said, in a word.
+fn said(result: &StoredResult) -> String {
+    match &result.value {
+        StoredValue::Bool(b) => b.to_string(),
+        StoredValue::Number(n) => verdict_eval::report::format_number(*n),
+        StoredValue::Label(l) => l.clone(),
+        StoredValue::Error { code, .. } => format!("error {code}"),
+    }
+}
+
+fn value_text(value: &RecordValue) -> String {
+    match value {
+        RecordValue::Null => String::new(),
+        RecordValue::Text(t) | RecordValue::Json(t) => t.clone(),
+    }
+}
+
+fn value_json(value: &RecordValue) -> Value {
+    match value {
+        RecordValue::Null => Value::Null,
+        RecordValue::Text(t) => Value::String(t.clone()),
+        RecordValue::Json(t) => {
+            serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.clone()))
+        }
+    }
 }
 
 /// The spans whose parent is not among the stored ones, by start time.
@@ -159,6 +305,40 @@ fn write_trace(
         )?;
     }
     writeln!(out)?;
+    // What the traced call was given and answered, from its root span as
+    // MLflow, OpenInference or the GenAI conventions write them; and the
+    // run and line it came from.
+    if let Some(root) = roots(spans).first() {
+        for (label, keys) in [
+            (
+                "inputs",
+                ["mlflow.spanInputs", "input.value", "gen_ai.input.messages"],
+            ),
+            (
+                "outputs",
+                [
+                    "mlflow.spanOutputs",
+                    "output.value",
+                    "gen_ai.output.messages",
+                ],
+            ),
+        ] {
+            if let Some(value) = keys.iter().find_map(|k| root.attributes.get(*k)) {
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                writeln!(out, "{label}: {}", indented(&visible_lines(&text), ""))?;
+            }
+        }
+        if let Some(Value::String(run)) = root.attributes.get(verdict_eval::RUN_ID_ATTRIBUTE) {
+            let line = root
+                .attributes
+                .get(verdict_eval::LINE_ATTRIBUTE)
+                .map_or_else(String::new, |l| format!(", line {l}"));
+            writeln!(out, "from evaluation run {}{line}", visible(run))?;
+        }
+    }
 
     let overridden_by: HashMap<AssessmentId, AssessmentId> = assessments
         .iter()

@@ -94,6 +94,9 @@ fn runs_and_show_read_a_store_in_a_read_only_directory() {
     assert!(stdout.contains("pass"), "{stdout}");
     let (code, stdout, stderr) = verdict_reader(&["show", "--store", store_arg]);
     assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("1 evaluation run in"), "{stdout}");
+    let (code, stdout, stderr) = verdict_reader(&["show", "--run", "latest", "--store", store_arg]);
+    assert_eq!(code, 0, "{stderr}");
     let trace = stdout
         .split_whitespace()
         .find(|w| w.starts_with("tr-"))

@@ -363,7 +363,7 @@ fn round3(x: f64) -> f64 {
 
 /// A number as reports show it: integers without decimals, others with
 /// up to four.
-pub(crate) fn format_number(n: f64) -> String {
+pub fn format_number(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 1e15 {
         format!("{n:.0}")
     } else {
@@ -372,12 +372,12 @@ pub(crate) fn format_number(n: f64) -> String {
     }
 }
 
-pub(crate) fn excerpt(mut text: String) -> String {
-    if let Some((at, _)) = text.char_indices().nth(EXCERPT_CHARS) {
-        text.truncate(at);
-        text.push('…');
+/// The first characters of a long text, as reports show them.
+pub(crate) fn excerpt(text: String) -> String {
+    if text.chars().nth(EXCERPT_CHARS).is_none() {
+        return text;
     }
-    text
+    crate::report::excerpt(&text, EXCERPT_CHARS)
 }
 
 #[cfg(test)]

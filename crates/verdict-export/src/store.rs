@@ -441,11 +441,29 @@ impl LocalStore {
         Ok(found)
     }
 
-    /// Every trace the store knows — from spans or assessments — ordered
-    /// by the start of its earliest span (or, without spans, by when the
-    /// store first heard of it).
+    /// Every trace the store knows — from spans or assessments, and the
+    /// traces of evaluation runs — ordered by the start of its earliest
+    /// span (or, without spans, by when the store first heard of it).
     pub fn list_traces(&self) -> Result<Vec<TraceSummary>> {
         let conn = self.lock();
+        let mut traces = self.traces_with_rows(&conn)?;
+        self.packed(&conn).merge_traces(&mut traces)?;
+        Ok(sorted(traces))
+    }
+
+    /// The traces outside evaluation runs — those a service or a person
+    /// recorded, or a run's record named — in the same order as
+    /// [`list_traces`](Self::list_traces), without reading any run. Their
+    /// counts are of the spans and assessments stored as rows: the
+    /// assessments a run's record added to a trace it names are not
+    /// counted.
+    pub fn list_traces_outside_runs(&self) -> Result<Vec<TraceSummary>> {
+        let conn = self.lock();
+        Ok(sorted(self.traces_with_rows(&conn)?))
+    }
+
+    /// The traces of the `traces` table, each with the time it sorts by.
+    fn traces_with_rows(&self, conn: &Connection) -> Result<Vec<(i64, TraceSummary)>> {
         let db = |e| database(&self.path, "listing the traces", e);
         let mut statement = conn
             .prepare_cached(
@@ -482,10 +500,7 @@ impl LocalStore {
                 },
             ));
         }
-        drop(statement);
-        self.packed(&conn).merge_traces(&mut traces)?;
-        traces.sort_by_key(|(at, t)| (*at, t.trace_id.to_bytes()));
-        Ok(traces.into_iter().map(|(_, t)| t).collect())
+        Ok(traces)
     }
 
     /// Stores finished spans, all in one transaction. Storing a span again
@@ -538,6 +553,13 @@ impl LocalStore {
         spans.sort_by_key(|s| (s.start_time, s.span_id.to_bytes()));
         Ok(spans)
     }
+}
+
+/// Traces in the order they are listed: by the time each sorts by, then
+/// by id.
+fn sorted(mut traces: Vec<(i64, TraceSummary)>) -> Vec<TraceSummary> {
+    traces.sort_by_key(|(at, t)| (*at, t.trace_id.to_bytes()));
+    traces.into_iter().map(|(_, t)| t).collect()
 }
 
 /// A short description of an operation, for error messages.

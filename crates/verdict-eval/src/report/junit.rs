@@ -411,10 +411,7 @@ fn seconds(seconds: f64) -> String {
 
 /// The first characters of a long text.
 fn excerpt(text: &str) -> String {
-    match text.char_indices().nth(FIELD_CHARS) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
+    super::excerpt(text, FIELD_CHARS)
 }
 
 /// Text as XML attribute or element content: markup escaped, characters

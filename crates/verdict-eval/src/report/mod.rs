@@ -22,6 +22,8 @@ pub use markdown::markdown;
 pub use table::{terminal, undelivered};
 pub use visible::{visible, visible_lines};
 
+pub use crate::stats::format_number;
+
 use crate::dataset::InvalidRecord;
 use crate::error::{Error, Result};
 use crate::output::OutputFile;
@@ -102,6 +104,15 @@ pub(crate) fn open_streams(
         }
     }
     Ok(streams)
+}
+
+/// The first `chars` characters of a long text, with `…` where it was
+/// cut.
+pub fn excerpt(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
 }
 
 /// A count and its noun: "1 record", "2 records".
