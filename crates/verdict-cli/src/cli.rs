@@ -47,21 +47,26 @@ pub(crate) enum Command {
     /// Evaluate a dataset: score every record, store the run, check the
     /// gates (--fail-under, --gate, --baseline, and those of --config); a
     /// run that fails lists the worst records behind each failed gate, with
-    /// the `verdict show` command of each. Exits 0 when every gate passes,
-    /// 1 when one fails, 2 on a
-    /// usage or input error, and 2 when an --export destination did not
-    /// take everything: the run still goes to its end and is stored whole
-    /// in the local store, the gates are still printed, and what was not
-    /// delivered is counted per destination, for `verdict push` to send
-    /// again. A run that stops on an error after storing
-    /// records (they are written 4,096 at a time, the first 512) keeps them and is stored
-    /// as stopped, with its error: `verdict runs` lists it as STOP, and it
-    /// is never a baseline. No output (--report, --json, --junit, --export
-    /// jsonl:PATH) may be the store or a file beside it (-wal, -shm,
-    /// -journal), the dataset, or another output, through links or not:
-    /// such a run is refused with exit 2 before anything is written. Result
-    /// files are written whole and renamed into place; a run whose result
-    /// files cannot be written is stored as stopped and exits 2.
+    /// the `verdict show` command of each, and with --baseline, the records
+    /// that newly fail and newly pass. Exits 0 when every gate passes, 1
+    /// when one fails, 2 on a usage or input error (a damaged store
+    /// included: its integrity is checked before the run is written), and
+    /// 2 when an --export destination did not take everything: the run
+    /// still goes to its end and is stored whole in the local store, the
+    /// gates are still printed, and what was not delivered is counted per
+    /// destination, for `verdict push` to send again. The run is listed by
+    /// `verdict runs` from its start. One that stops on an error keeps the
+    /// records it stored (written 4,096 at a time, the first 512) and is
+    /// listed as STOP; SIGINT (Ctrl-C), SIGTERM and SIGHUP stop it cleanly,
+    /// keeping what it scored, list it as INT and exit 128 + the signal (a
+    /// second signal ends it at once); neither is ever a baseline, and
+    /// `verdict prune --unfinished` removes them. No output (--report,
+    /// --json, --junit, --export jsonl:PATH) may be the store or a file
+    /// beside it (-wal, -shm, -journal), the dataset, or another output,
+    /// through links or not: such a run is refused with exit 2 before
+    /// anything is written. Result files are written whole and renamed into
+    /// place; a run whose result files cannot be written is stored as
+    /// stopped and exits 2.
     Eval(EvalArgs),
     /// List the stored evaluation runs, or show one run's summary.
     Runs(RunsArgs),

@@ -1,5 +1,5 @@
 //! `verdict`: Verdict from the command line — list and run scorers
-//! (`scorers`, `score`), evaluate datasets (`eval`, `runs`), read and review
+//! (`scorers`, `score`), evaluate datasets (`eval`, `runs`, `prune`), read and review
 //! the traces of the local store (`show`, `feedback`, `expectation`,
 //! `override`, `delete`) and ship them to a server (`push`).
 //!
@@ -16,7 +16,8 @@
 //! everything to an `--export` destination: 1 is kept for a quality
 //! verdict, so that a CI job never reads a server outage as a regression
 //! (the gates are printed all the same; `push`, whose job is delivering,
-//! exits 1).
+//! exits 1). An `eval` stopped by SIGINT, SIGTERM or SIGHUP exits 128 +
+//! the signal's number, as a shell reports a process a signal ended.
 
 use std::process::ExitCode;
 

@@ -5,6 +5,9 @@
 //! fed through a pipe so that the signal arrives mid-run, and real signals
 //! sent with kill(1).
 
+mod common;
+
+use common::verdict_in as verdict;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -97,19 +100,6 @@ fn wait(mut child: Child) -> (Option<i32>, String) {
     )
 }
 
-fn verdict(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("VERDICT_PLUGIN_PATH")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
 /// The run the store holds, checked to be interrupted with every record
 /// it says it stored there to read; returns its reason.
 fn interrupted(dir: &Path) -> String {
@@ -121,10 +111,10 @@ fn interrupted(dir: &Path) -> String {
     assert!(run.records >= 512 && run.records < 20_000, "{run:?}");
     assert_eq!(store.list_traces().unwrap().len() as u64, run.records);
     // Listed, and never a baseline.
-    let (code, listed) = verdict(dir, &["runs", "--store", "s.db"]);
+    let (code, listed, _) = verdict(dir, &["runs", "--store", "s.db"]);
     assert_eq!(code, 0);
     assert!(listed.contains("INT"), "{listed}");
-    let (code, _) = verdict(
+    let (code, _, _) = verdict(
         dir,
         &[
             "eval",
@@ -175,7 +165,7 @@ fn a_run_killed_with_sigkill_is_listed_as_interrupted_and_pruned() {
     let reason = interrupted(dir.path());
     assert!(reason.contains("ended without finishing"), "{reason}");
 
-    let (code, out) = verdict(dir.path(), &["prune", "--unfinished", "--store", "s.db"]);
+    let (code, out, _) = verdict(dir.path(), &["prune", "--unfinished", "--store", "s.db"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("removed 1 run"), "{out}");
     let store = LocalStore::open(dir.path().join("s.db")).unwrap();

@@ -2,25 +2,13 @@
 //! given back (the file's size, as `ls -l` shows it), and the baseline the
 //! next run needs kept. The real binary on a real store.
 
+mod common;
+
+use common::verdict_in as verdict;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 
 use verdict_export::LocalStore;
-
-fn verdict(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("VERDICT_PLUGIN_PATH")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// 20,000 records, `right` of every 4 answered right.
 fn write_data(dir: &Path, right: usize) {

@@ -3,22 +3,10 @@
 //! trace shows what it was given and answered. The real binary on the
 //! shipped dataset.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn verdict(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("VERDICT_PLUGIN_PATH")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::verdict_in as verdict;
+use std::path::Path;
 
 #[test]
 fn runs_are_one_line_each_and_their_records_are_listed_on_demand() {

@@ -8,8 +8,12 @@
 //!   is an [`AssessmentSink`](verdict::AssessmentSink), and stores finished
 //!   OpenTelemetry spans with [`LocalStore::put_spans`].
 //! - [`Batch`] and [`LocalStore::write_batch`] store many new spans and
-//!   assessments in one transaction, and [`StoredRun`] keeps evaluation
-//!   runs with their summaries: what `verdict eval` writes.
+//!   assessments in one transaction.
+//! - [`runs`] keeps evaluation runs: a row per run from its start
+//!   ([`StoredRun`], with its [`RunStatus`]), and its records packed a block
+//!   at a time ([`RunBlockBuilder`], [`LocalStore::write_run`]), read back as
+//!   the traces, spans and assessments they stand for; what `verdict eval`
+//!   writes, and [`LocalStore::delete_runs`] removes.
 //! - [`VerdictSpanExporter`] is an OpenTelemetry span exporter for your own
 //!   `SdkTracerProvider`: it hands finished spans to one or more
 //!   [`SpanSink`]s — the local store, a JSONL output, an MLflow server.
@@ -41,6 +45,12 @@
 //!   core's functions apply the rules on top; the core's conformance checks
 //!   (`verdict::testing`, feature `testing`) hold it to the same answers as
 //!   [`verdict::MemoryStore`].
+//! - **A run is packed, not a row per assessment.** An evaluation writes
+//!   hundreds of thousands of records at once and the same shape each
+//!   time; its records are stored compressed in blocks, their ids derived
+//!   from the run's, so that a run costs a few bytes per record and its
+//!   write is not the bound of `verdict eval` (see [`runs`]). Everything
+//!   else — a service's assessments, a person's review — is a row.
 //! - **MLflow's JSON is the record.** The store keeps each assessment's
 //!   ids, name, kind, validity and times in indexed columns (ids as their
 //!   bytes) and the rest as MLflow's JSON without those fields
@@ -51,8 +61,9 @@
 //!
 //! The store's file is SQLite's own, compiled in (no system library
 //! needed), in WAL mode: several processes and threads can write to it at
-//! once, each with its own `LocalStore`. Its schema carries a version
-//! (`PRAGMA user_version`) that opening migrates forward.
+//! once, each with its own `LocalStore`; [`LocalStore::open_read_only`]
+//! reads one it cannot write. Its schema carries a version (`PRAGMA
+//! user_version`); a file of another version is refused with a sentence.
 //!
 //! # Spans and assessments in the local store
 //!

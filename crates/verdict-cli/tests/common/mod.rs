@@ -100,6 +100,20 @@ pub(crate) fn text_of(out: &Output) -> (i32, String, String) {
     )
 }
 
+/// Runs the `verdict` binary in `dir` with `args`, with no plugins from
+/// the environment: its exit code, standard output and standard error.
+#[allow(dead_code)] // not every test binary runs it this way
+pub(crate) fn verdict_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    text_of(
+        &Command::new(env!("CARGO_BIN_EXE_verdict"))
+            .args(args)
+            .current_dir(dir)
+            .env_remove("VERDICT_PLUGIN_PATH")
+            .output()
+            .unwrap(),
+    )
+}
+
 /// Writes `qa.jsonl` in `dir`: `n` records, a third of them right.
 #[allow(dead_code)] // not every test binary evaluates a generated dataset
 pub(crate) fn write_dataset(dir: &Path, n: usize) {

@@ -18,7 +18,7 @@
 //!
 //! | field | bytes |
 //! |---|---|
-//! | flags | 1: [`NAMED_TRACE`], [`NAMED_SPAN`], [`ROOT_SPAN`] |
+//! | flags | 1: 1 the record names its trace, 2 its span, 4 the run made its root span |
 //! | dataset line | varint |
 //! | trace id, span id | 16 and 8, when named |
 //! | root span start, duration | zigzag varint ns from the block's time, varint ns, with a root span |
