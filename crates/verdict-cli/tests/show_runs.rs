@@ -6,7 +6,6 @@
 mod common;
 
 use common::verdict_in as verdict;
-use std::path::Path;
 
 #[test]
 fn runs_are_one_line_each_and_their_records_are_listed_on_demand() {
