@@ -105,8 +105,8 @@ pub(crate) struct ShowArgs {
     /// `latest`): line, trace, what each scorer said, the output.
     #[arg(long, value_name = "RUN")]
     pub(crate) run: Option<String>,
-    /// With --run: only the records a scorer failed (false, an error, or
-    /// failed by its own threshold).
+    /// With --run: only the records a scorer failed, by the criteria the
+    /// run judged them with.
     #[arg(long, requires = "run")]
     pub(crate) failed: bool,
     #[command(flatten)]

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 use verdict::opentelemetry::trace::{SpanId, Status, TraceId};
 use verdict::wire::format_time;
 use verdict::{Assessment, AssessmentId, AssessmentValue, mlflow_trace_id};
-use verdict_export::runs::OwnVerdict;
 use verdict_export::{
     LocalStore, RecordValue, StoredResult, StoredSpan, StoredValue, TraceSummary,
 };
@@ -235,13 +234,10 @@ fn list_run(
     Ok(())
 }
 
-/// Whether a scorer failed a record by what it stored: false, an error, or
-/// its own verdict.
+/// Whether a scorer failed a record, by the criterion the run judged it
+/// with (`verdict.toml`'s threshold, max or labels, or the default).
 fn fails(result: &StoredResult) -> bool {
-    matches!(
-        result.value,
-        StoredValue::Bool(false) | StoredValue::Error { .. }
-    ) || result.verdict == OwnVerdict::Fail
+    result.judged == Some(false)
 }
 
 /// What a scorer said, in a word.

@@ -24,6 +24,11 @@ pub(crate) fn interrupt_on_signals() -> anyhow::Result<Interrupt> {
     let interrupt = Interrupt::new();
     let seen = Arc::new(AtomicBool::new(false));
     for signal in STOPPING {
+        // A signal the caller ignores stays ignored: `nohup verdict eval`
+        // must outlive the terminal it started from.
+        if ignored(signal) {
+            continue;
+        }
         // Registered first, so that it sees the flag as it was before this
         // signal: set only by an earlier one.
         signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&seen))?;
@@ -31,6 +36,19 @@ pub(crate) fn interrupt_on_signals() -> anyhow::Result<Interrupt> {
         signal_hook::flag::register_usize(signal, interrupt.word(), signal as usize)?;
     }
     Ok(interrupt)
+}
+
+/// Whether the process ignores `signal` (as `nohup` makes it ignore
+/// SIGHUP).
+#[cfg(unix)]
+fn ignored(signal: i32) -> bool {
+    // SAFETY: sigaction with no new action only reads the current one into
+    // `current`, a zeroed plain C struct.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 /// Where signals are not Unix's, a run is never interrupted this way.

@@ -172,3 +172,83 @@ fn a_run_killed_with_sigkill_is_listed_as_interrupted_and_pruned() {
     assert!(store.runs().unwrap().is_empty());
     assert!(store.list_traces().unwrap().is_empty());
 }
+
+#[test]
+fn a_signal_stops_a_run_whose_dataset_gives_nothing_more_and_keeps_what_was_read() {
+    // Ten records, and the writer of the pipe stays: the reader waits
+    // forever for the eleventh. Ctrl-C must still stop the run, with the
+    // ten scored and stored.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["eval", "-", "--scorer", "exact_match", "--store", "s.db"])
+        .current_dir(dir.path())
+        .env_remove("VERDICT_PLUGIN_PATH")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(records(0..10).as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // Running: its row is in the store.
+    let started = Instant::now();
+    while LocalStore::open(dir.path().join("s.db"))
+        .ok()
+        .and_then(|s| s.runs().ok())
+        .is_none_or(|r| r.is_empty())
+    {
+        assert!(started.elapsed() < WATCHDOG, "the run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(&child, "INT");
+    let (code, stderr) = wait(child);
+    drop(stdin);
+    assert_eq!(code, Some(130), "{stderr}");
+    let store = LocalStore::open(dir.path().join("s.db")).unwrap();
+    let run = &store.runs().unwrap()[0];
+    assert_eq!(run.status, RunStatus::Interrupted);
+    assert_eq!(run.records, 10, "the ten read are scored and kept");
+}
+
+#[test]
+fn a_run_started_with_nohup_outlives_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new("nohup")
+        .args([
+            env!("CARGO_BIN_EXE_verdict"),
+            "eval",
+            "-",
+            "--scorer",
+            "exact_match",
+            "--store",
+            "s.db",
+        ])
+        .current_dir(dir.path())
+        .env_remove("VERDICT_PLUGIN_PATH")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(records(0..3000).as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // Running (so nohup has handed over, SIGHUP ignored): its row is in
+    // the store.
+    let started = Instant::now();
+    while LocalStore::open(dir.path().join("s.db"))
+        .ok()
+        .and_then(|s| s.runs().ok())
+        .is_none_or(|r| r.is_empty())
+    {
+        assert!(started.elapsed() < WATCHDOG, "the run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(&child, "HUP");
+    feed_more(stdin);
+    let (code, stderr) = wait(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    let store = LocalStore::open(dir.path().join("s.db")).unwrap();
+    assert_eq!(store.runs().unwrap()[0].status, RunStatus::Passed);
+}

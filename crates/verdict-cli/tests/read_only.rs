@@ -116,3 +116,38 @@ fn runs_and_show_read_a_store_in_a_read_only_directory() {
     assert_eq!(listing(), ["s.db"], "nothing was written beside the store");
     chmod(&store_dir, 0o755);
 }
+
+#[test]
+fn a_read_only_store_whose_log_holds_commits_is_refused_not_read_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live.db");
+    let store = verdict_export::LocalStore::open(&live).unwrap();
+    let feedback = verdict::Assessment::feedback("helpful", true)
+        .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", None)
+        .unwrap();
+    store.log(&feedback).unwrap();
+    // While the writer holds it open, the commit is in the log: copy the
+    // file and its log (not the -shm) where nobody may write.
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::copy(&live, ro.join("s.db")).unwrap();
+    let mut wal = live.as_os_str().to_owned();
+    wal.push("-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    std::fs::copy(&wal, ro.join("s.db-wal")).unwrap();
+    drop(store);
+    chmod(dir.path(), 0o755);
+    chmod(&ro, 0o555);
+    for file in ["s.db", "s.db-wal"] {
+        chmod(&ro.join(file), 0o444);
+    }
+    let (code, _, stderr) = verdict_reader(&[
+        "show",
+        "tr-0fb07256509eb9d22d07f42f7eb9f24d",
+        "--store",
+        ro.join("s.db").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("its changes are still in"), "{stderr}");
+    chmod(&ro, 0o755);
+}

@@ -4,7 +4,7 @@
 //! per chunk, while the next chunk is scored.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use crossbeam_channel::bounded;
@@ -45,6 +45,11 @@ const CHUNK: usize = 4096;
 /// The first chunk is smaller: the writer, which bounds the run, starts
 /// once it is scored instead of waiting for a whole chunk.
 const FIRST_CHUNK: usize = 512;
+
+/// Records the reader hands over at a time: at most this many read but
+/// not yet scored are left behind when a run is interrupted while its
+/// dataset gives nothing more (a pipe whose writer waits).
+const READ_BATCH: usize = 256;
 
 /// How many invalid records a summary lists (all are counted).
 const INVALID_LISTED: usize = 20;
@@ -453,6 +458,36 @@ impl Evaluation {
         if let Some(store) = &store {
             store.check_integrity()?;
         }
+        // Everything that can fail before the run is in the store: the
+        // baseline's records (to tell which records newly fail or newly
+        // pass), the dataset opened.
+        let mut comparer = match (&store, &baseline) {
+            (Some(store), Some(run)) => {
+                let criteria: Vec<_> = config.scorers.iter().map(|s| s.pass.clone()).collect();
+                Some(Comparer::load(store, &run.run_id, &names, &criteria)?)
+            }
+            _ => None,
+        };
+        let total_bytes = dataset.len_bytes();
+        let (chunk_tx, chunk_rx) =
+            bounded::<Result<(Vec<Entry>, Option<u64>)>>(2 * CHUNK / READ_BATCH);
+        // The records read and not yet handed on. They are handed on in
+        // batches, and also whenever the reader is about to read more from
+        // the dataset's file or pipe: a pipe may keep that read waiting,
+        // and what was read before it must reach the scoring (and, if the
+        // run is interrupted meanwhile, the store).
+        let pending: Arc<Mutex<Vec<Entry>>> = Arc::default();
+        let before_read: Box<dyn FnMut() + Send> = {
+            let (pending, to) = (Arc::clone(&pending), chunk_tx.clone());
+            Box::new(move || {
+                let batch = std::mem::take(&mut *lock(&pending));
+                if !batch.is_empty() {
+                    let _ = to.send(Ok((batch, None)));
+                }
+            })
+        };
+        let mut entries = dataset.entries_watched(Some(before_read))?;
+        let dataset_key = dataset_key(dataset.path());
         let key: Option<RunKey> = match &store {
             Some(store) => Some(store.begin_run(&NewRun {
                 run_id: &run_id,
@@ -461,6 +496,8 @@ impl Evaluation {
                 started,
                 scorers: &run_scorers,
                 scope,
+                dataset_key: dataset_key.as_deref(),
+                baseline: baseline.as_ref().map(|b| b.run_id.as_str()),
             })?),
             None => None,
         };
@@ -473,19 +510,6 @@ impl Evaluation {
             to_store: store.is_some(),
             to_destinations: !destinations.is_empty(),
         };
-
-        // The baseline's records, to tell which records newly fail or
-        // newly pass.
-        let mut comparer = match (&store, &baseline) {
-            (Some(store), Some(run)) => {
-                let criteria: Vec<_> = config.scorers.iter().map(|s| s.pass.clone()).collect();
-                Some(Comparer::load(store, &run.run_id, &names, &criteria)?)
-            }
-            _ => None,
-        };
-        let total_bytes = dataset.len_bytes();
-        let mut entries = dataset.entries()?;
-        let (chunk_tx, chunk_rx) = bounded::<Result<(Vec<Entry>, u64)>>(2);
         let (write_tx, write_rx) = bounded::<Shipment>(2);
         let mut records_done = 0u64;
         let mut invalid: Vec<InvalidRecord> = Vec::new();
@@ -496,48 +520,55 @@ impl Evaluation {
         let chunks_stored = std::sync::atomic::AtomicU64::new(0);
         let mut logged = Logged::default();
         let mut chunk_index = 0u64;
+        let mut judged: Vec<Option<bool>> = Vec::new();
         let interrupt = interrupt.as_ref();
 
         let outcome: Result<Vec<DeliveryFailure>> = std::thread::scope(|scope| {
-            // Reads the next chunks while this one is scored; stops reading
-            // when the run is interrupted.
-            scope.spawn(move || {
-                let mut size = FIRST_CHUNK;
+            // Reads ahead while a chunk is scored, in batches. A thread of
+            // its own, not joined: a read blocked on a pipe that gives
+            // nothing more must not keep an interrupted run from ending.
+            std::thread::spawn(move || {
+                let flush = |pending: &Mutex<Vec<Entry>>, bytes| {
+                    let batch = std::mem::take(&mut *lock(pending));
+                    batch.is_empty() || chunk_tx.send(Ok((batch, bytes))).is_ok()
+                };
                 loop {
-                    if let Some(signal) = interrupt.and_then(Interrupt::signal) {
-                        let _ = chunk_tx.send(Err(Error::Interrupted { signal }));
-                        return;
-                    }
-                    let mut chunk = Vec::with_capacity(size);
-                    let mut failed = None;
-                    for entry in entries.by_ref() {
-                        match entry {
-                            Ok(entry) => chunk.push(entry),
-                            Err(e) => {
-                                failed = Some(e);
-                                break;
+                    match entries.next() {
+                        Some(Ok(entry)) => {
+                            let full = {
+                                let mut batch = lock(&pending);
+                                batch.push(entry);
+                                batch.len() >= READ_BATCH
+                            };
+                            if full && !flush(&pending, Some(entries.bytes_read())) {
+                                return;
                             }
                         }
-                        if chunk.len() == size {
-                            break;
+                        Some(Err(e)) => {
+                            if flush(&pending, Some(entries.bytes_read())) {
+                                let _ = chunk_tx.send(Err(e));
+                            }
+                            return;
                         }
-                    }
-                    let done = chunk.len() < size && failed.is_none();
-                    size = CHUNK;
-                    if !chunk.is_empty()
-                        && chunk_tx.send(Ok((chunk, entries.bytes_read()))).is_err()
-                    {
-                        return;
-                    }
-                    if let Some(e) = failed {
-                        let _ = chunk_tx.send(Err(e));
-                        return;
-                    }
-                    if done {
-                        return;
+                        None => {
+                            flush(&pending, Some(entries.bytes_read()));
+                            return;
+                        }
                     }
                 }
             });
+            // Says the run is alive while it runs, for readers who cannot
+            // see this process (another container sharing the store).
+            let (beat_stop, beat_wait) = bounded::<()>(0);
+            if let (Some(store), Some(key)) = (&store, key) {
+                scope.spawn(move || {
+                    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                        beat_wait.recv_timeout(verdict_export::runs::HEARTBEAT_EVERY)
+                    {
+                        let _ = store.heartbeat(key);
+                    }
+                });
+            }
             // Frees what the writer has written: hundreds of thousands of
             // strings made on the build threads, which the writer, the
             // bound, no longer spends its time on.
@@ -593,10 +624,10 @@ impl Evaluation {
             // It owns both ends, so that the reader and the writer stop
             // when it does.
             let scoring = scope.spawn(|| -> Result<()> {
-                let (chunk_rx, write_tx) = (chunk_rx, write_tx);
+                let write_tx = write_tx;
                 crate::priority::give_way();
-                for received in chunk_rx.iter() {
-                    let (chunk, bytes) = received?;
+                let mut chunks = Chunks::new(chunk_rx, interrupt);
+                while let Some((chunk, bytes)) = chunks.next_chunk() {
                     let mut meta = Vec::with_capacity(chunk.len());
                     let mut records = Vec::with_capacity(chunk.len());
                     for entry in chunk {
@@ -671,12 +702,14 @@ impl Evaluation {
                             stats: &mut stats,
                             streams: &mut streams,
                             comparer: &mut comparer,
+                            judged: &mut judged,
                         },
                         share,
                     )?;
                     let chunk = Chunk {
                         scorers: runner.scorers(),
                         scores: &scores,
+                        judged: &judged,
                         meta: &meta,
                         records: &records,
                         first: records_done,
@@ -697,7 +730,9 @@ impl Evaluation {
                         });
                     }
                 }
-                Ok(())
+                // What stopped the reading, once all it read is scored: an
+                // error of the dataset, or an interruption.
+                chunks.end()
             });
             let scored = scoring
                 .join()
@@ -705,6 +740,7 @@ impl Evaluation {
             let written = writer
                 .join()
                 .unwrap_or_else(|_| Err(Error::Usage("the writer thread panicked".into())));
+            drop(beat_stop);
             scored.and(written)
         });
         let undelivered = match outcome {
@@ -771,7 +807,7 @@ impl Evaluation {
             // Named with its dataset when that is another one, and said to
             // have failed when it did (only an id names such a baseline).
             let mut label = run.run_id.clone();
-            if !same_dataset(&run.dataset, dataset.path()) {
+            if !same_dataset(run, dataset.path()) {
                 label.push_str(&format!(" (of {})", run.dataset));
             }
             if !run.passed() {
@@ -793,7 +829,7 @@ impl Evaluation {
                 )
             }),
         );
-        let summary = RunSummary {
+        let mut summary = RunSummary {
             run_id,
             dataset: dataset_name,
             started: humantime::format_rfc3339_millis(started).to_string(),
@@ -808,11 +844,22 @@ impl Evaluation {
             gates: verdicts,
             error: None,
             undelivered,
-            comparison: match (comparer, &store) {
-                (Some(comparer), Some(store)) => Some(comparer.finish(store)?),
-                _ => None,
-            },
+            comparison: None,
         };
+        // From here the run is in the store: whatever fails is recorded
+        // as its stop, never left as a run that looks killed.
+        let stop = |error: Error, summary: RunSummary| {
+            if let (Some(store), Some(key)) = (&store, key) {
+                let _ = record_stop(store, key, &error, summary);
+            }
+            Err(error)
+        };
+        if let (Some(comparer), Some(store)) = (comparer, &store) {
+            match comparer.finish(store) {
+                Ok(comparison) => summary.comparison = Some(comparison),
+                Err(error) => return stop(error, summary),
+            }
+        }
         // The result files before the run is stored: a run whose results
         // could not be written did not reach its verdict, and is stored
         // as stopped, never as passed (and its files are removed).
@@ -821,16 +868,19 @@ impl Evaluation {
             .try_for_each(|stream| stream.finish(&summary))
             .and_then(|()| report.map_or(Ok(()), |out| write_report_to(out, &summary)));
         if let Err(error) = written {
-            if let (Some(store), Some(key)) = (&store, key) {
-                let _ = record_stop(store, key, &error, summary);
-            }
-            return Err(error);
+            return stop(error, summary);
         }
         if let (Some(store), Some(key)) = (&store, key) {
-            let json = serde_json::to_value(&summary).map_err(|e| Error::Summary {
-                run_id: summary.run_id.clone(),
-                reason: format!("cannot be stored as JSON: {e}"),
-            })?;
+            let json = match serde_json::to_value(&summary) {
+                Ok(json) => json,
+                Err(e) => {
+                    let error = Error::Summary {
+                        run_id: summary.run_id.clone(),
+                        reason: format!("cannot be stored as JSON: {e}"),
+                    };
+                    return stop(error, summary);
+                }
+            };
             store.finish_run(
                 key,
                 if summary.passed {
@@ -888,10 +938,16 @@ pub fn find_baseline(store: &LocalStore, spec: &str, dataset: &Dataset) -> Resul
     if spec.trim() != "latest" {
         return find_run(store, spec);
     }
+    if dataset_key(dataset.path()).is_none() {
+        return Err(Error::Baseline(format!(
+            "--baseline latest: {} is not a file (a pipe, standard input), so no earlier run can \
+             be told to be of the same data; give the baseline run's id (`verdict runs` lists \
+             them)",
+            dataset.path().display()
+        )));
+    }
     let runs = store.runs()?;
-    let mut of_dataset = runs
-        .iter()
-        .filter(|r| same_dataset(&r.dataset, dataset.path()));
+    let mut of_dataset = runs.iter().filter(|r| same_dataset(r, dataset.path()));
     if let Some(run) = of_dataset.clone().find(|r| r.passed()) {
         return Ok(run.clone());
     }
@@ -919,14 +975,21 @@ pub fn find_baseline(store: &LocalStore, spec: &str, dataset: &Dataset) -> Resul
     )))
 }
 
-/// Whether a stored run's dataset (as it was named) is the file `path`.
-fn same_dataset(stored: &str, path: &std::path::Path) -> bool {
-    let stored = std::path::Path::new(stored);
-    stored == path
-        || matches!(
-            (stored.canonicalize(), path.canonicalize()),
-            (Ok(a), Ok(b)) if a == b
-        )
+/// What tells a dataset file from any other, whatever it is called: its
+/// absolute path, when it is a regular file (a pipe has none: runs of
+/// standard input are not matched by `--baseline latest`).
+fn dataset_key(path: &std::path::Path) -> Option<String> {
+    path.canonicalize()
+        .ok()
+        .filter(|p| p.is_file())
+        .map(|p| p.display().to_string())
+}
+
+/// Whether a stored run evaluated the dataset file at `path`: the same
+/// file, resolved, not merely the same name (two projects' `qa.jsonl`
+/// share a store), and never a pipe.
+fn same_dataset(run: &StoredRun, path: &std::path::Path) -> bool {
+    run.dataset_key.is_some() && run.dataset_key == dataset_key(path)
 }
 
 /// Finds a stored run by id, unique id prefix, or `latest` (the latest run
@@ -983,12 +1046,108 @@ struct Meta {
     trace_id: Option<TraceId>,
     span_id: Option<SpanId>,
     /// Its expectations the store already holds on its trace (indexes
-    /// into the record's expectations), which are not logged again.
+    /// into the record's expectations, in increasing order), which are not
+    /// logged again.
     stored: Vec<usize>,
     /// Whether the run makes the record's root span.
     new_span: bool,
     /// The spans of its trace that the dataset holds, stored with it.
     spans: Vec<SpanData>,
+}
+
+/// The reader's batches gathered into chunks to score: the first of
+/// [`FIRST_CHUNK`] records, then [`CHUNK`]. While it waits for the reader it
+/// watches the interrupt, so that a run whose dataset stalls still stops;
+/// what it has gathered by then is scored, stored, and counted.
+struct Chunks<'a> {
+    from: crossbeam_channel::Receiver<Result<(Vec<Entry>, Option<u64>)>>,
+    interrupt: Option<&'a Interrupt>,
+    size: usize,
+    bytes: u64,
+    /// Records read past the last chunk.
+    carry: Vec<Entry>,
+    /// Why it stopped before the end of the dataset.
+    stop: Option<Error>,
+    ended: bool,
+}
+
+impl<'a> Chunks<'a> {
+    fn new(
+        from: crossbeam_channel::Receiver<Result<(Vec<Entry>, Option<u64>)>>,
+        interrupt: Option<&'a Interrupt>,
+    ) -> Self {
+        Chunks {
+            from,
+            interrupt,
+            size: FIRST_CHUNK,
+            bytes: 0,
+            carry: Vec::new(),
+            stop: None,
+            ended: false,
+        }
+    }
+
+    fn interrupted(&self) -> Option<Error> {
+        self.interrupt
+            .and_then(Interrupt::signal)
+            .map(|signal| Error::Interrupted { signal })
+    }
+
+    /// The next chunk and the bytes read so far; `None` once the dataset
+    /// is read or reading stopped (see [`end`](Self::end)).
+    fn next_chunk(&mut self) -> Option<(Vec<Entry>, u64)> {
+        if self.ended {
+            return None;
+        }
+        let mut chunk = std::mem::take(&mut self.carry);
+        chunk.reserve(self.size.saturating_sub(chunk.len()));
+        while chunk.len() < self.size {
+            if let Some(stop) = self.interrupted() {
+                self.stop = Some(stop);
+                break;
+            }
+            match self.from.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(Ok((batch, bytes))) => {
+                    chunk.extend(batch);
+                    self.bytes = bytes.unwrap_or(self.bytes);
+                }
+                Ok(Err(e)) => {
+                    self.stop = Some(e);
+                    break;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        if chunk.len() > self.size {
+            // Batches come whole: what is past the chunk's size is the
+            // start of the next one, so that chunks stay the sizes the
+            // documentation gives.
+            self.carry = chunk.split_off(self.size);
+        } else if chunk.len() < self.size {
+            self.ended = self.carry.is_empty();
+        }
+        self.size = CHUNK;
+        (!chunk.is_empty()).then_some((chunk, self.bytes))
+    }
+
+    /// Why reading stopped early, if it did; an interruption that came once
+    /// everything was read still counts: the run was asked to stop before
+    /// its verdict.
+    fn end(self) -> Result<()> {
+        let interrupted = self.interrupted();
+        match self.stop.or(interrupted) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A lock that a panic elsewhere does not poison for good.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A shipment the writer is done with once dropped: it goes to the
@@ -1109,18 +1268,26 @@ fn expectations_from_store(
             // A changed expectation is logged beside the old one, which
             // stays valid: the record is judged against the latest value
             // of each name.
+            let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
             for (name, value) in known {
-                match record.expectations.iter_mut().find(|(n, _)| *n == name) {
-                    Some(slot) => slot.1 = OwnedValue::from(value),
-                    None => record.expectations.push((name, OwnedValue::from(value))),
+                match at.get(&name) {
+                    Some(&i) => record.expectations[i].1 = OwnedValue::from(value),
+                    None => {
+                        at.insert(name.clone(), record.expectations.len());
+                        record.expectations.push((name, OwnedValue::from(value)));
+                    }
                 }
             }
             m.stored = (0..record.expectations.len()).collect();
         } else {
             m.stored.clear();
+            // (name, value as JSON text): one lookup per expectation, not a
+            // scan of all the trace holds.
+            let held: std::collections::HashSet<(String, String)> =
+                known.into_iter().map(|(n, v)| (n, v.to_string())).collect();
             for (i, (name, value)) in record.expectations.iter().enumerate() {
                 let value = json_value(value);
-                if known.iter().any(|(n, v)| n == name && *v == value) {
+                if held.contains(&(name.clone(), value.to_string())) {
                     m.stored.push(i);
                 } else {
                     this_chunk
@@ -1143,6 +1310,9 @@ struct Tallies<'a> {
     stats: &'a mut [StatsBuilder],
     streams: &'a mut [Box<dyn ResultStream>],
     comparer: &'a mut Option<Comparer>,
+    /// Each record's verdict by each scorer's criterion, record by record:
+    /// stored with the record.
+    judged: &'a mut Vec<Option<bool>>,
 }
 
 /// Adds a chunk's results to the statistics and the result streams.
@@ -1158,7 +1328,9 @@ fn summarize(
         stats,
         streams,
         comparer,
+        judged,
     } = into;
+    judged.clear();
     let mut results: Vec<RowResult<'_>> = Vec::with_capacity(names.len());
     for (i, (m, record)) in meta.iter().zip(records).enumerate() {
         results.clear();
@@ -1177,6 +1349,7 @@ fn summarize(
         for (s, (builder, name)) in stats.iter_mut().zip(names).enumerate() {
             let said: Said<'_> = scored::said(scores, i, s);
             let passed = builder.add(&said, &view);
+            judged.push(passed);
             results.push(RowResult {
                 scorer: name,
                 said,
@@ -1285,6 +1458,8 @@ fn build(context: &Context, chunk: &Chunk<'_>) -> Result<Shipment> {
 struct Chunk<'a> {
     scorers: &'a [Box<dyn Scorer>],
     scores: &'a Scores,
+    /// Each record's verdict by each scorer's criterion.
+    judged: &'a [Option<bool>],
     meta: &'a [Meta],
     records: &'a [OwnedRecord],
     first: u64,
@@ -1307,6 +1482,7 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
     let Chunk {
         scorers,
         scores,
+        judged,
         meta,
         records,
         first,
@@ -1343,10 +1519,10 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
                 expectations: n,
             });
             for (j, (name, value)) in record.expectations.iter().enumerate() {
-                b.expectation(name, packed(value), !m.stored.contains(&j));
+                b.expectation(name, packed(value), m.stored.binary_search(&j).is_err());
             }
             for s in 0..scorers.len() {
-                b.result(&scored::packed(scores, i, s));
+                b.result(&scored::packed(scores, i, s, judged[i * scorers.len() + s]));
             }
             if b.len() == BLOCK_RECORDS
                 && let Some(full) = block.take()
@@ -1371,7 +1547,7 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
         };
         let trace = Target::trace(trace_id)?;
         for (j, (name, value)) in record.expectations.iter().enumerate() {
-            if !m.stored.contains(&j) {
+            if m.stored.binary_search(&j).is_err() {
                 out.operations.push(Operation::Log(
                     Assessment::expectation(name.clone(), json_value(value))
                         .id(pack::assessment_id(context.ids, ordinal, j + 1))

@@ -55,8 +55,14 @@ pub(crate) fn feedback(
 }
 
 /// What scorer `scorer` said of record `record`, as the store packs it:
-/// the same value, error and rationale as [`feedback`] gives.
-pub(crate) fn packed(scores: &Scores, record: usize, scorer: usize) -> ScorerResult<'_> {
+/// the same value, error and rationale as [`feedback`] gives, and the
+/// run's verdict by its criterion.
+pub(crate) fn packed(
+    scores: &Scores,
+    record: usize,
+    scorer: usize,
+    judged: Option<bool>,
+) -> ScorerResult<'_> {
     let result = scores.get(record, scorer);
     let packed = match (result.value(), result.error()) {
         (Some(ScoreValueRef::Bool(b)), _) => PackedResult::Bool(b),
@@ -77,6 +83,7 @@ pub(crate) fn packed(scores: &Scores, record: usize, scorer: usize) -> ScorerRes
             Some(true) => OwnVerdict::Pass,
             Some(false) => OwnVerdict::Fail,
         },
+        judged,
         rationale: result.rationale(),
     }
 }

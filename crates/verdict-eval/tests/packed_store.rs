@@ -255,3 +255,84 @@ fn a_damaged_block_is_an_error_that_names_it_never_a_panic() {
     assert!(error.contains("cannot be read"), "{error}");
     assert!(error.contains("run-"), "{error}");
 }
+
+#[test]
+fn an_assessment_logged_after_a_delete_still_comes_after_the_runs() {
+    // The highest row is deleted before a run, so a row logged after the
+    // run could reuse its number and sort before the run's block.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(LocalStore::open(dir.path().join("verdict.db")).unwrap());
+    let other = Assessment::feedback("ok", true)
+        .on_trace("00000000000000000000000000000abc", None)
+        .unwrap();
+    store.log(&other).unwrap();
+    let data = write(
+        dir.path(),
+        "qa.jsonl",
+        r#"{"inputs": "q", "outputs": "Paris", "expectations": {"expected_response": "Paris"}, "trace_id": "0fb07256509eb9d22d07f42f7eb9f24d"}
+"#,
+    );
+    let config = SuiteConfig::from_toml(SCORERS, Path::new("verdict.toml")).unwrap();
+    Evaluation::new(config.clone())
+        .unwrap()
+        .store(Arc::clone(&store))
+        .run(&Dataset::open(&data).unwrap())
+        .unwrap();
+    store.delete(other.trace_id(), other.id()).unwrap();
+    let trace = parse_trace_id("0fb07256509eb9d22d07f42f7eb9f24d").unwrap();
+    let later = Assessment::expectation("expected_response", "Lyon")
+        .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", None)
+        .unwrap();
+    store.log(&later).unwrap();
+    let listed = store.list_by_trace(trace).unwrap();
+    assert_eq!(
+        listed.last().unwrap().id(),
+        later.id(),
+        "logged last, listed last"
+    );
+    // A record of the trace that brings no expectation is judged against
+    // the latest one: Lyon.
+    let data = write(
+        dir.path(),
+        "again.jsonl",
+        r#"{"inputs": "q", "outputs": "Lyon", "trace_id": "0fb07256509eb9d22d07f42f7eb9f24d"}
+"#,
+    );
+    let mut exact = SuiteConfig::default();
+    exact.replace_scorers(vec!["exact_match".parse().unwrap()]);
+    let summary = Evaluation::new(exact)
+        .unwrap()
+        .store(Arc::clone(&store))
+        .run(&Dataset::open(&data).unwrap())
+        .unwrap();
+    assert_eq!(summary.scorers[0].passed, 1);
+}
+
+#[test]
+fn a_runs_assessment_id_cannot_be_reused_on_another_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "qa.jsonl", DATA);
+    let store = Arc::new(LocalStore::open(dir.path().join("verdict.db")).unwrap());
+    let lines = run_with_lines(&store, &data, dir.path());
+    let first = Assessment::from_json(
+        &lines
+            .iter()
+            .find(|l| l["assessment_name"] == "exact_match")
+            .unwrap()
+            .to_string(),
+    )
+    .unwrap();
+    store.delete(first.trace_id(), first.id()).unwrap();
+    let elsewhere = Assessment::feedback("exact_match", false)
+        .id(first.id())
+        .on_trace("00000000000000000000000000000abc", None)
+        .unwrap();
+    let error = store.log(&elsewhere).unwrap_err().to_string();
+    assert!(error.contains(&first.id().to_string()), "{error}");
+    assert!(
+        store
+            .list_by_trace(elsewhere.trace_id())
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -70,7 +70,9 @@ CREATE TABLE spans (
 -- what the columns hold: verdict::wire::body_json, read back with
 -- from_columns.
 CREATE TABLE assessments (
-    seq                 INTEGER PRIMARY KEY,        -- the order logged (the rowid)
+    seq                 INTEGER PRIMARY KEY AUTOINCREMENT,  -- the order logged (the rowid),
+                                                -- never reused: a run's block sorts after
+                                                -- the rows before it, whatever is deleted
     assessment_id       BLOB NOT NULL UNIQUE,       -- 16 bytes: a-<32 hex>
     trace_id            BLOB NOT NULL,              -- 16 bytes
     span_id             BLOB,                       -- 8 bytes, NULL for the whole trace
@@ -100,16 +102,23 @@ CREATE INDEX spool_by_sink ON spool (sink, seq);
 -- Evaluation runs (crate::runs): one row from the moment a run starts, so
 -- that a run that is killed is still listed with what it stored.
 CREATE TABLE runs (
-    run          INTEGER PRIMARY KEY,        -- this store's number for it
+    run          INTEGER PRIMARY KEY AUTOINCREMENT,  -- this store's number for it, never
+                                                     -- reused, so nothing of a deleted run is
+                                                     -- ever read as another's
     run_id       TEXT NOT NULL UNIQUE,       -- run-<12 hex>
     ids          INTEGER NOT NULL UNIQUE,    -- the high 64 bits of its trace and assessment ids
     status       TEXT NOT NULL CHECK (status IN
                      ('running', 'passed', 'failed', 'stopped', 'interrupted')),
     pid          INTEGER,                    -- while running: its process,
-    pid_start    INTEGER,                    -- and when that process started
+    pid_start    INTEGER,                    -- when that process started,
+    runner       TEXT,                       -- the machine and process namespace it runs in,
+    heartbeat_ns INTEGER,                    -- and when it last said it was alive
     started_ns   INTEGER NOT NULL,
     finished_ns  INTEGER,
     dataset      TEXT NOT NULL,              -- what was evaluated, as the user named it
+    dataset_key  TEXT,                       -- the same, resolved (an absolute path), when it
+                                             -- is a file: what --baseline latest matches
+    baseline     TEXT,                       -- the run it compares against, if any
     records      INTEGER NOT NULL,           -- records stored
     invalid      INTEGER NOT NULL,           -- records that could not be read
     assessments  INTEGER NOT NULL,           -- assessments its records hold

@@ -114,6 +114,18 @@ impl LocalStore {
         })?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| database(&path, "setting the lock timeout", e))?;
+        // Another program's database is refused before anything below
+        // changes it (the journal mode is a setting the file keeps): read
+        // in one transaction, so that a schema another connection is
+        // creating is seen whole or not at all.
+        {
+            let read = conn
+                .transaction()
+                .map_err(|e| database(&path, "reading the schema version", e))?;
+            schema::check(&read, &path)?;
+            read.commit()
+                .map_err(|e| database(&path, "reading the schema version", e))?;
+        }
         // A new file gets 16 KiB pages instead of SQLite's 4 KiB: a bulk
         // write (`crate::bulk`) then splits and writes a quarter as many
         // pages, in WAL frames and again at checkpoints (verdict eval over
@@ -179,7 +191,23 @@ impl LocalStore {
         };
         let conn = match open(false) {
             Ok(conn) => conn,
-            Err(Error::Open { .. } | Error::Database { .. }) if !dir_writable(&path) => open(true)?,
+            Err(Error::Open { .. } | Error::Database { .. }) if !dir_writable(&path) => {
+                // Read as immutable, only if no commit waits in the log:
+                // the reader would not see it.
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                    return Err(Error::Run(format!(
+                        "the local store {} cannot be read from here: its changes are still in \
+                         {} and the directory is read-only, so SQLite cannot open that log; \
+                         let its writer close the store, or read it where the directory is \
+                         writable",
+                        path.display(),
+                        Path::new(&wal).display()
+                    )));
+                }
+                open(true)?
+            }
             Err(e) => return Err(e),
         };
         if schema::check(&conn, &path)? == 0 {

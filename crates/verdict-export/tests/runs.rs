@@ -94,6 +94,8 @@ fn new_run<'a>(
         started,
         scorers,
         scope: ("verdict-eval", Some("0.1.0")),
+        dataset_key: None,
+        baseline: None,
     }
 }
 
@@ -327,4 +329,101 @@ fn the_log_of_back_to_back_bulk_writes_stays_bounded() {
         largest < 48 * 1024 * 1024,
         "the log grew to {largest} bytes for a database of {database}"
     );
+}
+
+#[test]
+fn a_run_elsewhere_is_alive_while_it_says_so_and_a_removed_run_stops_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    let store = LocalStore::open(&path).unwrap();
+    let scorers = [scorer()];
+    let key = store
+        .begin_run(&new_run("run-far", 9, SystemTime::now(), &scorers))
+        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    // Its process runs where this reader cannot see it (another
+    // container): alive while its heartbeat is recent, interrupted once
+    // it is a minute old.
+    let now_ns = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    conn.execute(
+        "UPDATE runs SET pid = 1, runner = 'another machine', heartbeat_ns = ?1 WHERE run_id = 'run-far'",
+        [now_ns],
+    )
+    .unwrap();
+    assert_eq!(
+        store.run("run-far").unwrap().unwrap().status,
+        RunStatus::Running
+    );
+    assert!(
+        store.delete_runs(&["run-far"]).is_err(),
+        "a live run is kept"
+    );
+    conn.execute(
+        "UPDATE runs SET heartbeat_ns = ?1 WHERE run_id = 'run-far'",
+        [now_ns - 120_000_000_000],
+    )
+    .unwrap();
+    let run = store.run("run-far").unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Interrupted);
+    assert!(run.reason.unwrap().contains("another container"));
+    // Removed while its process still writes: the writes fail, and a new
+    // run never gets its number.
+    store.delete_runs(&["run-far"]).unwrap();
+    let error = store
+        .write_run(key, &[], &Batch::default(), 1, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no longer in the local store"), "{error}");
+    assert!(
+        store
+            .finish_run(key, RunStatus::Passed, None, None, 0)
+            .is_err()
+    );
+    let next = store
+        .begin_run(&new_run("run-next", 10, SystemTime::now(), &scorers))
+        .unwrap();
+    assert_ne!(next, key);
+}
+
+#[test]
+fn the_baseline_of_a_running_run_is_not_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path().join("verdict.db")).unwrap();
+    let scorers = [scorer()];
+    let old = store
+        .begin_run(&new_run("run-old", 11, SystemTime::now(), &scorers))
+        .unwrap();
+    store
+        .finish_run(old, RunStatus::Passed, None, None, 0)
+        .unwrap();
+    let mut using = new_run("run-using", 12, SystemTime::now(), &scorers);
+    using.baseline = Some("run-old");
+    let key = store.begin_run(&using).unwrap();
+    let error = store.delete_runs(&["run-old"]).unwrap_err().to_string();
+    assert!(error.contains("baseline of run run-using"), "{error}");
+    store
+        .finish_run(key, RunStatus::Passed, None, None, 0)
+        .unwrap();
+    assert_eq!(store.delete_runs(&["run-old"]).unwrap().len(), 1);
+}
+
+#[test]
+fn another_programs_database_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mlflow.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE experiments (id INTEGER PRIMARY KEY);")
+            .unwrap();
+    }
+    let error = LocalStore::open(&path).unwrap_err().to_string();
+    assert!(error.contains("another program"), "{error}");
+    let mode: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete", "its journal mode is as it was");
 }

@@ -246,6 +246,14 @@ impl Dataset {
     /// Reads the records, in order, from the start. A stream is read once:
     /// a file is opened again on a second call, a pipe refuses it.
     pub fn entries(&self) -> Result<Entries> {
+        self.entries_watched(None)
+    }
+
+    /// As [`entries`](Self::entries), calling `before_read` each time the
+    /// reader is about to read from the file or pipe itself (its buffer
+    /// used up): a read from a pipe may wait for as long as the writer
+    /// does, so this is when to hand on the records read so far.
+    pub fn entries_watched(&self, before_read: Option<Box<dyn FnMut() + Send>>) -> Result<Entries> {
         let read = |source| Error::ReadDataset {
             path: self.path.clone(),
             source,
@@ -265,6 +273,10 @@ impl Dataset {
                     "it was read already, and a stream is read once",
                 )));
             }
+        };
+        let source = match before_read {
+            Some(hook) => source.watch(hook),
+            None => source,
         };
         let stream = source.into_stream();
         let reader = |stream| BufReader::with_capacity(1 << 16, stream);

@@ -76,6 +76,20 @@ impl Source {
         })
     }
 
+    /// Calls `before_read` each time the stream is about to read from the
+    /// file or pipe (when what it has buffered is used up), before it
+    /// reads: the moment to hand on what was read so far, since a pipe
+    /// may keep the read waiting.
+    pub(super) fn watch(self, before_read: Box<dyn FnMut() + Send>) -> Source {
+        Source {
+            rest: Box::new(Watched {
+                inner: self.rest,
+                before_read,
+            }),
+            ..self
+        }
+    }
+
     /// The first bytes.
     pub(super) fn head(&self) -> &[u8] {
         &self.head
@@ -151,6 +165,19 @@ pub(super) fn first_key(text: &[u8]) -> Option<String> {
         None
     })?;
     serde_json::from_slice(&rest[..=end]).ok()
+}
+
+/// A stream that calls a hook before each read (see [`Source::watch`]).
+struct Watched {
+    inner: Box<dyn Read + Send>,
+    before_read: Box<dyn FnMut() + Send>,
+}
+
+impl Read for Watched {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (self.before_read)();
+        self.inner.read(buf)
+    }
 }
 
 #[cfg(test)]

@@ -158,6 +158,8 @@ pub struct StoredRun {
     pub finished: Option<SystemTime>,
     /// What was evaluated, as the user named it.
     pub dataset: String,
+    /// The same, resolved (an absolute path), when it was a file.
+    pub dataset_key: Option<String>,
     /// Records stored.
     pub records: u64,
     /// Records that could not be read.
@@ -233,6 +235,9 @@ pub struct StoredResult {
     pub value: StoredValue,
     /// Its own pass or fail, when it gave one.
     pub verdict: OwnVerdict,
+    /// Whether the record passed by the run's criterion for this scorer,
+    /// when the criterion could judge it.
+    pub judged: Option<bool>,
     /// Why.
     pub rationale: Option<String>,
 }
@@ -284,6 +289,13 @@ pub struct NewRun<'a> {
     /// The instrumentation scope of the root spans it makes: name and
     /// version.
     pub scope: (&'a str, Option<&'a str>),
+    /// The dataset resolved, when it is a file (an absolute path): what
+    /// tells two runs of the same dataset apart from runs of another file
+    /// that happens to have the same name.
+    pub dataset_key: Option<&'a str>,
+    /// The run it is compared against, if any: a run in use as a baseline
+    /// is not deleted while the run using it runs.
+    pub baseline: Option<&'a str>,
 }
 
 /// A run being written: its number in this store and its id bits.
@@ -428,19 +440,48 @@ impl HeaderScorer {
     }
 }
 
-/// A run, as `begin_run` writes it: bits (run, ids) are cast to SQLite's
-/// i64.
-const RUN_COLUMNS: &str = "run_id, status, pid, pid_start, started_ns, finished_ns, dataset, \
-                           records, invalid, assessments, summary, reason";
+/// The columns [`RunRow::read`] reads, in its order.
+const RUN_COLUMNS: &str = "run_id, status, pid, pid_start, runner, heartbeat_ns, started_ns, \
+                           finished_ns, dataset, records, invalid, assessments, summary, reason, \
+                           dataset_key";
 
-/// How the run's process is told apart from a later one with its pid.
-fn this_process() -> (i64, Option<i64>) {
-    let pid = i64::from(std::process::id());
-    (pid, process_start(pid))
+/// How often a running run says it is alive (see [`LocalStore::heartbeat`]).
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long after its last heartbeat a run whose process cannot be seen
+/// (another machine, another container) reads as interrupted.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The process running a run, as the store records it: its pid, when it
+/// started (Linux: `/proc/PID/stat`, field 22), and the machine and pid
+/// namespace it runs in (the boot id and `/proc/self/ns/pid`), so that a
+/// reader knows whether it can see that process at all.
+struct Runner {
+    pid: i64,
+    start: Option<i64>,
+    place: Option<String>,
 }
 
-/// When process `pid` started, in the system's clock ticks since boot
-/// (Linux's `/proc/PID/stat`, field 22); `None` where that is not known.
+impl Runner {
+    fn this() -> Self {
+        let pid = i64::from(std::process::id());
+        Runner {
+            pid,
+            start: process_start(pid),
+            place: this_place(),
+        }
+    }
+}
+
+/// This machine and pid namespace, where Linux says.
+fn this_place() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}", boot.trim(), ns.display()))
+}
+
+/// When process `pid` started, in the system's clock ticks since boot;
+/// `None` where that is not known.
 fn process_start(pid: i64) -> Option<i64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name, in parentheses, may hold spaces: count from after it.
@@ -448,34 +489,25 @@ fn process_start(pid: i64) -> Option<i64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Whether the process that started a run still runs it.
-fn still_running(pid: Option<i64>, start: Option<i64>) -> bool {
-    let Some(pid) = pid else { return false };
-    if pid == i64::from(std::process::id()) {
+/// Whether the process that runs a run is still at it: seen alive, where
+/// this reader can see it (the same machine and pid namespace: the same
+/// pid with the same start time), else by a heartbeat of the last
+/// minute.
+fn still_running(row: &RunRow) -> bool {
+    let Some(pid) = row.pid else { return false };
+    if pid == i64::from(std::process::id()) && row.runner == this_place() {
         return true;
     }
-    match (process_start(pid), start) {
-        // Linux: the same pid and the same start time.
-        (Some(now), Some(then)) => now == then,
-        (None, Some(_)) => false,
-        // No /proc here: whether a process has that pid.
-        (_, None) => process_exists(pid),
+    if row.runner.is_some() && row.runner == this_place() {
+        return match (process_start(pid), row.pid_start) {
+            (Some(now), Some(then)) => now == then,
+            _ => false,
+        };
     }
-}
-
-#[cfg(unix)]
-fn process_exists(pid: i64) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: kill with signal 0 sends nothing; it only checks the pid.
-    let answer = unsafe { libc::kill(pid, 0) };
-    answer == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-#[cfg(not(unix))]
-fn process_exists(_pid: i64) -> bool {
-    true
+    row.heartbeat
+        .map(from_nanos)
+        .and_then(|beat| SystemTime::now().duration_since(beat).ok())
+        .is_some_and(|age| age < STALE_AFTER)
 }
 
 impl LocalStore {
@@ -503,21 +535,26 @@ impl LocalStore {
                 .collect(),
         };
         let header = serde_json::to_string(&header).map_err(|e| Error::Run(e.to_string()))?;
-        let (pid, pid_start) = this_process();
+        let runner = Runner::this();
         let run_number = self.write(action, |tx| {
             tx.prepare_cached(
-                "INSERT INTO runs (run_id, ids, status, pid, pid_start, started_ns, dataset,
-                    records, invalid, assessments, header)
-                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, 0, 0, 0, ?7)",
+                "INSERT INTO runs (run_id, ids, status, pid, pid_start, runner, heartbeat_ns,
+                    started_ns, dataset, dataset_key, baseline, records, invalid, assessments,
+                    header)
+                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, 0, 0, ?11)",
             )
             .and_then(|mut insert| {
                 insert.execute(params![
                     run.run_id,
                     run.ids as i64,
-                    pid,
-                    pid_start,
+                    runner.pid,
+                    runner.start,
+                    runner.place,
+                    to_nanos(SystemTime::now()),
                     to_nanos(run.started),
                     run.dataset,
+                    run.dataset_key,
+                    run.baseline,
                     header,
                 ])
             })
@@ -552,9 +589,12 @@ impl LocalStore {
             let path = self.path();
             let db = |e| database(path, action(), e);
             let mark: i64 = tx
-                .query_row("SELECT coalesce(max(seq), 0) FROM assessments", [], |row| {
-                    row.get(0)
-                })
+                .query_row(
+                    "SELECT coalesce(
+                        (SELECT seq FROM sqlite_sequence WHERE name = 'assessments'), 0)",
+                    [],
+                    |row| row.get(0),
+                )
                 .map_err(db)?;
             let mut insert = tx
                 .prepare_cached(
@@ -592,19 +632,25 @@ impl LocalStore {
                 assessments += block.assessments;
             }
             self.write_batch_in(tx, spans)?;
-            tx.prepare_cached(
-                "UPDATE runs SET records = ?2, invalid = ?3, assessments = assessments + ?4
-                 WHERE run = ?1",
-            )
-            .and_then(|mut update| {
-                update.execute(params![
-                    key.run,
-                    i64::try_from(records).unwrap_or(i64::MAX),
-                    i64::try_from(invalid).unwrap_or(i64::MAX),
-                    i64::try_from(assessments).unwrap_or(i64::MAX),
-                ])
-            })
-            .map_err(db)?;
+            let updated = tx
+                .prepare_cached(
+                    "UPDATE runs SET records = ?2, invalid = ?3,
+                        assessments = assessments + ?4, heartbeat_ns = ?5
+                     WHERE run = ?1",
+                )
+                .and_then(|mut update| {
+                    update.execute(params![
+                        key.run,
+                        i64::try_from(records).unwrap_or(i64::MAX),
+                        i64::try_from(invalid).unwrap_or(i64::MAX),
+                        i64::try_from(assessments).unwrap_or(i64::MAX),
+                        to_nanos(SystemTime::now()),
+                    ])
+                })
+                .map_err(db)?;
+            if updated != 1 {
+                return Err(removed(self.path(), key));
+            }
             Ok(())
         })
     }
@@ -621,23 +667,28 @@ impl LocalStore {
     ) -> Result<()> {
         let action = || format!("recording the end of run number {}", key.run);
         self.write(action, |tx| {
-            tx.prepare_cached(
-                "UPDATE runs SET status = ?2, summary = ?3, reason = ?4, invalid = ?5,
-                    finished_ns = ?6, pid = NULL, pid_start = NULL
-                 WHERE run = ?1",
-            )
-            .and_then(|mut update| {
-                update.execute(params![
-                    key.run,
-                    status.as_str(),
-                    summary.map(serde_json::Value::to_string),
-                    reason,
-                    i64::try_from(invalid).unwrap_or(i64::MAX),
-                    to_nanos(SystemTime::now()),
-                ])
-            })
-            .map(drop)
-            .map_err(|e| database(self.path(), action(), e))
+            let updated = tx
+                .prepare_cached(
+                    "UPDATE runs SET status = ?2, summary = ?3, reason = ?4, invalid = ?5,
+                        finished_ns = ?6, pid = NULL, pid_start = NULL, runner = NULL,
+                        heartbeat_ns = NULL
+                     WHERE run = ?1",
+                )
+                .and_then(|mut update| {
+                    update.execute(params![
+                        key.run,
+                        status.as_str(),
+                        summary.map(serde_json::Value::to_string),
+                        reason,
+                        i64::try_from(invalid).unwrap_or(i64::MAX),
+                        to_nanos(SystemTime::now()),
+                    ])
+                })
+                .map_err(|e| database(self.path(), action(), e))?;
+            if updated != 1 {
+                return Err(removed(self.path(), key));
+            }
+            Ok(())
         })
     }
 
@@ -675,6 +726,27 @@ impl LocalStore {
         })
     }
 
+    /// Says that a run is still running, so that a reader who cannot see
+    /// its process (another machine, another container) does not take it
+    /// for interrupted: call it at least every [`HEARTBEAT_EVERY`].
+    pub fn heartbeat(&self, key: RunKey) -> Result<()> {
+        let action = || format!("recording that run number {} is alive", key.run);
+        self.write(action, |tx| {
+            let updated = tx
+                .prepare_cached(
+                    "UPDATE runs SET heartbeat_ns = ?2 WHERE run = ?1 AND status = 'running'",
+                )
+                .and_then(|mut update| {
+                    update.execute(params![key.run, to_nanos(SystemTime::now())])
+                })
+                .map_err(|e| database(self.path(), action(), e))?;
+            if updated != 1 {
+                return Err(removed(self.path(), key));
+            }
+            Ok(())
+        })
+    }
+
     /// Every stored run, newest first.
     pub fn runs(&self) -> Result<Vec<StoredRun>> {
         let conn = self.lock();
@@ -707,7 +779,31 @@ impl LocalStore {
     /// system. A run still running is refused. Returns the runs deleted.
     pub fn delete_runs(&self, run_ids: &[&str]) -> Result<Vec<StoredRun>> {
         let mut deleted = Vec::new();
+        let using: Vec<(String, String)> = {
+            let conn = self.lock();
+            let mut select = conn
+                .prepare_cached(
+                    "SELECT run_id, baseline FROM runs
+                     WHERE status = 'running' AND baseline IS NOT NULL",
+                )
+                .map_err(|e| database(self.path(), "listing the runs", e))?;
+            select
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(|e| database(self.path(), "listing the runs", e))?
+        };
         for run_id in run_ids {
+            for (user, _) in using.iter().filter(|(_, b)| b == run_id) {
+                if self
+                    .run(user)?
+                    .is_some_and(|r| r.status == RunStatus::Running)
+                {
+                    return Err(Error::Run(format!(
+                        "run {run_id} is the baseline of run {user}, which is still running; \
+                         remove it once that run is over"
+                    )));
+                }
+            }
             let run = self.run(run_id)?.ok_or_else(|| {
                 Error::Run(format!(
                     "no run {run_id} in the store {}",
@@ -781,6 +877,16 @@ impl LocalStore {
     }
 }
 
+/// The error of a run that is no longer in the store while it runs.
+fn removed(path: &std::path::Path, key: RunKey) -> Error {
+    Error::Run(format!(
+        "run number {} is no longer in the local store {}: it was removed (by verdict prune?) \
+         while it ran, and what it scores is no longer stored",
+        key.run,
+        path.display()
+    ))
+}
+
 /// Deletes run `run` (whose id bits are `ids`): its records, its traces
 /// and what was recorded on them since.
 fn delete_run(
@@ -827,6 +933,8 @@ struct RunRow {
     status: String,
     pid: Option<i64>,
     pid_start: Option<i64>,
+    runner: Option<String>,
+    heartbeat: Option<i64>,
     started: i64,
     finished: Option<i64>,
     dataset: String,
@@ -835,6 +943,7 @@ struct RunRow {
     assessments: i64,
     summary: Option<String>,
     reason: Option<String>,
+    dataset_key: Option<String>,
 }
 
 impl RunRow {
@@ -844,14 +953,17 @@ impl RunRow {
             status: row.get(1)?,
             pid: row.get(2)?,
             pid_start: row.get(3)?,
-            started: row.get(4)?,
-            finished: row.get(5)?,
-            dataset: row.get(6)?,
-            records: row.get(7)?,
-            invalid: row.get(8)?,
-            assessments: row.get(9)?,
-            summary: row.get(10)?,
-            reason: row.get(11)?,
+            runner: row.get(4)?,
+            heartbeat: row.get(5)?,
+            started: row.get(6)?,
+            finished: row.get(7)?,
+            dataset: row.get(8)?,
+            records: row.get(9)?,
+            invalid: row.get(10)?,
+            assessments: row.get(11)?,
+            summary: row.get(12)?,
+            reason: row.get(13)?,
+            dataset_key: row.get(14)?,
         })
     }
 
@@ -863,14 +975,21 @@ impl RunRow {
         };
         let mut status = RunStatus::parse(&self.status)
             .ok_or_else(|| corrupt(format!("unknown status {:?}", self.status)))?;
+        let alive = status == RunStatus::Running && still_running(&self);
         let mut reason = self.reason;
-        if status == RunStatus::Running && !still_running(self.pid, self.pid_start) {
+        if status == RunStatus::Running && !alive {
             status = RunStatus::Interrupted;
-            reason = Some(format!(
-                "its process ({}) ended without finishing it: killed, or the machine stopped",
-                self.pid
-                    .map_or_else(|| "unknown".to_owned(), |p| format!("pid {p}"))
-            ));
+            let pid = self
+                .pid
+                .map_or_else(|| "unknown".to_owned(), |p| format!("pid {p}"));
+            reason = Some(if self.runner.is_some() && self.runner == this_place() {
+                format!("its process ({pid}) ended without finishing it: killed, or it crashed")
+            } else {
+                format!(
+                    "its process ({pid}, on another machine or in another container) ended \
+                     without finishing it, or has not said it is alive for over a minute"
+                )
+            });
         }
         let summary = self
             .summary
@@ -883,6 +1002,7 @@ impl RunRow {
             started: from_nanos(self.started),
             finished: self.finished.map(from_nanos),
             dataset: self.dataset,
+            dataset_key: self.dataset_key,
             records: u64::try_from(self.records).unwrap_or(0),
             invalid: u64::try_from(self.invalid).unwrap_or(0),
             assessments: u64::try_from(self.assessments).unwrap_or(0),

@@ -28,8 +28,9 @@
 //!
 //! A value is a tag byte (0 null, 1 text, 2 JSON text) and, but for null,
 //! a string: varint length and UTF-8 bytes. A result's tag says what it is
-//! (see [`PackedResult`]) and carries the scorer's own verdict in its high
-//! bits; a rationale is a varint of its length plus one (0 for none) and
+//! (see [`PackedResult`]) in its low four bits, the scorer's own verdict
+//! in its top two, and the run's judgment by its criterion in the two
+//! between; a rationale is a varint of its length plus one (0 for none) and
 //! its bytes.
 
 use opentelemetry::trace::{SpanId, TraceId};
@@ -153,6 +154,9 @@ pub struct ScorerResult<'a> {
     pub result: PackedResult<'a>,
     /// The scorer's own pass or fail.
     pub verdict: OwnVerdict,
+    /// Whether the record passed by the run's criterion for this scorer
+    /// (`None`: the criterion could not judge the value).
+    pub judged: Option<bool>,
     /// Why.
     pub rationale: Option<&'a str>,
 }
@@ -254,6 +258,10 @@ impl BlockWriter {
             OwnVerdict::None => 0,
             OwnVerdict::Pass => 0x40,
             OwnVerdict::Fail => 0x80,
+        } | match result.judged {
+            None => 0,
+            Some(true) => 0x10,
+            Some(false) => 0x20,
         };
         match result.result {
             PackedResult::Bool(false) => self.bytes.push(1 | verdict),
@@ -423,7 +431,17 @@ impl<'a> Records<'a> {
             0x80 => OwnVerdict::Fail,
             _ => return Err(format!("result tag {tag:#x} says both pass and fail")),
         };
-        let result = match tag & 0x3f {
+        let judged = match tag & 0x30 {
+            0 => None,
+            0x10 => Some(true),
+            0x20 => Some(false),
+            _ => {
+                return Err(format!(
+                    "result tag {tag:#x} is judged both passed and failed"
+                ));
+            }
+        };
+        let result = match tag & 0x0f {
             1 => PackedResult::Bool(false),
             2 => PackedResult::Bool(true),
             3 => PackedResult::Number(f64::from_le_bytes(self.fixed()?)),
@@ -437,6 +455,7 @@ impl<'a> Records<'a> {
         Ok(ScorerResult {
             result,
             verdict,
+            judged,
             rationale: self.optional()?,
         })
     }
@@ -565,11 +584,13 @@ mod tests {
         block.result(&ScorerResult {
             result: PackedResult::Bool(true),
             verdict: OwnVerdict::None,
+            judged: Some(true),
             rationale: Some("matches expectation"),
         });
         block.result(&ScorerResult {
             result: PackedResult::Number(0.25),
             verdict: OwnVerdict::Fail,
+            judged: Some(false),
             rationale: None,
         });
         block.record(&RecordHead {
@@ -586,11 +607,13 @@ mod tests {
                 message: Some("boom\0\u{1b}[2J"),
             },
             verdict: OwnVerdict::None,
+            judged: None,
             rationale: Some(""),
         });
         block.result(&ScorerResult {
             result: PackedResult::Label("relevant"),
             verdict: OwnVerdict::Pass,
+            judged: None,
             rationale: None,
         });
         let (data, count) = block.finish();
@@ -608,6 +631,8 @@ mod tests {
         );
         assert_eq!(records[0].results[1].result, PackedResult::Number(0.25));
         assert_eq!(records[0].results[1].verdict, OwnVerdict::Fail);
+        assert_eq!(records[0].results[1].judged, Some(false));
+        assert_eq!(records[0].results[0].judged, Some(true));
         assert_eq!(records[1].line, u64::MAX);
         assert_eq!(
             records[1].target,
@@ -638,6 +663,7 @@ mod tests {
         block.result(&ScorerResult {
             result: PackedResult::Label("x"),
             verdict: OwnVerdict::None,
+            judged: None,
             rationale: Some("why"),
         });
         let (data, _) = block.finish();

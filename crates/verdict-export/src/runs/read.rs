@@ -484,8 +484,24 @@ impl Packed<'_> {
             .unwrap_or(false))
     }
 
-    /// Keeps a changed packed assessment: it is read as it is now.
+    /// Keeps a changed packed assessment: it is read as it is now. Its id
+    /// is the run's, so it must stay on the run's trace and span.
     pub(crate) fn put_edit(&self, a: &Assessment) -> Result<()> {
+        let (ids, ordinal, _) = parts_of_assessment(a.id());
+        let target = match self.run_by_ids(ids)? {
+            Some(meta) => self.with_record(&meta, ordinal, |_, view| {
+                let (trace, span) = record_target(&meta, ordinal, &view);
+                Ok((trace, span))
+            })?,
+            None => None,
+        };
+        if let Some((trace, span)) = target
+            && (a.trace_id() != trace || (a.span_id().is_some() && a.span_id() != span))
+        {
+            return Err(Error::Assessment(verdict::Error::DuplicateId {
+                id: a.id().to_string(),
+            }));
+        }
         self.conn
             .prepare_cached(
                 "INSERT INTO run_edits (assessment_id, deleted, name, valid, last_update_time_ns,
@@ -631,6 +647,7 @@ pub(crate) fn stored_record(meta: &RunMeta, ordinal: u64, view: RecordView<'_>) 
                     },
                 },
                 verdict: r.verdict,
+                judged: r.judged,
                 rationale: r.rationale.map(str::to_owned),
             })
             .collect(),
