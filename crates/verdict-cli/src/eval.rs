@@ -12,6 +12,7 @@ use verdict_scorer::ScorerSpec;
 
 use crate::cli::EvalArgs;
 use crate::plugins::registry;
+use crate::summary::Summary;
 
 /// A run shorter than this shows no progress bar.
 const QUIET_FOR: Duration = Duration::from_millis(700);
@@ -143,21 +144,20 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             report::visible(&data)
         );
     }
-    let mut out: Box<dyn std::io::Write> = if to_stdout {
-        Box::new(std::io::stderr().lock())
+    // The verdict decides the exit code: a reader that stops reading the
+    // summary (`| head`, `| true`) changes nothing.
+    let code = if !summary.undelivered.is_empty() {
+        2
+    } else if summary.passed {
+        0
     } else {
-        Box::new(std::io::stdout().lock())
+        1
     };
-    write!(out, "{}", report::terminal(&summary))?;
-    // A failed run says which records failed, and how to open each one.
-    write!(
-        out,
-        "{}",
-        report::failed_records(&summary, Some(&args.store.path))
-    )?;
-    writeln!(
-        out,
-        "\nstored as {} in {}{}",
+    let summary_text = format!(
+        "{}{}\nstored as {} in {}{}\n",
+        report::terminal(&summary),
+        // A failed run says which records failed, and how to open each one.
+        report::failed_records(&summary, Some(&args.store.path)),
         summary.run_id,
         report::visible(&args.store.path.display().to_string()),
         if summary.passed {
@@ -165,18 +165,23 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         } else {
             " — a gate failed"
         }
-    )?;
-    drop(out);
+    );
+    let mut out = if to_stdout {
+        Summary::stderr()
+    } else {
+        Summary::stdout()
+    };
+    let _ = out.write_all(summary_text.as_bytes());
+    let exit = out.finish(code);
     if !summary.undelivered.is_empty() {
         // After the summary, so that it is the last thing a CI log shows.
-        eprint!("{}", report::undelivered(&summary, &args.store.path));
-        return Ok(ExitCode::from(2));
+        let _ = write!(
+            std::io::stderr(),
+            "{}",
+            report::undelivered(&summary, &args.store.path)
+        );
     }
-    Ok(if summary.passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit)
 }
 
 /// What a run that stopped before its verdict left: the records it kept,
