@@ -18,6 +18,41 @@ use crate::summary::Summary;
 const QUIET_FOR: Duration = Duration::from_millis(700);
 
 pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    // Before anything else that can fail: no output may be the dataset,
+    // the store, or another output; then the result files an earlier run
+    // left go, so that a run that fails from here on (a config, a scorer,
+    // a dataset or a baseline it cannot read) leaves none for CI to read
+    // as its own. An --export file is appended to, and stays.
+    let targets: Vec<_> = args
+        .exports
+        .iter()
+        .map(|s| s.parse::<ExportTarget>())
+        .collect();
+    let mut outputs = Outputs::new().dataset(&args.data).store(&args.store.path);
+    if let Some(config) = &args.config {
+        outputs = outputs.input("--config", config);
+    }
+    for plugin in &args.plugins.plugins {
+        outputs = outputs.input("--plugin", plugin);
+    }
+    for (flag, path) in [
+        ("--report", &args.report),
+        ("--json", &args.json),
+        ("--junit", &args.junit),
+    ] {
+        if let Some(path) = path {
+            outputs = outputs.result(flag, path);
+        }
+    }
+    for target in targets.iter().flatten() {
+        if let ExportTarget::Jsonl(path) = target
+            && !target.is_stdout()
+        {
+            outputs = outputs.output("--export", path);
+        }
+    }
+    outputs.remove_stale_results()?;
+    let targets = targets.into_iter().collect::<Result<Vec<_>, _>>()?;
     let mut config = match &args.config {
         Some(path) => SuiteConfig::from_path(path)?,
         None => SuiteConfig::default(),
@@ -36,31 +71,6 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     for expression in &args.gates {
         config.add_gate(expression)?;
     }
-    let targets = args
-        .exports
-        .iter()
-        .map(|s| s.parse::<ExportTarget>())
-        .collect::<Result<Vec<_>, _>>()?;
-    // Before anything is opened or written: no output may be the dataset,
-    // the store, or another output.
-    let mut outputs = Outputs::new().dataset(&args.data).store(&args.store.path);
-    for (flag, path) in [
-        ("--report", &args.report),
-        ("--json", &args.json),
-        ("--junit", &args.junit),
-    ] {
-        if let Some(path) = path {
-            outputs = outputs.output(flag, path);
-        }
-    }
-    for target in &targets {
-        if let ExportTarget::Jsonl(path) = target
-            && !target.is_stdout()
-        {
-            outputs = outputs.output("--export", path);
-        }
-    }
-    outputs.check()?;
     // With --export jsonl:- standard output carries the JSON lines only.
     let to_stdout = targets.iter().any(ExportTarget::is_stdout);
     let mut options = config.dataset.clone();

@@ -355,3 +355,155 @@ fn finish(mut child: std::process::Child) -> Output {
     }
     child.wait_with_output().unwrap()
 }
+
+#[cfg(unix)]
+#[test]
+fn a_run_that_fails_before_it_starts_leaves_no_earlier_result_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write_dataset(dir, 30);
+    std::fs::write(dir.join("bad.toml"), "[[scorers]\n").unwrap();
+    let results = ["st.xml", "st.json", "st.md"];
+    let outputs = [
+        "--junit", "st.xml", "--json", "st.json", "--report", "st.md",
+    ];
+    // A run that passes writes them.
+    let (code, stdout, stderr) = eval(dir, &outputs);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let cases: &[(&[&str], &str)] = &[
+        // No run of this dataset passed in this store.
+        (
+            &[
+                "eval",
+                "qa.jsonl",
+                "--scorer",
+                "exact_match",
+                "--store",
+                "new.db",
+                "--baseline",
+                "latest",
+            ],
+            "no run",
+        ),
+        (
+            &[
+                "eval",
+                "missing.jsonl",
+                "--scorer",
+                "exact_match",
+                "--store",
+                "v.db",
+            ],
+            "missing.jsonl",
+        ),
+        (
+            &["eval", "qa.jsonl", "--scorer", "nosuch", "--store", "v.db"],
+            "nosuch",
+        ),
+        (
+            &[
+                "eval", "qa.jsonl", "--config", "bad.toml", "--store", "v.db",
+            ],
+            "bad.toml",
+        ),
+        (
+            &[
+                "eval",
+                "qa.jsonl",
+                "--scorer",
+                "exact_match",
+                "--gate",
+                "exact_match >=",
+                "--store",
+                "v.db",
+            ],
+            "a number",
+        ),
+        (
+            &[
+                "eval",
+                "qa.jsonl",
+                "--scorer",
+                "exact_match",
+                "--export",
+                "nowhere",
+                "--store",
+                "v.db",
+            ],
+            "nowhere",
+        ),
+    ];
+    for (args, said) in cases {
+        for name in results {
+            std::fs::write(dir.join(name), "from an earlier run that passed").unwrap();
+        }
+        let args = [*args, &outputs[..]].concat();
+        let (code, stdout, stderr) = verdict(dir, &args);
+        assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+        for name in results {
+            assert!(!dir.join(name).exists(), "{args:?} left {name}");
+        }
+    }
+
+    // What is not a result file stays: a FIFO, an --export file (appended
+    // to), and a file an output would have been, refused before anything.
+    assert!(
+        Command::new("mkfifo")
+            .arg(dir.join("fifo.xml"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(dir.join("sent.jsonl"), "{}\n").unwrap();
+    let (code, _, stderr) = verdict(
+        dir,
+        &[
+            "eval",
+            "missing.jsonl",
+            "--scorer",
+            "exact_match",
+            "--store",
+            "v.db",
+            "--junit",
+            "fifo.xml",
+            "--export",
+            "jsonl:sent.jsonl",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        std::fs::symlink_metadata(dir.join("fifo.xml"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("sent.jsonl")).unwrap(),
+        "{}\n"
+    );
+    let config = "[[scorers]]\nspec = \"exact_match\"\n";
+    std::fs::write(dir.join("verdict.toml"), config).unwrap();
+    let (code, _, stderr) = verdict(
+        dir,
+        &[
+            "eval",
+            "qa.jsonl",
+            "--config",
+            "verdict.toml",
+            "--store",
+            "v.db",
+            "--report",
+            "verdict.toml",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--report verdict.toml is --config verdict.toml"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("verdict.toml")).unwrap(),
+        config
+    );
+}

@@ -2,8 +2,9 @@
 //!
 //! No output — a report, JSON results, JUnit XML, a JSONL export — may be
 //! the dataset, the local store or a file SQLite keeps beside it (`-wal`,
-//! `-shm`, `-journal`), or another output: a run that wrote one over the
-//! other would destroy what it reads and still say it passed. [`Outputs`]
+//! `-shm`, `-journal`), another file the command reads (`--config`,
+//! `--plugin`), or another output: a run that wrote one over the other
+//! would destroy what it reads and still say it passed. [`Outputs`]
 //! refuses such a run before anything is written. Files are compared as
 //! the system sees them, through symlinks and hard links: by device and
 //! inode when they exist, by their resolved directory and name when they
@@ -14,7 +15,10 @@
 //! beside the target, renamed over it once complete, so that a run that
 //! fails or is killed never leaves a half-written file where the old one
 //! was. A FIFO, a device, or a path under `/dev` or `/proc`
-//! (`/dev/stdout`) is written in place.
+//! (`/dev/stdout`) is written in place. Before a run starts, the result
+//! files an earlier run left are removed
+//! ([`Outputs::remove_stale_results`]): whatever stops the run, CI never
+//! reads an earlier run's results as this one's.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -43,7 +47,19 @@ use crate::error::{Error, Result};
 pub struct Outputs {
     dataset: Option<PathBuf>,
     store: Option<PathBuf>,
-    outputs: Vec<(String, PathBuf)>,
+    /// Other files the command reads (`--config`, `--plugin`).
+    inputs: Vec<(String, PathBuf)>,
+    outputs: Vec<Output>,
+}
+
+/// One output, named as the user gave it.
+#[derive(Debug)]
+struct Output {
+    what: String,
+    path: PathBuf,
+    /// A result file, written whole: one an earlier run left is removed
+    /// before a run starts.
+    result: bool,
 }
 
 /// What a file is to the command, for messages.
@@ -54,6 +70,8 @@ enum Role {
     /// A file SQLite keeps beside the store.
     StoreFile,
     Output,
+    /// Another file the command reads.
+    Input,
 }
 
 /// A file as the system sees it.
@@ -85,15 +103,77 @@ impl Outputs {
         self
     }
 
-    /// An output, named as the user gave it (`--report`).
-    pub fn output(mut self, what: impl Into<String>, path: impl Into<PathBuf>) -> Self {
-        self.outputs.push((what.into(), path.into()));
+    /// Another file the command reads, named as the user gave it
+    /// (`--config`, `--plugin`).
+    pub fn input(mut self, what: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        self.inputs.push((what.into(), path.into()));
         self
     }
 
+    /// An output, named as the user gave it (`--export`): a file written
+    /// to, or appended to, as it is.
+    pub fn output(mut self, what: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        self.outputs.push(Output {
+            what: what.into(),
+            path: path.into(),
+            result: false,
+        });
+        self
+    }
+
+    /// A result file, named as the user gave it (`--report`, `--json`,
+    /// `--junit`): written whole by a run that reaches its verdict, and
+    /// removed by [`remove_stale_results`](Self::remove_stale_results)
+    /// before it starts.
+    pub fn result(mut self, what: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        self.outputs.push(Output {
+            what: what.into(),
+            path: path.into(),
+            result: true,
+        });
+        self
+    }
+
+    /// Checks as [`check`](Self::check) does, then removes the result
+    /// file an earlier run left at each result's path, so that a run that
+    /// fails from here on (a dataset it cannot open, a scorer it does not
+    /// know, a baseline it cannot find) leaves no result file for CI to
+    /// read as its own. Only a regular file is removed (through a symlink,
+    /// the file it leads to): a FIFO, a device or `/dev/stdout` stays.
+    ///
+    /// ```
+    /// use verdict_eval::Outputs;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let junit = dir.path().join("junit.xml");
+    /// std::fs::write(&junit, "<testsuites/>")?;
+    /// Outputs::new()
+    ///     .dataset(dir.path().join("qa.jsonl"))
+    ///     .result("--junit", &junit)
+    ///     .remove_stale_results()?;
+    /// assert!(!junit.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remove_stale_results(&self) -> Result<()> {
+        self.check()?;
+        for output in self.outputs.iter().filter(|o| o.result) {
+            remove_stale(&output.path).map_err(|e| Error::WriteReport {
+                path: output.path.clone(),
+                source: io::Error::new(
+                    e.kind(),
+                    format!(
+                        "an earlier run's result file is there and cannot be removed (a run \
+                         that fails leaves none): {e}"
+                    ),
+                ),
+            })?;
+        }
+        Ok(())
+    }
+
     /// Refuses, with a sentence naming both, an output that is the
-    /// dataset, the store (or a file of it) or another output, or a store
-    /// that is the dataset.
+    /// dataset, the store (or a file of it), another input or another
+    /// output, or a store that is the dataset.
     pub fn check(&self) -> Result<()> {
         let mut inputs: Vec<(String, &Path, Role, Identity)> = Vec::new();
         if let Some(path) = &self.dataset {
@@ -129,7 +209,10 @@ impl Outputs {
                 identify(resolved),
             ));
         }
-        for (what, path) in &self.outputs {
+        for (what, path) in &self.inputs {
+            inputs.push((what.clone(), path, Role::Input, identify(path)));
+        }
+        for Output { what, path, .. } in &self.outputs {
             let id = identify(path);
             if let Some((other, other_path, role, _)) =
                 inputs.iter().find(|(_, _, _, other)| same(&id, other))
@@ -160,6 +243,7 @@ fn collision(what: &str, path: &Path, other: &str, other_path: &Path, role: Role
         Role::Store => "destroy the store, and every run it holds",
         Role::StoreFile => "corrupt the store",
         Role::Output => "leave only one of the two, or a mix of both",
+        Role::Input => "destroy it before it is read",
     };
     let other = match role {
         Role::StoreFile => other.to_owned(),
@@ -364,12 +448,16 @@ impl Write for OutputFile {
 
 /// Removes the result file a failed run was to replace, so that it is not
 /// read as this run's: a regular file only, never a device or a FIFO.
-pub(crate) fn remove_stale(path: &Path) {
+pub(crate) fn remove_stale(path: &Path) -> io::Result<()> {
     if in_place(path) {
-        return;
+        return Ok(());
     }
     let target = resolve(path);
     if fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
-        let _ = fs::remove_file(target);
+        match fs::remove_file(target) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
     }
+    Ok(())
 }
