@@ -326,7 +326,10 @@ pub(crate) struct EvalArgs {
     /// `name/STAT` in backticks checks another statistic: min, max, mean,
     /// median, variance, p90, or Verdict's pass_rate, p50 and errors (a
     /// count). Each condition is a gate; every one must hold (OR is not
-    /// part of the language), and one that cannot be measured fails.
+    /// part of the language), and one that cannot be measured fails. Past
+    /// 4,096 distinct values, values are counted to 3 significant digits
+    /// and median, p50 and p90 are known within an interval: a gate on one
+    /// passes only when the whole interval does.
     /// Repeatable; a condition replaces the one on the same metric in the
     /// gate of --config.
     #[arg(long = "gate", value_name = "EXPR")]

@@ -29,6 +29,11 @@
 //! only errors or labels) fails its condition (MLflow marks the run
 //! incomplete).
 //!
+//! Past 4,096 distinct values of a scorer, its values are counted to three
+//! significant digits so that memory stays flat: `median`, `p50` and `p90`
+//! are then known within an interval, and a condition on one holds only
+//! when the whole interval is on its side.
+//!
 //! Errors say where (the character, counted from 1) and what was expected.
 
 use std::fmt;

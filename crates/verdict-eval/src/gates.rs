@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::criteria::{Bound, Resolved, Statistic};
 use crate::scored::Said;
-use crate::stats::{ScorerStats, format_number};
+use crate::stats::{EXACT_VALUES, ScorerStats, format_number};
 
 /// When a scorer's value for one record passes.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -210,6 +210,13 @@ fn condition(c: &Resolved, s: &ScorerStats) -> GateVerdict {
         Statistic::Errors => (Some(s.errors as f64), s.records),
     };
     let threshold = c.condition.threshold;
+    // Past a number of distinct values, quantiles are known to lie within
+    // an interval, not exactly: the gate passes only when all of it does.
+    let bounds = match c.statistic {
+        Statistic::Median => s.p50_bounds,
+        Statistic::P90 => s.p90_bounds,
+        _ => None,
+    };
     let measured = match (value, c.statistic) {
         (Some(v), Statistic::Errors) => format!("{v} of {}", s.records),
         (Some(v), Statistic::PassRate) => format!(
@@ -221,6 +228,15 @@ fn condition(c: &Resolved, s: &ScorerStats) -> GateVerdict {
         ),
         (Some(v), _) => {
             let mut m = format!("{} over {of} values", shown(v));
+            if let Some((low, high)) = bounds {
+                m = format!(
+                    "between {} and {} over {of} values (past {EXACT_VALUES} distinct values, \
+                     they are counted to 3 significant digits: the gate passes only when the \
+                     whole interval is on its side)",
+                    shown(low),
+                    shown(high)
+                );
+            }
             if s.errors > 0 {
                 // As MLflow leaves them out of its aggregations.
                 m.push_str(&format!(", {} errors left out", s.errors));
@@ -236,9 +252,12 @@ fn condition(c: &Resolved, s: &ScorerStats) -> GateVerdict {
         (None, _) => format!("not measured: {} gave no numbers ({})", s.name, s.kinds()),
     };
     // The same margin for rounding as the other gates.
-    let passed = value.is_some_and(|v| match c.condition.bound {
-        Bound::AtLeast => v + 1e-12 >= threshold,
-        Bound::AtMost => v - 1e-12 <= threshold,
+    let passed = value.is_some_and(|v| {
+        let (low, high) = bounds.unwrap_or((v, v));
+        match c.condition.bound {
+            Bound::AtLeast => low + 1e-12 >= threshold,
+            Bound::AtMost => high - 1e-12 <= threshold,
+        }
     });
     GateVerdict {
         gate: format!(
