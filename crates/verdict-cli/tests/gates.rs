@@ -111,3 +111,76 @@ fn quantiles_of_fewer_distinct_values_are_exact() {
     let (code, stdout, stderr) = gate(dir, distance, "`edit_distance/p90` <= 3600");
     assert_eq!(code, 1, "{stdout}{stderr}");
 }
+
+#[test]
+fn a_statistic_gate_fails_over_errors_unless_the_gate_bounds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    // One record right; 99 that exact_match cannot score (no expectation
+    // to compare with). MLflow leaves the errors out: a mean of 1.
+    let mut data = String::from(
+        r#"{"inputs": "q", "outputs": "a", "expectations": {"expected_response": "a"}}"#,
+    );
+    data.push('\n');
+    for i in 0..99 {
+        writeln!(data, r#"{{"inputs": "q{i}", "outputs": "a"}}"#).unwrap();
+    }
+    std::fs::write(dir.join("data.jsonl"), data).unwrap();
+    let eval = |gates: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "data.jsonl",
+            "--scorer",
+            "exact_match",
+            "--store",
+            "v.db",
+        ];
+        for g in gates {
+            args.extend(["--gate", g]);
+        }
+        verdict_in(dir, &args)
+    };
+
+    let (code, stdout, stderr) = eval(&["exact_match >= 0.9"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let line = gate_line(&stdout, "exact_match/mean ≥ 0.9");
+    assert!(line.starts_with("FAIL"), "{line}");
+    assert!(
+        line.contains("1 over 1 values, 99 errors left out")
+            && line.contains("exact_match could not score 99 of 100 records")
+            && line.contains("add AND `exact_match/errors` <= N"),
+        "{line}"
+    );
+    // Every statistic that leaves errors out.
+    for stat in ["median", "p90", "min", "max", "variance"] {
+        let (code, stdout, stderr) = eval(&[&format!("`exact_match/{stat}` >= 0")]);
+        assert_eq!(code, 1, "{stat}: {stdout}{stderr}");
+    }
+
+    // The gate says how many errors are acceptable: in the same
+    // expression, or in another --gate of the run.
+    for gates in [
+        &["exact_match >= 0.9 AND `exact_match/errors` <= 99"][..],
+        &["exact_match >= 0.9", "`exact_match/errors` <= 100"],
+    ] {
+        let (code, stdout, stderr) = eval(gates);
+        assert_eq!(code, 0, "{gates:?}: {stdout}{stderr}");
+        let line = gate_line(&stdout, "exact_match/mean ≥ 0.9");
+        assert!(
+            line.starts_with("PASS") && line.ends_with("1 over 1 values, 99 errors left out"),
+            "{line}"
+        );
+    }
+    // Too many of them: the errors gate fails.
+    let (code, stdout, stderr) = eval(&["exact_match >= 0.9 AND `exact_match/errors` <= 10"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        gate_line(&stdout, "exact_match/errors ≤ 10").starts_with("FAIL"),
+        "{stdout}"
+    );
+    // A pass rate counts errors as failures: it needs no errors gate.
+    let (code, stdout, stderr) = eval(&["`exact_match/pass_rate` >= 0.01"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) = eval(&["`exact_match/pass_rate` >= 0.02"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+}
