@@ -280,7 +280,9 @@ pub(crate) struct EvalArgs {
     pub(crate) store: StoreArgs,
     /// Also send spans and assessments to otlp (OTEL_EXPORTER_OTLP_*),
     /// mlflow (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID) or jsonl:PATH
-    /// (jsonl:- for standard output, the summary then goes to stderr);
+    /// (jsonl:- for standard output, the summary then goes to stderr;
+    /// refused when standard output is redirected to the dataset or the
+    /// store);
     /// repeatable. A destination that fails does not stop the run; after
     /// a chunk of records (4,096; the first, 512) it took none of, it is
     /// sent nothing more.

@@ -45,9 +45,10 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         }
     }
     for target in targets.iter().flatten() {
-        if let ExportTarget::Jsonl(path) = target
-            && !target.is_stdout()
-        {
+        if target.is_stdout() {
+            // Seen as the file standard output is redirected to, if any.
+            outputs = outputs.standard_output("--export jsonl:-");
+        } else if let ExportTarget::Jsonl(path) = target {
             outputs = outputs.output("--export", path);
         }
     }

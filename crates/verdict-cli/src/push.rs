@@ -113,9 +113,9 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
     // A JSONL file written over the store would destroy it.
     let mut outputs = Outputs::new().store(&args.store.path);
     for target in &targets {
-        if let ExportTarget::Jsonl(path) = target
-            && !target.is_stdout()
-        {
+        if target.is_stdout() {
+            outputs = outputs.standard_output("--to jsonl:-");
+        } else if let ExportTarget::Jsonl(path) = target {
             outputs = outputs.output("--to", path);
         }
     }

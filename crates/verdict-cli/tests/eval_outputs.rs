@@ -507,3 +507,85 @@ fn a_run_that_fails_before_it_starts_leaves_no_earlier_result_file() {
         config
     );
 }
+
+#[test]
+fn standard_output_redirected_onto_the_dataset_or_the_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let before = store_with_a_run(dir);
+    let size = std::fs::metadata(dir.join("v.db")).unwrap().len();
+    // `>> FILE`: standard output appends to it.
+    let appending = |name: &str| {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(dir.join(name))
+            .unwrap()
+    };
+    let run = |args: &[&str], stdin: Stdio, stdout: std::fs::File| {
+        text_of(
+            &command(dir, args)
+                .stdin(stdin)
+                .stdout(stdout)
+                .stderr(Stdio::piped())
+                .output()
+                .unwrap(),
+        )
+    };
+    let export = [
+        "eval",
+        "qa.jsonl",
+        "--scorer",
+        "exact_match",
+        "--store",
+        "v.db",
+        "--export",
+        "jsonl:-",
+    ];
+    let (code, _, stderr) = run(&export, Stdio::null(), appending("qa.jsonl"));
+    assert_refused(
+        dir,
+        (code, String::new(), stderr),
+        &[
+            "--export jsonl:- writes to standard output, which is the dataset qa.jsonl: writing it \
+           would change the dataset while it is read",
+        ],
+        &before,
+    );
+    // The dataset read from standard input, the same file.
+    let mut from_stdin = export;
+    from_stdin[1] = "-";
+    let dataset = std::fs::File::open(dir.join("qa.jsonl")).unwrap();
+    let (code, _, stderr) = run(&from_stdin, dataset.into(), appending("qa.jsonl"));
+    assert_refused(
+        dir,
+        (code, String::new(), stderr),
+        &["which is the dataset (the file standard input reads)"],
+        &before,
+    );
+    // Onto the store.
+    let (code, _, stderr) = run(&export, Stdio::null(), appending("v.db"));
+    assert_refused(
+        dir,
+        (code, String::new(), stderr),
+        &["--export jsonl:- writes to standard output, which is the store v.db"],
+        &before,
+    );
+    let (code, _, stderr) = run(
+        &["push", "--to", "jsonl:-", "--store", "v.db"],
+        Stdio::null(),
+        appending("v.db"),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--to jsonl:- writes to standard output, which is the store v.db"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::metadata(dir.join("v.db")).unwrap().len(), size);
+
+    // Another file: written.
+    let (code, _, stderr) = run(&export, Stdio::null(), appending("out.jsonl"));
+    assert_eq!(code, 0, "{stderr}");
+    let lines = std::fs::read_to_string(dir.join("out.jsonl")).unwrap();
+    assert!(lines.lines().count() >= 300, "{}", lines.lines().count());
+}
