@@ -280,7 +280,9 @@ pub(crate) struct EvalArgs {
     pub(crate) store: StoreArgs,
     /// Also send spans and assessments to otlp (OTEL_EXPORTER_OTLP_*),
     /// mlflow (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID) or jsonl:PATH
-    /// (jsonl:- for standard output, the summary then goes to stderr);
+    /// (jsonl:- for standard output, the summary then goes to stderr;
+    /// refused when standard output is redirected to the dataset or the
+    /// store);
     /// repeatable. A destination that fails does not stop the run; after
     /// a chunk of records (4,096; the first, 512) it took none of, it is
     /// sent nothing more.
@@ -322,11 +324,18 @@ pub(crate) struct EvalArgs {
     /// Gate in MLflow's quality_criteria language (mlflow.genai.evaluate,
     /// 3.18): conditions joined by AND, each a metric, >= or <=, and a
     /// number, such as "exact_match >= 0.9 AND `edit_distance/p90` <= 3".
-    /// A scorer's name checks its mean (errors left out, as in MLflow);
-    /// `name/STAT` in backticks checks another statistic: min, max, mean,
-    /// median, variance, p90, or Verdict's pass_rate, p50 and errors (a
-    /// count). Each condition is a gate; every one must hold (OR is not
-    /// part of the language), and one that cannot be measured fails.
+    /// A scorer's name checks its mean; `name/STAT` in backticks checks
+    /// another statistic: min, max, mean, median, variance, p90, or
+    /// Verdict's pass_rate, p50 and errors (a count). Those of the values
+    /// (all but pass_rate and errors) leave out the records the scorer
+    /// could not score, as in MLflow; unlike MLflow, a gate on one then
+    /// fails, unless the gate also bounds the scorer's errors, as in
+    /// "exact_match >= 0.9 AND `exact_match/errors` <= 5" (or in another
+    /// --gate). A pass_rate counts errors as failures. Each condition is a gate; every one must hold (OR is not
+    /// part of the language), and one that cannot be measured fails. Past
+    /// 4,096 distinct values, values are counted to 3 significant digits
+    /// and median, p50 and p90 are known within an interval: a gate on one
+    /// passes only when the whole interval does.
     /// Repeatable; a condition replaces the one on the same metric in the
     /// gate of --config.
     #[arg(long = "gate", value_name = "EXPR")]

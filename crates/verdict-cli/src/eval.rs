@@ -12,11 +12,48 @@ use verdict_scorer::ScorerSpec;
 
 use crate::cli::EvalArgs;
 use crate::plugins::registry;
+use crate::summary::Summary;
 
 /// A run shorter than this shows no progress bar.
 const QUIET_FOR: Duration = Duration::from_millis(700);
 
 pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    // Before anything else that can fail: no output may be the dataset,
+    // the store, or another output; then the result files an earlier run
+    // left go, so that a run that fails from here on (a config, a scorer,
+    // a dataset or a baseline it cannot read) leaves none for CI to read
+    // as its own. An --export file is appended to, and stays.
+    let targets: Vec<_> = args
+        .exports
+        .iter()
+        .map(|s| s.parse::<ExportTarget>())
+        .collect();
+    let mut outputs = Outputs::new().dataset(&args.data).store(&args.store.path);
+    if let Some(config) = &args.config {
+        outputs = outputs.input("--config", config);
+    }
+    for plugin in &args.plugins.plugins {
+        outputs = outputs.input("--plugin", plugin);
+    }
+    for (flag, path) in [
+        ("--report", &args.report),
+        ("--json", &args.json),
+        ("--junit", &args.junit),
+    ] {
+        if let Some(path) = path {
+            outputs = outputs.result(flag, path);
+        }
+    }
+    for target in targets.iter().flatten() {
+        if target.is_stdout() {
+            // Seen as the file standard output is redirected to, if any.
+            outputs = outputs.standard_output("--export jsonl:-");
+        } else if let ExportTarget::Jsonl(path) = target {
+            outputs = outputs.output("--export", path);
+        }
+    }
+    outputs.remove_stale_results()?;
+    let targets = targets.into_iter().collect::<Result<Vec<_>, _>>()?;
     let mut config = match &args.config {
         Some(path) => SuiteConfig::from_path(path)?,
         None => SuiteConfig::default(),
@@ -35,31 +72,6 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     for expression in &args.gates {
         config.add_gate(expression)?;
     }
-    let targets = args
-        .exports
-        .iter()
-        .map(|s| s.parse::<ExportTarget>())
-        .collect::<Result<Vec<_>, _>>()?;
-    // Before anything is opened or written: no output may be the dataset,
-    // the store, or another output.
-    let mut outputs = Outputs::new().dataset(&args.data).store(&args.store.path);
-    for (flag, path) in [
-        ("--report", &args.report),
-        ("--json", &args.json),
-        ("--junit", &args.junit),
-    ] {
-        if let Some(path) = path {
-            outputs = outputs.output(flag, path);
-        }
-    }
-    for target in &targets {
-        if let ExportTarget::Jsonl(path) = target
-            && !target.is_stdout()
-        {
-            outputs = outputs.output("--export", path);
-        }
-    }
-    outputs.check()?;
     // With --export jsonl:- standard output carries the JSON lines only.
     let to_stdout = targets.iter().any(ExportTarget::is_stdout);
     let mut options = config.dataset.clone();
@@ -143,21 +155,20 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             report::visible(&data)
         );
     }
-    let mut out: Box<dyn std::io::Write> = if to_stdout {
-        Box::new(std::io::stderr().lock())
+    // The verdict decides the exit code: a reader that stops reading the
+    // summary (`| head`, `| true`) changes nothing.
+    let code = if !summary.undelivered.is_empty() {
+        2
+    } else if summary.passed {
+        0
     } else {
-        Box::new(std::io::stdout().lock())
+        1
     };
-    write!(out, "{}", report::terminal(&summary))?;
-    // A failed run says which records failed, and how to open each one.
-    write!(
-        out,
-        "{}",
-        report::failed_records(&summary, Some(&args.store.path))
-    )?;
-    writeln!(
-        out,
-        "\nstored as {} in {}{}",
+    let summary_text = format!(
+        "{}{}\nstored as {} in {}{}\n",
+        report::terminal(&summary),
+        // A failed run says which records failed, and how to open each one.
+        report::failed_records(&summary, Some(&args.store.path)),
         summary.run_id,
         report::visible(&args.store.path.display().to_string()),
         if summary.passed {
@@ -165,18 +176,23 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         } else {
             " — a gate failed"
         }
-    )?;
-    drop(out);
+    );
+    let mut out = if to_stdout {
+        Summary::stderr()
+    } else {
+        Summary::stdout()
+    };
+    let _ = out.write_all(summary_text.as_bytes());
+    let exit = out.finish(code);
     if !summary.undelivered.is_empty() {
         // After the summary, so that it is the last thing a CI log shows.
-        eprint!("{}", report::undelivered(&summary, &args.store.path));
-        return Ok(ExitCode::from(2));
+        let _ = write!(
+            std::io::stderr(),
+            "{}",
+            report::undelivered(&summary, &args.store.path)
+        );
     }
-    Ok(if summary.passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit)
 }
 
 /// What a run that stopped before its verdict left: the records it kept,

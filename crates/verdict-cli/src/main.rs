@@ -18,6 +18,11 @@
 //! (the gates are printed all the same; `push`, whose job is delivering,
 //! exits 1). An `eval` stopped by SIGINT, SIGTERM or SIGHUP exits 128 +
 //! the signal's number, as a shell reports a process a signal ended.
+//!
+//! A reader that stops reading (`| head`, `| true`) never changes a
+//! command's exit code: a listing (`scorers`, `runs`, `show`) has done its
+//! job and exits 0; the others exit as what they did says, a failed
+//! `eval` with 1 (see `summary`).
 
 use std::process::ExitCode;
 
@@ -35,9 +40,17 @@ mod scorers;
 mod show;
 mod signals;
 mod store;
+mod summary;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // Commands whose whole job is writing a listing: for them a reader
+    // that stops reading ends the job. The others decide their exit code
+    // by what they did, whoever reads what they say (`summary`).
+    let listing = matches!(
+        cli.command,
+        cli::Command::Scorers(_) | cli::Command::Show(_) | cli::Command::Runs(_)
+    );
     let result = match &cli.command {
         cli::Command::Scorers(args) => scorers::run(args),
         cli::Command::Score(args) => score::run(args),
@@ -55,9 +68,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         // `verdict scorers | head` is not an error.
         Err(error)
-            if error
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+            if listing
+                && error
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
         {
             ExitCode::SUCCESS
         }

@@ -12,6 +12,7 @@ use verdict_eval::report::{count, visible};
 use verdict_export::{RunStatus, StoredRun};
 
 use crate::cli::PruneArgs;
+use crate::summary::Summary;
 
 pub(crate) fn run(args: &PruneArgs) -> anyhow::Result<ExitCode> {
     if args.keep.is_none() && args.before.is_none() && args.runs.is_empty() && !args.unfinished {
@@ -37,25 +38,27 @@ pub(crate) fn run(args: &PruneArgs) -> anyhow::Result<ExitCode> {
             chosen.insert(run.run_id.clone());
         }
     }
-    let mut out = std::io::stdout().lock();
+    // What it removes decides the exit code: a reader that stops reading
+    // (`| head`) does not stop the removal half-way.
+    let mut out = Summary::stdout();
     // Never a run still running: its process writes to it.
     let (running, chosen): (Vec<&StoredRun>, Vec<&StoredRun>) = runs
         .iter()
         .filter(|r| chosen.contains(&r.run_id))
         .partition(|r| r.status == RunStatus::Running);
     for run in running {
-        writeln!(
+        let _ = writeln!(
             out,
             "kept {}: it is still running (its process is alive)",
             run.run_id
-        )?;
+        );
     }
     if chosen.is_empty() {
-        writeln!(out, "no run to remove")?;
-        return Ok(ExitCode::SUCCESS);
+        let _ = writeln!(out, "no run to remove");
+        return Ok(out.finish(0));
     }
     for run in &chosen {
-        writeln!(
+        let _ = writeln!(
             out,
             "{} {}  {}  {:<11}  {:>8}  {}",
             if args.dry_run {
@@ -68,23 +71,23 @@ pub(crate) fn run(args: &PruneArgs) -> anyhow::Result<ExitCode> {
             run.status.as_str(),
             run.records,
             visible(&run.dataset)
-        )?;
+        );
     }
     let records: u64 = chosen.iter().map(|r| r.records).sum();
     if args.dry_run {
-        writeln!(
+        let _ = writeln!(
             out,
             "{} and {} would be removed (--dry-run: nothing was)",
             count(chosen.len() as u64, "run"),
             count(records, "record")
-        )?;
-        return Ok(ExitCode::SUCCESS);
+        );
+        return Ok(out.finish(0));
     }
     let size = || file_size(&args.store.path);
     let was = size();
     let ids: Vec<&str> = chosen.iter().map(|r| r.run_id.as_str()).collect();
     store.delete_runs(&ids)?;
-    writeln!(
+    let _ = writeln!(
         out,
         "removed {} and {}; {} is {} (was {})",
         count(chosen.len() as u64, "run"),
@@ -92,8 +95,8 @@ pub(crate) fn run(args: &PruneArgs) -> anyhow::Result<ExitCode> {
         visible(&args.store.path.display().to_string()),
         human_bytes(size()),
         human_bytes(was)
-    )?;
-    Ok(ExitCode::SUCCESS)
+    );
+    Ok(out.finish(0))
 }
 
 /// The runs `--keep N` keeps: the N most recent, and the latest run that

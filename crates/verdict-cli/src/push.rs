@@ -30,6 +30,7 @@ use verdict_export::{JsonlSink, LocalStore};
 
 use crate::cli::PushArgs;
 use crate::store::{open_existing, parse_trace, require_trace};
+use crate::summary::Summary;
 
 /// Traces read from the store and sent per round.
 const TRACES_PER_CHUNK: usize = 256;
@@ -112,9 +113,9 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
     // A JSONL file written over the store would destroy it.
     let mut outputs = Outputs::new().store(&args.store.path);
     for target in &targets {
-        if let ExportTarget::Jsonl(path) = target
-            && !target.is_stdout()
-        {
+        if target.is_stdout() {
+            outputs = outputs.standard_output("--to jsonl:-");
+        } else if let ExportTarget::Jsonl(path) = target {
             outputs = outputs.output("--to", path);
         }
     }
@@ -197,10 +198,13 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let mut out: Box<dyn Write> = if summary_to_stderr {
-        Box::new(std::io::stderr().lock())
+    // What was delivered decides the exit code: a reader that stops
+    // reading the summary changes nothing, and every destination is
+    // finished all the same.
+    let mut out = if summary_to_stderr {
+        Summary::stderr()
     } else {
-        Box::new(std::io::stdout().lock())
+        Summary::stdout()
     };
     let mut all_delivered = true;
     for delivery in &mut deliveries {
@@ -212,21 +216,21 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
             }
         }
         if delivery.reader_gone {
-            writeln!(
+            let _ = writeln!(
                 out,
                 "stopped pushing to {} when its reader stopped reading ({} spans and {} \
                  assessments had been written in full)",
                 delivery.target, delivery.spans_sent, delivery.assessments_sent
-            )?;
+            );
         } else {
-            writeln!(
+            let _ = writeln!(
                 out,
                 "pushed {} spans and {} assessments of {} traces to {}",
                 delivery.spans_sent,
                 delivery.assessments_sent,
                 traces.len(),
                 delivery.target
-            )?;
+            );
         }
         if !delivery.errors.is_empty() {
             all_delivered = false;
@@ -252,12 +256,7 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    out.flush()?;
-    Ok(if all_delivered {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(out.finish(if all_delivered { 0 } else { 1 }))
 }
 
 /// How many failed traces are named in the summary.

@@ -21,6 +21,7 @@ use verdict_export::LocalStore;
 
 use crate::cli::{DeleteArgs, LogArgs, OverrideArgs, ReviewArgs, json_or_text};
 use crate::store::{open_existing, parse_trace, require_trace};
+use crate::summary::Summary;
 
 /// Logs a HUMAN feedback.
 pub(crate) fn feedback(args: &LogArgs) -> anyhow::Result<ExitCode> {
@@ -189,7 +190,9 @@ fn existing(store: &LocalStore, trace_id: TraceId, id: &str) -> anyhow::Result<A
     })
 }
 
+/// Prints what the store now holds; done, whether or not it is read.
 fn print_json(line: &str) -> anyhow::Result<ExitCode> {
-    writeln!(std::io::stdout().lock(), "{line}")?;
-    Ok(ExitCode::SUCCESS)
+    let mut out = Summary::stdout();
+    let _ = writeln!(out, "{line}");
+    Ok(out.finish(0))
 }

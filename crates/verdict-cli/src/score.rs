@@ -11,6 +11,7 @@ use verdict_scorer::{OwnedRecord, OwnedValue, ScorerSpec, score_one};
 
 use crate::cli::{ScoreArgs, json_or_text};
 use crate::plugins::registry;
+use crate::summary::Summary;
 
 /// The name of the expectation `--expected` sets, as MLflow's scorers read.
 const EXPECTED_RESPONSE: &str = "expected_response";
@@ -67,13 +68,15 @@ pub(crate) fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
         "rationale": rationale,
         "error": error,
     });
-    writeln!(std::io::stdout().lock(), "{result}")?;
     // Scored, whatever the value: 0. Not scored (a missing or malformed
     // expectation, a scorer that failed or panicked): an input or plugin
     // error, 2, as everywhere else — never 1, which says "scored, and the
-    // verdict is negative".
-    Ok(match &outcome {
-        Ok(_) => ExitCode::SUCCESS,
+    // verdict is negative". A reader that stops reading changes neither.
+    let mut out = Summary::stdout();
+    let _ = writeln!(out, "{result}");
+    let _ = out.flush();
+    let code = match &outcome {
+        Ok(_) => 0,
         Err(e) => {
             eprintln!(
                 "error: {} could not score this record: {}: {}",
@@ -81,7 +84,8 @@ pub(crate) fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
                 visible(&e.code),
                 visible(&e.message)
             );
-            ExitCode::from(2)
+            2
         }
-    })
+    };
+    Ok(out.finish(code))
 }

@@ -355,3 +355,237 @@ fn finish(mut child: std::process::Child) -> Output {
     }
     child.wait_with_output().unwrap()
 }
+
+#[cfg(unix)]
+#[test]
+fn a_run_that_fails_before_it_starts_leaves_no_earlier_result_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write_dataset(dir, 30);
+    std::fs::write(dir.join("bad.toml"), "[[scorers]\n").unwrap();
+    let results = ["st.xml", "st.json", "st.md"];
+    let outputs = [
+        "--junit", "st.xml", "--json", "st.json", "--report", "st.md",
+    ];
+    // A run that passes writes them.
+    let (code, stdout, stderr) = eval(dir, &outputs);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let cases: &[(&[&str], &str)] = &[
+        // No run of this dataset passed in this store.
+        (
+            &[
+                "eval",
+                "qa.jsonl",
+                "--scorer",
+                "exact_match",
+                "--store",
+                "new.db",
+                "--baseline",
+                "latest",
+            ],
+            "no run",
+        ),
+        (
+            &[
+                "eval",
+                "missing.jsonl",
+                "--scorer",
+                "exact_match",
+                "--store",
+                "v.db",
+            ],
+            "missing.jsonl",
+        ),
+        (
+            &["eval", "qa.jsonl", "--scorer", "nosuch", "--store", "v.db"],
+            "nosuch",
+        ),
+        (
+            &[
+                "eval", "qa.jsonl", "--config", "bad.toml", "--store", "v.db",
+            ],
+            "bad.toml",
+        ),
+        (
+            &[
+                "eval",
+                "qa.jsonl",
+                "--scorer",
+                "exact_match",
+                "--gate",
+                "exact_match >=",
+                "--store",
+                "v.db",
+            ],
+            "a number",
+        ),
+        (
+            &[
+                "eval",
+                "qa.jsonl",
+                "--scorer",
+                "exact_match",
+                "--export",
+                "nowhere",
+                "--store",
+                "v.db",
+            ],
+            "nowhere",
+        ),
+    ];
+    for (args, said) in cases {
+        for name in results {
+            std::fs::write(dir.join(name), "from an earlier run that passed").unwrap();
+        }
+        let args = [*args, &outputs[..]].concat();
+        let (code, stdout, stderr) = verdict(dir, &args);
+        assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+        for name in results {
+            assert!(!dir.join(name).exists(), "{args:?} left {name}");
+        }
+    }
+
+    // What is not a result file stays: a FIFO, an --export file (appended
+    // to), and a file an output would have been, refused before anything.
+    assert!(
+        Command::new("mkfifo")
+            .arg(dir.join("fifo.xml"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(dir.join("sent.jsonl"), "{}\n").unwrap();
+    let (code, _, stderr) = verdict(
+        dir,
+        &[
+            "eval",
+            "missing.jsonl",
+            "--scorer",
+            "exact_match",
+            "--store",
+            "v.db",
+            "--junit",
+            "fifo.xml",
+            "--export",
+            "jsonl:sent.jsonl",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        std::fs::symlink_metadata(dir.join("fifo.xml"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("sent.jsonl")).unwrap(),
+        "{}\n"
+    );
+    let config = "[[scorers]]\nspec = \"exact_match\"\n";
+    std::fs::write(dir.join("verdict.toml"), config).unwrap();
+    let (code, _, stderr) = verdict(
+        dir,
+        &[
+            "eval",
+            "qa.jsonl",
+            "--config",
+            "verdict.toml",
+            "--store",
+            "v.db",
+            "--report",
+            "verdict.toml",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--report verdict.toml is --config verdict.toml"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("verdict.toml")).unwrap(),
+        config
+    );
+}
+
+#[test]
+fn standard_output_redirected_onto_the_dataset_or_the_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let before = store_with_a_run(dir);
+    let size = std::fs::metadata(dir.join("v.db")).unwrap().len();
+    // `>> FILE`: standard output appends to it.
+    let appending = |name: &str| {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(dir.join(name))
+            .unwrap()
+    };
+    let run = |args: &[&str], stdin: Stdio, stdout: std::fs::File| {
+        text_of(
+            &command(dir, args)
+                .stdin(stdin)
+                .stdout(stdout)
+                .stderr(Stdio::piped())
+                .output()
+                .unwrap(),
+        )
+    };
+    let export = [
+        "eval",
+        "qa.jsonl",
+        "--scorer",
+        "exact_match",
+        "--store",
+        "v.db",
+        "--export",
+        "jsonl:-",
+    ];
+    let (code, _, stderr) = run(&export, Stdio::null(), appending("qa.jsonl"));
+    assert_refused(
+        dir,
+        (code, String::new(), stderr),
+        &[
+            "--export jsonl:- writes to standard output, which is the dataset qa.jsonl: writing it \
+           would change the dataset while it is read",
+        ],
+        &before,
+    );
+    // The dataset read from standard input, the same file.
+    let mut from_stdin = export;
+    from_stdin[1] = "-";
+    let dataset = std::fs::File::open(dir.join("qa.jsonl")).unwrap();
+    let (code, _, stderr) = run(&from_stdin, dataset.into(), appending("qa.jsonl"));
+    assert_refused(
+        dir,
+        (code, String::new(), stderr),
+        &["which is the dataset (the file standard input reads)"],
+        &before,
+    );
+    // Onto the store.
+    let (code, _, stderr) = run(&export, Stdio::null(), appending("v.db"));
+    assert_refused(
+        dir,
+        (code, String::new(), stderr),
+        &["--export jsonl:- writes to standard output, which is the store v.db"],
+        &before,
+    );
+    let (code, _, stderr) = run(
+        &["push", "--to", "jsonl:-", "--store", "v.db"],
+        Stdio::null(),
+        appending("v.db"),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--to jsonl:- writes to standard output, which is the store v.db"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::metadata(dir.join("v.db")).unwrap().len(), size);
+
+    // Another file: written.
+    let (code, _, stderr) = run(&export, Stdio::null(), appending("out.jsonl"));
+    assert_eq!(code, 0, "{stderr}");
+    let lines = std::fs::read_to_string(dir.join("out.jsonl")).unwrap();
+    assert!(lines.lines().count() >= 300, "{}", lines.lines().count());
+}

@@ -22,12 +22,22 @@
 //! `OR` and parentheses are not part of the language: every condition must
 //! hold. One condition per metric.
 //!
-//! Two choices differ from MLflow, both so that a gate never passes by
+//! Three choices differ from MLflow, all so that a gate never passes by
 //! accident: an empty expression is refused (MLflow reads it as no
 //! criteria, so an unset variable in `--gate "$GATE"` would drop the gate
-//! unseen), and a metric the run could not measure (a scorer that gave
-//! only errors or labels) fails its condition (MLflow marks the run
-//! incomplete).
+//! unseen); a metric the run could not measure (a scorer that gave only
+//! errors or labels) fails its condition (MLflow marks the run
+//! incomplete); and a condition on a statistic of a scorer's values
+//! (`mean`, `median`, `p90`, `min`, `max`, `variance`, which leave out the
+//! records it could not score, as MLflow's do) fails when it had errors,
+//! unless a condition of the run bounds that scorer's `errors`, which
+//! says how many are acceptable (MLflow passes a mean of 1 over one
+//! record and 99 errors).
+//!
+//! Past 4,096 distinct values of a scorer, its values are counted to three
+//! significant digits so that memory stays flat: `median`, `p50` and `p90`
+//! are then known within an interval, and a condition on one holds only
+//! when the whole interval is on its side.
 //!
 //! Errors say where (the character, counted from 1) and what was expected.
 

@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::criteria::{Bound, Resolved, Statistic};
+use crate::report::count;
 use crate::scored::Said;
-use crate::stats::{ScorerStats, format_number};
+use crate::stats::{EXACT_VALUES, ScorerStats, format_number};
 
 /// When a scorer's value for one record passes.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -127,7 +128,12 @@ pub(crate) fn check(
     }
     for c in conditions {
         if let Some(s) = stats.iter().find(|s| s.name == c.scorer) {
-            verdicts.push(condition(c, s));
+            // The gate says how many errors are acceptable when it bounds
+            // the scorer's `errors` too.
+            let errors_gated = conditions
+                .iter()
+                .any(|o| o.scorer == c.scorer && o.statistic == Statistic::Errors);
+            verdicts.push(condition(c, s, errors_gated));
         }
     }
     if let Some(min) = weighted_min {
@@ -196,8 +202,12 @@ pub(crate) fn check(
 
 /// The verdict of one condition in MLflow's language on `s`'s statistics.
 /// A statistic the run could not measure fails: a gate that measured
-/// nothing never passes.
-fn condition(c: &Resolved, s: &ScorerStats) -> GateVerdict {
+/// nothing never passes. A statistic of the values (mean, median, p90,
+/// min, max, variance) leaves out the records the scorer could not score,
+/// as MLflow's do; unlike MLflow's, its condition then fails unless
+/// `errors_gated` (another condition of the gate bounds the scorer's
+/// errors): records left out must not pass by accident.
+fn condition(c: &Resolved, s: &ScorerStats, errors_gated: bool) -> GateVerdict {
     let numbers = s.kinds[0] + s.kinds[1];
     let (value, of) = match c.statistic {
         Statistic::Mean => (s.mean, numbers),
@@ -210,6 +220,13 @@ fn condition(c: &Resolved, s: &ScorerStats) -> GateVerdict {
         Statistic::Errors => (Some(s.errors as f64), s.records),
     };
     let threshold = c.condition.threshold;
+    // Past a number of distinct values, quantiles are known to lie within
+    // an interval, not exactly: the gate passes only when all of it does.
+    let bounds = match c.statistic {
+        Statistic::Median => s.p50_bounds,
+        Statistic::P90 => s.p90_bounds,
+        _ => None,
+    };
     let measured = match (value, c.statistic) {
         (Some(v), Statistic::Errors) => format!("{v} of {}", s.records),
         (Some(v), Statistic::PassRate) => format!(
@@ -221,9 +238,29 @@ fn condition(c: &Resolved, s: &ScorerStats) -> GateVerdict {
         ),
         (Some(v), _) => {
             let mut m = format!("{} over {of} values", shown(v));
+            if let Some((low, high)) = bounds {
+                m = format!(
+                    "between {} and {} over {of} values (past {EXACT_VALUES} distinct values, \
+                     they are counted to 3 significant digits: the gate passes only when the \
+                     whole interval is on its side)",
+                    shown(low),
+                    shown(high)
+                );
+            }
             if s.errors > 0 {
                 // As MLflow leaves them out of its aggregations.
-                m.push_str(&format!(", {} errors left out", s.errors));
+                m.push_str(&format!(", {} left out", count(s.errors, "error")));
+                if !errors_gated {
+                    m.push_str(&format!(
+                        ": {} could not score {} of {} records, and a gate on {} fails over \
+                         errors unless it says how many are acceptable (add AND `{}/errors` <= N)",
+                        s.name,
+                        s.errors,
+                        s.records,
+                        c.key(),
+                        s.name
+                    ));
+                }
             }
             m
         }
@@ -235,11 +272,17 @@ fn condition(c: &Resolved, s: &ScorerStats) -> GateVerdict {
         (None, _) if s.records == 0 => "not measured: the dataset has no records".to_owned(),
         (None, _) => format!("not measured: {} gave no numbers ({})", s.name, s.kinds()),
     };
+    let leaves_errors_out = !matches!(c.statistic, Statistic::PassRate | Statistic::Errors);
+    let errors_unsaid = leaves_errors_out && s.errors > 0 && !errors_gated;
     // The same margin for rounding as the other gates.
-    let passed = value.is_some_and(|v| match c.condition.bound {
-        Bound::AtLeast => v + 1e-12 >= threshold,
-        Bound::AtMost => v - 1e-12 <= threshold,
-    });
+    let passed = !errors_unsaid
+        && value.is_some_and(|v| {
+            let (low, high) = bounds.unwrap_or((v, v));
+            match c.condition.bound {
+                Bound::AtLeast => low + 1e-12 >= threshold,
+                Bound::AtMost => high - 1e-12 <= threshold,
+            }
+        });
     GateVerdict {
         gate: format!(
             "{} {} {}",
@@ -283,6 +326,57 @@ mod tests {
             number: Some(n),
             ..Said::default()
         }
+    }
+
+    /// A scorer's statistics: a mean of 1 over one value, and `errors`.
+    fn scorer(name: &str, errors: u64) -> ScorerStats {
+        ScorerStats {
+            name: name.into(),
+            criterion: String::new(),
+            weight: 1.0,
+            records: 1 + errors,
+            passed: 1,
+            judged: 1 + errors,
+            errors,
+            kinds: [1, 0, 0],
+            mean: Some(1.0),
+            p50: Some(1.0),
+            p90: Some(1.0),
+            p50_bounds: None,
+            p90_bounds: None,
+            min: Some(1.0),
+            max: Some(1.0),
+            variance: Some(0.0),
+            distribution: vec![(1.0, 1)],
+            worst: Vec::new(),
+        }
+    }
+
+    fn verdicts(stats: &[ScorerStats], gate: &str) -> Vec<(String, bool)> {
+        let names: Vec<String> = stats.iter().map(|s| s.name.clone()).collect();
+        let conditions =
+            crate::criteria::resolve_all(&crate::criteria::parse(gate, "--gate").unwrap(), &names)
+                .unwrap();
+        check(stats, &[], &[], &conditions, None, None)
+            .into_iter()
+            .map(|v| (v.gate, v.passed))
+            .collect()
+    }
+
+    #[test]
+    fn only_a_bound_on_the_same_scorers_errors_lets_a_statistic_pass_over_errors() {
+        let stats = [scorer("a", 3), scorer("b", 0)];
+        let passed = |gate: &str| -> Vec<bool> {
+            verdicts(&stats, gate).into_iter().map(|(_, p)| p).collect()
+        };
+        assert_eq!(passed("a >= 1"), [false]);
+        // b's errors say nothing of a's.
+        assert_eq!(passed("a >= 1 AND `b/errors` <= 5"), [false, true]);
+        assert_eq!(passed("a >= 1 AND `a/errors` <= 5"), [true, true]);
+        // b had no errors: nothing to allow.
+        assert_eq!(passed("`b/p90` >= 1"), [true]);
+        // Not when a's statistic fails on its own.
+        assert_eq!(passed("a >= 2 AND `a/errors` <= 5"), [false, true]);
     }
 
     #[test]

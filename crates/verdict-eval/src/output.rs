@@ -2,8 +2,9 @@
 //!
 //! No output — a report, JSON results, JUnit XML, a JSONL export — may be
 //! the dataset, the local store or a file SQLite keeps beside it (`-wal`,
-//! `-shm`, `-journal`), or another output: a run that wrote one over the
-//! other would destroy what it reads and still say it passed. [`Outputs`]
+//! `-shm`, `-journal`), another file the command reads (`--config`,
+//! `--plugin`), or another output: a run that wrote one over the other
+//! would destroy what it reads and still say it passed. [`Outputs`]
 //! refuses such a run before anything is written. Files are compared as
 //! the system sees them, through symlinks and hard links: by device and
 //! inode when they exist, by their resolved directory and name when they
@@ -14,7 +15,10 @@
 //! beside the target, renamed over it once complete, so that a run that
 //! fails or is killed never leaves a half-written file where the old one
 //! was. A FIFO, a device, or a path under `/dev` or `/proc`
-//! (`/dev/stdout`) is written in place.
+//! (`/dev/stdout`) is written in place. Before a run starts, the result
+//! files an earlier run left are removed
+//! ([`Outputs::remove_stale_results`]): whatever stops the run, CI never
+//! reads an earlier run's results as this one's.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -43,7 +47,20 @@ use crate::error::{Error, Result};
 pub struct Outputs {
     dataset: Option<PathBuf>,
     store: Option<PathBuf>,
-    outputs: Vec<(String, PathBuf)>,
+    /// Other files the command reads (`--config`, `--plugin`).
+    inputs: Vec<(String, PathBuf)>,
+    outputs: Vec<Output>,
+}
+
+/// One output, named as the user gave it.
+#[derive(Debug)]
+struct Output {
+    what: String,
+    /// `None`: standard output.
+    path: Option<PathBuf>,
+    /// A result file, written whole: one an earlier run left is removed
+    /// before a run starts.
+    result: bool,
 }
 
 /// What a file is to the command, for messages.
@@ -54,6 +71,8 @@ enum Role {
     /// A file SQLite keeps beside the store.
     StoreFile,
     Output,
+    /// Another file the command reads.
+    Input,
 }
 
 /// A file as the system sees it.
@@ -85,19 +104,106 @@ impl Outputs {
         self
     }
 
-    /// An output, named as the user gave it (`--report`).
-    pub fn output(mut self, what: impl Into<String>, path: impl Into<PathBuf>) -> Self {
-        self.outputs.push((what.into(), path.into()));
+    /// Another file the command reads, named as the user gave it
+    /// (`--config`, `--plugin`).
+    pub fn input(mut self, what: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        self.inputs.push((what.into(), path.into()));
         self
     }
 
+    /// An output, named as the user gave it (`--export`): a file written
+    /// to, or appended to, as it is.
+    pub fn output(mut self, what: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        self.outputs.push(Output {
+            what: what.into(),
+            path: Some(path.into()),
+            result: false,
+        });
+        self
+    }
+
+    /// An output to standard output, named as the user gave it
+    /// (`--export jsonl:-`): compared as the file standard output is
+    /// redirected to, if it is one (`>> qa.jsonl`), so that a run never
+    /// writes into what it reads.
+    pub fn standard_output(mut self, what: impl Into<String>) -> Self {
+        self.outputs.push(Output {
+            what: what.into(),
+            path: None,
+            result: false,
+        });
+        self
+    }
+
+    /// A result file, named as the user gave it (`--report`, `--json`,
+    /// `--junit`): written whole by a run that reaches its verdict, and
+    /// removed by [`remove_stale_results`](Self::remove_stale_results)
+    /// before it starts.
+    pub fn result(mut self, what: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        self.outputs.push(Output {
+            what: what.into(),
+            path: Some(path.into()),
+            result: true,
+        });
+        self
+    }
+
+    /// Checks as [`check`](Self::check) does, then removes the result
+    /// file an earlier run left at each result's path, so that a run that
+    /// fails from here on (a dataset it cannot open, a scorer it does not
+    /// know, a baseline it cannot find) leaves no result file for CI to
+    /// read as its own. Only a regular file is removed (through a symlink,
+    /// the file it leads to): a FIFO, a device or `/dev/stdout` stays.
+    ///
+    /// ```
+    /// use verdict_eval::Outputs;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let junit = dir.path().join("junit.xml");
+    /// std::fs::write(&junit, "<testsuites/>")?;
+    /// Outputs::new()
+    ///     .dataset(dir.path().join("qa.jsonl"))
+    ///     .result("--junit", &junit)
+    ///     .remove_stale_results()?;
+    /// assert!(!junit.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remove_stale_results(&self) -> Result<()> {
+        self.check()?;
+        for path in self
+            .outputs
+            .iter()
+            .filter(|o| o.result)
+            .filter_map(|o| o.path.as_ref())
+        {
+            remove_stale(path).map_err(|e| Error::WriteReport {
+                path: path.clone(),
+                source: io::Error::new(
+                    e.kind(),
+                    format!(
+                        "an earlier run's result file is there and cannot be removed (a run \
+                         that fails leaves none): {e}"
+                    ),
+                ),
+            })?;
+        }
+        Ok(())
+    }
+
     /// Refuses, with a sentence naming both, an output that is the
-    /// dataset, the store (or a file of it) or another output, or a store
-    /// that is the dataset.
+    /// dataset, the store (or a file of it), another input or another
+    /// output, or a store that is the dataset.
     pub fn check(&self) -> Result<()> {
-        let mut inputs: Vec<(String, &Path, Role, Identity)> = Vec::new();
+        // What each is, its path (`None`: standard output), its role and
+        // its identity.
+        let mut inputs: Vec<(String, Option<&Path>, Role, Identity)> = Vec::new();
         if let Some(path) = &self.dataset {
-            inputs.push(("the dataset".into(), path, Role::Dataset, identify(path)));
+            inputs.push((
+                "the dataset".into(),
+                Some(path),
+                Role::Dataset,
+                identify(path),
+            ));
         }
         // SQLite names its files after the store's resolved path.
         let mut store_files = Vec::new();
@@ -117,24 +223,34 @@ impl Outputs {
             if let Some((what, path, _, id)) = inputs.first()
                 && same(&store_id, id)
             {
-                return Err(collision("the store", store, what, path, Role::Dataset));
+                return Err(collision(
+                    "the store",
+                    Some(store),
+                    what,
+                    *path,
+                    Role::Dataset,
+                ));
             }
-            inputs.push(("the store".into(), store, Role::Store, store_id));
+            inputs.push(("the store".into(), Some(store), Role::Store, store_id));
         }
         for (named, resolved, store, suffix) in &store_files {
             inputs.push((
                 format!("the store's {suffix} file, beside {}", store.display()),
-                named,
+                Some(named),
                 Role::StoreFile,
                 identify(resolved),
             ));
         }
-        for (what, path) in &self.outputs {
-            let id = identify(path);
+        for (what, path) in &self.inputs {
+            inputs.push((what.clone(), Some(path), Role::Input, identify(path)));
+        }
+        for Output { what, path, .. } in &self.outputs {
+            let path = path.as_deref();
+            let id = path.map_or_else(stdout_identity, identify);
             if let Some((other, other_path, role, _)) =
                 inputs.iter().find(|(_, _, _, other)| same(&id, other))
             {
-                return Err(collision(what, path, other, other_path, *role));
+                return Err(collision(what, path, other, *other_path, *role));
             }
             inputs.push((what.clone(), path, Role::Output, id));
         }
@@ -142,34 +258,52 @@ impl Outputs {
     }
 }
 
-/// The error for an output that is another file the command uses.
-fn collision(what: &str, path: &Path, other: &str, other_path: &Path, role: Role) -> Error {
+/// The error for an output that is another file the command uses; a path
+/// of `None` is standard output.
+fn collision(
+    what: &str,
+    path: Option<&Path>,
+    other: &str,
+    other_path: Option<&Path>,
+    role: Role,
+) -> Error {
     let lexical = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let link = if other_path.as_os_str() == STDIN {
-        " (the file standard input reads)"
-    } else if lexical(path)
-        .components()
-        .eq(lexical(other_path).components())
-    {
-        ""
-    } else {
-        " (the same file, through a link)"
+    let link = match (path, other_path) {
+        (_, Some(other)) if other.as_os_str() == STDIN => " (the file standard input reads)",
+        (Some(path), Some(other))
+            if !lexical(path).components().eq(lexical(other).components()) =>
+        {
+            " (the same file, through a link)"
+        }
+        _ => "",
     };
     let harm = match role {
+        // Standard output may append to it (`>>`): the run would read its
+        // own output back.
+        Role::Dataset if path.is_none() => {
+            "change the dataset while it is read (the run would read its own output back)"
+        }
         Role::Dataset => "destroy the dataset before it is read",
         Role::Store => "destroy the store, and every run it holds",
         Role::StoreFile => "corrupt the store",
         Role::Output => "leave only one of the two, or a mix of both",
+        Role::Input => "destroy it before it is read",
     };
-    let other = match role {
-        Role::StoreFile => other.to_owned(),
-        _ if other_path.as_os_str() == STDIN => other.to_owned(),
-        _ => format!("{other} {}", other_path.display()),
+    let other = match (role, other_path) {
+        (Role::StoreFile, _) | (_, None) => other.to_owned(),
+        (_, Some(p)) if p.as_os_str() == STDIN => other.to_owned(),
+        (_, Some(p)) => format!("{other} {}", p.display()),
     };
-    Error::SamePath(format!(
-        "{what} {} is {other}{link}: writing it would {harm}; give {what} another path",
-        path.display()
-    ))
+    Error::SamePath(match path {
+        Some(path) => format!(
+            "{what} {} is {other}{link}: writing it would {harm}; give {what} another path",
+            path.display()
+        ),
+        None => format!(
+            "{what} writes to standard output, which is {other}{link}: writing it would {harm}; \
+             send standard output elsewhere, or give {what} a file of its own"
+        ),
+    })
 }
 
 /// Whether two files are one that a write would replace.
@@ -210,11 +344,32 @@ fn inode(_: &fs::Metadata) -> Option<(u64, u64)> {
 }
 
 /// Standard input: the file it reads, when it is one (`- < data.jsonl`).
-#[cfg(unix)]
 fn stdin_identity() -> Identity {
-    use std::os::fd::AsFd as _;
-    let meta = io::stdin()
-        .as_fd()
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        stream_identity(io::stdin().as_fd())
+    }
+    #[cfg(not(unix))]
+    Identity::unknown()
+}
+
+/// Standard output: the file it is redirected to, when it is one
+/// (`> results.jsonl`, `>> qa.jsonl`).
+fn stdout_identity() -> Identity {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        stream_identity(io::stdout().as_fd())
+    }
+    #[cfg(not(unix))]
+    Identity::unknown()
+}
+
+/// The file a standard stream is, as its descriptor says.
+#[cfg(unix)]
+fn stream_identity(fd: std::os::fd::BorrowedFd<'_>) -> Identity {
+    let meta = fd
         .try_clone_to_owned()
         .map(File::from)
         .and_then(|f| f.metadata());
@@ -224,20 +379,18 @@ fn stdin_identity() -> Identity {
             inode: inode(&meta),
             holds_data: meta.is_file(),
         },
-        Err(_) => Identity {
-            name: None,
-            inode: None,
-            holds_data: false,
-        },
+        Err(_) => Identity::unknown(),
     }
 }
 
-#[cfg(not(unix))]
-fn stdin_identity() -> Identity {
-    Identity {
-        name: None,
-        inode: None,
-        holds_data: false,
+impl Identity {
+    /// A stream that is no file a write would replace, as far as is known.
+    fn unknown() -> Self {
+        Identity {
+            name: None,
+            inode: None,
+            holds_data: false,
+        }
     }
 }
 
@@ -364,12 +517,16 @@ impl Write for OutputFile {
 
 /// Removes the result file a failed run was to replace, so that it is not
 /// read as this run's: a regular file only, never a device or a FIFO.
-pub(crate) fn remove_stale(path: &Path) {
+pub(crate) fn remove_stale(path: &Path) -> io::Result<()> {
     if in_place(path) {
-        return;
+        return Ok(());
     }
     let target = resolve(path);
     if fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
-        let _ = fs::remove_file(target);
+        match fs::remove_file(target) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
     }
+    Ok(())
 }

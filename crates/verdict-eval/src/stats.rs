@@ -2,6 +2,7 @@
 //! memory that does not grow with the number of records.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use serde::{Deserialize, Serialize};
 
@@ -9,9 +10,17 @@ use crate::gates::PassCriterion;
 use crate::scored::Said;
 
 /// How many distinct values are kept exactly; past this, values are
-/// rounded to three significant digits, so that the memory stays bounded
+/// counted to three significant digits, so that the memory stays bounded
 /// whatever a scorer returns.
-const EXACT_VALUES: usize = 4096;
+///
+/// The median and p90 then come from those counts, and are not exact: each
+/// count keeps the smallest and largest value it counted, which bound the
+/// exact quantile ([`ScorerStats::p90_bounds`]), and a gate passes only
+/// when the whole bound is on its passing side. Exact quantiles would mean
+/// keeping every value (8 bytes per record and scorer, 800 MB for a
+/// hundred million records): a run's memory would grow with its dataset,
+/// which a streaming run never lets it do.
+pub(crate) const EXACT_VALUES: usize = 4096;
 
 /// How many of the worst records are kept per scorer.
 pub const WORST_KEPT: usize = 5;
@@ -79,9 +88,16 @@ pub struct ScorerStats {
     /// `variance` aggregation).
     #[serde(default)]
     pub variance: Option<f64>,
+    /// When p50 is not exact (past 4,096 distinct values, which are then
+    /// counted to three significant digits), the interval the exact median
+    /// lies in, and `p50` is its middle; `None` when `p50` is exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_bounds: Option<(f64, f64)>,
+    /// The same for p90.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90_bounds: Option<(f64, f64)>,
     /// Distinct values and how many records had each (rounded to three
-    /// significant digits past 4096 distinct values, which p50 and p90 are
-    /// then computed from), in increasing order.
+    /// significant digits past 4096 distinct values), in increasing order.
     pub distribution: Vec<(f64, u64)>,
     /// The worst failing records, worst first.
     pub worst: Vec<WorstRecord>,
@@ -124,10 +140,38 @@ pub(crate) struct StatsBuilder {
     /// variance.
     running_mean: f64,
     squares: f64,
-    values: BTreeMap<u64, u64>,
+    /// Values (exact, or rounded once `rounded`) and what each counted.
+    values: BTreeMap<u64, Count>,
     rounded: bool,
     /// Values the default criterion judged by the scorer's own verdict.
     own_verdicts: u64,
+}
+
+/// The records that had one value, or (once values are rounded) that
+/// rounded to it: how many, and the smallest and largest exact value
+/// among them, which bound the quantiles that fall on them.
+#[derive(Clone, Copy, Debug)]
+struct Count {
+    records: u64,
+    low: f64,
+    high: f64,
+}
+
+impl Count {
+    /// One record, of this value.
+    fn of(value: f64) -> Self {
+        Count {
+            records: 1,
+            low: value,
+            high: value,
+        }
+    }
+
+    fn add(&mut self, other: Count) {
+        self.records += other.records;
+        self.low = self.low.min(other.low);
+        self.high = self.high.max(other.high);
+    }
 }
 
 /// What a worst record shows, taken only when it is kept.
@@ -154,6 +198,8 @@ impl StatsBuilder {
                 mean: None,
                 p50: None,
                 p90: None,
+                p50_bounds: None,
+                p90_bounds: None,
                 min: None,
                 max: None,
                 variance: None,
@@ -206,7 +252,7 @@ impl StatsBuilder {
             s.min = Some(s.min.map_or(n, |m| m.min(n)));
             s.max = Some(s.max.map_or(n, |m| m.max(n)));
             let key = if self.rounded { round3(n) } else { n };
-            *self.values.entry(ordered(key)).or_default() += 1;
+            self.count(key, Count::of(n));
             if self.values.len() > EXACT_VALUES && !self.rounded {
                 self.round_values();
             }
@@ -279,10 +325,17 @@ impl StatsBuilder {
         self.rounded = true;
         let old = std::mem::take(&mut self.values);
         for (key, count) in old {
-            *self
-                .values
-                .entry(ordered(round3(unordered(key))))
-                .or_default() += count;
+            self.count(round3(unordered(key)), count);
+        }
+    }
+
+    /// Counts records under a (possibly rounded) value.
+    fn count(&mut self, key: f64, count: Count) {
+        match self.values.entry(ordered(key)) {
+            Entry::Vacant(entry) => {
+                entry.insert(count);
+            }
+            Entry::Occupied(mut entry) => entry.get_mut().add(count),
         }
     }
 
@@ -291,12 +344,25 @@ impl StatsBuilder {
         s.distribution = self
             .values
             .iter()
-            .map(|(k, n)| (unordered(*k), *n))
+            .map(|(k, n)| (unordered(*k), n.records))
             .collect();
         if self.numbers > 0 {
             s.mean = Some(self.sum / self.numbers as f64);
-            s.p50 = quantile(&s.distribution, self.numbers, 0.5);
-            s.p90 = quantile(&s.distribution, self.numbers, 0.9);
+            let counts: Vec<Count> = self.values.values().copied().collect();
+            for (q, value, bounds) in [
+                (0.5, &mut s.p50, &mut s.p50_bounds),
+                (0.9, &mut s.p90, &mut s.p90_bounds),
+            ] {
+                let Some((low, high)) = quantile(&counts, self.numbers, q) else {
+                    continue;
+                };
+                if self.rounded && low != high {
+                    *value = Some(low + (high - low) / 2.0);
+                    *bounds = Some((low, high));
+                } else {
+                    *value = Some(low);
+                }
+            }
             s.variance = Some((self.squares / self.numbers as f64).max(0.0));
         }
         // "true passes" would misread as a criterion for numbers or labels.
@@ -313,27 +379,32 @@ impl StatsBuilder {
     }
 }
 
-/// The quantile `q` of `total` values given as sorted (value, count), as
+/// The quantile `q` of `total` values counted in sorted `counts`, as
 /// numpy's `percentile` computes it by default (and so MLflow's `median`
 /// and `p90`): at position `q · (total − 1)` in the sorted values,
-/// interpolated linearly between the two values around it.
-fn quantile(distribution: &[(f64, u64)], total: u64, q: f64) -> Option<f64> {
+/// interpolated linearly between the two values around it. Given as the
+/// interval it lies in: the interpolation is increasing in both values,
+/// so it lies between the one of the smallest values their counts hold
+/// and the one of the largest (the same number twice when each count holds
+/// one exact value).
+fn quantile(counts: &[Count], total: u64, q: f64) -> Option<(f64, f64)> {
     if total == 0 {
         return None;
     }
     let position = q * (total - 1) as f64;
     let below = position.floor() as u64;
     let above = position.ceil() as u64;
-    // The value at a 0-based index of the sorted values.
+    // The count holding a 0-based index of the sorted values.
     let at = |index: u64| {
         let mut seen = 0;
-        distribution.iter().find_map(|(value, count)| {
-            seen += count;
-            (seen > index).then_some(*value)
+        counts.iter().find(|count| {
+            seen += count.records;
+            seen > index
         })
     };
     let (low, high) = (at(below)?, at(above)?);
-    Some(low + (high - low) * (position - below as f64))
+    let between = |a: f64, b: f64| a + (b - a) * (position - below as f64);
+    Some((between(low.low, high.low), between(low.high, high.high)))
 }
 
 /// A key that sorts as the float does.
@@ -397,18 +468,45 @@ mod tests {
 
     #[test]
     fn quantiles_interpolate_as_numpy_does() {
+        let exact = |d: &[(f64, u64)]| -> Vec<Count> {
+            d.iter()
+                .map(|&(v, n)| Count {
+                    records: n,
+                    ..Count::of(v)
+                })
+                .collect()
+        };
+        let one = |v: f64| Some((v, v));
         // numpy.percentile([1]*5 + [2]*4 + [10], [50, 90, 100]) and
         // numpy.median([1, 2, 3, 4]).
-        let d = [(1.0, 5), (2.0, 4), (10.0, 1)];
-        assert_eq!(quantile(&d, 10, 0.5), Some(1.5));
-        assert!((quantile(&d, 10, 0.9).unwrap() - 2.8).abs() < 1e-12);
-        assert_eq!(quantile(&d, 10, 1.0), Some(10.0));
+        let d = exact(&[(1.0, 5), (2.0, 4), (10.0, 1)]);
+        assert_eq!(quantile(&d, 10, 0.5), one(1.5));
+        let (low, high) = quantile(&d, 10, 0.9).unwrap();
+        assert!(low == high && (low - 2.8).abs() < 1e-12);
+        assert_eq!(quantile(&d, 10, 1.0), one(10.0));
         assert_eq!(
-            quantile(&[(1.0, 1), (2.0, 1), (3.0, 1), (4.0, 1)], 4, 0.5),
-            Some(2.5)
+            quantile(&exact(&[(1.0, 1), (2.0, 1), (3.0, 1), (4.0, 1)]), 4, 0.5),
+            one(2.5)
         );
-        assert_eq!(quantile(&[(7.0, 1)], 1, 0.9), Some(7.0));
+        assert_eq!(quantile(&exact(&[(7.0, 1)]), 1, 0.9), one(7.0));
         assert_eq!(quantile(&[], 0, 0.5), None);
+        // Counts that each hold a range of values: the quantile of any
+        // values they may hold is within the interval.
+        let ranges = [
+            Count {
+                records: 2,
+                low: 1.0,
+                high: 1.4,
+            },
+            Count {
+                records: 2,
+                low: 2.0,
+                high: 2.6,
+            },
+        ];
+        // numpy.percentile([1, 1, 2, 2], 50) is 1.5; of [1.4, 1.4, 2.6,
+        // 2.6], 2.0.
+        assert_eq!(quantile(&ranges, 4, 0.5), Some((1.5, 2.0)));
     }
 
     #[test]
@@ -445,6 +543,59 @@ mod tests {
             (Some(2.0), Some(9.0), Some(4.0))
         );
         assert_eq!(s.mean, Some(5.0));
+    }
+
+    #[test]
+    fn past_the_exact_values_the_quantiles_exact_values_lie_within_their_bounds() {
+        let none = || String::new();
+        let view = RecordView {
+            line: 1,
+            trace_id: &none,
+            input: &none,
+            output: &none,
+            expectations: &none,
+        };
+        // Spread over decades, in an order of their own, repeated: a
+        // linear congruential sequence.
+        let mut x: u64 = 12345;
+        let mut values = Vec::new();
+        for _ in 0..50_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let v = ((x >> 11) as f64 / (1u64 << 53) as f64) * 10f64.powi((x % 5) as i32) - 3.0;
+            values.push(v);
+            values.push(v);
+        }
+        let mut b = StatsBuilder::new("x", PassCriterion::AtLeast(0.5), 1.0);
+        for &v in &values {
+            b.add(
+                &Said {
+                    number: Some(v),
+                    ..Said::default()
+                },
+                &view,
+            );
+        }
+        let s = b.finish();
+        values.sort_by(f64::total_cmp);
+        // numpy's percentile, on every value.
+        let exact = |q: f64| {
+            let position = q * (values.len() - 1) as f64;
+            let (below, above) = (position.floor() as usize, position.ceil() as usize);
+            values[below] + (values[above] - values[below]) * (position - below as f64)
+        };
+        for (q, value, bounds) in [(0.5, s.p50, s.p50_bounds), (0.9, s.p90, s.p90_bounds)] {
+            let (low, high) = bounds.expect("rounded: an interval");
+            let exact = exact(q);
+            assert!(
+                low <= exact && exact <= high,
+                "{q}: {exact} in [{low}, {high}]"
+            );
+            assert_eq!(value, Some(low + (high - low) / 2.0));
+            // Three significant digits: the interval is narrow.
+            assert!(high - low <= exact.abs() * 0.01 + 1e-9, "[{low}, {high}]");
+        }
     }
 
     #[test]

@@ -256,7 +256,7 @@ fn an_array_element_too_large_to_keep_is_skipped_and_reported() {
     let got = said(&entries(&Dataset::open(&path).unwrap()).unwrap());
     assert_eq!(got.len(), 2);
     assert!(
-        got[0].starts_with("1! the element is 67108865 bytes or more"),
+        got[0].starts_with("1! the element is longer than 64 MiB (67108864 bytes)"),
         "{}",
         &got[0][..80]
     );

@@ -8,9 +8,12 @@
 
 use std::io::{self, BufRead};
 
+use super::lines::fill;
+use super::{MAX_RECORD, endless, endless_error, too_long};
+
 /// The largest element kept: a bigger one is skipped (its end is still
 /// found) and reported as invalid.
-pub(super) const MAX_ELEMENT: usize = 64 << 20;
+const MAX_ELEMENT: usize = MAX_RECORD;
 
 /// What the array yields next.
 pub(super) enum Element {
@@ -31,6 +34,8 @@ enum State {
     After,
     /// After the `]`, or after an error that ends the array.
     Done,
+    /// After a stream that is not an array: nothing more is read.
+    Stopped,
 }
 
 /// Reads the elements of one JSON array from a stream.
@@ -60,11 +65,14 @@ impl ArrayReader {
 
     /// The next element, `None` after the array's end.
     pub(super) fn next(&mut self, reader: &mut impl BufRead) -> io::Result<Option<Element>> {
+        if self.state == State::Stopped {
+            return Ok(None);
+        }
         loop {
             let byte = self.skip_space(reader)?;
             let line = self.line;
             match (self.state, byte) {
-                (State::Done, None) => return Ok(None),
+                (State::Done, None) | (State::Stopped, _) => return Ok(None),
                 (State::Done, Some(_)) => {
                     self.drain(reader)?;
                     return Ok(Some(Element::Invalid(
@@ -83,8 +91,8 @@ impl ArrayReader {
                     return Ok(None);
                 }
                 (State::Start, Some(_)) => {
-                    self.state = State::Done;
-                    self.drain(reader)?;
+                    // Not read on: it may never end (`/dev/zero`).
+                    self.state = State::Stopped;
                     return Ok(Some(Element::Invalid(
                         line,
                         "not a JSON array: a JSON dataset is one array of records, [{...}, \
@@ -142,14 +150,10 @@ impl ArrayReader {
                         )));
                     }
                     if self.buffer.len() > MAX_ELEMENT {
-                        let size = self.buffer.len();
                         self.buffer.clear();
                         return Ok(Some(Element::Invalid(
                             line,
-                            format!(
-                                "the element is {size} bytes or more; an element is at most \
-                                 {MAX_ELEMENT} bytes"
-                            ),
+                            too_long("element", MAX_ELEMENT),
                         )));
                     }
                     return Ok(Some(Element::Value(line)));
@@ -187,14 +191,21 @@ impl ArrayReader {
         }
     }
 
-    /// Reads to the end of the stream.
+    /// Reads to the end of the stream, or as far as a record may be
+    /// skipped (see [`endless`]).
     fn drain(&mut self, reader: &mut impl BufRead) -> io::Result<()> {
+        let mut drained = 0u64;
         loop {
             let n = fill(reader)?.len();
             if n == 0 {
                 return Ok(());
             }
             self.consume(reader, n);
+            drained += n as u64;
+            if endless(drained, MAX_ELEMENT) {
+                self.state = State::Stopped;
+                return Err(endless_error("text after the array's end", MAX_ELEMENT));
+            }
         }
     }
 
@@ -204,10 +215,15 @@ impl ArrayReader {
     fn element(&mut self, reader: &mut impl BufRead) -> io::Result<bool> {
         self.buffer.clear();
         let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        let mut scanned = 0u64;
         loop {
             let buf = fill(reader)?;
             if buf.is_empty() {
                 return Ok(false);
+            }
+            if endless(scanned, MAX_ELEMENT) {
+                self.state = State::Stopped;
+                return Err(endless_error("JSON element", MAX_ELEMENT));
             }
             let mut end = None;
             for (i, &b) in buf.iter().enumerate() {
@@ -249,6 +265,7 @@ impl ArrayReader {
                 }
             }
             let n = end.unwrap_or(buf.len());
+            scanned += n as u64;
             let room = (MAX_ELEMENT + 1).saturating_sub(self.buffer.len());
             self.buffer.extend_from_slice(&buf[..n.min(room)]);
             self.consume(reader, n);
@@ -257,16 +274,6 @@ impl ArrayReader {
             }
         }
     }
-}
-
-/// The reader's buffered bytes, retried on interruption.
-fn fill(reader: &mut impl BufRead) -> io::Result<&[u8]> {
-    while let Err(e) = reader.fill_buf() {
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-    reader.fill_buf()
 }
 
 #[cfg(test)]
@@ -287,7 +294,10 @@ mod tests {
                 Element::Invalid(line, reason) => Err((line, reason)),
             });
         }
-        assert_eq!(array.bytes_read(), text.len() as u64);
+        // Every byte is read, unless the stream is not an array.
+        if array.state != State::Stopped {
+            assert_eq!(array.bytes_read(), text.len() as u64);
+        }
         out
     }
 

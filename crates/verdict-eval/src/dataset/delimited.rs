@@ -7,15 +7,38 @@
 //! guessed into another type. An empty cell of an optional field (an
 //! expectation, `trace_id`) is no value.
 
+use std::io::{self, BufRead as _, BufReader};
+
+use csv_core::ReadRecordResult;
 use serde_json::{Map, Value};
 
+use super::lines::fill;
 use super::source::Stream;
+use super::{endless, endless_error, too_long};
+
+/// The most columns a header row may name: beyond any spreadsheet's
+/// (Excel stops at 16,384), and what bounds the cell ends a header keeps.
+const MAX_COLUMNS: usize = 1 << 16;
 
 /// The rows of a CSV or TSV stream.
+///
+/// Rows are parsed by `csv_core` (RFC 4180 quoting, `\n`, `\r` or `\r\n`
+/// ends, empty lines skipped) into buffers this reader bounds: a row of
+/// more than `max` bytes, or of more cells than the header has columns,
+/// is read to its end without being kept, and reported as invalid (unless
+/// it goes on for 16 times `max`: see [`endless`]).
 pub(super) struct Rows {
-    reader: csv::Reader<Stream>,
+    reader: BufReader<Stream>,
+    core: csv_core::Reader,
+    /// The most bytes a row may take.
+    max: usize,
+    bytes: u64,
     header: Option<Vec<String>>,
-    record: csv::StringRecord,
+    /// The current row's cells, one after the other, and where each ends.
+    text: Vec<u8>,
+    ends: Vec<usize>,
+    /// The stream has ended.
+    done: bool,
 }
 
 /// What the next row is.
@@ -26,36 +49,138 @@ pub(super) enum Row {
     Invalid(usize, String),
 }
 
+/// A row as read, before its cells are named.
+enum Raw {
+    /// Its cells are in `text` and `ends`: this many.
+    Cells(usize),
+    /// It was longer than `max` bytes.
+    TooLong,
+    /// It had more cells than it may keep: this many.
+    TooManyCells(usize),
+}
+
 impl Rows {
-    pub(super) fn new(stream: Stream, delimiter: u8) -> Self {
-        let reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(1 << 16)
-            .from_reader(stream);
+    pub(super) fn new(stream: Stream, delimiter: u8, max: usize) -> Self {
         Rows {
-            reader,
+            reader: BufReader::with_capacity(1 << 16, stream),
+            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            max,
+            bytes: 0,
             header: None,
-            record: csv::StringRecord::new(),
+            text: vec![0; 1 << 10],
+            ends: vec![0; 1 << 6],
+            done: false,
         }
     }
 
     /// The bytes read so far.
     pub(super) fn bytes_read(&self) -> u64 {
-        self.reader.position().byte()
+        self.bytes
+    }
+
+    /// Reads the next row (`None` at the end) and the line it starts on,
+    /// keeping at most `max_cells` cells. A row over the limits is read to
+    /// its end when `to_its_end`, else reported at once.
+    fn read(&mut self, max_cells: usize, to_its_end: bool) -> io::Result<Option<(usize, Raw)>> {
+        if self.done {
+            return Ok(None);
+        }
+        // csv_core counts the lines it has read past.
+        let line = usize::try_from(self.core.line()).unwrap_or(usize::MAX);
+        let (mut kept, mut cells) = (0usize, 0usize);
+        let (mut size, mut count) = (0usize, 0usize);
+        let mut over: Option<Raw> = None;
+        loop {
+            let input = fill(&mut self.reader)?;
+            let (result, read, written, ended) =
+                self.core
+                    .read_record(input, &mut self.text[kept..], &mut self.ends[cells..]);
+            self.reader.consume(read);
+            self.bytes += read as u64;
+            size = size.saturating_add(read);
+            count += ended;
+            kept += written;
+            cells += ended;
+            if over.is_none() && size > self.max {
+                over = Some(Raw::TooLong);
+            } else if over.is_none() && count > max_cells {
+                over = Some(Raw::TooManyCells(0));
+            }
+            if !to_its_end && over.is_some() {
+                self.done = true;
+                return Ok(over.map(|over| (line, over)));
+            }
+            if over.is_some() {
+                // Read on to its end; keep nothing more of it.
+                (kept, cells) = (0, 0);
+                if endless(size as u64, self.max) {
+                    self.done = true;
+                    return Err(endless_error("row", self.max));
+                }
+            }
+            match result {
+                ReadRecordResult::InputEmpty => {}
+                ReadRecordResult::OutputFull => {
+                    if over.is_none() {
+                        // A row's cells are never longer than the row.
+                        let grown = (self.text.len() * 2).min(self.max.saturating_add(1));
+                        self.text.resize(grown.max(self.text.len() + 1), 0);
+                    }
+                }
+                ReadRecordResult::OutputEndsFull => {
+                    if over.is_none() {
+                        self.ends.resize(self.ends.len() * 2, 0);
+                    }
+                }
+                ReadRecordResult::Record => {
+                    return Ok(Some((
+                        line,
+                        match over {
+                            None => Raw::Cells(cells),
+                            Some(Raw::TooManyCells(_)) => Raw::TooManyCells(count),
+                            Some(other) => other,
+                        },
+                    )));
+                }
+                ReadRecordResult::End => {
+                    self.done = true;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Cell `i` of the row just read, as text.
+    fn cell(&self, i: usize) -> Result<&str, std::str::Utf8Error> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        std::str::from_utf8(&self.text[start..self.ends[i]])
     }
 
     /// The column names, from the first row; `Err` with the reason when
     /// the header cannot name columns. `Ok(None)` for an empty stream.
     pub(super) fn header(&mut self) -> Result<Option<&[String]>, String> {
         if self.header.is_none() {
-            match self.reader.read_record(&mut self.record) {
-                Ok(false) => return Ok(None),
-                Ok(true) => {}
-                Err(e) => return Err(format!("its header row cannot be read: {e}")),
-            }
-            let names: Vec<String> = self.record.iter().map(str::to_owned).collect();
+            // A header over the limits refuses the dataset: not read on.
+            let read = self
+                .read(MAX_COLUMNS, false)
+                .map_err(|e| format!("its header row cannot be read: {e}"))?;
+            let cells = match read {
+                None => return Ok(None),
+                Some((_, Raw::Cells(cells))) => cells,
+                Some((_, Raw::TooLong)) => {
+                    return Err(format!("its header row: {}", too_long("row", self.max)));
+                }
+                Some((_, Raw::TooManyCells(_))) => {
+                    return Err(format!(
+                        "its header row names more than {MAX_COLUMNS} columns, the most a \
+                         dataset may have"
+                    ));
+                }
+            };
+            let names = (0..cells)
+                .map(|i| self.cell(i).map(str::to_owned))
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(|e| format!("its header row is not UTF-8 text ({e})"))?;
             if let Some(i) = names.iter().position(String::is_empty) {
                 return Err(format!(
                     "column {} of the header row has no name: every column is named",
@@ -78,46 +203,53 @@ impl Rows {
     }
 
     /// The next row, once [`header`](Self::header) has been read.
-    pub(super) fn next(&mut self) -> Option<Result<Row, csv::Error>> {
-        let header = self.header.as_ref()?;
-        let line = |record: &csv::StringRecord, reader: &csv::Reader<Stream>| {
-            record
-                .position()
-                .unwrap_or_else(|| reader.position())
-                .line() as usize
-        };
-        match self.reader.read_record(&mut self.record) {
-            Ok(false) => None,
-            Ok(true) => {
-                let at = line(&self.record, &self.reader);
-                // A blank line is no record.
-                if self.record.len() == 1 && self.record[0].is_empty() && header.len() > 1 {
-                    return self.next();
-                }
-                if self.record.len() != header.len() {
+    pub(super) fn next(&mut self) -> Option<io::Result<Row>> {
+        let columns = self.header.as_ref()?.len();
+        loop {
+            let (line, raw) = match self.read(columns, true) {
+                Ok(Some(read)) => read,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            };
+            let cells = match raw {
+                Raw::Cells(cells) => cells,
+                Raw::TooLong => return Some(Ok(Row::Invalid(line, too_long("row", self.max)))),
+                Raw::TooManyCells(n) => {
                     return Some(Ok(Row::Invalid(
-                        at,
-                        format!(
-                            "the row has {} cells and the header {} columns",
-                            self.record.len(),
-                            header.len()
-                        ),
+                        line,
+                        format!("the row has {n} cells and the header {columns} columns"),
                     )));
                 }
-                let cells = header
-                    .iter()
-                    .zip(self.record.iter())
-                    .map(|(name, text)| (name.clone(), cell(text)))
-                    .collect();
-                Some(Ok(Row::Cells(at, cells)))
+            };
+            // A blank line is no record.
+            if cells == 1 && self.ends[0] == 0 && columns > 1 {
+                continue;
             }
-            Err(e) => match e.kind() {
-                csv::ErrorKind::Utf8 { pos, .. } => Some(Ok(Row::Invalid(
-                    pos.as_ref().map_or(0, |p| p.line() as usize),
-                    format!("not a valid row: {e}; a CSV dataset is UTF-8 text"),
-                ))),
-                _ => Some(Err(e)),
-            },
+            if cells != columns {
+                return Some(Ok(Row::Invalid(
+                    line,
+                    format!("the row has {cells} cells and the header {columns} columns"),
+                )));
+            }
+            let header = self.header.as_ref()?;
+            let mut row = Map::new();
+            for (i, name) in header.iter().enumerate() {
+                match self.cell(i) {
+                    Ok(text) => {
+                        row.insert(name.clone(), cell(text));
+                    }
+                    Err(e) => {
+                        return Some(Ok(Row::Invalid(
+                            line,
+                            format!(
+                                "not a valid row: its cell `{name}` is not UTF-8 text ({e}); a \
+                                 CSV dataset is UTF-8 text"
+                            ),
+                        )));
+                    }
+                }
+            }
+            return Some(Ok(Row::Cells(line, row)));
         }
     }
 }
@@ -139,9 +271,13 @@ mod tests {
     use std::io::{Cursor, Read};
 
     fn rows(text: &str) -> (Result<Vec<String>, String>, Vec<Row>) {
+        rows_of(text, 1 << 20)
+    }
+
+    fn rows_of(text: &str, max: usize) -> (Result<Vec<String>, String>, Vec<Row>) {
         let stream: super::super::source::Stream = Cursor::new(text.as_bytes().to_vec())
             .chain(Box::new(std::io::empty()) as Box<dyn Read + Send>);
-        let mut rows = Rows::new(stream, b',');
+        let mut rows = Rows::new(stream, b',', max);
         let header = rows
             .header()
             .map(|h| h.map(<[String]>::to_vec).unwrap_or_default());
@@ -187,6 +323,76 @@ mod tests {
         assert!(
             reason.contains("1 cells and the header 2 columns"),
             "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_row_over_the_cap_or_with_too_many_cells_is_read_to_its_end_without_being_kept() {
+        let long = "x".repeat(100_000);
+        let commas = ",".repeat(100_000);
+        let text = format!("a,b\n1,2\n\"{long}\n{long}\",3\n4,5\n{commas}\n6,7\n");
+        let total = text.len() as u64;
+        let stream: super::super::source::Stream = Cursor::new(text.into_bytes())
+            .chain(Box::new(std::io::empty()) as Box<dyn Read + Send>);
+        let mut rows = Rows::new(stream, b',', 20_000);
+        assert_eq!(rows.header().unwrap().unwrap(), ["a", "b"]);
+        let mut said = Vec::new();
+        while let Some(row) = rows.next() {
+            said.push(match row.unwrap() {
+                Row::Cells(line, cells) => format!("{line}: {}", Value::Object(cells)),
+                Row::Invalid(line, reason) => format!("{line}! {reason}"),
+            });
+        }
+        assert_eq!(
+            said,
+            [
+                r#"2: {"a":"1","b":"2"}"#.to_owned(),
+                "3! the row is longer than 20000 bytes, the most one record may take, and is \
+                 not read"
+                    .to_owned(),
+                r#"5: {"a":"4","b":"5"}"#.to_owned(),
+                "6! the row has 100001 cells and the header 2 columns".to_owned(),
+                r#"7: {"a":"6","b":"7"}"#.to_owned(),
+            ]
+        );
+        // Nothing of them was kept.
+        assert!(rows.text.len() <= 40_000, "{}", rows.text.len());
+        assert!(rows.ends.len() <= 64, "{}", rows.ends.len());
+        assert_eq!(rows.bytes_read(), total);
+    }
+
+    #[test]
+    fn a_row_that_does_not_end_stops_the_reading_at_16_times_the_cap() {
+        let stream: super::super::source::Stream = Cursor::new(b"a,b\n1,\"".to_vec())
+            .chain(Box::new(std::io::repeat(b'x')) as Box<dyn Read + Send>);
+        let mut rows = Rows::new(stream, b',', 1000);
+        rows.header().unwrap();
+        let Some(Err(err)) = rows.next() else {
+            panic!("read on")
+        };
+        assert!(
+            err.to_string()
+                .starts_with("a row goes on for more than 16000 bytes without ending"),
+            "{err}"
+        );
+        assert!(rows.next().is_none());
+    }
+
+    #[test]
+    fn a_header_over_the_cap_is_refused() {
+        let (header, _) = rows_of(&format!("a,{}\n1,2\n", "b".repeat(2000)), 1000);
+        assert!(
+            header
+                .unwrap_err()
+                .contains("the row is longer than 1000 bytes"),
+            "header"
+        );
+        let (header, _) = rows_of(&",".repeat(1 << 17), 1 << 20);
+        assert!(
+            header
+                .unwrap_err()
+                .contains("names more than 65536 columns"),
+            "header"
         );
     }
 

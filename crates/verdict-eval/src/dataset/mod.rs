@@ -19,9 +19,14 @@
 //!   memory. An OTLP file written as one pretty-printed document is the
 //!   exception: it is parsed whole. Records that name traces are
 //!   remembered, to refuse a trace named twice (see `seen`).
+//! - **Bounded**: no record is kept past [`MAX_RECORD`] bytes, whatever
+//!   the stream holds (a line that never ends, `/dev/zero`): a longer one
+//!   is an invalid record, reported as soon as it is known to be too long
+//!   and skipped to its end, never an allocation that aborts the run.
 
 mod array;
 mod delimited;
+mod lines;
 mod mapping;
 mod otlp;
 mod seen;
@@ -29,7 +34,7 @@ mod source;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -42,12 +47,61 @@ use verdict_scorer::{OwnedRecord, OwnedValue};
 use crate::error::{Error, Result};
 use array::{ArrayReader, Element};
 use delimited::Row;
+use lines::{Lines, ReadLine};
 use mapping::{Fields, MLFLOW_RECORD_FIELDS, Plan, Shape};
 use otlp::otlp_records;
 use seen::Seen;
 use source::{Source, Stream};
 
 pub use mapping::FieldMap;
+
+/// The most bytes one record may take: a JSON line (its newline left
+/// out), an element of a JSON array, a CSV or TSV row (its line end
+/// included), an OTLP document spread over lines. A bigger one is an invalid record, so that
+/// `--skip-invalid` counts it and goes on.
+pub(crate) const MAX_RECORD: usize = 64 << 20;
+
+/// A record over the cap is skipped to its end, unless it goes on for this
+/// many times the cap (1 GiB): a stream with no end of record in sight
+/// (`/dev/zero`) is no dataset, and reading it stops with an error, so
+/// that neither a run nor a Ctrl-C waits on it forever.
+const ENDLESS: usize = 16;
+
+/// Whether a record of `size` bytes so far, over the cap `max`, has gone
+/// on for too long to be skipped.
+pub(super) fn endless(size: u64, max: usize) -> bool {
+    size > (max as u64).saturating_mul(ENDLESS as u64)
+}
+
+/// The error for a record that has gone on for too long to be skipped.
+pub(super) fn endless_error(what: &str, max: usize) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "a {what} goes on for more than {} without ending: this is no dataset, and nothing \
+             more of it is read",
+            size(max.saturating_mul(ENDLESS))
+        ),
+    )
+}
+
+/// Why a record over `max` bytes is invalid: "the line is longer than 64
+/// MiB (67108864 bytes), …".
+pub(super) fn too_long(what: &str, max: usize) -> String {
+    format!(
+        "the {what} is longer than {}, the most one record may take, and is not read",
+        size(max)
+    )
+}
+
+/// A size in bytes, in MiB as well when it is a whole number of them.
+fn size(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB ({bytes} bytes)", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
 pub use otlp::EXPECTATION_ATTRIBUTE_PREFIX;
 pub use source::STDIN;
 
@@ -282,18 +336,21 @@ impl Dataset {
         let reader = |stream| BufReader::with_capacity(1 << 16, stream);
         let rows = match self.format {
             Format::Jsonl | Format::OtlpJson => Rows::Lines {
-                reader: reader(stream),
+                lines: Lines::new(stream, MAX_RECORD),
                 buffer: Vec::new(),
                 line: 0,
-                bytes: 0,
                 otlp: self.format == Format::OtlpJson,
             },
             Format::JsonArray => Rows::Array {
                 reader: reader(stream),
                 array: ArrayReader::new(),
             },
-            Format::Csv => Rows::Delimited(delimited::Rows::new(stream, b',')),
-            Format::Tsv => Rows::Delimited(delimited::Rows::new(stream, b'\t')),
+            Format::Csv => {
+                Rows::Delimited(Box::new(delimited::Rows::new(stream, b',', MAX_RECORD)))
+            }
+            Format::Tsv => {
+                Rows::Delimited(Box::new(delimited::Rows::new(stream, b'\t', MAX_RECORD)))
+            }
         };
         Ok(Entries {
             path: self.path.clone(),
@@ -356,17 +413,17 @@ fn is_otlp(text: &[u8]) -> bool {
 enum Rows {
     /// JSON lines, or OTLP requests one per line.
     Lines {
-        reader: BufReader<Stream>,
+        lines: Lines,
         buffer: Vec<u8>,
         line: usize,
-        bytes: u64,
         otlp: bool,
     },
     Array {
         reader: BufReader<Stream>,
         array: ArrayReader,
     },
-    Delimited(delimited::Rows),
+    /// Boxed: the CSV parser's state tables are large.
+    Delimited(Box<delimited::Rows>),
 }
 
 /// How records' fields are read.
@@ -397,7 +454,7 @@ impl Entries {
     /// How many bytes of the dataset have been read so far.
     pub fn bytes_read(&self) -> u64 {
         match &self.rows {
-            Rows::Lines { bytes, .. } => *bytes,
+            Rows::Lines { lines, .. } => lines.bytes_read(),
             Rows::Array { array, .. } => array.bytes_read(),
             Rows::Delimited(rows) => rows.bytes_read(),
         }
@@ -425,21 +482,18 @@ impl Entries {
         } = self;
         match rows {
             Rows::Lines {
-                reader,
+                lines,
                 buffer,
                 line,
-                bytes,
                 otlp,
             } => {
-                buffer.clear();
-                let n = reader
-                    .read_until(b'\n', buffer)
-                    .map_err(|e| read(path, e))?;
-                if n == 0 {
+                let Some(read_line) = lines.next(buffer).map_err(|e| read(path, e))? else {
                     return Ok(None);
-                }
+                };
                 *line += 1;
-                *bytes += n as u64;
+                if let ReadLine::TooLong = read_line {
+                    return Ok(Some(Some(invalid(*line, too_long("line", lines.max())))));
+                }
                 if buffer.iter().all(u8::is_ascii_whitespace) {
                     return Ok(Some(None));
                 }
@@ -450,8 +504,15 @@ impl Entries {
                     Ok(document) => document,
                     Err(_) if !*started && *line == 1 => {
                         // One document over many lines: read the rest.
-                        reader.read_to_end(buffer).map_err(|e| read(path, e))?;
-                        *bytes += (buffer.len() - n) as u64;
+                        if !lines.rest_onto(buffer).map_err(|e| read(path, e))? {
+                            return Ok(Some(Some(invalid(
+                                *line,
+                                too_long(
+                                    "OTLP document, read as one over many lines,",
+                                    lines.max(),
+                                ),
+                            ))));
+                        }
                         match serde_json::from_slice::<Value>(buffer) {
                             Ok(document) => document,
                             Err(e) => return Ok(Some(Some(invalid(*line, json_reason(&e))))),
@@ -493,7 +554,7 @@ impl Entries {
                 };
                 match rows.next() {
                     None => Ok(None),
-                    Some(Err(e)) => Err(read(path, std::io::Error::other(e))),
+                    Some(Err(e)) => Err(read(path, e)),
                     Some(Ok(Row::Invalid(line, reason))) => Ok(Some(Some(invalid(line, reason)))),
                     Some(Ok(Row::Cells(line, cells))) => {
                         Ok(Some(Some(plan.apply(line, Fields::csv(cells)))))

@@ -163,7 +163,8 @@ impl Unfinished {
 impl Drop for Unfinished {
     fn drop(&mut self) {
         for path in &self.0 {
-            crate::output::remove_stale(path);
+            // Best effort: the run's own error is the one to report.
+            let _ = crate::output::remove_stale(path);
         }
     }
 }

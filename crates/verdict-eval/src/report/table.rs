@@ -32,12 +32,22 @@ fn row(s: &ScorerStats) -> [String; 9] {
         s.records.to_string(),
         percent(s.pass_rate()),
         number(s.mean),
-        number(s.p50),
-        number(s.p90),
+        approximate(s.p50, s.p50_bounds),
+        approximate(s.p90, s.p90_bounds),
         s.errors.to_string(),
         format_number(s.weight),
         s.criterion.clone(),
     ]
+}
+
+/// A quantile, marked `≈` when it is the middle of the interval the
+/// exact one lies in.
+fn approximate(n: Option<f64>, bounds: Option<(f64, f64)>) -> String {
+    match (n, bounds) {
+        (Some(n), Some(_)) => format!("≈{}", format_number(n)),
+        (Some(n), None) => format_number(n),
+        (None, _) => "–".to_owned(),
+    }
 }
 
 /// A rate as a percentage, or a dash.
