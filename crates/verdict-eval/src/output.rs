@@ -490,6 +490,18 @@ impl OutputFile {
         &self.path
     }
 
+    /// The file written through a buffer is complete: the buffer is
+    /// flushed, and the file takes the target's place.
+    pub(crate) fn commit_buffered(out: std::io::BufWriter<OutputFile>) -> Result<()> {
+        let path = out.get_ref().path.clone();
+        out.into_inner()
+            .map_err(|e| Error::WriteReport {
+                path,
+                source: e.into_error(),
+            })?
+            .commit()
+    }
+
     /// The file is complete: it takes the target's place.
     pub(crate) fn commit(self) -> Result<()> {
         let error = |source| Error::WriteReport {

@@ -107,16 +107,8 @@ impl JunitWriter {
         })?;
         let mut out = BufWriter::new(file);
         self.write_to(&mut out, run_id, seconds, cases, listings)
-            .map_err(|source| Error::WriteReport {
-                path: path.clone(),
-                source,
-            })?;
-        out.into_inner()
-            .map_err(|e| Error::WriteReport {
-                path,
-                source: e.into_error(),
-            })?
-            .commit()
+            .map_err(|source| Error::WriteReport { path, source })?;
+        OutputFile::commit_buffered(out)
     }
 
     fn write_to(

@@ -97,13 +97,7 @@ impl ResultStream for JsonWriter {
             path: self.path.clone(),
             source,
         })?;
-        let JsonWriter { out, path, .. } = *self;
-        out.into_inner()
-            .map_err(|e| Error::WriteReport {
-                path,
-                source: e.into_error(),
-            })?
-            .commit()
+        OutputFile::commit_buffered(self.out)
     }
 
     fn path(&self) -> &Path {
