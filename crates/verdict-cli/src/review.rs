@@ -181,7 +181,7 @@ fn existing(store: &LocalStore, trace_id: TraceId, id: &str) -> anyhow::Result<A
     let id: AssessmentId = id.trim().parse()?;
     require_trace(store, trace_id)?;
     store.get(trace_id, id).map_err(|error| match error {
-        verdict_export::Error::Assessment(verdict::Error::NotFound { .. }) => anyhow!(
+        verdict_store::Error::Assessment(verdict::Error::NotFound { .. }) => anyhow!(
             "{error} (in {}): `verdict show {}` lists the assessments of the trace",
             store.path().display(),
             mlflow_trace_id(trace_id)

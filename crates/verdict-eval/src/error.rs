@@ -64,7 +64,7 @@ pub enum Error {
 
     /// The local store failed.
     #[error(transparent)]
-    Store(#[from] verdict_export::Error),
+    Store(#[from] verdict_store::Error),
 
     /// An assessment could not be made from a record (an invalid name).
     #[error(transparent)]

@@ -906,7 +906,7 @@ fn record_stop(
     key: RunKey,
     error: &Error,
     summary: RunSummary,
-) -> verdict_export::Result<()> {
+) -> verdict_store::Result<()> {
     if summary.records == 0 {
         return store.discard_run(key);
     }

@@ -52,7 +52,9 @@ use opentelemetry_sdk::trace::{
 };
 use verdict::{AssessmentSink, Operation, Settle, SinkError};
 
-use crate::{Batch, JsonlSink, LocalStore, MlflowSink, SpanSink};
+use crate::{JsonlSink, SpanSink};
+use verdict_mlflow::MlflowSink;
+use verdict_store::{Batch, LocalStore};
 
 /// A sink for spans and assessment operations that can ship a trace's
 /// spans together with the operations recorded on it.

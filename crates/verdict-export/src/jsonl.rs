@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use verdict::{Assessment, AssessmentSink, Operation, SinkError, mlflow_trace_id};
 
 use crate::error::{Error, Result};
-use crate::span::StoredSpan;
+use verdict_store::StoredSpan;
 
 /// Writes assessment operations and spans as JSON lines to a file (appended
 /// to) or to standard output. The line formats are in the [crate

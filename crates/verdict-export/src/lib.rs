@@ -118,37 +118,29 @@
 #![warn(unreachable_pub)]
 
 pub mod assemble;
-mod bulk;
-mod checkpoint;
-mod concurrency;
 mod error;
 mod jsonl;
-pub mod mlflow;
 pub mod otlp;
-mod retry;
-pub mod runs;
-mod schema;
-mod span;
 mod spans;
 mod spool;
-mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use assemble::{
     AssemblerBuilder, AssemblerSink, AssemblerSpanProcessor, TraceAssembler, TraceSink,
 };
-pub use bulk::Batch;
 pub use error::{Error, Result};
 pub use jsonl::{JsonlSink, jsonl_line};
-pub use mlflow::{ConcurrencyStats, DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSink};
 pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpSink, OtlpTraceSink};
-pub use retry::RetryPolicy;
-pub use runs::{
-    NewRun, RecordSpan, RecordValue, RunBlock, RunBlockBuilder, RunKey, RunScorer, RunStatus,
-    StoredRecord, StoredResult, StoredRun, StoredValue,
-};
-pub use span::StoredSpan;
 pub use spans::{SpanSink, VerdictSpanExporter};
 pub use spool::{SpoolStats, Spooled};
-pub use store::{DEFAULT_PATH, LocalStore, TraceSummary};
+// The store and the MLflow client are crates of their own; the sinks'
+// users find them here too.
+pub use verdict_mlflow::{
+    self as mlflow, ConcurrencyStats, DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSink, RetryPolicy,
+};
+pub use verdict_store::{
+    Batch, DEFAULT_PATH, LocalStore, NewRun, RecordSpan, RecordValue, RunBlock, RunBlockBuilder,
+    RunKey, RunScorer, RunStatus, StoredRecord, StoredResult, StoredRun, StoredSpan, StoredValue,
+    TraceSummary, runs,
+};

@@ -10,7 +10,9 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use verdict::SinkError;
 
-use crate::{JsonlSink, LocalStore, MlflowSink};
+use crate::JsonlSink;
+use verdict_mlflow::MlflowSink;
+use verdict_store::LocalStore;
 
 /// Somewhere finished spans can go: the local store, a JSONL output, an
 /// MLflow server, an OTLP collector. [`VerdictSpanExporter`] feeds one or

@@ -4,12 +4,10 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::TraceId;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
-use rusqlite::params;
 use serde_json::Value;
 use verdict::{
     Assessment, AssessmentError, AssessmentSink, AssessmentUpdate, FeedbackValue, Operation,
@@ -17,11 +15,10 @@ use verdict::{
 };
 
 use crate::assemble::TraceSink;
-use crate::error::{Error, Result, database};
+use crate::error::{Error, Result};
 use crate::jsonl::jsonl_line;
-use crate::span::StoredSpan;
 use crate::spans::SpanSink;
-use crate::store::LocalStore;
+use verdict_store::{LocalStore, StoredSpan};
 
 /// One spooled row: an assessment operation, or a span.
 #[derive(Debug)]
@@ -213,16 +210,7 @@ impl<S: AssessmentSink> Spooled<S> {
     /// How many operations wait in the spool under this sink's key
     /// (spooled by this process or an earlier one).
     pub fn pending(&self) -> Result<usize> {
-        let count: i64 = self
-            .store
-            .lock()
-            .query_row(
-                "SELECT count(*) FROM spool WHERE sink = ?1",
-                [&self.key],
-                |row| row.get(0),
-            )
-            .map_err(|e| database(self.store.path(), "counting the spooled operations", e))?;
-        Ok(usize::try_from(count).unwrap_or(0))
+        Ok(self.store.spool_len(&self.key)?)
     }
 
     /// How many operations this wrapper has spooled so far.
@@ -424,26 +412,12 @@ impl<S: AssessmentSink> Spooled<S> {
     /// The oldest `limit` spooled operations, with their sequence numbers;
     /// and those among them that cannot be read, with the reason.
     fn read_spool(&self, limit: usize) -> Result<SpoolRows> {
-        let conn = self.store.lock();
-        let path = self.store.path();
-        let db = |e| database(path, "reading the spool", e);
-        let mut statement = conn
-            .prepare_cached(
-                "SELECT seq, operation FROM spool WHERE sink = ?1 ORDER BY seq LIMIT ?2",
-            )
-            .map_err(db)?;
-        let rows = statement
-            .query_map(params![self.key, limit as i64], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(db)?;
         let mut found = Vec::new();
         let mut unreadable = Vec::new();
-        for row in rows {
-            let (seq, line) = row.map_err(db)?;
-            match decode_line(&line) {
-                Ok(entry) => found.push((seq, entry)),
-                Err(reason) => unreadable.push((seq, reason)),
+        for row in self.store.spooled(&self.key, Some(limit), false)? {
+            match decode_line(&row.line) {
+                Ok(entry) => found.push((row.seq, entry)),
+                Err(reason) => unreadable.push((row.seq, reason)),
             }
         }
         Ok((found, unreadable))
@@ -453,45 +427,23 @@ impl<S: AssessmentSink> Spooled<S> {
     /// numbers (unreadable rows are left to [`read_spool`](Self::read_spool),
     /// which reports them).
     fn read_spooled_spans(&self, limit: usize) -> Result<Vec<(i64, SpanData)>> {
-        let conn = self.store.lock();
-        let path = self.store.path();
-        let db = |e| database(path, "reading the spool", e);
-        let mut statement = conn
-            .prepare_cached(
-                "SELECT seq, operation FROM spool WHERE sink = ?1 AND CASE WHEN \
-                 json_valid(operation) THEN json_extract(operation, '$.type') END = 'span' \
-                 ORDER BY seq LIMIT ?2",
-            )
-            .map_err(db)?;
-        let rows = statement
-            .query_map(params![self.key, limit as i64], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        Ok(self
+            .store
+            .spooled(&self.key, Some(limit), true)?
+            .into_iter()
+            .filter_map(|row| match decode_line(&row.line) {
+                Ok(Entry::Span(span)) => Some((row.seq, span)),
+                _ => None,
             })
-            .map_err(db)?;
-        let mut found = Vec::new();
-        for row in rows {
-            let (seq, line) = row.map_err(db)?;
-            if let Ok(Entry::Span(span)) = decode_line(&line) {
-                found.push((seq, span));
-            }
-        }
-        Ok(found)
+            .collect())
     }
 
     /// The traces that have something in the spool under this key.
     /// Unreadable rows are left to the next replay, which drops them.
     fn waiting_traces(&self) -> Result<HashSet<TraceId>> {
-        let conn = self.store.lock();
-        let db = |e| database(self.store.path(), "reading the spool", e);
-        let mut statement = conn
-            .prepare_cached("SELECT operation FROM spool WHERE sink = ?1")
-            .map_err(db)?;
-        let rows = statement
-            .query_map([&self.key], |row| row.get::<_, String>(0))
-            .map_err(db)?;
         let mut traces = HashSet::new();
-        for line in rows {
-            match decode_line(&line.map_err(db)?) {
+        for row in self.store.spooled(&self.key, None, false)? {
+            match decode_line(&row.line) {
                 Ok(Entry::Operation(operation)) => traces.insert(operation.trace_id()),
                 Ok(Entry::Span(span)) => traces.insert(span.span_context.trace_id()),
                 Err(_) => continue,
@@ -578,47 +530,13 @@ impl<S: AssessmentSink> Spooled<S> {
     }
 
     fn remove(&self, seqs: &[i64]) -> Result<()> {
-        if seqs.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.store.lock();
-        let path = self.store.path();
-        let db = |e| database(path, "removing delivered operations from the spool", e);
-        let tx = conn.transaction().map_err(db)?;
-        {
-            let mut delete = tx
-                .prepare_cached("DELETE FROM spool WHERE seq = ?1")
-                .map_err(db)?;
-            for seq in seqs {
-                delete.execute([seq]).map_err(db)?;
-            }
-        }
-        tx.commit().map_err(db)
+        Ok(self.store.unspool(seqs)?)
     }
 
     /// Appends lines (operations as [`jsonl_line`] writes them, spans as
     /// [`StoredSpan::to_json`]) to the spool, in one transaction.
     fn spool(&self, lines: impl IntoIterator<Item = String>, spans: bool) -> Result<usize> {
-        let mut conn = self.store.lock();
-        let path = self.store.path();
-        let db = |e| database(path, "spooling operations", e);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-        let tx = conn.transaction().map_err(db)?;
-        let mut count = 0;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO spool (sink, operation, spooled_ns) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(db)?;
-            for line in lines {
-                insert.execute(params![self.key, line, now]).map_err(db)?;
-                count += 1;
-            }
-        }
-        tx.commit().map_err(db)?;
+        let count = self.store.spool(&self.key, lines)?;
         if spans && count > 0 {
             self.spans_waiting.store(true, Ordering::Release);
         }

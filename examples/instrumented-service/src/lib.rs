@@ -84,7 +84,7 @@ pub enum Error {
     },
     /// The local store cannot be opened.
     #[error(transparent)]
-    Store(#[from] verdict_export::Error),
+    Store(#[from] verdict_store::Error),
     /// The OTLP or MLflow export cannot be set up.
     #[error("cannot set up the {export} export: {message}")]
     Export {

@@ -8,7 +8,7 @@ use opentelemetry::trace::{
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use verdict::Assessment;
-use verdict_export::{Batch, LocalStore, NewRun, RunScorer, RunStatus};
+use verdict_store::{Batch, LocalStore, NewRun, RunScorer, RunStatus};
 
 fn span(trace: u128, span: u64) -> SpanData {
     SpanData {

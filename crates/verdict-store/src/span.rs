@@ -132,7 +132,7 @@ impl StoredSpan {
 
 impl StoredSpan {
     /// The span as the OpenTelemetry SDK's `SpanData` again, so that a
-    /// stored trace can be replayed through any [`SpanSink`](crate::SpanSink)
+    /// stored trace can be replayed through any `SpanSink` (`verdict-export`)
     /// or OpenTelemetry exporter (as `verdict push` does).
     ///
     /// Attributes come back from their JSON: bools, strings, integers that

@@ -29,7 +29,7 @@ const BULK_CACHE_KIB: i64 = 64 * 1024;
 ///
 /// ```
 /// use verdict::Assessment;
-/// use verdict_export::{Batch, LocalStore};
+/// use verdict_store::{Batch, LocalStore};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let store = LocalStore::open(dir.path().join("verdict.db"))?;

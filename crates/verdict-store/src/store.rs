@@ -47,7 +47,7 @@ const PAGE_SIZE: i64 = 16 * 1024;
 ///
 /// ```
 /// use verdict::Assessment;
-/// use verdict_export::LocalStore;
+/// use verdict_store::LocalStore;
 ///
 /// let dir = tempfile::tempdir()?;
 /// let store = LocalStore::open(dir.path().join("verdict.db"))?;

@@ -14,7 +14,7 @@ use verdict::{
     Assessment, AssessmentError, AssessmentSink, AssessmentSource, AssessmentUpdate, MemoryStore,
     Operation, Target,
 };
-use verdict_export::{Error, LocalStore, StoredSpan};
+use verdict_store::{Error, LocalStore, StoredSpan};
 
 const TRACE: &str = "0fb07256509eb9d22d07f42f7eb9f24d";
 
@@ -189,7 +189,7 @@ fn spans_keep_their_fields() {
     assert_eq!(answer.events.len(), 1);
     assert_eq!(answer.events[0]["name"], "retry");
     assert_eq!(answer.events[0]["attributes"]["attempt"], 2);
-    assert_eq!(answer.scope_name, "verdict-export-tests");
+    assert_eq!(answer.scope_name, "verdict-store-tests");
     assert_eq!(answer.scope_version.as_deref(), Some("1.2.3"));
     assert!(answer.start_time <= answer.end_time);
     let other = verdict::parse_trace_id("1fb07256509eb9d22d07f42f7eb9f24d").unwrap();
@@ -330,11 +330,11 @@ fn assert_intact(path: &Path) {
 
 #[test]
 fn opens_the_default_path_under_the_current_directory() {
-    assert_eq!(verdict_export::DEFAULT_PATH, ".verdict/verdict.db");
+    assert_eq!(verdict_store::DEFAULT_PATH, ".verdict/verdict.db");
     // Changing the current directory would disturb the other tests; open
     // the same relative path under a temporary directory instead.
     let dir = tempfile::tempdir().unwrap();
-    let store = LocalStore::open(dir.path().join(verdict_export::DEFAULT_PATH)).unwrap();
+    let store = LocalStore::open(dir.path().join(verdict_store::DEFAULT_PATH)).unwrap();
     assert!(dir.path().join(".verdict").is_dir());
     assert!(store.path().ends_with("verdict.db"));
     let wal: String = rusqlite::Connection::open(store.path())

@@ -1,5 +1,14 @@
-//! The MLflow sink: assessments through MLflow's REST API, spans through
-//! its OTLP endpoint.
+//! Verdict's MLflow client: [`MlflowSink`] sends assessments through
+//! MLflow's REST API and spans through its OTLP endpoint, to a tracking
+//! server (`MLFLOW_TRACKING_URI`, `MLFLOW_EXPERIMENT_ID`, a token or a user
+//! and password: [`MlflowConfig`]).
+//!
+//! The decision that shapes it: **a trace's new assessments travel inline
+//! with the trace**, in one `StartTraceV3` request, rather than one create
+//! request each — about half the server's work per assessment — so the
+//! client reads a trace before it writes one, and delivers trace by trace.
+//! It depends on the core alone; spooling and trace assembly around it are
+//! `verdict-export`'s.
 //!
 //! | operation | request |
 //! |---|---|
@@ -27,7 +36,7 @@
 //!   their way) is retried; one whose root span has not arrived
 //!   (`IN_PROGRESS`) gets its assessments one by one through the create
 //!   endpoint, which leaves the trace's info open.
-//! - **Open traces, under a [`TraceAssembler`](crate::TraceAssembler).**
+//! - **Open traces, under a `TraceAssembler` (`verdict-export`).**
 //!   Assessments of a trace that is still open here and whose root span
 //!   has not ended (a recorder flushed mid-request, a trace that outlives
 //!   `max_hold`) create the trace `IN_PROGRESS` with them, in one request:
@@ -47,7 +56,7 @@
 //! - **Each trace within its own retry budget.** A trace the server lacks
 //!   holds up only itself: the others are delivered meanwhile, and its
 //!   operations come back as [retryable](SinkError::retryable) (a
-//!   [`Spooled`](crate::Spooled) sink keeps them for later). A server
+//!   `Spooled` (`verdict-export`) sink keeps them for later). A server
 //!   found down — a connection refused or a 5xx until the budget ran out —
 //!   ends the batch at once: what was not sent is retryable.
 //!
@@ -57,6 +66,9 @@
 //! nothing twice. On the create endpoint a taken id answers 500 with a
 //! constraint violation; the sink then reads the stored assessment back
 //! and counts it as delivered if it is ours.
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
@@ -73,10 +85,15 @@ use serde_json::Value;
 use verdict::{Assessment, AssessmentId, AssessmentSink, Operation, SinkError, mlflow_trace_id};
 
 use crate::concurrency::{AdaptiveLimit, Signal};
-use crate::retry::{GaveUp, RetryPolicy, Retryable};
+pub use crate::retry::RetryPolicy;
+use crate::retry::{GaveUp, Retryable};
 
+mod concurrency;
 mod delivery;
 mod plan;
+mod retry;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod together;
 
 /// A secret (token or password): kept out of `Debug` output.
@@ -100,7 +117,7 @@ enum Auth {
 /// or set it in code:
 ///
 /// ```
-/// use verdict_export::MlflowConfig;
+/// use verdict_mlflow::MlflowConfig;
 ///
 /// let config = MlflowConfig::new("http://127.0.0.1:5000/")
 ///     .experiment_id("42")
@@ -247,7 +264,7 @@ impl MlflowConfig {
     /// How long the operations of a trace the server does not have yet
     /// (its spans are on their way) are retried before they are given up
     /// for now — listed as [retryable](SinkError::retryable), so that a
-    /// [`Spooled`](crate::Spooled) sink keeps them (default 30 s, never
+    /// `Spooled` (`verdict-export`) sink keeps them (default 30 s, never
     /// more than the retry budget). The rest of the batch does not wait for
     /// them.
     pub fn trace_wait(mut self, wait: Duration) -> Self {
@@ -328,7 +345,7 @@ impl MlflowConfig {
 /// its OTLP endpoint, trace by trace, several traces at once.
 ///
 /// Give it to a [`verdict::Recorder`] as a sink, and (shared through an
-/// `Arc`) to a [`VerdictSpanExporter`](crate::VerdictSpanExporter) on your
+/// `Arc`) to a `VerdictSpanExporter` (`verdict-export`) on your
 /// tracer provider for the spans, or call [`MlflowSink::export_spans`]
 /// yourself. See the [module docs](self) for how a batch is delivered.
 pub struct MlflowSink {
@@ -339,7 +356,7 @@ pub struct MlflowSink {
     resource: ResourceAttributesWithSchema,
     limit: AdaptiveLimit,
     /// Traces this sink created `IN_PROGRESS` before any of their spans
-    /// ended (see [`MlflowSink::export_trace`](crate::TraceSink::export_trace)),
+    /// ended (see `MlflowSink::export_trace`),
     /// whose root span has not come through yet: when it does, the trace's
     /// time, duration and state are set from it.
     opened: Mutex<HashSet<TraceId>>,

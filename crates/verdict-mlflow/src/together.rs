@@ -80,7 +80,7 @@ impl MlflowSink {
     /// server cannot have. Its spans update it when they come; its root,
     /// through [`export_spans`](Self::export_spans), sets its time,
     /// duration and state.
-    pub(crate) fn ship_together(
+    pub fn ship_together(
         &self,
         spans: &[SpanData],
         operations: &[Operation],

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 ///
 /// ```
 /// use std::time::Duration;
-/// use verdict_export::RetryPolicy;
+/// use verdict_mlflow::RetryPolicy;
 ///
 /// let policy = RetryPolicy::default()
 ///     .initial_delay(Duration::from_millis(50))

@@ -1,0 +1,83 @@
+//! Verdict's local store: traces, spans, assessments and evaluation runs
+//! in one SQLite file (by default `.verdict/verdict.db`), so that
+//! everything works with no server.
+//!
+//! - [`LocalStore`] has the full lifecycle of the core's in-memory store
+//!   — get, list by trace and by name, update, override, delete — and is an
+//!   [`AssessmentSink`](verdict::AssessmentSink); it stores finished
+//!   OpenTelemetry spans with [`LocalStore::put_spans`] and reads them back
+//!   as [`StoredSpan`]s.
+//! - [`Batch`] and [`LocalStore::write_batch`] store many new spans and
+//!   assessments in one transaction.
+//! - [`runs`] keeps evaluation runs: a row per run from its start
+//!   ([`StoredRun`], with its [`RunStatus`]), and its records packed a block
+//!   at a time ([`RunBlockBuilder`], [`LocalStore::write_run`]), read back as
+//!   the traces, spans and assessments they stand for;
+//!   [`LocalStore::delete_runs`] removes runs and gives their space back.
+//! - The spool ([`LocalStore::spool`], [`LocalStore::spooled`]) keeps, per
+//!   sink, what a network sink could not deliver yet, for the delivery
+//!   layer (`verdict-export`) to send again.
+//!
+//! Three decisions shape it:
+//!
+//! - **The lifecycle rules are the core's, not rewritten here.** The store
+//!   offers only the primitive reads and writes of
+//!   [`verdict::lifecycle::Records`], inside a SQLite transaction, and the
+//!   core's functions apply the rules on top; the core's conformance checks
+//!   (`verdict::testing`, feature `testing`) hold it to the same answers as
+//!   [`verdict::MemoryStore`].
+//! - **A run is packed, not a row per assessment.** An evaluation writes
+//!   hundreds of thousands of records at once and the same shape each
+//!   time; its records are stored compressed in blocks, their ids derived
+//!   from the run's, so that a run costs a few bytes per record and its
+//!   write is not the bound of `verdict eval` (see [`runs`]). Everything
+//!   else — a service's assessments, a person's review — is a row. The
+//!   alternative, a row per assessment for runs too, costs about five
+//!   index entries and a JSON document per scorer per record.
+//! - **MLflow's JSON is the record.** A row keeps an assessment's ids,
+//!   name, kind, validity and times in indexed columns (ids as their
+//!   bytes) and the rest as MLflow's JSON without those fields
+//!   ([`verdict::wire::body_json`]); the two put back together give
+//!   exactly the document [`Assessment::to_json`](verdict::Assessment::to_json)
+//!   writes, so nothing is lost between the store, JSON lines and an
+//!   MLflow server.
+//!
+//! The file is SQLite's own, compiled in (no system library needed), in
+//! WAL mode: several processes and threads can write to it at once, each
+//! with its own `LocalStore`; [`LocalStore::open_read_only`] reads one it
+//! cannot write. Its schema carries a version (`PRAGMA user_version`); a
+//! file of another version is refused with a sentence.
+//!
+//! ```
+//! use verdict::Assessment;
+//! use verdict_store::LocalStore;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = LocalStore::open(dir.path().join("verdict.db"))?;
+//! let feedback = Assessment::feedback("helpful", true)
+//!     .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", None)?;
+//! store.log(&feedback)?;
+//! assert_eq!(store.list_by_trace(feedback.trace_id())?, [feedback]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod bulk;
+mod checkpoint;
+mod error;
+pub mod runs;
+mod schema;
+mod span;
+mod spool;
+mod store;
+
+pub use bulk::Batch;
+pub use error::{Error, Result};
+pub use runs::{
+    NewRun, RecordSpan, RecordValue, RunBlock, RunBlockBuilder, RunKey, RunScorer, RunStatus,
+    StoredRecord, StoredResult, StoredRun, StoredValue,
+};
+pub use span::StoredSpan;
+pub use spool::Spooled;
+pub use store::{DEFAULT_PATH, LocalStore, TraceSummary};
