@@ -1,29 +1,16 @@
 //! Where Verdict's assessments and spans go when they leave the process:
-//! the local store and JSON lines.
+//! the delivery layer, over the local store (`verdict-store`) and the
+//! MLflow client (`verdict-mlflow`), both re-exported here so that a
+//! service finds every sink in one place.
 //!
-//! - [`LocalStore`] keeps traces, spans and assessments in one SQLite file
-//!   (by default `.verdict/verdict.db`), with the full lifecycle of the
-//!   core's in-memory store — get, list by trace and by name, update,
-//!   override, delete — so that the command line works with no server. It
-//!   is an [`AssessmentSink`](verdict::AssessmentSink), and stores finished
-//!   OpenTelemetry spans with [`LocalStore::put_spans`].
-//! - [`Batch`] and [`LocalStore::write_batch`] store many new spans and
-//!   assessments in one transaction.
-//! - [`runs`] keeps evaluation runs: a row per run from its start
-//!   ([`StoredRun`], with its [`RunStatus`]), and its records packed a block
-//!   at a time ([`RunBlockBuilder`], [`LocalStore::write_run`]), read back as
-//!   the traces, spans and assessments they stand for; what `verdict eval`
-//!   writes, and [`LocalStore::delete_runs`] removes.
 //! - [`VerdictSpanExporter`] is an OpenTelemetry span exporter for your own
 //!   `SdkTracerProvider`: it hands finished spans to one or more
 //!   [`SpanSink`]s — the local store, a JSONL output, an MLflow server.
-//! - [`MlflowSink`] sends spans to an MLflow tracking server's OTLP
-//!   endpoint and assessments to its REST API: trace by trace, a trace's
-//!   new assessments inline with it in one request, several traces at once
-//!   with a concurrency that adapts to the server, each trace retrying
-//!   transient failures within its own budget ([`RetryPolicy`]).
 //! - [`JsonlSink`] writes one operation or span per line, to a file or to
 //!   standard output, for piping and replay.
+//! - [`OtlpExporter`] ([`otlp`]) sends spans and assessments to any
+//!   OpenTelemetry collector over OTLP/HTTP, the assessments as
+//!   `gen_ai.evaluation.result` events on their spans.
 //! - [`Spooled`] wraps a network sink and keeps what it cannot deliver
 //!   (assessment operations, and spans for a sink that takes spans) in the
 //!   local store's spool, replaying it later (on the next start, or when
@@ -33,37 +20,14 @@
 //!   recorder, over shared state. Assessments recorded while their trace is
 //!   open ship with its spans when its root ends (the MLflow sink creates
 //!   the trace with them in one request); later ones go on their own.
-//! - [`OtlpExporter`] ([`otlp`]) sends spans and assessments to any
-//!   OpenTelemetry collector over OTLP/HTTP, the assessments as
-//!   `gen_ai.evaluation.result` events on their spans.
+//! - Re-exported: [`LocalStore`] and its types (`verdict-store`), and
+//!   [`MlflowSink`], [`MlflowConfig`], [`RetryPolicy`] (`verdict-mlflow`).
 //!
-//! Two decisions shape it:
-//!
-//! - **The lifecycle rules are the core's, not rewritten here.** The store
-//!   offers only the primitive reads and writes of
-//!   [`verdict::lifecycle::Records`], inside a SQLite transaction, and the
-//!   core's functions apply the rules on top; the core's conformance checks
-//!   (`verdict::testing`, feature `testing`) hold it to the same answers as
-//!   [`verdict::MemoryStore`].
-//! - **A run is packed, not a row per assessment.** An evaluation writes
-//!   hundreds of thousands of records at once and the same shape each
-//!   time; its records are stored compressed in blocks, their ids derived
-//!   from the run's, so that a run costs a few bytes per record and its
-//!   write is not the bound of `verdict eval` (see [`runs`]). Everything
-//!   else — a service's assessments, a person's review — is a row.
-//! - **MLflow's JSON is the record.** The store keeps each assessment's
-//!   ids, name, kind, validity and times in indexed columns (ids as their
-//!   bytes) and the rest as MLflow's JSON without those fields
-//!   ([`verdict::wire::body_json`]); the two put back together give
-//!   exactly the document [`Assessment::to_json`](verdict::Assessment::to_json)
-//!   writes, and a JSONL assessment line is that same document; nothing is
-//!   lost between the store, the lines and an MLflow server.
-//!
-//! The store's file is SQLite's own, compiled in (no system library
-//! needed), in WAL mode: several processes and threads can write to it at
-//! once, each with its own `LocalStore`; [`LocalStore::open_read_only`]
-//! reads one it cannot write. Its schema carries a version (`PRAGMA
-//! user_version`); a file of another version is refused with a sentence.
+//! The decision that shapes it: **a sink reports delivery, the rest is
+//! layered on top.** A sink (the store, JSON lines, OTLP, MLflow) only
+//! sends what it is given and says what did not arrive; holding by trace
+//! (the assembler) and keeping for later (the spool) wrap any sink rather
+//! than being built into one, so each is written once.
 //!
 //! # Spans and assessments in the local store
 //!
