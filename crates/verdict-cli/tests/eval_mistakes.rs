@@ -183,3 +183,60 @@ fn a_damaged_store_is_refused_and_left_as_it_was() {
         bytes.len()
     );
 }
+
+#[test]
+fn an_mlflow_server_that_is_down_is_reported_at_once_and_the_run_is_kept() {
+    // Nothing listens on this port: a port bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = String::new();
+    for i in 0..50 {
+        data.push_str(&format!(
+            "{{\"inputs\": \"q{i}\", \"outputs\": \"a\", \"expectations\": {{\"expected_response\": \"a\"}}}}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("qa.jsonl"), data).unwrap();
+    let mut child = Command::new(VERDICT)
+        .args([
+            "eval",
+            "qa.jsonl",
+            "--scorer",
+            "exact_match",
+            "--export",
+            "mlflow",
+            "--store",
+            "s.db",
+        ])
+        .current_dir(dir.path())
+        .env_remove("VERDICT_PLUGIN_PATH")
+        .env("MLFLOW_TRACKING_URI", format!("http://127.0.0.1:{port}"))
+        .env("MLFLOW_EXPERIMENT_ID", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A watchdog against a hang, far above the few seconds it takes: each
+    // trace's retry budget (30 s) used to be spent in turn.
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("the run waited on a server that is down");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot be reached"), "{stderr}");
+    assert!(stderr.contains("nothing was sent to it"), "{stderr}");
+    assert!(stderr.contains("verdict push"), "{stderr}");
+    // The run is whole in the local store, for push to send later.
+    let (code, runs, _) = verdict(dir.path(), &["runs", "--store", "s.db"]);
+    assert_eq!(code, 0);
+    assert!(runs.contains("pass") && runs.contains("50"), "{runs}");
+}

@@ -65,6 +65,9 @@ impl fmt::Display for ExportTarget {
 pub struct Destination {
     target: ExportTarget,
     sink: Sink,
+    /// Why the destination could not be reached when it was opened: then
+    /// nothing is sent to it, and everything is counted as not delivered.
+    unreachable: Option<String>,
 }
 
 enum Sink {
@@ -120,7 +123,26 @@ impl Destination {
                 Sink::Jsonl(JsonlSink::append(path).map_err(|e| failed(e.to_string()))?)
             }
         };
-        Ok(Destination { target, sink })
+        // A server that is down is found out now, in seconds, rather than
+        // by every trace's retry budget running out.
+        let unreachable = match &sink {
+            Sink::Mlflow(sink) => sink
+                .check_reachable(REACHABLE_WITHIN)
+                .err()
+                .map(|e| e.to_string()),
+            _ => None,
+        };
+        Ok(Destination {
+            target,
+            sink,
+            unreachable,
+        })
+    }
+
+    /// Why the destination could not be reached when it was opened, if it
+    /// could not: nothing is sent to it.
+    pub fn unreachable(&self) -> Option<&str> {
+        self.unreachable.as_deref()
     }
 
     /// The export, as the user named it.
@@ -138,6 +160,13 @@ impl Destination {
     /// of each failed (and which, if not all); it is `None` when the sink
     /// gave no count, as a JSONL file that failed mid-write does.
     pub fn send(&self, spans: &[SpanData], operations: &[Operation]) -> Result<()> {
+        if let Some(reason) = &self.unreachable {
+            return Err(Error::Export {
+                destination: self.target.to_string(),
+                message: format!("{reason}; nothing was sent to it"),
+                undelivered: Undelivered::of(spans, &None, operations, &None),
+            });
+        }
         let (spans_sent, operations_sent) = self.send_apart(spans, operations);
         let failed: Vec<&SinkError> = [&spans_sent, &operations_sent]
             .into_iter()
@@ -234,6 +263,10 @@ impl Destination {
         }
     }
 }
+
+/// How long a destination is given to answer when it is opened: a server
+/// that is starting may refuse connections for a few seconds.
+const REACHABLE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Operations given to an [`OtlpSink`] per call: no more than the sink
 /// puts in one post (4,096), so that a refused post is known by its

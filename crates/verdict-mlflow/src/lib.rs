@@ -569,6 +569,32 @@ impl MlflowSink {
         }
     }
 
+    /// Whether the server answers at all, tried until `within` has passed
+    /// (a server that is starting refuses connections for a while): `Ok`
+    /// once anything answers `GET /health` (whatever the status: an HTTP
+    /// server is there), else why not. A batch job calls it before
+    /// sending, so that a server that is down costs seconds, not every
+    /// trace's retry budget.
+    pub fn check_reachable(&self, within: Duration) -> Result<(), SinkError> {
+        let deadline = std::time::Instant::now() + within;
+        let url = format!("{}/health", self.config.tracking_uri);
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let error = match self.send("GET", &url, Body::None) {
+                Ok(_) => return Ok(()),
+                Err(error) => error,
+            };
+            if std::time::Instant::now() + pause >= deadline {
+                return Err(SinkError::new(format!(
+                    "MLflow at {} cannot be reached: {error}",
+                    self.shown_uri
+                )));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
     /// One request, within the concurrency limit, which learns from how it
     /// went.
     fn request(&self, method: &str, url: &str, body: Body<'_>) -> Reply {
