@@ -44,7 +44,10 @@ fn every_operation_is_one_line_and_assessments_decode_back() {
             }
             Operation::Update(u) => {
                 assert_eq!(json["type"], "update");
-                assert_eq!(json["update_mask"], u.mask());
+                assert_eq!(
+                    json["update_mask"],
+                    u.mask().replace("assessment_name", "assessmentName")
+                );
                 assert_eq!(
                     json["assessment"]["assessment_id"],
                     u.assessment_id().to_string()

@@ -274,6 +274,10 @@ pub fn from_columns(columns: Columns<'_>, body: &str) -> Result<Assessment, Erro
 /// `{"assessment": {...}, "update_mask": "..."}`. The assessment carries its
 /// two ids, the fields the update sets — in the same wire form as
 /// [`Assessment::to_json`] — and the update time as `last_update_time`.
+/// The mask is written as protobuf's JSON writes a `FieldMask`, its paths
+/// in lowerCamelCase (`assessmentName`): an MLflow server parses it that
+/// way, and a mask with `assessment_name` in it makes the server apply
+/// none of the update.
 ///
 /// ```
 /// use verdict::AssessmentUpdate;
@@ -328,7 +332,25 @@ pub fn update_to_json(update: &AssessmentUpdate) -> Value {
         "last_update_time".into(),
         format_time(update.update_time()).into(),
     );
-    serde_json::json!({ "assessment": assessment, "update_mask": update.mask() })
+    serde_json::json!({ "assessment": assessment, "update_mask": json_mask(&update.mask()) })
+}
+
+/// A field mask as protobuf's JSON mapping writes it: each path in
+/// lowerCamelCase.
+fn json_mask(mask: &str) -> String {
+    let mut out = String::with_capacity(mask.len());
+    let mut upper = false;
+    for c in mask.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                out.push(c.to_ascii_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl<'de> Deserialize<'de> for Assessment {
@@ -618,6 +640,17 @@ mod tests {
             .unwrap();
         let body = update_to_json(&update);
         assert_eq!(body["update_mask"], "feedback,rationale,metadata");
+        let renamed = crate::AssessmentUpdate::builder(a.trace_id(), a.id())
+            .name("correct")
+            .feedback(true)
+            .build()
+            .unwrap();
+        assert_eq!(renamed.mask(), "assessment_name,feedback");
+        assert_eq!(
+            update_to_json(&renamed)["update_mask"],
+            "assessmentName,feedback",
+            "protobuf's JSON form, which an MLflow server parses"
+        );
         assert_eq!(
             body["assessment"],
             json!({
