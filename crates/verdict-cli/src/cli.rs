@@ -188,9 +188,17 @@ pub(crate) struct PushArgs {
     /// the store or a file beside it, nor another --to); repeatable.
     #[arg(long, value_name = "TARGET", required = true)]
     pub(crate) to: Vec<String>,
-    /// Push only this trace; repeatable. Without it, every trace.
+    /// Push only what this trace has not delivered; repeatable.
     #[arg(long = "trace", value_name = "TRACE")]
     pub(crate) traces: Vec<String>,
+    /// Push only this run: its records, and what was logged on their
+    /// traces since.
+    #[arg(long, value_name = "RUN")]
+    pub(crate) run: Option<String>,
+    /// Send everything again, not only what each destination has not
+    /// seen: to a server that lost what it had.
+    #[arg(long)]
+    pub(crate) again: bool,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
 }

@@ -1,23 +1,26 @@
-//! `verdict push`: replay the local store — spans, then the assessments of
-//! the same traces in the order they were logged — to an MLflow server, an
-//! OTLP collector or a JSONL file, through the same destinations as
-//! `verdict eval --export` ([`verdict_eval::Destination`]).
+//! `verdict push`: send each destination — an MLflow server, an OTLP
+//! collector, a JSONL file — exactly what it has not seen of the local
+//! store, deletes included, through the same destinations as `verdict
+//! eval --export` ([`verdict_eval::Destination`]).
 //!
-//! The store keeps each assessment as it now is (updates applied, deleted
-//! ones gone, overridden ones marked invalid), so a replay logs that state:
-//! an override is logged after the feedback it overrides, and the receiver
-//! marks that one invalid itself. Traces go out a chunk at a time, spans
-//! before assessments, so that a server knows a trace before its
-//! assessments arrive and memory does not grow with the store. A chunk that
-//! cannot be delivered is counted and reported, and the push goes on. A
-//! destination that counts what it could not deliver (OTLP, MLflow) gives
-//! the exact number of spans and assessments, and their traces when it says
-//! which failed; one that gives no count (a JSONL file that failed
+//! The store logs every change (`verdict_export::replay` says how the
+//! operations become what is sent) and keeps, per destination, which of
+//! them it was delivered; a push reads the unseen ones, sends them a chunk
+//! of traces at a time, spans before assessments, and records what each
+//! destination took. What it did not take is sent again by the next push,
+//! and a push that finds nothing new sends nothing. `--again` sends
+//! everything once more (to a server that was wiped); `--run` one run's
+//! records and what was logged on its traces; `--trace` named traces.
+//!
+//! A destination that counts what it could not deliver (OTLP, MLflow)
+//! gives the exact number of spans and operations, and their traces when
+//! it says which failed; one that gives no count (a JSONL file that failed
 //! mid-write) has its whole chunk counted, of which some may have arrived.
-//!
-//! `--to jsonl:-` writes the lines to standard output, and the summary then
-//! goes to standard error so that the lines can be piped.
+//! `--to jsonl:-` writes the lines to standard output, the summary then
+//! goes to standard error so that the lines can be piped, and, keeping
+//! nothing, it is always sent everything.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -26,21 +29,22 @@ use opentelemetry_sdk::trace::SpanData;
 use verdict::opentelemetry::trace::TraceId;
 use verdict::{Operation, mlflow_trace_id};
 use verdict_eval::{Destination, ExportTarget, Outputs};
-use verdict_export::{JsonlSink, LocalStore};
+use verdict_export::replay::{Ledger, Replay, TRACES_PER_CHUNK};
+use verdict_export::{JsonlSink, LocalStore, OpScope};
 
 use crate::cli::PushArgs;
 use crate::store::{open_existing, parse_trace, require_trace};
 use crate::summary::Summary;
-
-/// Traces read from the store and sent per round.
-const TRACES_PER_CHUNK: usize = 256;
 
 /// One destination and what it took.
 struct Delivery {
     target: ExportTarget,
     receiver: Receiver,
     spans_sent: usize,
-    assessments_sent: usize,
+    logs_sent: usize,
+    updates_sent: usize,
+    deletes_sent: usize,
+    traces_sent: usize,
     spans_failed: usize,
     assessments_failed: usize,
     /// The traces of what was not delivered, when the destination said.
@@ -55,6 +59,8 @@ struct Delivery {
     /// Standard output was closed by its reader (`| head`): not a failure,
     /// and nothing more is written to it.
     reader_gone: bool,
+    /// Unseen operations when the push started.
+    unseen: usize,
 }
 
 /// Where a `--to` goes: a [`Destination`], or standard output for
@@ -72,6 +78,15 @@ impl Receiver {
         } else {
             Receiver::Destination(Destination::open(target.clone())?)
         })
+    }
+
+    /// Its key in the store's record of deliveries; `None` for standard
+    /// output, which is sent everything every time.
+    fn key(&self) -> Option<String> {
+        match self {
+            Receiver::Destination(destination) => destination.key(),
+            Receiver::Stdout(_) => None,
+        }
     }
 
     fn send(&self, spans: &[SpanData], operations: &[Operation]) -> anyhow::Result<()> {
@@ -121,7 +136,16 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
     }
     outputs.check()?;
     let store = open_existing(&args.store.path)?;
-    let traces = traces(&store, &args.traces)?;
+    let only = traces(&store, &args.traces)?;
+    let scope = match &args.run {
+        Some(run) => OpScope::Run(run),
+        None => OpScope::All,
+    };
+    if let Some(run) = &args.run
+        && store.run(run)?.is_none()
+    {
+        anyhow::bail!("no run {run} in the store {}", store.path().display());
+    }
     let summary_to_stderr = targets.iter().any(ExportTarget::is_stdout);
     let mut deliveries = Vec::with_capacity(targets.len());
     for target in targets {
@@ -129,7 +153,10 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
             receiver: Receiver::open(&target)?,
             target,
             spans_sent: 0,
-            assessments_sent: 0,
+            logs_sent: 0,
+            updates_sent: 0,
+            deletes_sent: 0,
+            traces_sent: 0,
             spans_failed: 0,
             assessments_failed: 0,
             traces_failed: Vec::new(),
@@ -137,99 +164,42 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
             traces_uncounted: 0,
             errors: Vec::new(),
             reader_gone: false,
+            unseen: 0,
         });
     }
 
-    for chunk in traces.chunks(TRACES_PER_CHUNK) {
-        let mut spans = Vec::new();
-        let mut operations = Vec::new();
-        for &trace_id in chunk {
-            for span in store.spans_of(trace_id)? {
-                spans.push(span.to_span_data().with_context(|| {
-                    format!(
-                        "the local store {} holds a span of {} that cannot be sent",
-                        store.path().display(),
-                        mlflow_trace_id(trace_id)
-                    )
-                })?);
-            }
-            operations.extend(
-                store
-                    .list_by_trace(trace_id)?
-                    .into_iter()
-                    .map(Operation::Log),
-            );
-        }
-        for delivery in &mut deliveries {
-            if delivery.reader_gone {
-                continue;
-            }
-            match delivery.receiver.send(&spans, &operations) {
-                Ok(()) => {
-                    delivery.spans_sent += spans.len();
-                    delivery.assessments_sent += operations.len();
-                }
-                Err(e) if is_broken_pipe(&e) => delivery.reader_gone = true,
-                Err(e) => {
-                    let undelivered = e
-                        .downcast_ref::<verdict_eval::Error>()
-                        .and_then(verdict_eval::Error::undelivered);
-                    match undelivered {
-                        Some(u) => {
-                            delivery.spans_sent += spans.len().saturating_sub(u.spans);
-                            delivery.assessments_sent +=
-                                operations.len().saturating_sub(u.operations);
-                            delivery.spans_failed += u.spans;
-                            delivery.assessments_failed += u.operations;
-                            match &u.traces {
-                                Some(traces) => delivery.traces_failed.extend(traces),
-                                None => delivery.traces_unnamed += chunk.len(),
-                            }
-                        }
-                        None => {
-                            delivery.spans_failed += spans.len();
-                            delivery.assessments_failed += operations.len();
-                            delivery.traces_uncounted += chunk.len();
-                        }
-                    }
-                    delivery.errors.push(crate::message(&e));
-                }
-            }
-        }
+    for delivery in &mut deliveries {
+        push_to(&store, delivery, scope, only.as_ref(), args.again)?;
     }
 
     // What was delivered decides the exit code: a reader that stops
-    // reading the summary changes nothing, and every destination is
-    // finished all the same.
+    // reading the summary changes nothing.
     let mut out = if summary_to_stderr {
         Summary::stderr()
     } else {
         Summary::stdout()
     };
     let mut all_delivered = true;
-    for delivery in &mut deliveries {
-        if !delivery.reader_gone {
-            match delivery.receiver.finish() {
-                Ok(()) => {}
-                Err(e) if is_broken_pipe(&e) => delivery.reader_gone = true,
-                Err(e) => delivery.errors.push(crate::message(&e)),
-            }
-        }
+    for delivery in &deliveries {
+        let changes = changes(delivery);
         if delivery.reader_gone {
             let _ = writeln!(
                 out,
                 "stopped pushing to {} when its reader stopped reading ({} spans and {} \
-                 assessments had been written in full)",
-                delivery.target, delivery.spans_sent, delivery.assessments_sent
+                 assessments had been written in full{changes})",
+                delivery.target, delivery.spans_sent, delivery.logs_sent
+            );
+        } else if delivery.unseen == 0 {
+            let _ = writeln!(
+                out,
+                "nothing new to push to {}: it has everything the store holds",
+                delivery.target
             );
         } else {
             let _ = writeln!(
                 out,
-                "pushed {} spans and {} assessments of {} traces to {}",
-                delivery.spans_sent,
-                delivery.assessments_sent,
-                traces.len(),
-                delivery.target
+                "pushed {} spans and {} assessments of {} traces to {}{changes}",
+                delivery.spans_sent, delivery.logs_sent, delivery.traces_sent, delivery.target
             );
         }
         if !delivery.errors.is_empty() {
@@ -254,9 +224,114 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
                     listed(&delivery.traces_failed, TRACES_LISTED)
                 );
             }
+            eprintln!("  `verdict push` sends what was not delivered again");
         }
     }
     Ok(out.finish(if all_delivered { 0 } else { 1 }))
+}
+
+/// ", with N updates and M deletes" when there were any.
+fn changes(delivery: &Delivery) -> String {
+    let mut parts = Vec::new();
+    if delivery.updates_sent > 0 {
+        parts.push(format!("{} updates", delivery.updates_sent));
+    }
+    if delivery.deletes_sent > 0 {
+        parts.push(format!("{} deletes", delivery.deletes_sent));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(", with {}", parts.join(" and "))
+    }
+}
+
+/// Sends one destination what it has not seen (everything, with
+/// `again`), and records what it took.
+fn push_to(
+    store: &LocalStore,
+    delivery: &mut Delivery,
+    scope: OpScope<'_>,
+    only: Option<&HashSet<TraceId>>,
+    again: bool,
+) -> anyhow::Result<()> {
+    let key = delivery.receiver.key();
+    let unseen = store.unseen(if again { None } else { key.as_deref() }, scope)?;
+    let mut replay = Replay::new(store, unseen, only.cloned())?;
+    delivery.unseen = replay.operations();
+    let mut ledger = Ledger::default();
+    while let Some(chunk) = replay.next_chunk()? {
+        if chunk.is_empty() {
+            ledger.delivered(&chunk);
+            continue;
+        }
+        match delivery.receiver.send(&chunk.spans, &chunk.operations) {
+            Ok(()) => {
+                ledger.delivered(&chunk);
+                delivery.spans_sent += chunk.spans.len();
+                delivery.traces_sent += chunk.traces();
+                for operation in &chunk.operations {
+                    match operation {
+                        Operation::Log(_) => delivery.logs_sent += 1,
+                        Operation::Update(_) => delivery.updates_sent += 1,
+                        Operation::Delete { .. } => delivery.deletes_sent += 1,
+                    }
+                }
+            }
+            Err(e) if is_broken_pipe(&e) => {
+                delivery.reader_gone = true;
+                return Ok(());
+            }
+            Err(e) => {
+                let message = crate::message(&e);
+                let undelivered = e
+                    .downcast_ref::<verdict_eval::Error>()
+                    .and_then(verdict_eval::Error::undelivered);
+                match undelivered {
+                    Some(u) => {
+                        delivery.spans_sent += chunk.spans.len().saturating_sub(u.spans);
+                        delivery.logs_sent += chunk.operations.len().saturating_sub(u.operations);
+                        delivery.spans_failed += u.spans;
+                        delivery.assessments_failed += u.operations;
+                        match &u.traces {
+                            Some(traces) => {
+                                delivery.traces_failed.extend(traces);
+                                ledger.failed(&chunk, Some(traces), &message);
+                            }
+                            None => {
+                                delivery.traces_unnamed += chunk.traces();
+                                ledger.failed(&chunk, None, &message);
+                            }
+                        }
+                    }
+                    None => {
+                        delivery.spans_failed += chunk.spans.len();
+                        delivery.assessments_failed += chunk.operations.len();
+                        delivery.traces_uncounted += chunk.traces();
+                        ledger.failed(&chunk, None, &message);
+                    }
+                }
+                delivery.errors.push(message);
+            }
+        }
+    }
+    match delivery.receiver.finish() {
+        Ok(()) => {}
+        Err(e) if is_broken_pipe(&e) => {
+            delivery.reader_gone = true;
+            return Ok(());
+        }
+        Err(e) => {
+            let message = crate::message(&e);
+            ledger.fail_all(&message);
+            delivery.errors.push(message);
+        }
+    }
+    if let Some(key) = key {
+        let whole = matches!(scope, OpScope::All) && only.is_none();
+        store.settle(&key, &ledger.settlement(whole.then_some(replay.snapshot())))?;
+    }
+    Ok(())
 }
 
 /// How many failed traces are named in the summary.
@@ -313,22 +388,16 @@ fn listed(traces: &[TraceId], most: usize) -> String {
     text
 }
 
-/// The traces to push: those named (each must be in the store), or all.
-fn traces(store: &LocalStore, named: &[String]) -> anyhow::Result<Vec<TraceId>> {
+/// The traces to push when some are named (each must be in the store).
+fn traces(store: &LocalStore, named: &[String]) -> anyhow::Result<Option<HashSet<TraceId>>> {
     if named.is_empty() {
-        return Ok(store
-            .list_traces()?
-            .into_iter()
-            .map(|t| t.trace_id)
-            .collect());
+        return Ok(None);
     }
-    let mut traces = Vec::with_capacity(named.len());
+    let mut traces = HashSet::with_capacity(named.len());
     for text in named {
         let trace_id = parse_trace(text)?;
         require_trace(store, trace_id)?;
-        if !traces.contains(&trace_id) {
-            traces.push(trace_id);
-        }
+        traces.insert(trace_id);
     }
-    Ok(traces)
+    Ok(Some(traces))
 }

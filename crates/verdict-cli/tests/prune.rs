@@ -85,7 +85,9 @@ fn keep_removes_older_runs_but_the_baseline_and_gives_the_space_back() {
     assert!(out.contains("removed 2 runs and 40000 records"), "{out}");
     // The newest, and the latest that passed: the next baseline.
     assert_eq!(run_ids(dir.path()), [failed[2].clone(), passed.clone()]);
-    assert!(size() < before * 2 / 3, "{} -> {}", before, size());
+    // Half the records are gone; the file keeps its tables' pages and
+    // the runs kept, and would not shrink at all if the space stayed free.
+    assert!(size() < before * 3 / 4, "{} -> {}", before, size());
     let (code, _, err) = verdict(
         dir.path(),
         &[

@@ -10,7 +10,7 @@ use std::process::Command;
 use common::{dead_endpoint, verdict_otlp};
 use fixture::{Fixture, json, stdout, usage_error};
 use verdict::Assessment;
-use verdict_export::testing::OtlpReceiver;
+use verdict_export::testing::{HttpStub, OtlpReceiver};
 
 /// The fixture's trace with its feedback overridden by a person, so that
 /// the store holds an invalid assessment and the one overriding it.
@@ -63,6 +63,113 @@ fn jsonl_gets_every_span_then_every_assessment_in_the_order_logged() {
     assert!(!assessments[0].is_valid(), "the overridden feedback");
     assert_eq!(assessments[2].id().to_string(), new);
     assert_eq!(assessments[2].overrides(), Some(f.feedback));
+}
+
+#[test]
+fn each_destination_is_sent_what_it_has_not_seen_deletes_included() {
+    let (f, new) = reviewed_fixture();
+    let out_dir = tempfile::tempdir().unwrap();
+    let file = out_dir.path().join("replay.jsonl");
+    let target = format!("jsonl:{}", file.display());
+    let lines = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    stdout(&f.verdict(&["push", "--to", &target]));
+    assert_eq!(lines().len(), 6);
+
+    // Nothing changed: nothing is sent.
+    let summary = stdout(&f.verdict(&["push", "--to", &target]));
+    assert!(summary.contains("nothing new to push"), "{summary}");
+    assert_eq!(lines().len(), 6);
+
+    // The override deleted: the delete goes, and only it.
+    stdout(&f.verdict(&["delete", &f.trace_id(), &new]));
+    let summary = stdout(&f.verdict(&["push", "--to", &target]));
+    assert!(
+        summary.contains("pushed 0 spans and 0 assessments of 1 traces")
+            && summary.contains("with 1 deletes"),
+        "{summary}"
+    );
+    let all = lines();
+    assert_eq!(all.len(), 7);
+    assert_eq!(all[6]["type"], "delete");
+    assert_eq!(all[6]["assessment_id"], new.as_str());
+    assert_eq!(all[6]["trace_id"], f.trace_id());
+
+    // A feedback logged and deleted before a push is never sent; one
+    // logged since is sent as it now is.
+    let gone = json(&f.verdict(&["feedback", &f.trace_id(), "fluent", "true"]));
+    stdout(&f.verdict(&[
+        "delete",
+        &f.trace_id(),
+        gone["assessment_id"].as_str().unwrap(),
+    ]));
+    let kept = json(&f.verdict(&["feedback", &f.trace_id(), "polite", "true"]));
+    stdout(&f.verdict(&["push", "--to", &target]));
+    let all = lines();
+    assert_eq!(all.len(), 8, "{all:?}");
+    assert_eq!(all[7]["assessment_id"], kept["assessment_id"]);
+
+    // Another file is another destination: it gets the store as it is.
+    let other = out_dir.path().join("other.jsonl");
+    let summary = stdout(&f.verdict(&["push", "--to", &format!("jsonl:{}", other.display())]));
+    assert!(
+        summary.contains("pushed 3 spans and 3 assessments of 1 traces"),
+        "{summary}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&other).unwrap().lines().count(),
+        6,
+        "3 spans, the feedback (valid again), the expectation, polite"
+    );
+
+    // --again sends everything once more.
+    let summary = stdout(&f.verdict(&["push", "--again", "--to", &target]));
+    assert!(
+        summary.contains("pushed 3 spans and 3 assessments"),
+        "{summary}"
+    );
+    assert_eq!(lines().len(), 8 + 6);
+}
+
+#[test]
+fn what_a_collector_did_not_take_is_sent_by_the_next_push() {
+    let f = Fixture::new();
+    // The collector is down: nothing is marked delivered.
+    let endpoint = dead_endpoint();
+    let out = push_otlp(&f, &endpoint);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`verdict push` sends what was not delivered again"),
+        "{stderr}"
+    );
+    // It is up, at the same address: everything arrives, once.
+    let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let collector = HttpStub::builder()
+        .port(port)
+        .start(|_| (200, Vec::new()))
+        .unwrap();
+    let summary = stdout(&push_otlp(&f, &endpoint));
+    assert!(
+        summary.contains("pushed 3 spans and 2 assessments of 1 traces to otlp"),
+        "{summary}"
+    );
+    let posts = |path: &str| {
+        collector
+            .requests()
+            .iter()
+            .filter(|r| r.path == path)
+            .count()
+    };
+    assert_eq!((posts("/v1/traces"), posts("/v1/logs")), (1, 1));
+    let summary = stdout(&push_otlp(&f, &endpoint));
+    assert!(summary.contains("nothing new to push to otlp"), "{summary}");
+    assert_eq!((posts("/v1/traces"), posts("/v1/logs")), (1, 1));
 }
 
 #[test]

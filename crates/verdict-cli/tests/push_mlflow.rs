@@ -1,7 +1,9 @@
 //! `verdict push --to mlflow` against a real MLflow 3.17.2 server, started
 //! by `scripts/mlflow/start.sh` (installed into a cached virtualenv the
 //! first time): the trace arrives with its spans, and the assessments as
-//! the store holds them — the overridden feedback invalid on the server too.
+//! the store holds them — the overridden feedback invalid on the server too;
+//! a later push sends only what changed, deletes and updates included, read
+//! back with MLflow's own Python client.
 
 mod fixture;
 
@@ -27,17 +29,19 @@ fn the_store_replays_into_a_real_mlflow_server() {
         "--rationale",
         "Lyon was accepted",
     ]));
-    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
-        .args(["push", "--to", "mlflow", "--store"])
-        .arg(&f.path)
-        .env("MLFLOW_TRACKING_URI", &server.url)
-        .env("MLFLOW_EXPERIMENT_ID", "0")
-        .env_remove("MLFLOW_TRACKING_TOKEN")
-        .env_remove("MLFLOW_TRACKING_USERNAME")
-        .env_remove("MLFLOW_TRACKING_PASSWORD")
-        .output()
-        .unwrap();
-    let summary = stdout(&out);
+    let push = || {
+        Command::new(env!("CARGO_BIN_EXE_verdict"))
+            .args(["push", "--to", "mlflow", "--store"])
+            .arg(&f.path)
+            .env("MLFLOW_TRACKING_URI", &server.url)
+            .env("MLFLOW_EXPERIMENT_ID", "0")
+            .env_remove("MLFLOW_TRACKING_TOKEN")
+            .env_remove("MLFLOW_TRACKING_USERNAME")
+            .env_remove("MLFLOW_TRACKING_PASSWORD")
+            .output()
+            .unwrap()
+    };
+    let summary = stdout(&push());
     assert!(
         summary.contains("pushed 3 spans and 3 assessments of 1 traces to mlflow"),
         "{summary}"
@@ -78,4 +82,79 @@ fn the_store_replays_into_a_real_mlflow_server() {
     let generate = spans.iter().find(|s| s["name"] == "generate").unwrap();
     assert_eq!(generate["status"]["code"], "STATUS_CODE_ERROR");
     assert_eq!(generate["status"]["message"], "model timed out");
+
+    // Changed locally since: the override deleted (the feedback it
+    // replaced is valid again), the expectation corrected.
+    let new_id = overriding["assessment_id"].as_str().unwrap();
+    stdout(&f.verdict(&["delete", &f.trace_id(), new_id]));
+    f.store()
+        .update(
+            &verdict::AssessmentUpdate::builder(f.trace, f.expectation)
+                .expectation("Paris, France")
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+    let summary = stdout(&push());
+    assert!(
+        summary.contains(
+            "pushed 0 spans and 0 assessments of 1 traces to mlflow, with 1 updates and 1 deletes"
+        ),
+        "{summary}"
+    );
+    let seen = read_back(&server.url, &f.trace_id());
+    let ids: Vec<&str> = seen.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert!(
+        !ids.contains(&new_id),
+        "the deleted override is gone: {seen:?}"
+    );
+    let old = seen
+        .iter()
+        .find(|a| a["id"] == f.feedback.to_string())
+        .unwrap();
+    assert_eq!(old["valid"], true, "valid again: {seen:?}");
+    let expectation = seen
+        .iter()
+        .find(|a| a["id"] == f.expectation.to_string())
+        .unwrap();
+    assert_eq!(expectation["value"], "Paris, France", "{seen:?}");
+
+    let summary = stdout(&push());
+    assert!(
+        summary.contains("nothing new to push to mlflow"),
+        "{summary}"
+    );
+}
+
+/// The trace's assessments as MLflow's Python client reads them:
+/// `mlflow.get_trace(id).info.assessments`.
+fn read_back(url: &str, trace: &str) -> Vec<Value> {
+    let install = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/mlflow/install.sh"
+        ))
+        .output()
+        .unwrap();
+    assert!(install.status.success());
+    let venv = String::from_utf8_lossy(&install.stdout).trim().to_owned();
+    let out = Command::new(format!("{venv}/bin/python"))
+        .args([
+            "-c",
+            "import json, sys, mlflow\n\
+             t = mlflow.get_trace(sys.argv[1])\n\
+             print(json.dumps([{'id': a.assessment_id, 'valid': a.valid, 'value': \
+             (a.expectation.value if a.expectation else a.feedback.value)} \
+             for a in t.info.assessments]))",
+            trace,
+        ])
+        .env("MLFLOW_TRACKING_URI", url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }

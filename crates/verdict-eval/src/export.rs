@@ -150,6 +150,23 @@ impl Destination {
         &self.target
     }
 
+    /// What the local store keeps what was delivered here under, so that
+    /// `verdict push` sends only what it has not seen: its kind and
+    /// address. `None` for standard output, which keeps nothing.
+    pub fn key(&self) -> Option<String> {
+        match (&self.target, &self.sink) {
+            (_, Sink::Mlflow(sink)) => Some(sink.key()),
+            (ExportTarget::Otlp, _) => Some(format!("otlp {}", otlp_traces_endpoint())),
+            (ExportTarget::Jsonl(path), _) if !self.target.is_stdout() => Some(format!(
+                "jsonl {}",
+                std::fs::canonicalize(path)
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+            )),
+            _ => None,
+        }
+    }
+
     /// Sends spans, then the operations on them (as `verdict eval` does
     /// per batch of records, and `verdict push` per chunk of traces).
     ///
@@ -262,6 +279,17 @@ impl Destination {
                 .map_err(|e| failed(SinkError::with_source("flushing", e))),
         }
     }
+}
+
+/// Where OTLP spans go, as the OpenTelemetry SDK resolves it from the
+/// environment.
+fn otlp_traces_endpoint() -> String {
+    let set = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+    set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").unwrap_or_else(|| {
+        let base = set("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .unwrap_or_else(|| "http://localhost:4318".to_owned());
+        format!("{}/v1/traces", base.trim_end_matches('/'))
+    })
 }
 
 /// How long a destination is given to answer when it is opened: a server

@@ -744,7 +744,24 @@ impl Evaluation {
             scored.and(written)
         });
         let undelivered = match outcome {
-            Ok(undelivered) => undelivered,
+            Ok(undelivered) => {
+                // A destination that took everything has the run: `verdict
+                // push` need not send it again. Best effort: one that is
+                // not recorded is only sent again.
+                if let Some(store) = &store {
+                    for destination in &destinations {
+                        let name = destination.target().to_string();
+                        if let Some(key) = destination.key()
+                            && !undelivered
+                                .iter()
+                                .any(|u: &DeliveryFailure| u.destination == name)
+                        {
+                            let _ = store.settle_run(&key, &run_id);
+                        }
+                    }
+                }
+                undelivered
+            }
             Err(error) => {
                 // A JUnit file says the run stopped (an error test case):
                 // CI shows red with the reason, never stale results.

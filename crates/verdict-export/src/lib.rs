@@ -85,6 +85,7 @@ pub mod assemble;
 mod error;
 mod jsonl;
 pub mod otlp;
+pub mod replay;
 mod spans;
 mod spool;
 #[cfg(feature = "testing")]
@@ -104,7 +105,7 @@ pub use verdict_mlflow::{
     self as mlflow, ConcurrencyStats, DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSink, RetryPolicy,
 };
 pub use verdict_store::{
-    Batch, DEFAULT_PATH, LocalStore, NewRun, RecordSpan, RecordValue, RunBlock, RunBlockBuilder,
-    RunKey, RunScorer, RunStatus, StoredRecord, StoredResult, StoredRun, StoredSpan, StoredValue,
-    TraceSummary, runs,
+    Batch, DEFAULT_PATH, DestinationState, LocalStore, NewRun, OpScope, RecordSpan, RecordValue,
+    RunBlock, RunBlockBuilder, RunKey, RunScorer, RunStatus, Settlement, StoredRecord,
+    StoredResult, StoredRun, StoredSpan, StoredValue, TraceSummary, Unseen, runs,
 };

@@ -569,6 +569,16 @@ impl MlflowSink {
         }
     }
 
+    /// What tells this destination apart from others: the server (its
+    /// credentials left out) and the experiment. The local store keeps
+    /// what was delivered to it under this key.
+    pub fn key(&self) -> String {
+        format!(
+            "mlflow {} experiment {}",
+            self.shown_uri, self.config.experiment_id
+        )
+    }
+
     /// Whether the server answers at all, tried until `within` has passed
     /// (a server that is starting refuses connections for a while): `Ok`
     /// once anything answers `GET /health` (whatever the status: an HTTP

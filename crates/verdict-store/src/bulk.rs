@@ -15,6 +15,7 @@ use verdict::Assessment;
 use verdict::lifecycle;
 
 use crate::error::{Error, Result, database};
+use crate::ops::{self, OpKind};
 use crate::span::StoredSpan;
 use crate::store::{
     AssessmentRow, LocalStore, NOTE_TRACE, PUT_ROW, PUT_SPAN, Rows, SpanInsert, insert_row,
@@ -134,14 +135,16 @@ impl LocalStore {
                     .map_err(|e| database(self.path(), "growing the page cache", e))?;
             }
         }
-        self.write(action, |tx| self.write_batch_in(tx, batch))
+        self.write(action, |tx| self.write_batch_in(tx, batch, None))
     }
 
-    /// Stores a batch inside the caller's transaction.
+    /// Stores a batch inside the caller's transaction, and logs what it
+    /// changed (`crate::ops`) as part of `run`, if it is a run's.
     pub(crate) fn write_batch_in(
         &self,
         tx: &rusqlite::Transaction<'_>,
         batch: &Batch,
+        run: Option<i64>,
     ) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
@@ -163,11 +166,19 @@ impl LocalStore {
         // Each trace is noted once per batch, not once per row.
         let mut noted: HashSet<TraceId> = HashSet::new();
         let mut last: Option<TraceId> = None;
+        let log = |kind, trace, id| ops::record(tx, path, kind, Some(trace), id, run, None);
+        let mut spans_of: Vec<TraceId> = Vec::new();
         for span in &batch.spans {
             insert_span(&mut span_insert, path, span)?;
             if noted.insert(span.trace) {
                 insert_trace(&mut trace_insert, path, span.trace, now)?;
             }
+            if spans_of.last() != Some(&span.trace) && !spans_of.contains(&span.trace) {
+                spans_of.push(span.trace);
+            }
+        }
+        for trace in spans_of {
+            log(OpKind::Spans, trace, None)?;
         }
         for pending in &batch.assessments {
             match pending {
@@ -176,9 +187,11 @@ impl LocalStore {
                         packed: self.packed(tx),
                     };
                     lifecycle::log(&mut rows, assessment).map_err(Error::from_core)?;
+                    log(OpKind::Log, assessment.trace_id(), Some(assessment.id()))?;
                 }
                 Pending::New(row) => {
                     insert_row(&mut row_insert, path, row)?;
+                    log(OpKind::Log, row.target.trace_id(), Some(row.id))?;
                     // A record's assessments come together: most rows
                     // name the trace of the row before.
                     let trace = row.target.trace_id();

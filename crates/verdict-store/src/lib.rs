@@ -66,6 +66,7 @@
 mod bulk;
 mod checkpoint;
 mod error;
+mod ops;
 pub mod runs;
 mod schema;
 mod span;
@@ -74,6 +75,7 @@ mod store;
 
 pub use bulk::Batch;
 pub use error::{Error, Result};
+pub use ops::{BlockRecord, DestinationState, LoggedOp, OpKind, OpScope, Settlement, Unseen};
 pub use runs::{
     NewRun, RecordSpan, RecordValue, RunBlock, RunBlockBuilder, RunKey, RunScorer, RunStatus,
     StoredRecord, StoredResult, StoredRun, StoredValue,

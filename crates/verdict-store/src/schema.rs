@@ -35,8 +35,9 @@ use crate::error::{Error, Result, database};
 const APPLICATION_ID: i32 = 0x5652_4454;
 
 /// The schema version this build writes and reads: the date its shape
-/// was fixed, as YYYYMMDD, so that versions only grow.
-pub(crate) const VERSION: i64 = 20261206;
+/// was fixed, as YYYYMMDD, and that day's revision, so that versions only
+/// grow.
+pub(crate) const VERSION: i64 = 2026120602;
 
 /// The schema. Ids are BLOBs of their bits, big-endian (16 bytes for a
 /// trace or an assessment, whose `a-` prefix is implied; 8 for a span), so
@@ -98,6 +99,37 @@ CREATE TABLE spool (
     spooled_ns INTEGER NOT NULL
 );
 CREATE INDEX spool_by_sink ON spool (sink, seq);
+
+-- The operation log (crate::ops): every change, in order, so that each
+-- destination is sent exactly what it has not seen, deletes included.
+CREATE TABLE ops (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,  -- the order made, never reused
+    kind          TEXT NOT NULL CHECK (kind IN ('log', 'update', 'delete', 'spans', 'block')),
+    trace_id      BLOB,                     -- 16 bytes; NULL for a block
+    assessment_id BLOB,                     -- 16 bytes, for log, update and delete
+    run           INTEGER,                  -- the run whose records it changed, if any
+    block         INTEGER                   -- for a block: run_blocks.block
+);
+CREATE INDEX ops_by_run ON ops (run) WHERE run IS NOT NULL;
+
+-- Where operations were pushed, one row per destination: every op up to
+-- `through` was delivered there unless `op_state` says it was refused.
+CREATE TABLE destinations (
+    dest    INTEGER PRIMARY KEY AUTOINCREMENT,
+    key     TEXT NOT NULL UNIQUE,           -- the destination's kind and address
+    through INTEGER NOT NULL                -- ops.seq
+);
+
+-- Exceptions to a destination's `through`: an op up to it that was
+-- refused (and why), or an op past it already delivered (a run pushed on
+-- its own, an evaluation's export).
+CREATE TABLE op_state (
+    dest      INTEGER NOT NULL,
+    seq       INTEGER NOT NULL,
+    delivered INTEGER NOT NULL,
+    reason    TEXT,                         -- why it was refused
+    PRIMARY KEY (dest, seq)
+) WITHOUT ROWID;
 
 -- Evaluation runs (crate::runs): one row from the moment a run starts, so
 -- that a run that is killed is still listed with what it stored.

@@ -20,6 +20,7 @@ use verdict::{
 
 use crate::checkpoint::{Checkpointer, WAL_CAP_PAGES};
 use crate::error::{BUSY_TIMEOUT, Error, Result, database};
+use crate::ops::OpKind;
 use crate::runs::read::{Order, Packed, RunCache, row_order};
 use crate::schema;
 use crate::span::{StoredSpan, kind_str, parse_kind, parse_status, status_parts};
@@ -319,17 +320,21 @@ impl LocalStore {
         });
     }
 
-    /// Runs one lifecycle function in a write transaction.
+    /// Runs one lifecycle function in a write transaction, and logs the
+    /// operation (`crate::ops`) when it succeeds.
     fn lifecycle<T>(
         &self,
         action: impl Fn() -> String,
+        op: (OpKind, TraceId, AssessmentId),
         f: impl FnOnce(&mut Rows<'_>) -> verdict::Result<T>,
     ) -> Result<T> {
         self.write(action, |tx| {
-            f(&mut Rows {
+            let mut rows = Rows {
                 packed: self.packed(tx),
-            })
-            .map_err(Error::from_core)
+            };
+            let out = f(&mut rows).map_err(Error::from_core)?;
+            rows.log_op(op)?;
+            Ok(out)
         })
     }
 
@@ -337,6 +342,7 @@ impl LocalStore {
     pub fn log(&self, assessment: &Assessment) -> Result<()> {
         self.lifecycle(
             || format!("logging assessment {}", assessment.id()),
+            (OpKind::Log, assessment.trace_id(), assessment.id()),
             |rows| lifecycle::log(rows, assessment),
         )
     }
@@ -346,6 +352,7 @@ impl LocalStore {
     pub fn update(&self, update: &AssessmentUpdate) -> Result<Assessment> {
         self.lifecycle(
             || format!("updating assessment {}", update.assessment_id()),
+            (OpKind::Update, update.trace_id(), update.assessment_id()),
             |rows| lifecycle::update(rows, update),
         )
     }
@@ -355,6 +362,7 @@ impl LocalStore {
     pub fn delete(&self, trace_id: TraceId, id: AssessmentId) -> Result<()> {
         self.lifecycle(
             || format!("deleting assessment {id}"),
+            (OpKind::Delete, trace_id, id),
             |rows| lifecycle::delete(rows, trace_id, id),
         )
     }
@@ -363,6 +371,7 @@ impl LocalStore {
     pub fn apply(&self, operation: &Operation) -> Result<()> {
         self.lifecycle(
             || describe(operation),
+            op_parts(operation),
             |rows| lifecycle::apply(rows, operation),
         )
     }
@@ -537,6 +546,7 @@ impl LocalStore {
         let action = || format!("storing {} spans", spans.len());
         let now = to_nanos(SystemTime::now());
         self.write(action, |tx| {
+            let mut traces = Vec::new();
             for span in spans {
                 put_span(
                     tx,
@@ -544,6 +554,13 @@ impl LocalStore {
                     &SpanInsert::from(StoredSpan::from(span)),
                     now,
                 )?;
+                let trace = span.span_context.trace_id();
+                if !traces.contains(&trace) {
+                    traces.push(trace);
+                }
+            }
+            for trace in traces {
+                crate::ops::record(tx, &self.path, OpKind::Spans, Some(trace), None, None, None)?;
             }
             Ok(())
         })
@@ -591,6 +608,16 @@ fn sorted(mut traces: Vec<(i64, TraceSummary)>) -> Vec<TraceSummary> {
 }
 
 /// A short description of an operation, for error messages.
+/// What an operation changed, for the operation log.
+fn op_parts(operation: &Operation) -> (OpKind, TraceId, AssessmentId) {
+    let id = match operation {
+        Operation::Log(a) => a.id(),
+        Operation::Update(u) => u.assessment_id(),
+        Operation::Delete { assessment_id, .. } => *assessment_id,
+    };
+    (OpKind::of(operation), operation.trace_id(), id)
+}
+
 fn describe(operation: &Operation) -> String {
     match operation {
         Operation::Log(a) => format!("logging assessment {}", a.id()),
@@ -613,13 +640,12 @@ impl AssessmentSink for LocalStore {
                     let savepoint = tx
                         .savepoint()
                         .map_err(|e| database(&self.path, describe(operation), e))?;
-                    let result = lifecycle::apply(
-                        &mut Rows {
-                            packed: self.packed(&savepoint),
-                        },
-                        operation,
-                    )
-                    .map_err(Error::from_core);
+                    let mut rows = Rows {
+                        packed: self.packed(&savepoint),
+                    };
+                    let result = lifecycle::apply(&mut rows, operation)
+                        .map_err(Error::from_core)
+                        .and_then(|()| rows.log_op(op_parts(operation)));
                     match result {
                         Ok(()) => savepoint
                             .commit()
@@ -714,6 +740,27 @@ impl Rows<'_> {
     }
 }
 
+impl Rows<'_> {
+    /// Logs a lifecycle operation that succeeded, with the run whose trace
+    /// it concerns, if any.
+    fn log_op(&self, (kind, trace, id): (OpKind, TraceId, AssessmentId)) -> Result<()> {
+        let (ids, _) = crate::runs::pack::ordinal_of_trace(trace);
+        let run = match ids {
+            0 => None,
+            ids => self.packed.run_by_ids(ids)?.map(|meta| meta.run),
+        };
+        crate::ops::record(
+            self.packed.conn,
+            self.packed.path,
+            kind,
+            Some(trace),
+            Some(id),
+            run,
+            None,
+        )
+    }
+}
+
 impl Records for Rows<'_> {
     fn get(&mut self, id: AssessmentId) -> verdict::Result<Option<Assessment>> {
         Rows::get(self, id).map_err(Error::into_core)
@@ -728,7 +775,11 @@ impl Records for Rows<'_> {
     }
 }
 
-fn read_one(conn: &Connection, path: &Path, id: AssessmentId) -> Result<Option<Assessment>> {
+pub(crate) fn read_one(
+    conn: &Connection,
+    path: &Path,
+    id: AssessmentId,
+) -> Result<Option<Assessment>> {
     conn.prepare_cached(&format!(
         "SELECT {ASSESSMENT} FROM assessments WHERE assessment_id = ?1"
     ))
@@ -871,7 +922,7 @@ pub(crate) const PUT_SPAN: &str = "
 /// that made them.
 #[derive(Debug)]
 pub(crate) struct AssessmentRow {
-    id: AssessmentId,
+    pub(crate) id: AssessmentId,
     pub(crate) target: Target,
     name: String,
     kind: &'static str,

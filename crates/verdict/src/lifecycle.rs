@@ -73,6 +73,22 @@ impl AssessmentUpdate {
         }
     }
 
+    /// An update that sets every field an update can set to the
+    /// assessment's as it now is: how a destination holding an older
+    /// version of it is brought up to date without knowing which changes it
+    /// missed. Its update time is the assessment's last one.
+    pub fn restating(assessment: &Assessment) -> AssessmentUpdate {
+        AssessmentUpdate {
+            trace_id: assessment.trace_id(),
+            assessment_id: assessment.id,
+            name: Some(assessment.name.clone()),
+            value: Some(assessment.value.clone()),
+            rationale: assessment.rationale.clone(),
+            metadata: assessment.metadata.clone(),
+            update_time: assessment.last_update_time,
+        }
+    }
+
     /// The trace of the assessment updated.
     pub fn trace_id(&self) -> TraceId {
         self.trace_id

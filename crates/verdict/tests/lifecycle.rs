@@ -73,3 +73,39 @@ fn a_recorder_feeds_the_store_and_reports_refusals() {
     // The store as a sink, directly.
     assert!(store.export(&[Operation::Log(a)]).is_ok(), "idempotent");
 }
+
+#[test]
+fn restating_brings_an_old_version_up_to_date() {
+    use verdict::AssessmentUpdate;
+    let old = Assessment::feedback("ok", true)
+        .rationale("first look")
+        .metadata("reviewer", "ann")
+        .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", None)
+        .unwrap();
+    let mut current = old.clone();
+    for update in [
+        AssessmentUpdate::builder(old.trace_id(), old.id())
+            .feedback(0.25)
+            .metadata("round", "2")
+            .build()
+            .unwrap(),
+        AssessmentUpdate::builder(old.trace_id(), old.id())
+            .name("correct")
+            .rationale("second look")
+            .build()
+            .unwrap(),
+    ] {
+        update.apply(&mut current).unwrap();
+    }
+    assert_ne!(current, old);
+    // A destination that saw only the first version gets one update.
+    let mut stale = old.clone();
+    AssessmentUpdate::restating(&current)
+        .apply(&mut stale)
+        .unwrap();
+    assert_eq!(stale, current);
+    assert_eq!(
+        AssessmentUpdate::restating(&current).mask(),
+        "assessment_name,feedback,rationale,metadata"
+    );
+}

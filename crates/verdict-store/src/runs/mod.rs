@@ -615,9 +615,19 @@ impl LocalStore {
                         pack::MAX_RECORDS
                     )));
                 }
+                let block_key = (key.run << 40) | block.first as i64;
+                crate::ops::record(
+                    tx,
+                    path,
+                    crate::ops::OpKind::Block,
+                    None,
+                    None,
+                    Some(key.run),
+                    Some(block_key),
+                )?;
                 insert
                     .execute(params![
-                        (key.run << 40) | block.first as i64,
+                        block_key,
                         block.count,
                         block.time_ns,
                         mark,
@@ -631,7 +641,7 @@ impl LocalStore {
                 }
                 assessments += block.assessments;
             }
-            self.write_batch_in(tx, spans)?;
+            self.write_batch_in(tx, spans, Some(key.run))?;
             let updated = tx
                 .prepare_cached(
                     "UPDATE runs SET records = ?2, invalid = ?3,
@@ -920,6 +930,7 @@ fn delete_run(
         params![run << 40, (run << 40) | ((1 << 40) - 1)],
     )
     .map_err(db)?;
+    crate::ops::forget_run(tx, path, run, (&low, &high))?;
     tx.execute("DELETE FROM run_traces WHERE run = ?1", [run])
         .map_err(db)?;
     tx.execute("DELETE FROM runs WHERE run = ?1", [run])
