@@ -348,3 +348,107 @@ fn push_otlp(f: &Fixture, endpoint: &str) -> std::process::Output {
     .output()
     .unwrap()
 }
+
+#[test]
+fn an_evaluation_exported_whole_is_not_pushed_again_and_push_run_sends_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = String::new();
+    for i in 0..600 {
+        data += &format!(
+            r#"{{"inputs": "question {i}", "outputs": "a", "expectations": {{"expected_response": "a"}}}}"#
+        );
+        data.push('\n');
+    }
+    std::fs::write(dir.path().join("qa.jsonl"), data).unwrap();
+    let exported = dir.path().join("exported.jsonl");
+    let target = format!("jsonl:{}", exported.display());
+    let run = |args: &[&str]| {
+        let (code, out, err) = common::verdict_in(dir.path(), args);
+        assert!(code == 0, "{args:?}: {err}");
+        out
+    };
+    let eval = |export: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "qa.jsonl",
+            "--scorer",
+            "exact_match",
+            "--store",
+            "s.db",
+        ];
+        args.extend(export);
+        let out = run(&args);
+        out.lines()
+            .last()
+            .and_then(|l| l.split_whitespace().find(|w| w.starts_with("run-")))
+            .unwrap()
+            .to_owned()
+    };
+    let first = eval(&["--export", &target]);
+    let exported_lines = std::fs::read_to_string(&exported).unwrap().lines().count();
+    assert!(
+        exported_lines >= 1200,
+        "600 root spans and their feedback and expectations"
+    );
+
+    // The file has the run: nothing new.
+    let summary = run(&["push", "--to", &target, "--store", "s.db"]);
+    assert!(summary.contains("nothing new to push"), "{summary}");
+    assert_eq!(
+        std::fs::read_to_string(&exported).unwrap().lines().count(),
+        exported_lines
+    );
+
+    // A second run, not exported: push --run sends it alone, once.
+    let second = eval(&[]);
+    assert_ne!(first, second);
+    let only = dir.path().join("only.jsonl");
+    let only_target = format!("jsonl:{}", only.display());
+    let summary = run(&[
+        "push",
+        "--run",
+        &second,
+        "--to",
+        &only_target,
+        "--store",
+        "s.db",
+    ]);
+    assert!(
+        summary.contains("pushed 600 spans and 1200 assessments of 600 traces"),
+        "{summary}"
+    );
+    let summary = run(&[
+        "push",
+        "--run",
+        &second,
+        "--to",
+        &only_target,
+        "--store",
+        "s.db",
+    ]);
+    assert!(summary.contains("nothing new to push"), "{summary}");
+    // The rest of the store is still unseen there: the first run.
+    let summary = run(&["push", "--to", &only_target, "--store", "s.db"]);
+    assert!(
+        summary.contains("pushed 600 spans and 1200 assessments of 600 traces"),
+        "{summary}"
+    );
+    // And the exported file has not seen the second run.
+    let summary = run(&["push", "--to", &target, "--store", "s.db"]);
+    assert!(summary.contains("of 600 traces"), "{summary}");
+
+    let (code, _, err) = common::verdict_in(
+        dir.path(),
+        &[
+            "push",
+            "--run",
+            "run-000000000000",
+            "--to",
+            &only_target,
+            "--store",
+            "s.db",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no run run-000000000000"), "{err}");
+}

@@ -39,6 +39,9 @@ enum Part {
     /// A record of a run's block; `seq` is `None` when only some of the
     /// block's records are sent (a push of named traces).
     Record { trace: TraceId, seq: Option<i64> },
+    /// The end of a block: it settles even when it had nothing to send
+    /// (every record deleted since).
+    BlockEnd { seq: i64 },
 }
 
 /// Spans and operations to send together.
@@ -54,7 +57,10 @@ pub struct Chunk {
 impl Chunk {
     /// How many traces it touches.
     pub fn traces(&self) -> usize {
-        self.parts.len()
+        self.parts
+            .iter()
+            .filter(|p| !matches!(p, Part::BlockEnd { .. }))
+            .count()
     }
 
     /// Whether it holds nothing to send.
@@ -231,11 +237,7 @@ impl<'s> Replay<'s> {
                     });
                 }
                 if self.block.is_none() && self.only.is_none() {
-                    // An empty block (or one deleted since) still settles.
-                    chunk.parts.push(Part::Record {
-                        trace: TraceId::INVALID,
-                        seq: Some(seq),
-                    });
+                    chunk.parts.push(Part::BlockEnd { seq });
                 }
                 continue;
             }
@@ -305,47 +307,49 @@ pub struct Ledger {
 impl Ledger {
     /// The destination took all of `chunk`.
     pub fn delivered(&mut self, chunk: &Chunk) {
-        self.settle(chunk, None, "");
+        self.settle(chunk, &|_| false, "");
     }
 
-    /// The destination did not take `failed` of `chunk` (all of it when
-    /// `None`), for `reason`.
+    /// The destination did not take what it sent of `failed` traces of
+    /// `chunk` (all of it when `None`), for `reason`.
     pub fn failed(&mut self, chunk: &Chunk, failed: Option<&[TraceId]>, reason: &str) {
-        let failed: Option<HashSet<TraceId>> = Some(match failed {
-            Some(traces) => traces.iter().copied().collect(),
-            None => chunk
-                .parts
-                .iter()
-                .map(|p| match p {
-                    Part::Trace { trace, .. } | Part::Record { trace, .. } => *trace,
-                })
-                .collect(),
-        });
-        self.settle(chunk, failed.as_ref(), reason);
+        match failed {
+            Some(traces) => {
+                let traces: HashSet<TraceId> = traces.iter().copied().collect();
+                self.settle(
+                    chunk,
+                    &|trace| trace.is_some_and(|t| traces.contains(&t)),
+                    reason,
+                );
+            }
+            None => self.settle(chunk, &|_| true, reason),
+        }
     }
 
-    fn settle(&mut self, chunk: &Chunk, failed: Option<&HashSet<TraceId>>, reason: &str) {
-        let lost = |trace: &TraceId| failed.is_some_and(|f| f.contains(trace));
+    /// Settles each part of `chunk`; `lost` says of a part's trace (`None`
+    /// for a block's end) whether it was not delivered.
+    fn settle(&mut self, chunk: &Chunk, lost: &dyn Fn(Option<TraceId>) -> bool, reason: &str) {
         for part in &chunk.parts {
-            match part {
+            let (seq, trace) = match part {
                 Part::Trace { trace, seqs } => {
-                    if lost(trace) {
+                    if lost(Some(*trace)) {
                         self.refused
                             .extend(seqs.iter().map(|&s| (s, reason.to_owned())));
                     } else {
                         self.delivered.extend(seqs);
                     }
+                    continue;
                 }
+                Part::Record { seq: None, .. } => continue,
                 Part::Record {
                     trace,
                     seq: Some(seq),
-                } => {
-                    let verdict = self.blocks.entry(*seq).or_insert(None);
-                    if lost(trace) && verdict.is_none() {
-                        *verdict = Some(reason.to_owned());
-                    }
-                }
-                Part::Record { seq: None, .. } => {}
+                } => (*seq, Some(*trace)),
+                Part::BlockEnd { seq } => (*seq, None),
+            };
+            let verdict = self.blocks.entry(seq).or_insert(None);
+            if lost(trace) && verdict.is_none() {
+                *verdict = Some(reason.to_owned());
             }
         }
     }
