@@ -47,4 +47,4 @@ pub use config::{Config, ConfigError};
 pub use record::{NamedValue, Record, Value};
 pub use results::{Results, ScoreRef, ScoreValueRef};
 pub use scorer::{Outcome, Score, ScoreError, ScoreValue, Scorer};
-pub use testing::{check_abi, through_abi};
+pub use testing::{check_abi, check_config_errors, config_error, score_one, through_abi};

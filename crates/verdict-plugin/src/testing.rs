@@ -1,13 +1,102 @@
-//! Testing a scorer through its C ABI, in process.
+//! Testing a scorer: directly, and through its C ABI in process.
 
 use std::ffi::c_void;
 
 use crate::abi::{FLAG_PANIC_UNWIND, RC_OK, Str};
 use crate::export::descriptor;
 use crate::host;
-use crate::record::Record;
+use crate::record::{NamedValue, Record, Value};
 use crate::results::Results;
-use crate::scorer::{Outcome, Scorer};
+use crate::scorer::{Outcome, Score, Scorer};
+
+/// Scores one record directly with scorer `S` built from `config`: a
+/// record with no inputs, output `output` and `expectations`. For a
+/// scorer's tests, it panics, naming the config, when `S` refuses the
+/// config or fails on the record.
+///
+/// ```
+/// # use verdict_plugin::{Config, ConfigError, Outcome, Record, Score, ScoreValue, Scorer, Value};
+/// # struct Loud;
+/// # impl Scorer for Loud {
+/// #     const NAME: &'static str = "loud";
+/// #     const VERSION: &'static str = "1";
+/// #     const DESCRIPTION: &'static str = "Passes when the output is in capitals.";
+/// #     fn from_config(_: &Config) -> Result<Self, ConfigError> { Ok(Loud) }
+/// #     fn score(&self, r: &Record<'_>) -> Outcome {
+/// #         let text = r.outputs.text();
+/// #         Ok(Score::bool(text == text.to_uppercase()))
+/// #     }
+/// # }
+/// let score = verdict_plugin::score_one::<Loud>("", Value::string("HEY"), &[]);
+/// assert_eq!(score.value, ScoreValue::Bool(true));
+/// ```
+pub fn score_one<S: Scorer>(
+    config: &str,
+    output: Value<'_>,
+    expectations: &[NamedValue<'_>],
+) -> Score {
+    let scorer = S::from_json(config).unwrap_or_else(|e| panic!("{config}: {e}"));
+    let record = Record::new(Value::NULL, output, expectations);
+    scorer
+        .score(&record)
+        .unwrap_or_else(|e| panic!("{config}: {e}"))
+}
+
+/// The key and the message of the error with which scorer `S` refuses
+/// `config`. For a scorer's tests, it panics when `S` accepts the config.
+pub fn config_error<S: Scorer>(config: &str) -> (Option<String>, String) {
+    match S::from_json(config) {
+        Ok(_) => panic!("{config}: accepted, expected an error"),
+        Err(e) => {
+            let message = e.to_string();
+            (e.key, message)
+        }
+    }
+}
+
+/// Checks that scorer `S` refuses each config of `cases` for the key
+/// beside it: the error is about that key, and its message names it.
+/// Returns the first config that is accepted or refused otherwise.
+///
+/// ```
+/// # use verdict_plugin::{Config, ConfigError, Outcome, Record, Score, Scorer};
+/// # struct Loud;
+/// # impl Scorer for Loud {
+/// #     const NAME: &'static str = "loud";
+/// #     const VERSION: &'static str = "1";
+/// #     const DESCRIPTION: &'static str = "Passes when the output is in capitals.";
+/// #     fn from_config(_: &Config) -> Result<Self, ConfigError> { Ok(Loud) }
+/// #     fn score(&self, r: &Record<'_>) -> Outcome {
+/// #         let text = r.outputs.text();
+/// #         Ok(Score::bool(text == text.to_uppercase()))
+/// #     }
+/// # }
+/// // Loud takes no keys: an unknown one is refused by name.
+/// verdict_plugin::check_config_errors::<Loud>(&[(r#"{"shout": true}"#, "shout")])?;
+/// # Ok::<(), String>(())
+/// ```
+pub fn check_config_errors<S: Scorer>(cases: &[(&str, &str)]) -> Result<(), String> {
+    for &(config, key) in cases {
+        let e = match S::from_json(config) {
+            Ok(_) => {
+                return Err(format!(
+                    "{config}: accepted, expected an error about {key:?}"
+                ));
+            }
+            Err(e) => e,
+        };
+        if e.key.as_deref() != Some(key) {
+            return Err(format!(
+                "{config}: an error about {:?}, not {key:?}: {e}",
+                e.key
+            ));
+        }
+        if !e.to_string().contains(key) {
+            return Err(format!("{config}: the message does not name {key:?}: {e}"));
+        }
+    }
+    Ok(())
+}
 
 /// Scores `records` with scorer `S` built from `config` the way the
 /// `verdict` host does with a loaded plugin: through the descriptor that
@@ -84,8 +173,6 @@ pub fn through_abi<S: Scorer>(
 /// # Ok::<(), String>(())
 /// ```
 pub fn check_abi<S: Scorer>(config: &str, expectation: &str) -> Result<(), String> {
-    use crate::record::{NamedValue, Value};
-
     let scorer = S::from_json(config).map_err(|e| e.to_string())?;
     let outputs = [
         Value::string("Paris"),
