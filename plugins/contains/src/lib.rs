@@ -265,7 +265,9 @@ fn quote(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use verdict_plugin::{NamedValue, Record, Score, ScoreValue, Scorer, Value};
+    use verdict_plugin::{
+        NamedValue, Record, Score, ScoreValue, Scorer, Value, check_config_errors, score_one,
+    };
 
     use super::Contains;
 
@@ -274,8 +276,7 @@ mod tests {
     }
 
     fn score(config: &str, output: &str) -> Score {
-        let record = Record::new(Value::NULL, Value::string(output), &[]);
-        scorer(config).score(&record).unwrap()
+        score_one::<Contains>(config, Value::string(output), &[])
     }
 
     fn pass(config: &str, output: &str) -> bool {
@@ -289,13 +290,7 @@ mod tests {
     /// Scores `output` against the expectation `expected`.
     fn against(config: &str, output: &str, expected: Value<'_>) -> Score {
         let expectations = [NamedValue::new("expected_response", expected)];
-        let record = Record::new(Value::NULL, Value::string(output), &expectations);
-        scorer(config).score(&record).unwrap()
-    }
-
-    fn config_error(config: &str) -> (Option<String>, String) {
-        let err = Contains::from_json(config).unwrap_err();
-        (err.key.clone(), err.to_string())
+        score_one::<Contains>(config, Value::string(output), &expectations)
     }
 
     #[test]
@@ -568,11 +563,7 @@ mod tests {
             (r#"{"ignore_case": "yes"}"#, "ignore_case"),
             (r#"{"value": "a"}"#, "value"),
         ];
-        for (config, key) in cases {
-            let (got, message) = config_error(config);
-            assert_eq!(got.as_deref(), Some(key), "{config}: {message}");
-            assert!(message.contains(key), "{message}");
-        }
+        check_config_errors::<Contains>(&cases).unwrap();
     }
 
     #[test]

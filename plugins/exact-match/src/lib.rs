@@ -269,7 +269,9 @@ fn trim(text: Cow<'_, str>) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use verdict_plugin::{NamedValue, Record, ScoreValue, Scorer, Value};
+    use verdict_plugin::{
+        NamedValue, Record, ScoreValue, Scorer, Value, check_config_errors, config_error, score_one,
+    };
 
     use super::ExactMatch;
 
@@ -283,16 +285,10 @@ mod tests {
             "expected_response",
             Value::string(expected),
         )];
-        let record = Record::new(Value::NULL, Value::string(output), &expectations);
-        match scorer(config).score(&record).unwrap().value {
+        match score_one::<ExactMatch>(config, Value::string(output), &expectations).value {
             ScoreValue::Bool(b) => b,
             other => panic!("not a bool: {other:?}"),
         }
-    }
-
-    fn config_error(config: &str) -> (Option<String>, String) {
-        let err = ExactMatch::from_json(config).unwrap_err();
-        (err.key.clone(), err.to_string())
     }
 
     #[test]
@@ -595,12 +591,8 @@ mod tests {
             (r#"{"expectation": ""}"#, "expectation"),
             (r#"{"normalise": "raw"}"#, "normalise"),
         ];
-        for (config, key) in cases {
-            let (got, message) = config_error(config);
-            assert_eq!(got.as_deref(), Some(key), "{config}: {message}");
-            assert!(message.contains(key), "{message}");
-        }
-        let (_, message) = config_error(r#"{"unicode": "nfd"}"#);
+        check_config_errors::<ExactMatch>(&cases).unwrap();
+        let (_, message) = config_error::<ExactMatch>(r#"{"unicode": "nfd"}"#);
         assert!(message.contains("none, nfc, nfkc"), "{message}");
         assert!(ExactMatch::from_json("[]").is_err());
     }

@@ -277,7 +277,10 @@ fn anchored(pattern: &str, ignore_case: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use verdict_plugin::{NamedValue, Record, Score, ScoreValue, Scorer, Value};
+    use verdict_plugin::{
+        NamedValue, Record, Score, ScoreValue, Scorer, Value, check_config_errors, config_error,
+        score_one,
+    };
 
     use super::RegexMatch;
 
@@ -286,8 +289,7 @@ mod tests {
     }
 
     fn score(config: &str, output: &str) -> Score {
-        let record = Record::new(Value::NULL, Value::string(output), &[]);
-        scorer(config).score(&record).unwrap()
+        score_one::<RegexMatch>(config, Value::string(output), &[])
     }
 
     fn pass(config: &str, output: &str) -> bool {
@@ -296,11 +298,6 @@ mod tests {
 
     fn why(config: &str, output: &str) -> String {
         score(config, output).rationale.unwrap().into_owned()
-    }
-
-    fn config_error(config: &str) -> (Option<String>, String) {
-        let err = RegexMatch::from_json(config).unwrap_err();
-        (err.key.clone(), err.to_string())
     }
 
     #[test]
@@ -478,17 +475,19 @@ mod tests {
 
     #[test]
     fn invalid_pattern_names_the_pattern_and_the_error() {
-        let (key, message) = config_error(r#"{"pattern": "(unclosed"}"#);
+        let (key, message) = config_error::<RegexMatch>(r#"{"pattern": "(unclosed"}"#);
         assert_eq!(key.as_deref(), Some("pattern"));
         assert!(message.contains(r#""(unclosed""#), "{message}");
         assert!(message.contains("unclosed group"), "{message}");
 
-        let (key, message) = config_error(r#"{"patterns": ["ok", "a{2,1}", "[z-a]"]}"#);
+        let (key, message) =
+            config_error::<RegexMatch>(r#"{"patterns": ["ok", "a{2,1}", "[z-a]"]}"#);
         assert_eq!(key.as_deref(), Some("patterns"));
         assert!(message.contains(r#""a{2,1}""#), "{message}");
         assert!(!message.contains("z-a"), "{message}");
 
-        let (_, message) = config_error(r#"{"pattern": "(?<=a)b", "mode": "fullmatch"}"#);
+        let (_, message) =
+            config_error::<RegexMatch>(r#"{"pattern": "(?<=a)b", "mode": "fullmatch"}"#);
         assert!(message.contains(r#""(?<=a)b""#), "{message}");
         assert!(message.contains("look-around"), "{message}");
     }
@@ -515,11 +514,7 @@ mod tests {
             ),
             (r#"{"pattern": "a", "flags": "i"}"#, "flags"),
         ];
-        for (config, key) in cases {
-            let (got, message) = config_error(config);
-            assert_eq!(got.as_deref(), Some(key), "{config}: {message}");
-            assert!(message.contains(key), "{message}");
-        }
+        check_config_errors::<RegexMatch>(&cases).unwrap();
     }
 
     #[test]
