@@ -292,33 +292,17 @@ pub(crate) fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(since_epoch.as_millis() as u64)
 }
 
-/// Everything an assessment is made of, before validation. The builder and
-/// the JSON decoder both end here, so the rules live in one place.
-pub(crate) struct Parts {
-    pub(crate) id: AssessmentId,
-    pub(crate) name: Cow<'static, str>,
-    pub(crate) target: Target,
-    pub(crate) source: AssessmentSource,
-    pub(crate) value: AssessmentValue,
-    pub(crate) rationale: Option<String>,
-    pub(crate) metadata: BTreeMap<String, String>,
-    pub(crate) create_time: SystemTime,
-    pub(crate) last_update_time: SystemTime,
-    pub(crate) overrides: Option<AssessmentId>,
-    pub(crate) valid: bool,
-    pub(crate) run_id: Option<String>,
-}
-
-impl Parts {
-    pub(crate) fn validate(self) -> Result<Assessment> {
-        let name = AssessmentName::new(self.name)?;
-        self.value.check(name.as_str())?;
-        let mut metadata = self.metadata;
-        let mut run_id = self.run_id;
-        if let Some(from_metadata) = metadata.remove(RUN_ID_METADATA_KEY) {
-            run_id.get_or_insert(from_metadata);
+impl Assessment {
+    /// Checks the rules that the fields' own types do not, and moves a run
+    /// id carried in the metadata to its place. The builder and the JSON
+    /// decoder both end here, with the name already checked, so the rules
+    /// live in one place.
+    pub(crate) fn validated(mut self) -> Result<Assessment> {
+        self.value.check(self.name.as_str())?;
+        if let Some(from_metadata) = self.metadata.remove(RUN_ID_METADATA_KEY) {
+            self.run_id.get_or_insert(from_metadata);
         }
-        if run_id.as_deref() == Some("") {
+        if self.run_id.as_deref() == Some("") {
             return Err(Error::InvalidValue {
                 field: "run_id".into(),
                 reason: "a run id must not be empty; leave it out instead".into(),
@@ -330,20 +314,7 @@ impl Parts {
                 reason: "only feedback can override; update an expectation instead",
             });
         }
-        Ok(Assessment {
-            id: self.id,
-            name,
-            target: self.target,
-            source: self.source,
-            value: self.value,
-            rationale: self.rationale,
-            metadata,
-            create_time: self.create_time,
-            last_update_time: self.last_update_time,
-            overrides: self.overrides,
-            valid: self.valid,
-            run_id,
-        })
+        Ok(self)
     }
 }
 
@@ -460,9 +431,9 @@ impl AssessmentBuilder {
             AssessmentValue::Expectation(_) => AssessmentSource::default_human(),
         });
         let time = self.created.unwrap_or_else(now);
-        Parts {
+        Assessment {
             id: self.id.unwrap_or_else(AssessmentId::random),
-            name: self.name,
+            name: AssessmentName::new(self.name)?,
             target,
             source,
             value: self.value,
@@ -474,7 +445,7 @@ impl AssessmentBuilder {
             valid: true,
             run_id: self.run_id,
         }
-        .validate()
+        .validated()
     }
 
     /// Attaches to the span a [`SpanContext`] names.

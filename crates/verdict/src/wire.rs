@@ -18,10 +18,11 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::assessment::{Assessment, AssessmentValue, Parts, RUN_ID_METADATA_KEY};
+use crate::assessment::{Assessment, AssessmentValue, RUN_ID_METADATA_KEY};
 use crate::error::Error;
 use crate::ids::{AssessmentId, mlflow_trace_id, parse_span_id, parse_trace_id};
 use crate::lifecycle::AssessmentUpdate;
+use crate::name::AssessmentName;
 use crate::source::{AssessmentSource, SourceType};
 use crate::target::Target;
 use crate::value::{AssessmentError, FeedbackValue};
@@ -419,9 +420,9 @@ fn assemble(columns: Columns<'_>, body: WireBody<'_>) -> Result<Assessment, Erro
             });
         }
     };
-    Parts {
+    Assessment {
         id: columns.id,
-        name: Cow::Owned(columns.name.to_owned()),
+        name: AssessmentName::new(columns.name.to_owned())?,
         target: columns.target,
         source,
         value,
@@ -437,7 +438,7 @@ fn assemble(columns: Columns<'_>, body: WireBody<'_>) -> Result<Assessment, Erro
         valid: columns.valid,
         run_id: None,
     }
-    .validate()
+    .validated()
 }
 
 fn decode_expectation(name: &str, wire: WireExpectation<'_>) -> Result<Value, Error> {
