@@ -321,13 +321,6 @@ pub(crate) fn weighted_pass_rate(stats: &[ScorerStats], weights: &[f64]) -> Opti
 mod tests {
     use super::*;
 
-    fn number(n: f64) -> Said<'static> {
-        Said {
-            number: Some(n),
-            ..Said::default()
-        }
-    }
-
     /// A scorer's statistics: a mean of 1 over one value, and `errors`.
     fn scorer(name: &str, errors: u64) -> ScorerStats {
         ScorerStats {
@@ -395,7 +388,7 @@ mod tests {
             ..Said::default()
         };
         assert_eq!(PassCriterion::Default.judge(&yes), Some(true));
-        assert_eq!(PassCriterion::Default.judge(&number(0.9)), None);
+        assert_eq!(PassCriterion::Default.judge(&Said::number(0.9)), None);
         // A scorer's own verdict beside its number, unless a criterion is
         // given.
         let own_fail = Said {
@@ -406,24 +399,33 @@ mod tests {
         assert_eq!(PassCriterion::Default.judge(&own_fail), Some(false));
         assert_eq!(PassCriterion::AtMost(3.0).judge(&own_fail), Some(true));
         assert_eq!(PassCriterion::Default.judge(&error), Some(false));
-        assert_eq!(PassCriterion::AtLeast(0.5).judge(&number(0.5)), Some(true));
-        assert_eq!(PassCriterion::AtLeast(0.5).judge(&number(0.4)), Some(false));
-        assert_eq!(PassCriterion::AtMost(2.0).judge(&number(3.0)), Some(false));
+        assert_eq!(
+            PassCriterion::AtLeast(0.5).judge(&Said::number(0.5)),
+            Some(true)
+        );
+        assert_eq!(
+            PassCriterion::AtLeast(0.5).judge(&Said::number(0.4)),
+            Some(false)
+        );
+        assert_eq!(
+            PassCriterion::AtMost(2.0).judge(&Said::number(3.0)),
+            Some(false)
+        );
         assert_eq!(PassCriterion::AtLeast(0.5).judge(&label), None);
         let labels = PassCriterion::Labels(vec!["relevant".into(), "true".into()]);
         assert_eq!(labels.judge(&label), Some(true));
         assert_eq!(labels.judge(&yes), Some(true));
-        assert_eq!(labels.judge(&number(1.0)), None);
+        assert_eq!(labels.judge(&Said::number(1.0)), None);
         // Worst first: errors, then the lowest (or, with a maximum, the
         // highest) numbers.
         assert_eq!(PassCriterion::AtLeast(0.5).badness(&error), f64::INFINITY);
         assert!(
-            PassCriterion::AtLeast(0.5).badness(&number(0.1))
-                > PassCriterion::AtLeast(0.5).badness(&number(0.4))
+            PassCriterion::AtLeast(0.5).badness(&Said::number(0.1))
+                > PassCriterion::AtLeast(0.5).badness(&Said::number(0.4))
         );
         assert!(
-            PassCriterion::AtMost(2.0).badness(&number(9.0))
-                > PassCriterion::AtMost(2.0).badness(&number(3.0))
+            PassCriterion::AtMost(2.0).badness(&Said::number(9.0))
+                > PassCriterion::AtMost(2.0).badness(&Said::number(3.0))
         );
     }
 }

@@ -24,6 +24,17 @@ pub(crate) struct Said<'a> {
     pub(crate) error: Option<(&'a str, &'a str)>,
 }
 
+#[cfg(test)]
+impl Said<'static> {
+    /// A plain number, `n`, as the tests of what reads it want one.
+    pub(crate) fn number(n: f64) -> Self {
+        Said {
+            number: Some(n),
+            ..Said::default()
+        }
+    }
+}
+
 /// What scorer `scorer` said of record `record`.
 pub(crate) fn said(scores: &Scores, record: usize, scorer: usize) -> Said<'_> {
     let result = scores.get(record, scorer);

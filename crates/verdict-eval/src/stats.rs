@@ -183,6 +183,19 @@ pub(crate) struct RecordView<'a> {
     pub(crate) expectations: &'a dyn Fn() -> String,
 }
 
+impl RecordView<'static> {
+    /// Line `line`, with nothing to show but its number.
+    pub(crate) fn blank(line: usize) -> Self {
+        RecordView {
+            line,
+            trace_id: &String::new,
+            input: &String::new,
+            output: &String::new,
+            expectations: &String::new,
+        }
+    }
+}
+
 impl StatsBuilder {
     pub(crate) fn new(name: &str, pass: PassCriterion, weight: f64) -> Self {
         StatsBuilder {
@@ -269,17 +282,7 @@ impl StatsBuilder {
             error: Some(("INVALID_RECORD", reason)),
             ..Said::default()
         };
-        let none = || String::new();
-        self.add(
-            &said,
-            &RecordView {
-                line,
-                trace_id: &none,
-                input: &none,
-                output: &none,
-                expectations: &none,
-            },
-        );
+        self.add(&said, &RecordView::blank(line));
     }
 
     fn keep_if_worst(&mut self, said: &Said<'_>, record: &RecordView<'_>) {
@@ -512,22 +515,9 @@ mod tests {
     #[test]
     fn min_max_and_variance_are_numpys() {
         let mut b = StatsBuilder::new("x", PassCriterion::AtLeast(0.5), 1.0);
-        let none = || String::new();
-        let view = RecordView {
-            line: 1,
-            trace_id: &none,
-            input: &none,
-            output: &none,
-            expectations: &none,
-        };
+        let view = RecordView::blank(1);
         for n in [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0] {
-            b.add(
-                &Said {
-                    number: Some(n),
-                    ..Said::default()
-                },
-                &view,
-            );
+            b.add(&Said::number(n), &view);
         }
         b.add(
             &Said {
@@ -547,14 +537,7 @@ mod tests {
 
     #[test]
     fn past_the_exact_values_the_quantiles_exact_values_lie_within_their_bounds() {
-        let none = || String::new();
-        let view = RecordView {
-            line: 1,
-            trace_id: &none,
-            input: &none,
-            output: &none,
-            expectations: &none,
-        };
+        let view = RecordView::blank(1);
         // Spread over decades, in an order of their own, repeated: a
         // linear congruential sequence.
         let mut x: u64 = 12345;
@@ -569,13 +552,7 @@ mod tests {
         }
         let mut b = StatsBuilder::new("x", PassCriterion::AtLeast(0.5), 1.0);
         for &v in &values {
-            b.add(
-                &Said {
-                    number: Some(v),
-                    ..Said::default()
-                },
-                &view,
-            );
+            b.add(&Said::number(v), &view);
         }
         let s = b.finish();
         values.sort_by(f64::total_cmp);
@@ -601,20 +578,9 @@ mod tests {
     #[test]
     fn many_distinct_values_stay_bounded() {
         let mut b = StatsBuilder::new("x", PassCriterion::AtLeast(0.5), 1.0);
-        let none = || String::new();
-        let view = RecordView {
-            line: 1,
-            trace_id: &none,
-            input: &none,
-            output: &none,
-            expectations: &none,
-        };
+        let view = RecordView::blank(1);
         for i in 0..100_000 {
-            let said = Said {
-                number: Some(f64::from(i) / 100_000.0),
-                ..Said::default()
-            };
-            b.add(&said, &view);
+            b.add(&Said::number(f64::from(i) / 100_000.0), &view);
         }
         let s = b.finish();
         assert!(
