@@ -13,7 +13,6 @@ use opentelemetry::trace::SpanId;
 
 use crate::assessment::{Assessment, AssessmentValue};
 use crate::sink::{AssessmentSink, Operation, SinkError};
-use crate::value::FeedbackValue;
 
 /// The event name of an evaluation result.
 pub const EVENT_NAME: &str = "gen_ai.evaluation.result";
@@ -70,15 +69,18 @@ pub fn fill_log_record<R: LogRecord>(assessment: &Assessment, record: &mut R) {
     record.add_attribute(EVALUATION_NAME, assessment.name().as_str().to_owned());
     match assessment.value() {
         AssessmentValue::Feedback { value, error } => {
-            match value {
-                Some(FeedbackValue::Bool(b)) => {
-                    record.add_attribute(SCORE_VALUE, if *b { 1.0 } else { 0.0 });
-                    record.add_attribute(SCORE_LABEL, if *b { "pass" } else { "fail" });
+            if let Some(value) = value {
+                let score = value.as_score();
+                let label = value.as_label();
+                if let Some(score) = score {
+                    record.add_attribute(SCORE_VALUE, score);
                 }
-                Some(FeedbackValue::Number(n)) => record.add_attribute(SCORE_VALUE, *n),
-                Some(FeedbackValue::String(s)) => record.add_attribute(SCORE_LABEL, s.clone()),
-                Some(other) => record.add_attribute(VALUE_JSON, other.to_json().to_string()),
-                None => {}
+                if let Some(label) = label {
+                    record.add_attribute(SCORE_LABEL, label.to_owned());
+                }
+                if score.is_none() && label.is_none() {
+                    record.add_attribute(VALUE_JSON, value.to_json().to_string());
+                }
             }
             if let Some(error) = error {
                 record.add_attribute(ERROR_TYPE, error.error_code.clone());

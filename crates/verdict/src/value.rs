@@ -76,6 +76,26 @@ impl FeedbackValue {
         }
     }
 
+    /// The value as a label where it has one: strings as they are, bools
+    /// as `pass` and `fail`. Used by the OpenTelemetry event's
+    /// `gen_ai.evaluation.score.label` and by annotations' labels.
+    ///
+    /// ```
+    /// use verdict::FeedbackValue;
+    ///
+    /// assert_eq!(FeedbackValue::from(false).as_label(), Some("fail"));
+    /// assert_eq!(FeedbackValue::from("relevant").as_label(), Some("relevant"));
+    /// assert_eq!(FeedbackValue::from(0.5).as_label(), None);
+    /// ```
+    pub fn as_label(&self) -> Option<&str> {
+        match self {
+            FeedbackValue::Bool(true) => Some("pass"),
+            FeedbackValue::Bool(false) => Some("fail"),
+            FeedbackValue::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub(crate) fn check(&self, name: &str) -> Result<()> {
         match self {
             FeedbackValue::Number(n) if !n.is_finite() => Err(Error::InvalidValue {
