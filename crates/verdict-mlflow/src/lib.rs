@@ -85,8 +85,7 @@ use serde_json::Value;
 use verdict::{Assessment, AssessmentId, AssessmentSink, Operation, SinkError, mlflow_trace_id};
 
 use crate::concurrency::{AdaptiveLimit, Signal};
-pub use crate::retry::RetryPolicy;
-use crate::retry::{GaveUp, Retryable};
+pub use crate::retry::{GaveUp, RetryPolicy, Retryable};
 
 mod concurrency;
 mod delivery;

@@ -89,7 +89,20 @@ impl RetryPolicy {
 
     /// Runs `attempt` until it succeeds, fails permanently, or the budget
     /// is spent.
-    pub(crate) fn run<T, E>(
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use verdict_mlflow::{RetryPolicy, Retryable};
+    ///
+    /// let policy = RetryPolicy::default().initial_delay(Duration::from_millis(1));
+    /// let mut attempts = 0;
+    /// let answer = policy.run(|| {
+    ///     attempts += 1;
+    ///     if attempts < 3 { Err(Retryable::Transient("busy")) } else { Ok(attempts) }
+    /// });
+    /// assert_eq!(answer.unwrap(), 3);
+    /// ```
+    pub fn run<T, E>(
         &self,
         attempt: impl FnMut() -> Result<T, Retryable<E>>,
     ) -> Result<T, GaveUp<E>> {
@@ -99,7 +112,7 @@ impl RetryPolicy {
     /// [`run`](Self::run), but gives up on a transient failure, without
     /// waiting, as soon as `keep_going` says so (another request found
     /// the server down).
-    pub(crate) fn run_while<T, E>(
+    pub fn run_while<T, E>(
         &self,
         keep_going: impl Fn() -> bool,
         mut attempt: impl FnMut() -> Result<T, Retryable<E>>,
@@ -142,7 +155,7 @@ impl RetryPolicy {
 
 /// A failed attempt, and whether to try again.
 #[derive(Debug)]
-pub(crate) enum Retryable<E> {
+pub enum Retryable<E> {
     /// Worth retrying: the receiver is down, slow, overloaded, or not
     /// ready for this yet.
     Transient(E),
@@ -155,13 +168,13 @@ pub(crate) enum Retryable<E> {
 
 /// Why [`RetryPolicy::run`] stopped without success.
 #[derive(Debug)]
-pub(crate) struct GaveUp<E> {
+pub struct GaveUp<E> {
     /// The last attempt's error.
-    pub(crate) error: E,
+    pub error: E,
     /// Whether that error was transient (the budget ran out).
-    pub(crate) transient: bool,
+    pub transient: bool,
     /// How many attempts were made.
-    pub(crate) attempts: u32,
+    pub attempts: u32,
 }
 
 #[cfg(test)]
