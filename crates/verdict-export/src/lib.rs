@@ -11,6 +11,10 @@
 //! - [`OtlpExporter`] ([`otlp`]) sends spans and assessments to any
 //!   OpenTelemetry collector over OTLP/HTTP, the assessments as
 //!   `gen_ai.evaluation.result` events on their spans.
+//! - [`PhoenixSink`] ([`phoenix`]) sends spans to an Arize Phoenix server
+//!   over OTLP and assessments as its span and trace annotations, through
+//!   its REST API (`PHOENIX_COLLECTOR_ENDPOINT`, `PHOENIX_API_KEY`,
+//!   `PHOENIX_PROJECT_NAME`…).
 //! - [`Spooled`] wraps a network sink and keeps what it cannot deliver
 //!   (assessment operations, and spans for a sink that takes spans) in the
 //!   local store's spool, replaying it later (on the next start, or when
@@ -85,6 +89,7 @@ pub mod assemble;
 mod error;
 mod jsonl;
 pub mod otlp;
+pub mod phoenix;
 pub mod replay;
 mod spans;
 mod spool;
@@ -97,6 +102,7 @@ pub use assemble::{
 pub use error::{Error, Result};
 pub use jsonl::{JsonlSink, jsonl_line};
 pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpSink, OtlpTraceSink};
+pub use phoenix::{PhoenixConfig, PhoenixSink};
 pub use spans::{SpanSink, VerdictSpanExporter};
 pub use spool::{SpoolStats, Spooled};
 // The store and the MLflow client are crates of their own; the sinks'
