@@ -184,7 +184,8 @@ pub(crate) struct DeleteArgs {
 #[derive(Debug, Args)]
 pub(crate) struct PushArgs {
     /// Where to: `mlflow` (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID),
-    /// `otlp` (OTEL_EXPORTER_OTLP_*), or `jsonl:PATH` (appended to; never
+    /// `otlp` (OTEL_EXPORTER_OTLP_*), `phoenix` (PHOENIX_COLLECTOR_ENDPOINT,
+    /// PHOENIX_API_KEY, PHOENIX_PROJECT_NAME), or `jsonl:PATH` (appended to; never
     /// the store or a file beside it, nor another --to); repeatable.
     #[arg(long, value_name = "TARGET", required = true)]
     pub(crate) to: Vec<String>,
@@ -287,7 +288,9 @@ pub(crate) struct EvalArgs {
     #[command(flatten)]
     pub(crate) store: StoreArgs,
     /// Also send spans and assessments to otlp (OTEL_EXPORTER_OTLP_*),
-    /// mlflow (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID) or jsonl:PATH
+    /// mlflow (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID), phoenix
+    /// (PHOENIX_COLLECTOR_ENDPOINT, PHOENIX_API_KEY, PHOENIX_PROJECT_NAME;
+    /// assessments as annotations) or jsonl:PATH
     /// (jsonl:- for standard output, the summary then goes to stderr;
     /// refused when standard output is redirected to the dataset or the
     /// store);

@@ -1,7 +1,7 @@
-//! `verdict push`: send each destination — an MLflow server, an OTLP
-//! collector, a JSONL file — exactly what it has not seen of the local
-//! store, deletes included, through the same destinations as `verdict
-//! eval --export` ([`verdict_eval::Destination`]).
+//! `verdict push`: send each destination — an MLflow server, a Phoenix
+//! server, an OTLP collector, a JSONL file — exactly what it has not seen
+//! of the local store, deletes included, through the same destinations as
+//! `verdict eval --export` ([`verdict_eval::Destination`]).
 //!
 //! The store logs every change (`verdict_export::replay` says how the
 //! operations become what is sent) and keeps, per destination, which of

@@ -1,6 +1,6 @@
 //! Where a run's spans and assessments go besides the local store:
-//! `--export otlp`, `--export mlflow`, `--export jsonl:PATH`, through the
-//! sinks of `verdict-export`.
+//! `--export otlp`, `--export mlflow`, `--export phoenix`,
+//! `--export jsonl:PATH`, through the sinks of `verdict-export`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,7 +8,7 @@ use std::str::FromStr;
 use opentelemetry::trace::TraceId;
 use opentelemetry_sdk::trace::SpanData;
 use verdict::{Assessment, AssessmentSink, Operation, SinkError};
-use verdict_export::{JsonlSink, MlflowSink, OtlpExporter, OtlpSink, SpanSink};
+use verdict_export::{JsonlSink, MlflowSink, OtlpExporter, OtlpSink, PhoenixSink, SpanSink};
 
 use crate::error::{Error, Result};
 
@@ -20,6 +20,11 @@ pub enum ExportTarget {
     /// An MLflow tracking server; configured by `MLFLOW_TRACKING_URI`,
     /// `MLFLOW_EXPERIMENT_ID` and MLflow's credential variables.
     Mlflow,
+    /// An Arize Phoenix server: spans over OTLP, assessments as
+    /// annotations; configured by `PHOENIX_COLLECTOR_ENDPOINT`,
+    /// `PHOENIX_API_KEY`, `PHOENIX_PROJECT_NAME` and Phoenix's other
+    /// client variables.
+    Phoenix,
     /// Spans and assessments (MLflow JSON), one per line, appended to a
     /// file, or written to standard output when the path is `-`.
     Jsonl(std::path::PathBuf),
@@ -40,10 +45,11 @@ impl FromStr for ExportTarget {
         match s {
             "otlp" => Ok(ExportTarget::Otlp),
             "mlflow" => Ok(ExportTarget::Mlflow),
+            "phoenix" => Ok(ExportTarget::Phoenix),
             _ => match s.strip_prefix("jsonl:") {
                 Some(path) if !path.is_empty() => Ok(ExportTarget::Jsonl(path.into())),
                 _ => Err(Error::Usage(format!(
-                    "{s:?} is not an export target: write otlp, mlflow or jsonl:PATH"
+                    "{s:?} is not an export target: write otlp, mlflow, phoenix or jsonl:PATH"
                 ))),
             },
         }
@@ -55,6 +61,7 @@ impl fmt::Display for ExportTarget {
         match self {
             ExportTarget::Otlp => f.write_str("otlp"),
             ExportTarget::Mlflow => f.write_str("mlflow"),
+            ExportTarget::Phoenix => f.write_str("phoenix"),
             ExportTarget::Jsonl(path) => write!(f, "jsonl:{}", path.display()),
         }
     }
@@ -73,6 +80,7 @@ pub struct Destination {
 enum Sink {
     Otlp(Box<Otlp>),
     Mlflow(Box<MlflowSink>),
+    Phoenix(Box<PhoenixSink>),
     Jsonl(JsonlSink),
 }
 
@@ -93,7 +101,7 @@ impl fmt::Debug for Destination {
 
 impl Destination {
     /// Opens an export from its configuration (environment variables for
-    /// OTLP and MLflow).
+    /// OTLP, MLflow and Phoenix).
     pub fn open(target: ExportTarget) -> Result<Self> {
         let failed = |message: String| Error::Export {
             destination: target.to_string(),
@@ -118,6 +126,9 @@ impl Destination {
             ExportTarget::Mlflow => Sink::Mlflow(Box::new(
                 MlflowSink::from_env().map_err(|e| failed(e.to_string()))?,
             )),
+            ExportTarget::Phoenix => Sink::Phoenix(Box::new(
+                PhoenixSink::from_env().map_err(|e| failed(e.to_string()))?,
+            )),
             ExportTarget::Jsonl(_) if target.is_stdout() => Sink::Jsonl(JsonlSink::stdout()),
             ExportTarget::Jsonl(path) => {
                 Sink::Jsonl(JsonlSink::append(path).map_err(|e| failed(e.to_string()))?)
@@ -127,6 +138,10 @@ impl Destination {
         // by every trace's retry budget running out.
         let unreachable = match &sink {
             Sink::Mlflow(sink) => sink
+                .check_reachable(REACHABLE_WITHIN)
+                .err()
+                .map(|e| e.to_string()),
+            Sink::Phoenix(sink) => sink
                 .check_reachable(REACHABLE_WITHIN)
                 .err()
                 .map(|e| e.to_string()),
@@ -249,6 +264,10 @@ impl Destination {
                     ),
                 }
             }
+            Sink::Phoenix(sink) => in_order(
+                some_spans(&|| PhoenixSink::export_spans(sink, spans)),
+                &|| sent(AssessmentSink::export(sink.as_ref(), operations)),
+            ),
             Sink::Jsonl(sink) => in_order(
                 some_spans(&|| {
                     sink.write_spans(spans)
@@ -274,6 +293,7 @@ impl Destination {
         match &self.sink {
             Sink::Otlp(otlp) => otlp.exporter.flush().map_err(failed),
             Sink::Mlflow(sink) => AssessmentSink::flush(sink.as_ref()).map_err(failed),
+            Sink::Phoenix(sink) => AssessmentSink::flush(sink.as_ref()).map_err(failed),
             Sink::Jsonl(sink) => sink
                 .flush()
                 .map_err(|e| failed(SinkError::with_source("flushing", e))),
@@ -482,7 +502,7 @@ const ERRORS_KEPT: usize = 5;
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeliveryFailure {
     /// The destination, as the user named it (`otlp`, `mlflow`,
-    /// `jsonl:PATH`).
+    /// `phoenix`, `jsonl:PATH`).
     pub destination: String,
     /// Spans not delivered.
     pub spans: u64,
