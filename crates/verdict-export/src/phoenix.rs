@@ -359,6 +359,7 @@ impl PhoenixConfig {
             agent,
             spans: Mutex::new(spans),
             given_up: Mutex::new(HashSet::new()),
+            project_id: Mutex::new(None),
         })
     }
 }
@@ -426,6 +427,8 @@ pub struct PhoenixSink {
     /// Targets (span or trace ids) whose annotations waited the whole
     /// `span_wait` for them: not waited for again.
     given_up: Mutex<HashSet<String>>,
+    /// The project's id, once found (see `PhoenixSink::project_id`).
+    project_id: Mutex<Option<String>>,
 }
 
 impl fmt::Debug for PhoenixSink {
@@ -713,13 +716,48 @@ impl PhoenixSink {
         format!("{}{path}", self.config.base_url)
     }
 
-    /// `/v1/projects/{project}/{level}_annotations`.
-    fn project_url(&self, level: Level) -> String {
-        let project = percent_encoding::utf8_percent_encode(
-            &self.config.project,
-            percent_encoding::NON_ALPHANUMERIC,
-        );
-        self.url(&format!("/v1/projects/{project}/{}", level.annotations()))
+    /// `/v1/projects/{project id}/{level}_annotations`, or `None` when
+    /// Phoenix has no such project (yet).
+    fn project_url(&self, level: Level) -> Result<Option<String>, GaveUp<Problem>> {
+        Ok(self
+            .project_id()?
+            .map(|id| self.url(&format!("/v1/projects/{id}/{}", level.annotations()))))
+    }
+
+    /// The id of the project, found by name in `GET /v1/projects` (a name
+    /// in a path cannot hold `/`, `?` or `#`, and one that reads as an id
+    /// is taken for one), and kept once found.
+    fn project_id(&self) -> Result<Option<String>, GaveUp<Problem>> {
+        if let Some(id) = lock(&self.project_id).clone() {
+            return Ok(Some(id));
+        }
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = self.url("/v1/projects?limit=100");
+            if let Some(cursor) = &cursor {
+                url.push_str("&cursor=");
+                url.extend(percent_encoding::utf8_percent_encode(
+                    cursor,
+                    percent_encoding::NON_ALPHANUMERIC,
+                ));
+            }
+            let page: Value =
+                serde_json::from_str(&self.request("GET", &url, None)?).unwrap_or(Value::Null);
+            let found = page["data"].as_array().and_then(|projects| {
+                projects
+                    .iter()
+                    .find(|p| p["name"].as_str() == Some(self.config.project.as_str()))
+                    .and_then(|p| p["id"].as_str().map(str::to_owned))
+            });
+            if let Some(id) = found {
+                *lock(&self.project_id) = Some(id.clone());
+                return Ok(Some(id));
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) if cursor.as_deref() != Some(next) => cursor = Some(next.to_owned()),
+                _ => return Ok(None),
+            }
+        }
     }
 
     /// Writes annotations of one level, waiting for targets Phoenix lacks
@@ -854,7 +892,10 @@ impl PhoenixSink {
     /// Finds the annotation `id` in the project: its level and row.
     fn find(&self, id: AssessmentId) -> Result<Option<(Level, Value)>, GaveUp<Problem>> {
         for level in [Level::Span, Level::Trace] {
-            let url = format!("{}?identifier={id}&limit=1", self.project_url(level));
+            let Some(url) = self.project_url(level)? else {
+                return Ok(None);
+            };
+            let url = format!("{url}?identifier={id}&limit=1");
             let body = match self.request("GET", &url, None) {
                 Ok(body) => body,
                 // No such project yet: nothing of it to find.
@@ -884,10 +925,11 @@ impl PhoenixSink {
         id: AssessmentId,
         name: Option<&str>,
     ) -> Result<(), GaveUp<Problem>> {
-        let mut url = format!(
-            "{}?identifier={id}&delete_all=true",
-            self.project_url(level)
-        );
+        let Some(url) = self.project_url(level)? else {
+            // No such project: nothing of it to delete.
+            return Ok(());
+        };
+        let mut url = format!("{url}?identifier={id}&delete_all=true");
         if let Some(name) = name {
             url.push_str("&name=");
             url.extend(percent_encoding::utf8_percent_encode(
