@@ -80,7 +80,7 @@ fn assessments_become_phoenix_annotations_and_read_back() {
     };
     let huge: String = "why \u{0} \u{1F600} ".repeat(200_000);
     let hostile = "naïve – 'quoted' \"x\" <b>&amp; %2F/?#";
-    let batch = vec![
+    let batch = [
         on(Some(answer))(
             Assessment::feedback("correct", true)
                 .source(AssessmentSource::human("reviewer@example.com"))
