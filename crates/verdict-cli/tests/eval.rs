@@ -206,7 +206,7 @@ fn usage_and_input_errors_exit_2_with_a_reason() {
         ),
         (
             &["eval", bad, "--scorer", "exact_match", "--export", "ftp"],
-            "otlp, mlflow or jsonl:PATH",
+            "otlp, mlflow, phoenix or jsonl:PATH",
         ),
         (
             &[
