@@ -898,7 +898,7 @@ fn jsonl_export_gets_spans_and_assessments() {
             .parse::<ExportTarget>()
             .unwrap_err()
             .to_string()
-            .contains("otlp, mlflow or jsonl:PATH")
+            .contains("otlp, mlflow, phoenix or jsonl:PATH")
     );
 }
 
