@@ -49,9 +49,9 @@
 //! | rationale | `result.explanation` |
 //! | metadata (strings) | `metadata`, entry for entry; the run id as `mlflow.assessment.sourceRunId`, as in MLflow |
 //! | everything else (kind, source id, value, error, times, overrides) | `metadata.verdict`: the assessment's MLflow JSON ([`Assessment::to_json`]) less the fields above |
-//! | an expectation | an annotation of its own name (so ground truth shows on the span), the same way: a string as its label, a number or a bool as its score; `metadata.verdict.expectation` says it is one |
+//! | an expectation | an annotation of its own name (so ground truth shows beside the evaluations, on the trace or span it is on), the same way: a string as its label, a number or a bool as its score, a list or an object in `metadata.verdict` only; `metadata.verdict.expectation` holds its value and says it is one |
 //! | update | the annotation is read back (`GET /v1/projects/{project}/span_annotations?identifier=…`), updated by Verdict's own rules ([`AssessmentUpdate::apply`]) and written again: an upsert of the same annotation; a new name is written, then the row of the old name deleted |
-//! | delete | `DELETE /v1/projects/{project}/span_annotations?identifier=…&delete_all=true`, and the same for trace annotations |
+//! | delete | `DELETE /v1/projects/{project}/span_annotations?identifier=…&delete_all=true` (or `trace_annotations`) in the project where the annotation is; one that is nowhere counts as deleted |
 //! | override | the new assessment is written, and the one it overrides deleted: Phoenix has no validity flag, and would show and average both |
 //!
 //! What Phoenix does not allow, and what the sink does then:
@@ -62,9 +62,14 @@
 //! - **restoring** what an override replaced when the override is deleted:
 //!   Phoenix deleted it, and a delete carries no content to write back.
 //!   `verdict push --to phoenix` writes it again (the store has it valid
-//!   again);
-//! - **deleting outside the project**: deletes and updates find the
-//!   annotation in the configured project only.
+//!   again).
+//!
+//! Phoenix writes annotations by span (or trace) id alone, but reads and
+//! deletes them per project: an update or a delete looks for the
+//! annotation in the configured project first, then in the server's other
+//! projects, so that it reaches an annotation whose span another exporter
+//! put in another project. Updates and deletes are rare next to new
+//! assessments, which cost no look-up.
 //!
 //! # Delivery
 //!
@@ -427,7 +432,7 @@ pub struct PhoenixSink {
     /// Targets (span or trace ids) whose annotations waited the whole
     /// `span_wait` for them: not waited for again.
     given_up: Mutex<HashSet<String>>,
-    /// The project's id, once found (see `PhoenixSink::project_id`).
+    /// The configured project's id, once found (see `PhoenixSink::find`).
     project_id: Mutex<Option<String>>,
 }
 
@@ -470,6 +475,14 @@ impl Level {
             Level::Trace => "trace_id",
         }
     }
+}
+
+/// Where an annotation was found: its project's id, its level, its row.
+#[derive(Debug)]
+struct Found {
+    project: String,
+    level: Level,
+    row: Value,
 }
 
 /// One annotation to write, and the position of its operation in the
@@ -716,21 +729,15 @@ impl PhoenixSink {
         format!("{}{path}", self.config.base_url)
     }
 
-    /// `/v1/projects/{project id}/{level}_annotations`, or `None` when
-    /// Phoenix has no such project (yet).
-    fn project_url(&self, level: Level) -> Result<Option<String>, GaveUp<Problem>> {
-        Ok(self
-            .project_id()?
-            .map(|id| self.url(&format!("/v1/projects/{id}/{}", level.annotations()))))
+    /// `/v1/projects/{project id}/{level}_annotations`.
+    fn annotations_url(&self, project: &str, level: Level) -> String {
+        self.url(&format!("/v1/projects/{project}/{}", level.annotations()))
     }
 
-    /// The id of the project, found by name in `GET /v1/projects` (a name
-    /// in a path cannot hold `/`, `?` or `#`, and one that reads as an id
-    /// is taken for one), and kept once found.
-    fn project_id(&self) -> Result<Option<String>, GaveUp<Problem>> {
-        if let Some(id) = lock(&self.project_id).clone() {
-            return Ok(Some(id));
-        }
+    /// The ids and names of the server's projects (`GET /v1/projects`,
+    /// page by page).
+    fn projects(&self) -> Result<Vec<(String, String)>, GaveUp<Problem>> {
+        let mut projects = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let mut url = self.url("/v1/projects?limit=100");
@@ -743,21 +750,81 @@ impl PhoenixSink {
             }
             let page: Value =
                 serde_json::from_str(&self.request("GET", &url, None)?).unwrap_or(Value::Null);
-            let found = page["data"].as_array().and_then(|projects| {
-                projects
-                    .iter()
-                    .find(|p| p["name"].as_str() == Some(self.config.project.as_str()))
-                    .and_then(|p| p["id"].as_str().map(str::to_owned))
-            });
-            if let Some(id) = found {
-                *lock(&self.project_id) = Some(id.clone());
-                return Ok(Some(id));
+            for project in page["data"].as_array().into_iter().flatten() {
+                if let (Some(id), Some(name)) = (project["id"].as_str(), project["name"].as_str()) {
+                    projects.push((id.to_owned(), name.to_owned()));
+                }
             }
             match page["next_cursor"].as_str() {
                 Some(next) if cursor.as_deref() != Some(next) => cursor = Some(next.to_owned()),
-                _ => return Ok(None),
+                _ => return Ok(projects),
             }
         }
+    }
+
+    /// Finds the annotation `id`: in the configured project first, then in
+    /// the server's other projects, since Phoenix reads and deletes
+    /// annotations per project but writes them by span or trace id alone
+    /// (an annotation is in the project of its span). The configured
+    /// project's id is found by name (a name in a path cannot hold `/`,
+    /// `?` or `#`, and one that reads as an id is taken for one) and kept.
+    fn find(&self, id: AssessmentId) -> Result<Option<Found>, GaveUp<Problem>> {
+        let known = lock(&self.project_id).clone();
+        if let Some(project) = &known
+            && let Some(found) = self.find_in(project, id)?
+        {
+            return Ok(Some(found));
+        }
+        let mut projects = self.projects()?;
+        if known.is_none()
+            && let Some(k) = projects.iter().position(|(_, n)| *n == self.config.project)
+        {
+            let configured = projects.remove(k);
+            *lock(&self.project_id) = Some(configured.0.clone());
+            projects.insert(0, configured);
+        }
+        for (project, _) in projects {
+            if known.as_ref() == Some(&project) {
+                continue;
+            }
+            if let Some(found) = self.find_in(&project, id)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Finds the annotation `id` in project `project` (an id).
+    fn find_in(&self, project: &str, id: AssessmentId) -> Result<Option<Found>, GaveUp<Problem>> {
+        for level in [Level::Span, Level::Trace] {
+            let url = format!(
+                "{}?identifier={id}&limit=1",
+                self.annotations_url(project, level)
+            );
+            let body = match self.request("GET", &url, None) {
+                Ok(body) => body,
+                // The project is gone: nothing of it to find.
+                Err(GaveUp {
+                    error:
+                        Problem::Message {
+                            status: Some(404), ..
+                        },
+                    ..
+                }) => return Ok(None),
+                Err(other) => return Err(other),
+            };
+            let row = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|answer| answer["data"].get(0).cloned());
+            if let Some(row) = row {
+                return Ok(Some(Found {
+                    project: project.to_owned(),
+                    level,
+                    row,
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// Writes annotations of one level, waiting for targets Phoenix lacks
@@ -889,47 +956,27 @@ impl PhoenixSink {
         }
     }
 
-    /// Finds the annotation `id` in the project: its level and row.
-    fn find(&self, id: AssessmentId) -> Result<Option<(Level, Value)>, GaveUp<Problem>> {
-        for level in [Level::Span, Level::Trace] {
-            let Some(url) = self.project_url(level)? else {
-                return Ok(None);
-            };
-            let url = format!("{url}?identifier={id}&limit=1");
-            let body = match self.request("GET", &url, None) {
-                Ok(body) => body,
-                // No such project yet: nothing of it to find.
-                Err(GaveUp {
-                    error:
-                        Problem::Message {
-                            status: Some(404), ..
-                        },
-                    ..
-                }) => return Ok(None),
-                Err(other) => return Err(other),
-            };
-            let row = serde_json::from_str::<Value>(&body)
-                .ok()
-                .and_then(|answer| answer["data"].get(0).cloned());
-            if let Some(row) = row {
-                return Ok(Some((level, row)));
-            }
+    /// Deletes annotation `id` wherever it is (see [`find`](Self::find));
+    /// one that is nowhere is deleted already.
+    fn delete(&self, id: AssessmentId) -> Result<(), GaveUp<Problem>> {
+        match self.find(id)? {
+            Some(found) => self.delete_in(&found, id, None),
+            None => Ok(()),
         }
-        Ok(None)
     }
 
-    /// Deletes annotation `id` (of any name, or of `name`) in the project.
-    fn delete(
+    /// Deletes annotation `id` (of any name, or of `name`) where `found`
+    /// found it.
+    fn delete_in(
         &self,
-        level: Level,
+        found: &Found,
         id: AssessmentId,
         name: Option<&str>,
     ) -> Result<(), GaveUp<Problem>> {
-        let Some(url) = self.project_url(level)? else {
-            // No such project: nothing of it to delete.
-            return Ok(());
-        };
-        let mut url = format!("{url}?identifier={id}&delete_all=true");
+        let mut url = format!(
+            "{}?identifier={id}&delete_all=true",
+            self.annotations_url(&found.project, found.level)
+        );
         if let Some(name) = name {
             url.push_str("&name=");
             url.extend(percent_encoding::utf8_percent_encode(
@@ -971,7 +1018,7 @@ impl PhoenixSink {
     ) {
         let id = update.assessment_id();
         let mut pause = Duration::from_millis(50);
-        let (level, row) = loop {
+        let found = loop {
             match self.find(id) {
                 Ok(Some(found)) => break found,
                 Ok(None) if Instant::now() < deadline => {
@@ -982,16 +1029,13 @@ impl PhoenixSink {
                 Ok(None) => {
                     return outcome.retry_later(
                         index,
-                        format!(
-                            "Phoenix has no annotation {id} in project {:?} to update",
-                            self.config.project
-                        ),
+                        format!("Phoenix has no annotation {id} to update, in any project"),
                     );
                 }
                 Err(gave_up) => return self.failed(index, gave_up, outcome),
             }
         };
-        let mut assessment = match from_annotation(&row, update.trace_id()) {
+        let mut assessment = match from_annotation(&found.row, update.trace_id()) {
             Ok(assessment) => assessment,
             Err(reason) => {
                 return outcome.refuse(
@@ -1008,12 +1052,12 @@ impl PhoenixSink {
             Ok(item) => item,
             Err(reason) => return outcome.refuse(index, reason),
         };
-        self.write(level, vec![item], deadline, outcome);
+        self.write(found.level, vec![item], deadline, outcome);
         if outcome.refused.contains(&index) || outcome.retryable.contains(&index) {
             return;
         }
         if assessment.name().as_str() != old_name
-            && let Err(gave_up) = self.delete(level, id, Some(&old_name))
+            && let Err(gave_up) = self.delete_in(&found, id, Some(&old_name))
         {
             self.failed(index, gave_up, outcome);
         }
@@ -1057,13 +1101,10 @@ impl AssessmentSink for PhoenixSink {
                         self.write(Level::of(assessment), vec![item], deadline, &mut outcome);
                         let written = !outcome.refused.contains(&index)
                             && !outcome.retryable.contains(&index);
-                        if let Some(overridden) = assessment.overrides().filter(|_| written) {
-                            for level in [Level::Span, Level::Trace] {
-                                if let Err(gave_up) = self.delete(level, overridden, None) {
-                                    self.failed(index, gave_up, &mut outcome);
-                                    break;
-                                }
-                            }
+                        if let Some(overridden) = assessment.overrides().filter(|_| written)
+                            && let Err(gave_up) = self.delete(overridden)
+                        {
+                            self.failed(index, gave_up, &mut outcome);
                         }
                     }
                 },
@@ -1073,11 +1114,8 @@ impl AssessmentSink for PhoenixSink {
                 }
                 Operation::Delete { assessment_id, .. } => {
                     flush(&mut new, &mut outcome);
-                    for level in [Level::Span, Level::Trace] {
-                        if let Err(gave_up) = self.delete(level, *assessment_id, None) {
-                            self.failed(index, gave_up, &mut outcome);
-                            break;
-                        }
+                    if let Err(gave_up) = self.delete(*assessment_id) {
+                        self.failed(index, gave_up, &mut outcome);
                     }
                 }
             }

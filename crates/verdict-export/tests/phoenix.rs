@@ -2,7 +2,8 @@
 //! (`scripts/phoenix/start.sh`): spans arrive in the project, assessments
 //! as span and trace annotations with the right name, annotator kind,
 //! label, score and explanation, on the right span; an update changes the
-//! same annotation; a delete removes it; and every failure — a name Phoenix
+//! same annotation; a delete removes it, in whichever project its span
+//! is; and every failure — a name Phoenix
 //! refuses, a span it never gets, a server that answers 503, 500 or 401, or
 //! none at all — is counted exactly. Everything is read back through
 //! Phoenix's own REST API.
@@ -218,6 +219,47 @@ fn assessments_become_phoenix_annotations_and_read_back() {
         server
             .annotations(PROJECT, "trace", &[trace.to_string()])
             .is_empty()
+    );
+
+    // A sink configured for a project that does not exist, while the spans
+    // are in another: new annotations arrive by span id, and an update or
+    // a delete finds its annotation in the project it is in.
+    let elsewhere = PhoenixSink::builder(&server.url)
+        .project("no such project")
+        .retry(quick_retries())
+        .span_wait(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let stray = on(Some(root))(
+        Assessment::feedback("stray", "odd").source(AssessmentSource::human("someone")),
+    );
+    elsewhere.export(&[Operation::Log(stray.clone())]).unwrap();
+    let update = AssessmentUpdate::builder(trace, stray.id())
+        .feedback("even")
+        .build()
+        .unwrap();
+    elsewhere
+        .export(&[Operation::Update(update), delete(&batch[3])])
+        .unwrap();
+    let rows = server.annotations(PROJECT, "span", &[root.to_string()]);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let strayed = the_one(&rows, &stray.id().to_string());
+    assert_eq!(strayed["result"]["label"], "even");
+    assert_eq!(strayed["annotator_kind"], "HUMAN");
+    elsewhere.export(&[delete(&stray), delete(&stray)]).unwrap();
+    assert!(
+        server
+            .annotations(PROJECT, "span", &[root.to_string()])
+            .is_empty()
+    );
+    let (_, projects) = server.get("/v1/projects?limit=1000");
+    assert!(
+        projects["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["name"] != "no such project"),
+        "{projects}"
     );
 
     // The spans, in the project, with the kind Phoenix shows.
