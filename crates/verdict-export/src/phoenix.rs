@@ -12,6 +12,24 @@
 //! added where a span carries MLflow's (`mlflow.spanInputs`…), as the
 //! spans of `verdict eval` do.
 //!
+//! # Design
+//!
+//! An annotation's `identifier` is Verdict's assessment id, and Phoenix
+//! upserts annotations by name, target and identifier. So a retry, a
+//! spool replay or a `verdict push` of what was already sent writes the
+//! same annotation again instead of a copy, and an update or a delete
+//! finds its annotation by the id Verdict already has, from any process.
+//! The alternative, keeping a map from assessment ids to the ids Phoenix
+//! gives its annotations, was rejected: the map would have to live in the
+//! local store and be shared by every process that sends, and a replay
+//! after a lost answer would still create a copy.
+//!
+//! What Phoenix has no field for (the assessment's kind, source id,
+//! error, times, overrides, and values that are neither a number nor a
+//! label) travels in the annotation's metadata, under `verdict`, as the
+//! assessment's MLflow JSON; an update reads it back to apply Verdict's
+//! own update rules, so an annotation round-trips to the same assessment.
+//!
 //! # Configuration
 //!
 //! Read from Phoenix's own environment variables ([`PhoenixConfig::from_env`]),
