@@ -171,6 +171,7 @@ impl Destination {
     pub fn key(&self) -> Option<String> {
         match (&self.target, &self.sink) {
             (_, Sink::Mlflow(sink)) => Some(sink.key()),
+            (_, Sink::Phoenix(sink)) => Some(sink.key()),
             (ExportTarget::Otlp, _) => Some(format!("otlp {}", otlp_traces_endpoint())),
             (ExportTarget::Jsonl(path), _) if !self.target.is_stdout() => Some(format!(
                 "jsonl {}",

@@ -606,6 +606,33 @@ impl PhoenixSink {
         &self.config
     }
 
+    /// What tells this destination apart from others: the server (any
+    /// credentials in its URL left out), the project, and where spans go
+    /// when that is not the server. The local store keeps what was
+    /// delivered to it under this key.
+    ///
+    /// ```
+    /// use verdict_export::PhoenixSink;
+    ///
+    /// let sink = PhoenixSink::builder("https://me:s3cr3t@px.example/").project("qa").build()?;
+    /// assert_eq!(sink.key(), "phoenix https://px.example project qa");
+    /// # Ok::<(), verdict::SinkError>(())
+    /// ```
+    pub fn key(&self) -> String {
+        let config = &self.config;
+        let mut key = format!(
+            "phoenix {} project {}",
+            without_credentials(&config.base_url),
+            config.project
+        );
+        let spans = config.traces_endpoint_url();
+        if spans != format!("{}{TRACES_PATH}", config.base_url) {
+            key.push_str(" spans ");
+            key.push_str(&without_credentials(&spans));
+        }
+        key
+    }
+
     /// Checks, within `within`, that the server answers its REST API and
     /// takes this sink's credentials (`GET /v1/projects?limit=1`), so that
     /// a server that is down, or refuses the key, is found out at once.
@@ -1384,6 +1411,18 @@ fn not_there(level: Level, target: &str, waited: Option<Duration>) -> String {
             "Phoenix did not have {what} {target} when waited for earlier; its annotations are \
              kept for later"
         ),
+    }
+}
+
+/// A URL without the user and password its authority may carry.
+fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 
