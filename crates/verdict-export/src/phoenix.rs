@@ -70,17 +70,13 @@
 //! | an expectation | an annotation of its own name (so ground truth shows beside the evaluations, on the trace or span it is on), the same way: a string as its label, a number or a bool as its score, a list or an object in `metadata.verdict` only; `metadata.verdict.expectation` holds its value and says it is one |
 //! | update | the annotation is read back (`GET /v1/projects/{project}/span_annotations?identifier=…`), updated by Verdict's own rules ([`AssessmentUpdate::apply`]) and written again: an upsert of the same annotation; a new name is written, then the row of the old name deleted |
 //! | delete | `DELETE /v1/projects/{project}/span_annotations?identifier=…&delete_all=true` (or `trace_annotations`) in the project where the annotation is; one that is nowhere counts as deleted |
-//! | override | the new assessment is written, and the one it overrides deleted: Phoenix has no validity flag, and would show and average both |
+//! | override | the new assessment is written, with the annotation it overrides kept in its `metadata.verdict.replaced`, and that one deleted: Phoenix has no validity flag, and would show and average both. Deleting the override writes the replaced annotation back first, as Verdict makes the overridden assessment valid again |
 //!
 //! What Phoenix does not allow, and what the sink does then:
 //!
 //! - **the name `note`**, which Phoenix keeps for notes: refused, counted
 //!   as not delivered (not retryable);
-//! - **a metadata key `verdict`**, which is the sink's own: refused alike;
-//! - **restoring** what an override replaced when the override is deleted:
-//!   Phoenix deleted it, and a delete carries no content to write back.
-//!   `verdict push --to phoenix` writes it again (the store has it valid
-//!   again).
+//! - **a metadata key `verdict`**, which is the sink's own: refused alike.
 //!
 //! Phoenix writes annotations by span (or trace) id alone, but reads and
 //! deletes them per project: an update or a delete looks for the
@@ -132,6 +128,11 @@ pub const PROJECT_ATTRIBUTE: &str = "openinference.project.name";
 /// The metadata key of what an annotation carries of the assessment
 /// beyond name, kind, result and metadata.
 pub const METADATA_KEY: &str = "verdict";
+
+/// Where in an override's annotation the annotation it replaced is kept:
+/// `metadata.verdict.replaced`.
+const REPLACED_KEY: &str = "replaced";
+const METADATA_KEY_PATH: (&str, &str) = ("metadata", METADATA_KEY);
 
 /// The project Phoenix uses when none is named.
 pub const DEFAULT_PROJECT: &str = "default";
@@ -1002,12 +1003,23 @@ impl PhoenixSink {
     }
 
     /// Deletes annotation `id` wherever it is (see [`find`](Self::find));
-    /// one that is nowhere is deleted already.
+    /// one that is nowhere is deleted already. An override's is deleted
+    /// after what it replaced is written back.
     fn delete(&self, id: AssessmentId) -> Result<(), GaveUp<Problem>> {
-        match self.find(id)? {
-            Some(found) => self.delete_in(&found, id, None),
-            None => Ok(()),
+        let Some(found) = self.find(id)? else {
+            return Ok(());
+        };
+        let replaced = &found.row[METADATA_KEY_PATH.0][METADATA_KEY_PATH.1][REPLACED_KEY];
+        if replaced.is_object() {
+            let level = if replaced.get("span_id").is_some() {
+                Level::Span
+            } else {
+                Level::Trace
+            };
+            let url = self.url(&format!("/v1/{}?sync=true", level.annotations()));
+            self.request("POST", &url, Some(&json!({ "data": [replaced] })))?;
         }
+        self.delete_in(&found, id, None)
     }
 
     /// Deletes annotation `id` (of any name, or of `name`) where `found`
@@ -1093,10 +1105,14 @@ impl PhoenixSink {
         if let Err(error) = update.apply(&mut assessment) {
             return outcome.refuse(index, format!("cannot update {id}: {error}"));
         }
-        let item = match item(index, &assessment) {
+        let mut item = match item(index, &assessment) {
             Ok(item) => item,
             Err(reason) => return outcome.refuse(index, reason),
         };
+        let replaced = &found.row[METADATA_KEY_PATH.0][METADATA_KEY_PATH.1][REPLACED_KEY];
+        if replaced.is_object() {
+            item.body[METADATA_KEY_PATH.0][METADATA_KEY_PATH.1][REPLACED_KEY] = replaced.clone();
+        }
         self.write(found.level, vec![item], deadline, outcome);
         if outcome.refused.contains(&index) || outcome.retryable.contains(&index) {
             return;
@@ -1141,13 +1157,28 @@ impl AssessmentSink for PhoenixSink {
                     Ok(item) if assessment.overrides().is_none() => {
                         new.push((Level::of(assessment), item));
                     }
-                    Ok(item) => {
+                    Ok(mut item) => {
                         flush(&mut new, &mut outcome);
+                        let overridden = assessment.overrides().expect("an override");
+                        // What it replaces travels with it, to be written
+                        // back if it is deleted.
+                        let found = match self.find(overridden) {
+                            Ok(found) => found,
+                            Err(gave_up) => {
+                                self.failed(index, gave_up, &mut outcome);
+                                continue;
+                            }
+                        };
+                        if let Some(found) = &found {
+                            item.body[METADATA_KEY_PATH.0][METADATA_KEY_PATH.1][REPLACED_KEY] =
+                                writable(&found.row, found.level);
+                        }
                         self.write(Level::of(assessment), vec![item], deadline, &mut outcome);
                         let written = !outcome.refused.contains(&index)
                             && !outcome.retryable.contains(&index);
-                        if let Some(overridden) = assessment.overrides().filter(|_| written)
-                            && let Err(gave_up) = self.delete(overridden)
+                        if written
+                            && let Some(found) = &found
+                            && let Err(gave_up) = self.delete_in(found, overridden, None)
                         {
                             self.failed(index, gave_up, &mut outcome);
                         }
@@ -1345,6 +1376,7 @@ fn from_annotation(row: &Value, trace: TraceId) -> Result<Assessment, String> {
         .and_then(Value::as_object)
         .cloned()
         .ok_or("it was not written by Verdict (no metadata.verdict)")?;
+    json.remove(REPLACED_KEY);
     json.insert("assessment_name".into(), row["name"].clone());
     if let Some(span) = row.get("span_id").filter(|s| s.is_string()) {
         json.insert("span_id".into(), span.clone());
@@ -1366,6 +1398,23 @@ fn from_annotation(row: &Value, trace: TraceId) -> Result<Assessment, String> {
         .collect();
     json.insert("metadata".into(), Value::Object(entries));
     Assessment::from_json(&Value::Object(json).to_string()).map_err(|e| e.to_string())
+}
+
+/// The body that writes `row` (an annotation as Phoenix answers it, at
+/// `level`) again.
+fn writable(row: &Value, level: Level) -> Value {
+    let mut body = Map::new();
+    for field in [
+        level.target_field(),
+        "name",
+        "annotator_kind",
+        "result",
+        "metadata",
+        "identifier",
+    ] {
+        body.insert(field.into(), row[field].clone());
+    }
+    Value::Object(body)
 }
 
 /// The ids a 404 of the annotation endpoints names: "Spans with IDs a, b

@@ -192,7 +192,9 @@ fn assessments_become_phoenix_annotations_and_read_back() {
     assert_eq!(renamed["name"], "renamed");
     assert_eq!(renamed["result"]["score"], 0.25);
 
-    // An override replaces what it overrides; deleting it removes it.
+    // An override replaces what it overrides (Phoenix would show and
+    // average both); updating it keeps what it replaced, and deleting it
+    // writes that back, as it was.
     let override_ = Assessment::override_of(&batch[0], true)
         .source(AssessmentSource::human("lead"))
         .on(batch[0].target())
@@ -207,6 +209,11 @@ fn assessments_become_phoenix_annotations_and_read_back() {
         the_one(&rows, &override_.id().to_string())["result"]["label"],
         "pass"
     );
+    let reworded = AssessmentUpdate::builder(trace, override_.id())
+        .rationale("accepted on review")
+        .build()
+        .unwrap();
+    sink.export(&[Operation::Update(reworded)]).unwrap();
     let delete = |a: &Assessment| Operation::Delete {
         trace_id: trace,
         assessment_id: a.id(),
@@ -214,12 +221,37 @@ fn assessments_become_phoenix_annotations_and_read_back() {
     sink.export(&[delete(&override_), delete(&override_), delete(&batch[2])])
         .unwrap();
     let rows = server.annotations(PROJECT, "span", &span_ids);
-    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    assert!(
+        rows.iter()
+            .all(|r| r["identifier"] != override_.id().to_string())
+    );
+    let restored = the_one(&rows, &batch[0].id().to_string());
+    assert_eq!(restored["name"], "correct");
+    assert_eq!(restored["annotator_kind"], "HUMAN");
+    assert_eq!(restored["span_id"], answer.to_string());
+    assert_eq!(
+        restored["result"],
+        json!({"label": "fail", "score": 0.0, "explanation": "wrong city after all"})
+    );
+    assert_eq!(restored["metadata"]["reviewed"], "yes");
     assert!(
         server
             .annotations(PROJECT, "trace", &[trace.to_string()])
             .is_empty()
     );
+    // What an update reads back of the restored one is the assessment.
+    let touched = AssessmentUpdate::builder(trace, batch[0].id())
+        .metadata("restored", "yes")
+        .build()
+        .unwrap();
+    sink.export(&[Operation::Update(touched)]).unwrap();
+    let rows = server.annotations(PROJECT, "span", &[answer.to_string()]);
+    let restored = the_one(&rows, &batch[0].id().to_string());
+    assert_eq!(restored["metadata"]["restored"], "yes");
+    assert_eq!(restored["metadata"]["reviewed"], "yes");
+    assert!(restored["metadata"]["verdict"].get("replaced").is_none());
+    assert_eq!(restored["result"]["label"], "fail");
 
     // A sink configured for a project that does not exist, while the spans
     // are in another: new annotations arrive by span id, and an update or
