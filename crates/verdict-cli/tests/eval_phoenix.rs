@@ -1,8 +1,10 @@
 //! `verdict eval --export phoenix` and `verdict push --to phoenix` against a
 //! real Arize Phoenix server that takes an API key, configured only by
 //! Phoenix's own variables (`PHOENIX_COLLECTOR_ENDPOINT`, `PHOENIX_API_KEY`,
-//! `PHOENIX_PROJECT_NAME`); what arrived is read back with Phoenix's own
-//! Python client (`phoenix.client`), from the same variables.
+//! `PHOENIX_PROJECT_NAME`); what arrived is read back through Phoenix's
+//! REST API and, at the end, with its own Python client (`phoenix.client`),
+//! from the same variables. A push sends
+//! what Phoenix has not seen, a review's override and its delete included.
 
 #[allow(dead_code)] // shared with the export crate's tests; not all of it is used here
 #[path = "../../verdict-export/tests/common/phoenix_server.rs"]
@@ -86,6 +88,26 @@ print(json.dumps({
     "trace_annotations": trace_annotations,
 }, default=str))
 "#;
+
+/// The same, through Phoenix's REST API (faster: the Python client takes
+/// seconds to import).
+fn read_back_rest(server: &PhoenixServer) -> Value {
+    let spans = server.spans(PROJECT);
+    let ids = |what: &str| -> Vec<String> {
+        let mut ids: Vec<String> = spans
+            .iter()
+            .map(|s| s["context"][what].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    serde_json::json!({
+        "span_annotations": server.annotations(PROJECT, "span", &ids("span_id")),
+        "trace_annotations": server.annotations(PROJECT, "trace", &ids("trace_id")),
+        "spans": spans,
+    })
+}
 
 fn read_back(dir: &Path, server: &PhoenixServer) -> Value {
     let out = command(venv().join("bin/python"), dir, server)
@@ -172,21 +194,16 @@ fn an_evaluation_reaches_phoenix_as_spans_and_annotations_and_a_push_adds_nothin
             assert!(expected["metadata"]["verdict"]["expectation"].is_object());
         }
     };
-    let after_eval = read_back(dir.path(), server);
+    let after_eval = read_back_rest(server);
     check(&after_eval);
 
-    // Replaying the same store: the same spans and annotations, not copies.
-    let out = command(env!("CARGO_BIN_EXE_verdict"), dir.path(), server)
-        .args(["push", "--to", "phoenix"])
-        .output()
-        .unwrap();
-    let summary = ok(&out);
-    assert!(
-        summary.contains("5 spans and 15 assessments of 5 traces to phoenix"),
-        "{summary}"
-    );
-    let after_push = read_back(dir.path(), server);
-    check(&after_push);
+    let verdict = |args: &[&str]| {
+        let out = command(env!("CARGO_BIN_EXE_verdict"), dir.path(), server)
+            .args(args)
+            .output()
+            .unwrap();
+        ok(&out)
+    };
     let ids = |back: &Value, what: &str| {
         let mut ids: Vec<String> = back[what]
             .as_array()
@@ -197,9 +214,88 @@ fn an_evaluation_reaches_phoenix_as_spans_and_annotations_and_a_push_adds_nothin
         ids.sort();
         ids
     };
+
+    // The evaluation's export was recorded: a push finds nothing new, and
+    // one that sends everything again leaves the same annotations in
+    // Phoenix, not copies.
+    let summary = verdict(&["push", "--to", "phoenix"]);
+    assert!(
+        summary.contains("nothing new to push to phoenix"),
+        "{summary}"
+    );
+    let summary = verdict(&["push", "--to", "phoenix", "--again"]);
+    assert!(
+        summary.contains("pushed 5 spans and 15 assessments of 5 traces to phoenix"),
+        "{summary}"
+    );
+    let after_push = read_back_rest(server);
+    check(&after_push);
     for what in ["span_annotations", "trace_annotations"] {
         assert_eq!(ids(&after_eval, what), ids(&after_push, what), "{what}");
     }
+
+    // A review, pushed: the override replaces the scorer's feedback in
+    // Phoenix, and deleting the override brings that feedback back.
+    let trace = records[0]["trace_id"].as_str().unwrap();
+    let span_of = |back: &Value| -> Vec<Value> {
+        let span = back["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| Some(s["context"]["trace_id"].as_str().unwrap()) == trace.strip_prefix("tr-"))
+            .unwrap()["context"]["span_id"]
+            .clone();
+        back["span_annotations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["span_id"] == span)
+            .cloned()
+            .collect()
+    };
+    let scored = span_of(&after_push);
+    assert_eq!(scored.len(), 1, "{scored:#?}");
+    let feedback = scored[0]["identifier"].as_str().unwrap().to_owned();
+    let passed = records[0]["results"]["exact_match"]["value"]
+        .as_bool()
+        .unwrap();
+    let overriding: Value = serde_json::from_str(&verdict(&[
+        "override",
+        trace,
+        &feedback,
+        if passed { "false" } else { "true" },
+        "--rationale",
+        "reviewed",
+        "--source-id",
+        "reviewer",
+    ]))
+    .unwrap();
+    let overriding = overriding["assessment_id"].as_str().unwrap();
+    let summary = verdict(&["push", "--to", "phoenix"]);
+    assert!(summary.contains("pushed"), "{summary}");
+    let reviewed = span_of(&read_back_rest(server));
+    assert_eq!(reviewed.len(), 1, "{reviewed:#?}");
+    assert_eq!(reviewed[0]["identifier"], overriding);
+    assert_eq!(reviewed[0]["annotator_kind"], "HUMAN");
+    assert_eq!(reviewed[0]["result"]["explanation"], "reviewed");
+    assert_eq!(
+        reviewed[0]["result"]["label"],
+        if passed { "fail" } else { "pass" }
+    );
+
+    verdict(&["delete", trace, overriding]);
+    let summary = verdict(&["push", "--to", "phoenix"]);
+    assert!(summary.contains("with 1 deletes"), "{summary}");
+    // The end state, through Phoenix's own Python client too.
+    let back = read_back(dir.path(), server);
+    check(&back);
+    let rest = read_back_rest(server);
+    for what in ["span_annotations", "trace_annotations"] {
+        assert_eq!(ids(&rest, what), ids(&back, what), "{what}");
+    }
+    let restored = span_of(&back);
+    assert_eq!(restored.len(), 1, "{restored:#?}");
+    assert_eq!(restored[0]["identifier"], feedback);
 }
 
 fn a_wrong_key_is_reported_within_seconds_and_the_run_completes_locally(server: &PhoenixServer) {
