@@ -44,8 +44,9 @@ PYTHONPATH="$PY_PATH" MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid "$VENV/bin
   --host 127.0.0.1 --port "$PORT" --workers "$WORKERS" \
   </dev/null >"$DIR/server.log" 2>&1 &
 PID=$!
-PGID="$(ps -o pgid= -p "$PID" | tr -d ' ' || true)"
-echo "${PGID:-$PID}" >"$DIR/server.pgid"
+# shellcheck source=../own_group.sh
+. "$HERE/../own_group.sh"
+own_group "$PID" mlflow >"$DIR/server.pgid"
 echo "$URL" >"$DIR/url"
 
 health() {

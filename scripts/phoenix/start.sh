@@ -59,20 +59,9 @@ env -u PHOENIX_COLLECTOR_ENDPOINT -u PHOENIX_API_KEY -u PHOENIX_CLIENT_HEADERS \
   "${AUTH[@]}" \
   setsid "$VENV/bin/phoenix" serve </dev/null >"$DIR/server.log" 2>&1 &
 PID=$!
-# Until setsid has run, the child is still in this script's process group
-# (and so its caller's): wait for it to lead its own, so that stop.sh never
-# kills the caller's group.
-for _ in $(seq 1 100); do
-  [ "$(ps -o pgid= -p "$PID" | tr -d ' ' || true)" = "$PID" ] && break
-  kill -0 "$PID" 2>/dev/null || break
-  sleep 0.05
-done
-if kill -0 "$PID" 2>/dev/null && [ "$(ps -o pgid= -p "$PID" | tr -d ' ' || true)" != "$PID" ]; then
-  echo "phoenix server (pid $PID) did not get a process group of its own" >&2
-  kill -TERM "$PID" 2>/dev/null || true
-  exit 1
-fi
-echo "$PID" >"$DIR/server.pgid"
+# shellcheck source=../own_group.sh
+. "$HERE/../own_group.sh"
+own_group "$PID" phoenix >"$DIR/server.pgid"
 echo "$URL" >"$DIR/url"
 
 ready() {
