@@ -272,6 +272,14 @@ impl Assessment {
         self.run_id.as_deref()
     }
 
+    /// Ties the assessment to another run, or to none: what an exporter
+    /// does that sends a run's assessments inside a run of the destination's
+    /// own (an evaluation exported as an MLflow run carries MLflow's run
+    /// id there).
+    pub fn set_run_id(&mut self, run_id: Option<String>) {
+        self.run_id = run_id;
+    }
+
     /// The assessment as MLflow's REST JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("an assessment always serializes")
@@ -556,6 +564,16 @@ mod tests {
             .unwrap();
         assert_eq!(fb.run_id(), Some("run-1"));
         assert!(fb.metadata().is_empty());
+        let mut moved = fb.clone();
+        moved.set_run_id(Some("abc".into()));
+        assert_eq!(moved.run_id(), Some("abc"));
+        assert!(
+            moved
+                .to_json()
+                .contains(r#""mlflow.assessment.sourceRunId":"abc""#)
+        );
+        moved.set_run_id(None);
+        assert!(!moved.to_json().contains("sourceRunId"));
     }
 
     #[test]
