@@ -100,6 +100,34 @@ pub struct Condition {
     pub source: String,
 }
 
+/// The condition in the language, as `parse` reads it back: the metric in
+/// backticks unless it is a bare name (`` `edit_distance/p50` >= 0.8 ``).
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bare = self
+            .metric
+            .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && self
+                .metric
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '.');
+        let comparison = match self.bound {
+            Bound::AtLeast => ">=",
+            Bound::AtMost => "<=",
+        };
+        if bare {
+            write!(f, "{} {comparison} {}", self.metric, self.threshold_text)
+        } else {
+            let quote = if self.metric.contains('`') { '"' } else { '`' };
+            write!(
+                f,
+                "{quote}{}{quote} {comparison} {}",
+                self.metric, self.threshold_text
+            )
+        }
+    }
+}
+
 /// A statistic of one scorer's results that a condition checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Statistic {
@@ -122,6 +150,39 @@ pub enum Statistic {
 }
 
 impl Statistic {
+    /// Every statistic, MLflow's aggregations first.
+    pub const ALL: [Statistic; 8] = [
+        Statistic::Min,
+        Statistic::Max,
+        Statistic::Mean,
+        Statistic::Median,
+        Statistic::Variance,
+        Statistic::P90,
+        Statistic::PassRate,
+        Statistic::Errors,
+    ];
+
+    /// Its value in a scorer's statistics, if the run could measure it (a
+    /// quantile past 4,096 distinct values is the middle of the interval
+    /// it is known to lie in).
+    pub fn of(self, s: &crate::ScorerStats) -> Option<f64> {
+        match self {
+            Statistic::Mean => s.mean,
+            Statistic::Median => s.p50,
+            Statistic::P90 => s.p90,
+            Statistic::Min => s.min,
+            Statistic::Max => s.max,
+            Statistic::Variance => s.variance,
+            Statistic::PassRate => s.pass_rate(),
+            Statistic::Errors => Some(s.errors as f64),
+        }
+    }
+
+    /// MLflow's metric key for it of `scorer`: `scorer/aggregation`.
+    pub fn key(self, scorer: &str) -> String {
+        format!("{scorer}/{}", self.name())
+    }
+
     fn named(aggregation: &str) -> Option<Statistic> {
         Some(match aggregation {
             "mean" => Statistic::Mean,
@@ -162,7 +223,7 @@ pub(crate) struct Resolved {
 impl Resolved {
     /// MLflow's metric key: `scorer/aggregation`.
     pub(crate) fn key(&self) -> String {
-        format!("{}/{}", self.scorer, self.statistic.name())
+        self.statistic.key(&self.scorer)
     }
 }
 
@@ -569,6 +630,15 @@ mod tests {
         // A hundred thousand conditions are read, in linear time.
         let many = vec!["x >= 1"; 100_000].join(" AND ");
         assert_eq!(parse(&many, "--gate").unwrap().len(), 100_000);
+    }
+
+    #[test]
+    fn a_condition_is_written_back_as_it_is_read() {
+        let text = "exact_match >= 0.9 AND `edit_distance/p50` <= 2 AND \"odd`name\" >= 1e-3";
+        let conditions = parse(text, "--gate").unwrap();
+        let written: Vec<String> = conditions.iter().map(ToString::to_string).collect();
+        assert_eq!(written.join(" AND "), text);
+        assert_eq!(parse(&written.join(" AND "), "--gate").unwrap(), conditions);
     }
 
     #[test]

@@ -208,16 +208,10 @@ pub(crate) fn check(
 /// `errors_gated` (another condition of the gate bounds the scorer's
 /// errors): records left out must not pass by accident.
 fn condition(c: &Resolved, s: &ScorerStats, errors_gated: bool) -> GateVerdict {
-    let numbers = s.kinds[0] + s.kinds[1];
-    let (value, of) = match c.statistic {
-        Statistic::Mean => (s.mean, numbers),
-        Statistic::Median => (s.p50, numbers),
-        Statistic::P90 => (s.p90, numbers),
-        Statistic::Min => (s.min, numbers),
-        Statistic::Max => (s.max, numbers),
-        Statistic::Variance => (s.variance, numbers),
-        Statistic::PassRate => (s.pass_rate(), s.records),
-        Statistic::Errors => (Some(s.errors as f64), s.records),
+    let value = c.statistic.of(s);
+    let of = match c.statistic {
+        Statistic::PassRate | Statistic::Errors => s.records,
+        _ => s.kinds[0] + s.kinds[1],
     };
     let threshold = c.condition.threshold;
     // Past a number of distinct values, quantiles are known to lie within
