@@ -71,7 +71,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use opentelemetry::trace::{SpanId, TraceId};
@@ -90,10 +90,14 @@ pub use crate::retry::{GaveUp, RetryPolicy, Retryable};
 mod concurrency;
 mod delivery;
 mod plan;
+mod provenance;
 mod retry;
+mod runs;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod together;
+
+pub use crate::runs::{MAX_PARAM_VALUE, MAX_TAG_VALUE, RunData, RunDataset, RunEnd};
 
 /// A secret (token or password): kept out of `Debug` output.
 #[derive(Clone, PartialEq)]
@@ -333,6 +337,7 @@ impl MlflowConfig {
             resource: ResourceAttributesWithSchema::from(&resource),
             limit: AdaptiveLimit::new(self.max_concurrency.div_ceil(2), self.max_concurrency),
             opened: Mutex::new(HashSet::new()),
+            active_run: RwLock::new(None),
             config: self,
             agent,
             authorization,
@@ -359,6 +364,8 @@ pub struct MlflowSink {
     /// whose root span has not come through yet: when it does, the trace's
     /// time, duration and state are set from it.
     opened: Mutex<HashSet<TraceId>>,
+    /// The run the traces it creates belong to ([`MlflowSink::start_run`]).
+    active_run: RwLock<Option<String>>,
 }
 
 /// The most traces [`MlflowSink`] remembers as created in progress (a

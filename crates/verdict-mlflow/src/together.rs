@@ -7,12 +7,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::trace::SpanData;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use verdict::wire::format_time;
 use verdict::{Assessment, Operation, SinkError, mlflow_trace_id};
 
 use super::MlflowSink;
 use super::delivery::{Outcome, summarize};
+use super::provenance::Provenance;
+use super::runs::truncate;
 
 impl MlflowSink {
     /// Ships finished traces together with the assessments recorded on
@@ -163,8 +165,10 @@ impl MlflowSink {
         })
     }
 
-    /// What MLflow would make of the trace's info from its root span: the
-    /// fields a `POST /api/3.0/mlflow/traces` writes.
+    /// What MLflow's client makes of a trace's info from its root span:
+    /// the fields a `POST /api/3.0/mlflow/traces` writes, and the trace's
+    /// name (`mlflow.traceName`, the root span's name) and metadata (see
+    /// [`trace_metadata`](Self::trace_metadata)).
     pub(super) fn info_from_root(&self, root: &SpanData) -> Value {
         let duration = root
             .end_time
@@ -183,9 +187,55 @@ impl MlflowSink {
                 Status::Error { .. } => "ERROR",
                 Status::Ok | Status::Unset => "OK",
             },
+            "trace_metadata": self.trace_metadata(root),
+            "tags": {TRACE_NAME: truncate(&root.name, MAX_TRACE_TAG_VALUE)},
         })
     }
+
+    /// The metadata MLflow's client gives a trace: where it comes from
+    /// (`mlflow.user`, `mlflow.source.*`), its schema version, its inputs
+    /// and outputs (the root span's `mlflow.spanInputs` and
+    /// `mlflow.spanOutputs`, cut to 250 characters, empty when absent),
+    /// and the active run, if any (`mlflow.sourceRun`).
+    fn trace_metadata(&self, root: &SpanData) -> Map<String, Value> {
+        let attribute = |key: &str| {
+            root.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .map(|kv| truncate(&kv.value.as_str(), MAX_TRACE_METADATA_VALUE))
+                .unwrap_or_default()
+        };
+        let mut metadata: Map<String, Value> = Provenance::current()
+            .trace_metadata()
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        metadata.insert(SCHEMA_VERSION.into(), "3".into());
+        metadata.insert(TRACE_INPUTS.into(), attribute(SPAN_INPUTS).into());
+        metadata.insert(TRACE_OUTPUTS.into(), attribute(SPAN_OUTPUTS).into());
+        if let Some(run) = self.active_run() {
+            metadata.insert(SOURCE_RUN.into(), run.into());
+        }
+        metadata
+    }
 }
+
+/// The trace's name, a tag.
+const TRACE_NAME: &str = "mlflow.traceName";
+/// Trace metadata MLflow's client writes.
+const SCHEMA_VERSION: &str = "mlflow.trace_schema.version";
+const TRACE_INPUTS: &str = "mlflow.traceInputs";
+const TRACE_OUTPUTS: &str = "mlflow.traceOutputs";
+const SOURCE_RUN: &str = "mlflow.sourceRun";
+/// The span attributes they come from.
+const SPAN_INPUTS: &str = "mlflow.spanInputs";
+const SPAN_OUTPUTS: &str = "mlflow.spanOutputs";
+/// MLflow's `MAX_CHARS_IN_TRACE_INFO_METADATA`, to which its client cuts
+/// a trace's inputs and outputs in its metadata.
+const MAX_TRACE_METADATA_VALUE: usize = 250;
+/// MLflow's `MAX_CHARS_IN_TRACE_INFO_TAGS_VALUE`: a longer trace name is
+/// refused.
+const MAX_TRACE_TAG_VALUE: usize = 4096;
 
 /// `time` to the millisecond below, as MLflow keeps it.
 fn whole_millis(time: SystemTime) -> SystemTime {
