@@ -11,6 +11,7 @@ use verdict::{Assessment, AssessmentSink, Operation, SinkError};
 use verdict_export::{JsonlSink, MlflowSink, OtlpExporter, OtlpSink, PhoenixSink, SpanSink};
 
 use crate::error::{Error, Result};
+use crate::mlflow_run::{MlflowRun, RunPlan};
 
 /// Which export a `--export` value names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,9 +73,13 @@ impl fmt::Display for ExportTarget {
 pub struct Destination {
     target: ExportTarget,
     sink: Sink,
-    /// Why the destination could not be reached when it was opened: then
+    /// Why the destination could not be reached when it was opened (or,
+    /// for an evaluation, its MLflow run could not be started): then
     /// nothing is sent to it, and everything is counted as not delivered.
     unreachable: Option<String>,
+    /// The evaluation's MLflow run, for an MLflow destination (see
+    /// `mlflow_run`).
+    mlflow_run: Option<MlflowRun>,
 }
 
 enum Sink {
@@ -151,7 +156,39 @@ impl Destination {
             target,
             sink,
             unreachable,
+            mlflow_run: None,
         })
+    }
+
+    /// For an evaluation: an MLflow destination makes it an MLflow run (see
+    /// `mlflow_run`); the others do nothing. When the run cannot be
+    /// started, nothing is sent to the destination, as when it cannot be
+    /// reached.
+    pub(crate) fn begin_run(&mut self, plan: &RunPlan, started: std::time::SystemTime) {
+        if let (Sink::Mlflow(sink), None) = (&self.sink, &self.unreachable) {
+            match MlflowRun::start(sink, plan, started) {
+                Ok(run) => self.mlflow_run = Some(run),
+                Err(e) => self.unreachable = Some(format!("cannot start an MLflow run: {e}")),
+            }
+        }
+    }
+
+    /// Ends the evaluation's MLflow run, if it has one (see
+    /// `MlflowRun::end`): what went wrong, if anything.
+    pub(crate) fn end_run(
+        &self,
+        summary: Option<&crate::RunSummary>,
+        end: verdict_export::mlflow::RunEnd,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Option<String> {
+        let (Sink::Mlflow(sink), Some(run)) = (&self.sink, &self.mlflow_run) else {
+            return None;
+        };
+        let ended = run.end(sink, summary, end, status, reason);
+        ended
+            .err()
+            .map(|e| format!("ending MLflow run {}: {e}", run.id()))
     }
 
     /// Why the destination could not be reached when it was opened, if it
@@ -201,11 +238,21 @@ impl Destination {
             });
         }
         let (spans_sent, operations_sent) = self.send_apart(spans, operations);
+        // Every trace of an evaluation is linked to its MLflow run, as
+        // `mlflow.genai.evaluate` links them (idempotent; a trace need not
+        // have arrived).
+        let linked = match (&self.sink, &self.mlflow_run) {
+            (Sink::Mlflow(sink), Some(run)) => sink
+                .link_traces(run.id(), &all_traces(spans, operations))
+                .err(),
+            _ => None,
+        };
         let failed: Vec<&SinkError> = [&spans_sent, &operations_sent]
             .into_iter()
             .flatten()
             .filter_map(|r| r.as_ref().err())
             .map(|f| &f.error)
+            .chain(&linked)
             .collect();
         if failed.is_empty() {
             return Ok(());
@@ -245,10 +292,12 @@ impl Destination {
                 // New traces with their new assessments go together (one
                 // request creates a trace with its assessments inline);
                 // updates and deletions go one by one after the spans.
+                // An evaluation's assessments carry its MLflow run's id.
                 let logged: Option<Vec<Assessment>> = operations
                     .iter()
-                    .map(|operation| match operation {
-                        Operation::Log(assessment) => Some(assessment.clone()),
+                    .map(|operation| match (operation, &self.mlflow_run) {
+                        (Operation::Log(a), Some(run)) => Some(run.claim(a.clone())),
+                        (Operation::Log(a), None) => Some(a.clone()),
                         _ => None,
                     })
                     .collect();

@@ -74,6 +74,7 @@ mod dataset;
 mod error;
 mod export;
 mod gates;
+mod mlflow_run;
 mod output;
 mod priority;
 pub mod report;

@@ -32,12 +32,14 @@ use crate::dataset::{Dataset, Entry, InvalidRecord};
 use crate::error::{Error, Result};
 use crate::export::{DeliveryFailure, Destination, ExportTarget, Tally};
 use crate::gates::{self, GateVerdict};
+use crate::mlflow_run::RunPlan;
 use crate::output::{OutputFile, Outputs};
 use crate::report::{
     ResultStream, Row, RowResult, Stopped, Unfinished, open_streams, write_report_to,
 };
 use crate::scored::{self, Said};
 use crate::stats::{RecordView, ScorerStats, StatsBuilder};
+use verdict_export::mlflow::RunEnd;
 
 /// Records read, scored and written together.
 const CHUNK: usize = 4096;
@@ -408,7 +410,7 @@ impl Evaluation {
             scorers,
             skip_invalid,
             store,
-            destinations,
+            mut destinations,
             junit,
             json,
             report,
@@ -418,6 +420,19 @@ impl Evaluation {
             ..
         } = self;
         let names: Vec<String> = scorers.iter().map(|s| s.info().name.clone()).collect();
+        let dataset_name = dataset.path().display().to_string();
+        // What an MLflow destination's run is made with, while the scorers
+        // are at hand.
+        let mlflow_plan = RunPlan::new(
+            &run_id,
+            &dataset_name,
+            dataset_key(dataset.path())
+                .as_deref()
+                .map(std::path::Path::new),
+            &config,
+            &scorers,
+            baseline.as_ref().map(|b| b.run_id.as_str()),
+        );
         let run_scorers: Vec<RunScorer> = scorers
             .iter()
             .map(|s| RunScorer {
@@ -447,7 +462,6 @@ impl Evaluation {
         if let Some(report) = &report {
             unfinished.push(report.path());
         }
-        let dataset_name = dataset.path().display().to_string();
         // The high half of the run's trace and assessment ids: random, so
         // that they are unique across runs; the low half counts records
         // (see `verdict_export::runs::pack`), so that indexes grow at one
@@ -501,6 +515,9 @@ impl Evaluation {
             })?),
             None => None,
         };
+        for destination in &mut destinations {
+            destination.begin_run(&mlflow_plan, started);
+        }
         let context = Context {
             run_id: run_id.clone(),
             ids,
@@ -686,13 +703,14 @@ impl Evaluation {
                             m.new_span = true;
                         }
                     }
-                    let scoring = Instant::now();
+                    let scoring = (SystemTime::now(), Instant::now());
                     let scores = runner.score(&records);
-                    // Scorers take a chunk's records in batches on every
-                    // core, so a record's own time is not measured: each
-                    // result gets an even share of the chunk's scoring.
-                    let share = scoring.elapsed().as_secs_f64()
-                        / (records.len() * names.len()).max(1) as f64;
+                    let timing = ScoringTime {
+                        start: scoring.0,
+                        per_record: scoring.1.elapsed() / records.len().max(1) as u32,
+                    };
+                    // Each result gets an even share of its record's.
+                    let share = timing.per_record.as_secs_f64() / names.len().max(1) as f64;
                     summarize(
                         &scores,
                         &meta,
@@ -713,6 +731,7 @@ impl Evaluation {
                         meta: &meta,
                         records: &records,
                         first: records_done,
+                        timing,
                     };
                     let mut shipment = build(&context, &chunk)?;
                     shipment.records = records.len() as u64;
@@ -776,6 +795,8 @@ impl Evaluation {
                     },
                 );
                 let stored = stored.into_inner();
+                // Best effort too: the run has failed already.
+                end_mlflow_runs(&destinations, &error);
                 if let (Some(store), Some(key)) = (&store, key) {
                     // Best effort: the run's own error is the one to report
                     // (a store that failed may refuse this too).
@@ -863,9 +884,21 @@ impl Evaluation {
             undelivered,
             comparison: None,
         };
+        // An MLflow run gets its metrics and ends now, so that a failure
+        // to end it is in the result files too.
+        for destination in &destinations {
+            let status = if summary.passed { "passed" } else { "failed" };
+            if let Some(problem) =
+                destination.end_run(Some(&summary), RunEnd::Finished, status, None)
+            {
+                note_undelivered(&mut summary.undelivered, destination, problem);
+            }
+        }
         // From here the run is in the store: whatever fails is recorded
-        // as its stop, never left as a run that looks killed.
+        // as its stop, never left as a run that looks killed (nor does its
+        // MLflow run look finished).
         let stop = |error: Error, summary: RunSummary| {
+            end_mlflow_runs(&destinations, &error);
             if let (Some(store), Some(key)) = (&store, key) {
                 let _ = record_stop(store, key, &error, summary);
             }
@@ -913,6 +946,41 @@ impl Evaluation {
         unfinished.done();
         Ok(summary)
     }
+}
+
+/// Ends the MLflow runs of a run that stopped before its verdict, or whose
+/// results could not be written after it: `KILLED` when a signal stopped
+/// it, `FAILED` otherwise, with why. Best effort: the run's own error is
+/// the one reported.
+fn end_mlflow_runs(destinations: &[Destination], error: &Error) {
+    let (end, status) = match error {
+        Error::Interrupted { .. } => (RunEnd::Killed, "interrupted"),
+        _ => (RunEnd::Failed, "stopped"),
+    };
+    let reason = error.to_string();
+    for destination in destinations {
+        let _ = destination.end_run(None, end, status, Some(&reason));
+    }
+}
+
+/// Adds what `destination` did not do to the run's delivery failures.
+fn note_undelivered(
+    failures: &mut Vec<DeliveryFailure>,
+    destination: &Destination,
+    problem: String,
+) {
+    let name = destination.target().to_string();
+    let at = match failures.iter().position(|f| f.destination == name) {
+        Some(at) => at,
+        None => {
+            failures.push(DeliveryFailure {
+                destination: name,
+                ..DeliveryFailure::default()
+            });
+            failures.len() - 1
+        }
+    };
+    failures[at].errors.push(problem);
 }
 
 /// Records in the store how a run ended before its verdict: interrupted
@@ -1471,7 +1539,8 @@ fn build(context: &Context, chunk: &Chunk<'_>) -> Result<Shipment> {
 }
 
 /// A scored chunk: its records, what the run knows of them, their
-/// results, and the ordinal of its first record in the run.
+/// results, the ordinal of its first record in the run, and when it was
+/// scored.
 struct Chunk<'a> {
     scorers: &'a [Box<dyn Scorer>],
     scores: &'a Scores,
@@ -1480,6 +1549,36 @@ struct Chunk<'a> {
     meta: &'a [Meta],
     records: &'a [OwnedRecord],
     first: u64,
+    timing: ScoringTime,
+}
+
+/// When a chunk was scored, and each record's share of it: the time a
+/// record's root span lasts (a record of a dataset has no timing of its
+/// own, and scorers take a chunk's records in batches on every core, so a
+/// record's own scoring is not measured apart). Records' spans are laid
+/// end to end from when the chunk's scoring began, so that together they
+/// last as long as it did.
+#[derive(Clone, Copy, Debug)]
+struct ScoringTime {
+    start: SystemTime,
+    per_record: std::time::Duration,
+}
+
+impl ScoringTime {
+    /// When the chunk's `i`-th record's span starts and ends.
+    fn of_record(&self, i: usize) -> (SystemTime, SystemTime) {
+        let before = u32::try_from(i).unwrap_or(u32::MAX);
+        let start = self.start + self.per_record.saturating_mul(before);
+        (start, start + self.per_record)
+    }
+}
+
+/// `to - from` in signed nanoseconds.
+fn signed_nanos(from: SystemTime, to: SystemTime) -> i64 {
+    match to.duration_since(from) {
+        Ok(later) => i64::try_from(later.as_nanos()).unwrap_or(i64::MAX),
+        Err(earlier) => -i64::try_from(earlier.duration().as_nanos()).unwrap_or(i64::MAX),
+    }
 }
 
 /// A record's value as the store packs it.
@@ -1503,6 +1602,7 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
         meta,
         records,
         first,
+        timing,
     } = *chunk;
     let mut out = Shipment::default();
     let now = SystemTime::now();
@@ -1511,6 +1611,8 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
         let (m, record) = (&meta[i], &records[i]);
         let ordinal = first + i as u64;
         let trace_id = m.trace_id.unwrap_or(TraceId::INVALID);
+        // The same times for the span the store keeps and the one sent.
+        let (span_start, span_end) = timing.of_record(i);
         let n = record.expectations.len();
         if n + scorers.len() > pack::MAX_ASSESSMENTS_PER_RECORD {
             return Err(Error::Usage(format!(
@@ -1530,7 +1632,14 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
                 } else {
                     RecordTarget::Named(trace_id, m.span_id)
                 },
-                span: (0, 0),
+                span: if m.new_span {
+                    (
+                        signed_nanos(now, span_start),
+                        u64::try_from(signed_nanos(span_start, span_end)).unwrap_or(0),
+                    )
+                } else {
+                    (0, 0)
+                },
                 inputs: packed(&record.inputs),
                 outputs: packed(&record.outputs),
                 expectations: n,
@@ -1554,7 +1663,8 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
             continue;
         }
         if m.new_span {
-            out.spans.push(root_span(context, m, record, now)?);
+            out.spans
+                .push(root_span(context, m, record, (span_start, span_end))?);
         }
         // The trace's spans from the dataset (an OTLP file's).
         out.spans.extend(m.spans.iter().cloned());
@@ -1562,14 +1672,21 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
             Some(span_id) => Target::span(trace_id, span_id)?,
             None => Target::trace(trace_id)?,
         };
-        let trace = Target::trace(trace_id)?;
+        // Expectations are ground truth about the trace; on a trace the run
+        // made, they are on its root span, as MLflow's evaluation puts them.
+        let truth = if m.new_span {
+            target
+        } else {
+            Target::trace(trace_id)?
+        };
         for (j, (name, value)) in record.expectations.iter().enumerate() {
             if m.stored.binary_search(&j).is_err() {
                 out.operations.push(Operation::Log(
                     Assessment::expectation(name.clone(), json_value(value))
+                        .run_id(context.run_id.clone())
                         .id(pack::assessment_id(context.ids, ordinal, j + 1))
                         .created_at(now)
-                        .on(trace)?,
+                        .on(truth)?,
                 ));
             }
         }
@@ -1590,12 +1707,12 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
 }
 
 /// The root span of a record that names no trace, as the store reads it
-/// back.
+/// back: from `start` to `end`.
 fn root_span(
     context: &Context,
     m: &Meta,
     record: &OwnedRecord,
-    now: SystemTime,
+    (start, end): (SystemTime, SystemTime),
 ) -> Result<SpanData> {
     Ok(RecordSpan {
         run_id: &context.run_id,
@@ -1604,8 +1721,8 @@ fn root_span(
         line: m.line as u64,
         inputs: packed(&record.inputs),
         outputs: packed(&record.outputs),
-        start: now,
-        end: now,
+        start,
+        end,
     }
     .to_span()
     .to_span_data()?)

@@ -37,10 +37,25 @@ pub const RUN_ID_ATTRIBUTE: &str = "verdict.eval.run_id";
 /// Root span attribute holding the dataset line.
 pub const LINE_ATTRIBUTE: &str = "verdict.eval.line";
 
-/// The root span a run makes for a record that names no trace: its
-/// inputs and outputs as MLflow's span attributes
-/// (`mlflow.spanInputs`, `mlflow.spanOutputs`, JSON text), the run id and
-/// the dataset line.
+/// The span type a run's record spans have (`mlflow.spanType`): what
+/// `mlflow.genai.evaluate` gives the root span it makes for a record
+/// that has no trace.
+pub const RECORD_SPAN_TYPE: &str = "CHAIN";
+
+/// MLflow's log level for a span of [`RECORD_SPAN_TYPE`]
+/// (`mlflow.spanLogLevel`, `DEBUG`), as MLflow's client sets it when such
+/// a span ends.
+const RECORD_SPAN_LOG_LEVEL: i64 = 10;
+
+/// The root span a run makes for a record that names no trace, as MLflow's
+/// client makes a span: its inputs and outputs as MLflow's span attributes
+/// (`mlflow.spanInputs`, `mlflow.spanOutputs`, JSON text), its type
+/// (`mlflow.spanType`, [`RECORD_SPAN_TYPE`]) and log level, status OK;
+/// and Verdict's run id and the dataset line.
+///
+/// It lasts from [`start`](Self::start) to [`end`](Self::end): the time
+/// the run spent scoring the record (see `verdict-eval`). The store keeps
+/// them, so that it reads back the span a destination was sent.
 #[derive(Clone, Copy, Debug)]
 pub struct RecordSpan<'a> {
     /// The run.
@@ -67,11 +82,13 @@ impl RecordSpan<'_> {
         let json_text = |value: PackedValue<'_>| match value {
             PackedValue::Null => "null".to_owned(),
             PackedValue::Text(text) => serde_json::Value::String(text.to_owned()).to_string(),
-            PackedValue::Json(text) => text.to_owned(),
+            PackedValue::Json(text) => spaced_as_python(text),
         };
         let mut attributes = serde_json::Map::new();
         attributes.insert("mlflow.spanInputs".into(), json_text(self.inputs).into());
         attributes.insert("mlflow.spanOutputs".into(), json_text(self.outputs).into());
+        attributes.insert("mlflow.spanType".into(), RECORD_SPAN_TYPE.into());
+        attributes.insert("mlflow.spanLogLevel".into(), RECORD_SPAN_LOG_LEVEL.into());
         attributes.insert(RUN_ID_ATTRIBUTE.into(), self.run_id.into());
         attributes.insert(LINE_ATTRIBUTE.into(), self.line.into());
         StoredSpan {
@@ -82,7 +99,7 @@ impl RecordSpan<'_> {
             kind: opentelemetry::trace::SpanKind::Internal,
             start_time: self.start,
             end_time: self.end,
-            status: opentelemetry::trace::Status::Unset,
+            status: opentelemetry::trace::Status::Ok,
             attributes,
             events: Vec::new(),
             links: Vec::new(),
@@ -90,6 +107,43 @@ impl RecordSpan<'_> {
             scope_version: self.scope.1.map(str::to_owned),
         }
     }
+}
+
+/// JSON text spaced as Python's `json.dumps` spaces it (`", "` and
+/// `": "`, nothing else outside strings), as MLflow's client writes span
+/// inputs and outputs: a trace's request and response previews, which
+/// MLflow takes from them, then read the same. Keys keep their order and
+/// strings are kept as they are.
+fn spaced_as_python(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() + json.len() / 8);
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            ',' | ':' => {
+                out.push(c);
+                out.push(' ');
+            }
+            c if c.is_ascii_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Where a run is.
@@ -1020,5 +1074,53 @@ impl RunRow {
             summary,
             reason,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_spaced_as_python_spaces_it() {
+        let compact = r#"{"q":"a, b: \"c\" \\","n":[1,2.5,{"x":null}],"é":true}"#;
+        let spaced = spaced_as_python(compact);
+        assert_eq!(
+            spaced,
+            r#"{"q": "a, b: \"c\" \\", "n": [1, 2.5, {"x": null}], "é": true}"#
+        );
+        assert_eq!(spaced_as_python(&spaced), spaced);
+        let value: serde_json::Value = serde_json::from_str(compact).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&spaced).unwrap(),
+            value
+        );
+    }
+
+    #[test]
+    fn a_record_span_is_an_mlflow_span_of_the_scoring_time() {
+        let start = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let end = start + std::time::Duration::from_micros(250);
+        let span = RecordSpan {
+            run_id: "run-0123456789ab",
+            scope: ("verdict-eval", Some("0.1.0")),
+            trace_id: TraceId::from(7u128),
+            line: 3,
+            inputs: PackedValue::Json(r#"{"question":"Capital of France?"}"#),
+            outputs: PackedValue::Text("Paris"),
+            start,
+            end,
+        }
+        .to_span();
+        assert_eq!((span.start_time, span.end_time), (start, end));
+        assert_eq!(span.status, opentelemetry::trace::Status::Ok);
+        assert_eq!(span.attributes["mlflow.spanType"], "CHAIN");
+        assert_eq!(span.attributes["mlflow.spanLogLevel"], 10);
+        assert_eq!(
+            span.attributes["mlflow.spanInputs"],
+            r#"{"question": "Capital of France?"}"#
+        );
+        assert_eq!(span.attributes["mlflow.spanOutputs"], r#""Paris""#);
+        assert_eq!(span.attributes[RUN_ID_ATTRIBUTE], "run-0123456789ab");
     }
 }

@@ -715,6 +715,11 @@ pub(crate) fn assessments(
         Some(span) => Target::span(trace, span).map_err(damaged)?,
         None => trace_target,
     };
+    // On a trace the run made, expectations are on its root span too.
+    let truth_target = match view.target {
+        RecordTarget::Own => feedback_target,
+        RecordTarget::Named(..) => trace_target,
+    };
     let n = view.expectations.len();
     let mut out = Vec::with_capacity(n + view.results.len());
     let order = |k| (block.seq_mark, 1, meta.run, ordinal, k);
@@ -725,9 +730,10 @@ pub(crate) fn assessments(
         let k = j + 1;
         let id = assessment_id(meta.ids, ordinal, k);
         let built = Assessment::expectation(name.to_string(), json_of(*value))
+            .run_id(meta.run_id.clone())
             .id(id)
             .created_at(time)
-            .on(trace_target)
+            .on(truth_target)
             .map_err(damaged)?;
         if let Some(a) = edited(path, built, edits)? {
             out.push((order(k), a));
