@@ -80,6 +80,9 @@ pub struct Destination {
     /// The evaluation's MLflow run, for an MLflow destination (see
     /// `mlflow_run`).
     mlflow_run: Option<MlflowRun>,
+    /// It took none of a chunk of the run, and nothing more is sent to it
+    /// (see [`Tally`]): its MLflow run is not ended either.
+    given_up: std::sync::atomic::AtomicBool,
 }
 
 enum Sink {
@@ -157,6 +160,7 @@ impl Destination {
             sink,
             unreachable,
             mlflow_run: None,
+            given_up: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -185,6 +189,15 @@ impl Destination {
         let (Sink::Mlflow(sink), Some(run)) = (&self.sink, &self.mlflow_run) else {
             return None;
         };
+        // A server that took none of a chunk has had its retry budget
+        // spent once already: ending the run would spend it again, for a
+        // server that is most likely gone.
+        if self.given_up.load(std::sync::atomic::Ordering::Relaxed) {
+            return Some(format!(
+                "MLflow run {} was not ended: nothing more was sent to the server",
+                run.id()
+            ));
+        }
         let ended = run.end(sink, summary, end, status, reason);
         ended
             .err()
@@ -677,6 +690,11 @@ impl<'a> Tally<'a> {
         });
         self.not_delivered(span_count, operation_count, traces);
         self.given_up = span_count == spans.len() && operation_count == operations.len();
+        if self.given_up {
+            self.destination
+                .given_up
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     fn not_delivered(&mut self, spans: usize, operations: usize, traces: Option<Vec<TraceId>>) {
