@@ -1,6 +1,7 @@
 //! `verdict eval --export mlflow` against a real MLflow 3.17.2 server,
 //! started by `scripts/mlflow/start.sh`: every record arrives as a trace
-//! with its expectations and its feedback, which carries the run id.
+//! with its expectations and its feedback, which carries the id of the
+//! MLflow run the evaluation is.
 
 #[allow(dead_code)] // shared with the export crate's tests; not all of it is used here
 #[path = "../../verdict-export/tests/common/mlflow_server.rs"]
@@ -76,9 +77,17 @@ fn every_record_reaches_mlflow_as_a_trace_with_its_assessments() {
             record["results"]["exact_match"]["value"]
         );
         assert_eq!(feedback["source"]["source_type"], "CODE");
-        assert_eq!(
-            feedback["metadata"]["mlflow.assessment.sourceRunId"],
-            run_id
+        // The feedback is the MLflow run's, which names Verdict's run.
+        let mlflow_run = feedback["metadata"]["mlflow.assessment.sourceRunId"]
+            .as_str()
+            .unwrap();
+        let (status, run) = server.get(&format!("/api/2.0/mlflow/runs/get?run_id={mlflow_run}"));
+        assert_eq!(status, 200, "{run}");
+        let tags = run["run"]["data"]["tags"].as_array().unwrap();
+        assert!(
+            tags.iter()
+                .any(|t| t["key"] == "verdict.run_id" && t["value"] == run_id),
+            "{run}"
         );
         // The record's span arrived over OTLP, with its inputs and outputs.
         let (status, data) = server.get(&format!(
