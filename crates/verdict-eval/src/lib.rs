@@ -21,7 +21,11 @@
 //!   scorer's result a feedback named after the scorer. Everything goes to
 //!   the local store ([`verdict_export::LocalStore`]) and to any
 //!   [`Destination`] (OTLP, MLflow, JSON lines); the run is stored with an
-//!   id so that a later run can use it as a baseline.
+//!   id so that a later run can use it as a baseline. To MLflow, the run is
+//!   an MLflow run, as `mlflow.genai.evaluate` makes one: params, per-scorer
+//!   metrics, the gate as a tag, every trace linked to it in batches (see
+//!   the `mlflow_run` module) rather than marked with the run's id alone,
+//!   which would miss the traces records name but the run did not create.
 //! - [`RunSummary`] holds per-scorer statistics ([`ScorerStats`]: pass
 //!   rate, mean, p50, p90, errors, worst records) and [`GateVerdict`]s;
 //!   [`report`] turns it into Markdown, HTML (with a chart of each

@@ -17,6 +17,26 @@
 //! | update | `PATCH .../assessments/{id}` with [`verdict::wire::update_to_json`] |
 //! | delete | `DELETE .../assessments/{id}` |
 //! | spans | `POST /v1/traces`, OTLP protobuf, header `x-mlflow-experiment-id` |
+//! | runs | `runs/create`, `runs/log-batch`, `runs/log-inputs`, `traces/link-to-run`, `runs/update` (see [`MlflowSink::start_run`]) |
+//!
+//! A trace the sink creates carries what MLflow's client writes on one: its
+//! name (`mlflow.traceName`, the root span's name, which `trace.name`
+//! filters search), its inputs and outputs previews, the schema version,
+//! where it comes from (`mlflow.user`, `mlflow.source.*`, read once per
+//! process from the environment and the checkout's files rather than by
+//! running `git`, which may not be installed), and the sink's active run
+//! (`mlflow.sourceRun`), if any.
+//!
+//! # Runs
+//!
+//! A batch job that is a run of its own (an evaluation) is an MLflow run:
+//! [`MlflowSink::start_run`] creates it and makes it the sink's active run,
+//! [`MlflowSink::log_run`] logs params, metrics and tags within MLflow's
+//! per-request limits, [`MlflowSink::link_traces`] links traces to it as
+//! `mlflow.genai.evaluate` does, and [`MlflowSink::end_run`] ends it
+//! `FINISHED`, `FAILED` or `KILLED` ([`RunEnd`]). Traces are linked with
+//! MLflow's batch endpoint, 100 a request, rather than by a request per
+//! trace: a run costs a handful of requests plus one per 100 traces.
 //!
 //! # How a batch is delivered
 //!

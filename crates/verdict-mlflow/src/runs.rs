@@ -108,7 +108,7 @@ impl MlflowSink {
     /// `start`, with `tags` and the tags MLflow's client gives every run
     /// (`mlflow.user`, `mlflow.source.name`, `mlflow.source.type`, and in a
     /// git checkout `mlflow.source.git.*`), and makes it the sink's active
-    /// run (see the [module docs](self)). Returns its id.
+    /// run (see the [crate docs](crate#runs)). Returns its id.
     ///
     /// A create whose answer was lost and that is retried may leave an
     /// empty run behind: MLflow gives a run its id, so the request is not
