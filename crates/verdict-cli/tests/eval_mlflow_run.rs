@@ -2,7 +2,8 @@
 //! back with MLflow's own Python client (`tests/mlflow/side_by_side.py`)
 //! from a real MLflow 3.17.2 server, and compared with what
 //! `mlflow.genai.evaluate` writes for the same records; a run stopped by a
-//! signal ends `KILLED`.
+//! signal ends `KILLED`; a server that stops taking anything mid-run does
+//! not change the local verdict.
 //!
 //! One server for the whole binary: its checks run inside one `#[test]`.
 
@@ -16,8 +17,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use mlflow_server::MlflowServer;
 use serde_json::Value;
+use verdict_export::testing::HttpStub;
 
 /// The records both sides evaluate.
 const RECORDS: usize = 5;
@@ -73,7 +78,7 @@ fn verdict(server: &MlflowServer, dir: &Path) -> Command {
     command
 }
 
-fn text(out: &Output) -> String {
+fn text_of(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -107,7 +112,7 @@ fn an_evaluation_is_an_mlflow_run_that_reads_back_as_mlflow_genai_evaluate_write
         .args(["--gate", GATE, "--json", "results.json"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
     let results: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
             .unwrap();
@@ -184,6 +189,7 @@ fn an_evaluation_is_an_mlflow_run_that_reads_back_as_mlflow_genai_evaluate_write
 
     side_by_side(&ours, &theirs);
     a_run_stopped_by_a_signal_ends_killed(&server, &python);
+    a_server_that_goes_away_mid_run_leaves_the_verdict_as_it_is(&server, &python);
 }
 
 /// What a user sees of Verdict's run and of MLflow's own, for the same
@@ -361,7 +367,7 @@ fn a_run_stopped_by_a_signal_ends_killed(server: &MlflowServer, python: &Path) {
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     drop(stdin);
-    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(130), "{}", text_of(&out));
     let runs = client(python, server, &["runs", "0"]);
     let run = runs
         .as_array()
@@ -372,4 +378,111 @@ fn a_run_stopped_by_a_signal_ends_killed(server: &MlflowServer, python: &Path) {
     assert_eq!(run["status"], "KILLED", "{run}");
     assert_eq!(run["tags"]["verdict.status"], "interrupted", "{run}");
     assert!(run["tags"]["verdict.error"].is_string(), "{run}");
+}
+
+/// A proxy in front of `upstream` that forwards every request until the
+/// first link of traces to a run (the end of the first chunk's delivery)
+/// has gone through, and from then on refuses everything for good (403, as
+/// a gateway whose server was taken away might): the server is gone for
+/// the rest of the run, and the client finds out without spending its
+/// retry budget.
+fn going_away_proxy(upstream: &str) -> HttpStub {
+    let upstream = upstream.to_owned();
+    let gone = Arc::new(AtomicBool::new(false));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    HttpStub::builder()
+        .content_type("application/json")
+        .start(move |request| {
+            if gone.load(Ordering::SeqCst) {
+                return (403, br#"{"error_code": "PERMISSION_DENIED"}"#.to_vec());
+            }
+            let url = format!("{upstream}{}", request.path);
+            let forwarded = if request.method == "GET" {
+                agent.get(&url).call()
+            } else {
+                let mut post = agent.post(&url);
+                for (name, value) in &request.headers {
+                    if name.starts_with("x-mlflow") || name == "content-type" {
+                        post = post.header(name, value);
+                    }
+                }
+                post.send(&request.body[..])
+            };
+            if request.path.ends_with("/traces/link-to-run") {
+                gone.store(true, Ordering::SeqCst);
+            }
+            match forwarded {
+                Ok(mut response) => (
+                    response.status().as_u16(),
+                    response.body_mut().read_to_vec().unwrap_or_default(),
+                ),
+                Err(e) => (502, e.to_string().into_bytes()),
+            }
+        })
+        .unwrap()
+}
+
+/// Two chunks of records; the server goes away after the first. The run
+/// completes in the local store with its verdict (the gate passes, as it
+/// would have), exit 2 says a destination did not take everything, and
+/// the MLflow run is left as it was rather than retried at the end.
+fn a_server_that_goes_away_mid_run_leaves_the_verdict_as_it_is(
+    server: &MlflowServer,
+    python: &Path,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let records = 4096 + 2;
+    let mut text = String::new();
+    for i in 0..records {
+        let output = if i % 3 == 0 { "a" } else { "b" };
+        text.push_str(&format!(
+            "{{\"inputs\": \"q{i}\", \"outputs\": \"{output}\", \"expectations\": {{\"expected_response\": \"a\"}}}}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("qa.jsonl"), text).unwrap();
+    let proxy = going_away_proxy(&server.url);
+    let started = Instant::now();
+    let out = verdict(server, dir.path())
+        .env("MLFLOW_TRACKING_URI", proxy.url())
+        .args([
+            "eval",
+            "qa.jsonl",
+            "--scorer",
+            "exact_match",
+            "--store",
+            "s.db",
+        ])
+        .args(["--export", "mlflow", "--gate", "exact_match >= 0.3"])
+        .args(["--json", "results.json"])
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let said = text_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("PASS"), "{said}");
+    assert!(said.contains("was not ended"), "{said}");
+    // Given up after the chunk it refused, not after a retry budget.
+    assert!(elapsed < Duration::from_secs(100), "{elapsed:?}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["summary"]["passed"], true);
+    assert_eq!(results["summary"]["records"], records);
+    let store = verdict_export::LocalStore::open(dir.path().join("s.db")).unwrap();
+    let runs = store.runs().unwrap();
+    assert_eq!(runs[0].records, records as u64);
+    assert!(runs[0].status.is_finished(), "{:?}", runs[0]);
+    // The MLflow run holds what arrived, and was not ended.
+    let mlflow_runs = client(python, server, &["runs", "0"]);
+    let run = mlflow_runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == runs[0].run_id.as_str())
+        .unwrap_or_else(|| panic!("{mlflow_runs}"));
+    assert_eq!(run["status"], "RUNNING", "{run}");
 }
