@@ -293,7 +293,9 @@ fn the_store_holds_traces_spans_expectations_feedback_and_the_run() {
             .find(|a| a.kind() == Kind::Expectation)
             .unwrap();
         assert_eq!(expectation.name(), "expected_response");
-        assert_eq!(expectation.span_id(), None);
+        // On the root span of the trace the run made, as MLflow's
+        // evaluation puts expectations.
+        assert_eq!(expectation.span_id(), Some(spans[0].span_id));
         let feedback: Vec<_> = assessments
             .iter()
             .filter(|a| a.kind() == Kind::Feedback)

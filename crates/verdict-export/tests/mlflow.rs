@@ -433,7 +433,8 @@ fn a_trace_shipped_with_its_assessments_is_created_with_them(server: &MlflowServ
         info["tags"]["mlflow.trace.spansLocation"], "TRACKING_STORE",
         "{info}"
     );
-    // The same tags as a trace ingested over OTLP alone.
+    // The same tags as a trace ingested over OTLP alone, and the trace's
+    // name, as MLflow's client writes it (the root span's).
     let (twin, twin_id, _, _) = trace();
     sink.export_spans(&twin).unwrap();
     let twin_info = trace_info(server, twin_id);
@@ -442,7 +443,10 @@ fn a_trace_shipped_with_its_assessments_is_created_with_them(server: &MlflowServ
             .map(|o| o.keys().cloned().collect::<BTreeSet<_>>())
             .unwrap_or_default()
     };
-    assert_eq!(keys(&info["tags"]), keys(&twin_info["tags"]));
+    let mut expected = keys(&twin_info["tags"]);
+    expected.insert("mlflow.traceName".to_owned());
+    assert_eq!(keys(&info["tags"]), expected);
+    assert_eq!(info["tags"]["mlflow.traceName"], root_span.name.as_ref());
     assert_eq!(info["state"], twin_info["state"]);
     let (status, body) = server.get(&format!(
         "/ajax-api/3.0/mlflow/get-trace-artifact?request_id={}",
@@ -697,11 +701,26 @@ fn the_assembler_flushed_before_any_span_ended_creates_the_trace_in_progress(
             })
             .unwrap_or_default()
     };
-    assert_eq!(keys(&info["tags"]), keys(&twin_info["tags"]));
-    assert_eq!(
-        keys(&info["trace_metadata"]),
-        keys(&twin_info["trace_metadata"])
+    // What OTLP alone gives, and what MLflow's client writes on top: the
+    // trace's name, and where it comes from.
+    let mut tags = keys(&twin_info["tags"]);
+    tags.insert("mlflow.traceName".to_owned());
+    assert_eq!(keys(&info["tags"]), tags);
+    let metadata = keys(&info["trace_metadata"]);
+    let otlp_alone = keys(&twin_info["trace_metadata"]);
+    let extra: Vec<&String> = metadata.difference(&otlp_alone).collect();
+    assert!(
+        extra.iter().all(|k| k.starts_with("mlflow.source.")
+            || [
+                "mlflow.user",
+                "mlflow.trace_schema.version",
+                "mlflow.traceInputs",
+                "mlflow.traceOutputs",
+            ]
+            .contains(&k.as_str())),
+        "{extra:?}"
     );
+    assert!(metadata.is_superset(&otlp_alone));
     assert_eq!(info["state"], twin_info["state"]);
     recorder.shutdown().unwrap();
     provider.shutdown().unwrap();
