@@ -166,7 +166,8 @@ impl LocalStore {
         // Each trace is noted once per batch, not once per row.
         let mut noted: HashSet<TraceId> = HashSet::new();
         let mut last: Option<TraceId> = None;
-        let log = |kind, trace, id| ops::record(tx, path, kind, Some(trace), id, run, None);
+        let mut ops_log = ops::Log::new(tx, path)?;
+        let mut log = |kind, trace, id| ops_log.push(kind, Some(trace), id, run, None);
         let mut spans_of: Vec<TraceId> = Vec::new();
         for span in &batch.spans {
             insert_span(&mut span_insert, path, span)?;

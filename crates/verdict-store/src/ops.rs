@@ -169,20 +169,47 @@ pub(crate) fn record(
     run: Option<i64>,
     block: Option<i64>,
 ) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO ops (kind, trace_id, assessment_id, run, block) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut insert| {
-        insert.execute(params![
-            kind.as_str(),
-            trace.map(|t| t.to_bytes()),
-            assessment.map(|a| a.to_u128().to_be_bytes()),
-            run,
-            block,
-        ])
-    })
-    .map(drop)
-    .map_err(|e| database(path, "logging an operation", e))
+    Log::new(conn, path)?.push(kind, trace, assessment, run, block)
+}
+
+/// Appends operations to the log, inside the caller's transaction, with
+/// one statement for all of them: what a batch logs.
+pub(crate) struct Log<'c> {
+    insert: rusqlite::CachedStatement<'c>,
+    path: &'c Path,
+}
+
+impl<'c> Log<'c> {
+    pub(crate) fn new(conn: &'c Connection, path: &'c Path) -> Result<Self> {
+        let insert = conn
+            .prepare_cached(
+                "INSERT INTO ops (kind, trace_id, assessment_id, run, block) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(|e| database(path, "logging an operation", e))?;
+        Ok(Log { insert, path })
+    }
+
+    /// Appends one operation.
+    pub(crate) fn push(
+        &mut self,
+        kind: OpKind,
+        trace: Option<TraceId>,
+        assessment: Option<AssessmentId>,
+        run: Option<i64>,
+        block: Option<i64>,
+    ) -> Result<()> {
+        self.insert
+            .execute(params![
+                kind.as_str(),
+                trace.map(|t| t.to_bytes()),
+                assessment.map(|a| a.to_u128().to_be_bytes()),
+                run,
+                block,
+            ])
+            .map(drop)
+            .map_err(|e| database(self.path, "logging an operation", e))
+    }
 }
 
 /// Removes a deleted run's operations and what destinations said of them.

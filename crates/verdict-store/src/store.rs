@@ -559,8 +559,9 @@ impl LocalStore {
                     traces.push(trace);
                 }
             }
+            let mut log = crate::ops::Log::new(tx, &self.path)?;
             for trace in traces {
-                crate::ops::record(tx, &self.path, OpKind::Spans, Some(trace), None, None, None)?;
+                log.push(OpKind::Spans, Some(trace), None, None, None)?;
             }
             Ok(())
         })
@@ -636,24 +637,41 @@ impl AssessmentSink for LocalStore {
         let applied = self.write(
             || format!("storing a batch of {} operations", batch.len()),
             |tx| {
+                let mut applied = Vec::with_capacity(batch.len());
                 for operation in batch {
                     let savepoint = tx
                         .savepoint()
                         .map_err(|e| database(&self.path, describe(operation), e))?;
-                    let mut rows = Rows {
-                        packed: self.packed(&savepoint),
-                    };
-                    let result = lifecycle::apply(&mut rows, operation)
-                        .map_err(Error::from_core)
-                        .and_then(|()| rows.log_op(op_parts(operation)));
+                    let result = lifecycle::apply(
+                        &mut Rows {
+                            packed: self.packed(&savepoint),
+                        },
+                        operation,
+                    )
+                    .map_err(Error::from_core);
                     match result {
-                        Ok(()) => savepoint
-                            .commit()
-                            .map_err(|e| database(&self.path, describe(operation), e))?,
+                        Ok(()) => {
+                            savepoint
+                                .commit()
+                                .map_err(|e| database(&self.path, describe(operation), e))?;
+                            applied.push(op_parts(operation));
+                        }
                         // Dropping the savepoint rolls it back.
                         Err(e) if e.is_refusal() => refused.push(e.to_string()),
                         Err(e) => return Err(e),
                     }
+                }
+                // Logged after the savepoints, in the same order and the
+                // same transaction: inside them, every operation copied the
+                // log's last page and the page of its sequence (16 KiB
+                // each in a new store) to its savepoint's journal, which
+                // made a recorder's batch cost about a tenth more.
+                let rows = Rows {
+                    packed: self.packed(tx),
+                };
+                let mut log = crate::ops::Log::new(tx, &self.path)?;
+                for op in applied {
+                    rows.log_op_with(&mut log, op)?;
                 }
                 Ok(())
             },
@@ -743,21 +761,25 @@ impl Rows<'_> {
 impl Rows<'_> {
     /// Logs a lifecycle operation that succeeded, with the run whose trace
     /// it concerns, if any.
-    fn log_op(&self, (kind, trace, id): (OpKind, TraceId, AssessmentId)) -> Result<()> {
+    fn log_op(&self, op: (OpKind, TraceId, AssessmentId)) -> Result<()> {
+        self.log_op_with(
+            &mut crate::ops::Log::new(self.packed.conn, self.packed.path)?,
+            op,
+        )
+    }
+
+    /// [`Rows::log_op`] with a statement prepared once for many.
+    fn log_op_with(
+        &self,
+        log: &mut crate::ops::Log<'_>,
+        (kind, trace, id): (OpKind, TraceId, AssessmentId),
+    ) -> Result<()> {
         let (ids, _) = crate::runs::pack::ordinal_of_trace(trace);
         let run = match ids {
             0 => None,
             ids => self.packed.run_by_ids(ids)?.map(|meta| meta.run),
         };
-        crate::ops::record(
-            self.packed.conn,
-            self.packed.path,
-            kind,
-            Some(trace),
-            Some(id),
-            run,
-            None,
-        )
+        log.push(kind, Some(trace), Some(id), run, None)
     }
 }
 
