@@ -247,22 +247,35 @@ fn otlp_receives_the_spans_and_the_assessment_events() {
 
     let events = receiver.log_records();
     assert_eq!(events.len(), 3);
-    let names: Vec<String> = events
+    // Each event's name and the attribute naming what it judged.
+    let named: Vec<(String, String)> = events
         .iter()
         .map(|r| {
-            r.attributes
-                .iter()
-                .find(|kv| kv.key == "gen_ai.evaluation.name")
-                .and_then(|kv| kv.value.as_ref())
-                .map(|v| format!("{:?}", v.value))
-                .unwrap_or_default()
+            let attribute = |key: &str| {
+                r.attributes
+                    .iter()
+                    .find(|kv| kv.key == key)
+                    .and_then(|kv| kv.value.as_ref())
+                    .map(|v| format!("{:?}", v.value))
+            };
+            let name = attribute("gen_ai.evaluation.name")
+                .map(|n| format!("evaluation {n}"))
+                .or_else(|| attribute("verdict.assessment.name").map(|n| format!("verdict {n}")))
+                .unwrap_or_default();
+            (r.event_name.clone(), name)
         })
         .collect();
+    // Feedback as evaluation results; the expectation, ground truth, as an
+    // event of its own.
+    assert_eq!(named[0].0, "gen_ai.evaluation.result", "{named:?}");
+    assert_eq!(named[2].0, "gen_ai.evaluation.result", "{named:?}");
+    assert!(named[0].1.starts_with("evaluation") && named[0].1.contains("exact_match"));
+    assert!(named[2].1.starts_with("evaluation") && named[2].1.contains("exact_match"));
+    assert_eq!(named[1].0, "verdict.expectation", "{named:?}");
     assert!(
-        names[0].contains("exact_match") && names[2].contains("exact_match"),
-        "{names:?}"
+        named[1].1.starts_with("verdict") && named[1].1.contains("expected_response"),
+        "{named:?}"
     );
-    assert!(names[1].contains("expected_response"), "{names:?}");
     // Each event is on the span it judges.
     assert_eq!(events[0].span_id, f.generate.to_bytes().to_vec());
     assert!(events.iter().all(|r| r.trace_id == trace_bytes));

@@ -9,7 +9,10 @@ use opentelemetry::trace::{SpanContext, TraceContextExt as _, Tracer as _, Trace
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use verdict::{Assessment, AssessmentError, AssessmentSource, EVENT_NAME, Recorder, attributes};
+use verdict::{
+    Assessment, AssessmentError, AssessmentSource, EVENT_NAME, EXPECTATION_EVENT_NAME, Recorder,
+    attributes,
+};
 use verdict_export::OtlpExporter;
 use verdict_export::testing::OtlpReceiver;
 
@@ -93,7 +96,6 @@ fn spans_and_assessment_events_arrive_correlated() {
     assert_eq!(records.len(), 5, "{records:?}");
     let mut by_name = HashMap::new();
     for record in &records {
-        assert_eq!(record.event_name, EVENT_NAME);
         assert_eq!(record.trace_id, trace_id);
         assert_eq!(record.span_id, span_id);
         assert!(record.time_unix_nano > 0);
@@ -102,7 +104,16 @@ fn spans_and_assessment_events_arrive_correlated() {
         assert_eq!(record.severity_text, "INFO");
         assert!(record.body.is_none(), "{:?}", record.body);
         let a = attrs(record);
-        let Some(Value::StringValue(name)) = a.get(attributes::EVALUATION_NAME) else {
+        // Feedback is an evaluation result; an expectation, ground truth,
+        // is an event of its own.
+        let (event, key) = match a.get(attributes::KIND) {
+            Some(Value::StringValue(kind)) if kind == "expectation" => {
+                (EXPECTATION_EVENT_NAME, attributes::NAME)
+            }
+            _ => (EVENT_NAME, attributes::EVALUATION_NAME),
+        };
+        assert_eq!(record.event_name, event, "{a:?}");
+        let Some(Value::StringValue(name)) = a.get(key) else {
             panic!("no name: {a:?}")
         };
         by_name.insert(name.clone(), a);
@@ -148,6 +159,10 @@ fn spans_and_assessment_events_arrive_correlated() {
 
     let expected = &by_name["expected_answer"];
     assert_eq!(expected[attributes::KIND], string("expectation"));
+    assert!(
+        expected.keys().all(|k| !k.starts_with("gen_ai.")),
+        "{expected:?}"
+    );
     assert_eq!(expected[attributes::VALUE_JSON], string("\"Paris\""));
     assert_eq!(expected[attributes::SOURCE_TYPE], string("HUMAN"));
     assert_eq!(expected[attributes::SOURCE_ID], string("alice"));

@@ -16,8 +16,9 @@
 //!   process-wide one.
 //! - [`lifecycle`]: update, override and delete with MLflow's rules, and
 //!   [`MemoryStore`], an in-memory store that follows them.
-//! - [`EventSink`], which emits each assessment as a
-//!   `gen_ai.evaluation.result` OpenTelemetry event.
+//! - [`EventSink`], which emits each feedback as a
+//!   `gen_ai.evaluation.result` OpenTelemetry event, and each expectation
+//!   (ground truth, not an evaluation) as a `verdict.expectation` one.
 //!
 //! Service authors use this crate directly. The exporters
 //! (`verdict-export`: OTLP, MLflow, a local database) implement
@@ -100,7 +101,10 @@ pub mod wire;
 pub use aggregate::FeedbackSummary;
 pub use assessment::{Assessment, AssessmentBuilder, AssessmentValue, Kind, RUN_ID_METADATA_KEY};
 pub use error::{Error, Result};
-pub use event::{EVENT_NAME, EventSink, attributes, fill_log_record};
+pub use event::{
+    EVENT_NAME, EXPECTATION_EVENT_NAME, EventSink, RootSpans, attributes, fill_log_record,
+    fill_log_record_with_root,
+};
 pub use ids::{AssessmentId, MLFLOW_TRACE_PREFIX, mlflow_trace_id, parse_span_id, parse_trace_id};
 pub use lifecycle::{AssessmentUpdate, UpdateBuilder};
 pub use memory::MemoryStore;

@@ -5,14 +5,16 @@
 use std::collections::HashMap;
 
 use opentelemetry::logs::{AnyValue, LoggerProvider as _, Severity};
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, Tracer, TracerProvider as _};
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt, TraceId, Tracer, TracerProvider as _,
+};
 use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLogRecord, SdkLoggerProvider};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::{Value, json};
 use verdict::attributes::*;
 use verdict::{
     Assessment, AssessmentError, AssessmentSink, AssessmentSource, AssessmentUpdate, EVENT_NAME,
-    EventSink, Operation, Recorder,
+    EXPECTATION_EVENT_NAME, EventSink, Operation, Recorder,
 };
 
 struct Harness {
@@ -242,7 +244,7 @@ fn an_override_names_the_overridden_assessment() {
 }
 
 #[test]
-fn expectations_carry_their_value_as_json() {
+fn expectations_are_events_of_their_own_not_evaluation_results() {
     let values = [
         json!("Paris"),
         json!(42),
@@ -251,18 +253,32 @@ fn expectations_carry_their_value_as_json() {
     ];
     for value in values {
         let h = harness();
-        let (_, _, record) = h.record_in_span(|| {
-            Assessment::expectation("expected_response", value.clone()).on_current_span()
+        let (expectation, sc, record) = h.record_in_span(|| {
+            Assessment::expectation("expected_response", value.clone())
+                .rationale("from the FAQ")
+                .on_current_span()
         });
+        // Ground truth is not the result of an evaluation.
+        assert_eq!(record.event_name(), Some(EXPECTATION_EVENT_NAME));
+        assert_eq!(EXPECTATION_EVENT_NAME, "verdict.expectation");
+        let tc = record.trace_context().expect("a trace context");
+        assert_eq!((tc.trace_id, tc.span_id), (sc.trace_id(), sc.span_id()));
+        assert_eq!(record.timestamp(), Some(expectation.create_time()));
+        assert_eq!(record.severity_number(), Some(Severity::Info));
+        assert!(record.body().is_none());
         let a = attrs(&record);
+        assert_eq!(string(&a, NAME), "expected_response");
         assert_eq!(string(&a, KIND), "expectation");
         assert_eq!(json_attr(&a, "verdict.assessment.value"), value);
+        assert_eq!(string(&a, RATIONALE), "from the FAQ");
         assert_eq!(string(&a, SOURCE_TYPE), "HUMAN");
         assert_eq!(string(&a, SOURCE_ID), "default");
-        // Ground truth is not a score.
-        assert!(!a.contains_key(SCORE_VALUE), "{a:?}");
-        assert!(!a.contains_key(SCORE_LABEL), "{a:?}");
-        assert_eq!(record.event_name(), Some(EVENT_NAME));
+        assert_eq!(string(&a, ASSESSMENT_ID), expectation.id().to_string());
+        // Nothing of the evaluation convention.
+        for key in a.keys() {
+            assert!(!key.starts_with("gen_ai."), "{key} in {a:?}");
+        }
+        assert!(!a.contains_key(ON_TRACE), "it judges its span: {a:?}");
     }
 }
 
@@ -317,6 +333,58 @@ fn a_trace_level_assessment_has_the_trace_and_no_span() {
     let tc = record.trace_context().expect("a trace context");
     assert_eq!(tc.trace_id, a.trace_id());
     assert_eq!(tc.span_id, SpanId::INVALID);
+    assert_eq!(attrs(&record).get(ON_TRACE), Some(&AnyValue::Boolean(true)));
+}
+
+/// With a way to find root spans, an assessment of a whole trace is
+/// parented to its trace's root; one of a span stays on its span; a trace
+/// whose root is unknown gets no span.
+#[test]
+fn a_trace_level_assessment_is_parented_to_the_root_span_when_it_is_known() {
+    let h = harness();
+    let known = TraceId::from_hex("0fb07256509eb9d22d07f42f7eb9f24d").unwrap();
+    let root = SpanId::from_hex("00f067aa0ba902b7").unwrap();
+    let roots: verdict::RootSpans = std::sync::Arc::new(move |t| (t == known).then_some(root));
+    let sink = EventSink::new(h.logs.logger("verdict")).with_root_spans(roots);
+    let on_trace = Assessment::feedback("ok", true)
+        .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", None)
+        .unwrap();
+    let on_span = Assessment::feedback("ok", true)
+        .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", Some("1111111111111111"))
+        .unwrap();
+    let expectation = Assessment::expectation("expected", "Paris")
+        .on_trace("0fb07256509eb9d22d07f42f7eb9f24d", None)
+        .unwrap();
+    let unknown = Assessment::feedback("ok", true)
+        .on_trace("22222222222222222222222222222222", None)
+        .unwrap();
+    sink.export(&[on_trace, on_span, expectation, unknown].map(Operation::Log))
+        .unwrap();
+    let records: Vec<SdkLogRecord> = h
+        .exporter
+        .get_emitted_logs()
+        .unwrap()
+        .into_iter()
+        .map(|l| l.record)
+        .collect();
+    let spans: Vec<SpanId> = records
+        .iter()
+        .map(|r| r.trace_context().unwrap().span_id)
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            root,
+            SpanId::from_hex("1111111111111111").unwrap(),
+            root,
+            SpanId::INVALID
+        ]
+    );
+    let on_trace: Vec<bool> = records
+        .iter()
+        .map(|r| attrs(r).get(ON_TRACE) == Some(&AnyValue::Boolean(true)))
+        .collect();
+    assert_eq!(on_trace, [true, false, true, true]);
 }
 
 #[test]
