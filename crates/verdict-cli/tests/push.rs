@@ -276,9 +276,100 @@ fn otlp_receives_the_spans_and_the_assessment_events() {
         named[1].1.starts_with("verdict") && named[1].1.contains("expected_response"),
         "{named:?}"
     );
-    // Each event is on the span it judges.
+    // Each event is on the span it judges; the expectation, of the whole
+    // trace, on the trace's root span, which the push sent first.
     assert_eq!(events[0].span_id, f.generate.to_bytes().to_vec());
+    assert_eq!(events[1].span_id, f.root.to_bytes().to_vec());
     assert!(events.iter().all(|r| r.trace_id == trace_bytes));
+
+    // Spans and events say who sent them: `verdict`, when the environment
+    // names no service.
+    let service = |resource: &Option<_>| service_name(resource);
+    for request in receiver.trace_requests() {
+        for spans in &request.resource_spans {
+            assert_eq!(service(&spans.resource).as_deref(), Some("verdict"));
+        }
+    }
+    for request in receiver.log_requests() {
+        for logs in &request.resource_logs {
+            assert_eq!(service(&logs.resource).as_deref(), Some("verdict"));
+        }
+    }
+}
+
+/// The `service.name` of an OTLP resource.
+fn service_name(
+    resource: &Option<verdict_export::testing::proto::tonic::resource::v1::Resource>,
+) -> Option<String> {
+    use verdict_export::testing::proto::tonic::common::v1::any_value::Value;
+    resource
+        .iter()
+        .flat_map(|r| &r.attributes)
+        .find(|kv| kv.key == "service.name")
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            Value::StringValue(s) => Some(s.clone()),
+            _ => None,
+        })
+}
+
+/// The OpenTelemetry environment is honoured: the service's name and
+/// attributes, JSON bodies, gzip; a value that is not supported stops the
+/// push before anything is sent, with the variable named.
+#[test]
+fn otlp_honours_the_service_protocol_and_compression_of_the_environment() {
+    let (f, _) = reviewed_fixture();
+    let receiver = OtlpReceiver::start().unwrap();
+    let store = f.path.to_str().unwrap();
+    let out = verdict_otlp(
+        f.path.parent().unwrap(),
+        &receiver.endpoint(),
+        &["push", "--to", "otlp", "--store", store],
+    )
+    .env("OTEL_SERVICE_NAME", "shop")
+    .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=ci")
+    .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    .env("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!((receiver.span_count(), receiver.log_record_count()), (3, 3));
+    for request in receiver.requests() {
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        assert_eq!(request.header("content-encoding"), Some("gzip"));
+    }
+    let resource = receiver.trace_requests()[0].resource_spans[0]
+        .resource
+        .clone();
+    assert_eq!(service_name(&resource).as_deref(), Some("shop"));
+    assert!(
+        resource
+            .unwrap()
+            .attributes
+            .iter()
+            .any(|kv| kv.key == "deployment.environment")
+    );
+
+    let refused = OtlpReceiver::start().unwrap();
+    let out = verdict_otlp(
+        f.path.parent().unwrap(),
+        &refused.endpoint(),
+        &["push", "--to", "otlp", "--store", store],
+    )
+    .env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=\"grpc\"")
+            && stderr.contains("gRPC is not supported"),
+        "{stderr}"
+    );
+    assert!(refused.requests().is_empty());
 }
 
 #[test]

@@ -119,6 +119,7 @@ impl Destination {
         let sink = match &target {
             ExportTarget::Otlp => {
                 let exporter = OtlpExporter::builder()
+                    .default_service_name("verdict")
                     .build()
                     .map_err(|e| failed(e.to_string()))?;
                 let spans = exporter

@@ -101,8 +101,7 @@ impl SpanSink for crate::otlp::SpanExporter {
     /// the spans as [retryable](SinkError::retryable). Make one with
     /// [`OtlpExporter::span_exporter`](crate::OtlpExporter::span_exporter).
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
-        futures_executor::block_on(SpanExporter::export(self, spans.to_vec()))
-            .map_err(|e| crate::otlp::span_export_error(&e, spans.len()))
+        self.post(spans)
     }
 }
 

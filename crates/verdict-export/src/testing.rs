@@ -11,10 +11,15 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! [`OtlpReceiver`] is one: it takes OTLP/HTTP protobuf posts to
-//! `/v1/traces` and `/v1/logs`, decodes them with `opentelemetry-proto`
-//! into the real request messages, keeps what they carry and answers 200
-//! with an empty protobuf response.
+//! [`OtlpReceiver`] is one: it takes OTLP/HTTP posts to `/v1/traces` and
+//! `/v1/logs` — protobuf (`application/x-protobuf`) or JSON
+//! (`application/json`) bodies, gzip-compressed or not
+//! (`Content-Encoding: gzip`) — decodes them with `opentelemetry-proto`
+//! (the official messages, and their OTLP/JSON mapping) into the real
+//! request messages, keeps what they carry and answers 200 with an empty
+//! response. A body it cannot decode, or one of another content type or
+//! encoding, is answered 400 and kept nowhere but in
+//! [`requests`](OtlpReceiver::requests).
 //!
 //! ```
 //! use verdict_export::testing::OtlpReceiver;
@@ -30,11 +35,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// The OTLP messages the receiver decodes into, for tests that read
+/// them without depending on `opentelemetry-proto` themselves.
+pub use opentelemetry_proto as proto;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use prost::Message as _;
 pub use verdict_mlflow::testing::{Handler, HttpStub, HttpStubBuilder, ReceivedRequest, Request};
 
 #[derive(Debug, Default)]
@@ -84,16 +91,14 @@ impl OtlpReceiver {
             .keep_bodies(keep)
             .start(move |request| {
                 // An empty protobuf message encodes as zero bytes.
-                let status = if request.method != "POST" {
-                    405
-                } else {
-                    match receive(&handler_shared, &request.path, &request.body) {
-                        Ok(true) => 200,
-                        Ok(false) => 404,
-                        Err(_) => 400,
-                    }
-                };
-                (status, Vec::new())
+                if request.method != "POST" {
+                    return (405, Vec::new());
+                }
+                match receive(&handler_shared, request) {
+                    Ok(true) => (200, Vec::new()),
+                    Ok(false) => (404, Vec::new()),
+                    Err(why) => (400, why.to_string().into_bytes()),
+                }
             })?;
         Ok(OtlpReceiver { stub, shared })
     }
@@ -181,11 +186,54 @@ impl OtlpReceiver {
     }
 }
 
-/// Decodes and keeps one request body; false for an unknown path.
-fn receive(shared: &Shared, path: &str, body: &[u8]) -> Result<bool, prost::DecodeError> {
-    match path {
+/// Why a body was not decoded; said in the 400's body.
+#[derive(Debug, thiserror::Error)]
+enum Undecodable {
+    #[error("not an OTLP protobuf message: {0}")]
+    Protobuf(prost::DecodeError),
+    #[error("not an OTLP/JSON message: {0}")]
+    Json(serde_json::Error),
+    #[error("not a gzip body: {0}")]
+    Gzip(io::Error),
+    #[error("a content type or encoding OTLP/HTTP does not use")]
+    Unsupported,
+}
+
+/// The body of a request, decompressed as its `Content-Encoding` says.
+fn plain_body(request: &Request) -> Result<std::borrow::Cow<'_, [u8]>, Undecodable> {
+    match request.header("content-encoding") {
+        None | Some("identity") => Ok(std::borrow::Cow::Borrowed(&request.body)),
+        Some("gzip") => {
+            let mut plain = Vec::new();
+            io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(request.body.as_slice()),
+                &mut plain,
+            )
+            .map_err(Undecodable::Gzip)?;
+            Ok(std::borrow::Cow::Owned(plain))
+        }
+        Some(_) => Err(Undecodable::Unsupported),
+    }
+}
+
+/// Decodes a request body, protobuf or JSON as its `Content-Type` says.
+fn decode<M: prost::Message + Default + serde::de::DeserializeOwned>(
+    request: &Request,
+) -> Result<M, Undecodable> {
+    let body = plain_body(request)?;
+    let content_type = request.header("content-type").unwrap_or_default();
+    match content_type.split(';').next().unwrap_or_default().trim() {
+        "application/x-protobuf" => M::decode(&*body).map_err(Undecodable::Protobuf),
+        "application/json" => serde_json::from_slice(&body).map_err(Undecodable::Json),
+        _ => Err(Undecodable::Unsupported),
+    }
+}
+
+/// Decodes and keeps one request; false for an unknown path.
+fn receive(shared: &Shared, request: &Request) -> Result<bool, Undecodable> {
+    match request.path.as_str() {
         "/v1/traces" => {
-            let request = ExportTraceServiceRequest::decode(body)?;
+            let request: ExportTraceServiceRequest = decode(request)?;
             let n: usize = request
                 .resource_spans
                 .iter()
@@ -198,7 +246,7 @@ fn receive(shared: &Shared, path: &str, body: &[u8]) -> Result<bool, prost::Deco
             shared.spans.fetch_add(n as u64, Ordering::Release);
         }
         "/v1/logs" => {
-            let request = ExportLogsServiceRequest::decode(body)?;
+            let request: ExportLogsServiceRequest = decode(request)?;
             let n: usize = request
                 .resource_logs
                 .iter()

@@ -379,3 +379,104 @@ fn an_assembler_posts_a_trace_then_the_events_recorded_while_it_was_open() {
     provider.shutdown().unwrap();
     recorder.shutdown().unwrap();
 }
+
+/// An assessment of a whole trace is parented to the trace's root span
+/// when the exporter sent that root (as `verdict eval` and `verdict push`
+/// send a trace's spans before its assessments), and to no span when it
+/// did not; both carry `verdict.assessment.on_trace`.
+#[test]
+fn trace_level_assessments_are_parented_to_the_root_span_the_exporter_sent() {
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
+    use verdict::AssessmentSink as _;
+    use verdict_export::SpanSink as _;
+
+    let receiver = OtlpReceiver::start().unwrap();
+    let otlp = OtlpExporter::builder()
+        .endpoint(receiver.endpoint())
+        .build()
+        .unwrap();
+    // A finished trace of two spans, sent child first.
+    let memory = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(memory.clone())
+        .build();
+    let tracer = provider.tracer("otlp-test");
+    let (root, child) = tracer.in_span("request", |root| {
+        let child = tracer.in_span("retrieve", |cx| cx.span().span_context().clone());
+        (root.span().span_context().clone(), child)
+    });
+    let spans = memory.get_finished_spans().unwrap();
+    assert_eq!(spans[0].span_context.span_id(), child.span_id());
+    otlp.span_exporter().unwrap().export_spans(&spans).unwrap();
+
+    let trace = format!("{:032x}", root.trace_id());
+    let unsent = "0fb07256509eb9d22d07f42f7eb9f24d";
+    let operations = [
+        Assessment::feedback("whole_trace", true).on_trace(&trace, None),
+        Assessment::expectation("expected", "Paris").on_trace(&trace, None),
+        Assessment::feedback("on_child", true).on_span(&child),
+        Assessment::feedback("unsent_trace", true).on_trace(unsent, None),
+    ]
+    .map(|a| verdict::Operation::Log(a.unwrap()));
+    otlp.sink().export(&operations).unwrap();
+
+    let records = receiver.log_records();
+    let by_name = |name: &str| {
+        records
+            .iter()
+            .find(|r| {
+                let a = attrs(r);
+                a.get(attributes::EVALUATION_NAME) == Some(&string(name))
+                    || a.get(attributes::NAME) == Some(&string(name))
+            })
+            .unwrap_or_else(|| panic!("no event for {name}"))
+    };
+    let on_trace =
+        |r: &LogRecord| attrs(r).get(attributes::ON_TRACE) == Some(&Value::BoolValue(true));
+    let root_id = root.span_id().to_bytes().to_vec();
+    for name in ["whole_trace", "expected"] {
+        let record = by_name(name);
+        assert_eq!(record.span_id, root_id, "{name}");
+        assert!(on_trace(record), "{name}");
+    }
+    let record = by_name("on_child");
+    assert_eq!(record.span_id, child.span_id().to_bytes().to_vec());
+    assert!(!on_trace(record));
+    let record = by_name("unsent_trace");
+    // No span: the invalid (all-zero) id, as the SDK encodes it.
+    assert!(record.span_id.iter().all(|b| *b == 0), "{record:?}");
+    assert_eq!(hex(&record.trace_id), unsent);
+    assert!(on_trace(record));
+
+    // The roots are the exporter's, whichever of its span exporters sent
+    // them: a second sink of the same exporter knows them too, another
+    // exporter does not.
+    let again = [verdict::Operation::Log(
+        Assessment::feedback("again", true)
+            .on_trace(&trace, None)
+            .unwrap(),
+    )];
+    otlp.sink().export(&again).unwrap();
+    let other = OtlpExporter::builder()
+        .endpoint(receiver.endpoint())
+        .build()
+        .unwrap();
+    let elsewhere = [verdict::Operation::Log(
+        Assessment::feedback("elsewhere", true)
+            .on_trace(&trace, None)
+            .unwrap(),
+    )];
+    other.sink().export(&elsewhere).unwrap();
+    let records = receiver.log_records();
+    let span_of = |name: &str| {
+        records
+            .iter()
+            .find(|r| attrs(r).get(attributes::EVALUATION_NAME) == Some(&string(name)))
+            .unwrap()
+            .span_id
+            .clone()
+    };
+    assert_eq!(span_of("again"), root_id);
+    assert!(span_of("elsewhere").iter().all(|b| *b == 0));
+    provider.shutdown().unwrap();
+}

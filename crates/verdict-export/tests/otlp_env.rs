@@ -42,12 +42,11 @@ fn paths(requests: &[ReceivedRequest]) -> Vec<&str> {
 
 #[test]
 fn endpoint_and_headers_come_from_the_environment() {
-    // 1. The base URL and the headers of all signals. A JSON protocol in
-    //    the environment is ignored: the exporter always sends protobuf.
+    // 1. The base URL and the headers of all signals (the protocol and the
+    //    compression: tests/otlp_protocol.rs).
     let base = OtlpReceiver::start().unwrap();
     set("OTEL_EXPORTER_OTLP_ENDPOINT", &base.endpoint());
     set("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=secret,x-tenant=t1");
-    set("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json");
     send_one(OtlpExporter::builder());
 
     let requests = base.requests();

@@ -76,6 +76,19 @@ pub(crate) fn verdict_otlp(dir: &Path, endpoint: &str, args: &[&str]) -> Command
         .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
         .env("OTEL_EXPORTER_OTLP_TIMEOUT", "2000");
+    // Nothing else of the environment's: each test sets what it tests.
+    for variable in [
+        "OTEL_SERVICE_NAME",
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+    ] {
+        command.env_remove(variable);
+    }
     command
 }
 

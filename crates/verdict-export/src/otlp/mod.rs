@@ -1,13 +1,14 @@
 //! The OTLP sink: spans and assessment events to any OpenTelemetry
-//! collector over OTLP/HTTP with protobuf bodies.
+//! collector over OTLP/HTTP, with protobuf (the default) or JSON bodies.
 //!
 //! [`OtlpExporter`] configures both signals once:
 //!
 //! - **assessments** go through [`OtlpExporter::sink`], an
 //!   [`AssessmentSink`] for a [`verdict::Recorder`]. It emits each logged
-//!   assessment as a `gen_ai.evaluation.result` log record
-//!   ([`verdict::EventSink`]) through an [`SdkLoggerProvider`] owned by the
-//!   exporter, whose trace id and span id are those of the assessed span.
+//!   feedback as a `gen_ai.evaluation.result` log record, and each
+//!   expectation as a `verdict.expectation` one ([`verdict::EventSink`]),
+//!   through an [`SdkLoggerProvider`] owned by the exporter, whose trace id
+//!   and span id are those of the assessed span.
 //!   The recorder's worker already batches: each batch it hands over is
 //!   posted as one OTLP request, on the worker's thread, before `export`
 //!   returns. A failed post fails the batch (the recorder counts and reports
@@ -16,27 +17,60 @@
 //!   policy decides what recording does then. `flush` and `shutdown` flush
 //!   and shut down the logger provider.
 //! - **spans** go through a [`SpanExporter`] or a [`BatchSpanProcessor`]
-//!   that you add to your own [`SdkTracerProvider`](opentelemetry_sdk::trace::SdkTracerProvider).
+//!   that you add to your own [`SdkTracerProvider`](opentelemetry_sdk::trace::SdkTracerProvider),
+//!   or that `verdict eval` and `verdict push` use as a
+//!   [`SpanSink`](crate::SpanSink).
 //!
 //! # Configuration
 //!
-//! Endpoints and headers come from the code first, then from the standard
-//! environment variables, read by `opentelemetry-otlp` itself when each
-//! exporter is built:
+//! Every setting comes from the code first, then from the standard
+//! environment variables, a per-signal variable before the general one:
 //!
 //! | setting | code | environment |
 //! |---|---|---|
 //! | base URL (`/v1/traces`, `/v1/logs` appended) | [`OtlpExporterBuilder::endpoint`] | `OTEL_EXPORTER_OTLP_ENDPOINT` |
 //! | full URL of one signal, used as it is | [`OtlpExporterBuilder::traces_endpoint`], [`OtlpExporterBuilder::logs_endpoint`] | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` |
-//! | headers, `k1=v1,k2=v2` | [`OtlpExporterBuilder::header`] | `OTEL_EXPORTER_OTLP_HEADERS`, or per signal `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `OTEL_EXPORTER_OTLP_LOGS_HEADERS` |
+//! | headers, `k1=v1,k2=v2` | [`OtlpExporterBuilder::header`] | `OTEL_EXPORTER_OTLP_HEADERS`, `…_TRACES_HEADERS`, `…_LOGS_HEADERS` |
 //! | timeout | [`OtlpExporterBuilder::timeout`] | `OTEL_EXPORTER_OTLP_TIMEOUT`, `…_TRACES_TIMEOUT`, `…_LOGS_TIMEOUT` |
+//! | protocol: `http/protobuf` (default) or `http/json` | [`OtlpExporterBuilder::protocol`] | `OTEL_EXPORTER_OTLP_PROTOCOL`, `…_TRACES_PROTOCOL`, `…_LOGS_PROTOCOL` |
+//! | compression: `gzip` or `none` (default) | [`OtlpExporterBuilder::compression`] | `OTEL_EXPORTER_OTLP_COMPRESSION`, `…_TRACES_COMPRESSION`, `…_LOGS_COMPRESSION` |
+//! | resource | [`OtlpExporterBuilder::resource`] | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` |
 //!
 //! An endpoint set in code wins over every endpoint variable; a per-signal
 //! variable wins over the base URL. Headers from the environment are added
 //! to those set in code and replace them on the same name (a per-signal
 //! variable replaces `OTEL_EXPORTER_OTLP_HEADERS` entirely). With nothing
-//! set, the collector is `http://localhost:4318`. The protocol is always
-//! `http/protobuf`, whatever `OTEL_EXPORTER_OTLP_PROTOCOL` says.
+//! set, the collector is `http://localhost:4318`.
+//!
+//! A protocol or compression that is not supported is an error of
+//! [`OtlpExporterBuilder::build`] naming the variable and its value, never
+//! a silent fallback: `grpc` is refused (see below), and so is any value
+//! other than those in the table. An empty variable counts as unset.
+//!
+//! **The resource.** Everything the exporter sends carries one. The spans
+//! of a tracer provider carry the provider's resource once it took the
+//! exporter (your own resource wins); the assessment events, and spans
+//! sent through a [`SpanSink`](crate::SpanSink) without a resource of
+//! their own, carry the exporter's: the code's [`resource`](OtlpExporterBuilder::resource),
+//! or the SDK's default one, from `OTEL_RESOURCE_ATTRIBUTES` with
+//! `OTEL_SERVICE_NAME` first for `service.name` (as the specification
+//! says), and [`default_service_name`](OtlpExporterBuilder::default_service_name)
+//! (the `verdict` command's is `verdict`) instead of the SDK's
+//! `unknown_service:<executable>` when neither names the service.
+//!
+//! **No gRPC.** OTLP/gRPC would take `opentelemetry-otlp`'s `grpc-tonic`
+//! feature (tonic, h2, tower: 15 more crates, a fifth more build time, see
+//! the README) and an async runtime on the recorder's worker, which is a
+//! plain thread; every collector also takes OTLP/HTTP, and MLflow takes
+//! only that.
+//!
+//! **Assessments of a whole trace.** An assessment with no span id is
+//! parented to its trace's root span when the exporter has sent that root
+//! (through any of its span exporters: the same `verdict eval` or `verdict
+//! push` batch, a [`TraceAssembler`](crate::TraceAssembler), or a tracer
+//! provider's batch that went out before the assessment), and to no span
+//! otherwise: the exporter does not ask the collector. Its event carries
+//! `verdict.assessment.on_trace = true` either way.
 //!
 //! ```no_run
 //! use opentelemetry::trace::{Tracer as _, TracerProvider as _};
@@ -65,7 +99,7 @@ use std::time::Duration;
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry::logs::LoggerProvider as _;
-use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::logs::{
@@ -74,7 +108,14 @@ use opentelemetry_sdk::logs::{
 use opentelemetry_sdk::trace::BatchSpanProcessor;
 use verdict::{AssessmentSink, EventSink, Operation, SinkError};
 
-pub use opentelemetry_otlp::SpanExporter;
+mod settings;
+mod spans;
+
+pub use settings::{Compression, Protocol};
+pub use spans::SpanExporter;
+
+use settings::Signal;
+use spans::Roots;
 
 /// The instrumentation scope of the assessment events.
 const SCOPE: &str = "verdict";
@@ -91,12 +132,28 @@ const POST_AT_MOST: usize = MAX_BUFFERED / 2;
 
 /// An OTLP exporter could not be set up.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "cannot set up the OTLP {signal} exporter: {source}; check the endpoint and the OTEL_EXPORTER_OTLP_* variables"
-)]
-pub struct OtlpError {
-    signal: &'static str,
-    source: opentelemetry_otlp::ExporterBuildError,
+#[non_exhaustive]
+pub enum OtlpError {
+    /// The exporter of one signal could not be built.
+    #[error(
+        "cannot set up the OTLP {signal} exporter: {source}; check the endpoint and the OTEL_EXPORTER_OTLP_* variables"
+    )]
+    Build {
+        /// `traces` or `logs`.
+        signal: &'static str,
+        /// Why.
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
+    /// An environment variable holds a value that is not supported.
+    #[error("{variable}={value:?}: {reason}")]
+    Setting {
+        /// The variable.
+        variable: String,
+        /// Its value.
+        value: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
 }
 
 /// Configures an [`OtlpExporter`]. See the [module docs](self) for how code
@@ -109,6 +166,9 @@ pub struct OtlpExporterBuilder {
     headers: HashMap<String, String>,
     timeout: Option<Duration>,
     resource: Option<Resource>,
+    default_service_name: Option<String>,
+    protocol: Option<Protocol>,
+    compression: Option<Compression>,
 }
 
 impl OtlpExporterBuilder {
@@ -144,87 +204,145 @@ impl OtlpExporterBuilder {
         self
     }
 
-    /// The resource of the assessment events (by default the SDK's, from
-    /// `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`). Spans carry
-    /// their tracer provider's resource.
+    /// How requests are encoded, for both signals; overrides the
+    /// `OTEL_EXPORTER_OTLP_*PROTOCOL` variables.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// Compresses the bodies of both signals; overrides the
+    /// `OTEL_EXPORTER_OTLP_*COMPRESSION` variables.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = Some(compression);
+        self
+    }
+
+    /// The resource of everything sent that has no resource of its own
+    /// (by default one built from `OTEL_SERVICE_NAME` and
+    /// `OTEL_RESOURCE_ATTRIBUTES`). A tracer provider that takes one of the
+    /// exporter's span exporters gives its spans its own resource.
     pub fn resource(mut self, resource: Resource) -> Self {
         self.resource = Some(resource);
         self
     }
 
-    /// Sets up the logger provider of the assessment events, and checks
+    /// The `service.name` of the default resource when neither
+    /// `OTEL_SERVICE_NAME` nor `OTEL_RESOURCE_ATTRIBUTES` names the service,
+    /// instead of the SDK's `unknown_service:<executable>`. Unused with a
+    /// [`resource`](Self::resource) set in code.
+    pub fn default_service_name(mut self, name: impl Into<String>) -> Self {
+        self.default_service_name = Some(name.into());
+        self
+    }
+
+    /// Reads the settings (a value that is not supported is an error),
+    /// sets up the logger provider of the assessment events, and checks
     /// that a span exporter can be built with the same settings.
     pub fn build(self) -> Result<OtlpExporter, OtlpError> {
-        self.span_exporter()?;
-        let exporter = self.log_exporter()?;
+        let resource =
+            settings::resource(self.resource.as_ref(), self.default_service_name.as_deref());
+        let roots = Arc::new(Roots::default());
+        let config = Resolved {
+            builder: self,
+            resource,
+            roots,
+        };
+        config.span_exporter()?;
+        let exporter = config.log_exporter()?;
         let pending = Arc::new(Pending {
             exporter: Mutex::new(exporter),
             buffer: Mutex::new(Vec::new()),
         });
-        let mut provider =
-            SdkLoggerProvider::builder().with_log_processor(PendingProcessor(pending.clone()));
-        if let Some(resource) = self.resource.clone() {
-            provider = provider.with_resource(resource);
-        }
-        let provider = provider.build();
+        let provider = SdkLoggerProvider::builder()
+            .with_log_processor(PendingProcessor(pending.clone()))
+            .with_resource(config.resource.clone())
+            .build();
         Ok(OtlpExporter {
-            config: self,
+            config: Arc::new(config),
             logger: provider.logger(SCOPE),
             provider,
             pending,
         })
     }
+}
 
+/// An exporter's settings, read: the builder, and the resource and root
+/// spans its exporters share.
+#[derive(Debug)]
+struct Resolved {
+    builder: OtlpExporterBuilder,
+    resource: Resource,
+    roots: Arc<Roots>,
+}
+
+impl Resolved {
     fn endpoint_of(&self, signal: Option<&String>, path: &str) -> Option<String> {
+        let builder = &self.builder;
         signal.cloned().or_else(|| {
-            self.endpoint
+            builder
+                .endpoint
                 .as_ref()
                 .map(|base| format!("{}{path}", base.trim_end_matches('/')))
         })
     }
 
-    fn span_exporter(&self) -> Result<SpanExporter, OtlpError> {
-        let mut builder = SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_headers(self.headers.clone());
-        if let Some(url) = self.endpoint_of(self.traces_endpoint.as_ref(), "/v1/traces") {
+    /// Gives a signal's exporter builder the settings both signals share.
+    fn configure<B>(&self, signal: Signal, builder: B) -> Result<B, OtlpError>
+    where
+        B: WithExportConfig + WithHttpConfig,
+    {
+        let this = &self.builder;
+        let (own, path) = match signal {
+            Signal::Traces => (this.traces_endpoint.as_ref(), "/v1/traces"),
+            Signal::Logs => (this.logs_endpoint.as_ref(), "/v1/logs"),
+        };
+        let mut builder = builder
+            .with_protocol(settings::protocol(this.protocol, signal)?.to_otlp())
+            .with_headers(this.headers.clone());
+        if let Some(compression) = settings::compression(this.compression, signal)? {
+            builder = builder.with_compression(compression.to_otlp());
+        }
+        if let Some(url) = self.endpoint_of(own, path) {
             builder = builder.with_endpoint(url);
         }
-        if let Some(timeout) = self.timeout {
+        if let Some(timeout) = this.timeout {
             builder = builder.with_timeout(timeout);
         }
-        builder.build().map_err(|source| OtlpError {
-            signal: "traces",
+        Ok(builder)
+    }
+
+    fn span_exporter(&self) -> Result<SpanExporter, OtlpError> {
+        let builder = self.configure(
+            Signal::Traces,
+            opentelemetry_otlp::SpanExporter::builder().with_http(),
+        )?;
+        let otlp = builder.build().map_err(|source| OtlpError::Build {
+            signal: Signal::Traces.as_str(),
             source,
-        })
+        })?;
+        Ok(SpanExporter::new(otlp, &self.resource, self.roots.clone()))
     }
 
     fn log_exporter(&self) -> Result<opentelemetry_otlp::LogExporter, OtlpError> {
-        let mut builder = opentelemetry_otlp::LogExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_headers(self.headers.clone());
-        if let Some(url) = self.endpoint_of(self.logs_endpoint.as_ref(), "/v1/logs") {
-            builder = builder.with_endpoint(url);
-        }
-        if let Some(timeout) = self.timeout {
-            builder = builder.with_timeout(timeout);
-        }
-        builder.build().map_err(|source| OtlpError {
-            signal: "logs",
+        let builder = self.configure(
+            Signal::Logs,
+            opentelemetry_otlp::LogExporter::builder().with_http(),
+        )?;
+        builder.build().map_err(|source| OtlpError::Build {
+            signal: Signal::Logs.as_str(),
             source,
         })
     }
 }
 
-/// Ships spans and assessments over OTLP/HTTP protobuf. See the
+/// Ships spans and assessments over OTLP/HTTP. See the
 /// [module docs](self).
 ///
 /// Clones share the same logger provider.
 #[derive(Debug, Clone)]
 pub struct OtlpExporter {
-    config: OtlpExporterBuilder,
+    config: Arc<Resolved>,
     provider: SdkLoggerProvider,
     logger: SdkLogger,
     pending: Arc<Pending>,
@@ -237,17 +355,21 @@ impl OtlpExporter {
     }
 
     /// A sink for a [`verdict::Recorder`] that posts its assessments as
-    /// `gen_ai.evaluation.result` events.
+    /// events: `gen_ai.evaluation.result` for feedback,
+    /// `verdict.expectation` for expectations.
     pub fn sink(&self) -> OtlpSink {
+        let roots = self.config.roots.clone();
         OtlpSink {
-            events: EventSink::new(self.logger.clone()),
+            events: EventSink::new(self.logger.clone())
+                .with_root_spans(Arc::new(move |trace_id| roots.of(trace_id))),
             provider: self.provider.clone(),
             pending: self.pending.clone(),
         }
     }
 
-    /// A new span exporter with this exporter's settings, for
-    /// `SdkTracerProvider::builder().with_batch_exporter(..)`.
+    /// A new span exporter with this exporter's settings and resource, for
+    /// `SdkTracerProvider::builder().with_batch_exporter(..)`, or to send
+    /// spans as a [`SpanSink`](crate::SpanSink).
     pub fn span_exporter(&self) -> Result<SpanExporter, OtlpError> {
         self.config.span_exporter()
     }
@@ -266,20 +388,18 @@ impl OtlpExporter {
     ///
     /// The spans carry the tracer provider's resource once the provider is
     /// built; until then (spans a [`Spooled`](crate::Spooled) sink replays
-    /// at start), the exporter's [`resource`](OtlpExporterBuilder::resource),
-    /// or the SDK's default one.
+    /// at start), the exporter's.
     pub fn trace_sink(&self) -> Result<OtlpTraceSink, OtlpError> {
-        let mut spans = self.span_exporter()?;
-        let resource = self
-            .config
-            .resource
-            .clone()
-            .unwrap_or_else(|| Resource::builder().build());
-        opentelemetry_sdk::trace::SpanExporter::set_resource(&mut spans, &resource);
         Ok(OtlpTraceSink {
-            spans: Mutex::new(spans),
+            spans: Mutex::new(self.span_exporter()?),
             events: self.sink(),
         })
+    }
+
+    /// The resource of what is sent without one of its own (see the
+    /// [module docs](self#configuration)).
+    pub fn resource(&self) -> &Resource {
+        &self.config.resource
     }
 
     /// The logger provider the assessment events go through.
@@ -396,7 +516,7 @@ impl AssessmentSink for OtlpTraceSink {
 impl crate::SpanSink for OtlpTraceSink {
     /// One OTLP traces request.
     fn export_spans(&self, spans: &[opentelemetry_sdk::trace::SpanData]) -> Result<(), SinkError> {
-        crate::SpanSink::export_spans(&*lock(&self.spans), spans)
+        lock(&self.spans).post(spans)
     }
 }
 
@@ -496,7 +616,7 @@ impl Pending {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
