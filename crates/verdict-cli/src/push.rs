@@ -25,12 +25,11 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use opentelemetry_sdk::trace::SpanData;
 use verdict::opentelemetry::trace::TraceId;
 use verdict::{Operation, mlflow_trace_id};
 use verdict_eval::{Destination, ExportTarget, Outputs};
 use verdict_export::replay::{Ledger, Replay, TRACES_PER_CHUNK};
-use verdict_export::{JsonlSink, LocalStore, OpScope};
+use verdict_export::{JsonlSink, LocalStore, OpScope, StoredSpan};
 
 use crate::cli::PushArgs;
 use crate::store::{open_existing, parse_trace, require_trace};
@@ -89,11 +88,11 @@ impl Receiver {
         }
     }
 
-    fn send(&self, spans: &[SpanData], operations: &[Operation]) -> anyhow::Result<()> {
+    fn send(&self, spans: &[StoredSpan], operations: &[Operation]) -> anyhow::Result<()> {
         match self {
             Receiver::Destination(destination) => Ok(destination.send(spans, operations)?),
             Receiver::Stdout(sink) => {
-                sink.write_spans(spans)?;
+                sink.write_stored_spans(spans)?;
                 Ok(sink.write_operations(operations)?)
             }
         }

@@ -51,7 +51,7 @@ fn jsonl_gets_every_span_then_every_assessment_in_the_order_logged() {
     // Span lines are the store's spans, field for field.
     let stored = f.store().spans_of(f.trace).unwrap();
     for (line, span) in spans.iter().zip(&stored) {
-        assert_eq!(line, &span.to_json());
+        assert_eq!(line, &span.to_mlflow_json());
     }
     // Assessment lines are MLflow's JSON, as the store now holds them.
     let assessments: Vec<Assessment> = text

@@ -6,9 +6,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use opentelemetry::trace::TraceId;
-use opentelemetry_sdk::trace::SpanData;
 use verdict::{Assessment, AssessmentSink, Operation, SinkError};
-use verdict_export::{JsonlSink, MlflowSink, OtlpExporter, OtlpSink, PhoenixSink, SpanSink};
+use verdict_export::{
+    JsonlSink, MlflowSink, OtlpExporter, OtlpSink, PhoenixSink, SpanSink, StoredSpan,
+};
 
 use crate::error::{Error, Result};
 use crate::mlflow_run::{MlflowRun, RunPlan};
@@ -243,7 +244,9 @@ impl Destination {
     /// not delivered, and names their traces, when the sink said how many
     /// of each failed (and which, if not all); it is `None` when the sink
     /// gave no count, as a JSONL file that failed mid-write does.
-    pub fn send(&self, spans: &[SpanData], operations: &[Operation]) -> Result<()> {
+    /// Spans go as the store keeps them, each with its own resource if it
+    /// has one (those of an OTLP file), which OTLP and JSON lines keep.
+    pub fn send(&self, spans: &[StoredSpan], operations: &[Operation]) -> Result<()> {
         if let Some(reason) = &self.unreachable {
             return Err(Error::Export {
                 destination: self.target.to_string(),
@@ -285,7 +288,7 @@ impl Destination {
     /// The outcome of the spans and that of the operations; `None` for
     /// what was not sent (no spans to send, or operations held back
     /// because their spans failed).
-    fn send_apart(&self, spans: &[SpanData], operations: &[Operation]) -> (Sent, Sent) {
+    fn send_apart(&self, spans: &[StoredSpan], operations: &[Operation]) -> (Sent, Sent) {
         // Spans, then the operations only if the spans went.
         let in_order = |spans_sent: Sent, send_operations: &dyn Fn() -> Sent| {
             if matches!(spans_sent, Some(Err(_))) {
@@ -299,9 +302,10 @@ impl Destination {
         };
         let sent = |result: std::result::Result<(), SinkError>| Some(result.map_err(Failed::from));
         match &self.sink {
-            Sink::Otlp(otlp) => in_order(some_spans(&|| otlp.spans.export_spans(spans)), &|| {
-                Some(export_in_slices(&otlp.sink, operations))
-            }),
+            Sink::Otlp(otlp) => in_order(
+                some_spans(&|| otlp.spans.export_stored_spans(spans)),
+                &|| Some(export_in_slices(&otlp.sink, operations)),
+            ),
             Sink::Mlflow(sink) => {
                 // New traces with their new assessments go together (one
                 // request creates a trace with its assessments inline);
@@ -315,26 +319,37 @@ impl Destination {
                         _ => None,
                     })
                     .collect();
-                match logged {
-                    Some(assessments) => {
+                let data = spans
+                    .iter()
+                    .map(StoredSpan::to_span_data)
+                    .collect::<verdict::Result<Vec<_>>>();
+                match (logged, data) {
+                    (_, Err(e)) => (
+                        Some(Err(Failed::from(
+                            SinkError::with_source("a span cannot be sent as it is stored", e)
+                                .with_failed(spans.len()),
+                        ))),
+                        None,
+                    ),
+                    (Some(assessments), Ok(spans)) => {
                         let (spans_sent, assessments_sent) =
-                            sink.export_traces_apart(spans, &assessments);
+                            sink.export_traces_apart(&spans, &assessments);
                         let spans_sent = (!spans.is_empty()).then_some(spans_sent).and_then(sent);
                         (spans_sent, sent(assessments_sent))
                     }
-                    None => in_order(
-                        some_spans(&|| SpanSink::export_spans(sink.as_ref(), spans)),
+                    (None, Ok(_)) => in_order(
+                        some_spans(&|| SpanSink::export_stored_spans(sink.as_ref(), spans)),
                         &|| sent(AssessmentSink::export(sink.as_ref(), operations)),
                     ),
                 }
             }
             Sink::Phoenix(sink) => in_order(
-                some_spans(&|| PhoenixSink::export_spans(sink, spans)),
+                some_spans(&|| SpanSink::export_stored_spans(sink.as_ref(), spans)),
                 &|| sent(AssessmentSink::export(sink.as_ref(), operations)),
             ),
             Sink::Jsonl(sink) => in_order(
                 some_spans(&|| {
-                    sink.write_spans(spans)
+                    sink.write_stored_spans(spans)
                         .map_err(|e| SinkError::with_source("writing spans", e))
                 }),
                 &|| {
@@ -479,7 +494,7 @@ impl Undelivered {
     /// From the outcome of each part; `None` when a sink that failed gave
     /// no count.
     fn of(
-        spans: &[SpanData],
+        spans: &[StoredSpan],
         spans_sent: &Sent,
         operations: &[Operation],
         operations_sent: &Sent,
@@ -489,7 +504,7 @@ impl Undelivered {
         let traces = span_positions.zip(operation_positions).map(|(s, o)| {
             distinct(
                 s.into_iter()
-                    .map(|i| spans[i].span_context.trace_id())
+                    .map(|i| spans[i].trace_id)
                     .chain(o.into_iter().map(|i| operations[i].trace_id())),
             )
         });
@@ -657,7 +672,7 @@ impl<'a> Tally<'a> {
 
     /// Sends one chunk (unless the destination took none of an earlier
     /// one) and counts what it did not deliver.
-    pub(crate) fn send(&mut self, spans: &[SpanData], operations: &[Operation]) {
+    pub(crate) fn send(&mut self, spans: &[StoredSpan], operations: &[Operation]) {
         let failure = &mut self.failure;
         failure.spans_of += spans.len() as u64;
         failure.assessments_of += operations.len() as u64;
@@ -747,11 +762,11 @@ impl<'a> Tally<'a> {
 }
 
 /// The distinct traces of spans and operations, in order.
-fn all_traces(spans: &[SpanData], operations: &[Operation]) -> Vec<TraceId> {
+fn all_traces(spans: &[StoredSpan], operations: &[Operation]) -> Vec<TraceId> {
     distinct(
         spans
             .iter()
-            .map(|s| s.span_context.trace_id())
+            .map(|s| s.trace_id)
             .chain(operations.iter().map(Operation::trace_id)),
     )
 }

@@ -10,7 +10,6 @@ use std::time::{Instant, SystemTime};
 use crossbeam_channel::bounded;
 use opentelemetry::InstrumentationScope;
 use opentelemetry::trace::{SpanId, TraceId};
-use opentelemetry_sdk::trace::SpanData;
 use rand::{Rng as _, SeedableRng as _};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,7 +18,7 @@ use verdict_export::runs::pack;
 use verdict_export::runs::{PackedValue, RecordHead, RecordTarget};
 use verdict_export::{
     Batch, LocalStore, NewRun, RecordSpan, RunBlock, RunBlockBuilder, RunKey, RunScorer, RunStatus,
-    StoredRun,
+    StoredRun, StoredSpan,
 };
 use verdict_scorer::{
     OwnedRecord, OwnedValue, Registry, Runner, Scorer, Scores, feedback_metadata, feedback_source,
@@ -1137,7 +1136,7 @@ struct Meta {
     /// Whether the run makes the record's root span.
     new_span: bool,
     /// The spans of its trace that the dataset holds, stored with it.
-    spans: Vec<SpanData>,
+    spans: Vec<StoredSpan>,
 }
 
 /// The reader's batches gathered into chunks to score: the first of
@@ -1260,7 +1259,7 @@ struct Shipment {
     /// The spans its records brought (an OTLP file's), for the store.
     batch: Batch,
     /// Spans and assessments for the destinations.
-    spans: Vec<SpanData>,
+    spans: Vec<StoredSpan>,
     operations: Vec<Operation>,
     /// Records it holds (set once the chunk is built).
     records: u64,
@@ -1656,7 +1655,7 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
                 out.blocks.push(full.finish());
             }
             for span in &m.spans {
-                out.batch.push_span(span);
+                out.batch.push_stored_span(span.clone());
             }
         }
         if !context.to_destinations {
@@ -1713,7 +1712,7 @@ fn root_span(
     m: &Meta,
     record: &OwnedRecord,
     (start, end): (SystemTime, SystemTime),
-) -> Result<SpanData> {
+) -> Result<StoredSpan> {
     Ok(RecordSpan {
         run_id: &context.run_id,
         scope: (context.scope.name(), context.scope.version()),
@@ -1724,8 +1723,7 @@ fn root_span(
         start,
         end,
     }
-    .to_span()
-    .to_span_data()?)
+    .to_span())
 }
 
 #[cfg(test)]

@@ -107,12 +107,12 @@ fn the_store_reads_back_exactly_what_the_destinations_were_sent() {
         "a root span for each record that names no trace"
     );
     for span in spans {
-        let trace = parse_trace_id(span["trace_id"].as_str().unwrap()).unwrap();
+        let trace = StoredSpan::from_mlflow_json(span).unwrap().trace_id;
         let stored: Vec<serde_json::Value> = store
             .spans_of(trace)
             .unwrap()
             .iter()
-            .map(StoredSpan::to_json)
+            .map(StoredSpan::to_mlflow_json)
             .collect();
         assert_eq!(stored, vec![span.clone()]);
     }
@@ -250,7 +250,7 @@ fn a_damaged_block_is_an_error_that_names_it_never_a_panic() {
     drop(conn);
     let store = LocalStore::open(&path).unwrap();
     let span = lines.iter().find(|l| l["type"] == "span").unwrap();
-    let trace = parse_trace_id(span["trace_id"].as_str().unwrap()).unwrap();
+    let trace = StoredSpan::from_mlflow_json(span).unwrap().trace_id;
     let error = store.list_by_trace(trace).unwrap_err().to_string();
     assert!(error.contains("cannot be read"), "{error}");
     assert!(error.contains("run-"), "{error}");

@@ -85,13 +85,20 @@ impl JsonlSink {
         self.write_lines(operations.iter().map(jsonl_line))
     }
 
-    /// Writes one line per span.
+    /// Writes one line per span, in MLflow's span shape
+    /// ([`StoredSpan::to_mlflow_json`]).
     pub fn write_spans(&self, spans: &[SpanData]) -> Result<()> {
         self.write_lines(
             spans
                 .iter()
-                .map(|span| StoredSpan::from(span).to_json().to_string()),
+                .map(|span| StoredSpan::from(span).to_mlflow_json().to_string()),
         )
+    }
+
+    /// Writes one line per span as the local store keeps them, each with
+    /// its own resource if it has one.
+    pub fn write_stored_spans(&self, spans: &[StoredSpan]) -> Result<()> {
+        self.write_lines(spans.iter().map(|span| span.to_mlflow_json().to_string()))
     }
 
     /// Writes out the buffered lines.

@@ -22,11 +22,10 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use opentelemetry::trace::TraceId;
-use opentelemetry_sdk::trace::SpanData;
-use verdict::{AssessmentId, AssessmentUpdate, Operation, mlflow_trace_id};
-use verdict_store::{LocalStore, LoggedOp, OpKind, Settlement, Unseen};
+use verdict::{AssessmentId, AssessmentUpdate, Operation};
+use verdict_store::{LocalStore, LoggedOp, OpKind, Settlement, StoredSpan, Unseen};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Traces per chunk.
 pub const TRACES_PER_CHUNK: usize = 256;
@@ -47,8 +46,9 @@ enum Part {
 /// Spans and operations to send together.
 #[derive(Debug, Default)]
 pub struct Chunk {
-    /// Spans, to send first.
-    pub spans: Vec<SpanData>,
+    /// Spans, to send first, as the store keeps them (each with its own
+    /// resource, if it has one).
+    pub spans: Vec<StoredSpan>,
     /// Lifecycle operations, in order.
     pub operations: Vec<Operation>,
     parts: Vec<Part>,
@@ -222,11 +222,8 @@ impl<'s> Replay<'s> {
                     {
                         continue;
                     }
-                    if let Some(span) = &record.root_span {
-                        chunk.spans.push(
-                            span.to_span_data()
-                                .map_err(|e| unsendable(self.store, record.trace_id, e))?,
-                        );
+                    if let Some(span) = record.root_span {
+                        chunk.spans.push(span);
                     }
                     chunk
                         .operations
@@ -254,12 +251,7 @@ impl<'s> Replay<'s> {
 
     fn expand(&self, unit: TraceUnit, chunk: &mut Chunk) -> Result<()> {
         if unit.spans {
-            for span in self.store.spans_of(unit.trace)? {
-                chunk.spans.push(
-                    span.to_span_data()
-                        .map_err(|e| unsendable(self.store, unit.trace, e))?,
-                );
-            }
+            chunk.spans.extend(self.store.spans_of(unit.trace)?);
         }
         for (id, folded) in unit.assessments {
             let now = self.store.find(id)?.filter(|a| a.trace_id() == unit.trace);
@@ -284,14 +276,6 @@ impl<'s> Replay<'s> {
         });
         Ok(())
     }
-}
-
-fn unsendable(store: &LocalStore, trace: TraceId, e: verdict::Error) -> Error {
-    Error::Store(verdict_store::Error::Corrupt {
-        path: store.path().to_path_buf(),
-        what: format!("a span of {}", mlflow_trace_id(trace)),
-        reason: format!("it cannot be sent: {e}"),
-    })
 }
 
 /// What a destination took of the chunks it was sent, operation by

@@ -12,7 +12,7 @@ use verdict::SinkError;
 
 use crate::JsonlSink;
 use verdict_mlflow::MlflowSink;
-use verdict_store::LocalStore;
+use verdict_store::{LocalStore, StoredSpan};
 
 /// Somewhere finished spans can go: the local store, a JSONL output, an
 /// MLflow server, an OTLP collector. [`VerdictSpanExporter`] feeds one or
@@ -24,6 +24,17 @@ use verdict_store::LocalStore;
 pub trait SpanSink: Send + Sync + 'static {
     /// Stores or ships a batch of finished spans.
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError>;
+
+    /// Stores or ships spans as the local store keeps them, each with its
+    /// own resource when it has one (spans of an OTLP file, read back from
+    /// the store or a spool). The sinks that can say a resource per span
+    /// (the local store, JSON lines, OTLP) keep it; by default the spans
+    /// become `SpanData` for [`export_spans`](Self::export_spans) and go
+    /// out with the sink's resource. A span whose events or links cannot
+    /// be read back fails the batch, refused for good.
+    fn export_stored_spans(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
+        self.export_spans(&span_data(spans.iter())?)
+    }
 
     /// Delivers whatever the sink still buffers.
     fn flush_spans(&self) -> Result<(), SinkError> {
@@ -41,6 +52,10 @@ impl<S: SpanSink + ?Sized> SpanSink for Arc<S> {
         (**self).export_spans(spans)
     }
 
+    fn export_stored_spans(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
+        (**self).export_stored_spans(spans)
+    }
+
     fn flush_spans(&self) -> Result<(), SinkError> {
         (**self).flush_spans()
     }
@@ -53,37 +68,66 @@ impl<S: SpanSink + ?Sized> SpanSink for Arc<S> {
 impl SpanSink for LocalStore {
     /// [`LocalStore::put_spans`]: the whole batch in one transaction.
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
-        self.put_spans(spans).map_err(|e| {
-            SinkError::with_source(
-                format!(
-                    "the local store stored none of a batch of {} spans",
-                    spans.len()
-                ),
-                e,
-            )
-            .with_failed(spans.len())
-        })
+        self.put_spans(spans)
+            .map_err(|e| store_error(e, spans.len()))
     }
+
+    /// [`LocalStore::put_stored_spans`], resources kept.
+    fn export_stored_spans(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
+        self.put_stored_spans(spans)
+            .map_err(|e| store_error(e, spans.len()))
+    }
+}
+
+fn store_error(error: verdict_store::Error, count: usize) -> SinkError {
+    SinkError::with_source(
+        format!("the local store stored none of a batch of {count} spans"),
+        error,
+    )
+    .with_failed(count)
+}
+
+/// Spans as the store keeps them as the SDK's, their resources left out;
+/// a span that cannot be read back fails them all, refused for good.
+pub(crate) fn span_data<'a>(
+    spans: impl ExactSizeIterator<Item = &'a StoredSpan>,
+) -> Result<Vec<SpanData>, SinkError> {
+    let count = spans.len();
+    spans
+        .map(StoredSpan::to_span_data)
+        .collect::<verdict::Result<Vec<_>>>()
+        .map_err(|e| {
+            SinkError::with_source("a span cannot be sent as it is stored", e)
+                .with_failed(count)
+                .with_retryable(Vec::new())
+        })
 }
 
 impl SpanSink for JsonlSink {
     /// [`JsonlSink::write_spans`]: one line per span.
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
-        self.write_spans(spans).map_err(|e| {
-            SinkError::with_source(
-                format!(
-                    "could not write a batch of {} spans; some of its lines may be missing",
-                    spans.len()
-                ),
-                e,
-            )
-        })
+        self.write_spans(spans)
+            .map_err(|e| jsonl_error(e, spans.len()))
+    }
+
+    /// [`JsonlSink::write_stored_spans`]: one line per span, resources
+    /// kept.
+    fn export_stored_spans(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
+        self.write_stored_spans(spans)
+            .map_err(|e| jsonl_error(e, spans.len()))
     }
 
     fn flush_spans(&self) -> Result<(), SinkError> {
         self.flush()
             .map_err(|e| SinkError::with_source("could not write out the buffered span lines", e))
     }
+}
+
+fn jsonl_error(error: crate::Error, count: usize) -> SinkError {
+    SinkError::with_source(
+        format!("could not write a batch of {count} spans; some of its lines may be missing"),
+        error,
+    )
 }
 
 impl SpanSink for MlflowSink {
@@ -102,6 +146,12 @@ impl SpanSink for crate::otlp::SpanExporter {
     /// [`OtlpExporter::span_exporter`](crate::OtlpExporter::span_exporter).
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
         self.post(spans)
+    }
+
+    /// One OTLP request per resource: the spans without one of their own
+    /// go with the exporter's (see [`SpanExporter`](crate::otlp::SpanExporter)).
+    fn export_stored_spans(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
+        self.post_stored(spans)
     }
 }
 

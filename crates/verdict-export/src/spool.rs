@@ -20,11 +20,12 @@ use crate::jsonl::jsonl_line;
 use crate::spans::SpanSink;
 use verdict_store::{LocalStore, StoredSpan};
 
-/// One spooled row: an assessment operation, or a span.
+/// One spooled row: an assessment operation, or a span (with its own
+/// resource, if it had one).
 #[derive(Debug)]
 enum Entry {
     Operation(Operation),
-    Span(SpanData),
+    Span(StoredSpan),
 }
 
 /// Spooled rows by sequence number, and the unreadable ones with the
@@ -32,7 +33,7 @@ enum Entry {
 type SpoolRows = (Vec<(i64, Entry)>, Vec<(i64, String)>);
 
 /// How a replay hands spooled spans to the inner sink.
-type SpanExport<S> = fn(&S, &[SpanData]) -> Result<(), SinkError>;
+type SpanExport<S> = fn(&S, &[StoredSpan]) -> Result<(), SinkError>;
 
 /// How many spooled operations one replay step sends as one batch.
 const REPLAY_BATCH: usize = 256;
@@ -80,7 +81,8 @@ pub struct SpoolStats {
 /// - Spans too, when the inner sink also takes spans (a [`SpanSink`], as
 ///   [`MlflowSink`](crate::MlflowSink) is): the wrapper is then a
 ///   `SpanSink` as well, and spans it cannot deliver are spooled as span
-///   lines ([`StoredSpan::to_json`]) in the same spool; on replay every
+///   lines ([`StoredSpan::to_mlflow_json`], with the span's own resource
+///   when it has one) in the same spool; on replay every
 ///   spooled span goes before the spooled operations, so that a trace's
 ///   assessments find its spans on the receiver even when they were
 ///   spooled first (flushed while the trace was open).
@@ -263,7 +265,7 @@ impl<S: AssessmentSink> Spooled<S> {
                     if rows.is_empty() {
                         return Ok(true);
                     }
-                    let (seqs, spans): (Vec<i64>, Vec<SpanData>) = rows.into_iter().unzip();
+                    let (seqs, spans): (Vec<i64>, Vec<StoredSpan>) = rows.into_iter().unzip();
                     let Some(settled) = settle(seqs, export(&self.inner, &spans), &mut refused)
                     else {
                         return Ok(false);
@@ -315,7 +317,7 @@ impl<S: AssessmentSink> Spooled<S> {
                 let Some(export) = self.span_export.get() else {
                     break;
                 };
-                let spans: Vec<SpanData> = entries
+                let spans: Vec<StoredSpan> = entries
                     .into_iter()
                     .filter_map(|entry| match entry {
                         Entry::Span(span) => Some(span),
@@ -426,7 +428,7 @@ impl<S: AssessmentSink> Spooled<S> {
     /// The oldest `limit` readable spooled spans, with their sequence
     /// numbers (unreadable rows are left to [`read_spool`](Self::read_spool),
     /// which reports them).
-    fn read_spooled_spans(&self, limit: usize) -> Result<Vec<(i64, SpanData)>> {
+    fn read_spooled_spans(&self, limit: usize) -> Result<Vec<(i64, StoredSpan)>> {
         Ok(self
             .store
             .spooled(&self.key, Some(limit), true)?
@@ -445,7 +447,7 @@ impl<S: AssessmentSink> Spooled<S> {
         for row in self.store.spooled(&self.key, None, false)? {
             match decode_line(&row.line) {
                 Ok(Entry::Operation(operation)) => traces.insert(operation.trace_id()),
-                Ok(Entry::Span(span)) => traces.insert(span.span_context.trace_id()),
+                Ok(Entry::Span(span)) => traces.insert(span.trace_id),
                 Err(_) => continue,
             };
         }
@@ -534,7 +536,7 @@ impl<S: AssessmentSink> Spooled<S> {
     }
 
     /// Appends lines (operations as [`jsonl_line`] writes them, spans as
-    /// [`StoredSpan::to_json`]) to the spool, in one transaction.
+    /// [`StoredSpan::to_mlflow_json`]) to the spool, in one transaction.
     fn spool(&self, lines: impl IntoIterator<Item = String>, spans: bool) -> Result<usize> {
         let count = self.store.spool(&self.key, lines)?;
         if spans && count > 0 {
@@ -552,7 +554,12 @@ fn span_trace(span: &SpanData) -> TraceId {
 
 /// A span as a spool line.
 fn span_line(span: &SpanData) -> String {
-    StoredSpan::from(span).to_json().to_string()
+    stored_span_line(&StoredSpan::from(span))
+}
+
+/// A span as the store keeps it, as a spool line: its JSONL line.
+fn stored_span_line(span: &StoredSpan) -> String {
+    span.to_mlflow_json().to_string()
 }
 
 /// The outcome of a replay and that of a batch, as one.
@@ -630,15 +637,11 @@ impl<S: AssessmentSink + SpanSink> Spooled<S> {
     /// replays spooled spans only once it has been handed spans itself.)
     pub fn with_spans(inner: S, store: impl Into<Arc<LocalStore>>, key: impl Into<String>) -> Self {
         let spooled = Self::unreplayed(inner, store.into(), key.into());
-        let _ = spooled.span_export.set(<S as SpanSink>::export_spans);
+        let _ = spooled
+            .span_export
+            .set(<S as SpanSink>::export_stored_spans);
         let _ = spooled.replay();
         spooled
-    }
-
-    /// Sends spans through the inner sink and spools what it could not
-    /// deliver for now.
-    fn deliver_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
-        self.keep(spans, span_line, "spans", self.inner.export_spans(spans))
     }
 }
 
@@ -647,10 +650,30 @@ impl<S: AssessmentSink + SpanSink> SpanSink for Spooled<S> {
     /// not deliver, behind whatever already waits (spans and assessment
     /// operations share one spool, in order).
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
-        let _ = self.span_export.set(<S as SpanSink>::export_spans);
+        let _ = self.span_export.set(<S as SpanSink>::export_stored_spans);
         self.export_in_order(spans, "spans", span_trace, span_line, |now| {
-            self.deliver_spans(now)
+            self.keep(now, span_line, "spans", self.inner.export_spans(now))
         })
+    }
+
+    /// As [`export_spans`](Self::export_spans); each span keeps its own
+    /// resource, in the spool too.
+    fn export_stored_spans(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
+        let _ = self.span_export.set(<S as SpanSink>::export_stored_spans);
+        self.export_in_order(
+            spans,
+            "spans",
+            |span| span.trace_id,
+            stored_span_line,
+            |now| {
+                self.keep(
+                    now,
+                    stored_span_line,
+                    "spans",
+                    self.inner.export_stored_spans(now),
+                )
+            },
+        )
     }
 
     fn flush_spans(&self) -> Result<(), SinkError> {
@@ -678,7 +701,7 @@ impl<S: TraceSink> TraceSink for Spooled<S> {
         operations: &[Operation],
         fresh: bool,
     ) -> (Result<(), SinkError>, Result<(), SinkError>) {
-        let _ = self.span_export.set(<S as SpanSink>::export_spans);
+        let _ = self.span_export.set(<S as SpanSink>::export_stored_spans);
         let _delivering = self
             .delivering
             .lock()
@@ -751,7 +774,7 @@ impl<S: TraceSink> TraceSink for Spooled<S> {
     /// Replays the spool, spans included (see [`with_spans`](Self::with_spans)).
     fn assembled(&self) {
         self.inner.assembled();
-        let _ = self.span_export.set(<S as SpanSink>::export_spans);
+        let _ = self.span_export.set(<S as SpanSink>::export_stored_spans);
         // What it cannot deliver stays spooled, visible through `pending`.
         let _ = self.replay();
     }
@@ -761,10 +784,7 @@ impl<S: TraceSink> TraceSink for Spooled<S> {
 fn decode_line(line: &str) -> Result<Entry, String> {
     let json: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
     if json.get("type").and_then(Value::as_str) == Some("span") {
-        let span = StoredSpan::from_json(&json)?
-            .to_span_data()
-            .map_err(|e| e.to_string())?;
-        return Ok(Entry::Span(span));
+        return StoredSpan::from_mlflow_json(&json).map(Entry::Span);
     }
     decode_operation(line, &json).map(Entry::Operation)
 }

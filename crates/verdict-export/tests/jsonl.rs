@@ -78,7 +78,9 @@ fn every_operation_is_one_line_and_assessments_decode_back() {
 }
 
 #[test]
-fn spans_are_one_object_per_line_with_hex_ids() {
+fn spans_are_mlflow_span_dicts_one_per_line_and_read_back_whole() {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spans.jsonl");
     let spans = common::finished_trace();
@@ -87,23 +89,33 @@ fn spans_are_one_object_per_line_with_hex_ids() {
     sink.flush().unwrap();
     let written = lines(&path);
     assert_eq!(written.len(), spans.len());
+    let nanos = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    };
     for (json, span) in written.iter().zip(&spans) {
         assert_eq!(json["type"], "span");
+        // MLflow's Span.to_dict(): base64 ids, integer nanoseconds.
         assert_eq!(
             json["trace_id"],
-            format!("{:032x}", span.span_context.trace_id())
+            b64(&span.span_context.trace_id().to_bytes())
         );
         assert_eq!(
             json["span_id"],
-            format!("{:016x}", span.span_context.span_id())
+            b64(&span.span_context.span_id().to_bytes())
         );
         assert_eq!(json["name"], span.name.as_ref());
+        assert_eq!(json["start_time_unix_nano"], nanos(span.start_time));
+        assert_eq!(json["end_time_unix_nano"], nanos(span.end_time));
         assert_eq!(
-            verdict::wire::parse_time("start_time", json["start_time"].as_str().unwrap()).unwrap(),
-            span.start_time,
-            "times keep their nanoseconds"
+            json["attributes"]["mlflow.traceRequestId"],
+            format!("\"tr-{:032x}\"", span.span_context.trace_id())
         );
-        assert_eq!(json, &StoredSpan::from(span).to_json());
+        assert_eq!(json, &StoredSpan::from(span).to_mlflow_json());
+        // And back, field for field.
+        assert_eq!(
+            StoredSpan::from_mlflow_json(json).unwrap(),
+            StoredSpan::from(span)
+        );
     }
     let answer = written.iter().find(|j| j["name"] == "answer").unwrap();
     let root = written
@@ -112,17 +124,22 @@ fn spans_are_one_object_per_line_with_hex_ids() {
         .unwrap();
     assert_eq!(answer["parent_span_id"], root["span_id"]);
     assert_eq!(root["parent_span_id"], Value::Null);
-    assert_eq!(root["kind"], "server");
+    assert_eq!(root["kind"], "SPAN_KIND_SERVER");
+    assert_eq!(root["status"]["code"], "STATUS_CODE_UNSET");
     assert_eq!(
         answer["status"],
-        serde_json::json!({"code": "error", "message": "upstream timed out"})
+        serde_json::json!({"code": "STATUS_CODE_ERROR", "message": "upstream timed out"})
     );
-    assert_eq!(answer["attributes"]["gen_ai.usage.input_tokens"], 42);
+    // Attribute values are JSON text, as MLflow keeps them.
+    assert_eq!(answer["attributes"]["gen_ai.usage.input_tokens"], "42");
     assert_eq!(answer["events"][0]["name"], "retry");
+    assert!(answer["events"][0]["time_unix_nano"].is_u64());
+    assert_eq!(answer["events"][0]["attributes"]["attempt"], 2);
     assert_eq!(
         answer["scope"],
         serde_json::json!({"name": "verdict-export-tests", "version": "1.2.3"})
     );
+    assert_eq!(answer["resource"], serde_json::json!({}));
 }
 
 #[test]

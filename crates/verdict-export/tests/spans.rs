@@ -128,12 +128,10 @@ fn a_jsonl_file_gets_one_line_per_span() {
     assert_eq!(lines.len(), 3);
     let finished = memory.get_finished_spans().unwrap();
     for (line, span) in lines.iter().zip(&finished) {
-        assert_eq!(line, &StoredSpan::from(span).to_json());
+        assert_eq!(line, &StoredSpan::from(span).to_mlflow_json());
         assert_eq!(line["type"], "span");
-        assert_eq!(
-            line["trace_id"],
-            format!("{:032x}", retrieve.trace_id()).as_str()
-        );
+        let stored = StoredSpan::from_mlflow_json(line).unwrap();
+        assert_eq!(stored.trace_id, retrieve.trace_id());
     }
     // Spans end children first.
     let names: Vec<&str> = lines.iter().map(|l| l["name"].as_str().unwrap()).collect();

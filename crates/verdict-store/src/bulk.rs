@@ -69,7 +69,13 @@ impl Batch {
 
     /// Adds a finished span (storing it again later replaces it).
     pub fn push_span(&mut self, span: &SpanData) {
-        self.spans.push(SpanInsert::from(StoredSpan::from(span)));
+        self.push_stored_span(StoredSpan::from(span));
+    }
+
+    /// Adds a span as the store keeps them, with its own resource if it
+    /// has one.
+    pub fn push_stored_span(&mut self, span: StoredSpan) {
+        self.spans.push(SpanInsert::from(span));
     }
 
     /// Adds a new assessment, writing its JSON now. Its id must be new to

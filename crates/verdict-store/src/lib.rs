@@ -5,8 +5,12 @@
 //! - [`LocalStore`] has the full lifecycle of the core's in-memory store
 //!   — get, list by trace and by name, update, override, delete — and is an
 //!   [`AssessmentSink`](verdict::AssessmentSink); it stores finished
-//!   OpenTelemetry spans with [`LocalStore::put_spans`] and reads them back
-//!   as [`StoredSpan`]s.
+//!   OpenTelemetry spans with [`LocalStore::put_spans`] (spans read from
+//!   elsewhere, with the resource they came with, with
+//!   [`LocalStore::put_stored_spans`]) and reads them back as
+//!   [`StoredSpan`]s, which write themselves as MLflow's span dictionary
+//!   ([`StoredSpan::to_mlflow_json`], what JSONL exports and the spool
+//!   hold) or as Verdict's own JSON ([`StoredSpan::to_json`]).
 //! - [`Batch`] and [`LocalStore::write_batch`] store many new spans and
 //!   assessments in one transaction.
 //! - [`runs`] keeps evaluation runs: a row per run from its start
@@ -66,6 +70,7 @@
 mod bulk;
 mod checkpoint;
 mod error;
+mod mlflow_span;
 mod ops;
 pub mod runs;
 mod schema;

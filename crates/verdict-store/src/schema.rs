@@ -37,7 +37,7 @@ const APPLICATION_ID: i32 = 0x5652_4454;
 /// The schema version this build writes and reads: the date its shape
 /// was fixed, as YYYYMMDD, and that day's revision, so that versions only
 /// grow.
-pub(crate) const VERSION: i64 = 2026120602;
+pub(crate) const VERSION: i64 = 2026120603;
 
 /// The schema. Ids are BLOBs of their bits, big-endian (16 bytes for a
 /// trace or an assessment, whose `a-` prefix is implied; 8 for a span), so
@@ -64,6 +64,7 @@ CREATE TABLE spans (
     links          TEXT NOT NULL,             -- JSON array
     scope_name     TEXT NOT NULL,
     scope_version  TEXT,
+    resource       TEXT,                      -- JSON object; NULL: the exporter's
     PRIMARY KEY (trace_id, span_id)
 ) WITHOUT ROWID;
 

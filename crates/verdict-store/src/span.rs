@@ -1,6 +1,7 @@
 //! Finished spans as this crate keeps and writes them: the fields of an
 //! OpenTelemetry `SpanData` that matter for reading a trace back, with
-//! attributes, events and links as JSON.
+//! attributes, events and links as JSON, and the resource of the process
+//! that made the span when it is known.
 
 use std::borrow::Cow;
 use std::time::SystemTime;
@@ -9,16 +10,22 @@ use opentelemetry::trace::{
     Event, Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value as OtelValue};
+use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use serde_json::{Map, Value, json};
 use verdict::wire::{format_time, parse_time};
 
 /// A finished span as the local store returns it and as the JSONL sink
-/// writes it.
+/// writes it (in MLflow's shape, [`StoredSpan::to_mlflow_json`]).
 ///
 /// Attribute values become JSON: bools, numbers and strings as they are,
 /// arrays as arrays; a float that JSON cannot hold (NaN, infinities) as its
 /// text. Events and links are JSON objects (see [`StoredSpan::to_json`]).
+///
+/// An OpenTelemetry `SpanData` has no resource (an exporter is given its
+/// provider's); a span read from elsewhere (an OTLP file of `verdict
+/// eval`) keeps the one it came with in [`resource`](Self::resource), so
+/// that it is sent on as it came.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct StoredSpan {
@@ -48,6 +55,10 @@ pub struct StoredSpan {
     pub scope_name: String,
     /// The version of that scope, if it has one.
     pub scope_version: Option<String>,
+    /// The attributes of the resource that made it (`service.name`…), as
+    /// a JSON object like [`attributes`](Self::attributes); empty when the
+    /// span has none of its own, and then goes out with the exporter's.
+    pub resource: Map<String, Value>,
 }
 
 impl From<&SpanData> for StoredSpan {
@@ -87,12 +98,39 @@ impl From<&SpanData> for StoredSpan {
                 .collect(),
             scope_name: scope.name().to_owned(),
             scope_version: scope.version().map(str::to_owned),
+            resource: Map::new(),
         }
     }
 }
 
 impl StoredSpan {
-    /// The span as one JSON object, as the JSONL sink writes it:
+    /// The span with `resource` as its own.
+    #[must_use]
+    pub fn with_resource(mut self, resource: &Resource) -> Self {
+        self.resource = resource
+            .iter()
+            .map(|(key, value)| (key.as_str().to_owned(), value_json(value)))
+            .collect();
+        self
+    }
+
+    /// Its own resource, `None` when it has none (see
+    /// [`resource`](Self::resource)). Attributes come back as
+    /// [`to_span_data`](Self::to_span_data) says.
+    pub fn own_resource(&self) -> Option<Resource> {
+        (!self.resource.is_empty()).then(|| {
+            Resource::builder_empty()
+                .with_attributes(attributes_otel(&self.resource))
+                .build()
+        })
+    }
+}
+
+impl StoredSpan {
+    /// The span as one JSON object as people read it (`verdict show
+    /// --json`): ids in hex as OpenTelemetry prints them, times in RFC
+    /// 3339. (The JSONL sink and the spool write MLflow's shape instead,
+    /// [`to_mlflow_json`](Self::to_mlflow_json).)
     ///
     /// ```json
     /// {"type": "span", "trace_id": "<32 hex>", "span_id": "<16 hex>",
@@ -100,7 +138,7 @@ impl StoredSpan {
     ///  "start_time": "<RFC 3339>", "end_time": "<RFC 3339>",
     ///  "status": {"code": "unset" | "ok" | "error", "message": "..."},
     ///  "attributes": {...}, "events": [...], "links": [...],
-    ///  "scope": {"name": "...", "version": "..."}}
+    ///  "scope": {"name": "...", "version": "..."}, "resource": {...}}
     /// ```
     ///
     /// Ids are OpenTelemetry's lowercase hex, without MLflow's `tr-`;
@@ -126,6 +164,7 @@ impl StoredSpan {
             "events": self.events,
             "links": self.links,
             "scope": {"name": self.scope_name, "version": self.scope_version},
+            "resource": self.resource,
         })
     }
 }
@@ -138,8 +177,9 @@ impl StoredSpan {
     /// Attributes come back from their JSON: bools, strings, integers that
     /// fit an `i64` and other numbers as doubles; arrays of one such type as
     /// arrays; anything else (mixed arrays, objects, `null`) as its JSON
-    /// text. The span context is sampled and local; the resource is not
-    /// stored and is the exporter's. Events and links that are not in the
+    /// text. The span context is sampled and local; `SpanData` has no
+    /// resource (see [`own_resource`](Self::own_resource)). Events and
+    /// links that are not in the
     /// shape [`to_json`](Self::to_json) writes give an error naming what is
     /// wrong, never a silently shorter span.
     pub fn to_span_data(&self) -> verdict::Result<SpanData> {
@@ -274,62 +314,6 @@ fn otel_array(items: &[Value]) -> Option<Array> {
     } else {
         return None;
     })
-}
-
-impl StoredSpan {
-    /// Reads back a span line written by [`StoredSpan::to_json`], as the
-    /// spool does; the error says which field is wrong.
-    pub fn from_json(json: &Value) -> Result<StoredSpan, String> {
-        let text = |name: &str| {
-            json.get(name)
-                .and_then(Value::as_str)
-                .ok_or_else(|| format!("a span line without {name}"))
-        };
-        let time = |name: &str| parse_time(name, text(name)?).map_err(|e| e.to_string());
-        let span_id = |hex: &str| {
-            SpanId::from_hex(hex).map_err(|_| format!("{hex:?} is not a 16-hex span id"))
-        };
-        let trace_id = TraceId::from_hex(text("trace_id")?)
-            .map_err(|_| "a span line whose trace_id is not 32 hex digits".to_owned())?;
-        let parent_span_id = match json.get("parent_span_id").and_then(Value::as_str) {
-            Some(hex) => Some(span_id(hex)?),
-            None => None,
-        };
-        let status = &json["status"];
-        let status = parse_status(
-            status["code"].as_str().unwrap_or_default(),
-            status["message"].as_str().map(str::to_owned),
-        )
-        .ok_or("a span line with an unknown status code")?;
-        let object = |name: &str| match json.get(name) {
-            Some(Value::Object(map)) => Ok(map.clone()),
-            None | Some(Value::Null) => Ok(Map::new()),
-            Some(_) => Err(format!("a span line whose {name} is not an object")),
-        };
-        let list = |name: &str| match json.get(name) {
-            Some(Value::Array(items)) => Ok(items.clone()),
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(_) => Err(format!("a span line whose {name} is not a list")),
-        };
-        Ok(StoredSpan {
-            trace_id,
-            span_id: span_id(text("span_id")?)?,
-            parent_span_id,
-            name: text("name")?.to_owned(),
-            kind: parse_kind(text("kind")?).ok_or("a span line with an unknown kind")?,
-            start_time: time("start_time")?,
-            end_time: time("end_time")?,
-            status,
-            attributes: object("attributes")?,
-            events: list("events")?,
-            links: list("links")?,
-            scope_name: json["scope"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            scope_version: json["scope"]["version"].as_str().map(str::to_owned),
-        })
-    }
 }
 
 /// The name a span kind is stored and written under.

@@ -543,20 +543,30 @@ impl LocalStore {
     /// Stores finished spans, all in one transaction. Storing a span again
     /// (same trace and span id) replaces it.
     pub fn put_spans(&self, spans: &[SpanData]) -> Result<()> {
-        let action = || format!("storing {} spans", spans.len());
+        self.put_span_inserts(spans.len(), spans.iter().map(StoredSpan::from))
+    }
+
+    /// Stores spans as the store keeps them (with their own resource, if
+    /// they have one), all in one transaction. Storing a span again
+    /// (same trace and span id) replaces it.
+    pub fn put_stored_spans(&self, spans: &[StoredSpan]) -> Result<()> {
+        self.put_span_inserts(spans.len(), spans.iter().cloned())
+    }
+
+    fn put_span_inserts(
+        &self,
+        count: usize,
+        spans: impl Iterator<Item = StoredSpan>,
+    ) -> Result<()> {
+        let action = || format!("storing {count} spans");
         let now = to_nanos(SystemTime::now());
+        let spans: Vec<SpanInsert> = spans.map(SpanInsert::from).collect();
         self.write(action, |tx| {
             let mut traces = Vec::new();
-            for span in spans {
-                put_span(
-                    tx,
-                    &self.path,
-                    &SpanInsert::from(StoredSpan::from(span)),
-                    now,
-                )?;
-                let trace = span.span_context.trace_id();
-                if !traces.contains(&trace) {
-                    traces.push(trace);
+            for span in &spans {
+                put_span(tx, &self.path, span, now)?;
+                if !traces.contains(&span.trace) {
+                    traces.push(span.trace);
                 }
             }
             let mut log = crate::ops::Log::new(tx, &self.path)?;
@@ -576,7 +586,7 @@ impl LocalStore {
             .prepare_cached(
                 "SELECT span_id, parent_span_id, name, kind, start_time_ns, end_time_ns,
                         status_code, status_message, attributes, events, links, scope_name,
-                        scope_version
+                        scope_version, resource
                  FROM spans WHERE trace_id = ?1 ORDER BY start_time_ns, span_id",
             )
             .map_err(db)?;
@@ -927,8 +937,8 @@ pub(crate) const NOTE_TRACE: &str = "
 pub(crate) const PUT_SPAN: &str = "
     INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind,
         start_time_ns, end_time_ns, status_code, status_message, attributes,
-        events, links, scope_name, scope_version)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+        events, links, scope_name, scope_version, resource)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
     ON CONFLICT (trace_id, span_id) DO UPDATE SET
         parent_span_id = excluded.parent_span_id, name = excluded.name,
         kind = excluded.kind, start_time_ns = excluded.start_time_ns,
@@ -936,7 +946,7 @@ pub(crate) const PUT_SPAN: &str = "
         status_message = excluded.status_message,
         attributes = excluded.attributes, events = excluded.events,
         links = excluded.links, scope_name = excluded.scope_name,
-        scope_version = excluded.scope_version";
+        scope_version = excluded.scope_version, resource = excluded.resource";
 
 /// An assessment as the values of its row, made ahead of the write (off
 /// the writer's thread, in `crate::bulk`): two allocations, where the
@@ -1035,6 +1045,8 @@ pub(crate) struct SpanInsert {
     links: String,
     scope_name: String,
     scope_version: Option<String>,
+    /// `None` for a span without a resource of its own.
+    resource: Option<String>,
 }
 
 impl From<StoredSpan> for SpanInsert {
@@ -1055,6 +1067,8 @@ impl From<StoredSpan> for SpanInsert {
             name: span.name,
             scope_name: span.scope_name,
             scope_version: span.scope_version,
+            resource: (!span.resource.is_empty())
+                .then(|| serde_json::Value::Object(span.resource).to_string()),
         }
     }
 }
@@ -1092,6 +1106,7 @@ pub(crate) fn insert_span(
             span.links,
             span.scope_name,
             span.scope_version,
+            span.resource,
         ])
         .map(drop)
         .map_err(|e| database(path, format!("storing span {}", span.span), e))
@@ -1112,6 +1127,7 @@ struct SpanRow {
     links: String,
     scope_name: String,
     scope_version: Option<String>,
+    resource: Option<String>,
 }
 
 impl SpanRow {
@@ -1130,6 +1146,7 @@ impl SpanRow {
             links: row.get(10)?,
             scope_name: row.get(11)?,
             scope_version: row.get(12)?,
+            resource: row.get(13)?,
         })
     }
 
@@ -1169,6 +1186,11 @@ impl SpanRow {
             },
             scope_name: self.scope_name,
             scope_version: self.scope_version,
+            resource: match self.resource.as_deref().map(json).transpose()? {
+                None => serde_json::Map::new(),
+                Some(serde_json::Value::Object(map)) => map,
+                Some(_) => return Err(corrupt("the resource is not a JSON object".into())),
+            },
         })
     }
 }

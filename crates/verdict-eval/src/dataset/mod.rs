@@ -39,10 +39,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use opentelemetry::trace::{SpanId, TraceId};
-use opentelemetry_sdk::trace::SpanData;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use verdict_scorer::{OwnedRecord, OwnedValue};
+use verdict_store::StoredSpan;
 
 use crate::error::{Error, Result};
 use array::{ArrayReader, Element};
@@ -116,9 +116,10 @@ pub struct DatasetRecord {
     pub span_id: Option<SpanId>,
     /// Inputs, outputs and expectations.
     pub record: OwnedRecord,
-    /// The spans of its trace the dataset holds (an OTLP file's), to store
-    /// with it; empty for a JSONL record.
-    pub spans: Vec<SpanData>,
+    /// The spans of its trace the dataset holds (an OTLP file's), each
+    /// with the resource it came with, to store and send on with it; empty
+    /// for a JSONL record.
+    pub spans: Vec<StoredSpan>,
 }
 
 /// A record that could not be read: where, and why.

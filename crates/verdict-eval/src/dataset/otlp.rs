@@ -1,6 +1,8 @@
 //! OTLP JSON traces as records: one per root span, its inputs and outputs
 //! from its attributes (MLflow's, else the GenAI semantic conventions'),
-//! and every span of its trace kept to store with it.
+//! and every span of its trace kept to store with it, each with the
+//! attributes of the resource it came under (`service.name`…), so that a
+//! re-export says who made it.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,6 +14,7 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use serde_json::{Map, Value};
 use verdict_scorer::{OwnedRecord, OwnedValue};
+use verdict_store::StoredSpan;
 
 use super::{DatasetRecord, Entry, invalid, null_expectation};
 
@@ -50,11 +53,15 @@ pub(super) fn otlp_records(line: usize, document: &Value) -> Vec<Entry> {
                 .map(move |(s, scope)| (r, s, scope))
         })
     };
+    let resources: Vec<Map<String, Value>> = resource_spans
+        .iter()
+        .map(|resource| attributes_json(resource.pointer("/resource/attributes")))
+        .collect();
     // Every span of the request goes to the store with its trace's record,
     // so that `verdict show` and `verdict push` have the trace, not only
     // the assessments on it.
-    let mut spans: HashMap<TraceId, Vec<SpanData>> = HashMap::new();
-    for (_, _, scope) in scopes() {
+    let mut spans: HashMap<TraceId, Vec<StoredSpan>> = HashMap::new();
+    for (r, _, scope) in scopes() {
         let name = scope.pointer("/scope/name").and_then(Value::as_str);
         let version = scope.pointer("/scope/version").and_then(Value::as_str);
         let mut builder = InstrumentationScope::builder(name.unwrap_or("").to_owned());
@@ -65,10 +72,9 @@ pub(super) fn otlp_records(line: usize, document: &Value) -> Vec<Entry> {
         let list = scope.get("spans").and_then(Value::as_array);
         for span in list.into_iter().flatten() {
             if let Some(data) = otlp_span(span, &instrumentation) {
-                spans
-                    .entry(data.span_context.trace_id())
-                    .or_default()
-                    .push(data);
+                let mut stored = StoredSpan::from(&data);
+                stored.resource = resources[r].clone();
+                spans.entry(stored.trace_id).or_default().push(stored);
             }
         }
     }
@@ -267,6 +273,22 @@ fn key_values(attributes: Option<&Value>) -> Vec<KeyValue> {
                 },
                 other => KeyValue::new(key, other.to_string()),
             })
+        })
+        .collect()
+}
+
+/// OTLP JSON attributes (a resource's) as a JSON object of plain values,
+/// arrays and key-value lists kept as arrays and objects.
+fn attributes_json(attributes: Option<&Value>) -> Map<String, Value> {
+    attributes
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|attribute| {
+            Some((
+                attribute.get("key")?.as_str()?.to_owned(),
+                any_value(attribute.get("value")?)?,
+            ))
         })
         .collect()
 }

@@ -58,11 +58,19 @@
 //! (the `verdict` command's is `verdict`) instead of the SDK's
 //! `unknown_service:<executable>` when neither names the service.
 //!
+//! **Spans with a resource of their own** keep it. The spans of an OTLP
+//! file that `verdict eval` reads were made by another service; the store
+//! keeps each with its resource ([`StoredSpan::resource`](crate::StoredSpan::resource)),
+//! and [`SpanSink::export_stored_spans`](crate::SpanSink::export_stored_spans)
+//! sends them in one request per resource, so that `service.name` still
+//! names the service that made them after `verdict eval --export otlp` or
+//! `verdict push --to otlp`. The alternative, sending every span under the
+//! exporter's resource, would say that Verdict made them.
+//!
 //! **No gRPC.** OTLP/gRPC would take `opentelemetry-otlp`'s `grpc-tonic`
-//! feature (tonic, h2, tower: 15 more crates, a fifth more build time, see
-//! the README) and an async runtime on the recorder's worker, which is a
-//! plain thread; every collector also takes OTLP/HTTP, and MLflow takes
-//! only that.
+//! feature (tonic, h2, tower) and an async runtime on the recorder's
+//! worker, which is a plain thread; every collector also takes OTLP/HTTP,
+//! and MLflow takes only that.
 //!
 //! **Assessments of a whole trace.** An assessment with no span id is
 //! parented to its trace's root span when the exporter has sent that root
@@ -242,13 +250,12 @@ impl OtlpExporterBuilder {
     pub fn build(self) -> Result<OtlpExporter, OtlpError> {
         let resource =
             settings::resource(self.resource.as_ref(), self.default_service_name.as_deref());
-        let roots = Arc::new(Roots::default());
-        let config = Resolved {
+        let config = Arc::new(Resolved {
             builder: self,
             resource,
-            roots,
-        };
-        config.span_exporter()?;
+            roots: Arc::new(Roots::default()),
+        });
+        config.otlp_span_exporter()?;
         let exporter = config.log_exporter()?;
         let pending = Arc::new(Pending {
             exporter: Mutex::new(exporter),
@@ -259,7 +266,7 @@ impl OtlpExporterBuilder {
             .with_resource(config.resource.clone())
             .build();
         Ok(OtlpExporter {
-            config: Arc::new(config),
+            config,
             logger: provider.logger(SCOPE),
             provider,
             pending,
@@ -270,10 +277,10 @@ impl OtlpExporterBuilder {
 /// An exporter's settings, read: the builder, and the resource and root
 /// spans its exporters share.
 #[derive(Debug)]
-struct Resolved {
+pub(crate) struct Resolved {
     builder: OtlpExporterBuilder,
-    resource: Resource,
-    roots: Arc<Roots>,
+    pub(crate) resource: Resource,
+    pub(crate) roots: Arc<Roots>,
 }
 
 impl Resolved {
@@ -312,16 +319,17 @@ impl Resolved {
         Ok(builder)
     }
 
-    fn span_exporter(&self) -> Result<SpanExporter, OtlpError> {
+    /// A span exporter of `opentelemetry-otlp` with these settings (its
+    /// resource is the caller's to set).
+    pub(crate) fn otlp_span_exporter(&self) -> Result<opentelemetry_otlp::SpanExporter, OtlpError> {
         let builder = self.configure(
             Signal::Traces,
             opentelemetry_otlp::SpanExporter::builder().with_http(),
         )?;
-        let otlp = builder.build().map_err(|source| OtlpError::Build {
+        builder.build().map_err(|source| OtlpError::Build {
             signal: Signal::Traces.as_str(),
             source,
-        })?;
-        Ok(SpanExporter::new(otlp, &self.resource, self.roots.clone()))
+        })
     }
 
     fn log_exporter(&self) -> Result<opentelemetry_otlp::LogExporter, OtlpError> {
@@ -371,7 +379,8 @@ impl OtlpExporter {
     /// `SdkTracerProvider::builder().with_batch_exporter(..)`, or to send
     /// spans as a [`SpanSink`](crate::SpanSink).
     pub fn span_exporter(&self) -> Result<SpanExporter, OtlpError> {
-        self.config.span_exporter()
+        let otlp = self.config.otlp_span_exporter()?;
+        Ok(SpanExporter::new(otlp, self.config.clone()))
     }
 
     /// A batch span processor over a new [`span_exporter`](Self::span_exporter),
@@ -517,6 +526,12 @@ impl crate::SpanSink for OtlpTraceSink {
     /// One OTLP traces request.
     fn export_spans(&self, spans: &[opentelemetry_sdk::trace::SpanData]) -> Result<(), SinkError> {
         lock(&self.spans).post(spans)
+    }
+
+    /// One OTLP traces request per resource, as a
+    /// [`SpanExporter`]'s.
+    fn export_stored_spans(&self, spans: &[verdict_store::StoredSpan]) -> Result<(), SinkError> {
+        lock(&self.spans).post_stored(spans)
     }
 }
 

@@ -4,16 +4,17 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::SpanData;
 use verdict::SinkError;
+use verdict_store::StoredSpan;
 
-use super::{lock, span_export_error};
+use super::{Resolved, lock, span_export_error};
 
 /// Root spans remembered per exporter: the last this many traces' roots.
 /// A chunk of `verdict eval` (4,096 records) or of `verdict push` sends
@@ -32,11 +33,27 @@ pub(crate) struct Roots {
 impl Roots {
     /// Notes the roots among `spans`: those without a parent.
     pub(crate) fn note<'a>(&self, spans: impl IntoIterator<Item = &'a SpanData>) {
-        let mut roots = spans
-            .into_iter()
-            .filter(|span| span.parent_span_id == SpanId::INVALID)
-            .map(|span| (span.span_context.trace_id(), span.span_context.span_id()))
-            .peekable();
+        self.note_roots(
+            spans
+                .into_iter()
+                .filter(|span| span.parent_span_id == SpanId::INVALID)
+                .map(|span| (span.span_context.trace_id(), span.span_context.span_id())),
+        );
+    }
+
+    /// Notes the roots among stored spans.
+    fn note_stored<'a>(&self, spans: impl IntoIterator<Item = &'a StoredSpan>) {
+        self.note_roots(
+            spans
+                .into_iter()
+                .filter(|span| span.parent_span_id.is_none())
+                .map(|span| (span.trace_id, span.span_id)),
+        );
+    }
+
+    /// Notes root spans, by trace.
+    fn note_roots(&self, roots: impl Iterator<Item = (TraceId, SpanId)>) {
+        let mut roots = roots.peekable();
         if roots.peek().is_none() {
             return;
         }
@@ -69,29 +86,46 @@ impl Roots {
 /// Every span it sends carries a resource: the tracer provider's, once a
 /// provider took the exporter (a library user's own resource wins), else
 /// the exporter's ([`OtlpExporterBuilder::resource`](crate::OtlpExporterBuilder::resource),
-/// or the one built from `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`).
-/// The root spans it sends are remembered by the exporter, so that its
-/// assessment sinks parent the events of a whole trace to the trace's
-/// root.
+/// or the one built from `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`);
+/// a span that has its own ([`StoredSpan::resource`], the spans of an OTLP
+/// file that `verdict eval` read) goes with its own, in a request of its
+/// resource. The root spans it sends are remembered by the exporter, so
+/// that its assessment sinks parent the events of a whole trace to the
+/// trace's root.
 pub struct SpanExporter {
+    /// Sends the spans that go with [`own`](Self::own).
     otlp: opentelemetry_otlp::SpanExporter,
+    /// The resource of spans without one of their own: the exporter's,
+    /// then the tracer provider's once one took this exporter.
+    own: Resource,
     roots: Arc<Roots>,
+    config: Arc<Resolved>,
+    /// Sends the spans that carry their own resource, switched to it
+    /// request by request; built on first use, as it is a second HTTP
+    /// client (the first is kept at [`own`](Self::own) for the tracer
+    /// provider's asynchronous exports, which cannot take a lock).
+    others: OnceLock<Result<Mutex<(Resource, opentelemetry_otlp::SpanExporter)>, String>>,
 }
 
 impl fmt::Debug for SpanExporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SpanExporter").finish_non_exhaustive()
+        f.debug_struct("SpanExporter")
+            .field("own", &self.own)
+            .finish_non_exhaustive()
     }
 }
 
 impl SpanExporter {
-    pub(crate) fn new(
-        mut otlp: opentelemetry_otlp::SpanExporter,
-        resource: &Resource,
-        roots: Arc<Roots>,
-    ) -> Self {
-        opentelemetry_sdk::trace::SpanExporter::set_resource(&mut otlp, resource);
-        SpanExporter { otlp, roots }
+    pub(crate) fn new(mut otlp: opentelemetry_otlp::SpanExporter, config: Arc<Resolved>) -> Self {
+        let own = config.resource.clone();
+        opentelemetry_sdk::trace::SpanExporter::set_resource(&mut otlp, &own);
+        SpanExporter {
+            otlp,
+            own,
+            roots: config.roots.clone(),
+            config,
+            others: OnceLock::new(),
+        }
     }
 
     /// Posts `spans` as one OTLP request and waits for the answer on the
@@ -104,6 +138,74 @@ impl SpanExporter {
         ))
         .map_err(|e| span_export_error(&e, spans.len()))
     }
+
+    /// Posts spans as the store keeps them, one request per resource (in
+    /// the order each resource first appears), each span with its own
+    /// resource or, without one, this exporter's. Every request is tried;
+    /// the error counts the spans of those that failed and lists them as
+    /// [retryable](SinkError::retryable) when their failure was transient.
+    pub(crate) fn post_stored(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
+        self.roots.note_stored(spans);
+        // Spans by resource, compared as they are: a file has few.
+        let mut groups: Vec<(&serde_json::Map<String, serde_json::Value>, Vec<usize>)> = Vec::new();
+        for (i, span) in spans.iter().enumerate() {
+            match groups.iter_mut().find(|(r, _)| **r == span.resource) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((&span.resource, vec![i])),
+            }
+        }
+        let mut failed = 0;
+        let mut retryable = Vec::new();
+        let mut messages: Vec<String> = Vec::new();
+        for (_, members) in groups {
+            let first = &spans[members[0]];
+            let result =
+                crate::spans::span_data(members.iter().map(|&i| &spans[i])).and_then(|data| {
+                    self.post_with(first.own_resource().as_ref(), data)
+                        .map_err(|e| span_export_error(&e, members.len()))
+                });
+            let Err(error) = result else { continue };
+            failed += members.len();
+            retryable.extend(error.retryable().unwrap_or(&[]).iter().map(|&k| members[k]));
+            let message = error.to_string();
+            if !messages.contains(&message) {
+                messages.push(message);
+            }
+        }
+        if messages.is_empty() {
+            return Ok(());
+        }
+        retryable.sort_unstable();
+        Err(SinkError::new(messages.join("; "))
+            .with_failed(failed)
+            .with_retryable(retryable))
+    }
+
+    /// Posts spans of one resource: `None` or the exporter's own through
+    /// the first client, any other through the second, switched to it.
+    fn post_with(&self, resource: Option<&Resource>, spans: Vec<SpanData>) -> OTelSdkResult {
+        use opentelemetry_sdk::trace::SpanExporter as _;
+        let resource = match resource {
+            Some(resource) if *resource != self.own => resource,
+            _ => return futures_executor::block_on(self.otlp.export(spans)),
+        };
+        let others = self.others.get_or_init(|| {
+            self.config
+                .otlp_span_exporter()
+                .map(|otlp| Mutex::new((Resource::builder_empty().build(), otlp)))
+                .map_err(|e| e.to_string())
+        });
+        let mut others = match others {
+            Ok(others) => lock(others),
+            Err(message) => return Err(OTelSdkError::InternalFailure(message.clone())),
+        };
+        let (current, otlp) = &mut *others;
+        if current != resource {
+            otlp.set_resource(resource);
+            *current = resource.clone();
+        }
+        futures_executor::block_on(otlp.export(spans))
+    }
 }
 
 /// Thin on purpose: the trait's signatures change in 0.34.
@@ -114,6 +216,10 @@ impl opentelemetry_sdk::trace::SpanExporter for SpanExporter {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        if let Some(Ok(others)) = self.others.get() {
+            // Its requests were each waited for: nothing is left in it.
+            let _ = lock(others).1.shutdown_with_timeout(timeout);
+        }
         self.otlp.shutdown_with_timeout(timeout)
     }
 
@@ -122,6 +228,7 @@ impl opentelemetry_sdk::trace::SpanExporter for SpanExporter {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
+        self.own = resource.clone();
         self.otlp.set_resource(resource);
     }
 }

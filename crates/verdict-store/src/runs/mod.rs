@@ -105,6 +105,7 @@ impl RecordSpan<'_> {
             links: Vec::new(),
             scope_name: self.scope.0.to_owned(),
             scope_version: self.scope.1.map(str::to_owned),
+            resource: serde_json::Map::new(),
         }
     }
 }
