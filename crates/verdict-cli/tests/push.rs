@@ -556,3 +556,95 @@ fn an_evaluation_exported_whole_is_not_pushed_again_and_push_run_sends_one_run()
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no run run-000000000000"), "{err}");
 }
+
+/// The spans of an OTLP-JSON dataset keep the resource they came under
+/// when `verdict eval` sends them on and when `verdict push` replays them
+/// from the store; the evaluation events are Verdict's own.
+#[test]
+fn an_otlp_datasets_resource_is_kept_on_re_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "5b8efff798038103d269b633813fc60c";
+    let request = format!(
+        r#"{{"resourceSpans": [{{"resource": {{"attributes": [
+            {{"key": "service.name", "value": {{"stringValue": "shop-agent"}}}},
+            {{"key": "deployment.environment", "value": {{"stringValue": "prod"}}}}]}},
+          "scopeSpans": [{{"scope": {{"name": "app"}}, "spans": [
+            {{"traceId": "{trace}", "spanId": "eee19b7ec3c1b174", "name": "answer", "kind": 1,
+              "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000",
+              "attributes": [
+                {{"key": "mlflow.spanInputs", "value": {{"stringValue": "\"Capital of France?\""}}}},
+                {{"key": "mlflow.spanOutputs", "value": {{"stringValue": "\"Paris\""}}}},
+                {{"key": "verdict.expectation.expected_response", "value": {{"stringValue": "\"Paris\""}}}}]}}]}}]}}]}}"#
+    )
+    .replace('\n', " ");
+    std::fs::write(dir.path().join("traces.json"), format!("{request}\n")).unwrap();
+    let resource_of_spans = |receiver: &OtlpReceiver| {
+        let requests = receiver.trace_requests();
+        let resources: Vec<_> = requests
+            .iter()
+            .flat_map(|r| &r.resource_spans)
+            .filter(|r| r.scope_spans.iter().any(|s| !s.spans.is_empty()))
+            .map(|r| r.resource.clone())
+            .collect();
+        assert_eq!(resources.len(), 1, "{requests:?}");
+        resources[0].clone()
+    };
+    let environment = |resource: &Option<_>| -> Option<String> {
+        use verdict_export::testing::proto::tonic::common::v1::any_value::Value;
+        let resource: &Option<verdict_export::testing::proto::tonic::resource::v1::Resource> =
+            resource;
+        resource
+            .iter()
+            .flat_map(|r| &r.attributes)
+            .find(|kv| kv.key == "deployment.environment")
+            .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                Value::StringValue(s) => Some(s.clone()),
+                _ => None,
+            })
+    };
+
+    let receiver = OtlpReceiver::start().unwrap();
+    let out = verdict_otlp(
+        dir.path(),
+        &receiver.endpoint(),
+        &[
+            "eval",
+            "traces.json",
+            "--scorer",
+            "exact_match",
+            "--export",
+            "otlp",
+            "--store",
+            "s.db",
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(receiver.span_count(), 1);
+    let resource = resource_of_spans(&receiver);
+    assert_eq!(service_name(&resource).as_deref(), Some("shop-agent"));
+    assert_eq!(environment(&resource).as_deref(), Some("prod"));
+    // The evaluation's events say who evaluated: Verdict.
+    for request in receiver.log_requests() {
+        for logs in &request.resource_logs {
+            assert_eq!(service_name(&logs.resource).as_deref(), Some("verdict"));
+        }
+    }
+
+    let again = OtlpReceiver::start().unwrap();
+    let out = verdict_otlp(
+        dir.path(),
+        &again.endpoint(),
+        &["push", "--to", "otlp", "--store", "s.db"],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(again.span_count(), 1);
+    let resource = resource_of_spans(&again);
+    assert_eq!(service_name(&resource).as_deref(), Some("shop-agent"));
+    assert_eq!(environment(&resource).as_deref(), Some("prod"));
+}
