@@ -9,8 +9,9 @@
 //! - [`JsonlSink`] writes one operation or span per line, to a file or to
 //!   standard output, for piping and replay.
 //! - [`OtlpExporter`] ([`otlp`]) sends spans and assessments to any
-//!   OpenTelemetry collector over OTLP/HTTP, the assessments as
-//!   `gen_ai.evaluation.result` events on their spans.
+//!   OpenTelemetry collector over OTLP/HTTP, the feedback as
+//!   `gen_ai.evaluation.result` events on their spans, expectations as
+//!   `verdict.expectation` events.
 //! - [`PhoenixSink`] ([`phoenix`]) sends spans to an Arize Phoenix server
 //!   over OTLP and assessments as its span and trace annotations, through
 //!   its REST API (`PHOENIX_COLLECTOR_ENDPOINT`, `PHOENIX_API_KEY`,
@@ -76,12 +77,19 @@
 //! | an assessment logged | exactly MLflow's JSON, [`Assessment::to_json`](verdict::Assessment::to_json) — no extra field, so it decodes with `Assessment::from_json` and posts to an MLflow server as it is |
 //! | an update | `{"type": "update", "assessment": {...}, "update_mask": "..."}`: MLflow's PATCH body ([`verdict::wire::update_to_json`]) plus the type; the assessment holds its `assessment_id`, its `trace_id`, the fields the mask names in MLflow's wire form, and the update time as `last_update_time` |
 //! | a delete | `{"type": "delete", "trace_id": "tr-<32 hex>", "assessment_id": "a-<32 hex>"}` |
-//! | a span | `{"type": "span", "trace_id": "<32 hex>", "span_id": "<16 hex>", ...}`, see [`StoredSpan::to_json`] |
+//! | a span | MLflow's span dictionary (`mlflow.entities.Span.to_dict()`: base64 `trace_id` and `span_id`, times in nanoseconds, attribute values as JSON text) plus `"type": "span"`, `kind`, `scope` and `resource`, see [`StoredSpan::to_mlflow_json`] |
 //!
 //! A reader tells lines apart by `"type"` and takes a line without one for
-//! an assessment. Trace ids in assessment lines carry MLflow's `tr-`
-//! prefix, in span lines OpenTelemetry's bare hex; `verdict::parse_trace_id`
-//! reads both.
+//! an assessment. Every line is read by MLflow's own loaders: an
+//! assessment line by `Assessment.from_dictionary`, a span line by
+//! `mlflow.entities.Span.from_dict` (which ignores the fields Verdict
+//! adds). The decision: **span lines in MLflow's span shape**, so that
+//! the one file a JSONL export writes loads into MLflow as it is; the
+//! alternative, Verdict's own span object with hex ids and RFC 3339 times
+//! ([`StoredSpan::to_json`], what `verdict show --json` prints), is easier
+//! to read by eye but no MLflow loader takes it. Trace ids in assessment
+//! lines carry MLflow's `tr-` prefix; [`StoredSpan::from_mlflow_json`]
+//! reads a span line back, whole.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
