@@ -68,9 +68,12 @@
 //! exporter's resource, would say that Verdict made them.
 //!
 //! **No gRPC.** OTLP/gRPC would take `opentelemetry-otlp`'s `grpc-tonic`
-//! feature (tonic, h2, tower) and an async runtime on the recorder's
-//! worker, which is a plain thread; every collector also takes OTLP/HTTP,
-//! and MLflow takes only that.
+//! feature (tonic, h2, tokio-util and the crates under them, each built
+//! by every user) and an async runtime on the recorder's worker, which is
+//! a plain thread; every collector also takes OTLP/HTTP, and MLflow takes
+//! only that. The alternative rejected: gRPC as an optional feature,
+//! which would be a second transport to test for no receiver that needs
+//! it.
 //!
 //! **Assessments of a whole trace.** An assessment with no span id is
 //! parented to its trace's root span when the exporter has sent that root
