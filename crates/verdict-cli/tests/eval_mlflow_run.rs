@@ -34,16 +34,8 @@ fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Python of the cached MLflow virtualenv (`scripts/mlflow/install.sh`).
 fn python() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(manifest().join("../../scripts/mlflow/install.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/mlflow/install.sh");
-    assert!(out.status.success(), "scripts/mlflow/install.sh failed");
-    let venv = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    Path::new(&venv).join("bin/python")
+    mlflow_server::mlflow_python()
 }
 
 /// `side_by_side.py ARGS` against the server: its JSON answer.

@@ -102,7 +102,7 @@ fn the_store_replays_into_a_real_mlflow_server() {
         ),
         "{summary}"
     );
-    let seen = read_back(&server.url, &f.trace_id());
+    let seen = read_back(&server, &f.trace_id());
     let ids: Vec<&str> = seen.iter().map(|a| a["id"].as_str().unwrap()).collect();
     assert!(
         !ids.contains(&new_id),
@@ -128,33 +128,14 @@ fn the_store_replays_into_a_real_mlflow_server() {
 
 /// The trace's assessments as MLflow's Python client reads them:
 /// `mlflow.get_trace(id).info.assessments`.
-fn read_back(url: &str, trace: &str) -> Vec<Value> {
-    let install = Command::new("bash")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../scripts/mlflow/install.sh"
-        ))
-        .output()
-        .unwrap();
-    assert!(install.status.success());
-    let venv = String::from_utf8_lossy(&install.stdout).trim().to_owned();
-    let out = Command::new(format!("{venv}/bin/python"))
-        .args([
-            "-c",
-            "import json, sys, mlflow\n\
-             t = mlflow.get_trace(sys.argv[1])\n\
-             print(json.dumps([{'id': a.assessment_id, 'valid': a.valid, 'value': \
-             (a.expectation.value if a.expectation else a.feedback.value)} \
-             for a in t.info.assessments]))",
-            trace,
-        ])
-        .env("MLFLOW_TRACKING_URI", url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+fn read_back(server: &MlflowServer, trace: &str) -> Vec<Value> {
+    let seen = server.python(
+        "import json, sys, mlflow\n\
+         t = mlflow.get_trace(sys.argv[1])\n\
+         print(json.dumps([{'id': a.assessment_id, 'valid': a.valid, 'value': \
+         (a.expectation.value if a.expectation else a.feedback.value)} \
+         for a in t.info.assessments]))",
+        &[trace],
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    seen.as_array().unwrap().clone()
 }

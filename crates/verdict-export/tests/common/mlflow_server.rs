@@ -88,6 +88,45 @@ impl MlflowServer {
     }
 }
 
+/// The Python of the cached MLflow virtualenv that `scripts/mlflow/install.sh`
+/// makes (and prints): MLflow's own client, to read back what arrived.
+#[allow(dead_code)] // Not every test binary reads back with MLflow's client.
+pub(crate) fn mlflow_python() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(script("install.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/mlflow/install.sh");
+    assert!(out.status.success(), "scripts/mlflow/install.sh failed");
+    let venv = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    PathBuf::from(venv).join("bin/python")
+}
+
+impl MlflowServer {
+    /// Runs `code` with MLflow's own Python client against this server
+    /// (`MLFLOW_TRACKING_URI` set), `args` as `sys.argv[1:]`; returns the
+    /// JSON of the last line it prints.
+    #[allow(dead_code)] // Not every test binary reads back with MLflow's client.
+    pub(crate) fn python(&self, code: &str, args: &[&str]) -> Value {
+        let out = Command::new(mlflow_python())
+            .arg("-c")
+            .arg(code)
+            .args(args)
+            .env("MLFLOW_TRACKING_URI", &self.url)
+            .env_remove("MLFLOW_EXPERIMENT_ID")
+            .output()
+            .expect("run MLflow's Python client");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "python {args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let last = stdout.lines().last().unwrap_or_default();
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    }
+}
+
 impl Drop for MlflowServer {
     fn drop(&mut self) {
         let status = Command::new("bash")
