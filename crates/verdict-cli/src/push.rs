@@ -88,9 +88,16 @@ impl Receiver {
         }
     }
 
-    fn send(&self, spans: &[StoredSpan], operations: &[Operation]) -> anyhow::Result<()> {
+    fn send(
+        &self,
+        spans: &[StoredSpan],
+        stand_ins: &[StoredSpan],
+        operations: &[Operation],
+    ) -> anyhow::Result<()> {
         match self {
-            Receiver::Destination(destination) => Ok(destination.send(spans, operations)?),
+            Receiver::Destination(destination) => {
+                Ok(destination.send_standing_in(spans, stand_ins, operations)?)
+            }
             Receiver::Stdout(sink) => {
                 sink.write_stored_spans(spans)?;
                 Ok(sink.write_operations(operations)?)
@@ -264,7 +271,10 @@ fn push_to(
             ledger.delivered(&chunk);
             continue;
         }
-        match delivery.receiver.send(&chunk.spans, &chunk.operations) {
+        match delivery
+            .receiver
+            .send(&chunk.spans, &chunk.stand_ins, &chunk.operations)
+        {
             Ok(()) => {
                 ledger.delivered(&chunk);
                 delivery.spans_sent += chunk.spans.len();

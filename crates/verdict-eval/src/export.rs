@@ -247,6 +247,23 @@ impl Destination {
     /// Spans go as the store keeps them, each with its own resource if it
     /// has one (those of an OTLP file), which OTLP and JSON lines keep.
     pub fn send(&self, spans: &[StoredSpan], operations: &[Operation]) -> Result<()> {
+        self.send_standing_in(spans, &[], operations)
+    }
+
+    /// [`send`](Self::send), with stand-in root spans for traces that
+    /// records name but whose spans are not in `spans`: where the
+    /// destination does not have such a trace, its stand-in creates it
+    /// (MLflow: named, timed, with the record's inputs and outputs), so
+    /// that its assessments land instead of waiting for spans that will
+    /// not come; where it has the trace, the stand-in is not sent. Only
+    /// MLflow needs them: an OTLP collector or a file takes assessments of
+    /// any trace.
+    pub fn send_standing_in(
+        &self,
+        spans: &[StoredSpan],
+        stand_ins: &[StoredSpan],
+        operations: &[Operation],
+    ) -> Result<()> {
         if let Some(reason) = &self.unreachable {
             return Err(Error::Export {
                 destination: self.target.to_string(),
@@ -254,7 +271,7 @@ impl Destination {
                 undelivered: Undelivered::of(spans, &None, operations, &None),
             });
         }
-        let (spans_sent, operations_sent) = self.send_apart(spans, operations);
+        let (spans_sent, operations_sent) = self.send_apart(spans, stand_ins, operations);
         // Every trace of an evaluation is linked to its MLflow run, as
         // `mlflow.genai.evaluate` links them (idempotent; a trace need not
         // have arrived).
@@ -288,7 +305,12 @@ impl Destination {
     /// The outcome of the spans and that of the operations; `None` for
     /// what was not sent (no spans to send, or operations held back
     /// because their spans failed).
-    fn send_apart(&self, spans: &[StoredSpan], operations: &[Operation]) -> (Sent, Sent) {
+    fn send_apart(
+        &self,
+        spans: &[StoredSpan],
+        stand_ins: &[StoredSpan],
+        operations: &[Operation],
+    ) -> (Sent, Sent) {
         // Spans, then the operations only if the spans went.
         let in_order = |spans_sent: Sent, send_operations: &dyn Fn() -> Sent| {
             if matches!(spans_sent, Some(Err(_))) {
@@ -323,6 +345,12 @@ impl Destination {
                     .iter()
                     .map(StoredSpan::to_span_data)
                     .collect::<verdict::Result<Vec<_>>>();
+                // A stand-in that cannot be made is left out: its trace's
+                // assessments then meet the usual retries.
+                let stand_ins: Vec<_> = stand_ins
+                    .iter()
+                    .filter_map(|s| s.to_span_data().ok())
+                    .collect();
                 match (logged, data) {
                     (_, Err(e)) => (
                         Some(Err(Failed::from(
@@ -333,7 +361,7 @@ impl Destination {
                     ),
                     (Some(assessments), Ok(spans)) => {
                         let (spans_sent, assessments_sent) =
-                            sink.export_traces_apart(&spans, &assessments);
+                            sink.export_traces_standing_in(&spans, &stand_ins, &assessments);
                         let spans_sent = (!spans.is_empty()).then_some(spans_sent).and_then(sent);
                         (spans_sent, sent(assessments_sent))
                     }
@@ -672,7 +700,12 @@ impl<'a> Tally<'a> {
 
     /// Sends one chunk (unless the destination took none of an earlier
     /// one) and counts what it did not deliver.
-    pub(crate) fn send(&mut self, spans: &[StoredSpan], operations: &[Operation]) {
+    pub(crate) fn send(
+        &mut self,
+        spans: &[StoredSpan],
+        stand_ins: &[StoredSpan],
+        operations: &[Operation],
+    ) {
         let failure = &mut self.failure;
         failure.spans_of += spans.len() as u64;
         failure.assessments_of += operations.len() as u64;
@@ -685,7 +718,10 @@ impl<'a> Tally<'a> {
             );
             return;
         }
-        let Err(error) = self.destination.send(spans, operations) else {
+        let Err(error) = self
+            .destination
+            .send_standing_in(spans, stand_ins, operations)
+        else {
             return;
         };
         let (span_count, operation_count, traces) = match error.undelivered() {

@@ -626,7 +626,7 @@ impl Evaluation {
                         chunks_stored.fetch_add(1, std::sync::atomic::Ordering::Release);
                     }
                     for tally in &mut tallies {
-                        tally.send(&shipment.spans, &shipment.operations);
+                        tally.send(&shipment.spans, &shipment.stand_ins, &shipment.operations);
                     }
                 }
                 if let Some(e) = first_error {
@@ -1261,6 +1261,10 @@ struct Shipment {
     /// Spans and assessments for the destinations.
     spans: Vec<StoredSpan>,
     operations: Vec<Operation>,
+    /// Root spans standing in for the traces that records name without
+    /// bringing their spans: a destination that lacks such a trace is
+    /// given it (see `Destination::send_standing_in`).
+    stand_ins: Vec<StoredSpan>,
     /// Records it holds (set once the chunk is built).
     records: u64,
     /// Invalid records of the run so far.
@@ -1532,6 +1536,7 @@ fn build(context: &Context, chunk: &Chunk<'_>) -> Result<Shipment> {
         shipment.blocks.append(&mut part.blocks);
         shipment.batch.append(&mut part.batch);
         shipment.spans.append(&mut part.spans);
+        shipment.stand_ins.append(&mut part.stand_ins);
         shipment.operations.append(&mut part.operations);
     }
     Ok(shipment)
@@ -1631,14 +1636,10 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
                 } else {
                     RecordTarget::Named(trace_id, m.span_id)
                 },
-                span: if m.new_span {
-                    (
-                        signed_nanos(now, span_start),
-                        u64::try_from(signed_nanos(span_start, span_end)).unwrap_or(0),
-                    )
-                } else {
-                    (0, 0)
-                },
+                span: (
+                    signed_nanos(now, span_start),
+                    u64::try_from(signed_nanos(span_start, span_end)).unwrap_or(0),
+                ),
                 inputs: packed(&record.inputs),
                 outputs: packed(&record.outputs),
                 expectations: n,
@@ -1663,6 +1664,9 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
         }
         if m.new_span {
             out.spans
+                .push(root_span(context, m, record, (span_start, span_end))?);
+        } else if m.spans.is_empty() {
+            out.stand_ins
                 .push(root_span(context, m, record, (span_start, span_end))?);
         }
         // The trace's spans from the dataset (an OTLP file's).

@@ -51,6 +51,10 @@ pub struct Chunk {
     pub spans: Vec<StoredSpan>,
     /// Lifecycle operations, in order.
     pub operations: Vec<Operation>,
+    /// Root spans standing in for traces that records of a run name and
+    /// the store has no span of: for a destination that lacks such a
+    /// trace.
+    pub stand_ins: Vec<verdict_store::StoredSpan>,
     parts: Vec<Part>,
 }
 
@@ -225,6 +229,7 @@ impl<'s> Replay<'s> {
                     if let Some(span) = record.root_span {
                         chunk.spans.push(span);
                     }
+                    chunk.stand_ins.extend(record.stand_in);
                     chunk
                         .operations
                         .extend(record.assessments.into_iter().map(Operation::Log));

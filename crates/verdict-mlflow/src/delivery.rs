@@ -224,6 +224,37 @@ impl MlflowSink {
         done
     }
 
+    /// Of `traces`, those the server answers it does not have, read a
+    /// few at a time (up to [`MlflowConfig::max_concurrency`](super::MlflowConfig::max_concurrency)
+    /// at once). A trace whose read fails otherwise (the server is down, or
+    /// refuses) is not among them: its assessments then meet the usual
+    /// retries.
+    pub fn lacking(&self, traces: &[TraceId]) -> Vec<TraceId> {
+        let lacking = Mutex::new(Vec::new());
+        let next = AtomicUsize::new(0);
+        let work = || {
+            while let Some(&trace) = traces.get(next.fetch_add(1, Ordering::Relaxed)) {
+                if let Err(Retryable::Transient(problem)) = self.trace_info(&mlflow_trace_id(trace))
+                    && problem.trace_only
+                {
+                    lacking
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(trace);
+                }
+            }
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..traces.len().min(self.config.max_concurrency) {
+                scope.spawn(work);
+            }
+            work();
+        });
+        let mut lacking = lacking.into_inner().unwrap_or_else(|e| e.into_inner());
+        lacking.sort_by_key(|t| traces.iter().position(|u| u == t));
+        lacking
+    }
+
     /// `attempt`, giving up for now once the server has lacked the trace
     /// for longer than [`MlflowConfig::trace_wait`](super::MlflowConfig::trace_wait).
     fn waiting_for_trace<T>(

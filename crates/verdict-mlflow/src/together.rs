@@ -70,6 +70,39 @@ impl MlflowSink {
         self.ship_together(spans, &operations, false)
     }
 
+    /// [`export_traces_apart`](Self::export_traces_apart), with stand-in
+    /// root spans for traces that records name but whose spans are not
+    /// here (a dataset made from traces): a trace the server does not have
+    /// is created from its stand-in — named, timed, its inputs and outputs
+    /// — and its assessments go with it; a trace the server has keeps its
+    /// own spans, and its assessments are added to it, the stand-in never
+    /// sent. Without stand-ins, assessments of a trace the server lacks
+    /// wait for spans that will never come.
+    pub fn export_traces_standing_in(
+        &self,
+        spans: &[SpanData],
+        stand_ins: &[SpanData],
+        assessments: &[Assessment],
+    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+        if stand_ins.is_empty() {
+            return self.export_traces_apart(spans, assessments);
+        }
+        let traces: Vec<TraceId> = stand_ins
+            .iter()
+            .map(|s| s.span_context.trace_id())
+            .collect();
+        let lacking: std::collections::HashSet<TraceId> =
+            self.lacking(&traces).into_iter().collect();
+        let mut all = spans.to_vec();
+        all.extend(
+            stand_ins
+                .iter()
+                .filter(|s| lacking.contains(&s.span_context.trace_id()))
+                .cloned(),
+        );
+        self.export_traces_apart(&all, assessments)
+    }
+
     /// [`export_traces`](Self::export_traces) for any operations: returns
     /// the outcome of the spans and that of the operations (failures
     /// counted and retryable positions given in `operations`' order).

@@ -155,6 +155,10 @@ pub struct BlockRecord {
     pub trace_id: TraceId,
     /// The root span the run made for it, if it made one.
     pub root_span: Option<StoredSpan>,
+    /// For a record that names a trace whose spans the store does not
+    /// have: a root span to stand in for it where a destination lacks the
+    /// trace (see `verdict-eval`'s `Destination::send_standing_in`).
+    pub stand_in: Option<StoredSpan>,
     /// Its assessments as they now are (deleted ones left out).
     pub assessments: Vec<Assessment>,
 }
@@ -508,6 +512,10 @@ impl LocalStore {
                 .into_iter()
                 .map(|(_, a)| a)
                 .collect();
+            let stand_in = match packed.stand_in_of(&meta, ordinal)? {
+                Some(span) if !has_spans(&conn, self.path(), span.trace_id)? => Some(span),
+                _ => None,
+            };
             let trace_id = match (&root_span, assessments.first()) {
                 (Some(span), _) => span.trace_id,
                 (None, Some(a)) => a.trace_id(),
@@ -516,9 +524,17 @@ impl LocalStore {
             records.push(BlockRecord {
                 trace_id,
                 root_span,
+                stand_in,
                 assessments,
             });
         }
         Ok(records)
     }
+}
+
+/// Whether the store holds any span of `trace`.
+fn has_spans(conn: &Connection, path: &Path, trace: TraceId) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM spans WHERE trace_id = ?1 LIMIT 1")
+        .and_then(|mut s| s.exists([trace.to_bytes()]))
+        .map_err(|e| database(path, "reading the spans of a trace", e))
 }

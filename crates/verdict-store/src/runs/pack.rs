@@ -178,8 +178,9 @@ pub struct RecordHead<'a> {
     pub line: u64,
     /// Where its assessments go.
     pub target: RecordTarget,
-    /// With [`RecordTarget::Own`]: when its root span started and ended,
-    /// in nanoseconds from the block's time.
+    /// When the run scored it — its root span's time, or its stand-in's
+    /// for a trace it names — as a start in nanoseconds from the block's
+    /// time and a length.
     pub span: (i64, u64),
     /// What the system was given.
     pub inputs: PackedValue<'a>,
@@ -227,18 +228,14 @@ impl BlockWriter {
         }
         self.bytes.push(flags);
         varint(&mut self.bytes, head.line);
-        match head.target {
-            RecordTarget::Named(trace, span) => {
-                self.bytes.extend_from_slice(&trace.to_bytes());
-                if let Some(span) = span {
-                    self.bytes.extend_from_slice(&span.to_bytes());
-                }
-            }
-            RecordTarget::Own => {
-                varint(&mut self.bytes, zigzag(head.span.0));
-                varint(&mut self.bytes, head.span.1);
+        if let RecordTarget::Named(trace, span) = head.target {
+            self.bytes.extend_from_slice(&trace.to_bytes());
+            if let Some(span) = span {
+                self.bytes.extend_from_slice(&span.to_bytes());
             }
         }
+        varint(&mut self.bytes, zigzag(head.span.0));
+        varint(&mut self.bytes, head.span.1);
         value(&mut self.bytes, head.inputs);
         value(&mut self.bytes, head.outputs);
         varint(&mut self.bytes, head.expectations as u64);
@@ -463,18 +460,19 @@ impl<'a> Records<'a> {
     fn record(&mut self) -> Result<RecordView<'a>, Damage> {
         let flags = self.byte()?;
         let line = self.varint()?;
-        let (target, span) = if flags & NAMED_TRACE != 0 {
+        let target = if flags & NAMED_TRACE != 0 {
             let trace = TraceId::from_bytes(self.fixed()?);
             let span = if flags & NAMED_SPAN != 0 {
                 Some(SpanId::from_bytes(self.fixed()?))
             } else {
                 None
             };
-            (RecordTarget::Named(trace, span), (0, 0))
+            RecordTarget::Named(trace, span)
         } else {
-            let start = unzigzag(self.varint()?);
-            (RecordTarget::Own, (start, self.varint()?))
+            RecordTarget::Own
         };
+        let start = unzigzag(self.varint()?);
+        let span = (start, self.varint()?);
         let inputs = self.value()?;
         let outputs = self.value()?;
         let n = self.length()?;

@@ -450,6 +450,16 @@ impl Packed<'_> {
             .flatten())
     }
 
+    /// The stand-in of the trace record `ordinal` of a run names, if it
+    /// names one (see [`stand_in`]).
+    pub(crate) fn stand_in_of(&self, meta: &RunMeta, ordinal: u64) -> Result<Option<StoredSpan>> {
+        Ok(self
+            .with_record(meta, ordinal, |block, view| {
+                Ok(stand_in(meta, block, &view))
+            })?
+            .flatten())
+    }
+
     /// The packed assessment with this id, edits applied; `None` when no
     /// run has it (or it was deleted).
     pub(crate) fn get(&self, id: AssessmentId) -> Result<Option<Assessment>> {
@@ -822,21 +832,44 @@ pub(crate) fn root_span(
     if view.target != RecordTarget::Own {
         return None;
     }
+    Some(record_span(meta, block, trace_id(meta.ids, ordinal), view))
+}
+
+/// The span that stands in for the trace a record names, for a
+/// destination that does not have it; `None` for a record of the run's
+/// own trace.
+pub(crate) fn stand_in(
+    meta: &RunMeta,
+    block: &OpenBlock,
+    view: &RecordView<'_>,
+) -> Option<StoredSpan> {
+    match view.target {
+        RecordTarget::Named(trace, _) => Some(record_span(meta, block, trace, view)),
+        RecordTarget::Own => None,
+    }
+}
+
+fn record_span(
+    meta: &RunMeta,
+    block: &OpenBlock,
+    trace: TraceId,
+    view: &RecordView<'_>,
+) -> StoredSpan {
     let start = from_nanos(block.time_ns.saturating_add(view.span.0));
-    Some(
+    {
         RecordSpan {
             run_id: &meta.run_id,
             scope: (
                 &meta.header.scope_name,
                 meta.header.scope_version.as_deref(),
             ),
-            trace_id: trace_id(meta.ids, ordinal),
+            trace_id: trace,
             line: view.line,
             inputs: view.inputs,
             outputs: view.outputs,
             start,
             end: start + Duration::from_nanos(view.span.1),
         }
-        .to_span(),
-    )
+        .to_span()
+    }
 }
