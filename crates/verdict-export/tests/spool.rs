@@ -199,8 +199,10 @@ fn open(path: &Path) -> LocalStore {
 #[test]
 fn a_receiver_down_at_the_start_gets_everything_once_when_it_comes_up() {
     let dir = tempfile::tempdir().unwrap();
-    let port = reserve_port();
+    // The receiver first: the port it binds cannot then be the one
+    // reserved (released at once) for the server that comes later.
     let receiver = OtlpReceiver::start().unwrap();
+    let port = reserve_port();
     let otlp = otlp_exporter(port);
     let sink = Spooled::new(otlp.sink(), open(&dir.path().join("verdict.db")));
     assert_eq!(sink.pending().unwrap(), 0);
@@ -244,8 +246,10 @@ fn a_receiver_down_at_the_start_gets_everything_once_when_it_comes_up() {
 fn a_new_process_replays_what_the_previous_one_spooled() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("verdict.db");
-    let port = reserve_port();
+    // The receiver first: the port it binds cannot then be the one
+    // reserved (released at once) for the server that comes later.
     let receiver = OtlpReceiver::start().unwrap();
+    let port = reserve_port();
 
     let (ops, sent) = logs(0..6);
     {
@@ -274,8 +278,10 @@ fn a_new_process_replays_what_the_previous_one_spooled() {
 #[test]
 fn a_receiver_answering_503_for_a_while_loses_nothing_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let port = reserve_port();
+    // The receiver first: the port it binds cannot then be the one
+    // reserved (released at once) for the server that comes later.
     let receiver = OtlpReceiver::start().unwrap();
+    let port = reserve_port();
     // The exporter makes 4 attempts (1 + 3 retries of its own) per export:
     // 6 failures fail the first export, and the replay of the next one.
     let front = Front::otlp(port, 6, &receiver);
@@ -532,8 +538,10 @@ fn an_assembled_trace_is_spooled_while_the_collector_is_down_and_replayed_once()
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("verdict.db");
-    let port = reserve_port();
+    // The receiver first: the port it binds cannot then be the one
+    // reserved (released at once) for the server that comes later.
     let receiver = OtlpReceiver::start().unwrap();
+    let port = reserve_port();
 
     let mut sent = Vec::new();
     let (trace_id, span_ids) = {
@@ -704,8 +712,10 @@ fn an_assembled_trace_for_mlflow_is_spooled_on_503_and_replayed_once() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("verdict.db");
-    let port = reserve_port();
+    // The receiver first: the port it binds cannot then be the one
+    // reserved (released at once) for the server that comes later.
     let receiver = OtlpReceiver::start().unwrap();
+    let port = reserve_port();
     let target = receiver.endpoint();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
