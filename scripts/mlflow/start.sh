@@ -21,11 +21,9 @@ WORKERS="${VERDICT_MLFLOW_WORKERS:-1}"
 TIMEOUT=120
 
 VENV="$("$HERE/install.sh")"
-
-if [ -f "$DIR/server.pgid" ] && kill -0 -- "-$(cat "$DIR/server.pgid")" 2>/dev/null; then
-  echo "a server already runs for $DIR (pgid $(cat "$DIR/server.pgid")); run stop.sh first" >&2
-  exit 1
-fi
+# shellcheck source=../test_server.sh
+. "$HERE/../test_server.sh"
+refuse_if_running "$DIR"
 
 PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 URL="http://127.0.0.1:$PORT"
@@ -62,20 +60,8 @@ started() {
   [ "$(grep -c 'Application startup complete' "$DIR/server.log" 2>/dev/null || true)" -ge "$WORKERS" ]
 }
 
-deadline=$((SECONDS + TIMEOUT))
-until health && started; do
-  if ! kill -0 "$PID" 2>/dev/null; then
-    echo "mlflow server exited before becoming healthy; last log lines:" >&2
-    tail -n 40 "$DIR/server.log" >&2 || true
-    exit 1
-  fi
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    echo "mlflow server not healthy after ${TIMEOUT}s; last log lines:" >&2
-    tail -n 40 "$DIR/server.log" >&2 || true
-    "$HERE/stop.sh" "$DIR" >&2 || true
-    exit 1
-  fi
-  sleep 0.5
-done
+up() { health && started; }
+
+wait_until_up up "$PID" "$DIR" mlflow healthy "$TIMEOUT"
 
 echo "$URL"

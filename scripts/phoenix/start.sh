@@ -22,11 +22,9 @@ DIR="$(cd "$1" && pwd)"
 TIMEOUT=120
 
 VENV="$("$HERE/install.sh")"
-
-if [ -f "$DIR/server.pgid" ] && kill -0 -- "-$(cat "$DIR/server.pgid")" 2>/dev/null; then
-  echo "a server already runs for $DIR (pgid $(cat "$DIR/server.pgid")); run stop.sh first" >&2
-  exit 1
-fi
+# shellcheck source=../test_server.sh
+. "$HERE/../test_server.sh"
+refuse_if_running "$DIR"
 
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -72,20 +70,6 @@ ready() {
   fi
 }
 
-deadline=$((SECONDS + TIMEOUT))
-until ready; do
-  if ! kill -0 "$PID" 2>/dev/null; then
-    echo "phoenix server exited before becoming ready; last log lines:" >&2
-    tail -n 40 "$DIR/server.log" >&2 || true
-    exit 1
-  fi
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    echo "phoenix server not ready after ${TIMEOUT}s; last log lines:" >&2
-    tail -n 40 "$DIR/server.log" >&2 || true
-    "$HERE/stop.sh" "$DIR" >&2 || true
-    exit 1
-  fi
-  sleep 0.5
-done
+wait_until_up ready "$PID" "$DIR" phoenix ready "$TIMEOUT"
 
 echo "$URL"

@@ -1,0 +1,85 @@
+# Sourced by the install, start and stop scripts of the test servers
+# (scripts/mlflow, scripts/phoenix): what they do alike, done once.
+
+# install_venv VENV PACKAGE VERSION COMMAND: installs PACKAGE==VERSION into the
+# virtualenv VENV unless it already holds that version and bin/COMMAND
+# (idempotent), then prints VENV. Exits the calling script if that fails.
+install_venv() {
+  local venv="$1" package="$2" version="$3" command="$4"
+  if ! venv_has "$venv" "$package" "$version" "$command"; then
+    echo "installing $package==$version into $venv" >&2
+    mkdir -p "$(dirname "$venv")"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$package==$version" >&2
+    venv_has "$venv" "$package" "$version" "$command" ||
+      { echo "$package $version not usable in $venv after install" >&2; exit 1; }
+  fi
+  echo "$venv"
+}
+
+venv_has() {
+  local venv="$1" package="$2" version="$3" command="$4"
+  [ -x "$venv/bin/python" ] && [ -x "$venv/bin/$command" ] &&
+    [ "$("$venv/bin/python" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$package" 2>/dev/null || true)" = "$version" ]
+}
+
+# refuse_if_running DIR: fails if a server started for DIR still runs.
+refuse_if_running() {
+  local dir="$1"
+  if [ -f "$dir/server.pgid" ] && kill -0 -- "-$(cat "$dir/server.pgid")" 2>/dev/null; then
+    echo "a server already runs for $dir (pgid $(cat "$dir/server.pgid")); run stop.sh first" >&2
+    exit 1
+  fi
+}
+
+# wait_until_up CHECK PID DIR NAME STATE TIMEOUT: polls the function CHECK until
+# it succeeds. Fails, with the end of DIR/server.log, if server PID (NAME) exits
+# first, or if TIMEOUT seconds pass (stopping it then). STATE names what CHECK
+# waits for, for the messages.
+wait_until_up() {
+  local check="$1" pid="$2" dir="$3" name="$4" state="$5" timeout="$6"
+  local deadline=$((SECONDS + timeout))
+  until "$check"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$name server exited before becoming $state; last log lines:" >&2
+      tail -n 40 "$dir/server.log" >&2 || true
+      exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "$name server not $state after ${timeout}s; last log lines:" >&2
+      tail -n 40 "$dir/server.log" >&2 || true
+      stop_server "$dir" >&2 || true
+      exit 1
+    fi
+    sleep 0.5
+  done
+}
+
+# stop_server DIR: stops the server that a start.sh DIR started: TERM its whole
+# process group (recorded in DIR/server.pgid), then KILL whatever is left after
+# a few seconds. Idempotent.
+stop_server() {
+  local pgid_file="$1/server.pgid" pgid
+  [ -f "$pgid_file" ] || return 0
+  pgid="$(tr -d ' \n' <"$pgid_file")"
+  case "$pgid" in
+    ''|*[!0-9]*|0|1) echo "bad pgid '$pgid' in $pgid_file" >&2; rm -f "$pgid_file"; return 1 ;;
+  esac
+  if group_alive "$pgid"; then
+    kill -TERM -- "-$pgid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      group_alive "$pgid" || break
+      sleep 0.1
+    done
+    if group_alive "$pgid"; then
+      kill -KILL -- "-$pgid" 2>/dev/null || true
+      for _ in $(seq 1 20); do
+        group_alive "$pgid" || break
+        sleep 0.1
+      done
+    fi
+  fi
+  rm -f "$pgid_file"
+}
+
+group_alive() { kill -0 -- "-$1" 2>/dev/null; }
