@@ -906,12 +906,18 @@ fn excerpt(text: &str) -> String {
 
 /// The URL with any `user:password@` replaced, for messages.
 fn redact_url(url: &str) -> String {
+    replace_credentials(url, "<redacted>@")
+}
+
+/// `scheme://user:password@host/…` with `user:password@` replaced by
+/// `with`; any other URL as it is.
+fn replace_credentials(url: &str, with: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
+        Some(at) => format!("{scheme}://{with}{}", &rest[at + 1..]),
         None => url.to_owned(),
     }
 }
@@ -935,6 +941,18 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// For tests: an environment that holds `pairs`, as the `var` argument of
+/// the functions that read variables.
+#[cfg(test)]
+fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    move |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -943,14 +961,6 @@ mod tests {
 
     #[test]
     fn configuration_from_the_environment() {
-        let vars = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
         let err = MlflowConfig::from_vars(vars(&[])).unwrap_err();
         assert!(err.to_string().contains("MLFLOW_TRACKING_URI is not set"));
         let err =

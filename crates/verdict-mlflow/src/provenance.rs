@@ -215,30 +215,16 @@ fn first_remote_url(config: &str) -> Option<String> {
 /// `scheme://user:token@host/…` without `user:token@`, as MLflow strips
 /// credentials from a remote's URL.
 fn strip_credentials(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
+    crate::replace_credentials(url, "")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vars;
 
     #[test]
     fn the_user_is_found_as_python_finds_it() {
-        let vars = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
         assert_eq!(
             user(vars(&[("USER", "ann"), ("LOGNAME", "")])),
             Some("ann".into())
