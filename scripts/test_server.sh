@@ -32,6 +32,17 @@ refuse_if_running() {
   fi
 }
 
+# state_dir ARGS: the state directory of start.sh DIR (made, absolute), or the
+# usage (exit 2) unless ARGS is one DIR.
+state_dir() {
+  if [ $# -ne 1 ]; then
+    echo "usage: $0 DIR" >&2
+    exit 2
+  fi
+  mkdir -p "$1"
+  (cd "$1" && pwd)
+}
+
 # wait_until_up CHECK PID DIR NAME STATE TIMEOUT: polls the function CHECK until
 # it succeeds. Fails, with the end of DIR/server.log, if server PID (NAME) exits
 # first, or if TIMEOUT seconds pass (stopping it then). STATE names what CHECK
@@ -65,20 +76,16 @@ stop_server() {
   case "$pgid" in
     ''|*[!0-9]*|0|1) echo "bad pgid '$pgid' in $pgid_file" >&2; rm -f "$pgid_file"; return 1 ;;
   esac
-  if group_alive "$pgid"; then
-    kill -TERM -- "-$pgid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
+  # TERM, up to 5 s for it to work, then KILL, up to 2 s.
+  local step
+  for step in TERM:50 KILL:20; do
+    group_alive "$pgid" || break
+    kill -"${step%:*}" -- "-$pgid" 2>/dev/null || true
+    for _ in $(seq 1 "${step#*:}"); do
       group_alive "$pgid" || break
       sleep 0.1
     done
-    if group_alive "$pgid"; then
-      kill -KILL -- "-$pgid" 2>/dev/null || true
-      for _ in $(seq 1 20); do
-        group_alive "$pgid" || break
-        sleep 0.1
-      done
-    fi
-  fi
+  done
   rm -f "$pgid_file"
 }
 

@@ -10,19 +10,14 @@
 # Stop it with stop.sh DIR.
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-  echo "usage: $0 DIR" >&2
-  exit 2
-fi
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-mkdir -p "$1"
-DIR="$(cd "$1" && pwd)"
+# shellcheck source=../test_server.sh
+. "$HERE/../test_server.sh"
+DIR="$(state_dir "$@")"
 WORKERS="${VERDICT_MLFLOW_WORKERS:-1}"
 TIMEOUT=120
 
 VENV="$("$HERE/install.sh")"
-# shellcheck source=../test_server.sh
-. "$HERE/../test_server.sh"
 refuse_if_running "$DIR"
 
 PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"

@@ -12,18 +12,13 @@
 # Stop it with stop.sh DIR.
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-  echo "usage: $0 DIR" >&2
-  exit 2
-fi
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-mkdir -p "$1"
-DIR="$(cd "$1" && pwd)"
+# shellcheck source=../test_server.sh
+. "$HERE/../test_server.sh"
+DIR="$(state_dir "$@")"
 TIMEOUT=120
 
 VENV="$("$HERE/install.sh")"
-# shellcheck source=../test_server.sh
-. "$HERE/../test_server.sh"
 refuse_if_running "$DIR"
 
 free_port() {

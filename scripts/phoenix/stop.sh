@@ -1,12 +1,1 @@
-#!/usr/bin/env bash
-# Stop the Phoenix server started by start.sh DIR: TERM its whole process group,
-# then KILL whatever is left after a few seconds. Idempotent.
-set -euo pipefail
-
-if [ $# -ne 1 ]; then
-  echo "usage: $0 DIR" >&2
-  exit 2
-fi
-# shellcheck source=../test_server.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../test_server.sh"
-stop_server "$1"
+../stop.sh
