@@ -1,4 +1,4 @@
-# Sourced by the start scripts of the test servers.
+# Sourced by scripts/test_server.sh, for the start scripts of the test servers.
 # own_group PID NAME: waits until PID, started under setsid, leads its own
 # process group, and writes it to stdout. Until setsid has run, the child is
 # still in the starting script's group (and so its caller's): recording that

@@ -23,6 +23,30 @@ venv_has() {
     [ "$("$venv/bin/python" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$package" 2>/dev/null || true)" = "$version" ]
 }
 
+# shellcheck source=own_group.sh
+. "$(dirname "${BASH_SOURCE[0]}")/own_group.sh"
+
+# record_server PID NAME DIR URL: once server PID (NAME), started under
+# setsid, leads its own process group, writes that group to DIR/server.pgid
+# (for stop.sh) and URL to DIR/url. Exits the calling script if it never does.
+record_server() {
+  local pid="$1" name="$2" dir="$3" url="$4" pgid
+  pgid="$(own_group "$pid" "$name")" || exit 1
+  echo "$pgid" >"$dir/server.pgid"
+  echo "$url" >"$dir/url"
+}
+
+# http_get VENV URL: GET URL with a 2 s limit, printing the body; fails on no
+# answer or an HTTP error. Uses curl, else the Python of VENV.
+http_get() {
+  local venv="$1" url="$2"
+  if command -v curl >/dev/null 2>&1; then
+    curl -fsS --max-time 2 "$url" 2>/dev/null
+  else
+    "$venv/bin/python" -c 'import sys,urllib.request as u; sys.stdout.buffer.write(u.urlopen(sys.argv[1],timeout=2).read())' "$url" 2>/dev/null
+  fi
+}
+
 # refuse_if_running DIR: fails if a server started for DIR still runs.
 refuse_if_running() {
   local dir="$1"

@@ -37,17 +37,10 @@ PYTHONPATH="$PY_PATH" MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid "$VENV/bin
   --host 127.0.0.1 --port "$PORT" --workers "$WORKERS" \
   </dev/null >"$DIR/server.log" 2>&1 &
 PID=$!
-# shellcheck source=../own_group.sh
-. "$HERE/../own_group.sh"
-own_group "$PID" mlflow >"$DIR/server.pgid"
-echo "$URL" >"$DIR/url"
+record_server "$PID" mlflow "$DIR" "$URL"
 
 health() {
-  if command -v curl >/dev/null 2>&1; then
-    [ "$(curl -fsS --max-time 2 "$URL/health" 2>/dev/null || true)" = "OK" ]
-  else
-    "$VENV/bin/python" -c 'import sys,urllib.request as u; sys.exit(0 if u.urlopen(sys.argv[1]+"/health",timeout=2).read().strip()==b"OK" else 1)' "$URL" 2>/dev/null
-  fi
+  [ "$(http_get "$VENV" "$URL/health" || true)" = "OK" ]
 }
 
 # Each uvicorn worker logs this line once it serves requests.

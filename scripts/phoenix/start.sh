@@ -52,17 +52,10 @@ env -u PHOENIX_COLLECTOR_ENDPOINT -u PHOENIX_API_KEY -u PHOENIX_CLIENT_HEADERS \
   "${AUTH[@]}" \
   setsid "$VENV/bin/phoenix" serve </dev/null >"$DIR/server.log" 2>&1 &
 PID=$!
-# shellcheck source=../own_group.sh
-. "$HERE/../own_group.sh"
-own_group "$PID" phoenix >"$DIR/server.pgid"
-echo "$URL" >"$DIR/url"
+record_server "$PID" phoenix "$DIR" "$URL"
 
 ready() {
-  if command -v curl >/dev/null 2>&1; then
-    curl -fsS --max-time 2 -o /dev/null "$URL/readyz" 2>/dev/null
-  else
-    "$VENV/bin/python" -c 'import sys,urllib.request as u; u.urlopen(sys.argv[1]+"/readyz",timeout=2)' "$URL" 2>/dev/null
-  fi
+  http_get "$VENV" "$URL/readyz" >/dev/null
 }
 
 wait_until_up ready "$PID" "$DIR" phoenix ready "$TIMEOUT"
