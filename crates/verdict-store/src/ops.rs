@@ -163,19 +163,6 @@ pub struct BlockRecord {
     pub assessments: Vec<Assessment>,
 }
 
-/// Appends one operation to the log, inside the caller's transaction.
-pub(crate) fn record(
-    conn: &Connection,
-    path: &Path,
-    kind: OpKind,
-    trace: Option<TraceId>,
-    assessment: Option<AssessmentId>,
-    run: Option<i64>,
-    block: Option<i64>,
-) -> Result<()> {
-    Log::new(conn, path)?.push(kind, trace, assessment, run, block)
-}
-
 /// Appends operations to the log, inside the caller's transaction, with
 /// one statement for all of them: what a batch logs.
 pub(crate) struct Log<'c> {

@@ -662,6 +662,7 @@ impl LocalStore {
                     "INSERT OR IGNORE INTO run_traces (trace_id, run, ordinal) VALUES (?1, ?2, ?3)",
                 )
                 .map_err(db)?;
+            let mut log = crate::ops::Log::new(tx, path)?;
             let mut assessments = 0;
             for block in blocks {
                 if block.first >= pack::MAX_RECORDS {
@@ -671,9 +672,7 @@ impl LocalStore {
                     )));
                 }
                 let block_key = (key.run << 40) | block.first as i64;
-                crate::ops::record(
-                    tx,
-                    path,
+                log.push(
                     crate::ops::OpKind::Block,
                     None,
                     None,
