@@ -95,8 +95,11 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         .skip_invalid(args.skip_invalid)
         .store(Arc::clone(&store));
     let run_id = evaluation.run_id().to_owned();
+    // Taken before the destinations open, so that their retries stop
+    // with the run.
+    let interrupt = crate::signals::interrupt_on_signals()?;
     for target in targets {
-        evaluation = evaluation.export(Destination::open(target)?);
+        evaluation = evaluation.export(Destination::open_stopping(target, Some(&interrupt))?);
     }
     if let Some(path) = &args.junit {
         evaluation = evaluation.junit(path);
@@ -110,7 +113,7 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(run) = &args.baseline {
         evaluation = evaluation.baseline(run);
     }
-    evaluation = evaluation.interrupt(crate::signals::interrupt_on_signals()?);
+    evaluation = evaluation.interrupt(interrupt);
     let bar = progress_bar(dataset.len_bytes());
     let shown = bar.clone();
     let started = Instant::now();

@@ -252,3 +252,60 @@ fn a_run_started_with_nohup_outlives_sighup() {
     let store = LocalStore::open(dir.path().join("s.db")).unwrap();
     assert_eq!(store.runs().unwrap()[0].status, RunStatus::Passed);
 }
+
+#[test]
+fn a_signal_stops_a_run_whose_destination_keeps_failing_without_waiting_out_its_retries() {
+    // An MLflow server that is up (its health check answers) and refuses
+    // everything else with 503: each request would be retried for two
+    // minutes. A SIGTERM must end the run in seconds, not after them.
+    let server = verdict_export::testing::HttpStub::start(|request| {
+        if request.path.starts_with("/health") {
+            (200, b"OK".to_vec())
+        } else {
+            (503, b"busy".to_vec())
+        }
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("qa.jsonl"), records(0..5)).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args([
+            "eval",
+            "qa.jsonl",
+            "--scorer",
+            "exact_match",
+            "--export",
+            "mlflow",
+        ])
+        .args(["--store", "s.db"])
+        .current_dir(dir.path())
+        .env_remove("VERDICT_PLUGIN_PATH")
+        .env("MLFLOW_TRACKING_URI", server.url())
+        .env_remove("MLFLOW_TRACKING_TOKEN")
+        .env_remove("MLFLOW_TRACKING_USERNAME")
+        .env_remove("MLFLOW_TRACKING_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Retrying: the server has been asked more than the health check.
+    let started = Instant::now();
+    while server.requests().len() < 3 {
+        assert!(
+            started.elapsed() < WATCHDOG,
+            "the run never reached the server"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(&child, "TERM");
+    let signalled = Instant::now();
+    let (code, stderr) = wait(child);
+    assert_eq!(code, Some(128 + 15), "{stderr}");
+    assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
+    // Well inside the two minutes a request's retries may take.
+    assert!(
+        signalled.elapsed() < Duration::from_secs(60),
+        "stopped {:?} after the signal: {stderr}",
+        signalled.elapsed()
+    );
+}

@@ -13,6 +13,7 @@ use verdict_export::{
 
 use crate::error::{Error, Result};
 use crate::mlflow_run::{MlflowRun, RunPlan};
+use crate::run::Interrupt;
 
 /// Which export a `--export` value names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +113,17 @@ impl Destination {
     /// Opens an export from its configuration (environment variables for
     /// OTLP, MLflow and Phoenix).
     pub fn open(target: ExportTarget) -> Result<Self> {
+        Self::open_stopping(target, None)
+    }
+
+    /// [`open`](Self::open), with its retries stopped at once when
+    /// `interrupt` is raised: a run stopped by a signal does not wait out
+    /// a server's retry budget before it ends.
+    pub fn open_stopping(target: ExportTarget, interrupt: Option<&Interrupt>) -> Result<Self> {
+        let stop = {
+            let interrupt = interrupt.cloned();
+            move || interrupt.as_ref().is_some_and(|i| i.signal().is_some())
+        };
         let failed = |message: String| Error::Export {
             destination: target.to_string(),
             message,
@@ -134,10 +146,22 @@ impl Destination {
                 }))
             }
             ExportTarget::Mlflow => Sink::Mlflow(Box::new(
-                MlflowSink::from_env().map_err(|e| failed(e.to_string()))?,
+                verdict_export::MlflowConfig::from_env()
+                    .and_then(|c| {
+                        c.on_retry_wait(retry_notice("mlflow"))
+                            .stop_retrying_when(stop.clone())
+                            .build()
+                    })
+                    .map_err(|e| failed(e.to_string()))?,
             )),
             ExportTarget::Phoenix => Sink::Phoenix(Box::new(
-                PhoenixSink::from_env().map_err(|e| failed(e.to_string()))?,
+                verdict_export::PhoenixConfig::from_env()
+                    .and_then(|c| {
+                        c.on_retry_wait(retry_notice("phoenix"))
+                            .stop_retrying_when(stop.clone())
+                            .build()
+                    })
+                    .map_err(|e| failed(e.to_string()))?,
             )),
             ExportTarget::Jsonl(_) if target.is_stdout() => Sink::Jsonl(JsonlSink::stdout()),
             ExportTarget::Jsonl(path) => {
@@ -417,6 +441,30 @@ fn otlp_traces_endpoint() -> String {
             .unwrap_or_else(|| "http://localhost:4318".to_owned());
         format!("{}/v1/traces", base.trim_end_matches('/'))
     })
+}
+
+/// Tells a person, on standard error, that a destination keeps retrying,
+/// so that a server that keeps failing is seen failing rather than taken
+/// for a hang: one line per eighth of the retry budget (every 15 s by
+/// default), however many requests retry at once.
+fn retry_notice(
+    destination: &'static str,
+) -> impl Fn(verdict_export::mlflow::Waiting) + Send + Sync + 'static {
+    let last: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    move |waiting| {
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| at.elapsed() < waiting.budget / 8) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        eprintln!(
+            "{destination}: still retrying a request after {} s ({} attempts; it gives up at {} s, \
+             and what is not delivered stays in the local store for `verdict push`)",
+            waiting.elapsed.as_secs(),
+            waiting.attempts,
+            waiting.budget.as_secs()
+        );
+    }
 }
 
 /// How long a destination is given to answer when it is opened: a server

@@ -309,6 +309,21 @@ impl PhoenixConfig {
         self
     }
 
+    /// Stops retrying once `stop` says so (see [`RetryPolicy::stop_when`]).
+    pub fn stop_retrying_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.retry = self.retry.stop_when(stop);
+        self
+    }
+
+    /// Tells `observer` of retries that go on (see [`RetryPolicy::on_wait`]).
+    pub fn on_retry_wait(
+        mut self,
+        observer: impl Fn(verdict_mlflow::Waiting) + Send + Sync + 'static,
+    ) -> Self {
+        self.retry = self.retry.on_wait(observer);
+        self
+    }
+
     /// How long annotations of spans (or traces) Phoenix does not have yet
     /// wait for them in one batch before they are given up for now, as
     /// [retryable](SinkError::retryable) (default 30 s). A target given up

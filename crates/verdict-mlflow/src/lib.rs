@@ -105,7 +105,7 @@ use serde_json::Value;
 use verdict::{Assessment, AssessmentId, AssessmentSink, Operation, SinkError, mlflow_trace_id};
 
 use crate::concurrency::{AdaptiveLimit, Signal};
-pub use crate::retry::{GaveUp, RetryPolicy, Retryable};
+pub use crate::retry::{GaveUp, RetryPolicy, Retryable, Waiting};
 
 mod concurrency;
 mod delivery;
@@ -265,6 +265,18 @@ impl MlflowConfig {
     /// How transient failures are retried (see [`RetryPolicy`]).
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self
+    }
+
+    /// Stops retrying once `stop` says so (see [`RetryPolicy::stop_when`]).
+    pub fn stop_retrying_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.retry = self.retry.stop_when(stop);
+        self
+    }
+
+    /// Tells `observer` of retries that go on (see [`RetryPolicy::on_wait`]).
+    pub fn on_retry_wait(mut self, observer: impl Fn(Waiting) + Send + Sync + 'static) -> Self {
+        self.retry = self.retry.on_wait(observer);
         self
     }
 

@@ -9,6 +9,7 @@
 //! that many clients retrying at once spread out, and retrying stops once
 //! the next delay would end past the budget.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How a network sink retries transient failures.
@@ -27,6 +28,60 @@ pub struct RetryPolicy {
     initial_delay: Duration,
     max_delay: Duration,
     budget: Duration,
+    on_wait: Observer,
+    stop: Stop,
+}
+
+/// When to stop retrying at once, whatever the budget says.
+#[derive(Clone, Default)]
+struct Stop(Option<Arc<dyn Fn() -> bool + Send + Sync>>);
+
+impl std::fmt::Debug for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
+}
+
+impl PartialEq for Stop {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Where a long retry is told, so that a person sees why nothing moves.
+#[derive(Clone, Default)]
+struct Observer(Option<Arc<dyn Fn(Waiting) + Send + Sync>>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
+}
+
+impl PartialEq for Observer {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A retry still going on, as [`RetryPolicy::on_wait`] is told of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Waiting {
+    /// Since the first attempt.
+    pub elapsed: Duration,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it gives up (for now), from the first attempt.
+    pub budget: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -40,6 +95,8 @@ impl Default for RetryPolicy {
             initial_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
             budget: Duration::from_secs(120),
+            on_wait: Observer::default(),
+            stop: Stop::default(),
         }
     }
 }
@@ -67,6 +124,23 @@ impl RetryPolicy {
     /// The time budget of one operation.
     pub fn get_budget(&self) -> Duration {
         self.budget
+    }
+
+    /// Stops retrying, without waiting, once `stop` says so — a run
+    /// interrupted by a signal — as if the budget were spent.
+    pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.stop = Stop(Some(Arc::new(stop)));
+        self
+    }
+
+    /// Tells `observer` of a retry that goes on: once an eighth of the
+    /// budget has passed since its first attempt, then at most once per
+    /// eighth (every 15 s of the default 2 minutes), before it waits
+    /// again. A command shows it, so that a server that keeps failing is
+    /// seen failing, not taken for a hang.
+    pub fn on_wait(mut self, observer: impl Fn(Waiting) + Send + Sync + 'static) -> Self {
+        self.on_wait = Observer(Some(Arc::new(observer)));
+        self
     }
 
     /// The upper bound of the delay before retry `retry` (from 0), before
@@ -119,6 +193,8 @@ impl RetryPolicy {
     ) -> Result<T, GaveUp<E>> {
         let start = Instant::now();
         let mut retry = 0;
+        let every = self.budget / 8;
+        let mut told = Duration::ZERO;
         loop {
             match attempt() {
                 Ok(value) => return Ok(value),
@@ -138,11 +214,24 @@ impl RetryPolicy {
                 }
                 Err(Retryable::Transient(error)) => {
                     let delay = self.delay(retry);
-                    if start.elapsed() + delay > self.budget || !keep_going() {
+                    let stopped = self.stop.0.as_ref().is_some_and(|stop| stop());
+                    if start.elapsed() + delay > self.budget || !keep_going() || stopped {
                         return Err(GaveUp {
                             error,
                             transient: true,
                             attempts: retry + 1,
+                        });
+                    }
+                    let elapsed = start.elapsed();
+                    if let Some(observer) = &self.on_wait.0
+                        && !every.is_zero()
+                        && elapsed >= told + every
+                    {
+                        told = elapsed;
+                        observer(Waiting {
+                            elapsed,
+                            attempts: retry + 1,
+                            budget: self.budget,
                         });
                     }
                     std::thread::sleep(delay);
@@ -230,5 +319,63 @@ mod tests {
             .unwrap_err();
         assert!(spent.transient && spent.attempts > 5);
         assert!(start.elapsed() <= Duration::from_millis(400));
+    }
+
+    #[test]
+    fn a_long_retry_is_told_at_each_eighth_of_its_budget() {
+        let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = told.clone();
+        let policy = RetryPolicy::default()
+            .initial_delay(Duration::from_millis(5))
+            .max_delay(Duration::from_millis(20))
+            .budget(Duration::from_millis(800))
+            .on_wait(move |w| seen.lock().unwrap().push(w));
+        let gave_up = policy
+            .run(|| Err::<(), _>(Retryable::Transient("down")))
+            .unwrap_err();
+        let told = told.lock().unwrap();
+        // 800 ms in eighths of 100 ms: about 7 notices, none before the
+        // first eighth, each at least an eighth after the last.
+        assert!((4..=8).contains(&told.len()), "{told:?}");
+        assert!(told[0].elapsed >= Duration::from_millis(100), "{told:?}");
+        for pair in told.windows(2) {
+            assert!(pair[1].elapsed >= pair[0].elapsed + Duration::from_millis(100));
+            assert!(pair[1].attempts > pair[0].attempts);
+        }
+        assert!(told.iter().all(|w| w.budget == Duration::from_millis(800)));
+        assert!(told.last().unwrap().attempts < gave_up.attempts);
+
+        // A retry that succeeds at once tells nothing.
+        let quiet = Arc::new(std::sync::Mutex::new(0));
+        let count = quiet.clone();
+        let policy = RetryPolicy::default().on_wait(move |_| *count.lock().unwrap() += 1);
+        assert_eq!(policy.run(|| Ok::<_, Retryable<()>>(1)).unwrap(), 1);
+        assert_eq!(*quiet.lock().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_stop_ends_the_retries_at_once() {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let raised = stop.clone();
+        let policy = RetryPolicy::default()
+            .initial_delay(Duration::from_millis(5))
+            .max_delay(Duration::from_millis(5))
+            .stop_when(move || raised.load(std::sync::atomic::Ordering::SeqCst));
+        let mut attempts = 0;
+        let start = Instant::now();
+        let gave_up = policy
+            .run(|| {
+                attempts += 1;
+                if attempts == 3 {
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                Err::<(), _>(Retryable::Transient("down"))
+            })
+            .unwrap_err();
+        assert_eq!((gave_up.attempts, gave_up.transient), (3, true));
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not the 2-minute budget"
+        );
     }
 }
