@@ -189,7 +189,8 @@ pub(crate) struct PushArgs {
     /// the store or a file beside it, nor another --to); repeatable.
     #[arg(long, value_name = "TARGET", required = true)]
     pub(crate) to: Vec<String>,
-    /// Push only what this trace has not delivered; repeatable.
+    /// Push only this trace's changes the destination has not seen (all
+    /// of them with --again); repeatable.
     #[arg(long = "trace", value_name = "TRACE")]
     pub(crate) traces: Vec<String>,
     /// Push only this run: its records, and what was logged on their
