@@ -50,6 +50,19 @@ fn every_record_reaches_mlflow_as_a_trace_with_its_assessments() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // The run's own traces are new: each is created in one request, never
+    // read first (the server's access log, before this test reads any).
+    let log = std::fs::read_to_string(server.dir().join("server.log")).unwrap();
+    let reads = log
+        .lines()
+        .filter(|l| l.contains("GET /api/3.0/mlflow/traces/tr-"))
+        .count();
+    let creates = log
+        .lines()
+        .filter(|l| l.contains("POST /api/3.0/mlflow/traces "))
+        .count();
+    assert_eq!((reads, creates), (0, 5), "{log}");
+
     let results: Value = serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
     let run_id = results["summary"]["run_id"].as_str().unwrap();
     let records = results["records"].as_array().unwrap();

@@ -85,6 +85,10 @@ pub struct Destination {
     /// It took none of a chunk of the run, and nothing more is sent to it
     /// (see [`Tally`]): its MLflow run is not ended either.
     given_up: std::sync::atomic::AtomicBool,
+    /// The high half of the trace ids of the run being evaluated (see
+    /// `verdict_export::runs::pack`): its own traces, new to every
+    /// destination.
+    new_traces: Option<u64>,
 }
 
 enum Sink {
@@ -187,14 +191,17 @@ impl Destination {
             unreachable,
             mlflow_run: None,
             given_up: std::sync::atomic::AtomicBool::new(false),
+            new_traces: None,
         })
     }
 
     /// For an evaluation: an MLflow destination makes it an MLflow run (see
     /// `mlflow_run`); the others do nothing. When the run cannot be
     /// started, nothing is sent to the destination, as when it cannot be
-    /// reached.
-    pub(crate) fn begin_run(&mut self, plan: &RunPlan, started: std::time::SystemTime) {
+    /// reached. The run's own traces (their high half `ids`) are new to
+    /// every destination: MLflow creates them without reading them first.
+    pub(crate) fn begin_run(&mut self, plan: &RunPlan, started: std::time::SystemTime, ids: u64) {
+        self.new_traces = Some(ids);
         if let (Sink::Mlflow(sink), None) = (&self.sink, &self.unreachable) {
             match MlflowRun::start(sink, plan, started) {
                 Ok(run) => self.mlflow_run = Some(run),
@@ -384,8 +391,14 @@ impl Destination {
                         None,
                     ),
                     (Some(assessments), Ok(spans)) => {
+                        // The run's own traces are new: created without
+                        // being read first.
+                        let new = |trace: TraceId| {
+                            self.new_traces
+                                .is_some_and(|ids| (trace.to_bytes()[..8]) == ids.to_be_bytes())
+                        };
                         let (spans_sent, assessments_sent) =
-                            sink.export_traces_standing_in(&spans, &stand_ins, &assessments);
+                            sink.export_traces_standing_in(&spans, &stand_ins, &assessments, &new);
                         let spans_sent = (!spans.is_empty()).then_some(spans_sent).and_then(sent);
                         (spans_sent, sent(assessments_sent))
                     }

@@ -515,7 +515,7 @@ impl Evaluation {
             None => None,
         };
         for destination in &mut destinations {
-            destination.begin_run(&mlflow_plan, started);
+            destination.begin_run(&mlflow_plan, started, ids);
         }
         let context = Context {
             run_id: run_id.clone(),

@@ -78,14 +78,18 @@ impl MlflowSink {
     /// own spans, and its assessments are added to it, the stand-in never
     /// sent. Without stand-ins, assessments of a trace the server lacks
     /// wait for spans that will never come.
+    ///
+    /// `new` says which traces are new (see [`ship_together_new`](Self::ship_together_new)).
     pub fn export_traces_standing_in(
         &self,
         spans: &[SpanData],
         stand_ins: &[SpanData],
         assessments: &[Assessment],
+        new: &(dyn Fn(TraceId) -> bool + Sync),
     ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+        let operations: Vec<Operation> = assessments.iter().cloned().map(Operation::Log).collect();
         if stand_ins.is_empty() {
-            return self.export_traces_apart(spans, assessments);
+            return self.ship_together_new(spans, &operations, false, new);
         }
         let traces: Vec<TraceId> = stand_ins
             .iter()
@@ -100,7 +104,7 @@ impl MlflowSink {
                 .filter(|s| lacking.contains(&s.span_context.trace_id()))
                 .cloned(),
         );
-        self.export_traces_apart(&all, assessments)
+        self.ship_together_new(&all, &operations, false, new)
     }
 
     /// [`export_traces`](Self::export_traces) for any operations: returns
@@ -120,6 +124,20 @@ impl MlflowSink {
         spans: &[SpanData],
         operations: &[Operation],
         fresh: bool,
+    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+        self.ship_together_new(spans, operations, fresh, &|_| false)
+    }
+
+    /// [`ship_together`](Self::ship_together), with the traces the caller
+    /// knows to be new (`new`: made by it and sent nowhere before, such as
+    /// an evaluation's own) created from their root without reading them
+    /// first: one request a trace instead of two.
+    pub fn ship_together_new(
+        &self,
+        spans: &[SpanData],
+        operations: &[Operation],
+        fresh: bool,
+        new: &(dyn Fn(TraceId) -> bool + Sync),
     ) -> (Result<(), SinkError>, Result<(), SinkError>) {
         let roots: HashMap<TraceId, &SpanData> = spans
             .iter()
@@ -143,7 +161,7 @@ impl MlflowSink {
             .iter()
             .filter(|(_, goes_first)| **goes_first)
             .map(|(trace, _)| match roots.get(trace) {
-                Some(root) => (*trace, (self.info_from_root(root), fresh)),
+                Some(root) => (*trace, (self.info_from_root(root), fresh || new(*trace))),
                 None => {
                     self.opened(*trace);
                     (*trace, (self.info_in_progress(*trace, operations), true))
