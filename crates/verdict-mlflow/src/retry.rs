@@ -32,17 +32,29 @@ pub struct RetryPolicy {
     stop: Stop,
 }
 
-/// When to stop retrying at once, whatever the budget says.
-#[derive(Clone, Default)]
-struct Stop(Option<Arc<dyn Fn() -> bool + Send + Sync>>);
+/// A function a policy calls, compared by identity so that the policy
+/// stays comparable.
+struct Hook<F: ?Sized>(Option<Arc<F>>);
 
-impl std::fmt::Debug for Stop {
+impl<F: ?Sized> Clone for Hook<F> {
+    fn clone(&self) -> Self {
+        Hook(self.0.clone())
+    }
+}
+
+impl<F: ?Sized> Default for Hook<F> {
+    fn default() -> Self {
+        Hook(None)
+    }
+}
+
+impl<F: ?Sized> std::fmt::Debug for Hook<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
     }
 }
 
-impl PartialEq for Stop {
+impl<F: ?Sized> PartialEq for Hook<F> {
     fn eq(&self, other: &Self) -> bool {
         match (&self.0, &other.0) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -51,26 +63,12 @@ impl PartialEq for Stop {
         }
     }
 }
+
+/// When to stop retrying at once, whatever the budget says.
+type Stop = Hook<dyn Fn() -> bool + Send + Sync>;
 
 /// Where a long retry is told, so that a person sees why nothing moves.
-#[derive(Clone, Default)]
-struct Observer(Option<Arc<dyn Fn(Waiting) + Send + Sync>>);
-
-impl std::fmt::Debug for Observer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
-    }
-}
-
-impl PartialEq for Observer {
-    fn eq(&self, other: &Self) -> bool {
-        match (&self.0, &other.0) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
-        }
-    }
-}
+type Observer = Hook<dyn Fn(Waiting) + Send + Sync>;
 
 /// A retry still going on, as [`RetryPolicy::on_wait`] is told of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,7 +127,7 @@ impl RetryPolicy {
     /// Stops retrying, without waiting, once `stop` says so — a run
     /// interrupted by a signal — as if the budget were spent.
     pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
-        self.stop = Stop(Some(Arc::new(stop)));
+        self.stop = Hook(Some(Arc::new(stop)));
         self
     }
 
@@ -139,7 +137,7 @@ impl RetryPolicy {
     /// again. A command shows it, so that a server that keeps failing is
     /// seen failing, not taken for a hang.
     pub fn on_wait(mut self, observer: impl Fn(Waiting) + Send + Sync + 'static) -> Self {
-        self.on_wait = Observer(Some(Arc::new(observer)));
+        self.on_wait = Hook(Some(Arc::new(observer)));
         self
     }
 
