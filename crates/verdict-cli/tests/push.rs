@@ -508,28 +508,23 @@ fn an_evaluation_exported_whole_is_not_pushed_again_and_push_run_sends_one_run()
     assert_ne!(first, second);
     let only = dir.path().join("only.jsonl");
     let only_target = format!("jsonl:{}", only.display());
-    let summary = run(&[
-        "push",
-        "--run",
-        &second,
-        "--to",
-        &only_target,
-        "--store",
-        "s.db",
-    ]);
+    let push_second = || {
+        run(&[
+            "push",
+            "--run",
+            &second,
+            "--to",
+            &only_target,
+            "--store",
+            "s.db",
+        ])
+    };
+    let summary = push_second();
     assert!(
         summary.contains("pushed 600 spans and 1200 assessments of 600 traces"),
         "{summary}"
     );
-    let summary = run(&[
-        "push",
-        "--run",
-        &second,
-        "--to",
-        &only_target,
-        "--store",
-        "s.db",
-    ]);
+    let summary = push_second();
     assert!(summary.contains("nothing new to push"), "{summary}");
     // The rest of the store is still unseen there: the first run.
     let summary = run(&["push", "--to", &only_target, "--store", "s.db"]);
