@@ -230,9 +230,7 @@ pub(crate) fn forget_run(
     Ok(())
 }
 
-/// The columns [`read_op`] reads.
-const OP: &str = "seq, kind, trace_id, assessment_id, block";
-
+/// Reads `seq, kind, trace_id, assessment_id, block`.
 fn read_op(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<LoggedOp>> {
     let kind: String = row.get(1)?;
     let trace: Option<[u8; 16]> = row.get(2)?;
@@ -288,31 +286,20 @@ impl LocalStore {
                 .optional()
                 .map_err(db)?,
         };
-        let in_scope = if run.is_some() {
-            "AND run = ?4"
-        } else {
-            "AND ?4 IS NULL"
-        };
-        let sql = match dest {
-            None => format!(
-                "SELECT {OP} FROM ops WHERE seq <= ?1 AND ?2 IS NULL AND ?3 IS NULL {in_scope} ORDER BY seq"
-            ),
-            Some(_) => format!(
-                "SELECT {OP} FROM ops o WHERE seq <= ?1 AND seq > ?3 {in_scope}
-                   AND NOT EXISTS (SELECT 1 FROM op_state s
-                                   WHERE s.dest = ?2 AND s.seq = o.seq AND s.delivered = 1)
-                 UNION ALL
-                 SELECT {OP} FROM ops o WHERE seq <= ?3 {in_scope}
-                   AND seq IN (SELECT seq FROM op_state WHERE dest = ?2 AND delivered = 0)
-                 ORDER BY seq"
-            ),
-        };
-        let (dest_id, through) = match dest {
-            Some((d, t)) => (Some(d), Some(t)),
-            None => (None, None),
-        };
+        // No key, or one never pushed to: nothing seen (dest 0 has no
+        // state: ids start at 1).
+        let (dest_id, through) = dest.unwrap_or((0, 0));
+        let sql = "SELECT seq, kind, trace_id, assessment_id, block FROM ops o
+                   WHERE seq <= ?1 AND seq > ?3 AND (?4 IS NULL OR run = ?4)
+                     AND NOT EXISTS (SELECT 1 FROM op_state s
+                                     WHERE s.dest = ?2 AND s.seq = o.seq AND s.delivered = 1)
+                   UNION ALL
+                   SELECT seq, kind, trace_id, assessment_id, block FROM ops o
+                   WHERE seq <= ?3 AND (?4 IS NULL OR run = ?4)
+                     AND seq IN (SELECT seq FROM op_state WHERE dest = ?2 AND delivered = 0)
+                   ORDER BY seq";
         let ops = {
-            let mut select = tx.prepare(&sql).map_err(db)?;
+            let mut select = tx.prepare(sql).map_err(db)?;
             let rows = select
                 .query_map(params![snapshot, dest_id, through, run], read_op)
                 .map_err(db)?;
