@@ -623,8 +623,7 @@ impl Pending {
         }
         let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
             records.iter().map(|(r, s)| (r, s)).collect();
-        // The blocking HTTP client completes the future on this thread.
-        futures_executor::block_on(exporter.export(LogBatch::new(&refs)))
+        wait(exporter.export(LogBatch::new(&refs)))
     }
 
     fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
@@ -660,6 +659,30 @@ impl LogProcessor for PendingProcessor {
 
     fn set_resource(&mut self, resource: &Resource) {
         lock(&self.0.exporter).set_resource(resource);
+    }
+}
+
+/// Waits for an export: the blocking HTTP client completes its future on
+/// the waiting thread. When that thread is already inside an executor's
+/// `block_on` — a sink called from an OpenTelemetry span processor, which
+/// waits on its exporter so — it waits on a thread of its own, as futures'
+/// executor refuses to nest.
+pub(crate) fn wait<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    match futures_executor::enter() {
+        Ok(entered) => {
+            drop(entered);
+            futures_executor::block_on(future)
+        }
+        Err(_) => std::thread::scope(|scope| {
+            scope
+                .spawn(|| futures_executor::block_on(future))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }),
     }
 }
 

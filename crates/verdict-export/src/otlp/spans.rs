@@ -128,11 +128,10 @@ impl SpanExporter {
         }
     }
 
-    /// Posts `spans` as one OTLP request and waits for the answer on the
-    /// calling thread (which must not be running an async executor).
+    /// Posts `spans` as one OTLP request and waits for the answer.
     pub(crate) fn post(&self, spans: &[SpanData]) -> Result<(), SinkError> {
         self.roots.note(spans);
-        futures_executor::block_on(opentelemetry_sdk::trace::SpanExporter::export(
+        super::wait(opentelemetry_sdk::trace::SpanExporter::export(
             &self.otlp,
             spans.to_vec(),
         ))
@@ -187,7 +186,7 @@ impl SpanExporter {
         use opentelemetry_sdk::trace::SpanExporter as _;
         let resource = match resource {
             Some(resource) if *resource != self.own => resource,
-            _ => return futures_executor::block_on(self.otlp.export(spans)),
+            _ => return super::wait(self.otlp.export(spans)),
         };
         let others = self.others.get_or_init(|| {
             self.config
@@ -204,7 +203,7 @@ impl SpanExporter {
             otlp.set_resource(resource);
             *current = resource.clone();
         }
-        futures_executor::block_on(otlp.export(spans))
+        super::wait(otlp.export(spans))
     }
 }
 
