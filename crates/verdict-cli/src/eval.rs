@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use verdict_eval::{Dataset, Destination, Evaluation, ExportTarget, Outputs, SuiteConfig, report};
+use verdict_eval::{Dataset, Evaluation, ExportTarget, Outputs, SuiteConfig, report};
 use verdict_export::LocalStore;
 use verdict_scorer::ScorerSpec;
 
@@ -26,7 +26,7 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let targets: Vec<_> = args
         .exports
         .iter()
-        .map(|s| s.parse::<ExportTarget>())
+        .map(|s| crate::target::parse(s))
         .collect();
     let mut outputs = Outputs::new().dataset(&args.data).store(&args.store.path);
     if let Some(config) = &args.config {
@@ -99,7 +99,7 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     // with the run.
     let interrupt = crate::signals::interrupt_on_signals()?;
     for target in targets {
-        evaluation = evaluation.export(Destination::open_stopping(target, Some(&interrupt))?);
+        evaluation = evaluation.export(crate::target::open(target, &interrupt)?);
     }
     if let Some(path) = &args.junit {
         evaluation = evaluation.junit(path);

@@ -41,6 +41,7 @@ mod show;
 mod signals;
 mod store;
 mod summary;
+mod target;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -27,8 +27,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use verdict::opentelemetry::trace::TraceId;
 use verdict::{Operation, mlflow_trace_id};
-use verdict_eval::{Destination, ExportTarget, Outputs};
+use verdict_eval::{Interrupt, Outputs};
 use verdict_export::replay::{Ledger, Replay, TRACES_PER_CHUNK};
+use verdict_export::{Destination, ExportTarget};
 use verdict_export::{JsonlSink, LocalStore, OpScope, StoredSpan};
 
 use crate::cli::PushArgs;
@@ -75,7 +76,10 @@ impl Receiver {
         Ok(if target.is_stdout() {
             Receiver::Stdout(JsonlSink::stdout())
         } else {
-            Receiver::Destination(Destination::open(target.clone())?)
+            // Ctrl-C ends a push at once (what it had not recorded as
+            // delivered is sent by the next one): nothing raises this, but
+            // retries that go on are told on standard error.
+            Receiver::Destination(crate::target::open(target.clone(), &Interrupt::new())?)
         })
     }
 
@@ -126,10 +130,7 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
     let targets = args
         .to
         .iter()
-        .map(|t| {
-            t.parse::<ExportTarget>()
-                .with_context(|| format!("--to {t}"))
-        })
+        .map(|t| crate::target::parse(t).with_context(|| format!("--to {t}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     // A JSONL file written over the store would destroy it.
     let mut outputs = Outputs::new().store(&args.store.path);
@@ -294,8 +295,8 @@ fn push_to(
             Err(e) => {
                 let message = crate::message(&e);
                 let undelivered = e
-                    .downcast_ref::<verdict_eval::Error>()
-                    .and_then(verdict_eval::Error::undelivered);
+                    .downcast_ref::<verdict_export::DeliveryError>()
+                    .and_then(|e| e.undelivered.as_ref());
                 match undelivered {
                     Some(u) => {
                         delivery.spans_sent += chunk.spans.len().saturating_sub(u.spans);

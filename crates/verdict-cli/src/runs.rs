@@ -82,11 +82,14 @@ pub(crate) fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
         "run", "started", "records", "invalid", "status", "weighted"
     )?;
     for run in &runs {
-        let weighted = run
-            .summary
-            .as_ref()
-            .and_then(|s| s["weighted_pass_rate"].as_f64())
-            .map_or_else(|| "–".to_owned(), |r| format!("{:.1} %", 100.0 * r));
+        // One run whose summary cannot be read back does not hide the
+        // others: it shows as such, and `verdict runs RUN` says why.
+        let weighted = match RunSummary::of(run) {
+            Ok(summary) => summary
+                .and_then(|s| s.weighted_pass_rate)
+                .map_or_else(|| "–".to_owned(), |r| format!("{:.1} %", 100.0 * r)),
+            Err(_) => "unreadable".to_owned(),
+        };
         writeln!(
             out,
             "{:<16}  {:<20}  {:>8}  {:>7}  {:<6}  {:>9}  {}",

@@ -108,37 +108,8 @@ pub enum Error {
     },
 
     /// An export destination failed; what the local store holds is intact.
-    #[error(
-        "exporting to {destination} failed: {message}{}",
-        undelivered_text(undelivered)
-    )]
-    Export {
-        /// The destination, such as `mlflow` or `jsonl:out.jsonl`.
-        destination: String,
-        /// What went wrong.
-        message: String,
-        /// What was not delivered, when the destination said how much;
-        /// `None` when it did not (then none of what was sent may count as
-        /// delivered, though some may have arrived).
-        undelivered: Option<crate::export::Undelivered>,
-    },
-}
-
-impl Error {
-    /// What an [`Error::Export`] says was not delivered, if it says.
-    pub fn undelivered(&self) -> Option<&crate::export::Undelivered> {
-        match self {
-            Error::Export { undelivered, .. } => undelivered.as_ref(),
-            _ => None,
-        }
-    }
-}
-
-fn undelivered_text(undelivered: &Option<crate::export::Undelivered>) -> String {
-    match undelivered {
-        Some(u) => format!(" ({u})"),
-        None => String::new(),
-    }
+    #[error(transparent)]
+    Export(#[from] verdict_export::DeliveryError),
 }
 
 /// A `Result` whose error is [`Error`].

@@ -94,7 +94,6 @@ pub use dataset::{
     Format, InvalidRecord, STDIN,
 };
 pub use error::{Error, Result, signal_name};
-pub use export::{DeliveryFailure, Destination, ExportTarget, TRACES_NAMED, Undelivered};
 pub use gates::{GateVerdict, PassCriterion};
 pub use output::Outputs;
 pub use run::{
@@ -103,3 +102,4 @@ pub use run::{
 };
 pub use stats::{ScorerStats, WORST_KEPT, WorstRecord};
 pub use suite::{Suite, SuiteReport};
+pub use verdict_export::{DeliveryFailure, Destination, ExportTarget, TRACES_NAMED, Undelivered};

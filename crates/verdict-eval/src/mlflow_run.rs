@@ -29,7 +29,7 @@
 
 use std::time::SystemTime;
 
-use verdict::{Assessment, SinkError};
+use verdict::SinkError;
 use verdict_export::MlflowSink;
 use verdict_export::mlflow::{RunData, RunDataset, RunEnd};
 use verdict_scorer::{Origin, Scorer};
@@ -152,13 +152,6 @@ impl MlflowRun {
             id,
             dataset: plan.dataset.clone(),
         })
-    }
-
-    /// The assessment as the run logs it to MLflow: carrying the MLflow
-    /// run's id.
-    pub(crate) fn claim(&self, mut assessment: Assessment) -> Assessment {
-        assessment.set_run_id(Some(self.id.clone()));
-        assessment
     }
 
     /// MLflow's id of the run.

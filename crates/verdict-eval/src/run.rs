@@ -29,7 +29,7 @@ use crate::config::SuiteConfig;
 use crate::criteria;
 use crate::dataset::{Dataset, Entry, InvalidRecord};
 use crate::error::{Error, Result};
-use crate::export::{DeliveryFailure, Destination, ExportTarget, Tally};
+use crate::export::Export;
 use crate::gates::{self, GateVerdict};
 use crate::mlflow_run::RunPlan;
 use crate::output::{OutputFile, Outputs};
@@ -39,6 +39,7 @@ use crate::report::{
 use crate::scored::{self, Said};
 use crate::stats::{RecordView, ScorerStats, StatsBuilder};
 use verdict_export::mlflow::RunEnd;
+use verdict_export::{DeliveryFailure, Destination, ExportTarget, Tally};
 
 /// Records read, scored and written together.
 const CHUNK: usize = 4096;
@@ -170,7 +171,7 @@ pub struct Evaluation {
     scorers: Vec<Box<dyn Scorer>>,
     skip_invalid: bool,
     store: Option<Arc<LocalStore>>,
-    destinations: Vec<Destination>,
+    destinations: Vec<Export>,
     junit: Option<PathBuf>,
     json: Option<PathBuf>,
     report: Option<PathBuf>,
@@ -277,7 +278,7 @@ impl Evaluation {
 
     /// Also sends spans and assessments to `destination`.
     pub fn export(mut self, destination: Destination) -> Self {
-        self.destinations.push(destination);
+        self.destinations.push(Export::new(destination));
         self
     }
 
@@ -319,7 +320,7 @@ impl Evaluation {
                 outputs = outputs.output(what, path);
             }
         }
-        for destination in &self.destinations {
+        for Export { destination, .. } in &self.destinations {
             if let ExportTarget::Jsonl(path) = destination.target()
                 && !destination.target().is_stdout()
             {
@@ -402,6 +403,21 @@ impl Evaluation {
                 run.reason.as_deref().unwrap_or("no reason recorded")
             )));
         }
+        // Its pass rates, read now: a baseline whose summary cannot be
+        // read back gives no rates to compare against, and the run says so
+        // before scoring rather than comparing with nothing.
+        let baseline_scorers: Option<Vec<ScorerStats>> = match &baseline {
+            None => None,
+            Some(run) => match RunSummary::of(run)? {
+                Some(summary) => Some(summary.scorers),
+                None => {
+                    return Err(Error::Baseline(format!(
+                        "{} reached its verdict but has no summary stored, so it has no pass                          rates to compare against",
+                        run.run_id
+                    )));
+                }
+            },
+        };
         let Evaluation {
             run_id,
             config,
@@ -602,7 +618,10 @@ impl Evaluation {
                 // Owned, so that the freeing thread ends with this one.
                 let spent_tx = spent_tx;
                 let mut first_error = None;
-                let mut tallies: Vec<Tally<'_>> = destinations.iter().map(Tally::new).collect();
+                let mut tallies: Vec<Tally<'_>> = destinations
+                    .iter()
+                    .map(|e| Tally::new(&e.destination))
+                    .collect();
                 let mut stored_so_far = 0u64;
                 for shipment in write_rx {
                     if first_error.is_some() {
@@ -767,7 +786,7 @@ impl Evaluation {
                 // push` need not send it again. Best effort: one that is
                 // not recorded is only sent again.
                 if let Some(store) = &store {
-                    for destination in &destinations {
+                    for Export { destination, .. } in &destinations {
                         let name = destination.target().to_string();
                         if let Some(key) = destination.key()
                             && !undelivered
@@ -830,17 +849,11 @@ impl Evaluation {
         let weights: Vec<f64> = config.scorers.iter().map(|s| s.weight).collect();
         let fail_under: Vec<Option<f64>> = config.scorers.iter().map(|s| s.fail_under).collect();
         let baseline_rates: Option<(String, Vec<ScorerRate>)> = baseline.as_ref().map(|run| {
-            let rates = run
-                .summary
-                .clone()
-                .and_then(|summary| serde_json::from_value::<RunSummary>(summary).ok())
-                .map(|s| {
-                    s.scorers
-                        .iter()
-                        .map(|st| (st.name.clone(), st.pass_rate()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let rates = baseline_scorers
+                .iter()
+                .flatten()
+                .map(|st| (st.name.clone(), st.pass_rate()))
+                .collect();
             // Named with its dataset when that is another one, and said to
             // have failed when it did (only an id names such a baseline).
             let mut label = run.run_id.clone();
@@ -890,7 +903,7 @@ impl Evaluation {
             if let Some(problem) =
                 destination.end_run(Some(&summary), RunEnd::Finished, status, None)
             {
-                note_undelivered(&mut summary.undelivered, destination, problem);
+                note_undelivered(&mut summary.undelivered, &destination.destination, problem);
             }
         }
         // From here the run is in the store: whatever fails is recorded
@@ -951,7 +964,7 @@ impl Evaluation {
 /// results could not be written after it: `KILLED` when a signal stopped
 /// it, `FAILED` otherwise, with why. Best effort: the run's own error is
 /// the one reported.
-fn end_mlflow_runs(destinations: &[Destination], error: &Error) {
+fn end_mlflow_runs(destinations: &[Export], error: &Error) {
     let (end, status) = match error {
         Error::Interrupted { .. } => (RunEnd::Killed, "interrupted"),
         _ => (RunEnd::Failed, "stopped"),

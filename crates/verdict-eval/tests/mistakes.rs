@@ -401,3 +401,39 @@ fn a_result_file_that_is_the_store_is_refused_before_the_run_writes_anything() {
     assert!(err.to_string().contains("is the dataset"), "{err}");
     assert_eq!(std::fs::read_to_string(&qa).unwrap(), format!("{GOOD}\n"));
 }
+
+#[test]
+fn a_baseline_whose_summary_cannot_be_read_back_is_refused_before_scoring() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let qa = write(dir.path(), "qa.jsonl", &format!("{GOOD}\n"));
+    let first = Evaluation::new(scorers(&["exact_match"]))
+        .unwrap()
+        .store(store.clone())
+        .run(&Dataset::open(&qa).unwrap())
+        .unwrap();
+    // A summary that is JSON, but not a run's summary.
+    let db = rusqlite::Connection::open(store.path()).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE runs SET summary = '{\"scorers\": 3}' WHERE run_id = ?1",
+            [&first.run_id],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(db);
+    let error = Evaluation::new(scorers(&["exact_match"]))
+        .unwrap()
+        .store(store.clone())
+        .baseline(first.run_id.clone())
+        .run(&Dataset::open(&qa).unwrap())
+        .unwrap_err();
+    assert!(matches!(error, Error::Summary { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains(&first.run_id) && message.contains("cannot be read back"),
+        "{message}"
+    );
+    // Nothing was stored for the refused run.
+    assert_eq!(store.runs().unwrap().len(), 1);
+}

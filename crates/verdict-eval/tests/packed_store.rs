@@ -42,7 +42,7 @@ threshold = 0.8
 /// lines sent to the destination.
 fn run_with_lines(store: &Arc<LocalStore>, data: &Path, dir: &Path) -> Vec<serde_json::Value> {
     let out = dir.join(format!("out-{}.jsonl", rand_suffix()));
-    let target: ExportTarget = format!("jsonl:{}", out.display()).parse().unwrap();
+    let target = ExportTarget::Jsonl(out.clone());
     let config = SuiteConfig::from_toml(SCORERS, Path::new("verdict.toml")).unwrap();
     Evaluation::new(config)
         .unwrap()

@@ -2,20 +2,37 @@
 //! `--export otlp`, `--export mlflow`, `--export phoenix`,
 //! `--export jsonl:PATH`, through the sinks of `verdict-export`.
 
+//! One destination for spans and assessment operations, opened from its
+//! kind and the environment, and the one fan-out every deliverer goes
+//! through: `verdict eval --export`, `verdict push`, and a service that
+//! records through a [`Destination`] as its sink.
+//!
+//! The decision that shapes it: **spans first, then the operations on
+//! them, and a per-item account of what did not arrive.** A server knows
+//! a trace before its assessments arrive, so operations are held back when
+//! their spans fail; and whatever a sink says about each item is added up
+//! ([`Tally`], [`DeliveryFailure`]) rather than turned into one error for
+//! the whole batch, so that a caller can say exactly what is missing and
+//! where. The alternative, each caller driving the sinks itself, is what
+//! made `eval` and `push` count failures differently.
+//!
+//! How a destination is named on a command line (`otlp`, `jsonl:PATH`…)
+//! is the command line's business: this module takes a [`ExportTarget`].
+
 use std::fmt;
-use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::trace::TraceId;
 use verdict::{Assessment, AssessmentSink, Operation, SinkError};
-use verdict_export::{
-    JsonlSink, MlflowSink, OtlpExporter, OtlpSink, PhoenixSink, SpanSink, StoredSpan,
+
+use crate::otlp::SpanExporter as OtlpSpanExporter;
+use crate::{
+    JsonlSink, MlflowConfig, MlflowSink, OtlpExporter, OtlpSink, PhoenixConfig, PhoenixSink,
+    SpanSink, StoredSpan,
 };
 
-use crate::error::{Error, Result};
-use crate::mlflow_run::{MlflowRun, RunPlan};
-use crate::run::Interrupt;
-
-/// Which export a `--export` value names.
+/// Where spans and assessments go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExportTarget {
     /// Any OpenTelemetry collector; configured by `OTEL_EXPORTER_OTLP_*`.
@@ -41,25 +58,9 @@ impl ExportTarget {
     }
 }
 
-impl FromStr for ExportTarget {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "otlp" => Ok(ExportTarget::Otlp),
-            "mlflow" => Ok(ExportTarget::Mlflow),
-            "phoenix" => Ok(ExportTarget::Phoenix),
-            _ => match s.strip_prefix("jsonl:") {
-                Some(path) if !path.is_empty() => Ok(ExportTarget::Jsonl(path.into())),
-                _ => Err(Error::Usage(format!(
-                    "{s:?} is not an export target: write otlp, mlflow, phoenix or jsonl:PATH"
-                ))),
-            },
-        }
-    }
-}
-
 impl fmt::Display for ExportTarget {
+    /// The name people know it by: `otlp`, `mlflow`, `phoenix`,
+    /// `jsonl:PATH`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExportTarget::Otlp => f.write_str("otlp"),
@@ -70,8 +71,83 @@ impl fmt::Display for ExportTarget {
     }
 }
 
-/// An export, opened: its spans go first, then its assessments, so that a
-/// server knows a trace before its assessments arrive.
+/// A destination that failed: which, what it said, and what of the spans
+/// and operations sent it did not deliver. What the local store holds is
+/// intact.
+#[derive(Debug)]
+pub struct DeliveryError {
+    /// The destination, as people name it (see [`ExportTarget`]'s `Display`).
+    pub destination: String,
+    /// What went wrong.
+    pub message: String,
+    /// What was not delivered, when the destination said how much; `None`
+    /// when it did not (then none of what was sent may count as
+    /// delivered, though some may have arrived).
+    pub undelivered: Option<Undelivered>,
+}
+
+impl fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exporting to {} failed: {}",
+            self.destination, self.message
+        )?;
+        if let Some(u) = &self.undelivered {
+            write!(f, " ({u})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DeliveryError {}
+
+/// How a [`Destination`] behaves while it retries: a hook that stops its
+/// retries (a signal arrived), and one told of retries that go on (to
+/// show progress). Both are optional.
+#[derive(Clone, Default)]
+pub struct OpenOptions {
+    stop: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    on_retry_wait: Option<Arc<RetryObserver>>,
+}
+
+/// Told of a retry that goes on, with the destination's name.
+type RetryObserver = dyn Fn(&str, crate::mlflow::Waiting) + Send + Sync;
+
+impl fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("stop", &self.stop.is_some())
+            .field("on_retry_wait", &self.on_retry_wait.is_some())
+            .finish()
+    }
+}
+
+impl OpenOptions {
+    /// Stops retrying at once when `stop` returns true: a run stopped by a
+    /// signal does not wait out a server's retry budget before it ends.
+    pub fn stop_retrying_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.stop = Some(Arc::new(stop));
+        self
+    }
+
+    /// Tells `observer` of retries that go on, with the destination's
+    /// name (see [`RetryPolicy::on_wait`](crate::RetryPolicy::on_wait)).
+    pub fn on_retry_wait(
+        mut self,
+        observer: impl Fn(&str, crate::mlflow::Waiting) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_retry_wait = Some(Arc::new(observer));
+        self
+    }
+}
+
+/// A destination, opened: its spans go first, then its assessments, so
+/// that a server knows a trace before its assessments arrive.
+///
+/// It is also an [`AssessmentSink`] and a [`SpanSink`], so that a service
+/// can record to the same destinations, configured the same way, as
+/// `verdict eval --export` and `verdict push` send to.
 pub struct Destination {
     target: ExportTarget,
     sink: Sink,
@@ -79,14 +155,14 @@ pub struct Destination {
     /// for an evaluation, its MLflow run could not be started): then
     /// nothing is sent to it, and everything is counted as not delivered.
     unreachable: Option<String>,
-    /// The evaluation's MLflow run, for an MLflow destination (see
-    /// `mlflow_run`).
-    mlflow_run: Option<MlflowRun>,
+    /// The MLflow run what is sent belongs to, for an MLflow destination
+    /// (see [`join_mlflow_run`](Self::join_mlflow_run)).
+    mlflow_run: Option<String>,
     /// It took none of a chunk of the run, and nothing more is sent to it
-    /// (see [`Tally`]): its MLflow run is not ended either.
-    given_up: std::sync::atomic::AtomicBool,
+    /// (see [`Tally`]).
+    given_up: AtomicBool,
     /// The high half of the trace ids of the run being evaluated (see
-    /// `verdict_export::runs::pack`): its own traces, new to every
+    /// `verdict_store::runs::pack`): its own traces, new to every
     /// destination.
     new_traces: Option<u64>,
 }
@@ -101,7 +177,7 @@ enum Sink {
 /// The OTLP exporter, its span exporter and its assessment sink.
 struct Otlp {
     exporter: OtlpExporter,
-    spans: verdict_export::otlp::SpanExporter,
+    spans: OtlpSpanExporter,
     sink: OtlpSink,
 }
 
@@ -114,21 +190,27 @@ impl fmt::Debug for Destination {
 }
 
 impl Destination {
-    /// Opens an export from its configuration (environment variables for
-    /// OTLP, MLflow and Phoenix).
-    pub fn open(target: ExportTarget) -> Result<Self> {
-        Self::open_stopping(target, None)
+    /// Opens a destination from its configuration (environment variables
+    /// for OTLP, MLflow and Phoenix).
+    pub fn open(target: ExportTarget) -> Result<Self, DeliveryError> {
+        Self::open_with(target, &OpenOptions::default())
     }
 
-    /// [`open`](Self::open), with its retries stopped at once when
-    /// `interrupt` is raised: a run stopped by a signal does not wait out
-    /// a server's retry budget before it ends.
-    pub fn open_stopping(target: ExportTarget, interrupt: Option<&Interrupt>) -> Result<Self> {
+    /// [`open`](Self::open), with `options` for its retries.
+    pub fn open_with(target: ExportTarget, options: &OpenOptions) -> Result<Self, DeliveryError> {
         let stop = {
-            let interrupt = interrupt.cloned();
-            move || interrupt.as_ref().is_some_and(|i| i.signal().is_some())
+            let stop = options.stop.clone();
+            move || stop.as_ref().is_some_and(|stop| stop())
         };
-        let failed = |message: String| Error::Export {
+        let notice = |name: &'static str| {
+            let observer = options.on_retry_wait.clone();
+            move |waiting| {
+                if let Some(observer) = &observer {
+                    observer(name, waiting);
+                }
+            }
+        };
+        let failed = |message: String| DeliveryError {
             destination: target.to_string(),
             message,
             undelivered: None,
@@ -150,18 +232,18 @@ impl Destination {
                 }))
             }
             ExportTarget::Mlflow => Sink::Mlflow(Box::new(
-                verdict_export::MlflowConfig::from_env()
+                MlflowConfig::from_env()
                     .and_then(|c| {
-                        c.on_retry_wait(retry_notice("mlflow"))
+                        c.on_retry_wait(notice("mlflow"))
                             .stop_retrying_when(stop.clone())
                             .build()
                     })
                     .map_err(|e| failed(e.to_string()))?,
             )),
             ExportTarget::Phoenix => Sink::Phoenix(Box::new(
-                verdict_export::PhoenixConfig::from_env()
+                PhoenixConfig::from_env()
                     .and_then(|c| {
-                        c.on_retry_wait(retry_notice("phoenix"))
+                        c.on_retry_wait(notice("phoenix"))
                             .stop_retrying_when(stop.clone())
                             .build()
                     })
@@ -190,51 +272,47 @@ impl Destination {
             sink,
             unreachable,
             mlflow_run: None,
-            given_up: std::sync::atomic::AtomicBool::new(false),
+            given_up: AtomicBool::new(false),
             new_traces: None,
         })
     }
 
-    /// For an evaluation: an MLflow destination makes it an MLflow run (see
-    /// `mlflow_run`); the others do nothing. When the run cannot be
-    /// started, nothing is sent to the destination, as when it cannot be
-    /// reached. The run's own traces (their high half `ids`) are new to
-    /// every destination: MLflow creates them without reading them first.
-    pub(crate) fn begin_run(&mut self, plan: &RunPlan, started: std::time::SystemTime, ids: u64) {
-        self.new_traces = Some(ids);
-        if let (Sink::Mlflow(sink), None) = (&self.sink, &self.unreachable) {
-            match MlflowRun::start(sink, plan, started) {
-                Ok(run) => self.mlflow_run = Some(run),
-                Err(e) => self.unreachable = Some(format!("cannot start an MLflow run: {e}")),
-            }
+    /// The MLflow client, for an MLflow destination that could be reached
+    /// (an evaluation starts and ends its MLflow run through it).
+    pub fn mlflow(&self) -> Option<&MlflowSink> {
+        match (&self.sink, &self.unreachable) {
+            (Sink::Mlflow(sink), None) => Some(sink),
+            _ => None,
         }
     }
 
-    /// Ends the evaluation's MLflow run, if it has one (see
-    /// `MlflowRun::end`): what went wrong, if anything.
-    pub(crate) fn end_run(
-        &self,
-        summary: Option<&crate::RunSummary>,
-        end: verdict_export::mlflow::RunEnd,
-        status: &str,
-        reason: Option<&str>,
-    ) -> Option<String> {
-        let (Sink::Mlflow(sink), Some(run)) = (&self.sink, &self.mlflow_run) else {
-            return None;
-        };
-        // A server that took none of a chunk has had its retry budget
-        // spent once already: ending the run would spend it again, for a
-        // server that is most likely gone.
-        if self.given_up.load(std::sync::atomic::Ordering::Relaxed) {
-            return Some(format!(
-                "MLflow run {} was not ended: nothing more was sent to the server",
-                run.id()
-            ));
+    /// Makes what is sent from now on part of the MLflow run `run_id`:
+    /// assessments logged carry its id, and every trace sent is linked to
+    /// it, as `mlflow.genai.evaluate` links them. Nothing for the other
+    /// kinds.
+    pub fn join_mlflow_run(&mut self, run_id: String) {
+        if matches!(self.sink, Sink::Mlflow(_)) {
+            self.mlflow_run = Some(run_id);
         }
-        let ended = run.end(sink, summary, end, status, reason);
-        ended
-            .err()
-            .map(|e| format!("ending MLflow run {}: {e}", run.id()))
+    }
+
+    /// Sends nothing more to it, for `reason` (an evaluation's MLflow run
+    /// could not be started, say): what is sent counts as not delivered.
+    pub fn set_unreachable(&mut self, reason: String) {
+        self.unreachable = Some(reason);
+    }
+
+    /// Traces whose ids' high half is `ids` (those of a run being
+    /// evaluated, see `verdict_store::runs::pack`) are new to it: MLflow
+    /// creates them without reading them first.
+    pub fn new_traces(&mut self, ids: u64) {
+        self.new_traces = Some(ids);
+    }
+
+    /// Whether it took none of a chunk a [`Tally`] sent, after which
+    /// nothing more is sent to it: a server that is most likely gone.
+    pub fn given_up(&self) -> bool {
+        self.given_up.load(Ordering::Relaxed)
     }
 
     /// Why the destination could not be reached when it was opened, if it
@@ -271,13 +349,17 @@ impl Destination {
     ///
     /// When the spans fail, the operations are not sent (a server should
     /// know a trace before its assessments). The error's
-    /// [`undelivered`](Error::undelivered) counts the spans and operations
+    /// [`undelivered`](DeliveryError::undelivered) counts the spans and operations
     /// not delivered, and names their traces, when the sink said how many
     /// of each failed (and which, if not all); it is `None` when the sink
     /// gave no count, as a JSONL file that failed mid-write does.
     /// Spans go as the store keeps them, each with its own resource if it
     /// has one (those of an OTLP file), which OTLP and JSON lines keep.
-    pub fn send(&self, spans: &[StoredSpan], operations: &[Operation]) -> Result<()> {
+    pub fn send(
+        &self,
+        spans: &[StoredSpan],
+        operations: &[Operation],
+    ) -> Result<(), DeliveryError> {
         self.send_standing_in(spans, &[], operations)
     }
 
@@ -294,9 +376,9 @@ impl Destination {
         spans: &[StoredSpan],
         stand_ins: &[StoredSpan],
         operations: &[Operation],
-    ) -> Result<()> {
+    ) -> Result<(), DeliveryError> {
         if let Some(reason) = &self.unreachable {
-            return Err(Error::Export {
+            return Err(DeliveryError {
                 destination: self.target.to_string(),
                 message: format!("{reason}; nothing was sent to it"),
                 undelivered: Undelivered::of(spans, &None, operations, &None),
@@ -307,9 +389,9 @@ impl Destination {
         // `mlflow.genai.evaluate` links them (idempotent; a trace need not
         // have arrived).
         let linked = match (&self.sink, &self.mlflow_run) {
-            (Sink::Mlflow(sink), Some(run)) => sink
-                .link_traces(run.id(), &all_traces(spans, operations))
-                .err(),
+            (Sink::Mlflow(sink), Some(run)) => {
+                sink.link_traces(run, &all_traces(spans, operations)).err()
+            }
             _ => None,
         };
         let failed: Vec<&SinkError> = [&spans_sent, &operations_sent]
@@ -322,7 +404,7 @@ impl Destination {
         if failed.is_empty() {
             return Ok(());
         }
-        Err(Error::Export {
+        Err(DeliveryError {
             destination: self.target.to_string(),
             message: failed
                 .iter()
@@ -367,7 +449,11 @@ impl Destination {
                 let logged: Option<Vec<Assessment>> = operations
                     .iter()
                     .map(|operation| match (operation, &self.mlflow_run) {
-                        (Operation::Log(a), Some(run)) => Some(run.claim(a.clone())),
+                        (Operation::Log(a), Some(run)) => {
+                            let mut a = a.clone();
+                            a.set_run_id(Some(run.clone()));
+                            Some(a)
+                        }
                         (Operation::Log(a), None) => Some(a.clone()),
                         _ => None,
                     })
@@ -428,8 +514,8 @@ impl Destination {
     }
 
     /// Delivers what is buffered.
-    pub fn finish(&self) -> Result<()> {
-        let failed = |e: SinkError| Error::Export {
+    pub fn finish(&self) -> Result<(), DeliveryError> {
+        let failed = |e: SinkError| DeliveryError {
             destination: self.target.to_string(),
             message: e.to_string(),
             undelivered: None,
@@ -456,27 +542,55 @@ fn otlp_traces_endpoint() -> String {
     })
 }
 
-/// Tells a person, on standard error, that a destination keeps retrying,
-/// so that a server that keeps failing is seen failing rather than taken
-/// for a hang: one line per eighth of the retry budget (every 15 s by
-/// default), however many requests retry at once.
-fn retry_notice(
-    destination: &'static str,
-) -> impl Fn(verdict_export::mlflow::Waiting) + Send + Sync + 'static {
-    let last: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
-    move |waiting| {
-        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|at| at.elapsed() < waiting.budget / 8) {
-            return;
+/// A service records to a destination as to any sink: what it did not
+/// deliver is counted, and named in the error.
+impl AssessmentSink for Destination {
+    fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        self.send(&[], batch)
+            .map_err(|e| sink_error(e, batch.len()))
+    }
+
+    fn flush(&self) -> Result<(), SinkError> {
+        self.finish().map_err(|e| sink_error(e, 0))
+    }
+
+    fn name(&self) -> &str {
+        match self.target {
+            ExportTarget::Otlp => "otlp",
+            ExportTarget::Mlflow => "mlflow",
+            ExportTarget::Phoenix => "phoenix",
+            ExportTarget::Jsonl(_) => "jsonl",
         }
-        *last = Some(std::time::Instant::now());
-        eprintln!(
-            "{destination}: still retrying a request after {} s ({} attempts; it gives up at {} s, \
-             and what is not delivered stays in the local store for `verdict push`)",
-            waiting.elapsed.as_secs(),
-            waiting.attempts,
-            waiting.budget.as_secs()
-        );
+    }
+}
+
+impl SpanSink for Destination {
+    fn export_spans(&self, spans: &[opentelemetry_sdk::trace::SpanData]) -> Result<(), SinkError> {
+        let stored: Vec<StoredSpan> = spans.iter().map(StoredSpan::from).collect();
+        self.export_stored_spans(&stored)
+    }
+
+    fn export_stored_spans(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
+        self.send(spans, &[])
+            .map_err(|e| sink_error(e, spans.len()))
+    }
+
+    fn flush_spans(&self) -> Result<(), SinkError> {
+        self.finish().map_err(|e| sink_error(e, 0))
+    }
+}
+
+/// A destination's error as a sink reports it: how many of the `len`
+/// items it was given failed, when it said.
+fn sink_error(error: DeliveryError, len: usize) -> SinkError {
+    let failed = error
+        .undelivered
+        .as_ref()
+        .map(|u| (u.spans + u.operations).min(len));
+    let sink_error = SinkError::new(error.to_string());
+    match failed {
+        Some(count) => sink_error.with_failed(count),
+        None => sink_error,
     }
 }
 
@@ -738,7 +852,7 @@ impl fmt::Display for DeliveryFailure {
 
 /// Sends a run's chunks to one destination, and adds up what it did not
 /// deliver.
-pub(crate) struct Tally<'a> {
+pub struct Tally<'a> {
     destination: &'a Destination,
     failure: DeliveryFailure,
     failed: bool,
@@ -747,7 +861,8 @@ pub(crate) struct Tally<'a> {
 }
 
 impl<'a> Tally<'a> {
-    pub(crate) fn new(destination: &'a Destination) -> Self {
+    /// Counts what `destination` does not deliver of what it is sent.
+    pub fn new(destination: &'a Destination) -> Self {
         Tally {
             destination,
             failure: DeliveryFailure {
@@ -761,7 +876,7 @@ impl<'a> Tally<'a> {
 
     /// Sends one chunk (unless the destination took none of an earlier
     /// one) and counts what it did not deliver.
-    pub(crate) fn send(
+    pub fn send(
         &mut self,
         spans: &[StoredSpan],
         stand_ins: &[StoredSpan],
@@ -785,7 +900,7 @@ impl<'a> Tally<'a> {
         else {
             return;
         };
-        let (span_count, operation_count, traces) = match error.undelivered() {
+        let (span_count, operation_count, traces) = match &error.undelivered {
             Some(u) => (u.spans, u.operations, u.traces.clone()),
             None => {
                 // No count: the whole chunk, some of which may have arrived.
@@ -797,16 +912,11 @@ impl<'a> Tally<'a> {
                 )
             }
         };
-        self.note(match &error {
-            Error::Export { message, .. } => message.clone(),
-            other => other.to_string(),
-        });
+        self.note(error.message.clone());
         self.not_delivered(span_count, operation_count, traces);
         self.given_up = span_count == spans.len() && operation_count == operations.len();
         if self.given_up {
-            self.destination
-                .given_up
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            self.destination.given_up.store(true, Ordering::Relaxed);
         }
     }
 
@@ -843,16 +953,14 @@ impl<'a> Tally<'a> {
 
     /// Delivers what the destination buffers; what it did not deliver of
     /// the run, if anything.
-    pub(crate) fn finish(mut self) -> Option<DeliveryFailure> {
+    pub fn finish(mut self) -> Option<DeliveryFailure> {
         if !self.given_up
             && let Err(error) = self.destination.finish()
         {
-            self.note(match &error {
-                Error::Export { message, .. } => {
-                    format!("at the end, delivering what it buffered: {message}")
-                }
-                other => other.to_string(),
-            });
+            self.note(format!(
+                "at the end, delivering what it buffered: {}",
+                error.message
+            ));
         }
         self.failed.then_some(self.failure)
     }

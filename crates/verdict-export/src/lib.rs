@@ -20,6 +20,11 @@
 //!   (assessment operations, and spans for a sink that takes spans) in the
 //!   local store's spool, replaying it later (on the next start, or when
 //!   asked), so that a receiver that is down loses nothing.
+//! - [`Destination`] opens any of them from its kind ([`ExportTarget`])
+//!   and the environment, sends spans before the operations on them, and
+//!   says per chunk what did not arrive ([`Tally`] adds it up): the one
+//!   path `verdict eval --export`, `verdict push` and a service that
+//!   records to it go through.
 //! - [`TraceAssembler`] keeps spans and assessments together by trace:
 //!   one span processor for your `SdkTracerProvider` and one sink for your
 //!   recorder, over shared state. Assessments recorded while their trace is
@@ -94,6 +99,7 @@
 #![warn(unreachable_pub)]
 
 pub mod assemble;
+mod destination;
 mod error;
 mod jsonl;
 pub mod otlp;
@@ -106,6 +112,10 @@ pub mod testing;
 
 pub use assemble::{
     AssemblerBuilder, AssemblerSink, AssemblerSpanProcessor, TraceAssembler, TraceSink,
+};
+pub use destination::{
+    DeliveryError, DeliveryFailure, Destination, ExportTarget, OpenOptions, TRACES_NAMED, Tally,
+    Undelivered,
 };
 pub use error::{Error, Result};
 pub use jsonl::{JsonlSink, jsonl_line};
