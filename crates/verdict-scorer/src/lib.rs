@@ -63,3 +63,35 @@ pub fn score_one(scorer: &dyn Scorer, record: &OwnedRecord) -> verdict_plugin::O
     let views = record_views(std::slice::from_ref(record), &named);
     scorer.score(&views[0])
 }
+
+/// Scores one record into the feedback it becomes ([`to_feedback`]),
+/// attached to `target`: the one call a service makes to judge an answer
+/// inline. A record the scorer fails on gives a feedback that carries the
+/// error, so that it is recorded and counted rather than lost; the `Err`
+/// is only for a feedback that cannot be built (an invalid target).
+///
+/// ```
+/// use verdict::Target;
+/// use verdict_scorer::{OwnedRecord, Registry, ScorerSpec, score_to_feedback};
+///
+/// let registry = Registry::with_builtins();
+/// let exact = registry.create(&"exact_match".parse::<ScorerSpec>()?)?;
+/// let record = OwnedRecord::new("capital of France?", "Paris")
+///     .with_expectation("expected_response", "Paris");
+/// let target = Target::trace(verdict::opentelemetry::trace::TraceId::from(7u128))?;
+/// let feedback = score_to_feedback(exact.as_ref(), &record, target)?;
+/// assert_eq!(feedback.name().as_str(), "exact_match");
+/// assert_eq!(feedback.feedback_value(), Some(&verdict::FeedbackValue::Bool(true)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn score_to_feedback(
+    scorer: &dyn Scorer,
+    record: &OwnedRecord,
+    target: verdict::Target,
+) -> verdict::Result<verdict::Assessment> {
+    let mut results = Results::with_capacity(1);
+    results.push(&score_one(scorer, record));
+    // `push` adds exactly one result, checked as a plugin's would be.
+    let score = results.get(0).expect("one result was pushed");
+    to_feedback(scorer.info(), score, target)
+}

@@ -310,6 +310,16 @@ impl Assessment {
         if let Some(from_metadata) = self.metadata.remove(RUN_ID_METADATA_KEY) {
             self.run_id.get_or_insert(from_metadata);
         }
+        if self.source.source_id().is_empty() {
+            // Most likely a user or model name that was not filled in:
+            // turning it into "default" would hide who assessed.
+            return Err(Error::InvalidValue {
+                field: "source_id".into(),
+                reason: "an empty source id names nobody: give the person, model or program \
+                         that assessed, or leave the source out to get \"default\""
+                    .into(),
+            });
+        }
         if self.run_id.as_deref() == Some("") {
             return Err(Error::InvalidValue {
                 field: "run_id".into(),

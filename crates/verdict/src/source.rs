@@ -96,21 +96,21 @@ impl AssessmentSource {
     }
 
     /// A person, identified by `id` (a user name, an e-mail address).
-    /// An empty id becomes `"default"`.
+    /// An empty id names nobody: attaching the assessment refuses it.
     pub fn human(id: impl Into<Cow<'static, str>>) -> Self {
-        Self::of(SourceType::Human, non_empty(id.into()))
+        Self::of(SourceType::Human, id.into())
     }
 
     /// A language-model judge, identified by `id` (a model or judge name).
-    /// An empty id becomes `"default"`.
+    /// An empty id is refused when the assessment is attached.
     pub fn llm_judge(id: impl Into<Cow<'static, str>>) -> Self {
-        Self::of(SourceType::LlmJudge, non_empty(id.into()))
+        Self::of(SourceType::LlmJudge, id.into())
     }
 
-    /// A program, identified by `id` (a scorer name). An empty id becomes
-    /// `"default"`.
+    /// A program, identified by `id` (a scorer name). An empty id is
+    /// refused when the assessment is attached.
     pub fn code_named(id: impl Into<Cow<'static, str>>) -> Self {
-        Self::of(SourceType::Code, non_empty(id.into()))
+        Self::of(SourceType::Code, id.into())
     }
 
     /// The default source of feedback: CODE, id `"default"`.
@@ -131,13 +131,5 @@ impl AssessmentSource {
     /// The evaluator's id.
     pub fn source_id(&self) -> &str {
         &self.source_id
-    }
-}
-
-fn non_empty(id: Cow<'static, str>) -> Cow<'static, str> {
-    if id.is_empty() {
-        Cow::Borrowed(AssessmentSource::DEFAULT_ID)
-    } else {
-        id
     }
 }

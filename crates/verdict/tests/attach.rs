@@ -415,3 +415,38 @@ fn bad_values_and_names_are_errors_not_panics() {
             .is_err()
     );
 }
+
+#[test]
+fn an_empty_source_id_is_refused_rather_than_made_default() {
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    for source in [
+        verdict::AssessmentSource::human(""),
+        verdict::AssessmentSource::llm_judge(String::new()),
+        verdict::AssessmentSource::code_named(""),
+    ] {
+        let error = verdict::Assessment::feedback("helpful", true)
+            .source(source.clone())
+            .on_trace(trace, None)
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("source_id") && message.contains("names nobody"),
+            "{source:?}: {message}"
+        );
+    }
+    // Decoded from MLflow JSON, the same rule.
+    let good = verdict::Assessment::feedback("helpful", true)
+        .source(verdict::AssessmentSource::human("ana"))
+        .on_trace(trace, None)
+        .unwrap()
+        .to_json();
+    let json = good.replace(r#""source_id":"ana""#, r#""source_id":"""#);
+    assert_ne!(json, good, "{good}");
+    let error = verdict::Assessment::from_json(&json).unwrap_err();
+    assert!(error.to_string().contains("source_id"), "{error}");
+    // Left out, the source is the default one.
+    let feedback = verdict::Assessment::feedback("helpful", true)
+        .on_trace(trace, None)
+        .unwrap();
+    assert_eq!(feedback.source().source_id(), "default");
+}

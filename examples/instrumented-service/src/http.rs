@@ -13,7 +13,7 @@ use std::io::Read as _;
 use serde_json::{Value, json};
 use tiny_http::{Header, Method, Request, Response};
 use verdict::{Assessment, AssessmentSource, Recorder, Target, mlflow_trace_id};
-use verdict_scorer::{OwnedRecord, Results, Scorer, score_one, to_feedback};
+use verdict_scorer::{OwnedRecord, Scorer, score_to_feedback};
 
 use crate::answer::answer;
 
@@ -88,24 +88,16 @@ impl App<'_> {
             Ok(target) => target,
             Err(e) => return (500, json!({"error": e.to_string()})),
         };
-        let mut results = Results::with_capacity(1);
-        results.push(&score_one(
-            self.scorer.as_ref(),
-            &OwnedRecord::new(question, answer.as_str()),
-        ));
         // The user gets the answer even if the check cannot be recorded;
         // the failure is reported, not hidden.
-        let feedback = results
-            .get(0)
-            .map(|score| to_feedback(self.scorer.info(), score, target));
-        match feedback {
-            Some(Ok(feedback)) => {
+        let record = OwnedRecord::new(question, answer.as_str());
+        match score_to_feedback(self.scorer.as_ref(), &record, target) {
+            Ok(feedback) => {
                 if let Err(e) = self.recorder.record(feedback) {
                     eprintln!("instrumented-service: the inline check was not recorded: {e}");
                 }
             }
-            Some(Err(e)) => eprintln!("instrumented-service: the inline check is not valid: {e}"),
-            None => eprintln!("instrumented-service: the inline check gave no result"),
+            Err(e) => eprintln!("instrumented-service: the inline check is not valid: {e}"),
         }
         (
             200,
