@@ -96,6 +96,7 @@ mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod value;
+mod versions;
 pub mod wire;
 
 pub use aggregate::FeedbackSummary;
@@ -114,6 +115,9 @@ pub use sink::{AssessmentSink, InMemorySink, Operation, SinkError};
 pub use source::{AssessmentSource, SourceType};
 pub use target::Target;
 pub use value::{AssessmentError, FeedbackValue};
+#[cfg(feature = "tracing")]
+pub use versions::check_tracing_setup;
+pub use versions::{OPENTELEMETRY_VERSION, TRACING_OPENTELEMETRY_VERSION};
 
 /// Re-exported so that users name the same OpenTelemetry types as this crate.
 pub use opentelemetry;

@@ -88,11 +88,7 @@ impl Target {
                        (`#[tracing::instrument]` or `span.in_scope(..)`)",
             });
         }
-        span_of(
-            &span.context(),
-            "the current `tracing` span has no OpenTelemetry span context; install \
-             `tracing_opentelemetry::layer()` with a tracer in the subscriber",
-        )
+        span_of(&span.context(), NO_TRACING_OTEL_SPAN)
     }
 
     /// Ids as people paste them: a trace id as 32 hex or `tr-<32 hex>`, and
@@ -116,9 +112,18 @@ impl Target {
     }
 }
 
-const NO_OTEL_SPAN: &str = "the OpenTelemetry context has no valid span; call this inside a span \
-                            made current by a tracer (e.g. `tracer.in_span(..)`), or name the \
-                            span explicitly";
+const NO_OTEL_SPAN: &str = concat!(
+    "the OpenTelemetry context has no valid span; call this inside a span made current by a \
+     tracer (e.g. `tracer.in_span(..)`), or name the span explicitly; ",
+    crate::versions::mismatch_hint!()
+);
+
+#[cfg(feature = "tracing")]
+const NO_TRACING_OTEL_SPAN: &str = concat!(
+    "the current `tracing` span has no OpenTelemetry span context; install \
+     `tracing_opentelemetry::layer()` with a tracer in the subscriber; ",
+    crate::versions::mismatch_hint!()
+);
 
 fn span_of(cx: &Context, hint: &'static str) -> Result<Target> {
     let span = cx.span();
