@@ -129,7 +129,7 @@ fn assembled(
         .with_span_processor(span_side)
         .build();
     let recorder = Recorder::builder()
-        .sink(assessment_side)
+        .processor(assessment_side)
         .overflow(Overflow::Block)
         .max_batch(max_batch)
         .build();

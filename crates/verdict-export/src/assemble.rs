@@ -1,8 +1,15 @@
 //! Spans and assessments kept together by trace: [`TraceAssembler`] is
 //! both a span processor for a user's `SdkTracerProvider` and an
-//! [`AssessmentSink`] for a [`Recorder`](verdict::Recorder), over one
+//! [`AssessmentProcessor`] for a [`Recorder`](verdict::Recorder), over one
 //! shared state, and ships each trace's spans with the assessments
-//! recorded while it was open ([`TraceSink::export_trace`]).
+//! recorded while it was open through one sink
+//! ([`TraceSink::export_trace`]).
+//!
+//! It is a processor on both sides, not a sink: it decides when spans and
+//! operations go out, and the [`TraceSink`] behind it delivers them, as
+//! opentelemetry_sdk's processors stand in front of its exporters. Being a
+//! sink of the recorder's instead, it would need every sink's contract to
+//! allow holding.
 //!
 //! - A trace is **open** from the start of its local root span (seen by the
 //!   processor's `on_start`) until that span, ended, reaches the
@@ -20,13 +27,16 @@
 //!   go out on their own (spans first), and what comes later for that trace
 //!   goes out at once. Nothing is dropped.
 //! - The recorder counts held operations in
-//!   [`Counters::held`](verdict::Counters::held) until they go out; its
-//!   `flush` and `shutdown` (and the tracer provider's `force_flush` and
-//!   `shutdown`) send everything held, so that after a recorder flush every
-//!   operation is counted as delivered or failed.
+//!   [`Counters::held`](verdict::Counters::held) until they go out (the
+//!   assembler reports their fate on the [`DeliveryLedger`] it is
+//!   registered with); its `flush` and `shutdown` (and the tracer
+//!   provider's `force_flush` and `shutdown`) send everything held, so that
+//!   after a recorder flush every operation is counted as delivered or
+//!   failed.
 //! - Failures on the assembler's own thread (a trace's spans refused, say)
 //!   go to the recorder's error handler and are returned by its next
-//!   `flush`; before any recorder exported, to standard error.
+//!   `flush`; before the assessment processor is registered with a
+//!   recorder, to standard error.
 //! - A trace whose root span never ends (leaked, never exported) keeps a
 //!   small entry; what it held goes out after `max_hold`.
 //! - For a receiver that may be down, build the assembler over a
@@ -50,7 +60,7 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{
     BatchConfig, BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor,
 };
-use verdict::{AssessmentSink, Operation, Settle, SinkError};
+use verdict::{AssessmentProcessor, AssessmentSink, DeliveryLedger, Operation, SinkError};
 
 use crate::{JsonlSink, SpanSink};
 use verdict_mlflow::MlflowSink;
@@ -220,8 +230,9 @@ impl AssemblerBuilder {
 
     /// The span processor for `SdkTracerProvider::builder().with_span_processor(..)`
     /// (the SDK's batch processor, with its `OTEL_BSP_*` settings, over
-    /// the assembler) and the sink for `Recorder::builder().sink(..)`.
-    pub fn build(self) -> (AssemblerSpanProcessor, AssemblerSink) {
+    /// the assembler) and the assessment processor for
+    /// `Recorder::builder().processor(..)`.
+    pub fn build(self) -> (AssemblerSpanProcessor, AssemblerAssessmentProcessor) {
         let (tasks, queue) = mpsc::channel();
         let shared = Arc::new(Shared {
             sink: self.sink,
@@ -252,7 +263,7 @@ impl AssemblerBuilder {
                     None => BatchSpanProcessor::builder(exporter).build(),
                 },
             },
-            AssemblerSink { shared },
+            AssemblerAssessmentProcessor { shared },
         )
     }
 }
@@ -323,7 +334,7 @@ const CATCH_UP: Duration = Duration::from_millis(100);
 /// let tracer_provider = SdkTracerProvider::builder()
 ///     .with_span_processor(spans)
 ///     .build();
-/// let recorder = Recorder::builder().sink(assessments).build();
+/// let recorder = Recorder::builder().processor(assessments).build();
 ///
 /// let trace_id = tracer_provider.tracer("app").in_span("answer", |cx| {
 ///     recorder.record(Assessment::feedback("helpful", true).on_current_span()?)?;
@@ -370,10 +381,10 @@ struct State {
     traces: HashMap<TraceId, Open>,
     /// Spans and operations held, in all traces.
     held: usize,
-    /// The recorder the held operations are settled with (the first one
-    /// to export through the assembler; another recorder's operations are
-    /// not held).
-    settle: Option<Settle>,
+    /// The ledger of the recorder the assessment processor is registered
+    /// with, on which held operations are settled; until then nothing is
+    /// held.
+    ledger: Option<DeliveryLedger>,
     /// The span side shut down: nothing more is held.
     closed: bool,
     /// Tasks handed to the assembler's thread and not done.
@@ -479,7 +490,7 @@ impl Shared {
     }
 
     /// Ships each job, then what its trace held meanwhile; returns the
-    /// span failures (operation outcomes go to the recorder's settle).
+    /// span failures (operation outcomes go to the recorder's ledger).
     fn run(&self, mut jobs: Vec<Job>) -> Vec<SinkError> {
         let mut errors = Vec::new();
         while !jobs.is_empty() {
@@ -502,15 +513,14 @@ impl Shared {
                 if let Err(error) = spans_sent {
                     errors.push(error);
                 }
-                // Only the recorder that handed them over is settled.
-                let settle = self.lock().settle.clone();
-                if let (Some(settle), n @ 1..) = (settle, operations.len()) {
+                let ledger = self.lock().ledger.clone();
+                if let (Some(ledger), n @ 1..) = (ledger, operations.len()) {
                     match sent {
-                        Ok(()) => settle.delivered(n),
+                        Ok(()) => ledger.delivered(n),
                         Err(error) => {
                             let failed = error.failed().unwrap_or(n).min(n);
-                            settle.delivered(n - failed);
-                            settle.failed(failed, error);
+                            ledger.delivered(n - failed);
+                            ledger.failed(failed, error);
                         }
                     }
                 }
@@ -536,15 +546,16 @@ impl Shared {
     }
 
     /// Failures with no caller to return them to: to the recorder's error
-    /// handler, or standard error before any recorder exported.
+    /// handler, or standard error before the assessment processor is
+    /// registered.
     fn report(&self, errors: Vec<SinkError>) {
         if errors.is_empty() {
             return;
         }
-        let settle = self.lock().settle.clone();
+        let ledger = self.lock().ledger.clone();
         for error in errors {
-            match &settle {
-                Some(settle) => settle.failed(0, error),
+            match &ledger {
+                Some(ledger) => ledger.failed(0, error),
                 None => eprintln!("verdict: trace assembler: {error}"),
             }
         }
@@ -649,7 +660,7 @@ impl Shared {
                 spans: direct,
                 jobs,
                 complete,
-                recorded: state.settle.as_ref().map(Settle::recorded),
+                recorded: state.ledger.as_ref().map(DeliveryLedger::recorded),
             }
         };
         self.queue(task)
@@ -696,32 +707,26 @@ impl Shared {
     /// Waits (up to [`CATCH_UP`]) until the recorder has handed over the
     /// `recorded` operations.
     fn catch_up(&self, recorded: Option<u64>) {
-        let (Some(recorded), Some(settle)) = (recorded, self.lock().settle.clone()) else {
+        let (Some(recorded), Some(ledger)) = (recorded, self.lock().ledger.clone()) else {
             return;
         };
         let start = Instant::now();
-        while settle.handed_over() < recorded && start.elapsed() < CATCH_UP {
+        while ledger.handed_over() < recorded && start.elapsed() < CATCH_UP {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
 
     /// The recorder's batch: operations on open traces are held (counted
-    /// with `settle`), the others exported at once.
-    fn operations(&self, batch: &[Operation], settle: &Settle) -> Result<usize, SinkError> {
+    /// on the ledger), the others exported at once; returns the outcome of
+    /// those. Failures of spans released meanwhile go to the ledger.
+    fn operations(&self, batch: &[Operation]) -> Result<(), SinkError> {
         let mut direct: Vec<usize> = Vec::new();
-        let (held, due) = {
+        let due = {
             let mut state = self.lock();
-            let ours = match &state.settle {
-                None => {
-                    state.settle = Some(settle.clone());
-                    true
-                }
-                Some(first) => first.same_recorder(settle),
-            };
-            if !ours || state.closed {
+            let Some(ledger) = state.ledger.clone().filter(|_| !state.closed) else {
                 drop(state);
-                return self.sink.export(batch).map(|()| 0);
-            }
+                return self.sink.export(batch);
+            };
             let now = Instant::now();
             let mut held = 0;
             for (index, op) in batch.iter().enumerate() {
@@ -736,9 +741,9 @@ impl Shared {
             }
             // Counted before the lock goes: another thread may ship them
             // at once.
-            settle.hold(held);
+            ledger.hold(held);
             state.held += held;
-            (held, self.due(&mut state))
+            self.due(&mut state)
         };
         let sent = if direct.len() == batch.len() {
             self.sink.export(batch)
@@ -746,34 +751,11 @@ impl Shared {
             Ok(())
         } else {
             let ops: Vec<Operation> = direct.iter().map(|&i| batch[i].clone()).collect();
-            self.sink.export(&ops).map_err(|error| {
-                // Positions in the whole batch, not in the part sent.
-                let retryable = error
-                    .retryable()
-                    .map(|list| list.iter().map(|&i| direct[i]).collect());
-                let failed = error.failed().unwrap_or(direct.len());
-                let error = SinkError::new(error.to_string()).with_failed(failed);
-                match retryable {
-                    Some(list) => error.with_retryable(list),
-                    None => error,
-                }
-            })
+            self.sink.export(&ops)
         };
         let span_errors = self.run(due);
-        match (sent, join(span_errors)) {
-            (Ok(()), Ok(())) => Ok(held),
-            (Err(error), Ok(())) => Err(error.with_held(held)),
-            (Ok(()), Err(spans)) => Err(spans.with_failed(0).with_held(held)),
-            (Err(error), Err(spans)) => {
-                let failed = error.failed();
-                let joined = SinkError::new(format!("{error}; {spans}"));
-                let joined = match failed {
-                    Some(n) => joined.with_failed(n),
-                    None => joined,
-                };
-                Err(joined.with_held(held))
-            }
-        }
+        self.report(span_errors);
+        sent
     }
 }
 
@@ -899,28 +881,28 @@ fn sdk_error(error: SinkError) -> OTelSdkError {
 }
 
 /// The assessment side of a [`TraceAssembler`], for
-/// `Recorder::builder().sink(..)`: holds the operations on open traces
-/// (counted in [`Counters::held`](verdict::Counters::held)) and sends the
-/// others at once. Its `flush` and `shutdown` send everything held.
-pub struct AssemblerSink {
+/// `Recorder::builder().processor(..)`: holds the operations on open
+/// traces (counted in [`Counters::held`](verdict::Counters::held)) and
+/// sends the others at once. Its `flush` and `shutdown` send everything
+/// held.
+pub struct AssemblerAssessmentProcessor {
     shared: Arc<Shared>,
 }
 
-impl fmt::Debug for AssemblerSink {
+impl fmt::Debug for AssemblerAssessmentProcessor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AssemblerSink").finish_non_exhaustive()
+        f.debug_struct("AssemblerAssessmentProcessor")
+            .finish_non_exhaustive()
     }
 }
 
-impl AssessmentSink for AssemblerSink {
-    /// Sends the batch at once, holding nothing (the recorder calls
-    /// [`export_or_hold`](AssessmentSink::export_or_hold)).
-    fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
-        self.shared.sink.export(batch)
+impl AssessmentProcessor for AssemblerAssessmentProcessor {
+    fn registered(&mut self, ledger: DeliveryLedger) {
+        self.shared.lock().ledger = Some(ledger);
     }
 
-    fn export_or_hold(&self, batch: &[Operation], settle: &Settle) -> Result<usize, SinkError> {
-        self.shared.operations(batch, settle)
+    fn process(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        self.shared.operations(batch)
     }
 
     /// Sends everything held (each trace's held spans, then its

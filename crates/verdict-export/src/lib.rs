@@ -26,8 +26,9 @@
 //!   path `verdict eval --export`, `verdict push` and a service that
 //!   records to it go through.
 //! - [`TraceAssembler`] keeps spans and assessments together by trace:
-//!   one span processor for your `SdkTracerProvider` and one sink for your
-//!   recorder, over shared state. Assessments recorded while their trace is
+//!   one span processor for your `SdkTracerProvider` and one assessment
+//!   processor ([`verdict::AssessmentProcessor`]) for your recorder, over
+//!   shared state, in front of the sink it ships through. Assessments recorded while their trace is
 //!   open ship with its spans when its root ends (the MLflow sink creates
 //!   the trace with them in one request); later ones go on their own.
 //! - Re-exported: [`LocalStore`] and its types (`verdict-store`), and
@@ -36,8 +37,9 @@
 //! The decision that shapes it: **a sink reports delivery, the rest is
 //! layered on top.** A sink (the store, JSON lines, OTLP, MLflow) only
 //! sends what it is given and says what did not arrive; holding by trace
-//! (the assembler) and keeping for later (the spool) wrap any sink rather
-//! than being built into one, so each is written once.
+//! (the assembler, a processor in front of a sink) and keeping for later
+//! (the spool, a sink around a sink) are layered on any sink rather than
+//! built into one, so each is written once.
 //!
 //! # Spans and assessments in the local store
 //!
@@ -111,7 +113,8 @@ mod spool;
 pub mod testing;
 
 pub use assemble::{
-    AssemblerBuilder, AssemblerSink, AssemblerSpanProcessor, TraceAssembler, TraceSink,
+    AssemblerAssessmentProcessor, AssemblerBuilder, AssemblerSpanProcessor, TraceAssembler,
+    TraceSink,
 };
 pub use destination::{
     DeliveryError, DeliveryFailure, Destination, ExportTarget, OpenOptions, TRACES_NAMED, Tally,

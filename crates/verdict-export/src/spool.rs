@@ -98,10 +98,9 @@ pub struct SpoolStats {
 ///   spans and operations it lists as retryable — is spooled, spans first,
 ///   and counted delivered to the recorder as above, refusals failed. When
 ///   the assembler is built, the wrapper replays its spool, spans included,
-///   so the next start delivers what the last one spooled. (Wrapped
-///   *around* the assembler's sink instead, it would see only the
-///   operations sent at once, and spool nothing of what the assembler
-///   ships.) Spans replayed at start carry the inner sink's resource at
+///   so the next start delivers what the last one spooled. (The
+///   assembler is a processor, not a sink, so there is nothing else to
+///   wrap: the spool goes behind it.) Spans replayed at start carry the inner sink's resource at
 ///   that time (for OTLP: the exporter's
 ///   [`resource`](crate::OtlpExporterBuilder::resource), or the SDK's
 ///   default), not that of the process that spooled them.

@@ -1,5 +1,5 @@
 //! `TraceAssembler` wired as a real `SdkTracerProvider`'s span processor
-//! and a real `Recorder`'s sink, over the local store: assessments recorded
+//! and a real `Recorder`'s assessment processor, over the local store: assessments recorded
 //! in an open trace ship with it, late ones on their own, flush sends what
 //! is held, and holding is bounded — with the recorder's counters honest
 //! throughout.
@@ -89,7 +89,7 @@ fn setup(
     let provider = SdkTracerProvider::builder()
         .with_span_processor(spans)
         .build();
-    let recorder = Recorder::builder().sink(assessments).build();
+    let recorder = Recorder::builder().processor(assessments).build();
     Setup {
         sink,
         provider,
@@ -310,7 +310,7 @@ fn a_held_operation_refused_is_counted_failed_and_reported_the_others_delivered(
     let provider = SdkTracerProvider::builder()
         .with_span_processor(spans)
         .build();
-    let recorder = Recorder::builder().sink(assessments).build();
+    let recorder = Recorder::builder().processor(assessments).build();
     provider.tracer("test").in_span("root", |_| {
         for i in 0..3 {
             recorder
@@ -341,7 +341,7 @@ fn over_the_local_store_held_operations_keep_their_lifecycle() {
     let provider = SdkTracerProvider::builder()
         .with_span_processor(spans)
         .build();
-    let recorder = Recorder::builder().sink(assessments).build();
+    let recorder = Recorder::builder().processor(assessments).build();
     let tracer = provider.tracer("test");
     let (trace_id, first, overriding, gone) = tracer.in_span("root", |cx| {
         let first = Assessment::feedback("correct", true)
@@ -380,4 +380,61 @@ fn over_the_local_store_held_operations_keep_their_lifecycle() {
     assert_eq!(find(overriding.id()).rationale(), Some("on review"));
     assert!(stored.iter().all(|a| a.id() != gone.id()));
     assert_eq!(store.spans_of(trace_id).unwrap().len(), 1);
+}
+
+/// Refuses every span; takes every operation.
+struct RefusesSpans;
+
+impl AssessmentSink for RefusesSpans {
+    fn export(&self, _batch: &[Operation]) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+impl SpanSink for RefusesSpans {
+    fn export_spans(&self, _spans: &[SpanData]) -> Result<(), SinkError> {
+        Err(SinkError::new("spans refused"))
+    }
+}
+
+impl TraceSink for RefusesSpans {}
+
+/// A failure on the assembler's own thread, which has no caller to return
+/// it to, reaches the recorder the assessment processor is registered
+/// with: its error handler at once, and its next flush.
+#[test]
+fn spans_refused_on_the_assemblers_thread_reach_the_recorders_handler_and_flush() {
+    let (spans, assessments) = TraceAssembler::builder(RefusesSpans).build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(spans)
+        .build();
+    let log: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let seen = Arc::clone(&log);
+    let recorder = Recorder::builder()
+        .processor(assessments)
+        .on_error(move |name, error| {
+            seen.lock()
+                .unwrap()
+                .push((name.to_owned(), error.to_string()));
+        })
+        .build();
+    provider.tracer("test").in_span("root", |_| {
+        recorder
+            .record(Assessment::feedback("ok", true).on_current_span().unwrap())
+            .unwrap();
+        handed_over(&recorder, 1);
+    });
+    provider.force_flush().unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        [("trace-assembler".to_owned(), "spans refused".to_owned())]
+    );
+    let err = recorder.flush().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("processor trace-assembler: spans refused"),
+        "{err}"
+    );
+    settled(&recorder, 1);
+    recorder.flush().unwrap();
 }

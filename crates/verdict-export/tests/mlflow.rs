@@ -467,7 +467,7 @@ fn the_assembler_ships_a_trace_with_what_was_recorded_while_it_was_open(server: 
     let provider = SdkTracerProvider::builder()
         .with_span_processor(spans)
         .build();
-    let recorder = Recorder::builder().sink(assessments).build();
+    let recorder = Recorder::builder().processor(assessments).build();
     let tracer = provider.tracer("verdict-mlflow-tests");
     let (trace_id, child, recorded) = tracer.in_span("handle request", |cx| {
         let (child, feedback) = tracer.in_span("answer", |cx| {
@@ -537,7 +537,7 @@ fn the_assembler_flushed_while_a_trace_is_open_loses_nothing(server: &MlflowServ
     let provider = SdkTracerProvider::builder()
         .with_span_processor(spans)
         .build();
-    let recorder = Recorder::builder().sink(assessments).build();
+    let recorder = Recorder::builder().processor(assessments).build();
     let tracer = provider.tracer("verdict-mlflow-tests");
     let (trace_id, recorded) = tracer.in_span("handle request", |cx| {
         let feedback = tracer.in_span("answer", |_| {
@@ -591,7 +591,7 @@ fn the_assembler_flushed_before_any_span_ended_creates_the_trace_in_progress(
         .with_span_processor(spans)
         .with_simple_exporter(exporter.clone())
         .build();
-    let recorder = Recorder::builder().sink(assessments).build();
+    let recorder = Recorder::builder().processor(assessments).build();
     let tracer = provider.tracer("verdict-mlflow-tests");
     let root_attributes = || {
         vec![

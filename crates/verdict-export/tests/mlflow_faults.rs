@@ -339,7 +339,7 @@ fn assembled_traces_spooled_while_the_server_is_down(server: &MlflowServer) {
         .with_span_processor(span_side)
         .with_simple_exporter(exporter.clone())
         .build();
-    let recorder = Recorder::builder().sink(assessment_side).build();
+    let recorder = Recorder::builder().processor(assessment_side).build();
     let tracer = provider.tracer("verdict-fault-tests");
     let recorded = std::cell::RefCell::new(Vec::new());
     let record_here = |a: Assessment| {

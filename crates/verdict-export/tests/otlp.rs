@@ -333,7 +333,7 @@ fn an_assembler_posts_a_trace_then_the_events_recorded_while_it_was_open() {
         )
         .with_span_processor(spans)
         .build();
-    let recorder = Recorder::builder().sink(assessments).build();
+    let recorder = Recorder::builder().processor(assessments).build();
     let tracer = provider.tracer("otlp-test");
     let span: SpanContext = tracer.in_span("request", |cx| {
         recorder

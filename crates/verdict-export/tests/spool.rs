@@ -551,7 +551,7 @@ fn an_assembled_trace_is_spooled_while_the_collector_is_down_and_replayed_once()
         let provider = SdkTracerProvider::builder()
             .with_span_processor(spans)
             .build();
-        let recorder = Recorder::builder().sink(assessments).build();
+        let recorder = Recorder::builder().processor(assessments).build();
         let tracer = provider.tracer("spool-test");
         let mut span_ids = Vec::new();
         let trace_id = tracer.in_span("request", |cx| {
@@ -639,7 +639,7 @@ fn an_assembled_trace_is_spooled_while_the_collector_is_down_and_replayed_once()
     let provider = SdkTracerProvider::builder()
         .with_span_processor(spans)
         .build();
-    let recorder = Recorder::builder().sink(assessments).build();
+    let recorder = Recorder::builder().processor(assessments).build();
     provider.shutdown().unwrap();
     recorder.shutdown().unwrap();
     assert_eq!(receiver.spans().len(), 2);
@@ -670,7 +670,7 @@ fn an_assembled_trace_refused_by_the_collector_is_not_spooled() {
     let errors: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = errors.clone();
     let recorder = Recorder::builder()
-        .sink(assessments)
+        .processor(assessments)
         .on_error(move |_, error| seen.lock().unwrap().push(error.to_string()))
         .build();
     provider.tracer("spool-test").in_span("request", |_| {
@@ -748,7 +748,7 @@ fn an_assembled_trace_for_mlflow_is_spooled_on_503_and_replayed_once() {
         let provider = SdkTracerProvider::builder()
             .with_span_processor(spans)
             .build();
-        let recorder = Recorder::builder().sink(assessments).build();
+        let recorder = Recorder::builder().processor(assessments).build();
         let tracer = provider.tracer("spool-test");
         tracer.in_span("request", |_| {
             tracer.in_span("retrieve", |_| {

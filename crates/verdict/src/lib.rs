@@ -12,7 +12,9 @@
 //!   `SpanContext`, the current OpenTelemetry `Context`, the current
 //!   `tracing` span (feature `tracing`), or ids as people paste them.
 //! - [`Recorder`], which takes assessments from the caller and hands them
-//!   to [`AssessmentSink`]s on a background worker; [`global`] holds a
+//!   on a background worker to [`AssessmentProcessor`]s, which decide when
+//!   they go out (at once, or held to travel with their trace), and
+//!   [`AssessmentSink`]s, which deliver them; [`global`] holds a
 //!   process-wide one.
 //! - [`lifecycle`]: update, override and delete with MLflow's rules, and
 //!   [`MemoryStore`], an in-memory store that follows them.
@@ -22,10 +24,11 @@
 //!
 //! Service authors use this crate directly. The exporters
 //! (`verdict-export`: OTLP, MLflow, a local database) implement
-//! [`AssessmentSink`], and the scorer host (`verdict-scorer`) produces
-//! assessments; neither is a dependency of this crate.
+//! [`AssessmentSink`], its trace assembler implements
+//! [`AssessmentProcessor`], and the scorer host (`verdict-scorer`)
+//! produces assessments; none is a dependency of this crate.
 //!
-//! Two decisions shape it:
+//! Three decisions shape it:
 //!
 //! - **Recording never waits on I/O.** [`Recorder::record`] moves the
 //!   assessment into a bounded queue and returns; a worker batches the
@@ -36,6 +39,12 @@
 //!   where an [`Assessment`] is made (by its builder or by decoding JSON),
 //!   with errors that say what is allowed; an `Assessment` that exists is
 //!   valid, so sinks and stores do not check again.
+//! - **Processors hold, sinks deliver**, as opentelemetry_sdk separates
+//!   `SpanProcessor` from `SpanExporter`. A sink exports what it is given
+//!   and reports the outcome; a processor that keeps operations to ship
+//!   later reports their fate on its [`DeliveryLedger`], so that the
+//!   recorder's [`Counters`] stay exact. A sink that may also hold was
+//!   rejected: every sink's contract would carry what one of them does.
 //!
 //! # The model
 //!
@@ -89,6 +98,7 @@ mod ids;
 pub mod lifecycle;
 mod memory;
 mod name;
+mod processor;
 mod recorder;
 mod sink;
 mod source;
@@ -110,7 +120,8 @@ pub use ids::{AssessmentId, MLFLOW_TRACE_PREFIX, mlflow_trace_id, parse_span_id,
 pub use lifecycle::{AssessmentUpdate, UpdateBuilder};
 pub use memory::MemoryStore;
 pub use name::{AssessmentName, MAX_NAME_CHARS};
-pub use recorder::{Counters, ErrorHandler, Overflow, Recorder, RecorderBuilder, Settle};
+pub use processor::{AssessmentProcessor, DeliveryLedger};
+pub use recorder::{Counters, ErrorHandler, Overflow, Recorder, RecorderBuilder};
 pub use sink::{AssessmentSink, InMemorySink, Operation, SinkError};
 pub use source::{AssessmentSource, SourceType};
 pub use target::Target;

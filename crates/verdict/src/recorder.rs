@@ -1,11 +1,11 @@
-//! The recorder: takes assessments from the caller and hands them to sinks
-//! on a background worker.
+//! The recorder: takes assessments from the caller and hands them to
+//! processors and sinks on a background worker.
 //!
 //! Recording never waits on I/O. The caller's thread only moves the
 //! assessment into a bounded queue (and bumps a counter); one worker thread
-//! drains the queue in batches and fans each batch out to every sink. When
-//! the queue is full, the [`Overflow`] policy decides: fail the call, drop
-//! and count, or wait for room.
+//! drains the queue in batches and hands each batch to every processor (a
+//! sink's exports it at once). When the queue is full, the [`Overflow`]
+//! policy decides: fail the call, drop and count, or wait for room.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -19,6 +19,7 @@ use crate::assessment::Assessment;
 use crate::error::{Error, Result};
 use crate::ids::AssessmentId;
 use crate::lifecycle::AssessmentUpdate;
+use crate::processor::{AssessmentProcessor, DeliveryLedger, ExportAtOnce, report};
 use crate::sink::{AssessmentSink, Operation, SinkError};
 
 use opentelemetry::trace::TraceId;
@@ -26,8 +27,8 @@ use opentelemetry::trace::TraceId;
 /// What recording does when the queue is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Overflow {
-    /// Fail the call with [`Error::QueueFull`]; the caller decides. The
-    /// default: nothing is lost without the caller knowing.
+    /// Fail the call with [`Error::QueueFull`]; the caller
+    /// decides. The default: nothing is lost without the caller knowing.
     #[default]
     Reject,
     /// Drop the assessment, count it in [`Counters::dropped`], and succeed.
@@ -37,27 +38,28 @@ pub enum Overflow {
     Block,
 }
 
-/// Called on the worker thread when a sink fails, with the sink's name and
-/// its error.
+/// Called when a sink or processor fails, with its name and its error: on
+/// the recorder's worker thread, or on the thread that reports a held
+/// operation's failure ([`DeliveryLedger::failed`]).
 pub type ErrorHandler = dyn Fn(&str, &SinkError) + Send + Sync;
 
 /// A snapshot of a recorder's counters.
 ///
 /// After [`Recorder::flush`], `recorded == delivered + failed` and
-/// `held == 0`: every operation accepted was either delivered to every
-/// sink or counted as failed (and reported). Between flushes, a sink that
-/// keeps operations to ship later (see
-/// [`AssessmentSink::export_or_hold`]) has them counted in `held`.
+/// `held == 0`: every operation accepted was either delivered by every
+/// processor (to every sink) or counted as failed (and reported). Between
+/// flushes, a processor that keeps operations to ship later (see
+/// [`AssessmentProcessor`]) has them counted in `held`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Operations accepted into the queue.
     pub recorded: u64,
-    /// Operations every sink accepted.
+    /// Operations every processor delivered (every sink accepted).
     pub delivered: u64,
-    /// Operations at least one sink failed on.
+    /// Operations at least one sink or processor failed on.
     pub failed: u64,
-    /// Operations a sink holds to ship later (with their trace), neither
-    /// delivered nor failed yet; a flush settles them.
+    /// Operations a processor holds to ship later (with their trace, say),
+    /// neither delivered nor failed yet; a flush settles them.
     pub held: u64,
     /// Operations dropped because the queue was full
     /// ([`Overflow::DropAndCount`]).
@@ -67,13 +69,45 @@ pub struct Counters {
 }
 
 #[derive(Default)]
-struct SharedCounters {
-    recorded: CachePadded<AtomicU64>,
-    delivered: CachePadded<AtomicU64>,
-    failed: AtomicU64,
-    held: AtomicU64,
+pub(crate) struct SharedCounters {
+    pub(crate) recorded: CachePadded<AtomicU64>,
+    pub(crate) delivered: CachePadded<AtomicU64>,
+    pub(crate) failed: AtomicU64,
+    pub(crate) held: AtomicU64,
     dropped: AtomicU64,
     rejected: AtomicU64,
+}
+
+/// The failures since the last flush, which returns them: those the
+/// worker met and those processors reported later for held operations.
+#[derive(Default)]
+pub(crate) struct Failures {
+    kept: Vec<SinkError>,
+    more: usize,
+}
+
+/// At most this many failures are kept for the next flush; the rest are
+/// counted.
+const KEPT_FAILURES: usize = 16;
+
+impl Failures {
+    pub(crate) fn push(&mut self, error: SinkError) {
+        if self.kept.len() < KEPT_FAILURES {
+            self.kept.push(error);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// The failures kept, then one saying how many more there were.
+    fn take(&mut self) -> Vec<SinkError> {
+        let mut all = std::mem::take(&mut self.kept);
+        let more = std::mem::take(&mut self.more);
+        if more > 0 {
+            all.push(SinkError::new(format!("and {more} more failed exports")));
+        }
+        all
+    }
 }
 
 // Operations travel unboxed: boxing would cost an allocation per record,
@@ -88,17 +122,38 @@ enum Message {
 /// Configures a [`Recorder`].
 #[must_use]
 pub struct RecorderBuilder {
-    sinks: Vec<Box<dyn AssessmentSink>>,
+    /// The processors, each with its kind: "sink" or "processor".
+    processors: Vec<(Box<dyn AssessmentProcessor>, &'static str)>,
     capacity: usize,
     max_batch: usize,
     overflow: Overflow,
     on_error: Option<Arc<ErrorHandler>>,
 }
 
+/// A processor as the worker runs it.
+struct Stage {
+    processor: Box<dyn AssessmentProcessor>,
+    /// "sink" or "processor", for messages.
+    kind: &'static str,
+    ledger: DeliveryLedger,
+}
+
 impl RecorderBuilder {
-    /// Adds a sink. Every sink receives every operation.
+    /// Adds a sink, which every batch is exported to at once. Every sink
+    /// and processor receives every operation, in the order they were
+    /// added.
     pub fn sink(mut self, sink: impl AssessmentSink) -> Self {
-        self.sinks.push(Box::new(sink));
+        self.processors.push((Box::new(ExportAtOnce(sink)), "sink"));
+        self
+    }
+
+    /// Adds a processor, which decides when the operations it receives go
+    /// out (see [`AssessmentProcessor`]); it is
+    /// [registered](AssessmentProcessor::registered) when the recorder is
+    /// built. Every sink and processor receives every operation, in the
+    /// order they were added.
+    pub fn processor(mut self, processor: impl AssessmentProcessor) -> Self {
+        self.processors.push((Box::new(processor), "processor"));
         self
     }
 
@@ -121,8 +176,8 @@ impl RecorderBuilder {
         self
     }
 
-    /// Handles sink failures; by default they are written to standard error
-    /// (or logged with `tracing` when that feature is on).
+    /// Handles sink and processor failures; by default they are written to
+    /// standard error (or logged with `tracing` when that feature is on).
     pub fn on_error(mut self, handler: impl Fn(&str, &SinkError) + Send + Sync + 'static) -> Self {
         self.on_error = Some(Arc::new(handler));
         self
@@ -133,30 +188,33 @@ impl RecorderBuilder {
         let (tx, rx) = crossbeam_channel::bounded(self.capacity);
         let counters = Arc::new(SharedCounters::default());
         let on_error = self.on_error.unwrap_or_else(|| Arc::new(report_to_stderr));
-        let late = Arc::new(Mutex::new(LateFailures::default()));
-        let settles = self
-            .sinks
-            .iter()
-            .map(|sink| Settle {
-                inner: Arc::new(SettleInner {
-                    counters: Arc::clone(&counters),
-                    late: Arc::clone(&late),
-                    on_error: Arc::clone(&on_error),
-                    sink: sink.name().to_owned(),
-                }),
+        let failures = Arc::new(Mutex::new(Failures::default()));
+        let stages = self
+            .processors
+            .into_iter()
+            .map(|(mut processor, kind)| {
+                let ledger = DeliveryLedger::new(
+                    Arc::clone(&counters),
+                    Arc::clone(&failures),
+                    Arc::clone(&on_error),
+                    processor.name().to_owned(),
+                );
+                processor.registered(ledger.clone());
+                Stage {
+                    processor,
+                    kind,
+                    ledger,
+                }
             })
             .collect();
         let worker = Worker {
             rx,
-            sinks: self.sinks,
-            settles,
-            late,
+            stages,
+            failures,
             counters: Arc::clone(&counters),
             on_error,
             max_batch: self.max_batch,
             batch: Vec::with_capacity(self.max_batch),
-            failures: Vec::new(),
-            more_failures: 0,
         };
         let handle = std::thread::Builder::new()
             .name("verdict-recorder".into())
@@ -176,18 +234,19 @@ impl RecorderBuilder {
     }
 }
 
-fn report_to_stderr(sink: &str, error: &SinkError) {
+fn report_to_stderr(name: &str, error: &SinkError) {
     #[cfg(feature = "tracing")]
-    tracing::error!(target: "verdict", sink, %error, "assessment sink failed");
+    tracing::error!(target: "verdict", name, %error, "assessment sink or processor failed");
     #[cfg(not(feature = "tracing"))]
-    eprintln!("verdict: sink {sink} failed: {error}");
+    eprintln!("verdict: {name} failed: {error}");
 }
 
-/// Records assessments and hands them to sinks in the background.
+/// Records assessments and hands them to processors and sinks in the
+/// background.
 ///
 /// Cloning is cheap and gives another handle on the same queue. When the
 /// last handle is dropped, the recorder shuts down: it delivers everything
-/// queued, then shuts its sinks down.
+/// queued, then shuts its processors and sinks down.
 ///
 /// ```
 /// use verdict::{Assessment, InMemorySink, Overflow, Recorder};
@@ -222,7 +281,7 @@ impl Recorder {
     /// Starts configuring a recorder.
     pub fn builder() -> RecorderBuilder {
         RecorderBuilder {
-            sinks: Vec::new(),
+            processors: Vec::new(),
             capacity: 8192,
             max_batch: 512,
             overflow: Overflow::default(),
@@ -230,8 +289,9 @@ impl Recorder {
         }
     }
 
-    /// Queues an assessment for the sinks and returns its id. Never waits
-    /// on I/O; with [`Overflow::Block`] it waits for room in the queue.
+    /// Queues an assessment for the processors and sinks and returns its
+    /// id. Never waits on I/O; with [`Overflow::Block`] it waits for room
+    /// in the queue.
     pub fn record(&self, assessment: Assessment) -> Result<AssessmentId> {
         let id = assessment.id();
         self.submit(Operation::Log(assessment))?;
@@ -267,17 +327,18 @@ impl Recorder {
     }
 
     /// Waits until everything queued before this call has been handed to
-    /// every sink, then flushes the sinks. Fails with [`Error::Sinks`] when
-    /// a sink failed to export since the last flush, or to flush now; what
-    /// failed is counted in [`Counters::failed`] and was already passed to
-    /// the error handler.
+    /// every processor and sink, then flushes them (a processor delivers
+    /// what it holds). Fails with [`Error::Sinks`] when a sink or
+    /// processor failed since the last flush (on operations it held
+    /// included), or failed to flush now; what failed is counted in
+    /// [`Counters::failed`] and was already passed to the error handler.
     pub fn flush(&self) -> Result<()> {
         self.control(Message::Flush)
     }
 
-    /// Delivers everything queued, shuts the sinks down and stops the
-    /// worker. Later recording fails with [`Error::Shutdown`]. Calling it
-    /// again does nothing.
+    /// Delivers everything queued, shuts the processors and sinks down and
+    /// stops the worker. Later recording fails with
+    /// [`Error::Shutdown`]. Calling it again does nothing.
     pub fn shutdown(&self) -> Result<()> {
         self.inner.shutdown()
     }
@@ -388,130 +449,15 @@ impl Drop for Inner {
     }
 }
 
-/// Reports the fate of operations a sink held
-/// ([`AssessmentSink::export_or_hold`]) to the recorder that handed them
-/// over: they move from [`Counters::held`] to `delivered` or `failed`.
-/// Cheap to clone; a sink keeps one while it holds operations.
-#[derive(Clone)]
-pub struct Settle {
-    inner: Arc<SettleInner>,
-}
-
-struct SettleInner {
-    counters: Arc<SharedCounters>,
-    late: Arc<Mutex<LateFailures>>,
-    on_error: Arc<ErrorHandler>,
-    sink: String,
-}
-
-/// Failures a sink reported through a [`Settle`], kept for the next flush.
-#[derive(Default)]
-struct LateFailures {
-    kept: Vec<SinkError>,
-    more: usize,
-}
-
-impl Settle {
-    /// `count` operations of the batch being exported are held: call it
-    /// from [`AssessmentSink::export_or_hold`] before anything can settle
-    /// them (another thread shipping them at once included), and return
-    /// the same count.
-    pub fn hold(&self, count: usize) {
-        self.inner
-            .counters
-            .held
-            .fetch_add(count as u64, Ordering::Relaxed);
-    }
-
-    /// `count` held operations were delivered.
-    pub fn delivered(&self, count: usize) {
-        let moved = self.take_held(count);
-        self.inner
-            .counters
-            .delivered
-            .fetch_add(moved, Ordering::Relaxed);
-    }
-
-    /// `count` held operations failed (`count` may be 0 for a failure that
-    /// concerns no assessment, such as spans sent with them); `error` goes
-    /// to the recorder's error handler now and is returned by its next
-    /// flush.
-    pub fn failed(&self, count: usize, error: SinkError) {
-        let moved = self.take_held(count);
-        let inner = &*self.inner;
-        inner.counters.failed.fetch_add(moved, Ordering::Relaxed);
-        let handler = &inner.on_error;
-        let _ = catch_unwind(AssertUnwindSafe(|| handler(&inner.sink, &error)));
-        let named = SinkError::new(format!("sink {}: {error}", inner.sink)).with_failed(count);
-        let mut late = inner.late.lock().unwrap_or_else(PoisonError::into_inner);
-        if late.kept.len() < KEPT_FAILURES {
-            late.kept.push(named);
-        } else {
-            late.more += 1;
-        }
-    }
-
-    /// How many operations the recorder has accepted so far
-    /// ([`Counters::recorded`]).
-    pub fn recorded(&self) -> u64 {
-        self.inner.counters.recorded.load(Ordering::Relaxed)
-    }
-
-    /// How many operations the recorder has handed to its sinks so far:
-    /// delivered, failed or held. Once it reaches what
-    /// [`recorded`](Self::recorded) said at some moment, every operation
-    /// recorded before that moment has reached the sinks (the recorder
-    /// keeps order).
-    pub fn handed_over(&self) -> u64 {
-        let c = &self.inner.counters;
-        c.delivered.load(Ordering::Relaxed)
-            + c.failed.load(Ordering::Relaxed)
-            + c.held.load(Ordering::Relaxed)
-    }
-
-    /// Whether both report to the same recorder.
-    pub fn same_recorder(&self, other: &Settle) -> bool {
-        Arc::ptr_eq(&self.inner.counters, &other.inner.counters)
-    }
-
-    /// Takes up to `count` off the held counter; returns how many.
-    fn take_held(&self, count: usize) -> u64 {
-        let held = &self.inner.counters.held;
-        let mut moved = 0;
-        let _ = held.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
-            moved = now.min(count as u64);
-            Some(now - moved)
-        });
-        moved
-    }
-}
-
-impl std::fmt::Debug for Settle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settle")
-            .field("sink", &self.inner.sink)
-            .finish_non_exhaustive()
-    }
-}
-
 struct Worker {
     rx: Receiver<Message>,
-    sinks: Vec<Box<dyn AssessmentSink>>,
-    /// One per sink, in the same order.
-    settles: Vec<Settle>,
-    late: Arc<Mutex<LateFailures>>,
+    stages: Vec<Stage>,
+    failures: Arc<Mutex<Failures>>,
     counters: Arc<SharedCounters>,
     on_error: Arc<ErrorHandler>,
     max_batch: usize,
     batch: Vec<Operation>,
-    /// Export failures since the last flush, returned by the next one.
-    failures: Vec<SinkError>,
-    more_failures: usize,
 }
-
-/// At most this many export failures are kept for the next flush; the rest
-/// are counted.
-const KEPT_FAILURES: usize = 16;
 
 impl Worker {
     fn run(mut self) {
@@ -528,13 +474,11 @@ impl Worker {
                     }
                     Message::Flush(reply) => {
                         self.deliver();
-                        let flushed = self.each_sink(|_, s| s.flush());
-                        let _ = reply.send(self.take_failures(flushed));
+                        let _ = reply.send(self.finish(|p| p.flush()));
                     }
                     Message::Shutdown(reply) => {
                         self.deliver();
-                        let shut = self.each_sink(|_, s| s.shutdown());
-                        let _ = reply.send(self.take_failures(shut));
+                        let _ = reply.send(self.finish(|p| p.shutdown()));
                         return;
                     }
                 }
@@ -543,93 +487,100 @@ impl Worker {
         }
     }
 
-    /// Hands the pending batch to every sink.
+    /// Hands the pending batch to every processor.
     fn deliver(&mut self) {
         if self.batch.is_empty() {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
-        let held = std::cell::Cell::new(0);
-        let settles = &self.settles;
-        let failures = self.each_sink(|at, s| {
-            let exported = s.export_or_hold(&batch, &settles[at]);
-            let now = match &exported {
-                Ok(count) => *count,
-                Err(error) => error.held(),
-            };
-            held.set(held.get().max(now));
-            exported.map(drop)
-        });
-        // A sink that does not say how many of the batch it failed on has
-        // failed on all of them. Sinks failing on different operations of
-        // one batch count as the largest of their failures; held
-        // operations count as the most any sink holds. (A recorder is
-        // meant to have one sink that holds: two holding the same
-        // operations would count them twice.)
-        let failed = failures
-            .iter()
-            .map(|f| f.failed().unwrap_or(batch.len()).min(batch.len()))
-            .max()
-            .unwrap_or(0);
-        let held = held.get().min(batch.len() - failed);
-        let c = &self.counters;
-        // The sink counted them as held itself (`Settle::hold`).
-        c.delivered
-            .fetch_add((batch.len() - failed - held) as u64, Ordering::Relaxed);
-        c.failed.fetch_add(failed as u64, Ordering::Relaxed);
-        for failure in failures {
-            if self.failures.len() < KEPT_FAILURES {
-                self.failures.push(failure);
-            } else {
-                self.more_failures += 1;
+        let len = batch.len();
+        // A processor that does not say how many of the batch it failed on
+        // has failed on all it did not hold. Processors failing on
+        // different operations of one batch count as the largest of their
+        // failures; held operations count as the most any processor holds.
+        // (A recorder is meant to have one processor that holds: two
+        // holding the same operations would count them twice.)
+        let mut failed = 0;
+        let mut held = 0;
+        for stage in &self.stages {
+            let outcome = stage.call(|p| p.process(&batch));
+            let holds = usize::try_from(stage.ledger.take_held_in_batch())
+                .unwrap_or(len)
+                .min(len);
+            held = held.max(holds);
+            if let Err(error) = outcome {
+                failed = failed.max(error.failed().unwrap_or(len - holds).min(len));
+                self.report(stage, error);
             }
         }
+        let held = held.min(len - failed);
+        let c = &self.counters;
+        // The processors counted those they hold themselves
+        // (`DeliveryLedger::hold`).
+        c.delivered
+            .fetch_add((len - failed - held) as u64, Ordering::Relaxed);
+        c.failed.fetch_add(failed as u64, Ordering::Relaxed);
         self.batch = batch;
         self.batch.clear();
     }
 
-    /// The export failures since the last flush (those of held operations
-    /// included), then `latest`.
-    fn take_failures(&mut self, latest: Vec<SinkError>) -> Vec<SinkError> {
-        let mut all = std::mem::take(&mut self.failures);
-        {
-            let mut late = self.late.lock().unwrap_or_else(PoisonError::into_inner);
-            all.append(&mut late.kept);
-            self.more_failures += std::mem::take(&mut late.more);
+    /// Flushes (or shuts down) every processor; returns the failures since
+    /// the last flush (those of held operations included), then those of
+    /// this call.
+    fn finish(
+        &self,
+        f: impl Fn(&dyn AssessmentProcessor) -> Result<(), SinkError>,
+    ) -> Vec<SinkError> {
+        let mut latest = Vec::new();
+        for stage in &self.stages {
+            if let Err(error) = stage.call(&f) {
+                latest.push(self.named(stage, error));
+            }
         }
-        if self.more_failures > 0 {
-            all.push(SinkError::new(format!(
-                "and {} more failed exports",
-                std::mem::take(&mut self.more_failures)
-            )));
-        }
+        let mut all = self
+            .failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         all.extend(latest);
         all
     }
 
-    /// Calls `f` on every sink, catching panics, reporting and returning
-    /// the failures.
-    fn each_sink(
-        &self,
-        f: impl Fn(usize, &dyn AssessmentSink) -> std::result::Result<(), SinkError>,
-    ) -> Vec<SinkError> {
-        let mut failures = Vec::new();
-        for (at, sink) in self.sinks.iter().enumerate() {
-            let outcome = catch_unwind(AssertUnwindSafe(|| f(at, sink.as_ref())))
-                .unwrap_or_else(|panic| Err(SinkError::new(panic_message(&*panic))));
-            if let Err(error) = outcome {
-                // A panicking handler must not take the worker down with it.
-                let handler = &self.on_error;
-                let _ = catch_unwind(AssertUnwindSafe(|| handler(sink.name(), &error)));
-                let failed = error.failed();
-                let mut named = SinkError::new(format!("sink {}: {error}", sink.name()));
-                if let Some(n) = failed {
-                    named = named.with_failed(n);
-                }
-                failures.push(named);
-            }
+    /// Reports an export failure and keeps it for the next flush.
+    fn report(&self, stage: &Stage, error: SinkError) {
+        let named = self.named(stage, error);
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(named);
+    }
+
+    /// Passes `error` to the error handler and returns it named after the
+    /// stage.
+    fn named(&self, stage: &Stage, error: SinkError) -> SinkError {
+        let name = stage.processor.name();
+        report(&*self.on_error, name, &error);
+        let named = SinkError::new(format!("{} {name}: {error}", stage.kind));
+        match error.failed() {
+            Some(n) => named.with_failed(n),
+            None => named,
         }
-        failures
+    }
+}
+
+impl Stage {
+    /// Calls `f` on the processor, turning a panic into an error.
+    fn call(
+        &self,
+        f: impl FnOnce(&dyn AssessmentProcessor) -> Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
+        catch_unwind(AssertUnwindSafe(|| f(self.processor.as_ref()))).unwrap_or_else(|panic| {
+            Err(SinkError::new(format!(
+                "the {} panicked: {}",
+                self.kind,
+                panic_message(&*panic)
+            )))
+        })
     }
 }
 
@@ -645,11 +596,10 @@ impl Drop for Worker {
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    let text = panic
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)");
-    format!("the sink panicked: {text}")
+        .unwrap_or("(no message)")
 }

@@ -1,4 +1,5 @@
-//! Where recorded assessments go: the [`AssessmentSink`] trait, the
+//! Where recorded assessments go: the [`AssessmentSink`] trait (an
+//! exporter: it delivers what it is given, and holds nothing back), the
 //! operations it receives, and an in-memory sink for tests.
 
 use std::fmt;
@@ -9,7 +10,6 @@ use opentelemetry::trace::TraceId;
 use crate::assessment::Assessment;
 use crate::ids::AssessmentId;
 use crate::lifecycle::AssessmentUpdate;
-use crate::recorder::Settle;
 
 /// One change to the assessments of a trace, as a sink receives it.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,7 +47,6 @@ pub struct SinkError {
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
     failed: Option<usize>,
     retryable: Option<Vec<usize>>,
-    held: usize,
 }
 
 impl SinkError {
@@ -58,7 +57,6 @@ impl SinkError {
             source: None,
             failed: None,
             retryable: None,
-            held: 0,
         }
     }
 
@@ -72,7 +70,6 @@ impl SinkError {
             source: Some(source.into()),
             failed: None,
             retryable: None,
-            held: 0,
         }
     }
 
@@ -105,21 +102,6 @@ impl SinkError {
     pub fn retryable(&self) -> Option<&[usize]> {
         self.retryable.as_deref()
     }
-
-    /// Says that `count` operations of the batch were neither delivered
-    /// nor failed, but held by the sink to ship later (see
-    /// [`AssessmentSink::export_or_hold`]); they are not among the
-    /// [`failed`](Self::failed) ones. Only meaningful from `export_or_hold`.
-    pub fn with_held(mut self, count: usize) -> Self {
-        self.held = count;
-        self
-    }
-
-    /// How many operations of the batch the sink holds to ship later
-    /// (see [`with_held`](Self::with_held)).
-    pub fn held(&self) -> usize {
-        self.held
-    }
 }
 
 impl fmt::Display for SinkError {
@@ -141,12 +123,16 @@ impl std::error::Error for SinkError {
 }
 
 /// Receives recorded operations from a [`Recorder`](crate::Recorder)'s
-/// background worker and ships or stores them.
+/// background worker and ships or stores them: an exporter.
 ///
 /// A sink is called from one worker thread with batches in recording
 /// order. It owns delivery: batching further, retrying, spooling what it
-/// cannot deliver. An `Err` counts the whole batch as failed and is
-/// reported through the recorder's error handler.
+/// cannot deliver. An `Err` counts the whole batch as failed (or the
+/// operations [`SinkError::with_failed`] names) and is reported through
+/// the recorder's error handler. A sink never holds operations back to
+/// ship later; that is a processor's work
+/// ([`AssessmentProcessor`](crate::AssessmentProcessor)), in front of a
+/// sink of its own.
 ///
 /// ```
 /// use verdict::{AssessmentSink, Operation, SinkError};
@@ -168,28 +154,6 @@ pub trait AssessmentSink: Send + Sync + 'static {
     /// Ships or stores a batch of operations.
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError>;
 
-    /// Ships or stores a batch, or holds some of its operations to ship
-    /// later (such as assessments kept to travel with their trace's spans
-    /// once the trace ends), and returns how many it holds. The recorder
-    /// calls this rather than [`export`](Self::export). The sink counts
-    /// what it holds with [`Settle::hold`] (in [`Counters::held`](crate::Counters::held):
-    /// neither delivered nor failed) and later reports their fate through
-    /// `settle` ([`Settle::delivered`], [`Settle::failed`]). An error may
-    /// say that some of the batch is held all the same
-    /// ([`SinkError::with_held`]). A recorder should have at most one sink
-    /// that holds.
-    ///
-    /// A sink that holds must deliver, or fail and report, everything it
-    /// holds by the time its [`flush`](Self::flush) or
-    /// [`shutdown`](Self::shutdown) returns, so that after
-    /// [`Recorder::flush`](crate::Recorder::flush) every operation is
-    /// counted as delivered or failed. The default holds nothing: it calls
-    /// `export`.
-    fn export_or_hold(&self, batch: &[Operation], settle: &Settle) -> Result<usize, SinkError> {
-        let _ = settle;
-        self.export(batch).map(|()| 0)
-    }
-
     /// Delivers whatever the sink still buffers.
     fn flush(&self) -> Result<(), SinkError> {
         Ok(())
@@ -210,10 +174,6 @@ pub trait AssessmentSink: Send + Sync + 'static {
 impl<S: AssessmentSink + ?Sized> AssessmentSink for Arc<S> {
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
         (**self).export(batch)
-    }
-
-    fn export_or_hold(&self, batch: &[Operation], settle: &Settle) -> Result<usize, SinkError> {
-        (**self).export_or_hold(batch, settle)
     }
 
     fn flush(&self) -> Result<(), SinkError> {

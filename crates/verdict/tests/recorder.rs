@@ -10,8 +10,8 @@ use std::thread;
 use std::time::Duration;
 
 use verdict::{
-    Assessment, AssessmentId, AssessmentSink, AssessmentUpdate, Counters, Error, InMemorySink,
-    MemoryStore, Operation, Overflow, Recorder, SinkError,
+    Assessment, AssessmentId, AssessmentProcessor, AssessmentSink, AssessmentUpdate, Counters,
+    DeliveryLedger, Error, InMemorySink, MemoryStore, Operation, Overflow, Recorder, SinkError,
 };
 
 const TRACE: &str = "0fb07256509eb9d22d07f42f7eb9f24d";
@@ -712,73 +712,83 @@ fn a_panicking_error_handler_does_not_kill_the_worker() {
 /// the held ones, failing one of them.
 #[derive(Default)]
 struct Holding {
-    held: Mutex<Vec<(Operation, verdict::Settle)>>,
+    ledger: Option<DeliveryLedger>,
+    held: Mutex<Vec<Operation>>,
     delivered: InMemorySink,
 }
 
-impl AssessmentSink for Holding {
-    fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
-        self.delivered.export(batch)
+impl AssessmentProcessor for Holding {
+    fn registered(&mut self, ledger: DeliveryLedger) {
+        self.ledger = Some(ledger);
     }
 
-    fn export_or_hold(
-        &self,
-        batch: &[Operation],
-        settle: &verdict::Settle,
-    ) -> Result<usize, SinkError> {
+    fn process(&self, batch: &[Operation]) -> Result<(), SinkError> {
         let mut held = self.held.lock().unwrap();
         let mut count = 0;
         for (i, op) in batch.iter().enumerate() {
             if i % 2 == 0 {
-                held.push((op.clone(), settle.clone()));
+                held.push(op.clone());
                 count += 1;
             } else {
                 self.delivered.export(std::slice::from_ref(op))?;
             }
         }
-        settle.hold(count);
-        Ok(count)
+        self.ledger.as_ref().unwrap().hold(count);
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), SinkError> {
         let held = std::mem::take(&mut *self.held.lock().unwrap());
-        let Some((_, settle)) = held.first().cloned() else {
+        let ledger = self.ledger.as_ref().unwrap();
+        let Some((fail, deliver)) = held.split_first() else {
             return Ok(());
         };
-        let (fail, deliver) = held.split_at(1);
-        for (op, _) in deliver {
-            self.delivered.export(std::slice::from_ref(op))?;
-        }
-        settle.delivered(deliver.len());
-        settle.failed(fail.len(), SinkError::new("held and lost"));
+        self.delivered.export(deliver)?;
+        ledger.delivered(deliver.len());
+        ledger.failed(
+            1,
+            SinkError::new(format!("held and lost: {}", fail.trace_id())),
+        );
         Ok(())
+    }
+
+    fn name(&self) -> &str {
+        "holding"
     }
 }
 
 #[test]
-fn held_operations_are_counted_apart_until_the_sink_settles_them() {
-    let sink = Arc::new(Holding::default());
-    let errors = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&errors);
+fn held_operations_are_counted_apart_until_the_processor_settles_them() {
+    let (log, handler) = error_log();
+    let delivered = InMemorySink::default();
     let recorder = Recorder::builder()
-        .sink(Arc::clone(&sink))
-        .max_batch(4)
-        .on_error(move |_, _| {
-            seen.fetch_add(1, Ordering::SeqCst);
+        .processor(Holding {
+            delivered: delivered.clone(),
+            ..Holding::default()
         })
+        .max_batch(4)
+        .on_error(handler)
         .build();
     for i in 0..4 {
         recorder.record(feedback(i)).unwrap();
     }
     // Wait for the worker to hand the batch over.
-    while recorder.counters().delivered + recorder.counters().held < 4 {
-        thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(|| recorder.counters().delivered + recorder.counters().held >= 4);
     let c = recorder.counters();
     assert_eq!((c.delivered, c.held, c.failed), (2, 2, 0), "{c:?}");
+    assert_eq!(delivered.assessments().len(), 2);
     let err = recorder.flush().unwrap_err();
-    assert!(err.to_string().contains("held and lost"), "{err}");
-    assert_eq!(errors.load(Ordering::SeqCst), 1, "the handler heard of it");
+    let errors = sink_errors(&err);
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].starts_with("processor holding: held and lost"),
+        "{err}"
+    );
+    {
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 1, "the handler heard of it: {log:?}");
+        assert_eq!(log[0].0, "holding");
+    }
     let c = recorder.counters();
     assert_eq!(
         c,
@@ -789,6 +799,256 @@ fn held_operations_are_counted_apart_until_the_sink_settles_them() {
             ..Counters::default()
         }
     );
-    assert_eq!(sink.delivered.assessments().len(), 3);
+    assert_eq!(delivered.assessments().len(), 3);
     recorder.flush().unwrap();
+}
+
+/// Notes what it receives and how often it is registered, flushed and shut
+/// down; delivers every batch at once. Clones share what they noted.
+#[derive(Clone, Default)]
+struct Noting {
+    registered: Arc<AtomicUsize>,
+    batches: Arc<Mutex<Vec<Vec<Operation>>>>,
+    flushes: Arc<AtomicUsize>,
+    shutdowns: Arc<AtomicUsize>,
+}
+
+impl AssessmentProcessor for Noting {
+    fn registered(&mut self, _ledger: DeliveryLedger) {
+        self.registered.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn process(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        self.batches.lock().unwrap().push(batch.to_vec());
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), SinkError> {
+        self.flushes.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn shutdown(&self) -> Result<(), SinkError> {
+        self.shutdowns.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_processor_receives_every_batch_beside_the_sinks() {
+    let sink = InMemorySink::default();
+    let noting = Noting::default();
+    let recorder = Recorder::builder()
+        .sink(sink.clone())
+        .processor(noting.clone())
+        .max_batch(3)
+        .build();
+    assert_eq!(noting.registered.load(Ordering::SeqCst), 1);
+    let recorded: Vec<_> = (0..10)
+        .map(|i| recorder.record(feedback(i)).unwrap())
+        .collect();
+    recorder.flush().unwrap();
+    let batches = noting.batches.lock().unwrap().clone();
+    assert!(
+        batches.iter().all(|b| (1..=3).contains(&b.len())),
+        "{batches:?}"
+    );
+    let received: Vec<Operation> = batches.into_iter().flatten().collect();
+    assert_eq!(received, sink.operations(), "the same operations, in order");
+    assert_eq!(ids(&sink), recorded);
+    assert_eq!(noting.flushes.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        recorder.counters(),
+        Counters {
+            recorded: 10,
+            delivered: 10,
+            ..Counters::default()
+        }
+    );
+    recorder.shutdown().unwrap();
+    assert_eq!(noting.shutdowns.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        noting.flushes.load(Ordering::SeqCst),
+        1,
+        "shutdown, not flush"
+    );
+    assert_eq!(noting.registered.load(Ordering::SeqCst), 1);
+}
+
+/// Holds the first operation of each batch and fails on the rest at once;
+/// its flush delivers what it holds. Clones share their counts.
+#[derive(Clone, Default)]
+struct HoldsFirstFailsRest {
+    ledger: Option<DeliveryLedger>,
+    held: Arc<AtomicUsize>,
+    batches: Arc<AtomicUsize>,
+}
+
+impl AssessmentProcessor for HoldsFirstFailsRest {
+    fn registered(&mut self, ledger: DeliveryLedger) {
+        self.ledger = Some(ledger);
+    }
+
+    fn process(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        self.held.fetch_add(1, Ordering::SeqCst);
+        self.ledger.as_ref().unwrap().hold(1);
+        if batch.len() > 1 {
+            Err(SinkError::new("the rest refused"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn flush(&self) -> Result<(), SinkError> {
+        let held = self.held.swap(0, Ordering::SeqCst);
+        self.ledger.as_ref().unwrap().delivered(held);
+        Ok(())
+    }
+
+    fn name(&self) -> &str {
+        "first-only"
+    }
+}
+
+#[test]
+fn a_processor_failing_at_once_fails_only_what_it_did_not_hold() {
+    let (log, handler) = error_log();
+    let processor = HoldsFirstFailsRest::default();
+    let recorder = Recorder::builder()
+        .processor(processor.clone())
+        .max_batch(4)
+        .on_error(handler)
+        .build();
+    for i in 0..10 {
+        recorder.record(feedback(i)).unwrap();
+    }
+    wait_until(|| {
+        let c = recorder.counters();
+        c.failed + c.held >= 10
+    });
+    let batches = processor.batches.load(Ordering::SeqCst) as u64;
+    let c = recorder.counters();
+    assert_eq!(
+        (c.held, c.failed, c.delivered),
+        (batches, 10 - batches, 0),
+        "{c:?}"
+    );
+
+    let err = recorder.flush().unwrap_err();
+    let errors = sink_errors(&err);
+    assert!(!errors.is_empty());
+    for e in &errors {
+        assert_eq!(e, "processor first-only: the rest refused");
+    }
+    assert!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .all(|(name, _)| name == "first-only")
+    );
+    assert_eq!(
+        recorder.counters(),
+        Counters {
+            recorded: 10,
+            delivered: batches,
+            failed: 10 - batches,
+            ..Counters::default()
+        }
+    );
+}
+
+/// Holds everything and hands it to a thread of the test's, which settles
+/// it on the ledger when the test says.
+struct HandsOver {
+    ledger: Option<DeliveryLedger>,
+    out: Mutex<mpsc::Sender<(usize, DeliveryLedger)>>,
+}
+
+impl AssessmentProcessor for HandsOver {
+    fn registered(&mut self, ledger: DeliveryLedger) {
+        self.ledger = Some(ledger);
+    }
+
+    fn process(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        let ledger = self.ledger.clone().unwrap();
+        ledger.hold(batch.len());
+        self.out
+            .lock()
+            .unwrap()
+            .send((batch.len(), ledger))
+            .unwrap();
+        Ok(())
+    }
+}
+
+#[test]
+fn a_held_operation_failing_on_another_thread_reaches_the_handler_and_the_next_flush() {
+    let (log, handler) = error_log();
+    let (out, handed) = mpsc::channel();
+    let recorder = Recorder::builder()
+        .processor(HandsOver {
+            ledger: None,
+            out: Mutex::new(out),
+        })
+        .on_error(handler)
+        .build();
+    recorder.record(feedback(0)).unwrap();
+    let (count, ledger) = handed.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(count, 1);
+    wait_until(|| recorder.counters().held == 1);
+    assert_eq!(ledger.recorded(), 1);
+    assert_eq!(ledger.handed_over(), 1);
+
+    thread::spawn(move || ledger.failed(1, SinkError::new("the receiver refused it")))
+        .join()
+        .unwrap();
+    {
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert!(log[0].0.ends_with("HandsOver"), "the type's name: {log:?}");
+        assert_eq!(log[0].1, "the receiver refused it");
+    }
+    let c = recorder.counters();
+    assert_eq!((c.held, c.failed, c.delivered), (0, 1, 0), "{c:?}");
+
+    let err = recorder.flush().unwrap_err();
+    let errors = sink_errors(&err);
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains("the receiver refused it"), "{err}");
+    recorder.flush().unwrap();
+}
+
+/// Panics on every batch.
+struct PanickingProcessor;
+
+impl AssessmentProcessor for PanickingProcessor {
+    fn process(&self, _batch: &[Operation]) -> Result<(), SinkError> {
+        panic!("boom");
+    }
+
+    fn name(&self) -> &str {
+        "panicky"
+    }
+}
+
+#[test]
+fn a_panicking_processor_does_not_kill_the_worker() {
+    let good = InMemorySink::default();
+    let recorder = Recorder::builder()
+        .processor(PanickingProcessor)
+        .sink(good.clone())
+        .on_error(|_, _| {})
+        .build();
+    let first = recorder.record(feedback(0)).unwrap();
+    let err = recorder.flush().unwrap_err();
+    assert_eq!(
+        sink_errors(&err),
+        ["processor panicky: the processor panicked: boom"]
+    );
+    let second = recorder.record(feedback(1)).unwrap();
+    assert!(recorder.flush().is_err());
+    assert_eq!(ids(&good), [first, second]);
+    let c = recorder.counters();
+    assert_eq!((c.recorded, c.failed, c.delivered), (2, 2, 0));
 }
