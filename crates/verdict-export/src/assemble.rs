@@ -338,7 +338,7 @@ const CATCH_UP: Duration = Duration::from_millis(100);
 ///
 /// let trace_id = tracer_provider.tracer("app").in_span("answer", |cx| {
 ///     recorder.record(Assessment::feedback("helpful", true).on_current_span()?)?;
-///     Ok::<_, verdict::Error>(cx.span().span_context().trace_id())
+///     Ok::<_, Box<dyn std::error::Error>>(cx.span().span_context().trace_id())
 /// })?;
 ///
 /// tracer_provider.force_flush()?;

@@ -65,7 +65,7 @@
 //!
 //! let trace_id = tracer_provider.tracer("app").in_span("answer", |cx| {
 //!     recorder.record(Assessment::feedback("helpful", true).on_current_span()?)?;
-//!     Ok::<_, verdict::Error>(cx.span().span_context().trace_id())
+//!     Ok::<_, Box<dyn std::error::Error>>(cx.span().span_context().trace_id())
 //! })?;
 //!
 //! recorder.flush()?;

@@ -1,9 +1,14 @@
-//! The one error type of the core crate.
+//! The core's two errors, each returned only where it can happen:
+//! [`Error`], what is wrong with an assessment or with a change to one, and
+//! [`RecorderError`], what recording and delivering report.
 
 use crate::sink::SinkError;
 
-/// Everything that can go wrong when building, attaching, recording or
-/// decoding an assessment.
+/// What is wrong with an assessment or with a change to one: building,
+/// attaching, parsing and decoding (names, ids, values, JSON), and the
+/// lifecycle rules a store applies (an unknown id, a taken id, an override
+/// that cannot be). Recording and delivering fail with [`RecorderError`]
+/// instead.
 ///
 /// Each message says what was wrong and what is allowed, so that it can be
 /// shown to a person as it is.
@@ -111,6 +116,22 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A store could not read or write its records (a database or file
+    /// failed), as opposed to refusing an operation under the lifecycle
+    /// rules. The lifecycle functions pass it through unchanged; the
+    /// store's own error inside says which file and what to do.
+    #[error(transparent)]
+    Store(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What recording and delivering report: the queue is full, the recorder
+/// is shut down (or none is installed globally), or sinks failed.
+///
+/// Returned by [`Recorder`](crate::Recorder)'s `record`, `update`,
+/// `delete`, `flush` and `shutdown`, and by [`global`](crate::global).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecorderError {
     /// The recorder's queue is full and its overflow policy is
     /// [`Overflow::Reject`](crate::Overflow::Reject).
     #[error(
@@ -132,14 +153,9 @@ pub enum Error {
     )]
     NoGlobalRecorder,
 
-    /// A store could not read or write its records (a database or file
-    /// failed), as opposed to refusing an operation under the lifecycle
-    /// rules. The lifecycle functions pass it through unchanged; the
-    /// store's own error inside says which file and what to do.
-    #[error(transparent)]
-    Store(Box<dyn std::error::Error + Send + Sync>),
-
-    /// One or more sinks failed to flush or shut down.
+    /// One or more sinks or processors failed: to export since the last
+    /// flush (operations they held included), or to flush or shut down
+    /// now.
     #[error("{} sink(s) failed: {}", .0.len(), join(.0))]
     Sinks(Vec<SinkError>),
 }

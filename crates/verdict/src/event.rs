@@ -194,7 +194,7 @@ pub type RootSpans = Arc<dyn Fn(TraceId) -> Option<SpanId> + Send + Sync>;
 /// recorder.record(Assessment::feedback("ok", true).on_trace(trace, None)?)?;
 /// recorder.flush()?;
 /// assert_eq!(exporter.get_emitted_logs().unwrap().len(), 1);
-/// # Ok::<(), verdict::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct EventSink<L> {
     logger: L,

@@ -14,13 +14,13 @@
 //! global::record(Assessment::feedback("ok", true).on_trace(trace, None)?)?;
 //! global::shutdown()?;
 //! assert_eq!(sink.assessments().len(), 1);
-//! # Ok::<(), verdict::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::sync::{PoisonError, RwLock};
 
 use crate::assessment::Assessment;
-use crate::error::{Error, Result};
+use crate::error::RecorderError;
 use crate::ids::AssessmentId;
 use crate::recorder::Recorder;
 
@@ -36,25 +36,25 @@ pub fn set_recorder(recorder: Recorder) -> Option<Recorder> {
 }
 
 /// A handle on the global recorder.
-pub fn recorder() -> Result<Recorder> {
+pub fn recorder() -> Result<Recorder, RecorderError> {
     GLOBAL
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .clone()
-        .ok_or(Error::NoGlobalRecorder)
+        .ok_or(RecorderError::NoGlobalRecorder)
 }
 
 /// Records an assessment with the global recorder.
-pub fn record(assessment: Assessment) -> Result<AssessmentId> {
+pub fn record(assessment: Assessment) -> Result<AssessmentId, RecorderError> {
     match &*GLOBAL.read().unwrap_or_else(PoisonError::into_inner) {
         Some(recorder) => recorder.record(assessment),
-        None => Err(Error::NoGlobalRecorder),
+        None => Err(RecorderError::NoGlobalRecorder),
     }
 }
 
 /// Removes the global recorder and shuts it down, delivering everything
 /// queued. Does nothing when none is installed.
-pub fn shutdown() -> Result<()> {
+pub fn shutdown() -> Result<(), RecorderError> {
     let recorder = GLOBAL
         .write()
         .unwrap_or_else(PoisonError::into_inner)

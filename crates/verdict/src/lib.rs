@@ -16,6 +16,8 @@
 //!   they go out (at once, or held to travel with their trace), and
 //!   [`AssessmentSink`]s, which deliver them; [`global`] holds a
 //!   process-wide one.
+//! - [`Error`], what is wrong with an assessment or a change to one, and
+//!   [`RecorderError`], what recording and delivering report.
 //! - [`lifecycle`]: update, override and delete with MLflow's rules, and
 //!   [`MemoryStore`], an in-memory store that follows them.
 //! - [`EventSink`], which emits each feedback as a
@@ -28,7 +30,7 @@
 //! [`AssessmentProcessor`], and the scorer host (`verdict-scorer`)
 //! produces assessments; none is a dependency of this crate.
 //!
-//! Three decisions shape it:
+//! Four decisions shape it:
 //!
 //! - **Recording never waits on I/O.** [`Recorder::record`] moves the
 //!   assessment into a bounded queue and returns; a worker batches the
@@ -45,6 +47,16 @@
 //!   later reports their fate on its [`DeliveryLedger`], so that the
 //!   recorder's [`Counters`] stay exact. A sink that may also hold was
 //!   rejected: every sink's contract would carry what one of them does.
+//! - **Each function returns only the errors it can produce.** Building,
+//!   attaching, decoding and the lifecycle rules fail with [`Error`];
+//!   recording, flushing and shutting down with [`RecorderError`]. Both
+//!   are `std::error::Error + Send + Sync + 'static`, so one
+//!   `Box<dyn std::error::Error>` (or `anyhow::Error`) takes either with
+//!   `?` where a service does both. One enum for both was rejected: the
+//!   crates that store, export and score assessments wrap [`Error`] in
+//!   their own errors, and would carry recorder variants they never see;
+//!   an umbrella enum over the two would be a third name for what
+//!   `Box<dyn Error>` already gives.
 //!
 //! # The model
 //!
@@ -71,7 +83,7 @@
 //! let recorder = Recorder::builder().sink(store.clone()).build();
 //! let tracer = SdkTracerProvider::builder().build().tracer("app");
 //!
-//! tracer.in_span("answer", |_cx| -> Result<(), verdict::Error> {
+//! tracer.in_span("answer", |_cx| -> Result<(), Box<dyn std::error::Error>> {
 //!     let feedback = Assessment::feedback("helpful", true)
 //!         .rationale("the user clicked thumbs-up")
 //!         .source(AssessmentSource::human("user-42"))
@@ -84,7 +96,7 @@
 //! recorder.flush()?;
 //! assert_eq!(store.len(), 2);
 //! assert_eq!(store.summary("helpful").pass_rate(), Some(1.0));
-//! # Ok::<(), verdict::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
@@ -111,7 +123,7 @@ pub mod wire;
 
 pub use aggregate::FeedbackSummary;
 pub use assessment::{Assessment, AssessmentBuilder, AssessmentValue, Kind, RUN_ID_METADATA_KEY};
-pub use error::{Error, Result};
+pub use error::{Error, RecorderError, Result};
 pub use event::{
     EVENT_NAME, EXPECTATION_EVENT_NAME, EventSink, RootSpans, attributes, fill_log_record,
     fill_log_record_with_root,

@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crossbeam_utils::CachePadded;
 
 use crate::assessment::Assessment;
-use crate::error::{Error, Result};
+use crate::error::RecorderError;
 use crate::ids::AssessmentId;
 use crate::lifecycle::AssessmentUpdate;
 use crate::processor::{AssessmentProcessor, DeliveryLedger, ExportAtOnce, report};
@@ -24,10 +24,13 @@ use crate::sink::{AssessmentSink, Operation, SinkError};
 
 use opentelemetry::trace::TraceId;
 
+/// A `Result` whose error is [`RecorderError`].
+type Result<T, E = RecorderError> = std::result::Result<T, E>;
+
 /// What recording does when the queue is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Overflow {
-    /// Fail the call with [`Error::QueueFull`]; the caller
+    /// Fail the call with [`RecorderError::QueueFull`]; the caller
     /// decides. The default: nothing is lost without the caller knowing.
     #[default]
     Reject,
@@ -260,7 +263,7 @@ fn report_to_stderr(name: &str, error: &SinkError) {
 /// recorder.record(Assessment::feedback("helpful", true).on_trace(trace, None)?)?;
 /// recorder.flush()?;
 /// assert_eq!(recorder.counters().delivered, 1);
-/// # Ok::<(), verdict::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct Recorder {
@@ -318,7 +321,7 @@ impl Recorder {
         // refused, never lost in between.
         inner.in_flight.fetch_add(1, Ordering::SeqCst);
         let result = if inner.shut_down.load(Ordering::SeqCst) {
-            Err(Error::Shutdown)
+            Err(RecorderError::Shutdown)
         } else {
             inner.send(op)
         };
@@ -328,7 +331,7 @@ impl Recorder {
 
     /// Waits until everything queued before this call has been handed to
     /// every processor and sink, then flushes them (a processor delivers
-    /// what it holds). Fails with [`Error::Sinks`] when a sink or
+    /// what it holds). Fails with [`RecorderError::Sinks`] when a sink or
     /// processor failed since the last flush (on operations it held
     /// included), or failed to flush now; what failed is counted in
     /// [`Counters::failed`] and was already passed to the error handler.
@@ -338,14 +341,14 @@ impl Recorder {
 
     /// Delivers everything queued, shuts the processors and sinks down and
     /// stops the worker. Later recording fails with
-    /// [`Error::Shutdown`]. Calling it again does nothing.
+    /// [`RecorderError::Shutdown`]. Calling it again does nothing.
     pub fn shutdown(&self) -> Result<()> {
         self.inner.shutdown()
     }
 
     fn control(&self, message: fn(Sender<Vec<SinkError>>) -> Message) -> Result<()> {
         if self.inner.shut_down.load(Ordering::Acquire) {
-            return Err(Error::Shutdown);
+            return Err(RecorderError::Shutdown);
         }
         self.inner.round_trip(message)
     }
@@ -385,7 +388,10 @@ impl Inner {
         // Counted before sending, so that `delivered` never runs ahead of it.
         counters.recorded.fetch_add(1, Ordering::Relaxed);
         let sent = match self.overflow {
-            Overflow::Block => self.tx.send(Message::Op(op)).map_err(|_| Error::Shutdown),
+            Overflow::Block => self
+                .tx
+                .send(Message::Op(op))
+                .map_err(|_| RecorderError::Shutdown),
             Overflow::Reject | Overflow::DropAndCount => match self.tx.try_send(Message::Op(op)) {
                 Ok(()) => Ok(()),
                 Err(TrySendError::Full(_)) if self.overflow == Overflow::DropAndCount => {
@@ -395,11 +401,11 @@ impl Inner {
                 }
                 Err(TrySendError::Full(_)) => {
                     counters.rejected.fetch_add(1, Ordering::Relaxed);
-                    Err(Error::QueueFull {
+                    Err(RecorderError::QueueFull {
                         capacity: self.capacity,
                     })
                 }
-                Err(TrySendError::Disconnected(_)) => Err(Error::Shutdown),
+                Err(TrySendError::Disconnected(_)) => Err(RecorderError::Shutdown),
             },
         };
         if sent.is_err() {
@@ -412,12 +418,12 @@ impl Inner {
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
         self.tx
             .send(message(reply_tx))
-            .map_err(|_| Error::Shutdown)?;
-        let errors = reply_rx.recv().map_err(|_| Error::Shutdown)?;
+            .map_err(|_| RecorderError::Shutdown)?;
+        let errors = reply_rx.recv().map_err(|_| RecorderError::Shutdown)?;
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(Error::Sinks(errors))
+            Err(RecorderError::Sinks(errors))
         }
     }
 

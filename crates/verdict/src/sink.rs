@@ -201,7 +201,7 @@ impl<S: AssessmentSink + ?Sized> AssessmentSink for Arc<S> {
 /// recorder.record(fb)?;
 /// recorder.flush()?;
 /// assert_eq!(sink.assessments().len(), 1);
-/// # Ok::<(), verdict::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct InMemorySink {

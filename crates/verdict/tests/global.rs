@@ -2,7 +2,7 @@
 //! binary, and tests run in parallel, so this binary has a single test that
 //! walks through the whole sequence.
 
-use verdict::{Assessment, Error, InMemorySink, Recorder, global};
+use verdict::{Assessment, InMemorySink, Recorder, RecorderError, global};
 
 fn feedback() -> Assessment {
     Assessment::feedback("ok", true)
@@ -14,9 +14,12 @@ fn feedback() -> Assessment {
 fn global_recorder_lifecycle() {
     // Before one is installed: a clear error, not a silent no-op.
     let err = global::record(feedback()).unwrap_err();
-    assert!(matches!(err, Error::NoGlobalRecorder), "{err:?}");
+    assert!(matches!(err, RecorderError::NoGlobalRecorder), "{err:?}");
     assert!(err.to_string().contains("set_recorder"), "{err}");
-    assert!(matches!(global::recorder(), Err(Error::NoGlobalRecorder)));
+    assert!(matches!(
+        global::recorder(),
+        Err(RecorderError::NoGlobalRecorder)
+    ));
     // Shutting down with none installed is fine.
     global::shutdown().unwrap();
 
@@ -42,7 +45,10 @@ fn global_recorder_lifecycle() {
     old.shutdown().unwrap();
     assert_eq!(first_sink.assessments().len(), 3);
     assert_eq!(first_sink.assessments()[2].id(), c);
-    assert!(matches!(handle.record(feedback()), Err(Error::Shutdown)));
+    assert!(matches!(
+        handle.record(feedback()),
+        Err(RecorderError::Shutdown)
+    ));
 
     // Shutdown removes the global recorder and delivers what is queued.
     let second_handle = global::recorder().unwrap();
@@ -52,14 +58,17 @@ fn global_recorder_lifecycle() {
     assert_eq!(ids, vec![b, d]);
     assert!(matches!(
         second_handle.record(feedback()),
-        Err(Error::Shutdown)
+        Err(RecorderError::Shutdown)
     ));
 
     // Back to no recorder.
     assert!(matches!(
         global::record(feedback()),
-        Err(Error::NoGlobalRecorder)
+        Err(RecorderError::NoGlobalRecorder)
     ));
-    assert!(matches!(global::recorder(), Err(Error::NoGlobalRecorder)));
+    assert!(matches!(
+        global::recorder(),
+        Err(RecorderError::NoGlobalRecorder)
+    ));
     global::shutdown().unwrap();
 }

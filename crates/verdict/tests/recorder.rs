@@ -1,6 +1,8 @@
 //! The recorder: delivery on flush, shutdown and drop; fan-out; failing and
-//! panicking sinks; the three overflow policies with a sink that blocks
-//! until the test lets it go; ordering; concurrent recording.
+//! panicking sinks; processors, and the operations they hold counted apart
+//! until they report them on their ledger; the three overflow policies
+//! with a sink that blocks until the test lets it go; ordering; concurrent
+//! recording; its errors apart from the model's.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +13,8 @@ use std::time::Duration;
 
 use verdict::{
     Assessment, AssessmentId, AssessmentProcessor, AssessmentSink, AssessmentUpdate, Counters,
-    DeliveryLedger, Error, InMemorySink, MemoryStore, Operation, Overflow, Recorder, SinkError,
+    DeliveryLedger, Error, InMemorySink, MemoryStore, Operation, Overflow, Recorder, RecorderError,
+    SinkError,
 };
 
 const TRACE: &str = "0fb07256509eb9d22d07f42f7eb9f24d";
@@ -175,17 +178,20 @@ fn shutdown_delivers_what_is_queued_then_refuses() {
     let c = recorder.counters();
     assert_eq!((c.recorded, c.delivered), (6, 6));
 
-    assert!(matches!(recorder.record(feedback(9)), Err(Error::Shutdown)));
+    assert!(matches!(
+        recorder.record(feedback(9)),
+        Err(RecorderError::Shutdown)
+    ));
     assert!(matches!(
         other_handle.record(feedback(9)),
-        Err(Error::Shutdown)
+        Err(RecorderError::Shutdown)
     ));
     let trace = verdict::parse_trace_id(TRACE).unwrap();
     assert!(matches!(
         recorder.delete(trace, first),
-        Err(Error::Shutdown)
+        Err(RecorderError::Shutdown)
     ));
-    assert!(matches!(recorder.flush(), Err(Error::Shutdown)));
+    assert!(matches!(recorder.flush(), Err(RecorderError::Shutdown)));
     let err = recorder.record(feedback(9)).unwrap_err();
     assert!(err.to_string().contains("shut down"), "{err}");
     assert_eq!(recorder.counters().recorded, 6, "refused calls not counted");
@@ -271,10 +277,10 @@ impl AssessmentSink for Failing {
     }
 }
 
-fn sink_errors(err: &Error) -> Vec<String> {
+fn sink_errors(err: &RecorderError) -> Vec<String> {
     match err {
-        Error::Sinks(errors) => errors.iter().map(ToString::to_string).collect(),
-        other => panic!("expected Error::Sinks, got {other:?}"),
+        RecorderError::Sinks(errors) => errors.iter().map(ToString::to_string).collect(),
+        other => panic!("expected RecorderError::Sinks, got {other:?}"),
     }
 }
 
@@ -453,14 +459,17 @@ fn overflow_reject_fails_the_call_and_counts_it() {
 
     for _ in 0..3 {
         let err = recorder.record(feedback(3)).unwrap_err();
-        assert!(matches!(err, Error::QueueFull { capacity: 2 }), "{err:?}");
+        assert!(
+            matches!(err, RecorderError::QueueFull { capacity: 2 }),
+            "{err:?}"
+        );
         let text = err.to_string();
         assert!(text.contains("Overflow::Block"), "{text}");
     }
     let trace = verdict::parse_trace_id(TRACE).unwrap();
     assert!(matches!(
         recorder.delete(trace, first),
-        Err(Error::QueueFull { .. })
+        Err(RecorderError::QueueFull { .. })
     ));
     let c = recorder.counters();
     assert_eq!(c.rejected, 4);
@@ -647,7 +656,7 @@ fn recording_while_shutting_down_loses_nothing() {
                 for i in 0.. {
                     match recorder.record(feedback(t * 1_000_000 + i)) {
                         Ok(id) => accepted.push(id),
-                        Err(Error::Shutdown) => break,
+                        Err(RecorderError::Shutdown) => break,
                         Err(other) => panic!("unexpected error: {other}"),
                     }
                 }
@@ -696,13 +705,13 @@ fn a_panicking_error_handler_does_not_kill_the_worker() {
         .recv_timeout(Duration::from_secs(10))
         .expect("flush never returned: the worker died with the flush queued");
     assert!(
-        matches!(flushed, Err(Error::Sinks(_))),
+        matches!(flushed, Err(RecorderError::Sinks(_))),
         "the export failure is reported: {flushed:?}"
     );
 
     // The recorder keeps working.
     let second = recorder.record(feedback(1)).unwrap();
-    assert!(matches!(recorder.flush(), Err(Error::Sinks(_))));
+    assert!(matches!(recorder.flush(), Err(RecorderError::Sinks(_))));
     assert_eq!(ids(&gate.inner), vec![first, second]);
     let c = recorder.counters();
     assert_eq!((c.recorded, c.failed), (2, 2));
@@ -1051,4 +1060,41 @@ fn a_panicking_processor_does_not_kill_the_worker() {
     assert_eq!(ids(&good), [first, second]);
     let c = recorder.counters();
     assert_eq!((c.recorded, c.failed, c.delivered), (2, 2, 0));
+}
+
+/// What a service's handler does: build an assessment and record it, with
+/// `?` on both into one boxed error, which is still the precise type
+/// underneath.
+fn record_named(
+    recorder: &Recorder,
+    name: &str,
+) -> Result<AssessmentId, Box<dyn std::error::Error>> {
+    let feedback = Assessment::feedback(name.to_owned(), true).on_trace(TRACE, None)?;
+    Ok(recorder.record(feedback)?)
+}
+
+#[test]
+fn building_and_recording_fail_with_their_own_errors_through_one_box() {
+    let recorder = Recorder::builder().sink(InMemorySink::default()).build();
+    record_named(&recorder, "fine").unwrap();
+
+    let invalid = record_named(&recorder, "has.dot").unwrap_err();
+    assert!(
+        matches!(
+            invalid.downcast_ref::<Error>(),
+            Some(Error::InvalidName { .. })
+        ),
+        "{invalid:?}"
+    );
+
+    recorder.shutdown().unwrap();
+    let refused = record_named(&recorder, "fine").unwrap_err();
+    assert!(
+        matches!(
+            refused.downcast_ref::<RecorderError>(),
+            Some(RecorderError::Shutdown)
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(recorder.counters().recorded, 1);
 }

@@ -96,7 +96,9 @@
 //! let recorder = Recorder::builder().sink(otlp.sink()).build();
 //!
 //! tracer_provider.tracer("app").in_span("answer", |_cx| {
-//!     recorder.record(Assessment::feedback("helpful", true).on_current_span()?)
+//!     let feedback = Assessment::feedback("helpful", true).on_current_span()?;
+//!     recorder.record(feedback)?;
+//!     Ok::<_, Box<dyn std::error::Error>>(())
 //! })?;
 //!
 //! recorder.flush()?;
