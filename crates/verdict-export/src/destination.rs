@@ -1,7 +1,3 @@
-//! Where a run's spans and assessments go besides the local store:
-//! `--export otlp`, `--export mlflow`, `--export phoenix`,
-//! `--export jsonl:PATH`, through the sinks of `verdict-export`.
-
 //! One destination for spans and assessment operations, opened from its
 //! kind and the environment, and the one fan-out every deliverer goes
 //! through: `verdict eval --export`, `verdict push`, and a service that
@@ -17,7 +13,7 @@
 //! made `eval` and `push` count failures differently.
 //!
 //! How a destination is named on a command line (`otlp`, `jsonl:PATH`…)
-//! is the command line's business: this module takes a [`ExportTarget`].
+//! is the command line's business: this module takes an [`ExportTarget`].
 
 use std::fmt;
 use std::sync::Arc;
