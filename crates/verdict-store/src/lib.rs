@@ -46,6 +46,14 @@
 //!   writes, so nothing is lost between the store, JSON lines and an
 //!   MLflow server.
 //!
+//! **Features.** `sqlite` (on by default) is the store itself: everything
+//! above. Without it (`default-features = false`) the crate is
+//! [`StoredSpan`] and its JSON forms only, with no SQLite to build: what
+//! `verdict-export`'s sinks take, in a service that sends spans to a
+//! collector and keeps nothing locally. The alternative rejected: moving
+//! `StoredSpan` to the core (which would then know MLflow's span JSON) or
+//! to a crate of its own (one more crate to release for one type).
+//!
 //! The file is SQLite's own, compiled in (no system library needed), in
 //! WAL mode: several processes and threads can write to it at once, each
 //! with its own `LocalStore`; [`LocalStore::open_read_only`] reads one it
@@ -67,24 +75,38 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+#[cfg(feature = "sqlite")]
 mod bulk;
+#[cfg(feature = "sqlite")]
 mod checkpoint;
+#[cfg(feature = "sqlite")]
 mod error;
 mod mlflow_span;
+#[cfg(feature = "sqlite")]
 mod ops;
+#[cfg(feature = "sqlite")]
 pub mod runs;
+#[cfg(feature = "sqlite")]
 mod schema;
 mod span;
+#[cfg(feature = "sqlite")]
 mod spool;
+#[cfg(feature = "sqlite")]
 mod store;
 
+#[cfg(feature = "sqlite")]
 pub use bulk::Batch;
+#[cfg(feature = "sqlite")]
 pub use error::{Error, Result};
+#[cfg(feature = "sqlite")]
 pub use ops::{BlockRecord, DestinationState, LoggedOp, OpKind, OpScope, Settlement, Unseen};
+#[cfg(feature = "sqlite")]
 pub use runs::{
     NewRun, RecordSpan, RecordValue, RunBlock, RunBlockBuilder, RunKey, RunScorer, RunStatus,
     StoredRecord, StoredResult, StoredRun, StoredValue,
 };
 pub use span::StoredSpan;
+#[cfg(feature = "sqlite")]
 pub use spool::Spooled;
+#[cfg(feature = "sqlite")]
 pub use store::{DEFAULT_PATH, LocalStore, TraceSummary};

@@ -328,6 +328,7 @@ pub(crate) fn kind_str(kind: &SpanKind) -> &'static str {
 }
 
 /// The span kind stored as `name`.
+#[cfg(feature = "sqlite")]
 pub(crate) fn parse_kind(name: &str) -> Option<SpanKind> {
     Some(match name {
         "client" => SpanKind::Client,
@@ -349,6 +350,7 @@ pub(crate) fn status_parts(status: &Status) -> (&'static str, Option<&str>) {
 }
 
 /// The status stored as `code` and `message`.
+#[cfg(feature = "sqlite")]
 pub(crate) fn parse_status(code: &str, message: Option<String>) -> Option<Status> {
     Some(match code {
         "unset" => Status::Unset,
