@@ -62,8 +62,12 @@ use opentelemetry_sdk::trace::{
 };
 use verdict::{AssessmentProcessor, AssessmentSink, DeliveryLedger, Operation, SinkError};
 
-use crate::{JsonlSink, SpanSink};
+#[cfg(feature = "jsonl")]
+use crate::JsonlSink;
+use crate::SpanSink;
+#[cfg(feature = "mlflow")]
 use verdict_mlflow::MlflowSink;
+#[cfg(feature = "store")]
 use verdict_store::{Batch, LocalStore};
 
 /// A sink for spans and assessment operations that can ship a trace's
@@ -118,6 +122,7 @@ fn spans_then_operations<S: AssessmentSink + SpanSink + ?Sized>(
     (spans_sent, sent)
 }
 
+#[cfg(feature = "store")]
 impl TraceSink for LocalStore {
     /// When every operation is a new assessment: the spans and the
     /// assessments in one transaction ([`LocalStore::write_batch`]).
@@ -148,8 +153,10 @@ impl TraceSink for LocalStore {
     }
 }
 
+#[cfg(feature = "jsonl")]
 impl TraceSink for JsonlSink {}
 
+#[cfg(feature = "mlflow")]
 impl TraceSink for MlflowSink {
     /// [`MlflowSink::export_traces`]: a trace whose root span is here is
     /// created with its new assessments inline (without reading it first

@@ -20,13 +20,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::trace::TraceId;
-use verdict::{Assessment, AssessmentSink, Operation, SinkError};
+#[cfg(feature = "mlflow")]
+use verdict::Assessment;
+use verdict::{AssessmentSink, Operation, SinkError};
 
+#[cfg(feature = "jsonl")]
+use crate::JsonlSink;
+#[cfg(feature = "otlp")]
 use crate::otlp::SpanExporter as OtlpSpanExporter;
-use crate::{
-    JsonlSink, MlflowConfig, MlflowSink, OtlpExporter, OtlpSink, PhoenixConfig, PhoenixSink,
-    SpanSink, StoredSpan,
-};
+#[cfg(feature = "mlflow")]
+use crate::{MlflowConfig, MlflowSink};
+#[cfg(feature = "otlp")]
+use crate::{OtlpExporter, OtlpSink};
+#[cfg(feature = "phoenix")]
+use crate::{PhoenixConfig, PhoenixSink};
+use crate::{SpanSink, StoredSpan};
 
 /// Where spans and assessments go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +55,16 @@ pub enum ExportTarget {
 }
 
 impl ExportTarget {
+    /// The feature of this crate that sends to it, named as the kind is.
+    fn feature(&self) -> &'static str {
+        match self {
+            ExportTarget::Otlp => "otlp",
+            ExportTarget::Mlflow => "mlflow",
+            ExportTarget::Phoenix => "phoenix",
+            ExportTarget::Jsonl(_) => "jsonl",
+        }
+    }
+
     /// Whether it writes to standard output (`jsonl:-`): then the command
     /// prints its own output elsewhere.
     pub fn is_stdout(&self) -> bool {
@@ -104,18 +122,21 @@ impl std::error::Error for DeliveryError {}
 #[derive(Clone, Default)]
 pub struct OpenOptions {
     stop: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    #[cfg(any(feature = "mlflow", feature = "phoenix"))]
     on_retry_wait: Option<Arc<RetryObserver>>,
 }
 
 /// Told of a retry that goes on, with the destination's name.
+#[cfg(any(feature = "mlflow", feature = "phoenix"))]
 type RetryObserver = dyn Fn(&str, crate::mlflow::Waiting) + Send + Sync;
 
 impl fmt::Debug for OpenOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenOptions")
-            .field("stop", &self.stop.is_some())
-            .field("on_retry_wait", &self.on_retry_wait.is_some())
-            .finish()
+        let mut options = f.debug_struct("OpenOptions");
+        options.field("stop", &self.stop.is_some());
+        #[cfg(any(feature = "mlflow", feature = "phoenix"))]
+        options.field("on_retry_wait", &self.on_retry_wait.is_some());
+        options.finish()
     }
 }
 
@@ -129,6 +150,8 @@ impl OpenOptions {
 
     /// Tells `observer` of retries that go on, with the destination's
     /// name (see [`RetryPolicy::on_wait`](crate::RetryPolicy::on_wait)).
+    /// With the `mlflow` or `phoenix` feature: the others do not retry.
+    #[cfg(any(feature = "mlflow", feature = "phoenix"))]
     pub fn on_retry_wait(
         mut self,
         observer: impl Fn(&str, crate::mlflow::Waiting) + Send + Sync + 'static,
@@ -163,14 +186,20 @@ pub struct Destination {
     new_traces: Option<u64>,
 }
 
+/// The kinds this build sends to (their features).
 enum Sink {
+    #[cfg(feature = "otlp")]
     Otlp(Box<Otlp>),
+    #[cfg(feature = "mlflow")]
     Mlflow(Box<MlflowSink>),
+    #[cfg(feature = "phoenix")]
     Phoenix(Box<PhoenixSink>),
+    #[cfg(feature = "jsonl")]
     Jsonl(JsonlSink),
 }
 
 /// The OTLP exporter, its span exporter and its assessment sink.
+#[cfg(feature = "otlp")]
 struct Otlp {
     exporter: OtlpExporter,
     spans: OtlpSpanExporter,
@@ -187,17 +216,22 @@ impl fmt::Debug for Destination {
 
 impl Destination {
     /// Opens a destination from its configuration (environment variables
-    /// for OTLP, MLflow and Phoenix).
+    /// for OTLP, MLflow and Phoenix). A kind whose feature this crate was
+    /// built without is refused, with an error naming the feature.
     pub fn open(target: ExportTarget) -> Result<Self, DeliveryError> {
         Self::open_with(target, &OpenOptions::default())
     }
 
     /// [`open`](Self::open), with `options` for its retries.
     pub fn open_with(target: ExportTarget, options: &OpenOptions) -> Result<Self, DeliveryError> {
+        #[cfg(any(feature = "mlflow", feature = "phoenix"))]
         let stop = {
             let stop = options.stop.clone();
             move || stop.as_ref().is_some_and(|stop| stop())
         };
+        #[cfg(not(any(feature = "mlflow", feature = "phoenix")))]
+        let _ = options;
+        #[cfg(any(feature = "mlflow", feature = "phoenix"))]
         let notice = |name: &'static str| {
             let observer = options.on_retry_wait.clone();
             move |waiting| {
@@ -212,6 +246,7 @@ impl Destination {
             undelivered: None,
         };
         let sink = match &target {
+            #[cfg(feature = "otlp")]
             ExportTarget::Otlp => {
                 let exporter = OtlpExporter::builder()
                     .default_service_name("verdict")
@@ -227,6 +262,7 @@ impl Destination {
                     sink,
                 }))
             }
+            #[cfg(feature = "mlflow")]
             ExportTarget::Mlflow => Sink::Mlflow(Box::new(
                 MlflowConfig::from_env()
                     .and_then(|c| {
@@ -236,6 +272,7 @@ impl Destination {
                     })
                     .map_err(|e| failed(e.to_string()))?,
             )),
+            #[cfg(feature = "phoenix")]
             ExportTarget::Phoenix => Sink::Phoenix(Box::new(
                 PhoenixConfig::from_env()
                     .and_then(|c| {
@@ -245,18 +282,31 @@ impl Destination {
                     })
                     .map_err(|e| failed(e.to_string()))?,
             )),
+            #[cfg(feature = "jsonl")]
             ExportTarget::Jsonl(_) if target.is_stdout() => Sink::Jsonl(JsonlSink::stdout()),
+            #[cfg(feature = "jsonl")]
             ExportTarget::Jsonl(path) => {
                 Sink::Jsonl(JsonlSink::append(path).map_err(|e| failed(e.to_string()))?)
+            }
+            #[allow(unreachable_patterns)]
+            _ => {
+                return Err(failed(format!(
+                    "this program was built without verdict-export's `{}` feature, which sends \
+                     there; add it to the features of its verdict-export dependency",
+                    target.feature()
+                )));
             }
         };
         // A server that is down is found out now, in seconds, rather than
         // by every trace's retry budget running out.
+        #[allow(unreachable_patterns)]
         let unreachable = match &sink {
+            #[cfg(feature = "mlflow")]
             Sink::Mlflow(sink) => sink
                 .check_reachable(REACHABLE_WITHIN)
                 .err()
                 .map(|e| e.to_string()),
+            #[cfg(feature = "phoenix")]
             Sink::Phoenix(sink) => sink
                 .check_reachable(REACHABLE_WITHIN)
                 .err()
@@ -275,6 +325,7 @@ impl Destination {
 
     /// The MLflow client, for an MLflow destination that could be reached
     /// (an evaluation starts and ends its MLflow run through it).
+    #[cfg(feature = "mlflow")]
     pub fn mlflow(&self) -> Option<&MlflowSink> {
         match (&self.sink, &self.unreachable) {
             (Sink::Mlflow(sink), None) => Some(sink),
@@ -287,9 +338,12 @@ impl Destination {
     /// it, as `mlflow.genai.evaluate` links them. Nothing for the other
     /// kinds.
     pub fn join_mlflow_run(&mut self, run_id: String) {
+        #[cfg(feature = "mlflow")]
         if matches!(self.sink, Sink::Mlflow(_)) {
             self.mlflow_run = Some(run_id);
         }
+        #[cfg(not(feature = "mlflow"))]
+        let _ = run_id;
     }
 
     /// Sends nothing more to it, for `reason` (an evaluation's MLflow run
@@ -325,9 +379,13 @@ impl Destination {
     /// What the local store keeps what was delivered here under, so that
     /// `verdict push` sends only what it has not seen: its kind and
     /// address. `None` for standard output, which keeps nothing.
+    // With MLflow the only kind built, its arm is the only one reached.
+    #[allow(unreachable_patterns)]
     pub fn key(&self) -> Option<String> {
         match (&self.target, &self.sink) {
+            #[cfg(feature = "mlflow")]
             (_, Sink::Mlflow(sink)) => Some(sink.key()),
+            #[cfg(feature = "phoenix")]
             (_, Sink::Phoenix(sink)) => Some(sink.key()),
             (ExportTarget::Otlp, _) => Some(format!("otlp {}", otlp_traces_endpoint())),
             (ExportTarget::Jsonl(path), _) if !self.target.is_stdout() => Some(format!(
@@ -385,6 +443,7 @@ impl Destination {
         // `mlflow.genai.evaluate` links them (idempotent; a trace need not
         // have arrived).
         let linked = match (&self.sink, &self.mlflow_run) {
+            #[cfg(feature = "mlflow")]
             (Sink::Mlflow(sink), Some(run)) => {
                 sink.link_traces(run, &all_traces(spans, operations)).err()
             }
@@ -431,12 +490,19 @@ impl Destination {
         let some_spans = |send: &dyn Fn() -> std::result::Result<(), SinkError>| {
             (!spans.is_empty()).then(|| send().map_err(Failed::from))
         };
+        // Stand-ins are for MLflow only; `sent` is unused when OTLP is the
+        // only kind built.
+        #[cfg(not(feature = "mlflow"))]
+        let _ = stand_ins;
+        #[allow(unused_variables)]
         let sent = |result: std::result::Result<(), SinkError>| Some(result.map_err(Failed::from));
         match &self.sink {
+            #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => in_order(
                 some_spans(&|| otlp.spans.export_stored_spans(spans)),
                 &|| Some(export_in_slices(&otlp.sink, operations)),
             ),
+            #[cfg(feature = "mlflow")]
             Sink::Mlflow(sink) => {
                 // New traces with their new assessments go together (one
                 // request creates a trace with its assessments inline);
@@ -490,10 +556,12 @@ impl Destination {
                     ),
                 }
             }
+            #[cfg(feature = "phoenix")]
             Sink::Phoenix(sink) => in_order(
                 some_spans(&|| SpanSink::export_stored_spans(sink.as_ref(), spans)),
                 &|| sent(AssessmentSink::export(sink.as_ref(), operations)),
             ),
+            #[cfg(feature = "jsonl")]
             Sink::Jsonl(sink) => in_order(
                 some_spans(&|| {
                     sink.write_stored_spans(spans)
@@ -517,9 +585,13 @@ impl Destination {
             undelivered: None,
         };
         match &self.sink {
+            #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => otlp.exporter.flush().map_err(failed),
+            #[cfg(feature = "mlflow")]
             Sink::Mlflow(sink) => AssessmentSink::flush(sink.as_ref()).map_err(failed),
+            #[cfg(feature = "phoenix")]
             Sink::Phoenix(sink) => AssessmentSink::flush(sink.as_ref()).map_err(failed),
+            #[cfg(feature = "jsonl")]
             Sink::Jsonl(sink) => sink
                 .flush()
                 .map_err(|e| failed(SinkError::with_source("flushing", e))),
@@ -592,18 +664,21 @@ fn sink_error(error: DeliveryError, len: usize) -> SinkError {
 
 /// How long a destination is given to answer when it is opened: a server
 /// that is starting may refuse connections for a few seconds.
+#[cfg(any(feature = "mlflow", feature = "phoenix"))]
 const REACHABLE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Operations given to an [`OtlpSink`] per call: no more than the sink
 /// puts in one post (4,096), so that a refused post is known by its
 /// operations' positions (a refusal lists nothing as retryable, and the
 /// sink's error then says only how many failed).
+#[cfg(feature = "otlp")]
 const OTLP_SLICE: usize = 2048;
 
 /// Sends `operations` to `sink` in [`OTLP_SLICE`]s, every slice even when
 /// one fails, as one outcome: the failures added up, listed as retryable
 /// when every failed slice listed its own, and their positions when each
 /// failed slice failed whole or listed its failures as retryable.
+#[cfg(feature = "otlp")]
 fn export_in_slices(sink: &OtlpSink, operations: &[Operation]) -> std::result::Result<(), Failed> {
     let mut failed = 0;
     let mut retryable = Some(Vec::new());

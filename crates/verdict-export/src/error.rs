@@ -10,6 +10,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// The local store failed (spooling).
+    #[cfg(feature = "store")]
     #[error(transparent)]
     Store(#[from] verdict_store::Error),
 

@@ -41,6 +41,43 @@
 //! (the spool, a sink around a sink) are layered on any sink rather than
 //! built into one, so each is written once.
 //!
+//! # Features
+//!
+//! One feature per destination, all on by default, which is what the
+//! `verdict` command and `verdict-eval` use:
+//!
+//! | feature | what it adds | what it builds besides |
+//! |---|---|---|
+//! | `otlp` | [`OtlpExporter`] and its sinks ([`otlp`]) | `opentelemetry-otlp` over HTTP, with reqwest's blocking client |
+//! | `mlflow` | [`MlflowSink`] and the rest of `verdict-mlflow`, re-exported | `verdict-mlflow`: ureq, rustls |
+//! | `phoenix` | [`PhoenixSink`] ([`phoenix`]); turns on `otlp` | ureq, and `verdict-mlflow` for its retries |
+//! | `jsonl` | [`JsonlSink`] | nothing |
+//! | `store` | [`LocalStore`] as a span and trace sink, [`Spooled`], [`replay`]; turns on `jsonl` (the spool keeps JSON lines) | `verdict-store`'s SQLite, compiled in |
+//! | `testing` (off) | [`testing`]: the in-process OTLP receiver, the HTTP stub | for tests only |
+//!
+//! Every build has [`SpanSink`], [`VerdictSpanExporter`], the
+//! [`TraceAssembler`] over any [`TraceSink`], and [`StoredSpan`]. With any
+//! destination feature there is [`Destination`]: it opens the kinds built
+//! in, and refuses another with an error naming the feature to turn on
+//! ([`ExportTarget`] keeps every kind, so that a command line or a
+//! configuration that names one gets that sentence, not a parse error).
+//! A service that sends only to an OpenTelemetry collector writes
+//!
+//! ```toml
+//! verdict-export = { version = "0.1", default-features = false, features = ["otlp"] }
+//! ```
+//!
+//! The decision: **a feature per destination, the local store one of
+//! them**, so that a service builds the clients of the places it sends to
+//! and nothing else; [`StoredSpan`], which every sink takes, stays in every
+//! build (`verdict-store` without its `sqlite` feature is that type and its
+//! JSON forms). The alternatives rejected: a crate per destination (more
+//! crates to release together for what features say, and the fan-out of
+//! `Destination` would depend on all of them anyway), and `otlp` alone by
+//! default (the command line and evaluations use everything, and
+//! `default-features = false` is how a library user says "only this" in
+//! Cargo).
+//!
 //! # Spans and assessments in the local store
 //!
 //! With no server at all: the tracer provider's spans go to the store
@@ -101,13 +138,24 @@
 #![warn(unreachable_pub)]
 
 pub mod assemble;
+#[cfg(any(
+    feature = "otlp",
+    feature = "mlflow",
+    feature = "phoenix",
+    feature = "jsonl"
+))]
 mod destination;
 mod error;
+#[cfg(feature = "jsonl")]
 mod jsonl;
+#[cfg(feature = "otlp")]
 pub mod otlp;
+#[cfg(feature = "phoenix")]
 pub mod phoenix;
+#[cfg(feature = "store")]
 pub mod replay;
 mod spans;
+#[cfg(feature = "store")]
 mod spool;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -116,23 +164,36 @@ pub use assemble::{
     AssemblerAssessmentProcessor, AssemblerBuilder, AssemblerSpanProcessor, TraceAssembler,
     TraceSink,
 };
+#[cfg(any(
+    feature = "otlp",
+    feature = "mlflow",
+    feature = "phoenix",
+    feature = "jsonl"
+))]
 pub use destination::{
     DeliveryError, DeliveryFailure, Destination, ExportTarget, OpenOptions, TRACES_NAMED, Tally,
     Undelivered,
 };
 pub use error::{Error, Result};
+#[cfg(feature = "jsonl")]
 pub use jsonl::{JsonlSink, jsonl_line};
+#[cfg(feature = "otlp")]
 pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpSink, OtlpTraceSink};
+#[cfg(feature = "phoenix")]
 pub use phoenix::{PhoenixConfig, PhoenixSink};
 pub use spans::{SpanSink, VerdictSpanExporter};
+#[cfg(feature = "store")]
 pub use spool::{SpoolStats, Spooled};
 // The store and the MLflow client are crates of their own; the sinks'
 // users find them here too.
-pub use verdict_mlflow::{
-    self as mlflow, ConcurrencyStats, DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSink, RetryPolicy,
-};
+#[cfg(any(feature = "mlflow", feature = "phoenix"))]
+pub use verdict_mlflow::{self as mlflow, RetryPolicy};
+#[cfg(feature = "mlflow")]
+pub use verdict_mlflow::{ConcurrencyStats, DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSink};
+pub use verdict_store::StoredSpan;
+#[cfg(feature = "store")]
 pub use verdict_store::{
     Batch, DEFAULT_PATH, DestinationState, LocalStore, NewRun, OpScope, RecordSpan, RecordValue,
     RunBlock, RunBlockBuilder, RunKey, RunScorer, RunStatus, Settlement, StoredRecord,
-    StoredResult, StoredRun, StoredSpan, StoredValue, TraceSummary, Unseen, runs,
+    StoredResult, StoredRun, StoredValue, TraceSummary, Unseen, runs,
 };

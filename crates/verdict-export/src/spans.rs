@@ -10,9 +10,13 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use verdict::SinkError;
 
+#[cfg(feature = "jsonl")]
 use crate::JsonlSink;
+#[cfg(feature = "mlflow")]
 use verdict_mlflow::MlflowSink;
-use verdict_store::{LocalStore, StoredSpan};
+#[cfg(feature = "store")]
+use verdict_store::LocalStore;
+use verdict_store::StoredSpan;
 
 /// Somewhere finished spans can go: the local store, a JSONL output, an
 /// MLflow server, an OTLP collector. [`VerdictSpanExporter`] feeds one or
@@ -65,6 +69,7 @@ impl<S: SpanSink + ?Sized> SpanSink for Arc<S> {
     }
 }
 
+#[cfg(feature = "store")]
 impl SpanSink for LocalStore {
     /// [`LocalStore::put_spans`]: the whole batch in one transaction.
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
@@ -79,6 +84,7 @@ impl SpanSink for LocalStore {
     }
 }
 
+#[cfg(feature = "store")]
 fn store_error(error: verdict_store::Error, count: usize) -> SinkError {
     SinkError::with_source(
         format!("the local store stored none of a batch of {count} spans"),
@@ -103,6 +109,7 @@ pub(crate) fn span_data<'a>(
         })
 }
 
+#[cfg(feature = "jsonl")]
 impl SpanSink for JsonlSink {
     /// [`JsonlSink::write_spans`]: one line per span.
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
@@ -123,6 +130,7 @@ impl SpanSink for JsonlSink {
     }
 }
 
+#[cfg(feature = "jsonl")]
 fn jsonl_error(error: crate::Error, count: usize) -> SinkError {
     SinkError::with_source(
         format!("could not write a batch of {count} spans; some of its lines may be missing"),
@@ -130,6 +138,7 @@ fn jsonl_error(error: crate::Error, count: usize) -> SinkError {
     )
 }
 
+#[cfg(feature = "mlflow")]
 impl SpanSink for MlflowSink {
     /// [`MlflowSink::export_spans`]: one OTLP request, retried.
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
@@ -137,6 +146,7 @@ impl SpanSink for MlflowSink {
     }
 }
 
+#[cfg(feature = "otlp")]
 impl SpanSink for crate::otlp::SpanExporter {
     /// Posts the batch to the collector as one OTLP request, waiting for
     /// the answer on the calling thread. A failure is sorted as for
