@@ -29,7 +29,7 @@ mod json;
 #[allow(unreachable_pub, dead_code)]
 #[path = "../../../plugins/length/src/lib.rs"]
 mod length;
-#[cfg(not(doctest))]
+#[cfg(all(not(doctest), feature = "regex"))]
 #[allow(unreachable_pub, dead_code)]
 #[path = "../../../plugins/regex/src/lib.rs"]
 mod regex;
@@ -43,6 +43,7 @@ pub(crate) fn register(registry: &mut Registry) {
     #[cfg(not(doctest))]
     {
         registry.add_builtin::<exact_match::ExactMatch>();
+        #[cfg(feature = "regex")]
         registry.add_builtin::<regex::RegexMatch>();
         registry.add_builtin::<edit_distance::EditDistance>();
         registry.add_builtin::<contains::Contains>();

@@ -29,11 +29,31 @@
 //! in costs behind this interface, and 100 000 records × 3 scorers take
 //! 14.4 MB plus the text the scorers make per record (an `Outcome` per
 //! result took 16.8 MB plus one allocation per such text).
+//!
+//! **Features**, both on by default (the `verdict` command and
+//! `verdict-eval` use them):
+//!
+//! - `plugins`: loading plugins from dynamic libraries — the `Plugin` and
+//!   `PluginScorer` types, [`Registry::load_plugin`], `VERDICT_PLUGIN_PATH`
+//!   and a path as a [`ScorerSpec`] — with libloading, and sha2 for the
+//!   digest a plugin's feedback carries. Without it, a path is refused with
+//!   a [`LoadError`] naming the feature.
+//! - `regex`: the built-in `regex` scorer, with the regex crate.
+//!
+//! A service that scores inline with the other built-in scorers writes
+//! `verdict-scorer = { version = "0.1", default-features = false }`. The
+//! decision: **a feature for the one built-in scorer with dependencies of
+//! its own**: regex's engine is the largest part of the built-ins' build,
+//! and a service that does not match patterns should not compile it; the
+//! others need only exact match's Unicode normalization, one small
+//! crate, so a feature each, the alternative, would add switches that save
+//! next to nothing.
 #![deny(missing_docs)]
 
 mod builtins;
 mod error;
 mod feedback;
+#[cfg(feature = "plugins")]
 mod plugin;
 mod record;
 mod registry;
@@ -46,6 +66,7 @@ pub use feedback::{
     SCORER_SHA256_KEY, SCORER_VERSION_KEY, feedback_builder, feedback_metadata, feedback_source,
     to_feedback,
 };
+#[cfg(feature = "plugins")]
 pub use plugin::{PLUGIN_PATH_VAR, Plugin, PluginScorer, discover};
 pub use record::{OwnedRecord, OwnedValue, expectation_views, record_views};
 pub use registry::{MakeFn, Registry};

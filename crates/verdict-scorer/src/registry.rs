@@ -1,10 +1,13 @@
 //! The scorers a program knows: built-in ones and loaded plugins.
 
+#[cfg(feature = "plugins")]
 use std::path::Path;
+#[cfg(feature = "plugins")]
 use std::sync::Arc;
 
 use crate::builtins;
 use crate::error::LoadError;
+#[cfg(feature = "plugins")]
 use crate::plugin::{Plugin, discover};
 use crate::scorer::{Scorer, ScorerInfo};
 use crate::spec::{ScorerSpec, SpecTarget};
@@ -35,6 +38,7 @@ struct Builtin {
 #[derive(Default)]
 pub struct Registry {
     builtins: Vec<Builtin>,
+    #[cfg(feature = "plugins")]
     plugins: Vec<Arc<Plugin>>,
 }
 
@@ -67,6 +71,7 @@ impl Registry {
 
     /// Loads a plugin file. Loading a second plugin with the name of one
     /// already loaded from another file is refused.
+    #[cfg(feature = "plugins")]
     pub fn load_plugin(&mut self, path: &Path) -> Result<Arc<Plugin>, LoadError> {
         let plugin = Plugin::load(path)?;
         if let Some(other) = self
@@ -90,6 +95,7 @@ impl Registry {
     }
 
     /// Loads every plugin in the directories of `VERDICT_PLUGIN_PATH`.
+    #[cfg(feature = "plugins")]
     pub fn load_plugin_path(&mut self) -> Result<Vec<Arc<Plugin>>, LoadError> {
         discover().iter().map(|p| self.load_plugin(p)).collect()
     }
@@ -97,22 +103,39 @@ impl Registry {
     /// Every scorer available, plugins first, then the built-in scorers
     /// they do not shadow.
     pub fn scorers(&self) -> Vec<&ScorerInfo> {
-        let mut all: Vec<&ScorerInfo> = self.plugins.iter().map(|p| p.info()).collect();
+        let mut all: Vec<&ScorerInfo> = self.plugin_infos().collect();
         all.extend(
             self.builtins
                 .iter()
                 .map(|b| &b.info)
-                .filter(|b| !self.plugins.iter().any(|p| p.info().name == b.name)),
+                .filter(|b| !self.plugin_infos().any(|p| p.name == b.name)),
         );
         all
+    }
+
+    /// The loaded plugins (none without the `plugins` feature).
+    fn plugin_infos(&self) -> impl Iterator<Item = &ScorerInfo> {
+        #[cfg(feature = "plugins")]
+        return self.plugins.iter().map(|p| p.info());
+        #[cfg(not(feature = "plugins"))]
+        return std::iter::empty();
     }
 
     /// Makes the scorer a spec names, with its config.
     pub fn create(&self, spec: &ScorerSpec) -> Result<Box<dyn Scorer>, LoadError> {
         let config = spec.config_json();
         match &spec.target {
+            #[cfg(feature = "plugins")]
             SpecTarget::Path(path) => Ok(Box::new(Plugin::load(path)?.instantiate(&config)?)),
+            #[cfg(not(feature = "plugins"))]
+            SpecTarget::Path(path) => Err(LoadError::InvalidSpec {
+                spec: path.display().to_string(),
+                reason: "loading a plugin file takes verdict-scorer's `plugins` feature, which \
+                         this program was built without"
+                    .to_owned(),
+            }),
             SpecTarget::Name(name) => {
+                #[cfg(feature = "plugins")]
                 if let Some(plugin) = self.plugins.iter().find(|p| &p.info().name == name) {
                     return Ok(Box::new(plugin.instantiate(&config)?));
                 }
