@@ -1112,6 +1112,16 @@ mod tests {
         assert_eq!(u.traces.unwrap().len(), 2);
     }
 
+    /// Run by `.ci/run` in a build with the `otlp` feature alone.
+    #[cfg(not(feature = "mlflow"))]
+    #[test]
+    fn a_kind_built_without_its_feature_is_refused_naming_the_feature() {
+        let error = Destination::open(ExportTarget::Mlflow).unwrap_err();
+        assert_eq!(error.destination, "mlflow");
+        assert!(error.message.contains("`mlflow` feature"), "{error}");
+        assert!(error.undelivered.is_none());
+    }
+
     #[test]
     fn a_sink_without_a_count_leaves_it_unknown() {
         let ops = operations(&[1]);
