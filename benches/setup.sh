@@ -2,7 +2,10 @@
 # repository. Each function sets variables for the script that calls it.
 #
 #   bench_build PACKAGE BINARY  builds PACKAGE (release) and sets BIN to its
-#                               binary BINARY, wherever cargo's target is
+#                               binary BINARY, wherever cargo's target is;
+#                               with VERDICT_BENCH_BIN set, uses that binary
+#                               instead (one built from another commit, to
+#                               compare two builds against the same baseline)
 #   bench_mlflow PREFIX         installs MLflow's cached virtualenv (sets VENV
 #                               and PY, its python) and makes DIR, a temporary
 #                               directory named PREFIX-…, for a server that
@@ -11,6 +14,11 @@
 #   bench_mlflow_start          starts that server in DIR and sets URL
 
 bench_build() {
+  if [ -n "${VERDICT_BENCH_BIN:-}" ]; then
+    echo "== using $VERDICT_BENCH_BIN (VERDICT_BENCH_BIN), not building $1" >&2
+    BIN="$VERDICT_BENCH_BIN"
+    return
+  fi
   echo "== building $1 (release)" >&2
   cargo build --release --quiet -p "$1" --manifest-path "$ROOT/Cargo.toml"
   local target
