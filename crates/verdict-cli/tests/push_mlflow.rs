@@ -139,3 +139,82 @@ fn read_back(server: &MlflowServer, trace: &str) -> Vec<Value> {
     );
     seen.as_array().unwrap().clone()
 }
+
+/// A push of an evaluation MLflow never saw: every trace is created in one
+/// request, with its assessments, and none is read on its own first — the
+/// traces of a chunk are read together, in one request (the server's
+/// access log, before anything reads the traces back).
+#[test]
+fn traces_mlflow_never_saw_are_read_together_then_created_one_request_each() {
+    let server = MlflowServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let qa = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/qa.jsonl"),
+    )
+    .unwrap();
+    let data = dir.path().join("qa5.jsonl");
+    std::fs::write(&data, qa.lines().take(5).collect::<Vec<_>>().join("\n")).unwrap();
+    let results = dir.path().join("results.json");
+    let store = dir.path().join("s.db");
+    let eval = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["eval", data.to_str().unwrap(), "--scorer", "exact_match"])
+        .arg("--store")
+        .arg(&store)
+        .arg("--json")
+        .arg(&results)
+        .output()
+        .unwrap();
+    assert!(
+        eval.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let push = || {
+        Command::new(env!("CARGO_BIN_EXE_verdict"))
+            .args(["push", "--to", "mlflow", "--store"])
+            .arg(&store)
+            .env("MLFLOW_TRACKING_URI", &server.url)
+            .env("MLFLOW_EXPERIMENT_ID", "0")
+            .env_remove("MLFLOW_TRACKING_TOKEN")
+            .env_remove("MLFLOW_TRACKING_USERNAME")
+            .env_remove("MLFLOW_TRACKING_PASSWORD")
+            .output()
+            .unwrap()
+    };
+    let summary = stdout(&push());
+    assert!(summary.contains("of 5 traces to mlflow"), "{summary}");
+
+    let log = std::fs::read_to_string(server.dir().join("server.log")).unwrap();
+    let count = |request: &str| log.lines().filter(|l| l.contains(request)).count();
+    assert_eq!(
+        (
+            count("GET /api/3.0/mlflow/traces/tr-"),
+            count("POST /api/3.0/mlflow/traces/batchGetInfos "),
+            count("POST /api/3.0/mlflow/traces "),
+        ),
+        (0, 1, 5),
+        "{log}"
+    );
+
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    for record in results["records"].as_array().unwrap() {
+        let trace_id = record["trace_id"].as_str().unwrap();
+        let seen = read_back(&server, trace_id);
+        assert_eq!(seen.len(), 3, "{trace_id}: {seen:?}");
+        assert!(
+            seen.iter()
+                .any(|a| a["value"] == record["results"]["exact_match"]["value"]),
+            "{trace_id}: {seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .any(|a| a["value"] == record["expectations"]["expected_response"]),
+            "{trace_id}: {seen:?}"
+        );
+    }
+    let summary = stdout(&push());
+    assert!(
+        summary.contains("nothing new to push to mlflow"),
+        "{summary}"
+    );
+}
