@@ -15,7 +15,7 @@ use verdict::lifecycle::{self, Records};
 use verdict::wire::{Columns, body_json, from_columns};
 use verdict::{
     Assessment, AssessmentId, AssessmentSink, AssessmentUpdate, FeedbackSummary, Operation,
-    SinkError, Target, mlflow_trace_id,
+    Outcome, Reason, SinkError, Target, mlflow_trace_id,
 };
 
 use crate::checkpoint::{Checkpointer, WAL_CAP_PAGES};
@@ -648,7 +648,8 @@ impl AssessmentSink for LocalStore {
             || format!("storing a batch of {} operations", batch.len()),
             |tx| {
                 let mut applied = Vec::with_capacity(batch.len());
-                for operation in batch {
+                refused.clear();
+                for (at, operation) in batch.iter().enumerate() {
                     let savepoint = tx
                         .savepoint()
                         .map_err(|e| database(&self.path, describe(operation), e))?;
@@ -667,7 +668,7 @@ impl AssessmentSink for LocalStore {
                             applied.push(op_parts(operation));
                         }
                         // Dropping the savepoint rolls it back.
-                        Err(e) if e.is_refusal() => refused.push(e.to_string()),
+                        Err(e) if e.is_refusal() => refused.push((at, e.to_string())),
                         Err(e) => return Err(e),
                     }
                 }
@@ -687,6 +688,13 @@ impl AssessmentSink for LocalStore {
             },
         );
         if let Err(e) = applied {
+            // Nothing is stored; a database that failed may not fail the
+            // next time.
+            let why = Reason::from(format!(
+                "the local store {} stored none of a batch of {} operations: {e}",
+                self.path.display(),
+                batch.len()
+            ));
             return Err(SinkError::with_source(
                 format!(
                     "the local store {} stored none of a batch of {} operations",
@@ -694,19 +702,28 @@ impl AssessmentSink for LocalStore {
                     batch.len()
                 ),
                 e,
-            ));
+            )
+            .with_outcomes(vec![Outcome::Deferred(why); batch.len()]));
         }
         if refused.is_empty() {
             return Ok(());
         }
-        Err(SinkError::new(format!(
+        let message = format!(
             "{} of {} operations refused by the local store {}: {}",
             refused.len(),
             batch.len(),
             self.path.display(),
-            refused.join("; ")
-        ))
-        .with_failed(refused.len()))
+            refused
+                .iter()
+                .map(|(_, why)| why.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        let mut outcomes = vec![Outcome::Delivered; batch.len()];
+        for (at, why) in refused {
+            outcomes[at] = Outcome::refused(why);
+        }
+        Err(SinkError::new(message).with_outcomes(outcomes))
     }
 
     fn name(&self) -> &str {

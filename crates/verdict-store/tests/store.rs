@@ -12,7 +12,7 @@ use std::thread;
 use verdict::testing::{check_lifecycle, check_same_as_memory, random_operations};
 use verdict::{
     Assessment, AssessmentError, AssessmentSink, AssessmentSource, AssessmentUpdate, MemoryStore,
-    Operation, Target,
+    Operation, Outcome, Outcomes, Target,
 };
 use verdict_store::{Error, LocalStore, StoredSpan};
 
@@ -53,8 +53,9 @@ fn as_a_sink_refuses_what_the_memory_store_refuses() {
     let memory = MemoryStore::default();
     let operations = random_operations(7, 1500);
     for batch in operations.chunks(37) {
-        let want = memory.export(batch).err().map(|e| e.failed());
-        let got = store.export(batch).err().map(|e| e.failed());
+        let refused_at = |result| Outcomes::of(&result, batch.len()).refused_at();
+        let want = refused_at(memory.export(batch));
+        let got = refused_at(store.export(batch));
         assert_eq!(got, want, "batch refused differently");
     }
     for trace in [TRACE, "1fb07256509eb9d22d07f42f7eb9f24d"] {
@@ -90,7 +91,13 @@ fn refused_operations_are_counted_and_the_rest_applies() {
             Operation::Log(feedback(2)),
         ])
         .unwrap_err();
-    assert_eq!(err.failed(), Some(1));
+    assert!(
+        matches!(
+            err.outcomes(),
+            Some([Outcome::Delivered, Outcome::Refused(_), Outcome::Delivered])
+        ),
+        "{err:?}"
+    );
     let message = err.to_string();
     assert!(message.contains("1 of 3 operations refused"), "{message}");
     assert!(message.contains("verdict.db"), "{message}");

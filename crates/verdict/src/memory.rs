@@ -11,7 +11,7 @@ use crate::assessment::Assessment;
 use crate::error::{Error, Result};
 use crate::ids::{AssessmentId, mlflow_trace_id};
 use crate::lifecycle::{self, AssessmentUpdate, Records};
-use crate::sink::{AssessmentSink, Operation, SinkError};
+use crate::sink::{AssessmentSink, Operation, Outcome, SinkError};
 
 /// Assessments kept in memory, with the lifecycle of [`crate::lifecycle`].
 ///
@@ -162,22 +162,28 @@ impl AssessmentSink for MemoryStore {
     /// are reported together, the others still apply.
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
         let mut state = self.lock();
-        let errors: Vec<String> = batch
+        let mut refused = Vec::new();
+        let outcomes: Vec<Outcome> = batch
             .iter()
-            .filter_map(|op| lifecycle::apply(&mut *state, op).err())
-            .map(|e| e.to_string())
+            .map(|op| match lifecycle::apply(&mut *state, op) {
+                Ok(()) => Outcome::Delivered,
+                Err(e) => {
+                    let why = e.to_string();
+                    refused.push(why.clone());
+                    Outcome::refused(why)
+                }
+            })
             .collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(SinkError::new(format!(
-                "{} of {} operations refused: {}",
-                errors.len(),
-                batch.len(),
-                errors.join("; ")
-            ))
-            .with_failed(errors.len()))
+        if refused.is_empty() {
+            return Ok(());
         }
+        Err(SinkError::new(format!(
+            "{} of {} operations refused: {}",
+            refused.len(),
+            batch.len(),
+            refused.join("; ")
+        ))
+        .with_outcomes(outcomes))
     }
 
     fn name(&self) -> &str {

@@ -41,7 +41,9 @@ use crate::sink::{AssessmentSink, Operation, SinkError};
 /// Every processor receives every batch, from one worker thread, in
 /// recording order. [`process`](Self::process) returns the outcome of the
 /// operations the processor did not hold: `Err` counts those as failed
-/// (or the ones [`SinkError::with_failed`] names) and goes to the
+/// (or, when it carries an [`Outcome`](crate::Outcome) per operation
+/// ([`SinkError::with_outcomes`]), those deferred or refused, the held
+/// ones [`Held`](crate::Outcome::Held)) and goes to the
 /// recorder's error handler and its next flush. The operations it holds
 /// it counts with [`DeliveryLedger::hold`] during that call (in
 /// [`Counters::held`](crate::Counters::held): neither delivered nor
@@ -230,8 +232,10 @@ impl DeliveryLedger {
         let moved = self.take_held(count);
         let inner = &*self.inner;
         inner.counters.failed.fetch_add(moved, Ordering::Relaxed);
-        let named =
-            SinkError::new(format!("processor {}: {error}", inner.processor)).with_failed(count);
+        let mut named = SinkError::new(format!("processor {}: {error}", inner.processor));
+        if let Some(outcomes) = error.outcomes() {
+            named = named.with_outcomes(outcomes.to_vec());
+        }
         report(&*inner.on_error, &inner.processor, &error);
         inner
             .failures

@@ -20,7 +20,7 @@ use crate::error::RecorderError;
 use crate::ids::AssessmentId;
 use crate::lifecycle::AssessmentUpdate;
 use crate::processor::{AssessmentProcessor, DeliveryLedger, ExportAtOnce, report};
-use crate::sink::{AssessmentSink, Operation, SinkError};
+use crate::sink::{AssessmentSink, Operation, Outcomes, SinkError};
 
 use opentelemetry::trace::TraceId;
 
@@ -500,13 +500,14 @@ impl Worker {
         }
         let batch = std::mem::take(&mut self.batch);
         let len = batch.len();
-        // A processor that does not say how many of the batch it failed on
-        // has failed on all it did not hold. Processors failing on
-        // different operations of one batch count as the largest of their
-        // failures; held operations count as the most any processor holds.
-        // (A recorder is meant to have one processor that holds: two
-        // holding the same operations would count them twice.)
-        let mut failed = 0;
+        // An operation some processor failed on (its outcome deferred or
+        // refused) counts as failed once. A processor that failed without
+        // an outcome per operation (a panic, say) has failed on all it
+        // did not hold. Held operations count as the most any processor
+        // holds. (A recorder is meant to have one processor that holds:
+        // two holding the same operations would count them twice.)
+        let mut failed_on = vec![false; len];
+        let mut failed_unsaid = 0;
         let mut held = 0;
         for stage in &self.stages {
             let outcome = stage.call(|p| p.process(&batch));
@@ -515,10 +516,22 @@ impl Worker {
                 .min(len);
             held = held.max(holds);
             if let Err(error) = outcome {
-                failed = failed.max(error.failed().unwrap_or(len - holds).min(len));
+                let outcomes = Outcomes::of_error(&error, len);
+                if outcomes.itemized() {
+                    for at in outcomes.failed_at() {
+                        failed_on[at] = true;
+                    }
+                } else {
+                    failed_unsaid = failed_unsaid.max(len - holds);
+                }
                 self.report(stage, error);
             }
         }
+        let failed = failed_on
+            .into_iter()
+            .filter(|&f| f)
+            .count()
+            .max(failed_unsaid);
         let held = held.min(len - failed);
         let c = &self.counters;
         // The processors counted those they hold themselves
@@ -567,8 +580,8 @@ impl Worker {
         let name = stage.processor.name();
         report(&*self.on_error, name, &error);
         let named = SinkError::new(format!("{} {name}: {error}", stage.kind));
-        match error.failed() {
-            Some(n) => named.with_failed(n),
+        match error.outcomes() {
+            Some(outcomes) => named.with_outcomes(outcomes.to_vec()),
             None => named,
         }
     }

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use verdict::{
     Assessment, AssessmentId, AssessmentProcessor, AssessmentSink, AssessmentUpdate, Counters,
-    DeliveryLedger, Error, InMemorySink, MemoryStore, Operation, Overflow, Recorder, RecorderError,
-    SinkError,
+    DeliveryLedger, Error, InMemorySink, MemoryStore, Operation, Outcome, Overflow, Recorder,
+    RecorderError, SinkError,
 };
 
 const TRACE: &str = "0fb07256509eb9d22d07f42f7eb9f24d";
@@ -357,15 +357,30 @@ fn a_failing_flush_names_the_sink_in_the_error() {
     assert!(log.iter().all(|(sink, _)| sink == "failing"));
 }
 
-/// A sink that fails on `failed` operations of every batch and delivers the
-/// others.
+/// A sink that fails on `failed` operations of every batch, the first
+/// ones (refused) or the last ones (deferred), and delivers the others.
 struct Partial {
     failed: usize,
+    last: bool,
 }
 
 impl AssessmentSink for Partial {
-    fn export(&self, _batch: &[Operation]) -> Result<(), SinkError> {
-        Err(SinkError::new("some refused").with_failed(self.failed))
+    fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        let len = batch.len();
+        let outcomes = (0..len)
+            .map(|i| {
+                match (
+                    self.last,
+                    i < self.failed,
+                    i >= len.saturating_sub(self.failed),
+                ) {
+                    (false, true, _) => Outcome::refused("invalid"),
+                    (true, _, true) => Outcome::deferred("overloaded"),
+                    _ => Outcome::Delivered,
+                }
+            })
+            .collect();
+        Err(SinkError::new("some not delivered").with_outcomes(outcomes))
     }
 
     fn name(&self) -> &str {
@@ -378,25 +393,32 @@ fn a_partly_failing_sink_counts_only_what_failed() {
     let (gate, entered) = Gate::closed();
     let recorder = Recorder::builder()
         .sink(gate.clone())
-        .sink(Partial { failed: 1 })
-        .sink(Partial { failed: 2 })
+        .sink(Partial {
+            failed: 1,
+            last: false,
+        })
+        .sink(Partial {
+            failed: 2,
+            last: true,
+        })
         .on_error(|_, _| {})
         .build();
     // Make the batch deterministic: one operation while the gate is closed,
-    // then three queued behind it, delivered as one batch.
+    // then four queued behind it, delivered as one batch.
     recorder.record(feedback(0)).unwrap();
     entered.recv_timeout(Duration::from_secs(10)).unwrap();
-    for i in 1..4 {
+    for i in 1..5 {
         recorder.record(feedback(i)).unwrap();
     }
     gate.open();
     let err = recorder.flush().unwrap_err();
     assert_eq!(sink_errors(&err).len(), 4, "{err}");
-    assert_eq!(entered.try_iter().collect::<Vec<_>>(), vec![3]);
+    assert_eq!(entered.try_iter().collect::<Vec<_>>(), vec![4]);
     let c = recorder.counters();
-    // Batch 1 (one op): both fail on all of it. Batch 2 (three ops): the
-    // larger failure, two, counts.
-    assert_eq!(c.failed, 1 + 2, "{c:?}");
+    // Batch 1 (one op): both fail on it. Batch 2 (four ops): the first
+    // refused by one sink, the last two deferred by the other: three
+    // failed, each once; the second delivered by every sink.
+    assert_eq!(c.failed, 1 + 3, "{c:?}");
     assert_eq!(c.delivered, 1, "{c:?}");
     assert_eq!(c.recorded, c.delivered + c.failed);
 }
