@@ -9,22 +9,11 @@ use std::time::Instant;
 
 use opentelemetry::trace::TraceId;
 use serde_json::{Value, json};
-use verdict::{Assessment, Operation, SinkError, mlflow_trace_id};
+use verdict::{Assessment, Operation, Outcome, Reason, SinkError, mlflow_trace_id};
 
 use super::plan::{Step, TracePlan, plan};
 use super::{Body, Failure, MlflowSink, Problem, Reply, same_assessment, server_message};
 use crate::retry::{GaveUp, Retryable};
-
-/// What became of one operation of a batch.
-#[derive(Debug)]
-pub(super) enum Outcome {
-    Delivered,
-    /// Refused for good; the message says why.
-    Refused(String),
-    /// Not delivered for now (the server is down, overloaded, or does not
-    /// have the trace yet): worth sending again later.
-    Deferred(String),
-}
 
 /// Fields of a trace's info that a `POST /api/3.0/mlflow/traces` on an
 /// existing trace leaves alone when absent, and that would otherwise be
@@ -113,7 +102,7 @@ impl MlflowSink {
             .into_inner()
             .unwrap_or_else(|e| e.into_inner())
             .into_iter()
-            .map(|outcome| outcome.unwrap_or_else(|| Outcome::Deferred("not attempted".to_owned())))
+            .map(|outcome| outcome.unwrap_or_else(|| Outcome::deferred("not attempted")))
             .collect()
     }
 
@@ -236,10 +225,10 @@ impl MlflowSink {
         let keep_going = || !down.load(Ordering::Relaxed);
         for (at, step) in trace.steps.iter().enumerate() {
             if !keep_going() {
-                let why = format!(
+                let why = Reason::from(format!(
                     "not sent: MLflow at {} stopped answering during this batch",
                     self.shown_uri
-                );
+                ));
                 done.extend(
                     trace
                         .indexes_from(at)
@@ -282,7 +271,7 @@ impl MlflowSink {
                         Ok(taken) => {
                             for (position, &index) in indexes.iter().enumerate() {
                                 let outcome = match taken.iter().find(|(p, _)| *p == position) {
-                                    Some((_, why)) => Outcome::Refused(why.clone()),
+                                    Some((_, why)) => Outcome::refused(why.as_str()),
                                     None => Outcome::Delivered,
                                 };
                                 done.push((index, outcome));
@@ -317,7 +306,7 @@ impl MlflowSink {
                         .map(|i| (i, Outcome::Delivered)),
                 ),
                 Err(gave_up) if gave_up.transient => {
-                    let why = self.failed(&gave_up, down);
+                    let why = Reason::from(self.failed(&gave_up, down));
                     done.extend(
                         trace
                             .indexes_from(at)
@@ -326,7 +315,7 @@ impl MlflowSink {
                     return done;
                 }
                 Err(gave_up) => {
-                    let why = self.failed(&gave_up, down);
+                    let why = Reason::from(self.failed(&gave_up, down));
                     done.extend(
                         trace
                             .indexes_from(at)
@@ -415,9 +404,9 @@ impl MlflowSink {
     fn outcome(&self, gave_up: &GaveUp<Problem>, down: &AtomicBool) -> Outcome {
         let why = self.failed(gave_up, down);
         if gave_up.transient {
-            Outcome::Deferred(why)
+            Outcome::deferred(why)
         } else {
-            Outcome::Refused(why)
+            Outcome::refused(why)
         }
     }
 
@@ -576,32 +565,32 @@ fn step_len(step: &Step) -> usize {
 }
 
 /// The batch's outcome for the recorder: `Ok` when all was delivered,
-/// otherwise an error that counts the failed operations, lists the
-/// deferred ones as retryable, and quotes the first reason of each kind.
+/// otherwise an error that carries every operation's outcome and quotes
+/// the first reason of each kind.
 pub(super) fn summarize(len: usize, outcomes: Vec<Outcome>) -> Result<(), SinkError> {
     let mut refused = 0;
-    let mut retryable = Vec::new();
-    let mut first_refusal: Option<String> = None;
-    let mut first_deferral: Option<String> = None;
-    for (index, outcome) in outcomes.into_iter().enumerate() {
+    let mut deferred = 0;
+    let mut first_refusal: Option<&Reason> = None;
+    let mut first_deferral: Option<&Reason> = None;
+    for outcome in &outcomes {
         match outcome {
-            Outcome::Delivered => {}
+            Outcome::Delivered | Outcome::Held => {}
             Outcome::Refused(why) => {
                 refused += 1;
                 first_refusal.get_or_insert(why);
             }
             Outcome::Deferred(why) => {
-                retryable.push(index);
+                deferred += 1;
                 first_deferral.get_or_insert(why);
             }
         }
     }
-    let failed = refused + retryable.len();
+    let failed = refused + deferred;
     if failed == 0 {
         return Ok(());
     }
     let message = match (first_refusal, first_deferral) {
-        (Some(why), None) | (None, Some(why)) if failed == 1 => why,
+        (Some(why), None) | (None, Some(why)) if failed == 1 => why.to_string(),
         (refusal, deferral) => {
             let mut parts = vec![format!("{failed} of {len} operations failed")];
             if let Some(why) = refusal {
@@ -609,14 +598,11 @@ pub(super) fn summarize(len: usize, outcomes: Vec<Outcome>) -> Result<(), SinkEr
             }
             if let Some(why) = deferral {
                 parts.push(format!(
-                    "{} not delivered for now, the first: {why}",
-                    retryable.len()
+                    "{deferred} not delivered for now, the first: {why}"
                 ));
             }
             parts.join("; ")
         }
     };
-    Err(SinkError::new(message)
-        .with_failed(failed)
-        .with_retryable(retryable))
+    Err(SinkError::new(message).with_outcomes(outcomes))
 }

@@ -82,10 +82,10 @@
 //!   ([`MlflowSink::concurrency`]).
 //! - **Each trace within its own retry budget.** A trace the server lacks
 //!   holds up only itself: the others are delivered meanwhile, and its
-//!   operations come back as [retryable](SinkError::retryable) (a
+//!   operations come back [deferred](verdict::Outcome::Deferred) (a
 //!   `Spooled` (`verdict-export`) sink keeps them for later). A server
 //!   found down — a connection refused or a 5xx until the budget ran out —
-//!   ends the batch at once: what was not sent is retryable.
+//!   ends the batch at once: what was not sent is deferred.
 //!
 //! Delivery is at least once, made idempotent by the client-generated
 //! assessment ids. The server upserts inline assessments by id, so an
@@ -110,7 +110,10 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 use prost::Message as _;
 use serde_json::Value;
-use verdict::{Assessment, AssessmentId, AssessmentSink, Operation, SinkError, mlflow_trace_id};
+use verdict::{
+    Assessment, AssessmentId, AssessmentSink, Operation, Outcome, Reason, SinkError,
+    mlflow_trace_id,
+};
 
 use crate::concurrency::{AdaptiveLimit, Signal};
 pub use crate::retry::{GaveUp, RetryPolicy, Retryable, Waiting};
@@ -306,7 +309,7 @@ impl MlflowConfig {
 
     /// How long the operations of a trace the server does not have yet
     /// (its spans are on their way) are retried before they are given up
-    /// for now — listed as [retryable](SinkError::retryable), so that a
+    /// for now — [deferred](verdict::Outcome::Deferred), so that a
     /// `Spooled` (`verdict-export`) sink keeps them (default 30 s, never
     /// more than the retry budget). The rest of the batch does not wait for
     /// them.
@@ -576,8 +579,7 @@ impl MlflowSink {
             "the spans were delivered, but {}",
             errors.join("; ")
         ))
-        .with_failed(0)
-        .with_retryable(Vec::new()))
+        .with_outcomes(vec![Outcome::Delivered; spans.len()]))
     }
 
     /// The OTLP request of [`export_spans`](Self::export_spans).
@@ -595,14 +597,16 @@ impl MlflowSink {
                     .map(drop)
             })
             .map_err(|gave_up| {
-                let transient = gave_up.transient;
-                let error = self.gave_up(gave_up).with_failed(spans.len());
-                if transient {
-                    // Worth sending again later: a spool keeps them.
-                    error.with_retryable((0..spans.len()).collect())
+                let why = Reason::from(self.gave_up_message(&gave_up));
+                // Deferred ones are worth sending again later: a spool
+                // keeps them.
+                let outcome = if gave_up.transient {
+                    Outcome::Deferred(why)
                 } else {
-                    error.with_retryable(Vec::new())
-                }
+                    Outcome::Refused(why)
+                };
+                self.gave_up(gave_up)
+                    .with_outcomes(vec![outcome; spans.len()])
             })
     }
 
@@ -822,8 +826,9 @@ impl MlflowSink {
 impl AssessmentSink for MlflowSink {
     /// Delivers the batch trace by trace, several traces at once (see the
     /// [module docs](self)). Operations still undeliverable after their
-    /// trace's retry budget are listed as [retryable](SinkError::retryable),
-    /// those refused for good are not.
+    /// trace's retry budget are [deferred](verdict::Outcome::Deferred),
+    /// those refused for good [refused](verdict::Outcome::Refused); the
+    /// error carries every operation's outcome.
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
         delivery::summarize(batch.len(), self.deliver(batch))
     }
@@ -1158,7 +1163,9 @@ mod tests {
             .collect();
         let err = sink.export(&batch).unwrap_err();
         // The trace the server lacks waits for its spans, as before.
-        assert_eq!(err.retryable(), Some(&[2, 5][..]), "{err}");
+        let outcomes = verdict::Outcomes::of_error(&err, batch.len());
+        assert_eq!(outcomes.deferred_at(), vec![2, 5], "{err:?}");
+        assert_eq!(outcomes.delivered_at(), vec![0, 1, 3, 4], "{err:?}");
         let requests = server.requests();
         let reads: Vec<_> = requests
             .iter()
@@ -1405,8 +1412,13 @@ mod tests {
         };
         let ops = [update.clone(), update, delete];
         let err = sink.export(&ops).unwrap_err();
-        assert_eq!(err.failed(), Some(2), "the 404 on delete is fine");
-        assert_eq!(err.retryable(), Some(&[][..]), "refusals are for good");
+        let outcomes = verdict::Outcomes::of_error(&err, 3);
+        assert_eq!(outcomes.refused_at(), vec![0, 1], "refusals are for good");
+        assert_eq!(
+            outcomes.delivered_at(),
+            vec![2],
+            "the 404 on delete is fine"
+        );
         let text = err.to_string();
         assert!(text.contains("2 of 3 operations failed"), "{text}");
         assert!(
@@ -1431,9 +1443,12 @@ mod tests {
         let err = fast(&server.url())
             .export(&[Operation::Log(a), Operation::Log(b)])
             .unwrap_err();
-        assert_eq!(err.failed(), Some(1));
-        assert_eq!(err.retryable(), Some(&[][..]));
-        assert!(err.to_string().contains("bad one"), "{err}");
+        let outcomes = verdict::Outcomes::of_error(&err, 2);
+        assert_eq!(outcomes.delivered_at(), vec![0]);
+        assert!(
+            matches!(outcomes.get(1), Some(Outcome::Refused(why)) if why.contains("bad one")),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -1481,8 +1496,12 @@ mod tests {
             .recv_timeout(Duration::from_secs(60))
             .expect("the missing trace is given up after its wait, not the hour's budget")
             .unwrap_err();
-        assert_eq!(err.failed(), Some(1));
-        assert_eq!(err.retryable(), Some(&[0][..]), "{err}");
+        let outcomes = verdict::Outcomes::of_error(&err, 2);
+        assert!(
+            matches!(outcomes.get(0), Some(Outcome::Deferred(why)) if why.contains("HTTP 404")),
+            "{err:?}"
+        );
+        assert_eq!(outcomes.delivered_at(), vec![1], "{err}");
         let text = err.to_string();
         assert!(
             text.contains("tr-0fb07256509eb9d22d07f42f7eb9f24d") && text.contains("HTTP 404"),
@@ -1518,8 +1537,11 @@ mod tests {
             .unwrap();
         let ops = vec![Operation::Log(a.clone()), Operation::Log(a)];
         let err = sink.export(&ops).unwrap_err();
-        assert_eq!(err.failed(), Some(2));
-        assert_eq!(err.retryable(), Some(&[0, 1][..]));
+        assert_eq!(
+            verdict::Outcomes::of_error(&err, 2).deferred_at(),
+            vec![0, 1],
+            "{err:?}"
+        );
         let text = err.to_string();
         assert!(text.contains("gave up for now after"), "{text}");
         assert!(!text.contains("very-secret"), "{text}");

@@ -9,10 +9,10 @@ use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::trace::SpanData;
 use serde_json::{Map, Value, json};
 use verdict::wire::format_time;
-use verdict::{Assessment, Operation, SinkError, mlflow_trace_id};
+use verdict::{Assessment, Operation, Outcome, SinkError, mlflow_trace_id};
 
 use super::MlflowSink;
-use super::delivery::{Outcome, summarize};
+use super::delivery::summarize;
 use super::provenance::Provenance;
 use super::runs::truncate;
 
@@ -33,8 +33,9 @@ impl MlflowSink {
     /// [`export`](verdict::AssessmentSink::export) does.
     ///
     /// Sent again after a failure, nothing is created twice: the server
-    /// upserts inline assessments by id, and spans by id. The error counts
-    /// the assessments and spans not delivered.
+    /// upserts inline assessments by id, and spans by id. The error says
+    /// what was not delivered; for the outcome of each span and each
+    /// assessment, see [`export_traces_apart`](Self::export_traces_apart).
     pub fn export_traces(
         &self,
         spans: &[SpanData],
@@ -48,19 +49,18 @@ impl MlflowSink {
         if errors.is_empty() {
             return Ok(());
         }
-        let failed = errors.iter().map(|e| e.failed().unwrap_or(0)).sum();
         let message = errors
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("; ");
-        Err(SinkError::new(message).with_failed(failed))
+        Err(SinkError::new(message))
     }
 
     /// [`export_traces`](Self::export_traces), with the outcome of the
-    /// spans and that of the assessments apart (failures counted, retryable
-    /// positions in `assessments`' order), for a caller that reports how
-    /// many of each were not delivered, such as `verdict push`.
+    /// spans and that of the assessments apart (each error with an outcome
+    /// per item, in `spans`' and `assessments`' order), for a caller that
+    /// reports how many of each were not delivered, such as `verdict push`.
     pub fn export_traces_apart(
         &self,
         spans: &[SpanData],
@@ -80,6 +80,8 @@ impl MlflowSink {
     /// wait for spans that will never come.
     ///
     /// `new` says which traces are new (see [`ship_together_new`](Self::ship_together_new)).
+    /// The spans' outcomes are those of `spans` alone: a stand-in's fate
+    /// shows in its trace's assessments.
     pub fn export_traces_standing_in(
         &self,
         spans: &[SpanData],
@@ -104,12 +106,20 @@ impl MlflowSink {
                 .filter(|s| lacking.contains(&s.span_context.trace_id()))
                 .cloned(),
         );
-        self.ship_together_new(&all, &operations, false, new)
+        let (spans_sent, operations_sent) = self.ship_together_new(&all, &operations, false, new);
+        let spans_sent = spans_sent.map_err(|error| match error.outcomes() {
+            Some(outcomes) if outcomes.len() > spans.len() => {
+                let own = outcomes[..spans.len()].to_vec();
+                SinkError::new(error.to_string()).with_outcomes(own)
+            }
+            _ => error,
+        });
+        (spans_sent, operations_sent)
     }
 
     /// [`export_traces`](Self::export_traces) for any operations: returns
-    /// the outcome of the spans and that of the operations (failures
-    /// counted and retryable positions given in `operations`' order).
+    /// the outcome of the spans and that of the operations (each error
+    /// with an outcome per item, in `spans`' and `operations`' order).
     ///
     /// `fresh`: the caller knows that no span or assessment of these traces
     /// has been sent anywhere before, so a trace whose root span is here
@@ -186,7 +196,7 @@ impl MlflowSink {
         }
         let outcomes = outcomes
             .into_iter()
-            .map(|o| o.unwrap_or_else(|| Outcome::Deferred("not attempted".to_owned())))
+            .map(|o| o.unwrap_or_else(|| Outcome::deferred("not attempted")))
             .collect();
         (spans_sent, summarize(operations.len(), outcomes))
     }
