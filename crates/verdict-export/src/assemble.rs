@@ -60,7 +60,9 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{
     BatchConfig, BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor,
 };
-use verdict::{AssessmentProcessor, AssessmentSink, DeliveryLedger, Operation, SinkError};
+use verdict::{
+    AssessmentProcessor, AssessmentSink, DeliveryLedger, Operation, Outcome, Outcomes, SinkError,
+};
 
 #[cfg(feature = "jsonl")]
 use crate::JsonlSink;
@@ -525,7 +527,7 @@ impl Shared {
                     match sent {
                         Ok(()) => ledger.delivered(n),
                         Err(error) => {
-                            let failed = error.failed().unwrap_or(n).min(n);
+                            let failed = Outcomes::of_error(&error, n).failed();
                             ledger.delivered(n - failed);
                             ledger.failed(failed, error);
                         }
@@ -758,7 +760,13 @@ impl Shared {
             Ok(())
         } else {
             let ops: Vec<Operation> = direct.iter().map(|&i| batch[i].clone()).collect();
-            self.sink.export(&ops)
+            self.sink.export(&ops).map_err(|error| {
+                // Outcomes of the whole batch, not of the part sent: the
+                // others are held.
+                let mut whole = Outcomes::every(Outcome::Held, batch.len());
+                whole.place(&direct, Outcomes::of_error(&error, direct.len()));
+                SinkError::new(error.to_string()).with_outcomes(whole.as_slice().to_vec())
+            })
         };
         let span_errors = self.run(due);
         self.report(span_errors);

@@ -83,11 +83,27 @@ impl JsonlSink {
     /// Writes one line per operation.
     pub fn write_operations(&self, operations: &[Operation]) -> Result<()> {
         self.write_lines(operations.iter().map(jsonl_line))
+            .map_err(|(_, e)| e)
     }
 
     /// Writes one line per span, in MLflow's span shape
     /// ([`StoredSpan::to_mlflow_json`]).
     pub fn write_spans(&self, spans: &[SpanData]) -> Result<()> {
+        self.write_span_lines(spans).map_err(|(_, e)| e)
+    }
+
+    /// Writes one line per span as the local store keeps them, each with
+    /// its own resource if it has one.
+    pub fn write_stored_spans(&self, spans: &[StoredSpan]) -> Result<()> {
+        self.write_stored_span_lines(spans).map_err(|(_, e)| e)
+    }
+
+    /// [`write_spans`](Self::write_spans), failing with the position of
+    /// the line it failed on.
+    pub(crate) fn write_span_lines(
+        &self,
+        spans: &[SpanData],
+    ) -> std::result::Result<(), (usize, Error)> {
         self.write_lines(
             spans
                 .iter()
@@ -95,9 +111,12 @@ impl JsonlSink {
         )
     }
 
-    /// Writes one line per span as the local store keeps them, each with
-    /// its own resource if it has one.
-    pub fn write_stored_spans(&self, spans: &[StoredSpan]) -> Result<()> {
+    /// [`write_stored_spans`](Self::write_stored_spans), failing with the
+    /// position of the line it failed on.
+    pub(crate) fn write_stored_span_lines(
+        &self,
+        spans: &[StoredSpan],
+    ) -> std::result::Result<(), (usize, Error)> {
         self.write_lines(spans.iter().map(|span| span.to_mlflow_json().to_string()))
     }
 
@@ -106,15 +125,43 @@ impl JsonlSink {
         self.lock().flush().map_err(|e| self.write_error(e))
     }
 
-    fn write_lines(&self, lines: impl Iterator<Item = String>) -> Result<()> {
+    /// Writes the lines; on failure, the position of the line it failed
+    /// on too.
+    fn write_lines(
+        &self,
+        lines: impl Iterator<Item = String>,
+    ) -> std::result::Result<(), (usize, Error)> {
         let mut writer = self.lock();
-        for mut line in lines {
+        for (at, mut line) in lines.enumerate() {
             line.push('\n');
             writer
                 .write_all(line.as_bytes())
-                .map_err(|e| self.write_error(e))?;
+                .map_err(|e| (at, self.write_error(e)))?;
         }
         Ok(())
+    }
+
+    /// The error of a batch of `len` items (of `what`) whose writing
+    /// failed at line `at`. It carries no outcomes: the lines from `at` on
+    /// were not written, but of the earlier ones (and of earlier batches'
+    /// lines still buffered) the writer cannot say which reached the
+    /// output; so every item counts as deferred, and the batch as not
+    /// itemized (see [`verdict::Outcomes::of`]).
+    pub(crate) fn batch_error(
+        &self,
+        what: &str,
+        len: usize,
+        (at, error): (usize, Error),
+    ) -> SinkError {
+        SinkError::with_source(
+            format!(
+                "could not write line {} of a batch of {len} {what} to {}: that line and the \
+                 next were not written, and lines before it may be missing",
+                at + 1,
+                self.output
+            ),
+            error,
+        )
     }
 
     fn write_error(&self, source: io::Error) -> Error {
@@ -155,15 +202,8 @@ pub fn jsonl_line(operation: &Operation) -> String {
 
 impl AssessmentSink for JsonlSink {
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
-        self.write_operations(batch).map_err(|e| {
-            SinkError::with_source(
-                format!(
-                    "could not write a batch of {} operations; some of its lines may be missing",
-                    batch.len()
-                ),
-                e,
-            )
-        })
+        self.write_lines(batch.iter().map(jsonl_line))
+            .map_err(|failed| self.batch_error("operations", batch.len(), failed))
     }
 
     fn flush(&self) -> Result<(), SinkError> {

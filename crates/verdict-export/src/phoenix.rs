@@ -75,7 +75,7 @@
 //! What Phoenix does not allow, and what the sink does then:
 //!
 //! - **the name `note`**, which Phoenix keeps for notes: refused, counted
-//!   as not delivered (not retryable);
+//!   as not delivered ([`Outcome::Refused`]);
 //! - **a metadata key `verdict`**, which is the sink's own: refused alike.
 //!
 //! Phoenix writes annotations by span (or trace) id alone, but reads and
@@ -94,16 +94,16 @@
 //! OTLP spans in the background, so an annotation may name a span it does
 //! not have yet (a 404 that lists the missing ids): those annotations wait
 //! for their spans up to [`PhoenixConfig::span_wait`] while the others are
-//! sent at once; after that they are listed as
-//! [retryable](SinkError::retryable). Transient failures (no connection,
-//! a timeout, 408, 429, 5xx) are retried by the [`RetryPolicy`]; when its
-//! budget runs out the server is taken as down and the rest of the batch is
-//! retryable without being sent. A 422 names the annotations it refuses,
-//! which are counted and the rest sent again; a 400 or 413 of several is
-//! split in halves until the refused ones are found. Every failure is
-//! counted exactly ([`SinkError::failed`]).
+//! sent at once; after that they are deferred ([`Outcome::Deferred`]).
+//! Transient failures (no connection, a timeout, 408, 429, 5xx) are
+//! retried by the [`RetryPolicy`]; when its budget runs out the server is
+//! taken as down and the rest of the batch is deferred without being sent.
+//! A 422 names the annotations it refuses, which are refused and the rest
+//! sent again; a 400 or 413 of several is split in halves until the
+//! refused ones are found. The error of a batch carries every operation's
+//! outcome ([`SinkError::outcomes`]).
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -114,7 +114,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 use serde_json::{Map, Value, json};
 use verdict::{
-    Assessment, AssessmentId, AssessmentSink, AssessmentUpdate, Operation, SinkError, SourceType,
+    Assessment, AssessmentId, AssessmentSink, AssessmentUpdate, Operation, Outcome, Reason,
+    SinkError, SourceType,
 };
 use verdict_mlflow::{GaveUp, RetryPolicy, Retryable};
 
@@ -326,7 +327,7 @@ impl PhoenixConfig {
 
     /// How long annotations of spans (or traces) Phoenix does not have yet
     /// wait for them in one batch before they are given up for now, as
-    /// [retryable](SinkError::retryable) (default 30 s). A target given up
+    /// deferred ([`Outcome::Deferred`]; default 30 s). A target given up
     /// once is not waited for again by the same sink.
     pub fn span_wait(mut self, wait: Duration) -> Self {
         self.span_wait = wait;
@@ -529,24 +530,28 @@ struct Item {
 }
 
 /// What became of a batch: the positions that failed, and which of them
-/// are worth sending again.
+/// are worth sending again, with why.
 #[derive(Debug, Default)]
-struct Outcome {
+struct Sorted {
     refused: BTreeSet<usize>,
     retryable: BTreeSet<usize>,
+    /// Why, by position (the latest said).
+    reasons: HashMap<usize, Reason>,
     messages: Vec<String>,
     /// The server was found down: nothing more is sent.
     down: bool,
 }
 
-impl Outcome {
+impl Sorted {
     fn refuse(&mut self, index: usize, message: String) {
         self.refused.insert(index);
+        self.reasons.insert(index, Reason::from(message.as_str()));
         self.note(message);
     }
 
     fn retry_later(&mut self, index: usize, message: String) {
         self.retryable.insert(index);
+        self.reasons.insert(index, Reason::from(message.as_str()));
         self.note(message);
     }
 
@@ -556,17 +561,35 @@ impl Outcome {
         }
     }
 
-    fn into_result(self, len: usize) -> Result<(), SinkError> {
-        let failed = self.refused.len() + self.retryable.len();
+    /// The batch's result: each position's outcome, a position both
+    /// refused and retryable deferred (a later attempt failed for now).
+    fn into_result(mut self, len: usize) -> Result<(), SinkError> {
+        let failed = self.refused.union(&self.retryable).count();
         if failed == 0 {
             return Ok(());
+        }
+        let not_sent = Reason::from("not sent: Phoenix stopped answering during this batch");
+        let mut outcomes = vec![Outcome::Delivered; len];
+        for (set, outcome) in [
+            (&self.refused, Outcome::Refused as fn(Reason) -> Outcome),
+            (&self.retryable, Outcome::Deferred),
+        ] {
+            for &index in set {
+                let why = self
+                    .reasons
+                    .remove(&index)
+                    .unwrap_or_else(|| not_sent.clone());
+                if let Some(slot) = outcomes.get_mut(index) {
+                    *slot = outcome(why.clone());
+                }
+                self.reasons.insert(index, why);
+            }
         }
         Err(SinkError::new(format!(
             "{failed} of {len} assessments were not delivered to Phoenix: {}",
             self.messages.join("; ")
         ))
-        .with_failed(failed)
-        .with_retryable(self.retryable.into_iter().collect()))
+        .with_outcomes(outcomes))
     }
 }
 
@@ -696,7 +719,7 @@ impl PhoenixSink {
 
     /// Posts spans to Phoenix's collector as one OTLP request. A failure
     /// is sorted as the OTLP exporter sorts it: a 4xx other than 408 and
-    /// 429 is a refusal, anything else lists the spans as retryable.
+    /// 429 refuses the spans, anything else defers them.
     pub fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
         if spans.is_empty() {
             return Ok(());
@@ -890,7 +913,7 @@ impl PhoenixSink {
 
     /// Writes annotations of one level, waiting for targets Phoenix lacks
     /// until `deadline`, and notes in `outcome` what could not be.
-    fn write(&self, level: Level, items: Vec<Item>, deadline: Instant, outcome: &mut Outcome) {
+    fn write(&self, level: Level, items: Vec<Item>, deadline: Instant, outcome: &mut Sorted) {
         let url = self.url(&format!("/v1/{}?sync=true", level.annotations()));
         let mut queue: VecDeque<Vec<Item>> = items
             .chunks(MAX_PER_REQUEST)
@@ -1004,7 +1027,7 @@ impl PhoenixSink {
         }
     }
 
-    fn give_up_waiting(&self, level: Level, items: Vec<Item>, outcome: &mut Outcome) {
+    fn give_up_waiting(&self, level: Level, items: Vec<Item>, outcome: &mut Sorted) {
         let mut given_up = lock(&self.given_up);
         for item in items {
             if given_up.len() < MAX_GIVEN_UP {
@@ -1070,7 +1093,7 @@ impl PhoenixSink {
     }
 
     /// Notes a failed request of operation `index`.
-    fn failed(&self, index: usize, gave_up: GaveUp<Problem>, outcome: &mut Outcome) {
+    fn failed(&self, index: usize, gave_up: GaveUp<Problem>, outcome: &mut Sorted) {
         let message = gave_up.error.message();
         if gave_up.transient {
             outcome.down = true;
@@ -1086,7 +1109,7 @@ impl PhoenixSink {
         index: usize,
         update: &AssessmentUpdate,
         deadline: Instant,
-        outcome: &mut Outcome,
+        outcome: &mut Sorted,
     ) {
         let id = update.assessment_id();
         let mut pause = Duration::from_millis(50);
@@ -1142,13 +1165,13 @@ impl PhoenixSink {
 
 impl AssessmentSink for PhoenixSink {
     /// Delivers the batch in order (see the [module docs](self#delivery)).
-    /// The error counts every operation not delivered and lists those
-    /// worth sending again.
+    /// The error carries every operation's outcome: refused for good, or
+    /// deferred (worth sending again).
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
         let deadline = Instant::now() + self.config.span_wait;
-        let mut outcome = Outcome::default();
+        let mut outcome = Sorted::default();
         let mut new: Vec<(Level, Item)> = Vec::new();
-        let flush = |new: &mut Vec<(Level, Item)>, outcome: &mut Outcome| {
+        let flush = |new: &mut Vec<(Level, Item)>, outcome: &mut Sorted| {
             for level in [Level::Span, Level::Trace] {
                 let items: Vec<Item> = new
                     .iter()
@@ -1212,10 +1235,6 @@ impl AssessmentSink for PhoenixSink {
             }
         }
         flush(&mut new, &mut outcome);
-        let retryable: Vec<usize> = outcome.retryable.iter().copied().collect();
-        for index in retryable {
-            outcome.refused.remove(&index);
-        }
         outcome.into_result(batch.len())
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use verdict::SinkError;
+use verdict::{Outcome, Outcomes, Reason, SinkError};
 
 #[cfg(feature = "jsonl")]
 use crate::JsonlSink;
@@ -25,6 +25,10 @@ use verdict_store::StoredSpan;
 /// The methods are named apart from [`AssessmentSink`](verdict::AssessmentSink)'s
 /// so that a type can be both (as [`LocalStore`] is) with both traits in
 /// scope. Calls come from the span processor's thread and may block.
+///
+/// Like an assessment sink, a span sink is an exporter: it returns
+/// `Ok(())` when it delivered every span, and otherwise the [`Outcome`] of
+/// each ([`SinkError::with_outcomes`]).
 pub trait SpanSink: Send + Sync + 'static {
     /// Stores or ships a batch of finished spans.
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError>;
@@ -35,7 +39,7 @@ pub trait SpanSink: Send + Sync + 'static {
     /// (the local store, JSON lines, OTLP) keep it; by default the spans
     /// become `SpanData` for [`export_spans`](Self::export_spans) and go
     /// out with the sink's resource. A span whose events or links cannot
-    /// be read back fails the batch, refused for good.
+    /// be read back fails the batch: every span refused for good.
     fn export_stored_spans(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
         self.export_spans(&span_data(spans.iter())?)
     }
@@ -84,13 +88,13 @@ impl SpanSink for LocalStore {
     }
 }
 
+/// Nothing of the batch is stored; a database that failed may not fail
+/// the next time: every span deferred.
 #[cfg(feature = "store")]
 fn store_error(error: verdict_store::Error, count: usize) -> SinkError {
-    SinkError::with_source(
-        format!("the local store stored none of a batch of {count} spans"),
-        error,
-    )
-    .with_failed(count)
+    let message = format!("the local store stored none of a batch of {count} spans");
+    let why = Reason::from(format!("{message}: {error}"));
+    SinkError::with_source(message, error).with_outcomes(vec![Outcome::Deferred(why); count])
 }
 
 /// Spans as the store keeps them as the SDK's, their resources left out;
@@ -103,9 +107,11 @@ pub(crate) fn span_data<'a>(
         .map(StoredSpan::to_span_data)
         .collect::<verdict::Result<Vec<_>>>()
         .map_err(|e| {
+            let why = Reason::from(format!(
+                "a span of the batch cannot be sent as it is stored: {e}"
+            ));
             SinkError::with_source("a span cannot be sent as it is stored", e)
-                .with_failed(count)
-                .with_retryable(Vec::new())
+                .with_outcomes(vec![Outcome::Refused(why); count])
         })
 }
 
@@ -113,29 +119,21 @@ pub(crate) fn span_data<'a>(
 impl SpanSink for JsonlSink {
     /// [`JsonlSink::write_spans`]: one line per span.
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
-        self.write_spans(spans)
-            .map_err(|e| jsonl_error(e, spans.len()))
+        self.write_span_lines(spans)
+            .map_err(|failed| self.batch_error("spans", spans.len(), failed))
     }
 
     /// [`JsonlSink::write_stored_spans`]: one line per span, resources
     /// kept.
     fn export_stored_spans(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
-        self.write_stored_spans(spans)
-            .map_err(|e| jsonl_error(e, spans.len()))
+        self.write_stored_span_lines(spans)
+            .map_err(|failed| self.batch_error("spans", spans.len(), failed))
     }
 
     fn flush_spans(&self) -> Result<(), SinkError> {
         self.flush()
             .map_err(|e| SinkError::with_source("could not write out the buffered span lines", e))
     }
-}
-
-#[cfg(feature = "jsonl")]
-fn jsonl_error(error: crate::Error, count: usize) -> SinkError {
-    SinkError::with_source(
-        format!("could not write a batch of {count} spans; some of its lines may be missing"),
-        error,
-    )
 }
 
 #[cfg(feature = "mlflow")]
@@ -152,7 +150,7 @@ impl SpanSink for crate::otlp::SpanExporter {
     /// the answer on the calling thread. A failure is sorted as for
     /// assessment events ([`OtlpSink`](crate::OtlpSink)'s `export`): a 4xx
     /// other than 408 and 429 is a refusal for good, anything else lists
-    /// the spans as [retryable](SinkError::retryable). Make one with
+    /// defers the spans ([`Outcome::Deferred`]). Make one with
     /// [`OtlpExporter::span_exporter`](crate::OtlpExporter::span_exporter).
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
         self.post(spans)
@@ -223,36 +221,57 @@ impl VerdictSpanExporter {
         if spans.is_empty() {
             return Ok(());
         }
-        self.each(|sink| sink.export_spans(spans))
+        self.each(Some(spans.len()), |sink| sink.export_spans(spans))
     }
 
     /// Flushes every sink.
     pub fn flush(&self) -> Result<(), SinkError> {
-        self.each(|sink| sink.flush_spans())
+        self.each(None, |sink| sink.flush_spans())
     }
 
     /// Shuts every sink down.
     pub fn shutdown(&self) -> Result<(), SinkError> {
-        self.each(|sink| sink.shutdown_spans())
+        self.each(None, |sink| sink.shutdown_spans())
     }
 
-    /// Calls `f` on every sink, and gathers the failures into one error.
-    fn each(&self, f: impl Fn(&dyn SpanSink) -> Result<(), SinkError>) -> Result<(), SinkError> {
-        let errors: Vec<String> = self
+    /// Calls `f` on every sink, and gathers the failures into one error;
+    /// with `len` items, its outcomes: each item's first failure among
+    /// the sinks, delivered when every sink delivered it.
+    fn each(
+        &self,
+        len: Option<usize>,
+        f: impl Fn(&dyn SpanSink) -> Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
+        let errors: Vec<SinkError> = self
             .sinks
             .iter()
             .filter_map(|sink| f(sink.as_ref()).err())
-            .map(|e| e.to_string())
             .collect();
-        match errors.len() {
-            0 => Ok(()),
-            1 => Err(SinkError::new(errors.concat())),
-            n => Err(SinkError::new(format!(
+        let message = match errors.len() {
+            0 => return Ok(()),
+            1 => errors[0].to_string(),
+            n => format!(
                 "{n} of {} span sinks failed: {}",
                 self.sinks.len(),
-                errors.join("; ")
-            ))),
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        };
+        let Some(len) = len else {
+            return Err(SinkError::new(message));
+        };
+        let mut outcomes = vec![Outcome::Delivered; len];
+        for error in &errors {
+            for (at, outcome) in Outcomes::of_error(error, len).iter() {
+                if outcomes[at].is_delivered() {
+                    outcomes[at] = outcome.clone();
+                }
+            }
         }
+        Err(SinkError::new(message).with_outcomes(outcomes))
     }
 }
 

@@ -11,7 +11,7 @@ use opentelemetry_sdk::trace::SpanData;
 use serde_json::Value;
 use verdict::{
     Assessment, AssessmentError, AssessmentSink, AssessmentUpdate, FeedbackValue, Operation,
-    SinkError, parse_trace_id,
+    Outcome, Outcomes, Reason, SinkError, parse_trace_id,
 };
 
 use crate::assemble::TraceSink;
@@ -60,15 +60,16 @@ pub struct SpoolStats {
 ///   which retries within its own budget. The operations it still could not
 ///   deliver go to the store's `spool` table, in order, under the sink's
 ///   key (its [name](AssessmentSink::name), or a key of your choosing, so
-///   that several sinks can share one file), and the export returns `Ok`:
-///   a spooled operation is deferred, not failed. [`pending`](Self::pending) and
-///   [`stats`](Self::stats) show what waits.
-/// - Which operations are spooled: those the inner sink lists in
-///   [`SinkError::retryable`] (the MLflow sink lists those that failed
-///   transiently); if it fails the whole batch without a count (the OTLP
-///   sink: one request per batch), the whole batch. Operations refused for
-///   good (a 400, a 403) are not spooled: replaying them would fail again.
-///   They are reported as the export's error.
+///   that several sinks can share one file), and the export reports them
+///   [delivered](Outcome::Delivered): a spooled operation is kept, not
+///   failed. [`pending`](Self::pending) and [`stats`](Self::stats) show
+///   what waits.
+/// - Which operations are spooled: exactly those whose outcome is
+///   [`Outcome::Deferred`], read through [`Outcomes::of`] (so an error
+///   without outcomes, which says nothing of each item, spools the whole
+///   batch). Operations [refused](Outcome::Refused) for good (a 400, a
+///   403) are not spooled: replaying them would fail again. They keep
+///   their outcome in the export's error.
 /// - While operations of a trace wait, a new one of the same trace is not
 ///   sent ahead of them: `export` first [replays](Self::replay), then
 ///   spools behind them the operations of the batch whose trace still has
@@ -95,7 +96,7 @@ pub struct SpoolStats {
 ///   trace still ships through the inner sink's
 ///   [`export_trace`](TraceSink::export_trace) (for MLflow, created with
 ///   its assessments in one request); what it could not deliver — the
-///   spans and operations it lists as retryable — is spooled, spans first,
+///   spans and operations it deferred — is spooled, spans first,
 ///   and counted delivered to the recorder as above, refusals failed. When
 ///   the assembler is built, the wrapper replays its spool, spans included,
 ///   so the next start delivers what the last one spooled. (The
@@ -350,12 +351,12 @@ impl<S: AssessmentSink> Spooled<S> {
         if refused.is_empty() {
             Ok(delivered)
         } else {
+            // Items of earlier batches: no outcomes of the batch at hand.
             Err(SinkError::new(format!(
                 "replaying the spool of {}: {dropped} operations refused for good and dropped: {}",
                 self.key,
                 refused.join("; ")
-            ))
-            .with_failed(dropped))
+            )))
         }
     }
 
@@ -366,9 +367,10 @@ impl<S: AssessmentSink> Spooled<S> {
     }
 
     /// Spools the `items` (of `what`: operations or spans) that the inner
-    /// sink's `result` lists as worth sending again, and returns the
-    /// outcome: `Ok` when every item was delivered or spooled, the
-    /// refusals otherwise.
+    /// sink's `result` deferred, and returns each item's outcome: those
+    /// delivered or spooled delivered, those refused refused (they are not
+    /// spooled: they would be refused again), and, if the spool itself
+    /// fails, the deferred ones deferred still.
     fn keep<T>(
         &self,
         items: &[T],
@@ -376,37 +378,45 @@ impl<S: AssessmentSink> Spooled<S> {
         what: &str,
         result: Result<(), SinkError>,
     ) -> Result<(), SinkError> {
-        let Err(error) = result else {
+        let Err(error) = &result else {
             return Ok(());
         };
-        let retry = retryable(&error, items.len());
-        if !retry.is_empty() {
+        let mut outcomes = Outcomes::of(&result, items.len());
+        let deferred = outcomes.deferred_at();
+        let refused = outcomes.refused();
+        if !deferred.is_empty() {
             // `what` names the kind: "spans" or "operations".
-            self.spool(retry.iter().map(|&i| line_of(&items[i])), what == "spans")
-                .map_err(|e| {
-                    SinkError::with_source(
-                        format!(
-                            "{} could not deliver {} {what}, nor spool them ({error})",
-                            self.key,
-                            retry.len()
-                        ),
-                        e,
-                    )
-                    .with_failed(error.failed().unwrap_or(items.len()))
-                })?;
+            let spooled = self.spool(
+                deferred.iter().map(|&i| line_of(&items[i])),
+                what == "spans",
+            );
+            if let Err(e) = spooled {
+                let message = format!(
+                    "{} could not deliver {} {what}, nor spool them ({error})",
+                    self.key,
+                    deferred.len()
+                );
+                let why = Reason::from(format!("{message}: {e}"));
+                let not_spooled = Outcomes::every(Outcome::Deferred(why), deferred.len());
+                outcomes.place(&deferred, not_spooled);
+                return Err(
+                    SinkError::with_source(message, e).with_outcomes(outcomes.as_slice().to_vec())
+                );
+            }
+            // Spooled: delivered, as far as the caller is concerned.
+            outcomes.place(
+                &deferred,
+                Outcomes::every(Outcome::Delivered, deferred.len()),
+            );
         }
-        let refused = error
-            .failed()
-            .unwrap_or(items.len())
-            .saturating_sub(retry.len());
         if refused == 0 {
             Ok(())
         } else {
             Err(SinkError::new(format!(
                 "{refused} {what} refused for good ({} spooled): {error}",
-                retry.len()
+                deferred.len()
             ))
-            .with_failed(refused))
+            .with_outcomes(outcomes.as_slice().to_vec()))
         }
     }
 
@@ -476,34 +486,39 @@ impl<S: AssessmentSink> Spooled<S> {
             replayed = self.replay_locked();
             let waiting = self.waiting_traces().map_err(spool_error)?;
             if !waiting.is_empty() {
-                let (spooled, now) = self.spool_waiting(items, &waiting, what, trace_of, line_of);
-                let delivered = if now.is_empty() {
+                let (behind, now) = self.spool_waiting(items, &waiting, what, trace_of, line_of);
+                let sent: Vec<T> = now.iter().map(|&i| items[i].clone()).collect();
+                let delivered = if sent.is_empty() {
                     Ok(())
                 } else {
-                    deliver(&now)
+                    deliver(&sent)
                 };
-                return combine(replayed, join(spooled, delivered));
+                return combine(
+                    replayed,
+                    in_place(items.len(), [behind, (now, delivered)]),
+                    items.len(),
+                );
             }
         }
-        combine(replayed, deliver(items))
+        combine(replayed, deliver(items), items.len())
     }
 
     /// Spools the items of the `waiting` traces behind what waits, so that
-    /// each trace keeps its order, and returns that outcome with the other
-    /// traces' items, which go now.
-    fn spool_waiting<T: Clone>(
+    /// each trace keeps its order: returns their positions with that
+    /// outcome, and the positions of the other traces' items, which go
+    /// now.
+    fn spool_waiting<T>(
         &self,
         items: &[T],
         waiting: &HashSet<TraceId>,
         what: &str,
         trace_of: impl Fn(&T) -> TraceId,
         line_of: impl Fn(&T) -> String,
-    ) -> (Result<(), SinkError>, Vec<T>) {
-        let (behind, now): (Vec<&T>, Vec<&T>) = items
-            .iter()
-            .partition(|item| waiting.contains(&trace_of(item)));
-        let spooled = self.spool_behind(behind.into_iter().map(line_of), what);
-        (spooled, now.into_iter().cloned().collect())
+    ) -> (Part, Vec<usize>) {
+        let (behind, now): (Vec<usize>, Vec<usize>) =
+            (0..items.len()).partition(|&i| waiting.contains(&trace_of(&items[i])));
+        let spooled = self.spool_behind(behind.iter().map(|&i| line_of(&items[i])), what);
+        ((behind, spooled), now)
     }
 
     /// Spools `lines` (of `what`: operations or spans) behind what waits,
@@ -519,14 +534,12 @@ impl<S: AssessmentSink> Spooled<S> {
         }
         // `what` names the kind: "spans" or "operations".
         self.spool(lines, what == "spans").map(drop).map_err(|e| {
-            SinkError::with_source(
-                format!(
-                    "{} could not deliver {count} {what}, nor spool them",
-                    self.key
-                ),
-                e,
-            )
-            .with_failed(count)
+            let message = format!(
+                "{} could not deliver {count} {what}, nor spool them",
+                self.key
+            );
+            let why = Reason::from(format!("{message}: {e}"));
+            SinkError::with_source(message, e).with_outcomes(vec![Outcome::Deferred(why); count])
         })
     }
 
@@ -561,41 +574,48 @@ fn stored_span_line(span: &StoredSpan) -> String {
     span.to_mlflow_json().to_string()
 }
 
-/// The outcome of a replay and that of a batch, as one.
+/// Some items of a batch, by their positions in it, and the outcome of
+/// sending or spooling them.
+type Part = (Vec<usize>, Result<(), SinkError>);
+
+/// The outcome of a replay and that of a batch, as one. What a replay
+/// dropped belongs to earlier batches: its message is added, and the
+/// batch's outcomes (of its `len` items) stay as they are: all delivered,
+/// when the batch went.
 fn combine(
     replayed: Result<usize, SinkError>,
     batch: Result<(), SinkError>,
+    len: usize,
 ) -> Result<(), SinkError> {
     match (replayed, batch) {
         (Ok(_), batch) => batch,
-        (Err(replay), Ok(())) => Err(replay),
+        (Err(replay), Ok(())) => {
+            Err(SinkError::new(replay.to_string()).with_outcomes(vec![Outcome::Delivered; len]))
+        }
         (Err(replay), Err(batch)) => {
-            let failed = replay.failed().unwrap_or(0) + batch.failed().unwrap_or(0);
-            Err(SinkError::new(format!("{batch}; and {replay}")).with_failed(failed))
+            let error = SinkError::new(format!("{batch}; and {replay}"));
+            Err(match batch.outcomes() {
+                Some(outcomes) => error.with_outcomes(outcomes.to_vec()),
+                None => error,
+            })
         }
     }
 }
 
-/// Two outcomes of parts of one export, as one.
-fn join(a: Result<(), SinkError>, b: Result<(), SinkError>) -> Result<(), SinkError> {
-    match (a, b) {
-        (Ok(()), other) | (other, Ok(())) => other,
-        (Err(a), Err(b)) => {
-            let failed = a.failed().unwrap_or(0) + b.failed().unwrap_or(0);
-            Err(SinkError::new(format!("{a}; and {b}")).with_failed(failed))
+/// The outcome of a batch of `len` items whose `parts` went apart, as one.
+fn in_place<const N: usize>(len: usize, parts: [Part; N]) -> Result<(), SinkError> {
+    let mut whole = Outcomes::every(Outcome::Delivered, len);
+    let mut messages = Vec::new();
+    for (positions, result) in parts {
+        if let Err(error) = &result {
+            messages.push(error.to_string());
         }
+        whole.place(&positions, Outcomes::of(&result, positions.len()));
     }
-}
-
-/// The positions of the operations of a failed batch worth sending again.
-fn retryable(error: &SinkError, len: usize) -> Vec<usize> {
-    match (error.retryable(), error.failed()) {
-        (Some(indexes), _) => indexes.iter().copied().filter(|&i| i < len).collect(),
-        // The whole batch failed, and the sink did not say why: spool it.
-        (None, None) => (0..len).collect(),
-        // Some failed, but which is unknown: nothing can be spooled safely.
-        (None, Some(_)) => Vec::new(),
+    if messages.is_empty() {
+        return Ok(());
     }
+    Err(SinkError::new(messages.join("; and ")).with_outcomes(whole.as_slice().to_vec()))
 }
 
 fn spool_error(error: Error) -> SinkError {
@@ -688,8 +708,8 @@ impl<S: TraceSink> TraceSink for Spooled<S> {
     /// Ships a trace's spans with its operations through the inner sink's
     /// [`export_trace`](TraceSink::export_trace) (the MLflow sink's one
     /// request per trace), and spools what it could not deliver for now:
-    /// the spans and operations it lists as [retryable](SinkError::retryable),
-    /// spans first, so that on replay a trace's spans still go before its
+    /// the spans and operations it [deferred](Outcome::Deferred), spans
+    /// first, so that on replay a trace's spans still go before its
     /// assessments. What concerns a trace that already waits in the spool
     /// is spooled behind it, as [`export`](AssessmentSink::export) does.
     /// Spooled counts as delivered (as with `export`); only refusals for
@@ -715,17 +735,18 @@ impl<S: TraceSink> TraceSink for Spooled<S> {
             Ok(())
         });
         if let Err(error) = pending {
-            // Nothing sent, nothing spooled: every span and operation failed.
+            // Nothing sent, nothing spooled: every span and operation
+            // deferred.
             let failed = |count: usize, what: &str| {
                 if count == 0 {
                     Ok(())
                 } else {
-                    Err(SinkError::new(format!(
+                    let message = format!(
                         "{} could not deliver {count} {what}: the spool of the local store \
                          failed ({error})",
                         self.key
-                    ))
-                    .with_failed(count))
+                    );
+                    Outcomes::every(Outcome::deferred(message), count).into_result(what)
                 }
             };
             return (
@@ -735,9 +756,9 @@ impl<S: TraceSink> TraceSink for Spooled<S> {
         }
         // Each trace keeps its order: what concerns a trace that waits goes
         // behind it (its spans, then its operations); the other traces go now.
-        let (spooled_spans, now_spans) =
+        let (spans_behind, now_spans) =
             self.spool_waiting(spans, &waiting, "spans", span_trace, span_line);
-        let (spooled_ops, now_ops) = self.spool_waiting(
+        let (ops_behind, now_ops) = self.spool_waiting(
             operations,
             &waiting,
             "operations",
@@ -747,22 +768,24 @@ impl<S: TraceSink> TraceSink for Spooled<S> {
         let (spans_out, ops_out) = if now_spans.is_empty() && now_ops.is_empty() {
             (Ok(()), Ok(()))
         } else {
-            let (spans_sent, ops_sent) = self.inner.export_trace(&now_spans, &now_ops, fresh);
+            let sent_spans: Vec<SpanData> = now_spans.iter().map(|&i| spans[i].clone()).collect();
+            let sent_ops: Vec<Operation> = now_ops.iter().map(|&i| operations[i].clone()).collect();
+            let (spans_sent, ops_sent) = self.inner.export_trace(&sent_spans, &sent_ops, fresh);
             // Spans first: on replay they go before the operations.
             (
-                self.keep(&now_spans, span_line, "spans", spans_sent),
-                self.keep(&now_ops, jsonl_line, "operations", ops_sent),
+                self.keep(&sent_spans, span_line, "spans", spans_sent),
+                self.keep(&sent_ops, jsonl_line, "operations", ops_sent),
             )
         };
-        let spans_out = join(spooled_spans, spans_out);
-        let ops_out = join(spooled_ops, ops_out);
+        let spans_out = in_place(spans.len(), [spans_behind, (now_spans, spans_out)]);
+        let ops_out = in_place(operations.len(), [ops_behind, (now_ops, ops_out)]);
         // What the replay dropped is reported with the operations, or with
         // the spans when there are none (the caller counts operation
         // failures only when it sent some).
         if operations.is_empty() {
-            (combine(replayed, spans_out), ops_out)
+            (combine(replayed, spans_out, spans.len()), ops_out)
         } else {
-            (spans_out, combine(replayed, ops_out))
+            (spans_out, combine(replayed, ops_out, operations.len()))
         }
     }
 
@@ -895,12 +918,12 @@ fn settle(
             stalled: false,
         });
     };
-    let retry = retryable(&error, len);
+    let outcomes = Outcomes::of_error(&error, len);
+    let retry = outcomes.deferred_at();
     if retry.len() == len {
         return None;
     }
-    let refused_here =
-        (len - retry.len()).min(error.failed().unwrap_or(len).saturating_sub(retry.len()));
+    let refused_here = outcomes.refused();
     if refused_here > 0 {
         refused.push(error.to_string());
     }

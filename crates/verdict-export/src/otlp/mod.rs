@@ -119,7 +119,7 @@ use opentelemetry_sdk::logs::{
     LogBatch, LogExporter as _, LogProcessor, SdkLogRecord, SdkLogger, SdkLoggerProvider,
 };
 use opentelemetry_sdk::trace::BatchSpanProcessor;
-use verdict::{AssessmentSink, EventSink, Operation, SinkError};
+use verdict::{AssessmentSink, EventSink, Operation, Outcome, Outcomes, Reason, SinkError};
 
 mod settings;
 mod spans;
@@ -451,37 +451,34 @@ pub struct OtlpSink {
 
 impl AssessmentSink for OtlpSink {
     /// Posts the batch's events, one request per 4,096 operations. A
-    /// failure is sorted as OTLP/HTTP says: a 4xx other than 408 and 429
-    /// is the collector refusing the request for good (nothing of it is
-    /// listed as retryable, and the message says so); anything else (no
-    /// connection, a timeout, 429, 5xx, after the exporter's own retries)
-    /// lists the request's operations as
-    /// [retryable](SinkError::retryable), for a [`Spooled`](crate::Spooled)
-    /// sink to keep. Every request is tried, and the error counts the
-    /// operations of those that failed.
+    /// failed request's operations are sorted as OTLP/HTTP says: a 4xx
+    /// other than 408 and 429 is the collector refusing the request for
+    /// good ([`Outcome::Refused`], and the message says so); anything
+    /// else (no connection, a timeout, 429, 5xx, after the exporter's own
+    /// retries) defers them ([`Outcome::Deferred`]), for a
+    /// [`Spooled`](crate::Spooled) sink to keep. Every request is tried,
+    /// and the error carries every operation's outcome.
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
-        let mut failed = 0;
-        let mut retryable = Vec::new();
+        let mut outcomes = Outcomes::every(Outcome::Delivered, 0);
         let mut messages: Vec<String> = Vec::new();
-        for (k, slice) in batch.chunks(POST_AT_MOST).enumerate() {
+        for slice in batch.chunks(POST_AT_MOST) {
             self.events.export(slice)?;
-            if let Err(error) = self.pending.post_buffered() {
-                let error = export_error(&error, slice.len());
-                failed += slice.len();
-                let first = k * POST_AT_MOST;
-                retryable.extend(error.retryable().unwrap_or(&[]).iter().map(|i| first + i));
+            let posted = self
+                .pending
+                .post_buffered()
+                .map_err(|error| export_error(&error, slice.len()));
+            if let Err(error) = &posted {
                 let message = error.to_string();
                 if !messages.contains(&message) {
                     messages.push(message);
                 }
             }
+            outcomes.extend(Outcomes::of(&posted, slice.len()));
         }
         if messages.is_empty() {
             return Ok(());
         }
-        Err(SinkError::new(messages.join("; "))
-            .with_failed(failed)
-            .with_retryable(retryable))
+        Err(SinkError::new(messages.join("; ")).with_outcomes(outcomes.as_slice().to_vec()))
     }
 
     fn flush(&self) -> Result<(), SinkError> {
@@ -551,35 +548,54 @@ fn sink_error(error: OTelSdkError) -> SinkError {
 }
 
 /// A failed post of `len` operations' events, sorted into refused for good
-/// or worth sending again (see [`OtlpSink::export`]).
+/// or deferred (see [`OtlpSink::export`]).
 fn export_error(error: &OTelSdkError, len: usize) -> SinkError {
-    match refusal_status(&error.to_string()) {
-        Some(status) => SinkError::new(format!(
-            "the OTLP collector refused the assessment events for good (HTTP {status}; not \
-             retried): {error}; check the endpoint, the headers (authentication) and the \
-             collector's logs"
-        ))
-        .with_failed(len)
-        .with_retryable(Vec::new()),
-        None => SinkError::new(format!("OTLP logs export failed: {error}"))
-            .with_failed(len)
-            .with_retryable((0..len).collect()),
-    }
+    sorted_error(
+        error,
+        len,
+        |status| {
+            format!(
+                "the OTLP collector refused the assessment events for good (HTTP {status}; not \
+                 retried): {error}; check the endpoint, the headers (authentication) and the \
+                 collector's logs"
+            )
+        },
+        || format!("OTLP logs export failed: {error}"),
+    )
 }
 
 /// A failed post of `len` spans, sorted as [`export_error`] sorts events.
 pub(crate) fn span_export_error(error: &OTelSdkError, len: usize) -> SinkError {
-    match refusal_status(&error.to_string()) {
-        Some(status) => SinkError::new(format!(
-            "the OTLP collector refused {len} spans for good (HTTP {status}; not retried): \
-             {error}; check the endpoint, the headers (authentication) and the collector's logs"
-        ))
-        .with_failed(len)
-        .with_retryable(Vec::new()),
-        None => SinkError::new(format!("OTLP traces export of {len} spans failed: {error}"))
-            .with_failed(len)
-            .with_retryable((0..len).collect()),
-    }
+    sorted_error(
+        error,
+        len,
+        |status| {
+            format!(
+                "the OTLP collector refused {len} spans for good (HTTP {status}; not retried): \
+                 {error}; check the endpoint, the headers (authentication) and the collector's \
+                 logs"
+            )
+        },
+        || format!("OTLP traces export of {len} spans failed: {error}"),
+    )
+}
+
+/// The error of a failed post of `len` items: each refused, with the
+/// `refused` message, when the collector refused it for good; otherwise
+/// each deferred, with the `transient` one.
+fn sorted_error(
+    error: &OTelSdkError,
+    len: usize,
+    refused: impl FnOnce(u16) -> String,
+    transient: impl FnOnce() -> String,
+) -> SinkError {
+    let (message, outcome): (String, fn(Reason) -> Outcome) =
+        match refusal_status(&error.to_string()) {
+            Some(status) => (refused(status), Outcome::Refused),
+            None => (transient(), Outcome::Deferred),
+        };
+    let why = Reason::from(message.as_str());
+    SinkError::new(message).with_outcomes(vec![outcome(why); len])
 }
 
 /// The HTTP status in an OTLP exporter's error message ("… status code:
@@ -702,18 +718,17 @@ mod tests {
             assert_eq!(refusal_status(&message(status)), None, "{status}");
         }
         assert_eq!(refusal_status("HTTP export failed: network error"), None);
+        let outcomes = |error: SinkError| Outcomes::of(&Err(error), 3);
         let refused = export_error(&OTelSdkError::InternalFailure(message(401)), 3);
-        assert_eq!(refused.retryable(), Some(&[][..]));
-        assert_eq!(refused.failed(), Some(3));
         assert!(refused.to_string().contains("refused"), "{refused}");
+        assert_eq!(outcomes(refused).refused_at(), vec![0, 1, 2]);
         let transient = export_error(&OTelSdkError::InternalFailure(message(503)), 3);
-        assert_eq!(transient.retryable(), Some(&[0, 1, 2][..]));
+        assert_eq!(outcomes(transient).deferred_at(), vec![0, 1, 2]);
         // Spans alike, so that a spool keeps them.
         let refused = span_export_error(&OTelSdkError::InternalFailure(message(403)), 2);
-        assert_eq!(refused.retryable(), Some(&[][..]));
-        assert_eq!(refused.failed(), Some(2));
         assert!(refused.to_string().contains("refused"), "{refused}");
+        assert_eq!(Outcomes::of(&Err(refused), 2).refused(), 2);
         let transient = span_export_error(&OTelSdkError::InternalFailure(message(502)), 2);
-        assert_eq!(transient.retryable(), Some(&[0, 1][..]));
+        assert_eq!(Outcomes::of(&Err(transient), 2).deferred_at(), vec![0, 1]);
     }
 }

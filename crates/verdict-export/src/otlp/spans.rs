@@ -11,7 +11,7 @@ use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::SpanData;
-use verdict::SinkError;
+use verdict::{Outcome, Outcomes, SinkError};
 use verdict_store::StoredSpan;
 
 use super::{Resolved, lock, span_export_error};
@@ -141,8 +141,8 @@ impl SpanExporter {
     /// Posts spans as the store keeps them, one request per resource (in
     /// the order each resource first appears), each span with its own
     /// resource or, without one, this exporter's. Every request is tried;
-    /// the error counts the spans of those that failed and lists them as
-    /// [retryable](SinkError::retryable) when their failure was transient.
+    /// the error carries every span's outcome: those of a failed request
+    /// refused or deferred as [`span_export_error`] sorts them.
     pub(crate) fn post_stored(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
         self.roots.note_stored(spans);
         // Spans by resource, compared as they are: a file has few.
@@ -153,8 +153,7 @@ impl SpanExporter {
                 None => groups.push((&span.resource, vec![i])),
             }
         }
-        let mut failed = 0;
-        let mut retryable = Vec::new();
+        let mut outcomes = Outcomes::every(Outcome::Delivered, spans.len());
         let mut messages: Vec<String> = Vec::new();
         for (_, members) in groups {
             let first = &spans[members[0]];
@@ -163,21 +162,17 @@ impl SpanExporter {
                     self.post_with(first.own_resource().as_ref(), data)
                         .map_err(|e| span_export_error(&e, members.len()))
                 });
-            let Err(error) = result else { continue };
-            failed += members.len();
-            retryable.extend(error.retryable().unwrap_or(&[]).iter().map(|&k| members[k]));
+            let Err(error) = &result else { continue };
             let message = error.to_string();
             if !messages.contains(&message) {
                 messages.push(message);
             }
+            outcomes.place(&members, Outcomes::of(&result, members.len()));
         }
         if messages.is_empty() {
             return Ok(());
         }
-        retryable.sort_unstable();
-        Err(SinkError::new(messages.join("; "))
-            .with_failed(failed)
-            .with_retryable(retryable))
+        Err(SinkError::new(messages.join("; ")).with_outcomes(outcomes.as_slice().to_vec()))
     }
 
     /// Posts spans of one resource: `None` or the exporter's own through
