@@ -297,10 +297,15 @@ impl TraceSink for RefusesOne {
     fn export_trace(
         &self,
         _spans: &[SpanData],
-        _operations: &[Operation],
+        operations: &[Operation],
         _fresh: bool,
     ) -> (Result<(), SinkError>, Result<(), SinkError>) {
-        (Ok(()), Err(SinkError::new("refused one").with_failed(1)))
+        let mut outcomes = vec![verdict::Outcome::Delivered; operations.len()];
+        outcomes[0] = verdict::Outcome::refused("refused one");
+        (
+            Ok(()),
+            Err(SinkError::new("refused one").with_outcomes(outcomes)),
+        )
     }
 }
 

@@ -263,7 +263,8 @@ fn a_receiver_that_is_down_fails_the_batch() {
 
 /// A batch larger than one post: every post's outcome counts. The
 /// collector refuses the first post and takes the others; the error
-/// counts the refused post's operations, and nothing of it is retryable.
+/// says of each operation what became of it: the first post's refused,
+/// the others delivered.
 #[test]
 fn every_post_of_a_large_batch_is_counted() {
     use verdict::AssessmentSink as _;
@@ -296,8 +297,14 @@ fn every_post_of_a_large_batch_is_counted() {
         })
         .collect();
     let error = sink.export(&batch).unwrap_err();
-    assert_eq!(error.failed(), Some(4096), "{error}");
-    assert_eq!(error.retryable(), Some(&[][..]), "refused, not retryable");
+    let outcomes = verdict::Outcomes::of_error(&error, batch.len());
+    assert!(outcomes.itemized(), "{error}");
+    assert_eq!(
+        outcomes.refused_at(),
+        (0..4096).collect::<Vec<_>>(),
+        "{error}"
+    );
+    assert_eq!(outcomes.delivered(), 9000 - 4096, "{error}");
     assert!(error.to_string().contains("refused"), "{error}");
     assert_eq!(
         posts.load(std::sync::atomic::Ordering::SeqCst),

@@ -105,8 +105,10 @@ fn assessments_become_phoenix_annotations_and_read_back() {
     let operations: Vec<Operation> = batch.iter().cloned().map(Operation::Log).collect();
     let error = sink.export(&operations).unwrap_err();
     // "note" is Phoenix's: refused for good; the span it never got: for later.
-    assert_eq!(error.failed(), Some(2), "{error}");
-    assert_eq!(error.retryable(), Some(&[5][..]), "{error}");
+    let outcomes = verdict::Outcomes::of_error(&error, operations.len());
+    assert_eq!(outcomes.refused_at(), vec![4], "{error:?}");
+    assert_eq!(outcomes.deferred_at(), vec![5], "{error:?}");
+    assert_eq!(outcomes.delivered(), operations.len() - 2, "{error:?}");
     let message = error.to_string();
     assert!(
         message.contains("notes") && message.contains("0123456789abcdef"),
@@ -345,8 +347,8 @@ fn a_server_that_fails_or_is_not_there_gets_every_failure_counted() {
     // and nothing more is sent once the server is found down.
     let stub = HttpStub::start(|_| (500, b"Internal Server Error".to_vec())).unwrap();
     let error = sink(&stub.url()).export(&operations).unwrap_err();
-    assert_eq!(error.failed(), Some(7), "{error}");
-    assert_eq!(error.retryable(), Some(&[0, 1, 2, 3, 4, 5, 6][..]));
+    let deferred = verdict::Outcomes::of_error(&error, 7).deferred_at();
+    assert_eq!(deferred, vec![0, 1, 2, 3, 4, 5, 6], "{error:?}");
     assert!(error.to_string().contains("HTTP 500"), "{error}");
     let posts = stub.requests().len();
     assert!(posts > 1, "retried: {posts}");
@@ -367,8 +369,9 @@ fn a_server_that_fails_or_is_not_there_gets_every_failure_counted() {
         .unwrap_err();
     assert!(error.to_string().contains("cannot be reached"), "{error}");
     let error = down.export(&operations).unwrap_err();
-    assert_eq!(error.failed(), Some(7));
-    assert_eq!(error.retryable().map(<[usize]>::len), Some(7));
+    let outcomes = verdict::Outcomes::of_error(&error, 7);
+    assert!(outcomes.itemized(), "{error:?}");
+    assert_eq!(outcomes.deferred(), 7, "{error:?}");
 
     // A 422 that names one annotation: that one refused, the rest sent.
     let stub = HttpStub::start(|request| {
@@ -388,8 +391,9 @@ fn a_server_that_fails_or_is_not_there_gets_every_failure_counted() {
     })
     .unwrap();
     let error = sink(&stub.url()).export(&operations).unwrap_err();
-    assert_eq!(error.failed(), Some(1), "{error}");
-    assert_eq!(error.retryable(), Some(&[][..]));
+    let outcomes = verdict::Outcomes::of_error(&error, 7);
+    assert_eq!(outcomes.refused_at(), vec![3], "{error:?}");
+    assert_eq!(outcomes.delivered(), 6, "{error:?}");
 }
 
 #[test]
@@ -413,8 +417,10 @@ fn a_wrong_key_is_refused_at_once_and_the_right_one_delivers() {
     assert!(error.to_string().contains("401"), "{error}");
     assert!(!error.to_string().contains("not-the-key"), "{error}");
     let error = wrong.export(&operations).unwrap_err();
-    assert_eq!(error.failed(), Some(1));
-    assert_eq!(error.retryable(), Some(&[][..]), "refused, not for later");
+    assert!(
+        matches!(error.outcomes(), Some([verdict::Outcome::Refused(_)])),
+        "refused, not for later: {error:?}"
+    );
 
     let right = PhoenixSink::builder(&server.url)
         .api_key(key)

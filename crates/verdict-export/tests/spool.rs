@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use verdict::{Assessment, AssessmentSink, AssessmentUpdate, Operation, attributes};
+use verdict::{
+    Assessment, AssessmentSink, AssessmentUpdate, Operation, Outcome, Outcomes, attributes,
+};
 use verdict_export::testing::{HttpStub, OtlpReceiver, Request};
 use verdict_export::{LocalStore, MlflowSink, OtlpExporter, RetryPolicy, Spooled};
 
@@ -337,8 +339,9 @@ fn mlflow_operations_that_fail_transiently_are_spooled_and_replayed_once() {
     assert_exactly_once(&created.lock().unwrap(), &sent);
 }
 
-/// A sink that is down (fails whole batches), or up and refusing for good
-/// the assessments named `refused`.
+/// A sink that is down (fails whole batches, saying nothing of each
+/// operation), or up: refusing for good the assessments named `refused`,
+/// deferring those named `later`, delivering the others.
 #[derive(Default)]
 struct Scripted {
     down: AtomicBool,
@@ -350,28 +353,65 @@ impl AssessmentSink for Scripted {
         if self.down.load(Ordering::SeqCst) {
             return Err(verdict::SinkError::new("down"));
         }
-        let refused = batch
+        let named = |op: &Operation| match op {
+            Operation::Log(a) => a.name().as_str().to_owned(),
+            _ => String::new(),
+        };
+        let outcomes: Vec<Outcome> = batch
             .iter()
-            .filter(|op| matches!(op, Operation::Log(a) if a.name().as_str() == "refused"))
-            .count();
-        self.delivered.lock().unwrap().extend(
-            batch
-                .iter()
-                .filter(|op| !matches!(op, Operation::Log(a) if a.name().as_str() == "refused"))
-                .cloned(),
-        );
-        if refused == 0 {
-            Ok(())
-        } else {
-            Err(verdict::SinkError::new("400")
-                .with_failed(refused)
-                .with_retryable(Vec::new()))
-        }
+            .map(|op| match named(op).as_str() {
+                "refused" => Outcome::refused("400"),
+                "later" => Outcome::deferred("503"),
+                _ => {
+                    self.delivered.lock().unwrap().push(op.clone());
+                    Outcome::Delivered
+                }
+            })
+            .collect();
+        Outcomes::from(outcomes).into_result("operations")
     }
 
     fn name(&self) -> &str {
         "scripted"
     }
+}
+
+/// Of one batch, the inner sink delivers some, refuses some and defers
+/// some: exactly the deferred ones are spooled, the refused ones stay
+/// refused in the outcome, and the spooled ones count as delivered.
+#[test]
+fn of_a_batch_only_the_deferred_operations_are_spooled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    let inner = Arc::new(Scripted::default());
+    let sink = Spooled::new(inner.clone(), open(&path));
+    let named = |name: &'static str, trace: &str| {
+        Operation::Log(
+            Assessment::feedback(name, true)
+                .on_trace(trace, None)
+                .unwrap(),
+        )
+    };
+    let batch = [
+        named("ok", TRACE),
+        named("refused", TRACE),
+        named("later", "1fb07256509eb9d22d07f42f7eb9f24d"),
+        named("ok", "2fb07256509eb9d22d07f42f7eb9f24d"),
+    ];
+    let err = sink.export(&batch).unwrap_err();
+    let outcomes = Outcomes::of_error(&err, batch.len());
+    assert_eq!(outcomes.refused_at(), vec![1], "{err:?}");
+    assert_eq!(outcomes.delivered_at(), vec![0, 2, 3], "{err:?}");
+    assert_eq!(sink.pending().unwrap(), 1);
+    let spooled = open(&path).spooled("scripted", None, false).unwrap();
+    assert_eq!(spooled.len(), 1);
+    assert!(
+        spooled[0].line.contains(r#""assessment_name":"later""#),
+        "{}",
+        spooled[0].line
+    );
+    assert_eq!(inner.delivered.lock().unwrap().len(), 2);
+    assert_eq!(sink.stats().spooled, 1);
 }
 
 #[test]
@@ -388,7 +428,7 @@ fn refusals_are_reported_not_spooled_and_damaged_rows_do_not_block_the_spool() {
     let (mut ops, _) = logs(0..2);
     ops.push(Operation::Log(refused.clone()));
     let err = sink.export(&ops).unwrap_err();
-    assert_eq!(err.failed(), Some(1), "{err}");
+    assert_eq!(Outcomes::of_error(&err, 3).refused_at(), vec![2], "{err}");
     assert_eq!(sink.pending().unwrap(), 0);
 
     // Down: everything is spooled, the refusal too (nobody knows yet).
@@ -408,7 +448,7 @@ fn refusals_are_reported_not_spooled_and_damaged_rows_do_not_block_the_spool() {
 
     inner.down.store(false, Ordering::SeqCst);
     let err = sink.replay().unwrap_err();
-    assert_eq!(err.failed(), Some(2), "{err}");
+    assert!(err.to_string().contains("2 operations refused"), "{err}");
     assert!(err.to_string().contains("unreadable"), "{err}");
     assert_eq!(sink.pending().unwrap(), 0);
     let stats = sink.stats();
@@ -430,13 +470,13 @@ fn otlp_refusals_are_reported_not_spooled() {
     let text = err.to_string();
     assert!(text.contains("refused") && text.contains("401"), "{text}");
     assert!(!text.contains(OTLP_TOKEN), "{text}");
-    assert_eq!(err.failed(), Some(3));
+    assert_eq!(Outcomes::of_error(&err, 3).refused(), 3, "{err:?}");
     assert_eq!(sink.pending().unwrap(), 0, "a refusal is not spooled");
     assert_eq!(front.failed(), 0);
 }
 
-/// Fails, as retryable, the operations of the traces in `down`; delivers
-/// the others, keeping them in order.
+/// Defers the operations of the traces in `down`; delivers the others,
+/// keeping them in order.
 #[derive(Default)]
 struct TracesDown {
     down: Mutex<Vec<verdict::opentelemetry::trace::TraceId>>,
@@ -446,21 +486,18 @@ struct TracesDown {
 impl AssessmentSink for TracesDown {
     fn export(&self, batch: &[Operation]) -> Result<(), verdict::SinkError> {
         let down = self.down.lock().unwrap().clone();
-        let mut retryable = Vec::new();
-        for (i, op) in batch.iter().enumerate() {
+        let mut outcomes = Vec::new();
+        for op in batch {
             if down.contains(&op.trace_id()) {
-                retryable.push(i);
-            } else if let Operation::Log(a) = op {
-                self.delivered.lock().unwrap().push(a.id().to_string());
+                outcomes.push(Outcome::deferred("that trace is not there yet"));
+            } else {
+                if let Operation::Log(a) = op {
+                    self.delivered.lock().unwrap().push(a.id().to_string());
+                }
+                outcomes.push(Outcome::Delivered);
             }
         }
-        if retryable.is_empty() {
-            Ok(())
-        } else {
-            Err(verdict::SinkError::new("that trace is not there yet")
-                .with_failed(retryable.len())
-                .with_retryable(retryable))
-        }
+        Outcomes::from(outcomes).into_result("operations")
     }
 }
 

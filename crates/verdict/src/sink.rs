@@ -55,7 +55,8 @@ pub type Reason = Arc<str>;
 /// stands for [`Delivered`](Outcome::Delivered) for every item; one that
 /// did not returns a [`SinkError`] carrying the outcomes
 /// ([`SinkError::with_outcomes`]). [`Outcomes::of`] reads either as one
-/// outcome per item.
+/// outcome per item. A count of failures with a list of positions worth
+/// retrying would say less and leave each consumer to rebuild the rest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The receiver took it.
@@ -295,10 +296,11 @@ impl Outcomes {
             .iter()
             .filter_map(Outcome::reason)
             .all(|r| Some(r) == refusal.or(deferral));
-        if failed == len && one_reason {
-            if let Some(reason) = refusal.or(deferral) {
-                return reason.to_string();
-            }
+        if failed == len
+            && one_reason
+            && let Some(reason) = refusal.or(deferral)
+        {
+            return reason.to_string();
         }
         let mut parts = vec![format!("{failed} of {len} {what} not delivered")];
         if let Some(why) = refusal {
