@@ -12,9 +12,11 @@
 //! everything once more (to a server that was wiped); `--run` one run's
 //! records and what was logged on its traces; `--trace` named traces.
 //!
-//! A destination that counts what it could not deliver (OTLP, MLflow)
-//! gives the exact number of spans and operations, and their traces when
-//! it says which failed; one that gives no count (a JSONL file that failed
+//! A destination says what became of each span and operation (OTLP,
+//! MLflow, Phoenix): the push counts exactly, names the traces, and
+//! settles item by item — what was delivered is seen, what was refused or
+//! deferred is recorded with its reason and sent again by the next push.
+//! One that gives no outcome per item (a JSONL file that failed
 //! mid-write) has its whole chunk counted, of which some may have arrived.
 //! `--to jsonl:-` writes the lines to standard output, the summary then
 //! goes to standard error so that the lines can be piped, and, keeping
@@ -65,11 +67,8 @@ struct Delivery {
     assessments_failed: usize,
     /// The traces of what was not delivered, when the destination said.
     traces_failed: Vec<TraceId>,
-    /// Traces of chunks where the destination counted what failed but did
-    /// not say which.
-    traces_unnamed: usize,
-    /// Traces of chunks the destination failed without a count: the
-    /// whole chunk is counted as not delivered.
+    /// Traces of chunks the destination failed without an outcome per
+    /// item: the whole chunk is counted as not delivered.
     traces_uncounted: usize,
     errors: Vec<String>,
     /// Standard output was closed by its reader (`| head`): not a failure,
@@ -183,7 +182,6 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
             spans_failed: 0,
             assessments_failed: 0,
             traces_failed: Vec::new(),
-            traces_unnamed: 0,
             traces_uncounted: 0,
             errors: Vec::new(),
             reader_gone: false,
@@ -253,6 +251,19 @@ pub(crate) fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
     Ok(out.finish(if all_delivered { 0 } else { 1 }))
 }
 
+impl Delivery {
+    /// Counts delivered operations by kind.
+    fn count_sent<'a>(&mut self, operations: impl Iterator<Item = &'a Operation>) {
+        for operation in operations {
+            match operation {
+                Operation::Log(_) => self.logs_sent += 1,
+                Operation::Update(_) => self.updates_sent += 1,
+                Operation::Delete { .. } => self.deletes_sent += 1,
+            }
+        }
+    }
+}
+
 /// ", with N updates and M deletes" when there were any.
 fn changes(delivery: &Delivery) -> String {
     let mut parts = Vec::new();
@@ -296,13 +307,7 @@ fn push_to(
                 ledger.delivered(&chunk);
                 delivery.spans_sent += chunk.spans.len();
                 delivery.traces_sent += chunk.traces();
-                for operation in &chunk.operations {
-                    match operation {
-                        Operation::Log(_) => delivery.logs_sent += 1,
-                        Operation::Update(_) => delivery.updates_sent += 1,
-                        Operation::Delete { .. } => delivery.deletes_sent += 1,
-                    }
-                }
+                delivery.count_sent(chunk.operations.iter());
             }
             Err(e) if is_broken_pipe(&e) => {
                 delivery.reader_gone = true;
@@ -315,26 +320,25 @@ fn push_to(
                     .and_then(|e| e.undelivered.as_ref());
                 match undelivered {
                     Some(u) => {
-                        delivery.spans_sent += chunk.spans.len().saturating_sub(u.spans);
-                        delivery.logs_sent += chunk.operations.len().saturating_sub(u.operations);
+                        // Settled item by item: what was delivered is
+                        // delivered, the rest sent again by the next push.
+                        ledger.outcomes(&chunk, &u.span_outcomes, &u.operation_outcomes);
+                        delivery.spans_sent += u.span_outcomes.delivered();
+                        delivery.count_sent(
+                            u.operation_outcomes
+                                .delivered_at()
+                                .into_iter()
+                                .map(|i| &chunk.operations[i]),
+                        );
                         delivery.spans_failed += u.spans;
                         delivery.assessments_failed += u.operations;
-                        match &u.traces {
-                            Some(traces) => {
-                                delivery.traces_failed.extend(traces);
-                                ledger.failed(&chunk, Some(traces), &message);
-                            }
-                            None => {
-                                delivery.traces_unnamed += chunk.traces();
-                                ledger.failed(&chunk, None, &message);
-                            }
-                        }
+                        delivery.traces_failed.extend(&u.traces);
                     }
                     None => {
                         delivery.spans_failed += chunk.spans.len();
                         delivery.assessments_failed += chunk.operations.len();
                         delivery.traces_uncounted += chunk.traces();
-                        ledger.failed(&chunk, None, &message);
+                        ledger.failed(&chunk, &message);
                     }
                 }
                 delivery.errors.push(message);
@@ -373,7 +377,7 @@ fn not_delivered(delivery: &Delivery) -> String {
         plural(delivery.spans_failed, "span", "spans"),
         plural(delivery.assessments_failed, "assessment", "assessments")
     );
-    if delivery.traces_unnamed + delivery.traces_uncounted == 0 {
+    if delivery.traces_uncounted == 0 {
         text += &format!(
             " of {}",
             plural(delivery.traces_failed.len(), "trace", "traces")
@@ -381,12 +385,6 @@ fn not_delivered(delivery: &Delivery) -> String {
     }
     text += &format!(" were not delivered to {}", delivery.target);
     let mut notes = Vec::new();
-    if delivery.traces_unnamed > 0 {
-        notes.push(format!(
-            "among {} it did not say which",
-            plural(delivery.traces_unnamed, "trace", "traces")
-        ));
-    }
     if delivery.traces_uncounted > 0 {
         notes.push(format!(
             "{} counted whole, by chunk of up to {TRACES_PER_CHUNK} traces, where it gave no \

@@ -87,13 +87,13 @@ fn a_destination_that_refuses_part_of_a_run_does_not_stop_it_and_push_delivers_t
     assert!(stdout.contains(&format!("{records} records")), "{stdout}");
     assert!(stdout.contains("stored as run-"), "{stdout}");
     assert!(!stderr.contains("stopped after storing"), "{stderr}");
-    // One expectation and one feedback per record, sent 2,048 events per
+    // One expectation and one feedback per record, sent 4,096 events per
     // request: the refused request's are counted exactly, and the run did
     // not give up on the destination (it took that chunk's spans).
     let assessments = 2 * records;
     assert!(
         stderr.contains(&format!(
-            "error: 0 of {records} spans and 2048 of {assessments} assessments were not \
+            "error: 0 of {records} spans and 4096 of {assessments} assessments were not \
              delivered to otlp: "
         )),
         "{stderr}"
@@ -108,7 +108,7 @@ fn a_destination_that_refuses_part_of_a_run_does_not_stop_it_and_push_delivers_t
     assert_eq!(receiver.span_count(), records as u64);
     assert_eq!(
         receiver.log_record_count(),
-        (assessments - 2048) as u64,
+        (assessments - 4096) as u64,
         "what followed the refused request was sent"
     );
     // The traces named are the refused request's: no event of theirs
@@ -123,8 +123,8 @@ fn a_destination_that_refuses_part_of_a_run_does_not_stop_it_and_push_delivers_t
         .collect();
     assert_eq!(named.len(), 10, "{stderr}");
     let arrived = event_traces(&receiver);
-    // 2,048 events of 1,024 records: an expectation and a feedback each.
-    assert_eq!(arrived.len(), records - 1024);
+    // 4,096 events of 2,048 records: an expectation and a feedback each.
+    assert_eq!(arrived.len(), records - 2048);
     assert!(named.iter().all(|t| !arrived.contains(t)), "{named:?}");
 
     // The run is stored as a finished run, and says what it did not
@@ -150,7 +150,7 @@ fn a_destination_that_refuses_part_of_a_run_does_not_stop_it_and_push_delivers_t
     let (_, shown, _) = text_of(&shown);
     assert!(
         shown.contains(&format!(
-            "2048 of {assessments} assessments were not delivered to otlp"
+            "4096 of {assessments} assessments were not delivered to otlp"
         )),
         "{shown}"
     );

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use opentelemetry::trace::TraceId;
 #[cfg(feature = "mlflow")]
 use verdict::Assessment;
-use verdict::{AssessmentSink, Operation, SinkError};
+use verdict::{AssessmentSink, Operation, Outcome, Outcomes, SinkError};
 
 #[cfg(feature = "jsonl")]
 use crate::JsonlSink;
@@ -94,10 +94,10 @@ pub struct DeliveryError {
     pub destination: String,
     /// What went wrong.
     pub message: String,
-    /// What was not delivered, when the destination said how much; `None`
-    /// when it did not (then none of what was sent may count as
-    /// delivered, though some may have arrived).
-    pub undelivered: Option<Undelivered>,
+    /// What was not delivered, when the destination said what became of
+    /// each item; `None` when it did not (then none of what was sent may
+    /// count as delivered, though some may have arrived).
+    pub undelivered: Option<Box<Undelivered>>,
 }
 
 impl fmt::Display for DeliveryError {
@@ -403,10 +403,10 @@ impl Destination {
     ///
     /// When the spans fail, the operations are not sent (a server should
     /// know a trace before its assessments). The error's
-    /// [`undelivered`](DeliveryError::undelivered) counts the spans and operations
-    /// not delivered, and names their traces, when the sink said how many
-    /// of each failed (and which, if not all); it is `None` when the sink
-    /// gave no count, as a JSONL file that failed mid-write does.
+    /// [`undelivered`](DeliveryError::undelivered) holds each span's and
+    /// operation's outcome, counts those not delivered and names their
+    /// traces; it is `None` when the sink gave no outcome per item, as a
+    /// JSONL file that failed mid-write does.
     /// Spans go as the store keeps them, each with its own resource if it
     /// has one (those of an OTLP file), which OTLP and JSON lines keep.
     pub fn send(
@@ -432,10 +432,17 @@ impl Destination {
         operations: &[Operation],
     ) -> Result<(), DeliveryError> {
         if let Some(reason) = &self.unreachable {
+            let message = format!("{reason}; nothing was sent to it");
             return Err(DeliveryError {
                 destination: self.target.to_string(),
-                message: format!("{reason}; nothing was sent to it"),
-                undelivered: Undelivered::of(spans, &None, operations, &None),
+                undelivered: Undelivered::of(
+                    spans,
+                    &Sent::not_sent(spans.len(), &message),
+                    operations,
+                    &Sent::not_sent(operations.len(), &message),
+                )
+                .map(Box::new),
+                message,
             });
         }
         let (spans_sent, operations_sent) = self.send_apart(spans, stand_ins, operations);
@@ -449,12 +456,9 @@ impl Destination {
             }
             _ => None,
         };
-        let failed: Vec<&SinkError> = [&spans_sent, &operations_sent]
+        let failed: Vec<&SinkError> = [&spans_sent.error, &operations_sent.error, &linked]
             .into_iter()
             .flatten()
-            .filter_map(|r| r.as_ref().err())
-            .map(|f| &f.error)
-            .chain(&linked)
             .collect();
         if failed.is_empty() {
             return Ok(());
@@ -466,41 +470,50 @@ impl Destination {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; "),
-            undelivered: Undelivered::of(spans, &spans_sent, operations, &operations_sent),
+            undelivered: Undelivered::of(spans, &spans_sent, operations, &operations_sent)
+                .map(Box::new),
         })
     }
 
-    /// The outcome of the spans and that of the operations; `None` for
-    /// what was not sent (no spans to send, or operations held back
-    /// because their spans failed).
+    /// What became of the spans and of the operations. Operations whose
+    /// spans failed are not sent (a server should know a trace before its
+    /// assessments): each is deferred, for that reason.
     fn send_apart(
         &self,
         spans: &[StoredSpan],
         stand_ins: &[StoredSpan],
         operations: &[Operation],
     ) -> (Sent, Sent) {
+        let held_back = || {
+            Sent::not_sent(
+                operations.len(),
+                "not sent: the spans sent before them were not all delivered",
+            )
+        };
         // Spans, then the operations only if the spans went.
         let in_order = |spans_sent: Sent, send_operations: &dyn Fn() -> Sent| {
-            if matches!(spans_sent, Some(Err(_))) {
-                (spans_sent, None)
+            if spans_sent.error.is_some() {
+                (spans_sent, held_back())
             } else {
                 (spans_sent, send_operations())
             }
         };
         let some_spans = |send: &dyn Fn() -> std::result::Result<(), SinkError>| {
-            (!spans.is_empty()).then(|| send().map_err(Failed::from))
+            if spans.is_empty() {
+                Sent::of(Ok(()), 0)
+            } else {
+                Sent::of(send(), spans.len())
+            }
         };
-        // Stand-ins are for MLflow only; `sent` is unused when OTLP is the
-        // only kind built.
+        // Stand-ins are for MLflow only.
         #[cfg(not(feature = "mlflow"))]
         let _ = stand_ins;
-        #[allow(unused_variables)]
-        let sent = |result: std::result::Result<(), SinkError>| Some(result.map_err(Failed::from));
+        let sent = |result: std::result::Result<(), SinkError>| Sent::of(result, operations.len());
         match &self.sink {
             #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => in_order(
                 some_spans(&|| otlp.spans.export_stored_spans(spans)),
-                &|| Some(export_in_slices(&otlp.sink, operations)),
+                &|| sent(otlp.sink.export(operations)),
             ),
             #[cfg(feature = "mlflow")]
             Sink::Mlflow(sink) => {
@@ -531,13 +544,14 @@ impl Destination {
                     .filter_map(|s| s.to_span_data().ok())
                     .collect();
                 match (logged, data) {
-                    (_, Err(e)) => (
-                        Some(Err(Failed::from(
-                            SinkError::with_source("a span cannot be sent as it is stored", e)
-                                .with_failed(spans.len()),
-                        ))),
-                        None,
-                    ),
+                    (_, Err(e)) => {
+                        let why = format!("a span cannot be sent as it is stored: {e}");
+                        let refused = Outcomes::every(Outcome::refused(why.as_str()), spans.len());
+                        (
+                            Sent::of(refused.into_result("spans"), spans.len()),
+                            held_back(),
+                        )
+                    }
                     (Some(assessments), Ok(spans)) => {
                         // The run's own traces are new: created without
                         // being read first.
@@ -547,8 +561,7 @@ impl Destination {
                         };
                         let (spans_sent, assessments_sent) =
                             sink.export_traces_standing_in(&spans, &stand_ins, &assessments, &new);
-                        let spans_sent = (!spans.is_empty()).then_some(spans_sent).and_then(sent);
-                        (spans_sent, sent(assessments_sent))
+                        (Sent::of(spans_sent, spans.len()), sent(assessments_sent))
                     }
                     (None, Ok(_)) => in_order(
                         some_spans(&|| SpanSink::export_stored_spans(sink.as_ref(), spans)),
@@ -563,16 +576,8 @@ impl Destination {
             ),
             #[cfg(feature = "jsonl")]
             Sink::Jsonl(sink) => in_order(
-                some_spans(&|| {
-                    sink.write_stored_spans(spans)
-                        .map_err(|e| SinkError::with_source("writing spans", e))
-                }),
-                &|| {
-                    sent(
-                        sink.write_operations(operations)
-                            .map_err(|e| SinkError::with_source("writing assessments", e)),
-                    )
-                },
+                some_spans(&|| SpanSink::export_stored_spans(sink, spans)),
+                &|| sent(AssessmentSink::export(sink, operations)),
             ),
         }
     }
@@ -610,16 +615,17 @@ fn otlp_traces_endpoint() -> String {
     })
 }
 
-/// A service records to a destination as to any sink: what it did not
-/// deliver is counted, and named in the error.
+/// A service records to a destination as to any sink: the error carries
+/// each item's outcome, and names what was not delivered.
 impl AssessmentSink for Destination {
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
         self.send(&[], batch)
-            .map_err(|e| sink_error(e, batch.len()))
+            .map_err(|e| sink_error(e, |u| &u.operation_outcomes))
     }
 
     fn flush(&self) -> Result<(), SinkError> {
-        self.finish().map_err(|e| sink_error(e, 0))
+        // Of no batch: its error has no outcomes.
+        self.finish().map_err(|e| SinkError::new(e.to_string()))
     }
 
     fn name(&self) -> &str {
@@ -640,24 +646,26 @@ impl SpanSink for Destination {
 
     fn export_stored_spans(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
         self.send(spans, &[])
-            .map_err(|e| sink_error(e, spans.len()))
+            .map_err(|e| sink_error(e, |u| &u.span_outcomes))
     }
 
     fn flush_spans(&self) -> Result<(), SinkError> {
-        self.finish().map_err(|e| sink_error(e, 0))
+        // Of no batch: its error has no outcomes.
+        self.finish().map_err(|e| SinkError::new(e.to_string()))
     }
 }
 
-/// A destination's error as a sink reports it: how many of the `len`
-/// items it was given failed, when it said.
-fn sink_error(error: DeliveryError, len: usize) -> SinkError {
-    let failed = error
+/// A destination's error as a sink reports it: with the outcomes of the
+/// items it was given (`items`: those of its spans or of its operations),
+/// when it said.
+fn sink_error(error: DeliveryError, items: fn(&Undelivered) -> &Outcomes) -> SinkError {
+    let outcomes = error
         .undelivered
-        .as_ref()
-        .map(|u| (u.spans + u.operations).min(len));
+        .as_deref()
+        .map(|u| items(u).as_slice().to_vec());
     let sink_error = SinkError::new(error.to_string());
-    match failed {
-        Some(count) => sink_error.with_failed(count),
+    match outcomes {
+        Some(outcomes) => sink_error.with_outcomes(outcomes),
         None => sink_error,
     }
 }
@@ -667,87 +675,33 @@ fn sink_error(error: DeliveryError, len: usize) -> SinkError {
 #[cfg(any(feature = "mlflow", feature = "phoenix"))]
 const REACHABLE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Operations given to an [`OtlpSink`] per call: no more than the sink
-/// puts in one post (4,096), so that a refused post is known by its
-/// operations' positions (a refusal lists nothing as retryable, and the
-/// sink's error then says only how many failed).
-#[cfg(feature = "otlp")]
-const OTLP_SLICE: usize = 2048;
+/// What a sink made of the spans or the operations it was sent: each
+/// item's outcome, and the error it returned, if it failed.
+struct Sent {
+    outcomes: Outcomes,
+    error: Option<SinkError>,
+}
 
-/// Sends `operations` to `sink` in [`OTLP_SLICE`]s, every slice even when
-/// one fails, as one outcome: the failures added up, listed as retryable
-/// when every failed slice listed its own, and their positions when each
-/// failed slice failed whole or listed its failures as retryable.
-#[cfg(feature = "otlp")]
-fn export_in_slices(sink: &OtlpSink, operations: &[Operation]) -> std::result::Result<(), Failed> {
-    let mut failed = 0;
-    let mut retryable = Some(Vec::new());
-    let mut failed_at = Some(Vec::new());
-    let mut messages: Vec<String> = Vec::new();
-    for (k, slice) in operations.chunks(OTLP_SLICE).enumerate() {
-        let Err(error) = sink.export(slice) else {
-            continue;
-        };
-        let first = k * OTLP_SLICE;
-        let offset = |these: &[usize]| these.iter().map(|i| i + first).collect::<Vec<_>>();
-        retryable = retryable.zip(error.retryable()).map(|(mut all, these)| {
-            all.extend(offset(these));
-            all
-        });
-        let message = error.to_string();
-        if !messages.contains(&message) {
-            messages.push(message);
+impl Sent {
+    /// What a sink returned for `len` items.
+    fn of(result: std::result::Result<(), SinkError>, len: usize) -> Self {
+        Sent {
+            outcomes: Outcomes::of(&result, len),
+            error: result.err(),
         }
-        let Some((count, positions)) = failed_in(slice.len(), &Some(Err(Failed::from(error))))
-        else {
-            // No count: the whole slice.
-            failed += slice.len();
-            failed_at = failed_at.map(|mut all| {
-                all.extend(first..first + slice.len());
-                all
-            });
-            continue;
-        };
-        failed += count;
-        failed_at = failed_at.zip(positions).map(|(mut all, these)| {
-            all.extend(offset(&these));
-            all
-        });
     }
-    if messages.is_empty() {
-        return Ok(());
-    }
-    let error = SinkError::new(messages.join("; ")).with_failed(failed);
-    Err(Failed {
-        error: match retryable {
-            Some(retryable) => error.with_retryable(retryable),
-            None => error,
-        },
-        failed_at,
-    })
-}
 
-/// The outcome of sending spans or operations; `None` when not sent.
-type Sent = Option<std::result::Result<(), Failed>>;
-
-/// A sink's error, and which items failed when the sender knows it
-/// better than the error says (see [`export_in_slices`]).
-struct Failed {
-    error: SinkError,
-    failed_at: Option<Vec<usize>>,
-}
-
-impl From<SinkError> for Failed {
-    fn from(error: SinkError) -> Self {
-        Failed {
-            error,
-            failed_at: None,
+    /// `len` items not sent, for `why`: each deferred.
+    fn not_sent(len: usize, why: &str) -> Self {
+        Sent {
+            outcomes: Outcomes::every(Outcome::deferred(why), len),
+            error: None,
         }
     }
 }
 
 /// What a [`Destination`] did not deliver of one
-/// [`send`](Destination::send), as its sink counted it.
+/// [`send`](Destination::send), as its sink said item by item.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Undelivered {
     /// Spans not delivered.
@@ -758,82 +712,60 @@ pub struct Undelivered {
     pub operations: usize,
     /// Operations sent.
     pub operations_of: usize,
-    /// The traces of what was not delivered, in the order sent, when the
-    /// sink said which items failed (or all of them did); `None` when it
-    /// only counted them.
-    pub traces: Option<Vec<TraceId>>,
+    /// The traces of what was not delivered, in the order sent.
+    pub traces: Vec<TraceId>,
+    /// What became of each span, in the order sent.
+    pub span_outcomes: Outcomes,
+    /// What became of each operation, in the order sent (those not sent
+    /// because their spans failed deferred).
+    pub operation_outcomes: Outcomes,
 }
 
 impl Undelivered {
-    /// From the outcome of each part; `None` when a sink that failed gave
-    /// no count.
+    /// From what became of each part; `None` when a sink that failed gave
+    /// no outcome per item (a JSONL file that failed mid-write).
     fn of(
         spans: &[StoredSpan],
         spans_sent: &Sent,
         operations: &[Operation],
         operations_sent: &Sent,
     ) -> Option<Self> {
-        let (span_count, span_positions) = failed_in(spans.len(), spans_sent)?;
-        let (operation_count, operation_positions) = failed_in(operations.len(), operations_sent)?;
-        let traces = span_positions.zip(operation_positions).map(|(s, o)| {
-            distinct(
-                s.into_iter()
-                    .map(|i| spans[i].trace_id)
-                    .chain(o.into_iter().map(|i| operations[i].trace_id())),
-            )
-        });
+        let (span_outcomes, operation_outcomes) = (&spans_sent.outcomes, &operations_sent.outcomes);
+        if !span_outcomes.itemized() || !operation_outcomes.itemized() {
+            return None;
+        }
+        let failed_spans = span_outcomes.failed_at();
+        let failed_operations = operation_outcomes.failed_at();
+        let traces = distinct(
+            failed_spans
+                .iter()
+                .map(|&i| spans[i].trace_id)
+                .chain(failed_operations.iter().map(|&i| operations[i].trace_id())),
+        );
         Some(Undelivered {
-            spans: span_count,
+            spans: failed_spans.len(),
             spans_of: spans.len(),
-            operations: operation_count,
+            operations: failed_operations.len(),
             operations_of: operations.len(),
             traces,
+            span_outcomes: span_outcomes.clone(),
+            operation_outcomes: operation_outcomes.clone(),
         })
     }
 }
 
-/// How many of `len` items failed, and which when known: `None` when the
-/// sink failed without a count. Not sent (`None`) is all of them.
-fn failed_in(len: usize, sent: &Sent) -> Option<(usize, Option<Vec<usize>>)> {
-    let (error, failed_at) = match sent {
-        None => return Some((len, Some((0..len).collect()))),
-        Some(Ok(())) => return Some((0, Some(Vec::new()))),
-        Some(Err(Failed { error, failed_at })) => (error, failed_at),
-    };
-    let count = error.failed()?.min(len);
-    let positions = if let Some(known) = failed_at.as_ref().filter(|p| p.len() == count) {
-        Some(known.clone())
-    } else if count == len {
-        Some((0..len).collect())
-    } else if count == 0 {
-        Some(Vec::new())
-    } else {
-        // Which ones, when the sink listed every failed one as worth
-        // sending again (it does not list those refused for good).
-        error
-            .retryable()
-            .filter(|r| r.len() == count && r.iter().all(|&i| i < len))
-            .map(<[usize]>::to_vec)
-    };
-    Some((count, positions))
-}
-
 impl fmt::Display for Undelivered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let traces = self.traces.len();
         write!(
             f,
-            "{} of {} spans and {} of {} assessments not delivered",
-            self.spans, self.spans_of, self.operations, self.operations_of
-        )?;
-        if let Some(traces) = &self.traces {
-            write!(
-                f,
-                ", of {} {}",
-                traces.len(),
-                if traces.len() == 1 { "trace" } else { "traces" }
-            )?;
-        }
-        Ok(())
+            "{} of {} spans and {} of {} assessments not delivered, of {traces} {}",
+            self.spans,
+            self.spans_of,
+            self.operations,
+            self.operations_of,
+            if traces == 1 { "trace" } else { "traces" }
+        )
     }
 }
 
@@ -847,7 +779,8 @@ const ERRORS_KEPT: usize = 5;
 ///
 /// A run goes on when a destination fails: the local store keeps every
 /// record, and each destination's failures are added up here, exactly
-/// when the destination counted what it did not deliver (OTLP, MLflow).
+/// when the destination said what became of each item (every sink but a
+/// JSONL file that failed mid-write).
 /// After a chunk of which a destination took nothing (it is down, or
 /// refuses everything), the run sends it nothing more, so that a server
 /// that is down costs one chunk's timeouts and retries, not every
@@ -866,8 +799,8 @@ pub struct DeliveryFailure {
     /// Assessments the run had for it.
     pub assessments_of: u64,
     /// Whether some of the counts are whole chunks that the destination
-    /// failed without saying how much of them it took (a JSONL file that
-    /// failed mid-write): some of those may have arrived.
+    /// failed without an outcome per item (a JSONL file that failed
+    /// mid-write): some of those may have arrived.
     #[serde(default)]
     pub counted_whole: bool,
     /// Whether the run sent it none of its later chunks, after a chunk
@@ -907,8 +840,8 @@ impl fmt::Display for DeliveryFailure {
         }
         if self.counted_whole {
             notes.push(
-                "chunks it failed without a count are counted whole, and some of them may have \
-                 arrived",
+                "chunks it failed without an outcome per item are counted whole, and some of \
+                 them may have arrived",
             );
         }
         if !notes.is_empty() {
@@ -958,11 +891,7 @@ impl<'a> Tally<'a> {
         failure.assessments_of += operations.len() as u64;
         if self.given_up {
             failure.stopped_sending = true;
-            self.not_delivered(
-                spans.len(),
-                operations.len(),
-                Some(all_traces(spans, operations)),
-            );
+            self.not_delivered(spans.len(), operations.len(), all_traces(spans, operations));
             return;
         }
         let Err(error) = self
@@ -974,13 +903,10 @@ impl<'a> Tally<'a> {
         let (span_count, operation_count, traces) = match &error.undelivered {
             Some(u) => (u.spans, u.operations, u.traces.clone()),
             None => {
-                // No count: the whole chunk, some of which may have arrived.
+                // No outcome per item: the whole chunk, some of which may
+                // have arrived.
                 self.failure.counted_whole = true;
-                (
-                    spans.len(),
-                    operations.len(),
-                    Some(all_traces(spans, operations)),
-                )
+                (spans.len(), operations.len(), all_traces(spans, operations))
             }
         };
         self.note(error.message.clone());
@@ -991,26 +917,21 @@ impl<'a> Tally<'a> {
         }
     }
 
-    fn not_delivered(&mut self, spans: usize, operations: usize, traces: Option<Vec<TraceId>>) {
+    fn not_delivered(&mut self, spans: usize, operations: usize, traces: Vec<TraceId>) {
         self.failed = true;
         let failure = &mut self.failure;
         failure.spans += spans as u64;
         failure.assessments += operations as u64;
-        match traces {
-            Some(traces) => {
-                for trace in traces {
-                    let id = verdict::mlflow_trace_id(trace);
-                    if failure.traces.contains(&id) {
-                        continue;
-                    }
-                    if failure.traces.len() < TRACES_NAMED {
-                        failure.traces.push(id);
-                    } else {
-                        failure.more_traces = true;
-                    }
-                }
+        for trace in traces {
+            let id = verdict::mlflow_trace_id(trace);
+            if failure.traces.contains(&id) {
+                continue;
             }
-            None => failure.more_traces = spans + operations > 0,
+            if failure.traces.len() < TRACES_NAMED {
+                failure.traces.push(id);
+            } else {
+                failure.more_traces = true;
+            }
         }
     }
 
@@ -1071,19 +992,55 @@ mod tests {
             .collect()
     }
 
+    fn stored_spans(traces: &[u128]) -> Vec<StoredSpan> {
+        traces
+            .iter()
+            .map(|&t| {
+                use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags};
+                StoredSpan::from(&opentelemetry_sdk::trace::SpanData {
+                    span_context: SpanContext::new(
+                        TraceId::from(t),
+                        SpanId::from(t as u64 + 1),
+                        TraceFlags::SAMPLED,
+                        false,
+                        Default::default(),
+                    ),
+                    parent_span_id: SpanId::INVALID,
+                    parent_span_is_remote: false,
+                    span_kind: SpanKind::Internal,
+                    name: "answer".into(),
+                    start_time: std::time::SystemTime::UNIX_EPOCH,
+                    end_time: std::time::SystemTime::UNIX_EPOCH,
+                    attributes: Vec::new(),
+                    dropped_attributes_count: 0,
+                    events: Default::default(),
+                    links: Default::default(),
+                    status: Status::Unset,
+                    instrumentation_scope: Default::default(),
+                })
+            })
+            .collect()
+    }
+
     #[test]
-    fn a_sink_that_counts_and_lists_its_failures_is_reported_exactly() {
+    fn each_items_outcome_is_counted_and_names_its_trace() {
         let ops = operations(&[1, 2, 3, 2]);
-        // The sink delivered the first and third, and could not deliver
-        // the second and fourth (both of trace 2) for now.
-        let sent = Some(Err(Failed::from(
-            SinkError::new("2 of 4 failed")
-                .with_failed(2)
-                .with_retryable(vec![1, 3]),
-        )));
-        let u = Undelivered::of(&[], &None, &ops, &sent).unwrap();
+        // Delivered the first and third; refused the second, deferred the
+        // fourth (both of trace 2).
+        let sent = Sent::of(
+            Err(SinkError::new("2 of 4 failed").with_outcomes(vec![
+                Outcome::Delivered,
+                Outcome::refused("invalid"),
+                Outcome::Delivered,
+                Outcome::deferred("503"),
+            ])),
+            4,
+        );
+        let u = Undelivered::of(&[], &Sent::of(Ok(()), 0), &ops, &sent).unwrap();
         assert_eq!((u.spans, u.operations, u.operations_of), (0, 2, 4));
-        assert_eq!(u.traces, Some(vec![TraceId::from(2u128)]));
+        assert_eq!(u.traces, vec![TraceId::from(2u128)]);
+        assert_eq!(u.operation_outcomes.refused_at(), vec![1]);
+        assert_eq!(u.operation_outcomes.deferred_at(), vec![3]);
         assert_eq!(
             u.to_string(),
             "0 of 0 spans and 2 of 4 assessments not delivered, of 1 trace"
@@ -1091,41 +1048,45 @@ mod tests {
     }
 
     #[test]
-    fn a_count_without_positions_gives_the_count_but_no_traces() {
-        let ops = operations(&[1, 2, 3]);
-        // One refused for good (not retryable), one for now.
-        let sent = Some(Err(Failed::from(
-            SinkError::new("x").with_failed(2).with_retryable(vec![0]),
-        )));
-        let u = Undelivered::of(&[], &None, &ops, &sent).unwrap();
-        assert_eq!(u.operations, 2);
-        assert_eq!(u.traces, None);
-    }
-
-    #[test]
-    fn operations_held_back_by_failed_spans_count_as_not_delivered() {
-        let ops = operations(&[1, 2]);
-        let spans_sent = Some(Err(Failed::from(SinkError::new("down").with_failed(0))));
-        // No spans, so `failed(0)` of 0; the operations were not sent.
-        let u = Undelivered::of(&[], &spans_sent, &ops, &None).unwrap();
-        assert_eq!(u.operations, 2);
-        assert_eq!(u.traces.unwrap().len(), 2);
+    fn failed_spans_name_their_traces_and_the_operations_held_back_count() {
+        let spans = stored_spans(&[7, 8]);
+        let ops = operations(&[7, 8]);
+        let spans_sent = Sent::of(
+            Err(SinkError::new("x")
+                .with_outcomes(vec![Outcome::Delivered, Outcome::deferred("timeout")])),
+            2,
+        );
+        let held_back = Sent::not_sent(2, "not sent");
+        let u = Undelivered::of(&spans, &spans_sent, &ops, &held_back).unwrap();
+        assert_eq!((u.spans, u.operations), (1, 2));
+        assert_eq!(u.traces, vec![TraceId::from(8u128), TraceId::from(7u128)]);
+        assert_eq!(u.operation_outcomes.deferred(), 2);
     }
 
     /// Run by `.ci/run` in a build with the `otlp` feature alone.
     #[cfg(not(feature = "mlflow"))]
     #[test]
-    fn a_kind_built_without_its_feature_is_refused_naming_the_feature() {
-        let error = Destination::open(ExportTarget::Mlflow).unwrap_err();
-        assert_eq!(error.destination, "mlflow");
-        assert!(error.message.contains("`mlflow` feature"), "{error}");
-        assert!(error.undelivered.is_none());
+    fn a_sink_without_outcomes_leaves_the_count_unknown() {
+        let ops = operations(&[1]);
+        let sent = Sent::of(Err(SinkError::new("disk full")), 1);
+        assert_eq!(
+            Undelivered::of(&[], &Sent::of(Ok(()), 0), &ops, &sent),
+            None
+        );
     }
 
+    #[cfg(feature = "jsonl")]
     #[test]
-    fn a_sink_without_a_count_leaves_it_unknown() {
-        let ops = operations(&[1]);
-        let sent = Some(Err(Failed::from(SinkError::new("disk full"))));
-        assert_eq!(Undelivered::of(&[], &None, &ops, &sent), None);
+    fn a_jsonl_file_that_fails_mid_write_is_counted_whole() {
+        // /dev/full takes the open and fails every write once the buffer
+        // spills: the sink cannot say which lines arrived.
+        let destination = Destination::open(ExportTarget::Jsonl("/dev/full".into())).unwrap();
+        let mut tally = Tally::new(&destination);
+        let many: Vec<u128> = (1..=200).collect();
+        tally.send(&[], &[], &operations(&many));
+        let failure = tally.finish().expect("a failure");
+        assert!(failure.counted_whole, "{failure:?}");
+        assert_eq!((failure.assessments, failure.assessments_of), (200, 200));
+        assert!(failure.to_string().contains("counted whole"), "{failure}");
     }
 }

@@ -22,7 +22,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use opentelemetry::trace::TraceId;
-use verdict::{AssessmentId, AssessmentUpdate, Operation};
+use verdict::{AssessmentId, AssessmentUpdate, Operation, Outcome, Outcomes, Reason};
 use verdict_store::{LocalStore, LoggedOp, OpKind, Settlement, StoredSpan, Unseen};
 
 use crate::error::Result;
@@ -34,10 +34,10 @@ pub const TRACES_PER_CHUNK: usize = 256;
 #[derive(Debug)]
 enum Part {
     /// Operations of one trace.
-    Trace { trace: TraceId, seqs: Vec<i64> },
+    Trace { seqs: Vec<i64> },
     /// A record of a run's block; `seq` is `None` when only some of the
     /// block's records are sent (a push of named traces).
-    Record { trace: TraceId, seq: Option<i64> },
+    Record { seq: Option<i64> },
     /// The end of a block: it settles even when it had nothing to send
     /// (every record deleted since).
     BlockEnd { seq: i64 },
@@ -56,6 +56,10 @@ pub struct Chunk {
     /// trace.
     pub stand_ins: Vec<verdict_store::StoredSpan>,
     parts: Vec<Part>,
+    /// For each span, the part it belongs to (its place in `parts`).
+    span_parts: Vec<usize>,
+    /// For each operation, the part it belongs to.
+    operation_parts: Vec<usize>,
 }
 
 impl Chunk {
@@ -226,15 +230,19 @@ impl<'s> Replay<'s> {
                     {
                         continue;
                     }
+                    let part = chunk.parts.len();
                     if let Some(span) = record.root_span {
                         chunk.spans.push(span);
+                        chunk.span_parts.push(part);
                     }
                     chunk.stand_ins.extend(record.stand_in);
+                    chunk
+                        .operation_parts
+                        .extend(std::iter::repeat_n(part, record.assessments.len()));
                     chunk
                         .operations
                         .extend(record.assessments.into_iter().map(Operation::Log));
                     chunk.parts.push(Part::Record {
-                        trace: record.trace_id,
                         seq: self.only.is_none().then_some(seq),
                     });
                 }
@@ -255,8 +263,10 @@ impl<'s> Replay<'s> {
     }
 
     fn expand(&self, unit: TraceUnit, chunk: &mut Chunk) -> Result<()> {
+        let part = chunk.parts.len();
         if unit.spans {
             chunk.spans.extend(self.store.spans_of(unit.trace)?);
+            chunk.span_parts.resize(chunk.spans.len(), part);
         }
         for (id, folded) in unit.assessments {
             let now = self.store.find(id)?.filter(|a| a.trace_id() == unit.trace);
@@ -275,16 +285,23 @@ impl<'s> Replay<'s> {
                     .push(Operation::Update(AssessmentUpdate::restating(&now)));
             }
         }
-        chunk.parts.push(Part::Trace {
-            trace: unit.trace,
-            seqs: unit.seqs,
-        });
+        chunk.operation_parts.resize(chunk.operations.len(), part);
+        chunk.parts.push(Part::Trace { seqs: unit.seqs });
         Ok(())
     }
 }
 
 /// What a destination took of the chunks it was sent, operation by
 /// operation.
+///
+/// It reads the destination's [`Outcome`] of each span and operation of a
+/// chunk: a trace's operations (or a run's record) are delivered when
+/// everything sent for them was; otherwise they are recorded as not
+/// taken, with the reason of the first of their items that was refused
+/// (or else deferred), and the next push sends them again. A refusal is
+/// sent again too: what a destination refused for good may be fixed on
+/// its side (credentials, a project, a limit), and it is shown with its
+/// reason meanwhile.
 #[derive(Debug, Default)]
 pub struct Ledger {
     delivered: Vec<i64>,
@@ -296,49 +313,73 @@ pub struct Ledger {
 impl Ledger {
     /// The destination took all of `chunk`.
     pub fn delivered(&mut self, chunk: &Chunk) {
-        self.settle(chunk, &|_| false, "");
+        self.settle(chunk, &|_| None);
     }
 
-    /// The destination did not take what it sent of `failed` traces of
-    /// `chunk` (all of it when `None`), for `reason`.
-    pub fn failed(&mut self, chunk: &Chunk, failed: Option<&[TraceId]>, reason: &str) {
-        match failed {
-            Some(traces) => {
-                let traces: HashSet<TraceId> = traces.iter().copied().collect();
-                self.settle(
-                    chunk,
-                    &|trace| trace.is_some_and(|t| traces.contains(&t)),
-                    reason,
-                );
+    /// The destination took none of `chunk`, or did not say what it took,
+    /// for `reason`.
+    pub fn failed(&mut self, chunk: &Chunk, reason: &str) {
+        self.settle(chunk, &|_| Some(reason.to_owned()));
+    }
+
+    /// What the destination made of each of `chunk`'s spans and
+    /// operations, in their order (see the [type](Self)).
+    pub fn outcomes(&mut self, chunk: &Chunk, spans: &Outcomes, operations: &Outcomes) {
+        let held = Reason::from("held by the destination to send later");
+        let mut refused: Vec<Option<&Reason>> = vec![None; chunk.parts.len()];
+        let mut deferred: Vec<Option<&Reason>> = vec![None; chunk.parts.len()];
+        let items = (chunk.span_parts.iter().zip(spans.as_slice()))
+            .chain(chunk.operation_parts.iter().zip(operations.as_slice()));
+        for (&part, outcome) in items {
+            let (Some(refused), Some(deferred)) = (refused.get_mut(part), deferred.get_mut(part))
+            else {
+                continue;
+            };
+            match outcome {
+                Outcome::Delivered => {}
+                Outcome::Refused(why) => {
+                    refused.get_or_insert(why);
+                }
+                Outcome::Deferred(why) => {
+                    deferred.get_or_insert(why);
+                }
+                // Kept by the destination to send later: not delivered yet.
+                Outcome::Held => {
+                    deferred.get_or_insert(&held);
+                }
             }
-            None => self.settle(chunk, &|_| true, reason),
         }
+        // Items a destination said nothing of (fewer outcomes than items)
+        // are not taken as delivered.
+        let said = spans.len() == chunk.spans.len() && operations.len() == chunk.operations.len();
+        self.settle(chunk, &|part| match (refused[part], deferred[part]) {
+            (Some(why), _) => Some(format!("refused: {why}")),
+            (None, Some(why)) => Some(format!("not delivered for now: {why}")),
+            (None, None) if !said => Some("the destination did not say".to_owned()),
+            (None, None) => None,
+        });
     }
 
-    /// Settles each part of `chunk`; `lost` says of a part's trace (`None`
-    /// for a block's end) whether it was not delivered.
-    fn settle(&mut self, chunk: &Chunk, lost: &dyn Fn(Option<TraceId>) -> bool, reason: &str) {
-        for part in &chunk.parts {
-            let (seq, trace) = match part {
-                Part::Trace { trace, seqs } => {
-                    if lost(Some(*trace)) {
-                        self.refused
-                            .extend(seqs.iter().map(|&s| (s, reason.to_owned())));
-                    } else {
-                        self.delivered.extend(seqs);
+    /// Settles each part of `chunk`; `lost` says of a part (by its place)
+    /// why it was not delivered, `None` when it was.
+    fn settle(&mut self, chunk: &Chunk, lost: &dyn Fn(usize) -> Option<String>) {
+        for (at, part) in chunk.parts.iter().enumerate() {
+            let seq = match part {
+                Part::Trace { seqs, .. } => {
+                    match lost(at) {
+                        Some(reason) => self
+                            .refused
+                            .extend(seqs.iter().map(|&s| (s, reason.clone()))),
+                        None => self.delivered.extend(seqs),
                     }
                     continue;
                 }
                 Part::Record { seq: None, .. } => continue,
-                Part::Record {
-                    trace,
-                    seq: Some(seq),
-                } => (*seq, Some(*trace)),
-                Part::BlockEnd { seq } => (*seq, None),
+                Part::Record { seq: Some(seq), .. } | Part::BlockEnd { seq } => *seq,
             };
             let verdict = self.blocks.entry(seq).or_insert(None);
-            if lost(trace) && verdict.is_none() {
-                *verdict = Some(reason.to_owned());
+            if verdict.is_none() {
+                *verdict = lost(at);
             }
         }
     }
@@ -376,5 +417,64 @@ impl Ledger {
             }
         }
         settlement
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use verdict::Assessment;
+    use verdict_store::OpScope;
+
+    /// A chunk's outcomes settle each trace's operations: delivered ones
+    /// are seen; refused and deferred ones are recorded with their reason
+    /// and stay unseen, so that the next push sends them again.
+    #[test]
+    fn a_chunk_settles_item_by_item() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path().join("verdict.db")).unwrap();
+        let traces = [
+            "0fb07256509eb9d22d07f42f7eb9f24d",
+            "1fb07256509eb9d22d07f42f7eb9f24d",
+            "2fb07256509eb9d22d07f42f7eb9f24d",
+        ];
+        for trace in traces {
+            let a = Assessment::feedback("ok", true)
+                .on_trace(trace, None)
+                .unwrap();
+            store.log(&a).unwrap();
+        }
+        let key = "otlp here";
+        let unseen = store.unseen(Some(key), OpScope::All).unwrap();
+        let snapshot = unseen.snapshot;
+        let mut replay = Replay::new(&store, unseen, None).unwrap();
+        let chunk = replay.next_chunk().unwrap().unwrap();
+        assert!(replay.next_chunk().unwrap().is_none());
+        assert_eq!(chunk.operations.len(), 3);
+        let mut ledger = Ledger::default();
+        ledger.outcomes(
+            &chunk,
+            &Outcomes::every(Outcome::Delivered, 0),
+            &Outcomes::from(vec![
+                Outcome::Delivered,
+                Outcome::refused("HTTP 400"),
+                Outcome::deferred("HTTP 503"),
+            ]),
+        );
+        assert_eq!(ledger.refused(), 2);
+        store
+            .settle(key, &ledger.settlement(Some(snapshot)))
+            .unwrap();
+
+        let again = store.unseen(Some(key), OpScope::All).unwrap();
+        let unseen_traces: Vec<TraceId> = again.ops.iter().filter_map(|op| op.trace_id).collect();
+        let trace = |t: &str| verdict::parse_trace_id(t).unwrap();
+        assert_eq!(unseen_traces, vec![trace(traces[1]), trace(traces[2])]);
+        let state = store.destinations().unwrap();
+        let reasons: Vec<&str> = state[0].refused.iter().map(|(_, r)| r.as_str()).collect();
+        assert_eq!(
+            reasons,
+            ["refused: HTTP 400", "not delivered for now: HTTP 503"]
+        );
     }
 }
