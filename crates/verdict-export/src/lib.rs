@@ -36,10 +36,15 @@
 //!
 //! The decision that shapes it: **a sink reports delivery, the rest is
 //! layered on top.** A sink (the store, JSON lines, OTLP, MLflow) only
-//! sends what it is given and says what did not arrive; holding by trace
-//! (the assembler, a processor in front of a sink) and keeping for later
-//! (the spool, a sink around a sink) are layered on any sink rather than
-//! built into one, so each is written once.
+//! sends what it is given and says what became of each item: `Ok(())`,
+//! or a [`verdict::SinkError`] carrying one [`verdict::Outcome`] per item
+//! (delivered, deferred or refused), read through [`verdict::Outcomes`].
+//! Holding by trace (the assembler, a processor in front of a sink) and
+//! keeping for later (the spool, a sink around a sink) are layered on any
+//! sink and act on those outcomes rather than being built into one, so
+//! each is written once. The alternative, a count of failures and a list
+//! of positions worth retrying, leaves every layer to rebuild which item
+//! was which, each its own way.
 //!
 //! # Features
 //!

@@ -14,8 +14,9 @@
 //! - [`Recorder`], which takes assessments from the caller and hands them
 //!   on a background worker to [`AssessmentProcessor`]s, which decide when
 //!   they go out (at once, or held to travel with their trace), and
-//!   [`AssessmentSink`]s, which deliver them; [`global`] holds a
-//!   process-wide one.
+//!   [`AssessmentSink`]s, which deliver them and say what became of each
+//!   operation, one [`Outcome`] per item (delivered, deferred, refused),
+//!   read through [`Outcomes`]; [`global`] holds a process-wide one.
 //! - [`Error`], what is wrong with an assessment or a change to one, and
 //!   [`RecorderError`], what recording and delivering report.
 //! - [`lifecycle`]: update, override and delete with MLflow's rules, and
