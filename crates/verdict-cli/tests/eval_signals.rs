@@ -76,6 +76,17 @@ fn kill(child: &Child, signal: &str) {
     assert!(status.success());
 }
 
+/// Bytes written to a pipe and not yet read from it (Linux answers
+/// `FIONREAD` on either end of a pipe).
+fn unread(stdin: &ChildStdin) -> usize {
+    use std::os::fd::AsRawFd as _;
+    let mut bytes: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid.
+    let result = unsafe { libc::ioctl(stdin.as_raw_fd(), libc::FIONREAD, &mut bytes) };
+    assert_eq!(result, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+    usize::try_from(bytes).unwrap()
+}
+
 /// Writes more records (so that the run reads on and sees the signal, and
 /// does not finish on its own), then closes its input.
 fn feed_more(mut stdin: ChildStdin) {
@@ -199,6 +210,13 @@ fn a_signal_stops_a_run_whose_dataset_gives_nothing_more_and_keeps_what_was_read
         .is_none_or(|r| r.is_empty())
     {
         assert!(started.elapsed() < WATCHDOG, "the run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // And it has read the ten: the pipe holds nothing more (a signal
+    // before that would stop a run that had read nothing, rightly keeping
+    // nothing).
+    while unread(&stdin) > 0 {
+        assert!(started.elapsed() < WATCHDOG, "the run never read its input");
         std::thread::sleep(Duration::from_millis(20));
     }
     kill(&child, "INT");
