@@ -5,6 +5,7 @@
 //! fed through a pipe so that the signal arrives mid-run, and real signals
 //! sent with kill(1).
 
+#![cfg(unix)]
 mod common;
 
 use common::verdict_in as verdict;
