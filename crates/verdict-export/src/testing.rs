@@ -69,16 +69,22 @@ pub struct OtlpReceiver {
 impl OtlpReceiver {
     /// Starts a receiver that keeps every request it decodes.
     pub fn start() -> io::Result<Self> {
-        Self::start_with(true)
+        Self::start_with(true, 0)
+    }
+
+    /// As [`start`](Self::start), on this port of 127.0.0.1: a receiver
+    /// that comes up where a service already sends (after an outage, say).
+    pub fn start_on(port: u16) -> io::Result<Self> {
+        Self::start_with(true, port)
     }
 
     /// Starts a receiver that decodes every request but keeps only the
     /// counts of spans and log records, for benchmarks.
     pub fn start_counting() -> io::Result<Self> {
-        Self::start_with(false)
+        Self::start_with(false, 0)
     }
 
-    fn start_with(keep: bool) -> io::Result<Self> {
+    fn start_with(keep: bool, port: u16) -> io::Result<Self> {
         let shared = Arc::new(Shared {
             keep,
             received: Mutex::default(),
@@ -87,6 +93,7 @@ impl OtlpReceiver {
         });
         let handler_shared = shared.clone();
         let stub = HttpStub::builder()
+            .port(port)
             .content_type("application/x-protobuf")
             .keep_bodies(keep)
             .start(move |request| {
@@ -261,6 +268,81 @@ fn receive(shared: &Shared, request: &Request) -> Result<bool, Undecodable> {
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// A receiver that hangs: it accepts every connection and reads whatever
+/// is sent, and never answers — the collector that is up but stuck, for
+/// which a client waits out its whole timeout. Runs in background threads
+/// until dropped, when it closes every connection.
+///
+/// ```
+/// use verdict_export::testing::HangingReceiver;
+///
+/// let hanging = HangingReceiver::start()?;
+/// let base = hanging.endpoint(); // http://127.0.0.1:<port>
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct HangingReceiver {
+    addr: std::net::SocketAddr,
+    connections: Arc<Mutex<Vec<std::net::TcpStream>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HangingReceiver {
+    /// Starts one on a free port of 127.0.0.1.
+    pub fn start() -> io::Result<Self> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        let addr = listener.local_addr()?;
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (kept, stopped) = (connections.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("hanging-receiver".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if stopped.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    if let Ok(clone) = stream.try_clone() {
+                        lock(&kept).push(clone);
+                    }
+                    let _ = std::thread::Builder::new()
+                        .name("hanging-receiver-conn".into())
+                        .spawn(move || {
+                            let mut stream = stream;
+                            let _ = io::copy(&mut stream, &mut io::sink());
+                        });
+                }
+            })?;
+        Ok(HangingReceiver {
+            addr,
+            connections,
+            stop,
+        })
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// How many connections it has accepted.
+    pub fn connections(&self) -> usize {
+        lock(&self.connections).len()
+    }
+}
+
+impl Drop for HangingReceiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for stream in lock(&self.connections).drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        // Wakes the accepting thread so that it sees the flag.
+        let _ = std::net::TcpStream::connect(self.addr);
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -52,6 +52,23 @@ impl LocalStore {
         Ok(usize::try_from(count).unwrap_or(0))
     }
 
+    /// How many lines wait under each key that has some, by key: the
+    /// spool's depth per sink, as `verdict store` would show it.
+    pub fn spool_depths(&self) -> Result<Vec<(String, usize)>> {
+        let conn = self.lock();
+        let db = |e| database(self.path(), "counting the spooled operations", e);
+        let mut statement = conn
+            .prepare_cached("SELECT sink, count(*) FROM spool GROUP BY sink ORDER BY sink")
+            .map_err(db)?;
+        let rows = statement
+            .query_map([], |row| {
+                let count: i64 = row.get(1)?;
+                Ok((row.get(0)?, usize::try_from(count).unwrap_or(0)))
+            })
+            .map_err(db)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db)
+    }
+
     /// The oldest `limit` lines under `key` (all of them with `None`); with
     /// `spans_only`, only the span lines (`"type": "span"`).
     pub fn spooled(

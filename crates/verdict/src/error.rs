@@ -153,6 +153,21 @@ pub enum RecorderError {
     )]
     NoGlobalRecorder,
 
+    /// A deadline passed before the recorder's worker had handed over and
+    /// settled everything ([`Recorder::flush_timeout`](crate::Recorder::flush_timeout),
+    /// [`Recorder::shutdown_timeout`](crate::Recorder::shutdown_timeout)).
+    /// The worker goes on in the background; its processors were told the
+    /// deadline, so a spool has kept what it could not deliver in time.
+    #[error(
+        "the deadline of {budget:?} passed with {unsettled} operations neither delivered,          spooled nor failed; they are still being delivered in the background"
+    )]
+    TimedOut {
+        /// The time the call was given.
+        budget: std::time::Duration,
+        /// Operations recorded and not yet settled when it returned.
+        unsettled: u64,
+    },
+
     /// One or more sinks or processors failed: to export since the last
     /// flush (operations they held included), or to flush or shut down
     /// now.

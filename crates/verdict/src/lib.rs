@@ -134,7 +134,9 @@ pub use lifecycle::{AssessmentUpdate, UpdateBuilder};
 pub use memory::MemoryStore;
 pub use name::{AssessmentName, MAX_NAME_CHARS};
 pub use processor::{AssessmentProcessor, DeliveryLedger};
-pub use recorder::{Counters, ErrorHandler, Overflow, Recorder, RecorderBuilder};
+pub use recorder::{
+    Counters, DEFAULT_SHUTDOWN_TIMEOUT, ErrorHandler, Overflow, Recorder, RecorderBuilder,
+};
 pub use sink::{AssessmentSink, InMemorySink, Operation, Outcome, Outcomes, Reason, SinkError};
 pub use source::{AssessmentSource, SourceType};
 pub use target::Target;

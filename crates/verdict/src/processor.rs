@@ -26,6 +26,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use crate::recorder::{ErrorHandler, Failures, SharedCounters};
 use crate::sink::{AssessmentSink, Operation, SinkError};
@@ -131,6 +132,15 @@ pub trait AssessmentProcessor: Send + Sync + 'static {
         self.flush()
     }
 
+    /// The moment by which the calls under way and those to come must
+    /// return, or `None` to lift it; see
+    /// [`AssessmentSink::set_deadline`], which a processor passes on to
+    /// its sink. Called from another thread than the worker's. The default
+    /// ignores it.
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        let _ = deadline;
+    }
+
     /// A name for error messages.
     fn name(&self) -> &str {
         std::any::type_name::<Self>()
@@ -153,6 +163,10 @@ impl<S: AssessmentSink> AssessmentProcessor for ExportAtOnce<S> {
 
     fn shutdown(&self) -> Result<(), SinkError> {
         self.0.shutdown()
+    }
+
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        self.0.set_deadline(deadline);
     }
 
     fn name(&self) -> &str {

@@ -11,6 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crossbeam_utils::CachePadded;
@@ -26,6 +27,14 @@ use opentelemetry::trace::TraceId;
 
 /// A `Result` whose error is [`RecorderError`].
 type Result<T, E = RecorderError> = std::result::Result<T, E>;
+
+/// How long [`Recorder::shutdown`] (and dropping the last handle) may take
+/// by default: 20 s, so that a service stopping on SIGTERM has its
+/// recorder and its tracer provider done inside the 30 s Kubernetes gives
+/// a pod before SIGKILL. A spool (`verdict_export::Spooled`) gives the
+/// network the first three quarters of a deadline and keeps what is left
+/// in the last quarter.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What recording does when the queue is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -135,7 +144,7 @@ pub struct RecorderBuilder {
 
 /// A processor as the worker runs it.
 struct Stage {
-    processor: Box<dyn AssessmentProcessor>,
+    processor: Arc<dyn AssessmentProcessor>,
     /// "sink" or "processor", for messages.
     kind: &'static str,
     ledger: DeliveryLedger,
@@ -192,7 +201,7 @@ impl RecorderBuilder {
         let counters = Arc::new(SharedCounters::default());
         let on_error = self.on_error.unwrap_or_else(|| Arc::new(report_to_stderr));
         let failures = Arc::new(Mutex::new(Failures::default()));
-        let stages = self
+        let stages: Vec<Stage> = self
             .processors
             .into_iter()
             .map(|(mut processor, kind)| {
@@ -204,12 +213,13 @@ impl RecorderBuilder {
                 );
                 processor.registered(ledger.clone());
                 Stage {
-                    processor,
+                    processor: Arc::from(processor),
                     kind,
                     ledger,
                 }
             })
             .collect();
+        let processors = stages.iter().map(|s| Arc::clone(&s.processor)).collect();
         let worker = Worker {
             rx,
             stages,
@@ -232,6 +242,7 @@ impl RecorderBuilder {
                 shut_down: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
                 worker: Mutex::new(Some(handle)),
+                processors,
             }),
         }
     }
@@ -278,6 +289,8 @@ struct Inner {
     shut_down: AtomicBool,
     in_flight: AtomicUsize,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// The worker's processors, to tell them a deadline.
+    processors: Vec<Arc<dyn AssessmentProcessor>>,
 }
 
 impl Recorder {
@@ -336,21 +349,49 @@ impl Recorder {
     /// included), or failed to flush now; what failed is counted in
     /// [`Counters::failed`] and was already passed to the error handler.
     pub fn flush(&self) -> Result<()> {
-        self.control(Message::Flush)
-    }
-
-    /// Delivers everything queued, shuts the processors and sinks down and
-    /// stops the worker. Later recording fails with
-    /// [`RecorderError::Shutdown`]. Calling it again does nothing.
-    pub fn shutdown(&self) -> Result<()> {
-        self.inner.shutdown()
-    }
-
-    fn control(&self, message: fn(Sender<Vec<SinkError>>) -> Message) -> Result<()> {
         if self.inner.shut_down.load(Ordering::Acquire) {
             return Err(RecorderError::Shutdown);
         }
-        self.inner.round_trip(message)
+        self.inner.round_trip(Message::Flush, None)
+    }
+
+    /// As [`flush`](Self::flush), returning within `budget`: the
+    /// processors and sinks are told the deadline first
+    /// ([`AssessmentProcessor::set_deadline`]), so that a retrying sink
+    /// stops retrying and a spool keeps what it could not deliver in time
+    /// (counted in [`Counters::deferred`]). Past the deadline it fails with
+    /// [`RecorderError::TimedOut`], and the worker goes on in the
+    /// background. The deadline is lifted when it returns.
+    pub fn flush_timeout(&self, budget: Duration) -> Result<()> {
+        if self.inner.shut_down.load(Ordering::Acquire) {
+            return Err(RecorderError::Shutdown);
+        }
+        let deadline = Instant::now() + budget;
+        self.inner.set_deadline(Some(deadline));
+        let flushed = self
+            .inner
+            .round_trip(Message::Flush, Some((deadline, budget)));
+        self.inner.set_deadline(None);
+        flushed
+    }
+
+    /// Delivers everything queued, shuts the processors and sinks down and
+    /// stops the worker, within [`DEFAULT_SHUTDOWN_TIMEOUT`] (see
+    /// [`shutdown_timeout`](Self::shutdown_timeout)). Later recording fails
+    /// with [`RecorderError::Shutdown`]. Calling it again does nothing.
+    pub fn shutdown(&self) -> Result<()> {
+        self.inner.shutdown(DEFAULT_SHUTDOWN_TIMEOUT)
+    }
+
+    /// As [`shutdown`](Self::shutdown), returning within `budget`: the
+    /// processors and sinks are told the deadline first, so that what they
+    /// could not deliver in time is spooled, where there is a spool (and
+    /// counted in [`Counters::deferred`]), rather than held up. Past the
+    /// deadline it fails with [`RecorderError::TimedOut`]; the worker is
+    /// left to finish in the background (what it still holds dies with the
+    /// process).
+    pub fn shutdown_timeout(&self, budget: Duration) -> Result<()> {
+        self.inner.shutdown(budget)
     }
 
     /// The counters as they are now.
@@ -414,12 +455,40 @@ impl Inner {
         sent
     }
 
-    fn round_trip(&self, message: fn(Sender<Vec<SinkError>>) -> Message) -> Result<()> {
+    /// Sends a control message and waits for the worker's answer, until
+    /// `deadline` (given with its budget, for the error) when there is one.
+    fn round_trip(
+        &self,
+        message: fn(Sender<Vec<SinkError>>) -> Message,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Result<()> {
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
-        self.tx
-            .send(message(reply_tx))
-            .map_err(|_| RecorderError::Shutdown)?;
-        let errors = reply_rx.recv().map_err(|_| RecorderError::Shutdown)?;
+        let timed_out = |budget| RecorderError::TimedOut {
+            budget,
+            unsettled: self.unsettled(),
+        };
+        let errors = match deadline {
+            None => {
+                self.tx
+                    .send(message(reply_tx))
+                    .map_err(|_| RecorderError::Shutdown)?;
+                reply_rx.recv().map_err(|_| RecorderError::Shutdown)?
+            }
+            Some((at, budget)) => {
+                self.tx
+                    .send_deadline(message(reply_tx), at)
+                    .map_err(|error| match error {
+                        crossbeam_channel::SendTimeoutError::Timeout(_) => timed_out(budget),
+                        crossbeam_channel::SendTimeoutError::Disconnected(_) => {
+                            RecorderError::Shutdown
+                        }
+                    })?;
+                reply_rx.recv_deadline(at).map_err(|error| match error {
+                    crossbeam_channel::RecvTimeoutError::Timeout => timed_out(budget),
+                    crossbeam_channel::RecvTimeoutError::Disconnected => RecorderError::Shutdown,
+                })?
+            }
+        };
         if errors.is_empty() {
             Ok(())
         } else {
@@ -427,14 +496,38 @@ impl Inner {
         }
     }
 
-    fn shutdown(&self) -> Result<()> {
+    /// Operations recorded and not yet delivered, deferred, failed or
+    /// held.
+    fn unsettled(&self) -> u64 {
+        let c = &self.counters;
+        c.recorded.load(Ordering::Relaxed).saturating_sub(
+            c.delivered.load(Ordering::Relaxed)
+                + c.failed.load(Ordering::Relaxed)
+                + c.held.load(Ordering::Relaxed),
+        )
+    }
+
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        for processor in &self.processors {
+            let _ = catch_unwind(AssertUnwindSafe(|| processor.set_deadline(deadline)));
+        }
+    }
+
+    fn shutdown(&self, budget: Duration) -> Result<()> {
         if self.shut_down.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
+        let deadline = Instant::now() + budget;
         while self.in_flight.load(Ordering::SeqCst) != 0 {
             std::thread::yield_now();
         }
-        let result = self.round_trip(Message::Shutdown);
+        self.set_deadline(Some(deadline));
+        let result = self.round_trip(Message::Shutdown, Some((deadline, budget)));
+        if matches!(result, Err(RecorderError::TimedOut { .. })) {
+            // The worker is still at it: it is left to finish (or to die
+            // with the process), not waited for.
+            return result;
+        }
         let handle = self
             .worker
             .lock()
@@ -451,7 +544,7 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // Errors were already reported by the worker's error handler.
-        let _ = self.shutdown();
+        let _ = self.shutdown(DEFAULT_SHUTDOWN_TIMEOUT);
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use opentelemetry::trace::TraceId;
 
@@ -450,6 +451,17 @@ pub trait AssessmentSink: Send + Sync + 'static {
         self.flush()
     }
 
+    /// The moment by which the calls under way and those to come (a flush,
+    /// a shutdown, the exports before them) must return, or `None` to
+    /// lift it: set by [`Recorder::flush_timeout`](crate::Recorder::flush_timeout)
+    /// and [`Recorder::shutdown_timeout`](crate::Recorder::shutdown_timeout)
+    /// before they start, from another thread than the worker's. A sink that
+    /// retries stops retrying by then; a sink that keeps what it cannot
+    /// deliver (a spool) keeps it rather than wait. The default ignores it.
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        let _ = deadline;
+    }
+
     /// A name for error messages.
     fn name(&self) -> &str {
         std::any::type_name::<Self>()
@@ -467,6 +479,10 @@ impl<S: AssessmentSink + ?Sized> AssessmentSink for Arc<S> {
 
     fn shutdown(&self) -> Result<(), SinkError> {
         (**self).shutdown()
+    }
+
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        (**self).set_deadline(deadline);
     }
 
     fn name(&self) -> &str {
