@@ -143,6 +143,8 @@
 #![warn(unreachable_pub)]
 
 pub mod assemble;
+#[cfg(feature = "store")]
+mod bounded;
 #[cfg(any(
     feature = "otlp",
     feature = "mlflow",
@@ -151,6 +153,8 @@ pub mod assemble;
 ))]
 mod destination;
 mod error;
+#[cfg(feature = "store")]
+mod health;
 #[cfg(feature = "jsonl")]
 mod jsonl;
 #[cfg(feature = "otlp")]
