@@ -343,8 +343,9 @@ impl Ledger {
                 Outcome::Deferred(why) => {
                     deferred.get_or_insert(why);
                 }
-                // Kept by the destination to send later: not delivered yet.
-                Outcome::Held => {
+                // Kept by the destination (or its spool) to send later:
+                // not delivered yet.
+                Outcome::Held | Outcome::Spooled => {
                     deferred.get_or_insert(&held);
                 }
             }

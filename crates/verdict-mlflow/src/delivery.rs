@@ -574,7 +574,7 @@ pub(super) fn summarize(len: usize, outcomes: Vec<Outcome>) -> Result<(), SinkEr
     let mut first_deferral: Option<&Reason> = None;
     for outcome in &outcomes {
         match outcome {
-            Outcome::Delivered | Outcome::Held => {}
+            Outcome::Delivered | Outcome::Held | Outcome::Spooled => {}
             Outcome::Refused(why) => {
                 refused += 1;
                 first_refusal.get_or_insert(why);

@@ -238,6 +238,16 @@ impl DeliveryLedger {
             .fetch_add(moved, Ordering::Relaxed);
     }
 
+    /// `count` held operations were kept in a local spool, to be delivered
+    /// later ([`Counters::spooled`](crate::Counters::spooled)).
+    pub fn spooled(&self, count: usize) {
+        let moved = self.take_held(count);
+        self.inner
+            .counters
+            .spooled
+            .fetch_add(moved, Ordering::Relaxed);
+    }
+
     /// `count` held operations failed (`count` may be 0 for a failure that
     /// concerns no operation, such as spans sent with them); `error` goes
     /// to the recorder's error handler now and is returned by its next
@@ -265,13 +275,14 @@ impl DeliveryLedger {
     }
 
     /// How many operations the recorder has handed to its processors so
-    /// far: delivered, failed or held. Once it reaches what
+    /// far: delivered, spooled, failed or held. Once it reaches what
     /// [`recorded`](Self::recorded) said at some moment, every operation
     /// recorded before that moment has been processed (the recorder keeps
     /// order).
     pub fn handed_over(&self) -> u64 {
         let c = &self.inner.counters;
         c.delivered.load(Ordering::Relaxed)
+            + c.spooled.load(Ordering::Relaxed)
             + c.failed.load(Ordering::Relaxed)
             + c.held.load(Ordering::Relaxed)
     }

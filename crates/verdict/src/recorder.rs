@@ -57,17 +57,28 @@ pub type ErrorHandler = dyn Fn(&str, &SinkError) + Send + Sync;
 
 /// A snapshot of a recorder's counters.
 ///
-/// After [`Recorder::flush`], `recorded == delivered + failed` and
-/// `held == 0`: every operation accepted was either delivered by every
-/// processor (to every sink) or counted as failed (and reported). Between
+/// After [`Recorder::flush`], `recorded == delivered + spooled + failed`
+/// and `held == 0`: every operation accepted was delivered by every
+/// processor (to every sink), or kept in a local spool to be delivered
+/// later ([`Outcome::Spooled`](crate::Outcome::Spooled): the receiver
+/// could not take it yet), or counted as failed (and reported). Between
 /// flushes, a processor that keeps operations to ship later (see
 /// [`AssessmentProcessor`]) has them counted in `held`.
+///
+/// A receiver that is down shows as `spooled` growing while `delivered`
+/// does not; `failed` is what is lost (refused, or deferred with no spool
+/// to keep it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Operations accepted into the queue.
     pub recorded: u64,
     /// Operations every processor delivered (every sink accepted).
     pub delivered: u64,
+    /// Operations kept in a local spool (`verdict_export::Spooled`)
+    /// because the receiver could not take them yet: not delivered, not
+    /// lost. The spool delivers them later, which these counters do not
+    /// see (the spool's own `stats` and `pending` do).
+    pub spooled: u64,
     /// Operations at least one sink or processor failed on.
     pub failed: u64,
     /// Operations a processor holds to ship later (with their trace, say),
@@ -84,6 +95,7 @@ pub struct Counters {
 pub(crate) struct SharedCounters {
     pub(crate) recorded: CachePadded<AtomicU64>,
     pub(crate) delivered: CachePadded<AtomicU64>,
+    pub(crate) spooled: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) held: AtomicU64,
     dropped: AtomicU64,
@@ -400,6 +412,7 @@ impl Recorder {
         Counters {
             recorded: c.recorded.load(Ordering::Relaxed),
             delivered: c.delivered.load(Ordering::Relaxed),
+            spooled: c.spooled.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
             held: c.held.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
@@ -502,6 +515,7 @@ impl Inner {
         let c = &self.counters;
         c.recorded.load(Ordering::Relaxed).saturating_sub(
             c.delivered.load(Ordering::Relaxed)
+                + c.spooled.load(Ordering::Relaxed)
                 + c.failed.load(Ordering::Relaxed)
                 + c.held.load(Ordering::Relaxed),
         )
@@ -598,8 +612,12 @@ impl Worker {
         // an outcome per operation (a panic, say) has failed on all it
         // did not hold. Held operations count as the most any processor
         // holds. (A recorder is meant to have one processor that holds:
-        // two holding the same operations would count them twice.)
+        // two holding the same operations would count them twice.) An
+        // operation some sink spooled and none failed on counts as
+        // spooled. An error whose every outcome is delivered or spooled
+        // is no failure: it is not reported.
         let mut failed_on = vec![false; len];
+        let mut spooled_on = vec![false; len];
         let mut failed_unsaid = 0;
         let mut held = 0;
         for stage in &self.stages {
@@ -611,8 +629,15 @@ impl Worker {
             if let Err(error) = outcome {
                 let outcomes = Outcomes::of_error(&error, len);
                 if outcomes.itemized() {
-                    for at in outcomes.failed_at() {
+                    let failed_at = outcomes.failed_at();
+                    for &at in &failed_at {
                         failed_on[at] = true;
+                    }
+                    for at in outcomes.spooled_at() {
+                        spooled_on[at] = true;
+                    }
+                    if failed_at.is_empty() {
+                        continue;
                     }
                 } else {
                     failed_unsaid = failed_unsaid.max(len - holds);
@@ -620,17 +645,19 @@ impl Worker {
                 self.report(stage, error);
             }
         }
-        let failed = failed_on
-            .into_iter()
-            .filter(|&f| f)
-            .count()
-            .max(failed_unsaid);
-        let held = held.min(len - failed);
+        let failed = failed_on.iter().filter(|&&f| f).count().max(failed_unsaid);
+        let spooled = if failed_unsaid > 0 {
+            0
+        } else {
+            (0..len).filter(|&i| spooled_on[i] && !failed_on[i]).count()
+        };
+        let held = held.min(len - failed - spooled);
         let c = &self.counters;
         // The processors counted those they hold themselves
         // (`DeliveryLedger::hold`).
         c.delivered
-            .fetch_add((len - failed - held) as u64, Ordering::Relaxed);
+            .fetch_add((len - failed - spooled - held) as u64, Ordering::Relaxed);
+        c.spooled.fetch_add(spooled as u64, Ordering::Relaxed);
         c.failed.fetch_add(failed as u64, Ordering::Relaxed);
         self.batch = batch;
         self.batch.clear();

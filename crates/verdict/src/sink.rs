@@ -74,6 +74,13 @@ pub enum Outcome {
     /// delivered nor failed yet. An exporter never returns it; the
     /// processor reports the item's fate later.
     Held,
+    /// Not delivered yet, and not lost: written to a local spool (by
+    /// `verdict_export::Spooled`), which delivers it later. Told apart from
+    /// [`Deferred`](Outcome::Deferred) (which nobody keeps) so that the
+    /// recorder's counters can say what waits on disk
+    /// ([`Counters::spooled`](crate::Counters::spooled)) rather than count
+    /// it delivered or failed.
+    Spooled,
 }
 
 impl Outcome {
@@ -101,7 +108,7 @@ impl Outcome {
     pub fn reason(&self) -> Option<&Reason> {
         match self {
             Outcome::Deferred(reason) | Outcome::Refused(reason) => Some(reason),
-            Outcome::Delivered | Outcome::Held => None,
+            Outcome::Delivered | Outcome::Held | Outcome::Spooled => None,
         }
     }
 }
@@ -214,6 +221,16 @@ impl Outcomes {
         self.count(|o| matches!(o, Outcome::Held))
     }
 
+    /// How many a spool keeps to deliver later.
+    pub fn spooled(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Spooled))
+    }
+
+    /// The positions of the spooled items, ascending.
+    pub fn spooled_at(&self) -> Vec<usize> {
+        self.positions(|o| matches!(o, Outcome::Spooled))
+    }
+
     /// How many failed: deferred or refused.
     pub fn failed(&self) -> usize {
         self.count(Outcome::is_failed)
@@ -303,7 +320,11 @@ impl Outcomes {
         {
             return reason.to_string();
         }
-        let mut parts = vec![format!("{failed} of {len} {what} not delivered")];
+        let spooled = self.spooled();
+        let mut parts = vec![format!(
+            "{} of {len} {what} not delivered",
+            len - self.delivered()
+        )];
         if let Some(why) = refusal {
             parts.push(format!("{} refused, the first: {why}", self.refused()));
         }
@@ -316,6 +337,9 @@ impl Outcomes {
         let held = self.held();
         if held > 0 {
             parts.push(format!("{held} held to send later"));
+        }
+        if spooled > 0 {
+            parts.push(format!("{spooled} kept in the spool to send later"));
         }
         parts.join("; ")
     }

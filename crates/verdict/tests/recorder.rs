@@ -1120,3 +1120,99 @@ fn building_and_recording_fail_with_their_own_errors_through_one_box() {
     );
     assert_eq!(recorder.counters().recorded, 1);
 }
+
+/// A sink that keeps everything "in a spool": every operation spooled,
+/// none delivered.
+struct AllSpooled;
+
+impl AssessmentSink for AllSpooled {
+    fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        Err(SinkError::new("the receiver is down; kept")
+            .with_outcomes(vec![Outcome::Spooled; batch.len()]))
+    }
+}
+
+#[test]
+fn spooled_operations_are_counted_apart_and_are_no_failure() {
+    let (log, handler) = error_log();
+    let recorder = Recorder::builder()
+        .sink(AllSpooled)
+        .on_error(handler)
+        .build();
+    for i in 0..5 {
+        recorder.record(feedback(i)).unwrap();
+    }
+    recorder.flush().unwrap();
+    let c = recorder.counters();
+    assert_eq!((c.recorded, c.delivered, c.spooled, c.failed), (5, 0, 5, 0));
+    assert!(log.lock().unwrap().is_empty(), "{:?}", log.lock().unwrap());
+}
+
+/// A sink whose export waits until it is told a deadline, and then gives
+/// up well before it (as a spool keeps a reserve to write what it could
+/// not deliver): the deadline it was told, if any.
+#[derive(Clone, Default)]
+struct Hanging {
+    deadline: Arc<Mutex<Option<std::time::Instant>>>,
+    ignore_deadline: bool,
+}
+
+impl AssessmentSink for Hanging {
+    fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
+        loop {
+            let deadline = *self.deadline.lock().unwrap();
+            let reserve = Duration::from_secs(4);
+            if !self.ignore_deadline
+                && deadline.is_some_and(|at| std::time::Instant::now() + reserve >= at)
+            {
+                return Err(SinkError::new("no answer by the deadline; kept")
+                    .with_outcomes(vec![Outcome::Spooled; batch.len()]));
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn set_deadline(&self, deadline: Option<std::time::Instant>) {
+        *self.deadline.lock().unwrap() = deadline;
+    }
+}
+
+#[test]
+fn a_shutdown_deadline_reaches_the_sink_which_keeps_what_it_could_not_deliver() {
+    let sink = Hanging::default();
+    let recorder = Recorder::builder().sink(sink.clone()).build();
+    for i in 0..3 {
+        recorder.record(feedback(i)).unwrap();
+    }
+    recorder.shutdown_timeout(Duration::from_secs(5)).unwrap();
+    assert!(sink.deadline.lock().unwrap().is_some());
+    let c = recorder.counters();
+    assert_eq!((c.recorded, c.delivered, c.spooled, c.failed), (3, 0, 3, 0));
+    assert!(matches!(
+        recorder.record(feedback(9)),
+        Err(RecorderError::Shutdown)
+    ));
+}
+
+#[test]
+fn flush_and_shutdown_return_by_their_deadline_even_over_a_sink_that_ignores_it() {
+    let recorder = Recorder::builder()
+        .sink(Hanging {
+            ignore_deadline: true,
+            ..Hanging::default()
+        })
+        .build();
+    recorder.record(feedback(0)).unwrap();
+    let flushed = recorder.flush_timeout(Duration::from_millis(100));
+    assert!(
+        matches!(flushed, Err(RecorderError::TimedOut { unsettled: 1, .. })),
+        "{flushed:?}"
+    );
+    let shut = recorder.shutdown_timeout(Duration::from_millis(100));
+    assert!(
+        matches!(shut, Err(RecorderError::TimedOut { .. })),
+        "{shut:?}"
+    );
+    // Once shut down, it says so at once.
+    assert!(recorder.shutdown().is_ok());
+}
