@@ -43,10 +43,13 @@
 //!   [`Spooled`](crate::Spooled) sink,
 //!   `TraceAssembler::builder(Spooled::new(sink, store))`: the spans and
 //!   operations a trace could not deliver after the sink's retries wait in
-//!   the local store (counted delivered, as `Spooled` counts them; refusals
-//!   are failed, not spooled), and are replayed in order when the next
-//!   assembler is built over the same store and key, and on
-//!   [`Spooled::replay`](crate::Spooled::replay).
+//!   the local store (counted spooled; refusals are failed, not spooled),
+//!   and are replayed in order in the background, from the next start too.
+//! - Deadlines: the recorder's `flush_timeout` and `shutdown_timeout`
+//!   (through [`AssessmentProcessor::set_deadline`]) and the tracer
+//!   provider's `shutdown_with_timeout` bound how long a flush or a
+//!   shutdown waits for traces being shipped, and are passed on to the
+//!   sink, so that a spool keeps what cannot be sent in time.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -250,6 +253,7 @@ impl AssemblerBuilder {
             state: Mutex::new(State::default()),
             idle: Condvar::new(),
             tasks,
+            deadline: Mutex::new(None),
         });
         let weak = Arc::downgrade(&shared);
         let tick = (self.max_hold / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
@@ -383,6 +387,10 @@ struct Shared {
     idle: Condvar,
     /// To the assembler's thread.
     tasks: mpsc::Sender<Task>,
+    /// By when a flush or shutdown under way must return: told by the
+    /// recorder ([`AssessmentProcessor::set_deadline`]) or by the tracer
+    /// provider's `shutdown_with_timeout`.
+    deadline: Mutex<Option<Instant>>,
 }
 
 #[derive(Default)]
@@ -520,16 +528,23 @@ impl Shared {
                 }
                 let (spans_sent, sent) = self.sink.export_trace(&spans, &operations, fresh);
                 if let Err(error) = spans_sent {
-                    errors.push(error);
+                    // Spans spooled are no failure.
+                    if Outcomes::of_error(&error, spans.len()).failed() > 0 {
+                        errors.push(error);
+                    }
                 }
                 let ledger = self.lock().ledger.clone();
                 if let (Some(ledger), n @ 1..) = (ledger, operations.len()) {
                     match sent {
                         Ok(()) => ledger.delivered(n),
                         Err(error) => {
-                            let failed = Outcomes::of_error(&error, n).failed();
-                            ledger.delivered(n - failed);
-                            ledger.failed(failed, error);
+                            let outcomes = Outcomes::of_error(&error, n);
+                            let (failed, spooled) = (outcomes.failed(), outcomes.spooled());
+                            ledger.delivered(n - failed - spooled);
+                            ledger.spooled(spooled);
+                            if failed > 0 {
+                                ledger.failed(failed, error);
+                            }
                         }
                     }
                 }
@@ -570,7 +585,23 @@ impl Shared {
         }
     }
 
-    /// Sends everything held, waiting for traces other threads ship.
+    /// Notes the deadline, and tells the sink (a spool spools what it
+    /// cannot send by then).
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) = deadline;
+        self.sink.set_deadline(deadline);
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.deadline
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// Sends everything held, waiting for traces other threads ship — no
+    /// longer than the deadline, if one is set: then what other threads
+    /// still ship is left to them.
     fn release_all(&self) -> Vec<SinkError> {
         let mut errors = Vec::new();
         loop {
@@ -582,7 +613,7 @@ impl Shared {
                             .traces
                             .values()
                             .any(|open| open.shipping && open.has_held());
-                    if !busy {
+                    if !busy || self.past_deadline() {
                         break state;
                     }
                     state = self
@@ -611,14 +642,16 @@ impl Shared {
             if jobs.is_empty() {
                 // Wait for the shipping still running.
                 let mut state = self.lock();
-                while state.queued > 0 || state.traces.values().any(|open| open.shipping) {
+                while (state.queued > 0 || state.traces.values().any(|open| open.shipping))
+                    && !self.past_deadline()
+                {
                     state = self
                         .idle
                         .wait_timeout(state, Duration::from_millis(50))
                         .unwrap_or_else(PoisonError::into_inner)
                         .0;
                 }
-                if state.traces.values().any(Open::has_held) {
+                if state.traces.values().any(Open::has_held) && !self.past_deadline() {
                     continue;
                 }
                 return errors;
@@ -693,6 +726,8 @@ impl Shared {
         let mut errors = Vec::new();
         if !task.spans.is_empty()
             && let Err(error) = self.sink.export_spans(&task.spans)
+            // Spans spooled are no failure.
+            && Outcomes::of_error(&error, task.spans.len()).failed() > 0
         {
             errors.push(error);
         }
@@ -851,8 +886,10 @@ impl SpanProcessor for AssemblerSpanProcessor {
     }
 
     /// Exports the ended spans, sends everything held, and holds nothing
-    /// more.
+    /// more, within `timeout`: the sink is told the deadline (a spool
+    /// keeps what cannot be sent by then).
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.shared.set_deadline(Some(Instant::now() + timeout));
         let batch = self.batch.shutdown_with_timeout(timeout);
         self.shared.lock().closed = true;
         let held = join(self.shared.release_all()).map_err(sdk_error);
@@ -932,6 +969,12 @@ impl AssessmentProcessor for AssemblerAssessmentProcessor {
         let held = join(self.shared.release_all());
         let shut = self.shared.sink.shutdown();
         held.and(shut)
+    }
+
+    /// Bounds `flush` and `shutdown` (and the shipping they wait for) by
+    /// `deadline`, and tells the sink.
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        self.shared.set_deadline(deadline);
     }
 
     fn name(&self) -> &str {

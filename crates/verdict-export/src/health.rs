@@ -48,9 +48,9 @@ impl Health {
             return;
         }
         state.failing_since = Some(now);
-        state.announced = !state
+        state.announced = state
             .warned
-            .is_some_and(|at| now.duration_since(at) < QUIET);
+            .is_none_or(|at| now.duration_since(at) >= QUIET);
         if !state.announced {
             return;
         }

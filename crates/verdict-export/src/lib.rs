@@ -18,8 +18,11 @@
 //!   `PHOENIX_PROJECT_NAME`…).
 //! - [`Spooled`] wraps a network sink and keeps what it cannot deliver
 //!   (assessment operations, and spans for a sink that takes spans) in the
-//!   local store's spool, replaying it later (on the next start, or when
-//!   asked), so that a receiver that is down loses nothing.
+//!   local store's spool, replaying it in the background (from the next
+//!   start too), so that a receiver that is down or hangs loses nothing
+//!   and holds nothing up: what it keeps is counted spooled, a `tracing`
+//!   event says when the receiver starts failing and when it recovers,
+//!   and a deadline (a shutdown's) is kept by spooling what is left.
 //! - [`Destination`] opens any of them from its kind ([`ExportTarget`])
 //!   and the environment, sends spans before the operations on them, and
 //!   says per chunk what did not arrive ([`Tally`] adds it up): the one
@@ -192,7 +195,7 @@ pub use otlp::{OtlpExporter, OtlpExporterBuilder, OtlpSink, OtlpTraceSink};
 pub use phoenix::{PhoenixConfig, PhoenixSink};
 pub use spans::{SpanSink, VerdictSpanExporter};
 #[cfg(feature = "store")]
-pub use spool::{SpoolStats, Spooled};
+pub use spool::{SPOOL_MAX_DELAY, SpoolStats, Spooled};
 // The store and the MLflow client are crates of their own; the sinks'
 // users find them here too.
 #[cfg(any(feature = "mlflow", feature = "phoenix"))]

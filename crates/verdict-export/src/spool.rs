@@ -3,7 +3,8 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TraceId;
 use opentelemetry_sdk::Resource;
@@ -15,7 +16,9 @@ use verdict::{
 };
 
 use crate::assemble::TraceSink;
+use crate::bounded::call_by;
 use crate::error::{Error, Result};
+use crate::health::Health;
 use crate::jsonl::jsonl_line;
 use crate::spans::SpanSink;
 use verdict_store::{LocalStore, StoredSpan};
@@ -52,33 +55,52 @@ pub struct SpoolStats {
 }
 
 /// A sink that spools what its inner sink cannot deliver to a
-/// [`LocalStore`] and replays it later.
+/// [`LocalStore`] and replays it later, in the background.
 ///
 /// It wraps a sink (MLflow, OTLP, …) and a [`LocalStore`]:
 ///
 /// - [`export`](AssessmentSink::export) hands the batch to the inner sink,
-///   which retries within its own budget. The operations it still could not
-///   deliver go to the store's `spool` table, in order, under the sink's
-///   key (its [name](AssessmentSink::name), or a key of your choosing, so
-///   that several sinks can share one file), and the export reports them
-///   [delivered](Outcome::Delivered): a spooled operation is kept, not
-///   failed. [`pending`](Self::pending) and [`stats`](Self::stats) show
-///   what waits.
+///   which retries within its own budget, for at most
+///   [`max_delay`](Self::max_delay) (5 s by default). The operations it
+///   still could not deliver (or all of them, past that delay) go to the
+///   store's `spool` table, in order, under the sink's key (its
+///   [name](AssessmentSink::name), or a key of your choosing, so that
+///   several sinks can share one file), and the export reports them
+///   [spooled](Outcome::Spooled): kept, neither delivered nor failed, so
+///   that the recorder counts them in
+///   [`Counters::spooled`](verdict::Counters::spooled).
+///   [`pending`](Self::pending), [`stats`](Self::stats),
+///   [`is_failing`](Self::is_failing) and [`LocalStore::spool_depths`]
+///   show what waits.
 /// - Which operations are spooled: exactly those whose outcome is
 ///   [`Outcome::Deferred`], read through [`Outcomes::of`] (so an error
 ///   without outcomes, which says nothing of each item, spools the whole
 ///   batch). Operations [refused](Outcome::Refused) for good (a 400, a
 ///   403) are not spooled: replaying them would fail again. They keep
 ///   their outcome in the export's error.
+/// - **A receiver that fails is not tried on every batch.** Once nothing
+///   of a call got through (refused connection, a timeout, the delay
+///   passed), the receiver is failing: exports spool at once, at the cost
+///   of a local write, and the background replay tries the receiver again
+///   after 1 s, then at doubling intervals up to 30 s
+///   ([`retry_after`](Self::retry_after)). When a replay has emptied the
+///   spool, exports go to the receiver again. A `tracing` warning (target
+///   `verdict`) says when the receiver starts failing, at most once per
+///   30 s, and an info event when it recovers.
 /// - While operations of a trace wait, a new one of the same trace is not
-///   sent ahead of them: `export` first [replays](Self::replay), then
-///   spools behind them the operations of the batch whose trace still has
-///   something in the spool, and sends the others at once (one trace the
-///   receiver cannot take yet does not hold up the rest).
-/// - [`replay`](Self::replay) sends the spooled operations through the inner
-///   sink, oldest first (spooled spans before spooled operations), and
-///   deletes each from the spool only once it was delivered. It runs when the wrapper is made (a new process picks up
-///   what the previous one spooled) and whenever you call it.
+///   sent ahead of them: `export` spools behind them the operations of
+///   the batch whose trace still has something in the spool, and sends
+///   the others at once (one trace the receiver cannot take yet does not
+///   hold up the rest).
+/// - **Replay runs on a thread of its own**: when the wrapper is made (a
+///   new process picks up what the previous one spooled), when a
+///   [`TraceAssembler`](crate::TraceAssembler) is built over it, and while
+///   something waits. Making the wrapper never waits on the network, so a
+///   service listens at once however long the replay takes.
+///   [`replay`](Self::replay) runs one now. A replay sends the spooled
+///   operations through the inner sink, oldest first (spooled spans before
+///   spooled operations), and deletes each from the spool only once it was
+///   delivered.
 /// - Spans too, when the inner sink also takes spans (a [`SpanSink`], as
 ///   [`MlflowSink`](crate::MlflowSink) is): the wrapper is then a
 ///   `SpanSink` as well, and spans it cannot deliver are spooled as span
@@ -96,17 +118,39 @@ pub struct SpoolStats {
 ///   trace still ships through the inner sink's
 ///   [`export_trace`](TraceSink::export_trace) (for MLflow, created with
 ///   its assessments in one request); what it could not deliver — the
-///   spans and operations it deferred — is spooled, spans first,
-///   and counted delivered to the recorder as above, refusals failed. When
-///   the assembler is built, the wrapper replays its spool, spans included,
-///   so the next start delivers what the last one spooled. (The
-///   assembler is a processor, not a sink, so there is nothing else to
-///   wrap: the spool goes behind it.) Spans replayed at start carry the inner sink's resource at
-///   that time (for OTLP: the exporter's
+///   spans and operations it deferred — is spooled, spans first, and
+///   counted spooled, refusals failed. (The assembler is a processor, not
+///   a sink, so there is nothing else to wrap: the spool goes behind it.)
+///   Spans replayed at start carry the inner sink's resource at that time
+///   (for OTLP: the exporter's
 ///   [`resource`](crate::OtlpExporterBuilder::resource), or the SDK's
 ///   default), not that of the process that spooled them.
-/// - `flush` and `shutdown` flush or shut down the inner sink; what is left
-///   in the spool stays there for the next replay.
+/// - **Deadlines.** Told a deadline ([`AssessmentSink::set_deadline`], by
+///   [`Recorder::shutdown_timeout`](verdict::Recorder::shutdown_timeout),
+///   `flush_timeout`, or an assembler's span processor's
+///   `shutdown_with_timeout`), it sends nothing more from a quarter of
+///   the time left before it (at most 5 s before it): an export under way
+///   stops waiting on the receiver then and spools what it was sending,
+///   and what comes next is spooled at once. The inner sink is told that
+///   earlier moment, so that its own retries stop by then. `flush` and
+///   `shutdown` flush or shut down the inner sink within the same limits;
+///   what is left in the spool stays there for the next start.
+///
+/// The decision: **a call to the receiver is given up, not cancelled**.
+/// A blocking request cannot be stopped from outside, so the wrapper runs
+/// each call on a thread of its own and stops waiting at its limit; the
+/// request may still arrive later. Rejected: bounding each sink's own
+/// timeouts, which would bound one request but not the sink's retries, and
+/// would have to be done in every sink.
+///
+/// **What a crash loses.** A spooled item is on disk (SQLite, committed)
+/// and survives `kill -9`. What is in memory does not: what the recorder's
+/// queue holds, what an export is waiting on the receiver with (at most
+/// `max_delay`), and, under an assembler, what it holds for open traces
+/// (at most its `max_hold`) and what the SDK's batch span processor has
+/// not yet handed over (its schedule delay, `OTEL_BSP_SCHEDULE_DELAY`).
+/// Lowering `max_delay` bounds the time a batch can sit in memory while
+/// the receiver hangs.
 ///
 /// Delivery is at least once. MLflow makes repeats harmless (the
 /// assessment id is the client's, and the sink recognizes its own
@@ -125,17 +169,22 @@ pub struct SpoolStats {
 /// use verdict_export::{LocalStore, MlflowSink, Spooled};
 ///
 /// let store = LocalStore::open_default()?;
-/// // Replays what an earlier process left in the spool.
+/// // Replays, in the background, what an earlier process left in the spool.
 /// let sink = Spooled::new(MlflowSink::from_env()?, store);
 /// let recorder = Recorder::builder().sink(sink).build();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Spooled<S: AssessmentSink> {
+    core: Arc<Core<S>>,
+}
+
+/// What a [`Spooled`] sink and its background replay share.
+struct Core<S: AssessmentSink> {
     inner: S,
     store: Arc<LocalStore>,
     key: String,
-    /// Held while delivering, so that an explicit replay and the worker's
-    /// exports do not send the same operations at once.
+    /// Held while sending through the inner sink (an export, or a step of
+    /// a replay), so that what goes to the receiver keeps its order.
     delivering: Mutex<()>,
     spooled: AtomicU64,
     replayed: AtomicU64,
@@ -148,22 +197,49 @@ pub struct Spooled<S: AssessmentSink> {
     /// all, so that a spool of operations alone is not searched for spans
     /// on every export.
     spans_waiting: AtomicBool,
+    /// The longest a call waits on the inner sink, in milliseconds.
+    max_delay_ms: AtomicU64,
+    /// From when nothing more is sent, only spooled: the deadline told
+    /// ([`AssessmentSink::set_deadline`]) less its reserve for spooling.
+    cutoff: Mutex<Option<Instant>>,
+    /// Whether the receiver is failing, and the events that say so.
+    health: Health,
+    /// Asks the background replay to run now.
+    wake: AtomicBool,
+    /// The first wait before the background replay tries again, in
+    /// milliseconds; it doubles while the receiver fails.
+    retry_ms: AtomicU64,
 }
+
+/// The longest a call waits on the receiver by default.
+pub const SPOOL_MAX_DELAY: Duration = Duration::from_secs(5);
+
+/// The most of a deadline kept to spool what was not delivered.
+const MAX_RESERVE: Duration = Duration::from_secs(5);
+
+/// The first wait of the background replay by default, and the most it
+/// waits while the receiver fails.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MOST: Duration = Duration::from_secs(30);
+
+/// How often the background replay looks whether it is woken or gone.
+const LOOK: Duration = Duration::from_millis(50);
 
 impl<S: AssessmentSink> std::fmt::Debug for Spooled<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Spooled")
-            .field("inner", &self.inner.name())
-            .field("store", &self.store)
-            .field("key", &self.key)
+            .field("inner", &self.core.inner.name())
+            .field("store", &self.core.store)
+            .field("key", &self.core.key)
             .finish_non_exhaustive()
     }
 }
 
 impl<S: AssessmentSink> Spooled<S> {
     /// Wraps `inner`, spooling under its [name](AssessmentSink::name), and
-    /// replays what the spool holds for it. A replay that cannot deliver
-    /// everything leaves the rest spooled ([`pending`](Self::pending)).
+    /// starts replaying what the spool holds for it, in the background. A
+    /// replay that cannot deliver everything leaves the rest spooled
+    /// ([`pending`](Self::pending)) and tries again later.
     pub fn new(inner: S, store: impl Into<Arc<LocalStore>>) -> Self {
         let key = inner.name().to_owned();
         Self::with_key(inner, store, key)
@@ -171,17 +247,14 @@ impl<S: AssessmentSink> Spooled<S> {
 
     /// Wraps `inner`, spooling under `key` — such as `mlflow
     /// http://host:5000` — to tell apart sinks of the same kind sharing one
-    /// store; and replays what the spool holds for that key.
+    /// store; and starts replaying what the spool holds for that key, in
+    /// the background.
     pub fn with_key(inner: S, store: impl Into<Arc<LocalStore>>, key: impl Into<String>) -> Self {
-        let spooled = Self::unreplayed(inner, store.into(), key.into());
-        // Whatever it could not deliver stays spooled, visible through
-        // `pending`; the next export or replay tries again.
-        let _ = spooled.replay();
-        spooled
+        Self::started(Self::unreplayed(inner, store.into(), key.into()))
     }
 
-    fn unreplayed(inner: S, store: Arc<LocalStore>, key: String) -> Self {
-        Spooled {
+    fn unreplayed(inner: S, store: Arc<LocalStore>, key: String) -> Arc<Core<S>> {
+        Arc::new(Core {
             inner,
             store,
             key,
@@ -191,41 +264,91 @@ impl<S: AssessmentSink> Spooled<S> {
             dropped: AtomicU64::new(0),
             span_export: OnceLock::new(),
             spans_waiting: AtomicBool::new(true),
-        }
+            max_delay_ms: AtomicU64::new(millis(SPOOL_MAX_DELAY)),
+            cutoff: Mutex::new(None),
+            health: Health::default(),
+            wake: AtomicBool::new(true),
+            retry_ms: AtomicU64::new(millis(RETRY_FIRST)),
+        })
+    }
+
+    /// Starts the background replay of `core`: it ends with the wrapper.
+    fn started(core: Arc<Core<S>>) -> Self {
+        let weak = Arc::downgrade(&core);
+        // Without its thread, what waits is replayed by `replay` only.
+        let _ = std::thread::Builder::new()
+            .name("verdict-spool".into())
+            .spawn(move || replay_in_background(&weak));
+        Spooled { core }
+    }
+
+    /// The longest an export (or a step of a replay) waits on the inner
+    /// sink before it keeps what it was sending in the spool (default
+    /// [`SPOOL_MAX_DELAY`], 5 s): a receiver that hangs holds nothing
+    /// in memory longer than that. The request goes on in the background;
+    /// should it arrive after all, the receiver gets the items twice (at
+    /// least once). After such a failure, exports spool at once, without
+    /// trying the receiver, until the background replay finds it answering.
+    pub fn max_delay(self, delay: Duration) -> Self {
+        self.core
+            .max_delay_ms
+            .store(millis(delay).max(1), Ordering::Relaxed);
+        self
+    }
+
+    /// How long the background replay waits before it looks at the spool
+    /// again (default 1 s); while the receiver fails, the wait doubles
+    /// after each try, up to 30 s (or this, if longer). The replay also
+    /// runs at start and when a [`TraceAssembler`](crate::TraceAssembler)
+    /// is built over the wrapper; [`replay`](Self::replay) runs it now.
+    pub fn retry_after(self, wait: Duration) -> Self {
+        self.core
+            .retry_ms
+            .store(millis(wait).max(1), Ordering::Relaxed);
+        self
     }
 
     /// The inner sink.
     pub fn inner(&self) -> &S {
-        &self.inner
+        &self.core.inner
     }
 
     /// The key its operations are spooled under.
     pub fn key(&self) -> &str {
-        &self.key
+        &self.core.key
     }
 
     /// The store that holds the spool.
     pub fn store(&self) -> &LocalStore {
-        &self.store
+        &self.core.store
     }
 
-    /// How many operations wait in the spool under this sink's key
-    /// (spooled by this process or an earlier one).
+    /// How many operations and spans wait in the spool under this sink's
+    /// key (spooled by this process or an earlier one).
+    /// [`LocalStore::spool_depths`] gives every key's.
     pub fn pending(&self) -> Result<usize> {
-        Ok(self.store.spool_len(&self.key)?)
+        self.core.pending()
     }
 
     /// How many operations this wrapper has spooled so far.
     pub fn spooled(&self) -> u64 {
-        self.spooled.load(Ordering::Relaxed)
+        self.core.spooled.load(Ordering::Relaxed)
+    }
+
+    /// Whether the receiver is failing now: its last delivery failed for a
+    /// reason that may pass, and what comes is spooled until a replay
+    /// gets through.
+    pub fn is_failing(&self) -> bool {
+        self.core.health.failing()
     }
 
     /// What this wrapper has spooled, replayed and dropped so far.
     pub fn stats(&self) -> SpoolStats {
+        let core = &self.core;
         SpoolStats {
-            spooled: self.spooled.load(Ordering::Relaxed),
-            replayed: self.replayed.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
+            spooled: core.spooled.load(Ordering::Relaxed),
+            replayed: core.replayed.load(Ordering::Relaxed),
+            dropped: core.dropped.load(Ordering::Relaxed),
         }
     }
 
@@ -234,7 +357,9 @@ impl<S: AssessmentSink> Spooled<S> {
     /// were delivered. It stops at the first batch that still fails
     /// transiently (that batch and the rest stay spooled, and that is not
     /// an error). Operations the inner sink refuses for good are removed
-    /// and reported in the error, after the rest was replayed.
+    /// and reported in the error, after the rest was replayed. The
+    /// background replay does the same by itself; this is for a caller
+    /// that wants it now.
     ///
     /// Spooled spans (when this sink replays spans) go before the spooled
     /// operations, each kind in its order: an operation may need its
@@ -243,19 +368,158 @@ impl<S: AssessmentSink> Spooled<S> {
     /// operation. So operations spooled ahead of their spans (a trace's
     /// assessments flushed while it was open) do not block the spool.
     pub fn replay(&self) -> Result<usize, SinkError> {
-        let _delivering = self
-            .delivering
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        self.replay_locked()
+        self.core.replay()
+    }
+}
+
+/// Whole milliseconds of `duration`, saturating.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The background replay: at start, when woken, and then every
+/// [`Spooled::retry_after`], the wait doubling (up to [`RETRY_MOST`])
+/// while the receiver fails; it ends when the wrapper is dropped.
+fn replay_in_background<S: AssessmentSink>(core: &Weak<Core<S>>) {
+    let mut failures = 0u32;
+    let mut next = Instant::now();
+    loop {
+        loop {
+            let Some(core) = core.upgrade() else {
+                return;
+            };
+            if core.wake.swap(false, Ordering::AcqRel) || Instant::now() >= next {
+                break;
+            }
+            drop(core);
+            std::thread::sleep(LOOK);
+        }
+        let Some(core) = core.upgrade() else {
+            return;
+        };
+        let first = Duration::from_millis(core.retry_ms.load(Ordering::Relaxed));
+        if core.past_cutoff() {
+            // Stopping: nothing more goes to the receiver.
+            next = Instant::now() + first;
+            continue;
+        }
+        let drained = match core.pending() {
+            Ok(0) => {
+                core.health.recovered(&core.key);
+                true
+            }
+            Ok(_) => {
+                let _ = core.replay();
+                matches!(core.pending(), Ok(0))
+            }
+            Err(_) => false,
+        };
+        if drained {
+            failures = 0;
+            next = Instant::now() + first;
+        } else {
+            let wait = first
+                .saturating_mul(1 << failures.min(16))
+                .min(RETRY_MOST.max(first));
+            failures += 1;
+            next = Instant::now() + wait;
+        }
+    }
+}
+
+impl<S: AssessmentSink> Core<S> {
+    fn pending(&self) -> Result<usize> {
+        Ok(self.store.spool_len(&self.key)?)
     }
 
-    fn replay_locked(&self) -> Result<usize, SinkError> {
+    /// Whether the deadline's cutoff has passed: nothing more is sent.
+    fn past_cutoff(&self) -> bool {
+        lock(&self.cutoff).is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// Whether what comes is spooled without trying the receiver: it is
+    /// failing, or the deadline's cutoff has passed.
+    fn spool_only(&self) -> bool {
+        self.health.failing() || self.past_cutoff()
+    }
+
+    /// The moment a call started at `started` stops waiting on the inner
+    /// sink: after the longest delay, or at the cutoff if sooner.
+    fn limit(&self, started: Instant) -> Instant {
+        let by_delay = started + Duration::from_millis(self.max_delay_ms.load(Ordering::Relaxed));
+        match *lock(&self.cutoff) {
+            Some(cutoff) => cutoff.min(by_delay),
+            None => by_delay,
+        }
+    }
+
+    /// Calls `f` on the inner sink within the limit ([`bounded`](crate::bounded));
+    /// `None` when it did not answer in time.
+    fn bounded<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&S) -> R + Send + 'static,
+    ) -> Option<R> {
+        let started = Instant::now();
+        let core = Arc::clone(self);
+        let limits = Arc::clone(self);
+        call_by(move || f(&core.inner), move || Some(limits.limit(started)))
+    }
+
+    /// The outcome of `len` items whose call was given up: deferred.
+    fn gave_up(&self, len: usize, what: &str) -> SinkError {
+        let message = format!(
+            "{} did not answer within {} ms; the {len} {what} are kept to send later",
+            self.key,
+            self.max_delay_ms.load(Ordering::Relaxed)
+        );
+        Outcomes::every(Outcome::deferred(message.clone()), len)
+            .into_result(what)
+            .err()
+            .unwrap_or_else(|| SinkError::new(message))
+    }
+
+    /// Takes the delivery lock, waiting at most until a call started now
+    /// would give up (and a second more, for a call under way to keep
+    /// what it was sending first); `None` past that.
+    fn acquire(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        let until = self.limit(Instant::now()) + Duration::from_secs(1);
+        loop {
+            match self.delivering.try_lock() {
+                Ok(guard) => return Some(guard),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                    return Some(poisoned.into_inner());
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Replays what waits; once nothing waits, the receiver has
+    /// recovered.
+    fn replay(self: &Arc<Self>) -> Result<usize, SinkError> {
+        let replayed = {
+            let _delivering = self
+                .delivering
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.replay_locked()
+        };
+        if matches!(self.pending(), Ok(0)) {
+            self.health.recovered(&self.key);
+        }
+        replayed
+    }
+
+    fn replay_locked(self: &Arc<Self>) -> Result<usize, SinkError> {
         let mut delivered = 0;
         let mut dropped = 0;
         let mut refused: Vec<String> = Vec::new();
         let mut down = false;
-        if let Some(export) = self.span_export.get()
+        if let Some(&export) = self.span_export.get()
             && self.spans_waiting.swap(false, Ordering::AcqRel)
         {
             // Until every spooled span is sent, the flag goes back up.
@@ -266,8 +530,11 @@ impl<S: AssessmentSink> Spooled<S> {
                         return Ok(true);
                     }
                     let (seqs, spans): (Vec<i64>, Vec<StoredSpan>) = rows.into_iter().unzip();
-                    let Some(settled) = settle(seqs, export(&self.inner, &spans), &mut refused)
-                    else {
+                    let len = spans.len();
+                    let sent = self
+                        .bounded(move |inner| export(inner, &spans))
+                        .unwrap_or_else(|| Err(self.gave_up(len, "spans")));
+                    let Some(settled) = self.settle(seqs, sent, &mut refused) else {
                         return Ok(false);
                     };
                     self.remove(&settled.gone)?;
@@ -284,8 +551,9 @@ impl<S: AssessmentSink> Spooled<S> {
             down = !all_sent.map_err(spool_error)?;
         }
         loop {
-            if down {
-                // The receiver is still down: the operations wait too.
+            if down || self.past_cutoff() {
+                // The receiver is still down, or it is time to stop: the
+                // operations wait too.
                 break;
             }
             let (rows, unreadable) = self.read_spool(REPLAY_BATCH).map_err(spool_error)?;
@@ -312,9 +580,10 @@ impl<S: AssessmentSink> Spooled<S> {
                 .into_iter()
                 .take_while(|(_, entry)| matches!(entry, Entry::Span(_)) == spans_first)
                 .unzip();
+            let len = entries.len();
             let result = if spans_first {
                 // Spans wait until the inner sink is known to take them.
-                let Some(export) = self.span_export.get() else {
+                let Some(&export) = self.span_export.get() else {
                     break;
                 };
                 let spans: Vec<StoredSpan> = entries
@@ -324,7 +593,8 @@ impl<S: AssessmentSink> Spooled<S> {
                         Entry::Operation(_) => None,
                     })
                     .collect();
-                export(&self.inner, &spans)
+                self.bounded(move |inner| export(inner, &spans))
+                    .unwrap_or_else(|| Err(self.gave_up(len, "spans")))
             } else {
                 let operations: Vec<Operation> = entries
                     .into_iter()
@@ -333,9 +603,10 @@ impl<S: AssessmentSink> Spooled<S> {
                         Entry::Span(_) => None,
                     })
                     .collect();
-                self.inner.export(&operations)
+                self.bounded(move |inner| inner.export(&operations))
+                    .unwrap_or_else(|| Err(self.gave_up(len, "operations")))
             };
-            let Some(settled) = settle(seqs, result, &mut refused) else {
+            let Some(settled) = self.settle(seqs, result, &mut refused) else {
                 // Nothing got through: the receiver is still down.
                 break;
             };
@@ -360,17 +631,38 @@ impl<S: AssessmentSink> Spooled<S> {
         }
     }
 
+    /// [`settle`], noting on the destination's health that it still fails
+    /// when nothing got through.
+    fn settle(
+        &self,
+        seqs: Vec<i64>,
+        result: Result<(), SinkError>,
+        refused: &mut Vec<String>,
+    ) -> Option<Settled> {
+        let error = result.as_ref().err().map(ToString::to_string);
+        let settled = settle(seqs, result, refused);
+        if let (None, Some(error)) = (&settled, error) {
+            self.health.failed(&self.key, 0, &error);
+        }
+        settled
+    }
+
     /// Sends a batch through the inner sink and spools what it could not
     /// deliver for now.
-    fn deliver(&self, batch: &[Operation]) -> Result<(), SinkError> {
-        self.keep(batch, jsonl_line, "operations", self.inner.export(batch))
+    fn deliver(self: &Arc<Self>, batch: &[Operation]) -> Result<(), SinkError> {
+        let owned = batch.to_vec();
+        let sent = self
+            .bounded(move |inner| inner.export(&owned))
+            .unwrap_or_else(|| Err(self.gave_up(batch.len(), "operations")));
+        self.keep(batch, jsonl_line, "operations", sent)
     }
 
     /// Spools the `items` (of `what`: operations or spans) that the inner
     /// sink's `result` deferred, and returns each item's outcome: those
-    /// delivered or spooled delivered, those refused refused (they are not
-    /// spooled: they would be refused again), and, if the spool itself
-    /// fails, the deferred ones deferred still.
+    /// delivered delivered, those spooled [spooled](Outcome::Spooled),
+    /// those refused refused (they are not spooled: they would be refused
+    /// again), and, if the spool itself fails, the deferred ones deferred
+    /// still. A deferral marks the receiver failing.
     fn keep<T>(
         &self,
         items: &[T],
@@ -383,8 +675,13 @@ impl<S: AssessmentSink> Spooled<S> {
         };
         let mut outcomes = Outcomes::of(&result, items.len());
         let deferred = outcomes.deferred_at();
-        let refused = outcomes.refused();
         if !deferred.is_empty() {
+            if outcomes.delivered() == 0 && outcomes.refused() == 0 {
+                // Nothing got through: the receiver is down (a receiver
+                // that took some and deferred others is up, lacking what
+                // those need).
+                self.health.failed(&self.key, deferred.len(), error);
+            }
             // `what` names the kind: "spans" or "operations".
             let spooled = self.spool(
                 deferred.iter().map(|&i| line_of(&items[i])),
@@ -403,21 +700,12 @@ impl<S: AssessmentSink> Spooled<S> {
                     SinkError::with_source(message, e).with_outcomes(outcomes.as_slice().to_vec())
                 );
             }
-            // Spooled: delivered, as far as the caller is concerned.
-            outcomes.place(
-                &deferred,
-                Outcomes::every(Outcome::Delivered, deferred.len()),
-            );
+            outcomes.place(&deferred, Outcomes::every(Outcome::Spooled, deferred.len()));
         }
-        if refused == 0 {
-            Ok(())
-        } else {
-            Err(SinkError::new(format!(
-                "{refused} {what} refused for good ({} spooled): {error}",
-                deferred.len()
-            ))
-            .with_outcomes(outcomes.as_slice().to_vec()))
-        }
+        Err(
+            SinkError::new(format!("{}: {error}", outcomes.summary(what)))
+                .with_outcomes(outcomes.as_slice().to_vec()),
+        )
     }
 
     /// The oldest `limit` spooled operations, with their sequence numbers;
@@ -463,12 +751,12 @@ impl<S: AssessmentSink> Spooled<S> {
         Ok(traces)
     }
 
-    /// Replays what waits, then delivers `items` (operations or spans,
-    /// named by `what`) with `deliver`; while something still waits, each
-    /// trace keeps its order: the items of a trace that waits are spooled
-    /// behind it, the other traces' go now. What a replay first dropped
-    /// belongs to earlier batches; it is reported with this batch's own
-    /// outcome.
+    /// Delivers `items` (operations or spans, named by `what`) with
+    /// `deliver`, keeping each trace's order: while the receiver fails (or
+    /// once the deadline's cutoff passed) every item is spooled, without
+    /// trying it; while something waits in the spool, the items of a trace
+    /// that waits are spooled behind it and the other traces' go now. The
+    /// spool itself is replayed in the background.
     fn export_in_order<T: Clone>(
         &self,
         items: &[T],
@@ -477,13 +765,17 @@ impl<S: AssessmentSink> Spooled<S> {
         line_of: impl Fn(&T) -> String,
         deliver: impl FnOnce(&[T]) -> Result<(), SinkError>,
     ) -> Result<(), SinkError> {
-        let _delivering = self
-            .delivering
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut replayed = Ok(0);
+        if self.spool_only() {
+            return self.spool_behind(items.iter().map(&line_of), what);
+        }
+        let Some(_delivering) = self.acquire() else {
+            // A call under way hangs: behind it, in the spool.
+            return self.spool_behind(items.iter().map(&line_of), what);
+        };
+        if self.spool_only() {
+            return self.spool_behind(items.iter().map(&line_of), what);
+        }
         if self.pending().map_err(spool_error)? > 0 {
-            replayed = self.replay_locked();
             let waiting = self.waiting_traces().map_err(spool_error)?;
             if !waiting.is_empty() {
                 let (behind, now) = self.spool_waiting(items, &waiting, what, trace_of, line_of);
@@ -493,14 +785,10 @@ impl<S: AssessmentSink> Spooled<S> {
                 } else {
                     deliver(&sent)
                 };
-                return combine(
-                    replayed,
-                    in_place(items.len(), [behind, (now, delivered)]),
-                    items.len(),
-                );
+                return in_place(items.len(), [behind, (now, delivered)]);
             }
         }
-        combine(replayed, deliver(items), items.len())
+        deliver(items)
     }
 
     /// Spools the items of the `waiting` traces behind what waits, so that
@@ -522,7 +810,8 @@ impl<S: AssessmentSink> Spooled<S> {
     }
 
     /// Spools `lines` (of `what`: operations or spans) behind what waits,
-    /// as an export's outcome.
+    /// as an export's outcome: each [spooled](Outcome::Spooled), or, if
+    /// the spool fails, deferred.
     fn spool_behind(
         &self,
         lines: impl ExactSizeIterator<Item = String>,
@@ -533,14 +822,18 @@ impl<S: AssessmentSink> Spooled<S> {
             return Ok(());
         }
         // `what` names the kind: "spans" or "operations".
-        self.spool(lines, what == "spans").map(drop).map_err(|e| {
-            let message = format!(
-                "{} could not deliver {count} {what}, nor spool them",
-                self.key
-            );
-            let why = Reason::from(format!("{message}: {e}"));
-            SinkError::with_source(message, e).with_outcomes(vec![Outcome::Deferred(why); count])
-        })
+        match self.spool(lines, what == "spans") {
+            Ok(_) => Outcomes::every(Outcome::Spooled, count).into_result(what),
+            Err(e) => {
+                let message = format!(
+                    "{} could not deliver {count} {what}, nor spool them",
+                    self.key
+                );
+                let why = Reason::from(format!("{message}: {e}"));
+                Err(SinkError::with_source(message, e)
+                    .with_outcomes(vec![Outcome::Deferred(why); count]))
+            }
+        }
     }
 
     fn remove(&self, seqs: &[i64]) -> Result<()> {
@@ -557,6 +850,32 @@ impl<S: AssessmentSink> Spooled<S> {
         self.spooled.fetch_add(count as u64, Ordering::Relaxed);
         Ok(count)
     }
+
+    /// Calls `f` (a flush or a shutdown of the inner sink) within the
+    /// limit. Given up, it is no failure: every item handed to the inner
+    /// sink was delivered or spooled when its export returned.
+    fn finish(self: &Arc<Self>, f: fn(&S) -> Result<(), SinkError>) -> Result<(), SinkError> {
+        if self.past_cutoff() {
+            return Ok(());
+        }
+        self.bounded(f).unwrap_or(Ok(()))
+    }
+
+    /// Notes the deadline: from a quarter of the time left before it (at
+    /// most [`MAX_RESERVE`]) nothing more is sent, only spooled; the inner
+    /// sink is told that earlier moment, so that its retries end by then.
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        let cutoff = deadline.map(|at| {
+            let left = at.saturating_duration_since(Instant::now());
+            at - (left / 4).min(MAX_RESERVE)
+        });
+        *lock(&self.cutoff) = cutoff;
+        self.inner.set_deadline(cutoff);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The trace a span belongs to.
@@ -577,30 +896,6 @@ fn stored_span_line(span: &StoredSpan) -> String {
 /// Some items of a batch, by their positions in it, and the outcome of
 /// sending or spooling them.
 type Part = (Vec<usize>, Result<(), SinkError>);
-
-/// The outcome of a replay and that of a batch, as one. What a replay
-/// dropped belongs to earlier batches: its message is added, and the
-/// batch's outcomes (of its `len` items) stay as they are: all delivered,
-/// when the batch went.
-fn combine(
-    replayed: Result<usize, SinkError>,
-    batch: Result<(), SinkError>,
-    len: usize,
-) -> Result<(), SinkError> {
-    match (replayed, batch) {
-        (Ok(_), batch) => batch,
-        (Err(replay), Ok(())) => {
-            Err(SinkError::new(replay.to_string()).with_outcomes(vec![Outcome::Delivered; len]))
-        }
-        (Err(replay), Err(batch)) => {
-            let error = SinkError::new(format!("{batch}; and {replay}"));
-            Err(match batch.outcomes() {
-                Some(outcomes) => error.with_outcomes(outcomes.to_vec()),
-                None => error,
-            })
-        }
-    }
-}
 
 /// The outcome of a batch of `len` items whose `parts` went apart, as one.
 fn in_place<const N: usize>(len: usize, parts: [Part; N]) -> Result<(), SinkError> {
@@ -626,41 +921,47 @@ impl<S: AssessmentSink> AssessmentSink for Spooled<S> {
     /// Delivers the batch through the inner sink, or spools what it could
     /// not deliver; see [`Spooled`].
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
-        self.export_in_order(
+        let core = &self.core;
+        core.export_in_order(
             batch,
             "operations",
             Operation::trace_id,
             jsonl_line,
-            |now| self.deliver(now),
+            |now| core.deliver(now),
         )
     }
 
     fn flush(&self) -> Result<(), SinkError> {
-        self.inner.flush()
+        self.core.finish(S::flush)
     }
 
     fn shutdown(&self) -> Result<(), SinkError> {
-        self.inner.shutdown()
+        self.core.finish(S::shutdown)
+    }
+
+    /// From a quarter of the time left before `deadline` (at most 5 s),
+    /// nothing more is sent: what comes, and what an export under way was
+    /// sending, is spooled. The inner sink is told that earlier moment.
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        self.core.set_deadline(deadline);
     }
 
     fn name(&self) -> &str {
-        &self.key
+        &self.core.key
     }
 }
 
 impl<S: AssessmentSink + SpanSink> Spooled<S> {
     /// Wraps a sink of spans as well as assessments (such as
     /// [`MlflowSink`](crate::MlflowSink)), spooling both under `key`, and
-    /// replays what the spool holds for that key, spans included. (A
-    /// wrapper made with [`new`](Self::new) or [`with_key`](Self::with_key)
-    /// replays spooled spans only once it has been handed spans itself.)
+    /// starts replaying what the spool holds for that key, spans included,
+    /// in the background. (A wrapper made with [`new`](Self::new) or
+    /// [`with_key`](Self::with_key) replays spooled spans only once it has
+    /// been handed spans itself.)
     pub fn with_spans(inner: S, store: impl Into<Arc<LocalStore>>, key: impl Into<String>) -> Self {
-        let spooled = Self::unreplayed(inner, store.into(), key.into());
-        let _ = spooled
-            .span_export
-            .set(<S as SpanSink>::export_stored_spans);
-        let _ = spooled.replay();
-        spooled
+        let core = Self::unreplayed(inner, store.into(), key.into());
+        let _ = core.span_export.set(<S as SpanSink>::export_stored_spans);
+        Self::started(core)
     }
 }
 
@@ -669,38 +970,43 @@ impl<S: AssessmentSink + SpanSink> SpanSink for Spooled<S> {
     /// not deliver, behind whatever already waits (spans and assessment
     /// operations share one spool, in order).
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
-        let _ = self.span_export.set(<S as SpanSink>::export_stored_spans);
-        self.export_in_order(spans, "spans", span_trace, span_line, |now| {
-            self.keep(now, span_line, "spans", self.inner.export_spans(now))
+        let core = &self.core;
+        let _ = core.span_export.set(<S as SpanSink>::export_stored_spans);
+        core.export_in_order(spans, "spans", span_trace, span_line, |now| {
+            let owned = now.to_vec();
+            let sent = core
+                .bounded(move |inner| inner.export_spans(&owned))
+                .unwrap_or_else(|| Err(core.gave_up(now.len(), "spans")));
+            core.keep(now, span_line, "spans", sent)
         })
     }
 
     /// As [`export_spans`](Self::export_spans); each span keeps its own
     /// resource, in the spool too.
     fn export_stored_spans(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
-        let _ = self.span_export.set(<S as SpanSink>::export_stored_spans);
-        self.export_in_order(
+        let core = &self.core;
+        let _ = core.span_export.set(<S as SpanSink>::export_stored_spans);
+        core.export_in_order(
             spans,
             "spans",
             |span| span.trace_id,
             stored_span_line,
             |now| {
-                self.keep(
-                    now,
-                    stored_span_line,
-                    "spans",
-                    self.inner.export_stored_spans(now),
-                )
+                let owned = now.to_vec();
+                let sent = core
+                    .bounded(move |inner| inner.export_stored_spans(&owned))
+                    .unwrap_or_else(|| Err(core.gave_up(now.len(), "spans")));
+                core.keep(now, stored_span_line, "spans", sent)
             },
         )
     }
 
     fn flush_spans(&self) -> Result<(), SinkError> {
-        self.inner.flush_spans()
+        self.core.finish(S::flush_spans)
     }
 
     fn shutdown_spans(&self) -> Result<(), SinkError> {
-        self.inner.shutdown_spans()
+        self.core.finish(S::shutdown_spans)
     }
 }
 
@@ -711,54 +1017,67 @@ impl<S: TraceSink> TraceSink for Spooled<S> {
     /// the spans and operations it [deferred](Outcome::Deferred), spans
     /// first, so that on replay a trace's spans still go before its
     /// assessments. What concerns a trace that already waits in the spool
-    /// is spooled behind it, as [`export`](AssessmentSink::export) does.
-    /// Spooled counts as delivered (as with `export`); only refusals for
-    /// good are errors, and they are not spooled.
+    /// is spooled behind it, and while the receiver fails everything is,
+    /// as [`export`](AssessmentSink::export) does. What is spooled is
+    /// [spooled](Outcome::Spooled); refusals for good are not spooled.
     fn export_trace(
         &self,
         spans: &[SpanData],
         operations: &[Operation],
         fresh: bool,
     ) -> (Result<(), SinkError>, Result<(), SinkError>) {
-        let _ = self.span_export.set(<S as SpanSink>::export_stored_spans);
-        let _delivering = self
-            .delivering
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut replayed = Ok(0);
-        let mut waiting = HashSet::new();
-        let pending = self.pending().and_then(|pending| {
-            if pending > 0 {
-                replayed = self.replay_locked();
-                waiting = self.waiting_traces()?;
-            }
-            Ok(())
-        });
-        if let Err(error) = pending {
-            // Nothing sent, nothing spooled: every span and operation
-            // deferred.
-            let failed = |count: usize, what: &str| {
-                if count == 0 {
-                    Ok(())
-                } else {
-                    let message = format!(
-                        "{} could not deliver {count} {what}: the spool of the local store \
-                         failed ({error})",
-                        self.key
-                    );
-                    Outcomes::every(Outcome::deferred(message), count).into_result(what)
-                }
-            };
-            return (
-                failed(spans.len(), "spans"),
-                failed(operations.len(), "operations"),
-            );
+        let core = &self.core;
+        let _ = core.span_export.set(<S as SpanSink>::export_stored_spans);
+        let spool_all = || {
+            (
+                core.spool_behind(spans.iter().map(span_line), "spans"),
+                core.spool_behind(operations.iter().map(jsonl_line), "operations"),
+            )
+        };
+        if core.spool_only() {
+            return spool_all();
         }
+        let Some(_delivering) = core.acquire() else {
+            return spool_all();
+        };
+        if core.spool_only() {
+            return spool_all();
+        }
+        let waiting = core.pending().and_then(|pending| {
+            if pending > 0 {
+                core.waiting_traces()
+            } else {
+                Ok(HashSet::new())
+            }
+        });
+        let waiting = match waiting {
+            Ok(waiting) => waiting,
+            Err(error) => {
+                // Nothing sent, nothing spooled: every span and operation
+                // deferred.
+                let failed = |count: usize, what: &str| {
+                    if count == 0 {
+                        Ok(())
+                    } else {
+                        let message = format!(
+                            "{} could not deliver {count} {what}: the spool of the local store \
+                             failed ({error})",
+                            core.key
+                        );
+                        Outcomes::every(Outcome::deferred(message), count).into_result(what)
+                    }
+                };
+                return (
+                    failed(spans.len(), "spans"),
+                    failed(operations.len(), "operations"),
+                );
+            }
+        };
         // Each trace keeps its order: what concerns a trace that waits goes
         // behind it (its spans, then its operations); the other traces go now.
         let (spans_behind, now_spans) =
-            self.spool_waiting(spans, &waiting, "spans", span_trace, span_line);
-        let (ops_behind, now_ops) = self.spool_waiting(
+            core.spool_waiting(spans, &waiting, "spans", span_trace, span_line);
+        let (ops_behind, now_ops) = core.spool_waiting(
             operations,
             &waiting,
             "operations",
@@ -770,35 +1089,47 @@ impl<S: TraceSink> TraceSink for Spooled<S> {
         } else {
             let sent_spans: Vec<SpanData> = now_spans.iter().map(|&i| spans[i].clone()).collect();
             let sent_ops: Vec<Operation> = now_ops.iter().map(|&i| operations[i].clone()).collect();
-            let (spans_sent, ops_sent) = self.inner.export_trace(&sent_spans, &sent_ops, fresh);
+            let (owned_spans, owned_ops) = (sent_spans.clone(), sent_ops.clone());
+            let (spans_sent, ops_sent) = core
+                .bounded(move |inner| inner.export_trace(&owned_spans, &owned_ops, fresh))
+                .unwrap_or_else(|| {
+                    let gave_up = |len: usize, what: &str| {
+                        if len == 0 {
+                            Ok(())
+                        } else {
+                            Err(core.gave_up(len, what))
+                        }
+                    };
+                    (
+                        gave_up(sent_spans.len(), "spans"),
+                        gave_up(sent_ops.len(), "operations"),
+                    )
+                });
             // Spans first: on replay they go before the operations.
             (
-                self.keep(&sent_spans, span_line, "spans", spans_sent),
-                self.keep(&sent_ops, jsonl_line, "operations", ops_sent),
+                core.keep(&sent_spans, span_line, "spans", spans_sent),
+                core.keep(&sent_ops, jsonl_line, "operations", ops_sent),
             )
         };
-        let spans_out = in_place(spans.len(), [spans_behind, (now_spans, spans_out)]);
-        let ops_out = in_place(operations.len(), [ops_behind, (now_ops, ops_out)]);
-        // What the replay dropped is reported with the operations, or with
-        // the spans when there are none (the caller counts operation
-        // failures only when it sent some).
-        if operations.is_empty() {
-            (combine(replayed, spans_out, spans.len()), ops_out)
-        } else {
-            (spans_out, combine(replayed, ops_out, operations.len()))
-        }
+        (
+            in_place(spans.len(), [spans_behind, (now_spans, spans_out)]),
+            in_place(operations.len(), [ops_behind, (now_ops, ops_out)]),
+        )
     }
 
     fn set_resource(&self, resource: &Resource) {
-        self.inner.set_resource(resource);
+        self.core.inner.set_resource(resource);
     }
 
-    /// Replays the spool, spans included (see [`with_spans`](Self::with_spans)).
+    /// Replays the spool, spans included (see [`with_spans`](Self::with_spans)),
+    /// in the background.
     fn assembled(&self) {
-        self.inner.assembled();
-        let _ = self.span_export.set(<S as SpanSink>::export_stored_spans);
-        // What it cannot deliver stays spooled, visible through `pending`.
-        let _ = self.replay();
+        self.core.inner.assembled();
+        let _ = self
+            .core
+            .span_export
+            .set(<S as SpanSink>::export_stored_spans);
+        self.core.wake.store(true, Ordering::Release);
     }
 }
 

@@ -287,6 +287,7 @@ pub struct HangingReceiver {
     addr: std::net::SocketAddr,
     connections: Arc<Mutex<Vec<std::net::TcpStream>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
+    accepting: Option<std::thread::JoinHandle<()>>,
 }
 
 impl HangingReceiver {
@@ -297,7 +298,7 @@ impl HangingReceiver {
         let connections = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (kept, stopped) = (connections.clone(), stop.clone());
-        std::thread::Builder::new()
+        let accepting = std::thread::Builder::new()
             .name("hanging-receiver".into())
             .spawn(move || {
                 for stream in listener.incoming() {
@@ -320,6 +321,7 @@ impl HangingReceiver {
             addr,
             connections,
             stop,
+            accepting: Some(accepting),
         })
     }
 
@@ -340,8 +342,12 @@ impl Drop for HangingReceiver {
         for stream in lock(&self.connections).drain(..) {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
-        // Wakes the accepting thread so that it sees the flag.
+        // Wakes the accepting thread so that it sees the flag, and waits
+        // for it to close the port, so that another server can take it.
         let _ = std::net::TcpStream::connect(self.addr);
+        if let Some(accepting) = self.accepting.take() {
+            let _ = accepting.join();
+        }
     }
 }
 

@@ -234,7 +234,10 @@ fn restart_with_assessments_and_spans_spooled(server: &MlflowServer) {
             LocalStore::open(&path).unwrap(),
             key,
         ));
-        verdict_export::SpanSink::export_spans(&spooled, &spans).unwrap();
+        // Spooled: not delivered, and no failure either.
+        let kept = verdict_export::SpanSink::export_spans(&spooled, &spans);
+        let outcomes = verdict::Outcomes::of(&kept, spans.len());
+        assert_eq!(outcomes.spooled(), spans.len(), "{kept:?}");
         let recorder = Recorder::builder().sink(spooled.clone()).build();
         record_all(&recorder, &assessments);
         recorder.shutdown().unwrap();
@@ -245,7 +248,8 @@ fn restart_with_assessments_and_spans_spooled(server: &MlflowServer) {
             "spans and assessments wait in the spool"
         );
     }
-    // The next process: the server is up; making the sink replays the spool.
+    // The next process: the server is up; the sink replays the spool in
+    // the background.
     let spooled = Spooled::with_spans(
         sink(
             &server.url,
@@ -255,7 +259,15 @@ fn restart_with_assessments_and_spans_spooled(server: &MlflowServer) {
         LocalStore::open(&path).unwrap(),
         key,
     );
-    assert_eq!(spooled.pending().unwrap(), 0, "{:?}", spooled.stats());
+    let start = std::time::Instant::now();
+    while spooled.pending().unwrap() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{:?}",
+            spooled.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_exactly_once(server, &spans, &assessments);
     for span in &spans {
         let (status, _) = server.get(&format!(
@@ -316,7 +328,7 @@ fn span_ids_on_server(server: &MlflowServer, trace: TraceId) -> Vec<String> {
 /// `TraceAssembler::builder(Spooled::new(mlflow, store))`, with a real
 /// tracer provider and recorder: while the server is unreachable, whole
 /// traces (one of them flushed while open, before any of its spans ended)
-/// go to the spool, counted delivered; once the server is up, a replay
+/// go to the spool, counted spooled; once the server is up, a replay
 /// delivers them, and the next start (a new assembler over the same
 /// store) sends nothing more. Every span and every assessment is on the
 /// server exactly once, and each trace is complete.
@@ -330,10 +342,14 @@ fn assembled_traces_spooled_while_the_server_is_down(server: &MlflowServer) {
         .port();
     let url = format!("http://127.0.0.1:{port}");
     let exporter = InMemorySpanExporter::default();
-    let spooled = Arc::new(Spooled::new(
-        sink(&url, Duration::from_millis(300), Duration::from_secs(10)),
-        LocalStore::open(&path).unwrap(),
-    ));
+    // Replayed when the test says (the background replay runs at start).
+    let spooled = Arc::new(
+        Spooled::new(
+            sink(&url, Duration::from_millis(300), Duration::from_secs(10)),
+            LocalStore::open(&path).unwrap(),
+        )
+        .retry_after(Duration::from_secs(3600)),
+    );
     let (span_side, assessment_side) = TraceAssembler::builder(spooled.clone()).build();
     let provider = SdkTracerProvider::builder()
         .with_span_processor(span_side)
@@ -390,9 +406,9 @@ fn assembled_traces_spooled_while_the_server_is_down(server: &MlflowServer) {
     assert_eq!(spans.len(), 6);
     let c = recorder.counters();
     assert_eq!(
-        (c.recorded, c.delivered, c.failed, c.held),
-        (8, 8, 0, 0),
-        "spooled counts as delivered: {c:?}"
+        (c.recorded, c.delivered, c.spooled, c.failed, c.held),
+        (8, 0, 8, 0, 0),
+        "spooled, neither delivered nor failed: {c:?}"
     );
     assert_eq!(
         spooled.pending().unwrap(),
@@ -424,7 +440,10 @@ fn assembled_traces_spooled_while_the_server_is_down(server: &MlflowServer) {
     recorder.flush().unwrap();
     assert_eq!(spooled.pending().unwrap(), 0, "{:?}", spooled.stats());
     let c = recorder.counters();
-    assert_eq!((c.recorded, c.delivered, c.failed, c.held), (9, 9, 0, 0));
+    assert_eq!(
+        (c.recorded, c.delivered, c.spooled, c.failed, c.held),
+        (9, 1, 8, 0, 0)
+    );
     let spans = exporter.get_finished_spans().unwrap();
     assert_eq!(spans.len(), 7);
     recorder.shutdown().unwrap();

@@ -198,6 +198,33 @@ fn open(path: &Path) -> LocalStore {
     LocalStore::open(path).unwrap()
 }
 
+/// A spool whose background replay runs only at start, so that a test
+/// replays when it says.
+fn manual<S: AssessmentSink>(sink: Spooled<S>) -> Spooled<S> {
+    sink.retry_after(Duration::from_secs(3600))
+}
+
+/// The export lost nothing: each item delivered or spooled.
+#[track_caller]
+fn kept(result: Result<(), verdict::SinkError>, len: usize) {
+    let outcomes = Outcomes::of(&result, len);
+    assert_eq!(outcomes.failed(), 0, "{result:?}");
+}
+
+/// Waits (up to a generous bound) until nothing waits in the spool.
+#[track_caller]
+fn drained<S: AssessmentSink>(sink: &Spooled<S>) {
+    let start = std::time::Instant::now();
+    while sink.pending().unwrap() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{:?}",
+            sink.stats()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn a_receiver_down_at_the_start_gets_everything_once_when_it_comes_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -206,7 +233,10 @@ fn a_receiver_down_at_the_start_gets_everything_once_when_it_comes_up() {
     let receiver = OtlpReceiver::start().unwrap();
     let port = reserve_port();
     let otlp = otlp_exporter(port);
-    let sink = Spooled::new(otlp.sink(), open(&dir.path().join("verdict.db")));
+    let sink = manual(Spooled::new(
+        otlp.sink(),
+        open(&dir.path().join("verdict.db")),
+    ));
     assert_eq!(sink.pending().unwrap(), 0);
 
     let (first, mut sent) = logs(0..5);
@@ -218,9 +248,10 @@ fn a_receiver_down_at_the_start_gets_everything_once_when_it_comes_up() {
         .rationale("later")
         .build()
         .unwrap();
-    sink.export(&first).unwrap();
-    sink.export(&[Operation::Update(update)]).unwrap();
-    sink.export(&second).unwrap();
+    kept(sink.export(&first), 5);
+    assert!(sink.is_failing());
+    kept(sink.export(&[Operation::Update(update)]), 1);
+    kept(sink.export(&second), 3);
     assert_eq!(sink.pending().unwrap(), 9);
     assert_eq!(sink.spooled(), 9);
     assert_eq!(receiver.log_record_count(), 0);
@@ -229,7 +260,8 @@ fn a_receiver_down_at_the_start_gets_everything_once_when_it_comes_up() {
     assert_eq!(sink.replay().unwrap(), 9);
     assert_eq!(sink.pending().unwrap(), 0);
     assert_eq!(sink.stats().replayed, 9);
-    // Later batches go straight through.
+    // The replay saw it answer: later batches go straight through.
+    assert!(!sink.is_failing());
     let (third, ids) = logs(8..10);
     sent.extend(ids);
     sink.export(&third).unwrap();
@@ -257,7 +289,7 @@ fn a_new_process_replays_what_the_previous_one_spooled() {
     {
         let otlp = otlp_exporter(port);
         let sink = Spooled::new(otlp.sink(), open(&path));
-        sink.export(&ops).unwrap();
+        kept(sink.export(&ops), 6);
         assert_eq!(sink.pending().unwrap(), 6);
         // The "process" ends with its operations spooled.
     }
@@ -272,7 +304,7 @@ fn a_new_process_replays_what_the_previous_one_spooled() {
     let _front = Front::otlp(port, 0, &receiver);
     let otlp = otlp_exporter(port);
     let sink = Spooled::new(otlp.sink(), open(&path));
-    assert_eq!(sink.pending().unwrap(), 0, "replayed on construction");
+    drained(&sink);
     assert_eq!(sink.stats().replayed, 6);
     assert_exactly_once(&received_ids(&receiver), &sent);
 }
@@ -294,12 +326,12 @@ fn a_receiver_answering_503_for_a_while_loses_nothing_and_doubles_nothing() {
     for n in 0..4 {
         let (ops, ids) = logs(n * 3..n * 3 + 3);
         sent.extend(ids);
-        sink.export(&ops).unwrap();
+        kept(sink.export(&ops), 3);
     }
-    assert_eq!(front.failed(), 6);
     assert!(sink.spooled() >= 3, "{:?}", sink.stats());
-    assert_eq!(sink.replay().unwrap(), 0);
-    assert_eq!(sink.pending().unwrap(), 0);
+    // The background replay gets through once the failures are over.
+    drained(&sink);
+    assert_eq!(front.failed(), 6);
     let received = received_ids(&receiver);
     assert_exactly_once(&received, &sent);
     assert_eq!(received, sent, "in the order recorded");
@@ -329,13 +361,13 @@ fn mlflow_operations_that_fail_transiently_are_spooled_and_replayed_once() {
         .unwrap();
     let sink = Spooled::new(mlflow, open(&dir.path().join("verdict.db")));
     let (ops, sent) = logs(0..5);
-    sink.export(&ops).unwrap();
+    kept(sink.export(&ops), 5);
     assert_eq!(sink.pending().unwrap(), 5);
     assert!(front.failed() > 0);
 
     front.fail.store(0, Ordering::SeqCst);
-    assert_eq!(sink.replay().unwrap(), 5);
-    assert_eq!(sink.pending().unwrap(), 0);
+    drained(&sink);
+    assert_eq!(sink.stats().replayed, 5);
     assert_exactly_once(&created.lock().unwrap(), &sent);
 }
 
@@ -378,13 +410,14 @@ impl AssessmentSink for Scripted {
 
 /// Of one batch, the inner sink delivers some, refuses some and defers
 /// some: exactly the deferred ones are spooled, the refused ones stay
-/// refused in the outcome, and the spooled ones count as delivered.
+/// refused in the outcome, and the spooled ones are spooled, not
+/// delivered.
 #[test]
 fn of_a_batch_only_the_deferred_operations_are_spooled() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("verdict.db");
     let inner = Arc::new(Scripted::default());
-    let sink = Spooled::new(inner.clone(), open(&path));
+    let sink = manual(Spooled::new(inner.clone(), open(&path)));
     let named = |name: &'static str, trace: &str| {
         Operation::Log(
             Assessment::feedback(name, true)
@@ -401,7 +434,8 @@ fn of_a_batch_only_the_deferred_operations_are_spooled() {
     let err = sink.export(&batch).unwrap_err();
     let outcomes = Outcomes::of_error(&err, batch.len());
     assert_eq!(outcomes.refused_at(), vec![1], "{err:?}");
-    assert_eq!(outcomes.delivered_at(), vec![0, 2, 3], "{err:?}");
+    assert_eq!(outcomes.delivered_at(), vec![0, 3], "{err:?}");
+    assert_eq!(outcomes.spooled_at(), vec![2], "{err:?}");
     assert_eq!(sink.pending().unwrap(), 1);
     let spooled = open(&path).spooled("scripted", None, false).unwrap();
     assert_eq!(spooled.len(), 1);
@@ -419,7 +453,7 @@ fn refusals_are_reported_not_spooled_and_damaged_rows_do_not_block_the_spool() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("verdict.db");
     let inner = Arc::new(Scripted::default());
-    let sink = Spooled::new(inner.clone(), open(&path));
+    let sink = manual(Spooled::new(inner.clone(), open(&path)));
     let refused = Assessment::feedback("refused", true)
         .on_trace(TRACE, None)
         .unwrap();
@@ -434,8 +468,8 @@ fn refusals_are_reported_not_spooled_and_damaged_rows_do_not_block_the_spool() {
     // Down: everything is spooled, the refusal too (nobody knows yet).
     inner.down.store(true, Ordering::SeqCst);
     let (later, _) = logs(2..4);
-    sink.export(&[Operation::Log(refused)]).unwrap();
-    sink.export(&later).unwrap();
+    kept(sink.export(&[Operation::Log(refused)]), 1);
+    kept(sink.export(&later), 2);
     assert_eq!(sink.pending().unwrap(), 3);
     // A row damaged on disk.
     rusqlite::Connection::open(&path)
@@ -515,13 +549,16 @@ fn a_waiting_trace_does_not_hold_up_the_others() {
     let bad_id = verdict::parse_trace_id(bad).unwrap();
     let inner = Arc::new(TracesDown::default());
     inner.down.lock().unwrap().push(bad_id);
-    let sink = Spooled::new(inner.clone(), open(&dir.path().join("verdict.db")));
+    let sink = manual(Spooled::new(
+        inner.clone(),
+        open(&dir.path().join("verdict.db")),
+    ));
 
     let first = [on(bad, 0), on(good, 1)];
     let second = [on(good, 2), on(bad, 3)];
     for batch in [&first, &second] {
         let ops: Vec<Operation> = batch.iter().cloned().map(Operation::Log).collect();
-        sink.export(&ops).unwrap();
+        kept(sink.export(&ops), 2);
     }
     let id = |a: &Assessment| a.id().to_string();
     assert_eq!(
@@ -563,7 +600,7 @@ fn wait_held(recorder: &verdict::Recorder, count: u64) {
 /// `TraceAssembler::builder(Spooled::new(otlp.trace_sink(), store))`. The
 /// collector is down when a trace ships with the assessments recorded
 /// while it was open: its spans and assessments go to the spool of a real
-/// SQLite file (counted delivered, as `Spooled` counts what it spools),
+/// SQLite file (counted spooled),
 /// and the next process, started once the collector is up, delivers every
 /// span and assessment exactly once, spans first.
 #[test]
@@ -623,7 +660,11 @@ fn an_assembled_trace_is_spooled_while_the_collector_is_down_and_replayed_once()
         provider.force_flush().unwrap();
         recorder.flush().unwrap();
         let c = recorder.counters();
-        assert_eq!((c.delivered, c.failed, c.held), (3, 0, 0), "{c:?}");
+        assert_eq!(
+            (c.delivered, c.spooled, c.failed, c.held),
+            (0, 3, 0, 0),
+            "{c:?}"
+        );
         assert_eq!(spooled.pending().unwrap(), 5, "2 spans and 3 assessments");
         assert_eq!(spooled.stats().spooled, 5);
         assert!(receiver.requests().is_empty());
@@ -648,7 +689,7 @@ fn an_assembled_trace_is_spooled_while_the_collector_is_down_and_replayed_once()
     let otlp = otlp_exporter(port);
     let spooled = Arc::new(Spooled::new(otlp.trace_sink().unwrap(), open(&path)));
     let (spans, assessments) = TraceAssembler::builder(spooled.clone()).build();
-    assert_eq!(spooled.pending().unwrap(), 0, "replayed at start");
+    drained(&spooled);
     assert_eq!(spooled.stats().replayed, 5);
     let paths: Vec<String> = receiver.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["/v1/traces", "/v1/logs"], "spans, then the events");
@@ -809,7 +850,11 @@ fn an_assembled_trace_for_mlflow_is_spooled_on_503_and_replayed_once() {
         provider.force_flush().unwrap();
         recorder.flush().unwrap();
         let c = recorder.counters();
-        assert_eq!((c.delivered, c.failed, c.held), (2, 0, 0), "{c:?}");
+        assert_eq!(
+            (c.delivered, c.spooled, c.failed, c.held),
+            (0, 2, 0, 0),
+            "{c:?}"
+        );
         assert_eq!(spooled.pending().unwrap(), 4, "2 spans and 2 assessments");
         assert!(front.failed() > 0);
         assert!(created.lock().unwrap().is_empty());
@@ -821,7 +866,7 @@ fn an_assembled_trace_for_mlflow_is_spooled_on_503_and_replayed_once() {
     front.fail.store(0, Ordering::SeqCst);
     let spooled = Arc::new(Spooled::new(mlflow(), open(&path)));
     let _assembler = TraceAssembler::builder(spooled.clone()).build();
-    assert_eq!(spooled.pending().unwrap(), 0, "replayed at start");
+    drained(&spooled);
     assert_eq!(spooled.stats().replayed, 4);
     assert_eq!(receiver.span_count(), 2);
     assert_exactly_once(&created.lock().unwrap(), &sent);
