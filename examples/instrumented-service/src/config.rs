@@ -27,6 +27,10 @@ pub struct Config {
     pub addr: SocketAddr,
     /// Where spans and assessments go.
     pub export: Export,
+    /// The local store that keeps, for `otlp` and `mlflow`, what the
+    /// receiver could not take yet (its spool), until it can: the file of
+    /// [`Export::Local`] otherwise.
+    pub spool: PathBuf,
 }
 
 /// The address the service listens on without `SERVICE_ADDR`.
@@ -39,7 +43,7 @@ impl Config {
     /// |---|---|---|
     /// | `SERVICE_ADDR` | address to listen on | `127.0.0.1:8080` |
     /// | `VERDICT_EXPORT` | `local`, `otlp` or `mlflow` | `local` |
-    /// | `VERDICT_STORE` | the local store's file, for `local` | `.verdict/verdict.db` |
+    /// | `VERDICT_STORE` | the local store's file: where `local` writes, and where `otlp` and `mlflow` spool what the receiver cannot take yet | `.verdict/verdict.db` |
     pub fn from_env() -> Result<Self, Error> {
         Config::from_vars(|name| std::env::var(name).ok())
     }
@@ -58,7 +62,7 @@ impl Config {
             PathBuf::from,
         );
         let export = match var("VERDICT_EXPORT").as_deref().map(str::trim) {
-            None | Some("local") => Export::Local(store),
+            None | Some("local") => Export::Local(store.clone()),
             Some("otlp") => Export::Otlp,
             Some("mlflow") => Export::Mlflow,
             Some(other) => {
@@ -68,7 +72,11 @@ impl Config {
                 )));
             }
         };
-        Ok(Config { addr, export })
+        Ok(Config {
+            addr,
+            export,
+            spool: store,
+        })
     }
 }
 
@@ -98,6 +106,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.export, Export::Local(PathBuf::from("/tmp/s.db")));
+        assert_eq!(c.spool, PathBuf::from("/tmp/s.db"));
         assert_eq!(c.addr.port(), 0);
         assert_eq!(
             config(&[("VERDICT_EXPORT", "otlp")]).unwrap().export,

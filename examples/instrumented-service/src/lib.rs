@@ -20,7 +20,9 @@
 //!
 //! Where it goes is [`Config`]'s choice, read from the environment: the
 //! local store by default (`verdict show` reads it, `verdict push` ships
-//! it), or OTLP, or MLflow.
+//! it), or OTLP, or MLflow — those two through a trace assembler over a
+//! spool in the local store, so that a collector that is down or hangs
+//! loses nothing and holds up neither start nor stop.
 //!
 //! Two decisions shape it:
 //!
@@ -66,6 +68,13 @@ use telemetry::Telemetry;
 /// The inline CODE check of every answer: not empty, at most 200
 /// characters.
 pub const INLINE_CHECK: &str = "length:min=1,max=200";
+
+/// How long stopping may take in all, delivering what is pending: the
+/// library's default ([`verdict::DEFAULT_SHUTDOWN_TIMEOUT`]), well inside
+/// the 30 s a Kubernetes pod is given between SIGTERM and SIGKILL. What a
+/// receiver has not taken by then waits in the local store's spool, and the
+/// next start sends it.
+pub const SHUTDOWN_BUDGET: std::time::Duration = verdict::DEFAULT_SHUTDOWN_TIMEOUT;
 
 /// What can go wrong starting or stopping the service.
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +133,7 @@ pub struct Running {
 /// serves on a thread of its own until [`Running::shutdown`].
 pub fn start(config: &Config) -> Result<Running, Error> {
     let scorer = Registry::with_builtins().create(&INLINE_CHECK.parse::<ScorerSpec>()?)?;
-    let telemetry = Telemetry::new(&config.export)?;
+    let telemetry = Telemetry::new(config)?;
     let server = tiny_http::Server::http(config.addr).map_err(|e| Error::Listen {
         addr: config.addr,
         message: e.to_string(),
@@ -148,7 +157,7 @@ pub fn start(config: &Config) -> Result<Running, Error> {
                     app.handle(request);
                 }
             }
-            telemetry.shutdown()
+            telemetry.shutdown(SHUTDOWN_BUDGET)
         })
         .map_err(|e| Error::Config(format!("cannot start the server thread: {e}")))?;
     Ok(Running {
@@ -177,7 +186,8 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops serving, then delivers every pending span and assessment.
+    /// Stops serving, then delivers every pending span and assessment, or
+    /// spools what the receiver does not take within [`SHUTDOWN_BUDGET`].
     pub fn shutdown(self) -> Result<(), Error> {
         self.server.unblock();
         self.thread.join().map_err(|_| Error::Panicked)?

@@ -1,17 +1,26 @@
 //! Where the service's spans and assessments go: one tracer provider for
 //! the spans, one recorder for the assessments, both pointed at the export
 //! the configuration names.
+//!
+//! For a receiver over the network (OTLP, MLflow) it is the wiring the
+//! README recommends: a [`TraceAssembler`] (a trace's spans ship with the
+//! assessments recorded on it) over a [`Spooled`] sink (what the receiver
+//! cannot take waits in the local store, and is sent when it can), stopped
+//! within one deadline.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::layer::SubscriberExt as _;
 use verdict::Recorder;
-use verdict_export::{LocalStore, MlflowSink, OtlpExporter, VerdictSpanExporter};
+use verdict_export::{
+    LocalStore, MlflowSink, OtlpExporter, Spooled, TraceAssembler, VerdictSpanExporter,
+};
 
 use crate::Error;
-use crate::config::Export;
+use crate::config::{Config, Export};
 
 /// The service's instrumentation scope.
 const SCOPE: &str = "instrumented-service";
@@ -20,15 +29,15 @@ const SCOPE: &str = "instrumented-service";
 pub(crate) struct Telemetry {
     provider: SdkTracerProvider,
     recorder: Recorder,
-    otlp: Option<OtlpExporter>,
 }
 
 impl Telemetry {
-    /// Sets up both signals for `export`: spans through the SDK's batch
-    /// processor, assessments through a recorder (which never blocks the
-    /// request on I/O).
-    pub(crate) fn new(export: &Export) -> Result<Self, Error> {
-        Ok(match export {
+    /// Sets up both signals for `config.export`: spans through the SDK's
+    /// batch processor, assessments through a recorder (which never blocks
+    /// the request on I/O). Nothing here waits on the network: what an
+    /// earlier run spooled is replayed in the background.
+    pub(crate) fn new(config: &Config) -> Result<Self, Error> {
+        Ok(match &config.export {
             Export::Local(path) => {
                 let store = Arc::new(LocalStore::open(path)?);
                 Telemetry {
@@ -36,36 +45,33 @@ impl Telemetry {
                         .with_batch_exporter(VerdictSpanExporter::new(store.clone()))
                         .build(),
                     recorder: Recorder::builder().sink(store).build(),
-                    otlp: None,
                 }
             }
             Export::Otlp => {
                 let exporter = OtlpExporter::builder()
                     .build()
                     .map_err(|e| Error::export("otlp", e))?;
-                let spans = exporter
-                    .batch_span_processor()
+                let sink = exporter
+                    .trace_sink()
                     .map_err(|e| Error::export("otlp", e))?;
-                Telemetry {
-                    provider: SdkTracerProvider::builder()
-                        .with_span_processor(spans)
-                        .build(),
-                    recorder: Recorder::builder().sink(exporter.sink()).build(),
-                    otlp: Some(exporter),
-                }
+                Self::assembled(Spooled::with_spans(sink, spool(config)?, "otlp"))
             }
             Export::Mlflow => {
-                let sink =
-                    Arc::new(MlflowSink::from_env().map_err(|e| Error::export("mlflow", e))?);
-                Telemetry {
-                    provider: SdkTracerProvider::builder()
-                        .with_batch_exporter(VerdictSpanExporter::new(sink.clone()))
-                        .build(),
-                    recorder: Recorder::builder().sink(sink).build(),
-                    otlp: None,
-                }
+                let sink = MlflowSink::from_env().map_err(|e| Error::export("mlflow", e))?;
+                Self::assembled(Spooled::with_spans(sink, spool(config)?, "mlflow"))
             }
         })
+    }
+
+    /// A trace assembler over `sink`, on both signals.
+    fn assembled(sink: impl verdict_export::TraceSink) -> Self {
+        let (spans, assessments) = TraceAssembler::builder(sink).build();
+        Telemetry {
+            provider: SdkTracerProvider::builder()
+                .with_span_processor(spans)
+                .build(),
+            recorder: Recorder::builder().processor(assessments).build(),
+        }
     }
 
     /// The recorder assessments go through.
@@ -80,19 +86,18 @@ impl Telemetry {
             .with(tracing_opentelemetry::layer().with_tracer(self.provider.tracer(SCOPE)))
     }
 
-    /// Delivers what is pending — assessments, then spans — and stops.
-    pub(crate) fn shutdown(self) -> Result<(), Error> {
+    /// Delivers what is pending — assessments, then spans — and stops,
+    /// within `budget` in all: what the receiver has not taken by then
+    /// waits in the spool for the next start.
+    pub(crate) fn shutdown(self, budget: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + budget;
+        let left = || deadline.saturating_duration_since(Instant::now());
         let mut errors = Vec::new();
-        if let Err(e) = self.recorder.shutdown() {
+        if let Err(e) = self.recorder.shutdown_timeout(left()) {
             errors.push(format!("assessments: {e}"));
         }
-        if let Err(e) = self.provider.shutdown() {
+        if let Err(e) = self.provider.shutdown_with_timeout(left()) {
             errors.push(format!("spans: {e}"));
-        }
-        if let Some(otlp) = self.otlp
-            && let Err(e) = otlp.shutdown()
-        {
-            errors.push(format!("OTLP events: {e}"));
         }
         if errors.is_empty() {
             Ok(())
@@ -100,4 +105,9 @@ impl Telemetry {
             Err(Error::Shutdown(errors.join("; ")))
         }
     }
+}
+
+/// The local store that spools for a network export.
+fn spool(config: &Config) -> Result<Arc<LocalStore>, Error> {
+    Ok(Arc::new(LocalStore::open(&config.spool)?))
 }

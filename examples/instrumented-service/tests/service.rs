@@ -19,6 +19,7 @@ fn spans_the_inline_check_and_a_thumbs_down_land_in_the_local_store() {
     let running = start(&Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         export: Export::Local(path.clone()),
+        spool: path.clone(),
     })
     .unwrap();
     let url = running.url();

@@ -1,9 +1,80 @@
 //! Shared by the service's tests: an HTTP client, and a JSON request that
 //! answers its status and JSON body.
 
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::Value;
+
+/// The service's binary, running as a child process.
+#[allow(dead_code)] // not every test binary runs it
+pub(crate) struct Service {
+    /// The process.
+    pub(crate) child: Child,
+    /// Its base URL.
+    pub(crate) url: String,
+    /// What it prints, once it has ended.
+    pub(crate) printed: JoinHandle<String>,
+}
+
+#[allow(dead_code)] // not every test binary runs it
+impl Service {
+    /// Starts the binary on a free port, exporting over OTLP to `endpoint`
+    /// and spooling to the store `spool`, with no standard input (it then
+    /// serves until a signal); returns once it says it listens.
+    pub(crate) fn start(endpoint: &str, spool: &Path) -> Service {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_instrumented-service"))
+            .env("VERDICT_EXPORT", "otlp")
+            .env("VERDICT_STORE", spool)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+            .env("SERVICE_ADDR", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut printed = String::new();
+        let url = loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("the service ended first:\n{printed}"))
+                .unwrap();
+            printed.push_str(&line);
+            printed.push('\n');
+            if let Some(rest) = line.strip_prefix("listening on ") {
+                break rest.split(';').next().unwrap().to_owned();
+            }
+        };
+        // The rest of what it prints, for the failure messages.
+        let printed = std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                printed.push_str(&line);
+                printed.push('\n');
+            }
+            printed
+        });
+        Service {
+            child,
+            url,
+            printed,
+        }
+    }
+
+    /// Sends it `signal` (such as `TERM`).
+    pub(crate) fn signal(&self, signal: &str) {
+        let killed = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(killed.success());
+    }
+}
 
 /// A client that hands back 4xx and 5xx answers instead of failing on
 /// them, so that tests can check the status and the error body.

@@ -1,0 +1,179 @@
+//! The service against a collector that fails: the real binary, over OTLP.
+//!
+//! - A collector that accepts connections and never answers (the hostile
+//!   case: every request waits out its whole timeout): SIGTERM stops the
+//!   service within Kubernetes' 30 s grace period, with everything it
+//!   recorded in the local store's spool; the next start listens at once
+//!   (nothing of the spool's replay runs on the starting thread), and
+//!   sends what was spooled once a real receiver answers — exactly once.
+//! - A collector that is not there at all while requests are served, then
+//!   comes up: every span and assessment arrives exactly once.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Service, agent, ask_then_thumbs_up};
+use serde_json::Value;
+use verdict::Assessment;
+use verdict_export::testing::{HangingReceiver, OtlpReceiver};
+use verdict_export::{LocalStore, StoredSpan};
+
+/// The grace period Kubernetes gives between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(30);
+
+/// How long a receiver that came up may take to get what waited.
+const DELIVERY: Duration = Duration::from_secs(120);
+
+/// Asks `n` questions, each given a thumbs up: the trace ids (hex).
+fn serve(url: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let asked = ask_then_thumbs_up(url);
+            hex_of(&asked)
+        })
+        .collect()
+}
+
+fn hex_of(asked: &Value) -> String {
+    asked["trace_id"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("tr-")
+        .to_owned()
+}
+
+/// What waits in the spool at `path`: per trace (hex), the span lines
+/// and the assessment lines.
+fn spooled(path: &Path) -> HashMap<String, (usize, usize)> {
+    let store = LocalStore::open(path).unwrap();
+    let mut per_trace: HashMap<String, (usize, usize)> = HashMap::new();
+    for row in store.spooled("otlp", None, false).unwrap() {
+        let json: Value = serde_json::from_str(&row.line).unwrap();
+        if json["type"] == "span" {
+            let span = StoredSpan::from_mlflow_json(&json).unwrap();
+            per_trace
+                .entry(format!("{:032x}", span.trace_id))
+                .or_default()
+                .0 += 1;
+        } else {
+            let assessment = Assessment::from_json(&row.line).unwrap();
+            per_trace
+                .entry(format!("{:032x}", assessment.trace_id()))
+                .or_default()
+                .1 += 1;
+        }
+    }
+    per_trace
+}
+
+/// Per trace (hex), the spans and the evaluation events a receiver got.
+fn received(receiver: &OtlpReceiver) -> HashMap<String, (usize, usize)> {
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let mut per_trace: HashMap<String, (usize, usize)> = HashMap::new();
+    for span in receiver.spans() {
+        per_trace.entry(hex(&span.trace_id)).or_default().0 += 1;
+    }
+    for record in receiver.log_records() {
+        per_trace.entry(hex(&record.trace_id)).or_default().1 += 1;
+    }
+    per_trace
+}
+
+/// Every trace asked has its 4 spans and its 2 evaluations (the inline
+/// check and the thumbs up) in `got`, each once, and nothing else is there.
+fn assert_each_once(got: &HashMap<String, (usize, usize)>, traces: &[String]) {
+    for trace in traces {
+        assert_eq!(got.get(trace), Some(&(4, 2)), "trace {trace} in {got:?}");
+    }
+    assert_eq!(got.len(), traces.len(), "{got:?}");
+}
+
+/// Stops the service with SIGTERM and waits for it: how long it took, and
+/// whether it exited successfully, with what it printed.
+fn stop(mut service: Service) -> (Duration, bool, String) {
+    let start = Instant::now();
+    service.signal("TERM");
+    let exit = service.child.wait().unwrap();
+    let took = start.elapsed();
+    (took, exit.success(), service.printed.join().unwrap())
+}
+
+#[test]
+fn a_hanging_collector_neither_holds_up_stopping_nor_starting_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("verdict.db");
+    let hanging = HangingReceiver::start().unwrap();
+    let endpoint = hanging.endpoint();
+    let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+
+    let service = Service::start(&endpoint, &spool);
+    let traces = serve(&service.url, 5);
+    let (took, success, printed) = stop(service);
+    assert!(took < GRACE, "stopping took {took:?}\n{printed}");
+    assert!(success, "{printed}");
+    assert!(hanging.connections() > 0, "the collector was never tried");
+    // Everything recorded waits in the spool (a request that timed out
+    // may have reached the collector too: delivery is at least once).
+    let waiting = spooled(&spool);
+    for trace in &traces {
+        let (spans, assessments) = waiting.get(trace).copied().unwrap_or_default();
+        assert!(spans >= 4 && assessments >= 2, "{trace}: {waiting:?}");
+    }
+
+    // The next start listens and serves while its spool's replay hangs.
+    let service = Service::start(&endpoint, &spool);
+    let mut health = agent()
+        .get(format!("{}/health", service.url))
+        .call()
+        .unwrap();
+    assert_eq!(health.body_mut().read_to_string().unwrap(), "\"ok\"");
+    assert_eq!(spooled(&spool), waiting, "nothing can have been delivered");
+
+    // A real collector comes up where the hanging one was: what waited
+    // arrives, each once.
+    drop(hanging);
+    let receiver = OtlpReceiver::start_on(port).unwrap();
+    let all = traces.len() as u64;
+    assert!(
+        receiver.wait_for(4 * all, 2 * all, DELIVERY),
+        "{:?}",
+        received(&receiver)
+    );
+    let (took, success, printed) = stop(service);
+    assert!(took < GRACE, "stopping took {took:?}\n{printed}");
+    assert!(success, "{printed}");
+    assert_each_once(&received(&receiver), &traces);
+    assert!(spooled(&spool).is_empty(), "{:?}", spooled(&spool));
+}
+
+#[test]
+fn a_collector_down_while_requests_are_served_gets_everything_once_when_it_comes_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("verdict.db");
+    // Nobody listens on this port yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+
+    let service = Service::start(&format!("http://127.0.0.1:{port}"), &spool);
+    let mut traces = serve(&service.url, 20);
+    // The collector comes up while the service serves.
+    let receiver = OtlpReceiver::start_on(port).unwrap();
+    traces.extend(serve(&service.url, 20));
+    let all = traces.len() as u64;
+    assert!(
+        receiver.wait_for(4 * all, 2 * all, DELIVERY),
+        "{:?}",
+        received(&receiver)
+    );
+    let (took, success, printed) = stop(service);
+    assert!(took < GRACE, "stopping took {took:?}\n{printed}");
+    assert!(success, "{printed}");
+    assert_each_once(&received(&receiver), &traces);
+    assert!(spooled(&spool).is_empty());
+}
