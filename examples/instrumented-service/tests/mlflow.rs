@@ -17,6 +17,7 @@ use serde_json::json;
 #[test]
 fn the_trace_and_both_feedbacks_reach_a_real_mlflow_server() {
     let server = MlflowServer::start();
+    let spool = tempfile::tempdir().unwrap();
     // SAFETY: the only test of this binary, before any thread of ours reads
     // the environment.
     unsafe {
@@ -24,6 +25,8 @@ fn the_trace_and_both_feedbacks_reach_a_real_mlflow_server() {
         std::env::set_var("MLFLOW_TRACKING_URI", &server.url);
         std::env::set_var("MLFLOW_EXPERIMENT_ID", "0");
         std::env::set_var("SERVICE_ADDR", "127.0.0.1:0");
+        // The spool: a file of the test's own, not the example's.
+        std::env::set_var("VERDICT_STORE", spool.path().join("verdict.db"));
     }
     let running = start(&Config::from_env().unwrap()).unwrap();
     let url = running.url();

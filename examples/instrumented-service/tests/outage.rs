@@ -177,3 +177,33 @@ fn a_collector_down_while_requests_are_served_gets_everything_once_when_it_comes
     assert_each_once(&received(&receiver), &traces);
     assert!(spooled(&spool).is_empty());
 }
+
+/// How long what was recorded may sit in memory while the collector
+/// hangs, as the service is set up in this test: the spool's `max_delay`
+/// (5 s: the first call to the hanging collector is given up then, and
+/// what follows is spooled at once) after the batch span processor's
+/// schedule delay (set to 200 ms here). Doubled, for a loaded machine.
+const IN_MEMORY_AT_MOST: Duration = Duration::from_millis(2 * (5_000 + 200));
+
+#[test]
+fn kill_9_loses_nothing_recorded_longer_ago_than_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("verdict.db");
+    let hanging = HangingReceiver::start().unwrap();
+
+    let mut service = Service::start_with(
+        &hanging.endpoint(),
+        &spool,
+        &[("OTEL_BSP_SCHEDULE_DELAY", "200")],
+    );
+    let traces = serve(&service.url, 5);
+    std::thread::sleep(IN_MEMORY_AT_MOST);
+    service.signal("KILL");
+    let exit = service.child.wait().unwrap();
+    assert!(!exit.success());
+    let waiting = spooled(&spool);
+    for trace in &traces {
+        let (spans, assessments) = waiting.get(trace).copied().unwrap_or_default();
+        assert!(spans >= 4 && assessments >= 2, "{trace}: {waiting:?}");
+    }
+}

@@ -26,7 +26,13 @@ impl Service {
     /// and spooling to the store `spool`, with no standard input (it then
     /// serves until a signal); returns once it says it listens.
     pub(crate) fn start(endpoint: &str, spool: &Path) -> Service {
+        Self::start_with(endpoint, spool, &[])
+    }
+
+    /// As [`start`](Self::start), with more environment variables.
+    pub(crate) fn start_with(endpoint: &str, spool: &Path, vars: &[(&str, &str)]) -> Service {
         let mut child = Command::new(env!("CARGO_BIN_EXE_instrumented-service"))
+            .envs(vars.iter().copied())
             .env("VERDICT_EXPORT", "otlp")
             .env("VERDICT_STORE", spool)
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
