@@ -136,17 +136,7 @@ fn a_hanging_collector_neither_holds_up_stopping_nor_starting_and_loses_nothing(
     // arrives, each once.
     drop(hanging);
     let receiver = OtlpReceiver::start_on(port).unwrap();
-    let all = traces.len() as u64;
-    assert!(
-        receiver.wait_for(4 * all, 2 * all, DELIVERY),
-        "{:?}",
-        received(&receiver)
-    );
-    let (took, success, printed) = stop(service);
-    assert!(took < GRACE, "stopping took {took:?}\n{printed}");
-    assert!(success, "{printed}");
-    assert_each_once(&received(&receiver), &traces);
-    assert!(spooled(&spool).is_empty(), "{:?}", spooled(&spool));
+    everything_arrives_once_and_it_stops_in_time(&receiver, service, &traces, &spool);
 }
 
 #[test]
@@ -165,17 +155,29 @@ fn a_collector_down_while_requests_are_served_gets_everything_once_when_it_comes
     // The collector comes up while the service serves.
     let receiver = OtlpReceiver::start_on(port).unwrap();
     traces.extend(serve(&service.url, 20));
+    everything_arrives_once_and_it_stops_in_time(&receiver, service, &traces, &spool);
+}
+
+/// Every span and assessment of `traces` reaches `receiver`, the service
+/// then stops within the grace period, each arrived once, and nothing is
+/// left in the spool.
+fn everything_arrives_once_and_it_stops_in_time(
+    receiver: &OtlpReceiver,
+    service: Service,
+    traces: &[String],
+    spool: &Path,
+) {
     let all = traces.len() as u64;
     assert!(
         receiver.wait_for(4 * all, 2 * all, DELIVERY),
         "{:?}",
-        received(&receiver)
+        received(receiver)
     );
     let (took, success, printed) = stop(service);
     assert!(took < GRACE, "stopping took {took:?}\n{printed}");
     assert!(success, "{printed}");
-    assert_each_once(&received(&receiver), &traces);
-    assert!(spooled(&spool).is_empty());
+    assert_each_once(&received(receiver), traces);
+    assert!(spooled(spool).is_empty(), "{:?}", spooled(spool));
 }
 
 /// How long what was recorded may sit in memory while the collector
