@@ -988,6 +988,15 @@ mod tests {
     use crate::testing::HttpStub;
     use std::sync::Mutex;
 
+    /// Retries 5 ms apart, at most 20 ms, for `budget` in all: a test's
+    /// failures end fast.
+    fn quick_retries(budget: Duration) -> RetryPolicy {
+        RetryPolicy::default()
+            .initial_delay(Duration::from_millis(5))
+            .max_delay(Duration::from_millis(20))
+            .budget(budget)
+    }
+
     #[test]
     fn configuration_from_the_environment() {
         let err = MlflowConfig::from_vars(vars(&[])).unwrap_err();
@@ -1073,12 +1082,7 @@ mod tests {
     fn fast(url: &str) -> MlflowSink {
         MlflowSink::builder(url)
             .token("tok-secret")
-            .retry(
-                RetryPolicy::default()
-                    .initial_delay(Duration::from_millis(5))
-                    .max_delay(Duration::from_millis(20))
-                    .budget(Duration::from_secs(5)),
-            )
+            .retry(quick_retries(Duration::from_secs(5)))
             .build()
             .unwrap()
     }
@@ -1147,12 +1151,7 @@ mod tests {
             )
             .unwrap();
         let sink = MlflowSink::builder(server.url())
-            .retry(
-                RetryPolicy::default()
-                    .initial_delay(Duration::from_millis(5))
-                    .max_delay(Duration::from_millis(20))
-                    .budget(Duration::from_secs(5)),
-            )
+            .retry(quick_retries(Duration::from_secs(5)))
             .trace_wait(Duration::from_millis(200))
             .build()
             .unwrap();
@@ -1479,12 +1478,7 @@ mod tests {
         // A retry budget far beyond the test's patience: the trace's own,
         // shorter wait is what ends it.
         let sink = MlflowSink::builder(server.url())
-            .retry(
-                RetryPolicy::default()
-                    .initial_delay(Duration::from_millis(5))
-                    .max_delay(Duration::from_millis(20))
-                    .budget(Duration::from_secs(3600)),
-            )
+            .retry(quick_retries(Duration::from_secs(3600)))
             .trace_wait(Duration::from_millis(300))
             .build()
             .unwrap();
