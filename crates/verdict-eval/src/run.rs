@@ -120,6 +120,36 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// What a run says however it ends, before any scorer statistics or
+    /// gates: it has not passed, and has no error yet.
+    fn before_scoring(
+        run_id: String,
+        dataset: String,
+        started: SystemTime,
+        seconds: f64,
+        records: u64,
+        (invalid, invalid_records): (u64, Vec<InvalidRecord>),
+        baseline: Option<String>,
+    ) -> Self {
+        RunSummary {
+            run_id,
+            dataset,
+            started: humantime::format_rfc3339_millis(started).to_string(),
+            seconds,
+            records,
+            invalid,
+            invalid_records,
+            scorers: Vec::new(),
+            weighted_pass_rate: None,
+            baseline,
+            gates: Vec::new(),
+            passed: false,
+            error: None,
+            undelivered: Vec::new(),
+            comparison: None,
+        }
+    }
+
     /// The statistics of the scorer named `name`.
     pub fn scorer(&self, name: &str) -> Option<&ScorerStats> {
         self.scorers.iter().find(|s| s.name == name)
@@ -823,21 +853,16 @@ impl Evaluation {
                         key,
                         &error,
                         RunSummary {
-                            run_id: run_id.clone(),
-                            dataset: dataset_name,
-                            started: humantime::format_rfc3339_millis(started).to_string(),
-                            seconds: clock.elapsed().as_secs_f64(),
-                            records: stored,
-                            invalid: invalid_count,
-                            invalid_records: invalid,
-                            scorers: Vec::new(),
-                            weighted_pass_rate: None,
-                            baseline: baseline.map(|b| b.run_id),
-                            gates: Vec::new(),
-                            passed: false,
                             error: Some(error.to_string()),
-                            undelivered: Vec::new(),
-                            comparison: None,
+                            ..RunSummary::before_scoring(
+                                run_id.clone(),
+                                dataset_name,
+                                started,
+                                clock.elapsed().as_secs_f64(),
+                                stored,
+                                (invalid_count, invalid),
+                                baseline.map(|b| b.run_id),
+                            )
                         },
                     );
                 }
@@ -880,21 +905,20 @@ impl Evaluation {
             }),
         );
         let mut summary = RunSummary {
-            run_id,
-            dataset: dataset_name,
-            started: humantime::format_rfc3339_millis(started).to_string(),
-            seconds: clock.elapsed().as_secs_f64(),
-            records: records_done,
-            invalid: invalid_count,
-            invalid_records: invalid,
             weighted_pass_rate: gates::weighted_pass_rate(&stats, &weights),
             scorers: stats,
-            baseline: baseline.map(|b| b.run_id),
             passed: verdicts.iter().all(|g| g.passed),
             gates: verdicts,
-            error: None,
             undelivered,
-            comparison: None,
+            ..RunSummary::before_scoring(
+                run_id,
+                dataset_name,
+                started,
+                clock.elapsed().as_secs_f64(),
+                records_done,
+                (invalid_count, invalid),
+                baseline.map(|b| b.run_id),
+            )
         };
         // An MLflow run gets its metrics and ends now, so that a failure
         // to end it is in the result files too.
