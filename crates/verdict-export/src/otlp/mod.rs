@@ -4,18 +4,36 @@
 //! [`OtlpExporter`] configures both signals once:
 //!
 //! - **assessments** go through [`OtlpExporter::sink`], an
-//!   [`AssessmentSink`] for a [`verdict::Recorder`]. It emits each logged
-//!   feedback as a `gen_ai.evaluation.result` log record, and each
-//!   expectation as a `verdict.expectation` one ([`verdict::EventSink`]),
-//!   through an [`SdkLoggerProvider`] owned by the exporter, whose trace id
-//!   and span id are those of the assessed span.
+//!   [`AssessmentSink`] for a [`verdict::Recorder`]. It makes each logged
+//!   feedback a `gen_ai.evaluation.result` log record, and each
+//!   expectation a `verdict.expectation` one ([`verdict::EventSink`]),
+//!   whose trace id and span id are those of the assessed span, and posts
+//!   them with the exporter's resource.
 //!   The recorder's worker already batches: each batch it hands over is
-//!   posted as one OTLP request, on the worker's thread, before `export`
-//!   returns. A failed post fails the batch (the recorder counts and reports
+//!   posted as one OTLP request (per 4,096 operations), on the worker's
+//!   thread, before `export` returns. A failed post fails the batch (the recorder counts and reports
 //!   it), and nothing is dropped on a full queue: a slow collector slows
 //!   the worker, and the recorder's own [`Overflow`](verdict::Overflow)
 //!   policy decides what recording does then. `flush` and `shutdown` flush
-//!   and shut down the logger provider.
+//!   and shut down the exporter's [`SdkLoggerProvider`] (for the records
+//!   of loggers of your own on [`OtlpExporter::logger_provider`]).
+//!
+//!   **Each export posts its own events.** The sink makes the log records
+//!   of a batch itself and posts them in requests that carry nothing
+//!   else, so that each operation's outcome is that of the request that
+//!   carried its event, whatever runs at the same time: another sink of
+//!   the exporter, a [`Spooled`](crate::Spooled) sink's replay, a logger
+//!   of the application on [`OtlpExporter::logger_provider`] (whose records
+//!   wait in the provider until a flush or until enough of them have
+//!   come). Calls do not wait for one another either: the requests share
+//!   the exporter's HTTP client, not a lock, so a call that hangs (one a
+//!   `Spooled` sink gave up on) holds up neither the next one nor a
+//!   shutdown. The alternative rejected: emitting through the provider
+//!   and posting whatever its processor had buffered, under one lock,
+//!   which let one call carry, and fail, another's events while that one
+//!   found nothing left to post and counted its operations delivered;
+//!   and which drops every event emitted where OpenTelemetry suppresses
+//!   telemetry (its own export threads).
 //! - **spans** go through a [`SpanExporter`] or a [`BatchSpanProcessor`]
 //!   that you add to your own [`SdkTracerProvider`](opentelemetry_sdk::trace::SdkTracerProvider),
 //!   or that `verdict eval` and `verdict push` use as a
@@ -107,11 +125,12 @@
 //! ```
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use opentelemetry::InstrumentationScope;
-use opentelemetry::logs::LoggerProvider as _;
+use opentelemetry::logs::{LogRecord as _, Logger, LoggerProvider as _, Severity};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -119,7 +138,9 @@ use opentelemetry_sdk::logs::{
     LogBatch, LogExporter as _, LogProcessor, SdkLogRecord, SdkLogger, SdkLoggerProvider,
 };
 use opentelemetry_sdk::trace::BatchSpanProcessor;
-use verdict::{AssessmentSink, EventSink, Operation, Outcome, Outcomes, Reason, SinkError};
+use verdict::{
+    AssessmentSink, EventSink, Operation, Outcome, Outcomes, Reason, RootSpans, SinkError,
+};
 
 mod settings;
 mod spans;
@@ -133,15 +154,14 @@ use spans::Roots;
 /// The instrumentation scope of the assessment events.
 const SCOPE: &str = "verdict";
 
-/// Log records buffered before they are posted on their own, by a logger
-/// used outside a sink (a sink posts after each slice of its batch).
+/// Log records of a logger used outside a sink (on
+/// [`OtlpExporter::logger_provider`]) buffered before they are posted on
+/// their own. A sink's events never wait there.
 const MAX_BUFFERED: usize = 8192;
 
-/// Operations of a batch whose events go in one post: fewer than
-/// [`MAX_BUFFERED`] (an operation makes at most one event), so that the
-/// buffer never posts on its own in the middle of a sink's export, where
-/// the post's outcome would reach nobody.
-const POST_AT_MOST: usize = MAX_BUFFERED / 2;
+/// Operations of a batch whose events go in one request: a bound on a
+/// request's size.
+const POST_AT_MOST: usize = 4096;
 
 /// An OTLP exporter could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -263,16 +283,19 @@ impl OtlpExporterBuilder {
         config.otlp_span_exporter()?;
         let exporter = config.log_exporter()?;
         let pending = Arc::new(Pending {
-            exporter: Mutex::new(exporter),
+            exporter: Mutex::new(Arc::new(exporter)),
             buffer: Mutex::new(Vec::new()),
+            shut: AtomicBool::new(false),
         });
         let provider = SdkLoggerProvider::builder()
             .with_log_processor(PendingProcessor(pending.clone()))
             .with_resource(config.resource.clone())
             .build();
+        let scope = InstrumentationScope::builder(SCOPE).build();
         Ok(OtlpExporter {
             config,
-            logger: provider.logger(SCOPE),
+            logger: provider.logger_with_scope(scope.clone()),
+            scope,
             provider,
             pending,
         })
@@ -358,6 +381,8 @@ pub struct OtlpExporter {
     config: Arc<Resolved>,
     provider: SdkLoggerProvider,
     logger: SdkLogger,
+    /// The scope of the assessment events, that of [`logger`](Self::logger).
+    scope: InstrumentationScope,
     pending: Arc<Pending>,
 }
 
@@ -373,8 +398,9 @@ impl OtlpExporter {
     pub fn sink(&self) -> OtlpSink {
         let roots = self.config.roots.clone();
         OtlpSink {
-            events: EventSink::new(self.logger.clone())
-                .with_root_spans(Arc::new(move |trace_id| roots.of(trace_id))),
+            logger: self.logger.clone(),
+            scope: self.scope.clone(),
+            roots: Arc::new(move |trace_id| roots.of(trace_id)),
             provider: self.provider.clone(),
             pending: self.pending.clone(),
         }
@@ -416,12 +442,19 @@ impl OtlpExporter {
         &self.config.resource
     }
 
-    /// The logger provider the assessment events go through.
+    /// A logger provider that posts over OTLP with this exporter's settings
+    /// and resource, for logs of your own (a `tracing` bridge, say): its
+    /// records wait until [`flush`](Self::flush), until 8,192 have come, or
+    /// until [`shutdown`](Self::shutdown). The assessment events do not go
+    /// through it: each export of a sink posts its own (see the
+    /// [module docs](self)).
     pub fn logger_provider(&self) -> &SdkLoggerProvider {
         &self.provider
     }
 
-    /// Posts every assessment event not yet posted.
+    /// Posts what loggers on [`logger_provider`](Self::logger_provider)
+    /// emitted and is not yet posted. (A sink's export posts its events
+    /// before it returns.)
     pub fn flush(&self) -> Result<(), SinkError> {
         self.provider.force_flush().map_err(sink_error)
     }
@@ -442,15 +475,41 @@ impl OtlpExporter {
 /// All sinks of one exporter share its logger provider: shutting one down
 /// (as [`Recorder::shutdown`](verdict::Recorder::shutdown) does) shuts down
 /// the provider, and the other sinks send nothing more.
-#[derive(Debug)]
 pub struct OtlpSink {
-    events: EventSink<SdkLogger>,
+    /// Makes the log records (the SDK's record type has no constructor of
+    /// its own); they are emitted into a [`Collected`], not through it.
+    logger: SdkLogger,
+    scope: InstrumentationScope,
+    roots: RootSpans,
     provider: SdkLoggerProvider,
     pending: Arc<Pending>,
 }
 
+impl std::fmt::Debug for OtlpSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpSink")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtlpSink {
+    /// The events of `slice`, made as [`EventSink`] makes them.
+    fn events(&self, slice: &[Operation]) -> Result<Vec<SdkLogRecord>, SinkError> {
+        let collected = Collected {
+            logger: self.logger.clone(),
+            records: Arc::default(),
+        };
+        EventSink::new(collected.clone())
+            .with_root_spans(self.roots.clone())
+            .export(slice)?;
+        Ok(std::mem::take(&mut *lock(&collected.records)))
+    }
+}
+
 impl AssessmentSink for OtlpSink {
-    /// Posts the batch's events, one request per 4,096 operations. A
+    /// Posts the batch's events, one request per 4,096 operations, which
+    /// carries those events alone (see the [module docs](self)). A
     /// failed request's operations are sorted as OTLP/HTTP says: a 4xx
     /// other than 408 and 429 is the collector refusing the request for
     /// good ([`Outcome::Refused`], and the message says so); anything
@@ -462,10 +521,12 @@ impl AssessmentSink for OtlpSink {
         let mut outcomes = Outcomes::every(Outcome::Delivered, 0);
         let mut messages: Vec<String> = Vec::new();
         for slice in batch.chunks(POST_AT_MOST) {
-            self.events.export(slice)?;
+            let records = self.events(slice)?;
+            let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
+                records.iter().map(|record| (record, &self.scope)).collect();
             let posted = self
                 .pending
-                .post_buffered()
+                .post(&refs)
                 .map_err(|error| export_error(&error, slice.len()));
             if let Err(error) = &posted {
                 let message = error.to_string();
@@ -608,12 +669,17 @@ fn refusal_status(message: &str) -> Option<u16> {
     ((400..500).contains(&status) && status != 408 && status != 429).then_some(status)
 }
 
-/// The log records emitted and not yet posted, and the exporter that posts
-/// them.
+/// The exporter that posts log records, and the records of loggers used
+/// outside a sink, emitted and not yet posted.
 #[derive(Debug)]
 struct Pending {
-    exporter: Mutex<opentelemetry_otlp::LogExporter>,
+    /// Held only to take the exporter or to set its resource: posts share
+    /// it (its `export` takes `&self`) without holding the lock, so that a
+    /// post that hangs holds up no other, nor a shutdown.
+    exporter: Mutex<Arc<opentelemetry_otlp::LogExporter>>,
     buffer: Mutex<Vec<(SdkLogRecord, InstrumentationScope)>>,
+    /// Set by a shutdown: nothing is posted after it.
+    shut: AtomicBool,
 }
 
 impl Pending {
@@ -624,30 +690,71 @@ impl Pending {
             buffer.len() >= MAX_BUFFERED
         };
         if full {
-            // Only a logger used outside a sink gets here; the sink posts
-            // after every batch. Nobody to report to: the SDK logs it.
+            // Only a logger used outside a sink gets here. Nobody to
+            // report to: the SDK logs it.
             let _ = self.post_buffered();
         }
     }
 
-    fn post_buffered(&self) -> OTelSdkResult {
-        // Nothing of a failed post is kept here: the records are the
-        // caller's to spool.
-        // The exporter's lock also keeps posts in emission order.
-        let exporter = lock(&self.exporter);
-        let records = std::mem::take(&mut *lock(&self.buffer));
+    /// Posts `records` as one request, and only them; nothing after a
+    /// shutdown.
+    fn post(&self, records: &[(&SdkLogRecord, &InstrumentationScope)]) -> OTelSdkResult {
         if records.is_empty() {
             return Ok(());
         }
+        if self.shut.load(Ordering::Acquire) {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        let exporter = Arc::clone(&lock(&self.exporter));
+        wait(exporter.export(LogBatch::new(records)))
+    }
+
+    /// Posts what loggers used outside a sink have emitted so far. Nothing
+    /// of a failed post is kept.
+    fn post_buffered(&self) -> OTelSdkResult {
+        let records = std::mem::take(&mut *lock(&self.buffer));
         let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
             records.iter().map(|(r, s)| (r, s)).collect();
-        wait(exporter.export(LogBatch::new(&refs)))
+        self.post(&refs)
     }
 
     fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
         let posted = self.post_buffered();
+        self.shut.store(true, Ordering::Release);
         let shut = lock(&self.exporter).shutdown_with_timeout(timeout);
         posted.and(shut)
+    }
+}
+
+/// A logger that keeps what is emitted through it, for a sink to post
+/// itself: an [`EventSink`] over it makes a batch's events exactly as over
+/// the provider's logger, without the provider's shared buffer, and
+/// without the SDK dropping them where telemetry is suppressed (the
+/// events are what the application records, not the SDK's own logs).
+#[derive(Clone, Debug)]
+struct Collected {
+    logger: SdkLogger,
+    records: Arc<Mutex<Vec<SdkLogRecord>>>,
+}
+
+impl Logger for Collected {
+    type LogRecord = SdkLogRecord;
+
+    fn create_log_record(&self) -> SdkLogRecord {
+        self.logger.create_log_record()
+    }
+
+    /// Keeps the record, stamped as the SDK's logger stamps it. (Its trace
+    /// context is the assessed span's, set by the event sink.)
+    fn emit(&self, mut record: SdkLogRecord) {
+        if record.observed_timestamp().is_none() {
+            record.set_observed_timestamp(SystemTime::now());
+        }
+        lock(&self.records).push(record);
+    }
+
+    fn event_enabled(&self, _level: Severity, _target: &str, _name: Option<&str>) -> bool {
+        true
     }
 }
 
@@ -675,8 +782,12 @@ impl LogProcessor for PendingProcessor {
         self.0.shutdown(timeout)
     }
 
+    /// Called by the provider's builder, before anything can be posted:
+    /// the exporter is not shared yet.
     fn set_resource(&mut self, resource: &Resource) {
-        lock(&self.0.exporter).set_resource(resource);
+        if let Some(exporter) = Arc::get_mut(&mut lock(&self.0.exporter)) {
+            exporter.set_resource(resource);
+        }
     }
 }
 
