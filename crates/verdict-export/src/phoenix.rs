@@ -397,7 +397,7 @@ impl PhoenixConfig {
         Ok(PhoenixSink {
             config: self,
             agent,
-            spans: Mutex::new(spans),
+            spans,
             given_up: Mutex::new(HashSet::new()),
             project_id: Mutex::new(None),
         })
@@ -463,7 +463,9 @@ fn with_traces_path(url: &str) -> String {
 pub struct PhoenixSink {
     config: PhoenixConfig,
     agent: ureq::Agent,
-    spans: Mutex<SpanExporter>,
+    /// Not behind a lock: its posts share its HTTP client, so that one
+    /// that hangs (given up on by a `Spooled` sink) holds up no other.
+    spans: SpanExporter,
     /// Targets (span or trace ids) whose annotations waited the whole
     /// `span_wait` for them: not waited for again.
     given_up: Mutex<HashSet<String>>,
@@ -725,8 +727,7 @@ impl PhoenixSink {
             return Ok(());
         }
         let spans = with_openinference(spans);
-        let exporter = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
-        crate::SpanSink::export_spans(&*exporter, &spans)
+        crate::SpanSink::export_spans(&self.spans, &spans)
     }
 
     fn send(&self, method: &str, url: &str, body: Option<&Value>) -> Reply {

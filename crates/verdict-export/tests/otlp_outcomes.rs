@@ -17,7 +17,9 @@ use verdict::{Assessment, AssessmentSink as _, Operation, Outcomes, attributes};
 use verdict_export::testing::proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use verdict_export::testing::proto::tonic::common::v1::any_value::Value;
 use verdict_export::testing::{HangingReceiver, HttpStub};
-use verdict_export::OtlpExporter;
+use verdict_export::{OtlpExporter, SpanSink as _, TraceSink as _};
+
+mod common;
 
 /// A logs request as the collector saw it: the assessment ids its events
 /// carried, and the status it answered.
@@ -315,5 +317,53 @@ fn an_export_that_hangs_holds_up_neither_the_next_export_nor_shutdown() {
         let (ops, result) = handle.join().unwrap();
         let outcomes = Outcomes::of(&result, ops.len());
         assert_eq!(outcomes.deferred(), ops.len(), "{result:?}");
+    }
+}
+
+/// The same for spans: a trace sink's span post that hangs holds up
+/// neither the next span post nor the tracer provider's resource being
+/// set.
+#[test]
+fn a_span_post_that_hangs_holds_up_neither_the_next_post_nor_set_resource() {
+    let hanging = HangingReceiver::start().unwrap();
+    let otlp = OtlpExporter::builder()
+        .endpoint(hanging.endpoint())
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let sink = Arc::new(otlp.trace_sink().unwrap());
+    let done = Arc::new(AtomicBool::new(false));
+    let post = || {
+        let (sink, done) = (sink.clone(), done.clone());
+        thread::spawn(move || {
+            let spans = common::finished_trace();
+            let result = sink.export_spans(&spans);
+            done.store(true, Ordering::SeqCst);
+            (spans.len(), result)
+        })
+    };
+    let a = post();
+    wait_until("the first post never connected", || {
+        hanging.connections() >= 1
+    });
+    let b = post();
+    wait_until(
+        "the second post never reached the collector: it waits behind the first",
+        || hanging.connections() >= 2,
+    );
+    sink.set_resource(
+        &opentelemetry_sdk::Resource::builder()
+            .with_service_name("later")
+            .build(),
+    );
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "both posts still wait on the collector"
+    );
+
+    drop(hanging);
+    for handle in [a, b] {
+        let (len, result) = handle.join().unwrap();
+        assert_eq!(Outcomes::of(&result, len).deferred(), len, "{result:?}");
     }
 }

@@ -431,7 +431,7 @@ impl OtlpExporter {
     /// at start), the exporter's.
     pub fn trace_sink(&self) -> Result<OtlpTraceSink, OtlpError> {
         Ok(OtlpTraceSink {
-            spans: Mutex::new(self.span_exporter()?),
+            spans: Mutex::new(Arc::new(self.span_exporter()?)),
             events: self.sink(),
         })
     }
@@ -562,8 +562,16 @@ impl AssessmentSink for OtlpSink {
 /// ([`OtlpExporter::trace_sink`]), for a [`TraceAssembler`](crate::TraceAssembler).
 #[derive(Debug)]
 pub struct OtlpTraceSink {
-    spans: Mutex<SpanExporter>,
+    /// Held only to take the exporter or to replace it: a post does not
+    /// hold it, so that one that hangs holds up no other.
+    spans: Mutex<Arc<SpanExporter>>,
     events: OtlpSink,
+}
+
+impl OtlpTraceSink {
+    fn spans(&self) -> Arc<SpanExporter> {
+        lock(&self.spans).clone()
+    }
 }
 
 impl AssessmentSink for OtlpTraceSink {
@@ -588,19 +596,32 @@ impl AssessmentSink for OtlpTraceSink {
 impl crate::SpanSink for OtlpTraceSink {
     /// One OTLP traces request.
     fn export_spans(&self, spans: &[opentelemetry_sdk::trace::SpanData]) -> Result<(), SinkError> {
-        lock(&self.spans).post(spans)
+        self.spans().post(spans)
     }
 
     /// One OTLP traces request per resource, as a
     /// [`SpanExporter`]'s.
     fn export_stored_spans(&self, spans: &[verdict_store::StoredSpan]) -> Result<(), SinkError> {
-        lock(&self.spans).post_stored(spans)
+        self.spans().post_stored(spans)
     }
 }
 
 impl crate::TraceSink for OtlpTraceSink {
+    /// Sets the resource of the spans to come. A post still under way (one
+    /// given up on) keeps the exporter it had: the spans to come go
+    /// through a new one, rather than wait for it.
     fn set_resource(&self, resource: &Resource) {
-        opentelemetry_sdk::trace::SpanExporter::set_resource(&mut *lock(&self.spans), resource);
+        let mut spans = lock(&self.spans);
+        match Arc::get_mut(&mut spans) {
+            Some(only) => opentelemetry_sdk::trace::SpanExporter::set_resource(only, resource),
+            None => {
+                // It was built with these settings once: should it fail now,
+                // the spans keep the resource they had.
+                if let Ok(fresh) = spans.with_resource(resource) {
+                    *spans = Arc::new(fresh);
+                }
+            }
+        }
     }
 }
 

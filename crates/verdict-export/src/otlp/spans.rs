@@ -128,6 +128,15 @@ impl SpanExporter {
         }
     }
 
+    /// A new exporter with the same settings whose spans carry `resource`
+    /// (a second HTTP client: for when this one cannot be changed, as a
+    /// post still uses it).
+    pub(crate) fn with_resource(&self, resource: &Resource) -> Result<Self, super::OtlpError> {
+        let mut fresh = SpanExporter::new(self.config.otlp_span_exporter()?, self.config.clone());
+        opentelemetry_sdk::trace::SpanExporter::set_resource(&mut fresh, resource);
+        Ok(fresh)
+    }
+
     /// Posts `spans` as one OTLP request and waits for the answer.
     pub(crate) fn post(&self, spans: &[SpanData]) -> Result<(), SinkError> {
         self.roots.note(spans);
