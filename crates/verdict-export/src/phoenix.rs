@@ -98,6 +98,12 @@
 //! Transient failures (no connection, a timeout, 408, 429, 5xx) are
 //! retried by the [`RetryPolicy`]; when its budget runs out the server is
 //! taken as down and the rest of the batch is deferred without being sent.
+//! Told a deadline ([`AssessmentSink::set_deadline`]: a recorder's
+//! `flush_timeout` or `shutdown_timeout`, a [`Spooled`](crate::Spooled)
+//! sink's limit), the sink stops retrying and waiting for spans at it and
+//! starts no request after it: what was not delivered by then is
+//! deferred, and a request under way ends within
+//! [`PhoenixConfig::timeout`].
 //! A 422 names the annotations it refuses, which are refused and the rest
 //! sent again; a 400 or 413 of several is split in halves until the
 //! refused ones are found. The error of a batch carries every operation's
@@ -117,7 +123,7 @@ use verdict::{
     Assessment, AssessmentId, AssessmentSink, AssessmentUpdate, Operation, Outcome, Reason,
     SinkError, SourceType,
 };
-use verdict_mlflow::{GaveUp, RetryPolicy, Retryable};
+use verdict_mlflow::{Deadline, GaveUp, RetryPolicy, Retryable};
 
 use crate::OtlpExporter;
 use crate::otlp::SpanExporter;
@@ -370,8 +376,10 @@ impl PhoenixConfig {
     }
 
     /// Makes the sink: its HTTP client and its OTLP span exporter.
-    pub fn build(self) -> Result<PhoenixSink, SinkError> {
+    pub fn build(mut self) -> Result<PhoenixSink, SinkError> {
         self.check()?;
+        let deadline = Deadline::default();
+        self.retry = self.retry.stop_at(deadline.clone());
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(self.timeout))
@@ -400,6 +408,7 @@ impl PhoenixConfig {
             spans,
             given_up: Mutex::new(HashSet::new()),
             project_id: Mutex::new(None),
+            deadline,
         })
     }
 }
@@ -471,6 +480,10 @@ pub struct PhoenixSink {
     given_up: Mutex<HashSet<String>>,
     /// The configured project's id, once found (see `PhoenixSink::find`).
     project_id: Mutex<Option<String>>,
+    /// When the calls under way must return, as the sink was told
+    /// ([`AssessmentSink::set_deadline`]); its retry policy stops there,
+    /// and so does waiting for spans.
+    deadline: Deadline,
 }
 
 impl fmt::Debug for PhoenixSink {
@@ -913,7 +926,8 @@ impl PhoenixSink {
     }
 
     /// Writes annotations of one level, waiting for targets Phoenix lacks
-    /// until `deadline`, and notes in `outcome` what could not be.
+    /// until `deadline` (or the sink's own, if sooner), and notes in
+    /// `outcome` what could not be.
     fn write(&self, level: Level, items: Vec<Item>, deadline: Instant, outcome: &mut Sorted) {
         let url = self.url(&format!("/v1/{}?sync=true", level.annotations()));
         let mut queue: VecDeque<Vec<Item>> = items
@@ -927,12 +941,18 @@ impl PhoenixSink {
                 if waiting.is_empty() {
                     return;
                 }
+                if self.deadline.passed() {
+                    for item in waiting {
+                        outcome.retry_later(item.index, self.past_deadline());
+                    }
+                    return;
+                }
                 let now = Instant::now();
                 if now >= deadline {
                     self.give_up_waiting(level, std::mem::take(&mut waiting), outcome);
                     return;
                 }
-                std::thread::sleep(pause.min(deadline - now));
+                std::thread::sleep(pause.min(self.until(deadline).saturating_duration_since(now)));
                 pause = (pause * 2).min(Duration::from_secs(1));
                 queue.push_back(std::mem::take(&mut waiting));
                 continue;
@@ -940,6 +960,12 @@ impl PhoenixSink {
             if outcome.down {
                 for item in pending {
                     outcome.retryable.insert(item.index);
+                }
+                continue;
+            }
+            if self.deadline.passed() {
+                for item in pending {
+                    outcome.retry_later(item.index, self.past_deadline());
                 }
                 continue;
             }
@@ -1093,6 +1119,20 @@ impl PhoenixSink {
         }
     }
 
+    /// The sooner of `wait` and the sink's deadline.
+    fn until(&self, wait: Instant) -> Instant {
+        self.deadline.get().map_or(wait, |at| at.min(wait))
+    }
+
+    /// Why what was not sent is deferred, once the deadline has passed.
+    fn past_deadline(&self) -> String {
+        format!(
+            "not sent to Phoenix at {}: the deadline of this call (a flush or a shutdown) had \
+             passed",
+            without_credentials(&self.config.base_url)
+        )
+    }
+
     /// Notes a failed request of operation `index`.
     fn failed(&self, index: usize, gave_up: GaveUp<Problem>, outcome: &mut Sorted) {
         let message = gave_up.error.message();
@@ -1117,9 +1157,15 @@ impl PhoenixSink {
         let found = loop {
             match self.find(id) {
                 Ok(Some(found)) => break found,
+                Ok(None) if self.deadline.passed() => {
+                    return outcome.retry_later(index, self.past_deadline());
+                }
                 Ok(None) if Instant::now() < deadline => {
                     // Its annotation may be waiting for its span.
-                    std::thread::sleep(pause.min(deadline - Instant::now()));
+                    let now = Instant::now();
+                    std::thread::sleep(
+                        pause.min(self.until(deadline).saturating_duration_since(now)),
+                    );
                     pause = (pause * 2).min(Duration::from_secs(1));
                 }
                 Ok(None) => {
@@ -1190,6 +1236,10 @@ impl AssessmentSink for PhoenixSink {
                 outcome.retryable.insert(index);
                 continue;
             }
+            if self.deadline.passed() {
+                outcome.retry_later(index, self.past_deadline());
+                continue;
+            }
             match operation {
                 Operation::Log(assessment) => match item(index, assessment) {
                     Err(reason) => outcome.refuse(index, reason),
@@ -1237,6 +1287,13 @@ impl AssessmentSink for PhoenixSink {
         }
         flush(&mut new, &mut outcome);
         outcome.into_result(batch.len())
+    }
+
+    /// Retries and waits for spans stop at `deadline`, and nothing new
+    /// starts after it: what was not delivered by then is deferred. A
+    /// request under way ends within the request timeout.
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        self.deadline.set(deadline);
     }
 
     fn name(&self) -> &str {

@@ -67,6 +67,10 @@ impl MlflowSink {
         batch: &[Operation],
         known: &HashMap<TraceId, (Value, bool)>,
     ) -> Vec<Outcome> {
+        if self.deadline.passed() {
+            let why = Reason::from(self.past_deadline());
+            return vec![Outcome::Deferred(why); batch.len()];
+        }
         let plans = plan(batch, self.config.max_inline);
         let infos: Vec<Mutex<Option<TraceInfo>>> = self
             .infos(&plans, known)
@@ -222,13 +226,17 @@ impl MlflowSink {
         down: &AtomicBool,
     ) -> Vec<(usize, Outcome)> {
         let mut done = Vec::new();
-        let keep_going = || !down.load(Ordering::Relaxed);
+        let keep_going = || !down.load(Ordering::Relaxed) && !self.deadline.passed();
         for (at, step) in trace.steps.iter().enumerate() {
             if !keep_going() {
-                let why = Reason::from(format!(
-                    "not sent: MLflow at {} stopped answering during this batch",
-                    self.shown_uri
-                ));
+                let why = Reason::from(if self.deadline.passed() {
+                    self.past_deadline()
+                } else {
+                    format!(
+                        "not sent: MLflow at {} stopped answering during this batch",
+                        self.shown_uri
+                    )
+                });
                 done.extend(
                     trace
                         .indexes_from(at)
@@ -394,7 +402,7 @@ impl MlflowSink {
     /// Why a step gave up; a transient failure that is not about the trace
     /// alone marks the server down.
     fn failed(&self, gave_up: &GaveUp<Problem>, down: &AtomicBool) -> String {
-        if gave_up.transient && !gave_up.error.trace_only {
+        if gave_up.transient && !gave_up.error.trace_only && !gave_up.at_deadline {
             down.store(true, Ordering::Relaxed);
         }
         self.gave_up_message(gave_up)

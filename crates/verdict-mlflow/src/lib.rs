@@ -86,6 +86,15 @@
 //!   `Spooled` (`verdict-export`) sink keeps them for later). A server
 //!   found down — a connection refused or a 5xx until the budget ran out —
 //!   ends the batch at once: what was not sent is deferred.
+//! - **Within a deadline.** Told one
+//!   ([`AssessmentSink::set_deadline`]: a recorder's `flush_timeout` or
+//!   `shutdown_timeout`, a `Spooled` sink's limit), the sink stops
+//!   retrying at it ([`RetryPolicy::stop_at`]) and starts no request after
+//!   it: what was not delivered by then is deferred, and a request under
+//!   way ends within [`MlflowConfig::timeout`]. Rejected: only bounding
+//!   the caller's wait, which leaves a call given up on retrying in the
+//!   background for the rest of its budget, and sending again what a
+//!   spool already keeps.
 //!
 //! Delivery is at least once, made idempotent by the client-generated
 //! assessment ids. The server upserts inline assessments by id, so an
@@ -116,7 +125,7 @@ use verdict::{
 };
 
 use crate::concurrency::{AdaptiveLimit, Signal};
-pub use crate::retry::{GaveUp, RetryPolicy, Retryable, Waiting};
+pub use crate::retry::{Deadline, GaveUp, RetryPolicy, Retryable, Waiting};
 
 mod concurrency;
 mod delivery;
@@ -352,8 +361,10 @@ impl MlflowConfig {
     }
 
     /// Makes the sink.
-    pub fn build(self) -> Result<MlflowSink, SinkError> {
+    pub fn build(mut self) -> Result<MlflowSink, SinkError> {
         self.check()?;
+        let deadline = Deadline::default();
+        self.retry = self.retry.stop_at(deadline.clone());
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(self.timeout))
@@ -382,6 +393,7 @@ impl MlflowConfig {
             opened: Mutex::new(HashSet::new()),
             reads_together: AtomicBool::new(true),
             active_run: RwLock::new(None),
+            deadline,
             config: self,
             agent,
             authorization,
@@ -413,6 +425,9 @@ pub struct MlflowSink {
     /// Whether the server reads several traces in one request: cleared by
     /// one that lacks the endpoint.
     reads_together: AtomicBool,
+    /// When the calls under way must return, as the sink was told
+    /// ([`AssessmentSink::set_deadline`]); its retry policy stops there.
+    deadline: Deadline,
 }
 
 /// The most traces [`MlflowSink`] remembers as created in progress (a
@@ -584,6 +599,11 @@ impl MlflowSink {
 
     /// The OTLP request of [`export_spans`](Self::export_spans).
     fn post_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
+        if self.deadline.passed() {
+            let why = Reason::from(self.past_deadline());
+            return Err(SinkError::new(why.to_string())
+                .with_outcomes(vec![Outcome::Deferred(why); spans.len()]));
+        }
         let request = ExportTraceServiceRequest {
             resource_spans: group_spans_by_resource_and_scope(spans.to_vec(), &self.resource),
         };
@@ -621,6 +641,15 @@ impl MlflowSink {
                 self.config.tracking_uri
             ),
         }
+    }
+
+    /// Why what was not sent is deferred, once the deadline has passed.
+    fn past_deadline(&self) -> String {
+        format!(
+            "not sent to MLflow at {}: the deadline of this call (a flush or a shutdown) had \
+             passed",
+            self.shown_uri
+        )
     }
 
     /// What tells this destination apart from others: the server (its
@@ -807,7 +836,12 @@ impl MlflowSink {
     }
 
     fn gave_up_message(&self, gave_up: &GaveUp<Problem>) -> String {
-        if gave_up.transient {
+        if gave_up.at_deadline {
+            format!(
+                "{} (gave up for now after {} attempts: the deadline of this call came)",
+                gave_up.error.message, gave_up.attempts,
+            )
+        } else if gave_up.transient {
             let limit = if gave_up.error.trace_only {
                 self.config.trace_wait.min(self.config.retry.get_budget())
             } else {
@@ -831,6 +865,13 @@ impl AssessmentSink for MlflowSink {
     /// error carries every operation's outcome.
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
         delivery::summarize(batch.len(), self.deliver(batch))
+    }
+
+    /// Retries stop at `deadline`, and nothing new starts after it: what
+    /// was not delivered by then is deferred. A request under way ends
+    /// within the request timeout.
+    fn set_deadline(&self, deadline: Option<std::time::Instant>) {
+        self.deadline.set(deadline);
     }
 
     fn name(&self) -> &str {

@@ -7,9 +7,10 @@
 //! delay before retry `n` (from 0) is drawn uniformly from
 //! `[d/2, d]` with `d = min(initial · 2ⁿ, max_delay)` ("equal jitter"), so
 //! that many clients retrying at once spread out, and retrying stops once
-//! the next delay would end past the budget.
+//! the next delay would end past the budget, or past the [`Deadline`] a
+//! sink was told.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How a network sink retries transient failures.
@@ -30,6 +31,54 @@ pub struct RetryPolicy {
     budget: Duration,
     on_wait: Observer,
     stop: Stop,
+    deadline: Option<Deadline>,
+}
+
+/// The moment by which a sink's calls must return, shared by the sink,
+/// which is told it ([`AssessmentSink::set_deadline`](verdict::AssessmentSink::set_deadline)),
+/// and its retry policy ([`RetryPolicy::stop_at`]), which gives up rather
+/// than retry past it. Clones share the moment; it may be set, moved or
+/// lifted while a call runs.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use verdict_mlflow::Deadline;
+///
+/// let deadline = Deadline::default();
+/// assert!(!deadline.passed());
+/// deadline.clone().set(Some(Instant::now() - Duration::from_millis(1)));
+/// assert!(deadline.passed());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Deadline(Arc<Mutex<Option<Instant>>>);
+
+impl Deadline {
+    /// Sets the moment, or lifts it with `None`.
+    pub fn set(&self, at: Option<Instant>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = at;
+    }
+
+    /// The moment, if one is set.
+    pub fn get(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether it is set and has come.
+    pub fn passed(&self) -> bool {
+        self.comes_within(Duration::ZERO)
+    }
+
+    /// Whether it is set and comes within `wait` from now.
+    fn comes_within(&self, wait: Duration) -> bool {
+        self.get().is_some_and(|at| Instant::now() + wait >= at)
+    }
+}
+
+/// The same moment: clones of one another.
+impl PartialEq for Deadline {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// A function a policy calls, compared by identity so that the policy
@@ -95,6 +144,7 @@ impl Default for RetryPolicy {
             budget: Duration::from_secs(120),
             on_wait: Observer::default(),
             stop: Stop::default(),
+            deadline: None,
         }
     }
 }
@@ -128,6 +178,16 @@ impl RetryPolicy {
     /// interrupted by a signal — as if the budget were spent.
     pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
         self.stop = Hook(Some(Arc::new(stop)));
+        self
+    }
+
+    /// Gives up on a transient failure, without waiting, once the next
+    /// attempt would start at or after `deadline`'s moment (read at each
+    /// failure), as if the budget ended there; what was not delivered is
+    /// then deferred. The MLflow and Phoenix sinks set theirs here, and
+    /// start nothing new once it has passed.
+    pub fn stop_at(mut self, deadline: Deadline) -> Self {
+        self.deadline = Some(deadline);
         self
     }
 
@@ -201,6 +261,7 @@ impl RetryPolicy {
                         error,
                         transient: false,
                         attempts: retry + 1,
+                        at_deadline: false,
                     });
                 }
                 Err(Retryable::GiveUp(error)) => {
@@ -208,16 +269,26 @@ impl RetryPolicy {
                         error,
                         transient: true,
                         attempts: retry + 1,
+                        at_deadline: false,
                     });
                 }
                 Err(Retryable::Transient(error)) => {
                     let delay = self.delay(retry);
                     let stopped = self.stop.0.as_ref().is_some_and(|stop| stop());
-                    if start.elapsed() + delay > self.budget || !keep_going() || stopped {
+                    let at_deadline = self
+                        .deadline
+                        .as_ref()
+                        .is_some_and(|d| d.comes_within(delay));
+                    if start.elapsed() + delay > self.budget
+                        || !keep_going()
+                        || stopped
+                        || at_deadline
+                    {
                         return Err(GaveUp {
                             error,
                             transient: true,
                             attempts: retry + 1,
+                            at_deadline,
                         });
                     }
                     let elapsed = start.elapsed();
@@ -258,10 +329,14 @@ pub enum Retryable<E> {
 pub struct GaveUp<E> {
     /// The last attempt's error.
     pub error: E,
-    /// Whether that error was transient (the budget ran out).
+    /// Whether that error was transient (the budget ran out, or the
+    /// deadline came).
     pub transient: bool,
     /// How many attempts were made.
     pub attempts: u32,
+    /// Whether retrying stopped at the deadline ([`RetryPolicy::stop_at`])
+    /// rather than at the end of its budget.
+    pub at_deadline: bool,
 }
 
 #[cfg(test)]
@@ -349,6 +424,53 @@ mod tests {
         let policy = RetryPolicy::default().on_wait(move |_| *count.lock().unwrap() += 1);
         assert_eq!(policy.run(|| Ok::<_, Retryable<()>>(1)).unwrap(), 1);
         assert_eq!(*quiet.lock().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_deadline_ends_the_retries_before_they_would_wait_past_it() {
+        let deadline = Deadline::default();
+        let policy = RetryPolicy::default()
+            .initial_delay(Duration::from_millis(50))
+            .max_delay(Duration::from_millis(50))
+            .budget(Duration::from_secs(3600))
+            .stop_at(deadline.clone());
+        // Already passed: the one attempt, and no retry.
+        deadline.set(Some(Instant::now()));
+        let gave_up = policy
+            .run(|| Err::<(), _>(Retryable::Transient("down")))
+            .unwrap_err();
+        assert_eq!(
+            (gave_up.attempts, gave_up.transient, gave_up.at_deadline),
+            (1, true, true)
+        );
+        // Set while it retries: it stops there.
+        deadline.set(None);
+        let mut attempts = 0;
+        let gave_up = policy
+            .run(|| {
+                attempts += 1;
+                if attempts == 3 {
+                    deadline.set(Some(Instant::now() + Duration::from_millis(10)));
+                }
+                Err::<(), _>(Retryable::Transient("down"))
+            })
+            .unwrap_err();
+        assert_eq!(
+            (gave_up.attempts, gave_up.transient, gave_up.at_deadline),
+            (3, true, true)
+        );
+        // Lifted: the budget rules again.
+        deadline.set(None);
+        let mut attempts = 0;
+        let answer = policy.run(|| {
+            attempts += 1;
+            if attempts < 3 {
+                Err(Retryable::Transient("down"))
+            } else {
+                Ok(attempts)
+            }
+        });
+        assert_eq!(answer.unwrap(), 3);
     }
 
     #[test]
