@@ -628,6 +628,21 @@ impl AssessmentSink for Destination {
         self.finish().map_err(|e| SinkError::new(e.to_string()))
     }
 
+    /// Tells the destination's sink: the MLflow and Phoenix sinks stop
+    /// retrying at it.
+    fn set_deadline(&self, deadline: Option<std::time::Instant>) {
+        match &self.sink {
+            #[cfg(feature = "otlp")]
+            Sink::Otlp(otlp) => otlp.sink.set_deadline(deadline),
+            #[cfg(feature = "mlflow")]
+            Sink::Mlflow(sink) => sink.set_deadline(deadline),
+            #[cfg(feature = "phoenix")]
+            Sink::Phoenix(sink) => sink.set_deadline(deadline),
+            #[cfg(feature = "jsonl")]
+            Sink::Jsonl(sink) => sink.set_deadline(deadline),
+        }
+    }
+
     fn name(&self) -> &str {
         match self.target {
             ExportTarget::Otlp => "otlp",
