@@ -26,6 +26,8 @@ use verdict::{AssessmentSink, Operation, Outcome, Outcomes, SinkError};
 
 #[cfg(feature = "jsonl")]
 use crate::JsonlSink;
+#[cfg(any(feature = "mlflow", feature = "phoenix"))]
+use crate::WithHttpSettings as _;
 #[cfg(feature = "otlp")]
 use crate::otlp::SpanExporter as OtlpSpanExporter;
 #[cfg(feature = "mlflow")]

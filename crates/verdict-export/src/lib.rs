@@ -199,7 +199,7 @@ pub use spool::{SPOOL_MAX_DELAY, SpoolStats, Spooled};
 // The store and the MLflow client are crates of their own; the sinks'
 // users find them here too.
 #[cfg(any(feature = "mlflow", feature = "phoenix"))]
-pub use verdict_mlflow::{self as mlflow, RetryPolicy};
+pub use verdict_mlflow::{self as mlflow, HttpSettings, RetryPolicy, WithHttpSettings};
 #[cfg(feature = "mlflow")]
 pub use verdict_mlflow::{ConcurrencyStats, DEFAULT_EXPERIMENT_ID, MlflowConfig, MlflowSink};
 pub use verdict_store::StoredSpan;

@@ -96,7 +96,7 @@
 //! for their spans up to [`PhoenixConfig::span_wait`] while the others are
 //! sent at once; after that they are deferred ([`Outcome::Deferred`]).
 //! Transient failures (no connection, a timeout, 408, 429, 5xx) are
-//! retried by the [`RetryPolicy`]; when its budget runs out the server is
+//! retried by the [`RetryPolicy`](verdict_mlflow::RetryPolicy); when its budget runs out the server is
 //! taken as down and the rest of the batch is deferred without being sent.
 //! Told a deadline ([`AssessmentSink::set_deadline`]: a recorder's
 //! `flush_timeout` or `shutdown_timeout`, a [`Spooled`](crate::Spooled)
@@ -123,7 +123,7 @@ use verdict::{
     Assessment, AssessmentId, AssessmentSink, AssessmentUpdate, Operation, Outcome, Reason,
     SinkError, SourceType,
 };
-use verdict_mlflow::{Deadline, GaveUp, RetryPolicy, Retryable};
+use verdict_mlflow::{Deadline, GaveUp, HttpSettings, Retryable, WithHttpSettings};
 
 use crate::OtlpExporter;
 use crate::otlp::SpanExporter;
@@ -186,10 +186,14 @@ pub struct PhoenixConfig {
     traces_endpoint: Option<String>,
     project: String,
     headers: Headers,
-    timeout: Duration,
-    connect_timeout: Duration,
-    retry: RetryPolicy,
+    http: HttpSettings,
     span_wait: Duration,
+}
+
+impl WithHttpSettings for PhoenixConfig {
+    fn http_settings(&mut self) -> &mut HttpSettings {
+        &mut self.http
+    }
 }
 
 impl PhoenixConfig {
@@ -202,9 +206,7 @@ impl PhoenixConfig {
             traces_endpoint: None,
             project: DEFAULT_PROJECT.to_owned(),
             headers: Headers(Vec::new()),
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
-            retry: RetryPolicy::default(),
+            http: HttpSettings::default(),
             span_wait: Duration::from_secs(30),
         }
     }
@@ -298,39 +300,6 @@ impl PhoenixConfig {
         self
     }
 
-    /// The time limit of one request, answer included (default 30 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// The time limit for opening a connection (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// How transient failures are retried (see [`RetryPolicy`]).
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// Stops retrying once `stop` says so (see [`RetryPolicy::stop_when`]).
-    pub fn stop_retrying_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
-        self.retry = self.retry.stop_when(stop);
-        self
-    }
-
-    /// Tells `observer` of retries that go on (see [`RetryPolicy::on_wait`]).
-    pub fn on_retry_wait(
-        mut self,
-        observer: impl Fn(verdict_mlflow::Waiting) + Send + Sync + 'static,
-    ) -> Self {
-        self.retry = self.retry.on_wait(observer);
-        self
-    }
-
     /// How long annotations of spans (or traces) Phoenix does not have yet
     /// wait for them in one batch before they are given up for now, as
     /// deferred ([`Outcome::Deferred`]; default 30 s). A target given up
@@ -378,21 +347,14 @@ impl PhoenixConfig {
     /// Makes the sink: its HTTP client and its OTLP span exporter.
     pub fn build(mut self) -> Result<PhoenixSink, SinkError> {
         self.check()?;
-        let deadline = Deadline::default();
-        self.retry = self.retry.stop_at(deadline.clone());
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(self.timeout))
-            .timeout_connect(Some(self.connect_timeout))
-            .user_agent(concat!("verdict/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+        // ureq's default: the spans go through the OTLP exporter's client.
+        let (agent, deadline) = self.http.client(3);
         let resource = Resource::builder()
             .with_attribute(KeyValue::new(PROJECT_ATTRIBUTE, self.project.clone()))
             .build();
         let mut otlp = OtlpExporter::builder()
             .traces_endpoint(self.traces_endpoint_url())
-            .timeout(self.timeout)
+            .timeout(self.http.get_timeout())
             .resource(resource.clone());
         for (name, value) in &self.headers.0 {
             otlp = otlp.header(name.clone(), value.clone());
@@ -773,7 +735,7 @@ impl PhoenixSink {
         url: &str,
         body: Option<&Value>,
     ) -> Result<String, GaveUp<Problem>> {
-        self.config.retry.run(|| {
+        self.config.http.retry_policy().run(|| {
             let (status, body) = match self.send(method, url, body) {
                 Reply::Answer { status, body } => (status, body),
                 Reply::Failed(error) => {

@@ -25,7 +25,7 @@ use verdict::{
     Assessment, AssessmentError, AssessmentSink, AssessmentSource, AssessmentUpdate, MemoryStore,
     Operation, Recorder, Target, mlflow_trace_id,
 };
-use verdict_export::{MlflowSink, RetryPolicy, TraceAssembler};
+use verdict_export::{MlflowSink, RetryPolicy, TraceAssembler, WithHttpSettings as _};
 
 #[test]
 fn against_a_real_mlflow_server() {

@@ -23,7 +23,9 @@ use mlflow_server::MlflowServer;
 use opentelemetry::trace::{SpanId, TraceContextExt as _, TraceId, Tracer, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use verdict::{Assessment, Recorder, Target, mlflow_trace_id};
-use verdict_export::{LocalStore, MlflowSink, RetryPolicy, Spooled, TraceAssembler};
+use verdict_export::{
+    LocalStore, MlflowSink, RetryPolicy, Spooled, TraceAssembler, WithHttpSettings as _,
+};
 
 #[test]
 fn every_assessment_arrives_exactly_once_despite_faults() {

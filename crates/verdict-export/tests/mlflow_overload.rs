@@ -20,7 +20,7 @@ use mlflow_server::MlflowServer;
 use opentelemetry::trace::{Tracer, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use verdict::{Assessment, Overflow, Recorder, Target, mlflow_trace_id};
-use verdict_export::{MlflowSink, RetryPolicy};
+use verdict_export::{MlflowSink, RetryPolicy, WithHttpSettings as _};
 
 const SINKS: usize = 2;
 const TRACES_PER_SINK: usize = 32;

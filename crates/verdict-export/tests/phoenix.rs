@@ -25,7 +25,7 @@ use verdict::{
     Assessment, AssessmentError, AssessmentSink, AssessmentSource, AssessmentUpdate, Operation,
 };
 use verdict_export::testing::HttpStub;
-use verdict_export::{PhoenixSink, RetryPolicy};
+use verdict_export::{PhoenixSink, RetryPolicy, WithHttpSettings as _};
 
 /// A project name Phoenix cannot take in a URL path (`/`, `?`, `#`).
 const PROJECT: &str = "verdict tests / ünï?#code";

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use verdict::{Assessment, AssessmentSink, Operation, Outcomes};
 use verdict_export::testing::{HangingReceiver, HttpStub};
-use verdict_export::{MlflowSink, PhoenixSink, RetryPolicy};
+use verdict_export::{MlflowSink, PhoenixSink, RetryPolicy, WithHttpSettings as _};
 
 /// Retries 5 to 20 ms apart for an hour: a call that ignores its deadline
 /// keeps retrying far beyond the test's patience.

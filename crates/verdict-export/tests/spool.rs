@@ -24,7 +24,9 @@ use verdict::{
     Assessment, AssessmentSink, AssessmentUpdate, Operation, Outcome, Outcomes, attributes,
 };
 use verdict_export::testing::{HttpStub, OtlpReceiver, Request};
-use verdict_export::{LocalStore, MlflowSink, OtlpExporter, RetryPolicy, Spooled};
+use verdict_export::{
+    LocalStore, MlflowSink, OtlpExporter, RetryPolicy, Spooled, WithHttpSettings as _,
+};
 
 const TRACE: &str = "0fb07256509eb9d22d07f42f7eb9f24d";
 const SPAN: &str = "71492b10072d70de";

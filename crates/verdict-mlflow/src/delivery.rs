@@ -245,7 +245,7 @@ impl MlflowSink {
                 return done;
             }
             let result = match step {
-                Step::Single(index) => self.config.retry.run_while(
+                Step::Single(index) => self.config.http.retry_policy().run_while(
                     keep_going,
                     self.waiting_for_trace(|| self.apply(&batch[*index])),
                 ),
@@ -253,7 +253,7 @@ impl MlflowSink {
                 // endpoint takes it in one request, for about half what
                 // reading the trace and writing it back costs the server.
                 Step::Inline(indexes) if indexes.len() == 1 && info.is_none() => {
-                    self.config.retry.run_while(
+                    self.config.http.retry_policy().run_while(
                         keep_going,
                         self.waiting_for_trace(|| self.apply(&batch[indexes[0]])),
                     )
@@ -267,7 +267,7 @@ impl MlflowSink {
                         })
                         .collect();
                     let mut created = 0;
-                    let result = self.config.retry.run_while(
+                    let result = self.config.http.retry_policy().run_while(
                         keep_going,
                         self.waiting_for_trace(|| {
                             self.create_inline(&assessments, &mut info, &mut created)
@@ -292,7 +292,8 @@ impl MlflowSink {
                             for &index in indexes {
                                 let outcome = match self
                                     .config
-                                    .retry
+                                    .http
+                                    .retry_policy()
                                     .run_while(keep_going, || self.apply(&batch[index]))
                                 {
                                     Ok(()) => Outcome::Delivered,
@@ -337,7 +338,7 @@ impl MlflowSink {
     }
 
     /// Of `traces`, those the server answers it does not have: read
-    /// together (see [`read_together`](Self::read_together)), or, where
+    /// together (see `read_together`), or, where
     /// the server cannot, a few at a time (up to
     /// [`MlflowConfig::max_concurrency`](super::MlflowConfig::max_concurrency)
     /// at once). A trace whose read fails otherwise (the server is down, or

@@ -125,10 +125,12 @@ use verdict::{
 };
 
 use crate::concurrency::{AdaptiveLimit, Signal};
+pub use crate::http::{HttpSettings, WithHttpSettings};
 pub use crate::retry::{Deadline, GaveUp, RetryPolicy, Retryable, Waiting};
 
 mod concurrency;
 mod delivery;
+mod http;
 mod plan;
 mod provenance;
 mod retry;
@@ -173,9 +175,7 @@ pub struct MlflowConfig {
     tracking_uri: String,
     experiment_id: String,
     auth: Option<Auth>,
-    timeout: Duration,
-    connect_timeout: Duration,
-    retry: RetryPolicy,
+    http: HttpSettings,
     resource: Option<Resource>,
     max_concurrency: usize,
     max_inline: usize,
@@ -189,9 +189,7 @@ impl fmt::Debug for MlflowConfig {
             .field("tracking_uri", &redact_url(&self.tracking_uri))
             .field("experiment_id", &self.experiment_id)
             .field("auth", &self.auth)
-            .field("timeout", &self.timeout)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("retry", &self.retry)
+            .field("http", &self.http)
             .field("max_concurrency", &self.max_concurrency)
             .field("max_inline", &self.max_inline)
             .field("trace_wait", &self.trace_wait)
@@ -202,6 +200,12 @@ impl fmt::Debug for MlflowConfig {
 /// The experiment MLflow uses when none is named.
 pub const DEFAULT_EXPERIMENT_ID: &str = "0";
 
+impl WithHttpSettings for MlflowConfig {
+    fn http_settings(&mut self) -> &mut HttpSettings {
+        &mut self.http
+    }
+}
+
 impl MlflowConfig {
     /// A configuration for the server at `tracking_uri` (`http://` or
     /// `https://`), experiment `"0"`, no authentication.
@@ -211,9 +215,7 @@ impl MlflowConfig {
             tracking_uri: uri.trim().trim_end_matches('/').to_owned(),
             experiment_id: DEFAULT_EXPERIMENT_ID.to_owned(),
             auth: None,
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
-            retry: RetryPolicy::default(),
+            http: HttpSettings::default(),
             resource: None,
             max_concurrency: 4,
             max_inline: 256,
@@ -267,36 +269,6 @@ impl MlflowConfig {
             username: username.into(),
             password: Secret(password.into()),
         });
-        self
-    }
-
-    /// The time limit of one request, answer included (default 30 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// The time limit for opening a connection (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// How transient failures are retried (see [`RetryPolicy`]).
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// Stops retrying once `stop` says so (see [`RetryPolicy::stop_when`]).
-    pub fn stop_retrying_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
-        self.retry = self.retry.stop_when(stop);
-        self
-    }
-
-    /// Tells `observer` of retries that go on (see [`RetryPolicy::on_wait`]).
-    pub fn on_retry_wait(mut self, observer: impl Fn(Waiting) + Send + Sync + 'static) -> Self {
-        self.retry = self.retry.on_wait(observer);
         self
     }
 
@@ -363,18 +335,8 @@ impl MlflowConfig {
     /// Makes the sink.
     pub fn build(mut self) -> Result<MlflowSink, SinkError> {
         self.check()?;
-        let deadline = Deadline::default();
-        self.retry = self.retry.stop_at(deadline.clone());
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(self.timeout))
-            .timeout_connect(Some(self.connect_timeout))
-            .user_agent(concat!("verdict/", env!("CARGO_PKG_VERSION")))
-            // Keep one connection per request in flight, for reuse.
-            .max_idle_connections_per_host(self.max_concurrency)
-            .max_idle_connections(self.max_concurrency.max(10))
-            .build()
-            .into();
+        // Keep one connection per request in flight, for reuse.
+        let (agent, deadline) = self.http.client(self.max_concurrency);
         let authorization = self.auth.as_ref().map(|auth| match auth {
             Auth::Bearer(token) => Secret(format!("Bearer {}", token.0)),
             Auth::Basic { username, password } => Secret(format!(
@@ -574,7 +536,7 @@ impl MlflowSink {
                 mlflow_trace_id(trace)
             );
             let url = format!("{}/api/3.0/mlflow/traces", self.config.tracking_uri);
-            let sent = self.config.retry.run(|| {
+            let sent = self.config.http.retry_policy().run(|| {
                 self.classify(&what, self.request("POST", &url, Body::Json(&body)))
                     .map(drop)
             });
@@ -611,7 +573,8 @@ impl MlflowSink {
         let url = format!("{}/v1/traces", self.config.tracking_uri);
         let what = format!("export {} spans", spans.len());
         self.config
-            .retry
+            .http
+            .retry_policy()
             .run(|| {
                 self.classify(&what, self.request("POST", &url, Body::Protobuf(&body)))
                     .map(drop)
@@ -843,9 +806,11 @@ impl MlflowSink {
             )
         } else if gave_up.transient {
             let limit = if gave_up.error.trace_only {
-                self.config.trace_wait.min(self.config.retry.get_budget())
+                self.config
+                    .trace_wait
+                    .min(self.config.http.retry_policy().get_budget())
             } else {
-                self.config.retry.get_budget()
+                self.config.http.retry_policy().get_budget()
             };
             format!(
                 "{} (gave up for now after {} attempts in {limit:?})",

@@ -252,7 +252,8 @@ impl MlflowSink {
         let url = format!("{}{path}", self.config.tracking_uri);
         let what = what();
         self.config
-            .retry
+            .http
+            .retry_policy()
             .run(|| self.classify(&what, self.request(method, &url, Body::Json(body))))
             .map_err(|gave_up| self.gave_up(gave_up))
     }
