@@ -16,6 +16,42 @@ pub enum LoadError {
         path: PathBuf,
     },
 
+    /// The path names a directory, not a plugin file.
+    #[error(
+        "{path:?} is a directory, not a plugin file: give the path of the plugin's dynamic library \
+         (list directories in VERDICT_PLUGIN_PATH, files with --plugin)"
+    )]
+    Directory {
+        /// The path given.
+        path: PathBuf,
+    },
+
+    /// The path is a symbolic link that leads back to itself.
+    #[error("{path:?} is a loop of symbolic links: it leads back to itself and names no file")]
+    SymlinkLoop {
+        /// The path given.
+        path: PathBuf,
+    },
+
+    /// The path is a symbolic link to nothing.
+    #[error("{path:?} is a symbolic link to {target:?}, which does not exist")]
+    DanglingSymlink {
+        /// The path given.
+        path: PathBuf,
+        /// Where it points.
+        target: PathBuf,
+    },
+
+    /// The path names something that is neither a file nor a directory (a
+    /// FIFO, a socket, a device).
+    #[error("{path:?} is {what}, not a plugin file")]
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is, in words ("a FIFO").
+        what: &'static str,
+    },
+
     /// The file exists but is not a dynamic library this system can load.
     #[error("{path:?} is not a loadable dynamic library: {reason}")]
     NotALibrary {
@@ -84,12 +120,17 @@ pub enum LoadError {
     },
 
     /// A scorer spec that names no known scorer.
-    #[error("no scorer named {name:?}; known scorers: {known}. Load others with --plugin PATH")]
+    #[error(
+        "no scorer named {name:?}; known scorers: {known}. Load others with --plugin PATH{unreadable}"
+    )]
     UnknownScorer {
         /// The name given.
         name: String,
         /// The names available, comma-separated.
         known: String,
+        /// Empty, or a sentence naming the plugin files found that could
+        /// not be read, each with why (one of them may be the scorer).
+        unreadable: String,
     },
 
     /// A scorer spec that cannot be read.
@@ -104,6 +145,17 @@ pub enum LoadError {
     /// The scorer refused its config.
     #[error("{0}")]
     Config(String),
+
+    /// The plugin's worker process (see `Isolation`) failed before the
+    /// plugin could be read or its scorer made: it crashed, hung or ran
+    /// out of memory while loading, or could not be started.
+    #[error("{path:?} could not be loaded in a worker process: {reason}")]
+    Worker {
+        /// The plugin file.
+        path: PathBuf,
+        /// What happened.
+        reason: String,
+    },
 
     /// Reading the plugin file failed.
     #[error("could not read {path:?}: {source}")]

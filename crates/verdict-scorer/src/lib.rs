@@ -4,14 +4,20 @@
 //!
 //! - [`Scorer`] is the one interface behind which compiled-in scorers
 //!   ([`StaticScorer`]) and plugins ([`PluginScorer`]) stand.
-//! - [`Plugin::load`] opens a dynamic library with `RTLD_NOW | RTLD_LOCAL`,
-//!   once per canonical path, and never unloads it; it refuses, with a
-//!   sentence a person can act on, a missing file, a library that is not a
-//!   plugin, a plugin for another ABI version, one built with
+//! - [`Plugin::load`] opens a dynamic library in this process with
+//!   `RTLD_NOW | RTLD_LOCAL`, once per canonical path, and never unloads
+//!   it; it refuses, with a sentence a person can act on that names the
+//!   file, a missing file, a directory, a loop of symbolic links, a
+//!   library the system cannot load (with the loader's reason), one that
+//!   is not a plugin, a plugin for another ABI version, one built with
 //!   `panic = "abort"`, or a damaged descriptor ([`LoadError`]).
-//! - [`Registry`] holds the built-in scorers and loaded plugins and makes
+//! - `IsolatedPlugin` reads a plugin in a worker process instead, and
+//!   its scorers score there ([`Isolation`], Linux): see the trust model
+//!   below.
+//! - [`Registry`] holds the built-in scorers and plugins and makes
 //!   scorers from specs such as `edit_distance:max_distance=3`
-//!   ([`ScorerSpec`]).
+//!   ([`ScorerSpec`]); the plugins of `VERDICT_PLUGIN_PATH` are read only
+//!   when needed, and a broken one is set aside, never fatal.
 //! - [`Runner`] scores many records with several scorers in parallel into
 //!   [`Scores`], and [`to_feedback`] turns each result into a CODE feedback.
 //!
@@ -30,14 +36,38 @@
 //! 14.4 MB plus the text the scorers make per record (an `Outcome` per
 //! result took 16.8 MB plus one allocation per such text).
 //!
+//! **The trust model.** A plugin is native code; in a process it can do
+//! whatever that process can, and no check of what it returns stops it
+//! from crashing, hanging, calling `exit` or taking all memory. So a
+//! program that isolates plugins ([`Registry::isolate`], as the `verdict`
+//! command does on Linux) has every plugin that is not built in read and
+//! run by worker processes, fed whole batches through shared memory. A
+//! crash, a fatal signal or an `exit` there gives the batch's records an
+//! error feedback ([`SCORER_CRASHED`], naming the signal or status), a
+//! batch over its time limit is killed ([`SCORER_TIMEOUT`]), a worker at
+//! its memory limit ([`SCORER_OOM`]); a new worker takes the next batch,
+//! and the run goes on. A plugin whose library constructor crashes or
+//! exits is refused when read, and the host never opens it. Whatever a
+//! worker sends back is bounded and checked before use. What it costs: a
+//! round trip to another process per batch, and a process per runner
+//! thread. What it is not: a sandbox — a worker runs as the same user,
+//! with the same files and network. Built-in scorers, and plugins the
+//! user trusts ([`Registry::trust`]), run in this process at native
+//! speed, where nothing protects the host from them: a crash or a hang
+//! is the host's, and `exit` ends it (the `verdict` command turns that
+//! into a failing status; `_exit` and fatal signals cannot be caught).
+//! Without isolation (the library's default, for programs that have no
+//! worker mode) every plugin runs in this process.
+//!
 //! **Features**, both on by default (the `verdict` command and
 //! `verdict-eval` use them):
 //!
 //! - `plugins`: loading plugins from dynamic libraries — the `Plugin` and
-//!   `PluginScorer` types, [`Registry::load_plugin`], `VERDICT_PLUGIN_PATH`
-//!   and a path as a [`ScorerSpec`] — with libloading, and sha2 for the
-//!   digest a plugin's feedback carries. Without it, a path is refused with
-//!   a [`LoadError`] naming the feature.
+//!   `PluginScorer` types, isolation in worker processes, [`Registry::load_plugin`],
+//!   `VERDICT_PLUGIN_PATH` and a path as a [`ScorerSpec`] — with
+//!   libloading, sha2 for the digest a plugin's feedback carries, and libc
+//!   for the workers. Without it, a path is refused with a [`LoadError`]
+//!   naming the feature.
 //! - `regex`: the built-in `regex` scorer, with the regex crate.
 //!
 //! A service that scores inline with the other built-in scorers writes
@@ -54,7 +84,11 @@ mod builtins;
 mod error;
 mod feedback;
 #[cfg(feature = "plugins")]
+mod isolation;
+#[cfg(feature = "plugins")]
 mod plugin;
+#[cfg(feature = "plugins")]
+mod plugin_set;
 mod record;
 mod registry;
 mod runner;
@@ -66,6 +100,10 @@ pub use feedback::{
     SCORER_SHA256_KEY, SCORER_VERSION_KEY, feedback_builder, feedback_metadata, feedback_source,
     to_feedback,
 };
+#[cfg(all(feature = "plugins", target_os = "linux"))]
+pub use isolation::{IsolatedPlugin, IsolatedScorer, serve_worker};
+#[cfg(feature = "plugins")]
+pub use isolation::{Isolation, SCORER_CRASHED, SCORER_OOM, SCORER_TIMEOUT};
 #[cfg(feature = "plugins")]
 pub use plugin::{PLUGIN_PATH_VAR, Plugin, PluginScorer, discover};
 pub use record::{OwnedRecord, OwnedValue, expectation_views, record_views};

@@ -5,7 +5,7 @@ use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 use verdict_plugin::abi::{
     self, ABI_VERSION, Descriptor, FLAG_PANIC_UNWIND, FLAG_THREAD_SAFE, RC_OK, Str,
 };
@@ -50,14 +50,17 @@ fn loaded() -> &'static Mutex<HashMap<PathBuf, Arc<Plugin>>> {
 const DESCRIPTOR_V1_SIZE: u32 = size_of::<Descriptor>() as u32;
 
 impl Plugin {
-    /// Loads the plugin at `path`, or returns the one already loaded from
-    /// the same file.
+    /// Loads the plugin at `path` into this process, or returns the one
+    /// already loaded from the same file. Its code then runs in this
+    /// process, with no isolation: see the crate's trust model.
     pub fn load(path: &Path) -> Result<Arc<Plugin>, LoadError> {
-        if !path.is_file() {
-            return Err(LoadError::Missing {
-                path: path.to_owned(),
-            });
-        }
+        Plugin::load_as(path, Digest::Compute)
+    }
+
+    /// Loads the plugin at `path`; its digest computed, or left to
+    /// whoever reads it (a worker process, whose host computes it).
+    pub(crate) fn load_as(path: &Path, digest: Digest) -> Result<Arc<Plugin>, LoadError> {
+        check_file(path)?;
         let io = |source| LoadError::Io {
             path: path.to_owned(),
             source,
@@ -67,10 +70,10 @@ impl Plugin {
         if let Some(plugin) = loaded.get(&canonical) {
             return Ok(Arc::clone(plugin));
         }
-        let sha256 = format!(
-            "{:x}",
-            Sha256::digest(std::fs::read(&canonical).map_err(io)?)
-        );
+        let sha256 = match digest {
+            Digest::Compute => sha256_of(&canonical)?,
+            Digest::Skip => String::new(),
+        };
         let library = open(&canonical)?;
         let descriptor = entry_point(&library, &canonical)?;
         let info = read_descriptor(descriptor, &canonical, sha256)?;
@@ -93,14 +96,21 @@ impl Plugin {
         // SAFETY: `create` comes from a descriptor checked at load; the
         // config is valid UTF-8 and outlives the call.
         let rc = unsafe { create(Str::new(config), &mut state) };
-        if rc != RC_OK || state.is_null() {
+        let name = self.named();
+        if rc == RC_OK && state.is_null() {
+            // Its last error, if any, is from an earlier call: not read.
+            return Err(LoadError::Config(format!(
+                "{name} returned no state from `create` (return code 0, and a null state): the \
+                 plugin is broken"
+            )));
+        }
+        if rc != RC_OK {
             let message = self.last_error();
-            let message = if message.is_empty() {
-                format!("{} refused its config (return code {rc})", self.info.name)
+            return Err(LoadError::Config(if message.is_empty() {
+                format!("{name} refused its config (return code {rc})")
             } else {
-                message
-            };
-            return Err(LoadError::Config(message));
+                format!("{name}: {message}")
+            }));
         }
         let serial = (self.descriptor.flags & FLAG_THREAD_SAFE == 0).then(|| Mutex::new(()));
         Ok(PluginScorer {
@@ -108,6 +118,16 @@ impl Plugin {
             state,
             serial,
         })
+    }
+
+    /// The scorer's name and its file, for messages.
+    fn named(&self) -> String {
+        match &self.info.origin {
+            Origin::Plugin { path, .. } => {
+                format!("{} (plugin {})", self.info.name, path.display())
+            }
+            Origin::Builtin => self.info.name.clone(),
+        }
     }
 
     /// The calling thread's last error message from the plugin.
@@ -133,11 +153,93 @@ fn open(path: &Path) -> Result<libloading::Library, LoadError> {
     unsafe { libloading::Library::new(path) }.map_err(|e| not_a_library(path, e))
 }
 
+/// The loader's refusal, with the system's reason (`dlerror`'s "file too
+/// short"), which libloading keeps as the error's source.
 fn not_a_library(path: &Path, error: libloading::Error) -> LoadError {
+    let mut reason = error.to_string();
+    if let Some(source) = std::error::Error::source(&error) {
+        reason = format!("{reason}: {source}");
+    }
     LoadError::NotALibrary {
         path: path.to_owned(),
-        reason: error.to_string(),
+        reason,
     }
+}
+
+/// Whether the plugin's file is read for its digest here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Digest {
+    /// Read it: the plugin is loaded for this process.
+    Compute,
+    /// Leave it: the process that asked for the plugin computes it.
+    Skip,
+}
+
+/// The SHA-256 digest of a file, as lowercase hex.
+pub(crate) fn sha256_of(path: &Path) -> Result<String, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(format!("{:x}", Sha256::digest(bytes)))
+}
+
+/// Tells apart what can be at a plugin path before anything opens it: a
+/// file (the one answer that goes on), nothing, a dangling symbolic link,
+/// a loop of links, a directory, or something else (a FIFO, which opening
+/// would block on).
+pub(crate) fn check_file(path: &Path) -> Result<(), LoadError> {
+    let path_buf = || path.to_owned();
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(meta) if meta.is_dir() => Err(LoadError::Directory { path: path_buf() }),
+        Ok(meta) => Err(LoadError::NotAFile {
+            path: path_buf(),
+            what: special_kind(&meta),
+        }),
+        Err(e) if is_loop(&e) => Err(LoadError::SymlinkLoop { path: path_buf() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::read_link(path) {
+            Ok(target) => Err(LoadError::DanglingSymlink {
+                path: path_buf(),
+                target,
+            }),
+            Err(_) => Err(LoadError::Missing { path: path_buf() }),
+        },
+        Err(source) => Err(LoadError::Io {
+            path: path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(unix)]
+fn is_loop(error: &std::io::Error) -> bool {
+    error.raw_os_error() == Some(libc::ELOOP)
+}
+
+#[cfg(not(unix))]
+fn is_loop(_: &std::io::Error) -> bool {
+    false
+}
+
+#[cfg(unix)]
+fn special_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::Metadata) -> &'static str {
+    "not a regular file"
 }
 
 type EntryPoint = unsafe extern "C" fn() -> *const Descriptor;
@@ -280,23 +382,33 @@ fn read_descriptor(d: &Descriptor, path: &Path, sha256: String) -> Result<Scorer
 }
 
 /// The plugin files in the directories of `VERDICT_PLUGIN_PATH`, in the
-/// order of the directories, then by file name. Directories that do not
-/// exist are skipped, as `PATH` does.
+/// order of the directories, then by file name: every entry whose name
+/// ends in the system's library extension (`.so`), whatever it is, so
+/// that a directory, a dangling link or a loop of links named so is
+/// reported when it is read rather than silently skipped. A file listed
+/// in the variable itself is taken too; directories that do not exist are
+/// skipped, as `PATH` does. Nothing is opened here.
 pub fn discover() -> Vec<PathBuf> {
     let Some(dirs) = std::env::var_os(PLUGIN_PATH_VAR) else {
         return Vec::new();
     };
     let mut found = Vec::new();
     for dir in std::env::split_paths(&dirs) {
+        if dir.as_os_str().is_empty() {
+            continue;
+        }
+        if dir.is_file() {
+            found.push(dir);
+            continue;
+        }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
-                p.is_file()
-                    && p.extension()
-                        .is_some_and(|e| e == std::env::consts::DLL_EXTENSION)
+                p.extension()
+                    .is_some_and(|e| e == std::env::consts::DLL_EXTENSION)
             })
             .collect();
         files.sort();

@@ -1,14 +1,16 @@
-//! The scorers a program knows: built-in ones and loaded plugins.
+//! The scorers a program knows: built-in ones and plugins.
 
 #[cfg(feature = "plugins")]
-use std::path::Path;
-#[cfg(feature = "plugins")]
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
 use crate::builtins;
 use crate::error::LoadError;
 #[cfg(feature = "plugins")]
-use crate::plugin::{Plugin, discover};
+use crate::isolation::Isolation;
+#[cfg(feature = "plugins")]
+use crate::plugin::discover;
+#[cfg(feature = "plugins")]
+use crate::plugin_set::PluginSet;
 use crate::scorer::{Scorer, ScorerInfo};
 use crate::spec::{ScorerSpec, SpecTarget};
 
@@ -22,8 +24,18 @@ struct Builtin {
 
 /// The scorers available by name.
 ///
-/// A loaded plugin shadows a built-in scorer of the same name, so a newer
-/// build of a scorer can be tried without rebuilding the host.
+/// A plugin shadows a built-in scorer of the same name, so a newer build
+/// of a scorer can be tried without rebuilding the host.
+///
+/// Plugins run in this process unless the registry isolates them
+/// ([`Registry::isolate`]): then each plugin file is read by a worker
+/// process, and its scorers score in worker processes, except those of
+/// the files the user trusts ([`Registry::trust`]), which are loaded
+/// into this process when a scorer of theirs is made. The plugins of
+/// `VERDICT_PLUGIN_PATH` ([`Registry::add_plugin_path`]) are read only
+/// when a scorer name is looked up or the scorers are listed, and one
+/// that cannot be read is set aside ([`Registry::plugin_problems`]) and
+/// stops nothing.
 ///
 /// ```
 /// use verdict_scorer::{OwnedRecord, Registry};
@@ -39,7 +51,7 @@ struct Builtin {
 pub struct Registry {
     builtins: Vec<Builtin>,
     #[cfg(feature = "plugins")]
-    plugins: Vec<Arc<Plugin>>,
+    plugins: PluginSet,
 }
 
 impl Registry {
@@ -69,56 +81,81 @@ impl Registry {
         });
     }
 
-    /// Loads a plugin file. Loading a second plugin with the name of one
-    /// already loaded from another file is refused.
+    /// Runs plugins in worker processes from now on (see
+    /// [`Isolation`]).
     #[cfg(feature = "plugins")]
-    pub fn load_plugin(&mut self, path: &Path) -> Result<Arc<Plugin>, LoadError> {
-        let plugin = Plugin::load(path)?;
-        if let Some(other) = self
-            .plugins
-            .iter()
-            .find(|p| p.info().name == plugin.info().name && !Arc::ptr_eq(p, &plugin))
-        {
-            return Err(LoadError::InvalidSpec {
-                spec: path.display().to_string(),
-                reason: format!(
-                    "a plugin named {:?} is already loaded from {:?}",
-                    plugin.info().name,
-                    other.info().origin
-                ),
-            });
-        }
-        if !self.plugins.iter().any(|p| Arc::ptr_eq(p, &plugin)) {
-            self.plugins.push(Arc::clone(&plugin));
-        }
-        Ok(plugin)
+    pub fn isolate(&mut self, isolation: Isolation) {
+        self.plugins.isolate(isolation);
     }
 
-    /// Loads every plugin in the directories of `VERDICT_PLUGIN_PATH`.
+    /// Runs the plugin file at `path` in this process even when plugins
+    /// are isolated: the user trusts it with this process (a crash, a
+    /// hang or an `exit` in it is this process's).
     #[cfg(feature = "plugins")]
-    pub fn load_plugin_path(&mut self) -> Result<Vec<Arc<Plugin>>, LoadError> {
-        discover().iter().map(|p| self.load_plugin(p)).collect()
+    pub fn trust(&mut self, path: &Path) {
+        self.plugins.trust(path);
+    }
+
+    /// Reads a plugin file, now: one that cannot be read is refused.
+    /// Reading a second plugin with the name of one already loaded from
+    /// another file is refused too.
+    #[cfg(feature = "plugins")]
+    pub fn load_plugin(&mut self, path: &Path) -> Result<ScorerInfo, LoadError> {
+        self.plugins.load(path)
+    }
+
+    /// Adds the plugin files of the directories of `VERDICT_PLUGIN_PATH`
+    /// ([`discover`]), to be read when needed.
+    #[cfg(feature = "plugins")]
+    pub fn add_plugin_path(&mut self) {
+        self.plugins.add_found(discover());
+    }
+
+    /// The files of `VERDICT_PLUGIN_PATH` that give no scorer, each with
+    /// why: unreadable, or shadowed by an earlier plugin of the same name.
+    /// Reads every one not read yet.
+    #[cfg(feature = "plugins")]
+    pub fn plugin_problems(&self) -> Vec<(PathBuf, String)> {
+        self.plugins.problems()
     }
 
     /// Every scorer available, plugins first, then the built-in scorers
-    /// they do not shadow.
+    /// they do not shadow. Reads every plugin file not read yet.
     pub fn scorers(&self) -> Vec<&ScorerInfo> {
-        let mut all: Vec<&ScorerInfo> = self.plugin_infos().collect();
-        all.extend(
-            self.builtins
-                .iter()
-                .map(|b| &b.info)
-                .filter(|b| !self.plugin_infos().any(|p| p.name == b.name)),
-        );
+        let mut all: Vec<&ScorerInfo> = self.plugin_infos();
+        let plugins = all.len();
+        for builtin in &self.builtins {
+            if !all[..plugins].iter().any(|p| p.name == builtin.info.name) {
+                all.push(&builtin.info);
+            }
+        }
         all
     }
 
-    /// The loaded plugins (none without the `plugins` feature).
-    fn plugin_infos(&self) -> impl Iterator<Item = &ScorerInfo> {
+    /// The plugins' infos (none without the `plugins` feature).
+    fn plugin_infos(&self) -> Vec<&ScorerInfo> {
         #[cfg(feature = "plugins")]
-        return self.plugins.iter().map(|p| p.info());
+        return self.plugins.infos();
         #[cfg(not(feature = "plugins"))]
-        return std::iter::empty();
+        return Vec::new();
+    }
+
+    /// What the user may want to know when no scorer has a name: the
+    /// plugin files that could not be read.
+    fn unreadable(&self) -> String {
+        #[cfg(feature = "plugins")]
+        {
+            let problems = self.plugins.problems();
+            if !problems.is_empty() {
+                let list: Vec<&str> = problems.iter().map(|(_, why)| why.as_str()).collect();
+                return format!(
+                    ". Files of {} that give no scorer: {}",
+                    crate::PLUGIN_PATH_VAR,
+                    list.join("; ")
+                );
+            }
+        }
+        String::new()
     }
 
     /// Makes the scorer a spec names, with its config.
@@ -126,7 +163,7 @@ impl Registry {
         let config = spec.config_json();
         match &spec.target {
             #[cfg(feature = "plugins")]
-            SpecTarget::Path(path) => Ok(Box::new(Plugin::load(path)?.instantiate(&config)?)),
+            SpecTarget::Path(path) => self.plugins.instantiate_file(path, &config),
             #[cfg(not(feature = "plugins"))]
             SpecTarget::Path(path) => Err(LoadError::InvalidSpec {
                 spec: path.display().to_string(),
@@ -136,8 +173,8 @@ impl Registry {
             }),
             SpecTarget::Name(name) => {
                 #[cfg(feature = "plugins")]
-                if let Some(plugin) = self.plugins.iter().find(|p| &p.info().name == name) {
-                    return Ok(Box::new(plugin.instantiate(&config)?));
+                if let Some(source) = self.plugins.by_name(name) {
+                    return self.plugins.instantiate(source, &config);
                 }
                 let builtin = self
                     .builtins
@@ -151,6 +188,7 @@ impl Registry {
                             .map(|s| s.name.as_str())
                             .collect::<Vec<_>>()
                             .join(", "),
+                        unreadable: self.unreadable(),
                     })?;
                 (builtin.make)(&config).map_err(|e| LoadError::Config(e.to_string()))
             }
