@@ -78,6 +78,10 @@ pub(crate) enum Command {
     /// dataset, the latest run that passed (the next --baseline latest).
     /// Nothing is sent to a server: what was pushed stays there.
     Prune(PruneArgs),
+    /// Serve a plugin for the verdict process that started this one: the
+    /// worker process a plugin runs in. Started by verdict itself.
+    #[command(hide = true)]
+    PluginWorker,
 }
 
 /// A value given on the command line: JSON when it parses (`true`, `0.8`,
@@ -205,13 +209,35 @@ pub(crate) struct PushArgs {
     pub(crate) store: StoreArgs,
 }
 
-/// Where plugins come from.
+/// Where plugins come from, and how they run.
 #[derive(Debug, Args)]
 pub(crate) struct PluginArgs {
-    /// Load a scorer plugin (a dynamic library); repeatable. Plugins in the
-    /// directories of VERDICT_PLUGIN_PATH are loaded too.
+    /// Load a scorer plugin (a dynamic library); repeatable. The plugins of
+    /// the directories of VERDICT_PLUGIN_PATH are read when a scorer name
+    /// is looked up, and one that cannot be read stops nothing that does
+    /// not use it (`verdict scorers` lists it, with why). A plugin runs in
+    /// worker processes: a crash, an exit, a hang or running out of memory
+    /// in it gives the records of its batch an error feedback
+    /// (SCORER_CRASHED, SCORER_TIMEOUT, SCORER_OOM) and the run goes on.
     #[arg(long = "plugin", value_name = "PATH")]
     pub(crate) plugins: Vec<PathBuf>,
+    /// Load a plugin as --plugin does, and run it in the verdict process
+    /// itself, at native speed, without isolation: a crash, a hang or an
+    /// exit() in it is verdict's; repeatable. `trusted` in verdict.toml's [plugins] trusts plugins
+    /// found any way.
+    #[arg(long = "trusted-plugin", value_name = "PATH")]
+    pub(crate) trusted: Vec<PathBuf>,
+    /// How long a plugin's worker may take over one batch of records (up
+    /// to 256) before it is killed and the batch recorded as
+    /// SCORER_TIMEOUT, such as 30s or 2m [default: 60s, or `timeout` in
+    /// verdict.toml's [plugins]].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) plugin_timeout: Option<humantime::Duration>,
+    /// The address space a plugin's worker may map, in MiB; a worker that
+    /// dies at its limit has its batch recorded as SCORER_OOM; 0 for no
+    /// limit [default: 4096, or `memory_mib` in verdict.toml's [plugins]].
+    #[arg(long, value_name = "MIB")]
+    pub(crate) plugin_memory: Option<u64>,
 }
 
 #[derive(Debug, Args)]

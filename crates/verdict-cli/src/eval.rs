@@ -35,6 +35,9 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     for plugin in &args.plugins.plugins {
         outputs = outputs.input("--plugin", plugin);
     }
+    for plugin in &args.plugins.trusted {
+        outputs = outputs.input("--trusted-plugin", plugin);
+    }
     for (flag, path) in [
         ("--report", &args.report),
         ("--json", &args.json),
@@ -88,7 +91,7 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             .add(arg)
             .map_err(|e| anyhow::anyhow!("--map {arg}: {e}"))?;
     }
-    let registry = registry(&args.plugins)?;
+    let registry = registry(&args.plugins, &config.plugins)?;
     let dataset = Dataset::open_with(&args.data, &options)?;
     let store = Arc::new(LocalStore::open(&args.store.path)?);
     let mut evaluation = Evaluation::with_registry(config, &registry)?

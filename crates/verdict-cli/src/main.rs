@@ -22,7 +22,8 @@
 //! A reader that stops reading (`| head`, `| true`) never changes a
 //! command's exit code: a listing (`scorers`, `runs`, `show`) has done its
 //! job and exits 0; the others exit as what they did says, a failed
-//! `eval` with 1 (see `summary`).
+//! `eval` with 1 (see `summary`). Nor does a plugin isolated in a
+//! worker process.
 
 use std::process::ExitCode;
 
@@ -45,6 +46,32 @@ mod target;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if let cli::Command::PluginWorker = cli.command {
+        return plugin_worker();
+    }
+    run(cli)
+}
+
+/// The worker process a plugin runs in (see verdict-scorer's isolation).
+fn plugin_worker() -> ExitCode {
+    #[cfg(target_os = "linux")]
+    let served = verdict_scorer::serve_worker();
+    #[cfg(not(target_os = "linux"))]
+    let served: std::io::Result<()> = Err(std::io::Error::other("plugins run in-process here"));
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "error: `verdict {}` serves a plugin for the verdict process that starts it, and \
+                 is not run by hand: {e}",
+                plugins::WORKER_COMMAND
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> ExitCode {
     // Commands whose whole job is writing a listing: for them a reader
     // that stops reading ends the job. The others decide their exit code
     // by what they did, whoever reads what they say (`summary`).
@@ -64,6 +91,7 @@ fn main() -> ExitCode {
         cli::Command::Eval(args) => eval::run(args),
         cli::Command::Runs(args) => runs::run(args),
         cli::Command::Prune(args) => prune::run(args),
+        cli::Command::PluginWorker => unreachable!("served before"),
     };
     match result {
         Ok(code) => code,

@@ -37,7 +37,7 @@ fn record(args: &ScoreArgs) -> anyhow::Result<OwnedRecord> {
 }
 
 pub(crate) fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
-    let registry = registry(&args.plugins)?;
+    let registry = registry(&args.plugins, &Default::default())?;
     let spec: ScorerSpec = args.scorer.parse()?;
     let scorer = registry.create(&spec)?;
     let outcome = score_one(scorer.as_ref(), &record(args)?);

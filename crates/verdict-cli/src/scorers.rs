@@ -19,25 +19,30 @@ fn origin(info: &ScorerInfo) -> serde_json::Value {
 }
 
 pub(crate) fn run(args: &ScorersArgs) -> anyhow::Result<ExitCode> {
-    let registry = registry(&args.plugins)?;
+    let registry = registry(&args.plugins, &Default::default())?;
     let scorers = registry.scorers();
+    let problems = registry.plugin_problems();
     let mut out = std::io::stdout().lock();
     if args.json {
-        let list: Vec<_> = scorers
-            .iter()
-            .map(|s| {
-                json!({
-                    "name": s.name,
-                    "version": s.version,
-                    "description": s.description,
-                    "origin": origin(s),
-                    "config": s.config_keys.iter().map(|k| json!({
-                        "key": k.name, "type": k.kind, "default": k.default_value,
-                        "description": k.description,
-                    })).collect::<Vec<_>>(),
+        let list: Vec<_> =
+            scorers
+                .iter()
+                .map(|s| {
+                    json!({
+                        "name": s.name,
+                        "version": s.version,
+                        "description": s.description,
+                        "origin": origin(s),
+                        "config": s.config_keys.iter().map(|k| json!({
+                            "key": k.name, "type": k.kind, "default": k.default_value,
+                            "description": k.description,
+                        })).collect::<Vec<_>>(),
+                    })
                 })
-            })
-            .collect();
+                .chain(problems.iter().map(
+                    |(path, why)| json!({"name": null, "origin": {"path": path}, "error": why}),
+                ))
+                .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -80,6 +85,12 @@ pub(crate) fn run(args: &ScorersArgs) -> anyhow::Result<ExitCode> {
             if !k.description.is_empty() {
                 writeln!(out, "  {:width$}  {}", "", visible(&k.description))?;
             }
+        }
+    }
+    if !problems.is_empty() {
+        writeln!(out, "\nnot used, from {}:", verdict_scorer::PLUGIN_PATH_VAR)?;
+        for (_, why) in &problems {
+            writeln!(out, "  {}", visible(why))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -29,9 +29,15 @@
 //! inputs = "question"
 //! outputs = "answer"
 //! expectations.expected_response = "gold"
+//!
+//! [plugins]                         # how plugins that are not built in run
+//! trusted = ["plugins/libmine.so"]  # run in the verdict process (as --trusted-plugin)
+//! timeout = "30s"                   # a worker's time for one batch (--plugin-timeout)
+//! memory_mib = 2048                 # a worker's address space (--plugin-memory)
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -88,6 +94,21 @@ pub struct SuiteGates {
     pub conditions: Vec<Condition>,
 }
 
+/// How the plugins of a suite run (`[plugins]`): which files run in the
+/// `verdict` process itself, and the limits of the worker processes the
+/// others run in. Unset limits are the defaults of
+/// [`Isolation`](verdict_scorer::Isolation).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PluginSettings {
+    /// Plugin files trusted to run in-process (relative to the file's
+    /// directory).
+    pub trusted: Vec<PathBuf>,
+    /// How long a worker may take on one batch.
+    pub timeout: Option<Duration>,
+    /// A worker's address space, in MiB; 0 for no limit.
+    pub memory_mib: Option<u64>,
+}
+
 /// A suite: scorers and gates, from `verdict.toml` or built in code.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SuiteConfig {
@@ -97,6 +118,8 @@ pub struct SuiteConfig {
     pub gates: SuiteGates,
     /// How its dataset is read (`[dataset]`).
     pub dataset: DatasetOptions,
+    /// How its plugins run (`[plugins]`).
+    pub plugins: PluginSettings,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +131,19 @@ struct File {
     gates: Option<GatesEntry>,
     #[serde(default)]
     dataset: Option<DatasetEntry>,
+    #[serde(default)]
+    plugins: Option<PluginsEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginsEntry {
+    #[serde(default)]
+    trusted: Vec<PathBuf>,
+    #[serde(default)]
+    timeout: Option<String>,
+    #[serde(default)]
+    memory_mib: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -254,10 +290,29 @@ impl SuiteConfig {
             None => DatasetOptions::default(),
             Some(entry) => dataset_options(entry).map_err(|e| error(format!("dataset.{e}")))?,
         };
+        let plugins = match file.plugins {
+            None => PluginSettings::default(),
+            Some(entry) => PluginSettings {
+                trusted: entry.trusted.iter().map(|p| dir.join(p)).collect(),
+                timeout: entry
+                    .timeout
+                    .map(|text| {
+                        humantime::parse_duration(&text).map_err(|e| {
+                            error(format!(
+                                "plugins.timeout {text:?}: {e}; give a duration such as \"30s\" \
+                                 or \"2m\""
+                            ))
+                        })
+                    })
+                    .transpose()?,
+                memory_mib: entry.memory_mib,
+            },
+        };
         Ok(SuiteConfig {
             scorers,
             gates,
             dataset,
+            plugins,
         })
     }
 

@@ -88,7 +88,7 @@ mod stats;
 mod suite;
 
 pub use compare::{CHANGES_LISTED, RecordChange, RecordComparison};
-pub use config::{ScorerSetup, SuiteConfig, SuiteGates};
+pub use config::{PluginSettings, ScorerSetup, SuiteConfig, SuiteGates};
 pub use dataset::{
     Dataset, DatasetOptions, DatasetRecord, EXPECTATION_ATTRIBUTE_PREFIX, Entries, Entry, FieldMap,
     Format, InvalidRecord, STDIN,
