@@ -222,8 +222,10 @@ pub(crate) struct PluginArgs {
     #[arg(long = "plugin", value_name = "PATH")]
     pub(crate) plugins: Vec<PathBuf>,
     /// Load a plugin as --plugin does, and run it in the verdict process
-    /// itself, at native speed, without isolation: a crash, a hang or an
-    /// exit() in it is verdict's; repeatable. `trusted` in verdict.toml's [plugins] trusts plugins
+    /// itself, at native speed, without isolation: a crash or a hang in it
+    /// is verdict's, and it can end the process (an exit() call is turned
+    /// into exit status 2; _exit() and fatal signals cannot be caught);
+    /// repeatable. `trusted` in verdict.toml's [plugins] trusts plugins
     /// found any way.
     #[arg(long = "trusted-plugin", value_name = "PATH")]
     pub(crate) trusted: Vec<PathBuf>,

@@ -22,8 +22,9 @@
 //! A reader that stops reading (`| head`, `| true`) never changes a
 //! command's exit code: a listing (`scorers`, `runs`, `show`) has done its
 //! job and exits 0; the others exit as what they did says, a failed
-//! `eval` with 1 (see `summary`). Nor does a plugin isolated in a
-//! worker process.
+//! `eval` with 1 (see `summary`). Nor does a plugin: one isolated in a
+//! worker process cannot reach the exit code, and one trusted to run in
+//! this process that calls `exit` makes it 2 (see `exit_guard`).
 
 use std::process::ExitCode;
 
@@ -31,6 +32,7 @@ use clap::Parser;
 
 mod cli;
 mod eval;
+mod exit_guard;
 mod plugins;
 mod prune;
 mod push;
@@ -49,7 +51,10 @@ fn main() -> ExitCode {
     if let cli::Command::PluginWorker = cli.command {
         return plugin_worker();
     }
-    run(cli)
+    exit_guard::install();
+    // A panic is reported by its hook and exits 101, as Rust's main does.
+    let code = std::panic::catch_unwind(|| run(cli)).unwrap_or(ExitCode::from(101));
+    exit_guard::settle(code)
 }
 
 /// The worker process a plugin runs in (see verdict-scorer's isolation).

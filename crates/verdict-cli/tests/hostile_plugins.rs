@@ -259,6 +259,68 @@ fn a_worker_that_runs_out_of_its_memory_is_recorded_as_out_of_memory() {
     }
 }
 
+#[test]
+fn a_trusted_plugin_that_calls_exit_cannot_make_a_failing_run_exit_0() {
+    for (plugin, name) in plugins() {
+        // Trusted on the command line, and in verdict.toml.
+        let dir = tempfile::tempdir().unwrap();
+        let (exit, _, stderr) = eval(
+            dir.path(),
+            &[
+                "--trusted-plugin",
+                plugin.to_str().unwrap(),
+                "--scorer",
+                &format!("{name}:mode=exit"),
+                "--fail-under",
+                &format!("{name}=0.9"),
+            ],
+        );
+        assert_eq!(exit, 2, "{name}: {stderr}");
+        assert!(
+            stderr.contains("called exit() before verdict reached its verdict"),
+            "{stderr}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("verdict.toml"),
+            format!(
+                "[[scorers]]\nspec = \"{name}:mode=exit\"\nfail_under = 0.9\n\n[plugins]\ntrusted = [{:?}]\n",
+                plugin
+            ),
+        )
+        .unwrap();
+        let (exit, _, stderr) = eval(
+            dir.path(),
+            &[
+                "--config",
+                "verdict.toml",
+                "--plugin",
+                plugin.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(exit, 2, "{name}: {stderr}");
+
+        // Trusted and well-behaved (no mode): it scores in-process, and
+        // the run passes.
+        let dir = tempfile::tempdir().unwrap();
+        let (exit, stdout, stderr) = eval(
+            dir.path(),
+            &[
+                "--trusted-plugin",
+                plugin.to_str().unwrap(),
+                "--scorer",
+                name,
+            ],
+        );
+        assert_eq!(exit, 0, "{stdout}\n{stderr}");
+        // "boom" is not Paris: those two records fail, the rest pass.
+        let (errors, passed, failed) = stored(dir.path(), name);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((passed, failed), (598, 2));
+    }
+}
+
 /// A directory standing for `VERDICT_PLUGIN_PATH`, holding the Rust
 /// plugin and every kind of file that is no plugin.
 fn plugin_path(dir: &Path) -> PathBuf {
