@@ -1,10 +1,13 @@
 //! Every built-in scorer gives the same outcome compiled in as loaded from
-//! its plugin library, over a corpus of varied records, in batches.
+//! its plugin library, and as run from it by a worker process (the
+//! `verdict` binary's), over a corpus of varied records, in batches.
 
 mod common;
 
 use common::{BUILTINS, plugin_file};
-use verdict_scorer::{OwnedRecord, Plugin, Registry, Runner, Scorer, ScorerSpec};
+use verdict_scorer::{
+    IsolatedPlugin, Isolation, OwnedRecord, Plugin, Registry, Runner, Scorer, ScorerSpec,
+};
 
 /// Records that exercise empty text, Unicode, JSON, lists and missing
 /// expectations.
@@ -75,25 +78,35 @@ fn compiled_in_and_loaded_scorers_agree_on_every_record() {
     ];
     let registry = Registry::with_builtins();
     let records = corpus();
+    let isolation = Isolation::new(env!("CARGO_BIN_EXE_verdict")).arg("plugin-worker");
     for (name, config) in configs {
         let crate_name = BUILTINS.iter().find(|(n, _)| n == name).unwrap().1;
         let spec: ScorerSpec = format!("{name}:{config}").parse().unwrap();
         let builtin = registry.create(&spec).unwrap();
         let plugin = Plugin::load(&plugin_file(crate_name)).unwrap();
         let loaded = plugin.instantiate(config).unwrap();
-        assert_eq!(builtin.info().name, loaded.info().name);
-        assert_eq!(builtin.info().version, loaded.info().version);
-        assert_eq!(builtin.info().config_keys, loaded.info().config_keys);
-        let scores = Runner::new(vec![builtin, Box::new(loaded)])
+        let isolated = IsolatedPlugin::load(&plugin_file(crate_name), &isolation)
+            .unwrap()
+            .instantiate(config)
+            .unwrap();
+        for other in [loaded.info(), isolated.info()] {
+            assert_eq!(builtin.info().name, other.name);
+            assert_eq!(builtin.info().version, other.version);
+            assert_eq!(builtin.info().config_keys, other.config_keys);
+        }
+        let scores = Runner::new(vec![builtin, Box::new(loaded), Box::new(isolated)])
             .chunk_size(16)
             .score(&records);
-        for (i, pair) in scores.iter().enumerate() {
-            assert_eq!(
-                pair.get(0).outcome(),
-                pair.get(1).outcome(),
-                "{name} {config} on record {i}: {:?}",
-                records[i]
-            );
+        for (i, all) in scores.iter().enumerate() {
+            for other in [1, 2] {
+                assert_eq!(
+                    all.get(0).outcome(),
+                    all.get(other).outcome(),
+                    "{name} {config} on record {i} ({}): {:?}",
+                    ["", "loaded", "isolated"][other],
+                    records[i]
+                );
+            }
         }
     }
 }

@@ -135,8 +135,13 @@ impl Region {
         Ok(())
     }
 
-    /// Maps the region again if the host has grown it (worker).
+    /// Maps the region again if the host has grown it (worker). The
+    /// host sets the header's size after growing the file; the mapping
+    /// follows the file's own size.
     pub(crate) fn follow(&mut self) -> io::Result<()> {
+        if self.header().size.load(Ordering::Acquire) == self.len as u64 {
+            return Ok(());
+        }
         let len = usize::try_from(self.file.metadata()?.len()).unwrap_or(usize::MAX);
         if len != self.len {
             self.remap(len)?;

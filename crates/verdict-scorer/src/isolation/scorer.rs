@@ -11,7 +11,7 @@ use verdict_plugin::{Record, Results, ScoreError};
 
 use super::Isolation;
 use super::supervisor::{Failure, Worker};
-use super::wire::{self, Malformed, Reader};
+use super::wire::{self, Malformed, ReplyResults};
 use crate::error::LoadError;
 use crate::plugin::{check_file, sha256_of};
 use crate::scorer::{SCORER_INVALID_RESULT, Scorer, ScorerInfo};
@@ -138,8 +138,8 @@ impl std::fmt::Debug for IsolatedScorer {
 struct Call {
     /// The first record of the latest batch sent.
     base: usize,
-    /// Where each of its results starts in the worker's reply.
-    offsets: Vec<usize>,
+    /// How many records it had.
+    n: usize,
 }
 
 impl IsolatedScorer {
@@ -177,21 +177,18 @@ impl IsolatedScorer {
             *worker = None;
             return Err(self.failed(&failure, records.len()));
         }
-        let mut read = |call: &mut Call| -> Result<(), Malformed> {
-            let mut r = Reader::new(running.reply());
-            match r.u32()? {
-                wire::REPLY_RESULTS => {}
-                kind => return Err(Malformed(format!("unknown reply {kind} to a batch"))),
-            }
-            call.base = records.as_ptr() as usize;
-            call.offsets = wire::result_offsets(&mut r, records.len())?;
-            for (slot, &offset) in slots.iter_mut().zip(&call.offsets) {
-                r.seek(offset);
-                wire::read_result(&mut r, slot, buf)?;
+        let mut read = || -> Result<(), Malformed> {
+            let results = ReplyResults::new(running.reply(), records.len())?;
+            for (i, slot) in slots.iter_mut().enumerate() {
+                results.write(i, slot, buf)?;
             }
             Ok(())
         };
-        if let Err(Malformed(reason)) = read(call) {
+        *call = Call {
+            base: records.as_ptr() as usize,
+            n: records.len(),
+        };
+        if let Err(Malformed(reason)) = read() {
             // A worker that writes what cannot be read is not trusted with
             // another batch.
             *worker = None;
@@ -218,15 +215,14 @@ impl IsolatedScorer {
         slots: &mut [ResultSlot],
     ) -> Result<(), ScoreError> {
         let lost = || verdict_plugin::host::invalid("the worker's result for this record is gone");
+        let lost_reply = || Malformed("it has no result for this record".into());
         let worker = worker.as_ref().ok_or_else(lost)?;
         let index = (records.as_ptr() as usize)
             .checked_sub(call.base)
             .map(|bytes| bytes / size_of::<Record<'_>>());
-        let offset = index.and_then(|i| call.offsets.get(i)).ok_or_else(lost)?;
-        let mut r = Reader::new(worker.reply());
-        r.seek(*offset);
         let slot = slots.first_mut().ok_or_else(lost)?;
-        wire::read_result(&mut r, slot, buf)
+        ReplyResults::new(worker.reply(), call.n)
+            .and_then(|results| results.write(index.ok_or_else(lost_reply)?, slot, buf))
             .map_err(|Malformed(reason)| verdict_plugin::host::invalid(reason))
     }
 }
@@ -246,10 +242,7 @@ impl Scorer for IsolatedScorer {
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
         let worker = RefCell::new(idle);
-        let call = RefCell::new(Call {
-            base: 0,
-            offsets: Vec::new(),
-        });
+        let call = RefCell::new(Call { base: 0, n: 0 });
         // The worker's results are checked as a plugin's that does not
         // vouch for them: every slot, every text.
         score_batch_with(

@@ -20,7 +20,7 @@ use super::region::{DATA, OUT_OF_MEMORY, Region};
 use super::wire::{self, Reader, Writer};
 use super::{Isolation, SCORER_CRASHED, SCORER_OOM, SCORER_TIMEOUT};
 use crate::error::LoadError;
-use crate::scorer::SCORER_INVALID_RESULT;
+use crate::scorer::{SCORER_ERROR, SCORER_INVALID_RESULT};
 
 /// The region a worker starts with.
 const INITIAL_REGION: usize = 1 << 20;
@@ -40,6 +40,8 @@ pub(crate) enum Failure {
     Malformed(String),
     /// It could not be started or reached.
     Io(io::Error),
+    /// The batch's records take more room than a request can hold.
+    TooLarge(usize),
 }
 
 impl Failure {
@@ -50,6 +52,7 @@ impl Failure {
             Failure::Died { .. } | Failure::Io(_) => SCORER_CRASHED,
             Failure::TimedOut(_) => SCORER_TIMEOUT,
             Failure::Malformed(_) => SCORER_INVALID_RESULT,
+            Failure::TooLarge(_) => SCORER_ERROR,
         }
     }
 
@@ -83,6 +86,11 @@ impl Failure {
                 format!("its worker sent a reply that cannot be read: {reason}")
             }
             Failure::Io(e) => format!("its worker could not be started or reached: {e}"),
+            Failure::TooLarge(size) => format!(
+                "the batch's records take {size} bytes, more than the {} a worker can be sent \
+                 at once",
+                wire::MAX_REQUEST
+            ),
         }
     }
 
@@ -262,6 +270,9 @@ impl Worker {
         timeout: Duration,
     ) -> Result<(), Failure> {
         let size = wire::score_request_size(records);
+        if size > wire::MAX_REQUEST {
+            return Err(Failure::TooLarge(size));
+        }
         self.call(size, timeout, |w| wire::write_score_request(w, records))
     }
 

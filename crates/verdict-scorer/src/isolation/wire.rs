@@ -2,14 +2,18 @@
 //! (load a plugin, make its scorer, score a batch) and replies.
 //!
 //! A plain binary layout in native byte order (both ends are the same
-//! program on the same machine): fixed-width integers, and text as a
-//! length then its bytes. The host writes requests straight into the
-//! region; the worker reads them in place, as the records' views. Replies
-//! are the worker's, so the host reads them with [`Reader`], whose every
-//! read is bounded by what was received: a count or a length that runs
-//! past the end is an error, never a read out of bounds or an allocation
-//! of the size asked for.
+//! program on the same machine). A batch crosses as tables of fixed-size
+//! entries (records and their expectations one way, results the other)
+//! followed by their texts, each entry giving where its text starts and
+//! how long it is; the rarer requests (load, create) and their replies as
+//! a length and bytes. The host writes requests straight into the region,
+//! and the worker reads them in place, as the records' views. Replies are
+//! the worker's: the host reads them from its own copy, and every count,
+//! offset and length is checked against what was received, so that a
+//! wrong one is an error, never a read out of bounds or an allocation of
+//! the size asked for.
 
+use std::cell::Cell;
 use std::path::Path;
 
 use serde_json::{Value as Json, json};
@@ -65,20 +69,24 @@ impl Writer {
         self.len
     }
 
+    /// Appends `bytes`.
+    #[inline]
     fn put(&mut self, bytes: &[u8]) {
+        self.put_at(self.len, bytes);
+        self.len += bytes.len();
+    }
+
+    /// Writes `bytes` at `at`, leaving the length as it is.
+    #[inline(always)]
+    fn put_at(&mut self, at: usize, bytes: &[u8]) {
         assert!(
-            bytes.len() <= self.cap - self.len,
+            at <= self.cap && bytes.len() <= self.cap - at,
             "a message is sized before it is written"
         );
         // SAFETY: in bounds (checked above); `bytes` is not in the region.
         unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(self.len), bytes.len());
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(at), bytes.len());
         }
-        self.len += bytes.len();
-    }
-
-    pub(crate) fn u8(&mut self, v: u8) {
-        self.put(&[v]);
     }
 
     pub(crate) fn u32(&mut self, v: u32) {
@@ -89,20 +97,10 @@ impl Writer {
         self.put(&v.to_ne_bytes());
     }
 
-    fn f64(&mut self, v: f64) {
-        self.put(&v.to_ne_bytes());
-    }
-
     /// A length (`u64`) and the bytes.
     pub(crate) fn bytes(&mut self, bytes: &[u8]) {
         self.u64(bytes.len() as u64);
         self.put(bytes);
-    }
-
-    /// A short text of a reply: a `u32` length and the bytes.
-    fn text(&mut self, text: &str) {
-        self.u32(u32::try_from(text.len()).expect("sized before writing"));
-        self.put(text.as_bytes());
     }
 }
 
@@ -130,10 +128,6 @@ impl<'a> Reader<'a> {
         Ok(&rest[..n])
     }
 
-    pub(crate) fn u8(&mut self) -> Result<u8, Malformed> {
-        Ok(self.take(1)?[0])
-    }
-
     pub(crate) fn u32(&mut self) -> Result<u32, Malformed> {
         Ok(u32::from_ne_bytes(
             self.take(4)?.try_into().expect("4 bytes"),
@@ -146,157 +140,213 @@ impl<'a> Reader<'a> {
         ))
     }
 
-    fn f64(&mut self) -> Result<f64, Malformed> {
-        Ok(f64::from_ne_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
-    }
-
     /// A length (`u64`) and that many bytes.
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], Malformed> {
         let len = self.u64()?;
         self.take(usize::try_from(len).unwrap_or(usize::MAX))
     }
-
-    /// A `u32` length and that many bytes; `None` for [`ABSENT`].
-    fn text(&mut self) -> Result<Option<&'a [u8]>, Malformed> {
-        match self.u32()? {
-            ABSENT => Ok(None),
-            len => self.take(len as usize).map(Some),
-        }
-    }
-
-    /// Where the next read starts.
-    pub(crate) fn offset(&self) -> usize {
-        self.at
-    }
-
-    /// Reads from `offset` on.
-    pub(crate) fn seek(&mut self, offset: usize) {
-        self.at = offset.min(self.bytes.len());
-    }
 }
 
+/// A score request: its op code, how many records and expectations, then
+/// a table of records, a table of expectations, and their texts.
+///
+/// A record is its inputs and outputs (each a [`VALUE`]-byte entry: kind,
+/// length and where its text starts, `u32` each, so a request is smaller
+/// than 4 GiB: [`MAX_REQUEST`]) and its first expectation and count;
+/// an expectation is its name (an entry whose kind is not read), then its
+/// value. Fixed
+/// entries let the worker lay out its views in one pass, with no parsing.
+const REQUEST_HEAD: usize = 16;
+/// The largest score request.
+pub(crate) const MAX_REQUEST: usize = u32::MAX as usize;
+const VALUE: usize = 12;
+const RECORD: usize = 2 * VALUE + 8;
+const NAMED: usize = 2 * VALUE;
+
+const VALUE_NULL: u32 = 0;
+const VALUE_STRING: u32 = 1;
+const VALUE_JSON: u32 = 2;
+
+/// A results reply: its op code and count, then a [`RESULT`]-byte entry
+/// per result (status, kind, verdict, number, and where its label and
+/// rationale start and how long they are), then their texts.
+const REPLY_HEAD: usize = 8;
+const RESULT: usize = 32;
 /// The length of a text that is absent (an absent rationale).
 const ABSENT: u32 = u32::MAX;
 
-const VALUE_NULL: u8 = 0;
-const VALUE_STRING: u8 = 1;
-const VALUE_JSON: u8 = 2;
-
-fn value_size(value: &Value<'_>) -> usize {
-    1 + 8 + value.text().len()
+#[inline(always)]
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }
 
-fn write_value(w: &mut Writer, value: &Value<'_>) {
-    let kind = if value.is_null() {
-        VALUE_NULL
-    } else if value.as_str().is_some() {
-        VALUE_STRING
+/// The kind and text of a value, as a request holds them.
+fn value_parts<'a>(v: &Value<'a>) -> (u32, &'a [u8]) {
+    if v.is_null() {
+        (VALUE_NULL, b"")
+    } else if v.as_str().is_some() {
+        (VALUE_STRING, v.text().as_bytes())
     } else {
-        VALUE_JSON
-    };
-    w.u8(kind);
-    w.bytes(if kind == VALUE_NULL {
-        b""
-    } else {
-        value.text().as_bytes()
-    });
+        (VALUE_JSON, v.text().as_bytes())
+    }
 }
 
 /// The size of the score request for `records`.
 pub(crate) fn score_request_size(records: &[Record<'_>]) -> usize {
-    8 + records
-        .iter()
-        .map(|r| {
-            value_size(&r.inputs)
-                + value_size(&r.outputs)
-                + 4
-                + r.expectations()
-                    .iter()
-                    .map(|e| 8 + e.name.as_str().len() + value_size(&e.value))
-                    .sum::<usize>()
-        })
-        .sum::<usize>()
+    let text = |v: &Value<'_>| value_parts(v).1.len();
+    REQUEST_HEAD
+        + records
+            .iter()
+            .map(|r| {
+                RECORD
+                    + text(&r.inputs)
+                    + text(&r.outputs)
+                    + r.expectations()
+                        .iter()
+                        .map(|e| NAMED + e.name.as_str().len() + text(&e.value))
+                        .sum::<usize>()
+            })
+            .sum::<usize>()
 }
 
 /// Writes the score request for `records` (sized by
-/// [`score_request_size`]).
+/// [`score_request_size`], at most [`MAX_REQUEST`]).
 pub(crate) fn write_score_request(w: &mut Writer, records: &[Record<'_>]) {
+    let named: usize = records.iter().map(|r| r.expectations().len()).sum();
+    let count = |n: usize| u32::try_from(n).expect("a batch is a few hundred records");
     w.u32(OP_SCORE);
-    w.u32(u32::try_from(records.len()).expect("a batch is a few hundred records"));
-    for record in records {
-        write_value(w, &record.inputs);
-        write_value(w, &record.outputs);
+    w.u32(count(records.len()));
+    w.u32(count(named));
+    w.u32(0);
+    let mut text = REQUEST_HEAD + RECORD * records.len() + NAMED * named;
+    // Writes a value's entry at `at`, and its text after the others.
+    let mut value = |w: &mut Writer, at: usize, kind: u32, bytes: &[u8]| {
+        let offset = |n: usize| u32::try_from(n).expect("a request is below MAX_REQUEST");
+        let mut entry = [0u8; VALUE];
+        entry[..4].copy_from_slice(&kind.to_ne_bytes());
+        entry[4..8].copy_from_slice(&offset(bytes.len()).to_ne_bytes());
+        entry[8..].copy_from_slice(&offset(text).to_ne_bytes());
+        w.put_at(at, &entry);
+        w.put_at(text, bytes);
+        text += bytes.len();
+    };
+    let (mut first, mut named_at) = (0, REQUEST_HEAD + RECORD * records.len());
+    for (i, record) in records.iter().enumerate() {
+        let at = REQUEST_HEAD + RECORD * i;
+        let (kind, bytes) = value_parts(&record.inputs);
+        value(w, at, kind, bytes);
+        let (kind, bytes) = value_parts(&record.outputs);
+        value(w, at + VALUE, kind, bytes);
         let expectations = record.expectations();
-        w.u32(u32::try_from(expectations.len()).unwrap_or(u32::MAX));
+        w.put_at(at + 2 * VALUE, &count(first).to_ne_bytes());
+        w.put_at(at + 2 * VALUE + 4, &count(expectations.len()).to_ne_bytes());
         for e in expectations {
-            w.bytes(e.name.as_str().as_bytes());
-            write_value(w, &e.value);
+            // The name as a value of its own, whose kind is not read.
+            value(w, named_at, VALUE_STRING, e.name.as_str().as_bytes());
+            let (kind, bytes) = value_parts(&e.value);
+            value(w, named_at + VALUE, kind, bytes);
+            named_at += NAMED;
+        }
+        first += expectations.len();
+    }
+    w.len = text;
+}
+
+/// The text of the value entry at `at` of a request (its length, then
+/// its start); `""`, and `in_bounds` cleared, when it lies outside.
+/// Returned in registers: one check for the whole request, rather than a
+/// `Result` per value that would pass each through memory.
+#[inline(always)]
+fn text_at<'a>(request: &'a [u8], at: usize, in_bounds: &Cell<bool>) -> &'a str {
+    let len = u32_at(request, at + 4) as usize;
+    let start = u32_at(request, at + 8) as usize;
+    match request.get(start..start + len) {
+        // SAFETY: the host copied these bytes from Rust strings, and
+        // nothing writes to the request while the worker reads it.
+        Some(bytes) => unsafe { std::str::from_utf8_unchecked(bytes) },
+        None => {
+            in_bounds.set(false);
+            ""
         }
     }
 }
 
-/// The records of a score request, as views of the request's bytes
-/// (worker side; the host wrote them, from Rust strings).
+/// The value entry at `at` of a request.
+#[inline(always)]
+fn value_at<'a>(request: &'a [u8], at: usize, in_bounds: &Cell<bool>) -> Value<'a> {
+    let text = text_at(request, at, in_bounds);
+    match u32_at(request, at) {
+        VALUE_NULL => Value::NULL,
+        VALUE_STRING => Value::string(text),
+        _ => Value::json(text),
+    }
+}
+
+/// The records of a score request, read in place (worker side).
 pub(crate) struct Batch<'a> {
-    pub(crate) named: Vec<NamedValue<'a>>,
-    /// Each record's inputs, outputs, and its expectations in `named`.
-    pub(crate) records: Vec<(Value<'a>, Value<'a>, std::ops::Range<usize>)>,
+    request: &'a [u8],
+    named: Vec<NamedValue<'a>>,
+    n: usize,
 }
 
 impl<'a> Batch<'a> {
-    /// Reads the records after the request's op code.
-    pub(crate) fn read(r: &mut Reader<'a>) -> Result<Batch<'a>, Malformed> {
-        let n = r.u32()? as usize;
-        let mut batch = Batch {
-            named: Vec::new(),
-            records: Vec::with_capacity(n.min(4096)),
-        };
-        for _ in 0..n {
-            let inputs = read_value(r)?;
-            let outputs = read_value(r)?;
-            let start = batch.named.len();
-            for _ in 0..r.u32()? {
-                let name = utf8(r.bytes()?)?;
-                batch.named.push(NamedValue::new(name, read_value(r)?));
-            }
-            batch
-                .records
-                .push((inputs, outputs, start..batch.named.len()));
+    /// Reads the records of a score request (`request` from its op code
+    /// on), checking that every entry lies within it.
+    pub(crate) fn read(request: &'a [u8]) -> Result<Batch<'a>, Malformed> {
+        let short = || Malformed("the request is cut short".into());
+        if request.len() < REQUEST_HEAD {
+            return Err(short());
         }
-        Ok(batch)
+        let n = u32_at(request, 4) as usize;
+        let m = u32_at(request, 8) as usize;
+        let named_at = REQUEST_HEAD + RECORD * n;
+        if named_at + NAMED * m > request.len() {
+            return Err(short());
+        }
+        let in_bounds = Cell::new(true);
+        let mut named = Vec::with_capacity(m);
+        for j in 0..m {
+            let at = named_at + NAMED * j;
+            let name = text_at(request, at, &in_bounds);
+            named.push(NamedValue::new(
+                name,
+                value_at(request, at + VALUE, &in_bounds),
+            ));
+        }
+        for i in 0..n {
+            let at = REQUEST_HEAD + RECORD * i;
+            text_at(request, at, &in_bounds);
+            text_at(request, at + VALUE, &in_bounds);
+            let first = u32_at(request, at + 2 * VALUE) as usize;
+            let count = u32_at(request, at + 2 * VALUE + 4) as usize;
+            if first + count > m {
+                in_bounds.set(false);
+            }
+        }
+        if !in_bounds.get() {
+            return Err(short());
+        }
+        Ok(Batch { request, named, n })
     }
 
     /// The views scorers read.
     pub(crate) fn views(&'a self) -> Vec<Record<'a>> {
-        self.records
-            .iter()
-            .map(|(inputs, outputs, range)| {
-                Record::new(*inputs, *outputs, &self.named[range.clone()])
+        let request = self.request;
+        let unused = Cell::new(true);
+        (0..self.n)
+            .map(|i| {
+                let at = REQUEST_HEAD + RECORD * i;
+                let first = u32_at(request, at + 2 * VALUE) as usize;
+                let count = u32_at(request, at + 2 * VALUE + 4) as usize;
+                Record::new(
+                    value_at(request, at, &unused),
+                    value_at(request, at + VALUE, &unused),
+                    // Checked by `read`.
+                    &self.named[first..first + count],
+                )
             })
             .collect()
     }
-}
-
-fn utf8(bytes: &[u8]) -> Result<&str, Malformed> {
-    std::str::from_utf8(bytes).map_err(|_| Malformed("a text is not UTF-8".into()))
-}
-
-fn read_value<'a>(r: &mut Reader<'a>) -> Result<Value<'a>, Malformed> {
-    let kind = r.u8()?;
-    let text = utf8(r.bytes()?)?;
-    Ok(match kind {
-        VALUE_NULL => Value::NULL,
-        VALUE_STRING => Value::string(text),
-        _ => Value::json(text),
-    })
-}
-
-/// The size of a result in a reply.
-fn result_size(score: &ScoreRef<'_>) -> usize {
-    let (label, rationale) = result_texts(score);
-    3 + 8 + 4 + label.map_or(0, str::len) + 4 + rationale.map_or(0, str::len)
 }
 
 /// A result's label (or error code) and rationale (or error message).
@@ -310,17 +360,27 @@ fn result_texts<'a>(score: &ScoreRef<'a>) -> (Option<&'a str>, Option<&'a str>) 
 
 /// The size of a reply holding `results`.
 pub(crate) fn results_size<'a>(results: impl Iterator<Item = ScoreRef<'a>>) -> usize {
-    8 + results.map(|s| result_size(&s)).sum::<usize>()
+    REPLY_HEAD
+        + results
+            .map(|s| {
+                let (label, rationale) = result_texts(&s);
+                RESULT + label.map_or(0, str::len) + rationale.map_or(0, str::len)
+            })
+            .sum::<usize>()
 }
 
-/// Writes a reply holding `results` (sized by [`results_size`]).
+/// Writes a reply holding `results` (sized by [`results_size`], less
+/// than 4 GiB).
 pub(crate) fn write_results<'a>(
     w: &mut Writer,
     results: impl ExactSizeIterator<Item = ScoreRef<'a>>,
 ) {
+    let n = results.len();
     w.u32(REPLY_RESULTS);
-    w.u32(u32::try_from(results.len()).expect("a batch is a few hundred records"));
-    for score in results {
+    w.u32(u32::try_from(n).expect("a batch is a few hundred records"));
+    let offset = |at: usize| u32::try_from(at).expect("a reply is sized below 4 GiB");
+    let mut text = REPLY_HEAD + RESULT * n;
+    for (i, score) in results.enumerate() {
         let (label, rationale) = result_texts(&score);
         let (status, kind, number) = match score.value() {
             None => (STATUS_ERROR, 0, 0.0),
@@ -333,60 +393,104 @@ pub(crate) fn write_results<'a>(
             Some(true) => VERDICT_PASS,
             Some(false) => VERDICT_FAIL,
         };
-        w.u8(status as u8);
-        w.u8(kind as u8);
-        w.u8(verdict as u8);
-        w.f64(number);
-        w.text(label.unwrap_or(""));
+        let at = REPLY_HEAD + RESULT * i;
+        w.put_at(
+            at,
+            &[status as u8, kind as u8, verdict as u8, 0, 0, 0, 0, 0],
+        );
+        w.put_at(at + 8, &number.to_ne_bytes());
+        let label = label.unwrap_or_default().as_bytes();
+        w.put_at(at + 16, &offset(text).to_ne_bytes());
+        w.put_at(at + 20, &offset(label.len()).to_ne_bytes());
+        w.put_at(text, label);
+        text += label.len();
+        w.put_at(at + 24, &offset(text).to_ne_bytes());
         match rationale {
-            Some(text) => w.text(text),
-            None => w.u32(ABSENT),
+            Some(rationale) => {
+                w.put_at(at + 28, &offset(rationale.len()).to_ne_bytes());
+                w.put_at(text, rationale.as_bytes());
+                text += rationale.len();
+            }
+            None => w.put_at(at + 28, &ABSENT.to_ne_bytes()),
         }
     }
+    w.len = text;
 }
 
-/// Reads the count of a results reply (after its op code) and where each
-/// result starts, checking that each lies within the reply.
-pub(crate) fn result_offsets(r: &mut Reader<'_>, expected: usize) -> Result<Vec<usize>, Malformed> {
-    let n = r.u32()? as usize;
-    if n != expected {
-        return Err(Malformed(format!(
-            "it holds {n} results for a batch of {expected} records"
-        )));
-    }
-    let mut offsets = Vec::with_capacity(n);
-    for _ in 0..n {
-        offsets.push(r.offset());
-        r.take(3 + 8)?;
-        r.text()?;
-        r.text()?;
-    }
-    Ok(offsets)
+/// The results of a reply (host side), checked to hold one entry per
+/// record of the batch; each text is checked to lie within the reply when
+/// it is read.
+pub(crate) struct ReplyResults<'a> {
+    reply: &'a [u8],
+    n: usize,
 }
 
-/// Writes the result at the reader's position into a result slot, as a
-/// plugin would: its texts copied into the call's buffer, or marked as
-/// not fitting. Nothing is checked here beyond the reply's bounds: the
-/// slot is then checked as any plugin's is (status, kind, verdict, a
-/// finite number, a bool that is 0 or 1, UTF-8 text).
-pub(crate) fn read_result(
-    r: &mut Reader<'_>,
-    slot: &mut ResultSlot,
-    buf: &mut Buf,
-) -> Result<(), Malformed> {
-    let status = u32::from(r.u8()?);
-    let kind = u16::from(r.u8()?);
-    let verdict = u16::from(r.u8()?);
-    let number = r.f64()?;
-    let label = r.text()?.unwrap_or_default();
-    let rationale = r.text()?;
-    slot.status = status;
-    slot.kind = kind;
-    slot.verdict = verdict;
-    slot.number = number;
-    slot.label = buf.push(label);
-    slot.rationale = rationale.map_or(Str::ABSENT, |text| buf.push(text));
-    Ok(())
+impl<'a> ReplyResults<'a> {
+    /// The results of `reply` for a batch of `expected` records.
+    pub(crate) fn new(reply: &'a [u8], expected: usize) -> Result<Self, Malformed> {
+        if reply.len() < REPLY_HEAD {
+            return Err(Malformed(format!(
+                "it is cut short ({} bytes)",
+                reply.len()
+            )));
+        }
+        match u32_at(reply, 0) {
+            REPLY_RESULTS => {}
+            kind => return Err(Malformed(format!("unknown reply {kind} to a batch"))),
+        }
+        let n = u32_at(reply, 4) as usize;
+        if n != expected {
+            return Err(Malformed(format!(
+                "it holds {n} results for a batch of {expected} records"
+            )));
+        }
+        if REPLY_HEAD + RESULT * n > reply.len() {
+            return Err(Malformed(format!(
+                "its {n} results run past its end ({} bytes)",
+                reply.len()
+            )));
+        }
+        Ok(ReplyResults { reply, n })
+    }
+
+    /// Writes result `i` into a result slot, as a plugin would: its texts
+    /// copied into the call's buffer, or marked as not fitting. Nothing is
+    /// checked here beyond the reply's bounds: the slot is then checked as
+    /// any plugin's is (status, kind, verdict, a finite number, a bool
+    /// that is 0 or 1, UTF-8 text).
+    pub(crate) fn write(
+        &self,
+        i: usize,
+        slot: &mut ResultSlot,
+        buf: &mut Buf,
+    ) -> Result<(), Malformed> {
+        if i >= self.n {
+            return Err(Malformed(format!("it has no result {i}")));
+        }
+        let r = self.reply;
+        let at = REPLY_HEAD + RESULT * i;
+        let text = |start: u32, len: u32| -> Result<&[u8], Malformed> {
+            let (start, len) = (start as usize, len as usize);
+            r.get(start..start.saturating_add(len)).ok_or_else(|| {
+                Malformed(format!(
+                    "result {i} has a text of {len} bytes at {start}, past its end ({} bytes)",
+                    r.len()
+                ))
+            })
+        };
+        let label = text(u32_at(r, at + 16), u32_at(r, at + 20))?;
+        let rationale = match u32_at(r, at + 28) {
+            ABSENT => None,
+            len => Some(text(u32_at(r, at + 24), len)?),
+        };
+        slot.status = u32::from(r[at]);
+        slot.kind = u16::from(r[at + 1]);
+        slot.verdict = u16::from(r[at + 2]);
+        slot.number = f64::from_ne_bytes(r[at + 8..at + 16].try_into().expect("8 bytes"));
+        slot.label = buf.push(label);
+        slot.rationale = rationale.map_or(Str::ABSENT, |text| buf.push(text));
+        Ok(())
+    }
 }
 
 /// The longest text of a plugin's info or refusal the host keeps: a
@@ -580,36 +684,31 @@ mod tests {
 
     use super::*;
 
-    /// One result as a worker would write it, with any bytes.
-    fn raw(
-        status: u8,
-        kind: u8,
-        verdict: u8,
-        number: f64,
-        label: &[u8],
-        why: Option<&[u8]>,
-    ) -> Vec<u8> {
-        let mut out = vec![status, kind, verdict];
-        out.extend(number.to_ne_bytes());
-        out.extend((label.len() as u32).to_ne_bytes());
-        out.extend(label);
-        match why {
-            Some(text) => {
-                out.extend((text.len() as u32).to_ne_bytes());
-                out.extend(text);
-            }
-            None => out.extend(ABSENT.to_ne_bytes()),
-        }
-        out
-    }
+    /// One result as a worker could write it, with any bytes.
+    type Raw<'a> = (u8, u16, u8, f64, &'a [u8], Option<&'a [u8]>);
 
-    /// A results reply holding `results`, claiming `n` of them.
-    fn reply(n: u32, results: &[Vec<u8>]) -> Vec<u8> {
+    /// A results reply claiming `n` results, holding `results`.
+    fn reply(n: u32, results: &[Raw<'_>]) -> Vec<u8> {
         let mut out = REPLY_RESULTS.to_ne_bytes().to_vec();
         out.extend(n.to_ne_bytes());
-        for r in results {
-            out.extend(r);
+        let mut text: Vec<u8> = Vec::new();
+        let start = (REPLY_HEAD + RESULT * results.len()) as u32;
+        for &(status, kind, verdict, number, label, why) in results {
+            out.extend([status, kind as u8, verdict, 0, 0, 0, 0, 0]);
+            out.extend(number.to_ne_bytes());
+            out.extend((start + text.len() as u32).to_ne_bytes());
+            out.extend((label.len() as u32).to_ne_bytes());
+            text.extend(label);
+            out.extend((start + text.len() as u32).to_ne_bytes());
+            match why {
+                Some(why) => {
+                    out.extend((why.len() as u32).to_ne_bytes());
+                    text.extend(why);
+                }
+                None => out.extend(ABSENT.to_ne_bytes()),
+            }
         }
+        out.extend(text);
         out
     }
 
@@ -617,70 +716,69 @@ mod tests {
     /// checked as a plugin's that does not vouch for its results.
     fn host_reads(reply: &[u8], n: usize) -> Result<Results, Malformed> {
         let records = vec![Record::new(Value::NULL, Value::NULL, &[]); n];
-        let mut r = Reader::new(reply);
-        assert_eq!(r.u32()?, REPLY_RESULTS);
-        let offsets = result_offsets(&mut r, n)?;
+        let results = ReplyResults::new(reply, n)?;
         let mut out = Results::new();
+        let mut failed = None;
         let fill = |_: &[Record<'_>], buf: &mut Buf, slots: &mut [ResultSlot]| {
-            for (slot, &at) in slots.iter_mut().zip(&offsets) {
-                let mut r = Reader::new(reply);
-                r.seek(at);
-                read_result(&mut r, slot, buf).map_err(|e| ScoreError::new("MALFORMED", e.0))?;
+            for (i, slot) in slots.iter_mut().enumerate() {
+                if let Err(e) = results.write(i, slot, buf) {
+                    failed = Some(e);
+                    return Err(ScoreError::new("MALFORMED", ""));
+                }
             }
             Ok(())
         };
-        score_batch_with(&records, &mut out, false, fill, fill);
-        Ok(out)
+        score_batch_with(&records, &mut out, false, fill, |_, _, _| Ok(()));
+        failed.map_or(Ok(out), Err)
     }
+
+    const GOOD: Raw<'static> = (0, KIND_BOOL, 0, 1.0, b"", None);
 
     #[test]
     fn every_read_of_a_reply_is_bounded_by_what_was_received() {
-        let good = raw(0, KIND_BOOL as u8, 0, 1.0, b"", None);
         // More results claimed than sent, or fewer than records.
-        let err = host_reads(&reply(3, std::slice::from_ref(&good)), 3)
-            .err()
-            .unwrap();
-        assert!(err.0.contains("runs past its end"), "{}", err.0);
-        let err = host_reads(&reply(1, std::slice::from_ref(&good)), 2)
-            .err()
-            .unwrap();
+        let err = host_reads(&reply(3, &[GOOD]), 3).err().unwrap();
+        assert!(err.0.contains("run past its end"), "{}", err.0);
+        let err = host_reads(&reply(1, &[GOOD]), 2).err().unwrap();
         assert!(err.0.contains("1 results for a batch of 2"), "{}", err.0);
-        // A text length far beyond the reply: refused, not allocated.
-        let mut huge = raw(0, KIND_LABEL as u8, 0, 0.0, b"x", None);
-        huge[11..15].copy_from_slice(&(u32::MAX - 1).to_ne_bytes());
-        let err = host_reads(&reply(1, &[huge]), 1).err().unwrap();
-        assert!(err.0.contains("runs past its end"), "{}", err.0);
-        // A 64-bit length, and a reply cut short anywhere.
-        let mut r = Reader::new(&[0xff; 8]);
-        assert!(r.bytes().is_err());
-        let whole = reply(1, &[good]);
-        for cut in 0..whole.len() {
-            assert!(host_reads(&whole[..cut], 1).is_err(), "cut at {cut}");
+        // A text whose length or start lies beyond the reply: refused,
+        // not allocated.
+        let whole = reply(1, &[(0, KIND_LABEL, 0, 0.0, b"x", None)]);
+        for (field, value) in [(16, 0), (20, u32::MAX - 1), (16, u32::MAX), (28, 7)] {
+            let mut bad = whole.clone();
+            bad[REPLY_HEAD + field..REPLY_HEAD + field + 4].copy_from_slice(&value.to_ne_bytes());
+            if field == 16 && value == 0 {
+                // Pointing at the reply's own header is within bounds: its
+                // bytes are then read as text, and checked as text.
+                continue;
+            }
+            let err = host_reads(&bad, 1).err().unwrap();
+            assert!(err.0.contains("past its end"), "{field}: {}", err.0);
         }
-        assert!(host_reads(&whole, 1).is_ok());
+        // A reply cut short anywhere.
+        let whole = reply(2, &[GOOD, (1, 0, 0, 0.0, b"CODE", Some(b"message"))]);
+        for cut in 0..whole.len() {
+            assert!(host_reads(&whole[..cut], 2).is_err(), "cut at {cut}");
+        }
+        assert!(host_reads(&whole, 2).is_ok());
+        let mut r = Reader::new(&[0xff; 8]);
+        assert!(r.bytes().is_err(), "a 64-bit length past the end");
     }
 
     #[test]
     fn what_a_worker_sends_is_checked_as_a_plugin_result_is() {
-        let results = [
-            raw(0, KIND_LABEL as u8, 0, 0.0, &[b'o', b'k', 0xff], None),
-            raw(0, KIND_NUMBER as u8, 0, f64::NAN, b"", None),
-            raw(0, 9, 0, 1.0, b"", None),
-            raw(0, KIND_NUMBER as u8, 7, 1.0, b"", None),
-            raw(5, 0, 0, 0.0, b"", None),
-            raw(0, KIND_BOOL as u8, 0, 7.0, b"", None),
-            raw(0, KIND_BOOL as u8, 0, 1.0, b"", Some(&[0xc3])),
-            raw(1, 0, 0, 0.0, b"MY_CODE", Some(b"went wrong")),
-            raw(
-                0,
-                KIND_NUMBER as u8,
-                VERDICT_PASS as u8,
-                0.5,
-                b"",
-                Some(b"half"),
-            ),
+        let results: [Raw<'_>; 9] = [
+            (0, KIND_LABEL, 0, 0.0, &[b'o', b'k', 0xff], None),
+            (0, KIND_NUMBER, 0, f64::NAN, b"", None),
+            (0, 9, 0, 1.0, b"", None),
+            (0, KIND_NUMBER, 7, 1.0, b"", None),
+            (5, 0, 0, 0.0, b"", None),
+            (0, KIND_BOOL, 0, 7.0, b"", None),
+            (0, KIND_BOOL, 0, 1.0, b"", Some(&[0xc3])),
+            (1, 0, 0, 0.0, b"MY_CODE", Some(b"went wrong")),
+            (0, KIND_NUMBER, VERDICT_PASS as u8, 0.5, b"", Some(b"half")),
         ];
-        let out = host_reads(&reply(results.len() as u32, &results), results.len()).unwrap();
+        let out = host_reads(&reply(9, &results), 9).unwrap();
         for i in 0..7 {
             let (code, message) = out.get(i).unwrap().error().unwrap();
             assert_eq!(code, SCORER_INVALID_RESULT, "result {i}: {message}");
@@ -691,6 +789,48 @@ mod tests {
             (last.number(), last.passed(), last.rationale()),
             (Some(0.5), Some(true), Some("half"))
         );
+    }
+
+    #[test]
+    fn records_cross_as_views_of_the_request() {
+        let named = [
+            NamedValue::new("expected_response", Value::string("Paris")),
+            NamedValue::new("facts", Value::json("[1, 2]")),
+        ];
+        let records = [
+            Record::new(Value::string("q"), Value::string("Paris"), &named),
+            Record::new(Value::NULL, Value::json("{\"a\": 1}"), &[]),
+            Record::new(Value::string(""), Value::string("é"), &named[1..]),
+        ];
+        let size = score_request_size(&records);
+        let mut bytes = vec![0u8; size];
+        // SAFETY: a buffer of `size` bytes.
+        let mut w = unsafe { Writer::new(bytes.as_mut_ptr(), size) };
+        write_score_request(&mut w, &records);
+        assert_eq!(w.len(), size);
+        let batch = Batch::read(&bytes).unwrap();
+        let views = batch.views();
+        assert_eq!(views.len(), 3);
+        for (got, sent) in views.iter().zip(&records) {
+            assert_eq!(got.inputs.to_json(), sent.inputs.to_json());
+            assert_eq!(got.outputs.to_json(), sent.outputs.to_json());
+            assert_eq!(got.inputs.is_null(), sent.inputs.is_null());
+            let names = |r: &Record<'_>| {
+                r.expectations()
+                    .iter()
+                    .map(|e| (e.name.as_str().to_owned(), e.value.to_json()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(names(got), names(sent));
+        }
+        for cut in 0..size {
+            if let Ok(batch) = Batch::read(&bytes[..cut]) {
+                panic!(
+                    "a request cut at {cut} read as {} records",
+                    batch.views().len()
+                );
+            }
+        }
     }
 
     #[test]

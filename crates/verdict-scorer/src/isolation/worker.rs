@@ -272,7 +272,7 @@ impl Worker {
                 }
             }
             wire::OP_SCORE => {
-                let batch = Batch::read(&mut r)?;
+                let batch = Batch::read(request)?;
                 let views = batch.views();
                 let Some(scorer) = &self.scorer else {
                     return Err(Malformed("no scorer is made".into()));
