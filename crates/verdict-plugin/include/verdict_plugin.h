@@ -1,13 +1,33 @@
 /*
  * verdict_plugin.h — the Verdict scorer plugin ABI, version 1.
  *
- * A plugin is a dynamic library exporting one symbol,
+ * A plugin is a dynamic library exporting an entry point that returns a
+ * static descriptor: who the scorer is and its functions.
  *
+ *     const vd_descriptor *verdict_plugin_v1_<scorer>(void);
  *     const vd_descriptor *verdict_plugin_v1(void);
  *
- * which returns a static descriptor: who the scorer is and its functions.
+ * As SQLite looks for sqlite3_<name>_init, the host first looks for the
+ * entry point of the scorer the file is named for: the file name without
+ * the platform's library prefix ("lib" on Unix), everything from its first
+ * ".", and a leading "verdict_" or "verdict-", each "-" read as "_"
+ * (libverdict_exact_match.so and libexact_match.so: exact_match). Failing
+ * that, it takes the generic verdict_plugin_v1. The named one lets several
+ * plugins be linked into one program; the generic one lets the file be
+ * renamed. Export either, or both.
+ *
  * This header is the C form of crates/verdict-plugin/src/abi.rs; a test
- * compiles a C plugin against it, so the two cannot drift.
+ * compiles C plugins against it, so the two cannot drift.
+ *
+ * Versions. vd_descriptor only grows: a field keeps its place, type and
+ * meaning in every version, and new fields go after the last one. The host
+ * reads abi_version and struct_size first, then only the fields struct_size
+ * covers (the others take the default written beside them), and ignores
+ * fields past those it knows. The fields up to last_error are required
+ * (VD_DESCRIPTOR_MIN_SIZE). A host of version H loads a plugin whose
+ * min_abi_version is at most H, and refuses any other, naming the version
+ * it needs: a newer host loads every older plugin, an older host every
+ * newer plugin that asks nothing new of it. Entry points keep their names.
  *
  * Rules of the boundary:
  *  - The host passes text as UTF-8 byte slices (vd_str), valid only during
@@ -27,8 +47,6 @@
  *    failures (a C plugin that never aborts may set it).
  *  - With VD_FLAG_THREAD_SAFE, score and score_batch may run on several
  *    threads at once with the same state.
- *  - Fields are only ever appended to vd_descriptor; the host reads
- *    abi_version and struct_size before anything else.
  */
 #ifndef VERDICT_PLUGIN_H
 #define VERDICT_PLUGIN_H
@@ -41,6 +59,7 @@ extern "C" {
 #endif
 
 #define VD_ABI_VERSION 1u
+/* the generic entry point; a scorer's own is VD_SYMBOL "_" <scorer> */
 #define VD_SYMBOL "verdict_plugin_v1"
 
 /* vd_descriptor.flags */
@@ -144,7 +163,15 @@ typedef struct vd_descriptor {
     void (*destroy)(void *state);
     /* copies this thread's last error message (at most cap bytes), returns its length */
     size_t (*last_error)(uint8_t *buf, size_t cap);
+    /* the fields above are required; each one below has a default */
+
+    /* the oldest host ABI version the plugin works with; 1 unless it relies
+       on what a later version added. Default (absent, or 0): abi_version. */
+    uint32_t min_abi_version;
 } vd_descriptor;
+
+/* the smallest struct_size a host accepts */
+#define VD_DESCRIPTOR_MIN_SIZE offsetof(vd_descriptor, min_abi_version)
 
 typedef const vd_descriptor *(*vd_entry_fn)(void);
 

@@ -17,19 +17,67 @@
 //!   large enough. Nothing allocated on one side is freed on the other.
 //! - Every exported function catches panics; a plugin built with
 //!   `panic = "abort"` cannot, and does not set [`FLAG_PANIC_UNWIND`].
-//! - Fields are only ever appended to [`Descriptor`]; the host checks
-//!   [`Descriptor::abi_version`] and [`Descriptor::struct_size`] before
-//!   reading anything else.
+//!
+//! Entry points and versions:
+//!
+//! - A library exports the entry point of its scorer, named by
+//!   [`entry_symbol`] (`verdict_plugin_v1_exact_match`), the generic
+//!   [`SYMBOL`], or both. A host looks for the one named for the scorer
+//!   the file is named for ([`library_scorer`]), then for the generic one.
+//! - Fields are only ever appended to [`Descriptor`]; the host reads
+//!   [`Descriptor::abi_version`] and [`Descriptor::struct_size`] first,
+//!   then only the fields the size covers (the others take their
+//!   defaults), and refuses a plugin whose
+//!   [`Descriptor::min_abi_version`] is past its own [`ABI_VERSION`].
 
 use std::ffi::c_void;
 use std::marker::PhantomData;
 
-/// The ABI version this crate speaks.
+/// The ABI version this crate speaks: what a plugin built with it puts in
+/// [`Descriptor::abi_version`], and the newest version a host built with
+/// it loads.
 pub const ABI_VERSION: u32 = 1;
 
-/// The name of the one symbol a plugin exports, NUL-terminated. It is a
-/// function taking nothing and returning `*const Descriptor`.
+/// The name of the generic entry point, NUL-terminated: a function taking
+/// nothing and returning `*const Descriptor`. A host looks for it when the
+/// library has no entry point named for its scorer ([`entry_symbol`]).
 pub const SYMBOL: &[u8] = b"verdict_plugin_v1\0";
+
+/// The entry point of the scorer `name`: `verdict_plugin_v1_<name>`. A
+/// library exports it instead of (or beside) the generic [`SYMBOL`], so
+/// that several plugins can be linked into one program, each with its own
+/// symbol; a host finds it by the library's file name
+/// ([`library_scorer`]).
+pub fn entry_symbol(name: &str) -> String {
+    format!("verdict_plugin_v1_{name}")
+}
+
+/// The scorer a library file is named for, whose entry point
+/// ([`entry_symbol`]) a host looks for first: the file name without the
+/// platform's library prefix (`lib` on Unix), without everything from its
+/// first `.`, and without a leading `verdict_` or `verdict-`, with every
+/// `-` read as `_`. `libverdict_exact_match.so`, `exact-match.dll` and
+/// `libexact_match.dylib` are all named for `exact_match`. `None` when
+/// nothing is left, or what is left is not made of ASCII letters, digits
+/// and `_`.
+///
+/// ```
+/// use verdict_plugin::abi::library_scorer;
+///
+/// let file = format!("{}verdict_token_f1.so", std::env::consts::DLL_PREFIX);
+/// assert_eq!(library_scorer(&file).as_deref(), Some("token_f1"));
+/// assert_eq!(library_scorer("my-scorer.so.1").as_deref(), Some("my_scorer"));
+/// assert_eq!(library_scorer(".so"), None);
+/// ```
+pub fn library_scorer(file_name: &str) -> Option<String> {
+    let name = file_name
+        .strip_prefix(std::env::consts::DLL_PREFIX)
+        .unwrap_or(file_name);
+    let name = name.split('.').next().unwrap_or_default().replace('-', "_");
+    let name = name.strip_prefix("verdict_").unwrap_or(&name);
+    let plain = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    plain.then(|| name.to_owned())
+}
 
 /// Descriptor flag: the plugin was built with `panic = "unwind"`, so its
 /// exported functions catch panics. The host refuses plugins without it.
@@ -325,9 +373,18 @@ pub type DestroyFn = unsafe extern "C" fn(state: *mut c_void);
 pub type LastErrorFn = unsafe extern "C" fn(buf: *mut u8, cap: usize) -> usize;
 
 /// What a plugin's exported symbol returns: who it is and its functions.
+///
+/// It only ever grows: a field keeps its place, type and meaning, and new
+/// fields are appended. [`struct_size`](Self::struct_size) says which
+/// fields a plugin has: a host reads a field only when the size covers it,
+/// takes its default (given with each field) otherwise, and ignores what
+/// follows the fields it knows. The fields up to
+/// [`last_error`](Self::last_error) are required
+/// ([`DESCRIPTOR_MIN_SIZE`]).
 #[repr(C)]
 pub struct Descriptor {
-    /// [`ABI_VERSION`] of the plugin kit the plugin was built with.
+    /// [`ABI_VERSION`] of the plugin kit or header the plugin was built
+    /// with.
     pub abi_version: u32,
     /// `size_of::<Descriptor>()` in the plugin; fields past it are absent.
     pub struct_size: u32,
@@ -353,6 +410,30 @@ pub struct Descriptor {
     pub destroy: Option<DestroyFn>,
     /// See [`LastErrorFn`]. Never null in a valid plugin; the host checks.
     pub last_error: Option<LastErrorFn>,
+    /// The oldest ABI version of a host the plugin works with: a host of an
+    /// older version refuses it, one of this version or later loads it.
+    /// Raised above 1 only by a plugin that relies on what a later version
+    /// added. When absent (a smaller descriptor) or 0:
+    /// [`abi_version`](Self::abi_version).
+    pub min_abi_version: u32,
+}
+
+/// The size of the smallest descriptor a host accepts: every field up to
+/// [`Descriptor::last_error`].
+pub const DESCRIPTOR_MIN_SIZE: u32 = std::mem::offset_of!(Descriptor, min_abi_version) as u32;
+
+impl Descriptor {
+    /// The oldest host ABI version the plugin works with (see
+    /// [`min_abi_version`](Self::min_abi_version)), when the descriptor is
+    /// `struct_size` bytes long.
+    pub fn required_abi_version(&self) -> u32 {
+        let has = self.struct_size as usize
+            >= std::mem::offset_of!(Descriptor, min_abi_version) + size_of::<u32>();
+        match self.min_abi_version {
+            min if has && min != 0 => min,
+            _ => self.abi_version,
+        }
+    }
 }
 
 // SAFETY: a descriptor is immutable static data and function pointers.

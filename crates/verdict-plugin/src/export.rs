@@ -53,7 +53,29 @@ pub const fn descriptor<S: Scorer>(flags: u64) -> Descriptor {
         score_batch: Some(score_batch::<S>),
         destroy: Some(destroy::<S>),
         last_error: Some(last_error),
+        // The kit's plugins ask nothing of a host that its first version
+        // did not give.
+        min_abi_version: 1,
     }
+}
+
+/// Whether two names are the same, at compile time: the entry point
+/// [`export_plugin!`](crate::export_plugin) names for a scorer must carry
+/// the scorer's name.
+#[doc(hidden)]
+pub const fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Puts text into a slot: static text by reference (it lives as long as
@@ -311,12 +333,51 @@ pub unsafe extern "C" fn last_error(buf: *mut u8, cap: usize) -> usize {
     })
 }
 
-/// Turns a type implementing [`Scorer`] into a plugin: exports the
-/// versioned symbol `verdict_plugin_v1`, which returns the scorer's
-/// descriptor. Use it once per dynamic library.
+/// Turns a type implementing [`Scorer`] into a plugin: exports an entry
+/// point that returns the scorer's descriptor.
 ///
-/// ```ignore
-/// verdict_plugin::export_plugin!(MyScorer);
+/// - `export_plugin!(MyScorer)` exports the generic `verdict_plugin_v1`,
+///   which a host finds whatever the library's file is called. Use it once
+///   per dynamic library.
+/// - `export_plugin!(MyScorer, my_scorer)` exports
+///   `verdict_plugin_v1_my_scorer` (the second argument must be the
+///   scorer's [`NAME`](Scorer::NAME); the build fails otherwise). A host
+///   looks for it first, in a library named for the scorer
+///   (`libmy_scorer.so`, `libverdict_my_scorer.so`:
+///   [`library_scorer`](crate::abi::library_scorer)); and since each
+///   scorer's symbol is its own, several such plugin crates can be linked
+///   into one program as plain Rust dependencies. Add the generic form
+///   beside it for a library that may be renamed but is never linked
+///   beside another plugin; Verdict's built-in scorers, which the host
+///   links together, export only their own.
+///
+/// ```
+/// # use verdict_plugin::{Config, ConfigError, Outcome, Record, Score, Scorer};
+/// # pub struct Loud;
+/// # impl Scorer for Loud {
+/// #     const NAME: &'static str = "loud";
+/// #     const VERSION: &'static str = "1";
+/// #     const DESCRIPTION: &'static str = "Passes when the output is in capitals.";
+/// #     fn from_config(_: &Config) -> Result<Self, ConfigError> { Ok(Loud) }
+/// #     fn score(&self, r: &Record<'_>) -> Outcome { Ok(Score::bool(true)) }
+/// # }
+/// verdict_plugin::export_plugin!(Loud, loud); // verdict_plugin_v1_loud
+/// verdict_plugin::export_plugin!(Loud); // verdict_plugin_v1
+/// ```
+///
+/// A name that is not the scorer's does not build:
+///
+/// ```compile_fail
+/// # use verdict_plugin::{Config, ConfigError, Outcome, Record, Score, Scorer};
+/// # pub struct Loud;
+/// # impl Scorer for Loud {
+/// #     const NAME: &'static str = "loud";
+/// #     const VERSION: &'static str = "1";
+/// #     const DESCRIPTION: &'static str = "Passes when the output is in capitals.";
+/// #     fn from_config(_: &Config) -> Result<Self, ConfigError> { Ok(Loud) }
+/// #     fn score(&self, r: &Record<'_>) -> Outcome { Ok(Score::bool(true)) }
+/// # }
+/// verdict_plugin::export_plugin!(Loud, quiet);
 /// ```
 #[macro_export]
 macro_rules! export_plugin {
@@ -324,13 +385,40 @@ macro_rules! export_plugin {
         /// The Verdict plugin entry point (ABI v1).
         #[unsafe(no_mangle)]
         pub extern "C" fn verdict_plugin_v1() -> *const $crate::abi::Descriptor {
-            static DESCRIPTOR: $crate::abi::Descriptor =
-                $crate::export::descriptor::<$scorer>(if cfg!(panic = "unwind") {
-                    $crate::abi::FLAG_PANIC_UNWIND
-                } else {
-                    0
-                });
-            &DESCRIPTOR
+            $crate::__plugin_descriptor!($scorer)
         }
     };
+    ($scorer:ty, $name:ident) => {
+        const _: () = {
+            assert!(
+                $crate::export::same_name(<$scorer as $crate::Scorer>::NAME, stringify!($name)),
+                concat!(
+                    "export_plugin!: `",
+                    stringify!($name),
+                    "` is not the scorer's NAME"
+                )
+            );
+            /// The Verdict plugin entry point of this scorer (ABI v1).
+            #[unsafe(export_name = concat!("verdict_plugin_v1_", stringify!($name)))]
+            extern "C" fn entry() -> *const $crate::abi::Descriptor {
+                $crate::__plugin_descriptor!($scorer)
+            }
+        };
+    };
+}
+
+/// The static descriptor of a scorer, with the unwind flag of the crate
+/// the macro is expanded in (where the plugin is compiled).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __plugin_descriptor {
+    ($scorer:ty) => {{
+        static DESCRIPTOR: $crate::abi::Descriptor =
+            $crate::export::descriptor::<$scorer>(if cfg!(panic = "unwind") {
+                $crate::abi::FLAG_PANIC_UNWIND
+            } else {
+                0
+            });
+        &DESCRIPTOR
+    }};
 }

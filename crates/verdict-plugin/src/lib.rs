@@ -19,11 +19,17 @@
 //! host keeps ([`Results`]): checked once (a plugin built with this kit
 //! vouches for its results, so they are not), never converted, its texts
 //! pointing at the plugin's static text or at one shared copy per call.
-//! The call itself costs nothing measurable; a loaded plugin costs about
-//! 2 % more than the same type called directly (see BENCHMARKS.md).
-//! Everything else follows rules that keep old plugins loadable: a
-//! versioned symbol, a descriptor that only grows at its end, panics
-//! caught on the plugin's side of the boundary.
+//! The call itself costs nothing measurable (BENCHMARKS.md compares a
+//! loaded plugin with the same type called directly).
+//!
+//! Everything else follows rules that keep plugins of other versions
+//! loadable ([`abi`]): entry points named for their scorer (as SQLite's
+//! extensions are), so that several plugins link into one program, with a
+//! generic one as the fallback; a descriptor that only grows at its end
+//! and says the oldest host version it works with; panics caught on the
+//! plugin's side of the boundary. The alternative, one generic symbol per
+//! library, kept each plugin crate from being a plain dependency of a
+//! program that links others.
 //!
 //! Scorers that compare text share its normalization through [`text`]:
 //! case folding, and the steps of SQuAD's `normalize_answer`.

@@ -2,6 +2,17 @@
 
 use std::path::PathBuf;
 
+/// The entry point named for the scorer `path` is named for, in words.
+fn named_entry(path: &std::path::Path) -> String {
+    path.file_name()
+        .and_then(|f| f.to_str())
+        .and_then(verdict_plugin::abi::library_scorer)
+        .map_or_else(
+            || "an entry point named for its scorer".to_owned(),
+            |name| format!("`{}`", verdict_plugin::abi::entry_symbol(&name)),
+        )
+}
+
 /// A plugin refused at load time, or a scorer that could not be made. Each
 /// message names what the plugin has and what the host wants.
 #[derive(Debug, thiserror::Error)]
@@ -63,33 +74,35 @@ pub enum LoadError {
 
     /// A dynamic library that exports no Verdict entry point.
     #[error(
-        "{path:?} is not a Verdict plugin: it does not export the symbol `verdict_plugin_v1`; \
+        "{path:?} is not a Verdict plugin: it exports neither {} nor `verdict_plugin_v1`; \
          build it from a type implementing verdict_plugin::Scorer with \
-         `verdict_plugin::export_plugin!(YourScorer)`"
+         `verdict_plugin::export_plugin!(YourScorer)`",
+        named_entry(.path)
     )]
     NotAPlugin {
         /// The file.
         path: PathBuf,
     },
 
-    /// A plugin built for another version of the ABI.
+    /// A plugin that needs a newer host: its descriptor's minimum ABI
+    /// version, or the entry point of a later ABI, is past this host's.
     #[error(
-        "{path:?} was built for plugin ABI v{found}, but this host speaks v{expected}: rebuild \
-         the plugin against verdict-plugin for ABI v{expected}"
+        "{path:?} needs a host of plugin ABI v{found} or later, but this host speaks v{expected}: \
+         upgrade verdict, or rebuild the plugin against verdict-plugin for ABI v{expected}"
     )]
     AbiVersion {
         /// The file.
         path: PathBuf,
-        /// The version the plugin was built for.
+        /// The oldest version of a host the plugin works with.
         found: u32,
         /// The version this host speaks.
         expected: u32,
     },
 
-    /// A descriptor smaller than this ABI version's.
+    /// A descriptor smaller than its required fields.
     #[error(
-        "{path:?} has a descriptor of {found} bytes, smaller than the {expected} bytes of ABI v1: \
-         the plugin is damaged or was built from a mismatched header"
+        "{path:?} has a descriptor of {found} bytes, smaller than the {expected} bytes of the \
+         fields every plugin has: the plugin is damaged or was built from a mismatched header"
     )]
     DescriptorTooSmall {
         /// The file.

@@ -6,11 +6,13 @@
 //!   ([`StaticScorer`]) and plugins ([`PluginScorer`]) stand.
 //! - [`Plugin::load`] opens a dynamic library in this process with
 //!   `RTLD_NOW | RTLD_LOCAL`, once per canonical path, and never unloads
-//!   it; it refuses, with a sentence a person can act on that names the
-//!   file, a missing file, a directory, a loop of symbolic links, a
-//!   library the system cannot load (with the loader's reason), one that
-//!   is not a plugin, a plugin for another ABI version, one built with
-//!   `panic = "abort"`, or a damaged descriptor ([`LoadError`]).
+//!   it; it takes the entry point named for the scorer the file is named
+//!   for, else the generic one, and a copy of its descriptor; it refuses,
+//!   with a sentence a person can act on that names the file, a missing
+//!   file, a directory, a loop of symbolic links, a library the system
+//!   cannot load (with the loader's reason), one that is not a plugin, a
+//!   plugin that needs a newer host, one built with `panic = "abort"`, or
+//!   a damaged descriptor ([`LoadError`]).
 //! - `IsolatedPlugin` reads a plugin in a worker process instead, and
 //!   its scorers score there ([`Isolation`], Linux): see the trust model
 //!   below.

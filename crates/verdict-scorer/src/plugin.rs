@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use sha2::{Digest as _, Sha256};
 use verdict_plugin::abi::{
-    self, ABI_VERSION, Descriptor, FLAG_PANIC_UNWIND, FLAG_THREAD_SAFE, RC_OK, Str,
+    self, ABI_VERSION, DESCRIPTOR_MIN_SIZE, Descriptor, FLAG_PANIC_UNWIND, FLAG_THREAD_SAFE, RC_OK,
+    Str,
 };
 use verdict_plugin::{Record, Results, host};
 
@@ -45,9 +46,6 @@ fn loaded() -> &'static Mutex<HashMap<PathBuf, Arc<Plugin>>> {
     static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<Plugin>>>> = OnceLock::new();
     LOADED.get_or_init(Default::default)
 }
-
-/// The size of an ABI v1 descriptor, the smallest this host accepts.
-const DESCRIPTOR_V1_SIZE: u32 = size_of::<Descriptor>() as u32;
 
 impl Plugin {
     /// Loads the plugin at `path` into this process, or returns the one
@@ -244,32 +242,46 @@ fn special_kind(_: &std::fs::Metadata) -> &'static str {
 
 type EntryPoint = unsafe extern "C" fn() -> *const Descriptor;
 
-/// Finds the entry point and calls it; tells a plugin for another ABI
-/// version apart from a library that is no plugin at all.
+/// Finds the entry point (the one named for the scorer the file is named
+/// for, else the generic one) and calls it; tells a plugin that needs a
+/// newer host apart from a library that is no plugin at all. Returns a
+/// copy of the descriptor, read as far as its declared size (the fields
+/// it lacks take their defaults), which the plugin cannot change later.
 fn entry_point(
     library: &libloading::Library,
     path: &Path,
 ) -> Result<&'static Descriptor, LoadError> {
-    // SAFETY: the symbol, if present, has the signature of the ABI.
-    let entry = match unsafe { library.get::<EntryPoint>(abi::SYMBOL) } {
-        Ok(entry) => *entry,
-        Err(_) => {
-            let other = (2..=16).find(|v| {
-                let name = format!("verdict_plugin_v{v}\0");
-                // SAFETY: only looked up, never called.
-                unsafe { library.get::<EntryPoint>(name.as_bytes()) }.is_ok()
-            });
-            return Err(match other {
-                Some(found) => LoadError::AbiVersion {
-                    path: path.to_owned(),
-                    found,
-                    expected: ABI_VERSION,
-                },
-                None => LoadError::NotAPlugin {
-                    path: path.to_owned(),
-                },
-            });
-        }
+    let named = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .and_then(abi::library_scorer)
+        .map(|name| abi::entry_symbol(&name));
+    let entry = named
+        .iter()
+        .map(String::as_bytes)
+        .chain([abi::SYMBOL])
+        // SAFETY: the symbol, if present, has the signature of the ABI.
+        .find_map(|symbol| {
+            unsafe { library.get::<EntryPoint>(symbol) }
+                .ok()
+                .map(|e| *e)
+        });
+    let Some(entry) = entry else {
+        let other = (2..=16).find(|v| {
+            let name = format!("verdict_plugin_v{v}\0");
+            // SAFETY: only looked up, never called.
+            unsafe { library.get::<EntryPoint>(name.as_bytes()) }.is_ok()
+        });
+        return Err(match other {
+            Some(found) => LoadError::AbiVersion {
+                path: path.to_owned(),
+                found,
+                expected: ABI_VERSION,
+            },
+            None => LoadError::NotAPlugin {
+                path: path.to_owned(),
+            },
+        });
     };
     // SAFETY: the entry point takes nothing and returns a static pointer.
     let ptr = unsafe { entry() };
@@ -279,29 +291,46 @@ fn entry_point(
             "the entry point returned a null descriptor",
         ));
     }
-    // Read the version and size before trusting the rest of the layout.
+    // Read the version and size before anything else.
     // SAFETY: every ABI version starts with these two u32 fields.
     let (version, size) = unsafe {
         let head = ptr.cast::<u32>();
         (head.read(), head.add(1).read())
     };
-    if version != ABI_VERSION {
-        return Err(LoadError::AbiVersion {
-            path: path.to_owned(),
-            found: version,
-            expected: ABI_VERSION,
-        });
+    if version == 0 {
+        return Err(invalid_descriptor(path, "its ABI version is 0"));
     }
-    if size < DESCRIPTOR_V1_SIZE {
+    if size < DESCRIPTOR_MIN_SIZE {
         return Err(LoadError::DescriptorTooSmall {
             path: path.to_owned(),
             found: size,
-            expected: DESCRIPTOR_V1_SIZE,
+            expected: DESCRIPTOR_MIN_SIZE,
         });
     }
-    // SAFETY: a v1 descriptor of at least v1's size, static in a library
-    // that is never unloaded.
-    Ok(unsafe { &*ptr })
+    let mut copy = std::mem::MaybeUninit::<Descriptor>::zeroed();
+    // SAFETY: the plugin's static descriptor holds `size` bytes, and the
+    // copy takes no more than that. All zeros is a valid descriptor (null
+    // pointers, `None` for every function), and so is whatever the plugin
+    // wrote in its fields: raw pointers and integers take any value, and a
+    // function field is `None` when null, a function pointer otherwise.
+    let descriptor = unsafe {
+        std::ptr::copy_nonoverlapping(
+            ptr.cast::<u8>(),
+            copy.as_mut_ptr().cast::<u8>(),
+            (size as usize).min(size_of::<Descriptor>()),
+        );
+        copy.assume_init()
+    };
+    let required = descriptor.required_abi_version();
+    if required > ABI_VERSION {
+        return Err(LoadError::AbiVersion {
+            path: path.to_owned(),
+            found: required,
+            expected: ABI_VERSION,
+        });
+    }
+    // Kept for good, as the library is: see `Plugin`.
+    Ok(Box::leak(Box::new(descriptor)))
 }
 
 fn invalid_descriptor(path: &Path, reason: impl Into<String>) -> LoadError {

@@ -2,8 +2,12 @@
 //! what the host does with each kind of misbehaviour. See
 //! `test-plugins/README.md`.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
+
+use common::{build_c_plugin, built};
 
 use sha2::{Digest, Sha256};
 use verdict_plugin::{ScoreValue, Scorer as _};
@@ -11,25 +15,6 @@ use verdict_scorer::{
     LoadError, Origin, OwnedRecord, Plugin, Registry, Runner, SCORER_ERROR, SCORER_INVALID_RESULT,
     SCORER_PANIC, Scorer, ScorerSpec, score_one, to_feedback,
 };
-
-/// A dynamic library cargo built next to this test binary (the test
-/// plugins are dev-dependencies, so they are built before the tests run).
-fn built(crate_name: &str) -> PathBuf {
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_owned();
-    let file = format!(
-        "{}{}{}",
-        std::env::consts::DLL_PREFIX,
-        crate_name.replace('-', "_"),
-        std::env::consts::DLL_SUFFIX
-    );
-    let path = deps.join(&file);
-    assert!(path.is_file(), "{path:?} was not built");
-    path
-}
 
 fn refusal(path: &Path) -> String {
     Plugin::load(path).unwrap_err().to_string()
@@ -55,13 +40,11 @@ fn refuses_what_is_not_a_usable_plugin_with_a_sentence_to_act_on() {
         "{err}"
     );
 
-    for name in ["verdict-test-abi-v2", "verdict-test-abi-mismatch"] {
-        let err = refusal(&built(name));
-        assert!(
-            err.contains("built for plugin ABI v2, but this host speaks v1"),
-            "{name}: {err}"
-        );
-    }
+    let err = refusal(&built("verdict-test-abi-v2"));
+    assert!(
+        err.contains("needs a host of plugin ABI v2 or later, but this host speaks v1"),
+        "{err}"
+    );
 
     let err = refusal(&built("verdict-test-small-descriptor"));
     assert!(
@@ -72,6 +55,60 @@ fn refuses_what_is_not_a_usable_plugin_with_a_sentence_to_act_on() {
     let err = refusal(&built("verdict-test-no-unwind"));
     assert!(
         err.contains("panic = \"abort\"") && err.contains("rebuild"),
+        "{err}"
+    );
+}
+
+/// A copy of the library cargo built from `crate_name`, in `dir`, under
+/// the file name of the dynamic library `name`.
+fn copied_as(crate_name: &str, dir: &Path, name: &str) -> std::path::PathBuf {
+    let to = dir.join(common::library_file(name));
+    std::fs::copy(built(crate_name), &to).unwrap();
+    to
+}
+
+#[test]
+fn descriptors_of_other_abi_versions_load_when_they_ask_nothing_newer() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = &records(&["x"])[0];
+    // The required fields only, as the first version laid them out: the
+    // rest take their defaults, and it scores.
+    let old = Plugin::load(&built("verdict-test-abi-versions")).unwrap();
+    assert_eq!(old.info().name, "old_layout");
+    let scorer = old.instantiate("").unwrap();
+    assert_eq!(
+        score_one(&scorer, record).unwrap().value,
+        ScoreValue::Bool(true)
+    );
+
+    // Built for ABI v2, one field longer than this host knows, working
+    // with hosts from v1: loaded, the field it does not know ignored.
+    let newer = Plugin::load(&copied_as("verdict-test-abi-versions", dir.path(), "newer")).unwrap();
+    assert_eq!(newer.info().name, "newer");
+    let scorer = newer.instantiate("").unwrap();
+    assert_eq!(
+        score_one(&scorer, record).unwrap().value,
+        ScoreValue::Bool(true)
+    );
+
+    // Built for ABI v3, needing a host of v2: refused, saying so.
+    let too_new = copied_as("verdict-test-abi-versions", dir.path(), "too_new");
+    let err = Plugin::load(&too_new).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LoadError::AbiVersion {
+                found: 2,
+                expected: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(
+            "needs a host of plugin ABI v2 or later, but this host speaks v1: upgrade verdict"
+        ),
         "{err}"
     );
 }
@@ -222,27 +259,7 @@ fn garbage_results_become_errors_and_long_text_is_fetched_whole() {
 #[test]
 fn a_plugin_written_in_c_against_the_header_loads_and_scores() {
     let dir = tempfile::tempdir().unwrap();
-    let so = dir.path().join(format!(
-        "{}c_exact_match{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ));
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let include = manifest.join("../verdict-plugin/include");
-    let status = std::process::Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args([
-            "-std=c99", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I",
-        ])
-        .arg(&include)
-        .arg(manifest.join("tests/c/exact_match.c"))
-        .arg("-o")
-        .arg(&so)
-        .status()
-        .expect("a C compiler (cc) is needed to build the C plugin");
-    assert!(
-        status.success(),
-        "the C plugin did not compile against verdict_plugin.h"
-    );
+    let so = build_c_plugin("exact_match.c", dir.path(), "c_exact_match");
 
     let mut registry = Registry::new();
     registry.load_plugin(&so).unwrap();

@@ -166,6 +166,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     score_batch: Some(score_batch),
     destroy: Some(destroy),
     last_error: Some(last_error),
+    min_abi_version: 1,
 };
 
 /// The entry point.

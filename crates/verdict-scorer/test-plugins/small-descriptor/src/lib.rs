@@ -1,4 +1,4 @@
-//! Declares a descriptor smaller than ABI v1's.
+//! Declares a descriptor smaller than its required fields.
 
 use verdict_plugin::abi::Descriptor;
 use verdict_plugin::{Config, ConfigError, Outcome, Record, Score, Scorer};
