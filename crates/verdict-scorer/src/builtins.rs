@@ -1,56 +1,27 @@
 //! The built-in scorers, compiled into the host.
 //!
-//! Each lives in its own plugin crate under `plugins/`, built as a dynamic
-//! library that exports `verdict_plugin_v1`. Linking several such crates
-//! into one binary would define that symbol several times, so the host
-//! compiles their source as modules here instead, where their `export`
-//! feature is off: the very same code, without the symbol. (Doc tests are
-//! collected from each plugin crate itself, not again here.)
+//! Each lives in its own plugin crate under `plugins/`, a plain dependency
+//! of this one: the host links the scorer type and calls it directly
+//! ([`StaticScorer`](crate::StaticScorer)), with the crate's own version.
+//! The same crate builds as a dynamic library whose only entry point is
+//! named for its scorer (`verdict_plugin_v1_exact_match`), which is why
+//! several can be linked into one program: none exports the generic
+//! `verdict_plugin_v1`, which only one of them could define (behind a
+//! cargo feature it would still clash, since `--all-features` turns it on
+//! for all of them at once). Compiling their source into this crate
+//! instead (`#[path]` modules) was the alternative: it ran their unit
+//! tests a second time here and gave them this crate's version.
 
 use crate::registry::Registry;
 
-#[cfg(not(doctest))]
-#[allow(unreachable_pub, dead_code)]
-#[path = "../../../plugins/contains/src/lib.rs"]
-mod contains;
-#[cfg(not(doctest))]
-#[allow(unreachable_pub, dead_code)]
-#[path = "../../../plugins/edit-distance/src/lib.rs"]
-mod edit_distance;
-#[cfg(not(doctest))]
-#[allow(unreachable_pub, dead_code)]
-#[path = "../../../plugins/exact-match/src/lib.rs"]
-mod exact_match;
-#[cfg(not(doctest))]
-#[allow(unreachable_pub, dead_code)]
-#[path = "../../../plugins/json/src/lib.rs"]
-mod json;
-#[cfg(not(doctest))]
-#[allow(unreachable_pub, dead_code)]
-#[path = "../../../plugins/length/src/lib.rs"]
-mod length;
-#[cfg(all(not(doctest), feature = "regex"))]
-#[allow(unreachable_pub, dead_code)]
-#[path = "../../../plugins/regex/src/lib.rs"]
-mod regex;
-#[cfg(not(doctest))]
-#[allow(unreachable_pub, dead_code)]
-#[path = "../../../plugins/token-f1/src/lib.rs"]
-mod token_f1;
-
 /// Adds every built-in scorer to `registry`.
 pub(crate) fn register(registry: &mut Registry) {
-    #[cfg(not(doctest))]
-    {
-        registry.add_builtin::<exact_match::ExactMatch>();
-        #[cfg(feature = "regex")]
-        registry.add_builtin::<regex::RegexMatch>();
-        registry.add_builtin::<edit_distance::EditDistance>();
-        registry.add_builtin::<contains::Contains>();
-        registry.add_builtin::<token_f1::TokenF1>();
-        registry.add_builtin::<json::JsonMatch>();
-        registry.add_builtin::<length::Length>();
-    }
-    #[cfg(doctest)]
-    let _ = registry;
+    registry.add_builtin::<verdict_exact_match::ExactMatch>();
+    #[cfg(feature = "regex")]
+    registry.add_builtin::<verdict_regex::RegexMatch>();
+    registry.add_builtin::<verdict_edit_distance::EditDistance>();
+    registry.add_builtin::<verdict_contains::Contains>();
+    registry.add_builtin::<verdict_token_f1::TokenF1>();
+    registry.add_builtin::<verdict_json::JsonMatch>();
+    registry.add_builtin::<verdict_length::Length>();
 }

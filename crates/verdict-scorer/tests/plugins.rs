@@ -114,6 +114,26 @@ fn descriptors_of_other_abi_versions_load_when_they_ask_nothing_newer() {
 }
 
 #[test]
+fn the_entry_point_named_for_the_file_comes_before_the_generic_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // The built-in exact match exports only its own entry point: found
+    // under its crate's name, or its scorer's.
+    for name in ["verdict_exact_match", "exact_match", "verdict-exact-match"] {
+        let plugin = Plugin::load(&copied_as("verdict-exact-match", dir.path(), name)).unwrap();
+        assert_eq!(plugin.info().name, "exact_match", "{name}");
+    }
+    // Under another name it has no entry point the host can find.
+    let renamed = copied_as("verdict-exact-match", dir.path(), "renamed");
+    let err = Plugin::load(&renamed).unwrap_err();
+    assert!(matches!(err, LoadError::NotAPlugin { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("exports neither `verdict_plugin_v1_renamed` nor `verdict_plugin_v1`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_plugin_is_loaded_once_per_file_and_identified_by_its_digest() {
     let path = built("verdict-test-misbehaving");
     let a = Plugin::load(&path).unwrap();

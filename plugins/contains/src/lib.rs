@@ -83,7 +83,7 @@ pub struct Contains {
 
 impl Scorer for Contains {
     const NAME: &'static str = "contains";
-    const VERSION: &'static str = "0.1.0";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "Passes when the output contains, starts with or ends with any (or all) of the given values.";
     const CONFIG_KEYS: &'static [ConfigKey] = &[
         ConfigKey::new(
@@ -579,5 +579,7 @@ mod tests {
     }
 }
 
-#[cfg(feature = "export")]
-verdict_plugin::export_plugin!(Contains);
+// Only the scorer's own entry point (`verdict_plugin_v1_contains`): the host
+// links every built-in scorer, and a program can hold one generic
+// `verdict_plugin_v1` at most.
+verdict_plugin::export_plugin!(Contains, contains);

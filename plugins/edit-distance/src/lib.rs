@@ -1608,5 +1608,7 @@ mod tests {
     }
 }
 
-#[cfg(feature = "export")]
-verdict_plugin::export_plugin!(EditDistance);
+// Only the scorer's own entry point (`verdict_plugin_v1_edit_distance`): the host
+// links every built-in scorer, and a program can hold one generic
+// `verdict_plugin_v1` at most.
+verdict_plugin::export_plugin!(EditDistance, edit_distance);

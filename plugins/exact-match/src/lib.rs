@@ -113,7 +113,7 @@ pub struct ExactMatch {
 
 impl Scorer for ExactMatch {
     const NAME: &'static str = "exact_match";
-    const VERSION: &'static str = "0.1.0";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "Passes when the output equals the expectation (or any item of a list), after optional normalization.";
     const CONFIG_KEYS: &'static [ConfigKey] = &[
         ConfigKey::new(
@@ -638,5 +638,7 @@ mod tests {
     }
 }
 
-#[cfg(feature = "export")]
-verdict_plugin::export_plugin!(ExactMatch);
+// Only the scorer's own entry point (`verdict_plugin_v1_exact_match`): the host
+// links every built-in scorer, and a program can hold one generic
+// `verdict_plugin_v1` at most.
+verdict_plugin::export_plugin!(ExactMatch, exact_match);

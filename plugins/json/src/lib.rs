@@ -602,5 +602,7 @@ mod tests {
     }
 }
 
-#[cfg(feature = "export")]
-verdict_plugin::export_plugin!(JsonMatch);
+// Only the scorer's own entry point (`verdict_plugin_v1_json`): the host
+// links every built-in scorer, and a program can hold one generic
+// `verdict_plugin_v1` at most.
+verdict_plugin::export_plugin!(JsonMatch, json);

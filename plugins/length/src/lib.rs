@@ -305,5 +305,7 @@ mod tests {
     }
 }
 
-#[cfg(feature = "export")]
-verdict_plugin::export_plugin!(Length);
+// Only the scorer's own entry point (`verdict_plugin_v1_length`): the host
+// links every built-in scorer, and a program can hold one generic
+// `verdict_plugin_v1` at most.
+verdict_plugin::export_plugin!(Length, length);

@@ -79,7 +79,7 @@ pub struct RegexMatch {
 
 impl Scorer for RegexMatch {
     const NAME: &'static str = "regex";
-    const VERSION: &'static str = "0.1.0";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str =
         "Passes when the output matches a regular expression (or any or all of several).";
     const CONFIG_KEYS: &'static [ConfigKey] = &[
@@ -538,5 +538,7 @@ mod tests {
     }
 }
 
-#[cfg(feature = "export")]
-verdict_plugin::export_plugin!(RegexMatch);
+// Only the scorer's own entry point (`verdict_plugin_v1_regex`): the host
+// links every built-in scorer, and a program can hold one generic
+// `verdict_plugin_v1` at most.
+verdict_plugin::export_plugin!(RegexMatch, regex);

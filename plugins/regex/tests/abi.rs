@@ -29,12 +29,18 @@ fn a_bad_config_is_refused_with_the_key_named() {
     }
 }
 
-#[cfg(feature = "export")]
+unsafe extern "C" {
+    /// The scorer's own entry point, the symbol the host looks for in a
+    /// library named for the scorer.
+    fn verdict_plugin_v1_regex() -> *const verdict_plugin::abi::Descriptor;
+}
+
 #[test]
-fn the_exported_symbol_describes_the_scorer() {
-    // SAFETY: the symbol returns a pointer to a static descriptor.
-    let d = unsafe { &*verdict_regex::verdict_plugin_v1() };
+fn the_scorers_entry_point_describes_it_with_its_crate_version() {
+    // SAFETY: the entry point returns a pointer to a static descriptor.
+    let d = unsafe { &*verdict_plugin_v1_regex() };
     assert_eq!(d.name.as_str(), "regex");
+    assert_eq!(d.version.as_str(), env!("CARGO_PKG_VERSION"));
     assert_eq!(d.abi_version, verdict_plugin::abi::ABI_VERSION);
     assert_ne!(d.flags & verdict_plugin::abi::FLAG_PANIC_UNWIND, 0);
 }

@@ -555,5 +555,7 @@ mod tests {
     }
 }
 
-#[cfg(feature = "export")]
-verdict_plugin::export_plugin!(TokenF1);
+// Only the scorer's own entry point (`verdict_plugin_v1_token_f1`): the host
+// links every built-in scorer, and a program can hold one generic
+// `verdict_plugin_v1` at most.
+verdict_plugin::export_plugin!(TokenF1, token_f1);
