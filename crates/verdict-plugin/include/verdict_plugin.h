@@ -32,16 +32,29 @@
  * Rules of the boundary:
  *  - The host passes text as UTF-8 byte slices (vd_str), valid only during
  *    the call. They are not NUL-terminated.
- *  - The plugin writes one vd_result per record into host memory; the host
- *    checks it (unless the plugin sets VD_FLAG_VALID_RESULTS) and keeps it
- *    as it is. Its texts (label, rationale) point
- *    either at the plugin's static memory (string literals: the host never
- *    unloads a plugin, so they stay valid) or at a copy the plugin appends
- *    to the call's one text buffer (vd_buf): write at ptr + len, then add
- *    the length to len, never past cap. A text that does not fit in what
- *    is left is written as {NULL, its length}: the host then scores that
- *    record again, alone, with a buffer large enough. An absent rationale
- *    is {NULL, 0}. Nothing allocated on one side is freed on the other.
+ *  - The plugin writes exactly one vd_result per record into host memory,
+ *    never one more. Its texts (label, rationale) point either at the
+ *    plugin's static memory (string literals: the host never unloads a
+ *    plugin) or at a copy the plugin appends to the call's one text buffer
+ *    (vd_buf): write at ptr + len, then add the length to len, never past
+ *    cap; ptr and cap stay as the host set them. A text that does not fit
+ *    in what is left is written as {NULL, its length}: the host then scores
+ *    that record again, alone, with a buffer large enough. An absent
+ *    rationale is {NULL, 0}. No text is longer than VD_TEXT_LIMIT. Nothing
+ *    allocated on one side is freed on the other.
+ *  - The host checks every result and copies its texts, static ones too (a
+ *    plugin that rewrites them later changes nothing kept), except as
+ *    VD_FLAG_VALID_RESULTS says. Lengths are checked before anything is
+ *    read or allocated. A result it cannot keep is an error for its record;
+ *    a vd_buf whose ptr or cap changed or whose len passes cap, or a result
+ *    written after the n asked for, an error for every record of the call.
+ *    It reads at most VD_LAST_ERROR_LIMIT bytes of a message, whatever
+ *    length last_error returns.
+ *  - What the host cannot check in its own process: a pointer to memory
+ *    that is not mapped, writes past the memory it handed over (results
+ *    past the one after the n asked for, text past cap), a crash, a hang or
+ *    an exit. Only running the plugin in a process of its own protects
+ *    against those.
  *  - No function may unwind or longjmp across the boundary. Set
  *    VD_FLAG_PANIC_UNWIND only if every exported function contains its
  *    failures (a C plugin that never aborts may set it).
@@ -62,13 +75,21 @@ extern "C" {
 /* the generic entry point; a scorer's own is VD_SYMBOL "_" <scorer> */
 #define VD_SYMBOL "verdict_plugin_v1"
 
+/* the most bytes one text of a result may hold (64 MiB) */
+#define VD_TEXT_LIMIT ((size_t)64 << 20)
+/* the most bytes of a last_error message the host reads (64 KiB) */
+#define VD_LAST_ERROR_LIMIT ((size_t)64 << 10)
+
 /* vd_descriptor.flags */
 #define VD_FLAG_PANIC_UNWIND ((uint64_t)1)
 #define VD_FLAG_THREAD_SAFE ((uint64_t)2)
 /* the plugin vouches for its results (every slot written, known status,
-   kind and verdict, finite number, bool 0 or 1, UTF-8 text static or within
-   what it wrote): the host then checks them only to move copied text. Without it,
-   the host checks every slot. */
+   kind and verdict, finite number, bool 0 or 1, UTF-8 text within
+   VD_TEXT_LIMIT, static and never rewritten, or within what it wrote): the
+   host then checks only where the text of a call that copied some lies,
+   and keeps static text by reference, uncopied. A plugin that sets it and
+   lies makes the host read what it points at. Without it, the host checks
+   every slot and copies static text. */
 #define VD_FLAG_VALID_RESULTS ((uint64_t)4)
 
 /* return codes; on VD_RC_ERROR and VD_RC_PANIC, last_error has the message */
@@ -123,9 +144,9 @@ typedef struct vd_record {
 
 /* the text buffer of one call: append at ptr + len, never past cap */
 typedef struct vd_buf {
-    uint8_t *ptr;
-    size_t cap;
-    size_t len; /* advanced by the plugin past the text it appended */
+    uint8_t *ptr; /* the host's: never changed by the plugin */
+    size_t cap;   /* likewise */
+    size_t len;   /* advanced by the plugin past the text it appended, up to cap */
 } vd_buf;
 
 /* 48 bytes on 64-bit targets */

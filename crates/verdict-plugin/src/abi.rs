@@ -15,6 +15,14 @@
 //!   text that does not fit is written as a null pointer with the text's
 //!   length; the host then scores that record again, alone, with a buffer
 //!   large enough. Nothing allocated on one side is freed on the other.
+//! - The host checks what comes back before it reads or allocates by it:
+//!   the text buffer's pointer and capacity unchanged and its length
+//!   within its capacity, no result written after the slots handed over,
+//!   every text within [`TEXT_LIMIT`](crate::host::TEXT_LIMIT), static
+//!   text copied (unless the plugin vouches for it), at most
+//!   [`LAST_ERROR_LIMIT`](crate::host::LAST_ERROR_LIMIT) bytes of a
+//!   message read. What it cannot check in its own process (unmapped
+//!   pointers, writes past what it handed over) takes isolation.
 //! - Every exported function catches panics; a plugin built with
 //!   `panic = "abort"` cannot, and does not set [`FLAG_PANIC_UNWIND`].
 //!

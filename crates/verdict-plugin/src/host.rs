@@ -6,9 +6,22 @@
 //!
 //! Every record gets a result. What a plugin writes that no feedback can
 //! hold — NaN, invalid UTF-8, an unknown kind or status, a slot left
-//! unwritten — becomes an error with code [`SCORER_INVALID_RESULT`]; a
-//! panic caught in the plugin, [`SCORER_PANIC`]; a call that fails as a
-//! whole, [`SCORER_ERROR`] for each of its records.
+//! unwritten, a text longer than [`TEXT_LIMIT`] or outside what it wrote —
+//! becomes an error with code [`SCORER_INVALID_RESULT`]; so does, for
+//! every record of the call, a call that moved or overfilled its text
+//! buffer or wrote a result after its last slot; a panic caught in the
+//! plugin, [`SCORER_PANIC`]; a call that fails as a whole,
+//! [`SCORER_ERROR`] for each of its records, with at most
+//! [`LAST_ERROR_LIMIT`] bytes of the plugin's message. No length a plugin
+//! gives is allocated or read past those limits.
+//!
+//! The decision: **check in the host, after the call, what the plugin
+//! handed back**, rather than trust a plugin to keep the rules: the
+//! checks cost a few comparisons per call and per result (none per byte,
+//! but for copied text and for static text of a plugin that does not
+//! vouch for it). They cannot reach what happens during the call (a wild
+//! pointer, a write past the memory handed over): only a separate process
+//! does.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -16,8 +29,8 @@ use std::ffi::c_void;
 
 use crate::abi::{self, Buf, Descriptor, RC_OK, RawRecord, ResultSlot};
 use crate::record::Record;
-use crate::results::{CallText, Checked, Problem, Results};
-pub use crate::results::{SCORER_ERROR, SCORER_INVALID_RESULT, SCORER_PANIC, invalid};
+use crate::results::{CallText, Problem, Results};
+pub use crate::results::{SCORER_ERROR, SCORER_INVALID_RESULT, SCORER_PANIC, TEXT_LIMIT, invalid};
 use crate::scorer::ScoreError;
 
 /// How many records one call into a scorer scores at most.
@@ -25,16 +38,12 @@ const RECORDS_PER_CALL: usize = 256;
 /// How many bytes of text one call can copy; a record whose text does not
 /// fit in what is left is scored again, alone, with a buffer of its size.
 const TEXT_PER_CALL: usize = 64 * 1024;
-
-/// A thread's text buffer for calls, and the static texts it has checked.
-#[derive(Default)]
-struct Scratch {
-    text: Vec<u8>,
-    checked: Checked,
-}
+/// How many bytes of a plugin's last error message the host reads at most.
+pub const LAST_ERROR_LIMIT: usize = 64 * 1024;
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// A thread's text buffer for calls.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Scores `records` into `out`, exactly one result per record, in order:
@@ -42,7 +51,7 @@ thread_local! {
 /// call, copying text into the call's buffer; each slot is then checked
 /// once and kept as it is, with the text the call copied. A record whose
 /// text did not fit is scored again alone with `one`, with a buffer of the
-/// size it asked for.
+/// size it asked for (within [`TEXT_LIMIT`]).
 ///
 /// A plugin's entry points fill the slots (see [`score_batch`]); the host
 /// fills them for a scorer compiled in with
@@ -50,8 +59,15 @@ thread_local! {
 /// returns the error every record of the call then gets. With `vouched`,
 /// the scorer vouches for its results (see
 /// [`FLAG_VALID_RESULTS`](abi::FLAG_VALID_RESULTS)): they are checked only
-/// to move the text a call copied, and kept as they are when it copied
-/// none.
+/// to move the text a call copied (where each text lies, and how long it
+/// is), and kept as they are when it copied none.
+///
+/// What a call hands back that the host cannot sort out record by record
+/// gives every record of the call an error ([`SCORER_INVALID_RESULT`]): a
+/// text buffer whose pointer or capacity changed, or whose length passes
+/// its capacity, and a result written after the last slot it was given
+/// (caught when it is the one slot after them; a plugin that writes
+/// further corrupts memory the host cannot guard in its own process).
 pub fn score_batch_with(
     records: &[Record<'_>],
     out: &mut Results,
@@ -65,28 +81,39 @@ pub fn score_batch_with(
     SCRATCH.with(|scratch| {
         let Ok(mut scratch) = scratch.try_borrow_mut() else {
             // Re-entered from a scorer: use a buffer of its own.
-            return score_with_scratch(&mut Scratch::default(), records, out, vouched, batch, one);
+            return score_with_scratch(&mut Vec::new(), records, out, vouched, batch, one);
         };
         score_with_scratch(&mut scratch, records, out, vouched, batch, one);
     });
 }
 
 fn score_with_scratch(
-    scratch: &mut Scratch,
+    scratch: &mut Vec<u8>,
     records: &[Record<'_>],
     out: &mut Results,
     vouched: bool,
     mut batch: impl FnMut(&[Record<'_>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>,
     mut one: impl FnMut(&[Record<'_>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>,
 ) {
-    if scratch.text.len() < TEXT_PER_CALL {
-        scratch.text = vec![0; TEXT_PER_CALL];
+    if scratch.len() < TEXT_PER_CALL {
+        *scratch = vec![0; TEXT_PER_CALL];
     }
-    let mut checked = scratch.checked;
     for records in records.chunks(RECORDS_PER_CALL) {
         let n = records.len();
-        let mut buf = Buf::over(&mut scratch.text);
-        if let Err(error) = batch(records, &mut buf, out.prepare(n, !vouched)) {
+        let mut buf = Buf::over(scratch);
+        let given = (buf.ptr, buf.cap);
+        let filled = batch(records, &mut buf, out.prepare(n, !vouched));
+        let broken = if out.guard_intact(n) {
+            moved(&buf, given)
+        } else {
+            Some(more_results(n))
+        };
+        if let Some(message) = broken {
+            out.set_errors(0, n, &Cow::Borrowed(SCORER_INVALID_RESULT), &message);
+            out.commit(n);
+            continue;
+        }
+        if let Err(error) = filled {
             out.set_errors(0, n, &error.code, &error.message);
             out.commit(n);
             continue;
@@ -98,64 +125,105 @@ fn score_with_scratch(
         }
         // The call's text moves to a block of its own (one allocation, and
         // none when every text was static); the slots are pointed at it.
-        let kept = scratch.text[..buf.len.min(buf.cap)].to_vec();
-        let call = CallText::moved(
-            scratch.text.as_ptr(),
-            scratch.text.len(),
-            buf.len,
-            &kept,
-            vouched,
-        );
-        for (i, problem) in out.check_prepared(0..n, &call, &mut checked) {
+        let kept = scratch[..buf.len].to_vec();
+        let call = CallText::moved(scratch.as_ptr(), scratch.len(), buf.len, &kept, vouched);
+        for (i, problem) in out.check_prepared(0..n, &call) {
             match problem {
                 Problem::Invalid(message) => {
                     out.set_errors(i, 1, &Cow::Borrowed(SCORER_INVALID_RESULT), &message);
                 }
-                Problem::TooLong(size) => {
-                    rescore(out, i, &records[i], size, vouched, &mut checked, &mut one);
-                }
+                Problem::TooLong(size) => rescore(out, i, &records[i], size, vouched, &mut one),
             }
         }
         out.keep(kept);
         out.commit(n);
     }
-    scratch.checked = checked;
 }
 
-/// Scores prepared result `i` again, alone, with `size` bytes for its text.
+/// What is wrong with a call's text buffer after the call, given where it
+/// was and its capacity before: the plugin may only advance its length,
+/// up to its capacity.
+fn moved(buf: &Buf, (ptr, cap): (*mut u8, usize)) -> Option<String> {
+    if buf.ptr != ptr {
+        Some(
+            "the scorer moved the call's text buffer: the texts it wrote there cannot be found"
+                .into(),
+        )
+    } else if buf.cap != cap {
+        Some(format!(
+            "the scorer changed the capacity of the call's text buffer from {cap} to {} bytes",
+            buf.cap
+        ))
+    } else if buf.len > cap {
+        Some(format!(
+            "the scorer set the length of the call's text buffer to {} bytes, past its capacity of {cap}",
+            buf.len
+        ))
+    } else {
+        None
+    }
+}
+
+/// The message of a call that wrote a result after the last slot it was
+/// given.
+fn more_results(n: usize) -> String {
+    let records = if n == 1 { "record" } else { "records" };
+    format!(
+        "the scorer wrote more results than the {n} {records} it was given (into memory after \
+         them): none of the call's results can be trusted"
+    )
+}
+
+/// Scores prepared result `i` again, alone, with `size` bytes for its text
+/// (at most twice [`TEXT_LIMIT`]: a label and a rationale), into a slot of
+/// its own with a guard after it.
 fn rescore(
     out: &mut Results,
     i: usize,
     record: &Record<'_>,
     size: usize,
     vouched: bool,
-    checked: &mut Checked,
     one: &mut impl FnMut(&[Record<'_>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>,
 ) {
+    let mut alone = Results::with_capacity(1);
     let mut block = vec![0u8; size];
     let mut buf = Buf::over(&mut block);
-    let slot = out.prepared(i);
-    *slot = ResultSlot::UNTOUCHED;
-    if let Err(error) = one(
+    let given = (buf.ptr, buf.cap);
+    let filled = one(
         std::slice::from_ref(record),
         &mut buf,
-        std::slice::from_mut(slot),
-    ) {
-        out.set_errors(i, 1, &error.code, &error.message);
-        return;
-    }
-    let call = CallText::kept_in_place(&block, buf.len, vouched);
-    let message = match out.check_prepared(i..i + 1, &call, checked).pop() {
-        None => return out.keep(block),
-        Some((_, Problem::Invalid(message))) => message,
-        Some((_, Problem::TooLong(_))) => {
-            "the scorer's text changed length between two calls".into()
+        alone.prepare(1, true),
+    );
+    let broken = if alone.guard_intact(1) {
+        moved(&buf, given)
+    } else {
+        Some(more_results(1))
+    };
+    let message = match (broken, filled) {
+        (Some(message), _) => message,
+        (None, Err(error)) => return out.set_errors(i, 1, &error.code, &error.message),
+        (None, Ok(())) => {
+            let call = CallText::kept_in_place(&block, buf.len, vouched);
+            match alone.check_prepared(0..1, &call).pop() {
+                None => {
+                    *out.prepared(i) = *alone.prepared(0);
+                    out.keep(block);
+                    // The static text it copied, if any.
+                    return out.adopt(alone);
+                }
+                Some((_, Problem::Invalid(message))) => message,
+                Some((_, Problem::TooLong(_))) => {
+                    "the scorer's text changed length between two calls".into()
+                }
+            }
         }
     };
     out.set_errors(i, 1, &Cow::Borrowed(SCORER_INVALID_RESULT), &message);
 }
 
-/// The plugin's last error message on this thread.
+/// The plugin's last error message on this thread: at most
+/// [`LAST_ERROR_LIMIT`] bytes of it, whatever length the plugin claims
+/// (the claim is given after a cut message), without trailing NUL bytes.
 ///
 /// # Safety
 /// `descriptor` must be a plugin's, checked as the `verdict` host checks it.
@@ -165,14 +233,24 @@ pub unsafe fn last_error(descriptor: &Descriptor) -> String {
     };
     let mut buf = vec![0u8; 1024];
     // SAFETY: the buffer is valid for its length.
-    let len = unsafe { last_error(buf.as_mut_ptr(), buf.len()) };
-    if len > buf.len() {
-        buf.resize(len, 0);
-        // SAFETY: as above, with the length the plugin asked for.
+    let claimed = unsafe { last_error(buf.as_mut_ptr(), buf.len()) };
+    if claimed > buf.len() {
+        buf.resize(claimed.min(LAST_ERROR_LIMIT), 0);
+        // SAFETY: as above, with the length the plugin asked for, within
+        // the limit.
         unsafe { last_error(buf.as_mut_ptr(), buf.len()) };
     }
-    buf.truncate(len);
-    String::from_utf8_lossy(&buf).into_owned()
+    buf.truncate(claimed);
+    while buf.last() == Some(&0) {
+        buf.pop();
+    }
+    let mut message = String::from_utf8_lossy(&buf).into_owned();
+    if claimed > LAST_ERROR_LIMIT {
+        message.push_str(&format!(
+            " (cut at {LAST_ERROR_LIMIT} bytes of the {claimed} the plugin claimed)"
+        ));
+    }
+    message
 }
 
 /// The error every record of a failed plugin call gets.

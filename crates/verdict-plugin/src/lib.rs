@@ -17,10 +17,22 @@
 //! languages. A batch entry point lets one call score many records, and
 //! the 48-byte result a plugin writes per record is the very result the
 //! host keeps ([`Results`]): checked once (a plugin built with this kit
-//! vouches for its results, so they are not), never converted, its texts
-//! pointing at the plugin's static text or at one shared copy per call.
-//! The call itself costs nothing measurable (BENCHMARKS.md compares a
-//! loaded plugin with the same type called directly).
+//! vouches for its results, so only the text a call copied is), never
+//! converted, its texts pointing at one shared copy per call,
+//! or, from a plugin that vouches for them, at its static text. The call
+//! itself costs nothing measurable (BENCHMARKS.md compares a loaded
+//! plugin with the same type called directly).
+//!
+//! The host trusts no value a plugin hands back ([`host`]): a length is
+//! checked against what the host handed over and against a limit before
+//! anything is read or allocated, a text buffer the plugin moved or
+//! overfilled and a result written past the slots it was given are caught,
+//! and static text is copied, so a plugin that rewrites it later changes
+//! nothing kept. Each such fault becomes an error on the records it
+//! touched. What a host cannot catch in its own process — a pointer to
+//! memory that is not mapped, a write past the memory it handed over, a
+//! crash, a hang, an exit — only running the plugin in a process of its
+//! own protects against.
 //!
 //! Everything else follows rules that keep plugins of other versions
 //! loadable ([`abi`]): entry points named for their scorer (as SQLite's

@@ -4,20 +4,25 @@
 //! A plugin writes one 48-byte slot per record, whose texts point at the
 //! plugin's static text or at copies in the call's text buffer. [`Results`]
 //! checks each slot once — a known status and kind, a finite number, a bool
-//! that is 0 or 1, text that is UTF-8 and, when copied, inside what the
-//! plugin wrote — and stores it with no conversion; copied text moves into
-//! blocks that [`Results`] owns. What no feedback can hold is replaced, in
-//! the same pass, by an error result ([`SCORER_INVALID_RESULT`]). A plugin
-//! built with the kit vouches for its results
-//! ([`FLAG_VALID_RESULTS`](abi::FLAG_VALID_RESULTS): its writer makes them
-//! from Rust values and turns a non-finite number into that error itself),
-//! so its slots are checked only when a call copied text, to move it.
-//! Reading a result ([`ScoreRef`]) then needs no check at all.
+//! that is 0 or 1, text within [`TEXT_LIMIT`] that is UTF-8 and, when
+//! copied, inside what the plugin wrote — and stores it with no
+//! conversion; copied text moves into blocks that [`Results`] owns, and so
+//! does static text, checked as it is copied (a plugin could rewrite its
+//! "static" bytes once checked), unless the plugin vouches for it. What
+//! no feedback can hold is replaced, in the same pass, by an error result
+//! ([`SCORER_INVALID_RESULT`]). A plugin built with the kit vouches for
+//! its results ([`FLAG_VALID_RESULTS`](abi::FLAG_VALID_RESULTS): its
+//! writer makes them from Rust values and turns a non-finite number into
+//! that error itself), so its slots are checked only when a call copied
+//! text, to move it (and then where each text lies and how long it is);
+//! its static text is kept by reference. Reading a result ([`ScoreRef`])
+//! then needs no check at all.
 //!
 //! Compared with a list of [`Outcome`]s (56 bytes each, plus a heap
 //! allocation for every text that is not static), a result costs 48
-//! bytes, static text costs nothing, and the text a call copies shares one
-//! allocation.
+//! bytes, static text of a plugin that vouches for it costs nothing, and
+//! the text a call copies (the static text of one that does not, once
+//! per distinct text) shares one allocation.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -41,6 +46,16 @@ pub const SCORER_INVALID_RESULT: &str = "SCORER_INVALID_RESULT";
 pub(crate) fn not_finite(number: f64) -> String {
     format!("the scorer returned {number}, not a finite number")
 }
+
+/// The most bytes one text of a result (a label, an error code, a
+/// rationale or a message) may hold, as much as a record may: a plugin
+/// that gives a longer one, or asks for a buffer that large to write it
+/// in, gets an error for that record, and nothing of that size is
+/// allocated or read.
+pub const TEXT_LIMIT: usize = 64 << 20;
+
+/// The limit as messages give it.
+const TEXT_LIMIT_WORDS: &str = "64 MiB";
 
 /// An error outcome for an unusable result.
 pub fn invalid(message: impl Into<String>) -> ScoreError {
@@ -93,10 +108,11 @@ impl Results {
         Results::default()
     }
 
-    /// No results, with room for `n`.
+    /// No results, with room for `n` (and for the guard slot a call
+    /// into a scorer writes after the slots it hands over).
     pub fn with_capacity(n: usize) -> Self {
         Results {
-            slots: Vec::with_capacity(n),
+            slots: Vec::with_capacity(n + 1),
             ..Results::default()
         }
     }
@@ -163,10 +179,9 @@ impl Results {
         let mut buf = abi::Buf::over(&mut block);
         let slots = self.prepare(1, true);
         crate::export::write_outcome(&mut slots[0], outcome, &mut buf);
-        let mut checked = Checked::default();
-        // Rust strings are UTF-8.
+        // Rust strings are UTF-8, and this program's static text is its own.
         let kept = CallText::kept_in_place(&block, buf.len, true);
-        if let Some((_, problem)) = self.check_prepared(0..1, &kept, &mut checked).pop() {
+        if let Some((_, problem)) = self.check_prepared(0..1, &kept).pop() {
             let message = match problem {
                 Problem::Invalid(message) => message,
                 Problem::TooLong(_) => "the result's text did not fit".to_owned(),
@@ -181,12 +196,15 @@ impl Results {
     /// each with no verdict, so that a scorer that never writes one says
     /// nothing rather than what the slot held, and marked
     /// [`STATUS_UNTOUCHED`] when `mark`, so that a slot the scorer skips is
-    /// caught.
+    /// caught. The slot after them is set to [`GUARD`], so that a scorer
+    /// that writes one result more than it was asked for is caught
+    /// ([`guard_intact`](Self::guard_intact)) rather than overwriting memory.
     pub(crate) fn prepare(&mut self, n: usize, mark: bool) -> &mut [ResultSlot] {
         let end = self.len + n;
-        if self.slots.len() < end {
-            self.slots.resize(end, ResultSlot::UNTOUCHED);
+        if self.slots.len() <= end {
+            self.slots.resize(end + 1, ResultSlot::UNTOUCHED);
         }
+        self.slots[end] = GUARD;
         let slots = &mut self.slots[self.len..end];
         for slot in slots.iter_mut() {
             slot.verdict = VERDICT_NONE;
@@ -195,6 +213,12 @@ impl Results {
             }
         }
         slots
+    }
+
+    /// Whether the guard slot after `n` prepared slots is as
+    /// [`prepare`](Self::prepare) left it.
+    pub(crate) fn guard_intact(&self, n: usize) -> bool {
+        is_guard(&self.slots[self.len + n])
     }
 
     /// Prepared slot `i` (counted from the first prepared one).
@@ -207,6 +231,12 @@ impl Results {
         if !block.is_empty() {
             self.text.push(block);
         }
+    }
+
+    /// Keeps the text blocks of `other`, whose slots were copied into
+    /// these.
+    pub(crate) fn adopt(&mut self, other: Results) {
+        self.text.extend(other.text);
     }
 
     /// Makes the first `n` prepared slots results.
@@ -256,22 +286,24 @@ impl Results {
     }
 
     /// Checks prepared slots `range` (counted from the first prepared
-    /// one), whose copied text was written
-    /// to the call's buffer `call`, and points their copied text at where
-    /// that text is kept. Returns the slots not accepted (left as they
-    /// were) and why; none, usually, which allocates nothing.
+    /// one), whose copied text was written to the call's buffer `call`,
+    /// points their copied text at where that text is kept, and, unless
+    /// the scorer vouches for its results, copies their static text into a
+    /// block of their own. Returns the slots not accepted and why; none,
+    /// usually, which allocates nothing.
     pub(crate) fn check_prepared(
         &mut self,
         range: std::ops::Range<usize>,
         call: &CallText,
-        checked: &mut Checked,
     ) -> Vec<(usize, Problem)> {
         let mut problems = Vec::new();
+        let mut copies = StaticCopies::default();
         let first = range.start;
         let slots = &mut self.slots[self.len + range.start..self.len + range.end];
         for (i, slot) in (first..).zip(slots.iter_mut()) {
             // The common case first, in a few instructions: a bool or a
-            // finite number, with no rationale or a static one.
+            // finite number, with no rationale or, from a scorer that
+            // vouches for it, a static one.
             let number = slot.number;
             let value = slot.status == STATUS_OK
                 && slot.verdict <= VERDICT_FAIL
@@ -285,38 +317,74 @@ impl Results {
                 let accepted = if ptr.is_null() {
                     len == 0
                 } else {
-                    len != 0 && !call.holds(ptr) && (call.utf8 || checked.hit(ptr, len))
+                    call.vouched && len != 0 && len <= TEXT_LIMIT && !call.holds(ptr)
                 };
                 if accepted {
                     continue;
                 }
             }
-            if let Err(problem) = check_slot(slot, call, checked) {
-                problems.push((i, problem));
+            // Read once: what is checked is what is kept.
+            let mut copy = *slot;
+            match check_slot(&mut copy, call, &mut copies, i) {
+                Ok(()) => *slot = copy,
+                Err(problem) => {
+                    copies.forget(i);
+                    problems.push((i, problem));
+                }
             }
+        }
+        if let Some(block) = copies.point(&mut self.slots[self.len..]) {
+            self.keep(block);
         }
         problems
     }
 }
 
-/// Checks one slot, whatever it holds (see [`Results::check_prepared`]).
+/// The slot [`Results::prepare`] sets after the slots a scorer may write.
+const GUARD: ResultSlot = ResultSlot {
+    status: STATUS_UNTOUCHED - 1,
+    kind: 0x6775,
+    verdict: 0x6172,
+    number: f64::from_bits(0x6775_6172_6400_0000),
+    label: Str::ABSENT,
+    rationale: Str::ABSENT,
+};
+
+fn is_guard(slot: &ResultSlot) -> bool {
+    slot.status == GUARD.status
+        && slot.kind == GUARD.kind
+        && slot.verdict == GUARD.verdict
+        && slot.number.to_bits() == GUARD.number.to_bits()
+        && slot.label.raw_parts() == GUARD.label.raw_parts()
+        && slot.rationale.raw_parts() == GUARD.rationale.raw_parts()
+}
+
+/// Checks one slot, whatever it holds (see [`Results::check_prepared`]);
+/// it is prepared slot `index`.
 #[inline(never)]
 fn check_slot(
     slot: &mut ResultSlot,
     call: &CallText,
-    checked: &mut Checked,
+    copies: &mut StaticCopies,
+    index: usize,
 ) -> Result<(), Problem> {
     let (status, kind, verdict, number) = (slot.status, slot.kind, slot.verdict, slot.number);
     let (label, rationale) = (&mut slot.label, &mut slot.rationale);
     // A text that did not fit: score the record again, with room for
-    // every text of the slot.
+    // every text of the slot, unless it asks for more than a text may be.
     let (lp, ll) = label.raw_parts();
     let (rp, rl) = rationale.raw_parts();
     let needs_label = matches!((status, kind), (STATUS_OK, KIND_LABEL) | (STATUS_ERROR, _));
     if (needs_label && lp.is_null() && ll > 0) || (rp.is_null() && rl > 0) {
-        return Err(Problem::TooLong(
-            if needs_label { ll } else { 0 }.saturating_add(rl),
-        ));
+        let ll = if needs_label { ll } else { 0 };
+        for (what, len) in [("label", ll), ("rationale", rl)] {
+            if len > TEXT_LIMIT {
+                return Err(Problem::Invalid(format!(
+                    "the scorer's {what} needs {len} bytes, over the {TEXT_LIMIT_WORDS} a text may be"
+                )));
+            }
+        }
+        return Err(Problem::TooLong(ll + rl));
     }
     let invalid = |message: String| Err(Problem::Invalid(message));
     match status {
@@ -324,7 +392,7 @@ fn check_slot(
             match kind {
                 KIND_BOOL if number == 0.0 || number == 1.0 => {}
                 KIND_NUMBER if number.is_finite() => {}
-                KIND_LABEL => call.check(label, checked, "label", true)?,
+                KIND_LABEL => call.check(label, copies, (index, Field::Label), "label", true)?,
                 KIND_NUMBER => return invalid(not_finite(number)),
                 KIND_BOOL => return invalid(format!("the scorer returned the bool {number}")),
                 kind => {
@@ -335,14 +403,20 @@ fn check_slot(
                 return invalid(format!("the scorer returned an unknown verdict {verdict}"));
             }
         }
-        STATUS_ERROR => call.check(label, checked, "error code", true)?,
+        STATUS_ERROR => call.check(label, copies, (index, Field::Label), "error code", true)?,
         STATUS_PANIC => {}
         STATUS_UNTOUCHED => {
             return invalid("the scorer left this record's result unwritten".into());
         }
         status => return invalid(format!("the scorer returned an unknown status {status}")),
     }
-    call.check(rationale, checked, "rationale", false)
+    call.check(
+        rationale,
+        copies,
+        (index, Field::Rationale),
+        "rationale",
+        false,
+    )
 }
 
 impl fmt::Debug for Results {
@@ -359,65 +433,123 @@ pub(crate) enum Problem {
     Invalid(String),
 }
 
-/// How many static texts of plugins a thread remembers as checked.
-const CHECKED: usize = 16;
+/// A text of a result slot.
+#[derive(Clone, Copy, PartialEq)]
+enum Field {
+    Label,
+    Rationale,
+}
 
-/// Static texts already checked for UTF-8, by address and length: a
-/// scorer returns the same few static rationales again and again, and
-/// each needs checking only once.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Checked([(usize, usize); CHECKED]);
+/// How many distinct static texts one call remembers having copied.
+const REMEMBERED: usize = 16;
 
-impl Checked {
-    /// Whether the static text at `ptr`, `len` bytes, is known to be UTF-8.
-    #[inline(always)]
-    fn hit(&self, ptr: *const u8, len: usize) -> bool {
-        self.0[Self::index(ptr as usize, len)] == (ptr as usize, len)
+/// The static text of one call's results, copied into one block, for a
+/// scorer that does not vouch for its results: its "static" bytes may be
+/// rewritten after they were checked, so what is kept is a copy, checked
+/// as it was copied. The same text (address and length) returned for many
+/// records is copied once.
+#[derive(Default)]
+struct StaticCopies {
+    block: Vec<u8>,
+    /// Texts copied, by address and length: where in the block.
+    seen: [(usize, usize, usize); REMEMBERED],
+    /// The texts to point at the block once it is complete: slot, field,
+    /// offset and length.
+    fields: Vec<(usize, Field, usize, usize)>,
+}
+
+impl StaticCopies {
+    /// Copies `len` bytes at `ptr` (checked to lie outside the call's
+    /// buffer, and within [`TEXT_LIMIT`]) for field `at`, unless the same
+    /// text was copied already; fails when the copy is not UTF-8, or the
+    /// call's copies would pass the limit.
+    fn copy(
+        &mut self,
+        ptr: *const u8,
+        len: usize,
+        at: (usize, Field),
+        what: &str,
+    ) -> Result<(), Problem> {
+        let key = (ptr as usize, len);
+        let entry = (key.0 >> 3 ^ len) % REMEMBERED;
+        let offset = match self.seen[entry] {
+            (p, l, offset) if (p, l) == key => offset,
+            _ => {
+                if self.block.len() + len > TEXT_LIMIT {
+                    return Err(Problem::Invalid(format!(
+                        "the scorer's static text passes {TEXT_LIMIT_WORDS} in one call"
+                    )));
+                }
+                let offset = self.block.len();
+                // SAFETY: text outside the call's buffer is the plugin's
+                // static memory by the ABI's contract (verdict_plugin.h),
+                // `len` bytes, checked against the limit; only a crash in
+                // isolation can tell a plugin that lies about it.
+                self.block
+                    .extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
+                if std::str::from_utf8(&self.block[offset..]).is_err() {
+                    self.block.truncate(offset);
+                    return Err(Problem::Invalid(format!(
+                        "the scorer's {what} is not valid UTF-8"
+                    )));
+                }
+                self.seen[entry] = (key.0, len, offset);
+                offset
+            }
+        };
+        self.fields.push((at.0, at.1, offset, len));
+        Ok(())
     }
 
-    #[inline(always)]
-    fn index(addr: usize, len: usize) -> usize {
-        (addr >> 3 ^ len) % CHECKED
+    /// Drops the copies made for slot `i`, which was not accepted (its
+    /// bytes stay in the block, unused).
+    fn forget(&mut self, i: usize) {
+        self.fields.retain(|&(slot, ..)| slot != i);
     }
 
-    /// Checks static text of `len` bytes at `ptr` for UTF-8, once.
-    fn check(&mut self, bytes: &[u8]) -> bool {
-        let key = (bytes.as_ptr() as usize, bytes.len());
-        let entry = &mut self.0[Self::index(key.0, key.1)];
-        if *entry == key {
-            return true;
+    /// Points the fields copied at the complete block (`slots` counted from
+    /// the first prepared one), and returns the block to keep with them.
+    fn point(self, slots: &mut [ResultSlot]) -> Option<Vec<u8>> {
+        if self.fields.is_empty() {
+            return None;
         }
-        let utf8 = std::str::from_utf8(bytes).is_ok();
-        if utf8 {
-            *entry = key;
+        for (i, field, offset, len) in self.fields {
+            // SAFETY: UTF-8 copied into the block, which is kept with the
+            // slots and never changes again.
+            let text = unsafe { Str::from_raw_parts(self.block.as_ptr().add(offset), len) };
+            match field {
+                Field::Label => slots[i].label = text,
+                Field::Rationale => slots[i].rationale = text,
+            }
         }
-        utf8
+        Some(self.block)
     }
 }
 
 /// The text buffer of one call: where the plugin wrote (`base`, `cap`
 /// bytes, `used` of them written), where those bytes are kept now, and
-/// whether the scorer's texts are known to be UTF-8.
+/// whether the scorer vouches for its texts.
 pub(crate) struct CallText {
     base: usize,
     cap: usize,
     used: usize,
     kept: *const u8,
-    /// The scorer's text is known to be UTF-8 (it vouches for its results,
-    /// [`FLAG_VALID_RESULTS`](abi::FLAG_VALID_RESULTS)): only where it lies
-    /// is checked.
-    utf8: bool,
+    /// The scorer vouches for its results
+    /// ([`FLAG_VALID_RESULTS`](abi::FLAG_VALID_RESULTS)): its text is
+    /// UTF-8, and its static text stays as it is, so it is kept by
+    /// reference; only where text lies and how long it is are checked.
+    vouched: bool,
 }
 
 impl CallText {
     /// A buffer whose bytes stay where the plugin wrote them.
-    pub(crate) fn kept_in_place(block: &[u8], used: usize, utf8: bool) -> Self {
+    pub(crate) fn kept_in_place(block: &[u8], used: usize, vouched: bool) -> Self {
         CallText {
             base: block.as_ptr() as usize,
             cap: block.len(),
             used: used.min(block.len()),
             kept: block.as_ptr(),
-            utf8,
+            vouched,
         }
     }
 
@@ -428,14 +560,14 @@ impl CallText {
         cap: usize,
         used: usize,
         kept: &[u8],
-        utf8: bool,
+        vouched: bool,
     ) -> Self {
         CallText {
             base: written as usize,
             cap,
             used: used.min(kept.len()),
             kept: kept.as_ptr(),
-            utf8,
+            vouched,
         }
     }
 
@@ -445,22 +577,24 @@ impl CallText {
         (ptr as usize).wrapping_sub(self.base) < self.cap
     }
 
-    /// Checks one text of a slot: absent (allowed unless `required`),
-    /// copied into this call's buffer (then pointed at where it is kept),
-    /// or static text of the plugin.
+    /// Checks one text of a slot, field `at`: absent (allowed unless
+    /// `required`), copied into this call's buffer (then pointed at where
+    /// it is kept), or static text of the plugin (copied, unless the
+    /// scorer vouches for it).
     #[inline(always)]
     fn check(
         &self,
         text: &mut Str<'static>,
-        checked: &mut Checked,
+        copies: &mut StaticCopies,
+        at: (usize, Field),
         what: &str,
         required: bool,
     ) -> Result<(), Problem> {
         let (ptr, len) = text.raw_parts();
-        let not_utf8 = || Problem::Invalid(format!("the scorer's {what} is not valid UTF-8"));
+        let invalid = |message: String| Err(Problem::Invalid(message));
         if ptr.is_null() {
             return if required {
-                Err(Problem::Invalid(format!("the scorer's {what} is missing")))
+                invalid(format!("the scorer's {what} is missing"))
             } else {
                 Ok(())
             };
@@ -472,27 +606,37 @@ impl CallText {
         if self.holds(ptr) {
             let offset = ptr as usize - self.base;
             if len > self.used.saturating_sub(offset) {
-                return Err(Problem::Invalid(format!(
-                    "the scorer's {what} points past the text it wrote"
-                )));
+                return invalid(format!("the scorer's {what} points past the text it wrote"));
             }
             // SAFETY: `offset + len <= used`, and `kept` holds `used` bytes.
             let bytes = unsafe { std::slice::from_raw_parts(self.kept.add(offset), len) };
-            if !self.utf8 {
-                std::str::from_utf8(bytes).map_err(|_| not_utf8())?;
+            if !self.vouched && std::str::from_utf8(bytes).is_err() {
+                return invalid(format!("the scorer's {what} is not valid UTF-8"));
             }
             // SAFETY: UTF-8, in the block the caller keeps with the slot.
             *text = unsafe { Str::from_raw_parts(bytes.as_ptr(), len) };
             return Ok(());
         }
-        // SAFETY: static memory of a plugin that is never unloaded, `len`
-        // bytes: the ABI's contract for text outside the call's buffer.
-        let bytes: &'static [u8] = unsafe { std::slice::from_raw_parts(ptr, len) };
-        if self.utf8 || checked.check(bytes) {
-            Ok(())
-        } else {
-            Err(not_utf8())
+        if len > TEXT_LIMIT {
+            return invalid(format!(
+                "the scorer's {what} is {len} bytes long, over the {TEXT_LIMIT_WORDS} a text may be"
+            ));
         }
+        // Static text ends before the call's buffer starts (or starts after
+        // it ends), and before the end of the address space.
+        let start = ptr as usize;
+        let Some(end) = start.checked_add(len) else {
+            return invalid(format!("the scorer's {what} runs past the end of memory"));
+        };
+        if start < self.base && end > self.base {
+            return invalid(format!(
+                "the scorer's {what} runs into the call's text buffer"
+            ));
+        }
+        if self.vouched {
+            return Ok(());
+        }
+        copies.copy(ptr, len, at, what)
     }
 }
 

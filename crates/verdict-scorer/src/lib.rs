@@ -27,9 +27,10 @@
 //! records are laid out once as borrowed views and handed to a scorer a
 //! chunk at a time, so the cost of a plugin call is paid per chunk.
 //! **No record is skipped**: a scorer that fails, panics or returns garbage
-//! (NaN, invalid UTF-8, an unknown kind) gives that record an error result
-//! — which becomes a feedback with an `AssessmentError` — and the run goes
-//! on. And one more for speed: **a plugin writes the result the host
+//! (NaN, invalid UTF-8, an unknown kind, lengths and buffers that do not
+//! hold up: see [`verdict_plugin::host`]) gives that record an error
+//! result — which becomes a feedback with an `AssessmentError` — and the
+//! run goes on. And one more for speed: **a plugin writes the result the host
 //! keeps** ([`Results`]): a 48-byte slot whose texts point at the plugin's
 //! static text or at one text block per call, checked once (unless the
 //! plugin vouches for them, as every plugin built with the kit does) and

@@ -47,6 +47,12 @@ fn loaded() -> &'static Mutex<HashMap<PathBuf, Arc<Plugin>>> {
     LOADED.get_or_init(Default::default)
 }
 
+/// The most bytes a text of a descriptor (a name, a version, a
+/// description, a config key's words) may hold.
+const DESCRIPTOR_TEXT_LIMIT: usize = 64 * 1024;
+/// The most config keys a descriptor may list.
+const CONFIG_KEYS_LIMIT: usize = 1024;
+
 impl Plugin {
     /// Loads the plugin at `path` into this process, or returns the one
     /// already loaded from the same file. Its code then runs in this
@@ -349,6 +355,14 @@ fn text(path: &Path, field: &str, s: Str<'_>) -> Result<String, LoadError> {
             format!("{field} is a null pointer"),
         ));
     }
+    if len > DESCRIPTOR_TEXT_LIMIT {
+        return Err(invalid_descriptor(
+            path,
+            format!(
+                "{field} is {len} bytes long, over the {DESCRIPTOR_TEXT_LIMIT} a descriptor's text may be"
+            ),
+        ));
+    }
     let bytes = if len == 0 {
         &[][..]
     } else {
@@ -384,6 +398,12 @@ fn read_descriptor(d: &Descriptor, path: &Path, sha256: String) -> Result<Scorer
     let keys: &[verdict_plugin::ConfigKey] = match (d.config_keys.is_null(), d.n_config_keys) {
         (_, 0) => &[],
         (true, _) => return Err(invalid_descriptor(path, "config_keys is a null pointer")),
+        (false, n) if n > CONFIG_KEYS_LIMIT => {
+            return Err(invalid_descriptor(
+                path,
+                format!("it lists {n} config keys, over the {CONFIG_KEYS_LIMIT} a plugin may have"),
+            ));
+        }
         // SAFETY: the plugin's static array of `n_config_keys` entries.
         (false, n) => unsafe { std::slice::from_raw_parts(d.config_keys, n) },
     };

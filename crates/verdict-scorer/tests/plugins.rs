@@ -369,9 +369,11 @@ fn static_text_is_kept_by_reference_and_copied_text_once_per_call() {
     let outputs: Vec<String> = (0..1000).map(|i| format!("answer {i}")).collect();
     let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
     let scores = runner.score(&records(&outputs));
-    // 48 bytes a result; exact match's rationales are static text, edit
-    // distance's are made per record ("distance 7 > max 3": 18 bytes here).
-    let slots = 2 * 1000 * 48;
+    // 48 bytes a result, and a guard slot after each call's (one call per
+    // chunk of 100 and scorer); exact match's rationales are static text,
+    // edit distance's are made per record ("distance 7 > max 3": 18 bytes
+    // here).
+    let slots = 2 * 10 * (100 + 1) * 48;
     let copied: usize = (0..1000)
         .map(|i| scores.get(i, 1).rationale().unwrap().len())
         .sum();

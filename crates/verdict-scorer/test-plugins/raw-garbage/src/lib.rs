@@ -3,9 +3,16 @@
 //! `kind`, `status`, `bool`, `inf`, `verdict` (an unknown verdict beside a
 //! number), `long`, `past` (text pointing past what
 //! it wrote into the call's buffer), `skip` (a slot left unwritten), `fail`
-//! (a failing batch call) or `fail_create` (a refused config).
+//! (a failing batch call), `fail_create` (a refused config), `null_max`
+//! (a rationale of `usize::MAX` bytes "that did not fit"), `cap_raised`
+//! (the call's text buffer given a larger capacity, and filled to it),
+//! `last_error_max` (a failing call whose message claims `usize::MAX`
+//! bytes) or `rewrite` (a label in static memory, rewritten into invalid
+//! UTF-8 by every later call).
 
+use std::cell::Cell;
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use verdict_plugin::abi::{
     ABI_VERSION, Buf, Descriptor, FLAG_PANIC_UNWIND, FLAG_THREAD_SAFE, KIND_BOOL, KIND_LABEL,
@@ -24,13 +31,52 @@ enum Mode {
     Past,
     Skip,
     Fail,
+    NullMax,
+    CapRaised,
+    LastErrorMax,
+    Rewrite,
+}
+
+thread_local! {
+    /// The length `last_error` claims: the message's, unless a call in
+    /// `last_error_max` mode failed on this thread.
+    static CLAIMED: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
 const MESSAGE: &str = "raw_garbage failed on purpose";
 
+/// Labels of two bytes in static memory, one per call (the 64th call
+/// takes the first again): each call points its results at its own, after
+/// rewriting every other one (which earlier calls' results point at) into
+/// bytes that are not UTF-8.
+static LABELS: [AtomicU8; 128] = [const { AtomicU8::new(0) }; 128];
+static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// The label of this call, in static memory; every other call's label
+/// rewritten.
+fn rewritten_label() -> Str<'static> {
+    let this = CALLS.fetch_add(1, Ordering::SeqCst) % (LABELS.len() / 2);
+    for (i, byte) in LABELS.iter().enumerate() {
+        let value = match (i / 2 == this, i % 2) {
+            (true, 0) => b'o',
+            (true, _) => b'k',
+            (false, 0) => 0xff,
+            (false, _) => 0xfe,
+        };
+        byte.store(value, Ordering::SeqCst);
+    }
+    // SAFETY: two bytes of a static array; what they hold is the host's to
+    // check (that is the point).
+    unsafe { Str::from_raw_parts(LABELS[2 * this..].as_ptr().cast::<u8>(), 2) }
+}
+
 unsafe extern "C" fn create(config: Str<'_>, state: *mut *mut c_void) -> i32 {
     let config = config.as_str();
     let mode = [
+        ("null_max", Some(Mode::NullMax)),
+        ("cap_raised", Some(Mode::CapRaised)),
+        ("last_error_max", Some(Mode::LastErrorMax)),
+        ("rewrite", Some(Mode::Rewrite)),
         ("fail_create", None),
         ("utf8", Some(Mode::Utf8)),
         ("kind", Some(Mode::Kind)),
@@ -87,7 +133,20 @@ fn fill(mode: Mode, slot: &mut ResultSlot, text: &mut Buf) {
             // SAFETY: never read here; the host checks it.
             slot.rationale = unsafe { Str::from_raw_parts(ptr, 300) };
         }
-        Mode::Skip => {}
+        Mode::NullMax => {
+            slot.kind = KIND_BOOL;
+            // SAFETY: a null pointer, which says "did not fit".
+            slot.rationale = unsafe { Str::from_raw_parts(std::ptr::null(), usize::MAX) };
+        }
+        Mode::CapRaised => {
+            slot.kind = KIND_LABEL;
+            slot.label = text.push(b"ok");
+        }
+        Mode::Rewrite => {
+            slot.kind = KIND_LABEL;
+            slot.label = rewritten_label();
+        }
+        Mode::Skip | Mode::LastErrorMax => {}
         Mode::Long | Mode::Fail => {
             slot.kind = KIND_LABEL;
             slot.label = text.push("L".repeat(1000).as_bytes());
@@ -105,7 +164,12 @@ unsafe extern "C" fn score(
     // SAFETY: the host passes this plugin's state, a text buffer and a
     // valid slot.
     let (mode, text, slot) = unsafe { (*state.cast::<Mode>(), &mut *text, &mut *result) };
+    if let Mode::LastErrorMax = mode {
+        CLAIMED.set(Some(usize::MAX));
+        return RC_ERROR;
+    }
     fill(mode, slot, text);
+    raise_capacity(mode, text);
     RC_OK
 }
 
@@ -127,6 +191,10 @@ unsafe extern "C" fn score_batch(
     };
     match mode {
         Mode::Fail => return RC_ERROR,
+        Mode::LastErrorMax => {
+            CLAIMED.set(Some(usize::MAX));
+            return RC_ERROR;
+        }
         // Writes a valid result in every slot but the last.
         Mode::Skip => {
             let n = slots.len() - 1;
@@ -137,7 +205,17 @@ unsafe extern "C" fn score_batch(
         }
         _ => slots.iter_mut().for_each(|slot| fill(mode, slot, text)),
     }
+    raise_capacity(mode, text);
     RC_OK
+}
+
+/// In `cap_raised` mode, claims a megabyte more of buffer than the host
+/// gave, all of it written.
+fn raise_capacity(mode: Mode, text: &mut Buf) {
+    if let Mode::CapRaised = mode {
+        text.cap += 1 << 20;
+        text.len = text.cap;
+    }
 }
 
 unsafe extern "C" fn destroy(state: *mut c_void) {
@@ -149,7 +227,7 @@ unsafe extern "C" fn last_error(buf: *mut u8, cap: usize) -> usize {
     let n = MESSAGE.len().min(cap);
     // SAFETY: the host passes `cap` writable bytes.
     unsafe { std::ptr::copy_nonoverlapping(MESSAGE.as_ptr(), buf, n) };
-    MESSAGE.len()
+    CLAIMED.get().unwrap_or(MESSAGE.len())
 }
 
 static DESCRIPTOR: Descriptor = Descriptor {
