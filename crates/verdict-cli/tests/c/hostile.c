@@ -149,6 +149,7 @@ static const vd_descriptor descriptor = {
     score_batch,
     destroy,
     last_error,
+    1, /* min_abi_version: works with every host */
 };
 
 const vd_descriptor *verdict_plugin_v1(void) { return &descriptor; }
