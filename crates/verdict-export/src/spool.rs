@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::health::Health;
 use crate::jsonl::jsonl_line;
 use crate::spans::SpanSink;
-use verdict_store::{LocalStore, StoredSpan};
+use verdict_store::{LocalStore, SpoolLine, StoredSpan};
 
 /// One spooled row: an assessment operation, or a span (with its own
 /// resource, if it had one).
@@ -45,7 +45,9 @@ const REPLAY_BATCH: usize = 256;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SpoolStats {
-    /// Operations written to the spool.
+    /// Operations and spans kept in the spool by an export, not delivered
+    /// then (with [write-ahead](Spooled::write_ahead), those still there
+    /// when their export returned).
     pub spooled: u64,
     /// Spooled operations since delivered and removed from the spool.
     pub replayed: u64,
@@ -91,7 +93,13 @@ pub struct SpoolStats {
 ///   sent ahead of them: `export` spools behind them the operations of
 ///   the batch whose trace still has something in the spool, and sends
 ///   the others at once (one trace the receiver cannot take yet does not
-///   hold up the rest).
+///   hold up the rest). Which traces wait is an index of the spool
+///   (`verdict-store`), looked up for the batch's traces: an export costs
+///   the same with a large backlog as with none.
+/// - **Write-ahead** ([`write_ahead`](Self::write_ahead), off by
+///   default): every batch is written to the spool before it is sent, and
+///   removed once delivered, so that a crash loses nothing handed to the
+///   wrapper, at the cost of a store write and delete per batch.
 /// - **Replay runs on a thread of its own**: when the wrapper is made (a
 ///   new process picks up what the previous one spooled), when a
 ///   [`TraceAssembler`](crate::TraceAssembler) is built over it, and while
@@ -144,13 +152,18 @@ pub struct SpoolStats {
 /// would have to be done in every sink.
 ///
 /// **What a crash loses.** A spooled item is on disk (SQLite, committed)
-/// and survives `kill -9`. What is in memory does not: what the recorder's
-/// queue holds, what an export is waiting on the receiver with (at most
-/// `max_delay`), and, under an assembler, what it holds for open traces
-/// (at most its `max_hold`) and what the SDK's batch span processor has
-/// not yet handed over (its schedule delay, `OTEL_BSP_SCHEDULE_DELAY`).
-/// Lowering `max_delay` bounds the time a batch can sit in memory while
-/// the receiver hangs.
+/// and survives `kill -9` (the store syncs in WAL mode with
+/// `synchronous = NORMAL`: a power loss may still take the last commits).
+/// What is in memory does not: what the recorder's queue holds, what an
+/// export is waiting on the receiver with (at most `max_delay`), and,
+/// under an assembler, what it holds for open traces (at most its
+/// `max_hold`) and what the SDK's batch span processor has not yet handed
+/// over (its schedule delay, `OTEL_BSP_SCHEDULE_DELAY`). Lowering
+/// `max_delay` bounds the time a batch can sit in memory while the
+/// receiver hangs; [`write_ahead`](Self::write_ahead) takes that part out
+/// altogether: then nothing handed to the wrapper is lost, and what a
+/// crash can lose is only what has not reached it yet (the recorder's
+/// queue and, under an assembler, its open traces and its batch).
 ///
 /// Delivery is at least once. MLflow makes repeats harmless (the
 /// assessment id is the client's, and the sink recognizes its own
@@ -189,6 +202,14 @@ struct Core<S: AssessmentSink> {
     spooled: AtomicU64,
     replayed: AtomicU64,
     dropped: AtomicU64,
+    /// Whether every item is written to the spool before it is sent
+    /// ([`Spooled::write_ahead`]).
+    write_ahead: AtomicBool,
+    /// The first places of the batches written ahead by exports under
+    /// way: a replay reads nothing from the oldest on, so that it neither
+    /// sends a batch its export is sending nor sends what was spooled
+    /// after it ahead of it.
+    claims: Mutex<Vec<i64>>,
     /// Set when the inner sink takes spans too: then spooled spans are
     /// replayed through it; until then, a replay stops at the first span.
     span_export: OnceLock<SpanExport<S>>,
@@ -262,6 +283,8 @@ impl<S: AssessmentSink> Spooled<S> {
             spooled: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            write_ahead: AtomicBool::new(false),
+            claims: Mutex::new(Vec::new()),
             span_export: OnceLock::new(),
             spans_waiting: AtomicBool::new(true),
             max_delay_ms: AtomicU64::new(millis(SPOOL_MAX_DELAY)),
@@ -293,6 +316,27 @@ impl<S: AssessmentSink> Spooled<S> {
         self.core
             .max_delay_ms
             .store(millis(delay).max(1), Ordering::Relaxed);
+        self
+    }
+
+    /// Write-ahead ("spool first"): every batch is written to the spool
+    /// (one SQLite transaction, committed) before it is sent, and what the
+    /// receiver took (or refused for good) is removed once it answered;
+    /// what it did not take stays, [spooled](Outcome::Spooled). So nothing
+    /// handed to the wrapper is lost to a crash (`kill -9`), however long
+    /// the receiver takes to answer: what a crash can lose is then only
+    /// what has not reached the wrapper yet (see [`Spooled`]). The cost is
+    /// a write and a delete in the store for every batch, on the export's
+    /// thread (BENCHMARKS.md measures it). Off by default: without it, a
+    /// batch sits in memory while the receiver is tried, at most
+    /// [`max_delay`](Self::max_delay), and only what was not delivered is
+    /// written.
+    ///
+    /// Delivery stays at least once: a process killed after the receiver
+    /// took a batch and before its removal from the spool sends it again
+    /// from the next start.
+    pub fn write_ahead(self, on: bool) -> Self {
+        self.core.write_ahead.store(on, Ordering::Relaxed);
         self
     }
 
@@ -330,7 +374,8 @@ impl<S: AssessmentSink> Spooled<S> {
         self.core.pending()
     }
 
-    /// How many operations this wrapper has spooled so far.
+    /// How many operations and spans this wrapper has spooled so far
+    /// ([`SpoolStats::spooled`]).
     pub fn spooled(&self) -> u64 {
         self.core.spooled.load(Ordering::Relaxed)
     }
@@ -403,14 +448,14 @@ fn replay_in_background<S: AssessmentSink>(core: &Weak<Core<S>>) {
             next = Instant::now() + first;
             continue;
         }
-        let drained = match core.pending() {
-            Ok(0) => {
-                core.health.recovered(&core.key);
+        let drained = match core.waits() {
+            Ok(false) => {
+                core.recovered();
                 true
             }
-            Ok(_) => {
+            Ok(true) => {
                 let _ = core.replay();
-                matches!(core.pending(), Ok(0))
+                matches!(core.waits(), Ok(false))
             }
             Err(_) => false,
         };
@@ -430,6 +475,22 @@ fn replay_in_background<S: AssessmentSink>(core: &Weak<Core<S>>) {
 impl<S: AssessmentSink> Core<S> {
     fn pending(&self) -> Result<usize> {
         Ok(self.store.spool_len(&self.key)?)
+    }
+
+    /// Whether anything waits in the spool under this key for a replay
+    /// (what exports under way wrote ahead is theirs).
+    fn waits(&self) -> Result<bool> {
+        let claims = lock(&self.claims);
+        let before = claims.iter().min().copied();
+        Ok(self.store.spool_waits(&self.key, before)?)
+    }
+
+    /// Notes that the receiver recovered, nothing waiting for a replay,
+    /// unless an export under way may yet find it failing.
+    fn recovered(&self) {
+        if lock(&self.claims).is_empty() {
+            self.health.recovered(&self.key);
+        }
     }
 
     /// Whether the deadline's cutoff has passed: nothing more is sent.
@@ -465,17 +526,15 @@ impl<S: AssessmentSink> Core<S> {
         call_by(move || f(&core.inner), move || Some(limits.limit(started)))
     }
 
-    /// The outcome of `len` items whose call was given up: deferred.
-    fn gave_up(&self, len: usize, what: &str) -> SinkError {
+    /// The outcome of `len` items (of `what`) whose call was given up:
+    /// each deferred.
+    fn given_up(&self, len: usize, what: &str) -> Result<(), SinkError> {
         let message = format!(
             "{} did not answer within {} ms; the {len} {what} are kept to send later",
             self.key,
             self.max_delay_ms.load(Ordering::Relaxed)
         );
-        Outcomes::every(Outcome::deferred(message.clone()), len)
-            .into_result(what)
-            .err()
-            .unwrap_or_else(|| SinkError::new(message))
+        Outcomes::every(Outcome::deferred(message), len).into_result(what)
     }
 
     /// Takes the delivery lock, waiting at most until a call started now
@@ -508,8 +567,8 @@ impl<S: AssessmentSink> Core<S> {
                 .unwrap_or_else(PoisonError::into_inner);
             self.replay_locked()
         };
-        if matches!(self.pending(), Ok(0)) {
-            self.health.recovered(&self.key);
+        if matches!(self.waits(), Ok(false)) {
+            self.recovered();
         }
         replayed
     }
@@ -533,7 +592,7 @@ impl<S: AssessmentSink> Core<S> {
                     let len = spans.len();
                     let sent = self
                         .bounded(move |inner| export(inner, &spans))
-                        .unwrap_or_else(|| Err(self.gave_up(len, "spans")));
+                        .unwrap_or_else(|| self.given_up(len, "spans"));
                     let Some(settled) = self.settle(seqs, sent, &mut refused) else {
                         return Ok(false);
                     };
@@ -594,7 +653,7 @@ impl<S: AssessmentSink> Core<S> {
                     })
                     .collect();
                 self.bounded(move |inner| export(inner, &spans))
-                    .unwrap_or_else(|| Err(self.gave_up(len, "spans")))
+                    .unwrap_or_else(|| self.given_up(len, "spans"))
             } else {
                 let operations: Vec<Operation> = entries
                     .into_iter()
@@ -604,7 +663,7 @@ impl<S: AssessmentSink> Core<S> {
                     })
                     .collect();
                 self.bounded(move |inner| inner.export(&operations))
-                    .unwrap_or_else(|| Err(self.gave_up(len, "operations")))
+                    .unwrap_or_else(|| self.given_up(len, "operations"))
             };
             let Some(settled) = self.settle(seqs, result, &mut refused) else {
                 // Nothing got through: the receiver is still down.
@@ -647,46 +706,41 @@ impl<S: AssessmentSink> Core<S> {
         settled
     }
 
-    /// Sends a batch through the inner sink and spools what it could not
-    /// deliver for now.
-    fn deliver(self: &Arc<Self>, batch: &[Operation]) -> Result<(), SinkError> {
+    /// Sends operations through the inner sink, within the limit.
+    fn send_operations(self: &Arc<Self>, batch: &[Operation]) -> Result<(), SinkError> {
         let owned = batch.to_vec();
-        let sent = self
-            .bounded(move |inner| inner.export(&owned))
-            .unwrap_or_else(|| Err(self.gave_up(batch.len(), "operations")));
-        self.keep(batch, jsonl_line, "operations", sent)
+        self.bounded(move |inner| inner.export(&owned))
+            .unwrap_or_else(|| self.given_up(batch.len(), "operations"))
     }
 
-    /// Spools the `items` (of `what`: operations or spans) that the inner
-    /// sink's `result` deferred, and returns each item's outcome: those
-    /// delivered delivered, those spooled [spooled](Outcome::Spooled),
-    /// those refused refused (they are not spooled: they would be refused
-    /// again), and, if the spool itself fails, the deferred ones deferred
-    /// still. A deferral marks the receiver failing.
-    fn keep<T>(
+    /// Notes that the receiver is failing when nothing of a call got
+    /// through (refused connection, a timeout): a receiver that took some
+    /// items and deferred others is up, lacking what those need.
+    fn note_failure(&self, outcomes: &Outcomes, kept: usize, error: &SinkError) {
+        if outcomes.delivered() == 0 && outcomes.refused() == 0 {
+            self.health.failed(&self.key, kept, error);
+        }
+    }
+
+    /// Spools the `items` that the inner sink's `result` deferred, and
+    /// returns each item's outcome: those delivered delivered, those
+    /// spooled [spooled](Outcome::Spooled), those refused refused (they
+    /// are not spooled: they would be refused again), and, if the spool
+    /// itself fails, the deferred ones deferred still.
+    fn keep<T: Spoolable>(
         &self,
         items: &[T],
-        line_of: impl Fn(&T) -> String,
-        what: &str,
         result: Result<(), SinkError>,
     ) -> Result<(), SinkError> {
         let Err(error) = &result else {
             return Ok(());
         };
+        let what = T::WHAT;
         let mut outcomes = Outcomes::of(&result, items.len());
         let deferred = outcomes.deferred_at();
         if !deferred.is_empty() {
-            if outcomes.delivered() == 0 && outcomes.refused() == 0 {
-                // Nothing got through: the receiver is down (a receiver
-                // that took some and deferred others is up, lacking what
-                // those need).
-                self.health.failed(&self.key, deferred.len(), error);
-            }
-            // `what` names the kind: "spans" or "operations".
-            let spooled = self.spool(
-                deferred.iter().map(|&i| line_of(&items[i])),
-                what == "spans",
-            );
+            self.note_failure(&outcomes, deferred.len(), error);
+            let spooled = self.write(deferred.iter().map(|&i| items[i].spool_line()));
             if let Err(e) = spooled {
                 let message = format!(
                     "{} could not deliver {} {what}, nor spool them ({error})",
@@ -700,6 +754,7 @@ impl<S: AssessmentSink> Core<S> {
                     SinkError::with_source(message, e).with_outcomes(outcomes.as_slice().to_vec())
                 );
             }
+            self.count_spooled(deferred.len());
             outcomes.place(&deferred, Outcomes::every(Outcome::Spooled, deferred.len()));
         }
         Err(
@@ -708,12 +763,63 @@ impl<S: AssessmentSink> Core<S> {
         )
     }
 
+    /// Settles items written to the spool before they were sent (at the
+    /// places `seqs`) by the inner sink's `result`: the delivered ones and
+    /// the refused ones leave the spool, the deferred ones stay in it,
+    /// [spooled](Outcome::Spooled).
+    fn settle_written<T: Spoolable>(
+        &self,
+        seqs: &[i64],
+        result: Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
+        let mut outcomes = Outcomes::of(&result, seqs.len());
+        let gone: Vec<i64> = outcomes
+            .iter()
+            .filter(|(_, outcome)| !matches!(outcome, Outcome::Deferred(_)))
+            .map(|(i, _)| seqs[i])
+            .collect();
+        if let Err(e) = self.remove(&gone) {
+            // They stay spooled: a replay sends them again (at least
+            // once), and drops the refused ones then.
+            tracing::warn!(
+                target: "verdict",
+                destination = %self.key,
+                "{} items were delivered or refused, but could not be removed from the spool: {e}",
+                gone.len()
+            );
+        }
+        let Err(error) = &result else {
+            return Ok(());
+        };
+        let deferred = outcomes.deferred_at();
+        if !deferred.is_empty() {
+            self.note_failure(&outcomes, deferred.len(), error);
+            outcomes.place(&deferred, Outcomes::every(Outcome::Spooled, deferred.len()));
+        }
+        Err(
+            SinkError::new(format!("{}: {error}", outcomes.summary(T::WHAT)))
+                .with_outcomes(outcomes.as_slice().to_vec()),
+        )
+    }
+
+    /// The oldest `limit` lines (spans only, with `spans_only`) that no
+    /// export under way has claimed: those before the first line of the
+    /// oldest batch being written ahead, which that export sends itself
+    /// (lines after it keep their place behind it).
+    fn unclaimed(&self, limit: usize, spans_only: bool) -> Result<Vec<verdict_store::Spooled>> {
+        let claims = lock(&self.claims);
+        let before = claims.iter().min().copied();
+        Ok(self
+            .store
+            .spooled_before(&self.key, before, Some(limit), spans_only)?)
+    }
+
     /// The oldest `limit` spooled operations, with their sequence numbers;
     /// and those among them that cannot be read, with the reason.
     fn read_spool(&self, limit: usize) -> Result<SpoolRows> {
         let mut found = Vec::new();
         let mut unreadable = Vec::new();
-        for row in self.store.spooled(&self.key, Some(limit), false)? {
+        for row in self.unclaimed(limit, false)? {
             match decode_line(&row.line) {
                 Ok(entry) => found.push((row.seq, entry)),
                 Err(reason) => unreadable.push((row.seq, reason)),
@@ -727,8 +833,7 @@ impl<S: AssessmentSink> Core<S> {
     /// which reports them).
     fn read_spooled_spans(&self, limit: usize) -> Result<Vec<(i64, StoredSpan)>> {
         Ok(self
-            .store
-            .spooled(&self.key, Some(limit), true)?
+            .unclaimed(limit, true)?
             .into_iter()
             .filter_map(|row| match decode_line(&row.line) {
                 Ok(Entry::Span(span)) => Some((row.seq, span)),
@@ -737,93 +842,219 @@ impl<S: AssessmentSink> Core<S> {
             .collect())
     }
 
-    /// The traces that have something in the spool under this key.
-    /// Unreadable rows are left to the next replay, which drops them.
-    fn waiting_traces(&self) -> Result<HashSet<TraceId>> {
-        let mut traces = HashSet::new();
-        for row in self.store.spooled(&self.key, None, false)? {
-            match decode_line(&row.line) {
-                Ok(Entry::Operation(operation)) => traces.insert(operation.trace_id()),
-                Ok(Entry::Span(span)) => traces.insert(span.trace_id),
-                Err(_) => continue,
-            };
+    /// Which of `traces` have something waiting in the spool under this
+    /// key (placed before `before`, with `Some`): nothing to look up when
+    /// nothing waits, one index lookup per trace otherwise, so that an
+    /// export costs the same whatever the backlog.
+    fn waiting(
+        &self,
+        traces: impl IntoIterator<Item = TraceId>,
+        before: Option<i64>,
+    ) -> Result<HashSet<TraceId>> {
+        if !self.store.spool_waits(&self.key, before)? {
+            return Ok(HashSet::new());
         }
-        Ok(traces)
+        Ok(self.store.spool_waiting(&self.key, traces, before)?)
     }
 
-    /// Delivers `items` (operations or spans, named by `what`) with
-    /// `deliver`, keeping each trace's order: while the receiver fails (or
-    /// once the deadline's cutoff passed) every item is spooled, without
-    /// trying it; while something waits in the spool, the items of a trace
-    /// that waits are spooled behind it and the other traces' go now. The
-    /// spool itself is replayed in the background.
-    fn export_in_order<T: Clone>(
+    /// Delivers `spans` and `operations` (either may be empty; spans go
+    /// first) with `send`, keeping each trace's order, and returns the
+    /// outcome of each kind:
+    ///
+    /// - while the receiver fails (or once the deadline's cutoff passed)
+    ///   everything is spooled, without trying it;
+    /// - with [write-ahead](Spooled::write_ahead), everything is written to
+    ///   the spool first ([`send_written`](Self::send_written));
+    /// - otherwise the items of a trace that waits in the spool are
+    ///   spooled behind it, the other traces' are sent now, and what they
+    ///   could not deliver is spooled.
+    ///
+    /// The spool itself is replayed in the background.
+    fn export_both<A: Spoolable, B: Spoolable>(
         &self,
-        items: &[T],
-        what: &str,
-        trace_of: impl Fn(&T) -> TraceId,
-        line_of: impl Fn(&T) -> String,
-        deliver: impl FnOnce(&[T]) -> Result<(), SinkError>,
-    ) -> Result<(), SinkError> {
+        spans: &[A],
+        operations: &[B],
+        send: impl FnOnce(&[A], &[B]) -> Both,
+    ) -> Both {
+        if spans.is_empty() && operations.is_empty() {
+            return (Ok(()), Ok(()));
+        }
         if self.spool_only() {
-            return self.spool_behind(items.iter().map(&line_of), what);
+            return self.spool_all(spans, operations);
+        }
+        if self.write_ahead.load(Ordering::Relaxed) {
+            let lines = spans
+                .iter()
+                .map(Spoolable::spool_line)
+                .chain(operations.iter().map(Spoolable::spool_line));
+            // Not written (the store fails): sent as without write-ahead,
+            // which tries the spool again for what is not delivered.
+            if let Ok(claim) = self.write_claimed(lines) {
+                let (span_seqs, operation_seqs) = claim.seqs.split_at(spans.len());
+                let sent =
+                    self.send_written((spans, span_seqs), (operations, operation_seqs), send);
+                drop(claim);
+                let spooled =
+                    |result: &Result<(), SinkError>, len| Outcomes::of(result, len).spooled();
+                self.count_spooled(
+                    spooled(&sent.0, spans.len()) + spooled(&sent.1, operations.len()),
+                );
+                return sent;
+            }
         }
         let Some(_delivering) = self.acquire() else {
             // A call under way hangs: behind it, in the spool.
-            return self.spool_behind(items.iter().map(&line_of), what);
+            return self.spool_all(spans, operations);
         };
         if self.spool_only() {
-            return self.spool_behind(items.iter().map(&line_of), what);
+            return self.spool_all(spans, operations);
         }
-        if self.pending().map_err(spool_error)? > 0 {
-            let waiting = self.waiting_traces().map_err(spool_error)?;
-            if !waiting.is_empty() {
-                let (behind, now) = self.spool_waiting(items, &waiting, what, trace_of, line_of);
-                let sent: Vec<T> = now.iter().map(|&i| items[i].clone()).collect();
-                let delivered = if sent.is_empty() {
-                    Ok(())
-                } else {
-                    deliver(&sent)
-                };
-                return in_place(items.len(), [behind, (now, delivered)]);
+        let traces = spans
+            .iter()
+            .map(Spoolable::trace)
+            .chain(operations.iter().map(Spoolable::trace));
+        let waiting = match self.waiting(traces, None) {
+            Ok(waiting) => waiting,
+            Err(error) => {
+                // Nothing sent, nothing spooled: every item deferred.
+                return (
+                    self.unkept(spans.len(), A::WHAT, &error),
+                    self.unkept(operations.len(), B::WHAT, &error),
+                );
             }
+        };
+        let (spans_behind, spans_now) = split_by(spans, |_, span| waiting.contains(&span.trace()));
+        let (operations_behind, operations_now) = split_by(operations, |_, operation| {
+            waiting.contains(&operation.trace())
+        });
+        // Each trace keeps its order: what concerns a trace that waits
+        // goes behind it (its spans, then its operations).
+        let behind = (
+            self.spool_behind(&picked(spans, &spans_behind)),
+            self.spool_behind(&picked(operations, &operations_behind)),
+        );
+        let (spans_out, operations_out) = if spans_now.is_empty() && operations_now.is_empty() {
+            (Ok(()), Ok(()))
+        } else {
+            let (spans_sent, operations_sent) = (
+                picked(spans, &spans_now),
+                picked(operations, &operations_now),
+            );
+            let (spans_result, operations_result) = send(&spans_sent, &operations_sent);
+            // Spans first: on replay they go before the operations.
+            (
+                self.keep(&spans_sent, spans_result),
+                self.keep(&operations_sent, operations_result),
+            )
+        };
+        (
+            in_place(
+                spans.len(),
+                [(spans_behind, behind.0), (spans_now, spans_out)],
+            ),
+            in_place(
+                operations.len(),
+                [
+                    (operations_behind, behind.1),
+                    (operations_now, operations_out),
+                ],
+            ),
+        )
+    }
+
+    /// The write-ahead path of [`export_both`](Self::export_both): every
+    /// item is in the spool already, at the place given with it. The
+    /// items of a trace with older lines waiting stay there, behind them;
+    /// the others are sent, and leave the spool once delivered (or refused
+    /// for good); what is not delivered stays, spooled. The batch is
+    /// claimed, so this process's replay leaves it alone; items that are
+    /// gone from the spool all the same (another process replaying the
+    /// same key took them) are that replay's to deliver: spooled, as far
+    /// as this export knows. A call that hangs, or a spool that cannot be
+    /// read, leaves everything spooled.
+    fn send_written<A: Spoolable, B: Spoolable>(
+        &self,
+        (spans, span_seqs): (&[A], &[i64]),
+        (operations, operation_seqs): (&[B], &[i64]),
+        send: impl FnOnce(&[A], &[B]) -> Both,
+    ) -> Both {
+        let kept =
+            |len: usize, what: &str| Outcomes::every(Outcome::Spooled, len).into_result(what);
+        let all_kept = || (kept(spans.len(), A::WHAT), kept(operations.len(), B::WHAT));
+        let Some(_delivering) = self.acquire() else {
+            return all_kept();
+        };
+        if self.spool_only() {
+            return all_kept();
         }
-        deliver(items)
+        let seqs: Vec<i64> = span_seqs.iter().chain(operation_seqs).copied().collect();
+        let first = seqs.iter().min().copied();
+        let traces = spans
+            .iter()
+            .map(Spoolable::trace)
+            .chain(operations.iter().map(Spoolable::trace));
+        let looked = self
+            .store
+            .still_spooled(&self.key, &seqs)
+            .map_err(Error::from)
+            .and_then(|still| Ok((still, self.waiting(traces, first)?)));
+        let Ok((still, waiting)) = looked else {
+            return all_kept();
+        };
+        let goes = |seq: &i64, trace: TraceId| still.contains(seq) && !waiting.contains(&trace);
+        let (spans_kept, spans_now) = split_by(spans, |i, span| !goes(&span_seqs[i], span.trace()));
+        let (operations_kept, operations_now) = split_by(operations, |i, operation| {
+            !goes(&operation_seqs[i], operation.trace())
+        });
+        if spans_now.is_empty() && operations_now.is_empty() {
+            return all_kept();
+        }
+        let (spans_result, operations_result) = send(
+            &picked(spans, &spans_now),
+            &picked(operations, &operations_now),
+        );
+        let spans_out = self.settle_written::<A>(&picked(span_seqs, &spans_now), spans_result);
+        let operations_out =
+            self.settle_written::<B>(&picked(operation_seqs, &operations_now), operations_result);
+        (
+            in_place(
+                spans.len(),
+                [
+                    (spans_kept.clone(), kept(spans_kept.len(), A::WHAT)),
+                    (spans_now, spans_out),
+                ],
+            ),
+            in_place(
+                operations.len(),
+                [
+                    (
+                        operations_kept.clone(),
+                        kept(operations_kept.len(), B::WHAT),
+                    ),
+                    (operations_now, operations_out),
+                ],
+            ),
+        )
     }
 
-    /// Spools the items of the `waiting` traces behind what waits, so that
-    /// each trace keeps its order: returns their positions with that
-    /// outcome, and the positions of the other traces' items, which go
-    /// now.
-    fn spool_waiting<T>(
-        &self,
-        items: &[T],
-        waiting: &HashSet<TraceId>,
-        what: &str,
-        trace_of: impl Fn(&T) -> TraceId,
-        line_of: impl Fn(&T) -> String,
-    ) -> (Part, Vec<usize>) {
-        let (behind, now): (Vec<usize>, Vec<usize>) =
-            (0..items.len()).partition(|&i| waiting.contains(&trace_of(&items[i])));
-        let spooled = self.spool_behind(behind.iter().map(|&i| line_of(&items[i])), what);
-        ((behind, spooled), now)
+    /// Spools both kinds behind what waits (spans first), as an export's
+    /// outcome.
+    fn spool_all<A: Spoolable, B: Spoolable>(&self, spans: &[A], operations: &[B]) -> Both {
+        (self.spool_behind(spans), self.spool_behind(operations))
     }
 
-    /// Spools `lines` (of `what`: operations or spans) behind what waits,
-    /// as an export's outcome: each [spooled](Outcome::Spooled), or, if
-    /// the spool fails, deferred.
-    fn spool_behind(
-        &self,
-        lines: impl ExactSizeIterator<Item = String>,
-        what: &str,
-    ) -> Result<(), SinkError> {
-        let count = lines.len();
+    /// Spools `items` behind what waits, as an export's outcome: each
+    /// [spooled](Outcome::Spooled), or, if the spool fails, deferred.
+    fn spool_behind<T: Spoolable>(&self, items: &[T]) -> Result<(), SinkError> {
+        let (count, what) = (items.len(), T::WHAT);
         if count == 0 {
             return Ok(());
         }
-        // `what` names the kind: "spans" or "operations".
-        match self.spool(lines, what == "spans") {
-            Ok(_) => Outcomes::every(Outcome::Spooled, count).into_result(what),
+        match self.write(items.iter().map(Spoolable::spool_line)) {
+            Ok(_) => {
+                self.count_spooled(count);
+                Outcomes::every(Outcome::Spooled, count).into_result(what)
+            }
             Err(e) => {
                 let message = format!(
                     "{} could not deliver {count} {what}, nor spool them",
@@ -836,19 +1067,50 @@ impl<S: AssessmentSink> Core<S> {
         }
     }
 
+    /// The outcome of `len` items of `what` neither sent nor spooled, the
+    /// spool having failed with `error`: each deferred.
+    fn unkept(&self, len: usize, what: &str, error: &Error) -> Result<(), SinkError> {
+        if len == 0 {
+            return Ok(());
+        }
+        let message = format!(
+            "{} could not deliver {len} {what}: the spool of the local store failed ({error})",
+            self.key
+        );
+        Outcomes::every(Outcome::deferred(message), len).into_result(what)
+    }
+
     fn remove(&self, seqs: &[i64]) -> Result<()> {
         Ok(self.store.unspool(seqs)?)
     }
 
-    /// Appends lines (operations as [`jsonl_line`] writes them, spans as
-    /// [`StoredSpan::to_mlflow_json`]) to the spool, in one transaction.
-    fn spool(&self, lines: impl IntoIterator<Item = String>, spans: bool) -> Result<usize> {
-        let count = self.store.spool(&self.key, lines)?;
-        if spans && count > 0 {
+    /// Appends lines to the spool, in one transaction: their places.
+    fn write(&self, lines: impl Iterator<Item = SpoolLine>) -> Result<Vec<i64>> {
+        let mut spans = false;
+        let seqs = self
+            .store
+            .spool(&self.key, lines.inspect(|line| spans |= line.span))?;
+        if spans {
             self.spans_waiting.store(true, Ordering::Release);
         }
+        Ok(seqs)
+    }
+
+    /// Writes lines ahead of sending them, claimed (see
+    /// [`unclaimed`](Self::unclaimed)) until the claim is dropped; the
+    /// claim is made with the write, so that no replay reads between them.
+    fn write_claimed(&self, lines: impl Iterator<Item = SpoolLine>) -> Result<Claim<'_, S>> {
+        let mut claims = lock(&self.claims);
+        let seqs = self.write(lines)?;
+        if let Some(&first) = seqs.first() {
+            claims.push(first);
+        }
+        Ok(Claim { core: self, seqs })
+    }
+
+    /// Counts `count` items kept in the spool by an export.
+    fn count_spooled(&self, count: usize) {
         self.spooled.fetch_add(count as u64, Ordering::Relaxed);
-        Ok(count)
     }
 
     /// Calls `f` (a flush or a shutdown of the inner sink) within the
@@ -878,19 +1140,97 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The trace a span belongs to.
-fn span_trace(span: &SpanData) -> TraceId {
-    span.span_context.trace_id()
+/// What waits in the spool: a span, as the SDK or the store has it, or an
+/// operation.
+trait Spoolable: Clone + Send + 'static {
+    /// What a batch of them is called: "spans" or "operations".
+    const WHAT: &'static str;
+
+    /// The trace it is of.
+    fn trace(&self) -> TraceId;
+
+    /// Its spool line: an operation as [`jsonl_line`] writes it, a span as
+    /// [`StoredSpan::to_mlflow_json`] (with its own resource, if it has
+    /// one), with its trace.
+    fn spool_line(&self) -> SpoolLine;
 }
 
-/// A span as a spool line.
-fn span_line(span: &SpanData) -> String {
-    stored_span_line(&StoredSpan::from(span))
+impl Spoolable for Operation {
+    const WHAT: &'static str = "operations";
+
+    fn trace(&self) -> TraceId {
+        self.trace_id()
+    }
+
+    fn spool_line(&self) -> SpoolLine {
+        SpoolLine {
+            trace_id: self.trace_id(),
+            span: false,
+            line: jsonl_line(self),
+        }
+    }
 }
 
-/// A span as the store keeps it, as a spool line: its JSONL line.
-fn stored_span_line(span: &StoredSpan) -> String {
-    span.to_mlflow_json().to_string()
+impl Spoolable for StoredSpan {
+    const WHAT: &'static str = "spans";
+
+    fn trace(&self) -> TraceId {
+        self.trace_id
+    }
+
+    fn spool_line(&self) -> SpoolLine {
+        SpoolLine {
+            trace_id: self.trace_id,
+            span: true,
+            line: self.to_mlflow_json().to_string(),
+        }
+    }
+}
+
+impl Spoolable for SpanData {
+    const WHAT: &'static str = "spans";
+
+    fn trace(&self) -> TraceId {
+        self.span_context.trace_id()
+    }
+
+    fn spool_line(&self) -> SpoolLine {
+        StoredSpan::from(self).spool_line()
+    }
+}
+
+/// A batch written ahead by an export under way, at the places `seqs`:
+/// no replay reads it, nor what follows it, until it is dropped.
+struct Claim<'a, S: AssessmentSink> {
+    core: &'a Core<S>,
+    seqs: Vec<i64>,
+}
+
+impl<S: AssessmentSink> Drop for Claim<'_, S> {
+    fn drop(&mut self) {
+        let mut claims = lock(&self.core.claims);
+        if let Some(at) = self
+            .seqs
+            .first()
+            .and_then(|first| claims.iter().position(|claim| claim == first))
+        {
+            claims.swap_remove(at);
+        }
+    }
+}
+
+/// The outcome of a batch's spans and that of its operations.
+type Both = (Result<(), SinkError>, Result<(), SinkError>);
+
+/// The positions of the `items` for which `apart` holds, and those of the
+/// others.
+fn split_by<T>(items: &[T], apart: impl Fn(usize, &T) -> bool) -> (Vec<usize>, Vec<usize>) {
+    (0..items.len()).partition(|&i| apart(i, &items[i]))
+}
+
+/// The items at `positions`.
+fn picked<T: Clone>(items: &[T], positions: &[usize]) -> Vec<T> {
+    positions.iter().map(|&i| items[i].clone()).collect()
 }
 
 /// Some items of a batch, by their positions in it, and the outcome of
@@ -922,13 +1262,11 @@ impl<S: AssessmentSink> AssessmentSink for Spooled<S> {
     /// not deliver; see [`Spooled`].
     fn export(&self, batch: &[Operation]) -> Result<(), SinkError> {
         let core = &self.core;
-        core.export_in_order(
-            batch,
-            "operations",
-            Operation::trace_id,
-            jsonl_line,
-            |now| core.deliver(now),
-        )
+        let no_spans: &[StoredSpan] = &[];
+        core.export_both(no_spans, batch, |_, now| {
+            (Ok(()), core.send_operations(now))
+        })
+        .1
     }
 
     fn flush(&self) -> Result<(), SinkError> {
@@ -972,13 +1310,15 @@ impl<S: AssessmentSink + SpanSink> SpanSink for Spooled<S> {
     fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
         let core = &self.core;
         let _ = core.span_export.set(<S as SpanSink>::export_stored_spans);
-        core.export_in_order(spans, "spans", span_trace, span_line, |now| {
+        let no_operations: &[Operation] = &[];
+        core.export_both(spans, no_operations, |now, _| {
             let owned = now.to_vec();
             let sent = core
                 .bounded(move |inner| inner.export_spans(&owned))
-                .unwrap_or_else(|| Err(core.gave_up(now.len(), "spans")));
-            core.keep(now, span_line, "spans", sent)
+                .unwrap_or_else(|| core.given_up(now.len(), "spans"));
+            (sent, Ok(()))
         })
+        .0
     }
 
     /// As [`export_spans`](Self::export_spans); each span keeps its own
@@ -986,19 +1326,15 @@ impl<S: AssessmentSink + SpanSink> SpanSink for Spooled<S> {
     fn export_stored_spans(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
         let core = &self.core;
         let _ = core.span_export.set(<S as SpanSink>::export_stored_spans);
-        core.export_in_order(
-            spans,
-            "spans",
-            |span| span.trace_id,
-            stored_span_line,
-            |now| {
-                let owned = now.to_vec();
-                let sent = core
-                    .bounded(move |inner| inner.export_stored_spans(&owned))
-                    .unwrap_or_else(|| Err(core.gave_up(now.len(), "spans")));
-                core.keep(now, stored_span_line, "spans", sent)
-            },
-        )
+        let no_operations: &[Operation] = &[];
+        core.export_both(spans, no_operations, |now, _| {
+            let owned = now.to_vec();
+            let sent = core
+                .bounded(move |inner| inner.export_stored_spans(&owned))
+                .unwrap_or_else(|| core.given_up(now.len(), "spans"));
+            (sent, Ok(()))
+        })
+        .0
     }
 
     fn flush_spans(&self) -> Result<(), SinkError> {
@@ -1028,93 +1364,16 @@ impl<S: TraceSink> TraceSink for Spooled<S> {
     ) -> (Result<(), SinkError>, Result<(), SinkError>) {
         let core = &self.core;
         let _ = core.span_export.set(<S as SpanSink>::export_stored_spans);
-        let spool_all = || {
-            (
-                core.spool_behind(spans.iter().map(span_line), "spans"),
-                core.spool_behind(operations.iter().map(jsonl_line), "operations"),
-            )
-        };
-        if core.spool_only() {
-            return spool_all();
-        }
-        let Some(_delivering) = core.acquire() else {
-            return spool_all();
-        };
-        if core.spool_only() {
-            return spool_all();
-        }
-        let waiting = core.pending().and_then(|pending| {
-            if pending > 0 {
-                core.waiting_traces()
-            } else {
-                Ok(HashSet::new())
-            }
-        });
-        let waiting = match waiting {
-            Ok(waiting) => waiting,
-            Err(error) => {
-                // Nothing sent, nothing spooled: every span and operation
-                // deferred.
-                let failed = |count: usize, what: &str| {
-                    if count == 0 {
-                        Ok(())
-                    } else {
-                        let message = format!(
-                            "{} could not deliver {count} {what}: the spool of the local store \
-                             failed ({error})",
-                            core.key
-                        );
-                        Outcomes::every(Outcome::deferred(message), count).into_result(what)
-                    }
-                };
-                return (
-                    failed(spans.len(), "spans"),
-                    failed(operations.len(), "operations"),
-                );
-            }
-        };
-        // Each trace keeps its order: what concerns a trace that waits goes
-        // behind it (its spans, then its operations); the other traces go now.
-        let (spans_behind, now_spans) =
-            core.spool_waiting(spans, &waiting, "spans", span_trace, span_line);
-        let (ops_behind, now_ops) = core.spool_waiting(
-            operations,
-            &waiting,
-            "operations",
-            Operation::trace_id,
-            jsonl_line,
-        );
-        let (spans_out, ops_out) = if now_spans.is_empty() && now_ops.is_empty() {
-            (Ok(()), Ok(()))
-        } else {
-            let sent_spans: Vec<SpanData> = now_spans.iter().map(|&i| spans[i].clone()).collect();
-            let sent_ops: Vec<Operation> = now_ops.iter().map(|&i| operations[i].clone()).collect();
-            let (owned_spans, owned_ops) = (sent_spans.clone(), sent_ops.clone());
-            let (spans_sent, ops_sent) = core
-                .bounded(move |inner| inner.export_trace(&owned_spans, &owned_ops, fresh))
+        core.export_both(spans, operations, |spans, operations| {
+            let (owned_spans, owned_operations) = (spans.to_vec(), operations.to_vec());
+            core.bounded(move |inner| inner.export_trace(&owned_spans, &owned_operations, fresh))
                 .unwrap_or_else(|| {
-                    let gave_up = |len: usize, what: &str| {
-                        if len == 0 {
-                            Ok(())
-                        } else {
-                            Err(core.gave_up(len, what))
-                        }
-                    };
                     (
-                        gave_up(sent_spans.len(), "spans"),
-                        gave_up(sent_ops.len(), "operations"),
+                        core.given_up(spans.len(), "spans"),
+                        core.given_up(operations.len(), "operations"),
                     )
-                });
-            // Spans first: on replay they go before the operations.
-            (
-                core.keep(&sent_spans, span_line, "spans", spans_sent),
-                core.keep(&sent_ops, jsonl_line, "operations", ops_sent),
-            )
-        };
-        (
-            in_place(spans.len(), [spans_behind, (now_spans, spans_out)]),
-            in_place(operations.len(), [ops_behind, (now_ops, ops_out)]),
-        )
+                })
+        })
     }
 
     fn set_resource(&self, resource: &Resource) {

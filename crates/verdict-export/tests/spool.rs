@@ -229,6 +229,15 @@ fn drained<S: AssessmentSink>(sink: &Spooled<S>) {
 
 #[test]
 fn a_receiver_down_at_the_start_gets_everything_once_when_it_comes_up() {
+    receiver_down_at_the_start(false);
+}
+
+#[test]
+fn written_ahead_a_receiver_down_at_the_start_gets_everything_once_when_it_comes_up() {
+    receiver_down_at_the_start(true);
+}
+
+fn receiver_down_at_the_start(write_ahead: bool) {
     let dir = tempfile::tempdir().unwrap();
     // The receiver first: the port it binds cannot then be the one
     // reserved (released at once) for the server that comes later.
@@ -238,7 +247,8 @@ fn a_receiver_down_at_the_start_gets_everything_once_when_it_comes_up() {
     let sink = manual(Spooled::new(
         otlp.sink(),
         open(&dir.path().join("verdict.db")),
-    ));
+    ))
+    .write_ahead(write_ahead);
     assert_eq!(sink.pending().unwrap(), 0);
 
     let (first, mut sent) = logs(0..5);
@@ -259,7 +269,10 @@ fn a_receiver_down_at_the_start_gets_everything_once_when_it_comes_up() {
     assert_eq!(receiver.log_record_count(), 0);
 
     let _front = Front::otlp(port, 0, &receiver);
-    assert_eq!(sink.replay().unwrap(), 9);
+    // The replay at start may have been waiting for the first export to
+    // end, and replays too: between the two, everything, once.
+    let replayed = sink.replay().unwrap();
+    assert!(replayed <= 9, "{replayed}");
     assert_eq!(sink.pending().unwrap(), 0);
     assert_eq!(sink.stats().replayed, 9);
     // The replay saw it answer: later batches go straight through.
@@ -416,10 +429,21 @@ impl AssessmentSink for Scripted {
 /// delivered.
 #[test]
 fn of_a_batch_only_the_deferred_operations_are_spooled() {
+    only_the_deferred_are_spooled(false);
+}
+
+/// Written ahead, the same batch leaves only the deferred operation in the
+/// spool: the delivered and the refused ones are removed once answered.
+#[test]
+fn written_ahead_only_the_deferred_operations_stay_in_the_spool() {
+    only_the_deferred_are_spooled(true);
+}
+
+fn only_the_deferred_are_spooled(write_ahead: bool) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("verdict.db");
     let inner = Arc::new(Scripted::default());
-    let sink = manual(Spooled::new(inner.clone(), open(&path)));
+    let sink = manual(Spooled::new(inner.clone(), open(&path))).write_ahead(write_ahead);
     let named = |name: &'static str, trace: &str| {
         Operation::Log(
             Assessment::feedback(name, true)
@@ -477,7 +501,8 @@ fn refusals_are_reported_not_spooled_and_damaged_rows_do_not_block_the_spool() {
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute(
-            "INSERT INTO spool (sink, operation, spooled_ns) VALUES ('scripted', '{', 0)",
+            "INSERT INTO spool (sink, trace_id, span, line, spooled_ns) \
+             VALUES ('scripted', zeroblob(16), 0, '{', 0)",
             [],
         )
         .unwrap();
@@ -541,7 +566,17 @@ impl AssessmentSink for TracesDown {
 /// are delivered at once, and the waiting one keeps its order.
 #[test]
 fn a_waiting_trace_does_not_hold_up_the_others() {
+    waiting_trace_keeps_its_order(false);
+}
+
+#[test]
+fn written_ahead_a_waiting_trace_does_not_hold_up_the_others() {
+    waiting_trace_keeps_its_order(true);
+}
+
+fn waiting_trace_keeps_its_order(write_ahead: bool) {
     let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
     let on = |trace: &str, n: usize| {
         Assessment::feedback(format!("check-{n}"), true)
             .on_trace(trace, None)
@@ -551,21 +586,48 @@ fn a_waiting_trace_does_not_hold_up_the_others() {
     let bad_id = verdict::parse_trace_id(bad).unwrap();
     let inner = Arc::new(TracesDown::default());
     inner.down.lock().unwrap().push(bad_id);
-    let sink = manual(Spooled::new(
-        inner.clone(),
-        open(&dir.path().join("verdict.db")),
-    ));
+    // An earlier process left one operation of the good trace: the replay
+    // at start delivers it, and once it has, no other replay runs during
+    // the test (one that found only the bad trace's would take the
+    // receiver for down, and spool the good trace too).
+    let left = Operation::Log(on(good, 9));
+    let key = "traces down";
+    open(&path)
+        .spool(
+            key,
+            [verdict_store::SpoolLine {
+                trace_id: left.trace_id(),
+                span: false,
+                line: verdict_export::jsonl_line(&left),
+            }],
+        )
+        .unwrap();
+    let sink = manual(Spooled::with_key(inner.clone(), open(&path), key)).write_ahead(write_ahead);
+    drained(&sink);
 
     let first = [on(bad, 0), on(good, 1)];
     let second = [on(good, 2), on(bad, 3)];
-    for batch in [&first, &second] {
-        let ops: Vec<Operation> = batch.iter().cloned().map(Operation::Log).collect();
-        kept(sink.export(&ops), 2);
-    }
+    let ops = |batch: &[Assessment]| -> Vec<Operation> {
+        batch.iter().cloned().map(Operation::Log).collect()
+    };
+    let outcomes = |result: Result<(), verdict::SinkError>| {
+        let outcomes = Outcomes::of(&result, 2);
+        (outcomes.delivered_at(), outcomes.spooled_at())
+    };
+    assert_eq!(outcomes(sink.export(&ops(&first))), (vec![1], vec![0]));
+    assert_eq!(
+        outcomes(sink.export(&ops(&second))),
+        (vec![0], vec![1]),
+        "the bad trace's new operation waits behind its first"
+    );
     let id = |a: &Assessment| a.id().to_string();
+    let left = match left {
+        Operation::Log(a) => id(&a),
+        _ => unreachable!(),
+    };
     assert_eq!(
         *inner.delivered.lock().unwrap(),
-        [id(&first[1]), id(&second[0])],
+        [left.clone(), id(&first[1]), id(&second[0])],
         "the good trace went at once, both times"
     );
     assert_eq!(sink.pending().unwrap(), 2, "the bad trace's two wait");
@@ -574,9 +636,105 @@ fn a_waiting_trace_does_not_hold_up_the_others() {
     assert_eq!(sink.replay().unwrap(), 2);
     assert_eq!(
         *inner.delivered.lock().unwrap(),
-        [id(&first[1]), id(&second[0]), id(&first[0]), id(&second[1])],
+        [
+            left,
+            id(&first[1]),
+            id(&second[0]),
+            id(&first[0]),
+            id(&second[1])
+        ],
         "the bad trace's in the order recorded"
     );
+}
+
+/// Written ahead, a batch is on disk before the receiver is tried: while
+/// the call hangs on a collector that never answers, another connection to
+/// the file already finds every operation in the spool (so that a
+/// `kill -9` now would lose none). Once the call is given up (here by a
+/// deadline), they stay there, spooled. Without write-ahead the batch is
+/// in memory only until the call is given up.
+#[test]
+fn written_ahead_a_batch_is_on_disk_while_the_receiver_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verdict.db");
+    let hanging = verdict_export::testing::HangingReceiver::start().unwrap();
+    let otlp = OtlpExporter::builder()
+        .endpoint(hanging.endpoint())
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let sink = Arc::new(
+        manual(Spooled::new(otlp.sink(), open(&path)))
+            .max_delay(Duration::from_secs(3600))
+            .write_ahead(true),
+    );
+    let (ops, _) = logs(0..5);
+    let exporting = {
+        let (sink, ops) = (sink.clone(), ops.clone());
+        std::thread::spawn(move || sink.export(&ops))
+    };
+    let elsewhere = open(&path);
+    let start = std::time::Instant::now();
+    while elsewhere.spool_len("otlp").unwrap() < ops.len() || hanging.connections() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not written ahead: {} in the spool, {} connections",
+            elsewhere.spool_len("otlp").unwrap(),
+            hanging.connections()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!exporting.is_finished(), "the call to the receiver hangs");
+    let lines: Vec<String> = elsewhere
+        .spooled("otlp", None, false)
+        .unwrap()
+        .into_iter()
+        .map(|row| row.line)
+        .collect();
+    let expected: Vec<String> = ops.iter().map(verdict_export::jsonl_line).collect();
+    assert_eq!(lines, expected, "every operation, in order");
+
+    // Stopping: the call is given up, and the batch stays spooled.
+    sink.set_deadline(Some(std::time::Instant::now()));
+    let result = exporting.join().unwrap();
+    assert_eq!(
+        Outcomes::of(&result, ops.len()).spooled(),
+        ops.len(),
+        "{result:?}"
+    );
+    assert_eq!(sink.pending().unwrap(), ops.len());
+    assert_eq!(sink.stats().spooled, ops.len() as u64);
+    assert!(sink.is_failing());
+}
+
+/// Written ahead, with a collector that answers: every operation arrives
+/// once, in order, and nothing is left in the spool or counted spooled.
+#[test]
+fn written_ahead_everything_delivered_is_removed_from_the_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = OtlpReceiver::start().unwrap();
+    let otlp = OtlpExporter::builder()
+        .endpoint(receiver.endpoint())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let sink = manual(Spooled::new(
+        otlp.sink(),
+        open(&dir.path().join("verdict.db")),
+    ))
+    .write_ahead(true);
+    let mut sent = Vec::new();
+    for n in 0..3 {
+        let (ops, ids) = logs(n * 4..n * 4 + 4);
+        sent.extend(ids);
+        sink.export(&ops).unwrap();
+    }
+    sink.flush().unwrap();
+    assert_eq!(sink.pending().unwrap(), 0);
+    assert_eq!(sink.stats(), verdict_export::SpoolStats::default());
+    let received = received_ids(&receiver);
+    assert_exactly_once(&received, &sent);
+    assert_eq!(received, sent, "in the order recorded");
 }
 
 /// The assessment ids recorded on the current span: recorded, and noted.
@@ -607,6 +765,15 @@ fn wait_held(recorder: &verdict::Recorder, count: u64) {
 /// span and assessment exactly once, spans first.
 #[test]
 fn an_assembled_trace_is_spooled_while_the_collector_is_down_and_replayed_once() {
+    assembled_trace_spooled_and_replayed(false);
+}
+
+#[test]
+fn written_ahead_an_assembled_trace_is_kept_while_the_collector_is_down_and_replayed_once() {
+    assembled_trace_spooled_and_replayed(true);
+}
+
+fn assembled_trace_spooled_and_replayed(write_ahead: bool) {
     use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
     use opentelemetry_sdk::trace::SdkTracerProvider;
     use verdict::Recorder;
@@ -622,7 +789,9 @@ fn an_assembled_trace_is_spooled_while_the_collector_is_down_and_replayed_once()
     let mut sent = Vec::new();
     let (trace_id, span_ids) = {
         let otlp = otlp_exporter(port);
-        let spooled = Arc::new(Spooled::new(otlp.trace_sink().unwrap(), open(&path)));
+        let spooled = Arc::new(
+            Spooled::new(otlp.trace_sink().unwrap(), open(&path)).write_ahead(write_ahead),
+        );
         let (spans, assessments) = TraceAssembler::builder(spooled.clone()).build();
         let provider = SdkTracerProvider::builder()
             .with_span_processor(spans)

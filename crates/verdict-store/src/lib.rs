@@ -107,6 +107,6 @@ pub use runs::{
 };
 pub use span::StoredSpan;
 #[cfg(feature = "sqlite")]
-pub use spool::Spooled;
+pub use spool::{SpoolLine, Spooled};
 #[cfg(feature = "sqlite")]
 pub use store::{DEFAULT_PATH, LocalStore, TraceSummary};

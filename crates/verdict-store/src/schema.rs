@@ -37,7 +37,7 @@ const APPLICATION_ID: i32 = 0x5652_4454;
 /// The schema version this build writes and reads: the date its shape
 /// was fixed, as YYYYMMDD, and that day's revision, so that versions only
 /// grow.
-pub(crate) const VERSION: i64 = 2026120603;
+pub(crate) const VERSION: i64 = 2026120701;
 
 /// The schema. Ids are BLOBs of their bits, big-endian (16 bytes for a
 /// trace or an assessment, whose `a-` prefix is implied; 8 for a span), so
@@ -96,10 +96,18 @@ CREATE INDEX assessments_by_name ON assessments (name, create_time_ns);
 CREATE TABLE spool (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,  -- the order spooled
     sink       TEXT NOT NULL,                      -- the sink's key: name and target
-    operation  TEXT NOT NULL,                      -- the operation's JSONL line
+    trace_id   BLOB NOT NULL,                      -- 16 bytes: the trace the line is of
+    span       INTEGER NOT NULL,                   -- 1 for a span, 0 for an operation
+    line       TEXT NOT NULL,                      -- the span's or the operation's JSONL line
     spooled_ns INTEGER NOT NULL
 );
 CREATE INDEX spool_by_sink ON spool (sink, seq);
+-- Which traces wait, per sink: an export looks up the traces of its batch
+-- (which go behind what waits of them), at a cost that does not grow with
+-- what waits.
+CREATE INDEX spool_by_trace ON spool (sink, trace_id, seq);
+-- The spans that wait, which a replay sends first.
+CREATE INDEX spool_spans ON spool (sink, seq) WHERE span = 1;
 
 -- The operation log (crate::ops): every change, in order, so that each
 -- destination is sent exactly what it has not seen, deletes included.
