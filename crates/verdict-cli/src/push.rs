@@ -14,8 +14,10 @@
 //!
 //! A destination says what became of each span and operation (OTLP,
 //! MLflow, Phoenix): the push counts exactly, names the traces, and
-//! settles item by item — what was delivered is seen, what was refused or
-//! deferred is recorded with its reason and sent again by the next push.
+//! settles item by item — what was delivered is seen; what was refused,
+//! deferred, or only kept to send later (held, or written to a local spool:
+//! not at the destination) is counted as not delivered, recorded with its
+//! reason and sent again by the next push, and the push exits 1.
 //! One that gives no outcome per item (a JSONL file that failed
 //! mid-write) has its whole chunk counted, of which some may have arrived.
 //! `--to jsonl:-` writes the lines to standard output, the summary then

@@ -721,11 +721,13 @@ impl Sent {
 /// [`send`](Destination::send), as its sink said item by item.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Undelivered {
-    /// Spans not delivered.
+    /// Spans not delivered: failed, or only kept to send later (held, or
+    /// spooled locally).
     pub spans: usize,
     /// Spans sent.
     pub spans_of: usize,
-    /// Operations (assessments logged, updated, deleted) not delivered.
+    /// Operations (assessments logged, updated, deleted) not delivered,
+    /// as spans are counted.
     pub operations: usize,
     /// Operations sent.
     pub operations_of: usize,
@@ -751,8 +753,16 @@ impl Undelivered {
         if !span_outcomes.itemized() || !operation_outcomes.itemized() {
             return None;
         }
-        let failed_spans = span_outcomes.failed_at();
-        let failed_operations = operation_outcomes.failed_at();
+        // Failed, or kept to send later (held, spooled): not delivered.
+        let not_delivered = |outcomes: &Outcomes| -> Vec<usize> {
+            outcomes
+                .iter()
+                .filter(|(_, outcome)| !outcome.is_delivered())
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let failed_spans = not_delivered(span_outcomes);
+        let failed_operations = not_delivered(operation_outcomes);
         let traces = distinct(
             failed_spans
                 .iter()
@@ -1061,6 +1071,41 @@ mod tests {
         assert_eq!(
             u.to_string(),
             "0 of 0 spans and 2 of 4 assessments not delivered, of 1 trace"
+        );
+    }
+
+    /// An item a sink kept to send later (held, or written to a local
+    /// spool) has not reached the destination: it is counted, and its
+    /// trace named, with those that failed.
+    #[test]
+    fn kept_items_are_not_delivered() {
+        let spans = stored_spans(&[4, 5]);
+        let ops = operations(&[4, 5, 6]);
+        let spans_sent = Sent::of(
+            Err(SinkError::new("kept").with_outcomes(vec![Outcome::Spooled, Outcome::Delivered])),
+            2,
+        );
+        let operations_sent = Sent::of(
+            Err(SinkError::new("kept").with_outcomes(vec![
+                Outcome::Delivered,
+                Outcome::Held,
+                Outcome::Spooled,
+            ])),
+            3,
+        );
+        let u = Undelivered::of(&spans, &spans_sent, &ops, &operations_sent).unwrap();
+        assert_eq!((u.spans, u.operations), (1, 2), "{u:?}");
+        assert_eq!(
+            u.traces,
+            vec![
+                TraceId::from(4u128),
+                TraceId::from(5u128),
+                TraceId::from(6u128)
+            ]
+        );
+        assert_eq!(
+            u.to_string(),
+            "1 of 2 spans and 2 of 3 assessments not delivered, of 3 traces"
         );
     }
 

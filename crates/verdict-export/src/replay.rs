@@ -298,7 +298,10 @@ impl<'s> Replay<'s> {
 /// chunk: a trace's operations (or a run's record) are delivered when
 /// everything sent for them was; otherwise they are recorded as not
 /// taken, with the reason of the first of their items that was refused
-/// (or else deferred), and the next push sends them again. A refusal is
+/// (or else deferred, or kept to send later: [held](Outcome::Held), or
+/// [spooled](Outcome::Spooled) by a spool in front of the destination,
+/// which is not the destination having it), and the next push sends them
+/// again. A refusal is
 /// sent again too: what a destination refused for good may be fixed on
 /// its side (credentials, a project, a limit), and it is shown with its
 /// reason meanwhile.
@@ -326,6 +329,8 @@ impl Ledger {
     /// operations, in their order (see the [type](Self)).
     pub fn outcomes(&mut self, chunk: &Chunk, spans: &Outcomes, operations: &Outcomes) {
         let held = Reason::from("held by the destination to send later");
+        let spooled =
+            Reason::from("kept in a local spool to send later, not at the destination yet");
         let mut refused: Vec<Option<&Reason>> = vec![None; chunk.parts.len()];
         let mut deferred: Vec<Option<&Reason>> = vec![None; chunk.parts.len()];
         let items = (chunk.span_parts.iter().zip(spans.as_slice()))
@@ -343,10 +348,13 @@ impl Ledger {
                 Outcome::Deferred(why) => {
                     deferred.get_or_insert(why);
                 }
-                // Kept by the destination (or its spool) to send later:
-                // not delivered yet.
-                Outcome::Held | Outcome::Spooled => {
+                // Kept to send later, by the destination or by a spool in
+                // front of it: not delivered yet.
+                Outcome::Held => {
                     deferred.get_or_insert(&held);
+                }
+                Outcome::Spooled => {
+                    deferred.get_or_insert(&spooled);
                 }
             }
         }
