@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::Error;
 
@@ -31,6 +32,13 @@ pub struct Config {
     /// receiver could not take yet (its spool), until it can: the file of
     /// [`Export::Local`] otherwise.
     pub spool: PathBuf,
+    /// For `otlp` and `mlflow`: whether every batch is written to the
+    /// spool before it is sent ([`verdict_export::Spooled::write_ahead`]),
+    /// so that a crash loses nothing handed to it.
+    pub write_ahead: bool,
+    /// For `otlp` and `mlflow`: the longest a batch waits on the receiver
+    /// before it is kept in the spool ([`verdict_export::Spooled::max_delay`]).
+    pub max_delay: Duration,
 }
 
 /// The address the service listens on without `SERVICE_ADDR`.
@@ -44,6 +52,8 @@ impl Config {
     /// | `SERVICE_ADDR` | address to listen on | `127.0.0.1:8080` |
     /// | `VERDICT_EXPORT` | `local`, `otlp` or `mlflow` | `local` |
     /// | `VERDICT_STORE` | the local store's file: where `local` writes, and where `otlp` and `mlflow` spool what the receiver cannot take yet | `.verdict/verdict.db` |
+    /// | `VERDICT_WRITE_AHEAD` | `1`: `otlp` and `mlflow` write every batch to the spool before sending it (a crash loses nothing handed to the spool); `0`: only what the receiver did not take | `0` |
+    /// | `VERDICT_SPOOL_MAX_DELAY_MS` | for `otlp` and `mlflow`, the longest a batch waits on the receiver before it is spooled, in milliseconds | `5000` |
     pub fn from_env() -> Result<Self, Error> {
         Config::from_vars(|name| std::env::var(name).ok())
     }
@@ -72,10 +82,36 @@ impl Config {
                 )));
             }
         };
+        let write_ahead = match var("VERDICT_WRITE_AHEAD").as_deref().map(str::trim) {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "VERDICT_WRITE_AHEAD={other:?} is not 0 or 1"
+                )));
+            }
+        };
+        let max_delay = match var("VERDICT_SPOOL_MAX_DELAY_MS") {
+            None => verdict_export::SPOOL_MAX_DELAY,
+            Some(text) => text
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&ms| ms > 0)
+                .map(Duration::from_millis)
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "VERDICT_SPOOL_MAX_DELAY_MS={text:?} is not a number of milliseconds \
+                         above 0"
+                    ))
+                })?,
+        };
         Ok(Config {
             addr,
             export,
             spool: store,
+            write_ahead,
+            max_delay,
         })
     }
 }
@@ -108,6 +144,15 @@ mod tests {
         assert_eq!(c.export, Export::Local(PathBuf::from("/tmp/s.db")));
         assert_eq!(c.spool, PathBuf::from("/tmp/s.db"));
         assert_eq!(c.addr.port(), 0);
+        assert!(!c.write_ahead);
+        assert_eq!(c.max_delay, verdict_export::SPOOL_MAX_DELAY);
+        let c = config(&[
+            ("VERDICT_WRITE_AHEAD", "1"),
+            ("VERDICT_SPOOL_MAX_DELAY_MS", "60000"),
+        ])
+        .unwrap();
+        assert!(c.write_ahead);
+        assert_eq!(c.max_delay, Duration::from_secs(60));
         assert_eq!(
             config(&[("VERDICT_EXPORT", "otlp")]).unwrap().export,
             Export::Otlp
@@ -128,5 +173,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("SERVICE_ADDR"), "{e}");
+        for (name, value) in [
+            ("VERDICT_WRITE_AHEAD", "yes"),
+            ("VERDICT_SPOOL_MAX_DELAY_MS", "5s"),
+            ("VERDICT_SPOOL_MAX_DELAY_MS", "0"),
+        ] {
+            let e = config(&[(name, value)]).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains(value), "{e}");
+        }
     }
 }

@@ -54,11 +54,11 @@ impl Telemetry {
                 let sink = exporter
                     .trace_sink()
                     .map_err(|e| Error::export("otlp", e))?;
-                Self::assembled(Spooled::with_spans(sink, spool(config)?, "otlp"))
+                Self::assembled(spooled(config, sink, "otlp")?)
             }
             Export::Mlflow => {
                 let sink = MlflowSink::from_env().map_err(|e| Error::export("mlflow", e))?;
-                Self::assembled(Spooled::with_spans(sink, spool(config)?, "mlflow"))
+                Self::assembled(spooled(config, sink, "mlflow")?)
             }
         })
     }
@@ -107,7 +107,14 @@ impl Telemetry {
     }
 }
 
-/// The local store that spools for a network export.
-fn spool(config: &Config) -> Result<Arc<LocalStore>, Error> {
-    Ok(Arc::new(LocalStore::open(&config.spool)?))
+/// `sink` over the local store's spool, under `key`, as `config` says.
+fn spooled<S: verdict_export::TraceSink>(
+    config: &Config,
+    sink: S,
+    key: &str,
+) -> Result<Spooled<S>, Error> {
+    let store = Arc::new(LocalStore::open(&config.spool)?);
+    Ok(Spooled::with_spans(sink, store, key)
+        .max_delay(config.max_delay)
+        .write_ahead(config.write_ahead))
 }

@@ -209,3 +209,53 @@ fn kill_9_loses_nothing_recorded_longer_ago_than_the_bound() {
         assert!(spans >= 4 && assessments >= 2, "{trace}: {waiting:?}");
     }
 }
+
+/// Written ahead (`VERDICT_WRITE_AHEAD=1`), `kill -9` loses nothing the
+/// spool was handed, even in the middle of a call to the collector: with
+/// a collector that never answers, and the spool's `max_delay` and the
+/// exporter's timeout an hour each, the trace and its assessments are in
+/// the spool while the call to the collector still hangs, and they are
+/// there after the kill. (Without write-ahead they would sit in memory for
+/// that hour, and the kill would lose them.)
+#[test]
+fn kill_9_in_the_middle_of_a_call_loses_nothing_written_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("verdict.db");
+    let hanging = HangingReceiver::start().unwrap();
+
+    let mut service = Service::start_with(
+        &hanging.endpoint(),
+        &spool,
+        &[
+            ("VERDICT_WRITE_AHEAD", "1"),
+            ("VERDICT_SPOOL_MAX_DELAY_MS", "3600000"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "3600000"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ],
+    );
+    let trace = serve(&service.url, 1).remove(0);
+    // Wait (generously) until the trace's 4 spans and 2 assessments are
+    // in the spool and the call to the collector is under way.
+    let start = Instant::now();
+    loop {
+        let waiting = spooled(&spool);
+        if waiting.get(&trace) == Some(&(4, 2)) && hanging.connections() > 0 {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            // Not left serving after the test.
+            service.signal("KILL");
+            panic!(
+                "not in the spool while the collector hangs: {waiting:?}, {} connections",
+                hanging.connections()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    service.signal("KILL");
+    let exit = service.child.wait().unwrap();
+    assert!(!exit.success());
+    let waiting = spooled(&spool);
+    assert_eq!(waiting.get(&trace), Some(&(4, 2)), "{waiting:?}");
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+}

@@ -20,6 +20,8 @@ fn spans_the_inline_check_and_a_thumbs_down_land_in_the_local_store() {
         addr: "127.0.0.1:0".parse().unwrap(),
         export: Export::Local(path.clone()),
         spool: path.clone(),
+        write_ahead: false,
+        max_delay: verdict_export::SPOOL_MAX_DELAY,
     })
     .unwrap();
     let url = running.url();
