@@ -42,7 +42,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::measurement::Measurement;
 use criterion::{
     BatchSize, BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main,
 };
@@ -54,6 +54,9 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use rusqlite::{Connection, params};
 use verdict::{Assessment, AssessmentSink, Operation, Overflow, Recorder, SinkError};
 use verdict_store::{Batch, LocalStore, StoredSpan};
+
+mod common;
+use common::ProcessCpuTime;
 
 /// Traces per iteration.
 const TRACES: u64 = 256;
@@ -460,53 +463,6 @@ fn store<M: Measurement>(c: &mut Criterion<M>, name: &str) {
     });
 
     group.finish();
-}
-
-/// CPU time of the whole process (every thread: the caller, the
-/// recorder's worker, the store's checkpointer), in nanoseconds: the work
-/// done, whatever else runs on the machine.
-struct ProcessCpuTime;
-
-fn process_cpu_nanos() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec to write into.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
-}
-
-impl Measurement for ProcessCpuTime {
-    type Intermediate = u64;
-    type Value = u64;
-
-    fn start(&self) -> u64 {
-        process_cpu_nanos()
-    }
-
-    fn end(&self, start: u64) -> u64 {
-        process_cpu_nanos() - start
-    }
-
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-
-    fn zero(&self) -> u64 {
-        0
-    }
-
-    fn to_f64(&self, value: &u64) -> f64 {
-        *value as f64
-    }
-
-    fn formatter(&self) -> &dyn ValueFormatter {
-        // Nanoseconds, as wall time's.
-        static NANOS: WallTime = WallTime;
-        NANOS.formatter()
-    }
 }
 
 fn store_cpu(c: &mut Criterion<ProcessCpuTime>) {
