@@ -7,9 +7,10 @@
 //! spool.** Each line carries its trace id in a column indexed by sink and
 //! trace, so that "does anything of these traces wait?" — which every
 //! export asks while something waits, to keep each trace's order — costs a
-//! lookup per trace of the batch, whatever the backlog. The alternative,
-//! reading and decoding every waiting line to find their traces, made each
-//! export's cost grow with the backlog, exactly while a receiver was down.
+//! lookup per trace of the batch, whatever the backlog; every write pays
+//! for the index. The alternative rejected, reading and decoding every
+//! waiting line to find their traces, costs each export in proportion to
+//! the backlog, exactly while a receiver is down or catching up.
 
 use std::collections::HashSet;
 use std::time::SystemTime;
