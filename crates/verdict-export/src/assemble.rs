@@ -65,6 +65,7 @@ use opentelemetry_sdk::trace::{
 };
 use verdict::{
     AssessmentProcessor, AssessmentSink, DeliveryLedger, Operation, Outcome, Outcomes, SinkError,
+    SpansAndOperations,
 };
 
 #[cfg(feature = "jsonl")]
@@ -90,7 +91,7 @@ pub trait TraceSink: AssessmentSink + SpanSink {
         spans: &[SpanData],
         operations: &[Operation],
         fresh: bool,
-    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+    ) -> SpansAndOperations {
         let _ = fresh;
         spans_then_operations(self, spans, operations)
     }
@@ -113,7 +114,7 @@ fn spans_then_operations<S: AssessmentSink + SpanSink + ?Sized>(
     sink: &S,
     spans: &[SpanData],
     operations: &[Operation],
-) -> (Result<(), SinkError>, Result<(), SinkError>) {
+) -> SpansAndOperations {
     let spans_sent = if spans.is_empty() {
         Ok(())
     } else {
@@ -139,7 +140,7 @@ impl TraceSink for LocalStore {
         spans: &[SpanData],
         operations: &[Operation],
         _fresh: bool,
-    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+    ) -> SpansAndOperations {
         if operations.iter().all(|op| matches!(op, Operation::Log(_))) {
             let mut batch = Batch::with_capacity(spans.len(), operations.len());
             for span in spans {
@@ -173,7 +174,7 @@ impl TraceSink for MlflowSink {
         spans: &[SpanData],
         operations: &[Operation],
         fresh: bool,
-    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+    ) -> SpansAndOperations {
         self.ship_together(spans, operations, fresh)
     }
 }
@@ -184,7 +185,7 @@ impl<S: TraceSink + ?Sized> TraceSink for Arc<S> {
         spans: &[SpanData],
         operations: &[Operation],
         fresh: bool,
-    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+    ) -> SpansAndOperations {
         (**self).export_trace(spans, operations, fresh)
     }
 

@@ -12,7 +12,7 @@ use opentelemetry_sdk::trace::SpanData;
 use serde_json::Value;
 use verdict::{
     Assessment, AssessmentError, AssessmentSink, AssessmentUpdate, FeedbackValue, Operation,
-    Outcome, Outcomes, Reason, SinkError, parse_trace_id,
+    Outcome, Outcomes, Reason, SinkError, SpansAndOperations, parse_trace_id,
 };
 
 use crate::assemble::TraceSink;
@@ -874,8 +874,8 @@ impl<S: AssessmentSink> Core<S> {
         &self,
         spans: &[A],
         operations: &[B],
-        send: impl FnOnce(&[A], &[B]) -> Both,
-    ) -> Both {
+        send: impl FnOnce(&[A], &[B]) -> SpansAndOperations,
+    ) -> SpansAndOperations {
         if spans.is_empty() && operations.is_empty() {
             return (Ok(()), Ok(()));
         }
@@ -976,8 +976,8 @@ impl<S: AssessmentSink> Core<S> {
         &self,
         (spans, span_seqs): (&[A], &[i64]),
         (operations, operation_seqs): (&[B], &[i64]),
-        send: impl FnOnce(&[A], &[B]) -> Both,
-    ) -> Both {
+        send: impl FnOnce(&[A], &[B]) -> SpansAndOperations,
+    ) -> SpansAndOperations {
         let kept =
             |len: usize, what: &str| Outcomes::every(Outcome::Spooled, len).into_result(what);
         let all_kept = || (kept(spans.len(), A::WHAT), kept(operations.len(), B::WHAT));
@@ -1039,7 +1039,11 @@ impl<S: AssessmentSink> Core<S> {
 
     /// Spools both kinds behind what waits (spans first), as an export's
     /// outcome.
-    fn spool_all<A: Spoolable, B: Spoolable>(&self, spans: &[A], operations: &[B]) -> Both {
+    fn spool_all<A: Spoolable, B: Spoolable>(
+        &self,
+        spans: &[A],
+        operations: &[B],
+    ) -> SpansAndOperations {
         (self.spool_behind(spans), self.spool_behind(operations))
     }
 
@@ -1219,9 +1223,6 @@ impl<S: AssessmentSink> Drop for Claim<'_, S> {
     }
 }
 
-/// The outcome of a batch's spans and that of its operations.
-type Both = (Result<(), SinkError>, Result<(), SinkError>);
-
 /// The positions of the `items` for which `apart` holds, and those of the
 /// others.
 fn split_by<T>(items: &[T], apart: impl Fn(usize, &T) -> bool) -> (Vec<usize>, Vec<usize>) {
@@ -1361,7 +1362,7 @@ impl<S: TraceSink> TraceSink for Spooled<S> {
         spans: &[SpanData],
         operations: &[Operation],
         fresh: bool,
-    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+    ) -> SpansAndOperations {
         let core = &self.core;
         let _ = core.span_export.set(<S as SpanSink>::export_stored_spans);
         core.export_both(spans, operations, |spans, operations| {

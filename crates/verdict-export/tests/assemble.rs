@@ -11,7 +11,10 @@ use opentelemetry::trace::{
     SpanId, TraceContextExt as _, TraceId, Tracer as _, TracerProvider as _,
 };
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData};
-use verdict::{Assessment, AssessmentSink, Counters, Operation, Recorder, SinkError, Target};
+use verdict::{
+    Assessment, AssessmentSink, Counters, Operation, Recorder, SinkError, SpansAndOperations,
+    Target,
+};
 use verdict_export::{LocalStore, SpanSink, TraceAssembler, TraceSink};
 
 /// The local store, noting every call: (spans, operations) per call, and
@@ -58,7 +61,7 @@ impl TraceSink for Noting {
         spans: &[SpanData],
         operations: &[Operation],
         _fresh: bool,
-    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+    ) -> SpansAndOperations {
         self.note(Call::Together {
             spans: spans.len(),
             operations: operations.len(),
@@ -299,7 +302,7 @@ impl TraceSink for RefusesOne {
         _spans: &[SpanData],
         operations: &[Operation],
         _fresh: bool,
-    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+    ) -> SpansAndOperations {
         let mut outcomes = vec![verdict::Outcome::Delivered; operations.len()];
         outcomes[0] = verdict::Outcome::refused("refused one");
         (

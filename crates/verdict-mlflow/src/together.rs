@@ -9,7 +9,7 @@ use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::trace::SpanData;
 use serde_json::{Map, Value, json};
 use verdict::wire::format_time;
-use verdict::{Assessment, Operation, Outcome, SinkError, mlflow_trace_id};
+use verdict::{Assessment, Operation, Outcome, SinkError, SpansAndOperations, mlflow_trace_id};
 
 use super::MlflowSink;
 use super::delivery::summarize;
@@ -65,7 +65,7 @@ impl MlflowSink {
         &self,
         spans: &[SpanData],
         assessments: &[Assessment],
-    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+    ) -> SpansAndOperations {
         let operations: Vec<Operation> = assessments.iter().cloned().map(Operation::Log).collect();
         self.ship_together(spans, &operations, false)
     }
@@ -88,7 +88,7 @@ impl MlflowSink {
         stand_ins: &[SpanData],
         assessments: &[Assessment],
         new: &(dyn Fn(TraceId) -> bool + Sync),
-    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+    ) -> SpansAndOperations {
         let operations: Vec<Operation> = assessments.iter().cloned().map(Operation::Log).collect();
         if stand_ins.is_empty() {
             return self.ship_together_new(spans, &operations, false, new);
@@ -134,7 +134,7 @@ impl MlflowSink {
         spans: &[SpanData],
         operations: &[Operation],
         fresh: bool,
-    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+    ) -> SpansAndOperations {
         self.ship_together_new(spans, operations, fresh, &|_| false)
     }
 
@@ -148,7 +148,7 @@ impl MlflowSink {
         operations: &[Operation],
         fresh: bool,
         new: &(dyn Fn(TraceId) -> bool + Sync),
-    ) -> (Result<(), SinkError>, Result<(), SinkError>) {
+    ) -> SpansAndOperations {
         let roots: HashMap<TraceId, &SpanData> = spans
             .iter()
             .filter(|span| span.parent_span_id == SpanId::INVALID)

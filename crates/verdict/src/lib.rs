@@ -137,7 +137,10 @@ pub use processor::{AssessmentProcessor, DeliveryLedger};
 pub use recorder::{
     Counters, DEFAULT_SHUTDOWN_TIMEOUT, ErrorHandler, Overflow, Recorder, RecorderBuilder,
 };
-pub use sink::{AssessmentSink, InMemorySink, Operation, Outcome, Outcomes, Reason, SinkError};
+pub use sink::{
+    AssessmentSink, InMemorySink, Operation, Outcome, Outcomes, Reason, SinkError,
+    SpansAndOperations,
+};
 pub use source::{AssessmentSource, SourceType};
 pub use target::Target;
 pub use value::{AssessmentError, FeedbackValue};

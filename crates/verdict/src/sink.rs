@@ -365,6 +365,10 @@ impl From<Vec<Outcome>> for Outcomes {
     }
 }
 
+/// What a sink that ships a trace's spans and its assessments together
+/// reports: the spans' result, then the operations'.
+pub type SpansAndOperations = (Result<(), SinkError>, Result<(), SinkError>);
+
 /// An error a sink reports: what failed, for a person, the cause, and,
 /// when the sink knows it, what became of each item of the batch.
 #[derive(Debug)]
