@@ -71,6 +71,11 @@ fn spans_the_inline_check_and_a_thumbs_down_land_in_the_local_store() {
             json!({"trace_id": wrong["trace_id"], "thumbs": "up", "user": 7}),
             "\"user\"",
         ),
+        // An empty name is refused, never recorded as someone else's.
+        (
+            json!({"trace_id": wrong["trace_id"], "thumbs": "up", "user": ""}),
+            "source_id",
+        ),
     ] {
         let (status, answer) = post(&agent, &format!("{url}/feedback"), &body);
         assert_eq!(status, 400, "{body}: {answer}");
