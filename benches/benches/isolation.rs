@@ -22,57 +22,20 @@
 //! region as its standard input, it serves instead of benchmarking.
 
 use std::hint::black_box;
+
+mod common;
+use common::{plugin_file, records};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use verdict_scorer::{
-    IsolatedPlugin, Isolation, OwnedRecord, Plugin, Results, Runner, Scorer, expectation_views,
-    record_views,
+    IsolatedPlugin, Isolation, Plugin, Results, Runner, Scorer, expectation_views, record_views,
 };
-
-/// Answers of about 20–60 characters, half of them matching (as the
-/// plugin-boundary bench's).
-fn records(n: usize) -> Vec<OwnedRecord> {
-    let answers = [
-        "The capital of France is Paris.",
-        "Water boils at 100 degrees Celsius at sea level.",
-        "  Canberra is the capital of Australia.  ",
-        "The speed of light is about 299,792 km/s.",
-        "Mount Everest is 8,849 metres high.",
-    ];
-    (0..n)
-        .map(|i| {
-            let expected = answers[i % answers.len()];
-            let output = if i % 2 == 0 {
-                expected.to_owned()
-            } else {
-                format!("{} Probably.", expected.trim())
-            };
-            OwnedRecord::new(format!("question {i}"), output)
-                .with_expectation("expected_response", expected.trim())
-        })
-        .collect()
-}
-
-/// The plugin library cargo built for a dev-dependency.
-fn plugin_file(crate_name: &str) -> PathBuf {
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_owned();
-    deps.join(format!(
-        "{}{crate_name}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ))
-}
 
 /// The exact-match plugin, read by a worker (this program).
 fn isolated_exact_match() -> Arc<IsolatedPlugin> {

@@ -20,54 +20,16 @@
 //! compares thread counts.
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+mod common;
+use common::{ThreadCpuTime, plugin_file, records};
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use verdict_exact_match::ExactMatch;
 use verdict_plugin::Outcome;
 use verdict_scorer::{
-    OwnedRecord, Plugin, Registry, Results, Runner, Scorer, StaticScorer, expectation_views,
-    record_views,
+    Plugin, Registry, Results, Runner, Scorer, StaticScorer, expectation_views, record_views,
 };
-
-/// Answers of about 20–60 characters, half of them matching, some with
-/// whitespace around them.
-fn records(n: usize) -> Vec<OwnedRecord> {
-    let answers = [
-        "The capital of France is Paris.",
-        "Water boils at 100 degrees Celsius at sea level.",
-        "  Canberra is the capital of Australia.  ",
-        "The speed of light is about 299,792 km/s.",
-        "Mount Everest is 8,849 metres high.",
-    ];
-    (0..n)
-        .map(|i| {
-            let expected = answers[i % answers.len()];
-            let output = if i % 2 == 0 {
-                expected.to_owned()
-            } else {
-                format!("{} Probably.", expected.trim())
-            };
-            OwnedRecord::new(format!("question {i}"), output)
-                .with_expectation("expected_response", expected.trim())
-        })
-        .collect()
-}
-
-/// The plugin library cargo built for a dev-dependency.
-fn plugin_file(crate_name: &str) -> PathBuf {
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_owned();
-    deps.join(format!(
-        "{}{crate_name}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ))
-}
 
 fn plugin_boundary(c: &mut Criterion<ThreadCpuTime>) {
     const BATCH: usize = 256;
@@ -164,55 +126,9 @@ fn runner_threads(c: &mut Criterion) {
     group.finish();
 }
 
-/// CPU time of the calling thread, in nanoseconds: the time it ran,
-/// whatever else runs on the machine.
-struct ThreadCpuTime;
-
-fn thread_cpu_nanos() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec to write into.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
-}
-
-impl Measurement for ThreadCpuTime {
-    type Intermediate = u64;
-    type Value = u64;
-
-    fn start(&self) -> u64 {
-        thread_cpu_nanos()
-    }
-
-    fn end(&self, start: u64) -> u64 {
-        thread_cpu_nanos() - start
-    }
-
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-
-    fn zero(&self) -> u64 {
-        0
-    }
-
-    fn to_f64(&self, value: &u64) -> f64 {
-        *value as f64
-    }
-
-    fn formatter(&self) -> &dyn ValueFormatter {
-        // Nanoseconds, as wall time's.
-        static NANOS: WallTime = WallTime;
-        NANOS.formatter()
-    }
-}
-
 criterion_group! {
     name = boundary;
-    config = Criterion::default().with_measurement(ThreadCpuTime);
+    config = Criterion::default().with_measurement(ThreadCpuTime::default());
     targets = plugin_boundary
 }
 criterion_group!(scaling, runner_threads);

@@ -285,7 +285,7 @@ fn spool_wall(c: &mut Criterion) {
 
 criterion_group! {
     name = cpu;
-    config = Criterion::default().with_measurement(ProcessCpuTime);
+    config = Criterion::default().with_measurement(ProcessCpuTime::default());
     targets = spool_cpu
 }
 criterion_group!(wall, spool_wall);

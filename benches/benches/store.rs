@@ -475,7 +475,7 @@ fn store_wall(c: &mut Criterion) {
 
 criterion_group! {
     name = cpu;
-    config = Criterion::default().with_measurement(ProcessCpuTime);
+    config = Criterion::default().with_measurement(ProcessCpuTime::default());
     targets = store_cpu
 }
 criterion_group!(wall, store_wall);
