@@ -1304,38 +1304,40 @@ impl<S: AssessmentSink + SpanSink> Spooled<S> {
     }
 }
 
-impl<S: AssessmentSink + SpanSink> SpanSink for Spooled<S> {
-    /// Delivers the spans through the inner sink, or spools what it could
-    /// not deliver, behind whatever already waits (spans and assessment
-    /// operations share one spool, in order).
-    fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
+impl<S: AssessmentSink + SpanSink> Spooled<S> {
+    /// Spans of either kind through the inner sink's `send`, or into the
+    /// spool behind whatever already waits.
+    fn spans_through<T: Spoolable>(
+        &self,
+        spans: &[T],
+        send: fn(&S, &[T]) -> Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
         let core = &self.core;
         let _ = core.span_export.set(<S as SpanSink>::export_stored_spans);
         let no_operations: &[Operation] = &[];
         core.export_both(spans, no_operations, |now, _| {
             let owned = now.to_vec();
             let sent = core
-                .bounded(move |inner| inner.export_spans(&owned))
+                .bounded(move |inner| send(inner, &owned))
                 .unwrap_or_else(|| core.given_up(now.len(), "spans"));
             (sent, Ok(()))
         })
         .0
     }
+}
+
+impl<S: AssessmentSink + SpanSink> SpanSink for Spooled<S> {
+    /// Delivers the spans through the inner sink, or spools what it could
+    /// not deliver, behind whatever already waits (spans and assessment
+    /// operations share one spool, in order).
+    fn export_spans(&self, spans: &[SpanData]) -> Result<(), SinkError> {
+        self.spans_through(spans, <S as SpanSink>::export_spans)
+    }
 
     /// As [`export_spans`](Self::export_spans); each span keeps its own
     /// resource, in the spool too.
     fn export_stored_spans(&self, spans: &[StoredSpan]) -> Result<(), SinkError> {
-        let core = &self.core;
-        let _ = core.span_export.set(<S as SpanSink>::export_stored_spans);
-        let no_operations: &[Operation] = &[];
-        core.export_both(spans, no_operations, |now, _| {
-            let owned = now.to_vec();
-            let sent = core
-                .bounded(move |inner| inner.export_stored_spans(&owned))
-                .unwrap_or_else(|| core.given_up(now.len(), "spans"));
-            (sent, Ok(()))
-        })
-        .0
+        self.spans_through(spans, <S as SpanSink>::export_stored_spans)
     }
 
     fn flush_spans(&self) -> Result<(), SinkError> {
