@@ -17,6 +17,21 @@ use fixture::{Fixture, json, stdout};
 use mlflow_server::MlflowServer;
 use serde_json::Value;
 
+/// `verdict push --to mlflow` of the store at `store`, to `server`'s
+/// experiment 0, with no credentials from the environment.
+fn push_to(server: &MlflowServer, store: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["push", "--to", "mlflow", "--store"])
+        .arg(store)
+        .env("MLFLOW_TRACKING_URI", &server.url)
+        .env("MLFLOW_EXPERIMENT_ID", "0")
+        .env_remove("MLFLOW_TRACKING_TOKEN")
+        .env_remove("MLFLOW_TRACKING_USERNAME")
+        .env_remove("MLFLOW_TRACKING_PASSWORD")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn the_store_replays_into_a_real_mlflow_server() {
     let server = MlflowServer::start();
@@ -29,18 +44,7 @@ fn the_store_replays_into_a_real_mlflow_server() {
         "--rationale",
         "Lyon was accepted",
     ]));
-    let push = || {
-        Command::new(env!("CARGO_BIN_EXE_verdict"))
-            .args(["push", "--to", "mlflow", "--store"])
-            .arg(&f.path)
-            .env("MLFLOW_TRACKING_URI", &server.url)
-            .env("MLFLOW_EXPERIMENT_ID", "0")
-            .env_remove("MLFLOW_TRACKING_TOKEN")
-            .env_remove("MLFLOW_TRACKING_USERNAME")
-            .env_remove("MLFLOW_TRACKING_PASSWORD")
-            .output()
-            .unwrap()
-    };
+    let push = || push_to(&server, &f.path);
     let summary = stdout(&push());
     assert!(
         summary.contains("pushed 3 spans and 3 assessments of 1 traces to mlflow"),
@@ -169,18 +173,7 @@ fn traces_mlflow_never_saw_are_read_together_then_created_one_request_each() {
         "{}",
         String::from_utf8_lossy(&eval.stderr)
     );
-    let push = || {
-        Command::new(env!("CARGO_BIN_EXE_verdict"))
-            .args(["push", "--to", "mlflow", "--store"])
-            .arg(&store)
-            .env("MLFLOW_TRACKING_URI", &server.url)
-            .env("MLFLOW_EXPERIMENT_ID", "0")
-            .env_remove("MLFLOW_TRACKING_TOKEN")
-            .env_remove("MLFLOW_TRACKING_USERNAME")
-            .env_remove("MLFLOW_TRACKING_PASSWORD")
-            .output()
-            .unwrap()
-    };
+    let push = || push_to(&server, &store);
     let summary = stdout(&push());
     assert!(summary.contains("of 5 traces to mlflow"), "{summary}");
 
