@@ -28,8 +28,9 @@
 //! as any plugin's results are (status, kind, finite numbers, UTF-8).
 //!
 //! What isolation costs: a round trip to another process per batch (the
-//! records are written once into memory shared with the worker, and a
-//! byte on a socket wakes each side), and a process per runner thread
+//! records are written once into memory shared with the worker, and the
+//! results copied back once; each side spins briefly for the other's
+//! answer before it sleeps on a socket), and a process per runner thread
 //! and plugin. A worker is the only place a plugin's code runs; what it
 //! can still do is what any program the user runs can do: it runs as the
 //! same user, reads and writes the same files, and reaches the network.
@@ -53,6 +54,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+#[cfg(target_os = "linux")]
+mod doorbell;
 #[cfg(target_os = "linux")]
 mod region;
 #[cfg(target_os = "linux")]

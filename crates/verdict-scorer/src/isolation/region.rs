@@ -14,11 +14,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where the data begins, after the header.
-pub(crate) const DATA: usize = 64;
+pub(crate) const DATA: usize = 128;
 
 /// The fields at the start of the region. Each is written by one side
-/// only, as its doc says.
-#[repr(C)]
+/// only, as its doc says; the host's and the worker's are on cache lines
+/// of their own, so that one side polling its field does not slow the
+/// other's writes to a neighbour.
+#[repr(C, align(64))]
 pub(crate) struct Header {
     /// The host's process id, for the worker to check that its host still
     /// runs (host).
@@ -31,6 +33,9 @@ pub(crate) struct Header {
     pub(crate) request_len: AtomicU64,
     /// Where the worker writes its reply (host).
     pub(crate) reply_at: AtomicU64,
+    /// Non-zero while the host sleeps on the socket for a reply (host).
+    pub(crate) host_asleep: AtomicU64,
+    _host_line: [u64; 2],
     /// The number of the request the reply answers (worker).
     pub(crate) reply: AtomicU64,
     /// The reply's length in bytes (worker).
@@ -38,6 +43,9 @@ pub(crate) struct Header {
     /// How the worker is dying, set by its crash handler: the signal, and
     /// [`OUT_OF_MEMORY`] when its memory was at its limit (worker).
     pub(crate) fatal: AtomicU64,
+    /// Non-zero while the worker sleeps on the socket for a request
+    /// (worker).
+    pub(crate) worker_asleep: AtomicU64,
 }
 
 /// In [`Header::fatal`]: the worker's address space was full when it
@@ -45,6 +53,7 @@ pub(crate) struct Header {
 pub(crate) const OUT_OF_MEMORY: u64 = 1 << 32;
 
 const _: () = assert!(size_of::<Header>() <= DATA);
+const _: () = assert!(std::mem::offset_of!(Header, reply) == 64);
 
 /// A shared region, mapped into this process.
 pub(crate) struct Region {

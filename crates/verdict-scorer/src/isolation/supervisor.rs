@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use verdict_plugin::Record;
 
+use super::doorbell;
 use super::region::{DATA, OUT_OF_MEMORY, Region};
 use super::wire::{self, Reader, Writer};
 use super::{Isolation, SCORER_CRASHED, SCORER_OOM, SCORER_TIMEOUT};
@@ -196,6 +197,8 @@ pub(crate) struct Worker {
     request: u64,
     /// The latest reply, copied out of the region.
     reply: Vec<u8>,
+    /// Whether waiting for a reply spins first.
+    spinner: doorbell::Spinner,
 }
 
 impl Worker {
@@ -215,6 +218,7 @@ impl Worker {
             socket,
             request: 0,
             reply: Vec::new(),
+            spinner: doorbell::Spinner::default(),
         })
     }
 
@@ -304,7 +308,7 @@ impl Worker {
             header.reply_at.store(reply_at as u64, Ordering::Relaxed);
             self.request += 1;
             header.request.store(self.request, Ordering::Release);
-            if self.socket.write_all(&[1]).is_err() {
+            if doorbell::ring(&self.socket, &header.worker_asleep).is_err() {
                 return Err(self.died());
             }
             self.wait(deadline, timeout)?;
@@ -353,6 +357,25 @@ impl Worker {
 
     /// Waits for the reply to the latest request, until `deadline`.
     fn wait(&mut self, deadline: Instant, timeout: Duration) -> Result<(), Failure> {
+        let answered = |region: &Region, request| {
+            region.header().reply.load(Ordering::Acquire) == request
+        };
+        if self.spinner.spin(|| answered(&self.region, self.request)) {
+            return Ok(());
+        }
+        let asleep = &self.region.header().host_asleep;
+        let result = if doorbell::about_to_sleep(asleep, || answered(&self.region, self.request)) {
+            Ok(())
+        } else {
+            self.sleep(deadline, timeout)
+        };
+        doorbell::awake(&self.region.header().host_asleep);
+        result
+    }
+
+    /// Sleeps on the socket until the reply to the latest request, or
+    /// `deadline`.
+    fn sleep(&mut self, deadline: Instant, timeout: Duration) -> Result<(), Failure> {
         loop {
             if self.region.header().reply.load(Ordering::Acquire) == self.request {
                 return Ok(());

@@ -10,7 +10,7 @@
 //! so that the host can tell running out of memory from another crash.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use verdict_plugin::Results;
 
+use super::doorbell;
 use super::region::{DATA, Header, OUT_OF_MEMORY, Region};
 use super::wire::{self, Batch, Malformed, Reader, Writer};
 use crate::plugin::{Digest, Plugin, PluginScorer};
@@ -48,13 +49,24 @@ pub fn serve_worker() -> io::Result<()> {
     install_crash_handler(&region)?;
     let mut socket = UnixStream::from(socket);
     let mut worker = Worker::default();
+    let mut answered = 0u64;
+    let mut spinner = doorbell::Spinner::default();
     loop {
-        let mut bell = [0u8; 1];
-        match socket.read(&mut bell) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        let pending = |region: &Region| region.header().request.load(Ordering::Acquire) != answered;
+        if !spinner.spin(|| pending(&region)) {
+            let header = region.header();
+            if !doorbell::about_to_sleep(&header.worker_asleep, || pending(&region)) {
+                let mut bells = [0u8; 64];
+                match socket.read(&mut bells) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            doorbell::awake(&region.header().worker_asleep);
+            // A bell may be one rung for a request already answered.
+            continue;
         }
         region.follow()?;
         let request = region.header().request.load(Ordering::Acquire);
@@ -62,7 +74,8 @@ pub fn serve_worker() -> io::Result<()> {
         let header = region.header();
         header.reply_len.store(len as u64, Ordering::Relaxed);
         header.reply.store(request, Ordering::Release);
-        socket.write_all(&[1])?;
+        answered = request;
+        doorbell::ring(&socket, &header.host_asleep)?;
     }
 }
 
