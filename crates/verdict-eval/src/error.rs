@@ -115,13 +115,10 @@ pub enum Error {
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A signal as people name it: `SIGINT (Ctrl-C)`, `SIGTERM`, …
+/// A signal as people name it: `SIGINT (Ctrl-C)`, `SIGTERM (signal 15)`, …
 pub fn signal_name(signal: i32) -> String {
-    match signal {
-        1 => "SIGHUP".into(),
-        2 => "SIGINT (Ctrl-C)".into(),
-        3 => "SIGQUIT".into(),
-        15 => "SIGTERM".into(),
-        n => format!("signal {n}"),
+    if signal == libc::SIGINT {
+        return "SIGINT (Ctrl-C)".into();
     }
+    verdict_scorer::signal_name(signal)
 }

@@ -55,6 +55,16 @@
  *    past the one after the n asked for, text past cap), a crash, a hang or
  *    an exit. Only running the plugin in a process of its own protects
  *    against those.
+ *  - Where a plugin runs. The verdict program loads a plugin file that is
+ *    not built in only in worker processes of its own (one per scoring
+ *    thread), never in its own process, unless the user marks the plugin
+ *    trusted. A crash, an exit or a signal in a worker, a batch over its
+ *    time limit, or a worker out of its memory limit gives that batch's
+ *    records an error (SCORER_CRASHED, SCORER_TIMEOUT, SCORER_OOM), a new
+ *    worker takes the next batch, and the run goes on; the same while the
+ *    file is read (its constructors run in a worker too). A plugin is
+ *    written the same either way; in a worker, its standard input reads
+ *    nothing and what it prints goes to standard error.
  *  - No function may unwind or longjmp across the boundary. Set
  *    VD_FLAG_PANIC_UNWIND only if every exported function contains its
  *    failures (a C plugin that never aborts may set it).

@@ -96,6 +96,8 @@ mod record;
 mod registry;
 mod runner;
 mod scorer;
+#[cfg(all(feature = "plugins", unix))]
+mod signal;
 mod spec;
 
 pub use error::LoadError;
@@ -116,6 +118,8 @@ pub use scorer::{
     ConfigKeyInfo, Origin, SCORER_ERROR, SCORER_INVALID_RESULT, SCORER_PANIC, Scorer, ScorerInfo,
     StaticScorer,
 };
+#[cfg(all(feature = "plugins", unix))]
+pub use signal::signal_name;
 pub use spec::{ScorerSpec, SpecTarget};
 pub use verdict_plugin::{Results, ScoreRef, ScoreValueRef};
 

@@ -21,6 +21,7 @@ use super::region::{DATA, OUT_OF_MEMORY, Region};
 use super::wire::{self, Reader, Writer};
 use super::{Isolation, SCORER_CRASHED, SCORER_OOM, SCORER_TIMEOUT};
 use crate::error::LoadError;
+use crate::signal::signal_name;
 use crate::scorer::{SCORER_ERROR, SCORER_INVALID_RESULT};
 
 /// The region a worker starts with.
@@ -110,32 +111,6 @@ fn humanize(limit: Duration) -> String {
     } else {
         format!("{} ms", limit.as_millis())
     }
-}
-
-/// A signal's name and number, as `kill -l` and a shell say them.
-fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGILL => "SIGILL",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGSYS => "SIGSYS",
-        libc::SIGXCPU => "SIGXCPU",
-        libc::SIGXFSZ => "SIGXFSZ",
-        libc::SIGUSR1 => "SIGUSR1",
-        libc::SIGUSR2 => "SIGUSR2",
-        libc::SIGALRM => "SIGALRM",
-        _ => return format!("signal {signal}"),
-    };
-    format!("{name} (signal {signal})")
 }
 
 /// What a worker is started with: its program and arguments, the region
