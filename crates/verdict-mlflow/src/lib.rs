@@ -133,12 +133,14 @@ mod delivery;
 mod http;
 mod plan;
 mod provenance;
+mod read;
 mod retry;
 mod runs;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod together;
 
+pub use crate::read::{MlflowTrace, READ_PAGE, SEARCH_PAGE, TraceQuery};
 pub use crate::runs::{MAX_PARAM_VALUE, MAX_TAG_VALUE, RunData, RunDataset, RunEnd};
 
 /// A secret (token or password): kept out of `Debug` output.

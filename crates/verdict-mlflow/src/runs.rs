@@ -242,7 +242,7 @@ impl MlflowSink {
     }
 
     /// One JSON request, retried as the sink retries: its answer's body.
-    fn call(
+    pub(crate) fn call(
         &self,
         method: &str,
         path: &str,

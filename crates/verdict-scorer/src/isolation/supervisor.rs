@@ -21,8 +21,8 @@ use super::region::{DATA, OUT_OF_MEMORY, Region};
 use super::wire::{self, Reader, Writer};
 use super::{Isolation, SCORER_CRASHED, SCORER_OOM, SCORER_TIMEOUT};
 use crate::error::LoadError;
-use crate::signal::signal_name;
 use crate::scorer::{SCORER_ERROR, SCORER_INVALID_RESULT};
+use crate::signal::signal_name;
 
 /// The region a worker starts with.
 const INITIAL_REGION: usize = 1 << 20;
@@ -332,9 +332,8 @@ impl Worker {
 
     /// Waits for the reply to the latest request, until `deadline`.
     fn wait(&mut self, deadline: Instant, timeout: Duration) -> Result<(), Failure> {
-        let answered = |region: &Region, request| {
-            region.header().reply.load(Ordering::Acquire) == request
-        };
+        let answered =
+            |region: &Region, request| region.header().reply.load(Ordering::Acquire) == request;
         if self.spinner.spin(|| answered(&self.region, self.request)) {
             return Ok(());
         }
