@@ -7,8 +7,9 @@
 //!   `trace_id` / `span_id`), MLflow's request/response shape or
 //!   `input`/`output`/`expected`, or as a [`FieldMap`] says; or OTLP JSON
 //!   traces, whose root spans give inputs and outputs
-//!   (`mlflow.spanInputs` / `mlflow.spanOutputs`, else the GenAI semantic
-//!   conventions' attributes). A malformed record, or one naming a trace
+//!   (`mlflow.spanInputs` / `mlflow.spanOutputs`, else OpenInference's
+//!   `input.value` / `output.value`, else the GenAI semantic conventions'
+//!   attributes: [`root_span`], which `verdict serve` reads them with). A malformed record, or one naming a trace
 //!   an earlier record named, is reported with its line and the reason
 //!   ([`InvalidRecord`]); a run stops on it, or counts it as an error for
 //!   every scorer and goes on.
@@ -82,6 +83,7 @@ mod mlflow_run;
 mod output;
 mod priority;
 pub mod report;
+pub mod root_span;
 mod run;
 mod scored;
 mod stats;
@@ -90,8 +92,7 @@ mod suite;
 pub use compare::{CHANGES_LISTED, RecordChange, RecordComparison};
 pub use config::{PluginSettings, ScorerSetup, SuiteConfig, SuiteGates};
 pub use dataset::{
-    Dataset, DatasetOptions, DatasetRecord, EXPECTATION_ATTRIBUTE_PREFIX, Entries, Entry, FieldMap,
-    Format, InvalidRecord, STDIN,
+    Dataset, DatasetOptions, DatasetRecord, Entries, Entry, FieldMap, Format, InvalidRecord, STDIN,
 };
 pub use error::{Error, Result, signal_name};
 pub use gates::{GateVerdict, PassCriterion};
@@ -101,5 +102,6 @@ pub use run::{
     RunSummary, find_baseline, find_run,
 };
 pub use stats::{ScorerStats, WORST_KEPT, WorstRecord};
+pub use root_span::EXPECTATION_ATTRIBUTE_PREFIX;
 pub use suite::{Suite, SuiteReport};
 pub use verdict_export::{DeliveryFailure, Destination, ExportTarget, TRACES_NAMED, Undelivered};

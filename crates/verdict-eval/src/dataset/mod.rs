@@ -102,7 +102,6 @@ fn size(bytes: usize) -> String {
         format!("{bytes} bytes")
     }
 }
-pub use otlp::EXPECTATION_ATTRIBUTE_PREFIX;
 pub use source::STDIN;
 
 /// One record of a dataset, ready to score.
@@ -840,7 +839,7 @@ fn make_record(
 
 /// Why an expectation whose value is null is refused: an expectation is
 /// ground truth, and the store refuses a null one.
-pub(super) fn null_expectation(name: &str) -> String {
+pub(crate) fn null_expectation(name: &str) -> String {
     format!(
         "expectation {name:?} is null: null is not a ground truth; give the expected value, or \
          leave the expectation out"

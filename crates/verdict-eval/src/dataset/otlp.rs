@@ -1,5 +1,6 @@
 //! OTLP JSON traces as records: one per root span, its inputs and outputs
-//! from its attributes (MLflow's, else the GenAI semantic conventions'),
+//! from its attributes (read by `root_span`, as `verdict serve` reads
+//! them),
 //! and every span of its trace kept to store with it, each with the
 //! attributes of the resource it came under (`service.name`…), so that a
 //! re-export says who made it.
@@ -13,27 +14,9 @@ use opentelemetry::trace::{
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use serde_json::{Map, Value};
-use verdict_scorer::{OwnedRecord, OwnedValue};
 use verdict_store::StoredSpan;
 
-use super::{DatasetRecord, Entry, invalid, null_expectation};
-
-/// Attribute keys a root span's inputs are read from, in order of
-/// preference: MLflow's, then the GenAI semantic conventions'.
-const INPUT_KEYS: [&str; 3] = [
-    "mlflow.spanInputs",
-    "gen_ai.input.messages",
-    "gen_ai.prompt",
-];
-/// Attribute keys a root span's outputs are read from.
-const OUTPUT_KEYS: [&str; 3] = [
-    "mlflow.spanOutputs",
-    "gen_ai.output.messages",
-    "gen_ai.completion",
-];
-/// Root span attributes with this prefix are expectations, named by the
-/// rest of the key (the value is JSON text, or plain text).
-pub const EXPECTATION_ATTRIBUTE_PREFIX: &str = "verdict.expectation.";
+use super::{DatasetRecord, Entry, invalid};
 
 /// The records of one OTLP JSON request: one per root span.
 pub(super) fn otlp_records(line: usize, document: &Value) -> Vec<Entry> {
@@ -114,46 +97,9 @@ fn otlp_root(line: usize, span: &Value) -> Result<DatasetRecord, String> {
     let id = |key: &str| span.get(key).and_then(Value::as_str).unwrap_or("");
     let trace_id = verdict::parse_trace_id(id("traceId")).map_err(|e| format!("traceId: {e}"))?;
     let span_id = verdict::parse_span_id(id("spanId")).map_err(|e| format!("spanId: {e}"))?;
-    let mut attributes = Map::new();
-    for attribute in span
-        .get("attributes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let (Some(key), Some(value)) = (
-            attribute.get("key").and_then(Value::as_str),
-            attribute.get("value").and_then(any_value),
-        ) {
-            attributes.insert(key.to_owned(), value);
-        }
-    }
-    let pick = |keys: &[&str], what: &str| {
-        keys.iter()
-            .find_map(|key| attributes.get(*key))
-            .map(|value| OwnedValue::from(json_text(value)))
-            .ok_or_else(|| {
-                format!(
-                    "the root span {:?} has no {what}: give it one of the attributes {}",
-                    span.get("name").and_then(Value::as_str).unwrap_or(""),
-                    keys.join(", ")
-                )
-            })
-    };
-    let mut record = OwnedRecord::new(pick(&INPUT_KEYS, "inputs")?, pick(&OUTPUT_KEYS, "outputs")?);
-    for (key, value) in &attributes {
-        if let Some(name) = key.strip_prefix(EXPECTATION_ATTRIBUTE_PREFIX) {
-            verdict::AssessmentName::new(name.to_owned())
-                .map_err(|e| format!("attribute {key}: {e}"))?;
-            let value = json_text(value);
-            if value.is_null() {
-                return Err(format!("attribute {key}: {}", null_expectation(name)));
-            }
-            record
-                .expectations
-                .push((name.to_owned(), OwnedValue::from(value)));
-        }
-    }
+    let attributes = attributes_json(span.get("attributes"));
+    let name = span.get("name").and_then(Value::as_str).unwrap_or("");
+    let record = crate::root_span::record(name, &attributes)?;
     Ok(DatasetRecord {
         line,
         trace_id: Some(trace_id),
@@ -328,13 +274,4 @@ fn any_value(value: &Value) -> Option<Value> {
         ),
         _ => inner.clone(),
     })
-}
-
-/// A string attribute that holds JSON (as MLflow's span inputs do) as that
-/// JSON; any other value as it is.
-fn json_text(value: &Value) -> Value {
-    match value {
-        Value::String(text) => serde_json::from_str(text).unwrap_or_else(|_| value.clone()),
-        other => other.clone(),
-    }
 }
