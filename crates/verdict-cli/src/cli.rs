@@ -44,7 +44,8 @@ pub(crate) enum Command {
     /// Send the local store's spans and assessments to a server or a file.
     /// Exits 1 when some of them could not be delivered.
     Push(PushArgs),
-    /// Evaluate a dataset: score every record, store the run, check the
+    /// Evaluate a dataset, or traces that already exist (--traces): score
+    /// every record, store the run, check the
     /// gates (--fail-under, --gate, --baseline, and those of --config); a
     /// run that fails lists the worst records behind each failed gate, with
     /// the `verdict show` command of each, and with --baseline, the records
@@ -67,7 +68,7 @@ pub(crate) enum Command {
     /// anything is written. Result files are written whole and renamed into
     /// place; a run whose result files cannot be written is stored as
     /// stopped and exits 2.
-    Eval(EvalArgs),
+    Eval(Box<EvalArgs>),
     /// List the stored evaluation runs, or show one run's summary.
     Runs(RunsArgs),
     /// Remove evaluation runs from the local store — their records, their
@@ -275,6 +276,15 @@ pub(crate) struct ScoreArgs {
     pub(crate) input: Option<String>,
 }
 
+/// Where `verdict eval --traces` reads traces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TraceSource {
+    /// The local store's traces.
+    Store,
+    /// An MLflow experiment's traces.
+    Mlflow,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct EvalArgs {
     /// The dataset, read once as a stream (a file, a pipe, a FIFO, <(...),
@@ -287,8 +297,36 @@ pub(crate) struct EvalArgs {
     /// input/output/expected, told by the first record; anything else needs
     /// --map. Two records naming the same trace (and span) are refused, as
     /// are records of one trace giving it different expectations.
-    #[arg(value_name = "DATA")]
-    pub(crate) data: PathBuf,
+    #[arg(value_name = "DATA", required_unless_present = "traces")]
+    pub(crate) data: Option<PathBuf>,
+    /// Score traces that already exist instead of a dataset: `store`, the
+    /// --store file's traces (those outside evaluation runs), or `mlflow`,
+    /// the traces of the experiment MLFLOW_TRACKING_URI and
+    /// MLFLOW_EXPERIMENT_ID name, read into the store first. Each trace is
+    /// a record: inputs and outputs from its root span, expectations from
+    /// the valid expectations on the trace. The feedback goes to the store
+    /// and, for mlflow, back to the experiment. A trace every scorer has
+    /// judged already at its current version is skipped (see --rescore).
+    #[arg(long, value_name = "SOURCE", conflicts_with_all = ["data", "format", "map"])]
+    pub(crate) traces: Option<TraceSource>,
+    /// With --traces mlflow: only the traces MLflow's search filter picks,
+    /// such as "trace.name = 'answer'" or "trace.status = 'OK'".
+    #[arg(long, value_name = "EXPR", requires = "traces")]
+    pub(crate) filter: Option<String>,
+    /// With --traces: only the traces that started at WHEN or later: a
+    /// date (2026-11-30), a time (2026-11-30T12:00:00Z), or how long ago
+    /// (30min, 12h, 2days).
+    #[arg(long, value_name = "WHEN", requires = "traces")]
+    pub(crate) since: Option<String>,
+    /// With --traces: only the traces that started before WHEN.
+    #[arg(long, value_name = "WHEN", requires = "traces")]
+    pub(crate) until: Option<String>,
+    /// With --traces: at most N traces, the newest first.
+    #[arg(long, value_name = "N", requires = "traces")]
+    pub(crate) limit: Option<usize>,
+    /// With --traces: score the traces the scorers have judged already.
+    #[arg(long, requires = "traces")]
+    pub(crate) rescore: bool,
     /// How DATA is written: jsonl, json (one array of records), csv, tsv or
     /// otlp [default: from its extension, else from its first bytes].
     #[arg(long, value_name = "FORMAT")]

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use verdict_eval::{Dataset, Evaluation, ExportTarget, Outputs, SuiteConfig, report};
+use verdict_eval::{
+    Dataset, Evaluation, ExportTarget, Outputs, SuiteConfig, TraceSelection, report,
+};
 use verdict_export::LocalStore;
 use verdict_scorer::ScorerSpec;
 
-use crate::cli::EvalArgs;
+use crate::cli::{EvalArgs, TraceSource};
 use crate::plugins::registry;
 use crate::summary::Summary;
 
@@ -28,7 +30,10 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|s| crate::target::parse(s))
         .collect();
-    let mut outputs = Outputs::new().dataset(&args.data).store(&args.store.path);
+    let mut outputs = Outputs::new().store(&args.store.path);
+    if let Some(data) = &args.data {
+        outputs = outputs.dataset(data);
+    }
     if let Some(config) = &args.config {
         outputs = outputs.input("--config", config);
     }
@@ -92,7 +97,10 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("--map {arg}: {e}"))?;
     }
     let registry = registry(&args.plugins, &config.plugins)?;
-    let dataset = Dataset::open_with(&args.data, &options)?;
+    let dataset = match &args.data {
+        Some(data) => Some(Dataset::open_with(data, &options)?),
+        None => None,
+    };
     let store = Arc::new(LocalStore::open(&args.store.path)?);
     let mut evaluation = Evaluation::with_registry(config, &registry)?
         .skip_invalid(args.skip_invalid)
@@ -101,9 +109,22 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     // Taken before the destinations open, so that their retries stop
     // with the run.
     let interrupt = crate::signals::interrupt_on_signals()?;
+    let to_mlflow = targets.contains(&ExportTarget::Mlflow);
     for target in targets {
         evaluation = evaluation.export(crate::target::open(target, &interrupt)?);
     }
+    let dataset = match (dataset, args.traces) {
+        (Some(dataset), _) => dataset,
+        (None, source) => {
+            let source = source.expect("clap asks for DATA or --traces");
+            // The feedback on an experiment's traces goes back to it.
+            if source == TraceSource::Mlflow && !to_mlflow {
+                evaluation =
+                    evaluation.export(crate::target::open(ExportTarget::Mlflow, &interrupt)?);
+            }
+            traces_dataset(args, source, &store, &evaluation)?
+        }
+    };
     if let Some(path) = &args.junit {
         evaluation = evaluation.junit(path);
     }
@@ -129,10 +150,9 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     });
     let summary = evaluation.run(&dataset);
     bar.finish_and_clear();
-    let data = if args.data.as_os_str() == verdict_eval::STDIN {
-        "standard input".to_owned()
-    } else {
-        args.data.display().to_string()
+    let data = match &args.data {
+        Some(data) if data.as_os_str() == verdict_eval::STDIN => "standard input".to_owned(),
+        _ => dataset.path().display().to_string(),
     };
     let summary = match summary {
         Ok(summary) => summary,
@@ -156,8 +176,13 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if summary.records == 0 && summary.invalid == 0 {
+        let what = if args.traces.is_some() {
+            "left no trace to score"
+        } else {
+            "holds no records"
+        };
         eprintln!(
-            "warning: {} holds no records: nothing was scored",
+            "warning: {} {what}: nothing was scored",
             report::visible(&data)
         );
     }
@@ -229,4 +254,58 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+/// The traces `--traces` names, as a dataset: the store's, or the MLflow
+/// experiment's (read into the store first).
+fn traces_dataset(
+    args: &EvalArgs,
+    source: TraceSource,
+    store: &LocalStore,
+    evaluation: &Evaluation,
+) -> anyhow::Result<Dataset> {
+    let when = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|text| crate::when::parse_when(flag, text))
+            .transpose()
+    };
+    let selection = TraceSelection {
+        filter: args.filter.clone(),
+        since: when("--since", &args.since)?,
+        until: when("--until", &args.until)?,
+        limit: args.limit,
+        rescore: args.rescore,
+    };
+    let (name, traces) = match source {
+        TraceSource::Store => (
+            format!("the traces of {}", args.store.path.display()),
+            verdict_eval::store_traces(store, &selection)?,
+        ),
+        TraceSource::Mlflow => {
+            let sink = verdict_export::MlflowSink::from_env()?;
+            (
+                format!(
+                    "the traces of MLflow experiment {} at {}",
+                    sink.config().get_experiment_id(),
+                    sink.config().tracking_uri()
+                ),
+                verdict_eval::mlflow_traces(&sink, store, &selection)?,
+            )
+        }
+    };
+    let found = traces.len();
+    let infos: Vec<_> = evaluation
+        .scorers()
+        .iter()
+        .map(|scorer| scorer.info().clone())
+        .collect();
+    let records = verdict_eval::trace_records(traces, &infos, args.rescore);
+    if records.skipped > 0 {
+        eprintln!(
+            "{} of the {found} traces found skipped: every scorer of the run has judged them at \
+             its current version (--rescore scores them again)",
+            records.skipped
+        );
+    }
+    Ok(Dataset::of_traces(name, records.entries))
 }

@@ -45,6 +45,7 @@ mod signals;
 mod store;
 mod summary;
 mod target;
+mod when;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

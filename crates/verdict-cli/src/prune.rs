@@ -4,9 +4,8 @@
 use std::collections::HashSet;
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
 
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 use verdict_eval::find_run;
 use verdict_eval::report::{count, visible};
 use verdict_export::{RunStatus, StoredRun};
@@ -21,7 +20,11 @@ pub(crate) fn run(args: &PruneArgs) -> anyhow::Result<ExitCode> {
              --run RUN, or --unfinished (interrupted or stopped runs)"
         );
     }
-    let before = args.before.as_deref().map(parse_when).transpose()?;
+    let before = args
+        .before
+        .as_deref()
+        .map(|text| crate::when::parse_when("--before", text))
+        .transpose()?;
     let store = crate::store::open_existing(&args.store.path)?;
     let runs = store.runs()?;
     let mut chosen: HashSet<String> = HashSet::new();
@@ -114,25 +117,6 @@ fn kept(runs: &[StoredRun], keep: Option<usize>) -> HashSet<&str> {
         }
     }
     kept
-}
-
-/// A time as `--before` takes it: a date, an RFC 3339 time, or how long
-/// ago.
-fn parse_when(text: &str) -> anyhow::Result<SystemTime> {
-    let text = text.trim();
-    let date = |t: &str| humantime::parse_rfc3339_weak(t).ok();
-    if let Some(time) = date(text).or_else(|| date(&format!("{text}T00:00:00"))) {
-        return Ok(time);
-    }
-    let ago: Duration = humantime::parse_duration(text).map_err(|_| {
-        anyhow!(
-            "--before {text:?} is neither a date (2026-11-30), a time (2026-11-30T12:00:00Z) nor \
-             how long ago (30days, 2weeks, 12h)"
-        )
-    })?;
-    SystemTime::now()
-        .checked_sub(ago)
-        .ok_or_else(|| anyhow!("--before {text:?} is before the start of time"))
 }
 
 /// The store's size on disk: its file and the log beside it.

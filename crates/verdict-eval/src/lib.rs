@@ -88,6 +88,7 @@ mod run;
 mod scored;
 mod stats;
 mod suite;
+mod traces;
 
 pub use compare::{CHANGES_LISTED, RecordChange, RecordComparison};
 pub use config::{PluginSettings, ScorerSetup, SuiteConfig, SuiteGates};
@@ -97,11 +98,14 @@ pub use dataset::{
 pub use error::{Error, Result, signal_name};
 pub use gates::{GateVerdict, PassCriterion};
 pub use output::Outputs;
+pub use root_span::EXPECTATION_ATTRIBUTE_PREFIX;
 pub use run::{
     Evaluation, Interrupt, LINE_ATTRIBUTE, Progress, RECORD_SPAN_NAME, RUN_ID_ATTRIBUTE,
     RunSummary, find_baseline, find_run,
 };
 pub use stats::{ScorerStats, WORST_KEPT, WorstRecord};
-pub use root_span::EXPECTATION_ATTRIBUTE_PREFIX;
 pub use suite::{Suite, SuiteReport};
+pub use traces::{
+    ExistingTrace, TraceRecords, TraceSelection, mlflow_traces, store_traces, trace_records,
+};
 pub use verdict_export::{DeliveryFailure, Destination, ExportTarget, TRACES_NAMED, Undelivered};

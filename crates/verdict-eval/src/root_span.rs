@@ -128,7 +128,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             r.expectations,
-            vec![("expected_response".to_owned(), OwnedValue::from(json!("Paris")))]
+            vec![(
+                "expected_response".to_owned(),
+                OwnedValue::from(json!("Paris"))
+            )]
         );
         let error = record(
             "root",

@@ -154,6 +154,10 @@ pub enum Format {
     /// as the OpenTelemetry Collector's file exporter writes them, or one
     /// document (`otlp`).
     OtlpJson,
+    /// Traces that already exist, the store's or an MLflow experiment's
+    /// (`verdict eval --traces`): records read from their root spans, not
+    /// from a file.
+    Traces,
 }
 
 impl Format {
@@ -165,6 +169,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Tsv => "tsv",
             Format::OtlpJson => "otlp",
+            Format::Traces => "traces",
         }
     }
 }
@@ -231,6 +236,9 @@ pub struct Dataset {
     plan: Option<Plan>,
     /// The stream, until [`Dataset::entries`] takes it.
     source: Mutex<Option<Source>>,
+    /// The records of existing traces, until [`Dataset::entries`] takes
+    /// them.
+    given: Mutex<Option<Vec<Entry>>>,
 }
 
 impl fmt::Debug for Dataset {
@@ -278,7 +286,22 @@ impl Dataset {
             format,
             plan,
             source: Mutex::new(Some(source)),
+            given: Mutex::new(None),
         })
+    }
+
+    /// The records of traces that already exist (see
+    /// [`trace_records`](crate::trace_records)), read once, as a dataset
+    /// named `name` (which says where the traces are).
+    pub fn of_traces(name: impl Into<PathBuf>, entries: Vec<Entry>) -> Self {
+        Dataset {
+            path: name.into(),
+            format: Format::Traces,
+            len: None,
+            plan: None,
+            source: Mutex::new(None),
+            given: Mutex::new(Some(entries)),
+        }
     }
 
     /// The dataset as it was named (`-` for standard input).
@@ -312,6 +335,22 @@ impl Dataset {
             path: self.path.clone(),
             source,
         };
+        let given = self
+            .given
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(given) = given {
+            return Ok(Entries {
+                path: self.path.clone(),
+                rows: Rows::Given(given.into_iter()),
+                reading: Reading::Detect,
+                started: true,
+                done: false,
+                pending: VecDeque::new(),
+                seen: Seen::default(),
+            });
+        }
         let taken = self
             .source
             .lock()
@@ -335,6 +374,12 @@ impl Dataset {
         let stream = source.into_stream();
         let reader = |stream| BufReader::with_capacity(1 << 16, stream);
         let rows = match self.format {
+            // Read above; a second read is refused as a stream's.
+            Format::Traces => {
+                return Err(read(std::io::Error::other(
+                    "its traces were read already, and they are read once",
+                )));
+            }
             Format::Jsonl | Format::OtlpJson => Rows::Lines {
                 lines: Lines::new(stream, MAX_RECORD),
                 buffer: Vec::new(),
@@ -424,6 +469,8 @@ enum Rows {
     },
     /// Boxed: the CSV parser's state tables are large.
     Delimited(Box<delimited::Rows>),
+    /// The records of existing traces, made already.
+    Given(std::vec::IntoIter<Entry>),
 }
 
 /// How records' fields are read.
@@ -457,6 +504,7 @@ impl Entries {
             Rows::Lines { lines, .. } => lines.bytes_read(),
             Rows::Array { array, .. } => array.bytes_read(),
             Rows::Delimited(rows) => rows.bytes_read(),
+            Rows::Given(_) => 0,
         }
     }
 
@@ -524,6 +572,7 @@ impl Entries {
                 pending.extend(otlp_records(*line, &document));
                 Ok(Some(None))
             }
+            Rows::Given(entries) => Ok(entries.next().map(Some)),
             Rows::Array { reader, array } => match array.next(reader).map_err(|e| read(path, e))? {
                 None => Ok(None),
                 Some(Element::Invalid(line, reason)) => Ok(Some(Some(invalid(line, reason)))),
