@@ -430,7 +430,7 @@ fn otlp_json_root_spans_give_inputs_outputs_and_expectations() {
     assert_eq!(line, 2);
     assert!(reason.contains("has no outputs"), "{reason}");
     assert!(
-        reason.contains("mlflow.spanOutputs, gen_ai.output.messages"),
+        reason.contains("mlflow.spanOutputs, output.value, gen_ai.output.messages"),
         "{reason}"
     );
 
