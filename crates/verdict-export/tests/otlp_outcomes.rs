@@ -367,3 +367,49 @@ fn a_span_post_that_hangs_holds_up_neither_the_next_post_nor_set_resource() {
         assert_eq!(Outcomes::of(&result, len).deferred(), len, "{result:?}");
     }
 }
+
+/// The same for spans that carry a resource of their own (as a store or
+/// an OTLP file keeps them): a post for one service that hangs holds up
+/// neither a post for another service, nor one for the same service, nor
+/// the shutdown.
+#[test]
+fn a_post_of_another_services_spans_that_hangs_holds_up_no_other_post() {
+    let hanging = HangingReceiver::start().unwrap();
+    let otlp = OtlpExporter::builder()
+        .endpoint(hanging.endpoint())
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let sink = Arc::new(otlp.trace_sink().unwrap());
+    let done = Arc::new(AtomicBool::new(false));
+    let post = |service: &'static str| {
+        let (sink, done) = (sink.clone(), done.clone());
+        thread::spawn(move || {
+            let resource = opentelemetry_sdk::Resource::builder()
+                .with_service_name(service)
+                .build();
+            let spans: Vec<_> = common::finished_trace()
+                .iter()
+                .map(|span| verdict_export::StoredSpan::from(span).with_resource(&resource))
+                .collect();
+            let result = sink.export_stored_spans(&spans);
+            done.store(true, Ordering::SeqCst);
+            (spans.len(), result)
+        })
+    };
+    let posts = [post("checkout"), post("search"), post("checkout")];
+    wait_until(
+        "a post of another service's spans waits behind one that hangs",
+        || hanging.connections() >= 3,
+    );
+    otlp.shutdown().unwrap();
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "every post still waits on the collector"
+    );
+    drop(hanging);
+    for handle in posts {
+        let (len, result) = handle.join().unwrap();
+        assert_eq!(Outcomes::of(&result, len).deferred(), len, "{result:?}");
+    }
+}

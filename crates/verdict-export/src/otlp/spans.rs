@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry::trace::{SpanId, TraceId};
@@ -100,12 +100,17 @@ pub struct SpanExporter {
     own: Resource,
     roots: Arc<Roots>,
     config: Arc<Resolved>,
-    /// Sends the spans that carry their own resource, switched to it
-    /// request by request; built on first use, as it is a second HTTP
-    /// client (the first is kept at [`own`](Self::own) for the tracer
-    /// provider's asynchronous exports, which cannot take a lock).
-    others: OnceLock<Result<Mutex<(Resource, opentelemetry_otlp::SpanExporter)>, String>>,
+    /// Send the spans that carry their own resource: a client per
+    /// resource, made on first use, the latest [`OTHER_RESOURCES`] kept.
+    /// The lock is held to find or make one, never across a request, so
+    /// that a request that hangs holds up neither another resource's nor
+    /// a shutdown.
+    others: Mutex<VecDeque<(Resource, Arc<opentelemetry_otlp::SpanExporter>)>>,
 }
+
+/// The most clients for spans of other resources kept at once: each is an
+/// HTTP client of its own; a file's spans come from a few services.
+const OTHER_RESOURCES: usize = 8;
 
 impl fmt::Debug for SpanExporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,7 +129,7 @@ impl SpanExporter {
             own,
             roots: config.roots.clone(),
             config,
-            others: OnceLock::new(),
+            others: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -185,29 +190,44 @@ impl SpanExporter {
     }
 
     /// Posts spans of one resource: `None` or the exporter's own through
-    /// the first client, any other through the second, switched to it.
+    /// the first client, any other through that resource's.
     fn post_with(&self, resource: Option<&Resource>, spans: Vec<SpanData>) -> OTelSdkResult {
         use opentelemetry_sdk::trace::SpanExporter as _;
-        let resource = match resource {
-            Some(resource) if *resource != self.own => resource,
-            _ => return super::wait(self.otlp.export(spans)),
-        };
-        let others = self.others.get_or_init(|| {
-            self.config
-                .otlp_span_exporter()
-                .map(|otlp| Mutex::new((Resource::builder_empty().build(), otlp)))
-                .map_err(|e| e.to_string())
-        });
-        let mut others = match others {
-            Ok(others) => lock(others),
-            Err(message) => return Err(OTelSdkError::InternalFailure(message.clone())),
-        };
-        let (current, otlp) = &mut *others;
-        if current != resource {
-            otlp.set_resource(resource);
-            *current = resource.clone();
+        match resource {
+            Some(resource) if *resource != self.own => {
+                let otlp = self.client_for(resource)?;
+                super::wait(otlp.export(spans))
+            }
+            _ => super::wait(self.otlp.export(spans)),
         }
-        super::wait(otlp.export(spans))
+    }
+
+    /// The client for spans of `resource`: kept, or made and kept in place
+    /// of the least recently used.
+    fn client_for(
+        &self,
+        resource: &Resource,
+    ) -> Result<Arc<opentelemetry_otlp::SpanExporter>, OTelSdkError> {
+        use opentelemetry_sdk::trace::SpanExporter as _;
+        let mut others = lock(&self.others);
+        if let Some(at) = others.iter().position(|(r, _)| r == resource) {
+            let kept = others.remove(at).expect("found just now");
+            let client = Arc::clone(&kept.1);
+            others.push_back(kept);
+            return Ok(client);
+        }
+        let mut otlp = self
+            .config
+            .otlp_span_exporter()
+            .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))?;
+        otlp.set_resource(resource);
+        let client = Arc::new(otlp);
+        if others.len() == OTHER_RESOURCES {
+            // A request it still makes holds its own reference.
+            others.pop_front();
+        }
+        others.push_back((resource.clone(), Arc::clone(&client)));
+        Ok(client)
     }
 }
 
@@ -219,9 +239,10 @@ impl opentelemetry_sdk::trace::SpanExporter for SpanExporter {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        if let Some(Ok(others)) = self.others.get() {
-            // Its requests were each waited for: nothing is left in it.
-            let _ = lock(others).1.shutdown_with_timeout(timeout);
+        // Their requests were each waited for: nothing is left in them.
+        let others: Vec<_> = lock(&self.others).drain(..).collect();
+        for (_, otlp) in others {
+            let _ = otlp.shutdown_with_timeout(timeout);
         }
         self.otlp.shutdown_with_timeout(timeout)
     }
