@@ -98,7 +98,7 @@ fn stop(mut service: Service) -> (Duration, bool, String) {
     service.signal("TERM");
     let exit = service.child.wait().unwrap();
     let took = start.elapsed();
-    (took, exit.success(), service.printed.join().unwrap())
+    (took, exit.success(), service.printed())
 }
 
 #[test]

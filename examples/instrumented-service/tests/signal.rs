@@ -20,7 +20,7 @@ fn sigterm_and_sigint_stop_it_after_delivering_everything() {
 
         service.signal(signal);
         let exit = service.child.wait().unwrap();
-        let printed = service.printed.join().unwrap();
+        let printed = service.printed();
         assert!(exit.success(), "SIG{signal}: {exit:?}\n{printed}");
         assert!(
             printed.contains("stopping on a termination signal"),

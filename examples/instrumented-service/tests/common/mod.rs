@@ -16,8 +16,18 @@ pub(crate) struct Service {
     pub(crate) child: Child,
     /// Its base URL.
     pub(crate) url: String,
-    /// What it prints, once it has ended.
-    pub(crate) printed: JoinHandle<String>,
+    /// What it prints, until [`printed`](Self::printed) takes it.
+    printed: Option<JoinHandle<String>>,
+}
+
+/// A test that fails does not leave its service running.
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 #[allow(dead_code)] // not every test binary runs it
@@ -67,8 +77,16 @@ impl Service {
         Service {
             child,
             url,
-            printed,
+            printed: Some(printed),
         }
+    }
+
+    /// What it printed, once it has ended.
+    pub(crate) fn printed(&mut self) -> String {
+        self.printed
+            .take()
+            .map(|printed| printed.join().unwrap())
+            .unwrap_or_default()
     }
 
     /// Sends it `signal` (such as `TERM`).
