@@ -79,6 +79,27 @@ pub(crate) enum Command {
     /// dataset, the latest run that passed (the next --baseline latest).
     /// Nothing is sent to a server: what was pushed stays there.
     Prune(PruneArgs),
+    /// Receive traces over OTLP/HTTP (POST /v1/traces, protobuf or JSON,
+    /// gzip or not) from services or an OpenTelemetry Collector, and
+    /// evaluate them as they come: each trace is held until its root span
+    /// arrives (or --idle-timeout passes without a span), sampled by trace
+    /// id as MLflow's online monitoring samples (--sample-rate), scored
+    /// from its root span's inputs and outputs (mlflow.spanInputs and
+    /// mlflow.spanOutputs, OpenInference's input.value and output.value, or
+    /// gen_ai.input.messages and gen_ai.output.messages; expectations from
+    /// verdict.expectation.NAME attributes), and its spans and feedback go
+    /// to the local store and to every --export destination. Every trace
+    /// is forwarded, sampled or not. What is held is bounded (--max-traces,
+    /// --max-spans, --max-held-mib): past it a request is refused with 429
+    /// and Retry-After, and senders retry; a request that does not decode,
+    /// or holds a span with invalid ids, is refused with 400. GET /metrics
+    /// gives the counters in Prometheus' text format. SIGINT or SIGTERM
+    /// stops it: it stops taking requests, scores and forwards every trace
+    /// it holds, and prints what each destination did not take (a second
+    /// signal ends it at once). Exits 0 when everything taken was
+    /// delivered everywhere, 1 when not, 2 on a usage error.
+    #[cfg(feature = "serve")]
+    Serve(ServeArgs),
     /// Serve a plugin for the verdict process that started this one: the
     /// worker process a plugin runs in. Started by verdict itself.
     #[command(hide = true)]
@@ -460,4 +481,48 @@ pub(crate) struct PruneArgs {
     pub(crate) dry_run: bool,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on (port 0: any free port, printed at start).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// A scorer, as for `verdict eval`; repeatable, added to --config's.
+    #[arg(long = "scorer", value_name = "SPEC")]
+    pub(crate) scorers: Vec<String>,
+    /// A verdict.toml: its scorers and [plugins] (its gates do not apply).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) config: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) plugins: PluginArgs,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Also forward spans and feedback to otlp, mlflow, phoenix or
+    /// jsonl:PATH, as `verdict eval --export`; repeatable.
+    #[arg(long = "export", value_name = "TARGET")]
+    pub(crate) exports: Vec<String>,
+    /// The share of traces scored, RATE (0 to 1) for every scorer or
+    /// NAME=RATE for one; repeatable. Traces are chosen by trace id as
+    /// MLflow's online monitoring chooses them, so the same traces are
+    /// scored at the same rates [default: 1].
+    #[arg(long = "sample-rate", value_name = "[NAME=]RATE")]
+    pub(crate) sample_rates: Vec<String>,
+    /// A trace whose root span has not arrived is scored and forwarded
+    /// after this long without a new span.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub(crate) idle_timeout: humantime::Duration,
+    /// Traces held at once (open, or complete and not yet forwarded).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub(crate) max_traces: usize,
+    /// Spans held at once.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub(crate) max_spans: usize,
+    /// MiB of spans held at once, as OTLP protobuf encodes them.
+    #[arg(long, value_name = "MIB", default_value_t = 512)]
+    pub(crate) max_held_mib: usize,
+    /// The largest request body taken, in MiB (413 past it).
+    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    pub(crate) max_request_mib: usize,
 }

@@ -6,11 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use verdict_eval::{
-    Dataset, Evaluation, ExportTarget, Outputs, SuiteConfig, TraceSelection, report,
-};
+use verdict_eval::{Dataset, Evaluation, ExportTarget, Outputs, TraceSelection, report};
 use verdict_export::LocalStore;
-use verdict_scorer::ScorerSpec;
 
 use crate::cli::{EvalArgs, TraceSource};
 use crate::plugins::registry;
@@ -62,18 +59,7 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     outputs.remove_stale_results()?;
     let targets = targets.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let mut config = match &args.config {
-        Some(path) => SuiteConfig::from_path(path)?,
-        None => SuiteConfig::default(),
-    };
-    if !args.scorers.is_empty() {
-        let specs = args
-            .scorers
-            .iter()
-            .map(|s| s.parse::<ScorerSpec>())
-            .collect::<Result<Vec<_>, _>>()?;
-        config.merge_scorers(specs);
-    }
+    let mut config = crate::suite::suite_config(args.config.as_deref(), &args.scorers)?;
     for arg in &args.fail_under {
         config.set_fail_under(arg)?;
     }

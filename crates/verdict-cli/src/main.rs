@@ -1,5 +1,6 @@
 //! `verdict`: Verdict from the command line — list and run scorers
-//! (`scorers`, `score`), evaluate datasets (`eval`, `runs`, `prune`), read and review
+//! (`scorers`, `score`), evaluate datasets (`eval`, `runs`, `prune`),
+//! evaluate traces as services send them (`serve`), read and review
 //! the traces of the local store (`show`, `feedback`, `expectation`,
 //! `override`, `delete`) and ship them to a server (`push`).
 //!
@@ -40,9 +41,12 @@ mod review;
 mod runs;
 mod score;
 mod scorers;
+#[cfg(feature = "serve")]
+mod serve;
 mod show;
 mod signals;
 mod store;
+mod suite;
 mod summary;
 mod target;
 mod when;
@@ -97,6 +101,8 @@ fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Eval(args) => eval::run(args),
         cli::Command::Runs(args) => runs::run(args),
         cli::Command::Prune(args) => prune::run(args),
+        #[cfg(feature = "serve")]
+        cli::Command::Serve(args) => serve::run(args),
         cli::Command::PluginWorker => unreachable!("served before"),
     };
     match result {

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use verdict_scorer::{ScorerSpec, SpecTarget};
+use verdict_scorer::{Registry, Scorer, ScorerSpec, SpecTarget};
 
 use crate::criteria::{self, Condition};
 use crate::dataset::{DatasetOptions, Format};
@@ -314,6 +314,31 @@ impl SuiteConfig {
             dataset,
             plugins,
         })
+    }
+
+    /// The suite's scorers, made by `registry` in the suite's order: what
+    /// an evaluation runs, and what `verdict serve` scores with. Refused
+    /// when there is none, or when two have the same name (each scorer's
+    /// feedback is named after it).
+    pub fn create_scorers(&self, registry: &Registry) -> Result<Vec<Box<dyn Scorer>>> {
+        if self.scorers.is_empty() {
+            return Err(Error::Usage(
+                "no scorer to run: give --scorer SPEC, or list scorers in verdict.toml".into(),
+            ));
+        }
+        let mut scorers: Vec<Box<dyn Scorer>> = Vec::new();
+        for setup in &self.scorers {
+            let scorer = registry.create(&setup.spec)?;
+            if let Some(other) = scorers.iter().find(|s| s.info().name == scorer.info().name) {
+                return Err(Error::Usage(format!(
+                    "two scorers are named {:?}: each scorer's feedback is named after it, so a \
+                     run can hold one scorer of each name",
+                    other.info().name
+                )));
+            }
+            scorers.push(scorer);
+        }
+        Ok(scorers)
     }
 
     /// The setup of the scorer the spec names `name`.

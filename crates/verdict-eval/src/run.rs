@@ -256,23 +256,7 @@ impl Evaluation {
     /// An evaluation whose scorers come from `registry` (built-in scorers
     /// and loaded plugins).
     pub fn with_registry(config: SuiteConfig, registry: &Registry) -> Result<Self> {
-        if config.scorers.is_empty() {
-            return Err(Error::Usage(
-                "no scorer to run: give --scorer SPEC, or list scorers in verdict.toml".into(),
-            ));
-        }
-        let mut scorers: Vec<Box<dyn Scorer>> = Vec::new();
-        for setup in &config.scorers {
-            let scorer = registry.create(&setup.spec)?;
-            if let Some(other) = scorers.iter().find(|s| s.info().name == scorer.info().name) {
-                return Err(Error::Usage(format!(
-                    "two scorers are named {:?}: each scorer's feedback is named after it, so a \
-                     run can hold one scorer of each name",
-                    other.info().name
-                )));
-            }
-            scorers.push(scorer);
-        }
+        let scorers = config.create_scorers(registry)?;
         let names: Vec<String> = scorers.iter().map(|s| s.info().name.clone()).collect();
         let conditions =
             criteria::resolve_all(&config.gates.conditions, &names).map_err(Error::Usage)?;

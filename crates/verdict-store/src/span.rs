@@ -104,6 +104,29 @@ impl From<&SpanData> for StoredSpan {
 }
 
 impl StoredSpan {
+    /// A span of `trace_id` with id `span_id` and `name`: a root span with
+    /// no attributes, events or links, internal, unset, started and ended
+    /// at the epoch, of no scope or resource, for a reader of another wire
+    /// form (an OTLP receiver) to fill in.
+    pub fn new(trace_id: TraceId, span_id: SpanId, name: String) -> Self {
+        StoredSpan {
+            trace_id,
+            span_id,
+            parent_span_id: None,
+            name,
+            kind: SpanKind::Internal,
+            start_time: SystemTime::UNIX_EPOCH,
+            end_time: SystemTime::UNIX_EPOCH,
+            status: Status::Unset,
+            attributes: Map::new(),
+            events: Vec::new(),
+            links: Vec::new(),
+            scope_name: String::new(),
+            scope_version: None,
+            resource: Map::new(),
+        }
+    }
+
     /// The span with `resource` as its own.
     #[must_use]
     pub fn with_resource(mut self, resource: &Resource) -> Self {
