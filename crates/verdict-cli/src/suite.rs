@@ -8,7 +8,10 @@ use verdict_scorer::ScorerSpec;
 
 /// The config at `config` (the default one without it), with the scorers
 /// of `scorers` merged in (see [`SuiteConfig::merge_scorers`]).
-pub(crate) fn suite_config(config: Option<&Path>, scorers: &[String]) -> anyhow::Result<SuiteConfig> {
+pub(crate) fn suite_config(
+    config: Option<&Path>,
+    scorers: &[String],
+) -> anyhow::Result<SuiteConfig> {
     let mut suite = match config {
         Some(path) => SuiteConfig::from_path(path)?,
         None => SuiteConfig::default(),

@@ -46,7 +46,11 @@ pub(crate) async fn handle(
         (&Method::POST, "/v1/traces") => traces(request, &context).await,
         (&Method::GET, "/metrics") => {
             let text = context.counters.prometheus(context.holding.held());
-            response(StatusCode::OK, "text/plain; version=0.0.4", text.into_bytes())
+            response(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                text.into_bytes(),
+            )
         }
         (_, "/v1/traces" | "/metrics") => plain(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -82,7 +86,12 @@ async fn traces(request: Request<Incoming>, context: &Context) -> Response<Full<
              smaller batches",
             context.max_body
         );
-        error(StatusCode::PAYLOAD_TOO_LARGE, encoding, INVALID_ARGUMENT, &message)
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            encoding,
+            INVALID_ARGUMENT,
+            &message,
+        )
     };
     // Refused before reading it: a declared length past the bound.
     if header(CONTENT_LENGTH)
@@ -167,9 +176,13 @@ async fn traces(request: Request<Incoming>, context: &Context) -> Response<Full<
             let mut answer = error(status, encoding, code, message);
             answer.headers_mut().insert(
                 RETRY_AFTER,
-                context.retry_after.as_secs().max(1).to_string().parse().unwrap_or_else(
-                    |_| hyper::header::HeaderValue::from_static("1"),
-                ),
+                context
+                    .retry_after
+                    .as_secs()
+                    .max(1)
+                    .to_string()
+                    .parse()
+                    .unwrap_or_else(|_| hyper::header::HeaderValue::from_static("1")),
             );
             answer
         }
@@ -186,7 +199,11 @@ fn response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<F
 }
 
 fn plain(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
-    response(status, "text/plain; charset=utf-8", format!("{message}\n").into_bytes())
+    response(
+        status,
+        "text/plain; charset=utf-8",
+        format!("{message}\n").into_bytes(),
+    )
 }
 
 fn error(

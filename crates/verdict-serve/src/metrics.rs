@@ -220,7 +220,10 @@ impl Counters {
                 ("{result=\"full\"}", get(&self.requests_refused_full)),
                 ("{result=\"closing\"}", get(&self.requests_refused_closing)),
                 ("{result=\"invalid\"}", get(&self.requests_refused_invalid)),
-                ("{result=\"too_large\"}", get(&self.requests_refused_too_large)),
+                (
+                    "{result=\"too_large\"}",
+                    get(&self.requests_refused_too_large),
+                ),
             ],
         );
         counter(
@@ -266,7 +269,12 @@ impl Counters {
         let per = |value: fn(&Delivery) -> u64| -> Vec<(String, u64)> {
             deliveries
                 .iter()
-                .map(|d| (format!("{{destination=\"{}\"}}", label(&d.destination)), value(d)))
+                .map(|d| {
+                    (
+                        format!("{{destination=\"{}\"}}", label(&d.destination)),
+                        value(d),
+                    )
+                })
                 .collect()
         };
         for (name, help, value) in [
@@ -299,9 +307,16 @@ impl Counters {
         for (name, help, value) in [
             ("verdict_serve_held_traces", "Traces held now.", traces),
             ("verdict_serve_held_spans", "Spans held now.", spans),
-            ("verdict_serve_held_bytes", "Bytes of spans held now.", bytes),
+            (
+                "verdict_serve_held_bytes",
+                "Bytes of spans held now.",
+                bytes,
+            ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         }
         let h = self
             .latency

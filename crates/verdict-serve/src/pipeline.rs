@@ -65,9 +65,10 @@ impl Pipeline {
         }
         for (i, destination) in self.forward.destinations.iter().enumerate() {
             if let Err(e) = destination.finish() {
-                self.counters.delivered(i + usize::from(self.forward.store.is_some()), |d| {
-                    d.last_error = Some(e.to_string());
-                });
+                self.counters
+                    .delivered(i + usize::from(self.forward.store.is_some()), |d| {
+                        d.last_error = Some(e.to_string());
+                    });
             }
         }
     }
@@ -188,15 +189,25 @@ impl Pipeline {
 }
 
 /// The record of a trace's root span, and the root's id; why not, when it
-/// has no root span or the root says nothing to score.
+/// has none or the root says nothing to score. The root is the span
+/// without a parent, else the earliest span whose parent is not in the
+/// trace: the local root of a service whose callers are traced elsewhere.
 fn root_record(spans: &[StoredSpan]) -> Result<(OwnedRecord, SpanId), String> {
     let root = spans
         .iter()
         .find(|s| s.parent_span_id.is_none())
+        .or_else(|| {
+            spans
+                .iter()
+                .filter(|s| {
+                    s.parent_span_id
+                        .is_some_and(|parent| !spans.iter().any(|p| p.span_id == parent))
+                })
+                .min_by_key(|s| s.start_time)
+        })
         .ok_or_else(|| {
             format!(
-                "trace {:032x}: no root span arrived (a span without a parent) before it was \
-                 complete",
+                "trace {:032x}: no root span (every span's parent is in the trace, in a cycle)",
                 spans.first().map_or(TraceId::INVALID, |s| s.trace_id)
             )
         })?;
