@@ -7,6 +7,9 @@
 //! and the server lives on.
 
 mod common;
+#[allow(dead_code)] // shared with the export crate's tests; not all of it is used here
+#[path = "../../verdict-export/tests/common/mlflow_server.rs"]
+mod mlflow_server;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
@@ -41,9 +44,15 @@ impl Serve {
     /// Starts `verdict serve --listen 127.0.0.1:0 ARGS` in `dir`, its OTLP
     /// exports pointed at `endpoint`, and waits until it listens.
     fn start(dir: &Path, endpoint: &str, args: &[&str]) -> Serve {
+        Serve::start_with(dir, endpoint, args, &[])
+    }
+
+    /// [`start`](Self::start), with these environment variables too.
+    fn start_with(dir: &Path, endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Serve {
         let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--store", "verdict.db"];
         all.extend_from_slice(args);
         let mut child = verdict_otlp(dir, endpoint, &all)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -516,4 +525,60 @@ fn hostile_bodies_are_refused_and_the_server_lives_on() {
     );
     let (code, said) = serve.stop("INT");
     assert_eq!(code, 0, "{said}");
+}
+
+#[test]
+fn traces_reach_a_real_mlflow_server_with_their_feedback() {
+    let server = mlflow_server::MlflowServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start_with(
+        dir.path(),
+        &common::dead_endpoint(),
+        &["--scorer", "exact_match", "--export", "mlflow"],
+        &[
+            ("MLFLOW_TRACKING_URI", server.url.as_str()),
+            ("MLFLOW_EXPERIMENT_ID", "0"),
+        ],
+    );
+    let client = sdk_client(&serve.url, Protocol::HttpBinary, false);
+    let passed = answer(&client, "Paris", "Paris");
+    let failed = answer(&client, "Lyon", "Paris");
+    client.force_flush().unwrap();
+    // Delivered by the time the shutdown returns.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while serve.metric("verdict_serve_traces_scored_total") < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, said) = serve.stop("TERM");
+    assert_eq!(code, 0, "{said}");
+    assert!(
+        said.contains("mlflow: 4 spans and 2 feedback delivered"),
+        "{said}"
+    );
+    for (trace, value) in [(passed, true), (failed, false)] {
+        let (status, got) = server.get(&format!("/api/3.0/mlflow/traces/tr-{trace:032x}"));
+        assert_eq!(status, 200, "{got}");
+        let assessments = got["trace"]["trace_info"]["assessments"]
+            .as_array()
+            .unwrap();
+        let feedback = assessments
+            .iter()
+            .find(|a| a["assessment_name"] == "exact_match")
+            .unwrap_or_else(|| panic!("no feedback on {trace:032x}: {got}"));
+        assert_eq!(feedback["feedback"]["value"], value, "{got}");
+        assert_eq!(feedback["source"]["source_type"], "CODE");
+        let (status, data) = server.get(&format!(
+            "/ajax-api/3.0/mlflow/get-trace-artifact?request_id=tr-{trace:032x}"
+        ));
+        assert_eq!(status, 200, "{data}");
+        let mut names: Vec<&str> = data["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["name"].as_str())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["answer", "llm"], "{data}");
+    }
+    drop(client);
 }

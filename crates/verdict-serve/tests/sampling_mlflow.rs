@@ -87,7 +87,11 @@ fn the_same_scorers_are_picked_for_every_trace_as_mlflow_picks() {
         .stdin
         .take()
         .unwrap()
-        .write_all(json!({"scorers": scorers, "traces": ids}).to_string().as_bytes())
+        .write_all(
+            json!({"scorers": scorers, "traces": ids})
+                .to_string()
+                .as_bytes(),
+        )
         .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "MLflow's sampler failed");
