@@ -503,6 +503,10 @@ pub(crate) struct ServeArgs {
     /// jsonl:PATH, as `verdict eval --export`; repeatable.
     #[arg(long = "export", value_name = "TARGET")]
     pub(crate) exports: Vec<String>,
+    /// Forward to the --export destinations only, not to the local store
+    /// (refused without an --export: the traces would go nowhere).
+    #[arg(long, conflicts_with = "path")]
+    pub(crate) no_store: bool,
     /// The share of traces scored, RATE (0 to 1) for every scorer or
     /// NAME=RATE for one; repeatable. Traces are chosen by trace id as
     /// MLflow's online monitoring chooses them, so the same traces are
@@ -514,13 +518,13 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub(crate) idle_timeout: humantime::Duration,
     /// Traces held at once (open, or complete and not yet forwarded).
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    #[arg(long, value_name = "N", default_value_t = 50_000)]
     pub(crate) max_traces: usize,
     /// Spans held at once.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    #[arg(long, value_name = "N", default_value_t = 250_000)]
     pub(crate) max_spans: usize,
     /// MiB of spans held at once, as OTLP protobuf encodes them.
-    #[arg(long, value_name = "MIB", default_value_t = 512)]
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
     pub(crate) max_held_mib: usize,
     /// The largest request body taken, in MiB (413 past it).
     #[arg(long, value_name = "MIB", default_value_t = 16)]

@@ -22,9 +22,17 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let scorers = config.create_scorers(&registry)?;
     let names: Vec<String> = scorers.iter().map(|s| s.info().name.clone()).collect();
     let rates = sample_rates(&args.sample_rates, &names)?;
-    let store = Arc::new(LocalStore::open(&args.store.path)?);
+    if args.no_store && targets.is_empty() {
+        anyhow::bail!(
+            "--no-store without --export: the traces received would go nowhere; name a destination \
+             with --export, or keep the local store"
+        );
+    }
     let interrupt = crate::signals::interrupt_on_signals()?;
-    let mut server = Server::new(scorers.into_iter().zip(rates).collect()).store(store);
+    let mut server = Server::new(scorers.into_iter().zip(rates).collect());
+    if !args.no_store {
+        server = server.store(Arc::new(LocalStore::open(&args.store.path)?));
+    }
     for target in targets {
         server = server.export(crate::target::open(target, &interrupt)?);
     }
@@ -44,10 +52,17 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     eprintln!(
         "verdict serve: listening on http://{} (POST /v1/traces, GET /metrics), scoring with {}, \
-         storing in {}",
+         forwarding to {}",
         running.local_addr(),
         names.join(", "),
-        args.store.path.display()
+        args.no_store
+            .then(|| args.exports.join(", "))
+            .unwrap_or_else(|| {
+                std::iter::once(format!("the store {}", args.store.path.display()))
+                    .chain(args.exports.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
     );
     while interrupt.signal().is_none() {
         std::thread::sleep(Duration::from_millis(100));
@@ -115,6 +130,9 @@ fn summary(s: &Snapshot) -> String {
             "  {}: {} spans and {} feedback delivered",
             d.destination, d.spans, d.assessments
         ));
+        if d.flush_failed {
+            out.push_str("; its last flush FAILED, so what it buffered may not have arrived");
+        }
         if d.spans_undelivered + d.assessments_undelivered > 0 {
             out.push_str(&format!(
                 "; NOT delivered: {} spans and {} feedback{}",

@@ -582,3 +582,21 @@ fn traces_reach_a_real_mlflow_server_with_their_feedback() {
     }
     drop(client);
 }
+
+#[test]
+fn no_store_without_a_destination_is_refused_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::verdict(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--scorer",
+        "exact_match",
+        "--no-store",
+    ]);
+    let (code, _, stderr) = common::text_of(&out);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("would go nowhere"), "{stderr}");
+    assert!(!stderr.contains("listening"), "{stderr}");
+    drop(dir);
+}

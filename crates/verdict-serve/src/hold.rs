@@ -34,9 +34,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_traces: 100_000,
-            max_spans: 1_000_000,
-            max_bytes: 512 << 20,
+            max_traces: 50_000,
+            max_spans: 250_000,
+            max_bytes: 256 << 20,
             idle: Duration::from_secs(30),
         }
     }

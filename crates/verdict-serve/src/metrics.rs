@@ -13,8 +13,9 @@ use std::time::Duration;
 use crate::hold::Completion;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
-const BUCKETS: [f64; 14] = [
-    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0,
+const BUCKETS: [f64; 20] = [
+    0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0,
+    2.0, 5.0, 10.0, 30.0, 60.0,
 ];
 
 /// What a destination was sent and took.
@@ -31,6 +32,9 @@ pub struct Delivery {
     pub spans_undelivered: u64,
     /// Assessments it did not deliver.
     pub assessments_undelivered: u64,
+    /// Its last flush (at shutdown) failed: what it buffered may not have
+    /// arrived, in numbers it cannot say.
+    pub flush_failed: bool,
     /// The last reason it gave for what it did not deliver.
     pub last_error: Option<String>,
 }
@@ -102,7 +106,7 @@ impl Snapshot {
     pub fn all_delivered(&self) -> bool {
         self.deliveries
             .iter()
-            .all(|d| d.spans_undelivered == 0 && d.assessments_undelivered == 0)
+            .all(|d| d.spans_undelivered == 0 && d.assessments_undelivered == 0 && !d.flush_failed)
     }
 }
 

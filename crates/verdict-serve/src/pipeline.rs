@@ -51,8 +51,41 @@ impl Pipeline {
     }
 
     /// Runs until the holding is closed and drained, then flushes the
-    /// destinations.
-    pub(crate) fn run(self) {
+    /// destinations. Two stages overlap: this thread samples, scores and
+    /// lays out the store's rows of a batch while a second one stores and
+    /// sends the batch before it.
+    pub(crate) fn run(mut self) {
+        let (to_deliver, delivering) = std::sync::mpsc::sync_channel::<Prepared>(1);
+        let deliver = Deliver {
+            holding: Arc::clone(&self.holding),
+            counters: Arc::clone(&self.counters),
+            forward: std::mem::replace(
+                &mut self.forward,
+                Forward {
+                    store: None,
+                    destinations: Vec::new(),
+                },
+            ),
+        };
+        let has_destinations = !deliver.forward.destinations.is_empty();
+        let has_store = deliver.forward.store.is_some();
+        let delivery = std::thread::Builder::new()
+            .name("verdict-serve-deliver".into())
+            .spawn(move || {
+                for prepared in delivering {
+                    deliver.deliver(prepared);
+                }
+                deliver.finish();
+            });
+        let Ok(delivery) = delivery else {
+            // No thread for delivery: nothing held can go anywhere; the
+            // receiver's bound makes senders wait, and a shutdown says so.
+            return;
+        };
+        let stages = Stages {
+            has_store,
+            has_destinations,
+        };
         loop {
             let batch = self.holding.take(self.batch, Duration::from_millis(50));
             if batch.is_empty() {
@@ -61,19 +94,17 @@ impl Pipeline {
                 }
                 continue;
             }
-            self.process(batch);
-        }
-        for (i, destination) in self.forward.destinations.iter().enumerate() {
-            if let Err(e) = destination.finish() {
-                self.counters
-                    .delivered(i + usize::from(self.forward.store.is_some()), |d| {
-                        d.last_error = Some(e.to_string());
-                    });
+            if to_deliver.send(self.prepare(batch, stages)).is_err() {
+                break;
             }
         }
+        drop(to_deliver);
+        let _ = delivery.join();
     }
 
-    fn process(&self, batch: Vec<Complete>) {
+    /// Samples and scores a batch, and lays out what the delivery stage
+    /// sends.
+    fn prepare(&self, batch: Vec<Complete>, stages: Stages) -> Prepared {
         let counters = &self.counters;
         let (traces, bytes) = (batch.len(), batch.iter().map(|c| c.bytes).sum::<usize>());
         let mut spans: Vec<StoredSpan> = Vec::new();
@@ -125,48 +156,97 @@ impl Pipeline {
             }
         }
         add(&counters.assessments, assessments.len());
-        self.deliver(&spans, assessments);
-        let now = Instant::now();
-        for at in since {
-            counters.latency(now.duration_since(at));
-        }
-        self.holding.release(traces, spans.len(), bytes);
-    }
-
-    /// The spans and feedback to the store, then to each destination.
-    fn deliver(&self, spans: &[StoredSpan], assessments: Vec<Assessment>) {
-        let counters = &self.counters;
-        let mut index = 0;
-        let operations: Vec<Operation> = if self.forward.destinations.is_empty() {
-            Vec::new()
-        } else {
+        let operations: Vec<Operation> = if stages.has_destinations {
             assessments.iter().cloned().map(Operation::Log).collect()
+        } else {
+            Vec::new()
         };
-        if let Some(store) = &self.forward.store {
-            let mut batch = Batch::with_capacity(spans.len(), assessments.len());
-            for span in spans {
-                batch.push_stored_span(span.clone());
+        let span_count = spans.len();
+        let assessment_count = assessments.len();
+        // The store's rows are laid out here, off the writer's thread; the
+        // spans themselves are kept only for the other destinations.
+        let store = stages.has_store.then(|| {
+            let mut batch = Batch::with_capacity(span_count, assessment_count);
+            if stages.has_destinations {
+                for span in &spans {
+                    batch.push_stored_span(span.clone());
+                }
+            } else {
+                for span in spans.drain(..) {
+                    batch.push_stored_span(span);
+                }
             }
-            let count = assessments.len();
             for assessment in assessments {
                 batch.push_assessment(assessment);
             }
-            let written = store.write_batch(&batch);
+            batch
+        });
+        Prepared {
+            store,
+            spans,
+            operations,
+            span_count,
+            assessment_count,
+            since,
+            traces,
+            bytes,
+        }
+    }
+}
+
+/// Which destinations a batch is laid out for.
+#[derive(Clone, Copy)]
+struct Stages {
+    has_store: bool,
+    has_destinations: bool,
+}
+
+/// A batch scored and laid out, for the delivery stage.
+struct Prepared {
+    /// The store's rows, with a store.
+    store: Option<Batch>,
+    /// The spans, for the other destinations (empty without them).
+    spans: Vec<StoredSpan>,
+    /// The feedback, for the other destinations.
+    operations: Vec<Operation>,
+    span_count: usize,
+    assessment_count: usize,
+    /// When each trace became complete.
+    since: Vec<Instant>,
+    traces: usize,
+    bytes: usize,
+}
+
+/// The delivery stage: the store, then each destination, then the room
+/// given back.
+struct Deliver {
+    holding: Arc<Holding>,
+    counters: Arc<Counters>,
+    forward: Forward,
+}
+
+impl Deliver {
+    fn deliver(&self, prepared: Prepared) {
+        let counters = &self.counters;
+        let (spans, assessments) = (prepared.span_count, prepared.assessment_count);
+        let mut index = 0;
+        if let (Some(store), Some(batch)) = (&self.forward.store, &prepared.store) {
+            let written = store.write_batch(batch);
             counters.delivered(index, |d| match written {
                 Ok(()) => {
-                    d.spans += spans.len() as u64;
-                    d.assessments += count as u64;
+                    d.spans += spans as u64;
+                    d.assessments += assessments as u64;
                 }
                 Err(e) => {
-                    d.spans_undelivered += spans.len() as u64;
-                    d.assessments_undelivered += count as u64;
+                    d.spans_undelivered += spans as u64;
+                    d.assessments_undelivered += assessments as u64;
                     d.last_error = Some(e.to_string());
                 }
             });
             index += 1;
         }
         for destination in &self.forward.destinations {
-            let sent = destination.send(spans, &operations);
+            let sent = destination.send(&prepared.spans, &prepared.operations);
             counters.delivered(index, |d| {
                 let (spans_missed, operations_missed) = match &sent {
                     Ok(()) => (0, 0),
@@ -174,16 +254,34 @@ impl Pipeline {
                         d.last_error = Some(e.to_string());
                         match &e.undelivered {
                             Some(u) => (u.spans, u.operations),
-                            None => (spans.len(), operations.len()),
+                            None => (spans, prepared.operations.len()),
                         }
                     }
                 };
-                d.spans += (spans.len() - spans_missed) as u64;
-                d.assessments += (operations.len() - operations_missed) as u64;
+                d.spans += (spans - spans_missed) as u64;
+                d.assessments += (prepared.operations.len() - operations_missed) as u64;
                 d.spans_undelivered += spans_missed as u64;
                 d.assessments_undelivered += operations_missed as u64;
             });
             index += 1;
+        }
+        let now = Instant::now();
+        for at in prepared.since {
+            counters.latency(now.duration_since(at));
+        }
+        self.holding.release(prepared.traces, spans, prepared.bytes);
+    }
+
+    /// Flushes the destinations, noting what failed.
+    fn finish(&self) {
+        let offset = usize::from(self.forward.store.is_some());
+        for (i, destination) in self.forward.destinations.iter().enumerate() {
+            if let Err(e) = destination.finish() {
+                self.counters.delivered(i + offset, |d| {
+                    d.flush_failed = true;
+                    d.last_error = Some(e.to_string());
+                });
+            }
         }
     }
 }
