@@ -585,7 +585,6 @@ fn traces_reach_a_real_mlflow_server_with_their_feedback() {
 
 #[test]
 fn no_store_without_a_destination_is_refused_before_listening() {
-    let dir = tempfile::tempdir().unwrap();
     let out = common::verdict(&[
         "serve",
         "--listen",
@@ -598,5 +597,4 @@ fn no_store_without_a_destination_is_refused_before_listening() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("would go nowhere"), "{stderr}");
     assert!(!stderr.contains("listening"), "{stderr}");
-    drop(dir);
 }
