@@ -14,10 +14,11 @@
 #              server adds, from a trace's root span received to its spans
 #              and feedback stored (the server's histogram: p99 within a
 #              bucket), and request → response (the client's)
-#   overload   16 connections as fast as answered into a server holding at
-#              most 20,000 traces, whose store is slowed by a second writer
-#              holding it: the 429s, and the server's peak memory
-#              (VmHWM), against the same server idle
+#   overload   16 connections as fast as answered into a server with the
+#              default bounds (20,000 traces, 100,000 spans held), whose
+#              store is slowed by a second writer holding it half of the
+#              time: the 429s, and the server's peak memory (VmHWM),
+#              against the same server idle
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -64,6 +65,18 @@ metrics() { curl -s "$URL/metrics"; }
 cpu() { awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$SERVER/stat"; }
 peak_mib() { awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$SERVER/status"; }
 
+# The server's CPU seconds per thread (serve-http: the HTTP runtime's,
+# serve-score: sampling, scoring and laying out rows, serve-deliver: the
+# store's writes and the destinations, other).
+threads_cpu() {
+  local t
+  t="$(getconf CLK_TCK)"
+  for task in /proc/"$SERVER"/task/*; do
+    printf '%s %s\n' "$(cat "$task/comm")" "$(awk '{ print $14 + $15 }' "$task/stat")"
+  done | awk -v t="$t" '{ k = $1; sub(/serve-/, "", k); if (k !~ /^(http|score|deliver)$/) k = "other";
+    s[k] += $2 } END { for (k in s) printf "%s %.2f\n", k, s[k] / t }' | sort
+}
+
 # metric NAME FILE: the value of a series in a /metrics dump.
 metric() { awk -v n="$1" '$1 == n { print $2 }' "$2"; }
 
@@ -104,6 +117,9 @@ wall="$(python3 -c "import json; print(json.load(open('$DIR/sustained.json'))['s
 rate="$(awk -v n="$forwarded" -v s="$wall" 'BEGIN { printf "%.0f", n / s }')"
 per_cpu="$(awk -v n="$forwarded" -v a="$c0" -v b="$c1" 'BEGIN { printf "%.0f", n / (b - a) }')"
 sustained_peak="$(peak_mib)"
+threads_cpu >"$DIR/threads"
+deliver_cpu="$(awk '$1 == "deliver" { print $2 }' "$DIR/threads")"
+echo "sustained, server CPU seconds by thread: $(tr '\n' ' ' <"$DIR/threads")(the delivery thread: $(awk -v n="$forwarded" -v c="$deliver_cpu" 'BEGIN { printf "%.0f", n / c }') spans per CPU-second)"
 echo "sustained: $forwarded spans stored in ${wall}s: $rate spans/s; $per_cpu spans per server CPU-second; peak RSS $sustained_peak MiB; client $(cat "$DIR/sustained.json")"
 stop
 
@@ -117,8 +133,8 @@ metrics >"$DIR/p1"
 echo "paced at $half spans/s: root received -> stored p99 $(p99_bucket "$DIR/p0" "$DIR/p1"); client $(cat "$DIR/paced.json")"
 stop
 
-echo "== overload ($SECONDS_PER_PHASE s, 16 connections, at most 20,000 traces held)" >&2
-start overload --max-traces 20000
+echo "== overload ($SECONDS_PER_PHASE s, 16 connections, the default bounds)" >&2
+start overload
 idle="$(peak_mib)"
 # A second writer holding the store's write lock half of the time, so
 # that the pipeline falls behind the receiver.
@@ -133,6 +149,6 @@ HOG=$!
 "$LOAD" "$URL" "$SECONDS_PER_PHASE" 16 0 >"$DIR/overload.json"
 wait "$HOG" || true
 metrics >"$DIR/o1"
-echo "overload: peak RSS $(peak_mib) MiB (idle $idle MiB); held at most 20000 traces; 429 answers $(metric 'verdict_serve_requests_total{result="full"}' "$DIR/o1"); client $(cat "$DIR/overload.json")"
+echo "overload: peak RSS $(peak_mib) MiB (idle $idle MiB); 429 answers $(metric 'verdict_serve_requests_total{result="full"}' "$DIR/o1"); client $(cat "$DIR/overload.json")"
 stop
 grep -h 'received\|delivered' "$DIR/overload.log" >&2

@@ -518,10 +518,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub(crate) idle_timeout: humantime::Duration,
     /// Traces held at once (open, or complete and not yet forwarded).
-    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
     pub(crate) max_traces: usize,
     /// Spans held at once.
-    #[arg(long, value_name = "N", default_value_t = 250_000)]
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub(crate) max_spans: usize,
     /// MiB of spans held at once, as OTLP protobuf encodes them.
     #[arg(long, value_name = "MIB", default_value_t = 256)]

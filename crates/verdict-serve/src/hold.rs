@@ -34,8 +34,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_traces: 50_000,
-            max_spans: 250_000,
+            max_traces: 20_000,
+            max_spans: 100_000,
             max_bytes: 256 << 20,
             idle: Duration::from_secs(30),
         }

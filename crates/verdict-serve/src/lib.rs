@@ -49,7 +49,7 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::watch;
 use verdict_export::{Destination, LocalStore};
 use verdict_scorer::Scorer;
@@ -156,7 +156,7 @@ impl Server {
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(options.http_threads.max(1))
-            .thread_name("verdict-serve-http")
+            .thread_name("serve-http")
             .enable_all()
             .build()?;
         let context = Arc::new(http::Context {
@@ -171,10 +171,10 @@ impl Server {
             tokio::net::TcpListener::from_std(listener)?
         };
         let http = std::thread::Builder::new()
-            .name("verdict-serve-accept".into())
+            .name("serve-accept".into())
             .spawn(move || runtime.block_on(accept(listener, context, stopped)))?;
         let pipeline = std::thread::Builder::new()
-            .name("verdict-serve-pipeline".into())
+            .name("serve-score".into())
             .spawn(move || pipeline.run())?;
         Ok(Running {
             addr,
@@ -210,7 +210,12 @@ async fn accept(
         let mut stopped = stopped.clone();
         connections.spawn(async move {
             let service = service_fn(move |request| http::handle(request, Arc::clone(&context)));
-            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            // A client that sends its request head slower than this is
+            // dropped, so that it cannot hold a connection, or a shutdown.
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
@@ -224,8 +229,18 @@ async fn accept(
         while connections.try_join_next().is_some() {}
     }
     drop(listener);
-    while connections.join_next().await.is_some() {}
+    // Requests being served finish; one whose body is still coming after
+    // the grace period is cut off (and was not taken: it had no answer).
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+        connections.shutdown().await;
+    }
 }
+
+/// How long a client may take to send a request's head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a shutdown waits for the requests being served.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// A server serving; [`shutdown`](Self::shutdown) stops it (dropping it
 /// does too, the same way).

@@ -70,7 +70,7 @@ impl Pipeline {
         let has_destinations = !deliver.forward.destinations.is_empty();
         let has_store = deliver.forward.store.is_some();
         let delivery = std::thread::Builder::new()
-            .name("verdict-serve-deliver".into())
+            .name("serve-deliver".into())
             .spawn(move || {
                 for prepared in delivering {
                     deliver.deliver(prepared);
