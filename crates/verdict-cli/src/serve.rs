@@ -55,14 +55,14 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
          forwarding to {}",
         running.local_addr(),
         names.join(", "),
-        args.no_store
-            .then(|| args.exports.join(", "))
-            .unwrap_or_else(|| {
-                std::iter::once(format!("the store {}", args.store.path.display()))
-                    .chain(args.exports.iter().cloned())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
+        if args.no_store {
+            args.exports.join(", ")
+        } else {
+            std::iter::once(format!("the store {}", args.store.path.display()))
+                .chain(args.exports.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
     );
     while interrupt.signal().is_none() {
         std::thread::sleep(Duration::from_millis(100));

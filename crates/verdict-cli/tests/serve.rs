@@ -465,7 +465,10 @@ fn hostile_bodies_are_refused_and_the_server_lives_on() {
     };
     // Field 1 (resource_spans), length-delimited, declaring 2^35 bytes.
     let huge_declared = vec![0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0x0a, 0x00];
-    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16)> = vec![
+    // What it is, its Content-Type and Content-Encoding, the body, the
+    // status it gets.
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16);
+    let cases: Vec<Case<'_>> = vec![
         ("garbage", PROTOBUF, None, b"\xff\xfe garbage \x00\x07".to_vec(), 400),
         ("a huge declared length", PROTOBUF, None, huge_declared, 400),
         ("a 15-byte trace id", PROTOBUF, None, one_span(vec![1; 15], vec![1; 8]), 400),

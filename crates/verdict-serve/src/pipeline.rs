@@ -110,8 +110,7 @@ impl Pipeline {
         let mut spans: Vec<StoredSpan> = Vec::new();
         let mut since: Vec<Instant> = Vec::with_capacity(batch.len());
         // Per scorer, the records sampled for it and what they judge.
-        let mut sampled: Vec<(Vec<OwnedRecord>, Vec<(TraceId, SpanId)>)> =
-            self.runners.iter().map(|_| Default::default()).collect();
+        let mut sampled: Vec<Sampled> = self.runners.iter().map(|_| Default::default()).collect();
         for complete in batch {
             counters.completed(complete.completion);
             since.push(complete.since);
@@ -193,6 +192,10 @@ impl Pipeline {
         }
     }
 }
+
+/// The records sampled for one scorer, and the trace and root span each
+/// judges.
+type Sampled = (Vec<OwnedRecord>, Vec<(TraceId, SpanId)>);
 
 /// Which destinations a batch is laid out for.
 #[derive(Clone, Copy)]
