@@ -5,7 +5,7 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -21,6 +21,9 @@ use crate::scorer::{Outcome, ScoreValue, Scorer};
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
     static OUTCOMES: RefCell<Vec<Outcome>> = const { RefCell::new(Vec::new()) };
+    /// The rationale buffer of the thread's calls, kept between them (taken
+    /// for a call, so a call re-entered from a scorer gets one of its own).
+    static RATIONALE: Cell<String> = const { Cell::new(String::new()) };
 }
 
 fn set_last_error(message: String) {
@@ -92,9 +95,11 @@ fn put(text: &Cow<'static, str>, buf: &mut Buf, dst: &mut Str<'static>) {
 }
 
 /// Writes one outcome into a host result slot, copying the text that is
-/// not static into `text`.
+/// not static into `text`; `written` is what the scorer wrote as the
+/// rationale ([`Scorer::score_writing_rationale`]), the rationale of a
+/// score that has none of its own.
 #[inline]
-pub fn write_outcome(slot: &mut ResultSlot, outcome: &Outcome, text: &mut Buf) {
+pub fn write_outcome(slot: &mut ResultSlot, outcome: &Outcome, written: &str, text: &mut Buf) {
     match outcome {
         Ok(score) => {
             slot.status = STATUS_OK;
@@ -134,6 +139,7 @@ pub fn write_outcome(slot: &mut ResultSlot, outcome: &Outcome, text: &mut Buf) {
             }
             match &score.rationale {
                 Some(rationale) => put(rationale, text, &mut slot.rationale),
+                None if !written.is_empty() => slot.rationale = text.push(written.as_bytes()),
                 None => slot.rationale = Str::ABSENT,
             }
         }
@@ -278,7 +284,7 @@ pub fn score_into<S: Scorer>(
                 return false;
             }
             for (slot, outcome) in slots.iter_mut().zip(outcomes.drain(..)) {
-                write_outcome(slot, &outcome, text);
+                write_outcome(slot, &outcome, "", text);
             }
             true
         });
@@ -287,11 +293,16 @@ pub fn score_into<S: Scorer>(
         // stays a plain loop. `done` counts the records written, so that a
         // panic is pinned to the record that caused it, and the loop goes
         // on after it.
+        // One rationale buffer for the call: a scorer that writes its
+        // rationale there allocates none per record.
         let mut done = 0;
+        let mut rationale = RATIONALE.with(|cell| cell.take());
         while done < n {
             let scored = catch_unwind(AssertUnwindSafe(|| {
                 for (slot, record) in slots[done..].iter_mut().zip(&records[done..]) {
-                    write_outcome(slot, &scorer.score(record), text);
+                    rationale.clear();
+                    let outcome = scorer.score_writing_rationale(record, &mut rationale);
+                    write_outcome(slot, &outcome, &rationale, text);
                     done += 1;
                 }
             }));
@@ -300,6 +311,8 @@ pub fn score_into<S: Scorer>(
                 done += 1;
             }
         }
+        rationale.clear();
+        RATIONALE.with(|cell| cell.replace(rationale));
     }
 }
 
@@ -421,4 +434,94 @@ macro_rules! __plugin_descriptor {
             });
         &DESCRIPTOR
     }};
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write;
+
+    use crate::config::{Config, ConfigError};
+    use crate::record::{Record, Value};
+    use crate::scorer::{Outcome, Score, ScoreError, Scorer};
+    use crate::testing::through_abi;
+
+    /// Writes its rationale into the call's buffer, whatever it returns:
+    /// the output says what it returns.
+    struct Writes;
+
+    impl Scorer for Writes {
+        const NAME: &'static str = "writes";
+        const VERSION: &'static str = "1";
+        const DESCRIPTION: &'static str = "Writes its rationale into the call's buffer.";
+
+        fn from_config(_: &Config) -> Result<Self, ConfigError> {
+            Ok(Writes)
+        }
+
+        fn score(&self, record: &Record<'_>) -> Outcome {
+            let mut rationale = String::new();
+            let outcome = self.score_writing_rationale(record, &mut rationale);
+            outcome.map(|score| score.or_rationale(rationale))
+        }
+
+        fn score_writing_rationale(&self, record: &Record<'_>, rationale: &mut String) -> Outcome {
+            let output = record.outputs.text();
+            assert!(rationale.is_empty(), "a record's buffer starts empty");
+            match output {
+                "silent" => Ok(Score::bool(true)),
+                "own" => {
+                    rationale.push_str("written");
+                    Ok(Score::bool(true).with_rationale("its own"))
+                }
+                "error" => {
+                    rationale.push_str("written");
+                    Err(ScoreError::new("BAD", "an error"))
+                }
+                "panic" => {
+                    rationale.push_str("half written");
+                    panic!("in the middle of a rationale");
+                }
+                _ => {
+                    let _ = write!(rationale, "{} chars", output.len());
+                    Ok(Score::number(output.len() as f64))
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_rationale_written_in_the_buffer_is_the_records_own() {
+        let outputs = ["abc", "panic", "silent", "own", "error", "abcdef", "silent"];
+        let records: Vec<Record<'_>> = outputs
+            .iter()
+            .map(|o| Record::new(Value::NULL, Value::string(o), &[]))
+            .collect();
+        let direct: Vec<Outcome> = outputs
+            .iter()
+            .zip(&records)
+            .filter(|(o, _)| **o != "panic")
+            .map(|(_, r)| Writes.score(r))
+            .collect();
+        let through = through_abi::<Writes>("", &records).unwrap();
+        fn rationale(o: &Outcome) -> Option<&str> {
+            o.as_ref().ok().and_then(|s| s.rationale.as_deref())
+        }
+        assert_eq!(rationale(&through[0]), Some("3 chars"));
+        assert_eq!(
+            through[1].as_ref().unwrap_err().code,
+            "SCORER_PANIC",
+            "{:?}",
+            through[1]
+        );
+        assert_eq!(rationale(&through[2]), None, "nothing left of the panic");
+        assert_eq!(rationale(&through[3]), Some("its own"));
+        assert_eq!(through[4].as_ref().unwrap_err().message, "an error");
+        assert_eq!(rationale(&through[5]), Some("6 chars"));
+        assert_eq!(rationale(&through[6]), None);
+        let without_panic: Vec<Outcome> = [0, 2, 3, 4, 5, 6]
+            .iter()
+            .map(|&i| through[i].clone())
+            .collect();
+        assert_eq!(without_panic, direct, "the same as `score`");
+    }
 }

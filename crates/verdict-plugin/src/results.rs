@@ -178,7 +178,7 @@ impl Results {
         let mut block = vec![0u8; texts];
         let mut buf = abi::Buf::over(&mut block);
         let slots = self.prepare(1, true);
-        crate::export::write_outcome(&mut slots[0], outcome, &mut buf);
+        crate::export::write_outcome(&mut slots[0], outcome, "", &mut buf);
         // Rust strings are UTF-8, and this program's static text is its own.
         let kept = CallText::kept_in_place(&block, buf.len, true);
         if let Some((_, problem)) = self.check_prepared(0..1, &kept).pop() {

@@ -81,6 +81,25 @@ impl Score {
         self
     }
 
+    /// Takes `text` as the rationale when the score has none and `text` is
+    /// not empty: what the kit does with the text a scorer wrote in
+    /// [`Scorer::score_writing_rationale`].
+    ///
+    /// ```
+    /// use verdict_plugin::Score;
+    ///
+    /// assert_eq!(Score::bool(true).or_rationale("why".into()).rationale.as_deref(), Some("why"));
+    /// assert_eq!(Score::bool(true).or_rationale(String::new()).rationale, None);
+    /// let own = Score::bool(true).with_rationale("own").or_rationale("why".into());
+    /// assert_eq!(own.rationale.as_deref(), Some("own"));
+    /// ```
+    pub fn or_rationale(mut self, text: String) -> Self {
+        if self.rationale.is_none() && !text.is_empty() {
+            self.rationale = Some(Cow::Owned(text));
+        }
+        self
+    }
+
     /// Says whether a number or a label passes by the scorer's own
     /// criterion (ignored with a bool, which is its own verdict).
     pub fn with_passed(mut self, passed: bool) -> Self {
@@ -180,6 +199,53 @@ pub trait Scorer: Send + Sync + Sized + 'static {
 
     /// Scores one record.
     fn score(&self, record: &Record<'_>) -> Outcome;
+
+    /// Scores one record as [`score`](Self::score) does, but may write the
+    /// rationale into `rationale` (empty when called) instead of the
+    /// score: a score returned without a rationale takes the text written
+    /// there, if any ([`Score::or_rationale`]); a score with a rationale of
+    /// its own, and an error, leave it unread. The kit's entry points call
+    /// this one with one buffer for a whole call, so that a rationale
+    /// built for every record costs no allocation; override it (and have
+    /// `score` call it) when yours is. The default calls `score`.
+    ///
+    /// ```
+    /// use std::fmt::Write;
+    /// use verdict_plugin::{Config, ConfigError, Outcome, Record, Score, Scorer};
+    ///
+    /// /// The length of the output, in bytes.
+    /// struct Bytes;
+    ///
+    /// impl Scorer for Bytes {
+    ///     const NAME: &'static str = "bytes";
+    ///     const VERSION: &'static str = "1.0.0";
+    ///     const DESCRIPTION: &'static str = "The length of the output, in bytes.";
+    ///
+    ///     fn from_config(_: &Config) -> Result<Self, ConfigError> {
+    ///         Ok(Bytes)
+    ///     }
+    ///
+    ///     fn score(&self, record: &Record<'_>) -> Outcome {
+    ///         let mut rationale = String::new();
+    ///         let outcome = self.score_writing_rationale(record, &mut rationale);
+    ///         outcome.map(|score| score.or_rationale(rationale))
+    ///     }
+    ///
+    ///     fn score_writing_rationale(&self, record: &Record<'_>, rationale: &mut String) -> Outcome {
+    ///         let n = record.outputs.text().len();
+    ///         let _ = write!(rationale, "{n} bytes");
+    ///         Ok(Score::number(n as f64))
+    ///     }
+    /// }
+    ///
+    /// let record = Record::new(verdict_plugin::Value::NULL, verdict_plugin::Value::string("Paris"), &[]);
+    /// let score = Bytes.score(&record).unwrap();
+    /// assert_eq!(score.rationale.as_deref(), Some("5 bytes"));
+    /// ```
+    fn score_writing_rationale(&self, record: &Record<'_>, rationale: &mut String) -> Outcome {
+        let _ = rationale;
+        self.score(record)
+    }
 
     /// Whether [`score_batch`](Self::score_batch) is overridden. When it
     /// is not, the plugin's batch entry scores record by record and writes
