@@ -46,11 +46,17 @@
 //! Scorers that compare text share its normalization through [`text`]:
 //! case folding, and the steps of SQuAD's `normalize_answer`.
 //!
-//! This crate depends on `serde_json` (for configs) and nothing else.
+//! Scorers that write numbers into a rationale for every record write them
+//! through [`decimal`], as `format!` would but without its cost, into the
+//! one buffer of a call ([`Scorer::score_writing_rationale`]).
+//!
+//! This crate depends on `serde_json` (for configs) and `itoa` (which
+//! `serde_json` builds on), and nothing else.
 #![deny(missing_docs)]
 
 pub mod abi;
 mod config;
+pub mod decimal;
 #[doc(hidden)]
 pub mod export;
 pub mod host;
