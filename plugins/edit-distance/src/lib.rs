@@ -92,6 +92,7 @@
 #![forbid(unsafe_code)]
 
 use std::borrow::Cow;
+use std::fmt::Write;
 
 use verdict_plugin::{Config, ConfigError, ConfigKey, Outcome, Record, Score, ScoreError, Scorer};
 
@@ -145,8 +146,18 @@ pub fn levenshtein_bounded(a: &str, b: &str, max: usize) -> Option<usize> {
 /// assert_eq!(verdict_edit_distance::similarity("abcd", "abce"), 0.75);
 /// ```
 pub fn similarity(a: &str, b: &str) -> f64 {
-    let len = a.chars().count().max(b.chars().count());
+    let len = char_len(a).max(char_len(b));
     self::metric::similarity(levenshtein(a, b), len)
+}
+
+/// The length of `text` in Unicode scalar values: its length in bytes when
+/// it is ASCII, which is found faster than the chars are counted.
+fn char_len(text: &str) -> usize {
+    if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
+    }
 }
 
 /// The bit-parallel edit distance over slices of symbols.
@@ -673,11 +684,13 @@ mod metric {
         }
     }
 
-    /// A similarity for a rationale: four decimals at most.
-    pub(super) fn show(s: f64) -> String {
-        let text = format!("{s:.4}");
-        let text = text.trim_end_matches('0').trim_end_matches('.');
-        text.to_owned()
+    /// Appends a similarity for a rationale: four decimals at most
+    /// (`format!("{s:.4}")` without its trailing zeros).
+    pub(super) fn show(out: &mut String, s: f64) {
+        let start = out.len();
+        verdict_plugin::decimal::push_fixed(out, s, 4);
+        let kept = out[start..].trim_end_matches('0').trim_end_matches('.').len();
+        out.truncate(start + kept);
     }
 }
 
@@ -689,6 +702,10 @@ pub struct EditDistance {
     report: Metric,
     threshold: Option<Threshold>,
     output: Output,
+    /// A `min_similarity` as a rationale gives it (`{min}`), and as a
+    /// similarity is shown: written once, not per record.
+    min_text: String,
+    min_shown: String,
 }
 
 /// A number the scorer can report or compare.
@@ -737,30 +754,48 @@ impl Threshold {
         }
     }
 
-    /// The clause of a rationale: `distance 3 ≤ max 5`.
-    fn clause(self, found: Option<&Found>) -> String {
-        let pass = found.is_some_and(|f| f.distance <= self.max_distance(f.len));
-        match (self, found) {
-            (Threshold::MaxDistance(k), Some(f)) => {
-                let op = if pass { "≤" } else { ">" };
-                format!("distance {} {op} max {k}", f.distance)
-            }
-            (Threshold::MaxDistance(k), None) => format!("distance > max {k}"),
-            (Threshold::MinSimilarity(min), Some(f)) => {
-                let s = self::metric::similarity(f.distance, f.len);
-                let op = if pass { "≥" } else { "<" };
-                let mut shown = self::metric::show(s);
-                if shown == self::metric::show(min) && s != min {
-                    shown = s.to_string();
-                }
-                format!("similarity {shown} {op} min {min}")
-            }
-            (Threshold::MinSimilarity(min), None) => format!("similarity < min {min}"),
-        }
-    }
 }
 
 impl EditDistance {
+    /// Appends the clause of a rationale: `distance 3 ≤ max 5`.
+    fn clause(&self, threshold: Threshold, found: Option<&Found>, out: &mut String) {
+        use verdict_plugin::decimal::push_uint;
+        let pass = found.is_some_and(|f| f.distance <= threshold.max_distance(f.len));
+        match (threshold, found) {
+            (Threshold::MaxDistance(k), found) => {
+                out.push_str("distance ");
+                match found {
+                    Some(f) => {
+                        push_uint(out, f.distance as u64);
+                        out.push_str(if pass { " ≤" } else { " >" });
+                    }
+                    None => out.push('>'),
+                }
+                out.push_str(" max ");
+                push_uint(out, k as u64);
+            }
+            (Threshold::MinSimilarity(min), found) => {
+                out.push_str("similarity ");
+                match found {
+                    Some(f) => {
+                        let s = self::metric::similarity(f.distance, f.len);
+                        let start = out.len();
+                        self::metric::show(out, s);
+                        // Shown as the minimum, yet not equal to it: in full.
+                        if out[start..] == self.min_shown && s != min {
+                            out.truncate(start);
+                            let _ = write!(out, "{s}");
+                        }
+                        out.push_str(if pass { " ≥" } else { " <" });
+                    }
+                    None => out.push('<'),
+                }
+                out.push_str(" min ");
+                out.push_str(&self.min_text);
+            }
+        }
+    }
+
     /// Whether a distance `d` over `len` chars beats `best` in `metric`
     /// (strictly: the first of equals wins), as the largest distance that
     /// still does (`None`: none does).
@@ -784,10 +819,10 @@ impl EditDistance {
         metric: Metric,
         cap: Option<Threshold>,
     ) -> Option<Found> {
-        let out_len = output.chars().count();
+        let out_len = char_len(output);
         let mut best: Option<Found> = None;
         for (index, item) in items.iter().enumerate() {
-            let len = out_len.max(item.chars().count());
+            let len = out_len.max(char_len(item));
             let mut limit = usize::MAX;
             if let Some(best) = &best {
                 match Self::beating(metric, best, len) {
@@ -882,21 +917,42 @@ impl Scorer for EditDistance {
         if expectation.is_empty() {
             return Err(config.error("expectation", "must not be empty"));
         }
+        let (min_text, min_shown) = match threshold {
+            Some(Threshold::MinSimilarity(min)) => {
+                let mut shown = String::new();
+                self::metric::show(&mut shown, min);
+                (min.to_string(), shown)
+            }
+            _ => Default::default(),
+        };
         Ok(EditDistance {
             expectation: expectation.to_owned(),
             report,
             threshold,
             output,
+            min_text,
+            min_shown,
         })
     }
 
     fn score(&self, record: &Record<'_>) -> Outcome {
+        let mut rationale = String::new();
+        let outcome = self.score_writing_rationale(record, &mut rationale);
+        outcome.map(|score| score.or_rationale(rationale))
+    }
+
+    fn score_writing_rationale(&self, record: &Record<'_>, rationale: &mut String) -> Outcome {
+        use verdict_plugin::decimal::push_uint;
         let name = self.expectation.as_str();
         let expected = record
             .expectation(name)
             .filter(|v| !v.is_null())
             .ok_or_else(|| ScoreError::missing_expectation(name))?;
-        let items = expected.texts();
+        // A list's items, or the one text (`Value::texts`, without a list
+        // for a single text).
+        let list = expected.list_texts();
+        let single = [Cow::Borrowed(expected.text())];
+        let items: &[Cow<'_, str>] = list.as_deref().unwrap_or(&single);
         if items.is_empty() {
             return Err(ScoreError::new(
                 "EMPTY_EXPECTATION",
@@ -904,71 +960,69 @@ impl Scorer for EditDistance {
             ));
         }
         let output = record.outputs.text();
-        let several = |found: &Found| {
+        let several = |found: &Found, out: &mut String| {
             if items.len() > 1 {
-                format!(
-                    "best of {} expectations (#{}): ",
-                    items.len(),
-                    found.index + 1
-                )
-            } else {
-                String::new()
+                out.push_str("best of ");
+                push_uint(out, items.len() as u64);
+                out.push_str(" expectations (#");
+                push_uint(out, found.index as u64 + 1);
+                out.push_str("): ");
             }
         };
         if let (Output::Pass, Some(threshold)) = (self.output, self.threshold) {
             // Only whether some item passes counts: the search stops at the
             // threshold.
-            let found = Self::best(output, &items, threshold.metric(), Some(threshold));
-            let mut rationale = match &found {
-                Some(f) => several(f),
+            let found = Self::best(output, items, threshold.metric(), Some(threshold));
+            match &found {
+                Some(f) => several(f, rationale),
                 None if items.len() > 1 => {
-                    format!("none of {} expectations passes: ", items.len())
+                    rationale.push_str("none of ");
+                    push_uint(rationale, items.len() as u64);
+                    rationale.push_str(" expectations passes: ");
                 }
-                None => String::new(),
-            };
-            rationale.push_str(&threshold.clause(found.as_ref()));
+                None => {}
+            }
+            self.clause(threshold, found.as_ref(), rationale);
             rationale.push_str(if found.is_some() { ": pass" } else { ": fail" });
-            return Ok(Score::bool(found.is_some()).with_rationale(rationale));
+            return Ok(Score::bool(found.is_some()));
         }
         // The value is the best item in the reported metric, whatever the
         // threshold: a threshold decides whether the record passes, not
         // which answer counts as best.
-        let best = Self::best(output, &items, self.report, None)
+        let best = Self::best(output, items, self.report, None)
             .expect("without a cap, every item is scored");
+        let similarity = self::metric::similarity(best.distance, best.len);
         let value = match self.report {
             Metric::Distance => best.distance as f64,
-            Metric::Similarity => self::metric::similarity(best.distance, best.len),
+            Metric::Similarity => similarity,
         };
-        let mut rationale = several(&best);
+        several(&best, rationale);
         let Some(threshold) = self.threshold else {
-            rationale.push_str(&format!(
-                "distance {} over {} chars: similarity {}",
-                best.distance,
-                best.len,
-                self::metric::show(self::metric::similarity(best.distance, best.len))
-            ));
-            return Ok(Score::number(value).with_rationale(rationale));
+            rationale.push_str("distance ");
+            push_uint(rationale, best.distance as u64);
+            rationale.push_str(" over ");
+            push_uint(rationale, best.len as u64);
+            rationale.push_str(" chars: similarity ");
+            self::metric::show(rationale, similarity);
+            return Ok(Score::number(value));
         };
         // The record passes when any item is within the threshold: the
         // best in the reported metric, or else (the threshold measures the
         // other metric) another one.
-        rationale.push_str(&threshold.clause(Some(&best)));
+        self.clause(threshold, Some(&best), rationale);
         let mut pass = best.distance <= threshold.max_distance(best.len);
         if !pass
             && threshold.metric() != self.report
-            && let Some(other) = Self::best(output, &items, threshold.metric(), Some(threshold))
+            && let Some(other) = Self::best(output, items, threshold.metric(), Some(threshold))
         {
             pass = true;
-            rationale.push_str(&format!(
-                "; #{} passes: {}",
-                other.index + 1,
-                threshold.clause(Some(&other))
-            ));
+            rationale.push_str("; #");
+            push_uint(rationale, other.index as u64 + 1);
+            rationale.push_str(" passes: ");
+            self.clause(threshold, Some(&other), rationale);
         }
         rationale.push_str(if pass { ": pass" } else { ": fail" });
-        Ok(Score::number(value)
-            .with_rationale(rationale)
-            .with_passed(pass))
+        Ok(Score::number(value).with_passed(pass))
     }
 }
 
@@ -1459,6 +1513,73 @@ mod tests {
         let list = Value::json(r#"[7, 42]"#);
         let score = record_score(r#"{"report": "distance"}"#, Value::json("42"), list).unwrap();
         assert_eq!(score.value, ScoreValue::Number(0.0));
+    }
+
+    /// The rationale as `format!` wrote it before it was written without
+    /// it: the reference the fast writing is checked against.
+    fn reference_rationale(config: &str, output: &str, expected: &str) -> String {
+        let show = |s: f64| {
+            let text = format!("{s:.4}");
+            text.trim_end_matches('0').trim_end_matches('.').to_owned()
+        };
+        let d = reference(output, expected);
+        let len = output.chars().count().max(expected.chars().count());
+        let s = 1.0 - d as f64 / len.max(1) as f64;
+        let s = if len == 0 { 1.0 } else { s };
+        let json: serde_json::Value = serde_json::from_str(config).unwrap();
+        let pass_mode = json.get("output").is_some();
+        if let Some(k) = json.get("max_distance").and_then(|k| k.as_u64()) {
+            let k = k as usize;
+            let pass = d <= k;
+            let clause = match (pass_mode, pass) {
+                (true, false) => format!("distance > max {k}"),
+                _ => format!("distance {d} {} max {k}", if pass { "≤" } else { ">" }),
+            };
+            return format!("{clause}: {}", if pass { "pass" } else { "fail" });
+        }
+        if let Some(min) = json.get("min_similarity").and_then(|m| m.as_f64()) {
+            let pass = s >= min;
+            let mut shown = show(s);
+            if shown == show(min) && s != min {
+                shown = s.to_string();
+            }
+            let clause = match (pass_mode, pass) {
+                (true, false) => format!("similarity < min {min}"),
+                _ => format!("similarity {shown} {} min {min}", if pass { "≥" } else { "<" }),
+            };
+            return format!("{clause}: {}", if pass { "pass" } else { "fail" });
+        }
+        format!("distance {d} over {len} chars: similarity {}", show(s))
+    }
+
+    /// The numbers of a rationale are written without `format!`, and read
+    /// as they did with it, on generated pairs of every alphabet and size.
+    #[test]
+    fn rationales_read_as_format_wrote_them() {
+        let configs = [
+            "{}",
+            r#"{"report": "distance"}"#,
+            r#"{"max_distance": 3}"#,
+            r#"{"max_distance": 3, "output": "pass"}"#,
+            r#"{"min_similarity": 0.85}"#,
+            r#"{"min_similarity": 0.3333, "output": "pass"}"#,
+            r#"{"min_similarity": 0.66666}"#,
+        ];
+        let mut rng = Rng(77);
+        for round in 0..3000 {
+            let alphabet = Alphabet::ALL[round % Alphabet::ALL.len()];
+            let len = [0, 1, 3, 7, 20, 33, 64, 100, 241][round % 9];
+            let a = rng.text(len, alphabet);
+            let b = rng.mutate(&a, [5, 10, 30, 60][round % 4], alphabet);
+            for config in configs {
+                let score = record_score(config, Value::string(&a), Value::string(&b)).unwrap();
+                assert_eq!(
+                    score.rationale.as_deref(),
+                    Some(reference_rationale(config, &a, &b).as_str()),
+                    "{config} {a:?} {b:?}"
+                );
+            }
+        }
     }
 
     /// With several acceptable answers, a threshold decides whether the
