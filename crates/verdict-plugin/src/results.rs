@@ -303,7 +303,8 @@ impl Results {
         for (i, slot) in (first..).zip(slots.iter_mut()) {
             // The common case first, in a few instructions: a bool or a
             // finite number, with no rationale or, from a scorer that
-            // vouches for it, a static one.
+            // vouches for it, a static one or one it copied (then pointed
+            // at where it is kept).
             let number = slot.number;
             let value = slot.status == STATUS_OK
                 && slot.verdict <= VERDICT_FAIL
@@ -316,8 +317,18 @@ impl Results {
                 let (ptr, len) = slot.rationale.raw_parts();
                 let accepted = if ptr.is_null() {
                     len == 0
+                } else if !call.vouched || len == 0 {
+                    false
+                } else if call.holds(ptr) {
+                    match call.copied(ptr, len) {
+                        Some(kept) => {
+                            slot.rationale = kept;
+                            true
+                        }
+                        None => false,
+                    }
                 } else {
-                    call.vouched && len != 0 && len <= TEXT_LIMIT && !call.holds(ptr)
+                    len <= TEXT_LIMIT
                 };
                 if accepted {
                     continue;
@@ -577,6 +588,21 @@ impl CallText {
         (ptr as usize).wrapping_sub(self.base) < self.cap
     }
 
+    /// Where the `len` bytes the plugin wrote at `ptr`, in the call's
+    /// buffer ([`holds`](Self::holds)), are kept; `None` when they run
+    /// past what it wrote. Not checked for UTF-8.
+    #[inline(always)]
+    fn copied(&self, ptr: *const u8, len: usize) -> Option<Str<'static>> {
+        let offset = ptr as usize - self.base;
+        if len > self.used.saturating_sub(offset) {
+            return None;
+        }
+        // SAFETY: `offset + len <= used`, and `kept` holds `used` bytes,
+        // in the block the caller keeps with the slot; the caller checks
+        // the text for UTF-8 unless the scorer vouches for it.
+        Some(unsafe { Str::from_raw_parts(self.kept.add(offset), len) })
+    }
+
     /// Checks one text of a slot, field `at`: absent (allowed unless
     /// `required`), copied into this call's buffer (then pointed at where
     /// it is kept), or static text of the plugin (copied, unless the
@@ -604,17 +630,18 @@ impl CallText {
             return Ok(());
         }
         if self.holds(ptr) {
-            let offset = ptr as usize - self.base;
-            if len > self.used.saturating_sub(offset) {
+            let Some(kept) = self.copied(ptr, len) else {
                 return invalid(format!("the scorer's {what} points past the text it wrote"));
+            };
+            if !self.vouched {
+                let (at, len) = kept.raw_parts();
+                // SAFETY: `len` bytes the call's block keeps (`copied`).
+                let bytes = unsafe { std::slice::from_raw_parts(at, len) };
+                if std::str::from_utf8(bytes).is_err() {
+                    return invalid(format!("the scorer's {what} is not valid UTF-8"));
+                }
             }
-            // SAFETY: `offset + len <= used`, and `kept` holds `used` bytes.
-            let bytes = unsafe { std::slice::from_raw_parts(self.kept.add(offset), len) };
-            if !self.vouched && std::str::from_utf8(bytes).is_err() {
-                return invalid(format!("the scorer's {what} is not valid UTF-8"));
-            }
-            // SAFETY: UTF-8, in the block the caller keeps with the slot.
-            *text = unsafe { Str::from_raw_parts(bytes.as_ptr(), len) };
+            *text = kept;
             return Ok(());
         }
         if len > TEXT_LIMIT {
