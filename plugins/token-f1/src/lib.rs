@@ -50,6 +50,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use verdict_plugin::decimal::{push_fixed, push_uint};
 use verdict_plugin::text::{lowercase, remove_punctuation, tokens_without_articles};
 use verdict_plugin::{Config, ConfigError, ConfigKey, Outcome, Record, Score, ScoreError, Scorer};
 
@@ -141,10 +142,21 @@ impl Scorer for TokenF1 {
     }
 
     fn score(&self, record: &Record<'_>) -> Outcome {
+        let mut rationale = String::new();
+        let outcome = self.score_writing_rationale(record, &mut rationale);
+        outcome.map(|score| score.or_rationale(rationale))
+    }
+
+    fn score_writing_rationale(&self, record: &Record<'_>, rationale: &mut String) -> Outcome {
         let expected = match record.expectation(&self.expectation) {
-            Some(value) if !value.is_null() => value.texts(),
+            Some(value) if !value.is_null() => value,
             _ => return Err(ScoreError::missing_expectation(&self.expectation)),
         };
+        // A list's items, or the one text (`Value::texts`, without a list
+        // for a single text).
+        let list = expected.list_texts();
+        let single = [Cow::Borrowed(expected.text())];
+        let expected: &[Cow<'_, str>] = list.as_deref().unwrap_or(&single);
         let output = self.normalized(record.outputs.text());
         let output_tokens = self.tokens(&output);
         let mut counts = HashMap::new();
@@ -164,27 +176,48 @@ impl Scorer for TokenF1 {
                 )
             })?;
 
-        let mut rationale: Cow<'static, str> = match (best.output_tokens, best.expected_tokens) {
-            (0, 0) => "no tokens on either side".into(),
-            (0, _) => "the output has no tokens".into(),
-            (_, 0) => "the expectation has no tokens".into(),
-            _ => format!("precision {:.2}, recall {:.2}", best.precision, best.recall).into(),
+        let why: Option<&'static str> = match (best.output_tokens, best.expected_tokens) {
+            (0, 0) => Some("no tokens on either side"),
+            (0, _) => Some("the output has no tokens"),
+            (_, 0) => Some("the expectation has no tokens"),
+            _ => None,
         };
+        if let (Some(why), None, 1) = (why, self.pass_at, expected.len()) {
+            // Static text, kept by reference.
+            return Ok(Score::number(best.f1).with_rationale(why));
+        }
+        if let Some(min) = self.pass_at {
+            rationale.push_str("F1 ");
+            push_fixed(rationale, best.f1, 2);
+            rationale.push_str(if best.f1 >= min {
+                ", at least "
+            } else {
+                ", below "
+            });
+            push_fixed(rationale, min, 2);
+            rationale.push_str(" (");
+        }
+        match why {
+            Some(why) => rationale.push_str(why),
+            None => {
+                rationale.push_str("precision ");
+                push_fixed(rationale, best.precision, 2);
+                rationale.push_str(", recall ");
+                push_fixed(rationale, best.recall, 2);
+            }
+        }
         if expected.len() > 1 {
-            rationale = Cow::Owned(format!(
-                "{rationale}; best of {} references: #{}",
-                expected.len(),
-                best_index + 1
-            ));
+            rationale.push_str("; best of ");
+            push_uint(rationale, expected.len() as u64);
+            rationale.push_str(" references: #");
+            push_uint(rationale, best_index as u64 + 1);
         }
         Ok(match self.pass_at {
-            None => Score::number(best.f1).with_rationale(rationale),
-            Some(min) if best.f1 >= min => Score::bool(true).with_rationale(format!(
-                "F1 {:.2}, at least {min:.2} ({rationale})",
-                best.f1
-            )),
-            Some(min) => Score::bool(false)
-                .with_rationale(format!("F1 {:.2}, below {min:.2} ({rationale})", best.f1)),
+            None => Score::number(best.f1),
+            Some(min) => {
+                rationale.push(')');
+                Score::bool(best.f1 >= min)
+            }
         })
     }
 }
