@@ -12,6 +12,9 @@
 #                               scripts/mlflow/start.sh starts there: on exit
 #                               the server is stopped and DIR removed
 #   bench_mlflow_start          starts that server in DIR and sets URL
+#   bench_rapidfuzz             installs Python's rapidfuzz 3.14.6 and numpy
+#                               into a cached virtualenv (idempotent) and sets
+#                               RF_PY, its python
 
 bench_build() {
   if [ -n "${VERDICT_BENCH_BIN:-}" ]; then
@@ -44,4 +47,14 @@ bench_mlflow_start() {
   echo "== starting mlflow server" >&2
   URL="$("$ROOT/scripts/mlflow/start.sh" "$DIR" | tail -n 1)"
   echo "   $URL" >&2
+}
+
+bench_rapidfuzz() {
+  local venv="${VERDICT_RAPIDFUZZ_VENV:-$HOME/.cache/verdict/rapidfuzz-3.14.6}"
+  RF_PY="$venv/bin/python"
+  if ! "$RF_PY" -c 'import sys, numpy, rapidfuzz; sys.exit(rapidfuzz.__version__ != "3.14.6")' 2>/dev/null; then
+    echo "== installing rapidfuzz 3.14.6 and numpy into $venv" >&2
+    [ -x "$RF_PY" ] || python3 -m venv "$venv"
+    "$RF_PY" -m pip install --quiet --disable-pip-version-check rapidfuzz==3.14.6 numpy==2.4.6 >&2
+  fi
 }
