@@ -66,6 +66,15 @@
 //! algorithms are public: [`levenshtein`], [`levenshtein_bounded`] and
 //! [`similarity`].
 //!
+//! On short texts the distance costs less than writing why, so the
+//! rationale is written the cheap way: its numbers through the kit's
+//! [`decimal`](verdict_plugin::decimal) writers (the same text `format!`
+//! gives), into the one buffer the kit keeps for a call
+//! ([`Scorer::score_writing_rationale`]), with no allocation per record.
+//! Building it only for the records whose rationale is read was the
+//! alternative; `verdict eval` stores every record's, so it would save
+//! nothing there.
+//!
 //! # Example
 //!
 //! ```
