@@ -180,6 +180,8 @@ mod bitpar {
     /// The alphabet size of ASCII bytes.
     pub(super) const ASCII: usize = 128;
 
+    use std::cell::RefCell;
+
     /// A symbol: an ASCII byte, or an id in a compact alphabet.
     pub(super) trait Sym: Copy + Eq {
         /// Its index in the match table; below the alphabet size.
@@ -323,14 +325,61 @@ mod bitpar {
         }
     }
 
+    thread_local! {
+        /// The match table of [`single_word`], all zero between calls:
+        /// setting the pattern's bits and clearing them afterwards costs
+        /// less than zeroing a kilobyte for every pair of short texts.
+        static PEQ: RefCell<[u64; 128]> = const { RefCell::new([0; 128]) };
+    }
+
+    /// A match table holding the bits of pattern `p`, cleared of them when
+    /// dropped, whatever happens in between.
+    struct Peq<'a, S: Sym> {
+        table: &'a mut [u64; 128],
+        p: &'a [S],
+    }
+
+    impl<S: Sym> Drop for Peq<'_, S> {
+        fn drop(&mut self) {
+            for &c in self.p {
+                self.table[c.idx() & 127] = 0;
+            }
+        }
+    }
+
     /// Myers/Hyyrö with the whole pattern (at most 64 symbols) in one word.
     /// No early exit: the other text is at most `64 + max` symbols long.
     fn single_word<S: Sym>(p: &[S], t: &[S], max: usize) -> Option<usize> {
         debug_assert!((1..=64).contains(&p.len()) && p.len() <= t.len());
-        let mut peq = [0u64; 128];
+        PEQ.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut table) => single_word_with(
+                Peq {
+                    table: &mut table,
+                    p,
+                },
+                t,
+                max,
+            ),
+            // Only a call from within a call would find it taken.
+            Err(_) => single_word_with(
+                Peq {
+                    table: &mut [0; 128],
+                    p,
+                },
+                t,
+                max,
+            ),
+        })
+    }
+
+    /// [`single_word`] with a zeroed table for its pattern.
+    #[inline(always)]
+    fn single_word_with<S: Sym>(peq: Peq<'_, S>, t: &[S], max: usize) -> Option<usize> {
+        let p = peq.p;
         for (i, &c) in p.iter().enumerate() {
-            peq[c.idx() & 127] |= 1 << i;
+            peq.table[c.idx() & 127] |= 1 << i;
         }
+        let peq = &*peq.table;
         let last = 1u64 << (p.len() - 1);
         let (mut vp, mut vn, mut score) = (!0u64, 0u64, p.len());
         for &c in t {
