@@ -11,6 +11,8 @@
 #   2. rapidfuzz's `process.cpdist(outputs, expected,
 #      scorer=Levenshtein.normalized_similarity)` (one worker, its default)
 #      on the same pairs: CPU time of the process, the median of 7 calls;
+#      steps 1 and 2 run in turn three times, and each round's ratio is
+#      printed with the median round's;
 #   3. end to end, over the whole process: `verdict eval FILE --scorer
 #      edit_distance` with its local store (every record's span, expectation
 #      and feedback stored), against a Python process that reads the same
@@ -29,25 +31,52 @@ bench_rapidfuzz
 DIR="$(mktemp -d -t verdict-rapidfuzz-XXXXXX)"
 trap 'rm -rf "$DIR"' EXIT
 
-echo "== cargo bench --bench scorer_path (load: $(cut -d ' ' -f 1-3 /proc/loadavg))" >&2
-VERDICT_PAIRS_OUT="$DIR" cargo bench --quiet --manifest-path "$ROOT/Cargo.toml" \
-  -p verdict-benches --bench scorer_path -- --warm-up-time 1 --measurement-time 3 \
-  'scorer_path/' >&2
 TARGET="$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
   sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+CRITERION="${TARGET:-$ROOT/target}/criterion"
 
-echo "== rapidfuzz and verdict eval on the same pairs (load: $(cut -d ' ' -f 1-3 /proc/loadavg))" >&2
-"$RF_PY" - "$DIR" "${TARGET:-$ROOT/target}/criterion" "$BIN" <<'PYTHON'
-import json, os, statistics, subprocess, sys, time
+# Steps 1 and 2 in turn, three rounds: on a shared machine the load moves
+# within minutes, so each round's ratio compares the two sides measured
+# back to back, and the median round is reported.
+for round in 1 2 3; do
+  echo "== round $round: cargo bench --bench scorer_path (load: $(cut -d ' ' -f 1-3 /proc/loadavg))" >&2
+  VERDICT_PAIRS_OUT="$DIR" cargo bench --quiet --manifest-path "$ROOT/Cargo.toml" \
+    -p verdict-benches --bench scorer_path -- --warm-up-time 1 --measurement-time 3 \
+    'scorer_path/' >&2
+  echo "== round $round: rapidfuzz cpdist (load: $(cut -d ' ' -f 1-3 /proc/loadavg))" >&2
+  "$RF_PY" - "$DIR" "$CRITERION" "$round" <<'PYTHON'
+import json, os, statistics, sys, time
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-pairs_dir, criterion, verdict = sys.argv[1:]
+pairs_dir, criterion, round_ = sys.argv[1:]
+row = {}
+for size in (20, 240, 2000):
+    records = [json.loads(line) for line in open(os.path.join(pairs_dir, f"pairs-{size}.jsonl"))]
+    n = len(records)
+    outputs = [r["outputs"] for r in records]
+    expected = [r["expectations"]["expected_response"] for r in records]
+    cpus = []
+    for _ in range(7):
+        start = time.process_time()
+        process.cpdist(outputs, expected, scorer=Levenshtein.normalized_similarity)
+        cpus.append(time.process_time() - start)
+    steps = {}
+    for step in ("distance", "static_host", "runner"):
+        path = os.path.join(criterion, "scorer_path", step, str(size), "new", "estimates.json")
+        with open(path) as f:
+            steps[step] = json.load(f)["median"]["point_estimate"] / n
+    row[size] = {"n": n, "cpdist": statistics.median(cpus) / n * 1e9, **steps}
+with open(os.path.join(pairs_dir, f"round-{round_}.json"), "w") as f:
+    json.dump(row, f)
+PYTHON
+done
 
-def criterion_ns(step, size):
-    path = os.path.join(criterion, "scorer_path", step, str(size), "new", "estimates.json")
-    with open(path) as f:
-        return json.load(f)["median"]["point_estimate"]
+echo "== end to end: verdict eval and Python on the same files (load: $(cut -d ' ' -f 1-3 /proc/loadavg))" >&2
+"$RF_PY" - "$DIR" "$BIN" <<'PYTHON'
+import json, os, statistics, subprocess, sys, time
+
+pairs_dir, verdict = sys.argv[1:]
 
 READ_AND_SCORE = """
 import json, sys
@@ -61,49 +90,40 @@ print(float(scores.mean()))
 """
 
 def run(args):
-    """Wall and CPU seconds of one child process, and its standard output."""
+    """Wall and CPU seconds of one child process (all its threads)."""
     start = time.perf_counter()
-    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    out = child.stdout.read()
+    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:
         sys.exit(f"{args[0]} failed: status {status}")
-    return wall, usage.ru_utime + usage.ru_stime, out.decode()
+    return wall, usage.ru_utime + usage.ru_stime
 
-rows = []
-for size in (20, 240, 2000):
-    path = os.path.join(pairs_dir, f"pairs-{size}.jsonl")
-    records = [json.loads(line) for line in open(path)]
-    n = len(records)
-    outputs = [r["outputs"] for r in records]
-    expected = [r["expectations"]["expected_response"] for r in records]
-    cpus = []
-    for _ in range(7):
-        start = time.process_time()
-        scores = process.cpdist(outputs, expected, scorer=Levenshtein.normalized_similarity)
-        cpus.append(time.process_time() - start)
-    rapidfuzz = statistics.median(cpus) / n * 1e9
-    steps = {s: criterion_ns(s, size) / n for s in ("distance", "static_host", "runner")}
-
-    verdict_runs, python_runs = [], []
-    for i in range(3):
-        store = os.path.join(pairs_dir, f"store-{size}-{i}.db")
-        verdict_runs.append(run([verdict, "eval", path, "--scorer", "edit_distance", "--store", store])[:2])
-        python_runs.append(run([sys.executable, "-c", READ_AND_SCORE, path])[:2])
-    v_wall, v_cpu = (statistics.median(x) for x in zip(*verdict_runs))
-    p_wall, p_cpu = (statistics.median(x) for x in zip(*python_runs))
-    rows.append((size, n, steps, rapidfuzz, float(scores.mean()), v_wall, v_cpu, p_wall, p_cpu))
-
-print("per record, CPU time of one thread (ns): the scorer path against rapidfuzz's cpdist")
-print(f"{'size':>5} {'pairs':>7} {'distance':>9} {'host':>9} {'runner':>9} {'cpdist':>9} {'runner vs cpdist':>17}")
-for size, n, steps, rapidfuzz, *_ in rows:
-    print(f"{size:>5} {n:>7} {steps['distance']:>9.0f} {steps['static_host']:>9.0f} "
-          f"{steps['runner']:>9.0f} {rapidfuzz:>9.0f} {rapidfuzz / steps['runner']:>16.2f}x")
+rounds = [json.load(open(os.path.join(pairs_dir, f"round-{r}.json"))) for r in (1, 2, 3)]
+print("per record, CPU time of one thread (ns), per round: the scorer path against rapidfuzz's cpdist")
+print(f"{'size':>5} {'round':>5} {'distance':>9} {'host':>9} {'runner':>9} {'cpdist':>9} {'cpdist / runner':>16}")
+medians = {}
+for size in ("20", "240", "2000"):
+    ratios = []
+    for r, row in enumerate(rounds, 1):
+        x = row[size]
+        ratios.append(x["cpdist"] / x["runner"])
+        print(f"{size:>5} {r:>5} {x['distance']:>9.0f} {x['static_host']:>9.0f} "
+              f"{x['runner']:>9.0f} {x['cpdist']:>9.0f} {ratios[-1]:>15.2f}x")
+    medians[size] = statistics.median(ratios)
+print("median round, cpdist / runner: " + ", ".join(f"{s} chars {m:.2f}x" for s, m in medians.items()))
 print()
 print("end to end, whole process, median of 3: verdict eval (scoring, storing) against Python (json.loads, cpdist)")
 print(f"{'size':>5} {'verdict wall':>13} {'cpu':>8} {'python wall':>12} {'cpu':>8} {'wall ratio':>11} {'cpu ratio':>10}")
-for size, n, steps, rapidfuzz, mean, v_wall, v_cpu, p_wall, p_cpu in rows:
+for size in (20, 240, 2000):
+    path = os.path.join(pairs_dir, f"pairs-{size}.jsonl")
+    verdict_runs, python_runs = [], []
+    for i in range(3):
+        store = os.path.join(pairs_dir, f"store-{size}-{i}.db")
+        verdict_runs.append(run([verdict, "eval", path, "--scorer", "edit_distance", "--store", store]))
+        python_runs.append(run([sys.executable, "-c", READ_AND_SCORE, path]))
+    v_wall, v_cpu = (statistics.median(x) for x in zip(*verdict_runs))
+    p_wall, p_cpu = (statistics.median(x) for x in zip(*python_runs))
     print(f"{size:>5} {v_wall:>12.3f}s {v_cpu:>7.3f}s {p_wall:>11.3f}s {p_cpu:>7.3f}s "
           f"{p_wall / v_wall:>10.2f}x {p_cpu / v_cpu:>9.2f}x")
 PYTHON
