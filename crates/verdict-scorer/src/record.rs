@@ -1,4 +1,11 @@
 //! Records the host owns, and the borrowed views scorers read.
+//!
+//! A record may carry its trace ([`OwnedTrace`]): the spans a trace
+//! scorer reads. It is shared ([`Arc`]), so that the records of one trace
+//! hold it once, and laid out as views ([`TraceViews`](crate::TraceViews))
+//! only for the scorers that read it.
+
+use std::sync::Arc;
 
 use serde_json::Value as Json;
 use verdict_plugin::{NamedValue, Record, Value};
@@ -65,6 +72,8 @@ pub struct OwnedRecord {
     pub outputs: OwnedValue,
     /// Named ground truths.
     pub expectations: Vec<(String, OwnedValue)>,
+    /// The trace it came from, for the scorers that read traces.
+    pub trace: Option<Arc<OwnedTrace>>,
 }
 
 impl OwnedRecord {
@@ -74,7 +83,14 @@ impl OwnedRecord {
             inputs: inputs.into(),
             outputs: outputs.into(),
             expectations: Vec::new(),
+            trace: None,
         }
+    }
+
+    /// Gives it its trace.
+    pub fn with_trace(mut self, trace: impl Into<Arc<OwnedTrace>>) -> Self {
+        self.trace = Some(trace.into());
+        self
     }
 
     /// Adds an expectation.
@@ -86,6 +102,74 @@ impl OwnedRecord {
         self.expectations.push((name.into(), value.into()));
         self
     }
+}
+
+/// A trace, owned: its spans, in no particular order.
+///
+/// ```
+/// use verdict_scorer::{OwnedRecord, OwnedSpan, OwnedTrace};
+///
+/// let root = OwnedSpan {
+///     name: "agent".into(),
+///     start_time_unix_nano: 1_000,
+///     end_time_unix_nano: 5_000,
+///     ..OwnedSpan::default()
+/// }
+/// .with_attribute("gen_ai.usage.output_tokens", serde_json::json!(42));
+/// let record = OwnedRecord::new("q", "a").with_trace(OwnedTrace { spans: vec![root] });
+/// assert_eq!(record.trace.unwrap().spans[0].attributes[0].1.view().text(), "42");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnedTrace {
+    /// Its spans.
+    pub spans: Vec<OwnedSpan>,
+}
+
+/// One span of a trace, owned: what a trace scorer reads of it
+/// ([`verdict_plugin::Span`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnedSpan {
+    /// The trace's id.
+    pub trace_id: [u8; 16],
+    /// The span's id.
+    pub span_id: [u8; 8],
+    /// Its parent's id; `None` for a root span.
+    pub parent_span_id: Option<[u8; 8]>,
+    /// Its name.
+    pub name: String,
+    /// Its kind, as OTLP numbers them ([`verdict_plugin::trace::kind`]).
+    pub kind: u32,
+    /// Its status code, likewise ([`verdict_plugin::trace::status`]).
+    pub status_code: u32,
+    /// Its status message.
+    pub status_message: String,
+    /// When it started, in nanoseconds since the Unix epoch.
+    pub start_time_unix_nano: u64,
+    /// When it ended, likewise.
+    pub end_time_unix_nano: u64,
+    /// Its attributes: a string as itself, any other value as JSON.
+    pub attributes: Vec<(String, OwnedValue)>,
+    /// Its events.
+    pub events: Vec<OwnedEvent>,
+}
+
+impl OwnedSpan {
+    /// Adds an attribute.
+    pub fn with_attribute(mut self, key: impl Into<String>, value: impl Into<OwnedValue>) -> Self {
+        self.attributes.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// An event of a span, owned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnedEvent {
+    /// Its name.
+    pub name: String,
+    /// When it happened, in nanoseconds since the Unix epoch.
+    pub time_unix_nano: u64,
+    /// Its attributes, as a span's.
+    pub attributes: Vec<(String, OwnedValue)>,
 }
 
 /// The expectations of `records`, all in one array, in order: the first
