@@ -1,5 +1,5 @@
 /*
- * verdict_plugin.h — the Verdict scorer plugin ABI, version 1.
+ * verdict_plugin.h — the Verdict scorer plugin ABI, version 2.
  *
  * A plugin is a dynamic library exporting an entry point that returns a
  * static descriptor: who the scorer is and its functions.
@@ -70,6 +70,16 @@
  *    failures (a C plugin that never aborts may set it).
  *  - With VD_FLAG_THREAD_SAFE, score and score_batch may run on several
  *    threads at once with the same state.
+ *
+ * Traces (version 2). A plugin that reads each record's trace sets
+ * score_batch_traced (and min_abi_version to VD_ABI_VERSION_TRACES, so
+ * that an older host refuses it rather than score it without traces).
+ * The host then calls score_batch_traced for every call, a record alone
+ * included, with one trace pointer per record (NULL: the record has no
+ * trace, which a trace scorer reports as an error, never a pass), and
+ * never calls its score or score_batch. The traces are borrowed as the
+ * records are. The host builds them for such plugins only: the others
+ * are called as in version 1 and pay nothing for traces.
  */
 #ifndef VERDICT_PLUGIN_H
 #define VERDICT_PLUGIN_H
@@ -81,7 +91,9 @@
 extern "C" {
 #endif
 
-#define VD_ABI_VERSION 1u
+#define VD_ABI_VERSION 2u
+/* the version that added traces: the min_abi_version of a plugin reading them */
+#define VD_ABI_VERSION_TRACES 2u
 /* the generic entry point; a scorer's own is VD_SYMBOL "_" <scorer> */
 #define VD_SYMBOL "verdict_plugin_v1"
 
@@ -152,6 +164,50 @@ typedef struct vd_record {
     size_t n_expectations;
 } vd_record;
 
+/* vd_span.kind: OpenTelemetry's span kinds, numbered as in OTLP */
+#define VD_SPAN_KIND_UNSPECIFIED 0u
+#define VD_SPAN_KIND_INTERNAL 1u
+#define VD_SPAN_KIND_SERVER 2u
+#define VD_SPAN_KIND_CLIENT 3u
+#define VD_SPAN_KIND_PRODUCER 4u
+#define VD_SPAN_KIND_CONSUMER 5u
+
+/* vd_span.status_code, numbered as in OTLP */
+#define VD_SPAN_STATUS_UNSET 0u
+#define VD_SPAN_STATUS_OK 1u
+#define VD_SPAN_STATUS_ERROR 2u
+
+/* Attributes are vd_named_values: a string as VD_VALUE_STRING, any other
+   value (an int, a double, a bool, a list) as its JSON text. */
+typedef struct vd_event {
+    vd_str name;
+    uint64_t time_unix_nano;
+    const vd_named_value *attributes;
+    size_t n_attributes;
+} vd_event;
+
+typedef struct vd_span {
+    uint8_t trace_id[16];
+    uint8_t span_id[8];
+    uint8_t parent_span_id[8]; /* all zeros: a root span */
+    vd_str name;
+    uint32_t kind;        /* VD_SPAN_KIND_* */
+    uint32_t status_code; /* VD_SPAN_STATUS_* */
+    vd_str status_message;
+    uint64_t start_time_unix_nano;
+    uint64_t end_time_unix_nano;
+    const vd_named_value *attributes;
+    size_t n_attributes;
+    const vd_event *events;
+    size_t n_events;
+} vd_span;
+
+/* the spans of one record's trace, in no particular order */
+typedef struct vd_trace {
+    const vd_span *spans;
+    size_t n_spans;
+} vd_trace;
+
 /* the text buffer of one call: append at ptr + len, never past cap */
 typedef struct vd_buf {
     uint8_t *ptr; /* the host's: never changed by the plugin */
@@ -199,6 +255,13 @@ typedef struct vd_descriptor {
     /* the oldest host ABI version the plugin works with; 1 unless it relies
        on what a later version added. Default (absent, or 0): abi_version. */
     uint32_t min_abi_version;
+
+    /* version 2: set only by a plugin that reads traces (see above);
+       traces[i] is record i's trace, or NULL. Default (absent, or NULL):
+       the plugin does not read traces. */
+    int32_t (*score_batch_traced)(const void *state, const vd_record *records,
+                                  const vd_trace *const *traces, size_t n,
+                                  vd_buf *text, vd_result *results);
 } vd_descriptor;
 
 /* the smallest struct_size a host accepts */

@@ -1,4 +1,4 @@
-//! The C ABI, version 1: the types that cross the boundary between the
+//! The C ABI, version 2: the types that cross the boundary between the
 //! host and a plugin, laid out as `include/verdict_plugin.h` declares them.
 //!
 //! Rules of the boundary:
@@ -44,7 +44,16 @@ use std::marker::PhantomData;
 /// The ABI version this crate speaks: what a plugin built with it puts in
 /// [`Descriptor::abi_version`], and the newest version a host built with
 /// it loads.
-pub const ABI_VERSION: u32 = 1;
+///
+/// Version 2 added traces: a plugin whose descriptor has
+/// [`score_batch_traced`](Descriptor::score_batch_traced) is handed each
+/// record's trace beside it. Plugins built for version 1 load and score as
+/// they did.
+pub const ABI_VERSION: u32 = 2;
+
+/// The ABI version that added traces ([`Descriptor::score_batch_traced`]):
+/// the [`Descriptor::min_abi_version`] of a plugin that reads them.
+pub const ABI_VERSION_TRACES: u32 = 2;
 
 /// The name of the generic entry point, NUL-terminated: a function taking
 /// nothing and returning `*const Descriptor`. A host looks for it when the
@@ -374,6 +383,16 @@ pub type ScoreBatchFn = unsafe extern "C" fn(
     text: *mut Buf,
     results: *mut ResultSlot,
 ) -> i32;
+/// Scores `n` records, each with its trace (`traces[i]`, null when record
+/// `i` has none), into `n` result slots, copying text into `text`.
+pub type ScoreBatchTracedFn = unsafe extern "C" fn(
+    state: *const c_void,
+    records: *const RawRecord,
+    traces: *const *const RawTrace,
+    n: usize,
+    text: *mut Buf,
+    results: *mut ResultSlot,
+) -> i32;
 /// Frees a scorer state.
 pub type DestroyFn = unsafe extern "C" fn(state: *mut c_void);
 /// Copies the calling thread's last error message into `buf` (at most
@@ -424,6 +443,15 @@ pub struct Descriptor {
     /// added. When absent (a smaller descriptor) or 0:
     /// [`abi_version`](Self::abi_version).
     pub min_abi_version: u32,
+    /// See [`ScoreBatchTracedFn`]; since version 2. Set only by a scorer
+    /// that reads traces: the host then calls it, and not
+    /// [`score_batch`](Self::score_batch) or [`score`](Self::score), with
+    /// each record's trace, and builds traces for no other scorer. Such a
+    /// plugin sets [`min_abi_version`](Self::min_abi_version) to
+    /// [`ABI_VERSION_TRACES`], so that an older host, which would score it
+    /// without traces, refuses it. When absent or null: the scorer does
+    /// not read traces.
+    pub score_batch_traced: Option<ScoreBatchTracedFn>,
 }
 
 /// The size of the smallest descriptor a host accepts: every field up to
@@ -442,6 +470,15 @@ impl Descriptor {
             _ => self.abi_version,
         }
     }
+
+    /// Whether the scorer reads traces: it has
+    /// [`score_batch_traced`](Self::score_batch_traced) (a descriptor too
+    /// small to hold it has not).
+    pub fn needs_trace(&self) -> bool {
+        let has = self.struct_size as usize
+            >= std::mem::offset_of!(Descriptor, score_batch_traced) + size_of::<usize>();
+        has && self.score_batch_traced.is_some()
+    }
 }
 
 // SAFETY: a descriptor is immutable static data and function pointers.
@@ -450,3 +487,5 @@ unsafe impl Sync for Descriptor {}
 /// A record as it crosses the boundary: the same layout as
 /// [`Record`](crate::Record), without lifetimes.
 pub type RawRecord = crate::record::Record<'static>;
+
+pub use crate::trace::RawTrace;

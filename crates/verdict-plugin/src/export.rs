@@ -10,13 +10,14 @@ use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::abi::{
-    ABI_VERSION, Buf, Descriptor, FLAG_THREAD_SAFE, FLAG_VALID_RESULTS, KIND_BOOL, KIND_LABEL,
-    KIND_NUMBER, RC_ERROR, RC_OK, RC_PANIC, RawRecord, ResultSlot, STATUS_ERROR, STATUS_OK,
-    STATUS_PANIC, Str, VERDICT_FAIL, VERDICT_NONE, VERDICT_PASS,
+    ABI_VERSION, ABI_VERSION_TRACES, Buf, Descriptor, FLAG_THREAD_SAFE, FLAG_VALID_RESULTS,
+    KIND_BOOL, KIND_LABEL, KIND_NUMBER, RC_ERROR, RC_OK, RC_PANIC, RawRecord, RawTrace, ResultSlot,
+    STATUS_ERROR, STATUS_OK, STATUS_PANIC, Str, VERDICT_FAIL, VERDICT_NONE, VERDICT_PASS,
 };
 use crate::record::Record;
 use crate::results::{SCORER_INVALID_RESULT, not_finite};
 use crate::scorer::{Outcome, ScoreValue, Scorer};
+use crate::trace::Trace;
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -57,8 +58,17 @@ pub const fn descriptor<S: Scorer>(flags: u64) -> Descriptor {
         destroy: Some(destroy::<S>),
         last_error: Some(last_error),
         // The kit's plugins ask nothing of a host that its first version
-        // did not give.
-        min_abi_version: 1,
+        // did not give, unless they read traces.
+        min_abi_version: if S::NEEDS_TRACE {
+            ABI_VERSION_TRACES
+        } else {
+            1
+        },
+        score_batch_traced: if S::NEEDS_TRACE {
+            Some(score_batch_traced::<S>)
+        } else {
+            None
+        },
     }
 }
 
@@ -253,6 +263,74 @@ pub unsafe extern "C" fn score_batch<S: Scorer>(
     RC_OK
 }
 
+/// Scores `n` records, each with its trace, with [`score_traced_into`].
+///
+/// # Safety
+/// `state` must come from `create` of the same scorer; `records`,
+/// `traces` and `results` must be valid for `n` entries (each trace
+/// pointer null or valid), `text` for one.
+pub unsafe extern "C" fn score_batch_traced<S: Scorer>(
+    state: *const c_void,
+    records: *const RawRecord,
+    traces: *const *const RawTrace,
+    n: usize,
+    text: *mut Buf,
+    results: *mut ResultSlot,
+) -> i32 {
+    if n == 0 {
+        return RC_OK;
+    }
+    if state.is_null()
+        || records.is_null()
+        || traces.is_null()
+        || text.is_null()
+        || results.is_null()
+    {
+        set_last_error("score_batch_traced: a null pointer was passed".into());
+        return RC_ERROR;
+    }
+    // SAFETY: checked non-null; the host's contract makes them valid for
+    // n. A nullable pointer to a trace has the layout of `Option<&Trace>`.
+    let (scorer, records, traces, text, slots) = unsafe {
+        (
+            &*state.cast::<S>(),
+            std::slice::from_raw_parts(records.cast::<Record<'_>>(), n),
+            std::slice::from_raw_parts(traces.cast::<Option<&Trace<'_>>>(), n),
+            &mut *text,
+            std::slice::from_raw_parts_mut(results, n),
+        )
+    };
+    score_traced_into(scorer, records, traces, slots, text);
+    RC_OK
+}
+
+/// Scores `records` with their traces into `slots`, as [`score_into`]
+/// does without them: through the scorer's
+/// [`score_batch_traced`](Scorer::score_batch_traced) when it has its own
+/// ([`Scorer::BATCHED`]), else record by record with
+/// [`score_traced`](Scorer::score_traced). `traces` is as long as
+/// `records`; records past it get no result (the host catches that).
+pub fn score_traced_into<S: Scorer>(
+    scorer: &S,
+    records: &[Record<'_>],
+    traces: &[Option<&Trace<'_>>],
+    slots: &mut [ResultSlot],
+    text: &mut Buf,
+) {
+    let n = records.len().min(slots.len()).min(traces.len());
+    let (records, traces) = (&records[..n], &traces[..n]);
+    fill(
+        records,
+        slots,
+        text,
+        |outcomes| scorer.score_batch_traced(records, traces, outcomes),
+        // A trace scorer returns its rationale; the call's buffer stays
+        // empty.
+        |record, i, _| scorer.score_traced(record, traces[i]),
+        S::BATCHED,
+    );
+}
+
 /// Scores `records` into `slots`, one each: through the scorer's own
 /// `score_batch` when it has one ([`Scorer::BATCHED`]), else record by
 /// record, straight into the slots. A panic is pinned to the records that
@@ -270,16 +348,40 @@ pub fn score_into<S: Scorer>(
     text: &mut Buf,
 ) {
     let n = records.len().min(slots.len());
-    let (records, slots) = (&records[..n], &mut slots[..n]);
-    let whole = S::BATCHED
+    let records = &records[..n];
+    fill(
+        records,
+        slots,
+        text,
+        |outcomes| scorer.score_batch(records, outcomes),
+        |record, _, rationale| scorer.score_writing_rationale(record, rationale),
+        S::BATCHED,
+    );
+}
+
+/// Fills one slot per record of `records` (which `slots` holds at
+/// least): with `batch`'s outcomes when `batched` and it gives one per
+/// record without panicking, else with `one` record at a time (given the
+/// record, its index and the call's rationale buffer, emptied before
+/// each), a panic pinned to the record that caused it.
+#[inline(always)]
+fn fill(
+    records: &[Record<'_>],
+    slots: &mut [ResultSlot],
+    text: &mut Buf,
+    batch: impl FnOnce(&mut Vec<Outcome>),
+    one: impl Fn(&Record<'_>, usize, &mut String) -> Outcome,
+    batched: bool,
+) {
+    let n = records.len();
+    let slots = &mut slots[..n];
+    let whole = batched
         && OUTCOMES.with(|cell| {
             let Ok(mut outcomes) = cell.try_borrow_mut() else {
                 return false;
             };
             outcomes.clear();
-            let scored = catch_unwind(AssertUnwindSafe(|| {
-                scorer.score_batch(records, &mut outcomes)
-            }));
+            let scored = catch_unwind(AssertUnwindSafe(|| batch(&mut outcomes)));
             if scored.is_err() || outcomes.len() != n {
                 return false;
             }
@@ -299,9 +401,11 @@ pub fn score_into<S: Scorer>(
         let mut rationale = RATIONALE.with(|cell| cell.take());
         while done < n {
             let scored = catch_unwind(AssertUnwindSafe(|| {
-                for (slot, record) in slots[done..].iter_mut().zip(&records[done..]) {
+                for ((slot, record), i) in
+                    slots[done..].iter_mut().zip(&records[done..]).zip(done..)
+                {
                     rationale.clear();
-                    let outcome = scorer.score_writing_rationale(record, &mut rationale);
+                    let outcome = one(record, i, &mut rationale);
                     write_outcome(slot, &outcome, &rationale, text);
                     done += 1;
                 }

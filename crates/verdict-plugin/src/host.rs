@@ -27,11 +27,12 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::ffi::c_void;
 
-use crate::abi::{self, Buf, Descriptor, RC_OK, RawRecord, ResultSlot};
+use crate::abi::{self, Buf, Descriptor, RC_OK, RawRecord, RawTrace, ResultSlot};
 use crate::record::Record;
 use crate::results::{CallText, Problem, Results};
 pub use crate::results::{SCORER_ERROR, SCORER_INVALID_RESULT, SCORER_PANIC, TEXT_LIMIT, invalid};
 use crate::scorer::ScoreError;
+use crate::trace::Trace;
 
 /// How many records one call into a scorer scores at most.
 const RECORDS_PER_CALL: usize = 256;
@@ -41,12 +42,31 @@ const TEXT_PER_CALL: usize = 64 * 1024;
 /// How many bytes of a plugin's last error message the host reads at most.
 pub const LAST_ERROR_LIMIT: usize = 64 * 1024;
 
+/// What fills the result slots of some records: their records, their
+/// traces (as many, or none for a scorer that does not read them), the
+/// call's text buffer and the slots.
+pub trait Fill:
+    FnMut(&[Record<'_>], &[Option<&Trace<'_>>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>
+{
+}
+
+impl<F> Fill for F where
+    F: FnMut(
+        &[Record<'_>],
+        &[Option<&Trace<'_>>],
+        &mut Buf,
+        &mut [ResultSlot],
+    ) -> Result<(), ScoreError>
+{
+}
+
 thread_local! {
     /// A thread's text buffer for calls.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Scores `records` into `out`, exactly one result per record, in order:
+/// Scores `records` (with `traces`, one per record, or none: see
+/// [`Fill`]) into `out`, exactly one result per record, in order:
 /// `batch` fills the result slots of at most a few hundred records per
 /// call, copying text into the call's buffer; each slot is then checked
 /// once and kept as it is, with the text the call copied. A record whose
@@ -70,10 +90,11 @@ thread_local! {
 /// further corrupts memory the host cannot guard in its own process).
 pub fn score_batch_with(
     records: &[Record<'_>],
+    traces: &[Option<&Trace<'_>>],
     out: &mut Results,
     vouched: bool,
-    batch: impl FnMut(&[Record<'_>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>,
-    one: impl FnMut(&[Record<'_>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>,
+    batch: impl Fill,
+    one: impl Fill,
 ) {
     if records.is_empty() {
         return;
@@ -81,28 +102,31 @@ pub fn score_batch_with(
     SCRATCH.with(|scratch| {
         let Ok(mut scratch) = scratch.try_borrow_mut() else {
             // Re-entered from a scorer: use a buffer of its own.
-            return score_with_scratch(&mut Vec::new(), records, out, vouched, batch, one);
+            return score_with_scratch(&mut Vec::new(), records, traces, out, vouched, batch, one);
         };
-        score_with_scratch(&mut scratch, records, out, vouched, batch, one);
+        score_with_scratch(&mut scratch, records, traces, out, vouched, batch, one);
     });
 }
 
 fn score_with_scratch(
     scratch: &mut Vec<u8>,
     records: &[Record<'_>],
+    traces: &[Option<&Trace<'_>>],
     out: &mut Results,
     vouched: bool,
-    mut batch: impl FnMut(&[Record<'_>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>,
-    mut one: impl FnMut(&[Record<'_>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>,
+    mut batch: impl Fill,
+    mut one: impl Fill,
 ) {
     if scratch.len() < TEXT_PER_CALL {
         *scratch = vec![0; TEXT_PER_CALL];
     }
-    for records in records.chunks(RECORDS_PER_CALL) {
+    for (c, records) in records.chunks(RECORDS_PER_CALL).enumerate() {
         let n = records.len();
+        let start = c * RECORDS_PER_CALL;
+        let traces = traces.get(start..start + n).unwrap_or_default();
         let mut buf = Buf::over(scratch);
         let given = (buf.ptr, buf.cap);
-        let filled = batch(records, &mut buf, out.prepare(n, !vouched));
+        let filled = batch(records, traces, &mut buf, out.prepare(n, !vouched));
         let broken = if out.guard_intact(n) {
             moved(&buf, given)
         } else {
@@ -132,7 +156,10 @@ fn score_with_scratch(
                 Problem::Invalid(message) => {
                     out.set_errors(i, 1, &Cow::Borrowed(SCORER_INVALID_RESULT), &message);
                 }
-                Problem::TooLong(size) => rescore(out, i, &records[i], size, vouched, &mut one),
+                Problem::TooLong(size) => {
+                    let trace = traces.get(i..=i).unwrap_or_default();
+                    rescore(out, i, &records[i], trace, size, vouched, &mut one)
+                }
             }
         }
         out.keep(kept);
@@ -181,9 +208,10 @@ fn rescore(
     out: &mut Results,
     i: usize,
     record: &Record<'_>,
+    trace: &[Option<&Trace<'_>>],
     size: usize,
     vouched: bool,
-    one: &mut impl FnMut(&[Record<'_>], &mut Buf, &mut [ResultSlot]) -> Result<(), ScoreError>,
+    one: &mut impl Fill,
 ) {
     let mut alone = Results::with_capacity(1);
     let mut block = vec![0u8; size];
@@ -191,6 +219,7 @@ fn rescore(
     let given = (buf.ptr, buf.cap);
     let filled = one(
         std::slice::from_ref(record),
+        trace,
         &mut buf,
         alone.prepare(1, true),
     );
@@ -271,6 +300,10 @@ fn call_failed(descriptor: &Descriptor, rc: i32) -> ScoreError {
 /// Scores `records` through a plugin's entry points, pushing exactly one
 /// result per record onto `out` (see [`score_batch_with`]): its batch entry
 /// for all of them, its single entry for a record whose text did not fit.
+/// A plugin that reads traces
+/// ([`Descriptor::needs_trace`]) is called through its traced batch entry
+/// instead, for both, with `traces` (one per record: the caller lays them
+/// out only for such a plugin; records past them are scored without one).
 ///
 /// # Safety
 /// `descriptor` must be a plugin's, checked as the `verdict` host checks it
@@ -281,6 +314,7 @@ pub unsafe fn score_batch(
     descriptor: &Descriptor,
     state: *const c_void,
     records: &[Record<'_>],
+    traces: &[Option<&Trace<'_>>],
     out: &mut Results,
 ) {
     let result = |rc: i32| {
@@ -290,7 +324,43 @@ pub unsafe fn score_batch(
             Err(call_failed(descriptor, rc))
         }
     };
-    let batch = |records: &[Record<'_>], text: &mut Buf, slots: &mut [ResultSlot]| {
+    let vouched = descriptor.flags & abi::FLAG_VALID_RESULTS != 0;
+    if descriptor.needs_trace() {
+        let traced = |records: &[Record<'_>],
+                      traces: &[Option<&Trace<'_>>],
+                      text: &mut Buf,
+                      slots: &mut [ResultSlot]| {
+            let Some(score_batch_traced) = descriptor.score_batch_traced else {
+                return Err(invalid("the plugin has no `score_batch_traced` function"));
+            };
+            // Every record with its trace, or with none.
+            let none: Vec<Option<&Trace<'_>>>;
+            let traces = if traces.len() == records.len() {
+                traces
+            } else {
+                none = vec![None; records.len()];
+                &none
+            };
+            // SAFETY: as for `score_batch` below; the traces are as many
+            // as the records, each null or valid for the call, and an
+            // `Option<&Trace>` is a nullable pointer.
+            result(unsafe {
+                score_batch_traced(
+                    state,
+                    records.as_ptr().cast::<RawRecord>(),
+                    traces.as_ptr().cast::<*const RawTrace>(),
+                    records.len(),
+                    text,
+                    slots.as_mut_ptr(),
+                )
+            })
+        };
+        return score_batch_with(records, traces, out, vouched, traced, traced);
+    }
+    let batch = |records: &[Record<'_>],
+                 _: &[Option<&Trace<'_>>],
+                 text: &mut Buf,
+                 slots: &mut [ResultSlot]| {
         let Some(score_batch) = descriptor.score_batch else {
             return Err(invalid("the plugin has no `score_batch` function"));
         };
@@ -306,7 +376,10 @@ pub unsafe fn score_batch(
             )
         })
     };
-    let one = |records: &[Record<'_>], text: &mut Buf, slots: &mut [ResultSlot]| {
+    let one = |records: &[Record<'_>],
+               _: &[Option<&Trace<'_>>],
+               text: &mut Buf,
+               slots: &mut [ResultSlot]| {
         let Some(score) = descriptor.score else {
             return Err(invalid("the plugin has no `score` function"));
         };
@@ -320,6 +393,5 @@ pub unsafe fn score_batch(
             )
         })
     };
-    let vouched = descriptor.flags & abi::FLAG_VALID_RESULTS != 0;
-    score_batch_with(records, out, vouched, batch, one);
+    score_batch_with(records, &[], out, vouched, batch, one);
 }

@@ -43,6 +43,12 @@
 //! library, kept each plugin crate from being a plain dependency of a
 //! program that links others.
 //!
+//! A scorer that judges what the traced application did, not only what it
+//! answered, sets [`Scorer::NEEDS_TRACE`] and reads each record's
+//! [`Trace`] (its spans, with their ids, times, status, attributes and
+//! events), handed beside the record by an entry point of its own
+//! ([`trace`]); no other scorer is handed one, or pays for it.
+//!
 //! Scorers that compare text share its normalization through [`text`]:
 //! case folding, and the steps of SQuAD's `normalize_answer`.
 //!
@@ -65,10 +71,14 @@ mod results;
 mod scorer;
 mod testing;
 pub mod text;
+pub mod trace;
 
 pub use abi::ConfigKey;
 pub use config::{Config, ConfigError};
 pub use record::{NamedValue, Record, Value};
 pub use results::{Results, ScoreRef, ScoreValueRef};
 pub use scorer::{Outcome, Score, ScoreError, ScoreValue, Scorer};
-pub use testing::{check_abi, check_config_errors, config_error, score_one, through_abi};
+pub use testing::{
+    check_abi, check_config_errors, config_error, score_one, through_abi, through_abi_traced,
+};
+pub use trace::{Span, SpanEvent, SpanHead, Trace};

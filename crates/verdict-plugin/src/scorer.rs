@@ -6,6 +6,7 @@ use std::fmt;
 use crate::abi::ConfigKey;
 use crate::config::{Config, ConfigError};
 use crate::record::Record;
+use crate::trace::Trace;
 
 /// The value of a score: pass/fail, a number, or a label.
 #[derive(Clone, Debug, PartialEq)]
@@ -130,6 +131,21 @@ impl ScoreError {
             message: message.into(),
         }
     }
+
+    /// The record has no trace, and the scorer reads traces: code
+    /// [`MISSING_TRACE`](Self::MISSING_TRACE). Never a pass.
+    pub fn missing_trace(scorer: &str) -> Self {
+        ScoreError::new(
+            Self::MISSING_TRACE,
+            format!(
+                "{scorer} scores traces and the record has none: give it a trace (an OTLP \
+                 dataset, or a JSONL record with a \"trace\")"
+            ),
+        )
+    }
+
+    /// The code of [`missing_trace`](Self::missing_trace).
+    pub const MISSING_TRACE: &'static str = "MISSING_TRACE";
 
     /// The record has no expectation named `name`.
     pub fn missing_expectation(name: &str) -> Self {
@@ -258,6 +274,40 @@ pub trait Scorer: Send + Sync + Sized + 'static {
     /// when a batch can be scored faster.
     fn score_batch(&self, records: &[Record<'_>], out: &mut Vec<Outcome>) {
         out.extend(records.iter().map(|r| self.score(r)));
+    }
+
+    /// Whether the scorer reads the trace of each record. When it does,
+    /// the host hands it each record's trace (and only then builds trace
+    /// views), and calls [`score_traced`](Self::score_traced) and
+    /// [`score_batch_traced`](Self::score_batch_traced) instead of
+    /// [`score`](Self::score) and [`score_batch`](Self::score_batch).
+    /// Its plugin needs a host of ABI version 2 or later.
+    const NEEDS_TRACE: bool = false;
+
+    /// Scores one record with its trace (`None` when it has none: a trace
+    /// scorer then answers [`ScoreError::missing_trace`], never a pass).
+    /// Called only when [`NEEDS_TRACE`](Self::NEEDS_TRACE); the default
+    /// ignores the trace.
+    fn score_traced(&self, record: &Record<'_>, trace: Option<&Trace<'_>>) -> Outcome {
+        let _ = trace;
+        self.score(record)
+    }
+
+    /// Scores many records with their traces, one outcome each, in order,
+    /// like [`score_batch`](Self::score_batch); `traces` is as long as
+    /// `records`. The default scores them one by one.
+    fn score_batch_traced(
+        &self,
+        records: &[Record<'_>],
+        traces: &[Option<&Trace<'_>>],
+        out: &mut Vec<Outcome>,
+    ) {
+        out.extend(
+            records
+                .iter()
+                .zip(traces)
+                .map(|(r, t)| self.score_traced(r, *t)),
+        );
     }
 
     /// Builds the scorer from config JSON text (an object, or empty for

@@ -8,6 +8,7 @@ use crate::host;
 use crate::record::{NamedValue, Record, Value};
 use crate::results::Results;
 use crate::scorer::{Outcome, Score, Scorer};
+use crate::trace::Trace;
 
 /// Scores one record directly with scorer `S` built from `config`: a
 /// record with no inputs, output `output` and `expectations`. For a
@@ -130,6 +131,18 @@ pub fn through_abi<S: Scorer>(
     config: &str,
     records: &[Record<'_>],
 ) -> Result<Vec<Outcome>, String> {
+    through_abi_traced::<S>(config, records, &[])
+}
+
+/// [`through_abi`] with each record's trace (`traces` as long as
+/// `records`), for a scorer that reads traces
+/// ([`Scorer::NEEDS_TRACE`]): through its traced batch entry point, as
+/// the host calls it.
+pub fn through_abi_traced<S: Scorer>(
+    config: &str,
+    records: &[Record<'_>],
+    traces: &[Option<&Trace<'_>>],
+) -> Result<Vec<Outcome>, String> {
     let d = descriptor::<S>(FLAG_PANIC_UNWIND);
     let create = d.create.expect("the kit's descriptor has every function");
     let destroy = d.destroy.expect("the kit's descriptor has every function");
@@ -143,7 +156,7 @@ pub fn through_abi<S: Scorer>(
     let mut out = Results::with_capacity(records.len());
     // SAFETY: the kit's descriptor and the state its `create` made, used
     // from this thread only.
-    unsafe { host::score_batch(&d, state, records, &mut out) };
+    unsafe { host::score_batch(&d, state, records, traces, &mut out) };
     // SAFETY: made by `create`, not used again.
     unsafe { destroy(state) };
     Ok(out.to_outcomes())

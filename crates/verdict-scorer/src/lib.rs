@@ -99,6 +99,7 @@ mod scorer;
 #[cfg(all(feature = "plugins", unix))]
 mod signal;
 mod spec;
+mod trace_views;
 
 pub use error::LoadError;
 pub use feedback::{
@@ -111,7 +112,9 @@ pub use isolation::{IsolatedPlugin, IsolatedScorer, serve_worker};
 pub use isolation::{Isolation, SCORER_CRASHED, SCORER_OOM, SCORER_TIMEOUT};
 #[cfg(feature = "plugins")]
 pub use plugin::{PLUGIN_PATH_VAR, Plugin, PluginScorer, discover};
-pub use record::{OwnedRecord, OwnedValue, expectation_views, record_views};
+pub use record::{
+    OwnedEvent, OwnedRecord, OwnedSpan, OwnedTrace, OwnedValue, expectation_views, record_views,
+};
 pub use registry::{MakeFn, Registry};
 pub use runner::{RecordScores, Runner, Scores};
 pub use scorer::{
@@ -121,13 +124,29 @@ pub use scorer::{
 #[cfg(all(feature = "plugins", unix))]
 pub use signal::signal_name;
 pub use spec::{ScorerSpec, SpecTarget};
+pub use trace_views::TraceViews;
 pub use verdict_plugin::{Results, ScoreRef, ScoreValueRef};
 
-/// Scores one record with one scorer.
+/// Scores one record with one scorer (with its trace, when the scorer
+/// reads traces).
 pub fn score_one(scorer: &dyn Scorer, record: &OwnedRecord) -> verdict_plugin::Outcome {
-    let named = expectation_views(std::slice::from_ref(record));
-    let views = record_views(std::slice::from_ref(record), &named);
-    scorer.score(&views[0])
+    let records = std::slice::from_ref(record);
+    let named = expectation_views(records);
+    let views = record_views(records, &named);
+    if !scorer.info().needs_trace {
+        return scorer.score(&views[0]);
+    }
+    let traces = TraceViews::of(records);
+    let mut out = Results::with_capacity(1);
+    scorer.score_batch_traced(&views, traces.traces(), &mut out);
+    out.get(0).map_or_else(
+        || {
+            Err(verdict_plugin::host::invalid(
+                "the scorer returned no result",
+            ))
+        },
+        |r| r.outcome(),
+    )
 }
 
 /// Scores one record into the feedback it becomes ([`to_feedback`]),

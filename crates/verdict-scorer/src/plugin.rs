@@ -10,7 +10,7 @@ use verdict_plugin::abi::{
     self, ABI_VERSION, DESCRIPTOR_MIN_SIZE, Descriptor, FLAG_PANIC_UNWIND, FLAG_THREAD_SAFE, RC_OK,
     Str,
 };
-use verdict_plugin::{Record, Results, host};
+use verdict_plugin::{Record, Results, Trace, host};
 
 use crate::error::LoadError;
 use crate::scorer::{ConfigKeyInfo, Origin, Scorer, ScorerInfo};
@@ -273,7 +273,9 @@ fn entry_point(
                 .map(|e| *e)
         });
     let Some(entry) = entry else {
-        let other = (2..=16).find(|v| {
+        // Entry points keep their `v1` name through the versions this
+        // host speaks; one named for a later version is a newer plugin.
+        let other = (ABI_VERSION + 1..=16).find(|v| {
             let name = format!("verdict_plugin_v{v}\0");
             // SAFETY: only looked up, never called.
             unsafe { library.get::<EntryPoint>(name.as_bytes()) }.is_ok()
@@ -427,6 +429,7 @@ fn read_descriptor(d: &Descriptor, path: &Path, sha256: String) -> Result<Scorer
             path: path.to_owned(),
             sha256,
         },
+        needs_trace: d.needs_trace(),
     })
 }
 
@@ -501,7 +504,21 @@ impl Scorer for PluginScorer {
             .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner));
         // SAFETY: a descriptor checked at load, this plugin's own state,
         // and calls serialized unless the plugin is thread-safe.
-        unsafe { host::score_batch(self.plugin.descriptor, self.state, records, out) };
+        unsafe { host::score_batch(self.plugin.descriptor, self.state, records, &[], out) };
+    }
+
+    fn score_batch_traced(
+        &self,
+        records: &[Record<'_>],
+        traces: &[Option<&Trace<'_>>],
+        out: &mut Results,
+    ) {
+        let _serial = self
+            .serial
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner));
+        // SAFETY: as above; the traces are borrowed for the call.
+        unsafe { host::score_batch(self.plugin.descriptor, self.state, records, traces, out) };
     }
 }
 

@@ -8,6 +8,7 @@ use verdict_plugin::{Results, ScoreRef};
 
 use crate::record::{OwnedRecord, expectation_views, record_views};
 use crate::scorer::Scorer;
+use crate::trace_views::TraceViews;
 
 /// The results of a run: one per record and scorer.
 ///
@@ -177,16 +178,27 @@ impl Runner {
         }
     }
 
-    /// Scores one chunk: one column of results per scorer.
+    /// Scores one chunk: one column of results per scorer. Its traces are
+    /// laid out only when a scorer reads them, and handed only to those.
     fn score_chunk(&self, chunk: &[OwnedRecord]) -> Vec<Results> {
         let named = expectation_views(chunk);
         let views = record_views(chunk, &named);
+        let traces = self
+            .scorers
+            .iter()
+            .any(|s| s.info().needs_trace)
+            .then(|| TraceViews::of(chunk));
         let n = chunk.len();
         self.scorers
             .iter()
             .map(|scorer| {
                 let mut out = Results::with_capacity(n);
-                scorer.score_batch(&views, &mut out);
+                match &traces {
+                    Some(traces) if scorer.info().needs_trace => {
+                        scorer.score_batch_traced(&views, traces.traces(), &mut out)
+                    }
+                    _ => scorer.score_batch(&views, &mut out),
+                }
                 // A scorer breaking the one-result-per-record rule must not
                 // shift later records' results.
                 out.truncate(n);

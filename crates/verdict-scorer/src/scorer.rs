@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use verdict_plugin::abi::{Buf, ResultSlot};
-use verdict_plugin::export::score_into;
+use verdict_plugin::export::{score_into, score_traced_into};
 pub use verdict_plugin::host::{SCORER_ERROR, SCORER_INVALID_RESULT, SCORER_PANIC};
 use verdict_plugin::host::{invalid, score_batch_with};
-use verdict_plugin::{ConfigKey, Outcome, Record, Results};
+use verdict_plugin::{ConfigKey, Outcome, Record, Results, Trace};
 
 /// A config key, documented.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +61,10 @@ pub struct ScorerInfo {
     pub config_keys: Vec<ConfigKeyInfo>,
     /// Built in, or loaded from a file.
     pub origin: Origin,
+    /// Whether it reads each record's trace: it is then scored with
+    /// [`Scorer::score_batch_traced`], and the runner lays traces out for
+    /// it (and for no other).
+    pub needs_trace: bool,
 }
 
 impl ScorerInfo {
@@ -72,6 +76,7 @@ impl ScorerInfo {
             description: S::DESCRIPTION.to_owned(),
             config_keys: S::CONFIG_KEYS.iter().map(ConfigKeyInfo::from).collect(),
             origin: Origin::Builtin,
+            needs_trace: S::NEEDS_TRACE,
         }
     }
 }
@@ -92,6 +97,20 @@ pub trait Scorer: Send + Sync {
     /// Scores `records`, adding exactly one result per record to `out`,
     /// in order.
     fn score_batch(&self, records: &[Record<'_>], out: &mut Results);
+
+    /// Scores `records` with their traces (`traces[i]` is record `i`'s,
+    /// `None` when it has none), like [`score_batch`](Self::score_batch).
+    /// Only a scorer that reads traces ([`ScorerInfo::needs_trace`]) is
+    /// called so; the default ignores the traces.
+    fn score_batch_traced(
+        &self,
+        records: &[Record<'_>],
+        traces: &[Option<&Trace<'_>>],
+        out: &mut Results,
+    ) {
+        let _ = traces;
+        self.score_batch(records, out);
+    }
 
     /// Scores one record.
     fn score(&self, record: &Record<'_>) -> Outcome {
@@ -133,11 +152,45 @@ impl<S: verdict_plugin::Scorer> Scorer for StaticScorer<S> {
     }
 
     fn score_batch(&self, records: &[Record<'_>], out: &mut Results) {
-        let fill = |records: &[Record<'_>], text: &mut Buf, slots: &mut [ResultSlot]| {
+        if S::NEEDS_TRACE {
+            // Scored as its plugin would be by a caller with no traces.
+            return self.score_batch_traced(records, &[], out);
+        }
+        let fill = |records: &[Record<'_>],
+                    _: &[Option<&Trace<'_>>],
+                    text: &mut Buf,
+                    slots: &mut [ResultSlot]| {
             score_into(&self.scorer, records, slots, text);
             Ok(())
         };
         // The kit's writer vouches for the results it writes.
-        score_batch_with(records, out, true, fill, fill);
+        score_batch_with(records, &[], out, true, fill, fill);
+    }
+
+    fn score_batch_traced(
+        &self,
+        records: &[Record<'_>],
+        traces: &[Option<&Trace<'_>>],
+        out: &mut Results,
+    ) {
+        if !S::NEEDS_TRACE {
+            return self.score_batch(records, out);
+        }
+        let fill = |records: &[Record<'_>],
+                    traces: &[Option<&Trace<'_>>],
+                    text: &mut Buf,
+                    slots: &mut [ResultSlot]| {
+            // Every record with its trace, or with none.
+            let none: Vec<Option<&Trace<'_>>>;
+            let traces = if traces.len() == records.len() {
+                traces
+            } else {
+                none = vec![None; records.len()];
+                &none
+            };
+            score_traced_into(&self.scorer, records, traces, slots, text);
+            Ok(())
+        };
+        score_batch_with(records, traces, out, true, fill, fill);
     }
 }

@@ -151,7 +151,7 @@ fn a_plugin_that_cannot_be_read_is_refused_as_in_process() {
     let err = IsolatedPlugin::load(&built("verdict-test-abi-v2"), &isolation()).unwrap_err();
     assert!(
         err.to_string()
-            .contains("needs a host of plugin ABI v2 or later, but this host speaks v1"),
+            .contains("needs a host of plugin ABI v3 or later, but this host speaks v2"),
         "{err}"
     );
 

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{build_c_plugin, built};
+use common::{build_c_plugin_against, built, v1_header};
 
 use sha2::{Digest, Sha256};
 use verdict_plugin::{ScoreValue, Scorer as _};
@@ -42,7 +42,7 @@ fn refuses_what_is_not_a_usable_plugin_with_a_sentence_to_act_on() {
 
     let err = refusal(&built("verdict-test-abi-v2"));
     assert!(
-        err.contains("needs a host of plugin ABI v2 or later, but this host speaks v1"),
+        err.contains("needs a host of plugin ABI v3 or later, but this host speaks v2"),
         "{err}"
     );
 
@@ -81,7 +81,7 @@ fn descriptors_of_other_abi_versions_load_when_they_ask_nothing_newer() {
         ScoreValue::Bool(true)
     );
 
-    // Built for ABI v2, one field longer than this host knows, working
+    // Built for ABI v3, one field longer than this host knows, working
     // with hosts from v1: loaded, the field it does not know ignored.
     let newer = Plugin::load(&copied_as("verdict-test-abi-versions", dir.path(), "newer")).unwrap();
     assert_eq!(newer.info().name, "newer");
@@ -91,15 +91,15 @@ fn descriptors_of_other_abi_versions_load_when_they_ask_nothing_newer() {
         ScoreValue::Bool(true)
     );
 
-    // Built for ABI v3, needing a host of v2: refused, saying so.
+    // Built for ABI v4, needing a host of v3: refused, saying so.
     let too_new = copied_as("verdict-test-abi-versions", dir.path(), "too_new");
     let err = Plugin::load(&too_new).unwrap_err();
     assert!(
         matches!(
             err,
             LoadError::AbiVersion {
-                found: 2,
-                expected: 1,
+                found: 3,
+                expected: 2,
                 ..
             }
         ),
@@ -107,7 +107,7 @@ fn descriptors_of_other_abi_versions_load_when_they_ask_nothing_newer() {
     );
     assert!(
         err.to_string().contains(
-            "needs a host of plugin ABI v2 or later, but this host speaks v1: upgrade verdict"
+            "needs a host of plugin ABI v3 or later, but this host speaks v2: upgrade verdict"
         ),
         "{err}"
     );
@@ -277,9 +277,11 @@ fn garbage_results_become_errors_and_long_text_is_fetched_whole() {
 }
 
 #[test]
-fn a_plugin_written_in_c_against_the_header_loads_and_scores() {
+fn a_plugin_written_in_c_against_the_first_header_loads_and_scores() {
+    // Built against the header before traces: a plugin already built
+    // keeps loading and scoring as it did.
     let dir = tempfile::tempdir().unwrap();
-    let so = build_c_plugin("exact_match.c", dir.path(), "c_exact_match");
+    let so = build_c_plugin_against("exact_match.c", dir.path(), "c_exact_match", &v1_header());
 
     let mut registry = Registry::new();
     registry.load_plugin(&so).unwrap();

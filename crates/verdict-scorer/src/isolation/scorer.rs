@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use verdict_plugin::abi::{Buf, ResultSlot};
 use verdict_plugin::host::score_batch_with;
-use verdict_plugin::{Record, Results, ScoreError};
+use verdict_plugin::{Record, Results, ScoreError, Trace};
 
 use super::Isolation;
 use super::supervisor::{Failure, Worker};
@@ -161,6 +161,7 @@ impl IsolatedScorer {
         worker: &mut Option<Worker>,
         call: &mut Call,
         records: &[Record<'_>],
+        traces: &[Option<&Trace<'_>>],
         buf: &mut Buf,
         slots: &mut [ResultSlot],
     ) -> Result<(), ScoreError> {
@@ -173,7 +174,18 @@ impl IsolatedScorer {
             })?);
         }
         let running = worker.as_mut().expect("started above");
-        if let Err(failure) = running.score(records, self.plugin.isolation.timeout) {
+        // Traces go only to a plugin that reads them, each record with
+        // its own or with none.
+        let none: Vec<Option<&Trace<'_>>>;
+        let traces = match (self.plugin.info.needs_trace, traces.len() == records.len()) {
+            (false, _) => &[][..],
+            (true, true) => traces,
+            (true, false) => {
+                none = vec![None; records.len()];
+                &none
+            }
+        };
+        if let Err(failure) = running.score(records, traces, self.plugin.isolation.timeout) {
             *worker = None;
             return Err(self.failed(&failure, records.len()));
         }
@@ -233,6 +245,15 @@ impl Scorer for IsolatedScorer {
     }
 
     fn score_batch(&self, records: &[Record<'_>], out: &mut Results) {
+        self.score_batch_traced(records, &[], out);
+    }
+
+    fn score_batch_traced(
+        &self,
+        records: &[Record<'_>],
+        traces: &[Option<&Trace<'_>>],
+        out: &mut Results,
+    ) {
         if records.is_empty() {
             return;
         }
@@ -247,18 +268,28 @@ impl Scorer for IsolatedScorer {
         // vouch for them: every slot, every text.
         score_batch_with(
             records,
+            traces,
             out,
             false,
-            |records, buf, slots| {
+            |records: &[Record<'_>],
+             traces: &[Option<&Trace<'_>>],
+             buf: &mut Buf,
+             slots: &mut [ResultSlot]| {
                 self.batch(
                     &mut worker.borrow_mut(),
                     &mut call.borrow_mut(),
                     records,
+                    traces,
                     buf,
                     slots,
                 )
             },
-            |records, buf, slots| self.one(&worker.borrow(), &call.borrow(), records, buf, slots),
+            |records: &[Record<'_>],
+             _: &[Option<&Trace<'_>>],
+             buf: &mut Buf,
+             slots: &mut [ResultSlot]| {
+                self.one(&worker.borrow(), &call.borrow(), records, buf, slots)
+            },
         );
         if let Some(worker) = worker.into_inner() {
             self.idle

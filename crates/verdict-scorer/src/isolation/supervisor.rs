@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Mutex, OnceLock, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
-use verdict_plugin::Record;
+use verdict_plugin::{Record, Trace};
 
 use super::doorbell;
 use super::region::{DATA, OUT_OF_MEMORY, Region};
@@ -246,13 +246,16 @@ impl Worker {
     pub(crate) fn score(
         &mut self,
         records: &[Record<'_>],
+        traces: &[Option<&Trace<'_>>],
         timeout: Duration,
     ) -> Result<(), Failure> {
-        let size = wire::score_request_size(records);
+        let size = wire::score_request_size(records, traces);
         if size > wire::MAX_REQUEST {
             return Err(Failure::TooLarge(size));
         }
-        self.call(size, timeout, |w| wire::write_score_request(w, records))
+        self.call(size, timeout, |w| {
+            wire::write_score_request(w, records, traces)
+        })
     }
 
     /// The latest reply, as the worker wrote it.

@@ -21,10 +21,11 @@ use verdict_plugin::abi::{
     Buf, KIND_BOOL, KIND_LABEL, KIND_NUMBER, ResultSlot, STATUS_ERROR, STATUS_OK, Str,
     VERDICT_FAIL, VERDICT_NONE, VERDICT_PASS,
 };
-use verdict_plugin::{NamedValue, Record, ScoreRef, ScoreValueRef, Value};
+use verdict_plugin::{NamedValue, Record, ScoreRef, ScoreValueRef, SpanHead, Trace, Value};
 
 use crate::error::LoadError;
 use crate::scorer::{ConfigKeyInfo, Origin, ScorerInfo};
+use crate::trace_views::{TraceLayout, TraceViews};
 
 /// Load the plugin at a path: the memory limit (`u64`, 0 for none), then
 /// the path.
@@ -140,6 +141,11 @@ impl<'a> Reader<'a> {
         ))
     }
 
+    /// How many bytes are left to read.
+    pub(crate) fn left(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
     /// A length (`u64`) and that many bytes.
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], Malformed> {
         let len = self.u64()?;
@@ -156,6 +162,10 @@ impl<'a> Reader<'a> {
 /// an expectation is its name (an entry whose kind is not read), then its
 /// value. Fixed
 /// entries let the worker lay out its views in one pass, with no parsing.
+///
+/// The head's last `u32` is where the records' traces start, after every
+/// text, or 0 when the request carries none (its scorer does not read
+/// traces): see [`write_traces`].
 const REQUEST_HEAD: usize = 16;
 /// The largest score request.
 pub(crate) const MAX_REQUEST: usize = u32::MAX as usize;
@@ -191,10 +201,12 @@ fn value_parts<'a>(v: &Value<'a>) -> (u32, &'a [u8]) {
     }
 }
 
-/// The size of the score request for `records`.
-pub(crate) fn score_request_size(records: &[Record<'_>]) -> usize {
+/// The size of the score request for `records`, with `traces` (one per
+/// record, or none).
+pub(crate) fn score_request_size(records: &[Record<'_>], traces: &[Option<&Trace<'_>>]) -> usize {
     let text = |v: &Value<'_>| value_parts(v).1.len();
-    REQUEST_HEAD
+    traces_size(traces)
+        + REQUEST_HEAD
         + records
             .iter()
             .map(|r| {
@@ -209,9 +221,13 @@ pub(crate) fn score_request_size(records: &[Record<'_>]) -> usize {
             .sum::<usize>()
 }
 
-/// Writes the score request for `records` (sized by
+/// Writes the score request for `records` and their `traces` (sized by
 /// [`score_request_size`], at most [`MAX_REQUEST`]).
-pub(crate) fn write_score_request(w: &mut Writer, records: &[Record<'_>]) {
+pub(crate) fn write_score_request(
+    w: &mut Writer,
+    records: &[Record<'_>],
+    traces: &[Option<&Trace<'_>>],
+) {
     let named: usize = records.iter().map(|r| r.expectations().len()).sum();
     let count = |n: usize| u32::try_from(n).expect("a batch is a few hundred records");
     w.u32(OP_SCORE);
@@ -250,6 +266,92 @@ pub(crate) fn write_score_request(w: &mut Writer, records: &[Record<'_>]) {
         first += expectations.len();
     }
     w.len = text;
+    if !traces.is_empty() {
+        w.put_at(12, &count(text).to_ne_bytes());
+        write_traces(w, traces);
+    }
+}
+
+/// A record without a trace, in place of its span count.
+const NO_TRACE: u32 = u32::MAX;
+
+/// The size of [`write_traces`]'s section for `traces`; 0 for none.
+fn traces_size(traces: &[Option<&Trace<'_>>]) -> usize {
+    let value = |v: &Value<'_>| 4 + 8 + value_parts(v).1.len();
+    let attributes = |a: &[NamedValue<'_>]| {
+        4 + a
+            .iter()
+            .map(|a| 8 + a.name.as_str().len() + value(&a.value))
+            .sum::<usize>()
+    };
+    traces
+        .iter()
+        .map(|trace| {
+            4 + trace.map_or(0, |t| {
+                t.spans()
+                    .iter()
+                    .map(|s| {
+                        32 + 8
+                            + s.name().len()
+                            + 8
+                            + 8
+                            + s.status_message().len()
+                            + 16
+                            + attributes(s.attributes())
+                            + 4
+                            + s.events()
+                                .iter()
+                                .map(|e| 8 + e.name().len() + 8 + attributes(e.attributes()))
+                                .sum::<usize>()
+                    })
+                    .sum::<usize>()
+            })
+        })
+        .sum()
+}
+
+/// Writes the records' traces, in order, each as its span count (or
+/// [`NO_TRACE`]) and its spans: the ids (16, 8 and 8 bytes), the name,
+/// kind, status code and message, start and end, the attributes (a count,
+/// then each key, value kind and value text), and the events (a count,
+/// then each name, time and attributes). Texts are a `u64` length and
+/// the bytes, as [`Reader::bytes`] reads them.
+fn write_traces(w: &mut Writer, traces: &[Option<&Trace<'_>>]) {
+    let count = |n: usize| u32::try_from(n).expect("a request is below MAX_REQUEST");
+    let attributes = |w: &mut Writer, a: &[NamedValue<'_>]| {
+        w.u32(count(a.len()));
+        for a in a {
+            w.bytes(a.name.as_str().as_bytes());
+            let (kind, text) = value_parts(&a.value);
+            w.u32(kind);
+            w.bytes(text);
+        }
+    };
+    for trace in traces {
+        let Some(trace) = trace else {
+            w.u32(NO_TRACE);
+            continue;
+        };
+        w.u32(count(trace.spans().len()));
+        for s in trace.spans() {
+            w.put(&s.trace_id());
+            w.put(&s.span_id());
+            w.put(&s.parent_span_id().unwrap_or_default());
+            w.bytes(s.name().as_bytes());
+            w.u32(s.kind());
+            w.u32(s.status_code());
+            w.bytes(s.status_message().as_bytes());
+            w.u64(s.start_time_unix_nano());
+            w.u64(s.end_time_unix_nano());
+            attributes(w, s.attributes());
+            w.u32(count(s.events().len()));
+            for e in s.events() {
+                w.bytes(e.name().as_bytes());
+                w.u64(e.time_unix_nano());
+                attributes(w, e.attributes());
+            }
+        }
+    }
 }
 
 /// The text of the value entry at `at` of a request (its length, then
@@ -327,6 +429,91 @@ impl<'a> Batch<'a> {
             return Err(short());
         }
         Ok(Batch { request, named, n })
+    }
+
+    /// The records' traces, when the request carries them: read with
+    /// every count, length and text checked against the request (a count
+    /// larger than what is left is refused before anything is reserved),
+    /// and every text checked for UTF-8.
+    pub(crate) fn traces(&self) -> Result<Option<TraceViews<'a>>, Malformed> {
+        let request: &'a [u8] = self.request;
+        let at = u32_at(request, 12) as usize;
+        if at == 0 {
+            return Ok(None);
+        }
+        let mut r = Reader::new(
+            request
+                .get(at..)
+                .ok_or_else(|| Malformed(format!("its traces start at {at}, past its end")))?,
+        );
+        let text = |r: &mut Reader<'a>| -> Result<&'a str, Malformed> {
+            std::str::from_utf8(r.bytes()?)
+                .map_err(|_| Malformed("a text of its traces is not UTF-8".into()))
+        };
+        // Each item takes at least `least` bytes: a count past what is
+        // left is refused.
+        let counted = |r: &mut Reader<'a>, least: usize| -> Result<usize, Malformed> {
+            let n = r.u32()? as usize;
+            if n.saturating_mul(least) > r.left() {
+                return Err(Malformed(format!(
+                    "its traces count {n} items where {} bytes are left",
+                    r.left()
+                )));
+            }
+            Ok(n)
+        };
+        let value = |r: &mut Reader<'a>| -> Result<Value<'a>, Malformed> {
+            let kind = r.u32()?;
+            let text = text(r)?;
+            Ok(match kind {
+                VALUE_NULL => Value::NULL,
+                VALUE_STRING => Value::string(text),
+                _ => Value::json(text),
+            })
+        };
+        let mut layout = TraceLayout::default();
+        for _ in 0..self.n {
+            let spans = r.u32()?;
+            if spans == NO_TRACE {
+                layout.no_trace();
+                continue;
+            }
+            if (spans as usize).saturating_mul(80) > r.left() {
+                return Err(Malformed(format!(
+                    "its traces count {spans} spans where {} bytes are left",
+                    r.left()
+                )));
+            }
+            for _ in 0..spans {
+                let ids = r.take(32)?;
+                let mut head = SpanHead::default();
+                head.trace_id.copy_from_slice(&ids[..16]);
+                head.span_id.copy_from_slice(&ids[16..24]);
+                head.parent_span_id.copy_from_slice(&ids[24..]);
+                head.name = text(&mut r)?;
+                head.kind = r.u32()?;
+                head.status_code = r.u32()?;
+                head.status_message = text(&mut r)?;
+                head.start_time_unix_nano = r.u64()?;
+                head.end_time_unix_nano = r.u64()?;
+                for _ in 0..counted(&mut r, 20)? {
+                    let key = text(&mut r)?;
+                    layout.span_attribute(key, value(&mut r)?);
+                }
+                for _ in 0..counted(&mut r, 20)? {
+                    let name = text(&mut r)?;
+                    let time = r.u64()?;
+                    for _ in 0..counted(&mut r, 20)? {
+                        let key = text(&mut r)?;
+                        layout.event_attribute(key, value(&mut r)?);
+                    }
+                    layout.event(name, time);
+                }
+                layout.span(head);
+            }
+            layout.trace();
+        }
+        Ok(Some(layout.finish()))
     }
 
     /// The views scorers read.
@@ -517,6 +704,7 @@ pub(crate) fn info_json(info: &ScorerInfo) -> String {
         "name": info.name,
         "version": info.version,
         "description": info.description,
+        "needs_trace": info.needs_trace,
         "config_keys": info.config_keys.iter().map(|k| json!({
             "name": k.name,
             "kind": k.kind,
@@ -582,6 +770,7 @@ pub(crate) fn read_info(
             path: path.to_owned(),
             sha256,
         },
+        needs_trace: json["needs_trace"].as_bool().unwrap_or(false),
     })
 }
 
@@ -719,7 +908,10 @@ mod tests {
         let results = ReplyResults::new(reply, n)?;
         let mut out = Results::new();
         let mut failed = None;
-        let fill = |_: &[Record<'_>], buf: &mut Buf, slots: &mut [ResultSlot]| {
+        let fill = |_: &[Record<'_>],
+                    _: &[Option<&Trace<'_>>],
+                    buf: &mut Buf,
+                    slots: &mut [ResultSlot]| {
             for (i, slot) in slots.iter_mut().enumerate() {
                 if let Err(e) = results.write(i, slot, buf) {
                     failed = Some(e);
@@ -728,7 +920,7 @@ mod tests {
             }
             Ok(())
         };
-        score_batch_with(&records, &mut out, false, fill, |_, _, _| Ok(()));
+        score_batch_with(&records, &[], &mut out, false, fill, |_, _, _, _| Ok(()));
         failed.map_or(Ok(out), Err)
     }
 
@@ -802,13 +994,14 @@ mod tests {
             Record::new(Value::NULL, Value::json("{\"a\": 1}"), &[]),
             Record::new(Value::string(""), Value::string("é"), &named[1..]),
         ];
-        let size = score_request_size(&records);
+        let size = score_request_size(&records, &[]);
         let mut bytes = vec![0u8; size];
         // SAFETY: a buffer of `size` bytes.
         let mut w = unsafe { Writer::new(bytes.as_mut_ptr(), size) };
-        write_score_request(&mut w, &records);
+        write_score_request(&mut w, &records, &[]);
         assert_eq!(w.len(), size);
         let batch = Batch::read(&bytes).unwrap();
+        assert!(batch.traces().unwrap().is_none(), "no traces were sent");
         let views = batch.views();
         assert_eq!(views.len(), 3);
         for (got, sent) in views.iter().zip(&records) {
@@ -831,6 +1024,104 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn traces_cross_whole_and_a_cut_or_lying_section_is_refused() {
+        use crate::record::{OwnedEvent, OwnedRecord, OwnedSpan, OwnedTrace, OwnedValue};
+        let span = OwnedSpan {
+            trace_id: [7; 16],
+            span_id: [2; 8],
+            parent_span_id: Some([1; 8]),
+            name: "execute_tool get_weather".into(),
+            kind: 3,
+            status_code: 2,
+            status_message: "boom".into(),
+            start_time_unix_nano: 5,
+            end_time_unix_nano: 9,
+            attributes: vec![
+                (
+                    "gen_ai.tool.name".into(),
+                    OwnedValue::String("get_weather".into()),
+                ),
+                (
+                    "gen_ai.usage.input_tokens".into(),
+                    OwnedValue::Json("12".into()),
+                ),
+            ],
+            events: vec![OwnedEvent {
+                name: "exception".into(),
+                time_unix_nano: 8,
+                attributes: vec![("exception.message".into(), OwnedValue::String("é".into()))],
+            }],
+        };
+        let owned = [
+            OwnedRecord::new("q", "a").with_trace(OwnedTrace {
+                spans: vec![span.clone(), OwnedSpan::default()],
+            }),
+            OwnedRecord::new("q", "a"),
+        ];
+        let named = crate::record::expectation_views(&owned);
+        let records = crate::record::record_views(&owned, &named);
+        let sent = TraceViews::of(&owned);
+        let size = score_request_size(&records, sent.traces());
+        let mut bytes = vec![0u8; size];
+        // SAFETY: a buffer of `size` bytes.
+        let mut w = unsafe { Writer::new(bytes.as_mut_ptr(), size) };
+        write_score_request(&mut w, &records, sent.traces());
+        assert_eq!(w.len(), size, "sized exactly");
+        let batch = Batch::read(&bytes).unwrap();
+        let got = batch.traces().unwrap().expect("traces were sent");
+        let got = got.traces();
+        assert!(got[1].is_none());
+        let spans = got[0].unwrap().spans();
+        assert_eq!(spans.len(), 2);
+        let s = &spans[0];
+        assert_eq!(
+            (s.trace_id(), s.span_id(), s.parent_span_id()),
+            ([7; 16], [2; 8], Some([1; 8]))
+        );
+        assert_eq!(
+            (s.name(), s.kind(), s.status_code()),
+            (span.name.as_str(), 3, 2)
+        );
+        assert_eq!((s.status_message(), s.duration_nanos()), ("boom", 4));
+        assert_eq!(
+            s.attribute("gen_ai.tool.name").unwrap().as_str(),
+            Some("get_weather")
+        );
+        let tokens = s.attribute("gen_ai.usage.input_tokens").unwrap();
+        assert_eq!((tokens.as_str(), tokens.text()), (None, "12"));
+        assert_eq!(
+            s.events()[0]
+                .attribute("exception.message")
+                .unwrap()
+                .as_str(),
+            Some("é")
+        );
+        assert!(spans[1].is_root());
+        // Cut anywhere in the traces: refused, whatever the records say.
+        let at = u32_at(&bytes, 12) as usize;
+        for cut in at..size {
+            let batch = Batch::read(&bytes[..cut]).unwrap();
+            assert!(batch.traces().is_err(), "cut at {cut}");
+        }
+        // A span count far past what is there: refused before anything
+        // is reserved for it.
+        let mut lying = bytes.clone();
+        lying[at..at + 4].copy_from_slice(&(u32::MAX - 1).to_ne_bytes());
+        let err = Batch::read(&lying).unwrap().traces().err().unwrap();
+        assert!(err.0.contains("spans where"), "{}", err.0);
+        // Text that is not UTF-8: refused.
+        let name_at = at + 4 + 32 + 8;
+        let mut garbled = bytes.clone();
+        garbled[name_at] = 0xff;
+        let err = Batch::read(&garbled).unwrap().traces().err().unwrap();
+        assert!(err.0.contains("UTF-8"), "{}", err.0);
+        // Traces said to start past the end.
+        let mut past = bytes.clone();
+        past[12..16].copy_from_slice(&(size as u32 + 1).to_ne_bytes());
+        assert!(Batch::read(&past).unwrap().traces().is_err());
     }
 
     #[test]

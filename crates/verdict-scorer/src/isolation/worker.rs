@@ -291,7 +291,12 @@ impl Worker {
                     return Err(Malformed("no scorer is made".into()));
                 };
                 self.results.clear();
-                scorer.score_batch(&views, &mut self.results);
+                match batch.traces()? {
+                    Some(traces) if scorer.info().needs_trace => {
+                        scorer.score_batch_traced(&views, traces.traces(), &mut self.results);
+                    }
+                    _ => scorer.score_batch(&views, &mut self.results),
+                }
                 let size = wire::results_size(self.results.iter());
                 if size > room {
                     out.u32(wire::REPLY_NEED);

@@ -1,5 +1,7 @@
 //! Shared by the host's plugin tests: the plugin libraries cargo built,
 //! and C plugins compiled here against the header.
+// Each test binary uses a part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -29,14 +31,37 @@ pub(crate) fn library_file(name: &str) -> String {
 /// C compiler (`CC`, else `cc`), warnings as errors, into the dynamic
 /// library `name` in `dir`.
 pub(crate) fn build_c_plugin(source: &str, dir: &Path, name: &str) -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    build_c_plugin_against(
+        source,
+        dir,
+        name,
+        &manifest.join("../verdict-plugin/include"),
+    )
+}
+
+/// The header as it was before version 2 added traces, kept unchanged in
+/// `tests/c/v1-before-traces/`: plugins compiled against it stand for the
+/// plugins already built.
+pub(crate) fn v1_header() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/v1-before-traces")
+}
+
+/// Compiles `tests/c/<source>` as [`build_c_plugin`] does, against the
+/// `verdict_plugin.h` in `include`.
+pub(crate) fn build_c_plugin_against(
+    source: &str,
+    dir: &Path,
+    name: &str,
+    include: &Path,
+) -> PathBuf {
     let so = dir.join(library_file(name));
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let include = manifest.join("../verdict-plugin/include");
     let status = std::process::Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
         .args([
             "-std=c99", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I",
         ])
-        .arg(&include)
+        .arg(include)
         .arg(manifest.join("tests/c").join(source))
         .arg("-o")
         .arg(&so)
@@ -44,7 +69,8 @@ pub(crate) fn build_c_plugin(source: &str, dir: &Path, name: &str) -> PathBuf {
         .expect("a C compiler (cc) is needed to build the C plugins");
     assert!(
         status.success(),
-        "{source} did not compile against verdict_plugin.h"
+        "{source} did not compile against {}/verdict_plugin.h",
+        include.display()
     );
     so
 }

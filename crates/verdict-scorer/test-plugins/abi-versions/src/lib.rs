@@ -4,10 +4,10 @@
 //!
 //! - the generic `verdict_plugin_v1` (this crate's own file name): an old
 //!   layout, the required fields only, with no `min_abi_version`;
-//! - `verdict_plugin_v1_newer` (a file named `newer`): built for ABI v2,
+//! - `verdict_plugin_v1_newer` (a file named `newer`): built for ABI v3,
 //!   one field longer than this host knows, working with hosts from v1;
 //! - `verdict_plugin_v1_too_new` (a file named `too_new`): built for ABI
-//!   v3, needing a host of v2 or later.
+//!   v4, needing a host of v3 or later.
 
 use std::ffi::c_void;
 
@@ -97,8 +97,8 @@ const fn later(name: &'static str, version: u32, min: u32) -> Later {
     }
 }
 
-static NEWER: Later = later("newer", 2, 1);
-static TOO_NEW: Later = later("too_new", 3, 2);
+static NEWER: Later = later("newer", 3, 1);
+static TOO_NEW: Later = later("too_new", 4, 3);
 
 /// The generic entry point: the old layout.
 #[unsafe(no_mangle)]

@@ -245,6 +245,7 @@ static DESCRIPTOR: Descriptor = Descriptor {
     destroy: Some(destroy),
     last_error: Some(last_error),
     min_abi_version: 1,
+    score_batch_traced: None,
 };
 
 /// The entry point.
