@@ -470,6 +470,9 @@ impl Evaluation {
                 metadata: feedback_metadata(s.info()),
             })
             .collect();
+        // Records bring their trace (their spans) only when a scorer
+        // reads traces.
+        let needs_trace = scorers.iter().any(|s| s.info().needs_trace);
         let mut runner = Runner::new(scorers);
         if let Some(threads) = threads {
             runner = runner.threads(threads);
@@ -681,7 +684,11 @@ impl Evaluation {
                     let mut records = Vec::with_capacity(chunk.len());
                     for entry in chunk {
                         match entry {
-                            Entry::Record(r) => {
+                            Entry::Record(mut r) => {
+                                if needs_trace && r.record.trace.is_none() && !r.spans.is_empty() {
+                                    r.record.trace =
+                                        Some(Arc::new(crate::dataset::owned_trace(&r.spans)));
+                                }
                                 meta.push(Meta {
                                     line: r.line,
                                     trace_id: r.trace_id,

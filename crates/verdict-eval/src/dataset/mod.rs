@@ -31,6 +31,7 @@ mod mapping;
 mod otlp;
 mod seen;
 mod source;
+mod trace;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -52,6 +53,7 @@ use mapping::{Fields, MLFLOW_RECORD_FIELDS, Plan, Shape};
 use otlp::otlp_records;
 use seen::Seen;
 use source::{Source, Stream};
+pub(crate) use trace::owned_trace;
 
 pub use mapping::FieldMap;
 
