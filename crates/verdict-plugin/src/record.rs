@@ -72,6 +72,26 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// The value as a number: JSON number text, or a string that reads as
+    /// one (attributes carried as text). `None` otherwise, and for a
+    /// number that is not finite.
+    ///
+    /// ```
+    /// use verdict_plugin::Value;
+    ///
+    /// assert_eq!(Value::json("42").as_f64(), Some(42.0));
+    /// assert_eq!(Value::string(" 0.5").as_f64(), Some(0.5));
+    /// assert_eq!(Value::json("true").as_f64(), None);
+    /// assert_eq!(Value::string("NaN").as_f64(), None);
+    /// ```
+    pub fn as_f64(&self) -> Option<f64> {
+        match self.kind {
+            VALUE_STRING | VALUE_JSON => self.text.as_str().trim().parse::<f64>().ok(),
+            _ => None,
+        }
+        .filter(|n| n.is_finite())
+    }
+
     /// The value as JSON. Text that does not parse becomes a JSON string.
     pub fn to_json(&self) -> serde_json::Value {
         match self.kind {
