@@ -24,4 +24,10 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.add_builtin::<verdict_token_f1::TokenF1>();
     registry.add_builtin::<verdict_json::JsonMatch>();
     registry.add_builtin::<verdict_length::Length>();
+    // Trace scorers: handed each record's trace.
+    registry.add_builtin::<verdict_latency::Latency>();
+    registry.add_builtin::<verdict_span_status::SpanStatus>();
+    registry.add_builtin::<verdict_tool_calls::ToolCalls>();
+    registry.add_builtin::<verdict_attribute::Attribute>();
+    registry.add_builtin::<verdict_token_budget::TokenBudget>();
 }

@@ -63,11 +63,13 @@ impl Latency {
         };
         let passed = nanos as f64 <= self.max_nanos;
         let ms = nanos as f64 / 1e6;
-        Ok(Score::number(ms).with_passed(passed).with_rationale(format!(
-            "{what} took {ms} ms, {} the {} ms allowed",
-            if passed { "within" } else { "over" },
-            self.max_ms
-        )))
+        Ok(Score::number(ms)
+            .with_passed(passed)
+            .with_rationale(format!(
+                "{what} took {ms} ms, {} the {} ms allowed",
+                if passed { "within" } else { "over" },
+                self.max_ms
+            )))
     }
 }
 
@@ -77,7 +79,12 @@ impl Scorer for Latency {
     const DESCRIPTION: &'static str =
         "The trace, or the longest span of a name, took at most max_ms milliseconds.";
     const CONFIG_KEYS: &'static [ConfigKey] = &[
-        ConfigKey::new("max_ms", "number", "", "the bound, in milliseconds (inclusive)"),
+        ConfigKey::new(
+            "max_ms",
+            "number",
+            "",
+            "the bound, in milliseconds (inclusive)",
+        ),
         ConfigKey::new(
             "span",
             "string",
@@ -145,7 +152,11 @@ mod tests {
 
     #[test]
     fn the_whole_trace_runs_from_its_first_start_to_its_last_end() {
-        let spans = [span("agent", 100, 400), span("llm", 150, 520), span("tool", 90, 95)];
+        let spans = [
+            span("agent", 100, 400),
+            span("llm", 150, 520),
+            span("tool", 90, 95),
+        ];
         let trace = Trace::new(&spans);
         let score = judge(r#"{"max_ms": 430}"#, Some(&trace)).unwrap();
         assert_eq!(score.value, ScoreValue::Number(430.0));
@@ -160,10 +171,17 @@ mod tests {
 
     #[test]
     fn a_named_span_counts_its_longest() {
-        let spans = [span("llm", 0, 30), span("llm", 40, 100), span("tool", 0, 900)];
+        let spans = [
+            span("llm", 0, 30),
+            span("llm", 40, 100),
+            span("tool", 0, 900),
+        ];
         let trace = Trace::new(&spans);
         let score = judge(r#"{"max_ms": 50, "span": "llm"}"#, Some(&trace)).unwrap();
-        assert_eq!((score.value, score.passed), (ScoreValue::Number(60.0), Some(false)));
+        assert_eq!(
+            (score.value, score.passed),
+            (ScoreValue::Number(60.0), Some(false))
+        );
         let err = judge(r#"{"max_ms": 50, "span": "rerank"}"#, Some(&trace)).unwrap_err();
         assert_eq!(err.code, "SPAN_NOT_FOUND");
     }
@@ -175,13 +193,18 @@ mod tests {
             ScoreError::MISSING_TRACE
         );
         assert_eq!(
-            judge(r#"{"max_ms": 1e9}"#, Some(&Trace::new(&[]))).unwrap_err().code,
+            judge(r#"{"max_ms": 1e9}"#, Some(&Trace::new(&[])))
+                .unwrap_err()
+                .code,
             "EMPTY_TRACE"
         );
         // Called without traces at all (as a host that passes none would).
         let record = Record::new(Value::NULL, Value::string("x"), &[]);
         let scorer = Latency::from_json(r#"{"max_ms": 1}"#).unwrap();
-        assert_eq!(scorer.score(&record).unwrap_err().code, ScoreError::MISSING_TRACE);
+        assert_eq!(
+            scorer.score(&record).unwrap_err().code,
+            ScoreError::MISSING_TRACE
+        );
     }
 
     #[test]
@@ -207,7 +230,10 @@ mod tests {
         let direct: Vec<Outcome> = traces.iter().map(|t| judge(config, *t)).collect();
         assert_eq!(through, direct);
         assert_eq!(through[0].as_ref().unwrap().passed, Some(true));
-        assert_eq!(through[1].as_ref().unwrap_err().code, ScoreError::MISSING_TRACE);
+        assert_eq!(
+            through[1].as_ref().unwrap_err().code,
+            ScoreError::MISSING_TRACE
+        );
         assert_eq!(through[2].as_ref().unwrap().passed, Some(false));
     }
 }

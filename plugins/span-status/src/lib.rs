@@ -65,13 +65,16 @@ impl SpanStatus {
                     status::ERROR => format!("failed: {}", span.status_message()),
                     _ => "has no OK status".to_owned(),
                 };
-                return Ok(Score::bool(false).with_rationale(format!(
-                    "span {:?} {what}",
-                    span.name()
-                )));
+                return Ok(
+                    Score::bool(false).with_rationale(format!("span {:?} {what}", span.name()))
+                );
             }
         }
-        let which = if self.spans.is_empty() { "spans" } else { "named spans" };
+        let which = if self.spans.is_empty() {
+            "spans"
+        } else {
+            "named spans"
+        };
         Ok(Score::bool(true).with_rationale(format!("all {count} {which} succeeded")))
     }
 }
@@ -169,10 +172,16 @@ mod tests {
         let trace = Trace::new(&spans);
         assert_eq!(
             judge("{}", Some(&trace)),
-            (false, "span \"tool\" failed: timeout calling the weather API".into())
+            (
+                false,
+                "span \"tool\" failed: timeout calling the weather API".into()
+            )
         );
         let fine = Trace::new(&spans[..1]);
-        assert_eq!(judge("{}", Some(&fine)), (true, "all 1 spans succeeded".into()));
+        assert_eq!(
+            judge("{}", Some(&fine)),
+            (true, "all 1 spans succeeded".into())
+        );
         assert!(!judge(r#"{"require_ok": true}"#, Some(&fine)).0);
     }
 
@@ -202,9 +211,15 @@ mod tests {
     #[test]
     fn no_trace_is_an_error_not_a_pass() {
         let scorer = SpanStatus::from_json("{}").unwrap();
-        assert_eq!(scorer.judge(None).unwrap_err().code, ScoreError::MISSING_TRACE);
+        assert_eq!(
+            scorer.judge(None).unwrap_err().code,
+            ScoreError::MISSING_TRACE
+        );
         let record = Record::new(Value::NULL, Value::NULL, &[]);
-        assert_eq!(scorer.score(&record).unwrap_err().code, ScoreError::MISSING_TRACE);
+        assert_eq!(
+            scorer.score(&record).unwrap_err().code,
+            ScoreError::MISSING_TRACE
+        );
         verdict_plugin::check_config_errors::<SpanStatus>(&[
             (r#"{"spans": [""]}"#, "spans"),
             (r#"{"spans": 3}"#, "spans"),
