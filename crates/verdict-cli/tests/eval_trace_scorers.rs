@@ -141,3 +141,40 @@ fn a_record_without_a_trace_is_an_error_feedback_and_fails_its_gate() {
     assert_eq!(record["span_status"].0, Err("MISSING_TRACE".to_owned()));
     assert_eq!(record["exact_match"].0, Ok(FeedbackValue::Bool(true)));
 }
+
+/// A JSONL record in MLflow's evaluation shape whose `trace` is an MLflow
+/// trace, as `mlflow.entities.Trace.to_dict()` writes it.
+const MLFLOW_RECORD: &str = r#"{"inputs": {"q": "Weather in Oslo?"}, "outputs": "Snow.", "expectations": {"expected_tool_calls": ["get_weather"]}, "trace": {"info": {"trace_id": "tr-d1000000000000000000000000000004", "state": "OK"}, "data": {"spans": [{"trace_id": "0QAAAAAAAAAAAAAAAAAABA==", "span_id": "0QAAAAAAAAE=", "parent_span_id": null, "name": "agent", "start_time_unix_nano": 1765000000000000000, "end_time_unix_nano": 1765000000300000000, "events": [], "status": {"code": "STATUS_CODE_OK", "message": ""}, "attributes": {"mlflow.traceRequestId": "\"tr-d1000000000000000000000000000004\"", "mlflow.spanType": "\"AGENT\""}}, {"trace_id": "0QAAAAAAAAAAAAAAAAAABA==", "span_id": "0QAAAAAAAAI=", "parent_span_id": "0QAAAAAAAAE=", "name": "get_weather", "start_time_unix_nano": 1765000000010000000, "end_time_unix_nano": 1765000000200000000, "events": [{"name": "exception", "time_unix_nano": 1765000000150000000, "attributes": {"exception.message": "\"boom\""}}], "status": {"code": "STATUS_CODE_ERROR", "message": "boom"}, "attributes": {"mlflow.traceRequestId": "\"tr-d1000000000000000000000000000004\"", "mlflow.spanType": "\"TOOL\"", "mlflow.spanInputs": "{\"city\": \"Oslo\"}"}}]}}}"#;
+
+#[test]
+fn a_jsonl_record_carries_its_mlflow_trace_to_the_scorers_and_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("qa.jsonl"), format!("{MLFLOW_RECORD}\n")).unwrap();
+    let (code, stdout, stderr) = common::verdict_in(
+        dir.path(),
+        &[
+            "eval",
+            "qa.jsonl",
+            "--scorer",
+            "tool_calls",
+            "--scorer",
+            "span_status",
+            "--scorer",
+            "latency:max_ms=1000",
+            "--store",
+            "s.db",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let trace = "d1000000000000000000000000000004";
+    let stored = stored(&dir.path().join("s.db"));
+    let record = &stored[trace];
+    assert_eq!(record["tool_calls"].0, Ok(FeedbackValue::Bool(true)));
+    assert_eq!(record["span_status"].0, Ok(FeedbackValue::Bool(false)));
+    assert_eq!(record["span_status"].1, "span \"get_weather\" failed: boom");
+    assert_eq!(record["latency"].0, Ok(FeedbackValue::Number(300.0)));
+    // The trace's spans are stored with the record, as an OTLP file's.
+    let store = LocalStore::open(dir.path().join("s.db")).unwrap();
+    let id = verdict::parse_trace_id(trace).unwrap();
+    assert_eq!(store.spans_of(id).unwrap().len(), 2);
+}

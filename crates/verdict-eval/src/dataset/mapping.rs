@@ -527,6 +527,11 @@ impl Plan {
             (Ok(t), Ok(s)) => (t, s),
             (Err(reason), _) | (_, Err(reason)) => return invalid(line, reason),
         };
+        // MLflow's evaluation records may carry the trace they came from.
+        let trace = match self.shape {
+            Some(Shape::Evaluation) => fields.take_optional("trace"),
+            _ => None,
+        };
         if let Some(shape) = self.shape {
             let unknown = fields
                 .map
@@ -545,14 +550,18 @@ impl Plan {
                 );
             }
         }
-        make_record(
+        let entry = make_record(
             line,
             inputs,
             outputs,
             expectations,
             trace_id.as_deref(),
             span_id.as_deref(),
-        )
+        );
+        match (entry, trace) {
+            (Entry::Record(record), Some(trace)) => super::trace::with_mlflow_trace(record, &trace),
+            (entry, _) => entry,
+        }
     }
 
     /// This plan as a person's map.

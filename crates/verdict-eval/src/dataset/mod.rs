@@ -117,9 +117,10 @@ pub struct DatasetRecord {
     pub span_id: Option<SpanId>,
     /// Inputs, outputs and expectations.
     pub record: OwnedRecord,
-    /// The spans of its trace the dataset holds (an OTLP file's), each
-    /// with the resource it came with, to store and send on with it; empty
-    /// for a JSONL record.
+    /// The spans of its trace the dataset holds (an OTLP file's, or the
+    /// MLflow `trace` of a record in MLflow's evaluation shape), each with
+    /// the resource it came with, to store and send on with it; empty
+    /// otherwise.
     pub spans: Vec<StoredSpan>,
 }
 
@@ -708,7 +709,7 @@ fn json_reason(e: &serde_json::Error) -> String {
 }
 
 /// The fields a record in MLflow's evaluation shape may have.
-const FIELDS: &str = "inputs, outputs, expectations, trace_id, span_id";
+const FIELDS: &str = "inputs, outputs, expectations, trace_id, span_id, trace";
 
 /// One record in MLflow's evaluation shape, parsed straight from its JSON
 /// (the hot path of JSON lines).
@@ -724,6 +725,9 @@ struct Line {
     expectations: Option<Map<String, Value>>,
     trace_id: Option<String>,
     span_id: Option<String>,
+    /// The MLflow trace it came from (`Trace.to_dict()`), for the store
+    /// and for trace scorers.
+    trace: Option<Value>,
 }
 
 /// A key of a [`Line`], read without allocating.
@@ -733,6 +737,7 @@ enum Key {
     Expectations,
     TraceId,
     SpanId,
+    Trace,
     Ignored,
 }
 
@@ -751,6 +756,7 @@ impl<'de> serde::Deserialize<'de> for Key {
                     "expectations" => Key::Expectations,
                     "trace_id" => Key::TraceId,
                     "span_id" => Key::SpanId,
+                    "trace" => Key::Trace,
                     _ if MLFLOW_RECORD_FIELDS.contains(&key) => Key::Ignored,
                     _ => return Err(E::unknown_field(key, LINE_FIELDS)),
                 })
@@ -761,7 +767,14 @@ impl<'de> serde::Deserialize<'de> for Key {
 }
 
 /// The fields a [`Line`] names when it refuses another.
-const LINE_FIELDS: &[&str] = &["inputs", "outputs", "expectations", "trace_id", "span_id"];
+const LINE_FIELDS: &[&str] = &[
+    "inputs",
+    "outputs",
+    "expectations",
+    "trace_id",
+    "span_id",
+    "trace",
+];
 
 impl<'de> serde::Deserialize<'de> for Line {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -774,6 +787,7 @@ impl<'de> serde::Deserialize<'de> for Line {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Line, A::Error> {
                 let (mut inputs, mut outputs) = (None, None);
                 let (mut expectations, mut trace_id, mut span_id) = (None, None, None);
+                let mut trace = None;
                 fn once<T, E: de::Error>(
                     slot: &mut Option<T>,
                     value: T,
@@ -793,6 +807,7 @@ impl<'de> serde::Deserialize<'de> for Line {
                         }
                         Key::TraceId => once(&mut trace_id, map.next_value()?, "trace_id")?,
                         Key::SpanId => once(&mut span_id, map.next_value()?, "span_id")?,
+                        Key::Trace => once(&mut trace, map.next_value()?, "trace")?,
                         Key::Ignored => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -804,6 +819,7 @@ impl<'de> serde::Deserialize<'de> for Line {
                     expectations: expectations.flatten(),
                     trace_id: trace_id.flatten(),
                     span_id: span_id.flatten(),
+                    trace: trace.flatten(),
                 })
             }
         }
@@ -833,14 +849,18 @@ fn parse_jsonl(line: usize, bytes: &[u8]) -> Entry {
         }
         Err(e) => return invalid(line, json_reason(&e)),
     };
-    make_record(
+    let entry = make_record(
         line,
         parsed.inputs,
         parsed.outputs,
         parsed.expectations.unwrap_or_default(),
         parsed.trace_id.as_deref(),
         parsed.span_id.as_deref(),
-    )
+    );
+    match (entry, parsed.trace) {
+        (Entry::Record(record), Some(trace)) => trace::with_mlflow_trace(record, &trace),
+        (entry, _) => entry,
+    }
 }
 
 /// A record from its parts, whatever shape they were read in: its

@@ -1,9 +1,12 @@
-//! The trace a record brings (an OTLP dataset's spans, or a JSONL
-//! record's MLflow trace), as trace scorers read it.
+//! The trace a record brings (an OTLP dataset's spans, or the MLflow
+//! trace of a record in MLflow's evaluation shape), as trace scorers read
+//! it.
 //!
-//! Made only for a run with a scorer that reads traces
-//! ([`owned_trace`] is called then), so that other runs pay nothing for
-//! it: the spans are kept for the store either way, in the store's shape.
+//! A record's spans are kept in the store's shape, to store with it; the
+//! view trace scorers read ([`owned_trace`]) is made from them only for a
+//! run with such a scorer, so that other runs pay nothing for it. An
+//! MLflow trace is read with the store's own reader of MLflow's span
+//! dictionaries, the one the spool and `verdict push` use.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,6 +14,79 @@ use opentelemetry::trace::{SpanKind, Status};
 use serde_json::Value;
 use verdict_scorer::{OwnedEvent, OwnedSpan, OwnedTrace, OwnedValue};
 use verdict_store::StoredSpan;
+
+use super::{DatasetRecord, Entry, invalid};
+
+/// `record` with the spans of `trace`, MLflow's `Trace.to_dict()` (or its
+/// JSON text), and the trace's id and root span when the record names
+/// none; invalid when the trace cannot be read, or is of another trace
+/// than the record names.
+pub(super) fn with_mlflow_trace(mut record: DatasetRecord, trace: &Value) -> Entry {
+    let line = record.line;
+    let spans = match mlflow_trace_spans(trace) {
+        Ok(spans) => spans,
+        Err(reason) => return invalid(line, format!("trace: {reason}")),
+    };
+    let Some(first) = spans.first() else {
+        return Entry::Record(record);
+    };
+    let trace_id = first.trace_id;
+    if let Some(other) = spans.iter().find(|s| s.trace_id != trace_id) {
+        return invalid(
+            line,
+            format!(
+                "trace: its spans are of two traces, {trace_id:032x} and {:032x}",
+                other.trace_id
+            ),
+        );
+    }
+    match record.trace_id {
+        Some(named) if named != trace_id => {
+            return invalid(
+                line,
+                format!(
+                    "trace: its spans are of trace {trace_id:032x}, and the record names \
+                     {named:032x}"
+                ),
+            );
+        }
+        Some(_) => {}
+        None => {
+            record.trace_id = Some(trace_id);
+            record.span_id = spans
+                .iter()
+                .find(|s| s.parent_span_id.is_none())
+                .map(|s| s.span_id);
+        }
+    }
+    record.spans = spans;
+    Entry::Record(record)
+}
+
+/// The spans of an MLflow trace as `mlflow.entities.Trace.to_dict()`
+/// writes it, `{"info": {...}, "data": {"spans": [...]}}`, or its JSON
+/// text (as a DataFrame column holds it); each span as
+/// `Span.to_dict()` writes it.
+fn mlflow_trace_spans(trace: &Value) -> Result<Vec<StoredSpan>, String> {
+    let parsed;
+    let trace = match trace {
+        Value::String(text) => {
+            parsed = serde_json::from_str::<Value>(text)
+                .map_err(|e| format!("its text is not JSON ({e})"))?;
+            &parsed
+        }
+        other => other,
+    };
+    let spans = trace
+        .pointer("/data/spans")
+        .and_then(Value::as_array)
+        .ok_or("it is not an MLflow trace: it has no \"data\": {\"spans\": [...]}")?;
+    spans
+        .iter()
+        .enumerate()
+        .map(|(i, span)| StoredSpan::from_mlflow_json(span).map_err(|e| format!("span {i}: {e}")))
+        .collect()
+}
 
 /// The trace of `spans`, for trace scorers.
 pub(crate) fn owned_trace(spans: &[StoredSpan]) -> OwnedTrace {
