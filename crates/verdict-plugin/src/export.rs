@@ -499,7 +499,7 @@ pub unsafe extern "C" fn last_error(buf: *mut u8, cap: usize) -> usize {
 #[macro_export]
 macro_rules! export_plugin {
     ($scorer:ty) => {
-        /// The Verdict plugin entry point (ABI v1).
+        /// The Verdict plugin entry point (named `v1` in every ABI version).
         #[unsafe(no_mangle)]
         pub extern "C" fn verdict_plugin_v1() -> *const $crate::abi::Descriptor {
             $crate::__plugin_descriptor!($scorer)
@@ -515,7 +515,7 @@ macro_rules! export_plugin {
                     "` is not the scorer's NAME"
                 )
             );
-            /// The Verdict plugin entry point of this scorer (ABI v1).
+            /// The Verdict plugin entry point of this scorer (named `v1` in every ABI version).
             #[unsafe(export_name = concat!("verdict_plugin_v1_", stringify!($name)))]
             extern "C" fn entry() -> *const $crate::abi::Descriptor {
                 $crate::__plugin_descriptor!($scorer)

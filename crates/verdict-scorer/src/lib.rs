@@ -22,6 +22,11 @@
 //!   when needed, and a broken one is set aside, never fatal.
 //! - [`Runner`] scores many records with several scorers in parallel into
 //!   [`Scores`], and [`to_feedback`] turns each result into a CODE feedback.
+//! - A record may carry its trace ([`OwnedTrace`]); a scorer that reads
+//!   traces ([`ScorerInfo::needs_trace`]) is scored with
+//!   [`Scorer::score_batch_traced`], and the runner lays out the trace
+//!   views ([`TraceViews`]) of a chunk only when one of its scorers reads
+//!   them, and hands them to those only.
 //!
 //! Two decisions shape it. **Batches cross the boundary, not records**:
 //! records are laid out once as borrowed views and handed to a scorer a
