@@ -1,13 +1,14 @@
 //! Records with their traces, scored by plugins of both ABI versions side
 //! by side: a C plugin built against the first header (before traces)
 //! scores as it did, and a C trace scorer built against today's header
-//! reads each record's trace, in this process and in a worker process.
+//! reads each record's trace, in this process and in a worker process;
+//! a Rust plugin with the descriptor the kit made before traces does too.
 
 mod common;
 
 use std::path::Path;
 
-use common::{build_c_plugin, build_c_plugin_against, v1_header};
+use common::{build_c_plugin, build_c_plugin_against, built, library_file, v1_header};
 use verdict_scorer::{OwnedRecord, OwnedSpan, OwnedTrace, Registry, Runner, Scorer, Scores};
 
 /// Serves as a worker when this binary was started as one (see
@@ -160,4 +161,30 @@ fn a_trace_scorer_in_a_worker_process_reads_the_trace_sent_to_it() {
     registry.load_plugin(&traced).unwrap();
     let runner = Runner::new(scorers(&registry)).threads(1);
     check(&runner.score(&records()));
+}
+
+#[test]
+fn a_rust_plugin_with_the_kits_v1_descriptor_scores_beside_a_trace_scorer() {
+    let dir = tempfile::tempdir().unwrap();
+    let kit_v1 = dir.path().join(library_file("kit_v1"));
+    std::fs::copy(built("verdict-test-abi-versions"), &kit_v1).unwrap();
+    let traced = build_c_plugin("trace_spans.c", dir.path(), "c_trace_spans");
+    let mut registry = Registry::new();
+    let info = registry.load_plugin(&kit_v1).unwrap();
+    assert_eq!((info.name.as_str(), info.needs_trace), ("kit_v1", false));
+    registry.load_plugin(&traced).unwrap();
+    let scorers = ["kit_v1", "c_trace_spans"]
+        .iter()
+        .map(|name| registry.create(&name.parse().unwrap()).unwrap())
+        .collect();
+    let scores = Runner::new(scorers).threads(1).score(&records());
+    for record in 0..3 {
+        assert_eq!(
+            scores.get(record, 0).value(),
+            Some(verdict_scorer::ScoreValueRef::Bool(true)),
+            "record {record}"
+        );
+    }
+    assert_eq!(scores.get(0, 1).number(), Some(3.0));
+    assert_eq!(scores.get(1, 1).error().map(|e| e.0), Some("MISSING_TRACE"));
 }

@@ -7,13 +7,16 @@
 //! - `verdict_plugin_v1_newer` (a file named `newer`): built for ABI v3,
 //!   one field longer than this host knows, working with hosts from v1;
 //! - `verdict_plugin_v1_too_new` (a file named `too_new`): built for ABI
-//!   v4, needing a host of v3 or later.
+//!   v4, needing a host of v3 or later;
+//! - `verdict_plugin_v1_kit_v1` (a file named `kit_v1`): the descriptor
+//!   the kit made before version 2 added traces, byte for byte: the
+//!   required fields, then `min_abi_version` 1, and nothing after.
 
 use std::ffi::c_void;
 
 use verdict_plugin::abi::{
     ConfigKey, CreateFn, DESCRIPTOR_MIN_SIZE, Descriptor, DestroyFn, FLAG_PANIC_UNWIND,
-    LastErrorFn, ScoreBatchFn, ScoreFn, Str,
+    FLAG_THREAD_SAFE, FLAG_VALID_RESULTS, LastErrorFn, ScoreBatchFn, ScoreFn, Str,
 };
 use verdict_plugin::export::{create, destroy, last_error, score, score_batch};
 use verdict_plugin::{Config, ConfigError, Outcome, Record, Score, Scorer};
@@ -74,6 +77,44 @@ static OLD: OldLayout = OldLayout {
     destroy: Some(destroy::<Pass>),
     last_error: Some(last_error),
 };
+
+/// The descriptor the kit made for ABI v1: the old layout, then
+/// `min_abi_version`.
+#[repr(C)]
+pub struct KitV1 {
+    old: OldLayout,
+    min_abi_version: u32,
+}
+
+const _: () = assert!(
+    size_of::<KitV1>() == std::mem::offset_of!(Descriptor, score_batch_traced),
+    "v1's descriptor ends where v2's first field starts"
+);
+
+static KIT_V1: KitV1 = KitV1 {
+    old: OldLayout {
+        abi_version: 1,
+        struct_size: size_of::<KitV1>() as u32,
+        flags: FLAG_PANIC_UNWIND | FLAG_THREAD_SAFE | FLAG_VALID_RESULTS,
+        name: Str::new("kit_v1"),
+        version: Str::new("0.0.1"),
+        description: Str::new("Always passes; the kit's v1 descriptor."),
+        config_keys: std::ptr::null(),
+        n_config_keys: 0,
+        create: Some(create::<Pass>),
+        score: Some(score::<Pass>),
+        score_batch: Some(score_batch::<Pass>),
+        destroy: Some(destroy::<Pass>),
+        last_error: Some(last_error),
+    },
+    min_abi_version: 1,
+};
+
+/// The entry point of a library named `kit_v1`.
+#[unsafe(no_mangle)]
+pub extern "C" fn verdict_plugin_v1_kit_v1() -> *const c_void {
+    (&raw const KIT_V1).cast()
+}
 
 /// A descriptor of a later version: this host's fields, then one more.
 #[repr(C)]
