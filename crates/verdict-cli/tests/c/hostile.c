@@ -149,7 +149,8 @@ static const vd_descriptor descriptor = {
     score_batch,
     destroy,
     last_error,
-    1, /* min_abi_version: works with every host */
+    1,    /* min_abi_version: works with every host */
+    NULL, /* score_batch_traced: reads no traces */
 };
 
 const vd_descriptor *verdict_plugin_v1(void) { return &descriptor; }
