@@ -282,6 +282,35 @@ pub trait Scorer: Send + Sync + Sized + 'static {
     /// [`score_batch_traced`](Self::score_batch_traced) instead of
     /// [`score`](Self::score) and [`score_batch`](Self::score_batch).
     /// Its plugin needs a host of ABI version 2 or later.
+    ///
+    /// ```
+    /// use verdict_plugin::{Config, ConfigError, Outcome, Record, Score, ScoreError, Scorer, Trace};
+    ///
+    /// /// Passes when no span of the trace failed.
+    /// struct NoErrors;
+    ///
+    /// impl Scorer for NoErrors {
+    ///     const NAME: &'static str = "no_errors";
+    ///     const VERSION: &'static str = "1.0.0";
+    ///     const DESCRIPTION: &'static str = "Passes when no span of the trace failed.";
+    ///     const NEEDS_TRACE: bool = true;
+    ///
+    ///     fn from_config(_: &Config) -> Result<Self, ConfigError> {
+    ///         Ok(NoErrors)
+    ///     }
+    ///
+    ///     fn score(&self, record: &Record<'_>) -> Outcome {
+    ///         self.score_traced(record, None)
+    ///     }
+    ///
+    ///     fn score_traced(&self, _: &Record<'_>, trace: Option<&Trace<'_>>) -> Outcome {
+    ///         let trace = trace.ok_or_else(|| ScoreError::missing_trace(Self::NAME))?;
+    ///         Ok(Score::bool(!trace.spans().iter().any(|s| s.is_error())))
+    ///     }
+    /// }
+    ///
+    /// verdict_plugin::export_plugin!(NoErrors);
+    /// ```
     const NEEDS_TRACE: bool = false;
 
     /// Scores one record with its trace (`None` when it has none: a trace
