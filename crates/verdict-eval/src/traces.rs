@@ -281,6 +281,7 @@ mod tests {
             description: String::new(),
             config_keys: Vec::new(),
             origin: Origin::Builtin,
+            needs_trace: false,
         }
     }
 
