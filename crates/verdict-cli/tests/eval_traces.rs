@@ -236,6 +236,26 @@ fn the_stores_traces_are_scored_where_they_are_and_judged_ones_skipped() {
         .collect();
     assert_eq!(counts, [1, 2, 2]);
 
+    // A scorer that reads the trace gets each stored trace's spans.
+    let out = verdict(
+        dir.path(),
+        &[
+            "eval",
+            "--traces",
+            "store",
+            "--scorer",
+            "span_status",
+            "--store",
+            "s.db",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let values: Vec<_> = feedback(&dir.path().join("s.db"), "span_status")
+        .into_iter()
+        .map(|(_, v, _)| v)
+        .collect();
+    assert_eq!(values, [json!(true), json!(true), json!(true)]);
+
     // What cannot work is refused before anything runs.
     for (args, says) in [
         (

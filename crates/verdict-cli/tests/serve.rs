@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{
-    SpanKind, TraceContextExt as _, TraceId, Tracer as _, TracerProvider as _,
+    Span as _, SpanKind, TraceContextExt as _, TraceId, Tracer as _, TracerProvider as _,
 };
 use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -600,4 +600,61 @@ fn no_store_without_a_destination_is_refused_before_listening() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("would go nowhere"), "{stderr}");
     assert!(!stderr.contains("listening"), "{stderr}");
+}
+
+/// A scorer that reads the trace is handed the assembled trace, every span
+/// of it: `span_status` fails the trace whose child span failed, beside
+/// exact match on the root's record.
+#[test]
+fn a_trace_scorer_reads_each_assembled_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = OtlpReceiver::start().unwrap();
+    let serve = Serve::start(
+        dir.path(),
+        &receiver.endpoint(),
+        &["--scorer", "span_status", "--scorer", "exact_match"],
+    );
+    let provider = sdk_client(&serve.url, Protocol::HttpBinary, false);
+    let tracer = provider.tracer("service");
+    let mut traces = Vec::new();
+    for child_failed in [false, true] {
+        traces.push(tracer.in_span("answer", |cx| {
+            let span = cx.span();
+            span.set_attribute(KeyValue::new("mlflow.spanInputs", r#""capital?""#));
+            span.set_attribute(KeyValue::new("mlflow.spanOutputs", r#""Paris""#));
+            let mut llm = tracer
+                .span_builder("llm")
+                .with_kind(SpanKind::Client)
+                .start_with_context(&tracer, &cx);
+            if child_failed {
+                llm.set_status(opentelemetry::trace::Status::error("the model timed out"));
+            }
+            llm.end();
+            span.span_context().trace_id()
+        }));
+    }
+    provider.force_flush().unwrap();
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while serve.metric("verdict_serve_traces_scored_total") < 2 {
+        assert!(Instant::now() < give_up, "the traces were never scored");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, said) = serve.stop("TERM");
+    assert_eq!(code, 0, "{said}");
+    for (trace, ok) in traces.into_iter().zip([true, false]) {
+        let shown = stored(dir.path(), trace);
+        let assessments = shown["assessments"].as_array().unwrap();
+        let status = assessments
+            .iter()
+            .find(|a| a["assessment_name"] == "span_status")
+            .unwrap_or_else(|| panic!("{shown}"));
+        assert_eq!(status["feedback"]["value"], ok, "{shown}");
+        assert!(
+            assessments
+                .iter()
+                .any(|a| a["assessment_name"] == "exact_match"),
+            "{shown}"
+        );
+    }
+    drop(provider);
 }

@@ -92,6 +92,7 @@ mod traces;
 
 pub use compare::{CHANGES_LISTED, RecordChange, RecordComparison};
 pub use config::{PluginSettings, ScorerSetup, SuiteConfig, SuiteGates};
+pub use dataset::owned_trace;
 pub use dataset::{
     Dataset, DatasetOptions, DatasetRecord, Entries, Entry, FieldMap, Format, InvalidRecord, STDIN,
 };

@@ -68,6 +68,32 @@ pub fn record(name: &str, attributes: &Map<String, Value>) -> Result<OwnedRecord
     Ok(record)
 }
 
+/// The root of a trace's spans: the span without a parent, else the
+/// earliest span whose parent is not among them (the local root of a
+/// service whose callers are traced elsewhere); why not, when every
+/// span's parent is among them.
+pub fn root_of(spans: &[verdict_store::StoredSpan]) -> Result<&verdict_store::StoredSpan, String> {
+    spans
+        .iter()
+        .find(|s| s.parent_span_id.is_none())
+        .or_else(|| {
+            spans
+                .iter()
+                .filter(|s| {
+                    s.parent_span_id
+                        .is_some_and(|parent| !spans.iter().any(|p| p.span_id == parent))
+                })
+                .min_by_key(|s| s.start_time)
+        })
+        .ok_or_else(|| {
+            if spans.is_empty() {
+                "it has no spans".to_owned()
+            } else {
+                "it has no root span (every span's parent is in the trace, in a cycle)".to_owned()
+            }
+        })
+}
+
 /// A string attribute that holds JSON (as MLflow's span inputs do) as that
 /// JSON; any other value as it is.
 fn json_text(value: &Value) -> Value {

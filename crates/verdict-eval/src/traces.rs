@@ -188,38 +188,25 @@ fn judged_by_all(assessments: &[Assessment], scorers: &[ScorerInfo]) -> bool {
         })
 }
 
-/// A trace as a record, or why it cannot be one. Its expectations are
-/// left for the run to take from the store, where the trace's are.
+/// A trace as a record read from its root ([`root_of`](crate::root_span::root_of)),
+/// or why it cannot be one. Its expectations are left for the run to take
+/// from the store, where the trace's are.
 fn record(line: usize, trace: ExistingTrace) -> Entry {
-    let roots: Vec<&StoredSpan> = trace
-        .spans
-        .iter()
-        .filter(|s| s.parent_span_id.is_none())
-        .collect();
+    let trace_id = trace.trace_id;
     let invalid = |reason: String| {
         Entry::Invalid(InvalidRecord {
             line,
-            reason: format!(
-                "trace {}: {reason}",
-                verdict::mlflow_trace_id(trace.trace_id)
-            ),
+            reason: format!("trace {}: {reason}", verdict::mlflow_trace_id(trace_id)),
         })
     };
-    let root = match roots.as_slice() {
-        [root] => *root,
-        [] => return invalid("it has no root span (a span without a parent)".into()),
-        _ => {
-            return invalid(format!(
-                "it has {} root spans; a record is read from one",
-                roots.len()
-            ));
-        }
-    };
-    match crate::root_span::record(&root.name, &root.attributes) {
-        Ok(record) => Entry::Record(DatasetRecord {
+    let read = crate::root_span::root_of(&trace.spans).and_then(|root| {
+        crate::root_span::record(&root.name, &root.attributes).map(|record| (record, root.span_id))
+    });
+    match read {
+        Ok((record, root)) => Entry::Record(DatasetRecord {
             line,
-            trace_id: Some(trace.trace_id),
-            span_id: Some(root.span_id),
+            trace_id: Some(trace_id),
+            span_id: Some(root),
             record,
             spans: trace.spans,
         }),
@@ -319,12 +306,12 @@ mod tests {
     }
 
     #[test]
-    fn a_trace_without_one_root_is_an_invalid_record_naming_it() {
+    fn a_trace_without_a_root_is_an_invalid_record_naming_it() {
         for (spans, says) in [
-            (vec![span(2, Some(1), io())], "no root span"),
+            (vec![], "no spans"),
             (
-                vec![span(1, None, io()), span(2, None, io())],
-                "2 root spans",
+                vec![span(1, Some(2), io()), span(2, Some(1), io())],
+                "no root span",
             ),
             (vec![span(1, None, Map::new())], "has no inputs"),
         ] {
@@ -335,6 +322,16 @@ mod tests {
             assert!(invalid.reason.contains(says), "{}", invalid.reason);
             assert!(invalid.reason.contains("tr-0707"), "{}", invalid.reason);
         }
+        // A service whose caller is traced elsewhere: its local root.
+        let records = trace_records(
+            vec![trace(vec![span(2, Some(9), io())], vec![])],
+            &[],
+            false,
+        );
+        assert!(matches!(
+            records.entries.as_slice(),
+            [Entry::Record(r)] if r.span_id == Some(SpanId::from_bytes([2; 8]))
+        ));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{SpanId, TraceId};
 use verdict::{Assessment, Operation, Target};
+use verdict_eval::root_span::root_of;
 use verdict_export::{Destination, LocalStore};
 use verdict_scorer::{OwnedRecord, Runner, Scorer, feedback_builder};
 use verdict_store::{Batch, StoredSpan};
@@ -111,6 +112,12 @@ impl Pipeline {
         let mut since: Vec<Instant> = Vec::with_capacity(batch.len());
         // Per scorer, the records sampled for it and what they judge.
         let mut sampled: Vec<Sampled> = self.runners.iter().map(|_| Default::default()).collect();
+        // The trace scorers read (built only when one of them is sampled).
+        let reads_trace: Vec<bool> = self
+            .runners
+            .iter()
+            .map(|runner| runner.scorers()[0].info().needs_trace)
+            .collect();
         for complete in batch {
             counters.completed(complete.completion);
             since.push(complete.since);
@@ -118,7 +125,10 @@ impl Pipeline {
             if !selected.is_empty() {
                 add(&counters.traces_sampled, 1);
                 match root_record(&complete.spans) {
-                    Ok((record, root)) => {
+                    Ok((mut record, root)) => {
+                        if selected.iter().any(|&i| reads_trace[i]) {
+                            record = record.with_trace(verdict_eval::owned_trace(&complete.spans));
+                        }
                         add(&counters.traces_scored, 1);
                         let (last, others) = selected.split_last().unwrap_or((&0, &[]));
                         for &i in others {
@@ -289,29 +299,15 @@ impl Deliver {
     }
 }
 
-/// The record of a trace's root span, and the root's id; why not, when it
-/// has none or the root says nothing to score. The root is the span
-/// without a parent, else the earliest span whose parent is not in the
-/// trace: the local root of a service whose callers are traced elsewhere.
+/// The record of a trace's root span ([`root_of`]), and the root's id;
+/// why not, when it has none or the root says nothing to score.
 fn root_record(spans: &[StoredSpan]) -> Result<(OwnedRecord, SpanId), String> {
-    let root = spans
-        .iter()
-        .find(|s| s.parent_span_id.is_none())
-        .or_else(|| {
-            spans
-                .iter()
-                .filter(|s| {
-                    s.parent_span_id
-                        .is_some_and(|parent| !spans.iter().any(|p| p.span_id == parent))
-                })
-                .min_by_key(|s| s.start_time)
-        })
-        .ok_or_else(|| {
-            format!(
-                "trace {:032x}: no root span (every span's parent is in the trace, in a cycle)",
-                spans.first().map_or(TraceId::INVALID, |s| s.trace_id)
-            )
-        })?;
+    let root = root_of(spans).map_err(|e| {
+        format!(
+            "trace {:032x}: {e}",
+            spans.first().map_or(TraceId::INVALID, |s| s.trace_id)
+        )
+    })?;
     verdict_eval::root_span::record(&root.name, &root.attributes)
         .map(|record| (record, root.span_id))
         .map_err(|e| format!("trace {:032x}: {e}", root.trace_id))

@@ -53,7 +53,7 @@ use mapping::{Fields, MLFLOW_RECORD_FIELDS, Plan, Shape};
 use otlp::otlp_records;
 use seen::Seen;
 use source::{Source, Stream};
-pub(crate) use trace::owned_trace;
+pub use trace::owned_trace;
 
 pub use mapping::FieldMap;
 

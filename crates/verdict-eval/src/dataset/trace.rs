@@ -88,8 +88,9 @@ fn mlflow_trace_spans(trace: &Value) -> Result<Vec<StoredSpan>, String> {
         .collect()
 }
 
-/// The trace of `spans`, for trace scorers.
-pub(crate) fn owned_trace(spans: &[StoredSpan]) -> OwnedTrace {
+/// The trace of `spans`, for trace scorers (whose
+/// [`needs_trace`](verdict_scorer::ScorerInfo::needs_trace) is set).
+pub fn owned_trace(spans: &[StoredSpan]) -> OwnedTrace {
     OwnedTrace {
         spans: spans.iter().map(owned_span).collect(),
     }
