@@ -66,6 +66,7 @@ pub mod decimal;
 #[doc(hidden)]
 pub mod export;
 pub mod host;
+mod pass_mark;
 mod record;
 mod results;
 mod scorer;
@@ -75,6 +76,7 @@ pub mod trace;
 
 pub use abi::ConfigKey;
 pub use config::{Config, ConfigError};
+pub use pass_mark::PassMark;
 pub use record::{NamedValue, Record, Value};
 pub use results::{Results, ScoreRef, ScoreValueRef};
 pub use scorer::{Outcome, Score, ScoreError, ScoreValue, Scorer};

@@ -24,6 +24,12 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.add_builtin::<verdict_token_f1::TokenF1>();
     registry.add_builtin::<verdict_json::JsonMatch>();
     registry.add_builtin::<verdict_length::Length>();
+    registry.add_builtin::<verdict_numeric::Numeric>();
+    registry.add_builtin::<verdict_similarity::Similarity>();
+    registry.add_builtin::<verdict_rouge::Rouge>();
+    registry.add_builtin::<verdict_bleu::Bleu>();
+    #[cfg(feature = "json-schema")]
+    registry.add_builtin::<verdict_json_schema::JsonSchema>();
     // Trace scorers: handed each record's trace.
     registry.add_builtin::<verdict_latency::Latency>();
     registry.add_builtin::<verdict_span_status::SpanStatus>();
