@@ -75,6 +75,16 @@ fn compiled_in_and_loaded_scorers_agree_on_every_record() {
         ("token_f1", "{}"),
         ("json", r#"{"check": "equal"}"#),
         ("length", r#"{"unit": "chars", "min": 1, "max": 10}"#),
+        ("numeric", r#"{"abs_tol": 1}"#),
+        ("similarity", r#"{"min_similarity": 0.8}"#),
+        ("similarity", r#"{"metric": "levenshtein"}"#),
+        ("rouge", r#"{"type": "rouge2", "measure": "recall"}"#),
+        ("bleu", "{}"),
+        (
+            "json_schema",
+            r#"{"schema": {"type": "object", "required": ["a"]}}"#,
+        ),
+        ("json_schema", r#"{"expectation": "expected_response"}"#),
     ];
     let registry = Registry::with_builtins();
     let records = corpus();

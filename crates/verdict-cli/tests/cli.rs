@@ -310,6 +310,36 @@ fn the_binary_and_the_plugin_libraries_give_identical_answers() {
             &["--output", "one two three four"],
         ),
         ("length", ":min=1", &["--output", "🙂"]),
+        (
+            "numeric",
+            ":abs_tol=0.01",
+            &["--output", "3.14", "--expected", "3.14159"],
+        ),
+        (
+            "similarity",
+            ":min_similarity=0.9",
+            &["--output", "MARHTA", "--expected", "MARTHA"],
+        ),
+        (
+            "rouge",
+            ":type=rouge1",
+            &["--output", "the cat sat", "--expected", "The cat sat down."],
+        ),
+        (
+            "bleu",
+            "",
+            &[
+                "--output",
+                "the cat sat on the mat",
+                "--expected",
+                "the cat sat on a mat",
+            ],
+        ),
+        (
+            "json_schema",
+            ":{\"schema\": {\"type\": \"integer\"}}",
+            &["--output", "42"],
+        ),
     ];
     for (name, config, args) in cases {
         let crate_name = BUILTINS.iter().find(|(n, _)| n == name).unwrap().1;

@@ -1,6 +1,8 @@
 //! A pass mark on a score from 0 to 1, as the text-similarity scorers
 //! (`rouge`, `bleu`, `similarity`) read it from their config.
 
+use std::borrow::Cow;
+
 use crate::config::{Config, ConfigError};
 use crate::scorer::Score;
 
@@ -17,7 +19,7 @@ use crate::scorer::Score;
 ///     verdict_plugin::ConfigKey::new("output", "score or pass", "score", "the value"),
 /// ])?;
 /// let mark = PassMark::from_config(&config, "min_score")?;
-/// let score = mark.score(0.75, "overlap 0.75".into());
+/// let score = mark.score(0.75, "overlap 0.75");
 /// assert_eq!(score.value, ScoreValue::Number(0.75));
 /// assert_eq!(score.passed, Some(true));
 /// assert_eq!(score.rationale.as_deref(), Some("overlap 0.75; at least 0.5: pass"));
@@ -45,19 +47,25 @@ impl PassMark {
         Ok(PassMark { min, bool_output })
     }
 
+    /// The minimum, if there is one.
+    pub fn min(&self) -> Option<f64> {
+        self.min
+    }
+
     /// The score of `value`: the number (with the verdict beside it when
     /// there is a minimum) or, with `output: "pass"`, a bool. The verdict
-    /// is added to `rationale`.
-    pub fn score(&self, value: f64, mut rationale: String) -> Score {
+    /// is added to `rationale`; without a minimum, `rationale` is kept as
+    /// it is (static text costs nothing to pass on).
+    pub fn score(&self, value: f64, rationale: impl Into<Cow<'static, str>>) -> Score {
         let Some(min) = self.min else {
             return Score::number(value).with_rationale(rationale);
         };
         let pass = value >= min;
-        rationale.push_str(&if pass {
-            format!("; at least {min}: pass")
+        let rationale = if pass {
+            format!("{}; at least {min}: pass", rationale.into())
         } else {
-            format!("; below {min}: fail")
-        });
+            format!("{}; below {min}: fail", rationale.into())
+        };
         if self.bool_output {
             Score::bool(pass).with_rationale(rationale)
         } else {
@@ -85,7 +93,7 @@ mod tests {
 
     #[test]
     fn without_a_minimum_the_number_alone() {
-        let score = mark("{}").unwrap().score(0.25, "why".into());
+        let score = mark("{}").unwrap().score(0.25, "why");
         assert_eq!(score.value, ScoreValue::Number(0.25));
         assert_eq!(score.passed, None);
         assert_eq!(score.rationale.as_deref(), Some("why"));
@@ -94,13 +102,13 @@ mod tests {
     #[test]
     fn a_minimum_passes_at_and_above_it() {
         let m = mark(r#"{"min": 0.5}"#).unwrap();
-        assert_eq!(m.score(0.5, String::new()).passed, Some(true));
-        let below = m.score(0.49, "x".into());
+        assert_eq!(m.score(0.5, "").passed, Some(true));
+        let below = m.score(0.49, "x");
         assert_eq!(below.passed, Some(false));
         assert_eq!(below.rationale.as_deref(), Some("x; below 0.5: fail"));
         let b = mark(r#"{"min": 0.5, "output": "pass"}"#).unwrap();
-        assert_eq!(b.score(0.7, String::new()).value, ScoreValue::Bool(true));
-        assert_eq!(b.score(0.2, String::new()).value, ScoreValue::Bool(false));
+        assert_eq!(b.score(0.7, "").value, ScoreValue::Bool(true));
+        assert_eq!(b.score(0.2, "").value, ScoreValue::Bool(false));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The text scorers against the Python packages they follow, on one
 //! generated corpus, through the scorer path `verdict eval` runs (the
 //! registry's built-ins, scoring batches into the host's results):
-//! `rouge` against `rouge-score`, `bleu` against `sacrebleu.sentence_bleu`,
+//! `rouge` against `rouge-score`, `bleu` against `sacrebleu.sentence_bleu`
+//! (its defaults, lowercased, and its other smoothing methods),
 //! `similarity` against rapidfuzz's `normalized_similarity`, each to 1e-9.
 //!
 //! The packages come from the virtualenv `scripts/reference/install.sh`
@@ -24,17 +25,73 @@ use verdict_plugin::ScoreValue;
 use verdict_scorer::{OwnedRecord, Registry, Results, expectation_views, record_views};
 
 const WORDS: &[&str] = &[
-    "the", "The", "THE", "cat", "Cat's", "sat", "on", "mat", "a", "running", "runs", "Paris",
-    "3.14", "1,000", "$5", "e-mail", "re-use", "42", "2nd-best", "don't", "U.S.A.", "&amp;",
-    "&quot;hi&quot;", "&lt;b&gt;", "<skipped>", "(note)", "[x]", "{y}", "x/y", "a.b", "end.",
-    "well,", "yes!", "why?", "5-4", "9.", ".5", "café", "naïve", "東京", "東京。", "😀",
-    "e\u{301}", "İstanbul", "\u{212a}elvin", "ΟΔΟΣ", "straße", "Ω", "-", "--", "...", "'",
-    "\"quoted\"", "@home", "#tag", "100%", "a_b", "~", "^", "`", "|", "\\",
+    "the",
+    "The",
+    "THE",
+    "cat",
+    "Cat's",
+    "sat",
+    "on",
+    "mat",
+    "a",
+    "running",
+    "runs",
+    "Paris",
+    "3.14",
+    "1,000",
+    "$5",
+    "e-mail",
+    "re-use",
+    "42",
+    "2nd-best",
+    "don't",
+    "U.S.A.",
+    "&amp;",
+    "&quot;hi&quot;",
+    "&lt;b&gt;",
+    "<skipped>",
+    "(note)",
+    "[x]",
+    "{y}",
+    "x/y",
+    "a.b",
+    "end.",
+    "well,",
+    "yes!",
+    "why?",
+    "5-4",
+    "9.",
+    ".5",
+    "café",
+    "naïve",
+    "東京",
+    "東京。",
+    "😀",
+    "e\u{301}",
+    "İstanbul",
+    "\u{212a}elvin",
+    "ΟΔΟΣ",
+    "straße",
+    "Ω",
+    "-",
+    "--",
+    "...",
+    "'",
+    "\"quoted\"",
+    "@home",
+    "#tag",
+    "100%",
+    "a_b",
+    "~",
+    "^",
+    "`",
+    "|",
+    "\\",
 ];
 
 const SEPARATORS: &[&str] = &[
-    " ", " ", " ", " ", " ", "  ", "\n", "\t", "\u{a0}", "\u{3000}", "-\n", "\u{1f}", ", ",
-    ".", "\r\n",
+    " ", " ", " ", " ", " ", "  ", "\n", "\t", "\u{a0}", "\u{3000}", "-\n", "\u{1f}", ", ", ".",
+    "\r\n",
 ];
 
 /// A text of up to `max` words of `vocabulary`, joined by separators.
@@ -129,10 +186,12 @@ from rapidfuzz.distance import Jaro, JaroWinkler, Levenshtein
 data = json.load(sys.stdin)
 scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"])
 out = {"rouge": [], "bleu": [], "similarity": []}
+variants = [{}, {"lowercase": True}, {"smooth_method": "floor"},
+            {"smooth_method": "add-k", "smooth_value": 0.5}, {"smooth_method": "none"}]
 for output, references in data["texts"]:
     scores = scorer.score_multi(references, output)
     out["rouge"].append({k: [s.precision, s.recall, s.fmeasure] for k, s in scores.items()})
-    out["bleu"].append(sacrebleu.sentence_bleu(output, references).score)
+    out["bleu"].append([sacrebleu.sentence_bleu(output, references, **v).score for v in variants])
 for a, b in data["pairs"]:
     out["similarity"].append([
         JaroWinkler.normalized_similarity(a, b),
@@ -146,14 +205,20 @@ json.dump(out, sys.stdout)
 fn python() -> &'static PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/reference/install.sh");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/reference/install.sh"
+        );
         let output = Command::new("bash")
             .arg(script)
             .stdin(Stdio::null())
             .stderr(Stdio::inherit())
             .output()
             .expect("run scripts/reference/install.sh");
-        assert!(output.status.success(), "scripts/reference/install.sh failed");
+        assert!(
+            output.status.success(),
+            "scripts/reference/install.sh failed"
+        );
         let venv = String::from_utf8_lossy(&output.stdout).trim().to_owned();
         PathBuf::from(venv).join("bin/python")
     })
@@ -255,25 +320,56 @@ fn rouge_bleu_and_similarity_agree_with_the_python_packages() {
                 .iter()
                 .map(|r| r[kind][m].as_f64().unwrap())
                 .collect();
-            agree(&spec, &verdict_numbers(&spec, &records), &expected, show_text);
+            agree(
+                &spec,
+                &verdict_numbers(&spec, &records),
+                &expected,
+                show_text,
+            );
         }
     }
 
     // sacreBLEU's scale is 0 to 100; Verdict's, 0 to 1.
-    let expected: Vec<f64> = theirs["bleu"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| (b.as_f64().unwrap() / 100.0).min(1.0))
-        .collect();
-    assert!(expected.iter().filter(|&&b| b > 0.0 && b < 1.0).count() > 100, "too few partial matches");
-    agree("bleu", &verdict_numbers("bleu", &records), &expected, show_text);
+    for (v, config) in [
+        "",
+        ":lowercase=true",
+        ":smooth_method=floor",
+        ":smooth_method=add-k,smooth_value=0.5",
+        ":smooth_method=none",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let expected: Vec<f64> = theirs["bleu"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b[v].as_f64().unwrap() / 100.0).min(1.0))
+            .collect();
+        let partial = expected.iter().filter(|&&b| b > 0.0 && b < 1.0).count();
+        assert!(
+            partial > 100,
+            "bleu{config}: only {partial} partial matches"
+        );
+        let spec = format!("bleu{config}");
+        agree(
+            &spec,
+            &verdict_numbers(&spec, &records),
+            &expected,
+            show_text,
+        );
+    }
 
     let records: Vec<OwnedRecord> = pairs
         .iter()
-        .map(|(a, b)| OwnedRecord::new("", a.as_str()).with_expectation("expected_response", b.as_str()))
+        .map(|(a, b)| {
+            OwnedRecord::new("", a.as_str()).with_expectation("expected_response", b.as_str())
+        })
         .collect();
-    for (m, metric) in ["jaro_winkler", "jaro", "levenshtein"].into_iter().enumerate() {
+    for (m, metric) in ["jaro_winkler", "jaro", "levenshtein"]
+        .into_iter()
+        .enumerate()
+    {
         let spec = format!("similarity:metric={metric}");
         let expected: Vec<f64> = theirs["similarity"]
             .as_array()

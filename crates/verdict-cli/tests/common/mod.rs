@@ -17,6 +17,11 @@ pub(crate) const BUILTINS: &[(&str, &str)] = &[
     ("token_f1", "verdict_token_f1"),
     ("json", "verdict_json"),
     ("length", "verdict_length"),
+    ("numeric", "verdict_numeric"),
+    ("similarity", "verdict_similarity"),
+    ("rouge", "verdict_rouge"),
+    ("bleu", "verdict_bleu"),
+    ("json_schema", "verdict_json_schema"),
 ];
 
 /// The dynamic library cargo built for a dev-dependency, next to the test
