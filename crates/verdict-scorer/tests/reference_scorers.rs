@@ -271,8 +271,10 @@ fn verdict_numbers(spec: &str, records: &[OwnedRecord]) -> Vec<f64> {
 /// differ with `show`.
 fn agree(what: &str, ours: &[f64], theirs: &[f64], show: impl Fn(usize) -> String) {
     assert_eq!(ours.len(), theirs.len(), "{what}");
+    // A NaN on either side is never close.
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9;
     let differ: Vec<usize> = (0..ours.len())
-        .filter(|&i| !((ours[i] - theirs[i]).abs() <= 1e-9))
+        .filter(|&i| !close(ours[i], theirs[i]))
         .collect();
     let first: Vec<String> = differ
         .iter()
