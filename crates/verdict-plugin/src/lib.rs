@@ -50,7 +50,8 @@
 //! ([`trace`]); no other scorer is handed one, or pays for it.
 //!
 //! Scorers that compare text share its normalization through [`text`]:
-//! case folding, and the steps of SQuAD's `normalize_answer`.
+//! case folding, and the steps of SQuAD's `normalize_answer`. Scorers whose
+//! number runs from 0 to 1 read their pass mark with [`PassMark`].
 //!
 //! Scorers that write numbers into a rationale for every record write them
 //! through [`decimal`], as `format!` would but without its cost, into the

@@ -101,19 +101,19 @@ struct Scratch {
     ngrams: HashMap<u128, u32>,
 }
 
-/// What BLEU is computed from, and its parts, for the rationale.
+/// BLEU and its parts, for the rationale.
 #[derive(Clone, Debug, PartialEq)]
-pub struct BleuScore {
+struct BleuScore {
     /// On sacreBLEU's scale, 0 to 100.
-    pub score: f64,
+    score: f64,
     /// The precision of each order, in percent (0 when left out).
-    pub precisions: [f64; MAX_ORDER],
+    precisions: [f64; MAX_ORDER],
     /// The brevity penalty.
-    pub brevity_penalty: f64,
+    brevity_penalty: f64,
     /// The output's tokens.
-    pub output_len: usize,
+    output_len: usize,
     /// The tokens of the reference closest in length.
-    pub reference_len: usize,
+    reference_len: usize,
 }
 
 impl Scorer for Bleu {
@@ -417,7 +417,7 @@ fn is_python_space(c: char) -> bool {
 /// sacreBLEU's `13a` tokenizer applied to `text.rstrip()`: the tokens of
 /// `text`, joined by single spaces, into `out`. `chars` and `other` are
 /// scratch space.
-pub fn tokenize_13a(text: &str, out: &mut String, chars: &mut Vec<char>, other: &mut Vec<char>) {
+fn tokenize_13a(text: &str, out: &mut String, chars: &mut Vec<char>, other: &mut Vec<char>) {
     let mut line = Cow::Borrowed(text.trim_end_matches(is_python_space));
     for (from, to) in [("<skipped>", ""), ("-\n", ""), ("\n", " ")] {
         if line.contains(from) {

@@ -38,10 +38,12 @@
 //!   an empty list, `EMPTY_EXPECTATION`.
 //!
 //! `use_stemmer: true` is refused. `rouge-score` stems with NLTK's Porter
-//! stemmer (its own variant of Porter's 1980 algorithm); the stemmer crates
-//! for Rust implement Snowball's English stemmer, which stems differently
-//! (`generously`: `generous` against NLTK's `gener`), so a score would not
-//! be the package's. `rougeLsum` (ROUGE-L over sentences) is not offered.
+//! stemmer (NLTK's own variant of Porter's 1980 algorithm); the
+//! `rust-stemmers` crate implements Snowball's English stemmer (Porter2),
+//! which stems differently (`generously`: `generous` against NLTK's
+//! `gener`), so a score would not be the package's, and a port of NLTK's
+//! stemmer was left for when it is asked for. `rougeLsum` (ROUGE-L over
+//! sentences) is not offered.
 //!
 //! # Example
 //!
@@ -94,13 +96,13 @@ pub struct Rouge {
 
 /// Precision, recall and F of one output against one reference.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RougeScore {
+struct RougeScore {
     /// Shared over the output's count.
-    pub precision: f64,
+    precision: f64,
     /// Shared over the reference's count.
-    pub recall: f64,
+    recall: f64,
     /// The harmonic mean of the two.
-    pub fmeasure: f64,
+    fmeasure: f64,
 }
 
 impl RougeScore {
