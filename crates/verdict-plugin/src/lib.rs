@@ -69,6 +69,7 @@ pub mod export;
 pub mod host;
 mod pass_mark;
 mod record;
+mod references;
 mod results;
 mod scorer;
 mod testing;

@@ -61,9 +61,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use verdict_plugin::{
-    Config, ConfigError, ConfigKey, Outcome, PassMark, Record, ScoreError, Scorer,
-};
+use verdict_plugin::{Config, ConfigError, ConfigKey, Outcome, PassMark, Record, Scorer};
 
 /// The highest n-gram order.
 const MAX_ORDER: usize = 4;
@@ -205,30 +203,8 @@ impl Scorer for Bleu {
 
 impl Bleu {
     fn score_with(&self, record: &Record<'_>, scratch: &mut Scratch) -> Outcome {
-        let name = self.expectation.as_str();
-        let expected = record
-            .expectation(name)
-            .filter(|v| !v.is_null())
-            .ok_or_else(|| ScoreError::missing_expectation(name))?;
-        let one;
-        let many;
-        let references: &[Cow<'_, str>] = match expected.list_texts() {
-            Some(items) => {
-                many = items;
-                &many
-            }
-            None => {
-                one = Cow::Borrowed(expected.text());
-                std::slice::from_ref(&one)
-            }
-        };
-        if references.is_empty() {
-            return Err(ScoreError::new(
-                "EMPTY_EXPECTATION",
-                format!("the expectation {name:?} is an empty list"),
-            ));
-        }
-        let bleu = self.sentence_bleu(record.outputs.text(), references, scratch);
+        let references = record.references(&self.expectation)?;
+        let bleu = self.sentence_bleu(record.outputs.text(), &references, scratch);
         let p = bleu.precisions;
         let rationale = format!(
             "BLEU {:.2} (n-gram precisions {:.1}/{:.1}/{:.1}/{:.1}, brevity penalty {:.3}, \

@@ -107,17 +107,7 @@ impl Scorer for Numeric {
 
     fn score(&self, record: &Record<'_>) -> Outcome {
         let name = self.expectation.as_str();
-        let expected = record
-            .expectation(name)
-            .filter(|v| !v.is_null())
-            .ok_or_else(|| ScoreError::missing_expectation(name))?;
-        let items = expected.texts();
-        if items.is_empty() {
-            return Err(ScoreError::new(
-                "EMPTY_EXPECTATION",
-                format!("the expectation {name:?} is an empty list"),
-            ));
-        }
+        let items = record.references(name)?;
         let numbers = items
             .iter()
             .map(|item| {

@@ -61,12 +61,9 @@
 //! ```
 #![forbid(unsafe_code)]
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
-use verdict_plugin::{
-    Config, ConfigError, ConfigKey, Outcome, PassMark, Record, ScoreError, Scorer,
-};
+use verdict_plugin::{Config, ConfigError, ConfigKey, Outcome, PassMark, Record, Scorer};
 
 /// What is compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,29 +234,7 @@ impl Scorer for Rouge {
 
 impl Rouge {
     fn score_with(&self, record: &Record<'_>, scratch: &mut Scratch) -> Outcome {
-        let name = self.expectation.as_str();
-        let expected = record
-            .expectation(name)
-            .filter(|v| !v.is_null())
-            .ok_or_else(|| ScoreError::missing_expectation(name))?;
-        let one;
-        let many;
-        let references: &[Cow<'_, str>] = match expected.list_texts() {
-            Some(items) => {
-                many = items;
-                &many
-            }
-            None => {
-                one = Cow::Borrowed(expected.text());
-                std::slice::from_ref(&one)
-            }
-        };
-        if references.is_empty() {
-            return Err(ScoreError::new(
-                "EMPTY_EXPECTATION",
-                format!("the expectation {name:?} is an empty list"),
-            ));
-        }
+        let references = record.references(&self.expectation)?;
         scratch.ids.clear();
         let mut output = std::mem::take(&mut scratch.output);
         tokenize(

@@ -68,10 +68,7 @@
 use std::borrow::Cow;
 
 use rapidfuzz::distance::{jaro, jaro_winkler};
-
-use verdict_plugin::{
-    Config, ConfigError, ConfigKey, Outcome, PassMark, Record, ScoreError, Scorer,
-};
+use verdict_plugin::{Config, ConfigError, ConfigKey, Outcome, PassMark, Record, Scorer};
 
 /// Which similarity.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -155,29 +152,7 @@ impl Scorer for Similarity {
     }
 
     fn score(&self, record: &Record<'_>) -> Outcome {
-        let name = self.expectation.as_str();
-        let expected = record
-            .expectation(name)
-            .filter(|v| !v.is_null())
-            .ok_or_else(|| ScoreError::missing_expectation(name))?;
-        let one;
-        let many;
-        let items: &[Cow<'_, str>] = match expected.list_texts() {
-            Some(items) => {
-                many = items;
-                &many
-            }
-            None => {
-                one = Cow::Borrowed(expected.text());
-                std::slice::from_ref(&one)
-            }
-        };
-        if items.is_empty() {
-            return Err(ScoreError::new(
-                "EMPTY_EXPECTATION",
-                format!("the expectation {name:?} is an empty list"),
-            ));
-        }
+        let items = record.references(&self.expectation)?;
         let output = record.outputs.text();
         let (best, value) = items
             .iter()
