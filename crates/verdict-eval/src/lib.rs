@@ -81,6 +81,7 @@ mod export;
 mod gates;
 mod mlflow_run;
 mod output;
+pub mod predict;
 mod priority;
 pub mod report;
 pub mod root_span;

@@ -1,0 +1,119 @@
+//! Running the system under test: a [`Predictor`] turns a record's inputs
+//! into its outputs, and hands back the spans the system emitted while it
+//! did, so that trace scorers judge what it actually did.
+//!
+//! A predictor is called once per record, on a thread of the run's own,
+//! with the record's trace and the span the call's spans are children of
+//! ([`Call`]); calls run side by side up to a limit the run sets. A call
+//! that fails, panics, crashes or runs out of time is that record's
+//! [`PredictError`]: every scorer gives the record an error feedback with
+//! its [`code`](PredictError::code), and the run goes on.
+//!
+//! One call per record, not one per batch: the systems a suite runs (a
+//! function, a model behind a process or an HTTP endpoint) answer one
+//! input at a time, and a per-record call is what lets one slow or broken
+//! record fail alone. A batch interface was rejected: it would make every
+//! predictor split and time its batch itself.
+
+use std::time::Duration;
+
+use opentelemetry::trace::{SpanId, TraceId};
+use verdict_scorer::OwnedValue;
+use verdict_store::StoredSpan;
+
+/// The error code of a record whose predictor returned an error.
+pub const PREDICT_FAILED: &str = "PREDICT_FAILED";
+/// The error code of a record whose predictor panicked.
+pub const PREDICT_PANICKED: &str = "PREDICT_PANICKED";
+/// The error code of a record whose predictor did not answer within its
+/// time limit.
+pub const PREDICT_TIMEOUT: &str = "PREDICT_TIMEOUT";
+/// The error code of a record whose predictor process died, or closed its
+/// end, while it was called.
+pub const PREDICT_CRASHED: &str = "PREDICT_CRASHED";
+
+/// One call of a [`Predictor`]: a record and where its spans go.
+#[derive(Clone, Copy, Debug)]
+pub struct Call<'a> {
+    /// The record's dataset line (1-based).
+    pub line: usize,
+    /// What the system is given.
+    pub inputs: &'a OwnedValue,
+    /// The record's trace: every span the call emits belongs to it.
+    pub trace_id: TraceId,
+    /// The span the call's top-level spans are children of (the record's
+    /// root span).
+    pub parent_span_id: SpanId,
+    /// How long the call may take.
+    pub time_limit: Duration,
+}
+
+/// What a call gave back.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Prediction {
+    /// What the system answered.
+    pub outputs: OwnedValue,
+    /// The spans it emitted during the call, in the call's trace, with
+    /// their parents as emitted (top-level ones under the call's parent).
+    pub spans: Vec<StoredSpan>,
+}
+
+/// Why a call gave no outputs.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PredictError {
+    /// The predictor returned an error.
+    #[error("the predictor failed: {0}")]
+    Failed(String),
+    /// The predictor panicked.
+    #[error("the predictor panicked: {0}")]
+    Panicked(String),
+    /// The predictor did not answer within the time limit.
+    #[error("the predictor did not answer within {}", humantime::format_duration(*.0))]
+    TimedOut(Duration),
+    /// The predictor's process died or closed its end during the call.
+    #[error("the predictor crashed: {0}")]
+    Crashed(String),
+}
+
+impl PredictError {
+    /// The error code its records' feedback carries.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PredictError::Failed(_) => PREDICT_FAILED,
+            PredictError::Panicked(_) => PREDICT_PANICKED,
+            PredictError::TimedOut(_) => PREDICT_TIMEOUT,
+            PredictError::Crashed(_) => PREDICT_CRASHED,
+        }
+    }
+}
+
+/// The system under test, called once per record.
+pub trait Predictor: Send + Sync {
+    /// Runs the system on one record's inputs. Called from several threads
+    /// at once, up to the run's limit; a call should give up at its
+    /// [`time_limit`](Call::time_limit) (the run records it as timed out
+    /// then in any case).
+    fn predict(&self, call: Call<'_>) -> Result<Prediction, PredictError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_its_own_code() {
+        let codes = [
+            PredictError::Failed("no".into()).code(),
+            PredictError::Panicked("no".into()).code(),
+            PredictError::TimedOut(Duration::from_secs(1)).code(),
+            PredictError::Crashed("no".into()).code(),
+        ];
+        for (i, a) in codes.iter().enumerate() {
+            assert!(codes[i + 1..].iter().all(|b| a != b), "{a} repeats");
+        }
+        assert_eq!(
+            PredictError::TimedOut(Duration::from_millis(1500)).to_string(),
+            "the predictor did not answer within 1s 500ms"
+        );
+    }
+}
