@@ -33,6 +33,7 @@ pub(crate) fn run(args: &ScorersArgs) -> anyhow::Result<ExitCode> {
                         "version": s.version,
                         "description": s.description,
                         "origin": origin(s),
+                        "reads_trace": s.needs_trace,
                         "config": s.config_keys.iter().map(|k| json!({
                             "key": k.name, "type": k.kind, "default": k.default_value,
                             "description": k.description,
@@ -52,10 +53,15 @@ pub(crate) fn run(args: &ScorersArgs) -> anyhow::Result<ExitCode> {
         if i > 0 {
             writeln!(out)?;
         }
-        let from = match &s.origin {
+        let mut from = match &s.origin {
             Origin::Builtin => "built in".to_owned(),
             Origin::Plugin { path, .. } => format!("plugin {}", path.display()),
         };
+        // A scorer that reads the trace judges nothing in a dataset whose
+        // records carry none: the list says which ones do.
+        if s.needs_trace {
+            from.push_str("; reads the trace");
+        }
         writeln!(
             out,
             "{} {} ({})",

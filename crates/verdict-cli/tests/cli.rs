@@ -21,6 +21,7 @@ fn scorers_lists_every_builtin_with_version_and_config_keys() {
             .find(|s| s["name"] == *name)
             .unwrap_or_else(|| panic!("{name} missing"));
         assert_eq!(s["origin"], "builtin");
+        assert_eq!(s["reads_trace"], false, "{name} reads no trace");
         assert!(!s["version"].as_str().unwrap().is_empty());
         assert!(!s["description"].as_str().unwrap().is_empty());
         assert!(
@@ -28,8 +29,23 @@ fn scorers_lists_every_builtin_with_version_and_config_keys() {
             "{name} documents no config key"
         );
     }
+    // The trace scorers say they read the trace.
+    for name in [
+        "latency",
+        "span_status",
+        "tool_calls",
+        "attribute",
+        "token_budget",
+    ] {
+        let s = list
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        assert_eq!(s["reads_trace"], true, "{name}");
+    }
     let text = String::from_utf8(verdict(&["scorers"]).stdout).unwrap();
     assert!(text.contains("exact_match 0.1.0 (built in)"), "{text}");
+    assert!(text.contains("(built in; reads the trace)"), "{text}");
     assert!(text.contains("normalize"), "{text}");
 }
 
