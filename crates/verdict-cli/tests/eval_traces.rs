@@ -386,6 +386,39 @@ fn an_mlflow_experiments_traces_are_scored_and_the_feedback_goes_back_to_them() 
         assert!(feedback[0]["version"].is_string(), "{seen}");
     }
 
+    // What was read from MLflow is MLflow's already: pushing the store to
+    // the same experiment sends none of it back (the expectation stays
+    // one), nor the feedback the run delivered.
+    let push = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["push", "--to", "mlflow"])
+        .current_dir(dir.path())
+        .env("MLFLOW_TRACKING_URI", &server.url)
+        .env("MLFLOW_EXPERIMENT_ID", experiment)
+        .env_remove("MLFLOW_TRACKING_TOKEN")
+        .env_remove("MLFLOW_TRACKING_USERNAME")
+        .env_remove("MLFLOW_TRACKING_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(push.status.code(), Some(0), "{}", text(&push));
+    assert!(
+        text(&push).contains("nothing new to push to mlflow")
+            || text(&push).contains("pushed 0 spans and 0 assessments"),
+        "{}",
+        text(&push)
+    );
+    let seen = server.python(READ_BACK, &ids);
+    for trace in seen.as_array().unwrap() {
+        for name in ["expected_response", "exact_match"] {
+            let count = trace["assessments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["name"] == name)
+                .count();
+            assert_eq!(count, 1, "{name} after a push: {seen}");
+        }
+    }
+
     // Run again: MLflow holds the scorer's feedback at its version, so
     // nothing is scored again.
     let out = run(&[]);

@@ -24,7 +24,7 @@ use verdict::{Assessment, Kind, SourceType};
 use verdict_export::LocalStore;
 use verdict_export::mlflow::{MlflowTrace, TraceQuery};
 use verdict_scorer::{SCORER_VERSION_KEY, ScorerInfo};
-use verdict_store::StoredSpan;
+use verdict_store::{OpKind, OpScope, Settlement, StoredSpan};
 
 use crate::dataset::{DatasetRecord, Entry, InvalidRecord};
 use crate::error::{Error, Result};
@@ -125,7 +125,45 @@ pub fn mlflow_traces(
     let read = sink
         .read_traces(&query)
         .map_err(|e| Error::Usage(format!("--traces mlflow: {e}")))?;
-    read.into_iter().map(|trace| keep(store, trace)).collect()
+    let traces = read
+        .into_iter()
+        .map(|trace| keep(store, trace))
+        .collect::<Result<Vec<_>>>()?;
+    settle_with_source(store, &sink.key(), &traces)?;
+    Ok(traces)
+}
+
+/// Records that the experiment the traces were read from has what was
+/// read: their spans and assessments are MLflow's already, and `verdict
+/// push` to it must not send them back (other destinations still get
+/// them).
+fn settle_with_source(store: &LocalStore, key: &str, traces: &[ExistingTrace]) -> Result<()> {
+    let read: HashSet<TraceId> = traces.iter().map(|t| t.trace_id).collect();
+    let assessments: HashSet<_> = traces
+        .iter()
+        .flat_map(|t| t.assessments.iter().map(|a| a.id()))
+        .collect();
+    let unseen = store.unseen(Some(key), OpScope::All)?;
+    let delivered: Vec<i64> = unseen
+        .ops
+        .iter()
+        .filter(|op| match op.kind {
+            OpKind::Spans => op.trace_id.is_some_and(|t| read.contains(&t)),
+            OpKind::Log => op.assessment_id.is_some_and(|a| assessments.contains(&a)),
+            _ => false,
+        })
+        .map(|op| op.seq)
+        .collect();
+    if !delivered.is_empty() {
+        store.settle(
+            key,
+            &Settlement {
+                delivered,
+                ..Settlement::default()
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Writes a trace read from MLflow into the store, as it is there.
