@@ -5,6 +5,7 @@
 # by exact match and forwarded to the local store (release build).
 #
 # Usage: benches/serve_load.sh [SECONDS]   (default: 20 per phase)
+#        VERDICT_SERVE_BIN=PATH benches/serve_load.sh …   (that server binary)
 #
 #   sustained  as fast as the server answers (4 connections): spans
 #              forwarded to the store per second (wall clock), and per
@@ -27,8 +28,12 @@ SECONDS_PER_PHASE="${1:-20}"
 . "$ROOT/benches/setup.sh"
 bench_build verdict-bench-serve verdict-bench-serve
 LOAD="$BIN"
-bench_build verdict-cli verdict
-VERDICT="$BIN"
+if [ -n "${VERDICT_SERVE_BIN:-}" ]; then
+  VERDICT="$VERDICT_SERVE_BIN" # a server built otherwise, against the same load generator
+else
+  bench_build verdict-cli verdict
+  VERDICT="$BIN"
+fi
 
 DIR="$(mktemp -d -t verdict-serve-bench-XXXXXX)"
 SERVER=""

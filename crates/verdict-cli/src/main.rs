@@ -29,8 +29,14 @@
 
 use std::process::ExitCode;
 
+#[cfg(all(feature = "mimalloc", unix))]
+#[global_allocator]
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
+
 use clap::Parser;
 
+#[cfg(all(feature = "mimalloc", unix))]
+mod allocator;
 mod cli;
 mod eval;
 mod exit_guard;

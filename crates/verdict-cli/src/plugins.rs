@@ -28,12 +28,17 @@ pub(crate) fn registry(args: &PluginArgs, settings: &PluginSettings) -> anyhow::
     Ok(registry)
 }
 
-/// Workers are this program, started with the hidden worker command,
-/// under the limits of the command line, else of verdict.toml.
+/// Workers are this program, started with the hidden worker command and
+/// the C library's allocator (see `allocator`), under the limits of the
+/// command line, else of verdict.toml.
 fn isolation(args: &PluginArgs, settings: &PluginSettings) -> anyhow::Result<Isolation> {
     let program = std::env::current_exe()
         .map_err(|e| anyhow::anyhow!("cannot find this program to start plugin workers: {e}"))?;
     let mut isolation = Isolation::new(program).arg(WORKER_COMMAND);
+    #[cfg(all(feature = "mimalloc", unix))]
+    {
+        isolation = isolation.env(crate::allocator::SYSTEM_ALLOCATOR_VAR, "1");
+    }
     if let Some(timeout) = args.plugin_timeout.map(Into::into).or(settings.timeout) {
         isolation = isolation.timeout(timeout);
     }

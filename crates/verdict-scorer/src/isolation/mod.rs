@@ -99,6 +99,7 @@ pub const SCORER_OOM: &str = "SCORER_OOM";
 pub struct Isolation {
     program: PathBuf,
     args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
     timeout: Duration,
     memory_limit: Option<u64>,
 }
@@ -115,6 +116,7 @@ impl Isolation {
         Isolation {
             program: program.into(),
             args: Vec::new(),
+            env: Vec::new(),
             timeout: Self::DEFAULT_TIMEOUT,
             memory_limit: Some(Self::DEFAULT_MEMORY_LIMIT),
         }
@@ -123,6 +125,13 @@ impl Isolation {
     /// Adds an argument the worker program is started with.
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
         self.args.push(arg.into());
+        self
+    }
+
+    /// Sets an environment variable the worker program is started with
+    /// (on top of this process's environment).
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
         self
     }
 

@@ -113,11 +113,12 @@ fn humanize(limit: Duration) -> String {
     }
 }
 
-/// What a worker is started with: its program and arguments, the region
+/// What a worker is started with: its program, arguments and environment, the region
 /// as its standard input, its end of the socket as its standard output.
 struct Start {
     program: PathBuf,
     args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
     region: File,
     socket: OwnedFd,
 }
@@ -138,6 +139,7 @@ fn spawn(start: Start) -> io::Result<Child> {
                 for (s, started) in rx {
                     let child = Command::new(&s.program)
                         .args(&s.args)
+                        .envs(s.env.iter().map(|(k, v)| (k, v)))
                         .stdin(Stdio::from(s.region))
                         .stdout(Stdio::from(s.socket))
                         .stderr(Stdio::inherit())
@@ -184,6 +186,7 @@ impl Worker {
         let child = spawn(Start {
             program: isolation.program.clone(),
             args: isolation.args.clone(),
+            env: isolation.env.clone(),
             region: region.share()?,
             socket: theirs.into(),
         })?;
