@@ -108,6 +108,7 @@ fn mlflow_reads_every_span_line_back_with_its_fields() {
         line: 7,
         inputs: PackedValue::Json(r#"{"question": "capital of France?"}"#),
         outputs: PackedValue::Text("Paris"),
+        error: None,
         start,
         end: start + Duration::from_millis(3),
     }

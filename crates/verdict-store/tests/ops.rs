@@ -145,6 +145,7 @@ fn a_run_is_one_operation_per_block_settled_whole_and_forgotten_when_deleted() {
                 span: (0, 1_000),
                 inputs: PackedValue::Text("q"),
                 outputs: PackedValue::Text("a"),
+                error: None,
                 expectations: 0,
             });
             builder.result(&ScorerResult {

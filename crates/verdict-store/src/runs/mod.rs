@@ -50,8 +50,9 @@ const RECORD_SPAN_LOG_LEVEL: i64 = 10;
 /// The root span a run makes for a record that names no trace, as MLflow's
 /// client makes a span: its inputs and outputs as MLflow's span attributes
 /// (`mlflow.spanInputs`, `mlflow.spanOutputs`, JSON text), its type
-/// (`mlflow.spanType`, [`RECORD_SPAN_TYPE`]) and log level, status OK;
-/// and Verdict's run id and the dataset line.
+/// (`mlflow.spanType`, [`RECORD_SPAN_TYPE`]) and log level, status OK
+/// (an error with its message when the system under test failed to
+/// answer); and Verdict's run id and the dataset line.
 ///
 /// It lasts from [`start`](Self::start) to [`end`](Self::end): the time
 /// the run spent scoring the record (see `verdict-eval`). The store keeps
@@ -70,6 +71,8 @@ pub struct RecordSpan<'a> {
     pub inputs: PackedValue<'a>,
     /// What it answered.
     pub outputs: PackedValue<'a>,
+    /// Why the system under test gave no answer, when it failed.
+    pub error: Option<&'a str>,
     /// When it started.
     pub start: SystemTime,
     /// When it ended.
@@ -99,7 +102,10 @@ impl RecordSpan<'_> {
             kind: opentelemetry::trace::SpanKind::Internal,
             start_time: self.start,
             end_time: self.end,
-            status: opentelemetry::trace::Status::Ok,
+            status: match self.error {
+                None => opentelemetry::trace::Status::Ok,
+                Some(message) => opentelemetry::trace::Status::error(message.to_owned()),
+            },
             attributes,
             events: Vec::new(),
             links: Vec::new(),
@@ -1108,6 +1114,7 @@ mod tests {
             line: 3,
             inputs: PackedValue::Json(r#"{"question":"Capital of France?"}"#),
             outputs: PackedValue::Text("Paris"),
+            error: None,
             start,
             end,
         }

@@ -42,6 +42,9 @@ pub(crate) const NAMED_TRACE: u8 = 1;
 pub(crate) const NAMED_SPAN: u8 = 2;
 /// Flag: the run made the record's root span; its times follow.
 pub(crate) const ROOT_SPAN: u8 = 4;
+/// Flag: the record's root span ended in error (the system under test
+/// failed); the message follows the outputs.
+pub(crate) const ROOT_ERROR: u8 = 8;
 
 /// The first byte of a block: its format.
 const FORMAT: u8 = 1;
@@ -186,6 +189,9 @@ pub struct RecordHead<'a> {
     pub inputs: PackedValue<'a>,
     /// What it answered.
     pub outputs: PackedValue<'a>,
+    /// Why the system under test gave no outputs, when it failed: the
+    /// root span's status is then an error with this message.
+    pub error: Option<&'a str>,
     /// How many expectations follow.
     pub expectations: usize,
 }
@@ -226,6 +232,9 @@ impl BlockWriter {
         } else {
             flags |= ROOT_SPAN;
         }
+        if head.error.is_some() {
+            flags |= ROOT_ERROR;
+        }
         self.bytes.push(flags);
         varint(&mut self.bytes, head.line);
         if let RecordTarget::Named(trace, span) = head.target {
@@ -238,6 +247,9 @@ impl BlockWriter {
         varint(&mut self.bytes, head.span.1);
         value(&mut self.bytes, head.inputs);
         value(&mut self.bytes, head.outputs);
+        if let Some(error) = head.error {
+            string(&mut self.bytes, error);
+        }
         varint(&mut self.bytes, head.expectations as u64);
         self.count += 1;
     }
@@ -323,6 +335,8 @@ pub(crate) struct RecordView<'a> {
     pub(crate) span: (i64, u64),
     pub(crate) inputs: PackedValue<'a>,
     pub(crate) outputs: PackedValue<'a>,
+    /// Why the system under test failed, when it did.
+    pub(crate) error: Option<&'a str>,
     /// (name, value, logged by this run).
     pub(crate) expectations: Vec<(&'a str, PackedValue<'a>, bool)>,
     pub(crate) results: Vec<ScorerResult<'a>>,
@@ -475,6 +489,11 @@ impl<'a> Records<'a> {
         let span = (start, self.varint()?);
         let inputs = self.value()?;
         let outputs = self.value()?;
+        let error = if flags & ROOT_ERROR != 0 {
+            Some(self.string()?)
+        } else {
+            None
+        };
         let n = self.length()?;
         if n > MAX_ASSESSMENTS_PER_RECORD {
             return Err(format!("a record claims {n} expectations"));
@@ -494,6 +513,7 @@ impl<'a> Records<'a> {
             span,
             inputs,
             outputs,
+            error,
             expectations,
             results,
         })
@@ -575,6 +595,7 @@ mod tests {
             span: (-5, 1_000),
             inputs: PackedValue::Json(r#"{"q":"capital of France?"}"#),
             outputs: PackedValue::Text("Paris"),
+            error: None,
             expectations: 2,
         });
         block.expectation("expected_response", PackedValue::Text("Paris"), true);
@@ -596,7 +617,8 @@ mod tests {
             target: RecordTarget::Named(named, Some(SpanId::from(7))),
             span: (0, 0),
             inputs: PackedValue::Null,
-            outputs: PackedValue::Text(""),
+            outputs: PackedValue::Null,
+            error: Some("the predictor panicked: boom"),
             expectations: 0,
         });
         block.result(&ScorerResult {
@@ -631,7 +653,10 @@ mod tests {
         assert_eq!(records[0].results[1].verdict, OwnVerdict::Fail);
         assert_eq!(records[0].results[1].judged, Some(false));
         assert_eq!(records[0].results[0].judged, Some(true));
+        assert_eq!(records[0].error, None);
         assert_eq!(records[1].line, u64::MAX);
+        assert_eq!(records[1].error, Some("the predictor panicked: boom"));
+        assert_eq!(records[1].outputs, PackedValue::Null);
         assert_eq!(
             records[1].target,
             RecordTarget::Named(named, Some(SpanId::from(7)))
@@ -656,6 +681,7 @@ mod tests {
             span: (0, 0),
             inputs: PackedValue::Text("q"),
             outputs: PackedValue::Text("a"),
+            error: None,
             expectations: 0,
         });
         block.result(&ScorerResult {

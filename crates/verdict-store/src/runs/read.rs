@@ -867,6 +867,7 @@ fn record_span(
             line: view.line,
             inputs: view.inputs,
             outputs: view.outputs,
+            error: view.error,
             start,
             end: start + Duration::from_nanos(view.span.1),
         }
