@@ -467,8 +467,9 @@ impl Plan {
         ))
     }
 
-    /// Reads one record's fields.
-    pub(super) fn apply(&self, line: usize, mut fields: Fields) -> Entry {
+    /// Reads one record's fields; a record without its outputs' field is
+    /// read with null outputs when `outputs_optional`.
+    pub(super) fn apply(&self, line: usize, mut fields: Fields, outputs_optional: bool) -> Entry {
         let mut part = |part: &Part, what: &str| -> Result<Value, String> {
             match part {
                 Part::Field(field) => fields
@@ -493,6 +494,7 @@ impl Plan {
         };
         let outputs = match part(&self.outputs, "outputs") {
             Ok(v) => v,
+            Err(_) if outputs_optional => Value::Null,
             Err(reason) => return invalid(line, reason),
         };
         let mut expectations = Vec::new();

@@ -352,6 +352,7 @@ impl Dataset {
                 done: false,
                 pending: VecDeque::new(),
                 seen: Seen::default(),
+                outputs_optional: false,
             });
         }
         let taken = self
@@ -411,6 +412,7 @@ impl Dataset {
             done: false,
             pending: VecDeque::new(),
             seen: Seen::default(),
+            outputs_optional: false,
         })
     }
 }
@@ -498,9 +500,18 @@ pub struct Entries {
     /// Records of an OTLP request not handed out yet.
     pending: VecDeque<Entry>,
     seen: Seen,
+    /// Whether a record may leave its outputs out (they are null then).
+    outputs_optional: bool,
 }
 
 impl Entries {
+    /// Reads records without outputs too, their outputs null: for a run
+    /// whose outputs come from calling the system under test.
+    pub(crate) fn outputs_optional(mut self) -> Self {
+        self.outputs_optional = true;
+        self
+    }
+
     /// How many bytes of the dataset have been read so far.
     pub fn bytes_read(&self) -> u64 {
         match &self.rows {
@@ -529,8 +540,10 @@ impl Entries {
             reading,
             started,
             pending,
+            outputs_optional,
             ..
         } = self;
+        let optional = *outputs_optional;
         match rows {
             Rows::Lines {
                 lines,
@@ -549,7 +562,8 @@ impl Entries {
                     return Ok(Some(None));
                 }
                 if !*otlp {
-                    return json_record(reading, path, *line, buffer).map(|e| Some(Some(e)));
+                    return json_record(reading, path, *line, buffer, optional)
+                        .map(|e| Some(Some(e)));
                 }
                 let document = match serde_json::from_slice::<Value>(buffer) {
                     Ok(document) => document,
@@ -580,7 +594,7 @@ impl Entries {
                 None => Ok(None),
                 Some(Element::Invalid(line, reason)) => Ok(Some(Some(invalid(line, reason)))),
                 Some(Element::Value(line)) => {
-                    json_record(reading, path, line, &array.buffer).map(|e| Some(Some(e)))
+                    json_record(reading, path, line, &array.buffer, optional).map(|e| Some(Some(e)))
                 }
             },
             Rows::Delimited(rows) => {
@@ -609,7 +623,7 @@ impl Entries {
                     Some(Err(e)) => Err(read(path, e)),
                     Some(Ok(Row::Invalid(line, reason))) => Ok(Some(Some(invalid(line, reason)))),
                     Some(Ok(Row::Cells(line, cells))) => {
-                        Ok(Some(Some(plan.apply(line, Fields::csv(cells)))))
+                        Ok(Some(Some(plan.apply(line, Fields::csv(cells), optional))))
                     }
                 }
             }
@@ -654,7 +668,13 @@ impl Iterator for Entries {
 
 /// One JSON record (a line, an array element) as its shape reads it; the
 /// first one that is an object tells the shape when no map was given.
-fn json_record(reading: &mut Reading, path: &Path, line: usize, bytes: &[u8]) -> Result<Entry> {
+fn json_record(
+    reading: &mut Reading,
+    path: &Path,
+    line: usize,
+    bytes: &[u8],
+    outputs_optional: bool,
+) -> Result<Entry> {
     let refused = |reason| Error::DatasetShape {
         path: path.to_path_buf(),
         reason,
@@ -662,7 +682,7 @@ fn json_record(reading: &mut Reading, path: &Path, line: usize, bytes: &[u8]) ->
     if let Reading::Detect = reading {
         let Ok(Value::Object(first)) = serde_json::from_slice::<Value>(bytes) else {
             // Not a record in any shape: say why as the evaluation shape.
-            return Ok(parse_jsonl(line, bytes));
+            return Ok(parse_jsonl(line, bytes, outputs_optional));
         };
         let fields: Vec<&str> = first.keys().map(String::as_str).collect();
         *reading = match Shape::detect(fields.iter().copied()) {
@@ -672,7 +692,7 @@ fn json_record(reading: &mut Reading, path: &Path, line: usize, bytes: &[u8]) ->
         };
     }
     match reading {
-        Reading::Detect | Reading::Evaluation => Ok(parse_jsonl(line, bytes)),
+        Reading::Detect | Reading::Evaluation => Ok(parse_jsonl(line, bytes, outputs_optional)),
         Reading::Plan(plan) => {
             let map = match serde_json::from_slice::<Value>(bytes) {
                 Ok(Value::Object(map)) => map,
@@ -686,7 +706,7 @@ fn json_record(reading: &mut Reading, path: &Path, line: usize, bytes: &[u8]) ->
             };
             let fields: Vec<&str> = map.keys().map(String::as_str).collect();
             plan.check_first(line, &fields).map_err(refused)?;
-            Ok(plan.apply(line, Fields::json(map)))
+            Ok(plan.apply(line, Fields::json(map), outputs_optional))
         }
     }
 }
@@ -721,7 +741,9 @@ const FIELDS: &str = "inputs, outputs, expectations, trace_id, span_id, trace";
 /// as `expectation` is not silently a record without expectations.
 struct Line {
     inputs: Value,
-    outputs: Value,
+    /// Checked by the caller: a run that calls the system under test
+    /// reads records without.
+    outputs: Option<Value>,
     expectations: Option<Map<String, Value>>,
     trace_id: Option<String>,
     span_id: Option<String>,
@@ -815,7 +837,7 @@ impl<'de> serde::Deserialize<'de> for Line {
                 }
                 Ok(Line {
                     inputs: inputs.ok_or_else(|| de::Error::missing_field("inputs"))?,
-                    outputs: outputs.ok_or_else(|| de::Error::missing_field("outputs"))?,
+                    outputs,
                     expectations: expectations.flatten(),
                     trace_id: trace_id.flatten(),
                     span_id: span_id.flatten(),
@@ -827,7 +849,9 @@ impl<'de> serde::Deserialize<'de> for Line {
     }
 }
 
-fn parse_jsonl(line: usize, bytes: &[u8]) -> Entry {
+/// One record in MLflow's evaluation shape; without outputs only when
+/// `outputs_optional` (they are null then).
+fn parse_jsonl(line: usize, bytes: &[u8], outputs_optional: bool) -> Entry {
     // serde would read a struct from a JSON array too.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return invalid(
@@ -841,18 +865,36 @@ fn parse_jsonl(line: usize, bytes: &[u8]) -> Entry {
             return invalid(
                 line,
                 format!(
-                    "{}; a record is an object with the fields {FIELDS} (inputs and outputs \
-                     required)",
-                    json_reason(&e)
+                    "{}; a record is an object with the fields {FIELDS} ({} required)",
+                    json_reason(&e),
+                    if outputs_optional {
+                        "inputs"
+                    } else {
+                        "inputs and outputs"
+                    }
                 ),
             );
         }
         Err(e) => return invalid(line, json_reason(&e)),
     };
+    let outputs = match parsed.outputs {
+        Some(outputs) => outputs,
+        None if outputs_optional => Value::Null,
+        None => {
+            return invalid(
+                line,
+                format!(
+                    "not a valid record: missing field `outputs`; a record is an object with the \
+                     fields {FIELDS} (inputs and outputs required; a run that calls the system \
+                     under test reads records without outputs)"
+                ),
+            );
+        }
+    };
     let entry = make_record(
         line,
         parsed.inputs,
-        parsed.outputs,
+        outputs,
         parsed.expectations.unwrap_or_default(),
         parsed.trace_id.as_deref(),
         parsed.span_id.as_deref(),
