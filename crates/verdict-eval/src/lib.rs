@@ -33,6 +33,12 @@
 //!   scorer's score distribution) and a terminal table, and a run writes
 //!   JUnit XML (red exactly when the run fails: a test case per gate) and a
 //!   JSON results file as it goes.
+//! - A run may call the system under test for each record
+//!   ([`Evaluation::predict`], a [`predict::Predictor`]): the record's
+//!   outputs are its answer (a dataset then needs none), the spans it
+//!   emitted are stored in the record's trace under the root span, which
+//!   lasts the call, and a call that fails, panics or runs out of time is
+//!   an error feedback with its code from every scorer.
 //! - [`Suite`] is the same for `cargo test`: a suite that reads like a
 //!   test, whose failure lists the failed gates and the worst records.
 //!
@@ -82,6 +88,7 @@ mod gates;
 mod mlflow_run;
 mod output;
 pub mod predict;
+mod predict_stage;
 mod priority;
 pub mod report;
 pub mod root_span;
@@ -102,8 +109,8 @@ pub use gates::{GateVerdict, PassCriterion};
 pub use output::Outputs;
 pub use root_span::EXPECTATION_ATTRIBUTE_PREFIX;
 pub use run::{
-    Evaluation, Interrupt, LINE_ATTRIBUTE, Progress, RECORD_SPAN_NAME, RUN_ID_ATTRIBUTE,
-    RunSummary, find_baseline, find_run,
+    Evaluation, Interrupt, LINE_ATTRIBUTE, PREDICT_CALLS, PREDICT_TIME_LIMIT, Progress,
+    RECORD_SPAN_NAME, RUN_ID_ATTRIBUTE, RunSummary, find_baseline, find_run,
 };
 pub use stats::{ScorerStats, WORST_KEPT, WorstRecord};
 pub use suite::{Suite, SuiteReport};

@@ -21,7 +21,7 @@ use verdict_export::{
     StoredRun, StoredSpan,
 };
 use verdict_scorer::{
-    OwnedRecord, OwnedValue, Registry, Runner, Scorer, Scores, feedback_metadata, feedback_source,
+    OwnedRecord, OwnedValue, Registry, Runner, Scorer, feedback_metadata, feedback_source,
 };
 
 use crate::compare::{Comparer, RecordComparison};
@@ -33,10 +33,12 @@ use crate::export::Export;
 use crate::gates::{self, GateVerdict};
 use crate::mlflow_run::RunPlan;
 use crate::output::{OutputFile, Outputs};
+use crate::predict::{PredictError, Predictor};
+use crate::predict_stage::{Job, Stage};
 use crate::report::{
     ResultStream, Row, RowResult, Stopped, Unfinished, open_streams, write_report_to,
 };
-use crate::scored::{self, Said};
+use crate::scored::{self, ChunkScores, Failed, Said};
 use crate::stats::{RecordView, ScorerStats, StatsBuilder};
 use verdict_export::mlflow::RunEnd;
 use verdict_export::{DeliveryFailure, Destination, ExportTarget, Tally};
@@ -209,7 +211,19 @@ pub struct Evaluation {
     threads: Option<usize>,
     progress: Option<Box<dyn Fn(Progress) + Send + Sync>>,
     interrupt: Option<Interrupt>,
+    predictor: Option<Arc<dyn Predictor>>,
+    predict_calls: usize,
+    predict_time_limit: std::time::Duration,
 }
+
+/// Calls of the system under test that run side by side unless
+/// [`Evaluation::predict_calls`] says otherwise: as many as MLflow's
+/// `genai.evaluate` makes by default.
+pub const PREDICT_CALLS: usize = 10;
+
+/// How long a call of the system under test may take unless
+/// [`Evaluation::predict_time_limit`] says otherwise.
+pub const PREDICT_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A request to stop a run early, set from a signal handler (or another
 /// thread): the run stops reading, stores what it has scored, and is kept
@@ -275,7 +289,39 @@ impl Evaluation {
             threads: None,
             progress: None,
             interrupt: None,
+            predictor: None,
+            predict_calls: PREDICT_CALLS,
+            predict_time_limit: PREDICT_TIME_LIMIT,
         })
+    }
+
+    /// Runs the system under test on each record: its outputs are what
+    /// `predictor` answers for its inputs (outputs the dataset gives are
+    /// replaced, and a dataset may give none), and the spans it returns
+    /// are stored in the record's trace under the record's root span,
+    /// which lasts the call. A call that fails, panics, crashes or runs
+    /// out of time gives the record an error feedback from every scorer,
+    /// with the [`PredictError`]'s code, and an error status on its root
+    /// span; the run goes on. See the `predict_stage` module for what
+    /// becomes of a call that runs out of time.
+    pub fn predict(mut self, predictor: Arc<dyn Predictor>) -> Self {
+        self.predictor = Some(predictor);
+        self
+    }
+
+    /// Makes at most `at_once` calls of the system under test side by
+    /// side (at least one; default [`PREDICT_CALLS`]).
+    pub fn predict_calls(mut self, at_once: usize) -> Self {
+        self.predict_calls = at_once.max(1);
+        self
+    }
+
+    /// Gives each call of the system under test `limit` to answer
+    /// (default [`PREDICT_TIME_LIMIT`]); a call that takes longer is
+    /// recorded as [`PredictError::TimedOut`].
+    pub fn predict_time_limit(mut self, limit: std::time::Duration) -> Self {
+        self.predict_time_limit = limit;
+        self
     }
 
     /// Records invalid records as errors and goes on, instead of stopping.
@@ -446,8 +492,16 @@ impl Evaluation {
             progress,
             threads,
             interrupt,
+            predictor,
+            predict_calls,
+            predict_time_limit,
             ..
         } = self;
+        let stage = predictor.map(|predictor| Stage {
+            predictor,
+            at_once: predict_calls,
+            limit: predict_time_limit,
+        });
         let names: Vec<String> = scorers.iter().map(|s| s.info().name.clone()).collect();
         let dataset_name = dataset.path().display().to_string();
         // What an MLflow destination's run is made with, while the scorers
@@ -533,6 +587,9 @@ impl Evaluation {
             })
         };
         let mut entries = dataset.entries_watched(Some(before_read))?;
+        if stage.is_some() {
+            entries = entries.outputs_optional();
+        }
         let dataset_key = dataset_key(dataset.path());
         let key: Option<RunKey> = match &store {
             Some(store) => Some(store.begin_run(&NewRun {
@@ -742,8 +799,25 @@ impl Evaluation {
                             m.new_span = true;
                         }
                     }
+                    if let Some(stage) = &stage {
+                        predict(
+                            stage,
+                            &context,
+                            needs_trace,
+                            &mut meta,
+                            &mut records,
+                            interrupt,
+                        );
+                        if records.is_empty() {
+                            // Interrupted before any answer: the next
+                            // chunk sees the interrupt and ends the run.
+                            continue;
+                        }
+                    }
+                    let failed = Failed::of(meta.iter().map(|m| m.failed.as_ref()));
                     let scoring = (SystemTime::now(), Instant::now());
                     let scores = runner.score(&records);
+                    let scores = ChunkScores::new(&scores, &failed);
                     let timing = ScoringTime {
                         start: scoring.0,
                         per_record: scoring.1.elapsed() / records.len().max(1) as u32,
@@ -1163,8 +1237,14 @@ struct Meta {
     stored: Vec<usize>,
     /// Whether the run makes the record's root span.
     new_span: bool,
-    /// The spans of its trace that the dataset holds, stored with it.
+    /// The spans of its trace that the dataset holds, and those the
+    /// system under test returned, stored with it.
     spans: Vec<StoredSpan>,
+    /// When the system under test was called for it, from start to end:
+    /// its root span's time.
+    called: Option<(SystemTime, SystemTime)>,
+    /// Why the system under test gave it no outputs.
+    failed: Option<PredictError>,
 }
 
 /// The reader's batches gathered into chunks to score: the first of
@@ -1433,7 +1513,7 @@ struct Tallies<'a> {
 
 /// Adds a chunk's results to the statistics and the result streams.
 fn summarize(
-    scores: &Scores,
+    scores: &ChunkScores<'_>,
     meta: &[Meta],
     records: &[OwnedRecord],
     names: &[String],
@@ -1575,7 +1655,7 @@ fn build(context: &Context, chunk: &Chunk<'_>) -> Result<Shipment> {
 /// scored.
 struct Chunk<'a> {
     scorers: &'a [Box<dyn Scorer>],
-    scores: &'a Scores,
+    scores: &'a ChunkScores<'a>,
     /// Each record's verdict by each scorer's criterion.
     judged: &'a [Option<bool>],
     meta: &'a [Meta],
@@ -1644,7 +1724,8 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
         let ordinal = first + i as u64;
         let trace_id = m.trace_id.unwrap_or(TraceId::INVALID);
         // The same times for the span the store keeps and the one sent.
-        let (span_start, span_end) = timing.of_record(i);
+        let (span_start, span_end) = m.called.unwrap_or_else(|| timing.of_record(i));
+        let error = m.failed.as_ref().map(ToString::to_string);
         let n = record.expectations.len();
         if n + scorers.len() > pack::MAX_ASSESSMENTS_PER_RECORD {
             return Err(Error::Usage(format!(
@@ -1670,6 +1751,7 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
                 ),
                 inputs: packed(&record.inputs),
                 outputs: packed(&record.outputs),
+                error: error.as_deref(),
                 expectations: n,
             });
             for (j, (name, value)) in record.expectations.iter().enumerate() {
@@ -1752,10 +1834,65 @@ fn root_span(
         line: m.line as u64,
         inputs: packed(&record.inputs),
         outputs: packed(&record.outputs),
+        error: m.failed.as_ref().map(ToString::to_string).as_deref(),
         start,
         end,
     }
     .to_span())
+}
+
+/// Calls the system under test for a chunk's records: each record's
+/// outputs become its answer, the spans it returned join the record's
+/// (and, for scorers that read traces, its trace, with the root span the
+/// run makes for it), and a record without an answer keeps why. When the
+/// run is interrupted, the records after the first one left without an
+/// answer are dropped: they are neither scored nor stored.
+fn predict(
+    stage: &Stage,
+    context: &Context,
+    needs_trace: bool,
+    meta: &mut Vec<Meta>,
+    records: &mut Vec<OwnedRecord>,
+    interrupt: Option<&Interrupt>,
+) {
+    let jobs = meta
+        .iter()
+        .zip(records.iter())
+        .map(|(m, r)| {
+            let trace_id = m.trace_id.unwrap_or(TraceId::INVALID);
+            Job {
+                line: m.line,
+                inputs: r.inputs.clone(),
+                trace_id,
+                parent: m.span_id.unwrap_or_else(|| pack::root_span_id(trace_id)),
+            }
+        })
+        .collect();
+    let answers = stage.call(jobs, interrupt);
+    meta.truncate(answers.len());
+    records.truncate(answers.len());
+    for ((m, record), answer) in meta.iter_mut().zip(records.iter_mut()).zip(answers) {
+        m.called = Some((answer.start, answer.end));
+        match answer.result {
+            Ok(prediction) => {
+                record.outputs = prediction.outputs;
+                m.spans.extend(prediction.spans);
+            }
+            Err(error) => {
+                record.outputs = OwnedValue::Null;
+                m.failed = Some(error);
+            }
+        }
+        if needs_trace {
+            let mut spans = m.spans.clone();
+            if m.new_span
+                && let Ok(root) = root_span(context, m, record, (answer.start, answer.end))
+            {
+                spans.push(root);
+            }
+            record.trace = Some(Arc::new(crate::dataset::owned_trace(&spans)));
+        }
+    }
 }
 
 #[cfg(test)]

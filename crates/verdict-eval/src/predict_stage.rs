@@ -1,0 +1,344 @@
+//! The run's calls of the system under test: a chunk's records are handed
+//! to a [`Predictor`] on threads of their own, up to a number at once,
+//! each call with its time limit, and each answer checked before the
+//! record is scored.
+//!
+//! The decision: **a call that runs out of time is abandoned, not
+//! awaited.** A synchronous call cannot be stopped from outside, so when
+//! its limit passes the record is recorded as [`PredictError::TimedOut`],
+//! another thread takes the next record in its place, and the run goes
+//! on. The abandoned call keeps its thread (and whatever it holds) until
+//! it returns; its answer is then dropped, and a call that never returns
+//! keeps its thread until the process exits: the run does not wait for it.
+//! The alternative, a process per call that can be killed, is what a
+//! command predictor does; for a closure in the test's own process it
+//! would cost far more than the call.
+//!
+//! Threads are started per chunk and take records in turn from a shared
+//! counter, so a call costs two lock turns and no thread start; the
+//! scoring thread sleeps until every record has its answer, the first
+//! call's limit passes, or an interrupt comes (it looks every
+//! [`POLL`]). An interrupted chunk keeps the records answered before the
+//! first one not answered; calls in flight are abandoned as above.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use opentelemetry::trace::{SpanId, TraceId};
+use verdict_scorer::OwnedValue;
+
+use crate::dataset::MAX_RECORD;
+use crate::predict::{Call, PredictError, Prediction, Predictor};
+use crate::run::Interrupt;
+
+/// How often a chunk's wait looks for an interrupt and for calls past
+/// their limit that started after it began waiting.
+const POLL: Duration = Duration::from_millis(50);
+
+/// How calls are made: the system, how many at once, how long each may
+/// take.
+#[derive(Clone)]
+pub(crate) struct Stage {
+    pub(crate) predictor: Arc<dyn Predictor>,
+    pub(crate) at_once: usize,
+    pub(crate) limit: Duration,
+}
+
+/// One record to call the system with.
+pub(crate) struct Job {
+    pub(crate) line: usize,
+    pub(crate) inputs: OwnedValue,
+    pub(crate) trace_id: TraceId,
+    /// The record's root span: the call's top-level spans' parent.
+    pub(crate) parent: SpanId,
+}
+
+/// What a call gave, and when it started and ended.
+pub(crate) struct Answer {
+    pub(crate) result: Result<Prediction, PredictError>,
+    pub(crate) start: SystemTime,
+    pub(crate) end: SystemTime,
+}
+
+impl Stage {
+    /// Calls the system once per job, `at_once` at a time, and gives each
+    /// job's answer in order: every job's, unless `interrupt` is raised,
+    /// then those before the first job left without one.
+    pub(crate) fn call(&self, jobs: Vec<Job>, interrupt: Option<&Interrupt>) -> Vec<Answer> {
+        let n = jobs.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let shared = Arc::new(Shared {
+            jobs,
+            stage: self.clone(),
+            state: Mutex::new(State {
+                next: 0,
+                answers: (0..n).map(|_| None).collect(),
+                left: n,
+                workers: Vec::new(),
+                live: 0,
+                stop: false,
+            }),
+            done: Condvar::new(),
+        });
+        let mut state = lock(&shared.state);
+        let mut cannot_start = None;
+        for _ in 0..self.at_once.clamp(1, n) {
+            if let Err(e) = start_worker(&shared, &mut state) {
+                cannot_start = Some(e);
+            }
+        }
+        loop {
+            if state.left == 0 {
+                break;
+            }
+            if interrupt.and_then(Interrupt::signal).is_some() {
+                state.stop = true;
+                for worker in &mut state.workers {
+                    if worker.on.take().is_some() {
+                        worker.abandoned = true;
+                    }
+                }
+                break;
+            }
+            let now = Instant::now();
+            let mut late = 0;
+            let State {
+                workers,
+                answers,
+                left,
+                live,
+                ..
+            } = &mut *state;
+            for worker in workers.iter_mut() {
+                if let Some(on) = worker.on.take_if(|on| on.deadline <= now) {
+                    answers[on.job] = Some(Answer {
+                        result: Err(PredictError::TimedOut(self.limit)),
+                        start: on.start,
+                        end: SystemTime::now(),
+                    });
+                    *left -= 1;
+                    *live -= 1;
+                    worker.abandoned = true;
+                    late += 1;
+                }
+            }
+            for _ in 0..late {
+                if state.next < n
+                    && let Err(e) = start_worker(&shared, &mut state)
+                {
+                    cannot_start = Some(e);
+                }
+            }
+            if state.live == 0 && state.next < n {
+                // No thread could be started to take the rest.
+                let reason = cannot_start
+                    .take()
+                    .map_or_else(|| "no thread left".to_owned(), |e| e.to_string());
+                while state.next < n {
+                    let job = state.next;
+                    state.next += 1;
+                    let now = SystemTime::now();
+                    state.answers[job] = Some(Answer {
+                        result: Err(PredictError::Failed(format!(
+                            "no thread could be started to call the system: {reason}"
+                        ))),
+                        start: now,
+                        end: now,
+                    });
+                    state.left -= 1;
+                }
+                continue;
+            }
+            let wait = state
+                .workers
+                .iter()
+                .filter_map(|w| w.on.as_ref())
+                .map(|on| on.deadline.saturating_duration_since(now))
+                .min()
+                .map_or(POLL, |d| d.min(POLL));
+            state = shared
+                .done
+                .wait_timeout(state, wait)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        std::mem::take(&mut state.answers)
+            .into_iter()
+            .map_while(|answer| answer)
+            .collect()
+    }
+}
+
+/// What the scoring thread and the calling threads share for one chunk.
+struct Shared {
+    jobs: Vec<Job>,
+    stage: Stage,
+    state: Mutex<State>,
+    /// Signalled when the last answer is in.
+    done: Condvar,
+}
+
+struct State {
+    /// The next job to take.
+    next: usize,
+    answers: Vec<Option<Answer>>,
+    /// Jobs without an answer yet.
+    left: usize,
+    workers: Vec<Worker>,
+    /// Threads started and not abandoned that have not ended.
+    live: usize,
+    /// No more jobs are taken (an interrupt).
+    stop: bool,
+}
+
+/// A calling thread, as the scoring thread sees it.
+#[derive(Default)]
+struct Worker {
+    /// The call it is in.
+    on: Option<OnCall>,
+    /// Its call ran out of time (or the chunk was interrupted): whatever
+    /// it answers is dropped, and it takes no more jobs.
+    abandoned: bool,
+}
+
+struct OnCall {
+    job: usize,
+    start: SystemTime,
+    deadline: Instant,
+}
+
+fn start_worker(shared: &Arc<Shared>, state: &mut State) -> std::io::Result<()> {
+    let index = state.workers.len();
+    let worker = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name("verdict-predict".into())
+        .spawn(move || work(&worker, index))?;
+    state.workers.push(Worker::default());
+    state.live += 1;
+    Ok(())
+}
+
+/// A calling thread: takes jobs until none is left, it is abandoned, or
+/// the chunk is interrupted.
+fn work(shared: &Shared, me: usize) {
+    let Stage {
+        predictor, limit, ..
+    } = &shared.stage;
+    loop {
+        let (job, start) = {
+            let mut state = lock(&shared.state);
+            if state.workers[me].abandoned {
+                return;
+            }
+            if state.stop || state.next >= shared.jobs.len() {
+                state.live -= 1;
+                return;
+            }
+            let job = state.next;
+            state.next += 1;
+            let start = SystemTime::now();
+            state.workers[me].on = Some(OnCall {
+                job,
+                start,
+                deadline: Instant::now() + *limit,
+            });
+            (job, start)
+        };
+        let Job {
+            line,
+            inputs,
+            trace_id,
+            parent,
+        } = &shared.jobs[job];
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            predictor.predict(Call {
+                line: *line,
+                inputs,
+                trace_id: *trace_id,
+                parent_span_id: *parent,
+                time_limit: *limit,
+            })
+        }))
+        .unwrap_or_else(|panic| Err(PredictError::Panicked(panic_message(panic.as_ref()))))
+        .and_then(|prediction| checked(prediction, *trace_id, *parent));
+        let end = SystemTime::now();
+        let mut state = lock(&shared.state);
+        if state.workers[me].abandoned {
+            // Recorded as timed out already.
+            return;
+        }
+        state.workers[me].on = None;
+        state.answers[job] = Some(Answer { result, start, end });
+        state.left -= 1;
+        if state.left == 0 {
+            shared.done.notify_all();
+        }
+    }
+}
+
+/// A prediction as a record takes it: outputs no larger than a record may
+/// hold, spans of the record's trace only, top-level spans under the
+/// record's root span.
+///
+/// A span of another trace is refused, not moved into the record's: it is
+/// what another call did (a span leaked between concurrent calls), and a
+/// trace scorer judging it would judge the wrong record. So is a span that
+/// claims the root span's id, which the run makes.
+fn checked(
+    mut prediction: Prediction,
+    trace_id: TraceId,
+    root: SpanId,
+) -> Result<Prediction, PredictError> {
+    let size = match &prediction.outputs {
+        OwnedValue::Null => 0,
+        OwnedValue::String(s) => s.len(),
+        OwnedValue::Json(json) => json.len(),
+    };
+    if size > MAX_RECORD {
+        return Err(PredictError::Failed(format!(
+            "it answered {size} bytes of outputs, more than a record may hold ({} MiB)",
+            MAX_RECORD >> 20
+        )));
+    }
+    for span in &mut prediction.spans {
+        if span.trace_id != trace_id {
+            return Err(PredictError::Failed(format!(
+                "it returned span {:?} of trace {}, not of the record's trace {}: a span of \
+                 another trace is what another call did, and is refused",
+                span.name,
+                verdict::mlflow_trace_id(span.trace_id),
+                verdict::mlflow_trace_id(trace_id)
+            )));
+        }
+        if span.span_id == root {
+            return Err(PredictError::Failed(format!(
+                "it returned span {:?} with the id of the record's root span {root}, which the \
+                 run makes",
+                span.name
+            )));
+        }
+        if span.parent_span_id.is_none() {
+            span.parent_span_id = Some(root);
+        }
+    }
+    Ok(prediction)
+}
+
+/// What a panic said, when it said it with text.
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
