@@ -94,8 +94,10 @@ pub mod report;
 pub mod root_span;
 mod run;
 mod scored;
+mod span_capture;
 mod stats;
 mod suite;
+mod suite_predictor;
 mod traces;
 
 pub use compare::{CHANGES_LISTED, RecordChange, RecordComparison};

@@ -1,8 +1,10 @@
 //! A regression suite that reads like a test: load a dataset, run
 //! scorers, assert the gates — from `cargo test`.
 
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use verdict_export::LocalStore;
 use verdict_scorer::{Registry, ScorerSpec};
@@ -10,8 +12,10 @@ use verdict_scorer::{Registry, ScorerSpec};
 use crate::config::SuiteConfig;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::predict::Predictor;
 use crate::report;
 use crate::run::{Evaluation, RunSummary};
+use crate::suite_predictor::ClosurePredictor;
 
 /// A regression suite for `cargo test`.
 ///
@@ -41,6 +45,19 @@ pub struct Suite {
     store: Option<PathBuf>,
     skip_invalid: bool,
     threads: Option<usize>,
+    predictor: Option<SystemUnderTest>,
+    predict_calls: Option<usize>,
+    predict_time_limit: Option<Duration>,
+}
+
+/// The system a suite calls, for its `Debug`.
+#[derive(Clone)]
+struct SystemUnderTest(Arc<dyn Predictor>);
+
+impl std::fmt::Debug for SystemUnderTest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SystemUnderTest")
+    }
 }
 
 impl Suite {
@@ -106,6 +123,68 @@ impl Suite {
         self
     }
 
+    /// Calls the system under test for each record: `f` turns the
+    /// record's inputs into its outputs (the dataset then needs none). Each
+    /// call runs inside the record's root span, and every span the code
+    /// opens through `tracing` during the call is stored in the record's
+    /// trace and given to the scorers that read traces (`latency`,
+    /// `tool_calls`, …); the process's own subscriber, if any, sees none
+    /// of them and is in place again after each call. An error, a panic or
+    /// a call past its time limit is an error feedback from every scorer
+    /// for that record, and the suite goes on.
+    ///
+    /// ```
+    /// use verdict_eval::Suite;
+    ///
+    /// fn capital(country: &str) -> String {
+    ///     let _span = tracing::info_span!("lookup", country).entered();
+    ///     match country { "France" => "Paris", _ => "?" }.to_owned()
+    /// }
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let data = dir.path().join("qa.jsonl");
+    /// std::fs::write(&data, concat!(
+    ///     r#"{"inputs": "France", "expectations": {"expected_response": "Paris"}}"#, "\n",
+    /// ))?;
+    /// let report = Suite::new()
+    ///     .scorer("exact_match")
+    ///     .scorer("latency:max_ms=1000")
+    ///     .fail_under("exact_match", 1.0)
+    ///     .predict(|inputs| Ok::<_, String>(capital(inputs.as_str().unwrap_or_default()).into()))
+    ///     .run(&data)?;
+    /// report.assert_gates();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn predict<E: Display + 'static>(
+        self,
+        f: impl Fn(&serde_json::Value) -> std::result::Result<serde_json::Value, E>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.predictor(Arc::new(ClosurePredictor::new(f)))
+    }
+
+    /// Calls the system under test through any [`Predictor`].
+    pub fn predictor(mut self, predictor: Arc<dyn Predictor>) -> Self {
+        self.predictor = Some(SystemUnderTest(predictor));
+        self
+    }
+
+    /// Makes at most `at_once` calls of the system side by side (default
+    /// [`PREDICT_CALLS`](crate::PREDICT_CALLS)).
+    pub fn predict_calls(mut self, at_once: usize) -> Self {
+        self.predict_calls = Some(at_once);
+        self
+    }
+
+    /// Gives each call of the system `limit` to answer (default
+    /// [`PREDICT_TIME_LIMIT`](crate::PREDICT_TIME_LIMIT)).
+    pub fn predict_time_limit(mut self, limit: Duration) -> Self {
+        self.predict_time_limit = Some(limit);
+        self
+    }
+
     /// Runs the suite over a dataset.
     pub fn run(self, dataset: impl AsRef<Path>) -> Result<SuiteReport> {
         let mut config = self.config;
@@ -135,6 +214,15 @@ impl Suite {
         }
         if let Some(threads) = self.threads {
             evaluation = evaluation.threads(threads);
+        }
+        if let Some(SystemUnderTest(predictor)) = self.predictor {
+            evaluation = evaluation.predict(predictor);
+        }
+        if let Some(at_once) = self.predict_calls {
+            evaluation = evaluation.predict_calls(at_once);
+        }
+        if let Some(limit) = self.predict_time_limit {
+            evaluation = evaluation.predict_time_limit(limit);
         }
         let summary = evaluation.run(&Dataset::open_with(dataset, &options)?)?;
         Ok(SuiteReport {

@@ -1,0 +1,216 @@
+//! The spans a suite's code under test emits through `tracing` while it
+//! answers one record, captured into that record's trace.
+//!
+//! Each call runs with a dispatcher of the suite's own as the thread's
+//! default (`tracing::dispatcher::with_default`; a future, with
+//! `WithSubscriber`): a `tracing-subscriber` [`Registry`] with
+//! [`CaptureLayer`]. The call's code runs inside a marker span that holds
+//! where the call's spans go ([`CallSpans`]); every span opened under it
+//! gets an OpenTelemetry id in the record's trace, its parent's id (the
+//! record's root span for a top-level one), its fields as attributes, and
+//! joins the call's spans when it closes. Nothing global is touched: the
+//! process's default subscriber, if any, is the default again once the
+//! call returns, and never sees the call's spans. The OpenTelemetry
+//! context is the record's root span during the call, so that spans the
+//! code makes through the OpenTelemetry API with its own provider land in
+//! the record's trace, where that provider sends them (they are not
+//! captured: only the provider the code chose sees them).
+//!
+//! The decision: **a layer of our own over the registry** rather than
+//! `tracing-opentelemetry` with an SDK provider and a collecting span
+//! processor. Both need the registry; the SDK's route builds each span
+//! twice (its `SpanData`, then the stored span) and holds a provider per
+//! suite, for the same result. Conventions `tracing-opentelemetry` reads
+//! are read here too: `otel.name`, `otel.kind`, `otel.status_code`,
+//! `otel.status_message`.
+//!
+//! A span still open when the call returns (a task the call spawned and
+//! left running) is not captured.
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
+use serde_json::Value;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Dispatch, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::{Context, SubscriberExt as _};
+use tracing_subscriber::registry::{LookupSpan, Registry};
+use verdict_store::StoredSpan;
+
+/// The target of the marker span a call runs in.
+pub(crate) const CALL_TARGET: &str = "verdict::predict";
+
+/// Where one call's spans go.
+pub(crate) struct CallSpans {
+    trace_id: TraceId,
+    spans: Mutex<Vec<StoredSpan>>,
+}
+
+impl CallSpans {
+    pub(crate) fn new(trace_id: TraceId) -> Arc<Self> {
+        Arc::new(CallSpans {
+            trace_id,
+            spans: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The spans closed so far, taken.
+    pub(crate) fn take(&self) -> Vec<StoredSpan> {
+        std::mem::take(&mut *self.spans.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// What a span of a call holds: its call, its id, and the span being
+/// built (none for the marker, which the run makes as the root span).
+struct Captured {
+    call: Arc<CallSpans>,
+    span_id: SpanId,
+    span: Option<StoredSpan>,
+}
+
+/// The layer that builds the calls' spans.
+pub(crate) struct CaptureLayer;
+
+/// The subscriber a suite's calls run with.
+type Capturing = tracing_subscriber::layer::Layered<CaptureLayer, Registry>;
+
+/// A dispatcher of its own for a suite's calls.
+pub(crate) fn dispatch() -> Dispatch {
+    Dispatch::new(Registry::default().with(CaptureLayer))
+}
+
+/// Makes `span` (made with `dispatch`, the marker of a call) the root of
+/// the call's spans: its children are children of `root`, and go to
+/// `call`.
+pub(crate) fn mark(dispatch: &Dispatch, span: &tracing::Span, call: Arc<CallSpans>, root: SpanId) {
+    let (Some(subscriber), Some(id)) = (dispatch.downcast_ref::<Capturing>(), span.id()) else {
+        return;
+    };
+    if let Some(span) = subscriber.span(&id) {
+        span.extensions_mut().insert(Captured {
+            call,
+            span_id: root,
+            span: None,
+        });
+    }
+}
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for CaptureLayer {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let Some((call, parent)) = span.parent().and_then(|parent| {
+            parent
+                .extensions()
+                .get::<Captured>()
+                .map(|p| (Arc::clone(&p.call), p.span_id))
+        }) else {
+            // Outside a call.
+            return;
+        };
+        let meta = attrs.metadata();
+        let mut stored = StoredSpan::new(call.trace_id, new_span_id(), meta.name().to_owned());
+        stored.parent_span_id = Some(parent);
+        stored.start_time = SystemTime::now();
+        stored.scope_name = meta.target().to_owned();
+        attrs.record(&mut Fields(&mut stored));
+        span.extensions_mut().insert(Captured {
+            call,
+            span_id: stored.span_id,
+            span: Some(stored),
+        });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id)
+            && let Some(Captured {
+                span: Some(stored), ..
+            }) = span.extensions_mut().get_mut::<Captured>()
+        {
+            values.record(&mut Fields(stored));
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let mut extensions = span.extensions_mut();
+        let Some(captured) = extensions.get_mut::<Captured>() else {
+            return;
+        };
+        if let Some(mut stored) = captured.span.take() {
+            stored.end_time = SystemTime::now();
+            captured
+                .call
+                .spans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(stored);
+        }
+    }
+}
+
+/// A span id, random and never zero.
+fn new_span_id() -> SpanId {
+    SpanId::from(rand::random::<u64>().max(1))
+}
+
+/// Reads a span's fields into its attributes, and the conventions of
+/// `tracing-opentelemetry` into its name, kind and status.
+struct Fields<'a>(&'a mut StoredSpan);
+
+impl Fields<'_> {
+    fn put(&mut self, field: &Field, value: Value) {
+        let span = &mut *self.0;
+        match (field.name(), &value) {
+            ("otel.name", Value::String(name)) => span.name = name.clone(),
+            ("otel.kind", Value::String(kind)) => {
+                span.kind = match kind.to_ascii_lowercase().as_str() {
+                    "server" => SpanKind::Server,
+                    "client" => SpanKind::Client,
+                    "producer" => SpanKind::Producer,
+                    "consumer" => SpanKind::Consumer,
+                    _ => SpanKind::Internal,
+                }
+            }
+            ("otel.status_code", Value::String(code)) => {
+                span.status = match code.to_ascii_lowercase().as_str() {
+                    "error" => Status::error(match &span.status {
+                        Status::Error { description } => description.clone(),
+                        _ => "".into(),
+                    }),
+                    "ok" => Status::Ok,
+                    _ => Status::Unset,
+                }
+            }
+            ("otel.status_message", Value::String(message)) => {
+                span.status = Status::error(message.clone())
+            }
+            _ => {
+                span.attributes.insert(field.name().to_owned(), value);
+            }
+        }
+    }
+}
+
+impl Visit for Fields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Value::from(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.put(field, Value::from(format!("{value:?}")));
+    }
+}

@@ -1,0 +1,156 @@
+//! `Suite::predict`: real code under test emitting real `tracing` spans,
+//! each call's spans captured into its record's trace in a real SQLite
+//! store, read back with their parents and trace ids; none leaked between
+//! records called side by side.
+
+use std::collections::HashMap;
+
+use opentelemetry::trace::Status;
+use serde_json::{Value, json};
+use verdict_eval::{LINE_ATTRIBUTE, Suite};
+use verdict_export::{LocalStore, StoredSpan};
+
+/// The code under test: looks the country up through a tool, in spans.
+fn capital(country: &str) -> Result<String, String> {
+    let span = tracing::info_span!("answer", country, otel.status_code = tracing::field::Empty);
+    let _entered = span.enter();
+    let found = {
+        let _tool = tracing::info_span!(
+            "execute_tool lookup",
+            gen_ai.operation.name = "execute_tool",
+            gen_ai.tool.name = "lookup",
+            country
+        )
+        .entered();
+        match country {
+            "France" => Some("Paris"),
+            "Italy" => Some("Rome"),
+            _ => None,
+        }
+    };
+    match found {
+        Some(city) => Ok(city.to_owned()),
+        None => {
+            span.record("otel.status_code", "error");
+            Err(format!("no capital known for {country}"))
+        }
+    }
+}
+
+fn write(dir: &std::path::Path, lines: &[Value]) -> std::path::PathBuf {
+    let path = dir.join("qa.jsonl");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The store's traces by the dataset line of their root span.
+fn by_line(store: &LocalStore) -> HashMap<u64, Vec<StoredSpan>> {
+    store
+        .list_traces()
+        .unwrap()
+        .into_iter()
+        .map(|t| {
+            let spans = store.spans_of(t.trace_id).unwrap();
+            let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
+            (root.attributes[LINE_ATTRIBUTE].as_u64().unwrap(), spans)
+        })
+        .collect()
+}
+
+#[test]
+fn each_calls_tracing_spans_are_its_records_trace_and_trace_scorers_judge_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = json!(["lookup"]);
+    let data = write(
+        dir.path(),
+        &[
+            json!({"inputs": "France", "expectations": {"expected_response": "Paris", "expected_tool_calls": expected}}),
+            json!({"inputs": "Italy", "expectations": {"expected_response": "Rome", "expected_tool_calls": expected}}),
+            json!({"inputs": "Narnia", "expectations": {"expected_response": "?", "expected_tool_calls": expected}}),
+        ],
+    );
+    let db = dir.path().join("store.db");
+    let report = Suite::new()
+        .scorer("exact_match")
+        .scorer("tool_calls")
+        .scorer("latency:max_ms=60000")
+        .store(&db)
+        .predict(|inputs| capital(inputs.as_str().unwrap_or_default()).map(Value::from))
+        .run(&data)
+        .unwrap();
+    let summary = report.summary();
+    let exact = summary.scorer("exact_match").unwrap();
+    assert_eq!((exact.passed, exact.errors), (2, 1));
+    let tools = summary.scorer("tool_calls").unwrap();
+    assert_eq!((tools.passed, tools.errors), (2, 1), "{tools:?}");
+    assert_eq!(summary.scorer("latency").unwrap().passed, 2);
+
+    let traces = by_line(&LocalStore::open(&db).unwrap());
+    for line in [1, 2] {
+        let spans = &traces[&line];
+        assert_eq!(spans.len(), 3, "{spans:?}");
+        let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
+        let answer = spans.iter().find(|s| s.name == "answer").unwrap();
+        let tool = spans
+            .iter()
+            .find(|s| s.name == "execute_tool lookup")
+            .unwrap();
+        assert!(spans.iter().all(|s| s.trace_id == root.trace_id));
+        assert_eq!(answer.parent_span_id, Some(root.span_id));
+        assert_eq!(tool.parent_span_id, Some(answer.span_id));
+        assert_eq!(tool.attributes["gen_ai.tool.name"], "lookup");
+        assert_eq!(tool.attributes["gen_ai.operation.name"], "execute_tool");
+        // The root lasts the call, which holds its spans.
+        assert!(root.start_time <= answer.start_time && answer.end_time <= root.end_time);
+    }
+    // The failed call: the error on its root span. Its own spans are not
+    // kept: an error carries none (see `PredictError`).
+    let spans = &traces[&3];
+    let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
+    assert!(
+        matches!(&root.status, Status::Error { description } if description.contains("no capital known for Narnia")),
+        "{:?}",
+        root.status
+    );
+}
+
+#[test]
+fn spans_of_records_called_side_by_side_stay_with_their_own_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 300;
+    let lines: Vec<Value> = (0..n)
+        .map(|i| json!({"inputs": {"i": i}, "expectations": {"expected_response": i}}))
+        .collect();
+    let data = write(dir.path(), &lines);
+    let db = dir.path().join("store.db");
+    let report = Suite::new()
+        .scorer("exact_match")
+        .store(&db)
+        .predict_calls(8)
+        .predict(|inputs| {
+            let i = inputs["i"].as_u64().unwrap();
+            // A few spans per call, some nested, with yields between them
+            // so that calls interleave.
+            for step in 0..(i % 4) {
+                let _outer = tracing::info_span!("step", i, step).entered();
+                std::thread::yield_now();
+                let _inner = tracing::info_span!("inner", i).entered();
+                std::thread::yield_now();
+            }
+            Ok::<_, String>(Value::from(i))
+        })
+        .run(&data)
+        .unwrap();
+    assert_eq!(report.summary().scorer("exact_match").unwrap().passed, n);
+    let traces = by_line(&LocalStore::open(&db).unwrap());
+    assert_eq!(traces.len(), n as usize);
+    for (line, spans) in traces {
+        let i = line - 1;
+        // The root, then two spans per step.
+        assert_eq!(spans.len() as u64, 1 + 2 * (i % 4), "record {i}: {spans:?}");
+        for span in spans.iter().filter(|s| s.parent_span_id.is_some()) {
+            assert_eq!(span.attributes["i"], i, "record {i} holds {span:?}");
+        }
+    }
+}
