@@ -165,6 +165,29 @@ impl Suite {
         self.predictor(Arc::new(ClosurePredictor::new(f)))
     }
 
+    /// [`predict`](Self::predict) for async code: `f` makes a future per
+    /// record, run on a tokio runtime of the suite's own (so a
+    /// `#[tokio::test]` may run a suite), with the spans it opens through
+    /// `tracing` captured as the sync form captures them, whichever thread
+    /// polls it.
+    ///
+    /// # Errors
+    /// When the runtime cannot be started.
+    #[cfg(feature = "tokio")]
+    pub fn predict_async<F, Fut, E>(self, f: F) -> Result<Self>
+    where
+        F: Fn(serde_json::Value) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = std::result::Result<serde_json::Value, E>>
+            + Send
+            + 'static,
+        E: Display + 'static,
+    {
+        let predictor = crate::suite_predictor::AsyncPredictor::new(f).map_err(|e| {
+            Error::Usage(format!("cannot start a runtime for the suite's calls: {e}"))
+        })?;
+        Ok(self.predictor(Arc::new(predictor)))
+    }
+
     /// Calls the system under test through any [`Predictor`].
     pub fn predictor(mut self, predictor: Arc<dyn Predictor>) -> Self {
         self.predictor = Some(SystemUnderTest(predictor));

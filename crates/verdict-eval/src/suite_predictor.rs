@@ -52,6 +52,84 @@ where
     }
 }
 
+/// An async closure as the system under test, its futures run on a
+/// runtime of the suite's own: each call blocks its calling thread on its
+/// future, which runs with the suite's dispatcher and the record's
+/// context as it is polled, wherever it is polled. A runtime of its own
+/// rather than the caller's: a `#[tokio::test]` runs on a current-thread
+/// runtime that only its own thread drives, and that thread waits for the
+/// suite.
+#[cfg(feature = "tokio")]
+pub(crate) struct AsyncPredictor<F> {
+    f: F,
+    dispatch: Dispatch,
+    /// Taken on drop, to shut down without waiting: a suite may end on a
+    /// thread that runs a runtime itself, where waiting is not allowed.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+#[cfg(feature = "tokio")]
+impl<F> AsyncPredictor<F> {
+    pub(crate) fn new(f: F) -> std::io::Result<Self> {
+        Ok(AsyncPredictor {
+            f,
+            dispatch: span_capture::dispatch(),
+            runtime: Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .thread_name("verdict-predict-async")
+                    .enable_all()
+                    .build()?,
+            ),
+        })
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<F> Drop for AsyncPredictor<F> {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<F, Fut, E> Predictor for AsyncPredictor<F>
+where
+    F: Fn(Value) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = Result<Value, E>> + Send,
+    E: Display,
+{
+    fn predict(&self, call: Call<'_>) -> Result<Prediction, PredictError> {
+        use opentelemetry::context::FutureExt as _;
+        use tracing::Instrument as _;
+        use tracing::instrument::WithSubscriber as _;
+
+        let Some(runtime) = &self.runtime else {
+            return Err(PredictError::Failed(
+                "the suite's runtime is shut down".into(),
+            ));
+        };
+        let spans = CallSpans::new(call.trace_id);
+        let marker = tracing::dispatcher::with_default(
+            &self.dispatch,
+            || tracing::info_span!(target: CALL_TARGET, "verdict.predict"),
+        );
+        span_capture::mark(
+            &self.dispatch,
+            &marker,
+            Arc::clone(&spans),
+            call.parent_span_id,
+        );
+        let future = (self.f)(json_value(call.inputs))
+            .instrument(marker)
+            .with_context(otel_context(&call))
+            .with_subscriber(self.dispatch.clone());
+        let answer = runtime.block_on(future);
+        answered(answer, &spans)
+    }
+}
+
 /// The OpenTelemetry context a call runs in: the record's root span, as
 /// a remote parent.
 pub(crate) fn otel_context(call: &Call<'_>) -> opentelemetry::Context {
