@@ -260,6 +260,9 @@ pub struct StoredRecord {
     pub inputs: RecordValue,
     /// What it answered.
     pub outputs: RecordValue,
+    /// Why the system under test gave no answer, when the run called it
+    /// and it failed.
+    pub error: Option<String>,
     /// Its expectations, by name.
     pub expectations: Vec<(String, RecordValue)>,
     /// Each scorer's result, in the run's order of scorers.

@@ -636,6 +636,7 @@ pub(crate) fn stored_record(meta: &RunMeta, ordinal: u64, view: RecordView<'_>) 
         named: view.target != RecordTarget::Own,
         inputs: view.inputs.into(),
         outputs: view.outputs.into(),
+        error: view.error.map(str::to_owned),
         expectations: view
             .expectations
             .iter()
