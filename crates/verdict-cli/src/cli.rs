@@ -416,6 +416,15 @@ pub(crate) struct EvalArgs {
     /// that failed its gates may be named by id; the gates then say so.
     #[arg(long, value_name = "RUN")]
     pub(crate) baseline: Option<String>,
+    /// Score the outputs a stored run (its id, a unique prefix, or
+    /// `latest`) gave each record, instead of the dataset's: the system is
+    /// not called again, and the dataset needs no outputs. Records are
+    /// matched as --baseline matches them (a record naming its trace by
+    /// the trace, any other by its inputs and which record with those
+    /// inputs it is); a record the stored run lacks, or whose call failed
+    /// there, is an error (PREDICT_FAILED) for every scorer, never a pass.
+    #[arg(long = "reuse-outputs", value_name = "RUN")]
+    pub(crate) reuse_outputs: Option<String>,
     /// Gate: the scorer's pass rate must be at least RATE (0 to 1);
     /// repeatable, overrides fail_under in --config.
     #[arg(long = "fail-under", value_name = "SCORER=RATE")]

@@ -123,6 +123,9 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(run) = &args.baseline {
         evaluation = evaluation.baseline(run);
     }
+    if let Some(run) = &args.reuse_outputs {
+        evaluation = evaluation.reuse_outputs(run);
+    }
     evaluation = evaluation.interrupt(interrupt);
     let bar = progress_bar(dataset.len_bytes());
     let shown = bar.clone();

@@ -113,7 +113,7 @@ pub struct RecordChange {
 
 /// What identifies a record across runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Key {
+pub(crate) enum Key {
     Trace(TraceId, Option<SpanId>),
     /// A hash of its inputs, and which record with those inputs it is.
     Inputs(u64, u32),
@@ -121,10 +121,14 @@ enum Key {
 
 /// Counts records with the same inputs, in order.
 #[derive(Default)]
-struct Occurrences(HashMap<u64, u32>);
+pub(crate) struct Occurrences(HashMap<u64, u32>);
 
 impl Occurrences {
-    fn key(&mut self, named: Option<(TraceId, Option<SpanId>)>, inputs: (u8, &str)) -> Key {
+    pub(crate) fn key(
+        &mut self,
+        named: Option<(TraceId, Option<SpanId>)>,
+        inputs: (u8, &str),
+    ) -> Key {
         if let Some((trace, span)) = named {
             return Key::Trace(trace, span);
         }
@@ -137,7 +141,7 @@ impl Occurrences {
     }
 }
 
-fn current_inputs(value: &OwnedValue) -> (u8, &str) {
+pub(crate) fn current_inputs(value: &OwnedValue) -> (u8, &str) {
     match value {
         OwnedValue::Null => (0, ""),
         OwnedValue::String(s) => (1, s),
@@ -145,7 +149,7 @@ fn current_inputs(value: &OwnedValue) -> (u8, &str) {
     }
 }
 
-fn stored_inputs(value: &RecordValue) -> (u8, &str) {
+pub(crate) fn stored_inputs(value: &RecordValue) -> (u8, &str) {
     match value {
         RecordValue::Null => (0, ""),
         RecordValue::Text(s) => (1, s),

@@ -91,6 +91,7 @@ pub mod predict;
 mod predict_stage;
 mod priority;
 pub mod report;
+mod reuse;
 pub mod root_span;
 mod run;
 mod scored;

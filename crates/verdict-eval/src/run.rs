@@ -38,6 +38,7 @@ use crate::predict_stage::{Job, Stage};
 use crate::report::{
     ResultStream, Row, RowResult, Stopped, Unfinished, open_streams, write_report_to,
 };
+use crate::reuse::StoredAnswers;
 use crate::scored::{self, ChunkScores, Failed, Said};
 use crate::stats::{RecordView, ScorerStats, StatsBuilder};
 use verdict_export::mlflow::RunEnd;
@@ -214,6 +215,7 @@ pub struct Evaluation {
     predictor: Option<Arc<dyn Predictor>>,
     predict_calls: usize,
     predict_time_limit: std::time::Duration,
+    reuse_outputs: Option<String>,
 }
 
 /// Calls of the system under test that run side by side unless
@@ -292,6 +294,7 @@ impl Evaluation {
             predictor: None,
             predict_calls: PREDICT_CALLS,
             predict_time_limit: PREDICT_TIME_LIMIT,
+            reuse_outputs: None,
         })
     }
 
@@ -306,6 +309,17 @@ impl Evaluation {
     /// becomes of a call that runs out of time.
     pub fn predict(mut self, predictor: Arc<dyn Predictor>) -> Self {
         self.predictor = Some(predictor);
+        self
+    }
+
+    /// Gives each record the outputs its match in the stored run `run`
+    /// (an id, a unique prefix of one, or `latest`) answered, instead of
+    /// calling the system under test again: records are matched as the
+    /// baseline comparison matches them, and one the stored run lacks is an
+    /// error feedback from every scorer (see the `reuse` module). Needs the
+    /// store; not with [`predict`](Self::predict).
+    pub fn reuse_outputs(mut self, run: impl Into<String>) -> Self {
+        self.reuse_outputs = Some(run.into());
         self
     }
 
@@ -495,8 +509,26 @@ impl Evaluation {
             predictor,
             predict_calls,
             predict_time_limit,
+            reuse_outputs,
             ..
         } = self;
+        let mut answers = match (&reuse_outputs, &store, &predictor) {
+            (None, _, _) => None,
+            (Some(_), _, Some(_)) => {
+                return Err(Error::Usage(
+                    "outputs are either reused from a stored run or asked of the system under \
+                     test, not both"
+                        .into(),
+                ));
+            }
+            (Some(_), None, None) => {
+                return Err(Error::Usage("--reuse-outputs needs the local store".into()));
+            }
+            (Some(spec), Some(store), None) => {
+                let run = find_run(store, spec)?;
+                Some(StoredAnswers::load(store, &run.run_id)?)
+            }
+        };
         let stage = predictor.map(|predictor| Stage {
             predictor,
             at_once: predict_calls,
@@ -587,7 +619,7 @@ impl Evaluation {
             })
         };
         let mut entries = dataset.entries_watched(Some(before_read))?;
-        if stage.is_some() {
+        if stage.is_some() || answers.is_some() {
             entries = entries.outputs_optional();
         }
         let dataset_key = dataset_key(dataset.path());
@@ -797,6 +829,19 @@ impl Evaluation {
                             m.trace_id = Some(trace);
                             m.span_id = Some(pack::root_span_id(trace));
                             m.new_span = true;
+                        }
+                    }
+                    if let Some(answers) = &mut answers {
+                        for (m, record) in meta.iter_mut().zip(records.iter_mut()) {
+                            let trace_id = m.trace_id.unwrap_or(TraceId::INVALID);
+                            let named = (!m.new_span).then_some((trace_id, m.span_id));
+                            match answers.answer(named, &record.inputs) {
+                                Ok(outputs) => record.outputs = outputs,
+                                Err(error) => {
+                                    record.outputs = OwnedValue::Null;
+                                    m.failed = Some(error);
+                                }
+                            }
                         }
                     }
                     if let Some(stage) = &stage {

@@ -441,3 +441,104 @@ fn a_csv_dataset_without_an_outputs_column_is_read_when_a_predictor_answers() {
         .unwrap();
     assert_eq!(summary.scorer("exact_match").unwrap().passed, 2);
 }
+
+/// A run of `data` into the store at `db` whose system answers right
+/// except on line 2; its id.
+fn first_run(data: &std::path::Path, db: &std::path::Path) -> String {
+    let evaluation = Evaluation::new(config(&["exact_match"]))
+        .unwrap()
+        .store(Arc::new(LocalStore::open(db).unwrap()))
+        .predict(predictor(|call| match call.line {
+            2 => Ok(Prediction {
+                outputs: OwnedValue::from("wrong"),
+                spans: Vec::new(),
+            }),
+            _ => Ok(answer(&call)),
+        }));
+    let run_id = evaluation.run_id().to_owned();
+    evaluation.run(&Dataset::open(data).unwrap()).unwrap();
+    run_id
+}
+
+#[test]
+fn reused_outputs_are_what_the_stored_run_answered_and_a_record_it_lacks_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 3);
+    let db = dir.path().join("store.db");
+    let first = first_run(&data, &db);
+    // The same records, shuffled, and one the first run did not have.
+    std::fs::write(
+        &data,
+        concat!(
+            "{\"inputs\": \"Q3\", \"expectations\": {\"expected_response\": \"A3\"}}\n",
+            "{\"inputs\": \"Q2\", \"expectations\": {\"expected_response\": \"A2\"}}\n",
+            "{\"inputs\": \"Q9\", \"expectations\": {\"expected_response\": \"A9\"}}\n",
+            "{\"inputs\": \"Q1\", \"expectations\": {\"expected_response\": \"A1\"}}\n",
+        ),
+    )
+    .unwrap();
+    let summary = Evaluation::new(config(&["exact_match"]))
+        .unwrap()
+        .store(Arc::new(LocalStore::open(&db).unwrap()))
+        .reuse_outputs(&first[..10])
+        .run(&Dataset::open(&data).unwrap())
+        .unwrap();
+    let exact = summary.scorer("exact_match").unwrap();
+    assert_eq!((exact.passed, exact.errors), (2, 1), "{exact:?}");
+    let missing = exact.worst.iter().find(|w| w.line == 3).unwrap();
+    assert!(missing.value.contains(PREDICT_FAILED), "{missing:?}");
+    assert!(
+        missing
+            .rationale
+            .as_deref()
+            .unwrap()
+            .contains("no record with these inputs"),
+        "{missing:?}"
+    );
+    let wrong = exact.worst.iter().find(|w| w.line == 2).unwrap();
+    assert_eq!(wrong.output, "wrong");
+}
+
+#[test]
+fn reusing_outputs_and_calling_the_system_at_once_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 1);
+    let err = Evaluation::new(config(&["exact_match"]))
+        .unwrap()
+        .store(Arc::new(LocalStore::open(dir.path().join("s.db")).unwrap()))
+        .reuse_outputs("latest")
+        .predict(predictor(|call| Ok(answer(&call))))
+        .run(&Dataset::open(&data).unwrap())
+        .unwrap_err();
+    assert!(err.to_string().contains("not both"), "{err}");
+}
+
+#[test]
+fn the_baseline_comparison_shows_what_the_system_answered_then_and_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 3);
+    let db = dir.path().join("store.db");
+    let first = first_run(&data, &db);
+    // Now line 2 is right and line 3 wrong.
+    let summary = Evaluation::new(config(&["exact_match"]))
+        .unwrap()
+        .store(Arc::new(LocalStore::open(&db).unwrap()))
+        .baseline(first)
+        .predict(predictor(|call| match call.line {
+            3 => Ok(Prediction {
+                outputs: OwnedValue::from("worse"),
+                spans: Vec::new(),
+            }),
+            _ => Ok(answer(&call)),
+        }))
+        .run(&Dataset::open(&data).unwrap())
+        .unwrap();
+    let comparison = summary.comparison.unwrap();
+    assert_eq!((comparison.newly_failing, comparison.newly_passing), (1, 1));
+    let failing = comparison.listed(false).next().unwrap();
+    assert_eq!((failing.line, failing.output.as_str()), (3, "worse"));
+    assert_eq!(failing.baseline_output, "A3");
+    let passing = comparison.listed(true).next().unwrap();
+    assert_eq!((passing.line, passing.output.as_str()), (2, "A2"));
+    assert_eq!(passing.baseline_output, "wrong");
+}
