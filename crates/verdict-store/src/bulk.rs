@@ -174,13 +174,13 @@ impl LocalStore {
         let mut last: Option<TraceId> = None;
         let mut ops_log = ops::Log::new(tx, path)?;
         let mut log = |kind, trace, id| ops_log.push(kind, Some(trace), id, run, None);
+        // The traces whose spans change, in the order first seen: those
+        // the spans note (nothing is noted before them).
         let mut spans_of: Vec<TraceId> = Vec::new();
         for span in &batch.spans {
             insert_span(&mut span_insert, path, span)?;
             if noted.insert(span.trace) {
                 insert_trace(&mut trace_insert, path, span.trace, now)?;
-            }
-            if spans_of.last() != Some(&span.trace) && !spans_of.contains(&span.trace) {
                 spans_of.push(span.trace);
             }
         }
