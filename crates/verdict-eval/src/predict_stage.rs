@@ -31,7 +31,7 @@ use verdict_scorer::OwnedValue;
 
 use crate::dataset::MAX_RECORD;
 use crate::predict::{Call, PredictError, Prediction, Predictor};
-use crate::run::Interrupt;
+use crate::run::{Interrupt, lock};
 
 /// How often a chunk's wait looks for an interrupt and for calls past
 /// their limit that started after it began waiting.
@@ -335,10 +335,4 @@ pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_owned())
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1381,7 +1381,7 @@ impl<'a> Chunks<'a> {
 }
 
 /// A lock that a panic elsewhere does not poison for good.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -40,6 +40,8 @@ use tracing_subscriber::layer::{Context, SubscriberExt as _};
 use tracing_subscriber::registry::{LookupSpan, Registry};
 use verdict_store::StoredSpan;
 
+use crate::run::lock;
+
 /// The target of the marker span a call runs in.
 pub(crate) const CALL_TARGET: &str = "verdict::predict";
 
@@ -59,7 +61,7 @@ impl CallSpans {
 
     /// The spans closed so far, taken.
     pub(crate) fn take(&self) -> Vec<StoredSpan> {
-        std::mem::take(&mut *self.spans.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *lock(&self.spans))
     }
 }
 
@@ -141,12 +143,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for CaptureLayer {
         };
         if let Some(mut stored) = captured.span.take() {
             stored.end_time = SystemTime::now();
-            captured
-                .call
-                .spans
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(stored);
+            lock(&captured.call.spans).push(stored);
         }
     }
 }
