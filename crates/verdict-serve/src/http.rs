@@ -14,15 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::RETRY_AFTER;
 use hyper::{Method, Request, Response, StatusCode};
-use prost::Message as _;
 
 use crate::hold::{Holding, Refused};
 use crate::metrics::{Counters, add};
-use crate::otlp::{self, Encoding};
+use crate::receive::{self, INVALID_ARGUMENT, Received, Refusal};
 
 /// What every request handler shares.
 pub(crate) struct Context {
@@ -34,7 +33,6 @@ pub(crate) struct Context {
 }
 
 /// gRPC codes a `google.rpc.Status` carries.
-const INVALID_ARGUMENT: i32 = 3;
 const RESOURCE_EXHAUSTED: i32 = 8;
 const UNAVAILABLE: i32 = 14;
 
@@ -46,7 +44,7 @@ pub(crate) async fn handle(
         (&Method::POST, "/v1/traces") => traces(request, &context).await,
         (&Method::GET, "/metrics") => {
             let text = context.counters.prometheus(context.holding.held());
-            response(
+            receive::response(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
                 text.into_bytes(),
@@ -65,75 +63,17 @@ pub(crate) async fn handle(
 }
 
 async fn traces(request: Request<Incoming>, context: &Context) -> Response<Full<Bytes>> {
-    let header = |name| {
-        request
-            .headers()
-            .get(name)
-            .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let Some(encoding) = header(CONTENT_TYPE).as_deref().and_then(Encoding::of) else {
-        add(&context.counters.requests_refused_invalid, 1);
-        return plain(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send OTLP traces as application/x-protobuf or application/json",
-        );
-    };
-    let too_large = |context: &Context| {
-        add(&context.counters.requests_refused_too_large, 1);
-        let message = format!(
-            "the body is larger than {} bytes, the largest request this server takes: send \
-             smaller batches",
-            context.max_body
-        );
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            encoding,
-            INVALID_ARGUMENT,
-            &message,
-        )
-    };
-    // Refused before reading it: a declared length past the bound.
-    if header(CONTENT_LENGTH)
-        .and_then(|n| n.parse::<u64>().ok())
-        .is_some_and(|n| n > context.max_body as u64)
-    {
-        return too_large(context);
-    }
-    let content_encoding = header(CONTENT_ENCODING);
-    let body = match Limited::new(request.into_body(), context.max_body)
-        .collect()
-        .await
-    {
-        Ok(body) => body.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(context),
-        Err(e) => {
-            add(&context.counters.requests_refused_invalid, 1);
-            return error(
-                StatusCode::BAD_REQUEST,
-                encoding,
-                INVALID_ARGUMENT,
-                &format!("the body could not be read: {e}"),
-            );
-        }
-    };
-    let spans = otlp::decompress(body, content_encoding.as_deref(), context.max_body)
-        .and_then(|body| otlp::decode(&body, encoding))
-        .and_then(|request| {
-            let sizes: Vec<usize> = request
-                .resource_spans
-                .iter()
-                .flat_map(|r| &r.scope_spans)
-                .flat_map(|s| &s.spans)
-                .map(|s| s.encoded_len())
-                .collect();
-            otlp::spans(request).map(|spans| spans.into_iter().zip(sizes).collect::<Vec<_>>())
-        });
-    let spans = match spans {
-        Ok(spans) => spans,
-        Err(bad) => {
-            add(&context.counters.requests_refused_invalid, 1);
-            return error(StatusCode::BAD_REQUEST, encoding, INVALID_ARGUMENT, &bad.0);
+    let Received { encoding, spans } = match receive::read_traces(request, context.max_body).await {
+        Ok(received) => received,
+        Err(refused) => {
+            let counter = match refused {
+                Refusal::TooLarge { .. } => &context.counters.requests_refused_too_large,
+                Refusal::UnsupportedType | Refusal::Invalid { .. } => {
+                    &context.counters.requests_refused_invalid
+                }
+            };
+            add(counter, 1);
+            return refused.response();
         }
     };
     let count = spans.len();
@@ -141,11 +81,7 @@ async fn traces(request: Request<Incoming>, context: &Context) -> Response<Full<
         Ok(()) => {
             add(&context.counters.requests_accepted, 1);
             add(&context.counters.spans_received, count);
-            response(
-                StatusCode::OK,
-                encoding.content_type(),
-                otlp::accepted(encoding),
-            )
+            receive::accepted(encoding)
         }
         Err(refused) => {
             add(&context.counters.spans_refused, count);
@@ -164,7 +100,7 @@ async fn traces(request: Request<Incoming>, context: &Context) -> Response<Full<
                 ),
                 Refused::TooLarge(why) => {
                     add(&context.counters.requests_refused_too_large, 1);
-                    return error(
+                    return receive::error(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         encoding,
                         INVALID_ARGUMENT,
@@ -173,7 +109,7 @@ async fn traces(request: Request<Incoming>, context: &Context) -> Response<Full<
                 }
             };
             add(counter, 1);
-            let mut answer = error(status, encoding, code, message);
+            let mut answer = receive::error(status, encoding, code, message);
             answer.headers_mut().insert(
                 RETRY_AFTER,
                 context
@@ -189,32 +125,6 @@ async fn traces(request: Request<Incoming>, context: &Context) -> Response<Full<
     }
 }
 
-fn response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    if let Ok(value) = content_type.parse() {
-        response.headers_mut().insert(CONTENT_TYPE, value);
-    }
-    response
-}
-
 fn plain(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
-    response(
-        status,
-        "text/plain; charset=utf-8",
-        format!("{message}\n").into_bytes(),
-    )
-}
-
-fn error(
-    status: StatusCode,
-    encoding: Encoding,
-    code: i32,
-    message: &str,
-) -> Response<Full<Bytes>> {
-    response(
-        status,
-        encoding.content_type(),
-        otlp::status(encoding, code, message),
-    )
+    receive::plain(status, message)
 }

@@ -30,6 +30,9 @@
 //! hold a connection per trace, and a trace's root span is not always in
 //! the request that completes it.
 //!
+//! - [`receive`] reads one OTLP/HTTP traces request into spans, for any
+//!   receiver of the workspace.
+//!
 //! The HTTP server is hyper's, on tokio: both are already built for the
 //! OTLP exporter's HTTP client, so only hyper's server half is added.
 #![deny(missing_docs)]
@@ -40,6 +43,7 @@ mod http;
 mod metrics;
 mod otlp;
 mod pipeline;
+pub mod receive;
 mod sample;
 
 use std::net::SocketAddr;

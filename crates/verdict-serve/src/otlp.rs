@@ -24,7 +24,7 @@ use verdict_store::StoredSpan;
 
 /// How a body is written, from its `Content-Type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Encoding {
+pub enum Encoding {
     /// `application/x-protobuf`.
     Protobuf,
     /// `application/json`.
@@ -33,7 +33,7 @@ pub(crate) enum Encoding {
 
 impl Encoding {
     /// The encoding a `Content-Type` names; `None` for another.
-    pub(crate) fn of(content_type: &str) -> Option<Self> {
+    pub fn of(content_type: &str) -> Option<Self> {
         let media = content_type.split(';').next().unwrap_or("").trim();
         match media.to_ascii_lowercase().as_str() {
             "application/x-protobuf" | "application/protobuf" => Some(Encoding::Protobuf),
@@ -43,7 +43,7 @@ impl Encoding {
     }
 
     /// The `Content-Type` of an answer in this encoding.
-    pub(crate) fn content_type(self) -> &'static str {
+    pub fn content_type(self) -> &'static str {
         match self {
             Encoding::Protobuf => "application/x-protobuf",
             Encoding::Json => "application/json",
