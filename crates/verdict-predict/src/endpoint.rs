@@ -1,0 +1,248 @@
+//! The run's OTLP/HTTP endpoint: where the system under test sends the
+//! spans of its calls, and where each call takes those of its own trace.
+//!
+//! A call [`watch`](SpanEndpoint::watch)es its record's trace before the
+//! system is asked, and [`take`](Watch::take)s what arrived for it once
+//! the system has answered. A span of a trace no call watches (one that
+//! came after its call was done, or of a trace the system made up) is
+//! dropped and counted ([`SpanEndpoint::unclaimed`]): a record's trace
+//! holds what arrived during its call, never another record's spans.
+//!
+//! Requests are read by `verdict-serve`'s decoder ([`verdict_serve::receive`]),
+//! so both receivers take and refuse the same requests.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use opentelemetry::trace::{SpanId, TraceId};
+use tokio::sync::watch;
+use verdict_serve::receive;
+use verdict_store::StoredSpan;
+
+/// The largest request body the endpoint takes, compressed or not.
+const MAX_BODY: usize = 16 << 20;
+/// The most spans one call keeps; more are dropped and counted.
+const MAX_SPANS_PER_CALL: usize = 10_000;
+
+/// An OTLP/HTTP endpoint on loopback for the spans of a run's calls.
+pub struct SpanEndpoint {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct State {
+    traces: Mutex<HashMap<TraceId, Vec<StoredSpan>>>,
+    arrived: Condvar,
+    /// Whether any span arrived at all: a system that never sends spans
+    /// is not waited for.
+    any: AtomicBool,
+    unclaimed: AtomicU64,
+}
+
+impl SpanEndpoint {
+    /// Listens on `listen` (port 0 for any free one) and takes
+    /// `POST /v1/traces`, protobuf or JSON, gzip or not.
+    pub fn start(listen: SocketAddr) -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind(listen)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("predict-otlp")
+            .enable_all()
+            .build()?;
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        let state = Arc::new(State::default());
+        let (stop, stopped) = watch::channel(false);
+        let served = Arc::clone(&state);
+        let server = std::thread::Builder::new()
+            .name("predict-otlp".into())
+            .spawn(move || {
+                runtime.block_on(accept(listener, served, stopped));
+                // Connections still open are dropped with the runtime.
+                runtime.shutdown_background();
+            })?;
+        Ok(SpanEndpoint {
+            addr,
+            state,
+            stop,
+            server: Some(server),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its base URL, as `OTEL_EXPORTER_OTLP_ENDPOINT` takes it
+    /// (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Its traces URL, as `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` takes it.
+    pub fn traces_url(&self) -> String {
+        format!("http://{}/v1/traces", self.addr)
+    }
+
+    /// Keeps the spans of `trace_id` that arrive from now on, until the
+    /// watch is taken or dropped.
+    pub fn watch(&self, trace_id: TraceId) -> Watch<'_> {
+        self.state
+            .traces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(trace_id, Vec::new());
+        Watch {
+            state: &self.state,
+            trace_id,
+        }
+    }
+
+    /// Spans dropped because no call was watching their trace: they came
+    /// after their call was done, or belong to no record's trace, or were
+    /// past a call's bound of spans.
+    pub fn unclaimed(&self) -> u64 {
+        self.state.unclaimed.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for SpanEndpoint {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+    }
+}
+
+/// A call's claim on the spans of its trace.
+pub struct Watch<'a> {
+    state: &'a State,
+    trace_id: TraceId,
+}
+
+impl Watch<'_> {
+    /// The spans that arrived for the trace, once one whose parent is
+    /// `parent` (the system's top-level span, which ends last) is among
+    /// them, or `grace` has passed. A system that has sent no span at all
+    /// yet is not waited for.
+    pub fn take(self, parent: SpanId, grace: Duration) -> Vec<StoredSpan> {
+        let deadline = Instant::now() + grace;
+        let mut traces = self
+            .state
+            .traces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let spans = traces.get(&self.trace_id).map_or(&[][..], Vec::as_slice);
+            let done = spans.iter().any(|s| s.parent_span_id == Some(parent))
+                || !self.state.any.load(Ordering::Relaxed);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if done || left.is_zero() {
+                break;
+            }
+            traces = self
+                .state
+                .arrived
+                .wait_timeout(traces, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        let spans = traces.remove(&self.trace_id).unwrap_or_default();
+        std::mem::forget(self);
+        spans
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        self.state
+            .traces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.trace_id);
+    }
+}
+
+impl State {
+    fn add(&self, spans: Vec<(StoredSpan, usize)>) {
+        let mut unclaimed = 0;
+        {
+            let mut traces = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
+            for (span, _) in spans {
+                match traces.get_mut(&span.trace_id) {
+                    Some(kept) if kept.len() < MAX_SPANS_PER_CALL => kept.push(span),
+                    _ => unclaimed += 1,
+                }
+            }
+        }
+        self.any.store(true, Ordering::Relaxed);
+        self.unclaimed.fetch_add(unclaimed, Ordering::Relaxed);
+        self.arrived.notify_all();
+    }
+}
+
+async fn accept(
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => break,
+        };
+        let Ok((stream, _)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let state = Arc::clone(&state);
+                async move { Ok::<_, std::convert::Infallible>(handle(request, &state).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(
+    request: hyper::Request<hyper::body::Incoming>,
+    state: &State,
+) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    match (request.method(), request.uri().path()) {
+        (&Method::POST, "/v1/traces") => match receive::read_traces(request, MAX_BODY).await {
+            Ok(received) => {
+                let encoding = received.encoding;
+                state.add(received.spans);
+                receive::accepted(encoding)
+            }
+            Err(refused) => refused.response(),
+        },
+        _ => receive::plain(
+            StatusCode::NOT_FOUND,
+            "this endpoint takes the spans of the system under test as OTLP traces on POST \
+             /v1/traces",
+        ),
+    }
+}
