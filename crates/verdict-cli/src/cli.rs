@@ -454,6 +454,52 @@ pub(crate) struct EvalArgs {
     /// stored as stopped.
     #[arg(long)]
     pub(crate) skip_invalid: bool,
+    #[command(flatten)]
+    pub(crate) predict: PredictArgs,
+}
+
+/// Running the system under test on each record (docs/predict.md).
+#[derive(Debug, Args)]
+pub(crate) struct PredictArgs {
+    /// Run the system under test on each record: CMD, run by `sh -c`, is
+    /// started once and answers one JSON line per record over its standard
+    /// input and output (`{"id", "line", "traceparent", "otlp_endpoint",
+    /// "inputs"}` in, `{"id", "outputs"}` or `{"id", "error"}` out, after
+    /// a first `{"ready": true}`); its outputs replace the dataset's, which
+    /// may have none. It is told a local OTLP endpoint in
+    /// OTEL_EXPORTER_OTLP_ENDPOINT, and the spans it sends there in the
+    /// record's trace are stored with the record for trace scorers. A
+    /// record it fails, crashes on or does not answer in time gets an
+    /// error feedback (PREDICT_FAILED, PREDICT_CRASHED, PREDICT_TIMEOUT)
+    /// and the process is killed and started again; one that cannot start
+    /// stops the run before any record. Its standard error is passed
+    /// through.
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["predict_url", "traces"])]
+    pub(crate) predict: Option<String>,
+    /// Run the system under test on each record by POSTing the record's
+    /// inputs as JSON to URL with a W3C `traceparent` header; the JSON body
+    /// of a 2xx answer is the record's outputs. Another status, a body
+    /// that is not JSON or a refused connection is a PREDICT_FAILED error
+    /// feedback, no answer in time PREDICT_TIMEOUT. Spans the service
+    /// sends to --predict-otlp in the record's trace are stored with it.
+    #[arg(long, value_name = "URL", conflicts_with = "traces")]
+    pub(crate) predict_url: Option<String>,
+    /// Calls of the system under test in flight at once [default: 10].
+    #[arg(long, value_name = "N")]
+    pub(crate) predict_calls: Option<usize>,
+    /// How long one call may take [default: 60s]; a record past it gets
+    /// PREDICT_TIMEOUT (and a --predict process is started again).
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) predict_time_limit: Option<humantime::Duration>,
+    /// With --predict: how many processes to start, taking calls in turn.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "predict")]
+    pub(crate) predict_processes: usize,
+    /// Where the OTLP/HTTP endpoint for the system's spans listens: a
+    /// fixed port for a --predict-url service started beforehand with
+    /// OTEL_EXPORTER_OTLP_ENDPOINT=http://ADDR [default: a free port on
+    /// 127.0.0.1].
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub(crate) predict_otlp: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]

@@ -127,6 +127,9 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         evaluation = evaluation.reuse_outputs(run);
     }
     evaluation = evaluation.interrupt(interrupt);
+    // Last before the run: a command that cannot start stops it here,
+    // before any record is read.
+    let (mut evaluation, system) = crate::predict::start(&args.predict, evaluation)?;
     let bar = progress_bar(dataset.len_bytes());
     let shown = bar.clone();
     let started = Instant::now();
@@ -139,6 +142,9 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     });
     let summary = evaluation.run(&dataset);
     bar.finish_and_clear();
+    if let Some(system) = system {
+        system.finish();
+    }
     let data = match &args.data {
         Some(data) if data.as_os_str() == verdict_eval::STDIN => "standard input".to_owned(),
         _ => dataset.path().display().to_string(),

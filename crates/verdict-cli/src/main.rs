@@ -41,6 +41,7 @@ mod cli;
 mod eval;
 mod exit_guard;
 mod plugins;
+mod predict;
 mod prune;
 mod push;
 mod review;

@@ -69,6 +69,20 @@ impl Child {
             .spawn(command)
             .map_err(|e| format!("`sh -c {}` could not be started: {e}", start.command))?;
         let pgid = process.id() as i32;
+        let watchdog = watchdog(pgid).map_err(|e| {
+            format!(
+                "the watchdog of `{}` could not be started: {e}",
+                start.command
+            )
+        });
+        let watchdog = match watchdog {
+            Ok(watchdog) => watchdog,
+            Err(why) => {
+                kill_group(pgid, libc::SIGKILL);
+                let _ = process.wait();
+                return Err(why);
+            }
+        };
         let stdin = process.stdin.take().expect("piped");
         let stdout = process.stdout.take().expect("piped");
         let (requests, to_write) = crossbeam_channel::unbounded::<Vec<u8>>();
@@ -85,7 +99,13 @@ impl Child {
         let max_line = start.max_line;
         let reader = std::thread::Builder::new()
             .name("predict-read".into())
-            .spawn(move || reading.read(stdout, process, max_line, ready))
+            .spawn(move || {
+                reading.read(stdout, process, max_line, ready);
+                // The group is gone and reaped: its watchdog is not needed.
+                let mut watchdog = watchdog;
+                let _ = watchdog.kill();
+                let _ = watchdog.wait();
+            })
             .map_err(|e| format!("could not start a thread: {e}"))?;
         *lock(&child.reader) = Some(reader);
         let writing = Arc::clone(&child);
@@ -345,6 +365,24 @@ fn describe(status: Option<ExitStatus>) -> String {
         },
         None => "still running".to_owned(),
     }
+}
+
+/// A process that kills the group `pgid` when `verdict` ends, however it
+/// ends: it waits for the end of its standard input, whose other end only
+/// `verdict` holds. The parent-death signal reaches the group's leader
+/// only; this reaches what the leader started too (a script behind a
+/// shell or a version manager, its workers), even after SIGKILL. In a
+/// group of its own, so that a terminal's Ctrl-C does not end it first.
+fn watchdog(pgid: i32) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt as _;
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("read _ ; kill -KILL -{pgid} 2>/dev/null"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
 }
 
 /// Sends `signal` to every process of the group `pgid`.

@@ -19,7 +19,7 @@
 //! (PREDICT_CRASHED). Its process group is killed then, and the next call
 //! starts a new one.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -72,6 +72,7 @@ pub struct CommandPredictor {
     slots: Vec<Mutex<Option<Arc<Child>>>>,
     turn: AtomicUsize,
     ids: AtomicU64,
+    stopped: AtomicBool,
     // Last: the processes are stopped before the thread that started them
     // ends (which would kill them).
     spawner: Spawner,
@@ -104,6 +105,7 @@ impl CommandPredictor {
             slots: Vec::new(),
             turn: AtomicUsize::new(0),
             ids: AtomicU64::new(1),
+            stopped: AtomicBool::new(false),
             endpoint,
             spawner,
             options,
@@ -137,6 +139,11 @@ impl CommandPredictor {
         }
         if let Some(old) = held.take() {
             old.stop(Duration::ZERO);
+        }
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(PredictError::Crashed(
+                "the predictor was stopped: the run is ending".to_owned(),
+            ));
         }
         let child = Child::start(&self.start_with(), &self.spawner).map_err(|why| {
             PredictError::Crashed(format!("it could not be started again: {why}"))
@@ -202,12 +209,26 @@ impl Predictor for CommandPredictor {
     }
 }
 
-impl Drop for CommandPredictor {
-    fn drop(&mut self) {
+impl CommandPredictor {
+    /// Stops every process (standard input closed, then SIGTERM, then
+    /// SIGKILL to its group, each after [`CommandOptions::stop_grace`]) and
+    /// reaps it; calls still waiting get PREDICT_CRASHED, and later calls
+    /// fail the same way. A run that was interrupted, or that abandoned
+    /// calls past their limit, still holds the predictor: this is what
+    /// ends its processes then, without waiting for those calls.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
         for slot in &self.slots {
-            if let Some(child) = slot.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            let child = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(child) = child {
                 child.stop(self.options.stop_grace);
             }
         }
+    }
+}
+
+impl Drop for CommandPredictor {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
