@@ -421,3 +421,77 @@ fn predict_url_posts_each_record_and_stores_the_services_spans() {
         assert_eq!(service.parent_span_id, Some(root.span_id));
     }
 }
+
+/// The README's commands, run from the workspace root as shown.
+fn readme_example(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let json = dir.join("out.json");
+    let store = dir.join("s.db");
+    common::text_of(
+        &Command::new(env!("CARGO_BIN_EXE_verdict"))
+            .args(args)
+            .args(["--json", &json.display().to_string()])
+            .args(["--store", &store.display().to_string()])
+            .current_dir(root)
+            .env_remove("VERDICT_PLUGIN_PATH")
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn the_readme_agent_is_judged_by_its_answer_and_its_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = readme_example(
+        dir.path(),
+        &[
+            "eval",
+            "examples/predict-command/capitals.jsonl",
+            "--predict",
+            "python3 examples/predict-command/agent.py",
+            "--config",
+            "examples/predict-command/verdict.toml",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let atlantis: Vec<_> = results(&dir.path().join("out.json"))
+        .into_iter()
+        .filter(|(line, _, _)| *line == 4)
+        .map(|(_, scorer, value)| (scorer, value))
+        .collect();
+    let t = |b: bool| Ok(serde_json::json!(b));
+    assert_eq!(
+        atlantis,
+        vec![
+            ("exact_match".to_owned(), t(false)),
+            // It called the tool as expected, which failed: the trace says so.
+            ("span_status".to_owned(), t(false)),
+            ("tool_calls".to_owned(), t(true)),
+        ]
+    );
+}
+
+#[test]
+fn the_readme_shell_echo_answers_with_the_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = readme_example(
+        dir.path(),
+        &[
+            "eval",
+            "examples/predict-command/capitals.jsonl",
+            "--predict",
+            "sh examples/predict-command/echo.sh",
+            "--scorer",
+            "exact_match",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap())
+            .unwrap();
+    let records = report["records"].as_array().unwrap();
+    assert_eq!(records.len(), 4);
+    for record in records {
+        assert_eq!(record["outputs"], record["inputs"]);
+    }
+}
