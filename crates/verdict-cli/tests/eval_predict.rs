@@ -219,10 +219,14 @@ fn a_command_that_cannot_start_stops_the_run_before_any_record() {
     );
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(
-        stderr
-            .contains("the predictor command could not be started: it exited before it was ready"),
+        stderr.contains(
+            "the predictor `python3 no-such-file.py` could not be started: it exited before it \
+             was ready (exited with status 2)"
+        ),
         "{stderr}"
     );
+    // Its own word on why, passed through.
+    assert!(stderr.contains("no-such-file.py"), "{stderr}");
     let store = LocalStore::open(dir.path().join("s.db")).unwrap();
     assert!(store.list_traces().unwrap().is_empty());
 }

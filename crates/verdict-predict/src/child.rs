@@ -67,14 +67,10 @@ impl Child {
         }
         let mut process = spawner
             .spawn(command)
-            .map_err(|e| format!("`sh -c {}` could not be started: {e}", start.command))?;
+            .map_err(|e| format!("`sh -c` could not be run: {e}"))?;
         let pgid = process.id() as i32;
-        let watchdog = watchdog(pgid).map_err(|e| {
-            format!(
-                "the watchdog of `{}` could not be started: {e}",
-                start.command
-            )
-        });
+        let watchdog =
+            watchdog(pgid).map_err(|e| format!("its watchdog could not be started: {e}"));
         let watchdog = match watchdog {
             Ok(watchdog) => watchdog,
             Err(why) => {
@@ -123,8 +119,7 @@ impl Child {
             Err(_) => {
                 child.stop(Duration::ZERO);
                 Err(format!(
-                    "`{}` did not write {{\"ready\": true}} within {}",
-                    start.command,
+                    "it did not write {{\"ready\": true}} within {}",
                     humantime::format_duration(start.ready_within)
                 ))
             }

@@ -60,8 +60,11 @@ impl Default for CommandOptions {
 
 /// Why the processes could not be started.
 #[derive(Debug, thiserror::Error)]
-#[error("the predictor command could not be started: {0}")]
-pub struct StartError(String);
+#[error("the predictor `{command}` could not be started: {why}")]
+pub struct StartError {
+    command: String,
+    why: String,
+}
 
 /// The system under test as processes started from a shell command line.
 pub struct CommandPredictor {
@@ -69,6 +72,8 @@ pub struct CommandPredictor {
     env: Vec<(String, String)>,
     options: CommandOptions,
     endpoint: Arc<SpanEndpoint>,
+    /// The endpoint's URL, as each request line gives it.
+    endpoint_url: String,
     slots: Vec<Mutex<Option<Arc<Child>>>>,
     turn: AtomicUsize,
     ids: AtomicU64,
@@ -91,7 +96,11 @@ impl CommandPredictor {
         endpoint: Arc<SpanEndpoint>,
         options: CommandOptions,
     ) -> Result<Self, StartError> {
-        let spawner = Spawner::new().map_err(|e| StartError(e.to_string()))?;
+        let failed = |why: String| StartError {
+            command: command.to_owned(),
+            why,
+        };
+        let spawner = Spawner::new().map_err(|e| failed(e.to_string()))?;
         let env = vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint.url()),
             (
@@ -106,13 +115,14 @@ impl CommandPredictor {
             turn: AtomicUsize::new(0),
             ids: AtomicU64::new(1),
             stopped: AtomicBool::new(false),
+            endpoint_url: endpoint.url(),
             endpoint,
             spawner,
             options,
         };
         for _ in 0..predictor.options.processes.max(1) {
             let child =
-                Child::start(&predictor.start_with(), &predictor.spawner).map_err(StartError)?;
+                Child::start(&predictor.start_with(), &predictor.spawner).map_err(failed)?;
             predictor.slots.push(Mutex::new(Some(child)));
         }
         Ok(predictor)
@@ -163,7 +173,7 @@ impl Predictor for CommandPredictor {
             id,
             call.line,
             &protocol::traceparent(call.trace_id, call.parent_span_id),
-            &self.endpoint.url(),
+            &self.endpoint_url,
             call.inputs,
         );
         let watch = self.endpoint.watch(call.trace_id);
