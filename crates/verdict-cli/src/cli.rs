@@ -474,7 +474,11 @@ pub(crate) struct PredictArgs {
     /// and the process is killed and started again; one that cannot start
     /// stops the run before any record. Its standard error is passed
     /// through.
-    #[arg(long, value_name = "CMD", conflicts_with_all = ["predict_url", "traces"])]
+    #[arg(
+        long,
+        value_name = "CMD",
+        conflicts_with_all = ["predict_url", "traces", "reuse_outputs"]
+    )]
     pub(crate) predict: Option<String>,
     /// Run the system under test on each record by POSTing the record's
     /// inputs as JSON to URL with a W3C `traceparent` header; the JSON body
@@ -482,7 +486,7 @@ pub(crate) struct PredictArgs {
     /// that is not JSON or a refused connection is a PREDICT_FAILED error
     /// feedback, no answer in time PREDICT_TIMEOUT. Spans the service
     /// sends to --predict-otlp in the record's trace are stored with it.
-    #[arg(long, value_name = "URL", conflicts_with = "traces")]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["traces", "reuse_outputs"])]
     pub(crate) predict_url: Option<String>,
     /// Calls of the system under test in flight at once [default: 10].
     #[arg(long, value_name = "N")]
