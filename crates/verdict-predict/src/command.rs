@@ -5,14 +5,15 @@
 //! Calls are written to a process as they come, several in flight at once,
 //! and its answers are matched to them by id, in whatever order they come:
 //! one process keeps a pipe full, which is what makes a process that
-//! answers fast answer many records a second. A pool of processes each
-//! answering one call at a time was measured against it (see
-//! BENCHMARKS.md) and kept as an option ([`CommandOptions::processes`]),
-//! for a system that answers one call at a time and may use more cores.
+//! answers fast answer many records a second. The alternative, a pool of
+//! processes answering one call each, was measured against it (see
+//! BENCHMARKS.md) and gained nothing on a fast process; more processes
+//! ([`CommandOptions::processes`], taking calls in turn) stay an option
+//! for a system that answers one call at a time and has cores to use.
 //!
-//! A record whose call breaks its process fails alone when the process
-//! serves one call at a time; with several in flight, the calls waiting on
-//! the same process fail with it, each saying why. What breaks it: a time
+//! A record whose call breaks its process fails alone when the run makes
+//! one call at a time; with several in flight, the calls waiting on the
+//! same process fail with it, each saying why. What breaks it: a time
 //! limit passed (PREDICT_TIMEOUT for that record), a line that is not an
 //! answer, an answer to an id nobody waits for, a line longer than the
 //! bound (PREDICT_FAILED), its standard output closed or its death
