@@ -438,6 +438,22 @@ impl Plan {
         fields
     }
 
+    /// Whether it reads the field `name`.
+    pub(super) fn reads(&self, name: &str) -> bool {
+        self.fields().contains(&name) || (self.shape == Some(Shape::Evaluation) && name == "trace")
+    }
+
+    /// Whether a record with the field `name` is refused: a recognised
+    /// shape refuses the fields it neither reads nor ignores.
+    pub(super) fn refuses(&self, name: &str) -> bool {
+        self.shape.is_some() && !self.reads(name) && !self.ignored.contains(&name)
+    }
+
+    /// Whether it is a person's map, not a recognised shape's.
+    pub(super) fn is_map(&self) -> bool {
+        self.shape.is_none()
+    }
+
     /// Checks, on the first record, that every field a person's map names
     /// is there: a misspelt column would otherwise make every record
     /// invalid, or silently without an expectation.

@@ -25,6 +25,8 @@
 //!   and skipped to its end, never an allocation that aborts the run.
 
 mod array;
+#[cfg(feature = "parquet")]
+mod columnar;
 mod delimited;
 mod lines;
 mod mapping;
@@ -157,6 +159,13 @@ pub enum Format {
     /// as the OpenTelemetry Collector's file exporter writes them, or one
     /// document (`otlp`).
     OtlpJson,
+    /// A Parquet file (`parquet`), read a record batch at a time; its
+    /// columns are the records' fields. Read with the `parquet` feature.
+    Parquet,
+    /// An Arrow IPC file or stream (`arrow`: `.arrow`, `.feather` version
+    /// 2, `.arrows`), read a record batch at a time. Read with the
+    /// `parquet` feature.
+    Arrow,
     /// Traces that already exist, the store's or an MLflow experiment's
     /// (`verdict eval --traces`): records read from their root spans, not
     /// from a file.
@@ -172,6 +181,8 @@ impl Format {
             Format::Csv => "csv",
             Format::Tsv => "tsv",
             Format::OtlpJson => "otlp",
+            Format::Parquet => "parquet",
+            Format::Arrow => "arrow",
             Format::Traces => "traces",
         }
     }
@@ -193,10 +204,12 @@ impl std::str::FromStr for Format {
             "csv" => Format::Csv,
             "tsv" => Format::Tsv,
             "otlp" => Format::OtlpJson,
+            "parquet" => Format::Parquet,
+            "arrow" | "feather" | "ipc" => Format::Arrow,
             _ => {
                 return Err(format!(
                     "{s:?} is not a dataset format: give jsonl, json (one array of records), \
-                     csv, tsv or otlp"
+                     csv, tsv, otlp, parquet or arrow (Arrow IPC, Feather version 2)"
                 ));
             }
         })
@@ -276,6 +289,19 @@ impl Dataset {
         let format = options
             .format
             .unwrap_or_else(|| detect(&path, source.head()));
+        if matches!(format, Format::Parquet | Format::Arrow) && !cfg!(feature = "parquet") {
+            return Err(Error::Usage(format!(
+                "{} is {}, and this verdict was built without Parquet and Arrow datasets: build \
+                 it with the `parquet` feature (cargo install verdict-cli --features parquet), \
+                 or give the records as JSON lines or CSV",
+                display_name(&path),
+                if format == Format::Parquet {
+                    "a Parquet file"
+                } else {
+                    "Arrow IPC"
+                }
+            )));
+        }
         if plan.is_some() && format == Format::OtlpJson {
             return Err(Error::Usage(format!(
                 "{} is OTLP traces, whose records come from their root spans' attributes: a \
@@ -375,6 +401,10 @@ impl Dataset {
             Some(hook) => source.watch(hook),
             None => source,
         };
+        #[cfg(feature = "parquet")]
+        if matches!(self.format, Format::Parquet | Format::Arrow) {
+            return self.columnar(source);
+        }
         let stream = source.into_stream();
         let reader = |stream| BufReader::with_capacity(1 << 16, stream);
         let rows = match self.format {
@@ -394,6 +424,9 @@ impl Dataset {
                 reader: reader(stream),
                 array: ArrayReader::new(),
             },
+            Format::Parquet | Format::Arrow => {
+                unreachable!("a columnar dataset is read above, or refused when it is opened")
+            }
             Format::Csv => {
                 Rows::Delimited(Box::new(delimited::Rows::new(stream, b',', MAX_RECORD)))
             }
@@ -417,6 +450,34 @@ impl Dataset {
     }
 }
 
+#[cfg(feature = "parquet")]
+impl Dataset {
+    /// The records of a Parquet or Arrow IPC dataset: its schema read, its
+    /// shape told (or its map checked) from the columns.
+    fn columnar(&self, source: Source) -> Result<Entries> {
+        let rows = columnar::Rows::open(self.format, source, self.plan.clone(), MAX_RECORD)
+            .map_err(|refusal| match refusal {
+                columnar::Refusal::Read(source) => Error::ReadDataset {
+                    path: self.path.clone(),
+                    source,
+                },
+                columnar::Refusal::Shape(reason) => Error::DatasetShape {
+                    path: self.path.clone(),
+                    reason,
+                },
+            })?;
+        Ok(Entries {
+            path: self.path.clone(),
+            rows: Rows::Columnar(Box::new(rows)),
+            reading: Reading::Detect,
+            started: true,
+            done: false,
+            pending: VecDeque::new(),
+            seen: Seen::default(),
+        })
+    }
+}
+
 /// A dataset's name for people: `standard input` for `-`.
 pub(crate) fn display_name(path: &Path) -> String {
     if path.as_os_str() == STDIN {
@@ -432,10 +493,15 @@ fn detect(path: &Path, head: &[u8]) -> Format {
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
+    if let Some(format) = columnar_magic(head) {
+        return format;
+    }
     let text = source::trim_start(head);
     match extension.as_deref() {
         Some("csv") => return Format::Csv,
         Some("tsv") => return Format::Tsv,
+        Some("parquet" | "pq") => return Format::Parquet,
+        Some("arrow" | "arrows" | "feather" | "ipc") => return Format::Arrow,
         _ => {}
     }
     if text.first() == Some(&b'{') && is_otlp(text) {
@@ -446,6 +512,20 @@ fn detect(path: &Path, head: &[u8]) -> Format {
         (_, Some(b'[')) => Format::JsonArray,
         (_, Some(b'{') | None) | (Some("json"), _) => Format::Jsonl,
         _ => Format::Csv,
+    }
+}
+
+/// The format of a dataset whose first bytes are a Parquet file's
+/// (`PAR1`), an Arrow IPC file's (`ARROW1`) or an Arrow IPC stream's (its
+/// first message's continuation marker); known without the `parquet`
+/// feature, so that such a file is refused by name.
+fn columnar_magic(head: &[u8]) -> Option<Format> {
+    if head.starts_with(b"PAR1") {
+        Some(Format::Parquet)
+    } else if head.starts_with(b"ARROW1") || head.starts_with(&[0xFF; 4]) {
+        Some(Format::Arrow)
+    } else {
+        None
     }
 }
 
@@ -476,6 +556,10 @@ enum Rows {
     Delimited(Box<delimited::Rows>),
     /// The records of existing traces, made already.
     Given(std::vec::IntoIter<Entry>),
+    /// Parquet or Arrow IPC rows, read a record batch at a time; boxed:
+    /// the reader's state is large.
+    #[cfg(feature = "parquet")]
+    Columnar(Box<columnar::Rows>),
 }
 
 /// How records' fields are read.
@@ -519,6 +603,8 @@ impl Entries {
             Rows::Array { array, .. } => array.bytes_read(),
             Rows::Delimited(rows) => rows.bytes_read(),
             Rows::Given(_) => 0,
+            #[cfg(feature = "parquet")]
+            Rows::Columnar(rows) => rows.bytes_read(),
         }
     }
 
@@ -590,6 +676,8 @@ impl Entries {
                 Ok(Some(None))
             }
             Rows::Given(entries) => Ok(entries.next().map(Some)),
+            #[cfg(feature = "parquet")]
+            Rows::Columnar(rows) => Ok(rows.next().map_err(|e| read(path, e))?.map(Some)),
             Rows::Array { reader, array } => match array.next(reader).map_err(|e| read(path, e))? {
                 None => Ok(None),
                 Some(Element::Invalid(line, reason)) => Ok(Some(Some(invalid(line, reason)))),

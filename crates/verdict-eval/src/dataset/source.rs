@@ -22,6 +22,9 @@ pub(super) struct Source {
     rest: Box<dyn Read + Send>,
     /// The bytes left to read, when the stream is a regular file.
     len: Option<u64>,
+    /// The file again, when the stream is a regular file, for the formats
+    /// read from their end (Parquet).
+    file: Option<File>,
 }
 
 /// The stream of a peeked source, from its first byte.
@@ -44,12 +47,12 @@ impl Source {
                 "it is a directory; give a file, or - for standard input",
             ));
         }
-        let len = if meta.is_file() {
+        let (len, again) = if meta.is_file() {
             // Standard input may have been read from already.
             let at = file.stream_position().unwrap_or(0);
-            Some(meta.len().saturating_sub(at))
+            (Some(meta.len().saturating_sub(at)), file.try_clone().ok())
         } else {
-            None
+            (None, None)
         };
         let mut head = Vec::new();
         while head.len() < PEEK_MAX && !enough(&head) {
@@ -73,7 +76,23 @@ impl Source {
             head,
             rest: Box::new(file),
             len,
+            file: again,
         })
+    }
+
+    /// A source with nothing in it.
+    pub(super) fn empty() -> Source {
+        Source {
+            head: Vec::new(),
+            rest: Box::new(io::empty()),
+            len: Some(0),
+            file: None,
+        }
+    }
+
+    /// The file itself, to seek in, when the stream is a regular file.
+    pub(super) fn take_file(&mut self) -> Option<File> {
+        self.file.take()
     }
 
     /// Calls `before_read` each time the stream is about to read from the
