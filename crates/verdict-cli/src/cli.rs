@@ -311,7 +311,9 @@ pub(crate) struct EvalArgs {
     /// The dataset, read once as a stream (a file, a pipe, a FIFO, <(...),
     /// or - for standard input): JSON lines, one JSON array of records, CSV
     /// or TSV with a header row (a cell holding a JSON object or array is
-    /// that JSON, any other cell text), or OTLP JSON traces. Records are
+    /// that JSON, any other cell text), OTLP JSON traces, or (built with
+    /// the `parquet` feature) Parquet or Arrow IPC / Feather v2, read a
+    /// record batch at a time, its columns the fields. Records are
     /// read as MLflow's evaluation shape (inputs, outputs, expectations,
     /// trace_id, span_id), MLflow's request/response shape (request,
     /// response, expected_response, expected_facts, guidelines) or
@@ -348,8 +350,9 @@ pub(crate) struct EvalArgs {
     /// With --traces: score the traces the scorers have judged already.
     #[arg(long, requires = "traces")]
     pub(crate) rescore: bool,
-    /// How DATA is written: jsonl, json (one array of records), csv, tsv or
-    /// otlp [default: from its extension, else from its first bytes].
+    /// How DATA is written: jsonl, json (one array of records), csv, tsv,
+    /// otlp, parquet or arrow [default: from its extension, else from its
+    /// first bytes].
     #[arg(long, value_name = "FORMAT")]
     pub(crate) format: Option<String>,
     /// Which field (JSON key, CSV column) gives what, for records in no

@@ -2,7 +2,8 @@
 //! expectations, check the results against gates, and keep the run.
 //!
 //! - [`Dataset`] reads one stream, once (a file, standard input, a FIFO):
-//!   JSON lines, a JSON array of records, CSV or TSV, in MLflow's
+//!   JSON lines, a JSON array of records, CSV or TSV, Parquet or Arrow IPC
+//!   (with the `parquet` feature, a record batch at a time), in MLflow's
 //!   evaluation shape (`inputs`, `outputs`, `expectations`, optional
 //!   `trace_id` / `span_id`), MLflow's request/response shape or
 //!   `input`/`output`/`expected`, or as a [`FieldMap`] says; or OTLP JSON

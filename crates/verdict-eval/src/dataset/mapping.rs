@@ -439,17 +439,20 @@ impl Plan {
     }
 
     /// Whether it reads the field `name`.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(super) fn reads(&self, name: &str) -> bool {
         self.fields().contains(&name) || (self.shape == Some(Shape::Evaluation) && name == "trace")
     }
 
     /// Whether a record with the field `name` is refused: a recognised
     /// shape refuses the fields it neither reads nor ignores.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(super) fn refuses(&self, name: &str) -> bool {
         self.shape.is_some() && !self.reads(name) && !self.ignored.contains(&name)
     }
 
     /// Whether it is a person's map, not a recognised shape's.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(super) fn is_map(&self) -> bool {
         self.shape.is_none()
     }

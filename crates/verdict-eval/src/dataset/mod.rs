@@ -3,9 +3,15 @@
 //!
 //! - **Formats**: JSON lines; one JSON array of records; CSV and TSV with
 //!   a header row; OTLP JSON traces, whose root spans hold inputs and
-//!   outputs. The format comes from the file's extension (`.csv`, `.tsv`,
-//!   `.jsonl`, `.ndjson`) or its first bytes (`[` an array, `{` JSON lines
-//!   or OTLP, anything else CSV), or is given ([`DatasetOptions::format`]).
+//!   outputs; Parquet, and Arrow IPC files and streams (Feather version
+//!   2), whose columns are the fields (`columnar`, with the `parquet`
+//!   feature: the Arrow project's readers cost the default build more than
+//!   every other format together; without it such a file is refused,
+//!   naming the feature). The format comes from the first bytes when they
+//!   are Parquet's or Arrow's, else from the file's extension (`.csv`,
+//!   `.tsv`, `.jsonl`, `.ndjson`, `.parquet`, `.arrow`, `.feather`) or
+//!   its first bytes (`[` an array, `{` JSON lines or OTLP, anything else
+//!   CSV), or is given ([`DatasetOptions::format`]).
 //! - **Shapes**: a record's fields are read as MLflow's evaluation records
 //!   (`inputs`, `outputs`, `expectations`), MLflow's request/response
 //!   records, or `input`/`output`/`expected`, recognised by the first
@@ -13,10 +19,12 @@
 //!   the map that would read it.
 //! - **Once**: a dataset is opened once and its first bytes peeked to
 //!   tell the format, so standard input (`-`), a FIFO and a process
-//!   substitution are read whole, like a file.
+//!   substitution are read whole, like a file. Parquet and Arrow IPC
+//!   files are read from their end: from a pipe, they are first copied to
+//!   an unnamed temporary file.
 //! - **Streaming**: records are read one at a time (a line, an array
-//!   element, a row), so a dataset of any size is evaluated in constant
-//!   memory. An OTLP file written as one pretty-printed document is the
+//!   element, a row; Parquet and Arrow a record batch at a time), so a
+//!   dataset of any size is evaluated in constant memory. An OTLP file written as one pretty-printed document is the
 //!   exception: it is parsed whole. Records that name traces are
 //!   remembered, to refuse a trace named twice (see `seen`).
 //! - **Bounded**: no record is kept past [`MAX_RECORD`] bytes, whatever
@@ -1045,4 +1053,50 @@ pub(crate) fn null_expectation(name: &str) -> String {
         "expectation {name:?} is null: null is not a ground truth; give the expected value, or \
          leave the expectation out"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parquet and Arrow IPC are told by their first bytes whatever the
+    /// name, and by the name when the bytes are not theirs.
+    #[test]
+    fn columnar_formats_are_told_by_their_magic_then_their_name() {
+        let cases: [(&str, &[u8], Format); 6] = [
+            ("data.jsonl", b"PAR1\x15\x04", Format::Parquet),
+            ("data", b"ARROW1\0\0", Format::Arrow),
+            ("-", b"\xff\xff\xff\xff\x10\0\0\0", Format::Arrow),
+            ("data.parquet", b"{\"inputs\": 1}\n", Format::Parquet),
+            ("d.feather", b"", Format::Arrow),
+            ("d.csv", b"a,b\n", Format::Csv),
+        ];
+        for (name, head, format) in cases {
+            assert_eq!(detect(Path::new(name), head), format, "{name}");
+        }
+    }
+
+    /// Built without the `parquet` feature, a Parquet or Arrow dataset is
+    /// refused before anything is read, naming the feature (CI runs this
+    /// build's unit tests: `.ci/run`).
+    #[cfg(not(feature = "parquet"))]
+    #[test]
+    fn without_the_feature_a_parquet_file_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in [
+            ("d.parquet", b"PAR1 and the rest".as_slice()),
+            ("d", b"ARROW1\0\0 and the rest"),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let err = Dataset::open(&path).unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, Error::Usage(_)), "{text}");
+            assert!(
+                text.contains("built without Parquet and Arrow datasets")
+                    && text.contains("the `parquet` feature (cargo install verdict-cli --features parquet)"),
+                "{text}"
+            );
+        }
+    }
 }

@@ -24,6 +24,7 @@ pub(super) struct Source {
     len: Option<u64>,
     /// The file again, when the stream is a regular file, for the formats
     /// read from their end (Parquet).
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     file: Option<File>,
 }
 
@@ -81,6 +82,7 @@ impl Source {
     }
 
     /// A source with nothing in it.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(super) fn empty() -> Source {
         Source {
             head: Vec::new(),
@@ -91,6 +93,7 @@ impl Source {
     }
 
     /// The file itself, to seek in, when the stream is a regular file.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(super) fn take_file(&mut self) -> Option<File> {
         self.file.take()
     }
