@@ -1094,7 +1094,9 @@ mod tests {
             assert!(matches!(err, Error::Usage(_)), "{text}");
             assert!(
                 text.contains("built without Parquet and Arrow datasets")
-                    && text.contains("the `parquet` feature (cargo install verdict-cli --features parquet)"),
+                    && text.contains(
+                        "the `parquet` feature (cargo install verdict-cli --features parquet)"
+                    ),
                 "{text}"
             );
         }
