@@ -28,23 +28,23 @@ const ROWS: usize = 300;
 /// expectations, with expected facts, without a trace id.
 fn row(i: usize) -> Value {
     let mut inputs = json!({"question": format!("question {i}?")});
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         inputs["context"] = json!([format!("context {i}"), "ünïcode ✓"]);
     }
     let mut row = json!({"inputs": inputs});
     row["outputs"] = match i {
-        _ if i % 7 == 0 => Value::Null,
-        _ if i % 2 == 0 => json!("Paris"),
+        _ if i.is_multiple_of(7) => Value::Null,
+        _ if i.is_multiple_of(2) => json!("Paris"),
         _ => json!(format!("answer {i}")),
     };
-    if i % 5 != 0 {
+    if !i.is_multiple_of(5) {
         let mut expectations = json!({"expected_response": "Paris"});
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             expectations["expected_facts"] = json!(["fact"]);
         }
         row["expectations"] = expectations;
     }
-    if i % 11 != 0 {
+    if !i.is_multiple_of(11) {
         row["trace_id"] = json!(format!("{:032x}", 0xabc0_0000 + i));
     }
     row
