@@ -237,8 +237,10 @@ impl Rows {
         self.batches_read
     }
 
-    /// The next row as a record, `Ok(None)` at the end.
-    pub(super) fn next(&mut self) -> io::Result<Option<Entry>> {
+    /// The next row as a record, `Ok(None)` at the end; one without
+    /// outputs is read with null outputs when `outputs_optional` (the
+    /// outputs come from elsewhere).
+    pub(super) fn next(&mut self, outputs_optional: bool) -> io::Result<Option<Entry>> {
         let batch = loop {
             match &self.batch {
                 Some(batch) if self.next < batch.num_rows() => break batch,
@@ -283,7 +285,11 @@ impl Rows {
             };
             fields.insert(column.name.clone(), value);
         }
-        Ok(Some(self.plan.apply(line, Fields::json(fields))))
+        Ok(Some(self.plan.apply(
+            line,
+            Fields::json(fields),
+            outputs_optional,
+        )))
     }
 }
 
@@ -704,7 +710,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut rows = open(parquet(dir.path(), 200, 10, 8), usize::MAX);
         assert_eq!(rows.batches_read(), 0);
-        let first = rows.next().unwrap().unwrap();
+        let first = rows.next(false).unwrap().unwrap();
         assert!(matches!(first, Entry::Record(r) if r.line == 1));
         // One batch read for the first record, not the file's 200 row
         // groups; and a batch never holds more than its rows.
@@ -713,7 +719,7 @@ mod tests {
         assert!(held <= BATCH_ROWS, "{held}");
         let mut n = 1;
         let mut most = 0;
-        while let Some(entry) = rows.next().unwrap() {
+        while let Some(entry) = rows.next(false).unwrap() {
             n += 1;
             assert!(matches!(entry, Entry::Record(r) if r.line == n));
             most = most.max(rows.batch.as_ref().unwrap().num_rows());
@@ -730,7 +736,7 @@ mod tests {
         // 64 KiB a row: about 128 rows make BATCH_BYTES.
         let mut rows = open(parquet(dir.path(), 2, 600, 64 << 10), usize::MAX);
         let mut n = 0;
-        while let Some(entry) = rows.next().unwrap() {
+        while let Some(entry) = rows.next(false).unwrap() {
             assert!(matches!(entry, Entry::Record(_)));
             n += 1;
             let held = rows.batch.as_ref().unwrap().num_rows();
@@ -747,14 +753,14 @@ mod tests {
         // cap of 100 only together.
         let mut rows = open(parquet(dir.path(), 1, 3, 100), 100);
         for line in 1..=3 {
-            let entry = rows.next().unwrap().unwrap();
+            let entry = rows.next(false).unwrap().unwrap();
             assert!(
                 matches!(&entry, Entry::Invalid(i) if i.line == line && i.reason.contains("longer than 100 bytes")),
                 "{entry:?}"
             );
         }
-        assert!(rows.next().unwrap().is_none());
+        assert!(rows.next(false).unwrap().is_none());
         let mut rows = open(parquet(dir.path(), 1, 3, 90), 100);
-        assert!(matches!(rows.next().unwrap(), Some(Entry::Record(_))));
+        assert!(matches!(rows.next(false).unwrap(), Some(Entry::Record(_))));
     }
 }

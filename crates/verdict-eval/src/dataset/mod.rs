@@ -482,6 +482,7 @@ impl Dataset {
             done: false,
             pending: VecDeque::new(),
             seen: Seen::default(),
+            outputs_optional: false,
         })
     }
 }
@@ -685,7 +686,7 @@ impl Entries {
             }
             Rows::Given(entries) => Ok(entries.next().map(Some)),
             #[cfg(feature = "parquet")]
-            Rows::Columnar(rows) => Ok(rows.next().map_err(|e| read(path, e))?.map(Some)),
+            Rows::Columnar(rows) => Ok(rows.next(optional).map_err(|e| read(path, e))?.map(Some)),
             Rows::Array { reader, array } => match array.next(reader).map_err(|e| read(path, e))? {
                 None => Ok(None),
                 Some(Element::Invalid(line, reason)) => Ok(Some(Some(invalid(line, reason)))),
