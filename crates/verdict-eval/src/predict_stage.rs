@@ -330,9 +330,7 @@ fn checked(
 
 /// What a panic said, when it said it with text.
 pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned())
+    verdict_plugin::export::panic_text(panic)
+        .unwrap_or("a panic without a message")
+        .to_owned()
 }

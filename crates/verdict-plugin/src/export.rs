@@ -31,13 +31,18 @@ fn set_last_error(message: String) {
     LAST_ERROR.with(|e| *e.borrow_mut() = message);
 }
 
-/// The message of a caught panic.
-pub fn panic_message(panic: &(dyn Any + Send)) -> &str {
+/// The text a caught panic carries, when it carries text (`panic!` with a
+/// message gives a `&str` or a `String`).
+pub fn panic_text(panic: &(dyn Any + Send)) -> Option<&str> {
     panic
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("the scorer panicked with a non-text payload")
+}
+
+/// The message of a caught panic.
+pub fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic_text(panic).unwrap_or("the scorer panicked with a non-text payload")
 }
 
 /// The descriptor of scorer `S`, with `flags` computed where the plugin is
