@@ -100,6 +100,21 @@ pub(crate) enum Command {
     /// delivered everywhere, 1 when not, 2 on a usage error.
     #[cfg(feature = "serve")]
     Serve(ServeArgs),
+    /// Run a SQL query (Apache DataFusion's dialect) over files and the
+    /// local store, with every scorer as a function: `exact_match(output,
+    /// expected)`, with an optional JSON config as a third argument
+    /// (`edit_distance(a, b, '{"max_distance": 2}')`), BOOLEAN, DOUBLE or
+    /// VARCHAR as the scorer's values are (NULL where an argument is NULL
+    /// or the scorer failed); `assess('name', output, expected)` gives the
+    /// value, number, passed, rationale, error_code and error_message of
+    /// each row. A scorer whose name SQL already has is `score_NAME`
+    /// (`score_length`, `score_contains`). The local store's tables are
+    /// `traces`, `spans` and `assessments` (MLflow's columns: trace_id
+    /// tr-…, name, kind, value as JSON, source_type, rationale,
+    /// error_code, valid…), when the --store file exists. Prints a table, or writes --output. Exits 2 on
+    /// a query error, with DataFusion's message.
+    #[cfg(feature = "sql")]
+    Sql(Box<SqlArgs>),
     /// Serve a plugin for the verdict process that started this one: the
     /// worker process a plugin runs in. Started by verdict itself.
     #[command(hide = true)]
@@ -541,6 +556,27 @@ pub(crate) struct PruneArgs {
     /// Say what would be removed, and remove nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+#[cfg(feature = "sql")]
+#[derive(Debug, Args)]
+pub(crate) struct SqlArgs {
+    /// The query, such as "SELECT exact_match(output, expected) FROM qa".
+    pub(crate) query: String,
+    /// A file as a table: NAME=PATH, read as Parquet, CSV (with a header)
+    /// or JSON lines by its extension (.parquet, .csv, .json, .jsonl), or
+    /// NAME=PATH:FORMAT (parquet, csv, json); repeatable.
+    #[arg(long = "table", value_name = "NAME=PATH[:FORMAT]")]
+    pub(crate) tables: Vec<String>,
+    /// Write the rows to this file instead of printing them: Parquet, CSV
+    /// or JSON lines by its extension, written whole (never a --table, the
+    /// store or a file beside it).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) output: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) plugins: PluginArgs,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
 }

@@ -1,6 +1,7 @@
 //! `verdict`: Verdict from the command line — list and run scorers
 //! (`scorers`, `score`), evaluate datasets (`eval`, `runs`, `prune`),
-//! evaluate traces as services send them (`serve`), read and review
+//! evaluate traces as services send them (`serve`), query files and the
+//! store with scorers as SQL functions (`sql`), read and review
 //! the traces of the local store (`show`, `feedback`, `expectation`,
 //! `override`, `delete`) and ship them to a server (`push`).
 //!
@@ -52,6 +53,8 @@ mod scorers;
 mod serve;
 mod show;
 mod signals;
+#[cfg(feature = "sql")]
+mod sql;
 mod store;
 mod suite;
 mod summary;
@@ -110,6 +113,8 @@ fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Prune(args) => prune::run(args),
         #[cfg(feature = "serve")]
         cli::Command::Serve(args) => serve::run(args),
+        #[cfg(feature = "sql")]
+        cli::Command::Sql(args) => sql::run(args),
         cli::Command::PluginWorker => unreachable!("served before"),
     };
     match result {

@@ -110,7 +110,7 @@ pub use dataset::{
 };
 pub use error::{Error, Result, signal_name};
 pub use gates::{GateVerdict, PassCriterion};
-pub use output::Outputs;
+pub use output::{OutputFile, Outputs};
 pub use root_span::EXPECTATION_ATTRIBUTE_PREFIX;
 pub use run::{
     Evaluation, Interrupt, LINE_ATTRIBUTE, PREDICT_CALLS, PREDICT_TIME_LIMIT, Progress,

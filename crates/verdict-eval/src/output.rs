@@ -432,8 +432,9 @@ fn in_place(path: &Path) -> bool {
 
 /// A result file being written: a temporary file beside its target,
 /// renamed over it by [`commit`](OutputFile::commit); dropped uncommitted,
-/// the temporary file goes and the target is as it was.
-pub(crate) struct OutputFile {
+/// the temporary file goes and the target is as it was. Other commands
+/// that write result files (`verdict sql --output`) write them so too.
+pub struct OutputFile {
     /// The path as given, for messages.
     path: PathBuf,
     file: File,
@@ -444,7 +445,7 @@ pub(crate) struct OutputFile {
 impl OutputFile {
     /// Starts writing `path`: fails now, not after the run, when it
     /// cannot be written.
-    pub(crate) fn create(path: &Path) -> Result<OutputFile> {
+    pub fn create(path: &Path) -> Result<OutputFile> {
         let error = |source| Error::WriteReport {
             path: path.to_path_buf(),
             source,
@@ -486,13 +487,13 @@ impl OutputFile {
     }
 
     /// The path as given.
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The file written through a buffer is complete: the buffer is
     /// flushed, and the file takes the target's place.
-    pub(crate) fn commit_buffered(out: std::io::BufWriter<OutputFile>) -> Result<()> {
+    pub fn commit_buffered(out: std::io::BufWriter<OutputFile>) -> Result<()> {
         let path = out.get_ref().path.clone();
         out.into_inner()
             .map_err(|e| Error::WriteReport {
@@ -503,7 +504,7 @@ impl OutputFile {
     }
 
     /// The file is complete: it takes the target's place.
-    pub(crate) fn commit(self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
         let error = |source| Error::WriteReport {
             path: self.path.clone(),
             source,

@@ -231,9 +231,14 @@ fn as_text(array: &ArrayRef) -> Result<ArrayRef> {
     })
 }
 
+/// Records per call of a scorer: what `verdict eval`'s runner hands it,
+/// so that an isolated plugin's time limit covers the same work, and a
+/// crash costs at most these rows.
+const CHUNK: usize = 256;
+
 /// Scores the rows of one batch whose output and expected are both
-/// non-null, in one call of the scorer's batch path, and lays out the
-/// column: NULL where either argument is.
+/// non-null, through the scorer's batch path ([`CHUNK`] records a call),
+/// and lays out the column: NULL where either argument is.
 fn score(
     made: &Made,
     outputs: &ArrayRef,
@@ -248,7 +253,9 @@ fn score(
     if !scored.is_empty() {
         let named = expectations(&scored);
         let views = records(&scored, &named);
-        made.scorer.score_batch(&views, &mut results);
+        for chunk in views.chunks(CHUNK) {
+            made.scorer.score_batch(chunk, &mut results);
+        }
     }
     // One result per record is the scorer's contract, and `Scorer`
     // implementations turn any shortfall into error results.

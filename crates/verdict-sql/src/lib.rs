@@ -23,9 +23,10 @@
 //! - **A function works on whole arrays, through the scorer's batch
 //!   path.** Each batch's rows become borrowed records whose texts are
 //!   slices of the Arrow buffers (`Utf8`, `LargeUtf8` and `Utf8View`
-//!   alike; a dictionary is cast first), and the scorer is called once per
-//!   batch, so a plugin's call and an isolated plugin's round trip are
-//!   paid per batch, never per row. The argument is the record's output;
+//!   alike; a dictionary is cast first), and the scorer is called with
+//!   256 of them at a time, as `verdict eval`'s runner calls it, so a
+//!   plugin's call and an isolated plugin's round trip are paid per 256
+//!   rows, never per row. The argument is the record's output;
 //!   the second, its `expected_response` expectation, as `verdict eval`
 //!   maps a dataset's `expected` column.
 //! - **SQL's NULL in, NULL out.** A row whose output or expected is NULL
@@ -38,7 +39,8 @@
 //!   failed and why (`WHERE a.error_code IS NOT NULL`). The alternative, a
 //!   companion `name_error()` per scorer, would score every row twice for
 //!   a query that wants both. An isolated plugin that crashes gives each
-//!   row of that batch its `SCORER_CRASHED` error, and the query goes on.
+//!   row of that call (at most 256) its `SCORER_CRASHED` error, and the
+//!   query goes on.
 //! - **A value's SQL type is learned once, when the query is planned.**
 //!   A scorer's kind (pass/fail, number, label) is known only per record:
 //!   nothing in a plugin declares it. The function scores a few fixed

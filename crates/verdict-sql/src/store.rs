@@ -26,6 +26,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 use verdict::{Assessment, AssessmentValue, mlflow_trace_id};
 use verdict_store::{LocalStore, StoredSpan, TraceSummary};
 
@@ -137,8 +138,8 @@ impl PartitionStream for StorePartition {
         let batch_size = ctx.session_config().batch_size().max(1);
         let reader = Reader::open(&self.path, self.table, Arc::clone(&self.schema), batch_size);
         let batches = match reader {
-            Ok(reader) => futures::stream::iter(reader).boxed_stream(),
-            Err(e) => futures::stream::iter([Err(e)]).boxed_stream(),
+            Ok(reader) => futures::stream::iter(reader).boxed(),
+            Err(e) => futures::stream::iter([Err(e)]).boxed(),
         };
         Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.schema),
@@ -146,14 +147,6 @@ impl PartitionStream for StorePartition {
         ))
     }
 }
-
-trait Boxed: futures::Stream<Item = Result<RecordBatch>> + Send + Sized + 'static {
-    fn boxed_stream(self) -> futures::stream::BoxStream<'static, Result<RecordBatch>> {
-        Box::pin(self)
-    }
-}
-
-impl<S: futures::Stream<Item = Result<RecordBatch>> + Send + 'static> Boxed for S {}
 
 /// Reads a table's rows a batch at a time.
 struct Reader {

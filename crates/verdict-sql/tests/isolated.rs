@@ -123,3 +123,49 @@ async fn a_crash_errs_the_rows_of_its_batch_and_the_query_goes_on() {
     }
     assert_eq!(seen, 12);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_in_a_large_batch_costs_only_its_256_rows() {
+    let mut registry = Registry::with_builtins();
+    registry.isolate(
+        Isolation::new(std::env::current_exe().unwrap())
+            .arg("worker")
+            .arg("--exact")
+            .arg("--quiet")
+            .arg("--test-threads=1"),
+    );
+    registry.load_plugin(&hostile_plugin()).unwrap();
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+    verdict_sql::register_scorers(&ctx, registry).unwrap();
+    // One batch of 600 rows; row 300 makes the plugin crash.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("o", DataType::Utf8, false),
+        Field::new("e", DataType::Utf8, false),
+    ]));
+    let o: StringArray = (0..600)
+        .map(|i| Some(if i == 300 { "boom" } else { "a0" }))
+        .collect();
+    let e: StringArray = (0..600).map(|_| Some("a0")).collect();
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(o), Arc::new(e)]).unwrap();
+    ctx.register_batch("t", batch).unwrap();
+    let out = ctx
+        .sql(r#"SELECT hostile(o, e, '{"mode": "abort"}') AS v FROM t"#)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let mut row = 0;
+    for batch in &out {
+        let values = batch.column(0).as_boolean();
+        for i in 0..batch.num_rows() {
+            if (256..512).contains(&row) {
+                assert!(values.is_null(i), "row {row}");
+            } else {
+                assert!(values.value(i), "row {row}");
+            }
+            row += 1;
+        }
+    }
+    assert_eq!(row, 600);
+}
