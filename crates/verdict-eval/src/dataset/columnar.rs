@@ -538,7 +538,9 @@ fn value(array: &dyn Array, i: usize, budget: &mut Budget) -> Result<Value, Stri
         }
         T::FixedSizeList(_, _) => {
             let list = array.as_fixed_size_list();
-            let start = list.value_offset_at(i);
+            // A sliced list's values are sliced with it: row i starts at
+            // i * value_length (Arrow's `value_offset` would narrow it to i32).
+            let start = i * list.value_length() as usize;
             let range = start..start + list.value_length() as usize;
             items(list.values().as_ref(), range, budget)?
         }
