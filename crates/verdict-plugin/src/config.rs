@@ -189,6 +189,28 @@ impl Config {
         }
     }
 
+    /// The name of the expectation the scorer reads (key `expectation`),
+    /// `default` when unset; an empty name is refused, since no record can
+    /// carry it.
+    ///
+    /// ```
+    /// use verdict_plugin::{Config, ConfigKey};
+    ///
+    /// const KEYS: &[ConfigKey] = &[ConfigKey::new("expectation", "string", "expected_response", "")];
+    /// let config = Config::parse("demo", "{}", KEYS)?;
+    /// assert_eq!(config.expectation("expected_response")?, "expected_response");
+    /// let config = Config::parse("demo", r#"{"expectation": ""}"#, KEYS)?;
+    /// assert!(config.expectation("expected_response").is_err());
+    /// # Ok::<(), verdict_plugin::ConfigError>(())
+    /// ```
+    pub fn expectation<'s>(&'s self, default: &'s str) -> Result<&'s str, ConfigError> {
+        let name = self.str("expectation")?.unwrap_or(default);
+        if name.is_empty() {
+            return Err(self.error("expectation", "must not be empty"));
+        }
+        Ok(name)
+    }
+
     /// A setting that is a string or a list of strings.
     pub fn strings(&self, key: &str) -> Result<Option<Vec<&str>>, ConfigError> {
         match self.get(key) {

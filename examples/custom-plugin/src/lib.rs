@@ -134,10 +134,7 @@ impl Scorer for KeywordCoverage {
                 Keywords::Fixed(list)
             }
             None => {
-                let name = config.str("expectation")?.unwrap_or("expected_facts");
-                if name.is_empty() {
-                    return Err(config.error("expectation", "must not be empty"));
-                }
+                let name = config.expectation("expected_facts")?;
                 Keywords::Expectation(name.to_owned())
             }
         };

@@ -179,10 +179,7 @@ impl Scorer for Bleu {
             (Some("none"), None) => Smooth::None,
             (_, None) => Smooth::Exp,
         };
-        let expectation = config.str("expectation")?.unwrap_or("expected_response");
-        if expectation.is_empty() {
-            return Err(config.error("expectation", "must not be empty"));
-        }
+        let expectation = config.expectation("expected_response")?;
         Ok(Bleu {
             smooth,
             lowercase: config.bool("lowercase")?.unwrap_or(false),

@@ -145,10 +145,7 @@ impl Scorer for Contains {
                 written: values.into_iter().map(str::to_owned).collect(),
             },
             None => {
-                let name = config.str("expectation")?.unwrap_or("expected_response");
-                if name.is_empty() {
-                    return Err(config.error("expectation", "must not be empty"));
-                }
+                let name = config.expectation("expected_response")?;
                 Source::Expectation(name.to_owned())
             }
         };

@@ -1037,10 +1037,7 @@ impl Scorer for EditDistance {
             Some("pass") => Output::Pass,
             _ => Output::Score,
         };
-        let expectation = config.str("expectation")?.unwrap_or("expected_response");
-        if expectation.is_empty() {
-            return Err(config.error("expectation", "must not be empty"));
-        }
+        let expectation = config.expectation("expected_response")?;
         let (min_text, min_shown) = match threshold {
             Some(Threshold::MinSimilarity(min)) => {
                 let mut shown = String::new();

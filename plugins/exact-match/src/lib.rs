@@ -163,10 +163,7 @@ impl Scorer for ExactMatch {
             Some("nfkc") => Unicode::Nfkc,
             _ => Unicode::None,
         };
-        let expectation = config.str("expectation")?.unwrap_or("expected_response");
-        if expectation.is_empty() {
-            return Err(config.error("expectation", "must not be empty"));
-        }
+        let expectation = config.expectation("expected_response")?;
         let case = match (case_sensitive, squad) {
             (true, _) => Case::Sensitive,
             (false, true) => Case::Lower,

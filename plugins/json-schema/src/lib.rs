@@ -107,10 +107,7 @@ impl Scorer for JsonSchema {
                 compile(schema).map_err(|e| config.error("schema", e))?,
             )),
             None => {
-                let name = config.str("expectation")?.unwrap_or("expected_schema");
-                if name.is_empty() {
-                    return Err(config.error("expectation", "must not be empty"));
-                }
+                let name = config.expectation("expected_schema")?;
                 Source::Expectation(name.to_owned())
             }
         };

@@ -94,10 +94,7 @@ impl Scorer for Numeric {
         };
         let abs_tol = tolerance("abs_tol", 0.0)?;
         let rel_tol = tolerance("rel_tol", 1e-9)?;
-        let expectation = config.str("expectation")?.unwrap_or("expected_response");
-        if expectation.is_empty() {
-            return Err(config.error("expectation", "must not be empty"));
-        }
+        let expectation = config.expectation("expected_response")?;
         Ok(Numeric {
             abs_tol,
             rel_tol,

@@ -151,10 +151,7 @@ impl Scorer for RegexMatch {
         let require_all = config.one_of("require", &["any", "all"])? == Some("all");
         let target = match config.one_of("target", &["outputs", "inputs", "expectation"])? {
             Some("expectation") => {
-                let name = config.str("expectation")?.unwrap_or("expected_response");
-                if name.is_empty() {
-                    return Err(config.error("expectation", "must not be empty"));
-                }
+                let name = config.expectation("expected_response")?;
                 Target::Expectation(name.to_owned())
             }
             other => {

@@ -210,10 +210,7 @@ impl Scorer for Rouge {
                  stemmer reproduces; remove use_stemmer or set it to false",
             ));
         }
-        let expectation = config.str("expectation")?.unwrap_or("expected_response");
-        if expectation.is_empty() {
-            return Err(config.error("expectation", "must not be empty"));
-        }
+        let expectation = config.expectation("expected_response")?;
         Ok(Rouge {
             kind,
             measure,

@@ -140,10 +140,7 @@ impl Scorer for Similarity {
                 prefix_weight: weight.unwrap_or(0.1),
             },
         };
-        let expectation = config.str("expectation")?.unwrap_or("expected_response");
-        if expectation.is_empty() {
-            return Err(config.error("expectation", "must not be empty"));
-        }
+        let expectation = config.expectation("expected_response")?;
         Ok(Similarity {
             metric,
             mark: PassMark::from_config(config, "min_similarity")?,
