@@ -49,6 +49,10 @@
 //! events), handed beside the record by an entry point of its own
 //! ([`trace`]); no other scorer is handed one, or pays for it.
 //!
+//! Scorers of one kind share the methods they would all write alike:
+//! [`score_with_scratch!`] for buffers reused through a batch,
+//! [`judge_trace_only!`] for a scorer that judges the trace alone.
+//!
 //! Scorers that compare text share its normalization through [`text`]:
 //! case folding, and the steps of SQuAD's `normalize_answer`. Scorers whose
 //! number runs from 0 to 1 read their pass mark with [`PassMark`].
@@ -72,6 +76,7 @@ mod record;
 mod references;
 mod results;
 mod scorer;
+mod scorer_macros;
 mod testing;
 pub mod text;
 pub mod trace;

@@ -32,7 +32,7 @@
 use regex::Regex;
 use serde_json::Value as Json;
 use verdict_plugin::{
-    Config, ConfigError, ConfigKey, Outcome, Record, Score, ScoreError, Scorer, Trace, Value,
+    Config, ConfigError, ConfigKey, Outcome, Score, ScoreError, Scorer, Trace, Value,
 };
 
 /// The `attribute` scorer.
@@ -160,8 +160,6 @@ impl Scorer for Attribute {
             "the value must be a number at most this",
         ),
     ];
-    const NEEDS_TRACE: bool = true;
-    const BATCHED: bool = true;
 
     fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let key = config
@@ -191,30 +189,14 @@ impl Scorer for Attribute {
         })
     }
 
-    fn score(&self, record: &Record<'_>) -> Outcome {
-        self.score_traced(record, None)
-    }
-
-    fn score_traced(&self, _: &Record<'_>, trace: Option<&Trace<'_>>) -> Outcome {
-        self.judge(trace)
-    }
-
-    /// The batch path: the records are not read, only their traces.
-    fn score_batch_traced(
-        &self,
-        _: &[Record<'_>],
-        traces: &[Option<&Trace<'_>>],
-        out: &mut Vec<Outcome>,
-    ) {
-        out.extend(traces.iter().map(|t| self.judge(*t)));
-    }
+    verdict_plugin::judge_trace_only!(judge);
 }
 
 verdict_plugin::export_plugin!(Attribute, attribute);
 
 #[cfg(test)]
 mod tests {
-    use verdict_plugin::{NamedValue, ScoreValue, Span, SpanHead};
+    use verdict_plugin::{NamedValue, Record, ScoreValue, Span, SpanHead};
 
     use super::*;
 

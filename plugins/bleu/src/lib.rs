@@ -154,8 +154,6 @@ impl Scorer for Bleu {
         ),
     ];
 
-    const BATCHED: bool = true;
-
     fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let method = config.one_of("smooth_method", &["exp", "floor", "add-k", "none"])?;
         let value = match config.f64("smooth_value")? {
@@ -188,14 +186,7 @@ impl Scorer for Bleu {
         })
     }
 
-    fn score(&self, record: &Record<'_>) -> Outcome {
-        self.score_with(record, &mut Scratch::default())
-    }
-
-    fn score_batch(&self, records: &[Record<'_>], out: &mut Vec<Outcome>) {
-        let mut scratch = Scratch::default();
-        out.extend(records.iter().map(|r| self.score_with(r, &mut scratch)));
-    }
+    verdict_plugin::score_with_scratch!(Scratch, score_with);
 }
 
 impl Bleu {

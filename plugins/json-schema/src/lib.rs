@@ -93,8 +93,6 @@ impl Scorer for JsonSchema {
         ),
     ];
 
-    const BATCHED: bool = true;
-
     fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let source = match config.get("schema") {
             Some(_) if config.get("expectation").is_some() => {
@@ -114,14 +112,7 @@ impl Scorer for JsonSchema {
         Ok(JsonSchema { source })
     }
 
-    fn score(&self, record: &Record<'_>) -> Outcome {
-        self.score_with(record, &mut HashMap::new())
-    }
-
-    fn score_batch(&self, records: &[Record<'_>], out: &mut Vec<Outcome>) {
-        let mut compiled = HashMap::new();
-        out.extend(records.iter().map(|r| self.score_with(r, &mut compiled)));
-    }
+    verdict_plugin::score_with_scratch!(Compiled, score_with);
 }
 
 /// Schemas from expectations compiled in this batch, by their text.

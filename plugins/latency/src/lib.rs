@@ -22,9 +22,7 @@
 //! span: a feedback names one value, and a bound on the longest is a
 //! bound on all.
 
-use verdict_plugin::{
-    Config, ConfigError, ConfigKey, Outcome, Record, Score, ScoreError, Scorer, Trace,
-};
+use verdict_plugin::{Config, ConfigError, ConfigKey, Outcome, Score, ScoreError, Scorer, Trace};
 
 /// The `latency` scorer.
 #[derive(Debug)]
@@ -92,8 +90,6 @@ impl Scorer for Latency {
             "the name of the spans to time; without it, the whole trace",
         ),
     ];
-    const NEEDS_TRACE: bool = true;
-    const BATCHED: bool = true;
 
     fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let max_ms = config
@@ -109,30 +105,14 @@ impl Scorer for Latency {
         })
     }
 
-    fn score(&self, record: &Record<'_>) -> Outcome {
-        self.score_traced(record, None)
-    }
-
-    fn score_traced(&self, _: &Record<'_>, trace: Option<&Trace<'_>>) -> Outcome {
-        self.judge(trace)
-    }
-
-    /// The batch path: the records are not read, only their traces.
-    fn score_batch_traced(
-        &self,
-        _: &[Record<'_>],
-        traces: &[Option<&Trace<'_>>],
-        out: &mut Vec<Outcome>,
-    ) {
-        out.extend(traces.iter().map(|t| self.judge(*t)));
-    }
+    verdict_plugin::judge_trace_only!(judge);
 }
 
 verdict_plugin::export_plugin!(Latency, latency);
 
 #[cfg(test)]
 mod tests {
-    use verdict_plugin::{NamedValue, ScoreValue, Span, SpanHead, Value};
+    use verdict_plugin::{NamedValue, Record, ScoreValue, Span, SpanHead, Value};
 
     use super::*;
 

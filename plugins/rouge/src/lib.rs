@@ -180,8 +180,6 @@ impl Scorer for Rouge {
         ),
     ];
 
-    const BATCHED: bool = true;
-
     fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let kind = match config.str("type")? {
             None | Some("rougeL") => Kind::L,
@@ -219,14 +217,7 @@ impl Scorer for Rouge {
         })
     }
 
-    fn score(&self, record: &Record<'_>) -> Outcome {
-        self.score_with(record, &mut Scratch::default())
-    }
-
-    fn score_batch(&self, records: &[Record<'_>], out: &mut Vec<Outcome>) {
-        let mut scratch = Scratch::default();
-        out.extend(records.iter().map(|r| self.score_with(r, &mut scratch)));
-    }
+    verdict_plugin::score_with_scratch!(Scratch, score_with);
 }
 
 impl Rouge {

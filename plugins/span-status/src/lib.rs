@@ -21,7 +21,7 @@
 
 use verdict_plugin::trace::status;
 use verdict_plugin::{
-    Config, ConfigError, ConfigKey, Outcome, Record, Score, ScoreError, Scorer, Span, Trace,
+    Config, ConfigError, ConfigKey, Outcome, Score, ScoreError, Scorer, Span, Trace,
 };
 
 /// The `span_status` scorer.
@@ -98,8 +98,6 @@ impl Scorer for SpanStatus {
             "a span must have status OK; unset is then a failure too",
         ),
     ];
-    const NEEDS_TRACE: bool = true;
-    const BATCHED: bool = true;
 
     fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let spans: Vec<String> = config
@@ -117,30 +115,14 @@ impl Scorer for SpanStatus {
         })
     }
 
-    fn score(&self, record: &Record<'_>) -> Outcome {
-        self.score_traced(record, None)
-    }
-
-    fn score_traced(&self, _: &Record<'_>, trace: Option<&Trace<'_>>) -> Outcome {
-        self.judge(trace)
-    }
-
-    /// The batch path: the records are not read, only their traces.
-    fn score_batch_traced(
-        &self,
-        _: &[Record<'_>],
-        traces: &[Option<&Trace<'_>>],
-        out: &mut Vec<Outcome>,
-    ) {
-        out.extend(traces.iter().map(|t| self.judge(*t)));
-    }
+    verdict_plugin::judge_trace_only!(judge);
 }
 
 verdict_plugin::export_plugin!(SpanStatus, span_status);
 
 #[cfg(test)]
 mod tests {
-    use verdict_plugin::{ScoreValue, SpanHead, Value};
+    use verdict_plugin::{Record, ScoreValue, SpanHead, Value};
 
     use super::*;
 

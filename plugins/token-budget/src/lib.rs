@@ -31,7 +31,7 @@ use std::collections::HashSet;
 
 use serde_json::Value as Json;
 use verdict_plugin::{
-    Config, ConfigError, ConfigKey, Outcome, Record, Score, ScoreError, Scorer, Span, Trace,
+    Config, ConfigError, ConfigKey, Outcome, Score, ScoreError, Scorer, Span, Trace,
 };
 
 /// The `token_budget` scorer.
@@ -140,8 +140,6 @@ impl Scorer for TokenBudget {
         ConfigKey::new("max_input", "integer", "", "the most input tokens"),
         ConfigKey::new("max_output", "integer", "", "the most output tokens"),
     ];
-    const NEEDS_TRACE: bool = true;
-    const BATCHED: bool = true;
 
     fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let budget = TokenBudget {
@@ -158,30 +156,14 @@ impl Scorer for TokenBudget {
         Ok(budget)
     }
 
-    fn score(&self, record: &Record<'_>) -> Outcome {
-        self.score_traced(record, None)
-    }
-
-    fn score_traced(&self, _: &Record<'_>, trace: Option<&Trace<'_>>) -> Outcome {
-        self.judge(trace)
-    }
-
-    /// The batch path: the records are not read, only their traces.
-    fn score_batch_traced(
-        &self,
-        _: &[Record<'_>],
-        traces: &[Option<&Trace<'_>>],
-        out: &mut Vec<Outcome>,
-    ) {
-        out.extend(traces.iter().map(|t| self.judge(*t)));
-    }
+    verdict_plugin::judge_trace_only!(judge);
 }
 
 verdict_plugin::export_plugin!(TokenBudget, token_budget);
 
 #[cfg(test)]
 mod tests {
-    use verdict_plugin::{NamedValue, ScoreValue, SpanHead, Value};
+    use verdict_plugin::{NamedValue, Record, ScoreValue, SpanHead, Value};
 
     use super::*;
 
