@@ -60,6 +60,20 @@ impl<F> Fill for F where
 {
 }
 
+/// What a [`Fill`] hands a scorer that reads traces: `traces` when it
+/// gives each of `records` its trace, else no trace for any of them (a
+/// caller lays traces out only for such a scorer, and may give none).
+pub fn one_trace_each<'a, 't>(
+    records: &[Record<'_>],
+    traces: &'a [Option<&'t Trace<'t>>],
+) -> Cow<'a, [Option<&'t Trace<'t>>]> {
+    if traces.len() == records.len() {
+        Cow::Borrowed(traces)
+    } else {
+        Cow::Owned(vec![None; records.len()])
+    }
+}
+
 thread_local! {
     /// A thread's text buffer for calls.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -333,14 +347,7 @@ pub unsafe fn score_batch(
             let Some(score_batch_traced) = descriptor.score_batch_traced else {
                 return Err(invalid("the plugin has no `score_batch_traced` function"));
             };
-            // Every record with its trace, or with none.
-            let none: Vec<Option<&Trace<'_>>>;
-            let traces = if traces.len() == records.len() {
-                traces
-            } else {
-                none = vec![None; records.len()];
-                &none
-            };
+            let traces = one_trace_each(records, traces);
             // SAFETY: as for `score_batch` below; the traces are as many
             // as the records, each null or valid for the call, and an
             // `Option<&Trace>` is a nullable pointer.

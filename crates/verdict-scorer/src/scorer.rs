@@ -7,7 +7,7 @@ use std::sync::Arc;
 use verdict_plugin::abi::{Buf, ResultSlot};
 use verdict_plugin::export::{score_into, score_traced_into};
 pub use verdict_plugin::host::{SCORER_ERROR, SCORER_INVALID_RESULT, SCORER_PANIC};
-use verdict_plugin::host::{invalid, score_batch_with};
+use verdict_plugin::host::{invalid, one_trace_each, score_batch_with};
 use verdict_plugin::{ConfigKey, Outcome, Record, Results, Trace};
 
 /// A config key, documented.
@@ -180,15 +180,8 @@ impl<S: verdict_plugin::Scorer> Scorer for StaticScorer<S> {
                     traces: &[Option<&Trace<'_>>],
                     text: &mut Buf,
                     slots: &mut [ResultSlot]| {
-            // Every record with its trace, or with none.
-            let none: Vec<Option<&Trace<'_>>>;
-            let traces = if traces.len() == records.len() {
-                traces
-            } else {
-                none = vec![None; records.len()];
-                &none
-            };
-            score_traced_into(&self.scorer, records, traces, slots, text);
+            let traces = one_trace_each(records, traces);
+            score_traced_into(&self.scorer, records, &traces, slots, text);
             Ok(())
         };
         score_batch_with(records, traces, out, true, fill, fill);
