@@ -88,6 +88,7 @@ pub use record::{NamedValue, Record, Value};
 pub use results::{Results, ScoreRef, ScoreValueRef};
 pub use scorer::{Outcome, Score, ScoreError, ScoreValue, Scorer};
 pub use testing::{
-    check_abi, check_config_errors, config_error, score_one, through_abi, through_abi_traced,
+    check_abi, check_config_errors, check_reference_errors, config_error, score_one, through_abi,
+    through_abi_traced,
 };
 pub use trace::{Span, SpanEvent, SpanHead, Trace};

@@ -99,6 +99,28 @@ pub fn check_config_errors<S: Scorer>(cases: &[(&str, &str)]) -> Result<(), Stri
     Ok(())
 }
 
+/// Checks what scorer `S`, built with its defaults and comparing the
+/// output with the references of `expected_response`
+/// ([`Record::references`]), answers for a record that lacks them: the
+/// error `MISSING_EXPECTATION` without the expectation, and
+/// `EMPTY_EXPECTATION` with an empty list. Returns the first other
+/// outcome.
+pub fn check_reference_errors<S: Scorer>() -> Result<(), String> {
+    let scorer = S::from_json("{}").map_err(|e| e.to_string())?;
+    let empty = [NamedValue::new("expected_response", Value::json("[]"))];
+    for (expectations, code) in [
+        (&[][..], "MISSING_EXPECTATION"),
+        (&empty[..], "EMPTY_EXPECTATION"),
+    ] {
+        let record = Record::new(Value::NULL, Value::string("a"), expectations);
+        match scorer.score(&record) {
+            Err(e) if e.code == code => {}
+            other => return Err(format!("{expectations:?}: {other:?}, expected {code}")),
+        }
+    }
+    Ok(())
+}
+
 /// Scores `records` with scorer `S` built from `config` the way the
 /// `verdict` host does with a loaded plugin: through the descriptor that
 /// [`export_plugin!`](crate::export_plugin) makes, the batch entry point,

@@ -415,7 +415,7 @@ mod tests {
     use std::collections::HashMap;
 
     use verdict_plugin::{
-        NamedValue, Record, Score, ScoreValue, Scorer, Value, check_config_errors, score_one,
+        NamedValue, Score, ScoreValue, Scorer, Value, check_config_errors, score_one,
     };
 
     use super::{Rouge, tokenize};
@@ -542,15 +542,7 @@ mod tests {
 
     #[test]
     fn bad_expectations_are_errors() {
-        let scorer = Rouge::from_json("{}").unwrap();
-        let record = Record::new(Value::NULL, Value::string("a"), &[]);
-        assert_eq!(
-            scorer.score(&record).unwrap_err().code,
-            "MISSING_EXPECTATION"
-        );
-        let empty = [NamedValue::new("expected_response", Value::json("[]"))];
-        let record = Record::new(Value::NULL, Value::string("a"), &empty);
-        assert_eq!(scorer.score(&record).unwrap_err().code, "EMPTY_EXPECTATION");
+        verdict_plugin::check_reference_errors::<Rouge>().unwrap();
     }
 
     #[test]
