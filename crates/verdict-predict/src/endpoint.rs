@@ -203,16 +203,7 @@ async fn accept(
     state: Arc<State>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stopped.changed() => break,
-        };
-        let Ok((stream, _)) = accepted else {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
+    receive::accept_until_stopped(&listener, &mut stopped, |stream| {
         let state = Arc::clone(&state);
         tokio::spawn(async move {
             let service = service_fn(move |request| {
@@ -223,7 +214,8 @@ async fn accept(
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
-    }
+    })
+    .await;
 }
 
 async fn handle(

@@ -199,19 +199,10 @@ async fn accept(
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stopped.changed() => break,
-        };
-        let Ok((stream, _)) = accepted else {
-            // Out of descriptors, say: try again shortly.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
+    let shutdown = stopped.clone();
+    receive::accept_until_stopped(&listener, &mut stopped, |stream| {
         let context = Arc::clone(&context);
-        let mut stopped = stopped.clone();
+        let mut stopped = shutdown.clone();
         connections.spawn(async move {
             let service = service_fn(move |request| http::handle(request, Arc::clone(&context)));
             // A client that sends its request head slower than this is
@@ -231,7 +222,8 @@ async fn accept(
         });
         // Finished connections are reaped as others come.
         while connections.try_join_next().is_some() {}
-    }
+    })
+    .await;
     drop(listener);
     // Requests being served finish; one whose body is still coming after
     // the grace period is cut off (and was not taken: it had no answer).

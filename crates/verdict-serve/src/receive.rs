@@ -1,5 +1,5 @@
-//! Reading one OTLP/HTTP traces request into the spans the store keeps,
-//! and the answers an OTLP exporter reads: the part of `verdict serve`'s
+//! Accepting connections, reading one OTLP/HTTP traces request into the
+//! spans the store keeps, and the answers an OTLP exporter reads: the part of `verdict serve`'s
 //! receiver that any other receiver of spans (`verdict eval --predict`'s
 //! endpoint for the system under test) shares, so that there is one
 //! decoder of OTLP requests in the workspace.
@@ -9,16 +9,43 @@
 //! not decode, or holds a span with invalid ids, is 400 with the reason
 //! (see the `otlp` module: a request is taken whole or refused whole).
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use prost::Message as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use verdict_store::StoredSpan;
 
 use crate::otlp;
 pub use crate::otlp::Encoding;
+
+/// Accepts connections on `listener` until `stopped` changes, handing
+/// each to `serve`, Nagle's algorithm off (answers are small and wanted at
+/// once). An accept that fails (out of descriptors, say) is tried again
+/// shortly rather than ending the server.
+pub async fn accept_until_stopped(
+    listener: &TcpListener,
+    stopped: &mut watch::Receiver<bool>,
+    mut serve: impl FnMut(TcpStream),
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => break,
+        };
+        let Ok((stream, _)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        serve(stream);
+    }
+}
 
 /// The gRPC code of a request that is refused for what it holds.
 pub(crate) const INVALID_ARGUMENT: i32 = 3;
