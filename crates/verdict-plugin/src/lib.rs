@@ -51,7 +51,9 @@
 //!
 //! Scorers of one kind share the methods they would all write alike:
 //! [`score_with_scratch!`] for buffers reused through a batch,
-//! [`judge_trace_only!`] for a scorer that judges the trace alone.
+//! [`judge_trace_only!`] for a scorer that judges the trace alone,
+//! [`score_by_writing_rationale!`] for one that writes its rationale into
+//! the call's buffer.
 //!
 //! Scorers that compare text share its normalization through [`text`]:
 //! case folding, and the steps of SQuAD's `normalize_answer`. Scorers whose

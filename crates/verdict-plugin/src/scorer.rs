@@ -223,7 +223,8 @@ pub trait Scorer: Send + Sync + Sized + 'static {
     /// its own, and an error, leave it unread. The kit's entry points call
     /// this one with one buffer for a whole call, so that a rationale
     /// built for every record costs no allocation; override it (and have
-    /// `score` call it) when yours is. The default calls `score`.
+    /// `score` call it, as [`score_by_writing_rationale!`](crate::score_by_writing_rationale)
+    /// writes it) when yours is. The default calls `score`.
     ///
     /// ```
     /// use std::fmt::Write;

@@ -135,3 +135,49 @@ macro_rules! judge_trace_only {
         }
     };
 }
+
+/// Inside `impl Scorer`, for a scorer that writes its rationale into the
+/// call's buffer ([`Scorer::score_writing_rationale`](crate::Scorer::score_writing_rationale)):
+/// `score` runs that method with a buffer of its own and gives the score
+/// the text written there when it has no rationale of its own
+/// ([`Score::or_rationale`](crate::Score::or_rationale)), so that both
+/// paths give the same outcome.
+///
+/// ```
+/// use std::fmt::Write;
+/// use verdict_plugin::{Config, ConfigError, Outcome, Record, Score, Scorer, Value};
+///
+/// /// The length of the output, in bytes.
+/// struct Bytes;
+///
+/// impl Scorer for Bytes {
+///     const NAME: &'static str = "bytes";
+///     const VERSION: &'static str = "1.0.0";
+///     const DESCRIPTION: &'static str = "The length of the output, in bytes.";
+///
+///     fn from_config(_: &Config) -> Result<Self, ConfigError> {
+///         Ok(Bytes)
+///     }
+///
+///     verdict_plugin::score_by_writing_rationale!();
+///
+///     fn score_writing_rationale(&self, record: &Record<'_>, rationale: &mut String) -> Outcome {
+///         let n = record.outputs.text().len();
+///         let _ = write!(rationale, "{n} bytes");
+///         Ok(Score::number(n as f64))
+///     }
+/// }
+///
+/// let record = Record::new(Value::NULL, Value::string("Paris"), &[]);
+/// assert_eq!(Bytes.score(&record).unwrap().rationale.as_deref(), Some("5 bytes"));
+/// ```
+#[macro_export]
+macro_rules! score_by_writing_rationale {
+    () => {
+        fn score(&self, record: &$crate::Record<'_>) -> $crate::Outcome {
+            let mut rationale = ::std::string::String::new();
+            let outcome = self.score_writing_rationale(record, &mut rationale);
+            outcome.map(|score| score.or_rationale(rationale))
+        }
+    };
+}

@@ -141,11 +141,7 @@ impl Scorer for TokenF1 {
         })
     }
 
-    fn score(&self, record: &Record<'_>) -> Outcome {
-        let mut rationale = String::new();
-        let outcome = self.score_writing_rationale(record, &mut rationale);
-        outcome.map(|score| score.or_rationale(rationale))
-    }
+    verdict_plugin::score_by_writing_rationale!();
 
     fn score_writing_rationale(&self, record: &Record<'_>, rationale: &mut String) -> Outcome {
         let expected = match record.expectation(&self.expectation) {
