@@ -85,6 +85,7 @@ use std::sync::Arc;
 
 pub use datafusion;
 use datafusion::common::Result;
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 pub use function::{ASSESS, assessment_fields};
@@ -109,9 +110,24 @@ pub struct Registered {
 /// Registers every scorer of `registry` as a function of `ctx`, and
 /// `assess`; returns the functions, in the registry's order.
 pub fn register_scorers(ctx: &SessionContext, registry: Registry) -> Result<Vec<Registered>> {
+    let (registered, functions) = scorer_functions(&ctx.state(), registry);
+    for function in functions {
+        ctx.register_udf(Arc::unwrap_or_clone(function));
+    }
+    Ok(registered)
+}
+
+/// Every scorer of `registry` as a function, and `assess`, named as in
+/// `state` (a scorer whose name `state` already gives a function gets
+/// [`SHADOWED_PREFIX`]), without registering them: a session built per
+/// query (a worker's) adds the same functions each time, and the scorers
+/// they make are made once.
+pub fn scorer_functions(
+    state: &SessionState,
+    registry: Registry,
+) -> (Vec<Registered>, Vec<Arc<ScalarUDF>>) {
     let names: Vec<String> = registry.scorers().iter().map(|s| s.name.clone()).collect();
     let scorers = Arc::new(scorers::Scorers::new(registry));
-    let state = ctx.state();
     let taken = |name: &str| {
         state.scalar_functions().contains_key(name)
             || state.aggregate_functions().contains_key(name)
@@ -119,6 +135,7 @@ pub fn register_scorers(ctx: &SessionContext, registry: Registry) -> Result<Vec<
             || name == ASSESS
     };
     let mut registered = Vec::with_capacity(names.len());
+    let mut functions = Vec::with_capacity(names.len() + 1);
     for scorer in names {
         let function = if taken(&scorer) {
             format!("{SHADOWED_PREFIX}{scorer}")
@@ -126,11 +143,11 @@ pub fn register_scorers(ctx: &SessionContext, registry: Registry) -> Result<Vec<
             scorer.clone()
         };
         let udf = function::ScorerFunction::value(&function, &scorer, Arc::clone(&scorers));
-        ctx.register_udf(ScalarUDF::new_from_impl(udf));
+        functions.push(Arc::new(ScalarUDF::new_from_impl(udf)));
         registered.push(Registered { scorer, function });
     }
-    ctx.register_udf(ScalarUDF::new_from_impl(function::ScorerFunction::assess(
-        Arc::clone(&scorers),
+    functions.push(Arc::new(ScalarUDF::new_from_impl(
+        function::ScorerFunction::assess(Arc::clone(&scorers)),
     )));
-    Ok(registered)
+    (registered, functions)
 }

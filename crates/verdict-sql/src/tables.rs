@@ -1,5 +1,6 @@
-//! Files as tables: `name=PATH` or `name=PATH:FORMAT`, read as Parquet,
-//! CSV (with a header line) or JSON lines. A CSV file's empty field is
+//! Files as tables: `name=PATH` or `name=PATH:FORMAT`, read as Parquet
+//! (a file, or a directory of `.parquet` files), CSV (with a header line)
+//! or JSON lines. A CSV file's empty field is
 //! NULL, as DataFusion reads CSV; `verdict eval` reads it as the empty
 //! string, which `coalesce(column, '')` gives back.
 
@@ -87,17 +88,29 @@ impl std::str::FromStr for TableSpec {
 
 /// Registers the file of `spec` as a table of `ctx`.
 pub async fn register_file(ctx: &SessionContext, spec: &TableSpec) -> Result<()> {
-    if !spec.path.is_file() {
-        return plan_err!("table {}: {} is not a file", spec.name, spec.path.display());
+    // A directory of Parquet files is one table: its `.parquet` files,
+    // in name order (a dataset split into files, as `--workers` splits
+    // them).
+    let directory = spec.format == Format::Parquet && spec.path.is_dir();
+    if !spec.path.is_file() && !directory {
+        return plan_err!(
+            "table {}: {} is not a file (nor a directory of .parquet files)",
+            spec.name,
+            spec.path.display()
+        );
     }
-    let path = spec.path.to_string_lossy();
+    let path = if directory {
+        format!("{}/", spec.path.to_string_lossy().trim_end_matches('/'))
+    } else {
+        spec.path.to_string_lossy().into_owned()
+    };
     // The extension of a file named on the command line is whatever it
     // is: the format decides how it is read.
-    let extension = spec
-        .path
-        .extension()
-        .map(|e| format!(".{}", e.to_string_lossy()))
-        .unwrap_or_default();
+    let extension = match spec.path.extension() {
+        _ if directory => ".parquet".to_owned(),
+        Some(e) => format!(".{}", e.to_string_lossy()),
+        None => String::new(),
+    };
     match spec.format {
         Format::Parquet => {
             let options = ParquetReadOptions {
