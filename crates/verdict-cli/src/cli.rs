@@ -115,6 +115,17 @@ pub(crate) enum Command {
     /// a query error, with DataFusion's message.
     #[cfg(feature = "sql")]
     Sql(Box<SqlArgs>),
+    /// Serve the parts of queries that `verdict sql --workers` and
+    /// `verdict eval --workers` send (Arrow Flight over gRPC, plain HTTP/2:
+    /// no authentication, no TLS — listen on a private network only), with
+    /// every scorer as a function: the built-in ones, --plugin, and
+    /// VERDICT_PLUGIN_PATH, plugins isolated as in `verdict sql`. Prints
+    /// the address it listens on as one line on standard output (port 0:
+    /// any free port). The files a query reads must be at the same path
+    /// here as on the coordinator. SIGINT or SIGTERM stops it. Exits 2
+    /// when it cannot listen.
+    #[cfg(feature = "distributed")]
+    Worker(Box<WorkerArgs>),
     /// Serve a plugin for the verdict process that started this one: the
     /// worker process a plugin runs in. Started by verdict itself.
     #[command(hide = true)]
@@ -567,7 +578,8 @@ pub(crate) struct SqlArgs {
     pub(crate) query: String,
     /// A file as a table: NAME=PATH, read as Parquet, CSV (with a header)
     /// or JSON lines by its extension (.parquet, .csv, .json, .jsonl), or
-    /// NAME=PATH:FORMAT (parquet, csv, json); repeatable.
+    /// NAME=PATH:FORMAT (parquet, csv, json); a directory of .parquet files
+    /// is one table (NAME=DIR:parquet); repeatable.
     #[arg(long = "table", value_name = "NAME=PATH[:FORMAT]")]
     pub(crate) tables: Vec<String>,
     /// Write the rows to this file instead of printing them: Parquet, CSV
@@ -575,10 +587,29 @@ pub(crate) struct SqlArgs {
     /// store or a file beside it).
     #[arg(long, value_name = "PATH")]
     pub(crate) output: Option<PathBuf>,
+    /// Run the query on these `verdict worker`s (host:port or
+    /// http://host:port, comma-separated): each reads its share of the
+    /// --table files (split by file and row group) at the same path as
+    /// here, and scores it. Refused for a query that reads the store's
+    /// tables, which stay on this machine.
+    #[cfg(feature = "distributed")]
+    #[arg(long, value_name = "URL,URL")]
+    pub(crate) workers: Option<String>,
     #[command(flatten)]
     pub(crate) plugins: PluginArgs,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
+}
+
+#[cfg(feature = "distributed")]
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// The address to listen on, such as 127.0.0.1:50051 (port 0: any
+    /// free port). Nothing else is bound.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub(crate) plugins: PluginArgs,
 }
 
 #[cfg(feature = "serve")]

@@ -39,6 +39,8 @@ use clap::Parser;
 #[cfg(all(feature = "mimalloc", unix))]
 mod allocator;
 mod cli;
+#[cfg(feature = "distributed")]
+mod distributed;
 mod eval;
 mod exit_guard;
 mod plugins;
@@ -60,6 +62,8 @@ mod suite;
 mod summary;
 mod target;
 mod when;
+#[cfg(feature = "distributed")]
+mod worker;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -115,6 +119,8 @@ fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Serve(args) => serve::run(args),
         #[cfg(feature = "sql")]
         cli::Command::Sql(args) => sql::run(args),
+        #[cfg(feature = "distributed")]
+        cli::Command::Worker(args) => worker::run(args),
         cli::Command::PluginWorker => unreachable!("served before"),
     };
     match result {

@@ -58,7 +58,7 @@ pub(crate) fn run(args: &SqlArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the query's threads")?;
     runtime.block_on(async {
-        let ctx = SessionContext::new();
+        let ctx = session(args)?;
         verdict_sql::register_scorers(&ctx, registry).map_err(sql_error)?;
         if args.store.path.is_file() {
             verdict_sql::register_store(&ctx, &args.store.path).map_err(|e| {
@@ -74,6 +74,10 @@ pub(crate) fn run(args: &SqlArgs) -> anyhow::Result<ExitCode> {
                 .map_err(sql_error)?;
         }
         let frame = ctx.sql(&args.query).await.map_err(sql_error)?;
+        #[cfg(feature = "distributed")]
+        if args.workers.is_some() {
+            crate::distributed::refuse_store_tables(frame.logical_plan())?;
+        }
         let stream = frame.execute_stream().await.map_err(sql_error)?;
         match output {
             Some((path, format)) => write_file(stream, path, format).await,
@@ -83,8 +87,19 @@ pub(crate) fn run(args: &SqlArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The session the query runs in: this process's, or one whose plans
+/// run on `--workers`.
+fn session(args: &SqlArgs) -> anyhow::Result<SessionContext> {
+    #[cfg(feature = "distributed")]
+    if let Some(workers) = &args.workers {
+        return crate::distributed::coordinator(workers);
+    }
+    let _ = args;
+    Ok(SessionContext::new())
+}
+
 /// A query's error as DataFusion says it.
-fn sql_error(e: DataFusionError) -> anyhow::Error {
+pub(crate) fn sql_error(e: DataFusionError) -> anyhow::Error {
     anyhow!("{}", e.strip_backtrace())
 }
 

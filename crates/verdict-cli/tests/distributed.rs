@@ -1,0 +1,338 @@
+//! `verdict worker` and `verdict sql --workers`: a coordinator and two
+//! real worker processes on 127.0.0.1 over a Parquet dataset split into
+//! files of several row groups, compared with the same query in one
+//! process; and the ways a distributed query must fail rather than
+//! return part of its rows.
+#![cfg(all(feature = "distributed", target_os = "linux"))]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+
+use common::{plugin_file, text_of};
+
+/// Rows per file, and files: row groups of 100 rows, so that each file
+/// is split across tasks by row group.
+const ROWS_PER_FILE: usize = 400;
+const FILES: usize = 3;
+
+/// Writes `qa/part-N.parquet`: an id, an output and an expected text, a
+/// quarter of the outputs right, the rest near or far; `boom` as the
+/// output of each file's first row when `boom` is set.
+fn write_dataset(dir: &Path, boom: bool) -> std::path::PathBuf {
+    let qa = dir.join("qa");
+    std::fs::create_dir(&qa).unwrap();
+    for file in 0..FILES {
+        let ids: Vec<i64> = (0..ROWS_PER_FILE)
+            .map(|i| (file * ROWS_PER_FILE + i) as i64)
+            .collect();
+        let expected: Vec<String> = ids.iter().map(|i| format!("answer {i}")).collect();
+        let outputs: Vec<String> = ids
+            .iter()
+            .map(|&i| match i % 4 {
+                _ if boom && i as usize % ROWS_PER_FILE == 0 => "boom".to_owned(),
+                0 => format!("answer {i}"),
+                1 => format!("answer {}", i + 1),
+                2 => format!("the answer is {i}"),
+                _ => "no idea".to_owned(),
+            })
+            .collect();
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("id", Arc::new(Int64Array::from(ids))),
+            ("output", Arc::new(StringArray::from(outputs))),
+            ("expected", Arc::new(StringArray::from(expected))),
+        ];
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(100))
+            .build();
+        let path = qa.join(format!("part-{file}.parquet"));
+        let mut writer = ArrowWriter::try_new(
+            std::fs::File::create(path).unwrap(),
+            batch.schema(),
+            Some(props),
+        )
+        .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+    qa
+}
+
+/// A `verdict worker` process on 127.0.0.1, killed when dropped.
+struct Worker {
+    child: Child,
+    url: String,
+}
+
+impl Worker {
+    fn start(args: &[&str]) -> Worker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_verdict"))
+            .args(["worker", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("VERDICT_PLUGIN_PATH")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The bound address, the first line it prints.
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line.trim();
+        assert!(
+            address.starts_with("127.0.0.1:"),
+            "the worker printed {line:?}"
+        );
+        Worker {
+            url: format!("http://{address}"),
+            child,
+        }
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(
+            unsafe { libc::kill(self.child.id() as libc::pid_t, signal) },
+            0
+        );
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `verdict sql` in `dir`.
+fn sql(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    text_of(
+        &Command::new(env!("CARGO_BIN_EXE_verdict"))
+            .arg("sql")
+            .args(args)
+            .current_dir(dir)
+            .env_remove("VERDICT_PLUGIN_PATH")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    )
+}
+
+/// The lines of a CSV file after its header, sorted: rows compared
+/// whatever order the tasks gave them in.
+fn sorted_rows(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines: Vec<String> = text.lines().skip(1).map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+const QUERY: &str = "SELECT id, exact_match(output, expected) AS exact, \
+                     edit_distance(output, expected) AS distance, \
+                     assess('token_f1', output, expected)['number'] AS f1, \
+                     assess('edit_distance', output, expected, '{\"max_distance\": 3}')['passed'] AS near \
+                     FROM qa";
+
+#[test]
+fn two_workers_give_the_rows_one_process_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let qa = write_dataset(dir.path(), false);
+    let table = format!("qa={}:parquet", qa.display());
+    let (a, b) = (Worker::start(&[]), Worker::start(&[]));
+    let workers = format!("{},{}", a.url, b.url);
+
+    let (code, out, err) = sql(
+        dir.path(),
+        &["--table", &table, "--output", "local.csv", QUERY],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = sql(
+        dir.path(),
+        &[
+            "--table",
+            &table,
+            "--workers",
+            &workers,
+            "--output",
+            "workers.csv",
+            QUERY,
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let local = sorted_rows(&dir.path().join("local.csv"));
+    assert_eq!(local.len(), FILES * ROWS_PER_FILE);
+    assert_eq!(sorted_rows(&dir.path().join("workers.csv")), local);
+
+    // An aggregate over the workers' scores, as one process gives it.
+    // (A sum of doubles is rounded: its last digits follow the order the
+    // partial sums are added in, which differs between runs.)
+    let total = "SELECT count(*) AS n, sum(CASE WHEN exact_match(output, expected) THEN 1 ELSE 0 END) \
+                 AS right, round(sum(edit_distance(output, expected)), 9) AS distance FROM qa";
+    let (code, local, err) = sql(dir.path(), &["--table", &table, total]);
+    assert_eq!(code, 0, "{err}");
+    let (code, distributed, err) = sql(
+        dir.path(),
+        &["--table", &table, "--workers", &workers, total],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(distributed, local);
+    assert!(local.contains("1200"), "{local}");
+}
+
+#[test]
+fn a_worker_killed_mid_query_fails_the_query_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let qa = write_dataset(dir.path(), true);
+    let table = format!("qa={}:parquet", qa.display());
+    // Each worker hangs in the plugin on its first `boom` row, until the
+    // plugin's time limit: the query is under way on both when one dies.
+    let hostile = plugin_file("verdict_test_hostile");
+    let hostile = hostile.to_str().unwrap();
+    let plugin = ["--plugin", hostile, "--plugin-timeout", "120s"];
+    let (a, b) = (Worker::start(&plugin), Worker::start(&plugin));
+    let workers = format!("{},{}", a.url, b.url);
+    let query =
+        "SELECT id, assess('hostile', output, expected, '{\"mode\": \"loop\"}')['value'] FROM qa";
+    let mut coordinator = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args([
+            "sql",
+            "--table",
+            &table,
+            "--workers",
+            &workers,
+            "--plugin",
+            hostile,
+        ])
+        .args(["--output", "rows.csv", query])
+        .current_dir(dir.path())
+        .env_remove("VERDICT_PLUGIN_PATH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Under way: each worker has started its plugin's process.
+    while !has_child(&a.child) || !has_child(&b.child) {
+        if coordinator.try_wait().unwrap().is_some() {
+            let (code, out, err) = text_of(&coordinator.wait_with_output().unwrap());
+            panic!("the query ended before both workers scored: {code}\n{out}\n{err}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    a.signal(libc::SIGKILL);
+    let (code, out, err) = text_of(&coordinator.wait_with_output().unwrap());
+    assert_eq!(code, 2, "{out}\n{err}");
+    let port = a.url.rsplit(':').next().unwrap();
+    assert!(err.contains(port), "the error names the dead worker: {err}");
+    assert!(!dir.path().join("rows.csv").exists(), "no partial output");
+}
+
+/// Whether `child` has started a process of its own.
+fn has_child(child: &Child) -> bool {
+    let tasks = format!("/proc/{}/task", child.id());
+    std::fs::read_dir(tasks).unwrap().any(|task| {
+        let children = task.unwrap().path().join("children");
+        std::fs::read_to_string(children).is_ok_and(|c| !c.trim().is_empty())
+    })
+}
+
+#[test]
+fn a_worker_that_refuses_connections_fails_the_query_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let qa = write_dataset(dir.path(), false);
+    let table = format!("qa={}:parquet", qa.display());
+    let live = Worker::start(&[]);
+    // A port that was free a moment ago, and nothing listens on now.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let workers = format!("{},127.0.0.1:{port}", live.url);
+    let (code, out, err) = sql(
+        dir.path(),
+        &["--table", &table, "--workers", &workers, QUERY],
+    );
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(out.is_empty(), "{out}");
+}
+
+#[test]
+fn a_worker_without_the_plugin_refuses_naming_the_scorer() {
+    let dir = tempfile::tempdir().unwrap();
+    let qa = write_dataset(dir.path(), false);
+    let table = format!("qa={}:parquet", qa.display());
+    let (a, b) = (Worker::start(&[]), Worker::start(&[]));
+    let workers = format!("{},{}", a.url, b.url);
+    let keyword = plugin_file("keyword_coverage");
+    for query in [
+        "SELECT keyword_coverage(output, expected) FROM qa",
+        "SELECT assess('keyword_coverage', output, expected)['value'] FROM qa",
+    ] {
+        let (code, out, err) = sql(
+            dir.path(),
+            &[
+                "--table",
+                &table,
+                "--workers",
+                &workers,
+                "--plugin",
+                keyword.to_str().unwrap(),
+                query,
+            ],
+        );
+        assert_eq!(code, 2, "{out}\n{err}");
+        assert!(err.contains("keyword_coverage"), "{err}");
+    }
+}
+
+#[test]
+fn the_store_tables_are_refused_with_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_dataset(dir.path(), 10);
+    let (code, out, err) =
+        common::verdict_in(dir.path(), &["eval", "qa.jsonl", "--scorer", "exact_match"]);
+    assert!(code == 0 || code == 1, "{out}\n{err}");
+    let worker = Worker::start(&[]);
+    let (code, out, err) = sql(
+        dir.path(),
+        &["--workers", &worker.url, "SELECT count(*) FROM assessments"],
+    );
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains("store") && err.contains("assessments"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_worker_stops_on_sigterm_and_refuses_a_port_in_use() {
+    let worker = Worker::start(&[]);
+    let address = worker.url.trim_start_matches("http://").to_owned();
+    let (code, out, err) = text_of(
+        &Command::new(env!("CARGO_BIN_EXE_verdict"))
+            .args(["worker", "--listen", &address])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains(&format!("cannot listen on {address}")),
+        "{err}"
+    );
+
+    let mut worker = worker;
+    worker.signal(libc::SIGTERM);
+    let status = worker.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
