@@ -37,7 +37,7 @@ fn write_dataset(dir: &Path, boom: bool) -> std::path::PathBuf {
         let outputs: Vec<String> = ids
             .iter()
             .map(|&i| match i % 4 {
-                _ if boom && i as usize % ROWS_PER_FILE == 0 => "boom".to_owned(),
+                _ if boom && (i as usize).is_multiple_of(ROWS_PER_FILE) => "boom".to_owned(),
                 0 => format!("answer {i}"),
                 1 => format!("answer {}", i + 1),
                 2 => format!("the answer is {i}"),
