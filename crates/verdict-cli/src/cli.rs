@@ -436,6 +436,14 @@ pub(crate) struct EvalArgs {
     /// Write every result and the summary as JSON.
     #[arg(long, value_name = "PATH")]
     pub(crate) json: Option<PathBuf>,
+    /// Write every record's results as Parquet (PATH must end in
+    /// .parquet; needs the `parquet` feature), one row per record in the
+    /// shape of MLflow's evaluation results: trace_id, SCORER/value,
+    /// SCORER/rationale, SCORER/error_code, SCORER/error_message,
+    /// SCORER/passed, request, response, expectations, state, and line,
+    /// run_id, error_code, error_message. Written like --json.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) results: Option<PathBuf>,
     /// Compare with a stored run (its id, a unique prefix, or `latest`:
     /// the latest run of the same dataset file that passed its gates; a
     /// run that failed or stopped is never picked, so a regression cannot

@@ -44,6 +44,7 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         ("--report", &args.report),
         ("--json", &args.json),
         ("--junit", &args.junit),
+        ("--results", &args.results),
     ] {
         if let Some(path) = path {
             outputs = outputs.result(flag, path);
@@ -56,6 +57,9 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         } else if let ExportTarget::Jsonl(path) = target {
             outputs = outputs.output("--export", path);
         }
+    }
+    if let Some(path) = &args.results {
+        report::check_results_path(path)?;
     }
     outputs.remove_stale_results()?;
     let targets = targets.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -116,6 +120,9 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(path) = &args.json {
         evaluation = evaluation.json(path);
+    }
+    if let Some(path) = &args.results {
+        evaluation = evaluation.results(path);
     }
     if let Some(path) = &args.report {
         evaluation = evaluation.report(path);

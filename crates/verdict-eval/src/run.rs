@@ -36,7 +36,7 @@ use crate::output::{OutputFile, Outputs};
 use crate::predict::{PredictError, Predictor};
 use crate::predict_stage::{Job, Stage};
 use crate::report::{
-    ResultStream, Row, RowResult, Stopped, Unfinished, open_streams, write_report_to,
+    ResultStream, Row, RowResult, Stopped, StreamPaths, Unfinished, open_streams, write_report_to,
 };
 use crate::reuse::StoredAnswers;
 use crate::scored::{self, ChunkScores, Failed, Said};
@@ -207,6 +207,7 @@ pub struct Evaluation {
     destinations: Vec<Export>,
     junit: Option<PathBuf>,
     json: Option<PathBuf>,
+    results: Option<PathBuf>,
     report: Option<PathBuf>,
     baseline: Option<String>,
     threads: Option<usize>,
@@ -286,6 +287,7 @@ impl Evaluation {
             destinations: Vec::new(),
             junit: None,
             json: None,
+            results: None,
             report: None,
             baseline: None,
             threads: None,
@@ -372,6 +374,16 @@ impl Evaluation {
         self
     }
 
+    /// Writes every record's results to `path` as Parquet, one row per
+    /// record, in the shape of MLflow's evaluation results (see the
+    /// `report` module's Parquet writer); `path` must end in `.parquet`,
+    /// and the crate must have its `parquet` feature, or the run is
+    /// refused before it starts.
+    pub fn results(mut self, path: impl Into<PathBuf>) -> Self {
+        self.results = Some(path.into());
+        self
+    }
+
     /// Writes a report to `path` when the run ends: Markdown, or HTML
     /// when the path ends in `.html`.
     pub fn report(mut self, path: impl Into<PathBuf>) -> Self {
@@ -388,6 +400,7 @@ impl Evaluation {
         for (what, path) in [
             ("the JUnit file", &self.junit),
             ("the JSON results", &self.json),
+            ("the Parquet results", &self.results),
             ("the report", &self.report),
         ] {
             if let Some(path) = path {
@@ -457,6 +470,9 @@ impl Evaluation {
     /// run stopped before it stored anything leaves no trace in the store.
     pub fn run(self, dataset: &Dataset) -> Result<RunSummary> {
         self.outputs(dataset).check()?;
+        if let Some(path) = &self.results {
+            crate::report::check_results_path(path)?;
+        }
         let started = SystemTime::now();
         let clock = Instant::now();
         let mut rng = rand::rngs::StdRng::from_os_rng();
@@ -502,6 +518,7 @@ impl Evaluation {
             mut destinations,
             junit,
             json,
+            results,
             report,
             progress,
             threads,
@@ -569,12 +586,12 @@ impl Evaluation {
             .zip(&names)
             .map(|(setup, name)| StatsBuilder::new(name, setup.pass.clone(), setup.weight))
             .collect();
-        let mut streams = open_streams(
-            junit.as_deref(),
-            json.as_deref(),
-            &names,
-            store.as_ref().map(|s| s.path()),
-        )?;
+        let paths = StreamPaths {
+            junit: junit.as_deref(),
+            json: json.as_deref(),
+            results: results.as_deref(),
+        };
+        let mut streams = open_streams(paths, &names, store.as_ref().map(|s| s.path()), &run_id)?;
         let mut unfinished = Unfinished::new(&streams);
         let report = report.as_deref().map(OutputFile::create).transpose()?;
         if let Some(report) = &report {
@@ -1608,6 +1625,7 @@ fn summarize(
                 record,
                 results: &results,
                 seconds,
+                failed: m.failed.as_ref(),
             };
             for stream in streams.iter_mut() {
                 stream.record(&row).map_err(|e| stream.error(e))?;

@@ -6,6 +6,8 @@ mod failures;
 mod html;
 mod junit;
 mod markdown;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod results;
 mod table;
 mod visible;
@@ -19,6 +21,8 @@ use verdict_scorer::OwnedRecord;
 pub use failures::{failed_records, failure_message, worst_records};
 pub use html::html;
 pub use markdown::markdown;
+#[cfg(feature = "parquet")]
+pub use parquet::{BATCH_BYTES, BATCH_ROWS, ROW_GROUP_BYTES};
 pub use table::{terminal, undelivered};
 pub use visible::{visible, visible_lines};
 
@@ -27,6 +31,7 @@ pub use crate::stats::format_number;
 use crate::dataset::InvalidRecord;
 use crate::error::{Error, Result};
 use crate::output::OutputFile;
+use crate::predict::PredictError;
 use crate::run::RunSummary;
 use crate::scored::Said;
 
@@ -46,6 +51,9 @@ pub(crate) struct Row<'a> {
     /// The time each result took: its even share of its chunk's scoring
     /// time, in seconds.
     pub(crate) seconds: f64,
+    /// Why the system under test gave the record no outputs, if it did not.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    pub(crate) failed: Option<&'a PredictError>,
 }
 
 /// A result file written while the run streams.
@@ -81,29 +89,82 @@ pub(crate) struct Stopped<'a> {
     pub(crate) error: &'a str,
 }
 
+/// The result files a run streams, by path.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct StreamPaths<'a> {
+    pub(crate) junit: Option<&'a Path>,
+    pub(crate) json: Option<&'a Path>,
+    /// The Parquet results.
+    pub(crate) results: Option<&'a Path>,
+}
+
 /// Opens the result files asked for; `store` is the local store of the
 /// run, whose `verdict show` command they give for a record.
 pub(crate) fn open_streams(
-    junit: Option<&Path>,
-    json: Option<&Path>,
+    paths: StreamPaths<'_>,
     scorers: &[String],
     store: Option<&Path>,
+    run_id: &str,
 ) -> Result<Vec<Box<dyn ResultStream>>> {
     let mut streams: Vec<Box<dyn ResultStream>> = Vec::new();
-    if let Some(path) = junit {
-        streams.push(Box::new(junit::JunitWriter::create(path, scorers, store)?));
-    }
-    if let Some(path) = json {
-        match results::JsonWriter::create(path) {
-            Ok(writer) => streams.push(Box::new(writer)),
-            Err(e) => {
-                // Not the JUnit file, empty, either.
-                drop(Unfinished::new(&streams));
-                return Err(e);
-            }
+    let mut open = |stream: Result<Box<dyn ResultStream>>| match stream {
+        Ok(stream) => {
+            streams.push(stream);
+            Ok(())
         }
+        Err(e) => {
+            // Not those opened before, empty, either.
+            drop(Unfinished::new(&streams));
+            Err(e)
+        }
+    };
+    if let Some(path) = paths.junit {
+        open(junit::JunitWriter::create(path, scorers, store).map(|w| Box::new(w) as _))?;
+    }
+    if let Some(path) = paths.json {
+        open(results::JsonWriter::create(path).map(|w| Box::new(w) as _))?;
+    }
+    if let Some(path) = paths.results {
+        open(parquet_results(path, scorers, run_id))?;
     }
     Ok(streams)
+}
+
+#[cfg(feature = "parquet")]
+fn parquet_results(path: &Path, scorers: &[String], run_id: &str) -> Result<Box<dyn ResultStream>> {
+    Ok(Box::new(parquet::ParquetWriter::create(
+        path, scorers, run_id,
+    )?))
+}
+
+#[cfg(not(feature = "parquet"))]
+fn parquet_results(
+    _path: &Path,
+    _scorers: &[String],
+    _run_id: &str,
+) -> Result<Box<dyn ResultStream>> {
+    Err(without_parquet())
+}
+
+/// Refuses a Parquet results path that the run could not write: one not
+/// named `.parquet`, or any, in a build without the `parquet` feature.
+pub fn check_results_path(path: &Path) -> Result<()> {
+    #[cfg(feature = "parquet")]
+    return parquet::check_results_path(path);
+    #[cfg(not(feature = "parquet"))]
+    {
+        let _ = path;
+        Err(without_parquet())
+    }
+}
+
+#[cfg(not(feature = "parquet"))]
+fn without_parquet() -> Error {
+    Error::Usage(
+        "--results writes Parquet, and this verdict was built without it: build it with the \
+         `parquet` feature (cargo install verdict-cli --features parquet), or use --json"
+            .into(),
+    )
 }
 
 /// The first `chars` characters of a long text, with `…` where it was
