@@ -12,14 +12,19 @@
 //!   `udf` is `edit_distance(a, b)` over the same pairs in a table;
 //!   `eval_runner` as above.
 //!
+//! Times are the process's CPU time (every thread's: DataFusion reads
+//! files on tokio's blocking threads), not wall time: the machine these
+//! run on is shared, and other processes' load would count in wall time.
+//!
 //! ```text
 //! cargo bench -p verdict-sql --bench udf -- --warm-up-time 2 --measurement-time 8
 //! ```
 
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Bencher, Criterion, Throughput, criterion_group, criterion_main};
 use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::datasource::MemTable;
@@ -35,6 +40,29 @@ const ASCII: Alphabet = Alphabet::Chars(&[
     'e', 'e', 'e', 't', 't', 'a', 'a', 'o', 'o', 'i', 'n', 's', 'h', 'r', 'd', 'l', 'c', 'u', 'm',
     'w', 'f', 'g', 'y', 'p', ' ', ' ', ' ', ',', '.',
 ]);
+
+/// The CPU time the process has used, all threads.
+fn cpu_now() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid pointer to a timespec, for a clock Linux has.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Measures `f` in CPU time.
+fn on_cpu<O>(b: &mut Bencher<'_>, mut f: impl FnMut() -> O) {
+    b.iter_custom(|iters| {
+        let start = cpu_now();
+        for _ in 0..iters {
+            black_box(f());
+        }
+        cpu_now() - start
+    })
+}
 
 fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
@@ -116,13 +144,13 @@ fn exact_match_parquet(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ROWS as u64));
     group.sample_size(10);
     group.bench_function("sql_equality", |b| {
-        b.iter(|| runtime.block_on(count(&ctx, black_box(equal))))
+        on_cpu(b, || runtime.block_on(count(&ctx, black_box(equal))))
     });
     group.bench_function("udf", |b| {
-        b.iter(|| runtime.block_on(count(&ctx, black_box(udf))))
+        on_cpu(b, || runtime.block_on(count(&ctx, black_box(udf))))
     });
     group.bench_function("eval_runner", |b| {
-        b.iter(|| runner.score(black_box(&records)).len())
+        on_cpu(b, || runner.score(black_box(&records)).len())
     });
     group.finish();
 }
@@ -151,7 +179,7 @@ fn edit_distance(c: &mut Criterion) {
     group.throughput(Throughput::Elements(PAIRS as u64));
     group.sample_size(20);
     group.bench_function("bare", |b| {
-        b.iter(|| {
+        on_cpu(b, || {
             pairs
                 .iter()
                 .map(|(a, e)| verdict_edit_distance::levenshtein(black_box(a), black_box(e)))
@@ -159,10 +187,10 @@ fn edit_distance(c: &mut Criterion) {
         })
     });
     group.bench_function("udf", |b| {
-        b.iter(|| runtime.block_on(count(&ctx, black_box(udf))))
+        on_cpu(b, || runtime.block_on(count(&ctx, black_box(udf))))
     });
     group.bench_function("eval_runner", |b| {
-        b.iter(|| runner.score(black_box(&records)).len())
+        on_cpu(b, || runner.score(black_box(&records)).len())
     });
     group.finish();
 }
