@@ -323,7 +323,7 @@ fn a_record_whose_call_failed_is_an_error_row_as_in_the_json_results() {
     assert_eq!(failed[0]["exact_match/error_code"], "PREDICT_CRASHED");
     assert_eq!(failed[0]["response"], Value::Null);
     assert_eq!(failed[0]["exact_match/value"], Value::Null);
-    assert!(failed[0]["error_message"].as_str().unwrap().len() > 0);
+    assert!(!failed[0]["error_message"].as_str().unwrap().is_empty());
     assert_eq!(rows[0]["exact_match/value"], true);
 }
 

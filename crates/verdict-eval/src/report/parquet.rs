@@ -30,6 +30,11 @@
 //!   types MLflow's (bool, float64, str). `request`, `response` and
 //!   `expectations` are text: MLflow holds them as Python objects, whose
 //!   shape varies by record and has no one Parquet type.
+//!   MLflow's columns of the whole trace (`trace`, `spans`,
+//!   `assessments`, `trace_metadata`, `tags`, `request_time`,
+//!   `execution_duration`) are not written: the local store holds the
+//!   trace, and `verdict sql` reads it as its `spans` and `assessments`
+//!   tables, joined on `trace_id`.
 //! - **A value's type is learned from the first batch.** Nothing in a
 //!   scorer declares its kind; a Parquet column has one type, fixed
 //!   before the first row is written. The first batch's values decide it
