@@ -87,6 +87,7 @@ mod error;
 mod export;
 mod gates;
 mod mlflow_run;
+mod otel_capture;
 mod output;
 pub mod predict;
 mod predict_stage;
@@ -110,6 +111,7 @@ pub use dataset::{
 };
 pub use error::{Error, Result, signal_name};
 pub use gates::{GateVerdict, PassCriterion};
+pub use otel_capture::SuiteSpans;
 pub use output::{OutputFile, Outputs};
 pub use root_span::EXPECTATION_ATTRIBUTE_PREFIX;
 pub use run::{

@@ -59,7 +59,7 @@ pub struct Prediction {
 }
 
 /// Why a call gave no outputs.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum PredictError {
     /// The predictor returned an error.
     #[error("the predictor failed: {0}")]
@@ -73,12 +73,56 @@ pub enum PredictError {
     /// The predictor's process died or closed its end during the call.
     #[error("the predictor crashed: {0}")]
     Crashed(String),
+    /// A failure, with the spans the call made before it failed: they are
+    /// stored in the record's trace beside its root span (an error), so
+    /// that the trace shows what the system did up to the failure. Made
+    /// with [`with_spans`](Self::with_spans).
+    #[error("{error}")]
+    WithSpans {
+        /// What failed (never itself `WithSpans`).
+        error: Box<PredictError>,
+        /// The spans made before, in the call's trace.
+        spans: Vec<StoredSpan>,
+    },
 }
 
 impl PredictError {
+    /// This error with `spans`, the spans the call made before it failed,
+    /// added to those it carries.
+    pub fn with_spans(self, mut spans: Vec<StoredSpan>) -> PredictError {
+        if spans.is_empty() {
+            return self;
+        }
+        match self {
+            PredictError::WithSpans {
+                error,
+                spans: mut before,
+            } => {
+                before.append(&mut spans);
+                PredictError::WithSpans {
+                    error,
+                    spans: before,
+                }
+            }
+            error => PredictError::WithSpans {
+                error: Box::new(error),
+                spans,
+            },
+        }
+    }
+
+    /// The failure, and the spans the call made before it.
+    pub fn into_parts(self) -> (PredictError, Vec<StoredSpan>) {
+        match self {
+            PredictError::WithSpans { error, spans } => (*error, spans),
+            error => (error, Vec::new()),
+        }
+    }
+
     /// The error code its records' feedback carries.
     pub fn code(&self) -> &'static str {
         match self {
+            PredictError::WithSpans { error, .. } => error.code(),
             PredictError::Failed(_) => PREDICT_FAILED,
             PredictError::Panicked(_) => PREDICT_PANICKED,
             PredictError::TimedOut(_) => PREDICT_TIMEOUT,
@@ -114,6 +158,24 @@ mod tests {
         assert_eq!(
             PredictError::TimedOut(Duration::from_millis(1500)).to_string(),
             "the predictor did not answer within 1s 500ms"
+        );
+    }
+
+    #[test]
+    fn spans_change_neither_the_code_nor_the_text_and_come_back_out() {
+        let span = |name: &str| StoredSpan::new(TraceId::from(1u128), SpanId::from(2), name.into());
+        let error = PredictError::Panicked("boom".into())
+            .with_spans(vec![span("a")])
+            .with_spans(vec![span("b")]);
+        assert_eq!(error.code(), PREDICT_PANICKED);
+        assert_eq!(error.to_string(), "the predictor panicked: boom");
+        let (inner, spans) = error.into_parts();
+        assert_eq!(inner, PredictError::Panicked("boom".into()));
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(
+            PredictError::Failed("no".into()).with_spans(Vec::new()),
+            PredictError::Failed("no".into())
         );
     }
 }

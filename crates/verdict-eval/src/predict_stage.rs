@@ -28,6 +28,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::trace::{SpanId, TraceId};
 use verdict_scorer::OwnedValue;
+use verdict_store::StoredSpan;
 
 use crate::dataset::MAX_RECORD;
 use crate::predict::{Call, PredictError, Prediction, Predictor};
@@ -264,7 +265,8 @@ fn work(shared: &Shared, me: usize) {
             })
         }))
         .unwrap_or_else(|panic| Err(PredictError::Panicked(panic_message(panic.as_ref()))))
-        .and_then(|prediction| checked(prediction, *trace_id, *parent));
+        .and_then(|prediction| checked(prediction, *trace_id, *parent))
+        .map_err(|error| checked_failure(error, *trace_id, *parent));
         let end = SystemTime::now();
         let mut state = lock(&shared.state);
         if state.workers[me].abandoned {
@@ -304,7 +306,29 @@ fn checked(
             MAX_RECORD >> 20
         )));
     }
-    for span in &mut prediction.spans {
+    checked_spans(&mut prediction.spans, trace_id, root)?;
+    Ok(prediction)
+}
+
+/// A failure as a record takes it: the spans it carries are kept when they
+/// pass the checks of [`checked`], and all dropped otherwise (the record is
+/// an error either way).
+fn checked_failure(error: PredictError, trace_id: TraceId, root: SpanId) -> PredictError {
+    let (error, mut spans) = error.into_parts();
+    match checked_spans(&mut spans, trace_id, root) {
+        Ok(()) => error.with_spans(spans),
+        Err(_) => error,
+    }
+}
+
+/// Spans of the record's trace only, none with the root span's id, and
+/// top-level ones put under the root span.
+fn checked_spans(
+    spans: &mut [StoredSpan],
+    trace_id: TraceId,
+    root: SpanId,
+) -> Result<(), PredictError> {
+    for span in spans {
         if span.trace_id != trace_id {
             return Err(PredictError::Failed(format!(
                 "it returned span {:?} of trace {}, not of the record's trace {}: a span of \
@@ -325,7 +349,7 @@ fn checked(
             span.parent_span_id = Some(root);
         }
     }
-    Ok(prediction)
+    Ok(())
 }
 
 /// What a panic said, when it said it with text.

@@ -1942,7 +1942,10 @@ fn predict(
                 m.spans.extend(prediction.spans);
             }
             Err(error) => {
+                // The spans it made before failing show what it did.
+                let (error, spans) = error.into_parts();
                 record.outputs = OwnedValue::Null;
+                m.spans.extend(spans);
                 m.failed = Some(error);
             }
         }

@@ -12,9 +12,9 @@
 //! process's default subscriber, if any, is the default again once the
 //! call returns, and never sees the call's spans. The OpenTelemetry
 //! context is the record's root span during the call, so that spans the
-//! code makes through the OpenTelemetry API with its own provider land in
-//! the record's trace, where that provider sends them (they are not
-//! captured: only the provider the code chose sees them).
+//! code makes through the OpenTelemetry API land in the record's trace:
+//! the suite's span processor, added to the program's provider, captures
+//! them into the same call's spans (see the `otel_capture` module).
 //!
 //! The decision: **a layer of our own over the registry** rather than
 //! `tracing-opentelemetry` with an SDK provider and a collecting span
@@ -57,6 +57,16 @@ impl CallSpans {
             trace_id,
             spans: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The trace its spans are in.
+    pub(crate) fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    /// Adds a span that ended.
+    pub(crate) fn push(&self, span: StoredSpan) {
+        lock(&self.spans).push(span);
     }
 
     /// The spans closed so far, taken.

@@ -12,6 +12,7 @@ use verdict_scorer::{Registry, ScorerSpec};
 use crate::config::SuiteConfig;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
+use crate::otel_capture::SuiteSpans;
 use crate::predict::Predictor;
 use crate::report;
 use crate::run::{Evaluation, RunSummary};
@@ -48,6 +49,9 @@ pub struct Suite {
     predictor: Option<SystemUnderTest>,
     predict_calls: Option<usize>,
     predict_time_limit: Option<Duration>,
+    /// Captures the calls' OpenTelemetry API spans, once added to the
+    /// program's provider.
+    otel: SuiteSpans,
 }
 
 /// The system a suite calls, for its `Debug`.
@@ -129,9 +133,14 @@ impl Suite {
     /// opens through `tracing` during the call is stored in the record's
     /// trace and given to the scorers that read traces (`latency`,
     /// `tool_calls`, …); the process's own subscriber, if any, sees none
-    /// of them and is in place again after each call. An error, a panic or
-    /// a call past its time limit is an error feedback from every scorer
-    /// for that record, and the suite goes on.
+    /// of them and is in place again after each call. Spans it makes
+    /// through the OpenTelemetry API are captured too once the program's
+    /// provider has the suite's [`span_processor`](Self::span_processor).
+    /// An error, a panic or a call past its time limit is an error
+    /// feedback from every scorer for that record, and the suite goes on;
+    /// the spans an error or a panic closed before are stored with the
+    /// record (its root span an error), those of a call past its limit
+    /// are not (the call is still running).
     ///
     /// ```
     /// use verdict_eval::Suite;
@@ -162,7 +171,40 @@ impl Suite {
         + Sync
         + 'static,
     ) -> Self {
-        self.predictor(Arc::new(ClosurePredictor::new(f)))
+        let otel = self.otel.clone();
+        self.predictor(Arc::new(ClosurePredictor::new(f, otel)))
+    }
+
+    /// The span processor that captures the spans the code under test
+    /// makes through the OpenTelemetry API, for the program to add to its
+    /// own tracer provider: during a call of [`predict`](Self::predict)
+    /// or [`predict_async`](Self::predict_async), such a span (in the
+    /// record's trace, under its root span) is stored and judged with the
+    /// record's `tracing` spans, and still goes to the provider's other
+    /// processors. Spans the program makes outside the calls pass
+    /// untouched. See [`SuiteSpans`].
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    /// use verdict_eval::Suite;
+    ///
+    /// let suite = Suite::new().scorer("exact_match");
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_span_processor(suite.span_processor())
+    ///     .build();
+    /// let tracer = provider.tracer("code under test");
+    /// # let dir = tempfile::tempdir()?;
+    /// # let data = dir.path().join("qa.jsonl");
+    /// # std::fs::write(&data, "{\"inputs\": \"q\", \"expectations\": {\"expected_response\": \"a\"}}\n")?;
+    /// let report = suite
+    ///     .predict(move |_| Ok::<_, String>(tracer.in_span("answer", |_| "a".into())))
+    ///     .run(&data)?;
+    /// report.assert_gates();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn span_processor(&self) -> SuiteSpans {
+        self.otel.clone()
     }
 
     /// [`predict`](Self::predict) for async code: `f` makes a future per
@@ -182,9 +224,10 @@ impl Suite {
             + 'static,
         E: Display + 'static,
     {
-        let predictor = crate::suite_predictor::AsyncPredictor::new(f).map_err(|e| {
-            Error::Usage(format!("cannot start a runtime for the suite's calls: {e}"))
-        })?;
+        let predictor =
+            crate::suite_predictor::AsyncPredictor::new(f, self.otel.clone()).map_err(|e| {
+                Error::Usage(format!("cannot start a runtime for the suite's calls: {e}"))
+            })?;
         Ok(self.predictor(Arc::new(predictor)))
     }
 

@@ -1,8 +1,16 @@
 //! A suite's system under test: a closure from a record's inputs to its
-//! outputs, called as a [`Predictor`] with its `tracing` spans captured
-//! into the record's trace (see the `span_capture` module).
+//! outputs, called as a [`Predictor`] with its `tracing` spans (see the
+//! `span_capture` module) and its OpenTelemetry API spans (the
+//! `otel_capture` module) captured into the record's trace.
+//!
+//! A call that fails or panics keeps the spans it made before: they come
+//! back with its [`PredictError`] ([`PredictError::with_spans`]), so that
+//! the record's trace shows what the system did up to the failure. The
+//! panic is caught here, inside the call's capture, rather than only by
+//! the stage around every predictor, which would lose them.
 
 use std::fmt::Display;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceState};
@@ -10,7 +18,9 @@ use serde_json::Value;
 use tracing::Dispatch;
 use verdict_scorer::OwnedValue;
 
+use crate::otel_capture::SuiteSpans;
 use crate::predict::{Call, PredictError, Prediction, Predictor};
+use crate::predict_stage::panic_message;
 use crate::run::json_value;
 use crate::span_capture::{self, CALL_TARGET, CallSpans};
 
@@ -18,13 +28,15 @@ use crate::span_capture::{self, CALL_TARGET, CallSpans};
 pub(crate) struct ClosurePredictor<F> {
     f: F,
     dispatch: Dispatch,
+    otel: SuiteSpans,
 }
 
 impl<F> ClosurePredictor<F> {
-    pub(crate) fn new(f: F) -> Self {
+    pub(crate) fn new(f: F, otel: SuiteSpans) -> Self {
         ClosurePredictor {
             f,
             dispatch: span_capture::dispatch(),
+            otel,
         }
     }
 }
@@ -37,17 +49,22 @@ where
     fn predict(&self, call: Call<'_>) -> Result<Prediction, PredictError> {
         let inputs = json_value(call.inputs);
         let spans = CallSpans::new(call.trace_id);
-        let answer = tracing::dispatcher::with_default(&self.dispatch, || {
-            let marker = tracing::info_span!(target: CALL_TARGET, "verdict.predict");
-            span_capture::mark(
-                &self.dispatch,
-                &marker,
-                Arc::clone(&spans),
-                call.parent_span_id,
-            );
-            let _context = otel_context(&call).attach();
-            marker.in_scope(|| (self.f)(&inputs))
-        });
+        let answer = {
+            let _in_flight = self.otel.during(call.parent_span_id, &spans);
+            catch_unwind(AssertUnwindSafe(|| {
+                tracing::dispatcher::with_default(&self.dispatch, || {
+                    let marker = tracing::info_span!(target: CALL_TARGET, "verdict.predict");
+                    span_capture::mark(
+                        &self.dispatch,
+                        &marker,
+                        Arc::clone(&spans),
+                        call.parent_span_id,
+                    );
+                    let _context = otel_context(&call).attach();
+                    marker.in_scope(|| (self.f)(&inputs))
+                })
+            }))
+        };
         answered(answer, &spans)
     }
 }
@@ -63,6 +80,7 @@ where
 pub(crate) struct AsyncPredictor<F> {
     f: F,
     dispatch: Dispatch,
+    otel: SuiteSpans,
     /// Taken on drop, to shut down without waiting: a suite may end on a
     /// thread that runs a runtime itself, where waiting is not allowed.
     runtime: Option<tokio::runtime::Runtime>,
@@ -70,10 +88,11 @@ pub(crate) struct AsyncPredictor<F> {
 
 #[cfg(feature = "tokio")]
 impl<F> AsyncPredictor<F> {
-    pub(crate) fn new(f: F) -> std::io::Result<Self> {
+    pub(crate) fn new(f: F, otel: SuiteSpans) -> std::io::Result<Self> {
         Ok(AsyncPredictor {
             f,
             dispatch: span_capture::dispatch(),
+            otel,
             runtime: Some(
                 tokio::runtime::Builder::new_multi_thread()
                     .thread_name("verdict-predict-async")
@@ -121,11 +140,16 @@ where
             Arc::clone(&spans),
             call.parent_span_id,
         );
-        let future = (self.f)(json_value(call.inputs))
-            .instrument(marker)
-            .with_context(otel_context(&call))
-            .with_subscriber(self.dispatch.clone());
-        let answer = runtime.block_on(future);
+        let answer = {
+            let _in_flight = self.otel.during(call.parent_span_id, &spans);
+            catch_unwind(AssertUnwindSafe(|| {
+                let future = (self.f)(json_value(call.inputs))
+                    .instrument(marker)
+                    .with_context(otel_context(&call))
+                    .with_subscriber(self.dispatch.clone());
+                runtime.block_on(future)
+            }))
+        };
         answered(answer, &spans)
     }
 }
@@ -142,16 +166,20 @@ pub(crate) fn otel_context(call: &Call<'_>) -> opentelemetry::Context {
     ))
 }
 
-/// A closure's answer as a prediction, with the spans its call closed.
+/// A closure's answer (or its panic) as a prediction or an error, with
+/// the spans its call closed either way.
 pub(crate) fn answered<E: Display>(
-    answer: Result<Value, E>,
+    answer: std::thread::Result<Result<Value, E>>,
     spans: &CallSpans,
 ) -> Result<Prediction, PredictError> {
     match answer {
-        Ok(outputs) => Ok(Prediction {
+        Ok(Ok(outputs)) => Ok(Prediction {
             outputs: OwnedValue::from(outputs),
             spans: spans.take(),
         }),
-        Err(e) => Err(PredictError::Failed(e.to_string())),
+        Ok(Err(e)) => Err(PredictError::Failed(e.to_string()).with_spans(spans.take())),
+        Err(panic) => {
+            Err(PredictError::Panicked(panic_message(panic.as_ref())).with_spans(spans.take()))
+        }
     }
 }

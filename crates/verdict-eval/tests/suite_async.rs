@@ -62,3 +62,59 @@ async fn each_async_calls_spans_stay_with_its_record_from_a_tokio_test() {
         );
     }
 }
+
+#[test]
+fn async_calls_keep_their_opentelemetry_spans_across_awaits_and_a_panic() {
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("qa.jsonl");
+    let text: String = (0..20u64)
+        .map(|i| {
+            format!(
+                "{}\n",
+                json!({"inputs": i, "expectations": {"expected_response": i}})
+            )
+        })
+        .collect();
+    std::fs::write(&data, text).unwrap();
+    let db = dir.path().join("store.db");
+    let suite = Suite::new()
+        .scorer("exact_match")
+        .store(&db)
+        .predict_calls(6);
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_span_processor(suite.span_processor())
+        .build();
+    let tracer = provider.tracer("code under test");
+    let report = suite
+        .predict_async(move |inputs: Value| {
+            let tracer = tracer.clone();
+            async move {
+                let i = inputs.as_u64().unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(i % 3)).await;
+                // Made after an await, on whichever thread polls it.
+                drop(tracer.start(format!("after an await {i}")));
+                if i == 7 {
+                    panic!("record 7 gives up");
+                }
+                Ok::<_, String>(Value::from(i))
+            }
+        })
+        .unwrap()
+        .run(&data)
+        .unwrap();
+    let exact = report.summary().scorer("exact_match").unwrap();
+    assert_eq!((exact.passed, exact.errors), (19, 1));
+    let store = LocalStore::open(&db).unwrap();
+    for trace in store.list_traces().unwrap() {
+        let spans = store.spans_of(trace.trace_id).unwrap();
+        let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
+        let i = root.attributes[LINE_ATTRIBUTE].as_u64().unwrap() - 1;
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(spans.len(), 2, "record {i}: {names:?}");
+        let made = spans.iter().find(|s| s.parent_span_id.is_some()).unwrap();
+        assert_eq!(made.name, format!("after an await {i}"));
+        assert_eq!(made.parent_span_id, Some(root.span_id));
+    }
+}

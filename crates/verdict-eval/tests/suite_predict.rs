@@ -104,8 +104,8 @@ fn each_calls_tracing_spans_are_its_records_trace_and_trace_scorers_judge_them()
         // The root lasts the call, which holds its spans.
         assert!(root.start_time <= answer.start_time && answer.end_time <= root.end_time);
     }
-    // The failed call: the error on its root span. Its own spans are not
-    // kept: an error carries none (see `PredictError`).
+    // The failed call: the error on its root span, and the spans it made
+    // before failing, as it made them.
     let spans = &traces[&3];
     let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
     assert!(
@@ -113,6 +113,65 @@ fn each_calls_tracing_spans_are_its_records_trace_and_trace_scorers_judge_them()
         "{:?}",
         root.status
     );
+    assert_eq!(spans.len(), 3, "{spans:?}");
+    let answer = spans.iter().find(|s| s.name == "answer").unwrap();
+    assert_eq!(answer.parent_span_id, Some(root.span_id));
+    assert!(matches!(answer.status, Status::Error { .. }), "{answer:?}");
+    let tool = spans
+        .iter()
+        .find(|s| s.name == "execute_tool lookup")
+        .unwrap();
+    assert_eq!(tool.parent_span_id, Some(answer.span_id));
+    assert_eq!(tool.attributes["country"], "Narnia");
+}
+
+#[test]
+fn a_call_that_panics_keeps_the_spans_it_made_before_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(
+        dir.path(),
+        &[
+            json!({"inputs": "fine", "expectations": {"expected_response": "fine"}}),
+            json!({"inputs": "boom", "expectations": {"expected_response": "boom"}}),
+        ],
+    );
+    let db = dir.path().join("store.db");
+    let report = Suite::new()
+        .scorer("exact_match")
+        .store(&db)
+        .predict(|inputs| {
+            let input = inputs.as_str().unwrap_or_default().to_owned();
+            let _call = tracing::info_span!("call", input = input.as_str()).entered();
+            tracing::info_span!("fetched", rows = 3).in_scope(|| {});
+            if input == "boom" {
+                panic!("the code under test gave up");
+            }
+            Ok::<_, String>(Value::from(input))
+        })
+        .run(&data)
+        .unwrap();
+    let exact = report.summary().scorer("exact_match").unwrap().clone();
+    assert_eq!((exact.passed, exact.errors), (1, 1));
+
+    // Read back from the SQLite file by another connection.
+    let traces = by_line(&LocalStore::open(&db).unwrap());
+    let spans = &traces[&2];
+    let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
+    assert!(
+        matches!(&root.status, Status::Error { description }
+            if description.contains("panicked: the code under test gave up")),
+        "{:?}",
+        root.status
+    );
+    assert_eq!(spans.len(), 3, "{spans:?}");
+    let call = spans.iter().find(|s| s.name == "call").unwrap();
+    assert_eq!(call.parent_span_id, Some(root.span_id));
+    assert_eq!(call.attributes["input"], "boom");
+    // The span the unwinding closed, and the one closed before.
+    let fetched = spans.iter().find(|s| s.name == "fetched").unwrap();
+    assert_eq!(fetched.parent_span_id, Some(call.span_id));
+    assert_eq!(fetched.attributes["rows"], 3);
+    assert_eq!(traces[&1].len(), 3);
 }
 
 #[test]
