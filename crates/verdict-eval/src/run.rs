@@ -1800,6 +1800,13 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
             )));
         }
         if context.to_store {
+            // The spans of a trace of the run's own (those the system under
+            // test made) are packed with the record, as its root span is;
+            // the spans of a trace a record names are rows, as a service's.
+            let (packed_spans, rows): (Vec<&StoredSpan>, Vec<&StoredSpan>) = m
+                .spans
+                .iter()
+                .partition(|span| m.new_span && span.trace_id == trace_id);
             let b = block.get_or_insert_with(|| RunBlockBuilder::new(ordinal, now));
             b.record(&RecordHead {
                 line: m.line as u64,
@@ -1816,6 +1823,7 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
                 outputs: packed(&record.outputs),
                 error: error.as_deref(),
                 expectations: n,
+                spans: packed_spans.len(),
             });
             for (j, (name, value)) in record.expectations.iter().enumerate() {
                 b.expectation(name, packed(value), m.stored.binary_search(&j).is_err());
@@ -1823,12 +1831,15 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
             for s in 0..scorers.len() {
                 b.result(&scored::packed(scores, i, s, judged[i * scorers.len() + s]));
             }
+            for span in packed_spans {
+                b.span(span);
+            }
             if b.len() == BLOCK_RECORDS
                 && let Some(full) = block.take()
             {
                 out.blocks.push(full.finish());
             }
-            for span in &m.spans {
+            for span in rows {
                 out.batch.push_stored_span(span.clone());
             }
         }

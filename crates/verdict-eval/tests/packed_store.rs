@@ -336,3 +336,104 @@ fn a_runs_assessment_id_cannot_be_reused_on_another_trace() {
             .is_empty()
     );
 }
+
+#[test]
+fn spans_a_call_made_are_packed_with_its_record_and_read_back_whole() {
+    use opentelemetry::trace::{
+        Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
+    };
+    use opentelemetry::{InstrumentationScope, KeyValue};
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(
+        dir.path(),
+        "qa.jsonl",
+        "{\"inputs\": \"q1\", \"expectations\": {\"expected_response\": \"a\"}}\n\
+         {\"inputs\": \"q2\", \"expectations\": {\"expected_response\": \"a\"}}\n",
+    );
+    let db = dir.path().join("verdict.db");
+    let suite = verdict_eval::Suite::new().scorer("exact_match").store(&db);
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(suite.span_processor())
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = provider.tracer_with_scope(
+        InstrumentationScope::builder("code under test")
+            .with_version("1.2.3")
+            .build(),
+    );
+    let report = suite
+        .predict(move |inputs| {
+            let _tool = tracing::info_span!("tool", input = inputs.as_str(), n = 7).entered();
+            let link = opentelemetry::trace::SpanContext::new(
+                opentelemetry::trace::TraceId::from(0xabcu128),
+                opentelemetry::trace::SpanId::from(0xdefu64),
+                opentelemetry::trace::TraceFlags::SAMPLED,
+                true,
+                Default::default(),
+            );
+            tracer.in_span("generate", |cx| {
+                let span = cx.span();
+                span.set_attribute(KeyValue::new("text", "ünï\u{0}\"'"));
+                span.set_attribute(KeyValue::new("tokens", 42));
+                span.set_attribute(KeyValue::new("score", 0.1 + 0.2));
+                span.set_attribute(KeyValue::new("cached", true));
+                span.add_event("retry", vec![KeyValue::new("attempt", 2)]);
+                span.add_link(link, vec![KeyValue::new("why", "follows")]);
+                span.set_status(Status::error("model timed out"));
+            });
+            let mut client = tracer
+                .span_builder("call model")
+                .with_kind(SpanKind::Client)
+                .start(&tracer);
+            client.set_status(Status::Ok);
+            client.end();
+            Ok::<_, String>("a".into())
+        })
+        .run(&data)
+        .unwrap();
+    report.assert_gates();
+
+    let store = LocalStore::open(&db).unwrap();
+    let exported = exporter.get_finished_spans().unwrap();
+    assert_eq!(exported.len(), 4);
+    // Each OpenTelemetry span reads back exactly as the SDK ended it.
+    for sent in &exported {
+        let stored = store.spans_of(sent.span_context.trace_id()).unwrap();
+        let read = stored
+            .iter()
+            .find(|s| s.span_id == sent.span_context.span_id())
+            .unwrap_or_else(|| panic!("{} is not stored: {stored:?}", sent.name));
+        assert_eq!(read, &StoredSpan::from(sent));
+    }
+    let traces = store.list_traces().unwrap();
+    assert_eq!(traces.len(), 2);
+    for trace in &traces {
+        let spans = store.spans_of(trace.trace_id).unwrap();
+        // The root, the `tracing` span, and two OpenTelemetry spans.
+        assert_eq!(spans.len(), 4, "{spans:?}");
+        assert_eq!(trace.span_count, 4);
+        assert_eq!(trace.start_time, spans.iter().map(|s| s.start_time).min());
+        assert_eq!(trace.end_time, spans.iter().map(|s| s.end_time).max());
+        let tool = spans.iter().find(|s| s.name == "tool").unwrap();
+        assert_eq!(tool.attributes["n"], 7);
+        let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
+        assert_eq!(tool.parent_span_id, Some(root.span_id));
+    }
+    // Packed with the records: no row of `spans` or `traces`, and no
+    // operation but the runs' blocks.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(count("SELECT count(*) FROM spans"), 0);
+    assert_eq!(count("SELECT count(*) FROM traces"), 0);
+    assert_eq!(count("SELECT count(*) FROM ops WHERE kind = 'spans'"), 0);
+
+    // Deleting the run deletes its spans.
+    let run = store.runs().unwrap()[0].run_id.clone();
+    store.delete_runs(&[&run]).unwrap();
+    for trace in &traces {
+        assert!(store.spans_of(trace.trace_id).unwrap().is_empty());
+    }
+}

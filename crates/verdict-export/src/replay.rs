@@ -231,7 +231,7 @@ impl<'s> Replay<'s> {
                         continue;
                     }
                     let part = chunk.parts.len();
-                    if let Some(span) = record.root_span {
+                    for span in record.root_span.into_iter().chain(record.spans) {
                         chunk.spans.push(span);
                         chunk.span_parts.push(part);
                     }

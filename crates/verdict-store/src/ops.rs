@@ -155,6 +155,9 @@ pub struct BlockRecord {
     pub trace_id: TraceId,
     /// The root span the run made for it, if it made one.
     pub root_span: Option<StoredSpan>,
+    /// The spans of its own trace stored with it beside the root span
+    /// (those the system under test made), sent with it.
+    pub spans: Vec<StoredSpan>,
     /// For a record that names a trace whose spans the store does not
     /// have: a root span to stand in for it where a destination lacks the
     /// trace (see `verdict-eval`'s `Destination::send_standing_in`).
@@ -480,7 +483,7 @@ impl LocalStore {
         let end = first + count as u64;
         let mut records = Vec::new();
         for ordinal in (first + from)..end.min(first + from + limit as u64) {
-            let root_span = packed.root_span_of(&meta, ordinal)?;
+            let (root_span, spans) = packed.spans_of_record(&meta, ordinal)?;
             let assessments: Vec<Assessment> = packed
                 .assessments_of(&meta, ordinal)?
                 .into_iter()
@@ -498,6 +501,7 @@ impl LocalStore {
             records.push(BlockRecord {
                 trace_id,
                 root_span,
+                spans,
                 stand_in,
                 assessments,
             });

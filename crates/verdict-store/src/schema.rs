@@ -13,8 +13,9 @@
 //!   indexes. The lifecycle (update, override, delete) writes these rows.
 //! - **Packed runs** (`runs`, `run_blocks`, `run_traces`, `run_edits`):
 //!   what `verdict eval` writes, 100,000 records at a time. A record's
-//!   inputs, outputs, expectations and every scorer's result are a few
-//!   bytes in a compressed block of records (`crate::runs::pack`); its
+//!   inputs, outputs, expectations, every scorer's result and the spans
+//!   the system under test made in its trace are a few bytes in a
+//!   compressed block of records (`crate::runs::pack`); its
 //!   trace id, root span id and assessment ids are derived from the run's
 //!   `ids` and the record's ordinal, so that no index holds them. A read
 //!   puts the assessments and root spans back together, the same as rows
@@ -37,7 +38,7 @@ const APPLICATION_ID: i32 = 0x5652_4454;
 /// The schema version this build writes and reads: the date its shape
 /// was fixed, as YYYYMMDD, and that day's revision, so that versions only
 /// grow.
-pub(crate) const VERSION: i64 = 2026120701;
+pub(crate) const VERSION: i64 = 2026120702;
 
 /// The schema. Ids are BLOBs of their bits, big-endian (16 bytes for a
 /// trace or an assessment, whose `a-` prefix is implied; 8 for a span), so

@@ -600,10 +600,11 @@ impl LocalStore {
         drop(statement);
         let packed = self.packed(&conn);
         for (meta, ordinal) in packed.records_of_trace(trace_id)? {
-            if let Some(root) = packed.root_span_of(&meta, ordinal)?
-                && !spans.iter().any(|s| s.span_id == root.span_id)
-            {
-                spans.push(root);
+            let (root, own) = packed.spans_of_record(&meta, ordinal)?;
+            for span in root.into_iter().chain(own) {
+                if span.trace_id == trace_id && !spans.iter().any(|s| s.span_id == span.span_id) {
+                    spans.push(span);
+                }
             }
         }
         spans.sort_by_key(|s| (s.start_time, s.span_id.to_bytes()));

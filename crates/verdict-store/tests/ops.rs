@@ -147,6 +147,7 @@ fn a_run_is_one_operation_per_block_settled_whole_and_forgotten_when_deleted() {
                 outputs: PackedValue::Text("a"),
                 error: None,
                 expectations: 0,
+                spans: 0,
             });
             builder.result(&ScorerResult {
                 result: PackedResult::Bool(true),

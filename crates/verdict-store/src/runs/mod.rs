@@ -465,6 +465,12 @@ impl RunBlockBuilder {
         self.writer.result(result);
     }
 
+    /// One span of the current record's own trace, after its results (as
+    /// many as its head said): a span the system under test made.
+    pub fn span(&mut self, span: &StoredSpan) {
+        self.writer.span(span, self.time_ns);
+    }
+
     /// The block, compressed.
     pub fn finish(self) -> RunBlock {
         let (data, count) = self.writer.finish();

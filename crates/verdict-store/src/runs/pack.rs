@@ -23,8 +23,24 @@
 //! | trace id, span id | 16 and 8, when named |
 //! | root span start, duration | zigzag varint ns from the block's time, varint ns, with a root span |
 //! | inputs, outputs | a value each |
+//! | error | a string, when the root span ended in error |
+//! | spans | varint count, when the record has spans of its own |
 //! | expectations | varint count, then each: name, value, 1 byte (1 if this run logged it) |
 //! | results | one per scorer of the run: a tag, its payload, a rationale |
+//! | spans | the record's spans, as many as its count says |
+//!
+//! A record's spans are those the system under test made in the record's
+//! own trace, beside the root span (which is derived and not written), so
+//! that a predicted record costs no row in `spans`, `traces` or the
+//! operation log. A span, in order: its id (8 bytes), its parent's (8,
+//! zero for none), name, kind and status code as their stored names
+//! (`internal`, `error`…), the status message (an optional string),
+//! start and end (zigzag varint ns from the block's time), attributes (a
+//! string of JSON text), events, links and resource (optional strings of
+//! JSON text, absent when empty), scope name and version (a string, an
+//! optional string). The alternative, rows of `spans` as a service's
+//! spans are stored, costs a row in three tables per span, with their
+//! indexes, per record.
 //!
 //! A value is a tag byte (0 null, 1 text, 2 JSON text) and, but for null,
 //! a string: varint length and UTF-8 bytes. A result's tag says what it is
@@ -36,6 +52,9 @@
 use opentelemetry::trace::{SpanId, TraceId};
 use verdict::AssessmentId;
 
+use crate::span::{StoredSpan, kind_str, parse_kind, parse_status, status_parts};
+use crate::store::{from_nanos, to_nanos};
+
 /// Flag: the record names its trace; its id follows.
 pub(crate) const NAMED_TRACE: u8 = 1;
 /// Flag: the record names its span; its id follows.
@@ -45,6 +64,9 @@ pub(crate) const ROOT_SPAN: u8 = 4;
 /// Flag: the record's root span ended in error (the system under test
 /// failed); the message follows the outputs.
 pub(crate) const ROOT_ERROR: u8 = 8;
+/// Flag: the record has spans of its own; their count follows the error,
+/// and the spans its results.
+pub(crate) const SPANS: u8 = 16;
 
 /// The first byte of a block: its format.
 const FORMAT: u8 = 1;
@@ -194,6 +216,10 @@ pub struct RecordHead<'a> {
     pub error: Option<&'a str>,
     /// How many expectations follow.
     pub expectations: usize,
+    /// How many spans of its own follow its results (only a record of
+    /// [`RecordTarget::Own`] has them: the spans the system under test
+    /// made in the record's trace).
+    pub spans: usize,
 }
 
 /// Writes a block's records, then compresses them.
@@ -235,6 +261,9 @@ impl BlockWriter {
         if head.error.is_some() {
             flags |= ROOT_ERROR;
         }
+        if head.spans > 0 {
+            flags |= SPANS;
+        }
         self.bytes.push(flags);
         varint(&mut self.bytes, head.line);
         if let RecordTarget::Named(trace, span) = head.target {
@@ -250,8 +279,33 @@ impl BlockWriter {
         if let Some(error) = head.error {
             string(&mut self.bytes, error);
         }
+        if head.spans > 0 {
+            varint(&mut self.bytes, head.spans as u64);
+        }
         varint(&mut self.bytes, head.expectations as u64);
         self.count += 1;
+    }
+
+    /// One span of the current record, after its results: its times as
+    /// nanoseconds from `time_ns`, the block's time. Its trace is the
+    /// record's, and is not written.
+    pub fn span(&mut self, span: &StoredSpan, time_ns: i64) {
+        let out = &mut self.bytes;
+        out.extend_from_slice(&span.span_id.to_bytes());
+        out.extend_from_slice(&span.parent_span_id.unwrap_or(SpanId::INVALID).to_bytes());
+        string(out, &span.name);
+        string(out, kind_str(&span.kind));
+        let (code, message) = status_parts(&span.status);
+        string(out, code);
+        optional(out, message);
+        varint(out, zigzag(to_nanos(span.start_time).wrapping_sub(time_ns)));
+        varint(out, zigzag(to_nanos(span.end_time).wrapping_sub(time_ns)));
+        json(out, &span.attributes);
+        optional_json(out, span.events.is_empty(), &span.events);
+        optional_json(out, span.links.is_empty(), &span.links);
+        optional_json(out, span.resource.is_empty(), &span.resource);
+        string(out, &span.scope_name);
+        optional(out, span.scope_version.as_deref());
     }
 
     /// One expectation of the current record.
@@ -327,6 +381,61 @@ pub(crate) fn open(data: &[u8]) -> Result<Vec<u8>, Damage> {
     }
 }
 
+/// A span of a record, borrowed from its block's bytes.
+#[derive(Clone, Debug)]
+pub(crate) struct SpanView<'a> {
+    span_id: SpanId,
+    parent: SpanId,
+    name: &'a str,
+    kind: &'a str,
+    status: (&'a str, Option<&'a str>),
+    /// Start and end, in nanoseconds from the block's time.
+    times: (i64, i64),
+    attributes: &'a str,
+    events: Option<&'a str>,
+    links: Option<&'a str>,
+    resource: Option<&'a str>,
+    scope: (&'a str, Option<&'a str>),
+}
+
+impl SpanView<'_> {
+    /// The span, in `trace`, in a block of time `time_ns`.
+    pub(crate) fn to_span(&self, trace: TraceId, time_ns: i64) -> Result<StoredSpan, Damage> {
+        let damaged = |what: &str, e: serde_json::Error| {
+            format!("span {} has damaged {what}: {e}", self.span_id)
+        };
+        let list = |text: Option<&str>, what: &str| {
+            text.map_or(Ok(Vec::new()), |t| {
+                serde_json::from_str(t).map_err(|e| damaged(what, e))
+            })
+        };
+        let mut span = StoredSpan::new(trace, self.span_id, self.name.to_owned());
+        span.parent_span_id = (self.parent != SpanId::INVALID).then_some(self.parent);
+        span.kind = parse_kind(self.kind)
+            .ok_or_else(|| format!("span {} has an unknown kind {:?}", self.span_id, self.kind))?;
+        span.status =
+            parse_status(self.status.0, self.status.1.map(str::to_owned)).ok_or_else(|| {
+                format!(
+                    "span {} has an unknown status {:?}",
+                    self.span_id, self.status.0
+                )
+            })?;
+        span.start_time = from_nanos(time_ns.wrapping_add(self.times.0));
+        span.end_time = from_nanos(time_ns.wrapping_add(self.times.1));
+        span.attributes =
+            serde_json::from_str(self.attributes).map_err(|e| damaged("attributes", e))?;
+        span.events = list(self.events, "events")?;
+        span.links = list(self.links, "links")?;
+        span.resource = match self.resource {
+            Some(text) => serde_json::from_str(text).map_err(|e| damaged("resource", e))?,
+            None => serde_json::Map::new(),
+        };
+        span.scope_name = self.scope.0.to_owned();
+        span.scope_version = self.scope.1.map(str::to_owned);
+        Ok(span)
+    }
+}
+
 /// One record of a block, borrowed from its bytes.
 #[derive(Clone, Debug)]
 pub(crate) struct RecordView<'a> {
@@ -340,6 +449,8 @@ pub(crate) struct RecordView<'a> {
     /// (name, value, logged by this run).
     pub(crate) expectations: Vec<(&'a str, PackedValue<'a>, bool)>,
     pub(crate) results: Vec<ScorerResult<'a>>,
+    /// Its own spans, beside the root span.
+    pub(crate) spans: Vec<SpanView<'a>>,
 }
 
 /// Reads the records of a decompressed block, each with `scorers` results.
@@ -494,6 +605,11 @@ impl<'a> Records<'a> {
         } else {
             None
         };
+        let spans = if flags & SPANS != 0 {
+            self.length()?
+        } else {
+            0
+        };
         let n = self.length()?;
         if n > MAX_ASSESSMENTS_PER_RECORD {
             return Err(format!("a record claims {n} expectations"));
@@ -507,6 +623,12 @@ impl<'a> Records<'a> {
         let results = (0..self.scorers)
             .map(|_| self.result())
             .collect::<Result<_, _>>()?;
+        // Each span takes at least 16 bytes: a count beyond what is left
+        // is damage, not a reason to allocate.
+        if spans > (self.bytes.len() - self.at) / 16 {
+            return Err(format!("a record claims {spans} spans"));
+        }
+        let spans = (0..spans).map(|_| self.span()).collect::<Result<_, _>>()?;
         Ok(RecordView {
             line,
             target,
@@ -516,6 +638,23 @@ impl<'a> Records<'a> {
             error,
             expectations,
             results,
+            spans,
+        })
+    }
+
+    fn span(&mut self) -> Result<SpanView<'a>, Damage> {
+        Ok(SpanView {
+            span_id: SpanId::from_bytes(self.fixed()?),
+            parent: SpanId::from_bytes(self.fixed()?),
+            name: self.string()?,
+            kind: self.string()?,
+            status: (self.string()?, self.optional()?),
+            times: (unzigzag(self.varint()?), unzigzag(self.varint()?)),
+            attributes: self.string()?,
+            events: self.optional()?,
+            links: self.optional()?,
+            resource: self.optional()?,
+            scope: (self.string()?, self.optional()?),
         })
     }
 }
@@ -567,6 +706,22 @@ fn optional(out: &mut Vec<u8>, text: Option<&str>) {
     }
 }
 
+/// A value as a string of its JSON text.
+fn json(out: &mut Vec<u8>, value: &impl serde::Serialize) {
+    let text = serde_json::to_string(value).expect("a JSON value serializes");
+    string(out, &text);
+}
+
+/// A value as an optional string of its JSON text: absent when `empty`.
+fn optional_json(out: &mut Vec<u8>, empty: bool, value: &impl serde::Serialize) {
+    if empty {
+        out.push(0);
+    } else {
+        let text = serde_json::to_string(value).expect("a JSON value serializes");
+        optional(out, Some(&text));
+    }
+}
+
 fn value(out: &mut Vec<u8>, v: PackedValue<'_>) {
     match v {
         PackedValue::Null => out.push(0),
@@ -597,6 +752,7 @@ mod tests {
             outputs: PackedValue::Text("Paris"),
             error: None,
             expectations: 2,
+            spans: 0,
         });
         block.expectation("expected_response", PackedValue::Text("Paris"), true);
         block.expectation("expected_facts", PackedValue::Json(r#"["Paris"]"#), false);
@@ -620,6 +776,7 @@ mod tests {
             outputs: PackedValue::Null,
             error: Some("the predictor panicked: boom"),
             expectations: 0,
+            spans: 0,
         });
         block.result(&ScorerResult {
             result: PackedResult::Error {
@@ -672,6 +829,72 @@ mod tests {
         assert_eq!(records[1].results[1].verdict, OwnVerdict::Pass);
     }
 
+    /// A span with every field set.
+    fn full_span(trace: TraceId) -> StoredSpan {
+        let mut span = StoredSpan::new(trace, SpanId::from(0x11), "generate".into());
+        span.parent_span_id = Some(SpanId::from(0x22));
+        span.kind = opentelemetry::trace::SpanKind::Client;
+        span.start_time =
+            std::time::UNIX_EPOCH + std::time::Duration::from_nanos(1_700_000_000_123_456_789);
+        span.end_time = span.start_time - std::time::Duration::from_nanos(5);
+        span.status = opentelemetry::trace::Status::error("timed out");
+        span.attributes =
+            serde_json::json!({"tokens": 42, "text": "a\u{0}b", "score": 0.30000000000000004})
+                .as_object()
+                .unwrap()
+                .clone();
+        span.events = vec![serde_json::json!({"name": "retry", "time": "x", "attributes": {}})];
+        span.links = vec![serde_json::json!({"trace_id": "0a", "span_id": "0b", "attributes": {}})];
+        span.resource = serde_json::json!({"service.name": "svc"})
+            .as_object()
+            .unwrap()
+            .clone();
+        span.scope_name = "code".into();
+        span.scope_version = Some("1.2".into());
+        span
+    }
+
+    #[test]
+    fn a_records_spans_read_back_whole() {
+        let trace = TraceId::from(0x77u128);
+        let time_ns = 1_700_000_000_000_000_000;
+        let full = full_span(trace);
+        let mut bare = StoredSpan::new(trace, SpanId::from(0x33), "bare".into());
+        bare.start_time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        bare.end_time = bare.start_time;
+        let mut block = BlockWriter::default();
+        block.record(&RecordHead {
+            line: 1,
+            target: RecordTarget::Own,
+            span: (0, 0),
+            inputs: PackedValue::Text("q"),
+            outputs: PackedValue::Null,
+            error: Some("failed"),
+            expectations: 1,
+            spans: 2,
+        });
+        block.expectation("expected_response", PackedValue::Text("a"), true);
+        block.result(&ScorerResult {
+            result: PackedResult::Bool(true),
+            verdict: OwnVerdict::None,
+            judged: None,
+            rationale: None,
+        });
+        block.span(&full, time_ns);
+        block.span(&bare, time_ns);
+        let (data, _) = block.finish();
+        let bytes = open(&data).unwrap();
+        let records: Vec<_> = Records::new(&bytes, 1).collect::<Result<_, _>>().unwrap();
+        assert_eq!(records[0].error, Some("failed"));
+        assert_eq!(records[0].expectations.len(), 1);
+        let spans: Vec<StoredSpan> = records[0]
+            .spans
+            .iter()
+            .map(|s| s.to_span(trace, time_ns).unwrap())
+            .collect();
+        assert_eq!(spans, [full, bare]);
+    }
+
     #[test]
     fn damaged_blocks_are_refused_not_trusted() {
         let mut block = BlockWriter::default();
@@ -683,6 +906,7 @@ mod tests {
             outputs: PackedValue::Text("a"),
             error: None,
             expectations: 0,
+            spans: 1,
         });
         block.result(&ScorerResult {
             result: PackedResult::Label("x"),
@@ -690,6 +914,7 @@ mod tests {
             judged: None,
             rationale: Some("why"),
         });
+        block.span(&full_span(TraceId::from(1u128)), 0);
         let (data, _) = block.finish();
         let bytes = open(&data).unwrap();
         // Every cut inside the record is an error, never a panic or a
@@ -702,6 +927,11 @@ mod tests {
         let mut huge = vec![FORMAT, ROOT_SPAN, 1, 0, 0, 1];
         huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
         assert!(Records::new(&huge, 0).next().unwrap().is_err());
+        // Nor a huge count of spans.
+        let mut spans = vec![FORMAT, ROOT_SPAN | SPANS, 1, 0, 0, 0, 0];
+        spans.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f, 0]);
+        let error = Records::new(&spans, 0).next().unwrap().unwrap_err();
+        assert!(error.contains("claims"), "{error}");
         assert!(open(b"\x05\x00\x00\x00garbage").is_err());
         assert!(open(&[]).is_err());
     }

@@ -441,13 +441,20 @@ impl Packed<'_> {
             .unwrap_or_default())
     }
 
-    /// The root span a run made for record `ordinal`, if it made one.
-    pub(crate) fn root_span_of(&self, meta: &RunMeta, ordinal: u64) -> Result<Option<StoredSpan>> {
+    /// The spans a run stored for record `ordinal`: the root span it made,
+    /// if it made one, and the record's own spans.
+    pub(crate) fn spans_of_record(
+        &self,
+        meta: &RunMeta,
+        ordinal: u64,
+    ) -> Result<(Option<StoredSpan>, Vec<StoredSpan>)> {
         Ok(self
             .with_record(meta, ordinal, |block, view| {
-                Ok(root_span(meta, block, ordinal, &view))
+                let own = own_spans(meta, block, ordinal, &view)
+                    .map_err(|reason| self.damaged_record(meta, ordinal, reason))?;
+                Ok((root_span(meta, block, ordinal, &view), own))
             })?
-            .flatten())
+            .unwrap_or_default())
     }
 
     /// The stand-in of the trace record `ordinal` of a run names, if it
@@ -587,6 +594,8 @@ impl Packed<'_> {
                     let assessments =
                         assessments(self.path, &meta, block, ordinal, &view, &edits)?.len();
                     let root = root_span(&meta, block, ordinal, &view);
+                    let own = own_spans(&meta, block, ordinal, &view)
+                        .map_err(|reason| self.damaged_record(&meta, ordinal, reason))?;
                     let i = *at.entry(trace).or_insert_with(|| {
                         traces.push((
                             block.time_ns,
@@ -602,20 +611,20 @@ impl Packed<'_> {
                     });
                     let (sort, summary) = &mut traces[i];
                     summary.assessment_count += assessments;
-                    if let Some(root) = root {
+                    for span in root.iter().chain(&own) {
                         summary.span_count += 1;
                         summary.start_time = Some(
                             summary
                                 .start_time
-                                .map_or(root.start_time, |t| t.min(root.start_time)),
+                                .map_or(span.start_time, |t| t.min(span.start_time)),
                         );
                         summary.end_time = Some(
                             summary
                                 .end_time
-                                .map_or(root.end_time, |t| t.max(root.end_time)),
+                                .map_or(span.end_time, |t| t.max(span.end_time)),
                         );
                         *sort =
-                            crate::store::to_nanos(summary.start_time.unwrap_or(root.start_time));
+                            crate::store::to_nanos(summary.start_time.unwrap_or(span.start_time));
                     }
                 }
                 Ok(())
@@ -834,6 +843,21 @@ pub(crate) fn root_span(
         return None;
     }
     Some(record_span(meta, block, trace_id(meta.ids, ordinal), view))
+}
+
+/// The spans of a record's own trace that the run stored beside its root
+/// span (the spans the system under test made), in the order written.
+pub(crate) fn own_spans(
+    meta: &RunMeta,
+    block: &OpenBlock,
+    ordinal: u64,
+    view: &RecordView<'_>,
+) -> std::result::Result<Vec<StoredSpan>, pack::Damage> {
+    let (trace, _) = record_target(meta, ordinal, view);
+    view.spans
+        .iter()
+        .map(|span| span.to_span(trace, block.time_ns))
+        .collect()
 }
 
 /// The span that stands in for the trace a record names, for a
