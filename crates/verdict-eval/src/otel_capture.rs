@@ -33,7 +33,7 @@
 //! and only the suite's layer captures them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,6 +65,9 @@ struct Shared {
     state: Mutex<State>,
     /// Spans of calls still open when their call returned.
     late: AtomicU64,
+    /// Whether the processor was handed out (`Suite::span_processor`):
+    /// until then no provider can have it, and calls are not registered.
+    handed_out: AtomicBool,
 }
 
 impl std::fmt::Debug for Shared {
@@ -91,42 +94,49 @@ impl SuiteSpans {
         self.0.late.load(Ordering::Relaxed)
     }
 
+    /// The processor, for a provider: from now on, calls are registered.
+    pub(crate) fn hand_out(&self) -> SuiteSpans {
+        self.0.handed_out.store(true, Ordering::Release);
+        self.clone()
+    }
+
     /// Captures the spans whose parent is `root`, in `spans`' trace, until
-    /// the guard drops (when the call has returned).
+    /// the guard drops (when the call has returned); nothing when the
+    /// processor was never handed out, as no provider can then have it.
     pub(crate) fn during<'a>(&'a self, root: SpanId, spans: &Arc<CallSpans>) -> InFlight<'a> {
+        if !self.0.handed_out.load(Ordering::Acquire) {
+            return InFlight(None);
+        }
         lock(&self.0.state)
             .calls
             .entry(spans.trace_id())
             .or_default()
             .push((root, Arc::clone(spans)));
-        InFlight {
-            suite: self,
-            spans: Arc::clone(spans),
-        }
+        InFlight(Some((self, Arc::clone(spans))))
     }
 }
 
-/// A call in flight; dropping it ends its capture.
-pub(crate) struct InFlight<'a> {
-    suite: &'a SuiteSpans,
-    spans: Arc<CallSpans>,
-}
+/// A call in flight, if registered; dropping it ends its capture.
+pub(crate) struct InFlight<'a>(Option<(&'a SuiteSpans, Arc<CallSpans>)>);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let mut state = lock(&self.suite.0.state);
-        let trace = self.spans.trace_id();
+        let Some((suite, spans)) = &self.0 else {
+            return;
+        };
+        let mut state = lock(&suite.0.state);
+        let trace = spans.trace_id();
         if let Some(calls) = state.calls.get_mut(&trace) {
-            calls.retain(|(_, c)| !Arc::ptr_eq(c, &self.spans));
+            calls.retain(|(_, c)| !Arc::ptr_eq(c, spans));
             if calls.is_empty() {
                 state.calls.remove(&trace);
             }
         }
         let before = state.open.len();
-        state.open.retain(|_, c| !Arc::ptr_eq(c, &self.spans));
+        state.open.retain(|_, c| !Arc::ptr_eq(c, spans));
         let late = (before - state.open.len()) as u64;
         if late > 0 {
-            self.suite.0.late.fetch_add(late, Ordering::Relaxed);
+            suite.0.late.fetch_add(late, Ordering::Relaxed);
         }
     }
 }

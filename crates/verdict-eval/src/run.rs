@@ -1803,10 +1803,7 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
             // The spans of a trace of the run's own (those the system under
             // test made) are packed with the record, as its root span is;
             // the spans of a trace a record names are rows, as a service's.
-            let (packed_spans, rows): (Vec<&StoredSpan>, Vec<&StoredSpan>) = m
-                .spans
-                .iter()
-                .partition(|span| m.new_span && span.trace_id == trace_id);
+            let packs = |span: &&StoredSpan| m.new_span && span.trace_id == trace_id;
             let b = block.get_or_insert_with(|| RunBlockBuilder::new(ordinal, now));
             b.record(&RecordHead {
                 line: m.line as u64,
@@ -1823,7 +1820,7 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
                 outputs: packed(&record.outputs),
                 error: error.as_deref(),
                 expectations: n,
-                spans: packed_spans.len(),
+                spans: m.spans.iter().filter(packs).count(),
             });
             for (j, (name, value)) in record.expectations.iter().enumerate() {
                 b.expectation(name, packed(value), m.stored.binary_search(&j).is_err());
@@ -1831,7 +1828,7 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
             for s in 0..scorers.len() {
                 b.result(&scored::packed(scores, i, s, judged[i * scorers.len() + s]));
             }
-            for span in packed_spans {
+            for span in m.spans.iter().filter(packs) {
                 b.span(span);
             }
             if b.len() == BLOCK_RECORDS
@@ -1839,7 +1836,7 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
             {
                 out.blocks.push(full.finish());
             }
-            for span in rows {
+            for span in m.spans.iter().filter(|span| !packs(span)) {
                 out.batch.push_stored_span(span.clone());
             }
         }

@@ -204,7 +204,7 @@ impl Suite {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn span_processor(&self) -> SuiteSpans {
-        self.otel.clone()
+        self.otel.hand_out()
     }
 
     /// [`predict`](Self::predict) for async code: `f` makes a future per

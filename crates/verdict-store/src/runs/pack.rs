@@ -227,6 +227,8 @@ pub struct RecordHead<'a> {
 pub struct BlockWriter {
     bytes: Vec<u8>,
     count: u32,
+    /// A span's JSON text, written here then copied in after its length.
+    scratch: Vec<u8>,
 }
 
 impl Default for BlockWriter {
@@ -243,6 +245,7 @@ impl BlockWriter {
         BlockWriter {
             bytes: out,
             count: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -300,10 +303,11 @@ impl BlockWriter {
         optional(out, message);
         varint(out, zigzag(to_nanos(span.start_time).wrapping_sub(time_ns)));
         varint(out, zigzag(to_nanos(span.end_time).wrapping_sub(time_ns)));
-        json(out, &span.attributes);
-        optional_json(out, span.events.is_empty(), &span.events);
-        optional_json(out, span.links.is_empty(), &span.links);
-        optional_json(out, span.resource.is_empty(), &span.resource);
+        let scratch = &mut self.scratch;
+        json(out, scratch, &span.attributes);
+        optional_json(out, scratch, span.events.is_empty(), &span.events);
+        optional_json(out, scratch, span.links.is_empty(), &span.links);
+        optional_json(out, scratch, span.resource.is_empty(), &span.resource);
         string(out, &span.scope_name);
         optional(out, span.scope_version.as_deref());
     }
@@ -706,20 +710,29 @@ fn optional(out: &mut Vec<u8>, text: Option<&str>) {
     }
 }
 
-/// A value as a string of its JSON text.
-fn json(out: &mut Vec<u8>, value: &impl serde::Serialize) {
-    let text = serde_json::to_string(value).expect("a JSON value serializes");
-    string(out, &text);
+/// A value as a string of its JSON text, serialized through `scratch`.
+fn json(out: &mut Vec<u8>, scratch: &mut Vec<u8>, value: &impl serde::Serialize) {
+    scratch.clear();
+    serde_json::to_writer(&mut *scratch, value).expect("a JSON value serializes");
+    varint(out, scratch.len() as u64);
+    out.extend_from_slice(scratch);
 }
 
 /// A value as an optional string of its JSON text: absent when `empty`.
-fn optional_json(out: &mut Vec<u8>, empty: bool, value: &impl serde::Serialize) {
+fn optional_json(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    empty: bool,
+    value: &impl serde::Serialize,
+) {
     if empty {
         out.push(0);
-    } else {
-        let text = serde_json::to_string(value).expect("a JSON value serializes");
-        optional(out, Some(&text));
+        return;
     }
+    scratch.clear();
+    serde_json::to_writer(&mut *scratch, value).expect("a JSON value serializes");
+    varint(out, scratch.len() as u64 + 1);
+    out.extend_from_slice(scratch);
 }
 
 fn value(out: &mut Vec<u8>, v: PackedValue<'_>) {
