@@ -27,6 +27,11 @@
 //! rather than the global one, and would take the calls' spans from the
 //! program's own exporter.
 //!
+//! An OpenTelemetry span made inside a `tracing` span of the call is a
+//! child of the record's root span (or of its OpenTelemetry parent), not
+//! of that `tracing` span: the suite's `tracing` layer does not make its
+//! spans the OpenTelemetry context.
+//!
 //! `tracing` spans are not seen twice when the program's subscriber has a
 //! `tracing-opentelemetry` layer: during a call the suite's own dispatcher
 //! is the default, so that layer never sees the call's `tracing` spans,
