@@ -268,6 +268,37 @@ fn a_worker_that_refuses_connections_fails_the_query_naming_it() {
 }
 
 #[test]
+fn a_worker_that_accepts_and_never_answers_fails_the_query_naming_it() {
+    // A machine that died mid-query, or a port that is not a worker:
+    // the connection opens and nothing ever comes back. Without HTTP/2
+    // keep-alive the query waits for ever; with it, the unanswered ping
+    // breaks the connection and the query fails naming the worker.
+    let dir = tempfile::tempdir().unwrap();
+    let qa = write_dataset(dir.path(), false);
+    let table = format!("qa={}:parquet", qa.display());
+    let live = Worker::start(&[]);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        // Accepts and keeps every connection open, reading nothing.
+        let mut open = Vec::new();
+        for stream in silent.incoming().take(4) {
+            open.push(stream);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(120));
+    });
+    let workers = format!("{},127.0.0.1:{port}", live.url);
+    let (code, out, err) = sql(
+        dir.path(),
+        &["--table", &table, "--workers", &workers, QUERY],
+    );
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(out.is_empty(), "{out}");
+    drop(held);
+}
+
+#[test]
 fn a_worker_without_the_plugin_refuses_naming_the_scorer() {
     let dir = tempfile::tempdir().unwrap();
     let qa = write_dataset(dir.path(), false);
