@@ -115,9 +115,9 @@ pub(crate) enum Command {
     /// a query error, with DataFusion's message.
     #[cfg(feature = "sql")]
     Sql(Box<SqlArgs>),
-    /// Serve the parts of queries that `verdict sql --workers` and
-    /// `verdict eval --workers` send (Arrow Flight over gRPC, plain HTTP/2:
-    /// no authentication, no TLS — listen on a private network only), with
+    /// Serve the parts of queries that `verdict sql --workers` sends
+    /// (Arrow Flight over gRPC, plain HTTP/2: no authentication, no TLS —
+    /// listen on a private network only), with
     /// every scorer as a function: the built-in ones, --plugin, and
     /// VERDICT_PLUGIN_PATH, plugins isolated as in `verdict sql`. Prints
     /// the address it listens on as one line on standard output (port 0:

@@ -1,6 +1,6 @@
 //! `verdict worker`: serves the stages of the queries a coordinator
-//! (`verdict sql --workers`, `verdict eval --workers`) sends, with every
-//! scorer as a function (`verdict-distributed`), until SIGINT or SIGTERM.
+//! (`verdict sql --workers`) sends, with every scorer as a function
+//! (`verdict-distributed`), until SIGINT or SIGTERM.
 
 use std::io::Write as _;
 use std::process::ExitCode;

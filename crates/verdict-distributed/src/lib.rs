@@ -1,7 +1,6 @@
 //! Verdict's SQL across machines: `verdict worker` serves the parts of a
-//! query's plan that a coordinator (`verdict sql --workers`, `verdict
-//! eval --workers`) sends it, with every scorer as the same SQL function
-//! as in `verdict sql`.
+//! query's plan that a coordinator (`verdict sql --workers`) sends it,
+//! with every scorer as the same SQL function as in `verdict sql`.
 //!
 //! - [`worker`] makes the worker: an Arrow Flight (gRPC) service whose
 //!   query sessions hold the scorer functions of a [`Registry`], made
@@ -35,8 +34,9 @@
 //!   as there are workers, whatever the data's size (a scoring query is
 //!   CPU-bound: a few megabytes already pay for a worker).
 //! - **A worker that fails fails the query.** A worker that cannot be
-//!   reached, dies or errs mid-query ends the coordinator's stream with
-//!   an error naming its URL; no partial result is returned as whole.
+//!   reached, dies, errs or stops answering mid-query ends the
+//!   coordinator's stream with an error naming its URL; no partial result
+//!   is returned as whole.
 //! - **A scorer is found by its function's name on the worker.** A
 //!   worker that lacks a plugin the query calls refuses its stage with
 //!   the function's name (`assess` names the scorer).
