@@ -56,6 +56,14 @@ const FIRST_CHUNK: usize = 512;
 /// dataset gives nothing more (a pipe whose writer waits).
 const READ_BATCH: usize = 256;
 
+/// After an interruption, how long the reader may be quiet before what
+/// it had read is taken to be all handed on ([`Chunks::settle`]).
+const SETTLE_QUIET: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// After an interruption, the longest the reader's last records are
+/// waited for.
+const SETTLE_MAX: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How many invalid records a summary lists (all are counted).
 const INVALID_LISTED: usize = 20;
 
@@ -625,13 +633,22 @@ impl Evaluation {
         // the dataset's file or pipe: a pipe may keep that read waiting,
         // and what was read before it must reach the scoring (and, if the
         // run is interrupted meanwhile, the store).
+        // Once interrupted, the reader stops before its next read: what
+        // it had read is handed on (and taken by `Chunks::settle`), and
+        // nothing read after the signal joins the run.
         let pending: Arc<Mutex<Vec<Entry>>> = Arc::default();
+        let halted = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let before_read: Box<dyn FnMut() + Send> = {
             let (pending, to) = (Arc::clone(&pending), chunk_tx.clone());
+            let (halted, interrupt) = (Arc::clone(&halted), interrupt.clone());
             Box::new(move || {
+                let stop = interrupt.as_ref().is_some_and(|i| i.signal().is_some());
                 let batch = std::mem::take(&mut *lock(&pending));
                 if !batch.is_empty() {
                     let _ = to.send(Ok((batch, None)));
+                }
+                if stop {
+                    halted.store(true, std::sync::atomic::Ordering::Release);
                 }
             })
         };
@@ -689,6 +706,11 @@ impl Evaluation {
                 };
                 loop {
                     match entries.next() {
+                        // Made of bytes read after an interruption: not
+                        // read before it, so not the run's.
+                        Some(Ok(_)) if halted.load(std::sync::atomic::Ordering::Acquire) => {
+                            return;
+                        }
                         Some(Ok(entry)) => {
                             let full = {
                                 let mut batch = lock(&pending);
@@ -1323,6 +1345,8 @@ struct Chunks<'a> {
     /// Why it stopped before the end of the dataset.
     stop: Option<Error>,
     ended: bool,
+    /// Whether what the reader had in hand at the interruption was taken.
+    settled: bool,
 }
 
 impl<'a> Chunks<'a> {
@@ -1338,6 +1362,7 @@ impl<'a> Chunks<'a> {
             carry: Vec::new(),
             stop: None,
             ended: false,
+            settled: false,
         }
     }
 
@@ -1358,6 +1383,7 @@ impl<'a> Chunks<'a> {
         while chunk.len() < self.size {
             if let Some(stop) = self.interrupted() {
                 self.stop = Some(stop);
+                self.settle(&mut chunk);
                 break;
             }
             match self.from.recv_timeout(std::time::Duration::from_millis(50)) {
@@ -1383,6 +1409,31 @@ impl<'a> Chunks<'a> {
         }
         self.size = CHUNK;
         (!chunk.is_empty()).then_some((chunk, self.bytes))
+    }
+
+    /// Takes, once the run is interrupted, what the reader had read by
+    /// then and not yet handed on: a pipe's bytes it had taken but was
+    /// still making records of when the signal came. The reader stops
+    /// before its next read; its last batches are taken until it ends, or
+    /// none comes for [`SETTLE_QUIET`] (it waits on a pipe, having handed
+    /// on what it read), for at most [`SETTLE_MAX`] in all, once.
+    fn settle(&mut self, chunk: &mut Vec<Entry>) {
+        if std::mem::replace(&mut self.settled, true) {
+            return;
+        }
+        let until = std::time::Instant::now() + SETTLE_MAX;
+        while let Some(wait) = until
+            .checked_duration_since(std::time::Instant::now())
+            .map(|left| left.min(SETTLE_QUIET))
+        {
+            match self.from.recv_timeout(wait) {
+                Ok(Ok((batch, bytes))) => {
+                    chunk.extend(batch);
+                    self.bytes = bytes.unwrap_or(self.bytes);
+                }
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
     }
 
     /// Why reading stopped early, if it did; an interruption that came once
