@@ -8,6 +8,10 @@
 #![cfg(feature = "parquet")]
 
 mod common;
+// Only its `mlflow_python` is used here.
+#[allow(dead_code)]
+#[path = "../../verdict-export/tests/common/mlflow_server.rs"]
+mod mlflow_server;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -73,21 +77,7 @@ fn write_dataset(dir: &Path, rows: usize, tail: &str) {
 
 /// The Python of the MLflow virtualenv, which has pandas and pyarrow.
 fn python() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mlflow/install.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/mlflow/install.sh");
-    assert!(out.status.success(), "scripts/mlflow/install.sh failed");
-    let venv = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    PathBuf::from(venv).join("bin/python")
+    mlflow_server::mlflow_python()
 }
 
 /// The file as pyarrow reads it: its columns with their Arrow types, its
