@@ -115,15 +115,15 @@ pub(crate) enum Command {
     /// a query error, with DataFusion's message.
     #[cfg(feature = "sql")]
     Sql(Box<SqlArgs>),
-    /// Serve the parts of queries that `verdict sql --workers` sends
-    /// (Arrow Flight over gRPC, plain HTTP/2: no authentication, no TLS —
-    /// listen on a private network only), with
-    /// every scorer as a function: the built-in ones, --plugin, and
-    /// VERDICT_PLUGIN_PATH, plugins isolated as in `verdict sql`. Prints
-    /// the address it listens on as one line on standard output (port 0:
-    /// any free port). The files a query reads must be at the same path
-    /// here as on the coordinator. SIGINT or SIGTERM stops it. Exits 2
-    /// when it cannot listen.
+    /// Serve the parts of queries that `verdict sql --workers` sends, and
+    /// the parts of runs that `verdict eval --workers` sends (Arrow Flight
+    /// over gRPC, plain HTTP/2: no authentication, no TLS — listen on a
+    /// private network only), with every scorer: the built-in ones,
+    /// --plugin, and VERDICT_PLUGIN_PATH, plugins isolated as in `verdict
+    /// sql`. Prints the address it listens on as one line on standard
+    /// output (port 0: any free port). The files a query or run reads must
+    /// be at the same path here as on the coordinator. SIGINT or SIGTERM
+    /// stops it. Exits 2 when it cannot listen.
     #[cfg(feature = "distributed")]
     Worker(Box<WorkerArgs>),
     /// Serve a plugin for the verdict process that started this one: the
@@ -462,6 +462,18 @@ pub(crate) struct EvalArgs {
     /// there, is an error (PREDICT_FAILED) for every scorer, never a pass.
     #[arg(long = "reuse-outputs", value_name = "RUN")]
     pub(crate) reuse_outputs: Option<String>,
+    /// Score the records on these `verdict worker`s (host:port or
+    /// http://host:port, comma-separated) instead of here: DATA is a
+    /// Parquet file every worker reads at the same path; each worker
+    /// scores a contiguous share of its row groups and sends back each
+    /// record's results, in order, and this machine reads the records,
+    /// stores, gates and reports as it does without workers. A worker that
+    /// cannot be reached, fails or has another version of a scorer stops
+    /// the run. Not with --predict, --reuse-outputs, --traces or scorers
+    /// that read traces.
+    #[cfg(feature = "distributed")]
+    #[arg(long, value_name = "URL,URL")]
+    pub(crate) workers: Option<String>,
     /// Gate: the scorer's pass rate must be at least RATE (0 to 1);
     /// repeatable, overrides fail_under in --config.
     #[arg(long = "fail-under", value_name = "SCORER=RATE")]

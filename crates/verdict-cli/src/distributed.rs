@@ -1,7 +1,12 @@
 //! `--workers`: the session whose plans run on `verdict worker`s, and what
 //! such a query may not read.
 
+use std::sync::Arc;
+
 use anyhow::anyhow;
+use verdict_distributed::{EvalSpec, RemoteEval, ScorerCall};
+use verdict_eval::{Dataset, DatasetOptions, Evaluation, Format};
+use verdict_scorer::{Registry, ScorerSpec};
 use verdict_sql::datafusion::common::tree_node::TreeNodeRecursion;
 use verdict_sql::datafusion::logical_expr::LogicalPlan;
 use verdict_sql::datafusion::prelude::SessionContext;
@@ -11,6 +16,46 @@ pub(crate) fn coordinator(workers: &str) -> anyhow::Result<SessionContext> {
     let workers =
         verdict_distributed::parse_workers(workers).map_err(|e| anyhow!("--workers {e}"))?;
     verdict_distributed::coordinator(workers).map_err(crate::sql::sql_error)
+}
+
+/// `verdict eval --workers`: `evaluation` with its records scored on
+/// `workers`, which read `dataset` at its absolute path.
+pub(crate) fn score_on_workers(
+    workers: &str,
+    evaluation: Evaluation,
+    dataset: &Dataset,
+    options: &DatasetOptions,
+    specs: &[ScorerSpec],
+    registry: Registry,
+) -> anyhow::Result<Evaluation> {
+    let workers =
+        verdict_distributed::parse_workers(workers).map_err(|e| anyhow!("--workers {e}"))?;
+    if dataset.format() != Format::Parquet {
+        return Err(anyhow!(
+            "--workers: the workers read a Parquet file's row groups, and {} is not a Parquet \
+             file ({}); write it as Parquet, or run it without --workers",
+            dataset.path().display(),
+            dataset.format().name()
+        ));
+    }
+    let path = std::fs::canonicalize(dataset.path()).map_err(|e| {
+        anyhow!(
+            "--workers: the workers read the dataset at its path, and {} has none: {e}",
+            dataset.path().display()
+        )
+    })?;
+    let spec = EvalSpec {
+        dataset: path,
+        map: options.map.pairs(),
+        scorers: specs
+            .iter()
+            .zip(evaluation.scorers())
+            .map(|(spec, scorer)| ScorerCall::new(spec, scorer.info()))
+            .collect(),
+    };
+    let remote = RemoteEval::start(workers, spec, Arc::new(registry))
+        .map_err(|e| anyhow!("--workers: {e}"))?;
+    Ok(evaluation.remote_scoring(Box::new(remote)))
 }
 
 /// Refuses a plan that reads the local store's tables: the store is a

@@ -87,6 +87,8 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("--map {arg}: {e}"))?;
     }
     let registry = registry(&args.plugins, &config.plugins)?;
+    #[cfg(feature = "distributed")]
+    let specs: Vec<_> = config.scorers.iter().map(|s| s.spec.clone()).collect();
     let dataset = match &args.data {
         Some(data) => Some(Dataset::open_with(data, &options)?),
         None => None,
@@ -134,6 +136,17 @@ pub(crate) fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         evaluation = evaluation.reuse_outputs(run);
     }
     evaluation = evaluation.interrupt(interrupt);
+    #[cfg(feature = "distributed")]
+    if let Some(workers) = &args.workers {
+        if args.traces.is_some() {
+            anyhow::bail!(
+                "--workers scores a Parquet file's records; traces are scored without workers"
+            );
+        }
+        evaluation = crate::distributed::score_on_workers(
+            workers, evaluation, &dataset, &options, &specs, registry,
+        )?;
+    }
     // Last before the run: a command that cannot start stops it here,
     // before any record is read.
     let (mut evaluation, system) = crate::predict::start(&args.predict, evaluation)?;

@@ -1,5 +1,6 @@
 //! `verdict worker`: serves the stages of the queries a coordinator
-//! (`verdict sql --workers`) sends, with every scorer as a function
+//! (`verdict sql --workers`) sends, with every scorer as a function, and
+//! the parts of the runs `verdict eval --workers` sends
 //! (`verdict-distributed`), until SIGINT or SIGTERM.
 
 use std::io::Write as _;

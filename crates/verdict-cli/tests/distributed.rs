@@ -1,8 +1,9 @@
-//! `verdict worker` and `verdict sql --workers`: a coordinator and two
-//! real worker processes on 127.0.0.1 over a Parquet dataset split into
-//! files of several row groups, compared with the same query in one
-//! process; and the ways a distributed query must fail rather than
-//! return part of its rows.
+//! `verdict worker`, `verdict sql --workers` and `verdict eval
+//! --workers`: a coordinator and two real worker processes on 127.0.0.1
+//! over Parquet datasets of several row groups (split into files for the
+//! queries), compared with the same query or run in one process; and the
+//! ways a distributed query or run must fail rather than return part of
+//! its rows or a verdict.
 #![cfg(all(feature = "distributed", target_os = "linux"))]
 
 mod common;
@@ -366,4 +367,286 @@ fn a_worker_stops_on_sigterm_and_refuses_a_port_in_use() {
     worker.signal(libc::SIGTERM);
     let status = worker.child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+/// Writes `qa.parquet`: 1,200 records (input, output, expected) in row
+/// groups of 100; every seventh has no expected answer, which exact
+/// match cannot judge (an error result), and `boom` is the output of the
+/// first record of each row group when `boom` is set. With `traces`, a
+/// `tid` column names each record's trace, and the record at row 1150
+/// names the trace of row 50: the second is refused by a run that reads
+/// the whole file, and not by a worker that reads the last row groups.
+fn write_eval_dataset(dir: &Path, boom: bool, traces: bool) -> std::path::PathBuf {
+    let rows = FILES * ROWS_PER_FILE;
+    let inputs: Vec<String> = (0..rows).map(|i| format!("question {i}")).collect();
+    let outputs: Vec<String> = (0..rows)
+        .map(|i| match i % 4 {
+            _ if boom && i % 100 == 0 => "boom".to_owned(),
+            0 => format!("answer {i}"),
+            1 => format!("answer {}", i + 1),
+            2 => format!("the answer is {i}"),
+            _ => "no idea".to_owned(),
+        })
+        .collect();
+    let expected: Vec<Option<String>> = (0..rows)
+        .map(|i| (i % 7 != 3).then(|| format!("answer {i}")))
+        .collect();
+    let mut columns: Vec<(&str, ArrayRef)> = vec![
+        ("input", Arc::new(StringArray::from(inputs))),
+        ("output", Arc::new(StringArray::from(outputs))),
+        ("expected", Arc::new(StringArray::from(expected))),
+    ];
+    if traces {
+        let ids: Vec<String> = (0..rows)
+            .map(|i| format!("{:032x}", if i == 1150 { 51 } else { i + 1 }))
+            .collect();
+        columns.push(("tid", Arc::new(StringArray::from(ids))));
+    }
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(100))
+        .build();
+    let path = dir.join("qa.parquet");
+    let mut writer = ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    path
+}
+
+/// The rows of an evaluation's `--results` file without the columns that
+/// name the run (its id, and the trace ids drawn for it).
+fn results_without_ids(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|batch| {
+            let batch = batch.unwrap();
+            let schema = batch.schema();
+            let kept: Vec<usize> = (0..batch.num_columns())
+                .filter(|&i| !matches!(schema.field(i).name().as_str(), "run_id" | "trace_id"))
+                .collect();
+            batch.project(&kept).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn two_workers_score_a_run_as_one_machine_does() {
+    let dir = tempfile::tempdir().unwrap();
+    write_eval_dataset(dir.path(), false, false);
+    let (a, b) = (Worker::start(&[]), Worker::start(&[]));
+    let workers = format!("{},{}", a.url, b.url);
+    let run = |store: &str, results: &str, extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "qa.parquet",
+            "--scorer",
+            "exact_match",
+            "--scorer",
+            "edit_distance",
+            "--scorer",
+            "token_f1",
+            "--fail-under",
+            "exact_match=0.2",
+            "--store",
+            store,
+            "--results",
+            results,
+        ];
+        args.extend_from_slice(extra);
+        common::verdict_in(dir.path(), &args)
+    };
+    let (local_code, local_out, err) = run("local.db", "local.parquet", &[]);
+    assert_eq!(local_code, 0, "{local_out}\n{err}");
+    let (code, out, err) = run(
+        "workers.db",
+        "workers.parquet",
+        &["--workers", &workers, "--junit", "workers.xml"],
+    );
+    assert_eq!(code, local_code, "{out}\n{err}");
+    let local = results_without_ids(&dir.path().join("local.parquet"));
+    assert_eq!(local.iter().map(RecordBatch::num_rows).sum::<usize>(), 1200);
+    assert_eq!(
+        results_without_ids(&dir.path().join("workers.parquet")),
+        local
+    );
+    // The summaries agree but for the run's id.
+    let strip = |text: &str| {
+        text.lines()
+            .filter(|l| !l.contains("run-"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&out), strip(&local_out));
+    let junit = std::fs::read_to_string(dir.path().join("workers.xml")).unwrap();
+    assert!(junit.contains("failures=\"0\""), "{junit}");
+    // A stricter gate fails the run on workers too.
+    let (code, out, err) = run(
+        "workers.db",
+        "strict.parquet",
+        &["--workers", &workers, "--fail-under", "exact_match=0.9"],
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+}
+
+#[test]
+fn a_run_whose_worker_dies_stops_and_never_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_eval_dataset(dir.path(), true, false);
+    // Each worker hangs in the plugin on its first `boom` record, until
+    // the plugin's time limit: both are scoring when one dies.
+    let hostile = plugin_file("verdict_test_hostile");
+    let hostile = hostile.to_str().unwrap();
+    let plugin = ["--plugin", hostile, "--plugin-timeout", "120s"];
+    let (a, b) = (Worker::start(&plugin), Worker::start(&plugin));
+    let workers = format!("{},{}", a.url, b.url);
+    let coordinator = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["eval", "qa.parquet", "--plugin", hostile])
+        .args(["--scorer", "hostile:{\"mode\": \"loop\"}"])
+        .args(["--workers", &workers, "--junit", "run.xml"])
+        .current_dir(dir.path())
+        .env_remove("VERDICT_PLUGIN_PATH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !has_child(&a.child) || !has_child(&b.child) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    a.signal(libc::SIGKILL);
+    let (code, out, err) = text_of(&coordinator.wait_with_output().unwrap());
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("scoring on the workers failed"), "{err}");
+    let port = a.url.rsplit(':').next().unwrap();
+    assert!(err.contains(port), "the error names the dead worker: {err}");
+    // The JUnit file says the run stopped, as an error.
+    let junit = std::fs::read_to_string(dir.path().join("run.xml")).unwrap();
+    assert!(
+        junit.contains("the run stopped before its verdict"),
+        "{junit}"
+    );
+    assert!(!junit.contains("errors=\"0\""), "{junit}");
+}
+
+#[test]
+fn a_run_on_workers_is_refused_what_they_cannot_score() {
+    let dir = tempfile::tempdir().unwrap();
+    write_eval_dataset(dir.path(), false, false);
+    common::write_dataset(dir.path(), 10);
+    let worker = Worker::start(&[]);
+    let eval = |args: &[&str]| {
+        let mut all = vec!["eval"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--workers", &worker.url]);
+        common::verdict_in(dir.path(), &all)
+    };
+    // Not a Parquet file.
+    let (code, out, err) = eval(&["qa.jsonl", "--scorer", "exact_match"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("not a Parquet file"), "{err}");
+    // A plugin the worker lacks: refused naming the scorer.
+    let keyword = plugin_file("keyword_coverage");
+    let (code, out, err) = eval(&[
+        "qa.parquet",
+        "--plugin",
+        keyword.to_str().unwrap(),
+        "--scorer",
+        "keyword_coverage",
+    ]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("keyword_coverage"), "{err}");
+    // A scorer that reads traces.
+    let (code, out, err) = eval(&["qa.parquet", "--scorer", "latency:max_ms=10"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("reads traces"), "{err}");
+}
+
+#[test]
+fn records_the_run_refuses_are_passed_over_in_the_workers_results() {
+    let dir = tempfile::tempdir().unwrap();
+    write_eval_dataset(dir.path(), false, true);
+    let (a, b) = (Worker::start(&[]), Worker::start(&[]));
+    let workers = format!("{},{}", a.url, b.url);
+    let run = |store: &str, results: &str, extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "qa.parquet",
+            "--map",
+            "inputs=input",
+            "--map",
+            "outputs=output",
+            "--map",
+            "expectations.expected_response=expected",
+            "--map",
+            "trace_id=tid",
+            "--scorer",
+            "exact_match",
+            "--skip-invalid",
+            "--store",
+            store,
+            "--results",
+            results,
+        ];
+        args.extend_from_slice(extra);
+        common::verdict_in(dir.path(), &args)
+    };
+    let (code, local_out, err) = run("local.db", "local.parquet", &[]);
+    assert_eq!(code, 0, "{local_out}\n{err}");
+    assert!(local_out.contains("1 invalid"), "{local_out}");
+    let (code, out, err) = run("workers.db", "workers.parquet", &["--workers", &workers]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let local = results_without_ids(&dir.path().join("local.parquet"));
+    assert_eq!(local.iter().map(RecordBatch::num_rows).sum::<usize>(), 1200);
+    assert_eq!(
+        results_without_ids(&dir.path().join("workers.parquet")),
+        local
+    );
+}
+
+#[test]
+fn one_worker_scores_the_whole_run() {
+    // A stage of one task runs on the coordinator in datafusion-distributed:
+    // with one worker named, the run must still be scored there, so a
+    // worker that is down stops it rather than the coordinator scoring.
+    let dir = tempfile::tempdir().unwrap();
+    write_eval_dataset(dir.path(), false, false);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let down = format!("127.0.0.1:{port}");
+    let (code, out, err) = common::verdict_in(
+        dir.path(),
+        &[
+            "eval",
+            "qa.parquet",
+            "--scorer",
+            "exact_match",
+            "--workers",
+            &down,
+        ],
+    );
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains(&down), "{err}");
+    let worker = Worker::start(&[]);
+    let (code, out, err) = common::verdict_in(
+        dir.path(),
+        &[
+            "eval",
+            "qa.parquet",
+            "--scorer",
+            "exact_match",
+            "--workers",
+            &worker.url,
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("1200 records"), "{out}");
 }

@@ -29,14 +29,18 @@ const BYTES_PER_PARTITION: usize = 1;
 /// functions and the tables on it as on a local one; the files must be
 /// readable at the same path on every worker.
 pub fn coordinator(workers: Vec<Url>) -> Result<SessionContext> {
-    let state = SessionStateBuilder::new()
+    Ok(SessionContext::from(state(workers)?.build()))
+}
+
+/// The coordinator's session, to be built: what [`coordinator`] makes,
+/// and `verdict eval --workers` adds its scan's hooks to.
+pub(crate) fn state(workers: Vec<Url>) -> Result<SessionStateBuilder> {
+    SessionStateBuilder::new()
         .with_default_features()
         .with_distributed_worker_resolver(Workers(workers))
         .with_distributed_channel_resolver(NamedChannels::default())
         .with_distributed_planner()
-        .with_distributed_file_scan_config_bytes_per_partition(BYTES_PER_PARTITION)?
-        .build();
-    Ok(SessionContext::from(state))
+        .with_distributed_file_scan_config_bytes_per_partition(BYTES_PER_PARTITION)
 }
 
 /// The workers of `--workers URL,URL`: `http://host:port`, or

@@ -1,6 +1,8 @@
-//! Verdict's SQL across machines: `verdict worker` serves the parts of a
-//! query's plan that a coordinator (`verdict sql --workers`) sends it,
-//! with every scorer as the same SQL function as in `verdict sql`.
+//! Verdict's SQL and evaluations across machines: `verdict worker` serves
+//! the parts of a query's plan that a coordinator (`verdict sql
+//! --workers`) sends it, with every scorer as the same SQL function as in
+//! `verdict sql`, and scores the parts of a run's dataset that `verdict
+//! eval --workers` sends it.
 //!
 //! - [`worker`] makes the worker: an Arrow Flight (gRPC) service whose
 //!   query sessions hold the scorer functions of a [`Registry`], made
@@ -10,6 +12,11 @@
 //!   distributed planner, the workers it sends the plan's stages to
 //!   ([`parse_workers`]), and the same scorer functions, so that a query
 //!   is typed and refused at planning exactly as `verdict sql` would.
+//! - [`RemoteEval`] scores a run's Parquet dataset on the workers, each
+//!   a contiguous share of its row groups, and hands the run each
+//!   record's results in line order ([`verdict_eval::RemoteScoring`]); the
+//!   run reads, stores, gates and reports on the coordinator as it does
+//!   alone (see the `eval` module).
 //!
 //! Decisions:
 //!
@@ -47,10 +54,12 @@
 #![deny(missing_docs)]
 
 mod coordinator;
+mod eval;
 mod named;
 mod worker;
 
 pub use coordinator::{coordinator, parse_workers};
 pub use datafusion_distributed;
+pub use eval::{EvalSpec, RemoteEval, ScorerCall};
 pub use url::Url;
 pub use worker::{serve, worker};

@@ -92,6 +92,11 @@ pub enum Error {
         signal: i32,
     },
 
+    /// The records could not be scored where the run sent them (a worker
+    /// that cannot be reached, died or disagrees): the run stops.
+    #[error("scoring on the workers failed: {0}")]
+    Remote(String),
+
     /// The baseline run named is not in the store.
     #[error("{0}")]
     Baseline(String),

@@ -92,6 +92,7 @@ mod output;
 pub mod predict;
 mod predict_stage;
 mod priority;
+mod remote;
 pub mod report;
 mod reuse;
 pub mod root_span;
@@ -113,6 +114,7 @@ pub use error::{Error, Result, signal_name};
 pub use gates::{GateVerdict, PassCriterion};
 pub use otel_capture::SuiteSpans;
 pub use output::{OutputFile, Outputs};
+pub use remote::RemoteScoring;
 pub use root_span::EXPECTATION_ATTRIBUTE_PREFIX;
 pub use run::{
     Evaluation, Interrupt, LINE_ATTRIBUTE, PREDICT_CALLS, PREDICT_TIME_LIMIT, Progress,

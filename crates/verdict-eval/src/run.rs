@@ -21,7 +21,7 @@ use verdict_export::{
     StoredRun, StoredSpan,
 };
 use verdict_scorer::{
-    OwnedRecord, OwnedValue, Registry, Runner, Scorer, feedback_metadata, feedback_source,
+    OwnedRecord, OwnedValue, Registry, Runner, Scorer, Scores, feedback_metadata, feedback_source,
 };
 
 use crate::compare::{Comparer, RecordComparison};
@@ -35,6 +35,7 @@ use crate::mlflow_run::RunPlan;
 use crate::output::{OutputFile, Outputs};
 use crate::predict::{PredictError, Predictor};
 use crate::predict_stage::{Job, Stage};
+use crate::remote::RemoteScoring;
 use crate::report::{
     ResultStream, Row, RowResult, Stopped, StreamPaths, Unfinished, open_streams, write_report_to,
 };
@@ -225,6 +226,7 @@ pub struct Evaluation {
     predict_calls: usize,
     predict_time_limit: std::time::Duration,
     reuse_outputs: Option<String>,
+    remote: Option<Box<dyn RemoteScoring>>,
 }
 
 /// Calls of the system under test that run side by side unless
@@ -305,7 +307,22 @@ impl Evaluation {
             predict_calls: PREDICT_CALLS,
             predict_time_limit: PREDICT_TIME_LIMIT,
             reuse_outputs: None,
+            remote: None,
         })
+    }
+
+    /// Has the records scored by `remote` (on other machines) instead of
+    /// here: the run reads the dataset, stores and reports exactly as it
+    /// does when it scores, and takes each record's results from `remote`,
+    /// which reads the same dataset. A failure of `remote` stops the run,
+    /// which is then stored as stopped. Not with
+    /// [`predict`](Self::predict), [`reuse_outputs`](Self::reuse_outputs)
+    /// or scorers that read traces; a record that takes its expectations
+    /// from the store (it names a stored trace and gives none) stops the
+    /// run, `remote` having scored it without them.
+    pub fn remote_scoring(mut self, remote: Box<dyn RemoteScoring>) -> Self {
+        self.remote = Some(remote);
+        self
     }
 
     /// Runs the system under test on each record: its outputs are what
@@ -510,7 +527,8 @@ impl Evaluation {
                 Some(summary) => Some(summary.scorers),
                 None => {
                     return Err(Error::Baseline(format!(
-                        "{} reached its verdict but has no summary stored, so it has no pass                          rates to compare against",
+                        "{} reached its verdict but has no summary stored, so it has no pass \
+                         rates to compare against",
                         run.run_id
                     )));
                 }
@@ -535,8 +553,26 @@ impl Evaluation {
             predict_calls,
             predict_time_limit,
             reuse_outputs,
+            mut remote,
             ..
         } = self;
+        if remote.is_some() {
+            let refused = if predictor.is_some() {
+                Some("calls the system under test")
+            } else if reuse_outputs.is_some() {
+                Some("reuses a stored run's outputs")
+            } else if scorers.iter().any(|s| s.info().needs_trace) {
+                Some("has a scorer that reads traces")
+            } else {
+                None
+            };
+            if let Some(why) = refused {
+                return Err(Error::Usage(format!(
+                    "a run scored on workers reads its records from the dataset alone; this run \
+                     {why}: run it without workers"
+                )));
+            }
+        }
         let mut answers = match (&reuse_outputs, &store, &predictor) {
             (None, _, _) => None,
             (Some(_), _, Some(_)) => {
@@ -846,6 +882,8 @@ impl Evaluation {
                             }
                         }
                     }
+                    let without: Vec<bool> =
+                        records.iter().map(|r| r.expectations.is_empty()).collect();
                     if let Some(store) = &store {
                         // Read before the store: a chunk counted here is
                         // in what the store then shows.
@@ -900,7 +938,35 @@ impl Evaluation {
                     }
                     let failed = Failed::of(meta.iter().map(|m| m.failed.as_ref()));
                     let scoring = (SystemTime::now(), Instant::now());
-                    let scores = runner.score(&records);
+                    let scores = match &mut remote {
+                        None => runner.score(&records),
+                        Some(remote) => {
+                            let lines: Vec<usize> = meta.iter().map(|m| m.line).collect();
+                            if let Some(i) = (0..records.len())
+                                .find(|&i| without[i] && !records[i].expectations.is_empty())
+                            {
+                                return Err(Error::Remote(format!(
+                                    "the record at line {} takes its expectations from the \
+                                     store's trace, which the workers do not read: run it \
+                                     without workers",
+                                    lines[i]
+                                )));
+                            }
+                            let columns = remote.score(&lines).map_err(Error::Remote)?;
+                            if columns.len() != names.len()
+                                || columns.iter().any(|c| c.len() != records.len())
+                            {
+                                return Err(Error::Remote(format!(
+                                    "the workers gave {} columns of results for {} scorers and \
+                                     {} records",
+                                    columns.len(),
+                                    names.len(),
+                                    records.len()
+                                )));
+                            }
+                            Scores::from_columns(records.len(), columns)
+                        }
+                    };
                     let scores = ChunkScores::new(&scores, &failed);
                     let timing = ScoringTime {
                         start: scoring.0,

@@ -64,6 +64,23 @@ impl Scores {
         (0..self.len).map(|i| self.record(i))
     }
 
+    /// Results made elsewhere, such as on another machine: one column of
+    /// `len` results per scorer, in the scorers' order.
+    ///
+    /// # Panics
+    /// When a column does not hold `len` results.
+    pub fn from_columns(len: usize, columns: Vec<Results>) -> Self {
+        assert!(
+            columns.iter().all(|c| c.len() == len),
+            "one result per record in every column"
+        );
+        Scores {
+            chunk: len.max(1),
+            len,
+            chunks: vec![columns],
+        }
+    }
+
     /// Bytes of memory the results hold (slots and copied text).
     pub fn memory(&self) -> usize {
         self.chunks.iter().flatten().map(Results::memory).sum()

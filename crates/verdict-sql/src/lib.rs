@@ -124,8 +124,9 @@ pub fn register_scorers(ctx: &SessionContext, registry: Registry) -> Result<Vec<
 /// they make are made once.
 pub fn scorer_functions(
     state: &SessionState,
-    registry: Registry,
+    registry: impl Into<Arc<Registry>>,
 ) -> (Vec<Registered>, Vec<Arc<ScalarUDF>>) {
+    let registry = registry.into();
     let names: Vec<String> = registry.scorers().iter().map(|s| s.name.clone()).collect();
     let scorers = Arc::new(scorers::Scorers::new(registry));
     let taken = |name: &str| {

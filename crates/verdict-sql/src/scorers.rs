@@ -43,7 +43,7 @@ pub(crate) struct Made {
 /// The registry and the scorers made from it, shared by every function of
 /// a session.
 pub(crate) struct Scorers {
-    registry: Registry,
+    registry: Arc<Registry>,
     made: Mutex<HashMap<(String, String), Arc<Made>>>,
 }
 
@@ -58,7 +58,7 @@ impl std::fmt::Debug for Scorers {
 const PROBES: [&str; 3] = ["verdict", "1", "{}"];
 
 impl Scorers {
-    pub(crate) fn new(registry: Registry) -> Self {
+    pub(crate) fn new(registry: Arc<Registry>) -> Self {
         Scorers {
             registry,
             made: Mutex::new(HashMap::new()),

@@ -34,6 +34,8 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek as _};
+use std::ops::Range;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -109,16 +111,19 @@ enum Progress {
 impl Rows {
     /// Opens a Parquet (`format` [`Format::Parquet`]) or Arrow IPC dataset
     /// from its peeked source, and reads its schema: the columns tell the
-    /// shape when `plan` is `None`.
+    /// shape when `plan` is `None`. With `part`, only those row groups of
+    /// a Parquet file are read, their rows numbered as in the whole file.
     pub(super) fn open(
         format: Format,
         mut source: Source,
         plan: Option<Plan>,
         max: usize,
+        part: Option<Range<usize>>,
     ) -> Result<Rows, Refusal> {
         // Its first bytes, kept apart from `source`, which is taken below.
         let head: Vec<u8> = source.head().iter().take(8).copied().collect();
         let head = head.as_slice();
+        let mut first_row = 0;
         let (batches, schema, progress, plan): (Batches, Arc<Schema>, Progress, Plan) = match format
         {
             Format::Parquet => {
@@ -147,6 +152,26 @@ impl Rows {
                 let rows = (BATCH_BYTES / widest.max(1)).clamp(1, BATCH_ROWS as u64) as usize;
                 let mask =
                     ProjectionMask::roots(builder.parquet_schema(), kept.iter().map(|c| c.index));
+                let builder = match part {
+                    None => builder,
+                    Some(part) => {
+                        let groups = metadata.row_groups();
+                        if part.start > part.end || part.end > groups.len() {
+                            return Err(Refusal::Read(io::Error::new(
+                                io::ErrorKind::InvalidInput,
+                                format!(
+                                    "it has {} row groups, not the row groups {part:?} asked for",
+                                    groups.len()
+                                ),
+                            )));
+                        }
+                        first_row = groups[..part.start]
+                            .iter()
+                            .map(|g| g.num_rows().max(0) as usize)
+                            .sum();
+                        builder.with_row_groups(part.collect())
+                    }
+                };
                 let reader = builder
                     .with_projection(mask)
                     .with_batch_size(rows)
@@ -164,6 +189,12 @@ impl Rows {
                     Progress::Rows { len, total },
                     plan,
                 )
+            }
+            _ if part.is_some() => {
+                return Err(Refusal::Read(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "row groups are parts of Parquet files, not of Arrow IPC",
+                )));
             }
             _ => {
                 let counted = Arc::new(AtomicU64::new(0));
@@ -213,7 +244,7 @@ impl Rows {
             plan,
             batch: None,
             next: 0,
-            row: 0,
+            row: first_row,
             max,
             progress,
             batches_read: 0,
@@ -291,6 +322,20 @@ impl Rows {
             outputs_optional,
         )))
     }
+}
+
+/// The rows of each row group of the Parquet file at `path`, in order:
+/// what a file is cut into when it is read in parts.
+pub(crate) fn parquet_row_groups(path: &Path) -> io::Result<Vec<u64>> {
+    let file = File::open(path)?;
+    let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| broken("a Parquet file", e))?;
+    Ok(metadata
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows().max(0) as u64)
+        .collect())
 }
 
 /// The first bytes of a Parquet file (and its last).
@@ -700,7 +745,7 @@ mod tests {
     }
 
     fn open(source: Source, max: usize) -> Rows {
-        match Rows::open(Format::Parquet, source, None, max) {
+        match Rows::open(Format::Parquet, source, None, max, None) {
             Ok(rows) => rows,
             Err(Refusal::Read(e)) => panic!("{e}"),
             Err(Refusal::Shape(e)) => panic!("{e}"),
@@ -730,6 +775,43 @@ mod tests {
         }
         assert_eq!(n, 2000);
         assert!(most <= BATCH_ROWS, "{most}");
+    }
+
+    #[test]
+    fn row_groups_read_apart_keep_their_lines_in_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(parquet(dir.path(), 5, 10, 0));
+        let path = dir.path().join("d.parquet");
+        assert_eq!(parquet_row_groups(&path).unwrap(), vec![10; 5]);
+        let part = |range: Range<usize>| {
+            let source = Source::open(&path).unwrap();
+            match Rows::open(Format::Parquet, source, None, usize::MAX, Some(range)) {
+                Ok(mut rows) => {
+                    let mut lines = Vec::new();
+                    while let Some(entry) = rows.next(false).unwrap() {
+                        let Entry::Record(r) = entry else {
+                            panic!("a record")
+                        };
+                        // The row's own output says which row it is.
+                        assert_eq!(
+                            r.record.outputs,
+                            verdict_scorer::OwnedValue::from(Value::String(
+                                (r.line - 1).to_string()
+                            ))
+                        );
+                        lines.push(r.line);
+                    }
+                    Ok(lines)
+                }
+                Err(Refusal::Read(e)) => Err(e.to_string()),
+                Err(Refusal::Shape(e)) => Err(e),
+            }
+        };
+        assert_eq!(part(2..4).unwrap(), (21..=40).collect::<Vec<_>>());
+        assert_eq!(part(0..1).unwrap(), (1..=10).collect::<Vec<_>>());
+        assert_eq!(part(3..3).unwrap(), Vec::<usize>::new());
+        let refused = part(4..6).unwrap_err();
+        assert!(refused.contains("has 5 row groups"), "{refused}");
     }
 
     #[test]

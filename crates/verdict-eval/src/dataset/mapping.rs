@@ -145,6 +145,15 @@ impl FieldMap {
         }
     }
 
+    /// Its entries, (target, field), in order: what [`FieldMap::insert`]
+    /// makes the same map of again.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.entries
+            .iter()
+            .map(|(target, field)| (target.to_string(), field.clone()))
+            .collect()
+    }
+
     /// Whether it maps nothing.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

@@ -411,7 +411,7 @@ impl Dataset {
         };
         #[cfg(feature = "parquet")]
         if matches!(self.format, Format::Parquet | Format::Arrow) {
-            return self.columnar(source);
+            return self.columnar(source, None);
         }
         let stream = source.into_stream();
         let reader = |stream| BufReader::with_capacity(1 << 16, stream);
@@ -460,20 +460,55 @@ impl Dataset {
 
 #[cfg(feature = "parquet")]
 impl Dataset {
-    /// The records of a Parquet or Arrow IPC dataset: its schema read, its
-    /// shape told (or its map checked) from the columns.
-    fn columnar(&self, source: Source) -> Result<Entries> {
-        let rows = columnar::Rows::open(self.format, source, self.plan.clone(), MAX_RECORD)
+    /// The rows of each row group of a Parquet dataset, in order: the
+    /// parts it can be read in ([`Dataset::entries_of_row_groups`]).
+    pub fn row_groups(&self) -> Result<Vec<u64>> {
+        let read = |source| Error::ReadDataset {
+            path: self.path.clone(),
+            source,
+        };
+        if self.format != Format::Parquet || self.path.as_os_str() == STDIN || self.len.is_none() {
+            return Err(read(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "it is not a Parquet file, whose row groups can be read apart",
+            )));
+        }
+        columnar::parquet_row_groups(&self.path).map_err(read)
+    }
+
+    /// The records of row groups `part` of a Parquet file, in order, each
+    /// with the line (row) it has in the whole file: one part of a dataset
+    /// read in parts, as a worker reads it.
+    pub fn entries_of_row_groups(&self, part: std::ops::Range<usize>) -> Result<Entries> {
+        let read = |source| Error::ReadDataset {
+            path: self.path.clone(),
+            source,
+        };
+        if self.format != Format::Parquet || self.path.as_os_str() == STDIN || self.len.is_none() {
+            return Err(read(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "it is not a Parquet file, whose row groups can be read apart",
+            )));
+        }
+        let source = Source::open(&self.path).map_err(read)?;
+        self.columnar(source, Some(part))
+    }
+
+    /// The records of a Parquet or Arrow IPC dataset (of row groups `part`
+    /// alone when given): its schema read, its shape told (or its map
+    /// checked) from the columns.
+    fn columnar(&self, source: Source, part: Option<std::ops::Range<usize>>) -> Result<Entries> {
+        let rows = columnar::Rows::open(self.format, source, self.plan.clone(), MAX_RECORD, part)
             .map_err(|refusal| match refusal {
-                columnar::Refusal::Read(source) => Error::ReadDataset {
-                    path: self.path.clone(),
-                    source,
-                },
-                columnar::Refusal::Shape(reason) => Error::DatasetShape {
-                    path: self.path.clone(),
-                    reason,
-                },
-            })?;
+            columnar::Refusal::Read(source) => Error::ReadDataset {
+                path: self.path.clone(),
+                source,
+            },
+            columnar::Refusal::Shape(reason) => Error::DatasetShape {
+                path: self.path.clone(),
+                reason,
+            },
+        })?;
         Ok(Entries {
             path: self.path.clone(),
             rows: Rows::Columnar(Box::new(rows)),

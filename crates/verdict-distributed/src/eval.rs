@@ -1,0 +1,749 @@
+//! `verdict eval --workers`: a Parquet dataset's records scored on the
+//! workers, where the data is, and each record's results streamed back in
+//! line order to the run on the coordinator, which reads, stores, gates
+//! and reports exactly as it does when it scores them itself.
+//!
+//! - The scan is a plan node of our own, [`EvalScanExec`]: each of its
+//!   partitions reads a contiguous range of the file's row groups with
+//!   `verdict eval`'s own reader (the same field map, so the same records
+//!   at the same lines), scores them with the same scorers, and yields one
+//!   row per record: its line, and per scorer the value, verdict,
+//!   rationale and error. The node declares its rows ordered by line, so
+//!   the coordinator's plan is DataFusion's sort-preserving merge over the
+//!   tasks' streams: results come back in order, holding a batch per
+//!   stream, whatever the file's size.
+//! - datafusion-distributed cuts the node into one task per worker (at
+//!   most one per row group) through its leaf hooks, and sends it through
+//!   a codec of ours (JSON: the dataset's path, the field map, the
+//!   scorers' specs, the row groups). Row groups are split by their rows
+//!   into contiguous ranges, the same way on every run.
+//! - A worker makes each scorer from its spec with its own registry, and
+//!   refuses a scorer whose name or version differs from the
+//!   coordinator's: a run never mixes results of two versions of a
+//!   scorer.
+//! - The run matches results to records by line ([`RemoteEval`]): a line
+//!   the workers skipped (a record the run read as valid and the workers
+//!   not) stops the run; a line the run skipped (a record it refused, such
+//!   as the second of two naming the same trace, which a worker reading a
+//!   part cannot tell) is passed over.
+//!
+//! Rejected: `assess()` in a SQL query over the file. A row of a table has
+//! no line (DataFusion's scans do not number rows), and `assess` sees an
+//! output and one expectation, where a record has inputs, outputs and
+//! every expectation its field map gives.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Float64Builder, StringBuilder, UInt64Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, Result, exec_datafusion_err, internal_err, plan_err};
+use datafusion::datasource::TableType;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, col};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties as _, Partitioning,
+    PlanProperties,
+};
+use datafusion::prelude::SessionContext;
+use datafusion_distributed::{
+    DesiredTaskCountEvent, DesiredTaskCountEventResponse, DistributedExt as _, DistributedLeafExec,
+    ScaleUpLeafNodeEvent, ScaleUpLeafNodeEventResponse,
+};
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use futures::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use url::Url;
+use verdict_eval::{Dataset, DatasetOptions, Entry, FieldMap, Format, RemoteScoring};
+use verdict_plugin::{Results, Score, ScoreError, ScoreValueRef};
+use verdict_scorer::{Registry, Runner, ScorerInfo, ScorerSpec, Scores, SpecTarget};
+
+/// Records a worker scores at a time, and the most rows of a batch it
+/// sends.
+const BATCH: usize = 1024;
+
+/// Partitions of the scan before it is cut into tasks; each task's part
+/// is cut into as many, read side by side on the worker.
+const PARTITIONS: usize = 2;
+
+/// The columns of one scorer's results.
+const COLUMNS: [&str; 7] = [
+    "bool",
+    "number",
+    "label",
+    "passed",
+    "rationale",
+    "error_code",
+    "error_message",
+];
+
+/// What a worker needs to score a dataset's records as the run does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalSpec {
+    /// The dataset: a Parquet file, at a path every worker reads.
+    pub dataset: PathBuf,
+    /// The field map, (target, field), as [`FieldMap::pairs`] gives it.
+    pub map: Vec<(String, String)>,
+    /// The scorers, in the run's order.
+    pub scorers: Vec<ScorerCall>,
+}
+
+/// A scorer as the run made it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScorerCall {
+    /// The scorer's name, when it is named.
+    pub name: Option<String>,
+    /// Its plugin file, when it is given as one.
+    pub path: Option<PathBuf>,
+    /// Its config.
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// The name the run's scorer has.
+    pub made: String,
+    /// The version the run's scorer has.
+    pub version: String,
+}
+
+impl ScorerCall {
+    /// The call of a scorer made from `spec`, whose info is `info`.
+    pub fn new(spec: &ScorerSpec, info: &ScorerInfo) -> Self {
+        let (name, path) = match &spec.target {
+            SpecTarget::Name(name) => (Some(name.clone()), None),
+            SpecTarget::Path(path) => (None, Some(path.clone())),
+        };
+        ScorerCall {
+            name,
+            path,
+            config: spec.config.clone(),
+            made: info.name.clone(),
+            version: info.version.clone(),
+        }
+    }
+
+    fn spec(&self) -> ScorerSpec {
+        ScorerSpec {
+            target: match (&self.name, &self.path) {
+                (_, Some(path)) => SpecTarget::Path(path.clone()),
+                (Some(name), None) => SpecTarget::Name(name.clone()),
+                (None, None) => SpecTarget::Name(self.made.clone()),
+            },
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl EvalSpec {
+    fn options(&self) -> Result<DatasetOptions> {
+        let mut map = FieldMap::default();
+        for (target, field) in &self.map {
+            map.insert(target, field)
+                .map_err(|e| exec_datafusion_err!("the field map: {e}"))?;
+        }
+        Ok(DatasetOptions {
+            format: Some(Format::Parquet),
+            map,
+        })
+    }
+}
+
+/// The results' schema: `line`, then per scorer `N/bool`, `N/number`,
+/// `N/label`, `N/passed`, `N/rationale`, `N/error_code`,
+/// `N/error_message` (N its place in the run).
+fn results_schema(scorers: usize) -> SchemaRef {
+    let mut fields = vec![Field::new("line", DataType::UInt64, false)];
+    for i in 0..scorers {
+        for column in COLUMNS {
+            let data_type = match column {
+                "bool" | "passed" => DataType::Boolean,
+                "number" => DataType::Float64,
+                _ => DataType::Utf8,
+            };
+            fields.push(Field::new(format!("{i}/{column}"), data_type, true));
+        }
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// The scan: its partitions each read a range of row groups and score
+/// their records.
+pub(crate) struct EvalScanExec {
+    spec: Arc<EvalSpec>,
+    /// Per partition, the row groups it reads.
+    parts: Vec<Range<usize>>,
+    /// The rows of each row group of the dataset.
+    rows: Arc<Vec<u64>>,
+    registry: Arc<Registry>,
+    properties: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for EvalScanExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EvalScanExec")
+            .field("spec", &self.spec)
+            .field("parts", &self.parts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the codec sends of a scan.
+#[derive(Serialize, Deserialize)]
+struct Encoded {
+    spec: EvalSpec,
+    parts: Vec<Range<usize>>,
+    rows: Vec<u64>,
+}
+
+impl EvalScanExec {
+    fn new(
+        spec: Arc<EvalSpec>,
+        parts: Vec<Range<usize>>,
+        rows: Arc<Vec<u64>>,
+        registry: Arc<Registry>,
+    ) -> Self {
+        let schema = results_schema(spec.scorers.len());
+        let line: Arc<dyn PhysicalExpr> = Arc::new(Column::new("line", 0));
+        let ordering = [PhysicalSortExpr::new_default(line)];
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new_with_orderings(schema, [ordering]),
+            Partitioning::UnknownPartitioning(parts.len().max(1)),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        EvalScanExec {
+            spec,
+            parts,
+            rows,
+            registry,
+            properties: Arc::new(properties),
+        }
+    }
+
+    /// The same scan with the row groups cut into `count` contiguous
+    /// ranges of about equal rows.
+    fn cut(&self, count: usize) -> Vec<Range<usize>> {
+        split(&self.rows, count)
+    }
+}
+
+/// The row groups, `rows` each, cut into `count` contiguous ranges of
+/// about equal rows (a range may be empty).
+fn split(rows: &[u64], count: usize) -> Vec<Range<usize>> {
+    let count = count.max(1);
+    let total: u64 = rows.iter().sum();
+    let mut parts = Vec::with_capacity(count);
+    let mut start = 0;
+    let mut seen = 0u64;
+    for k in 1..=count {
+        // The first row group whose start is at or past k/count of the rows.
+        let goal = (u128::from(total) * k as u128 / count as u128) as u64;
+        let mut end = start;
+        let mut upto = seen;
+        while end < rows.len() && (upto < goal || k == count) {
+            upto += rows[end];
+            end += 1;
+        }
+        parts.push(start..end);
+        start = end;
+        seen = upto;
+    }
+    parts
+}
+
+impl DisplayAs for EvalScanExec {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "EvalScanExec: dataset={}, row_groups={:?}, scorers=[{}]",
+            self.spec.dataset.display(),
+            self.parts,
+            self.spec
+                .scorers
+                .iter()
+                .map(|s| s.made.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+impl ExecutionPlan for EvalScanExec {
+    fn name(&self) -> &str {
+        "EvalScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if !children.is_empty() {
+            return internal_err!("EvalScanExec has no children");
+        }
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let part = self.parts.get(partition).cloned().unwrap_or(0..0);
+        let schema = self.schema();
+        let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&schema), 2);
+        let tx = builder.tx();
+        let spec = Arc::clone(&self.spec);
+        let registry = Arc::clone(&self.registry);
+        // The cores are shared by the partitions read side by side.
+        let threads =
+            std::thread::available_parallelism().map_or(1, |n| n.get()) / self.parts.len().max(1);
+        builder.spawn_blocking(move || {
+            score_part(&spec, &registry, part, threads.max(1), &schema, |batch| {
+                tx.blocking_send(Ok(batch)).is_ok()
+            })
+        });
+        Ok(builder.build())
+    }
+}
+
+/// Reads row groups `part`, scores their records, and hands each batch of
+/// results to `send`, which says whether to go on.
+fn score_part(
+    spec: &EvalSpec,
+    registry: &Registry,
+    part: Range<usize>,
+    threads: usize,
+    schema: &SchemaRef,
+    mut send: impl FnMut(RecordBatch) -> bool,
+) -> Result<()> {
+    if part.is_empty() {
+        return Ok(());
+    }
+    let mut scorers = Vec::with_capacity(spec.scorers.len());
+    for call in &spec.scorers {
+        let scorer = registry.create(&call.spec()).map_err(|e| {
+            exec_datafusion_err!("this worker cannot make the scorer {}: {e}", call.made)
+        })?;
+        let info = scorer.info();
+        if info.name != call.made || info.version != call.version {
+            return Err(exec_datafusion_err!(
+                "this worker's scorer {} is {} version {}, the run's is {} version {}: give the \
+                 workers the same plugins as the run",
+                call.made,
+                info.name,
+                info.version,
+                call.made,
+                call.version
+            ));
+        }
+        scorers.push(scorer);
+    }
+    let runner = Runner::new(scorers).threads(threads);
+    let dataset = Dataset::open_with(&spec.dataset, &spec.options()?)
+        .map_err(|e| exec_datafusion_err!("{e}"))?;
+    let entries = dataset
+        .entries_of_row_groups(part)
+        .map_err(|e| exec_datafusion_err!("{e}"))?;
+    let mut lines = Vec::with_capacity(BATCH);
+    let mut records = Vec::with_capacity(BATCH);
+    for entry in entries {
+        match entry.map_err(|e| exec_datafusion_err!("{e}"))? {
+            Entry::Record(r) => {
+                lines.push(r.line as u64);
+                records.push(r.record);
+            }
+            // The run reads it too, and says why it is invalid.
+            Entry::Invalid(_) => {}
+        }
+        if records.len() == BATCH {
+            let scores = runner.score(&records);
+            if !send(results_batch(schema, &lines, &scores)?) {
+                return Ok(());
+            }
+            lines.clear();
+            records.clear();
+        }
+    }
+    if !records.is_empty() {
+        let scores = runner.score(&records);
+        send(results_batch(schema, &lines, &scores)?);
+    }
+    Ok(())
+}
+
+/// One row per record: its line and each scorer's result.
+fn results_batch(schema: &SchemaRef, lines: &[u64], scores: &Scores) -> Result<RecordBatch> {
+    let n = lines.len();
+    let scorers = (schema.fields().len() - 1) / COLUMNS.len();
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(lines.to_vec()))];
+    for j in 0..scorers {
+        let mut bools = BooleanBuilder::with_capacity(n);
+        let mut numbers = Float64Builder::with_capacity(n);
+        let mut labels = StringBuilder::new();
+        let mut passed = BooleanBuilder::with_capacity(n);
+        let mut rationales = StringBuilder::new();
+        let mut codes = StringBuilder::new();
+        let mut messages = StringBuilder::new();
+        for i in 0..n {
+            let result = scores.get(i, j);
+            let value = result.value();
+            bools.append_option(match value {
+                Some(ScoreValueRef::Bool(b)) => Some(b),
+                _ => None,
+            });
+            numbers.append_option(match value {
+                Some(ScoreValueRef::Number(x)) => Some(x),
+                _ => None,
+            });
+            labels.append_option(match value {
+                Some(ScoreValueRef::Label(label)) => Some(label),
+                _ => None,
+            });
+            passed.append_option(result.passed());
+            rationales.append_option(result.rationale());
+            let error = if value.is_none() {
+                Some(result.error().unwrap_or_default())
+            } else {
+                None
+            };
+            codes.append_option(error.map(|e| e.0));
+            messages.append_option(error.map(|e| e.1));
+        }
+        columns.push(Arc::new(bools.finish()));
+        columns.push(Arc::new(numbers.finish()));
+        columns.push(Arc::new(labels.finish()));
+        columns.push(Arc::new(passed.finish()));
+        columns.push(Arc::new(rationales.finish()));
+        columns.push(Arc::new(codes.finish()));
+        columns.push(Arc::new(messages.finish()));
+    }
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// The outcome the run's scorer `j` gave at `row` of `batch`, as it was.
+fn outcome(batch: &RecordBatch, j: usize, row: usize) -> verdict_plugin::Outcome {
+    let at = 1 + j * COLUMNS.len();
+    let column = |k: usize| batch.column(at + k);
+    let text = |k: usize| {
+        let array = column(k).as_string::<i32>();
+        (!array.is_null(row)).then(|| array.value(row).to_owned())
+    };
+    let flag = |k: usize| {
+        let array = column(k).as_boolean();
+        (!array.is_null(row)).then(|| array.value(row))
+    };
+    let number = {
+        let array = column(1).as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        (!array.is_null(row)).then(|| array.value(row))
+    };
+    let score = match (flag(0), number, text(2)) {
+        (Some(b), _, _) => Score::bool(b),
+        (None, Some(x), _) => Score::number(x),
+        (None, None, Some(label)) => Score::label(label),
+        (None, None, None) => {
+            return Err(ScoreError::new(
+                text(5).unwrap_or_default(),
+                text(6).unwrap_or_default(),
+            ));
+        }
+    };
+    let score = match text(4) {
+        Some(rationale) => score.with_rationale(rationale),
+        None => score,
+    };
+    Ok(match flag(3) {
+        Some(passed) => score.with_passed(passed),
+        None => score,
+    })
+}
+
+/// The scan as a table, so that the coordinator's plan orders it by line.
+#[derive(Debug)]
+struct EvalTable(Arc<EvalScanExec>);
+
+#[async_trait]
+impl TableProvider for EvalTable {
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let all = (0..self.0.schema().fields().len()).collect::<Vec<_>>();
+        match projection {
+            Some(columns) if *columns != all => {
+                plan_err!("the results of a run scored on workers are read whole")
+            }
+            _ => Ok(Arc::clone(&self.0) as _),
+        }
+    }
+}
+
+/// Sends scans to workers and makes them again there, with the worker's
+/// registry.
+pub(crate) struct EvalCodec {
+    registry: Arc<Registry>,
+}
+
+impl fmt::Debug for EvalCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EvalCodec").finish_non_exhaustive()
+    }
+}
+
+impl EvalCodec {
+    pub(crate) fn new(registry: Arc<Registry>) -> Self {
+        EvalCodec { registry }
+    }
+}
+
+impl PhysicalExtensionCodec for EvalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        _ctx: &TaskContext,
+        _proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if !inputs.is_empty() {
+            return internal_err!("EvalScanExec has no children");
+        }
+        let encoded: Encoded = serde_json::from_slice(buf)
+            .map_err(|e| exec_datafusion_err!("a scan this worker cannot read: {e}"))?;
+        Ok(Arc::new(EvalScanExec::new(
+            Arc::new(encoded.spec),
+            encoded.parts,
+            Arc::new(encoded.rows),
+            Arc::clone(&self.registry),
+        )))
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        _proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        let Some(scan) = node.downcast_ref::<EvalScanExec>() else {
+            return internal_err!("not a plan node of Verdict's: {}", node.name());
+        };
+        let encoded = Encoded {
+            spec: (*scan.spec).clone(),
+            parts: scan.parts.clone(),
+            rows: (*scan.rows).clone(),
+        };
+        serde_json::to_writer(buf, &encoded).map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+}
+
+/// A task per row group, and at least two (a stage of one task runs on
+/// the coordinator); the planner gives it no more tasks than there are
+/// workers.
+fn desired_tasks(ev: DesiredTaskCountEvent<'_>) -> Option<Result<DesiredTaskCountEventResponse>> {
+    let scan = ev.plan.downcast_ref::<EvalScanExec>()?;
+    Some(Ok(DesiredTaskCountEventResponse::desired(
+        scan.rows.len().max(2),
+    )))
+}
+
+/// The scan cut into its tasks: each gets a contiguous range of row
+/// groups, cut again into its partitions.
+fn scale_up(ev: ScaleUpLeafNodeEvent<'_>) -> Option<Result<ScaleUpLeafNodeEventResponse>> {
+    let scan = ev.plan.downcast_ref::<EvalScanExec>()?;
+    let partitions = ev.plan.output_partitioning().partition_count();
+    let tasks = ev.task_count.max(1);
+    let ranges = scan.cut(tasks * partitions);
+    let variants = ranges.chunks(partitions).map(|parts| {
+        Arc::new(EvalScanExec::new(
+            Arc::clone(&scan.spec),
+            parts.to_vec(),
+            Arc::clone(&scan.rows),
+            Arc::clone(&scan.registry),
+        )) as Arc<dyn ExecutionPlan>
+    });
+    Some(
+        DistributedLeafExec::try_new(Arc::clone(ev.plan), variants).map(|leaf| {
+            ScaleUpLeafNodeEventResponse::new(Arc::new(leaf) as Arc<dyn ExecutionPlan>)
+        }),
+    )
+}
+
+/// A run's records scored on `workers`: what
+/// [`Evaluation::remote_scoring`](verdict_eval::Evaluation::remote_scoring)
+/// takes.
+pub struct RemoteEval {
+    runtime: tokio::runtime::Runtime,
+    stream: SendableRecordBatchStream,
+    batch: Option<RecordBatch>,
+    /// The next row of `batch`.
+    row: usize,
+    scorers: usize,
+}
+
+impl RemoteEval {
+    /// Plans the scoring of `spec`'s dataset on `workers`, with `registry`
+    /// for a part the coordinator scores itself; the workers are first
+    /// sent work when the run asks for its first results.
+    pub fn start(workers: Vec<Url>, spec: EvalSpec, registry: Arc<Registry>) -> Result<Self> {
+        let dataset = Dataset::open_with(&spec.dataset, &spec.options()?)
+            .map_err(|e| exec_datafusion_err!("{e}"))?;
+        let rows = Arc::new(
+            dataset
+                .row_groups()
+                .map_err(|e| exec_datafusion_err!("{e}"))?,
+        );
+        let scorers = spec.scorers.len();
+        let spec = Arc::new(spec);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| exec_datafusion_err!("starting the coordinator's threads: {e}"))?;
+        let codec = EvalCodec::new(Arc::clone(&registry));
+        let scan = EvalScanExec::new(
+            Arc::clone(&spec),
+            split(&rows, PARTITIONS),
+            Arc::clone(&rows),
+            registry,
+        );
+        // datafusion-distributed runs a stage of one task on the
+        // coordinator: one worker is named twice, so that both tasks go to
+        // it and the coordinator scores nothing.
+        let workers = match workers.as_slice() {
+            [one] => vec![one.clone(), one.clone()],
+            _ => workers,
+        };
+        let stream = runtime.block_on(async {
+            let state = crate::coordinator::state(workers)?
+                .with_distributed_user_codec(codec)
+                .with_distributed_desired_task_count_handler(desired_tasks)
+                .with_distributed_scale_up_leaf_node_handler(scale_up)
+                .build();
+            let ctx = SessionContext::from(state);
+            let plan = ctx
+                .read_table(Arc::new(EvalTable(Arc::new(scan))))?
+                .sort(vec![col("line").sort(true, false)])?
+                .create_physical_plan()
+                .await?;
+            datafusion::physical_plan::execute_stream(plan, ctx.task_ctx())
+        })?;
+        Ok(RemoteEval {
+            runtime,
+            stream,
+            batch: None,
+            row: 0,
+            scorers,
+        })
+    }
+
+    /// Reads the next batch when the last is used up; `false` at the end
+    /// of the results.
+    fn fill(&mut self) -> std::result::Result<bool, String> {
+        while self.batch.as_ref().is_none_or(|b| self.row >= b.num_rows()) {
+            match self.runtime.block_on(self.stream.next()) {
+                None => {
+                    self.batch = None;
+                    return Ok(false);
+                }
+                Some(Err(e)) => return Err(e.to_string()),
+                Some(Ok(batch)) => {
+                    self.batch = Some(batch);
+                    self.row = 0;
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl RemoteScoring for RemoteEval {
+    fn score(&mut self, lines: &[usize]) -> std::result::Result<Vec<Results>, String> {
+        let mut columns: Vec<Results> = (0..self.scorers)
+            .map(|_| Results::with_capacity(lines.len()))
+            .collect();
+        for &line in lines {
+            loop {
+                if !self.fill()? {
+                    return Err(format!(
+                        "the workers' results ended before the record at line {line}"
+                    ));
+                }
+                let row = self.row;
+                let batch = self.batch.as_ref().expect("filled");
+                let at = batch.column(0).as_primitive::<UInt64Type>().value(row) as usize;
+                if at > line {
+                    return Err(format!(
+                        "the workers read no record at line {line}, which the run read as one: \
+                         do they read the same file?"
+                    ));
+                }
+                let found = at == line;
+                if found {
+                    for (j, column) in columns.iter_mut().enumerate() {
+                        column.push(&outcome(batch, j, row));
+                    }
+                }
+                self.row += 1;
+                if found {
+                    break;
+                }
+            }
+        }
+        Ok(columns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split;
+
+    #[test]
+    fn row_groups_are_cut_into_contiguous_ranges_of_about_equal_rows() {
+        assert_eq!(split(&[10, 10, 10, 10], 2), vec![0..2, 2..4]);
+        assert_eq!(split(&[10, 10, 10, 10], 4), vec![0..1, 1..2, 2..3, 3..4]);
+        assert_eq!(split(&[10, 10], 4), vec![0..0, 0..1, 1..1, 1..2]);
+        assert_eq!(split(&[30, 5, 5], 2), vec![0..1, 1..3]);
+        assert_eq!(split(&[], 3), vec![0..0, 0..0, 0..0]);
+        // Every row group is in exactly one range, in order.
+        for count in 1..6 {
+            let parts = split(&[3, 1, 4, 1, 5, 9, 2, 6], count);
+            assert_eq!(parts.len(), count);
+            assert_eq!(parts.first().unwrap().start, 0);
+            assert_eq!(parts.last().unwrap().end, 8);
+            assert!(parts.windows(2).all(|w| w[0].end == w[1].start));
+        }
+    }
+}
