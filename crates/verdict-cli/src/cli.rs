@@ -594,7 +594,10 @@ pub(crate) struct PruneArgs {
 #[cfg(feature = "sql")]
 #[derive(Debug, Args)]
 pub(crate) struct SqlArgs {
-    /// The query, such as "SELECT exact_match(output, expected) FROM qa".
+    /// The query, such as "SELECT exact_match(output, expected) FROM qa":
+    /// SELECT, WITH, VALUES or EXPLAIN. Statements that write or change
+    /// tables (COPY, INSERT, CREATE, DROP, SET) are refused: --output
+    /// writes the rows.
     pub(crate) query: String,
     /// A file as a table: NAME=PATH, read as Parquet, CSV (with a header)
     /// or JSON lines by its extension (.parquet, .csv, .json, .jsonl), or

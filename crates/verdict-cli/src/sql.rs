@@ -13,8 +13,10 @@ use verdict_sql::datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use verdict_sql::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use verdict_sql::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use verdict_sql::datafusion::arrow::util::pretty::pretty_format_batches;
+use verdict_sql::datafusion::common::tree_node::TreeNodeRecursion;
 use verdict_sql::datafusion::error::DataFusionError;
 use verdict_sql::datafusion::execution::SendableRecordBatchStream;
+use verdict_sql::datafusion::logical_expr::LogicalPlan;
 use verdict_sql::datafusion::prelude::SessionContext;
 use verdict_sql::{Format, TableSpec};
 
@@ -73,7 +75,13 @@ pub(crate) fn run(args: &SqlArgs) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(sql_error)?;
         }
-        let frame = ctx.sql(&args.query).await.map_err(sql_error)?;
+        let plan = ctx
+            .state()
+            .create_logical_plan(&args.query)
+            .await
+            .map_err(sql_error)?;
+        refuse_writes(&plan)?;
+        let frame = ctx.execute_logical_plan(plan).await.map_err(sql_error)?;
         #[cfg(feature = "distributed")]
         if args.workers.is_some() {
             crate::distributed::refuse_store_tables(frame.logical_plan())?;
@@ -99,6 +107,37 @@ fn session(args: &SqlArgs) -> anyhow::Result<SessionContext> {
 }
 
 /// A query's error as DataFusion says it.
+/// Refuses a statement that writes or changes the session: `COPY … TO`,
+/// `INSERT`, `CREATE`, `DROP`, `SET`. A query's rows are written with
+/// `--output`, whose path is checked against the store, the tables and
+/// the plugins; a `COPY` to any path, the store's among them, would
+/// overwrite it whole.
+fn refuse_writes(plan: &LogicalPlan) -> anyhow::Result<()> {
+    let mut found = None;
+    plan.apply_with_subqueries(|node| {
+        let what = match node {
+            LogicalPlan::Copy(_) => Some("COPY".to_owned()),
+            LogicalPlan::Dml(dml) => Some(dml.op.to_string()),
+            LogicalPlan::Ddl(ddl) => Some(ddl.name().to_owned()),
+            LogicalPlan::Statement(statement) => Some(statement.name().to_owned()),
+            _ => None,
+        };
+        if what.is_some() {
+            found = what;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .map_err(sql_error)?;
+    match found {
+        Some(what) => Err(anyhow!(
+            "verdict sql runs queries (SELECT, WITH, VALUES, EXPLAIN), and this one is {what}, \
+             which writes or changes tables: write a query's rows with --output PATH"
+        )),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn sql_error(e: DataFusionError) -> anyhow::Error {
     anyhow!("{}", e.strip_backtrace())
 }

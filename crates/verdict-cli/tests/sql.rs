@@ -181,6 +181,44 @@ fn outputs_never_overwrite_what_the_query_reads() {
 }
 
 #[test]
+fn statements_that_write_are_refused_and_the_store_stays_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    write_named_dataset(dir.path(), 4);
+    eval(dir.path(), &["exact_match"]);
+    let store = dir.path().join(".verdict/verdict.db");
+    let before = std::fs::read(&store).unwrap();
+    let copy = format!(
+        "COPY (SELECT 1 AS a) TO '{}' STORED AS CSV",
+        store.display()
+    );
+    let external = format!(
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '{}'",
+        dir.path().join("t.csv").display()
+    );
+    for statement in [
+        copy.as_str(),
+        "INSERT INTO assessments SELECT * FROM assessments",
+        "CREATE TABLE t AS SELECT 1 AS a",
+        external.as_str(),
+        "DROP TABLE assessments",
+        "SET datafusion.execution.batch_size = 1",
+    ] {
+        let (code, out, err) = verdict_in(dir.path(), &["sql", statement]);
+        assert_eq!(code, 2, "{statement}: {out}\n{err}");
+        assert!(err.contains("--output"), "{statement}: {err}");
+        assert_eq!(std::fs::read(&store).unwrap(), before, "{statement}");
+    }
+    // A query still runs, and EXPLAIN too.
+    for query in [
+        "SELECT count(*) FROM assessments",
+        "EXPLAIN SELECT count(*) FROM assessments",
+    ] {
+        let (code, out, err) = verdict_in(dir.path(), &["sql", query]);
+        assert_eq!(code, 0, "{query}: {out}\n{err}");
+    }
+}
+
+#[test]
 fn a_crashing_plugin_costs_its_rows_not_the_query() {
     let dir = tempfile::tempdir().unwrap();
     let mut csv = String::from("output,expected\n");
