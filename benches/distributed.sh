@@ -3,11 +3,15 @@
 # same machine, with a CPU-bound scorer (edit_distance), and the query in
 # one process as the baseline.
 #
-# Usage: benches/distributed.sh [ROWS] [REPEATS]
+# Usage: benches/distributed.sh [ROWS] [REPEATS] [sql|eval]
 #   ROWS: rows of the generated dataset (default 1500000), written as 4
 #   Parquet files by `verdict sql` itself; REPEATS: runs per case
 #   (default 3). VERDICT: the binary (default target/release/verdict,
 #   built with --features distributed when missing).
+#   eval: the same with `verdict eval` (the rows as one Parquet file, in
+#   row groups of 131,072 rows, scored with edit_distance into a store
+#   per run) in place of the query; its summaries are compared, the run's
+#   id aside.
 #
 # Each worker is pinned to a core of its own (taskset), so that "two
 # workers" means twice the cores of one, as two machines would be; the
@@ -26,6 +30,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROWS="${1:-1500000}"
 REPEATS="${2:-3}"
+MODE="${3:-sql}"
+case "$MODE" in sql | eval) ;; *) echo "MODE is sql or eval, not $MODE" >&2; exit 2 ;; esac
 VERDICT="${VERDICT:-$ROOT/target/release/verdict}"
 if [ ! -x "$VERDICT" ]; then
   (cd "$ROOT" && cargo build --release -p verdict-cli --features distributed)
@@ -51,6 +57,10 @@ for part in 0 1 2 3; do
      FROM range($ROWS) WHERE value % 4 = $part"
 done
 QUERY="SELECT count(*) AS n, round(sum(edit_distance(output, expected)), 6) AS distance FROM qa"
+if [ "$MODE" = eval ]; then
+  "$VERDICT" sql --store "$DIR/none.db" --table "qa=$DIR/qa:parquet" --output "$DIR/qa.parquet" \
+    "SELECT id, 'question ' || id AS input, output, expected FROM qa ORDER BY id"
+fi
 
 # Starts a worker pinned to core $1; prints its URL and records its pid.
 start_worker() {
@@ -69,17 +79,22 @@ W1="http://$(cat "$DIR/worker-1.addr")"
 printf '%-12s %3s %8s %8s %9s %7s  %s\n' case run "wall s" "coord s" "workers s" "coord%" "load before → after"
 for case in one-core two-cores two-workers; do
   case "$case" in
-    one-core) cmd=(taskset -c 0 "$VERDICT" sql) ;;
-    two-cores) cmd=("$VERDICT" sql) ;;
-    two-workers) cmd=("$VERDICT" sql --workers "$W0,$W1") ;;
+    one-core) cmd=(taskset -c 0 "$VERDICT" "$MODE") ;;
+    two-cores) cmd=("$VERDICT" "$MODE") ;;
+    two-workers) cmd=("$VERDICT" "$MODE" --workers "$W0,$W1") ;;
   esac
+  if [ "$MODE" = eval ]; then
+    args=("$DIR/qa.parquet" --scorer edit_distance --store "$DIR/$case-$RANDOM.db")
+  else
+    args=(--store "$DIR/none.db" --table "qa=$DIR/qa:parquet" "$QUERY")
+  fi
   : >"$DIR/$case.wall"
   for run in $(seq 1 "$REPEATS"); do
     before0="$(cpu_of "$(cat "$DIR/worker-0.pid")")"
     before1="$(cpu_of "$(cat "$DIR/worker-1.pid")")"
     load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
     /usr/bin/time -f '%e %U %S' -o "$DIR/time.txt" \
-      "${cmd[@]}" --store "$DIR/none.db" --table "qa=$DIR/qa:parquet" "$QUERY" >"$DIR/$case.out"
+      "${cmd[@]}" "${args[@]}" | grep -v 'run-' >"$DIR/$case.out"
     load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
     after0="$(cpu_of "$(cat "$DIR/worker-0.pid")")"
     after1="$(cpu_of "$(cat "$DIR/worker-1.pid")")"

@@ -605,8 +605,9 @@ pub(crate) struct SqlArgs {
     /// is one table (NAME=DIR:parquet); repeatable.
     #[arg(long = "table", value_name = "NAME=PATH[:FORMAT]")]
     pub(crate) tables: Vec<String>,
-    /// Write the rows to this file instead of printing them: Parquet, CSV
-    /// or JSON lines by its extension, written whole (never a --table, the
+    /// Write the rows to this file instead of printing them: Parquet (in
+    /// row groups of 131,072 rows, which --workers can share out), CSV or
+    /// JSON lines by its extension, written whole (never a --table, the
     /// store or a file beside it).
     #[arg(long, value_name = "PATH")]
     pub(crate) output: Option<PathBuf>,

@@ -142,6 +142,12 @@ pub(crate) fn sql_error(e: DataFusionError) -> anyhow::Error {
     anyhow!("{}", e.strip_backtrace())
 }
 
+/// Rows of a row group of a Parquet file written with `--output`: an
+/// eighth of the Arrow writer's default, so that `--workers`, which
+/// splits a file by row group, can share a file of a million rows among
+/// eight workers.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
 /// Writes the rows into `path`, whole: into a file beside it, renamed
 /// over it once every batch is written.
 async fn write_file(
@@ -151,13 +157,18 @@ async fn write_file(
 ) -> anyhow::Result<()> {
     use verdict_sql::datafusion::arrow::{csv, json};
     use verdict_sql::datafusion::parquet::arrow::ArrowWriter;
+    use verdict_sql::datafusion::parquet::file::properties::WriterProperties;
 
     let file = BufWriter::new(OutputFile::create(path)?);
     let schema = stream.schema();
     let written = |e: &dyn std::fmt::Display| anyhow!("writing {}: {e}", path.display());
     let file = match format {
         Format::Parquet => {
-            let mut writer = ArrowWriter::try_new(file, schema, None).map_err(|e| written(&e))?;
+            let properties = WriterProperties::builder()
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+                .build();
+            let mut writer =
+                ArrowWriter::try_new(file, schema, Some(properties)).map_err(|e| written(&e))?;
             while let Some(batch) = stream.next().await {
                 writer
                     .write(&batch.map_err(sql_error)?)
