@@ -15,15 +15,13 @@
 #
 # Each worker is pinned to a core of its own (taskset), so that "two
 # workers" means twice the cores of one, as two machines would be; the
-# coordinator is not pinned. One worker is not a case of its own:
-# datafusion-distributed runs a stage of one task on the coordinator, so
-# `--workers` with one URL is the query in one process. The one-worker
-# point of the curve is therefore the query in one process pinned to one
-# core (`one-core`); `two-cores` is the same process on both cores
-# (DataFusion's own threads), for comparison. Per run it prints the wall
-# time, the CPU time of the coordinator and of the workers (from /proc),
-# and the coordinator's share of the CPU; per case the min, median and
-# max wall time, and the speed-up over one core (medians). The load
+# coordinator is not pinned. The cases: `one-core`, the command in one
+# process pinned to one core; `two-cores`, the same process on both
+# cores; `one-worker` and `two-workers`, `--workers` with one and with two
+# workers. Per run it prints the wall time, the CPU time of the
+# coordinator and of the workers (from /proc), and the coordinator's
+# share of the CPU; per case the min, median and max wall time, and the
+# speed-up over one core and over one worker (medians). The load
 # average before and after each run says how shared the machine was.
 set -euo pipefail
 
@@ -77,10 +75,11 @@ W0="http://$(cat "$DIR/worker-0.addr")"
 W1="http://$(cat "$DIR/worker-1.addr")"
 
 printf '%-12s %3s %8s %8s %9s %7s  %s\n' case run "wall s" "coord s" "workers s" "coord%" "load before → after"
-for case in one-core two-cores two-workers; do
+for case in one-core two-cores one-worker two-workers; do
   case "$case" in
     one-core) cmd=(taskset -c 0 "$VERDICT" "$MODE") ;;
     two-cores) cmd=("$VERDICT" "$MODE") ;;
+    one-worker) cmd=("$VERDICT" "$MODE" --workers "$W0") ;;
     two-workers) cmd=("$VERDICT" "$MODE" --workers "$W0,$W1") ;;
   esac
   if [ "$MODE" = eval ]; then
@@ -112,8 +111,9 @@ stats() { sort -n "$1" | awk '{ v[NR] = $1 } END { printf "%s / %s / %s", v[1], 
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 echo
 echo "$ROWS rows, $CORES cores; result: $(tr -s ' \n' ' ' <"$DIR/one-core.out")"
-printf '%-12s %-24s %s\n' case "wall s min/median/max" "speed-up over one core"
-for case in one-core two-cores two-workers; do
-  printf '%-12s %-24s %.2fx\n' "$case" "$(stats "$DIR/$case.wall")" \
-    "$(echo "$(median "$DIR/one-core.wall") / $(median "$DIR/$case.wall")" | bc -l)"
+printf '%-12s %-24s %-14s %s\n' case "wall s min/median/max" "over one core" "over one worker"
+for case in one-core two-cores one-worker two-workers; do
+  printf '%-12s %-24s %-14s %.2fx\n' "$case" "$(stats "$DIR/$case.wall")" \
+    "$(printf '%.2fx' "$(echo "$(median "$DIR/one-core.wall") / $(median "$DIR/$case.wall")" | bc -l)")" \
+    "$(echo "$(median "$DIR/one-worker.wall") / $(median "$DIR/$case.wall")" | bc -l)"
 done

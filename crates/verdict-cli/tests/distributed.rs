@@ -612,10 +612,11 @@ fn records_the_run_refuses_are_passed_over_in_the_workers_results() {
 }
 
 #[test]
-fn one_worker_scores_the_whole_run() {
+fn one_worker_does_the_whole_work() {
     // A stage of one task runs on the coordinator in datafusion-distributed:
-    // with one worker named, the run must still be scored there, so a
-    // worker that is down stops it rather than the coordinator scoring.
+    // with one worker named, the run and the query must still go to it, so
+    // a worker that is down stops them rather than the coordinator doing
+    // the work.
     let dir = tempfile::tempdir().unwrap();
     write_eval_dataset(dir.path(), false, false);
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -635,7 +636,18 @@ fn one_worker_scores_the_whole_run() {
     );
     assert_eq!(code, 2, "{out}\n{err}");
     assert!(err.contains(&down), "{err}");
+    // And a query's scan too.
+    let qa = write_dataset(dir.path(), false);
+    let table = format!("qa={}:parquet", qa.display());
+    let (code, out, err) = sql(dir.path(), &["--table", &table, "--workers", &down, QUERY]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains(&down), "{err}");
     let worker = Worker::start(&[]);
+    let (code, out, err) = sql(
+        dir.path(),
+        &["--table", &table, "--workers", &worker.url, QUERY],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
     let (code, out, err) = common::verdict_in(
         dir.path(),
         &[

@@ -35,6 +35,13 @@ pub fn coordinator(workers: Vec<Url>) -> Result<SessionContext> {
 /// The coordinator's session, to be built: what [`coordinator`] makes,
 /// and `verdict eval --workers` adds its scan's hooks to.
 pub(crate) fn state(workers: Vec<Url>) -> Result<SessionStateBuilder> {
+    // datafusion-distributed runs a stage of one task on the coordinator:
+    // one worker is named twice, so that a stage gets two tasks, both on
+    // it, and the work goes where the user sent it.
+    let workers = match workers.as_slice() {
+        [one] => vec![one.clone(), one.clone()],
+        _ => workers,
+    };
     SessionStateBuilder::new()
         .with_default_features()
         .with_distributed_worker_resolver(Workers(workers))

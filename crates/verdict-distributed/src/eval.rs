@@ -639,13 +639,6 @@ impl RemoteEval {
             Arc::clone(&rows),
             registry,
         );
-        // datafusion-distributed runs a stage of one task on the
-        // coordinator: one worker is named twice, so that both tasks go to
-        // it and the coordinator scores nothing.
-        let workers = match workers.as_slice() {
-            [one] => vec![one.clone(), one.clone()],
-            _ => workers,
-        };
         let stream = runtime.block_on(async {
             let state = crate::coordinator::state(workers)?
                 .with_distributed_user_codec(codec)
