@@ -437,46 +437,53 @@ fn results_without_ids(path: &Path) -> Vec<RecordBatch> {
         .collect()
 }
 
+/// Runs `verdict eval ARGS` in `dir` alone and on `workers`, each with a
+/// store and a `--results` file of its own; checks that both results hold
+/// the same rows (1,200), the run's ids aside; returns both outcomes,
+/// alone first.
+fn alone_and_on_workers(
+    dir: &Path,
+    args: &[&str],
+    workers: &str,
+) -> ((i32, String, String), (i32, String, String)) {
+    let run = |name: &str, extra: &[&str]| {
+        let (store, results) = (format!("{name}.db"), format!("{name}.parquet"));
+        let mut all = vec!["eval", "qa.parquet"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--store", &store, "--results", &results]);
+        all.extend_from_slice(extra);
+        common::verdict_in(dir, &all)
+    };
+    let alone = run("alone", &[]);
+    let on_workers = run("workers", &["--workers", workers]);
+    let rows = results_without_ids(&dir.join("alone.parquet"));
+    assert_eq!(rows.iter().map(RecordBatch::num_rows).sum::<usize>(), 1200);
+    assert_eq!(results_without_ids(&dir.join("workers.parquet")), rows);
+    (alone, on_workers)
+}
+
 #[test]
 fn two_workers_score_a_run_as_one_machine_does() {
     let dir = tempfile::tempdir().unwrap();
     write_eval_dataset(dir.path(), false, false);
     let (a, b) = (Worker::start(&[]), Worker::start(&[]));
     let workers = format!("{},{}", a.url, b.url);
-    let run = |store: &str, results: &str, extra: &[&str]| {
-        let mut args = vec![
-            "eval",
-            "qa.parquet",
-            "--scorer",
-            "exact_match",
-            "--scorer",
-            "edit_distance",
-            "--scorer",
-            "token_f1",
-            "--fail-under",
-            "exact_match=0.2",
-            "--store",
-            store,
-            "--results",
-            results,
-        ];
-        args.extend_from_slice(extra);
-        common::verdict_in(dir.path(), &args)
-    };
-    let (local_code, local_out, err) = run("local.db", "local.parquet", &[]);
-    assert_eq!(local_code, 0, "{local_out}\n{err}");
-    let (code, out, err) = run(
-        "workers.db",
-        "workers.parquet",
-        &["--workers", &workers, "--junit", "workers.xml"],
-    );
-    assert_eq!(code, local_code, "{out}\n{err}");
-    let local = results_without_ids(&dir.path().join("local.parquet"));
-    assert_eq!(local.iter().map(RecordBatch::num_rows).sum::<usize>(), 1200);
-    assert_eq!(
-        results_without_ids(&dir.path().join("workers.parquet")),
-        local
-    );
+    let args = [
+        "--scorer",
+        "exact_match",
+        "--scorer",
+        "edit_distance",
+        "--scorer",
+        "token_f1",
+        "--fail-under",
+        "exact_match=0.2",
+        "--junit",
+        "run.xml",
+    ];
+    let ((code, local_out, err), (workers_code, out, workers_err)) =
+        alone_and_on_workers(dir.path(), &args, &workers);
+    assert_eq!(code, 0, "{local_out}\n{err}");
+    assert_eq!(workers_code, code, "{out}\n{workers_err}");
     // The summaries agree but for the run's id.
     let strip = |text: &str| {
         text.lines()
@@ -485,13 +492,21 @@ fn two_workers_score_a_run_as_one_machine_does() {
             .join("\n")
     };
     assert_eq!(strip(&out), strip(&local_out));
-    let junit = std::fs::read_to_string(dir.path().join("workers.xml")).unwrap();
+    let junit = std::fs::read_to_string(dir.path().join("run.xml")).unwrap();
     assert!(junit.contains("failures=\"0\""), "{junit}");
     // A stricter gate fails the run on workers too.
-    let (code, out, err) = run(
-        "workers.db",
-        "strict.parquet",
-        &["--workers", &workers, "--fail-under", "exact_match=0.9"],
+    let (code, out, err) = common::verdict_in(
+        dir.path(),
+        &[
+            "eval",
+            "qa.parquet",
+            "--scorer",
+            "exact_match",
+            "--fail-under",
+            "exact_match=0.9",
+            "--workers",
+            &workers,
+        ],
     );
     assert_eq!(code, 1, "{out}\n{err}");
 }
@@ -575,40 +590,24 @@ fn records_the_run_refuses_are_passed_over_in_the_workers_results() {
     write_eval_dataset(dir.path(), false, true);
     let (a, b) = (Worker::start(&[]), Worker::start(&[]));
     let workers = format!("{},{}", a.url, b.url);
-    let run = |store: &str, results: &str, extra: &[&str]| {
-        let mut args = vec![
-            "eval",
-            "qa.parquet",
-            "--map",
-            "inputs=input",
-            "--map",
-            "outputs=output",
-            "--map",
-            "expectations.expected_response=expected",
-            "--map",
-            "trace_id=tid",
-            "--scorer",
-            "exact_match",
-            "--skip-invalid",
-            "--store",
-            store,
-            "--results",
-            results,
-        ];
-        args.extend_from_slice(extra);
-        common::verdict_in(dir.path(), &args)
-    };
-    let (code, local_out, err) = run("local.db", "local.parquet", &[]);
-    assert_eq!(code, 0, "{local_out}\n{err}");
-    assert!(local_out.contains("1 invalid"), "{local_out}");
-    let (code, out, err) = run("workers.db", "workers.parquet", &["--workers", &workers]);
+    let args = [
+        "--map",
+        "inputs=input",
+        "--map",
+        "outputs=output",
+        "--map",
+        "expectations.expected_response=expected",
+        "--map",
+        "trace_id=tid",
+        "--scorer",
+        "exact_match",
+        "--skip-invalid",
+    ];
+    let ((code, out, err), (workers_code, workers_out, workers_err)) =
+        alone_and_on_workers(dir.path(), &args, &workers);
     assert_eq!(code, 0, "{out}\n{err}");
-    let local = results_without_ids(&dir.path().join("local.parquet"));
-    assert_eq!(local.iter().map(RecordBatch::num_rows).sum::<usize>(), 1200);
-    assert_eq!(
-        results_without_ids(&dir.path().join("workers.parquet")),
-        local
-    );
+    assert!(out.contains("1 invalid"), "{out}");
+    assert_eq!(workers_code, 0, "{workers_out}\n{workers_err}");
 }
 
 #[test]

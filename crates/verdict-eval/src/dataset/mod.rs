@@ -463,34 +463,35 @@ impl Dataset {
     /// The rows of each row group of a Parquet dataset, in order: the
     /// parts it can be read in ([`Dataset::entries_of_row_groups`]).
     pub fn row_groups(&self) -> Result<Vec<u64>> {
-        let read = |source| Error::ReadDataset {
-            path: self.path.clone(),
-            source,
-        };
+        self.parquet_file()?;
+        columnar::parquet_row_groups(&self.path).map_err(|source| self.read_error(source))
+    }
+
+    /// Refuses a dataset that is not a Parquet file (a stream, another
+    /// format): only a file's row groups can be read apart.
+    fn parquet_file(&self) -> Result<()> {
         if self.format != Format::Parquet || self.path.as_os_str() == STDIN || self.len.is_none() {
-            return Err(read(std::io::Error::new(
+            return Err(self.read_error(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "it is not a Parquet file, whose row groups can be read apart",
             )));
         }
-        columnar::parquet_row_groups(&self.path).map_err(read)
+        Ok(())
+    }
+
+    fn read_error(&self, source: std::io::Error) -> Error {
+        Error::ReadDataset {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// The records of row groups `part` of a Parquet file, in order, each
     /// with the line (row) it has in the whole file: one part of a dataset
     /// read in parts, as a worker reads it.
     pub fn entries_of_row_groups(&self, part: std::ops::Range<usize>) -> Result<Entries> {
-        let read = |source| Error::ReadDataset {
-            path: self.path.clone(),
-            source,
-        };
-        if self.format != Format::Parquet || self.path.as_os_str() == STDIN || self.len.is_none() {
-            return Err(read(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "it is not a Parquet file, whose row groups can be read apart",
-            )));
-        }
-        let source = Source::open(&self.path).map_err(read)?;
+        self.parquet_file()?;
+        let source = Source::open(&self.path).map_err(|source| self.read_error(source))?;
         self.columnar(source, Some(part))
     }
 
