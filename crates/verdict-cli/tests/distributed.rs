@@ -109,6 +109,14 @@ impl Worker {
     }
 }
 
+/// Two workers started with `args`, and their URLs as `--workers` takes
+/// them.
+fn two_workers(args: &[&str]) -> (Worker, Worker, String) {
+    let (a, b) = (Worker::start(args), Worker::start(args));
+    let workers = format!("{},{}", a.url, b.url);
+    (a, b, workers)
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -150,8 +158,7 @@ fn two_workers_give_the_rows_one_process_gives() {
     let dir = tempfile::tempdir().unwrap();
     let qa = write_dataset(dir.path(), false);
     let table = format!("qa={}:parquet", qa.display());
-    let (a, b) = (Worker::start(&[]), Worker::start(&[]));
-    let workers = format!("{},{}", a.url, b.url);
+    let (_a, _b, workers) = two_workers(&[]);
 
     let (code, out, err) = sql(
         dir.path(),
@@ -201,8 +208,7 @@ fn a_worker_killed_mid_query_fails_the_query_naming_it() {
     let hostile = plugin_file("verdict_test_hostile");
     let hostile = hostile.to_str().unwrap();
     let plugin = ["--plugin", hostile, "--plugin-timeout", "120s"];
-    let (a, b) = (Worker::start(&plugin), Worker::start(&plugin));
-    let workers = format!("{},{}", a.url, b.url);
+    let (a, b, workers) = two_workers(&plugin);
     let query =
         "SELECT id, assess('hostile', output, expected, '{\"mode\": \"loop\"}')['value'] FROM qa";
     let mut coordinator = Command::new(env!("CARGO_BIN_EXE_verdict"))
@@ -304,8 +310,7 @@ fn a_worker_without_the_plugin_refuses_naming_the_scorer() {
     let dir = tempfile::tempdir().unwrap();
     let qa = write_dataset(dir.path(), false);
     let table = format!("qa={}:parquet", qa.display());
-    let (a, b) = (Worker::start(&[]), Worker::start(&[]));
-    let workers = format!("{},{}", a.url, b.url);
+    let (_a, _b, workers) = two_workers(&[]);
     let keyword = plugin_file("keyword_coverage");
     for query in [
         "SELECT keyword_coverage(output, expected) FROM qa",
@@ -466,8 +471,7 @@ fn alone_and_on_workers(
 fn two_workers_score_a_run_as_one_machine_does() {
     let dir = tempfile::tempdir().unwrap();
     write_eval_dataset(dir.path(), false, false);
-    let (a, b) = (Worker::start(&[]), Worker::start(&[]));
-    let workers = format!("{},{}", a.url, b.url);
+    let (_a, _b, workers) = two_workers(&[]);
     let args = [
         "--scorer",
         "exact_match",
@@ -520,8 +524,7 @@ fn a_run_whose_worker_dies_stops_and_never_passes() {
     let hostile = plugin_file("verdict_test_hostile");
     let hostile = hostile.to_str().unwrap();
     let plugin = ["--plugin", hostile, "--plugin-timeout", "120s"];
-    let (a, b) = (Worker::start(&plugin), Worker::start(&plugin));
-    let workers = format!("{},{}", a.url, b.url);
+    let (a, b, workers) = two_workers(&plugin);
     let coordinator = Command::new(env!("CARGO_BIN_EXE_verdict"))
         .args(["eval", "qa.parquet", "--plugin", hostile])
         .args(["--scorer", "hostile:{\"mode\": \"loop\"}"])
@@ -588,8 +591,7 @@ fn a_run_on_workers_is_refused_what_they_cannot_score() {
 fn records_the_run_refuses_are_passed_over_in_the_workers_results() {
     let dir = tempfile::tempdir().unwrap();
     write_eval_dataset(dir.path(), false, true);
-    let (a, b) = (Worker::start(&[]), Worker::start(&[]));
-    let workers = format!("{},{}", a.url, b.url);
+    let (_a, _b, workers) = two_workers(&[]);
     let args = [
         "--map",
         "inputs=input",
