@@ -40,6 +40,11 @@
 //!   emitted are stored in the record's trace under the root span, which
 //!   lasts the call, and a call that fails, panics or runs out of time is
 //!   an error feedback with its code from every scorer.
+//! - A run may have its records scored elsewhere
+//!   ([`Evaluation::remote_scoring`], a [`RemoteScoring`]: `verdict eval
+//!   --workers`): it still reads the dataset, stores and reports, and takes
+//!   each record's results by its line from the other side, which reads
+//!   the same Parquet file in parts ([`Dataset::entries_of_row_groups`]).
 //! - [`Suite`] is the same for `cargo test`: a suite that reads like a
 //!   test, whose failure lists the failed gates and the worst records.
 //!
