@@ -378,16 +378,11 @@ impl Dataset {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
         if let Some(given) = given {
-            return Ok(Entries {
-                path: self.path.clone(),
-                rows: Rows::Given(given.into_iter()),
-                reading: Reading::Detect,
-                started: true,
-                done: false,
-                pending: VecDeque::new(),
-                seen: Seen::default(),
-                outputs_optional: false,
-            });
+            return Ok(Entries::new(
+                self.path.clone(),
+                Rows::Given(given.into_iter()),
+                Reading::Detect,
+            ));
         }
         let taken = self
             .source
@@ -442,18 +437,13 @@ impl Dataset {
                 Rows::Delimited(Box::new(delimited::Rows::new(stream, b'\t', MAX_RECORD)))
             }
         };
+        let reading = match &self.plan {
+            Some(plan) => Reading::Plan(plan.clone()),
+            None => Reading::Detect,
+        };
         Ok(Entries {
-            path: self.path.clone(),
-            rows,
-            reading: match &self.plan {
-                Some(plan) => Reading::Plan(plan.clone()),
-                None => Reading::Detect,
-            },
             started: false,
-            done: false,
-            pending: VecDeque::new(),
-            seen: Seen::default(),
-            outputs_optional: false,
+            ..Entries::new(self.path.clone(), rows, reading)
         })
     }
 }
@@ -510,16 +500,11 @@ impl Dataset {
                 reason,
             },
         })?;
-        Ok(Entries {
-            path: self.path.clone(),
-            rows: Rows::Columnar(Box::new(rows)),
-            reading: Reading::Detect,
-            started: true,
-            done: false,
-            pending: VecDeque::new(),
-            seen: Seen::default(),
-            outputs_optional: false,
-        })
+        Ok(Entries::new(
+            self.path.clone(),
+            Rows::Columnar(Box::new(rows)),
+            Reading::Detect,
+        ))
     }
 }
 
@@ -634,6 +619,21 @@ pub struct Entries {
 }
 
 impl Entries {
+    /// The records of `rows`, read as `reading` says, whose shape is
+    /// known before the first (`started`).
+    fn new(path: PathBuf, rows: Rows, reading: Reading) -> Self {
+        Entries {
+            path,
+            rows,
+            reading,
+            started: true,
+            done: false,
+            pending: VecDeque::new(),
+            seen: Seen::default(),
+            outputs_optional: false,
+        }
+    }
+
     /// Reads records without outputs too, their outputs null: for a run
     /// whose outputs come from calling the system under test.
     pub(crate) fn outputs_optional(mut self) -> Self {
