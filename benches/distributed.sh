@@ -11,7 +11,8 @@
 #   eval: the same with `verdict eval` (the rows as one Parquet file, in
 #   row groups of 131,072 rows, scored with edit_distance into a store
 #   per run) in place of the query; its summaries are compared, the run's
-#   id aside.
+#   id aside. REPEAT (default 1): each output and expected text repeated
+#   that many times, for a scorer that costs more than storing a record.
 #
 # Each worker is pinned to a core of its own (taskset), so that "two
 # workers" means twice the cores of one, as two machines would be; the
@@ -29,6 +30,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROWS="${1:-1500000}"
 REPEATS="${2:-3}"
 MODE="${3:-sql}"
+REPEAT="${REPEAT:-1}"
 case "$MODE" in sql | eval) ;; *) echo "MODE is sql or eval, not $MODE" >&2; exit 2 ;; esac
 VERDICT="${VERDICT:-$ROOT/target/release/verdict}"
 if [ ! -x "$VERDICT" ]; then
@@ -57,7 +59,8 @@ done
 QUERY="SELECT count(*) AS n, round(sum(edit_distance(output, expected)), 6) AS distance FROM qa"
 if [ "$MODE" = eval ]; then
   "$VERDICT" sql --store "$DIR/none.db" --table "qa=$DIR/qa:parquet" --output "$DIR/qa.parquet" \
-    "SELECT id, 'question ' || id AS input, output, expected FROM qa ORDER BY id"
+    "SELECT id, 'question ' || id AS input, repeat(output, $REPEAT) AS output,
+            repeat(expected, $REPEAT) AS expected FROM qa ORDER BY id"
 fi
 
 # Starts a worker pinned to core $1; prints its URL and records its pid.

@@ -464,9 +464,9 @@ pub(crate) struct EvalArgs {
     pub(crate) reuse_outputs: Option<String>,
     /// Score the records on these `verdict worker`s (host:port or
     /// http://host:port, comma-separated) instead of here: DATA is a
-    /// Parquet file every worker reads at the same path; each worker
-    /// scores a contiguous share of its row groups and sends back each
-    /// record's results, in order, and this machine reads the records,
+    /// Parquet file every worker reads at the same path; its row groups
+    /// are dealt round the workers, each scores its own and sends back
+    /// each record's results, merged in order, and this machine reads the records,
     /// stores, gates and reports as it does without workers. A worker that
     /// cannot be reached, fails or has another version of a scorer stops
     /// the run. Not with --predict, --reuse-outputs, --traces or scorers

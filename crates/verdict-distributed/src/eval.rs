@@ -4,7 +4,7 @@
 //! and reports exactly as it does when it scores them itself.
 //!
 //! - The scan is a plan node of our own, [`EvalScanExec`]: each of its
-//!   partitions reads a contiguous range of the file's row groups with
+//!   partitions reads some of the file's row groups, one at a time, with
 //!   `verdict eval`'s own reader (the same field map, so the same records
 //!   at the same lines), scores them with the same scorers, and yields one
 //!   row per record: its line, and per scorer the value, verdict,
@@ -12,11 +12,14 @@
 //!   the coordinator's plan is DataFusion's sort-preserving merge over the
 //!   tasks' streams: results come back in order, holding a batch per
 //!   stream, whatever the file's size.
-//! - datafusion-distributed cuts the node into one task per worker (at
-//!   most one per row group) through its leaf hooks, and sends it through
-//!   a codec of ours (JSON: the dataset's path, the field map, the
-//!   scorers' specs, the row groups). Row groups are split by their rows
-//!   into contiguous ranges, the same way on every run.
+//! - datafusion-distributed cuts the node into one task per worker
+//!   through its leaf hooks, and sends it through a codec of ours (JSON:
+//!   the dataset's path, the field map, the scorers' specs, the row
+//!   groups). Row groups are dealt round: row group `g` goes to task `g mod
+//!   tasks`, the same way on every run, so that the tasks move through the
+//!   file side by side and the ordered merge takes from all of them at
+//!   once; halves of the file, one per task, would leave the second task
+//!   waiting until the merge reached its first line.
 //! - A worker makes each scorer from its spec with its own registry, and
 //!   refuses a scorer whose name or version differs from the
 //!   coordinator's: a run never mixes results of two versions of a
@@ -33,7 +36,6 @@
 //! every expectation its field map gives.
 
 use std::fmt;
-use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -179,10 +181,10 @@ fn results_schema(scorers: usize) -> SchemaRef {
 /// their records.
 pub(crate) struct EvalScanExec {
     spec: Arc<EvalSpec>,
-    /// Per partition, the row groups it reads.
-    parts: Vec<Range<usize>>,
-    /// The rows of each row group of the dataset.
-    rows: Arc<Vec<u64>>,
+    /// Per partition, the row groups it reads, in order.
+    parts: Vec<Vec<usize>>,
+    /// The row groups of the dataset.
+    groups: usize,
     registry: Arc<Registry>,
     properties: Arc<PlanProperties>,
 }
@@ -200,15 +202,15 @@ impl fmt::Debug for EvalScanExec {
 #[derive(Serialize, Deserialize)]
 struct Encoded {
     spec: EvalSpec,
-    parts: Vec<Range<usize>>,
-    rows: Vec<u64>,
+    parts: Vec<Vec<usize>>,
+    groups: usize,
 }
 
 impl EvalScanExec {
     fn new(
         spec: Arc<EvalSpec>,
-        parts: Vec<Range<usize>>,
-        rows: Arc<Vec<u64>>,
+        parts: Vec<Vec<usize>>,
+        groups: usize,
         registry: Arc<Registry>,
     ) -> Self {
         let schema = results_schema(spec.scorers.len());
@@ -223,39 +225,22 @@ impl EvalScanExec {
         EvalScanExec {
             spec,
             parts,
-            rows,
+            groups,
             registry,
             properties: Arc::new(properties),
         }
     }
-
-    /// The same scan with the row groups cut into `count` contiguous
-    /// ranges of about equal rows.
-    fn cut(&self, count: usize) -> Vec<Range<usize>> {
-        split(&self.rows, count)
-    }
 }
 
-/// The row groups, `rows` each, cut into `count` contiguous ranges of
-/// about equal rows (a range may be empty).
-fn split(rows: &[u64], count: usize) -> Vec<Range<usize>> {
-    let count = count.max(1);
-    let total: u64 = rows.iter().sum();
-    let mut parts = Vec::with_capacity(count);
-    let mut start = 0;
-    let mut seen = 0u64;
-    for k in 1..=count {
-        // The first row group whose start is at or past k/count of the rows.
-        let goal = (u128::from(total) * k as u128 / count as u128) as u64;
-        let mut end = start;
-        let mut upto = seen;
-        while end < rows.len() && (upto < goal || k == count) {
-            upto += rows[end];
-            end += 1;
-        }
-        parts.push(start..end);
-        start = end;
-        seen = upto;
+/// Row groups `0..groups` dealt to `tasks` tasks of `partitions`
+/// partitions each: row group `g` to task `g mod tasks`, and within it to
+/// partition `(g / tasks) mod partitions`. The parts are listed task by
+/// task, each task's partitions in order.
+fn deal(groups: usize, tasks: usize, partitions: usize) -> Vec<Vec<usize>> {
+    let (tasks, partitions) = (tasks.max(1), partitions.max(1));
+    let mut parts = vec![Vec::new(); tasks * partitions];
+    for g in 0..groups {
+        parts[(g % tasks) * partitions + (g / tasks) % partitions].push(g);
     }
     parts
 }
@@ -312,7 +297,7 @@ impl ExecutionPlan for EvalScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let part = self.parts.get(partition).cloned().unwrap_or(0..0);
+        let part = self.parts.get(partition).cloned().unwrap_or_default();
         let schema = self.schema();
         let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&schema), 2);
         let tx = builder.tx();
@@ -330,12 +315,12 @@ impl ExecutionPlan for EvalScanExec {
     }
 }
 
-/// Reads row groups `part`, scores their records, and hands each batch of
-/// results to `send`, which says whether to go on.
+/// Reads row groups `part`, one after the other, scores their records,
+/// and hands each batch of results to `send`, which says whether to go on.
 fn score_part(
     spec: &EvalSpec,
     registry: &Registry,
-    part: Range<usize>,
+    part: Vec<usize>,
     threads: usize,
     schema: &SchemaRef,
     mut send: impl FnMut(RecordBatch) -> bool,
@@ -365,12 +350,17 @@ fn score_part(
     let runner = Runner::new(scorers).threads(threads);
     let dataset = Dataset::open_with(&spec.dataset, &spec.options()?)
         .map_err(|e| exec_datafusion_err!("{e}"))?;
-    let entries = dataset
-        .entries_of_row_groups(part)
-        .map_err(|e| exec_datafusion_err!("{e}"))?;
+    let mut entries = Vec::with_capacity(part.len());
+    for g in part {
+        entries.push(
+            dataset
+                .entries_of_row_groups(g..g + 1)
+                .map_err(|e| exec_datafusion_err!("{e}"))?,
+        );
+    }
     let mut lines = Vec::with_capacity(BATCH);
     let mut records = Vec::with_capacity(BATCH);
-    for entry in entries {
+    for entry in entries.into_iter().flatten() {
         match entry.map_err(|e| exec_datafusion_err!("{e}"))? {
             Entry::Record(r) => {
                 lines.push(r.line as u64);
@@ -546,7 +536,7 @@ impl PhysicalExtensionCodec for EvalCodec {
         Ok(Arc::new(EvalScanExec::new(
             Arc::new(encoded.spec),
             encoded.parts,
-            Arc::new(encoded.rows),
+            encoded.groups,
             Arc::clone(&self.registry),
         )))
     }
@@ -563,7 +553,7 @@ impl PhysicalExtensionCodec for EvalCodec {
         let encoded = Encoded {
             spec: (*scan.spec).clone(),
             parts: scan.parts.clone(),
-            rows: (*scan.rows).clone(),
+            groups: scan.groups,
         };
         serde_json::to_writer(buf, &encoded).map_err(|e| DataFusionError::External(Box::new(e)))
     }
@@ -575,22 +565,21 @@ impl PhysicalExtensionCodec for EvalCodec {
 fn desired_tasks(ev: DesiredTaskCountEvent<'_>) -> Option<Result<DesiredTaskCountEventResponse>> {
     let scan = ev.plan.downcast_ref::<EvalScanExec>()?;
     Some(Ok(DesiredTaskCountEventResponse::desired(
-        scan.rows.len().max(2),
+        scan.groups.max(2),
     )))
 }
 
-/// The scan cut into its tasks: each gets a contiguous range of row
-/// groups, cut again into its partitions.
+/// The scan cut into its tasks, the row groups dealt round ([`deal`]).
 fn scale_up(ev: ScaleUpLeafNodeEvent<'_>) -> Option<Result<ScaleUpLeafNodeEventResponse>> {
     let scan = ev.plan.downcast_ref::<EvalScanExec>()?;
     let partitions = ev.plan.output_partitioning().partition_count();
     let tasks = ev.task_count.max(1);
-    let ranges = scan.cut(tasks * partitions);
-    let variants = ranges.chunks(partitions).map(|parts| {
+    let parts = deal(scan.groups, tasks, partitions);
+    let variants = parts.chunks(partitions).map(|parts| {
         Arc::new(EvalScanExec::new(
             Arc::clone(&scan.spec),
             parts.to_vec(),
-            Arc::clone(&scan.rows),
+            scan.groups,
             Arc::clone(&scan.registry),
         )) as Arc<dyn ExecutionPlan>
     });
@@ -620,11 +609,10 @@ impl RemoteEval {
     pub fn start(workers: Vec<Url>, spec: EvalSpec, registry: Arc<Registry>) -> Result<Self> {
         let dataset = Dataset::open_with(&spec.dataset, &spec.options()?)
             .map_err(|e| exec_datafusion_err!("{e}"))?;
-        let rows = Arc::new(
-            dataset
-                .row_groups()
-                .map_err(|e| exec_datafusion_err!("{e}"))?,
-        );
+        let groups = dataset
+            .row_groups()
+            .map_err(|e| exec_datafusion_err!("{e}"))?
+            .len();
         let scorers = spec.scorers.len();
         let spec = Arc::new(spec);
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -635,8 +623,8 @@ impl RemoteEval {
         let codec = EvalCodec::new(Arc::clone(&registry));
         let scan = EvalScanExec::new(
             Arc::clone(&spec),
-            split(&rows, PARTITIONS),
-            Arc::clone(&rows),
+            deal(groups, 1, PARTITIONS),
+            groups,
             registry,
         );
         let stream = runtime.block_on(async {
@@ -721,22 +709,26 @@ impl RemoteScoring for RemoteEval {
 
 #[cfg(test)]
 mod tests {
-    use super::split;
+    use super::deal;
 
     #[test]
-    fn row_groups_are_cut_into_contiguous_ranges_of_about_equal_rows() {
-        assert_eq!(split(&[10, 10, 10, 10], 2), vec![0..2, 2..4]);
-        assert_eq!(split(&[10, 10, 10, 10], 4), vec![0..1, 1..2, 2..3, 3..4]);
-        assert_eq!(split(&[10, 10], 4), vec![0..0, 0..1, 1..1, 1..2]);
-        assert_eq!(split(&[30, 5, 5], 2), vec![0..1, 1..3]);
-        assert_eq!(split(&[], 3), vec![0..0, 0..0, 0..0]);
-        // Every row group is in exactly one range, in order.
-        for count in 1..6 {
-            let parts = split(&[3, 1, 4, 1, 5, 9, 2, 6], count);
-            assert_eq!(parts.len(), count);
-            assert_eq!(parts.first().unwrap().start, 0);
-            assert_eq!(parts.last().unwrap().end, 8);
-            assert!(parts.windows(2).all(|w| w[0].end == w[1].start));
+    fn row_groups_are_dealt_round_to_tasks_then_partitions() {
+        // Two tasks of two partitions: the tasks alternate, and so do a
+        // task's partitions.
+        assert_eq!(
+            deal(8, 2, 2),
+            vec![vec![0, 4], vec![2, 6], vec![1, 5], vec![3, 7]]
+        );
+        assert_eq!(deal(3, 2, 2), vec![vec![0], vec![2], vec![1], vec![]]);
+        assert_eq!(deal(0, 2, 1), vec![Vec::<usize>::new(), vec![]]);
+        // Every row group is in exactly one part, in order within it.
+        for (tasks, partitions) in [(1, 1), (1, 2), (3, 2), (4, 3)] {
+            let parts = deal(11, tasks, partitions);
+            assert_eq!(parts.len(), tasks * partitions);
+            let mut all: Vec<usize> = parts.iter().flatten().copied().collect();
+            assert!(parts.iter().all(|p| p.windows(2).all(|w| w[0] < w[1])));
+            all.sort_unstable();
+            assert_eq!(all, (0..11).collect::<Vec<_>>());
         }
     }
 }

@@ -12,8 +12,8 @@
 //!   distributed planner, the workers it sends the plan's stages to
 //!   ([`parse_workers`]), and the same scorer functions, so that a query
 //!   is typed and refused at planning exactly as `verdict sql` would.
-//! - [`RemoteEval`] scores a run's Parquet dataset on the workers, each
-//!   a contiguous share of its row groups, and hands the run each
+//! - [`RemoteEval`] scores a run's Parquet dataset on the workers, its
+//!   row groups dealt round them, and hands the run each
 //!   record's results in line order ([`verdict_eval::RemoteScoring`]); the
 //!   run reads, stores, gates and reports on the coordinator as it does
 //!   alone (see the `eval` module).
