@@ -663,3 +663,29 @@ fn one_worker_does_the_whole_work() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("1200 records"), "{out}");
 }
+
+#[test]
+fn a_record_that_takes_its_expectations_from_the_store_is_refused_on_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    write_eval_dataset(dir.path(), false, true);
+    let (_a, _b, workers) = two_workers(&[]);
+    let traces = ["--map", "inputs=input", "--map", "outputs=output"];
+    let traces = [&traces[..], &["--map", "trace_id=tid", "--skip-invalid"]].concat();
+    // A first run stores each trace's expected answer.
+    let mut first = vec!["eval", "qa.parquet", "--scorer", "exact_match"];
+    first.extend_from_slice(&traces);
+    first.extend_from_slice(&["--map", "expectations.expected_response=expected"]);
+    let (code, out, err) = common::verdict_in(dir.path(), &first);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // The same traces without expectations take them from the store, which
+    // the workers do not read: refused rather than scored without them.
+    let mut again = vec!["eval", "qa.parquet", "--scorer", "exact_match"];
+    again.extend_from_slice(&traces);
+    again.extend_from_slice(&["--workers", &workers]);
+    let (code, out, err) = common::verdict_in(dir.path(), &again);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains("takes its expectations from the store"),
+        "{err}"
+    );
+}

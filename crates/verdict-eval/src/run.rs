@@ -882,8 +882,11 @@ impl Evaluation {
                             }
                         }
                     }
-                    let without: Vec<bool> =
-                        records.iter().map(|r| r.expectations.is_empty()).collect();
+                    // Which records give no expectations, for a remote
+                    // scoring that cannot see those the store adds.
+                    let without: Option<Vec<bool>> = remote
+                        .is_some()
+                        .then(|| records.iter().map(|r| r.expectations.is_empty()).collect());
                     if let Some(store) = &store {
                         // Read before the store: a chunk counted here is
                         // in what the store then shows.
@@ -942,9 +945,10 @@ impl Evaluation {
                         None => runner.score(&records),
                         Some(remote) => {
                             let lines: Vec<usize> = meta.iter().map(|m| m.line).collect();
-                            if let Some(i) = (0..records.len())
-                                .find(|&i| without[i] && !records[i].expectations.is_empty())
-                            {
+                            let without = without.as_deref().unwrap_or_default();
+                            if let Some(i) = (0..records.len()).find(|&i| {
+                                without.get(i) == Some(&true) && !records[i].expectations.is_empty()
+                            }) {
                                 return Err(Error::Remote(format!(
                                     "the record at line {} takes its expectations from the \
                                      store's trace, which the workers do not read: run it \
