@@ -466,11 +466,11 @@ pub(crate) struct EvalArgs {
     /// http://host:port, comma-separated) instead of here: DATA is a
     /// Parquet file every worker reads at the same path; its row groups
     /// are dealt round the workers, each scores its own and sends back
-    /// each record's results, merged in order, and this machine reads the records,
-    /// stores, gates and reports as it does without workers. A worker that
-    /// cannot be reached, fails or has another version of a scorer stops
-    /// the run. Not with --predict, --reuse-outputs, --traces or scorers
-    /// that read traces.
+    /// each record's results, merged in order, and this machine reads
+    /// the records, stores, gates and reports as it does without workers.
+    /// A worker that cannot be reached, fails or has another version of a
+    /// scorer stops the run. Not with --predict, --reuse-outputs, --traces
+    /// or scorers that read traces.
     #[cfg(feature = "distributed")]
     #[arg(long, value_name = "URL,URL")]
     pub(crate) workers: Option<String>,
