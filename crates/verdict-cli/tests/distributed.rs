@@ -254,23 +254,28 @@ fn has_child(child: &Child) -> bool {
     })
 }
 
+/// `127.0.0.1:PORT` of a port that was free a moment ago, and that
+/// nothing listens on now.
+fn closed_address() -> String {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    format!("127.0.0.1:{port}")
+}
+
 #[test]
 fn a_worker_that_refuses_connections_fails_the_query_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let qa = write_dataset(dir.path(), false);
     let table = format!("qa={}:parquet", qa.display());
     let live = Worker::start(&[]);
-    // A port that was free a moment ago, and nothing listens on now.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let workers = format!("{},127.0.0.1:{port}", live.url);
+    let closed = closed_address();
+    let workers = format!("{},{closed}", live.url);
     let (code, out, err) = sql(
         dir.path(),
         &["--table", &table, "--workers", &workers, QUERY],
     );
     assert_eq!(code, 2, "{out}\n{err}");
-    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains(&closed), "{err}");
     assert!(out.is_empty(), "{out}");
 }
 
@@ -620,10 +625,7 @@ fn one_worker_does_the_whole_work() {
     // the work.
     let dir = tempfile::tempdir().unwrap();
     write_eval_dataset(dir.path(), false, false);
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let down = format!("127.0.0.1:{port}");
+    let down = closed_address();
     let (code, out, err) = common::verdict_in(
         dir.path(),
         &[
