@@ -333,6 +333,7 @@ pub fn score_traced_into<S: Scorer>(
         // empty.
         |record, i, _| scorer.score_traced(record, traces[i]),
         S::BATCHED,
+        Rationale::Kept,
     );
 }
 
@@ -361,14 +362,62 @@ pub fn score_into<S: Scorer>(
         |outcomes| scorer.score_batch(records, outcomes),
         |record, _, rationale| scorer.score_writing_rationale(record, rationale),
         S::BATCHED,
+        Rationale::Kept,
     );
+}
+
+/// Scores `records` into `slots` as [`score_into`] does, for their values
+/// alone: record by record with [`Scorer::score_value`] (or the scorer's
+/// own `score_batch`), every score's rationale left out. What a SQL
+/// function that returns the value runs.
+pub fn score_values_into<S: Scorer>(
+    scorer: &S,
+    records: &[Record<'_>],
+    slots: &mut [ResultSlot],
+    text: &mut Buf,
+) {
+    let n = records.len().min(slots.len());
+    let records = &records[..n];
+    fill(
+        records,
+        slots,
+        text,
+        |outcomes| scorer.score_batch(records, outcomes),
+        |record, _, scratch| scorer.score_value(record, scratch),
+        S::BATCHED,
+        Rationale::Dropped,
+    );
+}
+
+/// Whether the scores' rationales are written into the results.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rationale {
+    Kept,
+    /// Left out: only the values are read. An error keeps its message.
+    Dropped,
+}
+
+impl Rationale {
+    /// `outcome` and the rationale `written` for it, as they are kept.
+    #[inline(always)]
+    fn keep<'a>(self, outcome: &mut Outcome, written: &'a str) -> &'a str {
+        match (self, outcome) {
+            (Rationale::Kept, _) => written,
+            (Rationale::Dropped, Ok(score)) => {
+                score.rationale = None;
+                ""
+            }
+            (Rationale::Dropped, Err(_)) => "",
+        }
+    }
 }
 
 /// Fills one slot per record of `records` (which `slots` holds at
 /// least): with `batch`'s outcomes when `batched` and it gives one per
 /// record without panicking, else with `one` record at a time (given the
 /// record, its index and the call's rationale buffer, emptied before
-/// each), a panic pinned to the record that caused it.
+/// each), a panic pinned to the record that caused it; each score's
+/// rationale kept or dropped as `rationale` says.
 #[inline(always)]
 fn fill(
     records: &[Record<'_>],
@@ -377,6 +426,7 @@ fn fill(
     batch: impl FnOnce(&mut Vec<Outcome>),
     one: impl Fn(&Record<'_>, usize, &mut String) -> Outcome,
     batched: bool,
+    rationale: Rationale,
 ) {
     let n = records.len();
     let slots = &mut slots[..n];
@@ -390,7 +440,8 @@ fn fill(
             if scored.is_err() || outcomes.len() != n {
                 return false;
             }
-            for (slot, outcome) in slots.iter_mut().zip(outcomes.drain(..)) {
+            for (slot, mut outcome) in slots.iter_mut().zip(outcomes.drain(..)) {
+                rationale.keep(&mut outcome, "");
                 write_outcome(slot, &outcome, "", text);
             }
             true
@@ -403,15 +454,16 @@ fn fill(
         // One rationale buffer for the call: a scorer that writes its
         // rationale there allocates none per record.
         let mut done = 0;
-        let mut rationale = RATIONALE.with(|cell| cell.take());
+        let mut written = RATIONALE.with(|cell| cell.take());
         while done < n {
             let scored = catch_unwind(AssertUnwindSafe(|| {
                 for ((slot, record), i) in
                     slots[done..].iter_mut().zip(&records[done..]).zip(done..)
                 {
-                    rationale.clear();
-                    let outcome = one(record, i, &mut rationale);
-                    write_outcome(slot, &outcome, &rationale, text);
+                    written.clear();
+                    let mut outcome = one(record, i, &mut written);
+                    let kept = rationale.keep(&mut outcome, &written);
+                    write_outcome(slot, &outcome, kept, text);
                     done += 1;
                 }
             }));
@@ -420,8 +472,8 @@ fn fill(
                 done += 1;
             }
         }
-        rationale.clear();
-        RATIONALE.with(|cell| cell.replace(rationale));
+        written.clear();
+        RATIONALE.with(|cell| cell.replace(written));
     }
 }
 
@@ -632,5 +684,46 @@ mod tests {
             .map(|&i| through[i].clone())
             .collect();
         assert_eq!(without_panic, direct, "the same as `score`");
+    }
+
+    #[test]
+    fn values_alone_are_the_scores_without_their_rationales() {
+        use crate::abi::{Buf, ResultSlot};
+        use crate::host::score_batch_with;
+        use crate::results::Results;
+
+        let outputs = ["abc", "panic", "silent", "own", "error", "abcdef"];
+        let records: Vec<Record<'_>> = outputs
+            .iter()
+            .map(|o| Record::new(Value::NULL, Value::string(o), &[]))
+            .collect();
+        let values = |records: &[Record<'_>],
+                      _: &[Option<&crate::trace::Trace<'_>>],
+                      text: &mut Buf,
+                      slots: &mut [ResultSlot]| {
+            super::score_values_into(&Writes, records, slots, text);
+            Ok(())
+        };
+        let mut out = Results::with_capacity(records.len());
+        score_batch_with(&records, &[], &mut out, true, values, values);
+        let values = out.to_outcomes();
+        let full = through_abi::<Writes>("", &records).unwrap();
+        assert_eq!(values.len(), full.len());
+        for (i, (value, full)) in values.iter().zip(&full).enumerate() {
+            match (value, full) {
+                (Ok(value), Ok(full)) => {
+                    assert_eq!(value.rationale, None, "record {i}: {value:?}");
+                    assert_eq!(value.value, full.value, "record {i}");
+                    assert_eq!(value.passed, full.passed, "record {i}");
+                }
+                (Err(value), Err(full)) => assert_eq!(value, full, "record {i}: errors are whole"),
+                _ => panic!("record {i}: {value:?} against {full:?}"),
+            }
+        }
+        assert!(
+            full[0].as_ref().unwrap().rationale.is_some(),
+            "a rationale was dropped"
+        );
+        assert_eq!(values[4].as_ref().unwrap_err().message, "an error");
     }
 }

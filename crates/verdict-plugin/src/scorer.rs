@@ -264,6 +264,17 @@ pub trait Scorer: Send + Sync + Sized + 'static {
         self.score(record)
     }
 
+    /// Scores one record of which only the value is read: whatever
+    /// rationale it gets is dropped unread (a SQL function returns the
+    /// value alone). Override it when the rationale costs a share of the
+    /// scoring worth saving; the outcome must be
+    /// [`score_writing_rationale`](Self::score_writing_rationale)'s but for
+    /// its rationale. The default calls that method, with `scratch` as the
+    /// buffer.
+    fn score_value(&self, record: &Record<'_>, scratch: &mut String) -> Outcome {
+        self.score_writing_rationale(record, scratch)
+    }
+
     /// Whether [`score_batch`](Self::score_batch) is overridden. When it
     /// is not, the plugin's batch entry scores record by record and writes
     /// each result straight to the host, skipping the list of outcomes in

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use verdict_plugin::abi::{Buf, ResultSlot};
-use verdict_plugin::export::{score_into, score_traced_into};
+use verdict_plugin::export::{score_into, score_traced_into, score_values_into};
 pub use verdict_plugin::host::{SCORER_ERROR, SCORER_INVALID_RESULT, SCORER_PANIC};
 use verdict_plugin::host::{invalid, one_trace_each, score_batch_with};
 use verdict_plugin::{ConfigKey, Outcome, Record, Results, Trace};
@@ -112,6 +112,14 @@ pub trait Scorer: Send + Sync {
         self.score_batch(records, out);
     }
 
+    /// Scores `records` of which only the values are read (a SQL function
+    /// returns the value alone), like [`score_batch`](Self::score_batch)
+    /// but for the rationales, which a scorer may leave out. The default
+    /// scores them in full.
+    fn score_batch_values(&self, records: &[Record<'_>], out: &mut Results) {
+        self.score_batch(records, out);
+    }
+
     /// Scores one record.
     fn score(&self, record: &Record<'_>) -> Outcome {
         let mut out = Results::with_capacity(1);
@@ -164,6 +172,20 @@ impl<S: verdict_plugin::Scorer> Scorer for StaticScorer<S> {
             Ok(())
         };
         // The kit's writer vouches for the results it writes.
+        score_batch_with(records, &[], out, true, fill, fill);
+    }
+
+    fn score_batch_values(&self, records: &[Record<'_>], out: &mut Results) {
+        if S::NEEDS_TRACE {
+            return self.score_batch(records, out);
+        }
+        let fill = |records: &[Record<'_>],
+                    _: &[Option<&Trace<'_>>],
+                    text: &mut Buf,
+                    slots: &mut [ResultSlot]| {
+            score_values_into(&self.scorer, records, slots, text);
+            Ok(())
+        };
         score_batch_with(records, &[], out, true, fill, fill);
     }
 

@@ -254,7 +254,11 @@ fn score(
         let named = expectations(&scored);
         let views = records(&scored, &named);
         for chunk in views.chunks(CHUNK) {
-            made.scorer.score_batch(chunk, &mut results);
+            match returns {
+                // The rationale is not read: a scorer may leave it out.
+                Returns::Value => made.scorer.score_batch_values(chunk, &mut results),
+                Returns::Assessment => made.scorer.score_batch(chunk, &mut results),
+            }
         }
     }
     // One result per record is the scorer's contract, and `Scorer`

@@ -73,7 +73,9 @@
 //! ([`Scorer::score_writing_rationale`]), with no allocation per record.
 //! Building it only for the records whose rationale is read was the
 //! alternative; `verdict eval` stores every record's, so it would save
-//! nothing there.
+//! nothing there. Where no one reads it (a SQL function returns the value
+//! alone, [`Scorer::score_value`]), it is not written: the scorer finds
+//! (`judge`), then scores and explains what it found, apart.
 //!
 //! # Example
 //!
@@ -1059,7 +1061,40 @@ impl Scorer for EditDistance {
     verdict_plugin::score_by_writing_rationale!();
 
     fn score_writing_rationale(&self, record: &Record<'_>, rationale: &mut String) -> Outcome {
-        use verdict_plugin::decimal::push_uint;
+        let judged = self.judge(record)?;
+        self.explain(&judged, rationale);
+        Ok(self.score_of(&judged))
+    }
+
+    fn score_value(&self, record: &Record<'_>, _: &mut String) -> Outcome {
+        self.judge(record).map(|judged| self.score_of(&judged))
+    }
+}
+
+/// What the scorer found for one record, before it is scored and put in
+/// words.
+struct Judged {
+    /// How many expected texts there were.
+    items: usize,
+    found: Judgment,
+}
+
+enum Judgment {
+    /// `output: pass`: the first item within the threshold, if any.
+    Passes(Option<Found>),
+    /// The best item in the reported metric; with a threshold, whether the
+    /// record passes, and the other item that makes it pass when the best
+    /// does not (the threshold measures the other metric).
+    Best {
+        best: Found,
+        pass: Option<bool>,
+        other: Option<Found>,
+    },
+}
+
+impl EditDistance {
+    /// Compares the output with each expected text.
+    fn judge(&self, record: &Record<'_>) -> Result<Judged, ScoreError> {
         let name = self.expectation.as_str();
         let expected = record
             .expectation(name)
@@ -1077,69 +1112,114 @@ impl Scorer for EditDistance {
             ));
         }
         let output = record.outputs.text();
+        let found = if let (Output::Pass, Some(threshold)) = (self.output, self.threshold) {
+            // Only whether some item passes counts: the search stops at the
+            // threshold.
+            Judgment::Passes(Self::best(
+                output,
+                items,
+                threshold.metric(),
+                Some(threshold),
+            ))
+        } else {
+            // The value is the best item in the reported metric, whatever
+            // the threshold: a threshold decides whether the record passes,
+            // not which answer counts as best.
+            let best = Self::best(output, items, self.report, None)
+                .expect("without a cap, every item is scored");
+            // The record passes when any item is within the threshold: the
+            // best in the reported metric, or else (the threshold measures
+            // the other metric) another one.
+            let (pass, other) = match self.threshold {
+                None => (None, None),
+                Some(threshold) if best.distance <= threshold.max_distance(best.len) => {
+                    (Some(true), None)
+                }
+                Some(threshold) if threshold.metric() != self.report => {
+                    let other = Self::best(output, items, threshold.metric(), Some(threshold));
+                    (Some(other.is_some()), other)
+                }
+                Some(_) => (Some(false), None),
+            };
+            Judgment::Best { best, pass, other }
+        };
+        Ok(Judged {
+            items: items.len(),
+            found,
+        })
+    }
+
+    /// The score of what was found.
+    fn score_of(&self, judged: &Judged) -> Score {
+        match judged.found {
+            Judgment::Passes(found) => Score::bool(found.is_some()),
+            Judgment::Best { best, pass, .. } => {
+                let value = match self.report {
+                    Metric::Distance => best.distance as f64,
+                    Metric::Similarity => self::metric::similarity(best.distance, best.len),
+                };
+                match pass {
+                    Some(pass) => Score::number(value).with_passed(pass),
+                    None => Score::number(value),
+                }
+            }
+        }
+    }
+
+    /// Writes why: `distance 3 over 240 chars: similarity 0.9875`,
+    /// `distance 3 ≤ max 5: pass`.
+    fn explain(&self, judged: &Judged, rationale: &mut String) {
+        use verdict_plugin::decimal::push_uint;
+        let items = judged.items;
         let several = |found: &Found, out: &mut String| {
-            if items.len() > 1 {
+            if items > 1 {
                 out.push_str("best of ");
-                push_uint(out, items.len() as u64);
+                push_uint(out, items as u64);
                 out.push_str(" expectations (#");
                 push_uint(out, found.index as u64 + 1);
                 out.push_str("): ");
             }
         };
-        if let (Output::Pass, Some(threshold)) = (self.output, self.threshold) {
-            // Only whether some item passes counts: the search stops at the
-            // threshold.
-            let found = Self::best(output, items, threshold.metric(), Some(threshold));
-            match &found {
-                Some(f) => several(f, rationale),
-                None if items.len() > 1 => {
-                    rationale.push_str("none of ");
-                    push_uint(rationale, items.len() as u64);
-                    rationale.push_str(" expectations passes: ");
+        let pass = match judged.found {
+            Judgment::Passes(found) => {
+                let threshold = self.threshold.expect("`output: pass` needs a threshold");
+                match &found {
+                    Some(f) => several(f, rationale),
+                    None if items > 1 => {
+                        rationale.push_str("none of ");
+                        push_uint(rationale, items as u64);
+                        rationale.push_str(" expectations passes: ");
+                    }
+                    None => {}
                 }
-                None => {}
+                self.clause(threshold, found.as_ref(), rationale);
+                found.is_some()
             }
-            self.clause(threshold, found.as_ref(), rationale);
-            rationale.push_str(if found.is_some() { ": pass" } else { ": fail" });
-            return Ok(Score::bool(found.is_some()));
-        }
-        // The value is the best item in the reported metric, whatever the
-        // threshold: a threshold decides whether the record passes, not
-        // which answer counts as best.
-        let best = Self::best(output, items, self.report, None)
-            .expect("without a cap, every item is scored");
-        let similarity = self::metric::similarity(best.distance, best.len);
-        let value = match self.report {
-            Metric::Distance => best.distance as f64,
-            Metric::Similarity => similarity,
+            Judgment::Best { best, pass, other } => {
+                several(&best, rationale);
+                let (Some(threshold), Some(pass)) = (self.threshold, pass) else {
+                    rationale.push_str("distance ");
+                    push_uint(rationale, best.distance as u64);
+                    rationale.push_str(" over ");
+                    push_uint(rationale, best.len as u64);
+                    rationale.push_str(" chars: similarity ");
+                    self::metric::show(
+                        rationale,
+                        self::metric::similarity(best.distance, best.len),
+                    );
+                    return;
+                };
+                self.clause(threshold, Some(&best), rationale);
+                if let Some(other) = other {
+                    rationale.push_str("; #");
+                    push_uint(rationale, other.index as u64 + 1);
+                    rationale.push_str(" passes: ");
+                    self.clause(threshold, Some(&other), rationale);
+                }
+                pass
+            }
         };
-        several(&best, rationale);
-        let Some(threshold) = self.threshold else {
-            rationale.push_str("distance ");
-            push_uint(rationale, best.distance as u64);
-            rationale.push_str(" over ");
-            push_uint(rationale, best.len as u64);
-            rationale.push_str(" chars: similarity ");
-            self::metric::show(rationale, similarity);
-            return Ok(Score::number(value));
-        };
-        // The record passes when any item is within the threshold: the
-        // best in the reported metric, or else (the threshold measures the
-        // other metric) another one.
-        self.clause(threshold, Some(&best), rationale);
-        let mut pass = best.distance <= threshold.max_distance(best.len);
-        if !pass
-            && threshold.metric() != self.report
-            && let Some(other) = Self::best(output, items, threshold.metric(), Some(threshold))
-        {
-            pass = true;
-            rationale.push_str("; #");
-            push_uint(rationale, other.index as u64 + 1);
-            rationale.push_str(" passes: ");
-            self.clause(threshold, Some(&other), rationale);
-        }
         rationale.push_str(if pass { ": pass" } else { ": fail" });
-        Ok(Score::number(value).with_passed(pass))
     }
 }
 
@@ -1496,7 +1576,17 @@ mod tests {
     ) -> Result<Score, ScoreError> {
         let expectations = [NamedValue::new("expected_response", expected)];
         let record = Record::new(Value::NULL, output, &expectations);
-        EditDistance::from_json(config).unwrap().score(&record)
+        let scorer = EditDistance::from_json(config).unwrap();
+        let score = scorer.score(&record);
+        // Every case checks the value alone as well: the same score, no
+        // rationale.
+        let value = scorer.score_value(&record, &mut String::new());
+        let without = score.clone().map(|score| Score {
+            rationale: None,
+            ..score
+        });
+        assert_eq!(value, without, "{config}: the value alone");
+        score
     }
 
     fn check(config: &str, output: &str, expected: &str, value: ScoreValue, rationale: &str) {
