@@ -339,7 +339,10 @@ pub(crate) struct EvalArgs {
     /// or TSV with a header row (a cell holding a JSON object or array is
     /// that JSON, any other cell text), OTLP JSON traces, or (built with
     /// the `parquet` feature) Parquet or Arrow IPC / Feather v2, read a
-    /// record batch at a time, its columns the fields. Records are
+    /// record batch at a time, its columns the fields; a directory is its
+    /// .parquet files (subdirectories included, names starting with . or _
+    /// left out) read in the order of their paths, numbers compared as
+    /// numbers. Records are
     /// read as MLflow's evaluation shape (inputs, outputs, expectations,
     /// trace_id, span_id), MLflow's request/response shape (request,
     /// response, expected_response, expected_facts, guidelines) or
@@ -464,7 +467,8 @@ pub(crate) struct EvalArgs {
     pub(crate) reuse_outputs: Option<String>,
     /// Score the records on these `verdict worker`s (host:port or
     /// http://host:port, comma-separated) instead of here: DATA is a
-    /// Parquet file every worker reads at the same path; its row groups
+    /// Parquet file or directory every worker reads at the same path (a
+    /// worker whose copy differs in size or row groups refuses it); its row groups
     /// are dealt round the workers, each scores its own and sends back
     /// each record's results, merged in order, and this machine reads
     /// the records, stores, gates and reports as it does without workers.

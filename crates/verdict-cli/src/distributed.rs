@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use verdict_distributed::{EvalSpec, RemoteEval, ScorerCall};
+use verdict_distributed::{EvalSpec, Layout, RemoteEval, ScorerCall};
 use verdict_eval::{Dataset, DatasetOptions, Evaluation, Format};
 use verdict_scorer::{Registry, ScorerSpec};
 use verdict_sql::datafusion::common::tree_node::TreeNodeRecursion;
@@ -32,8 +32,8 @@ pub(crate) fn score_on_workers(
         verdict_distributed::parse_workers(workers).map_err(|e| anyhow!("--workers {e}"))?;
     if dataset.format() != Format::Parquet {
         return Err(anyhow!(
-            "--workers: the workers read a Parquet file's row groups, and {} is not a Parquet \
-             file ({}); write it as Parquet, or run it without --workers",
+            "--workers: the workers read the row groups of a Parquet file or directory, and {} is not Parquet \
+             ({}); write it as Parquet, or run it without --workers",
             dataset.path().display(),
             dataset.format().name()
         ));
@@ -52,6 +52,7 @@ pub(crate) fn score_on_workers(
             .zip(evaluation.scorers())
             .map(|(spec, scorer)| ScorerCall::new(spec, scorer.info()))
             .collect(),
+        layout: Layout::of(dataset).map_err(|e| anyhow!("--workers: {e}"))?,
     };
     let remote = RemoteEval::start(workers, spec, Arc::new(registry))
         .map_err(|e| anyhow!("--workers: {e}"))?;

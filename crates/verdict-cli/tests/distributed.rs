@@ -413,19 +413,40 @@ fn write_eval_dataset(dir: &Path, boom: bool, traces: bool) -> std::path::PathBu
         columns.push(("tid", Arc::new(StringArray::from(ids))));
     }
     let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let path = dir.join("qa.parquet");
+    write_groups(&path, &batch);
+    path
+}
+
+/// Writes `batch` to `path` in row groups of 100 rows.
+fn write_groups(path: &Path, batch: &RecordBatch) {
     let props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(100))
         .build();
-    let path = dir.join("qa.parquet");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let mut writer = ArrowWriter::try_new(
-        std::fs::File::create(&path).unwrap(),
+        std::fs::File::create(path).unwrap(),
         batch.schema(),
         Some(props),
     )
     .unwrap();
-    writer.write(&batch).unwrap();
+    writer.write(batch).unwrap();
     writer.close().unwrap();
-    path
+}
+
+/// The rows of the Parquet file at `path`, in one batch.
+fn read_parquet(path: &Path) -> RecordBatch {
+    let file = std::fs::File::open(path).unwrap();
+    let mut batches: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .with_batch_size(1 << 20)
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    assert_eq!(batches.len(), 1, "one batch of every row");
+    batches.remove(0)
 }
 
 /// The rows of an evaluation's `--results` file without the columns that
@@ -456,9 +477,19 @@ fn alone_and_on_workers(
     args: &[&str],
     workers: &str,
 ) -> ((i32, String, String), (i32, String, String)) {
+    alone_and_on_workers_of(dir, "qa.parquet", args, workers)
+}
+
+/// [`alone_and_on_workers`] over the dataset `data` in `dir`.
+fn alone_and_on_workers_of(
+    dir: &Path,
+    data: &str,
+    args: &[&str],
+    workers: &str,
+) -> ((i32, String, String), (i32, String, String)) {
     let run = |name: &str, extra: &[&str]| {
         let (store, results) = (format!("{name}.db"), format!("{name}.parquet"));
-        let mut all = vec!["eval", "qa.parquet"];
+        let mut all = vec!["eval", data];
         all.extend_from_slice(args);
         all.extend_from_slice(&["--store", &store, "--results", &results]);
         all.extend_from_slice(extra);
@@ -521,6 +552,55 @@ fn two_workers_score_a_run_as_one_machine_does() {
 }
 
 #[test]
+fn a_directory_of_files_is_scored_on_workers_as_the_one_file_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = write_eval_dataset(dir.path(), false, false);
+    // The same rows cut into three files, in partition directories, beside
+    // a writer's bookkeeping: read in the order of their paths.
+    let rows = read_parquet(&one);
+    let table = dir.path().join("qa");
+    for (i, name) in [
+        "date=1/part-0.parquet",
+        "date=1/part-1.parquet",
+        "date=2/part-0.parquet",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let part = rows.slice(i * ROWS_PER_FILE, ROWS_PER_FILE);
+        write_groups(&table.join(name), &part);
+    }
+    std::fs::write(table.join("_SUCCESS"), "").unwrap();
+    let (_a, _b, workers) = two_workers(&[]);
+    let args = ["--scorer", "exact_match", "--scorer", "edit_distance"];
+    let ((code, out, err), (workers_code, workers_out, workers_err)) =
+        alone_and_on_workers_of(dir.path(), "qa", &args, &workers);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(workers_code, 0, "{workers_out}\n{workers_err}");
+    // The directory gives the results the one file gives.
+    let (code, out, err) = common::verdict_in(
+        dir.path(),
+        &[
+            "eval",
+            "qa.parquet",
+            "--scorer",
+            "exact_match",
+            "--scorer",
+            "edit_distance",
+            "--store",
+            "file.db",
+            "--results",
+            "file.parquet",
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        results_without_ids(&dir.path().join("file.parquet")),
+        results_without_ids(&dir.path().join("alone.parquet"))
+    );
+}
+
+#[test]
 fn a_run_whose_worker_dies_stops_and_never_passes() {
     let dir = tempfile::tempdir().unwrap();
     write_eval_dataset(dir.path(), true, false);
@@ -574,7 +654,7 @@ fn a_run_on_workers_is_refused_what_they_cannot_score() {
     // Not a Parquet file.
     let (code, out, err) = eval(&["qa.jsonl", "--scorer", "exact_match"]);
     assert_eq!(code, 2, "{out}\n{err}");
-    assert!(err.contains("not a Parquet file"), "{err}");
+    assert!(err.contains("is not Parquet"), "{err}");
     // A plugin the worker lacks: refused naming the scorer.
     let keyword = plugin_file("keyword_coverage");
     let (code, out, err) = eval(&[

@@ -142,18 +142,23 @@ fn python() -> PathBuf {
 }
 
 /// pandas' `to_parquet` (snappy, as it writes by default), pyarrow's
-/// `write_table` (zstd, row groups of 50) and pyarrow's Feather (Arrow IPC
-/// with lz4, its default), all from the JSON lines.
+/// `write_table` (zstd, row groups of 50), pyarrow's Feather (Arrow IPC
+/// with lz4, its default) and pyarrow's dataset writer (a directory of
+/// files of 25 rows), all from the JSON lines.
 const WRITE_WITH_PYARROW: &str = r#"
 import json, sys
 import pandas as pd
 import pyarrow as pa, pyarrow.parquet as pq, pyarrow.feather as feather
-src, pandas_path, zstd_path, feather_path = sys.argv[1:]
+import pyarrow.dataset as ds
+src, pandas_path, zstd_path, feather_path, lake_path = sys.argv[1:]
 rows = [json.loads(line) for line in open(src, encoding="utf-8")]
 pd.DataFrame(rows).to_parquet(pandas_path)
 table = pa.Table.from_batches([pa.RecordBatch.from_struct_array(pa.array(rows))])
 pq.write_table(table, zstd_path, compression="zstd", row_group_size=50)
 feather.write_feather(table, feather_path)
+# A directory of files part-0 ... part-11: their names sort as numbers.
+ds.write_dataset(table, lake_path, format="parquet", max_rows_per_file=25,
+                 max_rows_per_group=25, use_threads=False)
 print(pq.ParquetFile(pandas_path).metadata.row_group(0).column(1).compression,
       pq.ParquetFile(zstd_path).metadata.num_row_groups)
 "#;
@@ -294,6 +299,7 @@ fn parquet_and_feather_from_rust_pandas_and_pyarrow_score_as_the_json_lines_do()
             "pandas.parquet",
             "zstd.parquet",
             "rows.feather",
+            "lake",
         ])
         .current_dir(dir.path())
         .output()
@@ -302,6 +308,8 @@ fn parquet_and_feather_from_rust_pandas_and_pyarrow_score_as_the_json_lines_do()
     assert_eq!(code, 0, "{said}{stderr}");
     // The codecs the writers chose, and the row groups asked for.
     assert_eq!(said.trim(), "SNAPPY 6");
+    let lake = std::fs::read_dir(dir.path().join("lake")).unwrap().count();
+    assert_eq!(lake, ROWS / 25, "files of the dataset writer");
 
     eval(dir.path(), "rows.jsonl", "jsonl", None);
     let want = results(dir.path(), "jsonl");
@@ -317,6 +325,7 @@ fn parquet_and_feather_from_rust_pandas_and_pyarrow_score_as_the_json_lines_do()
         ("pandas.parquet", "pandas", None),
         ("zstd.parquet", "zstd", None),
         ("rows.feather", "feather", None),
+        ("lake", "lake", None),
         // Standard input: the file itself, and a pipe (copied to a
         // temporary file, since Parquet is read from its end).
         ("pandas.parquet", "stdin-file", Some(false)),
@@ -357,5 +366,67 @@ fn a_broken_parquet_file_fails_the_run_with_what_is_wrong() {
         assert_eq!(code, 2, "{data}: {stdout}{stderr}");
         assert!(stderr.contains(said), "{data}: {stderr}");
         assert!(stderr.contains(data), "{data}: {stderr}");
+    }
+}
+
+#[test]
+fn an_output_that_would_be_a_file_of_the_dataset_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(lake.join("date=1")).unwrap();
+    write_with_arrow_writer(&lake.join("date=1/part-0.parquet"));
+    let before = std::fs::read(lake.join("date=1/part-0.parquet")).unwrap();
+    for (output, what) in [
+        // A file of the dataset, overwritten while it is read.
+        ("lake/date=1/part-0.parquet", "--results"),
+        // A new file, read as data by the next run.
+        ("lake/results.parquet", "--results"),
+        ("./lake/date=1/../new.parquet", "--results"),
+    ] {
+        let (code, stdout, stderr) = verdict(
+            dir.path(),
+            &[
+                "eval",
+                "lake",
+                "--scorer",
+                "exact_match",
+                "--store",
+                "s.db",
+                what,
+                output,
+            ],
+        );
+        assert_eq!(code, 2, "{output}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("is in the dataset lake"),
+            "{output}: {stderr}"
+        );
+        assert!(!dir.path().join("lake/results.parquet").exists());
+        assert!(!dir.path().join("lake/new.parquet").exists());
+    }
+    assert_eq!(
+        std::fs::read(lake.join("date=1/part-0.parquet")).unwrap(),
+        before
+    );
+    // Beside the data, not read as data: written.
+    for (output, what) in [
+        ("lake/_results.parquet", "--results"),
+        ("lake/report.xml", "--junit"),
+    ] {
+        let (code, stdout, stderr) = verdict(
+            dir.path(),
+            &[
+                "eval",
+                "lake",
+                "--scorer",
+                "exact_match",
+                "--store",
+                "s.db",
+                what,
+                output,
+            ],
+        );
+        assert!(code == 0 || code == 1, "{output}: {stdout}{stderr}");
+        assert!(dir.path().join(output).exists(), "{output}");
     }
 }

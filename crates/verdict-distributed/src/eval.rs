@@ -100,6 +100,53 @@ pub struct EvalSpec {
     pub map: Vec<(String, String)>,
     /// The scorers, in the run's order.
     pub scorers: Vec<ScorerCall>,
+    /// The dataset as the coordinator sees it: a worker that sees another
+    /// refuses to score it.
+    pub layout: Layout,
+}
+
+/// What a dataset is cut into, and its size: what a worker checks that its
+/// copy shares with the coordinator's before it scores a part of it. A
+/// copy that passes may still differ in its values; one that fails is
+/// surely another dataset (another version of a file, a file missing).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    /// Its size in bytes (a directory's: its Parquet files' together).
+    pub bytes: u64,
+    /// The rows of each row group, in order.
+    pub row_groups: Vec<u64>,
+}
+
+impl Layout {
+    /// The layout of `dataset`, a Parquet file or directory.
+    pub fn of(dataset: &Dataset) -> Result<Layout> {
+        Ok(Layout {
+            bytes: dataset.len_bytes().unwrap_or(0),
+            row_groups: dataset
+                .row_groups()
+                .map_err(|e| exec_datafusion_err!("{e}"))?,
+        })
+    }
+
+    /// Refuses a worker's copy whose layout, `here`, is not the run's.
+    fn check(&self, here: &Layout, path: &std::path::Path) -> Result<()> {
+        if here == self {
+            return Ok(());
+        }
+        let rows = |l: &Layout| l.row_groups.iter().sum::<u64>();
+        Err(exec_datafusion_err!(
+            "the dataset at {} on this worker is not the run's: here it is {} bytes, {} rows in {} \
+             row groups; the run's is {} bytes, {} rows in {} row groups. Give every worker the \
+             same files at the same path",
+            path.display(),
+            here.bytes,
+            rows(here),
+            here.row_groups.len(),
+            self.bytes,
+            rows(self),
+            self.row_groups.len()
+        ))
+    }
 }
 
 /// A scorer as the run made it.
@@ -350,6 +397,7 @@ fn score_part(
     let runner = Runner::new(scorers).threads(threads);
     let dataset = Dataset::open_with(&spec.dataset, &spec.options()?)
         .map_err(|e| exec_datafusion_err!("{e}"))?;
+    spec.layout.check(&Layout::of(&dataset)?, &spec.dataset)?;
     let mut entries = Vec::with_capacity(part.len());
     for g in part {
         entries.push(
@@ -607,12 +655,7 @@ impl RemoteEval {
     /// for a part the coordinator scores itself; the workers are first
     /// sent work when the run asks for its first results.
     pub fn start(workers: Vec<Url>, spec: EvalSpec, registry: Arc<Registry>) -> Result<Self> {
-        let dataset = Dataset::open_with(&spec.dataset, &spec.options()?)
-            .map_err(|e| exec_datafusion_err!("{e}"))?;
-        let groups = dataset
-            .row_groups()
-            .map_err(|e| exec_datafusion_err!("{e}"))?
-            .len();
+        let groups = spec.layout.row_groups.len();
         let scorers = spec.scorers.len();
         let spec = Arc::new(spec);
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -709,7 +752,68 @@ impl RemoteScoring for RemoteEval {
 
 #[cfg(test)]
 mod tests {
-    use super::deal;
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+    use datafusion::parquet::arrow::ArrowWriter;
+    use verdict_eval::Dataset;
+    use verdict_scorer::Registry;
+
+    use super::{EvalSpec, Layout, ScorerCall, deal, results_schema, score_part};
+
+    /// A worker whose copy of the dataset is cut or sized otherwise than
+    /// the coordinator's refuses to score it, saying how it differs.
+    #[test]
+    fn a_worker_refuses_a_dataset_that_is_not_the_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qa.parquet");
+        let column = |v: &[&str]| -> ArrayRef { Arc::new(StringArray::from(v.to_vec())) };
+        let batch = RecordBatch::try_from_iter([
+            ("input", column(&["a", "b"])),
+            ("output", column(&["x", "y"])),
+            ("expected", column(&["x", "z"])),
+        ])
+        .unwrap();
+        let mut writer =
+            ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None)
+                .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let registry = Registry::with_builtins();
+        let spec = "exact_match".parse().unwrap();
+        let scorer = registry.create(&spec).unwrap();
+        let layout = Layout::of(&Dataset::open(&path).unwrap()).unwrap();
+        assert_eq!(layout.row_groups, vec![2]);
+        let run = |layout: Layout| {
+            let spec = EvalSpec {
+                dataset: path.clone(),
+                map: Vec::new(),
+                scorers: vec![ScorerCall::new(&spec, scorer.info())],
+                layout,
+            };
+            let mut rows = 0;
+            score_part(&spec, &registry, vec![0], 1, &results_schema(1), |b| {
+                rows += b.num_rows();
+                true
+            })
+            .map(|()| rows)
+        };
+        assert_eq!(run(layout.clone()).unwrap(), 2);
+        for other in [
+            Layout {
+                bytes: layout.bytes + 1,
+                ..layout.clone()
+            },
+            Layout {
+                row_groups: vec![1, 1],
+                ..layout.clone()
+            },
+        ] {
+            let refused = run(other).unwrap_err().to_string();
+            assert!(refused.contains("is not the run's"), "{refused}");
+            assert!(refused.contains("2 rows in 1 row groups"), "{refused}");
+        }
+    }
 
     #[test]
     fn row_groups_are_dealt_round_to_tasks_then_partitions() {

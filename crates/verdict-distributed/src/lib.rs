@@ -60,6 +60,6 @@ mod worker;
 
 pub use coordinator::{coordinator, parse_workers};
 pub use datafusion_distributed;
-pub use eval::{EvalSpec, RemoteEval, ScorerCall};
+pub use eval::{EvalSpec, Layout, RemoteEval, ScorerCall};
 pub use url::Url;
 pub use worker::{serve, worker};

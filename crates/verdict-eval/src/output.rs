@@ -244,8 +244,24 @@ impl Outputs {
         for (what, path) in &self.inputs {
             inputs.push((what.clone(), Some(path), Role::Input, identify(path)));
         }
+        // A directory's Parquet files are the dataset.
+        let dataset_dir = self
+            .dataset
+            .as_deref()
+            .filter(|path| path.as_os_str() != STDIN && path.is_dir());
         for Output { what, path, .. } in &self.outputs {
             let path = path.as_deref();
+            if let (Some(dir), Some(path)) = (dataset_dir, path)
+                && crate::dataset::would_read(&resolve(dir), &resolve(path))
+            {
+                return Err(Error::SamePath(format!(
+                    "{what} {} is in the dataset {}, whose .parquet files are the dataset: \
+                     writing it would destroy or add to the dataset; give {what} a path outside \
+                     it",
+                    path.display(),
+                    dir.display()
+                )));
+            }
             let id = path.map_or_else(stdout_identity, identify);
             if let Some((other, other_path, role, _)) =
                 inputs.iter().find(|(_, _, _, other)| same(&id, other))

@@ -262,6 +262,12 @@ impl Rows {
         }
     }
 
+    /// The line of the last row handed out (0 before the first): the
+    /// rows of a whole file once it is read.
+    pub(super) fn row(&self) -> usize {
+        self.row
+    }
+
     /// How many batches have been read so far.
     #[cfg(test)]
     fn batches_read(&self) -> usize {

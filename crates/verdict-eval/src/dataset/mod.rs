@@ -36,6 +36,7 @@ mod array;
 #[cfg(feature = "parquet")]
 mod columnar;
 mod delimited;
+mod directory;
 mod lines;
 mod mapping;
 mod otlp;
@@ -65,6 +66,7 @@ use seen::Seen;
 use source::{Source, Stream};
 pub use trace::owned_trace;
 
+pub(crate) use directory::would_read;
 pub use mapping::FieldMap;
 
 /// The most bytes one record may take: a JSON line (its newline left
@@ -258,6 +260,9 @@ pub struct Dataset {
     format: Format,
     len: Option<u64>,
     plan: Option<Plan>,
+    /// The Parquet files of a directory, in the order they are read;
+    /// empty for a file or a stream.
+    files: Vec<directory::File>,
     /// The stream, until [`Dataset::entries`] takes it.
     source: Mutex<Option<Source>>,
     /// The records of existing traces, until [`Dataset::entries`] takes
@@ -290,23 +295,39 @@ impl Dataset {
         } else {
             Some(Plan::from_map(&options.map).map_err(Error::Usage)?)
         };
-        let source = Source::open(&path).map_err(|source| Error::ReadDataset {
+        let read = |source| Error::ReadDataset {
             path: path.clone(),
             source,
-        })?;
-        let format = options
-            .format
-            .unwrap_or_else(|| detect(&path, source.head()));
+        };
+        let files = if path.as_os_str() != STDIN && path.is_dir() {
+            if let Some(format) = options.format.filter(|f| *f != Format::Parquet) {
+                return Err(Error::Usage(format!(
+                    "{} is a directory, which is read as Parquet files, not as {format}: give \
+                     one file of that format",
+                    path.display()
+                )));
+            }
+            directory::parquet_files(&path).map_err(read)?
+        } else {
+            Vec::new()
+        };
+        let source = Source::open(files.first().map_or(&path, |f| &f.path)).map_err(read)?;
+        let format = match files.is_empty() {
+            true => options
+                .format
+                .unwrap_or_else(|| detect(&path, source.head())),
+            false => Format::Parquet,
+        };
         if matches!(format, Format::Parquet | Format::Arrow) && !cfg!(feature = "parquet") {
             return Err(Error::Usage(format!(
                 "{} is {}, and this verdict was built without Parquet and Arrow datasets: build \
                  it with the `parquet` feature (cargo install verdict-cli --features parquet), \
                  or give the records as JSON lines or CSV",
                 display_name(&path),
-                if format == Format::Parquet {
-                    "a Parquet file"
-                } else {
-                    "Arrow IPC"
+                match format {
+                    _ if !files.is_empty() => "a directory of Parquet files",
+                    Format::Parquet => "a Parquet file",
+                    _ => "Arrow IPC",
                 }
             )));
         }
@@ -317,11 +338,16 @@ impl Dataset {
                 display_name(&path)
             )));
         }
+        let len = match files.is_empty() {
+            true => source.len(),
+            false => Some(files.iter().map(|f| f.len).sum()),
+        };
         Ok(Dataset {
-            len: source.len(),
+            len,
             path,
             format,
             plan,
+            files,
             source: Mutex::new(Some(source)),
             given: Mutex::new(None),
         })
@@ -336,6 +362,7 @@ impl Dataset {
             format: Format::Traces,
             len: None,
             plan: None,
+            files: Vec::new(),
             source: Mutex::new(None),
             given: Mutex::new(Some(entries)),
         }
@@ -392,7 +419,7 @@ impl Dataset {
         let source = match taken {
             Some(source) => source,
             None if self.len.is_some() && self.path.as_os_str() != STDIN => {
-                Source::open(&self.path).map_err(read)?
+                Source::open(self.first_file()).map_err(read)?
             }
             None => {
                 return Err(read(std::io::Error::other(
@@ -448,13 +475,39 @@ impl Dataset {
     }
 }
 
+impl Dataset {
+    /// The file read first: the dataset's own path, or a directory's first
+    /// Parquet file.
+    fn first_file(&self) -> &Path {
+        self.files.first().map_or(&self.path, |f| &f.path)
+    }
+}
+
 #[cfg(feature = "parquet")]
 impl Dataset {
-    /// The rows of each row group of a Parquet dataset, in order: the
-    /// parts it can be read in ([`Dataset::entries_of_row_groups`]).
+    /// The rows of each row group of a Parquet dataset (a directory's
+    /// files' one after the other), in order: the parts it can be read in
+    /// ([`Dataset::entries_of_row_groups`]).
     pub fn row_groups(&self) -> Result<Vec<u64>> {
+        Ok(self.groups_by_file()?.into_iter().flatten().collect())
+    }
+
+    /// The rows of each row group of each file.
+    fn groups_by_file(&self) -> Result<Vec<Vec<u64>>> {
         self.parquet_file()?;
-        columnar::parquet_row_groups(&self.path).map_err(|source| self.read_error(source))
+        let groups = |path: &Path| {
+            columnar::parquet_row_groups(path).map_err(|source| match self.files.is_empty() {
+                true => self.read_error(source),
+                false => self.read_error(std::io::Error::new(
+                    source.kind(),
+                    format!("{}: {source}", path.display()),
+                )),
+            })
+        };
+        match self.files.is_empty() {
+            true => Ok(vec![groups(&self.path)?]),
+            false => self.files.iter().map(|f| groups(&f.path)).collect(),
+        }
     }
 
     /// Refuses a dataset that is not a Parquet file (a stream, another
@@ -481,30 +534,128 @@ impl Dataset {
     /// read in parts, as a worker reads it.
     pub fn entries_of_row_groups(&self, part: std::ops::Range<usize>) -> Result<Entries> {
         self.parquet_file()?;
-        let source = Source::open(&self.path).map_err(|source| self.read_error(source))?;
-        self.columnar(source, Some(part))
+        if self.files.is_empty() {
+            let source = Source::open(&self.path).map_err(|source| self.read_error(source))?;
+            return self.columnar(source, Some(part));
+        }
+        // The files the groups are in, each with its own groups of them.
+        let by_file = self.groups_by_file()?;
+        let total: usize = by_file.iter().map(Vec::len).sum();
+        if part.start > part.end || part.end > total {
+            return Err(self.read_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("its files have {total} row groups, not the row groups {part:?} asked for"),
+            )));
+        }
+        let piece = |file: &directory::File, groups, rows_before| directory::Piece {
+            path: file.path.clone(),
+            len: file.len,
+            groups: Some(groups),
+            rows_before: Some(rows_before),
+        };
+        // No group: none of the first file's.
+        let mut pieces = vec![piece(&self.files[0], 0..0, 0)];
+        let (mut first_group, mut rows_before) = (0, 0);
+        if !part.is_empty() {
+            pieces.clear();
+            for (file, groups) in self.files.iter().zip(&by_file) {
+                let local = part.start.max(first_group)..part.end.min(first_group + groups.len());
+                if local.start < local.end {
+                    let local = local.start - first_group..local.end - first_group;
+                    pieces.push(piece(file, local, rows_before));
+                }
+                first_group += groups.len();
+                rows_before += groups.iter().sum::<u64>() as usize;
+            }
+        }
+        self.pieces(pieces)
     }
 
     /// The records of a Parquet or Arrow IPC dataset (of row groups `part`
-    /// alone when given): its schema read, its shape told (or its map
-    /// checked) from the columns.
+    /// alone when given, a file's): its schema read, its shape told (or its
+    /// map checked) from the columns.
     fn columnar(&self, source: Source, part: Option<std::ops::Range<usize>>) -> Result<Entries> {
-        let rows = columnar::Rows::open(self.format, source, self.plan.clone(), MAX_RECORD, part)
-            .map_err(|refusal| match refusal {
-            columnar::Refusal::Read(source) => Error::ReadDataset {
-                path: self.path.clone(),
-                source,
+        if !self.files.is_empty() {
+            // A directory is read whole here: its first file's stream is
+            // `source`, opened already.
+            let mut pieces: Vec<directory::Piece> = self
+                .files
+                .iter()
+                .map(|f| directory::Piece {
+                    path: f.path.clone(),
+                    len: f.len,
+                    groups: None,
+                    rows_before: None,
+                })
+                .collect();
+            let rest = pieces.split_off(1);
+            let rows = self.open_rows(Format::Parquet, source, None, Some(&pieces[0].path))?;
+            return Ok(self.entries_of(directory::Chained::files(
+                rows,
+                &pieces[0],
+                rest,
+                self.plan.clone(),
+                MAX_RECORD,
+            )));
+        }
+        let rows = self.open_rows(self.format, source, part, None)?;
+        Ok(self.entries_of(directory::Chained::one(rows)))
+    }
+
+    /// Reads `pieces` (at least one) one after the other.
+    fn pieces(&self, mut pieces: Vec<directory::Piece>) -> Result<Entries> {
+        let rest = pieces.split_off(1);
+        let first = &pieces[0];
+        let source = Source::open(&first.path).map_err(|source| self.read_error(source))?;
+        let rows = self.open_rows(
+            Format::Parquet,
+            source,
+            first.groups.clone(),
+            Some(&first.path),
+        )?;
+        Ok(self.entries_of(directory::Chained::files(
+            rows,
+            first,
+            rest,
+            self.plan.clone(),
+            MAX_RECORD,
+        )))
+    }
+
+    /// Opens a columnar source, `file` named in a refusal when the
+    /// dataset is a directory.
+    fn open_rows(
+        &self,
+        format: Format,
+        source: Source,
+        part: Option<std::ops::Range<usize>>,
+        file: Option<&Path>,
+    ) -> Result<columnar::Rows> {
+        let named = |reason: String| match file {
+            Some(file) => format!("{}: {reason}", file.display()),
+            None => reason,
+        };
+        columnar::Rows::open(format, source, self.plan.clone(), MAX_RECORD, part).map_err(
+            |refusal| match refusal {
+                columnar::Refusal::Read(source) if file.is_none() => self.read_error(source),
+                columnar::Refusal::Read(source) => self.read_error(std::io::Error::new(
+                    source.kind(),
+                    named(source.to_string()),
+                )),
+                columnar::Refusal::Shape(reason) => Error::DatasetShape {
+                    path: self.path.clone(),
+                    reason: named(reason),
+                },
             },
-            columnar::Refusal::Shape(reason) => Error::DatasetShape {
-                path: self.path.clone(),
-                reason,
-            },
-        })?;
-        Ok(Entries::new(
+        )
+    }
+
+    fn entries_of(&self, rows: directory::Chained) -> Entries {
+        Entries::new(
             self.path.clone(),
             Rows::Columnar(Box::new(rows)),
             Reading::Detect,
-        ))
+        )
     }
 }
 
@@ -589,7 +740,7 @@ enum Rows {
     /// Parquet or Arrow IPC rows, read a record batch at a time; boxed:
     /// the reader's state is large.
     #[cfg(feature = "parquet")]
-    Columnar(Box<columnar::Rows>),
+    Columnar(Box<directory::Chained>),
 }
 
 /// How records' fields are read.
