@@ -578,20 +578,10 @@ fn a_directory_of_files_is_scored_on_workers_as_the_one_file_is() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(workers_code, 0, "{workers_out}\n{workers_err}");
     // The directory gives the results the one file gives.
+    let file = [&["eval", "qa.parquet"], &args[..], &["--store", "file.db"]].concat();
     let (code, out, err) = common::verdict_in(
         dir.path(),
-        &[
-            "eval",
-            "qa.parquet",
-            "--scorer",
-            "exact_match",
-            "--scorer",
-            "edit_distance",
-            "--store",
-            "file.db",
-            "--results",
-            "file.parquet",
-        ],
+        &[&file[..], &["--results", "file.parquet"]].concat(),
     );
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(

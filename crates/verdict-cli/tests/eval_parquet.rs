@@ -376,6 +376,10 @@ fn an_output_that_would_be_a_file_of_the_dataset_directory_is_refused() {
     std::fs::create_dir_all(lake.join("date=1")).unwrap();
     write_with_arrow_writer(&lake.join("date=1/part-0.parquet"));
     let before = std::fs::read(lake.join("date=1/part-0.parquet")).unwrap();
+    let eval = |what: &str, output: &str| {
+        let args = ["eval", "lake", "--scorer", "exact_match", "--store", "s.db"];
+        verdict(dir.path(), &[&args[..], &[what, output]].concat())
+    };
     for (output, what) in [
         // A file of the dataset, overwritten while it is read.
         ("lake/date=1/part-0.parquet", "--results"),
@@ -383,19 +387,7 @@ fn an_output_that_would_be_a_file_of_the_dataset_directory_is_refused() {
         ("lake/results.parquet", "--results"),
         ("./lake/date=1/../new.parquet", "--results"),
     ] {
-        let (code, stdout, stderr) = verdict(
-            dir.path(),
-            &[
-                "eval",
-                "lake",
-                "--scorer",
-                "exact_match",
-                "--store",
-                "s.db",
-                what,
-                output,
-            ],
-        );
+        let (code, stdout, stderr) = eval(what, output);
         assert_eq!(code, 2, "{output}: {stdout}{stderr}");
         assert!(
             stderr.contains("is in the dataset lake"),
@@ -413,19 +405,7 @@ fn an_output_that_would_be_a_file_of_the_dataset_directory_is_refused() {
         ("lake/_results.parquet", "--results"),
         ("lake/report.xml", "--junit"),
     ] {
-        let (code, stdout, stderr) = verdict(
-            dir.path(),
-            &[
-                "eval",
-                "lake",
-                "--scorer",
-                "exact_match",
-                "--store",
-                "s.db",
-                what,
-                output,
-            ],
-        );
+        let (code, stdout, stderr) = eval(what, output);
         assert!(code == 0 || code == 1, "{output}: {stdout}{stderr}");
         assert!(dir.path().join(output).exists(), "{output}");
     }

@@ -353,17 +353,7 @@ pub fn score_into<S: Scorer>(
     slots: &mut [ResultSlot],
     text: &mut Buf,
 ) {
-    let n = records.len().min(slots.len());
-    let records = &records[..n];
-    fill(
-        records,
-        slots,
-        text,
-        |outcomes| scorer.score_batch(records, outcomes),
-        |record, _, rationale| scorer.score_writing_rationale(record, rationale),
-        S::BATCHED,
-        Rationale::Kept,
-    );
+    score_untraced(scorer, records, slots, text, Rationale::Kept);
 }
 
 /// Scores `records` into `slots` as [`score_into`] does, for their values
@@ -376,6 +366,18 @@ pub fn score_values_into<S: Scorer>(
     slots: &mut [ResultSlot],
     text: &mut Buf,
 ) {
+    score_untraced(scorer, records, slots, text, Rationale::Dropped);
+}
+
+/// [`score_into`], the rationales kept or dropped as `rationale` says.
+#[inline(always)]
+fn score_untraced<S: Scorer>(
+    scorer: &S,
+    records: &[Record<'_>],
+    slots: &mut [ResultSlot],
+    text: &mut Buf,
+    rationale: Rationale,
+) {
     let n = records.len().min(slots.len());
     let records = &records[..n];
     fill(
@@ -383,9 +385,12 @@ pub fn score_values_into<S: Scorer>(
         slots,
         text,
         |outcomes| scorer.score_batch(records, outcomes),
-        |record, _, scratch| scorer.score_value(record, scratch),
+        |record, _, buffer| match rationale {
+            Rationale::Kept => scorer.score_writing_rationale(record, buffer),
+            Rationale::Dropped => scorer.score_value(record, buffer),
+        },
         S::BATCHED,
-        Rationale::Dropped,
+        rationale,
     );
 }
 
