@@ -27,10 +27,11 @@
 //! rather than the global one, and would take the calls' spans from the
 //! program's own exporter.
 //!
-//! An OpenTelemetry span made inside a `tracing` span of the call is a
-//! child of the record's root span (or of its OpenTelemetry parent), not
-//! of that `tracing` span: the suite's `tracing` layer does not make its
-//! spans the OpenTelemetry context.
+//! An OpenTelemetry span made inside a `tracing` span of the call is that
+//! span's child: while a call's `tracing` span is entered, the suite's
+//! layer makes it the OpenTelemetry context, with the call beside it
+//! (`CallOf`), which is how the processor knows its children as the
+//! call's.
 //!
 //! `tracing` spans are not seen twice when the program's subscriber has a
 //! `tracing-opentelemetry` layer: during a call the suite's own dispatcher
@@ -49,7 +50,7 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use verdict_store::StoredSpan;
 
 use crate::run::lock;
-use crate::span_capture::CallSpans;
+use crate::span_capture::{CallOf, CallSpans};
 
 /// The span processor of a suite: add it to the program's tracer provider
 /// (`SdkTracerProvider::builder().with_span_processor(suite.span_processor())`)
@@ -112,6 +113,7 @@ impl SuiteSpans {
         if !self.0.handed_out.load(Ordering::Acquire) {
             return InFlight(None);
         }
+        spans.watched_by_otel();
         lock(&self.0.state)
             .calls
             .entry(spans.trace_id())
@@ -167,6 +169,14 @@ impl SpanProcessor for SuiteSpans {
                     .get(&parent.span_id())
                     .filter(|c| c.trace_id() == own.trace_id())
                     .cloned()
+            })
+            .or_else(|| {
+                // Made inside a `tracing` span of a call still in flight.
+                let CallOf(call) = cx.get::<CallOf>()?;
+                calls
+                    .iter()
+                    .any(|(_, c)| Arc::ptr_eq(c, call))
+                    .then(|| Arc::clone(call))
             });
         if let Some(call) = call {
             let id = own.span_id();

@@ -15,11 +15,77 @@
 //! record fail alone. A batch interface was rejected: it would make every
 //! predictor split and time its batch itself.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{SpanId, TraceId};
 use verdict_scorer::OwnedValue;
 use verdict_store::StoredSpan;
+
+/// The most spans one call keeps of its own. A system that makes more (a
+/// span per item of a long loop, a runaway recursion) has the rest left
+/// out and counted, so that one record's trace never holds the run's
+/// memory; the span named [`SPANS_LEFT_OUT`] says how many.
+pub const MAX_SPANS_PER_CALL: usize = 10_000;
+
+/// The name of the span that stands, in a record's trace, for the spans
+/// its call made past [`MAX_SPANS_PER_CALL`]: a child of the record's root
+/// span, from the first left out's start to the last's end, its attribute
+/// [`SPANS_LEFT_OUT_ATTRIBUTE`] their number.
+pub const SPANS_LEFT_OUT: &str = "verdict.spans_left_out";
+
+/// The attribute of the [`SPANS_LEFT_OUT`] span that counts them.
+pub const SPANS_LEFT_OUT_ATTRIBUTE: &str = "verdict.spans.left_out";
+
+/// The spans of one call as they end: the first [`MAX_SPANS_PER_CALL`]
+/// kept, the rest counted.
+#[derive(Debug, Default)]
+pub struct SpanList {
+    spans: Vec<StoredSpan>,
+    left_out: u64,
+    /// When the first span left out started, and the last one ended.
+    left_out_between: Option<(SystemTime, SystemTime)>,
+}
+
+impl SpanList {
+    /// Adds a span that ended, or counts it when the list is full.
+    pub fn push(&mut self, span: StoredSpan) {
+        if self.spans.len() < MAX_SPANS_PER_CALL {
+            self.spans.push(span);
+            return;
+        }
+        self.left_out += 1;
+        let (start, end) = self
+            .left_out_between
+            .get_or_insert((span.start_time, span.end_time));
+        *start = (*start).min(span.start_time);
+        *end = (*end).max(span.end_time);
+    }
+
+    /// The spans kept so far.
+    pub fn spans(&self) -> &[StoredSpan] {
+        &self.spans
+    }
+
+    /// The spans kept, and a [`SPANS_LEFT_OUT`] span of trace `trace_id`
+    /// when any were left out; the list is empty again.
+    pub fn take(&mut self, trace_id: TraceId) -> Vec<StoredSpan> {
+        let mut spans = std::mem::take(&mut self.spans);
+        if let Some((start, end)) = self.left_out_between.take() {
+            let mut span = StoredSpan::new(
+                trace_id,
+                SpanId::from(rand::random::<u64>().max(1)),
+                SPANS_LEFT_OUT.to_owned(),
+            );
+            span.start_time = start;
+            span.end_time = end;
+            span.attributes
+                .insert(SPANS_LEFT_OUT_ATTRIBUTE.to_owned(), self.left_out.into());
+            spans.push(span);
+            self.left_out = 0;
+        }
+        spans
+    }
+}
 
 /// The error code of a record whose predictor returned an error.
 pub const PREDICT_FAILED: &str = "PREDICT_FAILED";
@@ -138,6 +204,15 @@ pub trait Predictor: Send + Sync {
     /// [`time_limit`](Call::time_limit) (the run records it as timed out
     /// then in any case).
     fn predict(&self, call: Call<'_>) -> Result<Prediction, PredictError>;
+
+    /// The spans `call`, still running, has made so far, taken: the run
+    /// asks once it gives up on the call (it ran out of time), to store
+    /// them with the record's timeout, so that its trace shows what the
+    /// system did until then. The default has none.
+    fn spans_so_far(&self, call: Call<'_>) -> Vec<StoredSpan> {
+        let _ = call;
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

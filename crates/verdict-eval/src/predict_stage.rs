@@ -10,7 +10,9 @@
 //! on. The abandoned call keeps its thread (and whatever it holds) until
 //! it returns; its answer is then dropped, and a call that never returns
 //! keeps its thread until the process exits: the run does not wait for it.
-//! The alternative, a process per call that can be killed, is what a
+//! The spans it made until its limit ([`Predictor::spans_so_far`]) are
+//! stored with the timeout; those it makes after are dropped with its
+//! answer. The alternative, a process per call that can be killed, is what a
 //! command predictor does; for a closure in the test's own process it
 //! would cost far more than the call.
 //!
@@ -54,6 +56,19 @@ pub(crate) struct Job {
     pub(crate) trace_id: TraceId,
     /// The record's root span: the call's top-level spans' parent.
     pub(crate) parent: SpanId,
+}
+
+impl Job {
+    /// Its call, with `time_limit`.
+    fn call(&self, time_limit: Duration) -> Call<'_> {
+        Call {
+            line: self.line,
+            inputs: &self.inputs,
+            trace_id: self.trace_id,
+            parent_span_id: self.parent,
+            time_limit,
+        }
+    }
 }
 
 /// What a call gave, and when it started and ended.
@@ -116,8 +131,12 @@ impl Stage {
             } = &mut *state;
             for worker in workers.iter_mut() {
                 if let Some(on) = worker.on.take_if(|on| on.deadline <= now) {
+                    // What the call did until now shows where it hung.
+                    let job = &shared.jobs[on.job];
+                    let spans = self.predictor.spans_so_far(job.call(self.limit));
+                    let error = PredictError::TimedOut(self.limit).with_spans(spans);
                     answers[on.job] = Some(Answer {
-                        result: Err(PredictError::TimedOut(self.limit)),
+                        result: Err(checked_failure(error, job.trace_id, job.parent)),
                         start: on.start,
                         end: SystemTime::now(),
                     });
@@ -249,24 +268,11 @@ fn work(shared: &Shared, me: usize) {
             });
             (job, start)
         };
-        let Job {
-            line,
-            inputs,
-            trace_id,
-            parent,
-        } = &shared.jobs[job];
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            predictor.predict(Call {
-                line: *line,
-                inputs,
-                trace_id: *trace_id,
-                parent_span_id: *parent,
-                time_limit: *limit,
-            })
-        }))
-        .unwrap_or_else(|panic| Err(PredictError::Panicked(panic_message(panic.as_ref()))))
-        .and_then(|prediction| checked(prediction, *trace_id, *parent))
-        .map_err(|error| checked_failure(error, *trace_id, *parent));
+        let called = &shared.jobs[job];
+        let result = catch_unwind(AssertUnwindSafe(|| predictor.predict(called.call(*limit))))
+            .unwrap_or_else(|panic| Err(PredictError::Panicked(panic_message(panic.as_ref()))))
+            .and_then(|prediction| checked(prediction, called.trace_id, called.parent))
+            .map_err(|error| checked_failure(error, called.trace_id, called.parent));
         let end = SystemTime::now();
         let mut state = lock(&shared.state);
         if state.workers[me].abandoned {

@@ -14,7 +14,10 @@
 //! context is the record's root span during the call, so that spans the
 //! code makes through the OpenTelemetry API land in the record's trace:
 //! the suite's span processor, added to the program's provider, captures
-//! them into the same call's spans (see the `otel_capture` module).
+//! them into the same call's spans (see the `otel_capture` module). When
+//! it does, a `tracing` span of the call is the OpenTelemetry context
+//! while it is entered, so that an OpenTelemetry span made inside it is
+//! its child.
 //!
 //! The decision: **a layer of our own over the registry** rather than
 //! `tracing-opentelemetry` with an SDK provider and a collecting span
@@ -27,10 +30,15 @@
 //! A span still open when the call returns (a task the call spawned and
 //! left running) is not captured.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+};
 use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -40,23 +48,42 @@ use tracing_subscriber::layer::{Context, SubscriberExt as _};
 use tracing_subscriber::registry::{LookupSpan, Registry};
 use verdict_store::StoredSpan;
 
+use crate::predict::SpanList;
 use crate::run::lock;
 
 /// The target of the marker span a call runs in.
 pub(crate) const CALL_TARGET: &str = "verdict::predict";
 
-/// Where one call's spans go.
+/// Where one call's spans go: at most
+/// [`MAX_SPANS_PER_CALL`](crate::predict::MAX_SPANS_PER_CALL) of them, the
+/// rest counted ([`SpanList`]).
 pub(crate) struct CallSpans {
     trace_id: TraceId,
-    spans: Mutex<Vec<StoredSpan>>,
+    spans: Mutex<SpanList>,
+    /// Whether the suite's OpenTelemetry processor captures the call's
+    /// spans too: its `tracing` spans are then made the OpenTelemetry
+    /// context while they are entered.
+    otel: AtomicBool,
 }
+
+/// The call an OpenTelemetry context is in, while one of its `tracing`
+/// spans is entered: how the suite's processor knows a span made under it
+/// as the call's.
+pub(crate) struct CallOf(pub(crate) Arc<CallSpans>);
 
 impl CallSpans {
     pub(crate) fn new(trace_id: TraceId) -> Arc<Self> {
         Arc::new(CallSpans {
             trace_id,
-            spans: Mutex::new(Vec::new()),
+            spans: Mutex::new(SpanList::default()),
+            otel: AtomicBool::new(false),
         })
+    }
+
+    /// From now on, its `tracing` spans are the OpenTelemetry context
+    /// while entered (the suite's processor captures the call's spans).
+    pub(crate) fn watched_by_otel(&self) {
+        self.otel.store(true, Ordering::Relaxed);
     }
 
     /// The trace its spans are in.
@@ -71,7 +98,45 @@ impl CallSpans {
 
     /// The spans closed so far, taken.
     pub(crate) fn take(&self) -> Vec<StoredSpan> {
-        std::mem::take(&mut *lock(&self.spans))
+        lock(&self.spans).take(self.trace_id)
+    }
+}
+
+/// The calls of one predictor in flight, by record (its trace and root
+/// span), so that the spans of a call the run gave up on can be taken
+/// while it still runs.
+#[derive(Default)]
+pub(crate) struct CallsInFlight(Mutex<HashMap<(TraceId, SpanId), Arc<CallSpans>>>);
+
+/// A call's place among the calls in flight, given up when it drops.
+pub(crate) struct Entered<'a> {
+    in_flight: &'a CallsInFlight,
+    key: (TraceId, SpanId),
+}
+
+impl CallsInFlight {
+    /// Registers `spans` as the spans of the call under `root`, until the
+    /// guard drops.
+    pub(crate) fn enter<'a>(&'a self, root: SpanId, spans: &Arc<CallSpans>) -> Entered<'a> {
+        let key = (spans.trace_id(), root);
+        lock(&self.0).insert(key, Arc::clone(spans));
+        Entered {
+            in_flight: self,
+            key,
+        }
+    }
+
+    /// The spans the call under `root` of trace `trace_id` closed so far,
+    /// taken; none when it is not in flight.
+    pub(crate) fn take(&self, trace_id: TraceId, root: SpanId) -> Vec<StoredSpan> {
+        let call = lock(&self.0).get(&(trace_id, root)).cloned();
+        call.map(|call| call.take()).unwrap_or_default()
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        lock(&self.in_flight.0).remove(&self.key);
     }
 }
 
@@ -145,6 +210,51 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for CaptureLayer {
         }
     }
 
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let extensions = span.extensions();
+        let Some(Captured {
+            call,
+            span_id,
+            span: Some(_),
+        }) = extensions.get::<Captured>()
+        else {
+            return;
+        };
+        if !call.otel.load(Ordering::Relaxed) {
+            return;
+        }
+        // Spans made through the OpenTelemetry API meanwhile are its
+        // children, in its call.
+        let context = opentelemetry::Context::current()
+            .with_remote_span_context(SpanContext::new(
+                call.trace_id,
+                *span_id,
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::default(),
+            ))
+            .with_value(CallOf(Arc::clone(call)));
+        let guard = context.attach();
+        ENTERED.with(|entered| entered.borrow_mut().push(guard));
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let extensions = span.extensions();
+        if let Some(Captured {
+            call,
+            span: Some(_),
+            ..
+        }) = extensions.get::<Captured>()
+            && call.otel.load(Ordering::Relaxed)
+        {
+            // Entered and exited on this thread, in turn.
+            let guard = ENTERED.with(|entered| entered.borrow_mut().pop());
+            drop(guard);
+        }
+    }
+
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
         let mut extensions = span.extensions_mut();
@@ -153,9 +263,15 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for CaptureLayer {
         };
         if let Some(mut stored) = captured.span.take() {
             stored.end_time = SystemTime::now();
-            lock(&captured.call.spans).push(stored);
+            captured.call.push(stored);
         }
     }
+}
+
+thread_local! {
+    /// The OpenTelemetry contexts of the `tracing` spans entered on this
+    /// thread, innermost last: each is left when its span is exited.
+    static ENTERED: RefCell<Vec<opentelemetry::ContextGuard>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A span id, random and never zero.

@@ -17,18 +17,20 @@ use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceS
 use serde_json::Value;
 use tracing::Dispatch;
 use verdict_scorer::OwnedValue;
+use verdict_store::StoredSpan;
 
 use crate::otel_capture::SuiteSpans;
 use crate::predict::{Call, PredictError, Prediction, Predictor};
 use crate::predict_stage::panic_message;
 use crate::run::json_value;
-use crate::span_capture::{self, CALL_TARGET, CallSpans};
+use crate::span_capture::{self, CALL_TARGET, CallSpans, CallsInFlight};
 
 /// A closure as the system under test.
 pub(crate) struct ClosurePredictor<F> {
     f: F,
     dispatch: Dispatch,
     otel: SuiteSpans,
+    in_flight: CallsInFlight,
 }
 
 impl<F> ClosurePredictor<F> {
@@ -37,6 +39,7 @@ impl<F> ClosurePredictor<F> {
             f,
             dispatch: span_capture::dispatch(),
             otel,
+            in_flight: CallsInFlight::default(),
         }
     }
 }
@@ -49,6 +52,7 @@ where
     fn predict(&self, call: Call<'_>) -> Result<Prediction, PredictError> {
         let inputs = json_value(call.inputs);
         let spans = CallSpans::new(call.trace_id);
+        let _entered = self.in_flight.enter(call.parent_span_id, &spans);
         let answer = {
             let _in_flight = self.otel.during(call.parent_span_id, &spans);
             catch_unwind(AssertUnwindSafe(|| {
@@ -67,6 +71,10 @@ where
         };
         answered(answer, &spans)
     }
+
+    fn spans_so_far(&self, call: Call<'_>) -> Vec<StoredSpan> {
+        self.in_flight.take(call.trace_id, call.parent_span_id)
+    }
 }
 
 /// An async closure as the system under test, its futures run on a
@@ -81,6 +89,7 @@ pub(crate) struct AsyncPredictor<F> {
     f: F,
     dispatch: Dispatch,
     otel: SuiteSpans,
+    in_flight: CallsInFlight,
     /// Taken on drop, to shut down without waiting: a suite may end on a
     /// thread that runs a runtime itself, where waiting is not allowed.
     runtime: Option<tokio::runtime::Runtime>,
@@ -93,6 +102,7 @@ impl<F> AsyncPredictor<F> {
             f,
             dispatch: span_capture::dispatch(),
             otel,
+            in_flight: CallsInFlight::default(),
             runtime: Some(
                 tokio::runtime::Builder::new_multi_thread()
                     .thread_name("verdict-predict-async")
@@ -130,6 +140,7 @@ where
             ));
         };
         let spans = CallSpans::new(call.trace_id);
+        let _entered = self.in_flight.enter(call.parent_span_id, &spans);
         let marker = tracing::dispatcher::with_default(
             &self.dispatch,
             || tracing::info_span!(target: CALL_TARGET, "verdict.predict"),
@@ -151,6 +162,10 @@ where
             }))
         };
         answered(answer, &spans)
+    }
+
+    fn spans_so_far(&self, call: Call<'_>) -> Vec<StoredSpan> {
+        self.in_flight.take(call.trace_id, call.parent_span_id)
     }
 }
 

@@ -213,3 +213,50 @@ fn a_call_that_panics_keeps_the_otel_spans_it_made_before_in_the_store() {
     assert_eq!(generate.parent_span_id, Some(root.span_id));
     assert_eq!(spans.len(), 3);
 }
+
+#[test]
+fn an_otel_span_made_inside_a_tracing_span_is_its_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<Value> = (0..20u64)
+        .map(|i| json!({"inputs": {"i": i}, "expectations": {"expected_response": i}}))
+        .collect();
+    let data = write(dir.path(), &lines);
+    let db = dir.path().join("store.db");
+    let suite = Suite::new()
+        .scorer("exact_match")
+        .store(&db)
+        .predict_calls(4);
+    let (provider, _exporter) = provider(&suite);
+    let tracer = provider.tracer("code under test");
+    let report = suite
+        .predict(move |inputs| {
+            let i = inputs["i"].as_u64().unwrap();
+            let _outer = tracing::info_span!("outer", i).entered();
+            tracer.in_span("model call", |_| {
+                std::thread::yield_now();
+                tracer.in_span("tokenize", |_| {});
+            });
+            tracing::info_span!("after").in_scope(|| {});
+            Ok::<_, String>(Value::from(i))
+        })
+        .run(&data)
+        .unwrap();
+    assert_eq!(report.summary().scorer("exact_match").unwrap().passed, 20);
+    let traces = by_line(&LocalStore::open(&db).unwrap());
+    for (line, spans) in &traces {
+        assert_eq!(spans.len(), 5, "record {line}: {spans:?}");
+        let named = |name: &str| spans.iter().find(|s| s.name == name).unwrap();
+        let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
+        assert_eq!(named("outer").parent_span_id, Some(root.span_id));
+        assert_eq!(named("outer").attributes["i"], line - 1);
+        assert_eq!(
+            named("model call").parent_span_id,
+            Some(named("outer").span_id)
+        );
+        assert_eq!(
+            named("tokenize").parent_span_id,
+            Some(named("model call").span_id)
+        );
+        assert_eq!(named("after").parent_span_id, Some(named("outer").span_id));
+    }
+}

@@ -213,3 +213,95 @@ fn spans_of_records_called_side_by_side_stay_with_their_own_record() {
         }
     }
 }
+
+#[test]
+fn a_call_that_makes_too_many_spans_keeps_the_first_and_counts_the_rest() {
+    use verdict_eval::predict::{MAX_SPANS_PER_CALL, SPANS_LEFT_OUT, SPANS_LEFT_OUT_ATTRIBUTE};
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(
+        dir.path(),
+        &[
+            json!({"inputs": 7, "expectations": {"expected_response": 7}}),
+            json!({"inputs": 2, "expectations": {"expected_response": 2}}),
+        ],
+    );
+    let db = dir.path().join("store.db");
+    let report = Suite::new()
+        .scorer("exact_match")
+        .store(&db)
+        .predict(|inputs| {
+            // A span per item of a long loop: past the bound by `inputs`.
+            let over = inputs.as_u64().unwrap();
+            for item in 0..MAX_SPANS_PER_CALL as u64 + over {
+                tracing::info_span!("item", item).in_scope(|| {});
+            }
+            Ok::<_, String>(inputs.clone())
+        })
+        .run(&data)
+        .unwrap();
+    assert_eq!(report.summary().scorer("exact_match").unwrap().passed, 2);
+    let traces = by_line(&LocalStore::open(&db).unwrap());
+    for (line, over) in [(1, 7), (2, 2)] {
+        let spans = &traces[&line];
+        // The root, the spans kept, and the one that counts the rest.
+        assert_eq!(spans.len(), 1 + MAX_SPANS_PER_CALL + 1, "record {line}");
+        let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
+        let left_out: Vec<_> = spans.iter().filter(|s| s.name == SPANS_LEFT_OUT).collect();
+        assert_eq!(left_out.len(), 1);
+        assert_eq!(left_out[0].attributes[SPANS_LEFT_OUT_ATTRIBUTE], over);
+        assert_eq!(left_out[0].parent_span_id, Some(root.span_id));
+        assert!(left_out[0].start_time <= left_out[0].end_time);
+        // The first spans are the ones kept.
+        let items = spans.iter().filter_map(|s| s.attributes.get("item"));
+        assert_eq!(
+            items.map(|i| i.as_u64().unwrap()).max(),
+            Some(MAX_SPANS_PER_CALL as u64 - 1)
+        );
+    }
+}
+
+#[test]
+fn a_call_that_runs_out_of_time_keeps_the_spans_it_made_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(
+        dir.path(),
+        &[
+            json!({"inputs": "fast", "expectations": {"expected_response": "fast"}}),
+            json!({"inputs": "slow", "expectations": {"expected_response": "slow"}}),
+        ],
+    );
+    let db = dir.path().join("store.db");
+    let report = Suite::new()
+        .scorer("exact_match")
+        .store(&db)
+        .predict_time_limit(std::time::Duration::from_millis(500))
+        .predict(|inputs| {
+            let input = inputs.as_str().unwrap_or_default().to_owned();
+            tracing::info_span!("looked up", input = input.as_str()).in_scope(|| {});
+            if input == "slow" {
+                // Hangs, inside a span that has not ended by the limit.
+                let _hang = tracing::info_span!("waits on a lock").entered();
+                std::thread::sleep(std::time::Duration::from_secs(3));
+            }
+            Ok::<_, String>(Value::from(input))
+        })
+        .run(&data)
+        .unwrap();
+    let exact = report.summary().scorer("exact_match").unwrap().clone();
+    assert_eq!((exact.passed, exact.errors), (1, 1));
+    let traces = by_line(&LocalStore::open(&db).unwrap());
+    let spans = &traces[&2];
+    let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
+    assert!(
+        matches!(&root.status, Status::Error { description } if description.contains("did not answer within")),
+        "{:?}",
+        root.status
+    );
+    // What it did until the limit: the span that ended, not the one that
+    // had not.
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    let looked_up = spans.iter().find(|s| s.name == "looked up").unwrap();
+    assert_eq!(looked_up.parent_span_id, Some(root.span_id));
+    assert_eq!(looked_up.attributes["input"], "slow");
+    assert_eq!(traces[&1].len(), 2);
+}

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use verdict_eval::predict::{Call, PredictError, Prediction, Predictor};
+use verdict_store::StoredSpan;
 
 use crate::child::{Child, Spawner, Start};
 use crate::endpoint::SpanEndpoint;
@@ -205,8 +206,12 @@ impl Predictor for CommandPredictor {
                 outputs,
                 spans: watch.take(call.parent_span_id, self.options.span_grace),
             }),
-            Ok(Ok(Err(message))) => Err(PredictError::Failed(message)),
-            Ok(Err(fault)) => Err(fault),
+            // What it sent before it failed shows what it did.
+            Ok(Ok(Err(message))) => Err(PredictError::Failed(message)
+                .with_spans(watch.take(call.parent_span_id, self.options.span_grace))),
+            Ok(Err(fault)) => {
+                Err(fault.with_spans(watch.take(call.parent_span_id, Duration::ZERO)))
+            }
             Err(_) => {
                 child.forget(id);
                 child.break_with(PredictError::Crashed(format!(
@@ -214,9 +219,14 @@ impl Predictor for CommandPredictor {
                     call.line,
                     humantime::format_duration(call.time_limit)
                 )));
-                Err(PredictError::TimedOut(call.time_limit))
+                Err(PredictError::TimedOut(call.time_limit)
+                    .with_spans(watch.take(call.parent_span_id, Duration::ZERO)))
             }
         }
+    }
+
+    fn spans_so_far(&self, call: Call<'_>) -> Vec<StoredSpan> {
+        self.endpoint.take_now(call.trace_id)
     }
 }
 

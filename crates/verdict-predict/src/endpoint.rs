@@ -24,13 +24,12 @@ use hyper::{Method, StatusCode};
 use hyper_util::rt::TokioIo;
 use opentelemetry::trace::{SpanId, TraceId};
 use tokio::sync::watch;
+use verdict_eval::predict::SpanList;
 use verdict_serve::receive;
 use verdict_store::StoredSpan;
 
 /// The largest request body the endpoint takes, compressed or not.
 const MAX_BODY: usize = 16 << 20;
-/// The most spans one call keeps; more are dropped and counted.
-const MAX_SPANS_PER_CALL: usize = 10_000;
 
 /// An OTLP/HTTP endpoint on loopback for the spans of a run's calls.
 pub struct SpanEndpoint {
@@ -42,7 +41,9 @@ pub struct SpanEndpoint {
 
 #[derive(Default)]
 struct State {
-    traces: Mutex<HashMap<TraceId, Vec<StoredSpan>>>,
+    /// The spans of each watched trace: past the bound of a call, left
+    /// out and counted in the trace ([`SpanList`]).
+    traces: Mutex<HashMap<TraceId, SpanList>>,
     arrived: Condvar,
     /// Whether any span arrived at all: a system that never sends spans
     /// is not waited for.
@@ -107,16 +108,28 @@ impl SpanEndpoint {
             .traces
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(trace_id, Vec::new());
+            .insert(trace_id, SpanList::default());
         Watch {
             state: &self.state,
             trace_id,
         }
     }
 
+    /// The spans of watched trace `trace_id` that arrived so far, taken:
+    /// those of a call the run gave up on. The trace stays watched.
+    pub fn take_now(&self, trace_id: TraceId) -> Vec<StoredSpan> {
+        self.state
+            .traces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&trace_id)
+            .map(|spans| spans.take(trace_id))
+            .unwrap_or_default()
+    }
+
     /// Spans dropped because no call was watching their trace: they came
-    /// after their call was done, or belong to no record's trace, or were
-    /// past a call's bound of spans.
+    /// after their call was done, or belong to no record's trace. (Spans
+    /// past a call's bound are counted in its trace, not here.)
     pub fn unclaimed(&self) -> u64 {
         self.state.unclaimed.load(Ordering::Relaxed)
     }
@@ -150,7 +163,7 @@ impl Watch<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         loop {
-            let spans = traces.get(&self.trace_id).map_or(&[][..], Vec::as_slice);
+            let spans = traces.get(&self.trace_id).map_or(&[][..], SpanList::spans);
             let done = spans.iter().any(|s| s.parent_span_id == Some(parent))
                 || !self.state.any.load(Ordering::Relaxed);
             let left = deadline.saturating_duration_since(Instant::now());
@@ -164,7 +177,10 @@ impl Watch<'_> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        let spans = traces.remove(&self.trace_id).unwrap_or_default();
+        let spans = traces
+            .remove(&self.trace_id)
+            .map(|mut spans| spans.take(self.trace_id))
+            .unwrap_or_default();
         std::mem::forget(self);
         spans
     }
@@ -187,8 +203,8 @@ impl State {
             let mut traces = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
             for (span, _) in spans {
                 match traces.get_mut(&span.trace_id) {
-                    Some(kept) if kept.len() < MAX_SPANS_PER_CALL => kept.push(span),
-                    _ => unclaimed += 1,
+                    Some(kept) => kept.push(span),
+                    None => unclaimed += 1,
                 }
             }
         }

@@ -18,6 +18,7 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use verdict_eval::predict::{Call, PredictError, Prediction, Predictor};
 use verdict_scorer::OwnedValue;
+use verdict_store::StoredSpan;
 
 use crate::endpoint::SpanEndpoint;
 use crate::protocol;
@@ -143,6 +144,10 @@ impl Predictor for UrlPredictor {
             outputs: OwnedValue::from(outputs),
             spans: watch.take(call.parent_span_id, self.span_grace),
         })
+    }
+
+    fn spans_so_far(&self, call: Call<'_>) -> Vec<StoredSpan> {
+        self.endpoint.take_now(call.trace_id)
     }
 }
 

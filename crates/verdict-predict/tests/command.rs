@@ -503,3 +503,38 @@ for request in requests():
     drop(predictor);
     assert!(endpoint.unclaimed() >= 1);
 }
+
+#[test]
+fn a_call_that_fails_or_runs_out_of_time_keeps_the_spans_it_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = script(
+        dir.path(),
+        "gives_up",
+        r#"
+ready()
+for request in requests():
+    send_span(request["traceparent"], "before", attributes={"do": request["inputs"]})
+    if request["inputs"] == "hang":
+        time.sleep(3600)
+    answer(request["id"], error="no such model")
+"#,
+    );
+    let endpoint = endpoint();
+    let predictor =
+        CommandPredictor::start(&command, Arc::clone(&endpoint), CommandOptions::default())
+            .unwrap();
+    for (inputs, limit, code) in [
+        ("error", LIMIT, PREDICT_FAILED),
+        ("hang", Duration::from_secs(2), PREDICT_TIMEOUT),
+    ] {
+        let record = Record::new(1, json!(inputs));
+        let (error, spans) = record.call(&predictor, limit).unwrap_err().into_parts();
+        assert_eq!(error.code(), code, "{error}");
+        assert_eq!(spans.len(), 1, "{inputs}: {spans:?}");
+        assert_eq!(spans[0].name, "before");
+        assert_eq!(spans[0].trace_id, record.trace_id);
+        assert_eq!(spans[0].attributes["do"], json!(inputs));
+    }
+    predictor.stop();
+    assert_eq!(endpoint.unclaimed(), 0);
+}
