@@ -19,8 +19,14 @@
 //! - `suite_outputs_given`: the suite with its store over the same records
 //!   with the outputs in the file and no calls: what a suite costs without
 //!   calling anything.
+//! - `suite_predict_x4`: `suite_predict` over four times the records
+//!   (16,384).
 //!
-//! Overhead per record = (`suite_predict` − `plain_loop`) / 4,096.
+//! Overhead per record = (`suite_predict` − `plain_loop`) / 4,096: a run's
+//! fixed costs (making the suite, opening and checking the store, closing
+//! it) shared by its 4,096 records. The cost of one record more, without
+//! them = (`suite_predict_x4` − `suite_predict`) / 12,288, less the plain
+//! loop's cost of one record.
 //!
 //! Two groups run the same benchmarks: `predict_cpu` measures the CPU
 //! time of the whole process (every thread), which other work on the
@@ -48,9 +54,9 @@ fn code_under_test(inputs: &Value) -> Result<Value, String> {
     Ok(inputs["q"].clone())
 }
 
-fn dataset(path: &std::path::Path, outputs: bool) {
+fn dataset(path: &std::path::Path, outputs: bool, records: usize) {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    for i in 0..RECORDS {
+    for i in 0..records {
         let q = format!("question {i}");
         let mut record = json!({"inputs": {"q": q}, "expectations": {"expected_response": q}});
         if outputs {
@@ -64,8 +70,10 @@ fn predict<M: Measurement + 'static>(c: &mut Criterion<M>, name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let asked = dir.path().join("asked.jsonl");
     let answered = dir.path().join("answered.jsonl");
-    dataset(&asked, false);
-    dataset(&answered, true);
+    let asked_x4 = dir.path().join("asked_x4.jsonl");
+    dataset(&asked, false, RECORDS);
+    dataset(&answered, true, RECORDS);
+    dataset(&asked_x4, false, 4 * RECORDS);
     let inputs: Vec<Value> = (0..RECORDS)
         .map(|i| json!({"q": format!("question {i}")}))
         .collect();
@@ -87,19 +95,20 @@ fn predict<M: Measurement + 'static>(c: &mut Criterion<M>, name: &str) {
             }
         })
     });
+    let suite_predict = |store: tempfile::TempDir, data: &std::path::Path| {
+        let report = Suite::new()
+            .scorer("exact_match")
+            .store(store.path().join("verdict.db"))
+            .predict(code_under_test)
+            .run(data)
+            .unwrap();
+        assert_eq!(report.pass_rate("exact_match"), Some(1.0));
+        store
+    };
     group.bench_function("suite_predict", |b| {
         b.iter_batched(
             new_store,
-            |store| {
-                let report = Suite::new()
-                    .scorer("exact_match")
-                    .store(store.path().join("verdict.db"))
-                    .predict(code_under_test)
-                    .run(&asked)
-                    .unwrap();
-                assert_eq!(report.pass_rate("exact_match"), Some(1.0));
-                store
-            },
+            |store| suite_predict(store, &asked),
             BatchSize::PerIteration,
         )
     });
@@ -125,6 +134,13 @@ fn predict<M: Measurement + 'static>(c: &mut Criterion<M>, name: &str) {
                 assert_eq!(report.pass_rate("exact_match"), Some(1.0));
                 store
             },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("suite_predict_x4", |b| {
+        b.iter_batched(
+            new_store,
+            |store| suite_predict(store, &asked_x4),
             BatchSize::PerIteration,
         )
     });
