@@ -24,7 +24,11 @@ use verdict_store::StoredSpan;
 /// The most spans one call keeps of its own. A system that makes more (a
 /// span per item of a long loop, a runaway recursion) has the rest left
 /// out and counted, so that one record's trace never holds the run's
-/// memory; the span named [`SPANS_LEFT_OUT`] says how many.
+/// memory; the span named [`SPANS_LEFT_OUT`] says how many. Such a call is
+/// a failure ([`PREDICT_FAILED`]): a trace cut short is never judged, as
+/// the spans left out may hold what a trace scorer looks for. The spans
+/// kept may name parents left out (spans end inside out, so outer ones
+/// are the last to come).
 pub const MAX_SPANS_PER_CALL: usize = 10_000;
 
 /// The name of the span that stands, in a record's trace, for the spans
@@ -80,6 +84,10 @@ impl SpanList {
             span.end_time = end;
             span.attributes
                 .insert(SPANS_LEFT_OUT_ATTRIBUTE.to_owned(), self.left_out.into());
+            span.status = opentelemetry::trace::Status::error(format!(
+                "{} spans left out, past the {MAX_SPANS_PER_CALL} a call keeps",
+                self.left_out
+            ));
             spans.push(span);
             self.left_out = 0;
         }

@@ -10,9 +10,10 @@
 //! on. The abandoned call keeps its thread (and whatever it holds) until
 //! it returns; its answer is then dropped, and a call that never returns
 //! keeps its thread until the process exits: the run does not wait for it.
-//! The spans it made until its limit ([`Predictor::spans_so_far`]) are
-//! stored with the timeout; those it makes after are dropped with its
-//! answer. The alternative, a process per call that can be killed, is what a
+//! The spans it closed until its limit ([`Predictor::spans_so_far`]), and
+//! those it closes until it returns while the run still holds the
+//! chunk, are stored with the timeout; a span still open then (where it
+//! hangs) is not. The alternative, a process per call that can be killed, is what a
 //! command predictor does; for a closure in the test's own process it
 //! would cost far more than the call.
 //!
@@ -33,7 +34,10 @@ use verdict_scorer::OwnedValue;
 use verdict_store::StoredSpan;
 
 use crate::dataset::MAX_RECORD;
-use crate::predict::{Call, PredictError, Prediction, Predictor};
+use crate::predict::{
+    Call, MAX_SPANS_PER_CALL, PredictError, Prediction, Predictor, SPANS_LEFT_OUT,
+    SPANS_LEFT_OUT_ATTRIBUTE,
+};
 use crate::run::{Interrupt, lock};
 
 /// How often a chunk's wait looks for an interrupt and for calls past
@@ -129,14 +133,11 @@ impl Stage {
                 live,
                 ..
             } = &mut *state;
+            let mut timed_out = Vec::new();
             for worker in workers.iter_mut() {
                 if let Some(on) = worker.on.take_if(|on| on.deadline <= now) {
-                    // What the call did until now shows where it hung.
-                    let job = &shared.jobs[on.job];
-                    let spans = self.predictor.spans_so_far(job.call(self.limit));
-                    let error = PredictError::TimedOut(self.limit).with_spans(spans);
                     answers[on.job] = Some(Answer {
-                        result: Err(checked_failure(error, job.trace_id, job.parent)),
+                        result: Err(PredictError::TimedOut(self.limit)),
                         start: on.start,
                         end: SystemTime::now(),
                     });
@@ -144,6 +145,26 @@ impl Stage {
                     *live -= 1;
                     worker.abandoned = true;
                     late += 1;
+                    timed_out.push(on.job);
+                }
+            }
+            if !timed_out.is_empty() {
+                // What the calls did until now shows where they hung; asked
+                // without the lock, which the calling threads need, and a
+                // predictor that fails to say gives none.
+                drop(state);
+                let found: Vec<(usize, Vec<StoredSpan>)> = timed_out
+                    .into_iter()
+                    .map(|job| {
+                        let call = shared.jobs[job].call(self.limit);
+                        let spans =
+                            catch_unwind(AssertUnwindSafe(|| self.predictor.spans_so_far(call)));
+                        (job, spans.unwrap_or_default())
+                    })
+                    .collect();
+                state = lock(&shared.state);
+                for (job, spans) in found {
+                    add_to_timeout(&mut state.answers, &shared.jobs[job], job, spans);
                 }
             }
             for _ in 0..late {
@@ -276,7 +297,14 @@ fn work(shared: &Shared, me: usize) {
         let end = SystemTime::now();
         let mut state = lock(&shared.state);
         if state.workers[me].abandoned {
-            // Recorded as timed out already.
+            // Recorded as timed out already; the spans it made since it was
+            // asked for them join the record's trace, if the run still
+            // holds its answer.
+            let spans = match result {
+                Ok(prediction) => prediction.spans,
+                Err(error) => error.into_parts().1,
+            };
+            add_to_timeout(&mut state.answers, called, job, spans);
             return;
         }
         state.workers[me].on = None;
@@ -313,7 +341,41 @@ fn checked(
         )));
     }
     checked_spans(&mut prediction.spans, trace_id, root)?;
+    // A trace cut short is not judged: the spans left out may hold the
+    // error, the tokens or the tool call a scorer looks for.
+    if let Some(left_out) = prediction.spans.iter().find_map(left_out) {
+        return Err(PredictError::Failed(format!(
+            "it made {left_out} spans more than the {MAX_SPANS_PER_CALL} a call keeps: its \
+             trace is incomplete, and is not judged"
+        ))
+        .with_spans(prediction.spans));
+    }
     Ok(prediction)
+}
+
+/// How many spans the [`SPANS_LEFT_OUT`] span `span` counts, if it is one.
+fn left_out(span: &StoredSpan) -> Option<u64> {
+    (span.name == SPANS_LEFT_OUT)
+        .then(|| span.attributes.get(SPANS_LEFT_OUT_ATTRIBUTE)?.as_u64())
+        .flatten()
+}
+
+/// Adds `spans`, checked as a failure's are, to the answer of `job` (`at`
+/// in `answers`) when it is a timeout the run still holds.
+fn add_to_timeout(answers: &mut [Option<Answer>], job: &Job, at: usize, spans: Vec<StoredSpan>) {
+    if spans.is_empty() {
+        return;
+    }
+    let Some(Some(Answer {
+        result: Err(error), ..
+    })) = answers.get_mut(at)
+    else {
+        return;
+    };
+    let checked = PredictError::TimedOut(Duration::ZERO).with_spans(spans);
+    let (_, spans) = checked_failure(checked, job.trace_id, job.parent).into_parts();
+    let taken = std::mem::replace(error, PredictError::Failed(String::new()));
+    *error = taken.with_spans(spans);
 }
 
 /// A failure as a record takes it: the spans it carries are kept when they

@@ -167,7 +167,8 @@ pub(crate) fn mark(dispatch: &Dispatch, span: &tracing::Span, call: Arc<CallSpan
         return;
     };
     if let Some(span) = subscriber.span(&id) {
-        span.extensions_mut().insert(Captured {
+        // `replace`, not `insert`, which panics on a second one.
+        span.extensions_mut().replace(Captured {
             call,
             span_id: root,
             span: None,
@@ -236,7 +237,11 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for CaptureLayer {
             ))
             .with_value(CallOf(Arc::clone(call)));
         let guard = context.attach();
-        ENTERED.with(|entered| entered.borrow_mut().push(guard));
+        ENTERED.with(|entered| {
+            entered
+                .borrow_mut()
+                .push((id.clone(), Arc::clone(call), guard))
+        });
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
@@ -249,9 +254,14 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for CaptureLayer {
         }) = extensions.get::<Captured>()
             && call.otel.load(Ordering::Relaxed)
         {
-            // Entered and exited on this thread, in turn.
-            let guard = ENTERED.with(|entered| entered.borrow_mut().pop());
-            drop(guard);
+            // Its own context, wherever it is among those entered (spans
+            // may be exited out of order).
+            let left = ENTERED.with(|entered| {
+                let mut entered = entered.borrow_mut();
+                let at = entered.iter().rposition(|(entered, _, _)| entered == id);
+                at.map(|at| entered.remove(at))
+            });
+            drop(left);
         }
     }
 
@@ -271,7 +281,26 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for CaptureLayer {
 thread_local! {
     /// The OpenTelemetry contexts of the `tracing` spans entered on this
     /// thread, innermost last: each is left when its span is exited.
-    static ENTERED: RefCell<Vec<opentelemetry::ContextGuard>> = const { RefCell::new(Vec::new()) };
+    static ENTERED: RefCell<Vec<(Id, Arc<CallSpans>, opentelemetry::ContextGuard)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+/// Leaves the OpenTelemetry contexts of `call`'s spans still entered on
+/// this thread (a guard the code kept, or forgot, past its call), so that
+/// no later call on the thread makes spans in this one.
+pub(crate) fn leave(call: &Arc<CallSpans>) {
+    let left: Vec<_> = ENTERED.with(|entered| {
+        let mut entered = entered.borrow_mut();
+        let (left, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut *entered)
+            .into_iter()
+            .partition(|(_, of, _)| Arc::ptr_eq(of, call));
+        *entered = kept;
+        left
+    });
+    // Dropped innermost first.
+    for guard in left.into_iter().rev() {
+        drop(guard);
+    }
 }
 
 /// A span id, random and never zero.

@@ -57,7 +57,10 @@ where
             let _in_flight = self.otel.during(call.parent_span_id, &spans);
             catch_unwind(AssertUnwindSafe(|| {
                 tracing::dispatcher::with_default(&self.dispatch, || {
-                    let marker = tracing::info_span!(target: CALL_TARGET, "verdict.predict");
+                    // A root of its own: a span the code left entered in an
+                    // earlier call on this thread is not its parent.
+                    let marker =
+                        tracing::info_span!(target: CALL_TARGET, parent: None, "verdict.predict");
                     span_capture::mark(
                         &self.dispatch,
                         &marker,
@@ -69,6 +72,7 @@ where
                 })
             }))
         };
+        span_capture::leave(&spans);
         answered(answer, &spans)
     }
 
@@ -143,7 +147,7 @@ where
         let _entered = self.in_flight.enter(call.parent_span_id, &spans);
         let marker = tracing::dispatcher::with_default(
             &self.dispatch,
-            || tracing::info_span!(target: CALL_TARGET, "verdict.predict"),
+            || tracing::info_span!(target: CALL_TARGET, parent: None, "verdict.predict"),
         );
         span_capture::mark(
             &self.dispatch,

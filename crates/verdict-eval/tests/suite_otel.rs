@@ -260,3 +260,68 @@ fn an_otel_span_made_inside_a_tracing_span_is_its_child() {
         assert_eq!(named("after").parent_span_id, Some(named("outer").span_id));
     }
 }
+
+#[test]
+fn tracing_spans_exited_out_of_order_or_never_leave_the_right_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<Value> = (0..2u64)
+        .map(|i| json!({"inputs": {"i": i}, "expectations": {"expected_response": i}}))
+        .collect();
+    let data = write(dir.path(), &lines);
+    let db = dir.path().join("store.db");
+    // One calling thread: both records' calls run on it, one after the
+    // other.
+    let suite = Suite::new()
+        .scorer("exact_match")
+        .store(&db)
+        .predict_calls(1);
+    let (provider, _exporter) = provider(&suite);
+    let tracer = provider.tracer("code under test");
+    let report = suite
+        .predict(move |inputs| {
+            let i = inputs["i"].as_u64().unwrap();
+            if i == 0 {
+                // The outer span exited before the inner one: the context
+                // is the inner one's still.
+                let outer = tracing::info_span!("outer").entered();
+                let inner = tracing::info_span!("inner").entered();
+                drop(outer);
+                tracer.in_span("under inner", |_| {});
+                drop(inner);
+                // A guard forgotten: the call must not leave it behind.
+                std::mem::forget(tracing::info_span!("forgotten").entered());
+            } else {
+                tracer.in_span("top of the second call", |_| {});
+            }
+            Ok::<_, String>(Value::from(i))
+        })
+        .run(&data)
+        .unwrap();
+    assert_eq!(report.summary().scorer("exact_match").unwrap().passed, 2);
+    let traces = by_line(&LocalStore::open(&db).unwrap());
+    let named = |line: u64, name: &str| {
+        traces[&line]
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name} in record {line}: {:?}", traces[&line]))
+            .clone()
+    };
+    assert_eq!(
+        named(1, "under inner").parent_span_id,
+        Some(named(1, "inner").span_id)
+    );
+    // The second call's span is its own, under its root.
+    let root = traces[&2]
+        .iter()
+        .find(|s| s.parent_span_id.is_none())
+        .unwrap();
+    assert_eq!(
+        named(2, "top of the second call").parent_span_id,
+        Some(root.span_id)
+    );
+    assert!(
+        traces[&1]
+            .iter()
+            .all(|s| s.name != "top of the second call")
+    );
+}

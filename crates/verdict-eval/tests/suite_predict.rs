@@ -239,14 +239,23 @@ fn a_call_that_makes_too_many_spans_keeps_the_first_and_counts_the_rest() {
         })
         .run(&data)
         .unwrap();
-    assert_eq!(report.summary().scorer("exact_match").unwrap().passed, 2);
+    // A trace cut short is not judged: the records fail, whatever they
+    // answered.
+    let exact = report.summary().scorer("exact_match").unwrap().clone();
+    assert_eq!((exact.passed, exact.errors), (0, 2), "{exact:?}");
     let traces = by_line(&LocalStore::open(&db).unwrap());
     for (line, over) in [(1, 7), (2, 2)] {
         let spans = &traces[&line];
         // The root, the spans kept, and the one that counts the rest.
         assert_eq!(spans.len(), 1 + MAX_SPANS_PER_CALL + 1, "record {line}");
         let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
+        assert!(
+            matches!(&root.status, Status::Error { description } if description.contains("trace is incomplete")),
+            "{:?}",
+            root.status
+        );
         let left_out: Vec<_> = spans.iter().filter(|s| s.name == SPANS_LEFT_OUT).collect();
+        assert!(matches!(left_out[0].status, Status::Error { .. }));
         assert_eq!(left_out.len(), 1);
         assert_eq!(left_out[0].attributes[SPANS_LEFT_OUT_ATTRIBUTE], over);
         assert_eq!(left_out[0].parent_span_id, Some(root.span_id));
