@@ -376,6 +376,14 @@ fn an_output_that_would_be_a_file_of_the_dataset_directory_is_refused() {
     std::fs::create_dir_all(lake.join("date=1")).unwrap();
     write_with_arrow_writer(&lake.join("date=1/part-0.parquet"));
     let before = std::fs::read(lake.join("date=1/part-0.parquet")).unwrap();
+    // A link in the directory to a file outside it, read as data.
+    write_with_arrow_writer(&dir.path().join("outside.parquet"));
+    let outside = std::fs::read(dir.path().join("outside.parquet")).unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("outside.parquet"),
+        lake.join("link.parquet"),
+    )
+    .unwrap();
     let eval = |what: &str, output: &str| {
         let args = ["eval", "lake", "--scorer", "exact_match", "--store", "s.db"];
         verdict(dir.path(), &[&args[..], &[what, output]].concat())
@@ -386,6 +394,8 @@ fn an_output_that_would_be_a_file_of_the_dataset_directory_is_refused() {
         // A new file, read as data by the next run.
         ("lake/results.parquet", "--results"),
         ("./lake/date=1/../new.parquet", "--results"),
+        // The link: writing it would overwrite the file it names.
+        ("lake/link.parquet", "--results"),
     ] {
         let (code, stdout, stderr) = eval(what, output);
         assert_eq!(code, 2, "{output}: {stdout}{stderr}");
@@ -400,6 +410,11 @@ fn an_output_that_would_be_a_file_of_the_dataset_directory_is_refused() {
         std::fs::read(lake.join("date=1/part-0.parquet")).unwrap(),
         before
     );
+    assert_eq!(
+        std::fs::read(dir.path().join("outside.parquet")).unwrap(),
+        outside
+    );
+    std::fs::remove_file(lake.join("link.parquet")).unwrap();
     // Beside the data, not read as data: written.
     for (output, what) in [
         ("lake/_results.parquet", "--results"),

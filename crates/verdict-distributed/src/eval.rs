@@ -94,7 +94,8 @@ const COLUMNS: [&str; 7] = [
 /// What a worker needs to score a dataset's records as the run does.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalSpec {
-    /// The dataset: a Parquet file, at a path every worker reads.
+    /// The dataset: a Parquet file or directory, at a path every worker
+    /// reads.
     pub dataset: PathBuf,
     /// The field map, (target, field), as [`FieldMap::pairs`] gives it.
     pub map: Vec<(String, String)>,
@@ -398,17 +399,19 @@ fn score_part(
     let dataset = Dataset::open_with(&spec.dataset, &spec.options()?)
         .map_err(|e| exec_datafusion_err!("{e}"))?;
     spec.layout.check(&Layout::of(&dataset)?, &spec.dataset)?;
-    let mut entries = Vec::with_capacity(part.len());
-    for g in part {
-        entries.push(
-            dataset
-                .entries_of_row_groups(g..g + 1)
-                .map_err(|e| exec_datafusion_err!("{e}"))?,
-        );
-    }
+    // Each row group opened when the one before is read: one file open at
+    // a time, whatever the part holds.
+    let mut entries = part.into_iter().flat_map(|g| {
+        let opened = dataset.entries_of_row_groups(g..g + 1);
+        let (entries, failed) = match opened {
+            Ok(entries) => (Some(entries), None),
+            Err(e) => (None, Some(Err(e))),
+        };
+        failed.into_iter().chain(entries.into_iter().flatten())
+    });
     let mut lines = Vec::with_capacity(BATCH);
     let mut records = Vec::with_capacity(BATCH);
-    for entry in entries.into_iter().flatten() {
+    for entry in entries.by_ref() {
         match entry.map_err(|e| exec_datafusion_err!("{e}"))? {
             Entry::Record(r) => {
                 lines.push(r.line as u64);

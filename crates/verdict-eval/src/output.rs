@@ -252,7 +252,9 @@ impl Outputs {
         for Output { what, path, .. } in &self.outputs {
             let path = path.as_deref();
             if let (Some(dir), Some(path)) = (dataset_dir, path)
-                && crate::dataset::would_read(&resolve(dir), &resolve(path))
+                && [resolve(path), resolve_parent(path)]
+                    .iter()
+                    .any(|named| crate::dataset::would_read(&resolve(dir), named))
             {
                 return Err(Error::SamePath(format!(
                     "{what} {} is in the dataset {}, whose .parquet files are the dataset: \
@@ -413,6 +415,16 @@ impl Identity {
 /// A path with its symlinks resolved as far as they lead: the canonical
 /// path of a file that exists; for one that does not, the target of a
 /// dangling symlink, else its canonical directory and its name.
+/// `path` with its directory resolved and its own name as given: where a
+/// directory's listing finds it, when it is a link to a file elsewhere.
+fn resolve_parent(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) if dir.as_os_str().is_empty() => resolve(Path::new(".")).join(name),
+        (Some(dir), Some(name)) => resolve(dir).join(name),
+        _ => resolve(path),
+    }
+}
+
 fn resolve(path: &Path) -> PathBuf {
     let mut path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     // As the system follows links: at most 40.

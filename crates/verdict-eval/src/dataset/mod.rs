@@ -263,6 +263,9 @@ pub struct Dataset {
     /// The Parquet files of a directory, in the order they are read;
     /// empty for a file or a stream.
     files: Vec<directory::File>,
+    /// The rows of each row group of each Parquet file, once read.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    groups: std::sync::OnceLock<Vec<Vec<u64>>>,
     /// The stream, until [`Dataset::entries`] takes it.
     source: Mutex<Option<Source>>,
     /// The records of existing traces, until [`Dataset::entries`] takes
@@ -348,6 +351,7 @@ impl Dataset {
             format,
             plan,
             files,
+            groups: std::sync::OnceLock::new(),
             source: Mutex::new(Some(source)),
             given: Mutex::new(None),
         })
@@ -363,6 +367,7 @@ impl Dataset {
             len: None,
             plan: None,
             files: Vec::new(),
+            groups: std::sync::OnceLock::new(),
             source: Mutex::new(None),
             given: Mutex::new(Some(entries)),
         }
@@ -492,8 +497,17 @@ impl Dataset {
         Ok(self.groups_by_file()?.into_iter().flatten().collect())
     }
 
-    /// The rows of each row group of each file.
+    /// The rows of each row group of each file, read from the files'
+    /// footers once.
     fn groups_by_file(&self) -> Result<Vec<Vec<u64>>> {
+        if let Some(groups) = self.groups.get() {
+            return Ok(groups.clone());
+        }
+        let groups = self.read_groups_by_file()?;
+        Ok(self.groups.get_or_init(|| groups).clone())
+    }
+
+    fn read_groups_by_file(&self) -> Result<Vec<Vec<u64>>> {
         self.parquet_file()?;
         let groups = |path: &Path| {
             columnar::parquet_row_groups(path).map_err(|source| match self.files.is_empty() {
