@@ -70,6 +70,40 @@ impl SpanList {
         &self.spans
     }
 
+    /// The spans kept under `root` (its children, theirs, and so on), and
+    /// the [`SPANS_LEFT_OUT`] span if any were left out; the others stay:
+    /// what one call takes of a trace that several records share, each
+    /// under a root span of its own.
+    pub fn take_under(&mut self, trace_id: TraceId, root: SpanId) -> Vec<StoredSpan> {
+        let mut children: std::collections::HashMap<SpanId, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, span) in self.spans.iter().enumerate() {
+            if let Some(parent) = span.parent_span_id {
+                children.entry(parent).or_default().push(i);
+            }
+        }
+        let mut under = vec![false; self.spans.len()];
+        let mut next = vec![root];
+        while let Some(parent) = next.pop() {
+            for &i in children.get(&parent).map_or(&[][..], Vec::as_slice) {
+                if !under[i] {
+                    under[i] = true;
+                    next.push(self.spans[i].span_id);
+                }
+            }
+        }
+        let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.spans)
+            .into_iter()
+            .zip(under)
+            .partition(|(_, under)| *under);
+        self.spans = kept.into_iter().map(|(span, _)| span).collect();
+        let mut taken: Vec<StoredSpan> = taken.into_iter().map(|(span, _)| span).collect();
+        let kept = std::mem::take(&mut self.spans);
+        taken.extend(self.take(trace_id));
+        self.spans = kept;
+        taken
+    }
+
     /// The spans kept, and a [`SPANS_LEFT_OUT`] span of trace `trace_id`
     /// when any were left out; the list is empty again.
     pub fn take(&mut self, trace_id: TraceId) -> Vec<StoredSpan> {

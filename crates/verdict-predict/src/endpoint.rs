@@ -41,9 +41,10 @@ pub struct SpanEndpoint {
 
 #[derive(Default)]
 struct State {
-    /// The spans of each watched trace: past the bound of a call, left
-    /// out and counted in the trace ([`SpanList`]).
-    traces: Mutex<HashMap<TraceId, SpanList>>,
+    /// The spans of each watched trace, and how many calls watch it
+    /// (records may share a trace, each under a root span of its own):
+    /// past the bound, left out and counted in the trace ([`SpanList`]).
+    traces: Mutex<HashMap<TraceId, Watched>>,
     arrived: Condvar,
     /// Whether any span arrived at all: a system that never sends spans
     /// is not waited for.
@@ -108,22 +109,25 @@ impl SpanEndpoint {
             .traces
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(trace_id, SpanList::default());
+            .entry(trace_id)
+            .or_default()
+            .calls += 1;
         Watch {
             state: &self.state,
             trace_id,
         }
     }
 
-    /// The spans of watched trace `trace_id` that arrived so far, taken:
-    /// those of a call the run gave up on. The trace stays watched.
-    pub fn take_now(&self, trace_id: TraceId) -> Vec<StoredSpan> {
+    /// The spans of watched trace `trace_id` under `root` that arrived so
+    /// far, taken: those of a call the run gave up on. The trace stays
+    /// watched.
+    pub fn take_now(&self, trace_id: TraceId, root: SpanId) -> Vec<StoredSpan> {
         self.state
             .traces
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get_mut(&trace_id)
-            .map(|spans| spans.take(trace_id))
+            .map(|watched| watched.take(trace_id, root))
             .unwrap_or_default()
     }
 
@@ -163,7 +167,9 @@ impl Watch<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         loop {
-            let spans = traces.get(&self.trace_id).map_or(&[][..], SpanList::spans);
+            let spans = traces
+                .get(&self.trace_id)
+                .map_or(&[][..], |watched| watched.spans.spans());
             let done = spans.iter().any(|s| s.parent_span_id == Some(parent))
                 || !self.state.any.load(Ordering::Relaxed);
             let left = deadline.saturating_duration_since(Instant::now());
@@ -178,21 +184,52 @@ impl Watch<'_> {
                 .0;
         }
         let spans = traces
-            .remove(&self.trace_id)
-            .map(|mut spans| spans.take(self.trace_id))
+            .get_mut(&self.trace_id)
+            .map(|watched| watched.take(self.trace_id, parent))
             .unwrap_or_default();
-        std::mem::forget(self);
+        drop(traces);
         spans
     }
 }
 
 impl Drop for Watch<'_> {
     fn drop(&mut self) {
-        self.state
+        let mut traces = self
+            .state
             .traces
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.trace_id);
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(watched) = traces.get_mut(&self.trace_id) else {
+            return;
+        };
+        watched.calls -= 1;
+        if watched.calls == 0 {
+            // Spans of the trace under no call's root are no record's.
+            let left = watched.spans.spans().len() as u64;
+            traces.remove(&self.trace_id);
+            self.state.unclaimed.fetch_add(left, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A trace the calls in flight watch.
+#[derive(Default)]
+struct Watched {
+    spans: SpanList,
+    /// How many calls watch it.
+    calls: usize,
+}
+
+impl Watched {
+    /// The spans of the call under `root`: every span of the trace when
+    /// the call is alone on it (parents kept as sent, even one that never
+    /// came), else those under its root.
+    fn take(&mut self, trace_id: TraceId, root: SpanId) -> Vec<StoredSpan> {
+        if self.calls == 1 {
+            self.spans.take(trace_id)
+        } else {
+            self.spans.take_under(trace_id, root)
+        }
     }
 }
 
@@ -203,7 +240,7 @@ impl State {
             let mut traces = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
             for (span, _) in spans {
                 match traces.get_mut(&span.trace_id) {
-                    Some(kept) => kept.push(span),
+                    Some(watched) => watched.spans.push(span),
                     None => unclaimed += 1,
                 }
             }

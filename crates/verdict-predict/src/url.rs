@@ -147,7 +147,7 @@ impl Predictor for UrlPredictor {
     }
 
     fn spans_so_far(&self, call: Call<'_>) -> Vec<StoredSpan> {
-        self.endpoint.take_now(call.trace_id)
+        self.endpoint.take_now(call.trace_id, call.parent_span_id)
     }
 }
 

@@ -538,3 +538,59 @@ for request in requests():
     predictor.stop();
     assert_eq!(endpoint.unclaimed(), 0);
 }
+
+#[test]
+fn records_sharing_a_trace_called_side_by_side_each_get_their_own_spans() {
+    use opentelemetry::trace::SpanId;
+    let dir = tempfile::tempdir().unwrap();
+    // Each call sends a span and a child of it, waits, and answers: the
+    // calls overlap.
+    let command = script(
+        dir.path(),
+        "shared",
+        r#"
+import threading
+ready()
+answering = threading.Lock()
+def serve(request):
+    tp = request["traceparent"]
+    top = send_span(tp, "predict", attributes={"n": str(request["inputs"]["n"])})
+    send_span(tp, "tool", parent=top)
+    time.sleep(0.3)
+    with answering:
+        answer(request["id"], request["inputs"])
+for request in requests():
+    threading.Thread(target=serve, args=(request,)).start()
+"#,
+    );
+    let endpoint = endpoint();
+    let predictor = Arc::new(
+        CommandPredictor::start(&command, Arc::clone(&endpoint), CommandOptions::default())
+            .unwrap(),
+    );
+    // Records 1 to 4 name one trace, each on a span of its own, as a
+    // dataset of several records per trace does.
+    let shared = Record::new(1, json!(null)).trace_id;
+    let threads: Vec<_> = (1..=4u64)
+        .map(|n| {
+            let predictor = Arc::clone(&predictor);
+            std::thread::spawn(move || {
+                let mut record = Record::new(n as usize, json!({"n": n}));
+                record.trace_id = shared;
+                record.parent = SpanId::from(0x6000 + n);
+                let spans = record.call(&*predictor, LIMIT).unwrap().spans;
+                assert_eq!(spans.len(), 2, "record {n}: {spans:?}");
+                let top = spans.iter().find(|s| s.name == "predict").unwrap();
+                assert_eq!(top.attributes["n"], json!(n.to_string()), "record {n}");
+                assert_eq!(top.parent_span_id, Some(record.parent));
+                let tool = spans.iter().find(|s| s.name == "tool").unwrap();
+                assert_eq!(tool.parent_span_id, Some(top.span_id));
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    predictor.stop();
+    assert_eq!(endpoint.unclaimed(), 0);
+}
