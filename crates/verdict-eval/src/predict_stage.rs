@@ -18,7 +18,8 @@
 //! would cost far more than the call.
 //!
 //! Threads are started per chunk and take records in turn from a shared
-//! counter, so a call costs two lock turns and no thread start; the
+//! counter, so a call costs one lock turn (the turn that gives an answer
+//! takes the next record) and no thread start; the
 //! scoring thread sleeps until every record has its answer, the first
 //! call's limit passes, or an interrupt comes (it looks every
 //! [`POLL`]). An interrupted chunk keeps the records answered before the
@@ -269,33 +270,33 @@ fn work(shared: &Shared, me: usize) {
     let Stage {
         predictor, limit, ..
     } = &shared.stage;
+    // One lock turn a call: the one that gives an answer takes the next
+    // job.
+    let mut state = lock(&shared.state);
     loop {
-        let (job, start) = {
-            let mut state = lock(&shared.state);
-            if state.workers[me].abandoned {
-                return;
-            }
-            if state.stop || state.next >= shared.jobs.len() {
-                state.live -= 1;
-                return;
-            }
-            let job = state.next;
-            state.next += 1;
-            let start = SystemTime::now();
-            state.workers[me].on = Some(OnCall {
-                job,
-                start,
-                deadline: Instant::now() + *limit,
-            });
-            (job, start)
-        };
+        if state.workers[me].abandoned {
+            return;
+        }
+        if state.stop || state.next >= shared.jobs.len() {
+            state.live -= 1;
+            return;
+        }
+        let job = state.next;
+        state.next += 1;
+        let start = SystemTime::now();
+        state.workers[me].on = Some(OnCall {
+            job,
+            start,
+            deadline: Instant::now() + *limit,
+        });
+        drop(state);
         let called = &shared.jobs[job];
         let result = catch_unwind(AssertUnwindSafe(|| predictor.predict(called.call(*limit))))
             .unwrap_or_else(|panic| Err(PredictError::Panicked(panic_message(panic.as_ref()))))
             .and_then(|prediction| checked(prediction, called.trace_id, called.parent))
             .map_err(|error| checked_failure(error, called.trace_id, called.parent));
         let end = SystemTime::now();
-        let mut state = lock(&shared.state);
+        state = lock(&shared.state);
         if state.workers[me].abandoned {
             // Recorded as timed out already; the spans it made since it was
             // asked for them join the record's trace, if the run still

@@ -4,20 +4,24 @@
 //! Each call runs with a dispatcher of the suite's own as the thread's
 //! default (`tracing::dispatcher::with_default`; a future, with
 //! `WithSubscriber`): a `tracing-subscriber` [`Registry`] with
-//! [`CaptureLayer`]. The call's code runs inside a marker span that holds
-//! where the call's spans go ([`CallSpans`]); every span opened under it
-//! gets an OpenTelemetry id in the record's trace, its parent's id (the
-//! record's root span for a top-level one), its fields as attributes, and
-//! joins the call's spans when it closes. Nothing global is touched: the
-//! process's default subscriber, if any, is the default again once the
-//! call returns, and never sees the call's spans. The OpenTelemetry
-//! context is the record's root span during the call, so that spans the
-//! code makes through the OpenTelemetry API land in the record's trace:
-//! the suite's span processor, added to the program's provider, captures
-//! them into the same call's spans (see the `otel_capture` module). When
-//! it does, a `tracing` span of the call is the OpenTelemetry context
-//! while it is entered, so that an OpenTelemetry span made inside it is
-//! its child.
+//! [`CaptureLayer`]. Where the call's spans go ([`CallSpans`]) is the
+//! thread's running call ([`Running`]) for a synchronous call, and a marker
+//! span the future runs in for an asynchronous one, since a future is
+//! polled on whichever thread its runtime picks. A synchronous call has no
+//! marker: the thread already says which call runs on it, and a span made,
+//! entered and closed per call would cost what the code's own span costs.
+//! Every span the call opens gets an OpenTelemetry id in the record's
+//! trace, its parent's id (the record's root span for a top-level one), its
+//! fields as attributes, and joins the call's spans when it closes. Nothing
+//! global is touched: the process's default subscriber, if any, is the
+//! default again once the call returns, and never sees the call's spans.
+//! The OpenTelemetry context is the record's root span during the call,
+//! so that spans the code makes through the OpenTelemetry API land in the
+//! record's trace: the suite's span processor, added to the program's
+//! provider, captures them into the same call's spans (see the
+//! `otel_capture` module). When it does, a `tracing` span of the call is
+//! the OpenTelemetry context while it is entered, so that an OpenTelemetry
+//! span made inside it is its child.
 //!
 //! The decision: **a layer of our own over the registry** rather than
 //! `tracing-opentelemetry` with an SDK provider and a collecting span
@@ -28,10 +32,10 @@
 //! `otel.status_message`.
 //!
 //! A span still open when the call returns (a task the call spawned and
-//! left running) is not captured.
+//! left running) is not captured, nor is one the code makes a root on
+//! purpose (`parent: None`): it starts a trace of its own.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -51,7 +55,8 @@ use verdict_store::StoredSpan;
 use crate::predict::SpanList;
 use crate::run::lock;
 
-/// The target of the marker span a call runs in.
+/// The target of the marker span an asynchronous call runs in.
+#[cfg(feature = "tokio")]
 pub(crate) const CALL_TARGET: &str = "verdict::predict";
 
 /// Where one call's spans go: at most
@@ -104,39 +109,72 @@ impl CallSpans {
 
 /// The calls of one predictor in flight, by record (its trace and root
 /// span), so that the spans of a call the run gave up on can be taken
-/// while it still runs.
+/// while it still runs. Records that name the same trace and span (a
+/// dataset's repeated line) are in flight side by side.
+///
+/// Every call registers here and only a call that runs out of time is
+/// looked up, so registering is what must be cheap: the calls are spread
+/// over a few locks by their root span's id (random), each holding a short
+/// list that keeps its room, rather than one map under one lock, which the
+/// calling threads queued on.
 #[derive(Default)]
-pub(crate) struct CallsInFlight(Mutex<HashMap<(TraceId, SpanId), Arc<CallSpans>>>);
+pub(crate) struct CallsInFlight([Mutex<Vec<InFlight>>; IN_FLIGHT_SHARDS]);
+
+/// How many locks [`CallsInFlight`] spreads its calls over.
+const IN_FLIGHT_SHARDS: usize = 16;
+
+/// One call in flight.
+struct InFlight {
+    key: (TraceId, SpanId),
+    call: Arc<CallSpans>,
+}
 
 /// A call's place among the calls in flight, given up when it drops.
 pub(crate) struct Entered<'a> {
-    in_flight: &'a CallsInFlight,
-    key: (TraceId, SpanId),
+    shard: &'a Mutex<Vec<InFlight>>,
+    call: Arc<CallSpans>,
 }
 
 impl CallsInFlight {
+    fn shard(&self, root: SpanId) -> &Mutex<Vec<InFlight>> {
+        let low = root.to_bytes()[7];
+        &self.0[usize::from(low) % IN_FLIGHT_SHARDS]
+    }
+
     /// Registers `spans` as the spans of the call under `root`, until the
     /// guard drops.
     pub(crate) fn enter<'a>(&'a self, root: SpanId, spans: &Arc<CallSpans>) -> Entered<'a> {
-        let key = (spans.trace_id(), root);
-        lock(&self.0).insert(key, Arc::clone(spans));
+        let shard = self.shard(root);
+        lock(shard).push(InFlight {
+            key: (spans.trace_id(), root),
+            call: Arc::clone(spans),
+        });
         Entered {
-            in_flight: self,
-            key,
+            shard,
+            call: Arc::clone(spans),
         }
     }
 
     /// The spans the call under `root` of trace `trace_id` closed so far,
-    /// taken; none when it is not in flight.
+    /// taken; none when it is not in flight. Of calls under the same root,
+    /// the one that started first: every call has the same time limit, so
+    /// it is the first to run out of time.
     pub(crate) fn take(&self, trace_id: TraceId, root: SpanId) -> Vec<StoredSpan> {
-        let call = lock(&self.0).get(&(trace_id, root)).cloned();
+        let call = lock(self.shard(root))
+            .iter()
+            .find(|in_flight| in_flight.key == (trace_id, root))
+            .map(|in_flight| Arc::clone(&in_flight.call));
         call.map(|call| call.take()).unwrap_or_default()
     }
 }
 
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
-        lock(&self.in_flight.0).remove(&self.key);
+        let mut shard = lock(self.shard);
+        if let Some(at) = shard.iter().position(|c| Arc::ptr_eq(&c.call, &self.call)) {
+            // Removed in place: the calls keep the order they started in.
+            shard.remove(at);
+        }
     }
 }
 
@@ -152,6 +190,7 @@ struct Captured {
 pub(crate) struct CaptureLayer;
 
 /// The subscriber a suite's calls run with.
+#[cfg(feature = "tokio")]
 type Capturing = tracing_subscriber::layer::Layered<CaptureLayer, Registry>;
 
 /// A dispatcher of its own for a suite's calls.
@@ -159,9 +198,29 @@ pub(crate) fn dispatch() -> Dispatch {
     Dispatch::new(Registry::default().with(CaptureLayer))
 }
 
-/// Makes `span` (made with `dispatch`, the marker of a call) the root of
+/// A synchronous call running on this thread, until it drops: the spans
+/// its code opens at top level on the thread are children of its root
+/// span, and go to its spans. The call this one interrupted, if any (a
+/// suite run from inside another's call), runs on when it drops.
+pub(crate) struct Running(Option<(Arc<CallSpans>, SpanId)>);
+
+impl Running {
+    pub(crate) fn start(call: Arc<CallSpans>, root: SpanId) -> Self {
+        Running(RUNNING.with(|running| running.borrow_mut().replace((call, root))))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let interrupted = self.0.take();
+        RUNNING.with(|running| *running.borrow_mut() = interrupted);
+    }
+}
+
+/// Makes `span` (made with `dispatch`, the marker of an asynchronous call) the root of
 /// the call's spans: its children are children of `root`, and go to
 /// `call`.
+#[cfg(feature = "tokio")]
 pub(crate) fn mark(dispatch: &Dispatch, span: &tracing::Span, call: Arc<CallSpans>, root: SpanId) {
     let (Some(subscriber), Some(id)) = (dispatch.downcast_ref::<Capturing>(), span.id()) else {
         return;
@@ -179,14 +238,27 @@ pub(crate) fn mark(dispatch: &Dispatch, span: &tracing::Span, call: Arc<CallSpan
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for CaptureLayer {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let Some((call, parent)) = span.parent().and_then(|parent| {
+        let under = span.parent().and_then(|parent| {
             parent
                 .extensions()
                 .get::<Captured>()
                 .map(|p| (Arc::clone(&p.call), p.span_id))
-        }) else {
+        });
+        let running = RUNNING.with(|running| running.borrow().clone());
+        let (call, parent) = match (under, running) {
+            // A span the code left entered in an earlier call on this
+            // thread is not the parent of this call's spans.
+            (Some((of, _)), Some(running))
+                if attrs.is_contextual() && !Arc::ptr_eq(&of, &running.0) =>
+            {
+                running
+            }
+            (Some(under), _) => under,
+            // A top-level span of the call running on this thread; one
+            // made a root on purpose (`parent: None`) is not the call's.
+            (None, Some(running)) if !attrs.is_root() => running,
             // Outside a call.
-            return;
+            _ => return,
         };
         let meta = attrs.metadata();
         let mut stored = StoredSpan::new(call.trace_id, new_span_id(), meta.name().to_owned());
@@ -279,6 +351,9 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for CaptureLayer {
 }
 
 thread_local! {
+    /// The synchronous call running on this thread, and its root span.
+    static RUNNING: RefCell<Option<(Arc<CallSpans>, SpanId)>> = const { RefCell::new(None) };
+
     /// The OpenTelemetry contexts of the `tracing` spans entered on this
     /// thread, innermost last: each is left when its span is exited.
     static ENTERED: RefCell<Vec<(Id, Arc<CallSpans>, opentelemetry::ContextGuard)>> =
@@ -364,5 +439,54 @@ impl Visit for Fields<'_> {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         self.put(field, Value::from(format!("{value:?}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(trace_id: TraceId, name: &str) -> StoredSpan {
+        StoredSpan::new(trace_id, new_span_id(), name.to_owned())
+    }
+
+    #[test]
+    fn calls_under_the_same_root_keep_their_places_in_flight() {
+        let in_flight = CallsInFlight::default();
+        let trace = TraceId::from(7u128);
+        let root = SpanId::from(9u64);
+        // A dataset's repeated line: two calls under the same root.
+        let first = CallSpans::new(trace);
+        let second = CallSpans::new(trace);
+        let first_in = in_flight.enter(root, &first);
+        let second_in = in_flight.enter(root, &second);
+        first.push(span(trace, "first's"));
+        second.push(span(trace, "second's"));
+        // The second returns: the first, still in flight, is still found.
+        drop(second_in);
+        let taken = in_flight.take(trace, root);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].name, "first's");
+        drop(first_in);
+        first.push(span(trace, "after it returned"));
+        assert!(in_flight.take(trace, root).is_empty());
+        assert!(in_flight.0.iter().all(|shard| lock(shard).is_empty()));
+    }
+
+    #[test]
+    fn of_calls_under_the_same_root_the_first_started_gives_its_spans() {
+        let in_flight = CallsInFlight::default();
+        let trace = TraceId::from(7u128);
+        let root = SpanId::from(9u64);
+        let first = CallSpans::new(trace);
+        let second = CallSpans::new(trace);
+        let _first_in = in_flight.enter(root, &first);
+        let _second_in = in_flight.enter(root, &second);
+        first.push(span(trace, "first's"));
+        second.push(span(trace, "second's"));
+        let taken = in_flight.take(trace, root);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].name, "first's");
+        assert_eq!(second.take().len(), 1);
     }
 }

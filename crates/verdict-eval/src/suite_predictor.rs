@@ -23,7 +23,9 @@ use crate::otel_capture::SuiteSpans;
 use crate::predict::{Call, PredictError, Prediction, Predictor};
 use crate::predict_stage::panic_message;
 use crate::run::json_value;
-use crate::span_capture::{self, CALL_TARGET, CallSpans, CallsInFlight};
+#[cfg(feature = "tokio")]
+use crate::span_capture::CALL_TARGET;
+use crate::span_capture::{self, CallSpans, CallsInFlight, Running};
 
 /// A closure as the system under test.
 pub(crate) struct ClosurePredictor<F> {
@@ -57,18 +59,9 @@ where
             let _in_flight = self.otel.during(call.parent_span_id, &spans);
             catch_unwind(AssertUnwindSafe(|| {
                 tracing::dispatcher::with_default(&self.dispatch, || {
-                    // A root of its own: a span the code left entered in an
-                    // earlier call on this thread is not its parent.
-                    let marker =
-                        tracing::info_span!(target: CALL_TARGET, parent: None, "verdict.predict");
-                    span_capture::mark(
-                        &self.dispatch,
-                        &marker,
-                        Arc::clone(&spans),
-                        call.parent_span_id,
-                    );
+                    let _running = Running::start(Arc::clone(&spans), call.parent_span_id);
                     let _context = otel_context(&call).attach();
-                    marker.in_scope(|| (self.f)(&inputs))
+                    (self.f)(&inputs)
                 })
             }))
         };
