@@ -6,7 +6,6 @@
 //! its call dropped and counted, and the program's exporter receiving
 //! every span as it would without the suite.
 
-use std::collections::HashMap;
 use std::sync::mpsc;
 
 use opentelemetry::KeyValue;
@@ -15,29 +14,11 @@ use opentelemetry::trace::{
 };
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use serde_json::{Value, json};
-use verdict_eval::{LINE_ATTRIBUTE, Suite};
-use verdict_export::{LocalStore, StoredSpan};
+use verdict_eval::Suite;
+use verdict_export::LocalStore;
 
-fn write(dir: &std::path::Path, lines: &[Value]) -> std::path::PathBuf {
-    let path = dir.join("qa.jsonl");
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// The store's traces by the dataset line of their root span.
-fn by_line(store: &LocalStore) -> HashMap<u64, Vec<StoredSpan>> {
-    store
-        .list_traces()
-        .unwrap()
-        .into_iter()
-        .map(|t| {
-            let spans = store.spans_of(t.trace_id).unwrap();
-            let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
-            (root.attributes[LINE_ATTRIBUTE].as_u64().unwrap(), spans)
-        })
-        .collect()
-}
+mod common;
+use common::{by_line, write};
 
 /// The program's provider: the suite's processor, and its own exporter.
 fn provider(suite: &Suite) -> (SdkTracerProvider, InMemorySpanExporter) {

@@ -3,12 +3,13 @@
 //! store, read back with their parents and trace ids; none leaked between
 //! records called side by side.
 
-use std::collections::HashMap;
-
 use opentelemetry::trace::Status;
 use serde_json::{Value, json};
-use verdict_eval::{LINE_ATTRIBUTE, Suite};
-use verdict_export::{LocalStore, StoredSpan};
+use verdict_eval::Suite;
+use verdict_export::LocalStore;
+
+mod common;
+use common::{by_line, write};
 
 /// The code under test: looks the country up through a tool, in spans.
 fn capital(country: &str) -> Result<String, String> {
@@ -35,27 +36,6 @@ fn capital(country: &str) -> Result<String, String> {
             Err(format!("no capital known for {country}"))
         }
     }
-}
-
-fn write(dir: &std::path::Path, lines: &[Value]) -> std::path::PathBuf {
-    let path = dir.join("qa.jsonl");
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// The store's traces by the dataset line of their root span.
-fn by_line(store: &LocalStore) -> HashMap<u64, Vec<StoredSpan>> {
-    store
-        .list_traces()
-        .unwrap()
-        .into_iter()
-        .map(|t| {
-            let spans = store.spans_of(t.trace_id).unwrap();
-            let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
-            (root.attributes[LINE_ATTRIBUTE].as_u64().unwrap(), spans)
-        })
-        .collect()
 }
 
 #[test]
