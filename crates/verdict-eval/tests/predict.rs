@@ -16,9 +16,11 @@ use verdict::{Assessment, Kind};
 use verdict_eval::predict::{
     Call, PREDICT_FAILED, PREDICT_PANICKED, PREDICT_TIMEOUT, PredictError, Prediction, Predictor,
 };
-use verdict_eval::{Dataset, Error, Evaluation, Interrupt, LINE_ATTRIBUTE, SuiteConfig};
+use verdict_eval::{Dataset, Error, Evaluation, Interrupt, SuiteConfig};
 use verdict_export::{LocalStore, RunStatus, StoredSpan};
 use verdict_scorer::OwnedValue;
+
+mod common;
 
 /// A predictor from a closure, for the tests.
 struct Closure<F>(F);
@@ -86,18 +88,11 @@ fn span(call: &Call<'_>, id: u64, parent: Option<SpanId>, name: &str) -> StoredS
 /// Every trace of the store, by the dataset line of its root span: the
 /// trace's spans and assessments.
 fn by_line(store: &LocalStore) -> HashMap<u64, (Vec<StoredSpan>, Vec<Assessment>)> {
-    store
-        .list_traces()
-        .unwrap()
+    common::by_line(store)
         .into_iter()
-        .map(|t| {
-            let spans = store.spans_of(t.trace_id).unwrap();
-            let line = spans
-                .iter()
-                .find(|s| s.parent_span_id.is_none())
-                .and_then(|root| root.attributes[LINE_ATTRIBUTE].as_u64())
-                .expect("a root span with its line");
-            (line, (spans, store.list_by_trace(t.trace_id).unwrap()))
+        .map(|(line, spans)| {
+            let assessments = store.list_by_trace(spans[0].trace_id).unwrap();
+            (line, (spans, assessments))
         })
         .collect()
 }

@@ -1,6 +1,9 @@
 //! What the suite tests that call code under test share: a dataset
 //! written from JSON values, and the store's traces read back by line.
 
+// Each test file is a crate of its own and uses what it needs of these.
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
