@@ -4,12 +4,11 @@
 //! Each call runs with a dispatcher of the suite's own as the thread's
 //! default (`tracing::dispatcher::with_default`; a future, with
 //! `WithSubscriber`): a `tracing-subscriber` [`Registry`] with
-//! [`CaptureLayer`]. Where the call's spans go ([`CallSpans`]) is the
-//! thread's running call ([`Running`]) for a synchronous call, and a marker
-//! span the future runs in for an asynchronous one, since a future is
-//! polled on whichever thread its runtime picks. A synchronous call has no
-//! marker: the thread already says which call runs on it, and a span made,
-//! entered and closed per call would cost what the code's own span costs.
+//! [`CaptureLayer`]. The call's code runs inside a marker span that holds
+//! where the call's spans go ([`CallSpans`]). A marker, rather than the
+//! thread's running call in a thread-local: code under test hands its
+//! current span to the threads and tasks it starts (`Span::current()`,
+//! `in_current_span()`), and what it hands must lead to the call.
 //! Every span the call opens gets an OpenTelemetry id in the record's
 //! trace, its parent's id (the record's root span for a top-level one), its
 //! fields as attributes, and joins the call's spans when it closes. Nothing
@@ -33,7 +32,8 @@
 //!
 //! A span still open when the call returns (a task the call spawned and
 //! left running) is not captured, nor is one the code makes a root on
-//! purpose (`parent: None`): it starts a trace of its own.
+//! purpose (`parent: None`), nor its children: it starts a trace of its
+//! own.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,11 +52,10 @@ use tracing_subscriber::layer::{Context, SubscriberExt as _};
 use tracing_subscriber::registry::{LookupSpan, Registry};
 use verdict_store::StoredSpan;
 
-use crate::predict::SpanList;
+use crate::predict::{Call, SpanList};
 use crate::run::lock;
 
-/// The target of the marker span an asynchronous call runs in.
-#[cfg(feature = "tokio")]
+/// The target of the marker span a call runs in.
 pub(crate) const CALL_TARGET: &str = "verdict::predict";
 
 /// Where one call's spans go: at most
@@ -107,10 +106,11 @@ impl CallSpans {
     }
 }
 
-/// The calls of one predictor in flight, by record (its trace and root
-/// span), so that the spans of a call the run gave up on can be taken
-/// while it still runs. Records that name the same trace and span (a
-/// dataset's repeated line) are in flight side by side.
+/// The calls of one predictor in flight, by record (its dataset line, its
+/// trace and its root span), so that the spans of a call the run gave up
+/// on can be taken while it still runs. The line tells apart records that
+/// name the same trace and span (a dataset's repeated line), and a record
+/// from one called before under the same ids whose call still hangs.
 ///
 /// Every call registers here and only a call that runs out of time is
 /// looked up, so registering is what must be cheap: the calls are spread
@@ -123,9 +123,9 @@ pub(crate) struct CallsInFlight([Mutex<Vec<InFlight>>; IN_FLIGHT_SHARDS]);
 /// How many locks [`CallsInFlight`] spreads its calls over.
 const IN_FLIGHT_SHARDS: usize = 16;
 
-/// One call in flight.
+/// One call in flight: its record's line, trace and root span.
 struct InFlight {
-    key: (TraceId, SpanId),
+    record: (usize, TraceId, SpanId),
     call: Arc<CallSpans>,
 }
 
@@ -135,18 +135,22 @@ pub(crate) struct Entered<'a> {
     call: Arc<CallSpans>,
 }
 
+/// Which record a call answers.
+fn record_of(call: &Call<'_>) -> (usize, TraceId, SpanId) {
+    (call.line, call.trace_id, call.parent_span_id)
+}
+
 impl CallsInFlight {
     fn shard(&self, root: SpanId) -> &Mutex<Vec<InFlight>> {
         let low = root.to_bytes()[7];
         &self.0[usize::from(low) % IN_FLIGHT_SHARDS]
     }
 
-    /// Registers `spans` as the spans of the call under `root`, until the
-    /// guard drops.
-    pub(crate) fn enter<'a>(&'a self, root: SpanId, spans: &Arc<CallSpans>) -> Entered<'a> {
-        let shard = self.shard(root);
+    /// Registers `spans` as the spans of `call`, until the guard drops.
+    pub(crate) fn enter<'a>(&'a self, call: &Call<'_>, spans: &Arc<CallSpans>) -> Entered<'a> {
+        let shard = self.shard(call.parent_span_id);
         lock(shard).push(InFlight {
-            key: (spans.trace_id(), root),
+            record: record_of(call),
             call: Arc::clone(spans),
         });
         Entered {
@@ -155,16 +159,15 @@ impl CallsInFlight {
         }
     }
 
-    /// The spans the call under `root` of trace `trace_id` closed so far,
-    /// taken; none when it is not in flight. Of calls under the same root,
-    /// the one that started first: every call has the same time limit, so
-    /// it is the first to run out of time.
-    pub(crate) fn take(&self, trace_id: TraceId, root: SpanId) -> Vec<StoredSpan> {
-        let call = lock(self.shard(root))
+    /// The spans `call` closed so far, taken; none when it is not in
+    /// flight.
+    pub(crate) fn take(&self, call: &Call<'_>) -> Vec<StoredSpan> {
+        let record = record_of(call);
+        let found = lock(self.shard(call.parent_span_id))
             .iter()
-            .find(|in_flight| in_flight.key == (trace_id, root))
+            .find(|in_flight| in_flight.record == record)
             .map(|in_flight| Arc::clone(&in_flight.call));
-        call.map(|call| call.take()).unwrap_or_default()
+        found.map(|found| found.take()).unwrap_or_default()
     }
 }
 
@@ -172,8 +175,7 @@ impl Drop for Entered<'_> {
     fn drop(&mut self) {
         let mut shard = lock(self.shard);
         if let Some(at) = shard.iter().position(|c| Arc::ptr_eq(&c.call, &self.call)) {
-            // Removed in place: the calls keep the order they started in.
-            shard.remove(at);
+            shard.swap_remove(at);
         }
     }
 }
@@ -190,7 +192,6 @@ struct Captured {
 pub(crate) struct CaptureLayer;
 
 /// The subscriber a suite's calls run with.
-#[cfg(feature = "tokio")]
 type Capturing = tracing_subscriber::layer::Layered<CaptureLayer, Registry>;
 
 /// A dispatcher of its own for a suite's calls.
@@ -198,29 +199,9 @@ pub(crate) fn dispatch() -> Dispatch {
     Dispatch::new(Registry::default().with(CaptureLayer))
 }
 
-/// A synchronous call running on this thread, until it drops: the spans
-/// its code opens at top level on the thread are children of its root
-/// span, and go to its spans. The call this one interrupted, if any (a
-/// suite run from inside another's call), runs on when it drops.
-pub(crate) struct Running(Option<(Arc<CallSpans>, SpanId)>);
-
-impl Running {
-    pub(crate) fn start(call: Arc<CallSpans>, root: SpanId) -> Self {
-        Running(RUNNING.with(|running| running.borrow_mut().replace((call, root))))
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let interrupted = self.0.take();
-        RUNNING.with(|running| *running.borrow_mut() = interrupted);
-    }
-}
-
-/// Makes `span` (made with `dispatch`, the marker of an asynchronous call) the root of
+/// Makes `span` (made with `dispatch`, the marker of a call) the root of
 /// the call's spans: its children are children of `root`, and go to
 /// `call`.
-#[cfg(feature = "tokio")]
 pub(crate) fn mark(dispatch: &Dispatch, span: &tracing::Span, call: Arc<CallSpans>, root: SpanId) {
     let (Some(subscriber), Some(id)) = (dispatch.downcast_ref::<Capturing>(), span.id()) else {
         return;
@@ -238,27 +219,14 @@ pub(crate) fn mark(dispatch: &Dispatch, span: &tracing::Span, call: Arc<CallSpan
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for CaptureLayer {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let under = span.parent().and_then(|parent| {
+        let Some((call, parent)) = span.parent().and_then(|parent| {
             parent
                 .extensions()
                 .get::<Captured>()
                 .map(|p| (Arc::clone(&p.call), p.span_id))
-        });
-        let running = RUNNING.with(|running| running.borrow().clone());
-        let (call, parent) = match (under, running) {
-            // A span the code left entered in an earlier call on this
-            // thread is not the parent of this call's spans.
-            (Some((of, _)), Some(running))
-                if attrs.is_contextual() && !Arc::ptr_eq(&of, &running.0) =>
-            {
-                running
-            }
-            (Some(under), _) => under,
-            // A top-level span of the call running on this thread; one
-            // made a root on purpose (`parent: None`) is not the call's.
-            (None, Some(running)) if !attrs.is_root() => running,
+        }) else {
             // Outside a call.
-            _ => return,
+            return;
         };
         let meta = attrs.metadata();
         let mut stored = StoredSpan::new(call.trace_id, new_span_id(), meta.name().to_owned());
@@ -351,9 +319,6 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for CaptureLayer {
 }
 
 thread_local! {
-    /// The synchronous call running on this thread, and its root span.
-    static RUNNING: RefCell<Option<(Arc<CallSpans>, SpanId)>> = const { RefCell::new(None) };
-
     /// The OpenTelemetry contexts of the `tracing` spans entered on this
     /// thread, innermost last: each is left when its span is exited.
     static ENTERED: RefCell<Vec<(Id, Arc<CallSpans>, opentelemetry::ContextGuard)>> =
@@ -450,32 +415,40 @@ mod tests {
         StoredSpan::new(trace_id, new_span_id(), name.to_owned())
     }
 
+    fn call(line: usize, trace_id: TraceId, root: SpanId) -> Call<'static> {
+        static INPUTS: verdict_scorer::OwnedValue = verdict_scorer::OwnedValue::Null;
+        Call {
+            line,
+            inputs: &INPUTS,
+            trace_id,
+            parent_span_id: root,
+            time_limit: std::time::Duration::from_secs(1),
+        }
+    }
+
     #[test]
-    fn calls_under_the_same_root_keep_their_places_in_flight() {
+    fn records_under_the_same_ids_keep_their_own_places_in_flight() {
         let in_flight = CallsInFlight::default();
         let trace = TraceId::from(7u128);
         let root = SpanId::from(9u64);
-        // A dataset's repeated line: two calls under the same root.
-        let first = CallSpans::new(trace);
-        let second = CallSpans::new(trace);
-        let first_in = in_flight.enter(root, &first);
-        let second_in = in_flight.enter(root, &second);
-        first.push(span(trace, "first's"));
-        second.push(span(trace, "second's"));
-        // The first started is the first to run out of time.
-        let taken = in_flight.take(trace, root);
-        assert_eq!(taken.len(), 1);
-        assert_eq!(taken[0].name, "first's");
-        assert_eq!(second.take()[0].name, "second's");
-        // The second returns: the first, still in flight, is still found.
-        drop(second_in);
-        first.push(span(trace, "first's later"));
-        let taken = in_flight.take(trace, root);
-        assert_eq!(taken.len(), 1);
-        assert_eq!(taken[0].name, "first's later");
+        // A dataset's repeated line: two records under the same ids, the
+        // first one's call hanging still.
+        let (first, second) = (call(1, trace, root), call(2, trace, root));
+        let (first_spans, second_spans) = (CallSpans::new(trace), CallSpans::new(trace));
+        let first_in = in_flight.enter(&first, &first_spans);
+        let second_in = in_flight.enter(&second, &second_spans);
+        first_spans.push(span(trace, "first's"));
+        second_spans.push(span(trace, "second's"));
+        // Each record's own, whichever asks first.
+        assert_eq!(in_flight.take(&second)[0].name, "second's");
+        assert_eq!(in_flight.take(&first)[0].name, "first's");
+        // One returns: the other is still found.
         drop(first_in);
-        first.push(span(trace, "after it returned"));
-        assert!(in_flight.take(trace, root).is_empty());
+        second_spans.push(span(trace, "second's later"));
+        assert!(in_flight.take(&first).is_empty());
+        assert_eq!(in_flight.take(&second)[0].name, "second's later");
+        drop(second_in);
+        assert!(in_flight.take(&second).is_empty());
         assert!(in_flight.0.iter().all(|shard| lock(shard).is_empty()));
     }
 }

@@ -23,9 +23,7 @@ use crate::otel_capture::SuiteSpans;
 use crate::predict::{Call, PredictError, Prediction, Predictor};
 use crate::predict_stage::panic_message;
 use crate::run::json_value;
-#[cfg(feature = "tokio")]
-use crate::span_capture::CALL_TARGET;
-use crate::span_capture::{self, CallSpans, CallsInFlight, Running};
+use crate::span_capture::{self, CALL_TARGET, CallSpans, CallsInFlight};
 
 /// A closure as the system under test.
 pub(crate) struct ClosurePredictor<F> {
@@ -54,14 +52,23 @@ where
     fn predict(&self, call: Call<'_>) -> Result<Prediction, PredictError> {
         let inputs = json_value(call.inputs);
         let spans = CallSpans::new(call.trace_id);
-        let _entered = self.in_flight.enter(call.parent_span_id, &spans);
+        let _entered = self.in_flight.enter(&call, &spans);
         let answer = {
             let _in_flight = self.otel.during(call.parent_span_id, &spans);
             catch_unwind(AssertUnwindSafe(|| {
                 tracing::dispatcher::with_default(&self.dispatch, || {
-                    let _running = Running::start(Arc::clone(&spans), call.parent_span_id);
+                    // A root of its own: a span the code left entered in an
+                    // earlier call on this thread is not its parent.
+                    let marker =
+                        tracing::info_span!(target: CALL_TARGET, parent: None, "verdict.predict");
+                    span_capture::mark(
+                        &self.dispatch,
+                        &marker,
+                        Arc::clone(&spans),
+                        call.parent_span_id,
+                    );
                     let _context = otel_context(&call).attach();
-                    (self.f)(&inputs)
+                    marker.in_scope(|| (self.f)(&inputs))
                 })
             }))
         };
@@ -70,7 +77,7 @@ where
     }
 
     fn spans_so_far(&self, call: Call<'_>) -> Vec<StoredSpan> {
-        self.in_flight.take(call.trace_id, call.parent_span_id)
+        self.in_flight.take(&call)
     }
 }
 
@@ -137,7 +144,7 @@ where
             ));
         };
         let spans = CallSpans::new(call.trace_id);
-        let _entered = self.in_flight.enter(call.parent_span_id, &spans);
+        let _entered = self.in_flight.enter(&call, &spans);
         let marker = tracing::dispatcher::with_default(
             &self.dispatch,
             || tracing::info_span!(target: CALL_TARGET, parent: None, "verdict.predict"),
@@ -162,7 +169,7 @@ where
     }
 
     fn spans_so_far(&self, call: Call<'_>) -> Vec<StoredSpan> {
-        self.in_flight.take(call.trace_id, call.parent_span_id)
+        self.in_flight.take(&call)
     }
 }
 

@@ -294,3 +294,52 @@ fn a_call_that_runs_out_of_time_keeps_the_spans_it_made_before() {
     assert_eq!(looked_up.attributes["input"], "slow");
     assert_eq!(traces[&1].len(), 2);
 }
+
+#[test]
+fn spans_made_where_the_call_hands_its_current_span_are_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(
+        dir.path(),
+        &[
+            json!({"inputs": "a", "expectations": {"expected_response": "a"}}),
+            json!({"inputs": "b", "expectations": {"expected_response": "b"}}),
+        ],
+    );
+    let db = dir.path().join("store.db");
+    let report = Suite::new()
+        .scorer("exact_match")
+        .store(&db)
+        .predict(|inputs| {
+            // What code that fans out does: its current span and
+            // subscriber handed to the threads it starts.
+            let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+            let current = tracing::Span::current();
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        current.in_scope(|| {
+                            tracing::info_span!("on a thread it started").in_scope(|| {});
+                        });
+                    });
+                });
+            });
+            tracing::info_span!(parent: &tracing::Span::current(), "given its parent")
+                .in_scope(|| {});
+            Ok::<_, String>(inputs.clone())
+        })
+        .run(&data)
+        .unwrap();
+    assert_eq!(report.summary().scorer("exact_match").unwrap().passed, 2);
+    let traces = by_line(&LocalStore::open(&db).unwrap());
+    for line in [1, 2] {
+        let spans = &traces[&line];
+        let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
+        for name in ["on a thread it started", "given its parent"] {
+            let span = spans
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap_or_else(|| panic!("no {name:?} in record {line}: {spans:?}"));
+            assert_eq!(span.parent_span_id, Some(root.span_id));
+        }
+    }
+}

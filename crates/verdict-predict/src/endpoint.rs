@@ -111,7 +111,7 @@ impl SpanEndpoint {
             .unwrap_or_else(PoisonError::into_inner)
             .entry(trace_id)
             .or_default()
-            .calls += 1;
+            .watch();
         Watch {
             state: &self.state,
             trace_id,
@@ -218,17 +218,26 @@ struct Watched {
     spans: SpanList,
     /// How many calls watch it.
     calls: usize,
+    /// Whether two calls ever watched it at once: then each takes only
+    /// the spans under its own root, also once the others returned (a
+    /// span of theirs may still come).
+    shared: bool,
 }
 
 impl Watched {
+    fn watch(&mut self) {
+        self.calls += 1;
+        self.shared |= self.calls > 1;
+    }
+
     /// The spans of the call under `root`: every span of the trace when
-    /// the call is alone on it (parents kept as sent, even one that never
-    /// came), else those under its root.
+    /// the call has always been alone on it (parents kept as sent, even
+    /// one that never came), else those under its root.
     fn take(&mut self, trace_id: TraceId, root: SpanId) -> Vec<StoredSpan> {
-        if self.calls == 1 {
-            self.spans.take(trace_id)
-        } else {
+        if self.shared {
             self.spans.take_under(trace_id, root)
+        } else {
+            self.spans.take(trace_id)
         }
     }
 }
@@ -289,5 +298,49 @@ async fn handle(
             "this endpoint takes the spans of the system under test as OTLP traces on POST \
              /v1/traces",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(trace_id: TraceId, id: u64, parent: u64, name: &str) -> StoredSpan {
+        let mut span = StoredSpan::new(trace_id, SpanId::from(id), name.to_owned());
+        span.parent_span_id = Some(SpanId::from(parent));
+        span
+    }
+
+    #[test]
+    fn a_late_span_of_a_record_that_returned_is_not_taken_by_another_on_its_trace() {
+        let trace = TraceId::from(5u128);
+        let (root_a, root_b) = (SpanId::from(1u64), SpanId::from(2u64));
+        let mut watched = Watched::default();
+        watched.watch();
+        watched.watch();
+        watched.spans.push(span(trace, 10, 1, "a's"));
+        let taken = watched.take(trace, root_a);
+        assert_eq!(taken.len(), 1);
+        // A returns; a span of its comes late, then B's.
+        watched.calls -= 1;
+        watched.spans.push(span(trace, 11, 1, "a's, late"));
+        watched.spans.push(span(trace, 20, 2, "b's"));
+        let taken = watched.take(trace, root_b);
+        assert_eq!(
+            taken.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["b's"]
+        );
+    }
+
+    #[test]
+    fn a_call_alone_on_its_trace_takes_every_span_of_it() {
+        let trace = TraceId::from(5u128);
+        let mut watched = Watched::default();
+        watched.watch();
+        // Its parent never came: kept as sent.
+        watched
+            .spans
+            .push(span(trace, 10, 77, "under a span not sent"));
+        assert_eq!(watched.take(trace, SpanId::from(1u64)).len(), 1);
     }
 }
