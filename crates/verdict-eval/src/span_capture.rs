@@ -108,9 +108,9 @@ impl CallSpans {
 
 /// The calls of one predictor in flight, by record (its dataset line, its
 /// trace and its root span), so that the spans of a call the run gave up
-/// on can be taken while it still runs. The line tells apart records that
-/// name the same trace and span (a dataset's repeated line), and a record
-/// from one called before under the same ids whose call still hangs.
+/// on can be taken while it still runs. A dataset refuses two records on
+/// the same trace and span, but the predictor does not rely on it: the
+/// line tells apart calls under the same ids, one of them still hanging.
 ///
 /// Every call registers here and only a call that runs out of time is
 /// looked up, so registering is what must be cheap: the calls are spread
@@ -431,8 +431,8 @@ mod tests {
         let in_flight = CallsInFlight::default();
         let trace = TraceId::from(7u128);
         let root = SpanId::from(9u64);
-        // A dataset's repeated line: two records under the same ids, the
-        // first one's call hanging still.
+        // Two records under the same ids, the first one's call hanging
+        // still.
         let (first, second) = (call(1, trace, root), call(2, trace, root));
         let (first_spans, second_spans) = (CallSpans::new(trace), CallSpans::new(trace));
         let first_in = in_flight.enter(&first, &first_spans);
