@@ -9,7 +9,7 @@ use verdict_eval::Suite;
 use verdict_export::LocalStore;
 
 mod common;
-use common::{by_line, write};
+use common::{by_line, echoes, write};
 
 /// The code under test: looks the country up through a tool, in spans.
 fn capital(country: &str) -> Result<String, String> {
@@ -108,13 +108,7 @@ fn each_calls_tracing_spans_are_its_records_trace_and_trace_scorers_judge_them()
 #[test]
 fn a_call_that_panics_keeps_the_spans_it_made_before_in_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write(
-        dir.path(),
-        &[
-            json!({"inputs": "fine", "expectations": {"expected_response": "fine"}}),
-            json!({"inputs": "boom", "expectations": {"expected_response": "boom"}}),
-        ],
-    );
+    let data = echoes(dir.path(), &[json!("fine"), json!("boom")]);
     let db = dir.path().join("store.db");
     let report = Suite::new()
         .scorer("exact_match")
@@ -198,13 +192,7 @@ fn spans_of_records_called_side_by_side_stay_with_their_own_record() {
 fn a_call_that_makes_too_many_spans_keeps_the_first_and_counts_the_rest() {
     use verdict_eval::predict::{MAX_SPANS_PER_CALL, SPANS_LEFT_OUT, SPANS_LEFT_OUT_ATTRIBUTE};
     let dir = tempfile::tempdir().unwrap();
-    let data = write(
-        dir.path(),
-        &[
-            json!({"inputs": 7, "expectations": {"expected_response": 7}}),
-            json!({"inputs": 2, "expectations": {"expected_response": 2}}),
-        ],
-    );
+    let data = echoes(dir.path(), &[json!(7), json!(2)]);
     let db = dir.path().join("store.db");
     let report = Suite::new()
         .scorer("exact_match")
@@ -252,13 +240,7 @@ fn a_call_that_makes_too_many_spans_keeps_the_first_and_counts_the_rest() {
 #[test]
 fn a_call_that_runs_out_of_time_keeps_the_spans_it_made_before() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write(
-        dir.path(),
-        &[
-            json!({"inputs": "fast", "expectations": {"expected_response": "fast"}}),
-            json!({"inputs": "slow", "expectations": {"expected_response": "slow"}}),
-        ],
-    );
+    let data = echoes(dir.path(), &[json!("fast"), json!("slow")]);
     let db = dir.path().join("store.db");
     let report = Suite::new()
         .scorer("exact_match")
@@ -298,13 +280,7 @@ fn a_call_that_runs_out_of_time_keeps_the_spans_it_made_before() {
 #[test]
 fn spans_made_where_the_call_hands_its_current_span_are_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write(
-        dir.path(),
-        &[
-            json!({"inputs": "a", "expectations": {"expected_response": "a"}}),
-            json!({"inputs": "b", "expectations": {"expected_response": "b"}}),
-        ],
-    );
+    let data = echoes(dir.path(), &[json!("a"), json!("b")]);
     let db = dir.path().join("store.db");
     let report = Suite::new()
         .scorer("exact_match")

@@ -32,3 +32,13 @@ pub(crate) fn by_line(store: &LocalStore) -> HashMap<u64, Vec<StoredSpan>> {
         })
         .collect()
 }
+
+/// A dataset in `dir` of records each expecting its inputs back: what a
+/// system that echoes answers right.
+pub(crate) fn echoes(dir: &Path, inputs: &[Value]) -> PathBuf {
+    let lines: Vec<Value> = inputs
+        .iter()
+        .map(|i| serde_json::json!({"inputs": i, "expectations": {"expected_response": i}}))
+        .collect();
+    write(dir, &lines)
+}
