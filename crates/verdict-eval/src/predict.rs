@@ -41,28 +41,72 @@ pub const SPANS_LEFT_OUT: &str = "verdict.spans_left_out";
 pub const SPANS_LEFT_OUT_ATTRIBUTE: &str = "verdict.spans.left_out";
 
 /// The spans of one call as they end: the first [`MAX_SPANS_PER_CALL`]
-/// kept, the rest counted.
+/// kept, the rest counted. A list that several calls share (records on
+/// one trace, [`SpanList::push_shared`]) keeps that many for each, and
+/// each call's part is bounded as it is taken ([`SpanList::take_under`]).
 #[derive(Debug, Default)]
 pub struct SpanList {
     spans: Vec<StoredSpan>,
-    left_out: u64,
+    /// Spans that did not fit.
+    left_out: LeftOut,
+}
+
+/// Spans counted rather than kept.
+#[derive(Clone, Copy, Debug, Default)]
+struct LeftOut {
+    count: u64,
     /// When the first span left out started, and the last one ended.
-    left_out_between: Option<(SystemTime, SystemTime)>,
+    between: Option<(SystemTime, SystemTime)>,
+}
+
+impl LeftOut {
+    fn add(&mut self, span: &StoredSpan) {
+        self.count += 1;
+        let (start, end) = self.between.get_or_insert((span.start_time, span.end_time));
+        *start = (*start).min(span.start_time);
+        *end = (*end).max(span.end_time);
+    }
+
+    /// The [`SPANS_LEFT_OUT`] span of trace `trace_id` that stands for
+    /// them, if there are any; `shared` when they may be other calls'.
+    fn span(&self, trace_id: TraceId, shared: bool) -> Option<StoredSpan> {
+        let (start, end) = self.between?;
+        let mut span = StoredSpan::new(
+            trace_id,
+            SpanId::from(rand::random::<u64>().max(1)),
+            SPANS_LEFT_OUT.to_owned(),
+        );
+        span.start_time = start;
+        span.end_time = end;
+        span.attributes
+            .insert(SPANS_LEFT_OUT_ATTRIBUTE.to_owned(), self.count.into());
+        let whose = if shared {
+            " (on a trace several records share: some may be the others')"
+        } else {
+            ""
+        };
+        span.status = opentelemetry::trace::Status::error(format!(
+            "{} spans left out, past the {MAX_SPANS_PER_CALL} a call keeps{whose}",
+            self.count
+        ));
+        Some(span)
+    }
 }
 
 impl SpanList {
     /// Adds a span that ended, or counts it when the list is full.
     pub fn push(&mut self, span: StoredSpan) {
-        if self.spans.len() < MAX_SPANS_PER_CALL {
+        self.push_shared(span, 1);
+    }
+
+    /// Adds a span that ended to a list `calls` calls share, or counts it
+    /// when the list holds [`MAX_SPANS_PER_CALL`] for each of them.
+    pub fn push_shared(&mut self, span: StoredSpan, calls: usize) {
+        if self.spans.len() < MAX_SPANS_PER_CALL.saturating_mul(calls.max(1)) {
             self.spans.push(span);
-            return;
+        } else {
+            self.left_out.add(&span);
         }
-        self.left_out += 1;
-        let (start, end) = self
-            .left_out_between
-            .get_or_insert((span.start_time, span.end_time));
-        *start = (*start).min(span.start_time);
-        *end = (*end).max(span.end_time);
     }
 
     /// The spans kept so far.
@@ -70,10 +114,14 @@ impl SpanList {
         &self.spans
     }
 
-    /// The spans kept under `root` (its children, theirs, and so on), and
-    /// the [`SPANS_LEFT_OUT`] span if any were left out; the others stay:
-    /// what one call takes of a trace that several records share, each
-    /// under a root span of its own.
+    /// The spans kept under `root` (its children, theirs, and so on), at
+    /// most [`MAX_SPANS_PER_CALL`] of them; the others stay: what one call
+    /// takes of a trace that several records share, each under a root
+    /// span of its own. A [`SPANS_LEFT_OUT`] span comes with them when the
+    /// call made more, or when any span of the shared list was left out:
+    /// whose it was is not known, so every call that takes from the list
+    /// after that counts it as possibly its own, and none is judged on a
+    /// trace that may be cut short.
     pub fn take_under(&mut self, trace_id: TraceId, root: SpanId) -> Vec<StoredSpan> {
         let mut children: std::collections::HashMap<SpanId, Vec<usize>> =
             std::collections::HashMap::new();
@@ -98,9 +146,13 @@ impl SpanList {
             .partition(|(_, under)| *under);
         self.spans = kept.into_iter().map(|(span, _)| span).collect();
         let mut taken: Vec<StoredSpan> = taken.into_iter().map(|(span, _)| span).collect();
-        let kept = std::mem::take(&mut self.spans);
-        taken.extend(self.take(trace_id));
-        self.spans = kept;
+        let mut left_out = self.left_out;
+        if taken.len() > MAX_SPANS_PER_CALL {
+            for span in taken.split_off(MAX_SPANS_PER_CALL) {
+                left_out.add(&span);
+            }
+        }
+        taken.extend(left_out.span(trace_id, self.left_out.count > 0));
         taken
     }
 
@@ -108,23 +160,7 @@ impl SpanList {
     /// when any were left out; the list is empty again.
     pub fn take(&mut self, trace_id: TraceId) -> Vec<StoredSpan> {
         let mut spans = std::mem::take(&mut self.spans);
-        if let Some((start, end)) = self.left_out_between.take() {
-            let mut span = StoredSpan::new(
-                trace_id,
-                SpanId::from(rand::random::<u64>().max(1)),
-                SPANS_LEFT_OUT.to_owned(),
-            );
-            span.start_time = start;
-            span.end_time = end;
-            span.attributes
-                .insert(SPANS_LEFT_OUT_ATTRIBUTE.to_owned(), self.left_out.into());
-            span.status = opentelemetry::trace::Status::error(format!(
-                "{} spans left out, past the {MAX_SPANS_PER_CALL} a call keeps",
-                self.left_out
-            ));
-            spans.push(span);
-            self.left_out = 0;
-        }
+        spans.extend(std::mem::take(&mut self.left_out).span(trace_id, false));
         spans
     }
 }

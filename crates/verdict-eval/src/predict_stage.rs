@@ -346,8 +346,8 @@ fn checked(
     // error, the tokens or the tool call a scorer looks for.
     if let Some(left_out) = prediction.spans.iter().find_map(left_out) {
         return Err(PredictError::Failed(format!(
-            "it made {left_out} spans more than the {MAX_SPANS_PER_CALL} a call keeps: its \
-             trace is incomplete, and is not judged"
+            "{left_out} spans of its trace were left out, past the {MAX_SPANS_PER_CALL} a call \
+             keeps: its trace is incomplete, and is not judged"
         ))
         .with_spans(prediction.spans));
     }

@@ -218,6 +218,9 @@ struct Watched {
     spans: SpanList,
     /// How many calls watch it.
     calls: usize,
+    /// The most calls that watched it at once: the list keeps as many
+    /// spans as that many calls may.
+    most: usize,
     /// Whether two calls ever watched it at once: then each takes only
     /// the spans under its own root, also once the others returned (a
     /// span of theirs may still come).
@@ -227,7 +230,13 @@ struct Watched {
 impl Watched {
     fn watch(&mut self) {
         self.calls += 1;
+        self.most = self.most.max(self.calls);
         self.shared |= self.calls > 1;
+    }
+
+    /// Keeps a span that arrived, while the trace has room for it.
+    fn add(&mut self, span: StoredSpan) {
+        self.spans.push_shared(span, self.most);
     }
 
     /// The spans of the call under `root`: every span of the trace when
@@ -249,7 +258,7 @@ impl State {
             let mut traces = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
             for (span, _) in spans {
                 match traces.get_mut(&span.trace_id) {
-                    Some(watched) => watched.spans.push(span),
+                    Some(watched) => watched.add(span),
                     None => unclaimed += 1,
                 }
             }
@@ -304,6 +313,7 @@ async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use verdict_eval::predict::{MAX_SPANS_PER_CALL, SPANS_LEFT_OUT, SPANS_LEFT_OUT_ATTRIBUTE};
 
     fn span(trace_id: TraceId, id: u64, parent: u64, name: &str) -> StoredSpan {
         let mut span = StoredSpan::new(trace_id, SpanId::from(id), name.to_owned());
@@ -318,13 +328,13 @@ mod tests {
         let mut watched = Watched::default();
         watched.watch();
         watched.watch();
-        watched.spans.push(span(trace, 10, 1, "a's"));
+        watched.add(span(trace, 10, 1, "a's"));
         let taken = watched.take(trace, root_a);
         assert_eq!(taken.len(), 1);
         // A returns; a span of its comes late, then B's.
         watched.calls -= 1;
-        watched.spans.push(span(trace, 11, 1, "a's, late"));
-        watched.spans.push(span(trace, 20, 2, "b's"));
+        watched.add(span(trace, 11, 1, "a's, late"));
+        watched.add(span(trace, 20, 2, "b's"));
         let taken = watched.take(trace, root_b);
         assert_eq!(
             taken.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
@@ -338,9 +348,88 @@ mod tests {
         let mut watched = Watched::default();
         watched.watch();
         // Its parent never came: kept as sent.
-        watched
-            .spans
-            .push(span(trace, 10, 77, "under a span not sent"));
+        watched.add(span(trace, 10, 77, "under a span not sent"));
         assert_eq!(watched.take(trace, SpanId::from(1u64)).len(), 1);
+    }
+    /// The spans of `taken` that stand for spans left out, and how many
+    /// each counts.
+    fn left_out(taken: &[StoredSpan]) -> Vec<u64> {
+        taken
+            .iter()
+            .filter(|s| s.name == SPANS_LEFT_OUT)
+            .map(|s| {
+                s.attributes[SPANS_LEFT_OUT_ATTRIBUTE]
+                    .as_u64()
+                    .expect("a count")
+            })
+            .collect()
+    }
+
+    /// Call `root`'s `n` spans, ids from `first`.
+    fn made(watched: &mut Watched, trace: TraceId, root: u64, first: u64, n: u64) {
+        for id in first..first + n {
+            watched.add(span(trace, id, root, "child"));
+        }
+    }
+
+    #[test]
+    fn records_sharing_a_trace_each_keep_a_calls_worth_of_spans() {
+        let trace = TraceId::from(5u128);
+        let mut watched = Watched::default();
+        watched.watch();
+        watched.watch();
+        // Together more than one call keeps, each within it.
+        let each = MAX_SPANS_PER_CALL as u64 * 3 / 5;
+        made(&mut watched, trace, 1, 1_000_000, each);
+        made(&mut watched, trace, 2, 2_000_000, each);
+        for root in [1u64, 2] {
+            let taken = watched.take(trace, SpanId::from(root));
+            assert_eq!(taken.len() as u64, each);
+            assert_eq!(left_out(&taken), Vec::<u64>::new());
+        }
+    }
+
+    #[test]
+    fn a_call_past_its_bound_on_a_shared_trace_is_cut_and_says_so_alone() {
+        let trace = TraceId::from(5u128);
+        let mut watched = Watched::default();
+        watched.watch();
+        watched.watch();
+        let over = 1_234;
+        made(
+            &mut watched,
+            trace,
+            1,
+            1_000_000,
+            MAX_SPANS_PER_CALL as u64 + over,
+        );
+        made(&mut watched, trace, 2, 2_000_000, 100);
+        let a = watched.take(trace, SpanId::from(1u64));
+        assert_eq!(a.len(), MAX_SPANS_PER_CALL + 1);
+        assert_eq!(left_out(&a), [over]);
+        let b = watched.take(trace, SpanId::from(2u64));
+        assert_eq!(b.len(), 100);
+        assert_eq!(left_out(&b), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn spans_a_shared_trace_had_no_room_for_count_against_every_call_that_takes_after() {
+        let trace = TraceId::from(5u128);
+        let mut watched = Watched::default();
+        watched.watch();
+        watched.watch();
+        // B's spans come first, then more of A's than the two calls'
+        // room: which call lost spans is not known from the list.
+        let (a, b) = (2 * MAX_SPANS_PER_CALL as u64, 50);
+        made(&mut watched, trace, 2, 2_000_000, b);
+        made(&mut watched, trace, 1, 1_000_000, a);
+        let lost = a + b - 2 * MAX_SPANS_PER_CALL as u64;
+        let taken_b = watched.take(trace, SpanId::from(2u64));
+        assert_eq!(taken_b.len() as u64, b + 1);
+        assert_eq!(left_out(&taken_b), [lost]);
+        let taken_a = watched.take(trace, SpanId::from(1u64));
+        assert_eq!(taken_a.len(), MAX_SPANS_PER_CALL + 1);
+        // Those the list had no room for, and those past A's own bound.
+        assert_eq!(left_out(&taken_a), [a - MAX_SPANS_PER_CALL as u64]);
     }
 }
