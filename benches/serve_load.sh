@@ -4,17 +4,19 @@
 # from benches/serve_load over keep-alive connections on 127.0.0.1, scored
 # by exact match and forwarded to the local store (release build).
 #
-# Usage: benches/serve_load.sh [SECONDS]   (default: 20 per phase)
+# Usage: benches/serve_load.sh [SECONDS [RATE]]   (default: 20 s per phase,
+#        RATE 100000 spans/s: the second paced phase, the goal)
 #        VERDICT_SERVE_BIN=PATH benches/serve_load.sh …   (that server binary)
 #
 #   sustained  as fast as the server answers (4 connections): spans
 #              forwarded to the store per second (wall clock), and per
 #              second of the server's CPU time (user + system: what the
 #              machine's other load does not change)
-#   paced      half the sustained rate, offered evenly: the latency the
-#              server adds, from a trace's root span received to its spans
-#              and feedback stored (the server's histogram: p99 within a
-#              bucket), and request → response (the client's)
+#   paced      half the sustained rate, then RATE, offered evenly, each
+#              into a new store: the latency the server adds, from a
+#              trace's root span received to its spans and feedback
+#              stored (the server's histogram: p99 within a bucket), and
+#              request → response (the client's)
 #   overload   16 connections as fast as answered into a server with the
 #              default bounds (20,000 traces, 100,000 spans held), whose
 #              store is slowed by a second writer holding it half of the
@@ -24,6 +26,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SECONDS_PER_PHASE="${1:-20}"
+GOAL_RATE="${2:-100000}"
 
 . "$ROOT/benches/setup.sh"
 bench_build verdict-bench-serve verdict-bench-serve
@@ -128,15 +131,19 @@ echo "sustained, server CPU seconds by thread: $(tr '\n' ' ' <"$DIR/threads")(th
 echo "sustained: $forwarded spans stored in ${wall}s: $rate spans/s; $per_cpu spans per server CPU-second; peak RSS $sustained_peak MiB; client $(cat "$DIR/sustained.json")"
 stop
 
-half=$((rate / 2))
-echo "== paced ($SECONDS_PER_PHASE s at $half spans/s, 4 connections)" >&2
-start paced
-metrics >"$DIR/p0"
-"$LOAD" "$URL" "$SECONDS_PER_PHASE" 4 "$half" >"$DIR/paced.json"
-sleep 1
-metrics >"$DIR/p1"
-echo "paced at $half spans/s: root received -> stored p99 $(p99_bucket "$DIR/p0" "$DIR/p1"); client $(cat "$DIR/paced.json")"
-stop
+# paced RATE: RATE spans/s offered evenly; the latency the server adds.
+paced() {
+  echo "== paced ($SECONDS_PER_PHASE s at $1 spans/s, 4 connections)" >&2
+  start "paced-$1"
+  metrics >"$DIR/p0"
+  "$LOAD" "$URL" "$SECONDS_PER_PHASE" 4 "$1" >"$DIR/paced.json"
+  sleep 1
+  metrics >"$DIR/p1"
+  echo "paced at $1 spans/s: root received -> stored p99 $(p99_bucket "$DIR/p0" "$DIR/p1"); client $(cat "$DIR/paced.json")"
+  stop
+}
+paced $((rate / 2))
+paced "$GOAL_RATE"
 
 echo "== overload ($SECONDS_PER_PHASE s, 16 connections, the default bounds)" >&2
 start overload
