@@ -154,6 +154,25 @@ impl<S: verdict_plugin::Scorer> StaticScorer<S> {
     }
 }
 
+/// The kit's writer of a batch without traces: in full
+/// ([`score_into`]) or for the values alone ([`score_values_into`]).
+type WriteUntraced<S> = fn(&S, &[Record<'_>], &mut [ResultSlot], &mut Buf);
+
+impl<S: verdict_plugin::Scorer> StaticScorer<S> {
+    /// Scores `records`, which have no traces, into `out` with `write`.
+    fn score_untraced(&self, records: &[Record<'_>], out: &mut Results, write: WriteUntraced<S>) {
+        let fill = |records: &[Record<'_>],
+                    _: &[Option<&Trace<'_>>],
+                    text: &mut Buf,
+                    slots: &mut [ResultSlot]| {
+            write(&self.scorer, records, slots, text);
+            Ok(())
+        };
+        // The kit's writer vouches for the results it writes.
+        score_batch_with(records, &[], out, true, fill, fill);
+    }
+}
+
 impl<S: verdict_plugin::Scorer> Scorer for StaticScorer<S> {
     fn info(&self) -> &ScorerInfo {
         &self.info
@@ -164,29 +183,14 @@ impl<S: verdict_plugin::Scorer> Scorer for StaticScorer<S> {
             // Scored as its plugin would be by a caller with no traces.
             return self.score_batch_traced(records, &[], out);
         }
-        let fill = |records: &[Record<'_>],
-                    _: &[Option<&Trace<'_>>],
-                    text: &mut Buf,
-                    slots: &mut [ResultSlot]| {
-            score_into(&self.scorer, records, slots, text);
-            Ok(())
-        };
-        // The kit's writer vouches for the results it writes.
-        score_batch_with(records, &[], out, true, fill, fill);
+        self.score_untraced(records, out, score_into::<S>);
     }
 
     fn score_batch_values(&self, records: &[Record<'_>], out: &mut Results) {
         if S::NEEDS_TRACE {
             return self.score_batch(records, out);
         }
-        let fill = |records: &[Record<'_>],
-                    _: &[Option<&Trace<'_>>],
-                    text: &mut Buf,
-                    slots: &mut [ResultSlot]| {
-            score_values_into(&self.scorer, records, slots, text);
-            Ok(())
-        };
-        score_batch_with(records, &[], out, true, fill, fill);
+        self.score_untraced(records, out, score_values_into::<S>);
     }
 
     fn score_batch_traced(
