@@ -188,6 +188,11 @@ pub struct Call<'a> {
     /// The span the call's top-level spans are children of (the record's
     /// root span).
     pub parent_span_id: SpanId,
+    /// Whether the dataset named the record's trace: other records of the
+    /// run may be on it too, called before, after or beside this one, each
+    /// under a root span of its own. A trace the run made is the record's
+    /// alone.
+    pub named_trace: bool,
     /// How long the call may take.
     pub time_limit: Duration,
 }

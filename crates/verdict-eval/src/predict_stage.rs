@@ -61,6 +61,8 @@ pub(crate) struct Job {
     pub(crate) trace_id: TraceId,
     /// The record's root span: the call's top-level spans' parent.
     pub(crate) parent: SpanId,
+    /// Whether the dataset named its trace ([`Call::named_trace`]).
+    pub(crate) named: bool,
 }
 
 impl Job {
@@ -71,6 +73,7 @@ impl Job {
             inputs: &self.inputs,
             trace_id: self.trace_id,
             parent_span_id: self.parent,
+            named_trace: self.named,
             time_limit,
         }
     }

@@ -2057,6 +2057,7 @@ fn predict(
                 inputs: r.inputs.clone(),
                 trace_id,
                 parent: m.span_id.unwrap_or_else(|| pack::root_span_id(trace_id)),
+                named: !m.new_span,
             }
         })
         .collect();

@@ -422,6 +422,7 @@ mod tests {
             inputs: &INPUTS,
             trace_id,
             parent_span_id: root,
+            named_trace: true,
             time_limit: std::time::Duration::from_secs(1),
         }
     }

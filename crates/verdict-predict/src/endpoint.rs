@@ -11,7 +11,7 @@
 //! Requests are read by `verdict-serve`'s decoder ([`verdict_serve::receive`]),
 //! so both receivers take and refuse the same requests.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -50,6 +50,10 @@ struct State {
     /// is not waited for.
     any: AtomicBool,
     unclaimed: AtomicU64,
+    /// The traces named by the dataset that a call has watched: a
+    /// record's trace once it is called, kept to the end of the run (its
+    /// trace id, only for records that name their trace).
+    named: Mutex<HashSet<TraceId>>,
 }
 
 impl SpanEndpoint {
@@ -103,15 +107,28 @@ impl SpanEndpoint {
     }
 
     /// Keeps the spans of `trace_id` that arrive from now on, until the
-    /// watch is taken or dropped.
-    pub fn watch(&self, trace_id: TraceId) -> Watch<'_> {
-        self.state
+    /// watch is taken or dropped. `named`: the dataset named the trace
+    /// ([`Call::named_trace`](verdict_eval::predict::Call::named_trace)),
+    /// so other calls may be on it, before this one too: the call then
+    /// takes only the spans under its own root, as a late span of an
+    /// earlier call may come while it runs.
+    pub fn watch(&self, trace_id: TraceId, named: bool) -> Watch<'_> {
+        let called_before = named
+            && !self
+                .state
+                .named
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(trace_id);
+        let mut traces = self
+            .state
             .traces
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(trace_id)
-            .or_default()
-            .watch();
+            .unwrap_or_else(PoisonError::into_inner);
+        let watched = traces.entry(trace_id).or_default();
+        watched.watch();
+        watched.shared |= called_before;
+        drop(traces);
         Watch {
             state: &self.state,
             trace_id,
@@ -221,9 +238,9 @@ struct Watched {
     /// The most calls that watched it at once: the list keeps as many
     /// spans as that many calls may.
     most: usize,
-    /// Whether two calls ever watched it at once: then each takes only
-    /// the spans under its own root, also once the others returned (a
-    /// span of theirs may still come).
+    /// Whether another call was on it, at once or before (a trace the
+    /// dataset named): then each takes only the spans under its own root,
+    /// also once the others returned (a span of theirs may still come).
     shared: bool,
 }
 
@@ -431,5 +448,43 @@ mod tests {
         assert_eq!(taken_a.len(), MAX_SPANS_PER_CALL + 1);
         // Those the list had no room for, and those past A's own bound.
         assert_eq!(left_out(&taken_a), [a - MAX_SPANS_PER_CALL as u64]);
+    }
+    fn names(spans: &[StoredSpan]) -> Vec<&str> {
+        spans.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_late_span_of_an_earlier_record_on_a_named_trace_is_not_the_next_ones() {
+        let endpoint = SpanEndpoint::start(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bound");
+        let trace = TraceId::from(9u128);
+        // A, alone on the trace the dataset named, returns with its span.
+        let a = endpoint.watch(trace, true);
+        endpoint.state.add(vec![(span(trace, 10, 1, "a's"), 0)]);
+        assert_eq!(names(&a.take(SpanId::from(1u64), Duration::ZERO)), ["a's"]);
+        // B on the same trace, not beside A but after it: a span of A's
+        // comes late, while B runs.
+        let b = endpoint.watch(trace, true);
+        endpoint.state.add(vec![
+            (span(trace, 11, 1, "a's, late"), 0),
+            (span(trace, 20, 2, "b's"), 0),
+        ]);
+        assert_eq!(names(&b.take(SpanId::from(2u64), Duration::ZERO)), ["b's"]);
+        assert_eq!(endpoint.unclaimed(), 1, "A's late span is counted, not B's");
+    }
+
+    #[test]
+    fn a_trace_the_run_made_is_its_records_alone() {
+        let endpoint = SpanEndpoint::start(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bound");
+        let trace = TraceId::from(9u128);
+        for round in 0..2 {
+            let call = endpoint.watch(trace, false);
+            // Its parent never came: kept as sent, as on any trace a call
+            // has to itself.
+            endpoint
+                .state
+                .add(vec![(span(trace, 10 + round, 77, "orphan"), 0)]);
+            assert_eq!(call.take(SpanId::from(1u64), Duration::ZERO).len(), 1);
+        }
+        assert_eq!(endpoint.unclaimed(), 0);
     }
 }

@@ -594,3 +594,48 @@ for request in requests():
     predictor.stop();
     assert_eq!(endpoint.unclaimed(), 0);
 }
+
+#[test]
+fn a_span_of_a_record_that_comes_during_the_next_call_on_its_trace_is_not_the_next_ones() {
+    use opentelemetry::trace::SpanId;
+    let dir = tempfile::tempdir().unwrap();
+    // Record 1 answers, and a span of its comes 0.1 s later; record 2,
+    // called next on the same trace, answers 0.5 s after it is asked.
+    let command = script(
+        dir.path(),
+        "late",
+        r#"
+import threading
+ready()
+for request in requests():
+    tp = request["traceparent"]
+    n = request["inputs"]["n"]
+    top = send_span(tp, "predict %d" % n)
+    if n == 1:
+        threading.Timer(0.1, lambda tp=tp, top=top: send_span(tp, "late of 1", parent=top)).start()
+    else:
+        time.sleep(0.5)
+    answer(request["id"], request["inputs"])
+"#,
+    );
+    let endpoint = endpoint();
+    let predictor =
+        CommandPredictor::start(&command, Arc::clone(&endpoint), CommandOptions::default())
+            .unwrap();
+    let shared = Record::new(1, json!(null)).trace_id;
+    for n in 1..=2u64 {
+        let mut record = Record::new(n as usize, json!({ "n": n }));
+        record.trace_id = shared;
+        record.parent = SpanId::from(0x6000 + n);
+        record.named = true;
+        let spans = record.call(&predictor, LIMIT).unwrap().spans;
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, [format!("predict {n}")], "record {n}");
+    }
+    predictor.stop();
+    assert_eq!(
+        endpoint.unclaimed(),
+        1,
+        "the late span is counted, in no record"
+    );
+}

@@ -85,6 +85,8 @@ pub(crate) struct Record {
     pub(crate) inputs: OwnedValue,
     pub(crate) trace_id: TraceId,
     pub(crate) parent: SpanId,
+    /// Whether the dataset named its trace (others may be on it).
+    pub(crate) named: bool,
 }
 
 impl Record {
@@ -94,6 +96,7 @@ impl Record {
             inputs: OwnedValue::from(inputs),
             trace_id: TraceId::from(0x7000_0000_0000_0000_0000_0000_0000_0000u128 + line as u128),
             parent: SpanId::from(0x5000_0000_0000_0000u64 + line as u64),
+            named: false,
         }
     }
 
@@ -107,6 +110,7 @@ impl Record {
             inputs: &self.inputs,
             trace_id: self.trace_id,
             parent_span_id: self.parent,
+            named_trace: self.named,
             time_limit: limit,
         })
     }
