@@ -117,26 +117,41 @@ impl SpanList {
     /// The spans kept under `root` (its children, theirs, and so on), at
     /// most [`MAX_SPANS_PER_CALL`] of them; the others stay: what one call
     /// takes of a trace that several records share, each under a root
-    /// span of its own. A [`SPANS_LEFT_OUT`] span comes with them when the
-    /// call made more, or when any span of the shared list was left out:
-    /// whose it was is not known, so every call that takes from the list
-    /// after that counts it as possibly its own, and none is judged on a
-    /// trace that may be cut short.
-    pub fn take_under(&mut self, trace_id: TraceId, root: SpanId) -> Vec<StoredSpan> {
+    /// span of its own (`roots`, `root` among them).
+    ///
+    /// A span that claims `root`'s id is taken too, wherever it hangs, so
+    /// that the call's checks refuse it (the record fails); under `root`,
+    /// a span that claims another call's root is not followed: a system
+    /// that reuses a record's root id cannot hand that record's spans to
+    /// another, and the record whose root it claims takes it.
+    ///
+    /// A [`SPANS_LEFT_OUT`] span comes with them when the call made more,
+    /// or when any span of the shared list was left out: whose it was is
+    /// not known, so every call that takes from the list after that
+    /// counts it as possibly its own, and none is judged on a trace that
+    /// may be cut short.
+    pub fn take_under(
+        &mut self,
+        trace_id: TraceId,
+        root: SpanId,
+        roots: &[SpanId],
+    ) -> Vec<StoredSpan> {
         let mut children: std::collections::HashMap<SpanId, Vec<usize>> =
             std::collections::HashMap::new();
+        let mut under = vec![false; self.spans.len()];
         for (i, span) in self.spans.iter().enumerate() {
             if let Some(parent) = span.parent_span_id {
                 children.entry(parent).or_default().push(i);
             }
+            under[i] = span.span_id == root;
         }
-        let mut under = vec![false; self.spans.len()];
         let mut next = vec![root];
         while let Some(parent) = next.pop() {
             for &i in children.get(&parent).map_or(&[][..], Vec::as_slice) {
-                if !under[i] {
+                let id = self.spans[i].span_id;
+                if !under[i] && !roots.contains(&id) {
                     under[i] = true;
-                    next.push(self.spans[i].span_id);
+                    next.push(id);
                 }
             }
         }

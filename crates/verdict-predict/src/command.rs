@@ -178,7 +178,9 @@ impl Predictor for CommandPredictor {
             &self.endpoint_url,
             call.inputs,
         );
-        let watch = self.endpoint.watch(call.trace_id, call.named_trace);
+        let watch = self
+            .endpoint
+            .watch(call.trace_id, call.parent_span_id, call.named_trace);
         let (answer, answered) = crossbeam_channel::bounded(1);
         // A process that broke before this call came (for another call)
         // is replaced; one that breaks again as soon as it starts fails

@@ -11,7 +11,7 @@
 //! Requests are read by `verdict-serve`'s decoder ([`verdict_serve::receive`]),
 //! so both receivers take and refuse the same requests.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -50,10 +50,11 @@ struct State {
     /// is not waited for.
     any: AtomicBool,
     unclaimed: AtomicU64,
-    /// The traces named by the dataset that a call has watched: a
-    /// record's trace once it is called, kept to the end of the run (its
-    /// trace id, only for records that name their trace).
-    named: Mutex<HashSet<TraceId>>,
+    /// The traces named by the dataset that a call has watched, with the
+    /// root span of each call on them, kept to the end of the run (for
+    /// records that name their trace only: a trace id and a span id
+    /// each).
+    named: Mutex<HashMap<TraceId, Vec<SpanId>>>,
 }
 
 impl SpanEndpoint {
@@ -107,28 +108,33 @@ impl SpanEndpoint {
     }
 
     /// Keeps the spans of `trace_id` that arrive from now on, until the
-    /// watch is taken or dropped. `named`: the dataset named the trace
+    /// watch is taken or dropped, for a call whose top-level spans are
+    /// children of `root`. `named`: the dataset named the trace
     /// ([`Call::named_trace`](verdict_eval::predict::Call::named_trace)),
     /// so other calls may be on it, before this one too: the call then
     /// takes only the spans under its own root, as a late span of an
-    /// earlier call may come while it runs.
-    pub fn watch(&self, trace_id: TraceId, named: bool) -> Watch<'_> {
-        let called_before = named
-            && !self
+    /// earlier call may come while it runs, and never a span that claims
+    /// another call's root.
+    pub fn watch(&self, trace_id: TraceId, root: SpanId, named: bool) -> Watch<'_> {
+        let roots = if named {
+            let mut named = self
                 .state
                 .named
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(trace_id);
-        let mut traces = self
-            .state
+                .unwrap_or_else(PoisonError::into_inner);
+            let roots = named.entry(trace_id).or_default();
+            roots.push(root);
+            roots.clone()
+        } else {
+            vec![root]
+        };
+        self.state
             .traces
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let watched = traces.entry(trace_id).or_default();
-        watched.watch();
-        watched.shared |= called_before;
-        drop(traces);
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(trace_id)
+            .or_default()
+            .watch(&roots);
         Watch {
             state: &self.state,
             trace_id,
@@ -242,13 +248,22 @@ struct Watched {
     /// dataset named): then each takes only the spans under its own root,
     /// also once the others returned (a span of theirs may still come).
     shared: bool,
+    /// The root spans of the calls on it, at once or before.
+    roots: Vec<SpanId>,
 }
 
 impl Watched {
-    fn watch(&mut self) {
+    /// A call more on the trace, with the roots of every call on it so
+    /// far, its own among them.
+    fn watch(&mut self, roots: &[SpanId]) {
         self.calls += 1;
         self.most = self.most.max(self.calls);
-        self.shared |= self.calls > 1;
+        for root in roots {
+            if !self.roots.contains(root) {
+                self.roots.push(*root);
+            }
+        }
+        self.shared |= self.calls > 1 || self.roots.len() > 1;
     }
 
     /// Keeps a span that arrived, while the trace has room for it.
@@ -261,7 +276,7 @@ impl Watched {
     /// one that never came), else those under its root.
     fn take(&mut self, trace_id: TraceId, root: SpanId) -> Vec<StoredSpan> {
         if self.shared {
-            self.spans.take_under(trace_id, root)
+            self.spans.take_under(trace_id, root, &self.roots)
         } else {
             self.spans.take(trace_id)
         }
@@ -343,8 +358,8 @@ mod tests {
         let trace = TraceId::from(5u128);
         let (root_a, root_b) = (SpanId::from(1u64), SpanId::from(2u64));
         let mut watched = Watched::default();
-        watched.watch();
-        watched.watch();
+        watched.watch(&[SpanId::from(1u64)]);
+        watched.watch(&[SpanId::from(1u64), SpanId::from(2u64)]);
         watched.add(span(trace, 10, 1, "a's"));
         let taken = watched.take(trace, root_a);
         assert_eq!(taken.len(), 1);
@@ -363,7 +378,7 @@ mod tests {
     fn a_call_alone_on_its_trace_takes_every_span_of_it() {
         let trace = TraceId::from(5u128);
         let mut watched = Watched::default();
-        watched.watch();
+        watched.watch(&[SpanId::from(1u64)]);
         // Its parent never came: kept as sent.
         watched.add(span(trace, 10, 77, "under a span not sent"));
         assert_eq!(watched.take(trace, SpanId::from(1u64)).len(), 1);
@@ -393,8 +408,8 @@ mod tests {
     fn records_sharing_a_trace_each_keep_a_calls_worth_of_spans() {
         let trace = TraceId::from(5u128);
         let mut watched = Watched::default();
-        watched.watch();
-        watched.watch();
+        watched.watch(&[SpanId::from(1u64)]);
+        watched.watch(&[SpanId::from(1u64), SpanId::from(2u64)]);
         // Together more than one call keeps, each within it.
         let each = MAX_SPANS_PER_CALL as u64 * 3 / 5;
         made(&mut watched, trace, 1, 1_000_000, each);
@@ -410,8 +425,8 @@ mod tests {
     fn a_call_past_its_bound_on_a_shared_trace_is_cut_and_says_so_alone() {
         let trace = TraceId::from(5u128);
         let mut watched = Watched::default();
-        watched.watch();
-        watched.watch();
+        watched.watch(&[SpanId::from(1u64)]);
+        watched.watch(&[SpanId::from(1u64), SpanId::from(2u64)]);
         let over = 1_234;
         made(
             &mut watched,
@@ -433,8 +448,8 @@ mod tests {
     fn spans_a_shared_trace_had_no_room_for_count_against_every_call_that_takes_after() {
         let trace = TraceId::from(5u128);
         let mut watched = Watched::default();
-        watched.watch();
-        watched.watch();
+        watched.watch(&[SpanId::from(1u64)]);
+        watched.watch(&[SpanId::from(1u64), SpanId::from(2u64)]);
         // B's spans come first, then more of A's than the two calls'
         // room: which call lost spans is not known from the list.
         let (a, b) = (2 * MAX_SPANS_PER_CALL as u64, 50);
@@ -458,12 +473,12 @@ mod tests {
         let endpoint = SpanEndpoint::start(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bound");
         let trace = TraceId::from(9u128);
         // A, alone on the trace the dataset named, returns with its span.
-        let a = endpoint.watch(trace, true);
+        let a = endpoint.watch(trace, SpanId::from(1u64), true);
         endpoint.state.add(vec![(span(trace, 10, 1, "a's"), 0)]);
         assert_eq!(names(&a.take(SpanId::from(1u64), Duration::ZERO)), ["a's"]);
         // B on the same trace, not beside A but after it: a span of A's
         // comes late, while B runs.
-        let b = endpoint.watch(trace, true);
+        let b = endpoint.watch(trace, SpanId::from(2u64), true);
         endpoint.state.add(vec![
             (span(trace, 11, 1, "a's, late"), 0),
             (span(trace, 20, 2, "b's"), 0),
@@ -477,7 +492,7 @@ mod tests {
         let endpoint = SpanEndpoint::start(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bound");
         let trace = TraceId::from(9u128);
         for round in 0..2 {
-            let call = endpoint.watch(trace, false);
+            let call = endpoint.watch(trace, SpanId::from(1u64), false);
             // Its parent never came: kept as sent, as on any trace a call
             // has to itself.
             endpoint
@@ -486,5 +501,35 @@ mod tests {
             assert_eq!(call.take(SpanId::from(1u64), Duration::ZERO).len(), 1);
         }
         assert_eq!(endpoint.unclaimed(), 0);
+    }
+    #[test]
+    fn a_span_that_claims_another_records_root_hands_none_of_its_spans_and_fails_it() {
+        let trace = TraceId::from(5u128);
+        let mut watched = Watched::default();
+        watched.watch(&[SpanId::from(1u64)]);
+        watched.watch(&[SpanId::from(1u64), SpanId::from(2u64)]);
+        watched.add(span(trace, 10, 1, "a's"));
+        // Under A's root, with B's root id: B's own span hangs under it.
+        watched.add(span(trace, 2, 1, "claims b's root"));
+        watched.add(span(trace, 20, 2, "b's"));
+        assert_eq!(names(&watched.take(trace, SpanId::from(1u64))), ["a's"]);
+        // B takes the span that claims its root, which its checks refuse.
+        assert_eq!(
+            names(&watched.take(trace, SpanId::from(2u64))),
+            ["claims b's root", "b's"]
+        );
+    }
+
+    #[test]
+    fn a_span_that_claims_the_records_own_root_is_taken_for_its_checks_to_refuse() {
+        let trace = TraceId::from(5u128);
+        let mut watched = Watched::default();
+        watched.watch(&[SpanId::from(1u64)]);
+        watched.watch(&[SpanId::from(1u64), SpanId::from(2u64)]);
+        watched.add(span(trace, 1, 999, "claims a's root"));
+        assert_eq!(
+            names(&watched.take(trace, SpanId::from(1u64))),
+            ["claims a's root"]
+        );
     }
 }

@@ -87,7 +87,9 @@ impl Predictor for UrlPredictor {
         let mut body = Vec::with_capacity(128);
         protocol::write_json(&mut body, call.inputs);
         let traceparent = protocol::traceparent(call.trace_id, call.parent_span_id);
-        let watch = self.endpoint.watch(call.trace_id, call.named_trace);
+        let watch = self
+            .endpoint
+            .watch(call.trace_id, call.parent_span_id, call.named_trace);
         let response = self
             .client
             .post(self.url.clone())
