@@ -94,10 +94,19 @@ struct State {
 }
 
 impl SuiteSpans {
-    /// How many spans of calls were dropped because they were still open
-    /// when their call returned (counted then).
+    /// How many spans of calls were left out of their record's trace
+    /// because they were still open when their call returned (counted
+    /// then): made through the OpenTelemetry API, and through `tracing`.
     pub fn late(&self) -> u64 {
         self.0.late.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` spans of a call, made through `tracing`, still open when
+    /// it returned.
+    pub(crate) fn count_late(&self, n: u64) {
+        if n > 0 {
+            self.0.late.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     /// The processor, for a provider: from now on, calls are registered.

@@ -31,12 +31,13 @@
 //! `otel.status_message`.
 //!
 //! A span still open when the call returns (a task the call spawned and
-//! left running) is not captured, nor is one the code makes a root on
+//! left running) is not captured but counted (the suite's report says how
+//! many, `SuiteReport::spans_left_open`), nor is one the code makes a root on
 //! purpose (`parent: None`), nor its children: it starts a trace of its
 //! own.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -68,6 +69,8 @@ pub(crate) struct CallSpans {
     /// spans too: its `tracing` spans are then made the OpenTelemetry
     /// context while they are entered.
     otel: AtomicBool,
+    /// Its `tracing` spans made and not closed yet.
+    open: AtomicU64,
 }
 
 /// The call an OpenTelemetry context is in, while one of its `tracing`
@@ -81,6 +84,7 @@ impl CallSpans {
             trace_id,
             spans: Mutex::new(SpanList::default()),
             otel: AtomicBool::new(false),
+            open: AtomicU64::new(0),
         })
     }
 
@@ -93,6 +97,13 @@ impl CallSpans {
     /// The trace its spans are in.
     pub(crate) fn trace_id(&self) -> TraceId {
         self.trace_id
+    }
+
+    /// How many of its `tracing` spans are made and not closed: once the
+    /// call has returned, those it left to work that outlives it, which
+    /// its record's trace does not hold.
+    pub(crate) fn open(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
     }
 
     /// Adds a span that ended.
@@ -234,6 +245,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for CaptureLayer {
         stored.start_time = SystemTime::now();
         stored.scope_name = meta.target().to_owned();
         attrs.record(&mut Fields(&mut stored));
+        call.open.fetch_add(1, Ordering::Relaxed);
         span.extensions_mut().insert(Captured {
             call,
             span_id: stored.span_id,
@@ -313,6 +325,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for CaptureLayer {
         };
         if let Some(mut stored) = captured.span.take() {
             stored.end_time = SystemTime::now();
+            captured.call.open.fetch_sub(1, Ordering::Relaxed);
             captured.call.push(stored);
         }
     }

@@ -290,10 +290,20 @@ impl Suite {
         if let Some(limit) = self.predict_time_limit {
             evaluation = evaluation.predict_time_limit(limit);
         }
+        let late_before = self.otel.late();
         let summary = evaluation.run(&Dataset::open_with(dataset, &options)?)?;
+        let spans_left_open = self.otel.late() - late_before;
+        if spans_left_open > 0 {
+            eprintln!(
+                "warning: {spans_left_open} span(s) of the calls were still open when their call \
+                 returned, and are in no record's trace: wait for the work a call starts before \
+                 it returns, or make its spans roots of their own (`parent: None`)"
+            );
+        }
         Ok(SuiteReport {
             summary,
             store: self.store,
+            spans_left_open,
         })
     }
 }
@@ -306,12 +316,22 @@ pub struct SuiteReport {
     /// The store the run's traces are in, if any: failures then say how
     /// to open a record's trace.
     store: Option<PathBuf>,
+    /// Spans of the calls still open when their call returned.
+    spans_left_open: u64,
 }
 
 impl SuiteReport {
     /// The run's summary.
     pub fn summary(&self) -> &RunSummary {
         &self.summary
+    }
+
+    /// How many spans of the calls (through `tracing` or the OpenTelemetry
+    /// API) were still open when their call returned: work a call started
+    /// and left running. Their records' traces do not hold them, and the
+    /// run warns on standard error when there are any.
+    pub fn spans_left_open(&self) -> u64 {
+        self.spans_left_open
     }
 
     /// The pass rate of a scorer.

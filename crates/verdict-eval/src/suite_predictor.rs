@@ -73,6 +73,7 @@ where
             }))
         };
         span_capture::leave(&spans);
+        self.otel.count_late(spans.open());
         answered(answer, &spans)
     }
 
@@ -165,6 +166,7 @@ where
                 runtime.block_on(future)
             }))
         };
+        self.otel.count_late(spans.open());
         answered(answer, &spans)
     }
 

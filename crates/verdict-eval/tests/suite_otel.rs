@@ -142,6 +142,7 @@ fn a_span_left_open_past_its_call_is_dropped_and_counted_and_still_exported() {
     report.assert_gates();
     // Counted when its call returned, still open then.
     assert_eq!(late.late(), 1);
+    assert_eq!(report.spans_left_open(), 1);
     let mut span = open.recv().unwrap();
     span.end();
     assert_eq!(late.late(), 1, "counted once");

@@ -319,3 +319,50 @@ fn spans_made_where_the_call_hands_its_current_span_are_its_own() {
         }
     }
 }
+
+#[test]
+fn a_tracing_span_left_open_past_its_call_is_counted_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = echoes(dir.path(), &[json!("a"), json!("b")]);
+    let db = dir.path().join("store.db");
+    let (left, open) = std::sync::mpsc::channel();
+    let report = Suite::new()
+        .scorer("exact_match")
+        .store(&db)
+        .predict(move |inputs| {
+            tracing::info_span!("answered").in_scope(|| {});
+            // A span the call hands to work that outlives it.
+            left.send(tracing::info_span!("left running")).unwrap();
+            Ok::<_, String>(inputs.clone())
+        })
+        .predict_calls(1)
+        .run(&data)
+        .unwrap();
+    assert_eq!(report.spans_left_open(), 2, "one a call");
+    let spans: Vec<tracing::Span> = open.try_iter().collect();
+    assert_eq!(spans.len(), 2);
+    drop(spans);
+    let traces = by_line(&LocalStore::open(&db).unwrap());
+    for line in [1, 2] {
+        let names: Vec<&str> = traces[&line].iter().map(|s| s.name.as_str()).collect();
+        assert!(names.contains(&"answered"), "{names:?}");
+        assert!(!names.contains(&"left running"), "{names:?}");
+    }
+}
+
+#[test]
+fn calls_that_close_their_spans_leave_none_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = echoes(dir.path(), &[json!("a"), json!("b"), json!("c")]);
+    let report = Suite::new()
+        .scorer("exact_match")
+        .predict(|inputs| {
+            let span = tracing::info_span!("outer");
+            let _entered = span.enter();
+            tracing::info_span!("inner").in_scope(|| {});
+            Ok::<_, String>(inputs.clone())
+        })
+        .run(&data)
+        .unwrap();
+    assert_eq!(report.spans_left_open(), 0);
+}
