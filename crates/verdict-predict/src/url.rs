@@ -84,12 +84,39 @@ impl UrlPredictor {
 
 impl Predictor for UrlPredictor {
     fn predict(&self, call: Call<'_>) -> Result<Prediction, PredictError> {
-        let mut body = Vec::with_capacity(128);
-        protocol::write_json(&mut body, call.inputs);
-        let traceparent = protocol::traceparent(call.trace_id, call.parent_span_id);
         let watch = self
             .endpoint
             .watch(call.trace_id, call.parent_span_id, call.named_trace);
+        match self.ask(&call) {
+            Ok(outputs) => Ok(Prediction {
+                outputs,
+                spans: watch.take(call.parent_span_id, self.span_grace),
+            }),
+            // What the service sent before it failed stays with the
+            // record, as a process's does; a service that answered may
+            // still be sending it.
+            Err(Failure { error, answered }) => {
+                let grace = if answered {
+                    self.span_grace
+                } else {
+                    Duration::ZERO
+                };
+                Err(error.with_spans(watch.take(call.parent_span_id, grace)))
+            }
+        }
+    }
+
+    fn spans_so_far(&self, call: Call<'_>) -> Vec<StoredSpan> {
+        self.endpoint.take_now(call.trace_id, call.parent_span_id)
+    }
+}
+
+impl UrlPredictor {
+    /// Posts the record's inputs and reads the answer's outputs.
+    fn ask(&self, call: &Call<'_>) -> Result<OwnedValue, Failure> {
+        let mut body = Vec::with_capacity(128);
+        protocol::write_json(&mut body, call.inputs);
+        let traceparent = protocol::traceparent(call.trace_id, call.parent_span_id);
         let response = self
             .client
             .post(self.url.clone())
@@ -98,13 +125,14 @@ impl Predictor for UrlPredictor {
             .timeout(call.time_limit)
             .body(body)
             .send()
-            .map_err(|e| self.failure(&e, call.time_limit))?;
+            .map_err(|e| Failure::unanswered(self.failure(&e, call.time_limit)))?;
         let status = response.status();
         if response.content_length().is_some_and(|n| n > MAX_BODY) {
             return Err(PredictError::Failed(format!(
                 "{} answered {status} with a body of more than {MAX_BODY} bytes",
                 self.url
-            )));
+            ))
+            .into());
         }
         let mut text = Vec::new();
         use std::io::Read as _;
@@ -125,7 +153,8 @@ impl Predictor for UrlPredictor {
             return Err(PredictError::Failed(format!(
                 "{} answered {status} with a body of more than {MAX_BODY} bytes",
                 self.url
-            )));
+            ))
+            .into());
         }
         let body = || protocol::excerpt(&String::from_utf8_lossy(&text));
         if !status.is_success() {
@@ -133,7 +162,8 @@ impl Predictor for UrlPredictor {
                 "{} answered {status}: {}",
                 self.url,
                 body()
-            )));
+            ))
+            .into());
         }
         let outputs: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
             PredictError::Failed(format!(
@@ -142,18 +172,9 @@ impl Predictor for UrlPredictor {
                 body()
             ))
         })?;
-        Ok(Prediction {
-            outputs: OwnedValue::from(outputs),
-            spans: watch.take(call.parent_span_id, self.span_grace),
-        })
+        Ok(OwnedValue::from(outputs))
     }
 
-    fn spans_so_far(&self, call: Call<'_>) -> Vec<StoredSpan> {
-        self.endpoint.take_now(call.trace_id, call.parent_span_id)
-    }
-}
-
-impl UrlPredictor {
     fn failure(&self, error: &reqwest::Error, limit: Duration) -> PredictError {
         if error.is_timeout() {
             return PredictError::TimedOut(limit);
@@ -166,6 +187,31 @@ impl UrlPredictor {
             source = cause.source();
         }
         PredictError::Failed(message)
+    }
+}
+
+/// Why a post gave no outputs, and whether the service answered it (its
+/// spans may then still be on their way).
+struct Failure {
+    error: PredictError,
+    answered: bool,
+}
+
+impl Failure {
+    fn unanswered(error: PredictError) -> Self {
+        Failure {
+            error,
+            answered: false,
+        }
+    }
+}
+
+impl From<PredictError> for Failure {
+    fn from(error: PredictError) -> Self {
+        Failure {
+            error,
+            answered: true,
+        }
     }
 }
 

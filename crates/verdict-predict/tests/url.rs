@@ -17,8 +17,8 @@ use verdict_scorer::OwnedValue;
 const LIMIT: Duration = Duration::from_secs(20);
 
 /// Answers `POST /` by what the inputs ask: an echo with a span in the
-/// `traceparent`'s trace, a 500, a body that is not JSON, or nothing for an
-/// hour.
+/// `traceparent`'s trace, a 500 after a span, a body that is not JSON, or
+/// nothing for an hour.
 const SERVICE: &str = r#"
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -37,6 +37,7 @@ class Handler(BaseHTTPRequestHandler):
         inputs = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         do = inputs.get("do") if isinstance(inputs, dict) else None
         if do == "500":
+            send_span(self.headers["traceparent"], "before failing")
             self.reply(500, b"the model is down", "text/plain")
         elif do == "garbage":
             self.reply(200, b"<html>not json</html>", "text/html")
@@ -89,7 +90,7 @@ fn predictor(url: &str, endpoint: &Arc<SpanEndpoint>) -> UrlPredictor {
 }
 
 #[test]
-fn a_500_fails_the_record_with_its_status_and_body() {
+fn a_500_fails_the_record_with_its_status_and_body_and_keeps_its_spans() {
     let dir = tempfile::tempdir().unwrap();
     let endpoint = endpoint();
     let service = service(dir.path(), &endpoint);
@@ -103,6 +104,10 @@ fn a_500_fails_the_record_with_its_status_and_body() {
         "{message}"
     );
     assert!(message.contains("the model is down"), "{message}");
+    // The span the service sent before it failed is the record's.
+    let (_, spans) = error.into_parts();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["before failing"]);
 }
 
 #[test]
