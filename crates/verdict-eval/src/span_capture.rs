@@ -99,11 +99,22 @@ impl CallSpans {
         self.trace_id
     }
 
-    /// How many of its `tracing` spans are made and not closed: once the
-    /// call has returned, those it left to work that outlives it, which
-    /// its record's trace does not hold.
-    pub(crate) fn open(&self) -> u64 {
-        self.open.load(Ordering::Relaxed)
+    /// The spans closed so far, taken, and how many of its `tracing`
+    /// spans are made and not closed: once the call has returned, those it
+    /// left to work that outlives it, which its record's trace does not
+    /// hold. Read under the lock a span closes under, so that a span
+    /// closing meanwhile is in one or the other, never in neither.
+    pub(crate) fn take_with_open(&self) -> (Vec<StoredSpan>, u64) {
+        let mut spans = lock(&self.spans);
+        let open = self.open.load(Ordering::Relaxed);
+        (spans.take(self.trace_id), open)
+    }
+
+    /// Adds a `tracing` span that closed.
+    fn close(&self, span: StoredSpan) {
+        let mut spans = lock(&self.spans);
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        spans.push(span);
     }
 
     /// Adds a span that ended.
@@ -325,8 +336,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for CaptureLayer {
         };
         if let Some(mut stored) = captured.span.take() {
             stored.end_time = SystemTime::now();
-            captured.call.open.fetch_sub(1, Ordering::Relaxed);
-            captured.call.push(stored);
+            captured.call.close(stored);
         }
     }
 }

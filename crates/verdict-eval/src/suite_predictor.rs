@@ -73,8 +73,7 @@ where
             }))
         };
         span_capture::leave(&spans);
-        self.otel.count_late(spans.open());
-        answered(answer, &spans)
+        answered(answer, &spans, &self.otel)
     }
 
     fn spans_so_far(&self, call: Call<'_>) -> Vec<StoredSpan> {
@@ -166,8 +165,7 @@ where
                 runtime.block_on(future)
             }))
         };
-        self.otel.count_late(spans.open());
-        answered(answer, &spans)
+        answered(answer, &spans, &self.otel)
     }
 
     fn spans_so_far(&self, call: Call<'_>) -> Vec<StoredSpan> {
@@ -188,19 +186,21 @@ pub(crate) fn otel_context(call: &Call<'_>) -> opentelemetry::Context {
 }
 
 /// A closure's answer (or its panic) as a prediction or an error, with
-/// the spans its call closed either way.
+/// the spans its call closed either way; those it left open are counted
+/// in `suite`.
 pub(crate) fn answered<E: Display>(
     answer: std::thread::Result<Result<Value, E>>,
     spans: &CallSpans,
+    suite: &SuiteSpans,
 ) -> Result<Prediction, PredictError> {
+    let (spans, open) = spans.take_with_open();
+    suite.count_late(open);
     match answer {
         Ok(Ok(outputs)) => Ok(Prediction {
             outputs: OwnedValue::from(outputs),
-            spans: spans.take(),
+            spans,
         }),
-        Ok(Err(e)) => Err(PredictError::Failed(e.to_string()).with_spans(spans.take())),
-        Err(panic) => {
-            Err(PredictError::Panicked(panic_message(panic.as_ref())).with_spans(spans.take()))
-        }
+        Ok(Err(e)) => Err(PredictError::Failed(e.to_string()).with_spans(spans)),
+        Err(panic) => Err(PredictError::Panicked(panic_message(panic.as_ref())).with_spans(spans)),
     }
 }
