@@ -40,6 +40,62 @@ pub const SPANS_LEFT_OUT: &str = "verdict.spans_left_out";
 /// The attribute of the [`SPANS_LEFT_OUT`] span that counts them.
 pub const SPANS_LEFT_OUT_ATTRIBUTE: &str = "verdict.spans.left_out";
 
+/// The attribute of the [`SPANS_LEFT_OUT`] span that says why they were
+/// left out ([`LeftOutReason`]).
+pub const SPANS_LEFT_OUT_REASON: &str = "verdict.spans.left_out.reason";
+
+/// Why a record's trace lacks spans its call made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeftOutReason {
+    /// Past [`MAX_SPANS_PER_CALL`].
+    PastBound,
+    /// Past the room of a trace several records share: some may be the
+    /// others'.
+    PastSharedBound,
+    /// Under the record's root, claiming the root span id of another
+    /// record on its trace.
+    ClaimsAnotherRoot,
+}
+
+impl LeftOutReason {
+    /// Its value of [`SPANS_LEFT_OUT_REASON`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeftOutReason::PastBound => "past_bound",
+            LeftOutReason::PastSharedBound => "past_shared_bound",
+            LeftOutReason::ClaimsAnotherRoot => "claims_another_root",
+        }
+    }
+
+    /// The reason [`as_str`](Self::as_str) names.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            LeftOutReason::PastBound,
+            LeftOutReason::PastSharedBound,
+            LeftOutReason::ClaimsAnotherRoot,
+        ]
+        .into_iter()
+        .find(|why| why.as_str() == text)
+    }
+
+    /// What happened to `count` spans, in words.
+    pub fn describe(self, count: u64) -> String {
+        match self {
+            LeftOutReason::PastBound => {
+                format!("{count} spans left out, past the {MAX_SPANS_PER_CALL} a call keeps")
+            }
+            LeftOutReason::PastSharedBound => format!(
+                "{count} spans left out, past the {MAX_SPANS_PER_CALL} a call keeps (on a trace \
+                 several records share: some may be the others')"
+            ),
+            LeftOutReason::ClaimsAnotherRoot => format!(
+                "{count} spans under the record's root left out: they claim the root span id of \
+                 another record on its trace"
+            ),
+        }
+    }
+}
+
 /// The spans of one call as they end: the first [`MAX_SPANS_PER_CALL`]
 /// kept, the rest counted. A list that several calls share (records on
 /// one trace, [`SpanList::push_shared`]) keeps that many for each, and
@@ -68,8 +124,8 @@ impl LeftOut {
     }
 
     /// The [`SPANS_LEFT_OUT`] span of trace `trace_id` that stands for
-    /// them, if there are any; `shared` when they may be other calls'.
-    fn span(&self, trace_id: TraceId, shared: bool) -> Option<StoredSpan> {
+    /// them, if there are any, its status an error saying why.
+    fn span(&self, trace_id: TraceId, why: LeftOutReason) -> Option<StoredSpan> {
         let (start, end) = self.between?;
         let mut span = StoredSpan::new(
             trace_id,
@@ -80,15 +136,9 @@ impl LeftOut {
         span.end_time = end;
         span.attributes
             .insert(SPANS_LEFT_OUT_ATTRIBUTE.to_owned(), self.count.into());
-        let whose = if shared {
-            " (on a trace several records share: some may be the others')"
-        } else {
-            ""
-        };
-        span.status = opentelemetry::trace::Status::error(format!(
-            "{} spans left out, past the {MAX_SPANS_PER_CALL} a call keeps{whose}",
-            self.count
-        ));
+        span.attributes
+            .insert(SPANS_LEFT_OUT_REASON.to_owned(), why.as_str().into());
+        span.status = opentelemetry::trace::Status::error(why.describe(self.count));
         Some(span)
     }
 }
@@ -117,13 +167,15 @@ impl SpanList {
     /// The spans kept under `root` (its children, theirs, and so on), at
     /// most [`MAX_SPANS_PER_CALL`] of them; the others stay: what one call
     /// takes of a trace that several records share, each under a root
-    /// span of its own (`roots`, `root` among them).
+    /// span of its own (`is_root` says whether an id is one of them).
     ///
     /// A span that claims `root`'s id is taken too, wherever it hangs, so
-    /// that the call's checks refuse it (the record fails); under `root`,
-    /// a span that claims another call's root is not followed: a system
-    /// that reuses a record's root id cannot hand that record's spans to
-    /// another, and the record whose root it claims takes it.
+    /// that the call's checks refuse it (the record fails). Under `root`,
+    /// a span that claims another call's root is neither taken nor
+    /// followed: a system that reuses a record's root id cannot hand that
+    /// record's spans to another. The record whose root it claims takes
+    /// it (and fails); this one has a trace without it, and a
+    /// [`SPANS_LEFT_OUT`] span says so (it fails too).
     ///
     /// A [`SPANS_LEFT_OUT`] span comes with them when the call made more,
     /// or when any span of the shared list was left out: whose it was is
@@ -134,7 +186,7 @@ impl SpanList {
         &mut self,
         trace_id: TraceId,
         root: SpanId,
-        roots: &[SpanId],
+        is_root: impl Fn(SpanId) -> bool,
     ) -> Vec<StoredSpan> {
         let mut children: std::collections::HashMap<SpanId, Vec<usize>> =
             std::collections::HashMap::new();
@@ -145,11 +197,17 @@ impl SpanList {
             }
             under[i] = span.span_id == root;
         }
+        let mut claiming = LeftOut::default();
         let mut next = vec![root];
         while let Some(parent) = next.pop() {
             for &i in children.get(&parent).map_or(&[][..], Vec::as_slice) {
                 let id = self.spans[i].span_id;
-                if !under[i] && !roots.contains(&id) {
+                if under[i] {
+                    continue;
+                }
+                if id != root && is_root(id) {
+                    claiming.add(&self.spans[i]);
+                } else {
                     under[i] = true;
                     next.push(id);
                 }
@@ -167,7 +225,13 @@ impl SpanList {
                 left_out.add(&span);
             }
         }
-        taken.extend(left_out.span(trace_id, self.left_out.count > 0));
+        let past = if self.left_out.count > 0 {
+            LeftOutReason::PastSharedBound
+        } else {
+            LeftOutReason::PastBound
+        };
+        taken.extend(left_out.span(trace_id, past));
+        taken.extend(claiming.span(trace_id, LeftOutReason::ClaimsAnotherRoot));
         taken
     }
 
@@ -175,7 +239,7 @@ impl SpanList {
     /// when any were left out; the list is empty again.
     pub fn take(&mut self, trace_id: TraceId) -> Vec<StoredSpan> {
         let mut spans = std::mem::take(&mut self.spans);
-        spans.extend(std::mem::take(&mut self.left_out).span(trace_id, false));
+        spans.extend(std::mem::take(&mut self.left_out).span(trace_id, LeftOutReason::PastBound));
         spans
     }
 }

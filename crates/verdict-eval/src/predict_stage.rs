@@ -36,8 +36,8 @@ use verdict_store::StoredSpan;
 
 use crate::dataset::MAX_RECORD;
 use crate::predict::{
-    Call, MAX_SPANS_PER_CALL, PredictError, Prediction, Predictor, SPANS_LEFT_OUT,
-    SPANS_LEFT_OUT_ATTRIBUTE,
+    Call, LeftOutReason, PredictError, Prediction, Predictor, SPANS_LEFT_OUT,
+    SPANS_LEFT_OUT_ATTRIBUTE, SPANS_LEFT_OUT_REASON,
 };
 use crate::run::{Interrupt, lock};
 
@@ -347,21 +347,36 @@ fn checked(
     checked_spans(&mut prediction.spans, trace_id, root)?;
     // A trace cut short is not judged: the spans left out may hold the
     // error, the tokens or the tool call a scorer looks for.
-    if let Some(left_out) = prediction.spans.iter().find_map(left_out) {
+    if let Some(why) = prediction.spans.iter().find_map(left_out) {
         return Err(PredictError::Failed(format!(
-            "{left_out} spans of its trace were left out, past the {MAX_SPANS_PER_CALL} a call \
-             keeps: its trace is incomplete, and is not judged"
+            "{why}: its trace is incomplete, and is not judged"
         ))
         .with_spans(prediction.spans));
     }
     Ok(prediction)
 }
 
-/// How many spans the [`SPANS_LEFT_OUT`] span `span` counts, if it is one.
-fn left_out(span: &StoredSpan) -> Option<u64> {
-    (span.name == SPANS_LEFT_OUT)
-        .then(|| span.attributes.get(SPANS_LEFT_OUT_ATTRIBUTE)?.as_u64())
-        .flatten()
+/// Why spans were left out, if `span` is a [`SPANS_LEFT_OUT`] span: how
+/// many, and the reason it names (one of the run's own texts, whatever
+/// the span says: a system may send a span of that name too).
+fn left_out(span: &StoredSpan) -> Option<String> {
+    if span.name != SPANS_LEFT_OUT {
+        return None;
+    }
+    let count = span
+        .attributes
+        .get(SPANS_LEFT_OUT_ATTRIBUTE)
+        .and_then(|n| n.as_u64())
+        .unwrap_or(0);
+    let why = span
+        .attributes
+        .get(SPANS_LEFT_OUT_REASON)
+        .and_then(|why| why.as_str())
+        .and_then(LeftOutReason::parse);
+    Some(match why {
+        Some(why) => why.describe(count),
+        None => format!("{count} spans of its trace were left out"),
+    })
 }
 
 /// Adds `spans`, checked as a failure's are, to the answer of `job` (`at`

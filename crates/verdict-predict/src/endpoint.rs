@@ -11,7 +11,7 @@
 //! Requests are read by `verdict-serve`'s decoder ([`verdict_serve::receive`]),
 //! so both receivers take and refuse the same requests.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -54,7 +54,7 @@ struct State {
     /// root span of each call on them, kept to the end of the run (for
     /// records that name their trace only: a trace id and a span id
     /// each).
-    named: Mutex<HashMap<TraceId, Vec<SpanId>>>,
+    named: Mutex<HashMap<TraceId, HashSet<SpanId>>>,
 }
 
 impl SpanEndpoint {
@@ -116,17 +116,17 @@ impl SpanEndpoint {
     /// earlier call may come while it runs, and never a span that claims
     /// another call's root.
     pub fn watch(&self, trace_id: TraceId, root: SpanId, named: bool) -> Watch<'_> {
-        let roots = if named {
+        // Never held while `traces` is taken: `take` takes `named` inside
+        // `traces`, in that order only.
+        let called_before = named && {
             let mut named = self
                 .state
                 .named
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             let roots = named.entry(trace_id).or_default();
-            roots.push(root);
-            roots.clone()
-        } else {
-            vec![root]
+            roots.insert(root);
+            roots.len() > 1
         };
         self.state
             .traces
@@ -134,7 +134,7 @@ impl SpanEndpoint {
             .unwrap_or_else(PoisonError::into_inner)
             .entry(trace_id)
             .or_default()
-            .watch(&roots);
+            .watch(called_before);
         Watch {
             state: &self.state,
             trace_id,
@@ -145,13 +145,12 @@ impl SpanEndpoint {
     /// far, taken: those of a call the run gave up on. The trace stays
     /// watched.
     pub fn take_now(&self, trace_id: TraceId, root: SpanId) -> Vec<StoredSpan> {
-        self.state
+        let mut traces = self
+            .state
             .traces
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(&trace_id)
-            .map(|watched| watched.take(trace_id, root))
-            .unwrap_or_default()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.state.take(&mut traces, trace_id, root)
     }
 
     /// Spans dropped because no call was watching their trace: they came
@@ -206,12 +205,7 @@ impl Watch<'_> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        let spans = traces
-            .get_mut(&self.trace_id)
-            .map(|watched| watched.take(self.trace_id, parent))
-            .unwrap_or_default();
-        drop(traces);
-        spans
+        self.state.take(&mut traces, self.trace_id, parent)
     }
 }
 
@@ -248,22 +242,15 @@ struct Watched {
     /// dataset named): then each takes only the spans under its own root,
     /// also once the others returned (a span of theirs may still come).
     shared: bool,
-    /// The root spans of the calls on it, at once or before.
-    roots: Vec<SpanId>,
 }
 
 impl Watched {
-    /// A call more on the trace, with the roots of every call on it so
-    /// far, its own among them.
-    fn watch(&mut self, roots: &[SpanId]) {
+    /// A call more on the trace; `called_before`: another call was on it
+    /// before (a trace the dataset named).
+    fn watch(&mut self, called_before: bool) {
         self.calls += 1;
         self.most = self.most.max(self.calls);
-        for root in roots {
-            if !self.roots.contains(root) {
-                self.roots.push(*root);
-            }
-        }
-        self.shared |= self.calls > 1 || self.roots.len() > 1;
+        self.shared |= self.calls > 1 || called_before;
     }
 
     /// Keeps a span that arrived, while the trace has room for it.
@@ -273,10 +260,18 @@ impl Watched {
 
     /// The spans of the call under `root`: every span of the trace when
     /// the call has always been alone on it (parents kept as sent, even
-    /// one that never came), else those under its root.
-    fn take(&mut self, trace_id: TraceId, root: SpanId) -> Vec<StoredSpan> {
+    /// one that never came), else those under its root; `roots`: those of
+    /// every call on the trace (none when the dataset did not name it).
+    fn take(
+        &mut self,
+        trace_id: TraceId,
+        root: SpanId,
+        roots: Option<&HashSet<SpanId>>,
+    ) -> Vec<StoredSpan> {
         if self.shared {
-            self.spans.take_under(trace_id, root, &self.roots)
+            self.spans.take_under(trace_id, root, |id| {
+                roots.is_some_and(|roots| roots.contains(&id))
+            })
         } else {
             self.spans.take(trace_id)
         }
@@ -284,6 +279,22 @@ impl Watched {
 }
 
 impl State {
+    /// What the call under `root` takes of watched trace `trace_id`.
+    /// Takes `named` inside `traces` (held by the caller), the one order
+    /// the two are ever taken together in.
+    fn take(
+        &self,
+        traces: &mut HashMap<TraceId, Watched>,
+        trace_id: TraceId,
+        root: SpanId,
+    ) -> Vec<StoredSpan> {
+        let Some(watched) = traces.get_mut(&trace_id) else {
+            return Vec::new();
+        };
+        let named = self.named.lock().unwrap_or_else(PoisonError::into_inner);
+        watched.take(trace_id, root, named.get(&trace_id))
+    }
+
     fn add(&self, spans: Vec<(StoredSpan, usize)>) {
         let mut unclaimed = 0;
         {
@@ -358,16 +369,16 @@ mod tests {
         let trace = TraceId::from(5u128);
         let (root_a, root_b) = (SpanId::from(1u64), SpanId::from(2u64));
         let mut watched = Watched::default();
-        watched.watch(&[SpanId::from(1u64)]);
-        watched.watch(&[SpanId::from(1u64), SpanId::from(2u64)]);
+        watched.watch(false);
+        watched.watch(true);
         watched.add(span(trace, 10, 1, "a's"));
-        let taken = watched.take(trace, root_a);
+        let taken = take(&mut watched, trace, root_a);
         assert_eq!(taken.len(), 1);
         // A returns; a span of its comes late, then B's.
         watched.calls -= 1;
         watched.add(span(trace, 11, 1, "a's, late"));
         watched.add(span(trace, 20, 2, "b's"));
-        let taken = watched.take(trace, root_b);
+        let taken = take(&mut watched, trace, root_b);
         assert_eq!(
             taken.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
             ["b's"]
@@ -378,10 +389,10 @@ mod tests {
     fn a_call_alone_on_its_trace_takes_every_span_of_it() {
         let trace = TraceId::from(5u128);
         let mut watched = Watched::default();
-        watched.watch(&[SpanId::from(1u64)]);
+        watched.watch(false);
         // Its parent never came: kept as sent.
         watched.add(span(trace, 10, 77, "under a span not sent"));
-        assert_eq!(watched.take(trace, SpanId::from(1u64)).len(), 1);
+        assert_eq!(take(&mut watched, trace, SpanId::from(1u64)).len(), 1);
     }
     /// The spans of `taken` that stand for spans left out, and how many
     /// each counts.
@@ -408,14 +419,14 @@ mod tests {
     fn records_sharing_a_trace_each_keep_a_calls_worth_of_spans() {
         let trace = TraceId::from(5u128);
         let mut watched = Watched::default();
-        watched.watch(&[SpanId::from(1u64)]);
-        watched.watch(&[SpanId::from(1u64), SpanId::from(2u64)]);
+        watched.watch(false);
+        watched.watch(true);
         // Together more than one call keeps, each within it.
         let each = MAX_SPANS_PER_CALL as u64 * 3 / 5;
         made(&mut watched, trace, 1, 1_000_000, each);
         made(&mut watched, trace, 2, 2_000_000, each);
         for root in [1u64, 2] {
-            let taken = watched.take(trace, SpanId::from(root));
+            let taken = take(&mut watched, trace, SpanId::from(root));
             assert_eq!(taken.len() as u64, each);
             assert_eq!(left_out(&taken), Vec::<u64>::new());
         }
@@ -425,8 +436,8 @@ mod tests {
     fn a_call_past_its_bound_on_a_shared_trace_is_cut_and_says_so_alone() {
         let trace = TraceId::from(5u128);
         let mut watched = Watched::default();
-        watched.watch(&[SpanId::from(1u64)]);
-        watched.watch(&[SpanId::from(1u64), SpanId::from(2u64)]);
+        watched.watch(false);
+        watched.watch(true);
         let over = 1_234;
         made(
             &mut watched,
@@ -436,10 +447,10 @@ mod tests {
             MAX_SPANS_PER_CALL as u64 + over,
         );
         made(&mut watched, trace, 2, 2_000_000, 100);
-        let a = watched.take(trace, SpanId::from(1u64));
+        let a = take(&mut watched, trace, SpanId::from(1u64));
         assert_eq!(a.len(), MAX_SPANS_PER_CALL + 1);
         assert_eq!(left_out(&a), [over]);
-        let b = watched.take(trace, SpanId::from(2u64));
+        let b = take(&mut watched, trace, SpanId::from(2u64));
         assert_eq!(b.len(), 100);
         assert_eq!(left_out(&b), Vec::<u64>::new());
     }
@@ -448,22 +459,29 @@ mod tests {
     fn spans_a_shared_trace_had_no_room_for_count_against_every_call_that_takes_after() {
         let trace = TraceId::from(5u128);
         let mut watched = Watched::default();
-        watched.watch(&[SpanId::from(1u64)]);
-        watched.watch(&[SpanId::from(1u64), SpanId::from(2u64)]);
+        watched.watch(false);
+        watched.watch(true);
         // B's spans come first, then more of A's than the two calls'
         // room: which call lost spans is not known from the list.
         let (a, b) = (2 * MAX_SPANS_PER_CALL as u64, 50);
         made(&mut watched, trace, 2, 2_000_000, b);
         made(&mut watched, trace, 1, 1_000_000, a);
         let lost = a + b - 2 * MAX_SPANS_PER_CALL as u64;
-        let taken_b = watched.take(trace, SpanId::from(2u64));
+        let taken_b = take(&mut watched, trace, SpanId::from(2u64));
         assert_eq!(taken_b.len() as u64, b + 1);
         assert_eq!(left_out(&taken_b), [lost]);
-        let taken_a = watched.take(trace, SpanId::from(1u64));
+        let taken_a = take(&mut watched, trace, SpanId::from(1u64));
         assert_eq!(taken_a.len(), MAX_SPANS_PER_CALL + 1);
         // Those the list had no room for, and those past A's own bound.
         assert_eq!(left_out(&taken_a), [a - MAX_SPANS_PER_CALL as u64]);
     }
+    /// What the call under `root` takes, on a trace whose calls have
+    /// roots 1 and 2.
+    fn take(watched: &mut Watched, trace: TraceId, root: SpanId) -> Vec<StoredSpan> {
+        let roots: HashSet<SpanId> = [SpanId::from(1u64), SpanId::from(2u64)].into();
+        watched.take(trace, root, Some(&roots))
+    }
+
     fn names(spans: &[StoredSpan]) -> Vec<&str> {
         spans.iter().map(|s| s.name.as_str()).collect()
     }
@@ -503,19 +521,26 @@ mod tests {
         assert_eq!(endpoint.unclaimed(), 0);
     }
     #[test]
-    fn a_span_that_claims_another_records_root_hands_none_of_its_spans_and_fails_it() {
+    fn a_span_that_claims_another_records_root_hands_none_of_its_spans_and_fails_both() {
         let trace = TraceId::from(5u128);
         let mut watched = Watched::default();
-        watched.watch(&[SpanId::from(1u64)]);
-        watched.watch(&[SpanId::from(1u64), SpanId::from(2u64)]);
+        watched.watch(false);
+        watched.watch(true);
         watched.add(span(trace, 10, 1, "a's"));
         // Under A's root, with B's root id: B's own span hangs under it.
         watched.add(span(trace, 2, 1, "claims b's root"));
         watched.add(span(trace, 20, 2, "b's"));
-        assert_eq!(names(&watched.take(trace, SpanId::from(1u64))), ["a's"]);
+        // A's trace lacks a span its call made, and says so.
+        let a = take(&mut watched, trace, SpanId::from(1u64));
+        assert_eq!(names(&a), ["a's", SPANS_LEFT_OUT]);
+        assert_eq!(left_out(&a), [1]);
+        assert_eq!(
+            a[1].attributes[verdict_eval::predict::SPANS_LEFT_OUT_REASON],
+            "claims_another_root"
+        );
         // B takes the span that claims its root, which its checks refuse.
         assert_eq!(
-            names(&watched.take(trace, SpanId::from(2u64))),
+            names(&take(&mut watched, trace, SpanId::from(2u64))),
             ["claims b's root", "b's"]
         );
     }
@@ -524,11 +549,11 @@ mod tests {
     fn a_span_that_claims_the_records_own_root_is_taken_for_its_checks_to_refuse() {
         let trace = TraceId::from(5u128);
         let mut watched = Watched::default();
-        watched.watch(&[SpanId::from(1u64)]);
-        watched.watch(&[SpanId::from(1u64), SpanId::from(2u64)]);
+        watched.watch(false);
+        watched.watch(true);
         watched.add(span(trace, 1, 999, "claims a's root"));
         assert_eq!(
-            names(&watched.take(trace, SpanId::from(1u64))),
+            names(&take(&mut watched, trace, SpanId::from(1u64))),
             ["claims a's root"]
         );
     }

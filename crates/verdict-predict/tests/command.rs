@@ -599,8 +599,9 @@ for request in requests():
 fn a_span_of_a_record_that_comes_during_the_next_call_on_its_trace_is_not_the_next_ones() {
     use opentelemetry::trace::SpanId;
     let dir = tempfile::tempdir().unwrap();
-    // Record 1 answers, and a span of its comes 0.1 s later; record 2,
-    // called next on the same trace, answers 0.5 s after it is asked.
+    // Record 1 answers, and a span of its comes 0.3 s later; record 2,
+    // called next on the same trace (at once: record 1's top-level span
+    // came before its answer), answers 1 s after it is asked.
     let command = script(
         dir.path(),
         "late",
@@ -612,9 +613,9 @@ for request in requests():
     n = request["inputs"]["n"]
     top = send_span(tp, "predict %d" % n)
     if n == 1:
-        threading.Timer(0.1, lambda tp=tp, top=top: send_span(tp, "late of 1", parent=top)).start()
+        threading.Timer(0.3, lambda tp=tp, top=top: send_span(tp, "late of 1", parent=top)).start()
     else:
-        time.sleep(0.5)
+        time.sleep(1.0)
     answer(request["id"], request["inputs"])
 "#,
     );
