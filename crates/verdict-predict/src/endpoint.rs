@@ -150,7 +150,7 @@ impl SpanEndpoint {
             .traces
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        self.state.take(&mut traces, trace_id, root)
+        self.state.take(&mut traces, trace_id, root, false)
     }
 
     /// Spans dropped because no call was watching their trace: they came
@@ -205,7 +205,7 @@ impl Watch<'_> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        self.state.take(&mut traces, self.trace_id, parent)
+        self.state.take(&mut traces, self.trace_id, parent, true)
     }
 }
 
@@ -242,6 +242,9 @@ struct Watched {
     /// dataset named): then each takes only the spans under its own root,
     /// also once the others returned (a span of theirs may still come).
     shared: bool,
+    /// The roots of the calls that took their spans, and the spans they
+    /// took: a span under one of them came after its call was done.
+    done: HashSet<SpanId>,
 }
 
 impl Watched {
@@ -253,9 +256,17 @@ impl Watched {
         self.shared |= self.calls > 1 || called_before;
     }
 
-    /// Keeps a span that arrived, while the trace has room for it.
-    fn add(&mut self, span: StoredSpan) {
+    /// Keeps a span that arrived, while the trace has room for it;
+    /// `false` for a span under a call that has taken its spans already
+    /// (it came late), which is dropped rather than take room the calls
+    /// still running need.
+    fn add(&mut self, span: StoredSpan) -> bool {
+        if span.parent_span_id.is_some_and(|p| self.done.contains(&p)) {
+            self.done.insert(span.span_id);
+            return false;
+        }
         self.spans.push_shared(span, self.most);
+        true
     }
 
     /// The spans of the call under `root`: every span of the trace when
@@ -276,23 +287,37 @@ impl Watched {
             self.spans.take(trace_id)
         }
     }
+
+    /// The call under `root` is done, having taken `taken`: what comes
+    /// under them from now on came late.
+    fn done_with(&mut self, root: SpanId, taken: &[StoredSpan]) {
+        self.done.insert(root);
+        self.done.extend(taken.iter().map(|s| s.span_id));
+    }
 }
 
 impl State {
     /// What the call under `root` takes of watched trace `trace_id`.
     /// Takes `named` inside `traces` (held by the caller), the one order
     /// the two are ever taken together in.
+    /// `last`: the call is done (not a call the run gave up on, whose
+    /// later spans still join its record).
     fn take(
         &self,
         traces: &mut HashMap<TraceId, Watched>,
         trace_id: TraceId,
         root: SpanId,
+        last: bool,
     ) -> Vec<StoredSpan> {
         let Some(watched) = traces.get_mut(&trace_id) else {
             return Vec::new();
         };
         let named = self.named.lock().unwrap_or_else(PoisonError::into_inner);
-        watched.take(trace_id, root, named.get(&trace_id))
+        let taken = watched.take(trace_id, root, named.get(&trace_id));
+        if last {
+            watched.done_with(root, &taken);
+        }
+        taken
     }
 
     fn add(&self, spans: Vec<(StoredSpan, usize)>) {
@@ -300,9 +325,11 @@ impl State {
         {
             let mut traces = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
             for (span, _) in spans {
-                match traces.get_mut(&span.trace_id) {
-                    Some(watched) => watched.add(span),
-                    None => unclaimed += 1,
+                let kept = traces
+                    .get_mut(&span.trace_id)
+                    .is_some_and(|watched| watched.add(span));
+                if !kept {
+                    unclaimed += 1;
                 }
             }
         }
@@ -391,7 +418,7 @@ mod tests {
         let mut watched = Watched::default();
         watched.watch(false);
         // Its parent never came: kept as sent.
-        watched.add(span(trace, 10, 77, "under a span not sent"));
+        assert!(watched.add(span(trace, 10, 77, "under a span not sent")));
         assert_eq!(take(&mut watched, trace, SpanId::from(1u64)).len(), 1);
     }
     /// The spans of `taken` that stand for spans left out, and how many
@@ -475,11 +502,13 @@ mod tests {
         // Those the list had no room for, and those past A's own bound.
         assert_eq!(left_out(&taken_a), [a - MAX_SPANS_PER_CALL as u64]);
     }
-    /// What the call under `root` takes, on a trace whose calls have
-    /// roots 1 and 2.
+    /// What the call under `root` takes when it is done, on a trace whose
+    /// calls have roots 1 and 2.
     fn take(watched: &mut Watched, trace: TraceId, root: SpanId) -> Vec<StoredSpan> {
         let roots: HashSet<SpanId> = [SpanId::from(1u64), SpanId::from(2u64)].into();
-        watched.take(trace, root, Some(&roots))
+        let taken = watched.take(trace, root, Some(&roots));
+        watched.done_with(root, &taken);
+        taken
     }
 
     fn names(spans: &[StoredSpan]) -> Vec<&str> {
@@ -555,6 +584,31 @@ mod tests {
         assert_eq!(
             names(&take(&mut watched, trace, SpanId::from(1u64))),
             ["claims a's root"]
+        );
+    }
+
+    #[test]
+    fn late_spans_of_calls_done_on_a_busy_trace_leave_the_room_to_those_still_running() {
+        let trace = TraceId::from(5u128);
+        let mut watched = Watched::default();
+        watched.watch(false);
+        watched.watch(true);
+        watched.add(span(trace, 10, 1, "a's"));
+        assert_eq!(
+            names(&take(&mut watched, trace, SpanId::from(1u64))),
+            ["a's"]
+        );
+        // More late spans of A, under its root and under what it took,
+        // than the trace has room for while B still runs.
+        let late = 2 * MAX_SPANS_PER_CALL as u64 + 1;
+        for id in 0..late {
+            let parent = if id % 2 == 0 { 1 } else { 10 };
+            assert!(!watched.add(span(trace, 1_000_000 + id, parent, "a's, late")));
+        }
+        assert!(watched.add(span(trace, 20, 2, "b's")));
+        assert_eq!(
+            names(&take(&mut watched, trace, SpanId::from(2u64))),
+            ["b's"]
         );
     }
 }
