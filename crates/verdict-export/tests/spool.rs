@@ -227,6 +227,17 @@ fn drained<S: AssessmentSink>(sink: &Spooled<S>) {
     }
 }
 
+/// Waits until the background replay has counted `n` items replayed
+/// (the rows leave the spool a moment before they are counted), then
+/// checks it counted exactly that many.
+fn replayed<S: AssessmentSink>(sink: &Spooled<S>, n: u64) {
+    let start = std::time::Instant::now();
+    while sink.stats().replayed < n && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(sink.stats().replayed, n, "{:?}", sink.stats());
+}
+
 #[test]
 fn a_receiver_down_at_the_start_gets_everything_once_when_it_comes_up() {
     receiver_down_at_the_start(false);
@@ -320,7 +331,7 @@ fn a_new_process_replays_what_the_previous_one_spooled() {
     let otlp = otlp_exporter(port);
     let sink = Spooled::new(otlp.sink(), open(&path));
     drained(&sink);
-    assert_eq!(sink.stats().replayed, 6);
+    replayed(&sink, 6);
     assert_exactly_once(&received_ids(&receiver), &sent);
 }
 
@@ -382,7 +393,7 @@ fn mlflow_operations_that_fail_transiently_are_spooled_and_replayed_once() {
 
     front.fail.store(0, Ordering::SeqCst);
     drained(&sink);
-    assert_eq!(sink.stats().replayed, 5);
+    replayed(&sink, 5);
     assert_exactly_once(&created.lock().unwrap(), &sent);
 }
 
@@ -861,7 +872,7 @@ fn assembled_trace_spooled_and_replayed(write_ahead: bool) {
     let spooled = Arc::new(Spooled::new(otlp.trace_sink().unwrap(), open(&path)));
     let (spans, assessments) = TraceAssembler::builder(spooled.clone()).build();
     drained(&spooled);
-    assert_eq!(spooled.stats().replayed, 5);
+    replayed(&spooled, 5);
     let paths: Vec<String> = receiver.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["/v1/traces", "/v1/logs"], "spans, then the events");
     let mut received_spans: Vec<Vec<u8>> = receiver
@@ -1038,7 +1049,7 @@ fn an_assembled_trace_for_mlflow_is_spooled_on_503_and_replayed_once() {
     let spooled = Arc::new(Spooled::new(mlflow(), open(&path)));
     let _assembler = TraceAssembler::builder(spooled.clone()).build();
     drained(&spooled);
-    assert_eq!(spooled.stats().replayed, 4);
+    replayed(&spooled, 4);
     assert_eq!(receiver.span_count(), 2);
     assert_exactly_once(&created.lock().unwrap(), &sent);
 }
