@@ -395,9 +395,7 @@ mod tests {
     fn a_late_span_of_a_record_that_returned_is_not_taken_by_another_on_its_trace() {
         let trace = TraceId::from(5u128);
         let (root_a, root_b) = (SpanId::from(1u64), SpanId::from(2u64));
-        let mut watched = Watched::default();
-        watched.watch(false);
-        watched.watch(true);
+        let mut watched = shared_by_two();
         watched.add(span(trace, 10, 1, "a's"));
         let taken = take(&mut watched, trace, root_a);
         assert_eq!(taken.len(), 1);
@@ -445,9 +443,7 @@ mod tests {
     #[test]
     fn records_sharing_a_trace_each_keep_a_calls_worth_of_spans() {
         let trace = TraceId::from(5u128);
-        let mut watched = Watched::default();
-        watched.watch(false);
-        watched.watch(true);
+        let mut watched = shared_by_two();
         // Together more than one call keeps, each within it.
         let each = MAX_SPANS_PER_CALL as u64 * 3 / 5;
         made(&mut watched, trace, 1, 1_000_000, each);
@@ -462,9 +458,7 @@ mod tests {
     #[test]
     fn a_call_past_its_bound_on_a_shared_trace_is_cut_and_says_so_alone() {
         let trace = TraceId::from(5u128);
-        let mut watched = Watched::default();
-        watched.watch(false);
-        watched.watch(true);
+        let mut watched = shared_by_two();
         let over = 1_234;
         made(
             &mut watched,
@@ -485,9 +479,7 @@ mod tests {
     #[test]
     fn spans_a_shared_trace_had_no_room_for_count_against_every_call_that_takes_after() {
         let trace = TraceId::from(5u128);
-        let mut watched = Watched::default();
-        watched.watch(false);
-        watched.watch(true);
+        let mut watched = shared_by_two();
         // B's spans come first, then more of A's than the two calls'
         // room: which call lost spans is not known from the list.
         let (a, b) = (2 * MAX_SPANS_PER_CALL as u64, 50);
@@ -502,6 +494,14 @@ mod tests {
         // Those the list had no room for, and those past A's own bound.
         assert_eq!(left_out(&taken_a), [a - MAX_SPANS_PER_CALL as u64]);
     }
+    /// A trace two calls watch at once, with roots 1 and 2.
+    fn shared_by_two() -> Watched {
+        let mut watched = Watched::default();
+        watched.watch(false);
+        watched.watch(true);
+        watched
+    }
+
     /// What the call under `root` takes when it is done, on a trace whose
     /// calls have roots 1 and 2.
     fn take(watched: &mut Watched, trace: TraceId, root: SpanId) -> Vec<StoredSpan> {
@@ -552,9 +552,7 @@ mod tests {
     #[test]
     fn a_span_that_claims_another_records_root_hands_none_of_its_spans_and_fails_both() {
         let trace = TraceId::from(5u128);
-        let mut watched = Watched::default();
-        watched.watch(false);
-        watched.watch(true);
+        let mut watched = shared_by_two();
         watched.add(span(trace, 10, 1, "a's"));
         // Under A's root, with B's root id: B's own span hangs under it.
         watched.add(span(trace, 2, 1, "claims b's root"));
@@ -577,9 +575,7 @@ mod tests {
     #[test]
     fn a_span_that_claims_the_records_own_root_is_taken_for_its_checks_to_refuse() {
         let trace = TraceId::from(5u128);
-        let mut watched = Watched::default();
-        watched.watch(false);
-        watched.watch(true);
+        let mut watched = shared_by_two();
         watched.add(span(trace, 1, 999, "claims a's root"));
         assert_eq!(
             names(&take(&mut watched, trace, SpanId::from(1u64))),
@@ -590,9 +586,7 @@ mod tests {
     #[test]
     fn late_spans_of_calls_done_on_a_busy_trace_leave_the_room_to_those_still_running() {
         let trace = TraceId::from(5u128);
-        let mut watched = Watched::default();
-        watched.watch(false);
-        watched.watch(true);
+        let mut watched = shared_by_two();
         watched.add(span(trace, 10, 1, "a's"));
         assert_eq!(
             names(&take(&mut watched, trace, SpanId::from(1u64))),
