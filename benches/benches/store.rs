@@ -15,13 +15,16 @@
 //!   what `VerdictSpanExporter` does with a batch of the SDK's batch span
 //!   processor (512 by default).
 //!
-//! Each has its baseline, `…_sqlite`: the same rows inserted with plain
+//! Each has its baseline, `…_sqlite`: the same data inserted with plain
 //! rusqlite (statements prepared once per transaction, one transaction per
-//! batch) into the store's own tables for them (`traces`, `spans`,
-//! `assessments`, same columns, keys and indexes, the store's page size,
-//! WAL and `synchronous = NORMAL`) in a file beside it: what storing these
-//! rows costs SQLite, without the store's lifecycle checks or the
-//! operation log. For `recorder_sqlite` that file is the sink of the same
+//! batch) into the plain tables a SQLite schema would give them
+//! (`traces`; `spans`, a row per span, its attributes, events and links as
+//! JSON text, keyed by trace and span id; `assessments` as the store has
+//! it, same columns, keys and indexes; the store's page size, WAL and
+//! `synchronous = NORMAL`) in a file beside it: what storing them costs
+//! SQLite done plainly, without the store's lifecycle checks or the
+//! operation log, and with the store's packing of a trace's spans in one
+//! row left out. For `recorder_sqlite` that file is the sink of the same
 //! recorder, so the queue and batching are the same on both sides.
 //!
 //! Two groups run the same benchmarks: `store_cpu` measures the CPU time
@@ -67,8 +70,8 @@ const FEEDBACKS_PER_TRACE: u64 = 2;
 /// Traces per `put_spans` call: 512 spans, the SDK's export batch.
 const SPAN_BATCH_TRACES: u64 = 128;
 
-/// The store's tables these paths write, as `verdict-store`'s schema has
-/// them, for the baseline.
+/// The plain tables of the baseline: `assessments` and `traces` as
+/// `verdict-store`'s schema has them, spans a row each.
 const SCHEMA: &str = "
 CREATE TABLE traces (
     trace_id      BLOB PRIMARY KEY NOT NULL,

@@ -422,11 +422,11 @@ fn spans_a_call_made_are_packed_with_its_record_and_read_back_whole() {
         let root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
         assert_eq!(tool.parent_span_id, Some(root.span_id));
     }
-    // Packed with the records: no row of `spans` or `traces`, and no
+    // Packed with the records: no row of `trace_spans` or `traces`, and no
     // operation but the runs' blocks.
     let conn = rusqlite::Connection::open(&db).unwrap();
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
-    assert_eq!(count("SELECT count(*) FROM spans"), 0);
+    assert_eq!(count("SELECT count(*) FROM trace_spans"), 0);
     assert_eq!(count("SELECT count(*) FROM traces"), 0);
     assert_eq!(count("SELECT count(*) FROM ops WHERE kind = 'spans'"), 0);
 

@@ -18,9 +18,9 @@ use crate::error::{Error, Result, database};
 use crate::ops::{self, OpKind};
 use crate::span::StoredSpan;
 use crate::store::{
-    AssessmentRow, LocalStore, NOTE_TRACE, PUT_ROW, PUT_SPAN, Rows, SpanInsert, insert_row,
-    insert_span, insert_trace, to_nanos,
+    AssessmentRow, LocalStore, NOTE_TRACE, PUT_ROW, Rows, insert_row, insert_trace, to_nanos,
 };
+use crate::trace_spans::SpanBatch;
 
 /// The page cache of a connection that writes batches, in KiB.
 const BULK_CACHE_KIB: i64 = 64 * 1024;
@@ -45,7 +45,7 @@ const BULK_CACHE_KIB: i64 = 64 * 1024;
 /// ```
 #[derive(Debug, Default)]
 pub struct Batch {
-    spans: Vec<SpanInsert>,
+    spans: SpanBatch,
     assessments: Vec<Pending>,
 }
 
@@ -62,20 +62,20 @@ impl Batch {
     /// assessments.
     pub fn with_capacity(spans: usize, assessments: usize) -> Self {
         Batch {
-            spans: Vec::with_capacity(spans),
+            spans: SpanBatch::with_capacity(spans),
             assessments: Vec::with_capacity(assessments),
         }
     }
 
     /// Adds a finished span (storing it again later replaces it).
     pub fn push_span(&mut self, span: &SpanData) {
-        self.push_stored_span(StoredSpan::from(span));
+        self.spans.push(&StoredSpan::from(span));
     }
 
     /// Adds a span as the store keeps them, with its own resource if it
     /// has one.
     pub fn push_stored_span(&mut self, span: StoredSpan) {
-        self.spans.push(SpanInsert::from(span));
+        self.spans.push(&span);
     }
 
     /// Adds a new assessment, writing its JSON now. Its id must be new to
@@ -166,7 +166,6 @@ impl LocalStore {
         let path = self.path();
         let prepare = |sql| tx.prepare(sql).map_err(|e| database(path, action(), e));
         // Prepared once per batch, not looked up per row.
-        let mut span_insert = prepare(PUT_SPAN)?;
         let mut row_insert = prepare(PUT_ROW)?;
         let mut trace_insert = prepare(NOTE_TRACE)?;
         // Each trace is noted once per batch, not once per row.
@@ -176,15 +175,9 @@ impl LocalStore {
         let mut log = |kind, trace, id| ops_log.push(kind, Some(trace), id, run, None);
         // The traces whose spans change, in the order first seen: those
         // the spans note (nothing is noted before them).
-        let mut spans_of: Vec<TraceId> = Vec::new();
-        for span in &batch.spans {
-            insert_span(&mut span_insert, path, span)?;
-            if noted.insert(span.trace) {
-                insert_trace(&mut trace_insert, path, span.trace, now)?;
-                spans_of.push(span.trace);
-            }
-        }
-        for trace in spans_of {
+        for trace in batch.spans.write(tx, path)? {
+            noted.insert(trace);
+            insert_trace(&mut trace_insert, path, trace, now)?;
             log(OpKind::Spans, trace, None)?;
         }
         for pending in &batch.assessments {

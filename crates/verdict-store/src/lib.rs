@@ -93,6 +93,8 @@ mod span;
 mod spool;
 #[cfg(feature = "sqlite")]
 mod store;
+#[cfg(feature = "sqlite")]
+mod trace_spans;
 
 #[cfg(feature = "sqlite")]
 pub use bulk::Batch;

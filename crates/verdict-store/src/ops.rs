@@ -512,7 +512,7 @@ impl LocalStore {
 
 /// Whether the store holds any span of `trace`.
 fn has_spans(conn: &Connection, path: &Path, trace: TraceId) -> Result<bool> {
-    conn.prepare_cached("SELECT 1 FROM spans WHERE trace_id = ?1 LIMIT 1")
+    conn.prepare_cached("SELECT 1 FROM trace_spans WHERE trace_id = ?1 LIMIT 1")
         .and_then(|mut s| s.exists([trace.to_bytes()]))
         .map_err(|e| database(path, "reading the spans of a trace", e))
 }

@@ -8,7 +8,7 @@
 //!
 //! Two kinds of rows hold assessments:
 //!
-//! - **One row per assessment** (`assessments`, with `spans` and `traces`):
+//! - **One row per assessment** (`assessments`, with `trace_spans` and `traces`):
 //!   what services record and people review, one at a time, each with its
 //!   indexes. The lifecycle (update, override, delete) writes these rows.
 //! - **Packed runs** (`runs`, `run_blocks`, `run_traces`, `run_edits`):
@@ -38,7 +38,7 @@ const APPLICATION_ID: i32 = 0x5652_4454;
 /// The schema version this build writes and reads: the date its shape
 /// was fixed, as YYYYMMDD, and that day's revision, so that versions only
 /// grow.
-pub(crate) const VERSION: i64 = 2026120702;
+pub(crate) const VERSION: i64 = 2026120801;
 
 /// The schema. Ids are BLOBs of their bits, big-endian (16 bytes for a
 /// trace or an assessment, whose `a-` prefix is implied; 8 for a span), so
@@ -50,24 +50,19 @@ CREATE TABLE traces (
     first_seen_ns INTEGER NOT NULL            -- when this store first heard of it
 ) WITHOUT ROWID;
 
-CREATE TABLE spans (
-    trace_id       BLOB NOT NULL,             -- 16 bytes
-    span_id        BLOB NOT NULL,             -- 8 bytes
-    parent_span_id BLOB,                      -- 8 bytes, NULL for a root span
-    name           TEXT NOT NULL,
-    kind           TEXT NOT NULL,             -- client, server, producer, consumer, internal
-    start_time_ns  INTEGER NOT NULL,
-    end_time_ns    INTEGER NOT NULL,
-    status_code    TEXT NOT NULL,             -- unset, ok, error
-    status_message TEXT,
-    attributes     TEXT NOT NULL,             -- JSON object
-    events         TEXT NOT NULL,             -- JSON array
-    links          TEXT NOT NULL,             -- JSON array
-    scope_name     TEXT NOT NULL,
-    scope_version  TEXT,
-    resource       TEXT,                      -- JSON object; NULL: the exporter's
-    PRIMARY KEY (trace_id, span_id)
-) WITHOUT ROWID;
+-- The spans of each trace outside runs, packed a chunk (a write) a row
+-- (crate::trace_spans); a span stored again replaces the one with its id,
+-- found by the ids. A run's own spans are in its blocks.
+CREATE TABLE trace_spans (
+    trace_id      BLOB NOT NULL,              -- 16 bytes
+    chunk         INTEGER NOT NULL,           -- 0, 1, ... in the order written
+    span_count    INTEGER NOT NULL,
+    start_time_ns INTEGER NOT NULL,           -- the chunk's earliest start
+    end_time_ns   INTEGER NOT NULL,           -- and latest end
+    ids           BLOB NOT NULL,              -- its spans' ids, 8 bytes each
+    spans         BLOB NOT NULL,              -- LZ4, the spans as a run's block holds a record's
+    PRIMARY KEY (trace_id, chunk)
+);
 
 -- One row per assessment. Its document (body) is its MLflow JSON without
 -- what the columns hold: verdict::wire::body_json, read back with

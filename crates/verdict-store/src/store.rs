@@ -23,7 +23,8 @@ use crate::error::{BUSY_TIMEOUT, Error, Result, database};
 use crate::ops::OpKind;
 use crate::runs::read::{Order, Packed, RunCache, row_order};
 use crate::schema;
-use crate::span::{StoredSpan, kind_str, parse_kind, parse_status, status_parts};
+use crate::span::StoredSpan;
+use crate::trace_spans::{self, SpanBatch};
 
 /// Where [`LocalStore::open_default`] keeps its file, relative to the
 /// current directory.
@@ -504,10 +505,11 @@ impl LocalStore {
         let db = |e| database(&self.path, "listing the traces", e);
         let mut statement = conn
             .prepare_cached(
-                "SELECT t.trace_id, count(s.span_id), min(s.start_time_ns), max(s.end_time_ns),
+                "SELECT t.trace_id, coalesce(sum(s.span_count), 0), min(s.start_time_ns),
+                        max(s.end_time_ns),
                         (SELECT count(*) FROM assessments a WHERE a.trace_id = t.trace_id),
                         t.first_seen_ns
-                 FROM traces t LEFT JOIN spans s ON s.trace_id = t.trace_id
+                 FROM traces t LEFT JOIN trace_spans s ON s.trace_id = t.trace_id
                  GROUP BY t.trace_id",
             )
             .map_err(db)?;
@@ -543,31 +545,31 @@ impl LocalStore {
     /// Stores finished spans, all in one transaction. Storing a span again
     /// (same trace and span id) replaces it.
     pub fn put_spans(&self, spans: &[SpanData]) -> Result<()> {
-        self.put_span_inserts(spans.len(), spans.iter().map(StoredSpan::from))
+        let mut batch = SpanBatch::with_capacity(spans.len());
+        for span in spans {
+            batch.push(&StoredSpan::from(span));
+        }
+        self.put_span_batch(&batch)
     }
 
     /// Stores spans as the store keeps them (with their own resource, if
     /// they have one), all in one transaction. Storing a span again
     /// (same trace and span id) replaces it.
     pub fn put_stored_spans(&self, spans: &[StoredSpan]) -> Result<()> {
-        self.put_span_inserts(spans.len(), spans.iter().cloned())
+        let mut batch = SpanBatch::with_capacity(spans.len());
+        for span in spans {
+            batch.push(span);
+        }
+        self.put_span_batch(&batch)
     }
 
-    fn put_span_inserts(
-        &self,
-        count: usize,
-        spans: impl Iterator<Item = StoredSpan>,
-    ) -> Result<()> {
-        let action = || format!("storing {count} spans");
+    fn put_span_batch(&self, spans: &SpanBatch) -> Result<()> {
+        let action = || format!("storing {} spans", spans.len());
         let now = to_nanos(SystemTime::now());
-        let spans: Vec<SpanInsert> = spans.map(SpanInsert::from).collect();
         self.write(action, |tx| {
-            let mut traces = Vec::new();
-            for span in &spans {
-                put_span(tx, &self.path, span, now)?;
-                if !traces.contains(&span.trace) {
-                    traces.push(span.trace);
-                }
+            let traces = spans.write(tx, &self.path)?;
+            for &trace in &traces {
+                note_trace(tx, &self.path, trace, now)?;
             }
             let mut log = crate::ops::Log::new(tx, &self.path)?;
             for trace in traces {
@@ -580,24 +582,7 @@ impl LocalStore {
     /// The stored spans of a trace, by start time.
     pub fn spans_of(&self, trace_id: TraceId) -> Result<Vec<StoredSpan>> {
         let conn = self.lock();
-        let action = || format!("reading the spans of {}", mlflow_trace_id(trace_id));
-        let db = |e| database(&self.path, action(), e);
-        let mut statement = conn
-            .prepare_cached(
-                "SELECT span_id, parent_span_id, name, kind, start_time_ns, end_time_ns,
-                        status_code, status_message, attributes, events, links, scope_name,
-                        scope_version, resource
-                 FROM spans WHERE trace_id = ?1 ORDER BY start_time_ns, span_id",
-            )
-            .map_err(db)?;
-        let rows = statement
-            .query_map([trace_id.to_bytes()], SpanRow::read)
-            .map_err(db)?;
-        let mut spans = Vec::new();
-        for row in rows {
-            spans.push(row.map_err(db)?.decode(&self.path, trace_id)?);
-        }
-        drop(statement);
+        let mut spans = trace_spans::read(&conn, &self.path, trace_id)?;
         let packed = self.packed(&conn);
         for (meta, ordinal) in packed.records_of_trace(trace_id)? {
             let (root, own) = packed.spans_of_record(&meta, ordinal)?;
@@ -951,21 +936,6 @@ pub(crate) const NOTE_TRACE: &str = "
     INSERT INTO traces (trace_id, first_seen_ns) VALUES (?1, ?2)
     ON CONFLICT (trace_id) DO NOTHING";
 
-/// Stores or replaces a span.
-pub(crate) const PUT_SPAN: &str = "
-    INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind,
-        start_time_ns, end_time_ns, status_code, status_message, attributes,
-        events, links, scope_name, scope_version, resource)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-    ON CONFLICT (trace_id, span_id) DO UPDATE SET
-        parent_span_id = excluded.parent_span_id, name = excluded.name,
-        kind = excluded.kind, start_time_ns = excluded.start_time_ns,
-        end_time_ns = excluded.end_time_ns, status_code = excluded.status_code,
-        status_message = excluded.status_message,
-        attributes = excluded.attributes, events = excluded.events,
-        links = excluded.links, scope_name = excluded.scope_name,
-        scope_version = excluded.scope_version, resource = excluded.resource";
-
 /// An assessment as the values of its row, made ahead of the write (off
 /// the writer's thread, in `crate::bulk`): two allocations, where the
 /// assessment itself holds a dozen that are better freed by the thread
@@ -1043,174 +1013,6 @@ pub(crate) fn insert_trace(
         .execute(params![trace.to_bytes(), now])
         .map(drop)
         .map_err(|e| database(path, format!("recording trace {trace}"), e))
-}
-
-/// A span as the columns of its row, made ahead of the write (off the
-/// writer's thread, in `crate::bulk`).
-#[derive(Debug)]
-pub(crate) struct SpanInsert {
-    pub(crate) trace: TraceId,
-    span: SpanId,
-    parent: Option<SpanId>,
-    name: String,
-    kind: &'static str,
-    start_ns: i64,
-    end_ns: i64,
-    status_code: &'static str,
-    status_message: Option<String>,
-    attributes: String,
-    events: String,
-    links: String,
-    scope_name: String,
-    scope_version: Option<String>,
-    /// `None` for a span without a resource of its own.
-    resource: Option<String>,
-}
-
-impl From<StoredSpan> for SpanInsert {
-    fn from(span: StoredSpan) -> Self {
-        let (code, message) = status_parts(&span.status);
-        SpanInsert {
-            trace: span.trace_id,
-            span: span.span_id,
-            parent: span.parent_span_id,
-            kind: kind_str(&span.kind),
-            start_ns: to_nanos(span.start_time),
-            end_ns: to_nanos(span.end_time),
-            status_code: code,
-            status_message: message.map(str::to_owned),
-            attributes: serde_json::Value::Object(span.attributes).to_string(),
-            events: serde_json::Value::Array(span.events).to_string(),
-            links: serde_json::Value::Array(span.links).to_string(),
-            name: span.name,
-            scope_name: span.scope_name,
-            scope_version: span.scope_version,
-            resource: (!span.resource.is_empty())
-                .then(|| serde_json::Value::Object(span.resource).to_string()),
-        }
-    }
-}
-
-/// Stores one span (replacing a stored one with the same ids) and notes
-/// its trace.
-pub(crate) fn put_span(conn: &Connection, path: &Path, span: &SpanInsert, now: i64) -> Result<()> {
-    let mut statement = conn
-        .prepare_cached(PUT_SPAN)
-        .map_err(|e| database(path, format!("storing span {}", span.span), e))?;
-    insert_span(&mut statement, path, span)?;
-    note_trace(conn, path, span.trace, now)
-}
-
-/// Stores one span with a statement prepared from [`PUT_SPAN`]; the
-/// caller notes its trace.
-pub(crate) fn insert_span(
-    statement: &mut Statement<'_>,
-    path: &Path,
-    span: &SpanInsert,
-) -> Result<()> {
-    statement
-        .execute(params![
-            span.trace.to_bytes(),
-            span.span.to_bytes(),
-            span.parent.map(SpanId::to_bytes),
-            span.name,
-            span.kind,
-            span.start_ns,
-            span.end_ns,
-            span.status_code,
-            span.status_message,
-            span.attributes,
-            span.events,
-            span.links,
-            span.scope_name,
-            span.scope_version,
-            span.resource,
-        ])
-        .map(drop)
-        .map_err(|e| database(path, format!("storing span {}", span.span), e))
-}
-
-/// One row of `spans`, before it is checked.
-struct SpanRow {
-    span_id: [u8; 8],
-    parent_span_id: Option<[u8; 8]>,
-    name: String,
-    kind: String,
-    start: i64,
-    end: i64,
-    status_code: String,
-    status_message: Option<String>,
-    attributes: String,
-    events: String,
-    links: String,
-    scope_name: String,
-    scope_version: Option<String>,
-    resource: Option<String>,
-}
-
-impl SpanRow {
-    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(SpanRow {
-            span_id: row.get(0)?,
-            parent_span_id: row.get(1)?,
-            name: row.get(2)?,
-            kind: row.get(3)?,
-            start: row.get(4)?,
-            end: row.get(5)?,
-            status_code: row.get(6)?,
-            status_message: row.get(7)?,
-            attributes: row.get(8)?,
-            events: row.get(9)?,
-            links: row.get(10)?,
-            scope_name: row.get(11)?,
-            scope_version: row.get(12)?,
-            resource: row.get(13)?,
-        })
-    }
-
-    fn decode(self, path: &Path, trace_id: TraceId) -> Result<StoredSpan> {
-        let span_id = SpanId::from_bytes(self.span_id);
-        let what = format!("span {span_id:016x} of trace {trace_id:032x}");
-        let corrupt = |reason: String| Error::Corrupt {
-            path: path.to_path_buf(),
-            what: what.clone(),
-            reason,
-        };
-        let json = |text: &str| {
-            serde_json::from_str::<serde_json::Value>(text).map_err(|e| corrupt(e.to_string()))
-        };
-        Ok(StoredSpan {
-            trace_id,
-            span_id,
-            parent_span_id: self.parent_span_id.map(SpanId::from_bytes),
-            name: self.name,
-            kind: parse_kind(&self.kind)
-                .ok_or_else(|| corrupt(format!("unknown span kind {:?}", self.kind)))?,
-            start_time: from_nanos(self.start),
-            end_time: from_nanos(self.end),
-            status: parse_status(&self.status_code, self.status_message)
-                .ok_or_else(|| corrupt(format!("unknown status code {:?}", self.status_code)))?,
-            attributes: match json(&self.attributes)? {
-                serde_json::Value::Object(map) => map,
-                _ => return Err(corrupt("attributes are not a JSON object".into())),
-            },
-            events: match json(&self.events)? {
-                serde_json::Value::Array(items) => items,
-                _ => return Err(corrupt("events are not a JSON array".into())),
-            },
-            links: match json(&self.links)? {
-                serde_json::Value::Array(items) => items,
-                _ => return Err(corrupt("links are not a JSON array".into())),
-            },
-            scope_name: self.scope_name,
-            scope_version: self.scope_version,
-            resource: match self.resource.as_deref().map(json).transpose()? {
-                None => serde_json::Map::new(),
-                Some(serde_json::Value::Object(map)) => map,
-                Some(_) => return Err(corrupt("the resource is not a JSON object".into())),
-            },
-        })
-    }
 }
 
 /// Whether this process may create files in the directory of `path`.

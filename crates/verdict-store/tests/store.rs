@@ -203,6 +203,134 @@ fn spans_keep_their_fields() {
     assert!(store.spans_of(other).unwrap().is_empty());
 }
 
+/// A trace's spans are kept together: spans that come later join those
+/// stored, a span stored again (in a later write, or twice in one batch)
+/// replaces the one with its id, and the listing counts and times what
+/// is stored.
+#[test]
+fn later_spans_join_a_trace_and_a_span_stored_again_replaces_its_own() {
+    let (_dir, store) = temp_store();
+    let spans: Vec<StoredSpan> = common::finished_trace()
+        .iter()
+        .map(StoredSpan::from)
+        .collect();
+    let trace = spans[0].trace_id;
+    store.put_stored_spans(&spans[..2]).unwrap();
+    let mut renamed = spans[0].clone();
+    renamed.name = "renamed".into();
+    renamed.end_time += std::time::Duration::from_secs(60);
+    let mut batch = verdict_store::Batch::default();
+    batch.push_stored_span(spans[2].clone());
+    batch.push_stored_span(spans[2].clone());
+    batch.push_stored_span(renamed.clone());
+    store.write_batch(&batch).unwrap();
+
+    let stored = store.spans_of(trace).unwrap();
+    let mut names: Vec<&str> = stored.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    let mut want: Vec<&str> = spans[1..].iter().map(|s| s.name.as_str()).collect();
+    want.push("renamed");
+    want.sort_unstable();
+    assert_eq!(names, want);
+    let listed = store.list_traces().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].span_count, 3);
+    assert_eq!(
+        listed[0].start_time,
+        stored.iter().map(|s| s.start_time).min()
+    );
+    assert_eq!(listed[0].end_time, Some(renamed.end_time));
+    assert_eq!(
+        stored.iter().find(|s| s.name == "renamed").unwrap(),
+        &renamed
+    );
+
+    // All of them again: the trace is as first made.
+    store.put_stored_spans(&spans).unwrap();
+    let mut again = store.spans_of(trace).unwrap();
+    again.sort_by_key(|s| s.span_id.to_bytes());
+    let mut want = spans.clone();
+    want.sort_by_key(|s| s.span_id.to_bytes());
+    assert_eq!(again, want);
+    let listed = store.list_traces().unwrap();
+    assert_eq!(listed[0].span_count, 3);
+    assert_eq!(listed[0].end_time, want.iter().map(|s| s.end_time).max());
+}
+
+/// A trace stored whole in one write, larger than a row holds, is split
+/// over several rows, and reads back whole, in the order stored.
+#[test]
+fn a_trace_larger_than_a_row_is_split_and_reads_back_whole() {
+    let (dir, store) = temp_store();
+    let trace = verdict::parse_trace_id(TRACE).unwrap();
+    let spans: Vec<StoredSpan> = (1..=40u64)
+        .map(|i| {
+            let mut span = StoredSpan::new(
+                trace,
+                opentelemetry::trace::SpanId::from(i),
+                format!("step {i}"),
+            );
+            span.attributes
+                .insert("blob".into(), format!("{i}{}", "x".repeat(300_000)).into());
+            span
+        })
+        .collect();
+    store.put_stored_spans(&spans).unwrap();
+    assert_eq!(store.spans_of(trace).unwrap(), spans);
+    assert_eq!(store.list_traces().unwrap()[0].span_count, 40);
+    let conn = rusqlite::Connection::open(dir.path().join("verdict.db")).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM trace_spans", [], |row| row.get(0))
+        .unwrap();
+    assert!(rows > 1, "{rows} rows for 12 MB of spans");
+}
+
+/// A trace's row of spans that cannot be read is reported as damaged —
+/// when read, and when more spans come for it, which are then refused
+/// rather than written over what is there — and other traces are not
+/// touched.
+#[test]
+fn a_damaged_row_of_spans_is_reported_and_not_written_over() {
+    let (dir, store) = temp_store();
+    let spans = common::finished_trace();
+    store.put_spans(&spans).unwrap();
+    let trace = spans[0].span_context.trace_id();
+    let conn = rusqlite::Connection::open(dir.path().join("verdict.db")).unwrap();
+    for garbage in [&b"\x10\0\0\0\x01\x02"[..], &[0xff; 40][..]] {
+        conn.execute(
+            "UPDATE trace_spans SET spans = ?1 WHERE trace_id = ?2",
+            rusqlite::params![garbage, trace.to_bytes()],
+        )
+        .unwrap();
+        let read = store.spans_of(trace).unwrap_err();
+        assert!(matches!(read, Error::Corrupt { .. }), "{read}");
+        assert!(
+            read.to_string().contains(&format!("{trace:032x}")),
+            "{read}"
+        );
+        let written = store.put_spans(&spans[..1]).unwrap_err();
+        assert!(matches!(written, Error::Corrupt { .. }), "{written}");
+        let kept: Vec<u8> = conn
+            .query_row(
+                "SELECT spans FROM trace_spans WHERE trace_id = ?1",
+                [trace.to_bytes()],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(kept, garbage);
+    }
+    let other: Vec<StoredSpan> = spans
+        .iter()
+        .map(|s| {
+            let mut s = StoredSpan::from(s);
+            s.trace_id = verdict::parse_trace_id(TRACE).unwrap();
+            s
+        })
+        .collect();
+    store.put_stored_spans(&other).unwrap();
+    assert_eq!(store.spans_of(other[0].trace_id).unwrap().len(), 3);
+}
+
 #[test]
 fn lists_traces_known_from_spans_or_assessments() {
     let (_dir, store) = temp_store();

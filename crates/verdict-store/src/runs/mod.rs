@@ -989,7 +989,7 @@ fn delete_run(
     let high = ((u128::from(ids) << 64) | u128::from(u64::MAX)).to_be_bytes();
     for sql in [
         "DELETE FROM assessments WHERE trace_id BETWEEN ?1 AND ?2",
-        "DELETE FROM spans WHERE trace_id BETWEEN ?1 AND ?2",
+        "DELETE FROM trace_spans WHERE trace_id BETWEEN ?1 AND ?2",
         "DELETE FROM traces WHERE trace_id BETWEEN ?1 AND ?2",
     ] {
         tx.execute(sql, params![low, high]).map_err(db)?;

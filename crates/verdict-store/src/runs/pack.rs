@@ -38,9 +38,10 @@
 //! start and end (zigzag varint ns from the block's time), attributes (a
 //! string of JSON text), events, links and resource (optional strings of
 //! JSON text, absent when empty), scope name and version (a string, an
-//! optional string). The alternative, rows of `spans` as a service's
-//! spans are stored, costs a row in three tables per span, with their
-//! indexes, per record.
+//! optional string). A service's spans are stored in the same format, a
+//! trace's together in a row of `trace_spans` (`crate::trace_spans`);
+//! storing a record's that way would cost a row in three tables, with
+//! their indexes, per record.
 //!
 //! A value is a tag byte (0 null, 1 text, 2 JSON text) and, but for null,
 //! a string: varint length and UTF-8 bytes. A result's tag says what it is
@@ -69,7 +70,7 @@ pub(crate) const ROOT_ERROR: u8 = 8;
 pub(crate) const SPANS: u8 = 16;
 
 /// The first byte of a block: its format.
-const FORMAT: u8 = 1;
+pub(crate) const FORMAT: u8 = 1;
 
 /// How many bits of an assessment id's low half number a record's
 /// assessments (its expectations, then its scorers' feedback).
@@ -293,23 +294,7 @@ impl BlockWriter {
     /// nanoseconds from `time_ns`, the block's time. Its trace is the
     /// record's, and is not written.
     pub fn span(&mut self, span: &StoredSpan, time_ns: i64) {
-        let out = &mut self.bytes;
-        out.extend_from_slice(&span.span_id.to_bytes());
-        out.extend_from_slice(&span.parent_span_id.unwrap_or(SpanId::INVALID).to_bytes());
-        string(out, &span.name);
-        string(out, kind_str(&span.kind));
-        let (code, message) = status_parts(&span.status);
-        string(out, code);
-        optional(out, message);
-        varint(out, zigzag(to_nanos(span.start_time).wrapping_sub(time_ns)));
-        varint(out, zigzag(to_nanos(span.end_time).wrapping_sub(time_ns)));
-        let scratch = &mut self.scratch;
-        json(out, scratch, &span.attributes);
-        optional_json(out, scratch, span.events.is_empty(), &span.events);
-        optional_json(out, scratch, span.links.is_empty(), &span.links);
-        optional_json(out, scratch, span.resource.is_empty(), &span.resource);
-        string(out, &span.scope_name);
-        optional(out, span.scope_version.as_deref());
+        write_span(&mut self.bytes, &mut self.scratch, span, time_ns);
     }
 
     /// One expectation of the current record.
@@ -403,6 +388,20 @@ pub(crate) struct SpanView<'a> {
 }
 
 impl SpanView<'_> {
+    /// Its span id.
+    pub(crate) fn id(&self) -> SpanId {
+        self.span_id
+    }
+
+    /// Its start and end, in nanoseconds since the epoch, in a block of
+    /// time `time_ns`.
+    pub(crate) fn times(&self, time_ns: i64) -> (i64, i64) {
+        (
+            time_ns.wrapping_add(self.times.0),
+            time_ns.wrapping_add(self.times.1),
+        )
+    }
+
     /// The span, in `trace`, in a block of time `time_ns`.
     pub(crate) fn to_span(&self, trace: TraceId, time_ns: i64) -> Result<StoredSpan, Damage> {
         let damaged = |what: &str, e: serde_json::Error| {
@@ -646,7 +645,8 @@ impl<'a> Records<'a> {
         })
     }
 
-    fn span(&mut self) -> Result<SpanView<'a>, Damage> {
+    /// Reads a span written by [`write_span`].
+    pub(crate) fn span(&mut self) -> Result<SpanView<'a>, Damage> {
         Ok(SpanView {
             span_id: SpanId::from_bytes(self.fixed()?),
             parent: SpanId::from_bytes(self.fixed()?),
@@ -677,6 +677,33 @@ impl<'a> Iterator for Records<'a> {
         }
         Some(record)
     }
+}
+
+/// Writes a span to `out` as a block holds it (see the module's docs), its
+/// times as nanoseconds from `time_ns`, its JSON made through `scratch`.
+/// Its trace is not written: a block's is its record's, a trace's pack's
+/// its row's.
+pub(crate) fn write_span(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    span: &StoredSpan,
+    time_ns: i64,
+) {
+    out.extend_from_slice(&span.span_id.to_bytes());
+    out.extend_from_slice(&span.parent_span_id.unwrap_or(SpanId::INVALID).to_bytes());
+    string(out, &span.name);
+    string(out, kind_str(&span.kind));
+    let (code, message) = status_parts(&span.status);
+    string(out, code);
+    optional(out, message);
+    varint(out, zigzag(to_nanos(span.start_time).wrapping_sub(time_ns)));
+    varint(out, zigzag(to_nanos(span.end_time).wrapping_sub(time_ns)));
+    json(out, scratch, &span.attributes);
+    optional_json(out, scratch, span.events.is_empty(), &span.events);
+    optional_json(out, scratch, span.links.is_empty(), &span.links);
+    optional_json(out, scratch, span.resource.is_empty(), &span.resource);
+    string(out, &span.scope_name);
+    optional(out, span.scope_version.as_deref());
 }
 
 fn varint(out: &mut Vec<u8>, mut n: u64) {
