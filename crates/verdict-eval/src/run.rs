@@ -1958,7 +1958,7 @@ fn build_range(context: &Context, chunk: &Chunk<'_>, start: usize, end: usize) -
                 out.blocks.push(full.finish());
             }
             for span in m.spans.iter().filter(|span| !packs(span)) {
-                out.batch.push_stored_span(span.clone());
+                out.batch.push_stored_span(span);
             }
         }
         if !context.to_destinations {

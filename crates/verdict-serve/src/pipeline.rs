@@ -176,14 +176,11 @@ impl Pipeline {
         // spans themselves are kept only for the other destinations.
         let store = stages.has_store.then(|| {
             let mut batch = Batch::with_capacity(span_count, assessment_count);
-            if stages.has_destinations {
-                for span in &spans {
-                    batch.push_stored_span(span.clone());
-                }
-            } else {
-                for span in spans.drain(..) {
-                    batch.push_stored_span(span);
-                }
+            for span in &spans {
+                batch.push_stored_span(span);
+            }
+            if !stages.has_destinations {
+                spans.clear();
             }
             for assessment in assessments {
                 batch.push_assessment(assessment);

@@ -74,8 +74,8 @@ impl Batch {
 
     /// Adds a span as the store keeps them, with its own resource if it
     /// has one.
-    pub fn push_stored_span(&mut self, span: StoredSpan) {
-        self.spans.push(&span);
+    pub fn push_stored_span(&mut self, span: &StoredSpan) {
+        self.spans.push(span);
     }
 
     /// Adds a new assessment, writing its JSON now. Its id must be new to

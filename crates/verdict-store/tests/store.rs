@@ -220,9 +220,9 @@ fn later_spans_join_a_trace_and_a_span_stored_again_replaces_its_own() {
     renamed.name = "renamed".into();
     renamed.end_time += std::time::Duration::from_secs(60);
     let mut batch = verdict_store::Batch::default();
-    batch.push_stored_span(spans[2].clone());
-    batch.push_stored_span(spans[2].clone());
-    batch.push_stored_span(renamed.clone());
+    batch.push_stored_span(&spans[2]);
+    batch.push_stored_span(&spans[2]);
+    batch.push_stored_span(&renamed);
     store.write_batch(&batch).unwrap();
 
     let stored = store.spans_of(trace).unwrap();
