@@ -1,10 +1,11 @@
 //! Many new spans and assessments stored at once, in one transaction:
 //! what an evaluation run writes.
 //!
-//! The work that needs no database — turning spans into rows, writing each
-//! assessment's MLflow JSON — happens where a [`Batch`] is filled, on the
-//! caller's threads; [`LocalStore::write_batch`] then only inserts rows, so
-//! one writer thread keeps up with scoring on every other core.
+//! The work that needs no database — turning spans into their stored
+//! bytes, writing each assessment's MLflow JSON — happens where a
+//! [`Batch`] is filled, on the caller's threads; [`LocalStore::write_batch`]
+//! then only compresses each trace's spans and inserts rows, so one writer
+//! thread keeps up with scoring on every other core.
 
 use std::collections::HashSet;
 use std::time::SystemTime;

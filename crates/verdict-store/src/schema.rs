@@ -50,9 +50,9 @@ CREATE TABLE traces (
     first_seen_ns INTEGER NOT NULL            -- when this store first heard of it
 ) WITHOUT ROWID;
 
--- The spans of each trace outside runs, packed a chunk (a write) a row
--- (crate::trace_spans); a span stored again replaces the one with its id,
--- found by the ids. A run's own spans are in its blocks.
+-- The spans of each trace outside runs, packed in a few chunks, a row
+-- each (crate::trace_spans); a span stored again replaces the one with
+-- its id, found by the ids. A run's own spans are in its blocks.
 CREATE TABLE trace_spans (
     trace_id      BLOB NOT NULL,              -- 16 bytes
     chunk         INTEGER NOT NULL,           -- 0, 1, ... in the order written

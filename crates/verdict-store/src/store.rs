@@ -505,7 +505,7 @@ impl LocalStore {
         let db = |e| database(&self.path, "listing the traces", e);
         let mut statement = conn
             .prepare_cached(
-                "SELECT t.trace_id, coalesce(sum(s.span_count), 0), min(s.start_time_ns),
+                "SELECT t.trace_id, CAST(total(s.span_count) AS INTEGER), min(s.start_time_ns),
                         max(s.end_time_ns),
                         (SELECT count(*) FROM assessments a WHERE a.trace_id = t.trace_id),
                         t.first_seen_ns

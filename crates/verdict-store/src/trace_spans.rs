@@ -1,6 +1,6 @@
 //! The spans of the traces outside runs (a service's, those `verdict push`
-//! or a dataset brought): rows of `trace_spans`, one per write of a
-//! trace's spans (a chunk), each holding them packed in one
+//! or a dataset brought): rows of `trace_spans`, a few chunks a trace,
+//! each holding some of its spans packed in one
 //! LZ4-compressed blob as a run's block holds a record's spans
 //! ([`pack::write_span`]), beside their ids, their count and their
 //! earliest start and latest end, which listing the traces reads.
@@ -9,10 +9,14 @@
 //! or in a few batches (`verdict serve` assembles each before it stores
 //! it), and a row per span costs an insert into a table keyed by trace and
 //! span id, at a random place, with its JSON in text columns; those
-//! inserts bounded the store's one writer. A write adds a chunk, so that a
-//! trace that grows batch by batch is never rewritten whole; a span stored
-//! again replaces the one with its id, found by the chunks' ids (8 bytes a
-//! span, not compressed): only a chunk that holds one is rewritten.
+//! inserts bounded the store's one writer. A write adds a chunk, or
+//! takes the trace's newest chunks into its own while they are small
+//! next to it, so that a trace that grows batch by batch keeps a few
+//! chunks and is never rewritten whole on each write. A span stored again
+//! replaces the one with its id, found by the chunks' ids (8 bytes a span,
+//! not compressed): only a chunk that holds one is rewritten. A chunk that
+//! cannot be read is reported by reads of its trace and left as it is by
+//! writes, which then never fail for it.
 //!
 //! What needs no database — the JSON, the bytes of each span — is done
 //! where a [`SpanBatch`] is filled, on the caller's threads; the writer
@@ -38,8 +42,9 @@ const PUT: &str = "
         span_count = excluded.span_count, start_time_ns = excluded.start_time_ns,
         end_time_ns = excluded.end_time_ns, ids = excluded.ids, spans = excluded.spans";
 
-/// The chunks of a trace, and the ids of their spans.
-const CHUNKS: &str = "SELECT chunk, ids FROM trace_spans WHERE trace_id = ?1 ORDER BY chunk";
+/// The chunks of a trace: their spans' ids, count and times.
+const CHUNKS: &str = "SELECT chunk, ids, span_count, start_time_ns, end_time_ns
+    FROM trace_spans WHERE trace_id = ?1 ORDER BY chunk";
 
 /// The packed spans of a chunk.
 const GET: &str = "SELECT spans FROM trace_spans WHERE trace_id = ?1 AND chunk = ?2";
@@ -156,9 +161,10 @@ impl SpanBatch {
                 .filter(|span| ids.insert(span.id))
                 .collect();
             chosen.reverse();
-            let next = chunks.replace(trace, &ids)?;
+            let (live, next) = chunks.replace(trace, &ids)?;
             chunks.add(
                 trace,
+                live,
                 next,
                 chosen
                     .into_iter()
@@ -179,78 +185,200 @@ struct Chunks<'c> {
     row: Row,
 }
 
+/// A chunk of a trace as listed.
+struct Listed {
+    chunk: i64,
+    /// Its spans' ids, 8 bytes each.
+    ids: Vec<u8>,
+    count: i64,
+    times: (i64, i64),
+}
+
+impl Listed {
+    fn ids(&self) -> impl Iterator<Item = SpanId> + '_ {
+        self.ids
+            .chunks_exact(8)
+            .map(|id| SpanId::from_bytes(id.try_into().expect("8 bytes")))
+    }
+}
+
 impl Chunks<'_> {
-    /// Takes the spans of `ids` out of the chunks of `trace` that hold
-    /// them (rewritten, or removed when nothing is left), and gives the
-    /// number of the trace's next chunk.
-    fn replace(&mut self, trace: TraceId, ids: &HashSet<SpanId>) -> Result<i64> {
-        let path = self.path;
-        let db = |e| database(path, format!("storing the spans of trace {trace:032x}"), e);
-        let key = trace.to_bytes();
-        let written: Vec<(i64, Vec<u8>)> = self
-            .list
-            .query_map([key], |row| Ok((row.get(0)?, row.get(1)?)))
-            .and_then(Iterator::collect)
-            .map_err(db)?;
-        for (chunk, chunk_ids) in &written {
-            if chunk_ids.len() % 8 != 0 {
-                let reason = format!("its chunk {chunk} has {} bytes of ids", chunk_ids.len());
-                return Err(corrupt(path, trace, reason));
-            }
-            let stored_again = chunk_ids
-                .chunks_exact(8)
-                .any(|id| ids.contains(&SpanId::from_bytes(id.try_into().expect("8 bytes"))));
-            if !stored_again {
-                continue;
-            }
-            let stored: Vec<u8> = self
-                .get
-                .query_row(params![key, chunk], |row| row.get(0))
-                .map_err(db)?;
-            let stored = pack::open(&stored).map_err(|reason| corrupt(path, trace, reason))?;
-            let mut spans = Records::new(&stored, 0);
-            self.row.clear();
-            while spans.position() < stored.len() {
-                let from = spans.position();
-                let span = spans
-                    .span()
-                    .map_err(|reason| corrupt(path, trace, reason))?;
-                if !ids.contains(&span.id()) {
-                    let bytes = &stored[from..spans.position()];
-                    self.row.add(span.id(), bytes, span.times(0));
-                }
-            }
-            if self.row.count == 0 {
-                self.drop.execute(params![key, chunk]).map_err(db)?;
-            } else {
-                self.row.put(&mut self.put, key, *chunk).map_err(db)?;
-            }
+    fn db(&self, trace: TraceId) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        move |e| {
+            database(
+                self.path,
+                format!("storing the spans of trace {trace:032x}"),
+                e,
+            )
         }
-        Ok(written.last().map_or(0, |(chunk, _)| chunk + 1))
     }
 
-    /// Stores `spans` (id, bytes, times) as new chunks of `trace`, from
-    /// chunk `next` on, each at most [`CHUNK_BYTES`] unless one span alone
-    /// is larger.
+    /// Takes the spans of `ids` out of the chunks of `trace` that hold
+    /// them: a chunk is removed when all of its spans are stored again,
+    /// else rewritten without them. Gives the chunks left that a write
+    /// may add to, the oldest first, and the number of the trace's next
+    /// chunk.
+    ///
+    /// A damaged chunk is left as it is, neither rewritten nor added to,
+    /// unless every span its ids name is stored again: a read of the
+    /// trace reports it, and a write does not fail for it (nor do the
+    /// other traces of the write).
+    fn replace(&mut self, trace: TraceId, ids: &HashSet<SpanId>) -> Result<(Vec<Listed>, i64)> {
+        let key = trace.to_bytes();
+        let listed: Vec<Listed> = self
+            .list
+            .query_map([key], |row| {
+                Ok(Listed {
+                    chunk: row.get(0)?,
+                    ids: row.get(1)?,
+                    count: row.get(2)?,
+                    times: (row.get(3)?, row.get(4)?),
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(self.db(trace))?;
+        let next = match listed.last() {
+            None => 0,
+            Some(last) => last.chunk.checked_add(1).ok_or_else(|| {
+                corrupt(
+                    self.path,
+                    trace,
+                    format!("its chunk {} is the last number", last.chunk),
+                )
+            })?,
+        };
+        let mut live = Vec::with_capacity(listed.len());
+        for chunk in listed {
+            let whole = chunk.ids.len() % 8 == 0 && chunk.ids.len() / 8 == chunk.count as usize;
+            let again = chunk.ids().filter(|id| ids.contains(id)).count();
+            if whole && again == 0 {
+                live.push(chunk);
+            } else if chunk.ids.len() % 8 == 0 && again == chunk.ids.len() / 8 && again > 0 {
+                self.drop
+                    .execute(params![key, chunk.chunk])
+                    .map_err(self.db(trace))?;
+            } else if whole && let Some(rest) = self.without(trace, &chunk, ids)? {
+                live.push(rest);
+            }
+        }
+        Ok((live, next))
+    }
+
+    /// Rewrites `chunk` of `trace` without the spans of `ids`: the chunk
+    /// left, or `None` when it cannot be read (it is left as it is).
+    fn without(
+        &mut self,
+        trace: TraceId,
+        chunk: &Listed,
+        ids: &HashSet<SpanId>,
+    ) -> Result<Option<Listed>> {
+        let key = trace.to_bytes();
+        let Some(stored) = self.read(trace, chunk.chunk)? else {
+            return Ok(None);
+        };
+        let mut spans = Records::new(&stored, 0);
+        self.row.clear();
+        while spans.position() < stored.len() {
+            let from = spans.position();
+            let Ok(span) = spans.span() else {
+                return Ok(None);
+            };
+            if !ids.contains(&span.id()) {
+                let bytes = &stored[from..spans.position()];
+                self.row.add(span.id(), bytes, span.times(0));
+            }
+        }
+        if self.row.count == 0 {
+            // Its ids did not name its spans: they were all stored again.
+            self.drop
+                .execute(params![key, chunk.chunk])
+                .map_err(self.db(trace))?;
+            return Ok(None);
+        }
+        self.row
+            .put(&mut self.put, key, chunk.chunk)
+            .map_err(self.db(trace))?;
+        Ok(Some(Listed {
+            chunk: chunk.chunk,
+            ids: self.row.ids.clone(),
+            count: self.row.count,
+            times: self.row.times,
+        }))
+    }
+
+    /// The decompressed bytes of `chunk` of `trace`, or `None` when they
+    /// cannot be read.
+    fn read(&mut self, trace: TraceId, chunk: i64) -> Result<Option<Vec<u8>>> {
+        let stored: Vec<u8> = self
+            .get
+            .query_row(params![trace.to_bytes(), chunk], |row| row.get(0))
+            .map_err(self.db(trace))?;
+        Ok(pack::open(&stored).ok())
+    }
+
+    /// Stores `spans` (id, bytes, times) as chunks of `trace` after `live`,
+    /// its chunks left (the oldest first), from chunk `next` on; each at
+    /// most [`CHUNK_BYTES`] unless one span alone is larger.
+    ///
+    /// A trace written a few spans at a time would gather a chunk a write,
+    /// and every write lists them all; so the new spans take in the
+    /// trace's newest chunk while it holds at most twice as many spans as
+    /// they do (and then the one before, and so on), which keeps the
+    /// chunks of a trace to a logarithm of its spans, each span rewritten
+    /// that many times at most.
     fn add<'s>(
         &mut self,
         trace: TraceId,
+        mut live: Vec<Listed>,
         mut next: i64,
         spans: impl Iterator<Item = (SpanId, &'s [u8], (i64, i64))>,
     ) -> Result<()> {
-        let path = self.path;
-        let db = |e| database(path, format!("storing the spans of trace {trace:032x}"), e);
         let key = trace.to_bytes();
         self.row.clear();
+        let mut split = false;
         for (id, bytes, times) in spans {
             if self.row.count > 0 && self.row.raw.len() + bytes.len() > CHUNK_BYTES {
-                self.row.put(&mut self.put, key, next).map_err(db)?;
+                self.row
+                    .put(&mut self.put, key, next)
+                    .map_err(self.db(trace))?;
                 next += 1;
+                split = true;
                 self.row.clear();
             }
             self.row.add(id, bytes, times);
         }
-        self.row.put(&mut self.put, key, next).map_err(db)
+        let mut taken_in = Vec::new();
+        while !split
+            && let Some(newest) = live.pop()
+            && newest.count <= 2 * self.row.count
+        {
+            let Some(stored) = self.read(trace, newest.chunk)? else {
+                break;
+            };
+            if stored.len() + self.row.raw.len() > CHUNK_BYTES + 1 {
+                break;
+            }
+            // Its spans first, as they were stored first.
+            self.row.raw.splice(1..1, stored[1..].iter().copied());
+            self.row.ids.splice(0..0, newest.ids.iter().copied());
+            self.row.count += newest.count;
+            self.row.times = (
+                self.row.times.0.min(newest.times.0),
+                self.row.times.1.max(newest.times.1),
+            );
+            taken_in.push(newest.chunk);
+            next = newest.chunk;
+        }
+        self.row
+            .put(&mut self.put, key, next)
+            .map_err(self.db(trace))?;
+        // The newer chunks taken in, now in the oldest one.
+        for chunk in taken_in.into_iter().filter(|&chunk| chunk != next) {
+            self.drop
+                .execute(params![key, chunk])
+                .map_err(self.db(trace))?;
+        }
+        Ok(())
     }
 }
 

@@ -285,20 +285,34 @@ fn a_trace_larger_than_a_row_is_split_and_reads_back_whole() {
     assert!(rows > 1, "{rows} rows for 12 MB of spans");
 }
 
-/// A trace's row of spans that cannot be read is reported as damaged —
-/// when read, and when more spans come for it, which are then refused
-/// rather than written over what is there — and other traces are not
-/// touched.
+/// A trace's chunk of spans that cannot be read is reported when the
+/// trace is read, and left as it is by writes: a span stored again for
+/// the trace is stored beside it, the other traces of the write are
+/// stored, and once every span it held is stored again it is replaced.
+/// A chunk number at the end of the range is an error, not a panic.
 #[test]
-fn a_damaged_row_of_spans_is_reported_and_not_written_over() {
+fn a_damaged_chunk_of_spans_is_reported_left_alone_and_replaced_whole() {
     let (dir, store) = temp_store();
     let spans = common::finished_trace();
     store.put_spans(&spans).unwrap();
     let trace = spans[0].span_context.trace_id();
+    let other_trace = verdict::parse_trace_id(TRACE).unwrap();
+    let other: Vec<StoredSpan> = spans
+        .iter()
+        .map(|s| {
+            let mut s = StoredSpan::from(s);
+            s.trace_id = other_trace;
+            s
+        })
+        .collect();
     let conn = rusqlite::Connection::open(dir.path().join("verdict.db")).unwrap();
+    let chunk = |sql: &str| -> Vec<u8> {
+        conn.query_row(sql, [trace.to_bytes()], |row| row.get(0))
+            .unwrap()
+    };
     for garbage in [&b"\x10\0\0\0\x01\x02"[..], &[0xff; 40][..]] {
         conn.execute(
-            "UPDATE trace_spans SET spans = ?1 WHERE trace_id = ?2",
+            "UPDATE trace_spans SET spans = ?1 WHERE trace_id = ?2 AND chunk = 0",
             rusqlite::params![garbage, trace.to_bytes()],
         )
         .unwrap();
@@ -308,27 +322,87 @@ fn a_damaged_row_of_spans_is_reported_and_not_written_over() {
             read.to_string().contains(&format!("{trace:032x}")),
             "{read}"
         );
-        let written = store.put_spans(&spans[..1]).unwrap_err();
-        assert!(matches!(written, Error::Corrupt { .. }), "{written}");
-        let kept: Vec<u8> = conn
-            .query_row(
-                "SELECT spans FROM trace_spans WHERE trace_id = ?1",
-                [trace.to_bytes()],
-                |row| row.get(0),
-            )
-            .unwrap();
-        assert_eq!(kept, garbage);
+        // One span again, with another trace's in the same write.
+        let mut batch = verdict_store::Batch::default();
+        batch.push_span(&spans[0]);
+        batch.push_stored_span(&other[0]);
+        store.write_batch(&batch).unwrap();
+        assert_eq!(store.spans_of(other_trace).unwrap().len(), 1);
+        assert_eq!(
+            chunk("SELECT spans FROM trace_spans WHERE trace_id = ?1 AND chunk = 0"),
+            garbage
+        );
+        assert!(store.spans_of(trace).is_err());
+        // Every span again: the damaged chunk goes.
+        store.put_spans(&spans).unwrap();
+        assert_eq!(store.spans_of(trace).unwrap().len(), 3);
+        assert_eq!(
+            store
+                .list_traces()
+                .unwrap()
+                .iter()
+                .map(|t| t.span_count)
+                .sum::<usize>(),
+            4
+        );
+        conn.execute(
+            "UPDATE trace_spans SET chunk = 0 WHERE trace_id = ?1",
+            [trace.to_bytes()],
+        )
+        .unwrap();
     }
-    let other: Vec<StoredSpan> = spans
-        .iter()
-        .map(|s| {
-            let mut s = StoredSpan::from(s);
-            s.trace_id = verdict::parse_trace_id(TRACE).unwrap();
-            s
-        })
-        .collect();
-    store.put_stored_spans(&other).unwrap();
-    assert_eq!(store.spans_of(other[0].trace_id).unwrap().len(), 3);
+    conn.execute(
+        "UPDATE trace_spans SET chunk = ?1 WHERE trace_id = ?2",
+        rusqlite::params![i64::MAX, trace.to_bytes()],
+    )
+    .unwrap();
+    let mut late = StoredSpan::from(&spans[0]);
+    late.span_id = opentelemetry::trace::SpanId::from(0x77);
+    let error = store.put_stored_spans(&[late]).unwrap_err();
+    assert!(matches!(error, Error::Corrupt { .. }), "{error}");
+    assert_eq!(store.spans_of(trace).unwrap().len(), 3);
+}
+
+/// A trace written a span at a time keeps a few chunks, not one a write
+/// (the new spans take in the newest chunk while it is at most twice
+/// their size), and reads back every span once, the ones stored again
+/// replaced.
+#[test]
+fn a_trace_written_a_span_at_a_time_keeps_few_chunks() {
+    let (dir, store) = temp_store();
+    let trace = verdict::parse_trace_id(TRACE).unwrap();
+    let span = |i: u64, name: &str| {
+        let mut span = StoredSpan::new(
+            trace,
+            opentelemetry::trace::SpanId::from(i),
+            name.to_owned(),
+        );
+        span.start_time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(i);
+        span.end_time = span.start_time;
+        span
+    };
+    for i in 1..=2000u64 {
+        store.put_stored_spans(&[span(i, "first")]).unwrap();
+        if i % 97 == 0 {
+            // A span written before, stored again.
+            store.put_stored_spans(&[span(i / 2, "again")]).unwrap();
+        }
+    }
+    let stored = store.spans_of(trace).unwrap();
+    assert_eq!(stored.len(), 2000);
+    for (i, s) in (1..=2000u64).zip(&stored) {
+        assert_eq!(s.span_id, opentelemetry::trace::SpanId::from(i));
+        let again = (1..=2000u64).any(|j| j % 97 == 0 && j / 2 == i && j > i);
+        assert_eq!(s.name, if again { "again" } else { "first" }, "span {i}");
+    }
+    let listed = &store.list_traces().unwrap()[0];
+    assert_eq!(listed.span_count, 2000);
+    assert_eq!(listed.end_time, Some(stored[1999].end_time));
+    let conn = rusqlite::Connection::open(dir.path().join("verdict.db")).unwrap();
+    let chunks: i64 = conn
+        .query_row("SELECT count(*) FROM trace_spans", [], |row| row.get(0))
+        .unwrap();
+    assert!(chunks <= 12, "{chunks} chunks for 2,000 spans");
 }
 
 #[test]

@@ -31,7 +31,7 @@
 //!
 //! A record's spans are those the system under test made in the record's
 //! own trace, beside the root span (which is derived and not written), so
-//! that a predicted record costs no row in `spans`, `traces` or the
+//! that a predicted record costs no row in `trace_spans`, `traces` or the
 //! operation log. A span, in order: its id (8 bytes), its parent's (8,
 //! zero for none), name, kind and status code as their stored names
 //! (`internal`, `error`…), the status message (an optional string),
