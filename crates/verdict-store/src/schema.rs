@@ -59,7 +59,7 @@ CREATE TABLE trace_spans (
     span_count    INTEGER NOT NULL,
     start_time_ns INTEGER NOT NULL,           -- the chunk's earliest start
     end_time_ns   INTEGER NOT NULL,           -- and latest end
-    ids           BLOB NOT NULL,              -- its spans' ids, 8 bytes each
+    ids           BLOB NOT NULL,              -- its spans' ids, 8 bytes each, sorted
     spans         BLOB NOT NULL,              -- LZ4, the spans as a run's block holds a record's
     PRIMARY KEY (trace_id, chunk)
 );

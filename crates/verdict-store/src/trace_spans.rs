@@ -188,17 +188,19 @@ struct Chunks<'c> {
 /// A chunk of a trace as listed.
 struct Listed {
     chunk: i64,
-    /// Its spans' ids, 8 bytes each.
+    /// Its spans' ids, 8 bytes each, sorted.
     ids: Vec<u8>,
     count: i64,
     times: (i64, i64),
 }
 
 impl Listed {
-    fn ids(&self) -> impl Iterator<Item = SpanId> + '_ {
-        self.ids
-            .chunks_exact(8)
-            .map(|id| SpanId::from_bytes(id.try_into().expect("8 bytes")))
+    /// How many of `ids` it holds (its ids are stored sorted).
+    fn holds(&self, ids: &HashSet<SpanId>) -> usize {
+        let (sorted, _) = self.ids.as_chunks::<8>();
+        ids.iter()
+            .filter(|id| sorted.binary_search(&id.to_bytes()).is_ok())
+            .count()
     }
 }
 
@@ -250,7 +252,7 @@ impl Chunks<'_> {
         let mut live = Vec::with_capacity(listed.len());
         for chunk in listed {
             let whole = chunk.ids.len() % 8 == 0 && chunk.ids.len() / 8 == chunk.count as usize;
-            let again = chunk.ids().filter(|id| ids.contains(id)).count();
+            let again = chunk.holds(ids);
             if whole && again == 0 {
                 live.push(chunk);
             } else if chunk.ids.len() % 8 == 0 && again == chunk.ids.len() / 8 && again > 0 {
@@ -300,7 +302,7 @@ impl Chunks<'_> {
             .map_err(self.db(trace))?;
         Ok(Some(Listed {
             chunk: chunk.chunk,
-            ids: self.row.ids.clone(),
+            ids: self.row.sorted_ids(),
             count: self.row.count,
             times: self.row.times,
         }))
@@ -407,6 +409,15 @@ impl Row {
         self.times = (self.times.0.min(start), self.times.1.max(end));
     }
 
+    /// Its spans' ids, sorted.
+    fn sorted_ids(&self) -> Vec<u8> {
+        let mut ids = self.ids.as_chunks::<8>().0.to_vec();
+        ids.sort_unstable();
+        ids.into_flattened()
+    }
+
+    /// Stores it as `chunk` of `trace`, its ids sorted (a write looks up
+    /// the few it stores again in every chunk of the trace).
     fn put(&self, put: &mut Statement<'_>, trace: [u8; 16], chunk: i64) -> rusqlite::Result<()> {
         put.execute(params![
             trace,
@@ -414,7 +425,7 @@ impl Row {
             self.count,
             self.times.0,
             self.times.1,
-            self.ids,
+            self.sorted_ids(),
             lz4_flex::block::compress_prepend_size(&self.raw),
         ])
         .map(drop)
