@@ -584,10 +584,11 @@ impl LocalStore {
         let conn = self.lock();
         let mut spans = trace_spans::read(&conn, &self.path, trace_id)?;
         let packed = self.packed(&conn);
+        let mut seen: std::collections::HashSet<SpanId> = spans.iter().map(|s| s.span_id).collect();
         for (meta, ordinal) in packed.records_of_trace(trace_id)? {
             let (root, own) = packed.spans_of_record(&meta, ordinal)?;
             for span in root.into_iter().chain(own) {
-                if span.trace_id == trace_id && !spans.iter().any(|s| s.span_id == span.span_id) {
+                if span.trace_id == trace_id && seen.insert(span.span_id) {
                     spans.push(span);
                 }
             }

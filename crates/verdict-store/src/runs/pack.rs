@@ -357,8 +357,21 @@ impl BlockWriter {
 /// Why a block cannot be read.
 pub(crate) type Damage = String;
 
-/// Decompresses a block.
+/// Decompresses a block (or a chunk of a trace's spans). The size it says
+/// it holds is checked against what LZ4 can make of its bytes (at most
+/// 255 bytes a byte) before anything is allocated: a damaged size never
+/// asks for gigabytes.
 pub(crate) fn open(data: &[u8]) -> Result<Vec<u8>, Damage> {
+    let said = data
+        .first_chunk::<4>()
+        .map(|size| u32::from_le_bytes(*size) as usize)
+        .ok_or("it is cut short")?;
+    if said > data.len().saturating_mul(255) {
+        return Err(format!(
+            "it says it holds {said} bytes, more than its {} can hold",
+            data.len()
+        ));
+    }
     let bytes = lz4_flex::block::decompress_size_prepended(data)
         .map_err(|e| format!("its records cannot be decompressed: {e}"))?;
     match bytes.first() {
@@ -974,6 +987,13 @@ mod tests {
         assert!(error.contains("claims"), "{error}");
         assert!(open(b"\x05\x00\x00\x00garbage").is_err());
         assert!(open(&[]).is_err());
+        // A damaged size is refused before it is allocated.
+        let error = open(b"\xff\xff\xff\xf0\x10\x01").unwrap_err();
+        assert!(error.contains("more than its 6 can hold"), "{error}");
+        // The most a block can hold for its size still opens.
+        let zeros = vec![FORMAT; 100_000];
+        let packed = lz4_flex::block::compress_prepend_size(&zeros);
+        assert_eq!(open(&packed).unwrap(), zeros);
     }
 
     #[test]
