@@ -18,13 +18,14 @@ use verdict::{
     Outcome, Reason, SinkError, Target, mlflow_trace_id,
 };
 
+use crate::bulk::Batch;
 use crate::checkpoint::{Checkpointer, WAL_CAP_PAGES};
 use crate::error::{BUSY_TIMEOUT, Error, Result, database};
 use crate::ops::OpKind;
 use crate::runs::read::{Order, Packed, RunCache, row_order};
 use crate::schema;
 use crate::span::StoredSpan;
-use crate::trace_spans::{self, SpanBatch};
+use crate::trace_spans;
 
 /// Where [`LocalStore::open_default`] keeps its file, relative to the
 /// current directory.
@@ -545,9 +546,9 @@ impl LocalStore {
     /// Stores finished spans, all in one transaction. Storing a span again
     /// (same trace and span id) replaces it.
     pub fn put_spans(&self, spans: &[SpanData]) -> Result<()> {
-        let mut batch = SpanBatch::with_capacity(spans.len());
+        let mut batch = Batch::with_capacity(spans.len(), 0);
         for span in spans {
-            batch.push(&StoredSpan::from(span));
+            batch.push_span(span);
         }
         self.put_span_batch(&batch)
     }
@@ -556,27 +557,18 @@ impl LocalStore {
     /// they have one), all in one transaction. Storing a span again
     /// (same trace and span id) replaces it.
     pub fn put_stored_spans(&self, spans: &[StoredSpan]) -> Result<()> {
-        let mut batch = SpanBatch::with_capacity(spans.len());
+        let mut batch = Batch::with_capacity(spans.len(), 0);
         for span in spans {
-            batch.push(span);
+            batch.push_stored_span(span);
         }
         self.put_span_batch(&batch)
     }
 
-    fn put_span_batch(&self, spans: &SpanBatch) -> Result<()> {
-        let action = || format!("storing {} spans", spans.len());
-        let now = to_nanos(SystemTime::now());
-        self.write(action, |tx| {
-            let traces = spans.write(tx, &self.path)?;
-            for &trace in &traces {
-                note_trace(tx, &self.path, trace, now)?;
-            }
-            let mut log = crate::ops::Log::new(tx, &self.path)?;
-            for trace in traces {
-                log.push(OpKind::Spans, Some(trace), None, None, None)?;
-            }
-            Ok(())
-        })
+    /// A batch of spans alone, written as [`write_batch`](Self::write_batch)
+    /// writes one, with the connection's page cache as it is.
+    fn put_span_batch(&self, batch: &Batch) -> Result<()> {
+        let action = || format!("storing {} spans", batch.len());
+        self.write(action, |tx| self.write_batch_in(tx, batch, None))
     }
 
     /// The stored spans of a trace, by start time.

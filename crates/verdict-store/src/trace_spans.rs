@@ -85,7 +85,7 @@ impl SpanBatch {
     /// An empty batch with room for `spans` spans.
     pub(crate) fn with_capacity(spans: usize) -> Self {
         SpanBatch {
-            bytes: Vec::with_capacity(spans * 256),
+            bytes: Vec::with_capacity(spans.saturating_mul(256)),
             scratch: Vec::new(),
             spans: Vec::with_capacity(spans),
         }
@@ -125,8 +125,9 @@ impl SpanBatch {
         self.spans.clear();
     }
 
-    /// Stores its spans in `conn`'s transaction, each trace's as a chunk
-    /// of its own (a span stored again replaces the one with its id), and
+    /// Stores its spans in `conn`'s transaction, each trace's in a chunk
+    /// of its own or taken into the trace's newest ([`Chunks::add`]; a span
+    /// stored again replaces the one with its id), and
     /// gives the traces whose spans changed, in the order first seen. The
     /// caller notes them and logs the change.
     pub(crate) fn write(&self, conn: &Connection, path: &Path) -> Result<Vec<TraceId>> {
