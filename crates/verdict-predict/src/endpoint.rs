@@ -24,7 +24,7 @@ use hyper::{Method, StatusCode};
 use hyper_util::rt::TokioIo;
 use opentelemetry::trace::{SpanId, TraceId};
 use tokio::sync::watch;
-use verdict_eval::predict::SpanList;
+use verdict_eval::predict::{MAX_SPANS_PER_CALL, SpanList};
 use verdict_serve::receive;
 use verdict_store::StoredSpan;
 
@@ -229,6 +229,10 @@ impl Drop for Watch<'_> {
     }
 }
 
+/// The most span ids a watched trace keeps, for each call that watched it
+/// at once, to know the late spans of calls that are done by.
+const MAX_DONE: usize = 4 * MAX_SPANS_PER_CALL;
+
 /// A trace the calls in flight watch.
 #[derive(Default)]
 struct Watched {
@@ -262,7 +266,12 @@ impl Watched {
     /// still running need.
     fn add(&mut self, span: StoredSpan) -> bool {
         if span.parent_span_id.is_some_and(|p| self.done.contains(&p)) {
-            self.done.insert(span.span_id);
+            // Its own late children are known by its id, up to a bound: a
+            // system that keeps sending late spans grows no set without
+            // end (past it, their children take room as orphans do).
+            if self.done.len() < MAX_DONE.saturating_mul(self.most.max(1)) {
+                self.done.insert(span.span_id);
+            }
             return false;
         }
         self.spans.push_shared(span, self.most);
@@ -383,7 +392,7 @@ async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use verdict_eval::predict::{MAX_SPANS_PER_CALL, SPANS_LEFT_OUT, SPANS_LEFT_OUT_ATTRIBUTE};
+    use verdict_eval::predict::{SPANS_LEFT_OUT, SPANS_LEFT_OUT_ATTRIBUTE};
 
     fn span(trace_id: TraceId, id: u64, parent: u64, name: &str) -> StoredSpan {
         let mut span = StoredSpan::new(trace_id, SpanId::from(id), name.to_owned());
@@ -604,5 +613,24 @@ mod tests {
             names(&take(&mut watched, trace, SpanId::from(2u64))),
             ["b's"]
         );
+    }
+
+    #[test]
+    fn a_flood_of_late_spans_is_dropped_without_remembering_each() {
+        let trace = TraceId::from(5u128);
+        let mut watched = shared_by_two();
+        take(&mut watched, trace, SpanId::from(1u64));
+        // A chain of late spans, each under the one before, past the bound.
+        let late = MAX_DONE as u64 * 2 + 10;
+        let mut dropped = 0;
+        for id in 0..late {
+            let parent = if id == 0 { 1 } else { 1_000_000 + id - 1 };
+            dropped += u64::from(!watched.add(span(trace, 1_000_000 + id, parent, "late")));
+        }
+        assert!(watched.done.len() <= MAX_DONE * 2, "{}", watched.done.len());
+        // Dropped while remembered; past the bound they take room as
+        // orphans do, within the trace's bound.
+        assert!(dropped >= MAX_DONE as u64, "{dropped}");
+        assert!(watched.spans.spans().len() <= MAX_SPANS_PER_CALL * 2);
     }
 }
